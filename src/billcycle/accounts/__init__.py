@@ -1,0 +1,1 @@
+"""Customer accounts (Fusebill's "customers") and their contacts."""

@@ -1,0 +1,1 @@
+"""The product catalog: products, rate plans, charges and their price tiers."""

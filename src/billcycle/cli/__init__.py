@@ -1,0 +1,1 @@
+"""The ``billcycle`` command line (Typer + Rich)."""

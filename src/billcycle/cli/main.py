@@ -1,0 +1,21 @@
+"""Entry point of the ``billcycle`` console script."""
+
+from __future__ import annotations
+
+import typer
+
+from billcycle.cli import db, tenant
+from billcycle.cli.serve import serve
+
+app = typer.Typer(
+    help="billcycle: subscription billing speaking the Zuora v1 and Fusebill APIs.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(tenant.app, name="tenant")
+app.command()(serve)
+
+
+if __name__ == "__main__":
+    app()

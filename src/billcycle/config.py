@@ -1,0 +1,28 @@
+"""Process settings, read once from ``BILLCYCLE_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLCYCLE_", extra="ignore")
+
+    database_url: str = "sqlite:///billcycle.db"
+    # Signs OAuth access tokens. When unset, a random secret is generated once and kept in
+    # the database, so every server and worker sharing the database agrees on it.
+    secret_key: str | None = None
+    access_token_ttl_seconds: int = 3600
+    # Largest request body accepted after gzip decompression (a gzip bomb answers 413).
+    max_body_bytes: int = 10 * 1024 * 1024
+    smtp_url: str | None = None
+    outbox_dir: Path = Path("outbox")
+    log_level: str = "info"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

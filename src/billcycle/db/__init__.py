@@ -1,0 +1,1 @@
+"""Storage infrastructure: engine, unit of work, column types and the declarative base."""

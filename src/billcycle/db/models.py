@@ -1,0 +1,41 @@
+"""Imports every model so that ``Base.metadata`` is complete (Alembic, tests)."""
+
+from billcycle.accounts.models import Account, Contact
+from billcycle.catalog.models import (
+    Product,
+    ProductRatePlan,
+    ProductRatePlanCharge,
+    ProductRatePlanChargeTier,
+)
+from billcycle.db.base import Base
+from billcycle.invoicing.models import Invoice, InvoiceItem
+from billcycle.ledger.models import LedgerEntry
+from billcycle.subscriptions.models import (
+    Subscription,
+    SubscriptionCharge,
+    SubscriptionChargeTier,
+    SubscriptionRatePlan,
+)
+from billcycle.tenancy.models import ApiKey, InstallationSecret, NumberSequence, OAuthClient, Tenant
+
+__all__ = [
+    "Account",
+    "ApiKey",
+    "Base",
+    "Contact",
+    "InstallationSecret",
+    "Invoice",
+    "InvoiceItem",
+    "LedgerEntry",
+    "NumberSequence",
+    "OAuthClient",
+    "Product",
+    "ProductRatePlan",
+    "ProductRatePlanCharge",
+    "ProductRatePlanChargeTier",
+    "Subscription",
+    "SubscriptionCharge",
+    "SubscriptionChargeTier",
+    "SubscriptionRatePlan",
+    "Tenant",
+]

@@ -1,0 +1,1 @@
+"""Invoices: generated from rated charges, reviewed as drafts, posted, cancelled."""

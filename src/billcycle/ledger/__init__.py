@@ -1,0 +1,1 @@
+"""The accounts-receivable ledger: every amount applied to an invoice, append-only."""

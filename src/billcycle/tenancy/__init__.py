@@ -1,0 +1,1 @@
+"""Tenants (Zuora's "entities"), their credentials and their per-tenant number sequences."""

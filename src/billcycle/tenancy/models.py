@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from billcycle.db.base import Base, IdMixin
+from billcycle.db.types import BigId, UtcDateTime
+
+
+class Tenant(IdMixin, Base):
+    __tablename__ = "tenants"
+
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    bulk_jobs_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    bulk_job_record_limit: Mapped[int] = mapped_column(Integer, nullable=False, default=1000)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class OAuthClient(IdMixin, Base):
+    """A Zuora-style OAuth client; the secret is kept only as a SHA-256 digest."""
+
+    __tablename__ = "oauth_clients"
+
+    tenant_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    client_id: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
+    secret_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class ApiKey(IdMixin, Base):
+    """A Fusebill-style API key: ``key_id`` is looked up, the rest compared as a digest."""
+
+    __tablename__ = "api_keys"
+
+    tenant_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    key_id: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
+    secret_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class NumberSequence(Base):
+    """Per-tenant counters for human numbers; blocks are reserved with one UPDATE."""
+
+    __tablename__ = "number_sequences"
+    tenant_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_value: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class InstallationSecret(Base):
+    """One row: the key that signs access tokens when BILLCYCLE_SECRET_KEY is not set."""
+
+    __tablename__ = "installation_secrets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[str] = mapped_column(String(128), nullable=False)

@@ -1,0 +1,51 @@
+"""All SQL touching tenants and their credentials."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from billcycle.ids import NUMBER_FORMATS
+from billcycle.tenancy.models import (
+    ApiKey,
+    InstallationSecret,
+    NumberSequence,
+    OAuthClient,
+    Tenant,
+)
+
+
+def add_tenant(session: Session, tenant: Tenant) -> Tenant:
+    session.add(tenant)
+    session.flush()
+    session.execute(
+        insert(NumberSequence),
+        [{"tenant_id": tenant.id, "name": name, "last_value": 0} for name in NUMBER_FORMATS],
+    )
+    return tenant
+
+
+def get_tenant(session: Session, tenant_id: int) -> Tenant | None:
+    return session.get(Tenant, tenant_id)
+
+
+def find_tenant_by_name(session: Session, name: str) -> Tenant | None:
+    return session.scalars(select(Tenant).where(Tenant.name == name).limit(1)).first()
+
+
+def find_oauth_client(session: Session, client_id: str) -> OAuthClient | None:
+    return session.scalars(select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
+
+
+def find_api_key(session: Session, key_id: str) -> ApiKey | None:
+    return session.scalars(select(ApiKey).where(ApiKey.key_id == key_id)).first()
+
+
+def installation_secret(session: Session) -> str | None:
+    row = session.get(InstallationSecret, 1)
+    return row.value if row else None
+
+
+def store_installation_secret(session: Session, value: str) -> None:
+    session.add(InstallationSecret(id=1, value=value))
+    session.flush()

@@ -1,0 +1,109 @@
+"""Creating tenants and authenticating their credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from billcycle.clock import Clock
+from billcycle.errors import InvalidValue, NotAuthenticated
+from billcycle.ids import to_zuora_id
+from billcycle.tenancy import credentials, repository
+from billcycle.tenancy.models import ApiKey, OAuthClient, Tenant
+
+
+@dataclass(frozen=True)
+class NewTenant:
+    tenant_id: int
+    entity_id: str
+    client_id: str
+    client_secret: str
+    api_key: str
+
+
+def create_tenant(
+    session: Session,
+    clock: Clock,
+    name: str,
+    *,
+    bulk_jobs: bool = False,
+    bulk_job_record_limit: int = 1000,
+) -> NewTenant:
+    name = name.strip()
+    if not name or len(name) > 255:
+        raise InvalidValue("Tenant name must be 1 to 255 characters.")
+    if bulk_job_record_limit < 1:
+        raise InvalidValue("The bulk-job record limit must be at least 1.")
+    now = clock.now()
+    tenant = repository.add_tenant(
+        session,
+        Tenant(
+            name=name,
+            bulk_jobs_enabled=bulk_jobs,
+            bulk_job_record_limit=bulk_job_record_limit,
+            created_at=now,
+        ),
+    )
+    client_id = credentials.new_client_id()
+    client_secret = credentials.new_client_secret()
+    api_key, key_id, key_secret = credentials.new_api_key()
+    session.add_all(
+        [
+            OAuthClient(
+                tenant_id=tenant.id,
+                client_id=client_id,
+                secret_digest=credentials.digest(client_secret),
+                created_at=now,
+            ),
+            ApiKey(
+                tenant_id=tenant.id,
+                key_id=key_id,
+                secret_digest=credentials.digest(key_secret),
+                created_at=now,
+            ),
+        ]
+    )
+    session.flush()
+    return NewTenant(
+        tenant_id=tenant.id,
+        entity_id=to_zuora_id(tenant.id),
+        client_id=client_id,
+        client_secret=client_secret,
+        api_key=api_key,
+    )
+
+
+def authenticate_client(session: Session, client_id: str, client_secret: str) -> OAuthClient:
+    client = repository.find_oauth_client(session, client_id)
+    # Compare even when the client is unknown, so timing does not reveal which ids exist.
+    stored = client.secret_digest if client else credentials.digest("\0unknown")
+    if not credentials.matches(client_secret, stored) or client is None:
+        raise NotAuthenticated("Invalid client credentials.")
+    return client
+
+
+def authenticate_api_key(session: Session, key: str) -> int:
+    """The tenant id an API key belongs to."""
+    parts = credentials.split_api_key(key)
+    record = repository.find_api_key(session, parts[0]) if parts else None
+    stored = record.secret_digest if record else credentials.digest("\0unknown")
+    secret = parts[1] if parts else ""
+    if not credentials.matches(secret, stored) or record is None:
+        raise NotAuthenticated("Invalid API key.")
+    return record.tenant_id
+
+
+def set_bulk_jobs(
+    session: Session, tenant_id: int, enabled: bool, record_limit: int | None = None
+) -> Tenant:
+    tenant = repository.get_tenant(session, tenant_id)
+    if tenant is None:
+        raise InvalidValue(f"Tenant {tenant_id} does not exist.")
+    tenant.bulk_jobs_enabled = enabled
+    if record_limit is not None:
+        if record_limit < 1:
+            raise InvalidValue("The bulk-job record limit must be at least 1.")
+        tenant.bulk_job_record_limit = record_limit
+    session.flush()
+    return tenant

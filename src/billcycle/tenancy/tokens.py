@@ -1,0 +1,95 @@
+"""Stateless OAuth access tokens (HS256 JWTs).
+
+Any server or worker that shares the database can verify a token without a lookup:
+the signing key is BILLCYCLE_SECRET_KEY or, when unset, a random key generated once
+and kept in the database.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from billcycle.db.session import unit_of_work
+from billcycle.errors import NotAuthenticated
+from billcycle.tenancy import repository
+
+_ALGORITHM = "HS256"
+_ISSUER = "billcycle"
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    token: str
+    expires_in: int
+    jti: str
+    scope: str
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    tenant_id: int
+    client_id: str
+
+
+class TokenSigner:
+    def __init__(self, key: str, ttl_seconds: int) -> None:
+        self._key = key
+        self._ttl = ttl_seconds
+
+    def issue(self, tenant_id: int, client_id: str, now: datetime) -> AccessToken:
+        jti = uuid.uuid4().hex
+        scope = f"entity.{tenant_id:032x} platform.write service.usage.write"
+        token = jwt.encode(
+            {
+                "iss": _ISSUER,
+                "sub": client_id,
+                "tid": tenant_id,
+                "iat": int(now.timestamp()),
+                "exp": int((now + timedelta(seconds=self._ttl)).timestamp()),
+                "jti": jti,
+            },
+            self._key,
+            algorithm=_ALGORITHM,
+        )
+        return AccessToken(token=token, expires_in=self._ttl, jti=jti, scope=scope)
+
+    def verify(self, token: str, now: datetime) -> TokenClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[_ALGORITHM],
+                issuer=_ISSUER,
+                options={"verify_exp": False, "require": ["exp", "tid", "sub"]},
+            )
+        except jwt.InvalidTokenError as exc:
+            raise NotAuthenticated("Authentication error: invalid access token.") from exc
+        # Expiry is checked against the injectable clock, not the OS clock.
+        if int(claims["exp"]) <= int(now.timestamp()):
+            raise NotAuthenticated("Authentication error: the access token has expired.")
+        return TokenClaims(tenant_id=int(claims["tid"]), client_id=str(claims["sub"]))
+
+
+def load_signing_key(factory: sessionmaker[Session], configured: str | None) -> str:
+    if configured:
+        return configured
+    with unit_of_work(factory) as session:
+        existing = repository.installation_secret(session)
+    if existing:
+        return existing
+    try:
+        with unit_of_work(factory) as session:
+            repository.store_installation_secret(session, secrets.token_urlsafe(48))
+    except IntegrityError:
+        pass  # another process stored it first; use theirs
+    with unit_of_work(factory) as session:
+        stored = repository.installation_secret(session)
+    assert stored is not None
+    return stored

@@ -1,0 +1,1 @@
+"""The ASGI application: both dialects mounted on one server, plus shared middleware."""

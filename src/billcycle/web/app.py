@@ -1,0 +1,71 @@
+"""The root ASGI app: ``/zuora`` and ``/fusebill`` over one runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
+
+from billcycle import __version__
+from billcycle.runtime import Runtime
+from billcycle.tenancy.tokens import TokenSigner, load_signing_key
+from billcycle.zuora.app import create_zuora_app
+from billcycle.zuora.errors import error_response as zuora_error
+
+# Zuora compresses responses "that contain over 1000 bytes".
+GZIP_MINIMUM_SIZE = 1001
+
+
+def _body_error(scope: Scope, status: int, message: str) -> Response:
+    path: str = scope.get("path", "")
+    if path.startswith("/zuora"):
+        category = 45 if status == 415 else 90 if status != 400 else 20
+        return zuora_error(Request(scope), category, message, status=status)
+    if path.lower().startswith("/fusebill"):
+        body = {
+            "ErrorId": 0,
+            "HttpStatusCode": status,
+            "Errors": [{"Key": "Api Error", "Value": message}],
+        }
+        return JSONResponse(body, status_code=status)
+    return JSONResponse({"detail": message}, status_code=status)
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    signer = TokenSigner(
+        load_signing_key(runtime.session_factory, runtime.settings.secret_key),
+        runtime.settings.access_token_ttl_seconds,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    app = FastAPI(
+        title="billcycle", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan
+    )
+    zuora = create_zuora_app()
+    for sub in (app, zuora):
+        sub.state.runtime = runtime
+        sub.state.token_signer = signer
+    app.mount("/zuora", zuora)
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    # Outermost first: the body guard must see the raw (possibly gzipped) request.
+    from billcycle.web.body import RequestBodyMiddleware
+
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_SIZE)
+    app.add_middleware(
+        RequestBodyMiddleware,
+        max_bytes=runtime.settings.max_body_bytes,
+        render_error=_body_error,
+    )
+    return app

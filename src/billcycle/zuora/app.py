@@ -1,0 +1,96 @@
+"""The Zuora dialect as a FastAPI sub-application mounted at ``/zuora``.
+
+Its own OpenAPI document and interactive docs live at ``/zuora/docs``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from billcycle.errors import DomainError
+from billcycle.zuora.errors import domain_error_response, error_response
+from billcycle.zuora.protocol import ZuoraProtocolMiddleware
+from billcycle.zuora.unknown_fields import reject_unknown_fields
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+billcycle's implementation of the **Zuora v1 REST API**. Point a Zuora client (for
+example `zuora-sdk`) at `http://HOST:PORT/zuora` instead of `https://rest.zuora.com`.
+
+Get a token with `POST /oauth/token` (the client id and secret printed by
+`billcycle tenant create`), then send `Authorization: Bearer <token>`.
+Errors use Zuora's `success/reasons` envelope; ids are 32 lowercase hex digits.
+"""
+
+
+def _validation_category(error_type: str) -> int:
+    if error_type == "missing":
+        return 22
+    if error_type == "json_invalid":
+        return 90
+    if error_type == "extra_forbidden":
+        return 21
+    return 20
+
+
+def _describe(errors: list[dict[str, Any]]) -> tuple[int, str]:
+    first = errors[0]
+    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    category = _validation_category(str(first.get("type", "")))
+    if category == 90:
+        return 90, "Malformed JSON in the request body."
+    field = ".".join(loc)
+    message = str(first.get("msg", "invalid value"))
+    if category == 22:
+        return 22, f"Missing required field: {field}." if field else "Missing request body."
+    return category, f"Invalid value for field {field}: {message}." if field else message
+
+
+def create_zuora_app() -> FastAPI:
+    from billcycle.zuora.routes import oauth
+    from billcycle.zuora.routes.registry import RESOURCE_ROUTERS
+
+    app = FastAPI(
+        title="billcycle — Zuora v1 API",
+        description=DESCRIPTION,
+        version="v1",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.include_router(oauth.router)
+    for router in RESOURCE_ROUTERS:
+        app.include_router(router, dependencies=[Depends(reject_unknown_fields)])
+
+    @app.exception_handler(DomainError)
+    async def on_domain_error(request: Request, exc: DomainError) -> Response:
+        return domain_error_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        category, message = _describe(list(exc.errors()))
+        return error_response(request, category, message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return error_response(request, 40, "The requested resource does not exist.")
+        if exc.status_code == 405:
+            return error_response(request, 45, "Method not allowed.", status=405)
+        return error_response(request, 20, str(exc.detail), status=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(request, 60, "An internal error occurred; it has been logged.")
+
+    app.add_middleware(ZuoraProtocolMiddleware)
+    return app

@@ -1,0 +1,1 @@
+"""Zuora v1 routes, one module per resource."""

@@ -1,0 +1,7 @@
+"""Zuora routes: objects (being built)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

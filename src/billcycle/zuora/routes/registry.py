@@ -1,0 +1,23 @@
+"""Every Zuora resource router, in the order they appear in the docs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from billcycle.zuora.routes import (
+    accounts,
+    billing_documents,
+    catalog,
+    invoices,
+    objects,
+    subscriptions,
+)
+
+RESOURCE_ROUTERS: list[APIRouter] = [
+    objects.router,
+    catalog.router,
+    accounts.router,
+    subscriptions.router,
+    invoices.router,
+    billing_documents.router,
+]

@@ -1,0 +1,7 @@
+"""Zuora routes: subscriptions (being built)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

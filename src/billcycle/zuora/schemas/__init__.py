@@ -1,0 +1,1 @@
+"""Zuora wire models (camelCase REST and PascalCase object API)."""
