@@ -1,0 +1,276 @@
+"""Invoice generation: rate the billable charges of a set of accounts into draft invoices.
+
+Set-based by design, because bill runs call it with chunks of thousands of accounts:
+one query loads the chunk's accounts, one its billable charge segments, one their tiers;
+rating runs over plain values; invoices, items and watermarks go out as batched
+statements. A single account's invoice is the same call with one id.
+
+Double billing is prevented three times over: generation for an account is serialised
+by a row lock (PostgreSQL), rating resumes at each segment's billed-through watermark,
+and the partial unique index on (charge, period start) refuses a period billed twice.
+When that last line of defence fires, the chunk is retried account by account so only
+the offending account fails.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.exc import IntegrityError
+
+from billcycle.accounts.payment_terms import due_date
+from billcycle.context import ServiceContext
+from billcycle.invoicing import generator_repository as repo
+from billcycle.money import to_minor
+from billcycle.rating import (
+    BillingPeriod,
+    BillingTiming,
+    ChargeModel,
+    ChargeTerms,
+    ChargeType,
+    PriceFormat,
+    RatedItem,
+    Tier,
+    rate_charge,
+)
+from billcycle.tenancy.numbers import number_block
+
+_WEEKDAYS = {
+    "Monday": 0,
+    "Tuesday": 1,
+    "Wednesday": 2,
+    "Thursday": 3,
+    "Friday": 4,
+    "Saturday": 5,
+    "Sunday": 6,
+}
+_TIERED_MODELS = frozenset({ChargeModel.Tiered.value, ChargeModel.Volume.value})
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    target_date: date
+    invoice_date: date
+    bill_run_id: int | None = None
+    source: str = "API"
+    exclude_charge_types: frozenset[str] = frozenset()
+    subscription_ids: tuple[int, ...] | None = None
+
+
+@dataclass
+class GenerationResult:
+    invoice_ids: list[int] = field(default_factory=list)
+    items: int = 0
+    amount_minor_by_currency: dict[str, int] = field(default_factory=dict)
+    failures: dict[int, str] = field(default_factory=dict)
+    accounts_invoiced: set[int] = field(default_factory=set)
+
+    def merge(self, other: GenerationResult) -> None:
+        self.invoice_ids += other.invoice_ids
+        self.items += other.items
+        for currency, amount in other.amount_minor_by_currency.items():
+            self.amount_minor_by_currency[currency] = (
+                self.amount_minor_by_currency.get(currency, 0) + amount
+            )
+        self.failures.update(other.failures)
+        self.accounts_invoiced |= other.accounts_invoiced
+
+
+def resolve_bill_cycle_day(charge: Row[Any], account_bcd: int) -> int:
+    """The day a segment's periods align to, per its BillCycleType."""
+    kind = charge.bill_cycle_type
+    if kind == "DefaultFromCustomer" or kind is None:
+        return account_bcd
+    if charge.bill_cycle_day:
+        return int(charge.bill_cycle_day)
+    if kind == "SubscriptionStartDay":
+        return int(charge.subscription_start_date.day)
+    return int(charge.effective_start_date.day)
+
+
+def charge_terms(charge: Row[Any], account_bcd: int, tiers: Sequence[Row[Any]]) -> ChargeTerms:
+    weekly = charge.weekly_bill_cycle_day
+    return ChargeTerms(
+        charge_id=charge.id,
+        charge_type=ChargeType(charge.charge_type),
+        charge_model=ChargeModel(charge.charge_model),
+        currency=charge.currency,
+        start_date=charge.effective_start_date,
+        end_date=charge.effective_end_date,
+        bill_cycle_day=resolve_bill_cycle_day(charge, account_bcd),
+        billing_period=BillingPeriod(charge.billing_period or BillingPeriod.Month.value),
+        specific_billing_period=charge.specific_billing_period,
+        weekly_bill_cycle_day=_WEEKDAYS.get(weekly) if weekly else None,
+        billing_timing=BillingTiming(charge.billing_timing),
+        quantity=charge.quantity,
+        price=charge.price if charge.price is not None else _ZERO,
+        tiers=tuple(
+            Tier(
+                starting_unit=t.starting_unit if t.starting_unit is not None else _ZERO,
+                ending_unit=t.ending_unit,
+                price=t.price,
+                price_format=PriceFormat(t.price_format),
+            )
+            for t in tiers
+        ),
+        billed_through=charge.billed_through,
+    )
+
+
+@dataclass
+class _Draft:
+    """One invoice being assembled: the items of one account (or one subscription billed
+    separately) plus the watermarks they advance."""
+
+    account_id: int
+    currency: str
+    payment_term: str
+    items: list[tuple[Row[Any], RatedItem]] = field(default_factory=list)
+    watermarks: dict[int, date | None] = field(default_factory=dict)
+
+
+def generate_invoices(
+    ctx: ServiceContext, account_ids: Sequence[int], options: GenerationOptions
+) -> GenerationResult:
+    """Create the draft invoices of ``account_ids`` up to ``options.target_date``."""
+    if not account_ids:
+        return GenerationResult()
+    session = ctx.session
+    repo.lock_accounts(session, ctx.tenant_id, account_ids)
+    drafts, failures = _rate(ctx, account_ids, options)
+    result = GenerationResult(failures=failures)
+    try:
+        with session.begin_nested():
+            result.merge(_write(ctx, drafts, options))
+    except IntegrityError:
+        # Something was billed concurrently or twice: isolate it to its account.
+        by_account: dict[int, list[_Draft]] = defaultdict(list)
+        for draft in drafts:
+            by_account[draft.account_id].append(draft)
+        for account_id, account_drafts in by_account.items():
+            try:
+                with session.begin_nested():
+                    result.merge(_write(ctx, account_drafts, options))
+            except IntegrityError:
+                result.failures[account_id] = (
+                    "A period of this account's charges is already billed on another invoice."
+                )
+    return result
+
+
+def _rate(
+    ctx: ServiceContext, account_ids: Sequence[int], options: GenerationOptions
+) -> tuple[list[_Draft], dict[int, str]]:
+    session = ctx.session
+    accounts = repo.load_accounts(session, ctx.tenant_id, account_ids)
+    charges = repo.load_billable_charges(
+        session,
+        ctx.tenant_id,
+        list(accounts),
+        options.target_date,
+        subscription_ids=options.subscription_ids,
+        exclude_charge_types=options.exclude_charge_types,
+    )
+    tiers = repo.load_tiers(session, [c.id for c in charges if c.charge_model in _TIERED_MODELS])
+    drafts: dict[tuple[int, int], _Draft] = {}
+    failures: dict[int, str] = {}
+    for charge in charges:
+        account_id = charge.account_id
+        if account_id in failures:
+            continue
+        account = accounts[account_id]
+        try:
+            rated = rate_charge(
+                charge_terms(charge, account.bill_cycle_day, tiers.get(charge.id, ())),
+                options.target_date,
+            )
+        except ValueError as exc:
+            failures[account_id] = str(exc)
+            continue
+        if not rated.items:
+            continue
+        group = charge.subscription_id if charge.invoice_separately else 0
+        draft = drafts.get((account_id, group))
+        if draft is None:
+            draft = drafts[(account_id, group)] = _Draft(
+                account_id=account_id,
+                currency=account.currency,
+                payment_term=account.payment_term,
+            )
+        draft.items.extend((charge, item) for item in rated.items)
+        draft.watermarks[charge.id] = rated.billed_through
+    return [d for d in drafts.values() if d.account_id not in failures], failures
+
+
+def _write(
+    ctx: ServiceContext, drafts: list[_Draft], options: GenerationOptions
+) -> GenerationResult:
+    result = GenerationResult()
+    if not drafts:
+        return result
+    session = ctx.session
+    now = ctx.clock.now()
+    numbers = number_block(session, ctx.tenant_id, "invoice", len(drafts))
+    invoice_rows: list[dict[str, Any]] = []
+    for draft, number in zip(drafts, numbers, strict=True):
+        amount = sum(to_minor(item.amount, draft.currency) for _, item in draft.items)
+        invoice_rows.append(
+            {
+                "tenant_id": ctx.tenant_id,
+                "account_id": draft.account_id,
+                "invoice_number": number,
+                "status": "Draft",
+                "invoice_date": options.invoice_date,
+                "due_date": due_date(options.invoice_date, draft.payment_term),
+                "target_date": options.target_date,
+                "currency": draft.currency,
+                "amount_minor": amount,
+                "tax_amount_minor": 0,
+                "bill_run_id": options.bill_run_id,
+                "source": options.source,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        result.amount_minor_by_currency[draft.currency] = (
+            result.amount_minor_by_currency.get(draft.currency, 0) + amount
+        )
+    invoice_ids = repo.insert_invoices(session, invoice_rows)
+    item_rows: list[dict[str, Any]] = []
+    watermark_rows: list[dict[str, Any]] = []
+    for draft, invoice_id in zip(drafts, invoice_ids, strict=True):
+        for charge, item in draft.items:
+            item_rows.append(
+                {
+                    "tenant_id": ctx.tenant_id,
+                    "invoice_id": invoice_id,
+                    "subscription_id": charge.subscription_id,
+                    "subscription_charge_id": charge.id,
+                    "charge_name": charge.name,
+                    "charge_type": charge.charge_type,
+                    "service_start": item.service_start,
+                    "service_end": item.service_end,
+                    "quantity": item.quantity,
+                    "unit_price": item.unit_price,
+                    "amount_minor": to_minor(item.amount, draft.currency),
+                    "is_credit": item.is_credit,
+                    "voided": False,
+                }
+            )
+        watermark_rows.extend(
+            {"id": charge_id, "billed_through": through, "last_billed_at": now}
+            for charge_id, through in draft.watermarks.items()
+        )
+        result.accounts_invoiced.add(draft.account_id)
+    repo.insert_items(session, item_rows)
+    repo.advance_watermarks(session, watermark_rows)
+    result.invoice_ids = invoice_ids
+    result.items = len(item_rows)
+    return result
