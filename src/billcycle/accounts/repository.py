@@ -1,4 +1,5 @@
-"""All SQL for accounts and contacts.
+"""All SQL for accounts and contacts, and the account-level reads over invoices,
+subscriptions and the ledger (balances, summaries).
 
 ``get_account`` and ``find_account_by_key`` are used by subscriptions, invoices and the
 Fusebill dialect: keep their signatures stable.
@@ -6,10 +7,27 @@ Fusebill dialect: keep their signatures stable.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
-from billcycle.accounts.models import Account
+from sqlalchemy import and_, delete, exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import ScalarSelect
+
+from billcycle.accounts.models import Account, Contact
+from billcycle.invoicing.models import Invoice, InvoiceItem
+from billcycle.ledger.models import LedgerEntry
+from billcycle.subscriptions.models import (
+    Subscription,
+    SubscriptionCharge,
+    SubscriptionChargeTier,
+    SubscriptionRatePlan,
+)
+
+POSTED = "Posted"
+DRAFT = "Draft"
 
 
 def get_account(session: Session, tenant_id: int, account_id: int) -> Account | None:
@@ -29,3 +47,272 @@ def find_account_by_key(
     return session.scalars(
         select(Account).where(Account.tenant_id == tenant_id, Account.account_number == number)
     ).first()
+
+
+def lock_account(session: Session, tenant_id: int, account_id: int) -> Account | None:
+    """The account under a row lock (PostgreSQL), so checks and changes see one state."""
+    return session.scalars(
+        select(Account)
+        .where(Account.tenant_id == tenant_id, Account.id == account_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def account_number_taken(session: Session, tenant_id: int, number: str) -> bool:
+    return bool(
+        session.scalar(
+            select(exists().where(Account.tenant_id == tenant_id, Account.account_number == number))
+        )
+    )
+
+
+def add_account(session: Session, account: Account) -> bool:
+    """Insert the account; False when its number is already taken in the tenant.
+
+    The caller checked first; this catches the race where two requests chose the same
+    number. The failed flush leaves the transaction for the unit of work to roll back.
+    """
+    session.add(account)
+    try:
+        session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def get_contact(session: Session, tenant_id: int, contact_id: int | None) -> Contact | None:
+    if contact_id is None:
+        return None
+    return session.scalars(
+        select(Contact).where(Contact.tenant_id == tenant_id, Contact.id == contact_id)
+    ).first()
+
+
+def has_invoices(session: Session, tenant_id: int, account_id: int) -> bool:
+    return bool(
+        session.scalar(
+            select(exists().where(Invoice.tenant_id == tenant_id, Invoice.account_id == account_id))
+        )
+    )
+
+
+def has_posted_invoices(session: Session, tenant_id: int, account_id: int) -> bool:
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Invoice.tenant_id == tenant_id,
+                    Invoice.account_id == account_id,
+                    Invoice.status == POSTED,
+                )
+            )
+        )
+    )
+
+
+def has_ledger_entries(session: Session, tenant_id: int, account_id: int) -> bool:
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    LedgerEntry.tenant_id == tenant_id, LedgerEntry.account_id == account_id
+                )
+            )
+        )
+    )
+
+
+def has_subscriptions(
+    session: Session, tenant_id: int, account_id: int, *, status: str | None = None
+) -> bool:
+    conditions = [Subscription.tenant_id == tenant_id, Subscription.account_id == account_id]
+    if status is not None:
+        conditions.append(Subscription.status == status)
+    return bool(session.scalar(select(exists().where(*conditions))))
+
+
+def _applied_to_invoice_minor(tenant_id: int) -> ScalarSelect[Any]:
+    """Correlated sum of what the ledger applied to the outer query's invoice."""
+    return (
+        select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
+        .where(LedgerEntry.tenant_id == tenant_id, LedgerEntry.invoice_id == Invoice.id)
+        .correlate(Invoice)
+        .scalar_subquery()
+    )
+
+
+def posted_invoice_balance_minor(session: Session, tenant_id: int, account_id: int) -> int:
+    """Sum over the account's posted invoices of amount less ledger applications."""
+    invoiced = (
+        select(func.coalesce(func.sum(Invoice.amount_minor), 0))
+        .where(
+            Invoice.tenant_id == tenant_id,
+            Invoice.account_id == account_id,
+            Invoice.status == POSTED,
+        )
+        .scalar_subquery()
+    )
+    applied = (
+        select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
+        .join(Invoice, Invoice.id == LedgerEntry.invoice_id)
+        .where(
+            LedgerEntry.tenant_id == tenant_id,
+            Invoice.tenant_id == tenant_id,
+            Invoice.account_id == account_id,
+            Invoice.status == POSTED,
+        )
+        .scalar_subquery()
+    )
+    return int(session.scalar(select(invoiced - applied)) or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRow:
+    id: int
+    invoice_number: str
+    status: str
+    invoice_date: date
+    due_date: date
+    currency: str
+    amount_minor: int
+    balance_minor: int
+
+
+def recent_invoices(
+    session: Session, tenant_id: int, account_id: int, limit: int
+) -> list[InvoiceRow]:
+    """The account's latest non-draft invoices with their balances, newest first.
+
+    A cancelled invoice owes nothing, so its balance is zero whatever the ledger says.
+    """
+    applied = _applied_to_invoice_minor(tenant_id)
+    rows = session.execute(
+        select(
+            Invoice.id,
+            Invoice.invoice_number,
+            Invoice.status,
+            Invoice.invoice_date,
+            Invoice.due_date,
+            Invoice.currency,
+            Invoice.amount_minor,
+            applied,
+        )
+        .where(
+            Invoice.tenant_id == tenant_id,
+            Invoice.account_id == account_id,
+            Invoice.status != DRAFT,
+        )
+        .order_by(Invoice.invoice_date.desc(), Invoice.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        InvoiceRow(
+            id=row[0],
+            invoice_number=row[1],
+            status=row[2],
+            invoice_date=row[3],
+            due_date=row[4],
+            currency=row[5],
+            amount_minor=row[6],
+            balance_minor=row[6] - int(row[7]) if row[2] == POSTED else 0,
+        )
+        for row in rows
+    ]
+
+
+def last_posted_invoice_date(session: Session, tenant_id: int, account_id: int) -> date | None:
+    return session.scalar(
+        select(func.max(Invoice.invoice_date)).where(
+            Invoice.tenant_id == tenant_id,
+            Invoice.account_id == account_id,
+            Invoice.status == POSTED,
+        )
+    )
+
+
+def recent_subscriptions(
+    session: Session, tenant_id: int, account_id: int, limit: int
+) -> list[Subscription]:
+    """The account's most recently updated subscriptions (Zuora's summary shows six)."""
+    return list(
+        session.scalars(
+            select(Subscription)
+            .where(Subscription.tenant_id == tenant_id, Subscription.account_id == account_id)
+            .order_by(Subscription.updated_at.desc(), Subscription.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def current_rate_plans(
+    session: Session, tenant_id: int, subscription_ids: list[int], today: date
+) -> list[SubscriptionRatePlan]:
+    """Rate plans not removed as of ``today``, for several subscriptions in one query."""
+    if not subscription_ids:
+        return []
+    return list(
+        session.scalars(
+            select(SubscriptionRatePlan)
+            .where(
+                SubscriptionRatePlan.tenant_id == tenant_id,
+                SubscriptionRatePlan.subscription_id.in_(subscription_ids),
+                or_(
+                    SubscriptionRatePlan.removed_date.is_(None),
+                    SubscriptionRatePlan.removed_date > today,
+                ),
+            )
+            .order_by(SubscriptionRatePlan.id)
+        )
+    )
+
+
+def delete_account_cascade(session: Session, tenant_id: int, account_id: int) -> None:
+    """Delete the account and everything hanging off it, children first.
+
+    Spelled out rather than left to ON DELETE CASCADE because some links (invoice items to
+    subscription charges, charges to the account) have no cascade, and tables added later
+    should not silently change what a delete removes.
+    """
+    account_invoices = select(Invoice.id).where(
+        Invoice.tenant_id == tenant_id, Invoice.account_id == account_id
+    )
+    account_subscriptions = select(Subscription.id).where(
+        Subscription.tenant_id == tenant_id, Subscription.account_id == account_id
+    )
+    account_charges = select(SubscriptionCharge.id).where(
+        SubscriptionCharge.tenant_id == tenant_id,
+        or_(
+            SubscriptionCharge.account_id == account_id,
+            SubscriptionCharge.subscription_id.in_(account_subscriptions),
+        ),
+    )
+    statements = [
+        delete(InvoiceItem).where(
+            InvoiceItem.tenant_id == tenant_id,
+            or_(
+                InvoiceItem.invoice_id.in_(account_invoices),
+                InvoiceItem.subscription_id.in_(account_subscriptions),
+            ),
+        ),
+        delete(LedgerEntry).where(
+            LedgerEntry.tenant_id == tenant_id, LedgerEntry.account_id == account_id
+        ),
+        delete(Invoice).where(Invoice.tenant_id == tenant_id, Invoice.account_id == account_id),
+        delete(SubscriptionChargeTier).where(
+            SubscriptionChargeTier.tenant_id == tenant_id,
+            SubscriptionChargeTier.subscription_charge_id.in_(account_charges),
+        ),
+        delete(SubscriptionCharge).where(SubscriptionCharge.id.in_(account_charges)),
+        delete(SubscriptionRatePlan).where(
+            SubscriptionRatePlan.tenant_id == tenant_id,
+            SubscriptionRatePlan.subscription_id.in_(account_subscriptions),
+        ),
+        delete(Subscription).where(
+            Subscription.tenant_id == tenant_id, Subscription.account_id == account_id
+        ),
+        delete(Contact).where(Contact.tenant_id == tenant_id, Contact.account_id == account_id),
+        delete(Account).where(and_(Account.tenant_id == tenant_id, Account.id == account_id)),
+    ]
+    for statement in statements:
+        session.execute(statement)

@@ -21,12 +21,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 
 from billcycle.accounts.payment_terms import due_date
 from billcycle.context import ServiceContext
 from billcycle.invoicing import generator_repository as repo
+from billcycle.invoicing.generator_repository import AnyRow
 from billcycle.money import to_minor
 from billcycle.rating import (
     BillingPeriod,
@@ -83,7 +83,7 @@ class GenerationResult:
         self.accounts_invoiced |= other.accounts_invoiced
 
 
-def resolve_bill_cycle_day(charge: Row[Any], account_bcd: int) -> int:
+def resolve_bill_cycle_day(charge: AnyRow, account_bcd: int) -> int:
     """The day a segment's periods align to, per its BillCycleType."""
     kind = charge.bill_cycle_type
     if kind == "DefaultFromCustomer" or kind is None:
@@ -95,7 +95,7 @@ def resolve_bill_cycle_day(charge: Row[Any], account_bcd: int) -> int:
     return int(charge.effective_start_date.day)
 
 
-def charge_terms(charge: Row[Any], account_bcd: int, tiers: Sequence[Row[Any]]) -> ChargeTerms:
+def charge_terms(charge: AnyRow, account_bcd: int, tiers: Sequence[AnyRow]) -> ChargeTerms:
     weekly = charge.weekly_bill_cycle_day
     return ChargeTerms(
         charge_id=charge.id,
@@ -132,7 +132,7 @@ class _Draft:
     account_id: int
     currency: str
     payment_term: str
-    items: list[tuple[Row[Any], RatedItem]] = field(default_factory=list)
+    items: list[tuple[AnyRow, RatedItem]] = field(default_factory=list)
     watermarks: dict[int, date | None] = field(default_factory=dict)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import Row, and_, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -17,6 +17,9 @@ from sqlalchemy.orm import Session
 from billcycle.accounts.models import Account
 from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.subscriptions.models import Subscription, SubscriptionCharge, SubscriptionChargeTier
+
+# A Core row of any shape (SQLAlchemy 2.1 rows are variadic generics).
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
 _charge = SubscriptionCharge.__table__.c
 _sub = Subscription.__table__.c
@@ -62,7 +65,7 @@ def lock_accounts(session: Session, tenant_id: int, account_ids: Sequence[int]) 
 
 def load_accounts(
     session: Session, tenant_id: int, account_ids: Sequence[int]
-) -> dict[int, Row[Any]]:
+) -> dict[int, AnyRow]:
     rows = session.execute(
         select(
             _account.id,
@@ -82,7 +85,7 @@ def load_billable_charges(
     *,
     subscription_ids: Sequence[int] | None = None,
     exclude_charge_types: Iterable[str] = (),
-) -> list[Row[Any]]:
+) -> list[AnyRow]:
     """Charge segments that may have something to bill (or credit) by ``target_date``.
 
     The filter is deliberately coarse (rating makes the exact call) but prunes the
@@ -118,7 +121,7 @@ def load_billable_charges(
     return list(session.execute(stmt).all())
 
 
-def load_tiers(session: Session, charge_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
+def load_tiers(session: Session, charge_ids: Sequence[int]) -> dict[int, list[AnyRow]]:
     if not charge_ids:
         return {}
     rows = session.execute(
@@ -132,7 +135,7 @@ def load_tiers(session: Session, charge_ids: Sequence[int]) -> dict[int, list[Ro
         .where(_tier.subscription_charge_id.in_(charge_ids))
         .order_by(_tier.subscription_charge_id, _tier.tier)
     ).all()
-    grouped: dict[int, list[Row[Any]]] = defaultdict(list)
+    grouped: dict[int, list[AnyRow]] = defaultdict(list)
     for row in rows:
         grouped[row.subscription_charge_id].append(row)
     return grouped

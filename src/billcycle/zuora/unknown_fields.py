@@ -13,8 +13,9 @@ from billcycle.errors import UnknownField
 
 def unknown_paths(model: BaseModel, prefix: str = "") -> list[str]:
     found = [f"{prefix}{key}" for key in (model.model_extra or {})]
-    for name, value in model:
-        alias = type(model).model_fields[name].alias or name
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        alias = info.alias or name
         if isinstance(value, BaseModel):
             found += unknown_paths(value, f"{prefix}{alias}.")
         elif isinstance(value, list):
