@@ -551,3 +551,22 @@ def test_bill_cycle_day_out_of_range_is_rejected(bcd: int) -> None:
 def test_weekly_bill_cycle_day_out_of_range_is_rejected() -> None:
     with pytest.raises(ValueError, match="weekly_bill_cycle_day"):
         terms(billing_period=BillingPeriod.Week, weekly_bill_cycle_day=7)
+
+
+def test_later_segment_stays_on_the_first_segments_grid() -> None:
+    # A quarterly charge from Jan 1 whose price changes on Feb 15: the new segment bills
+    # the rest of the Jan-Mar quarter prorated, then whole quarters from Apr 1, not new
+    # quarters phased from Feb 15.
+    segment = terms(
+        billing_period=BillingPeriod.Quarter,
+        start_date=date(2026, 2, 15),
+        grid_start=date(2026, 1, 1),
+        price=D(90),
+    )
+    items = rate_charge(segment, date(2026, 4, 1)).items
+    assert [(i.service_start, i.service_end) for i in items] == [
+        (date(2026, 2, 15), date(2026, 4, 1)),
+        (date(2026, 4, 1), date(2026, 7, 1)),
+    ]
+    assert items[0].amount == D("45.00")  # 45 of the quarter's 90 days
+    assert items[1].amount == D("90.00")

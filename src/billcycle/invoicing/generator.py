@@ -18,7 +18,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -28,30 +27,11 @@ from billcycle.context import ServiceContext
 from billcycle.invoicing import generator_repository as repo
 from billcycle.invoicing.generator_repository import AnyRow
 from billcycle.money import to_minor
-from billcycle.rating import (
-    BillingPeriod,
-    BillingTiming,
-    ChargeModel,
-    ChargeTerms,
-    ChargeType,
-    PriceFormat,
-    RatedItem,
-    Tier,
-    rate_charge,
-)
+from billcycle.rating import ChargeModel, RatedItem, rate_charge
+from billcycle.subscriptions.charges import to_charge_terms
 from billcycle.tenancy.numbers import number_block
 
-_WEEKDAYS = {
-    "Monday": 0,
-    "Tuesday": 1,
-    "Wednesday": 2,
-    "Thursday": 3,
-    "Friday": 4,
-    "Saturday": 5,
-    "Sunday": 6,
-}
 _TIERED_MODELS = frozenset({ChargeModel.Tiered.value, ChargeModel.Volume.value})
-_ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -81,47 +61,6 @@ class GenerationResult:
             )
         self.failures.update(other.failures)
         self.accounts_invoiced |= other.accounts_invoiced
-
-
-def resolve_bill_cycle_day(charge: AnyRow, account_bcd: int) -> int:
-    """The day a segment's periods align to, per its BillCycleType."""
-    kind = charge.bill_cycle_type
-    if kind == "DefaultFromCustomer" or kind is None:
-        return account_bcd
-    if charge.bill_cycle_day:
-        return int(charge.bill_cycle_day)
-    if kind == "SubscriptionStartDay":
-        return int(charge.subscription_start_date.day)
-    return int(charge.effective_start_date.day)
-
-
-def charge_terms(charge: AnyRow, account_bcd: int, tiers: Sequence[AnyRow]) -> ChargeTerms:
-    weekly = charge.weekly_bill_cycle_day
-    return ChargeTerms(
-        charge_id=charge.id,
-        charge_type=ChargeType(charge.charge_type),
-        charge_model=ChargeModel(charge.charge_model),
-        currency=charge.currency,
-        start_date=charge.effective_start_date,
-        end_date=charge.effective_end_date,
-        bill_cycle_day=resolve_bill_cycle_day(charge, account_bcd),
-        billing_period=BillingPeriod(charge.billing_period or BillingPeriod.Month.value),
-        specific_billing_period=charge.specific_billing_period,
-        weekly_bill_cycle_day=_WEEKDAYS.get(weekly) if weekly else None,
-        billing_timing=BillingTiming(charge.billing_timing),
-        quantity=charge.quantity,
-        price=charge.price if charge.price is not None else _ZERO,
-        tiers=tuple(
-            Tier(
-                starting_unit=t.starting_unit if t.starting_unit is not None else _ZERO,
-                ending_unit=t.ending_unit,
-                price=t.price,
-                price_format=PriceFormat(t.price_format),
-            )
-            for t in tiers
-        ),
-        billed_through=charge.billed_through,
-    )
 
 
 @dataclass
@@ -188,7 +127,7 @@ def _rate(
         account = accounts[account_id]
         try:
             rated = rate_charge(
-                charge_terms(charge, account.bill_cycle_day, tiers.get(charge.id, ())),
+                to_charge_terms(charge, account.bill_cycle_day, tiers.get(charge.id, ())),
                 options.target_date,
             )
         except ValueError as exc:

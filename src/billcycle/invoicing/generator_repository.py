@@ -36,7 +36,6 @@ CHARGE_COLUMNS = (
     _charge.billing_period,
     _charge.specific_billing_period,
     _charge.billing_timing,
-    _charge.bill_cycle_type,
     _charge.bill_cycle_day,
     _charge.weekly_bill_cycle_day,
     _charge.currency,
@@ -44,9 +43,9 @@ CHARGE_COLUMNS = (
     _charge.price,
     _charge.effective_start_date,
     _charge.effective_end_date,
+    _charge.grid_start_date,
     _charge.billed_through,
     _sub.invoice_separately,
-    _sub.subscription_start_date,
 )
 
 

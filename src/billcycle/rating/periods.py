@@ -88,8 +88,8 @@ class WeeklySchedule:
 
 
 def schedule_for(terms: ChargeTerms) -> Schedule:
-    """The aligned period grid of a recurring charge, anchored on its start date."""
-    start = terms.start_date
+    """The aligned period grid of a recurring charge, phased from its grid start."""
+    start = terms.grid_start or terms.start_date
     if terms.billing_period == BillingPeriod.Week:
         wbcd = terms.weekly_bill_cycle_day
         offset = 0 if wbcd is None else (wbcd - start.weekday()) % 7

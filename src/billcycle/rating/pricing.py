@@ -27,7 +27,7 @@ def tiered_amount(tiers: tuple[Tier, ...], quantity: Decimal) -> Decimal:
     if not tiers:
         raise ValueError("Tiered pricing needs at least one tier.")
     if quantity < _ZERO:
-        raise ValueError(f"Tiered pricing cannot rate a negative quantity ({quantity}).")
+        raise ValueError(f"Tiered pricing cannot rate a negative quantity ({quantity:f}).")
     total = _ZERO
     for tier in tiers:
         floor = _tier_floor(tier)
@@ -54,7 +54,7 @@ def volume_tier(tiers: tuple[Tier, ...], quantity: Decimal) -> Tier:
         ceiling = tier.ending_unit
         if _tier_floor(tier) < quantity and (ceiling is None or quantity <= ceiling):
             return tier
-    raise ValueError(f"Volume pricing: quantity {quantity} falls outside every tier.")
+    raise ValueError(f"Volume pricing: quantity {quantity:f} falls outside every tier.")
 
 
 def volume_amount(tiers: tuple[Tier, ...], quantity: Decimal) -> Decimal:

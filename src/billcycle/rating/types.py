@@ -83,6 +83,10 @@ class ChargeTerms:
     price: Decimal = _ZERO
     tiers: tuple[Tier, ...] = ()
     billed_through: date | None = None
+    # Where the charge's period grid is phased from: the start of its FIRST segment. A
+    # later segment (after a price change, say) must stay on the same grid, or a
+    # quarterly charge amended mid-quarter would start new quarters. None: start_date.
+    grid_start: date | None = None
 
     def __post_init__(self) -> None:
         # Only structural checks that would otherwise surface as a confusing date error

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Protocol
 
 from billcycle.catalog.models import ProductRatePlanCharge, ProductRatePlanChargeTier
 from billcycle.errors import InvalidValue, MissingField, RuleViolation
@@ -524,6 +525,7 @@ def build_charge(
         charge_number=charge_number,
         segment=1,
         is_last_segment=True,
+        grid_start_date=start,
         name=catalog.name,
         description=description if description is not None else catalog.description,
         charge_type=kind.value,
@@ -601,6 +603,7 @@ def successor(
         uom=current.uom,
         effective_start_date=start,
         effective_end_date=end,
+        grid_start_date=current.grid_start_date or current.effective_start_date,
         created_at=now,
         updated_at=now,
     )
@@ -664,12 +667,66 @@ def _weekday_index(name: str | None) -> int | None:
     return None
 
 
-def to_charge_terms(charge: SubscriptionCharge, account_bill_cycle_day: int) -> ChargeTerms:
+class TierLike(Protocol):
+    @property
+    def starting_unit(self) -> Decimal | None: ...
+    @property
+    def ending_unit(self) -> Decimal | None: ...
+    @property
+    def price(self) -> Decimal: ...
+    @property
+    def price_format(self) -> str: ...
+
+
+class SegmentLike(Protocol):
+    """What rating needs of a segment: an ORM ``SubscriptionCharge`` or a Core row of
+    the same columns (the bill run's hot path reads rows, not ORM objects)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def charge_type(self) -> str: ...
+    @property
+    def charge_model(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def effective_start_date(self) -> date: ...
+    @property
+    def effective_end_date(self) -> date | None: ...
+    @property
+    def grid_start_date(self) -> date | None: ...
+    @property
+    def bill_cycle_day(self) -> int | None: ...
+    @property
+    def billing_period(self) -> str | None: ...
+    @property
+    def specific_billing_period(self) -> int | None: ...
+    @property
+    def weekly_bill_cycle_day(self) -> str | None: ...
+    @property
+    def billing_timing(self) -> str: ...
+    @property
+    def quantity(self) -> Decimal: ...
+    @property
+    def price(self) -> Decimal | None: ...
+    @property
+    def billed_through(self) -> date | None: ...
+
+
+def to_charge_terms(
+    charge: SegmentLike,
+    account_bill_cycle_day: int,
+    tiers: Iterable[TierLike] | None = None,
+) -> ChargeTerms:
     """The rating engine's view of one segment.
 
     The segment's own bill cycle day wins (fixed day, subscription start day, trigger
     day: resolved when the charge was created); otherwise the account's applies.
+    ``tiers`` defaults to the ORM segment's own tiers; row callers pass them.
     """
+    if tiers is None:
+        tiers = charge.tiers if isinstance(charge, SubscriptionCharge) else ()
     return ChargeTerms(
         charge_id=charge.id,
         charge_type=charge_type(charge.charge_type),
@@ -691,9 +748,10 @@ def to_charge_terms(charge: SubscriptionCharge, account_bill_cycle_day: int) -> 
                 price=t.price,
                 price_format=price_format(t.price_format),
             )
-            for t in charge.tiers
+            for t in tiers
         ),
         billed_through=charge.billed_through,
+        grid_start=charge.grid_start_date,
     )
 
 

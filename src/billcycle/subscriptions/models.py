@@ -125,6 +125,8 @@ class SubscriptionCharge(TenantScoped, Timestamps, Base):
     uom: Mapped[str | None] = mapped_column(String(25))
     effective_start_date: Mapped[date] = mapped_column(Date, nullable=False)
     effective_end_date: Mapped[date | None] = mapped_column(Date)  # exclusive
+    # Start of the charge's first segment: every segment bills on the grid phased from it.
+    grid_start_date: Mapped[date | None] = mapped_column(Date)
     # The watermark: exclusive end of what has been billed (Zuora's chargedThroughDate).
     billed_through: Mapped[date | None] = mapped_column(Date)
     processed_through: Mapped[date | None] = mapped_column(Date)

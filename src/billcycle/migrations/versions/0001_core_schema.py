@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 06:54:43.850249
+Create Date: 2026-11-21 07:27:52.031570
 """
 
 from collections.abc import Sequence
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import billcycle.db.types
+
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -635,6 +636,7 @@ def upgrade() -> None:
         sa.Column("uom", sa.String(length=25), nullable=True),
         sa.Column("effective_start_date", sa.Date(), nullable=False),
         sa.Column("effective_end_date", sa.Date(), nullable=True),
+        sa.Column("grid_start_date", sa.Date(), nullable=True),
         sa.Column("billed_through", sa.Date(), nullable=True),
         sa.Column("processed_through", sa.Date(), nullable=True),
         sa.Column("last_billed_at", billcycle.db.types.UtcDateTime(), nullable=True),
