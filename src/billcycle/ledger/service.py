@@ -1,0 +1,223 @@
+"""The accounts-receivable ledger: amounts applied to invoices, append-only.
+
+One rule for every kind of entry: an entry reduces its invoice's balance by
+``amount_minor`` (an entry that raises the balance, such as reversing an applied payment,
+carries a negative amount), it is written under a lock on the invoice, and the balance is
+re-checked under that lock so two concurrent applications can never over-apply.
+Write-offs are the first type; payments, credit memos and refunds reuse
+:func:`apply_to_invoice` with their own policies, and the totals below already group by
+type, so they need no change in the queries or in the dialects' balance fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from billcycle.context import ServiceContext
+from billcycle.errors import InvalidValue, NotFound, RuleViolation
+from billcycle.invoicing import repository as invoice_repo
+from billcycle.invoicing.models import Invoice
+from billcycle.ledger import repository as repo
+from billcycle.ledger.models import LedgerEntry
+from billcycle.money import from_minor, to_minor
+
+
+class EntryType(StrEnum):
+    """Kinds of ledger entries. All but ``Refund`` reduce the balance (positive amounts);
+    a refund of an applied payment raises it again and is recorded negative."""
+
+    WRITE_OFF = "WriteOff"
+    PAYMENT = "Payment"
+    CREDIT_MEMO = "CreditMemo"
+    REFUND = "Refund"
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedTotals:
+    """What the ledger applied to one invoice, per entry type, in minor units."""
+
+    by_type: Mapping[str, int] = field(default_factory=dict)
+
+    def of(self, entry_type: str) -> int:
+        return self.by_type.get(entry_type, 0)
+
+    @property
+    def write_off_minor(self) -> int:
+        return self.of(EntryType.WRITE_OFF)
+
+    @property
+    def payment_minor(self) -> int:
+        return self.of(EntryType.PAYMENT)
+
+    @property
+    def credit_memo_minor(self) -> int:
+        return self.of(EntryType.CREDIT_MEMO)
+
+    @property
+    def refund_minor(self) -> int:
+        return self.of(EntryType.REFUND)
+
+    @property
+    def total_minor(self) -> int:
+        return sum(self.by_type.values())
+
+
+# -- reads -----------------------------------------------------------------------------
+
+
+def invoice_balances(
+    session: Session, tenant_id: int, invoice_ids: Sequence[int]
+) -> dict[int, int]:
+    """Balance (minor units) of each invoice found in the tenant; others are left out."""
+    return repo.balances(session, tenant_id, invoice_ids)
+
+
+def invoice_balance(session: Session, tenant_id: int, invoice_id: int) -> int:
+    balance = repo.balances(session, tenant_id, [invoice_id]).get(invoice_id)
+    if balance is None:
+        raise NotFound(f"Invoice {invoice_id} not found.", resource="invoice")
+    return balance
+
+
+def applied_totals_by_type(
+    session: Session, tenant_id: int, invoice_ids: Sequence[int]
+) -> dict[int, AppliedTotals]:
+    """Per invoice id asked for: totals per entry type (empty totals when none)."""
+    grouped: dict[int, dict[str, int]] = {invoice_id: {} for invoice_id in invoice_ids}
+    for invoice_id, entry_type, total in repo.totals_by_type(session, tenant_id, invoice_ids):
+        grouped.setdefault(invoice_id, {})[entry_type] = total
+    return {invoice_id: AppliedTotals(by_type) for invoice_id, by_type in grouped.items()}
+
+
+def entries_of(ctx: ServiceContext, invoice: Invoice) -> list[LedgerEntry]:
+    return repo.entries_of(ctx.session, ctx.tenant_id, invoice.id)
+
+
+def get_entry(ctx: ServiceContext, entry_id: int) -> LedgerEntry:
+    entry = repo.get_entry(ctx.session, ctx.tenant_id, entry_id)
+    if entry is None:
+        raise NotFound(f"Ledger entry {entry_id} not found.", resource="invoice")
+    return entry
+
+
+# -- writes ----------------------------------------------------------------------------
+
+
+def apply_to_invoice(
+    ctx: ServiceContext,
+    invoice: Invoice,
+    entry_type: EntryType,
+    amount_minor: int,
+    *,
+    reference: str | None,
+    comment: str | None,
+    source: str,
+    effective_date: date | None = None,
+    full_balance_only: bool = False,
+) -> LedgerEntry:
+    """Apply a positive ``amount_minor`` to a posted invoice, never beyond its balance.
+
+    The common path for every entry that settles an invoice (payments, credit memos,
+    write-offs); entries that raise a balance (refunds) will need their own checks.
+
+    Locks the invoice row and re-reads its status and balance under the lock: of two
+    concurrent applications that together exceed the balance, the second one sees the
+    first one's entry and is refused.
+    """
+    session = ctx.session
+    invoice_repo.lock_invoices(session, ctx.tenant_id, [invoice.id], with_accounts=False)
+    current = invoice_repo.reload_invoice(session, ctx.tenant_id, invoice.id)
+    if current is None:
+        raise NotFound(f"Invoice {invoice.id} not found.", resource="invoice")
+    number = current.invoice_number
+    if current.status != invoice_repo.POSTED:
+        raise RuleViolation(
+            f"Invoice {number} is {current.status}: only posted invoices can take a "
+            f"{entry_type.value}.",
+            resource="invoice",
+        )
+    balance = invoice_balance(session, ctx.tenant_id, current.id)
+    currency = current.currency
+    if balance == 0:
+        raise RuleViolation(
+            f"Invoice {number} has a zero balance: there is nothing to apply.",
+            resource="invoice",
+        )
+    if amount_minor <= 0:
+        raise InvalidValue(
+            f"The amount must be greater than zero, not {from_minor(amount_minor, currency)}.",
+            resource="invoice",
+            field="amount",
+        )
+    if full_balance_only and amount_minor != balance:
+        raise RuleViolation(
+            f"A {entry_type.value} must cover the full balance of invoice {number} "
+            f"({from_minor(balance, currency)} {currency}), not "
+            f"{from_minor(amount_minor, currency)}.",
+            resource="invoice",
+            field="amount",
+        )
+    if amount_minor > balance:
+        raise RuleViolation(
+            f"The amount {from_minor(amount_minor, currency)} exceeds the balance of invoice "
+            f"{number} ({from_minor(balance, currency)} {currency}).",
+            resource="invoice",
+            field="amount",
+        )
+    # Dated today by default, but never before the invoice it settles.
+    effective = effective_date or max(ctx.clock.today(), current.invoice_date)
+    if effective < current.invoice_date:
+        raise InvalidValue(
+            f"The effective date {effective} is before the invoice date "
+            f"{current.invoice_date} of invoice {number}.",
+            resource="invoice",
+        )
+    entry = LedgerEntry(
+        tenant_id=ctx.tenant_id,
+        account_id=current.account_id,
+        invoice_id=current.id,
+        entry_type=entry_type.value,
+        amount_minor=amount_minor,
+        currency=currency,
+        effective_date=effective,
+        reference=reference,
+        comment=comment,
+        source=source,
+        created_at=ctx.clock.now(),
+    )
+    return repo.insert_entry(session, entry)
+
+
+def apply_write_off(
+    ctx: ServiceContext,
+    invoice: Invoice,
+    amount: Decimal,
+    *,
+    reference: str | None,
+    comment: str | None,
+    source: str,
+    effective_date: date | None = None,
+) -> LedgerEntry:
+    """Write off the full outstanding balance of a posted invoice.
+
+    The entry's id is the write-off's id in both dialects (Zuora shows it as the credit
+    memo the write-off created). A write-off cannot be undone: entries are never removed.
+    """
+    amount_minor = to_minor(amount, invoice.currency)
+    return apply_to_invoice(
+        ctx,
+        invoice,
+        EntryType.WRITE_OFF,
+        amount_minor,
+        reference=reference,
+        comment=comment,
+        source=source,
+        effective_date=effective_date,
+        full_balance_only=True,
+    )

@@ -1,0 +1,5 @@
+"""Ledger tests share the invoice tests' fixtures."""
+
+from tests.invoicing.conftest import other_tenant
+
+__all__ = ["other_tenant"]
