@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from billcycle.cli import db, tenant
+from billcycle.cli import db, demo, tenant
 from billcycle.cli.serve import serve
 
 app = typer.Typer(
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(tenant.app, name="tenant")
+app.add_typer(demo.app, name="demo")
 app.command()(serve)
 
 

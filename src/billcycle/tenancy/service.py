@@ -45,19 +45,26 @@ def create_tenant(
             created_at=now,
         ),
     )
+    return issue_credentials(session, clock, tenant.id)
+
+
+def issue_credentials(session: Session, clock: Clock, tenant_id: int) -> NewTenant:
+    """A new OAuth client and API key for an existing tenant (the secrets are returned
+    once and kept only as digests)."""
+    now = clock.now()
     client_id = credentials.new_client_id()
     client_secret = credentials.new_client_secret()
     api_key, key_id, key_secret = credentials.new_api_key()
     session.add_all(
         [
             OAuthClient(
-                tenant_id=tenant.id,
+                tenant_id=tenant_id,
                 client_id=client_id,
                 secret_digest=credentials.digest(client_secret),
                 created_at=now,
             ),
             ApiKey(
-                tenant_id=tenant.id,
+                tenant_id=tenant_id,
                 key_id=key_id,
                 secret_digest=credentials.digest(key_secret),
                 created_at=now,
@@ -66,8 +73,8 @@ def create_tenant(
     )
     session.flush()
     return NewTenant(
-        tenant_id=tenant.id,
-        entity_id=to_zuora_id(tenant.id),
+        tenant_id=tenant_id,
+        entity_id=to_zuora_id(tenant_id),
         client_id=client_id,
         client_secret=client_secret,
         api_key=api_key,
