@@ -29,8 +29,7 @@ def subscribe(api: Api, account_number: str, rate_plan_key: str, **body: Any) ->
         "subscribeToRatePlans": [{"productRatePlanId": rate_plan_key}],
         **body,
     }
-    response = api.client.post("/zuora/v1/subscriptions", json=payload,
-                               headers=api.zuora_headers)
+    response = api.client.post("/zuora/v1/subscriptions", json=payload, headers=api.zuora_headers)
     assert response.status_code == 200, response.text
     number: str = response.json()["subscriptionNumber"]
     return number
@@ -101,8 +100,9 @@ def test_total_does_not_depend_on_how_the_range_is_split(api: Api, runtime: Runt
         for target in (date(2026, 1, 20), date(2026, 3, 3), date(2026, 3, 7), date(2026, 6, 30))
     ]
     whole = generate(runtime, tenant_id, [at_once.account_id], date(2026, 6, 30))
-    assert sum(r.amount_minor_by_currency.get("USD", 0) for r in stepped) == (
-        whole.amount_minor_by_currency["USD"]
+    assert (
+        sum(r.amount_minor_by_currency.get("USD", 0) for r in stepped)
+        == (whole.amount_minor_by_currency["USD"])
     )
     assert sum(r.items for r in stepped) == whole.items
 
@@ -151,8 +151,9 @@ def test_one_failing_account_does_not_stop_the_others(api: Api, runtime: Runtime
 def test_cancellation_after_billing_credits_the_unused_days(api: Api, runtime: Runtime) -> None:
     tenant_id = api.tenant.tenant_id
     data = setup(runtime, tenant_id, flat("30"))
-    number = subscribe(api, data.account_number, data.plan.rate_plan_key,
-                       contractEffectiveDate="2026-01-01")
+    number = subscribe(
+        api, data.account_number, data.plan.rate_plan_key, contractEffectiveDate="2026-01-01"
+    )
     generate(runtime, tenant_id, [data.account_id], date(2026, 3, 1))  # Jan, Feb, Mar
     response = api.client.put(
         f"/zuora/v1/subscriptions/{number}/cancel",
@@ -179,7 +180,7 @@ def test_concurrent_generation_bills_once(api: Api, runtime: Runtime) -> None:
         barrier.wait()
         try:
             results.append(generate(runtime, tenant_id, [data.account_id], date(2026, 3, 1)))
-        except BaseException as exc:  # noqa: BLE001 - SQLite may refuse the second writer
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(2)]
@@ -191,7 +192,7 @@ def test_concurrent_generation_bills_once(api: Api, runtime: Runtime) -> None:
     assert sum(len(r.invoice_ids) for r in results) == 1
 
 
-@pytest.mark.parametrize("currency,expected", [("JPY", D("1645")), ("KWD", D("16.452"))])
+@pytest.mark.parametrize(("currency", "expected"), [("JPY", D("1645")), ("KWD", D("16.452"))])
 def test_minor_units_follow_the_currency(
     api: Api, runtime: Runtime, currency: str, expected: Decimal
 ) -> None:

@@ -14,6 +14,8 @@ from starlette.types import Scope
 from billcycle import __version__
 from billcycle.runtime import Runtime
 from billcycle.tenancy.tokens import TokenSigner, load_signing_key
+from billcycle.fusebill.app import create_fusebill_app
+from billcycle.fusebill.errors import error_response as fusebill_error
 from billcycle.zuora.app import create_zuora_app
 from billcycle.zuora.errors import error_response as zuora_error
 
@@ -27,12 +29,7 @@ def _body_error(scope: Scope, status: int, message: str) -> Response:
         category = 45 if status == 415 else 90 if status != 400 else 20
         return zuora_error(Request(scope), category, message, status=status)
     if path.lower().startswith("/fusebill"):
-        body = {
-            "ErrorId": 0,
-            "HttpStatusCode": status,
-            "Errors": [{"Key": "Api Error", "Value": message}],
-        }
-        return JSONResponse(body, status_code=status)
+        return fusebill_error(status, message)
     return JSONResponse({"detail": message}, status_code=status)
 
 
@@ -50,10 +47,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         title="billcycle", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan
     )
     zuora = create_zuora_app()
-    for sub in (app, zuora):
+    fusebill = create_fusebill_app()
+    for sub in (app, zuora, fusebill):
         sub.state.runtime = runtime
         sub.state.token_signer = signer
     app.mount("/zuora", zuora)
+    app.mount("/fusebill", fusebill)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
