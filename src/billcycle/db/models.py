@@ -1,6 +1,8 @@
 """Imports every model so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from billcycle.accounts.models import Account, Contact
+from billcycle.billruns.models import BillRun, BillRunFailure, IdempotencyRecord
+from billcycle.bulkjobs.models import BulkJob, BulkJobRecord
 from billcycle.catalog.models import (
     Product,
     ProductRatePlan,
@@ -9,7 +11,9 @@ from billcycle.catalog.models import (
 )
 from billcycle.db.base import Base
 from billcycle.invoicing.models import Invoice, InvoiceItem
+from billcycle.jobs.models import WorkChunk
 from billcycle.ledger.models import LedgerEntry
+from billcycle.notifications.models import InvoiceEmail
 from billcycle.subscriptions.models import (
     Subscription,
     SubscriptionCharge,
@@ -22,8 +26,14 @@ __all__ = [
     "Account",
     "ApiKey",
     "Base",
+    "BillRun",
+    "BillRunFailure",
+    "BulkJob",
+    "BulkJobRecord",
     "Contact",
+    "IdempotencyRecord",
     "InstallationSecret",
+    "InvoiceEmail",
     "Invoice",
     "InvoiceItem",
     "LedgerEntry",
@@ -38,4 +48,5 @@ __all__ = [
     "SubscriptionChargeTier",
     "SubscriptionRatePlan",
     "Tenant",
+    "WorkChunk",
 ]

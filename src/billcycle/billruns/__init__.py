@@ -1,0 +1,1 @@
+"""Bill runs: selecting accounts, generating their invoices in chunks, posting, cancelling."""

@@ -1,0 +1,1 @@
+"""Fusebill bulk jobs ("account uploads"): validated then processed in the background."""

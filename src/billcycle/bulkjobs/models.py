@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from billcycle.db.base import Base, TenantScoped
+from billcycle.db.types import BigId, UtcDateTime
+
+
+class BulkJob(TenantScoped, Base):
+    """Counters and timestamps are Fusebill's and kept true at every commit a client
+    could poll between."""
+
+    __tablename__ = "bulk_jobs"
+    __table_args__ = (
+        Index("ix_bulk_jobs_tenant_status", "tenant_id", "status"),
+        Index("ix_bulk_jobs_tenant_created", "tenant_id", "created_at"),
+    )
+
+    type: Mapped[str] = mapped_column(String(40), nullable=False)
+    status: Mapped[str] = mapped_column(String(24), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # validation done
+    importing_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    modified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    total_records: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    successful_records: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    failed_records: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    total_processed_records: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    processed_records: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    failed_processed_records: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    reference: Mapped[str | None] = mapped_column(String(255))
+    related_id: Mapped[int | None] = mapped_column(BigInteger)
+    internal_automated_flag: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    settings: Mapped[str | None] = mapped_column(Text)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    cancelled_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class BulkJobRecord(TenantScoped, Base):
+    __tablename__ = "bulk_job_records"
+    __table_args__ = (
+        Index("uq_bulk_job_records_seq", "bulk_job_id", "seq", unique=True),
+        Index("ix_bulk_job_records_status", "bulk_job_id", "status"),
+    )
+
+    bulk_job_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("bulk_jobs.id", ondelete="CASCADE"), nullable=False
+    )
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    # Pending, PassedValidation, FailedValidation, Processed, FailedProcessing
+    status: Mapped[str] = mapped_column(String(24), nullable=False)
+    data: Mapped[str] = mapped_column(Text, nullable=False)
+    details: Mapped[str | None] = mapped_column(Text)
+    created_entity_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,0 +1,1 @@
+"""The Fusebill dialect: customers, invoices, write-offs and bulk jobs under ``/fusebill``."""

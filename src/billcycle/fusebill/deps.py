@@ -1,0 +1,59 @@
+"""Fusebill authentication (``Authorization: Basic {apiKey}``, the raw key) and the
+request-owned unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header
+from starlette.requests import Request
+
+from billcycle.context import ServiceContext
+from billcycle.db.session import unit_of_work
+from billcycle.errors import NotAuthenticated, NotFound
+from billcycle.runtime import Runtime
+from billcycle.tenancy import repository as tenants
+from billcycle.tenancy import service as tenancy
+
+MALFORMED = "Authorization key is not in the correct format."
+DENIED = "Authorization has been denied for this request."
+
+
+def _api_key(authorization: str | None) -> str:
+    if not authorization:
+        raise NotAuthenticated(MALFORMED)
+    scheme, _, key = authorization.strip().partition(" ")
+    key = key.strip()
+    if scheme.lower() != "basic" or not key or " " in key:
+        raise NotAuthenticated(MALFORMED)
+    return key
+
+
+def fusebill_context(
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Iterator[ServiceContext]:
+    runtime: Runtime = request.app.state.runtime
+    key = _api_key(authorization)
+    with unit_of_work(runtime.session_factory) as session:
+        try:
+            tenant_id = tenancy.authenticate_api_key(session, key)
+        except NotAuthenticated as exc:
+            raise NotAuthenticated(DENIED) from exc
+    with runtime.service_context(tenant_id) as ctx:
+        yield ctx
+
+
+Ctx = Annotated[ServiceContext, Depends(fusebill_context, scope="function")]
+
+
+def require_bulk_jobs(ctx: Ctx) -> ServiceContext:
+    """Bulk jobs and write-offs are a per-tenant feature; Fusebill answers 404 when off."""
+    tenant = tenants.get_tenant(ctx.session, ctx.tenant_id)
+    if tenant is None or not tenant.bulk_jobs_enabled:
+        raise NotFound("The requested resource was not found.")
+    return ctx
+
+
+BulkCtx = Annotated[ServiceContext, Depends(require_bulk_jobs)]

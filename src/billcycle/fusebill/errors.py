@@ -1,0 +1,41 @@
+"""Fusebill's error envelope: ``{"ErrorId":0,"HttpStatusCode":N,"Errors":[{"Key":"Api Error","Value":"..."}]}``.
+
+Statuses: 400 malformed request, 401 bad key, 404 not found (or feature not enabled),
+409 a valid request that breaks a business rule, 413 body too large.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+
+from billcycle.errors import DomainError, ErrorKind
+
+STATUS_BY_KIND: dict[ErrorKind, int] = {
+    ErrorKind.PERMISSION: 403,
+    ErrorKind.AUTHENTICATION: 401,
+    ErrorKind.INVALID_VALUE: 400,
+    ErrorKind.UNKNOWN_FIELD: 400,
+    ErrorKind.MISSING_FIELD: 400,
+    ErrorKind.RULE: 409,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.OVER_LIMIT: 429,
+    ErrorKind.TOO_LARGE: 413,
+}
+
+
+def error_body(status: int, message: str) -> dict[str, object]:
+    return {
+        "ErrorId": 0,
+        "HttpStatusCode": status,
+        "Errors": [{"Key": "Api Error", "Value": message}],
+    }
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    return JSONResponse(error_body(status, message), status_code=status)
+
+
+def domain_error_response(exc: DomainError) -> JSONResponse:
+    status = exc.http_status or STATUS_BY_KIND[exc.kind]
+    return error_response(status, exc.message)

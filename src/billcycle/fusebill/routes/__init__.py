@@ -1,0 +1,1 @@
+"""Fusebill v1 routes, one module per resource."""

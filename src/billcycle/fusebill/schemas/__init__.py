@@ -1,0 +1,1 @@
+"""Fusebill wire models (camelCase, integer ids, offset-less UTC timestamps)."""

@@ -1,0 +1,1 @@
+"""Sending documents to customers: invoice emails over SMTP, or to an outbox folder."""
