@@ -21,6 +21,15 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     outbox_dir: Path = Path("outbox")
     log_level: str = "info"
+    # Background work. A chunk whose worker stops renewing it is re-claimed after the lease.
+    worker_lease_seconds: int = 60
+    # Drains dispatched per bill run or bulk job (parallel workers that can share it).
+    worker_fanout: int = 4
+    # Scheduler and reaper period.
+    worker_tick_seconds: float = 5.0
+    # Accounts per bill-run chunk, records per bulk-job chunk.
+    bill_run_chunk_size: int = 1000
+    bulk_job_chunk_size: int = 1000
 
 
 @lru_cache

@@ -1,12 +1,18 @@
-"""What every domain service call needs: the unit of work's session, the tenant, the clock."""
+"""What every domain service call needs: the unit of work's session, the tenant, the clock,
+and a way to start background work once the unit of work commits."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from billcycle.clock import Clock
+from billcycle.db.session import after_commit
+
+if TYPE_CHECKING:
+    from billcycle.jobs.dispatch import Dispatcher
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,3 +20,15 @@ class ServiceContext:
     session: Session
     tenant_id: int
     clock: Clock
+    dispatcher: Dispatcher | None = None
+
+    def enqueue(self, task: str, **kwargs: Any) -> None:
+        """Run ``task`` in the background after this unit of work commits (never before:
+        a worker must not see work whose transaction might still roll back)."""
+        from billcycle.jobs.dispatch import TaskCall
+
+        dispatcher = self.dispatcher
+        if dispatcher is None:
+            raise RuntimeError("this context has no dispatcher: background work is unavailable")
+        call = TaskCall(task, kwargs)
+        after_commit(self.session, lambda: dispatcher.dispatch(call))

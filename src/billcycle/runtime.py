@@ -14,6 +14,7 @@ from billcycle.config import Settings
 from billcycle.context import ServiceContext
 from billcycle.db.engine import make_engine
 from billcycle.db.session import make_session_factory, unit_of_work
+from billcycle.jobs.dispatch import Dispatcher
 
 
 @dataclass
@@ -22,11 +23,18 @@ class Runtime:
     engine: Engine
     session_factory: sessionmaker[Session]
     clock: Clock
+    # Set once the process knows how it runs background work (see billcycle.jobs.wiring).
+    dispatcher: Dispatcher | None = None
 
     @contextmanager
     def service_context(self, tenant_id: int) -> Iterator[ServiceContext]:
         with unit_of_work(self.session_factory) as session:
-            yield ServiceContext(session=session, tenant_id=tenant_id, clock=self.clock)
+            yield ServiceContext(
+                session=session,
+                tenant_id=tenant_id,
+                clock=self.clock,
+                dispatcher=self.dispatcher,
+            )
 
     def dispose(self) -> None:
         self.engine.dispose()

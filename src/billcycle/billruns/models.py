@@ -72,13 +72,25 @@ class BillRun(TenantScoped, Timestamps, Base):
     accounts_failed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     invoices_created: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     items_created: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
-    total_amount_minor: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     chunks_total: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     chunks_done: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     posted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     error_message: Mapped[str | None] = mapped_column(Text)
+
+
+class BillRunTotal(Base):
+    """The amount a run invoiced in one currency (a run can span currencies); each
+    chunk adds to it with an atomic upsert in the transaction that wrote its invoices."""
+
+    __tablename__ = "bill_run_totals"
+
+    bill_run_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("bill_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
 
 
 class BillRunFailure(TenantScoped, Base):

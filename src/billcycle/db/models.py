@@ -1,7 +1,7 @@
 """Imports every model so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from billcycle.accounts.models import Account, Contact
-from billcycle.billruns.models import BillRun, BillRunFailure, IdempotencyRecord
+from billcycle.billruns.models import BillRun, BillRunFailure, BillRunTotal, IdempotencyRecord
 from billcycle.bulkjobs.models import BulkJob, BulkJobRecord
 from billcycle.catalog.models import (
     Product,
@@ -28,6 +28,7 @@ __all__ = [
     "Base",
     "BillRun",
     "BillRunFailure",
+    "BillRunTotal",
     "BulkJob",
     "BulkJobRecord",
     "Contact",

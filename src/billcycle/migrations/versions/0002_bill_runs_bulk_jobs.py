@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-21 07:34:04.535918
+Create Date: 2026-11-21 07:36:50.462507
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import billcycle.db.types
-
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -57,7 +56,6 @@ def upgrade() -> None:
         sa.Column("accounts_failed", sa.Integer(), nullable=False),
         sa.Column("invoices_created", sa.Integer(), nullable=False),
         sa.Column("items_created", sa.BigInteger(), nullable=False),
-        sa.Column("total_amount_minor", sa.BigInteger(), nullable=False),
         sa.Column("chunks_total", sa.Integer(), nullable=False),
         sa.Column("chunks_done", sa.Integer(), nullable=False),
         sa.Column("started_at", billcycle.db.types.UtcDateTime(), nullable=True),
@@ -240,6 +238,21 @@ def upgrade() -> None:
         batch_op.create_index("ix_bill_run_failures_run", ["bill_run_id"], unique=False)
 
     op.create_table(
+        "bill_run_totals",
+        sa.Column(
+            "bill_run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["bill_run_id"],
+            ["bill_runs.id"],
+            name=op.f("fk_bill_run_totals_bill_run_id_bill_runs"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("bill_run_id", "currency", name=op.f("pk_bill_run_totals")),
+    )
+    op.create_table(
         "bulk_job_records",
         sa.Column(
             "bulk_job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -328,6 +341,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_bulk_job_records_status")
 
     op.drop_table("bulk_job_records")
+    op.drop_table("bill_run_totals")
     with op.batch_alter_table("bill_run_failures", schema=None) as batch_op:
         batch_op.drop_index("ix_bill_run_failures_run")
 

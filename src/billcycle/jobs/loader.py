@@ -1,0 +1,16 @@
+"""Imports the modules that register tasks and chunk handlers."""
+
+from __future__ import annotations
+
+import importlib
+
+TASK_MODULES = ("billcycle.billruns.tasks", "billcycle.bulkjobs.tasks")
+
+
+def load_all() -> None:
+    for name in TASK_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise

@@ -1,0 +1,161 @@
+"""Executes tasks: the built-in ``drain`` and ``tick`` plus the domain's registered tasks.
+
+``drain(kind, parent_id)`` loops: claim the parent's next chunk (committed at once, so
+other workers skip it), do its work and mark it done in ONE transaction, repeat until no
+chunk is left. Several drains of one parent share its chunks; a drain whose process dies
+leaves its chunk to be re-claimed when the lease expires, by another drain or by one
+the reaper dispatches on the next tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from billcycle.context import ServiceContext
+from billcycle.db.session import unit_of_work
+from billcycle.jobs import chunks
+from billcycle.jobs.dispatch import Dispatcher, TaskCall
+from billcycle.jobs.registry import REGISTRY
+from billcycle.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+
+Periodic = Callable[["JobRunner"], None]
+PERIODIC: list[Periodic] = []
+
+
+def periodic(fn: Periodic) -> Periodic:
+    """Run ``fn(runner)`` on every scheduler tick (it must be cheap when idle)."""
+    PERIODIC.append(fn)
+    return fn
+
+
+class LeaseLost(Exception):
+    """The chunk was taken over (our lease ran out) or cancelled while we worked."""
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+class JobRunner:
+    def __init__(self, runtime: Runtime, dispatcher: Dispatcher) -> None:
+        from billcycle.jobs import loader
+
+        loader.load_all()
+        self.runtime = runtime
+        self.dispatcher = dispatcher
+        settings = runtime.settings
+        self.lease = timedelta(seconds=settings.worker_lease_seconds)
+        self.stale_after = timedelta(seconds=settings.worker_lease_seconds)
+        self.fanout = settings.worker_fanout
+
+    # -- entry points ----------------------------------------------------------------------
+
+    def execute(self, call: TaskCall) -> None:
+        if call.name == "drain":
+            self.drain(str(call.kwargs["kind"]), int(call.kwargs["parent_id"]))
+        elif call.name == "tick":
+            self.tick()
+        else:
+            fn = REGISTRY.tasks.get(call.name)
+            if fn is None:
+                raise LookupError(f"unknown task {call.name}")
+            fn(self, **call.kwargs)
+
+    def context(self, tenant_id: int) -> Any:
+        """A unit of work for ``tenant_id`` whose enqueued tasks go to this dispatcher."""
+        return self.runtime.service_context(tenant_id)
+
+    def start_drains(self, ctx: ServiceContext, kind: str, parent_id: int, count: int) -> None:
+        """Dispatch drains for a parent once ``ctx`` commits (as many as can usefully run
+        in parallel: no more than its chunks)."""
+        for _ in range(max(1, min(self.fanout, count))):
+            ctx.enqueue("drain", kind=kind, parent_id=parent_id)
+
+    # -- drain -----------------------------------------------------------------------------
+
+    def drain(self, kind: str, parent_id: int) -> int:
+        handler = REGISTRY.chunk_handlers[kind]
+        worker = worker_name()
+        done = 0
+        while True:
+            with unit_of_work(self.runtime.session_factory) as session:
+                chunk = chunks.claim_next(
+                    session,
+                    kind=kind,
+                    parent_id=parent_id,
+                    worker=worker,
+                    now=self.runtime.clock.now(),
+                    lease=self.lease,
+                )
+            if chunk is None:
+                return done
+            try:
+                with self.context(chunk.tenant_id) as ctx:
+                    handler.process(ctx, chunk)
+                    if not chunks.complete(
+                        ctx.session, chunk.id, worker=worker, now=self.runtime.clock.now()
+                    ):
+                        raise LeaseLost(f"chunk {chunk.id} is no longer ours")
+            except LeaseLost:
+                log.warning(
+                    "chunk %s of %s %s lost its lease; its work was rolled back",
+                    chunk.id,
+                    kind,
+                    parent_id,
+                )
+                continue
+            except Exception as exc:
+                log.exception(
+                    "chunk %s of %s %s failed (attempt %s)",
+                    chunk.id,
+                    kind,
+                    parent_id,
+                    chunk.attempts,
+                )
+                self._after_failure(handler, chunk, worker, f"{type(exc).__name__}: {exc}")
+                continue
+            done += 1
+
+    def _after_failure(
+        self, handler: Any, chunk: chunks.ClaimedChunk, worker: str, error: str
+    ) -> None:
+        with self.context(chunk.tenant_id) as ctx:
+            if chunk.attempts >= MAX_ATTEMPTS:
+                chunks.mark_failed(
+                    ctx.session, chunk.id, worker=worker, error=error, now=self.runtime.clock.now()
+                )
+                handler.give_up(ctx, chunk, error)
+            else:
+                chunks.release(ctx.session, chunk.id, worker=worker, error=error)
+                ctx.enqueue("drain", kind=chunk.kind, parent_id=chunk.parent_id)
+
+    # -- tick ------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """The scheduler's heartbeat: domain periodic work, then the reaper."""
+        for fn in PERIODIC:
+            try:
+                fn(self)
+            except Exception:
+                log.exception("periodic task %s failed", getattr(fn, "__name__", fn))
+        self.reap()
+
+    def reap(self) -> int:
+        """Dispatch a drain for every parent that has chunks nobody is working on."""
+        with unit_of_work(self.runtime.session_factory) as session:
+            lost = chunks.parents_with_lost_chunks(
+                session, now=self.runtime.clock.now(), stale_after=self.stale_after
+            )
+        for kind, parent_id in lost:
+            self.dispatcher.dispatch(TaskCall("drain", {"kind": kind, "parent_id": parent_id}))
+        return len(lost)
