@@ -12,7 +12,11 @@ from billcycle.db.types import BigId, ExactDecimal
 
 class Product(TenantScoped, Timestamps, Base):
     __tablename__ = "products"
-    __table_args__ = (Index("ix_products_tenant_name", "tenant_id", "name"),)
+    __table_args__ = (
+        Index("ix_products_tenant_name", "tenant_id", "name"),
+        Index("uq_products_tenant_sku", "tenant_id", "sku", unique=True),
+        Index("ix_products_tenant_updated", "tenant_id", "updated_at"),
+    )
 
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     sku: Mapped[str] = mapped_column(String(100), nullable=False)

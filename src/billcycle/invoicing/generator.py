@@ -42,6 +42,8 @@ class GenerationOptions:
     source: str = "API"
     exclude_charge_types: frozenset[str] = frozenset()
     subscription_ids: tuple[int, ...] | None = None
+    # Zuora's CatchUp bill run: advance the billed-through watermarks, create no invoices.
+    catch_up: bool = False
 
 
 @dataclass
@@ -156,6 +158,17 @@ def _write(
         return result
     session = ctx.session
     now = ctx.clock.now()
+    if options.catch_up:
+        repo.advance_watermarks(
+            session,
+            [
+                {"id": charge_id, "billed_through": through, "last_billed_at": now}
+                for draft in drafts
+                for charge_id, through in draft.watermarks.items()
+            ],
+        )
+        result.accounts_invoiced = {draft.account_id for draft in drafts}
+        return result
     numbers = number_block(session, ctx.tenant_id, "invoice", len(drafts))
     invoice_rows: list[dict[str, Any]] = []
     for draft, number in zip(drafts, numbers, strict=True):

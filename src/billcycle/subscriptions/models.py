@@ -60,7 +60,7 @@ class SubscriptionRatePlan(TenantScoped, Timestamps, Base):
     )
     product_id: Mapped[int] = mapped_column(BigId, ForeignKey("products.id"), nullable=False)
     product_rate_plan_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("product_rate_plans.id"), nullable=False
+        BigId, ForeignKey("product_rate_plans.id"), nullable=False, index=True
     )
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     product_name: Mapped[str] = mapped_column(String(255), nullable=False)
@@ -103,7 +103,7 @@ class SubscriptionCharge(TenantScoped, Timestamps, Base):
     )
     account_id: Mapped[int] = mapped_column(BigId, ForeignKey("accounts.id"), nullable=False)
     product_rate_plan_charge_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("product_rate_plan_charges.id"), nullable=False
+        BigId, ForeignKey("product_rate_plan_charges.id"), nullable=False, index=True
     )
     charge_number: Mapped[str] = mapped_column(String(50), nullable=False)
     segment: Mapped[int] = mapped_column(Integer, nullable=False, default=1)

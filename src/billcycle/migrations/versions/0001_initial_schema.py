@@ -1,8 +1,8 @@
-"""core schema
+"""initial schema
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 07:27:52.031570
+Create Date: 2026-11-21 07:38:45.947467
 """
 
 from collections.abc import Sequence
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import billcycle.db.types
+
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -117,6 +118,153 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_api_keys_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
+        "bill_runs",
+        sa.Column("bill_run_number", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("bill_run_type", sa.String(length=10), nullable=False),
+        sa.Column("batches", sa.JSON(), nullable=True),
+        sa.Column("bill_cycle_day", sa.String(length=20), nullable=True),
+        sa.Column("bill_run_filters", sa.JSON(), nullable=True),
+        sa.Column("charge_type_to_exclude", sa.JSON(), nullable=False),
+        sa.Column("auto_post", sa.Boolean(), nullable=False),
+        sa.Column("auto_email", sa.Boolean(), nullable=False),
+        sa.Column("auto_renewal", sa.Boolean(), nullable=False),
+        sa.Column("no_email_for_zero_amount_invoice", sa.Boolean(), nullable=False),
+        sa.Column("include_subscriptions", sa.Boolean(), nullable=False),
+        sa.Column("include_order_line_items", sa.Boolean(), nullable=False),
+        sa.Column("invoice_date", sa.Date(), nullable=True),
+        sa.Column("target_date", sa.Date(), nullable=True),
+        sa.Column("invoice_date_offset", sa.Integer(), nullable=True),
+        sa.Column("target_date_offset", sa.Integer(), nullable=True),
+        sa.Column("invoice_date_month_offset", sa.Integer(), nullable=True),
+        sa.Column("invoice_date_day_of_month", sa.SmallInteger(), nullable=True),
+        sa.Column("target_date_month_offset", sa.Integer(), nullable=True),
+        sa.Column("target_date_day_of_month", sa.SmallInteger(), nullable=True),
+        sa.Column("organization_labels", sa.JSON(), nullable=True),
+        sa.Column("schedule", sa.JSON(), nullable=True),
+        sa.Column("series_id", sa.BigInteger(), nullable=True),
+        sa.Column("scheduled_execution_time", billcycle.db.types.UtcDateTime(), nullable=True),
+        sa.Column("created_via_api", sa.Boolean(), nullable=False),
+        sa.Column("created_by_id", sa.String(length=64), nullable=True),
+        sa.Column("updated_by_id", sa.String(length=64), nullable=True),
+        sa.Column("accounts_total", sa.Integer(), nullable=False),
+        sa.Column("accounts_processed", sa.Integer(), nullable=False),
+        sa.Column("accounts_failed", sa.Integer(), nullable=False),
+        sa.Column("invoices_created", sa.Integer(), nullable=False),
+        sa.Column("items_created", sa.BigInteger(), nullable=False),
+        sa.Column("chunks_total", sa.Integer(), nullable=False),
+        sa.Column("chunks_done", sa.Integer(), nullable=False),
+        sa.Column("started_at", billcycle.db.types.UtcDateTime(), nullable=True),
+        sa.Column("completed_at", billcycle.db.types.UtcDateTime(), nullable=True),
+        sa.Column("posted_at", billcycle.db.types.UtcDateTime(), nullable=True),
+        sa.Column("error_message", sa.Text(), nullable=True),
+        sa.Column(
+            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("created_at", billcycle.db.types.UtcDateTime(), nullable=False),
+        sa.Column("updated_at", billcycle.db.types.UtcDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_bill_runs_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bill_runs")),
+    )
+    with op.batch_alter_table("bill_runs", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_bill_runs_due", ["status", "scheduled_execution_time"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_bill_runs_series_id"), ["series_id"], unique=False)
+        batch_op.create_index("ix_bill_runs_tenant_status", ["tenant_id", "status"], unique=False)
+        batch_op.create_index(
+            "uq_bill_runs_occurrence", ["series_id", "scheduled_execution_time"], unique=True
+        )
+        batch_op.create_index(
+            "uq_bill_runs_tenant_number", ["tenant_id", "bill_run_number"], unique=True
+        )
+
+    op.create_table(
+        "bulk_jobs",
+        sa.Column("type", sa.String(length=40), nullable=False),
+        sa.Column("status", sa.String(length=24), nullable=False),
+        sa.Column("created_at", billcycle.db.types.UtcDateTime(), nullable=False),
+        sa.Column("completed_at", billcycle.db.types.UtcDateTime(), nullable=True),
+        sa.Column("importing_at", billcycle.db.types.UtcDateTime(), nullable=True),
+        sa.Column("processed_at", billcycle.db.types.UtcDateTime(), nullable=True),
+        sa.Column("modified_at", billcycle.db.types.UtcDateTime(), nullable=True),
+        sa.Column("total_records", sa.Integer(), nullable=False),
+        sa.Column("successful_records", sa.Integer(), nullable=False),
+        sa.Column("failed_records", sa.Integer(), nullable=False),
+        sa.Column("total_processed_records", sa.Integer(), nullable=False),
+        sa.Column("processed_records", sa.Integer(), nullable=False),
+        sa.Column("failed_processed_records", sa.Integer(), nullable=False),
+        sa.Column("file_name", sa.String(length=255), nullable=True),
+        sa.Column("reference", sa.String(length=255), nullable=True),
+        sa.Column("related_id", sa.BigInteger(), nullable=True),
+        sa.Column("internal_automated_flag", sa.Boolean(), nullable=False),
+        sa.Column("settings", sa.Text(), nullable=True),
+        sa.Column("cancelled_at", billcycle.db.types.UtcDateTime(), nullable=True),
+        sa.Column("cancelled_by", sa.String(length=100), nullable=True),
+        sa.Column(
+            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_bulk_jobs_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bulk_jobs")),
+    )
+    with op.batch_alter_table("bulk_jobs", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_bulk_jobs_tenant_created", ["tenant_id", "created_at"], unique=False
+        )
+        batch_op.create_index("ix_bulk_jobs_tenant_status", ["tenant_id", "status"], unique=False)
+
+    op.create_table(
+        "idempotency_records",
+        sa.Column("scope", sa.String(length=100), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("status_code", sa.SmallInteger(), nullable=True),
+        sa.Column("response_body", sa.Text(), nullable=True),
+        sa.Column("created_at", billcycle.db.types.UtcDateTime(), nullable=False),
+        sa.Column(
+            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_idempotency_records_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_records")),
+    )
+    with op.batch_alter_table("idempotency_records", schema=None) as batch_op:
+        batch_op.create_index("uq_idempotency_key", ["tenant_id", "scope", "key"], unique=True)
+
+    op.create_table(
         "number_sequences",
         sa.Column(
             "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -186,6 +334,135 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("products", schema=None) as batch_op:
         batch_op.create_index("ix_products_tenant_name", ["tenant_id", "name"], unique=False)
+        batch_op.create_index(
+            "ix_products_tenant_updated", ["tenant_id", "updated_at"], unique=False
+        )
+        batch_op.create_index("uq_products_tenant_sku", ["tenant_id", "sku"], unique=True)
+
+    op.create_table(
+        "work_chunks",
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("parent_id", sa.BigInteger(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("first_id", sa.BigInteger(), nullable=False),
+        sa.Column("last_id", sa.BigInteger(), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("claimed_by", sa.String(length=64), nullable=True),
+        sa.Column("lease_until", billcycle.db.types.UtcDateTime(), nullable=True),
+        sa.Column("attempts", sa.SmallInteger(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", billcycle.db.types.UtcDateTime(), nullable=False),
+        sa.Column("finished_at", billcycle.db.types.UtcDateTime(), nullable=True),
+        sa.Column(
+            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_work_chunks_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_work_chunks")),
+    )
+    with op.batch_alter_table("work_chunks", schema=None) as batch_op:
+        batch_op.create_index("ix_work_chunks_claim", ["status", "lease_until"], unique=False)
+        batch_op.create_index(
+            "ix_work_chunks_parent", ["kind", "parent_id", "status"], unique=False
+        )
+        batch_op.create_index("uq_work_chunks_seq", ["kind", "parent_id", "seq"], unique=True)
+
+    op.create_table(
+        "bill_run_failures",
+        sa.Column(
+            "bill_run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("account_id", sa.BigInteger(), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("created_at", billcycle.db.types.UtcDateTime(), nullable=False),
+        sa.Column(
+            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["bill_run_id"],
+            ["bill_runs.id"],
+            name=op.f("fk_bill_run_failures_bill_run_id_bill_runs"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_bill_run_failures_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bill_run_failures")),
+    )
+    with op.batch_alter_table("bill_run_failures", schema=None) as batch_op:
+        batch_op.create_index("ix_bill_run_failures_run", ["bill_run_id"], unique=False)
+
+    op.create_table(
+        "bill_run_totals",
+        sa.Column(
+            "bill_run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["bill_run_id"],
+            ["bill_runs.id"],
+            name=op.f("fk_bill_run_totals_bill_run_id_bill_runs"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("bill_run_id", "currency", name=op.f("pk_bill_run_totals")),
+    )
+    op.create_table(
+        "bulk_job_records",
+        sa.Column(
+            "bulk_job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=24), nullable=False),
+        sa.Column("data", sa.Text(), nullable=False),
+        sa.Column("details", sa.Text(), nullable=True),
+        sa.Column("created_entity_id", sa.BigInteger(), nullable=True),
+        sa.Column(
+            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["bulk_job_id"],
+            ["bulk_jobs.id"],
+            name=op.f("fk_bulk_job_records_bulk_job_id_bulk_jobs"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_bulk_job_records_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bulk_job_records")),
+    )
+    with op.batch_alter_table("bulk_job_records", schema=None) as batch_op:
+        batch_op.create_index("ix_bulk_job_records_status", ["bulk_job_id", "status"], unique=False)
+        batch_op.create_index("uq_bulk_job_records_seq", ["bulk_job_id", "seq"], unique=True)
 
     op.create_table(
         "contacts",
@@ -390,6 +667,44 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "invoice_emails",
+        sa.Column(
+            "invoice_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("bill_run_id", sa.BigInteger(), nullable=True),
+        sa.Column("recipient", sa.String(length=255), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("transport", sa.String(length=10), nullable=False),
+        sa.Column("message_id", sa.String(length=255), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("created_at", billcycle.db.types.UtcDateTime(), nullable=False),
+        sa.Column(
+            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["invoice_id"],
+            ["invoices.id"],
+            name=op.f("fk_invoice_emails_invoice_id_invoices"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_invoice_emails_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_invoice_emails")),
+    )
+    with op.batch_alter_table("invoice_emails", schema=None) as batch_op:
+        batch_op.create_index("ix_invoice_emails_invoice", ["invoice_id"], unique=False)
+
+    op.create_table(
         "ledger_entries",
         sa.Column(
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -546,6 +861,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("subscription_rate_plans", schema=None) as batch_op:
         batch_op.create_index(
+            batch_op.f("ix_subscription_rate_plans_product_rate_plan_id"),
+            ["product_rate_plan_id"],
+            unique=False,
+        )
+        batch_op.create_index(
             batch_op.f("ix_subscription_rate_plans_subscription_id"),
             ["subscription_id"],
             unique=False,
@@ -693,6 +1013,11 @@ def upgrade() -> None:
             "ix_subscription_charges_account", ["tenant_id", "account_id"], unique=False
         )
         batch_op.create_index(
+            batch_op.f("ix_subscription_charges_product_rate_plan_charge_id"),
+            ["product_rate_plan_charge_id"],
+            unique=False,
+        )
+        batch_op.create_index(
             batch_op.f("ix_subscription_charges_subscription_id"), ["subscription_id"], unique=False
         )
         batch_op.create_index(
@@ -824,12 +1149,14 @@ def downgrade() -> None:
     with op.batch_alter_table("subscription_charges", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_subscription_charges_subscription_rate_plan_id"))
         batch_op.drop_index(batch_op.f("ix_subscription_charges_subscription_id"))
+        batch_op.drop_index(batch_op.f("ix_subscription_charges_product_rate_plan_charge_id"))
         batch_op.drop_index("ix_subscription_charges_account")
 
     op.drop_table("subscription_charges")
     op.drop_table("product_rate_plan_charge_tiers")
     with op.batch_alter_table("subscription_rate_plans", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_subscription_rate_plans_subscription_id"))
+        batch_op.drop_index(batch_op.f("ix_subscription_rate_plans_product_rate_plan_id"))
 
     op.drop_table("subscription_rate_plans")
     with op.batch_alter_table("product_rate_plan_charges", schema=None) as batch_op:
@@ -841,6 +1168,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ledger_entries_account")
 
     op.drop_table("ledger_entries")
+    with op.batch_alter_table("invoice_emails", schema=None) as batch_op:
+        batch_op.drop_index("ix_invoice_emails_invoice")
+
+    op.drop_table("invoice_emails")
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
         batch_op.drop_index("uq_subscriptions_tenant_number")
         batch_op.drop_index(batch_op.f("ix_subscriptions_account_id"))
@@ -860,7 +1191,25 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_contacts_account_id"))
 
     op.drop_table("contacts")
+    with op.batch_alter_table("bulk_job_records", schema=None) as batch_op:
+        batch_op.drop_index("uq_bulk_job_records_seq")
+        batch_op.drop_index("ix_bulk_job_records_status")
+
+    op.drop_table("bulk_job_records")
+    op.drop_table("bill_run_totals")
+    with op.batch_alter_table("bill_run_failures", schema=None) as batch_op:
+        batch_op.drop_index("ix_bill_run_failures_run")
+
+    op.drop_table("bill_run_failures")
+    with op.batch_alter_table("work_chunks", schema=None) as batch_op:
+        batch_op.drop_index("uq_work_chunks_seq")
+        batch_op.drop_index("ix_work_chunks_parent")
+        batch_op.drop_index("ix_work_chunks_claim")
+
+    op.drop_table("work_chunks")
     with op.batch_alter_table("products", schema=None) as batch_op:
+        batch_op.drop_index("uq_products_tenant_sku")
+        batch_op.drop_index("ix_products_tenant_updated")
         batch_op.drop_index("ix_products_tenant_name")
 
     op.drop_table("products")
@@ -869,6 +1218,23 @@ def downgrade() -> None:
 
     op.drop_table("oauth_clients")
     op.drop_table("number_sequences")
+    with op.batch_alter_table("idempotency_records", schema=None) as batch_op:
+        batch_op.drop_index("uq_idempotency_key")
+
+    op.drop_table("idempotency_records")
+    with op.batch_alter_table("bulk_jobs", schema=None) as batch_op:
+        batch_op.drop_index("ix_bulk_jobs_tenant_status")
+        batch_op.drop_index("ix_bulk_jobs_tenant_created")
+
+    op.drop_table("bulk_jobs")
+    with op.batch_alter_table("bill_runs", schema=None) as batch_op:
+        batch_op.drop_index("uq_bill_runs_tenant_number")
+        batch_op.drop_index("uq_bill_runs_occurrence")
+        batch_op.drop_index("ix_bill_runs_tenant_status")
+        batch_op.drop_index(batch_op.f("ix_bill_runs_series_id"))
+        batch_op.drop_index("ix_bill_runs_due")
+
+    op.drop_table("bill_runs")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_tenant_id"))
 
