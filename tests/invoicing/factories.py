@@ -8,6 +8,7 @@ to where the credited span begins.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -59,7 +60,7 @@ def make_catalog_charge(
     product = Product(
         tenant_id=ctx.tenant_id,
         name="Gold",
-        sku="SKU-GOLD",
+        sku=f"SKU-GOLD-{uuid.uuid4().hex[:8].upper()}",
         effective_start_date=date(2020, 1, 1),
         effective_end_date=date(2099, 1, 1),
         created_at=now,

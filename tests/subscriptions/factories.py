@@ -3,6 +3,7 @@ tables (their services are built elsewhere), and request bodies."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -99,12 +100,12 @@ def add_rate_plan(
     *charges: ChargeSpec,
     name: str = "Gold",
     product_name: str = "Cloud",
-    sku: str = "SKU-CLOUD",
+    sku: str | None = None,
 ) -> CatalogPlan:
     product = Product(
         tenant_id=tenant_id,
         name=product_name,
-        sku=sku,
+        sku=sku or f"SKU-{uuid.uuid4().hex[:12].upper()}",
         effective_start_date=date(2000, 1, 1),
         effective_end_date=date(2099, 12, 31),
         created_at=_CREATED,
