@@ -17,14 +17,13 @@ class ChunkHandler(Protocol):
     """Does one chunk's work inside the caller's transaction (which also marks the chunk
     done), and may finish the parent when the chunk was its last."""
 
-    def process(self, ctx: ServiceContext, chunk: ClaimedChunk) -> None: ...
+    def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None: ...
 
-    def give_up(self, ctx: ServiceContext, chunk: ClaimedChunk, error: str) -> None:
+    def give_up(
+        self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk, error: str
+    ) -> None:
         """The chunk failed every attempt: record it on the parent."""
         ...
-
-
-Task = Callable[["JobRunner"], None] | Callable[..., None]
 
 
 @dataclass

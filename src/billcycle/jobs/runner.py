@@ -71,6 +71,10 @@ class JobRunner:
                 raise LookupError(f"unknown task {call.name}")
             fn(self, **call.kwargs)
 
+    def dispatch(self, name: str, **kwargs: Any) -> None:
+        """Run task ``name`` in the background now (not tied to a transaction)."""
+        self.dispatcher.dispatch(TaskCall(name, kwargs))
+
     def context(self, tenant_id: int) -> Any:
         """A unit of work for ``tenant_id`` whose enqueued tasks go to this dispatcher."""
         return self.runtime.service_context(tenant_id)
@@ -101,7 +105,7 @@ class JobRunner:
                 return done
             try:
                 with self.context(chunk.tenant_id) as ctx:
-                    handler.process(ctx, chunk)
+                    handler.process(self, ctx, chunk)
                     if not chunks.complete(
                         ctx.session, chunk.id, worker=worker, now=self.runtime.clock.now()
                     ):
@@ -134,7 +138,7 @@ class JobRunner:
                 chunks.mark_failed(
                     ctx.session, chunk.id, worker=worker, error=error, now=self.runtime.clock.now()
                 )
-                handler.give_up(ctx, chunk, error)
+                handler.give_up(self, ctx, chunk, error)
             else:
                 chunks.release(ctx.session, chunk.id, worker=worker, error=error)
                 ctx.enqueue("drain", kind=chunk.kind, parent_id=chunk.parent_id)
@@ -157,5 +161,5 @@ class JobRunner:
                 session, now=self.runtime.clock.now(), stale_after=self.stale_after
             )
         for kind, parent_id in lost:
-            self.dispatcher.dispatch(TaskCall("drain", {"kind": kind, "parent_id": parent_id}))
+            self.dispatch("drain", kind=kind, parent_id=parent_id)
         return len(lost)

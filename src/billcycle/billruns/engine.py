@@ -1,0 +1,370 @@
+"""The bill-run machinery that runs in workers: starting a run (selecting its accounts
+into chunks), generating each chunk's invoices, finishing, posting, emailing,
+cancelling, deleting, and starting scheduled occurrences when their time comes.
+
+Every step is idempotent and guarded by the run's status, so a task delivered twice, a
+worker killed mid-chunk, or two workers racing on one run never bill an account twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from billcycle.billruns import repository as repo
+from billcycle.billruns import schedule as schedules
+from billcycle.billruns import spec as specs
+from billcycle.billruns.models import BillRun
+from billcycle.billruns.selection import selection_of
+from billcycle.context import ServiceContext
+from billcycle.invoicing.generator import GenerationOptions, generate_invoices
+from billcycle.invoicing.service import cancel_invoices, post_invoices
+from billcycle.jobs import chunks
+from billcycle.jobs.chunks import ClaimedChunk
+from billcycle.jobs.registry import chunk_handler, task
+from billcycle.jobs.runner import JobRunner, periodic
+from billcycle.subscriptions.service import renew_due_subscriptions
+from billcycle.tenancy.numbers import next_number
+
+log = logging.getLogger(__name__)
+
+GENERATE = "bill_run"
+POST = "bill_run_post"
+EMAIL = "bill_run_email"
+EMAIL_RESEND = "bill_run_email_resend"
+
+PENDING = "Pending"
+PROCESSING = "Processing"
+COMPLETED = "Completed"
+ERROR = "Error"
+CANCELED = "Canceled"
+POSTED = "Posted"
+POST_IN_PROGRESS = "PostInProgress"
+CANCEL_IN_PROGRESS = "CancelInProgress"
+REMOVE_IN_PROGRESS = "RemoveInProgress"
+
+
+# -- starting --------------------------------------------------------------------------------
+
+
+@task("bill_run.start")
+def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
+    """Pending -> Processing: pick the accounts and cut them into chunks."""
+    with runner.context(tenant_id) as ctx:
+        run = repo.get_run(ctx.session, tenant_id, run_id, lock=True)
+        now = ctx.clock.now()
+        if run is None or run.status != PENDING:
+            return
+        if run.scheduled_execution_time is not None and run.scheduled_execution_time > now:
+            return  # not due yet
+        run_date = (run.scheduled_execution_time or now).date()
+        if run.schedule is not None:
+            spec = specs.from_row(run)
+            run.invoice_date, run.target_date = schedules.run_dates(spec, run_date)
+            _schedule_next(ctx, run)
+        selection = selection_of(run.batches, run.bill_cycle_day, run.bill_run_filters, run_date)
+        ranges = repo.selection_ranges(
+            ctx.session, tenant_id, selection, runner.runtime.settings.bill_run_chunk_size
+        )
+        run.status = PROCESSING
+        run.started_at = now
+        run.updated_at = now
+        run.accounts_total = sum(r.size for r in ranges)
+        run.chunks_total = len(ranges)
+        run.chunks_done = 0
+        ctx.session.flush()
+        chunks.plan(
+            ctx.session,
+            tenant_id=tenant_id,
+            kind=GENERATE,
+            parent_id=run.id,
+            ranges=ranges,
+            now=now,
+        )
+        if ranges:
+            runner.start_drains(ctx, GENERATE, run.id, len(ranges))
+        else:
+            _finish_generation(runner, ctx, run)
+
+
+def _schedule_next(ctx: ServiceContext, run: BillRun) -> BillRun | None:
+    """Create the series' next occurrence (Pending, new number), once."""
+    spec = specs.from_row(run)
+    assert spec.schedule is not None
+    assert run.scheduled_execution_time is not None
+    when = schedules.next_execution_time(spec.schedule, run.scheduled_execution_time)
+    series_id = run.series_id or run.id
+    if when is None or repo.occurrence_exists(ctx.session, series_id, when):
+        return None
+    return create_occurrence(ctx, run, when)
+
+
+def create_occurrence(ctx: ServiceContext, template: BillRun, when: datetime) -> BillRun:
+    now = ctx.clock.now()
+    columns = specs.to_columns(specs.from_row(template))
+    occurrence = BillRun(
+        **columns,
+        tenant_id=template.tenant_id,
+        bill_run_number=next_number(ctx.session, template.tenant_id, "bill_run"),
+        status=PENDING,
+        series_id=template.series_id or template.id,
+        scheduled_execution_time=when,
+        created_via_api=False,
+        created_by_id=template.created_by_id,
+        created_at=now,
+        updated_at=now,
+    )
+    return repo.add_run(ctx.session, occurrence)
+
+
+# -- generating ------------------------------------------------------------------------------
+
+
+class GenerateChunk:
+    def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
+        run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
+        if run is None or run.status != PROCESSING:
+            return  # cancelled or deleted meanwhile: nothing to do for this chunk
+        assert run.target_date is not None
+        assert run.invoice_date is not None
+        run_date = (run.scheduled_execution_time or run.started_at or ctx.clock.now()).date()
+        selection = selection_of(run.batches, run.bill_cycle_day, run.bill_run_filters, run_date)
+        account_ids = repo.selected_accounts(
+            ctx.session, chunk.tenant_id, selection, chunk.first_id, chunk.last_id
+        )
+        if run.auto_renewal and account_ids:
+            renew_due_subscriptions(ctx, account_ids, run.target_date)
+        result = generate_invoices(
+            ctx,
+            account_ids if run.include_subscriptions else [],
+            GenerationOptions(
+                target_date=run.target_date,
+                invoice_date=run.invoice_date,
+                bill_run_id=run.id,
+                source="BillRun",
+                exclude_charge_types=frozenset(run.charge_type_to_exclude or ()),
+                subscription_ids=selection.subscription_ids,
+                catch_up=run.bill_run_type == "CatchUp",
+            ),
+        )
+        now = ctx.clock.now()
+        repo.add_failures(ctx.session, chunk.tenant_id, run.id, result.failures, now)
+        repo.add_totals(ctx.session, run.id, result.amount_minor_by_currency)
+        done, total = repo.record_chunk(
+            ctx.session,
+            run.id,
+            accounts=len(account_ids),
+            failed=len(result.failures),
+            invoices=len(result.invoice_ids),
+            items=result.items,
+            now=now,
+        )
+        if done >= total:
+            ctx.session.refresh(run)
+            _finish_generation(runner, ctx, run)
+
+    def give_up(
+        self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk, error: str
+    ) -> None:
+        run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
+        if run is not None:
+            repo.transition(
+                ctx.session,
+                run,
+                [PROCESSING],
+                ERROR,
+                error_message=f"Chunk {chunk.seq} failed: {error}"[:4000],
+                updated_at=ctx.clock.now(),
+            )
+            chunks.cancel_open(ctx.session, kind=GENERATE, parent_id=run.id, now=ctx.clock.now())
+
+
+def _finish_generation(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
+    now = ctx.clock.now()
+    if not repo.transition(
+        ctx.session, run, [PROCESSING], COMPLETED, completed_at=now, updated_at=now
+    ):
+        return
+    if run.auto_post and run.bill_run_type != "CatchUp":
+        begin_post(runner, ctx, run, None)
+
+
+# -- posting ---------------------------------------------------------------------------------
+
+
+def begin_post(runner: JobRunner, ctx: ServiceContext, run: BillRun, invoice_date: object) -> None:
+    """Completed -> PostInProgress, and the run's drafts cut into chunks to post."""
+    now = ctx.clock.now()
+    values: dict[str, object] = {"updated_at": now}
+    if invoice_date is not None:
+        values["invoice_date"] = invoice_date
+    if not repo.transition(ctx.session, run, [COMPLETED], POST_IN_PROGRESS, **values):
+        return
+    ranges = repo.invoice_ranges(
+        ctx.session, run.tenant_id, run.id, ["Draft"], runner.runtime.settings.bill_run_chunk_size
+    )
+    chunks.delete_for_parent(ctx.session, kind=POST, parent_id=run.id)
+    chunks.plan(
+        ctx.session, tenant_id=run.tenant_id, kind=POST, parent_id=run.id, ranges=ranges, now=now
+    )
+    run.chunks_total, run.chunks_done = len(ranges), 0
+    ctx.session.flush()
+    if ranges:
+        runner.start_drains(ctx, POST, run.id, len(ranges))
+    else:
+        _finish_post(runner, ctx, run)
+
+
+class PostChunk:
+    def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
+        run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
+        if run is None or run.status != POST_IN_PROGRESS:
+            return
+        ids = repo.invoice_ids(
+            ctx.session, chunk.tenant_id, run.id, ["Draft"], chunk.first_id, chunk.last_id
+        )
+        post_invoices(ctx, ids, run.invoice_date)
+        done, total = repo.record_chunk(
+            ctx.session, run.id, accounts=0, failed=0, invoices=0, items=0, now=ctx.clock.now()
+        )
+        if done >= total:
+            ctx.session.refresh(run)
+            _finish_post(runner, ctx, run)
+
+    def give_up(
+        self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk, error: str
+    ) -> None:
+        # Zuora: if any invoice fails to post, the run goes back to Completed.
+        run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
+        if run is not None:
+            repo.transition(
+                ctx.session,
+                run,
+                [POST_IN_PROGRESS],
+                COMPLETED,
+                error_message=f"Posting failed: {error}"[:4000],
+                updated_at=ctx.clock.now(),
+            )
+            chunks.cancel_open(ctx.session, kind=POST, parent_id=run.id, now=ctx.clock.now())
+
+
+def _finish_post(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
+    now = ctx.clock.now()
+    if not repo.transition(
+        ctx.session, run, [POST_IN_PROGRESS], POSTED, posted_at=now, updated_at=now
+    ):
+        return
+    if run.auto_email:
+        begin_email(runner, ctx, run, resend=False)
+
+
+# -- emailing --------------------------------------------------------------------------------
+
+
+def begin_email(runner: JobRunner, ctx: ServiceContext, run: BillRun, *, resend: bool) -> int:
+    """Cut the run's posted invoices into chunks to email; returns how many invoices."""
+    kind = EMAIL_RESEND if resend else EMAIL
+    ranges = repo.invoice_ranges(ctx.session, run.tenant_id, run.id, ["Posted"], 100)
+    # A new request replaces an unfinished one; finished chunks are history.
+    chunks.delete_for_parent(ctx.session, kind=kind, parent_id=run.id)
+    chunks.plan(
+        ctx.session,
+        tenant_id=run.tenant_id,
+        kind=kind,
+        parent_id=run.id,
+        ranges=ranges,
+        now=ctx.clock.now(),
+    )
+    if ranges:
+        runner.start_drains(ctx, kind, run.id, len(ranges))
+    return sum(r.size for r in ranges)
+
+
+class EmailChunk:
+    def __init__(self, *, resend: bool) -> None:
+        self.resend = resend
+
+    def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
+        from billcycle.notifications.mailer import mailer_from_settings
+        from billcycle.notifications.service import email_invoices
+
+        run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
+        if run is None:
+            return
+        ids = repo.invoice_ids(
+            ctx.session, chunk.tenant_id, run.id, ["Posted"], chunk.first_id, chunk.last_id
+        )
+        mailer = mailer_from_settings(runner.runtime.settings)
+        email_invoices(
+            ctx,
+            ids,
+            mailer,
+            resend=self.resend,
+            skip_zero_amount=run.no_email_for_zero_amount_invoice,
+            bill_run_id=run.id,
+        )
+
+    def give_up(
+        self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk, error: str
+    ) -> None:
+        log.error("emailing chunk %s of bill run %s gave up: %s", chunk.seq, chunk.parent_id, error)
+
+
+# -- cancelling and deleting ------------------------------------------------------------------
+
+
+@task("bill_run.cancel")
+def cancel(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
+    """CancelInProgress -> Canceled: cancel the run's drafts (their periods become
+    billable again)."""
+    with runner.context(tenant_id) as ctx:
+        run = repo.get_run(ctx.session, tenant_id, run_id, lock=True)
+        if run is None or run.status != CANCEL_IN_PROGRESS:
+            return
+        chunks.cancel_open(ctx.session, kind=GENERATE, parent_id=run.id, now=ctx.clock.now())
+        drafts = repo.invoice_ids(ctx.session, tenant_id, run.id, ["Draft"])
+        for start in range(0, len(drafts), 10_000):
+            cancel_invoices(ctx, drafts[start : start + 10_000])
+        now = ctx.clock.now()
+        repo.transition(ctx.session, run, [CANCEL_IN_PROGRESS], CANCELED, updated_at=now)
+
+
+@task("bill_run.delete")
+def remove(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
+    with runner.context(tenant_id) as ctx:
+        run = repo.get_run(ctx.session, tenant_id, run_id, lock=True)
+        if run is None or run.status != REMOVE_IN_PROGRESS:
+            return
+        repo.delete_run(ctx.session, tenant_id, run.id)
+
+
+# -- the scheduler ---------------------------------------------------------------------------
+
+
+@periodic
+def start_due_runs(runner: JobRunner) -> None:
+    """Start scheduled occurrences whose time has come (each at most once: the start task
+    is guarded by the Pending status), and re-dispatch work whose task was lost."""
+    settings = runner.runtime.settings
+    now = runner.runtime.clock.now()
+    with runner.runtime.service_context(0) as ctx:
+        due = repo.due_scheduled_runs(ctx.session, now)
+        stuck = repo.stuck_in_progress(ctx.session, [CANCEL_IN_PROGRESS, REMOVE_IN_PROGRESS])
+        lost = repo.pending_unscheduled_runs(ctx.session)
+    stale = now - timedelta(seconds=settings.worker_lease_seconds)
+    for tenant_id, run_id in due:
+        runner.dispatch("bill_run.start", tenant_id=tenant_id, run_id=run_id)
+    for tenant_id, run_id, status in stuck:
+        name = "bill_run.cancel" if status == CANCEL_IN_PROGRESS else "bill_run.delete"
+        runner.dispatch(name, tenant_id=tenant_id, run_id=run_id)
+    for tenant_id, run_id in lost:
+        with runner.runtime.service_context(tenant_id) as ctx:
+            run = repo.get_run(ctx.session, tenant_id, run_id)
+            if run is not None and run.created_at < stale:
+                runner.dispatch("bill_run.start", tenant_id=tenant_id, run_id=run_id)
+
+
+chunk_handler(GENERATE, GenerateChunk())
+chunk_handler(POST, PostChunk())
+chunk_handler(EMAIL, EmailChunk(resend=False))
+chunk_handler(EMAIL_RESEND, EmailChunk(resend=True))

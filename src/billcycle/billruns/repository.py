@@ -1,0 +1,345 @@
+"""All SQL of bill runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from billcycle.accounts.models import Account
+from billcycle.billruns.models import BillRun, BillRunFailure, BillRunTotal
+from billcycle.billruns.selection import Selection
+from billcycle.invoicing.models import Invoice
+from billcycle.jobs.chunks import ChunkRange
+from billcycle.jobs.models import WorkChunk
+
+_run = BillRun.__table__.c
+_acc = Account.__table__.c
+_inv = Invoice.__table__.c
+
+
+def add_run(session: Session, run: BillRun) -> BillRun:
+    session.add(run)
+    session.flush()
+    return run
+
+
+def get_run(session: Session, tenant_id: int, run_id: int, *, lock: bool = False) -> BillRun | None:
+    stmt = select(BillRun).where(BillRun.tenant_id == tenant_id, BillRun.id == run_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def find_run_by_number(
+    session: Session, tenant_id: int, number: str, *, lock: bool = False
+) -> BillRun | None:
+    stmt = select(BillRun).where(BillRun.tenant_id == tenant_id, BillRun.bill_run_number == number)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def lock_run(session: Session, run: BillRun) -> BillRun:
+    """Re-read the run under a row lock (PostgreSQL) so a transition is decided on fresh
+    state; SQLite serialises writers, and the conditional UPDATE below guards it too."""
+    session.refresh(run, with_for_update=session.get_bind().dialect.name == "postgresql")
+    return run
+
+
+def transition(
+    session: Session,
+    run: BillRun,
+    allowed: Sequence[str],
+    to_status: str,
+    **values: Any,
+) -> bool:
+    """Move ``run`` to ``to_status`` only if it is in one of ``allowed`` now: a
+    concurrent transition makes this one a no-op (False)."""
+    result = session.execute(
+        update(BillRun)
+        .where(BillRun.id == run.id, BillRun.status.in_(allowed))
+        .values(status=to_status, **values)
+        .execution_options(synchronize_session=False)
+    )
+    moved = bool(result.rowcount)  # type: ignore[attr-defined]
+    if moved:
+        session.refresh(run)
+    return moved
+
+
+def count_pending_api_runs(session: Session, tenant_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(BillRun)
+            .where(
+                BillRun.tenant_id == tenant_id,
+                BillRun.status == "Pending",
+                BillRun.created_via_api.is_(True),
+            )
+        )
+        or 0
+    )
+
+
+def list_runs(
+    session: Session, tenant_id: int, status: str | None, offset: int, limit: int
+) -> tuple[list[BillRun], bool]:
+    stmt = select(BillRun).where(BillRun.tenant_id == tenant_id)
+    if status:
+        stmt = stmt.where(BillRun.status == status)
+    rows = list(session.scalars(stmt.order_by(BillRun.id.desc()).offset(offset).limit(limit + 1)))
+    return rows[:limit], len(rows) > limit
+
+
+def _account_filter(tenant_id: int, selection: Selection) -> list[Any]:
+    conditions: list[Any] = [_acc.tenant_id == tenant_id, _acc.status == "Active"]
+    if selection.account_ids is not None:
+        conditions.append(_acc.id.in_(selection.account_ids))
+    if selection.batches is not None:
+        conditions.append(_acc.batch.in_(selection.batches))
+    if selection.bill_cycle_days is not None:
+        conditions.append(_acc.bill_cycle_day.in_(selection.bill_cycle_days))
+    return conditions
+
+
+def selection_ranges(
+    session: Session, tenant_id: int, selection: Selection, chunk_size: int
+) -> list[ChunkRange]:
+    """The selected accounts cut into id ranges of ``chunk_size`` accounts, in one query
+    (a window over the ids) rather than by streaming every id to Python."""
+    numbered = (
+        select(
+            _acc.id.label("id"),
+            ((func.row_number().over(order_by=_acc.id) - 1) / chunk_size).label("bucket"),
+        )
+        .where(*_account_filter(tenant_id, selection))
+        .subquery()
+    )
+    rows = session.execute(
+        select(func.min(numbered.c.id), func.max(numbered.c.id), func.count())
+        .group_by(numbered.c.bucket)
+        .order_by(numbered.c.bucket)
+    ).all()
+    return [ChunkRange(lo, hi, n) for lo, hi, n in rows]
+
+
+def selected_accounts(
+    session: Session, tenant_id: int, selection: Selection, first_id: int, last_id: int
+) -> list[int]:
+    return list(
+        session.scalars(
+            select(_acc.id)
+            .where(*_account_filter(tenant_id, selection), _acc.id.between(first_id, last_id))
+            .order_by(_acc.id)
+        )
+    )
+
+
+def record_chunk(
+    session: Session,
+    run_id: int,
+    *,
+    accounts: int,
+    failed: int,
+    invoices: int,
+    items: int,
+    now: datetime,
+) -> tuple[int, int]:
+    """Add a finished chunk's counts; returns (chunks done, chunks total). The row lock
+    this takes orders the chunks' commits, so exactly one sees done == total."""
+    row = session.execute(
+        update(BillRun)
+        .where(BillRun.id == run_id)
+        .values(
+            accounts_processed=_run.accounts_processed + accounts,
+            accounts_failed=_run.accounts_failed + failed,
+            invoices_created=_run.invoices_created + invoices,
+            items_created=_run.items_created + items,
+            chunks_done=_run.chunks_done + 1,
+            updated_at=now,
+        )
+        .returning(_run.chunks_done, _run.chunks_total)
+        .execution_options(synchronize_session=False)
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def add_totals(session: Session, run_id: int, amounts: dict[str, int]) -> None:
+    if not amounts:
+        return
+    rows = [
+        {"bill_run_id": run_id, "currency": currency, "amount_minor": amount}
+        for currency, amount in sorted(amounts.items())
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        pg = postgresql.insert(BillRunTotal).values(rows)
+        stmt: Any = pg.on_conflict_do_update(
+            index_elements=["bill_run_id", "currency"],
+            set_={"amount_minor": BillRunTotal.amount_minor + pg.excluded.amount_minor},
+        )
+    else:
+        lite = sqlite.insert(BillRunTotal).values(rows)
+        stmt = lite.on_conflict_do_update(
+            index_elements=["bill_run_id", "currency"],
+            set_={"amount_minor": BillRunTotal.amount_minor + lite.excluded.amount_minor},
+        )
+    session.execute(stmt)
+
+
+def totals(session: Session, run_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(BillRunTotal.currency, BillRunTotal.amount_minor)
+        .where(BillRunTotal.bill_run_id == run_id)
+        .order_by(BillRunTotal.currency)
+    ).all()
+    return {currency: int(amount) for currency, amount in rows}
+
+
+def add_failures(
+    session: Session, tenant_id: int, run_id: int, failures: dict[int, str], now: datetime
+) -> None:
+    if failures:
+        session.execute(
+            insert(BillRunFailure),
+            [
+                {
+                    "tenant_id": tenant_id,
+                    "bill_run_id": run_id,
+                    "account_id": account_id,
+                    "message": message[:4000],
+                    "created_at": now,
+                }
+                for account_id, message in failures.items()
+            ],
+        )
+
+
+def failures(session: Session, run_id: int, limit: int = 100) -> list[BillRunFailure]:
+    return list(
+        session.scalars(
+            select(BillRunFailure)
+            .where(BillRunFailure.bill_run_id == run_id)
+            .order_by(BillRunFailure.id)
+            .limit(limit)
+        )
+    )
+
+
+def invoice_ranges(
+    session: Session, tenant_id: int, run_id: int, statuses: Sequence[str], chunk_size: int
+) -> list[ChunkRange]:
+    numbered = (
+        select(
+            _inv.id.label("id"),
+            ((func.row_number().over(order_by=_inv.id) - 1) / chunk_size).label("bucket"),
+        )
+        .where(_inv.tenant_id == tenant_id, _inv.bill_run_id == run_id, _inv.status.in_(statuses))
+        .subquery()
+    )
+    rows = session.execute(
+        select(func.min(numbered.c.id), func.max(numbered.c.id), func.count())
+        .group_by(numbered.c.bucket)
+        .order_by(numbered.c.bucket)
+    ).all()
+    return [ChunkRange(lo, hi, n) for lo, hi, n in rows]
+
+
+def invoice_ids(
+    session: Session,
+    tenant_id: int,
+    run_id: int,
+    statuses: Sequence[str],
+    first_id: int | None = None,
+    last_id: int | None = None,
+) -> list[int]:
+    stmt = select(_inv.id).where(
+        _inv.tenant_id == tenant_id, _inv.bill_run_id == run_id, _inv.status.in_(statuses)
+    )
+    if first_id is not None and last_id is not None:
+        stmt = stmt.where(_inv.id.between(first_id, last_id))
+    return list(session.scalars(stmt.order_by(_inv.id)))
+
+
+def has_posted_invoices(session: Session, tenant_id: int, run_id: int) -> bool:
+    found = session.scalar(
+        select(_inv.id)
+        .where(_inv.tenant_id == tenant_id, _inv.bill_run_id == run_id, _inv.status == "Posted")
+        .limit(1)
+    )
+    return found is not None
+
+
+def delete_run(session: Session, tenant_id: int, run_id: int) -> None:
+    """The run, its invoices (cascading to items, ledger entries, emails), its chunks."""
+    session.execute(
+        delete(Invoice).where(Invoice.tenant_id == tenant_id, Invoice.bill_run_id == run_id)
+    )
+    session.execute(
+        delete(WorkChunk).where(WorkChunk.parent_id == run_id, WorkChunk.kind.like("bill_run%"))
+    )
+    session.execute(delete(BillRun).where(BillRun.tenant_id == tenant_id, BillRun.id == run_id))
+
+
+def due_scheduled_runs(session: Session, now: datetime, limit: int = 100) -> list[tuple[int, int]]:
+    """(tenant, run) of Pending scheduled occurrences whose time has come, oldest first,
+    across all tenants (the scheduler serves the whole installation)."""
+    rows = session.execute(
+        select(_run.tenant_id, _run.id)
+        .where(_run.status == "Pending", _run.scheduled_execution_time <= now)
+        .order_by(_run.scheduled_execution_time, _run.id)
+        .limit(limit)
+    ).all()
+    return [(t, r) for t, r in rows]
+
+
+def pending_unscheduled_runs(session: Session, limit: int = 100) -> list[tuple[int, int]]:
+    """Ad hoc Pending runs (their start task may have been lost in a crash)."""
+    rows = session.execute(
+        select(_run.tenant_id, _run.id)
+        .where(_run.status == "Pending", _run.scheduled_execution_time.is_(None))
+        .order_by(_run.id)
+        .limit(limit)
+    ).all()
+    return [(t, r) for t, r in rows]
+
+
+def series_pending(session: Session, tenant_id: int, series_id: int) -> list[BillRun]:
+    return list(
+        session.scalars(
+            select(BillRun).where(
+                BillRun.tenant_id == tenant_id,
+                BillRun.series_id == series_id,
+                BillRun.status == "Pending",
+            )
+        )
+    )
+
+
+def occurrence_exists(session: Session, series_id: int, when: datetime) -> bool:
+    return (
+        session.scalar(
+            select(_run.id).where(
+                _run.series_id == series_id, _run.scheduled_execution_time == when
+            )
+        )
+        is not None
+    )
+
+
+def stuck_in_progress(
+    session: Session, statuses: Sequence[str], limit: int = 100
+) -> list[tuple[int, int, str]]:
+    """Runs in an *InProgress state (their task may have died): the tick re-dispatches."""
+    rows = session.execute(
+        select(_run.tenant_id, _run.id, _run.status)
+        .where(_run.status.in_(statuses))
+        .order_by(_run.id)
+        .limit(limit)
+    ).all()
+    return [(t, r, s) for t, r, s in rows]
