@@ -24,8 +24,9 @@ def test_db_upgrade_and_tenant_create(tmp_path: Path) -> None:
     result = runner.invoke(app, ["db", "check", "--database", url])
     assert result.exit_code == 0, result.output
 
-    result = runner.invoke(app, ["tenant", "create", "Acme", "--json", "--bulk-jobs",
-                                 "--database", url])
+    result = runner.invoke(
+        app, ["tenant", "create", "Acme", "--json", "--bulk-jobs", "--database", url]
+    )
     assert result.exit_code == 0, result.output
     created = json.loads(result.output)
     assert set(created) == {"entityId", "clientId", "clientSecret", "apiKey"}
@@ -36,8 +37,7 @@ def test_db_upgrade_and_tenant_create(tmp_path: Path) -> None:
 
     engine = make_engine(url)
     with unit_of_work(make_session_factory(engine)) as session:
-        client = service.authenticate_client(session, created["clientId"],
-                                             created["clientSecret"])
+        client = service.authenticate_client(session, created["clientId"], created["clientSecret"])
         tenant_id = service.authenticate_api_key(session, created["apiKey"])
         assert client.tenant_id == tenant_id
         assert int(created["entityId"], 16) == tenant_id

@@ -21,7 +21,8 @@ def test_demo_data_loads_and_serves(api: Api, runtime: Runtime) -> None:
     with runtime.service_context(tenant_id) as ctx:
         assert has_demo_data(ctx)
         posted = ctx.session.scalar(
-            select(func.count()).select_from(Invoice)
+            select(func.count())
+            .select_from(Invoice)
             .where(Invoice.tenant_id == tenant_id, Invoice.status == "Posted")
         )
     assert posted == 12

@@ -61,7 +61,7 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
         if run.schedule is not None:
             spec = specs.from_row(run)
             run.invoice_date, run.target_date = schedules.run_dates(spec, run_date)
-            _schedule_next(ctx, run)
+            schedule_next(ctx, run)
         selection = selection_of(run.batches, run.bill_cycle_day, run.bill_run_filters, run_date)
         ranges = repo.selection_ranges(
             ctx.session, tenant_id, selection, runner.runtime.settings.bill_run_chunk_size
@@ -87,7 +87,7 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
             _finish_generation(runner, ctx, run)
 
 
-def _schedule_next(ctx: ServiceContext, run: BillRun) -> BillRun | None:
+def schedule_next(ctx: ServiceContext, run: BillRun) -> BillRun | None:
     """Create the series' next occurrence (Pending, new number), once."""
     spec = specs.from_row(run)
     assert spec.schedule is not None
@@ -186,26 +186,33 @@ def _finish_generation(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> 
     ):
         return
     if run.auto_post and run.bill_run_type != "CatchUp":
-        begin_post(runner, ctx, run, None)
+        start_posting(runner, ctx, run)
 
 
 # -- posting ---------------------------------------------------------------------------------
 
 
-def begin_post(runner: JobRunner, ctx: ServiceContext, run: BillRun, invoice_date: object) -> None:
-    """Completed -> PostInProgress, and the run's drafts cut into chunks to post."""
-    now = ctx.clock.now()
-    values: dict[str, object] = {"updated_at": now}
-    if invoice_date is not None:
-        values["invoice_date"] = invoice_date
-    if not repo.transition(ctx.session, run, [COMPLETED], POST_IN_PROGRESS, **values):
+def start_posting(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
+    """Completed -> PostInProgress (autoPost), then plan the posting chunks."""
+    if repo.transition(ctx.session, run, [COMPLETED], POST_IN_PROGRESS, updated_at=ctx.clock.now()):
+        plan_posting(runner, ctx, run)
+
+
+def plan_posting(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
+    """Cut a PostInProgress run's drafts into chunks to post (once: a re-delivered task
+    finds the chunks already planned)."""
+    if run.status != POST_IN_PROGRESS or chunks.exists(ctx.session, kind=POST, parent_id=run.id):
         return
     ranges = repo.invoice_ranges(
         ctx.session, run.tenant_id, run.id, ["Draft"], runner.runtime.settings.bill_run_chunk_size
     )
-    chunks.delete_for_parent(ctx.session, kind=POST, parent_id=run.id)
     chunks.plan(
-        ctx.session, tenant_id=run.tenant_id, kind=POST, parent_id=run.id, ranges=ranges, now=now
+        ctx.session,
+        tenant_id=run.tenant_id,
+        kind=POST,
+        parent_id=run.id,
+        ranges=ranges,
+        now=ctx.clock.now(),
     )
     run.chunks_total, run.chunks_done = len(ranges), 0
     ctx.session.flush()
@@ -213,6 +220,14 @@ def begin_post(runner: JobRunner, ctx: ServiceContext, run: BillRun, invoice_dat
         runner.start_drains(ctx, POST, run.id, len(ranges))
     else:
         _finish_post(runner, ctx, run)
+
+
+@task("bill_run.post")
+def post(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
+    with runner.context(tenant_id) as ctx:
+        run = repo.get_run(ctx.session, tenant_id, run_id, lock=True)
+        if run is not None:
+            plan_posting(runner, ctx, run)
 
 
 class PostChunk:
@@ -255,13 +270,21 @@ def _finish_post(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
     ):
         return
     if run.auto_email:
-        begin_email(runner, ctx, run, resend=False)
+        plan_emails(runner, ctx, run, resend=False)
 
 
 # -- emailing --------------------------------------------------------------------------------
 
 
-def begin_email(runner: JobRunner, ctx: ServiceContext, run: BillRun, *, resend: bool) -> int:
+@task("bill_run.email")
+def email(runner: JobRunner, *, tenant_id: int, run_id: int, resend: bool) -> None:
+    with runner.context(tenant_id) as ctx:
+        run = repo.get_run(ctx.session, tenant_id, run_id, lock=True)
+        if run is not None:
+            plan_emails(runner, ctx, run, resend=resend)
+
+
+def plan_emails(runner: JobRunner, ctx: ServiceContext, run: BillRun, *, resend: bool) -> int:
     """Cut the run's posted invoices into chunks to email; returns how many invoices."""
     kind = EMAIL_RESEND if resend else EMAIL
     ranges = repo.invoice_ranges(ctx.session, run.tenant_id, run.id, ["Posted"], 100)

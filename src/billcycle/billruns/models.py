@@ -32,6 +32,8 @@ class BillRun(TenantScoped, Timestamps, Base):
         Index("uq_bill_runs_tenant_number", "tenant_id", "bill_run_number", unique=True),
         Index("ix_bill_runs_tenant_status", "tenant_id", "status"),
         Index("ix_bill_runs_due", "status", "scheduled_execution_time"),
+        # One occurrence per series and time, however many schedulers race to create it.
+        Index("uq_bill_runs_occurrence", "series_id", "scheduled_execution_time", unique=True),
     )
 
     bill_run_number: Mapped[str] = mapped_column(String(32), nullable=False)
@@ -109,9 +111,7 @@ class IdempotencyRecord(TenantScoped, Base):
     """The first answer to a POST with an ``Idempotency-Key``, replayed for repeats."""
 
     __tablename__ = "idempotency_records"
-    __table_args__ = (
-        Index("uq_idempotency_key", "tenant_id", "scope", "key", unique=True),
-    )
+    __table_args__ = (Index("uq_idempotency_key", "tenant_id", "scope", "key", unique=True),)
 
     scope: Mapped[str] = mapped_column(String(100), nullable=False)
     key: Mapped[str] = mapped_column(String(255), nullable=False)

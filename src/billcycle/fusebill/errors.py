@@ -1,4 +1,6 @@
-"""Fusebill's error envelope: ``{"ErrorId":0,"HttpStatusCode":N,"Errors":[{"Key":"Api Error","Value":"..."}]}``.
+"""Fusebill's error envelope.
+
+``{"ErrorId":0,"HttpStatusCode":N,"Errors":[{"Key":"Api Error","Value":"..."}]}``
 
 Statuses: 400 malformed request, 401 bad key, 404 not found (or feature not enabled),
 409 a valid request that breaks a business rule, 413 body too large.

@@ -183,6 +183,11 @@ def open_count(session: Session, *, kind: str, parent_id: int) -> int:
     )
 
 
+def exists(session: Session, *, kind: str, parent_id: int) -> bool:
+    found = session.scalar(select(_c.id).where(_c.kind == kind, _c.parent_id == parent_id).limit(1))
+    return found is not None
+
+
 def open_chunk_ids(session: Session, *, kind: str, parent_id: int) -> list[int]:
     return list(
         session.scalars(

@@ -12,10 +12,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
 from billcycle import __version__
-from billcycle.runtime import Runtime
-from billcycle.tenancy.tokens import TokenSigner, load_signing_key
 from billcycle.fusebill.app import create_fusebill_app
 from billcycle.fusebill.errors import error_response as fusebill_error
+from billcycle.runtime import Runtime
+from billcycle.tenancy.tokens import TokenSigner, load_signing_key
 from billcycle.zuora.app import create_zuora_app
 from billcycle.zuora.errors import error_response as zuora_error
 
