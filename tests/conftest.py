@@ -22,6 +22,8 @@ from billcycle.clock import FrozenClock
 from billcycle.config import Settings
 from billcycle.db.engine import make_engine
 from billcycle.db.session import make_session_factory, unit_of_work
+from billcycle.jobs import wiring
+from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant, create_tenant
 from billcycle.web.app import create_app
@@ -59,11 +61,28 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def runtime(database_url: str, engine: Engine, clock: FrozenClock) -> Runtime:
-    settings = Settings(database_url=database_url, secret_key="test-secret-key-" + "x" * 32)
-    return Runtime(
+def runtime(database_url: str, engine: Engine, clock: FrozenClock, tmp_path: Path) -> Runtime:
+    settings = Settings(
+        database_url=database_url,
+        secret_key="test-secret-key-" + "x" * 32,
+        outbox_dir=tmp_path / "outbox",
+        bill_run_chunk_size=7,  # small chunks: every test run spans several
+        # Tests move the clock by months; tokens must outlive that (expiry has its own test).
+        access_token_ttl_seconds=10 * 365 * 86400,
+    )
+    runtime = Runtime(
         settings=settings, engine=engine, session_factory=make_session_factory(engine), clock=clock
     )
+    wiring.manual(runtime)
+    return runtime
+
+
+@pytest.fixture
+def jobs(runtime: Runtime) -> ManualDispatcher:
+    """Background work queued by the code under test; ``jobs.run_until_idle()`` runs it
+    through the real job runner, in the test's thread."""
+    assert isinstance(runtime.dispatcher, ManualDispatcher)
+    return runtime.dispatcher
 
 
 @pytest.fixture

@@ -112,3 +112,22 @@ def test_docs_are_served(api: Api) -> None:
     assert api.client.get("/zuora/docs").status_code == 200
     spec = api.client.get("/zuora/openapi.json").json()
     assert "/oauth/token" in spec["paths"]
+
+
+def test_expired_token_is_refused(app: object, tenant: object, runtime: object) -> None:
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+
+    from billcycle.tenancy.tokens import TokenSigner
+
+    signer: TokenSigner = app.state.token_signer  # type: ignore[attr-defined]
+    short = TokenSigner(signer._key, 60)
+    token = short.issue(tenant.tenant_id, tenant.client_id, runtime.clock.now())  # type: ignore[attr-defined]
+    with TestClient(app) as client:  # type: ignore[arg-type]
+        headers = {"Authorization": f"Bearer {token.token}"}
+        assert client.get("/zuora/v1/catalog/products", headers=headers).status_code == 200
+        runtime.clock.advance(timedelta(seconds=61))  # type: ignore[attr-defined]
+        response = client.get("/zuora/v1/catalog/products", headers=headers)
+        assert response.status_code == 401
+        assert "expired" in response.json()["reasons"][0]["message"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from billcycle.cli import db, demo, tenant
-from billcycle.cli.serve import serve
+from billcycle.cli.serve import serve, worker
 
 app = typer.Typer(
     help="billcycle: subscription billing speaking the Zuora v1 and Fusebill APIs.",
@@ -16,6 +16,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(tenant.app, name="tenant")
 app.add_typer(demo.app, name="demo")
 app.command()(serve)
+app.command()(worker)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Annotated
 
 import typer
@@ -8,7 +9,15 @@ import uvicorn
 from billcycle.cli.common import console, runtime_for
 from billcycle.cli.db import DatabaseOpt
 from billcycle.db import migrate
+from billcycle.jobs import wiring
+from billcycle.runtime import Runtime
 from billcycle.web.app import create_app
+
+
+def _background(runtime: Runtime) -> AbstractContextManager[object]:
+    if wiring.is_postgres(runtime):
+        return wiring.procrastinate_dispatch(runtime)
+    return wiring.embedded_worker(runtime)
 
 
 def serve(
@@ -16,12 +25,35 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8080,
     database: DatabaseOpt = None,
 ) -> None:
-    """Apply migrations and serve both APIs (/zuora and /fusebill)."""
+    """Apply migrations and serve both APIs (/zuora and /fusebill).
+
+    On SQLite a worker thread in this process runs bill runs and bulk jobs; on
+    PostgreSQL start `billcycle worker` processes (any number, any machines).
+    """
     runtime = runtime_for(database)
     migrate.upgrade(runtime.settings.database_url)
     app = create_app(runtime)
+    mode = "queue for `billcycle worker`" if wiring.is_postgres(runtime) else "embedded worker"
     console.print(
-        f"billcycle serving http://{host}:{port}  "
-        f"(Zuora: /zuora, docs: http://{host}:{port}/zuora/docs)"
+        f"billcycle serving http://{host}:{port} ({mode})  "
+        f"Zuora: /zuora (docs /zuora/docs), Fusebill: /fusebill (docs /fusebill/docs)"
     )
-    uvicorn.run(app, host=host, port=port, log_level=runtime.settings.log_level)
+    with _background(runtime):
+        uvicorn.run(app, host=host, port=port, log_level=runtime.settings.log_level)
+
+
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Jobs run at once by this process")] = 1,
+    database: DatabaseOpt = None,
+) -> None:
+    """Run background work (bill runs, bulk jobs, schedules) from the PostgreSQL queue."""
+    runtime = runtime_for(database)
+    if not wiring.is_postgres(runtime):
+        console.print(
+            "[red]billcycle worker needs PostgreSQL[/red]; on SQLite "
+            "`billcycle serve` runs the worker itself."
+        )
+        raise typer.Exit(2)
+    migrate.upgrade(runtime.settings.database_url)
+    console.print(f"billcycle worker: concurrency {concurrency}")
+    wiring.run_worker(runtime, concurrency=concurrency)

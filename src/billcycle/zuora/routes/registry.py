@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from billcycle.zuora.routes import (
     accounts,
+    bill_runs,
     billing_documents,
     catalog,
     invoices,
@@ -20,4 +21,5 @@ RESOURCE_ROUTERS: list[APIRouter] = [
     subscriptions.router,
     invoices.router,
     billing_documents.router,
+    bill_runs.router,
 ]
