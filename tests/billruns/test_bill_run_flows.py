@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from billcycle.clock import FrozenClock
 from billcycle.invoicing.models import Invoice
 from billcycle.jobs.dispatch import ManualDispatcher
+from billcycle.jobs.models import WorkChunk
 from billcycle.runtime import Runtime
 from tests.billruns.helpers import BILL_RUNS, create_run, customers, error_of, get_run
 from tests.conftest import Api
@@ -35,6 +36,13 @@ def test_ad_hoc_run_post_cancel_delete(api: Api, runtime: Runtime, jobs: ManualD
     assert done["accountsTotal"] == 17
     assert done["accountsProcessed"] == 17
     assert done["invoicesCreated"] == 17
+    with runtime.service_context(tenant_id) as ctx:
+        planned = ctx.session.scalars(
+            select(WorkChunk.size)
+            .where(WorkChunk.kind == "bill_run", WorkChunk.parent_id == int(run["id"], 16))
+            .order_by(WorkChunk.seq)
+        ).all()
+    assert list(planned) == [7, 7, 3]  # chunk size 7 in tests
     assert done["totalAmounts"] == [{"currency": "USD", "amount": 1020.0}]  # 17 x (30 + 30)
     drafts = invoices_of(runtime, tenant_id, bill_run_id=int(run["id"], 16))
     assert len(drafts) == 17

@@ -116,7 +116,7 @@ def selection_ranges(
     numbered = (
         select(
             _acc.id.label("id"),
-            ((func.row_number().over(order_by=_acc.id) - 1) / chunk_size).label("bucket"),
+            ((func.row_number().over(order_by=_acc.id) - 1) // chunk_size).label("bucket"),
         )
         .where(*_account_filter(tenant_id, selection))
         .subquery()
@@ -237,7 +237,7 @@ def invoice_ranges(
     numbered = (
         select(
             _inv.id.label("id"),
-            ((func.row_number().over(order_by=_inv.id) - 1) / chunk_size).label("bucket"),
+            ((func.row_number().over(order_by=_inv.id) - 1) // chunk_size).label("bucket"),
         )
         .where(_inv.tenant_id == tenant_id, _inv.bill_run_id == run_id, _inv.status.in_(statuses))
         .subquery()

@@ -1,0 +1,1 @@
+"""Tools for operators and developers: data sets for benchmarks and load tests."""
