@@ -14,7 +14,7 @@ from billcycle.runtime import Runtime
 from billcycle.web.app import create_app
 
 
-def _background(runtime: Runtime) -> AbstractContextManager[object]:
+def background(runtime: Runtime) -> AbstractContextManager[object]:
     if wiring.is_postgres(runtime):
         return wiring.procrastinate_dispatch(runtime)
     return wiring.embedded_worker(runtime)
@@ -38,7 +38,7 @@ def serve(
         f"billcycle serving http://{host}:{port} ({mode})  "
         f"Zuora: /zuora (docs /zuora/docs), Fusebill: /fusebill (docs /fusebill/docs)"
     )
-    with _background(runtime):
+    with background(runtime):
         uvicorn.run(app, host=host, port=port, log_level=runtime.settings.log_level)
 
 

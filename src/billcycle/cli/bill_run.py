@@ -1,0 +1,241 @@
+"""``billcycle bill-run``: bill runs from a terminal, for operators.
+
+On SQLite the command runs a worker in its own process while it waits (so a run makes
+progress even with no server up); on PostgreSQL the `billcycle worker` processes do the
+work and the command only watches.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from billcycle.billruns import service
+from billcycle.billruns.models import BillRun
+from billcycle.cli.common import console, err_console, runtime_for
+from billcycle.cli.db import DatabaseOpt
+from billcycle.cli.serve import background
+from billcycle.db.session import unit_of_work
+from billcycle.errors import DomainError
+from billcycle.money import from_minor
+from billcycle.runtime import Runtime
+from billcycle.tenancy import repository as tenants
+
+app = typer.Typer(help="Bill runs: create, watch, post, cancel, list.", no_args_is_help=True)
+
+TenantOpt = Annotated[str, typer.Option("--tenant", help="Tenant id or name")]
+WaitOpt = Annotated[bool, typer.Option("--wait/--no-wait", help="Show progress until done")]
+_BUSY = {"Pending", "Processing", "PostInProgress", "CancelInProgress", "RemoveInProgress"}
+
+
+def _tenant_id(runtime: Runtime, tenant: str) -> int:
+    with unit_of_work(runtime.session_factory) as session:
+        found = (
+            tenants.get_tenant(session, int(tenant))
+            if tenant.isdigit()
+            else tenants.find_tenant_by_name(session, tenant)
+        )
+        if found is None:
+            err_console.print(f"[red]no tenant {tenant}[/red]")
+            raise typer.Exit(2)
+        return found.id
+
+
+def _fail(exc: DomainError) -> None:
+    err_console.print(f"[red]{exc.message}[/red]")
+    raise typer.Exit(1)
+
+
+def _load(runtime: Runtime, tenant_id: int, key: str) -> tuple[BillRun, dict[str, Any]]:
+    with runtime.service_context(tenant_id) as ctx:
+        run = service.find_bill_run(ctx, key)
+        return run, service.progress(ctx, run)
+
+
+def _watch(runtime: Runtime, tenant_id: int, key: str, *, timeout: float = 24 * 3600) -> BillRun:
+    run, _ = _load(runtime, tenant_id, key)
+    deadline = time.monotonic() + timeout
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(run.bill_run_number, total=None, status=run.status)
+        while run.status in _BUSY and time.monotonic() < deadline:
+            total = run.accounts_total or None
+            progress.update(task, total=total, completed=run.accounts_processed, status=run.status)
+            time.sleep(0.2)
+            run, _ = _load(runtime, tenant_id, key)
+        progress.update(
+            task,
+            total=run.accounts_total or 1,
+            completed=run.accounts_processed or run.accounts_total or 1,
+            status=run.status,
+        )
+    return run
+
+
+def _show(runtime: Runtime, tenant_id: int, key: str) -> None:
+    run, extra = _load(runtime, tenant_id, key)
+    table = Table(title=f"Bill run {run.bill_run_number}", show_header=False)
+    rows = [
+        ("id", f"{run.id:032x}"),
+        ("status", run.status),
+        ("name", run.name or ""),
+        ("type", run.bill_run_type),
+        ("target date", str(run.target_date or "")),
+        ("invoice date", str(run.invoice_date or "")),
+        ("scheduled", str(run.scheduled_execution_time or "")),
+        ("accounts", f"{run.accounts_processed}/{run.accounts_total}"),
+        ("failed accounts", str(run.accounts_failed)),
+        ("invoices", str(run.invoices_created)),
+    ]
+    rows += [
+        (f"total {currency}", str(from_minor(amount, currency)))
+        for currency, amount in extra["totals"].items()
+    ]
+    if run.error_message:
+        rows.append(("error", run.error_message))
+    for label, value in rows:
+        table.add_row(label, value)
+    console.print(table)
+    for account_id, message in extra["failures"]:
+        console.print(f"  [yellow]account {account_id:032x}[/yellow]: {message}")
+
+
+@app.command()
+def create(
+    tenant: TenantOpt,
+    target_date: Annotated[str, typer.Option(help="yyyy-mm-dd: bill what is due by then")],
+    invoice_date: Annotated[str | None, typer.Option(help="yyyy-mm-dd (default today)")] = None,
+    batch: Annotated[list[str] | None, typer.Option(help="Batch1..Batch50 (default all)")] = None,
+    bill_cycle_day: Annotated[str, typer.Option(help="1..31 or AllBillCycleDays")] = (
+        "AllBillCycleDays"
+    ),
+    name: Annotated[str | None, typer.Option(help="A name for the run")] = None,
+    auto_post: Annotated[bool, typer.Option("--auto-post", help="Post when done")] = False,
+    auto_email: Annotated[bool, typer.Option("--auto-email", help="Email when posted")] = False,
+    wait: WaitOpt = True,
+    database: DatabaseOpt = None,
+) -> None:
+    """Create an ad hoc bill run (and watch it)."""
+    runtime = runtime_for(database)
+    tenant_id = _tenant_id(runtime, tenant)
+    body: dict[str, Any] = {
+        "batches": batch or ["AllBatches"],
+        "billCycleDay": bill_cycle_day,
+        "targetDate": target_date,
+        "autoPost": auto_post,
+        "autoEmail": auto_email,
+    }
+    if invoice_date:
+        body["invoiceDate"] = invoice_date
+    if name:
+        body["name"] = name
+    with background(runtime):
+        try:
+            with runtime.service_context(tenant_id) as ctx:
+                run = service.create_bill_run(ctx, body, created_by="cli")
+                number = run.bill_run_number
+        except DomainError as exc:
+            _fail(exc)
+        console.print(f"created [bold]{number}[/bold]")
+        if wait:
+            _watch(runtime, tenant_id, number)
+    _show(runtime, tenant_id, number)
+
+
+@app.command()
+def show(key: str, tenant: TenantOpt, database: DatabaseOpt = None) -> None:
+    """Show a bill run (id or BR- number) with its progress and failures."""
+    runtime = runtime_for(database)
+    try:
+        _show(runtime, _tenant_id(runtime, tenant), key)
+    except DomainError as exc:
+        _fail(exc)
+
+
+@app.command()
+def post(
+    key: str,
+    tenant: TenantOpt,
+    invoice_date: Annotated[str | None, typer.Option(help="yyyy-mm-dd")] = None,
+    wait: WaitOpt = True,
+    database: DatabaseOpt = None,
+) -> None:
+    """Post a Completed bill run's draft invoices."""
+    runtime = runtime_for(database)
+    tenant_id = _tenant_id(runtime, tenant)
+    with background(runtime):
+        try:
+            with runtime.service_context(tenant_id) as ctx:
+                run = service.find_bill_run(ctx, key)
+                service.post_bill_run(
+                    ctx, run, date.fromisoformat(invoice_date) if invoice_date else None
+                )
+        except (DomainError, ValueError) as exc:
+            _fail(exc if isinstance(exc, DomainError) else DomainError(str(exc)))
+        if wait:
+            _watch(runtime, tenant_id, key)
+    _show(runtime, tenant_id, key)
+
+
+@app.command()
+def cancel(
+    key: str,
+    tenant: TenantOpt,
+    all_future: Annotated[
+        bool, typer.Option("--all-future", help="Scheduled runs: end the whole series")
+    ] = False,
+    wait: WaitOpt = True,
+    database: DatabaseOpt = None,
+) -> None:
+    """Cancel a Pending or Completed bill run (its drafts become billable again)."""
+    runtime = runtime_for(database)
+    tenant_id = _tenant_id(runtime, tenant)
+    with background(runtime):
+        try:
+            with runtime.service_context(tenant_id) as ctx:
+                run = service.find_bill_run(ctx, key)
+                _, next_run = service.cancel_bill_run(ctx, run, cancel_once=not all_future)
+                following = next_run.bill_run_number if next_run else None
+        except DomainError as exc:
+            _fail(exc)
+        if following:
+            console.print(f"next occurrence: [bold]{following}[/bold]")
+        if wait:
+            _watch(runtime, tenant_id, key)
+    _show(runtime, tenant_id, key)
+
+
+@app.command("list")
+def list_runs(
+    tenant: TenantOpt,
+    status: Annotated[str | None, typer.Option(help="Only runs in this status")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first")] = 20,
+    database: DatabaseOpt = None,
+) -> None:
+    """List bill runs, newest first."""
+    runtime = runtime_for(database)
+    tenant_id = _tenant_id(runtime, tenant)
+    with runtime.service_context(tenant_id) as ctx:
+        runs, _ = service.list_bill_runs(ctx, status, 0, limit)
+    table = Table("number", "status", "target date", "accounts", "invoices", "created")
+    for run in runs:
+        table.add_row(
+            run.bill_run_number,
+            run.status,
+            str(run.target_date or ""),
+            f"{run.accounts_processed}/{run.accounts_total}",
+            str(run.invoices_created),
+            run.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
