@@ -1,0 +1,138 @@
+"""Bill-run rules beyond the happy path: failures, renewal, limits, catch-up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select, update
+
+from billcycle.billruns import service
+from billcycle.clock import FrozenClock
+from billcycle.errors import RuleViolation
+from billcycle.jobs.dispatch import ManualDispatcher, TaskCall
+from billcycle.runtime import Runtime
+from billcycle.subscriptions.models import Subscription, SubscriptionCharge
+from tests.billruns.helpers import BILL_RUNS, create_run, customers, get_run
+from tests.conftest import Api
+
+
+def test_a_failing_account_is_recorded_and_stops_only_itself(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher
+) -> None:
+    accounts = customers(api, runtime, 5)
+    broken = accounts[2][0]
+    with runtime.service_context(api.tenant.tenant_id) as ctx:
+        # Damaged data rating refuses (the API would never store it).
+        ctx.session.execute(
+            update(SubscriptionCharge)
+            .where(SubscriptionCharge.account_id == broken)
+            .values(charge_model="Volume Pricing", quantity=Decimal(5))
+        )
+    run = create_run(api)
+    jobs.run_until_idle()
+    done = get_run(api, run["id"])
+    assert done["status"] == "Completed"
+    assert (done["accountsProcessed"], done["accountsFailed"], done["invoicesCreated"]) == (5, 1, 4)
+    assert done["accountFailures"][0]["accountId"] == f"{broken:032x}"
+    assert "Volume" in done["accountFailures"][0]["message"]
+
+
+def test_auto_renewal_renews_terms_ending_by_the_target_date(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher
+) -> None:
+    tenant_id = api.tenant.tenant_id
+    with runtime.service_context(tenant_id) as ctx:
+        from tests.subscriptions.factories import add_account, add_rate_plan, flat
+
+        plan = add_rate_plan(ctx.session, tenant_id, flat("10"))
+        account = add_account(ctx.session, tenant_id)
+        number = account.account_number
+    response = api.client.post(
+        "/zuora/v1/subscriptions",
+        json={
+            "accountKey": number,
+            "contractEffectiveDate": "2026-01-01",
+            "termType": "TERMED",
+            "initialTerm": 1,
+            "initialTermPeriodType": "Month",
+            "renewalTerm": 1,
+            "renewalTermPeriodType": "Month",
+            "autoRenew": True,
+            "subscribeToRatePlans": [{"productRatePlanId": plan.rate_plan_key}],
+        },
+        headers=api.zuora_headers,
+    )
+    assert response.status_code == 200, response.text
+    without = create_run(api, targetDate="2026-03-01")
+    jobs.run_until_idle()
+    assert get_run(api, without["id"])["totalAmounts"] == [{"currency": "USD", "amount": 10.0}]
+    renewing = create_run(api, targetDate="2026-03-01", autoRenewal=True)
+    jobs.run_until_idle()
+    # Renewed twice (to 2026-04-01): February and March are billed now.
+    assert get_run(api, renewing["id"])["totalAmounts"] == [{"currency": "USD", "amount": 20.0}]
+    with runtime.service_context(tenant_id) as ctx:
+        sub = ctx.session.scalars(
+            select(Subscription).where(Subscription.tenant_id == tenant_id)
+        ).one()
+        assert sub.term_end_date is not None
+        assert sub.term_end_date.isoformat() == "2026-04-01"
+
+
+def test_no_more_than_500_pending_api_runs(api: Api, runtime: Runtime) -> None:
+    body = {
+        "batches": ["AllBatches"],
+        "targetDateOffset": 0,
+        "schedule": {"repeatFrom": "2027-01-01", "repeatType": "None", "runTime": 1},
+    }
+    with runtime.service_context(api.tenant.tenant_id) as ctx:
+        for _ in range(service.MAX_PENDING_API_RUNS):
+            service.create_bill_run(ctx, body)
+        try:
+            service.create_bill_run(ctx, body)
+        except RuleViolation as exc:
+            assert "500 Pending" in exc.message
+        else:
+            raise AssertionError("the 501st Pending run was accepted")
+
+
+def test_scheduler_catches_up_each_missed_occurrence_once(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher, clock: FrozenClock
+) -> None:
+    customers(api, runtime, 1, bill_cycle_day=1)
+    clock.set(datetime(2026, 1, 30, 12, 0, tzinfo=UTC))
+    response = api.client.post(
+        BILL_RUNS,
+        json={
+            "batches": ["AllBatches"],
+            "billCycleDay": "AsRunDay",
+            "targetDateOffset": 0,
+            "schedule": {"repeatFrom": "2026-01-31", "repeatType": "Daily", "runTime": 2},
+        },
+        headers=api.zuora_headers,
+    )
+    assert response.status_code == 200, response.text
+    # Down for three days: Jan 31, Feb 1 and Feb 2 were missed.
+    clock.set(datetime(2026, 2, 2, 23, 0, tzinfo=UTC))
+    for _ in range(6):  # more ticks than occurrences: none may run twice
+        jobs.dispatch(TaskCall("tick"))
+        jobs.run_until_idle()
+    runs = api.client.get(f"{BILL_RUNS}?pageSize=50", headers=api.zuora_headers).json()
+    by_time = {r["scheduledExecutionTime"]: r for r in runs["billRuns"]}
+    assert sorted(by_time) == [
+        "2026-01-31 02:00:00",
+        "2026-02-01 02:00:00",
+        "2026-02-02 02:00:00",
+        "2026-02-03 02:00:00",
+    ]
+    assert [by_time[t]["status"] for t in sorted(by_time)] == [
+        "Completed",
+        "Completed",
+        "Completed",
+        "Pending",
+    ]
+    # AsRunDay on Jan 31 (a month end) and Feb 1 both select BCD 1 accounts only on Feb 1.
+    assert by_time["2026-02-01 02:00:00"]["accountsTotal"] == 1
+    assert by_time["2026-01-31 02:00:00"]["accountsTotal"] == 0
+    assert by_time["2026-02-01 02:00:00"]["invoicesCreated"] == 1
+    clock.advance(timedelta(hours=1))
