@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select, update
 
 from billcycle.billruns import service
@@ -88,12 +89,8 @@ def test_no_more_than_500_pending_api_runs(api: Api, runtime: Runtime) -> None:
     with runtime.service_context(api.tenant.tenant_id) as ctx:
         for _ in range(service.MAX_PENDING_API_RUNS):
             service.create_bill_run(ctx, body)
-        try:
+        with pytest.raises(RuleViolation, match="500 Pending"):
             service.create_bill_run(ctx, body)
-        except RuleViolation as exc:
-            assert "500 Pending" in exc.message
-        else:
-            raise AssertionError("the 501st Pending run was accepted")
 
 
 def test_scheduler_catches_up_each_missed_occurrence_once(
