@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-FUSEBILL_ROUTERS: list[APIRouter] = []
+from billcycle.fusebill.routes import customers, invoices, writeoffs
+
+FUSEBILL_ROUTERS: list[APIRouter] = [customers.router, invoices.router, writeoffs.router]
