@@ -158,71 +158,75 @@ def _write(
         return result
     session = ctx.session
     now = ctx.clock.now()
+    watermarks = [
+        (charge_id, through) for draft in drafts for charge_id, through in draft.watermarks.items()
+    ]
     if options.catch_up:
-        repo.advance_watermarks(
-            session,
-            [
-                {"id": charge_id, "billed_through": through, "last_billed_at": now}
-                for draft in drafts
-                for charge_id, through in draft.watermarks.items()
-            ],
-        )
+        repo.advance_watermarks(session, watermarks, now)
         result.accounts_invoiced = {draft.account_id for draft in drafts}
         return result
-    numbers = number_block(session, ctx.tenant_id, "invoice", len(drafts))
-    invoice_rows: list[dict[str, Any]] = []
-    for draft, number in zip(drafts, numbers, strict=True):
-        amount = sum(to_minor(item.amount, draft.currency) for _, item in draft.items)
-        invoice_rows.append(
-            {
-                "tenant_id": ctx.tenant_id,
-                "account_id": draft.account_id,
-                "invoice_number": number,
-                "status": "Draft",
-                "invoice_date": options.invoice_date,
-                "due_date": due_date(options.invoice_date, draft.payment_term),
-                "target_date": options.target_date,
-                "currency": draft.currency,
-                "amount_minor": amount,
-                "tax_amount_minor": 0,
-                "bill_run_id": options.bill_run_id,
-                "source": options.source,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-        result.amount_minor_by_currency[draft.currency] = (
-            result.amount_minor_by_currency.get(draft.currency, 0) + amount
-        )
-    invoice_ids = repo.insert_invoices(session, invoice_rows)
-    item_rows: list[dict[str, Any]] = []
-    watermark_rows: list[dict[str, Any]] = []
-    for draft, invoice_id in zip(drafts, invoice_ids, strict=True):
+    tenant_id = ctx.tenant_id
+    numbers = number_block(session, tenant_id, "invoice", len(drafts))
+    invoice_ids = repo.allocate_invoice_ids(session, len(drafts))
+    invoice_rows: list[tuple[Any, ...]] = []
+    item_rows: list[tuple[Any, ...]] = []
+    totals = result.amount_minor_by_currency
+    invoice_date, target_date, bill_run_id = (
+        options.invoice_date,
+        options.target_date,
+        options.bill_run_id,
+    )
+    due_dates: dict[str, date] = {}
+    for draft, number, invoice_id in zip(drafts, numbers, invoice_ids, strict=True):
+        currency = draft.currency
+        amount = 0
         for charge, item in draft.items:
+            minor = to_minor(item.amount, currency)
+            amount += minor
             item_rows.append(
-                {
-                    "tenant_id": ctx.tenant_id,
-                    "invoice_id": invoice_id,
-                    "subscription_id": charge.subscription_id,
-                    "subscription_charge_id": charge.id,
-                    "charge_name": charge.name,
-                    "charge_type": charge.charge_type,
-                    "service_start": item.service_start,
-                    "service_end": item.service_end,
-                    "quantity": item.quantity,
-                    "unit_price": item.unit_price,
-                    "amount_minor": to_minor(item.amount, draft.currency),
-                    "is_credit": item.is_credit,
-                    "voided": False,
-                }
+                (
+                    tenant_id,
+                    invoice_id,
+                    charge.subscription_id,
+                    charge.id,
+                    charge.name,
+                    charge.charge_type,
+                    item.service_start,
+                    item.service_end,
+                    item.quantity,
+                    item.unit_price,
+                    minor,
+                    item.is_credit,
+                    False,
+                )
             )
-        watermark_rows.extend(
-            {"id": charge_id, "billed_through": through, "last_billed_at": now}
-            for charge_id, through in draft.watermarks.items()
+        due = due_dates.get(draft.payment_term)
+        if due is None:
+            due = due_dates[draft.payment_term] = due_date(invoice_date, draft.payment_term)
+        invoice_rows.append(
+            (
+                invoice_id,
+                tenant_id,
+                draft.account_id,
+                number,
+                "Draft",
+                invoice_date,
+                due,
+                target_date,
+                currency,
+                amount,
+                0,
+                bill_run_id,
+                options.source,
+                now,
+                now,
+            )
         )
+        totals[currency] = totals.get(currency, 0) + amount
         result.accounts_invoiced.add(draft.account_id)
+    repo.insert_invoices(session, invoice_rows)
     repo.insert_items(session, item_rows)
-    repo.advance_watermarks(session, watermark_rows)
+    repo.advance_watermarks(session, watermarks, now)
     result.invoice_ids = invoice_ids
     result.items = len(item_rows)
     return result

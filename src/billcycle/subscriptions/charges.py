@@ -714,6 +714,12 @@ class SegmentLike(Protocol):
     def billed_through(self) -> date | None: ...
 
 
+_STORED_TYPES = {e.value: e for e in ChargeType}
+_STORED_MODELS = {e.value: e for e in ChargeModel}
+_STORED_PERIODS = {e.value: e for e in BillingPeriod}
+_STORED_TIMINGS = {e.value: e for e in BillingTiming}
+
+
 def to_charge_terms(
     charge: SegmentLike,
     account_bill_cycle_day: int,
@@ -727,18 +733,26 @@ def to_charge_terms(
     """
     if tiers is None:
         tiers = charge.tiers if isinstance(charge, SubscriptionCharge) else ()
+    # Stored values are canonical: an exact lookup first (the bill run's hot path), the
+    # forgiving parser only for anything else.
+    kind = _STORED_TYPES.get(charge.charge_type) or charge_type(charge.charge_type)
+    model = _STORED_MODELS.get(charge.charge_model) or charge_model(charge.charge_model)
+    period_name = charge.billing_period or "Month"
+    period = _STORED_PERIODS.get(period_name) or billing_period(period_name)
+    timing = _STORED_TIMINGS.get(charge.billing_timing) or billing_timing(charge.billing_timing)
+    weekly = charge.weekly_bill_cycle_day
     return ChargeTerms(
         charge_id=charge.id,
-        charge_type=charge_type(charge.charge_type),
-        charge_model=charge_model(charge.charge_model),
+        charge_type=kind,
+        charge_model=model,
         currency=charge.currency,
         start_date=charge.effective_start_date,
         end_date=charge.effective_end_date,
         bill_cycle_day=charge.bill_cycle_day or account_bill_cycle_day,
-        billing_period=billing_period(charge.billing_period or BillingPeriod.Month.value),
+        billing_period=period,
         specific_billing_period=charge.specific_billing_period,
-        weekly_bill_cycle_day=_weekday_index(charge.weekly_bill_cycle_day),
-        billing_timing=billing_timing(charge.billing_timing),
+        weekly_bill_cycle_day=_weekday_index(weekly) if weekly is not None else None,
+        billing_timing=timing,
         quantity=charge.quantity,
         price=charge.price if charge.price is not None else _ZERO,
         tiers=tuple(
@@ -749,7 +763,9 @@ def to_charge_terms(
                 price_format=price_format(t.price_format),
             )
             for t in tiers
-        ),
+        )
+        if tiers
+        else (),
         billed_through=charge.billed_through,
         grid_start=charge.grid_start_date,
     )
