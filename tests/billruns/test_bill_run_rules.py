@@ -133,3 +133,51 @@ def test_scheduler_catches_up_each_missed_occurrence_once(
     assert by_time["2026-01-31 02:00:00"]["accountsTotal"] == 0
     assert by_time["2026-02-01 02:00:00"]["invoicesCreated"] == 1
     clock.advance(timedelta(hours=1))
+
+
+def test_update_only_while_pending(api: Api, runtime: Runtime, jobs: ManualDispatcher) -> None:
+    customers(api, runtime, 1)
+    run = create_run(api, name="draft name")
+    response = api.client.put(
+        f"{BILL_RUNS}/{run['id']}",
+        json={"name": "February", "targetDate": "2026-03-01"},
+        headers=api.zuora_headers,
+    )
+    assert response.status_code == 200, response.text
+    assert (response.json()["name"], response.json()["targetDate"]) == ("February", "2026-03-01")
+    jobs.run_until_idle()
+    assert get_run(api, run["id"])["invoicesCreated"] == 1
+    refused = api.client.put(
+        f"{BILL_RUNS}/{run['id']}", json={"name": "late"}, headers=api.zuora_headers
+    )
+    assert refused.status_code == 400
+    assert get_run(api, run["id"])["name"] == "February"
+
+
+def test_concurrent_cancels_have_one_winner(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher
+) -> None:
+    import threading
+
+    customers(api, runtime, 2)
+    run = create_run(api)
+    jobs.run_until_idle()
+    barrier = threading.Barrier(3)
+    statuses: list[int] = []
+
+    def cancel() -> None:
+        barrier.wait()
+        response = api.client.put(
+            f"{BILL_RUNS}/{run['id']}/cancel", json={}, headers=api.zuora_headers
+        )
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=cancel) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 400, 400]
+    assert [call.name for call in jobs.pending] == ["bill_run.cancel"]
+    jobs.run_until_idle()
+    assert get_run(api, run["id"])["status"] == "Canceled"
