@@ -166,17 +166,28 @@ class GenerateChunk:
     def give_up(
         self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk, error: str
     ) -> None:
-        run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
-        if run is not None:
-            repo.transition(
-                ctx.session,
-                run,
-                [PROCESSING],
-                ERROR,
-                error_message=f"Chunk {chunk.seq} failed: {error}"[:4000],
-                updated_at=ctx.clock.now(),
-            )
-            chunks.cancel_open(ctx.session, kind=GENERATE, parent_id=run.id, now=ctx.clock.now())
+        _abandon(
+            ctx,
+            chunk,
+            source=PROCESSING,
+            target=ERROR,
+            message=f"Chunk {chunk.seq} failed: {error}",
+        )
+
+
+def _abandon(
+    ctx: ServiceContext, chunk: ClaimedChunk, *, source: str, target: str, message: str
+) -> None:
+    """A chunk failed every attempt: move the run from ``source`` to ``target`` with the
+    error, and cancel the step's remaining chunks."""
+    run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
+    if run is None:
+        return
+    now = ctx.clock.now()
+    repo.transition(
+        ctx.session, run, [source], target, error_message=message[:4000], updated_at=now
+    )
+    chunks.cancel_open(ctx.session, kind=chunk.kind, parent_id=run.id, now=now)
 
 
 def _finish_generation(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
@@ -250,17 +261,13 @@ class PostChunk:
         self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk, error: str
     ) -> None:
         # Zuora: if any invoice fails to post, the run goes back to Completed.
-        run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
-        if run is not None:
-            repo.transition(
-                ctx.session,
-                run,
-                [POST_IN_PROGRESS],
-                COMPLETED,
-                error_message=f"Posting failed: {error}"[:4000],
-                updated_at=ctx.clock.now(),
-            )
-            chunks.cancel_open(ctx.session, kind=POST, parent_id=run.id, now=ctx.clock.now())
+        _abandon(
+            ctx,
+            chunk,
+            source=POST_IN_PROGRESS,
+            target=COMPLETED,
+            message=f"Posting failed: {error}",
+        )
 
 
 def _finish_post(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
