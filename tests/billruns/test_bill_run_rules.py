@@ -181,3 +181,26 @@ def test_concurrent_cancels_have_one_winner(
     assert [call.name for call in jobs.pending] == ["bill_run.cancel"]
     jobs.run_until_idle()
     assert get_run(api, run["id"])["status"] == "Canceled"
+
+
+def test_a_chunk_failing_every_attempt_ends_the_run_in_error(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher
+) -> None:
+    from billcycle.accounts.models import Account
+
+    accounts = customers(api, runtime, 3)
+    with runtime.service_context(api.tenant.tenant_id) as ctx:
+        # Damaged data only the write step trips over: every attempt fails the same way.
+        ctx.session.execute(
+            update(Account).where(Account.id == accounts[0][0]).values(payment_term="Bogus")
+        )
+    run = create_run(api)
+    jobs.run_until_idle()
+    failed = get_run(api, run["id"])
+    assert failed["status"] == "Error"
+    assert "failed" in failed["errorMessage"]
+    assert failed["invoicesCreated"] == 0  # the chunk's work rolled back whole
+    # An Error run can be deleted.
+    assert (
+        api.client.delete(f"{BILL_RUNS}/{run['id']}", headers=api.zuora_headers).status_code == 200
+    )
