@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from billcycle.fusebill.routes import customers, invoices, writeoffs
+from billcycle.fusebill.routes import bulk_jobs, customers, invoices, writeoffs
 
-FUSEBILL_ROUTERS: list[APIRouter] = [customers.router, invoices.router, writeoffs.router]
+FUSEBILL_ROUTERS: list[APIRouter] = [
+    customers.router,
+    invoices.router,
+    writeoffs.router,
+    bulk_jobs.router,
+]

@@ -1,0 +1,234 @@
+"""Bulk jobs ("account uploads") as clients see them: create (records validated in the
+background), read, list, process (records written off in the background), cancel.
+
+Rules: one open job per tenant (validating, awaiting processing, or processing), at
+most the tenant's record limit per job, only BulkWriteOff for now. Every transition is
+decided under the job's row lock; the heavy work is planned as chunks in the same
+transaction and dispatched only once it commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from billcycle.bulkjobs import engine, records
+from billcycle.bulkjobs import repository as repo
+from billcycle.bulkjobs import statuses as st
+from billcycle.bulkjobs.models import BulkJob
+from billcycle.context import ServiceContext
+from billcycle.errors import InvalidValue, NotFound, RuleViolation
+
+RESOURCE = "bulk_job"
+REFERENCE = "Bulk write off"
+MAX_SETTINGS = 10_000
+MAX_FILE_NAME = 255
+
+
+def _not_found(job_id: int) -> NotFound:
+    return NotFound(f"Bulk job {job_id} not found.", resource=RESOURCE)
+
+
+def _bad_status(status: str, action: str) -> RuleViolation:
+    # Fusebill's own wording, and its status: 400, not 409.
+    return RuleViolation(
+        f"Account upload status {status}, is not a valid status for {action}.",
+        resource=RESOURCE,
+        http_status=400,
+    )
+
+
+def check_type(upload_type: str) -> str:
+    """The canonical job type (matched case-insensitively); only BulkWriteOff runs yet."""
+    by_folded = {name.casefold(): name for name in st.CREATABLE_TYPES}
+    canonical = by_folded.get(upload_type.strip().casefold())
+    if canonical == st.BULK_WRITE_OFF:
+        return canonical
+    if canonical == st.BULK_PAYMENT:
+        raise InvalidValue(
+            "accountUploadType BulkPayment is not supported yet: it arrives with payments. "
+            "Use BulkWriteOff.",
+            resource=RESOURCE,
+            field="accountUploadType",
+        )
+    raise InvalidValue(
+        f"accountUploadType '{upload_type[:40]}' is not valid: use BulkWriteOff "
+        "(BulkPayment is not supported yet).",
+        resource=RESOURCE,
+        field="accountUploadType",
+    )
+
+
+def default_file_name(ctx: ServiceContext) -> str:
+    return f"BulkWriteOff-{ctx.clock.today():%Y%m%d}.csv"
+
+
+def create_job(
+    ctx: ServiceContext,
+    upload_type: str,
+    invoice_ids: Sequence[int],
+    *,
+    chunk_size: int,
+    file_name: str | None = None,
+) -> BulkJob:
+    """A new job of one record per invoice id, Validating; workers validate it."""
+    job_type = check_type(upload_type)
+    if not invoice_ids:
+        raise InvalidValue(
+            "data must list at least one invoice id.", resource=RESOURCE, field="data"
+        )
+    limit = repo.record_limit(ctx.session, ctx.tenant_id)
+    if len(invoice_ids) > limit:
+        raise InvalidValue(
+            f"A bulk job takes at most {limit} records; {len(invoice_ids)} were given.",
+            resource=RESOURCE,
+            field="data",
+        )
+    repo.lock_tenant(ctx.session, ctx.tenant_id)
+    current = repo.open_job(ctx.session, ctx.tenant_id)
+    if current is not None:
+        raise RuleViolation(
+            f"A bulk job cannot be created while bulk job {current.id} is {current.status}: "
+            "process or cancel it first.",
+            resource=RESOURCE,
+        )
+    job = repo.add_job(
+        ctx.session,
+        BulkJob(
+            tenant_id=ctx.tenant_id,
+            type=job_type,
+            status=st.VALIDATING,
+            # Fusebill shows the creation time to the second.
+            created_at=ctx.clock.now().replace(microsecond=0),
+            total_records=len(invoice_ids),
+            successful_records=0,
+            failed_records=0,
+            total_processed_records=0,
+            processed_records=0,
+            failed_processed_records=0,
+            file_name=(file_name or default_file_name(ctx))[:MAX_FILE_NAME],
+            reference=REFERENCE,
+            internal_automated_flag=False,
+        ),
+    )
+    repo.insert_records(
+        ctx.session, ctx.tenant_id, job.id, [str(i) for i in invoice_ids], st.PENDING
+    )
+    duplicates = records.duplicate_positions(invoice_ids)
+    if duplicates:
+        repo.preset_details(ctx.session, job.id, duplicates, records.DUPLICATE)
+    engine.plan_validation(ctx, job, chunk_size)
+    return job
+
+
+def get_job(ctx: ServiceContext, job_id: int) -> BulkJob:
+    job = repo.get_job(ctx.session, ctx.tenant_id, job_id)
+    if job is None:
+        raise _not_found(job_id)
+    return job
+
+
+def job_records(ctx: ServiceContext, job: BulkJob) -> list[repo.RecordRow]:
+    return repo.records_of(ctx.session, job.id)
+
+
+def list_jobs(
+    ctx: ServiceContext, *, offset: int, limit: int, ascending: bool = False
+) -> tuple[list[BulkJob], int]:
+    """A page of the tenant's jobs (newest first by default) and how many there are."""
+    return repo.list_jobs(
+        ctx.session, ctx.tenant_id, offset=offset, limit=limit, ascending=ascending
+    )
+
+
+def process_job(
+    ctx: ServiceContext, job_id: int, *, chunk_size: int, settings: str | None = None
+) -> BulkJob:
+    """Validated | ValidatedWithErrors -> Processing; workers write the passed records'
+    invoices off, then Processed | ProcessedWithErrors."""
+    job = repo.lock_job(ctx.session, ctx.tenant_id, job_id)
+    if job is None:
+        raise _not_found(job_id)
+    if job.status not in st.PROCESSABLE:
+        raise _bad_status(job.status, "processing")
+    if settings is not None and len(settings) > MAX_SETTINGS:
+        raise InvalidValue(
+            f"settings is longer than {MAX_SETTINGS} characters.",
+            resource=RESOURCE,
+            field="settings",
+        )
+    now = ctx.clock.now()
+    repo.transition(
+        ctx.session,
+        job.id,
+        st.PROCESSABLE,
+        st.PROCESSING,
+        importing_at=now,
+        modified_at=now,
+        settings=settings,
+    )
+    ctx.session.refresh(job)
+    engine.plan_processing(ctx, job, chunk_size)
+    return _fresh(ctx, job)
+
+
+def cancel_job(ctx: ServiceContext, job_id: int, *, cancelled_by: str) -> BulkJob:
+    """Any unfinished job -> ProcessedWithErrors: its incomplete records become
+    FailedProcessing ("Manually marked as Failed."), finished ones stay as they are.
+
+    Under the job's row lock, so a worker's chunk either committed before (its records
+    stay Processed) or is cancelled now and rolls back.
+    """
+    job = repo.lock_job(ctx.session, ctx.tenant_id, job_id)
+    if job is None:
+        raise _not_found(job_id)
+    if job.status not in st.CANCELLABLE:
+        raise _bad_status(job.status, "cancellation")
+    engine.cancel_chunks(ctx, job.id)
+    failed = repo.fail_incomplete(ctx.session, job.id, st.MANUALLY_FAILED)
+    now = ctx.clock.now()
+    repo.add_counts(ctx.session, job.id, now=now, failed_processing=failed)
+    repo.transition(
+        ctx.session,
+        job.id,
+        st.CANCELLABLE,
+        st.PROCESSED_WITH_ERRORS,
+        cancelled_at=now,
+        cancelled_by=cancelled_by[:100],
+        modified_at=now,
+    )
+    return _fresh(ctx, job)
+
+
+def _fresh(ctx: ServiceContext, job: BulkJob) -> BulkJob:
+    ctx.session.refresh(job)
+    return job
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where a job stands, for progress displays."""
+
+    status: str
+    total: int
+    validated: int
+    to_process: int
+    processed: int
+
+    @property
+    def validating(self) -> bool:
+        return self.status == st.VALIDATING
+
+    @property
+    def processing(self) -> bool:
+        return self.status == st.PROCESSING
+
+
+def progress(job: BulkJob) -> Progress:
+    return Progress(
+        status=job.status,
+        total=job.total_records,
+        validated=job.successful_records + job.failed_records,
+        to_process=job.successful_records,
+        processed=job.total_processed_records,
+    )
