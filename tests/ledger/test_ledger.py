@@ -222,3 +222,23 @@ def test_concurrent_write_offs_of_one_invoice_exactly_one_wins(
         entries = ledger.entries_of(ctx, invoice)
         assert [e.amount_minor for e in entries] == [25000]
         assert ledger.invoice_balance(ctx.session, ctx.tenant_id, invoice_id) == 0
+
+
+def test_set_based_write_off_writes_each_full_balance_or_nothing(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        first, second = _posted(ctx, "100"), _posted(ctx, "42.50")
+        draft = _posted(ctx, "10", status="Draft")
+        ids = [first.id, second.id, draft.id]
+        balances = ledger.invoice_balances(ctx.session, tenant.tenant_id, ids)
+        with pytest.raises(RuleViolation, match="cannot be written off"):
+            ledger.write_off_locked(ctx, [first, draft], balances, reference="r", source="test")
+        written = ledger.write_off_locked(
+            ctx, [first, second], balances, reference="bulk", source="test"
+        )
+        assert set(written) == {first.id, second.id}
+        after = ledger.invoice_balances(ctx.session, tenant.tenant_id, ids)
+        assert (after[first.id], after[second.id], after[draft.id]) == (0, 0, 1000)
+        totals = ledger.applied_totals_by_type(ctx.session, tenant.tenant_id, [second.id])
+        assert totals[second.id].write_off_minor == 4250

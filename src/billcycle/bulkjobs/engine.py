@@ -21,14 +21,13 @@ from billcycle.bulkjobs import repository as repo
 from billcycle.bulkjobs import statuses as st
 from billcycle.bulkjobs.models import BulkJob
 from billcycle.context import ServiceContext
-from billcycle.errors import DomainError
 from billcycle.invoicing import repository as invoice_repo
+from billcycle.invoicing.models import Invoice
 from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
 from billcycle.jobs.registry import chunk_handler
 from billcycle.jobs.runner import JobRunner
 from billcycle.ledger import service as ledger
-from billcycle.money import from_minor
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +184,7 @@ def _write_off_chunk(
     balances = ledger.invoice_balances(session, job.tenant_id, invoice_ids)
     created: list[tuple[int, int]] = []
     failed: dict[str, list[int]] = {}
+    eligible: list[tuple[int, Invoice]] = []
     for record_id, invoice_id in pairs:
         row = found.get(invoice_id)
         reason: str | None
@@ -192,30 +192,31 @@ def _write_off_chunk(
             reason = records.NOT_FOUND
         else:
             invoice, account_status = row
-            balance = balances.get(invoice_id)
             reason = records.failure_of(
                 records.InvoiceFacts(
-                    record_id, None, invoice_id, invoice.status, account_status, balance
+                    record_id,
+                    None,
+                    invoice_id,
+                    invoice.status,
+                    account_status,
+                    balances.get(invoice_id),
                 )
             )
             if reason == records.NO_BALANCE:
                 reason = records.NO_BALANCE_ANY_MORE
-            if reason is None and balance is not None:
-                try:
-                    entry = ledger.apply_write_off(
-                        ctx,
-                        invoice,
-                        from_minor(balance, invoice.currency),
-                        reference=job.reference,
-                        comment=None,
-                        source=SOURCE,
-                    )
-                except DomainError as exc:
-                    reason = exc.message
-                else:
-                    created.append((record_id, entry.id))
+            if reason is None:
+                eligible.append((record_id, invoice))
         if reason is not None:
             failed.setdefault(reason, []).append(record_id)
+    # One statement for the chunk's write-offs: the locks above keep the balances fixed.
+    written = ledger.write_off_locked(
+        ctx,
+        [invoice for _, invoice in eligible],
+        balances,
+        reference=job.reference,
+        source=SOURCE,
+    )
+    created = [(record_id, written[invoice.id]) for record_id, invoice in eligible]
     return created, failed
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.orm import Session
 
 from billcycle.invoicing.models import Invoice
@@ -30,6 +30,16 @@ def insert_entry(session: Session, entry: LedgerEntry) -> LedgerEntry:
     session.add(entry)
     session.flush()
     return entry
+
+
+def insert_entries(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Many entries in one statement; their ids in the order given."""
+    if not rows:
+        return []
+    result = session.execute(
+        insert(LedgerEntry).returning(LedgerEntry.id, sort_by_parameter_order=True), list(rows)
+    )
+    return [row[0] for row in result.all()]
 
 
 def applied_sum(tenant_id: int) -> Any:

@@ -194,6 +194,51 @@ def apply_to_invoice(
     return repo.insert_entry(session, entry)
 
 
+def write_off_locked(
+    ctx: ServiceContext,
+    invoices: Sequence[Invoice],
+    balances: Mapping[int, int],
+    *,
+    reference: str | None,
+    source: str,
+) -> dict[int, int]:
+    """Write off each invoice's full balance in one statement; returns invoice id ->
+    write-off (entry) id.
+
+    The set-based path for bulk write-offs: the caller must already hold the invoices'
+    row locks (``invoicing.repository.lock_invoices``) and have read ``balances`` under
+    them, so no balance can change in between. Each invoice must be posted with a
+    positive balance; anything else is refused before a row is written.
+    """
+    today, now = ctx.clock.today(), ctx.clock.now()
+    rows: list[dict[str, object]] = []
+    for invoice in invoices:
+        balance = balances.get(invoice.id, 0)
+        if invoice.status != invoice_repo.POSTED or balance <= 0:
+            raise RuleViolation(
+                f"Invoice {invoice.invoice_number} cannot be written off: it is "
+                f"{invoice.status} with balance {from_minor(balance, invoice.currency)}.",
+                resource="invoice",
+            )
+        rows.append(
+            {
+                "tenant_id": ctx.tenant_id,
+                "account_id": invoice.account_id,
+                "invoice_id": invoice.id,
+                "entry_type": EntryType.WRITE_OFF.value,
+                "amount_minor": balance,
+                "currency": invoice.currency,
+                "effective_date": max(today, invoice.invoice_date),
+                "reference": reference,
+                "comment": None,
+                "source": source,
+                "created_at": now,
+            }
+        )
+    ids = repo.insert_entries(ctx.session, rows)
+    return {invoice.id: entry_id for invoice, entry_id in zip(invoices, ids, strict=True)}
+
+
 def apply_write_off(
     ctx: ServiceContext,
     invoice: Invoice,
