@@ -35,5 +35,21 @@ pytest: install
 
 test: lint typecheck pytest
 
+# The quick benchmark (bench/README.md has the full one): 100k accounts on SQLite, then
+# on PostgreSQL when one is reachable; bill run + posting, each against raw writes.
+BENCH_ACCOUNTS ?= 100000
+BENCH_PG_URL   ?= postgresql://postgres@127.0.0.1:5432/billcycle_bench
+BENCH_PG_ADMIN ?= postgresql://postgres@127.0.0.1:5432/postgres
+
+bench: install
+	$(BIN)/billcycle bench bill-run --accounts $(BENCH_ACCOUNTS) --json
+	$(BIN)/billcycle bench post --accounts $(BENCH_ACCOUNTS) --json
+	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(BENCH_PG_ADMIN)', connect_timeout=3).close()" 2>/dev/null; then \
+		$(BIN)/billcycle bench bill-run --accounts $(BENCH_ACCOUNTS) --database $(BENCH_PG_URL) --fresh-database --json && \
+		$(BIN)/billcycle bench post --accounts $(BENCH_ACCOUNTS) --database $(BENCH_PG_URL) --fresh-database --json; \
+	else \
+		echo "PostgreSQL is not reachable at $(BENCH_PG_ADMIN): PostgreSQL benchmarks skipped"; \
+	fi
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,22 @@
+"""An app factory for ``uvicorn --factory --workers N`` (``billcycle serve`` runs one
+process): each server process builds its runtime from ``BILLCYCLE_*`` and runs its
+background work as ``billcycle serve`` would, for the life of the process."""
+
+from __future__ import annotations
+
+import atexit
+from contextlib import ExitStack
+
+from fastapi import FastAPI
+
+from billcycle.cli.common import runtime_for
+from billcycle.cli.serve import background
+from billcycle.web.app import create_app as create_web_app
+
+
+def create_app() -> FastAPI:
+    runtime = runtime_for(None)
+    stack = ExitStack()
+    stack.enter_context(background(runtime))
+    atexit.register(stack.close)
+    return create_web_app(runtime)

@@ -1,0 +1,279 @@
+"""``billcycle bench http``: the API under load, over loopback, for a bounded time.
+
+A real server runs as a subprocess on a free loopback port (``billcycle serve``, or
+``uvicorn --workers N`` with :mod:`billcycle.bench.http_app` for several processes);
+``wrk`` drives ``GET /zuora/v1/bill-runs/{id}`` and then ``POST /zuora/v1/accounts``
+with 64 connections for 10 s each (a Lua ``done`` hook reports its figures as JSON).
+Without ``wrk`` the benchmark says so and measures nothing: a Python client on the
+same two cores would measure itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from billcycle.bench import bill_run
+from billcycle.bench.harness import Bench, BenchError
+from billcycle.devtools.dataset import DatasetSpec
+from billcycle.ids import to_zuora_id
+
+SERVER_START_TIMEOUT = 60.0
+
+# Prints the run's figures as one JSON line (wrk's own text output is for humans).
+REPORT_LUA = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"connect_errors":%d,"read_errors":%d,' ..
+    '"write_errors":%d,"status_errors":%d,"timeouts":%d,"p50_us":%d,"p90_us":%d,' ..
+    '"p99_us":%d,"max_us":%d,"mean_us":%.1f}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    latency.mean))
+end
+"""
+
+POST_ACCOUNT_LUA = (
+    """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"name":"Load test","currency":"USD","billCycleDay":1,'
+  .. '"billToContact":{"firstName":"Ada","lastName":"Lovelace","workEmail":"ada@example.com"}}'
+"""
+    + REPORT_LUA
+)
+
+
+@dataclass(frozen=True)
+class HttpParams:
+    duration: int = 10
+    connections: int = 64
+    threads: int = 2
+    server_workers: int = 1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def server(database_url: str, workers: int, log: Path) -> Iterator[str]:
+    """A billcycle server on a free loopback port, for the block's duration."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "BILLCYCLE_DATABASE_URL": database_url,
+        # Access logs at info level would cost the server more than some requests.
+        "BILLCYCLE_LOG_LEVEL": "warning",
+    }
+    if workers == 1:
+        command = [
+            sys.executable,
+            "-m",
+            "billcycle.cli.main",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+    else:
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "billcycle.bench.http_app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
+    base = f"http://127.0.0.1:{port}"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                raise BenchError(f"the server exited ({proc.returncode}):\n{_tail(log)}")
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise BenchError(f"the server did not start:\n{_tail(log)}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            # Long enough for requests stuck behind a 30 s pool or lock timeout to end.
+            proc.wait(timeout=45)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _tail(log: Path) -> str:
+    try:
+        return log.read_text(errors="replace")[-2000:]
+    except OSError:
+        return ""
+
+
+def count_server_errors(log: Path) -> int:
+    """Requests that ended in an unhandled exception (500), from the server's log; read
+    once the server has stopped, so requests that outlived wrk are counted too."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return 0
+    return text.count("Exception in ASGI application")
+
+
+def run_wrk(
+    wrk: str, url: str, params: HttpParams, token: str, script: str, directory: Path
+) -> dict[str, Any]:
+    path = directory / f"wrk-{abs(hash(script))}.lua"
+    path.write_text(script)
+    command = [
+        wrk,
+        f"-t{params.threads}",
+        f"-c{params.connections}",
+        f"-d{params.duration}s",
+        "--timeout",
+        "5s",
+        "-H",
+        f"Authorization: Bearer {token}",
+        "-s",
+        str(path),
+        url,
+    ]
+    done = subprocess.run(  # noqa: S603 - wrk from PATH, loopback URL
+        command, capture_output=True, text=True, timeout=params.duration + 60, check=False
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("WRKJSON ")]
+    if done.returncode != 0 or not lines:
+        raise BenchError(f"wrk failed ({done.returncode}): {done.stdout[-500:]}{done.stderr}")
+    raw: dict[str, Any] = json.loads(lines[-1].removeprefix("WRKJSON "))
+    seconds = raw["duration_us"] / 1e6
+    errors = sum(
+        raw[key]
+        for key in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
+    )
+    return {
+        "requests": raw["requests"],
+        "requests_per_second": round(raw["requests"] / seconds, 1) if seconds else 0.0,
+        "p50_ms": round(raw["p50_us"] / 1000, 2),
+        "p90_ms": round(raw["p90_us"] / 1000, 2),
+        "p99_ms": round(raw["p99_us"] / 1000, 2),
+        "max_ms": round(raw["max_us"] / 1000, 2),
+        "errors": errors,
+        "non_2xx": raw["status_errors"],
+    }
+
+
+def run(bench: Bench, params: HttpParams) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "benchmark": "http",
+        "database": bench.database,
+        "server_workers": params.server_workers,
+        "connections": params.connections,
+        "duration_seconds": params.duration,
+    }
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return {
+            **result,
+            "tool": None,
+            "skipped": "wrk is not installed (apt-get install wrk): nothing was measured",
+            "correct": True,
+            "errors": [],
+        }
+    # Something to GET: a small completed bill run.
+    bench.load(DatasetSpec(accounts=100))
+    with bench.workers() as workers:
+        run_id, _ = bill_run.generate(bench, workers)
+    accounts_before = int(
+        bench.scalar("SELECT count(*) FROM accounts WHERE tenant_id = :t", t=bench.tenant_id)
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
+        directory = Path(tmp)
+        with server(bench.database_url, params.server_workers, directory / "server.log") as base:
+            answer = httpx.post(
+                f"{base}/zuora/oauth/token",
+                data={
+                    "client_id": bench.tenant.client_id,
+                    "client_secret": bench.tenant.client_secret,
+                    "grant_type": "client_credentials",
+                },
+                timeout=10,
+            )
+            if answer.status_code != 200:
+                raise BenchError(f"OAuth token: {answer.status_code} {answer.text[:300]}")
+            token = answer.json()["access_token"]
+            get = run_wrk(
+                wrk,
+                f"{base}{bill_run.BILL_RUNS}/{to_zuora_id(run_id)}",
+                params,
+                token,
+                REPORT_LUA,
+                directory,
+            )
+            post = run_wrk(
+                wrk, f"{base}/zuora/v1/accounts", params, token, POST_ACCOUNT_LUA, directory
+            )
+        server_errors = count_server_errors(directory / "server.log")
+    created = (
+        int(bench.scalar("SELECT count(*) FROM accounts WHERE tenant_id = :t", t=bench.tenant_id))
+        - accounts_before
+    )
+    errors = [
+        f"{name}: {figures['errors']} errors ({figures['non_2xx']} non-2xx answers)"
+        for name, figures in (("GET bill run", get), ("POST account", post))
+        if figures["errors"]
+    ]
+    if server_errors:
+        errors.append(
+            f"the server logged {server_errors} unhandled errors (requests still in flight "
+            "when wrk stopped are not in wrk's figures)"
+        )
+    # wrk stops the clock with requests in flight: those may have created accounts too.
+    if not post["requests"] <= created <= post["requests"] + params.connections:
+        errors.append(f"POST account: {post['requests']} answered, {created} accounts created")
+    return {
+        **result,
+        "tool": "wrk",
+        "get_bill_run": get,
+        "post_accounts": post,
+        "accounts_created": created,
+        "server_errors": server_errors,
+        "correct": not errors,
+        "errors": errors,
+    }

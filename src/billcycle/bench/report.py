@@ -1,0 +1,106 @@
+"""The growth curve: the bill-run benchmark at several sizes, each in a fresh process
+(so one size's memory cannot inflate the next one's), plotted with matplotlib."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from billcycle.bench.harness import BenchError
+
+
+def bill_run_subprocess(
+    accounts: int,
+    *,
+    subscriptions: int = 1,
+    charges: int = 1,
+    database: str | None = None,
+    workers: int = 1,
+    raw: bool = False,
+    timeout: float = 1800.0,
+    fresh: bool = False,
+) -> dict[str, Any]:
+    """``billcycle bench bill-run --json`` in a child process; its JSON line."""
+    command = [
+        sys.executable,
+        "-m",
+        "billcycle.cli.main",
+        "bench",
+        "bill-run",
+        "--accounts",
+        str(accounts),
+        "--subscriptions",
+        str(subscriptions),
+        "--charges",
+        str(charges),
+        "--workers",
+        str(workers),
+        "--timeout",
+        str(timeout),
+        "--raw" if raw else "--no-raw",
+        "--json",
+    ]
+    if database:
+        command += ["--database", database]
+    if fresh:
+        command.append("--fresh-database")
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        command, capture_output=True, text=True, timeout=timeout * 3 + 600, check=False
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise BenchError(
+            f"bench bill-run --accounts {accounts} failed ({done.returncode}):\n"
+            + done.stderr[-2000:]
+        )
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def plot_growth(results: list[dict[str, Any]], out: Path) -> None:
+    """Wall time and peak worker memory against accounts (log-log axes: a straight
+    line of slope 1 is linear growth)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ordered = sorted(results, key=lambda r: int(r["accounts"]))
+    sizes = [int(r["accounts"]) for r in ordered]
+    walls = [float(r["wall_seconds"]) for r in ordered]
+    memory = [float(r["peak_rss_mb"]) for r in ordered]
+    first = ordered[0] if ordered else {}
+    title = (
+        f"bill run growth: {first.get('database', '?')}, {first.get('workers', 1)} worker(s), "
+        f"{first.get('subscriptions_per_account', 1)} sub x "
+        f"{first.get('charges_per_subscription', 1)} charge per account"
+    )
+    fig, (time_ax, mem_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
+    time_ax.plot(sizes, walls, "o-", label="measured")
+    if sizes:
+        per_account = walls[-1] / sizes[-1]
+        time_ax.plot(sizes, [s * per_account for s in sizes], "--", label="linear (from largest)")
+    time_ax.set_xscale("log")
+    time_ax.set_yscale("log")
+    time_ax.set_xlabel("accounts")
+    time_ax.set_ylabel("wall seconds (API call -> Completed)")
+    time_ax.grid(True, which="both", alpha=0.3)
+    time_ax.legend()
+    for size, wall in zip(sizes, walls, strict=True):
+        time_ax.annotate(f"{wall:.1f}s", (size, wall), textcoords="offset points", xytext=(4, -12))
+    mem_ax.plot(sizes, memory, "o-", color="tab:red")
+    mem_ax.set_xscale("log")
+    mem_ax.set_ylim(bottom=0, top=max([*memory, 512.0]) * 1.1)
+    mem_ax.axhline(512, linestyle=":", color="grey", label="512 MB target")
+    mem_ax.set_xlabel("accounts")
+    mem_ax.set_ylabel("peak worker RSS (MB)")
+    mem_ax.grid(True, which="both", alpha=0.3)
+    mem_ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,224 @@
+"""``billcycle bench``: the performance benchmarks of issue 5 (see bench/README.md).
+
+Each command builds its data set with the bulk loader (not timed), drives the real API
+and workers, prints one JSON line with ``--json`` (a table otherwise), and exits 1 when
+the work's result is wrong (2 when the benchmark could not run).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from billcycle.bench.harness import Bench, BenchConfig, BenchError
+from billcycle.cli.common import console, err_console
+
+app = typer.Typer(
+    help="Benchmarks: bill runs, posting, bulk write-offs, HTTP.", no_args_is_help=True
+)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        help="SQLAlchemy URL (sqlite:///file.db or postgresql://...); "
+        "default: a fresh temporary SQLite file",
+    ),
+]
+Workers = Annotated[
+    int, typer.Option(help="PostgreSQL: `billcycle worker` processes (SQLite: the embedded one)")
+]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON line")]
+ChunkSize = Annotated[
+    int | None, typer.Option(help="Accounts per bill-run chunk (default: settings, 1000)")
+]
+Timeout = Annotated[float, typer.Option(help="Seconds allowed for each timed phase")]
+Accounts = Annotated[int, typer.Option(min=1, help="Accounts in the data set")]
+Subscriptions = Annotated[int, typer.Option(min=1, help="Subscriptions per account")]
+Charges = Annotated[int, typer.Option(min=1, help="Monthly charges per subscription")]
+Fresh = Annotated[
+    bool,
+    typer.Option(
+        "--fresh-database",
+        help="Drop and re-create the --database first (PostgreSQL database or SQLite file): "
+        "its data is lost",
+    ),
+]
+Raw = Annotated[bool, typer.Option("--raw/--no-raw", help="Measure the raw-write floor")]
+
+
+def _emit(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(result, separators=(",", ":")))
+    else:
+        table = Table(title=f"bench {result.get('benchmark', '')}", show_header=False)
+        for key, value in result.items():
+            table.add_row(key, json.dumps(value) if isinstance(value, list) else str(value))
+        console.print(table)
+    if result.get("correct") is False:
+        err_console.print("[red]WRONG RESULT:[/red] " + "; ".join(result.get("errors", [])))
+        raise typer.Exit(1)
+
+
+def _run(config: BenchConfig, body: Callable[[Bench], dict[str, Any]], as_json: bool) -> None:
+    try:
+        with Bench(config) as bench:
+            result = body(bench)
+    except BenchError as exc:
+        err_console.print(f"[red]bench failed:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    _emit(result, as_json)
+
+
+@app.command("bill-run")
+def bill_run(
+    accounts: Accounts = 1000,
+    subscriptions: Subscriptions = 1,
+    charges: Charges = 1,
+    database: DatabaseUrl = None,
+    workers: Workers = 1,
+    chunk_size: ChunkSize = None,
+    raw: Raw = True,
+    timeout: Timeout = 1800.0,
+    fresh: Fresh = False,
+    as_json: Json = False,
+) -> None:
+    """A real bill run (API call -> Completed) over N accounts, against raw writes."""
+    from billcycle.bench import bill_run as bench_bill_run
+
+    params = bench_bill_run.BillRunParams(accounts, subscriptions, charges, raw=raw)
+    config = BenchConfig(database, workers, chunk_size, timeout, fresh_database=fresh)
+    _run(config, lambda bench: bench_bill_run.run(bench, params), as_json)
+
+
+@app.command()
+def post(
+    accounts: Accounts = 1000,
+    subscriptions: Subscriptions = 1,
+    charges: Charges = 1,
+    database: DatabaseUrl = None,
+    workers: Workers = 1,
+    chunk_size: ChunkSize = None,
+    raw: Raw = True,
+    timeout: Timeout = 1800.0,
+    fresh: Fresh = False,
+    as_json: Json = False,
+) -> None:
+    """Posting a Completed run of N invoices (PUT .../post -> Posted)."""
+    from billcycle.bench import bill_run as bench_bill_run
+    from billcycle.bench import posting
+
+    params = bench_bill_run.BillRunParams(accounts, subscriptions, charges, raw=raw)
+    config = BenchConfig(database, workers, chunk_size, timeout, fresh_database=fresh)
+    _run(config, lambda bench: posting.run(bench, params), as_json)
+
+
+@app.command("write-off")
+def write_off(
+    invoices: Annotated[int, typer.Option(min=1, help="Posted invoices to write off")] = 1000,
+    accounts: Annotated[
+        int | None, typer.Option(help="Accounts owning them (default: invoices / 10)")
+    ] = None,
+    database: DatabaseUrl = None,
+    workers: Workers = 1,
+    chunk_size: ChunkSize = None,
+    raw: Raw = True,
+    timeout: Timeout = 1800.0,
+    fresh: Fresh = False,
+    as_json: Json = False,
+) -> None:
+    """A Fusebill BulkWriteOff of N posted invoices: create -> Validated -> Processed."""
+    from billcycle.bench import write_off as bench_write_off
+
+    params = bench_write_off.WriteOffParams(invoices, accounts, raw=raw)
+    config = BenchConfig(
+        database,
+        workers,
+        chunk_size,
+        timeout,
+        bulk_job_record_limit=invoices,
+        fresh_database=fresh,
+    )
+    _run(config, lambda bench: bench_write_off.run(bench, params), as_json)
+
+
+@app.command()
+def http(
+    database: DatabaseUrl = None,
+    duration: Annotated[int, typer.Option(min=1, max=120, help="Seconds per load test")] = 10,
+    connections: Annotated[int, typer.Option(min=1, max=1024, help="Open connections")] = 64,
+    threads: Annotated[int, typer.Option(min=1, max=16, help="wrk threads")] = 2,
+    server_workers: Annotated[
+        int, typer.Option(min=1, max=16, help="Server processes (uvicorn --workers)")
+    ] = 1,
+    fresh: Fresh = False,
+    as_json: Json = False,
+) -> None:
+    """GET /zuora/v1/bill-runs/{id} and POST /zuora/v1/accounts under wrk (loopback)."""
+    from billcycle.bench import http_load
+
+    params = http_load.HttpParams(duration, connections, threads, server_workers)
+    config = BenchConfig(database, fresh_database=fresh)
+    _run(config, lambda bench: http_load.run(bench, params), as_json)
+
+
+@app.command()
+def curve(
+    sizes: Annotated[str, typer.Option(help="Comma-separated account counts")] = (
+        "10000,100000,1000000"
+    ),
+    subscriptions: Subscriptions = 1,
+    charges: Charges = 1,
+    database: DatabaseUrl = None,
+    workers: Workers = 1,
+    out: Annotated[Path, typer.Option(help="PNG to write")] = Path("docs/bill-run-growth.png"),
+    raw: Annotated[
+        bool, typer.Option("--raw/--no-raw", help="Measure the raw-write floor")
+    ] = False,
+    timeout: Timeout = 1800.0,
+    fresh: Fresh = False,
+    as_json: Json = False,
+) -> None:
+    """The bill-run benchmark at each size (each in a fresh process), plotted: wall time
+    and peak worker memory against accounts."""
+    from billcycle.bench import report
+
+    try:
+        counts = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError as exc:
+        raise typer.BadParameter(f"--sizes: {sizes}") from exc
+    if not counts or min(counts) < 1:
+        raise typer.BadParameter("--sizes: positive account counts")
+    results = []
+    for count in counts:
+        result = report.bill_run_subprocess(
+            count,
+            subscriptions=subscriptions,
+            charges=charges,
+            database=database,
+            workers=workers,
+            raw=raw,
+            timeout=timeout,
+            fresh=fresh,
+        )
+        err_console.print(json.dumps(result, separators=(",", ":")))
+        results.append(result)
+    report.plot_growth(results, out)
+    summary: dict[str, Any] = {
+        "benchmark": "curve",
+        "out": str(out),
+        "runs": results,
+        "correct": all(r.get("correct") for r in results),
+        "errors": [e for r in results for e in r.get("errors", [])],
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, separators=(",", ":")))
+    else:
+        console.print(f"wrote {out}")
+    if not summary["correct"]:
+        raise typer.Exit(1)
