@@ -45,7 +45,14 @@ def fusebill_context(
         yield ctx
 
 
-Ctx = Annotated[ServiceContext, Depends(fusebill_context, scope="function")]
+# See billcycle.zuora.deps.ZUORA_UNITS_OF_WORK: the two caps together stay well below the
+# 40 threads of the sync route pool and the 40 connections of the database pool.
+FUSEBILL_UNITS_OF_WORK = 8
+
+Ctx = Annotated[
+    ServiceContext,
+    Depends(fusebill_context, scope="function", max_concurrency=FUSEBILL_UNITS_OF_WORK),
+]
 
 
 def require_bulk_jobs(ctx: Ctx) -> ServiceContext:

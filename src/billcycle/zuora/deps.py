@@ -45,4 +45,14 @@ def zuora_context(
         yield ctx
 
 
-Ctx = Annotated[ServiceContext, Depends(zuora_context, scope="function")]
+# How many Zuora requests may hold a unit of work at once. A request waiting on a database
+# lock occupies one of the 40 threads of the sync route pool, and the request holding the
+# lock needs a free thread to finish and commit: without a cap below the pool size (and
+# the connection pool), 64 concurrent writers deadlock until the lock timeouts fire. The
+# waiting here is asynchronous, so queued requests hold no thread.
+ZUORA_UNITS_OF_WORK = 16
+
+Ctx = Annotated[
+    ServiceContext,
+    Depends(zuora_context, scope="function", max_concurrency=ZUORA_UNITS_OF_WORK),
+]
