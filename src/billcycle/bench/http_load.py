@@ -1,7 +1,7 @@
 """``billcycle bench http``: the API under load, over loopback, for a bounded time.
 
 A real server runs as a subprocess on a free loopback port (``billcycle serve``, or
-``uvicorn --workers N`` with :mod:`billcycle.bench.http_app` for several processes);
+``billcycle serve --workers N`` for several processes);
 ``wrk`` drives ``GET /zuora/v1/bill-runs/{id}`` and then ``POST /zuora/v1/accounts``
 with 64 connections for 10 s each (a Lua ``done`` hook reports its figures as JSON).
 Without ``wrk`` the benchmark says so and measures nothing: a Python client on the
@@ -83,34 +83,18 @@ def server(database_url: str, workers: int, log: Path) -> Iterator[str]:
         # Access logs at info level would cost the server more than some requests.
         "BILLCYCLE_LOG_LEVEL": "warning",
     }
-    if workers == 1:
-        command = [
-            sys.executable,
-            "-m",
-            "billcycle.cli.main",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
-    else:
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "billcycle.bench.http_app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
+    command = [
+        sys.executable,
+        "-m",
+        "billcycle.cli.main",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     base = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and modules

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager
 from typing import Annotated
 
@@ -23,6 +24,7 @@ def background(runtime: Runtime) -> AbstractContextManager[object]:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8080,
+    workers: Annotated[int, typer.Option(help="Server processes (uvicorn workers)")] = 1,
     database: DatabaseOpt = None,
 ) -> None:
     """Apply migrations and serve both APIs (/zuora and /fusebill).
@@ -32,6 +34,20 @@ def serve(
     """
     runtime = runtime_for(database)
     migrate.upgrade(runtime.settings.database_url)
+    if workers > 1:
+        # Each process builds its own runtime (and background work) from the environment.
+        os.environ["BILLCYCLE_DATABASE_URL"] = runtime.settings.database_url
+        runtime.dispose()
+        console.print(f"billcycle serving http://{host}:{port} with {workers} processes")
+        uvicorn.run(
+            "billcycle.web.factory:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=runtime.settings.log_level,
+        )
+        return
     app = create_app(runtime)
     mode = "queue for `billcycle worker`" if wiring.is_postgres(runtime) else "embedded worker"
     console.print(

@@ -1,6 +1,6 @@
-"""An app factory for ``uvicorn --factory --workers N`` (``billcycle serve`` runs one
-process): each server process builds its runtime from ``BILLCYCLE_*`` and runs its
-background work as ``billcycle serve`` would, for the life of the process."""
+"""The app factory behind ``billcycle serve --workers N`` (uvicorn ``--factory``): each
+server process builds its runtime from ``BILLCYCLE_*`` and runs its background work as a
+single ``billcycle serve`` would, for the life of the process."""
 
 from __future__ import annotations
 
