@@ -29,27 +29,11 @@ from typing import Any
 
 from sqlalchemy import Column, Engine, Index, MetaData, Table, text
 
+from billcycle.invoicing.generator_repository import INVOICE_COLUMNS
 from billcycle.invoicing.models import Invoice, InvoiceItem
 
 BATCH_ACCOUNTS = 20_000
 
-INVOICE_COLUMNS = (
-    "id",
-    "tenant_id",
-    "account_id",
-    "invoice_number",
-    "status",
-    "invoice_date",
-    "due_date",
-    "target_date",
-    "currency",
-    "amount_minor",
-    "tax_amount_minor",
-    "bill_run_id",
-    "source",
-    "created_at",
-    "updated_at",
-)
 ITEM_COLUMNS = (
     "id",
     "tenant_id",
