@@ -73,9 +73,7 @@ def run_once(
             return answer
     assert existing is not None
     if existing.request_hash != fingerprint:
-        raise InvalidValue(
-            "This Idempotency-Key was already used with a different request body."
-        )
+        raise InvalidValue("This Idempotency-Key was already used with a different request body.")
     if existing.status_code is None or existing.response_body is None:
         raise Conflict("A request with this Idempotency-Key is still being processed.")
     return Answer(existing.status_code, json.loads(existing.response_body))
