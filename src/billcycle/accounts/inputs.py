@@ -8,15 +8,9 @@ on a nullable field clears it.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from enum import Enum
-from typing import Final, Literal
+from typing import Literal
 
-
-class Unset(Enum):
-    UNSET = "UNSET"
-
-
-UNSET: Final = Unset.UNSET
+from billcycle.unset import UNSET, Unset
 
 AccountStatus = Literal["Draft", "Active", "Canceled"]
 

@@ -17,7 +17,6 @@ import pycountry
 
 from billcycle.accounts import repository
 from billcycle.accounts.inputs import (
-    UNSET,
     AccountChanges,
     ContactChanges,
     ContactInput,
@@ -32,6 +31,7 @@ from billcycle.ids import NUMBER_FORMATS
 from billcycle.money import from_minor, normalize_currency
 from billcycle.subscriptions.models import Subscription, SubscriptionRatePlan
 from billcycle.tenancy.numbers import next_number
+from billcycle.unset import UNSET
 
 ACCOUNT = "account"
 CONTACT = "contact"

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from enum import Enum, StrEnum
-from typing import Final, Literal
+from enum import StrEnum
+
+from billcycle.unset import UNSET, Unset
 
 
 class BillCycleType(StrEnum):
@@ -49,14 +50,6 @@ class ProductCategory(StrEnum):
     BaseProducts = "Base Products"
     AddOnServices = "Add On Services"
     MiscellaneousProducts = "Miscellaneous Products"
-
-
-class _Unset(Enum):
-    UNSET = "UNSET"
-
-
-UNSET: Final = _Unset.UNSET
-Unset = Literal[_Unset.UNSET]
 
 
 @dataclass(frozen=True, slots=True)

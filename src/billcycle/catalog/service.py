@@ -21,7 +21,6 @@ from typing import TypeVar
 
 from billcycle.catalog import repository as repo
 from billcycle.catalog.inputs import (
-    UNSET,
     BillCycleType,
     ChargeChanges,
     NewCharge,
@@ -53,6 +52,7 @@ from billcycle.rating.types import (
     PriceFormat,
 )
 from billcycle.tenancy.numbers import reserve
+from billcycle.unset import UNSET
 
 PRODUCT = "product"
 RATE_PLAN = "product_rate_plan"

@@ -16,7 +16,6 @@ from pydantic import PlainSerializer, StrictBool, StrictInt, StrictStr
 
 from billcycle.accounts import service
 from billcycle.accounts.inputs import (
-    UNSET,
     AccountChanges,
     ContactChanges,
     ContactInput,
@@ -27,6 +26,7 @@ from billcycle.accounts.repository import InvoiceRow
 from billcycle.accounts.service import AccountMetrics, AccountSummary, SubscriptionSummary
 from billcycle.ids import to_zuora_id
 from billcycle.money import from_minor
+from billcycle.unset import UNSET
 from billcycle.zuora.schemas.base import CamelRequest, CamelResponse, CommonResponse
 
 

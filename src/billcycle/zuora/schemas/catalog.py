@@ -27,7 +27,6 @@ from pydantic import (
 
 from billcycle.catalog import service
 from billcycle.catalog.inputs import (
-    UNSET,
     ChargeChanges,
     NewCharge,
     NewProduct,
@@ -35,7 +34,6 @@ from billcycle.catalog.inputs import (
     ProductChanges,
     RatePlanChanges,
     TierInput,
-    Unset,
 )
 from billcycle.catalog.models import (
     Product,
@@ -46,6 +44,7 @@ from billcycle.catalog.models import (
 from billcycle.errors import InvalidValue
 from billcycle.ids import parse_zuora_id, to_zuora_id
 from billcycle.rating.types import BillingPeriod, BillingTiming, ChargeModel, PriceFormat
+from billcycle.unset import UNSET, Unset
 from billcycle.zuora.schemas.base import (
     CamelResponse,
     CommonResponse,
