@@ -24,10 +24,11 @@ from sqlalchemy.exc import IntegrityError
 
 from billcycle.accounts.payment_terms import due_date
 from billcycle.context import ServiceContext
+from billcycle.errors import DomainError
 from billcycle.invoicing import generator_repository as repo
 from billcycle.invoicing.generator_repository import AnyRow
 from billcycle.money import to_minor
-from billcycle.rating import ChargeModel, RatedItem, rate_charge
+from billcycle.rating import ChargeModel, rate_charge
 from billcycle.subscriptions.charges import to_charge_terms
 from billcycle.tenancy.numbers import number_block
 
@@ -65,16 +66,96 @@ class GenerationResult:
         self.accounts_invoiced |= other.accounts_invoiced
 
 
+@dataclass(frozen=True, slots=True)
+class _Rated:
+    """One charge's rating, whichever charge it was: its items' formatted tails, their
+    total in minor units, and where it leaves the watermark (or why it cannot be rated)."""
+
+    tails: tuple[Any, ...]
+    amount_minor: int
+    billed_through: date | None
+    error: str | None = None
+
+
+class _RatingMemo:
+    """Rating is pure and a bill run's charges share few shapes (the same price, start
+    date and billing day across thousands of accounts), so each shape is rated and its
+    rows formatted once per process; the key holds every input rating reads.
+
+    Bounded: when full it starts over, which costs a re-rating, never a wrong answer.
+    Dict reads and writes are atomic under the GIL, so worker threads may share it.
+    """
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._limit = limit
+        self._rated: dict[tuple[Any, ...], _Rated] = {}
+
+    def rate(
+        self,
+        fmt: repo.RowFormat,
+        charge: AnyRow,
+        account_bill_cycle_day: int,
+        tiers: Sequence[AnyRow],
+        target_date: date,
+    ) -> _Rated:
+        key = (
+            fmt.name,
+            charge[repo.RATING_INPUTS],
+            account_bill_cycle_day,
+            tuple(tier[1:] for tier in tiers),
+            target_date,
+        )
+        rated = self._rated.get(key)
+        if rated is None:
+            rated = _rate_one(fmt, charge, account_bill_cycle_day, tiers, target_date)
+            if rated.error is not None:
+                return rated  # its message names this charge: not reusable
+            if len(self._rated) >= self._limit:
+                self._rated.clear()
+            self._rated[key] = rated
+        return rated
+
+
+def _rate_one(
+    fmt: repo.RowFormat,
+    charge: AnyRow,
+    account_bill_cycle_day: int,
+    tiers: Sequence[AnyRow],
+    target_date: date,
+) -> _Rated:
+    try:
+        rated = rate_charge(to_charge_terms(charge, account_bill_cycle_day, tiers), target_date)
+        currency = charge.currency
+        minors = [to_minor(item.amount, currency) for item in rated.items]
+    except (ValueError, DomainError) as exc:
+        return _Rated((), 0, None, str(exc))
+    tails = tuple(
+        fmt.item_tail(
+            item.service_start,
+            item.service_end,
+            item.quantity,
+            item.unit_price,
+            minor,
+            item.is_credit,
+        )
+        for item, minor in zip(rated.items, minors, strict=True)
+    )
+    return _Rated(tails, sum(minors), rated.billed_through)
+
+
+_MEMO = _RatingMemo()
+
+
 @dataclass
 class _Draft:
-    """One invoice being assembled: the items of one account (or one subscription billed
-    separately) plus the watermarks they advance."""
+    """One invoice being assembled: the rated charges of one account (or of one
+    subscription billed separately)."""
 
     account_id: int
     currency: str
     payment_term: str
-    items: list[tuple[AnyRow, RatedItem]] = field(default_factory=list)
-    watermarks: dict[int, date | None] = field(default_factory=dict)
+    charges: list[tuple[AnyRow, _Rated]] = field(default_factory=list)
+    amount_minor: int = 0
 
 
 def generate_invoices(
@@ -84,12 +165,14 @@ def generate_invoices(
     if not account_ids:
         return GenerationResult()
     session = ctx.session
+    session.flush()  # generation reads through Core: pending ORM changes must be visible
     repo.lock_accounts(session, ctx.tenant_id, account_ids)
-    drafts, failures = _rate(ctx, account_ids, options)
+    fmt = repo.row_format(session)
+    drafts, failures = _rate(ctx, fmt, account_ids, options)
     result = GenerationResult(failures=failures)
     try:
         with session.begin_nested():
-            result.merge(_write(ctx, drafts, options))
+            result.merge(_write(ctx, fmt, drafts, options))
     except IntegrityError:
         # Something was billed concurrently or twice: isolate it to its account.
         by_account: dict[int, list[_Draft]] = defaultdict(list)
@@ -98,7 +181,7 @@ def generate_invoices(
         for account_id, account_drafts in by_account.items():
             try:
                 with session.begin_nested():
-                    result.merge(_write(ctx, account_drafts, options))
+                    result.merge(_write(ctx, fmt, account_drafts, options))
             except IntegrityError:
                 result.failures[account_id] = (
                     "A period of this account's charges is already billed on another invoice."
@@ -107,7 +190,10 @@ def generate_invoices(
 
 
 def _rate(
-    ctx: ServiceContext, account_ids: Sequence[int], options: GenerationOptions
+    ctx: ServiceContext,
+    fmt: repo.RowFormat,
+    account_ids: Sequence[int],
+    options: GenerationOptions,
 ) -> tuple[list[_Draft], dict[int, str]]:
     session = ctx.session
     accounts = repo.load_accounts(session, ctx.tenant_id, account_ids)
@@ -122,20 +208,21 @@ def _rate(
     tiers = repo.load_tiers(session, [c.id for c in charges if c.charge_model in _TIERED_MODELS])
     drafts: dict[tuple[int, int], _Draft] = {}
     failures: dict[int, str] = {}
+    target_date = options.target_date
+    rate = _MEMO.rate
+    no_tiers: tuple[AnyRow, ...] = ()
     for charge in charges:
         account_id = charge.account_id
         if account_id in failures:
             continue
         account = accounts[account_id]
-        try:
-            rated = rate_charge(
-                to_charge_terms(charge, account.bill_cycle_day, tiers.get(charge.id, ())),
-                options.target_date,
-            )
-        except ValueError as exc:
-            failures[account_id] = str(exc)
+        rated = rate(
+            fmt, charge, account.bill_cycle_day, tiers.get(charge.id, no_tiers), target_date
+        )
+        if rated.error is not None:
+            failures[account_id] = rated.error
             continue
-        if not rated.items:
+        if not rated.tails:
             continue
         group = charge.subscription_id if charge.invoice_separately else 0
         draft = drafts.get((account_id, group))
@@ -145,13 +232,16 @@ def _rate(
                 currency=account.currency,
                 payment_term=account.payment_term,
             )
-        draft.items.extend((charge, item) for item in rated.items)
-        draft.watermarks[charge.id] = rated.billed_through
+        draft.charges.append((charge, rated))
+        draft.amount_minor += rated.amount_minor
     return [d for d in drafts.values() if d.account_id not in failures], failures
 
 
 def _write(
-    ctx: ServiceContext, drafts: list[_Draft], options: GenerationOptions
+    ctx: ServiceContext,
+    fmt: repo.RowFormat,
+    drafts: list[_Draft],
+    options: GenerationOptions,
 ) -> GenerationResult:
     result = GenerationResult()
     if not drafts:
@@ -159,7 +249,7 @@ def _write(
     session = ctx.session
     now = ctx.clock.now()
     watermarks = [
-        (charge_id, through) for draft in drafts for charge_id, through in draft.watermarks.items()
+        (charge.id, rated.billed_through) for draft in drafts for charge, rated in draft.charges
     ]
     if options.catch_up:
         repo.advance_watermarks(session, watermarks, now)
@@ -169,7 +259,8 @@ def _write(
     numbers = number_block(session, tenant_id, "invoice", len(drafts))
     invoice_ids = repo.allocate_invoice_ids(session, len(drafts))
     invoice_rows: list[tuple[Any, ...]] = []
-    item_rows: list[tuple[Any, ...]] = []
+    item_rows: list[Any] = []
+    item_row = fmt.item_row
     totals = result.amount_minor_by_currency
     invoice_date, target_date, bill_run_id = (
         options.invoice_date,
@@ -179,27 +270,15 @@ def _write(
     due_dates: dict[str, date] = {}
     for draft, number, invoice_id in zip(drafts, numbers, invoice_ids, strict=True):
         currency = draft.currency
-        amount = 0
-        for charge, item in draft.items:
-            minor = to_minor(item.amount, currency)
-            amount += minor
-            item_rows.append(
-                (
-                    tenant_id,
-                    invoice_id,
-                    charge.subscription_id,
-                    charge.id,
-                    charge.name,
-                    charge.charge_type,
-                    item.service_start,
-                    item.service_end,
-                    item.quantity,
-                    item.unit_price,
-                    minor,
-                    item.is_credit,
-                    False,
+        for charge, rated in draft.charges:
+            subscription_id, charge_id = charge.subscription_id, charge.id
+            name, charge_type = charge.name, charge.charge_type
+            for tail in rated.tails:
+                item_rows.append(
+                    item_row(
+                        tenant_id, invoice_id, subscription_id, charge_id, name, charge_type, tail
+                    )
                 )
-            )
         due = due_dates.get(draft.payment_term)
         if due is None:
             due = due_dates[draft.payment_term] = due_date(invoice_date, draft.payment_term)
@@ -214,7 +293,7 @@ def _write(
                 due,
                 target_date,
                 currency,
-                amount,
+                draft.amount_minor,
                 0,
                 bill_run_id,
                 options.source,
@@ -222,10 +301,9 @@ def _write(
                 now,
             )
         )
-        totals[currency] = totals.get(currency, 0) + amount
+        totals[currency] = totals.get(currency, 0) + draft.amount_minor
         result.accounts_invoiced.add(draft.account_id)
-    repo.insert_invoices(session, invoice_rows)
-    repo.insert_items(session, item_rows)
+    fmt.insert(session, fmt.invoice_rows(invoice_rows), item_rows)
     repo.advance_watermarks(session, watermarks, now)
     result.invoice_ids = invoice_ids
     result.items = len(item_rows)
