@@ -230,10 +230,6 @@ def _text(value: str | None) -> str:
     return "\\N" if value is None else value.translate(_ESCAPES)
 
 
-def _opt(value: Any) -> str:
-    return "\\N" if value is None else str(value)
-
-
 def sqlite_storage_value(value: Any) -> Any:
     """A Python value as SQLAlchemy stores it in SQLite (what the column types' bind
     processors would produce): ISO dates, naive-UTC datetimes with microseconds, 0/1
@@ -321,7 +317,21 @@ class _CopyFormat:
         )
 
     def invoice_rows(self, rows: list[tuple[Any, ...]]) -> str:
-        return "".join(map(_invoice_line, rows))
+        # A chunk's invoices share their dates, timestamps and words: format each once.
+        shown: dict[Any, str] = {}
+
+        def show(value: Any) -> str:
+            text = shown.get(value)
+            if text is None:
+                text = shown[value] = _copy_value(value)
+            return text
+
+        return "".join(
+            f"{r[0]}\t{r[1]}\t{r[2]}\t{_text(r[3])}\t{show(r[4])}\t{show(r[5])}\t"
+            f"{show(r[6])}\t{show(r[7])}\t{show(r[8])}\t{r[9]}\t{r[10]}\t{show(r[11])}\t"
+            f"{show(r[12])}\t{show(r[13])}\t{show(r[14])}\n"
+            for r in rows
+        )
 
     def insert(self, session: Session, invoices: str, items: list[str]) -> None:
         if invoices:
@@ -414,14 +424,17 @@ def _dbapi(session: Session) -> Any:
     return session.connection().connection.dbapi_connection
 
 
-def _invoice_line(r: tuple[Any, ...]) -> str:
-    # INVOICE_COLUMNS order (dates at 5-7, timestamps at 13-14); dates, ints and
-    # Decimals print as COPY reads them.
-    return (
-        f"{r[0]}\t{r[1]}\t{r[2]}\t{_text(r[3])}\t{_text(r[4])}\t{r[5]}\t{r[6]}\t{r[7]}\t"
-        f"{r[8]}\t{r[9]}\t{r[10]}\t{_opt(r[11])}\t{_text(r[12])}\t{r[13].isoformat()}\t"
-        f"{r[14].isoformat()}\n"
-    )
+def _copy_value(value: Any) -> str:
+    """One value in COPY's text format (ints, dates and Decimals print as COPY reads them)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
 
 
 def _copy_lines(session: Session, table: str, columns: tuple[str, ...], payload: str) -> None:
