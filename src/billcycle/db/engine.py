@@ -34,6 +34,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             **kwargs,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "savepoint", _begin_before_savepoint)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 30)
@@ -48,3 +49,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def begin_sqlite_write(dbapi_connection: Any) -> None:
+    """Open a write transaction on a pysqlite connection unless one is open.
+
+    pysqlite (legacy transaction control) only emits BEGIN before INSERT/UPDATE/DELETE,
+    so reads run outside any transaction and a SAVEPOINT issued before the first write
+    starts its own transaction, whose RELEASE then commits at once: the outer rollback
+    could no longer undo it. BEGIN IMMEDIATE takes the single write lock now (waiting
+    up to the busy timeout), so what follows reads and writes one consistent state.
+    """
+    if not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
+
+
+def _begin_before_savepoint(conn: Any, _name: str) -> None:
+    begin_sqlite_write(conn.connection.dbapi_connection)

@@ -17,6 +17,7 @@ from sqlalchemy import Row, and_, or_, select, text
 from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account
+from billcycle.db.engine import begin_sqlite_write
 from billcycle.subscriptions.models import Subscription, SubscriptionCharge, SubscriptionChargeTier
 
 # A Core row of any shape (SQLAlchemy 2.1 rows are variadic generics).
@@ -65,8 +66,10 @@ def _ids_condition(column: Any, ids: Sequence[int]) -> Any:
 
 def lock_accounts(session: Session, tenant_id: int, account_ids: Sequence[int]) -> None:
     """Serialise generation per account: a second generator for the same accounts waits
-    here and then sees the first one's watermarks (PostgreSQL; SQLite has one writer)."""
-    if session.get_bind().dialect.name != "postgresql":
+    here and then sees the first one's watermarks. PostgreSQL locks the account rows;
+    SQLite has one writer, so taking its write lock before reading does the same."""
+    if not _is_postgres(session):
+        begin_sqlite_write(_dbapi(session))
         return
     session.connection().execute(
         select(_account.id)
