@@ -93,7 +93,7 @@ class _RatingMemo:
     def rate(
         self,
         fmt: repo.RowFormat,
-        charge: AnyRow,
+        charge: Sequence[Any],
         account_bill_cycle_day: int,
         tiers: Sequence[AnyRow],
         target_date: date,
@@ -107,7 +107,7 @@ class _RatingMemo:
         )
         rated = self._rated.get(key)
         if rated is None:
-            rated = _rate_one(fmt, charge, account_bill_cycle_day, tiers, target_date)
+            rated = _rate_one(fmt, fmt.charge(charge), account_bill_cycle_day, tiers, target_date)
             if rated.error is not None:
                 return rated  # its message names this charge: not reusable
             if len(self._rated) >= self._limit:
@@ -118,7 +118,7 @@ class _RatingMemo:
 
 def _rate_one(
     fmt: repo.RowFormat,
-    charge: AnyRow,
+    charge: repo.ChargeRow,
     account_bill_cycle_day: int,
     tiers: Sequence[AnyRow],
     target_date: date,
@@ -154,7 +154,7 @@ class _Draft:
     account_id: int
     currency: str
     payment_term: str
-    charges: list[tuple[AnyRow, _Rated]] = field(default_factory=list)
+    charges: list[tuple[Sequence[Any], _Rated]] = field(default_factory=list)
     amount_minor: int = 0
 
 
@@ -205,26 +205,28 @@ def _rate(
         subscription_ids=options.subscription_ids,
         exclude_charge_types=options.exclude_charge_types,
     )
-    tiers = repo.load_tiers(session, [c.id for c in charges if c.charge_model in _TIERED_MODELS])
+    tiers = repo.load_tiers(
+        session, [c[repo.ID] for c in charges if c[repo.CHARGE_MODEL] in _TIERED_MODELS]
+    )
     drafts: dict[tuple[int, int], _Draft] = {}
     failures: dict[int, str] = {}
     target_date = options.target_date
     rate = _MEMO.rate
     no_tiers: tuple[AnyRow, ...] = ()
     for charge in charges:
-        account_id = charge.account_id
+        account_id = charge[repo.ACCOUNT]
         if account_id in failures:
             continue
         account = accounts[account_id]
         rated = rate(
-            fmt, charge, account.bill_cycle_day, tiers.get(charge.id, no_tiers), target_date
+            fmt, charge, account.bill_cycle_day, tiers.get(charge[repo.ID], no_tiers), target_date
         )
         if rated.error is not None:
             failures[account_id] = rated.error
             continue
         if not rated.tails:
             continue
-        group = charge.subscription_id if charge.invoice_separately else 0
+        group = charge[repo.SUBSCRIPTION] if charge[repo.INVOICE_SEPARATELY] else 0
         draft = drafts.get((account_id, group))
         if draft is None:
             draft = drafts[(account_id, group)] = _Draft(
@@ -249,7 +251,9 @@ def _write(
     session = ctx.session
     now = ctx.clock.now()
     watermarks = [
-        (charge.id, rated.billed_through) for draft in drafts for charge, rated in draft.charges
+        (charge[repo.ID], rated.billed_through)
+        for draft in drafts
+        for charge, rated in draft.charges
     ]
     if options.catch_up:
         repo.advance_watermarks(session, watermarks, now)
@@ -271,8 +275,7 @@ def _write(
     for draft, number, invoice_id in zip(drafts, numbers, invoice_ids, strict=True):
         currency = draft.currency
         for charge, rated in draft.charges:
-            subscription_id, charge_id = charge.subscription_id, charge.id
-            name, charge_type = charge.name, charge.charge_type
+            charge_id, _account, subscription_id, name, charge_type = charge[:5]
             for tail in rated.tails:
                 item_rows.append(
                     item_row(

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Protocol, TypeAlias, cast
+from typing import Any, NamedTuple, Protocol, TypeAlias, cast
 
 import psycopg
 from sqlalchemy import Row, and_, or_, select, text
@@ -49,9 +49,68 @@ CHARGE_COLUMNS = (
     _charge.billed_through,
     _sub.invoice_separately,
 )
-# The slice of a CHARGE_COLUMNS row that rating reads (with the account's billing day and
-# the tiers): everything but the ids, the name and the invoice grouping.
+# Positions in a CHARGE_COLUMNS row, and the slice that rating reads (with the account's
+# billing day and the tiers): everything but the ids, the name and the invoice grouping.
+ID, ACCOUNT, SUBSCRIPTION, NAME, CHARGE_TYPE, CHARGE_MODEL = range(6)
+INVOICE_SEPARATELY = 18
 RATING_INPUTS = slice(4, 18)
+
+
+class ChargeRow(NamedTuple):
+    """A CHARGE_COLUMNS row with Python types (what ``to_charge_terms`` reads)."""
+
+    id: int
+    account_id: int
+    subscription_id: int
+    name: str
+    charge_type: str
+    charge_model: str
+    billing_period: str | None
+    specific_billing_period: int | None
+    billing_timing: str
+    bill_cycle_day: int | None
+    weekly_bill_cycle_day: str | None
+    currency: str
+    quantity: Decimal
+    price: Decimal | None
+    effective_start_date: date
+    effective_end_date: date | None
+    grid_start_date: date | None
+    billed_through: date | None
+    invoice_separately: bool
+
+
+def _sqlite_charge(row: Sequence[Any]) -> ChargeRow:
+    def day(value: str | None) -> date | None:
+        return None if value is None else date.fromisoformat(value)
+
+    def number(value: str | None) -> Decimal | None:
+        return None if value is None else Decimal(value).normalize()
+
+    start = date.fromisoformat(row[14])
+    quantity = number(row[12])
+    assert quantity is not None  # NOT NULL column
+    return ChargeRow(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        quantity,
+        number(row[13]),
+        start,
+        day(row[15]),
+        day(row[16]),
+        day(row[17]),
+        bool(row[18]),
+    )
 
 
 def _ids_condition(column: Any, ids: Sequence[int]) -> Any:
@@ -106,8 +165,10 @@ def load_billable_charges(
     *,
     subscription_ids: Sequence[int] | None = None,
     exclude_charge_types: Iterable[str] = (),
-) -> list[AnyRow]:
-    """Charge segments that may have something to bill (or credit) by ``target_date``.
+) -> list[Sequence[Any]]:
+    """Charge segments that may have something to bill (or credit) by ``target_date``,
+    as rows of CHARGE_COLUMNS in the database's own form: ``RowFormat.charge`` gives
+    the typed view rating reads.
 
     The filter is deliberately coarse (rating makes the exact call) but prunes the
     common case: a segment already billed past the target date, or fully billed.
@@ -140,7 +201,19 @@ def load_billable_charges(
     if excluded:
         stmt = stmt.where(_charge.charge_type.not_in(excluded))
     wanted = set(account_ids)
-    return [row for row in session.connection().execute(stmt).all() if row.account_id in wanted]
+    if _is_postgres(session):
+        rows: Iterable[Sequence[Any]] = session.connection().execute(stmt).all()
+    else:
+        # Raw storage values: most rows only feed the rating memo's key (a string is as
+        # good a key as a date) and converting every column of every row cost more
+        # than SQLite's own query. Misses are converted by ``_SqliteFormat.charge``.
+        compiled = stmt.compile(
+            dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
+        )
+        names = compiled.positiontup or ()
+        params = [sqlite_storage_value(compiled.params[name]) for name in names]
+        rows = _dbapi(session).execute(str(compiled), params).fetchall()
+    return [row for row in rows if row[ACCOUNT] in wanted]
 
 
 def load_tiers(session: Session, charge_ids: Sequence[int]) -> dict[int, list[AnyRow]]:
@@ -258,6 +331,10 @@ class RowFormat(Protocol):
 
     name: str
 
+    def charge(self, row: Sequence[Any]) -> ChargeRow:
+        """The typed view of a row from ``load_billable_charges``."""
+        ...
+
     def item_tail(
         self,
         service_start: date,
@@ -288,6 +365,9 @@ class _CopyFormat:
     """PostgreSQL: COPY text lines (tab-separated, backslash escapes, \\N for NULL)."""
 
     name = "postgresql"
+
+    def charge(self, row: Sequence[Any]) -> ChargeRow:
+        return cast(ChargeRow, row)  # psycopg already typed it; Core rows have attributes
 
     def item_tail(
         self,
@@ -348,6 +428,7 @@ class _SqliteFormat:
     (binding through SQLAlchemy's type processors cost more than SQLite's own insert)."""
 
     name = "sqlite"
+    charge = staticmethod(_sqlite_charge)
     _insert_invoices = (
         f"INSERT INTO invoices ({', '.join(INVOICE_COLUMNS)}) "  # noqa: S608
         f"VALUES ({', '.join('?' for _ in INVOICE_COLUMNS)})"
