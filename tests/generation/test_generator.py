@@ -204,3 +204,61 @@ def test_minor_units_follow_the_currency(
     result = generate(runtime, tenant_id, [data.account_id], date(2026, 1, 15))
     assert result.failures == {}
     assert invoice_totals(runtime, tenant_id) == [expected]
+
+
+def test_generations_in_parallel_do_not_wait_for_each_other(
+    api: Api, runtime: Runtime, database_url: str
+) -> None:
+    """Two bill-run workers generating different accounts at once: the second finishes
+    while the first's transaction is still open (invoice numbers are reserved outside
+    it), and the numbers stay unique. SQLite has one writer, so this is PostgreSQL's."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has a single writer: generations run one after another")
+    tenant_id = api.tenant.tenant_id
+    first = setup(runtime, tenant_id, flat("30"))
+    second = setup(runtime, tenant_id, flat("40"))
+    subscribe(api, first.account_number, first.plan.rate_plan_key)
+    subscribe(api, second.account_number, second.plan.rate_plan_key)
+    first_generated = threading.Event()
+    release_first = threading.Event()
+    errors: list[BaseException] = []
+
+    def hold_open() -> None:
+        try:
+            with runtime.service_context(tenant_id) as ctx:
+                generate_invoices(
+                    ctx,
+                    [first.account_id],
+                    GenerationOptions(target_date=date(2026, 3, 1), invoice_date=date(2026, 3, 1)),
+                )
+                first_generated.set()
+                release_first.wait(30)
+        except BaseException as exc:
+            errors.append(exc)
+            first_generated.set()
+
+    holder = threading.Thread(target=hold_open)
+    holder.start()
+    try:
+        assert first_generated.wait(30)
+        finished = threading.Event()
+        worker = threading.Thread(
+            target=lambda: (
+                generate(runtime, tenant_id, [second.account_id], date(2026, 3, 1)),
+                finished.set(),
+            )
+        )
+        worker.start()
+        # Not a timing assertion: the generous bound only keeps a regression (the second
+        # generation blocked until the first commits) from hanging the suite.
+        assert finished.wait(20), "the second generation waited for the first to commit"
+        worker.join()
+    finally:
+        release_first.set()
+        holder.join()
+    assert errors == []
+    with runtime.service_context(tenant_id) as ctx:
+        numbers = ctx.session.scalars(
+            select(Invoice.invoice_number).where(Invoice.tenant_id == tenant_id)
+        ).all()
+    assert len(numbers) == len(set(numbers)) == 2

@@ -260,7 +260,9 @@ def _write(
         result.accounts_invoiced = {draft.account_id for draft in drafts}
         return result
     tenant_id = ctx.tenant_id
-    numbers = number_block(session, tenant_id, "invoice", len(drafts))
+    # Numbered outside this transaction: parallel bill-run workers must not queue on the
+    # tenant's sequence row until each other's commit.
+    numbers = number_block(session, tenant_id, "invoice", len(drafts), own_transaction=True)
     invoice_ids = repo.allocate_invoice_ids(session, len(drafts))
     invoice_rows: list[tuple[Any, ...]] = []
     item_rows: list[Any] = []
