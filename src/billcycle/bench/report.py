@@ -60,46 +60,76 @@ def bill_run_subprocess(
     return result
 
 
-def plot_growth(results: list[dict[str, Any]], out: Path) -> None:
-    """Wall time and peak worker memory against accounts (log-log axes: a straight
-    line of slope 1 is linear growth)."""
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median wall time (the lower middle one of an even count), with
+    every run's wall time kept beside it so a reader sees the spread."""
+    ordered = sorted(runs, key=lambda r: float(r["wall_seconds"]))
+    median = dict(ordered[(len(ordered) - 1) // 2])
+    median["wall_seconds_runs"] = [float(r["wall_seconds"]) for r in runs]
+    median["correct"] = all(r.get("correct") for r in runs)
+    median["errors"] = [e for r in runs for e in r.get("errors", [])]
+    return median
+
+
+def series_label(result: dict[str, Any]) -> str:
+    if result.get("database") == "postgresql":
+        workers = int(result.get("workers", 1))
+        return f"PostgreSQL, {workers} worker{'s' if workers != 1 else ''}"
+    return "SQLite, embedded worker"
+
+
+def plot_growth(series: dict[str, list[dict[str, Any]]], out: Path) -> None:
+    """Wall time and peak worker memory against accounts, one line per database
+    (log-log time axes: a straight line of slope 1 is linear growth)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ordered = sorted(results, key=lambda r: int(r["accounts"]))
-    sizes = [int(r["accounts"]) for r in ordered]
-    walls = [float(r["wall_seconds"]) for r in ordered]
-    memory = [float(r["peak_rss_mb"]) for r in ordered]
-    first = ordered[0] if ordered else {}
-    title = (
-        f"bill run growth: {first.get('database', '?')}, {first.get('workers', 1)} worker(s), "
-        f"{first.get('subscriptions_per_account', 1)} sub x "
-        f"{first.get('charges_per_subscription', 1)} charge per account"
-    )
-    fig, (time_ax, mem_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
-    time_ax.plot(sizes, walls, "o-", label="measured")
-    if sizes:
+    fig, (time_ax, mem_ax) = plt.subplots(1, 2, figsize=(12, 4.8))
+    shape = ""
+    for label, results in series.items():
+        ordered = sorted(results, key=lambda r: int(r["accounts"]))
+        if not ordered:
+            continue
+        first = ordered[0]
+        shape = (
+            f"{first.get('subscriptions_per_account', 1)} subscription x "
+            f"{first.get('charges_per_subscription', 1)} charge per account"
+        )
+        sizes = [int(r["accounts"]) for r in ordered]
+        walls = [float(r["wall_seconds"]) for r in ordered]
+        memory = [float(r["peak_rss_mb"]) for r in ordered]
+        (line,) = time_ax.plot(sizes, walls, "o-", label=label)
         per_account = walls[-1] / sizes[-1]
-        time_ax.plot(sizes, [s * per_account for s in sizes], "--", label="linear (from largest)")
+        time_ax.plot(
+            sizes,
+            [s * per_account for s in sizes],
+            "--",
+            color=line.get_color(),
+            alpha=0.5,
+            label=f"{label}: linear from largest",
+        )
+        for size, wall in zip(sizes, walls, strict=True):
+            time_ax.annotate(
+                f"{wall:.1f}s", (size, wall), textcoords="offset points", xytext=(4, -12)
+            )
+        mem_ax.plot(sizes, memory, "o-", color=line.get_color(), label=label)
     time_ax.set_xscale("log")
     time_ax.set_yscale("log")
     time_ax.set_xlabel("accounts")
     time_ax.set_ylabel("wall seconds (API call -> Completed)")
     time_ax.grid(True, which="both", alpha=0.3)
-    time_ax.legend()
-    for size, wall in zip(sizes, walls, strict=True):
-        time_ax.annotate(f"{wall:.1f}s", (size, wall), textcoords="offset points", xytext=(4, -12))
-    mem_ax.plot(sizes, memory, "o-", color="tab:red")
+    time_ax.legend(fontsize="small")
     mem_ax.set_xscale("log")
-    mem_ax.set_ylim(bottom=0, top=max([*memory, 512.0]) * 1.1)
+    tallest = max((float(r["peak_rss_mb"]) for rs in series.values() for r in rs), default=0.0)
+    mem_ax.set_ylim(bottom=0, top=max(tallest, 512.0) * 1.1)
     mem_ax.axhline(512, linestyle=":", color="grey", label="512 MB target")
     mem_ax.set_xlabel("accounts")
     mem_ax.set_ylabel("peak worker RSS (MB)")
     mem_ax.grid(True, which="both", alpha=0.3)
-    mem_ax.legend()
-    fig.suptitle(title)
+    mem_ax.legend(fontsize="small")
+    fig.suptitle(f"bill run growth: {shape} (medians)")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)

@@ -174,8 +174,18 @@ def curve(
     ),
     subscriptions: Subscriptions = 1,
     charges: Charges = 1,
-    database: DatabaseUrl = None,
+    database: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--database",
+            help="SQLAlchemy URL; repeat for one curve per database "
+            "(default: fresh temporary SQLite files)",
+        ),
+    ] = None,
     workers: Workers = 1,
+    repeat: Annotated[
+        int, typer.Option(min=1, max=9, help="Runs per size; the median (by wall time) is kept")
+    ] = 1,
     out: Annotated[Path, typer.Option(help="PNG to write")] = Path("docs/bill-run-growth.png"),
     raw: Annotated[
         bool, typer.Option("--raw/--no-raw", help="Measure the raw-write floor")
@@ -184,8 +194,8 @@ def curve(
     fresh: Fresh = False,
     as_json: Json = False,
 ) -> None:
-    """The bill-run benchmark at each size (each in a fresh process), plotted: wall time
-    and peak worker memory against accounts."""
+    """The bill-run benchmark at each size (each run in a fresh process), plotted: wall
+    time and peak worker memory against accounts, one curve per database."""
     from billcycle.bench import report
 
     try:
@@ -194,21 +204,28 @@ def curve(
         raise typer.BadParameter(f"--sizes: {sizes}") from exc
     if not counts or min(counts) < 1:
         raise typer.BadParameter("--sizes: positive account counts")
-    results = []
-    for count in counts:
-        result = report.bill_run_subprocess(
-            count,
-            subscriptions=subscriptions,
-            charges=charges,
-            database=database,
-            workers=workers,
-            raw=raw,
-            timeout=timeout,
-            fresh=fresh,
-        )
-        err_console.print(json.dumps(result, separators=(",", ":")))
-        results.append(result)
-    report.plot_growth(results, out)
+    series: dict[str, list[dict[str, Any]]] = {}
+    urls: list[str | None] = list(database) if database else [None]
+    for url in urls:
+        for count in counts:
+            runs = []
+            for _ in range(repeat):
+                result = report.bill_run_subprocess(
+                    count,
+                    subscriptions=subscriptions,
+                    charges=charges,
+                    database=url,
+                    workers=workers,
+                    raw=raw,
+                    timeout=timeout,
+                    fresh=fresh,
+                )
+                err_console.print(json.dumps(result, separators=(",", ":")))
+                runs.append(result)
+            median = report.median_run(runs)
+            series.setdefault(report.series_label(median), []).append(median)
+    report.plot_growth(series, out)
+    results = [r for runs in series.values() for r in runs]
     summary: dict[str, Any] = {
         "benchmark": "curve",
         "out": str(out),
