@@ -102,7 +102,7 @@ class _RatingMemo:
             fmt.name,
             charge[repo.RATING_INPUTS],
             account_bill_cycle_day,
-            tuple(tier[1:] for tier in tiers),
+            tuple(tier[1:] for tier in tiers) if tiers else (),
             target_date,
         )
         rated = self._rated.get(key)
