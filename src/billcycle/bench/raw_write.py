@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Column, Engine, Index, MetaData, Table, text
 
-from billcycle.invoicing.generator_repository import INVOICE_COLUMNS
+from billcycle.invoicing.generator_repository import INVOICE_COLUMNS, sqlite_storage_value
 from billcycle.invoicing.models import Invoice, InvoiceItem
 
 BATCH_ACCOUNTS = 20_000
@@ -73,18 +73,8 @@ class RawWriteResult:
 
 def storage_value(sqlite: bool, value: Any) -> Any:
     """A Python value as the database stores it: as is for PostgreSQL (psycopg adapts
-    it), SQLAlchemy's text and integer forms for SQLite."""
-    if not sqlite:
-        return value
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    return value
+    it), SQLAlchemy's text and integer forms for SQLite (the generator's own rule)."""
+    return sqlite_storage_value(value) if sqlite else value
 
 
 def _scratch(source: Table, name: str, metadata: MetaData) -> Table:
