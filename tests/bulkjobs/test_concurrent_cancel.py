@@ -23,9 +23,11 @@ from tests.bulkjobs.bulk_data import insert_posted_invoices
 from tests.bulkjobs.helpers import cancel, create, job_row, ok, poll, process, records, write_offs
 from tests.conftest import Api
 
-# PostgreSQL: 50,000 records, cancelled after 5,000 are written off (about 40 s here:
-# the ledger writes off ~300 invoices a second per worker); SQLite: 20,000.
-SIZES = {"postgresql": 50_000, "sqlite": 20_000}
+# PostgreSQL: 50,000 records, cancelled once 5,000 are written off (about a second of
+# processing with two workers). SQLite: 80,000, so that processing (one worker, a chunk's
+# write-offs in a few statements) still runs when the cancel gets the write lock, which
+# the worker yields for a moment every half second.
+SIZES = {"postgresql": 50_000, "sqlite": 80_000}
 CHUNK = {"postgresql": 500, "sqlite": 250}
 
 
@@ -67,7 +69,7 @@ def test_cancel_mid_processing_never_writes_off_a_failed_record(
     while job_row(runtime, job_id).processed_records < size // 10:
         assert time.monotonic() < deadline, "the workers made no progress"
         assert any(t.is_alive() for t in threads), "the workers finished before the cancel"
-        time.sleep(0.1)
+        time.sleep(0.01)
     cancelled = ok(cancel(api, job_id))
     cancel_at = time.monotonic()
     for thread in threads:

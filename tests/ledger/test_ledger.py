@@ -7,15 +7,17 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
 from billcycle.context import ServiceContext
+from billcycle.db.session import unit_of_work
 from billcycle.errors import DomainError, InvalidValue, RuleViolation
 from billcycle.invoicing import service as invoices
 from billcycle.invoicing.models import Invoice
 from billcycle.ledger import service as ledger
 from billcycle.ledger.service import EntryType
 from billcycle.runtime import Runtime
-from billcycle.tenancy.service import NewTenant
+from billcycle.tenancy.service import NewTenant, create_tenant
 from tests.invoicing.factories import make_account, make_invoice, make_subscription, monthly
 
 JAN = date(2026, 1, 1)
@@ -224,21 +226,57 @@ def test_concurrent_write_offs_of_one_invoice_exactly_one_wins(
         assert ledger.invoice_balance(ctx.session, ctx.tenant_id, invoice_id) == 0
 
 
-def test_set_based_write_off_writes_each_full_balance_or_nothing(
+def test_set_based_write_off_writes_each_full_balance_it_may(
     runtime: Runtime, tenant: NewTenant
 ) -> None:
+    """One statement writes off the whole remaining balance of every posted invoice among
+    the candidates with something left to pay, dated today or the invoice's date if later,
+    and leaves drafts, settled invoices and other tenants' invoices alone."""
+    with unit_of_work(runtime.session_factory) as session:
+        other = create_tenant(session, runtime.clock, "other tenant")
+    with runtime.service_context(other.tenant_id) as ctx:
+        foreign = _posted(ctx, "70")
     with runtime.service_context(tenant.tenant_id) as ctx:
-        first, second = _posted(ctx, "100"), _posted(ctx, "42.50")
-        draft = _posted(ctx, "10", status="Draft")
-        ids = [first.id, second.id, draft.id]
-        balances = ledger.invoice_balances(ctx.session, tenant.tenant_id, ids)
-        with pytest.raises(RuleViolation, match="cannot be written off"):
-            ledger.write_off_locked(ctx, [first, draft], balances, reference="r", source="test")
-        written = ledger.write_off_locked(
-            ctx, [first, second], balances, reference="bulk", source="test"
+        whole, partly_paid = _posted(ctx, "100"), _posted(ctx, "42.50")
+        ledger.apply_to_invoice(
+            ctx, partly_paid, EntryType.PAYMENT, 1250, reference="P", comment=None, source="API"
         )
-        assert set(written) == {first.id, second.id}
+        settled = _posted(ctx, "10")
+        _write_off(ctx, settled, "10")
+        draft = _posted(ctx, "10", status="Draft")
+        billed = make_subscription(ctx, make_account(ctx))
+        later = make_invoice(
+            ctx,
+            billed.account,
+            [monthly(billed.charge, FEB, "5")],
+            status="Posted",
+            invoice_date=date(2026, 3, 1),
+        )
+        ids = [whole.id, partly_paid.id, settled.id, draft.id, later.id, foreign.id]
+        written = ledger.write_off_full_balances(
+            ctx, select(Invoice.id).where(Invoice.id.in_(ids)), reference="bulk", source="test"
+        )
+        assert set(written) == {whole.id, partly_paid.id, later.id}
+        for invoice_id, entry_id in written.items():
+            entry = ledger.get_entry(ctx, entry_id)
+            assert (entry.invoice_id, entry.entry_type, entry.reference, entry.source) == (
+                invoice_id,
+                "WriteOff",
+                "bulk",
+                "test",
+            )
+        assert ledger.get_entry(ctx, written[partly_paid.id]).amount_minor == 3000
+        assert ledger.get_entry(ctx, written[whole.id]).effective_date == ctx.clock.today()
+        assert ledger.get_entry(ctx, written[later.id]).effective_date == date(2026, 3, 1)
         after = ledger.invoice_balances(ctx.session, tenant.tenant_id, ids)
-        assert (after[first.id], after[second.id], after[draft.id]) == (0, 0, 1000)
-        totals = ledger.applied_totals_by_type(ctx.session, tenant.tenant_id, [second.id])
-        assert totals[second.id].write_off_minor == 4250
+        assert after == {whole.id: 0, partly_paid.id: 0, settled.id: 0, draft.id: 1000, later.id: 0}
+        totals = ledger.applied_totals_by_type(ctx.session, tenant.tenant_id, [partly_paid.id])
+        assert totals[partly_paid.id].write_off_minor == 3000
+        assert totals[partly_paid.id].payment_minor == 1250
+        # Written off already: a second pass writes nothing.
+        again = ledger.write_off_full_balances(
+            ctx, select(Invoice.id).where(Invoice.id.in_(ids)), reference="bulk", source="test"
+        )
+        assert again == {}
+    with runtime.service_context(other.tenant_id) as ctx:
+        assert ledger.invoice_balance(ctx.session, other.tenant_id, foreign.id) == 7000

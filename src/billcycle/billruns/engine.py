@@ -18,7 +18,7 @@ from billcycle.billruns.models import BillRun
 from billcycle.billruns.selection import selection_of
 from billcycle.context import ServiceContext
 from billcycle.invoicing.generator import GenerationOptions, generate_invoices
-from billcycle.invoicing.service import cancel_invoices, post_invoices
+from billcycle.invoicing.service import cancel_invoices, post_run_drafts
 from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
 from billcycle.jobs.registry import chunk_handler, task
@@ -202,6 +202,13 @@ def _finish_generation(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> 
 
 # -- posting ---------------------------------------------------------------------------------
 
+# Posting a chunk is one UPDATE of its invoices (about 10 microseconds an invoice), where
+# generating one costs about a millisecond an account; a chunk's own cost (claim, commit,
+# the run's counters) is some 10 ms either way. A posting chunk therefore takes this
+# many times the accounts of a generation chunk (20,000 invoices by default): a million
+# invoices post in 50 chunks of a fraction of a second each.
+POST_CHUNK_FACTOR = 20
+
 
 def start_posting(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
     """Completed -> PostInProgress (autoPost), then plan the posting chunks."""
@@ -214,9 +221,8 @@ def plan_posting(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
     finds the chunks already planned)."""
     if run.status != POST_IN_PROGRESS or chunks.exists(ctx.session, kind=POST, parent_id=run.id):
         return
-    ranges = repo.invoice_ranges(
-        ctx.session, run.tenant_id, run.id, ["Draft"], runner.runtime.settings.bill_run_chunk_size
-    )
+    size = runner.runtime.settings.bill_run_chunk_size * POST_CHUNK_FACTOR
+    ranges = repo.invoice_ranges(ctx.session, run.tenant_id, run.id, ["Draft"], size)
     chunks.plan(
         ctx.session,
         tenant_id=run.tenant_id,
@@ -246,10 +252,7 @@ class PostChunk:
         run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
         if run is None or run.status != POST_IN_PROGRESS:
             return
-        ids = repo.invoice_ids(
-            ctx.session, chunk.tenant_id, run.id, ["Draft"], chunk.first_id, chunk.last_id
-        )
-        post_invoices(ctx, ids, run.invoice_date)
+        post_run_drafts(ctx, run.id, chunk.first_id, chunk.last_id, run.invoice_date)
         done, total = repo.record_chunk(
             ctx.session, run.id, accounts=0, failed=0, invoices=0, items=0, now=ctx.clock.now()
         )

@@ -42,11 +42,18 @@ class BulkJob(TenantScoped, Base):
 
 
 class BulkJobRecord(TenantScoped, Base):
+    """One record of a job (one invoice to write off), found by (job, seq).
+
+    Nothing but (job, seq) is indexed, so the two status changes of every record are
+    updates in place (heap-only on PostgreSQL, whose table keeps free space for them).
+    ``tenant_id`` carries no foreign key: the job's does, and records are written only
+    with their job's tenant (a key check per row cost more than the insert).
+    """
+
     __tablename__ = "bulk_job_records"
-    __table_args__ = (
-        Index("uq_bulk_job_records_seq", "bulk_job_id", "seq", unique=True),
-        Index("ix_bulk_job_records_status", "bulk_job_id", "status"),
-    )
+    __table_args__ = (Index("uq_bulk_job_records_seq", "bulk_job_id", "seq", unique=True),)
+
+    tenant_id: Mapped[int] = mapped_column(BigId, nullable=False)
 
     bulk_job_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("bulk_jobs.id", ondelete="CASCADE"), nullable=False

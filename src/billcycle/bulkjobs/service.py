@@ -3,8 +3,8 @@ background), read, list, process (records written off in the background), cancel
 
 Rules: one open job per tenant (validating, awaiting processing, or processing), at
 most the tenant's record limit per job, only BulkWriteOff for now. Every transition is
-decided under the job's row lock; the heavy work is planned as chunks in the same
-transaction and dispatched only once it commits.
+decided under the job's exclusive lock (``repository.lock_job``); the heavy work is
+planned as chunks in the same transaction and dispatched only once it commits.
 """
 
 from __future__ import annotations
@@ -176,8 +176,9 @@ def cancel_job(ctx: ServiceContext, job_id: int, *, cancelled_by: str) -> BulkJo
     """Any unfinished job -> ProcessedWithErrors: its incomplete records become
     FailedProcessing ("Manually marked as Failed."), finished ones stay as they are.
 
-    Under the job's row lock, so a worker's chunk either committed before (its records
-    stay Processed) or is cancelled now and rolls back.
+    Under the job's exclusive lock, which waits for the chunks in flight: a worker's
+    chunk either committed before (its records stay Processed) or, starting after, finds
+    the job cancelled and writes nothing.
     """
     job = repo.lock_job(ctx.session, ctx.tenant_id, job_id)
     if job is None:

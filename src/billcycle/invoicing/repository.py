@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     Table,
     TextClause,
     and_,
@@ -308,6 +309,23 @@ def lock_invoices(
 # -- state changes ---------------------------------------------------------------------
 
 
+def _posting_values(
+    now: datetime, invoice_date: date | None, due_dates: Mapping[str, date] | None
+) -> dict[str, Any]:
+    """SET values for Draft -> Posted. With ``invoice_date`` the invoice takes that date
+    and its due date from its account's payment term (``due_dates``: term -> due date,
+    computed once per term; an unknown term is due on the invoice date), looked up by
+    the account's primary key for each row."""
+    values: dict[str, Any] = {"status": POSTED, "posted_at": now, "updated_at": now}
+    if invoice_date is not None:
+        term = select(_acct.payment_term).where(_acct.id == _inv.account_id).scalar_subquery()
+        values["invoice_date"] = invoice_date
+        values["due_date"] = (
+            case(dict(due_dates), value=term, else_=invoice_date) if due_dates else invoice_date
+        )
+    return values
+
+
 def post_drafts(
     session: Session,
     tenant_id: int,
@@ -317,19 +335,9 @@ def post_drafts(
     invoice_date: date | None = None,
     due_dates: Mapping[str, date] | None = None,
 ) -> list[int]:
-    """Draft -> Posted for the given ids; returns those that moved.
-
-    With ``invoice_date`` every posted invoice takes that date and its due date from its
-    account's payment term (``due_dates``: term -> due date; an unknown term is due on
-    the invoice date).
-    """
-    values: dict[str, Any] = {"status": POSTED, "posted_at": now, "updated_at": now}
-    if invoice_date is not None:
-        term = select(_acct.payment_term).where(_acct.id == _inv.account_id).scalar_subquery()
-        values["invoice_date"] = invoice_date
-        values["due_date"] = (
-            case(dict(due_dates), value=term, else_=invoice_date) if due_dates else invoice_date
-        )
+    """Draft -> Posted for the given ids; returns those that moved (see
+    ``_posting_values`` for ``invoice_date`` and ``due_dates``)."""
+    values = _posting_values(now, invoice_date, due_dates)
     posted: list[int] = []
     for chunk in chunks(invoice_ids):
         stmt = (
@@ -340,6 +348,43 @@ def post_drafts(
         )
         posted.extend(session.execute(stmt).scalars())
     return posted
+
+
+def post_run_drafts(
+    session: Session,
+    tenant_id: int,
+    bill_run_id: int,
+    first_id: int,
+    last_id: int,
+    *,
+    now: datetime,
+    invoice_date: date | None = None,
+    due_dates: Mapping[str, date] | None = None,
+) -> int:
+    """Draft -> Posted for a bill run's drafts with ids in ``[first_id, last_id]``, in ONE
+    guarded ``UPDATE`` that names no invoice (a thousand-id ``IN`` list cost five times
+    the update itself on PostgreSQL); returns how many moved.
+
+    The id range is written into the statement's text, so PostgreSQL plans each chunk's
+    statement for its own range (a prepared statement's generic plan cannot tell a
+    chunk's range from the whole table, and could walk the run's index instead).
+    """
+    result = session.execute(
+        update(_invoices)
+        .where(
+            _inv.tenant_id == tenant_id,
+            _inv.bill_run_id == bill_run_id,
+            _inv.id.between(_literal(first_id), _literal(last_id)),
+            _inv.status == DRAFT,
+        )
+        .values(**_posting_values(now, invoice_date, due_dates))
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _literal(value: int) -> Any:
+    return bindparam(None, value, type_=BigInteger, literal_execute=True)
 
 
 def cancel_drafts(

@@ -1,10 +1,11 @@
 """Executes tasks: the built-in ``drain`` and ``tick`` plus the domain's registered tasks.
 
 ``drain(kind, parent_id)`` loops: claim the parent's next chunk (committed at once, so
-other workers skip it), do its work and mark it done in ONE transaction, repeat until no
-chunk is left. Several drains of one parent share its chunks; a drain whose process dies
-leaves its chunk to be re-claimed when the lease expires, by another drain or by one
-the reaper dispatches on the next tick.
+other workers skip it), do its work and mark it done in ONE transaction, which also
+claims the chunk after it (one commit per chunk), repeat until no chunk is left.
+Several drains of one parent share its chunks; a drain whose process dies leaves its
+chunk to be re-claimed when the lease expires, by another drain or by one the reaper
+dispatches on the next tick.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from billcycle.context import ServiceContext
 from billcycle.db.session import unit_of_work
@@ -91,25 +94,17 @@ class JobRunner:
         handler = REGISTRY.chunk_handlers[kind]
         worker = worker_name()
         done = 0
-        while True:
-            with unit_of_work(self.runtime.session_factory) as session:
-                chunk = chunks.claim_next(
-                    session,
-                    kind=kind,
-                    parent_id=parent_id,
-                    worker=worker,
-                    now=self.runtime.clock.now(),
-                    lease=self.lease,
-                )
-            if chunk is None:
-                return done
+        chunk = self._claim(kind, parent_id, worker)
+        while chunk is not None:
+            claimed: chunks.ClaimedChunk | None = None
             try:
                 with self.context(chunk.tenant_id) as ctx:
                     handler.process(self, ctx, chunk)
-                    if not chunks.complete(
-                        ctx.session, chunk.id, worker=worker, now=self.runtime.clock.now()
-                    ):
+                    now = self.runtime.clock.now()
+                    if not chunks.complete(ctx.session, chunk.id, worker=worker, now=now):
                         raise LeaseLost(f"chunk {chunk.id} is no longer ours")
+                    # The next claim commits with this chunk's work: one commit per chunk.
+                    claimed = self._claim(kind, parent_id, worker, ctx.session)
             except LeaseLost:
                 log.warning(
                     "chunk %s of %s %s lost its lease; its work was rolled back",
@@ -117,6 +112,7 @@ class JobRunner:
                     kind,
                     parent_id,
                 )
+                chunk = self._claim(kind, parent_id, worker)
                 continue
             except Exception as exc:
                 log.exception(
@@ -127,18 +123,39 @@ class JobRunner:
                     chunk.attempts,
                 )
                 self._after_failure(handler, chunk, worker, f"{type(exc).__name__}: {exc}")
+                chunk = self._claim(kind, parent_id, worker)
                 continue
             done += 1
+            chunk = claimed
+        return done
+
+    def _claim(
+        self, kind: str, parent_id: int, worker: str, session: Session | None = None
+    ) -> chunks.ClaimedChunk | None:
+        """Claim the parent's next chunk in ``session`` (committing with it), or in a
+        transaction of its own, committed at once so that other workers skip the chunk."""
+        if session is not None:
+            return chunks.claim_next(
+                session,
+                kind=kind,
+                parent_id=parent_id,
+                worker=worker,
+                now=self.runtime.clock.now(),
+                lease=self.lease,
+            )
+        with unit_of_work(self.runtime.session_factory) as own:
+            return self._claim(kind, parent_id, worker, own)
 
     def _after_failure(
         self, handler: Any, chunk: chunks.ClaimedChunk, worker: str, error: str
     ) -> None:
         with self.context(chunk.tenant_id) as ctx:
             if chunk.attempts >= MAX_ATTEMPTS:
+                # The parent first, then the chunk: the order in which a cancel locks them.
+                handler.give_up(self, ctx, chunk, error)
                 chunks.mark_failed(
                     ctx.session, chunk.id, worker=worker, error=error, now=self.runtime.clock.now()
                 )
-                handler.give_up(self, ctx, chunk, error)
             else:
                 chunks.release(ctx.session, chunk.id, worker=worker, error=error)
                 ctx.enqueue("drain", kind=chunk.kind, parent_id=chunk.parent_id)

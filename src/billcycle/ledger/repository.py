@@ -9,13 +9,29 @@ round trips, not one per invoice.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from datetime import date, datetime
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, func, insert, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    Select,
+    Table,
+    case,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+)
 from sqlalchemy.orm import Session
 
+from billcycle.db.types import UtcDateTime
 from billcycle.invoicing.models import Invoice
 from billcycle.ledger.models import LedgerEntry
+
+_entries = cast(Table, LedgerEntry.__table__)
 
 # Well under PostgreSQL's 65,535 and SQLite's 32,766 bound parameters per statement.
 ID_CHUNK = 5_000
@@ -32,14 +48,84 @@ def insert_entry(session: Session, entry: LedgerEntry) -> LedgerEntry:
     return entry
 
 
-def insert_entries(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Many entries in one statement; their ids in the order given."""
-    if not rows:
-        return []
-    result = session.execute(
-        insert(LedgerEntry).returning(LedgerEntry.id, sort_by_parameter_order=True), list(rows)
+def insert_full_balances(
+    session: Session,
+    tenant_id: int,
+    candidates: Select[Any],
+    *,
+    entry_type: str,
+    status: str,
+    effective_from: date,
+    reference: str | None,
+    source: str,
+    now: datetime,
+) -> dict[int, int]:
+    """One entry of each invoice's whole balance, for every invoice in ``status`` with a
+    positive balance among ``candidates``, in ONE ``INSERT ... SELECT``: no row travels
+    through Python. Dated ``effective_from``, or the invoice's date when later. Returns
+    invoice id -> entry id of what was written.
+
+    ``candidates`` is a query whose FROM clause includes the ``invoices`` table, joined as
+    the caller's rows lead to it (a bulk job's records, say), each row one invoice. It is
+    planned as given: driving the statement from those rows keeps SQLite from scanning
+    the tenant's invoices (as ``invoices.id IN (...)`` does), and ``OFFSET 0`` keeps
+    PostgreSQL from pushing this function's tenant filter into it, where an index that
+    leads with the tenant and statistics older than a big load made it hash every invoice
+    of the tenant for each call.
+
+    The balances are read by this statement, so the caller must hold the invoices' locks
+    (or SQLite's write lock) from before it runs until it commits.
+    """
+    balance = (Invoice.amount_minor - applied_sum(tenant_id)).label("balance")
+    found = (
+        candidates.with_only_columns(
+            Invoice.tenant_id,
+            Invoice.status,
+            Invoice.id,
+            Invoice.account_id,
+            Invoice.currency,
+            Invoice.invoice_date,
+            balance,
+        )
+        .offset(0)
+        .subquery("found")
     )
-    return [row[0] for row in result.all()]
+    owing = (
+        select(found)
+        .where(found.c.tenant_id == tenant_id, found.c.status == status, found.c.balance > 0)
+        .subquery("owing")
+    )
+    effective = literal(effective_from, Date)
+    rows = select(
+        literal(tenant_id, BigInteger),
+        owing.c.account_id,
+        owing.c.id,
+        literal(entry_type),
+        owing.c.balance,
+        owing.c.currency,
+        case((owing.c.invoice_date > effective, owing.c.invoice_date), else_=effective),
+        literal(reference) if reference is not None else null(),
+        null(),
+        literal(source),
+        literal(now, UtcDateTime()),
+    ).order_by(owing.c.id)
+    columns = [
+        "tenant_id",
+        "account_id",
+        "invoice_id",
+        "entry_type",
+        "amount_minor",
+        "currency",
+        "effective_date",
+        "reference",
+        "comment",
+        "source",
+        "created_at",
+    ]
+    result = session.execute(
+        insert(_entries).from_select(columns, rows).returning(_entries.c.invoice_id, _entries.c.id)
+    )
+    return {row[0]: row[1] for row in result.all()}
 
 
 def applied_sum(tenant_id: int) -> Any:

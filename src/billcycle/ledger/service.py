@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from billcycle.context import ServiceContext
@@ -194,49 +196,35 @@ def apply_to_invoice(
     return repo.insert_entry(session, entry)
 
 
-def write_off_locked(
+def write_off_full_balances(
     ctx: ServiceContext,
-    invoices: Sequence[Invoice],
-    balances: Mapping[int, int],
+    candidates: Select[Any],
     *,
     reference: str | None,
     source: str,
 ) -> dict[int, int]:
-    """Write off each invoice's full balance in one statement; returns invoice id ->
-    write-off (entry) id.
+    """Write off the whole balance of every posted invoice with a positive balance among
+    ``candidates`` (a query over ``invoices``: see ``repository.insert_full_balances``),
+    in one statement; returns invoice id -> write-off (entry) id. Invoices that are not
+    posted or owe nothing are left out.
 
-    The set-based path for bulk write-offs: the caller must already hold the invoices'
-    row locks (``invoicing.repository.lock_invoices``) and have read ``balances`` under
-    them, so no balance can change in between. Each invoice must be posted with a
-    positive balance; anything else is refused before a row is written.
+    The set-based path for bulk write-offs. The balances are read by the statement that
+    writes the entries, so the caller must already hold the invoices' row locks
+    (``invoicing.repository.lock_invoices`` or an equivalent ``FOR UPDATE``; on SQLite,
+    the database's write lock): nothing can be applied to them in between.
     """
-    today, now = ctx.clock.today(), ctx.clock.now()
-    rows: list[dict[str, object]] = []
-    for invoice in invoices:
-        balance = balances.get(invoice.id, 0)
-        if invoice.status != invoice_repo.POSTED or balance <= 0:
-            raise RuleViolation(
-                f"Invoice {invoice.invoice_number} cannot be written off: it is "
-                f"{invoice.status} with balance {from_minor(balance, invoice.currency)}.",
-                resource="invoice",
-            )
-        rows.append(
-            {
-                "tenant_id": ctx.tenant_id,
-                "account_id": invoice.account_id,
-                "invoice_id": invoice.id,
-                "entry_type": EntryType.WRITE_OFF.value,
-                "amount_minor": balance,
-                "currency": invoice.currency,
-                "effective_date": max(today, invoice.invoice_date),
-                "reference": reference,
-                "comment": None,
-                "source": source,
-                "created_at": now,
-            }
-        )
-    ids = repo.insert_entries(ctx.session, rows)
-    return {invoice.id: entry_id for invoice, entry_id in zip(invoices, ids, strict=True)}
+    return repo.insert_full_balances(
+        ctx.session,
+        ctx.tenant_id,
+        candidates,
+        entry_type=EntryType.WRITE_OFF.value,
+        status=invoice_repo.POSTED,
+        # Dated today, but never before the invoice it settles (as apply_to_invoice).
+        effective_from=ctx.clock.today(),
+        reference=reference,
+        source=source,
+        now=ctx.clock.now(),
+    )
 
 
 def apply_write_off(
