@@ -3,7 +3,8 @@
 A real server runs as a subprocess on a free loopback port (``billcycle serve``, or
 ``billcycle serve --workers N`` for several processes);
 ``wrk`` drives ``GET /zuora/v1/bill-runs/{id}`` and then ``POST /zuora/v1/accounts``
-with 64 connections for 10 s each (a Lua ``done`` hook reports its figures as JSON).
+with 64 connections for 10 s each, after 2 s of unmeasured warm-up each (a Lua ``done``
+hook reports its figures as JSON).
 Without ``wrk`` the benchmark says so and measures nothing: a Python client on the
 same two cores would measure itself.
 """
@@ -20,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,9 @@ class HttpParams:
     connections: int = 64
     threads: int = 2
     server_workers: int = 1
+    # Seconds of unmeasured load per endpoint first (at most ``duration``): a fresh server
+    # still fills its statement caches, prepares statements and opens connections.
+    warmup: int = 2
 
 
 def free_port() -> int:
@@ -190,6 +194,7 @@ def run(bench: Bench, params: HttpParams) -> dict[str, Any]:
         "server_workers": params.server_workers,
         "connections": params.connections,
         "duration_seconds": params.duration,
+        "warmup_seconds": min(params.warmup, params.duration),
     }
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -204,9 +209,6 @@ def run(bench: Bench, params: HttpParams) -> dict[str, Any]:
     bench.load(DatasetSpec(accounts=100))
     with bench.workers() as workers:
         run_id, _ = bill_run.generate(bench, workers)
-    accounts_before = int(
-        bench.scalar("SELECT count(*) FROM accounts WHERE tenant_id = :t", t=bench.tenant_id)
-    )
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
         directory = Path(tmp)
         with server(bench.database_url, params.server_workers, directory / "server.log") as base:
@@ -222,17 +224,20 @@ def run(bench: Bench, params: HttpParams) -> dict[str, Any]:
             if answer.status_code != 200:
                 raise BenchError(f"OAuth token: {answer.status_code} {answer.text[:300]}")
             token = answer.json()["access_token"]
-            get = run_wrk(
-                wrk,
-                f"{base}{bill_run.BILL_RUNS}/{to_zuora_id(run_id)}",
-                params,
-                token,
-                REPORT_LUA,
-                directory,
+            get_url = f"{base}{bill_run.BILL_RUNS}/{to_zuora_id(run_id)}"
+            post_url = f"{base}/zuora/v1/accounts"
+            if params.warmup > 0:
+                warm = replace(params, duration=min(params.warmup, params.duration))
+                run_wrk(wrk, get_url, warm, token, REPORT_LUA, directory)
+                run_wrk(wrk, post_url, warm, token, POST_ACCOUNT_LUA, directory)
+                time.sleep(1)  # requests still in flight when wrk stopped finish
+            accounts_before = int(
+                bench.scalar(
+                    "SELECT count(*) FROM accounts WHERE tenant_id = :t", t=bench.tenant_id
+                )
             )
-            post = run_wrk(
-                wrk, f"{base}/zuora/v1/accounts", params, token, POST_ACCOUNT_LUA, directory
-            )
+            get = run_wrk(wrk, get_url, params, token, REPORT_LUA, directory)
+            post = run_wrk(wrk, post_url, params, token, POST_ACCOUNT_LUA, directory)
         server_errors = count_server_errors(directory / "server.log")
     created = (
         int(bench.scalar("SELECT count(*) FROM accounts WHERE tenant_id = :t", t=bench.tenant_id))

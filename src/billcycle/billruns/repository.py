@@ -6,9 +6,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import (
+    JSON,
+    Row,
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import CompoundSelect
 
 from billcycle.accounts.models import Account
 from billcycle.billruns.models import BillRun, BillRunFailure, BillRunTotal
@@ -33,6 +49,75 @@ def get_run(session: Session, tenant_id: int, run_id: int, *, lock: bool = False
     if lock:
         stmt = stmt.with_for_update()
     return session.scalars(stmt).first()
+
+
+# The read path of GET /bill-runs/{key}: plain rows, no ORM objects (nothing is changed),
+# statements built once (only their parameters vary).
+_RUN_BY_NUMBER = select(BillRun.__table__).where(
+    _run.tenant_id == bindparam("tenant_id"), _run.bill_run_number == bindparam("number")
+)
+_RUN_VIEWS: dict[str, Select[Any]] = {}
+
+
+def _json_rows(dialect: str, *values: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A JSON array holding one JSON array of ``values`` per row (NULL or [] for none)."""
+    if dialect == "postgresql":
+        return func.json_agg(func.json_build_array(*values))
+    return func.json_group_array(func.json_array(*values))
+
+
+def _run_view_statement(dialect: str) -> Select[Any]:
+    """The run's columns with its totals and first failures as JSON: one query."""
+    tot = BillRunTotal.__table__.c
+    fail = BillRunFailure.__table__.c
+    first_failures = (
+        select(fail.id, fail.account_id, fail.message)
+        .where(fail.bill_run_id == bindparam("run_id"))
+        .order_by(fail.id)
+        .limit(bindparam("failure_limit"))
+        .subquery("first_failures")
+    )
+    totals = (
+        select(_json_rows(dialect, tot.currency, tot.amount_minor))
+        .where(tot.bill_run_id == bindparam("run_id"))
+        .scalar_subquery()
+    )
+    failures = select(
+        _json_rows(
+            dialect, first_failures.c.id, first_failures.c.account_id, first_failures.c.message
+        )
+    ).scalar_subquery()
+    return select(
+        BillRun.__table__,
+        type_coerce(totals, JSON).label("progress_totals"),
+        type_coerce(failures, JSON).label("progress_failures"),
+    ).where(_run.tenant_id == bindparam("tenant_id"), _run.id == bindparam("run_id"))
+
+
+def run_view(
+    session: Session, tenant_id: int, *, run_id: int | None, number: str, failure_limit: int
+) -> tuple[Row[Any], dict[str, int], list[tuple[int, str]]] | None:
+    """The run (by id, else by number) as a row named like BillRun's attributes, its
+    totals per currency (in currency order) and its first failures (oldest first)."""
+    connection = session.connection()
+    if run_id is None:
+        row = connection.execute(_RUN_BY_NUMBER, {"tenant_id": tenant_id, "number": number}).first()
+        return None if row is None else (row, *progress(session, row.id, failure_limit))
+    dialect = connection.dialect.name
+    statement = _RUN_VIEWS.get(dialect)
+    if statement is None:
+        statement = _RUN_VIEWS[dialect] = _run_view_statement(dialect)
+    row = connection.execute(
+        statement, {"tenant_id": tenant_id, "run_id": run_id, "failure_limit": failure_limit}
+    ).first()
+    if row is None:
+        return None
+    totals = sorted((str(currency), int(amount)) for currency, amount in row.progress_totals or ())
+    failures = sorted(
+        (int(id_), int(account_id), str(message))
+        for id_, account_id, message in row.progress_failures or ()
+    )
+    return row, dict(totals), [(account_id, message) for _, account_id, message in failures]
 
 
 def find_run_by_number(
@@ -249,6 +334,55 @@ def failures(session: Session, run_id: int, limit: int = 100) -> list[BillRunFai
             .limit(limit)
         )
     )
+
+
+def _progress_statement() -> CompoundSelect[Any]:
+    tot = BillRunTotal.__table__.c
+    fail = BillRunFailure.__table__.c
+    first_failures = (
+        select(fail.id, fail.account_id, fail.message)
+        .where(fail.bill_run_id == bindparam("run_id"))
+        .order_by(fail.id)
+        .limit(bindparam("failure_limit"))
+        .subquery()
+    )
+    return union_all(
+        select(
+            literal_column("0").label("kind"),
+            literal_column("0").label("seq"),
+            tot.amount_minor.label("number"),
+            tot.currency.label("text"),
+        ).where(tot.bill_run_id == bindparam("run_id")),
+        select(
+            literal_column("1"),
+            first_failures.c.id,
+            first_failures.c.account_id,
+            first_failures.c.message,
+        ),
+    )
+
+
+_PROGRESS = _progress_statement()
+
+
+def progress(
+    session: Session, run_id: int, failure_limit: int
+) -> tuple[dict[str, int], list[tuple[int, str]]]:
+    """``totals`` (per currency, in currency order) and the first failures (oldest first),
+    in one query."""
+    rows = session.connection().execute(
+        _PROGRESS, {"run_id": run_id, "failure_limit": failure_limit}
+    )
+    totals: list[tuple[str, int]] = []
+    failed: list[tuple[int, int, str]] = []
+    for kind, seq, number, label in rows:
+        if kind == 0:
+            totals.append((label, int(number)))
+        else:
+            failed.append((seq, int(number), label))
+    totals.sort()
+    failed.sort()
+    return dict(totals), [(account_id, message) for _, account_id, message in failed]
 
 
 def invoice_ranges(

@@ -9,8 +9,11 @@ the transaction commits.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
+
+from sqlalchemy import Row
 
 from billcycle.accounts.repository import get_account
 from billcycle.billruns import engine
@@ -219,9 +222,35 @@ def email_bill_run(ctx: ServiceContext, run: BillRun, *, resend: bool) -> None:
     ctx.enqueue("bill_run.email", tenant_id=ctx.tenant_id, run_id=run.id, resend=resend)
 
 
+# Failures shown with a run (the first ones; the rest are in the failures table).
+FAILURES_SHOWN = 20
+
+
 def progress(ctx: ServiceContext, run: BillRun) -> dict[str, Any]:
     """The extra fields beside Zuora's: counts, totals per currency, first failures."""
-    return {
-        "totals": repo.totals(ctx.session, run.id),
-        "failures": [(f.account_id, f.message) for f in repo.failures(ctx.session, run.id, 20)],
-    }
+    totals, failures = repo.progress(ctx.session, run.id, FAILURES_SHOWN)
+    return {"totals": totals, "failures": failures}
+
+
+@dataclass(frozen=True, slots=True)
+class BillRunView:
+    """What GET /bill-runs/{key} shows: the run's columns (a row named like BillRun's
+    attributes, not an ORM object: nothing is changed) and its progress."""
+
+    run: Row[Any]
+    totals: dict[str, int]
+    failures: list[tuple[int, str]]
+
+
+def view_bill_run(ctx: ServiceContext, key: str) -> BillRunView:
+    """By id (32 hex, one query) or number; another tenant's run is not found."""
+    found = repo.run_view(
+        ctx.session,
+        ctx.tenant_id,
+        run_id=parse_zuora_id(key),
+        number=key,
+        failure_limit=FAILURES_SHOWN,
+    )
+    if found is None:
+        raise NotFound(f"Bill run {key} not found.", resource=RESOURCE)
+    return BillRunView(*found)

@@ -35,5 +35,27 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+@contextmanager
+def read_only_unit(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work that only reads, without a transaction of its own.
+
+    On PostgreSQL the connection runs in autocommit for this checkout (the setting is
+    client-side in psycopg and restored when the connection goes back to the pool):
+    under READ COMMITTED each statement had its own snapshot anyway, and this saves the
+    BEGIN and COMMIT round trips. pysqlite already reads outside a transaction. Nothing
+    is flushed: objects the work adds or changes are a programming error, refused before
+    anything reaches the database.
+    """
+    session = factory(autoflush=False)
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("a read-only unit of work tried to change data")
+    finally:
+        session.close()
+
+
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from billcycle.cli.common import runtime_for
 from billcycle.cli.serve import background
 from billcycle.web.app import create_app as create_web_app
+from billcycle.web.app import freeze_startup_objects
 
 
 def create_app() -> FastAPI:
@@ -19,4 +20,6 @@ def create_app() -> FastAPI:
     stack = ExitStack()
     stack.enter_context(background(runtime))
     atexit.register(stack.close)
-    return create_web_app(runtime)
+    app = create_web_app(runtime)
+    freeze_startup_objects()
+    return app

@@ -6,10 +6,12 @@ Its own OpenAPI document and interactive docs live at ``/zuora/docs``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -54,6 +56,37 @@ def _describe(errors: list[dict[str, Any]]) -> tuple[int, str]:
     return category, f"Invalid value for field {field}: {message}." if field else message
 
 
+# FastAPI matches a request against every route in turn (~1 µs each, 44 routes), so
+# the routers of the hot paths (polling a bill run, creating accounts) come first. The
+# routers' prefixes are disjoint, so the order changes which route is tried first, never
+# which one matches; the OpenAPI document keeps the docs' order.
+HOT_PREFIXES = ("/v1/bill-runs", "/v1/accounts")
+
+
+def matching_order(routers: Sequence[APIRouter]) -> list[APIRouter]:
+    return sorted(routers, key=lambda router: router.prefix not in HOT_PREFIXES)
+
+
+def _openapi_in_order(app: FastAPI, routers: Sequence[APIRouter]) -> Callable[[], dict[str, Any]]:
+    order = [
+        route.path_format
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        paths: dict[str, Any] = schema.get("paths", {})
+        ordered = {path: paths[path] for path in dict.fromkeys(order) if path in paths}
+        ordered.update(paths)
+        schema["paths"] = ordered
+        return schema
+
+    return openapi
+
+
 def create_zuora_app() -> FastAPI:
     from billcycle.zuora.routes import oauth
     from billcycle.zuora.routes.registry import RESOURCE_ROUTERS
@@ -67,8 +100,9 @@ def create_zuora_app() -> FastAPI:
         redoc_url=None,
     )
     app.include_router(oauth.router)
-    for router in RESOURCE_ROUTERS:
+    for router in matching_order(RESOURCE_ROUTERS):
         app.include_router(router, dependencies=[Depends(reject_unknown_fields)])
+    app.openapi = _openapi_in_order(app, [oauth.router, *RESOURCE_ROUTERS])  # type: ignore[method-assign]
 
     @app.exception_handler(DomainError)
     async def on_domain_error(request: Request, exc: DomainError) -> Response:

@@ -14,6 +14,7 @@ from billcycle.errors import Forbidden, NotAuthenticated
 from billcycle.ids import parse_zuora_id
 from billcycle.runtime import Runtime
 from billcycle.tenancy.tokens import TokenSigner
+from billcycle.web.units import Units
 
 bearer = HTTPBearer(auto_error=False, description="Token from POST /oauth/token")
 
@@ -28,20 +29,30 @@ def signer_of(request: Request) -> TokenSigner:
     return signer
 
 
-def zuora_context(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    zuora_entity_ids: Annotated[str | None, Header(alias="Zuora-Entity-Ids")] = None,
-) -> Iterator[ServiceContext]:
-    runtime = runtime_of(request)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+EntityIds = Annotated[str | None, Header(alias="Zuora-Entity-Ids")]
+
+
+def authenticate(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, entity_ids: str | None
+) -> int:
+    """The tenant the Bearer token was issued for. Cheap enough for the event loop:
+    verifying a token already seen is a dictionary look-up (see :class:`TokenSigner`)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("Authentication error: a Bearer access token is required.")
-    claims = signer_of(request).verify(credentials.credentials, runtime.clock.now())
-    if zuora_entity_ids:
-        entity = parse_zuora_id(zuora_entity_ids.strip())
+    claims = signer_of(request).verify(credentials.credentials, runtime_of(request).clock.now())
+    if entity_ids:
+        entity = parse_zuora_id(entity_ids.strip())
         if entity != claims.tenant_id:
             raise Forbidden("The access token is not valid for the entity in Zuora-Entity-Ids.")
-    with runtime.service_context(claims.tenant_id) as ctx:
+    return claims.tenant_id
+
+
+def zuora_context(
+    request: Request, credentials: Credentials, zuora_entity_ids: EntityIds = None
+) -> Iterator[ServiceContext]:
+    tenant_id = authenticate(request, credentials, zuora_entity_ids)
+    with runtime_of(request).service_context(tenant_id) as ctx:
         yield ctx
 
 
@@ -56,3 +67,17 @@ Ctx = Annotated[
     ServiceContext,
     Depends(zuora_context, scope="function", max_concurrency=ZUORA_UNITS_OF_WORK),
 ]
+"""A unit of work around a sync route: a thread hand-off each for its start, the route, the
+response's validation and its commit (see Work for the hot paths)."""
+
+
+async def zuora_units(
+    request: Request, credentials: Credentials, zuora_entity_ids: EntityIds = None
+) -> Units:
+    return Units(runtime_of(request), authenticate(request, credentials, zuora_entity_ids))
+
+
+Work = Annotated[Units, Depends(zuora_units)]
+"""For async routes: ``work.read(fn)`` inline, ``await work.write(fn)`` in one thread call
+(see :mod:`billcycle.web.units`). Neither holds a lock across an await, so they need no
+cap against the thread pool."""

@@ -1,14 +1,20 @@
-"""Zuora routes: ``/v1/accounts`` (create, retrieve, update, delete, summary)."""
+"""Zuora routes: ``/v1/accounts`` (create, retrieve, update, delete, summary).
+
+Async routes over :class:`~billcycle.web.units.Units`: reads run inline, each write as
+one unit of work in one worker-thread call, and each answer is serialised once.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.responses import Response
 
 from billcycle.accounts import service
 from billcycle.accounts.models import Account
 from billcycle.context import ServiceContext
 from billcycle.ids import parse_zuora_id, to_zuora_id
-from billcycle.zuora.deps import Ctx
+from billcycle.web.responses import json_response
+from billcycle.zuora.deps import Work
 from billcycle.zuora.schemas import accounts as schemas
 from billcycle.zuora.schemas.base import CommonResponse
 
@@ -21,41 +27,57 @@ def _account(ctx: ServiceContext, account_key: str) -> Account:
 
 
 @router.post("", response_model=schemas.CreateAccountResponse, summary="Create an account")
-def create_account(body: schemas.CreateAccountRequest, ctx: Ctx) -> schemas.CreateAccountResponse:
+async def create_account(body: schemas.CreateAccountRequest, work: Work) -> Response:
     """Create a customer account with its bill-to and sold-to contacts."""
-    account = service.create_account(ctx, schemas.to_new_account(body))
-    return schemas.created(account)
+
+    def create(ctx: ServiceContext) -> schemas.CreateAccountResponse:
+        return schemas.created(service.create_account(ctx, schemas.to_new_account(body)))
+
+    return json_response(await work.write(create))
 
 
 @router.get(
     "/{account_key}", response_model=schemas.GetAccountResponse, summary="Retrieve an account"
 )
-def get_account(account_key: str, ctx: Ctx) -> schemas.GetAccountResponse:
+async def get_account(account_key: str, work: Work) -> Response:
     """Basic information, billing settings, balances and contacts of an account."""
-    account = _account(ctx, account_key)
-    bill_to, sold_to = service.contacts_of(ctx, account)
-    return schemas.account_detail(account, bill_to, sold_to, service.account_metrics(ctx, account))
+
+    def read(ctx: ServiceContext) -> schemas.GetAccountResponse:
+        account = _account(ctx, account_key)
+        bill_to, sold_to = service.contacts_of(ctx, account)
+        metrics = service.account_metrics(ctx, account)
+        return schemas.account_detail(account, bill_to, sold_to, metrics)
+
+    return json_response(work.read(read))
 
 
 @router.put("/{account_key}", response_model=CommonResponse, summary="Update an account")
-def update_account(
-    account_key: str, body: schemas.UpdateAccountRequest, ctx: Ctx
-) -> CommonResponse:
+async def update_account(
+    account_key: str, body: schemas.UpdateAccountRequest, work: Work
+) -> Response:
     """Change the fields given; fields left out keep their values."""
-    account = _account(ctx, account_key)
-    service.update_account(ctx, account, schemas.to_account_changes(body))
-    return CommonResponse()
+
+    def update(ctx: ServiceContext) -> CommonResponse:
+        account = _account(ctx, account_key)
+        service.update_account(ctx, account, schemas.to_account_changes(body))
+        return CommonResponse()
+
+    return json_response(await work.write(update))
 
 
 @router.delete(
     "/{account_key}", response_model=schemas.DeleteAccountResponse, summary="Delete an account"
 )
-def delete_account(account_key: str, ctx: Ctx) -> schemas.DeleteAccountResponse:
+async def delete_account(account_key: str, work: Work) -> Response:
     """Delete an account without posted invoices, with its drafts and subscriptions."""
-    account = _account(ctx, account_key)
-    account_id = account.id
-    service.delete_account(ctx, account)
-    return schemas.DeleteAccountResponse(id=to_zuora_id(account_id))
+
+    def delete(ctx: ServiceContext) -> schemas.DeleteAccountResponse:
+        account = _account(ctx, account_key)
+        account_id = account.id
+        service.delete_account(ctx, account)
+        return schemas.DeleteAccountResponse(id=to_zuora_id(account_id))
+
+    return json_response(await work.write(delete))
 
 
 @router.get(
@@ -63,7 +85,10 @@ def delete_account(account_key: str, ctx: Ctx) -> schemas.DeleteAccountResponse:
     response_model=schemas.AccountSummaryResponse,
     summary="Retrieve an account summary",
 )
-def get_account_summary(account_key: str, ctx: Ctx) -> schemas.AccountSummaryResponse:
+async def get_account_summary(account_key: str, work: Work) -> Response:
     """The account with its latest subscriptions and invoices."""
-    account = _account(ctx, account_key)
-    return schemas.account_summary(service.account_summary(ctx, account))
+
+    def read(ctx: ServiceContext) -> schemas.AccountSummaryResponse:
+        return schemas.account_summary(service.account_summary(ctx, _account(ctx, account_key)))
+
+    return json_response(work.read(read))

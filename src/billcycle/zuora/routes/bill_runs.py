@@ -6,11 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from billcycle.billruns import service
+from billcycle.context import ServiceContext
 from billcycle.idempotency import Answer, request_hash, run_once
-from billcycle.zuora.deps import Ctx
+from billcycle.web.responses import json_response
+from billcycle.zuora.deps import Ctx, Work
 from billcycle.zuora.paging import PageParams, next_page_url
 from billcycle.zuora.schemas.bill_runs import (
     BillRunRequest,
@@ -48,11 +50,6 @@ def _raw(body: Any) -> dict[str, Any]:
     data: dict[str, Any] = body.model_dump(by_alias=True, exclude_unset=True, mode="json")
     data.update(body.model_extra or {})
     return data
-
-
-def _full(ctx: Ctx, run: Any) -> dict[str, Any]:
-    extra = service.progress(ctx, run)
-    return {**bill_run_body(run, extra["totals"], extra["failures"]), "success": True}
 
 
 @router.post("", summary="Create a bill run")
@@ -101,9 +98,15 @@ def list_bill_runs(
     return body
 
 
-@router.get("/{bill_run_id}", summary="Retrieve a bill run")
-def get_bill_run(ctx: Ctx, bill_run_id: str) -> dict[str, Any]:
-    return _full(ctx, service.find_bill_run(ctx, bill_run_id))
+def _view(ctx: ServiceContext, key: str) -> dict[str, Any]:
+    view = service.view_bill_run(ctx, key)
+    return {**bill_run_body(view.run, view.totals, view.failures), "success": True}
+
+
+@router.get("/{bill_run_id}", summary="Retrieve a bill run", response_model=dict[str, Any])
+async def get_bill_run(work: Work, bill_run_id: str) -> Response:
+    # The hot polling path: read inline, in one query by id (two by number), no thread.
+    return json_response(work.read(lambda ctx: _view(ctx, bill_run_id)))
 
 
 @router.put("/{bill_run_id}", summary="Update a Pending bill run")

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from sqlalchemy import Row
 
 from billcycle.billruns.models import BillRun
 from billcycle.ids import to_zuora_id
@@ -79,11 +80,12 @@ def _dates(value: date | None) -> str | None:
 
 
 def bill_run_body(
-    run: BillRun,
+    run: BillRun | Row[Any],
     totals: dict[str, int] | None = None,
     failures: list[tuple[int, str]] | None = None,
 ) -> dict[str, Any]:
-    """The BillRun object: Zuora's fields, then billcycle's progress fields."""
+    """The BillRun object: Zuora's fields, then billcycle's progress fields. ``run`` is
+    the ORM object or a row of the bill_runs table (same names)."""
     body: dict[str, Any] = {
         "id": to_zuora_id(run.id),
         "billRunNumber": run.bill_run_number,
