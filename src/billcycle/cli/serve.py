@@ -12,7 +12,7 @@ from billcycle.cli.db import DatabaseOpt
 from billcycle.db import migrate
 from billcycle.jobs import wiring
 from billcycle.runtime import Runtime
-from billcycle.web.app import create_app
+from billcycle.web.app import create_app, freeze_startup_objects
 
 
 def background(runtime: Runtime) -> AbstractContextManager[object]:
@@ -55,6 +55,7 @@ def serve(
         f"Zuora: /zuora (docs /zuora/docs), Fusebill: /fusebill (docs /fusebill/docs)"
     )
     with background(runtime):
+        freeze_startup_objects()
         uvicorn.run(app, host=host, port=port, log_level=runtime.settings.log_level)
 
 
