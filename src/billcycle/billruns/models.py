@@ -97,7 +97,8 @@ class BillRunTotal(Base):
 
 class BillRunFailure(TenantScoped, Base):
     __tablename__ = "bill_run_failures"
-    __table_args__ = (Index("ix_bill_run_failures_run", "bill_run_id"),)
+    # (run, id): a run's first failures come straight off the index, oldest first.
+    __table_args__ = (Index("ix_bill_run_failures_run_id", "bill_run_id", "id"),)
 
     bill_run_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("bill_runs.id", ondelete="CASCADE"), nullable=False
