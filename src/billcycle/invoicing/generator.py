@@ -82,11 +82,12 @@ class _RatingMemo:
     date and billing day across thousands of accounts), so each shape is rated and its
     rows formatted once per process; the key holds every input rating reads.
 
-    Bounded: when full it starts over, which costs a re-rating, never a wrong answer.
+    Bounded (an entry is ~2 KB, so at most ~20 MB when every charge differs): when full
+    it starts over, which costs a re-rating, never a wrong answer.
     Dict reads and writes are atomic under the GIL, so worker threads may share it.
     """
 
-    def __init__(self, limit: int = 50_000) -> None:
+    def __init__(self, limit: int = 10_000) -> None:
         self._limit = limit
         self._rated: dict[tuple[Any, ...], _Rated] = {}
 
