@@ -30,26 +30,13 @@ from typing import Any
 from sqlalchemy import Column, Engine, Index, MetaData, Table, text
 
 from billcycle.invoicing.generator_repository import INVOICE_COLUMNS, sqlite_storage_value
+from billcycle.invoicing.generator_repository import ITEM_COLUMNS as GENERATED_ITEM_COLUMNS
 from billcycle.invoicing.models import Invoice, InvoiceItem
 
 BATCH_ACCOUNTS = 20_000
 
-ITEM_COLUMNS = (
-    "id",
-    "tenant_id",
-    "invoice_id",
-    "subscription_id",
-    "subscription_charge_id",
-    "charge_name",
-    "charge_type",
-    "service_start",
-    "service_end",
-    "quantity",
-    "unit_price",
-    "amount_minor",
-    "is_credit",
-    "voided",
-)
+# The generator's item columns plus the id, which the floor writes itself.
+ITEM_COLUMNS = ("id", *GENERATED_ITEM_COLUMNS)
 
 
 @dataclass(frozen=True)
