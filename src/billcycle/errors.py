@@ -8,6 +8,7 @@ dialect pick its 6-digit resource code.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 
 
@@ -34,6 +35,7 @@ class DomainError(Exception):
         resource: str | None = None,
         field: str | None = None,
         http_status: int | None = None,
+        ids: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -41,6 +43,19 @@ class DomainError(Exception):
         self.field = field
         # A dialect-specific status override (e.g. Fusebill answers 400 for some rules).
         self.http_status = http_status
+        # Object ids named in ``message`` as ``{name}`` placeholders: the domain knows
+        # ids as integers; only a dialect knows how its clients write them (Zuora: 32
+        # hex digits, Fusebill: the integer), so the dialect renders the message.
+        self.ids: Mapping[str, int] = ids or {}
+
+    def render(self, format_id: Callable[[int], str] = str) -> str:
+        """The message with its ids written as a dialect writes them."""
+        if not self.ids:
+            return self.message
+        return self.message.format_map({k: format_id(v) for k, v in self.ids.items()})
+
+    def __str__(self) -> str:
+        return self.render()
 
 
 class InvalidValue(DomainError):

@@ -40,4 +40,4 @@ def error_response(status: int, message: str) -> JSONResponse:
 
 def domain_error_response(exc: DomainError) -> JSONResponse:
     status = exc.http_status or STATUS_BY_KIND[exc.kind]
-    return error_response(status, exc.message)
+    return error_response(status, exc.render(str))

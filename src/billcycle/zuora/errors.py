@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from billcycle.errors import DomainError, ErrorKind
+from billcycle.ids import to_zuora_id
 
 CATEGORY_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.PERMISSION: 10,
@@ -105,4 +106,6 @@ def error_response(
 def domain_error_response(request: Request, exc: DomainError) -> JSONResponse:
     category = CATEGORY_BY_KIND[exc.kind]
     status = 413 if exc.kind is ErrorKind.TOO_LARGE else exc.http_status
-    return error_response(request, category, exc.message, resource=exc.resource, status=status)
+    return error_response(
+        request, category, exc.render(to_zuora_id), resource=exc.resource, status=status
+    )

@@ -78,16 +78,16 @@ def proxy_error_response(request: Request, exc: DomainError) -> JSONResponse:
     category = CATEGORY_BY_KIND[exc.kind]
     status = exc.http_status or STATUS_BY_CATEGORY[category]
     if exc.kind is ErrorKind.AUTHENTICATION:
-        return _respond(request, {"message": exc.message}, status)
+        return _respond(request, {"message": exc.render(to_zuora_id)}, status)
     if exc.kind is ErrorKind.PERMISSION:
-        body = {"code": error_code(exc.resource, category), "message": exc.message}
+        body = {"code": error_code(exc.resource, category), "message": exc.render(to_zuora_id)}
         return _respond(request, body, status)
     if exc.kind is ErrorKind.NOT_FOUND and request.method == "GET":
         return _respond(request, {"done": True, "records": [], "size": 0}, status)
     code = _PROXY_CODES[exc.kind]
     if exc.kind is ErrorKind.RULE and request.method == "DELETE":
         code = "CANNOT_DELETE"
-    return _proxy_failure(request, code, exc.message, status)
+    return _proxy_failure(request, code, exc.render(to_zuora_id), status)
 
 
 def proxy_validation_response(request: Request, exc: RequestValidationError) -> JSONResponse:
