@@ -22,7 +22,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from billcycle.context import ServiceContext
-from billcycle.errors import InvalidValue, NotFound, RuleViolation
+from billcycle.errors import ErrorCode, InvalidValue, NotFound, RuleViolation
 from billcycle.invoicing import repository as invoice_repo
 from billcycle.invoicing.models import Invoice
 from billcycle.ledger import repository as repo
@@ -164,6 +164,7 @@ def apply_to_invoice(
             f"{from_minor(amount_minor, currency)}.",
             resource="invoice",
             field="amount",
+            code=ErrorCode.AMOUNT_NOT_FULL_BALANCE,
         )
     if amount_minor > balance:
         raise RuleViolation(
@@ -171,6 +172,7 @@ def apply_to_invoice(
             f"{number} ({from_minor(balance, currency)} {currency}).",
             resource="invoice",
             field="amount",
+            code=ErrorCode.AMOUNT_EXCEEDS_BALANCE,
         )
     # Dated today by default, but never before the invoice it settles.
     effective = effective_date or max(ctx.clock.today(), current.invoice_date)
