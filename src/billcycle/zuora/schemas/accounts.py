@@ -9,10 +9,9 @@ a string where Zuora expects a number is refused, not guessed at.
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import PlainSerializer, StrictBool, StrictInt, StrictStr
+from pydantic import StrictBool, StrictInt, StrictStr
 
 from billcycle.accounts import service
 from billcycle.accounts.inputs import (
@@ -27,17 +26,7 @@ from billcycle.accounts.service import AccountMetrics, AccountSummary, Subscript
 from billcycle.ids import to_zuora_id
 from billcycle.money import from_minor
 from billcycle.unset import UNSET
-from billcycle.zuora.schemas.base import CamelRequest, CamelResponse, CommonResponse
-
-
-def _json_number(value: Decimal) -> float:
-    # Zuora sends amounts as JSON numbers and the SDK types them as floats. Amounts are
-    # already rounded to the currency, so the shortest float repr is the same decimal.
-    return float(value)
-
-
-# A Decimal in Python, a JSON number on the wire.
-WireAmount = Annotated[Decimal, PlainSerializer(_json_number, return_type=float)]
+from billcycle.zuora.schemas.base import CamelRequest, CamelResponse, CommonResponse, WireAmount
 
 
 def _hex(value: int | None) -> str | None:
