@@ -27,6 +27,7 @@ from billcycle.context import ServiceContext
 from billcycle.errors import DomainError
 from billcycle.invoicing import generator_repository as repo
 from billcycle.invoicing.generator_repository import AnyRow
+from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.money import to_minor
 from billcycle.rating import ChargeModel, rate_charge
 from billcycle.subscriptions.charges import to_charge_terms
@@ -294,7 +295,7 @@ def _write(
                 tenant_id,
                 draft.account_id,
                 number,
-                "Draft",
+                InvoiceStatus.DRAFT.value,
                 invoice_date,
                 due,
                 target_date,

@@ -26,15 +26,12 @@ from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue, NotFound, RuleViolation
 from billcycle.invoicing import repository as repo
 from billcycle.invoicing.models import Invoice
-from billcycle.invoicing.repository import CANCELED, DRAFT, POSTED
+from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger import service as ledger
 from billcycle.ledger.models import LedgerEntry
 from billcycle.money import from_minor
 
 __all__ = [
-    "CANCELED",
-    "DRAFT",
-    "POSTED",
     "cancel_invoice",
     "cancel_invoices",
     "find_invoice",
@@ -186,14 +183,18 @@ def _cancel(ctx: ServiceContext, invoice_ids: Sequence[int], *, strict: bool) ->
     missing = [i for i in ids if i not in found]
     if missing:
         raise _not_found(", ".join(str(i) for i in missing[:10]))
-    refused = [i for i in ids if found[i] != DRAFT and (strict or found[i] != CANCELED)]
+    refused = [
+        i
+        for i in ids
+        if found[i] != InvoiceStatus.DRAFT and (strict or found[i] != InvoiceStatus.CANCELED)
+    ]
     if refused:
         numbers = repo.invoice_numbers(session, tenant_id, refused[:10])
         described = ", ".join(f"{numbers[i]} ({found[i]})" for i in refused[:10])
         raise RuleViolation(
             f"Only draft invoices can be canceled: {described}.", resource="invoice"
         )
-    targets = [i for i in ids if found[i] == DRAFT]
+    targets = [i for i in ids if found[i] == InvoiceStatus.DRAFT]
     if not targets:
         return []
     given = set(ids)

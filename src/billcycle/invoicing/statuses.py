@@ -1,4 +1,6 @@
-"""The one home of an invoice's status words (stored as is, shown as is by both dialects)."""
+"""The one home of an invoice's status words: its lifecycle status (stored as is, shown as
+is by both dialects) and its settlement status (computed from its balance, shown by the
+Fusebill dialect)."""
 
 from __future__ import annotations
 
@@ -9,3 +11,13 @@ class InvoiceStatus(StrEnum):
     DRAFT = "Draft"
     POSTED = "Posted"
     CANCELED = "Canceled"
+
+
+class SettlementStatus(StrEnum):
+    """How much of a posted invoice is still owed (see ``invoicing.listing``)."""
+
+    PAID = "Paid"
+    PARTIALLY_PAID = "PartiallyPaid"
+    UNPAID = "Unpaid"
+    OVERDUE = "Overdue"
+    WRITTEN_OFF = "WrittenOff"

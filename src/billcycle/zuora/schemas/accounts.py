@@ -23,6 +23,7 @@ from billcycle.accounts.inputs import (
 from billcycle.accounts.models import Account, Contact
 from billcycle.accounts.repository import InvoiceRow
 from billcycle.accounts.service import AccountMetrics, AccountSummary, SubscriptionSummary
+from billcycle.accounts.statuses import AccountStatus
 from billcycle.ids import to_zuora_id
 from billcycle.money import from_minor
 from billcycle.unset import UNSET
@@ -135,7 +136,7 @@ def to_new_account(body: CreateAccountRequest) -> NewAccount:
         batch=service.parse_batch(body.batch) if body.batch is not None else 1,
         payment_term=body.payment_term,
         auto_pay=bool(body.auto_pay),
-        status=body.status if body.status is not None else service.ACTIVE,
+        status=body.status if body.status is not None else AccountStatus.ACTIVE,
         crm_id=body.crm_id,
         notes=body.notes,
         invoice_delivery_prefs_email=bool(body.invoice_delivery_prefs_email),
