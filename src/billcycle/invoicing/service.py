@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
-from billcycle.accounts.payment_terms import DEFAULT_PAYMENT_TERM, PAYMENT_TERM_DAYS, due_date
+from billcycle.accounts.payment_terms import DEFAULT_PAYMENT_TERM, PaymentTerm, due_date
 from billcycle.accounts.repository import get_account
 from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue, NotFound, RuleViolation
@@ -28,7 +28,7 @@ from billcycle.invoicing import repository as repo
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger import service as ledger
-from billcycle.ledger.models import LedgerEntry
+from billcycle.ledger.models import EntrySource, LedgerEntry
 from billcycle.money import from_minor
 
 __all__ = [
@@ -80,7 +80,7 @@ def _refresh(ctx: ServiceContext, invoice: Invoice) -> Invoice:
 
 
 def _due_dates(invoice_date: date) -> dict[str, date]:
-    return {term: due_date(invoice_date, term) for term in PAYMENT_TERM_DAYS}
+    return {term.value: due_date(invoice_date, term) for term in PaymentTerm}
 
 
 def post_invoices(
@@ -258,7 +258,7 @@ def write_off_invoice(
     memo_date: date | None = None,
     reason_code: str | None = None,
     item_ids: Sequence[int] | None = None,
-    source: str = "API",
+    source: str = EntrySource.API,
 ) -> LedgerEntry:
     """Zuora's write-off: the whole balance of a posted invoice, through the ledger.
 

@@ -1,6 +1,6 @@
-"""The one home of an invoice's status words: its lifecycle status (stored as is, shown as
-is by both dialects) and its settlement status (computed from its balance, shown by the
-Fusebill dialect)."""
+"""The one home of an invoice's words: its lifecycle status (stored as is, shown as is by
+both dialects), its settlement status (computed from its balance, shown by the Fusebill
+dialect) and its source."""
 
 from __future__ import annotations
 
@@ -21,3 +21,10 @@ class SettlementStatus(StrEnum):
     UNPAID = "Unpaid"
     OVERDUE = "Overdue"
     WRITTEN_OFF = "WrittenOff"
+
+
+class InvoiceSource(StrEnum):
+    """What created an invoice (``invoices.source``; Zuora shows it as ``source``)."""
+
+    API = "API"
+    BILL_RUN = "BillRun"

@@ -21,6 +21,13 @@ class EntryType(StrEnum):
     REFUND = "Refund"
 
 
+class EntrySource(StrEnum):
+    """Which door an entry came in by (``ledger_entries.source``)."""
+
+    API = "API"
+    FUSEBILL = "Fusebill"
+
+
 class LedgerEntry(TenantScoped, Base):
     """An amount applied to an invoice, reducing its balance.
 
@@ -54,5 +61,5 @@ class LedgerEntry(TenantScoped, Base):
     effective_date: Mapped[date] = mapped_column(Date, nullable=False)
     reference: Mapped[str | None] = mapped_column(String(500))
     comment: Mapped[str | None] = mapped_column(Text)
-    source: Mapped[str] = mapped_column(String(20), nullable=False)
+    source: Mapped[str] = mapped_column(String(20), nullable=False)  # EntrySource
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

@@ -32,10 +32,9 @@ from billcycle.fusebill.schemas.writeoffs import (
 )
 from billcycle.invoicing import listing_service
 from billcycle.ledger import service as ledger
+from billcycle.ledger.models import EntrySource
 
 router = APIRouter(tags=["Invoices"])
-
-SOURCE = "Fusebill"
 
 
 async def _raw_body(request: Request) -> bytes:
@@ -65,6 +64,11 @@ def write_off_invoice(ctx: BulkCtx, raw: Annotated[bytes, Depends(_raw_body)]) -
     body = _parse(raw)
     invoice = listing_service.get_posted_invoice(ctx, body.invoice_id)
     entry = ledger.apply_write_off(
-        ctx, invoice, body.amount, reference=body.reference, comment=None, source=SOURCE
+        ctx,
+        invoice,
+        body.amount,
+        reference=body.reference,
+        comment=None,
+        source=EntrySource.FUSEBILL,
     )
     return write_off_response(entry)
