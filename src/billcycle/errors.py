@@ -20,7 +20,7 @@ class ErrorKind(StrEnum):
     INVALID_VALUE = "invalid_value"  # 400
     UNKNOWN_FIELD = "unknown_field"  # 400
     MISSING_FIELD = "missing_field"  # 400
-    RULE = "rule"  # business rule broken: Zuora 400, Fusebill 409 unless told otherwise
+    RULE = "rule"  # business rule broken: Zuora 400, Fusebill 409 (400 for some codes)
     NOT_FOUND = "not_found"  # 404
     CONFLICT = "conflict"  # locking contention 409
     OVER_LIMIT = "over_limit"  # 429 / quota
