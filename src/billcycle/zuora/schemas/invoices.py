@@ -73,7 +73,8 @@ class WriteOffInvoiceRequest(CamelRequest):
     non_revenue_write_off_accounting_code: Annotated[str, Field(max_length=100)] | None = None
 
 
-# Billing-document statuses zuora-sdk knows (BillingDocumentStatus).
+# Billing-document statuses zuora-sdk knows (BillingDocumentStatus): Zuora's wider wire
+# vocabulary, of which billcycle's InvoiceStatus words are a part.
 DocumentStatus = Literal[
     "Draft", "Posted", "Canceled", "CancelInProgress", "Generating", "PendingForTax", "Split"
 ]
