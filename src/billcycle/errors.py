@@ -3,7 +3,9 @@
 Services raise these; each HTTP dialect renders them in its own envelope (Zuora
 ``success/reasons`` with an 8-digit code, Fusebill ``ErrorId/HttpStatusCode/Errors``).
 The ``kind`` decides the category (and so the HTTP status); ``resource`` lets the Zuora
-dialect pick its 6-digit resource code.
+dialect pick its 6-digit resource code; ``code`` names the few specific errors that a
+dialect answers differently from the rest of their kind (each dialect keeps its own
+table, e.g. Fusebill answers 400 where its kind would be 409).
 """
 
 from __future__ import annotations
@@ -18,11 +20,22 @@ class ErrorKind(StrEnum):
     INVALID_VALUE = "invalid_value"  # 400
     UNKNOWN_FIELD = "unknown_field"  # 400
     MISSING_FIELD = "missing_field"  # 400
-    RULE = "rule"  # business rule broken: Zuora 400, Fusebill 409 unless told otherwise
+    RULE = "rule"  # business rule broken: Zuora 400, Fusebill 409 (400 for some codes)
     NOT_FOUND = "not_found"  # 404
     CONFLICT = "conflict"  # locking contention 409
     OVER_LIMIT = "over_limit"  # 429 / quota
     TOO_LARGE = "too_large"  # 413
+
+
+class ErrorCode(StrEnum):
+    """Stable names of specific errors, for dialects that treat them apart from their kind."""
+
+    # A bulk job's status does not allow the action asked for.
+    BULK_JOB_STATUS = "bulk_job_status"
+    # An amount that must be an invoice's full balance is not.
+    AMOUNT_NOT_FULL_BALANCE = "amount_not_full_balance"
+    # An amount applied to an invoice exceeds its balance.
+    AMOUNT_EXCEEDS_BALANCE = "amount_exceeds_balance"
 
 
 class DomainError(Exception):
@@ -34,15 +47,14 @@ class DomainError(Exception):
         *,
         resource: str | None = None,
         field: str | None = None,
-        http_status: int | None = None,
+        code: ErrorCode | None = None,
         ids: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.resource = resource
         self.field = field
-        # A dialect-specific status override (e.g. Fusebill answers 400 for some rules).
-        self.http_status = http_status
+        self.code = code
         # Object ids named in ``message`` as ``{name}`` placeholders: the domain knows
         # ids as integers; only a dialect knows how its clients write them (Zuora: 32
         # hex digits, Fusebill: the integer), so the dialect renders the message.

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from billcycle.accounts.payment_terms import due_date, normalize_payment_term
+from billcycle.accounts.payment_terms import PaymentTerm, due_date, normalize_payment_term
 from billcycle.errors import InvalidValue
 
 
@@ -38,3 +38,18 @@ def test_terms_are_matched_without_regard_to_case_or_spacing() -> None:
 def test_unknown_terms_are_rejected(term: str) -> None:
     with pytest.raises(InvalidValue):
         due_date(date(2026, 1, 1), term)
+
+
+def test_a_known_term_comes_back_as_its_member_with_its_days() -> None:
+    term = normalize_payment_term("NET 45")
+    assert term is PaymentTerm.NET_45
+    assert (term.days, PaymentTerm.DUE_UPON_RECEIPT.days) == (45, 0)
+
+
+def test_an_unknown_term_is_refused_with_the_list_of_known_ones() -> None:
+    with pytest.raises(InvalidValue) as refused:
+        normalize_payment_term("Net 31")
+    assert refused.value.message == (
+        "Invalid value for paymentTerm: 'Net 31' is not a payment term (Due Upon Receipt, "
+        "Net 15, Net 30, Net 45, Net 60, Net 90)."
+    )

@@ -31,7 +31,7 @@ from billcycle.db.session import unit_of_work
 from billcycle.invoicing import service as invoicing
 from billcycle.invoicing.generator import GenerationOptions, generate_invoices
 from billcycle.ledger import service as ledger
-from billcycle.ledger.service import EntryType
+from billcycle.ledger.models import EntryType
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant, create_tenant
 from tests.accounts.factories import account_body

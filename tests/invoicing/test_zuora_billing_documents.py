@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
 
 from billcycle.ids import to_zuora_id
 from billcycle.invoicing import service
+from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant
+from billcycle.zuora.schemas.invoices import DocumentStatus
 from tests.conftest import Api
 from tests.invoicing.factories import make_account, make_invoice, make_subscription, monthly
 
@@ -191,3 +193,9 @@ def test_an_account_without_invoices(api: Api, runtime: Runtime) -> None:
     with runtime.service_context(api.tenant.tenant_id) as ctx:
         account_number = make_account(ctx).account_number
     assert numbers(get(api, accountNumber=account_number)) == []
+
+
+def test_every_invoice_status_is_a_status_filter_zuora_knows() -> None:
+    """The status filter is Zuora's wider vocabulary; billcycle's invoice statuses must
+    all be in it, or an invoice could not be listed by its own status."""
+    assert {status.value for status in InvoiceStatus} <= set(get_args(DocumentStatus))

@@ -15,7 +15,7 @@ from billcycle.errors import DomainError, InvalidValue, RuleViolation
 from billcycle.invoicing import service as invoices
 from billcycle.invoicing.models import Invoice
 from billcycle.ledger import service as ledger
-from billcycle.ledger.service import EntryType
+from billcycle.ledger.models import EntryType
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant, create_tenant
 from tests.invoicing.factories import make_account, make_invoice, make_subscription, monthly

@@ -14,15 +14,15 @@ from sqlalchemy import select
 from billcycle.clock import FrozenClock
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.service import get_invoice
-from billcycle.ledger.service import EntryType, apply_to_invoice
+from billcycle.ledger.models import EntryType
+from billcycle.ledger.service import apply_to_invoice
 from billcycle.notifications.mailer import Mailer, OutboxMailer, SmtpMailer
 from billcycle.notifications.service import (
-    FAILED,
-    SENT,
     EmailOutcome,
     deliveries_of,
     email_invoices,
 )
+from billcycle.notifications.statuses import DeliveryStatus
 from billcycle.runtime import Runtime
 from tests.conftest import Api
 from tests.notifications.conftest import SmtpServer, invoice_for
@@ -116,7 +116,7 @@ def test_posted_invoice_is_emailed_with_items_and_totals(
 
     with runtime.service_context(api.tenant.tenant_id) as ctx:
         [delivery] = deliveries_of(ctx, invoice_id)
-    assert delivery.status == SENT
+    assert delivery.status == DeliveryStatus.SENT
     assert delivery.recipient == "jane@example.com"
     assert delivery.transport == "smtp"
     assert delivery.bill_run_id == 7
@@ -142,7 +142,10 @@ def test_resend_false_skips_emailed_invoices_and_resend_true_sends_again(
     assert len(smtp_server.received) == 2
     assert emailed_at(runtime, api, invoice_id) == NOW + timedelta(days=1)
     with runtime.service_context(api.tenant.tenant_id) as ctx:
-        assert [d.status for d in deliveries_of(ctx, invoice_id)] == [SENT, SENT]
+        assert [d.status for d in deliveries_of(ctx, invoice_id)] == [
+            DeliveryStatus.SENT,
+            DeliveryStatus.SENT,
+        ]
 
 
 def test_drafts_zero_amounts_and_missing_emails_are_skipped(
@@ -198,7 +201,7 @@ def test_refused_recipient_is_recorded_as_failed_and_the_batch_goes_on(
     assert len(peers) == 1
     with runtime.service_context(api.tenant.tenant_id) as ctx:
         [failure] = deliveries_of(ctx, bounced)
-    assert failure.status == FAILED
+    assert failure.status == DeliveryStatus.FAILED
     assert failure.recipient == "bounce@example.com"
     assert failure.error is not None
     assert "550 5.1.1 Mailbox unavailable" in failure.error
@@ -211,7 +214,10 @@ def test_refused_recipient_is_recorded_as_failed_and_the_batch_goes_on(
     retried = send(runtime, api, [first, bounced, last], SmtpMailer(smtp_server.url))
     assert retried == EmailOutcome(sent=1, skipped_already_emailed=2)
     with runtime.service_context(api.tenant.tenant_id) as ctx:
-        assert [d.status for d in deliveries_of(ctx, bounced)] == [FAILED, SENT]
+        assert [d.status for d in deliveries_of(ctx, bounced)] == [
+            DeliveryStatus.FAILED,
+            DeliveryStatus.SENT,
+        ]
 
 
 def test_unreachable_server_fails_the_batch_without_waiting_on_each_invoice(

@@ -8,11 +8,9 @@ on a nullable field clears it.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Literal
 
+from billcycle.accounts.statuses import AccountStatus
 from billcycle.unset import UNSET, Unset
-
-AccountStatus = Literal["Draft", "Active", "Canceled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +73,7 @@ class NewAccount:
     batch: int = 1
     payment_term: str | None = None
     auto_pay: bool = False
-    status: str = "Active"
+    status: str = AccountStatus.ACTIVE
     crm_id: str | None = None
     notes: str | None = None
     invoice_delivery_prefs_email: bool = False

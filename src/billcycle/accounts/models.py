@@ -22,7 +22,7 @@ class Account(TenantScoped, Timestamps, Base):
     batch: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=1)
     payment_term: Mapped[str] = mapped_column(String(100), nullable=False)
     auto_pay: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    # Zuora values: Draft, Active, Canceled. Fusebill shows Canceled as "Cancelled".
+    # AccountStatus (Zuora's words); Fusebill shows Canceled as "Cancelled".
     status: Mapped[str] = mapped_column(String(20), nullable=False)
     crm_id: Mapped[str | None] = mapped_column(String(100))
     notes: Mapped[str | None] = mapped_column(Text)

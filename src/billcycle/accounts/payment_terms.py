@@ -1,40 +1,45 @@
 """Payment terms: how long a customer has to pay an invoice.
 
 Zuora names its default terms ``Due Upon Receipt`` and ``Net N``; billcycle supports the
-same fixed set. Invoicing imports :func:`due_date`, so a term always means the same
-number of days wherever an invoice is created (API, bill run, Fusebill).
+same fixed set, :class:`PaymentTerm`. Invoicing imports :func:`due_date`, so a term always
+means the same number of days wherever an invoice is created (API, bill run, Fusebill).
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
-from types import MappingProxyType
+from enum import StrEnum
 
 from billcycle.errors import InvalidValue
 
-DUE_UPON_RECEIPT = "Due Upon Receipt"
-DEFAULT_PAYMENT_TERM = DUE_UPON_RECEIPT
 
-# Canonical name -> days after the invoice date.
-PAYMENT_TERM_DAYS: MappingProxyType[str, int] = MappingProxyType(
-    {
-        DUE_UPON_RECEIPT: 0,
-        "Net 15": 15,
-        "Net 30": 30,
-        "Net 45": 45,
-        "Net 60": 60,
-        "Net 90": 90,
-    }
-)
+class PaymentTerm(StrEnum):
+    """The terms an account can have, as stored and shown (iteration order is the order
+    error messages list them in)."""
 
-_BY_FOLDED_NAME = {name.casefold(): name for name in PAYMENT_TERM_DAYS}
+    DUE_UPON_RECEIPT = "Due Upon Receipt"
+    NET_15 = "Net 15"
+    NET_30 = "Net 30"
+    NET_45 = "Net 45"
+    NET_60 = "Net 60"
+    NET_90 = "Net 90"
+
+    @property
+    def days(self) -> int:
+        """Days after the invoice date the invoice falls due."""
+        return 0 if self is PaymentTerm.DUE_UPON_RECEIPT else int(self.value.removeprefix("Net "))
 
 
-def normalize_payment_term(value: str) -> str:
+DEFAULT_PAYMENT_TERM = PaymentTerm.DUE_UPON_RECEIPT
+
+_BY_FOLDED_NAME = {term.value.casefold(): term for term in PaymentTerm}
+
+
+def normalize_payment_term(value: str) -> PaymentTerm:
     """The canonical spelling of a known term; clients are not held to its capitalisation."""
     canonical = _BY_FOLDED_NAME.get(" ".join(value.split()).casefold())
     if canonical is None:
-        known = ", ".join(PAYMENT_TERM_DAYS)
+        known = ", ".join(PaymentTerm)
         raise InvalidValue(
             f"Invalid value for paymentTerm: '{value}' is not a payment term ({known}).",
             resource="account",
@@ -45,4 +50,4 @@ def normalize_payment_term(value: str) -> str:
 
 def due_date(invoice_date: date, payment_term: str) -> date:
     """The date an invoice dated ``invoice_date`` falls due under ``payment_term``."""
-    return invoice_date + timedelta(days=PAYMENT_TERM_DAYS[normalize_payment_term(payment_term)])
+    return invoice_date + timedelta(days=normalize_payment_term(payment_term).days)

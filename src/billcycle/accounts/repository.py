@@ -19,6 +19,7 @@ from sqlalchemy.sql.selectable import ScalarSelect
 
 from billcycle.accounts.models import Account, Contact
 from billcycle.invoicing.models import Invoice, InvoiceItem
+from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger.models import LedgerEntry
 from billcycle.subscriptions.models import (
     Subscription,
@@ -26,9 +27,6 @@ from billcycle.subscriptions.models import (
     SubscriptionChargeTier,
     SubscriptionRatePlan,
 )
-
-POSTED = "Posted"
-DRAFT = "Draft"
 
 
 def get_account(session: Session, tenant_id: int, account_id: int) -> Account | None:
@@ -145,7 +143,7 @@ def has_posted_invoices(session: Session, tenant_id: int, account_id: int) -> bo
                 exists().where(
                     Invoice.tenant_id == tenant_id,
                     Invoice.account_id == account_id,
-                    Invoice.status == POSTED,
+                    Invoice.status == InvoiceStatus.POSTED,
                 )
             )
         )
@@ -190,7 +188,7 @@ def posted_invoice_balance_minor(session: Session, tenant_id: int, account_id: i
         .where(
             Invoice.tenant_id == tenant_id,
             Invoice.account_id == account_id,
-            Invoice.status == POSTED,
+            Invoice.status == InvoiceStatus.POSTED,
         )
         .scalar_subquery()
     )
@@ -201,7 +199,7 @@ def posted_invoice_balance_minor(session: Session, tenant_id: int, account_id: i
             LedgerEntry.tenant_id == tenant_id,
             Invoice.tenant_id == tenant_id,
             Invoice.account_id == account_id,
-            Invoice.status == POSTED,
+            Invoice.status == InvoiceStatus.POSTED,
         )
         .scalar_subquery()
     )
@@ -242,7 +240,7 @@ def recent_invoices(
         .where(
             Invoice.tenant_id == tenant_id,
             Invoice.account_id == account_id,
-            Invoice.status != DRAFT,
+            Invoice.status != InvoiceStatus.DRAFT,
         )
         .order_by(Invoice.invoice_date.desc(), Invoice.id.desc())
         .limit(limit)
@@ -256,7 +254,7 @@ def recent_invoices(
             due_date=row[4],
             currency=row[5],
             amount_minor=row[6],
-            balance_minor=row[6] - int(row[7]) if row[2] == POSTED else 0,
+            balance_minor=row[6] - int(row[7]) if row[2] == InvoiceStatus.POSTED else 0,
         )
         for row in rows
     ]
@@ -267,7 +265,7 @@ def last_posted_invoice_date(session: Session, tenant_id: int, account_id: int) 
         select(func.max(Invoice.invoice_date)).where(
             Invoice.tenant_id == tenant_id,
             Invoice.account_id == account_id,
-            Invoice.status == POSTED,
+            Invoice.status == InvoiceStatus.POSTED,
         )
     )
 

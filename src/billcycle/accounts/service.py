@@ -25,6 +25,7 @@ from billcycle.accounts.inputs import (
 from billcycle.accounts.models import Account, Contact
 from billcycle.accounts.payment_terms import DEFAULT_PAYMENT_TERM, normalize_payment_term
 from billcycle.accounts.repository import InvoiceRow
+from billcycle.accounts.statuses import INITIAL_STATUSES, TRANSITIONS, AccountStatus
 from billcycle.context import ServiceContext
 from billcycle.errors import DomainError, InvalidValue, MissingField, NotFound, RuleViolation
 from billcycle.ids import NUMBER_FORMATS
@@ -41,11 +42,9 @@ MAX_NOTES = 65_535
 # Zuora's summary shows the six most recent subscriptions and invoices.
 SUMMARY_LIMIT = 6
 
-DRAFT, ACTIVE, CANCELED = "Draft", "Active", "Canceled"
-STATUSES = (DRAFT, ACTIVE, CANCELED)
-# An account can be activated and cancelled, and a cancelled one reactivated (Zuora's
-# "reactivate"); nothing goes back to Draft.
-_TRANSITIONS = {(DRAFT, ACTIVE), (DRAFT, CANCELED), (ACTIVE, CANCELED), (CANCELED, ACTIVE)}
+# The subscription status that keeps an account's bill cycle day fixed (the words are the
+# subscriptions package's own).
+_ACTIVE_SUBSCRIPTION = "Active"
 
 _BATCH = re.compile(r"^batch(\d{1,3})$", re.IGNORECASE)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -188,7 +187,7 @@ def create_account(ctx: ServiceContext, data: NewAccount) -> Account:
     bill_cycle_day = _bill_cycle_day(ctx, data.bill_cycle_day)
     batch = _batch(data.batch)
     payment_term = normalize_payment_term(data.payment_term or DEFAULT_PAYMENT_TERM)
-    if data.status not in (DRAFT, ACTIVE):
+    if data.status not in INITIAL_STATUSES:
         raise InvalidValue(
             f"Invalid value for status: '{data.status}'. A new account is Draft or Active.",
             resource=ACCOUNT,
@@ -314,7 +313,7 @@ def update_account(ctx: ServiceContext, account: Account, changes: AccountChange
         values["currency"] = currency
     if changes.bill_cycle_day is not UNSET:
         if changes.bill_cycle_day == 0 and repository.has_subscriptions(
-            ctx.session, ctx.tenant_id, account.id, status=ACTIVE
+            ctx.session, ctx.tenant_id, account.id, status=_ACTIVE_SUBSCRIPTION
         ):
             raise RuleViolation(
                 "billCycleDay 0 (auto-set) is only allowed while the account has no active "
@@ -373,13 +372,13 @@ def _has_billing_history(ctx: ServiceContext, account: Account) -> bool:
 
 
 def _check_transition(current: str, requested: str) -> None:
-    if requested not in STATUSES:
+    if requested not in frozenset(AccountStatus):
         raise InvalidValue(
-            f"Invalid value for status: '{requested}'. Use one of {', '.join(STATUSES)}.",
+            f"Invalid value for status: '{requested}'. Use one of {', '.join(AccountStatus)}.",
             resource=ACCOUNT,
             field="status",
         )
-    if (current, requested) not in _TRANSITIONS:
+    if (current, requested) not in TRANSITIONS:
         raise RuleViolation(
             f"An account cannot go from {current} to {requested}.",
             resource=ACCOUNT,

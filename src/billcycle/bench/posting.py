@@ -14,7 +14,9 @@ from typing import Any
 from billcycle.bench import bill_run, raw_write
 from billcycle.bench.harness import Bench, Stopwatch, per_second
 from billcycle.bench.raw_write import storage_value
+from billcycle.billruns.statuses import BillRunStatus
 from billcycle.ids import to_zuora_id
+from billcycle.invoicing.statuses import InvoiceStatus
 
 
 def run(bench: Bench, params: bill_run.BillRunParams) -> dict[str, Any]:
@@ -28,16 +30,18 @@ def run(bench: Bench, params: bill_run.BillRunParams) -> dict[str, Any]:
             bench.call("PUT", f"{bill_run.BILL_RUNS}/{to_zuora_id(run_id)}/post", json={})
             bench.wait_for(
                 lambda: bill_run.run_status(bench, run_id),
-                ["Posted"],
-                failed=["Error", "Canceled", "Completed"],
+                [BillRunStatus.POSTED],
+                failed=[BillRunStatus.ERROR, BillRunStatus.CANCELED, BillRunStatus.COMPLETED],
                 workers=workers,
                 what="posting",
             )
         worker_count = len(workers.pids())
     posted, drafts = bench.row(
-        "SELECT sum(CASE WHEN status = 'Posted' THEN 1 ELSE 0 END), "
-        "sum(CASE WHEN status = 'Draft' THEN 1 ELSE 0 END) FROM invoices "
+        "SELECT sum(CASE WHEN status = :posted THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN status = :draft THEN 1 ELSE 0 END) FROM invoices "
         "WHERE tenant_id = :t AND bill_run_id = :r",
+        posted=InvoiceStatus.POSTED.value,
+        draft=InvoiceStatus.DRAFT.value,
         t=bench.tenant_id,
         r=run_id,
     )
@@ -52,9 +56,14 @@ def run(bench: Bench, params: bill_run.BillRunParams) -> dict[str, Any]:
             bench.runtime.engine,
             [
                 (
-                    "UPDATE invoices SET status = 'Posted', posted_at = :now, updated_at = :now "
+                    "UPDATE invoices SET status = :posted, posted_at = :now, updated_at = :now "
                     "WHERE tenant_id = :t AND bill_run_id = :r",
-                    {"now": now, "t": bench.tenant_id, "r": run_id},
+                    {
+                        "posted": InvoiceStatus.POSTED.value,
+                        "now": now,
+                        "t": bench.tenant_id,
+                        "r": run_id,
+                    },
                 )
             ],
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from billcycle.invoicing.repository import POSTED
+from billcycle.invoicing.statuses import InvoiceStatus
 
 # billcycle account statuses a write-off accepts: Fusebill's Active and Cancelled.
 WRITABLE_ACCOUNT_STATUSES = ("Active", "Canceled")
@@ -52,7 +52,7 @@ def failure_of(facts: InvoiceFacts) -> str | None:
         return facts.preset_failure
     if facts.invoice_id is None:
         return NOT_FOUND
-    if facts.invoice_status != POSTED:
+    if facts.invoice_status != InvoiceStatus.POSTED:
         return not_posted(facts.invoice_status or "unknown")
     if facts.account_status not in WRITABLE_ACCOUNT_STATUSES:
         return customer_not_writable(facts.account_status or "unknown")

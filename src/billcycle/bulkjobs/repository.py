@@ -39,7 +39,7 @@ from billcycle.bulkjobs import statuses as st
 from billcycle.bulkjobs.models import BulkJob, BulkJobRecord
 from billcycle.bulkjobs.records import WRITABLE_ACCOUNT_STATUSES, InvoiceFacts
 from billcycle.invoicing.models import Invoice
-from billcycle.invoicing.repository import POSTED
+from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.jobs.chunks import ChunkRange
 from billcycle.ledger.repository import applied_sum
 from billcycle.tenancy.models import Tenant
@@ -488,7 +488,7 @@ def validation_suspects(
     suspect = or_(
         _rec.details.is_not(None),
         _inv.id.is_(None),
-        _inv.status != POSTED,
+        _inv.status != InvoiceStatus.POSTED,
         _acc.status.is_(None),
         _acc.status.not_in(WRITABLE_ACCOUNT_STATUSES),
         balance <= 0,

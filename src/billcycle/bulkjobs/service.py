@@ -17,7 +17,7 @@ from billcycle.bulkjobs import repository as repo
 from billcycle.bulkjobs import statuses as st
 from billcycle.bulkjobs.models import BulkJob
 from billcycle.context import ServiceContext
-from billcycle.errors import InvalidValue, NotFound, RuleViolation
+from billcycle.errors import ErrorCode, InvalidValue, NotFound, RuleViolation
 
 RESOURCE = "bulk_job"
 REFERENCE = "Bulk write off"
@@ -30,11 +30,11 @@ def _not_found(job_id: int) -> NotFound:
 
 
 def _bad_status(status: str, action: str) -> RuleViolation:
-    # Fusebill's own wording, and its status: 400, not 409.
+    # Fusebill's own wording (it answers this code with 400, not 409).
     return RuleViolation(
         f"Account upload status {status}, is not a valid status for {action}.",
         resource=RESOURCE,
-        http_status=400,
+        code=ErrorCode.BULK_JOB_STATUS,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse
 
-from billcycle.errors import DomainError, ErrorKind
+from billcycle.errors import DomainError, ErrorCode, ErrorKind
 
 STATUS_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.PERMISSION: 403,
@@ -23,6 +23,15 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.CONFLICT: 409,
     ErrorKind.OVER_LIMIT: 429,
     ErrorKind.TOO_LARGE: 413,
+}
+
+# Specific errors Fusebill answers apart from their kind: these rules break on what the
+# request itself says (a bulk job's status named in the call, an amount that Fusebill's
+# reference requires to be the full balance), so Fusebill calls them bad requests.
+STATUS_BY_CODE: dict[ErrorCode, int] = {
+    ErrorCode.BULK_JOB_STATUS: 400,
+    ErrorCode.AMOUNT_NOT_FULL_BALANCE: 400,
+    ErrorCode.AMOUNT_EXCEEDS_BALANCE: 400,
 }
 
 
@@ -39,5 +48,6 @@ def error_response(status: int, message: str) -> JSONResponse:
 
 
 def domain_error_response(exc: DomainError) -> JSONResponse:
-    status = exc.http_status or STATUS_BY_KIND[exc.kind]
+    by_code = STATUS_BY_CODE.get(exc.code) if exc.code is not None else None
+    status = by_code if by_code is not None else STATUS_BY_KIND[exc.kind]
     return error_response(status, exc.render(str))

@@ -27,6 +27,7 @@ from billcycle.context import ServiceContext
 from billcycle.errors import DomainError
 from billcycle.invoicing import generator_repository as repo
 from billcycle.invoicing.generator_repository import AnyRow
+from billcycle.invoicing.statuses import InvoiceSource, InvoiceStatus
 from billcycle.money import to_minor
 from billcycle.rating import ChargeModel, rate_charge
 from billcycle.subscriptions.charges import to_charge_terms
@@ -40,7 +41,7 @@ class GenerationOptions:
     target_date: date
     invoice_date: date
     bill_run_id: int | None = None
-    source: str = "API"
+    source: str = InvoiceSource.API.value
     exclude_charge_types: frozenset[str] = frozenset()
     subscription_ids: tuple[int, ...] | None = None
     # Zuora's CatchUp bill run: advance the billed-through watermarks, create no invoices.
@@ -294,7 +295,7 @@ def _write(
                 tenant_id,
                 draft.account_id,
                 number,
-                "Draft",
+                InvoiceStatus.DRAFT.value,
                 invoice_date,
                 due,
                 target_date,

@@ -37,10 +37,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import Subquery
 
 from billcycle.invoicing.models import Invoice
-from billcycle.invoicing.repository import POSTED
+from billcycle.invoicing.statuses import InvoiceStatus, SettlementStatus
 from billcycle.ledger import repository as ledger_repo
-from billcycle.ledger.models import LedgerEntry
-from billcycle.ledger.service import EntryType
+from billcycle.ledger.models import EntryType, LedgerEntry
 from billcycle.money import minor_unit_exponent
 
 
@@ -57,14 +56,6 @@ class InvoiceField(StrEnum):
     AMOUNT = "amount"
     BALANCE = "balance"
     CURRENCY = "currency"
-
-
-class SettlementStatus(StrEnum):
-    PAID = "Paid"
-    PARTIALLY_PAID = "PartiallyPaid"
-    UNPAID = "Unpaid"
-    OVERDUE = "Overdue"
-    WRITTEN_OFF = "WrittenOff"
 
 
 # -- the neutral filter structure ------------------------------------------------------
@@ -178,7 +169,7 @@ def _posted(tenant_id: int, *where: ColumnElement[bool]) -> Subquery:
             _applied_of_type(tenant_id, EntryType.CREDIT_MEMO).label("credit_memo_minor"),
             _applied_of_type(tenant_id, EntryType.REFUND).label("refund_minor"),
         )
-        .where(Invoice.tenant_id == tenant_id, Invoice.status == POSTED, *where)
+        .where(Invoice.tenant_id == tenant_id, Invoice.status == InvoiceStatus.POSTED, *where)
         .subquery("posted")
     )
 

@@ -17,6 +17,7 @@ from billcycle.invoicing import listing
 from billcycle.invoicing import repository as invoice_repo
 from billcycle.invoicing.listing import Condition, InvoiceField, SettlementPage, SettlementRow
 from billcycle.invoicing.models import Invoice
+from billcycle.invoicing.statuses import InvoiceStatus
 
 __all__ = [
     "account_invoices",
@@ -42,7 +43,7 @@ def posted_invoice(ctx: ServiceContext, invoice_id: int) -> SettlementRow:
 def get_posted_invoice(ctx: ServiceContext, invoice_id: int) -> Invoice:
     """The invoice itself, only if it is posted (what settlement entries apply to)."""
     invoice = invoice_repo.get_invoice(ctx.session, ctx.tenant_id, invoice_id)
-    if invoice is None or invoice.status != invoice_repo.POSTED:
+    if invoice is None or invoice.status != InvoiceStatus.POSTED:
         raise _not_found(invoice_id)
     return invoice
 

@@ -41,7 +41,7 @@ class Invoice(TenantScoped, Timestamps, Base):
     tax_amount_minor: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     # Set by bill runs; the foreign key arrives with the bill-run tables.
     bill_run_id: Mapped[int | None] = mapped_column(BigInteger)
-    source: Mapped[str] = mapped_column(String(20), nullable=False)  # API | BillRun
+    source: Mapped[str] = mapped_column(String(20), nullable=False)  # InvoiceSource
     comments: Mapped[str | None] = mapped_column(Text)
     posted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     canceled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

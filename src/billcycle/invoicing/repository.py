@@ -32,15 +32,12 @@ from sqlalchemy.sql.selectable import NamedFromClause
 
 from billcycle.accounts.models import Account
 from billcycle.invoicing.models import Invoice, InvoiceItem
+from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger import repository as ledger_repo
 from billcycle.subscriptions.models import Subscription, SubscriptionCharge, SubscriptionRatePlan
 
 # Ids per statement: well under both backends' bound-parameter limits.
 ID_CHUNK = 1_000
-
-DRAFT = "Draft"
-POSTED = "Posted"
-CANCELED = "Canceled"
 
 _invoices = cast(Table, Invoice.__table__)
 _items = cast(Table, InvoiceItem.__table__)
@@ -316,7 +313,11 @@ def _posting_values(
     and its due date from its account's payment term (``due_dates``: term -> due date,
     computed once per term; an unknown term is due on the invoice date), looked up by
     the account's primary key for each row."""
-    values: dict[str, Any] = {"status": POSTED, "posted_at": now, "updated_at": now}
+    values: dict[str, Any] = {
+        "status": InvoiceStatus.POSTED.value,
+        "posted_at": now,
+        "updated_at": now,
+    }
     if invoice_date is not None:
         term = select(_acct.payment_term).where(_acct.id == _inv.account_id).scalar_subquery()
         values["invoice_date"] = invoice_date
@@ -342,7 +343,9 @@ def post_drafts(
     for chunk in chunks(invoice_ids):
         stmt = (
             update(_invoices)
-            .where(_inv.tenant_id == tenant_id, _inv.id.in_(chunk), _inv.status == DRAFT)
+            .where(
+                _inv.tenant_id == tenant_id, _inv.id.in_(chunk), _inv.status == InvoiceStatus.DRAFT
+            )
             .values(**values)
             .returning(_inv.id)
         )
@@ -375,7 +378,7 @@ def post_run_drafts(
             _inv.tenant_id == tenant_id,
             _inv.bill_run_id == bill_run_id,
             _inv.id.between(_literal(first_id), _literal(last_id)),
-            _inv.status == DRAFT,
+            _inv.status == InvoiceStatus.DRAFT,
         )
         .values(**_posting_values(now, invoice_date, due_dates))
         .execution_options(synchronize_session=False)
@@ -394,8 +397,10 @@ def cancel_drafts(
     for chunk in chunks(invoice_ids):
         stmt = (
             update(_invoices)
-            .where(_inv.tenant_id == tenant_id, _inv.id.in_(chunk), _inv.status == DRAFT)
-            .values(status=CANCELED, canceled_at=now, updated_at=now)
+            .where(
+                _inv.tenant_id == tenant_id, _inv.id.in_(chunk), _inv.status == InvoiceStatus.DRAFT
+            )
+            .values(status=InvoiceStatus.CANCELED.value, canceled_at=now, updated_at=now)
             .returning(_inv.id)
         )
         canceled.extend(session.execute(stmt).scalars())
@@ -503,7 +508,7 @@ def possibly_later_items(
                 other.c.tenant_id == tenant_id,
                 _live(other),
                 other.c.invoice_id.not_in(chunk),
-                _inv.status != CANCELED,
+                _inv.status != InvoiceStatus.CANCELED,
                 or_(
                     other.c.invoice_id > mine.c.first_invoice,
                     and_(

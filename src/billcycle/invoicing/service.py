@@ -20,21 +20,18 @@ from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
-from billcycle.accounts.payment_terms import DEFAULT_PAYMENT_TERM, PAYMENT_TERM_DAYS, due_date
+from billcycle.accounts.payment_terms import DEFAULT_PAYMENT_TERM, PaymentTerm, due_date
 from billcycle.accounts.repository import get_account
 from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue, NotFound, RuleViolation
 from billcycle.invoicing import repository as repo
 from billcycle.invoicing.models import Invoice
-from billcycle.invoicing.repository import CANCELED, DRAFT, POSTED
+from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger import service as ledger
-from billcycle.ledger.models import LedgerEntry
+from billcycle.ledger.models import EntrySource, LedgerEntry
 from billcycle.money import from_minor
 
 __all__ = [
-    "CANCELED",
-    "DRAFT",
-    "POSTED",
     "cancel_invoice",
     "cancel_invoices",
     "find_invoice",
@@ -83,7 +80,7 @@ def _refresh(ctx: ServiceContext, invoice: Invoice) -> Invoice:
 
 
 def _due_dates(invoice_date: date) -> dict[str, date]:
-    return {term: due_date(invoice_date, term) for term in PAYMENT_TERM_DAYS}
+    return {term.value: due_date(invoice_date, term) for term in PaymentTerm}
 
 
 def post_invoices(
@@ -186,14 +183,18 @@ def _cancel(ctx: ServiceContext, invoice_ids: Sequence[int], *, strict: bool) ->
     missing = [i for i in ids if i not in found]
     if missing:
         raise _not_found(", ".join(str(i) for i in missing[:10]))
-    refused = [i for i in ids if found[i] != DRAFT and (strict or found[i] != CANCELED)]
+    refused = [
+        i
+        for i in ids
+        if found[i] != InvoiceStatus.DRAFT and (strict or found[i] != InvoiceStatus.CANCELED)
+    ]
     if refused:
         numbers = repo.invoice_numbers(session, tenant_id, refused[:10])
         described = ", ".join(f"{numbers[i]} ({found[i]})" for i in refused[:10])
         raise RuleViolation(
             f"Only draft invoices can be canceled: {described}.", resource="invoice"
         )
-    targets = [i for i in ids if found[i] == DRAFT]
+    targets = [i for i in ids if found[i] == InvoiceStatus.DRAFT]
     if not targets:
         return []
     given = set(ids)
@@ -257,7 +258,7 @@ def write_off_invoice(
     memo_date: date | None = None,
     reason_code: str | None = None,
     item_ids: Sequence[int] | None = None,
-    source: str = "API",
+    source: str = EntrySource.API,
 ) -> LedgerEntry:
     """Zuora's write-off: the whole balance of a posted invoice, through the ledger.
 

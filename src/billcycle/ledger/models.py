@@ -1,12 +1,31 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billcycle.db.base import Base, TenantScoped
 from billcycle.db.types import BigId, UtcDateTime
+
+
+class EntryType(StrEnum):
+    """Kinds of ledger entries (``ledger_entries.entry_type``). All but ``Refund`` reduce
+    the balance (positive amounts); a refund of an applied payment raises it again and is
+    recorded negative."""
+
+    WRITE_OFF = "WriteOff"
+    PAYMENT = "Payment"
+    CREDIT_MEMO = "CreditMemo"
+    REFUND = "Refund"
+
+
+class EntrySource(StrEnum):
+    """Which door an entry came in by (``ledger_entries.source``)."""
+
+    API = "API"
+    FUSEBILL = "Fusebill"
 
 
 class LedgerEntry(TenantScoped, Base):
@@ -36,11 +55,11 @@ class LedgerEntry(TenantScoped, Base):
     invoice_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("invoices.id", ondelete="CASCADE")
     )
-    entry_type: Mapped[str] = mapped_column(String(20), nullable=False)
+    entry_type: Mapped[str] = mapped_column(String(20), nullable=False)  # EntryType
     amount_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     effective_date: Mapped[date] = mapped_column(Date, nullable=False)
     reference: Mapped[str | None] = mapped_column(String(500))
     comment: Mapped[str | None] = mapped_column(Text)
-    source: Mapped[str] = mapped_column(String(20), nullable=False)
+    source: Mapped[str] = mapped_column(String(20), nullable=False)  # EntrySource
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

@@ -15,29 +15,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from billcycle.context import ServiceContext
-from billcycle.errors import InvalidValue, NotFound, RuleViolation
+from billcycle.errors import ErrorCode, InvalidValue, NotFound, RuleViolation
 from billcycle.invoicing import repository as invoice_repo
 from billcycle.invoicing.models import Invoice
+from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger import repository as repo
-from billcycle.ledger.models import LedgerEntry
+from billcycle.ledger.models import EntryType, LedgerEntry
 from billcycle.money import from_minor, to_minor
-
-
-class EntryType(StrEnum):
-    """Kinds of ledger entries. All but ``Refund`` reduce the balance (positive amounts);
-    a refund of an applied payment raises it again and is recorded negative."""
-
-    WRITE_OFF = "WriteOff"
-    PAYMENT = "Payment"
-    CREDIT_MEMO = "CreditMemo"
-    REFUND = "Refund"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +128,7 @@ def apply_to_invoice(
     if current is None:
         raise NotFound(f"Invoice {invoice.id} not found.", resource="invoice")
     number = current.invoice_number
-    if current.status != invoice_repo.POSTED:
+    if current.status != InvoiceStatus.POSTED:
         raise RuleViolation(
             f"Invoice {number} is {current.status}: only posted invoices can take a "
             f"{entry_type.value}.",
@@ -164,6 +154,7 @@ def apply_to_invoice(
             f"{from_minor(amount_minor, currency)}.",
             resource="invoice",
             field="amount",
+            code=ErrorCode.AMOUNT_NOT_FULL_BALANCE,
         )
     if amount_minor > balance:
         raise RuleViolation(
@@ -171,6 +162,7 @@ def apply_to_invoice(
             f"{number} ({from_minor(balance, currency)} {currency}).",
             resource="invoice",
             field="amount",
+            code=ErrorCode.AMOUNT_EXCEEDS_BALANCE,
         )
     # Dated today by default, but never before the invoice it settles.
     effective = effective_date or max(ctx.clock.today(), current.invoice_date)
@@ -218,7 +210,7 @@ def write_off_full_balances(
         ctx.tenant_id,
         candidates,
         entry_type=EntryType.WRITE_OFF.value,
-        status=invoice_repo.POSTED,
+        status=InvoiceStatus.POSTED.value,
         # Dated today, but never before the invoice it settles (as apply_to_invoice).
         effective_from=ctx.clock.today(),
         reference=reference,

@@ -30,6 +30,7 @@ from typing import Protocol, Self
 from urllib.parse import unquote, urlsplit
 
 from billcycle.config import Settings
+from billcycle.notifications.statuses import EmailTransport
 
 __all__ = [
     "INVOICE_HEADER",
@@ -117,7 +118,7 @@ class SmtpMailer(_Batch):
     certificate against the system's trust store unless ``ssl_context`` says otherwise.
     """
 
-    transport = "smtp"
+    transport = EmailTransport.SMTP
 
     def __init__(
         self,
@@ -269,7 +270,7 @@ class OutboxMailer(_Batch):
     written under a temporary name in the same directory, synced, then renamed.
     """
 
-    transport = "outbox"
+    transport = EmailTransport.OUTBOX
 
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory)

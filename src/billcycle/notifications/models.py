@@ -21,8 +21,8 @@ class InvoiceEmail(TenantScoped, Base):
     )
     bill_run_id: Mapped[int | None] = mapped_column(BigInteger)
     recipient: Mapped[str] = mapped_column(String(255), nullable=False)
-    status: Mapped[str] = mapped_column(String(10), nullable=False)  # Sent | Failed
-    transport: Mapped[str] = mapped_column(String(10), nullable=False)  # smtp | outbox
+    status: Mapped[str] = mapped_column(String(10), nullable=False)  # DeliveryStatus
+    transport: Mapped[str] = mapped_column(String(10), nullable=False)  # EmailTransport
     message_id: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

@@ -32,6 +32,7 @@ from typing import Any
 
 from billcycle.context import ServiceContext
 from billcycle.invoicing import repository as invoice_repo
+from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger import service as ledger
 from billcycle.notifications import repository as repo
 from billcycle.notifications.invoice_email import (
@@ -44,18 +45,15 @@ from billcycle.notifications.invoice_email import (
 )
 from billcycle.notifications.mailer import DeliveryError, Mailer, TransportUnavailable
 from billcycle.notifications.models import InvoiceEmail
+from billcycle.notifications.statuses import DeliveryStatus
 
 __all__ = [
     "BATCH_SIZE",
-    "FAILED",
-    "SENT",
     "EmailOutcome",
     "deliveries_of",
     "email_invoices",
 ]
 
-SENT = "Sent"
-FAILED = "Failed"
 # Invoices per call (and per commit) that callers should use: see the module docstring.
 BATCH_SIZE = 100
 # Longest error text kept per attempt.
@@ -130,7 +128,7 @@ def email_invoices(
     found = repo.invoices(session, tenant_id, ids)
     outcome.skipped_not_posted += len(ids) - len(found)
     for invoice in found:
-        if invoice.status != invoice_repo.POSTED:
+        if invoice.status != InvoiceStatus.POSTED:
             outcome.skipped_not_posted += 1
         elif not resend and invoice.emailed_at is not None:
             outcome.skipped_already_emailed += 1
@@ -199,8 +197,10 @@ def email_invoices(
                     "invoice_id": invoice.id,
                     "bill_run_id": bill_run_id,
                     "recipient": delivery.recipient.address[:255],
-                    "status": SENT if error is None else FAILED,
-                    "transport": mailer.transport,
+                    "status": (
+                        DeliveryStatus.SENT if error is None else DeliveryStatus.FAILED
+                    ).value,
+                    "transport": str(mailer.transport),
                     "message_id": message_id[:255] if message_id else None,
                     "error": error[:MAX_ERROR] if error else None,
                     "created_at": now,

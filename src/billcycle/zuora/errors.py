@@ -105,7 +105,7 @@ def error_response(
 
 def domain_error_response(request: Request, exc: DomainError) -> JSONResponse:
     category = CATEGORY_BY_KIND[exc.kind]
-    status = 413 if exc.kind is ErrorKind.TOO_LARGE else exc.http_status
+    status = 413 if exc.kind is ErrorKind.TOO_LARGE else None
     return error_response(
         request, category, exc.render(to_zuora_id), resource=exc.resource, status=status
     )

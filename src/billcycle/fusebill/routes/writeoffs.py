@@ -5,7 +5,7 @@ Gated like bulk jobs (404 while the tenant's feature is off). Statuses:
 - 400: malformed body, an amount with more decimals than the currency, a zero or
   negative amount, or an amount that is not the full outstanding balance (the request
   itself is wrong: Fusebill's reference says the amount "must be the full outstanding
-  balance");
+  balance"; the ledger's error code is mapped in ``fusebill.errors.STATUS_BY_CODE``);
 - 404: an unknown invoice, another tenant's, or one that is not posted (a draft is not a
   Fusebill invoice);
 - 409: a posted invoice with nothing left to write off (the request is well formed, the
@@ -24,7 +24,6 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.requests import Request
 
-from billcycle.errors import RuleViolation
 from billcycle.fusebill.deps import BulkCtx
 from billcycle.fusebill.schemas.writeoffs import (
     WriteOffRequest,
@@ -33,10 +32,9 @@ from billcycle.fusebill.schemas.writeoffs import (
 )
 from billcycle.invoicing import listing_service
 from billcycle.ledger import service as ledger
+from billcycle.ledger.models import EntrySource
 
 router = APIRouter(tags=["Invoices"])
-
-SOURCE = "Fusebill"
 
 
 async def _raw_body(request: Request) -> bytes:
@@ -65,12 +63,12 @@ def write_off_invoice(ctx: BulkCtx, raw: Annotated[bytes, Depends(_raw_body)]) -
     """Write off the full outstanding balance of a posted invoice. Cannot be undone."""
     body = _parse(raw)
     invoice = listing_service.get_posted_invoice(ctx, body.invoice_id)
-    try:
-        entry = ledger.apply_write_off(
-            ctx, invoice, body.amount, reference=body.reference, comment=None, source=SOURCE
-        )
-    except RuleViolation as exc:
-        if exc.field == "amount":
-            exc.http_status = 400
-        raise
+    entry = ledger.apply_write_off(
+        ctx,
+        invoice,
+        body.amount,
+        reference=body.reference,
+        comment=None,
+        source=EntrySource.FUSEBILL,
+    )
     return write_off_response(entry)

@@ -19,6 +19,7 @@ from starlette.requests import Request
 
 from billcycle.accounts.models import Account, Contact
 from billcycle.accounts.service import AccountMetrics
+from billcycle.accounts.statuses import AccountStatus
 from billcycle.fusebill.timestamps import fusebill_timestamp
 
 # A Decimal in Python, a JSON number on the wire (values are already rounded to the
@@ -28,11 +29,11 @@ Amount = Annotated[Decimal, PlainSerializer(float, return_type=float)]
 CustomerStatus = Literal["Draft", "Active", "Hold", "Suspended", "Cancelled"]
 AccountStanding = Literal["Good", "PoorStanding", "Collection"]
 
-# billcycle's (Zuora's) account statuses as Fusebill names them.
+# billcycle's account statuses as Fusebill names them.
 _STATUS: dict[str, CustomerStatus] = {
-    "Draft": "Draft",
-    "Active": "Active",
-    "Canceled": "Cancelled",
+    AccountStatus.DRAFT: "Draft",
+    AccountStatus.ACTIVE: "Active",
+    AccountStatus.CANCELED: "Cancelled",
 }
 
 

@@ -23,7 +23,8 @@ from billcycle.fusebill.schemas.customers import (
     timestamp,
 )
 from billcycle.ids import NUMBER_FORMATS, format_number
-from billcycle.invoicing.listing import InvoiceField, Scalar, SettlementRow, SettlementStatus
+from billcycle.invoicing.listing import InvoiceField, Scalar, SettlementRow
+from billcycle.invoicing.statuses import SettlementStatus
 from billcycle.money import from_minor
 
 _PREFIX = NUMBER_FORMATS["invoice"][0]

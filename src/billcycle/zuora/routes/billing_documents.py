@@ -13,6 +13,7 @@ from billcycle.invoicing import queries
 from billcycle.zuora.deps import Ctx
 from billcycle.zuora.paging import Page, next_page_url
 from billcycle.zuora.schemas import invoices as schemas
+from billcycle.zuora.schemas.base import WireDate
 
 router = APIRouter(prefix="/v1/billing-documents", tags=["Billing Documents"])
 
@@ -42,7 +43,7 @@ def get_billing_documents(
     page: Annotated[Page, Depends(document_page)],
     account_id: Annotated[str | None, Query(alias="accountId")] = None,
     account_number: Annotated[str | None, Query(alias="accountNumber")] = None,
-    document_date: Annotated[schemas.WireDate | None, Query(alias="documentDate")] = None,
+    document_date: Annotated[WireDate | None, Query(alias="documentDate")] = None,
     status: Annotated[schemas.DocumentStatus | None, Query()] = None,
     sort: Annotated[
         str | None,

@@ -76,7 +76,7 @@ def _proxy_failure(request: Request, code: str, message: str, status: int) -> JS
 
 def proxy_error_response(request: Request, exc: DomainError) -> JSONResponse:
     category = CATEGORY_BY_KIND[exc.kind]
-    status = exc.http_status or STATUS_BY_CATEGORY[category]
+    status = STATUS_BY_CATEGORY[category]
     if exc.kind is ErrorKind.AUTHENTICATION:
         return _respond(request, {"message": exc.render(to_zuora_id)}, status)
     if exc.kind is ErrorKind.PERMISSION:

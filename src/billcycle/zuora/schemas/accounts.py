@@ -9,10 +9,9 @@ a string where Zuora expects a number is refused, not guessed at.
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import PlainSerializer, StrictBool, StrictInt, StrictStr
+from pydantic import StrictBool, StrictInt, StrictStr
 
 from billcycle.accounts import service
 from billcycle.accounts.inputs import (
@@ -24,20 +23,11 @@ from billcycle.accounts.inputs import (
 from billcycle.accounts.models import Account, Contact
 from billcycle.accounts.repository import InvoiceRow
 from billcycle.accounts.service import AccountMetrics, AccountSummary, SubscriptionSummary
+from billcycle.accounts.statuses import AccountStatus
 from billcycle.ids import to_zuora_id
 from billcycle.money import from_minor
 from billcycle.unset import UNSET
-from billcycle.zuora.schemas.base import CamelRequest, CamelResponse, CommonResponse
-
-
-def _json_number(value: Decimal) -> float:
-    # Zuora sends amounts as JSON numbers and the SDK types them as floats. Amounts are
-    # already rounded to the currency, so the shortest float repr is the same decimal.
-    return float(value)
-
-
-# A Decimal in Python, a JSON number on the wire.
-WireAmount = Annotated[Decimal, PlainSerializer(_json_number, return_type=float)]
+from billcycle.zuora.schemas.base import CamelRequest, CamelResponse, CommonResponse, WireAmount
 
 
 def _hex(value: int | None) -> str | None:
@@ -146,7 +136,7 @@ def to_new_account(body: CreateAccountRequest) -> NewAccount:
         batch=service.parse_batch(body.batch) if body.batch is not None else 1,
         payment_term=body.payment_term,
         auto_pay=bool(body.auto_pay),
-        status=body.status if body.status is not None else service.ACTIVE,
+        status=body.status if body.status is not None else AccountStatus.ACTIVE,
         crm_id=body.crm_id,
         notes=body.notes,
         invoice_delivery_prefs_email=bool(body.invoice_delivery_prefs_email),

@@ -1,17 +1,49 @@
-"""Base classes for Zuora wire models.
+"""Base classes and value types shared by every Zuora wire model.
 
 Requests allow extra fields so that unknown ones are ignored, as Zuora does, unless the
 client asks ``rejectUnknownFields=true`` (see :mod:`billcycle.zuora.unknown_fields`).
+Dates and amounts have one wire form each across the dialect (:data:`WireDate`,
+:data:`WireAmount`), so two endpoints never disagree on how ``10`` or a date is written.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 from pydantic.alias_generators import to_camel, to_pascal
 
 ZUORA_DATETIME = "%Y-%m-%d %H:%M:%S"
+_WIRE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def wire_date(value: object) -> date:
+    """A Zuora date: a ``yyyy-mm-dd`` string, blanks around it ignored as in every string
+    field. Numbers are refused (pydantic would read them as epochs) and so are date-times
+    passed off as dates."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _WIRE_DATE.match(value.strip()):
+        raise ValueError("use a date in yyyy-mm-dd format")
+    return date.fromisoformat(value.strip())  # raises ValueError for 2026-02-30
+
+
+def wire_number(value: Decimal) -> float:
+    """Zuora writes amounts as decimal JSON numbers (``5.00``, ``49.99``; quantities and
+    prices ``1.000000000``) and zuora-sdk types them as floats. A float keeps the decimal
+    point of a whole amount (``100.0``) but not Zuora's padding zeros. Amounts are rounded
+    to their currency and prices carry at most 9 decimals, so the shortest float repr is
+    the same decimal."""
+    return float(value)
+
+
+# A date in Python, ``yyyy-mm-dd`` on the wire.
+WireDate = Annotated[date, BeforeValidator(wire_date)]
+# A Decimal in Python, a JSON number on the wire; whole amounts keep their ``.0``.
+WireAmount = Annotated[Decimal, PlainSerializer(wire_number, return_type=float)]
 
 
 def zuora_datetime(value: datetime | None) -> str | None:

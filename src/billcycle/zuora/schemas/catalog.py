@@ -13,13 +13,11 @@ unchanged so the service reports them. Nothing here decides a business rule.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import (
-    BeforeValidator,
     Field,
     StrictBool,
     StrictInt,
@@ -50,21 +48,9 @@ from billcycle.zuora.schemas.base import (
     CommonResponse,
     PascalRequest,
     PascalResponse,
+    WireDate,
 )
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def _iso_date(value: object) -> object:
-    """Zuora dates are ``yyyy-mm-dd`` strings; refuse numbers (pydantic would read epochs)."""
-    if isinstance(value, date):
-        return value
-    if not isinstance(value, str) or not _ISO_DATE.match(value.strip()):
-        raise ValueError("expected a date as yyyy-mm-dd")
-    return value.strip()
-
-
-WireDate = Annotated[date, BeforeValidator(_iso_date)]
 Number = int | float | str
 
 # --- vocabularies: domain value -> wire spelling -------------------------------------

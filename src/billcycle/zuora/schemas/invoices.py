@@ -10,12 +10,11 @@ exclusive).
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, PlainSerializer, StrictBool, StrictFloat, StrictInt
+from pydantic import Field, StrictBool, StrictFloat, StrictInt
 
 from billcycle.errors import InvalidValue
 from billcycle.ids import to_zuora_id
@@ -24,35 +23,16 @@ from billcycle.invoicing.repository import DocumentRow
 from billcycle.ledger.models import LedgerEntry
 from billcycle.money import from_minor
 from billcycle.rating import ChargeType
-from billcycle.zuora.schemas.base import CamelRequest, CamelResponse, CommonResponse, zuora_datetime
+from billcycle.zuora.schemas.base import (
+    CamelRequest,
+    CamelResponse,
+    CommonResponse,
+    WireAmount,
+    WireDate,
+    zuora_datetime,
+)
 
 _ONE_DAY = timedelta(days=1)
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def _json_number(value: Decimal) -> int | float:
-    # Zuora sends amounts as JSON numbers (the SDK types them as floats). Values are
-    # already rounded to the currency, so the shortest float repr is the same decimal.
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent >= 0:
-        return int(value)
-    return float(value)
-
-
-# A Decimal in Python, a JSON number on the wire.
-WireAmount = Annotated[Decimal, PlainSerializer(_json_number, return_type=float)]
-
-
-def _iso_date(value: object) -> object:
-    """Only ``yyyy-mm-dd`` strings: no timestamps or date-times passed off as dates."""
-    if isinstance(value, date):
-        return value
-    if not isinstance(value, str) or not _ISO_DATE.match(value.strip()):
-        raise ValueError("must be a date in yyyy-mm-dd format")
-    return value.strip()
-
-
-WireDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 def _hex(value: int | None) -> str | None:
@@ -93,7 +73,8 @@ class WriteOffInvoiceRequest(CamelRequest):
     non_revenue_write_off_accounting_code: Annotated[str, Field(max_length=100)] | None = None
 
 
-# Billing-document statuses zuora-sdk knows (BillingDocumentStatus).
+# Billing-document statuses zuora-sdk knows (BillingDocumentStatus): Zuora's wider wire
+# vocabulary, of which billcycle's InvoiceStatus words are a part.
 DocumentStatus = Literal[
     "Draft", "Posted", "Canceled", "CancelInProgress", "Generating", "PendingForTax", "Split"
 ]

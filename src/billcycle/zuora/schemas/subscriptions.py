@@ -10,13 +10,12 @@ numbers; a string where Zuora expects a number is refused, not guessed at.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, StrictBool, StrictInt, StrictStr
+from pydantic import BeforeValidator, StrictBool, StrictInt, StrictStr
 
 from billcycle.errors import InvalidValue
 from billcycle.ids import parse_zuora_id, to_zuora_id
@@ -44,17 +43,16 @@ from billcycle.subscriptions.service import (
     SegmentView,
     SubscriptionView,
 )
-from billcycle.zuora.schemas.base import CamelRequest, CamelResponse, CommonResponse
+from billcycle.zuora.schemas.base import (
+    CamelRequest,
+    CamelResponse,
+    CommonResponse,
+    WireAmount,
+    WireDate,
+    wire_date,
+)
 
 # -- wire value types -------------------------------------------------------------------------
-
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def _wire_date(value: object) -> date:
-    if not isinstance(value, str) or not _DATE.match(value):
-        raise ValueError("use a date in yyyy-mm-dd format")
-    return date.fromisoformat(value)  # raises ValueError for 2026-02-30
 
 
 def _wire_number(value: object) -> Decimal:
@@ -77,18 +75,8 @@ def _int_or_digits(value: object) -> int:
     raise ValueError("must be a whole number")
 
 
-WireDate = Annotated[date, BeforeValidator(_wire_date)]
 WireNumber = Annotated[Decimal, BeforeValidator(_wire_number)]
 WireCount = Annotated[int, BeforeValidator(_int_or_digits)]
-
-
-def _json_number(value: Decimal) -> float:
-    # Zuora sends amounts as JSON numbers and the SDK types them as floats. Prices carry
-    # at most 9 decimals, so the shortest float repr is the same decimal.
-    return float(value)
-
-
-WireAmount = Annotated[Decimal, PlainSerializer(_json_number, return_type=float)]
 
 
 def _key(text: str) -> ObjectKey:
@@ -813,7 +801,7 @@ def query_date(value: str | None, field: str) -> date | None:
     if value is None or value == "":
         return None
     try:
-        return _wire_date(value)
+        return wire_date(value)
     except ValueError:
         raise InvalidValue(
             f"Invalid value for {field}: '{value}'. Use a date in yyyy-mm-dd format.",
