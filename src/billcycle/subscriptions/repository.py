@@ -20,9 +20,7 @@ from billcycle.subscriptions.models import (
     SubscriptionCharge,
     SubscriptionRatePlan,
 )
-
-ACTIVE = "Active"
-TERMED = "TERMED"
+from billcycle.subscriptions.statuses import SubscriptionStatus, TermType
 
 
 def _whole(stmt: Select[Subscription], *, lock: bool) -> Select[Subscription]:
@@ -122,8 +120,8 @@ def due_for_renewal(
     locked, oldest first (``account_ids=None``: every account of the tenant)."""
     stmt = select(Subscription).where(
         Subscription.tenant_id == tenant_id,
-        Subscription.status == ACTIVE,
-        Subscription.term_type == TERMED,
+        Subscription.status == SubscriptionStatus.ACTIVE,
+        Subscription.term_type == TermType.TERMED,
         Subscription.auto_renew.is_(True),
         Subscription.term_end_date.is_not(None),
         Subscription.term_end_date <= target_date,
