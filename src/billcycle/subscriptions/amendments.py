@@ -86,7 +86,7 @@ def _set_term(
     else:
         if current is None:
             raise MissingField(
-                "currentTerm is required to make the subscription TermType.TERMED.",
+                "currentTerm is required to make the subscription TERMED.",
                 resource=SUBSCRIPTION,
                 field="currentTerm",
             )

@@ -68,7 +68,7 @@ def _cancellation_date(subscription: Subscription, cancellation: Cancellation) -
     )
     if policy == CancellationPolicy.END_OF_CURRENT_TERM:
         if subscription.term_end_date is None:
-            raise rule("An TermType.EVERGREEN subscription has no current term end to cancel on.")
+            raise rule("An EVERGREEN subscription has no current term end to cancel on.")
         return subscription.term_end_date
     if policy == CancellationPolicy.SPECIFIC_DATE:
         if cancellation.effective_date is None:
@@ -292,7 +292,7 @@ def resume_subscription(ctx: ServiceContext, key: ObjectKey, resumption: Resumpt
 def _renew(subscription: Subscription, now: datetime) -> None:
     old_end = subscription.term_end_date
     if subscription.term_type != TermType.TERMED or old_end is None:
-        raise rule("Only a TermType.TERMED subscription can be renewed.")
+        raise rule("Only a TERMED subscription can be renewed.")
     if subscription.renewal_setting == RenewalSetting.RENEW_TO_EVERGREEN:
         subscription.term_type = TermType.EVERGREEN
         subscription.term_start_date = old_end
@@ -332,7 +332,7 @@ def renew_subscription(ctx: ServiceContext, key: ObjectKey) -> Changed:
 def renew_due_subscriptions(
     ctx: ServiceContext, account_ids: Sequence[int] | None, target_date: date
 ) -> list[Subscription]:
-    """Renew every Active auto-renew TermType.TERMED subscription of these accounts (None: all of
+    """Renew every Active auto-renew TERMED subscription of these accounts (None: all of
     the tenant's) whose term ends on or before ``target_date``, as often as needed for
     the term to cover it. For bill runs with ``autoRenewal``: call before rating, in the
     same unit of work. Subscriptions without a renewal term are left to expire."""

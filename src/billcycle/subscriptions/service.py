@@ -135,7 +135,7 @@ def _term_settings(new: NewSubscription) -> TermSettings:
     if term_type == TermType.TERMED:
         if initial is None:
             raise MissingField(
-                "initialTerm is required for a TermType.TERMED subscription.",
+                "initialTerm is required for a TERMED subscription.",
                 resource=SUBSCRIPTION,
                 field="initialTerm",
             )
