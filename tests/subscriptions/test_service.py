@@ -15,7 +15,6 @@ from billcycle.ids import to_zuora_id
 from billcycle.rating import BillingTiming, ChargeModel, rate_charge
 from billcycle.runtime import Runtime
 from billcycle.subscriptions import amendments, lifecycle, service, views
-from billcycle.subscriptions.rating_view import to_charge_terms
 from billcycle.subscriptions.inputs import (
     Cancellation,
     ChargeOverride,
@@ -32,6 +31,7 @@ from billcycle.subscriptions.inputs import (
     TierInput,
 )
 from billcycle.subscriptions.models import Subscription, SubscriptionCharge
+from billcycle.subscriptions.rating_view import to_charge_terms
 from billcycle.tenancy.service import NewTenant, create_tenant
 from tests.subscriptions.factories import (
     ChargeSpec,

@@ -47,7 +47,7 @@ from billcycle.tenancy.numbers import next_number
 _NUMBER_ATTEMPTS = 1000
 
 
-def _keytext(key: ObjectKey) -> str | None:
+def _key_text(key: ObjectKey) -> str | None:
     """The key as a number to look up, or None when it cannot be one."""
     text = key.text.strip()
     return text if text and "\x00" not in text and len(text) <= 255 else None
@@ -55,7 +55,7 @@ def _keytext(key: ObjectKey) -> str | None:
 
 def find_subscription(ctx: ServiceContext, key: ObjectKey, *, lock: bool = False) -> Subscription:
     """The subscription by Zuora key (id or number) in this tenant, or NotFound."""
-    text = _keytext(key)
+    text = _key_text(key)
     found = None
     if text is not None or key.id is not None:
         found = repository.find_subscription_by_key(
@@ -67,7 +67,7 @@ def find_subscription(ctx: ServiceContext, key: ObjectKey, *, lock: bool = False
 
 
 def find_account(ctx: ServiceContext, key: ObjectKey) -> Account | None:
-    text = _keytext(key)
+    text = _key_text(key)
     if text is None and key.id is None:
         return None
     return accounts.find_account_by_key(
