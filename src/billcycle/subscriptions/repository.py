@@ -51,7 +51,7 @@ def find_subscription_by_key(
     number: str,
     lock: bool = False,
 ) -> Subscription | None:
-    """Zuora's subscription-key: the id (already parsed from hex) or the number."""
+    """A subscription by id (as a dialect read it from a key), else by number."""
     if subscription_id is not None:
         found = get_subscription(session, tenant_id, subscription_id, lock=lock)
         if found is not None:

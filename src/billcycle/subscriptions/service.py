@@ -54,7 +54,7 @@ def _key_text(key: ObjectKey) -> str | None:
 
 
 def find_subscription(ctx: ServiceContext, key: ObjectKey, *, lock: bool = False) -> Subscription:
-    """The subscription by Zuora key (id or number) in this tenant, or NotFound."""
+    """The subscription by key (its id, else its number) in this tenant, or NotFound."""
     text = _key_text(key)
     found = None
     if text is not None or key.id is not None:
