@@ -30,6 +30,7 @@ from billcycle.catalog.vocabulary import (
 )
 from billcycle.errors import InvalidValue, MissingField, RuleViolation
 from billcycle.rating import price_and_unit_price
+from billcycle.subscriptions.checks import required_date
 from billcycle.subscriptions.inputs import ChargeOverride
 from billcycle.subscriptions.models import SUBSCRIPTION, SubscriptionCharge, SubscriptionChargeTier
 from billcycle.subscriptions.rating_view import to_charge_terms
@@ -109,13 +110,7 @@ def trigger_start(event: str, dates: TriggerDates, trigger_date: date | None) ->
                 field="customerAcceptanceDate",
             )
         return dates.customer_acceptance
-    if trigger_date is None:
-        raise MissingField(
-            "triggerDate is required when triggerEvent is SpecificDate.",
-            resource=SUBSCRIPTION,
-            field="triggerDate",
-        )
-    return trigger_date
+    return required_date(trigger_date, "triggerDate", "triggerEvent")
 
 
 def _bill_cycle(

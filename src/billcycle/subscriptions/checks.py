@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from billcycle.errors import InvalidValue, RuleViolation
+from billcycle.errors import InvalidValue, MissingField, RuleViolation
 from billcycle.subscriptions.models import SUBSCRIPTION, Subscription
 from billcycle.subscriptions.terms import check_date
 
@@ -45,6 +45,17 @@ def count(value: int, field: str, low: int, high: int) -> int:
 
 def optional_date(value: date | None, field: str) -> date | None:
     return check_date(value, field) if value is not None else None
+
+
+def required_date(value: date | None, field: str, chosen_by: str) -> date:
+    """The date a ``SpecificDate`` choice (of a policy or a trigger event) needs."""
+    if value is None:
+        raise MissingField(
+            f"{field} is required when {chosen_by} is SpecificDate.",
+            resource=SUBSCRIPTION,
+            field=field,
+        )
+    return value
 
 
 def require_status(subscription: Subscription, allowed: Sequence[str], action: str) -> None:

@@ -20,6 +20,7 @@ from billcycle.subscriptions.checks import (
     count,
     invalid,
     require_status,
+    required_date,
     rule,
     within_subscription,
 )
@@ -71,13 +72,9 @@ def _cancellation_date(subscription: Subscription, cancellation: Cancellation) -
             raise rule("An EVERGREEN subscription has no current term end to cancel on.")
         return subscription.term_end_date
     if policy == CancellationPolicy.SPECIFIC_DATE:
-        if cancellation.effective_date is None:
-            raise MissingField(
-                "cancellationEffectiveDate is required when cancellationPolicy is SpecificDate.",
-                resource=SUBSCRIPTION,
-                field="cancellationEffectiveDate",
-            )
-        return cancellation.effective_date
+        return required_date(
+            cancellation.effective_date, "cancellationEffectiveDate", "cancellationPolicy"
+        )
     return _end_of_last_invoice_period(subscription)
 
 
@@ -125,13 +122,8 @@ def _suspend_date(ctx: ServiceContext, subscription: Subscription, suspension: S
     if policy == SuspendPolicy.TODAY:
         return today
     if policy == SuspendPolicy.SPECIFIC_DATE:
-        if suspension.specific_date is None:
-            raise MissingField(
-                "suspendSpecificDate is required when suspendPolicy is SpecificDate.",
-                resource=SUBSCRIPTION,
-                field="suspendSpecificDate",
-            )
-        return check_date(suspension.specific_date, "suspendSpecificDate")
+        day = required_date(suspension.specific_date, "suspendSpecificDate", "suspendPolicy")
+        return check_date(day, "suspendSpecificDate")
     if policy == SuspendPolicy.FIXED_PERIODS_FROM_TODAY:
         count, period = _periods(suspension.periods, suspension.periods_type, "suspendPeriods")
         return add_period(today, count, period)
@@ -151,13 +143,8 @@ def _resume_date(ctx: ServiceContext, suspended_on: date, resumption: Resumption
     if policy == ResumePolicy.SUSPEND_DATE:
         return suspended_on
     if policy == ResumePolicy.SPECIFIC_DATE:
-        if resumption.specific_date is None:
-            raise MissingField(
-                "resumeSpecificDate is required when resumePolicy is SpecificDate.",
-                resource=SUBSCRIPTION,
-                field="resumeSpecificDate",
-            )
-        return check_date(resumption.specific_date, "resumeSpecificDate")
+        day = required_date(resumption.specific_date, "resumeSpecificDate", "resumePolicy")
+        return check_date(day, "resumeSpecificDate")
     count, period = _periods(resumption.periods, resumption.periods_type, "resumePeriods")
     return add_period(suspended_on, count, period)
 

@@ -140,14 +140,3 @@ def to_charge_terms(
         billed_through=charge.billed_through,
         grid_start=charge.grid_start_date,
     )
-
-
-# -- metrics ----------------------------------------------------------------------------------
-
-_MONTHS_PER_PERIOD: dict[BillingPeriod, Decimal] = {
-    BillingPeriod.Month: Decimal(1),
-    BillingPeriod.Quarter: Decimal(3),
-    BillingPeriod.Semi_Annual: Decimal(6),
-    BillingPeriod.Annual: Decimal(12),
-    BillingPeriod.Week: Decimal(12) / Decimal(52),
-}
