@@ -12,7 +12,6 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from billcycle.catalog import charge_terms as terms
-from billcycle.catalog.charge_terms import match_name
 from billcycle.catalog.price_tiers import TierTerms, override_tiers
 from billcycle.catalog.vocabulary import ChargeType
 from billcycle.context import ServiceContext
@@ -113,7 +112,7 @@ def _apply_term_changes(subscription: Subscription, changes: SubscriptionChanges
         )
         changed = True
     if changes.renewal_setting is not None:
-        subscription.renewal_setting = match_name(
+        subscription.renewal_setting = terms.match_name(
             changes.renewal_setting, tuple(RenewalSetting), "renewalSetting", resource=SUBSCRIPTION
         )
         changed = True
@@ -136,7 +135,7 @@ def _apply_term_length(
     ):
         return False
     term_type = (
-        match_name(changes.term_type, tuple(TermType), "termType", resource=SUBSCRIPTION)
+        terms.match_name(changes.term_type, tuple(TermType), "termType", resource=SUBSCRIPTION)
         if changes.term_type
         else subscription.term_type
     )
