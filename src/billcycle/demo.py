@@ -18,11 +18,13 @@ from billcycle.accounts.inputs import ContactInput, NewAccount
 from billcycle.accounts.models import Account
 from billcycle.catalog import service as catalog
 from billcycle.catalog.inputs import NewCharge, NewProduct, NewRatePlan, TierInput
+from billcycle.catalog.vocabulary import BillingPeriod, ChargeModel, ChargeType
 from billcycle.context import ServiceContext
 from billcycle.invoicing.generator import GenerationOptions, generate_invoices
 from billcycle.invoicing.service import post_invoices
 from billcycle.subscriptions import service as subscriptions
 from billcycle.subscriptions.inputs import NewSubscription, ObjectKey, RatePlanInput
+from billcycle.subscriptions.statuses import TermPeriodType, TermType
 
 DEMO_TENANT = "demo"
 
@@ -75,10 +77,10 @@ def _catalog(ctx: ServiceContext) -> list[int]:
         NewCharge(
             basic.id,
             "Basic monthly fee",
-            "Recurring",
-            "Flat Fee Pricing",
+            ChargeType.Recurring,
+            ChargeModel.FlatFee,
             [_tier("USD", "29"), _tier("EUR", "27")],
-            billing_period="Month",
+            billing_period=BillingPeriod.Month,
         ),
     )
     pro = catalog.create_rate_plan(ctx, NewRatePlan(platform.id, "Pro"))
@@ -87,10 +89,10 @@ def _catalog(ctx: ServiceContext) -> list[int]:
         NewCharge(
             pro.id,
             "Pro seats",
-            "Recurring",
-            "Per Unit Pricing",
+            ChargeType.Recurring,
+            ChargeModel.PerUnit,
             [_tier("USD", "12"), _tier("EUR", "11")],
-            billing_period="Month",
+            billing_period=BillingPeriod.Month,
             default_quantity=Decimal(5),
             uom="Each",
         ),
@@ -101,8 +103,8 @@ def _catalog(ctx: ServiceContext) -> list[int]:
         NewCharge(
             enterprise.id,
             "Enterprise seats",
-            "Recurring",
-            "Tiered Pricing",
+            ChargeType.Recurring,
+            ChargeModel.Tiered,
             [
                 _tier("USD", "100", starting_unit=Decimal(0), ending_unit=Decimal(10)),
                 _tier("USD", "80", starting_unit=Decimal(11), ending_unit=Decimal(50)),
@@ -111,7 +113,7 @@ def _catalog(ctx: ServiceContext) -> list[int]:
                 _tier("EUR", "74", starting_unit=Decimal(11), ending_unit=Decimal(50)),
                 _tier("EUR", "55", starting_unit=Decimal(51)),
             ],
-            billing_period="Quarter",
+            billing_period=BillingPeriod.Quarter,
             default_quantity=Decimal(20),
             uom="Each",
         ),
@@ -122,10 +124,10 @@ def _catalog(ctx: ServiceContext) -> list[int]:
         NewCharge(
             premium.id,
             "Premium support",
-            "Recurring",
-            "Flat Fee Pricing",
+            ChargeType.Recurring,
+            ChargeModel.FlatFee,
             [_tier("USD", "99"), _tier("EUR", "90")],
-            billing_period="Month",
+            billing_period=BillingPeriod.Month,
         ),
     )
     catalog.create_charge(
@@ -133,8 +135,8 @@ def _catalog(ctx: ServiceContext) -> list[int]:
         NewCharge(
             premium.id,
             "Onboarding",
-            "OneTime",
-            "Flat Fee Pricing",
+            ChargeType.OneTime,
+            ChargeModel.FlatFee,
             [_tier("USD", "500"), _tier("EUR", "460")],
         ),
     )
@@ -174,9 +176,9 @@ def load_demo(ctx: ServiceContext, *, accounts_count: int = 50, seed: int = 2026
                 NewSubscription(
                     account=ObjectKey(account.id, account.account_number),
                     contract_effective_date=start,
-                    term_type="TERMED",
+                    term_type=TermType.TERMED,
                     initial_term=12,
-                    initial_term_period_type="Month",
+                    initial_term_period_type=TermPeriodType.MONTH,
                     renewal_term=12,
                     auto_renew=True,
                     rate_plans=(RatePlanInput(ObjectKey(plan_id, str(plan_id))),),

@@ -330,14 +330,38 @@ def test_objects_in_use_cannot_be_deleted(api: Api, runtime: Runtime) -> None:
     with runtime.service_context(api.tenant.tenant_id) as ctx:
         plan = service.get_rate_plan(ctx, parse_zuora_id(plan_id) or 0)
         subscribe(ctx, plan, plan.charges[0])
-    for path, object_id in (
-        ("product-rate-plan-charge", charge_id),
-        ("product-rate-plan", plan_id),
-        ("product", product_id),
+    for path, object_id, name in (
+        ("product-rate-plan-charge", charge_id, "Product rate plan charge"),
+        ("product-rate-plan", plan_id, "Product rate plan"),
+        ("product", product_id, "Product"),
     ):
         message = proxy_error(delete(api, f"{path}/{object_id}"), 400, "CANNOT_DELETE")
-        assert "used by a subscription" in message
+        # The domain names the object by its integer id; the Zuora dialect writes it as
+        # the 32 hex digits its clients know.
+        assert message == f"{name} {object_id} is used by a subscription and cannot be deleted."
         assert get(api, f"{path}/{object_id}").status_code == 200
+
+
+def test_unknown_references_are_named_as_zuora_ids(api: Api) -> None:
+    _product_id, plan_id, _ = create_catalog(api)
+    unknown = "0" * 30 + "ff"
+    message = proxy_error(
+        post(api, "product-rate-plan", {"ProductId": unknown, "Name": "X"}), 400, "INVALID_VALUE"
+    )
+    assert message == f"Invalid value for ProductId: product {unknown} not found."
+    message = proxy_error(
+        post(api, "product-rate-plan-charge", charge_body(plan_id, ProductRatePlanId=unknown)),
+        400,
+        "INVALID_VALUE",
+    )
+    assert message == f"Invalid value for ProductRatePlanId: product rate plan {unknown} not found."
+    for path, name in (
+        ("product", "Product"),
+        ("product-rate-plan", "Product rate plan"),
+        ("product-rate-plan-charge", "Product rate plan charge"),
+    ):
+        message = proxy_error(put(api, f"{path}/{unknown}", {"Name": "x"}), 404, "INVALID_ID")
+        assert message == f"{name} {unknown} not found."
 
 
 def test_deleting_a_product_deletes_its_plans_and_charges(api: Api) -> None:

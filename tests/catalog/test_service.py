@@ -370,3 +370,32 @@ def test_listing_products_costs_one_query_per_level(ctx: ServiceContext, runtime
         event.remove(runtime.engine, "before_cursor_execute", count)
     assert (len(products), has_more) == (4, False)
     assert len(statements) == 4, statements
+
+
+def test_errors_name_ids_for_the_dialect_to_write(ctx: ServiceContext) -> None:
+    """The domain never formats a wire id: each dialect renders the id placeholders."""
+    plan, charge = make_catalog(ctx)
+    subscribe(ctx, plan, charge)
+    with pytest.raises(RuleViolation) as in_use:
+        service.delete_rate_plan(ctx, plan.id)
+    assert in_use.value.ids == {"rate_plan": plan.id}
+    assert in_use.value.render() == (
+        f"Product rate plan {plan.id} is used by a subscription and cannot be deleted."
+    )
+    assert in_use.value.render(lambda value: f"<{value}>") == (
+        f"Product rate plan <{plan.id}> is used by a subscription and cannot be deleted."
+    )
+    with pytest.raises(NotFound) as missing:
+        service.get_charge(ctx, 10**12)
+    assert missing.value.ids == {"charge": 10**12}
+    assert str(missing.value) == f"Product rate plan charge {10**12} not found."
+
+
+def test_a_product_is_found_by_id_or_else_by_sku(ctx: ServiceContext) -> None:
+    plan, _ = make_catalog(ctx)
+    product = plan.product
+    assert service.find_product(ctx, "ignored", product_id=product.id).id == product.id
+    # An id that names nothing falls back to the key as a SKU (a SKU may look like an id).
+    assert service.find_product(ctx, product.sku, product_id=10**12).id == product.id
+    with pytest.raises(NotFound, match="Product nope not found"):
+        service.find_product(ctx, "nope", product_id=10**12)

@@ -14,8 +14,7 @@ from billcycle.errors import DomainError, InvalidValue, MissingField, NotFound, 
 from billcycle.ids import to_zuora_id
 from billcycle.rating import BillingTiming, ChargeModel, rate_charge
 from billcycle.runtime import Runtime
-from billcycle.subscriptions import service
-from billcycle.subscriptions.charges import to_charge_terms
+from billcycle.subscriptions import amendments, lifecycle, service, views
 from billcycle.subscriptions.inputs import (
     Cancellation,
     ChargeOverride,
@@ -32,6 +31,7 @@ from billcycle.subscriptions.inputs import (
     TierInput,
 )
 from billcycle.subscriptions.models import Subscription, SubscriptionCharge
+from billcycle.subscriptions.rating_view import to_charge_terms
 from billcycle.tenancy.service import NewTenant, create_tenant
 from tests.subscriptions.factories import (
     ChargeSpec,
@@ -101,7 +101,7 @@ def test_create_makes_segment_one_of_each_charge(ctx: ServiceContext) -> None:
         assert charge.currency == "USD"
     assert (fee.price, fee.charge_model) == (D("100"), ChargeModel.FlatFee.value)
     assert (seats.price, seats.quantity) == (D("7.5"), D("3"))
-    assert service.metrics(sub, "USD") == service.Metrics(D("122.50"), D("1470.00"))
+    assert views.metrics(sub, "USD") == views.Metrics(D("122.50"), D("1470.00"))
     second = service.create_subscription(ctx, new_sub(data))
     assert second.subscription_number == "A-S00000002"
     assert charges_of(second)[0].charge_number == "C-00000003"
@@ -146,7 +146,7 @@ def test_evergreen_has_no_end(ctx: ServiceContext) -> None:
     assert sub.term_end_date is None
     assert sub.current_term is None
     assert charges_of(sub)[0].effective_end_date is None
-    assert service.metrics(sub, "USD") == service.Metrics(D("100.00"), None)
+    assert views.metrics(sub, "USD") == views.Metrics(D("100.00"), None)
 
 
 def test_termed_needs_an_initial_term(ctx: ServiceContext) -> None:
@@ -231,7 +231,7 @@ def test_overrides(ctx: ServiceContext) -> None:
         (D("11"), None, D("2")),
     ]
     # 10 units at 8 plus 2 at 2
-    assert service.metrics(sub, "USD").mrr == D("42.50") + D("84")
+    assert views.metrics(sub, "USD").mrr == D("42.50") + D("84")
 
 
 @pytest.mark.parametrize(
@@ -305,7 +305,7 @@ def test_price_change_starts_a_segment_and_rating_credits_the_old_one(
     sub = service.create_subscription(ctx, new_sub(data))
     (first,) = charges_of(sub)
     first.billed_through = date(2026, 4, 1)  # a bill run billed Jan-Mar
-    result = service.update_subscription(
+    result = amendments.update_subscription(
         ctx, key(sub.id), _update_price(sub, date(2026, 3, 15), price=D("160"))
     )
     assert result.subscription.version == 2
@@ -341,7 +341,7 @@ def test_price_change_starts_a_segment_and_rating_credits_the_old_one(
 def test_change_on_an_unbilled_segment_start_keeps_one_segment(ctx: ServiceContext) -> None:
     data = setup_in(ctx, per_unit("5"))
     sub = service.create_subscription(ctx, new_sub(data))
-    service.update_subscription(
+    amendments.update_subscription(
         ctx, key(sub.id), _update_price(sub, date(2026, 1, 1), quantity=D("4"))
     )
     (charge,) = charges_of(sub)
@@ -351,19 +351,19 @@ def test_change_on_an_unbilled_segment_start_keeps_one_segment(ctx: ServiceConte
 def test_changes_out_of_order_or_after_the_end_are_refused(ctx: ServiceContext) -> None:
     data = setup_in(ctx, per_unit("5"))
     sub = service.create_subscription(ctx, new_sub(data))
-    service.update_subscription(
+    amendments.update_subscription(
         ctx, key(sub.id), _update_price(sub, date(2026, 6, 1), quantity=D("2"))
     )
     with pytest.raises(RuleViolation, match="segment starts"):
-        service.update_subscription(
+        amendments.update_subscription(
             ctx, key(sub.id), _update_price(sub, date(2026, 3, 1), quantity=D("3"))
         )
     with pytest.raises(InvalidValue, match="after the current term"):
-        service.update_subscription(
+        amendments.update_subscription(
             ctx, key(sub.id), _update_price(sub, date(2027, 2, 1), quantity=D("3"))
         )
     with pytest.raises(InvalidValue, match="Nothing to update"):
-        service.update_subscription(ctx, key(sub.id), _update_price(sub, date(2026, 7, 1)))
+        amendments.update_subscription(ctx, key(sub.id), _update_price(sub, date(2026, 7, 1)))
 
 
 def test_remove_and_add_rate_plans(ctx: ServiceContext) -> None:
@@ -371,7 +371,7 @@ def test_remove_and_add_rate_plans(ctx: ServiceContext) -> None:
     sub = service.create_subscription(ctx, new_sub(data))
     extra = add_rate_plan(ctx.session, ctx.tenant_id, flat("30"), name="Add-on")
     rate_plan_id = sub.rate_plans[0].id
-    result = service.update_subscription(
+    result = amendments.update_subscription(
         ctx,
         key(sub.id),
         SubscriptionChanges(
@@ -386,7 +386,7 @@ def test_remove_and_add_rate_plans(ctx: ServiceContext) -> None:
     assert added.charges[0].effective_end_date == date(2027, 1, 1)
     assert result.delta.mrr == D("-70.00")
     with pytest.raises(RuleViolation, match="already been removed"):
-        service.update_subscription(
+        amendments.update_subscription(
             ctx,
             key(sub.id),
             SubscriptionChanges(remove=(RatePlanRemoval(key(rate_plan_id), date(2026, 6, 1)),)),
@@ -396,15 +396,15 @@ def test_remove_and_add_rate_plans(ctx: ServiceContext) -> None:
 def test_term_changes_move_charge_ends(ctx: ServiceContext) -> None:
     data = setup_in(ctx, flat("100"))
     sub = service.create_subscription(ctx, new_sub(data))
-    service.update_subscription(ctx, key(sub.id), SubscriptionChanges(current_term=6))
+    amendments.update_subscription(ctx, key(sub.id), SubscriptionChanges(current_term=6))
     assert sub.term_end_date == date(2026, 7, 1)
     assert charges_of(sub)[0].effective_end_date == date(2026, 7, 1)
-    service.update_subscription(ctx, key(sub.id), SubscriptionChanges(term_type="EVERGREEN"))
+    amendments.update_subscription(ctx, key(sub.id), SubscriptionChanges(term_type="EVERGREEN"))
     assert sub.term_end_date is None
     assert charges_of(sub)[0].effective_end_date is None
     with pytest.raises(MissingField, match="currentTerm"):
-        service.update_subscription(ctx, key(sub.id), SubscriptionChanges(term_type="TERMED"))
-    service.update_subscription(
+        amendments.update_subscription(ctx, key(sub.id), SubscriptionChanges(term_type="TERMED"))
+    amendments.update_subscription(
         ctx,
         key(sub.id),
         SubscriptionChanges(term_type="TERMED", current_term=2, current_term_period_type="Year"),
@@ -429,7 +429,7 @@ def test_cancel_policies(ctx: ServiceContext, cancellation: Cancellation, expect
     sub = service.create_subscription(ctx, new_sub(data))
     recurring, one_time = charges_of(sub)
     recurring.billed_through = date(2026, 3, 1)
-    result = service.cancel_subscription(ctx, key(sub.subscription_number), cancellation)
+    result = lifecycle.cancel_subscription(ctx, key(sub.subscription_number), cancellation)
     assert sub.status == "Cancelled"
     assert sub.cancelled_date == expected
     assert sub.subscription_end_date == expected
@@ -437,25 +437,25 @@ def test_cancel_policies(ctx: ServiceContext, cancellation: Cancellation, expect
     assert one_time.effective_end_date == date(2026, 1, 2)
     assert result.delta.mrr == D("-100.00")
     with pytest.raises(RuleViolation, match="Cancelled"):
-        service.cancel_subscription(ctx, key(sub.id), cancellation)
+        lifecycle.cancel_subscription(ctx, key(sub.id), cancellation)
 
 
 def test_cancel_needs_a_date_and_a_term(ctx: ServiceContext) -> None:
     data = setup_in(ctx, flat("100"))
     sub = service.create_subscription(ctx, new_sub(data))
     with pytest.raises(MissingField, match="cancellationEffectiveDate"):
-        service.cancel_subscription(ctx, key(sub.id), Cancellation("SpecificDate"))
+        lifecycle.cancel_subscription(ctx, key(sub.id), Cancellation("SpecificDate"))
     with pytest.raises(InvalidValue, match="before the subscription starts"):
-        service.cancel_subscription(
+        lifecycle.cancel_subscription(
             ctx, key(sub.id), Cancellation("SpecificDate", date(2025, 1, 1))
         )
     with pytest.raises(InvalidValue, match="cancellationPolicy"):
-        service.cancel_subscription(ctx, key(sub.id), Cancellation("Whenever"))
+        lifecycle.cancel_subscription(ctx, key(sub.id), Cancellation("Whenever"))
     evergreen = service.create_subscription(
         ctx, new_sub(data, term_type="EVERGREEN", initial_term=None)
     )
     with pytest.raises(RuleViolation, match="EVERGREEN"):
-        service.cancel_subscription(ctx, key(evergreen.id), Cancellation("EndOfCurrentTerm"))
+        lifecycle.cancel_subscription(ctx, key(evergreen.id), Cancellation("EndOfCurrentTerm"))
     assert evergreen.status == "Active"
 
 
@@ -464,18 +464,18 @@ def test_suspend_and_resume_extending_the_term(ctx: ServiceContext) -> None:
     sub = service.create_subscription(ctx, new_sub(data))
     (first,) = charges_of(sub)
     first.billed_through = date(2026, 3, 1)
-    service.suspend_subscription(
+    lifecycle.suspend_subscription(
         ctx, key(sub.id), Suspension("SpecificDate", specific_date=date(2026, 2, 10))
     )
     assert (sub.status, sub.suspended_date) == ("Suspended", date(2026, 2, 10))
     assert first.effective_end_date == date(2026, 2, 10)
     with pytest.raises(RuleViolation, match="Suspended"):
-        service.suspend_subscription(ctx, key(sub.id), Suspension("Today"))
+        lifecycle.suspend_subscription(ctx, key(sub.id), Suspension("Today"))
     with pytest.raises(InvalidValue, match="resume date"):
-        service.resume_subscription(
+        lifecycle.resume_subscription(
             ctx, key(sub.id), Resumption("SpecificDate", specific_date=date(2026, 2, 1))
         )
-    service.resume_subscription(
+    lifecycle.resume_subscription(
         ctx,
         key(sub.id),
         Resumption(
@@ -498,7 +498,7 @@ def test_suspend_and_resume_extending_the_term(ctx: ServiceContext) -> None:
 def test_suspend_today_and_resume_in_the_same_call(ctx: ServiceContext) -> None:
     data = setup_in(ctx, flat("100"))
     sub = service.create_subscription(ctx, new_sub(data))
-    result = service.suspend_subscription(
+    result = lifecycle.suspend_subscription(
         ctx,
         key(sub.id),
         Suspension(
@@ -516,38 +516,38 @@ def test_suspend_today_and_resume_in_the_same_call(ctx: ServiceContext) -> None:
     ]
     assert result.delta.mrr == D("-100.00")
     with pytest.raises(RuleViolation, match="already resumes"):
-        service.resume_subscription(ctx, key(sub.id), Resumption("Today"))
+        lifecycle.resume_subscription(ctx, key(sub.id), Resumption("Today"))
 
 
 def test_renew_and_renew_due(ctx: ServiceContext) -> None:
     data = setup_in(ctx, flat("100"))
     monthly = service.create_subscription(ctx, new_sub(data, initial_term=1, renewal_term=1))
     manual = service.create_subscription(ctx, new_sub(data, auto_renew=False))
-    service.renew_subscription(ctx, key(manual.id))
+    lifecycle.renew_subscription(ctx, key(manual.id))
     assert (manual.term_start_date, manual.term_end_date) == (date(2027, 1, 1), date(2028, 1, 1))
     assert manual.current_term == 12
     assert charges_of(manual)[0].effective_end_date == date(2028, 1, 1)
 
-    renewed = service.renew_due_subscriptions(ctx, [data.account_id], date(2026, 3, 15))
+    renewed = lifecycle.renew_due_subscriptions(ctx, [data.account_id], date(2026, 3, 15))
     assert renewed == [monthly]
     assert (monthly.term_start_date, monthly.term_end_date) == (date(2026, 3, 1), date(2026, 4, 1))
     assert charges_of(monthly)[0].effective_end_date == date(2026, 4, 1)
     assert monthly.version == 3
-    assert service.renew_due_subscriptions(ctx, [data.account_id], date(2026, 3, 15)) == []
-    assert service.renew_due_subscriptions(ctx, [], date(2030, 1, 1)) == []
+    assert lifecycle.renew_due_subscriptions(ctx, [data.account_id], date(2026, 3, 15)) == []
+    assert lifecycle.renew_due_subscriptions(ctx, [], date(2030, 1, 1)) == []
 
 
 def test_renew_to_evergreen_and_evergreen_refusal(ctx: ServiceContext) -> None:
     data = setup_in(ctx, flat("100"))
     sub = service.create_subscription(ctx, new_sub(data, renewal_setting="RENEW_TO_EVERGREEN"))
-    service.renew_subscription(ctx, key(sub.id))
+    lifecycle.renew_subscription(ctx, key(sub.id))
     assert (sub.term_type, sub.term_end_date) == ("EVERGREEN", None)
     assert charges_of(sub)[0].effective_end_date is None
     with pytest.raises(RuleViolation, match="TERMED"):
-        service.renew_subscription(ctx, key(sub.id))
+        lifecycle.renew_subscription(ctx, key(sub.id))
     no_renewal = service.create_subscription(ctx, new_sub(data, renewal_term=0))
     with pytest.raises(RuleViolation, match="renewal term"):
-        service.renew_subscription(ctx, key(no_renewal.id))
+        lifecycle.renew_subscription(ctx, key(no_renewal.id))
 
 
 def test_other_tenants_subscriptions_are_not_found(runtime: Runtime, tenant: NewTenant) -> None:
@@ -575,10 +575,10 @@ def test_other_tenants_subscriptions_are_not_found(runtime: Runtime, tenant: New
 def test_resume_repeats_every_span_the_suspension_cut(ctx: ServiceContext) -> None:
     data = setup_in(ctx, flat("100"))
     sub = service.create_subscription(ctx, new_sub(data))
-    service.update_subscription(
+    amendments.update_subscription(
         ctx, key(sub.id), _update_price(sub, date(2026, 6, 1), price=D("150"))
     )
-    service.suspend_subscription(
+    lifecycle.suspend_subscription(
         ctx, key(sub.id), Suspension("SpecificDate", specific_date=date(2026, 3, 1))
     )
     spans = [(c.segment, c.effective_start_date, c.effective_end_date) for c in charges_of(sub)]
@@ -586,7 +586,7 @@ def test_resume_repeats_every_span_the_suspension_cut(ctx: ServiceContext) -> No
         (1, date(2026, 1, 1), date(2026, 3, 1)),
         (2, date(2026, 6, 1), date(2026, 6, 1)),  # not begun: emptied
     ]
-    service.resume_subscription(
+    lifecycle.resume_subscription(
         ctx, key(sub.id), Resumption("SpecificDate", specific_date=date(2026, 4, 1))
     )
     segments = charges_of(sub)
@@ -599,4 +599,4 @@ def test_resume_repeats_every_span_the_suspension_cut(ctx: ServiceContext) -> No
         (3, date(2026, 4, 1), date(2026, 6, 1), D("100"), False),
         (4, date(2026, 6, 1), date(2027, 1, 1), D("150"), True),
     ]
-    assert service.metrics(sub, "USD").mrr == D("150.00")
+    assert views.metrics(sub, "USD").mrr == D("150.00")

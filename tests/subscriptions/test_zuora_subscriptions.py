@@ -607,3 +607,23 @@ def test_bad_updates_change_nothing(
     body = _with_ids(change, ids)
     assert_error(put(api, f"/{sub_id}", body), status, category)
     assert detail(api, sub_id) == before
+
+
+def test_an_unknown_charge_is_named_as_sent_beside_the_zuora_rate_plan_id(
+    api: Api, data: Setup
+) -> None:
+    """The rate plan id in the message is rendered by the dialect; the client's own text
+    (braces included) comes back exactly as sent."""
+    sub_id = created(api, data)["subscriptionId"]
+    rate_plan_id = detail(api, sub_id)["ratePlans"][0]["id"]
+    for charge_key in ("{weird}", "0" * 32):
+        update = {
+            "ratePlanId": rate_plan_id,
+            "contractEffectiveDate": "2026-02-01",
+            "chargeUpdateDetails": [{"ratePlanChargeId": charge_key, "price": 1}],
+        }
+        message = assert_error(put(api, f"/{sub_id}", {"update": [update]}), 400, 20)
+        assert message == (
+            f"Invalid value for ratePlanChargeId: {charge_key} is not a charge of rate plan "
+            f"{rate_plan_id}."
+        )

@@ -23,7 +23,7 @@ from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
 from billcycle.jobs.registry import chunk_handler, task
 from billcycle.jobs.runner import JobRunner, periodic
-from billcycle.subscriptions.service import renew_due_subscriptions
+from billcycle.subscriptions.lifecycle import renew_due_subscriptions
 from billcycle.tenancy.numbers import next_number
 
 log = logging.getLogger(__name__)

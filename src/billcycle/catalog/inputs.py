@@ -1,10 +1,9 @@
 """What callers hand the catalog service: plain dataclasses in the domain's vocabulary.
 
 Dialects translate their wire spellings (the object API's ``Semi-Annual``, ``In Advance``)
-into these values before calling the service, so the rules live in one place. Charge
-enums shared with rating (ChargeType, ChargeModel, BillingPeriod, BillingTiming,
-PriceFormat) come from :mod:`billcycle.rating.types`; the ones only the catalog needs
-are defined here, with Zuora's exact strings as values.
+into the values of :mod:`billcycle.catalog.vocabulary` before calling the service, so
+the rules live in one place. Words stay ``str`` here: an unknown one reaches the service,
+which refuses it with the list of allowed values.
 
 Updates use :data:`UNSET` for "not given", so that ``None`` can mean "clear this field".
 """
@@ -15,41 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from enum import StrEnum
 
 from billcycle.unset import UNSET, Unset
-
-
-class BillCycleType(StrEnum):
-    DefaultFromCustomer = "DefaultFromCustomer"
-    SpecificDayofMonth = "SpecificDayofMonth"
-    SubscriptionStartDay = "SubscriptionStartDay"
-    ChargeTriggerDay = "ChargeTriggerDay"
-    SpecificDayofWeek = "SpecificDayofWeek"
-
-
-class TriggerEvent(StrEnum):
-    ContractEffective = "ContractEffective"
-    ServiceActivation = "ServiceActivation"
-    CustomerAcceptance = "CustomerAcceptance"
-
-
-class WeekDay(StrEnum):
-    """Stored by name, as Zuora spells it; rating numbers them Monday=0 .. Sunday=6."""
-
-    Monday = "Monday"
-    Tuesday = "Tuesday"
-    Wednesday = "Wednesday"
-    Thursday = "Thursday"
-    Friday = "Friday"
-    Saturday = "Saturday"
-    Sunday = "Sunday"
-
-
-class ProductCategory(StrEnum):
-    BaseProducts = "Base Products"
-    AddOnServices = "Add On Services"
-    MiscellaneousProducts = "Miscellaneous Products"
 
 
 @dataclass(frozen=True, slots=True)

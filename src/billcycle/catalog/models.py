@@ -9,6 +9,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from billcycle.db.base import Base, TenantScoped, Timestamps
 from billcycle.db.types import BigId, ExactDecimal
 
+# The resource an error about each object names (the Zuora dialect picks its code by it).
+PRODUCT = "product"
+RATE_PLAN = "product_rate_plan"
+CHARGE = "product_rate_plan_charge"
+
 
 class Product(TenantScoped, Timestamps, Base):
     __tablename__ = "products"
@@ -50,7 +55,8 @@ class ProductRatePlan(TenantScoped, Timestamps, Base):
 
 
 class ProductRatePlanCharge(TenantScoped, Timestamps, Base):
-    """A catalog charge. Enum-like columns hold Zuora's exact strings (see billcycle.rating)."""
+    """A catalog charge. Enum-like columns hold Zuora's exact strings, the values of
+    :mod:`billcycle.catalog.vocabulary`."""
 
     __tablename__ = "product_rate_plan_charges"
 

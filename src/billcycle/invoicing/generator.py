@@ -30,7 +30,7 @@ from billcycle.invoicing.generator_repository import AnyRow
 from billcycle.invoicing.statuses import InvoiceSource, InvoiceStatus
 from billcycle.money import to_minor
 from billcycle.rating import ChargeModel, rate_charge
-from billcycle.subscriptions.charges import to_charge_terms
+from billcycle.subscriptions.rating_view import to_charge_terms
 from billcycle.tenancy.numbers import number_block
 
 _TIERED_MODELS = frozenset({ChargeModel.Tiered.value, ChargeModel.Volume.value})

@@ -1,257 +1,55 @@
-"""Subscription charges as segments: built from the catalog, split by amendments, rated.
+"""A new subscription charge: segment 1, built from a catalog charge and the subscriber's
+overrides.
 
-A subscription charge is stored as segments (see :class:`SubscriptionCharge`). This
-module builds segment 1 from a catalog charge plus the subscriber's overrides, starts a
-following segment when terms change, and turns a segment into the rating engine's
-:class:`~billcycle.rating.ChargeTerms`. It never computes what to bill: ending a segment
-before its ``billed_through`` is all it takes for rating to credit the difference.
+A subscription charge is stored as segments (see :class:`SubscriptionCharge`); later
+segments are made by :mod:`billcycle.subscriptions.segments`, and a segment is rated
+through :mod:`billcycle.subscriptions.rating_view`. Words and numbers are read by
+:mod:`billcycle.catalog.charge_terms`, override tiers by
+:mod:`billcycle.catalog.price_tiers`, with the subscription API's wording.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
 
+from billcycle.catalog import charge_terms as terms
 from billcycle.catalog.models import ProductRatePlanCharge, ProductRatePlanChargeTier
-from billcycle.errors import InvalidValue, MissingField, RuleViolation
-from billcycle.rating import (
+from billcycle.catalog.price_tiers import TierTerms, override_tiers
+from billcycle.catalog.vocabulary import (
+    TIERED_MODELS,
+    BillCycleType,
     BillingPeriod,
-    BillingTiming,
     ChargeModel,
-    ChargeTerms,
     ChargeType,
-    PriceFormat,
-    Tier,
-    price_and_unit_price,
+    EndDateCondition,
+    TriggerEvent,
+    WeekDay,
 )
-from billcycle.subscriptions.inputs import ChargeOverride, TierInput
-from billcycle.subscriptions.models import SubscriptionCharge, SubscriptionChargeTier
-from billcycle.subscriptions.terms import add_days, months_between
+from billcycle.errors import InvalidValue, MissingField, RuleViolation
+from billcycle.rating import price_and_unit_price
+from billcycle.subscriptions.checks import required_date
+from billcycle.subscriptions.inputs import ChargeOverride
+from billcycle.subscriptions.models import SUBSCRIPTION, SubscriptionCharge, SubscriptionChargeTier
+from billcycle.subscriptions.rating_view import to_charge_terms
+from billcycle.subscriptions.terms import add_days
 
-SUBSCRIPTION = "subscription"
-
-# Values at most this large fit NUMERIC(28, 9) with room to multiply by a quantity.
-_MAX_MAGNITUDE = Decimal(10) ** 18
-_PRICE_SCALE = 9
 _ONE = Decimal(1)
 _ZERO = Decimal(0)
 _MAX_SPECIFIC_PERIOD = 200
-
-# Trigger events: which subscription date starts a charge.
-CONTRACT_EFFECTIVE = "ContractEffective"
-SERVICE_ACTIVATION = "ServiceActivation"
-CUSTOMER_ACCEPTANCE = "CustomerAcceptance"
-SPECIFIC_DATE = "SpecificDate"
-TRIGGER_EVENTS = (CONTRACT_EFFECTIVE, SERVICE_ACTIVATION, CUSTOMER_ACCEPTANCE, SPECIFIC_DATE)
-
-# Bill cycle types: where a charge's bill cycle day comes from.
-DEFAULT_FROM_CUSTOMER = "DefaultFromCustomer"
-SPECIFIC_DAY_OF_MONTH = "SpecificDayofMonth"
-SUBSCRIPTION_START_DAY = "SubscriptionStartDay"
-CHARGE_TRIGGER_DAY = "ChargeTriggerDay"
-SPECIFIC_DAY_OF_WEEK = "SpecificDayofWeek"
-TERM_START_DAY = "TermStartDay"
-BILL_CYCLE_TYPES = (
-    DEFAULT_FROM_CUSTOMER,
-    SPECIFIC_DAY_OF_MONTH,
-    SUBSCRIPTION_START_DAY,
-    CHARGE_TRIGGER_DAY,
-    SPECIFIC_DAY_OF_WEEK,
-    TERM_START_DAY,
-)
-
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-SUBSCRIPTION_END = "Subscription_End"
-
-# Zuora spells several enums differently in its catalog and subscription APIs ("Flat Fee
-# Pricing" / "FlatFee", "In Advance" / "IN_ADVANCE", "Semi-Annual" / "Semi_Annual"):
-# accept every spelling, store the rating engine's.
-_MODELS: dict[str, ChargeModel] = {
-    "flatfeepricing": ChargeModel.FlatFee,
-    "flatfee": ChargeModel.FlatFee,
-    "perunitpricing": ChargeModel.PerUnit,
-    "perunit": ChargeModel.PerUnit,
-    "tieredpricing": ChargeModel.Tiered,
-    "tiered": ChargeModel.Tiered,
-    "volumepricing": ChargeModel.Volume,
-    "volume": ChargeModel.Volume,
-}
-_TIMINGS: dict[str, BillingTiming] = {
-    "inadvance": BillingTiming.InAdvance,
-    "inarrears": BillingTiming.InArrears,
-}
-_PRICE_FORMATS: dict[str, PriceFormat] = {
-    "perunit": PriceFormat.PerUnit,
-    "flatfee": PriceFormat.FlatFee,
-}
-_PERIODS: dict[str, BillingPeriod] = {p.value.lower(): p for p in BillingPeriod}
-_TYPES: dict[str, ChargeType] = {t.value.lower(): t for t in ChargeType}
-
-
-def _squash(value: str) -> str:
-    return value.replace(" ", "").replace("_", "").replace("-", "").lower()
 
 
 def _invalid(message: str, field: str | None = None) -> InvalidValue:
     return InvalidValue(message, resource=SUBSCRIPTION, field=field)
 
 
-def _choices(values: Iterable[str]) -> str:
-    return ", ".join(values)
-
-
-# -- enum normalization -------------------------------------------------------------------
-
-
-def charge_type(value: str) -> ChargeType:
-    found = _TYPES.get(_squash(value))
-    if found is None:
-        raise RuleViolation(f"Charge type '{value}' is not supported.", resource=SUBSCRIPTION)
-    return found
-
-
-def charge_model(value: str) -> ChargeModel:
-    found = _MODELS.get(_squash(value))
-    if found is None:
-        raise RuleViolation(
-            f"Charge model '{value}' is not supported: use one of "
-            f"{_choices(m.value for m in ChargeModel)}.",
-            resource=SUBSCRIPTION,
-        )
-    return found
-
-
-def billing_timing(value: str, field: str = "billingTiming") -> BillingTiming:
-    found = _TIMINGS.get(_squash(value))
-    if found is None:
-        raise _invalid(
-            f"Invalid value for {field}: '{value}'. Use IN_ADVANCE or IN_ARREARS.", field
-        )
-    return found
-
-
-def billing_period(value: str, field: str = "billingPeriod") -> BillingPeriod:
-    found = _PERIODS.get(value.strip().replace(" ", "_").replace("-", "_").lower())
-    if found is None:
-        raise _invalid(
-            f"Invalid value for {field}: '{value}'. Supported billing periods: "
-            f"{_choices(p.value for p in BillingPeriod)}.",
-            field,
-        )
-    return found
-
-
-def price_format(value: str | None, field: str = "priceFormat") -> PriceFormat:
-    if value is None:
-        return PriceFormat.PerUnit
-    found = _PRICE_FORMATS.get(_squash(value))
-    if found is None:
-        raise _invalid(f"Invalid value for {field}: '{value}'. Use PerUnit or FlatFee.", field)
-    return found
-
-
-def match_name(value: str, known: Sequence[str], field: str) -> str:
-    """``value`` spelled as in ``known`` (case-insensitively), or InvalidValue."""
-    for name in known:
-        if name.lower() == value.strip().lower():
-            return name
-    raise _invalid(f"Invalid value for {field}: '{value}'. Use one of {_choices(known)}.", field)
-
-
-def trigger_event(value: str, field: str = "triggerEvent") -> str:
-    return match_name(value, TRIGGER_EVENTS, field)
-
-
-def bill_cycle_type(value: str, field: str = "billCycleType") -> str:
-    return match_name(value, BILL_CYCLE_TYPES, field)
-
-
-def weekday_name(value: str, field: str = "weeklyBillCycleDay") -> str:
-    return match_name(value, WEEKDAYS, field)
-
-
-# -- numbers --------------------------------------------------------------------------------
-
-
-def exact_number(value: Decimal, field: str, *, negative: bool = True) -> Decimal:
-    """A price, quantity or unit bound that the database stores exactly."""
-    if not value.is_finite():
-        raise _invalid(f"Invalid value for {field}: '{value}' is not a number.", field)
-    exponent = value.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -_PRICE_SCALE:
-        raise _invalid(
-            f"Invalid value for {field}: {value} has more than {_PRICE_SCALE} decimal places.",
-            field,
-        )
-    if abs(value) >= _MAX_MAGNITUDE:
-        raise _invalid(f"Invalid value for {field}: {value} is too large.", field)
-    if not negative and value < 0:
-        raise _invalid(f"Invalid value for {field}: {value} must not be negative.", field)
-    return value.normalize() if value else _ZERO
-
-
-def _quantity(value: Decimal, field: str = "quantity") -> Decimal:
-    return exact_number(value, field, negative=False)
-
-
-# -- tiers ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class TierTerms:
-    tier: int
-    starting_unit: Decimal | None
-    ending_unit: Decimal | None
-    price: Decimal
-    price_format: PriceFormat
-
-
 def _catalog_tiers(charge: ProductRatePlanCharge, currency: str) -> list[ProductRatePlanChargeTier]:
     return sorted((t for t in charge.tiers if t.currency == currency), key=lambda t: t.tier)
 
 
-def tiers_from_input(tiers: Sequence[TierInput], field: str = "tiers") -> tuple[TierTerms, ...]:
-    if not tiers:
-        raise _invalid(f"Invalid value for {field}: at least one tier is required.", field)
-    ordered = sorted(tiers, key=lambda t: t.tier)
-    if [t.tier for t in ordered] != list(range(1, len(ordered) + 1)):
-        raise _invalid(f"Invalid value for {field}: tiers must be numbered 1, 2, 3, ...", field)
-    result: list[TierTerms] = []
-    previous_end: Decimal | None = None
-    for position, tier in enumerate(ordered):
-        name = f"{field}[{tier.tier}]"
-        if tier.starting_unit is not None:
-            start = _quantity(tier.starting_unit, f"{name}.startingUnit")
-        else:
-            # Zuora writes tiers as 0-10, 11-20, ...: the next tier starts one unit later.
-            start = previous_end + _ONE if previous_end is not None else _ZERO
-        end = (
-            _quantity(tier.ending_unit, f"{name}.endingUnit")
-            if tier.ending_unit is not None
-            else None
-        )
-        if end is None and position != len(ordered) - 1:
-            raise _invalid(f"Invalid value for {name}.endingUnit: only the last tier may be open.")
-        if end is not None and end < start:
-            raise _invalid(f"Invalid value for {name}: endingUnit is below startingUnit.")
-        result.append(
-            TierTerms(
-                tier=tier.tier,
-                starting_unit=start,
-                ending_unit=end,
-                price=exact_number(tier.price, f"{name}.price"),
-                price_format=price_format(tier.price_format, f"{name}.priceFormat"),
-            )
-        )
-        previous_end = end
-    return tuple(result)
-
-
-def _tier_rows(tiers: Sequence[TierTerms], tenant_id: int) -> list[SubscriptionChargeTier]:
+def tier_rows(tiers: Sequence[TierTerms], tenant_id: int) -> list[SubscriptionChargeTier]:
     return [
         SubscriptionChargeTier(
             tenant_id=tenant_id,
@@ -263,10 +61,6 @@ def _tier_rows(tiers: Sequence[TierTerms], tenant_id: int) -> list[SubscriptionC
         )
         for t in tiers
     ]
-
-
-def _is_tiered(model: ChargeModel) -> bool:
-    return model in (ChargeModel.Tiered, ChargeModel.Volume)
 
 
 # -- building segment 1 -------------------------------------------------------------------
@@ -298,9 +92,9 @@ class ChargeFrame:
 
 def trigger_start(event: str, dates: TriggerDates, trigger_date: date | None) -> date:
     """The effective start date a trigger event gives a charge."""
-    if event == CONTRACT_EFFECTIVE:
+    if event == TriggerEvent.ContractEffective:
         return dates.contract_effective
-    if event == SERVICE_ACTIVATION:
+    if event == TriggerEvent.ServiceActivation:
         if dates.service_activation is None:
             raise MissingField(
                 "serviceActivationDate is required: a charge is triggered by service activation.",
@@ -308,7 +102,7 @@ def trigger_start(event: str, dates: TriggerDates, trigger_date: date | None) ->
                 field="serviceActivationDate",
             )
         return dates.service_activation
-    if event == CUSTOMER_ACCEPTANCE:
+    if event == TriggerEvent.CustomerAcceptance:
         if dates.customer_acceptance is None:
             raise MissingField(
                 "customerAcceptanceDate is required: a charge is triggered by customer acceptance.",
@@ -316,13 +110,7 @@ def trigger_start(event: str, dates: TriggerDates, trigger_date: date | None) ->
                 field="customerAcceptanceDate",
             )
         return dates.customer_acceptance
-    if trigger_date is None:
-        raise MissingField(
-            "triggerDate is required when triggerEvent is SpecificDate.",
-            resource=SUBSCRIPTION,
-            field="triggerDate",
-        )
-    return trigger_date
+    return required_date(trigger_date, "triggerDate", "triggerEvent")
 
 
 def _bill_cycle(
@@ -345,14 +133,14 @@ def _bill_cycle(
         if override and override.weekly_bill_cycle_day is not None
         else catalog.weekly_bill_cycle_day
     )
-    weekly = weekday_name(weekly_text) if weekly_text else None
-    if day is not None and kind != SPECIFIC_DAY_OF_MONTH:
+    weekly = terms.weekday(weekly_text, resource=SUBSCRIPTION) if weekly_text else None
+    if day is not None and kind != BillCycleType.SpecificDayofMonth:
         raise _invalid(
             "Invalid value for billCycleDay: it applies only with billCycleType "
             "SpecificDayofMonth.",
             "billCycleDay",
         )
-    if kind == SPECIFIC_DAY_OF_MONTH:
+    if kind == BillCycleType.SpecificDayofMonth:
         fixed = day if day is not None else catalog.bill_cycle_day
         if fixed is None:
             raise MissingField(
@@ -361,18 +149,18 @@ def _bill_cycle(
                 field="billCycleDay",
             )
         monthly: int | None = fixed
-    elif kind == SUBSCRIPTION_START_DAY:
+    elif kind == BillCycleType.SubscriptionStartDay:
         monthly = frame.subscription_start.day
-    elif kind == TERM_START_DAY:
+    elif kind == BillCycleType.TermStartDay:
         monthly = frame.term_start.day
-    elif kind == CHARGE_TRIGGER_DAY:
+    elif kind == BillCycleType.ChargeTriggerDay:
         monthly = start.day
     else:
         monthly = None
     if monthly is not None and not 1 <= monthly <= 31:
         raise _invalid(f"Invalid value for billCycleDay: {monthly}. Use 1 to 31.", "billCycleDay")
     if period == BillingPeriod.Week:
-        if kind == SPECIFIC_DAY_OF_WEEK:
+        if kind == BillCycleType.SpecificDayofWeek:
             if weekly is None:
                 raise MissingField(
                     "weeklyBillCycleDay is required when billCycleType is SpecificDayofWeek.",
@@ -382,8 +170,8 @@ def _bill_cycle(
         else:
             # No weekly bill cycle day on accounts: weekly charges bill on their start's
             # weekday, pinned now so later segments keep that weekday.
-            weekly = WEEKDAYS[start.weekday()]
-    elif kind == SPECIFIC_DAY_OF_WEEK:
+            weekly = WeekDay.of(start.weekday())
+    elif kind == BillCycleType.SpecificDayofWeek:
         raise _invalid(
             "billCycleType SpecificDayofWeek needs a weekly billing period.", "billCycleType"
         )
@@ -411,33 +199,37 @@ def _price_terms(
             starting_unit=row.starting_unit,
             ending_unit=row.ending_unit,
             price=row.price,
-            price_format=price_format(row.price_format),
+            price_format=terms.price_format(row.price_format, resource=SUBSCRIPTION),
         )
         for row in rows
     )
-    override_tiers = (
-        tiers_from_input(override.tiers) if override and override.tiers is not None else None
+    given_tiers = (
+        override_tiers(override.tiers, resource=SUBSCRIPTION)
+        if override and override.tiers is not None
+        else None
     )
     override_price = (
-        exact_number(override.price, "price") if override and override.price is not None else None
+        terms.exact_number(override.price, "price", resource=SUBSCRIPTION)
+        if override and override.price is not None
+        else None
     )
-    if _is_tiered(model):
+    if model in TIERED_MODELS:
         if override_price is not None:
             raise _invalid(
                 f"Invalid value for price: charge '{catalog.name}' uses {model.value}; "
                 "override its tiers instead.",
                 "price",
             )
-        return None, override_tiers if override_tiers is not None else catalog_tiers
-    if override_tiers is not None:
-        if len(override_tiers) != 1:
+        return None, given_tiers if given_tiers is not None else catalog_tiers
+    if given_tiers is not None:
+        if len(given_tiers) != 1:
             raise _invalid(
                 f"Invalid value for tiers: charge '{catalog.name}' uses {model.value}, "
                 "which has a single price.",
                 "tiers",
             )
         if override_price is None:
-            override_price = override_tiers[0].price
+            override_price = given_tiers[0].price
     return (override_price if override_price is not None else catalog_tiers[0].price), ()
 
 
@@ -450,16 +242,17 @@ def build_charge(
     charge_number: str,
 ) -> SubscriptionCharge:
     """Segment 1 of a new subscription charge, validated and ready to add."""
-    kind = charge_type(catalog.charge_type)
-    model = charge_model(catalog.charge_model)
-    event = trigger_event(
-        override.trigger_event if override and override.trigger_event else catalog.trigger_event
+    kind = terms.charge_type(catalog.charge_type, resource=SUBSCRIPTION)
+    model = terms.charge_model(catalog.charge_model, resource=SUBSCRIPTION)
+    event = terms.trigger_event(
+        override.trigger_event if override and override.trigger_event else catalog.trigger_event,
+        resource=SUBSCRIPTION,
     )
     start = trigger_start(event, dates, override.trigger_date if override else None)
-    if override and override.end_date_condition not in (None, SUBSCRIPTION_END):
+    if override and override.end_date_condition not in (None, EndDateCondition.SubscriptionEnd):
         raise _invalid(
             f"Invalid value for endDateCondition: '{override.end_date_condition}'. "
-            f"Only {SUBSCRIPTION_END} is supported.",
+            f"Only {EndDateCondition.SubscriptionEnd} is supported.",
             "endDateCondition",
         )
 
@@ -471,7 +264,7 @@ def build_charge(
             if override and override.billing_period
             else catalog.billing_period or BillingPeriod.Month.value
         )
-        period = billing_period(period_text)
+        period = terms.billing_period(period_text, resource=SUBSCRIPTION)
         if period == BillingPeriod.Specific_Months:
             specific = (
                 override.specific_billing_period
@@ -484,20 +277,24 @@ def build_charge(
                     f"{_MAX_SPECIFIC_PERIOD} months.",
                     "specificBillingPeriod",
                 )
-    timing = billing_timing(
-        override.billing_timing if override and override.billing_timing else catalog.billing_timing
+    timing = terms.billing_timing(
+        override.billing_timing if override and override.billing_timing else catalog.billing_timing,
+        resource=SUBSCRIPTION,
     )
-    cycle_kind = bill_cycle_type(
+    cycle_kind = terms.bill_cycle_type(
         override.bill_cycle_type
         if override and override.bill_cycle_type
-        else catalog.bill_cycle_type or DEFAULT_FROM_CUSTOMER
+        else catalog.bill_cycle_type or BillCycleType.DefaultFromCustomer,
+        resource=SUBSCRIPTION,
     )
     bcd, weekly = _bill_cycle(
         cycle_kind, catalog=catalog, override=override, period=period, start=start, frame=frame
     )
     price, tiers = _price_terms(catalog, override, model, frame.currency)
     if override and override.quantity is not None:
-        quantity = _quantity(override.quantity)
+        quantity = terms.exact_number(
+            override.quantity, "quantity", resource=SUBSCRIPTION, negative=False
+        )
     else:
         quantity = catalog.default_quantity if catalog.default_quantity is not None else _ONE
 
@@ -546,7 +343,7 @@ def build_charge(
         created_at=frame.now,
         updated_at=frame.now,
     )
-    charge.tiers = _tier_rows(tiers, frame.tenant_id)
+    charge.tiers = tier_rows(tiers, frame.tenant_id)
     check_rateable(charge)
     return charge
 
@@ -558,259 +355,3 @@ def check_rateable(charge: SubscriptionCharge) -> None:
         price_and_unit_price(to_charge_terms(charge, charge.bill_cycle_day or 1))
     except ValueError as exc:
         raise _invalid(f"Charge '{charge.name}' cannot be priced: {exc}") from None
-
-
-# -- later segments -------------------------------------------------------------------------
-
-
-def successor(
-    current: SubscriptionCharge,
-    start: date,
-    end: date | None,
-    now: datetime,
-    *,
-    segment: int | None = None,
-) -> SubscriptionCharge:
-    """A new last segment of ``current``'s charge on ``[start, end)`` with its terms,
-    numbered ``segment`` (default: the one after ``current``).
-
-    ``current`` keeps its dates; the caller changes the successor's terms. The successor
-    has billed nothing yet.
-    """
-    following = SubscriptionCharge(
-        tenant_id=current.tenant_id,
-        subscription_rate_plan_id=current.subscription_rate_plan_id,
-        subscription_id=current.subscription_id,
-        account_id=current.account_id,
-        product_rate_plan_charge_id=current.product_rate_plan_charge_id,
-        charge_number=current.charge_number,
-        segment=segment if segment is not None else current.segment + 1,
-        is_last_segment=True,
-        name=current.name,
-        description=current.description,
-        charge_type=current.charge_type,
-        charge_model=current.charge_model,
-        billing_period=current.billing_period,
-        specific_billing_period=current.specific_billing_period,
-        billing_timing=current.billing_timing,
-        bill_cycle_type=current.bill_cycle_type,
-        bill_cycle_day=current.bill_cycle_day,
-        weekly_bill_cycle_day=current.weekly_bill_cycle_day,
-        trigger_event=current.trigger_event,
-        currency=current.currency,
-        quantity=current.quantity,
-        price=current.price,
-        uom=current.uom,
-        effective_start_date=start,
-        effective_end_date=end,
-        grid_start_date=current.grid_start_date or current.effective_start_date,
-        created_at=now,
-        updated_at=now,
-    )
-    following.tiers = [
-        SubscriptionChargeTier(
-            tenant_id=t.tenant_id,
-            tier=t.tier,
-            starting_unit=t.starting_unit,
-            ending_unit=t.ending_unit,
-            price=t.price,
-            price_format=t.price_format,
-        )
-        for t in current.tiers
-    ]
-    current.is_last_segment = False
-    current.updated_at = now
-    return following
-
-
-def start_next_segment(current: SubscriptionCharge, on: date, now: datetime) -> SubscriptionCharge:
-    """End ``current`` on ``on`` and return its successor from ``on`` to ``current``'s end.
-
-    If ``current`` was billed past ``on``, rating credits that span on its own.
-    """
-    following = successor(current, on, current.effective_end_date, now)
-    current.effective_end_date = on
-    return following
-
-
-def end_segment_by(charge: SubscriptionCharge, on: date, now: datetime) -> bool:
-    """Make the segment end no later than ``on`` (never before its own start).
-
-    Returns whether anything changed.
-    """
-    end = charge.effective_end_date
-    new_end = max(charge.effective_start_date, on if end is None else min(end, on))
-    if new_end == end:
-        return False
-    charge.effective_end_date = new_end
-    charge.updated_at = now
-    return True
-
-
-def set_tiers(charge: SubscriptionCharge, tiers: Sequence[TierTerms]) -> None:
-    charge.tiers = _tier_rows(tiers, charge.tenant_id)
-
-
-def is_tiered(charge: SubscriptionCharge) -> bool:
-    return _is_tiered(charge_model(charge.charge_model))
-
-
-# -- rating ---------------------------------------------------------------------------------
-
-
-def _weekday_index(name: str | None) -> int | None:
-    if name is None:
-        return None
-    for index, known in enumerate(WEEKDAYS):
-        if known.lower() == name.lower():
-            return index
-    return None
-
-
-class TierLike(Protocol):
-    @property
-    def starting_unit(self) -> Decimal | None: ...
-    @property
-    def ending_unit(self) -> Decimal | None: ...
-    @property
-    def price(self) -> Decimal: ...
-    @property
-    def price_format(self) -> str: ...
-
-
-class SegmentLike(Protocol):
-    """What rating needs of a segment: an ORM ``SubscriptionCharge`` or a Core row of
-    the same columns (the bill run's hot path reads rows, not ORM objects)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def charge_type(self) -> str: ...
-    @property
-    def charge_model(self) -> str: ...
-    @property
-    def currency(self) -> str: ...
-    @property
-    def effective_start_date(self) -> date: ...
-    @property
-    def effective_end_date(self) -> date | None: ...
-    @property
-    def grid_start_date(self) -> date | None: ...
-    @property
-    def bill_cycle_day(self) -> int | None: ...
-    @property
-    def billing_period(self) -> str | None: ...
-    @property
-    def specific_billing_period(self) -> int | None: ...
-    @property
-    def weekly_bill_cycle_day(self) -> str | None: ...
-    @property
-    def billing_timing(self) -> str: ...
-    @property
-    def quantity(self) -> Decimal: ...
-    @property
-    def price(self) -> Decimal | None: ...
-    @property
-    def billed_through(self) -> date | None: ...
-
-
-_STORED_TYPES = {e.value: e for e in ChargeType}
-_STORED_MODELS = {e.value: e for e in ChargeModel}
-_STORED_PERIODS = {e.value: e for e in BillingPeriod}
-_STORED_TIMINGS = {e.value: e for e in BillingTiming}
-
-
-def to_charge_terms(
-    charge: SegmentLike,
-    account_bill_cycle_day: int,
-    tiers: Iterable[TierLike] | None = None,
-) -> ChargeTerms:
-    """The rating engine's view of one segment.
-
-    The segment's own bill cycle day wins (fixed day, subscription start day, trigger
-    day: resolved when the charge was created); otherwise the account's applies.
-    ``tiers`` defaults to the ORM segment's own tiers; row callers pass them.
-    """
-    if tiers is None:
-        tiers = charge.tiers if isinstance(charge, SubscriptionCharge) else ()
-    # Stored values are canonical: an exact lookup first (the bill run's hot path), the
-    # forgiving parser only for anything else.
-    kind = _STORED_TYPES.get(charge.charge_type) or charge_type(charge.charge_type)
-    model = _STORED_MODELS.get(charge.charge_model) or charge_model(charge.charge_model)
-    period_name = charge.billing_period or "Month"
-    period = _STORED_PERIODS.get(period_name) or billing_period(period_name)
-    timing = _STORED_TIMINGS.get(charge.billing_timing) or billing_timing(charge.billing_timing)
-    weekly = charge.weekly_bill_cycle_day
-    return ChargeTerms(
-        charge_id=charge.id,
-        charge_type=kind,
-        charge_model=model,
-        currency=charge.currency,
-        start_date=charge.effective_start_date,
-        end_date=charge.effective_end_date,
-        bill_cycle_day=charge.bill_cycle_day or account_bill_cycle_day,
-        billing_period=period,
-        specific_billing_period=charge.specific_billing_period,
-        weekly_bill_cycle_day=_weekday_index(weekly) if weekly is not None else None,
-        billing_timing=timing,
-        quantity=charge.quantity,
-        price=charge.price if charge.price is not None else _ZERO,
-        tiers=tuple(
-            Tier(
-                starting_unit=t.starting_unit if t.starting_unit is not None else _ZERO,
-                ending_unit=t.ending_unit,
-                price=t.price,
-                price_format=price_format(t.price_format),
-            )
-            for t in tiers
-        )
-        if tiers
-        else (),
-        billed_through=charge.billed_through,
-        grid_start=charge.grid_start_date,
-    )
-
-
-# -- metrics ----------------------------------------------------------------------------------
-
-_MONTHS_PER_PERIOD: dict[BillingPeriod, Decimal] = {
-    BillingPeriod.Month: Decimal(1),
-    BillingPeriod.Quarter: Decimal(3),
-    BillingPeriod.Semi_Annual: Decimal(6),
-    BillingPeriod.Annual: Decimal(12),
-    BillingPeriod.Week: Decimal(12) / Decimal(52),
-}
-
-
-def segment_mrr(charge: SubscriptionCharge) -> Decimal:
-    """Monthly recurring revenue of one segment, unrounded (0 unless recurring)."""
-    if charge.charge_type != ChargeType.Recurring.value:
-        return _ZERO
-    # The bill cycle day does not change a period's price.
-    terms = to_charge_terms(charge, charge.bill_cycle_day or 1)
-    price, _ = price_and_unit_price(terms)
-    if terms.billing_period == BillingPeriod.Specific_Months:
-        months = Decimal(terms.specific_billing_period or 1)
-    else:
-        months = _MONTHS_PER_PERIOD[terms.billing_period]
-    return price / months
-
-
-def segment_tcv(charge: SubscriptionCharge) -> Decimal | None:
-    """Total contract value of one segment, unrounded; None when it never ends.
-
-    Zuora's rule: a recurring segment is worth its MRR times the months it is effective
-    (a partial month prorated by that month's days); a one-time charge its price; usage
-    nothing.
-    """
-    if charge.charge_type == ChargeType.Usage.value:
-        return _ZERO
-    end = charge.effective_end_date
-    if charge.charge_type == ChargeType.OneTime.value:
-        if end is not None and end <= charge.effective_start_date:
-            return _ZERO
-        price, _ = price_and_unit_price(to_charge_terms(charge, charge.bill_cycle_day or 1))
-        return price
-    if end is None:
-        return None
-    return segment_mrr(charge) * months_between(charge.effective_start_date, end)

@@ -15,7 +15,8 @@ from decimal import Decimal
 
 @dataclass(frozen=True, slots=True)
 class ObjectKey:
-    """A Zuora key: an id (already parsed from 32 hex digits) and/or a human number."""
+    """An object named by a client: the id the dialect read from the key, if it is one,
+    and the key as sent (a human number to look up, and the name errors quote)."""
 
     id: int | None
     text: str

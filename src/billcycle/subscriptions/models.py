@@ -9,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from billcycle.db.base import Base, TenantScoped, Timestamps
 from billcycle.db.types import BigId, ExactDecimal, UtcDateTime
 
+# The resource an error about a subscription or its parts names.
+SUBSCRIPTION = "subscription"
+
 
 class Subscription(TenantScoped, Timestamps, Base):
     __tablename__ = "subscriptions"
@@ -20,9 +23,10 @@ class Subscription(TenantScoped, Timestamps, Base):
         BigId, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
     )
     subscription_number: Mapped[str] = mapped_column(String(100), nullable=False)
-    # Active, Cancelled, Suspended, Expired (Zuora's strings).
+    # The values of billcycle.subscriptions.statuses: SubscriptionStatus, TermType,
+    # TermPeriodType, RenewalSetting.
     status: Mapped[str] = mapped_column(String(20), nullable=False)
-    term_type: Mapped[str] = mapped_column(String(10), nullable=False)  # TERMED | EVERGREEN
+    term_type: Mapped[str] = mapped_column(String(10), nullable=False)
     initial_term: Mapped[int | None] = mapped_column(Integer)
     initial_term_period_type: Mapped[str] = mapped_column(String(10), nullable=False)
     renewal_term: Mapped[int | None] = mapped_column(Integer)

@@ -20,9 +20,7 @@ from billcycle.subscriptions.models import (
     SubscriptionCharge,
     SubscriptionRatePlan,
 )
-
-ACTIVE = "Active"
-TERMED = "TERMED"
+from billcycle.subscriptions.statuses import SubscriptionStatus, TermType
 
 
 def _whole(stmt: Select[Subscription], *, lock: bool) -> Select[Subscription]:
@@ -53,7 +51,7 @@ def find_subscription_by_key(
     number: str,
     lock: bool = False,
 ) -> Subscription | None:
-    """Zuora's subscription-key: the id (already parsed from hex) or the number."""
+    """A subscription by id (as a dialect read it from a key), else by number."""
     if subscription_id is not None:
         found = get_subscription(session, tenant_id, subscription_id, lock=lock)
         if found is not None:
@@ -122,8 +120,8 @@ def due_for_renewal(
     locked, oldest first (``account_ids=None``: every account of the tenant)."""
     stmt = select(Subscription).where(
         Subscription.tenant_id == tenant_id,
-        Subscription.status == ACTIVE,
-        Subscription.term_type == TERMED,
+        Subscription.status == SubscriptionStatus.ACTIVE,
+        Subscription.term_type == TermType.TERMED,
         Subscription.auto_renew.is_(True),
         Subscription.term_end_date.is_not(None),
         Subscription.term_end_date <= target_date,

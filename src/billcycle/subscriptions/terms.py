@@ -14,11 +14,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from billcycle.errors import InvalidValue
-
-SUBSCRIPTION = "subscription"
-
-DAY, WEEK, MONTH, YEAR = "Day", "Week", "Month", "Year"
-PERIOD_TYPES = (MONTH, YEAR, DAY, WEEK)
+from billcycle.subscriptions.models import SUBSCRIPTION
+from billcycle.subscriptions.statuses import TermPeriodType
 
 # The dates billcycle accepts on the wire. The lower bound keeps obvious typos (0026 for
 # 2026) out; arithmetic past the upper bound is refused rather than overflowing.
@@ -26,15 +23,17 @@ MIN_DATE = date(1900, 1, 1)
 MAX_DATE = date(9999, 12, 31)
 
 
-def normalize_period_type(value: str | None, field: str, default: str = MONTH) -> str:
+def normalize_period_type(
+    value: str | None, field: str, default: str = TermPeriodType.MONTH
+) -> str:
     """Zuora's term period type, case-insensitively; ``default`` when not given."""
     if value is None or value == "":
         return default
-    for known in PERIOD_TYPES:
+    for known in TermPeriodType:
         if value.lower() == known.lower():
             return known
     raise InvalidValue(
-        f"Invalid value for {field}: '{value}'. Use one of {', '.join(PERIOD_TYPES)}.",
+        f"Invalid value for {field}: '{value}'. Use one of {', '.join(TermPeriodType)}.",
         resource=SUBSCRIPTION,
         field=field,
     )
@@ -80,17 +79,17 @@ def add_days(start: date, days: int) -> date:
 
 def add_period(start: date, length: int, period_type: str) -> date:
     """``start`` plus ``length`` periods of ``period_type`` (Day, Week, Month or Year)."""
-    if period_type == MONTH:
+    if period_type == TermPeriodType.MONTH:
         return add_months(start, length)
-    if period_type == YEAR:
+    if period_type == TermPeriodType.YEAR:
         if abs(length) > MAX_DATE.year:
             raise _out_of_range(start, "date")
         return add_months(start, 12 * length)
-    if period_type == WEEK:
+    if period_type == TermPeriodType.WEEK:
         if abs(length) > 7 * MAX_DATE.year * 53:
             raise _out_of_range(start, "date")
         return add_days(start, 7 * length)
-    if period_type == DAY:
+    if period_type == TermPeriodType.DAY:
         return add_days(start, length)
     raise ValueError(f"unknown period type {period_type!r}")
 

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Header, Path, Query
 from starlette.requests import Request
 
 from billcycle.catalog import service
-from billcycle.ids import require_zuora_id
+from billcycle.catalog.models import RATE_PLAN, Product
+from billcycle.ids import parse_zuora_id, require_zuora_id
 from billcycle.zuora.deps import Ctx
 from billcycle.zuora.paging import Page, next_page_url
 from billcycle.zuora.schemas.catalog import (
@@ -69,6 +70,13 @@ def _plans_as_url(
 PlansAsUrl = Annotated[bool, Depends(_plans_as_url)]
 
 
+def _find_product(ctx: Ctx, product_key: str, *, nested: bool) -> Product:
+    """Zuora's ``product-key``: the product's 32-hex id, else its SKU."""
+    return service.find_product(
+        ctx, product_key, product_id=parse_zuora_id(product_key), nested=nested
+    )
+
+
 @router.get(
     "/v1/catalog/products",
     response_model=CatalogProductsResponse,
@@ -96,7 +104,7 @@ def list_products(
 def get_product(
     product_key: ProductKey, ctx: Ctx, plans_as_url: PlansAsUrl
 ) -> CatalogProductResponse:
-    product = service.find_product(ctx, product_key, nested=not plans_as_url)
+    product = _find_product(ctx, product_key, nested=not plans_as_url)
     return catalog_product(
         product, ctx.clock.today(), plans_as_url=plans_as_url, shape=CatalogProductResponse
     )
@@ -110,7 +118,7 @@ def get_product(
 def list_rate_plans_of_product(
     request: Request, product_key: ProductKey, ctx: Ctx, page: CatalogPage
 ) -> RatePlansOfProductResponse:
-    product = service.find_product(ctx, product_key, nested=False)
+    product = _find_product(ctx, product_key, nested=False)
     plans, has_more = service.list_rate_plans(ctx, product.id, page.offset, page.size)
     today = ctx.clock.today()
     return RatePlansOfProductResponse(
@@ -128,5 +136,5 @@ def get_rate_plan(
     plan_key: Annotated[str, Path(alias="id", description="The rate plan's 32-hex id")],
     ctx: Ctx,
 ) -> RatePlanResponse:
-    plan = service.get_rate_plan(ctx, require_zuora_id(plan_key, service.RATE_PLAN))
+    plan = service.get_rate_plan(ctx, require_zuora_id(plan_key, RATE_PLAN))
     return rate_plan_response(plan, ctx.clock.today())

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from billcycle.catalog import service
+from billcycle.catalog.models import CHARGE, PRODUCT, RATE_PLAN
 from billcycle.errors import DomainError, ErrorKind
 from billcycle.ids import require_zuora_id, to_zuora_id
 from billcycle.zuora.deps import Ctx
@@ -153,7 +154,7 @@ def create_product(body: ProductCreateRequest, ctx: Ctx) -> ProxyCreateOrModifyR
     summary="Retrieve a product",
 )
 def get_product(object_id: ObjectId, ctx: Ctx) -> ObjectProduct:
-    product_id = require_zuora_id(object_id, service.PRODUCT)
+    product_id = require_zuora_id(object_id, PRODUCT)
     return object_product(service.get_product(ctx, product_id))
 
 
@@ -165,7 +166,7 @@ def get_product(object_id: ObjectId, ctx: Ctx) -> ObjectProduct:
 def update_product(
     object_id: ObjectId, body: ProductUpdateRequest, ctx: Ctx
 ) -> ProxyCreateOrModifyResponse:
-    product_id = require_zuora_id(object_id, service.PRODUCT)
+    product_id = require_zuora_id(object_id, PRODUCT)
     product = service.update_product(ctx, product_id, body.to_changes())
     return ProxyCreateOrModifyResponse(id=to_zuora_id(product.id))
 
@@ -176,7 +177,7 @@ def update_product(
     summary="Delete a product, with its rate plans and charges",
 )
 def delete_product(object_id: ObjectId, ctx: Ctx) -> ProxyDeleteResponse:
-    product_id = require_zuora_id(object_id, service.PRODUCT)
+    product_id = require_zuora_id(object_id, PRODUCT)
     service.delete_product(ctx, product_id)
     return ProxyDeleteResponse(id=to_zuora_id(product_id))
 
@@ -201,7 +202,7 @@ def create_rate_plan(body: RatePlanCreateRequest, ctx: Ctx) -> ProxyCreateOrModi
     summary="Retrieve a product rate plan",
 )
 def get_rate_plan(object_id: ObjectId, ctx: Ctx) -> ObjectRatePlan:
-    plan_id = require_zuora_id(object_id, service.RATE_PLAN)
+    plan_id = require_zuora_id(object_id, RATE_PLAN)
     return object_rate_plan(service.get_rate_plan(ctx, plan_id))
 
 
@@ -213,7 +214,7 @@ def get_rate_plan(object_id: ObjectId, ctx: Ctx) -> ObjectRatePlan:
 def update_rate_plan(
     object_id: ObjectId, body: RatePlanUpdateRequest, ctx: Ctx
 ) -> ProxyCreateOrModifyResponse:
-    plan_id = require_zuora_id(object_id, service.RATE_PLAN)
+    plan_id = require_zuora_id(object_id, RATE_PLAN)
     plan = service.update_rate_plan(ctx, plan_id, body.to_changes())
     return ProxyCreateOrModifyResponse(id=to_zuora_id(plan.id))
 
@@ -224,7 +225,7 @@ def update_rate_plan(
     summary="Delete a product rate plan, with its charges",
 )
 def delete_rate_plan(object_id: ObjectId, ctx: Ctx) -> ProxyDeleteResponse:
-    plan_id = require_zuora_id(object_id, service.RATE_PLAN)
+    plan_id = require_zuora_id(object_id, RATE_PLAN)
     service.delete_rate_plan(ctx, plan_id)
     return ProxyDeleteResponse(id=to_zuora_id(plan_id))
 
@@ -249,7 +250,7 @@ def create_charge(body: ChargeCreateRequest, ctx: Ctx) -> ProxyCreateOrModifyRes
     summary="Retrieve a product rate plan charge with its prices",
 )
 def get_charge(object_id: ObjectId, ctx: Ctx) -> ObjectCharge:
-    charge_id = require_zuora_id(object_id, service.CHARGE)
+    charge_id = require_zuora_id(object_id, CHARGE)
     return object_charge(service.get_charge(ctx, charge_id))
 
 
@@ -261,7 +262,7 @@ def get_charge(object_id: ObjectId, ctx: Ctx) -> ObjectCharge:
 def update_charge(
     object_id: ObjectId, body: ChargeUpdateRequest, ctx: Ctx
 ) -> ProxyCreateOrModifyResponse:
-    charge_id = require_zuora_id(object_id, service.CHARGE)
+    charge_id = require_zuora_id(object_id, CHARGE)
     charge = service.update_charge(ctx, charge_id, body.to_changes())
     return ProxyCreateOrModifyResponse(id=to_zuora_id(charge.id))
 
@@ -272,6 +273,6 @@ def update_charge(
     summary="Delete a product rate plan charge",
 )
 def delete_charge(object_id: ObjectId, ctx: Ctx) -> ProxyDeleteResponse:
-    charge_id = require_zuora_id(object_id, service.CHARGE)
+    charge_id = require_zuora_id(object_id, CHARGE)
     service.delete_charge(ctx, charge_id)
     return ProxyDeleteResponse(id=to_zuora_id(charge_id))

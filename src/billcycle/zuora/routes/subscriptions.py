@@ -8,14 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.requests import Request
 
-from billcycle.subscriptions import service
+from billcycle.subscriptions import amendments, lifecycle, service, views
+from billcycle.subscriptions.statuses import ChargeDetail
 from billcycle.zuora.deps import Ctx
 from billcycle.zuora.paging import PageParams, next_page_url
 from billcycle.zuora.schemas import subscriptions as schemas
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["Subscriptions"])
 
-ChargeDetail = Annotated[
+ChargeDetailQuery = Annotated[
     str | None,
     Query(
         alias="charge-detail",
@@ -32,7 +33,7 @@ def create_subscription(
 ) -> schemas.CreateSubscriptionResponse:
     """Subscribe an account to product rate plans, with optional charge overrides."""
     subscription = service.create_subscription(ctx, schemas.to_new_subscription(body))
-    return schemas.created(subscription, service.view_subscription(ctx, subscription))
+    return schemas.created(subscription, views.view_subscription(ctx, subscription))
 
 
 @router.get(
@@ -45,23 +46,23 @@ def get_subscriptions_by_account(
     request: Request,
     page: PageParams,
     ctx: Ctx,
-    charge_detail: ChargeDetail = None,
+    charge_detail: ChargeDetailQuery = None,
     as_of_date: AsOfDate = None,
 ) -> schemas.GetSubscriptionsResponse:
     """Every subscription of the account (id or number), a page at a time."""
     as_of = schemas.query_date(as_of_date, "as-of-date")
-    account, subscriptions, total = service.subscriptions_of_account(
+    account, subscriptions, total = views.subscriptions_of_account(
         ctx, schemas.object_key(account_key), offset=page.offset, limit=page.size
     )
-    views = [
-        service.view_subscription(ctx, s, detail=charge_detail, as_of=as_of, account=account)
+    shown = [
+        views.view_subscription(ctx, s, detail=charge_detail, as_of=as_of, account=account)
         for s in subscriptions
     ]
     has_more = page.offset + len(subscriptions) < total
     return schemas.subscription_list(
-        views,
+        shown,
         next_page_url(request, page, has_more),
-        all_segments=charge_detail == service.ALL_SEGMENTS,
+        all_segments=charge_detail == ChargeDetail.ALL_SEGMENTS,
     )
 
 
@@ -73,14 +74,16 @@ def get_subscriptions_by_account(
 def get_subscription(
     subscription_key: str,
     ctx: Ctx,
-    charge_detail: ChargeDetail = None,
+    charge_detail: ChargeDetailQuery = None,
     as_of_date: AsOfDate = None,
 ) -> schemas.GetSubscriptionResponse:
     """The subscription (id or number) with its rate plans and charges."""
     as_of = schemas.query_date(as_of_date, "as-of-date")
     subscription = service.find_subscription(ctx, schemas.object_key(subscription_key))
-    view = service.view_subscription(ctx, subscription, detail=charge_detail, as_of=as_of)
-    return schemas.subscription_detail(view, all_segments=charge_detail == service.ALL_SEGMENTS)
+    view = views.view_subscription(ctx, subscription, detail=charge_detail, as_of=as_of)
+    return schemas.subscription_detail(
+        view, all_segments=charge_detail == ChargeDetail.ALL_SEGMENTS
+    )
 
 
 @router.put(
@@ -92,7 +95,7 @@ def update_subscription(
     subscription_key: str, body: schemas.UpdateSubscriptionRequest, ctx: Ctx
 ) -> schemas.UpdateSubscriptionResponse:
     """Add, update or remove rate plans and change the term settings."""
-    result = service.update_subscription(
+    result = amendments.update_subscription(
         ctx, schemas.object_key(subscription_key), schemas.to_subscription_changes(body)
     )
     return schemas.updated(result)
@@ -107,7 +110,7 @@ def cancel_subscription(
     subscription_key: str, body: schemas.CancelSubscriptionRequest, ctx: Ctx
 ) -> schemas.CancelSubscriptionResponse:
     """Cancel at the term end, a specific date or the end of the last invoiced period."""
-    result = service.cancel_subscription(
+    result = lifecycle.cancel_subscription(
         ctx, schemas.object_key(subscription_key), schemas.to_cancellation(body)
     )
     return schemas.cancelled(result)
@@ -122,7 +125,7 @@ def suspend_subscription(
     subscription_key: str, body: schemas.SuspendSubscriptionRequest, ctx: Ctx
 ) -> schemas.SuspendSubscriptionResponse:
     """Stop the subscription's charges from a date, optionally scheduling the resumption."""
-    result = service.suspend_subscription(
+    result = lifecycle.suspend_subscription(
         ctx, schemas.object_key(subscription_key), schemas.to_suspension(body)
     )
     return schemas.suspended(result)
@@ -137,7 +140,7 @@ def resume_subscription(
     subscription_key: str, body: schemas.ResumeSubscriptionRequest, ctx: Ctx
 ) -> schemas.ResumeSubscriptionResponse:
     """Restart a suspended subscription's charges from a date."""
-    result = service.resume_subscription(
+    result = lifecycle.resume_subscription(
         ctx, schemas.object_key(subscription_key), schemas.to_resumption(body)
     )
     return schemas.resumed(result)
@@ -154,5 +157,5 @@ def renew_subscription(
     """Start the next term of a TERMED subscription at the current term's end."""
     if body is not None:
         body.refuse_billing()
-    result = service.renew_subscription(ctx, schemas.object_key(subscription_key))
+    result = lifecycle.renew_subscription(ctx, schemas.object_key(subscription_key))
     return schemas.renewed(result)

@@ -36,7 +36,7 @@ from billcycle.subscriptions.inputs import (
     TierInput,
 )
 from billcycle.subscriptions.models import Subscription, SubscriptionCharge
-from billcycle.subscriptions.service import (
+from billcycle.subscriptions.views import (
     Changed,
     ChargeView,
     RatePlanView,
