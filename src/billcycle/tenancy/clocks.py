@@ -28,6 +28,8 @@ ZONE_CACHE_SIZE = 10_000
 
 
 class BusinessClocks:
+    """One per process (see :class:`billcycle.runtime.Runtime`)."""
+
     def __init__(self, source: Clock, machine_clock: Clock) -> None:
         self._source = source
         self._machine_clock = machine_clock

@@ -30,7 +30,8 @@ def get_tenant(session: Session, tenant_id: int) -> Tenant | None:
 
 
 def tenant_time_zone(session: Session, tenant_id: int) -> str | None:
-    """The tenant's time zone name, or None when there is no such tenant."""
+    """The tenant's time zone name, or None when there is no such tenant (the row read
+    is the tenant's own: its id is the tenant id)."""
     return session.scalar(select(Tenant.time_zone).where(Tenant.id == tenant_id))
 
 
