@@ -57,11 +57,24 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def clock() -> FrozenClock:
+    """Business time (billing dates): what most tests move."""
     return FrozenClock(datetime(2026, 1, 10, 9, 0, tzinfo=UTC))
 
 
 @pytest.fixture
-def runtime(database_url: str, engine: Engine, clock: FrozenClock, tmp_path: Path) -> Runtime:
+def machine_clock() -> FrozenClock:
+    """Machine time (leases, token expiry): moves only when a test moves it."""
+    return FrozenClock(datetime(2026, 1, 10, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def runtime(
+    database_url: str,
+    engine: Engine,
+    clock: FrozenClock,
+    machine_clock: FrozenClock,
+    tmp_path: Path,
+) -> Runtime:
     settings = Settings(
         database_url=database_url,
         secret_key="test-secret-key-" + "x" * 32,
@@ -71,7 +84,11 @@ def runtime(database_url: str, engine: Engine, clock: FrozenClock, tmp_path: Pat
         access_token_ttl_seconds=10 * 365 * 86400,
     )
     runtime = Runtime(
-        settings=settings, engine=engine, session_factory=make_session_factory(engine), clock=clock
+        settings=settings,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        clock=clock,
+        machine_clock=machine_clock,
     )
     wiring.manual(runtime)
     return runtime

@@ -84,17 +84,18 @@ def test_the_token_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_expired_tokens_are_refused_on_the_hot_paths(
-    app: Any, tenant: NewTenant, runtime: Runtime, clock: FrozenClock
+    app: Any, tenant: NewTenant, runtime: Runtime, machine_clock: FrozenClock
 ) -> None:
     from fastapi.testclient import TestClient
 
     signer: TokenSigner = app.state.token_signer
-    token = TokenSigner(signer._key, 60).issue(tenant.tenant_id, tenant.client_id, clock.now())
+    now = machine_clock.now()
+    token = TokenSigner(signer._key, 60).issue(tenant.tenant_id, tenant.client_id, now)
     headers = {"Authorization": f"Bearer {token.token}"}
     with TestClient(app) as client:
         assert client.post("/zuora/v1/accounts", json=ACCOUNT, headers=headers).status_code == 200
         assert client.get(f"{BILL_RUNS}/BR-00000077", headers=headers).status_code == 404
-        clock.advance(timedelta(seconds=61))
+        machine_clock.advance(timedelta(seconds=61))
         for response in (
             client.post("/zuora/v1/accounts", json=ACCOUNT, headers=headers),
             client.get(f"{BILL_RUNS}/BR-00000077", headers=headers),

@@ -123,11 +123,11 @@ def test_expired_token_is_refused(app: object, tenant: object, runtime: object) 
 
     signer: TokenSigner = app.state.token_signer  # type: ignore[attr-defined]
     short = TokenSigner(signer._key, 60)
-    token = short.issue(tenant.tenant_id, tenant.client_id, runtime.clock.now())  # type: ignore[attr-defined]
+    token = short.issue(tenant.tenant_id, tenant.client_id, runtime.machine_clock.now())  # type: ignore[attr-defined]
     with TestClient(app) as client:  # type: ignore[arg-type]
         headers = {"Authorization": f"Bearer {token.token}"}
         assert client.get("/zuora/v1/catalog/products", headers=headers).status_code == 200
-        runtime.clock.advance(timedelta(seconds=61))  # type: ignore[attr-defined]
+        runtime.machine_clock.advance(timedelta(seconds=61))  # type: ignore[attr-defined]
         response = client.get("/zuora/v1/catalog/products", headers=headers)
         assert response.status_code == 401
         assert "expired" in response.json()["reasons"][0]["message"]

@@ -1,5 +1,5 @@
-"""What every domain service call needs: the unit of work's session, the tenant, the clock,
-and a way to start background work once the unit of work commits."""
+"""What every domain service call needs: the unit of work's session, the tenant, its
+clocks, and a way to start background work once the unit of work commits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from billcycle.clock import Clock
+from billcycle.clock import BusinessClock, Clock
 from billcycle.db.session import after_commit
 
 if TYPE_CHECKING:
@@ -19,7 +19,10 @@ if TYPE_CHECKING:
 class ServiceContext:
     session: Session
     tenant_id: int
-    clock: Clock
+    # The tenant's business time: what billing reads (today, due dates, event timestamps).
+    clock: BusinessClock
+    # The process's machine time: leases, token expiry, idempotency windows, back-off.
+    machine_clock: Clock
     dispatcher: Dispatcher | None = None
 
     def enqueue(self, task: str, **kwargs: Any) -> None:

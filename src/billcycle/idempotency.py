@@ -57,7 +57,7 @@ def run_once(
             scope=scope,
             key=key,
             request_hash=fingerprint,
-            created_at=ctx.clock.now(),
+            created_at=ctx.machine_clock.now(),  # a window on machine time, not billing time
         )
         try:
             with session.begin_nested():

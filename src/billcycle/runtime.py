@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from billcycle.clock import Clock, SystemClock
+from billcycle.clock import BusinessClock, Clock, SystemClock
 from billcycle.config import Settings
 from billcycle.context import ServiceContext
 from billcycle.db.engine import make_engine
 from billcycle.db.session import make_session_factory, unit_of_work
 from billcycle.jobs.dispatch import Dispatcher
+from billcycle.tenancy.clocks import BusinessClocks
 
 
 @dataclass
@@ -22,29 +23,49 @@ class Runtime:
     settings: Settings
     engine: Engine
     session_factory: sessionmaker[Session]
+    # Business time as every tenant reads it (in its own zone; see business_clock).
     clock: Clock
+    # Machine time: leases, the reaper, token expiry, idempotency windows.
+    machine_clock: Clock = field(default_factory=SystemClock)
     # Set once the process knows how it runs background work (see billcycle.jobs.wiring).
     dispatcher: Dispatcher | None = None
+    business_clocks: BusinessClocks = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.business_clocks = BusinessClocks(self.clock, self.machine_clock)
+
+    def business_clock(self, session: Session, tenant_id: int) -> BusinessClock:
+        """``tenant_id``'s business clock (its zone read through ``session`` at most once
+        in a while: see :class:`BusinessClocks`)."""
+        return self.business_clocks.for_tenant(session, tenant_id)
+
+    def context(self, session: Session, tenant_id: int) -> ServiceContext:
+        """A service context for ``tenant_id`` over a unit of work the caller owns."""
+        return ServiceContext(
+            session=session,
+            tenant_id=tenant_id,
+            clock=self.business_clock(session, tenant_id),
+            machine_clock=self.machine_clock,
+            dispatcher=self.dispatcher,
+        )
 
     @contextmanager
     def service_context(self, tenant_id: int) -> Iterator[ServiceContext]:
         with unit_of_work(self.session_factory) as session:
-            yield ServiceContext(
-                session=session,
-                tenant_id=tenant_id,
-                clock=self.clock,
-                dispatcher=self.dispatcher,
-            )
+            yield self.context(session, tenant_id)
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+def build_runtime(
+    settings: Settings, clock: Clock | None = None, machine_clock: Clock | None = None
+) -> Runtime:
     engine = make_engine(settings.database_url)
     return Runtime(
         settings=settings,
         engine=engine,
         session_factory=make_session_factory(engine),
         clock=clock or SystemClock(),
+        machine_clock=machine_clock or SystemClock(),
     )

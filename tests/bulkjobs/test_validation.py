@@ -150,13 +150,15 @@ def run_one_chunk(runtime: Runtime, kind: str, job_id: int) -> None:
             kind=kind,
             parent_id=job_id,
             worker="test",
-            now=runtime.clock.now(),
+            now=runtime.machine_clock.now(),
             lease=timedelta(minutes=1),
         )
     assert chunk is not None
     with runtime.service_context(chunk.tenant_id) as ctx:
         handler.process(runner, ctx, chunk)
-        assert chunks.complete(ctx.session, chunk.id, worker="test", now=runtime.clock.now())
+        assert chunks.complete(
+            ctx.session, chunk.id, worker="test", now=runtime.machine_clock.now()
+        )
 
 
 def test_counters_are_true_between_chunks(
@@ -197,7 +199,7 @@ def test_counters_are_true_between_chunks(
 
 
 def test_a_crashed_worker_writes_nothing_off_twice(
-    api: Api, runtime: Runtime, jobs: ManualDispatcher, clock: FrozenClock
+    api: Api, runtime: Runtime, jobs: ManualDispatcher, machine_clock: FrozenClock
 ) -> None:
     """A worker dies mid-chunk (its transaction never commits) holding the chunk's lease:
     once the lease runs out another drain takes the chunk over and each invoice is
@@ -215,7 +217,7 @@ def test_a_crashed_worker_writes_nothing_off_twice(
             kind=engine.PROCESS,
             parent_id=job_id,
             worker="doomed",
-            now=clock.now(),
+            now=machine_clock.now(),
             lease=timedelta(seconds=runtime.settings.worker_lease_seconds),
         )
     assert chunk is not None
@@ -232,7 +234,7 @@ def test_a_crashed_worker_writes_nothing_off_twice(
     assert write_offs(runtime, tenant_id) == {}
     jobs.run_until_idle()  # the API's drain does the other chunk; this one is leased
     assert poll(api, job_id)["status"] == "Processing"
-    clock.advance(timedelta(seconds=runtime.settings.worker_lease_seconds + 1))
+    machine_clock.advance(timedelta(seconds=runtime.settings.worker_lease_seconds + 1))
     # What the reaper dispatches for a lost chunk: another drain of the job.
     assert runner.drain(engine.PROCESS, job_id) == 1
     done = poll(api, job_id)
@@ -258,12 +260,14 @@ def test_a_chunk_that_fails_every_attempt_fails_only_its_records(
                 kind=kind,
                 parent_id=job_id,
                 worker="w",
-                now=runtime.clock.now(),
+                now=runtime.machine_clock.now(),
                 lease=timedelta(minutes=1),
             )
         assert chunk is not None
         with runtime.service_context(tenant_id) as ctx:
-            chunks.mark_failed(ctx.session, chunk.id, worker="w", error="boom", now=ctx.clock.now())
+            chunks.mark_failed(
+                ctx.session, chunk.id, worker="w", error="boom", now=ctx.machine_clock.now()
+            )
             handler.give_up(runner, ctx, chunk, "boom")
         jobs.run_until_idle()
     job = poll(api, job_id)

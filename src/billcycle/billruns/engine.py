@@ -57,7 +57,7 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
             return
         if run.scheduled_execution_time is not None and run.scheduled_execution_time > now:
             return  # not due yet
-        run_date = (run.scheduled_execution_time or now).date()
+        run_date = ctx.clock.date_of(run.scheduled_execution_time or now)
         if run.schedule is not None:
             spec = specs.from_row(run)
             run.invoice_date, run.target_date = schedules.run_dates(spec, run_date)
@@ -79,7 +79,7 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
             kind=GENERATE,
             parent_id=run.id,
             ranges=ranges,
-            now=now,
+            now=ctx.machine_clock.now(),
         )
         if ranges:
             runner.start_drains(ctx, GENERATE, run.id, len(ranges))
@@ -127,7 +127,9 @@ class GenerateChunk:
             return  # cancelled or deleted meanwhile: nothing to do for this chunk
         assert run.target_date is not None
         assert run.invoice_date is not None
-        run_date = (run.scheduled_execution_time or run.started_at or ctx.clock.now()).date()
+        run_date = ctx.clock.date_of(
+            run.scheduled_execution_time or run.started_at or ctx.clock.now()
+        )
         selection = selection_of(run.batches, run.bill_cycle_day, run.bill_run_filters, run_date)
         account_ids = repo.selected_accounts(
             ctx.session, chunk.tenant_id, selection, chunk.first_id, chunk.last_id
@@ -187,7 +189,7 @@ def _abandon(
     repo.transition(
         ctx.session, run, [source], target, error_message=message[:4000], updated_at=now
     )
-    chunks.cancel_open(ctx.session, kind=chunk.kind, parent_id=run.id, now=now)
+    chunks.cancel_open(ctx.session, kind=chunk.kind, parent_id=run.id, now=ctx.machine_clock.now())
 
 
 def _finish_generation(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
@@ -229,7 +231,7 @@ def plan_posting(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
         kind=POST,
         parent_id=run.id,
         ranges=ranges,
-        now=ctx.clock.now(),
+        now=ctx.machine_clock.now(),
     )
     run.chunks_total, run.chunks_done = len(ranges), 0
     ctx.session.flush()
@@ -306,7 +308,7 @@ def plan_emails(runner: JobRunner, ctx: ServiceContext, run: BillRun, *, resend:
         kind=kind,
         parent_id=run.id,
         ranges=ranges,
-        now=ctx.clock.now(),
+        now=ctx.machine_clock.now(),
     )
     if ranges:
         runner.start_drains(ctx, kind, run.id, len(ranges))
@@ -354,7 +356,9 @@ def cancel(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
         run = repo.get_run(ctx.session, tenant_id, run_id, lock=True)
         if run is None or run.status != CANCEL_IN_PROGRESS:
             return
-        chunks.cancel_open(ctx.session, kind=GENERATE, parent_id=run.id, now=ctx.clock.now())
+        chunks.cancel_open(
+            ctx.session, kind=GENERATE, parent_id=run.id, now=ctx.machine_clock.now()
+        )
         drafts = repo.invoice_ids(ctx.session, tenant_id, run.id, ["Draft"])
         for start in range(0, len(drafts), 10_000):
             cancel_invoices(ctx, drafts[start : start + 10_000])

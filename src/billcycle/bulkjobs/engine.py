@@ -99,7 +99,7 @@ def plan_validation(ctx: ServiceContext, job: BulkJob, chunk_size: int) -> None:
         kind=VALIDATE,
         parent_id=job.id,
         ranges=ranges,
-        now=ctx.clock.now(),
+        now=ctx.machine_clock.now(),
     )
     _start(ctx, VALIDATE, job.id, len(ranges))
 
@@ -177,7 +177,7 @@ def plan_processing(ctx: ServiceContext, job: BulkJob, chunk_size: int) -> None:
         kind=PROCESS,
         parent_id=job.id,
         ranges=ranges,
-        now=ctx.clock.now(),
+        now=ctx.machine_clock.now(),
     )
     if ranges:
         _start(ctx, PROCESS, job.id, len(ranges))
@@ -283,7 +283,7 @@ class ProcessChunk:
 def cancel_chunks(ctx: ServiceContext, job_id: int) -> None:
     """Cancel the job's open chunks: a worker holding one fails to complete it and its
     whole transaction rolls back."""
-    now = ctx.clock.now()
+    now = ctx.machine_clock.now()
     for kind in (VALIDATE, PROCESS):
         chunks.cancel_open(ctx.session, kind=kind, parent_id=job_id, now=now)
 

@@ -100,7 +100,7 @@ class JobRunner:
             try:
                 with self.context(chunk.tenant_id) as ctx:
                     handler.process(self, ctx, chunk)
-                    now = self.runtime.clock.now()
+                    now = self.runtime.machine_clock.now()
                     if not chunks.complete(ctx.session, chunk.id, worker=worker, now=now):
                         raise LeaseLost(f"chunk {chunk.id} is no longer ours")
                     # The next claim commits with this chunk's work: one commit per chunk.
@@ -140,7 +140,7 @@ class JobRunner:
                 kind=kind,
                 parent_id=parent_id,
                 worker=worker,
-                now=self.runtime.clock.now(),
+                now=self.runtime.machine_clock.now(),
                 lease=self.lease,
             )
         with unit_of_work(self.runtime.session_factory) as own:
@@ -154,7 +154,11 @@ class JobRunner:
                 # The parent first, then the chunk: the order in which a cancel locks them.
                 handler.give_up(self, ctx, chunk, error)
                 chunks.mark_failed(
-                    ctx.session, chunk.id, worker=worker, error=error, now=self.runtime.clock.now()
+                    ctx.session,
+                    chunk.id,
+                    worker=worker,
+                    error=error,
+                    now=self.runtime.machine_clock.now(),
                 )
             else:
                 chunks.release(ctx.session, chunk.id, worker=worker, error=error)
@@ -175,7 +179,7 @@ class JobRunner:
         """Dispatch a drain for every parent that has chunks nobody is working on."""
         with unit_of_work(self.runtime.session_factory) as session:
             lost = chunks.parents_with_lost_chunks(
-                session, now=self.runtime.clock.now(), stale_after=self.stale_after
+                session, now=self.runtime.machine_clock.now(), stale_after=self.stale_after
             )
         for kind, parent_id in lost:
             self.dispatch("drain", kind=kind, parent_id=parent_id)

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from billcycle.db.base import Base, IdMixin
 from billcycle.db.types import BigId, UtcDateTime
+from billcycle.tenancy.time_zones import DEFAULT_TIME_ZONE, MAX_NAME_LENGTH
 
 
 class Tenant(IdMixin, Base):
@@ -16,6 +17,13 @@ class Tenant(IdMixin, Base):
     bulk_jobs_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     bulk_job_record_limit: Mapped[int] = mapped_column(Integer, nullable=False, default=1000)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    # IANA name; billing dates are calendar dates in this zone (see billcycle.clock).
+    time_zone: Mapped[str] = mapped_column(
+        String(MAX_NAME_LENGTH),
+        nullable=False,
+        default=DEFAULT_TIME_ZONE,
+        server_default=DEFAULT_TIME_ZONE,
+    )
 
 
 class OAuthClient(IdMixin, Base):

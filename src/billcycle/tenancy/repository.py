@@ -29,6 +29,12 @@ def get_tenant(session: Session, tenant_id: int) -> Tenant | None:
     return session.get(Tenant, tenant_id)
 
 
+def tenant_time_zone(session: Session, tenant_id: int) -> str | None:
+    """The tenant's time zone name, or None when there is no such tenant (the row read
+    is the tenant's own: its id is the tenant id)."""
+    return session.scalar(select(Tenant.time_zone).where(Tenant.id == tenant_id))
+
+
 def find_tenant_by_name(session: Session, name: str) -> Tenant | None:
     return session.scalars(select(Tenant).where(Tenant.name == name).limit(1)).first()
 

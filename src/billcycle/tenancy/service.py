@@ -11,6 +11,7 @@ from billcycle.errors import InvalidValue, NotAuthenticated
 from billcycle.ids import to_zuora_id
 from billcycle.tenancy import credentials, repository
 from billcycle.tenancy.models import ApiKey, OAuthClient, Tenant
+from billcycle.tenancy.time_zones import DEFAULT_TIME_ZONE, check_time_zone
 
 
 @dataclass(frozen=True)
@@ -29,12 +30,14 @@ def create_tenant(
     *,
     bulk_jobs: bool = False,
     bulk_job_record_limit: int = 1000,
+    time_zone: str = DEFAULT_TIME_ZONE,
 ) -> NewTenant:
     name = name.strip()
     if not name or len(name) > 255:
         raise InvalidValue("Tenant name must be 1 to 255 characters.")
     if bulk_job_record_limit < 1:
         raise InvalidValue("The bulk-job record limit must be at least 1.")
+    check_time_zone(time_zone)
     now = clock.now()
     tenant = repository.add_tenant(
         session,
@@ -43,6 +46,7 @@ def create_tenant(
             bulk_jobs_enabled=bulk_jobs,
             bulk_job_record_limit=bulk_job_record_limit,
             created_at=now,
+            time_zone=time_zone,
         ),
     )
     return issue_credentials(session, clock, tenant.id)

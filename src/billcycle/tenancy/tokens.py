@@ -7,7 +7,7 @@ and kept in the database.
 A client sends the same token on every request until it expires, and checking its
 signature costs more than the rest of a small read (~30 µs of CPU), so each signer
 remembers the tokens it has verified, with their expiry: a remembered token is still
-refused once the (injectable) clock passes its ``exp``, and a token that fails
+refused once the (injectable) machine clock passes its ``exp``, and a token that fails
 verification is never remembered.
 """
 
@@ -102,7 +102,8 @@ class TokenSigner:
             )
         except jwt.InvalidTokenError as exc:
             raise NotAuthenticated("Authentication error: invalid access token.") from exc
-        # Expiry is checked against the injectable clock, not the OS clock.
+        # Expiry is checked against the injectable machine clock, not the OS clock (and
+        # never a tenant's business clock, which a test clock may move by months).
         expires = int(claims["exp"])
         if expires <= int(now.timestamp()):
             raise NotAuthenticated("Authentication error: the access token has expired.")

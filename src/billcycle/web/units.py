@@ -67,14 +67,7 @@ class Units:
         """``work`` must only read (anything it adds or changes is refused, not written)."""
         runtime = self.runtime
         with read_only_unit(runtime.session_factory) as session:
-            return work(
-                ServiceContext(
-                    session=session,
-                    tenant_id=self.tenant_id,
-                    clock=runtime.clock,
-                    dispatcher=runtime.dispatcher,
-                )
-            )
+            return work(runtime.context(session, self.tenant_id))
 
     async def write(self, work: Callable[[ServiceContext], T]) -> T:
         limiter = _write_limiter(self.runtime.engine.dialect.name)

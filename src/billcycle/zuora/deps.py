@@ -40,7 +40,9 @@ def authenticate(
     verifying a token already seen is a dictionary look-up (see :class:`TokenSigner`)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("Authentication error: a Bearer access token is required.")
-    claims = signer_of(request).verify(credentials.credentials, runtime_of(request).clock.now())
+    # Token expiry is machine time: a tenant's business clock moving must not expire it.
+    now = runtime_of(request).machine_clock.now()
+    claims = signer_of(request).verify(credentials.credentials, now)
     if entity_ids:
         entity = parse_zuora_id(entity_ids.strip())
         if entity != claims.tenant_id:
