@@ -1,0 +1,43 @@
+"""Shapes shared by every resource: problem details and list pages."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class Input(BaseModel):
+    """Request bodies: an unknown field is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldProblem(BaseModel):
+    pointer: str | None = Field(None, description="JSON Pointer into the body, e.g. `#/name`")
+    parameter: str | None = Field(None, description="The query parameter at fault")
+    detail: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, sent as `application/problem+json`."""
+
+    type: str = Field(description="`about:blank` or `urn:billcycle:problem:<kind>`")
+    title: str
+    status: int
+    detail: str
+    instance: str = Field(description="The request's path")
+    errors: list[FieldProblem] | None = Field(None, description="Field validation failures")
+
+
+class ListPage(BaseModel, Generic[T]):
+    data: list[T]
+    next: str | None = Field(description="The next page's URL, null on the last page")
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": Problem, "content": {"application/problem+json": {}}}
+    for status in (401, 404, 409, 422)
+}
