@@ -108,7 +108,8 @@ def test_cli_creates_lists_and_revokes_operator_keys(tmp_path: Path) -> None:
 
 def test_cli_key_opens_the_api(runtime: Runtime, client: TestClient) -> None:
     result = runner.invoke(
-        cli, ["operator", "create", "cli-made", "--json", "--database", runtime.settings.database_url]
+        cli,
+        ["operator", "create", "cli-made", "--json", "--database", runtime.settings.database_url],
     )
     assert result.exit_code == 0, result.output
     key = json.loads(result.output)["key"]

@@ -89,7 +89,7 @@ def test_the_last_page_has_no_next(admin: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "query, parameter",
+    ("query", "parameter"),
     [("limit=0", "limit"), ("limit=101", "limit"), ("limit=x", "limit")],
 )
 def test_bad_paging_parameters(admin: TestClient, query: str, parameter: str) -> None:
@@ -123,7 +123,7 @@ def test_update_changes_only_what_is_sent(admin: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "patch, pointer",
+    ("patch", "pointer"),
     [
         ({"name": ""}, "#/name"),
         ({"name": "   "}, "#/name"),
@@ -180,7 +180,8 @@ def test_a_tenant_with_data_is_not_deleted(admin: TestClient) -> None:
     made = admin.post(
         "/zuora/v1/accounts", json=account_body(), headers={"Authorization": f"Bearer {token}"}
     )
-    assert made.status_code == 200 and made.json()["success"], made.text
+    assert made.status_code == 200, made.text
+    assert made.json()["success"], made.text
 
     body = assert_problem(admin.delete(f"{TENANTS}/{tenant['id']}"), 409)
     assert body["type"] == "urn:billcycle:problem:rule"
