@@ -94,7 +94,9 @@ def test_cli_creates_lists_and_revokes_operator_keys(tmp_path: Path) -> None:
 
     listed = runner.invoke(cli, ["operator", "list", "--json", "--database", url])
     assert listed.exit_code == 0, listed.output
-    assert [entry["name"] for entry in json.loads(listed.output)] == ["alice"]
+    entries = json.loads(listed.output)
+    assert [entry["name"] for entry in entries] == ["alice"]
+    assert created["key"].startswith(entries[0]["keyPrefix"])
     assert created["key"] not in listed.output
 
     assert runner.invoke(cli, ["operator", "revoke", "alice", "--database", url]).exit_code == 0

@@ -94,6 +94,12 @@ def test_openapi_document_and_docs_page(client: TestClient) -> None:
         "/v1/tenants/{tenant_id}/api-keys/{key}/rotate",
     } <= set(schema["paths"])
     assert "OperatorKey" in schema["components"]["securitySchemes"]
+    delete = schema["paths"]["/v1/tenants/{tenant_id}"]["delete"]["responses"]
+    assert {"204", "401", "404", "409", "422"} <= set(delete)
+    for status in ("401", "404", "409", "422"):
+        assert delete[status]["content"] == {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        }
     docs = client.get("/billcycle/docs")
     assert docs.status_code == 200
     assert "/billcycle/openapi.json" in docs.text

@@ -101,7 +101,7 @@ def test_bad_paging_parameters(admin: TestClient, query: str, parameter: str) ->
 def test_a_cursor_not_from_the_api_is_refused(admin: TestClient, cursor: str) -> None:
     body = assert_problem(admin.get(f"{TENANTS}?after={cursor}"), 422)
     assert body["errors"] == [
-        {"pointer": "#/after", "detail": "The cursor in 'after' is not one this API returned."}
+        {"parameter": "after", "detail": "The cursor in 'after' is not one this API returned."}
     ]
 
 

@@ -7,6 +7,7 @@ docs page ``/billcycle/docs``. Every error under the prefix is problem+json.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -15,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from billcycle.admin.errors import domain_problem, problem_response
+from billcycle.admin.errors import MEDIA_TYPE, domain_problem, problem_response
 from billcycle.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,25 @@ def _http_detail(exc: StarletteHTTPException) -> str:
     return str(exc.detail)
 
 
+def problem_media(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The app's ``openapi`` with every error response filed under
+    ``application/problem+json``, the media type it is sent with (FastAPI files a
+    response model under ``application/json``)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status.isdigit() and int(status) >= 400 and "application/json" in content:
+                        response["content"] = {MEDIA_TYPE: content["application/json"]}
+        return schema
+
+    return openapi
+
+
 def create_admin_app() -> FastAPI:
     from billcycle.admin.routes.registry import ADMIN_ROUTERS
 
@@ -77,6 +97,7 @@ def create_admin_app() -> FastAPI:
     )
     for router in ADMIN_ROUTERS:
         app.include_router(router)
+    app.openapi = problem_media(app)  # type: ignore[method-assign]
 
     @app.exception_handler(DomainError)
     async def on_domain_error(request: Request, exc: DomainError) -> Response:

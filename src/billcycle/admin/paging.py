@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query
+from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-
-from billcycle.errors import InvalidValue
 
 T = TypeVar("T")
 
@@ -32,14 +31,21 @@ def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(f"{_PREFIX}{last_id}".encode()).decode().rstrip("=")
 
 
+BAD_CURSOR = "The cursor in 'after' is not one this API returned."
+
+
 def decode_cursor(cursor: str) -> int:
+    """The last id shown; a cursor this API did not make is refused like any bad query
+    parameter (422, ``errors: [{"parameter": "after", ...}]``)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raw = ""
     digits = raw.removeprefix(_PREFIX)
     if not raw.startswith(_PREFIX) or not digits.isdigit() or len(digits) > 19:
-        raise InvalidValue("The cursor in 'after' is not one this API returned.", field="after")
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("query", "after"), "msg": BAD_CURSOR, "input": cursor}]
+        )
     return int(digits)
 
 

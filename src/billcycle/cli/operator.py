@@ -45,12 +45,16 @@ def create(name: str, as_json: JsonOpt = False, database: DatabaseOpt = None) ->
 
 @app.command("list")
 def list_keys(as_json: JsonOpt = False, database: DatabaseOpt = None) -> None:
-    """List operator keys (names and creation times; keys are never shown again)."""
+    """List operator keys (name, public prefix, creation time; keys are never shown again)."""
     runtime = runtime_for(database)
     try:
         with unit_of_work(runtime.session_factory) as session:
             keys = [
-                {"name": key.name, "createdAt": key.created_at.isoformat()}
+                {
+                    "name": key.name,
+                    "keyPrefix": service.key_prefix(key),
+                    "createdAt": key.created_at.isoformat(),
+                }
                 for key in service.list_operator_keys(session)
             ]
     finally:
@@ -61,7 +65,7 @@ def list_keys(as_json: JsonOpt = False, database: DatabaseOpt = None) -> None:
         console.print("no operator keys")
     else:
         for key in keys:
-            console.print(f"{key['name']}  created {key['createdAt']}")
+            console.print(f"{key['name']}  {key['keyPrefix']}…  created {key['createdAt']}")
 
 
 @app.command()

@@ -36,6 +36,11 @@ def _new_key() -> tuple[str, str, str]:
     return f"{PREFIX}_{key_id}_{secret}", key_id, secret
 
 
+def key_prefix(key: OperatorKey) -> str:
+    """The public start of the key: tells keys apart, useless to sign in with."""
+    return f"{PREFIX}_{key.key_id}_"
+
+
 def _split(key: str) -> tuple[str, str] | None:
     parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != PREFIX or len(parts[1]) != 16:

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from billcycle.admin.deps import Ctx
 from billcycle.admin.paging import PageParams, paginate
-from billcycle.admin.schemas.common import PROBLEM_RESPONSES, ListPage
+from billcycle.admin.schemas.common import PROBLEM_RESPONSES, ListPage, problems
 from billcycle.admin.schemas.tenants import (
     FirstCredentials,
     TenantCreate,
@@ -18,8 +18,6 @@ from billcycle.admin.schemas.tenants import (
 )
 from billcycle.tenancy import management
 from billcycle.tenancy import service as tenancy
-from billcycle.tenancy.models import Tenant
-from billcycle.unset import UNSET
 
 router = APIRouter(prefix="/v1/tenants", tags=["Tenants"], responses=PROBLEM_RESPONSES)
 
@@ -63,26 +61,13 @@ def get_tenant(ctx: Ctx, tenant_id: int = TenantId) -> TenantOut:
 @router.patch("/{tenant_id}", response_model=TenantOut, summary="Update a tenant")
 def update_tenant(body: TenantUpdate, ctx: Ctx, tenant_id: int = TenantId) -> TenantOut:
     """Change the name or the bulk-job settings; fields left out keep their value."""
-    sent = body.model_fields_set
-    tenant: Tenant = management.update_tenant(
-        ctx.session,
-        tenant_id,
-        name=body.name if "name" in sent and body.name is not None else UNSET,
-        bulk_jobs_enabled=(
-            body.bulk_jobs_enabled
-            if "bulk_jobs_enabled" in sent and body.bulk_jobs_enabled is not None
-            else UNSET
-        ),
-        bulk_job_record_limit=(
-            body.bulk_job_record_limit
-            if "bulk_job_record_limit" in sent and body.bulk_job_record_limit is not None
-            else UNSET
-        ),
-    )
+    # The schema refuses nulls, so what was sent maps one to one onto the service's
+    # keyword arguments; what was not sent stays UNSET.
+    tenant = management.update_tenant(ctx.session, tenant_id, **body.model_dump(exclude_unset=True))
     return TenantOut.of(tenant)
 
 
-@router.delete("/{tenant_id}", status_code=204, summary="Delete a tenant")
+@router.delete("/{tenant_id}", status_code=204, summary="Delete a tenant", responses=problems(409))
 def delete_tenant(ctx: Ctx, tenant_id: int = TenantId) -> Response:
     """Only a tenant without billing data (no account, product, invoice, bill run, ...)
     can be deleted: 409 otherwise. To shut out a tenant with data, delete its OAuth

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,7 +37,11 @@ class ListPage(BaseModel, Generic[T]):
     next: str | None = Field(description="The next page's URL, null on the last page")
 
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (401, 404, 409, 422)
-}
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses (the app's document files them
+    under ``application/problem+json``, see :func:`billcycle.admin.app.problem_media`)."""
+    return {status: {"model": Problem} for status in statuses}
+
+
+# What any admin route can answer: no or a bad operator key, an unknown object, bad input.
+PROBLEM_RESPONSES = problems(401, 404, 422)
