@@ -1,4 +1,4 @@
-"""SQL behind managing tenants and their credentials (the admin API and the CLI).
+"""SQL behind managing tenants and their credentials (the admin API).
 
 Listings are keyset-paged on the primary key (``id > after`` in id order): each page is
 one index range scan, however deep the page. Tenants themselves are not tenant-scoped;
@@ -17,8 +17,7 @@ from billcycle.tenancy.models import ApiKey, NumberSequence, OAuthClient, Tenant
 
 # The tenant's own bookkeeping: deleted with the tenant, never counted as its data.
 _TENANCY_TABLES = frozenset(
-    {Tenant.__tablename__, OAuthClient.__tablename__, ApiKey.__tablename__}
-    | {NumberSequence.__tablename__}
+    model.__tablename__ for model in (Tenant, OAuthClient, ApiKey, NumberSequence)
 )
 
 
