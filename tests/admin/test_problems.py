@@ -8,7 +8,13 @@ from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
+from billcycle.admin.errors import STATUS_BY_KIND, TITLE_BY_KIND
+from billcycle.errors import ErrorKind
 from tests.admin.probes import assert_problem
+
+
+def test_every_domain_error_kind_has_a_status_and_a_title() -> None:
+    assert set(STATUS_BY_KIND) == set(ErrorKind) == set(TITLE_BY_KIND)
 
 
 def test_unknown_paths_are_404_problems(admin: TestClient) -> None:

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from billcycle.admin.paging import encode_cursor
 from tests.accounts.factories import account_body
 from tests.admin.probes import assert_problem, fusebill_key_works, token_for, zuora_token
+from tests.catalog.factories import product_body
 
 TENANTS = "/billcycle/v1/tenants"
 
@@ -173,19 +174,24 @@ def test_an_empty_tenant_is_deleted_with_its_credentials(admin: TestClient) -> N
     assert_problem(admin.delete(f"{TENANTS}/{tenant['id']}"), 404)
 
 
-def test_a_tenant_with_data_is_not_deleted(admin: TestClient) -> None:
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/zuora/v1/accounts", account_body()), ("/zuora/v1/object/product", product_body())],
+    ids=["account", "product"],
+)
+def test_a_tenant_with_data_is_not_deleted(
+    admin: TestClient, path: str, body: dict[str, Any]
+) -> None:
     tenant = create(admin, name="Busy")
     credentials = tenant["credentials"]
     token = token_for(admin, credentials["client_id"], credentials["client_secret"])
-    made = admin.post(
-        "/zuora/v1/accounts", json=account_body(), headers={"Authorization": f"Bearer {token}"}
-    )
+    made = admin.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
     assert made.status_code == 200, made.text
-    assert made.json()["success"], made.text
+    assert made.json().get("success", made.json().get("Success")), made.text
 
-    body = assert_problem(admin.delete(f"{TENANTS}/{tenant['id']}"), 409)
-    assert body["type"] == "urn:billcycle:problem:rule"
-    assert "has billing data" in body["detail"]
+    problem = assert_problem(admin.delete(f"{TENANTS}/{tenant['id']}"), 409)
+    assert problem["type"] == "urn:billcycle:problem:rule"
+    assert "has billing data" in problem["detail"]
     # Nothing changed: the tenant and both its credentials still work.
     assert admin.get(f"{TENANTS}/{tenant['id']}").status_code == 200
     assert zuora_token(admin, credentials["client_id"], credentials["client_secret"]) == 200

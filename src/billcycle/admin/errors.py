@@ -87,12 +87,15 @@ def problem_response(
 
 
 def domain_problem(request: Request, exc: DomainError) -> Response:
-    errors = [{"pointer": f"#/{exc.field}", "detail": exc.render(str)}] if exc.field else None
+    """Ids in the message are billcycle's integers, as everywhere in this API."""
+    detail = exc.render(str)
+    errors = [{"pointer": f"#/{exc.field}", "detail": detail}] if exc.field else None
     return problem_response(
         request.url.path,
-        STATUS_BY_KIND[exc.kind],
-        exc.render(str),
+        # A kind added later and not mapped yet is still a client error, not a 500.
+        STATUS_BY_KIND.get(exc.kind, 400),
+        detail,
         type_=problem_type(exc.kind),
-        title=TITLE_BY_KIND[exc.kind],
+        title=TITLE_BY_KIND.get(exc.kind),
         errors=errors,
     )
