@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from billcycle.cli import bench, bill_run, bulk_job, db, demo, tenant
+from billcycle.cli import bench, bill_run, bulk_job, db, demo, operator, tenant
 from billcycle.cli.serve import serve, worker
 
 app = typer.Typer(
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(tenant.app, name="tenant")
+app.add_typer(operator.app, name="operator")
 app.add_typer(demo.app, name="demo")
 app.add_typer(bill_run.app, name="bill-run")
 app.add_typer(bulk_job.app, name="bulk-job")

@@ -14,6 +14,7 @@ from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.jobs.models import WorkChunk
 from billcycle.ledger.models import LedgerEntry
 from billcycle.notifications.models import InvoiceEmail
+from billcycle.operators.models import OperatorKey
 from billcycle.subscriptions.models import (
     Subscription,
     SubscriptionCharge,
@@ -40,6 +41,7 @@ __all__ = [
     "LedgerEntry",
     "NumberSequence",
     "OAuthClient",
+    "OperatorKey",
     "Product",
     "ProductRatePlan",
     "ProductRatePlanCharge",

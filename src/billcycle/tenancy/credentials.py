@@ -41,3 +41,8 @@ def split_api_key(key: str) -> tuple[str, str] | None:
     if len(parts) != 3 or parts[0] != "bc" or len(parts[1]) != 16:
         return None
     return parts[1], parts[2]
+
+
+def api_key_prefix(key_id: str) -> str:
+    """The public start of an API key: enough to tell keys apart, useless to sign in."""
+    return f"bc_{key_id}_"

@@ -1,4 +1,5 @@
-"""The root ASGI app: ``/zuora`` and ``/fusebill`` over one runtime."""
+"""The root ASGI app: ``/zuora``, ``/fusebill`` and the admin API ``/billcycle`` over one
+runtime."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
 from billcycle import __version__
+from billcycle.admin.app import create_admin_app
+from billcycle.admin.errors import problem_response
 from billcycle.fusebill.app import create_fusebill_app
 from billcycle.fusebill.errors import error_response as fusebill_error
 from billcycle.runtime import Runtime
@@ -31,6 +34,8 @@ def _body_error(scope: Scope, status: int, message: str) -> Response:
         return zuora_error(Request(scope), category, message, status=status)
     if path.lower().startswith("/fusebill"):
         return fusebill_error(status, message)
+    if path.startswith("/billcycle/"):
+        return problem_response(path, status, message)
     return JSONResponse({"detail": message}, status_code=status)
 
 
@@ -62,11 +67,13 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     zuora = create_zuora_app()
     fusebill = create_fusebill_app()
-    for sub in (app, zuora, fusebill):
+    admin = create_admin_app()
+    for sub in (app, zuora, fusebill, admin):
         sub.state.runtime = runtime
         sub.state.token_signer = signer
     app.mount("/zuora", zuora)
     app.mount("/fusebill", fusebill)
+    app.mount("/billcycle", admin)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""One router per resource; add a resource by adding its module to ``registry.py``."""
