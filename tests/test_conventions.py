@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from billcycle.jobs.dispatch import ManualDispatcher, TaskCall
 from billcycle.runtime import Runtime
+from billcycle.tenancy.service import NewTenant
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "billcycle"
 
@@ -578,7 +579,9 @@ def test_migration_revisions_import_no_application_code() -> None:
 # -- enqueue after commit (behaviour, on both databases) -------------------------------
 
 
-def test_enqueued_work_waits_for_the_commit(runtime: Runtime, jobs: ManualDispatcher) -> None:
+def test_enqueued_work_waits_for_the_commit(
+    runtime: Runtime, jobs: ManualDispatcher, tenant: NewTenant
+) -> None:
     """A worker must never see work whose transaction might still roll back: a task
     enqueued in a unit of work reaches the dispatcher after the commit, and never when
     the unit rolls back."""
@@ -587,14 +590,14 @@ def test_enqueued_work_waits_for_the_commit(runtime: Runtime, jobs: ManualDispat
         pass
 
     try:
-        with runtime.service_context(1) as ctx:
+        with runtime.service_context(tenant.tenant_id) as ctx:
             ctx.enqueue("conventions.never", n=1)
             raise Abort
     except Abort:
         pass
     assert jobs.pending == []
 
-    with runtime.service_context(1) as ctx:
+    with runtime.service_context(tenant.tenant_id) as ctx:
         ctx.enqueue("conventions.after_commit", n=2)
         assert isinstance(ctx.session, Session)
         assert jobs.pending == [], "dispatched before the unit of work committed"
