@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy.orm import Session
-
 from billcycle.jobs.dispatch import ManualDispatcher, TaskCall
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant
@@ -88,12 +86,13 @@ def _docstring_node(node: ast.AST) -> ast.AST | None:
 
 
 def _walk_code(node: ast.AST) -> Iterator[ast.AST]:
-    """The nodes of ``node``'s code: not its docstring, not its type annotations."""
-    skip = _docstring_node(node)
+    """The nodes of ``node``'s code: no docstrings (its own or nested ones), no type
+    annotations."""
     stack = [node]
     while stack:
         current = stack.pop()
         yield current
+        skip = _docstring_node(current)
         for name, value in ast.iter_fields(current):
             if name in ("annotation", "returns"):
                 continue
@@ -599,6 +598,5 @@ def test_enqueued_work_waits_for_the_commit(
 
     with runtime.service_context(tenant.tenant_id) as ctx:
         ctx.enqueue("conventions.after_commit", n=2)
-        assert isinstance(ctx.session, Session)
         assert jobs.pending == [], "dispatched before the unit of work committed"
     assert jobs.pending == [TaskCall("conventions.after_commit", {"n": 2})]
