@@ -106,13 +106,18 @@ def insert_contacts(session: Session, rows: list[dict[str, Any]]) -> list[int]:
 
     Core, not the ORM's unit of work (nothing reads these rows back as objects in the
     request): one INSERT on PostgreSQL, one per row on SQLite.
+
+    Tenant: every row carries the caller's ``tenant_id`` value.
     """
     return list(session.connection().execute(_CONTACT_INSERT, rows).scalars())
 
 
 def set_contacts(session: Session, account: Account, bill_to_id: int, sold_to_id: int) -> None:
     """Point the account at its contacts (one UPDATE); the object shows the new ids as
-    already stored, so no flush writes them again."""
+    already stored, so no flush writes them again.
+
+    Tenant: ``account`` was loaded under the caller's tenant.
+    """
     session.connection().execute(
         _SET_CONTACTS, {"account": account.id, "bill_to": bill_to_id, "sold_to": sold_to_id}
     )

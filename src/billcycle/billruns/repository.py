@@ -144,7 +144,10 @@ def transition(
     **values: Any,
 ) -> bool:
     """Move ``run`` to ``to_status`` only if it is in one of ``allowed`` now: a
-    concurrent transition makes this one a no-op (False)."""
+    concurrent transition makes this one a no-op (False).
+
+    Tenant: ``run`` was loaded under the caller's tenant.
+    """
     result = session.execute(
         update(BillRun)
         .where(BillRun.id == run.id, BillRun.status.in_(allowed))
@@ -257,7 +260,10 @@ def record_chunk(
     now: datetime,
 ) -> tuple[int, int]:
     """Add a finished chunk's counts; returns (chunks done, chunks total). The row lock
-    this takes orders the chunks' commits, so exactly one sees done == total."""
+    this takes orders the chunks' commits, so exactly one sees done == total.
+
+    Tenant: the caller resolved ``run_id`` under its tenant (or took it from its chunk).
+    """
     row = session.execute(
         update(BillRun)
         .where(BillRun.id == run_id)
@@ -276,6 +282,7 @@ def record_chunk(
 
 
 def add_totals(session: Session, run_id: int, amounts: dict[str, int]) -> None:
+    """Tenant: the caller resolved ``run_id`` under its tenant (or took it from its chunk)."""
     if not amounts:
         return
     rows = [
@@ -298,6 +305,7 @@ def add_totals(session: Session, run_id: int, amounts: dict[str, int]) -> None:
 
 
 def totals(session: Session, run_id: int) -> dict[str, int]:
+    """Tenant: the caller resolved ``run_id`` under its tenant (or took it from its chunk)."""
     rows = session.execute(
         select(BillRunTotal.currency, BillRunTotal.amount_minor)
         .where(BillRunTotal.bill_run_id == run_id)
@@ -326,6 +334,7 @@ def add_failures(
 
 
 def failures(session: Session, run_id: int, limit: int = 100) -> list[BillRunFailure]:
+    """Tenant: the caller resolved ``run_id`` under its tenant (or took it from its chunk)."""
     return list(
         session.scalars(
             select(BillRunFailure)
@@ -369,7 +378,10 @@ def progress(
     session: Session, run_id: int, failure_limit: int
 ) -> tuple[dict[str, int], list[tuple[int, str]]]:
     """``totals`` (per currency, in currency order) and the first failures (oldest first),
-    in one query."""
+    in one query.
+
+    Tenant: the caller resolved ``run_id`` under its tenant (or took it from its chunk).
+    """
     rows = session.connection().execute(
         _PROGRESS, {"run_id": run_id, "failure_limit": failure_limit}
     )
@@ -476,6 +488,7 @@ def series_pending(session: Session, tenant_id: int, series_id: int) -> list[Bil
 
 
 def occurrence_exists(session: Session, series_id: int, when: datetime) -> bool:
+    """Tenant: ``series_id`` is a run the caller resolved under its tenant."""
     return (
         session.scalar(
             select(_run.id).where(

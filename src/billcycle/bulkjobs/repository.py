@@ -215,6 +215,7 @@ def list_jobs(
 
 
 def update_job(session: Session, job_id: int, **values: Any) -> None:
+    """Tenant: the caller resolved ``job_id`` under its tenant (or took it from its chunk)."""
     session.execute(
         update(_jobs)
         .where(_job.id == job_id)
@@ -226,7 +227,10 @@ def update_job(session: Session, job_id: int, **values: Any) -> None:
 def transition(
     session: Session, job_id: int, allowed: Sequence[str], to_status: str, **values: Any
 ) -> bool:
-    """Move the job to ``to_status`` only from one of ``allowed``."""
+    """Move the job to ``to_status`` only from one of ``allowed``.
+
+    Tenant: the caller resolved ``job_id`` under its tenant (or took it from its chunk).
+    """
     result = session.execute(
         update(_jobs)
         .where(_job.id == job_id, _job.status.in_(allowed))
@@ -272,7 +276,10 @@ def add_counts(
 ) -> Counts:
     """Add a chunk's outcome to the job's counters; returns them all as they now are.
     The UPDATE takes the job's row lock, which orders the chunks' commits, so exactly one
-    chunk sees the last count."""
+    chunk sees the last count.
+
+    Tenant: the caller resolved ``job_id`` under its tenant (or took it from its chunk).
+    """
     row = session.execute(
         update(_jobs)
         .where(_job.id == job_id)
@@ -328,7 +335,10 @@ def insert_records(
 
 def preset_details(session: Session, job_id: int, seqs: Sequence[int], details: str) -> None:
     """Note, on still-pending records, a failure already known at creation (duplicates:
-    only the whole list shows them); validation turns it into FailedValidation."""
+    only the whole list shows them); validation turns it into FailedValidation.
+
+    Tenant: the caller resolved ``job_id`` under its tenant (or took it from its chunk).
+    """
     for chunk in _id_chunks(seqs):
         session.execute(
             update(_records)
@@ -347,7 +357,10 @@ def seq_ranges(total: int, chunk_size: int) -> list[ChunkRange]:
 
 def passed_ranges(session: Session, job_id: int, chunk_size: int) -> list[ChunkRange]:
     """The records that passed validation, cut into seq ranges of ``chunk_size`` such
-    records, in one query (a window over the seqs)."""
+    records, in one query (a window over the seqs).
+
+    Tenant: the caller resolved ``job_id`` under its tenant (or took it from its chunk).
+    """
     numbered = (
         select(
             _rec.seq.label("seq"),
@@ -379,6 +392,7 @@ class RecordRow(NamedTuple):
 
 
 def records_of(session: Session, job_id: int) -> list[RecordRow]:
+    """Tenant: the caller resolved ``job_id`` under its tenant (or took it from its chunk)."""
     rows = session.execute(
         select(
             _rec.id,
@@ -395,6 +409,7 @@ def records_of(session: Session, job_id: int) -> list[RecordRow]:
 
 
 def status_counts(session: Session, job_id: int) -> dict[str, int]:
+    """Tenant: the caller resolved ``job_id`` under its tenant (or took it from its chunk)."""
     rows = session.execute(
         select(_rec.status, func.count()).where(_rec.bulk_job_id == job_id).group_by(_rec.status)
     )
@@ -503,7 +518,10 @@ def validation_suspects(
 
 def pass_pending(session: Session, job_id: int, first_seq: int, last_seq: int) -> int:
     """Every record of the range still pending passes validation (the caller failed the
-    others first); returns how many."""
+    others first); returns how many.
+
+    Tenant: the caller resolved ``job_id`` under its tenant (or took it from its chunk).
+    """
     result = session.execute(
         update(_records)
         .where(*_in_range(job_id, first_seq, last_seq, st.PENDING))
@@ -576,6 +594,7 @@ def _in_list(session: Session, column: Any, values: Sequence[int], type_: Any) -
 def set_status(
     session: Session, record_ids: Sequence[int], status: str, details: str | None
 ) -> None:
+    """Tenant: ``record_ids`` were read from a job resolved under the caller's tenant."""
     for chunk in _id_chunks(record_ids):
         session.execute(
             update(_records)
@@ -613,7 +632,10 @@ def set_processed(
     created: Sequence[tuple[int, int]],
 ) -> int:
     """Mark records of the range awaiting processing Processed with the id of what they
-    created, ``(record id, entity id)`` pairs, in ONE statement; returns how many."""
+    created, ``(record id, entity id)`` pairs, in ONE statement; returns how many.
+
+    Tenant: the caller resolved ``job_id`` under its tenant (or took it from its chunk).
+    """
     if not created:
         return 0
     params: dict[str, Any] = {"status": st.RECORD_PROCESSED, "from_status": st.PASSED_VALIDATION}
@@ -641,7 +663,10 @@ def fail_range(
     to_status: str,
     details: str,
 ) -> int:
-    """Fail what is left of a chunk (a chunk that failed every attempt)."""
+    """Fail what is left of a chunk (a chunk that failed every attempt).
+
+    Tenant: the caller resolved ``job_id`` under its tenant (or took it from its chunk).
+    """
     result = session.execute(
         update(_records)
         .where(*_in_range(job_id, first_seq, last_seq, from_status))
@@ -651,7 +676,10 @@ def fail_range(
 
 
 def fail_incomplete(session: Session, job_id: int, details: str) -> int:
-    """A cancel: every record not yet in a final state becomes FailedProcessing."""
+    """A cancel: every record not yet in a final state becomes FailedProcessing.
+
+    Tenant: the caller resolved ``job_id`` under its tenant (or took it from its chunk).
+    """
     result = session.execute(
         update(_records)
         .where(_rec.bulk_job_id == job_id, _rec.status.in_(st.INCOMPLETE))

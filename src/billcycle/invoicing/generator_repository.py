@@ -217,6 +217,7 @@ def load_billable_charges(
 
 
 def load_tiers(session: Session, charge_ids: Sequence[int]) -> dict[int, list[AnyRow]]:
+    """Tenant: ``charge_ids`` come from load_billable_charges, filtered on the tenant."""
     if not charge_ids:
         return {}
     rows = (
@@ -282,7 +283,10 @@ def allocate_invoice_ids(session: Session, count: int) -> list[int]:
     """Ids for ``count`` new invoices, taken before inserting so rows can be streamed
     (COPY) without RETURNING. PostgreSQL draws them from the table's sequence; SQLite
     continues after the current maximum, which is safe because the caller already holds
-    SQLite's single write lock (taken by the invoice-number reservation)."""
+    SQLite's single write lock (taken by the invoice-number reservation).
+
+    Tenant: invoice ids come from one sequence that every tenant shares.
+    """
     if count <= 0:
         return []
     if _is_postgres(session):
@@ -534,7 +538,10 @@ def advance_watermarks(
     session: Session, watermarks: list[tuple[int, date | None]], now: datetime
 ) -> None:
     """Set each charge segment's billed-through date: one statement on PostgreSQL
-    (UPDATE ... FROM unnest), an executemany on SQLite."""
+    (UPDATE ... FROM unnest), an executemany on SQLite.
+
+    Tenant: the charge ids come from load_billable_charges, filtered on the tenant.
+    """
     if not watermarks:
         return
     if _is_postgres(session):

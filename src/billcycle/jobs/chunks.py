@@ -134,6 +134,7 @@ def claim_next(
 def extend_lease(
     session: Session, chunk_id: int, *, worker: str, now: datetime, lease: timedelta
 ) -> bool:
+    """Tenant: ``chunk_id`` is a chunk this worker claimed; the chunk carries its tenant."""
     result = session.execute(
         update(WorkChunk)
         .where(_c.id == chunk_id, _c.claimed_by == worker, _c.status == CLAIMED)
@@ -144,7 +145,10 @@ def extend_lease(
 
 def complete(session: Session, chunk_id: int, *, worker: str, now: datetime) -> bool:
     """Mark done, in the transaction that wrote the chunk's results. False means the
-    chunk is no longer ours (lease lost, or cancelled): the caller must roll back."""
+    chunk is no longer ours (lease lost, or cancelled): the caller must roll back.
+
+    Tenant: ``chunk_id`` is a chunk this worker claimed; the chunk carries its tenant.
+    """
     result = session.execute(
         update(WorkChunk)
         .where(_c.id == chunk_id, _c.claimed_by == worker, _c.status == CLAIMED)
@@ -154,7 +158,10 @@ def complete(session: Session, chunk_id: int, *, worker: str, now: datetime) -> 
 
 
 def release(session: Session, chunk_id: int, *, worker: str, error: str) -> None:
-    """Give a chunk back after a failure so it can be retried."""
+    """Give a chunk back after a failure so it can be retried.
+
+    Tenant: ``chunk_id`` is a chunk this worker claimed; the chunk carries its tenant.
+    """
     session.execute(
         update(WorkChunk)
         .where(_c.id == chunk_id, _c.claimed_by == worker, _c.status == CLAIMED)
@@ -163,7 +170,10 @@ def release(session: Session, chunk_id: int, *, worker: str, error: str) -> None
 
 
 def cancel_open(session: Session, *, kind: str, parent_id: int, now: datetime) -> int:
-    """Cancel every chunk not yet done; a worker holding one fails to complete it."""
+    """Cancel every chunk not yet done; a worker holding one fails to complete it.
+
+    Tenant: the caller resolved ``parent_id`` (a run or a job) under its tenant.
+    """
     result = session.execute(
         update(WorkChunk)
         .where(_c.kind == kind, _c.parent_id == parent_id, _c.status.in_((PENDING, CLAIMED)))
@@ -173,6 +183,7 @@ def cancel_open(session: Session, *, kind: str, parent_id: int, now: datetime) -
 
 
 def open_count(session: Session, *, kind: str, parent_id: int) -> int:
+    """Tenant: the caller resolved ``parent_id`` (a run or a job) under its tenant."""
     return int(
         session.scalar(
             select(func.count())
@@ -184,11 +195,13 @@ def open_count(session: Session, *, kind: str, parent_id: int) -> int:
 
 
 def exists(session: Session, *, kind: str, parent_id: int) -> bool:
+    """Tenant: the caller resolved ``parent_id`` (a run or a job) under its tenant."""
     found = session.scalar(select(_c.id).where(_c.kind == kind, _c.parent_id == parent_id).limit(1))
     return found is not None
 
 
 def open_chunk_ids(session: Session, *, kind: str, parent_id: int) -> list[int]:
+    """Tenant: the caller resolved ``parent_id`` (a run or a job) under its tenant."""
     return list(
         session.scalars(
             select(_c.id)
@@ -203,7 +216,10 @@ def parents_with_lost_chunks(
 ) -> list[tuple[str, int]]:
     """(kind, parent) pairs with chunks nobody is working on: claimed with an expired
     lease, or pending for longer than ``stale_after`` (their drain job was lost or
-    finished early). Dispatching another drain for them is always safe."""
+    finished early). Dispatching another drain for them is always safe.
+
+    Tenant: the reaper looks across tenants; each chunk carries its own.
+    """
     rows = session.execute(
         select(_c.kind, _c.parent_id)
         .where(
@@ -218,6 +234,7 @@ def parents_with_lost_chunks(
 
 
 def mark_failed(session: Session, chunk_id: int, *, worker: str, error: str, now: datetime) -> None:
+    """Tenant: ``chunk_id`` is a chunk this worker claimed; the chunk carries its tenant."""
     session.execute(
         update(WorkChunk)
         .where(_c.id == chunk_id, _c.claimed_by == worker)
@@ -226,4 +243,5 @@ def mark_failed(session: Session, chunk_id: int, *, worker: str, error: str, now
 
 
 def delete_for_parent(session: Session, *, kind: str, parent_id: int) -> None:
+    """Tenant: the caller resolved ``parent_id`` (a run or a job) under its tenant."""
     session.execute(delete(WorkChunk).where(_c.kind == kind, _c.parent_id == parent_id))

@@ -178,7 +178,10 @@ def tenant_name(session: Session, tenant_id: int) -> str:
 
 
 def insert_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """One ``invoice_emails`` row per attempt (a single executemany)."""
+    """One ``invoice_emails`` row per attempt (a single executemany).
+
+    Tenant: every row carries the caller's ``tenant_id`` value.
+    """
     if rows:
         session.execute(insert(InvoiceEmail), list(rows))
 

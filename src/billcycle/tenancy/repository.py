@@ -40,10 +40,12 @@ def find_tenant_by_name(session: Session, name: str) -> Tenant | None:
 
 
 def find_oauth_client(session: Session, client_id: str) -> OAuthClient | None:
+    """Tenant: authentication: the client is how the request's tenant is found."""
     return session.scalars(select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
 
 
 def find_api_key(session: Session, key_id: str) -> ApiKey | None:
+    """Tenant: authentication: the key is how the request's tenant is found."""
     return session.scalars(select(ApiKey).where(ApiKey.key_id == key_id)).first()
 
 
