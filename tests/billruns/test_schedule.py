@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from billcycle.billruns.columns import schedule_column, schedule_of
 from billcycle.billruns.schedule import (
     REPEAT_TYPES,
     BillRunSchedule,
@@ -23,7 +24,6 @@ from billcycle.billruns.schedule import (
     next_execution_time,
     occurrences_between,
 )
-from billcycle.billruns.columns import schedule_column, schedule_of
 from billcycle.billruns.spec import BillRunSpec
 from billcycle.zuora.schemas.bill_run_request import schedule_json
 
