@@ -1,11 +1,11 @@
-"""When a scheduled bill run fires, and which dates each occurrence bills with.
+"""When a scheduled bill run fires: the schedule value object and its occurrences.
 
-billcycle schedules in UTC: ``runTime`` is an hour of the UTC day and every execution
+billcycle schedules in UTC: ``run_time`` is an hour of the UTC day and every execution
 time returned here is a tz-aware UTC datetime, so there are no DST gaps or repeats.
 Everything is pure (the caller passes "now"), so the scheduler, the cancel-once path
 and catch-up after downtime all agree on the same sequence of occurrences.
 
-Occurrence ``k`` of a monthly schedule is computed from ``repeatFrom`` and ``k`` alone
+Occurrence ``k`` of a monthly schedule is computed from ``repeat_from`` and ``k`` alone
 (never by adding a month to the previous occurrence), so Jan 31 goes to Feb 28/29 and
 back to Mar 31 instead of drifting to the 28th.
 """
@@ -112,7 +112,7 @@ def _monthly_date(schedule: BillRunSchedule, index: int) -> date:
 
 
 def _first_date_on_or_after(schedule: BillRunSchedule, day: date) -> date | None:
-    """The first occurrence date >= ``day``, within [repeatFrom, repeatTo]."""
+    """The first occurrence date >= ``day``, within [repeat_from, repeat_to]."""
     start = max(day, schedule.repeat_from)
     found: date | None = None
     try:
@@ -160,7 +160,7 @@ def next_execution_time(schedule: BillRunSchedule, after: datetime) -> datetime 
 
 
 def first_execution_time(schedule: BillRunSchedule, now: datetime) -> datetime | None:
-    """The first occurrence at or after ``now``: repeatFrom's run time when that is
+    """The first occurrence at or after ``now``: repeat_from's run time when that is
     still ahead. None when no occurrence is left (e.g. a one-off whose time passed)."""
     return _first_occurrence(schedule, _utc(now, "now"), strict=False)
 

@@ -169,7 +169,12 @@ class GenerateChunk:
 
 
 def _abandon(
-    ctx: ServiceContext, chunk: ClaimedChunk, *, source: str, target: str, message: str
+    ctx: ServiceContext,
+    chunk: ClaimedChunk,
+    *,
+    source: BillRunStatus,
+    target: BillRunStatus,
+    message: str,
 ) -> None:
     """A chunk failed every attempt: move the run from ``source`` to ``target`` with the
     error, and cancel the step's remaining chunks."""
@@ -209,7 +214,7 @@ POST_CHUNK_FACTOR = 20
 
 
 def start_posting(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
-    """Completed -> PostInProgress (autoPost), then plan the posting chunks."""
+    """Completed -> PostInProgress (auto_post), then plan the posting chunks."""
     if repo.transition(
         ctx.session,
         run,
