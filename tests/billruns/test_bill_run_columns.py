@@ -14,14 +14,14 @@ from billcycle.billruns.models import BillRun
 from billcycle.billruns.rules import settle
 from billcycle.billruns.selection import Selection, selection_of
 from billcycle.billruns.spec import BillRunSpec, SpecChange
-from billcycle.zuora.schemas.bill_run_request import (
+from billcycle.zuora.schemas.bill_run_fields import (
     batches_json,
     bill_cycle_day_json,
     filters_json,
     labels_json,
-    parse_bill_run_request,
     schedule_json,
 )
+from billcycle.zuora.schemas.bill_run_request import parse_bill_run_request
 
 TODAY = date(2026, 1, 10)
 ACCOUNT = "0000000000000000000000000000002a"

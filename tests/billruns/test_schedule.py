@@ -25,7 +25,7 @@ from billcycle.billruns.schedule import (
     occurrences_between,
 )
 from billcycle.billruns.spec import BillRunSpec
-from billcycle.zuora.schemas.bill_run_request import schedule_json
+from billcycle.zuora.schemas.bill_run_fields import schedule_json
 
 
 def at(day: str, hour: int = 0, minute: int = 0) -> datetime:

@@ -117,11 +117,6 @@ def create_bill_run(
     return run
 
 
-def spec_of(run: BillRun) -> BillRunSpec:
-    """The spec a stored run was created from (what an update starts from)."""
-    return from_row(run)
-
-
 def update_bill_run(
     ctx: ServiceContext, run: BillRun, patch: BillRunPatch, *, updated_by: str | None = None
 ) -> BillRun:

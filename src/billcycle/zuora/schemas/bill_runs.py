@@ -14,7 +14,7 @@ from billcycle.billruns.models import BillRun
 from billcycle.ids import to_zuora_id
 from billcycle.money import from_minor
 from billcycle.zuora.schemas.base import CamelRequest, zuora_datetime
-from billcycle.zuora.schemas.bill_run_request import (
+from billcycle.zuora.schemas.bill_run_fields import (
     batches_json,
     bill_cycle_day_json,
     filters_json,
