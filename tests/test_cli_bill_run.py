@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import select
 from typer.testing import CliRunner
 
+from billcycle.billruns.models import BillRun
 from billcycle.cli.main import app
 from billcycle.config import Settings
 from billcycle.db.session import unit_of_work
@@ -57,3 +59,53 @@ def test_create_watch_list_cancel(tmp_path: Path) -> None:
         app, ["bill-run", "show", "BR-00000099", "--tenant", "ops", "--database", url]
     )
     assert unknown.exit_code == 1
+
+
+def test_create_builds_the_spec_and_refuses_bad_options_in_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ops.db'}"
+    assert runner.invoke(app, ["db", "upgrade", "--database", url]).exit_code == 0
+    runtime = build_runtime(Settings(database_url=url))
+    with unit_of_work(runtime.session_factory) as session:
+        create_tenant(session, runtime.clock, "ops")
+    runtime.dispose()
+    base = ["bill-run", "create", "--tenant", "ops", "--database", url, "--no-wait"]
+
+    for options, message in (
+        (["--target-date", "2026-13-01"], "--target-date: '2026-13-01' is not a date"),
+        (["--target-date", "2026-02-01", "--batch", "Batch51"], "--batch: 'Batch51'"),
+        (["--target-date", "2026-02-01", "--bill-cycle-day", "32"], "--bill-cycle-day: '32'"),
+        (["--target-date", "2099-02-01"], "the target date 2099-02-01 is more than 10 years"),
+    ):
+        refused = runner.invoke(app, [*base, *options])
+        assert refused.exit_code == 1, refused.output
+        assert message in refused.output
+        assert "Traceback" not in refused.output
+
+    created = runner.invoke(
+        app,
+        [
+            *base,
+            "--target-date",
+            "2026-02-01",
+            "--batch",
+            "Batch2",
+            "--batch",
+            "7",
+            "--bill-cycle-day",
+            "15",
+            "--name",
+            "  batches  ",
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    runtime = build_runtime(Settings(database_url=url))
+    with unit_of_work(runtime.session_factory) as session:
+        run = session.scalars(select(BillRun)).one()
+        assert (run.name, run.batches, run.bill_cycle_day) == ("batches", [2, 7], "15")
+        run_id = run.id
+    runtime.dispose()
+    shown = runner.invoke(
+        app, ["bill-run", "show", f"{run_id:032x}", "--tenant", "ops", "--database", url]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "BR-00000001" in shown.output

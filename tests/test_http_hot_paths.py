@@ -138,7 +138,7 @@ def test_a_bill_run_reads_the_same_by_id_and_number_as_through_the_orm(
         f"{account_id:032x}" for account_id, _ in accounts
     ]
     with runtime.service_context(api.tenant.tenant_id) as ctx:
-        orm_run = bill_run_service.find_bill_run(ctx, run["id"])
+        orm_run = bill_run_service.find_bill_run(ctx, int(run["id"], 16))
         extra = bill_run_service.progress(ctx, orm_run)
         expected = {
             **bill_run_body(orm_run, extra["totals"], extra["failures"]),

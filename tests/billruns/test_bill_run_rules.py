@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, update
 
 from billcycle.billruns import service
+from billcycle.billruns.schedule import BillRunSchedule, DayOffset, RepeatType
+from billcycle.billruns.spec import BillRunSpec
 from billcycle.clock import FrozenClock
 from billcycle.errors import RuleViolation
 from billcycle.jobs.dispatch import ManualDispatcher, TaskCall
@@ -81,16 +83,15 @@ def test_auto_renewal_renews_terms_ending_by_the_target_date(
 
 
 def test_no_more_than_500_pending_api_runs(api: Api, runtime: Runtime) -> None:
-    body = {
-        "batches": ["AllBatches"],
-        "targetDateOffset": 0,
-        "schedule": {"repeatFrom": "2027-01-01", "repeatType": "None", "runTime": 1},
-    }
+    spec = BillRunSpec(
+        target_date_rule=DayOffset(0),
+        schedule=BillRunSchedule(date(2027, 1, 1), RepeatType.NONE, 1),
+    )
     with runtime.service_context(api.tenant.tenant_id) as ctx:
         for _ in range(service.MAX_PENDING_API_RUNS):
-            service.create_bill_run(ctx, body)
+            service.create_bill_run(ctx, spec)
         with pytest.raises(RuleViolation, match="500 Pending"):
-            service.create_bill_run(ctx, body)
+            service.create_bill_run(ctx, spec)
 
 
 def test_scheduler_catches_up_each_missed_occurrence_once(

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from sqlalchemy import select, update
 
 from billcycle.accounts.models import Account
-from billcycle.billruns import engine
+from billcycle.billruns import tasks
 from billcycle.clock import FrozenClock
 from billcycle.db.session import unit_of_work
 from billcycle.invoicing import service as invoicing
@@ -24,7 +24,7 @@ from tests.billruns.helpers import BILL_RUNS, create_run, customers, get_run
 from tests.conftest import Api
 
 # With one account per generation chunk, a posting chunk holds POST_CHUNK_FACTOR drafts.
-PER_CHUNK = engine.POST_CHUNK_FACTOR
+PER_CHUNK = tasks.POST_CHUNK_FACTOR
 
 
 def _run_invoices(runtime: Runtime, tenant_id: int, run_id: int) -> list[Invoice]:
@@ -40,7 +40,7 @@ def _post_chunks(runtime: Runtime, run_id: int) -> list[tuple[int, str]]:
     with runtime.service_context(0) as ctx:
         rows = ctx.session.execute(
             select(WorkChunk.size, WorkChunk.status)
-            .where(WorkChunk.kind == engine.POST, WorkChunk.parent_id == run_id)
+            .where(WorkChunk.kind == tasks.POST, WorkChunk.parent_id == run_id)
             .order_by(WorkChunk.seq)
         ).all()
     return [(size, status) for size, status in rows]
@@ -117,12 +117,12 @@ def test_a_posting_chunk_redone_after_a_crash_posts_each_invoice_once(
     assert response.status_code == 200, response.text
     # Plan the chunks now (the drains this queues run below, after the crash).
     runner = JobRunner(runtime, ManualDispatcher())
-    engine.post(runner, tenant_id=tenant_id, run_id=run_id)
+    tasks.post(runner, tenant_id=tenant_id, run_id=run_id)
     lease = timedelta(seconds=runtime.settings.worker_lease_seconds)
     with unit_of_work(runtime.session_factory) as session:
         doomed = chunks.claim_next(
             session,
-            kind=engine.POST,
+            kind=tasks.POST,
             parent_id=run_id,
             worker="doomed",
             now=machine_clock.now(),
@@ -136,19 +136,19 @@ def test_a_posting_chunk_redone_after_a_crash_posts_each_invoice_once(
 
     try:
         with runtime.service_context(tenant_id) as ctx:
-            REGISTRY.chunk_handlers[engine.POST].process(runner, ctx, doomed)
+            REGISTRY.chunk_handlers[tasks.POST].process(runner, ctx, doomed)
             raise Crash  # the process dies before committing
     except Crash:
         pass
     jobs.run_until_idle()  # the drains post the other chunk; the doomed one is leased
-    assert runner.drain(engine.POST, run_id) == 0
+    assert runner.drain(tasks.POST, run_id) == 0
     assert get_run(api, f"{run_id:032x}")["status"] == "PostInProgress"
     statuses = [invoice.status for invoice in _run_invoices(runtime, tenant_id, run_id)]
     assert statuses.count("Posted") == 3
 
     machine_clock.advance(lease + timedelta(seconds=1))
     clock.advance(timedelta(minutes=1))  # the later drain's postings carry a later time
-    assert runner.drain(engine.POST, run_id) == 1
+    assert runner.drain(tasks.POST, run_id) == 1
     assert get_run(api, f"{run_id:032x}")["status"] == "Posted"
     posted = _run_invoices(runtime, tenant_id, run_id)
     assert {invoice.status for invoice in posted} == {"Posted"}

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from billcycle.billruns.columns import schedule_column, schedule_of
 from billcycle.billruns.schedule import (
     REPEAT_TYPES,
     BillRunSchedule,
@@ -22,9 +23,9 @@ from billcycle.billruns.schedule import (
     is_month_end,
     next_execution_time,
     occurrences_between,
-    run_dates,
 )
 from billcycle.billruns.spec import BillRunSpec
+from billcycle.zuora.schemas.bill_run_fields import schedule_json
 
 
 def at(day: str, hour: int = 0, minute: int = 0) -> datetime:
@@ -230,15 +231,24 @@ def test_occurrences_between_stops_at_series_end() -> None:
     assert occurrences_between(schedule, at("2025-01-01"), at("2027-01-01")) == [at("2026-01-02")]
 
 
-def test_schedule_json_round_trip() -> None:
+def test_schedule_column_round_trip_and_zuora_json() -> None:
     for schedule in (
         BillRunSchedule(date(2026, 1, 13), "Weekly", 8, date(2026, 9, 1), (0, 2, 4)),
         monthly("2024-04-30", end_of_month=True),
         daily("2026-01-01"),
         BillRunSchedule(date(2026, 1, 2), "None", 23),
     ):
-        assert BillRunSchedule.from_json(schedule.to_json()) == schedule
-    assert BillRunSchedule(date(2026, 1, 13), "Weekly", 8, None, (0, 6)).to_json() == {
+        assert schedule_of(schedule_column(schedule)) == schedule
+    weekly = BillRunSchedule(date(2026, 1, 13), "Weekly", 8, None, (0, 6))
+    assert schedule_column(weekly) == {
+        "repeat_from": "2026-01-13",
+        "repeat_type": "Weekly",
+        "run_time": 8,
+        "repeat_to": None,
+        "weekly_on_day": [0, 6],
+        "monthly_on_end_of_month": False,
+    }
+    assert schedule_json(weekly) == {
         "repeatFrom": "2026-01-13",
         "repeatType": "Weekly",
         "runTime": 8,
@@ -257,17 +267,17 @@ def scheduled(invoice: DayOffset | MonthDay, target: DayOffset | MonthDay) -> Bi
 
 def test_run_dates_of_an_ad_hoc_run_are_its_fixed_dates() -> None:
     spec = BillRunSpec(invoice_date=date(2026, 1, 10), target_date=date(2026, 2, 1))
-    assert run_dates(spec, date(2030, 1, 1)) == (date(2026, 1, 10), date(2026, 2, 1))
+    assert spec.run_dates(date(2030, 1, 1)) == (date(2026, 1, 10), date(2026, 2, 1))
     with pytest.raises(ValueError, match="ad hoc"):
-        run_dates(BillRunSpec(), date(2026, 1, 1))
+        BillRunSpec().run_dates(date(2026, 1, 1))
 
 
 def test_run_dates_with_day_offsets() -> None:
     spec = scheduled(DayOffset(-3), DayOffset(30))
-    assert run_dates(spec, date(2028, 3, 1)) == (date(2028, 2, 27), date(2028, 3, 31))
-    assert run_dates(spec, date(2026, 12, 15)) == (date(2026, 12, 12), date(2027, 1, 14))
+    assert spec.run_dates(date(2028, 3, 1)) == (date(2028, 2, 27), date(2028, 3, 31))
+    assert spec.run_dates(date(2026, 12, 15)) == (date(2026, 12, 12), date(2027, 1, 14))
     default = BillRunSpec(schedule=monthly("2026-01-25"))
-    assert run_dates(default, date(2026, 2, 25)) == (date(2026, 2, 25), date(2026, 2, 25))
+    assert default.run_dates(date(2026, 2, 25)) == (date(2026, 2, 25), date(2026, 2, 25))
 
 
 @pytest.mark.parametrize(
@@ -288,7 +298,7 @@ def test_run_dates_with_day_offsets() -> None:
 )
 def test_run_dates_with_month_offsets(run_date: str, rule: MonthDay, expected: str) -> None:
     spec = scheduled(rule, rule)
-    result = run_dates(spec, date.fromisoformat(run_date))
+    result = spec.run_dates(date.fromisoformat(run_date))
     assert result == (date.fromisoformat(expected),) * 2
 
 
@@ -298,7 +308,7 @@ def test_zuora_use_case_3_month_end_runs_bill_the_first_of_next_month() -> None:
         schedule=schedule, invoice_date_rule=MonthDay(1, 1), target_date_rule=MonthDay(1, 1)
     )
     runs = series(schedule, at("2024-06-01"), 3)
-    assert [run_dates(spec, r.date()) for r in runs] == [
+    assert [spec.run_dates(r.date()) for r in runs] == [
         (date(2024, 7, 1), date(2024, 7, 1)),
         (date(2024, 8, 1), date(2024, 8, 1)),
         (date(2024, 9, 1), date(2024, 9, 1)),

@@ -14,12 +14,14 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
 
 from billcycle.billruns import service
 from billcycle.billruns.models import BillRun
+from billcycle.billruns.spec import BillRunSpec
 from billcycle.clock import SystemClock
 from billcycle.config import Settings
 from billcycle.db.session import make_session_factory, unit_of_work
@@ -61,7 +63,7 @@ def start_run(runtime: Runtime, name: str) -> Scenario:
     with unit_of_work(runtime.session_factory) as session:
         load(session, tenant.tenant_id, DatasetSpec(accounts=ACCOUNTS))
     with wiring.procrastinate_dispatch(runtime), runtime.service_context(tenant.tenant_id) as ctx:
-        run = service.create_bill_run(ctx, {"batches": ["AllBatches"], "targetDate": "2026-02-01"})
+        run = service.create_bill_run(ctx, BillRunSpec(target_date=date(2026, 2, 1)))
         run_id = run.id
     runtime.dispatcher = None
     return Scenario(tenant.tenant_id, run_id)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -23,8 +24,9 @@ from billcycle.db.types import BigId, UtcDateTime
 class BillRun(TenantScoped, Timestamps, Base):
     """A bill run and, for scheduled runs, one occurrence of its series.
 
-    Request fields are stored as Zuora names them so the API can echo them; progress
-    counters are kept true by the chunk workers at every commit.
+    Request fields are stored in billcycle's own representation (see ``columns``), which
+    each dialect renders in its own words; progress counters are kept true by the chunk
+    workers at every commit.
     """
 
     __tablename__ = "bill_runs"
@@ -38,11 +40,11 @@ class BillRun(TenantScoped, Timestamps, Base):
 
     bill_run_number: Mapped[str] = mapped_column(String(32), nullable=False)
     name: Mapped[str | None] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(20), nullable=False)
-    bill_run_type: Mapped[str] = mapped_column(String(10), nullable=False)  # Regular | CatchUp
-    batches: Mapped[list[str] | None] = mapped_column(JSON)
-    bill_cycle_day: Mapped[str | None] = mapped_column(String(20))
-    bill_run_filters: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)  # a BillRunStatus
+    bill_run_type: Mapped[str] = mapped_column(String(10), nullable=False)  # a BillRunType
+    batches: Mapped[list[int] | None] = mapped_column(JSON)  # [] = all batches
+    bill_cycle_day: Mapped[str | None] = mapped_column(String(20))  # All | AsRunDay | 1..31
+    bill_run_filters: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     charge_type_to_exclude: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     auto_post: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     auto_email: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
@@ -60,9 +62,9 @@ class BillRun(TenantScoped, Timestamps, Base):
     invoice_date_day_of_month: Mapped[int | None] = mapped_column(SmallInteger)
     target_date_month_offset: Mapped[int | None] = mapped_column(Integer)
     target_date_day_of_month: Mapped[int | None] = mapped_column(SmallInteger)
-    organization_labels: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    organization_labels: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     # Schedule (scheduled runs only); every occurrence carries a copy plus its series id.
-    schedule: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    schedule: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     series_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     scheduled_execution_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_via_api: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)

@@ -29,7 +29,9 @@ from sqlalchemy.sql.selectable import CompoundSelect
 from billcycle.accounts.models import Account
 from billcycle.billruns.models import BillRun, BillRunFailure, BillRunTotal
 from billcycle.billruns.selection import Selection
+from billcycle.billruns.statuses import BillRunStatus
 from billcycle.invoicing.models import Invoice
+from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.jobs.chunks import ChunkRange
 from billcycle.jobs.models import WorkChunk
 
@@ -167,7 +169,7 @@ def count_pending_api_runs(session: Session, tenant_id: int) -> int:
             .select_from(BillRun)
             .where(
                 BillRun.tenant_id == tenant_id,
-                BillRun.status == "Pending",
+                BillRun.status == BillRunStatus.PENDING,
                 BillRun.created_via_api.is_(True),
             )
         )
@@ -435,7 +437,11 @@ def invoice_ids(
 def has_posted_invoices(session: Session, tenant_id: int, run_id: int) -> bool:
     found = session.scalar(
         select(_inv.id)
-        .where(_inv.tenant_id == tenant_id, _inv.bill_run_id == run_id, _inv.status == "Posted")
+        .where(
+            _inv.tenant_id == tenant_id,
+            _inv.bill_run_id == run_id,
+            _inv.status == InvoiceStatus.POSTED,
+        )
         .limit(1)
     )
     return found is not None
@@ -457,7 +463,7 @@ def due_scheduled_runs(session: Session, now: datetime, limit: int = 100) -> lis
     across all tenants (the scheduler serves the whole installation)."""
     rows = session.execute(
         select(_run.tenant_id, _run.id)
-        .where(_run.status == "Pending", _run.scheduled_execution_time <= now)
+        .where(_run.status == BillRunStatus.PENDING, _run.scheduled_execution_time <= now)
         .order_by(_run.scheduled_execution_time, _run.id)
         .limit(limit)
     ).all()
@@ -468,7 +474,7 @@ def pending_unscheduled_runs(session: Session, limit: int = 100) -> list[tuple[i
     """Ad hoc Pending runs (their start task may have been lost in a crash)."""
     rows = session.execute(
         select(_run.tenant_id, _run.id)
-        .where(_run.status == "Pending", _run.scheduled_execution_time.is_(None))
+        .where(_run.status == BillRunStatus.PENDING, _run.scheduled_execution_time.is_(None))
         .order_by(_run.id)
         .limit(limit)
     ).all()
@@ -481,7 +487,7 @@ def series_pending(session: Session, tenant_id: int, series_id: int) -> list[Bil
             select(BillRun).where(
                 BillRun.tenant_id == tenant_id,
                 BillRun.series_id == series_id,
-                BillRun.status == "Pending",
+                BillRun.status == BillRunStatus.PENDING,
             )
         )
     )

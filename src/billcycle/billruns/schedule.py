@@ -1,11 +1,11 @@
-"""When a scheduled bill run fires, and which dates each occurrence bills with.
+"""When a scheduled bill run fires: the schedule value object and its occurrences.
 
-billcycle schedules in UTC: ``runTime`` is an hour of the UTC day and every execution
+billcycle schedules in UTC: ``run_time`` is an hour of the UTC day and every execution
 time returned here is a tz-aware UTC datetime, so there are no DST gaps or repeats.
 Everything is pure (the caller passes "now"), so the scheduler, the cancel-once path
 and catch-up after downtime all agree on the same sequence of occurrences.
 
-Occurrence ``k`` of a monthly schedule is computed from ``repeatFrom`` and ``k`` alone
+Occurrence ``k`` of a monthly schedule is computed from ``repeat_from`` and ``k`` alone
 (never by adding a month to the previous occurrence), so Jan 31 goes to Feb 28/29 and
 back to Mar 31 instead of drifting to the 28th.
 """
@@ -15,24 +15,25 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from enum import StrEnum
 
-if TYPE_CHECKING:
-    from collections.abc import Mapping
 
-    from billcycle.billruns.spec import BillRunSpec
+class RepeatType(StrEnum):
+    NONE = "None"
+    DAILY = "Daily"
+    WEEKLY = "Weekly"
+    MONTHLY = "Monthly"
 
-RepeatType = Literal["None", "Daily", "Weekly", "Monthly"]
-REPEAT_TYPES: tuple[RepeatType, ...] = ("None", "Daily", "Weekly", "Monthly")
-# Index = date.weekday(); the exact strings of the SDK's weeklyOnDay enum.
-WEEKDAY_NAMES: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+REPEAT_TYPES: tuple[RepeatType, ...] = tuple(RepeatType)
 
 _ONE_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
 class BillRunSchedule:
-    """A validated schedule (see ``spec.parse_bill_run_request``).
+    """When a scheduled bill run fires: a value object, checked by the caller that builds
+    it (a dialect's parser, then ``rules.settle`` for what depends on today).
 
     ``weekly_on_day`` holds ``date.weekday()`` numbers (Mon = 0), sorted and unique;
     it is empty unless ``repeat_type`` is Weekly. ``monthly_on_end_of_month`` is only
@@ -45,35 +46,6 @@ class BillRunSchedule:
     repeat_to: date | None = None
     weekly_on_day: tuple[int, ...] = ()
     monthly_on_end_of_month: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """The Zuora ``schedule`` object, as stored in ``BillRun.schedule`` and echoed."""
-        data: dict[str, Any] = {
-            "repeatFrom": self.repeat_from.isoformat(),
-            "repeatType": self.repeat_type,
-            "runTime": self.run_time,
-        }
-        if self.repeat_to is not None:
-            data["repeatTo"] = self.repeat_to.isoformat()
-        if self.repeat_type == "Weekly":
-            data["weeklyOnDay"] = [WEEKDAY_NAMES[day] for day in self.weekly_on_day]
-        if self.repeat_type == "Monthly":
-            data["monthlyOnEndOfMonth"] = self.monthly_on_end_of_month
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> BillRunSchedule:
-        """Rebuild a stored schedule (written by ``to_json``; not for request bodies)."""
-        repeat_to = data.get("repeatTo")
-        repeat_type: RepeatType = data["repeatType"]
-        return cls(
-            repeat_from=date.fromisoformat(data["repeatFrom"]),
-            repeat_type=repeat_type,
-            run_time=int(data["runTime"]),
-            repeat_to=date.fromisoformat(repeat_to) if repeat_to else None,
-            weekly_on_day=tuple(WEEKDAY_NAMES.index(name) for name in data.get("weeklyOnDay", ())),
-            monthly_on_end_of_month=bool(data.get("monthlyOnEndOfMonth", False)),
-        )
 
 
 @dataclass(frozen=True)
@@ -140,15 +112,15 @@ def _monthly_date(schedule: BillRunSchedule, index: int) -> date:
 
 
 def _first_date_on_or_after(schedule: BillRunSchedule, day: date) -> date | None:
-    """The first occurrence date >= ``day``, within [repeatFrom, repeatTo]."""
+    """The first occurrence date >= ``day``, within [repeat_from, repeat_to]."""
     start = max(day, schedule.repeat_from)
     found: date | None = None
     try:
-        if schedule.repeat_type == "None":
+        if schedule.repeat_type == RepeatType.NONE:
             found = schedule.repeat_from if schedule.repeat_from >= day else None
-        elif schedule.repeat_type == "Daily":
+        elif schedule.repeat_type == RepeatType.DAILY:
             found = start
-        elif schedule.repeat_type == "Weekly":
+        elif schedule.repeat_type == RepeatType.WEEKLY:
             for ahead in range(7):
                 candidate = start + timedelta(days=ahead)
                 if candidate.weekday() in schedule.weekly_on_day:
@@ -188,7 +160,7 @@ def next_execution_time(schedule: BillRunSchedule, after: datetime) -> datetime 
 
 
 def first_execution_time(schedule: BillRunSchedule, now: datetime) -> datetime | None:
-    """The first occurrence at or after ``now``: repeatFrom's run time when that is
+    """The first occurrence at or after ``now``: repeat_from's run time when that is
     still ahead. None when no occurrence is left (e.g. a one-off whose time passed)."""
     return _first_occurrence(schedule, _utc(now, "now"), strict=False)
 
@@ -207,21 +179,7 @@ def occurrences_between(
     return found
 
 
-# --- what an occurrence bills ------------------------------------------------------
-
-
-def run_dates(spec: BillRunSpec, run_date: date) -> tuple[date, date]:
-    """(invoice date, target date) of a run executing on ``run_date``.
-
-    Ad hoc runs carry fixed dates; scheduled ones derive them from the run date.
-    """
-    if spec.schedule is None:
-        if spec.invoice_date is None or spec.target_date is None:
-            raise ValueError("an ad hoc bill run spec needs invoice_date and target_date")
-        return spec.invoice_date, spec.target_date
-    invoice_rule = spec.invoice_date_rule or DayOffset(0)
-    target_rule = spec.target_date_rule or DayOffset(0)
-    return apply_date_rule(invoice_rule, run_date), apply_date_rule(target_rule, run_date)
+# --- AsRunDay --------------------------------------------------------------------
 
 
 def as_run_day_values(run_date: date) -> tuple[int, ...]:

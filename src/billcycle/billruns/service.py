@@ -8,7 +8,6 @@ the transaction commits.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -16,14 +15,16 @@ from typing import Any
 from sqlalchemy import Row
 
 from billcycle.accounts.repository import get_account
-from billcycle.billruns import engine
 from billcycle.billruns import repository as repo
 from billcycle.billruns import schedule as schedules
-from billcycle.billruns import spec as specs
+from billcycle.billruns import tasks
+from billcycle.billruns.columns import from_row, to_columns
 from billcycle.billruns.models import BillRun
+from billcycle.billruns.rules import BillRunSpecError, SpecRule, settle
+from billcycle.billruns.spec import BillRunPatch, BillRunSpec, SpecChange
+from billcycle.billruns.statuses import BillRunStatus
 from billcycle.context import ServiceContext
-from billcycle.errors import InvalidValue, NotFound, RuleViolation
-from billcycle.ids import parse_zuora_id
+from billcycle.errors import NotFound, RuleViolation
 from billcycle.subscriptions.models import Subscription
 from billcycle.tenancy.numbers import next_number
 
@@ -35,41 +36,55 @@ def _rule(message: str) -> RuleViolation:
     return RuleViolation(message, resource=RESOURCE)
 
 
-def find_bill_run(ctx: ServiceContext, key: str, *, lock: bool = False) -> BillRun:
-    """By id (32 hex) or number (BR-00000001); another tenant's run is not found."""
-    run_id = parse_zuora_id(key)
+def _not_found(key: int | str) -> NotFound:
+    if isinstance(key, int):
+        return NotFound("Bill run {bill_run} not found.", resource=RESOURCE, ids={"bill_run": key})
+    return NotFound(f"Bill run {key} not found.", resource=RESOURCE)
+
+
+def find_bill_run(ctx: ServiceContext, key: int | str, *, lock: bool = False) -> BillRun:
+    """By id (an int) or number (BR-00000001); another tenant's run is not found."""
     run = (
-        repo.get_run(ctx.session, ctx.tenant_id, run_id, lock=lock)
-        if run_id is not None
+        repo.get_run(ctx.session, ctx.tenant_id, key, lock=lock)
+        if isinstance(key, int)
         else repo.find_run_by_number(ctx.session, ctx.tenant_id, key, lock=lock)
     )
     if run is None:
-        raise NotFound(f"Bill run {key} not found.", resource=RESOURCE)
+        raise _not_found(key)
     return run
 
 
-def _check_filters(ctx: ServiceContext, spec: specs.BillRunSpec) -> None:
+def _check_filters(ctx: ServiceContext, spec: BillRunSpec) -> None:
     for item in spec.filters:
+        ids = {"account": item.account_id}
         if get_account(ctx.session, ctx.tenant_id, item.account_id) is None:
-            raise InvalidValue(
-                f"billRunFilters: account {item.account_id:032x} does not exist.",
-                resource=RESOURCE,
+            raise BillRunSpecError(
+                SpecRule.UNKNOWN_ACCOUNT, "Filter: account {account} does not exist.", ids=ids
             )
         if item.subscription_id is not None:
             sub = ctx.session.get(Subscription, item.subscription_id)
             if sub is None or sub.tenant_id != ctx.tenant_id or sub.account_id != item.account_id:
-                raise InvalidValue(
-                    f"billRunFilters: subscription {item.subscription_id:032x} does not "
-                    f"belong to account {item.account_id:032x}.",
-                    resource=RESOURCE,
+                raise BillRunSpecError(
+                    SpecRule.FOREIGN_SUBSCRIPTION,
+                    "Filter: subscription {subscription} does not belong to account {account}.",
+                    ids={**ids, "subscription": item.subscription_id},
                 )
 
 
+def _no_occurrence_left(*, updating: bool) -> BillRunSpecError:
+    return BillRunSpecError(
+        SpecRule.NO_OCCURRENCE_LEFT,
+        "The schedule has no occurrence left: check its start, end and run time.",
+        updating=updating,
+    )
+
+
 def create_bill_run(
-    ctx: ServiceContext, data: Mapping[str, Any], *, created_by: str | None = None
+    ctx: ServiceContext, spec: BillRunSpec, *, created_by: str | None = None
 ) -> BillRun:
-    today = ctx.clock.today()
-    spec = specs.parse_bill_run_request(data, today=today)
+    """A new Pending run: ad hoc ones start at once (after commit), scheduled ones wait
+    for their first occurrence."""
+    spec = settle(SpecChange(spec), today=ctx.clock.today())
     _check_filters(ctx, spec)
     if repo.count_pending_api_runs(ctx.session, ctx.tenant_id) >= MAX_PENDING_API_RUNS:
         raise _rule(
@@ -78,10 +93,10 @@ def create_bill_run(
         )
     now = ctx.clock.now()
     run = BillRun(
-        **specs.to_columns(spec),
+        **to_columns(spec),
         tenant_id=ctx.tenant_id,
         bill_run_number=next_number(ctx.session, ctx.tenant_id, "bill_run"),
-        status=engine.PENDING,
+        status=BillRunStatus.PENDING,
         created_via_api=True,
         created_by_id=created_by,
         updated_by_id=created_by,
@@ -91,11 +106,7 @@ def create_bill_run(
     if spec.schedule is not None:
         when = schedules.first_execution_time(spec.schedule, now)
         if when is None:
-            raise InvalidValue(
-                "The schedule has no occurrence left: check repeatFrom, repeatTo and runTime.",
-                resource=RESOURCE,
-                field="schedule",
-            )
+            raise _no_occurrence_left(updating=False)
         run.scheduled_execution_time = when
     repo.add_run(ctx.session, run)
     if spec.schedule is not None:
@@ -107,24 +118,23 @@ def create_bill_run(
 
 
 def update_bill_run(
-    ctx: ServiceContext, run: BillRun, data: Mapping[str, Any], *, updated_by: str | None = None
+    ctx: ServiceContext, run: BillRun, patch: BillRunPatch, *, updated_by: str | None = None
 ) -> BillRun:
+    """Apply ``patch`` to a Pending run's spec, decided under the run's row lock."""
     repo.lock_run(ctx.session, run)
-    if run.status != engine.PENDING:
+    if run.status != BillRunStatus.PENDING:
         raise _rule(
             f"Bill run {run.bill_run_number} is {run.status}; only a Pending bill run "
             "can be updated."
         )
-    spec = specs.parse_bill_run_request(data, today=ctx.clock.today(), existing=specs.from_row(run))
+    spec = settle(patch(from_row(run)), today=ctx.clock.today())
     _check_filters(ctx, spec)
-    for column, value in specs.to_columns(spec).items():
+    for column, value in to_columns(spec).items():
         setattr(run, column, value)
     if spec.schedule is not None:
         when = schedules.first_execution_time(spec.schedule, ctx.clock.now())
         if when is None:
-            raise InvalidValue(
-                "The schedule has no occurrence left.", resource=RESOURCE, field="schedule"
-            )
+            raise _no_occurrence_left(updating=True)
         run.scheduled_execution_time = when
     run.updated_by_id = updated_by
     run.updated_at = ctx.clock.now()
@@ -141,7 +151,7 @@ def list_bill_runs(
 def post_bill_run(ctx: ServiceContext, run: BillRun, invoice_date: date | None) -> BillRun:
     """Completed -> PostInProgress; workers post the drafts, then Posted."""
     repo.lock_run(ctx.session, run)
-    if run.status != engine.COMPLETED:
+    if run.status != BillRunStatus.COMPLETED:
         raise _rule(
             f"Bill run {run.bill_run_number} is {run.status}; only a Completed bill run "
             "can be posted."
@@ -149,7 +159,9 @@ def post_bill_run(ctx: ServiceContext, run: BillRun, invoice_date: date | None) 
     values: dict[str, Any] = {"updated_at": ctx.clock.now()}
     if invoice_date is not None:
         values["invoice_date"] = invoice_date
-    if not repo.transition(ctx.session, run, [engine.COMPLETED], engine.POST_IN_PROGRESS, **values):
+    if not repo.transition(
+        ctx.session, run, [BillRunStatus.COMPLETED], BillRunStatus.POST_IN_PROGRESS, **values
+    ):
         raise _rule(f"Bill run {run.bill_run_number} changed status meanwhile; try again.")
     ctx.enqueue("bill_run.post", tenant_id=ctx.tenant_id, run_id=run.id)
     return run
@@ -163,30 +175,36 @@ def cancel_bill_run(
     going (the next occurrence is created now and returned); otherwise every future
     occurrence is cancelled too."""
     repo.lock_run(ctx.session, run)
-    if run.status not in (engine.PENDING, engine.COMPLETED):
+    if run.status not in (BillRunStatus.PENDING, BillRunStatus.COMPLETED):
         raise _rule(
             f"Bill run {run.bill_run_number} is {run.status}; only a Pending or "
             "Completed bill run can be canceled."
         )
-    if run.status == engine.COMPLETED and repo.has_posted_invoices(
+    if run.status == BillRunStatus.COMPLETED and repo.has_posted_invoices(
         ctx.session, ctx.tenant_id, run.id
     ):
         raise _rule(f"Bill run {run.bill_run_number} has posted invoices and cannot be canceled.")
     now = ctx.clock.now()
     previous = run.status
-    if not repo.transition(ctx.session, run, [previous], engine.CANCEL_IN_PROGRESS, updated_at=now):
+    if not repo.transition(
+        ctx.session, run, [previous], BillRunStatus.CANCEL_IN_PROGRESS, updated_at=now
+    ):
         raise _rule(f"Bill run {run.bill_run_number} changed status meanwhile; try again.")
     next_run: BillRun | None = None
     if run.schedule is not None and run.series_id is not None:
         if cancel_once:
-            if previous == engine.PENDING:
-                next_run = engine.schedule_next(ctx, run)
+            if previous == BillRunStatus.PENDING:
+                next_run = tasks.schedule_next(ctx, run)
             else:
                 next_run = _pending_occurrence(ctx, run.series_id)
         else:
             for other in repo.series_pending(ctx.session, ctx.tenant_id, run.series_id):
                 repo.transition(
-                    ctx.session, other, [engine.PENDING], engine.CANCELED, updated_at=now
+                    ctx.session,
+                    other,
+                    [BillRunStatus.PENDING],
+                    BillRunStatus.CANCELED,
+                    updated_at=now,
                 )
     ctx.enqueue("bill_run.cancel", tenant_id=ctx.tenant_id, run_id=run.id)
     return run, next_run
@@ -200,13 +218,13 @@ def _pending_occurrence(ctx: ServiceContext, series_id: int) -> BillRun | None:
 def delete_bill_run(ctx: ServiceContext, run: BillRun) -> BillRun:
     """Canceled or Error -> RemoveInProgress; a worker removes the run and its invoices."""
     repo.lock_run(ctx.session, run)
-    if run.status not in (engine.CANCELED, engine.ERROR):
+    if run.status not in (BillRunStatus.CANCELED, BillRunStatus.ERROR):
         raise _rule(
             f"Bill run {run.bill_run_number} is {run.status}; only a Canceled or "
             "Error bill run can be deleted."
         )
     if not repo.transition(
-        ctx.session, run, [run.status], engine.REMOVE_IN_PROGRESS, updated_at=ctx.clock.now()
+        ctx.session, run, [run.status], BillRunStatus.REMOVE_IN_PROGRESS, updated_at=ctx.clock.now()
     ):
         raise _rule(f"Bill run {run.bill_run_number} changed status meanwhile; try again.")
     ctx.enqueue("bill_run.delete", tenant_id=ctx.tenant_id, run_id=run.id)
@@ -215,7 +233,11 @@ def delete_bill_run(ctx: ServiceContext, run: BillRun) -> BillRun:
 
 def email_bill_run(ctx: ServiceContext, run: BillRun, *, resend: bool) -> None:
     """Email the run's posted invoices (only posted documents are emailed)."""
-    if run.status not in (engine.POSTED, engine.COMPLETED, engine.POST_IN_PROGRESS):
+    if run.status not in (
+        BillRunStatus.POSTED,
+        BillRunStatus.COMPLETED,
+        BillRunStatus.POST_IN_PROGRESS,
+    ):
         raise _rule(
             f"Bill run {run.bill_run_number} is {run.status}; it has no posted invoices to email."
         )
@@ -242,15 +264,15 @@ class BillRunView:
     failures: list[tuple[int, str]]
 
 
-def view_bill_run(ctx: ServiceContext, key: str) -> BillRunView:
-    """By id (32 hex, one query) or number; another tenant's run is not found."""
+def view_bill_run(ctx: ServiceContext, key: int | str) -> BillRunView:
+    """By id (an int: one query) or number; another tenant's run is not found."""
     found = repo.run_view(
         ctx.session,
         ctx.tenant_id,
-        run_id=parse_zuora_id(key),
-        number=key,
+        run_id=key if isinstance(key, int) else None,
+        number=str(key),
         failure_limit=FAILURES_SHOWN,
     )
     if found is None:
-        raise NotFound(f"Bill run {key} not found.", resource=RESOURCE)
+        raise _not_found(key)
     return BillRunView(*found)

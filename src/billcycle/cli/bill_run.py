@@ -7,9 +7,10 @@ work and the command only watches.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -17,11 +18,14 @@ from rich.table import Table
 
 from billcycle.billruns import service
 from billcycle.billruns.models import BillRun
+from billcycle.billruns.spec import BillCycleDay, BillRunSpec, CycleDays
+from billcycle.billruns.statuses import BillRunStatus
 from billcycle.cli.common import console, err_console, runtime_for
 from billcycle.cli.db import DatabaseOpt
 from billcycle.cli.serve import background
 from billcycle.db.session import unit_of_work
 from billcycle.errors import DomainError
+from billcycle.ids import parse_zuora_id
 from billcycle.money import from_minor
 from billcycle.runtime import Runtime
 from billcycle.tenancy import repository as tenants
@@ -30,7 +34,16 @@ app = typer.Typer(help="Bill runs: create, watch, post, cancel, list.", no_args_
 
 TenantOpt = Annotated[str, typer.Option("--tenant", help="Tenant id or name")]
 WaitOpt = Annotated[bool, typer.Option("--wait/--no-wait", help="Show progress until done")]
-_BUSY = {"Pending", "Processing", "PostInProgress", "CancelInProgress", "RemoveInProgress"}
+_BUSY = {
+    BillRunStatus.PENDING,
+    BillRunStatus.PROCESSING,
+    BillRunStatus.POST_IN_PROGRESS,
+    BillRunStatus.CANCEL_IN_PROGRESS,
+    BillRunStatus.REMOVE_IN_PROGRESS,
+}
+_BATCH = re.compile(r"(?:Batch)?([1-9][0-9]?)")
+MAX_BATCH = 50
+MAX_NAME_LENGTH = 255
 
 
 def _tenant_id(runtime: Runtime, tenant: str) -> int:
@@ -46,14 +59,57 @@ def _tenant_id(runtime: Runtime, tenant: str) -> int:
         return found.id
 
 
-def _fail(exc: DomainError) -> None:
-    err_console.print(f"[red]{exc.message}[/red]")
+def _hex(value: int) -> str:
+    return f"{value:032x}"
+
+
+def _fail(exc: DomainError | str) -> NoReturn:
+    message = exc if isinstance(exc, str) else exc.render(_hex)
+    err_console.print(f"[red]{message}[/red]")
     raise typer.Exit(1)
+
+
+def _key(text: str) -> int | str:
+    """A run's id (32 hex digits, as ``show`` prints it) or its number (BR-00000001)."""
+    run_id = parse_zuora_id(text)
+    return text if run_id is None else run_id
+
+
+def _date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        _fail(f"{option}: '{text}' is not a date (yyyy-mm-dd).")
+
+
+def _batches(values: list[str] | None) -> tuple[int, ...]:
+    numbers: set[int] = set()
+    for value in values or ():
+        match = _BATCH.fullmatch(value)
+        if match is None or not 1 <= int(match.group(1)) <= MAX_BATCH:
+            _fail(f"--batch: '{value}' is not Batch1 to Batch{MAX_BATCH}.")
+        numbers.add(int(match.group(1)))
+    return tuple(sorted(numbers))
+
+
+def _bill_cycle_day(value: str) -> BillCycleDay:
+    if value in ("AllBillCycleDays", "All"):
+        return CycleDays.ALL
+    if value.isdigit() and 1 <= int(value) <= 31:
+        return int(value)
+    _fail(f"--bill-cycle-day: '{value}' is not 1 to 31 or AllBillCycleDays.")
+
+
+def _name(value: str | None) -> str | None:
+    text = (value or "").strip()
+    if len(text) > MAX_NAME_LENGTH:
+        _fail(f"--name is longer than {MAX_NAME_LENGTH} characters.")
+    return text or None
 
 
 def _load(runtime: Runtime, tenant_id: int, key: str) -> tuple[BillRun, dict[str, Any]]:
     with runtime.service_context(tenant_id) as ctx:
-        run = service.find_bill_run(ctx, key)
+        run = service.find_bill_run(ctx, _key(key))
         return run, service.progress(ctx, run)
 
 
@@ -129,21 +185,19 @@ def create(
     """Create an ad hoc bill run (and watch it)."""
     runtime = runtime_for(database)
     tenant_id = _tenant_id(runtime, tenant)
-    body: dict[str, Any] = {
-        "batches": batch or ["AllBatches"],
-        "billCycleDay": bill_cycle_day,
-        "targetDate": target_date,
-        "autoPost": auto_post,
-        "autoEmail": auto_email,
-    }
-    if invoice_date:
-        body["invoiceDate"] = invoice_date
-    if name:
-        body["name"] = name
+    spec = BillRunSpec(
+        name=_name(name),
+        batches=_batches(batch),
+        bill_cycle_day=_bill_cycle_day(bill_cycle_day),
+        target_date=_date(target_date, "--target-date"),
+        invoice_date=_date(invoice_date, "--invoice-date") if invoice_date else None,
+        auto_post=auto_post,
+        auto_email=auto_email,
+    )
     with background(runtime):
         try:
             with runtime.service_context(tenant_id) as ctx:
-                run = service.create_bill_run(ctx, body, created_by="cli")
+                run = service.create_bill_run(ctx, spec, created_by="cli")
                 number = run.bill_run_number
         except DomainError as exc:
             _fail(exc)
@@ -177,12 +231,12 @@ def post(
     with background(runtime):
         try:
             with runtime.service_context(tenant_id) as ctx:
-                run = service.find_bill_run(ctx, key)
+                run = service.find_bill_run(ctx, _key(key))
                 service.post_bill_run(
-                    ctx, run, date.fromisoformat(invoice_date) if invoice_date else None
+                    ctx, run, _date(invoice_date, "--invoice-date") if invoice_date else None
                 )
-        except (DomainError, ValueError) as exc:
-            _fail(exc if isinstance(exc, DomainError) else DomainError(str(exc)))
+        except DomainError as exc:
+            _fail(exc)
         if wait:
             _watch(runtime, tenant_id, key)
     _show(runtime, tenant_id, key)
@@ -204,7 +258,7 @@ def cancel(
     with background(runtime):
         try:
             with runtime.service_context(tenant_id) as ctx:
-                run = service.find_bill_run(ctx, key)
+                run = service.find_bill_run(ctx, _key(key))
                 _, next_run = service.cancel_bill_run(ctx, run, cancel_once=not all_future)
                 following = next_run.bill_run_number if next_run else None
         except DomainError as exc:

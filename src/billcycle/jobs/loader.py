@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-TASK_MODULES = ("billcycle.billruns.engine", "billcycle.bulkjobs.engine")
+TASK_MODULES = ("billcycle.billruns.tasks", "billcycle.bulkjobs.engine")
 
 
 def load_all() -> None:

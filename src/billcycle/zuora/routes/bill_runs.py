@@ -9,11 +9,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from billcycle.billruns import service
+from billcycle.billruns.statuses import BillRunStatus
 from billcycle.context import ServiceContext
+from billcycle.errors import InvalidValue
 from billcycle.idempotency import Answer, request_hash, run_once
+from billcycle.ids import parse_zuora_id
 from billcycle.web.responses import json_response
 from billcycle.zuora.deps import Ctx, Work
 from billcycle.zuora.paging import PageParams, next_page_url
+from billcycle.zuora.schemas.bill_run_request import (
+    bill_run_patch,
+    parse_bill_run_request,
+    zuora_wording,
+)
 from billcycle.zuora.schemas.bill_runs import (
     BillRunRequest,
     CancelBillRunRequest,
@@ -32,24 +40,20 @@ IdempotencyKey = Annotated[
         description="Same key and body: the first answer again, no second bill run",
     ),
 ]
-_STATUSES = (
-    "Pending",
-    "Processing",
-    "Completed",
-    "Error",
-    "Canceled",
-    "Posted",
-    "PostInProgress",
-    "CancelInProgress",
-    "RemoveInProgress",
-    "Paused",
-)
+_STATUS_WORDS = frozenset(BillRunStatus)
 
 
 def _raw(body: Any) -> dict[str, Any]:
     data: dict[str, Any] = body.model_dump(by_alias=True, exclude_unset=True, mode="json")
     data.update(body.model_extra or {})
     return data
+
+
+def _key(text: str) -> int | str:
+    """A bill run's key as the service takes it: the id behind 32 hex digits, else the
+    text as a number (BR-00000001)."""
+    run_id = parse_zuora_id(text)
+    return text if run_id is None else run_id
 
 
 @router.post("", summary="Create a bill run")
@@ -64,7 +68,9 @@ def create_bill_run(
     data = _raw(body)
 
     def work() -> Answer:
-        run = service.create_bill_run(ctx, data, created_by=None)
+        spec = parse_bill_run_request(data)
+        with zuora_wording():
+            run = service.create_bill_run(ctx, spec, created_by=None)
         return Answer(200, {**bill_run_body(run), "success": True})
 
     answer = run_once(
@@ -84,11 +90,10 @@ def list_bill_runs(
     page: PageParams,
     status: Annotated[str | None, Query(description="Filter by status")] = None,
 ) -> dict[str, Any]:
-    if status is not None and status not in _STATUSES:
-        from billcycle.errors import InvalidValue
-
+    if status is not None and status not in _STATUS_WORDS:
         raise InvalidValue(
-            f"Invalid status '{status}'; use one of {', '.join(_STATUSES)}.", resource="bill_run"
+            f"Invalid status '{status}'; use one of {', '.join(BillRunStatus)}.",
+            resource="bill_run",
         )
     runs, more = service.list_bill_runs(ctx, status, page.offset, page.size)
     body: dict[str, Any] = {"billRuns": [bill_run_body(r) for r in runs], "success": True}
@@ -99,7 +104,7 @@ def list_bill_runs(
 
 
 def _view(ctx: ServiceContext, key: str) -> dict[str, Any]:
-    view = service.view_bill_run(ctx, key)
+    view = service.view_bill_run(ctx, _key(key))
     return {**bill_run_body(view.run, view.totals, view.failures), "success": True}
 
 
@@ -113,8 +118,9 @@ async def get_bill_run(work: Work, bill_run_id: str) -> Response:
 def update_bill_run(
     ctx: Ctx, bill_run_id: str, body: Annotated[BillRunRequest, Body()]
 ) -> dict[str, Any]:
-    run = service.find_bill_run(ctx, bill_run_id)
-    run = service.update_bill_run(ctx, run, _raw(body))
+    run = service.find_bill_run(ctx, _key(bill_run_id))
+    with zuora_wording():
+        run = service.update_bill_run(ctx, run, bill_run_patch(_raw(body)))
     return {**bill_run_body(run), "success": True}
 
 
@@ -122,7 +128,7 @@ def update_bill_run(
 def post_bill_run(
     ctx: Ctx, bill_run_id: str, body: Annotated[PostBillRunRequest | None, Body()] = None
 ) -> dict[str, Any]:
-    run = service.find_bill_run(ctx, bill_run_id)
+    run = service.find_bill_run(ctx, _key(bill_run_id))
     run = service.post_bill_run(ctx, run, body.invoice_date if body else None)
     return {**bill_run_body(run), "success": True}
 
@@ -133,7 +139,7 @@ def cancel_bill_run(
 ) -> dict[str, Any]:
     """`cancelOnce` (default true) cancels only this occurrence of a scheduled run and
     answers the next one as `nextRun`; false cancels every future occurrence."""
-    run = service.find_bill_run(ctx, bill_run_id)
+    run = service.find_bill_run(ctx, _key(bill_run_id))
     run, next_run = service.cancel_bill_run(
         ctx, run, cancel_once=body.cancel_once if body else True
     )
@@ -146,7 +152,7 @@ def cancel_bill_run(
 
 @router.delete("/{bill_run_id}", summary="Delete a Canceled or Error bill run")
 def delete_bill_run(ctx: Ctx, bill_run_id: str) -> dict[str, Any]:
-    run = service.find_bill_run(ctx, bill_run_id)
+    run = service.find_bill_run(ctx, _key(bill_run_id))
     run = service.delete_bill_run(ctx, run)
     return {**bill_run_body(run), "success": True}
 
@@ -163,7 +169,7 @@ def email_bill_run(
     resend = body.resend if body else False
 
     def work() -> Answer:
-        run = service.find_bill_run(ctx, bill_run_key)
+        run = service.find_bill_run(ctx, _key(bill_run_key))
         service.email_bill_run(ctx, run, resend=resend)
         return Answer(200, {"success": True})
 

@@ -9,10 +9,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from sqlalchemy import Row
 
+from billcycle.billruns import columns
 from billcycle.billruns.models import BillRun
 from billcycle.ids import to_zuora_id
 from billcycle.money import from_minor
 from billcycle.zuora.schemas.base import CamelRequest, zuora_datetime
+from billcycle.zuora.schemas.bill_run_fields import (
+    batches_json,
+    bill_cycle_day_json,
+    filters_json,
+    labels_json,
+    schedule_json,
+)
 
 
 class BillRunSchedule(BaseModel):
@@ -35,7 +43,7 @@ class BillRunFilter(BaseModel):
 
 
 class BillRunRequest(CamelRequest):
-    """Documents the body; billcycle.billruns.spec validates it exactly as Zuora does."""
+    """Documents the body; ``bill_run_request`` validates it exactly as Zuora does."""
 
     name: str | None = None
     bill_run_type: str | None = Field(None, description="Regular (default) | CatchUp")
@@ -85,16 +93,17 @@ def bill_run_body(
     failures: list[tuple[int, str]] | None = None,
 ) -> dict[str, Any]:
     """The BillRun object: Zuora's fields, then billcycle's progress fields. ``run`` is
-    the ORM object or a row of the bill_runs table (same names)."""
+    the ORM object or a row of the bill_runs table (same names), whose request columns
+    hold billcycle's own representation (``billruns.columns``)."""
     body: dict[str, Any] = {
         "id": to_zuora_id(run.id),
         "billRunNumber": run.bill_run_number,
         "name": run.name,
         "status": run.status,
         "billRunType": run.bill_run_type,
-        "batches": run.batches,
-        "billCycleDay": run.bill_cycle_day,
-        "billRunFilters": run.bill_run_filters,
+        "batches": batches_json(columns.batches_of(run.batches)),
+        "billCycleDay": bill_cycle_day_json(columns.bill_cycle_day_of(run.bill_cycle_day)),
+        "billRunFilters": filters_json(columns.filters_of(run.bill_run_filters)),
         "chargeTypeToExclude": run.charge_type_to_exclude or [],
         "autoEmail": run.auto_email,
         "autoPost": run.auto_post,
@@ -102,8 +111,8 @@ def bill_run_body(
         "noEmailForZeroAmountInvoice": run.no_email_for_zero_amount_invoice,
         "includeSubscriptions": run.include_subscriptions,
         "includeOrderLineItems": run.include_order_line_items,
-        "organizationLabels": run.organization_labels,
-        "schedule": run.schedule,
+        "organizationLabels": labels_json(columns.labels_of(run.organization_labels)),
+        "schedule": schedule_json(columns.schedule_of(run.schedule)),
         "scheduledExecutionTime": zuora_datetime(run.scheduled_execution_time),
         "invoiceDate": _dates(run.invoice_date),
         "targetDate": _dates(run.target_date),

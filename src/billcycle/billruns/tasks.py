@@ -13,12 +13,15 @@ from datetime import datetime, timedelta
 
 from billcycle.billruns import repository as repo
 from billcycle.billruns import schedule as schedules
-from billcycle.billruns import spec as specs
+from billcycle.billruns.columns import from_row, to_columns
 from billcycle.billruns.models import BillRun
 from billcycle.billruns.selection import selection_of
+from billcycle.billruns.spec import BillRunType
+from billcycle.billruns.statuses import BillRunStatus
 from billcycle.context import ServiceContext
 from billcycle.invoicing.generator import GenerationOptions, generate_invoices
 from billcycle.invoicing.service import cancel_invoices, post_run_drafts
+from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
 from billcycle.jobs.registry import chunk_handler, task
@@ -33,16 +36,6 @@ POST = "bill_run_post"
 EMAIL = "bill_run_email"
 EMAIL_RESEND = "bill_run_email_resend"
 
-PENDING = "Pending"
-PROCESSING = "Processing"
-COMPLETED = "Completed"
-ERROR = "Error"
-CANCELED = "Canceled"
-POSTED = "Posted"
-POST_IN_PROGRESS = "PostInProgress"
-CANCEL_IN_PROGRESS = "CancelInProgress"
-REMOVE_IN_PROGRESS = "RemoveInProgress"
-
 
 # -- starting --------------------------------------------------------------------------------
 
@@ -53,20 +46,20 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
     with runner.context(tenant_id) as ctx:
         run = repo.get_run(ctx.session, tenant_id, run_id, lock=True)
         now = ctx.clock.now()
-        if run is None or run.status != PENDING:
+        if run is None or run.status != BillRunStatus.PENDING:
             return
         if run.scheduled_execution_time is not None and run.scheduled_execution_time > now:
             return  # not due yet
         run_date = ctx.clock.date_of(run.scheduled_execution_time or now)
-        if run.schedule is not None:
-            spec = specs.from_row(run)
-            run.invoice_date, run.target_date = schedules.run_dates(spec, run_date)
+        spec = from_row(run)
+        if spec.schedule is not None:
+            run.invoice_date, run.target_date = spec.run_dates(run_date)
             schedule_next(ctx, run)
-        selection = selection_of(run.batches, run.bill_cycle_day, run.bill_run_filters, run_date)
+        selection = selection_of(spec, run_date)
         ranges = repo.selection_ranges(
             ctx.session, tenant_id, selection, runner.runtime.settings.bill_run_chunk_size
         )
-        run.status = PROCESSING
+        run.status = BillRunStatus.PROCESSING
         run.started_at = now
         run.updated_at = now
         run.accounts_total = sum(r.size for r in ranges)
@@ -89,7 +82,7 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
 
 def schedule_next(ctx: ServiceContext, run: BillRun) -> BillRun | None:
     """Create the series' next occurrence (Pending, new number), once."""
-    spec = specs.from_row(run)
+    spec = from_row(run)
     assert spec.schedule is not None
     assert run.scheduled_execution_time is not None
     when = schedules.next_execution_time(spec.schedule, run.scheduled_execution_time)
@@ -101,12 +94,12 @@ def schedule_next(ctx: ServiceContext, run: BillRun) -> BillRun | None:
 
 def create_occurrence(ctx: ServiceContext, template: BillRun, when: datetime) -> BillRun:
     now = ctx.clock.now()
-    columns = specs.to_columns(specs.from_row(template))
+    columns = to_columns(from_row(template))
     occurrence = BillRun(
         **columns,
         tenant_id=template.tenant_id,
         bill_run_number=next_number(ctx.session, template.tenant_id, "bill_run"),
-        status=PENDING,
+        status=BillRunStatus.PENDING,
         series_id=template.series_id or template.id,
         scheduled_execution_time=when,
         created_via_api=False,
@@ -123,14 +116,14 @@ def create_occurrence(ctx: ServiceContext, template: BillRun, when: datetime) ->
 class GenerateChunk:
     def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
         run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
-        if run is None or run.status != PROCESSING:
+        if run is None or run.status != BillRunStatus.PROCESSING:
             return  # cancelled or deleted meanwhile: nothing to do for this chunk
         assert run.target_date is not None
         assert run.invoice_date is not None
         run_date = ctx.clock.date_of(
             run.scheduled_execution_time or run.started_at or ctx.clock.now()
         )
-        selection = selection_of(run.batches, run.bill_cycle_day, run.bill_run_filters, run_date)
+        selection = selection_of(from_row(run), run_date)
         account_ids = repo.selected_accounts(
             ctx.session, chunk.tenant_id, selection, chunk.first_id, chunk.last_id
         )
@@ -146,7 +139,7 @@ class GenerateChunk:
                 source="BillRun",
                 exclude_charge_types=frozenset(run.charge_type_to_exclude or ()),
                 subscription_ids=selection.subscription_ids,
-                catch_up=run.bill_run_type == "CatchUp",
+                catch_up=run.bill_run_type == BillRunType.CATCH_UP,
             ),
         )
         now = ctx.clock.now()
@@ -171,14 +164,19 @@ class GenerateChunk:
         _abandon(
             ctx,
             chunk,
-            source=PROCESSING,
-            target=ERROR,
+            source=BillRunStatus.PROCESSING,
+            target=BillRunStatus.ERROR,
             message=f"Chunk {chunk.seq} failed: {error}",
         )
 
 
 def _abandon(
-    ctx: ServiceContext, chunk: ClaimedChunk, *, source: str, target: str, message: str
+    ctx: ServiceContext,
+    chunk: ClaimedChunk,
+    *,
+    source: BillRunStatus,
+    target: BillRunStatus,
+    message: str,
 ) -> None:
     """A chunk failed every attempt: move the run from ``source`` to ``target`` with the
     error, and cancel the step's remaining chunks."""
@@ -195,10 +193,15 @@ def _abandon(
 def _finish_generation(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
     now = ctx.clock.now()
     if not repo.transition(
-        ctx.session, run, [PROCESSING], COMPLETED, completed_at=now, updated_at=now
+        ctx.session,
+        run,
+        [BillRunStatus.PROCESSING],
+        BillRunStatus.COMPLETED,
+        completed_at=now,
+        updated_at=now,
     ):
         return
-    if run.auto_post and run.bill_run_type != "CatchUp":
+    if run.auto_post and run.bill_run_type != BillRunType.CATCH_UP:
         start_posting(runner, ctx, run)
 
 
@@ -213,18 +216,26 @@ POST_CHUNK_FACTOR = 20
 
 
 def start_posting(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
-    """Completed -> PostInProgress (autoPost), then plan the posting chunks."""
-    if repo.transition(ctx.session, run, [COMPLETED], POST_IN_PROGRESS, updated_at=ctx.clock.now()):
+    """Completed -> PostInProgress (auto_post), then plan the posting chunks."""
+    if repo.transition(
+        ctx.session,
+        run,
+        [BillRunStatus.COMPLETED],
+        BillRunStatus.POST_IN_PROGRESS,
+        updated_at=ctx.clock.now(),
+    ):
         plan_posting(runner, ctx, run)
 
 
 def plan_posting(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
     """Cut a PostInProgress run's drafts into chunks to post (once: a re-delivered task
     finds the chunks already planned)."""
-    if run.status != POST_IN_PROGRESS or chunks.exists(ctx.session, kind=POST, parent_id=run.id):
+    if run.status != BillRunStatus.POST_IN_PROGRESS or chunks.exists(
+        ctx.session, kind=POST, parent_id=run.id
+    ):
         return
     size = runner.runtime.settings.bill_run_chunk_size * POST_CHUNK_FACTOR
-    ranges = repo.invoice_ranges(ctx.session, run.tenant_id, run.id, ["Draft"], size)
+    ranges = repo.invoice_ranges(ctx.session, run.tenant_id, run.id, [InvoiceStatus.DRAFT], size)
     chunks.plan(
         ctx.session,
         tenant_id=run.tenant_id,
@@ -252,7 +263,7 @@ def post(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
 class PostChunk:
     def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
         run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
-        if run is None or run.status != POST_IN_PROGRESS:
+        if run is None or run.status != BillRunStatus.POST_IN_PROGRESS:
             return
         post_run_drafts(ctx, run.id, chunk.first_id, chunk.last_id, run.invoice_date)
         done, total = repo.record_chunk(
@@ -269,8 +280,8 @@ class PostChunk:
         _abandon(
             ctx,
             chunk,
-            source=POST_IN_PROGRESS,
-            target=COMPLETED,
+            source=BillRunStatus.POST_IN_PROGRESS,
+            target=BillRunStatus.COMPLETED,
             message=f"Posting failed: {error}",
         )
 
@@ -278,7 +289,12 @@ class PostChunk:
 def _finish_post(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
     now = ctx.clock.now()
     if not repo.transition(
-        ctx.session, run, [POST_IN_PROGRESS], POSTED, posted_at=now, updated_at=now
+        ctx.session,
+        run,
+        [BillRunStatus.POST_IN_PROGRESS],
+        BillRunStatus.POSTED,
+        posted_at=now,
+        updated_at=now,
     ):
         return
     if run.auto_email:
@@ -299,7 +315,7 @@ def email(runner: JobRunner, *, tenant_id: int, run_id: int, resend: bool) -> No
 def plan_emails(runner: JobRunner, ctx: ServiceContext, run: BillRun, *, resend: bool) -> int:
     """Cut the run's posted invoices into chunks to email; returns how many invoices."""
     kind = EMAIL_RESEND if resend else EMAIL
-    ranges = repo.invoice_ranges(ctx.session, run.tenant_id, run.id, ["Posted"], 100)
+    ranges = repo.invoice_ranges(ctx.session, run.tenant_id, run.id, [InvoiceStatus.POSTED], 100)
     # A new request replaces an unfinished one; finished chunks are history.
     chunks.delete_for_parent(ctx.session, kind=kind, parent_id=run.id)
     chunks.plan(
@@ -327,7 +343,12 @@ class EmailChunk:
         if run is None:
             return
         ids = repo.invoice_ids(
-            ctx.session, chunk.tenant_id, run.id, ["Posted"], chunk.first_id, chunk.last_id
+            ctx.session,
+            chunk.tenant_id,
+            run.id,
+            [InvoiceStatus.POSTED],
+            chunk.first_id,
+            chunk.last_id,
         )
         mailer = mailer_from_settings(runner.runtime.settings)
         email_invoices(
@@ -354,23 +375,29 @@ def cancel(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
     billable again)."""
     with runner.context(tenant_id) as ctx:
         run = repo.get_run(ctx.session, tenant_id, run_id, lock=True)
-        if run is None or run.status != CANCEL_IN_PROGRESS:
+        if run is None or run.status != BillRunStatus.CANCEL_IN_PROGRESS:
             return
         chunks.cancel_open(
             ctx.session, kind=GENERATE, parent_id=run.id, now=ctx.machine_clock.now()
         )
-        drafts = repo.invoice_ids(ctx.session, tenant_id, run.id, ["Draft"])
+        drafts = repo.invoice_ids(ctx.session, tenant_id, run.id, [InvoiceStatus.DRAFT])
         for start in range(0, len(drafts), 10_000):
             cancel_invoices(ctx, drafts[start : start + 10_000])
         now = ctx.clock.now()
-        repo.transition(ctx.session, run, [CANCEL_IN_PROGRESS], CANCELED, updated_at=now)
+        repo.transition(
+            ctx.session,
+            run,
+            [BillRunStatus.CANCEL_IN_PROGRESS],
+            BillRunStatus.CANCELED,
+            updated_at=now,
+        )
 
 
 @task("bill_run.delete")
 def remove(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
     with runner.context(tenant_id) as ctx:
         run = repo.get_run(ctx.session, tenant_id, run_id, lock=True)
-        if run is None or run.status != REMOVE_IN_PROGRESS:
+        if run is None or run.status != BillRunStatus.REMOVE_IN_PROGRESS:
             return
         repo.delete_run(ctx.session, tenant_id, run.id)
 
@@ -386,13 +413,17 @@ def start_due_runs(runner: JobRunner) -> None:
     now = runner.runtime.clock.now()
     with runner.runtime.service_context(0) as ctx:
         due = repo.due_scheduled_runs(ctx.session, now)
-        stuck = repo.stuck_in_progress(ctx.session, [CANCEL_IN_PROGRESS, REMOVE_IN_PROGRESS])
+        stuck = repo.stuck_in_progress(
+            ctx.session, [BillRunStatus.CANCEL_IN_PROGRESS, BillRunStatus.REMOVE_IN_PROGRESS]
+        )
         lost = repo.pending_unscheduled_runs(ctx.session)
     stale = now - timedelta(seconds=settings.worker_lease_seconds)
     for tenant_id, run_id in due:
         runner.dispatch("bill_run.start", tenant_id=tenant_id, run_id=run_id)
     for tenant_id, run_id, status in stuck:
-        name = "bill_run.cancel" if status == CANCEL_IN_PROGRESS else "bill_run.delete"
+        name = (
+            "bill_run.cancel" if status == BillRunStatus.CANCEL_IN_PROGRESS else "bill_run.delete"
+        )
         runner.dispatch(name, tenant_id=tenant_id, run_id=run_id)
     for tenant_id, run_id in lost:
         with runner.runtime.service_context(tenant_id) as ctx:

@@ -1,5 +1,6 @@
-"""Validation of Zuora bill-run request bodies into a BillRunSpec, update semantics,
-and the BillRun column mapping."""
+"""Zuora bill-run request bodies parsed into a BillRunSpec by the Zuora dialect, then
+settled by the domain's rules against today: wire validation, update semantics, and the
+business rules in Zuora's words."""
 
 from __future__ import annotations
 
@@ -10,17 +11,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from billcycle.billruns.columns import from_row, to_columns
 from billcycle.billruns.models import BillRun
+from billcycle.billruns.rules import settle
 from billcycle.billruns.schedule import BillRunSchedule, DayOffset, MonthDay
-from billcycle.billruns.spec import (
-    BillRunFilter,
-    BillRunSpec,
-    OrganizationLabel,
-    from_row,
-    parse_bill_run_request,
-    to_columns,
-)
+from billcycle.billruns.spec import BillRunFilter, BillRunSpec, OrganizationLabel, SpecChange
 from billcycle.errors import DomainError, InvalidValue, MissingField
+from billcycle.zuora.schemas.bill_run_request import (
+    bill_run_patch,
+    parse_bill_run_request,
+    zuora_wording,
+)
 
 TODAY = date(2026, 1, 10)
 ACCOUNT = "0000000000000000000000000000002a"
@@ -29,8 +30,17 @@ SUB_1 = "00000000000000000000000000000101"
 SUB_2 = "00000000000000000000000000000102"
 
 
-def parse(data: dict[str, Any], existing: BillRunSpec | None = None) -> BillRunSpec:
-    return parse_bill_run_request(data, today=TODAY, existing=existing)
+def parse(
+    data: dict[str, Any], existing: BillRunSpec | None = None, *, today: date = TODAY
+) -> BillRunSpec:
+    """What the routes do: the dialect parses (a create body, or an update as a patch of
+    ``existing``), the domain settles it against today, errors come out in Zuora's words."""
+    with zuora_wording():
+        if existing is None:
+            change = SpecChange(parse_bill_run_request(data))
+        else:
+            change = bill_run_patch(data)(existing)
+        return settle(change, today=today)
 
 
 def ad_hoc(**extra: Any) -> dict[str, Any]:
@@ -134,7 +144,9 @@ def test_nulls_mean_not_given() -> None:
 
 def test_body_must_be_an_object() -> None:
     with pytest.raises(InvalidValue, match="JSON object"):
-        parse_bill_run_request([], today=TODAY)  # type: ignore[arg-type]
+        parse_bill_run_request([])  # type: ignore[arg-type]
+    with pytest.raises(InvalidValue, match="JSON object"):
+        bill_run_patch([])(parse(ad_hoc()))  # type: ignore[arg-type]
 
 
 # --- scalar fields -------------------------------------------------------------------
@@ -755,13 +767,11 @@ def test_update_of_a_schedule_merges_its_fields() -> None:
 def test_update_does_not_recheck_a_stored_past_repeat_from() -> None:
     existing = parse(scheduled())
     later = date(2026, 6, 1)
-    updated = parse_bill_run_request({"name": "renamed"}, today=later, existing=existing)
+    updated = parse({"name": "renamed"}, existing, today=later)
     assert updated.name == "renamed"
     assert updated.schedule == existing.schedule
     with pytest.raises(InvalidValue, match="in the past"):
-        parse_bill_run_request(
-            {"schedule": {"repeatFrom": "2026-05-31"}}, today=later, existing=existing
-        )
+        parse({"schedule": {"repeatFrom": "2026-05-31"}}, existing, today=later)
 
 
 def test_update_replaces_the_form_of_a_date() -> None:
@@ -799,118 +809,6 @@ def test_update_can_schedule_an_ad_hoc_run() -> None:
     assert updated.invoice_date is None
     assert updated.target_date is None
     rejects({"invoiceDateOffset": 1}, InvalidValue, "invoiceDateOffset", "scheduled", existing)
-
-
-# --- columns ---------------------------------------------------------------------------
-
-
-def test_to_columns_uses_zuora_wire_shapes() -> None:
-    spec = parse(
-        {
-            "name": "subs",
-            "billRunFilters": [sub_filter(1), sub_filter(2)],
-            "chargeTypeToExclude": ["Usage"],
-            "targetDate": "2026-01-31",
-            "organizationLabels": [{"organizationName": "EU", "excluded": True}],
-        }
-    )
-    columns = to_columns(spec)
-    assert columns == {
-        "name": "subs",
-        "bill_run_type": "Regular",
-        "batches": None,
-        "bill_cycle_day": None,
-        "bill_run_filters": [sub_filter(1), sub_filter(2)],
-        "charge_type_to_exclude": ["Usage"],
-        "auto_post": False,
-        "auto_email": False,
-        "auto_renewal": False,
-        "no_email_for_zero_amount_invoice": False,
-        "include_subscriptions": True,
-        "include_order_line_items": True,
-        "invoice_date": TODAY,
-        "target_date": date(2026, 1, 31),
-        "invoice_date_offset": None,
-        "invoice_date_month_offset": None,
-        "invoice_date_day_of_month": None,
-        "target_date_offset": None,
-        "target_date_month_offset": None,
-        "target_date_day_of_month": None,
-        "organization_labels": [{"organizationName": "EU", "excluded": True}],
-        "schedule": None,
-    }
-    assert set(columns) <= set(BillRun.__table__.columns.keys())
-    batch_columns = to_columns(parse(ad_hoc(batches=["Batch9", "Batch2"], billCycleDay=31)))
-    assert batch_columns["batches"] == ["Batch2", "Batch9"]
-    assert batch_columns["bill_cycle_day"] == "31"
-    assert to_columns(parse(ad_hoc()))["batches"] == ["AllBatches"]
-    assert to_columns(parse(ad_hoc()))["bill_cycle_day"] == "AllBillCycleDays"
-
-
-def test_to_columns_of_a_scheduled_occurrence() -> None:
-    spec = parse(
-        scheduled(
-            {"repeatType": "Monthly", "repeatFrom": "2026-04-30", "monthlyOnEndOfMonth": True},
-            billCycleDay="AsRunDay",
-            invoiceDateOffset=1,
-            targetDateMonthOffset=1,
-            targetDateDayOfMonth=31,
-        )
-    )
-    columns = to_columns(spec, run_date=date(2026, 5, 31))
-    assert columns["invoice_date"] == date(2026, 6, 1)
-    assert columns["target_date"] == date(2026, 6, 30)
-    assert columns["invoice_date_offset"] == 1
-    assert (columns["target_date_month_offset"], columns["target_date_day_of_month"]) == (1, 31)
-    assert columns["bill_cycle_day"] == "AsRunDay"
-    assert columns["schedule"] == {
-        "repeatFrom": "2026-04-30",
-        "repeatType": "Monthly",
-        "runTime": 6,
-        "monthlyOnEndOfMonth": True,
-    }
-    assert to_columns(spec)["invoice_date"] is None
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        ad_hoc(),
-        ad_hoc(
-            name="n",
-            billRunType="CatchUp",
-            batches=["Batch4", "Batch1"],
-            billCycleDay=7,
-            chargeTypeToExclude=["Recurring", "OneTime"],
-            autoEmail=True,
-            includeOrderLineItems=False,
-            organizationLabels=[{"organizationId": "o", "cascadingDown": False}],
-        ),
-        {
-            "billRunFilters": [{"filterType": "Account", "accountId": ACCOUNT}],
-            "targetDate": "2026-03-01",
-        },
-        {"billRunFilters": [sub_filter(7), sub_filter(3)], "targetDate": "2026-03-01"},
-        scheduled(
-            {"repeatType": "Weekly", "weeklyOnDay": ["Sat", "Wed"], "repeatTo": "2027-01-01"}
-        ),
-        scheduled(
-            {"repeatType": "Monthly", "repeatFrom": "2026-02-28", "monthlyOnEndOfMonth": True},
-            billCycleDay="AsRunDay",
-            invoiceDate="2026-03-01",
-            targetDateMonthOffset=-1,
-            targetDateDayOfMonth=31,
-        ),
-    ],
-)
-def test_from_row_rebuilds_the_spec(body: dict[str, Any]) -> None:
-    spec = parse(body)
-    run = BillRun(
-        bill_run_number="BR-00000001",
-        status="Pending",
-        **to_columns(spec, run_date=date(2026, 3, 31) if spec.is_scheduled else None),
-    )
-    assert from_row(run) == spec
 
 
 # --- robustness ----------------------------------------------------------------------
