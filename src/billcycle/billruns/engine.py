@@ -21,8 +21,8 @@ from billcycle.invoicing.generator import GenerationOptions, generate_invoices
 from billcycle.invoicing.service import cancel_invoices, post_run_drafts
 from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
-from billcycle.jobs.registry import chunk_handler, task
-from billcycle.jobs.runner import JobRunner, periodic
+from billcycle.jobs.registry import chunk_handler, periodic, task
+from billcycle.jobs.runner import JobRunner
 from billcycle.subscriptions.service import renew_due_subscriptions
 from billcycle.tenancy.numbers import next_number
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from billcycle.bulkjobs import engine, records
+from billcycle.bulkjobs import records, tasks
 from billcycle.bulkjobs import repository as repo
 from billcycle.bulkjobs import statuses as st
 from billcycle.bulkjobs.models import BulkJob
@@ -117,7 +117,7 @@ def create_job(
     duplicates = records.duplicate_positions(invoice_ids)
     if duplicates:
         repo.preset_details(ctx.session, job.id, duplicates, records.DUPLICATE)
-    engine.plan_validation(ctx, job, chunk_size)
+    tasks.plan_validation(ctx, job, chunk_size)
     return job
 
 
@@ -168,7 +168,7 @@ def process_job(
         settings=settings,
     )
     ctx.session.refresh(job)
-    engine.plan_processing(ctx, job, chunk_size)
+    tasks.plan_processing(ctx, job, chunk_size)
     return _fresh(ctx, job)
 
 
@@ -185,7 +185,7 @@ def cancel_job(ctx: ServiceContext, job_id: int, *, cancelled_by: str) -> BulkJo
         raise _not_found(job_id)
     if job.status not in st.CANCELLABLE:
         raise _bad_status(job.status, "cancellation")
-    engine.cancel_chunks(ctx, job.id)
+    tasks.cancel_chunks(ctx, job.id)
     failed = repo.fail_incomplete(ctx.session, job.id, st.MANUALLY_FAILED)
     now = ctx.clock.now()
     repo.add_counts(ctx.session, job.id, now=now, failed_processing=failed)

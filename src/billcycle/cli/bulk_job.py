@@ -26,6 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+import billcycle.tasks  # noqa: F401  (registers the background work run here)
 from billcycle.bulkjobs import service
 from billcycle.bulkjobs import statuses as st
 from billcycle.bulkjobs.csv_upload import parse_invoice_ids
