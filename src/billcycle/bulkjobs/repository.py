@@ -38,6 +38,7 @@ from billcycle.accounts.models import Account
 from billcycle.bulkjobs import statuses as st
 from billcycle.bulkjobs.models import BulkJob, BulkJobRecord
 from billcycle.bulkjobs.records import WRITABLE_ACCOUNT_STATUSES, InvoiceFacts
+from billcycle.db.bulk import is_postgres
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.repository import POSTED
 from billcycle.jobs.chunks import ChunkRange
@@ -57,10 +58,6 @@ INSERT_BATCH = 50_000
 ID_CHUNK = 1_000
 
 
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
 def _id_chunks(ids: Sequence[int]) -> list[Sequence[int]]:
     return [ids[start : start + ID_CHUNK] for start in range(0, len(ids), ID_CHUNK)]
 
@@ -72,7 +69,7 @@ def lock_tenant(session: Session, tenant_id: int) -> None:
     """Serialise job creation per tenant, so two concurrent creates cannot both see "no
     open job". PostgreSQL: the tenant's row lock. SQLite: a no-op write takes the
     database's single write lock now, before the caller reads."""
-    if _is_postgres(session):
+    if is_postgres(session):
         session.execute(select(_tenants.c.id).where(_tenants.c.id == tenant_id).with_for_update())
     else:
         session.execute(
@@ -96,7 +93,7 @@ _JOB_LOCK_SHARED = text(
 def _job_lock(session: Session, tenant_id: int, job_id: int, *, shared: bool) -> None:
     """PostgreSQL: the job's advisory lock until the transaction ends. SQLite: a no-op
     write on the job takes the database's single write lock, which serialises anyway."""
-    if _is_postgres(session):
+    if is_postgres(session):
         stmt = _JOB_LOCK_SHARED if shared else _JOB_LOCK
         session.execute(stmt, {"cls": _JOB_LOCK_CLASS, "obj": job_id % 2**31})
     else:
@@ -119,7 +116,7 @@ def lock_job(session: Session, tenant_id: int, job_id: int) -> BulkJob | None:
         .where(BulkJob.tenant_id == tenant_id, BulkJob.id == job_id)
         .execution_options(populate_existing=True)
     )
-    if _is_postgres(session):
+    if is_postgres(session):
         stmt = stmt.with_for_update()
     return session.scalars(stmt).first()
 
@@ -136,7 +133,7 @@ def plan_chunk_as_lookups(session: Session) -> None:
     hashed for every chunk at any size. ``set_config(..., true)`` ends with the
     transaction.
     """
-    if _is_postgres(session):
+    if is_postgres(session):
         session.execute(
             text(
                 "SELECT set_config('enable_hashjoin', 'off', true), "
@@ -312,7 +309,7 @@ def insert_records(
 ) -> None:
     """Records 1..n (``seq``) with the given data, one INSERT ... SELECT per batch over a
     JSON array parameter: no row travels as its own statement or parameter set."""
-    stmt = _INSERT_POSTGRES if _is_postgres(session) else _INSERT_SQLITE
+    stmt = _INSERT_POSTGRES if is_postgres(session) else _INSERT_SQLITE
     for start in range(0, len(data), INSERT_BATCH):
         session.execute(
             stmt,
@@ -530,7 +527,7 @@ def passed_records(
         .where(*_in_range(job_id, first_seq, last_seq, st.PASSED_VALIDATION))
         .order_by(_inv.id)
     )
-    if _is_postgres(session):
+    if is_postgres(session):
         stmt = stmt.with_for_update(of=Invoice.__table__)
     return {int(iid): int(rid) for iid, rid in session.execute(stmt).all()}
 
@@ -568,7 +565,7 @@ def unprocessed_facts(
 def _in_list(session: Session, column: Any, values: Sequence[int], type_: Any) -> Any:
     """``column IN values``: one array parameter on PostgreSQL (a thousand-value IN list
     costs more to send and parse than to run)."""
-    if _is_postgres(session):
+    if is_postgres(session):
         return column == any_(bindparam(None, list(values), type_=ARRAY(type_)))
     return column.in_(values)
 
@@ -617,7 +614,7 @@ def set_processed(
     if not created:
         return 0
     params: dict[str, Any] = {"status": st.RECORD_PROCESSED, "from_status": st.PASSED_VALIDATION}
-    if _is_postgres(session):
+    if is_postgres(session):
         stmt = _PROCESSED_POSTGRES
         params |= {
             "entities": json.dumps({str(rid): eid for rid, eid in created}),

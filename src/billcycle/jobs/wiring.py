@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from billcycle.db import bulk
 from billcycle.jobs.dispatch import ManualDispatcher, ThreadDispatcher
 from billcycle.jobs.runner import JobRunner
 from billcycle.runtime import Runtime
 
 
 def is_postgres(runtime: Runtime) -> bool:
-    return runtime.engine.dialect.name == "postgresql"
+    return bulk.is_postgres(runtime.engine)
 
 
 @contextmanager
