@@ -38,6 +38,7 @@ from billcycle.accounts.models import Account
 from billcycle.bulkjobs import statuses as st
 from billcycle.bulkjobs.models import BulkJob, BulkJobRecord
 from billcycle.bulkjobs.records import WRITABLE_ACCOUNT_STATUSES, InvoiceFacts
+from billcycle.bulkjobs.statuses import BulkJobStatus, RecordStatus
 from billcycle.db.bulk import is_postgres
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.repository import POSTED
@@ -221,7 +222,11 @@ def update_job(session: Session, job_id: int, **values: Any) -> None:
 
 
 def transition(
-    session: Session, job_id: int, allowed: Sequence[str], to_status: str, **values: Any
+    session: Session,
+    job_id: int,
+    allowed: Sequence[BulkJobStatus],
+    to_status: BulkJobStatus,
+    **values: Any,
 ) -> bool:
     """Move the job to ``to_status`` only from one of ``allowed``."""
     result = session.execute(
@@ -305,7 +310,7 @@ _INSERT_POSTGRES = text(
 
 
 def insert_records(
-    session: Session, tenant_id: int, job_id: int, data: Sequence[str], status: str
+    session: Session, tenant_id: int, job_id: int, data: Sequence[str], status: RecordStatus
 ) -> None:
     """Records 1..n (``seq``) with the given data, one INSERT ... SELECT per batch over a
     JSON array parameter: no row travels as its own statement or parameter set."""
@@ -350,7 +355,7 @@ def passed_ranges(session: Session, job_id: int, chunk_size: int) -> list[ChunkR
             _rec.seq.label("seq"),
             ((func.row_number().over(order_by=_rec.seq) - 1) // chunk_size).label("bucket"),
         )
-        .where(_rec.bulk_job_id == job_id, _rec.status == st.PASSED_VALIDATION)
+        .where(_rec.bulk_job_id == job_id, _rec.status == RecordStatus.PASSED_VALIDATION)
         .subquery()
     )
     rows = session.execute(
@@ -403,7 +408,7 @@ def _literal(value: int) -> Any:
     return bindparam(None, value, type_=Integer, literal_execute=True)
 
 
-def _in_range(job_id: int, first_seq: int, last_seq: int, status: str) -> list[Any]:
+def _in_range(job_id: int, first_seq: int, last_seq: int, status: RecordStatus) -> list[Any]:
     """A chunk's records in ``status``, by (job, seq): the only index on the job's
     records, so the planner reads just the range.
 
@@ -492,7 +497,7 @@ def validation_suspects(
     )
     stmt = (
         _facts_stmt(tenant_id)
-        .where(*_in_range(job_id, first_seq, last_seq, st.PENDING), suspect)
+        .where(*_in_range(job_id, first_seq, last_seq, RecordStatus.PENDING), suspect)
         .order_by(_rec.seq)
     )
     return _facts(session, stmt)
@@ -503,8 +508,8 @@ def pass_pending(session: Session, job_id: int, first_seq: int, last_seq: int) -
     others first); returns how many."""
     result = session.execute(
         update(_records)
-        .where(*_in_range(job_id, first_seq, last_seq, st.PENDING))
-        .values(status=st.PASSED_VALIDATION, details=None)
+        .where(*_in_range(job_id, first_seq, last_seq, RecordStatus.PENDING))
+        .values(status=RecordStatus.PASSED_VALIDATION, details=None)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -524,7 +529,7 @@ def passed_records(
                 and_(_inv.id == _invoice_of_record(), _inv.tenant_id == _rec.tenant_id),
             )
         )
-        .where(*_in_range(job_id, first_seq, last_seq, st.PASSED_VALIDATION))
+        .where(*_in_range(job_id, first_seq, last_seq, RecordStatus.PASSED_VALIDATION))
         .order_by(_inv.id)
     )
     if is_postgres(session):
@@ -540,7 +545,7 @@ def writable_invoices(tenant_id: int, job_id: int, first_seq: int, last_seq: int
         select(_inv.id)
         .select_from(_records_with_invoices(outer=False))
         .where(
-            *_in_range(job_id, first_seq, last_seq, st.PASSED_VALIDATION),
+            *_in_range(job_id, first_seq, last_seq, RecordStatus.PASSED_VALIDATION),
             _acc.status.in_(WRITABLE_ACCOUNT_STATUSES),
         )
     )
@@ -553,7 +558,7 @@ def unprocessed_facts(
     are now (after the chunk's write-offs: these are the ones that could not be)."""
     stmt = (
         _facts_stmt(tenant_id)
-        .where(*_in_range(job_id, first_seq, last_seq, st.PASSED_VALIDATION))
+        .where(*_in_range(job_id, first_seq, last_seq, RecordStatus.PASSED_VALIDATION))
         .order_by(_rec.seq)
     )
     return _facts(session, stmt)
@@ -571,7 +576,7 @@ def _in_list(session: Session, column: Any, values: Sequence[int], type_: Any) -
 
 
 def set_status(
-    session: Session, record_ids: Sequence[int], status: str, details: str | None
+    session: Session, record_ids: Sequence[int], status: RecordStatus, details: str | None
 ) -> None:
     for chunk in _id_chunks(record_ids):
         session.execute(
@@ -613,7 +618,10 @@ def set_processed(
     created, ``(record id, entity id)`` pairs, in ONE statement; returns how many."""
     if not created:
         return 0
-    params: dict[str, Any] = {"status": st.RECORD_PROCESSED, "from_status": st.PASSED_VALIDATION}
+    params: dict[str, Any] = {
+        "status": RecordStatus.PROCESSED,
+        "from_status": RecordStatus.PASSED_VALIDATION,
+    }
     if is_postgres(session):
         stmt = _PROCESSED_POSTGRES
         params |= {
@@ -634,8 +642,8 @@ def fail_range(
     job_id: int,
     first_seq: int,
     last_seq: int,
-    from_status: str,
-    to_status: str,
+    from_status: RecordStatus,
+    to_status: RecordStatus,
     details: str,
 ) -> int:
     """Fail what is left of a chunk (a chunk that failed every attempt)."""
@@ -652,6 +660,6 @@ def fail_incomplete(session: Session, job_id: int, details: str) -> int:
     result = session.execute(
         update(_records)
         .where(_rec.bulk_job_id == job_id, _rec.status.in_(st.INCOMPLETE))
-        .values(status=st.FAILED_PROCESSING, details=details)
+        .values(status=RecordStatus.FAILED_PROCESSING, details=details)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

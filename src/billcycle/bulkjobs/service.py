@@ -16,6 +16,7 @@ from billcycle.bulkjobs import records, tasks
 from billcycle.bulkjobs import repository as repo
 from billcycle.bulkjobs import statuses as st
 from billcycle.bulkjobs.models import BulkJob
+from billcycle.bulkjobs.statuses import BulkJobStatus, BulkJobType, RecordStatus
 from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue, NotFound, RuleViolation
 
@@ -38,13 +39,13 @@ def _bad_status(status: str, action: str) -> RuleViolation:
     )
 
 
-def check_type(upload_type: str) -> str:
+def check_type(upload_type: str) -> BulkJobType:
     """The canonical job type (matched case-insensitively); only BulkWriteOff runs yet."""
     by_folded = {name.casefold(): name for name in st.CREATABLE_TYPES}
     canonical = by_folded.get(upload_type.strip().casefold())
-    if canonical == st.BULK_WRITE_OFF:
+    if canonical == BulkJobType.BULK_WRITE_OFF:
         return canonical
-    if canonical == st.BULK_PAYMENT:
+    if canonical == BulkJobType.BULK_PAYMENT:
         raise InvalidValue(
             "accountUploadType BulkPayment is not supported yet: it arrives with payments. "
             "Use BulkWriteOff.",
@@ -97,7 +98,7 @@ def create_job(
         BulkJob(
             tenant_id=ctx.tenant_id,
             type=job_type,
-            status=st.VALIDATING,
+            status=BulkJobStatus.VALIDATING,
             # Fusebill shows the creation time to the second.
             created_at=ctx.clock.now().replace(microsecond=0),
             total_records=len(invoice_ids),
@@ -112,7 +113,7 @@ def create_job(
         ),
     )
     repo.insert_records(
-        ctx.session, ctx.tenant_id, job.id, [str(i) for i in invoice_ids], st.PENDING
+        ctx.session, ctx.tenant_id, job.id, [str(i) for i in invoice_ids], RecordStatus.PENDING
     )
     duplicates = records.duplicate_positions(invoice_ids)
     if duplicates:
@@ -162,7 +163,7 @@ def process_job(
         ctx.session,
         job.id,
         st.PROCESSABLE,
-        st.PROCESSING,
+        BulkJobStatus.PROCESSING,
         importing_at=now,
         modified_at=now,
         settings=settings,
@@ -193,7 +194,7 @@ def cancel_job(ctx: ServiceContext, job_id: int, *, cancelled_by: str) -> BulkJo
         ctx.session,
         job.id,
         st.CANCELLABLE,
-        st.PROCESSED_WITH_ERRORS,
+        BulkJobStatus.PROCESSED_WITH_ERRORS,
         cancelled_at=now,
         cancelled_by=cancelled_by[:100],
         modified_at=now,
@@ -218,11 +219,11 @@ class Progress:
 
     @property
     def validating(self) -> bool:
-        return self.status == st.VALIDATING
+        return self.status == BulkJobStatus.VALIDATING
 
     @property
     def processing(self) -> bool:
-        return self.status == st.PROCESSING
+        return self.status == BulkJobStatus.PROCESSING
 
 
 def progress(job: BulkJob) -> Progress:

@@ -26,9 +26,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from billcycle.bulkjobs import service
-from billcycle.bulkjobs import statuses as st
 from billcycle.bulkjobs.csv_upload import parse_invoice_ids
 from billcycle.bulkjobs.models import BulkJob
+from billcycle.bulkjobs.statuses import BulkJobType
 from billcycle.errors import InvalidValue, MissingField
 from billcycle.fusebill.deps import BulkCtx
 from billcycle.fusebill.paging import PageParams, set_paging_headers
@@ -104,8 +104,8 @@ def create_bulk_write_off(
 ) -> Response:
     """Fusebill's bulk write-off procedure: a BulkWriteOff job of the given invoice ids."""
     body = schemas.parse_create(raw)
-    upload_type = body.upload_type or st.BULK_WRITE_OFF
-    if upload_type.strip().casefold() != st.BULK_WRITE_OFF.casefold():
+    upload_type = body.upload_type or BulkJobType.BULK_WRITE_OFF
+    if upload_type.strip().casefold() != BulkJobType.BULK_WRITE_OFF.casefold():
         raise InvalidValue(
             f"POST /v1/bulkwriteoff creates BulkWriteOff jobs, not '{upload_type[:40]}'.",
             field="accountUploadType",
