@@ -19,6 +19,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,12 @@ class TaskCall:
 class Dispatcher(Protocol):
     def dispatch(self, call: TaskCall) -> None: ...
 
+    def recover_stalled(self, stalled_after: timedelta) -> int:
+        """Settle queued tasks that a dead worker process took and never finished (a
+        queue in this process dies with it, so only a shared queue has any); returns
+        how many. The chunks such a task held are the chunk reaper's to re-dispatch."""
+        ...
+
 
 Execute = Callable[[TaskCall], None]
 
@@ -46,6 +53,9 @@ class ManualDispatcher:
     def dispatch(self, call: TaskCall) -> None:
         with self._lock:
             self._queue.append(call)
+
+    def recover_stalled(self, stalled_after: timedelta) -> int:
+        return 0
 
     @property
     def pending(self) -> list[TaskCall]:
@@ -93,6 +103,9 @@ class ThreadDispatcher:
 
     def dispatch(self, call: TaskCall) -> None:
         self._queue.put(call)
+
+    def recover_stalled(self, stalled_after: timedelta) -> int:
+        return 0
 
     def start(self) -> None:
         for thread in self._threads:

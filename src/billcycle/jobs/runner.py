@@ -151,13 +151,17 @@ class JobRunner:
     # -- tick ------------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """The scheduler's heartbeat: domain periodic work, then the reaper."""
+        """The scheduler's heartbeat: domain periodic work, then the reapers."""
         for fn in REGISTRY.periodic:
             try:
                 fn(self)
             except Exception:
                 log.exception("periodic task %s failed", getattr(fn, "__name__", fn))
         self.reap()
+        try:
+            self.dispatcher.recover_stalled(self.stale_after)
+        except Exception:
+            log.exception("recovering stalled queue jobs failed")
 
     def reap(self) -> int:
         """Dispatch a drain for every parent that has chunks nobody is working on."""

@@ -60,11 +60,24 @@ def manual(runtime: Runtime) -> tuple[ManualDispatcher, JobRunner]:
 
 def run_worker(runtime: Runtime, *, concurrency: int = 1) -> None:
     """The body of ``billcycle worker``: run procrastinate jobs until stopped."""
-    from billcycle.jobs.queue import QUEUE, ProcrastinateDispatcher, make_app, set_runner
+    from billcycle.jobs.queue import (
+        QUEUE,
+        ProcrastinateDispatcher,
+        heartbeat_options,
+        make_app,
+        set_runner,
+    )
 
     app = make_app(runtime.settings.database_url, runtime.settings.worker_tick_seconds)
     with app.open():
         dispatcher = ProcrastinateDispatcher(app)
         runtime.dispatcher = dispatcher
         set_runner(JobRunner(runtime, dispatcher))
-        app.run_worker(queues=[QUEUE], concurrency=concurrency, install_signal_handlers=True)
+        heartbeat = heartbeat_options(runtime.settings.worker_lease_seconds)
+        app.run_worker(
+            queues=[QUEUE],
+            concurrency=concurrency,
+            install_signal_handlers=True,
+            update_heartbeat_interval=heartbeat["update_heartbeat_interval"],
+            stalled_worker_timeout=heartbeat["stalled_worker_timeout"],
+        )
