@@ -396,6 +396,29 @@ def records_of(session: Session, job_id: int) -> list[RecordRow]:
     return list(map(RecordRow._make, rows))
 
 
+def record_page(
+    session: Session, job_id: int, *, after_seq: int, limit: int
+) -> list[tuple[int, RecordRow]]:
+    """The job's next ``limit`` records after ``after_seq`` as (seq, record), in seq order:
+    one keyset page, so a million-record job is read in bounded memory. The caller has
+    already found the job in its tenant (records carry no tenant of their own to check)."""
+    rows = session.execute(
+        select(
+            _rec.seq,
+            _rec.id,
+            _rec.bulk_job_id,
+            _rec.status,
+            _rec.data,
+            _rec.details,
+            _rec.created_entity_id,
+        )
+        .where(_rec.bulk_job_id == job_id, _rec.seq > after_seq)
+        .order_by(_rec.seq)
+        .limit(limit)
+    ).all()
+    return [(row[0], RecordRow._make(row[1:])) for row in rows]
+
+
 def status_counts(session: Session, job_id: int) -> dict[str, int]:
     rows = session.execute(
         select(_rec.status, func.count()).where(_rec.bulk_job_id == job_id).group_by(_rec.status)

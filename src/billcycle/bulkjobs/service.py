@@ -9,7 +9,7 @@ planned as chunks in the same transaction and dispatched only once it commits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from billcycle.bulkjobs import records, tasks
@@ -24,6 +24,8 @@ RESOURCE = "bulk_job"
 REFERENCE = "Bulk write off"
 MAX_SETTINGS = 10_000
 MAX_FILE_NAME = 255
+# Records read per query when a job is answered record by record.
+RECORD_PAGE = 10_000
 
 
 def _not_found(job_id: int) -> NotFound:
@@ -131,6 +133,22 @@ def get_job(ctx: ServiceContext, job_id: int) -> BulkJob:
 
 def job_records(ctx: ServiceContext, job: BulkJob) -> list[repo.RecordRow]:
     return repo.records_of(ctx.session, job.id)
+
+
+def job_record_pages(
+    ctx: ServiceContext, job: BulkJob, page_size: int = RECORD_PAGE
+) -> Iterator[list[repo.RecordRow]]:
+    """The job's records in seq order, a page at a time (what ``job_records`` returns, in
+    bounded memory); read them all in one snapshot to see one state of the job."""
+    after = 0
+    while True:
+        page = repo.record_page(ctx.session, job.id, after_seq=after, limit=page_size)
+        if not page:
+            return
+        after = page[-1][0]
+        yield [record for _, record in page]
+        if len(page) < page_size:
+            return
 
 
 def list_jobs(

@@ -76,6 +76,36 @@ class ManualDispatcher:
         raise RuntimeError(f"more than {max_tasks} tasks: is a task re-queueing itself?")
 
 
+class HeldDispatcher:
+    """Keeps the tasks dispatched through it until :meth:`release` hands them to the real
+    dispatcher: an answer that must show the data as its transaction left it, before any
+    background work changes it, releases them once its own read has taken its snapshot.
+    Tasks held and never released are not lost: their chunks are pending in the database,
+    and the reaper dispatches a drain for pending chunks after a lease."""
+
+    def __init__(self, target: Dispatcher) -> None:
+        self._target = target
+        self._held: list[TaskCall] = []
+        self._released = False
+        self._lock = threading.Lock()
+
+    def dispatch(self, call: TaskCall) -> None:
+        with self._lock:
+            if not self._released:
+                self._held.append(call)
+                return
+        self._target.dispatch(call)
+
+    def release(self) -> None:
+        with self._lock:
+            calls, self._held, self._released = self._held, [], True
+        for call in calls:
+            self._target.dispatch(call)
+
+    def recover_stalled(self, stalled_after: timedelta) -> int:
+        return self._target.recover_stalled(stalled_after)
+
+
 class ThreadDispatcher:
     """A queue and worker thread(s) in this process; ``tick`` runs every ``tick_seconds``
     (the scheduler and the reaper), starting with one tick so unfinished work resumes."""
