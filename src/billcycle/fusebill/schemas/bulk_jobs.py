@@ -172,7 +172,7 @@ def job_json_chunks(job: BulkJob, pages: Iterable[Sequence[RecordRow]]) -> Itera
     for page in pages:
         if not page:
             continue
-        text = ",".join(_dumps(record_json(record)) for record in page)
+        text = _dumps([record_json(record) for record in page])[1:-1]  # one call per page
         yield (text if first else "," + text).encode("utf-8")
         first = False
     yield ("]," + _dumps(_job_fields(job))[1:]).encode("utf-8")
