@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import procrastinate
 from procrastinate import sql, utils
@@ -115,13 +115,16 @@ def _retry(job: Job) -> bool:
     return job.attempts < STALLED_RETRIES
 
 
-def heartbeat_options(lease_seconds: float) -> dict[str, float]:
-    """A worker's heartbeat interval and the silence after which it counts as dead: a
-    lease, as for the chunks it holds."""
-    return {
-        "update_heartbeat_interval": max(0.25, min(10.0, lease_seconds / 4)),
-        "stalled_worker_timeout": float(lease_seconds),
-    }
+class Heartbeat(NamedTuple):
+    """How often a worker says it is alive, and the silence after which it counts as dead:
+    a lease, as for the chunks it holds."""
+
+    interval: float
+    stalled_after: float
+
+
+def heartbeat(lease_seconds: float) -> Heartbeat:
+    return Heartbeat(max(0.25, min(10.0, lease_seconds / 4)), float(lease_seconds))
 
 
 def set_runner(runner: Any) -> None:

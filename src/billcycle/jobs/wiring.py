@@ -63,7 +63,7 @@ def run_worker(runtime: Runtime, *, concurrency: int = 1) -> None:
     from billcycle.jobs.queue import (
         QUEUE,
         ProcrastinateDispatcher,
-        heartbeat_options,
+        heartbeat,
         make_app,
         set_runner,
     )
@@ -73,11 +73,11 @@ def run_worker(runtime: Runtime, *, concurrency: int = 1) -> None:
         dispatcher = ProcrastinateDispatcher(app)
         runtime.dispatcher = dispatcher
         set_runner(JobRunner(runtime, dispatcher))
-        heartbeat = heartbeat_options(runtime.settings.worker_lease_seconds)
+        beat = heartbeat(runtime.settings.worker_lease_seconds)
         app.run_worker(
             queues=[QUEUE],
             concurrency=concurrency,
             install_signal_handlers=True,
-            update_heartbeat_interval=heartbeat["update_heartbeat_interval"],
-            stalled_worker_timeout=heartbeat["stalled_worker_timeout"],
+            update_heartbeat_interval=beat.interval,
+            stalled_worker_timeout=beat.stalled_after,
         )
