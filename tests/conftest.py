@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+import billcycle.tasks  # noqa: F401  (registers every task the job runner runs)
 from billcycle.clock import FrozenClock
 from billcycle.config import Settings
 from billcycle.db.engine import make_engine

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from sqlalchemy import select
 
-from billcycle.bulkjobs import engine
+from billcycle.bulkjobs import tasks
 from billcycle.db.session import unit_of_work
 from billcycle.jobs import wiring
 from billcycle.jobs.dispatch import ManualDispatcher
@@ -60,7 +60,7 @@ def test_cancel_mid_processing_never_writes_off_a_failed_record(
     worker_runtime = replace(runtime, dispatcher=None)
     _, runner = wiring.manual(worker_runtime)
     threads = [
-        threading.Thread(target=runner.drain, args=(engine.PROCESS, job_id), daemon=True)
+        threading.Thread(target=runner.drain, args=(tasks.PROCESS, job_id), daemon=True)
         for _ in range(2 if backend == "postgresql" else 1)
     ]
     for thread in threads:
@@ -111,7 +111,7 @@ def test_cancel_mid_processing_never_writes_off_a_failed_record(
     with runtime.service_context(tenant_id) as ctx:
         ranges = ctx.session.execute(
             select(WorkChunk.first_id, WorkChunk.last_id, WorkChunk.status).where(
-                WorkChunk.kind == engine.PROCESS, WorkChunk.parent_id == job_id
+                WorkChunk.kind == tasks.PROCESS, WorkChunk.parent_id == job_id
             )
         ).all()
     by_seq = {row.seq: row.status for row in rows}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from billcycle.accounts.models import Account
-from billcycle.bulkjobs import engine
+from billcycle.bulkjobs import tasks
 from billcycle.invoicing.models import Invoice
 from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.jobs.models import WorkChunk
@@ -75,7 +75,7 @@ def test_processing_rechecks_customer_and_invoice(
     canceled = "Invoice status is Canceled: only posted invoices can be written off."
     assert outcome[5] == ("FailedProcessing", canceled, None)
     # Chunks of CHUNK_SIZE records, each done once.
-    assert [c[3] for c in _chunks(runtime, engine.PROCESS, job_id)] == ["done", "done"]
+    assert [c[3] for c in _chunks(runtime, tasks.PROCESS, job_id)] == ["done", "done"]
 
 
 def test_a_big_job_is_cut_into_at_most_max_chunks(
@@ -84,22 +84,22 @@ def test_a_big_job_is_cut_into_at_most_max_chunks(
     """Past MAX_CHUNKS chunks of the configured size, chunks grow instead; every record
     is still validated and written off once, and points at its own write-off."""
     tenant_id = api.tenant.tenant_id
-    size = engine.MAX_CHUNKS * CHUNK_SIZE + 101
+    size = tasks.MAX_CHUNKS * CHUNK_SIZE + 101
     invoice_ids = insert_posted_invoices(runtime, tenant_id, size)
     job_id = create(api, invoice_ids)["id"]
     jobs.run_until_idle()
-    per_chunk = engine.chunk_size_for(size, CHUNK_SIZE)
+    per_chunk = tasks.chunk_size_for(size, CHUNK_SIZE)
     assert per_chunk > CHUNK_SIZE
-    validation = _chunks(runtime, engine.VALIDATE, job_id)
-    assert len(validation) <= engine.MAX_CHUNKS
+    validation = _chunks(runtime, tasks.VALIDATE, job_id)
+    assert len(validation) <= tasks.MAX_CHUNKS
     assert {c[2] for c in validation[:-1]} == {per_chunk}
     assert sum(c[2] for c in validation) == size
     assert poll(api, job_id, full=False)["successfulRecords"] == size
 
     ok(process(api, job_id))
     jobs.run_until_idle()
-    processing = _chunks(runtime, engine.PROCESS, job_id)
-    assert len(processing) <= engine.MAX_CHUNKS
+    processing = _chunks(runtime, tasks.PROCESS, job_id)
+    assert len(processing) <= tasks.MAX_CHUNKS
     assert {c[2] for c in processing[:-1]} == {per_chunk}
     assert {c[3] for c in processing} == {"done"}
     done = poll(api, job_id, full=False)
@@ -115,7 +115,7 @@ def test_a_big_job_is_cut_into_at_most_max_chunks(
 
 
 def test_small_jobs_keep_the_configured_chunk_size() -> None:
-    assert engine.chunk_size_for(10, 3) == 3
-    assert engine.chunk_size_for(engine.MAX_CHUNKS * 1000, 1000) == 1000
-    assert engine.chunk_size_for(engine.MAX_CHUNKS * 1000 + 1, 1000) == 1001
-    assert engine.chunk_size_for(1_000_000, 1000) == 5000
+    assert tasks.chunk_size_for(10, 3) == 3
+    assert tasks.chunk_size_for(tasks.MAX_CHUNKS * 1000, 1000) == 1000
+    assert tasks.chunk_size_for(tasks.MAX_CHUNKS * 1000 + 1, 1000) == 1001
+    assert tasks.chunk_size_for(1_000_000, 1000) == 5000

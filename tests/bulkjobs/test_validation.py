@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from billcycle.bulkjobs import engine
+from billcycle.bulkjobs import tasks
 from billcycle.clock import FrozenClock
 from billcycle.db.session import unit_of_work
 from billcycle.invoicing.models import Invoice
@@ -169,7 +169,7 @@ def test_counters_are_true_between_chunks(
     job_id = create(api, billed.invoice_ids)["id"]
     seen = []
     for _ in range(3):
-        run_one_chunk(runtime, engine.VALIDATE, job_id)
+        run_one_chunk(runtime, tasks.VALIDATE, job_id)
         job = poll(api, job_id)
         statuses = [r["status"] for r in job["records"]]
         assert job["successfulRecords"] == statuses.count("PassedValidation")
@@ -182,7 +182,7 @@ def test_counters_are_true_between_chunks(
     ok(process(api, job_id))
     seen = []
     for _ in range(3):
-        run_one_chunk(runtime, engine.PROCESS, job_id)
+        run_one_chunk(runtime, tasks.PROCESS, job_id)
         job = poll(api, job_id)
         statuses = [r["status"] for r in job["records"]]
         assert job["processedRecords"] == statuses.count("Processed")
@@ -209,12 +209,12 @@ def test_a_crashed_worker_writes_nothing_off_twice(
     job_id = create(api, billed.invoice_ids)["id"]
     jobs.run_until_idle()
     ok(process(api, job_id))
-    handler = REGISTRY.chunk_handlers[engine.PROCESS]
+    handler = REGISTRY.chunk_handlers[tasks.PROCESS]
     runner = JobRunner(runtime, ManualDispatcher())
     with unit_of_work(runtime.session_factory) as session:
         chunk = chunks.claim_next(
             session,
-            kind=engine.PROCESS,
+            kind=tasks.PROCESS,
             parent_id=job_id,
             worker="doomed",
             now=machine_clock.now(),
@@ -236,7 +236,7 @@ def test_a_crashed_worker_writes_nothing_off_twice(
     assert poll(api, job_id)["status"] == "Processing"
     machine_clock.advance(timedelta(seconds=runtime.settings.worker_lease_seconds + 1))
     # What the reaper dispatches for a lost chunk: another drain of the job.
-    assert runner.drain(engine.PROCESS, job_id) == 1
+    assert runner.drain(tasks.PROCESS, job_id) == 1
     done = poll(api, job_id)
     assert done["status"] == "Processed"
     assert done["processedRecords"] == 5
@@ -249,8 +249,8 @@ def test_a_chunk_that_fails_every_attempt_fails_only_its_records(
     tenant_id = api.tenant.tenant_id
     billed = posted_invoices(runtime, tenant_id, 5)
     job_id = create(api, billed.invoice_ids)["id"]
-    for kind in (engine.VALIDATE, engine.PROCESS):
-        if kind == engine.PROCESS:
+    for kind in (tasks.VALIDATE, tasks.PROCESS):
+        if kind == tasks.PROCESS:
             ok(process(api, job_id))
         handler = REGISTRY.chunk_handlers[kind]
         runner = JobRunner(runtime, ManualDispatcher())
@@ -275,6 +275,6 @@ def test_a_chunk_that_fails_every_attempt_fails_only_its_records(
     assert (job["successfulRecords"], job["failedRecords"]) == (2, 3)
     assert (job["processedRecords"], job["failedProcessedRecords"]) == (0, 2)
     details = [(r["status"], r["details"]) for r in job["records"]]
-    assert details[:3] == [("FailedValidation", engine.NOT_VALIDATED)] * 3
-    assert details[3:] == [("FailedProcessing", engine.NOT_PROCESSED)] * 2
+    assert details[:3] == [("FailedValidation", tasks.NOT_VALIDATED)] * 3
+    assert details[3:] == [("FailedProcessing", tasks.NOT_PROCESSED)] * 2
     assert write_offs(runtime, tenant_id) == {}

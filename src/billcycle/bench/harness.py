@@ -29,6 +29,7 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+import billcycle.tasks  # noqa: F401  (registers the background work benchmarks run)
 from billcycle.config import get_settings
 from billcycle.db import migrate
 from billcycle.db.engine import normalize_url

@@ -29,7 +29,8 @@ from typing import Any
 
 from sqlalchemy import Column, Engine, Index, MetaData, Table, text
 
-from billcycle.invoicing.generator_repository import INVOICE_COLUMNS, sqlite_storage_value
+from billcycle.db import bulk
+from billcycle.invoicing.generator_repository import INVOICE_COLUMNS
 from billcycle.invoicing.generator_repository import ITEM_COLUMNS as GENERATED_ITEM_COLUMNS
 from billcycle.invoicing.models import Invoice, InvoiceItem
 
@@ -61,7 +62,7 @@ class RawWriteResult:
 def storage_value(sqlite: bool, value: Any) -> Any:
     """A Python value as the database stores it: as is for PostgreSQL (psycopg adapts
     it), SQLAlchemy's text and integer forms for SQLite (the generator's own rule)."""
-    return sqlite_storage_value(value) if sqlite else value
+    return bulk.sqlite_storage_value(value) if sqlite else value
 
 
 def _scratch(source: Table, name: str, metadata: MetaData) -> Table:
@@ -200,7 +201,7 @@ def measure(engine: Engine, spec: RawWriteSpec) -> RawWriteResult:
     items = _scratch(InvoiceItem.__table__, f"bench_raw_items_{suffix}", metadata)  # type: ignore[arg-type]
     metadata.create_all(engine)
     try:
-        if engine.dialect.name == "postgresql":
+        if bulk.is_postgres(engine):
             return _measure_postgres(engine, spec, invoices.name, items.name)
         return _measure_sqlite(engine, spec, invoices.name, items.name)
     finally:
@@ -231,9 +232,7 @@ def _measure_postgres(engine: Engine, spec: RawWriteSpec, inv: str, itm: str) ->
                         watermark_rows,
                     ),
                 ):
-                    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                        for row in rows:
-                            copy.write_row(row)
+                    bulk.copy_rows(conn, table, columns, rows)
                 seconds += time.perf_counter() - started
                 counts[0] += len(invoice_rows)
                 counts[1] += len(item_rows)
@@ -257,14 +256,8 @@ def _measure_sqlite(engine: Engine, spec: RawWriteSpec, inv: str, itm: str) -> R
     raw = engine.raw_connection()
     try:
         conn: Any = raw.dbapi_connection
-        insert_invoice = (
-            f"INSERT INTO {inv} ({', '.join(INVOICE_COLUMNS)}) "  # noqa: S608
-            f"VALUES ({', '.join('?' for _ in INVOICE_COLUMNS)})"
-        )
-        insert_item = (
-            f"INSERT INTO {itm} ({', '.join(ITEM_COLUMNS)}) "  # noqa: S608
-            f"VALUES ({', '.join('?' for _ in ITEM_COLUMNS)})"
-        )
+        insert_invoice = bulk.sqlite_insert(inv, INVOICE_COLUMNS)
+        insert_item = bulk.sqlite_insert(itm, ITEM_COLUMNS)
         update = (
             "UPDATE subscription_charges SET billed_through = ?, last_billed_at = ? WHERE id = ?"
         )
@@ -319,22 +312,14 @@ def copy_rows(
     raw = engine.raw_connection()
     try:
         conn: Any = raw.dbapi_connection
-        if engine.dialect.name == "postgresql":
-            with conn.cursor() as cursor:
-                for rows in batches:
-                    started = time.perf_counter()
-                    with cursor.copy(
-                        f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-                    ) as copy:
-                        for row in rows:
-                            copy.write_row(row)
-                    seconds += time.perf_counter() - started
-                    count += len(rows)
+        if bulk.is_postgres(engine):
+            for rows in batches:
+                started = time.perf_counter()
+                bulk.copy_rows(conn, table.name, columns, rows)
+                seconds += time.perf_counter() - started
+                count += len(rows)
         else:
-            sql = (
-                f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
-                f"VALUES ({', '.join('?' for _ in columns)})"
-            )
+            sql = bulk.sqlite_insert(table.name, columns)
             conn.execute("BEGIN IMMEDIATE")
             for rows in batches:
                 started = time.perf_counter()

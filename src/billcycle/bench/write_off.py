@@ -23,6 +23,7 @@ from sqlalchemy import text
 
 from billcycle.bench import raw_write
 from billcycle.bench.harness import Bench, BenchError, Stopwatch, Workers, per_second
+from billcycle.bulkjobs.statuses import BulkJobStatus, BulkJobType, RecordStatus
 from billcycle.db.session import unit_of_work
 from billcycle.devtools.dataset import DatasetSpec, load_posted_invoices
 from billcycle.ledger.models import LedgerEntry
@@ -86,8 +87,12 @@ def _write_off(bench: Bench, workers: Workers, body: bytes) -> tuple[int, float]
     job_id = int(job["id"])
     bench.wait_for(
         lambda: job_status(bench, job_id),
-        ["Validated"],
-        failed=["ValidatedWithErrors", "Failed", "ProcessedWithErrors"],
+        [BulkJobStatus.VALIDATED],
+        failed=[
+            BulkJobStatus.VALIDATED_WITH_ERRORS,
+            BulkJobStatus.FAILED,
+            BulkJobStatus.PROCESSED_WITH_ERRORS,
+        ],
         workers=workers,
         what="the bulk job's validation",
     )
@@ -95,8 +100,8 @@ def _write_off(bench: Bench, workers: Workers, body: bytes) -> tuple[int, float]
     bench.call("POST", f"{BULK_API}/Process", json={"id": job_id}, fusebill=True)
     bench.wait_for(
         lambda: job_status(bench, job_id),
-        ["Processed"],
-        failed=["ProcessedWithErrors"],
+        [BulkJobStatus.PROCESSED],
+        failed=[BulkJobStatus.PROCESSED_WITH_ERRORS],
         workers=workers,
         what="the bulk job's processing",
     )
@@ -131,7 +136,7 @@ def _ledger_batches(
 
 def run(bench: Bench, params: WriteOffParams) -> dict[str, Any]:
     accounts, invoices, load_seconds = _prepare(bench, params)
-    body = json.dumps({"accountUploadType": "BulkWriteOff", "data": invoices}).encode()
+    body = json.dumps({"accountUploadType": BulkJobType.BULK_WRITE_OFF, "data": invoices}).encode()
     with bench.workers() as workers:
         with Stopwatch(workers) as timing:
             job_id, validate_seconds = _write_off(bench, workers, body)
@@ -167,7 +172,7 @@ def run(bench: Bench, params: WriteOffParams) -> dict[str, Any]:
                     "WHERE bulk_job_id = :j",
                     {"s": status, "j": job_id},
                 )
-                for status in ("PassedValidation", "Processed")
+                for status in (RecordStatus.PASSED_VALIDATION, RecordStatus.PROCESSED)
             ],
         )
         raw_seconds = copied + updates

@@ -24,8 +24,8 @@ from billcycle.invoicing.service import cancel_invoices, post_run_drafts
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
-from billcycle.jobs.registry import chunk_handler, task
-from billcycle.jobs.runner import JobRunner, periodic
+from billcycle.jobs.registry import chunk_handler, periodic, task
+from billcycle.jobs.runner import JobRunner
 from billcycle.subscriptions.lifecycle import renew_due_subscriptions
 from billcycle.tenancy.numbers import next_number
 

@@ -38,6 +38,8 @@ from billcycle.accounts.models import Account
 from billcycle.bulkjobs import statuses as st
 from billcycle.bulkjobs.models import BulkJob, BulkJobRecord
 from billcycle.bulkjobs.records import WRITABLE_ACCOUNT_STATUSES, InvoiceFacts
+from billcycle.bulkjobs.statuses import BulkJobStatus, RecordStatus
+from billcycle.db.bulk import is_postgres
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.jobs.chunks import ChunkRange
@@ -57,10 +59,6 @@ INSERT_BATCH = 50_000
 ID_CHUNK = 1_000
 
 
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
 def _id_chunks(ids: Sequence[int]) -> list[Sequence[int]]:
     return [ids[start : start + ID_CHUNK] for start in range(0, len(ids), ID_CHUNK)]
 
@@ -72,7 +70,7 @@ def lock_tenant(session: Session, tenant_id: int) -> None:
     """Serialise job creation per tenant, so two concurrent creates cannot both see "no
     open job". PostgreSQL: the tenant's row lock. SQLite: a no-op write takes the
     database's single write lock now, before the caller reads."""
-    if _is_postgres(session):
+    if is_postgres(session):
         session.execute(select(_tenants.c.id).where(_tenants.c.id == tenant_id).with_for_update())
     else:
         session.execute(
@@ -96,7 +94,7 @@ _JOB_LOCK_SHARED = text(
 def _job_lock(session: Session, tenant_id: int, job_id: int, *, shared: bool) -> None:
     """PostgreSQL: the job's advisory lock until the transaction ends. SQLite: a no-op
     write on the job takes the database's single write lock, which serialises anyway."""
-    if _is_postgres(session):
+    if is_postgres(session):
         stmt = _JOB_LOCK_SHARED if shared else _JOB_LOCK
         session.execute(stmt, {"cls": _JOB_LOCK_CLASS, "obj": job_id % 2**31})
     else:
@@ -119,7 +117,7 @@ def lock_job(session: Session, tenant_id: int, job_id: int) -> BulkJob | None:
         .where(BulkJob.tenant_id == tenant_id, BulkJob.id == job_id)
         .execution_options(populate_existing=True)
     )
-    if _is_postgres(session):
+    if is_postgres(session):
         stmt = stmt.with_for_update()
     return session.scalars(stmt).first()
 
@@ -136,7 +134,7 @@ def plan_chunk_as_lookups(session: Session) -> None:
     hashed for every chunk at any size. ``set_config(..., true)`` ends with the
     transaction.
     """
-    if _is_postgres(session):
+    if is_postgres(session):
         session.execute(
             text(
                 "SELECT set_config('enable_hashjoin', 'off', true), "
@@ -225,7 +223,11 @@ def update_job(session: Session, job_id: int, **values: Any) -> None:
 
 
 def transition(
-    session: Session, job_id: int, allowed: Sequence[str], to_status: str, **values: Any
+    session: Session,
+    job_id: int,
+    allowed: Sequence[BulkJobStatus],
+    to_status: BulkJobStatus,
+    **values: Any,
 ) -> bool:
     """Move the job to ``to_status`` only from one of ``allowed``.
 
@@ -315,11 +317,11 @@ _INSERT_POSTGRES = text(
 
 
 def insert_records(
-    session: Session, tenant_id: int, job_id: int, data: Sequence[str], status: str
+    session: Session, tenant_id: int, job_id: int, data: Sequence[str], status: RecordStatus
 ) -> None:
     """Records 1..n (``seq``) with the given data, one INSERT ... SELECT per batch over a
     JSON array parameter: no row travels as its own statement or parameter set."""
-    stmt = _INSERT_POSTGRES if _is_postgres(session) else _INSERT_SQLITE
+    stmt = _INSERT_POSTGRES if is_postgres(session) else _INSERT_SQLITE
     for start in range(0, len(data), INSERT_BATCH):
         session.execute(
             stmt,
@@ -366,7 +368,7 @@ def passed_ranges(session: Session, job_id: int, chunk_size: int) -> list[ChunkR
             _rec.seq.label("seq"),
             ((func.row_number().over(order_by=_rec.seq) - 1) // chunk_size).label("bucket"),
         )
-        .where(_rec.bulk_job_id == job_id, _rec.status == st.PASSED_VALIDATION)
+        .where(_rec.bulk_job_id == job_id, _rec.status == RecordStatus.PASSED_VALIDATION)
         .subquery()
     )
     rows = session.execute(
@@ -408,6 +410,29 @@ def records_of(session: Session, job_id: int) -> list[RecordRow]:
     return list(map(RecordRow._make, rows))
 
 
+def record_page(
+    session: Session, job_id: int, *, after_seq: int, limit: int
+) -> list[tuple[int, RecordRow]]:
+    """The job's next ``limit`` records after ``after_seq`` as (seq, record), in seq order:
+    one keyset page, so a million-record job is read in bounded memory. The caller has
+    already found the job in its tenant (records carry no tenant of their own to check)."""
+    rows = session.execute(
+        select(
+            _rec.seq,
+            _rec.id,
+            _rec.bulk_job_id,
+            _rec.status,
+            _rec.data,
+            _rec.details,
+            _rec.created_entity_id,
+        )
+        .where(_rec.bulk_job_id == job_id, _rec.seq > after_seq)
+        .order_by(_rec.seq)
+        .limit(limit)
+    ).all()
+    return [(row[0], RecordRow._make(row[1:])) for row in rows]
+
+
 def status_counts(session: Session, job_id: int) -> dict[str, int]:
     """Tenant: the caller resolved ``job_id`` under its tenant (or took it from its chunk)."""
     rows = session.execute(
@@ -421,7 +446,7 @@ def _literal(value: int) -> Any:
     return bindparam(None, value, type_=Integer, literal_execute=True)
 
 
-def _in_range(job_id: int, first_seq: int, last_seq: int, status: str) -> list[Any]:
+def _in_range(job_id: int, first_seq: int, last_seq: int, status: RecordStatus) -> list[Any]:
     """A chunk's records in ``status``, by (job, seq): the only index on the job's
     records, so the planner reads just the range.
 
@@ -510,7 +535,7 @@ def validation_suspects(
     )
     stmt = (
         _facts_stmt(tenant_id)
-        .where(*_in_range(job_id, first_seq, last_seq, st.PENDING), suspect)
+        .where(*_in_range(job_id, first_seq, last_seq, RecordStatus.PENDING), suspect)
         .order_by(_rec.seq)
     )
     return _facts(session, stmt)
@@ -524,8 +549,8 @@ def pass_pending(session: Session, job_id: int, first_seq: int, last_seq: int) -
     """
     result = session.execute(
         update(_records)
-        .where(*_in_range(job_id, first_seq, last_seq, st.PENDING))
-        .values(status=st.PASSED_VALIDATION, details=None)
+        .where(*_in_range(job_id, first_seq, last_seq, RecordStatus.PENDING))
+        .values(status=RecordStatus.PASSED_VALIDATION, details=None)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -545,10 +570,10 @@ def passed_records(
                 and_(_inv.id == _invoice_of_record(), _inv.tenant_id == _rec.tenant_id),
             )
         )
-        .where(*_in_range(job_id, first_seq, last_seq, st.PASSED_VALIDATION))
+        .where(*_in_range(job_id, first_seq, last_seq, RecordStatus.PASSED_VALIDATION))
         .order_by(_inv.id)
     )
-    if _is_postgres(session):
+    if is_postgres(session):
         stmt = stmt.with_for_update(of=Invoice.__table__)
     return {int(iid): int(rid) for iid, rid in session.execute(stmt).all()}
 
@@ -561,7 +586,7 @@ def writable_invoices(tenant_id: int, job_id: int, first_seq: int, last_seq: int
         select(_inv.id)
         .select_from(_records_with_invoices(outer=False))
         .where(
-            *_in_range(job_id, first_seq, last_seq, st.PASSED_VALIDATION),
+            *_in_range(job_id, first_seq, last_seq, RecordStatus.PASSED_VALIDATION),
             _acc.status.in_(WRITABLE_ACCOUNT_STATUSES),
         )
     )
@@ -574,7 +599,7 @@ def unprocessed_facts(
     are now (after the chunk's write-offs: these are the ones that could not be)."""
     stmt = (
         _facts_stmt(tenant_id)
-        .where(*_in_range(job_id, first_seq, last_seq, st.PASSED_VALIDATION))
+        .where(*_in_range(job_id, first_seq, last_seq, RecordStatus.PASSED_VALIDATION))
         .order_by(_rec.seq)
     )
     return _facts(session, stmt)
@@ -586,13 +611,13 @@ def unprocessed_facts(
 def _in_list(session: Session, column: Any, values: Sequence[int], type_: Any) -> Any:
     """``column IN values``: one array parameter on PostgreSQL (a thousand-value IN list
     costs more to send and parse than to run)."""
-    if _is_postgres(session):
+    if is_postgres(session):
         return column == any_(bindparam(None, list(values), type_=ARRAY(type_)))
     return column.in_(values)
 
 
 def set_status(
-    session: Session, record_ids: Sequence[int], status: str, details: str | None
+    session: Session, record_ids: Sequence[int], status: RecordStatus, details: str | None
 ) -> None:
     """Tenant: ``record_ids`` were read from a job resolved under the caller's tenant."""
     for chunk in _id_chunks(record_ids):
@@ -638,8 +663,11 @@ def set_processed(
     """
     if not created:
         return 0
-    params: dict[str, Any] = {"status": st.RECORD_PROCESSED, "from_status": st.PASSED_VALIDATION}
-    if _is_postgres(session):
+    params: dict[str, Any] = {
+        "status": RecordStatus.PROCESSED,
+        "from_status": RecordStatus.PASSED_VALIDATION,
+    }
+    if is_postgres(session):
         stmt = _PROCESSED_POSTGRES
         params |= {
             "entities": json.dumps({str(rid): eid for rid, eid in created}),
@@ -659,8 +687,8 @@ def fail_range(
     job_id: int,
     first_seq: int,
     last_seq: int,
-    from_status: str,
-    to_status: str,
+    from_status: RecordStatus,
+    to_status: RecordStatus,
     details: str,
 ) -> int:
     """Fail what is left of a chunk (a chunk that failed every attempt).
@@ -683,6 +711,6 @@ def fail_incomplete(session: Session, job_id: int, details: str) -> int:
     result = session.execute(
         update(_records)
         .where(_rec.bulk_job_id == job_id, _rec.status.in_(st.INCOMPLETE))
-        .values(status=st.FAILED_PROCESSING, details=details)
+        .values(status=RecordStatus.FAILED_PROCESSING, details=details)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -9,13 +9,14 @@ planned as chunks in the same transaction and dispatched only once it commits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from billcycle.bulkjobs import engine, records
+from billcycle.bulkjobs import records, tasks
 from billcycle.bulkjobs import repository as repo
 from billcycle.bulkjobs import statuses as st
 from billcycle.bulkjobs.models import BulkJob
+from billcycle.bulkjobs.statuses import BulkJobStatus, BulkJobType, RecordStatus
 from billcycle.context import ServiceContext
 from billcycle.errors import ErrorCode, InvalidValue, NotFound, RuleViolation
 
@@ -23,6 +24,8 @@ RESOURCE = "bulk_job"
 REFERENCE = "Bulk write off"
 MAX_SETTINGS = 10_000
 MAX_FILE_NAME = 255
+# Records read per query when a job is answered record by record.
+RECORD_PAGE = 10_000
 
 
 def _not_found(job_id: int) -> NotFound:
@@ -38,13 +41,13 @@ def _bad_status(status: str, action: str) -> RuleViolation:
     )
 
 
-def check_type(upload_type: str) -> str:
+def check_type(upload_type: str) -> BulkJobType:
     """The canonical job type (matched case-insensitively); only BulkWriteOff runs yet."""
     by_folded = {name.casefold(): name for name in st.CREATABLE_TYPES}
     canonical = by_folded.get(upload_type.strip().casefold())
-    if canonical == st.BULK_WRITE_OFF:
+    if canonical == BulkJobType.BULK_WRITE_OFF:
         return canonical
-    if canonical == st.BULK_PAYMENT:
+    if canonical == BulkJobType.BULK_PAYMENT:
         raise InvalidValue(
             "accountUploadType BulkPayment is not supported yet: it arrives with payments. "
             "Use BulkWriteOff.",
@@ -97,7 +100,7 @@ def create_job(
         BulkJob(
             tenant_id=ctx.tenant_id,
             type=job_type,
-            status=st.VALIDATING,
+            status=BulkJobStatus.VALIDATING,
             # Fusebill shows the creation time to the second.
             created_at=ctx.clock.now().replace(microsecond=0),
             total_records=len(invoice_ids),
@@ -112,12 +115,12 @@ def create_job(
         ),
     )
     repo.insert_records(
-        ctx.session, ctx.tenant_id, job.id, [str(i) for i in invoice_ids], st.PENDING
+        ctx.session, ctx.tenant_id, job.id, [str(i) for i in invoice_ids], RecordStatus.PENDING
     )
     duplicates = records.duplicate_positions(invoice_ids)
     if duplicates:
         repo.preset_details(ctx.session, job.id, duplicates, records.DUPLICATE)
-    engine.plan_validation(ctx, job, chunk_size)
+    tasks.plan_validation(ctx, job, chunk_size)
     return job
 
 
@@ -130,6 +133,22 @@ def get_job(ctx: ServiceContext, job_id: int) -> BulkJob:
 
 def job_records(ctx: ServiceContext, job: BulkJob) -> list[repo.RecordRow]:
     return repo.records_of(ctx.session, job.id)
+
+
+def job_record_pages(
+    ctx: ServiceContext, job: BulkJob, page_size: int = RECORD_PAGE
+) -> Iterator[list[repo.RecordRow]]:
+    """The job's records in seq order, a page at a time (what ``job_records`` returns, in
+    bounded memory); read them all in one snapshot to see one state of the job."""
+    after = 0
+    while True:
+        page = repo.record_page(ctx.session, job.id, after_seq=after, limit=page_size)
+        if not page:
+            return
+        after = page[-1][0]
+        yield [record for _, record in page]
+        if len(page) < page_size:
+            return
 
 
 def list_jobs(
@@ -162,13 +181,13 @@ def process_job(
         ctx.session,
         job.id,
         st.PROCESSABLE,
-        st.PROCESSING,
+        BulkJobStatus.PROCESSING,
         importing_at=now,
         modified_at=now,
         settings=settings,
     )
     ctx.session.refresh(job)
-    engine.plan_processing(ctx, job, chunk_size)
+    tasks.plan_processing(ctx, job, chunk_size)
     return _fresh(ctx, job)
 
 
@@ -185,7 +204,7 @@ def cancel_job(ctx: ServiceContext, job_id: int, *, cancelled_by: str) -> BulkJo
         raise _not_found(job_id)
     if job.status not in st.CANCELLABLE:
         raise _bad_status(job.status, "cancellation")
-    engine.cancel_chunks(ctx, job.id)
+    tasks.cancel_chunks(ctx, job.id)
     failed = repo.fail_incomplete(ctx.session, job.id, st.MANUALLY_FAILED)
     now = ctx.clock.now()
     repo.add_counts(ctx.session, job.id, now=now, failed_processing=failed)
@@ -193,7 +212,7 @@ def cancel_job(ctx: ServiceContext, job_id: int, *, cancelled_by: str) -> BulkJo
         ctx.session,
         job.id,
         st.CANCELLABLE,
-        st.PROCESSED_WITH_ERRORS,
+        BulkJobStatus.PROCESSED_WITH_ERRORS,
         cancelled_at=now,
         cancelled_by=cancelled_by[:100],
         modified_at=now,
@@ -218,11 +237,11 @@ class Progress:
 
     @property
     def validating(self) -> bool:
-        return self.status == st.VALIDATING
+        return self.status == BulkJobStatus.VALIDATING
 
     @property
     def processing(self) -> bool:
-        return self.status == st.PROCESSING
+        return self.status == BulkJobStatus.PROCESSING
 
 
 def progress(job: BulkJob) -> Progress:

@@ -1,5 +1,5 @@
-"""The names Fusebill gives bulk jobs ("account uploads") and their records, and which
-job statuses allow what.
+"""The one home of the words Fusebill gives bulk jobs ("account uploads") and their
+records, and of which job statuses allow what (stored as is, shown as is).
 
 Job lifecycle: ``Validating`` -> ``Validated`` | ``ValidatedWithErrors`` | ``Failed``
 (Failed: no record passed validation, so there is nothing to process) -> (process)
@@ -14,43 +14,54 @@ success name ``Processed`` (Fusebill's job status for the same outcome) are bill
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final
 
-# -- job types -------------------------------------------------------------------------------
 
-BULK_WRITE_OFF: Final = "BulkWriteOff"
-BULK_PAYMENT: Final = "BulkPayment"
+class BulkJobType(StrEnum):
+    BULK_WRITE_OFF = "BulkWriteOff"
+    BULK_PAYMENT = "BulkPayment"
+
+
 # What the API can create (Fusebill); BulkPayment arrives with payments.
-CREATABLE_TYPES: Final = (BULK_WRITE_OFF, BULK_PAYMENT)
+CREATABLE_TYPES: Final = (BulkJobType.BULK_WRITE_OFF, BulkJobType.BULK_PAYMENT)
 
-# -- job statuses ----------------------------------------------------------------------------
 
-VALIDATING: Final = "Validating"
-VALIDATED: Final = "Validated"
-VALIDATED_WITH_ERRORS: Final = "ValidatedWithErrors"
-FAILED: Final = "Failed"
-PROCESSING: Final = "Processing"
-PROCESSED: Final = "Processed"
-PROCESSED_WITH_ERRORS: Final = "ProcessedWithErrors"
-NOT_STARTED: Final = "NotStarted"
+class BulkJobStatus(StrEnum):
+    VALIDATING = "Validating"
+    VALIDATED = "Validated"
+    VALIDATED_WITH_ERRORS = "ValidatedWithErrors"
+    FAILED = "Failed"
+    PROCESSING = "Processing"
+    PROCESSED = "Processed"
+    PROCESSED_WITH_ERRORS = "ProcessedWithErrors"
+    NOT_STARTED = "NotStarted"
+
 
 # A job that is validating, validated (awaiting processing) or processing: while one
 # exists no other job may be created (Fusebill: "cannot be created if there are any
 # bulk jobs still processing or awaiting processing").
-OPEN: Final = (VALIDATING, VALIDATED, VALIDATED_WITH_ERRORS, PROCESSING, NOT_STARTED)
+OPEN: Final = (
+    BulkJobStatus.VALIDATING,
+    BulkJobStatus.VALIDATED,
+    BulkJobStatus.VALIDATED_WITH_ERRORS,
+    BulkJobStatus.PROCESSING,
+    BulkJobStatus.NOT_STARTED,
+)
 CANCELLABLE: Final = OPEN
-PROCESSABLE: Final = (VALIDATED, VALIDATED_WITH_ERRORS)
+PROCESSABLE: Final = (BulkJobStatus.VALIDATED, BulkJobStatus.VALIDATED_WITH_ERRORS)
 
-# -- record statuses -------------------------------------------------------------------------
 
-PENDING: Final = "Pending"
-PASSED_VALIDATION: Final = "PassedValidation"
-FAILED_VALIDATION: Final = "FailedValidation"
-RECORD_PROCESSED: Final = "Processed"
-FAILED_PROCESSING: Final = "FailedProcessing"
+class RecordStatus(StrEnum):
+    PENDING = "Pending"
+    PASSED_VALIDATION = "PassedValidation"
+    FAILED_VALIDATION = "FailedValidation"
+    PROCESSED = "Processed"
+    FAILED_PROCESSING = "FailedProcessing"
+
 
 # Records a cancel marks failed: those not yet in a final state.
-INCOMPLETE: Final = (PENDING, PASSED_VALIDATION)
+INCOMPLETE: Final = (RecordStatus.PENDING, RecordStatus.PASSED_VALIDATION)
 
 # Fusebill's exact text for records failed by a cancel.
 MANUALLY_FAILED: Final = "Manually marked as Failed."

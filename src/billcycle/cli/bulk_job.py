@@ -26,10 +26,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+import billcycle.tasks  # noqa: F401  (registers the background work run here)
 from billcycle.bulkjobs import service
-from billcycle.bulkjobs import statuses as st
 from billcycle.bulkjobs.csv_upload import parse_invoice_ids
 from billcycle.bulkjobs.models import BulkJob
+from billcycle.bulkjobs.statuses import BulkJobType
 from billcycle.cli.common import console, err_console, runtime_for
 from billcycle.cli.db import DatabaseOpt
 from billcycle.errors import DomainError
@@ -165,7 +166,7 @@ def create(
                 with runtime.service_context(tenant_id) as ctx:
                     job = service.create_job(
                         ctx,
-                        st.BULK_WRITE_OFF,
+                        BulkJobType.BULK_WRITE_OFF,
                         invoice_ids,
                         chunk_size=runtime.settings.bulk_job_chunk_size,
                         file_name=csv.name,

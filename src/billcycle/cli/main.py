@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+import billcycle.tasks  # noqa: F401  (registers the background work the commands run)
 from billcycle.cli import bench, bill_run, bulk_job, db, demo, operator, tenant
 from billcycle.cli.serve import serve, worker
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 _AFTER_COMMIT = "billcycle_after_commit"
@@ -50,6 +50,28 @@ def read_only_unit(factory: sessionmaker[Session]) -> Iterator[Session]:
     try:
         if session.get_bind().dialect.name == "postgresql":
             session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("a read-only unit of work tried to change data")
+    finally:
+        session.close()
+
+
+@contextmanager
+def snapshot_unit(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work that only reads, every statement from ONE snapshot (a long answer
+    read in pages shows one state of the data): a REPEATABLE READ, READ ONLY transaction
+    on PostgreSQL; on SQLite an explicit deferred BEGIN, since pysqlite opens none before
+    a SELECT and WAL pins a reader's snapshot at its transaction's first read."""
+    session = factory(autoflush=False)
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            session.execute(text("SET TRANSACTION READ ONLY"))
+        else:
+            raw = session.connection().connection.dbapi_connection
+            if raw is not None and not raw.in_transaction:
+                raw.execute("BEGIN")
         yield session
         if session.new or session.dirty or session.deleted:
             raise RuntimeError("a read-only unit of work tried to change data")

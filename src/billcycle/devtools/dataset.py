@@ -16,7 +16,7 @@ reserved), so children can point at parents without a round trip per batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -30,6 +30,14 @@ from billcycle.catalog.models import (
     ProductRatePlan,
     ProductRatePlanCharge,
     ProductRatePlanChargeTier,
+)
+from billcycle.db.bulk import (
+    copy_lines,
+    copy_value,
+    dbapi,
+    is_postgres,
+    sqlite_insert,
+    sqlite_storage_value,
 )
 from billcycle.ids import NUMBER_FORMATS, format_number
 from billcycle.tenancy.numbers import reserve
@@ -117,15 +125,11 @@ class RowWriter(Protocol):
     ) -> None: ...
 
 
-def _dbapi(session: Session) -> Any:
-    return session.connection().connection.dbapi_connection
-
-
 class _CopyWriter:
     """PostgreSQL: ``COPY FROM STDIN`` in text format."""
 
     def __init__(self, session: Session) -> None:
-        self._conn = _dbapi(session)
+        self._conn = dbapi(session)
         self._locked: set[str] = set()
         # The rows are consistent by construction, so a superuser skips the per-row
         # foreign-key triggers for this transaction, as pg_restore --disable-triggers
@@ -154,16 +158,6 @@ class _CopyWriter:
             last = int(row[0])
             return list(range(last - count + 1, last + 1))
 
-    @staticmethod
-    def _text(value: Any) -> str:
-        if value is None:
-            return "\\N"
-        if isinstance(value, bool):
-            return "t" if value else "f"
-        if isinstance(value, datetime):
-            return value.isoformat()
-        return str(value)
-
     def write(
         self,
         table: str,
@@ -171,29 +165,29 @@ class _CopyWriter:
         constants: dict[str, Any],
         rows: Iterable[tuple[Any, ...]],
     ) -> None:
-        columns = ", ".join([*varying, *constants])
-        suffix = "\t".join(self._text(v) for v in constants.values()) + "\n"
+        suffix = "\t".join(copy_value(v) for v in constants.values()) + "\n"
         # %-formatting is the cheapest way to render a row (about half of str.join).
         template = "\t".join("%s" for _ in varying) + "\t" + suffix.replace("%", "%%")
-        buffer: list[str] = []
-        with (
-            self._conn.cursor() as cursor,
-            cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                buffer.append(template % row)
-                if len(buffer) >= 10_000:
-                    copy.write("".join(buffer))
-                    buffer.clear()
-            if buffer:
-                copy.write("".join(buffer))
+        copy_lines(self._conn, table, [*varying, *constants], _batched(template, rows))
+
+
+def _batched(template: str, rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
+    """Rows rendered through ``template``, joined 10,000 at a time (one COPY write each)."""
+    buffer: list[str] = []
+    for row in rows:
+        buffer.append(template % row)
+        if len(buffer) >= 10_000:
+            yield "".join(buffer)
+            buffer.clear()
+    if buffer:
+        yield "".join(buffer)
 
 
 class _ExecutemanyWriter:
     """SQLite: ``executemany`` of plain tuples, values in SQLAlchemy's storage formats."""
 
     def __init__(self, session: Session) -> None:
-        self._conn = _dbapi(session)
+        self._conn = dbapi(session)
         self._next: dict[str, int] = {}
 
     def new_ids(self, table: str, count: int) -> list[int]:
@@ -204,18 +198,6 @@ class _ExecutemanyWriter:
         self._next[table] = first + count
         return list(range(first, first + count))
 
-    @staticmethod
-    def _value(value: Any) -> Any:
-        if isinstance(value, bool):
-            return int(value)
-        if isinstance(value, datetime):
-            return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        if isinstance(value, date):
-            return value.isoformat()
-        if isinstance(value, Decimal):
-            return format(value.normalize(), "f")
-        return value
-
     def write(
         self,
         table: str,
@@ -224,16 +206,12 @@ class _ExecutemanyWriter:
         rows: Iterable[tuple[Any, ...]],
     ) -> None:
         columns = [*varying, *constants]
-        suffix = tuple(self._value(v) for v in constants.values())
-        marks = ", ".join("?" for _ in columns)
-        self._conn.executemany(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
-            (row + suffix for row in rows),
-        )
+        suffix = tuple(sqlite_storage_value(v) for v in constants.values())
+        self._conn.executemany(sqlite_insert(table, columns), (row + suffix for row in rows))
 
 
 def row_writer(session: Session) -> RowWriter:
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         return _CopyWriter(session)
     return _ExecutemanyWriter(session)
 
@@ -391,7 +369,7 @@ def load(session: Session, tenant_id: int, spec: DatasetSpec) -> Dataset:
 def vacuum_analyze(engine: Engine) -> None:
     """Refresh visibility and planner statistics after a bulk load on PostgreSQL (what
     autovacuum does a little later on its own); SQLite's plans here need no statistics."""
-    if engine.dialect.name != "postgresql":
+    if not is_postgres(engine):
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(

@@ -8,15 +8,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol, TypeAlias, cast
 
-import psycopg
 from sqlalchemy import Row, and_, or_, select, text
 from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account
+from billcycle.db.bulk import (
+    copy_lines,
+    copy_text,
+    copy_value,
+    dbapi,
+    is_postgres,
+    sqlite_insert,
+    sqlite_storage_value,
+)
 from billcycle.db.engine import begin_sqlite_write
 from billcycle.subscriptions.models import Subscription, SubscriptionCharge, SubscriptionChargeTier
 
@@ -127,8 +135,8 @@ def lock_accounts(session: Session, tenant_id: int, account_ids: Sequence[int]) 
     """Serialise generation per account: a second generator for the same accounts waits
     here and then sees the first one's watermarks. PostgreSQL locks the account rows;
     SQLite has one writer, so taking its write lock before reading does the same."""
-    if not _is_postgres(session):
-        begin_sqlite_write(_dbapi(session))
+    if not is_postgres(session):
+        begin_sqlite_write(dbapi(session))
         return
     session.connection().execute(
         select(_account.id)
@@ -201,7 +209,7 @@ def load_billable_charges(
     if excluded:
         stmt = stmt.where(_charge.charge_type.not_in(excluded))
     wanted = set(account_ids)
-    if _is_postgres(session):
+    if is_postgres(session):
         rows: Iterable[Sequence[Any]] = session.connection().execute(stmt).all()
     else:
         # Raw storage values: most rows only feed the rating memo's key (a string is as
@@ -212,7 +220,7 @@ def load_billable_charges(
         )
         names = compiled.positiontup or ()
         params = [sqlite_storage_value(compiled.params[name]) for name in names]
-        rows = _dbapi(session).execute(str(compiled), params).fetchall()
+        rows = dbapi(session).execute(str(compiled), params).fetchall()
     return [row for row in rows if row[ACCOUNT] in wanted]
 
 
@@ -275,10 +283,6 @@ ITEM_COLUMNS = (
 )
 
 
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
 def allocate_invoice_ids(session: Session, count: int) -> list[int]:
     """Ids for ``count`` new invoices, taken before inserting so rows can be streamed
     (COPY) without RETURNING. PostgreSQL draws them from the table's sequence; SQLite
@@ -289,7 +293,7 @@ def allocate_invoice_ids(session: Session, count: int) -> list[int]:
     """
     if count <= 0:
         return []
-    if _is_postgres(session):
+    if is_postgres(session):
         return list(
             session.scalars(
                 text(
@@ -301,28 +305,6 @@ def allocate_invoice_ids(session: Session, count: int) -> list[int]:
         )
     top = session.scalar(text("SELECT COALESCE(MAX(id), 0) FROM invoices")) or 0
     return list(range(int(top) + 1, int(top) + 1 + count))
-
-
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _text(value: str | None) -> str:
-    return "\\N" if value is None else value.translate(_ESCAPES)
-
-
-def sqlite_storage_value(value: Any) -> Any:
-    """A Python value as SQLAlchemy stores it in SQLite (what the column types' bind
-    processors would produce): ISO dates, naive-UTC datetimes with microseconds, 0/1
-    booleans and plain (non-exponent) decimal strings."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    return value
 
 
 class RowFormat(Protocol):
@@ -400,7 +382,7 @@ class _CopyFormat:
         # ITEM_COLUMNS order.
         return (
             f"{tenant_id}\t{invoice_id}\t{subscription_id}\t{charge_id}\t"
-            f"{_text(charge_name)}\t{_text(charge_type)}\t{tail}"
+            f"{copy_text(charge_name)}\t{copy_text(charge_type)}\t{tail}"
         )
 
     def invoice_rows(self, rows: list[tuple[Any, ...]]) -> str:
@@ -410,11 +392,11 @@ class _CopyFormat:
         def show(value: Any) -> str:
             text = shown.get(value)
             if text is None:
-                text = shown[value] = _copy_value(value)
+                text = shown[value] = copy_value(value)
             return text
 
         return "".join(
-            f"{r[0]}\t{r[1]}\t{r[2]}\t{_text(r[3])}\t{show(r[4])}\t{show(r[5])}\t"
+            f"{r[0]}\t{r[1]}\t{r[2]}\t{copy_text(r[3])}\t{show(r[4])}\t{show(r[5])}\t"
             f"{show(r[6])}\t{show(r[7])}\t{show(r[8])}\t{r[9]}\t{r[10]}\t{show(r[11])}\t"
             f"{show(r[12])}\t{show(r[13])}\t{show(r[14])}\n"
             for r in rows
@@ -422,9 +404,9 @@ class _CopyFormat:
 
     def insert(self, session: Session, invoices: str, items: list[str]) -> None:
         if invoices:
-            _copy_lines(session, "invoices", INVOICE_COLUMNS, invoices)
+            copy_lines(dbapi(session), "invoices", INVOICE_COLUMNS, [invoices])
         if items:
-            _copy_lines(session, "invoice_items", ITEM_COLUMNS, "".join(items))
+            copy_lines(dbapi(session), "invoice_items", ITEM_COLUMNS, ["".join(items)])
 
 
 class _SqliteFormat:
@@ -433,14 +415,8 @@ class _SqliteFormat:
 
     name = "sqlite"
     charge = staticmethod(_sqlite_charge)
-    _insert_invoices = (
-        f"INSERT INTO invoices ({', '.join(INVOICE_COLUMNS)}) "  # noqa: S608
-        f"VALUES ({', '.join('?' for _ in INVOICE_COLUMNS)})"
-    )
-    _insert_items = (
-        f"INSERT INTO invoice_items ({', '.join(ITEM_COLUMNS)}) "  # noqa: S608
-        f"VALUES ({', '.join('?' for _ in ITEM_COLUMNS)})"
-    )
+    _insert_invoices = sqlite_insert("invoices", INVOICE_COLUMNS)
+    _insert_items = sqlite_insert("invoice_items", ITEM_COLUMNS)
 
     def item_tail(
         self,
@@ -491,7 +467,7 @@ class _SqliteFormat:
     def insert(
         self, session: Session, invoices: list[tuple[Any, ...]], items: list[tuple[Any, ...]]
     ) -> None:
-        raw = _dbapi(session)
+        raw = dbapi(session)
         if invoices:
             raw.executemany(self._insert_invoices, invoices)
         if items:
@@ -503,35 +479,7 @@ _SQLITE_FORMAT = _SqliteFormat()
 
 
 def row_format(session: Session) -> RowFormat:
-    return _COPY_FORMAT if _is_postgres(session) else _SQLITE_FORMAT
-
-
-def _dbapi(session: Session) -> Any:
-    """The DBAPI connection under the session's transaction (same transaction, same
-    savepoints: statements sent here commit or roll back with the session's)."""
-    return session.connection().connection.dbapi_connection
-
-
-def _copy_value(value: Any) -> str:
-    """One value in COPY's text format (ints, dates and Decimals print as COPY reads them)."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, str):
-        return _text(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value)
-
-
-def _copy_lines(session: Session, table: str, columns: tuple[str, ...], payload: str) -> None:
-    raw = cast(psycopg.Connection[Any], _dbapi(session))
-    with (
-        raw.cursor() as cursor,
-        cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
-    ):
-        copy.write(payload.encode())
+    return _COPY_FORMAT if is_postgres(session) else _SQLITE_FORMAT
 
 
 def advance_watermarks(
@@ -544,7 +492,7 @@ def advance_watermarks(
     """
     if not watermarks:
         return
-    if _is_postgres(session):
+    if is_postgres(session):
         session.execute(
             text(
                 "UPDATE subscription_charges AS c SET billed_through = v.bt, last_billed_at = :now "
@@ -555,7 +503,7 @@ def advance_watermarks(
         )
         return
     stamp = sqlite_storage_value(now)
-    _dbapi(session).executemany(
+    dbapi(session).executemany(
         "UPDATE subscription_charges SET billed_through = ?, last_billed_at = ? WHERE id = ?",
         [(sqlite_storage_value(bt), stamp, cid) for cid, bt in watermarks],
     )

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import NamedFromClause
 
 from billcycle.accounts.models import Account
+from billcycle.db.bulk import is_postgres
 from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger import repository as ledger_repo
@@ -51,10 +52,6 @@ _charge = _charges.c
 def chunks(ids: Sequence[int], size: int = ID_CHUNK) -> Iterator[Sequence[int]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def _live(items: NamedFromClause) -> TextClause:
@@ -269,7 +266,7 @@ def lock_invoices(
     """
     if not invoice_ids:
         return
-    if _is_postgres(session):
+    if is_postgres(session):
         ordered = sorted(invoice_ids)
         if with_accounts:
             owners: set[int] = set()

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from billcycle.db.bulk import is_postgres
 from billcycle.jobs.models import WorkChunk
 
 PENDING = "pending"
@@ -105,7 +106,7 @@ def claim_next(
         .order_by(_c.seq)
         .limit(1)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         candidate = candidate.with_for_update(skip_locked=True)
     row = session.execute(
         update(WorkChunk)

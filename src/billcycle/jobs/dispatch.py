@@ -19,6 +19,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,12 @@ class TaskCall:
 class Dispatcher(Protocol):
     def dispatch(self, call: TaskCall) -> None: ...
 
+    def recover_stalled(self, stalled_after: timedelta) -> int:
+        """Settle queued tasks that a dead worker process took and never finished (a
+        queue in this process dies with it, so only a shared queue has any); returns
+        how many. The chunks such a task held are the chunk reaper's to re-dispatch."""
+        ...
+
 
 Execute = Callable[[TaskCall], None]
 
@@ -46,6 +53,9 @@ class ManualDispatcher:
     def dispatch(self, call: TaskCall) -> None:
         with self._lock:
             self._queue.append(call)
+
+    def recover_stalled(self, stalled_after: timedelta) -> int:
+        return 0
 
     @property
     def pending(self) -> list[TaskCall]:
@@ -64,6 +74,36 @@ class ManualDispatcher:
             self.execute(call)
             ran += 1
         raise RuntimeError(f"more than {max_tasks} tasks: is a task re-queueing itself?")
+
+
+class HeldDispatcher:
+    """Keeps the tasks dispatched through it until :meth:`release` hands them to the real
+    dispatcher: an answer that must show the data as its transaction left it, before any
+    background work changes it, releases them once its own read has taken its snapshot.
+    Tasks held and never released are not lost: their chunks are pending in the database,
+    and the reaper dispatches a drain for pending chunks after a lease."""
+
+    def __init__(self, target: Dispatcher) -> None:
+        self._target = target
+        self._held: list[TaskCall] = []
+        self._released = False
+        self._lock = threading.Lock()
+
+    def dispatch(self, call: TaskCall) -> None:
+        with self._lock:
+            if not self._released:
+                self._held.append(call)
+                return
+        self._target.dispatch(call)
+
+    def release(self) -> None:
+        with self._lock:
+            calls, self._held, self._released = self._held, [], True
+        for call in calls:
+            self._target.dispatch(call)
+
+    def recover_stalled(self, stalled_after: timedelta) -> int:
+        return self._target.recover_stalled(stalled_after)
 
 
 class ThreadDispatcher:
@@ -93,6 +133,9 @@ class ThreadDispatcher:
 
     def dispatch(self, call: TaskCall) -> None:
         self._queue.put(call)
+
+    def recover_stalled(self, stalled_after: timedelta) -> int:
+        return 0
 
     def start(self) -> None:
         for thread in self._threads:

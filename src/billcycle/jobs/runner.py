@@ -14,7 +14,6 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -24,21 +23,12 @@ from billcycle.context import ServiceContext
 from billcycle.db.session import unit_of_work
 from billcycle.jobs import chunks
 from billcycle.jobs.dispatch import Dispatcher, TaskCall
-from billcycle.jobs.registry import REGISTRY
+from billcycle.jobs.registry import REGISTRY, require_loaded
 from billcycle.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-
-Periodic = Callable[["JobRunner"], None]
-PERIODIC: list[Periodic] = []
-
-
-def periodic(fn: Periodic) -> Periodic:
-    """Run ``fn(runner)`` on every scheduler tick (it must be cheap when idle)."""
-    PERIODIC.append(fn)
-    return fn
 
 
 class LeaseLost(Exception):
@@ -51,9 +41,7 @@ def worker_name() -> str:
 
 class JobRunner:
     def __init__(self, runtime: Runtime, dispatcher: Dispatcher) -> None:
-        from billcycle.jobs import loader
-
-        loader.load_all()
+        require_loaded()
         self.runtime = runtime
         self.dispatcher = dispatcher
         settings = runtime.settings
@@ -167,13 +155,17 @@ class JobRunner:
     # -- tick ------------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """The scheduler's heartbeat: domain periodic work, then the reaper."""
-        for fn in PERIODIC:
+        """The scheduler's heartbeat: domain periodic work, then the reapers."""
+        for fn in REGISTRY.periodic:
             try:
                 fn(self)
             except Exception:
                 log.exception("periodic task %s failed", getattr(fn, "__name__", fn))
         self.reap()
+        try:
+            self.dispatcher.recover_stalled(self.stale_after)
+        except Exception:
+            log.exception("recovering stalled queue jobs failed")
 
     def reap(self) -> int:
         """Dispatch a drain for every parent that has chunks nobody is working on."""

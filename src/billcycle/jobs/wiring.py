@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from billcycle.db import bulk
 from billcycle.jobs.dispatch import ManualDispatcher, ThreadDispatcher
 from billcycle.jobs.runner import JobRunner
 from billcycle.runtime import Runtime
 
 
 def is_postgres(runtime: Runtime) -> bool:
-    return runtime.engine.dialect.name == "postgresql"
+    return bulk.is_postgres(runtime.engine)
 
 
 @contextmanager
@@ -59,11 +60,24 @@ def manual(runtime: Runtime) -> tuple[ManualDispatcher, JobRunner]:
 
 def run_worker(runtime: Runtime, *, concurrency: int = 1) -> None:
     """The body of ``billcycle worker``: run procrastinate jobs until stopped."""
-    from billcycle.jobs.queue import QUEUE, ProcrastinateDispatcher, make_app, set_runner
+    from billcycle.jobs.queue import (
+        QUEUE,
+        ProcrastinateDispatcher,
+        heartbeat,
+        make_app,
+        set_runner,
+    )
 
     app = make_app(runtime.settings.database_url, runtime.settings.worker_tick_seconds)
     with app.open():
         dispatcher = ProcrastinateDispatcher(app)
         runtime.dispatcher = dispatcher
         set_runner(JobRunner(runtime, dispatcher))
-        app.run_worker(queues=[QUEUE], concurrency=concurrency, install_signal_handlers=True)
+        beat = heartbeat(runtime.settings.worker_lease_seconds)
+        app.run_worker(
+            queues=[QUEUE],
+            concurrency=concurrency,
+            install_signal_handlers=True,
+            update_heartbeat_interval=beat.interval,
+            stalled_worker_timeout=beat.stalled_after,
+        )

@@ -6,6 +6,12 @@
 - ``POST /v1/BulkApi/Process`` ``{"id": N}`` and ``POST /v1/BulkApi/Cancel/{id}``: the
   whole job object, records included (as Fusebill's cancel example shows it)
 
+A job's records are answered in one piece (with a Content-Length) up to ``STREAM_ABOVE``
+records, and beyond that streamed (chunked): the same bytes, read from the database a
+page at a time in one snapshot taken after the request's commit, so a million-record
+answer needs bounded memory. A processed job's drains are held until that snapshot is
+taken, so its records show the job as the Process request left it, as before.
+
 Every route is gated (404 while the tenant's bulk jobs are off). Bodies are read after
 authentication and the feature check, so a caller learns nothing from how its body
 would have been parsed. Statuses: 400 malformed input or a job in a status the action
@@ -15,7 +21,9 @@ does not accept (Fusebill's own wording and status), 404 unknown or another tena
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -23,16 +31,20 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from billcycle.bulkjobs import service
-from billcycle.bulkjobs import statuses as st
 from billcycle.bulkjobs.csv_upload import parse_invoice_ids
 from billcycle.bulkjobs.models import BulkJob
+from billcycle.bulkjobs.statuses import BulkJobType
+from billcycle.context import ServiceContext
+from billcycle.db.session import snapshot_unit
 from billcycle.errors import InvalidValue, MissingField
 from billcycle.fusebill.deps import BulkCtx
 from billcycle.fusebill.paging import PageParams, set_paging_headers
 from billcycle.fusebill.schemas import bulk_jobs as schemas
+from billcycle.jobs.dispatch import HeldDispatcher
+from billcycle.runtime import Runtime
 
 router = APIRouter(tags=["Bulk jobs"])
 
@@ -64,6 +76,41 @@ def _chunk_size(request: Request) -> int:
 
 def _job(job: BulkJob, records: list[Any] | None = None) -> JSONResponse:
     return JSONResponse(schemas.job_json(job, records))
+
+
+# Records above which a job with its records is streamed rather than answered in one piece.
+STREAM_ABOVE = 10_000
+
+
+def _streams(job: BulkJob) -> bool:
+    return job.total_records > STREAM_ABOVE
+
+
+def _streamed_job(
+    request: Request,
+    ctx: ServiceContext,
+    job: BulkJob,
+    on_snapshot: Callable[[], None] | None = None,
+) -> StreamingResponse:
+    """The job with its records, read in pages from one snapshot once the request's unit
+    of work has committed (``on_snapshot`` runs as soon as that snapshot is taken)."""
+    runtime: Runtime = request.app.state.runtime
+    tenant_id, clock = ctx.tenant_id, ctx.clock
+
+    def body() -> Iterator[bytes]:
+        try:
+            with snapshot_unit(runtime.session_factory) as session:
+                reader = ServiceContext(session=session, tenant_id=tenant_id, clock=clock)
+                pages = service.job_record_pages(reader, job)
+                first = next(pages, [])
+                if on_snapshot is not None:
+                    on_snapshot()
+                yield from schemas.job_json_chunks(job, itertools.chain([first], pages))
+        finally:
+            if on_snapshot is not None:
+                on_snapshot()
+
+    return StreamingResponse(body(), media_type="application/json")
 
 
 # -- create ------------------------------------------------------------------------------------
@@ -104,8 +151,8 @@ def create_bulk_write_off(
 ) -> Response:
     """Fusebill's bulk write-off procedure: a BulkWriteOff job of the given invoice ids."""
     body = schemas.parse_create(raw)
-    upload_type = body.upload_type or st.BULK_WRITE_OFF
-    if upload_type.strip().casefold() != st.BULK_WRITE_OFF.casefold():
+    upload_type = body.upload_type or BulkJobType.BULK_WRITE_OFF
+    if upload_type.strip().casefold() != BulkJobType.BULK_WRITE_OFF.casefold():
         raise InvalidValue(
             f"POST /v1/bulkwriteoff creates BulkWriteOff jobs, not '{upload_type[:40]}'.",
             field="accountUploadType",
@@ -207,7 +254,17 @@ def process_bulk_job(
 ) -> Response:
     """Write off the invoices of the records that passed validation, in the background."""
     body = schemas.parse_process(raw)
-    job = service.process_job(ctx, body.id, chunk_size=_chunk_size(request), settings=body.settings)
+    held = HeldDispatcher(ctx.dispatcher) if ctx.dispatcher is not None else None
+    job = service.process_job(
+        replace(ctx, dispatcher=held) if held is not None else ctx,
+        body.id,
+        chunk_size=_chunk_size(request),
+        settings=body.settings,
+    )
+    if held is not None and _streams(job):
+        return _streamed_job(request, ctx, job, on_snapshot=held.release)
+    if held is not None:
+        held.release()  # the drains are dispatched at the commit, after this answer is built
     return _job(job, service.job_records(ctx, job))
 
 
@@ -217,10 +274,12 @@ def process_bulk_job(
     responses=_JOB,
     summary="Cancel a bulk job",
 )
-def cancel_bulk_job(job_id: str, ctx: BulkCtx) -> Response:
+def cancel_bulk_job(job_id: str, request: Request, ctx: BulkCtx) -> Response:
     """Mark every incomplete record FailedProcessing ("Manually marked as Failed."); the job
     becomes ProcessedWithErrors and a new job may be created."""
     job = service.cancel_job(ctx, schemas.parse_job_id(job_id), cancelled_by=CANCELLED_BY)
+    if _streams(job):  # a cancelled job's records are final: read them after the commit
+        return _streamed_job(request, ctx, job)
     return _job(job, service.job_records(ctx, job))
 
 
@@ -250,5 +309,8 @@ def list_bulk_jobs(ctx: BulkCtx, page: PageParams) -> Response:
 def get_bulk_job(job_id: str, request: Request, ctx: BulkCtx) -> Response:
     """A job in any status; ``view=Full`` adds every record with its status and details."""
     job = service.get_job(ctx, schemas.parse_job_id(job_id))
-    records = service.job_records(ctx, job) if schemas.wants_records(request.query_params) else None
-    return _job(job, records)
+    if not schemas.wants_records(request.query_params):
+        return _job(job)
+    if _streams(job):
+        return _streamed_job(request, ctx, job)
+    return _job(job, service.job_records(ctx, job))

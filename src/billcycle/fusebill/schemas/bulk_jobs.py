@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,31 +153,54 @@ def job_json(job: BulkJob, records: Sequence[RecordRow] | None = None) -> dict[s
     body: dict[str, Any] = {}
     if records is not None:
         body["records"] = [record_json(record) for record in records]
-    body.update(
-        {
-            "accountId": job.tenant_id,
-            "type": job.type,
-            "status": job.status,
-            "createdTimestamp": fusebill_timestamp(job.created_at),
-            "completedTimestamp": fusebill_timestamp(job.completed_at),
-            "totalRecords": job.total_records,
-            "successfulRecords": job.successful_records,
-            "failedRecords": job.failed_records,
-            "totalProcessedRecords": job.total_processed_records,
-            "processedRecords": job.processed_records,
-            "failedProcessedRecords": job.failed_processed_records,
-            "importingTimestamp": fusebill_timestamp(job.importing_at),
-            "processedTimestamp": fusebill_timestamp(job.processed_at),
-            "fileName": job.file_name,
-            "reference": job.reference,
-            "relatedId": job.related_id,
-            "internalAutomatedFlag": job.internal_automated_flag,
-            "modifiedTimestamp": fusebill_timestamp(job.modified_at) or UNSET_TIMESTAMP,
-            "id": job.id,
-            "uri": None,
-        }
-    )
+    body.update(_job_fields(job))
     return body
+
+
+def _dumps(value: Any) -> str:
+    """JSON exactly as Starlette's ``JSONResponse`` renders it."""
+    return json.dumps(
+        value, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    )
+
+
+def job_json_chunks(job: BulkJob, pages: Iterable[Sequence[RecordRow]]) -> Iterator[bytes]:
+    """The bytes of ``JSONResponse(job_json(job, records))``, a page of records at a time:
+    a million-record job is answered without ever holding its records or its body."""
+    yield b'{"records":['
+    first = True
+    for page in pages:
+        if not page:
+            continue
+        text = _dumps([record_json(record) for record in page])[1:-1]  # one call per page
+        yield (text if first else "," + text).encode("utf-8")
+        first = False
+    yield ("]," + _dumps(_job_fields(job))[1:]).encode("utf-8")
+
+
+def _job_fields(job: BulkJob) -> dict[str, Any]:
+    return {
+        "accountId": job.tenant_id,
+        "type": job.type,
+        "status": job.status,
+        "createdTimestamp": fusebill_timestamp(job.created_at),
+        "completedTimestamp": fusebill_timestamp(job.completed_at),
+        "totalRecords": job.total_records,
+        "successfulRecords": job.successful_records,
+        "failedRecords": job.failed_records,
+        "totalProcessedRecords": job.total_processed_records,
+        "processedRecords": job.processed_records,
+        "failedProcessedRecords": job.failed_processed_records,
+        "importingTimestamp": fusebill_timestamp(job.importing_at),
+        "processedTimestamp": fusebill_timestamp(job.processed_at),
+        "fileName": job.file_name,
+        "reference": job.reference,
+        "relatedId": job.related_id,
+        "internalAutomatedFlag": job.internal_automated_flag,
+        "modifiedTimestamp": fusebill_timestamp(job.modified_at) or UNSET_TIMESTAMP,
+        "id": job.id,
+        "uri": None,
+    }
 
 
 # -- documentation models (the OpenAPI schema; responses are built by job_json) -------------

@@ -20,8 +20,8 @@ import time
 
 from billcycle.bulkjobs import records
 from billcycle.bulkjobs import repository as repo
-from billcycle.bulkjobs import statuses as st
 from billcycle.bulkjobs.models import BulkJob
+from billcycle.bulkjobs.statuses import BulkJobStatus, RecordStatus
 from billcycle.context import ServiceContext
 from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
@@ -108,13 +108,15 @@ def _after_validation(ctx: ServiceContext, job_id: int, counts: repo.Counts) -> 
     if counts.validated < counts.total_records:
         return
     if counts.successful_records == 0:
-        status = st.FAILED  # nothing could be processed
+        status = BulkJobStatus.FAILED  # nothing could be processed
     elif counts.failed_records == 0:
-        status = st.VALIDATED
+        status = BulkJobStatus.VALIDATED
     else:
-        status = st.VALIDATED_WITH_ERRORS
+        status = BulkJobStatus.VALIDATED_WITH_ERRORS
     now = ctx.clock.now()
-    repo.transition(ctx.session, job_id, [st.VALIDATING], status, completed_at=now, modified_at=now)
+    repo.transition(
+        ctx.session, job_id, [BulkJobStatus.VALIDATING], status, completed_at=now, modified_at=now
+    )
 
 
 class ValidateChunk:
@@ -123,14 +125,14 @@ class ValidateChunk:
         session = ctx.session
         repo.plan_chunk_as_lookups(session)
         job = repo.share_job(session, chunk.tenant_id, chunk.parent_id)
-        if job is None or job.status != st.VALIDATING:
+        if job is None or job.status != BulkJobStatus.VALIDATING:
             return  # cancelled meanwhile: the chunk was cancelled too and rolls back
         job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
         _, failed = records.judge(
             repo.validation_suspects(session, chunk.tenant_id, job_id, first, last)
         )
         for reason, record_ids in failed.items():
-            repo.set_status(session, record_ids, st.FAILED_VALIDATION, reason)
+            repo.set_status(session, record_ids, RecordStatus.FAILED_VALIDATION, reason)
         passed = repo.pass_pending(session, job_id, first, last)
         counts = repo.add_counts(
             session,
@@ -148,15 +150,15 @@ class ValidateChunk:
             "validating chunk %s of bulk job %s gave up: %s", chunk.seq, chunk.parent_id, error
         )
         job = repo.lock_job(ctx.session, chunk.tenant_id, chunk.parent_id)
-        if job is None or job.status != st.VALIDATING:
+        if job is None or job.status != BulkJobStatus.VALIDATING:
             return
         count = repo.fail_range(
             ctx.session,
             job.id,
             chunk.first_id,
             chunk.last_id,
-            st.PENDING,
-            st.FAILED_VALIDATION,
+            RecordStatus.PENDING,
+            RecordStatus.FAILED_VALIDATION,
             NOT_VALIDATED,
         )
         counts = repo.add_counts(ctx.session, job.id, now=ctx.clock.now(), failed=count)
@@ -190,9 +192,11 @@ def _after_processing(ctx: ServiceContext, job_id: int, counts: repo.Counts) -> 
     if counts.total_processed_records < counts.successful_records:
         return
     clean = counts.failed_records == 0 and counts.failed_processed_records == 0
-    status = st.PROCESSED if clean else st.PROCESSED_WITH_ERRORS
+    status = BulkJobStatus.PROCESSED if clean else BulkJobStatus.PROCESSED_WITH_ERRORS
     now = ctx.clock.now()
-    repo.transition(ctx.session, job_id, [st.PROCESSING], status, processed_at=now, modified_at=now)
+    repo.transition(
+        ctx.session, job_id, [BulkJobStatus.PROCESSING], status, processed_at=now, modified_at=now
+    )
 
 
 def _failures(facts: list[records.InvoiceFacts]) -> dict[str, list[int]]:
@@ -215,7 +219,7 @@ class ProcessChunk:
         session = ctx.session
         repo.plan_chunk_as_lookups(session)
         job = repo.share_job(session, chunk.tenant_id, chunk.parent_id)
-        if job is None or job.status != st.PROCESSING:
+        if job is None or job.status != BulkJobStatus.PROCESSING:
             return  # cancelled meanwhile: the chunk was cancelled too and rolls back
         tenant_id, job_id = chunk.tenant_id, chunk.parent_id
         first, last = chunk.first_id, chunk.last_id
@@ -248,7 +252,7 @@ class ProcessChunk:
         )
         failed = _failures(left)
         for reason, record_ids in failed.items():
-            repo.set_status(session, record_ids, st.FAILED_PROCESSING, reason)
+            repo.set_status(session, record_ids, RecordStatus.FAILED_PROCESSING, reason)
         counts = repo.add_counts(
             session,
             job_id,
@@ -265,15 +269,15 @@ class ProcessChunk:
             "processing chunk %s of bulk job %s gave up: %s", chunk.seq, chunk.parent_id, error
         )
         job = repo.lock_job(ctx.session, chunk.tenant_id, chunk.parent_id)
-        if job is None or job.status != st.PROCESSING:
+        if job is None or job.status != BulkJobStatus.PROCESSING:
             return
         count = repo.fail_range(
             ctx.session,
             job.id,
             chunk.first_id,
             chunk.last_id,
-            st.PASSED_VALIDATION,
-            st.FAILED_PROCESSING,
+            RecordStatus.PASSED_VALIDATION,
+            RecordStatus.FAILED_PROCESSING,
             NOT_PROCESSED,
         )
         counts = repo.add_counts(ctx.session, job.id, now=ctx.clock.now(), failed_processing=count)

@@ -1,0 +1,18 @@
+"""Every module that registers background work, in one list: importing this module is
+what makes a process able to run a worker (``billcycle serve``/``worker``, the CLI
+one-shots, the benchmarks, the tests), and a new domain package's ``tasks.py`` is added
+here.
+
+It sits above the domain packages it imports (like an entry point), so neither the job
+layer nor any domain package imports it: the job runner only checks that it was.
+"""
+
+from __future__ import annotations
+
+from billcycle.billruns import tasks as billruns_tasks
+from billcycle.bulkjobs import tasks as bulkjobs_tasks
+from billcycle.jobs.registry import mark_loaded
+
+TASK_MODULES = (billruns_tasks, bulkjobs_tasks)
+
+mark_loaded()
