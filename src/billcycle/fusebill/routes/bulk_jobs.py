@@ -95,12 +95,12 @@ def _streamed_job(
     """The job with its records, read in pages from one snapshot once the request's unit
     of work has committed (``on_snapshot`` runs as soon as that snapshot is taken)."""
     runtime: Runtime = request.app.state.runtime
-    tenant_id, clock = ctx.tenant_id, ctx.clock
+    tenant_id = ctx.tenant_id
 
     def body() -> Iterator[bytes]:
         try:
             with snapshot_unit(runtime.session_factory) as session:
-                reader = ServiceContext(session=session, tenant_id=tenant_id, clock=clock)
+                reader = runtime.context(session, tenant_id)
                 pages = service.job_record_pages(reader, job)
                 first = next(pages, [])
                 if on_snapshot is not None:
