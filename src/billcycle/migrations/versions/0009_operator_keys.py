@@ -5,7 +5,7 @@ and API keys were already one-to-many (``oauth_clients``/``api_keys`` by ``tenan
 so the admin API manages them in place: no table or data changes for them.
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 """
 
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ from alembic import op
 import billcycle.db.types
 
 revision: str = "0009"
-down_revision: str | None = "0006"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
