@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from billcycle.accounts import service as accounts
 from billcycle.accounts.inputs import ContactInput, NewAccount
 from billcycle.accounts.models import Account
+from billcycle.accounts.payment_terms import PaymentTerm
 from billcycle.catalog import service as catalog
 from billcycle.catalog.inputs import NewCharge, NewProduct, NewRatePlan, TierInput
 from billcycle.catalog.vocabulary import BillingPeriod, ChargeModel, ChargeType
@@ -165,7 +166,9 @@ def load_demo(ctx: ServiceContext, *, accounts_count: int = 50, seed: int = 2026
                 ),
                 bill_cycle_day=rng.choice([1, 1, 1, 15, 28]),
                 batch=1 + index % 3,
-                payment_term=rng.choice(["Due Upon Receipt", "Net 15", "Net 30"]),
+                payment_term=rng.choice(
+                    [PaymentTerm.DUE_UPON_RECEIPT, PaymentTerm.NET_15, PaymentTerm.NET_30]
+                ),
             ),
         )
         account_ids.append(account.id)

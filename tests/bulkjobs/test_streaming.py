@@ -10,7 +10,6 @@ from starlette.responses import JSONResponse
 
 from billcycle.bulkjobs import service
 from billcycle.bulkjobs.models import BulkJob
-from billcycle.context import ServiceContext
 from billcycle.db.session import snapshot_unit, unit_of_work
 from billcycle.fusebill.routes import bulk_jobs as routes
 from billcycle.fusebill.schemas import bulk_jobs as schemas
@@ -44,7 +43,7 @@ def test_streamed_bytes_equal_the_one_piece_answer(
         runtime.service_context(tenant_id) as ctx,
     ):
         job = service.get_job(ctx, job_id)
-        reader = ServiceContext(session=session, tenant_id=tenant_id, clock=runtime.clock)
+        reader = runtime.context(session, tenant_id)
         for page_size in (1, 2, 3, 7, 100):
             pages = service.job_record_pages(reader, job, page_size)
             assert b"".join(schemas.job_json_chunks(job, pages)) == expected

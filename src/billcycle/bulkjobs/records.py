@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from billcycle.accounts.statuses import AccountStatus
 from billcycle.invoicing.statuses import InvoiceStatus
 
 # billcycle account statuses a write-off accepts: Fusebill's Active and Cancelled.
-WRITABLE_ACCOUNT_STATUSES = ("Active", "Canceled")
-_FUSEBILL_CUSTOMER_STATUS = {"Canceled": "Cancelled"}
+WRITABLE_ACCOUNT_STATUSES = (AccountStatus.ACTIVE, AccountStatus.CANCELED)
+_FUSEBILL_CUSTOMER_STATUS: dict[str, str] = {AccountStatus.CANCELED: "Cancelled"}
 
 NOT_FOUND = "Invoice not found."
 NO_BALANCE = "Invoice has no outstanding balance to write off."

@@ -414,8 +414,10 @@ def record_page(
     session: Session, job_id: int, *, after_seq: int, limit: int
 ) -> list[tuple[int, RecordRow]]:
     """The job's next ``limit`` records after ``after_seq`` as (seq, record), in seq order:
-    one keyset page, so a million-record job is read in bounded memory. The caller has
-    already found the job in its tenant (records carry no tenant of their own to check)."""
+    one keyset page, so a million-record job is read in bounded memory.
+
+    Tenant: the caller has already found the job in its tenant (records carry no tenant
+    of their own to check)."""
     rows = session.execute(
         select(
             _rec.seq,
