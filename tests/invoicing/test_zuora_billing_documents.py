@@ -13,8 +13,8 @@ from billcycle.ids import to_zuora_id
 from billcycle.invoicing import service
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant
-from tests.conftest import Api
 from tests.invoicing.factories import make_account, make_invoice, make_subscription, monthly
+from tests.support.api import Api
 
 PATH = "/zuora/v1/billing-documents"
 
