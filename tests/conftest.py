@@ -30,6 +30,7 @@ from tests.support.api import Api, api_for
 from tests.support.databases import (
     POSTGRES_ADMIN_URL,
     PostgresStatus,
+    empty_postgres_database,
     postgres_database,
     postgres_status,
     require_postgres,
@@ -88,6 +89,18 @@ def database_url(
             yield url
 
 
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with nothing in it (no migration run), on each backend."""
+    if request.param == "postgresql":
+        if POSTGRES is not PostgresStatus.REACHABLE:
+            pytest.skip(f"PostgreSQL is {POSTGRES.value}")
+        with empty_postgres_database() as url:
+            yield url
+    else:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+
+
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
     eng = make_engine(database_url)
@@ -137,12 +150,11 @@ def app(runtime: Runtime) -> FastAPI:
 
 
 @pytest.fixture
-def api(request: pytest.FixtureRequest, app: FastAPI, tenant: NewTenant) -> Iterator[Api]:
-    """The tenant's client. A server exception propagates into the test with its traceback;
-    only tests marked ``server_errors_as_responses`` (the 500 envelope's own tests) see the
-    rendered 500 instead."""
-    raise_server_exceptions = request.node.get_closest_marker("server_errors_as_responses") is None
-    with TestClient(app, raise_server_exceptions=raise_server_exceptions) as client:
+def api(app: FastAPI, tenant: NewTenant) -> Iterator[Api]:
+    """The tenant's client. A server exception propagates into the test with its traceback
+    (a test of the 500 envelope itself builds its own ``TestClient(app,
+    raise_server_exceptions=False)``)."""
+    with TestClient(app) as client:
         yield api_for(client, tenant)
 
 

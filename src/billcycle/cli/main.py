@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from billcycle.cli import bench, bill_run, bulk_job, db, demo, tenant
+from billcycle.cli.common import BillcycleGroup
 from billcycle.cli.serve import serve, worker
 
 app = typer.Typer(
+    cls=BillcycleGroup,
     help="billcycle: subscription billing speaking the Zuora v1 and Fusebill APIs.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,

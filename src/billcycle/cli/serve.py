@@ -32,7 +32,7 @@ def serve(
     On SQLite a worker thread in this process runs bill runs and bulk jobs; on
     PostgreSQL start `billcycle worker` processes (any number, any machines).
     """
-    runtime = runtime_for(database)
+    runtime = runtime_for(database, ensure=False)
     migrate.upgrade(runtime.settings.database_url)
     if workers > 1:
         # Each process builds its own runtime (and background work) from the environment.
@@ -64,7 +64,7 @@ def worker(
     database: DatabaseOpt = None,
 ) -> None:
     """Run background work (bill runs, bulk jobs, schedules) from the PostgreSQL queue."""
-    runtime = runtime_for(database)
+    runtime = runtime_for(database, ensure=False)
     if not wiring.is_postgres(runtime):
         console.print(
             "[red]billcycle worker needs PostgreSQL[/red]; on SQLite "
