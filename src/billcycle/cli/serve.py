@@ -66,9 +66,10 @@ def worker(
     """Run background work (bill runs, bulk jobs, schedules) from the PostgreSQL queue."""
     runtime = runtime_for(database, ensure=False)
     if not wiring.is_postgres(runtime):
-        console.print(
-            "[red]billcycle worker needs PostgreSQL[/red]; on SQLite "
-            "`billcycle serve` runs the worker itself."
+        typer.echo(
+            "billcycle: `billcycle worker` needs PostgreSQL; on SQLite "
+            "`billcycle serve` runs the worker itself",
+            err=True,
         )
         raise typer.Exit(2)
     migrate.upgrade(runtime.settings.database_url)
