@@ -44,12 +44,11 @@ POSTGRES = postgres_status()
 BACKENDS = ["sqlite"] if POSTGRES is PostgresStatus.OPTED_OUT else ["sqlite", "postgresql"]
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
+def pytest_configure(config: pytest.Config) -> None:
     if require_postgres() and POSTGRES is not PostgresStatus.REACHABLE:
-        pytest.exit(
+        raise pytest.UsageError(
             f"BILLCYCLE_TEST_REQUIRE_POSTGRES=1 but PostgreSQL is {POSTGRES.value}"
-            f" ({POSTGRES_ADMIN_URL}): start it, or unset the flag to skip its variants",
-            returncode=pytest.ExitCode.USAGE_ERROR,
+            f" ({POSTGRES_ADMIN_URL}): start it, or unset the flag to skip its variants"
         )
 
 
