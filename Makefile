@@ -62,6 +62,8 @@ test-fast: install
 revision: install
 	@if [ -z "$(MSG)" ]; then echo 'usage: make revision MSG="what the migration does"'; exit 2; fi
 	$(BIN)/billcycle db revision "$(MSG)"
+	$(BIN)/ruff check --fix --quiet src/billcycle/migrations/versions
+	$(BIN)/ruff format --quiet src/billcycle/migrations/versions
 
 # The quick benchmark (bench/README.md has the full one): 100k accounts on SQLite, then
 # on PostgreSQL when one is reachable; bill run + posting, each against raw writes.

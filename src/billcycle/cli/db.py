@@ -61,7 +61,7 @@ def revision(
         )
     paths = [s.path for s in (script if isinstance(script, list) else [script]) if s is not None]
     for path in paths:
-        console.print(f"[green]new revision[/green] {path}")
+        typer.echo(f"new revision {path}")
 
 
 def _next_revision_id(url: str) -> str:

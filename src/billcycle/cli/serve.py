@@ -23,8 +23,8 @@ def background(runtime: Runtime) -> AbstractContextManager[object]:
 
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 8080,
-    workers: Annotated[int, typer.Option(help="Server processes (uvicorn workers)")] = 1,
+    port: Annotated[int, typer.Option(help="Port to listen on", min=1, max=65535)] = 8080,
+    workers: Annotated[int, typer.Option(help="Server processes (uvicorn workers)", min=1)] = 1,
     database: DatabaseOpt = None,
 ) -> None:
     """Apply migrations and serve both APIs (/zuora and /fusebill).
@@ -60,7 +60,7 @@ def serve(
 
 
 def worker(
-    concurrency: Annotated[int, typer.Option(help="Jobs run at once by this process")] = 1,
+    concurrency: Annotated[int, typer.Option(help="Jobs run at once by this process", min=1)] = 1,
     database: DatabaseOpt = None,
 ) -> None:
     """Run background work (bill runs, bulk jobs, schedules) from the PostgreSQL queue."""
