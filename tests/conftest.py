@@ -9,7 +9,6 @@ every query is tenant-scoped.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,11 +27,52 @@ from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant, create_tenant
 from billcycle.web.app import create_app
-from tests.support.databases import postgres_available, postgres_database, sqlite_database
+from tests.support.api import Api, api_for
+from tests.support.databases import (
+    POSTGRES_ADMIN_URL,
+    PostgresStatus,
+    empty_postgres_database,
+    postgres_database,
+    postgres_status,
+    require_postgres,
+    sqlite_database,
+)
 from tests.support.server import running_server
 
-BACKENDS = ["sqlite", "postgresql"]
-_PG = postgres_available()
+POSTGRES = postgres_status()
+# An explicit opt-out (BILLCYCLE_TEST_SKIP_POSTGRES=1, `make test-fast`) drops the PostgreSQL
+# variants; an unreachable server only skips them, so the summary shows what did not run.
+BACKENDS = ["sqlite"] if POSTGRES is PostgresStatus.OPTED_OUT else ["sqlite", "postgresql"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if require_postgres() and POSTGRES is not PostgresStatus.REACHABLE:
+        raise pytest.UsageError(
+            f"BILLCYCLE_TEST_REQUIRE_POSTGRES=1 but PostgreSQL is {POSTGRES.value}"
+            f" ({POSTGRES_ADMIN_URL}): start it, or unset the flag to skip its variants"
+        )
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Iterator[None]:
+    """Say what happened to the PostgreSQL variants, just above pytest's closing line (the
+    outermost wrapper writes after pytest's own summary sections)."""
+    yield
+    if POSTGRES is PostgresStatus.REACHABLE:
+        ran = sum(
+            "postgresql" in report.nodeid
+            for key in ("passed", "failed")
+            for report in terminalreporter.stats.get(key, [])
+            if report.when == "call"
+        )
+        terminalreporter.write_line(f"PostgreSQL: tested ({ran} test runs on PostgreSQL)")
+    elif POSTGRES is PostgresStatus.UNREACHABLE:
+        terminalreporter.write_line(
+            f"PostgreSQL: not reachable at {POSTGRES_ADMIN_URL}, PostgreSQL variants skipped"
+            " (BILLCYCLE_TEST_REQUIRE_POSTGRES=1 makes this an error)"
+        )
+    else:
+        terminalreporter.write_line("PostgreSQL: left out (BILLCYCLE_TEST_SKIP_POSTGRES=1)")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -40,13 +80,25 @@ def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     if request.param == "postgresql":
-        if not _PG:
-            pytest.skip("PostgreSQL is not reachable")
+        if POSTGRES is not PostgresStatus.REACHABLE:
+            pytest.skip(f"PostgreSQL is {POSTGRES.value}")
         with postgres_database() as url:
             yield url
     else:
         with sqlite_database(Path(tmp_path_factory.mktemp("sqlite"))) as url:
             yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with nothing in it (no migration run), on each backend."""
+    if request.param == "postgresql":
+        if POSTGRES is not PostgresStatus.REACHABLE:
+            pytest.skip(f"PostgreSQL is {POSTGRES.value}")
+        with empty_postgres_database() as url:
+            yield url
+    else:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
 
 
 @pytest.fixture(scope="session")
@@ -114,36 +166,13 @@ def app(runtime: Runtime) -> FastAPI:
     return create_app(runtime)
 
 
-@dataclass
-class Api:
-    """An httpx-based client bound to one tenant."""
-
-    client: TestClient
-    tenant: NewTenant
-    token: str
-
-    @property
-    def zuora_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    @property
-    def fusebill_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Basic {self.tenant.api_key}"}
-
-
 @pytest.fixture
 def api(app: FastAPI, tenant: NewTenant) -> Iterator[Api]:
-    with TestClient(app, raise_server_exceptions=False) as client:
-        response = client.post(
-            "/zuora/oauth/token",
-            data={
-                "client_id": tenant.client_id,
-                "client_secret": tenant.client_secret,
-                "grant_type": "client_credentials",
-            },
-        )
-        assert response.status_code == 200, response.text
-        yield Api(client=client, tenant=tenant, token=response.json()["access_token"])
+    """The tenant's client. A server exception propagates into the test with its traceback
+    (a test of the 500 envelope itself builds its own ``TestClient(app,
+    raise_server_exceptions=False)``)."""
+    with TestClient(app) as client:
+        yield api_for(client, tenant)
 
 
 @pytest.fixture

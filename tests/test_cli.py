@@ -13,6 +13,7 @@ from billcycle.cli.main import app
 from billcycle.db.engine import make_engine
 from billcycle.db.session import make_session_factory, unit_of_work
 from billcycle.tenancy import service
+from tests.support.server import free_port
 
 runner = CliRunner()
 
@@ -61,3 +62,63 @@ def test_secrets_are_not_stored_in_clear(tmp_path: Path) -> None:
         raw += wal.read_bytes()
     assert created["clientSecret"].encode() not in raw
     assert created["apiKey"].split("_", 2)[2].encode() not in raw
+
+
+# -- expected failures: one line on stderr, a non-zero exit, no traceback -----------------
+
+
+def _fails_with_one_line(args: list[str], exit_code: int, contains: str) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code == exit_code, result.output
+    # typer.Exit is how a handled failure ends; any other exception would be a bug.
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert contains in lines[0], lines[0]
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_an_unreachable_postgresql_is_one_line() -> None:
+    url = f"postgresql://billcycle:secret@127.0.0.1:{free_port()}/billcycle"
+    line = _fails_with_one_line(
+        ["tenant", "create", "Acme", "--json", "--database", url], 1, "cannot open the database"
+    )
+    assert "Connection refused" in line
+    assert "secret" not in line  # the password is masked
+
+
+def test_a_sqlite_file_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'no such directory' / 'x.db'}"
+    _fails_with_one_line(["tenant", "create", "Acme", "--database", url], 1, "unable to open")
+
+
+def test_a_bad_database_url_is_one_line() -> None:
+    _fails_with_one_line(["db", "upgrade", "--database", "nosuchdb://x"], 1, "bad database URL")
+
+
+def test_the_first_command_on_an_empty_database(empty_database_url: str) -> None:
+    """SQLite (embedded, a file of the user's own) is migrated on the way; a PostgreSQL
+    database is shared and changed on purpose: the command says what to run instead."""
+    args = ["tenant", "create", "Acme", "--json", "--database", empty_database_url]
+    if empty_database_url.startswith("sqlite"):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert "created the schema of" in result.stderr
+        assert set(json.loads(result.stdout)) == {"entityId", "clientId", "clientSecret", "apiKey"}
+    else:
+        _fails_with_one_line(args, 1, "has no billcycle schema: run `billcycle db upgrade`")
+        result = runner.invoke(app, ["db", "upgrade", "--database", empty_database_url])
+        assert result.exit_code == 0, result.output
+        assert runner.invoke(app, args).exit_code == 0
+
+
+def test_an_unknown_tenant_and_a_bad_date_are_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert runner.invoke(app, ["tenant", "create", "acme", "--database", url]).exit_code == 0
+    _fails_with_one_line(["bill-run", "list", "--tenant", "nobody", "--database", url], 2, "nobody")
+    create = ["bill-run", "create", "--tenant", "acme", "--target-date", "2026-13-45"]
+    _fails_with_one_line([*create, "--no-wait", "--database", url], 1, "2026-13-45")
+    _fails_with_one_line(
+        ["bill-run", "show", "BR-00000042", "--tenant", "acme", "--database", url], 1, "not found"
+    )

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from billcycle.demo import has_demo_data, load_demo
 from billcycle.invoicing.models import Invoice
 from billcycle.runtime import Runtime
-from tests.conftest import Api
+from tests.support.api import Api
 
 
 def test_demo_data_loads_and_serves(api: Api, runtime: Runtime) -> None:

@@ -33,7 +33,7 @@ from billcycle.tenancy.tokens import TokenSigner
 from billcycle.web.units import Units
 from billcycle.zuora.schemas.bill_runs import bill_run_body
 from tests.billruns.helpers import BILL_RUNS, create_run, customers, get_run
-from tests.conftest import Api
+from tests.support.api import Api
 from tests.support.server import free_port
 
 ACCOUNT = {

@@ -1,15 +1,105 @@
-"""The migrations build the schema the models describe, on both databases."""
+"""The migrations build, from nothing, exactly the schema the models describe, on both
+databases, and can be taken down to nothing and up again."""
 
 from __future__ import annotations
 
+from alembic import command
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from typer.testing import CliRunner
+
+from billcycle.cli.main import app
 from billcycle.db import migrate
+from billcycle.db.engine import make_engine
+from billcycle.db.models import Base
+
+runner = CliRunner()
 
 
-def test_models_and_migrations_agree(database_url: str) -> None:
-    # database_url was built by `migrate.upgrade`; check is `alembic check`.
-    migrate.check(database_url)
+def _state(url: str) -> tuple[set[str], set[str]]:
+    """(current revisions, tables) of the database at ``url``."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            revisions = set(MigrationContext.configure(connection).get_current_heads())
+            tables = set(inspect(connection).get_table_names())
+    finally:
+        engine.dispose()
+    return revisions, tables
 
 
-def test_upgrade_is_idempotent(database_url: str) -> None:
-    migrate.upgrade(database_url)
-    migrate.check(database_url)
+def _leftover_routines_and_types(url: str) -> list[str]:
+    """PostgreSQL functions and types still there (procrastinate's schema makes some)."""
+    if not url.startswith("postgresql"):
+        return []
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT proname FROM pg_proc"
+                    " WHERE pronamespace = current_schema()::regnamespace"
+                    " UNION ALL SELECT typname FROM pg_type"
+                    " LEFT JOIN pg_class ON pg_class.oid = pg_type.typrelid"
+                    " WHERE typnamespace = current_schema()::regnamespace"
+                    " AND (typtype = 'e' OR relkind = 'c')"  # enums, standalone composites
+                )
+            )
+            return sorted(row[0] for row in rows)
+    finally:
+        engine.dispose()
+
+
+def _heads(url: str) -> set[str]:
+    return set(ScriptDirectory.from_config(migrate.alembic_config(url)).get_heads())
+
+
+def _db_check(url: str) -> None:
+    """`billcycle db check`, as a user runs it: models and migrations agree."""
+    result = runner.invoke(app, ["db", "check", "--database", url])
+    assert result.exit_code == 0, result.output
+    assert "models and migrations agree" in result.output
+
+
+def test_upgrade_from_empty_to_head_builds_what_the_models_describe(
+    empty_database_url: str,
+) -> None:
+    assert _state(empty_database_url) == (set(), set())
+
+    migrate.upgrade(empty_database_url)
+
+    revisions, tables = _state(empty_database_url)
+    assert revisions == _heads(empty_database_url)
+    assert set(Base.metadata.tables) <= tables
+    _db_check(empty_database_url)
+
+
+def test_upgrade_is_idempotent(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url)
+    before = _state(empty_database_url)
+    migrate.upgrade(empty_database_url)
+    assert _state(empty_database_url) == before
+    _db_check(empty_database_url)
+
+
+def test_downgrade_to_base_and_upgrade_again(empty_database_url: str) -> None:
+    migrate.upgrade(empty_database_url)
+
+    command.downgrade(migrate.alembic_config(empty_database_url), "base")
+
+    revisions, tables = _state(empty_database_url)
+    assert revisions == set()
+    assert tables <= {"alembic_version"}
+    assert _leftover_routines_and_types(empty_database_url) == []
+
+    migrate.upgrade(empty_database_url)
+    assert _state(empty_database_url)[0] == _heads(empty_database_url)
+    _db_check(empty_database_url)
+
+
+def test_db_check_refuses_a_database_that_is_behind(empty_database_url: str) -> None:
+    result = runner.invoke(app, ["db", "check", "--database", empty_database_url])
+    assert result.exit_code == 1
+    assert "has no billcycle schema: run `billcycle db upgrade`" in result.output
+    assert "Traceback" not in result.output

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 
-from tests.conftest import Api
+from tests.support.api import Api
 
 
 def test_token_and_request_ids(api: Api) -> None:

@@ -18,9 +18,9 @@ from billcycle.invoicing.generator import GenerationOptions, generate_invoices
 from billcycle.invoicing.models import Invoice
 from billcycle.runtime import Runtime
 from billcycle.subscriptions.models import SubscriptionCharge
-from tests.conftest import Api
-from tests.generation.test_generator import subscribe
+from tests.generation.helpers import subscribe
 from tests.subscriptions.factories import flat, setup
+from tests.support.api import Api
 
 
 class Abort(Exception):

@@ -20,7 +20,7 @@ from tests.accounts.factories import (
     apply_to_invoice,
     new_account,
 )
-from tests.conftest import Api
+from tests.support.api import Api
 
 URL = "/zuora/v1/accounts"
 

@@ -1,5 +1,5 @@
-"""Bill-run tests reuse the real SMTP server fixture of the notification tests."""
+"""Bill-run tests use the real SMTP server fixture of the notification tests."""
 
-from tests.notifications.conftest import smtp_server
+from tests.support.smtp import smtp_server
 
 __all__ = ["smtp_server"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from billcycle.runtime import Runtime
-from tests.conftest import Api
 from tests.subscriptions.factories import add_account, add_rate_plan, flat
+from tests.support.api import Api
 
 BILL_RUNS = "/zuora/v1/bill-runs"
 

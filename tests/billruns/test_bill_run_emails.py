@@ -7,8 +7,8 @@ from typing import Any
 from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.runtime import Runtime
 from tests.billruns.helpers import BILL_RUNS, create_run, get_run
-from tests.conftest import Api
 from tests.subscriptions.factories import add_rate_plan, flat
+from tests.support.api import Api
 
 
 def email_customers(api: Api, runtime: Runtime, count: int) -> list[str]:

@@ -12,7 +12,7 @@ from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.jobs.models import WorkChunk
 from billcycle.runtime import Runtime
 from tests.billruns.helpers import BILL_RUNS, create_run, customers, error_of, get_run
-from tests.conftest import Api
+from tests.support.api import Api
 
 
 def invoices_of(runtime: Runtime, tenant_id: int, **where: object) -> list[Invoice]:

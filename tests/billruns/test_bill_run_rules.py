@@ -17,7 +17,7 @@ from billcycle.jobs.dispatch import ManualDispatcher, TaskCall
 from billcycle.runtime import Runtime
 from billcycle.subscriptions.models import Subscription, SubscriptionCharge
 from tests.billruns.helpers import BILL_RUNS, create_run, customers, get_run
-from tests.conftest import Api
+from tests.support.api import Api
 
 
 def test_a_failing_account_is_recorded_and_stops_only_itself(

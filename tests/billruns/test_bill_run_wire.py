@@ -10,7 +10,7 @@ from billcycle.clock import FrozenClock
 from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.runtime import Runtime
 from tests.billruns.helpers import BILL_RUNS, create_run, customers, error_of
-from tests.conftest import Api
+from tests.support.api import Api
 
 SCHEDULE = {"repeatFrom": "2026-02-01", "repeatType": "Monthly", "runTime": 6}
 

@@ -21,7 +21,7 @@ from billcycle.jobs.registry import REGISTRY
 from billcycle.jobs.runner import JobRunner
 from billcycle.runtime import Runtime
 from tests.billruns.helpers import BILL_RUNS, create_run, customers, get_run
-from tests.conftest import Api
+from tests.support.api import Api
 
 # With one account per generation chunk, a posting chunk holds POST_CHUNK_FACTOR drafts.
 PER_CHUNK = tasks.POST_CHUNK_FACTOR

@@ -17,7 +17,7 @@ from billcycle.clock import FrozenClock
 from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.runtime import Runtime
 from tests.billruns.helpers import customers
-from tests.conftest import Api
+from tests.support.api import Api
 from tests.support.zuora_sdk import make_sdk_client
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from billcycle.runtime import Runtime
-
-CHUNK_SIZE = 3
+from tests.bulkjobs.helpers import CHUNK_SIZE
 
 
 @pytest.fixture(autouse=True)

@@ -14,10 +14,12 @@ from billcycle.accounts.models import Account
 from billcycle.bulkjobs.models import BulkJob, BulkJobRecord
 from billcycle.ledger.models import LedgerEntry
 from billcycle.runtime import Runtime
-from tests.conftest import Api
 from tests.invoicing.factories import make_account, make_invoice, make_subscription, monthly
+from tests.support.api import Api
 
 FUSEBILL = "/fusebill/v1"
+# Records per bulk-job chunk in these tests (conftest.py sets it): every job spans several.
+CHUNK_SIZE = 3
 
 
 def post(api: Api, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:

@@ -21,7 +21,7 @@ from billcycle.runtime import Runtime
 from billcycle.tenancy.service import set_bulk_jobs
 from tests.bulkjobs.bulk_data import insert_posted_invoices
 from tests.bulkjobs.helpers import cancel, create, job_row, ok, poll, process, records, write_offs
-from tests.conftest import Api
+from tests.support.api import Api
 
 # PostgreSQL: 50,000 records, cancelled once 5,000 are written off (about a second of
 # processing with two workers). SQLite: 80,000, so that processing (one worker, a chunk's

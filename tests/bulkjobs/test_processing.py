@@ -13,8 +13,8 @@ from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.jobs.models import WorkChunk
 from billcycle.runtime import Runtime
 from tests.bulkjobs.bulk_data import insert_posted_invoices
-from tests.bulkjobs.conftest import CHUNK_SIZE
 from tests.bulkjobs.helpers import (
+    CHUNK_SIZE,
     create,
     ok,
     poll,
@@ -23,7 +23,7 @@ from tests.bulkjobs.helpers import (
     records,
     write_offs,
 )
-from tests.conftest import Api
+from tests.support.api import Api
 
 
 def _chunks(runtime: Runtime, kind: str, job_id: int) -> list[tuple[int, int, int, str]]:

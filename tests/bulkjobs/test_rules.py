@@ -29,7 +29,7 @@ from tests.bulkjobs.helpers import (
     process,
     write_offs,
 )
-from tests.conftest import Api
+from tests.support.api import Api
 
 
 def job_count(runtime: Runtime, tenant_id: int) -> int:

@@ -24,8 +24,8 @@ from tests.bulkjobs.helpers import (
     records,
     write_offs,
 )
-from tests.conftest import Api
 from tests.subscriptions.factories import add_account, add_rate_plan, flat
+from tests.support.api import Api
 
 JOB_KEYS = [
     "accountId",

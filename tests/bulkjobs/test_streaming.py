@@ -18,7 +18,7 @@ from billcycle.runtime import Runtime
 from billcycle.tenancy.service import set_bulk_jobs
 from tests.bulkjobs.bulk_data import insert_posted_invoices
 from tests.bulkjobs.helpers import create, get, posted_invoices, process
-from tests.conftest import Api
+from tests.support.api import Api
 
 
 def one_piece(runtime: Runtime, tenant_id: int, job_id: int) -> bytes:

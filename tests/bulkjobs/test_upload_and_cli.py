@@ -18,7 +18,7 @@ from billcycle.db.session import make_session_factory
 from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.runtime import Runtime
 from tests.bulkjobs.helpers import error_message, ok, poll, post, posted_invoices, write_offs
-from tests.conftest import Api
+from tests.support.api import Api
 
 
 def upload(api: Api, name: str, content: bytes, **data: Any) -> Any:

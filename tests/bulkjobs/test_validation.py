@@ -25,7 +25,7 @@ from tests.bulkjobs.helpers import (
     process,
     write_offs,
 )
-from tests.conftest import Api
+from tests.support.api import Api
 
 
 def write_off_now(runtime: Runtime, tenant_id: int, invoice_id: int) -> None:

@@ -13,7 +13,7 @@ from billcycle.catalog.inputs import NewCharge, NewProduct, NewRatePlan, TierInp
 from billcycle.catalog.models import ProductRatePlan, ProductRatePlanCharge
 from billcycle.context import ServiceContext
 from billcycle.subscriptions.models import Subscription, SubscriptionCharge, SubscriptionRatePlan
-from tests.conftest import Api
+from tests.support.api import Api
 
 D = Decimal
 

@@ -8,7 +8,7 @@ from billcycle.db.session import unit_of_work
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import create_tenant
 from tests.catalog.factories import charge_body, create_catalog, make_catalog, post, product_body
-from tests.conftest import Api
+from tests.support.api import Api
 
 
 def get(api: Api, path: str, **headers: str) -> Any:

@@ -20,7 +20,7 @@ from tests.catalog.factories import (
     subscribe,
     tiers,
 )
-from tests.conftest import Api
+from tests.support.api import Api
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 

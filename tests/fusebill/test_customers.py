@@ -9,9 +9,9 @@ import pytest
 from billcycle.accounts import service as accounts
 from billcycle.accounts.inputs import AccountChanges
 from billcycle.runtime import Runtime
-from tests.conftest import Api
-from tests.fusebill.conftest import Customer, assert_error, create_account, fget
+from tests.fusebill.helpers import Customer, assert_error, create_account, fget
 from tests.subscriptions.factories import setup
+from tests.support.api import Api
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?$")
 

@@ -10,9 +10,9 @@ import httpx
 from sqlalchemy import event
 
 from billcycle.runtime import Runtime
-from tests.conftest import Api
-from tests.fusebill.conftest import Customer, assert_error, fget
+from tests.fusebill.helpers import Customer, assert_error, fget
 from tests.subscriptions.factories import setup
+from tests.support.api import Api
 
 
 def listing(api: Api, customer: Customer, **params: Any) -> httpx.Response:

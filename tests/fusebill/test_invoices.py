@@ -9,9 +9,9 @@ import pytest
 from billcycle.invoicing import service as invoicing
 from billcycle.invoicing.generator import GenerationOptions, generate_invoices
 from billcycle.runtime import Runtime
-from tests.conftest import Api
-from tests.fusebill.conftest import Customer, assert_error, create_account, fget
+from tests.fusebill.helpers import Customer, assert_error, create_account, fget
 from tests.subscriptions.factories import add_rate_plan, flat
+from tests.support.api import Api
 
 
 def test_invoice_shape(api: Api, customer: Customer) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Api
-from tests.fusebill.conftest import Customer, assert_error, error, fget
+from tests.fusebill.helpers import Customer, assert_error, error, fget
+from tests.support.api import Api
 
 MALFORMED = "Authorization key is not in the correct format."
 DENIED = "Authorization has been denied for this request."

@@ -10,8 +10,8 @@ import httpx
 
 from billcycle.ledger.models import LedgerEntry
 from billcycle.runtime import Runtime
-from tests.conftest import Api
-from tests.fusebill.conftest import Customer, assert_error, error, fget
+from tests.fusebill.helpers import Customer, assert_error, error, fget
+from tests.support.api import Api
 
 URL = "/fusebill/v1/invoices/writeoff"
 ID = "<the overdue invoice>"  # replaced by its id in parametrized bodies

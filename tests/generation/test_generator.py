@@ -15,24 +15,11 @@ from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.money import from_minor
 from billcycle.runtime import Runtime
 from billcycle.subscriptions.models import SubscriptionCharge
-from tests.conftest import Api
+from tests.generation.helpers import subscribe
 from tests.subscriptions.factories import ChargeSpec, TierSpec, flat, setup
+from tests.support.api import Api
 
 D = Decimal
-
-
-def subscribe(api: Api, account_number: str, rate_plan_key: str, **body: Any) -> str:
-    payload = {
-        "accountKey": account_number,
-        "contractEffectiveDate": "2026-01-15",
-        "termType": "EVERGREEN",
-        "subscribeToRatePlans": [{"productRatePlanId": rate_plan_key}],
-        **body,
-    }
-    response = api.client.post("/zuora/v1/subscriptions", json=payload, headers=api.zuora_headers)
-    assert response.status_code == 200, response.text
-    number: str = response.json()["subscriptionNumber"]
-    return number
 
 
 def generate(runtime: Runtime, tenant_id: int, account_ids: list[int], target: date):

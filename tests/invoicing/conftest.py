@@ -1,15 +1,5 @@
-"""Fixtures for invoice and ledger tests: a second tenant to prove isolation."""
+"""Fixtures for invoice tests: a second tenant to prove isolation."""
 
-from __future__ import annotations
+from tests.support.tenants import other_tenant
 
-import pytest
-
-from billcycle.db.session import unit_of_work
-from billcycle.runtime import Runtime
-from billcycle.tenancy.service import NewTenant, create_tenant
-
-
-@pytest.fixture
-def other_tenant(runtime: Runtime) -> NewTenant:
-    with unit_of_work(runtime.session_factory) as session:
-        return create_tenant(session, runtime.clock, "other tenant")
+__all__ = ["other_tenant"]

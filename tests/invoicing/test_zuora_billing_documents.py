@@ -15,8 +15,8 @@ from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant
 from billcycle.zuora.schemas.invoices import DocumentStatus
-from tests.conftest import Api
 from tests.invoicing.factories import make_account, make_invoice, make_subscription, monthly
+from tests.support.api import Api
 
 PATH = "/zuora/v1/billing-documents"
 

@@ -15,7 +15,6 @@ from billcycle.invoicing import service
 from billcycle.ledger import service as ledger
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant
-from tests.conftest import Api
 from tests.invoicing.factories import (
     ItemSpec,
     make_account,
@@ -23,6 +22,7 @@ from tests.invoicing.factories import (
     make_subscription,
     monthly,
 )
+from tests.support.api import Api
 
 JAN = date(2026, 1, 1)
 FEB = date(2026, 2, 1)

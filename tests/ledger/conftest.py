@@ -1,5 +1,5 @@
-"""Ledger tests share the invoice tests' fixtures."""
+"""Ledger tests use a second tenant to prove isolation, as the invoice tests do."""
 
-from tests.invoicing.conftest import other_tenant
+from tests.support.tenants import other_tenant
 
 __all__ = ["other_tenant"]

@@ -24,10 +24,11 @@ from billcycle.notifications.service import (
 )
 from billcycle.notifications.statuses import DeliveryStatus
 from billcycle.runtime import Runtime
-from tests.conftest import Api
-from tests.notifications.conftest import SmtpServer, invoice_for
+from tests.notifications.helpers import invoice_for
 from tests.subscriptions.factories import flat
+from tests.support.api import Api
 from tests.support.server import free_port
+from tests.support.smtp import SmtpServer
 
 NOW = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 

@@ -18,8 +18,9 @@ from billcycle.notifications.mailer import (
 )
 from billcycle.notifications.service import EmailOutcome, email_invoices
 from billcycle.runtime import Runtime
-from tests.conftest import Api
-from tests.notifications.conftest import SmtpServer, invoice_for
+from tests.notifications.helpers import invoice_for
+from tests.support.api import Api
+from tests.support.smtp import SmtpServer
 
 
 def test_outbox_writes_one_parseable_eml_per_invoice(

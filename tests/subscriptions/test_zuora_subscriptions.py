@@ -11,7 +11,6 @@ import pytest
 from billcycle.db.session import unit_of_work
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import create_tenant
-from tests.conftest import Api
 from tests.subscriptions.factories import (
     ChargeSpec,
     Setup,
@@ -21,6 +20,7 @@ from tests.subscriptions.factories import (
     per_unit,
     setup,
 )
+from tests.support.api import Api
 
 BASE = "/zuora/v1/subscriptions"
 

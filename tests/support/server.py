@@ -14,6 +14,8 @@ from fastapi import FastAPI
 
 
 def free_port() -> int:
+    """A port free right now, for a server in another process (a short race with other
+    processes remains; in-process servers use running_server, which has none)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -22,10 +24,14 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(app: FastAPI) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    # The socket is bound here and handed to uvicorn, so parallel test processes
+    # (pytest-xdist) can never be given the same port.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
@@ -37,3 +43,4 @@ def running_server(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()

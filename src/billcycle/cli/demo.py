@@ -20,8 +20,10 @@ CREDENTIALS_FILE = Path("demo-credentials.json")
 
 @app.command()
 def load(
-    accounts: Annotated[int, typer.Option(help="How many demo accounts")] = 50,
-    port: Annotated[int, typer.Option(help="Port shown in the curl example")] = 8080,
+    accounts: Annotated[int, typer.Option(help="How many demo accounts", min=1)] = 50,
+    port: Annotated[
+        int, typer.Option(help="Port shown in the curl example", min=1, max=65535)
+    ] = 8080,
     database: DatabaseOpt = None,
 ) -> None:
     """Create the demo tenant and its data once; print its credentials every time."""

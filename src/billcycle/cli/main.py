@@ -6,9 +6,11 @@ import typer
 
 import billcycle.tasks  # noqa: F401  (registers the background work the commands run)
 from billcycle.cli import bench, bill_run, bulk_job, db, demo, operator, tenant
+from billcycle.cli.common import BillcycleGroup
 from billcycle.cli.serve import serve, worker
 
 app = typer.Typer(
+    cls=BillcycleGroup,
     help="billcycle: subscription billing speaking the Zuora v1 and Fusebill APIs.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,

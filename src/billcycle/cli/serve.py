@@ -23,8 +23,8 @@ def background(runtime: Runtime) -> AbstractContextManager[object]:
 
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 8080,
-    workers: Annotated[int, typer.Option(help="Server processes (uvicorn workers)")] = 1,
+    port: Annotated[int, typer.Option(help="Port to listen on", min=1, max=65535)] = 8080,
+    workers: Annotated[int, typer.Option(help="Server processes (uvicorn workers)", min=1)] = 1,
     database: DatabaseOpt = None,
 ) -> None:
     """Apply migrations and serve both APIs (/zuora and /fusebill).
@@ -32,7 +32,7 @@ def serve(
     On SQLite a worker thread in this process runs bill runs and bulk jobs; on
     PostgreSQL start `billcycle worker` processes (any number, any machines).
     """
-    runtime = runtime_for(database)
+    runtime = runtime_for(database, ensure=False)
     migrate.upgrade(runtime.settings.database_url)
     if workers > 1:
         # Each process builds its own runtime (and background work) from the environment.
@@ -60,15 +60,16 @@ def serve(
 
 
 def worker(
-    concurrency: Annotated[int, typer.Option(help="Jobs run at once by this process")] = 1,
+    concurrency: Annotated[int, typer.Option(help="Jobs run at once by this process", min=1)] = 1,
     database: DatabaseOpt = None,
 ) -> None:
     """Run background work (bill runs, bulk jobs, schedules) from the PostgreSQL queue."""
-    runtime = runtime_for(database)
+    runtime = runtime_for(database, ensure=False)
     if not wiring.is_postgres(runtime):
-        console.print(
-            "[red]billcycle worker needs PostgreSQL[/red]; on SQLite "
-            "`billcycle serve` runs the worker itself."
+        typer.echo(
+            "billcycle: `billcycle worker` needs PostgreSQL; on SQLite "
+            "`billcycle serve` runs the worker itself",
+            err=True,
         )
         raise typer.Exit(2)
     migrate.upgrade(runtime.settings.database_url)

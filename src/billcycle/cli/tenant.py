@@ -23,7 +23,7 @@ def create(
         bool, typer.Option("--bulk-jobs", help="Enable Fusebill bulk jobs and write-offs")
     ] = False,
     bulk_job_limit: Annotated[
-        int, typer.Option("--bulk-job-limit", help="Records allowed per bulk job")
+        int, typer.Option("--bulk-job-limit", help="Records allowed per bulk job", min=1)
     ] = 1000,
     time_zone: Annotated[
         str,
