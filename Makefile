@@ -39,11 +39,7 @@ run: install
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	@if [ -f .importlinter ]; then \
-		$(BIN)/lint-imports; \
-	else \
-		echo "lint-imports skipped: no .importlinter at the repository root"; \
-	fi
+	$(BIN)/lint-imports   # layer contracts in .importlinter
 
 typecheck: install
 	$(BIN)/mypy

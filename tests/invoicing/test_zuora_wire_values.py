@@ -19,8 +19,8 @@ import pytest
 from billcycle.ids import to_zuora_id
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.runtime import Runtime
-from tests.support.api import Api
 from tests.invoicing.factories import make_account, make_invoice, make_subscription, monthly
+from tests.support.api import Api
 
 JAN = date(2026, 1, 1)
 
