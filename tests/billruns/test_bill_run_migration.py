@@ -3,14 +3,9 @@ wire shapes to billcycle's own columns, and back on downgrade, on both databases
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -22,7 +17,6 @@ from billcycle.billruns.spec import BillRunFilter, CycleDays, FilterType, Organi
 from billcycle.db import migrate
 from billcycle.db.engine import make_engine
 from billcycle.zuora.schemas.bill_runs import bill_run_body
-from tests.support.databases import POSTGRES_ADMIN_URL, postgres_available
 
 NOW = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 ACCOUNT = f"{42:032x}"
@@ -151,31 +145,11 @@ WIRE = {
 }
 
 
-@contextmanager
-def database_at_0006(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'migration.db'}"
-        migrate.upgrade(url, "0006")
-        yield url
-        return
-    if not postgres_available():
-        pytest.skip("PostgreSQL is not reachable")
-    name = f"billcycle_migration_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    try:
-        migrate.upgrade(url, "0006")
-        yield url
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def old_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with database_at_0006(request, tmp_path) as url:
-        yield url
+@pytest.fixture
+def old_database(empty_database_url: str) -> str:
+    """A brand-new database (SQLite, and PostgreSQL when reachable) migrated to 0006."""
+    migrate.upgrade(empty_database_url, "0006")
+    return empty_database_url
 
 
 def _insert_old_rows(engine: sa.Engine) -> list[int]:
