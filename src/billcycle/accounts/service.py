@@ -31,6 +31,7 @@ from billcycle.errors import DomainError, InvalidValue, MissingField, NotFound, 
 from billcycle.ids import NUMBER_FORMATS
 from billcycle.money import from_minor, normalize_currency
 from billcycle.subscriptions.models import Subscription, SubscriptionRatePlan
+from billcycle.subscriptions.statuses import SubscriptionStatus
 from billcycle.tenancy.numbers import number_block
 from billcycle.unset import UNSET
 
@@ -44,7 +45,6 @@ SUMMARY_LIMIT = 6
 
 # The subscription status that keeps an account's bill cycle day fixed (the words are the
 # subscriptions package's own).
-_ACTIVE_SUBSCRIPTION = "Active"
 
 _BATCH = re.compile(r"^batch(\d{1,3})$", re.IGNORECASE)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -313,7 +313,7 @@ def update_account(ctx: ServiceContext, account: Account, changes: AccountChange
         values["currency"] = currency
     if changes.bill_cycle_day is not UNSET:
         if changes.bill_cycle_day == 0 and repository.has_subscriptions(
-            ctx.session, ctx.tenant_id, account.id, status=_ACTIVE_SUBSCRIPTION
+            ctx.session, ctx.tenant_id, account.id, status=SubscriptionStatus.ACTIVE
         ):
             raise RuleViolation(
                 "billCycleDay 0 (auto-set) is only allowed while the account has no active "

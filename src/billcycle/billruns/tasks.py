@@ -21,7 +21,7 @@ from billcycle.billruns.statuses import BillRunStatus
 from billcycle.context import ServiceContext
 from billcycle.invoicing.generator import GenerationOptions, generate_invoices
 from billcycle.invoicing.service import cancel_invoices, post_run_drafts
-from billcycle.invoicing.statuses import InvoiceStatus
+from billcycle.invoicing.statuses import InvoiceSource, InvoiceStatus
 from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
 from billcycle.jobs.registry import chunk_handler, periodic, task
@@ -136,7 +136,7 @@ class GenerateChunk:
                 target_date=run.target_date,
                 invoice_date=run.invoice_date,
                 bill_run_id=run.id,
-                source="BillRun",
+                source=InvoiceSource.BILL_RUN,
                 exclude_charge_types=frozenset(run.charge_type_to_exclude or ()),
                 subscription_ids=selection.subscription_ids,
                 catch_up=run.bill_run_type == BillRunType.CATCH_UP,

@@ -28,6 +28,7 @@ from billcycle.jobs.chunks import ClaimedChunk
 from billcycle.jobs.registry import chunk_handler
 from billcycle.jobs.runner import JobRunner
 from billcycle.ledger import service as ledger
+from billcycle.ledger.models import EntrySource
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,6 @@ VALIDATE = "bulk_job_validate"
 PROCESS = "bulk_job_process"
 
 # The ledger entry's source for write-offs made through the Fusebill dialect.
-SOURCE = "Fusebill"
 
 NOT_VALIDATED = "Could not be validated: an internal error occurred (see the server log)."
 NOT_PROCESSED = "Could not be processed: an internal error occurred (see the server log)."
@@ -231,7 +231,7 @@ class ProcessChunk:
                 ctx,
                 repo.writable_invoices(tenant_id, job_id, first, last),
                 reference=job.reference,
-                source=SOURCE,
+                source=EntrySource.FUSEBILL,
             )
             if record_of
             else {}

@@ -23,10 +23,10 @@ from billcycle.catalog.inputs import (
     ProductChanges,
     RatePlanChanges,
 )
-from billcycle.catalog.models import CHARGE as CHARGE
-from billcycle.catalog.models import PRODUCT as PRODUCT
-from billcycle.catalog.models import RATE_PLAN as RATE_PLAN
 from billcycle.catalog.models import (
+    CHARGE,
+    PRODUCT,
+    RATE_PLAN,
     Product,
     ProductRatePlan,
     ProductRatePlanCharge,

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from billcycle.accounts import repository as accounts
 from billcycle.accounts.models import Account
+from billcycle.accounts.statuses import AccountStatus
 from billcycle.catalog import repository as catalog
 from billcycle.catalog.charge_terms import match_name
 from billcycle.catalog.models import ProductRatePlan
@@ -243,7 +244,7 @@ def _subscribable_account(ctx: ServiceContext, key: ObjectKey) -> Account:
     account = find_account(ctx, key)
     if account is None:
         raise invalid(f"Invalid value for accountKey: account {key.text} not found.", "accountKey")
-    if account.status == "Canceled":
+    if account.status == AccountStatus.CANCELED:
         raise rule(f"Account {account.account_number} is canceled: it cannot subscribe.")
     return account
 

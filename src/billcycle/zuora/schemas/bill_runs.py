@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from pydantic.alias_generators import to_camel
 from sqlalchemy import Row
 
@@ -29,9 +29,9 @@ class BillRunSchedule(BaseModel):
     repeat_from: date | None = None
     repeat_to: date | None = None
     repeat_type: str | None = Field(None, description="None | Daily | Weekly | Monthly")
-    run_time: int | None = Field(None, description="Hour of day, 0..23 (UTC)")
+    run_time: StrictInt | None = Field(None, description="Hour of day, 0..23 (UTC)")
     weekly_on_day: list[str] | None = Field(None, description="Mon..Sun (Weekly only)")
-    monthly_on_end_of_month: bool | None = None
+    monthly_on_end_of_month: StrictBool | None = None
 
 
 class BillRunFilter(BaseModel):
@@ -48,25 +48,25 @@ class BillRunRequest(CamelRequest):
     name: str | None = None
     bill_run_type: str | None = Field(None, description="Regular (default) | CatchUp")
     batches: list[str] | None = Field(None, description='["AllBatches"] or ["Batch1", ...]')
-    bill_cycle_day: str | int | None = Field(
+    bill_cycle_day: str | StrictInt | None = Field(
         None, description="AllBillCycleDays | 1..31 | AsRunDay (scheduled runs)"
     )
     bill_run_filters: list[BillRunFilter] | None = None
     charge_type_to_exclude: list[str] | None = Field(None, description="OneTime, Recurring, Usage")
-    auto_post: bool | None = None
-    auto_email: bool | None = None
-    auto_renewal: bool | None = None
-    no_email_for_zero_amount_invoice: bool | None = None
-    include_subscriptions: bool | None = None
-    include_order_line_items: bool | None = None
+    auto_post: StrictBool | None = None
+    auto_email: StrictBool | None = None
+    auto_renewal: StrictBool | None = None
+    no_email_for_zero_amount_invoice: StrictBool | None = None
+    include_subscriptions: StrictBool | None = None
+    include_order_line_items: StrictBool | None = None
     invoice_date: date | None = None
     target_date: date | None = Field(None, description="Required for ad hoc runs")
-    invoice_date_offset: int | None = None
-    target_date_offset: int | None = None
-    invoice_date_month_offset: int | None = None
-    invoice_date_day_of_month: int | None = None
-    target_date_month_offset: int | None = None
-    target_date_day_of_month: int | None = None
+    invoice_date_offset: StrictInt | None = None
+    target_date_offset: StrictInt | None = None
+    invoice_date_month_offset: StrictInt | None = None
+    invoice_date_day_of_month: StrictInt | None = None
+    target_date_month_offset: StrictInt | None = None
+    target_date_day_of_month: StrictInt | None = None
     organization_labels: list[dict[str, Any]] | None = None
     schedule: BillRunSchedule | None = None
 
@@ -76,11 +76,11 @@ class PostBillRunRequest(CamelRequest):
 
 
 class CancelBillRunRequest(CamelRequest):
-    cancel_once: bool = True
+    cancel_once: StrictBool = True
 
 
 class EmailBillRunRequest(CamelRequest):
-    resend: bool = False
+    resend: StrictBool = False
 
 
 def _dates(value: date | None) -> str | None:

@@ -34,11 +34,14 @@ from billcycle.catalog.inputs import (
     TierInput,
 )
 from billcycle.catalog.models import (
+    CHARGE,
+    RATE_PLAN,
     Product,
     ProductRatePlan,
     ProductRatePlanCharge,
     ProductRatePlanChargeTier,
 )
+from billcycle.catalog.vocabulary import EndDateCondition
 from billcycle.errors import InvalidValue
 from billcycle.ids import parse_zuora_id, to_zuora_id
 from billcycle.rating.types import BillingPeriod, BillingTiming, ChargeModel, PriceFormat
@@ -181,7 +184,7 @@ class RatePlanCreateRequest(PascalRequest):
 
     def to_input(self) -> NewRatePlan:
         return NewRatePlan(
-            product_id=_reference(self.product_id, "ProductId", service.RATE_PLAN),
+            product_id=_reference(self.product_id, "ProductId", RATE_PLAN),
             name=self.name,
             description=self.description,
             effective_start_date=self.effective_start_date,
@@ -202,7 +205,7 @@ class RatePlanUpdateRequest(PascalRequest):
     def to_changes(self) -> RatePlanChanges:
         product_id: int | Unset = UNSET
         if self.product_id is not None:
-            product_id = _reference(self.product_id, "ProductId", service.RATE_PLAN)
+            product_id = _reference(self.product_id, "ProductId", RATE_PLAN)
         return RatePlanChanges(
             product_id=product_id,
             name=_given(self, "name"),
@@ -263,9 +266,7 @@ class ChargeCreateRequest(_ChargeFields):
 
     def to_input(self) -> NewCharge:
         return NewCharge(
-            product_rate_plan_id=_reference(
-                self.product_rate_plan_id, "ProductRatePlanId", service.CHARGE
-            ),
+            product_rate_plan_id=_reference(self.product_rate_plan_id, "ProductRatePlanId", CHARGE),
             name=self.name,
             charge_type=self.charge_type,
             charge_model=self.charge_model,
@@ -293,7 +294,7 @@ class ChargeUpdateRequest(_ChargeFields):
     def to_changes(self) -> ChargeChanges:
         plan_id: int | Unset = UNSET
         if self.product_rate_plan_id is not None:
-            plan_id = _reference(self.product_rate_plan_id, "ProductRatePlanId", service.CHARGE)
+            plan_id = _reference(self.product_rate_plan_id, "ProductRatePlanId", CHARGE)
         tier_data = self.product_rate_plan_charge_tier_data
         period = _given(self, "billing_period")
         timing = _given(self, "billing_timing")
@@ -496,7 +497,7 @@ class CatalogCharge(CamelResponse):
     specific_billing_period: int | None
     billing_timing: str
     trigger_event: str
-    end_date_condition: str = "Subscription_End"
+    end_date_condition: str = EndDateCondition.SubscriptionEnd
     taxable: bool = False
 
 
@@ -571,7 +572,7 @@ def _summary(charge: ProductRatePlanCharge, currency: str, tiers: list[CatalogTi
     parts = []
     for tier in tiers:
         amount = f"{currency}{tier.price}"
-        amount = amount if tier.price_format == "FlatFee" else f"{amount}/{unit}"
+        amount = amount if tier.price_format == PriceFormat.FlatFee else f"{amount}/{unit}"
         if charge.charge_model in (ChargeModel.Tiered, ChargeModel.Volume):
             upper = f"{tier.ending_unit}" if tier.ending_unit is not None else "+"
             span = f"{tier.starting_unit}-{upper}" if upper != "+" else f"{tier.starting_unit}+"

@@ -17,6 +17,13 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, StrictBool, StrictInt, StrictStr
 
+from billcycle.catalog.vocabulary import (
+    BillCycleType,
+    BillingPeriodAlignment,
+    EndDateCondition,
+    ListPriceBase,
+    TriggerEvent,
+)
 from billcycle.errors import InvalidValue
 from billcycle.ids import parse_zuora_id, to_zuora_id
 from billcycle.rating import ChargeModel, ChargeType, PriceFormat
@@ -595,9 +602,9 @@ def created(subscription: Subscription, view: SubscriptionView) -> CreateSubscri
 
 def _billing_day(charge: SubscriptionCharge) -> str:
     kind = charge.bill_cycle_type
-    if kind == "SpecificDayofMonth":
+    if kind == BillCycleType.SpecificDayofMonth:
         return f"SpecificDayofMonth({charge.bill_cycle_day})"
-    if kind == "SpecificDayofWeek":
+    if kind == BillCycleType.SpecificDayofWeek:
         return f"SpecificDayofWeek/{charge.weekly_bill_cycle_day}"
     return kind
 
@@ -630,9 +637,11 @@ def _segment_fields(view: SegmentView) -> dict[str, Any]:
         "processed_through_date": charge.processed_through,
         "trigger_event": charge.trigger_event,
         "trigger_date": charge.effective_start_date
-        if charge.trigger_event == "SpecificDate"
+        if charge.trigger_event == TriggerEvent.SpecificDate
         else None,
-        "end_date_condition": "One_Time" if one_time else "Subscription_End",
+        "end_date_condition": EndDateCondition.OneTime
+        if one_time
+        else EndDateCondition.SubscriptionEnd,
         "mrr": view.mrr,
         "tcv": view.tcv,
         "description": charge.description,
@@ -656,8 +665,8 @@ def _charge(view: ChargeView, all_segments: bool) -> RatePlanChargeResponse:
         billing_period=charge.billing_period,
         specific_billing_period=charge.specific_billing_period,
         billing_timing=charge.billing_timing,
-        billing_period_alignment="AlignToCharge" if recurring else None,
-        list_price_base="Per_Billing_Period" if recurring else None,
+        billing_period_alignment=BillingPeriodAlignment.AlignToCharge if recurring else None,
+        list_price_base=ListPriceBase.PerBillingPeriod if recurring else None,
         product_rate_plan_charge_id=to_zuora_id(charge.product_rate_plan_charge_id),
         charge_segments=[ChargeSegmentResponse(**_segment_fields(s)) for s in view.segments]
         if all_segments
