@@ -572,7 +572,7 @@ def _summary(charge: ProductRatePlanCharge, currency: str, tiers: list[CatalogTi
     parts = []
     for tier in tiers:
         amount = f"{currency}{tier.price}"
-        amount = amount if tier.price_format == PriceFormat.FlatFee else f"{amount}/{unit}"
+        amount = amount if tier.price_format == "FlatFee" else f"{amount}/{unit}"
         if charge.charge_model in (ChargeModel.Tiered, ChargeModel.Volume):
             upper = f"{tier.ending_unit}" if tier.ending_unit is not None else "+"
             span = f"{tier.starting_unit}-{upper}" if upper != "+" else f"{tier.starting_unit}+"
