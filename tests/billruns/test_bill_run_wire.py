@@ -196,3 +196,35 @@ def test_update_merges_onto_the_stored_run_and_echoes_zuora_shapes(
     assert {k: v for k, v in fetched.items() if k not in ("totalAmounts", "accountFailures")} == {
         **filtered.json()
     }
+
+
+def test_booleans_and_integers_must_be_json_booleans_and_integers(api: Api) -> None:
+    """The SDK's strict types send JSON booleans and integers; a string such as "yes" or
+    "3" is refused with the field named, and no run is created (it used to be coerced:
+    "autoPost": "yes" created an auto-posting run)."""
+    bodies: list[tuple[dict[str, Any], str]] = [
+        ({"batches": ["AllBatches"], "targetDate": "2026-02-01", "autoPost": "yes"}, "autoPost"),
+        ({"batches": ["AllBatches"], "targetDate": "2026-02-01", "autoEmail": 1}, "autoEmail"),
+        (
+            {"batches": ["AllBatches"], "schedule": {**SCHEDULE, "runTime": "6"}},
+            "schedule.runTime",
+        ),
+        (
+            {
+                "batches": ["AllBatches"],
+                "schedule": SCHEDULE,
+                "invoiceDateOffset": "2",
+            },
+            "invoiceDateOffset",
+        ),
+    ]
+    for body, field in bodies:
+        _code, message = reason(post(api, body), 400)
+        assert field in message, message
+    listed = api.client.get(BILL_RUNS, headers=api.zuora_headers).json()
+    assert listed["billRuns"] == []
+    run = create_run(api)
+    refused = api.client.put(
+        f"{BILL_RUNS}/{run['id']}/cancel", json={"cancelOnce": "false"}, headers=api.zuora_headers
+    )
+    assert "cancelOnce" in error_of(refused, 400)
