@@ -8,12 +8,10 @@ work), other tasks are retried a few times. PostgreSQL only: the queue lives the
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -22,16 +20,16 @@ from sqlalchemy import text
 
 from billcycle.bulkjobs import service
 from billcycle.bulkjobs.statuses import BulkJobStatus, BulkJobType
-from billcycle.clock import SystemClock
-from billcycle.config import Settings
-from billcycle.db.session import make_session_factory, unit_of_work
+from billcycle.db.session import unit_of_work
 from billcycle.devtools.dataset import DatasetSpec, load, load_posted_invoices
 from billcycle.jobs import wiring
 from billcycle.jobs.queue import QUEUE, RUN, STALLED_RETRIES, ProcrastinateDispatcher, make_app
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import create_tenant
+from tests.support.workers import postgres_runtime, spawn_worker, workers
 
 pytestmark = pytest.mark.slow
+__all__ = ["workers"]  # the fixture
 
 RECORDS = 100_000
 LEASE_SECONDS = 3
@@ -39,43 +37,16 @@ LEASE_SECONDS = 3
 
 @pytest.fixture
 def pg_runtime(database_url: str, runtime: Runtime) -> Runtime:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the procrastinate queue lives in PostgreSQL")
-    settings = Settings(database_url=database_url, worker_lease_seconds=LEASE_SECONDS)
-    return Runtime(
-        settings=settings,
-        engine=runtime.engine,
-        session_factory=make_session_factory(runtime.engine),
-        clock=SystemClock(),
+    return postgres_runtime(
+        database_url,
+        runtime.engine,
+        "the procrastinate queue lives in PostgreSQL",
+        worker_lease_seconds=LEASE_SECONDS,
     )
 
 
-@pytest.fixture
-def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def spawn_worker(database_url: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "BILLCYCLE_DATABASE_URL": database_url,
-        "BILLCYCLE_WORKER_LEASE_SECONDS": str(LEASE_SECONDS),
-        "BILLCYCLE_WORKER_TICK_SECONDS": "1",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "billcycle.cli.main", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def spawn(database_url: str) -> subprocess.Popen[bytes]:
+    return spawn_worker(database_url, BILLCYCLE_WORKER_LEASE_SECONDS=str(LEASE_SECONDS))
 
 
 def query(runtime: Runtime, sql: str, **params: Any) -> list[Any]:
@@ -118,7 +89,7 @@ def test_a_killed_workers_job_is_settled_and_its_work_finished(
         "SELECT id, args->>'name' FROM procrastinate_jobs "
         "WHERE queue_name = :q AND status = 'doing' AND task_name = :run"
     )
-    first = spawn_worker(database_url)
+    first = spawn(database_url)
     workers.append(first)
     wait_until(
         lambda: bool(query(pg_runtime, doing, q=QUEUE, run=RUN)), 60, "a worker to take a drain"
@@ -135,7 +106,7 @@ def test_a_killed_workers_job_is_settled_and_its_work_finished(
     )[0]
     assert (status, done < RECORDS) == (BulkJobStatus.VALIDATING, True)
 
-    workers.append(spawn_worker(database_url))
+    workers.append(spawn(database_url))
     ids = [job for job, _ in orphans]
     settled = "SELECT id, status FROM procrastinate_jobs WHERE id = ANY(:ids)"
     wait_until(

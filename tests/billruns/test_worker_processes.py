@@ -7,12 +7,9 @@ restarted worker resumes, and every account is invoiced exactly once.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -22,17 +19,17 @@ from sqlalchemy import func, select
 from billcycle.billruns import service
 from billcycle.billruns.models import BillRun
 from billcycle.billruns.spec import BillRunSpec
-from billcycle.clock import SystemClock
-from billcycle.config import Settings
-from billcycle.db.session import make_session_factory, unit_of_work
+from billcycle.db.session import unit_of_work
 from billcycle.devtools.dataset import DatasetSpec, load
 from billcycle.invoicing.models import Invoice
 from billcycle.jobs import wiring
 from billcycle.jobs.models import WorkChunk
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import create_tenant
+from tests.support.workers import postgres_runtime, spawn_worker, workers
 
 pytestmark = pytest.mark.slow
+__all__ = ["workers"]  # the fixture
 
 ACCOUNTS = 5_000
 CHUNK = 50
@@ -40,14 +37,11 @@ CHUNK = 50
 
 @pytest.fixture
 def pg_runtime(database_url: str, runtime: Runtime) -> Runtime:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("worker processes share work through PostgreSQL")
-    settings = Settings(database_url=database_url, bill_run_chunk_size=CHUNK)
-    return Runtime(
-        settings=settings,
-        engine=runtime.engine,
-        session_factory=make_session_factory(runtime.engine),
-        clock=SystemClock(),
+    return postgres_runtime(
+        database_url,
+        runtime.engine,
+        "worker processes share work through PostgreSQL",
+        bill_run_chunk_size=CHUNK,
     )
 
 
@@ -69,33 +63,12 @@ def start_run(runtime: Runtime, name: str) -> Scenario:
     return Scenario(tenant.tenant_id, run_id)
 
 
-def spawn_worker(database_url: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "BILLCYCLE_DATABASE_URL": database_url,
-        "BILLCYCLE_BILL_RUN_CHUNK_SIZE": str(CHUNK),
-        "BILLCYCLE_WORKER_LEASE_SECONDS": "3",
-        "BILLCYCLE_WORKER_TICK_SECONDS": "1",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "billcycle.cli.main", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def spawn(database_url: str) -> subprocess.Popen[bytes]:
+    return spawn_worker(
+        database_url,
+        BILLCYCLE_BILL_RUN_CHUNK_SIZE=str(CHUNK),
+        BILLCYCLE_WORKER_LEASE_SECONDS="3",
     )
-
-
-@pytest.fixture
-def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def run_row(runtime: Runtime, scenario: Scenario) -> BillRun:
@@ -142,7 +115,7 @@ def test_killed_worker_is_replaced_and_nothing_is_billed_twice(
     pg_runtime: Runtime, database_url: str, workers: list[subprocess.Popen[bytes]]
 ) -> None:
     scenario = start_run(pg_runtime, "crash")
-    first = spawn_worker(database_url)
+    first = spawn(database_url)
     workers.append(first)
     wait_for(pg_runtime, scenario, lambda r: r.accounts_processed >= 10 * CHUNK, 120)
     first.send_signal(signal.SIGKILL)
@@ -151,7 +124,7 @@ def test_killed_worker_is_replaced_and_nothing_is_billed_twice(
     assert interrupted.status == "Processing"
     assert interrupted.accounts_processed < ACCOUNTS
 
-    workers.append(spawn_worker(database_url))
+    workers.append(spawn(database_url))
     wait_for(pg_runtime, scenario, lambda r: r.status == "Completed", 180)
     assert_billed_exactly_once(pg_runtime, scenario)
 
@@ -160,7 +133,7 @@ def test_two_workers_share_one_run(
     pg_runtime: Runtime, database_url: str, workers: list[subprocess.Popen[bytes]]
 ) -> None:
     scenario = start_run(pg_runtime, "shared")
-    workers.extend([spawn_worker(database_url), spawn_worker(database_url)])
+    workers.extend([spawn(database_url), spawn(database_url)])
     wait_for(pg_runtime, scenario, lambda r: r.status == "Completed", 180)
     assert_billed_exactly_once(pg_runtime, scenario)
     with pg_runtime.service_context(scenario.tenant_id) as ctx:
