@@ -133,10 +133,13 @@ def check_invariants(ctx: ServiceContext) -> None:
     for payment in found:
         got = amounts[payment.id]
         assert got.amount_minor == got.applied_minor + got.unapplied_minor + got.refunded_minor
-        assert got.applied_minor >= 0 and got.refunded_minor >= 0 and got.unapplied_minor >= 0
+        assert got.applied_minor >= 0
+        assert got.refunded_minor >= 0
+        assert got.unapplied_minor >= 0
         settled = PaymentStatus(payment.status) in SETTLED_STATUSES
         if not settled:
-            assert got.applied_minor == 0 and got.refunded_minor == 0
+            assert got.applied_minor == 0
+            assert got.refunded_minor == 0
         if settled:
             credit[payment.account_id] = credit.get(payment.account_id, 0) + got.unapplied_minor
     accounts = {invoice.account_id for invoice in invoices} | {p.account_id for p in found}
