@@ -1,7 +1,7 @@
 """A payment made through the payment service shows in both dialects' answers, which read
-the ledger: Zuora's invoice ``balance``/``paymentAmount`` and the account summary's
-``balance`` and the account's ``creditBalance``, Fusebill's invoice ``totalPayments``/``outstandingBalance``
-and status. A Processing payment shows nowhere until it settles."""
+the ledger: Zuora's invoice ``balance``/``paymentAmount``, the account summary's
+``balance`` and the account's ``creditBalance``; Fusebill's invoice ``totalPayments``,
+``outstandingBalance`` and status. A Processing payment shows nowhere until it settles."""
 
 from __future__ import annotations
 
