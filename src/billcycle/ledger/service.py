@@ -4,9 +4,10 @@ One rule for every kind of entry: an entry reduces its invoice's balance by
 ``amount_minor`` (an entry that raises the balance, such as reversing an applied payment,
 carries a negative amount), it is written under a lock on the invoice, and the balance is
 re-checked under that lock so two concurrent applications can never over-apply.
-Write-offs are the first type; payments, credit memos and refunds reuse
-:func:`apply_to_invoice` with their own policies, and the totals below already group by
-type, so they need no change in the queries or in the dialects' balance fields.
+Write-offs and payments (``billcycle.payments``) use :func:`apply_to_invoice`; a payment's
+unapplication is :func:`reverse_on_invoice`, and its money on the account (received,
+refunded, cancelled, transferred) is :func:`record_account_entry`, on no invoice. The
+totals below group by type, so the dialects' balance fields need no change.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def apply_to_invoice(
     """Apply a positive ``amount_minor`` to a posted invoice, never beyond its balance.
 
     The common path for every entry that settles an invoice (payments, credit memos,
-    write-offs); entries that raise a balance (refunds) will need their own checks.
+    write-offs); taking a payment's application back is :func:`reverse_on_invoice`.
 
     Locks the invoice row and re-reads its status and balance under the lock: of two
     concurrent applications that together exceed the balance, the second one sees the

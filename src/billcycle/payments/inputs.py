@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from billcycle.ledger.models import EntrySource
 from billcycle.payments.statuses import (
+    GatewayState,
     PaymentType,
     RefundMethodType,
     RefundTransactionType,
@@ -74,6 +75,6 @@ class GatewayOutcome:
     """What a gateway (or a reconciler asking it) reports for a Processing payment."""
 
     succeeded: bool
-    gateway_state: str | None = None
+    gateway_state: GatewayState | None = None  # default: Settled, or FailedToSettle
     gateway_response: str | None = None
     gateway_response_code: str | None = None

@@ -9,9 +9,7 @@ concurrent calls that together would spend more than it has, one is refused.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
-from decimal import Decimal
 
 from billcycle.accounts import service as accounts
 from billcycle.context import ServiceContext
@@ -108,7 +106,13 @@ def create_payment(ctx: ServiceContext, data: NewPayment) -> Payment:
             resource=PAYMENT,
             field="effectiveDate",
         )
-    _check_lengths(data)
+    _check_lengths(
+        gatewayOrderId=data.gateway_order_id,
+        authTransactionId=data.auth_transaction_id,
+        softDescriptor=data.soft_descriptor,
+        referenceId=data.reference_id,
+        comment=data.comment,
+    )
     now = ctx.clock.now()
     number = numbers.next_number(ctx.session, ctx.tenant_id, "payment")
     payment = Payment(
@@ -141,15 +145,19 @@ def create_payment(ctx: ServiceContext, data: NewPayment) -> Payment:
     return payment
 
 
-def _check_lengths(data: NewPayment) -> None:
-    limits = {
-        "gatewayOrderId": (data.gateway_order_id, 50),
-        "authTransactionId": (data.auth_transaction_id, 50),
-        "softDescriptor": (data.soft_descriptor, 35),
-        "referenceId": (data.reference_id, 100),
-        "comment": (data.comment, 255),
-    }
-    for field, (value, limit) in limits.items():
+# Zuora's limits, by wire field name (the name a dialect shows in its error).
+LIMITS = {
+    "gatewayOrderId": 50,
+    "authTransactionId": 50,
+    "softDescriptor": 35,
+    "referenceId": 100,
+    "comment": 255,
+}
+
+
+def _check_lengths(**values: str | None) -> None:
+    for field, value in values.items():
+        limit = LIMITS[field]
         if value is not None and len(value) > limit:
             raise InvalidValue(
                 f"The {field} is longer than {limit} characters.", resource=PAYMENT, field=field
@@ -193,9 +201,10 @@ def settle_payment(
         )
     now = ctx.clock.now()
     payment.status = wanted.value
-    payment.gateway_state = outcome.gateway_state or (
-        GatewayState.SETTLED if outcome.succeeded else GatewayState.FAILED_TO_SETTLE
-    )
+    payment.gateway_state = (
+        outcome.gateway_state
+        or (GatewayState.SETTLED if outcome.succeeded else GatewayState.FAILED_TO_SETTLE)
+    ).value
     payment.gateway_response = outcome.gateway_response
     payment.gateway_response_code = outcome.gateway_response_code
     payment.updated_at = now
@@ -324,12 +333,7 @@ def update_payment(
             resource=PAYMENT,
             field="referenceId",
         )
-    checked = replace(
-        NewPayment(account_id=0, amount=Decimal(1), currency="USD"),
-        comment=comment,
-        reference_id=reference_id,
-    )
-    _check_lengths(checked)
+    _check_lengths(comment=comment, referenceId=reference_id)
     if comment is not None:
         payment.comment = comment
     if reference_id is not None:
