@@ -26,7 +26,7 @@ from billcycle.payments.inputs import (
     NewPayment,
     NewRefund,
 )
-from billcycle.payments.statuses import PaymentStatus, PaymentType, RefundMethodType
+from billcycle.payments.statuses import PaymentStatus, PaymentType, RefundMethodType, RefundStatus
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant
 from tests.payments.helpers import apps, balance, check_invariants, pay, posted_invoices
@@ -457,3 +457,23 @@ def test_payment_keys_and_updates(runtime: Runtime, tenant: NewTenant) -> None:
         NotFound,
         lambda ctx: payments.find_payment(ctx, payment_id=None, number="P-99999999"),
     )
+
+
+def test_cancelling_a_refund_gives_the_money_back(runtime: Runtime, tenant: NewTenant) -> None:
+    t = tenant.tenant_id
+    billed = posted_invoices(runtime, t, ["100"])
+    with runtime.service_context(t) as ctx:
+        payment_id = pay(ctx, billed.account_id, "60", (billed.invoice_ids[0], "20")).id
+        refund_id = refunds.refund_payment(ctx, payment_id, refund("40")).id
+        assert ledger.account_credit_minor(ctx.session, t, billed.account_id) == 0
+    with runtime.service_context(t) as ctx:
+        cancelled = refunds.cancel_refund(ctx, refund_id)
+        assert cancelled.status == RefundStatus.CANCELED
+        view = payments.view_payment(ctx, payments.get_payment(ctx, payment_id))
+        assert (view.amounts.refunded_minor, view.amounts.unapplied_minor) == (0, 4000)
+        assert ledger.account_credit_minor(ctx.session, t, billed.account_id) == 4000
+        check_invariants(ctx)
+    refused(
+        runtime, t, RuleViolation, lambda ctx: refunds.cancel_refund(ctx, refund_id), "Canceled"
+    )
+    refused(runtime, t, NotFound, lambda ctx: refunds.cancel_refund(ctx, 10**9))

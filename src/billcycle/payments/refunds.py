@@ -10,7 +10,7 @@ from __future__ import annotations
 from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue, NotFound, RuleViolation
 from billcycle.ledger import service as ledger
-from billcycle.ledger.models import EntryType
+from billcycle.ledger.models import EntrySource, EntryType
 from billcycle.money import from_minor
 from billcycle.payments import repository as repo
 from billcycle.payments.applications import newest_first, unapply_pieces, write_unapplications
@@ -83,6 +83,42 @@ def refund_with_auto_unapply(ctx: ServiceContext, payment_id: int, data: NewRefu
         ctx, payment, pieces, max(refund_date, payment.effective_date), data.source
     )
     return _write(ctx, payment, amount, data)
+
+
+def cancel_refund(ctx: ServiceContext, refund_id: int) -> Refund:
+    """Cancel a processed external refund (Zuora's ``PUT /v1/refunds/{key}/cancel``): the
+    money is back on the payment, unapplied. Under the payment's lock, as every change
+    to its money."""
+    refund = get_refund(ctx, refund_id)
+    payment = lock(ctx, refund.payment_id)
+    refund = get_refund(ctx, refund_id)
+    if refund.status != RefundStatus.PROCESSED:
+        raise RuleViolation(
+            f"Refund {refund.number} is {refund.status}: only a processed refund can be canceled.",
+            resource=REFUND,
+        )
+    if refund.refund_type != PaymentType.EXTERNAL:
+        raise RuleViolation(
+            f"Refund {refund.number} went through a gateway: it cannot be canceled.",
+            resource=REFUND,
+        )
+    ledger.record_account_entry(
+        ctx,
+        account_id=payment.account_id,
+        payment_id=payment.id,
+        entry_type=EntryType.REFUND,
+        amount_minor=refund.amount_minor,
+        currency=refund.currency,
+        effective_date=max(ctx.clock.today(), refund.refund_date),
+        source=EntrySource.API.value,
+        reference=refund.number,
+    )
+    now = ctx.clock.now()
+    refund.status = RefundStatus.CANCELED.value
+    refund.updated_at = now
+    payment.updated_at = now
+    ctx.session.flush()
+    return refund
 
 
 def _check(payment: Payment, data: NewRefund) -> None:
