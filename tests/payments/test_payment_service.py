@@ -443,6 +443,16 @@ def test_payment_keys_and_updates(runtime: Runtime, tenant: NewTenant) -> None:
         payments.update_payment(ctx, payment.id, comment="paid at the desk", reference_id="R1")
         assert (payment.comment, payment.reference_id) == ("paid at the desk", "R1")
         assert [p.id for p in payments.account_payments(ctx, billed.account_id)] == [payment.id]
+        later = pay(ctx, billed.account_id, "2", (billed.invoice_ids[0], "2"))
+        listed = payments.list_payments(ctx, account_id=billed.account_id)
+        assert [(v.payment.id, v.amounts.applied_minor) for v in listed] == [
+            (later.id, 200),
+            (payment.id, 0),
+        ]
+        assert payments.list_payments(ctx, status=PaymentStatus.CANCELED) == []
+        assert [v.payment.id for v in payments.list_payments(ctx, offset=1, limit=1)] == [
+            payment.id
+        ]
         payment_id = payment.id
     refused(
         runtime,

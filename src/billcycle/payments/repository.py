@@ -87,3 +87,21 @@ def refunds_of(session: Session, tenant_id: int, payment_id: int) -> list[Refund
             .order_by(Refund.id)
         )
     )
+
+
+def page_of_payments(
+    session: Session,
+    tenant_id: int,
+    *,
+    account_id: int | None,
+    status: str | None,
+    offset: int,
+    limit: int,
+) -> list[Payment]:
+    """A page of the tenant's payments, newest first (Zuora's list order), filtered."""
+    stmt = select(Payment).where(Payment.tenant_id == tenant_id, Payment.deleted_at.is_(None))
+    if account_id is not None:
+        stmt = stmt.where(Payment.account_id == account_id)
+    if status is not None:
+        stmt = stmt.where(Payment.status == status)
+    return list(session.scalars(stmt.order_by(Payment.id.desc()).offset(offset).limit(limit)))

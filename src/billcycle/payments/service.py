@@ -69,6 +69,27 @@ def account_payments(ctx: ServiceContext, account_id: int) -> list[Payment]:
     return repo.account_payments(ctx.session, ctx.tenant_id, account_id)
 
 
+def list_payments(
+    ctx: ServiceContext,
+    *,
+    account_id: int | None = None,
+    status: PaymentStatus | None = None,
+    offset: int = 0,
+    limit: int = 40,
+) -> list[PaymentView]:
+    """A page of payments with their amounts (one ledger query for the page)."""
+    page = repo.page_of_payments(
+        ctx.session,
+        ctx.tenant_id,
+        account_id=account_id,
+        status=status.value if status else None,
+        offset=offset,
+        limit=limit,
+    )
+    amounts = amounts_of(ctx.session, page)
+    return [PaymentView(payment, amounts[payment.id], [], []) for payment in page]
+
+
 # -- create and settle -----------------------------------------------------------------
 
 

@@ -37,7 +37,8 @@ class PaymentAmounts:
 class PaymentView:
     payment: Payment
     amounts: PaymentAmounts
-    # (invoice id, invoice item id or None, net applied minor units)
+    # (invoice id, invoice item id or None, net applied minor units); a list page leaves
+    # these two empty (``view_payment`` fills them).
     applications: list[tuple[int, int | None, int]]
     refunds: list[Refund]
 
