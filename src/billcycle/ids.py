@@ -20,6 +20,7 @@ NUMBER_FORMATS: dict[str, tuple[str, int]] = {
     "subscription": ("A-S", 8),
     "charge": ("C-", 8),
     "payment": ("P-", 8),
+    "refund": ("R-", 8),
 }
 
 

@@ -29,6 +29,7 @@ from billcycle.accounts.statuses import INITIAL_STATUSES, TRANSITIONS, AccountSt
 from billcycle.context import ServiceContext
 from billcycle.errors import DomainError, InvalidValue, MissingField, NotFound, RuleViolation
 from billcycle.ids import NUMBER_FORMATS
+from billcycle.ledger import service as ledger
 from billcycle.money import from_minor, normalize_currency
 from billcycle.subscriptions.models import Subscription, SubscriptionRatePlan
 from billcycle.subscriptions.statuses import SubscriptionStatus
@@ -123,7 +124,8 @@ class AccountMetrics:
 
 
 def account_metrics(ctx: ServiceContext, account: Account) -> AccountMetrics:
-    """Balances derived from posted invoices less what the ledger applied to them."""
+    """Balances derived from posted invoices less what the ledger applied to them; the
+    credit balance is the account's unapplied payment money."""
     owed = from_minor(
         repository.posted_invoice_balance_minor(ctx.session, ctx.tenant_id, account.id),
         account.currency,
@@ -132,7 +134,11 @@ def account_metrics(ctx: ServiceContext, account: Account) -> AccountMetrics:
         currency=account.currency,
         balance=owed,
         total_invoice_balance=owed,
-        credit_balance=from_minor(0, account.currency),
+        # Unapplied money of the account's settled payments, from the ledger.
+        credit_balance=from_minor(
+            ledger.account_credit_minor(ctx.session, ctx.tenant_id, account.id),
+            account.currency,
+        ),
         contracted_mrr=from_minor(0, account.currency),
     )
 

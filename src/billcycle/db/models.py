@@ -15,6 +15,7 @@ from billcycle.jobs.models import WorkChunk
 from billcycle.ledger.models import LedgerEntry
 from billcycle.notifications.models import InvoiceEmail
 from billcycle.operators.models import OperatorKey
+from billcycle.payments.models import Payment, Refund
 from billcycle.subscriptions.models import (
     Subscription,
     SubscriptionCharge,
@@ -42,10 +43,12 @@ __all__ = [
     "NumberSequence",
     "OAuthClient",
     "OperatorKey",
+    "Payment",
     "Product",
     "ProductRatePlan",
     "ProductRatePlanCharge",
     "ProductRatePlanChargeTier",
+    "Refund",
     "Subscription",
     "SubscriptionCharge",
     "SubscriptionChargeTier",

@@ -11,14 +11,19 @@ from billcycle.db.types import BigId, UtcDateTime
 
 
 class EntryType(StrEnum):
-    """Kinds of ledger entries (``ledger_entries.entry_type``). All but ``Refund`` reduce
-    the balance (positive amounts); a refund of an applied payment raises it again and is
-    recorded negative."""
+    """Kinds of ledger entries (``ledger_entries.entry_type``). On an invoice, an entry
+    reduces its balance by its amount: a payment's application is a positive ``Payment``,
+    its unapplication a negative one. Entries without an invoice move a payment's money on
+    its account (``payment_id`` set): received (+), cancelled (-), transferred (- on the
+    old account, + on the new), refunded (``Refund``, -)."""
 
     WRITE_OFF = "WriteOff"
     PAYMENT = "Payment"
     CREDIT_MEMO = "CreditMemo"
     REFUND = "Refund"
+    PAYMENT_RECEIVED = "PaymentReceived"
+    PAYMENT_CANCELED = "PaymentCanceled"
+    PAYMENT_TRANSFER = "PaymentTransfer"
 
 
 class EntrySource(StrEnum):
@@ -48,6 +53,7 @@ class LedgerEntry(TenantScoped, Base):
         # fresh statistics ANDed both and read every entry of the tenant per invoice.
         Index("ix_ledger_entries_invoice", "invoice_id", "tenant_id"),
         Index("ix_ledger_entries_account", "tenant_id", "account_id"),
+        Index("ix_ledger_entries_payment", "payment_id", "tenant_id"),
     )
 
     tenant_id: Mapped[int] = mapped_column(BigId, nullable=False)
@@ -55,6 +61,10 @@ class LedgerEntry(TenantScoped, Base):
     invoice_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("invoices.id", ondelete="CASCADE")
     )
+    # The payment whose money this entry moves, and the invoice item a payment was applied
+    # to (Zuora's per-item applications); no foreign keys, for the reason above.
+    payment_id: Mapped[int | None] = mapped_column(BigId)
+    invoice_item_id: Mapped[int | None] = mapped_column(BigId)
     entry_type: Mapped[str] = mapped_column(String(20), nullable=False)  # EntryType
     amount_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False)

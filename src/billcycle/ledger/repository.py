@@ -210,3 +210,74 @@ def get_entry(session: Session, tenant_id: int, entry_id: int) -> LedgerEntry | 
     return session.scalars(
         select(LedgerEntry).where(LedgerEntry.tenant_id == tenant_id, LedgerEntry.id == entry_id)
     ).first()
+
+
+def totals_by_payment(
+    session: Session, tenant_id: int, payment_ids: Sequence[int]
+) -> list[tuple[int, str, int]]:
+    """``(payment_id, entry_type, net total)`` for every type a payment has entries of."""
+    rows: list[tuple[int, str, int]] = []
+    for chunk in chunks(sorted(set(payment_ids))):
+        stmt = (
+            select(
+                LedgerEntry.payment_id,
+                LedgerEntry.entry_type,
+                func.sum(LedgerEntry.amount_minor),
+            )
+            .where(LedgerEntry.tenant_id == tenant_id, LedgerEntry.payment_id.in_(chunk))
+            .group_by(LedgerEntry.payment_id, LedgerEntry.entry_type)
+        )
+        rows.extend((int(row[0] or 0), row[1], int(row[2])) for row in session.execute(stmt))
+    return rows
+
+
+def payment_applications(
+    session: Session, tenant_id: int, payment_id: int
+) -> list[tuple[int, int | None, int]]:
+    stmt = (
+        select(
+            LedgerEntry.invoice_id,
+            LedgerEntry.invoice_item_id,
+            func.sum(LedgerEntry.amount_minor),
+        )
+        .where(
+            LedgerEntry.tenant_id == tenant_id,
+            LedgerEntry.payment_id == payment_id,
+            LedgerEntry.invoice_id.is_not(None),
+        )
+        .group_by(LedgerEntry.invoice_id, LedgerEntry.invoice_item_id)
+        .order_by(LedgerEntry.invoice_id, LedgerEntry.invoice_item_id)
+    )
+    return [
+        (int(row[0] or 0), row[1], int(row[2])) for row in session.execute(stmt) if int(row[2]) != 0
+    ]
+
+
+def item_applied(session: Session, tenant_id: int, invoice_id: int) -> dict[int, int]:
+    stmt = (
+        select(LedgerEntry.invoice_item_id, func.sum(LedgerEntry.amount_minor))
+        .where(
+            LedgerEntry.tenant_id == tenant_id,
+            LedgerEntry.invoice_id == invoice_id,
+            LedgerEntry.invoice_item_id.is_not(None),
+        )
+        .group_by(LedgerEntry.invoice_item_id)
+    )
+    return {int(row[0] or 0): int(row[1]) for row in session.execute(stmt)}
+
+
+def account_credit_minor(session: Session, tenant_id: int, account_id: int) -> int:
+    """Payment money on the account less what of it went to invoices: every payment
+    entry's amount, with the invoice-level ones (applications) counted against it."""
+    signed = case(
+        (LedgerEntry.invoice_id.is_(None), LedgerEntry.amount_minor),
+        else_=-LedgerEntry.amount_minor,
+    )
+    total = session.execute(
+        select(func.coalesce(func.sum(signed), 0)).where(
+            LedgerEntry.tenant_id == tenant_id,
+            LedgerEntry.account_id == account_id,
+            LedgerEntry.payment_id.is_not(None),
+        )
+    ).scalar_one()
+    return int(total)

@@ -4,9 +4,10 @@ One rule for every kind of entry: an entry reduces its invoice's balance by
 ``amount_minor`` (an entry that raises the balance, such as reversing an applied payment,
 carries a negative amount), it is written under a lock on the invoice, and the balance is
 re-checked under that lock so two concurrent applications can never over-apply.
-Write-offs are the first type; payments, credit memos and refunds reuse
-:func:`apply_to_invoice` with their own policies, and the totals below already group by
-type, so they need no change in the queries or in the dialects' balance fields.
+Write-offs and payments (``billcycle.payments``) use :func:`apply_to_invoice`; a payment's
+unapplication is :func:`reverse_on_invoice`, and its money on the account (received,
+refunded, cancelled, transferred) is :func:`record_account_entry`, on no invoice. The
+totals below group by type, so the dialects' balance fields need no change.
 """
 
 from __future__ import annotations
@@ -112,11 +113,13 @@ def apply_to_invoice(
     source: str,
     effective_date: date | None = None,
     full_balance_only: bool = False,
+    payment_id: int | None = None,
+    invoice_item_id: int | None = None,
 ) -> LedgerEntry:
     """Apply a positive ``amount_minor`` to a posted invoice, never beyond its balance.
 
     The common path for every entry that settles an invoice (payments, credit memos,
-    write-offs); entries that raise a balance (refunds) will need their own checks.
+    write-offs); taking a payment's application back is :func:`reverse_on_invoice`.
 
     Locks the invoice row and re-reads its status and balance under the lock: of two
     concurrent applications that together exceed the balance, the second one sees the
@@ -176,6 +179,8 @@ def apply_to_invoice(
         tenant_id=ctx.tenant_id,
         account_id=current.account_id,
         invoice_id=current.id,
+        payment_id=payment_id,
+        invoice_item_id=invoice_item_id,
         entry_type=entry_type.value,
         amount_minor=amount_minor,
         currency=currency,
@@ -186,6 +191,102 @@ def apply_to_invoice(
         created_at=ctx.clock.now(),
     )
     return repo.insert_entry(session, entry)
+
+
+def reverse_on_invoice(
+    ctx: ServiceContext,
+    invoice: Invoice,
+    entry_type: EntryType,
+    amount_minor: int,
+    *,
+    payment_id: int,
+    invoice_item_id: int | None,
+    source: str,
+    effective_date: date | None = None,
+) -> LedgerEntry:
+    """Give back ``amount_minor`` of what a payment applied to an invoice (a negative
+    entry of the same type): the invoice owes it again.
+
+    The caller holds the payment's lock and has checked that the payment applied at
+    least this much there; the invoice is locked too, as for any entry that moves it.
+    """
+    invoice_repo.lock_invoices(ctx.session, ctx.tenant_id, [invoice.id], with_accounts=False)
+    today = ctx.clock.today()
+    entry = LedgerEntry(
+        tenant_id=ctx.tenant_id,
+        account_id=invoice.account_id,
+        invoice_id=invoice.id,
+        payment_id=payment_id,
+        invoice_item_id=invoice_item_id,
+        entry_type=entry_type.value,
+        amount_minor=-amount_minor,
+        currency=invoice.currency,
+        effective_date=max(effective_date or today, invoice.invoice_date),
+        reference=None,
+        comment=None,
+        source=source,
+        created_at=ctx.clock.now(),
+    )
+    return repo.insert_entry(ctx.session, entry)
+
+
+def record_account_entry(
+    ctx: ServiceContext,
+    *,
+    account_id: int,
+    payment_id: int,
+    entry_type: EntryType,
+    amount_minor: int,
+    currency: str,
+    effective_date: date,
+    source: str,
+    reference: str | None = None,
+) -> LedgerEntry:
+    """An entry on no invoice: a payment's money arriving on, leaving or moving between
+    accounts. Signed by the caller (money in positive)."""
+    entry = LedgerEntry(
+        tenant_id=ctx.tenant_id,
+        account_id=account_id,
+        invoice_id=None,
+        payment_id=payment_id,
+        entry_type=entry_type.value,
+        amount_minor=amount_minor,
+        currency=currency,
+        effective_date=effective_date,
+        reference=reference,
+        comment=None,
+        source=source,
+        created_at=ctx.clock.now(),
+    )
+    return repo.insert_entry(ctx.session, entry)
+
+
+def payment_totals(
+    session: Session, tenant_id: int, payment_ids: Sequence[int]
+) -> dict[int, AppliedTotals]:
+    """Per payment id asked for: the net of its entries per type (empty when none)."""
+    grouped: dict[int, dict[str, int]] = {payment_id: {} for payment_id in payment_ids}
+    for payment_id, entry_type, total in repo.totals_by_payment(session, tenant_id, payment_ids):
+        grouped.setdefault(payment_id, {})[entry_type] = total
+    return {payment_id: AppliedTotals(by_type) for payment_id, by_type in grouped.items()}
+
+
+def payment_applications(
+    session: Session, tenant_id: int, payment_id: int
+) -> list[tuple[int, int | None, int]]:
+    """``(invoice_id, invoice_item_id, net applied)`` of a payment, where the net is not 0."""
+    return repo.payment_applications(session, tenant_id, payment_id)
+
+
+def item_applied(session: Session, tenant_id: int, invoice_id: int) -> dict[int, int]:
+    """What the ledger applied to each item of an invoice (items with entries only)."""
+    return repo.item_applied(session, tenant_id, invoice_id)
+
+
+def account_credit_minor(session: Session, tenant_id: int, account_id: int) -> int:
+    """The account's unapplied payment money: what its payments brought in, less what was
+    applied, refunded, cancelled or transferred away."""
+    return repo.account_credit_minor(session, tenant_id, account_id)
 
 
 def write_off_full_balances(

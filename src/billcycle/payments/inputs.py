@@ -1,0 +1,80 @@
+"""What the payment services take: plain values a dialect parses its wire shapes into
+(Zuora's create/apply/refund bodies, Fusebill's payment and refund bodies)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from billcycle.ledger.models import EntrySource
+from billcycle.payments.statuses import (
+    GatewayState,
+    PaymentType,
+    RefundMethodType,
+    RefundTransactionType,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemApplication:
+    invoice_item_id: int
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceApplication:
+    """Part of a payment applied to (or taken back from) one invoice.
+
+    ``amount`` None: the invoice's whole balance (apply) or all this payment applied to it
+    (unapply). With ``items``, the amount is spread over those invoice items and, when
+    given, must equal their sum.
+    """
+
+    invoice_id: int
+    amount: Decimal | None = None
+    items: tuple[ItemApplication, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NewPayment:
+    account_id: int
+    amount: Decimal
+    currency: str
+    payment_type: PaymentType = PaymentType.EXTERNAL
+    effective_date: date | None = None  # today when absent
+    invoices: tuple[InvoiceApplication, ...] = ()
+    payment_method_id: int | None = None
+    gateway_id: int | None = None
+    gateway_order_id: str | None = None
+    auth_transaction_id: str | None = None
+    soft_descriptor: str | None = None
+    reference_id: str | None = None
+    comment: str | None = None
+    source: EntrySource = EntrySource.API  # the door the ledger entries came in by
+
+
+@dataclass(frozen=True, slots=True)
+class NewRefund:
+    amount: Decimal
+    refund_type: PaymentType = PaymentType.EXTERNAL
+    method_type: RefundMethodType | None = None
+    refund_date: date | None = None  # today when absent
+    reason_code: str | None = None
+    reference_id: str | None = None
+    comment: str | None = None
+    refund_transaction_type: RefundTransactionType | None = None
+    # Refund with auto-unapply: what to unapply first (none given: the newest
+    # applications, as much as the refund needs beyond the unapplied amount).
+    unapply: tuple[InvoiceApplication, ...] = field(default_factory=tuple)
+    source: EntrySource = EntrySource.API
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayOutcome:
+    """What a gateway (or a reconciler asking it) reports for a Processing payment."""
+
+    succeeded: bool
+    gateway_state: GatewayState | None = None  # default: Settled, or FailedToSettle
+    gateway_response: str | None = None
+    gateway_response_code: str | None = None

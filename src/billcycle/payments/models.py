@@ -1,0 +1,71 @@
+"""Payments and refunds. Their money movements live in the ledger (``ledger_entries`` with
+``payment_id``): the rows here carry what a payment *is* (amount, account, status, gateway
+facts), never how much of it is applied, unapplied or refunded, which is derived."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from billcycle.db.base import Base, TenantScoped, Timestamps
+from billcycle.db.types import BigId, UtcDateTime
+
+
+class Payment(TenantScoped, Timestamps, Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "number"),
+        Index("ix_payments_account", "tenant_id", "account_id"),
+    )
+
+    account_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
+    )
+    number: Mapped[str] = mapped_column(String(32), nullable=False)
+    amount_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    effective_date: Mapped[date] = mapped_column(Date, nullable=False)
+    payment_type: Mapped[str] = mapped_column(String(20), nullable=False)  # PaymentType
+    status: Mapped[str] = mapped_column(String(20), nullable=False)  # PaymentStatus
+    # Payment methods arrive next; the id is kept so a payment can name its method.
+    payment_method_id: Mapped[int | None] = mapped_column(BigId)
+    gateway_id: Mapped[int | None] = mapped_column(BigId)
+    gateway_order_id: Mapped[str | None] = mapped_column(String(50))
+    gateway_state: Mapped[str | None] = mapped_column(String(30))  # GatewayState
+    gateway_response: Mapped[str | None] = mapped_column(String(500))
+    gateway_response_code: Mapped[str | None] = mapped_column(String(100))
+    auth_transaction_id: Mapped[str | None] = mapped_column(String(50))
+    soft_descriptor: Mapped[str | None] = mapped_column(String(35))
+    reference_id: Mapped[str | None] = mapped_column(String(100))
+    comment: Mapped[str | None] = mapped_column(String(255))
+    submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Deleting (Canceled payments only) hides the row; its ledger entries stay.
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Refund(TenantScoped, Timestamps, Base):
+    __tablename__ = "refunds"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "number"),
+        Index("ix_refunds_payment", "tenant_id", "payment_id"),
+    )
+
+    payment_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("payments.id", ondelete="CASCADE"), nullable=False
+    )
+    account_id: Mapped[int] = mapped_column(BigId, nullable=False)
+    number: Mapped[str] = mapped_column(String(32), nullable=False)
+    amount_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    refund_type: Mapped[str] = mapped_column(String(20), nullable=False)  # PaymentType
+    method_type: Mapped[str | None] = mapped_column(String(40))  # RefundMethodType
+    status: Mapped[str] = mapped_column(String(20), nullable=False)  # RefundStatus
+    refund_date: Mapped[date] = mapped_column(Date, nullable=False)
+    reason_code: Mapped[str | None] = mapped_column(String(100))
+    reference_id: Mapped[str | None] = mapped_column(String(100))
+    comment: Mapped[str | None] = mapped_column(String(255))
+    refund_transaction_type: Mapped[str | None] = mapped_column(String(30))
