@@ -10,6 +10,7 @@ from billcycle.catalog.models import (
     ProductRatePlanChargeTier,
 )
 from billcycle.db.base import Base
+from billcycle.gateways.models import PaymentGateway, TestGatewayCharge
 from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.jobs.models import WorkChunk
 from billcycle.ledger.models import LedgerEntry
@@ -42,6 +43,7 @@ __all__ = [
     "NumberSequence",
     "OAuthClient",
     "OperatorKey",
+    "PaymentGateway",
     "Product",
     "ProductRatePlan",
     "ProductRatePlanCharge",
@@ -51,5 +53,6 @@ __all__ = [
     "SubscriptionChargeTier",
     "SubscriptionRatePlan",
     "Tenant",
+    "TestGatewayCharge",
     "WorkChunk",
 ]
