@@ -11,6 +11,7 @@ import pytest
 
 from billcycle.clock import FrozenClock
 from billcycle.errors import InvalidValue, RuleViolation
+from billcycle.gateways import service as gateways
 from billcycle.gateways.interface import (
     CardDetails,
     GatewayResult,
@@ -366,6 +367,17 @@ def test_no_wait_at_zero_latency(gateway: TestGateway, sleeps: Sleeps) -> None:
     assert sleeps.calls == []
 
 
+class _Crash(Exception):
+    pass
+
+
+def _pay_then_crash(runtime: Runtime, tenant_id: int, sleeps: Sleeps) -> None:
+    with runtime.service_context(tenant_id) as ctx:
+        gateway = gateways.open_gateway(ctx, sleep=sleeps)
+        assert gateway.sale(sale("P-crash", "tok_visa")).approved
+        raise _Crash
+
+
 def test_the_charge_outlives_the_callers_rolled_back_unit_of_work(
     runtime: Runtime, tenant: NewTenant, sleeps: Sleeps
 ) -> None:
@@ -373,16 +385,8 @@ def test_the_charge_outlives_the_callers_rolled_back_unit_of_work(
     that dies after the approval and before its commit leaves the charge in the book."""
     configure_test_gateway(runtime, tenant.tenant_id)
 
-    class Crash(Exception):
-        pass
-
-    with pytest.raises(Crash):
-        with runtime.service_context(tenant.tenant_id) as ctx:
-            from billcycle.gateways import service as gateways
-
-            gateway = gateways.open_gateway(ctx, sleep=sleeps)
-            assert gateway.sale(sale("P-crash", "tok_visa")).approved
-            raise Crash
+    with pytest.raises(_Crash):
+        _pay_then_crash(runtime, tenant.tenant_id, sleeps)
     reopened = open_test_gateway(runtime, tenant.tenant_id, sleeps)
     assert reopened.status("P-crash").outcome is GatewayOutcome.APPROVED
 
