@@ -437,12 +437,11 @@ class TestGateway:
         """The transaction recorded under ``key``: the one already there, or the one
         ``record`` writes now (fresh = True). Of two concurrent calls with one key, the
         unique index lets one write; the other reads what it wrote."""
-        with unit_of_work(self._sessions) as session:
-            existing = repo.find_by_key(session, self._tenant_id, key)
-            if existing is not None:
-                return self._settled(session, existing), False
         try:
             with unit_of_work(self._sessions) as session:
+                existing = repo.find_by_key(session, self._tenant_id, key)
+                if existing is not None:
+                    return self._settled(session, existing), False
                 return record(session), True
         except IntegrityError:
             with unit_of_work(self._sessions) as session:
