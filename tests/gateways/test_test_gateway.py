@@ -214,7 +214,7 @@ def test_a_timeout_turns_out_approved(
 ) -> None:
     token = gateway.tokenize(_card("4000000000009904")).token
     lost = gateway.sale(sale("P-lost", token, "40.00"))
-    assert (lost.outcome, lost.transaction_id, lost.settled) == (
+    assert (lost.outcome, lost.transaction_id, lost.is_final) == (
         GatewayOutcome.UNKNOWN,
         None,
         False,
@@ -226,7 +226,7 @@ def test_a_timeout_turns_out_approved(
         TransactionKind.SALE,
         Decimal("40.00"),
     )
-    assert found.settled
+    assert found.is_final
     # Asking again with the same key answers the charge made, never a second one.
     assert gateway.sale(sale("P-lost", token, "40.00")) == found
     assert len(charge_rows(runtime, tenant.tenant_id)) == 1
@@ -245,7 +245,7 @@ def test_a_pending_sale_settles_on_the_machine_clock(
     gateway: TestGateway, machine_clock: FrozenClock, clock: FrozenClock
 ) -> None:
     pending = gateway.sale(sale("P-ach", "tok_pendingThenSettled"))
-    assert (pending.outcome, pending.settled) == (GatewayOutcome.PENDING, False)
+    assert (pending.outcome, pending.is_final) == (GatewayOutcome.PENDING, False)
 
     clock.advance(timedelta(days=30))  # business time does not settle it
     assert gateway.status("P-ach").outcome is GatewayOutcome.PENDING

@@ -127,13 +127,14 @@ class GatewayResult:
         return self.outcome is GatewayOutcome.APPROVED
 
     @property
-    def settled(self) -> bool:
-        """Known for good, approved or declined: nothing will change this answer except
-        a later refund, void or chargeback (which are transactions of their own)."""
+    def is_final(self) -> bool:
+        """Known for good (approved, declined, voided): asking ``status`` again would
+        answer the same; a later refund or chargeback is a transaction of its own.
+        ``Pending`` and ``Unknown`` are not final: a payment stays ``Processing``."""
         return self.outcome in _FINAL
 
 
-_FINAL = frozenset({GatewayOutcome.APPROVED, GatewayOutcome.DECLINED})
+_FINAL = frozenset({GatewayOutcome.APPROVED, GatewayOutcome.DECLINED, GatewayOutcome.VOIDED})
 
 
 @dataclass(frozen=True, slots=True)
