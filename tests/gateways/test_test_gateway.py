@@ -408,3 +408,42 @@ def test_another_tenant_sees_nothing_of_the_charges(
     own = theirs.sale(sale("P-1", "tok_chargeDeclined"))
     assert own.outcome is GatewayOutcome.DECLINED
     assert gateway.status("P-1") == charge
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        sale("", "tok_visa"),
+        sale("x" * 65, "tok_visa"),
+        sale(" P-1", "tok_visa"),
+        sale("P-\n1", "tok_visa"),
+        sale("P-1", "tok_visa", "0"),
+        sale("P-1", "tok_visa", "-1.00"),
+        sale("P-1", "tok_visa", "1.001"),
+        sale("P-1", "tok_visa", "1", "JPX"),
+    ],
+    ids=[
+        "empty-key",
+        "long-key",
+        "spaced-key",
+        "newline-key",
+        "zero",
+        "negative",
+        "precise",
+        "xyz",
+    ],
+)
+def test_bad_requests_are_refused_and_charge_nothing(
+    runtime: Runtime, tenant: NewTenant, gateway: TestGateway, request_: object
+) -> None:
+    with pytest.raises(InvalidValue):
+        gateway.sale(request_)  # type: ignore[arg-type]
+    assert charge_rows(runtime, tenant.tenant_id) == []
+
+
+def test_attempt_keys() -> None:
+    assert attempt_key("P-00000001") == "P-00000001"
+    assert attempt_key("P-00000001", 3) == "P-00000001/3"
+    with pytest.raises(InvalidValue):
+        attempt_key("P-00000001", 0)
+    assert len(attempt_key("x" * 50, 99)) <= 64
