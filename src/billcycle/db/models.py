@@ -10,6 +10,7 @@ from billcycle.catalog.models import (
     ProductRatePlanChargeTier,
 )
 from billcycle.db.base import Base
+from billcycle.gateways.models import PaymentGateway, TestGatewayCharge
 from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.jobs.models import WorkChunk
 from billcycle.ledger.models import LedgerEntry
@@ -44,6 +45,7 @@ __all__ = [
     "OAuthClient",
     "OperatorKey",
     "Payment",
+    "PaymentGateway",
     "Product",
     "ProductRatePlan",
     "ProductRatePlanCharge",
@@ -54,5 +56,6 @@ __all__ = [
     "SubscriptionChargeTier",
     "SubscriptionRatePlan",
     "Tenant",
+    "TestGatewayCharge",
     "WorkChunk",
 ]

@@ -1,0 +1,548 @@
+"""The built-in test gateway: deterministic outcomes by card number or token.
+
+Modelled on Stripe's test cards and tokens. A card number is only ever given to
+:meth:`TestGateway.tokenize`, which answers a token that names the card's behaviour
+(``tok_chargeDeclined_<random>``) and keeps nothing; Stripe's fixed test tokens
+(``tok_visa``, ``tok_chargeDeclined``, ...) work as they are.
+
+======================  ==========================================  ====================
+card                    token                                       a sale ...
+======================  ==========================================  ====================
+4242424242424242 [1]_   ``tok_visa``                                is approved
+4000000000000002        ``tok_chargeDeclined``                      ``generic_decline``
+4000000000009995        ``tok_chargeDeclinedInsufficientFunds``     ``insufficient_funds``
+4000000000000069        ``tok_chargeDeclinedExpiredCard``           ``expired_card``
+4000000000000119        ``tok_chargeDeclinedProcessingError``       ``processing_error``
+4000000000000341        ``tok_chargeCustomerFail``                  attaches, charges fail
+4000000000009904        ``tok_timeoutThenApproved``                 times out [2]_
+4000000000009912        ``tok_pendingThenSettled``                  is pending [3]_
+======================  ==========================================  ====================
+
+.. [1] Also 5555555555554444 (``tok_mastercard``), 378282246310005 (``tok_amex``) and
+   6011111111111117 (``tok_discover``).
+.. [2] Recorded as approved, answered ``Unknown``: ``status`` (or the same sale again)
+   says approved.
+.. [3] Until ``settle_after_seconds`` of machine time have passed (or ``settle``).
+
+The charge book is the ``test_gateway_charges`` table, written in the gateway's OWN
+short transaction on its own connection, as a remote gateway records a charge whatever
+becomes of billcycle's unit of work: a charge approved for a process killed before its
+commit is still there for ``status``. So a caller must not hold the database's write
+lock while it calls the gateway (SQLite has one writer): record the attempt, commit,
+call the gateway, then record the outcome in a new unit of work.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from billcycle.db.session import make_session_factory, unit_of_work
+from billcycle.errors import InvalidValue, RuleViolation
+from billcycle.gateways import test_gateway_repository as repo
+from billcycle.gateways.interface import (
+    CardDetails,
+    CardToken,
+    GatewayConfig,
+    GatewayResult,
+    RefundRequest,
+    SaleRequest,
+    VoidRequest,
+    check_idempotency_key,
+)
+from billcycle.gateways.models import TestGatewayCharge
+from billcycle.gateways.statuses import (
+    CardBrand,
+    ChargeState,
+    DeclineCategory,
+    GatewayOutcome,
+    TransactionKind,
+)
+from billcycle.money import from_minor, normalize_currency, to_minor
+
+log = logging.getLogger(__name__)
+
+TYPE_NAME = "Test"
+TRANSACTION_PREFIX = "tgch_"
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """How every sale on one test card or token ends."""
+
+    name: str  # the token stem: tok_<name>
+    brand: CardBrand
+    state: ChargeState
+    code: str | None = None
+    message: str = "Approved"
+    category: DeclineCategory | None = None
+    # The sale is recorded as ``state`` but its answer is lost: the caller sees Unknown.
+    times_out: bool = False
+
+
+def _declined(name: str, code: str, message: str, category: DeclineCategory) -> Scenario:
+    return Scenario(name, CardBrand.VISA, ChargeState.DECLINED, code, message, category)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("visa", CardBrand.VISA, ChargeState.APPROVED),
+        Scenario("mastercard", CardBrand.MASTERCARD, ChargeState.APPROVED),
+        Scenario("amex", CardBrand.AMERICAN_EXPRESS, ChargeState.APPROVED),
+        Scenario("discover", CardBrand.DISCOVER, ChargeState.APPROVED),
+        _declined(
+            "chargeDeclined", "generic_decline", "Your card was declined.", DeclineCategory.SOFT
+        ),
+        _declined(
+            "chargeDeclinedInsufficientFunds",
+            "insufficient_funds",
+            "Your card has insufficient funds.",
+            DeclineCategory.SOFT,
+        ),
+        _declined(
+            "chargeDeclinedExpiredCard",
+            "expired_card",
+            "Your card has expired.",
+            DeclineCategory.HARD,
+        ),
+        _declined(
+            "chargeDeclinedProcessingError",
+            "processing_error",
+            "An error occurred while processing your card. Try again in a little bit.",
+            DeclineCategory.SYSTEM,
+        ),
+        _declined(
+            "chargeCustomerFail", "card_declined", "Your card was declined.", DeclineCategory.SOFT
+        ),
+        Scenario("timeoutThenApproved", CardBrand.VISA, ChargeState.APPROVED, times_out=True),
+        Scenario(
+            "pendingThenSettled",
+            CardBrand.VISA,
+            ChargeState.PENDING,
+            message="Pending: the charge settles later.",
+        ),
+    )
+}
+
+CARDS: dict[str, Scenario] = {
+    "4242424242424242": SCENARIOS["visa"],
+    "5555555555554444": SCENARIOS["mastercard"],
+    "378282246310005": SCENARIOS["amex"],
+    "6011111111111117": SCENARIOS["discover"],
+    "4000000000000002": SCENARIOS["chargeDeclined"],
+    "4000000000009995": SCENARIOS["chargeDeclinedInsufficientFunds"],
+    "4000000000000069": SCENARIOS["chargeDeclinedExpiredCard"],
+    "4000000000000119": SCENARIOS["chargeDeclinedProcessingError"],
+    "4000000000000341": SCENARIOS["chargeCustomerFail"],
+    "4000000000009904": SCENARIOS["timeoutThenApproved"],
+    "4000000000009912": SCENARIOS["pendingThenSettled"],
+}
+
+# A token naming no scenario (or another gateway's token) charges nothing.
+_UNKNOWN_TOKEN = Scenario(
+    "",
+    CardBrand.VISA,
+    ChargeState.DECLINED,
+    "invalid_token",
+    "No such token.",
+    DeclineCategory.HARD,
+)
+
+DEFAULT_SETTINGS: dict[str, int] = {
+    # Waited before every call: what a remote gateway's round trip costs.
+    "latency_ms": 0,
+    # How long a pending sale stays pending, in machine time.
+    "settle_after_seconds": 3600,
+}
+
+
+def scenario_of_token(token: str) -> Scenario:
+    """``tok_<name>`` (Stripe's fixed tokens) or ``tok_<name>_<random>`` (tokenize's)."""
+    if not token.startswith("tok_"):
+        return _UNKNOWN_TOKEN
+    stem = token[4:].split("_", 1)[0]
+    return SCENARIOS.get(stem, _UNKNOWN_TOKEN)
+
+
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def transaction_id(charge_id: int) -> str:
+    return f"{TRANSACTION_PREFIX}{charge_id}"
+
+
+def _charge_id(reference: str) -> int | None:
+    if not reference.startswith(TRANSACTION_PREFIX):
+        return None
+    digits = reference[len(TRANSACTION_PREFIX) :]
+    return int(digits) if digits.isdigit() and len(digits) < 19 else None
+
+
+_OUTCOMES = {
+    ChargeState.APPROVED: GatewayOutcome.APPROVED,
+    ChargeState.DECLINED: GatewayOutcome.DECLINED,
+    ChargeState.PENDING: GatewayOutcome.PENDING,
+    ChargeState.VOIDED: GatewayOutcome.VOIDED,
+}
+
+
+class TestGatewayType:
+    """The ``Test`` gateway type (registered under ``billcycle.gateways``)."""
+
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    @property
+    def name(self) -> str:
+        return TYPE_NAME
+
+    def validate_settings(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
+        if unknown:
+            raise InvalidValue(
+                f"The test gateway has no setting {unknown[0]!r} (it has "
+                f"{', '.join(sorted(DEFAULT_SETTINGS))}).",
+                field="settings",
+            )
+        checked = dict(DEFAULT_SETTINGS)
+        for key, value in settings.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidValue(
+                    f"The test gateway's {key} is a whole number >= 0, not {value!r}.",
+                    field="settings",
+                )
+            checked[key] = value
+        return checked
+
+    def create(self, config: GatewayConfig) -> TestGateway:
+        return TestGateway(config)
+
+
+TEST_GATEWAY_TYPE = TestGatewayType()
+
+
+class TestGateway:
+    """One tenant's configured test gateway (see the module's table of cards)."""
+
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    def __init__(self, config: GatewayConfig) -> None:
+        settings = TEST_GATEWAY_TYPE.validate_settings(config.settings)
+        self._tenant_id = config.tenant_id
+        self._gateway_id = config.gateway_id
+        self._clock = config.machine_clock
+        self._sleep: Callable[[float], None] = config.sleep
+        self._latency_ms: int = settings["latency_ms"]
+        self._settle_after = timedelta(seconds=settings["settle_after_seconds"])
+        self._sessions: sessionmaker[Session] = make_session_factory(config.engine)
+
+    # -- tokenization: the number goes no further than this method ----------------------
+
+    def tokenize(self, card: CardDetails) -> CardToken:
+        """A token for a test card; the number is neither stored nor logged."""
+        digits = "".join(c for c in card.number if c not in " -")
+        if not (digits.isdigit() and 12 <= len(digits) <= 19 and _luhn_valid(digits)):
+            raise InvalidValue("The card number is not a valid card number.", field="cardNumber")
+        scenario = CARDS.get(digits)
+        if scenario is None:
+            raise InvalidValue(
+                f"The test gateway takes only test cards, not a card ending in {digits[-4:]}.",
+                field="cardNumber",
+            )
+        if not 1 <= card.expiration_month <= 12:
+            raise InvalidValue("The expiration month is 1 to 12.", field="expirationMonth")
+        if not 1000 <= card.expiration_year <= 9999:
+            raise InvalidValue("The expiration year has four digits.", field="expirationYear")
+        last4 = digits[-4:]
+        return CardToken(
+            token=f"tok_{scenario.name}_{secrets.token_hex(8)}",
+            brand=scenario.brand,
+            mask="*" * (len(digits) - 4) + last4,
+            last4=last4,
+            expiration_month=card.expiration_month,
+            expiration_year=card.expiration_year,
+        )
+
+    # -- transactions ------------------------------------------------------------------
+
+    def sale(self, request: SaleRequest) -> GatewayResult:
+        key = check_idempotency_key(request.idempotency_key)
+        currency = normalize_currency(request.currency)
+        amount_minor = _positive_minor(request.amount, currency)
+        token = request.payment_method.token
+        scenario = scenario_of_token(token)
+        self._wait()
+
+        def record(session: Session) -> TestGatewayCharge:
+            now = self._clock.now()
+            return repo.insert_charge(
+                session,
+                TestGatewayCharge(
+                    tenant_id=self._tenant_id,
+                    gateway_id=self._gateway_id,
+                    idempotency_key=key,
+                    kind=TransactionKind.SALE,
+                    state=scenario.state,
+                    amount_minor=amount_minor,
+                    currency=currency,
+                    token=token,
+                    code=scenario.code,
+                    message=scenario.message,
+                    settles_at=(
+                        now + self._settle_after if scenario.state is ChargeState.PENDING else None
+                    ),
+                    created_at=now,
+                    updated_at=now,
+                ),
+            )
+
+        row, fresh = self._once(key, record)
+        _same_request(row, TransactionKind.SALE, amount_minor, currency, None, token)
+        if fresh:
+            log.info("test gateway sale %s: %s", transaction_id(row.id), row.state)
+        if fresh and scenario.times_out:
+            # Recorded by the gateway, answer lost on the way back.
+            return GatewayResult(
+                kind=TransactionKind.SALE,
+                outcome=GatewayOutcome.UNKNOWN,
+                idempotency_key=key,
+                amount=request.amount,
+                currency=currency,
+                code="timeout",
+                message="The gateway did not answer in time.",
+                category=DeclineCategory.SYSTEM,
+            )
+        return self._result(row)
+
+    def refund(self, request: RefundRequest) -> GatewayResult:
+        key = check_idempotency_key(request.idempotency_key)
+        currency = normalize_currency(request.currency)
+        amount_minor = _positive_minor(request.amount, currency)
+        sale_id = _charge_id(request.transaction_id)
+        self._wait()
+
+        def record(session: Session) -> TestGatewayCharge:
+            sale = self._locked_sale(session, sale_id)
+            refusal: tuple[str, str] | None = None
+            if sale is None:
+                refusal = ("resource_missing", "No such charge.")
+            elif sale.state == ChargeState.PENDING:
+                refusal = ("charge_pending", "The charge has not settled: void it instead.")
+            elif sale.state != ChargeState.APPROVED:
+                refusal = ("charge_not_refundable", f"The charge is {sale.state}.")
+            elif sale.currency != currency:
+                refusal = ("currency_mismatch", f"The charge is in {sale.currency}.")
+            else:
+                left = sale.amount_minor - repo.refunded_minor(session, self._tenant_id, sale.id)
+                if amount_minor > left:
+                    refusal = (
+                        "amount_too_large",
+                        f"The refund exceeds what is left to refund of the charge "
+                        f"({from_minor(left, currency)} {currency}).",
+                    )
+            return repo.insert_charge(
+                session,
+                self._row(
+                    key,
+                    TransactionKind.REFUND,
+                    sale,
+                    amount_minor,
+                    currency,
+                    refusal,
+                ),
+            )
+
+        row, _ = self._once(key, record)
+        _same_request(row, TransactionKind.REFUND, amount_minor, currency, sale_id, None)
+        return self._result(row)
+
+    def void(self, request: VoidRequest) -> GatewayResult:
+        key = check_idempotency_key(request.idempotency_key)
+        sale_id = _charge_id(request.transaction_id)
+        self._wait()
+
+        def record(session: Session) -> TestGatewayCharge:
+            now = self._clock.now()
+            sale = self._locked_sale(session, sale_id)
+            refusal: tuple[str, str] | None = None
+            if sale is None:
+                refusal = ("resource_missing", "No such charge.")
+            elif repo.refunded_minor(session, self._tenant_id, sale.id) > 0:
+                refusal = ("charge_not_voidable", "The charge has refunds: refund the rest.")
+            elif not repo.mark_voided(session, self._tenant_id, sale.id, now):
+                refusal = ("charge_not_voidable", f"The charge is {sale.state}.")
+            amount = sale.amount_minor if sale is not None else 0
+            currency = sale.currency if sale is not None else "USD"
+            return repo.insert_charge(
+                session, self._row(key, TransactionKind.VOID, sale, amount, currency, refusal)
+            )
+
+        row, _ = self._once(key, record)
+        _same_request(row, TransactionKind.VOID, None, None, sale_id, None)
+        return self._result(row)
+
+    def status(self, idempotency_key: str) -> GatewayResult:
+        key = check_idempotency_key(idempotency_key)
+        self._wait()
+        with unit_of_work(self._sessions) as session:
+            row = repo.find_by_key(session, self._tenant_id, key)
+            if row is None:
+                return GatewayResult(
+                    kind=None,
+                    outcome=GatewayOutcome.NOT_FOUND,
+                    idempotency_key=key,
+                    message="No transaction was received with this idempotency key.",
+                )
+            row = self._settled(session, row)
+            return self._result(row)
+
+    def settle(self, idempotency_key: str) -> GatewayResult:
+        """The settle step: a pending sale settles now, whatever the time (a test's
+        shortcut for "the bank confirmed it")."""
+        key = check_idempotency_key(idempotency_key)
+        with unit_of_work(self._sessions) as session:
+            row = repo.find_by_key(session, self._tenant_id, key)
+            if row is None:
+                raise InvalidValue("No transaction was received with this idempotency key.")
+            if repo.settle_pending(session, self._tenant_id, row.id, self._clock.now(), force=True):
+                session.refresh(row)
+            return self._result(row)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _wait(self) -> None:
+        if self._latency_ms:
+            self._sleep(self._latency_ms / 1000)
+
+    def _once(
+        self, key: str, record: Callable[[Session], TestGatewayCharge]
+    ) -> tuple[TestGatewayCharge, bool]:
+        """The transaction recorded under ``key``: the one already there, or the one
+        ``record`` writes now (fresh = True). Of two concurrent calls with one key, the
+        unique index lets one write; the other reads what it wrote."""
+        try:
+            with unit_of_work(self._sessions) as session:
+                existing = repo.find_by_key(session, self._tenant_id, key)
+                if existing is not None:
+                    return self._settled(session, existing), False
+                return record(session), True
+        except IntegrityError:
+            with unit_of_work(self._sessions) as session:
+                existing = repo.find_by_key(session, self._tenant_id, key)
+                if existing is None:
+                    raise
+                return self._settled(session, existing), False
+
+    def _settled(self, session: Session, row: TestGatewayCharge) -> TestGatewayCharge:
+        """A pending sale past its settling time is approved from now on."""
+        if row.state == ChargeState.PENDING and repo.settle_pending(
+            session, self._tenant_id, row.id, self._clock.now()
+        ):
+            session.refresh(row)
+        return row
+
+    def _locked_sale(self, session: Session, sale_id: int | None) -> TestGatewayCharge | None:
+        if sale_id is None or not repo.lock_charge(
+            session, self._tenant_id, sale_id, self._clock.now()
+        ):
+            return None
+        sale = repo.find_by_id(session, self._tenant_id, sale_id)
+        if sale is None or sale.kind != TransactionKind.SALE:
+            return None
+        return self._settled(session, sale)
+
+    def _row(
+        self,
+        key: str,
+        kind: TransactionKind,
+        sale: TestGatewayCharge | None,
+        amount_minor: int,
+        currency: str,
+        refusal: tuple[str, str] | None,
+    ) -> TestGatewayCharge:
+        now = self._clock.now()
+        return TestGatewayCharge(
+            tenant_id=self._tenant_id,
+            gateway_id=self._gateway_id,
+            idempotency_key=key,
+            kind=kind,
+            parent_id=sale.id if sale is not None else None,
+            state=ChargeState.DECLINED if refusal else ChargeState.APPROVED,
+            amount_minor=amount_minor,
+            currency=currency,
+            code=refusal[0] if refusal else None,
+            message=refusal[1] if refusal else "Approved",
+            created_at=now,
+            updated_at=now,
+        )
+
+    def _result(self, row: TestGatewayCharge) -> GatewayResult:
+        state = ChargeState(row.state)
+        category = None
+        if state is ChargeState.DECLINED:
+            scenario = scenario_of_token(row.token) if row.token else None
+            category = (
+                scenario.category
+                if scenario is not None and scenario.code == row.code
+                else DeclineCategory.HARD
+            )
+        return GatewayResult(
+            kind=TransactionKind(row.kind),
+            outcome=_OUTCOMES[state],
+            idempotency_key=row.idempotency_key,
+            transaction_id=transaction_id(row.id),
+            amount=from_minor(row.amount_minor, row.currency),
+            currency=row.currency,
+            code=row.code,
+            message=row.message,
+            category=category,
+        )
+
+
+def _positive_minor(amount: Decimal, currency: str) -> int:
+    minor = to_minor(amount, currency)
+    if minor <= 0:
+        raise InvalidValue(f"A gateway amount is greater than zero, not {amount}.", field="amount")
+    return minor
+
+
+def _same_request(
+    row: TestGatewayCharge,
+    kind: TransactionKind,
+    amount_minor: int | None,
+    currency: str | None,
+    parent_id: int | None,
+    token: str | None,
+) -> None:
+    """One idempotency key is one request: reused for a different one, it is refused
+    (as Stripe refuses it) rather than answered with another transaction's outcome."""
+    differs = (
+        row.kind != kind
+        or (amount_minor is not None and row.amount_minor != amount_minor)
+        or (currency is not None and row.currency != currency)
+        or (row.parent_id is not None and row.parent_id != parent_id)
+        or (token is not None and row.token != token)
+    )
+    if differs:
+        raise RuleViolation(
+            f"The idempotency key {row.idempotency_key!r} was already used for another "
+            "transaction.",
+            field="idempotency_key",
+        )

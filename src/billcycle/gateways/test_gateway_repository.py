@@ -1,0 +1,96 @@
+"""All SQL of the test gateway's charge book. Each function runs in the test gateway's
+own short transaction (never billcycle's unit of work): the book is the gateway's."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from billcycle.gateways.models import TestGatewayCharge
+from billcycle.gateways.statuses import ChargeState, TransactionKind
+
+
+def find_by_key(session: Session, tenant_id: int, key: str) -> TestGatewayCharge | None:
+    return session.scalars(
+        select(TestGatewayCharge).where(
+            TestGatewayCharge.tenant_id == tenant_id, TestGatewayCharge.idempotency_key == key
+        )
+    ).first()
+
+
+def find_by_id(session: Session, tenant_id: int, charge_id: int) -> TestGatewayCharge | None:
+    return session.scalars(
+        select(TestGatewayCharge).where(
+            TestGatewayCharge.tenant_id == tenant_id, TestGatewayCharge.id == charge_id
+        )
+    ).first()
+
+
+def insert_charge(session: Session, charge: TestGatewayCharge) -> TestGatewayCharge:
+    session.add(charge)
+    session.flush()
+    return charge
+
+
+def lock_charge(session: Session, tenant_id: int, charge_id: int, now: datetime) -> bool:
+    """Serialise changes to one sale (refunds, voids): a write first, so it takes the row
+    lock on PostgreSQL and the database's write lock on SQLite before anything is read
+    (a ``SELECT ... FOR UPDATE`` would not lock on SQLite). False when not found."""
+    result = session.execute(
+        update(TestGatewayCharge)
+        .where(TestGatewayCharge.tenant_id == tenant_id, TestGatewayCharge.id == charge_id)
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def refunded_minor(session: Session, tenant_id: int, sale_id: int) -> int:
+    """What approved refunds gave back of one sale."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(TestGatewayCharge.amount_minor), 0)).where(
+            TestGatewayCharge.tenant_id == tenant_id,
+            TestGatewayCharge.parent_id == sale_id,
+            TestGatewayCharge.kind == TransactionKind.REFUND,
+            TestGatewayCharge.state == ChargeState.APPROVED,
+        )
+    )
+    return int(total or 0)
+
+
+def settle_pending(
+    session: Session, tenant_id: int, charge_id: int, now: datetime, *, force: bool = False
+) -> bool:
+    """A pending sale whose settling time has come (any, with ``force``) becomes
+    approved; a conditional UPDATE, so two callers settle it once."""
+    conditions = [
+        TestGatewayCharge.tenant_id == tenant_id,
+        TestGatewayCharge.id == charge_id,
+        TestGatewayCharge.state == ChargeState.PENDING,
+    ]
+    if not force:
+        conditions.append(TestGatewayCharge.settles_at <= now)
+    result = session.execute(
+        update(TestGatewayCharge)
+        .where(*conditions)
+        .values(state=ChargeState.APPROVED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def mark_voided(session: Session, tenant_id: int, charge_id: int, now: datetime) -> bool:
+    """An approved or pending sale becomes voided (conditional on its state)."""
+    result = session.execute(
+        update(TestGatewayCharge)
+        .where(
+            TestGatewayCharge.tenant_id == tenant_id,
+            TestGatewayCharge.id == charge_id,
+            TestGatewayCharge.state.in_([ChargeState.APPROVED, ChargeState.PENDING]),
+        )
+        .values(state=ChargeState.VOIDED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
