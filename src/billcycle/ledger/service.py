@@ -175,22 +175,20 @@ def apply_to_invoice(
             f"{current.invoice_date} of invoice {number}.",
             resource="invoice",
         )
-    entry = LedgerEntry(
-        tenant_id=ctx.tenant_id,
+    return _record(
+        ctx,
         account_id=current.account_id,
         invoice_id=current.id,
         payment_id=payment_id,
         invoice_item_id=invoice_item_id,
-        entry_type=entry_type.value,
+        entry_type=entry_type,
         amount_minor=amount_minor,
         currency=currency,
         effective_date=effective,
+        source=source,
         reference=reference,
         comment=comment,
-        source=source,
-        created_at=ctx.clock.now(),
     )
-    return repo.insert_entry(session, entry)
 
 
 def reverse_on_invoice(
@@ -212,22 +210,18 @@ def reverse_on_invoice(
     """
     invoice_repo.lock_invoices(ctx.session, ctx.tenant_id, [invoice.id], with_accounts=False)
     today = ctx.clock.today()
-    entry = LedgerEntry(
-        tenant_id=ctx.tenant_id,
+    return _record(
+        ctx,
         account_id=invoice.account_id,
         invoice_id=invoice.id,
         payment_id=payment_id,
         invoice_item_id=invoice_item_id,
-        entry_type=entry_type.value,
+        entry_type=entry_type,
         amount_minor=-amount_minor,
         currency=invoice.currency,
         effective_date=max(effective_date or today, invoice.invoice_date),
-        reference=None,
-        comment=None,
         source=source,
-        created_at=ctx.clock.now(),
     )
-    return repo.insert_entry(ctx.session, entry)
 
 
 def record_account_entry(
@@ -244,17 +238,49 @@ def record_account_entry(
 ) -> LedgerEntry:
     """An entry on no invoice: a payment's money arriving on, leaving or moving between
     accounts. Signed by the caller (money in positive)."""
-    entry = LedgerEntry(
-        tenant_id=ctx.tenant_id,
+    return _record(
+        ctx,
         account_id=account_id,
         invoice_id=None,
         payment_id=payment_id,
+        invoice_item_id=None,
+        entry_type=entry_type,
+        amount_minor=amount_minor,
+        currency=currency,
+        effective_date=effective_date,
+        source=source,
+        reference=reference,
+    )
+
+
+def _record(
+    ctx: ServiceContext,
+    *,
+    account_id: int,
+    invoice_id: int | None,
+    payment_id: int | None,
+    invoice_item_id: int | None,
+    entry_type: EntryType,
+    amount_minor: int,
+    currency: str,
+    effective_date: date,
+    source: str,
+    reference: str | None = None,
+    comment: str | None = None,
+) -> LedgerEntry:
+    """Append one entry, stamped with the business clock (the one place entries are made)."""
+    entry = LedgerEntry(
+        tenant_id=ctx.tenant_id,
+        account_id=account_id,
+        invoice_id=invoice_id,
+        payment_id=payment_id,
+        invoice_item_id=invoice_item_id,
         entry_type=entry_type.value,
         amount_minor=amount_minor,
         currency=currency,
         effective_date=effective_date,
         reference=reference,
-        comment=None,
+        comment=comment,
         source=source,
         created_at=ctx.clock.now(),
     )
