@@ -31,6 +31,10 @@ class Account(TenantScoped, Timestamps, Base):
     # cycle of foreign keys cannot be created on SQLite. The service keeps these in step.
     bill_to_contact_id: Mapped[int | None] = mapped_column(BigId)
     sold_to_contact_id: Mapped[int | None] = mapped_column(BigId)
+    # Zuora's paymentGateway: the gateway this account's methods are charged through when
+    # they name none (None: the tenant's default). No database FK, as above: the payment
+    # methods service checks it belongs to the tenant.
+    payment_gateway_id: Mapped[int | None] = mapped_column(BigId)
 
     bill_to_contact: Mapped[Contact | None] = relationship(
         primaryjoin="foreign(Account.bill_to_contact_id) == Contact.id", viewonly=True

@@ -203,6 +203,15 @@ class TokenizingGateway(Protocol):
     def tokenize(self, card: CardDetails) -> CardToken: ...
 
 
+@runtime_checkable
+class VerifyingGateway(Protocol):
+    """A gateway that can check a stored payment method without charging it (Zuora's
+    zero-amount verification, ``PUT /v1/payment-methods/{id}/verify``). The answer is
+    ``Approved`` or ``Declined``; no money moves and nothing is left to void."""
+
+    def verify(self, payment_method: PaymentMethodRef, currency: str) -> GatewayResult: ...
+
+
 class GatewayType(Protocol):
     """What a gateway package registers under the ``billcycle.gateways`` entry-point
     group: an object with these members (a module-level instance, typically)."""

@@ -27,6 +27,8 @@ class TransactionKind(StrEnum):
     SALE = "Sale"
     REFUND = "Refund"
     VOID = "Void"
+    # A zero-amount check of a payment method (no money moves, nothing is recorded).
+    VERIFY = "Verify"
 
 
 class DeclineCategory(StrEnum):

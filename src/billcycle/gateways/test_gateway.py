@@ -53,6 +53,7 @@ from billcycle.gateways.interface import (
     CardToken,
     GatewayConfig,
     GatewayResult,
+    PaymentMethodRef,
     RefundRequest,
     SaleRequest,
     VoidRequest,
@@ -278,6 +279,27 @@ class TestGateway:
             last4=last4,
             expiration_month=card.expiration_month,
             expiration_year=card.expiration_year,
+        )
+
+    def verify(self, payment_method: PaymentMethodRef, currency: str) -> GatewayResult:
+        """A zero-amount check of a token, as a card network answers it: a card that
+        declines charges declines this too, except ``tok_chargeCustomerFail``
+        (4000000000000341), which attaches and verifies fine but whose charges fail.
+        Nothing is recorded: no money moves."""
+        token = payment_method.token
+        scenario = scenario_of_token(token)
+        self._wait()
+        verified = (
+            scenario.state is not ChargeState.DECLINED or scenario.name == "chargeCustomerFail"
+        )
+        return GatewayResult(
+            kind=TransactionKind.VERIFY,
+            outcome=GatewayOutcome.APPROVED if verified else GatewayOutcome.DECLINED,
+            idempotency_key=f"verify-{token[:40]}",
+            currency=normalize_currency(currency),
+            code=None if verified else scenario.code,
+            message="Approved" if verified else scenario.message,
+            category=None if verified else scenario.category,
         )
 
     # -- transactions ------------------------------------------------------------------

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billcycle.db.bulk import is_postgres
@@ -75,5 +76,94 @@ def methods_of_account(session: Session, tenant_id: int, account_id: int) -> lis
             select(PaymentMethod)
             .where(PaymentMethod.tenant_id == tenant_id, PaymentMethod.account_id == account_id)
             .order_by(PaymentMethod.id)
+        )
+    )
+
+
+# -- methods helper: create, default, list, delete ------------------------------------
+
+
+def add_method_as_default_if_free(session: Session, method: PaymentMethod) -> PaymentMethod:
+    """Insert a method that asks to be its account's first default: in a savepoint, so
+    that if a concurrent transaction made another method the default first (the partial
+    unique index refuses a second), the method is inserted as a plain one instead.
+
+    Tenant: the row carries its tenant (set by the service)."""
+    try:
+        with session.begin_nested():
+            session.add(method)
+            session.flush()
+    except IntegrityError:
+        method = _plain_copy(method)
+        session.add(method)
+        session.flush()
+    return method
+
+
+def _plain_copy(method: PaymentMethod) -> PaymentMethod:
+    columns = {
+        c.key: getattr(method, c.key)
+        for c in PaymentMethod.__table__.columns
+        if c.key not in ("id",)
+    }
+    columns["is_default"] = False
+    return PaymentMethod(**columns)
+
+
+def clear_default(session: Session, tenant_id: int, account_id: int) -> None:
+    """The account's default is no longer one. On PostgreSQL the UPDATE waits for a
+    concurrent default change of the account to commit; it then no longer matches, and
+    the caller's own new default collides with the other's in the unique index."""
+    session.execute(
+        update(PaymentMethod)
+        .where(
+            PaymentMethod.tenant_id == tenant_id,
+            PaymentMethod.account_id == account_id,
+            PaymentMethod.is_default.is_(True),
+        )
+        .values(is_default=False)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def mark_default(session: Session, method: PaymentMethod) -> bool:
+    """Make ``method`` its account's default; False when the unique index refuses it
+    (another transaction's default won).
+
+    Tenant: ``method`` was read under its tenant."""
+    try:
+        with session.begin_nested():
+            method.is_default = True
+            session.flush()
+    except IntegrityError:
+        session.expire(method, ["is_default"])
+        return False
+    return True
+
+
+def list_methods(
+    session: Session,
+    tenant_id: int,
+    account_id: int,
+    *,
+    statuses: Sequence[str],
+    default_only: bool = False,
+) -> list[PaymentMethod]:
+    """The account's methods in the given statuses, the default first, then oldest
+    first."""
+    query = select(PaymentMethod).where(
+        PaymentMethod.tenant_id == tenant_id,
+        PaymentMethod.account_id == account_id,
+        PaymentMethod.status.in_(list(statuses)),
+    )
+    if default_only:
+        query = query.where(PaymentMethod.is_default.is_(True))
+    return list(session.scalars(query.order_by(PaymentMethod.is_default.desc(), PaymentMethod.id)))
+
+
+def delete_method(session: Session, tenant_id: int, method_id: int) -> None:
+    session.execute(
+        delete(PaymentMethod).where(
+            PaymentMethod.tenant_id == tenant_id, PaymentMethod.id == method_id
         )
     )

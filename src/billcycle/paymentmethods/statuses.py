@@ -24,3 +24,10 @@ class BankAccountType(StrEnum):
     BUSINESS_SAVING = "BusinessSaving"
     CHECKING = "Checking"
     SAVING = "Saving"
+
+
+# What a method is charged through: every type billcycle takes is electronic (a gateway
+# charges it), which is what an autopay account's default must be.
+ELECTRONIC_TYPES = frozenset(PaymentMethodType)
+# Usable for charges and as a default; Closed and Scrubbed methods are not.
+USABLE_STATUSES = frozenset({PaymentMethodStatus.ACTIVE})
