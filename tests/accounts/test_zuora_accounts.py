@@ -68,6 +68,15 @@ def test_get_by_id_and_by_number(api: Api) -> None:
             batch="Batch7",
             paymentTerm="Net 30",
             autoPay=True,
+            # Zuora: an autopay account is created with its default payment method.
+            paymentMethod={
+                "type": "CreditCard",
+                "tokens": {"tokenId": "tok_visa"},
+                "cardMaskNumber": "************4242",
+                "cardType": "Visa",
+                "expirationMonth": 12,
+                "expirationYear": 2030,
+            },
             crmId="crm-42",
             notes="VIP",
             soldToSameAsBillTo=True,

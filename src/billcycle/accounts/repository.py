@@ -7,6 +7,7 @@ Fusebill dialect: keep their signatures stable.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -360,3 +361,15 @@ def delete_account_cascade(session: Session, tenant_id: int, account_id: int) ->
     ]
     for statement in statements:
         session.execute(statement)
+
+
+def invoice_numbers(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> dict[int, str]:
+    """Invoice id -> number, for the invoices a summary's payments were applied to."""
+    if not invoice_ids:
+        return {}
+    rows = session.execute(
+        select(Invoice.id, Invoice.invoice_number).where(
+            Invoice.tenant_id == tenant_id, Invoice.id.in_(list(invoice_ids))
+        )
+    ).all()
+    return {row[0]: row[1] for row in rows}

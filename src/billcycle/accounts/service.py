@@ -8,7 +8,7 @@ flush and never commit.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -31,6 +31,11 @@ from billcycle.errors import DomainError, InvalidValue, MissingField, NotFound, 
 from billcycle.ids import NUMBER_FORMATS
 from billcycle.ledger import service as ledger
 from billcycle.money import from_minor, normalize_currency
+from billcycle.paymentmethods import repository as payment_methods
+from billcycle.paymentmethods.models import PaymentMethod
+from billcycle.payments import repository as payments
+from billcycle.payments.models import Payment
+from billcycle.payments.statuses import SETTLED_STATUSES
 from billcycle.subscriptions.models import Subscription, SubscriptionRatePlan
 from billcycle.subscriptions.statuses import SubscriptionStatus
 from billcycle.tenancy.numbers import number_block
@@ -150,6 +155,19 @@ class SubscriptionSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class PaidInvoice:
+    invoice_id: int
+    invoice_number: str
+    applied_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentSummary:
+    payment: Payment
+    paid_invoices: list[PaidInvoice]
+
+
+@dataclass(frozen=True, slots=True)
 class AccountSummary:
     account: Account
     bill_to: Contact | None
@@ -158,6 +176,10 @@ class AccountSummary:
     last_invoice_date: date | None
     subscriptions: list[SubscriptionSummary]
     invoices: list[InvoiceRow]
+    default_method: PaymentMethod | None = None
+    # The newest payments first; the last payment is the newest one whose money arrived.
+    payments: list[PaymentSummary] = field(default_factory=list)
+    last_payment: Payment | None = None
 
 
 def account_summary(ctx: ServiceContext, account: Account) -> AccountSummary:
@@ -167,6 +189,12 @@ def account_summary(ctx: ServiceContext, account: Account) -> AccountSummary:
         session, tenant_id, [s.id for s in subscriptions], ctx.clock.today()
     )
     bill_to, sold_to = contacts_of(ctx, account)
+    newest = sorted(
+        payments.account_payments(session, tenant_id, account.id),
+        key=lambda p: (p.effective_date, p.id),
+        reverse=True,
+    )
+    recent = newest[:SUMMARY_LIMIT]
     return AccountSummary(
         account=account,
         bill_to=bill_to,
@@ -178,7 +206,33 @@ def account_summary(ctx: ServiceContext, account: Account) -> AccountSummary:
             for s in subscriptions
         ],
         invoices=repository.recent_invoices(session, tenant_id, account.id, SUMMARY_LIMIT),
+        default_method=payment_methods.default_for_account(session, tenant_id, account.id),
+        payments=_recent_payments(ctx, recent),
+        last_payment=next((p for p in newest if p.status in SETTLED_STATUSES), None),
     )
+
+
+def _recent_payments(ctx: ServiceContext, recent: list[Payment]) -> list[PaymentSummary]:
+    applied = {p.id: ledger.payment_applications(ctx.session, ctx.tenant_id, p.id) for p in recent}
+    numbers = repository.invoice_numbers(
+        ctx.session, ctx.tenant_id, sorted({a[0] for rows in applied.values() for a in rows})
+    )
+    summaries = []
+    for payment in recent:
+        by_invoice: dict[int, int] = {}
+        for invoice_id, _item, minor in applied[payment.id]:
+            by_invoice[invoice_id] = by_invoice.get(invoice_id, 0) + minor
+        summaries.append(
+            PaymentSummary(
+                payment=payment,
+                paid_invoices=[
+                    PaidInvoice(invoice_id, numbers.get(invoice_id, ""), minor)
+                    for invoice_id, minor in by_invoice.items()
+                    if minor
+                ],
+            )
+        )
+    return summaries
 
 
 # -- creating --------------------------------------------------------------------------

@@ -18,13 +18,18 @@ from billcycle.accounts.inputs import AccountChanges, NewAccount
 from billcycle.accounts.models import Account
 from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue
+from billcycle.gateways import service as gateways
 from billcycle.paymentmethods import service
 from billcycle.paymentmethods.inputs import AccountPaymentSetup
+from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.paymentmethods.statuses import ELECTRONIC_TYPES, USABLE_STATUSES
 from billcycle.unset import UNSET
 
 
-def create_account(ctx: ServiceContext, data: NewAccount, setup: AccountPaymentSetup) -> Account:
+def create_account(
+    ctx: ServiceContext, data: NewAccount, setup: AccountPaymentSetup
+) -> tuple[Account, PaymentMethod | None]:
+    """The account and the payment method made with it (None when none was)."""
     gateway_id = (
         service.find_gateway_by_name(ctx, setup.gateway_name)
         if isinstance(setup.gateway_name, str)
@@ -34,14 +39,15 @@ def create_account(ctx: ServiceContext, data: NewAccount, setup: AccountPaymentS
     if gateway_id is not None:
         account.payment_gateway_id = gateway_id
         ctx.session.flush()
+    method = None
     if setup.new_method is not None:
-        service.create_method(
+        method = service.create_method(
             ctx, replace(setup.new_method, account_id=account.id, make_default=True)
         )
     if setup.default_method_id is not None:
         service.set_default_for_account(ctx, account, setup.default_method_id)
     check_auto_pay(ctx, account)
-    return account
+    return account, method
 
 
 def update_account(
@@ -61,6 +67,13 @@ def update_account(
         service.set_default_for_account(ctx, account, setup.default_method_id)
     check_auto_pay(ctx, account)
     return account
+
+
+def gateway_name(ctx: ServiceContext, account: Account) -> str | None:
+    """Zuora's account ``paymentGateway``: the name of the account's own gateway."""
+    if account.payment_gateway_id is None:
+        return None
+    return gateways.get_gateway(ctx, account.payment_gateway_id).name
 
 
 def check_auto_pay(ctx: ServiceContext, account: Account) -> None:

@@ -519,7 +519,11 @@ class Verification:
 
 
 def verify_method(
-    ctx: ServiceContext, method_id: int, *, currency: str | None = None
+    ctx: ServiceContext,
+    method_id: int,
+    *,
+    currency: str | None = None,
+    gateway_id: int | None = None,
 ) -> Verification:
     """Zuora's verify: a zero-amount check through the method's gateway (the account's,
     else the tenant's default). A decline is refused with the gateway's reason; nothing
@@ -538,7 +542,7 @@ def verify_method(
             ids={"method": method.id},
         )
     account = _account(ctx, method.account_id)
-    gateway = _open(ctx, method.gateway_id, account)
+    gateway = _open(ctx, gateway_id or method.gateway_id, account)
     if not isinstance(gateway, VerifyingGateway):
         raise RuleViolation(
             "This payment gateway cannot verify payment methods.", resource=PAYMENT_METHOD
@@ -558,15 +562,15 @@ def verify_method(
 # -- account-level helpers -------------------------------------------------------------
 
 
-def find_gateway_by_name(ctx: ServiceContext, name: str) -> int:
+def find_gateway_by_name(ctx: ServiceContext, name: str, *, field: str = "paymentGateway") -> int:
     """Zuora's ``paymentGateway`` (a gateway's name) as its id in this tenant."""
     for gateway in gateways.list_gateways(ctx):
         if gateway.name == name:
             return gateway.id
     raise InvalidValue(
-        f"Invalid value for paymentGateway: no payment gateway is named {name!r}.",
+        f"Invalid value for {field}: no payment gateway is named {name!r}.",
         resource="account",
-        field="paymentGateway",
+        field=field,
     )
 
 

@@ -63,6 +63,8 @@ RESOURCE_CODES: dict[str, int] = {
     "bill_run": 531003,
     "payment": 500500,
     "payment_run": 500510,
+    "payment_method": 500530,
+    "payment_gateway": 500540,
 }
 
 

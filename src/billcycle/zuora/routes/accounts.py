@@ -13,6 +13,8 @@ from billcycle.accounts import service
 from billcycle.accounts.models import Account
 from billcycle.context import ServiceContext
 from billcycle.ids import parse_zuora_id, to_zuora_id
+from billcycle.paymentmethods import account_setup
+from billcycle.paymentmethods import service as payment_methods
 from billcycle.web.responses import json_response
 from billcycle.zuora.deps import Work
 from billcycle.zuora.schemas import accounts as schemas
@@ -28,10 +30,16 @@ def _account(ctx: ServiceContext, account_key: str) -> Account:
 
 @router.post("", response_model=schemas.CreateAccountResponse, summary="Create an account")
 async def create_account(body: schemas.CreateAccountRequest, work: Work) -> Response:
-    """Create a customer account with its bill-to and sold-to contacts."""
+    """Create a customer account with its bill-to and sold-to contacts and, given
+    ``creditCard``, ``paymentMethod`` or ``hpmCreditCardPaymentMethodId``, its default
+    payment method (required with ``autoPay: true``). ``paymentGateway`` names the
+    gateway its payments go through."""
 
     def create(ctx: ServiceContext) -> schemas.CreateAccountResponse:
-        return schemas.created(service.create_account(ctx, schemas.to_new_account(body)))
+        account, method = account_setup.create_account(
+            ctx, schemas.to_new_account(body), schemas.to_payment_setup(body)
+        )
+        return schemas.created(account, method)
 
     return json_response(await work.write(create))
 
@@ -46,7 +54,15 @@ async def get_account(account_key: str, work: Work) -> Response:
         account = _account(ctx, account_key)
         bill_to, sold_to = service.contacts_of(ctx, account)
         metrics = service.account_metrics(ctx, account)
-        return schemas.account_detail(account, bill_to, sold_to, metrics)
+        default = payment_methods.default_method(ctx, account)
+        return schemas.account_detail(
+            account,
+            bill_to,
+            sold_to,
+            metrics,
+            default.id if default is not None else None,
+            account_setup.gateway_name(ctx, account),
+        )
 
     return json_response(work.read(read))
 
@@ -55,11 +71,17 @@ async def get_account(account_key: str, work: Work) -> Response:
 async def update_account(
     account_key: str, body: schemas.UpdateAccountRequest, work: Work
 ) -> Response:
-    """Change the fields given; fields left out keep their values."""
+    """Change the fields given; fields left out keep their values.
+    ``defaultPaymentMethodId`` (one of this account's methods) becomes its default."""
 
     def update(ctx: ServiceContext) -> CommonResponse:
         account = _account(ctx, account_key)
-        service.update_account(ctx, account, schemas.to_account_changes(body))
+        account_setup.update_account(
+            ctx,
+            account,
+            schemas.to_account_changes(body),
+            schemas.to_update_payment_setup(body),
+        )
         return CommonResponse()
 
     return json_response(await work.write(update))
@@ -86,7 +108,8 @@ async def delete_account(account_key: str, work: Work) -> Response:
     summary="Retrieve an account summary",
 )
 async def get_account_summary(account_key: str, work: Work) -> Response:
-    """The account with its latest subscriptions and invoices."""
+    """The account with its latest subscriptions, invoices and payments, its last
+    payment and its default payment method."""
 
     def read(ctx: ServiceContext) -> schemas.AccountSummaryResponse:
         return schemas.account_summary(service.account_summary(ctx, _account(ctx, account_key)))

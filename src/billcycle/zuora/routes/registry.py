@@ -11,6 +11,7 @@ from billcycle.zuora.routes import (
     catalog,
     invoices,
     objects,
+    payment_methods,
     subscriptions,
 )
 
@@ -22,4 +23,7 @@ RESOURCE_ROUTERS: list[APIRouter] = [
     invoices.router,
     billing_documents.router,
     bill_runs.router,
+    payment_methods.router,
+    payment_methods.account_router,
+    payment_methods.gateway_router,
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from pydantic import StrictBool, StrictInt, StrictStr
+from pydantic import Field, StrictBool, StrictInt, StrictStr
 
 from billcycle.accounts import service
 from billcycle.accounts.inputs import (
@@ -22,12 +22,27 @@ from billcycle.accounts.inputs import (
 )
 from billcycle.accounts.models import Account, Contact
 from billcycle.accounts.repository import InvoiceRow
-from billcycle.accounts.service import AccountMetrics, AccountSummary, SubscriptionSummary
+from billcycle.accounts.service import (
+    AccountMetrics,
+    AccountSummary,
+    PaymentSummary,
+    SubscriptionSummary,
+)
 from billcycle.accounts.statuses import AccountStatus
-from billcycle.ids import to_zuora_id
+from billcycle.errors import InvalidValue
+from billcycle.gateways.interface import CardDetails
+from billcycle.ids import parse_zuora_id, to_zuora_id
 from billcycle.money import from_minor
+from billcycle.paymentmethods.inputs import AccountPaymentSetup, NewPaymentMethod
+from billcycle.paymentmethods.models import PaymentMethod
+from billcycle.paymentmethods.statuses import PaymentMethodType
 from billcycle.unset import UNSET
 from billcycle.zuora.schemas.base import CamelRequest, CamelResponse, CommonResponse, WireAmount
+from billcycle.zuora.schemas.payment_methods import (
+    CardHolderInfoRequest,
+    CreatePaymentMethodRequest,
+    to_new_method,
+)
 
 
 def _hex(value: int | None) -> str | None:
@@ -62,6 +77,17 @@ class UpdateContactRequest(_ContactFields):
     last_name: StrictStr | None = None
 
 
+class CreateAccountCreditCardRequest(CamelRequest):
+    """zuora-sdk's CreateAccountCreditCard: tokenized by the gateway, never stored."""
+
+    card_type: StrictStr | None = None
+    card_number: StrictStr = Field(repr=False)
+    expiration_month: StrictInt
+    expiration_year: StrictInt
+    security_code: StrictStr | None = Field(default=None, repr=False)
+    card_holder_info: CardHolderInfoRequest | None = None
+
+
 class CreateAccountRequest(CamelRequest):
     """The fields of zuora-sdk's CreateAccountRequest that billcycle acts on.
 
@@ -83,6 +109,12 @@ class CreateAccountRequest(CamelRequest):
     crm_id: StrictStr | None = None
     notes: StrictStr | None = None
     invoice_delivery_prefs_email: StrictBool | None = None
+    # The account's first payment method, its default: a card (creditCard), any
+    # payment method (paymentMethod), or an existing (orphan) method's id.
+    credit_card: CreateAccountCreditCardRequest | None = None
+    payment_method: CreatePaymentMethodRequest | None = None
+    hpm_credit_card_payment_method_id: StrictStr | None = None
+    payment_gateway: StrictStr | None = None
 
 
 class UpdateAccountRequest(CamelRequest):
@@ -101,6 +133,8 @@ class UpdateAccountRequest(CamelRequest):
     sold_to_contact: UpdateContactRequest | None = None
     currency: StrictStr | None = None
     status: StrictStr | None = None
+    default_payment_method_id: StrictStr | None = None
+    payment_gateway: StrictStr | None = None
 
 
 def _contact_input(body: CreateContactRequest) -> ContactInput:
@@ -140,6 +174,78 @@ def to_new_account(body: CreateAccountRequest) -> NewAccount:
         crm_id=body.crm_id,
         notes=body.notes,
         invoice_delivery_prefs_email=bool(body.invoice_delivery_prefs_email),
+    )
+
+
+def _method_id(value: str, field: str) -> int:
+    parsed = parse_zuora_id(value)
+    if parsed is None:
+        raise InvalidValue(
+            f"Invalid value for {field}: a payment method id is 32 hex digits.",
+            resource="account",
+            field=field,
+        )
+    return parsed
+
+
+def to_payment_setup(body: CreateAccountRequest) -> AccountPaymentSetup:
+    """The payment side of an account create; at most one first payment method."""
+    given = [
+        name
+        for name in ("credit_card", "payment_method", "hpm_credit_card_payment_method_id")
+        if getattr(body, name) is not None
+    ]
+    if len(given) > 1:
+        raise InvalidValue(
+            "Give one of creditCard, paymentMethod and hpmCreditCardPaymentMethodId.",
+            resource="account",
+            field="creditCard",
+        )
+    new_method: NewPaymentMethod | None = None
+    if body.credit_card is not None:
+        card = body.credit_card
+        holder = card.card_holder_info
+        new_method = NewPaymentMethod(
+            type=PaymentMethodType.CREDIT_CARD,
+            card=CardDetails(
+                number=card.card_number,
+                expiration_month=card.expiration_month,
+                expiration_year=card.expiration_year,
+                security_code=card.security_code,
+                holder_name=holder.card_holder_name if holder is not None else None,
+            ),
+            card_type=card.card_type,
+            holder=(
+                {
+                    "holder_name" if key == "card_holder_name" else key: getattr(holder, key)
+                    for key in holder.model_fields_set
+                }
+                if holder is not None
+                else None
+            ),
+        )
+    elif body.payment_method is not None:
+        new_method = to_new_method(body.payment_method, None)
+    return AccountPaymentSetup(
+        new_method=new_method,
+        default_method_id=(
+            _method_id(body.hpm_credit_card_payment_method_id, "hpmCreditCardPaymentMethodId")
+            if body.hpm_credit_card_payment_method_id is not None
+            else None
+        ),
+        gateway_name=body.payment_gateway,
+    )
+
+
+def to_update_payment_setup(body: UpdateAccountRequest) -> AccountPaymentSetup:
+    sent = body.model_fields_set
+    return AccountPaymentSetup(
+        default_method_id=(
+            _method_id(body.default_payment_method_id, "defaultPaymentMethodId")
+            if body.default_payment_method_id is not None
+            else None
+        ),
+        gateway_name=body.payment_gateway if "payment_gateway" in sent else UNSET,
     )
 
 
@@ -191,6 +297,12 @@ class CreateAccountResponse(CommonResponse):
     account_number: str
     bill_to_contact_id: str | None
     sold_to_contact_id: str | None
+
+
+class CreateAccountWithMethodResponse(CreateAccountResponse):
+    """The answer when the create made the account's first payment method."""
+
+    payment_method_id: str
 
 
 class ContactResponse(CamelResponse):
@@ -263,6 +375,32 @@ class DeleteAccountResponse(CommonResponse):
     job_status: str = "Completed"
 
 
+class SummaryDefaultPaymentMethod(CamelResponse):
+    """zuora-sdk's AccountSummaryDefaultPaymentMethod (card fields for cards only)."""
+
+    id: str
+    payment_method_type: str
+    credit_card_number: str | None = None
+    credit_card_type: str | None = None
+    credit_card_expiration_month: str | None = None
+    credit_card_expiration_year: str | None = None
+
+
+class SummaryPaidInvoice(CamelResponse):
+    invoice_id: str
+    invoice_number: str
+    applied_payment_amount: str
+
+
+class SummaryPayment(CamelResponse):
+    id: str
+    payment_number: str
+    payment_type: str
+    status: str
+    effective_date: date
+    paid_invoices: list[SummaryPaidInvoice]
+
+
 class SummaryBasicInfo(CamelResponse):
     id: str
     name: str
@@ -279,7 +417,7 @@ class SummaryBasicInfo(CamelResponse):
     last_invoice_date: date | None
     last_payment_amount: str | None = None
     last_payment_date: date | None = None
-    default_payment_method: None = None
+    default_payment_method: SummaryDefaultPaymentMethod | None = None
 
 
 class SummaryRatePlan(CamelResponse):
@@ -320,12 +458,20 @@ class AccountSummaryResponse(CommonResponse):
     sold_to_contact: ContactResponse | None
     subscriptions: list[SummarySubscription]
     invoices: list[SummaryInvoice]
-    # Empty until payments and usage exist.
-    payments: list[dict[str, Any]] = []
+    payments: list[SummaryPayment] = []
+    # Empty until usage exists.
     usage: list[dict[str, Any]] = []
 
 
-def created(account: Account) -> CreateAccountResponse:
+def created(account: Account, method: PaymentMethod | None = None) -> CreateAccountResponse:
+    if method is not None:
+        return CreateAccountWithMethodResponse(
+            account_id=to_zuora_id(account.id),
+            account_number=account.account_number,
+            bill_to_contact_id=_hex(account.bill_to_contact_id),
+            sold_to_contact_id=_hex(account.sold_to_contact_id),
+            payment_method_id=to_zuora_id(method.id),
+        )
     return CreateAccountResponse(
         account_id=to_zuora_id(account.id),
         account_number=account.account_number,
@@ -363,6 +509,8 @@ def account_detail(
     bill_to: Contact | None,
     sold_to: Contact | None,
     metrics: AccountMetrics,
+    default_method_id: int | None = None,
+    gateway_name: str | None = None,
 ) -> GetAccountResponse:
     return GetAccountResponse(
         basic_info=AccountBasicInfo(
@@ -380,6 +528,10 @@ def account_detail(
             payment_term=account.payment_term,
             auto_pay=account.auto_pay,
             invoice_delivery_prefs_email=account.invoice_delivery_prefs_email,
+            default_payment_method_id=(
+                to_zuora_id(default_method_id) if default_method_id is not None else None
+            ),
+            payment_gateway=gateway_name,
         ),
         metrics=AccountMetricsResponse(
             balance=metrics.balance,
@@ -437,6 +589,7 @@ def _summary_invoice(row: InvoiceRow) -> SummaryInvoice:
 
 def account_summary(summary: AccountSummary) -> AccountSummaryResponse:
     account = summary.account
+    last = summary.last_payment
     return AccountSummaryResponse(
         basic_info=SummaryBasicInfo(
             id=to_zuora_id(account.id),
@@ -450,9 +603,52 @@ def account_summary(summary: AccountSummary) -> AccountSummaryResponse:
             auto_pay=account.auto_pay,
             invoice_delivery_prefs_email=account.invoice_delivery_prefs_email,
             last_invoice_date=summary.last_invoice_date,
+            last_payment_amount=(
+                str(from_minor(last.amount_minor, last.currency)) if last is not None else None
+            ),
+            last_payment_date=last.effective_date if last is not None else None,
+            default_payment_method=_summary_method(summary.default_method),
         ),
         bill_to_contact=contact_response(account, summary.bill_to),
         sold_to_contact=contact_response(account, summary.sold_to),
         subscriptions=[_summary_subscription(item) for item in summary.subscriptions],
         invoices=[_summary_invoice(row) for row in summary.invoices],
+        payments=[_summary_payment(item) for item in summary.payments],
+    )
+
+
+def _summary_method(method: PaymentMethod | None) -> SummaryDefaultPaymentMethod | None:
+    if method is None:
+        return None
+    is_card = method.type in (
+        PaymentMethodType.CREDIT_CARD,
+        PaymentMethodType.CREDIT_CARD_REFERENCE_TRANSACTION,
+    )
+    month, year = method.expiration_month, method.expiration_year
+    return SummaryDefaultPaymentMethod(
+        id=to_zuora_id(method.id),
+        payment_method_type=method.type,
+        credit_card_number=method.card_mask if is_card else None,
+        credit_card_type=method.card_type if is_card else None,
+        credit_card_expiration_month=f"{month:02d}" if is_card and month is not None else None,
+        credit_card_expiration_year=str(year) if is_card and year is not None else None,
+    )
+
+
+def _summary_payment(item: PaymentSummary) -> SummaryPayment:
+    payment = item.payment
+    return SummaryPayment(
+        id=to_zuora_id(payment.id),
+        payment_number=payment.number,
+        payment_type=payment.payment_type,
+        status=payment.status,
+        effective_date=payment.effective_date,
+        paid_invoices=[
+            SummaryPaidInvoice(
+                invoice_id=to_zuora_id(paid.invoice_id),
+                invoice_number=paid.invoice_number,
+                applied_payment_amount=str(from_minor(paid.applied_minor, payment.currency)),
+            )
+            for paid in item.paid_invoices
+        ],
     )
