@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy import func, select, text
 
 from billcycle.accounts import service as accounts
 from billcycle.accounts.inputs import ContactInput, NewAccount
@@ -60,3 +64,73 @@ def token_method(ctx: ServiceContext, account_id: int | None, **kw: Any) -> Paym
     }
     fields.update(kw)
     return service.create_method(ctx, NewPaymentMethod(**fields))
+
+
+def waiting_on_a_lock(runtime: Runtime) -> int:
+    """PostgreSQL sessions of this test database waiting for a lock."""
+    with runtime.session_factory() as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(text("pg_stat_activity"))
+                .where(text("wait_event_type = 'Lock'"), text("datname = current_database()"))
+            )
+            or 0
+        )
+
+
+def wait_until_blocked(runtime: Runtime, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while waiting_on_a_lock(runtime) == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert waiting_on_a_lock(runtime) >= 1
+
+
+# A third-party gateway that, like real ones, neither takes card numbers nor verifies.
+REMOTE_MODULE = """
+from billcycle.gateways.interface import GatewayResult
+from billcycle.gateways.statuses import GatewayOutcome
+
+
+class RemoteGateway:
+    def __init__(self, config):
+        self.config = config
+
+    def sale(self, request):
+        raise NotImplementedError
+
+    def refund(self, request):
+        raise NotImplementedError
+
+    def void(self, request):
+        raise NotImplementedError
+
+    def status(self, idempotency_key):
+        return GatewayResult(None, GatewayOutcome.NOT_FOUND, idempotency_key)
+
+
+class RemoteType:
+    name = "Remote"
+
+    def validate_settings(self, settings):
+        return {}
+
+    def create(self, config):
+        return RemoteGateway(config)
+
+
+GATEWAY_TYPE = RemoteType()
+"""
+
+
+def install_remote_gateway(site: Path) -> None:
+    """Writes the ``remote-gateway`` distribution (module + dist-info) into ``site``,
+    a directory the caller puts on ``sys.path``."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "remote_gateway.py").write_text(REMOTE_MODULE)
+    info = site / "remote_gateway-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: remote-gateway\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[billcycle.gateways]\nRemote = remote_gateway:GATEWAY_TYPE\n"
+    )

@@ -5,10 +5,9 @@ on PostgreSQL the call that reaches the unique index second is refused with a Co
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import select
 
 from billcycle.db.bulk import is_postgres
 from billcycle.errors import Conflict
@@ -16,7 +15,7 @@ from billcycle.paymentmethods import service
 from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant
-from tests.paymentmethods.helpers import account, token_method
+from tests.paymentmethods.helpers import account, token_method, wait_until_blocked
 
 
 def _defaults(runtime: Runtime, tenant_id: int, account_id: int) -> list[int]:
@@ -29,21 +28,6 @@ def _defaults(runtime: Runtime, tenant_id: int, account_id: int) -> list[int]:
                     PaymentMethod.is_default.is_(True),
                 )
             )
-        )
-
-
-def _waiting_on_a_lock(runtime: Runtime) -> int:
-    with runtime.session_factory() as session:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(text("pg_stat_activity"))
-                .where(
-                    text("wait_event_type = 'Lock'"),
-                    text("datname = current_database()"),
-                )
-            )
-            or 0
         )
 
 
@@ -73,10 +57,7 @@ def test_the_second_of_two_overlapping_default_changes_is_a_conflict(
     with runtime.service_context(t) as ctx:
         service.make_default(ctx, service.get_method(ctx, first))
         thread.start()
-        deadline = time.monotonic() + 10
-        while _waiting_on_a_lock(runtime) == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert _waiting_on_a_lock(runtime) >= 1  # the other call waits for this one
+        wait_until_blocked(runtime)  # the other call waits for this one
     thread.join(timeout=30)
     assert len(outcome) == 1
     assert isinstance(outcome[0], Conflict)

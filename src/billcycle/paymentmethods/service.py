@@ -208,7 +208,13 @@ def _credit_card(
                 resource=PAYMENT_METHOD,
                 field="cardNumber",
             )
-        gateway = _open(ctx, gateway_id, account)
+        gateway = _open(
+            ctx,
+            gateway_id,
+            account,
+            "No payment gateway is configured to take a card number: configure one, or "
+            "send tokens with cardMaskNumber.",
+        )
         if not isinstance(gateway, TokenizingGateway):
             raise RuleViolation(
                 "This payment gateway does not take card numbers: tokenize the card on the "
@@ -542,7 +548,12 @@ def verify_method(
             ids={"method": method.id},
         )
     account = _account(ctx, method.account_id)
-    gateway = _open(ctx, gateway_id or method.gateway_id, account)
+    gateway = _open(
+        ctx,
+        gateway_id or method.gateway_id,
+        account,
+        "No payment gateway is configured to verify this payment method.",
+    )
     if not isinstance(gateway, VerifyingGateway):
         raise RuleViolation(
             "This payment gateway cannot verify payment methods.", resource=PAYMENT_METHOD
@@ -611,7 +622,9 @@ def _gateway_id(ctx: ServiceContext, gateway_id: int) -> int:
         ) from exc
 
 
-def _open(ctx: ServiceContext, gateway_id: int | None, account: Account | None) -> Gateway:
+def _open(
+    ctx: ServiceContext, gateway_id: int | None, account: Account | None, missing: str
+) -> Gateway:
     """The method's gateway, else the account's, else the tenant's default."""
     chosen = gateway_id if gateway_id is not None else None
     if chosen is None and account is not None:
@@ -619,10 +632,7 @@ def _open(ctx: ServiceContext, gateway_id: int | None, account: Account | None) 
     try:
         return gateways.open_gateway(ctx, chosen)
     except NotFound as exc:
-        raise RuleViolation(
-            "No payment gateway is configured to take this payment method.",
-            resource=PAYMENT_METHOD,
-        ) from exc
+        raise RuleViolation(missing, resource=PAYMENT_METHOD) from exc
 
 
 def _require_usable(method: PaymentMethod, action: str) -> None:

@@ -9,9 +9,9 @@ a string where Zuora expects a number is refused, not guessed at.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, StrictBool, StrictInt, StrictStr
+from pydantic import BeforeValidator, Field, StrictBool, StrictInt, StrictStr
 
 from billcycle.accounts import service
 from billcycle.accounts.inputs import (
@@ -77,13 +77,24 @@ class UpdateContactRequest(_ContactFields):
     last_name: StrictStr | None = None
 
 
+def _digits(value: object) -> object:
+    """zuora-sdk's CreateAccountCreditCard sends the expiry as strings ("01", "2030")."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
+
+
+# An expiry month or year: a JSON integer, or a string of digits.
+ExpiryNumber = Annotated[StrictInt, BeforeValidator(_digits)]
+
+
 class CreateAccountCreditCardRequest(CamelRequest):
     """zuora-sdk's CreateAccountCreditCard: tokenized by the gateway, never stored."""
 
     card_type: StrictStr | None = None
     card_number: StrictStr = Field(repr=False)
-    expiration_month: StrictInt
-    expiration_year: StrictInt
+    expiration_month: ExpiryNumber
+    expiration_year: ExpiryNumber
     security_code: StrictStr | None = Field(default=None, repr=False)
     card_holder_info: CardHolderInfoRequest | None = None
 
