@@ -374,3 +374,21 @@ def test_a_method_of_another_account_is_not_found(runtime: Runtime, tenant: NewT
 def test_card_details_hide_the_number() -> None:
     assert "4242424242" not in repr(card())
     assert "4242424242" not in repr(NewPaymentMethod(type="CreditCard", card=card()))
+
+
+def test_a_methods_gateway_is_its_own_else_its_accounts(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    first = configure_gateway(runtime, tenant.tenant_id, "first")
+    second = configure_gateway(runtime, tenant.tenant_id, "second")
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        acct = account(ctx)
+        plain = token_method(ctx, acct.id)
+        own = token_method(ctx, acct.id, gateway_id=first)
+        assert service.gateway_for(ctx, plain) is None  # the tenant's default
+        acct.payment_gateway_id = second
+        assert service.gateway_for(ctx, plain) == second
+        assert service.gateway_for(ctx, own) == first
+        assert service.gateway_for(ctx, token_method(ctx, None)) is None
+        with pytest.raises(InvalidValue):
+            token_method(ctx, acct.id, gateway_id=first + second + 1000)

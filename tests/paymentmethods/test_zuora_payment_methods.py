@@ -384,3 +384,12 @@ def test_a_default_change_racing_another_is_a_409_lock_contention(
     assert_error(answers[0], 409, 50)
     listed = api.client.get(f"{ACCOUNTS}/{account}/payment-methods", headers=api.zuora_headers)
     assert listed.json()["defaultPaymentMethodId"] == ids[1]
+
+
+def test_an_account_with_payment_methods_can_be_deleted(api: Api, runtime: Runtime) -> None:
+    account = new_account(api)
+    create(api, {**TOKENS, "accountKey": account})
+    create(api, {**TOKENS, "accountKey": account})
+    deleted = api.client.delete(f"{ACCOUNTS}/{account}", headers=api.zuora_headers)
+    assert deleted.status_code == 200, deleted.text
+    assert count(runtime, api.tenant.tenant_id) == 0

@@ -550,7 +550,7 @@ def verify_method(
     account = _account(ctx, method.account_id)
     gateway = _open(
         ctx,
-        gateway_id or method.gateway_id,
+        gateway_id or gateway_for(ctx, method),
         account,
         "No payment gateway is configured to verify this payment method.",
     )
@@ -571,6 +571,16 @@ def verify_method(
 
 
 # -- account-level helpers -------------------------------------------------------------
+
+
+def gateway_for(ctx: ServiceContext, method: PaymentMethod) -> int | None:
+    """The gateway that charges ``method``: its own (``authGateway``), else its account's
+    (``paymentGateway``); None means the tenant's default. What charging should use."""
+    if method.gateway_id is not None:
+        return method.gateway_id
+    if method.account_id is None:
+        return None
+    return _account(ctx, method.account_id).payment_gateway_id
 
 
 def find_gateway_by_name(ctx: ServiceContext, name: str, *, field: str = "paymentGateway") -> int:
