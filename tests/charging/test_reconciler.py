@@ -30,13 +30,15 @@ def test_a_pending_charge_is_settled_when_the_gateway_settles_it(
     s = setup(runtime, t, ["100"], token="tok_pendingThenSettled")
     (invoice,) = s.invoice_ids
     outcome = charging.charge_now(runtime, t, request(s, 10000, (invoice, None)))
-    assert outcome.pending and outcome.payment_id is not None
+    assert outcome.pending
+    assert outcome.payment_id is not None
     (still,) = sweep(runtime)
     assert still.pending
     assert balance(runtime, t, invoice) == 10000
     machine_clock.advance(timedelta(seconds=SETTLE_AFTER))
     (done,) = sweep(runtime)
-    assert done.succeeded and done.status == PaymentStatus.PROCESSED
+    assert done.succeeded
+    assert done.status == PaymentStatus.PROCESSED
     assert balance(runtime, t, invoice) == 0
     assert sweep(runtime) == []  # nothing left Processing
     assert len(charge_rows(runtime, t)) == 1
@@ -51,7 +53,8 @@ def test_a_timed_out_charge_is_found_approved(runtime: Runtime, tenant: NewTenan
     s = setup(runtime, t, ["100"], token="tok_timeoutThenApproved")
     (invoice,) = s.invoice_ids
     outcome = charging.charge_now(runtime, t, request(s, 10000, (invoice, None)))
-    assert outcome.pending and outcome.payment_id is not None
+    assert outcome.pending
+    assert outcome.payment_id is not None
     # Asked twice, settled once.
     assert reconciler.reconcile_payment(runtime, t, outcome.payment_id) is not None
     assert reconciler.reconcile_payment(runtime, t, outcome.payment_id) is None
@@ -83,7 +86,8 @@ def test_a_charge_never_received_fails_and_its_order_is_retried_with_a_new_key(
     # "Never received" is no sale: the method's counters are untouched.
     assert method(runtime, t, s.method_id).num_consecutive_failures == 0
     retried = charging.charge_now(runtime, t, order)
-    assert retried.succeeded and retried.payment_id is not None
+    assert retried.succeeded
+    assert retried.payment_id is not None
     assert payment(runtime, t, retried.payment_id).attempt_key == "INV-2026-1/2"
     assert [row.idempotency_key for row in charge_rows(runtime, t)] == ["INV-2026-1/2"]
     assert balance(runtime, t, invoice) == 0
@@ -96,7 +100,8 @@ def test_a_voided_charge_fails(runtime: Runtime, tenant: NewTenant) -> None:
     s = setup(runtime, t, ["100"], token="tok_pendingThenSettled")
     (invoice,) = s.invoice_ids
     outcome = charging.charge_now(runtime, t, request(s, 10000, (invoice, None)))
-    assert outcome.transaction_id is not None and outcome.payment_id is not None
+    assert outcome.transaction_id is not None
+    assert outcome.payment_id is not None
     gateway = open_test_gateway(runtime, t, Sleeps())
     gateway.void(VoidRequest(idempotency_key="void-1", transaction_id=outcome.transaction_id))
     (voided,) = sweep(runtime)

@@ -48,7 +48,8 @@ def main(argv: list[str]) -> None:
         [pending] = charging.begin_charges(ctx, [request])
     assert pending.error is None, pending.error
     [answer] = charging.send_charges(runtime, tenant_id, [pending])
-    assert answer.result is not None and answer.result.outcome is GatewayOutcome.APPROVED
+    assert answer.result is not None
+    assert answer.result.outcome is GatewayOutcome.APPROVED
     with runtime.service_context(tenant_id) as ctx:
         [outcome] = charging.finish_charges(ctx, [answer])
         assert outcome.succeeded
