@@ -80,7 +80,7 @@ def test_refunds_go_through_the_gateway(runtime: Runtime, tenant: NewTenant) -> 
 
 def test_a_lost_refund_answer_is_reconciled(runtime: Runtime, tenant: NewTenant) -> None:
     t = tenant.tenant_id
-    s, payment_id, _ = charged(runtime, t)
+    _s, payment_id, _ = charged(runtime, t)
     with runtime.service_context(t) as ctx:
         refund = gateway_refunds.begin_refund(ctx, payment_id, electronic("10"), auto_unapply=True)
     result, error = gateway_refunds.send_refund(runtime, t, refund.id)
