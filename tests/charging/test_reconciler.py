@@ -4,10 +4,12 @@ its order can be retried with a new key (lago-api #3042); it never charges."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 from billcycle.clock import FrozenClock
 from billcycle.gateways.interface import VoidRequest
+from billcycle.ledger import service as ledger
 from billcycle.payments import charging, reconciler
 from billcycle.payments.statuses import GatewayState, PaymentStatus
 from billcycle.runtime import Runtime
@@ -112,3 +114,46 @@ def test_a_voided_charge_fails(runtime: Runtime, tenant: NewTenant) -> None:
     with runtime.service_context(t) as ctx:
         check_invariants(ctx)
         assert charging.invoices_awaiting_settlement(ctx, [invoice]) == set()
+
+
+def test_the_reconciler_and_a_late_finish_settle_once(runtime: Runtime, tenant: NewTenant) -> None:
+    """The charging process finishes while the reconciler settles the same payment (two
+    threads): one Processed payment, its money received once, the invoice paid once."""
+    t = tenant.tenant_id
+    s = setup(runtime, t, ["100"])
+    (invoice,) = s.invoice_ids
+    with runtime.service_context(t) as ctx:
+        pending = charging.begin_charges(ctx, [request(s, 10000, (invoice, None))])
+    answers = charging.send_charges(runtime, t, pending, sleep=Sleeps())
+    (charge,) = pending
+    assert charge.payment_id is not None
+    payment_id = charge.payment_id
+    errors: list[BaseException] = []
+
+    def finish() -> None:
+        try:
+            with runtime.service_context(t) as ctx:
+                charging.finish_charges(ctx, answers)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def reconcile() -> None:
+        try:
+            reconciler.reconcile_payment(runtime, t, payment_id, sleep=Sleeps())
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=finish), threading.Thread(target=reconcile)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert payment(runtime, t, payment_id).status == PaymentStatus.PROCESSED
+    assert balance(runtime, t, invoice) == 0
+    assert method(runtime, t, s.method_id).total_processed_payments == 1
+    with runtime.service_context(t) as ctx:
+        totals = ledger.payment_totals(ctx.session, t, [payment_id])[payment_id]
+        assert totals.by_type == {"PaymentReceived": 10000, "Payment": 10000}
+        check_invariants(ctx)
+    assert len(charge_rows(runtime, t)) == 1
