@@ -29,6 +29,9 @@ class TransactionKind(StrEnum):
     VOID = "Void"
     # A zero-amount check of a payment method (no money moves, nothing is recorded).
     VERIFY = "Verify"
+    # Money taken back from a settled sale by the card network or the bank (a lost
+    # dispute, an ACH return): reported by the gateway, never asked for.
+    CHARGEBACK = "Chargeback"
 
 
 class DeclineCategory(StrEnum):

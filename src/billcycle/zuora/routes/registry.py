@@ -9,6 +9,7 @@ from billcycle.zuora.routes import (
     bill_runs,
     billing_documents,
     catalog,
+    gateway_settlement,
     invoices,
     objects,
     payment_methods,
@@ -26,4 +27,5 @@ RESOURCE_ROUTERS: list[APIRouter] = [
     payment_methods.router,
     payment_methods.account_router,
     payment_methods.gateway_router,
+    gateway_settlement.router,
 ]
