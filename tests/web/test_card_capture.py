@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from billcycle.accounts import service as accounts
 from billcycle.clock import FrozenClock
 from billcycle.db.session import unit_of_work
-from billcycle.accounts import service as accounts
 from billcycle.paymentmethods import service as methods
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant

@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 
 import jwt
 
+from billcycle.accounts import service as accounts
+from billcycle.context import ServiceContext
 from billcycle.errors import NotAuthenticated
 
 _ALGORITHM = "HS256"
@@ -83,6 +85,28 @@ def read(signing_key: str, token: str, now: datetime) -> CaptureClaims:
     return CaptureClaims(
         tenant_id=int(claims["tid"]), account_id=int(claims["acc"]), expires_at=expires
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CardLink:
+    url: str
+    expires_at: datetime
+
+
+def card_link(
+    ctx: ServiceContext,
+    account_id: int,
+    *,
+    signing_key: str,
+    public_url: str,
+    ttl: timedelta = DEFAULT_TTL,
+) -> CardLink:
+    """A link to the card page of one of the tenant's accounts (another tenant's account
+    is not found), for an operator to send or a failed-payment email to carry."""
+    account = accounts.require_account(ctx, account_id)
+    now = ctx.machine_clock.now()
+    token = issue(signing_key, tenant_id=ctx.tenant_id, account_id=account.id, now=now, ttl=ttl)
+    return CardLink(url=public_url.rstrip("/") + page_path(token), expires_at=now + ttl)
 
 
 def page_path(token: str) -> str:

@@ -70,7 +70,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     for sub in (app, zuora, fusebill, admin):
         sub.state.runtime = runtime
         sub.state.token_signer = signer
-    app.state.signing_key = signing_key
+        sub.state.signing_key = signing_key
     app.include_router(card_capture.router)
     app.mount("/zuora", zuora)
     app.mount("/fusebill", fusebill)
