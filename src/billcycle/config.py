@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     # Largest request body accepted after gzip decompression (a gzip bomb answers 413).
     max_body_bytes: int = 10 * 1024 * 1024
     smtp_url: str | None = None
+    # Where customers reach this server: links in emails (the hosted card page) start here.
+    public_url: str = "http://127.0.0.1:8080"
+    # How long a hosted card page link stays usable.
+    card_link_ttl_seconds: int = 7 * 86400
     outbox_dir: Path = Path("outbox")
     log_level: str = "info"
     # Background work. A chunk whose worker stops renewing it is re-claimed after the lease.

@@ -1,5 +1,5 @@
-"""The root ASGI app: ``/zuora``, ``/fusebill`` and the admin API ``/billcycle`` over one
-runtime."""
+"""The root ASGI app: ``/zuora``, ``/fusebill``, the admin API ``/billcycle`` and the hosted
+card page ``/pay/card`` over one runtime."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from billcycle.fusebill.app import create_fusebill_app
 from billcycle.fusebill.errors import error_response as fusebill_error
 from billcycle.runtime import Runtime
 from billcycle.tenancy.tokens import TokenSigner, load_signing_key
+from billcycle.web import card_capture
 from billcycle.zuora.app import create_zuora_app
 from billcycle.zuora.errors import error_response as zuora_error
 
@@ -53,10 +54,8 @@ def freeze_startup_objects() -> None:
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    signer = TokenSigner(
-        load_signing_key(runtime.session_factory, runtime.settings.secret_key),
-        runtime.settings.access_token_ttl_seconds,
-    )
+    signing_key = load_signing_key(runtime.session_factory, runtime.settings.secret_key)
+    signer = TokenSigner(signing_key, runtime.settings.access_token_ttl_seconds)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -71,6 +70,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     for sub in (app, zuora, fusebill, admin):
         sub.state.runtime = runtime
         sub.state.token_signer = signer
+        sub.state.signing_key = signing_key
+    app.include_router(card_capture.router)
     app.mount("/zuora", zuora)
     app.mount("/fusebill", fusebill)
     app.mount("/billcycle", admin)
