@@ -17,6 +17,7 @@ from billcycle.ledger.models import LedgerEntry
 from billcycle.notifications.models import InvoiceEmail
 from billcycle.operators.models import OperatorKey
 from billcycle.paymentmethods.models import PaymentMethod
+from billcycle.paymentruns.models import PaymentRun, PaymentRunData
 from billcycle.payments.models import Payment, Refund
 from billcycle.subscriptions.models import (
     Subscription,
@@ -48,6 +49,8 @@ __all__ = [
     "Payment",
     "PaymentGateway",
     "PaymentMethod",
+    "PaymentRun",
+    "PaymentRunData",
     "Product",
     "ProductRatePlan",
     "ProductRatePlanCharge",
