@@ -9,6 +9,7 @@ from billcycle.catalog.models import (
     ProductRatePlanCharge,
     ProductRatePlanChargeTier,
 )
+from billcycle.collections.models import CollectionAccount, CollectionEvent, CollectionPolicyRow
 from billcycle.db.base import Base
 from billcycle.gateways.models import PaymentGateway, TestGatewayCharge
 from billcycle.invoicing.models import Invoice, InvoiceItem
@@ -36,6 +37,9 @@ __all__ = [
     "BillRunTotal",
     "BulkJob",
     "BulkJobRecord",
+    "CollectionAccount",
+    "CollectionEvent",
+    "CollectionPolicyRow",
     "Contact",
     "IdempotencyRecord",
     "InstallationSecret",

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from billcycle.accounts.models import Account, Contact
 from billcycle.accounts.service import AccountMetrics
 from billcycle.accounts.statuses import AccountStatus
+from billcycle.collections.statuses import AccountStanding
 from billcycle.fusebill.timestamps import fusebill_timestamp
 
 # A Decimal in Python, a JSON number on the wire (values are already rounded to the
@@ -27,7 +28,6 @@ from billcycle.fusebill.timestamps import fusebill_timestamp
 Amount = Annotated[Decimal, PlainSerializer(float, return_type=float)]
 
 CustomerStatus = Literal["Draft", "Active", "Hold", "Suspended", "Cancelled"]
-AccountStanding = Literal["Good", "PoorStanding", "Collection"]
 
 # billcycle's account statuses as Fusebill names them.
 _STATUS: dict[str, CustomerStatus] = {
@@ -103,7 +103,7 @@ def customer_response(
     poor_standing: bool,
     uri: str | None,
 ) -> CustomerResponse:
-    standing: AccountStanding = "PoorStanding" if poor_standing else "Good"
+    standing = AccountStanding.POOR_STANDING if poor_standing else AccountStanding.GOOD
     email = None
     if bill_to is not None:
         email = bill_to.work_email or bill_to.personal_email
