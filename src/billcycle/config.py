@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # Accounts per bill-run chunk, records per bulk-job chunk.
     bill_run_chunk_size: int = 1000
     bulk_job_chunk_size: int = 1000
+    # Accounts per payment-run chunk; gateway calls a payment-run worker keeps in flight.
+    payment_run_chunk_size: int = 1000
+    payment_run_in_flight: int = 64
 
 
 @lru_cache

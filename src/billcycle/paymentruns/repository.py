@@ -532,3 +532,17 @@ def payment_count(session: Session, tenant_id: int, run_id: int) -> int:
         )
         or 0
     )
+
+
+def records_by_id(
+    session: Session, tenant_id: int, record_ids: Sequence[int]
+) -> list[PaymentRunData]:
+    if not record_ids:
+        return []
+    return list(
+        session.scalars(
+            select(PaymentRunData)
+            .where(PaymentRunData.tenant_id == tenant_id, PaymentRunData.id.in_(list(record_ids)))
+            .order_by(PaymentRunData.id)
+        )
+    )

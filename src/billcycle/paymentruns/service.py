@@ -464,14 +464,33 @@ class RecordView:
     record: PaymentRunData
     account_number: str | None
     invoice_number: str | None
+    # The status of the record's payment while the record has no result yet.
+    payment_status: str | None = None
 
 
-def records(ctx: ServiceContext, run: PaymentRun, offset: int, limit: int) -> list[RecordView]:
-    page = repo.records_page(ctx.session, ctx.tenant_id, run.id, offset, limit)
+def records(
+    ctx: ServiceContext, run: PaymentRun, offset: int, limit: int
+) -> tuple[list[RecordView], bool]:
+    page = repo.records_page(ctx.session, ctx.tenant_id, run.id, offset, limit + 1)
+    more = len(page) > limit
+    page = page[:limit]
     accounts, invoices = repo.numbers_of(
         ctx.session, ctx.tenant_id, [r.account_id for r in page], [r.invoice_id for r in page]
     )
-    return [RecordView(r, accounts.get(r.account_id), invoices.get(r.invoice_id)) for r in page]
+    waiting = repo.payment_statuses(
+        ctx.session,
+        ctx.tenant_id,
+        [r.payment_id for r in page if r.result is None and r.payment_id is not None],
+    )
+    return [
+        RecordView(
+            r,
+            accounts.get(r.account_id),
+            invoices.get(r.invoice_id),
+            waiting[r.payment_id][0] if r.payment_id in waiting else None,
+        )
+        for r in page
+    ], more
 
 
 def target_date_of(run: PaymentRun, ctx: ServiceContext) -> date:
