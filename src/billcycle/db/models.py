@@ -19,7 +19,7 @@ from billcycle.notifications.models import InvoiceEmail
 from billcycle.operators.models import OperatorKey
 from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.paymentruns.models import PaymentRun, PaymentRunData
-from billcycle.payments.models import Payment, Refund
+from billcycle.payments.models import Payment, PendingApplication, Refund
 from billcycle.subscriptions.models import (
     Subscription,
     SubscriptionCharge,
@@ -55,6 +55,7 @@ __all__ = [
     "PaymentMethod",
     "PaymentRun",
     "PaymentRunData",
+    "PendingApplication",
     "Product",
     "ProductRatePlan",
     "ProductRatePlanCharge",

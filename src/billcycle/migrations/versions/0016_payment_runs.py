@@ -4,7 +4,7 @@
 (one row per receivable: its outcome and the payment that collected it).
 
 Revision ID: 0016
-Revises: 0015
+Revises: 0013, 0015
 Create Date: 2026-12-06 07:49:44.452044
 """
 
@@ -17,7 +17,7 @@ import billcycle.db.types
 
 
 revision: str = "0016"
-down_revision: str | None = "0015"
+down_revision: str | tuple[str, ...] | None = ("0013", "0015")
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
