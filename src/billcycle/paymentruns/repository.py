@@ -22,8 +22,7 @@ from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.paymentmethods.statuses import PaymentMethodStatus
 from billcycle.paymentruns.models import PaymentRun, PaymentRunData
 from billcycle.paymentruns.statuses import PaymentRunStatus, RecordResult
-from billcycle.payments.models import Payment
-from billcycle.payments.statuses import PaymentStatus
+from billcycle.payments.models import Payment, PendingApplication
 
 _run = PaymentRun.__table__.c
 _data = PaymentRunData.__table__.c
@@ -217,15 +216,11 @@ def add_progress(
 
 
 def _collecting_elsewhere(tenant_id: int) -> Any:
-    """The invoice has a payment run's charge still Processing: collected again only
-    once that payment settles."""
+    """A Processing payment intends to pay the invoice: it is collected again only once
+    that payment settles (its intention is deleted then)."""
     return exists(
-        select(literal(1))
-        .select_from(PaymentRunData.__table__.join(Payment.__table__, _pay.id == _data.payment_id))
-        .where(
-            _data.tenant_id == tenant_id,
-            _data.invoice_id == _inv.id,
-            _pay.status == PaymentStatus.PROCESSING,
+        select(literal(1)).where(
+            PendingApplication.tenant_id == tenant_id, PendingApplication.invoice_id == _inv.id
         )
     )
 
@@ -415,23 +410,6 @@ def payment_statuses(
         )
     ).all()
     return {int(r[0]): (r[1], r[2], r[3]) for r in rows}
-
-
-def processing_invoices(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> set[int]:
-    """Of ``invoice_ids``, those with a run's charge still Processing (explicit records
-    are checked when their chunk runs, not only at selection)."""
-    if not invoice_ids:
-        return set()
-    rows = session.execute(
-        select(_data.invoice_id)
-        .select_from(PaymentRunData.__table__.join(Payment.__table__, _pay.id == _data.payment_id))
-        .where(
-            _data.tenant_id == tenant_id,
-            _data.invoice_id.in_(sorted(set(invoice_ids))),
-            _pay.status == PaymentStatus.PROCESSING,
-        )
-    ).all()
-    return {int(r[0]) for r in rows}
 
 
 # -- reads: records and summary ------------------------------------------------------------
