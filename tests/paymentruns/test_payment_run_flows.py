@@ -47,7 +47,8 @@ def test_a_payment_run_pays_a_posted_bill_runs_invoices(
 
     assert run["status"] == "Completed"
     assert run["number"].startswith("PR-")
-    assert run["executedOn"] and run["completedOn"]
+    assert run["executedOn"]
+    assert run["completedOn"]
     assert run["progress"]["receivables"] == 2
     assert run["progress"]["processed"] == 2
     assert run["progress"]["chunksDone"] == run["progress"]["chunksTotal"]
@@ -65,7 +66,7 @@ def test_a_payment_run_pays_a_posted_bill_runs_invoices(
     assert summary["numberOfPayments"] == 2
     assert summary["numberOfErrors"] == 0
     assert summary["numberOfUnprocessedInvoices"] == 0
-    assert summary["totalValues"][0]["totalValueOfPayments"] == "120 USD"  # two months of 30 for two accounts
+    assert summary["totalValues"][0]["totalValueOfPayments"] == "120 USD"  # 2 months x 30 x 2
     assert gateway_charges(runtime, tenant_id) == 2
 
     # A second run finds nothing left to collect: paid invoices have no balance.
@@ -159,7 +160,8 @@ def test_bad_requests_are_clear_4xx_and_change_nothing(
         ),
         400,
     )
-    assert "accountId" in message and "batch" in message
+    assert "accountId" in message
+    assert "batch" in message
     assert "billCycleDay" in _error(
         post(PAYMENT_RUNS, json={"targetDate": "2026-01-10", "billCycleDay": "32"}, headers=h), 400
     )
