@@ -109,3 +109,22 @@ def payments_of(runtime: Runtime, tenant_id: int) -> list[Payment]:
                 select(Payment).where(Payment.tenant_id == tenant_id).order_by(Payment.id)
             )
         )
+
+
+def set_failures(runtime: Runtime, tenant_id: int, method_id: int, failures: int) -> None:
+    """The method failed ``failures`` times in a row (what the retry rule reads)."""
+    from billcycle.paymentmethods import repository as methods
+
+    with runtime.service_context(tenant_id) as ctx:
+        method = methods.get_method(ctx.session, tenant_id, method_id)
+        assert method is not None
+        method.num_consecutive_failures = failures
+
+
+def unapplied_payment(runtime: Runtime, tenant_id: int, account_id: int, amount: str) -> int:
+    """An external payment left unapplied on the account (its credit balance)."""
+    from billcycle.payments.statuses import PaymentType
+    from tests.payments.helpers import pay
+
+    with runtime.service_context(tenant_id) as ctx:
+        return pay(ctx, account_id, amount, payment_type=PaymentType.EXTERNAL).id
