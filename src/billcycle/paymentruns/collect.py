@@ -21,7 +21,7 @@ attempt key. Records whose payment is settled later show its outcome when read.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
@@ -163,11 +163,23 @@ def _wanted(record: PaymentRunData, balances: dict[int, int]) -> int:
     return max(0, target - record.amount_collected_minor)
 
 
+KeepLease = Callable[[ServiceContext], bool]
+
+
 def begin_chunk(
-    runtime: Runtime, tenant_id: int, run_id: int, first_account: int, last_account: int
+    runtime: Runtime,
+    tenant_id: int,
+    run_id: int,
+    first_account: int,
+    last_account: int,
+    keep_lease: KeepLease | None = None,
 ) -> Begun | None:
-    """Phase 1, committed on return. None: the run is not Processing any more."""
+    """Phase 1, committed on return. None: the run is not Processing any more.
+    ``keep_lease`` renews the chunk's lease in the same unit of work (False: the chunk
+    is no longer ours, and nothing is charged)."""
     with runtime.service_context(tenant_id) as ctx:
+        if keep_lease is not None and not keep_lease(ctx):
+            raise ChunkTakenOver("The chunk's lease ran out before it was charged.")
         run = repo.get_run(ctx.session, tenant_id, run_id)
         if run is None or run.status != PaymentRunStatus.PROCESSING:
             return None
@@ -344,10 +356,34 @@ def send_chunk(
     return charging.send_charges(runtime, tenant_id, begun.pending, in_flight=in_flight)
 
 
-def finish_chunk(ctx: ServiceContext, begun: Begun, answers: Sequence[ChargeAnswer]) -> Counts:
-    """Phase 3 in ``ctx`` (the caller's unit of work): record the answers on their
-    payments, then each record's result; and the results of records a crashed attempt
-    left (``begun.resumed``) as far as their payments are settled."""
+def finish_chunk(
+    runtime: Runtime,
+    tenant_id: int,
+    begun: Begun,
+    answers: Sequence[ChargeAnswer],
+    keep_lease: KeepLease | None = None,
+) -> Counts:
+    """Phase 3, committed on return (whoever holds the chunk by then: the outcomes are
+    the gateway's and are recorded once): record the answers on their payments, then
+    each record's result, and the results of records a crashed attempt left
+    (``begun.resumed``) as far as their payments are settled."""
+    with runtime.service_context(tenant_id) as ctx:
+        if keep_lease is not None:
+            keep_lease(ctx)
+        counts = _finish(ctx, begun, answers)
+        repo.add_progress(
+            ctx.session,
+            begun.run_id,
+            processed=counts.processed,
+            failed=counts.failed,
+            payments=0,
+            unapplied=0,
+            now=ctx.clock.now(),
+        )
+        return counts
+
+
+def _finish(ctx: ServiceContext, begun: Begun, answers: Sequence[ChargeAnswer]) -> Counts:
     counts = Counts()
     outcomes = charging.finish_charges(ctx, answers) if answers else []
     by_payment = {o.payment_id: o for o in outcomes if o.payment_id is not None}

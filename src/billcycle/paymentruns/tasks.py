@@ -17,7 +17,7 @@ from billcycle.gateways import repository as gateways_repo
 from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
 from billcycle.jobs.registry import chunk_handler, periodic, task
-from billcycle.jobs.runner import JobRunner
+from billcycle.jobs.runner import JobRunner, worker_name
 from billcycle.paymentruns import collect
 from billcycle.paymentruns import repository as repo
 from billcycle.paymentruns.models import PaymentRun
@@ -84,28 +84,36 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
 
 
 class CollectChunk:
-    """Phases 1 and 2 run in units of work of their own (``collect``); phase 3 and the
-    chunk's completion share the drain's, so a chunk is done exactly when its records'
-    outcomes are written."""
+    """The three phases run in units of work of their own (``collect``), each renewing
+    the chunk's lease; the drain's unit of work then only marks the chunk done. A chunk
+    re-run finds its records' outcomes written and charges only records without a
+    payment."""
 
     def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
         runtime = runner.runtime
+        worker = worker_name()  # the drain's name for this thread: the chunk's owner
+
+        def keep_lease(phase: ServiceContext) -> bool:
+            return chunks.extend_lease(
+                phase.session,
+                chunk.id,
+                worker=worker,
+                now=runtime.machine_clock.now(),
+                lease=runner.lease,
+            )
+
         begun = collect.begin_chunk(
-            runtime, chunk.tenant_id, chunk.parent_id, chunk.first_id, chunk.last_id
+            runtime, chunk.tenant_id, chunk.parent_id, chunk.first_id, chunk.last_id, keep_lease
         )
         if begun is None:
             return  # cancelled or deleted meanwhile
         answers = collect.send_chunk(
             runtime, chunk.tenant_id, begun, runtime.settings.payment_run_in_flight
         )
-        counts = collect.finish_chunk(ctx, begun, answers)
+        collect.finish_chunk(runtime, chunk.tenant_id, begun, answers, keep_lease)
+        # Counts are already on the run (each phase adds its own as it commits).
         done, total = repo.record_chunk(
-            ctx.session,
-            chunk.parent_id,
-            processed=counts.processed,
-            failed=counts.failed,
-            payments=0,
-            now=ctx.clock.now(),
+            ctx.session, chunk.parent_id, processed=0, failed=0, payments=0, now=ctx.clock.now()
         )
         if done >= total:
             run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
