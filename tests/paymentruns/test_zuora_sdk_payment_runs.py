@@ -104,6 +104,10 @@ def test_payment_run_lifecycle_through_the_sdk(
     assert [r.number for r in pending.payment_runs or []] == ["PR-00000002"]
     by_target = runs.get_payment_runs(target_date=date(2026, 1, 10))
     assert [r.number for r in by_target.payment_runs or []] == ["PR-00000001"]
+    today = datetime(2026, 1, 10, 15, 0, tzinfo=UTC)
+    by_created = runs.get_payment_runs(created_date=today, sort="-createdDate")
+    assert len(by_created.payment_runs or []) == 2
+    assert runs.get_payment_runs(updated_date=datetime(2026, 1, 9, tzinfo=UTC)).payment_runs == []
 
     # Only a Canceled or Error run can be deleted.
     with pytest.raises(ApiException) as refused:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, delete, exists, func, insert, literal, or_, select, update
@@ -103,10 +103,13 @@ def list_runs(
         stmt = stmt.where(PaymentRun.status == filters.status)
     if filters.target_date:
         stmt = stmt.where(PaymentRun.target_date == filters.target_date)
-    if filters.created_date:
-        stmt = stmt.where(func.date(PaymentRun.created_at) == filters.created_date.isoformat())
-    if filters.updated_date:
-        stmt = stmt.where(func.date(PaymentRun.updated_at) == filters.updated_date.isoformat())
+    for column, day in (
+        (PaymentRun.created_at, filters.created_date),
+        (PaymentRun.updated_at, filters.updated_date),
+    ):
+        if day is not None:
+            start = datetime.combine(day, time(), tzinfo=UTC)
+            stmt = stmt.where(column >= start, column < start + timedelta(days=1))
     rows = list(
         session.scalars(stmt.order_by(PaymentRun.id.desc()).offset(offset).limit(limit + 1))
     )
