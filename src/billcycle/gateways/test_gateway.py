@@ -24,6 +24,12 @@ card                    token                                       a sale ...
    says approved.
 .. [3] Until ``settle_after_seconds`` of machine time have passed (or ``settle``).
 
+Settings: ``latency_ms`` (waited before every call), ``settle_after_seconds`` (how long
+a pending sale stays pending) and ``max_calls_per_second`` (0: none), the per-process rate
+limit ``payments.charging`` honours. :meth:`TestGateway.chargeback` charges back an
+approved sale, as a card network does after a lost dispute (tests then report it through
+the gateway-settlement API).
+
 The charge book is the ``test_gateway_charges`` table, written in the gateway's OWN
 short transaction on its own connection, as a remote gateway records a charge whatever
 becomes of billcycle's unit of work: a charge approved for a process killed before its
@@ -399,6 +405,31 @@ class TestGateway:
 
         row, _ = self._once(key, record)
         _same_request(row, TransactionKind.VOID, None, None, sale_id, None)
+        return self._result(row)
+
+    def chargeback(self, transaction_id: str, amount: Decimal | None = None) -> GatewayResult:
+        """The test stand-in for a card network's chargeback (or a bank's ACH return) of
+        an approved sale, ``amount`` of it (all by default): recorded in the charge book
+        like any transaction. A test then reports it to billcycle through the
+        gateway-settlement API, as a merchant does from the gateway's settlement report.
+        Not part of the Gateway interface: gateways report these, nobody asks for them.
+        One chargeback per sale (its key is derived from the sale)."""
+        sale_id = _charge_id(transaction_id)
+        key = check_idempotency_key(f"chargeback/{transaction_id}")
+
+        def record(session: Session) -> TestGatewayCharge:
+            sale = self._locked_sale(session, sale_id)
+            if sale is None or sale.state != ChargeState.APPROVED:
+                raise InvalidValue("No approved sale to charge back.", field="transaction_id")
+            minor = sale.amount_minor if amount is None else _positive_minor(amount, sale.currency)
+            if minor > sale.amount_minor:
+                raise InvalidValue("A chargeback is at most the sale.", field="amount")
+            row = self._row(key, TransactionKind.CHARGEBACK, sale, minor, sale.currency, None)
+            row.code = "chargeback"
+            row.message = "The cardholder disputed the charge."
+            return repo.insert_charge(session, row)
+
+        row, _ = self._once(key, record)
         return self._result(row)
 
     def status(self, idempotency_key: str) -> GatewayResult:

@@ -9,6 +9,7 @@ from billcycle.zuora.routes import (
     bill_runs,
     billing_documents,
     catalog,
+    gateway_settlement,
     invoices,
     objects,
     payment_runs,
@@ -23,5 +24,6 @@ RESOURCE_ROUTERS: list[APIRouter] = [
     invoices.router,
     billing_documents.router,
     bill_runs.router,
+    gateway_settlement.router,
     payment_runs.router,
 ]
