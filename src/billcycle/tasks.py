@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from billcycle.billruns import tasks as billruns_tasks
 from billcycle.bulkjobs import tasks as bulkjobs_tasks
+from billcycle.collections import tasks as collections_tasks
 from billcycle.jobs.registry import mark_loaded
 
-TASK_MODULES = (billruns_tasks, bulkjobs_tasks)
+TASK_MODULES = (billruns_tasks, bulkjobs_tasks, collections_tasks)
 
 mark_loaded()

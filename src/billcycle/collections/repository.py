@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from billcycle.accounts.models import Account
 from billcycle.collections.models import CollectionAccount, CollectionEvent, CollectionPolicyRow
 from billcycle.collections.statuses import AccountStanding, CollectionEventType
 from billcycle.invoicing.models import Invoice
@@ -182,6 +183,7 @@ class OverdueInvoice:
     due_date: date
     balance_minor: int
     currency: str
+    auto_pay: bool
 
 
 def overdue_invoices(
@@ -206,8 +208,10 @@ def overdue_invoices(
             Invoice.invoice_number.label("number"),
             Invoice.due_date.label("due_date"),
             Invoice.currency.label("currency"),
+            Account.auto_pay.label("auto_pay"),
             balance,
         )
+        .join(Account, Account.id == Invoice.account_id)
         .where(*where)
         .subquery()
     )
@@ -222,6 +226,7 @@ def overdue_invoices(
             due_date=row.due_date,
             balance_minor=int(row.balance_minor),
             currency=row.currency,
+            auto_pay=bool(row.auto_pay),
         )
         for row in rows
     ]
