@@ -23,7 +23,7 @@ from billcycle.collections.inputs import AccountOverrides, PolicyChanges
 from billcycle.collections.models import CollectionAccount, CollectionPolicyRow
 from billcycle.collections.statuses import AccountStanding
 from billcycle.context import ServiceContext
-from billcycle.errors import InvalidValue, NotFound
+from billcycle.errors import InvalidValue, NotFound, RuleViolation
 from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.unset import UNSET
 
@@ -212,6 +212,17 @@ def set_policy(ctx: ServiceContext, changes: PolicyChanges) -> CollectionPolicy:
         repo.ensure_policy(ctx.session, ctx.tenant_id, default_row_values(), ctx.clock.now())
         row = repo.lock_policy(ctx.session, ctx.tenant_id)
         assert row is not None
+    write_off = values.get("auto_write_off", row.auto_write_off)
+    cancel = values.get("auto_cancel_after_days", row.auto_cancel_after_days)
+    if write_off and cancel is None:
+        # The write-off ends dunning; without a cancellation it would put a suspended
+        # customer back to Good (nothing overdue) and resume its service.
+        raise RuleViolation(
+            "autoWriteOff needs autoCancelAfterDays: the write-off happens when the account "
+            "is cancelled.",
+            resource=POLICY,
+            field="autoWriteOff",
+        )
     for key, value in values.items():
         setattr(row, key, value)
     row.updated_at = ctx.clock.now()
