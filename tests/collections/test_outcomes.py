@@ -93,7 +93,8 @@ def test_a_decline_is_recorded_with_its_gateway_code_and_emailed(
         moved = on_payment_outcome(
             ctx, payment.id, False, "card_declined", "Your card was declined."
         )
-    assert moved.good == [] and moved.resumed == []
+    assert moved.good == []
+    assert moved.resumed == []
     assert state(runtime, t, customer.account_id).standing == AccountStanding.POOR_STANDING
     jobs.run_until_idle()
     [received] = smtp_server.received
