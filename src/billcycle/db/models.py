@@ -18,7 +18,8 @@ from billcycle.ledger.models import LedgerEntry
 from billcycle.notifications.models import InvoiceEmail
 from billcycle.operators.models import OperatorKey
 from billcycle.paymentmethods.models import PaymentMethod
-from billcycle.payments.models import Payment, Refund
+from billcycle.paymentruns.models import PaymentRun, PaymentRunData
+from billcycle.payments.models import Payment, PendingApplication, Refund
 from billcycle.subscriptions.models import (
     Subscription,
     SubscriptionCharge,
@@ -52,6 +53,9 @@ __all__ = [
     "Payment",
     "PaymentGateway",
     "PaymentMethod",
+    "PaymentRun",
+    "PaymentRunData",
+    "PendingApplication",
     "Product",
     "ProductRatePlan",
     "ProductRatePlanCharge",

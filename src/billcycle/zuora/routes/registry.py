@@ -11,6 +11,7 @@ from billcycle.zuora.routes import (
     catalog,
     invoices,
     objects,
+    payment_runs,
     subscriptions,
 )
 
@@ -22,4 +23,5 @@ RESOURCE_ROUTERS: list[APIRouter] = [
     invoices.router,
     billing_documents.router,
     bill_runs.router,
+    payment_runs.router,
 ]
