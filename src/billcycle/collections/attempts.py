@@ -80,12 +80,12 @@ def due_attempts(
     return due
 
 
-def schedule_attempts(
-    ctx: ServiceContext, day: date, overdue: Sequence[OverdueInvoice] | None = None
+def record_attempts(
+    ctx: ServiceContext, day: date, due: Sequence[DueAttempt], payment_run: str | None = None
 ) -> list[tuple[int, int]]:
-    """Record today's attempts (an ``Attempt`` event per invoice) and return them as
-    ``(account_id, invoice_id)``: the explicit records of the day's payment run."""
-    due = due_attempts(ctx, day, overdue)
+    """An ``Attempt`` event per invoice (naming the payment run that makes it), and the
+    attempts as ``(account_id, invoice_id)``."""
+    by = f" by payment run {payment_run}" if payment_run else ""
     record(
         ctx,
         *(
@@ -94,13 +94,25 @@ def schedule_attempts(
                 CollectionEventType.ATTEMPT,
                 invoice_id=attempt.invoice_id,
                 message=(
-                    f"Collection attempt for {attempt.invoice_number}, day {attempt.attempt_day}"
-                    " after its due date"
+                    f"Collection attempt for {attempt.invoice_number}{by}, day "
+                    f"{attempt.attempt_day} after its due date"
                 ),
-                details={"attemptDay": attempt.attempt_day, "amountMinor": attempt.balance_minor},
+                details={
+                    "attemptDay": attempt.attempt_day,
+                    "amountMinor": attempt.balance_minor,
+                    "paymentRun": payment_run,
+                },
             )
             for attempt in due
         ),
         day=day,
     )
     return [(attempt.account_id, attempt.invoice_id) for attempt in due]
+
+
+def schedule_attempts(
+    ctx: ServiceContext, day: date, overdue: Sequence[OverdueInvoice] | None = None
+) -> list[tuple[int, int]]:
+    """Record today's attempts (an ``Attempt`` event per invoice) and return them as
+    ``(account_id, invoice_id)``: the explicit records of the day's payment run."""
+    return record_attempts(ctx, day, due_attempts(ctx, day, overdue))
