@@ -309,7 +309,10 @@ def select_receivables(session: Session, tenant_id: int, run_id: int, selection:
 
 
 def insert_records(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """A run's explicit data[] records (checked by the service)."""
+    """A run's explicit data[] records (checked by the service).
+
+    Tenant: each row carries the tenant the service resolved its account and invoice in.
+    """
     if rows:
         session.execute(insert(PaymentRunData), list(rows))
 
