@@ -13,6 +13,7 @@ from billcycle.accounts.models import Contact
 from billcycle.clock import FrozenClock
 from billcycle.collections import events, policy
 from billcycle.collections import repository as collections_repo
+from billcycle.collections.inputs import PolicyChanges
 from billcycle.collections.statuses import AccountStanding
 from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.jobs.dispatch import ManualDispatcher, TaskCall
@@ -35,9 +36,11 @@ class Customer:
 
 def dunning_customer(api: Api, runtime: Runtime, jobs: ManualDispatcher) -> Customer:
     """An auto-pay account with a $30 monthly subscription (BCD 1, from 2026-01-01), a bill-to
-    email, and January's invoice posted by a bill run on 2026-01-10 (Net 30)."""
+    email, and January's invoice posted by a bill run on 2026-01-10 (Net 30); the tenant
+    has dunning turned on."""
     ((account_id, number),) = customers(api, runtime, 1, price="30")
     tenant_id = api.tenant.tenant_id
+    enable_dunning(runtime, tenant_id)
     with runtime.service_context(tenant_id) as ctx:
         from billcycle.accounts import service as accounts
 
@@ -64,6 +67,11 @@ def dunning_customer(api: Api, runtime: Runtime, jobs: ManualDispatcher) -> Cust
         ).one()
         assert invoice.status == "Posted"
         return Customer(account_id, number, invoice.id, invoice.due_date)
+
+
+def enable_dunning(runtime: Runtime, tenant_id: int) -> None:
+    with runtime.service_context(tenant_id) as ctx:
+        policy.set_policy(ctx, PolicyChanges(dunning_enabled=True))
 
 
 def move_to(clock: FrozenClock, jobs: ManualDispatcher, day: date, hour: int = 6) -> None:

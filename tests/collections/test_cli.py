@@ -13,6 +13,7 @@ from billcycle.config import Settings
 from billcycle.db.session import unit_of_work
 from billcycle.runtime import build_runtime
 from billcycle.tenancy.service import create_tenant
+from tests.collections.helpers import enable_dunning
 from tests.payments.helpers import posted_invoices
 
 runner = CliRunner()
@@ -27,6 +28,7 @@ def test_show_an_accounts_standing_and_events(tmp_path: Path) -> None:
     # An invoice of 2025, long overdue: one evaluation puts the account in poor standing
     # and, the grace period being over, suspends it.
     billed = posted_invoices(runtime, tenant.tenant_id, ["10"])
+    enable_dunning(runtime, tenant.tenant_id)
     with runtime.service_context(tenant.tenant_id) as ctx:
         number = accounts.require_account(ctx, billed.account_id).account_number
         assert daily.run_day(ctx, ctx.clock.today()) is not None

@@ -23,6 +23,7 @@ def test_policy_read_and_change(admin: TestClient, tenant: NewTenant) -> None:
     url = f"{BASE}/{tenant.tenant_id}/collections/policy"
     body = admin.get(url).json()
     assert body == {
+        "dunning_enabled": False,
         "retry_enabled": True,
         "max_consecutive_failures": 4,
         "min_hours_between_attempts": 12,

@@ -17,6 +17,7 @@ from tests.billruns.helpers import create_run
 from tests.collections.helpers import (
     billed_periods,
     dunning_customer,
+    enable_dunning,
     event_types,
     move_to,
     pay_invoice,
@@ -152,3 +153,83 @@ def test_account_override_of_attempt_days_and_the_attempt_list(
         assert attempts.schedule_attempts(ctx, customer.due_date + timedelta(days=1)) == []
         assert attempts.schedule_attempts(ctx, day2) == [(customer.account_id, customer.invoice_id)]
         assert attempts.schedule_attempts(ctx, day2) == []  # once per attempt day
+
+
+def test_a_subscription_started_while_suspended_is_suspended_too(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher, clock: FrozenClock
+) -> None:
+    t = api.tenant.tenant_id
+    customer = dunning_customer(api, runtime, jobs)
+    move_to(clock, jobs, customer.due_date + timedelta(days=8))
+    assert state(runtime, t, customer.account_id).subscription_statuses == ["Suspended"]
+    with runtime.service_context(t) as ctx:
+        from billcycle.accounts import service as accounts
+        from tests.invoicing.factories import make_subscription
+
+        make_subscription(
+            ctx, accounts.require_account(ctx, customer.account_id), start=date(2026, 2, 1)
+        )
+    move_to(clock, jobs, customer.due_date + timedelta(days=9))
+    assert state(runtime, t, customer.account_id).subscription_statuses == [
+        "Suspended",
+        "Suspended",
+    ]
+    pay_invoice(runtime, t, customer, "30")
+    move_to(clock, jobs, customer.due_date + timedelta(days=10))
+    assert state(runtime, t, customer.account_id).subscription_statuses == ["Active", "Active"]
+
+
+def test_each_tenant_is_evaluated_on_its_own_business_date(
+    runtime: Runtime, jobs: ManualDispatcher, clock: FrozenClock
+) -> None:
+    from datetime import UTC, datetime
+
+    from billcycle.db.session import unit_of_work
+    from billcycle.jobs.dispatch import TaskCall
+    from billcycle.tenancy.service import create_tenant
+    from tests.payments.helpers import posted_invoices
+
+    with unit_of_work(runtime.session_factory) as session:
+        utc = create_tenant(session, runtime.clock, "in UTC").tenant_id
+        auckland = create_tenant(
+            session, runtime.clock, "in Auckland", time_zone="Pacific/Auckland"
+        ).tenant_id
+    billed = {t: posted_invoices(runtime, t, ["10"]) for t in (utc, auckland)}
+    for t in (utc, auckland):
+        enable_dunning(runtime, t)
+    with runtime.service_context(utc) as ctx:
+        from billcycle.invoicing import repository as invoices
+
+        invoice = invoices.get_invoice(ctx.session, utc, billed[utc].invoice_ids[0])
+        assert invoice is not None
+        due = invoice.due_date
+    # Noon UTC on the due date is already the next day in Auckland: overdue there only.
+    clock.set(datetime.combine(due, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12))
+    jobs.dispatch(TaskCall("tick"))
+    jobs.run_until_idle()
+    assert state(runtime, utc, billed[utc].account_id).standing == AccountStanding.GOOD
+    assert (
+        state(runtime, auckland, billed[auckland].account_id).standing
+        == AccountStanding.POOR_STANDING
+    )
+    assert event_types(runtime, auckland, billed[auckland].account_id) == [
+        ("StandingChanged", due + timedelta(days=1))
+    ]
+
+
+def test_dunning_is_off_until_the_tenant_turns_it_on(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher, clock: FrozenClock
+) -> None:
+    t = api.tenant.tenant_id
+    customer = dunning_customer(api, runtime, jobs)
+    with runtime.service_context(t) as ctx:
+        policy.set_policy(ctx, PolicyChanges(dunning_enabled=False))
+    for offset in (1, 3, 20):
+        move_to(clock, jobs, customer.due_date + timedelta(days=offset))
+    assert event_types(runtime, t, customer.account_id) == []
+    assert state(runtime, t, customer.account_id).subscription_statuses == ["Active"]
+    with runtime.service_context(t) as ctx:
+        policy.set_policy(ctx, PolicyChanges(dunning_enabled=True))
+    move_to(clock, jobs, customer.due_date + timedelta(days=21))
+    seen = state(runtime, t, customer.account_id)
+    assert seen.subscription_statuses == ["Suspended"]  # 20 days in poor standing > 7

@@ -52,6 +52,7 @@ def show(
             policy = state.policy
             summary = Table(show_header=False, title=f"Collections of {found.account_number}")
             summary.add_row("Account", f"{found.account_number} ({found.name}), {found.status}")
+            summary.add_row("Dunning", "on" if policy.dunning_enabled else "off (tenant)")
             summary.add_row("Standing", str(state.standing))
             summary.add_row("Poor standing since", _text(state.poor_standing_since))
             summary.add_row("Suspended", _text(state.suspended_on) if state.suspended else "no")

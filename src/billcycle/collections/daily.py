@@ -14,7 +14,7 @@ from datetime import date
 
 from billcycle.collections import repository as repo
 from billcycle.collections.attempts import due_attempts, record_attempts
-from billcycle.collections.policy import default_row_values
+from billcycle.collections.policy import tenant_policy
 from billcycle.collections.standing import StandingPass, evaluate_standing
 from billcycle.context import ServiceContext
 from billcycle.paymentruns import service as payment_runs
@@ -34,13 +34,15 @@ class DayOutcome:
 
 
 def run_day(ctx: ServiceContext, day: date) -> DayOutcome | None:
-    """Evaluate ``day`` for the tenant, or None when it (or a later day) already was.
+    """Evaluate ``day`` for the tenant, or None when it (or a later day) already was, or
+    the tenant has dunning turned off.
 
     The claim is a conditional UPDATE of the tenant's watermark in the same unit of work
     as the evaluation: a crash rolls both back, and a concurrent second worker finds the
     day taken.
     """
-    repo.ensure_policy(ctx.session, ctx.tenant_id, default_row_values(), ctx.clock.now())
+    if not tenant_policy(ctx).dunning_enabled:
+        return None
     if not repo.claim_day(ctx.session, ctx.tenant_id, day):
         return None
     overdue = repo.overdue_invoices(ctx.session, ctx.tenant_id, day)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from billcycle.collections import repository as repo
 from billcycle.collections.events import Event, record
+from billcycle.collections.policy import tenant_policy
 from billcycle.collections.standing import StandingPass, evaluate_standing
 from billcycle.collections.statuses import CollectionEventType
 from billcycle.context import ServiceContext
@@ -57,4 +58,6 @@ def on_payment_outcome(
             succeeded=succeeded,
             message=message,
         )
+    if not tenant_policy(ctx).dunning_enabled:
+        return StandingPass()
     return evaluate_standing(ctx, ctx.clock.today(), account_ids=[payment.account_id])

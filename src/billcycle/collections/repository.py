@@ -22,7 +22,6 @@ from billcycle.payments.models import Payment
 from billcycle.payments.statuses import PaymentStatus
 from billcycle.subscriptions.models import Subscription
 from billcycle.subscriptions.statuses import SubscriptionStatus
-from billcycle.tenancy.models import Tenant
 
 # -- the policy ---------------------------------------------------------------------------
 
@@ -60,36 +59,17 @@ def ensure_policy(
     return row
 
 
-def ensure_every_policy(session: Session, values: dict[str, Any], now: datetime) -> None:
-    """A policy row for every tenant that has none, in one statement.
-
-    Tenant: the scheduler serves every tenant of the installation.
-    """
-    missing = select(Tenant.id).where(
-        ~select(CollectionPolicyRow.id).where(CollectionPolicyRow.tenant_id == Tenant.id).exists()
-    )
-    tenant_ids = list(session.scalars(missing))
-    if not tenant_ids:
-        return
-    statement = _insert_ignoring_conflicts(session, CollectionPolicyRow, ["tenant_id"])
-    session.execute(
-        statement,
-        [
-            {"tenant_id": tenant_id, "created_at": now, "updated_at": now, **values}
-            for tenant_id in tenant_ids
-        ],
-    )
-
-
 def evaluation_marks(session: Session) -> list[tuple[int, date | None]]:
-    """Each tenant's last evaluated business day.
+    """The last evaluated business day of each tenant that has dunning turned on.
 
     Tenant: the scheduler serves every tenant of the installation.
     """
     return [
         (int(tenant_id), evaluated_on)
         for tenant_id, evaluated_on in session.execute(
-            select(CollectionPolicyRow.tenant_id, CollectionPolicyRow.evaluated_on)
+            select(CollectionPolicyRow.tenant_id, CollectionPolicyRow.evaluated_on).where(
+                CollectionPolicyRow.dunning_enabled.is_(True)
+            )
         )
     ]
 

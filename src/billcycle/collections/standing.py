@@ -117,6 +117,10 @@ def _owing(
             _suspend(ctx, row, today)
             done.suspended.append(row.account_id)
         return
+    # Still suspended: a subscription activated since is suspended too (Fusebill
+    # suspends all of a suspended customer's subscriptions).
+    if repo.subscriptions_of(ctx.session, ctx.tenant_id, row.account_id, SubscriptionStatus.ACTIVE):
+        _suspend(ctx, row, today)
     cancel_after = policy.auto_cancel_after_days
     if cancel_after is not None and today >= row.suspended_on + timedelta(days=cancel_after):
         _cancel(ctx, row, today)
@@ -162,6 +166,8 @@ def _set_standing(
 
 
 def _suspend(ctx: ServiceContext, row: CollectionAccount, today: date) -> None:
+    """Suspend the account's active subscriptions from today (the customer's suspension
+    starts now unless it already had)."""
     suspended: list[int] = []
     refused: dict[str, str] = {}
     for subscription_id, number in repo.subscriptions_of(
@@ -175,15 +181,19 @@ def _suspend(ctx: ServiceContext, row: CollectionAccount, today: date) -> None:
             refused[number] = exc.message
             continue
         suspended.append(subscription_id)
-    row.suspended_on = today
-    row.suspended_subscriptions = suspended
+    first = row.suspended_on is None
+    if first:
+        row.suspended_on = today
+    row.suspended_subscriptions = [*(row.suspended_subscriptions or []), *suspended]
     row.updated_at = ctx.clock.now()
+    if not first and not suspended:
+        return  # a subscription that cannot be suspended is tried again tomorrow, quietly
     record(
         ctx,
         Event(
             row.account_id,
             CollectionEventType.SUSPENDED,
-            from_value="Active",
+            from_value="Active" if first else "Suspended",
             to_value="Suspended",
             details={"subscriptions": suspended, "refused": refused},
         ),

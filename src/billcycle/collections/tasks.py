@@ -1,7 +1,8 @@
 """Collections' background work: the daily evaluation, ticked by the scheduler, and the
 payment emails.
 
-Each tick reads every tenant's last evaluated business day (one query) and dispatches
+Each tick reads the last evaluated business day of every tenant with dunning turned on
+(one query; a tenant that never set its policy has it off) and dispatches
 ``collections.daily`` for each tenant whose business clock has reached a new day; the
 task claims the day itself, so ticks that overlap evaluate nothing twice.
 """
@@ -14,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from billcycle.collections import daily, emails
 from billcycle.collections import repository as repo
-from billcycle.collections.policy import default_row_values
 from billcycle.jobs.registry import periodic, task
 
 if TYPE_CHECKING:
@@ -28,7 +28,6 @@ def start_daily_evaluations(runner: JobRunner) -> None:
     runtime = runner.runtime
     due: list[tuple[int, date]] = []
     with runtime.service_context(0) as ctx:
-        repo.ensure_every_policy(ctx.session, default_row_values(), runtime.clock.now())
         for tenant_id, evaluated_on in repo.evaluation_marks(ctx.session):
             today = runtime.business_clock(ctx.session, tenant_id).today()
             if evaluated_on is None or evaluated_on < today:

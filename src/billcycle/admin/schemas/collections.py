@@ -17,6 +17,9 @@ Days = list[int]
 
 
 class PolicyOut(BaseModel):
+    dunning_enabled: bool = Field(
+        description="Daily dunning (standing, suspension, automatic attempts) is on"
+    )
     retry_enabled: bool = Field(description="Zuora's tenant retry rules are on")
     max_consecutive_failures: int = Field(
         description="A payment method is not charged again after this many failures in a row"
@@ -34,6 +37,7 @@ class PolicyOut(BaseModel):
     @classmethod
     def of(cls, policy: CollectionPolicy) -> PolicyOut:
         return cls(
+            dunning_enabled=policy.dunning_enabled,
             retry_enabled=policy.retry_enabled,
             max_consecutive_failures=policy.max_consecutive_failures,
             min_hours_between_attempts=policy.min_hours_between_attempts,
@@ -45,6 +49,7 @@ class PolicyOut(BaseModel):
 
 
 _NOT_NULL = (
+    "dunning_enabled",
     "retry_enabled",
     "max_consecutive_failures",
     "min_hours_between_attempts",
@@ -57,6 +62,7 @@ _NOT_NULL = (
 class PolicyUpdate(Input):
     """Only the fields sent change; ``auto_cancel_after_days: null`` turns auto-cancel off."""
 
+    dunning_enabled: StrictBool | None = None
     retry_enabled: StrictBool | None = None
     max_consecutive_failures: int | None = None
     min_hours_between_attempts: int | None = None
