@@ -18,6 +18,7 @@ class PolicyChanges:
     grace_days: int | Unset = UNSET
     auto_cancel_after_days: int | Unset | None = UNSET
     auto_write_off: bool | Unset = UNSET
+    dunning_enabled: bool | Unset = UNSET
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,8 @@ class CollectionPolicyRow(TenantScoped, Timestamps, Base):
     grace_days: Mapped[int] = mapped_column(Integer, nullable=False)
     auto_cancel_after_days: Mapped[int | None] = mapped_column(Integer)
     auto_write_off: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    # Dunning (standing, suspension, attempts) runs only for tenants that turn it on.
+    dunning_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     # The tenant's business day the daily evaluation last ran for (None: never).
     evaluated_on: Mapped[date | None] = mapped_column(Date)
 

@@ -23,7 +23,7 @@ from billcycle.collections.inputs import AccountOverrides, PolicyChanges
 from billcycle.collections.models import CollectionAccount, CollectionPolicyRow
 from billcycle.collections.statuses import AccountStanding
 from billcycle.context import ServiceContext
-from billcycle.errors import InvalidValue, NotFound
+from billcycle.errors import InvalidValue, NotFound, RuleViolation
 from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.unset import UNSET
 
@@ -48,11 +48,15 @@ class CollectionPolicy:
     # The account's own flags (False for the tenant's policy itself).
     dunning_exempt: bool = False
     in_collection: bool = False
+    # Dunning runs (daily evaluation, automatic attempts) only when the tenant turns it on;
+    # the retry rules above apply to every payment run either way.
+    dunning_enabled: bool = False
 
 
 # The defaults of a tenant that never set its policy. Four failures: the first charge and
 # the three dunning attempts; twelve hours: a retry the day after a failure is allowed
-# whatever the time of day each ran.
+# whatever the time of day each ran. Dunning is off until the tenant turns it on: an
+# installation that upgrades does not start suspending and charging customers by itself.
 DEFAULT_POLICY = CollectionPolicy(
     retry_enabled=True,
     max_consecutive_failures=4,
@@ -75,6 +79,7 @@ def _of_row(row: CollectionPolicyRow | None) -> CollectionPolicy:
         grace_days=row.grace_days,
         auto_cancel_after_days=row.auto_cancel_after_days,
         auto_write_off=row.auto_write_off,
+        dunning_enabled=row.dunning_enabled,
     )
 
 
@@ -94,6 +99,7 @@ def merged(tenant: CollectionPolicy, account: CollectionAccount | None) -> Colle
         auto_write_off=tenant.auto_write_off,
         dunning_exempt=account.dunning_exempt,
         in_collection=account.in_collection,
+        dunning_enabled=tenant.dunning_enabled,
     )
 
 
@@ -180,6 +186,7 @@ def default_row_values() -> dict[str, object]:
         "grace_days": defaults.grace_days,
         "auto_cancel_after_days": defaults.auto_cancel_after_days,
         "auto_write_off": defaults.auto_write_off,
+        "dunning_enabled": defaults.dunning_enabled,
     }
 
 
@@ -207,11 +214,24 @@ def set_policy(ctx: ServiceContext, changes: PolicyChanges) -> CollectionPolicy:
         )
     if changes.auto_write_off is not UNSET:
         values["auto_write_off"] = bool(changes.auto_write_off)
+    if changes.dunning_enabled is not UNSET:
+        values["dunning_enabled"] = bool(changes.dunning_enabled)
     row = repo.lock_policy(ctx.session, ctx.tenant_id)
     if row is None:
         repo.ensure_policy(ctx.session, ctx.tenant_id, default_row_values(), ctx.clock.now())
         row = repo.lock_policy(ctx.session, ctx.tenant_id)
         assert row is not None
+    write_off = values.get("auto_write_off", row.auto_write_off)
+    cancel = values.get("auto_cancel_after_days", row.auto_cancel_after_days)
+    if write_off and cancel is None:
+        # The write-off ends dunning; without a cancellation it would put a suspended
+        # customer back to Good (nothing overdue) and resume its service.
+        raise RuleViolation(
+            "autoWriteOff needs autoCancelAfterDays: the write-off happens when the account "
+            "is cancelled.",
+            resource=POLICY,
+            field="autoWriteOff",
+        )
     for key, value in values.items():
         setattr(row, key, value)
     row.updated_at = ctx.clock.now()

@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from billcycle.accounts.models import Account
 from billcycle.collections.models import CollectionAccount, CollectionEvent, CollectionPolicyRow
 from billcycle.collections.statuses import AccountStanding, CollectionEventType
 from billcycle.invoicing.models import Invoice
@@ -21,7 +22,6 @@ from billcycle.payments.models import Payment
 from billcycle.payments.statuses import PaymentStatus
 from billcycle.subscriptions.models import Subscription
 from billcycle.subscriptions.statuses import SubscriptionStatus
-from billcycle.tenancy.models import Tenant
 
 # -- the policy ---------------------------------------------------------------------------
 
@@ -59,36 +59,17 @@ def ensure_policy(
     return row
 
 
-def ensure_every_policy(session: Session, values: dict[str, Any], now: datetime) -> None:
-    """A policy row for every tenant that has none, in one statement.
-
-    Tenant: the scheduler serves every tenant of the installation.
-    """
-    missing = select(Tenant.id).where(
-        ~select(CollectionPolicyRow.id).where(CollectionPolicyRow.tenant_id == Tenant.id).exists()
-    )
-    tenant_ids = list(session.scalars(missing))
-    if not tenant_ids:
-        return
-    statement = _insert_ignoring_conflicts(session, CollectionPolicyRow, ["tenant_id"])
-    session.execute(
-        statement,
-        [
-            {"tenant_id": tenant_id, "created_at": now, "updated_at": now, **values}
-            for tenant_id in tenant_ids
-        ],
-    )
-
-
 def evaluation_marks(session: Session) -> list[tuple[int, date | None]]:
-    """Each tenant's last evaluated business day.
+    """The last evaluated business day of each tenant that has dunning turned on.
 
     Tenant: the scheduler serves every tenant of the installation.
     """
     return [
         (int(tenant_id), evaluated_on)
         for tenant_id, evaluated_on in session.execute(
-            select(CollectionPolicyRow.tenant_id, CollectionPolicyRow.evaluated_on)
+            select(CollectionPolicyRow.tenant_id, CollectionPolicyRow.evaluated_on).where(
+                CollectionPolicyRow.dunning_enabled.is_(True)
+            )
         )
     ]
 
@@ -182,6 +163,7 @@ class OverdueInvoice:
     due_date: date
     balance_minor: int
     currency: str
+    auto_pay: bool
 
 
 def overdue_invoices(
@@ -206,8 +188,10 @@ def overdue_invoices(
             Invoice.invoice_number.label("number"),
             Invoice.due_date.label("due_date"),
             Invoice.currency.label("currency"),
+            Account.auto_pay.label("auto_pay"),
             balance,
         )
+        .join(Account, Account.id == Invoice.account_id)
         .where(*where)
         .subquery()
     )
@@ -222,6 +206,7 @@ def overdue_invoices(
             due_date=row.due_date,
             balance_minor=int(row.balance_minor),
             currency=row.currency,
+            auto_pay=bool(row.auto_pay),
         )
         for row in rows
     ]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from billcycle.admin.routes import api_keys, oauth_clients, tenants
+from billcycle.admin.routes import api_keys, collections, oauth_clients, tenants
 
 ADMIN_ROUTERS: list[APIRouter] = [
     tenants.router,
     oauth_clients.router,
     api_keys.router,
+    collections.router,
 ]

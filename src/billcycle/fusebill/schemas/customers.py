@@ -91,8 +91,13 @@ class CustomerResponse(FusebillResponse):
     uri: str | None
 
 
-def customer_status(status: str) -> CustomerStatus:
-    return _STATUS.get(status, "Active")
+def customer_status(status: str, *, suspended: bool = False) -> CustomerStatus:
+    """Fusebill's customer status: collections' suspension shows as ``Suspended`` (a
+    cancelled account stays ``Cancelled``)."""
+    shown = _STATUS.get(status, "Active")
+    if suspended and shown != "Cancelled":
+        return "Suspended"
+    return shown
 
 
 def customer_response(
@@ -100,10 +105,10 @@ def customer_response(
     bill_to: Contact | None,
     metrics: AccountMetrics,
     *,
-    poor_standing: bool,
+    standing: AccountStanding,
+    suspended: bool,
     uri: str | None,
 ) -> CustomerResponse:
-    standing = AccountStanding.POOR_STANDING if poor_standing else AccountStanding.GOOD
     email = None
     if bill_to is not None:
         email = bill_to.work_email or bill_to.personal_email
@@ -114,7 +119,7 @@ def customer_response(
         primary_email=email,
         primary_phone=bill_to.work_phone if bill_to is not None else None,
         reference=account.account_number,
-        status=customer_status(account.status),
+        status=customer_status(account.status, suspended=suspended),
         customer_account_status=standing,
         account_status=standing,
         currency=account.currency,

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("grace_days", sa.Integer(), nullable=False),
         sa.Column("auto_cancel_after_days", sa.Integer(), nullable=True),
         sa.Column("auto_write_off", sa.Boolean(), nullable=False),
+        sa.Column("dunning_enabled", sa.Boolean(), nullable=False),
         sa.Column("evaluated_on", sa.Date(), nullable=True),
         sa.Column(
             "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
