@@ -118,7 +118,7 @@ def pay_invoice(runtime: Runtime, tenant_id: int, customer: Customer, amount: st
                 account_id=customer.account_id,
                 amount=Decimal(amount),
                 currency="USD",
-                invoices=(InvoiceApplication(customer.invoice_id),),
+                invoices=(InvoiceApplication(customer.invoice_id, Decimal(amount)),),
             ),
         )
 

@@ -174,3 +174,30 @@ def test_write_off_without_cancellation_is_refused(runtime: Runtime, api: Api) -
         policy.set_policy(ctx, PolicyChanges(auto_write_off=True))
     with runtime.service_context(t) as ctx:
         assert not policy.policy_for(ctx).auto_write_off
+
+
+def test_a_runs_outcomes_are_handled_in_one_call(
+    api: Api,
+    runtime: Runtime,
+    jobs: ManualDispatcher,
+    clock: FrozenClock,
+    smtp_server: SmtpServer,
+) -> None:
+    from billcycle.collections.outcomes import PaymentOutcome, on_payment_outcomes
+
+    runtime.settings = runtime.settings.model_copy(update={"smtp_url": smtp_server.url})
+    t = api.tenant.tenant_id
+    customer = dunning_customer(api, runtime, jobs)
+    move_to(clock, jobs, customer.due_date + timedelta(days=8))
+    first = pay_invoice(runtime, t, customer, "10")
+    second = pay_invoice(runtime, t, customer, "20")
+    with runtime.service_context(t) as ctx:
+        moved = on_payment_outcomes(
+            ctx, [PaymentOutcome(first.id, True, "ok"), PaymentOutcome(second.id, True, "ok")]
+        )
+    assert moved.resumed == [customer.account_id]
+    jobs.run_until_idle()
+    assert sorted(r.message["Subject"] for r in smtp_server.received) == [
+        f"Payment received: {first.number}",
+        f"Payment received: {second.number}",
+    ]

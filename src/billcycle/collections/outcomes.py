@@ -4,10 +4,15 @@ subscriptions resumed, without waiting for tomorrow's evaluation).
 
 ``on_payment_outcome`` is the one hook: whoever learns a payment's outcome (charging, a
 payment run, the reconciler, a chargeback) calls it inside the unit of work that
-records the outcome, after the payment's status and applications are written.
+records the outcome, after the payment's status and applications are written. A payment
+run's chunk calls ``on_payment_outcomes`` once for all its outcomes (one insert of
+events, one standing pass over the accounts concerned).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from billcycle.collections import repository as repo
 from billcycle.collections.events import Event, record
@@ -16,6 +21,14 @@ from billcycle.collections.standing import StandingPass, evaluate_standing
 from billcycle.collections.statuses import CollectionEventType
 from billcycle.context import ServiceContext
 from billcycle.errors import NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOutcome:
+    payment_id: int
+    succeeded: bool
+    gateway_code: str | None = None
+    message: str | None = None
 
 
 def on_payment_outcome(
@@ -28,36 +41,56 @@ def on_payment_outcome(
     email: bool = True,
 ) -> StandingPass:
     """Record the outcome event, queue the receipt or failure email (sent after this unit
-    of work commits), and re-evaluate the account's standing as of today."""
-    payment = repo.payment_row(ctx.session, ctx.tenant_id, payment_id)
-    if payment is None:
-        raise NotFound(
-            "Payment {payment} not found.", resource="payment", ids={"payment": payment_id}
-        )
+    of work commits), and re-evaluate the account's standing as of today (when the
+    tenant has dunning on)."""
+    return on_payment_outcomes(
+        ctx, [PaymentOutcome(payment_id, succeeded, gateway_code, message)], email=email
+    )
+
+
+def on_payment_outcomes(
+    ctx: ServiceContext, outcomes: Sequence[PaymentOutcome], *, email: bool = True
+) -> StandingPass:
+    """``on_payment_outcome`` for many payments of the tenant at once."""
+    found = []
+    for outcome in outcomes:
+        payment = repo.payment_row(ctx.session, ctx.tenant_id, outcome.payment_id)
+        if payment is None:
+            raise NotFound(
+                "Payment {payment} not found.",
+                resource="payment",
+                ids={"payment": outcome.payment_id},
+            )
+        found.append((outcome, payment))
     record(
         ctx,
-        Event(
-            payment.account_id,
-            (
-                CollectionEventType.PAYMENT_SUCCEEDED
-                if succeeded
-                else CollectionEventType.PAYMENT_FAILED
-            ),
-            payment_id=payment.id,
-            gateway_code=gateway_code,
-            message=message,
-            to_value=payment.status,
-            details={"paymentNumber": payment.number, "amountMinor": payment.amount_minor},
+        *(
+            Event(
+                payment.account_id,
+                (
+                    CollectionEventType.PAYMENT_SUCCEEDED
+                    if outcome.succeeded
+                    else CollectionEventType.PAYMENT_FAILED
+                ),
+                payment_id=payment.id,
+                gateway_code=outcome.gateway_code,
+                message=outcome.message,
+                to_value=payment.status,
+                details={"paymentNumber": payment.number, "amountMinor": payment.amount_minor},
+            )
+            for outcome, payment in found
         ),
     )
     if email and ctx.dispatcher is not None:
-        ctx.enqueue(
-            "collections.payment_email",
-            tenant_id=ctx.tenant_id,
-            payment_id=payment.id,
-            succeeded=succeeded,
-            message=message,
-        )
-    if not tenant_policy(ctx).dunning_enabled:
+        for outcome, payment in found:
+            ctx.enqueue(
+                "collections.payment_email",
+                tenant_id=ctx.tenant_id,
+                payment_id=payment.id,
+                succeeded=outcome.succeeded,
+                message=outcome.message,
+            )
+    if not found or not tenant_policy(ctx).dunning_enabled:
         return StandingPass()
-    return evaluate_standing(ctx, ctx.clock.today(), account_ids=[payment.account_id])
+    accounts = sorted({payment.account_id for _, payment in found})
+    return evaluate_standing(ctx, ctx.clock.today(), account_ids=accounts)

@@ -137,19 +137,23 @@ def ensure_account_row(
     return row
 
 
-def rows_in_dunning(session: Session, tenant_id: int) -> list[CollectionAccount]:
-    """Accounts whose dunning state is not plain Good (in poor standing or suspended)."""
-    return list(
-        session.scalars(
-            select(CollectionAccount).where(
-                CollectionAccount.tenant_id == tenant_id,
-                or_(
-                    CollectionAccount.standing != AccountStanding.GOOD.value,
-                    CollectionAccount.suspended_on.is_not(None),
-                ),
-            )
-        )
-    )
+def rows_in_dunning(
+    session: Session, tenant_id: int, account_ids: Sequence[int] | None = None
+) -> list[CollectionAccount]:
+    """Accounts whose dunning state is not plain Good (in poor standing or suspended),
+    of the whole tenant or of ``account_ids``."""
+    where = [
+        CollectionAccount.tenant_id == tenant_id,
+        or_(
+            CollectionAccount.standing != AccountStanding.GOOD.value,
+            CollectionAccount.suspended_on.is_not(None),
+        ),
+    ]
+    if account_ids is not None:
+        if not account_ids:
+            return []
+        where.append(CollectionAccount.account_id.in_(list(account_ids)))
+    return list(session.scalars(select(CollectionAccount).where(*where)))
 
 
 # -- overdue invoices -----------------------------------------------------------------------

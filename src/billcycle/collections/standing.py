@@ -72,11 +72,8 @@ def evaluate_standing(
     by_account: dict[int, list[OverdueInvoice]] = defaultdict(list)
     for invoice in overdue:
         by_account[invoice.account_id].append(invoice)
-    in_dunning = repo.rows_in_dunning(ctx.session, ctx.tenant_id)
-    wanted = None if account_ids is None else set(account_ids)
-    involved = set(by_account) | {
-        row.account_id for row in in_dunning if wanted is None or row.account_id in wanted
-    }
+    in_dunning = repo.rows_in_dunning(ctx.session, ctx.tenant_id, account_ids)
+    involved = set(by_account) | {row.account_id for row in in_dunning}
     rows = repo.account_rows(ctx.session, ctx.tenant_id, sorted(involved))
     tenant = tenant_policy(ctx)
     done = StandingPass()
