@@ -233,3 +233,22 @@ def test_dunning_is_off_until_the_tenant_turns_it_on(
     move_to(clock, jobs, customer.due_date + timedelta(days=21))
     seen = state(runtime, t, customer.account_id)
     assert seen.subscription_statuses == ["Suspended"]  # 20 days in poor standing > 7
+
+
+def test_a_day_is_evaluated_once(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher, clock: FrozenClock
+) -> None:
+    from billcycle.collections import daily
+
+    t = api.tenant.tenant_id
+    customer = dunning_customer(api, runtime, jobs)
+    day = customer.due_date + timedelta(days=1)
+    clock.set(clock.now() + (day - clock.today()))
+    with runtime.service_context(t) as ctx:
+        first = daily.run_day(ctx, day)
+    assert first is not None
+    assert first.attempts == [(customer.account_id, customer.invoice_id)]
+    assert first.payment_run_number is not None
+    with runtime.service_context(t) as ctx:
+        assert daily.run_day(ctx, day) is None  # claimed already
+        assert daily.run_day(ctx, day - timedelta(days=1)) is None  # an earlier day too
