@@ -27,6 +27,7 @@ from billcycle.gateways import service as gateways
 from billcycle.gateways.inputs import NewGateway
 from billcycle.ids import parse_zuora_id
 from billcycle.ledger.models import LedgerEntry
+from billcycle.paymentruns.statuses import PaymentRunStatus
 from billcycle.payments.models import Payment
 
 PAYMENT_RUNS = "/zuora/v1/payment-runs"
@@ -204,8 +205,8 @@ def run(bench: Bench, params: PaymentRunParams) -> dict[str, Any]:
                 raise BenchError(f"POST {PAYMENT_RUNS} answered no id: {body}")
             bench.wait_for(
                 lambda: run_status(bench, run_id),
-                ["Completed"],
-                failed=["Error", "Canceled"],
+                [PaymentRunStatus.COMPLETED],
+                failed=[PaymentRunStatus.ERROR, PaymentRunStatus.CANCELED],
                 workers=workers,
                 what="the payment run",
             )
