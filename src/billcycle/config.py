@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     # Accounts per bill-run chunk, records per bulk-job chunk.
     bill_run_chunk_size: int = 1000
     bulk_job_chunk_size: int = 1000
+    # Accounts per payment-run chunk (a chunk's charges are begun, sent and finished
+    # together: small enough to finish well within a lease); gateway calls a payment-run
+    # worker keeps in flight.
+    payment_run_chunk_size: int = 200
+    payment_run_in_flight: int = 64
     # An electronic payment (or refund) still Processing this long after it was sent is
     # looked up at its gateway by the reconciler; longer than any gateway call can take,
     # so a call still in flight is never taken for one the gateway never received.

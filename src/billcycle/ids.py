@@ -21,6 +21,7 @@ NUMBER_FORMATS: dict[str, tuple[str, int]] = {
     "charge": ("C-", 8),
     "payment": ("P-", 8),
     "refund": ("R-", 8),
+    "payment_run": ("PR-", 8),
 }
 
 

@@ -11,9 +11,17 @@ from __future__ import annotations
 
 from billcycle.billruns import tasks as billruns_tasks
 from billcycle.bulkjobs import tasks as bulkjobs_tasks
+from billcycle.collections import tasks as collections_tasks
 from billcycle.jobs.registry import mark_loaded
+from billcycle.paymentruns import tasks as paymentruns_tasks
 from billcycle.payments import tasks as payments_tasks
 
-TASK_MODULES = (billruns_tasks, bulkjobs_tasks, payments_tasks)
+TASK_MODULES = (
+    billruns_tasks,
+    bulkjobs_tasks,
+    collections_tasks,
+    payments_tasks,
+    paymentruns_tasks,
+)
 
 mark_loaded()

@@ -384,6 +384,7 @@ class Bench:
         if self.config.chunk_size:
             updates["bill_run_chunk_size"] = self.config.chunk_size
             updates["bulk_job_chunk_size"] = self.config.chunk_size
+            updates["payment_run_chunk_size"] = self.config.chunk_size
         settings = get_settings().model_copy(update=updates)
         self.runtime = build_runtime(settings)
         self._stack.callback(self.runtime.dispose)
@@ -485,6 +486,8 @@ class Bench:
         env = {
             "BILLCYCLE_BILL_RUN_CHUNK_SIZE": str(self.runtime.settings.bill_run_chunk_size),
             "BILLCYCLE_BULK_JOB_CHUNK_SIZE": str(self.runtime.settings.bulk_job_chunk_size),
+            "BILLCYCLE_PAYMENT_RUN_CHUNK_SIZE": str(self.runtime.settings.payment_run_chunk_size),
+            "BILLCYCLE_PAYMENT_RUN_IN_FLIGHT": str(self.runtime.settings.payment_run_in_flight),
         }
         processes = ProcessWorkers(self.database_url, max(1, self.config.workers), env, self._tmp)
         with wiring.procrastinate_dispatch(self.runtime):

@@ -147,6 +147,32 @@ def write_off(
     _run(config, lambda bench: bench_write_off.run(bench, params), as_json)
 
 
+@app.command("payment-run")
+def payment_run(
+    accounts: Accounts = 1000,
+    latency_ms: Annotated[
+        int, typer.Option(min=0, help="Test gateway round trip per call, milliseconds")
+    ] = 0,
+    in_flight: Annotated[
+        int | None, typer.Option(min=1, help="Gateway calls in flight per worker (default 64)")
+    ] = None,
+    database: DatabaseUrl = None,
+    workers: Workers = 1,
+    chunk_size: ChunkSize = None,
+    raw: Raw = True,
+    timeout: Timeout = 1800.0,
+    fresh: Fresh = False,
+    as_json: Json = False,
+) -> None:
+    """A Zuora payment run over N autopay accounts' posted invoices (API call ->
+    Completed) through the test gateway, against raw writes of the same rows."""
+    from billcycle.bench import payment_run as bench_payment_run
+
+    params = bench_payment_run.PaymentRunParams(accounts, latency_ms, in_flight, raw=raw)
+    config = BenchConfig(database, workers, chunk_size, timeout, fresh_database=fresh)
+    _run(config, lambda bench: bench_payment_run.run(bench, params), as_json)
+
+
 @app.command()
 def http(
     database: DatabaseUrl = None,

@@ -5,7 +5,18 @@ from __future__ import annotations
 import typer
 
 import billcycle.tasks  # noqa: F401  (registers the background work the commands run)
-from billcycle.cli import bench, bill_run, bulk_job, db, demo, gateway, operator, tenant
+from billcycle.cli import (
+    bench,
+    bill_run,
+    bulk_job,
+    collections,
+    db,
+    demo,
+    gateway,
+    operator,
+    payment_run,
+    tenant,
+)
 from billcycle.cli.common import BillcycleGroup
 from billcycle.cli.serve import serve, worker
 
@@ -22,6 +33,8 @@ app.add_typer(demo.app, name="demo")
 app.add_typer(bill_run.app, name="bill-run")
 app.add_typer(bulk_job.app, name="bulk-job")
 app.add_typer(gateway.app, name="gateway")
+app.add_typer(collections.app, name="collections")
+app.add_typer(payment_run.app, name="payment-run")
 app.add_typer(bench.app, name="bench")
 app.command()(serve)
 app.command()(worker)

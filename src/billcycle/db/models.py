@@ -9,6 +9,7 @@ from billcycle.catalog.models import (
     ProductRatePlanCharge,
     ProductRatePlanChargeTier,
 )
+from billcycle.collections.models import CollectionAccount, CollectionEvent, CollectionPolicyRow
 from billcycle.db.base import Base
 from billcycle.gateways.models import PaymentGateway, TestGatewayCharge
 from billcycle.invoicing.models import Invoice, InvoiceItem
@@ -17,6 +18,7 @@ from billcycle.ledger.models import LedgerEntry
 from billcycle.notifications.models import InvoiceEmail
 from billcycle.operators.models import OperatorKey
 from billcycle.paymentmethods.models import PaymentMethod
+from billcycle.paymentruns.models import PaymentRun, PaymentRunData
 from billcycle.payments.models import Payment, PendingApplication, Refund
 from billcycle.subscriptions.models import (
     Subscription,
@@ -35,6 +37,9 @@ __all__ = [
     "BillRunTotal",
     "BulkJob",
     "BulkJobRecord",
+    "CollectionAccount",
+    "CollectionEvent",
+    "CollectionPolicyRow",
     "Contact",
     "IdempotencyRecord",
     "InstallationSecret",
@@ -48,6 +53,8 @@ __all__ = [
     "Payment",
     "PaymentGateway",
     "PaymentMethod",
+    "PaymentRun",
+    "PaymentRunData",
     "PendingApplication",
     "Product",
     "ProductRatePlan",

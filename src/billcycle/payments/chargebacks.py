@@ -157,6 +157,10 @@ def _reverse(
     if payment.payment_method_id is not None:
         method_outcomes.record_reversal(ctx, payment.payment_method_id, at=now)
     ctx.session.flush()
+    # A reversal is a failed collection for dunning: the invoice owes again.
+    from billcycle.collections.outcomes import on_payment_outcome
+
+    on_payment_outcome(ctx, payment.id, False, data.gateway_response_code, f"{refund.reason_code}")
     return refund
 
 

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -125,6 +125,9 @@ class ChargeOutcome:
     decline_category: DeclineCategory | None = None
     error: DomainError | None = None
     transaction_id: str | None = None
+    # This call moved the payment out of Processing (an answer recorded twice, here and
+    # by the reconciler, settles once: only the first tells collections).
+    settled_now: bool = False
 
 
 # -- phase 1 ---------------------------------------------------------------------------
@@ -425,7 +428,9 @@ def finish_charges(ctx: ServiceContext, answers: Sequence[ChargeAnswer]) -> list
                 pending=False,
                 error=exc,
             )
-    return [outcomes[i] for i in range(len(answers))]
+    found = [outcomes[i] for i in range(len(answers))]
+    notify_collections(ctx, found)
+    return found
 
 
 def _refused(charge: PendingCharge) -> ChargeOutcome:
@@ -469,7 +474,7 @@ def record_answer(
             source=req.source,
         )
         _count(ctx, payment, approved=False, at=now)
-        return _outcome(req, payment, result, error)
+        return replace(_outcome(req, payment, result, error), settled_now=True)
     outcome = result.outcome
     if outcome in (GatewayOutcome.PENDING, GatewayOutcome.UNKNOWN):
         payment.gateway_response = _clip(result.message, 500)
@@ -501,7 +506,21 @@ def record_answer(
     if outcome in (GatewayOutcome.APPROVED, GatewayOutcome.DECLINED):
         _count(ctx, payment, approved=approved, at=now)
     ctx.session.flush()
-    return _outcome(req, payment, result)
+    return replace(_outcome(req, payment, result), settled_now=True)
+
+
+def notify_collections(ctx: ServiceContext, outcomes: Sequence[ChargeOutcome]) -> None:
+    """Tell collections about the payments these outcomes settled (once each): it records
+    the events, sends the emails and moves the accounts' standing (one pass for all)."""
+    from billcycle.collections.outcomes import PaymentOutcome, on_payment_outcomes
+
+    settled = [
+        PaymentOutcome(o.payment_id, o.succeeded, o.gateway_code, o.gateway_message)
+        for o in outcomes
+        if o.settled_now and o.payment_id is not None
+    ]
+    if settled:
+        on_payment_outcomes(ctx, settled)
 
 
 def _count(ctx: ServiceContext, payment: Payment, *, approved: bool, at: datetime) -> None:

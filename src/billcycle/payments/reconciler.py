@@ -62,7 +62,9 @@ def reconcile_payment(
         gateway = _open(ctx, payment.gateway_id, sleep)
     result = gateway.status(key)
     with runtime.service_context(tenant_id) as ctx:
-        return charging.record_answer(ctx, payment_id, result)
+        outcome = charging.record_answer(ctx, payment_id, result)
+        charging.notify_collections(ctx, [outcome])
+        return outcome
 
 
 def reconcile_due(

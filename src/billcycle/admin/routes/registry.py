@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from billcycle.admin.routes import api_keys, card_links, oauth_clients, tenants
+from billcycle.admin.routes import api_keys, card_links, collections, oauth_clients, tenants
 
 ADMIN_ROUTERS: list[APIRouter] = [
     tenants.router,
     oauth_clients.router,
     api_keys.router,
     card_links.router,
+    collections.router,
 ]

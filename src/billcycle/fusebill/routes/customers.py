@@ -1,8 +1,10 @@
 """Fusebill routes: ``/v1/customers/{id}`` and ``/v1/customers/{id}/invoices``.
 
-A Fusebill customer is a billcycle account, shown with its integer id. Its standing is
-``PoorStanding`` while it owes on a posted invoice past its due date, ``Good`` otherwise
-(billcycle has no collections yet, so never ``Collection``).
+A Fusebill customer is a billcycle account, shown with its integer id. Its
+``accountStatus`` and ``status`` are driven by the collections policy (``collections/``):
+``PoorStanding`` while it owes on a posted invoice past its due date, ``Good`` otherwise,
+``Collection`` when flagged for manual collection; ``status`` ``Suspended`` while
+collections has it suspended.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from starlette.responses import Response
 
 from billcycle.accounts import service as accounts
 from billcycle.accounts.models import Account
+from billcycle.collections import service as collections
 from billcycle.context import ServiceContext
 from billcycle.errors import NotFound
 from billcycle.fusebill.deps import Ctx
@@ -51,11 +54,13 @@ def get_customer(customer_id: str, request: Request, ctx: Ctx) -> schemas.Custom
     """The customer with its AR balance (what its posted invoices still owe) and standing."""
     account = _customer(ctx, customer_id)
     bill_to, _ = accounts.contacts_of(ctx, account)
+    state = collections.account_collections(ctx, account.id)
     return schemas.customer_response(
         account,
         bill_to,
         accounts.account_metrics(ctx, account),
-        poor_standing=listing_service.has_overdue_balance(ctx, account),
+        standing=state.standing,
+        suspended=state.suspended,
         uri=resource_uri(request, "customers", account.id),
     )
 

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from billcycle.accounts.models import Account, Contact
 from billcycle.accounts.service import AccountMetrics
 from billcycle.accounts.statuses import AccountStatus
+from billcycle.collections.statuses import AccountStanding
 from billcycle.fusebill.timestamps import fusebill_timestamp
 
 # A Decimal in Python, a JSON number on the wire (values are already rounded to the
@@ -27,7 +28,6 @@ from billcycle.fusebill.timestamps import fusebill_timestamp
 Amount = Annotated[Decimal, PlainSerializer(float, return_type=float)]
 
 CustomerStatus = Literal["Draft", "Active", "Hold", "Suspended", "Cancelled"]
-AccountStanding = Literal["Good", "PoorStanding", "Collection"]
 
 # billcycle's account statuses as Fusebill names them.
 _STATUS: dict[str, CustomerStatus] = {
@@ -91,8 +91,13 @@ class CustomerResponse(FusebillResponse):
     uri: str | None
 
 
-def customer_status(status: str) -> CustomerStatus:
-    return _STATUS.get(status, "Active")
+def customer_status(status: str, *, suspended: bool = False) -> CustomerStatus:
+    """Fusebill's customer status: collections' suspension shows as ``Suspended`` (a
+    cancelled account stays ``Cancelled``)."""
+    shown = _STATUS.get(status, "Active")
+    if suspended and shown != "Cancelled":
+        return "Suspended"
+    return shown
 
 
 def customer_response(
@@ -100,10 +105,10 @@ def customer_response(
     bill_to: Contact | None,
     metrics: AccountMetrics,
     *,
-    poor_standing: bool,
+    standing: AccountStanding,
+    suspended: bool,
     uri: str | None,
 ) -> CustomerResponse:
-    standing: AccountStanding = "PoorStanding" if poor_standing else "Good"
     email = None
     if bill_to is not None:
         email = bill_to.work_email or bill_to.personal_email
@@ -114,7 +119,7 @@ def customer_response(
         primary_email=email,
         primary_phone=bill_to.work_phone if bill_to is not None else None,
         reference=account.account_number,
-        status=customer_status(account.status),
+        status=customer_status(account.status, suspended=suspended),
         customer_account_status=standing,
         account_status=standing,
         currency=account.currency,

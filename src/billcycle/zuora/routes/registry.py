@@ -13,6 +13,7 @@ from billcycle.zuora.routes import (
     invoices,
     objects,
     payment_methods,
+    payment_runs,
     subscriptions,
 )
 
@@ -28,4 +29,5 @@ RESOURCE_ROUTERS: list[APIRouter] = [
     payment_methods.account_router,
     payment_methods.gateway_router,
     gateway_settlement.router,
+    payment_runs.router,
 ]

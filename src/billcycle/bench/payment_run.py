@@ -1,0 +1,270 @@
+"""``billcycle bench payment-run``: a real payment run over N autopay accounts with one
+posted $30 invoice each and a default card on the test gateway (``tok_visa``), timed
+from the API call that creates it to Completed, checked (N payments Processed, every
+invoice paid, N Processed records), and compared with writing the same payment and
+application rows straight into the database (a payment row, its PaymentReceived entry
+and its application entry per invoice).
+
+``--latency-ms`` gives the test gateway a round trip per call: the run then keeps
+``payment_run_in_flight`` calls in flight per worker, and payments/s is the figure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from billcycle.bench import raw_write
+from billcycle.bench.harness import Bench, BenchError, Stopwatch, per_second
+from billcycle.db.session import unit_of_work
+from billcycle.devtools.dataset import DatasetSpec, load_posted_invoices
+from billcycle.gateways import service as gateways
+from billcycle.gateways.inputs import NewGateway
+from billcycle.ids import parse_zuora_id
+from billcycle.ledger.models import LedgerEntry
+from billcycle.paymentruns.statuses import PaymentRunStatus
+from billcycle.payments.models import Payment
+
+PAYMENT_RUNS = "/zuora/v1/payment-runs"
+AMOUNT_MINOR = 3000
+BATCH = 50_000
+PAYMENT_COLUMNS = (
+    "id",
+    "tenant_id",
+    "account_id",
+    "number",
+    "amount_minor",
+    "currency",
+    "effective_date",
+    "payment_type",
+    "status",
+    "gateway_order_id",
+    "created_at",
+    "updated_at",
+)
+LEDGER_COLUMNS = (
+    "id",
+    "tenant_id",
+    "account_id",
+    "invoice_id",
+    "payment_id",
+    "entry_type",
+    "amount_minor",
+    "currency",
+    "effective_date",
+    "reference",
+    "source",
+    "created_at",
+)
+
+
+@dataclass(frozen=True)
+class PaymentRunParams:
+    accounts: int
+    latency_ms: int = 0
+    in_flight: int | None = None  # default: settings (64)
+    raw: bool = True
+
+
+def run_status(bench: Bench, run_id: int) -> str | None:
+    status: str | None = bench.scalar("SELECT status FROM payment_runs WHERE id = :id", id=run_id)
+    return status
+
+
+def _prepare(bench: Bench, params: PaymentRunParams) -> tuple[list[int], list[int], float]:
+    """Accounts (autopay), one posted invoice each, the test gateway, a default card each."""
+    started = time.perf_counter()
+    bench.load(DatasetSpec(accounts=params.accounts))
+    with unit_of_work(bench.runtime.session_factory) as session:
+        session.execute(
+            text("UPDATE accounts SET auto_pay = :yes WHERE tenant_id = :t"),
+            {"yes": True, "t": bench.tenant_id},
+        )
+        accounts = list(
+            session.execute(
+                text("SELECT id FROM accounts WHERE tenant_id = :t ORDER BY id"),
+                {"t": bench.tenant_id},
+            ).scalars()
+        )
+        invoices = load_posted_invoices(
+            session, bench.tenant_id, accounts, len(accounts), amount_minor=AMOUNT_MINOR
+        )
+    with bench.runtime.service_context(bench.tenant_id) as ctx:
+        gateways.create_gateway(
+            ctx,
+            NewGateway(
+                name="bench",
+                type="Test",
+                settings={"latency_ms": params.latency_ms},
+                make_default=True,
+            ),
+        )
+    now = raw_write.storage_value(not bench.is_postgres, datetime.now(UTC))
+    with unit_of_work(bench.runtime.session_factory) as session:
+        session.execute(
+            text(
+                "INSERT INTO payment_methods (tenant_id, account_id, type, status, is_default, "
+                "token, card_type, card_mask, details, use_default_retry_rule, "
+                "num_consecutive_failures, total_processed_payments, total_error_payments, "
+                "created_at, updated_at) "
+                "SELECT tenant_id, id, 'CreditCard', 'Active', :yes, 'tok_visa', 'Visa', "
+                "'************4242', '{}', :yes, 0, 0, 0, :now, :now "
+                "FROM accounts WHERE tenant_id = :t"
+            ),
+            {"yes": True, "now": now, "t": bench.tenant_id},
+        )
+    return accounts, invoices, time.perf_counter() - started
+
+
+def _raw_batches(
+    bench: Bench, accounts: list[int], invoices: list[int]
+) -> tuple[Iterator[list[tuple[Any, ...]]], Iterator[list[tuple[Any, ...]]]]:
+    sqlite = not bench.is_postgres
+    now_value = datetime.now(UTC)
+    day = raw_write.storage_value(sqlite, now_value.date())
+    now = raw_write.storage_value(sqlite, now_value)
+    count = len(invoices)
+
+    def payments() -> Iterator[list[tuple[Any, ...]]]:
+        for start in range(0, count, BATCH):
+            yield [
+                (
+                    i + 1,
+                    bench.tenant_id,
+                    accounts[i],
+                    f"P-{i + 1:08d}",
+                    AMOUNT_MINOR,
+                    "USD",
+                    day,
+                    "Electronic",
+                    "Processed",
+                    f"P-{i + 1:08d}",
+                    now,
+                    now,
+                )
+                for i in range(start, min(start + BATCH, count))
+            ]
+
+    def entries() -> Iterator[list[tuple[Any, ...]]]:
+        for start in range(0, count, BATCH // 2):
+            rows: list[tuple[Any, ...]] = []
+            for i in range(start, min(start + BATCH // 2, count)):
+                ref = f"P-{i + 1:08d}"
+                rows.append(
+                    (
+                        2 * i + 1,
+                        bench.tenant_id,
+                        accounts[i],
+                        None,
+                        i + 1,
+                        "PaymentReceived",
+                        AMOUNT_MINOR,
+                        "USD",
+                        day,
+                        ref,
+                        "API",
+                        now,
+                    )
+                )
+                rows.append(
+                    (
+                        2 * i + 2,
+                        bench.tenant_id,
+                        accounts[i],
+                        invoices[i],
+                        i + 1,
+                        "Payment",
+                        AMOUNT_MINOR,
+                        "USD",
+                        day,
+                        ref,
+                        "API",
+                        now,
+                    )
+                )
+            yield rows
+
+    return payments(), entries()
+
+
+def run(bench: Bench, params: PaymentRunParams) -> dict[str, Any]:
+    accounts, invoices, load_seconds = _prepare(bench, params)
+    settings = bench.runtime.settings
+    in_flight = params.in_flight or settings.payment_run_in_flight
+    bench.runtime.settings = settings.model_copy(update={"payment_run_in_flight": in_flight})
+    with bench.workers() as workers:
+        with Stopwatch(workers) as timing:
+            body = bench.call("POST", PAYMENT_RUNS, json={"targetDate": "2099-12-31"})
+            run_id = parse_zuora_id(str(body.get("id", "")))
+            if run_id is None:
+                raise BenchError(f"POST {PAYMENT_RUNS} answered no id: {body}")
+            bench.wait_for(
+                lambda: run_status(bench, run_id),
+                [PaymentRunStatus.COMPLETED],
+                failed=[PaymentRunStatus.ERROR, PaymentRunStatus.CANCELED],
+                workers=workers,
+                what="the payment run",
+            )
+        worker_count = len(workers.pids())
+    paid, paid_total = bench.row(
+        "SELECT count(*), coalesce(sum(amount_minor), 0) FROM payments "
+        "WHERE tenant_id = :t AND status = 'Processed'",
+        t=bench.tenant_id,
+    )
+    applied = bench.scalar(
+        "SELECT coalesce(sum(amount_minor), 0) FROM ledger_entries "
+        "WHERE tenant_id = :t AND entry_type = 'Payment'",
+        t=bench.tenant_id,
+    )
+    processed = bench.scalar(
+        "SELECT count(*) FROM payment_run_data WHERE payment_run_id = :r AND result = 'Processed'",
+        r=run_id,
+    )
+    n = len(invoices)
+    errors: list[str] = []
+    if int(paid) != n:
+        errors.append(f"payments Processed: {paid}, expected {n}")
+    if int(paid_total) != n * AMOUNT_MINOR or int(applied) != n * AMOUNT_MINOR:
+        errors.append(f"paid {paid_total} / applied {applied} (minor), expected {n * AMOUNT_MINOR}")
+    if int(processed) != n:
+        errors.append(f"records Processed: {processed}, expected {n}")
+    raw_seconds: float | None = None
+    if params.raw:
+        pay_rows, entry_rows = _raw_batches(bench, accounts, invoices)
+        pay_seconds, pay_count = raw_write.copy_rows(
+            bench.runtime.engine, Payment, PAYMENT_COLUMNS, pay_rows
+        )
+        entry_seconds, entry_count = raw_write.copy_rows(
+            bench.runtime.engine, LedgerEntry, LEDGER_COLUMNS, entry_rows
+        )
+        if (pay_count, entry_count) != (n, 2 * n):
+            raise BenchError(f"raw write wrote {pay_count} payments, {entry_count} entries")
+        raw_seconds = pay_seconds + entry_seconds
+    wall = timing.wall_seconds
+    return {
+        "benchmark": "payment-run",
+        "database": bench.database,
+        "workers": worker_count,
+        "accounts": len(accounts),
+        "invoices": n,
+        "latency_ms": params.latency_ms,
+        "in_flight": in_flight,
+        "payments": int(paid),
+        "wall_seconds": round(wall, 3),
+        "payments_per_second": per_second(int(paid), wall),
+        "peak_rss_mb": timing.peak_rss_mb,
+        "peak_rss_mb_per_worker": timing.peak_rss_mb_per_worker,
+        "rss_samples_mb": timing.rss_samples_mb,
+        "raw_write_seconds": round(raw_seconds, 3) if raw_seconds is not None else None,
+        "ratio": round(wall / raw_seconds, 2) if raw_seconds else None,
+        "chunk_size": settings.payment_run_chunk_size,
+        "load_seconds": round(load_seconds, 2),
+        "worker_kind": workers.kind,
+        "correct": not errors,
+        "errors": errors,
+    }

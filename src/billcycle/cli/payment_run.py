@@ -1,0 +1,269 @@
+"""``billcycle payment-run``: payment runs from a terminal, for operators, and the only
+way to cancel a Pending run (Zuora publishes no REST cancel).
+
+On SQLite the command runs a worker in its own process while it waits; on PostgreSQL
+the ``billcycle worker`` processes do the work and the command only watches.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime
+from typing import Annotated, NoReturn
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from billcycle.cli.common import console, err_console, runtime_for
+from billcycle.cli.db import DatabaseOpt
+from billcycle.cli.serve import background
+from billcycle.db.session import unit_of_work
+from billcycle.errors import DomainError
+from billcycle.ids import parse_zuora_id
+from billcycle.money import from_minor
+from billcycle.paymentruns import service
+from billcycle.paymentruns.models import PaymentRun
+from billcycle.paymentruns.repository import RunFilters
+from billcycle.paymentruns.spec import Filters, Flags, PaymentRunSpec
+from billcycle.paymentruns.statuses import PaymentRunStatus
+from billcycle.runtime import Runtime
+from billcycle.tenancy import repository as tenants
+
+app = typer.Typer(help="Payment runs: create, watch, show, cancel, list.", no_args_is_help=True)
+
+TenantOpt = Annotated[str, typer.Option("--tenant", help="Tenant id or name")]
+WaitOpt = Annotated[bool, typer.Option("--wait/--no-wait", help="Show progress until done")]
+_BUSY = {PaymentRunStatus.PENDING, PaymentRunStatus.PROCESSING}
+
+
+def _tenant_id(runtime: Runtime, tenant: str) -> int:
+    with unit_of_work(runtime.session_factory) as session:
+        found = (
+            tenants.get_tenant(session, int(tenant))
+            if tenant.isdigit()
+            else tenants.find_tenant_by_name(session, tenant)
+        )
+        if found is None:
+            err_console.print(f"[red]no tenant {tenant}[/red]")
+            raise typer.Exit(2)
+        return found.id
+
+
+def _fail(exc: DomainError | str) -> NoReturn:
+    message = exc if isinstance(exc, str) else exc.render(lambda v: f"{v:032x}")
+    err_console.print(f"[red]{message}[/red]")
+    raise typer.Exit(1)
+
+
+def _key(text: str) -> int | str:
+    """A run's id (32 hex digits) or its number (PR-00000001)."""
+    run_id = parse_zuora_id(text)
+    return text if run_id is None else run_id
+
+
+def _date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        _fail(f"{option}: '{text}' is not a date (yyyy-mm-dd).")
+
+
+def _run_date(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"--run-date: '{text}' is not yyyy-mm-dd hh:mm:ss.")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _account(text: str | None) -> int | None:
+    if text is None:
+        return None
+    found = parse_zuora_id(text) if not text.isdigit() else int(text)
+    if found is None:
+        _fail(f"--account-id: '{text}' is not an account id.")
+    return found
+
+
+def _load(runtime: Runtime, tenant_id: int, key: str) -> PaymentRun:
+    with runtime.service_context(tenant_id) as ctx:
+        return service.find_payment_run(ctx, _key(key))
+
+
+def _watch(runtime: Runtime, tenant_id: int, key: str, *, timeout: float = 24 * 3600) -> None:
+    """A progress bar over the run's receivables until it leaves Pending/Processing (a
+    scheduled run is not waited for: it may be hours away)."""
+    run = _load(runtime, tenant_id, key)
+    if run.status == PaymentRunStatus.PENDING and run.run_date is not None:
+        return
+    deadline = time.monotonic() + timeout
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(run.payment_run_number, total=None, status=run.status)
+        while run.status in _BUSY and time.monotonic() < deadline:
+            done = run.receivables_processed + run.receivables_failed
+            progress.update(
+                task, total=run.receivables_total or None, completed=done, status=run.status
+            )
+            time.sleep(0.2)
+            run = _load(runtime, tenant_id, key)
+        done = run.receivables_processed + run.receivables_failed
+        progress.update(
+            task, total=run.receivables_total or 1, completed=done or 1, status=run.status
+        )
+
+
+def _show(runtime: Runtime, tenant_id: int, key: str) -> None:
+    with runtime.service_context(tenant_id) as ctx:
+        run = service.find_payment_run(ctx, _key(key))
+        summary = service.summary(ctx, run)
+    table = Table(title=f"Payment run {run.payment_run_number}", show_header=False)
+    flags = [
+        name
+        for name, on in (
+            ("consolidatedPayment", run.consolidated_payment),
+            ("autoApplyUnappliedPayment", run.auto_apply_unapplied_payment),
+            ("applyCreditBalance", run.apply_credit_balance),
+            ("collectPayment=false", not run.collect_payment),
+            ("processPaymentWithClosedPM", run.process_payment_with_closed_pm),
+            ("ignorePaymentRunRetryRule", run.ignore_payment_run_retry_rule),
+        )
+        if on
+    ]
+    rows = [
+        ("id", f"{run.id:032x}"),
+        ("status", run.status),
+        ("target date", str(run.target_date or "")),
+        ("run date", str(run.run_date or "")),
+        ("executed", str(run.executed_on or "")),
+        ("completed", str(run.completed_on or "")),
+        ("flags", ", ".join(flags)),
+        (
+            "receivables",
+            f"{run.receivables_processed + run.receivables_failed}/{run.receivables_total}",
+        ),
+        ("errors", str(summary.errors)),
+        ("payments", str(summary.payments)),
+    ]
+    for totals in summary.totals:
+        rows.append(
+            (
+                f"collected {totals.currency}",
+                f"{from_minor(totals.collected_minor, totals.currency)} of "
+                f"{from_minor(totals.receivables_minor, totals.currency)}",
+            )
+        )
+    if run.error_message:
+        rows.append(("error", run.error_message))
+    for label, value in rows:
+        table.add_row(label, value)
+    console.print(table)
+
+
+@app.command()
+def create(
+    tenant: TenantOpt,
+    target_date: Annotated[
+        str | None, typer.Option(help="yyyy-mm-dd: collect what is due by then (runs now)")
+    ] = None,
+    run_date: Annotated[
+        str | None, typer.Option(help="yyyy-mm-dd hh:mm:ss (UTC): schedule the run")
+    ] = None,
+    account_id: Annotated[str | None, typer.Option(help="Only this account (id)")] = None,
+    currency: Annotated[str | None, typer.Option(help="Only receivables in this currency")] = None,
+    consolidated: Annotated[
+        bool, typer.Option("--consolidated", help="One payment per account")
+    ] = False,
+    apply_unapplied: Annotated[
+        bool, typer.Option("--apply-unapplied", help="Spend unapplied payments first")
+    ] = False,
+    no_collect: Annotated[
+        bool, typer.Option("--no-collect", help="Charge nothing (only apply credit)")
+    ] = False,
+    ignore_retry_rule: Annotated[
+        bool, typer.Option("--ignore-retry-rule", help="Charge methods the retry rule holds back")
+    ] = False,
+    wait: WaitOpt = True,
+    database: DatabaseOpt = None,
+) -> None:
+    """Create a payment run (and watch it)."""
+    runtime = runtime_for(database)
+    tenant_id = _tenant_id(runtime, tenant)
+    spec = PaymentRunSpec(
+        target_date=_date(target_date, "--target-date") if target_date else None,
+        run_date=_run_date(run_date) if run_date else None,
+        filters=Filters(account_id=_account(account_id), currency=currency),
+        flags=Flags(
+            consolidated_payment=consolidated,
+            auto_apply_unapplied_payment=apply_unapplied,
+            collect_payment=not no_collect,
+            ignore_payment_run_retry_rule=ignore_retry_rule,
+        ),
+    )
+    with background(runtime):
+        try:
+            with runtime.service_context(tenant_id) as ctx:
+                run = service.create_payment_run(ctx, spec, created_by="cli")
+                number = run.payment_run_number
+        except DomainError as exc:
+            _fail(exc)
+        console.print(f"created [bold]{number}[/bold]")
+        if wait:
+            _watch(runtime, tenant_id, number)
+    _show(runtime, tenant_id, number)
+
+
+@app.command()
+def show(key: str, tenant: TenantOpt, database: DatabaseOpt = None) -> None:
+    """Show a payment run (id or PR- number) with its progress and totals."""
+    runtime = runtime_for(database)
+    try:
+        _show(runtime, _tenant_id(runtime, tenant), key)
+    except DomainError as exc:
+        _fail(exc)
+
+
+@app.command()
+def cancel(key: str, tenant: TenantOpt, database: DatabaseOpt = None) -> None:
+    """Cancel a Pending payment run (Zuora's REST API has no cancel)."""
+    runtime = runtime_for(database)
+    tenant_id = _tenant_id(runtime, tenant)
+    try:
+        with runtime.service_context(tenant_id) as ctx:
+            service.cancel_payment_run(ctx, service.find_payment_run(ctx, _key(key)))
+    except DomainError as exc:
+        _fail(exc)
+    _show(runtime, tenant_id, key)
+
+
+@app.command("list")
+def list_runs(
+    tenant: TenantOpt,
+    status: Annotated[str | None, typer.Option(help="Only runs in this status")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first")] = 20,
+    database: DatabaseOpt = None,
+) -> None:
+    """List payment runs, newest first."""
+    runtime = runtime_for(database)
+    tenant_id = _tenant_id(runtime, tenant)
+    if status is not None and status not in set(PaymentRunStatus):
+        _fail(f"--status: use one of {', '.join(PaymentRunStatus)}.")
+    with runtime.service_context(tenant_id) as ctx:
+        runs, _ = service.list_payment_runs(ctx, RunFilters(status=status), 0, limit)
+    table = Table("number", "status", "target date", "receivables", "errors")
+    for run in runs:
+        table.add_row(
+            run.payment_run_number,
+            run.status,
+            str(run.target_date or run.run_date or ""),
+            f"{run.receivables_processed + run.receivables_failed}/{run.receivables_total}",
+            str(run.receivables_failed),
+        )
+    console.print(table)

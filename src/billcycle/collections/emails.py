@@ -1,0 +1,137 @@
+"""The payment emails: a receipt when a payment succeeds, a notice when it fails.
+
+Sent by the ``collections.payment_email`` task after the outcome's unit of work commits
+(never from inside it: an SMTP handover cannot roll back), through the installation's
+mailer (SMTP or the outbox), to the account's bill-to contact. Each sent email is a
+collections event; an account without an email address, or that opted out of emails,
+gets none.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from billcycle.collections import repository as repo
+from billcycle.collections.events import Event, record
+from billcycle.collections.statuses import CollectionEventType
+from billcycle.context import ServiceContext
+from billcycle.money import from_minor
+from billcycle.notifications import repository as contacts
+from billcycle.notifications.invoice_email import DEFAULT_SENDER
+from billcycle.notifications.mailer import INVOICE_HEADER, DeliveryError, mailer_from_settings
+from billcycle.paymentmethods import capture_links
+from billcycle.runtime import Runtime
+from billcycle.tenancy.tokens import load_signing_key
+
+log = logging.getLogger(__name__)
+
+
+def compose_payment_email(
+    *,
+    to: str,
+    name: str | None,
+    account_number: str,
+    payment_number: str,
+    amount: str,
+    currency: str,
+    succeeded: bool,
+    message: str | None,
+    sent_at_header: str,
+    card_link: str | None = None,
+) -> EmailMessage:
+    email = EmailMessage()
+    email["From"] = DEFAULT_SENDER
+    email["To"] = Address(display_name=name or "", addr_spec=to)
+    email["Date"] = sent_at_header
+    email[INVOICE_HEADER] = payment_number  # names the outbox file
+    if succeeded:
+        email["Subject"] = f"Payment received: {payment_number}"
+        body = (
+            f"Thank you. We received your payment {payment_number} of {amount} {currency} "
+            f"for account {account_number}.\n"
+        )
+    else:
+        email["Subject"] = f"Payment failed: {payment_number}"
+        reason = f" The payment processor answered: {message}." if message else ""
+        body = (
+            f"We could not collect your payment {payment_number} of {amount} {currency} "
+            f"for account {account_number}.{reason}\n"
+            "Please update your payment method; we will try again.\n"
+        )
+        if card_link:
+            body += f"\nUpdate your card here (the link works for a few days):\n{card_link}\n"
+    email.set_content(body)
+    return email
+
+
+def _card_link(runtime: Runtime, ctx: ServiceContext, account_id: int) -> str:
+    """A hosted card page link for the failure notice (the customer's way to fix it)."""
+    settings = runtime.settings
+    return capture_links.card_link(
+        ctx,
+        account_id,
+        signing_key=load_signing_key(runtime.session_factory, settings.secret_key),
+        public_url=settings.public_url,
+        ttl=timedelta(seconds=settings.card_link_ttl_seconds),
+    ).url
+
+
+def send_payment_email(
+    runtime: Runtime, tenant_id: int, payment_id: int, succeeded: bool, message: str | None
+) -> bool:
+    """Send the receipt or the failure notice of a payment; True when one was sent."""
+    with runtime.service_context(tenant_id) as ctx:
+        payment = repo.payment_row(ctx.session, tenant_id, payment_id)
+        if payment is None:
+            return False
+        bill_to = contacts.bill_to_contacts(ctx.session, tenant_id, [payment.account_id]).get(
+            payment.account_id
+        )
+        address = bill_to and (bill_to.work_email or bill_to.personal_email)
+        if bill_to is None or not address or not bill_to.wants_email:
+            return False
+        name = " ".join(p for p in (bill_to.first_name, bill_to.last_name) if p) or None
+        link = None if succeeded else _card_link(runtime, ctx, payment.account_id)
+        try:
+            email = compose_payment_email(
+                to=address,
+                name=name,
+                account_number=bill_to.account_number,
+                payment_number=payment.number,
+                amount=str(from_minor(payment.amount_minor, payment.currency)),
+                currency=payment.currency,
+                succeeded=succeeded,
+                message=message,
+                sent_at_header=format_datetime(ctx.clock.now()),
+                card_link=link,
+            )
+        except ValueError as exc:  # an address that cannot be written as a header
+            log.warning("payment email for payment %s not composed: %s", payment_id, exc)
+            return False
+        account_id = payment.account_id
+    mailer = mailer_from_settings(runtime.settings)
+    try:
+        mailer.open()
+        try:
+            mailer.send(email)
+        finally:
+            mailer.close()
+    except DeliveryError as exc:
+        log.warning("payment email for payment %s not sent: %s", payment_id, exc)
+        return False
+    with runtime.service_context(tenant_id) as ctx:
+        record(
+            ctx,
+            Event(
+                account_id,
+                CollectionEventType.EMAIL_SENT,
+                payment_id=payment_id,
+                message=str(email["Subject"]),
+                details={"to": address},
+            ),
+        )
+    return True

@@ -1,0 +1,100 @@
+"""What collections does with a payment's outcome: record it, email the customer, and
+move the account's standing at once (a paid account is back to Good the same day, its
+subscriptions resumed, without waiting for tomorrow's evaluation).
+
+``on_payment_outcome`` is the one hook: whoever learns a payment's outcome (charging, a
+payment run, the reconciler, a chargeback) calls it inside the unit of work that
+records the outcome, after the payment's status and applications are written. A payment
+run's chunk calls ``on_payment_outcomes`` once for all its outcomes (one insert of
+events, one standing pass over the accounts concerned).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from billcycle.collections import repository as repo
+from billcycle.collections.events import Event, record
+from billcycle.collections.policy import tenant_policy
+from billcycle.collections.standing import StandingPass, evaluate_standing
+from billcycle.collections.statuses import CollectionEventType
+from billcycle.context import ServiceContext
+from billcycle.errors import NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOutcome:
+    payment_id: int
+    succeeded: bool
+    gateway_code: str | None = None
+    message: str | None = None
+
+
+def on_payment_outcome(
+    ctx: ServiceContext,
+    payment_id: int,
+    succeeded: bool,
+    gateway_code: str | None,
+    message: str | None,
+    *,
+    email: bool = True,
+) -> StandingPass:
+    """Record the outcome event, queue the receipt or failure email (sent after this unit
+    of work commits), and re-evaluate the account's standing as of today (when the
+    tenant has dunning on)."""
+    return on_payment_outcomes(
+        ctx, [PaymentOutcome(payment_id, succeeded, gateway_code, message)], email=email
+    )
+
+
+def on_payment_outcomes(
+    ctx: ServiceContext, outcomes: Sequence[PaymentOutcome], *, email: bool = True
+) -> StandingPass:
+    """``on_payment_outcome`` for many payments of the tenant at once."""
+    found = []
+    rows = repo.payment_rows(ctx.session, ctx.tenant_id, [o.payment_id for o in outcomes])
+    for outcome in outcomes:
+        payment = rows.get(outcome.payment_id)
+        if payment is None:
+            raise NotFound(
+                "Payment {payment} not found.",
+                resource="payment",
+                ids={"payment": outcome.payment_id},
+            )
+        found.append((outcome, payment))
+    record(
+        ctx,
+        *(
+            Event(
+                payment.account_id,
+                (
+                    CollectionEventType.PAYMENT_SUCCEEDED
+                    if outcome.succeeded
+                    else CollectionEventType.PAYMENT_FAILED
+                ),
+                payment_id=payment.id,
+                gateway_code=outcome.gateway_code,
+                message=outcome.message,
+                to_value=payment.status,
+                details={"paymentNumber": payment.number, "amountMinor": payment.amount_minor},
+            )
+            for outcome, payment in found
+        ),
+    )
+    policy = tenant_policy(ctx)
+    # Emails are part of the collections a tenant turned on (dunning_enabled): a tenant
+    # that collects by itself sends its own.
+    if email and policy.dunning_enabled and ctx.dispatcher is not None:
+        for outcome, payment in found:
+            ctx.enqueue(
+                "collections.payment_email",
+                tenant_id=ctx.tenant_id,
+                payment_id=payment.id,
+                succeeded=outcome.succeeded,
+                message=outcome.message,
+            )
+    if not found or not policy.dunning_enabled:
+        return StandingPass()
+    accounts = sorted({payment.account_id for _, payment in found})
+    return evaluate_standing(ctx, ctx.clock.today(), account_ids=accounts)

@@ -1,0 +1,334 @@
+"""All SQL of collections: the policy rows, the accounts' dunning rows, the events, and
+the set-based reads the daily evaluation makes (overdue invoices per tenant)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from billcycle.accounts.models import Account
+from billcycle.collections.models import CollectionAccount, CollectionEvent, CollectionPolicyRow
+from billcycle.collections.statuses import AccountStanding, CollectionEventType
+from billcycle.invoicing.models import Invoice
+from billcycle.invoicing.statuses import InvoiceStatus
+from billcycle.ledger import repository as ledger_repo
+from billcycle.payments.models import Payment
+from billcycle.payments.statuses import PaymentStatus
+from billcycle.subscriptions.models import Subscription
+from billcycle.subscriptions.statuses import SubscriptionStatus
+
+# -- the policy ---------------------------------------------------------------------------
+
+
+def get_policy(session: Session, tenant_id: int) -> CollectionPolicyRow | None:
+    return session.scalars(
+        select(CollectionPolicyRow).where(CollectionPolicyRow.tenant_id == tenant_id)
+    ).first()
+
+
+def lock_policy(session: Session, tenant_id: int) -> CollectionPolicyRow | None:
+    return session.scalars(
+        select(CollectionPolicyRow)
+        .where(CollectionPolicyRow.tenant_id == tenant_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def _insert_ignoring_conflicts(session: Session, model: Any, index: list[str]) -> Any:
+    dialect = session.connection().dialect.name
+    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return builder(model).on_conflict_do_nothing(index_elements=index)
+
+
+def ensure_policy(
+    session: Session, tenant_id: int, values: dict[str, Any], now: datetime
+) -> CollectionPolicyRow:
+    """The tenant's row, inserted with ``values`` unless it exists (a concurrent insert
+    is not an error: one statement, ON CONFLICT DO NOTHING)."""
+    statement = _insert_ignoring_conflicts(session, CollectionPolicyRow, ["tenant_id"])
+    session.execute(statement.values(tenant_id=tenant_id, created_at=now, updated_at=now, **values))
+    row = get_policy(session, tenant_id)
+    assert row is not None
+    return row
+
+
+def evaluation_marks(session: Session) -> list[tuple[int, date | None]]:
+    """The last evaluated business day of each tenant that has dunning turned on.
+
+    Tenant: the scheduler serves every tenant of the installation.
+    """
+    return [
+        (int(tenant_id), evaluated_on)
+        for tenant_id, evaluated_on in session.execute(
+            select(CollectionPolicyRow.tenant_id, CollectionPolicyRow.evaluated_on).where(
+                CollectionPolicyRow.dunning_enabled.is_(True)
+            )
+        )
+    ]
+
+
+def claim_day(session: Session, tenant_id: int, day: date) -> bool:
+    """Mark ``day`` evaluated for the tenant unless it (or a later day) already was: a
+    conditional UPDATE, so two workers given the same day cannot both evaluate it."""
+    result = session.execute(
+        update(CollectionPolicyRow)
+        .where(
+            CollectionPolicyRow.tenant_id == tenant_id,
+            or_(CollectionPolicyRow.evaluated_on.is_(None), CollectionPolicyRow.evaluated_on < day),
+        )
+        .values(evaluated_on=day)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+# -- the accounts' rows ---------------------------------------------------------------------
+
+
+def get_account_row(session: Session, tenant_id: int, account_id: int) -> CollectionAccount | None:
+    return session.scalars(
+        select(CollectionAccount).where(
+            CollectionAccount.tenant_id == tenant_id, CollectionAccount.account_id == account_id
+        )
+    ).first()
+
+
+def account_rows(
+    session: Session, tenant_id: int, account_ids: Sequence[int]
+) -> dict[int, CollectionAccount]:
+    found: dict[int, CollectionAccount] = {}
+    unique = sorted(set(account_ids))
+    for start in range(0, len(unique), 1000):
+        for row in session.scalars(
+            select(CollectionAccount).where(
+                CollectionAccount.tenant_id == tenant_id,
+                CollectionAccount.account_id.in_(unique[start : start + 1000]),
+            )
+        ):
+            found[row.account_id] = row
+    return found
+
+
+def ensure_account_row(
+    session: Session, tenant_id: int, account_id: int, now: datetime
+) -> CollectionAccount:
+    statement = _insert_ignoring_conflicts(session, CollectionAccount, ["tenant_id", "account_id"])
+    session.execute(
+        statement.values(
+            tenant_id=tenant_id,
+            account_id=account_id,
+            dunning_exempt=False,
+            in_collection=False,
+            standing=AccountStanding.GOOD.value,
+            suspended_subscriptions=[],
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    row = get_account_row(session, tenant_id, account_id)
+    assert row is not None
+    return row
+
+
+def rows_in_dunning(
+    session: Session, tenant_id: int, account_ids: Sequence[int] | None = None
+) -> list[CollectionAccount]:
+    """Accounts whose dunning state is not plain Good (in poor standing or suspended),
+    of the whole tenant or of ``account_ids``."""
+    where = [
+        CollectionAccount.tenant_id == tenant_id,
+        or_(
+            CollectionAccount.standing != AccountStanding.GOOD.value,
+            CollectionAccount.suspended_on.is_not(None),
+        ),
+    ]
+    if account_ids is not None:
+        if not account_ids:
+            return []
+        where.append(CollectionAccount.account_id.in_(list(account_ids)))
+    return list(session.scalars(select(CollectionAccount).where(*where)))
+
+
+# -- overdue invoices -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueInvoice:
+    invoice_id: int
+    account_id: int
+    invoice_number: str
+    due_date: date
+    balance_minor: int
+    currency: str
+    auto_pay: bool
+
+
+def overdue_invoices(
+    session: Session, tenant_id: int, today: date, account_ids: Sequence[int] | None = None
+) -> list[OverdueInvoice]:
+    """Posted invoices of the tenant past their due date with something still owed, in
+    one query (the balance is the ledger's, a correlated sum per past-due invoice)."""
+    balance = ledger_repo.balance_column(tenant_id)
+    where = [
+        Invoice.tenant_id == tenant_id,
+        Invoice.status == InvoiceStatus.POSTED.value,
+        Invoice.due_date < today,
+    ]
+    if account_ids is not None:
+        if not account_ids:
+            return []
+        where.append(Invoice.account_id.in_(list(account_ids)))
+    inner = (
+        select(
+            Invoice.id.label("id"),
+            Invoice.account_id.label("account_id"),
+            Invoice.invoice_number.label("number"),
+            Invoice.due_date.label("due_date"),
+            Invoice.currency.label("currency"),
+            Account.auto_pay.label("auto_pay"),
+            balance,
+        )
+        .join(Account, Account.id == Invoice.account_id)
+        .where(*where)
+        .subquery()
+    )
+    rows = session.execute(
+        select(inner).where(inner.c.balance_minor > 0).order_by(inner.c.due_date, inner.c.id)
+    ).all()
+    return [
+        OverdueInvoice(
+            invoice_id=row.id,
+            account_id=row.account_id,
+            invoice_number=row.number,
+            due_date=row.due_date,
+            balance_minor=int(row.balance_minor),
+            currency=row.currency,
+            auto_pay=bool(row.auto_pay),
+        )
+        for row in rows
+    ]
+
+
+def last_attempts(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> dict[int, date]:
+    """The business day of each invoice's latest collection attempt."""
+    found: dict[int, date] = {}
+    unique = sorted(set(invoice_ids))
+    for start in range(0, len(unique), 1000):
+        rows = session.execute(
+            select(CollectionEvent.invoice_id, func.max(CollectionEvent.business_date))
+            .where(
+                CollectionEvent.tenant_id == tenant_id,
+                CollectionEvent.event_type == CollectionEventType.ATTEMPT.value,
+                CollectionEvent.invoice_id.in_(unique[start : start + 1000]),
+            )
+            .group_by(CollectionEvent.invoice_id)
+        )
+        for invoice_id, day in rows:
+            if invoice_id is not None:
+                found[int(invoice_id)] = day
+    return found
+
+
+def accounts_with_processing_payments(
+    session: Session, tenant_id: int, account_ids: Sequence[int]
+) -> set[int]:
+    """Accounts with a payment whose gateway outcome is still pending or unknown."""
+    found: set[int] = set()
+    unique = sorted(set(account_ids))
+    for start in range(0, len(unique), 1000):
+        found.update(
+            session.scalars(
+                select(Payment.account_id)
+                .where(
+                    Payment.tenant_id == tenant_id,
+                    Payment.status == PaymentStatus.PROCESSING.value,
+                    Payment.account_id.in_(unique[start : start + 1000]),
+                )
+                .distinct()
+            )
+        )
+    return found
+
+
+def open_invoice_ids(session: Session, tenant_id: int, account_id: int) -> list[int]:
+    """The account's posted invoices with a balance (what an automatic write-off clears)."""
+    balance = ledger_repo.balance_column(tenant_id)
+    inner = (
+        select(Invoice.id.label("id"), balance)
+        .where(
+            Invoice.tenant_id == tenant_id,
+            Invoice.account_id == account_id,
+            Invoice.status == InvoiceStatus.POSTED.value,
+        )
+        .subquery()
+    )
+    return list(session.scalars(select(inner.c.id).where(inner.c.balance_minor > 0)))
+
+
+def subscriptions_of(
+    session: Session, tenant_id: int, account_id: int, status: SubscriptionStatus
+) -> list[tuple[int, str]]:
+    """(id, number) of the account's subscriptions in ``status``."""
+    return [
+        (int(sid), str(number))
+        for sid, number in session.execute(
+            select(Subscription.id, Subscription.subscription_number)
+            .where(
+                Subscription.tenant_id == tenant_id,
+                Subscription.account_id == account_id,
+                Subscription.status == status.value,
+            )
+            .order_by(Subscription.id)
+        )
+    ]
+
+
+def payment_row(session: Session, tenant_id: int, payment_id: int) -> Payment | None:
+    return session.scalars(
+        select(Payment).where(Payment.tenant_id == tenant_id, Payment.id == payment_id)
+    ).first()
+
+
+def payment_rows(
+    session: Session, tenant_id: int, payment_ids: Sequence[int]
+) -> dict[int, Payment]:
+    """The payments of one batch of outcomes, in one query."""
+    if not payment_ids:
+        return {}
+    rows = session.scalars(
+        select(Payment).where(Payment.tenant_id == tenant_id, Payment.id.in_(list(payment_ids)))
+    )
+    return {row.id: row for row in rows}
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+def add_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Append events (an INSERT: nothing is read).
+
+    Tenant: each row carries the tenant id of the context that built it.
+    """
+    if rows:
+        session.execute(insert(CollectionEvent), list(rows))
+
+
+def page_of_events(
+    session: Session, tenant_id: int, account_id: int, *, after: int | None, limit: int
+) -> list[CollectionEvent]:
+    """The account's events oldest first, keyset-paged on the id."""
+    where = [CollectionEvent.tenant_id == tenant_id, CollectionEvent.account_id == account_id]
+    if after is not None:
+        where.append(CollectionEvent.id > after)
+    return list(
+        session.scalars(
+            select(CollectionEvent).where(and_(*where)).order_by(CollectionEvent.id).limit(limit)
+        )
+    )

@@ -1,0 +1,445 @@
+"""One chunk of a payment run: collect its accounts' open records.
+
+The chunk runs the charging contract's three phases (``payments.charging``), each in a
+unit of work of its own, so no database write lock is held while gateways answer:
+
+1. ``begin_chunk``: apply unapplied payments first (when the run's flags say so),
+   decide each record (nothing left to collect, no or closed payment method, retry rule,
+   a payment still Processing on the invoice), then ``begin_charges`` (Processing
+   payments with their intended applications) and name each record's payment with a
+   conditional UPDATE. Committed before any gateway is called.
+2. ``send_charges``: the gateway calls, ``in_flight`` at a time.
+3. ``finish_chunk``: ``finish_charges`` (Processed and applied, or Error) and each
+   record's result, in one unit of work.
+
+A worker that dies after phase 1 leaves records that name a Processing payment: a
+re-run of the chunk does not charge them again (only records without a payment are
+charged), it records the outcome their payment has by then; a payment whose gateway
+answer was lost stays Processing until the reconciler asks the gateway with the same
+attempt key. Records whose payment is settled later show its outcome when read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import groupby
+from typing import Any
+
+from billcycle.collections.policy import policies_for, retry_allowed
+from billcycle.context import ServiceContext
+from billcycle.errors import Conflict
+from billcycle.ledger import service as ledger
+from billcycle.ledger.models import EntrySource
+from billcycle.money import from_minor
+from billcycle.paymentmethods import repository as methods_repo
+from billcycle.paymentmethods.models import PaymentMethod
+from billcycle.paymentmethods.statuses import PaymentMethodStatus
+from billcycle.paymentruns import repository as repo
+from billcycle.paymentruns.models import PaymentRun, PaymentRunData
+from billcycle.paymentruns.statuses import (
+    PaymentRunStatus,
+    RecordError,
+    RecordResult,
+    TransactionType,
+)
+from billcycle.payments import charging
+from billcycle.payments import service as payments
+from billcycle.payments.applications import apply_payment
+from billcycle.payments.charging import ChargeAnswer, ChargeRequest, PendingCharge
+from billcycle.payments.inputs import InvoiceApplication
+from billcycle.payments.statuses import SETTLED_STATUSES, PaymentStatus
+from billcycle.payments.views import amounts_of
+from billcycle.runtime import Runtime
+
+
+class ChunkTakenOver(Conflict):
+    """Another worker charged this chunk's records meanwhile (our lease ran out)."""
+
+
+@dataclass
+class Counts:
+    processed: int = 0
+    failed: int = 0
+    payments: int = 0
+    unapplied: int = 0
+
+    def add(self, other: Counts) -> None:
+        self.processed += other.processed
+        self.failed += other.failed
+        self.payments += other.payments
+        self.unapplied += other.unapplied
+
+
+@dataclass
+class Begun:
+    """What phase 1 left for phases 2 and 3."""
+
+    run_id: int
+    pending: list[PendingCharge] = field(default_factory=list)
+    # The records each pending charge collects (same order as ``pending``).
+    groups: list[list[int]] = field(default_factory=list)
+    counts: Counts = field(default_factory=Counts)
+    resumed: list[int] = field(default_factory=list)
+
+
+def _fail(record: PaymentRunData, code: str, message: str, now: datetime) -> None:
+    record.result = RecordResult.ERROR.value
+    record.error_code = code[:100]
+    record.error_message = message
+    record.processed_at = now
+
+
+def _done(record: PaymentRunData, now: datetime) -> None:
+    record.result = RecordResult.PROCESSED.value
+    record.processed_at = now
+
+
+def _attempt_source(run: PaymentRun) -> str:
+    return f"PaymentRun {run.payment_run_number}"
+
+
+def _apply_unapplied(
+    ctx: ServiceContext, account_id: int, records: list[PaymentRunData], balances: dict[int, int]
+) -> int:
+    """Apply the account's settled payments' unapplied money to its records' invoices,
+    oldest payment first, first record first; returns how many payments were used."""
+    found = [
+        p
+        for p in payments.account_payments(ctx, account_id)
+        if PaymentStatus(p.status) in SETTLED_STATUSES and p.deleted_at is None
+    ]
+    if not found:
+        return 0
+    amounts = amounts_of(ctx.session, found)
+    used = 0
+    for payment in sorted(found, key=lambda p: p.id):
+        left = amounts[payment.id].unapplied_minor
+        if left <= 0:
+            continue
+        applied_any = False
+        for record in records:
+            owed = min(balances.get(record.invoice_id, 0), _wanted(record, balances))
+            take = min(owed, left)
+            if take <= 0:
+                continue
+            apply_payment(
+                ctx,
+                payment.id,
+                [InvoiceApplication(record.invoice_id, from_minor(take, payment.currency))],
+                source=EntrySource.API,
+            )
+            balances[record.invoice_id] -= take
+            left -= take
+            applied_any = True
+            record.amount_collected_minor += take
+            record.transactions = [
+                *(record.transactions or []),
+                {
+                    "id": payment.id,
+                    "type": TransactionType.UNAPPLIED_PAYMENT.value,
+                    "status": PaymentStatus(payment.status).value,
+                    "amount": payment.amount_minor,
+                    "applied": take,
+                },
+            ]
+            if left <= 0:
+                break
+        used += int(applied_any)
+    return used
+
+
+def _wanted(record: PaymentRunData, balances: dict[int, int]) -> int:
+    """What the record asks for in all: its amount, else the invoice's balance when the
+    record was decided (``amount_to_collect_minor``), less what it already got."""
+    target = record.amount_to_collect_minor
+    if target is None:
+        target = (
+            record.amount_minor
+            if record.amount_minor is not None
+            else balances.get(record.invoice_id, 0)
+        )
+    return max(0, target - record.amount_collected_minor)
+
+
+KeepLease = Callable[[ServiceContext], bool]
+
+
+def begin_chunk(
+    runtime: Runtime,
+    tenant_id: int,
+    run_id: int,
+    first_account: int,
+    last_account: int,
+    keep_lease: KeepLease | None = None,
+) -> Begun | None:
+    """Phase 1, committed on return. None: the run is not Processing any more.
+    ``keep_lease`` renews the chunk's lease in the same unit of work (False: the chunk
+    is no longer ours, and nothing is charged)."""
+    with runtime.service_context(tenant_id) as ctx:
+        if keep_lease is not None and not keep_lease(ctx):
+            raise ChunkTakenOver("The chunk's lease ran out before it was charged.")
+        run = repo.get_run(ctx.session, tenant_id, run_id)
+        if run is None or run.status != PaymentRunStatus.PROCESSING:
+            return None
+        begun = Begun(run_id=run.id)
+        records = repo.open_records(ctx.session, tenant_id, run.id, first_account, last_account)
+        fresh = [r for r in records if r.payment_id is None]
+        begun.resumed = [r.id for r in records if r.payment_id is not None]
+        if not fresh:
+            return begun
+        now = ctx.clock.now()
+        balances = ledger.invoice_balances(ctx.session, tenant_id, [r.invoice_id for r in fresh])
+        awaiting = charging.invoices_awaiting_settlement(ctx, [r.invoice_id for r in fresh])
+        defaults = methods_repo.defaults_for_accounts(
+            ctx.session, tenant_id, sorted({r.account_id for r in fresh})
+        )
+        explicit = {r.payment_method_id for r in fresh if r.payment_method_id is not None} - {
+            m.id for m in defaults.values()
+        }
+        chosen: dict[int, PaymentMethod] = {m.id: m for m in defaults.values()}
+        for method_id in explicit:
+            found = methods_repo.get_method(ctx.session, tenant_id, method_id)
+            if found is not None:
+                chosen[found.id] = found
+        policies = (
+            {}
+            if run.ignore_payment_run_retry_rule
+            else policies_for(ctx, sorted({r.account_id for r in fresh}))
+        )
+        apply_credit = run.auto_apply_unapplied_payment or run.apply_credit_balance
+        requests: list[ChargeRequest] = []
+        groups: list[list[PaymentRunData]] = []
+        for account_id, grouped in groupby(fresh, key=lambda r: r.account_id):
+            mine = list(grouped)
+            for record in mine:
+                if record.invoice_id in awaiting:
+                    _fail(
+                        record,
+                        RecordError.PAYMENT_PENDING,
+                        "The invoice has a payment still processing: it is collected again "
+                        "only once that payment settles.",
+                        now,
+                    )
+                    begun.counts.failed += 1
+                    continue
+                record.amount_to_collect_minor = min(
+                    record.amount_minor
+                    if record.amount_minor is not None
+                    else balances.get(record.invoice_id, 0),
+                    balances.get(record.invoice_id, 0),
+                )
+            open_ = [r for r in mine if r.result is None]
+            if apply_credit and open_:
+                begun.counts.unapplied += _apply_unapplied(ctx, account_id, open_, balances)
+            to_charge: list[PaymentRunData] = []
+            for record in open_:
+                left = _wanted(record, balances)
+                if left <= 0:
+                    if record.amount_collected_minor > 0:
+                        _done(record, now)
+                        begun.counts.processed += 1
+                    else:
+                        _fail(
+                            record,
+                            RecordError.NOTHING_TO_COLLECT,
+                            "The invoice has no balance to collect.",
+                            now,
+                        )
+                        begun.counts.failed += 1
+                    continue
+                if not run.collect_payment:
+                    # Only credit was to be applied: what is left stays open.
+                    _done(record, now)
+                    begun.counts.processed += 1
+                    continue
+                method = chosen.get(record.payment_method_id or 0) or defaults.get(account_id)
+                refusal = _refusal(run, method, policies.get(account_id), ctx, now)
+                if refusal is not None:
+                    _fail(record, refusal[0], refusal[1], now)
+                    begun.counts.failed += 1
+                    continue
+                to_charge.append(record)
+            for batch in _batches(run, to_charge):
+                requests.append(_request(run, batch, balances))
+                groups.append(batch)
+        ctx.session.flush()
+        pending = charging.begin_charges(ctx, requests) if requests else []
+        for charge, batch in zip(pending, groups, strict=True):
+            if charge.error is not None or charge.payment_id is None:
+                message = charge.error.render() if charge.error is not None else "Not charged."
+                for record in batch:
+                    _fail(record, RecordError.CHARGE_REFUSED, message, now)
+                begun.counts.failed += len(batch)
+                continue
+            ids = [record.id for record in batch]
+            if not repo.claim_records(ctx.session, ids, charge.payment_id):
+                raise ChunkTakenOver("Another worker collected these records meanwhile.")
+            for record in batch:
+                record.payment_id = charge.payment_id
+            begun.pending.append(charge)
+            begun.groups.append(ids)
+        begun.counts.payments = len(begun.pending)
+        ctx.session.flush()
+        repo.add_progress(
+            ctx.session,
+            run.id,
+            processed=begun.counts.processed,
+            failed=begun.counts.failed,
+            payments=begun.counts.payments,
+            unapplied=begun.counts.unapplied,
+            now=now,
+        )
+        return begun
+
+
+def _refusal(
+    run: PaymentRun,
+    method: PaymentMethod | None,
+    policy: Any,
+    ctx: ServiceContext,
+    now: datetime,
+) -> tuple[str, str] | None:
+    if method is None:
+        return RecordError.NO_PAYMENT_METHOD, "The account has no default payment method."
+    if method.status != PaymentMethodStatus.ACTIVE and not run.process_payment_with_closed_pm:
+        return (
+            RecordError.PAYMENT_METHOD_CLOSED,
+            f"The payment method is {method.status}: it is not charged "
+            "(processPaymentWithClosedPM is false).",
+        )
+    if policy is not None and not retry_allowed(ctx, method, policy, now):
+        return (
+            RecordError.RETRY_RULE,
+            "The payment method's retry rule does not allow another attempt yet "
+            f"({method.num_consecutive_failures} consecutive failures).",
+        )
+    return None
+
+
+def _batches(run: PaymentRun, records: list[PaymentRunData]) -> list[list[PaymentRunData]]:
+    """One charge per record, or per (method, gateway) of an account when consolidated."""
+    if not run.consolidated_payment:
+        return [[record] for record in records]
+    by_key: dict[tuple[int | None, int | None], list[PaymentRunData]] = {}
+    for record in records:
+        by_key.setdefault((record.payment_method_id, record.payment_gateway_id), []).append(record)
+    return list(by_key.values())
+
+
+def _request(
+    run: PaymentRun, batch: list[PaymentRunData], balances: dict[int, int]
+) -> ChargeRequest:
+    first = batch[0]
+    wanted = [(record, _wanted(record, balances)) for record in batch]
+    return ChargeRequest(
+        account_id=first.account_id,
+        amount_minor=sum(amount for _, amount in wanted),
+        invoices=tuple(
+            InvoiceApplication(record.invoice_id, from_minor(amount, record.currency))
+            for record, amount in wanted
+        ),
+        payment_method_id=first.payment_method_id,
+        gateway_id=first.payment_gateway_id or run.payment_gateway_id,
+        comment=first.comment if len(batch) == 1 else None,
+        attempt_source=_attempt_source(run),
+    )
+
+
+def send_chunk(
+    runtime: Runtime, tenant_id: int, begun: Begun, in_flight: int
+) -> list[ChargeAnswer]:
+    """Phase 2: no unit of work of ours is open."""
+    if not begun.pending:
+        return []
+    return charging.send_charges(runtime, tenant_id, begun.pending, in_flight=in_flight)
+
+
+def finish_chunk(
+    runtime: Runtime,
+    tenant_id: int,
+    begun: Begun,
+    answers: Sequence[ChargeAnswer],
+    keep_lease: KeepLease | None = None,
+) -> Counts:
+    """Phase 3, committed on return (whoever holds the chunk by then: the outcomes are
+    the gateway's and are recorded once): record the answers on their payments, then
+    each record's result, and the results of records a crashed attempt left
+    (``begun.resumed``) as far as their payments are settled."""
+    with runtime.service_context(tenant_id) as ctx:
+        if keep_lease is not None:
+            keep_lease(ctx)
+        counts = _finish(ctx, begun, answers)
+        repo.add_progress(
+            ctx.session,
+            begun.run_id,
+            processed=counts.processed,
+            failed=counts.failed,
+            payments=0,
+            unapplied=0,
+            now=ctx.clock.now(),
+        )
+        return counts
+
+
+def _finish(ctx: ServiceContext, begun: Begun, answers: Sequence[ChargeAnswer]) -> Counts:
+    counts = Counts()
+    outcomes = charging.finish_charges(ctx, answers) if answers else []
+    by_payment = {o.payment_id: o for o in outcomes if o.payment_id is not None}
+    ids = [i for group in begun.groups for i in group] + begun.resumed
+    if not ids:
+        return counts
+    records = repo.records_by_id(ctx.session, ctx.tenant_id, ids)
+    statuses = repo.payment_statuses(
+        ctx.session, ctx.tenant_id, [r.payment_id for r in records if r.payment_id is not None]
+    )
+    now = ctx.clock.now()
+    for record in records:
+        if record.result is not None or record.payment_id is None:
+            continue
+        outcome = by_payment.get(record.payment_id)
+        status, code, message = statuses.get(record.payment_id, (None, None, None))
+        if outcome is not None and outcome.error is not None and status is None:
+            _fail(record, RecordError.CHARGE_REFUSED, outcome.error.render(), now)
+            counts.failed += 1
+            continue
+        if status in SETTLED_STATUSES:
+            charged = (record.amount_to_collect_minor or 0) - record.amount_collected_minor
+            record.amount_collected_minor += max(0, charged)
+            record.transactions = [*(record.transactions or []), _payment_tx(record, status)]
+            _done(record, now)
+            counts.processed += 1
+        elif status == PaymentStatus.ERROR:
+            record.transactions = [*(record.transactions or []), _payment_tx(record, status)]
+            _fail(
+                record,
+                (outcome.gateway_code if outcome is not None else None) or code or "Declined",
+                (outcome.gateway_message if outcome is not None else None)
+                or message
+                or "The gateway declined the charge.",
+                now,
+            )
+            counts.failed += 1
+        # Processing: the reconciler settles it; the record shows the payment's status.
+    ctx.session.flush()
+    return counts
+
+
+def _payment_tx(record: PaymentRunData, status: str) -> dict[str, Any]:
+    amount = max(0, (record.amount_to_collect_minor or 0) - _applied_before(record))
+    return {
+        "id": record.payment_id,
+        "type": TransactionType.PAYMENT.value,
+        "status": status,
+        "amount": amount,
+        "applied": amount if status in SETTLED_STATUSES else 0,
+    }
+
+
+def _applied_before(record: PaymentRunData) -> int:
+    return sum(
+        int(t.get("applied", 0))
+        for t in record.transactions or []
+        if t.get("type") == TransactionType.UNAPPLIED_PAYMENT
+    )

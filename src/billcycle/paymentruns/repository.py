@@ -1,0 +1,532 @@
+"""All SQL of payment runs: the runs, the set-based selection of receivables, the
+chunks' records, and the aggregates the summary shows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy.orm import Session
+
+from billcycle.accounts.models import Account
+from billcycle.accounts.statuses import AccountStatus
+from billcycle.invoicing.models import Invoice
+from billcycle.invoicing.statuses import InvoiceStatus
+from billcycle.jobs.chunks import ChunkRange
+from billcycle.jobs.models import WorkChunk
+from billcycle.ledger.repository import balance_column
+from billcycle.paymentmethods.models import PaymentMethod
+from billcycle.paymentmethods.statuses import PaymentMethodStatus
+from billcycle.paymentruns.models import PaymentRun, PaymentRunData
+from billcycle.paymentruns.statuses import PaymentRunStatus, RecordResult
+from billcycle.payments.models import Payment, PendingApplication
+
+_run = PaymentRun.__table__.c
+_data = PaymentRunData.__table__.c
+_acc = Account.__table__.c
+_inv = Invoice.__table__.c
+_pm = PaymentMethod.__table__.c
+_pay = Payment.__table__.c
+
+CHUNK_KIND_PREFIX = "payment_run"
+
+
+# -- runs ------------------------------------------------------------------------------------
+
+
+def add_run(session: Session, run: PaymentRun) -> PaymentRun:
+    session.add(run)
+    session.flush()
+    return run
+
+
+def get_run(
+    session: Session, tenant_id: int, run_id: int, *, lock: bool = False
+) -> PaymentRun | None:
+    stmt = select(PaymentRun).where(PaymentRun.tenant_id == tenant_id, PaymentRun.id == run_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def find_run_by_number(session: Session, tenant_id: int, number: str) -> PaymentRun | None:
+    return session.scalars(
+        select(PaymentRun).where(
+            PaymentRun.tenant_id == tenant_id, PaymentRun.payment_run_number == number
+        )
+    ).first()
+
+
+def lock_run(session: Session, run: PaymentRun) -> PaymentRun:
+    """Re-read the run under a row lock (PostgreSQL); SQLite serialises writers, and the
+    conditional UPDATE of ``transition`` guards it too."""
+    session.refresh(run, with_for_update=session.get_bind().dialect.name == "postgresql")
+    return run
+
+
+def transition(
+    session: Session, run: PaymentRun, allowed: Sequence[str], to_status: str, **values: Any
+) -> bool:
+    """Move ``run`` to ``to_status`` only if it is in one of ``allowed`` now.
+
+    Tenant: ``run`` was loaded under the caller's tenant.
+    """
+    result = session.execute(
+        update(PaymentRun)
+        .where(PaymentRun.id == run.id, PaymentRun.status.in_(allowed))
+        .values(status=to_status, **values)
+        .execution_options(synchronize_session=False)
+    )
+    moved = bool(result.rowcount)  # type: ignore[attr-defined]
+    if moved:
+        session.refresh(run)
+    return moved
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilters:
+    status: str | None = None
+    target_date: date | None = None
+    created_date: date | None = None
+    updated_date: date | None = None
+
+
+def list_runs(
+    session: Session, tenant_id: int, filters: RunFilters, offset: int, limit: int
+) -> tuple[list[PaymentRun], bool]:
+    """Newest number first (Zuora's default order)."""
+    stmt = select(PaymentRun).where(PaymentRun.tenant_id == tenant_id)
+    if filters.status:
+        stmt = stmt.where(PaymentRun.status == filters.status)
+    if filters.target_date:
+        stmt = stmt.where(PaymentRun.target_date == filters.target_date)
+    for column, day in (
+        (PaymentRun.created_at, filters.created_date),
+        (PaymentRun.updated_at, filters.updated_date),
+    ):
+        if day is not None:
+            start = datetime.combine(day, time(), tzinfo=UTC)
+            stmt = stmt.where(column >= start, column < start + timedelta(days=1))
+    rows = list(
+        session.scalars(stmt.order_by(PaymentRun.id.desc()).offset(offset).limit(limit + 1))
+    )
+    return rows[:limit], len(rows) > limit
+
+
+def delete_run(session: Session, tenant_id: int, run_id: int) -> None:
+    """The run, its records (cascade), its chunks. Payments it made stay: they are money."""
+    session.execute(delete(PaymentRunData).where(PaymentRunData.payment_run_id == run_id))
+    session.execute(
+        delete(WorkChunk).where(
+            WorkChunk.parent_id == run_id, WorkChunk.kind.like(f"{CHUNK_KIND_PREFIX}%")
+        )
+    )
+    session.execute(
+        delete(PaymentRun).where(PaymentRun.tenant_id == tenant_id, PaymentRun.id == run_id)
+    )
+
+
+def due_scheduled_runs(session: Session, now: datetime, limit: int = 100) -> list[tuple[int, int]]:
+    """(tenant, run) of Pending scheduled runs whose time has come, oldest first.
+
+    Tenant: the scheduler serves the whole installation; each row names its tenant.
+    """
+    rows = session.execute(
+        select(_run.tenant_id, _run.id)
+        .where(_run.status == PaymentRunStatus.PENDING, _run.run_date <= now)
+        .order_by(_run.run_date, _run.id)
+        .limit(limit)
+    ).all()
+    return [(t, r) for t, r in rows]
+
+
+def pending_unscheduled_runs(
+    session: Session, created_before: datetime, limit: int = 100
+) -> list[tuple[int, int]]:
+    """Run-now Pending runs older than ``created_before`` (their start task was lost).
+
+    Tenant: the scheduler serves the whole installation; each row names its tenant.
+    """
+    rows = session.execute(
+        select(_run.tenant_id, _run.id)
+        .where(
+            _run.status == PaymentRunStatus.PENDING,
+            _run.run_date.is_(None),
+            _run.created_at < created_before,
+        )
+        .order_by(_run.id)
+        .limit(limit)
+    ).all()
+    return [(t, r) for t, r in rows]
+
+
+def record_chunk(
+    session: Session, run_id: int, *, processed: int, failed: int, payments: int, now: datetime
+) -> tuple[int, int]:
+    """Add a finished chunk's counts; returns (chunks done, chunks total). The row lock
+    this takes orders the chunks' commits, so exactly one sees done == total.
+
+    Tenant: the caller took ``run_id`` from its chunk, which carries the tenant.
+    """
+    row = session.execute(
+        update(PaymentRun)
+        .where(PaymentRun.id == run_id)
+        .values(
+            receivables_processed=_run.receivables_processed + processed,
+            receivables_failed=_run.receivables_failed + failed,
+            payments_created=_run.payments_created + payments,
+            chunks_done=_run.chunks_done + 1,
+            updated_at=now,
+        )
+        .returning(_run.chunks_done, _run.chunks_total)
+        .execution_options(synchronize_session=False)
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def add_progress(
+    session: Session,
+    run_id: int,
+    *,
+    processed: int,
+    failed: int,
+    payments: int,
+    unapplied: int,
+    now: datetime,
+) -> None:
+    """Counts of records finished before their chunk is (progress shown while charging).
+
+    Tenant: the caller took ``run_id`` from its chunk, which carries the tenant.
+    """
+    session.execute(
+        update(PaymentRun)
+        .where(PaymentRun.id == run_id)
+        .values(
+            receivables_processed=_run.receivables_processed + processed,
+            receivables_failed=_run.receivables_failed + failed,
+            payments_created=_run.payments_created + payments,
+            unapplied_payments_used=_run.unapplied_payments_used + unapplied,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+# -- selecting receivables ----------------------------------------------------------------
+
+
+def _collecting_elsewhere(tenant_id: int) -> Any:
+    """A Processing payment intends to pay the invoice: it is collected again only once
+    that payment settles (its intention is deleted then)."""
+    return exists(
+        select(literal(1)).where(
+            PendingApplication.tenant_id == tenant_id, PendingApplication.invoice_id == _inv.id
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    target_date: date
+    account_id: int | None
+    batch: int | None
+    bill_cycle_day: int | None
+    billing_run_id: int | None
+    currency: str | None
+    payment_gateway_id: int | None
+    default_gateway_id: int | None  # the tenant's: what a method without a gateway uses
+    include_closed_methods: bool
+
+
+def select_receivables(session: Session, tenant_id: int, run_id: int, selection: Selection) -> int:
+    """Insert the run's records in one INSERT ... SELECT: posted invoices with a balance,
+    due on or before the target date, of Active autopay accounts with a default payment
+    method; returns how many."""
+    method_status = [PaymentMethodStatus.ACTIVE.value]
+    if selection.include_closed_methods:
+        method_status.append(PaymentMethodStatus.CLOSED.value)
+    method = [
+        _pm.tenant_id == tenant_id,
+        _pm.account_id == _inv.account_id,
+        _pm.is_default.is_(True),
+        _pm.status.in_(method_status),
+    ]
+    if selection.payment_gateway_id is not None:
+        by_gateway = _pm.gateway_id == selection.payment_gateway_id
+        if selection.payment_gateway_id == selection.default_gateway_id:
+            by_gateway = or_(by_gateway, _pm.gateway_id.is_(None))
+        method.append(by_gateway)
+    conditions: list[Any] = [
+        _inv.tenant_id == tenant_id,
+        _inv.status == InvoiceStatus.POSTED,
+        _inv.due_date <= selection.target_date,
+        _acc.tenant_id == tenant_id,
+        _acc.status == AccountStatus.ACTIVE,
+        _acc.auto_pay.is_(True),
+        exists(select(literal(1)).select_from(PaymentMethod.__table__).where(*method)),
+        balance_column(tenant_id) > 0,
+        ~_collecting_elsewhere(tenant_id),
+    ]
+    if selection.account_id is not None:
+        conditions.append(_inv.account_id == selection.account_id)
+    if selection.batch is not None:
+        conditions.append(_acc.batch == selection.batch)
+    if selection.bill_cycle_day is not None:
+        conditions.append(_acc.bill_cycle_day == selection.bill_cycle_day)
+    if selection.billing_run_id is not None:
+        conditions.append(_inv.bill_run_id == selection.billing_run_id)
+    if selection.currency is not None:
+        conditions.append(_inv.currency == selection.currency)
+    rows = (
+        select(
+            literal(tenant_id),
+            literal(run_id),
+            _inv.account_id,
+            _inv.id,
+            _inv.currency,
+            literal(False),
+            literal(0),
+        )
+        .select_from(Invoice.__table__.join(Account.__table__, _acc.id == _inv.account_id))
+        .where(*conditions)
+        .order_by(_inv.account_id, _inv.due_date, _inv.id)
+    )
+    result = session.execute(
+        insert(PaymentRunData).from_select(
+            [
+                "tenant_id",
+                "payment_run_id",
+                "account_id",
+                "invoice_id",
+                "currency",
+                "from_input",
+                "amount_collected_minor",
+            ],
+            rows,
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def insert_records(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """A run's explicit data[] records (checked by the service).
+
+    Tenant: each row carries the tenant the service resolved its account and invoice in.
+    """
+    if rows:
+        session.execute(insert(PaymentRunData), list(rows))
+
+
+def delete_records(session: Session, tenant_id: int, run_id: int) -> None:
+    session.execute(
+        delete(PaymentRunData).where(
+            PaymentRunData.tenant_id == tenant_id, PaymentRunData.payment_run_id == run_id
+        )
+    )
+
+
+def record_count(session: Session, tenant_id: int, run_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(PaymentRunData)
+            .where(PaymentRunData.tenant_id == tenant_id, PaymentRunData.payment_run_id == run_id)
+        )
+        or 0
+    )
+
+
+def account_ranges(
+    session: Session, tenant_id: int, run_id: int, accounts_per_chunk: int
+) -> list[ChunkRange]:
+    """The run's records cut into ranges of account ids, ``accounts_per_chunk`` accounts
+    each (one account's records always in one chunk); size = records. One query: a
+    window over the account ids."""
+    numbered = (
+        select(
+            _data.account_id.label("account_id"),
+            ((func.dense_rank().over(order_by=_data.account_id) - 1) // accounts_per_chunk).label(
+                "bucket"
+            ),
+        )
+        .where(_data.tenant_id == tenant_id, _data.payment_run_id == run_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(func.min(numbered.c.account_id), func.max(numbered.c.account_id), func.count())
+        .group_by(numbered.c.bucket)
+        .order_by(numbered.c.bucket)
+    ).all()
+    return [ChunkRange(lo, hi, n) for lo, hi, n in rows]
+
+
+def open_records(
+    session: Session, tenant_id: int, run_id: int, first_account: int, last_account: int
+) -> list[PaymentRunData]:
+    """A chunk's records without an outcome yet, by account then id."""
+    return list(
+        session.scalars(
+            select(PaymentRunData)
+            .where(
+                PaymentRunData.tenant_id == tenant_id,
+                PaymentRunData.payment_run_id == run_id,
+                PaymentRunData.account_id.between(first_account, last_account),
+                PaymentRunData.result.is_(None),
+            )
+            .order_by(PaymentRunData.account_id, PaymentRunData.id)
+        )
+    )
+
+
+def claim_records(session: Session, record_ids: Sequence[int], payment_id: int) -> bool:
+    """Name the payment that collects these records, only if none does yet: a worker
+    that lost its chunk to another finds them claimed and must roll back its charge.
+
+    Tenant: the records were read under the caller's tenant.
+    """
+    if not record_ids:
+        return True
+    result = session.execute(
+        update(PaymentRunData)
+        .where(PaymentRunData.id.in_(list(record_ids)), PaymentRunData.payment_id.is_(None))
+        .values(payment_id=payment_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) == len(record_ids)  # type: ignore[attr-defined]
+
+
+def balances(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> dict[int, int]:
+    from billcycle.ledger.repository import balances as ledger_balances
+
+    return ledger_balances(session, tenant_id, invoice_ids)
+
+
+def payment_statuses(
+    session: Session, tenant_id: int, payment_ids: Sequence[int]
+) -> dict[int, tuple[str, str | None, str | None]]:
+    """(status, gateway code, gateway message) of each payment."""
+    if not payment_ids:
+        return {}
+    rows = session.execute(
+        select(_pay.id, _pay.status, _pay.gateway_response_code, _pay.gateway_response).where(
+            _pay.tenant_id == tenant_id, _pay.id.in_(sorted(set(payment_ids)))
+        )
+    ).all()
+    return {int(r[0]): (r[1], r[2], r[3]) for r in rows}
+
+
+# -- reads: records and summary ------------------------------------------------------------
+
+
+def records_page(
+    session: Session, tenant_id: int, run_id: int, offset: int, limit: int
+) -> list[PaymentRunData]:
+    return list(
+        session.scalars(
+            select(PaymentRunData)
+            .where(PaymentRunData.tenant_id == tenant_id, PaymentRunData.payment_run_id == run_id)
+            .order_by(PaymentRunData.id)
+            .offset(offset)
+            .limit(limit)
+        )
+    )
+
+
+def numbers_of(
+    session: Session, tenant_id: int, account_ids: Sequence[int], invoice_ids: Sequence[int]
+) -> tuple[dict[int, str], dict[int, str]]:
+    """Account and invoice numbers of a page of records (two queries)."""
+    accounts: dict[int, str] = {}
+    invoices: dict[int, str] = {}
+    if account_ids:
+        accounts = {
+            int(r[0]): r[1]
+            for r in session.execute(
+                select(_acc.id, _acc.account_number).where(
+                    _acc.tenant_id == tenant_id, _acc.id.in_(sorted(set(account_ids)))
+                )
+            )
+        }
+    if invoice_ids:
+        invoices = {
+            int(r[0]): r[1]
+            for r in session.execute(
+                select(_inv.id, _inv.invoice_number).where(
+                    _inv.tenant_id == tenant_id, _inv.id.in_(sorted(set(invoice_ids)))
+                )
+            )
+        }
+    return accounts, invoices
+
+
+@dataclass(frozen=True, slots=True)
+class CurrencyTotals:
+    currency: str
+    receivables: int
+    receivables_minor: int
+    processed_minor: int
+    errors: int
+    errors_minor: int
+    unprocessed: int
+    unprocessed_minor: int
+    collected_minor: int
+
+
+def summary_totals(session: Session, tenant_id: int, run_id: int) -> list[CurrencyTotals]:
+    """Per currency, in one grouped query over the run's records."""
+    to_collect = func.coalesce(_data.amount_to_collect_minor, _data.amount_minor, 0)
+    is_error = _data.result == RecordResult.ERROR
+    unprocessed = or_(_data.result.is_(None), _data.amount_collected_minor < to_collect)
+    rows = session.execute(
+        select(
+            _data.currency,
+            func.count(),
+            func.sum(to_collect),
+            func.sum(case((_data.result == RecordResult.PROCESSED, to_collect), else_=0)),
+            func.sum(case((is_error, 1), else_=0)),
+            func.sum(case((is_error, to_collect), else_=0)),
+            func.sum(case((and_(~is_error, unprocessed), 1), else_=0)),
+            func.sum(
+                case(
+                    (and_(~is_error, unprocessed), to_collect - _data.amount_collected_minor),
+                    else_=0,
+                )
+            ),
+            func.sum(_data.amount_collected_minor),
+        )
+        .where(_data.tenant_id == tenant_id, _data.payment_run_id == run_id)
+        .group_by(_data.currency)
+        .order_by(_data.currency)
+    ).all()
+    return [CurrencyTotals(r[0], *(int(v or 0) for v in r[1:])) for r in rows]
+
+
+def payment_count(session: Session, tenant_id: int, run_id: int) -> int:
+    """Distinct payments the run charged (a consolidated payment covers several records)."""
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(_data.payment_id))).where(
+                _data.tenant_id == tenant_id,
+                _data.payment_run_id == run_id,
+                _data.payment_id.is_not(None),
+            )
+        )
+        or 0
+    )
+
+
+def records_by_id(
+    session: Session, tenant_id: int, record_ids: Sequence[int]
+) -> list[PaymentRunData]:
+    if not record_ids:
+        return []
+    return list(
+        session.scalars(
+            select(PaymentRunData)
+            .where(PaymentRunData.tenant_id == tenant_id, PaymentRunData.id.in_(list(record_ids)))
+            .order_by(PaymentRunData.id)
+        )
+    )

@@ -1,0 +1,500 @@
+"""Payment runs as clients see them: create (run now or at ``runDate``), read, list,
+update (Pending only), cancel (Pending only; the CLI), delete (Canceled or Error only),
+and the summary and per-record results.
+
+Transitions are decided under the run's row lock and applied with a conditional UPDATE,
+so two concurrent calls cannot both win; the work is enqueued only after the creating
+transaction commits. A run's explicit ``data[]`` records are checked and stored when it
+is created, so bad input is refused at once and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any
+
+from billcycle.accounts import repository as accounts_repo
+from billcycle.accounts.models import Account
+from billcycle.billruns import repository as billruns_repo
+from billcycle.context import ServiceContext
+from billcycle.errors import InvalidValue, NotFound, OverLimit, RuleViolation
+from billcycle.gateways import repository as gateways_repo
+from billcycle.invoicing import repository as invoices_repo
+from billcycle.invoicing.statuses import InvoiceStatus
+from billcycle.ledger import service as ledger
+from billcycle.money import from_minor, normalize_currency, to_minor
+from billcycle.paymentmethods import repository as methods_repo
+from billcycle.paymentruns import repository as repo
+from billcycle.paymentruns.models import PaymentRun, PaymentRunData
+from billcycle.paymentruns.spec import (
+    MAX_DATA_RECORDS,
+    DataRecord,
+    Filters,
+    Flags,
+    PaymentRunPatch,
+    PaymentRunSpec,
+)
+from billcycle.paymentruns.statuses import PaymentRunStatus
+from billcycle.tenancy.numbers import next_number
+
+RESOURCE = "payment_run"
+
+
+def _rule(message: str, field: str | None = None) -> RuleViolation:
+    return RuleViolation(message, resource=RESOURCE, field=field)
+
+
+def _invalid(message: str, field: str | None = None) -> InvalidValue:
+    return InvalidValue(message, resource=RESOURCE, field=field)
+
+
+# -- reads -----------------------------------------------------------------------------------
+
+
+def find_payment_run(ctx: ServiceContext, key: int | str) -> PaymentRun:
+    """By id (an int) or number (PR-00000001); another tenant's run is not found."""
+    run = (
+        repo.get_run(ctx.session, ctx.tenant_id, key)
+        if isinstance(key, int)
+        else repo.find_run_by_number(ctx.session, ctx.tenant_id, key)
+    )
+    if run is None:
+        if isinstance(key, int):
+            raise NotFound(
+                "Payment run {payment_run} not found.", resource=RESOURCE, ids={"payment_run": key}
+            )
+        raise NotFound(f"Payment run {key} not found.", resource=RESOURCE)
+    return run
+
+
+def list_payment_runs(
+    ctx: ServiceContext, filters: repo.RunFilters, offset: int, limit: int
+) -> tuple[list[PaymentRun], bool]:
+    return repo.list_runs(ctx.session, ctx.tenant_id, filters, offset, limit)
+
+
+def spec_of(run: PaymentRun) -> PaymentRunSpec:
+    """A stored run's request (without its data[] records, which stay in their table)."""
+    return PaymentRunSpec(
+        target_date=run.target_date,
+        run_date=run.run_date,
+        filters=Filters(
+            account_id=run.account_id,
+            batch=run.batch,
+            bill_cycle_day=run.bill_cycle_day,
+            billing_run_id=run.billing_run_id,
+            currency=run.currency,
+            payment_gateway_id=run.payment_gateway_id,
+        ),
+        flags=Flags(
+            auto_apply_credit_memo=run.auto_apply_credit_memo,
+            auto_apply_unapplied_payment=run.auto_apply_unapplied_payment,
+            apply_credit_balance=run.apply_credit_balance,
+            collect_payment=run.collect_payment,
+            consolidated_payment=run.consolidated_payment,
+            process_payment_with_closed_pm=run.process_payment_with_closed_pm,
+            ignore_payment_run_retry_rule=run.ignore_payment_run_retry_rule,
+        ),
+        organization_labels=tuple(run.organization_labels or ()),
+    )
+
+
+# -- checking a spec ------------------------------------------------------------------------
+
+
+def _hour(moment: datetime) -> datetime:
+    """Zuora ignores a runDate's minutes and seconds."""
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _check(
+    ctx: ServiceContext, spec: PaymentRunSpec, *, updating: bool, stored_data: bool = False
+) -> PaymentRunSpec:
+    filters = spec.filters
+    has_data = bool(spec.data) or stored_data
+    if filters.account_id is not None and filters.others:
+        names = ", ".join(sorted(filters.others))
+        raise _invalid(
+            f"accountId cannot be combined with {names}: a run for one account takes no "
+            "other filter.",
+            "accountId",
+        )
+    if has_data and (filters.account_id is not None or filters.others):
+        raise _invalid(
+            "A run with data records takes no filters: the records name what to collect.",
+            "data",
+        )
+    if len(spec.data) > MAX_DATA_RECORDS:
+        raise OverLimit(
+            f"A payment run takes at most {MAX_DATA_RECORDS} data records "
+            f"({len(spec.data)} given).",
+            resource=RESOURCE,
+            field="data",
+        )
+    if filters.bill_cycle_day is not None and not 1 <= filters.bill_cycle_day <= 31:
+        raise _invalid("billCycleDay must be 1 to 31.", "billCycleDay")
+    if filters.batch is not None and not 1 <= filters.batch <= 50:
+        raise _invalid("batch must be Batch1 to Batch50.", "batch")
+    if filters.currency is not None:
+        try:
+            filters = _replace_filters(filters, currency=normalize_currency(filters.currency))
+        except InvalidValue as exc:
+            raise _invalid(exc.message, "currency") from exc
+    if spec.target_date is None and spec.run_date is None and not has_data:
+        raise InvalidValue(
+            "Specify targetDate (run now) or runDate (schedule the run).",
+            resource=RESOURCE,
+            field="targetDate",
+        )
+    run_date = spec.run_date
+    if run_date is not None:
+        if run_date.tzinfo is None:
+            raise _invalid("runDate must carry a time zone.", "runDate")
+        if run_date < ctx.clock.now() and not updating:
+            raise _invalid(
+                f"runDate {run_date:%Y-%m-%d %H:%M:%S} is in the past: a scheduled run "
+                "must run later than now (use targetDate to run now).",
+                "runDate",
+            )
+        run_date = _hour(run_date)
+    if filters.account_id is not None and (
+        accounts_repo.get_account(ctx.session, ctx.tenant_id, filters.account_id) is None
+    ):
+        raise NotFound(
+            "Account {account} not found.",
+            resource="account",
+            ids={"account": filters.account_id},
+        )
+    if filters.billing_run_id is not None and (
+        billruns_repo.get_run(ctx.session, ctx.tenant_id, filters.billing_run_id) is None
+    ):
+        raise NotFound(
+            "Bill run {bill_run} not found.",
+            resource="bill_run",
+            ids={"bill_run": filters.billing_run_id},
+        )
+    if filters.payment_gateway_id is not None and (
+        gateways_repo.get_gateway(ctx.session, ctx.tenant_id, filters.payment_gateway_id) is None
+    ):
+        raise NotFound(
+            "Payment gateway {gateway} not found.",
+            resource="payment_gateway",
+            ids={"gateway": filters.payment_gateway_id},
+        )
+    return PaymentRunSpec(
+        target_date=spec.target_date,
+        run_date=run_date,
+        filters=filters,
+        flags=spec.flags,
+        data=spec.data,
+        organization_labels=spec.organization_labels,
+    )
+
+
+def _replace_filters(filters: Filters, **values: Any) -> Filters:
+    return replace(filters, **values)
+
+
+def _account_of(ctx: ServiceContext, record: DataRecord, index: int) -> Account | None:
+    if record.account_id is None and record.account_number is None:
+        return None
+    account = accounts_repo.find_account_by_key(
+        ctx.session,
+        ctx.tenant_id,
+        account_id=record.account_id,
+        number=record.account_number or "",
+    )
+    if account is None:
+        shown = record.account_number or "{account}"
+        raise NotFound(
+            f"data[{index}]: account {shown} not found.",
+            resource="account",
+            field="accountId",
+            ids={"account": record.account_id} if record.account_id is not None else None,
+        )
+    return account
+
+
+def _data_rows(
+    ctx: ServiceContext, run_id: int, records: tuple[DataRecord, ...]
+) -> list[dict[str, Any]]:
+    """The data[] records as rows, each checked: its invoice posted with a balance, of
+    the account it names, the amount within that balance, the method the account's."""
+    invoices: list[Any] = []
+    for index, record in enumerate(records):
+        if record.invoice_id is not None:
+            invoice = invoices_repo.get_invoice(ctx.session, ctx.tenant_id, record.invoice_id)
+        elif record.invoice_number is not None:
+            invoice = invoices_repo.find_invoice_by_number(
+                ctx.session, ctx.tenant_id, record.invoice_number
+            )
+        else:
+            raise InvalidValue(
+                f"data[{index}]: name the invoice to collect (documentId or documentNumber).",
+                resource=RESOURCE,
+                field="documentId",
+            )
+        if invoice is None:
+            raise NotFound(
+                f"data[{index}]: invoice {record.invoice_number or '{invoice}'} not found.",
+                resource="invoice",
+                field="documentId",
+                ids={"invoice": record.invoice_id} if record.invoice_id is not None else None,
+            )
+        invoices.append(invoice)
+    balances = ledger.invoice_balances(ctx.session, ctx.tenant_id, [i.id for i in invoices])
+    rows: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for index, (record, invoice) in enumerate(zip(records, invoices, strict=True)):
+        account = _account_of(ctx, record, index)
+        if account is not None and account.id != invoice.account_id:
+            raise _rule(
+                f"data[{index}]: invoice {invoice.invoice_number} does not belong to account "
+                f"{account.account_number}.",
+                "documentId",
+            )
+        if invoice.status != InvoiceStatus.POSTED:
+            raise _rule(
+                f"data[{index}]: invoice {invoice.invoice_number} is {invoice.status}: only "
+                "posted invoices are collected.",
+                "documentId",
+            )
+        if invoice.id in seen:
+            raise _rule(
+                f"data[{index}]: invoice {invoice.invoice_number} is named twice.", "documentId"
+            )
+        seen.add(invoice.id)
+        balance = balances.get(invoice.id, 0)
+        amount_minor: int | None = None
+        if record.amount is not None:
+            try:
+                amount_minor = to_minor(record.amount, invoice.currency)
+            except InvalidValue as exc:
+                raise _invalid(f"data[{index}]: {exc.message}", "amount") from exc
+            if amount_minor <= 0:
+                raise _invalid(f"data[{index}]: the amount must be positive.", "amount")
+            if amount_minor > balance:
+                raise _rule(
+                    f"data[{index}]: the amount {record.amount} is more than invoice "
+                    f"{invoice.invoice_number}'s balance "
+                    f"({from_minor(balance, invoice.currency)}).",
+                    "amount",
+                )
+        elif balance <= 0:
+            raise _rule(
+                f"data[{index}]: invoice {invoice.invoice_number} has no balance to collect.",
+                "documentId",
+            )
+        if record.payment_method_id is not None:
+            method = methods_repo.get_method(ctx.session, ctx.tenant_id, record.payment_method_id)
+            if method is None or method.account_id != invoice.account_id:
+                raise NotFound(
+                    f"data[{index}]: payment method {{method}} not found on the invoice's account.",
+                    resource="payment_method",
+                    field="paymentMethodId",
+                    ids={"method": record.payment_method_id},
+                )
+        if record.payment_gateway_id is not None and (
+            gateways_repo.get_gateway(ctx.session, ctx.tenant_id, record.payment_gateway_id) is None
+        ):
+            raise NotFound(
+                f"data[{index}]: payment gateway {{gateway}} not found.",
+                resource="payment_gateway",
+                field="paymentGatewayId",
+                ids={"gateway": record.payment_gateway_id},
+            )
+        if record.comment is not None and len(record.comment) > 255:
+            raise _invalid(f"data[{index}]: the comment is longer than 255 characters.", "comment")
+        rows.append(
+            {
+                "tenant_id": ctx.tenant_id,
+                "payment_run_id": run_id,
+                "account_id": invoice.account_id,
+                "invoice_id": invoice.id,
+                "currency": invoice.currency,
+                "from_input": True,
+                "amount_minor": amount_minor,
+                "payment_method_id": record.payment_method_id,
+                "payment_gateway_id": record.payment_gateway_id,
+                "comment": record.comment,
+                "amount_collected_minor": 0,
+            }
+        )
+    return rows
+
+
+def _columns(spec: PaymentRunSpec) -> dict[str, Any]:
+    f, g = spec.filters, spec.flags
+    return {
+        "target_date": spec.target_date,
+        "run_date": spec.run_date,
+        "account_id": f.account_id,
+        "batch": f.batch,
+        "bill_cycle_day": f.bill_cycle_day,
+        "billing_run_id": f.billing_run_id,
+        "currency": f.currency,
+        "payment_gateway_id": f.payment_gateway_id,
+        "auto_apply_credit_memo": g.auto_apply_credit_memo,
+        "auto_apply_unapplied_payment": g.auto_apply_unapplied_payment,
+        "apply_credit_balance": g.apply_credit_balance,
+        "collect_payment": g.collect_payment,
+        "consolidated_payment": g.consolidated_payment,
+        "process_payment_with_closed_pm": g.process_payment_with_closed_pm,
+        "ignore_payment_run_retry_rule": g.ignore_payment_run_retry_rule,
+        "organization_labels": list(spec.organization_labels) or None,
+    }
+
+
+# -- writes ----------------------------------------------------------------------------------
+
+
+def create_payment_run(
+    ctx: ServiceContext, spec: PaymentRunSpec, *, created_by: str | None = None
+) -> PaymentRun:
+    """A new Pending run: without ``run_date`` it starts once this unit of work commits;
+    with one, the scheduler starts it when that hour comes."""
+    spec = _check(ctx, spec, updating=False)
+    now = ctx.clock.now()
+    run = PaymentRun(
+        **_columns(spec),
+        tenant_id=ctx.tenant_id,
+        payment_run_number=next_number(ctx.session, ctx.tenant_id, "payment_run"),
+        status=PaymentRunStatus.PENDING,
+        explicit_data=bool(spec.data),
+        created_by_id=created_by,
+        updated_by_id=created_by,
+        created_at=now,
+        updated_at=now,
+    )
+    repo.add_run(ctx.session, run)
+    if spec.data:
+        repo.insert_records(ctx.session, _data_rows(ctx, run.id, spec.data))
+    if spec.run_date is None:
+        ctx.enqueue("payment_run.start", tenant_id=ctx.tenant_id, run_id=run.id)
+    return run
+
+
+def update_payment_run(
+    ctx: ServiceContext, run: PaymentRun, patch: PaymentRunPatch, *, updated_by: str | None = None
+) -> PaymentRun:
+    """Change a Pending run's request, decided under its row lock."""
+    repo.lock_run(ctx.session, run)
+    if run.status != PaymentRunStatus.PENDING:
+        raise _rule(
+            f"Payment run {run.payment_run_number} is {run.status}; only a Pending payment "
+            "run can be updated."
+        )
+    spec = _check(
+        ctx,
+        patch.apply(spec_of(run)),
+        updating=True,
+        stored_data=run.explicit_data and "data" not in patch.values,
+    )
+    for column, value in _columns(spec).items():
+        setattr(run, column, value)
+    if "data" in patch.values:
+        repo.delete_records(ctx.session, ctx.tenant_id, run.id)
+        repo.insert_records(ctx.session, _data_rows(ctx, run.id, spec.data))
+        run.explicit_data = bool(spec.data)
+    run.updated_by_id = updated_by
+    run.updated_at = ctx.clock.now()
+    ctx.session.flush()
+    return run
+
+
+def cancel_payment_run(ctx: ServiceContext, run: PaymentRun) -> PaymentRun:
+    """Pending -> Canceled (Zuora publishes no REST cancel: the CLI does it)."""
+    repo.lock_run(ctx.session, run)
+    if not repo.transition(
+        ctx.session,
+        run,
+        [PaymentRunStatus.PENDING],
+        PaymentRunStatus.CANCELED,
+        updated_at=ctx.clock.now(),
+    ):
+        raise _rule(
+            f"Payment run {run.payment_run_number} is {run.status}; only a Pending payment "
+            "run can be canceled."
+        )
+    return run
+
+
+def delete_payment_run(ctx: ServiceContext, run: PaymentRun) -> None:
+    """Remove a Canceled or Error run and its records; the payments it made stay."""
+    repo.lock_run(ctx.session, run)
+    if run.status not in (PaymentRunStatus.CANCELED, PaymentRunStatus.ERROR):
+        raise _rule(
+            f"Payment run {run.payment_run_number} is {run.status}; only a Canceled or "
+            "Error payment run can be deleted."
+        )
+    repo.delete_run(ctx.session, ctx.tenant_id, run.id)
+
+
+# -- summary and records --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    receivables: int
+    invoices: int
+    payments: int
+    errors: int
+    unprocessed: int
+    unapplied_payments: int
+    totals: list[repo.CurrencyTotals]
+
+
+def summary(ctx: ServiceContext, run: PaymentRun) -> RunSummary:
+    totals = repo.summary_totals(ctx.session, ctx.tenant_id, run.id)
+    count = sum(t.receivables for t in totals)
+    return RunSummary(
+        receivables=count,
+        invoices=count,
+        payments=repo.payment_count(ctx.session, ctx.tenant_id, run.id),
+        errors=sum(t.errors for t in totals),
+        unprocessed=sum(t.unprocessed for t in totals),
+        unapplied_payments=run.unapplied_payments_used,
+        totals=totals,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RecordView:
+    record: PaymentRunData
+    account_number: str | None
+    invoice_number: str | None
+    # The status of the record's payment while the record has no result yet.
+    payment_status: str | None = None
+
+
+def records(
+    ctx: ServiceContext, run: PaymentRun, offset: int, limit: int
+) -> tuple[list[RecordView], bool]:
+    page = repo.records_page(ctx.session, ctx.tenant_id, run.id, offset, limit + 1)
+    more = len(page) > limit
+    page = page[:limit]
+    accounts, invoices = repo.numbers_of(
+        ctx.session, ctx.tenant_id, [r.account_id for r in page], [r.invoice_id for r in page]
+    )
+    waiting = repo.payment_statuses(
+        ctx.session,
+        ctx.tenant_id,
+        [r.payment_id for r in page if r.result is None and r.payment_id is not None],
+    )
+    return [
+        RecordView(
+            r,
+            accounts.get(r.account_id),
+            invoices.get(r.invoice_id),
+            waiting[r.payment_id][0] if r.payment_id in waiting else None,
+        )
+        for r in page
+    ], more
+
+
+def target_date_of(run: PaymentRun, ctx: ServiceContext) -> date:
+    """What the run collects up to: its targetDate, else the day it runs."""
+    if run.target_date is not None:
+        return run.target_date
+    return ctx.clock.date_of(run.run_date or ctx.clock.now())

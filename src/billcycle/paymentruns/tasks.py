@@ -1,0 +1,168 @@
+"""The payment-run machinery that runs in workers: starting a run (selecting its
+receivables and cutting its accounts into chunks), collecting each chunk, finishing,
+and starting scheduled runs when their hour comes.
+
+Every step is guarded by the run's status and each record's outcome is written once,
+so a task delivered twice, a worker killed mid-chunk, or two workers on one run never
+charge a receivable twice (``collect`` says how a chunk survives a crash).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from billcycle.context import ServiceContext
+from billcycle.gateways import repository as gateways_repo
+from billcycle.jobs import chunks
+from billcycle.jobs.chunks import ClaimedChunk
+from billcycle.jobs.registry import chunk_handler, periodic, task
+from billcycle.jobs.runner import JobRunner, worker_name
+from billcycle.paymentruns import collect
+from billcycle.paymentruns import repository as repo
+from billcycle.paymentruns.models import PaymentRun
+from billcycle.paymentruns.service import target_date_of
+from billcycle.paymentruns.statuses import PaymentRunStatus
+
+log = logging.getLogger(__name__)
+
+COLLECT = "payment_run"
+
+
+@task("payment_run.start")
+def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
+    """Pending -> Processing: select the receivables (unless the client named them) and
+    cut the run's accounts into chunks."""
+    with runner.context(tenant_id) as ctx:
+        run = repo.get_run(ctx.session, tenant_id, run_id, lock=True)
+        now = ctx.clock.now()
+        if run is None or run.status != PaymentRunStatus.PENDING:
+            return
+        if run.run_date is not None and run.run_date > now:
+            return  # not due yet
+        if run.target_date is None:
+            run.target_date = target_date_of(run, ctx)
+        if not run.explicit_data:
+            default = gateways_repo.get_default(ctx.session, tenant_id)
+            repo.select_receivables(
+                ctx.session,
+                tenant_id,
+                run.id,
+                repo.Selection(
+                    target_date=run.target_date,
+                    account_id=run.account_id,
+                    batch=run.batch,
+                    bill_cycle_day=run.bill_cycle_day,
+                    billing_run_id=run.billing_run_id,
+                    currency=run.currency,
+                    payment_gateway_id=run.payment_gateway_id,
+                    default_gateway_id=default.id if default is not None else None,
+                    include_closed_methods=run.process_payment_with_closed_pm,
+                ),
+            )
+        size = runner.runtime.settings.payment_run_chunk_size
+        ranges = repo.account_ranges(ctx.session, tenant_id, run.id, size)
+        run.status = PaymentRunStatus.PROCESSING
+        run.executed_on = now
+        run.updated_at = now
+        run.receivables_total = sum(r.size for r in ranges)
+        run.chunks_total = len(ranges)
+        run.chunks_done = 0
+        ctx.session.flush()
+        chunks.plan(
+            ctx.session,
+            tenant_id=tenant_id,
+            kind=COLLECT,
+            parent_id=run.id,
+            ranges=ranges,
+            now=ctx.machine_clock.now(),
+        )
+        if ranges:
+            runner.start_drains(ctx, COLLECT, run.id, len(ranges))
+        else:
+            _finish(ctx, run)
+
+
+class CollectChunk:
+    """The three phases run in units of work of their own (``collect``), each renewing
+    the chunk's lease; the drain's unit of work then only marks the chunk done. A chunk
+    re-run finds its records' outcomes written and charges only records without a
+    payment."""
+
+    def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
+        runtime = runner.runtime
+        worker = worker_name()  # the drain's name for this thread: the chunk's owner
+
+        def keep_lease(phase: ServiceContext) -> bool:
+            return chunks.extend_lease(
+                phase.session,
+                chunk.id,
+                worker=worker,
+                now=runtime.machine_clock.now(),
+                lease=runner.lease,
+            )
+
+        begun = collect.begin_chunk(
+            runtime, chunk.tenant_id, chunk.parent_id, chunk.first_id, chunk.last_id, keep_lease
+        )
+        if begun is None:
+            return  # cancelled or deleted meanwhile
+        answers = collect.send_chunk(
+            runtime, chunk.tenant_id, begun, runtime.settings.payment_run_in_flight
+        )
+        collect.finish_chunk(runtime, chunk.tenant_id, begun, answers, keep_lease)
+        # Counts are already on the run (each phase adds its own as it commits).
+        done, total = repo.record_chunk(
+            ctx.session, chunk.parent_id, processed=0, failed=0, payments=0, now=ctx.clock.now()
+        )
+        if done >= total:
+            run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
+            if run is not None:
+                ctx.session.refresh(run)
+                _finish(ctx, run)
+
+    def give_up(
+        self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk, error: str
+    ) -> None:
+        run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
+        if run is None:
+            return
+        repo.transition(
+            ctx.session,
+            run,
+            [PaymentRunStatus.PROCESSING],
+            PaymentRunStatus.ERROR,
+            error_message=f"Chunk {chunk.seq} failed: {error}"[:4000],
+            completed_on=ctx.clock.now(),
+            updated_at=ctx.clock.now(),
+        )
+        chunks.cancel_open(ctx.session, kind=COLLECT, parent_id=run.id, now=ctx.machine_clock.now())
+
+
+def _finish(ctx: ServiceContext, run: PaymentRun) -> None:
+    now = ctx.clock.now()
+    repo.transition(
+        ctx.session,
+        run,
+        [PaymentRunStatus.PROCESSING],
+        PaymentRunStatus.COMPLETED,
+        completed_on=now,
+        updated_at=now,
+    )
+
+
+@periodic
+def start_due_runs(runner: JobRunner) -> None:
+    """Start scheduled runs whose hour has come (each once: the start task is guarded
+    by the Pending status), and run-now runs whose start task was lost."""
+    settings = runner.runtime.settings
+    now = runner.runtime.clock.now()
+    stale = now - timedelta(seconds=settings.worker_lease_seconds)
+    with runner.runtime.service_context(0) as ctx:
+        due = repo.due_scheduled_runs(ctx.session, now)
+        lost = repo.pending_unscheduled_runs(ctx.session, stale)
+    for tenant_id, run_id in [*due, *lost]:
+        runner.dispatch("payment_run.start", tenant_id=tenant_id, run_id=run_id)
+
+
+chunk_handler(COLLECT, CollectChunk())

@@ -1,0 +1,27 @@
+"""Fixtures for collections tests: a second tenant to prove isolation, a real SMTP sink
+for the payment emails, and an admin API client holding an operator key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from billcycle.db.session import unit_of_work
+from billcycle.operators import service as operators
+from billcycle.runtime import Runtime
+from tests.support.smtp import smtp_server
+from tests.support.tenants import other_tenant
+
+__all__ = ["other_tenant", "smtp_server"]
+
+
+@pytest.fixture
+def admin(app: FastAPI, runtime: Runtime, request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    name = f"collections-{abs(hash(request.node.nodeid)):x}"
+    with unit_of_work(runtime.session_factory) as session:
+        key = operators.create_operator_key(session, runtime.clock, name).key
+    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as client:
+        yield client
