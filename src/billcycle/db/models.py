@@ -17,6 +17,7 @@ from billcycle.ledger.models import LedgerEntry
 from billcycle.notifications.models import InvoiceEmail
 from billcycle.operators.models import OperatorKey
 from billcycle.paymentmethods.models import PaymentMethod
+from billcycle.payments.activity_models import PaymentActivity
 from billcycle.payments.models import Payment, Refund
 from billcycle.subscriptions.models import (
     Subscription,
@@ -46,6 +47,7 @@ __all__ = [
     "OAuthClient",
     "OperatorKey",
     "Payment",
+    "PaymentActivity",
     "PaymentGateway",
     "PaymentMethod",
     "Product",
