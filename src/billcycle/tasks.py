@@ -10,9 +10,10 @@ layer nor any domain package imports it: the job runner only checks that it was.
 from __future__ import annotations
 
 from billcycle.billruns import tasks as billruns_tasks
+from billcycle.bulkjobs import payment_tasks as bulkpayment_tasks
 from billcycle.bulkjobs import tasks as bulkjobs_tasks
 from billcycle.jobs.registry import mark_loaded
 
-TASK_MODULES = (billruns_tasks, bulkjobs_tasks)
+TASK_MODULES = (billruns_tasks, bulkjobs_tasks, bulkpayment_tasks)
 
 mark_loaded()

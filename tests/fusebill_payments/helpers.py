@@ -20,9 +20,8 @@ from tests.support.api import Api
 def fpost(api: Api, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
     if body is not None:
         kwargs["json"] = body
-    response: httpx.Response = api.client.post(
-        f"/fusebill{path}", headers=api.fusebill_headers, **kwargs
-    )
+    headers = {**api.fusebill_headers, **kwargs.pop("headers", {})}
+    response: httpx.Response = api.client.post(f"/fusebill{path}", headers=headers, **kwargs)
     return response
 
 

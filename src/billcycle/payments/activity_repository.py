@@ -5,6 +5,7 @@ a few bulk statements)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select, text
@@ -98,13 +99,13 @@ def page_of_activities(
 
 def open_invoices(
     session: Session, tenant_id: int, account_ids: Sequence[int]
-) -> list[tuple[int, int, int, int]]:
-    """``(account_id, invoice_id, balance_minor, order key)`` of the accounts' posted
+) -> list[tuple[int, int, int, date]]:
+    """``(account_id, invoice_id, balance_minor, invoice_date)`` of the accounts' posted
     invoices that owe something, oldest first (invoice date, then id)."""
     if not account_ids:
         return []
     balance = (_inv.amount_minor - applied_sum(tenant_id)).label("balance")
-    found: list[tuple[int, int, int, int]] = []
+    found: list[tuple[int, int, int, date]] = []
     unique = sorted(set(account_ids))
     for start in range(0, len(unique), 1000):
         chunk = unique[start : start + 1000]
@@ -122,27 +123,26 @@ def open_invoices(
             .where(inner.c.balance > 0)
             .order_by(inner.c.account_id, inner.c.invoice_date, inner.c.id)
         ).all()
-        found.extend(
-            (int(a), int(i), int(b), position) for position, (a, i, b, _) in enumerate(rows)
-        )
+        found.extend((int(a), int(i), int(b), d) for a, i, b, d in rows)
     return found
 
 
 def invoice_facts(
     session: Session, tenant_id: int, invoice_ids: Sequence[int]
-) -> dict[int, tuple[int, str, int]]:
-    """Invoice id -> (account id, status, balance minor) of those found in the tenant."""
-    result: dict[int, tuple[int, str, int]] = {}
+) -> dict[int, tuple[int, str, int, date]]:
+    """Invoice id -> (account id, status, balance minor, invoice date) of those found in
+    the tenant."""
+    result: dict[int, tuple[int, str, int, date]] = {}
     unique = sorted(set(invoice_ids))
     balance = (_inv.amount_minor - applied_sum(tenant_id)).label("balance")
     for start in range(0, len(unique), 1000):
         chunk = unique[start : start + 1000]
         rows = session.execute(
-            select(_inv.id, _inv.account_id, _inv.status, balance).where(
+            select(_inv.id, _inv.account_id, _inv.status, balance, _inv.invoice_date).where(
                 _inv.tenant_id == tenant_id, _inv.id.in_(chunk)
             )
         ).all()
-        result.update((int(i), (int(a), str(s), int(b))) for i, a, s, b in rows)
+        result.update((int(i), (int(a), str(s), int(b), d)) for i, a, s, b, d in rows)
     return result
 
 

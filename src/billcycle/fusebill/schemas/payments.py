@@ -62,7 +62,11 @@ def loads(raw: bytes | str) -> Any:
 
 def folded(body: Any, where: str = "") -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise InvalidValue(f"{where}The request body must be a JSON object.")
+        raise InvalidValue(
+            f"{where}must be a payment object."
+            if where
+            else "The request body must be a JSON object."
+        )
     return {str(key).casefold(): value for key, value in body.items()}
 
 
@@ -86,6 +90,8 @@ def _amount(value: Any, name: str, where: str) -> Decimal:
     amount: Decimal | None = None
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
         amount = Decimal(value)
+    elif isinstance(value, float):
+        amount = Decimal(repr(value))  # the shortest repr: 9.99 is exactly 9.99
     elif isinstance(value, str) and len(value) <= _SHOWN:
         try:
             amount = Decimal(value.strip())
@@ -200,17 +206,10 @@ def parse_refund(raw: bytes) -> NewCustomerRefund:
     )
 
 
-def parse_bulk_payments(raw: bytes) -> tuple[str | None, list[NewCollection]]:
-    """A BulkPayment create body: ``accountUploadType`` and ``data``, a list of Create
-    Payment bodies. A record that is not one is refused with the request (400), naming
-    its position; what only the database can judge fails the record at validation."""
-    fields = folded(loads(raw))
-    upload_type = fields.get("accountuploadtype")
-    if upload_type is not None and not isinstance(upload_type, str):
-        raise InvalidValue(
-            f"accountUploadType: {_shown(upload_type)} is not a job type.",
-            field="accountUploadType",
-        )
+def parse_bulk_payments(fields: dict[str, Any]) -> list[NewCollection]:
+    """A BulkPayment create body (folded): ``data``, a list of Create Payment bodies. A
+    record that is not one is refused with the request (400), naming its position; what
+    only the database can judge fails the record at validation."""
     data = fields.get("data")
     if data is None:
         raise MissingField(
@@ -218,7 +217,7 @@ def parse_bulk_payments(raw: bytes) -> tuple[str | None, list[NewCollection]]:
         )
     if not isinstance(data, list):
         raise InvalidValue("data must be a list of payments.", field="data")
-    return upload_type, [parse_payment(item, f"data[{i}]: ") for i, item in enumerate(data)]
+    return [parse_payment(item, f"data[{i}]: ") for i, item in enumerate(data)]
 
 
 # -- responses ---------------------------------------------------------------------------

@@ -1,0 +1,192 @@
+"""What a BulkPayment record is and what makes it valid: its stored form (a Create
+Payment body as JSON, the ``data`` the job shows), and pure rules over what one chunk's
+queries read about its customer and invoices.
+
+The rules are the single payment's (``payments.activities.collect``): a positive amount
+in the customer's currency's precision, recorded money (Cash, Check, DirectDeposit),
+allocations to the customer's posted invoices within their balances and together within
+the amount. Processing applies them again against the balances it holds locked, spending
+them record by record, so two records of a job cannot over-pay one invoice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from billcycle.invoicing.statuses import InvoiceStatus
+from billcycle.money import from_minor, minor_unit_exponent
+from billcycle.payments.activity_statuses import (
+    RECORDED_KINDS,
+    AllocationOrder,
+    MethodKind,
+    PaymentSource,
+)
+from billcycle.payments.inputs import InvoiceApplication, NewCollection
+
+MAX_REFERENCE = 500
+
+CUSTOMER_NOT_FOUND = "Customer not found."
+NOT_POSITIVE = "The amount must be greater than zero."
+BOTH_ALLOCATIONS = "Give paymentAllocations or autoAllocate, not both."
+NEEDS_METHOD = "paymentMethodId is required for CreditCard and ACH payments."
+NOT_CHARGED = (
+    "CreditCard and ACH payments are charged through a gateway, which bulk jobs do not "
+    "offer yet: record Cash, Check or DirectDeposit payments."
+)
+LONG_REFERENCE = f"The reference is longer than {MAX_REFERENCE} characters."
+
+
+def too_precise(currency: str) -> str:
+    return f"The amount has more decimal places than {currency} allows ({minor_unit_exponent(currency)})."
+
+
+# -- stored form ------------------------------------------------------------------------
+
+
+def encode(payment: NewCollection) -> str:
+    """The record's ``data``: the Create Payment body, amounts as exact decimal strings."""
+    body: dict[str, Any] = {
+        "customerId": payment.account_id,
+        "amount": str(payment.amount),
+        "paymentMethod": payment.method_kind.value,
+        "source": payment.source.value,
+    }
+    if payment.reference is not None:
+        body["reference"] = payment.reference
+    if payment.payment_method_id is not None:
+        body["paymentMethodId"] = payment.payment_method_id
+    if payment.use_default_payment_method:
+        body["useDefaultPaymentMethod"] = True
+    if payment.allocations:
+        body["paymentAllocations"] = [
+            {"invoiceId": a.invoice_id, "amount": str(a.amount)} for a in payment.allocations
+        ]
+    if payment.auto_allocate:
+        body["autoAllocate"] = True
+        body["autoAllocateOrder"] = payment.order.value
+    return json.dumps(body, separators=(",", ":"))
+
+
+def decode(data: str) -> NewCollection:
+    body = json.loads(data)
+    return NewCollection(
+        account_id=body["customerId"],
+        amount=Decimal(body["amount"]),
+        method_kind=MethodKind(body["paymentMethod"]),
+        source=PaymentSource(body["source"]),
+        reference=body.get("reference"),
+        payment_method_id=body.get("paymentMethodId"),
+        use_default_payment_method=body.get("useDefaultPaymentMethod", False),
+        allocations=tuple(
+            InvoiceApplication(a["invoiceId"], Decimal(a["amount"]))
+            for a in body.get("paymentAllocations", ())
+        ),
+        auto_allocate=body.get("autoAllocate", False),
+        order=AllocationOrder(body.get("autoAllocateOrder", AllocationOrder.OLDEST_TO_NEWEST)),
+    )
+
+
+# -- rules -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    currency: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    """An invoice as a chunk read it. ``cell`` is ``[invoice id, balance]``, spent as
+    records allocate; auto-allocation (``payments.allocation.spread``) spends the same
+    cell, so named and automatic allocations in one chunk see one balance."""
+
+    account_id: int
+    status: str
+    cell: list[int]
+
+    @property
+    def balance_minor(self) -> int:
+        return self.cell[1]
+
+
+def _minor(amount: Decimal, currency: str) -> int | None:
+    """Minor units, or None when the amount has digits below the currency's minor unit."""
+    scaled = amount.scaleb(minor_unit_exponent(currency))
+    if scaled != scaled.to_integral_value():
+        return None
+    return int(scaled)
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """A record that passes: its amount and allocations in minor units."""
+
+    amount_minor: int
+    currency: str
+    allocations: tuple[tuple[int, int], ...]
+
+
+def judge(
+    payment: NewCollection,
+    customers: Mapping[int, Customer],
+    invoices: MutableMapping[int, Invoice],
+    *,
+    spend: bool,
+) -> Judged | str:
+    """The record in minor units, or why it fails. With ``spend``, the allocations are
+    taken off ``invoices``' balances (processing: the next record sees what is left)."""
+    found = customers.get(payment.account_id)
+    if found is None:
+        return CUSTOMER_NOT_FOUND
+    currency = found.currency
+    if payment.amount <= 0:
+        return NOT_POSITIVE
+    amount = _minor(payment.amount, currency)
+    if amount is None:
+        return too_precise(currency)
+    if payment.method_kind not in RECORDED_KINDS:
+        if payment.payment_method_id is None and not payment.use_default_payment_method:
+            return NEEDS_METHOD
+        return NOT_CHARGED
+    if payment.reference is not None and len(payment.reference) > MAX_REFERENCE:
+        return LONG_REFERENCE
+    if payment.allocations and payment.auto_allocate:
+        return BOTH_ALLOCATIONS
+    pieces: list[tuple[int, int]] = []
+    wanted: dict[int, int] = {}
+    for allocation in payment.allocations:
+        invoice_id = allocation.invoice_id
+        invoice = invoices.get(invoice_id)
+        if invoice is None or invoice.account_id != payment.account_id:
+            return f"Invoice {invoice_id} not found for this customer."
+        if invoice.status != InvoiceStatus.POSTED:
+            return f"Invoice {invoice_id} is {invoice.status}: only posted invoices take payments."
+        assert allocation.amount is not None
+        if allocation.amount <= 0:
+            return f"The allocation to invoice {invoice_id} must be greater than zero."
+        minor = _minor(allocation.amount, currency)
+        if minor is None:
+            return f"The allocation to invoice {invoice_id}: {too_precise(currency)[4:]}"
+        wanted[invoice_id] = wanted.get(invoice_id, 0) + minor
+        if wanted[invoice_id] > invoice.balance_minor:
+            return (
+                f"The allocation to invoice {invoice_id} ({from_minor(wanted[invoice_id], currency)}) "
+                f"is more than its outstanding balance "
+                f"({from_minor(max(invoice.balance_minor, 0), currency)})."
+            )
+        pieces.append((invoice_id, minor))
+    allocated = sum(minor for _, minor in pieces)
+    if allocated > amount:
+        return (
+            f"The allocations ({from_minor(allocated, currency)}) are more than the payment "
+            f"({from_minor(amount, currency)})."
+        )
+    if spend:
+        for invoice_id, minor in pieces:
+            invoices[invoice_id].cell[1] -= minor
+    return Judged(amount, currency, tuple(pieces))

@@ -1,0 +1,162 @@
+"""The BulkPayment machinery that runs in workers: validating records and processing them
+(recording payments), chunk by chunk on the job layer, as BulkWriteOff's (``tasks``).
+
+A chunk reads its records, its customers and its invoices in a few queries, judges the
+records in Python (``payment_records.judge``: a payment's rules need its currency and
+allocations, which no single SQL statement judges well), and writes its outcome in a few
+set-based statements: failures grouped by reason, passes in one UPDATE, and when
+processing, every payment with its ledger entries and activity in three bulk inserts
+(``payments.bulk.record_payments``). The job's lock, counters, cancel and give-up rules
+are BulkWriteOff's exactly.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from billcycle.bulkjobs import payment_records as rules
+from billcycle.bulkjobs import repository as repo
+from billcycle.bulkjobs import tasks
+from billcycle.bulkjobs.statuses import BulkJobStatus, RecordStatus
+from billcycle.context import ServiceContext
+from billcycle.jobs.chunks import ClaimedChunk
+from billcycle.jobs.registry import chunk_handler
+from billcycle.jobs.runner import JobRunner
+from billcycle.payments import bulk as payments
+from billcycle.payments.allocation import spread
+from billcycle.payments.inputs import NewCollection
+
+
+def _customers(ctx: ServiceContext, records: list[NewCollection]) -> dict[int, rules.Customer]:
+    found = repo.customer_facts(ctx.session, ctx.tenant_id, [r.account_id for r in records])
+    return {account_id: rules.Customer(*facts) for account_id, facts in found.items()}
+
+
+def _invoices(
+    ctx: ServiceContext, records: list[NewCollection]
+) -> tuple[dict[int, rules.Invoice], dict[int, date]]:
+    """The invoices the records name, and their dates."""
+    wanted = [a.invoice_id for r in records for a in r.allocations]
+    found = payments.invoice_facts(ctx, wanted)
+    return (
+        {
+            invoice_id: rules.Invoice(
+                facts.account_id, facts.status, [invoice_id, facts.balance_minor]
+            )
+            for invoice_id, facts in found.items()
+        },
+        {invoice_id: facts.invoice_date for invoice_id, facts in found.items()},
+    )
+
+
+def _fail(ctx: ServiceContext, failed: dict[str, list[int]], status: RecordStatus) -> int:
+    for reason, record_ids in failed.items():
+        repo.set_status(ctx.session, record_ids, status, reason)
+    return sum(len(ids) for ids in failed.values())
+
+
+class ValidatePaymentChunk:
+    def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
+        tasks._let_writers_in(ctx)
+        session = ctx.session
+        job = repo.share_job(session, chunk.tenant_id, chunk.parent_id)
+        if job is None or job.status != BulkJobStatus.VALIDATING:
+            return  # cancelled meanwhile: the chunk was cancelled too and rolls back
+        job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
+        rows = repo.records_with_data(session, job_id, first, last, RecordStatus.PENDING)
+        records = [rules.decode(data) for _, data in rows]
+        customers = _customers(ctx, records)
+        invoices, _ = _invoices(ctx, records)
+        failed: dict[str, list[int]] = {}
+        for (record_id, _), record in zip(rows, records, strict=True):
+            verdict = rules.judge(record, customers, invoices, spend=False)
+            if isinstance(verdict, str):
+                failed.setdefault(verdict, []).append(record_id)
+        failures = _fail(ctx, failed, RecordStatus.FAILED_VALIDATION)
+        passed = repo.pass_pending(session, job_id, first, last)
+        counts = repo.add_counts(
+            session, job_id, now=ctx.clock.now(), passed=passed, failed=failures
+        )
+        tasks._after_validation(ctx, job_id, counts)
+
+    def give_up(
+        self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk, error: str
+    ) -> None:
+        tasks.ValidateChunk().give_up(runner, ctx, chunk, error)
+
+
+class ProcessPaymentChunk:
+    def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
+        tasks._let_writers_in(ctx)
+        session = ctx.session
+        job = repo.share_job(session, chunk.tenant_id, chunk.parent_id)
+        if job is None or job.status != BulkJobStatus.PROCESSING:
+            return  # cancelled meanwhile: the chunk was cancelled too and rolls back
+        job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
+        rows = repo.records_with_data(session, job_id, first, last, RecordStatus.PASSED_VALIDATION)
+        records = [rules.decode(data) for _, data in rows]
+        customers = _customers(ctx, records)
+        # Lock every invoice the chunk may pay (named ones, and the open invoices of the
+        # customers that auto-allocate), then read their balances under the locks.
+        auto = sorted({r.account_id for r in records if r.auto_allocate})
+        opened, _ = payments.open_invoices(ctx, auto)
+        named = {a.invoice_id for r in records for a in r.allocations}
+        payments.lock_invoices(
+            ctx, sorted(named | {i[0] for open_ in opened.values() for i in open_})
+        )
+        invoices, dates = _invoices(ctx, records)
+        opened, open_dates = payments.open_invoices(ctx, auto)
+        dates.update(open_dates)
+        for open_ in opened.values():  # one balance per invoice, however it is allocated
+            for position, cell in enumerate(open_):
+                if cell[0] in invoices:
+                    open_[position] = invoices[cell[0]].cell
+        planned: list[payments.PlannedPayment] = []
+        record_ids: list[int] = []
+        failed: dict[str, list[int]] = {}
+        for (record_id, _), record in zip(rows, records, strict=True):
+            verdict = rules.judge(record, customers, invoices, spend=True)
+            if isinstance(verdict, str):
+                failed.setdefault(verdict, []).append(record_id)
+                continue
+            pieces = verdict.allocations
+            if record.auto_allocate:
+                pieces = tuple(
+                    spread(verdict.amount_minor, opened.get(record.account_id, []), record.order)
+                )
+            planned.append(
+                payments.PlannedPayment(
+                    account_id=record.account_id,
+                    amount_minor=verdict.amount_minor,
+                    currency=verdict.currency,
+                    method_kind=record.method_kind.value,
+                    source=record.source.value,
+                    reference=record.reference,
+                    allocations=tuple(
+                        (invoice_id, minor, dates[invoice_id]) for invoice_id, minor in pieces
+                    ),
+                )
+            )
+            record_ids.append(record_id)
+        created = payments.record_payments(ctx, planned)
+        processed = repo.set_processed(
+            session, job_id, first, last, list(zip(record_ids, created, strict=True))
+        )
+        failures = _fail(ctx, failed, RecordStatus.FAILED_PROCESSING)
+        counts = repo.add_counts(
+            session,
+            job_id,
+            now=ctx.clock.now(),
+            processed=processed,
+            failed_processing=failures,
+        )
+        tasks._after_processing(ctx, job_id, counts)
+
+    def give_up(
+        self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk, error: str
+    ) -> None:
+        tasks.ProcessChunk().give_up(runner, ctx, chunk, error)
+
+
+chunk_handler(tasks.PAYMENT_VALIDATE, ValidatePaymentChunk())
+chunk_handler(tasks.PAYMENT_PROCESS, ProcessPaymentChunk())
