@@ -41,7 +41,8 @@ LONG_REFERENCE = f"The reference is longer than {MAX_REFERENCE} characters."
 
 
 def too_precise(currency: str) -> str:
-    return f"The amount has more decimal places than {currency} allows ({minor_unit_exponent(currency)})."
+    places = minor_unit_exponent(currency)
+    return f"The amount has more decimal places than {currency} allows ({places})."
 
 
 # -- stored form ------------------------------------------------------------------------
@@ -174,8 +175,9 @@ def judge(
             return f"The allocation to invoice {invoice_id}: {too_precise(currency)[4:]}"
         wanted[invoice_id] = wanted.get(invoice_id, 0) + minor
         if wanted[invoice_id] > invoice.balance_minor:
+            shown = from_minor(wanted[invoice_id], currency)
             return (
-                f"The allocation to invoice {invoice_id} ({from_minor(wanted[invoice_id], currency)}) "
+                f"The allocation to invoice {invoice_id} ({shown}) "
                 f"is more than its outstanding balance "
                 f"({from_minor(max(invoice.balance_minor, 0), currency)})."
             )

@@ -35,8 +35,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from billcycle.bulkjobs import service
 from billcycle.bulkjobs.csv_upload import parse_invoice_ids
-from billcycle.bulkjobs.payment_csv import parse_payments
 from billcycle.bulkjobs.models import BulkJob
+from billcycle.bulkjobs.payment_csv import parse_payments
 from billcycle.bulkjobs.statuses import BulkJobType
 from billcycle.context import ServiceContext
 from billcycle.db.session import snapshot_unit
