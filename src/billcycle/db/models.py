@@ -18,7 +18,7 @@ from billcycle.notifications.models import InvoiceEmail
 from billcycle.operators.models import OperatorKey
 from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.payments.activity_models import PaymentActivity
-from billcycle.payments.models import Payment, Refund
+from billcycle.payments.models import Payment, PendingApplication, Refund
 from billcycle.subscriptions.models import (
     Subscription,
     SubscriptionCharge,
@@ -50,6 +50,7 @@ __all__ = [
     "PaymentActivity",
     "PaymentGateway",
     "PaymentMethod",
+    "PendingApplication",
     "Product",
     "ProductRatePlan",
     "ProductRatePlanCharge",

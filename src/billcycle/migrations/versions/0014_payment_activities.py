@@ -4,7 +4,7 @@
 activities), successful or failed; a failed attempt has no payment.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013 (0012 on the fpay branch before charging merged)
 """
 
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ from alembic import op
 import billcycle.db.types
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
