@@ -34,7 +34,12 @@ from billcycle.payments.allocation import auto_allocation
 from billcycle.payments.checks import PAYMENT, positive_minor
 from billcycle.payments.inputs import NewCollection, NewCustomerRefund, NewPayment, NewRefund
 from billcycle.payments.models import Payment, Refund
-from billcycle.payments.statuses import PaymentType, RefundMethodType
+from billcycle.payments.statuses import (
+    SETTLED_STATUSES,
+    PaymentStatus,
+    PaymentType,
+    RefundMethodType,
+)
 from billcycle.payments.views import PaymentView, amounts_of
 
 ACTIVITY = "payment_activity"
@@ -97,8 +102,8 @@ def collect(ctx: ServiceContext, data: NewCollection) -> Payment:
                 field="paymentMethodId",
             )
         raise RuleViolation(
-            f"{data.method_kind} payments are charged through a gateway, which this server "
-            "does not offer here yet: record Cash, Check or DirectDeposit payments.",
+            f"{data.method_kind} payments are charged through a gateway "
+            "(payments.card_collection.charge), not recorded.",
             resource=PAYMENT,
             field="paymentMethod",
         )
@@ -271,10 +276,27 @@ class CollectedPayment:
 
 
 def _payment(ctx: ServiceContext, payment_id: int) -> Payment:
+    """A payment Fusebill shows: a failed charge (Error) made no payment there."""
     try:
-        return payments.get_payment(ctx, payment_id)
+        payment = payments.get_payment(ctx, payment_id)
     except NotFound:
-        raise NotFound(f"Payment {payment_id} not found.", resource=PAYMENT) from None
+        payment = None
+    if payment is None or payment.status == PaymentStatus.ERROR:
+        raise NotFound(f"Payment {payment_id} not found.", resource=PAYMENT)
+    return payment
+
+
+def current_status(ctx: ServiceContext, activity: PaymentActivity) -> ActivityStatus:
+    """An Unknown attempt's status follows its payment once the gateway settles it."""
+    status = ActivityStatus(activity.status)
+    if status != ActivityStatus.UNKNOWN or activity.payment_id is None:
+        return status
+    payment = payments.get_payment(ctx, activity.payment_id)
+    if payment.status in SETTLED_STATUSES:
+        return ActivityStatus.SUCCESSFUL
+    if payment.status == PaymentStatus.ERROR:
+        return ActivityStatus.FAILED
+    return status
 
 
 def collected_payment(ctx: ServiceContext, payment_id: int) -> CollectedPayment:

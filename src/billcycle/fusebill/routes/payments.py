@@ -32,9 +32,11 @@ from billcycle.fusebill.query import parse_id
 from billcycle.fusebill.schemas import payments as schemas
 from billcycle.fusebill.schemas.customers import resource_uri
 from billcycle.payments import activities
+from billcycle.payments import card_collection
 from billcycle.payments import refunds as refund_service
 from billcycle.payments.activity_models import PaymentActivity
-from billcycle.payments.activity_statuses import ActivityType
+from billcycle.runtime import Runtime
+from billcycle.payments.activity_statuses import RECORDED_KINDS, ActivityStatus, ActivityType
 
 router = APIRouter(tags=["Payments"])
 
@@ -62,7 +64,9 @@ def _payment(request: Request, ctx: ServiceContext, payment_id: int) -> schemas.
 def _transaction(
     request: Request, ctx: ServiceContext, activity: PaymentActivity
 ) -> schemas.PaymentOut | schemas.RefundOut | None:
-    if activity.payment_id is None:
+    if activity.payment_id is None or activities.current_status(ctx, activity) == (
+        ActivityStatus.FAILED
+    ):
         return None
     if activity.transaction_type == ActivityType.REFUND and activity.refund_id is not None:
         refund = refund_service.get_refund(ctx, activity.refund_id)
@@ -76,6 +80,7 @@ def _activity(
 ) -> schemas.ActivityOut:
     return schemas.activity_out(
         activity,
+        activities.current_status(ctx, activity),
         _transaction(request, ctx, activity),
         resource_uri(request, "paymentActivities", activity.id),
     )
@@ -90,12 +95,26 @@ def _activity(
 def create_payment(
     request: Request, ctx: Ctx, raw: Annotated[bytes, Depends(_raw_body)]
 ) -> schemas.PaymentOut:
-    """Record a Cash, Check or DirectDeposit payment, allocated to ``paymentAllocations``
+    """Record a Cash, Check or DirectDeposit payment, or charge a CreditCard or ACH
+    payment method now through its gateway (``paymentMethodId``, or the customer's default
+    with ``useDefaultPaymentMethod``). The payment is allocated to ``paymentAllocations``
     or, with ``autoAllocate``, to the customer's open invoices in ``autoAllocateOrder``;
-    what is not allocated stays on the customer as unallocated money."""
+    what is not allocated stays on the customer as unallocated money. A declined charge
+    answers 409 and leaves a Failed payment activity, and no payment."""
     body = schemas.parse_payment(schemas.loads(raw))
-    payment = activities.collect(ctx, body)
-    return _payment(request, ctx, payment.id)
+    if body.method_kind in RECORDED_KINDS:
+        payment_id = activities.collect(ctx, body).id
+    else:
+        # Charged in charging's own units of work: this request's unit has not begun
+        # (nothing read yet), so it reads the outcome once they have committed.
+        runtime: Runtime = request.app.state.runtime
+        attempt = card_collection.charge(runtime, ctx.tenant_id, body)
+        if attempt.outcome.payment_id is None or not (
+            attempt.outcome.succeeded or attempt.outcome.pending
+        ):
+            raise card_collection.declined(attempt)
+        payment_id = attempt.outcome.payment_id
+    return _payment(request, ctx, payment_id)
 
 
 @router.get(

@@ -336,11 +336,14 @@ def payment_out(found: CollectedPayment, uri: str | None) -> PaymentOut:
 
 
 def activity_out(
-    activity: PaymentActivity, transaction: PaymentOut | RefundOut | None, uri: str | None
+    activity: PaymentActivity,
+    status: str,
+    transaction: PaymentOut | RefundOut | None,
+    uri: str | None,
 ) -> ActivityOut:
     return ActivityOut(
         customer_id=activity.account_id,
-        status=activity.status,
+        status=status,
         effective_timestamp=timestamp(activity.effective_at),
         created_timestamp=timestamp(activity.created_at),
         source=activity.source,

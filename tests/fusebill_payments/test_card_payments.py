@@ -1,0 +1,65 @@
+"""Fusebill card payments through the test gateway: an approved charge is a payment that
+pays its invoices; a declined one answers an error and leaves a Failed payment activity
+and no payment (Fusebill's documented behaviour)."""
+
+from __future__ import annotations
+
+from billcycle.runtime import Runtime
+from tests.charging.helpers import add_method
+from tests.fusebill.helpers import assert_error
+from tests.fusebill_payments.helpers import balances, customer_with, fget, fpost, ok
+from tests.gateways.helpers import configure_test_gateway
+from tests.support.api import Api
+
+
+def test_card_payment_approved_and_declined(api: Api, runtime: Runtime) -> None:
+    tenant_id = api.tenant.tenant_id
+    billed = customer_with(runtime, api, ["30", "20"])
+    configure_test_gateway(runtime, tenant_id, make_default=True)
+    good = add_method(runtime, tenant_id, billed.account_id, "tok_visa")
+    bad = add_method(runtime, tenant_id, billed.account_id, "tok_chargeDeclined", default=False)
+    body = {
+        "customerId": billed.account_id,
+        "amount": 30,
+        "paymentMethod": "CreditCard",
+        "paymentMethodId": good,
+        "source": "Manual",
+        "paymentAllocations": [{"invoiceId": billed.invoice_ids[0], "amount": 30}],
+    }
+    payment = ok(fpost(api, "/v1/payments", body))
+    assert [(a["invoiceId"], a["amount"]) for a in payment["invoiceAllocations"]] == [
+        (billed.invoice_ids[0], 30)
+    ]
+    assert balances(api, billed.invoice_ids[:1]) == [(30, 0, "Paid")]
+    activity = ok(fget(api, f"/v1/PaymentActivities/{payment['paymentActivityId']}"))
+    assert (activity["status"], activity["method"]) == (
+        "Successful",
+        "CreditCard (Visa ending in 4242)",
+    )
+
+    declined = fpost(
+        api,
+        "/v1/payments",
+        {
+            **body,
+            "paymentMethodId": bad,
+            "amount": 20,
+            "paymentAllocations": [{"invoiceId": billed.invoice_ids[1], "amount": 20}],
+        },
+    )
+    message = assert_error(declined, 409, "The payment failed")
+    assert balances(api, billed.invoice_ids[1:]) == [(0, 20, "Overdue")]
+    listed = ok(fget(api, f"/v1/customers/{billed.account_id}/paymentActivities"))
+    failed = listed[0]
+    assert f"payment activity {failed['id']}" in message
+    assert (failed["status"], failed["transaction"], failed["amount"]) == ("Failed", None, 20)
+    assert [a["status"] for a in listed] == ["Failed", "Successful"]
+
+    # Bad card requests are refused before any charge and leave nothing behind.
+    assert_error(
+        fpost(api, "/v1/payments", {**body, "paymentMethodId": None}),
+        400,
+        "paymentMethodId is required",
+    )
+    assert_error(fpost(api, "/v1/payments", {**body, "paymentMethodId": 10**9}), 404)
+    assert len(ok(fget(api, f"/v1/customers/{billed.account_id}/paymentActivities"))) == 2
