@@ -31,12 +31,11 @@ from billcycle.fusebill.paging import PageParams, set_paging_headers
 from billcycle.fusebill.query import parse_id
 from billcycle.fusebill.schemas import payments as schemas
 from billcycle.fusebill.schemas.customers import resource_uri
-from billcycle.payments import activities
-from billcycle.payments import card_collection
+from billcycle.payments import activities, card_collection
 from billcycle.payments import refunds as refund_service
 from billcycle.payments.activity_models import PaymentActivity
-from billcycle.runtime import Runtime
 from billcycle.payments.activity_statuses import RECORDED_KINDS, ActivityStatus, ActivityType
+from billcycle.runtime import Runtime
 
 router = APIRouter(tags=["Payments"])
 
