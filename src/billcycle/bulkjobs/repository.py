@@ -744,8 +744,10 @@ def customer_facts(
     unique = sorted(set(account_ids))
     for chunk in _id_chunks(unique):
         rows = session.execute(
+            # ``tenant_id + 0``: looked up by primary key, not by scanning the tenant's
+            # accounts through an index that leads with the tenant (SQLite's choice).
             select(_acc.id, _acc.currency, _acc.status).where(
-                _acc.tenant_id == tenant_id, _in_list(session, _acc.id, chunk, BigInteger)
+                _acc.tenant_id + 0 == tenant_id, _in_list(session, _acc.id, chunk, BigInteger)
             )
         ).all()
         result.update((int(i), (str(c), str(s))) for i, c, s in rows)

@@ -139,7 +139,7 @@ def invoice_facts(
         chunk = unique[start : start + 1000]
         rows = session.execute(
             select(_inv.id, _inv.account_id, _inv.status, balance, _inv.invoice_date).where(
-                _inv.tenant_id == tenant_id, _inv.id.in_(chunk)
+                _inv.tenant_id + 0 == tenant_id, _inv.id.in_(chunk)
             )
         ).all()
         result.update((int(i), (int(a), str(s), int(b), d)) for i, a, s, b, d in rows)
@@ -173,11 +173,17 @@ def allocate_payment_ids(session: Session, count: int) -> list[int]:
     return list(range(int(top) + 1, int(top) + 1 + count))
 
 
+def stored(session: Session, value: Any) -> Any:
+    """A value as the bulk path takes it (SQLite: SQLAlchemy's storage form; PostgreSQL:
+    as is, COPY adapts it): convert repeated values once, not per row."""
+    return value if is_postgres(session) else sqlite_storage_value(value)
+
+
 def bulk_insert(
     session: Session, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
-    """Rows in the database's fastest bulk path: COPY on PostgreSQL, the DB-API's
-    executemany on SQLite, on the session's transaction.
+    """Rows, their values already ``stored``, in the database's fastest bulk path: COPY
+    on PostgreSQL, the DB-API's executemany on SQLite, on the session's transaction.
 
     Tenant: every row carries the tenant the caller resolved.
     """
@@ -186,10 +192,7 @@ def bulk_insert(
     if is_postgres(session):
         copy_rows(dbapi(session), table, columns, rows)
         return
-    dbapi(session).executemany(
-        sqlite_insert(table, columns),
-        [tuple(sqlite_storage_value(value) for value in row) for row in rows],
-    )
+    dbapi(session).executemany(sqlite_insert(table, columns), rows)
 
 
 def invoice_numbers(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> dict[int, str]:

@@ -124,8 +124,17 @@ def record_payments(ctx: ServiceContext, planned: Sequence[PlannedPayment]) -> l
     session, tenant_id = ctx.session, ctx.tenant_id
     ids = repo.allocate_payment_ids(session, len(planned))
     numbered = numbers.number_block(session, tenant_id, "payment", len(planned))
-    now = ctx.clock.now()
     today = ctx.clock.today()
+    now = repo.stored(session, ctx.clock.now())
+    stored_today = repo.stored(session, today)
+    shown: dict[date, object] = {}
+
+    def entry_date(invoice_date: date) -> object:
+        """Today, but never before the invoice it settles (as ``apply_to_invoice``)."""
+        found = shown.get(invoice_date)
+        if found is None:
+            found = shown[invoice_date] = repo.stored(session, max(today, invoice_date))
+        return found
     external = PaymentType.EXTERNAL.value
     processed = PaymentStatus.PROCESSED.value
     not_submitted = GatewayState.NOT_SUBMITTED.value
@@ -147,7 +156,7 @@ def record_payments(ctx: ServiceContext, planned: Sequence[PlannedPayment]) -> l
                 number,
                 plan.amount_minor,
                 plan.currency,
-                today,
+                stored_today,
                 external,
                 processed,
                 not_submitted,
@@ -165,7 +174,7 @@ def record_payments(ctx: ServiceContext, planned: Sequence[PlannedPayment]) -> l
                 received,
                 plan.amount_minor,
                 plan.currency,
-                today,
+                stored_today,
                 number,
                 source,
                 now,
@@ -181,7 +190,7 @@ def record_payments(ctx: ServiceContext, planned: Sequence[PlannedPayment]) -> l
                     applied,
                     amount_minor,
                     plan.currency,
-                    max(today, invoice_date),
+                    entry_date(invoice_date),
                     number,
                     source,
                     now,
