@@ -19,13 +19,8 @@ from typing import Any
 
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.money import from_minor, minor_unit_exponent
-from billcycle.payments.activity_statuses import (
-    RECORDED_KINDS,
-    AllocationOrder,
-    MethodKind,
-    PaymentSource,
-)
-from billcycle.payments.inputs import InvoiceApplication, NewCollection
+from billcycle.payments.activity_statuses import RECORDED_KINDS
+from billcycle.payments.inputs import NewCollection
 
 MAX_REFERENCE = 500
 
@@ -72,25 +67,6 @@ def encode(payment: NewCollection) -> str:
     return json.dumps(body, separators=(",", ":"))
 
 
-def decode(data: str) -> NewCollection:
-    body = json.loads(data)
-    return NewCollection(
-        account_id=body["customerId"],
-        amount=Decimal(body["amount"]),
-        method_kind=MethodKind(body["paymentMethod"]),
-        source=PaymentSource(body["source"]),
-        reference=body.get("reference"),
-        payment_method_id=body.get("paymentMethodId"),
-        use_default_payment_method=body.get("useDefaultPaymentMethod", False),
-        allocations=tuple(
-            InvoiceApplication(a["invoiceId"], Decimal(a["amount"]))
-            for a in body.get("paymentAllocations", ())
-        ),
-        auto_allocate=body.get("autoAllocate", False),
-        order=AllocationOrder(body.get("autoAllocateOrder", AllocationOrder.OLDEST_TO_NEWEST)),
-    )
-
-
 # -- rules -------------------------------------------------------------------------------
 
 
@@ -115,9 +91,17 @@ class Invoice:
         return self.cell[1]
 
 
-def _minor(amount: Decimal, currency: str) -> int | None:
-    """Minor units, or None when the amount has digits below the currency's minor unit."""
-    scaled = amount.scaleb(minor_unit_exponent(currency))
+_EXPONENTS: dict[str, int] = {}
+_RECORDED = frozenset(kind.value for kind in RECORDED_KINDS)
+
+
+def _minor(amount: str, currency: str) -> int | None:
+    """A stored amount (an exact decimal string) in minor units, or None when it has
+    digits below the currency's minor unit."""
+    exponent = _EXPONENTS.get(currency)
+    if exponent is None:
+        exponent = _EXPONENTS[currency] = minor_unit_exponent(currency)
+    scaled = Decimal(amount).scaleb(exponent)
     if scaled != scaled.to_integral_value():
         return None
     return int(scaled)
@@ -133,56 +117,63 @@ class Judged:
 
 
 def judge(
-    payment: NewCollection,
+    body: Mapping[str, Any],
     customers: Mapping[int, Customer],
     invoices: MutableMapping[int, Invoice],
     *,
     spend: bool,
 ) -> Judged | str:
-    """The record in minor units, or why it fails. With ``spend``, the allocations are
-    taken off ``invoices``' balances (processing: the next record sees what is left)."""
-    found = customers.get(payment.account_id)
+    """A stored record (``encode``'s JSON, parsed) in minor units, or why it fails. With
+    ``spend``, the allocations are taken off ``invoices``' balances (processing: the next
+    record sees what is left). Works on the parsed JSON, not a ``NewCollection``: a
+    million-record job judges every record twice."""
+    account_id = body["customerId"]
+    found = customers.get(account_id)
     if found is None:
         return CUSTOMER_NOT_FOUND
     currency = found.currency
-    if payment.amount <= 0:
-        return NOT_POSITIVE
-    amount = _minor(payment.amount, currency)
+    amount = _minor(body["amount"], currency)
     if amount is None:
         return too_precise(currency)
-    if payment.method_kind not in RECORDED_KINDS:
-        if payment.payment_method_id is None and not payment.use_default_payment_method:
+    if amount <= 0:
+        return NOT_POSITIVE
+    if body["paymentMethod"] not in _RECORDED:
+        if body.get("paymentMethodId") is None and not body.get("useDefaultPaymentMethod"):
             return NEEDS_METHOD
         return NOT_CHARGED
-    if payment.reference is not None and len(payment.reference) > MAX_REFERENCE:
+    reference = body.get("reference")
+    if reference is not None and len(reference) > MAX_REFERENCE:
         return LONG_REFERENCE
-    if payment.allocations and payment.auto_allocate:
+    allocations = body.get("paymentAllocations")
+    if not allocations:
+        return Judged(amount, currency, ())
+    if body.get("autoAllocate"):
         return BOTH_ALLOCATIONS
     pieces: list[tuple[int, int]] = []
     wanted: dict[int, int] = {}
-    for allocation in payment.allocations:
-        invoice_id = allocation.invoice_id
+    allocated = 0
+    for allocation in allocations:
+        invoice_id = allocation["invoiceId"]
         invoice = invoices.get(invoice_id)
-        if invoice is None or invoice.account_id != payment.account_id:
+        if invoice is None or invoice.account_id != account_id:
             return f"Invoice {invoice_id} not found for this customer."
         if invoice.status != InvoiceStatus.POSTED:
             return f"Invoice {invoice_id} is {invoice.status}: only posted invoices take payments."
-        assert allocation.amount is not None
-        if allocation.amount <= 0:
-            return f"The allocation to invoice {invoice_id} must be greater than zero."
-        minor = _minor(allocation.amount, currency)
+        minor = _minor(allocation["amount"], currency)
         if minor is None:
             return f"The allocation to invoice {invoice_id}: {too_precise(currency)[4:]}"
-        wanted[invoice_id] = wanted.get(invoice_id, 0) + minor
-        if wanted[invoice_id] > invoice.balance_minor:
-            shown = from_minor(wanted[invoice_id], currency)
+        if minor <= 0:
+            return f"The allocation to invoice {invoice_id} must be greater than zero."
+        total = wanted[invoice_id] = wanted.get(invoice_id, 0) + minor
+        if total > invoice.cell[1]:
+            shown = from_minor(total, currency)
             return (
                 f"The allocation to invoice {invoice_id} ({shown}) "
                 f"is more than its outstanding balance "
-                f"({from_minor(max(invoice.balance_minor, 0), currency)})."
+                f"({from_minor(max(invoice.cell[1], 0), currency)})."
             )
+        allocated += minor
         pieces.append((invoice_id, minor))
-    allocated = sum(minor for _, minor in pieces)
     if allocated > amount:
         return (
             f"The allocations ({from_minor(allocated, currency)}) are more than the payment "

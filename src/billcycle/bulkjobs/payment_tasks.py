@@ -13,6 +13,8 @@ are BulkWriteOff's exactly.
 from __future__ import annotations
 
 from datetime import date
+from json import loads
+from typing import Any
 
 from billcycle.bulkjobs import payment_records as rules
 from billcycle.bulkjobs import repository as repo
@@ -23,20 +25,26 @@ from billcycle.jobs.chunks import ClaimedChunk
 from billcycle.jobs.registry import chunk_handler
 from billcycle.jobs.runner import JobRunner
 from billcycle.payments import bulk as payments
+from billcycle.payments.activity_statuses import AllocationOrder
 from billcycle.payments.allocation import spread
-from billcycle.payments.inputs import NewCollection
+
+Record = dict[str, Any]  # a stored record (``payment_records.encode``), parsed
 
 
-def _customers(ctx: ServiceContext, records: list[NewCollection]) -> dict[int, rules.Customer]:
-    found = repo.customer_facts(ctx.session, ctx.tenant_id, [r.account_id for r in records])
+def _customers(ctx: ServiceContext, records: list[Record]) -> dict[int, rules.Customer]:
+    found = repo.customer_facts(ctx.session, ctx.tenant_id, [r["customerId"] for r in records])
     return {account_id: rules.Customer(*facts) for account_id, facts in found.items()}
 
 
+def _named(records: list[Record]) -> list[int]:
+    return [a["invoiceId"] for r in records for a in r.get("paymentAllocations", ())]
+
+
 def _invoices(
-    ctx: ServiceContext, records: list[NewCollection]
+    ctx: ServiceContext, records: list[Record]
 ) -> tuple[dict[int, rules.Invoice], dict[int, date]]:
     """The invoices the records name, and their dates."""
-    wanted = [a.invoice_id for r in records for a in r.allocations]
+    wanted = _named(records)
     found = payments.invoice_facts(ctx, wanted)
     return (
         {
@@ -59,12 +67,13 @@ class ValidatePaymentChunk:
     def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
         tasks._let_writers_in(ctx)
         session = ctx.session
+        repo.plan_chunk_as_lookups(session)
         job = repo.share_job(session, chunk.tenant_id, chunk.parent_id)
         if job is None or job.status != BulkJobStatus.VALIDATING:
             return  # cancelled meanwhile: the chunk was cancelled too and rolls back
         job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
         rows = repo.records_with_data(session, job_id, first, last, RecordStatus.PENDING)
-        records = [rules.decode(data) for _, data in rows]
+        records = [loads(data) for _, data in rows]
         customers = _customers(ctx, records)
         invoices, _ = _invoices(ctx, records)
         failed: dict[str, list[int]] = {}
@@ -89,24 +98,26 @@ class ProcessPaymentChunk:
     def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
         tasks._let_writers_in(ctx)
         session = ctx.session
+        repo.plan_chunk_as_lookups(session)
         job = repo.share_job(session, chunk.tenant_id, chunk.parent_id)
         if job is None or job.status != BulkJobStatus.PROCESSING:
             return  # cancelled meanwhile: the chunk was cancelled too and rolls back
         job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
         rows = repo.records_with_data(session, job_id, first, last, RecordStatus.PASSED_VALIDATION)
-        records = [rules.decode(data) for _, data in rows]
+        records = [loads(data) for _, data in rows]
         customers = _customers(ctx, records)
         # Lock every invoice the chunk may pay (named ones, and the open invoices of the
         # customers that auto-allocate), then read their balances under the locks.
-        auto = sorted({r.account_id for r in records if r.auto_allocate})
-        opened, _ = payments.open_invoices(ctx, auto)
-        named = {a.invoice_id for r in records for a in r.allocations}
+        auto = sorted({r["customerId"] for r in records if r.get("autoAllocate")})
+        opened, _ = payments.open_invoices(ctx, auto) if auto else ({}, {})
+        named = set(_named(records))
         payments.lock_invoices(
             ctx, sorted(named | {i[0] for open_ in opened.values() for i in open_})
         )
         invoices, dates = _invoices(ctx, records)
-        opened, open_dates = payments.open_invoices(ctx, auto)
-        dates.update(open_dates)
+        if auto:
+            opened, open_dates = payments.open_invoices(ctx, auto)
+            dates.update(open_dates)
         for open_ in opened.values():  # one balance per invoice, however it is allocated
             for position, cell in enumerate(open_):
                 if cell[0] in invoices:
@@ -120,18 +131,22 @@ class ProcessPaymentChunk:
                 failed.setdefault(verdict, []).append(record_id)
                 continue
             pieces = verdict.allocations
-            if record.auto_allocate:
+            if record.get("autoAllocate"):
                 pieces = tuple(
-                    spread(verdict.amount_minor, opened.get(record.account_id, []), record.order)
+                    spread(
+                        verdict.amount_minor,
+                        opened.get(record["customerId"], []),
+                        AllocationOrder(record["autoAllocateOrder"]),
+                    )
                 )
             planned.append(
                 payments.PlannedPayment(
-                    account_id=record.account_id,
+                    account_id=record["customerId"],
                     amount_minor=verdict.amount_minor,
                     currency=verdict.currency,
-                    method_kind=record.method_kind.value,
-                    source=record.source.value,
-                    reference=record.reference,
+                    method_kind=record["paymentMethod"],
+                    source=record["source"],
+                    reference=record.get("reference"),
                     allocations=tuple(
                         (invoice_id, minor, dates[invoice_id]) for invoice_id, minor in pieces
                     ),

@@ -23,8 +23,10 @@ class PaymentActivity(TenantScoped, Base):
         Index("ix_payment_activities_payment", "payment_id", "tenant_id"),
     )
 
-    # No foreign keys (as ledger entries): a bulk job writes a million of these, and
-    # the account and payment are the tenant's, written only from rows the writer read.
+    # No foreign keys, not even the tenant's (as ledger entries and bulk-job records): a
+    # bulk job writes a million of these, and a key check per row costs as much as the
+    # insert; the account and payment are the tenant's, written only from rows read in it.
+    tenant_id: Mapped[int] = mapped_column(BigId, nullable=False)
     account_id: Mapped[int] = mapped_column(BigId, nullable=False)
     payment_id: Mapped[int | None] = mapped_column(BigId)
     refund_id: Mapped[int | None] = mapped_column(BigId)

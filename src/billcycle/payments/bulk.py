@@ -135,6 +135,7 @@ def record_payments(ctx: ServiceContext, planned: Sequence[PlannedPayment]) -> l
         if found is None:
             found = shown[invoice_date] = repo.stored(session, max(today, invoice_date))
         return found
+
     external = PaymentType.EXTERNAL.value
     processed = PaymentStatus.PROCESSED.value
     not_submitted = GatewayState.NOT_SUBMITTED.value

@@ -42,12 +42,6 @@ def upgrade() -> None:
         sa.Column("created_at", billcycle.db.types.UtcDateTime(), nullable=False),
         sa.Column("id", _ID, autoincrement=True, nullable=False),
         sa.Column("tenant_id", _ID, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"],
-            ["tenants.id"],
-            name=op.f("fk_payment_activities_tenant_id_tenants"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_payment_activities")),
     )
     op.create_index(
