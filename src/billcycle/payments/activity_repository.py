@@ -8,11 +8,14 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import BigInteger, Table, any_, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from billcycle.db.bulk import (
-    copy_rows,
+    copy_lines,
+    copy_text,
+    copy_value,
     dbapi,
     is_postgres,
     sqlite_insert,
@@ -127,6 +130,28 @@ def open_invoices(
     return found
 
 
+def lock_invoices(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> None:
+    """Row locks on the tenant's invoices among ``invoice_ids``, in id order (the order
+    every writer takes them), held until the unit of work ends. PostgreSQL only: on
+    SQLite the caller already holds the database's single write lock.
+
+    ``tenant_id + 0`` and one array parameter: the ids are looked up by primary key (an
+    index that leads with the tenant made the planner read the tenant's every invoice).
+    """
+    if not invoice_ids or not is_postgres(session):
+        return
+    unique = sorted(set(invoice_ids))
+    session.execute(
+        select(_inv.id)
+        .where(
+            _inv.tenant_id + 0 == tenant_id,
+            _inv.id == any_(bindparam(None, unique, type_=ARRAY(BigInteger))),
+        )
+        .order_by(_inv.id)
+        .with_for_update()
+    ).all()
+
+
 def invoice_facts(
     session: Session, tenant_id: int, invoice_ids: Sequence[int]
 ) -> dict[int, tuple[int, str, int, date]]:
@@ -135,11 +160,17 @@ def invoice_facts(
     result: dict[int, tuple[int, str, int, date]] = {}
     unique = sorted(set(invoice_ids))
     balance = (_inv.amount_minor - applied_sum(tenant_id)).label("balance")
+    postgres = is_postgres(session)
     for start in range(0, len(unique), 1000):
         chunk = unique[start : start + 1000]
+        wanted = (
+            _inv.id == any_(bindparam(None, chunk, type_=ARRAY(BigInteger)))
+            if postgres
+            else _inv.id.in_(chunk)
+        )
         rows = session.execute(
             select(_inv.id, _inv.account_id, _inv.status, balance, _inv.invoice_date).where(
-                _inv.tenant_id + 0 == tenant_id, _inv.id.in_(chunk)
+                _inv.tenant_id + 0 == tenant_id, wanted
             )
         ).all()
         result.update((int(i), (int(a), str(s), int(b), d)) for i, a, s, b, d in rows)
@@ -173,24 +204,40 @@ def allocate_payment_ids(session: Session, count: int) -> list[int]:
     return list(range(int(top) + 1, int(top) + 1 + count))
 
 
-def stored(session: Session, value: Any) -> Any:
-    """A value as the bulk path takes it (SQLite: SQLAlchemy's storage form; PostgreSQL:
-    as is, COPY adapts it): convert repeated values once, not per row."""
-    return value if is_postgres(session) else sqlite_storage_value(value)
+class Stored:
+    """Values in the form the bulk path takes them, converted once per value rather than
+    once per row: SQLAlchemy's storage forms for SQLite's executemany, COPY text for
+    PostgreSQL (where every value of a row is then already text, joined as is)."""
+
+    def __init__(self, session: Session) -> None:
+        self.postgres = is_postgres(session)
+        self.null: Any = "\\N" if self.postgres else None
+
+    def value(self, value: Any) -> Any:
+        if value is None:
+            return self.null
+        return copy_value(value) if self.postgres else sqlite_storage_value(value)
+
+    def text(self, value: str | None) -> Any:
+        """A client's text (a reference), escaped for COPY."""
+        if value is None:
+            return self.null
+        return copy_text(value) if self.postgres else value
 
 
 def bulk_insert(
     session: Session, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
-    """Rows, their values already ``stored``, in the database's fastest bulk path: COPY
-    on PostgreSQL, the DB-API's executemany on SQLite, on the session's transaction.
+    """Rows of ``Stored`` values (and ints) in the database's fastest bulk path: COPY on
+    PostgreSQL, the DB-API's executemany on SQLite, on the session's transaction.
 
     Tenant: every row carries the tenant the caller resolved.
     """
     if not rows:
         return
     if is_postgres(session):
-        copy_rows(dbapi(session), table, columns, rows)
+        lines = "".join("\t".join(map(str, row)) + "\n" for row in rows)
+        copy_lines(dbapi(session), table, columns, [lines])
         return
     dbapi(session).executemany(sqlite_insert(table, columns), rows)
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import date
 
 from billcycle.context import ServiceContext
-from billcycle.invoicing import repository as invoice_repo
 from billcycle.ledger.models import EntrySource, EntryType
 from billcycle.payments import activity_repository as repo
 from billcycle.payments.activity_statuses import ActivityStatus, ActivityType
@@ -114,7 +113,8 @@ def open_invoices(
 
 
 def lock_invoices(ctx: ServiceContext, invoice_ids: Sequence[int]) -> None:
-    invoice_repo.lock_invoices(ctx.session, ctx.tenant_id, invoice_ids, with_accounts=False)
+    """The invoices' row locks (PostgreSQL), in id order; read their balances after."""
+    repo.lock_invoices(ctx.session, ctx.tenant_id, invoice_ids)
 
 
 def record_payments(ctx: ServiceContext, planned: Sequence[PlannedPayment]) -> list[int]:
@@ -124,18 +124,21 @@ def record_payments(ctx: ServiceContext, planned: Sequence[PlannedPayment]) -> l
     session, tenant_id = ctx.session, ctx.tenant_id
     ids = repo.allocate_payment_ids(session, len(planned))
     numbered = numbers.number_block(session, tenant_id, "payment", len(planned))
+    stored = repo.Stored(session)
     today = ctx.clock.today()
-    now = repo.stored(session, ctx.clock.now())
-    stored_today = repo.stored(session, today)
+    now = stored.value(ctx.clock.now())
+    stored_today = stored.value(today)
+    null = stored.null
     shown: dict[date, object] = {}
 
     def entry_date(invoice_date: date) -> object:
         """Today, but never before the invoice it settles (as ``apply_to_invoice``)."""
         found = shown.get(invoice_date)
         if found is None:
-            found = shown[invoice_date] = repo.stored(session, max(today, invoice_date))
+            found = shown[invoice_date] = stored.value(max(today, invoice_date))
         return found
 
+    # Words, as stored: they need no escaping.
     external = PaymentType.EXTERNAL.value
     processed = PaymentStatus.PROCESSED.value
     not_submitted = GatewayState.NOT_SUBMITTED.value
@@ -148,7 +151,8 @@ def record_payments(ctx: ServiceContext, planned: Sequence[PlannedPayment]) -> l
     entries: list[tuple[object, ...]] = []
     activities: list[tuple[object, ...]] = []
     for payment_id, number, plan in zip(ids, numbered, planned, strict=True):
-        reference = plan.reference
+        reference = stored.text(plan.reference)
+        short = plan.reference is not None and len(plan.reference) <= _ZUORA_REFERENCE
         payments.append(
             (
                 tenant_id,
@@ -161,7 +165,7 @@ def record_payments(ctx: ServiceContext, planned: Sequence[PlannedPayment]) -> l
                 external,
                 processed,
                 not_submitted,
-                reference if reference is not None and len(reference) <= _ZUORA_REFERENCE else None,
+                reference if short else null,
                 now,
                 now,
             )
@@ -170,7 +174,7 @@ def record_payments(ctx: ServiceContext, planned: Sequence[PlannedPayment]) -> l
             (
                 tenant_id,
                 plan.account_id,
-                None,
+                null,
                 payment_id,
                 received,
                 plan.amount_minor,
