@@ -13,7 +13,8 @@ from billcycle.billruns import tasks as billruns_tasks
 from billcycle.bulkjobs import payment_tasks as bulkpayment_tasks
 from billcycle.bulkjobs import tasks as bulkjobs_tasks
 from billcycle.jobs.registry import mark_loaded
+from billcycle.payments import tasks as payments_tasks
 
-TASK_MODULES = (billruns_tasks, bulkjobs_tasks, bulkpayment_tasks)
+TASK_MODULES = (billruns_tasks, bulkjobs_tasks, bulkpayment_tasks, payments_tasks)
 
 mark_loaded()

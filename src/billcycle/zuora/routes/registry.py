@@ -9,6 +9,7 @@ from billcycle.zuora.routes import (
     bill_runs,
     billing_documents,
     catalog,
+    gateway_settlement,
     invoices,
     objects,
     subscriptions,
@@ -22,4 +23,5 @@ RESOURCE_ROUTERS: list[APIRouter] = [
     invoices.router,
     billing_documents.router,
     bill_runs.router,
+    gateway_settlement.router,
 ]
