@@ -63,3 +63,44 @@ def test_card_payment_approved_and_declined(api: Api, runtime: Runtime) -> None:
     )
     assert_error(fpost(api, "/v1/payments", {**body, "paymentMethodId": 10**9}), 404)
     assert len(ok(fget(api, f"/v1/customers/{billed.account_id}/paymentActivities"))) == 2
+
+
+def test_card_payment_refunded_through_the_gateway(api: Api, runtime: Runtime) -> None:
+    tenant_id = api.tenant.tenant_id
+    billed = customer_with(runtime, api, ["30"])
+    configure_test_gateway(runtime, tenant_id, make_default=True)
+    add_method(runtime, tenant_id, billed.account_id, "tok_visa")
+    body = {
+        "customerId": billed.account_id,
+        "amount": 40,
+        "paymentMethod": "CreditCard",
+        "useDefaultPaymentMethod": True,
+        "source": "SelfServicePortal",
+        "autoAllocate": True,
+    }
+    payment = ok(fpost(api, "/v1/payments", body))
+    assert (payment["unallocatedAmount"], balances(api, billed.invoice_ids)) == (
+        10,
+        [(30, 0, "Paid")],
+    )
+    refund = ok(
+        fpost(
+            api,
+            "/v1/Refunds",
+            {
+                "originalPaymentId": payment["id"],
+                "amount": 25,
+                "refundAllocations": [{"invoiceId": billed.invoice_ids[0], "amount": 25}],
+            },
+        )
+    )
+    assert refund["method"] == "CreditCard (Visa ending in 4242)"
+    after = ok(fget(api, f"/v1/payments/{payment['id']}"))
+    assert (after["refundableAmount"], after["unallocatedAmount"]) == (15, 10)
+    assert balances(api, billed.invoice_ids) == [(5, 25, "Overdue")]
+    activity = ok(fget(api, f"/v1/paymentActivities/{refund['paymentActivityId']}"))
+    assert (activity["transactionType"], activity["status"], activity["source"]) == (
+        "Refund",
+        "Successful",
+        "SelfServicePortal",
+    )

@@ -172,10 +172,17 @@ def record(ctx: ServiceContext, activity: PaymentActivity) -> PaymentActivity:
 # -- refund ----------------------------------------------------------------------------
 
 
-def refund_customer(ctx: ServiceContext, data: NewCustomerRefund) -> Refund:
-    """Give back part of a payment: first from its unallocated money, or from the
-    invoices named in ``data.allocations`` (which must total the amount), which owe it
-    again."""
+@dataclass(frozen=True, slots=True)
+class CheckedRefund:
+    payment: Payment
+    amount_minor: int
+    origin: PaymentActivity | None  # the collection that made the payment
+    kind: MethodKind  # how the money leaves
+    through_gateway: bool  # back through the gateway that charged it
+
+
+def check_refund(ctx: ServiceContext, data: NewCustomerRefund) -> CheckedRefund:
+    """The refund's payment and amount, or why it cannot be made (writes nothing)."""
     payment = _payment(ctx, data.payment_id)
     currency = payment.currency
     amount_minor = positive_minor(data.amount, currency)
@@ -214,18 +221,32 @@ def refund_customer(ctx: ServiceContext, data: NewCustomerRefund) -> Refund:
         )
     origin = repo.activity_of_payment(ctx.session, ctx.tenant_id, payment.id)
     kind = MethodKind(origin.method_kind) if origin is not None else MethodKind.CHECK
+    if data.channel != RefundChannel.PAYMENT_METHOD:
+        kind = _CHANNEL_KIND[data.channel]
+    through_gateway = (
+        data.channel == RefundChannel.PAYMENT_METHOD
+        and payment.payment_type != PaymentType.EXTERNAL
+    )
+    return CheckedRefund(payment, amount_minor, origin, kind, through_gateway)
+
+
+def refund_customer(ctx: ServiceContext, data: NewCustomerRefund) -> Refund:
+    """Give back part of a payment as recorded money: first from its unallocated money,
+    or from the invoices named in ``data.allocations`` (which must total the amount),
+    which owe it again. (Back through a gateway: ``card_collection.refund``.)"""
+    checked = check_refund(ctx, data)
+    if checked.through_gateway:
+        raise RuleViolation(
+            f"Payment {data.payment_id} was charged through a gateway: its refund goes "
+            "back through it (payments.card_collection.refund).",
+            resource=refunds.REFUND,
+            field="method",
+        )
+    payment, kind = checked.payment, checked.kind
     if data.channel == RefundChannel.PAYMENT_METHOD:
-        if payment.payment_type != PaymentType.EXTERNAL:
-            raise RuleViolation(
-                f"Payment {payment.id} was charged through a gateway; refunding through it "
-                "is not offered here yet: refund by Check, Cash or DirectDeposit.",
-                resource=refunds.REFUND,
-                field="method",
-            )
         method_type = _REFUND_METHOD[kind]
     else:
         method_type = _CHANNEL_METHOD[data.channel]
-        kind = _CHANNEL_KIND[data.channel]
     refund = refunds.refund_with_auto_unapply(
         ctx,
         payment.id,
@@ -238,27 +259,36 @@ def refund_customer(ctx: ServiceContext, data: NewCustomerRefund) -> Refund:
             source=EntrySource.FUSEBILL,
         ),
     )
-    now = ctx.clock.now()
-    record(
-        ctx,
-        PaymentActivity(
-            tenant_id=ctx.tenant_id,
-            account_id=payment.account_id,
-            payment_id=payment.id,
-            refund_id=refund.id,
-            status=ActivityStatus.SUCCESSFUL.value,
-            transaction_type=ActivityType.REFUND.value,
-            source=(origin.source if origin is not None else PaymentSource.MANUAL.value),
-            method_kind=kind.value,
-            method=kind.value,
-            amount_minor=amount_minor,
-            currency=currency,
-            reference=data.reference,
-            effective_at=now,
-            created_at=now,
-        ),
-    )
+    record(ctx, refund_activity(ctx, checked, refund, data, ActivityStatus.SUCCESSFUL))
     return refund
+
+
+def refund_activity(
+    ctx: ServiceContext,
+    checked: CheckedRefund,
+    refund: Refund,
+    data: NewCustomerRefund,
+    status: ActivityStatus,
+    method: str | None = None,
+) -> PaymentActivity:
+    now = ctx.clock.now()
+    origin = checked.origin
+    return PaymentActivity(
+        tenant_id=ctx.tenant_id,
+        account_id=checked.payment.account_id,
+        payment_id=checked.payment.id,
+        refund_id=refund.id,
+        status=status.value,
+        transaction_type=ActivityType.REFUND.value,
+        source=(origin.source if origin is not None else PaymentSource.MANUAL.value),
+        method_kind=checked.kind.value,
+        method=method or checked.kind.value,
+        amount_minor=checked.amount_minor,
+        currency=checked.payment.currency,
+        reference=data.reference,
+        effective_at=now,
+        created_at=now,
+    )
 
 
 # -- reads -----------------------------------------------------------------------------

@@ -21,13 +21,27 @@ from billcycle.money import from_minor
 from billcycle.paymentmethods import repository as methods
 from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.payments import activity_repository as repo
-from billcycle.payments.activities import check_reference, customer, record
+from billcycle.payments import gateway_refunds
+from billcycle.payments.activities import (
+    check_reference,
+    check_refund,
+    customer,
+    record,
+    refund_activity,
+)
 from billcycle.payments.activity_models import PaymentActivity
 from billcycle.payments.activity_statuses import ActivityStatus, ActivityType, MethodKind
 from billcycle.payments.allocation import auto_allocation
 from billcycle.payments.charging import ChargeOutcome, ChargeRequest, charge_now
 from billcycle.payments.checks import PAYMENT, positive_minor
-from billcycle.payments.inputs import InvoiceApplication, NewCollection
+from billcycle.payments.inputs import (
+    InvoiceApplication,
+    NewCollection,
+    NewCustomerRefund,
+    NewRefund,
+)
+from billcycle.payments.models import Refund
+from billcycle.payments.statuses import PaymentType, RefundStatus
 from billcycle.runtime import Runtime
 
 
@@ -191,3 +205,43 @@ def declined(attempt: CardAttempt) -> DomainError:
         f"The payment failed: {reason} (payment activity {attempt.activity_id}).",
         resource=PAYMENT,
     )
+
+
+def refund(runtime: Runtime, tenant_id: int, data: NewCustomerRefund) -> tuple[Refund, int]:
+    """Refund a card or bank payment back through the gateway that charged it
+    (``gateway_refunds.refund_now``, its own units of work), then note the activity;
+    returns the refund (Processed, Error, or Processing while the gateway's answer is
+    unknown) and the activity's id."""
+    with runtime.service_context(tenant_id) as ctx:
+        checked = check_refund(ctx, data)
+        shown = method_text(checked.kind, _method_of(ctx, checked.payment.payment_method_id))
+    done = gateway_refunds.refund_now(
+        runtime,
+        tenant_id,
+        checked.payment.id,
+        NewRefund(
+            amount=data.amount,
+            refund_type=PaymentType.ELECTRONIC,
+            reference_id=(
+                data.reference
+                if data.reference is not None and len(data.reference) <= 100
+                else None
+            ),
+            unapply=data.allocations,
+            source=EntrySource.FUSEBILL,
+        ),
+        auto_unapply=True,
+    )
+    status = {
+        RefundStatus.PROCESSED: ActivityStatus.SUCCESSFUL,
+        RefundStatus.ERROR: ActivityStatus.FAILED,
+    }.get(RefundStatus(done.status), ActivityStatus.UNKNOWN)
+    with runtime.service_context(tenant_id) as ctx:
+        activity = record(ctx, refund_activity(ctx, checked, done, data, status, shown))
+        return done, activity.id
+
+
+def _method_of(ctx: ServiceContext, method_id: int | None) -> PaymentMethod | None:
+    if method_id is None:
+        return None
+    return methods.get_method(ctx.session, ctx.tenant_id, method_id)

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from billcycle.context import ServiceContext
-from billcycle.errors import InvalidValue
+from billcycle.errors import InvalidValue, RuleViolation
 from billcycle.fusebill.deps import Ctx
 from billcycle.fusebill.paging import PageParams, set_paging_headers
 from billcycle.fusebill.query import parse_id
@@ -35,6 +35,7 @@ from billcycle.payments import activities, card_collection
 from billcycle.payments import refunds as refund_service
 from billcycle.payments.activity_models import PaymentActivity
 from billcycle.payments.activity_statuses import RECORDED_KINDS, ActivityStatus, ActivityType
+from billcycle.payments.statuses import RefundStatus
 from billcycle.runtime import Runtime
 
 router = APIRouter(tags=["Payments"])
@@ -135,9 +136,24 @@ def create_refund(
     request: Request, ctx: Ctx, raw: Annotated[bytes, Depends(_raw_body)]
 ) -> schemas.RefundOut:
     """Refund part of a payment. ``refundAllocations`` (required once the payment is fully
-    allocated, totalling the amount) name the invoices that owe the money again."""
+    allocated, totalling the amount) name the invoices that owe the money again. A card
+    or bank payment refunded by ``PaymentMethod`` goes back through its gateway; a refund
+    the gateway declines answers 409 and leaves a Failed activity."""
     body = schemas.parse_refund(raw)
-    refund = activities.refund_customer(ctx, body)
+    runtime: Runtime = request.app.state.runtime
+    with runtime.service_context(ctx.tenant_id) as checking:  # writes nothing
+        through_gateway = activities.check_refund(checking, body).through_gateway
+    if through_gateway:
+        # Refunded in its own units of work: this request's unit has not begun.
+        refund, activity_id = card_collection.refund(runtime, ctx.tenant_id, body)
+        if refund.status == RefundStatus.ERROR:
+            raise RuleViolation(
+                f"The refund failed at the gateway (payment activity {activity_id}); the "
+                "money is back on the payment, unallocated.",
+                resource="refund",
+            )
+    else:
+        refund = activities.refund_customer(ctx, body)
     found = activities.collected_payment(ctx, refund.payment_id)
     return schemas.refund_out(refund, found.refund_activities.get(refund.id), found.activity)
 
