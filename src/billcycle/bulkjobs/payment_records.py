@@ -43,8 +43,26 @@ def too_precise(currency: str) -> str:
 # -- stored form ------------------------------------------------------------------------
 
 
+# The stored form of a record (its ``data``): a Create Payment body with Fusebill's
+# property names, amounts as JSON numbers or exact decimal strings; ``source`` defaults
+# to Manual, ``autoAllocateOrder`` to OldestToNewest. The Fusebill dialect stores a body
+# that is in this form as it came, and anything else through ``encode``.
+STORED_KEYS = (
+    "customerId",
+    "amount",
+    "paymentMethod",
+    "paymentMethodId",
+    "useDefaultPaymentMethod",
+    "source",
+    "reference",
+    "paymentAllocations",
+    "autoAllocate",
+    "autoAllocateOrder",
+)
+
+
 def encode(payment: NewCollection) -> str:
-    """The record's ``data``: the Create Payment body, amounts as exact decimal strings."""
+    """The stored form of a payment, amounts as exact decimal strings."""
     body: dict[str, Any] = {
         "customerId": payment.account_id,
         "amount": str(payment.amount),
@@ -95,13 +113,14 @@ _EXPONENTS: dict[str, int] = {}
 _RECORDED = frozenset(kind.value for kind in RECORDED_KINDS)
 
 
-def _minor(amount: str, currency: str) -> int | None:
-    """A stored amount (an exact decimal string) in minor units, or None when it has
+def _minor(amount: str | float, currency: str) -> int | None:
+    """A stored amount (an exact decimal string, or a JSON number: a float read through
+    its shortest repr, so 9.99 is exactly 9.99) in minor units, or None when it has
     digits below the currency's minor unit."""
     exponent = _EXPONENTS.get(currency)
     if exponent is None:
         exponent = _EXPONENTS[currency] = minor_unit_exponent(currency)
-    scaled = Decimal(amount).scaleb(exponent)
+    scaled = Decimal(repr(amount) if type(amount) is float else amount).scaleb(exponent)
     if scaled != scaled.to_integral_value():
         return None
     return int(scaled)

@@ -25,7 +25,7 @@ from billcycle.jobs.chunks import ClaimedChunk
 from billcycle.jobs.registry import chunk_handler
 from billcycle.jobs.runner import JobRunner
 from billcycle.payments import bulk as payments
-from billcycle.payments.activity_statuses import AllocationOrder
+from billcycle.payments.activity_statuses import AllocationOrder, PaymentSource
 from billcycle.payments.allocation import spread
 
 Record = dict[str, Any]  # a stored record (``payment_records.encode``), parsed
@@ -136,7 +136,9 @@ class ProcessPaymentChunk:
                     spread(
                         verdict.amount_minor,
                         opened.get(record["customerId"], []),
-                        AllocationOrder(record["autoAllocateOrder"]),
+                        AllocationOrder(
+                            record.get("autoAllocateOrder", AllocationOrder.OLDEST_TO_NEWEST)
+                        ),
                     )
                 )
             planned.append(
@@ -145,7 +147,7 @@ class ProcessPaymentChunk:
                     amount_minor=verdict.amount_minor,
                     currency=verdict.currency,
                     method_kind=record["paymentMethod"],
-                    source=record["source"],
+                    source=record.get("source", PaymentSource.MANUAL),
                     reference=record.get("reference"),
                     allocations=tuple(
                         (invoice_id, minor, dates[invoice_id]) for invoice_id, minor in pieces

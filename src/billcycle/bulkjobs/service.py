@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from billcycle.bulkjobs import payment_records, records, tasks
+from billcycle.bulkjobs import records, tasks
 from billcycle.bulkjobs import repository as repo
 from billcycle.bulkjobs import statuses as st
 from billcycle.bulkjobs.models import BulkJob
 from billcycle.bulkjobs.statuses import BulkJobStatus, BulkJobType, RecordStatus
 from billcycle.context import ServiceContext
 from billcycle.errors import ErrorCode, InvalidValue, NotFound, RuleViolation
-from billcycle.payments.inputs import NewCollection
 
 RESOURCE = "bulk_job"
 REFERENCE = "Bulk write off"
@@ -107,16 +106,18 @@ def create_job(
 def create_payment_job(
     ctx: ServiceContext,
     upload_type: str,
-    payments: Sequence[NewCollection],
+    payments: Sequence[str],
     *,
     chunk_size: int,
     file_name: str | None = None,
 ) -> BulkJob:
-    """A new BulkPayment job of one record per payment, Validating; workers validate it."""
+    """A new BulkPayment job of one record per payment (each in the stored form of
+    ``payment_records``: ``encode`` makes it from a ``NewCollection``), Validating;
+    workers validate it."""
     job_type = check_type(upload_type, BulkJobType.BULK_PAYMENT)
     if not payments:
         raise InvalidValue("data must list at least one payment.", resource=RESOURCE, field="data")
-    job = _new_job(ctx, job_type, [payment_records.encode(p) for p in payments], file_name)
+    job = _new_job(ctx, job_type, payments, file_name)
     tasks.plan_validation(ctx, job, chunk_size)
     return job
 

@@ -37,6 +37,7 @@ from billcycle.bulkjobs import service
 from billcycle.bulkjobs.csv_upload import parse_invoice_ids
 from billcycle.bulkjobs.models import BulkJob
 from billcycle.bulkjobs.payment_csv import parse_payments
+from billcycle.bulkjobs.payment_records import encode
 from billcycle.bulkjobs.statuses import BulkJobType
 from billcycle.context import ServiceContext
 from billcycle.db.session import snapshot_unit
@@ -277,7 +278,7 @@ def upload_bulk_job(
             service.create_payment_job(
                 ctx,
                 upload.upload_type,
-                parse_payments(upload.content),
+                [encode(payment) for payment in parse_payments(upload.content)],
                 chunk_size=_chunk_size(request),
                 file_name=upload.file_name,
             )
@@ -336,7 +337,7 @@ def upload_bulk_payments(
     job = service.create_payment_job(
         ctx,
         BulkJobType.BULK_PAYMENT,
-        parse_payments(upload.content),
+        [encode(payment) for payment in parse_payments(upload.content)],
         chunk_size=_chunk_size(request),
         file_name=upload.file_name,
     )

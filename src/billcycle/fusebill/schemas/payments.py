@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import Field
 
+from billcycle.bulkjobs import payment_records
 from billcycle.errors import InvalidValue, MissingField
 from billcycle.fusebill.query import MAX_ID
 from billcycle.fusebill.schemas.customers import Amount, FusebillResponse, timestamp
@@ -121,13 +122,19 @@ def _text(value: Any, name: str, where: str) -> str | None:
     return value
 
 
+_WORDS: dict[type[Any], dict[str, Any]] = {}
+
+
 def _word(value: Any, words: type[Any], name: str, where: str, default: Any = None) -> Any:
     if value is None and default is not None:
         return default
+    by_folded = _WORDS.get(words)
+    if by_folded is None:
+        by_folded = _WORDS[words] = {member.value.casefold(): member for member in words}
     if isinstance(value, str):
-        for member in words:
-            if member.value.casefold() == value.strip().casefold():
-                return member
+        found = by_folded.get(value) or by_folded.get(value.strip().casefold())
+        if found is not None:
+            return found
     allowed = ", ".join(member.value for member in words)
     raise _invalid(where, f"{name}: {_shown(value)} is not one of {allowed}.", name)
 
@@ -206,10 +213,16 @@ def parse_refund(raw: bytes) -> NewCustomerRefund:
     )
 
 
-def parse_bulk_payments(fields: dict[str, Any]) -> list[NewCollection]:
-    """A BulkPayment create body (folded): ``data``, a list of Create Payment bodies. A
-    record that is not one is refused with the request (400), naming its position; what
-    only the database can judge fails the record at validation."""
+def parse_bulk_payments(fields: dict[str, Any]) -> list[str]:
+    """A BulkPayment create body (folded): ``data``, a list of Create Payment bodies, as
+    the job's stored records (``bulkjobs.payment_records``). A record that is not a
+    payment body is refused with the request (400), naming its position; what only the
+    database can judge fails the record at validation.
+
+    A body in the stored form already (Fusebill's property names as documented, JSON
+    numbers, known words) is stored as it came, after a few type checks: a million
+    records cost seconds less than reading each into a ``NewCollection`` and back.
+    Anything else (other casing, numeric strings) takes that longer way."""
     data = fields.get("data")
     if data is None:
         raise MissingField(
@@ -217,7 +230,70 @@ def parse_bulk_payments(fields: dict[str, Any]) -> list[NewCollection]:
         )
     if not isinstance(data, list):
         raise InvalidValue("data must be a list of payments.", field="data")
-    return [parse_payment(item, f"data[{i}]: ") for i, item in enumerate(data)]
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    stored: list[str] = []
+    for i, item in enumerate(data):
+        if _stored_form(item):
+            stored.append(dumps(item))
+        else:
+            stored.append(payment_records.encode(parse_payment(item, f"data[{i}]: ")))
+    return stored
+
+
+_STORED_KEYS = frozenset(payment_records.STORED_KEYS)
+_STORED_METHODS = frozenset(kind.value for kind in MethodKind)
+_STORED_SOURCES = frozenset(source.value for source in PaymentSource)
+_STORED_ORDERS = frozenset(order.value for order in AllocationOrder)
+
+
+def _number(value: Any) -> bool:
+    # (NaN and infinities compare false.)
+    return type(value) in (int, float) and bool(-MAX_AMOUNT < value < MAX_AMOUNT)
+
+
+def _stored_id(value: Any) -> bool:
+    return type(value) is int and 1 <= value <= MAX_ID
+
+
+def _stored_form(item: Any) -> bool:
+    """Whether a record can be stored as it came (see ``parse_bulk_payments``)."""
+    if type(item) is not dict or not item.keys() <= _STORED_KEYS:
+        return False
+    get = item.get
+    if not (
+        _stored_id(get("customerId"))
+        and _number(get("amount"))
+        and get("paymentMethod") in _STORED_METHODS
+        and get("source", "Manual") in _STORED_SOURCES
+        and get("autoAllocateOrder", "OldestToNewest") in _STORED_ORDERS
+        and type(get("autoAllocate", False)) is bool
+        and type(get("useDefaultPaymentMethod", False)) is bool
+    ):
+        return False
+    reference = get("reference")
+    if reference is not None and type(reference) is not str:
+        return False
+    method_id = get("paymentMethodId")
+    if method_id is not None and not _stored_id(method_id):
+        return False
+    allocations = get("paymentAllocations")
+    if allocations is None:
+        return True
+    if type(allocations) is not list:
+        return False
+    for allocation in allocations:
+        if (
+            type(allocation) is not dict
+            or allocation.keys() != _ALLOCATION_KEYS
+            or not _stored_id(allocation["invoiceId"])
+            or not _number(allocation["amount"])
+        ):
+            return False
+    return True
+
+
+_ALLOCATION_KEYS = frozenset({"invoiceId", "amount"})
+MAX_AMOUNT = 10**_MAX_DIGITS
 
 
 # -- responses ---------------------------------------------------------------------------
