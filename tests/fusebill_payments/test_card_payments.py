@@ -4,11 +4,15 @@ and no payment (Fusebill's documented behaviour)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from billcycle.clock import FrozenClock
+from billcycle.payments.reconciler import reconcile_due
 from billcycle.runtime import Runtime
 from tests.charging.helpers import add_method
 from tests.fusebill.helpers import assert_error
 from tests.fusebill_payments.helpers import balances, customer_with, fget, fpost, ok
-from tests.gateways.helpers import configure_test_gateway
+from tests.gateways.helpers import SETTLE_AFTER, configure_test_gateway
 from tests.support.api import Api
 
 
@@ -104,3 +108,31 @@ def test_card_payment_refunded_through_the_gateway(api: Api, runtime: Runtime) -
         "Successful",
         "SelfServicePortal",
     )
+
+
+def test_pending_card_payment_is_unknown_until_it_settles(
+    api: Api, runtime: Runtime, machine_clock: FrozenClock
+) -> None:
+    tenant_id = api.tenant.tenant_id
+    billed = customer_with(runtime, api, ["30"])
+    configure_test_gateway(runtime, tenant_id, make_default=True)
+    add_method(runtime, tenant_id, billed.account_id, "tok_pendingThenSettled")
+    body = {
+        "customerId": billed.account_id,
+        "amount": 30,
+        "paymentMethod": "CreditCard",
+        "useDefaultPaymentMethod": True,
+        "source": "Automatic",
+        "paymentAllocations": [{"invoiceId": billed.invoice_ids[0], "amount": 30}],
+    }
+    payment = ok(fpost(api, "/v1/payments", body))
+    # Pending: nothing is paid yet, and the attempt's outcome is Unknown.
+    assert (payment["invoiceAllocations"], payment["unallocatedAmount"]) == ([], 30)
+    assert balances(api, billed.invoice_ids) == [(0, 30, "Overdue")]
+    path = f"/v1/paymentActivities/{payment['paymentActivityId']}"
+    assert ok(fget(api, path))["status"] == "Unknown"
+
+    machine_clock.advance(timedelta(seconds=SETTLE_AFTER + 1))
+    reconcile_due(runtime, tenant_id=tenant_id, older_than=timedelta(0))
+    assert ok(fget(api, path))["status"] == "Successful"
+    assert balances(api, billed.invoice_ids) == [(30, 0, "Paid")]
