@@ -10,6 +10,7 @@ layer nor any domain package imports it: the job runner only checks that it was.
 from __future__ import annotations
 
 from billcycle.billruns import tasks as billruns_tasks
+from billcycle.bulkjobs import payment_tasks as bulkpayment_tasks
 from billcycle.bulkjobs import tasks as bulkjobs_tasks
 from billcycle.collections import tasks as collections_tasks
 from billcycle.jobs.registry import mark_loaded
@@ -19,6 +20,7 @@ from billcycle.payments import tasks as payments_tasks
 TASK_MODULES = (
     billruns_tasks,
     bulkjobs_tasks,
+    bulkpayment_tasks,
     collections_tasks,
     payments_tasks,
     paymentruns_tasks,

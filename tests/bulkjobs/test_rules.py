@@ -125,12 +125,12 @@ def test_record_limit(api: Api, runtime: Runtime) -> None:
         (
             {"accountUploadType": "BulkPayment", "data": [{"customerId": 1, "amount": 5}]},
             400,
-            "is not an id",
+            "data[0]: paymentMethod is required",
         ),
         (
             {"accountUploadType": "BulkPayment", "data": [1]},
             400,
-            "accountUploadType BulkPayment is not supported yet",
+            "data[0]: must be a payment object",
         ),
         ([1, 2], 400, "must be a JSON object"),
     ],

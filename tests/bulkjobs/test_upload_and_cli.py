@@ -55,7 +55,7 @@ def test_upload_a_csv(api: Api, runtime: Runtime, jobs: ManualDispatcher) -> Non
         ("a.csv", b"", {}, "data must list at least one invoice id"),
         ("a.csv", b"\xff\xfe1\x00", {}, "The file is not UTF-8 text."),
         ("a.csv", b"1\n", {"accountUploadType": None}, "accountUploadType is required"),
-        ("a.csv", b"1\n", {"accountUploadType": "BulkPayment"}, "not supported yet"),
+        ("a.csv", b"1\n", {"accountUploadType": "BulkPayment"}, "names no StaxBillID column"),
     ],
 )
 def test_bad_uploads(

@@ -716,3 +716,39 @@ def fail_incomplete(session: Session, job_id: int, details: str) -> int:
         .values(status=RecordStatus.FAILED_PROCESSING, details=details)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# -- BulkPayment records -------------------------------------------------------------------
+
+
+def records_with_data(
+    session: Session, job_id: int, first_seq: int, last_seq: int, status: RecordStatus
+) -> list[tuple[int, str]]:
+    """``(record id, data)`` of the range's records in ``status``, in seq order.
+
+    Tenant: the caller resolved ``job_id`` under its tenant (or took it from its chunk).
+    """
+    rows = session.execute(
+        select(_rec.id, _rec.data)
+        .where(*_in_range(job_id, first_seq, last_seq, status))
+        .order_by(_rec.seq)
+    ).all()
+    return [(int(rid), str(data)) for rid, data in rows]
+
+
+def customer_facts(
+    session: Session, tenant_id: int, account_ids: Sequence[int]
+) -> dict[int, tuple[str, str]]:
+    """Account id -> (currency, status) of the tenant's accounts among ``account_ids``."""
+    result: dict[int, tuple[str, str]] = {}
+    unique = sorted(set(account_ids))
+    for chunk in _id_chunks(unique):
+        rows = session.execute(
+            # ``tenant_id + 0``: looked up by primary key, not by scanning the tenant's
+            # accounts through an index that leads with the tenant (SQLite's choice).
+            select(_acc.id, _acc.currency, _acc.status).where(
+                _acc.tenant_id + 0 == tenant_id, _in_list(session, _acc.id, chunk, BigInteger)
+            )
+        ).all()
+        result.update((int(i), (str(c), str(s))) for i, c, s in rows)
+    return result

@@ -2,7 +2,8 @@
 background), read, list, process (records written off in the background), cancel.
 
 Rules: one open job per tenant (validating, awaiting processing, or processing), at
-most the tenant's record limit per job, only BulkWriteOff for now. Every transition is
+most the tenant's record limit per job; BulkWriteOff (invoice ids) and BulkPayment
+(payments, ``payment_records``). Every transition is
 decided under the job's exclusive lock (``repository.lock_job``); the heavy work is
 planned as chunks in the same transaction and dispatched only once it commits.
 """
@@ -41,29 +42,43 @@ def _bad_status(status: str, action: str) -> RuleViolation:
     )
 
 
-def check_type(upload_type: str) -> BulkJobType:
-    """The canonical job type (matched case-insensitively); only BulkWriteOff runs yet."""
+def find_type(upload_type: str) -> BulkJobType | None:
+    """The canonical job type (matched case-insensitively), or None."""
     by_folded = {name.casefold(): name for name in st.CREATABLE_TYPES}
-    canonical = by_folded.get(upload_type.strip().casefold())
-    if canonical == BulkJobType.BULK_WRITE_OFF:
+    return by_folded.get(upload_type.strip().casefold())
+
+
+def check_type(upload_type: str, expected: BulkJobType = BulkJobType.BULK_WRITE_OFF) -> BulkJobType:
+    """``upload_type`` as the job type ``expected`` (the shape of ``data`` says which)."""
+    canonical = find_type(upload_type)
+    if canonical == expected:
         return canonical
-    if canonical == BulkJobType.BULK_PAYMENT:
+    if canonical is not None:
         raise InvalidValue(
-            "accountUploadType BulkPayment is not supported yet: it arrives with payments. "
-            "Use BulkWriteOff.",
+            f"accountUploadType {canonical} does not match data: {_DATA_OF[canonical]}.",
             resource=RESOURCE,
             field="accountUploadType",
         )
     raise InvalidValue(
-        f"accountUploadType '{upload_type[:40]}' is not valid: use BulkWriteOff "
-        "(BulkPayment is not supported yet).",
+        f"accountUploadType '{upload_type[:40]}' is not valid: use BulkWriteOff or BulkPayment.",
         resource=RESOURCE,
         field="accountUploadType",
     )
 
 
-def default_file_name(ctx: ServiceContext) -> str:
-    return f"BulkWriteOff-{ctx.clock.today():%Y%m%d}.csv"
+_DATA_OF = {
+    BulkJobType.BULK_WRITE_OFF: "a BulkWriteOff job's data lists invoice ids",
+    BulkJobType.BULK_PAYMENT: "a BulkPayment job's data lists payments",
+}
+# Fusebill's own names for a job's default file and its reference.
+_FILE_PREFIX = {BulkJobType.BULK_WRITE_OFF: "BulkWriteOff", BulkJobType.BULK_PAYMENT: "BulkPayment"}
+_REFERENCE = {BulkJobType.BULK_WRITE_OFF: REFERENCE, BulkJobType.BULK_PAYMENT: "Bulk Payment"}
+
+
+def default_file_name(
+    ctx: ServiceContext, job_type: BulkJobType = BulkJobType.BULK_WRITE_OFF
+) -> str:
+    return f"{_FILE_PREFIX[job_type]}-{ctx.clock.today():%Y%m%d}.csv"
 
 
 def create_job(
@@ -80,10 +95,40 @@ def create_job(
         raise InvalidValue(
             "data must list at least one invoice id.", resource=RESOURCE, field="data"
         )
+    job = _new_job(ctx, job_type, [str(i) for i in invoice_ids], file_name)
+    duplicates = records.duplicate_positions(invoice_ids)
+    if duplicates:
+        repo.preset_details(ctx.session, job.id, duplicates, records.DUPLICATE)
+    tasks.plan_validation(ctx, job, chunk_size)
+    return job
+
+
+def create_payment_job(
+    ctx: ServiceContext,
+    upload_type: str,
+    payments: Sequence[str],
+    *,
+    chunk_size: int,
+    file_name: str | None = None,
+) -> BulkJob:
+    """A new BulkPayment job of one record per payment (each in the stored form of
+    ``payment_records``: ``encode`` makes it from a ``NewCollection``), Validating;
+    workers validate it."""
+    job_type = check_type(upload_type, BulkJobType.BULK_PAYMENT)
+    if not payments:
+        raise InvalidValue("data must list at least one payment.", resource=RESOURCE, field="data")
+    job = _new_job(ctx, job_type, payments, file_name)
+    tasks.plan_validation(ctx, job, chunk_size)
+    return job
+
+
+def _new_job(
+    ctx: ServiceContext, job_type: BulkJobType, data: Sequence[str], file_name: str | None
+) -> BulkJob:
     limit = repo.record_limit(ctx.session, ctx.tenant_id)
-    if len(invoice_ids) > limit:
+    if len(data) > limit:
         raise InvalidValue(
-            f"A bulk job takes at most {limit} records; {len(invoice_ids)} were given.",
+            f"A bulk job takes at most {limit} records; {len(data)} were given.",
             resource=RESOURCE,
             field="data",
         )
@@ -103,24 +148,18 @@ def create_job(
             status=BulkJobStatus.VALIDATING,
             # Fusebill shows the creation time to the second.
             created_at=ctx.clock.now().replace(microsecond=0),
-            total_records=len(invoice_ids),
+            total_records=len(data),
             successful_records=0,
             failed_records=0,
             total_processed_records=0,
             processed_records=0,
             failed_processed_records=0,
-            file_name=(file_name or default_file_name(ctx))[:MAX_FILE_NAME],
-            reference=REFERENCE,
+            file_name=(file_name or default_file_name(ctx, job_type))[:MAX_FILE_NAME],
+            reference=_REFERENCE[job_type],
             internal_automated_flag=False,
         ),
     )
-    repo.insert_records(
-        ctx.session, ctx.tenant_id, job.id, [str(i) for i in invoice_ids], RecordStatus.PENDING
-    )
-    duplicates = records.duplicate_positions(invoice_ids)
-    if duplicates:
-        repo.preset_details(ctx.session, job.id, duplicates, records.DUPLICATE)
-    tasks.plan_validation(ctx, job, chunk_size)
+    repo.insert_records(ctx.session, ctx.tenant_id, job.id, data, RecordStatus.PENDING)
     return job
 
 
@@ -164,7 +203,7 @@ def process_job(
     ctx: ServiceContext, job_id: int, *, chunk_size: int, settings: str | None = None
 ) -> BulkJob:
     """Validated | ValidatedWithErrors -> Processing; workers write the passed records'
-    invoices off, then Processed | ProcessedWithErrors."""
+    invoices off (or record their payments), then Processed | ProcessedWithErrors."""
     job = repo.lock_job(ctx.session, ctx.tenant_id, job_id)
     if job is None:
         raise _not_found(job_id)

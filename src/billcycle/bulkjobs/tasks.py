@@ -21,7 +21,7 @@ import time
 from billcycle.bulkjobs import records
 from billcycle.bulkjobs import repository as repo
 from billcycle.bulkjobs.models import BulkJob
-from billcycle.bulkjobs.statuses import BulkJobStatus, RecordStatus
+from billcycle.bulkjobs.statuses import BulkJobStatus, BulkJobType, RecordStatus
 from billcycle.context import ServiceContext
 from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
@@ -34,6 +34,13 @@ log = logging.getLogger(__name__)
 
 VALIDATE = "bulk_job_validate"
 PROCESS = "bulk_job_process"
+# BulkPayment's chunks (handled in ``payment_tasks``).
+PAYMENT_VALIDATE = "bulk_payment_validate"
+PAYMENT_PROCESS = "bulk_payment_process"
+_KINDS = {
+    BulkJobType.BULK_WRITE_OFF: (VALIDATE, PROCESS),
+    BulkJobType.BULK_PAYMENT: (PAYMENT_VALIDATE, PAYMENT_PROCESS),
+}
 
 # The ledger entry's source for write-offs made through the Fusebill dialect.
 
@@ -92,16 +99,17 @@ def _start(ctx: ServiceContext, kind: str, job_id: int, chunk_count: int) -> Non
 
 
 def plan_validation(ctx: ServiceContext, job: BulkJob, chunk_size: int) -> None:
+    kind = _KINDS[BulkJobType(job.type)][0]
     ranges = repo.seq_ranges(job.total_records, chunk_size_for(job.total_records, chunk_size))
     chunks.plan(
         ctx.session,
         tenant_id=job.tenant_id,
-        kind=VALIDATE,
+        kind=kind,
         parent_id=job.id,
         ranges=ranges,
         now=ctx.machine_clock.now(),
     )
-    _start(ctx, VALIDATE, job.id, len(ranges))
+    _start(ctx, kind, job.id, len(ranges))
 
 
 def _after_validation(ctx: ServiceContext, job_id: int, counts: repo.Counts) -> None:
@@ -171,18 +179,19 @@ class ValidateChunk:
 def plan_processing(ctx: ServiceContext, job: BulkJob, chunk_size: int) -> None:
     """Cut the records that passed validation into chunks and start a drain; a job with
     none to process finishes at once."""
+    kind = _KINDS[BulkJobType(job.type)][1]
     size = chunk_size_for(job.successful_records, chunk_size)
     ranges = repo.passed_ranges(ctx.session, job.id, size)
     chunks.plan(
         ctx.session,
         tenant_id=job.tenant_id,
-        kind=PROCESS,
+        kind=kind,
         parent_id=job.id,
         ranges=ranges,
         now=ctx.machine_clock.now(),
     )
     if ranges:
-        _start(ctx, PROCESS, job.id, len(ranges))
+        _start(ctx, kind, job.id, len(ranges))
     else:
         counts = repo.add_counts(ctx.session, job.id, now=ctx.clock.now())
         _after_processing(ctx, job.id, counts)
@@ -288,7 +297,7 @@ def cancel_chunks(ctx: ServiceContext, job_id: int) -> None:
     """Cancel the job's open chunks: a worker holding one fails to complete it and its
     whole transaction rolls back."""
     now = ctx.machine_clock.now()
-    for kind in (VALIDATE, PROCESS):
+    for kind in (VALIDATE, PROCESS, PAYMENT_VALIDATE, PAYMENT_PROCESS):
         chunks.cancel_open(ctx.session, kind=kind, parent_id=job_id, now=now)
 
 

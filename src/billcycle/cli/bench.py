@@ -173,6 +173,34 @@ def payment_run(
     _run(config, lambda bench: bench_payment_run.run(bench, params), as_json)
 
 
+@app.command("bulk-payment")
+def bulk_payment(
+    payments: Annotated[int, typer.Option(min=1, help="Payments (one per posted invoice)")] = 1000,
+    accounts: Annotated[
+        int | None, typer.Option(help="Accounts owning the invoices (default: payments / 10)")
+    ] = None,
+    database: DatabaseUrl = None,
+    workers: Workers = 1,
+    chunk_size: ChunkSize = None,
+    timeout: Timeout = 1800.0,
+    fresh: Fresh = False,
+    as_json: Json = False,
+) -> None:
+    """A Fusebill BulkPayment of N Check payments: create -> Validated -> Processed."""
+    from billcycle.bench import bulk_payment as bench_bulk_payment
+
+    params = bench_bulk_payment.BulkPaymentParams(payments, accounts)
+    config = BenchConfig(
+        database,
+        workers,
+        chunk_size,
+        timeout,
+        bulk_job_record_limit=payments,
+        fresh_database=fresh,
+    )
+    _run(config, lambda bench: bench_bulk_payment.run(bench, params), as_json)
+
+
 @app.command()
 def http(
     database: DatabaseUrl = None,

@@ -19,6 +19,7 @@ from billcycle.notifications.models import InvoiceEmail
 from billcycle.operators.models import OperatorKey
 from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.paymentruns.models import PaymentRun, PaymentRunData
+from billcycle.payments.activity_models import PaymentActivity
 from billcycle.payments.models import Payment, PendingApplication, Refund
 from billcycle.subscriptions.models import (
     Subscription,
@@ -51,6 +52,7 @@ __all__ = [
     "OAuthClient",
     "OperatorKey",
     "Payment",
+    "PaymentActivity",
     "PaymentGateway",
     "PaymentMethod",
     "PaymentRun",

@@ -8,6 +8,12 @@ from datetime import date
 from decimal import Decimal
 
 from billcycle.ledger.models import EntrySource
+from billcycle.payments.activity_statuses import (
+    AllocationOrder,
+    MethodKind,
+    PaymentSource,
+    RefundChannel,
+)
 from billcycle.payments.statuses import (
     GatewayState,
     PaymentType,
@@ -78,3 +84,33 @@ class GatewayOutcome:
     gateway_state: GatewayState | None = None  # default: Settled, or FailedToSettle
     gateway_response: str | None = None
     gateway_response_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewCollection:
+    """A payment as Fusebill takes it: recorded money (cash, a check, a direct deposit)
+    or a charge of a card or bank account, allocated to named invoices or automatically
+    to the customer's open invoices (``order``: an ``AllocationOrder``)."""
+
+    account_id: int
+    amount: Decimal
+    method_kind: MethodKind
+    source: PaymentSource
+    reference: str | None = None
+    payment_method_id: int | None = None
+    use_default_payment_method: bool = False
+    allocations: tuple[InvoiceApplication, ...] = ()
+    auto_allocate: bool = False
+    order: AllocationOrder = AllocationOrder.OLDEST_TO_NEWEST
+
+
+@dataclass(frozen=True, slots=True)
+class NewCustomerRefund:
+    """A refund as Fusebill takes it: ``allocations`` name the invoices to take the money
+    back from (required once the payment is fully allocated; they total the amount)."""
+
+    payment_id: int
+    amount: Decimal
+    channel: RefundChannel = RefundChannel.PAYMENT_METHOD
+    reference: str | None = None
+    allocations: tuple[InvoiceApplication, ...] = ()

@@ -36,6 +36,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from billcycle.bulkjobs import service
 from billcycle.bulkjobs.csv_upload import parse_invoice_ids
 from billcycle.bulkjobs.models import BulkJob
+from billcycle.bulkjobs.payment_csv import parse_payments
+from billcycle.bulkjobs.payment_records import encode
 from billcycle.bulkjobs.statuses import BulkJobType
 from billcycle.context import ServiceContext
 from billcycle.db.session import snapshot_unit
@@ -43,6 +45,7 @@ from billcycle.errors import InvalidValue, MissingField
 from billcycle.fusebill.deps import BulkCtx
 from billcycle.fusebill.paging import PageParams, set_paging_headers
 from billcycle.fusebill.schemas import bulk_jobs as schemas
+from billcycle.fusebill.schemas import payments as payment_schemas
 from billcycle.jobs.dispatch import HeldDispatcher
 from billcycle.runtime import Runtime
 
@@ -126,9 +129,20 @@ def _streamed_job(
 def create_bulk_job(
     request: Request, ctx: BulkCtx, raw: Annotated[bytes, Depends(_raw_body)]
 ) -> Response:
-    """Create a job (``BulkWriteOff``: ``data`` lists invoice ids) and start validating it.
-    Poll it with ``GET /v1/BulkApi/{id}``; process it once Validated."""
-    body = schemas.parse_create(raw)
+    """Create a job (``BulkWriteOff``: ``data`` lists invoice ids; ``BulkPayment``: ``data``
+    lists Create Payment bodies) and start validating it. Poll it with
+    ``GET /v1/BulkApi/{id}``; process it once Validated."""
+    fields = schemas.json_object(raw)
+    if schemas.is_bulk_payment(fields):
+        return _job(
+            service.create_payment_job(
+                ctx,
+                fields["accountuploadtype"],
+                payment_schemas.parse_bulk_payments(fields),
+                chunk_size=_chunk_size(request),
+            )
+        )
+    body = schemas.parse_create_body(fields)
     if body.upload_type is None:
         raise MissingField(
             "accountUploadType is required: use BulkWriteOff.", field="accountUploadType"
@@ -158,6 +172,35 @@ def create_bulk_write_off(
             field="accountUploadType",
         )
     job = service.create_job(ctx, upload_type, body.invoice_ids, chunk_size=_chunk_size(request))
+    return _job(job)
+
+
+@router.post(
+    "/v1/bulkpaymentsubmit",
+    response_class=JSONResponse,
+    responses=_JOB,
+    summary="Create a bulk payment job",
+    openapi_extra=_json_body(payment_schemas.BulkPaymentBody),
+)
+def create_bulk_payment(
+    request: Request, ctx: BulkCtx, raw: Annotated[bytes, Depends(_raw_body)]
+) -> Response:
+    """Fusebill's bulk payment procedure: a BulkPayment job of the given Create Payment
+    bodies (Cash, Check or DirectDeposit; allocated to named invoices or automatically).
+    ``createdEntityId`` of a processed record is its payment's id."""
+    fields = schemas.json_object(raw)
+    upload_type = fields.get("accountuploadtype") or BulkJobType.BULK_PAYMENT
+    if not schemas.is_bulk_payment({"accountuploadtype": upload_type}):
+        raise InvalidValue(
+            f"POST /v1/bulkPaymentSubmit creates BulkPayment jobs, not '{str(upload_type)[:40]}'.",
+            field="accountUploadType",
+        )
+    job = service.create_payment_job(
+        ctx,
+        str(upload_type),
+        payment_schemas.parse_bulk_payments(fields),
+        chunk_size=_chunk_size(request),
+    )
     return _job(job)
 
 
@@ -222,17 +265,79 @@ async def _upload(request: Request) -> Upload:
 def upload_bulk_job(
     request: Request, ctx: BulkCtx, upload: Annotated[Upload, Depends(_upload)]
 ) -> Response:
-    """A file of invoice ids, one per line or comma-separated, with an optional header
-    line; the job's ``fileName`` is the uploaded file's name."""
+    """BulkWriteOff: a file of invoice ids, one per line or comma-separated, with an
+    optional header line. BulkPayment: a CSV of payments (``StaxBillID``, ``Amount``,
+    ``Reference``, ``PaymentMethod``, ``InvoiceID``/``AllocationAmount`` pairs; see
+    docs/fusebill-api.md). The job's ``fileName`` is the uploaded file's name."""
     if upload.upload_type is None:
         raise MissingField(
             "accountUploadType is required: use BulkWriteOff.", field="accountUploadType"
+        )
+    if service.find_type(upload.upload_type) == BulkJobType.BULK_PAYMENT:
+        return _job(
+            service.create_payment_job(
+                ctx,
+                upload.upload_type,
+                [encode(payment) for payment in parse_payments(upload.content)],
+                chunk_size=_chunk_size(request),
+                file_name=upload.file_name,
+            )
         )
     invoice_ids = parse_invoice_ids(upload.content)
     job = service.create_job(
         ctx,
         upload.upload_type,
         invoice_ids,
+        chunk_size=_chunk_size(request),
+        file_name=upload.file_name,
+    )
+    return _job(job)
+
+
+async def _payment_file(request: Request) -> Upload:
+    """A payments CSV: the whole body as ``text/csv``, or a multipart ``file`` part."""
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith("multipart/form-data"):
+        upload = await _upload(request)
+        return Upload(upload.file_name, upload.content, BulkJobType.BULK_PAYMENT)
+    if content_type.startswith(("text/csv", "text/plain", "application/csv")):
+        return Upload(None, await request.body(), BulkJobType.BULK_PAYMENT)
+    raise InvalidValue(
+        "Send the payments as text/csv, or as multipart/form-data with a 'file' part."
+    )
+
+
+@router.post(
+    "/v1/bulkpaymentsubmit/upload",
+    response_class=JSONResponse,
+    responses=_JOB,
+    summary="Create a bulk payment job from a CSV file",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                },
+            },
+        }
+    },
+)
+def upload_bulk_payments(
+    request: Request, ctx: BulkCtx, upload: Annotated[Upload, Depends(_payment_file)]
+) -> Response:
+    """A BulkPayment job from a CSV of payments: a header line, then one payment a line
+    (``StaxBillID``, ``Amount``, optional ``Reference``, ``PaymentMethod``, ``Source``,
+    ``InvoiceID``/``AllocationAmount`` pairs, ``AutoAllocate``, ``AutoAllocateOrder``)."""
+    job = service.create_payment_job(
+        ctx,
+        BulkJobType.BULK_PAYMENT,
+        [encode(payment) for payment in parse_payments(upload.content)],
         chunk_size=_chunk_size(request),
         file_name=upload.file_name,
     )

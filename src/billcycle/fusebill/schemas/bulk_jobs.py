@@ -77,7 +77,21 @@ class CreateRequest:
 
 
 def parse_create(raw: bytes) -> CreateRequest:
-    body = _json_object(raw)
+    return parse_create_body(_json_object(raw))
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """The body as an object whose keys are folded to lower case (400 otherwise)."""
+    return _json_object(raw)
+
+
+def is_bulk_payment(body: Mapping[str, Any]) -> bool:
+    """Whether a folded create body asks for a BulkPayment job (its ``data`` are payments)."""
+    upload_type = body.get("accountuploadtype")
+    return isinstance(upload_type, str) and upload_type.strip().casefold() == "bulkpayment"
+
+
+def parse_create_body(body: dict[str, Any]) -> CreateRequest:
     upload_type = body.get("accountuploadtype")
     if upload_type is not None and not isinstance(upload_type, str):
         raise _invalid(

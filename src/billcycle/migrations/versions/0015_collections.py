@@ -5,7 +5,7 @@ business day evaluated), ``collection_accounts`` (overrides and dunning state of
 accounts that ever needed one) and ``collection_events`` (append-only).
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 """
 
 from collections.abc import Sequence
@@ -17,7 +17,7 @@ import billcycle.db.types
 
 
 revision: str = "0015"
-down_revision: str | None = "0013"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

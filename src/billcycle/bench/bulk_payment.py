@@ -1,0 +1,99 @@
+"""``billcycle bench bulk-payment``: a Fusebill BulkPayment of N payments, timed from
+``POST /fusebill/v1/BulkApi`` through Validated and ``POST /fusebill/v1/BulkApi/Process``
+to Processed.
+
+The posted invoices are loaded set-based as for ``bench write-off``; each record is a
+Check payment of one invoice's whole amount, allocated to it (``paymentAllocations``),
+so every record reads its customer and invoice and writes a payment, two ledger entries
+and an activity. The tenant's ``bulk_job_record_limit`` is raised to N. The request body
+is serialised before the clock starts.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+
+from billcycle.bench.harness import Bench, Stopwatch, per_second
+from billcycle.bench.write_off import AMOUNT_MINOR, WriteOffParams, _prepare, _write_off
+from billcycle.bulkjobs.statuses import BulkJobType
+
+
+@dataclass(frozen=True)
+class BulkPaymentParams:
+    payments: int
+    accounts: int | None = None  # default: payments / 10
+
+
+def run(bench: Bench, params: BulkPaymentParams) -> dict[str, Any]:
+    accounts, invoices, load_seconds = _prepare(
+        bench, WriteOffParams(params.payments, params.accounts)
+    )
+    # The loader spreads invoices over accounts as i % len(accounts) (as write-off's raw
+    # floor assumes); the body names each invoice's own customer.
+    with bench.runtime.engine.connect() as conn:
+        owners: dict[int, int] = {
+            int(invoice_id): int(account_id)
+            for invoice_id, account_id in conn.execute(
+                text("SELECT id, account_id FROM invoices WHERE tenant_id = :t"),
+                {"t": bench.tenant_id},
+            )
+        }
+    started = time.perf_counter()
+    body = json.dumps(
+        {
+            "accountUploadType": BulkJobType.BULK_PAYMENT,
+            "data": [
+                {
+                    "customerId": owners[invoice_id],
+                    "amount": AMOUNT_MINOR / 100,
+                    "paymentMethod": "Check",
+                    "source": "Import",
+                    "paymentAllocations": [{"invoiceId": invoice_id, "amount": AMOUNT_MINOR / 100}],
+                }
+                for invoice_id in invoices
+            ],
+        }
+    ).encode()
+    body_seconds = time.perf_counter() - started
+    with bench.workers() as workers:
+        with Stopwatch(workers) as timing:
+            job_id, validate_seconds = _write_off(bench, workers, body)
+        worker_count = len(workers.pids())
+    payments, applied = bench.row(
+        "SELECT count(*), coalesce(sum(amount_minor), 0) FROM ledger_entries "
+        "WHERE tenant_id = :t AND entry_type = 'Payment'",
+        t=bench.tenant_id,
+    )
+    processed = bench.scalar("SELECT processed_records FROM bulk_jobs WHERE id = :j", j=job_id)
+    errors: list[str] = []
+    if int(payments) != params.payments:
+        errors.append(f"applications: {payments}, expected {params.payments}")
+    if int(applied) != params.payments * AMOUNT_MINOR:
+        errors.append(f"applied (minor units): {applied}, expected {params.payments * 3000}")
+    if int(processed or 0) != params.payments:
+        errors.append(f"processed records: {processed}, expected {params.payments}")
+    wall = timing.wall_seconds
+    return {
+        "benchmark": "bulk-payment",
+        "database": bench.database,
+        "workers": worker_count,
+        "accounts": len(accounts),
+        "payments": params.payments,
+        "wall_seconds": round(wall, 3),
+        "validate_seconds": round(validate_seconds, 3),
+        "process_seconds": round(wall - validate_seconds, 3),
+        "payments_per_second": per_second(params.payments, wall),
+        "peak_rss_mb": timing.peak_rss_mb,
+        "peak_rss_mb_per_worker": timing.peak_rss_mb_per_worker,
+        "chunk_size": bench.runtime.settings.bulk_job_chunk_size,
+        "load_seconds": round(load_seconds, 2),
+        "body_seconds": round(body_seconds, 2),
+        "worker_kind": workers.kind,
+        "correct": not errors,
+        "errors": errors,
+    }

@@ -1,0 +1,179 @@
+"""The BulkPayment machinery that runs in workers: validating records and processing them
+(recording payments), chunk by chunk on the job layer, as BulkWriteOff's (``tasks``).
+
+A chunk reads its records, its customers and its invoices in a few queries, judges the
+records in Python (``payment_records.judge``: a payment's rules need its currency and
+allocations, which no single SQL statement judges well), and writes its outcome in a few
+set-based statements: failures grouped by reason, passes in one UPDATE, and when
+processing, every payment with its ledger entries and activity in three bulk inserts
+(``payments.bulk.record_payments``). The job's lock, counters, cancel and give-up rules
+are BulkWriteOff's exactly.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from json import loads
+from typing import Any
+
+from billcycle.bulkjobs import payment_records as rules
+from billcycle.bulkjobs import repository as repo
+from billcycle.bulkjobs import tasks
+from billcycle.bulkjobs.statuses import BulkJobStatus, RecordStatus
+from billcycle.context import ServiceContext
+from billcycle.jobs.chunks import ClaimedChunk
+from billcycle.jobs.registry import chunk_handler
+from billcycle.jobs.runner import JobRunner
+from billcycle.payments import bulk as payments
+from billcycle.payments.activity_statuses import AllocationOrder, PaymentSource
+from billcycle.payments.allocation import spread
+
+Record = dict[str, Any]  # a stored record (``payment_records.encode``), parsed
+
+
+def _customers(ctx: ServiceContext, records: list[Record]) -> dict[int, rules.Customer]:
+    found = repo.customer_facts(ctx.session, ctx.tenant_id, [r["customerId"] for r in records])
+    return {account_id: rules.Customer(*facts) for account_id, facts in found.items()}
+
+
+def _named(records: list[Record]) -> list[int]:
+    return [a["invoiceId"] for r in records for a in r.get("paymentAllocations", ())]
+
+
+def _invoices(
+    ctx: ServiceContext, records: list[Record]
+) -> tuple[dict[int, rules.Invoice], dict[int, date]]:
+    """The invoices the records name, and their dates."""
+    wanted = _named(records)
+    found = payments.invoice_facts(ctx, wanted)
+    return (
+        {
+            invoice_id: rules.Invoice(
+                facts.account_id, facts.status, [invoice_id, facts.balance_minor]
+            )
+            for invoice_id, facts in found.items()
+        },
+        {invoice_id: facts.invoice_date for invoice_id, facts in found.items()},
+    )
+
+
+def _fail(ctx: ServiceContext, failed: dict[str, list[int]], status: RecordStatus) -> int:
+    for reason, record_ids in failed.items():
+        repo.set_status(ctx.session, record_ids, status, reason)
+    return sum(len(ids) for ids in failed.values())
+
+
+class ValidatePaymentChunk:
+    def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
+        tasks._let_writers_in(ctx)
+        session = ctx.session
+        repo.plan_chunk_as_lookups(session)
+        job = repo.share_job(session, chunk.tenant_id, chunk.parent_id)
+        if job is None or job.status != BulkJobStatus.VALIDATING:
+            return  # cancelled meanwhile: the chunk was cancelled too and rolls back
+        job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
+        rows = repo.records_with_data(session, job_id, first, last, RecordStatus.PENDING)
+        records = [loads(data) for _, data in rows]
+        customers = _customers(ctx, records)
+        invoices, _ = _invoices(ctx, records)
+        failed: dict[str, list[int]] = {}
+        for (record_id, _), record in zip(rows, records, strict=True):
+            verdict = rules.judge(record, customers, invoices, spend=False)
+            if isinstance(verdict, str):
+                failed.setdefault(verdict, []).append(record_id)
+        failures = _fail(ctx, failed, RecordStatus.FAILED_VALIDATION)
+        passed = repo.pass_pending(session, job_id, first, last)
+        counts = repo.add_counts(
+            session, job_id, now=ctx.clock.now(), passed=passed, failed=failures
+        )
+        tasks._after_validation(ctx, job_id, counts)
+
+    def give_up(
+        self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk, error: str
+    ) -> None:
+        tasks.ValidateChunk().give_up(runner, ctx, chunk, error)
+
+
+class ProcessPaymentChunk:
+    def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
+        tasks._let_writers_in(ctx)
+        session = ctx.session
+        repo.plan_chunk_as_lookups(session)
+        job = repo.share_job(session, chunk.tenant_id, chunk.parent_id)
+        if job is None or job.status != BulkJobStatus.PROCESSING:
+            return  # cancelled meanwhile: the chunk was cancelled too and rolls back
+        job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
+        rows = repo.records_with_data(session, job_id, first, last, RecordStatus.PASSED_VALIDATION)
+        records = [loads(data) for _, data in rows]
+        customers = _customers(ctx, records)
+        # Lock every invoice the chunk may pay (named ones, and the open invoices of the
+        # customers that auto-allocate), then read their balances under the locks.
+        auto = sorted({r["customerId"] for r in records if r.get("autoAllocate")})
+        opened, _ = payments.open_invoices(ctx, auto) if auto else ({}, {})
+        named = set(_named(records))
+        payments.lock_invoices(
+            ctx, sorted(named | {i[0] for open_ in opened.values() for i in open_})
+        )
+        invoices, dates = _invoices(ctx, records)
+        if auto:
+            opened, open_dates = payments.open_invoices(ctx, auto)
+            dates.update(open_dates)
+        for open_ in opened.values():  # one balance per invoice, however it is allocated
+            for position, cell in enumerate(open_):
+                if cell[0] in invoices:
+                    open_[position] = invoices[cell[0]].cell
+        planned: list[payments.PlannedPayment] = []
+        record_ids: list[int] = []
+        failed: dict[str, list[int]] = {}
+        for (record_id, _), record in zip(rows, records, strict=True):
+            verdict = rules.judge(record, customers, invoices, spend=True)
+            if isinstance(verdict, str):
+                failed.setdefault(verdict, []).append(record_id)
+                continue
+            pieces = verdict.allocations
+            if record.get("autoAllocate"):
+                pieces = tuple(
+                    spread(
+                        verdict.amount_minor,
+                        opened.get(record["customerId"], []),
+                        AllocationOrder(
+                            record.get("autoAllocateOrder", AllocationOrder.OLDEST_TO_NEWEST)
+                        ),
+                    )
+                )
+            planned.append(
+                payments.PlannedPayment(
+                    account_id=record["customerId"],
+                    amount_minor=verdict.amount_minor,
+                    currency=verdict.currency,
+                    method_kind=record["paymentMethod"],
+                    source=record.get("source", PaymentSource.MANUAL),
+                    reference=record.get("reference"),
+                    allocations=tuple(
+                        (invoice_id, minor, dates[invoice_id]) for invoice_id, minor in pieces
+                    ),
+                )
+            )
+            record_ids.append(record_id)
+        created = payments.record_payments(ctx, planned)
+        processed = repo.set_processed(
+            session, job_id, first, last, list(zip(record_ids, created, strict=True))
+        )
+        failures = _fail(ctx, failed, RecordStatus.FAILED_PROCESSING)
+        counts = repo.add_counts(
+            session,
+            job_id,
+            now=ctx.clock.now(),
+            processed=processed,
+            failed_processing=failures,
+        )
+        tasks._after_processing(ctx, job_id, counts)
+
+    def give_up(
+        self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk, error: str
+    ) -> None:
+        tasks.ProcessChunk().give_up(runner, ctx, chunk, error)
+
+
+chunk_handler(tasks.PAYMENT_VALIDATE, ValidatePaymentChunk())
+chunk_handler(tasks.PAYMENT_PROCESS, ProcessPaymentChunk())

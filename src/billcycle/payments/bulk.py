@@ -1,0 +1,224 @@
+"""Payments recorded in bulk (Fusebill's BulkPayment jobs): what a chunk of a million-
+record job reads in a few queries, and the payments, ledger entries and activities it
+writes in a few bulk statements, with no per-payment round trip.
+
+The rows are the ones ``activities.collect`` writes for a recorded payment (an External
+payment, Processed, its money received on the account, its allocations on invoices, a
+successful Collect activity), so both paths read back the same. The caller holds the
+locks of every invoice it allocates to (``lock_invoices``) from before it read their
+balances until it commits, and has judged every allocation against those balances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from billcycle.context import ServiceContext
+from billcycle.ledger.models import EntrySource, EntryType
+from billcycle.payments import activity_repository as repo
+from billcycle.payments.activity_statuses import ActivityStatus, ActivityType
+from billcycle.payments.statuses import GatewayState, PaymentStatus, PaymentType
+from billcycle.tenancy import numbers
+
+_PAYMENT_COLUMNS = (
+    "tenant_id",
+    "id",
+    "account_id",
+    "number",
+    "amount_minor",
+    "currency",
+    "effective_date",
+    "payment_type",
+    "status",
+    "gateway_state",
+    "reference_id",
+    "created_at",
+    "updated_at",
+)
+_ENTRY_COLUMNS = (
+    "tenant_id",
+    "account_id",
+    "invoice_id",
+    "payment_id",
+    "entry_type",
+    "amount_minor",
+    "currency",
+    "effective_date",
+    "reference",
+    "source",
+    "created_at",
+)
+_ACTIVITY_COLUMNS = (
+    "tenant_id",
+    "account_id",
+    "payment_id",
+    "status",
+    "transaction_type",
+    "source",
+    "method_kind",
+    "method",
+    "amount_minor",
+    "currency",
+    "reference",
+    "effective_at",
+    "created_at",
+)
+_ZUORA_REFERENCE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceFacts:
+    account_id: int
+    status: str
+    balance_minor: int
+    invoice_date: date
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPayment:
+    """One judged payment: its allocations are ``(invoice id, minor units, invoice
+    date)``, already checked against the balances the caller holds locked."""
+
+    account_id: int
+    amount_minor: int
+    currency: str
+    method_kind: str
+    source: str
+    reference: str | None
+    allocations: tuple[tuple[int, int, date], ...]
+
+
+def invoice_facts(ctx: ServiceContext, invoice_ids: Sequence[int]) -> dict[int, InvoiceFacts]:
+    """The tenant's invoices among ``invoice_ids`` with their owners, statuses and
+    balances (others are left out)."""
+    found = repo.invoice_facts(ctx.session, ctx.tenant_id, invoice_ids)
+    return {invoice_id: InvoiceFacts(*facts) for invoice_id, facts in found.items()}
+
+
+def open_invoices(
+    ctx: ServiceContext, account_ids: Sequence[int]
+) -> tuple[dict[int, list[list[int]]], dict[int, date]]:
+    """Account id -> its posted invoices that owe something, oldest first, as
+    ``[invoice id, balance]`` lists ``allocation.spread`` spends; and their dates."""
+    result: dict[int, list[list[int]]] = {}
+    dates: dict[int, date] = {}
+    for account_id, invoice_id, balance, invoice_date in repo.open_invoices(
+        ctx.session, ctx.tenant_id, account_ids
+    ):
+        result.setdefault(account_id, []).append([invoice_id, balance])
+        dates[invoice_id] = invoice_date
+    return result, dates
+
+
+def lock_invoices(ctx: ServiceContext, invoice_ids: Sequence[int]) -> None:
+    """The invoices' row locks (PostgreSQL), in id order; read their balances after."""
+    repo.lock_invoices(ctx.session, ctx.tenant_id, invoice_ids)
+
+
+def record_payments(ctx: ServiceContext, planned: Sequence[PlannedPayment]) -> list[int]:
+    """Write the payments, their ledger entries and activities; their ids, in order."""
+    if not planned:
+        return []
+    session, tenant_id = ctx.session, ctx.tenant_id
+    ids = repo.allocate_payment_ids(session, len(planned))
+    numbered = numbers.number_block(session, tenant_id, "payment", len(planned))
+    stored = repo.Stored(session)
+    today = ctx.clock.today()
+    now = stored.value(ctx.clock.now())
+    stored_today = stored.value(today)
+    null = stored.null
+    shown: dict[date, object] = {}
+
+    def entry_date(invoice_date: date) -> object:
+        """Today, but never before the invoice it settles (as ``apply_to_invoice``)."""
+        found = shown.get(invoice_date)
+        if found is None:
+            found = shown[invoice_date] = stored.value(max(today, invoice_date))
+        return found
+
+    # Words, as stored: they need no escaping.
+    external = PaymentType.EXTERNAL.value
+    processed = PaymentStatus.PROCESSED.value
+    not_submitted = GatewayState.NOT_SUBMITTED.value
+    received = EntryType.PAYMENT_RECEIVED.value
+    applied = EntryType.PAYMENT.value
+    source = EntrySource.FUSEBILL.value
+    successful = ActivityStatus.SUCCESSFUL.value
+    collect = ActivityType.COLLECT.value
+    payments: list[tuple[object, ...]] = []
+    entries: list[tuple[object, ...]] = []
+    activities: list[tuple[object, ...]] = []
+    for payment_id, number, plan in zip(ids, numbered, planned, strict=True):
+        reference = stored.text(plan.reference)
+        short = plan.reference is not None and len(plan.reference) <= _ZUORA_REFERENCE
+        payments.append(
+            (
+                tenant_id,
+                payment_id,
+                plan.account_id,
+                number,
+                plan.amount_minor,
+                plan.currency,
+                stored_today,
+                external,
+                processed,
+                not_submitted,
+                reference if short else null,
+                now,
+                now,
+            )
+        )
+        entries.append(
+            (
+                tenant_id,
+                plan.account_id,
+                null,
+                payment_id,
+                received,
+                plan.amount_minor,
+                plan.currency,
+                stored_today,
+                number,
+                source,
+                now,
+            )
+        )
+        for invoice_id, amount_minor, invoice_date in plan.allocations:
+            entries.append(
+                (
+                    tenant_id,
+                    plan.account_id,
+                    invoice_id,
+                    payment_id,
+                    applied,
+                    amount_minor,
+                    plan.currency,
+                    entry_date(invoice_date),
+                    number,
+                    source,
+                    now,
+                )
+            )
+        activities.append(
+            (
+                tenant_id,
+                plan.account_id,
+                payment_id,
+                successful,
+                collect,
+                plan.source,
+                plan.method_kind,
+                plan.method_kind,
+                plan.amount_minor,
+                plan.currency,
+                reference,
+                now,
+                now,
+            )
+        )
+    repo.bulk_insert(session, "payments", _PAYMENT_COLUMNS, payments)
+    repo.bulk_insert(session, "ledger_entries", _ENTRY_COLUMNS, entries)
+    repo.bulk_insert(session, "payment_activities", _ACTIVITY_COLUMNS, activities)
+    return ids
