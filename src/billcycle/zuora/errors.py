@@ -63,6 +63,7 @@ RESOURCE_CODES: dict[str, int] = {
     "bill_run": 531003,
     "payment": 500500,
     "payment_run": 500510,
+    "refund": 500520,
 }
 
 

@@ -11,6 +11,8 @@ from billcycle.zuora.routes import (
     catalog,
     invoices,
     objects,
+    payments,
+    refunds,
     subscriptions,
 )
 
@@ -22,4 +24,6 @@ RESOURCE_ROUTERS: list[APIRouter] = [
     invoices.router,
     billing_documents.router,
     bill_runs.router,
+    payments.router,
+    refunds.router,
 ]
