@@ -37,7 +37,11 @@ def test_the_first_gateway_is_the_default_and_one_stays_so(
         assert [g.id for g in gateways.list_gateways(ctx)] == [first, second, third]
         listed = gateways.get_gateway(ctx, second)
         assert (listed.name, listed.type, listed.is_active) == ("second", "Test", True)
-        assert listed.settings == {"latency_ms": 0, "settle_after_seconds": 600}
+        assert listed.settings == {
+            "latency_ms": 0,
+            "settle_after_seconds": 600,
+            "max_calls_per_second": 0,
+        }
         gateways.set_default_gateway(ctx, second)
     assert _defaults(runtime, tenant.tenant_id) == ["second"]
 
@@ -45,7 +49,11 @@ def test_the_first_gateway_is_the_default_and_one_stays_so(
 def test_settings_get_the_types_defaults(runtime: Runtime, tenant: NewTenant) -> None:
     with runtime.service_context(tenant.tenant_id) as ctx:
         row = gateways.create_gateway(ctx, NewGateway(name="plain", type="Test"))
-        assert row.settings == {"latency_ms": 0, "settle_after_seconds": 3600}
+        assert row.settings == {
+            "latency_ms": 0,
+            "settle_after_seconds": 3600,
+            "max_calls_per_second": 0,
+        }
 
 
 def _insert_a_second_default(runtime: Runtime, tenant_id: int) -> None:

@@ -383,13 +383,14 @@ def test_processing_payment_counts_for_nothing_until_settled(
         lambda ctx: payments.cancel_payment(ctx, pending),
     ):
         refused(runtime, t, RuleViolation, action, "Processing")
-    # An electronic payment with applications waits for its gateway; its date is today.
+    # An electronic payment's applications wait for its gateway, checked as applications
+    # are (never more than the payment); its date is today.
     refused(
         runtime,
         t,
         RuleViolation,
         lambda ctx: pay(
-            ctx, billed.account_id, "1", (first, "1"), payment_type=PaymentType.ELECTRONIC
+            ctx, billed.account_id, "1", (first, "2"), payment_type=PaymentType.ELECTRONIC
         ),
     )
     refused(

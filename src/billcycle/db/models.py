@@ -17,7 +17,7 @@ from billcycle.ledger.models import LedgerEntry
 from billcycle.notifications.models import InvoiceEmail
 from billcycle.operators.models import OperatorKey
 from billcycle.paymentmethods.models import PaymentMethod
-from billcycle.payments.models import Payment, Refund
+from billcycle.payments.models import Payment, PendingApplication, Refund
 from billcycle.subscriptions.models import (
     Subscription,
     SubscriptionCharge,
@@ -48,6 +48,7 @@ __all__ = [
     "Payment",
     "PaymentGateway",
     "PaymentMethod",
+    "PendingApplication",
     "Product",
     "ProductRatePlan",
     "ProductRatePlanCharge",

@@ -162,6 +162,9 @@ DEFAULT_SETTINGS: dict[str, int] = {
     "latency_ms": 0,
     # How long a pending sale stays pending, in machine time.
     "settle_after_seconds": 3600,
+    # At most this many calls per second from one process (0: no limit); honoured by
+    # the caller (payments.charging), as a real gateway's published rate limit is.
+    "max_calls_per_second": 0,
 }
 
 

@@ -45,6 +45,34 @@ class Payment(TenantScoped, Timestamps, Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Deleting (Canceled payments only) hides the row; its ledger entries stay.
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Charging through a gateway (payments/charging.py): the idempotency key of this
+    # attempt (gateways.interface.attempt_key), the gateway's transaction reference (what
+    # a refund names), why a decline happened, and who asked (e.g. a payment run).
+    attempt_key: Mapped[str | None] = mapped_column(String(64))
+    gateway_transaction_id: Mapped[str | None] = mapped_column(String(64))
+    decline_category: Mapped[str | None] = mapped_column(String(20))  # DeclineCategory
+    attempt_source: Mapped[str | None] = mapped_column(String(100))
+
+
+class PendingApplication(TenantScoped, Base):
+    """What a Processing electronic payment will be applied to once its gateway settles
+    it: an intention, not money (nothing here counts on an invoice). Deleted when the
+    payment settles (applied) or fails (dropped)."""
+
+    __tablename__ = "payment_pending_applications"
+    __table_args__ = (
+        Index("ix_payment_pending_applications_payment", "tenant_id", "payment_id"),
+        Index("ix_payment_pending_applications_invoice", "tenant_id", "invoice_id"),
+    )
+
+    payment_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("payments.id", ondelete="CASCADE"), nullable=False
+    )
+    invoice_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("invoices.id", ondelete="CASCADE"), nullable=False
+    )
+    invoice_item_id: Mapped[int | None] = mapped_column(BigId)
+    amount_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
 class Refund(TenantScoped, Timestamps, Base):
@@ -69,3 +97,8 @@ class Refund(TenantScoped, Timestamps, Base):
     reference_id: Mapped[str | None] = mapped_column(String(100))
     comment: Mapped[str | None] = mapped_column(String(255))
     refund_transaction_type: Mapped[str | None] = mapped_column(String(30))
+    # An electronic refund goes through the payment's gateway (payments/gateway_refunds.py).
+    gateway_id: Mapped[int | None] = mapped_column(BigId)
+    gateway_response: Mapped[str | None] = mapped_column(String(500))
+    gateway_response_code: Mapped[str | None] = mapped_column(String(100))
+    gateway_transaction_id: Mapped[str | None] = mapped_column(String(64))

@@ -1,5 +1,6 @@
 """A payment's life: recorded (External: Processed at once) or awaiting its gateway
-(Electronic: Processing until ``settle_payment``), applied and unapplied
+(Electronic: Processing until ``settle_payment``, which then makes the applications
+asked for at creation: ``pending``), applied and unapplied
 (``applications``), refunded (``refunds``), cancelled, transferred, deleted.
 
 Every movement of its money is a ledger entry; the payment row keeps what the payment
@@ -17,6 +18,7 @@ from billcycle.errors import InvalidValue, NotFound, RuleViolation
 from billcycle.ledger import service as ledger
 from billcycle.ledger.models import EntrySource, EntryType
 from billcycle.money import from_minor, normalize_currency
+from billcycle.payments import pending
 from billcycle.payments import repository as repo
 from billcycle.payments.applications import apply_payment
 from billcycle.payments.checks import PAYMENT, lock, positive_minor, require_settled
@@ -98,7 +100,8 @@ def create_payment(ctx: ServiceContext, data: NewPayment) -> Payment:
 
     External money has arrived: the payment is Processed and its amount is on the account
     at once. Electronic money waits for its gateway: the payment is Processing, counts
-    for nothing, and is applied only once ``settle_payment`` reports it arrived.
+    for nothing, and ``data.invoices`` is kept as its intended applications, made only
+    once ``settle_payment`` reports it arrived (``payments.charging`` calls the gateway).
     """
     account = accounts.require_account(ctx, data.account_id)
     try:
@@ -113,12 +116,12 @@ def create_payment(ctx: ServiceContext, data: NewPayment) -> Payment:
         )
     amount_minor = positive_minor(data.amount, currency)
     electronic = data.payment_type == PaymentType.ELECTRONIC
-    if electronic and data.invoices:
-        raise RuleViolation(
-            "An electronic payment is applied once its gateway reports it processed.",
-            resource=PAYMENT,
-            field="invoices",
-        )
+    # An electronic payment's applications wait for its gateway (payments/pending.py).
+    intended = (
+        pending.plan(ctx, account.id, currency, amount_minor, data.invoices)
+        if electronic and data.invoices
+        else []
+    )
     today = ctx.clock.today()
     effective = data.effective_date or today
     if electronic and effective != today:
@@ -161,7 +164,9 @@ def create_payment(ctx: ServiceContext, data: NewPayment) -> Payment:
     repo.insert(ctx.session, payment)
     if not electronic:
         _receive(ctx, payment, data.source)
-    if data.invoices:
+    if intended:
+        pending.store(ctx, payment, intended)
+    elif data.invoices and not electronic:
         apply_payment(ctx, payment.id, data.invoices, effective_date=effective, source=data.source)
     return payment
 
@@ -232,6 +237,9 @@ def settle_payment(
     if outcome.succeeded:
         payment.settled_at = now
         _receive(ctx, payment, source)
+        pending.apply_intended(ctx, payment, source)
+    else:
+        pending.forget(ctx, payment)
     ctx.session.flush()
     return payment
 

@@ -1,0 +1,113 @@
+"""All SQL of pending applications (what Processing electronic payments will apply once
+settled) and of the Processing payments the reconciler looks at."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from billcycle.payments.models import Payment, PendingApplication
+from billcycle.payments.statuses import PaymentStatus, PaymentType
+
+
+def add(session: Session, rows: Sequence[PendingApplication]) -> None:
+    session.add_all(rows)
+    session.flush()
+
+
+def of_payment(session: Session, tenant_id: int, payment_id: int) -> list[PendingApplication]:
+    return list(
+        session.scalars(
+            select(PendingApplication)
+            .where(
+                PendingApplication.tenant_id == tenant_id,
+                PendingApplication.payment_id == payment_id,
+            )
+            .order_by(PendingApplication.id)
+        )
+    )
+
+
+def drop(session: Session, tenant_id: int, payment_id: int) -> None:
+    session.execute(
+        delete(PendingApplication)
+        .where(
+            PendingApplication.tenant_id == tenant_id,
+            PendingApplication.payment_id == payment_id,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def pending_on_invoice(session: Session, tenant_id: int, invoice_id: int) -> dict[int | None, int]:
+    """What Processing payments intend to apply to one invoice, per item (None: the
+    invoice itself)."""
+    rows = session.execute(
+        select(PendingApplication.invoice_item_id, func.sum(PendingApplication.amount_minor))
+        .where(
+            PendingApplication.tenant_id == tenant_id,
+            PendingApplication.invoice_id == invoice_id,
+        )
+        .group_by(PendingApplication.invoice_item_id)
+    )
+    return {item_id: int(total or 0) for item_id, total in rows}
+
+
+def invoices_with_pending(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> set[int]:
+    """Those of ``invoice_ids`` a Processing payment intends to pay."""
+    if not invoice_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(PendingApplication.invoice_id)
+            .where(
+                PendingApplication.tenant_id == tenant_id,
+                PendingApplication.invoice_id.in_(list(invoice_ids)),
+            )
+            .distinct()
+        )
+    )
+
+
+def stale_processing(
+    session: Session, submitted_before: datetime, limit: int
+) -> list[tuple[int, int]]:
+    """``(tenant_id, payment_id)`` of electronic payments Processing since before
+    ``submitted_before``, oldest first.
+
+    Tenant: spans tenants on purpose (the reconciler's periodic sweep); each payment is
+    then handled under its own tenant's context.
+    """
+    rows = session.execute(
+        select(Payment.tenant_id, Payment.id)
+        .where(
+            Payment.status == PaymentStatus.PROCESSING.value,
+            Payment.payment_type == PaymentType.ELECTRONIC.value,
+            Payment.submitted_at <= submitted_before,
+            Payment.deleted_at.is_(None),
+        )
+        .order_by(Payment.submitted_at, Payment.id)
+        .limit(limit)
+    )
+    return [(tenant_id, payment_id) for tenant_id, payment_id in rows]
+
+
+def same_order_payments(
+    session: Session, tenant_id: int, gateway_order_id: str, exclude_id: int
+) -> list[Payment]:
+    """Earlier attempts sent with one ``gatewayOrderId`` (each attempt is a payment)."""
+    return list(
+        session.scalars(
+            select(Payment)
+            .where(
+                Payment.tenant_id == tenant_id,
+                Payment.gateway_order_id == gateway_order_id,
+                Payment.payment_type == PaymentType.ELECTRONIC.value,
+                Payment.id != exclude_id,
+            )
+            .order_by(Payment.id)
+        )
+    )

@@ -1,0 +1,269 @@
+"""Charging through the test gateway in three phases, on both databases: approvals pay
+invoices once settled, declines leave them open and count on the payment method,
+pending and unknown answers stay Processing and count for nothing, refused requests
+write nothing, and the gateway calls are overlapped and rate limited."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from billcycle.errors import Conflict, NotFound, RuleViolation
+from billcycle.gateways.statuses import DeclineCategory, GatewayOutcome
+from billcycle.ledger import service as ledger
+from billcycle.paymentmethods import repository as methods
+from billcycle.paymentmethods.statuses import PaymentMethodStatus
+from billcycle.payments import charging
+from billcycle.payments.models import Payment
+from billcycle.payments.statuses import PaymentStatus
+from billcycle.runtime import Runtime
+from billcycle.tenancy.service import NewTenant
+from tests.charging.helpers import (
+    Sleeps,
+    add_method,
+    balance,
+    charge_rows,
+    method,
+    payment,
+    request,
+    setup,
+)
+from tests.payments.helpers import check_invariants, posted_invoices
+
+
+def payments_count(runtime: Runtime, tenant_id: int) -> int:
+    with runtime.service_context(tenant_id) as ctx:
+        return int(
+            ctx.session.execute(
+                select(func.count()).where(Payment.tenant_id == tenant_id)
+            ).scalar_one()
+        )
+
+
+def invariants(runtime: Runtime, tenant_id: int) -> None:
+    with runtime.service_context(tenant_id) as ctx:
+        check_invariants(ctx)
+
+
+def test_an_approved_charge_pays_its_invoices_once_settled(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    t = tenant.tenant_id
+    s = setup(runtime, t, ["100", "50"])
+    first, second = s.invoice_ids
+    outcome = charging.charge_now(
+        runtime, t, request(s, 12000, (first, None), (second, "20")), sleep=Sleeps()
+    )
+    assert outcome.error is None
+    assert outcome.succeeded
+    assert not outcome.pending
+    assert outcome.status == PaymentStatus.PROCESSED
+    assert outcome.payment_id is not None
+    paid = payment(runtime, t, outcome.payment_id)
+    assert paid.attempt_key == paid.gateway_order_id == paid.number == outcome.payment_number
+    assert paid.payment_method_id == s.method_id
+    assert paid.gateway_id == s.gateway_id
+    assert paid.gateway_transaction_id
+    assert paid.gateway_transaction_id == outcome.transaction_id
+    assert balance(runtime, t, first) == 0
+    assert balance(runtime, t, second) == 3000
+    (charge,) = charge_rows(runtime, t)
+    assert charge.idempotency_key == paid.number
+    assert charge.amount_minor == 12000
+    used = method(runtime, t, s.method_id)
+    assert used.num_consecutive_failures == 0
+    assert used.last_transaction == "Approved"
+    assert used.total_processed_payments == 1
+    assert used.last_transaction_at == runtime.clock.now()
+    invariants(runtime, t)
+
+
+def test_declines_leave_invoices_open_and_count_on_the_method(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    t = tenant.tenant_id
+    s = setup(runtime, t, ["100"], token="tok_chargeDeclinedInsufficientFunds")
+    (invoice,) = s.invoice_ids
+    for attempt in (1, 2):
+        outcome = charging.charge_now(runtime, t, request(s, 10000, (invoice, None)))
+        assert outcome.status == PaymentStatus.ERROR
+        assert not outcome.succeeded
+        assert not outcome.pending
+        assert outcome.gateway_code == "insufficient_funds"
+        assert outcome.gateway_message == "Your card has insufficient funds."
+        assert outcome.decline_category is DeclineCategory.SOFT
+        assert outcome.payment_id is not None
+        failed = payment(runtime, t, outcome.payment_id)
+        assert failed.gateway_response_code == "insufficient_funds"
+        assert failed.decline_category == DeclineCategory.SOFT.value
+        used = method(runtime, t, s.method_id)
+        assert used.num_consecutive_failures == attempt
+        assert used.total_error_payments == attempt
+        assert used.last_failed_sale_at == runtime.clock.now()
+        assert used.last_transaction == "Declined"
+    assert balance(runtime, t, invoice) == 10000
+    # A later success through another card resets the count of the method it used.
+    good = add_method(runtime, t, s.account_id, "tok_visa", default=False)
+    ok = charging.charge_now(runtime, t, request(s, 10000, (invoice, None), payment_method_id=good))
+    assert ok.succeeded
+    assert balance(runtime, t, invoice) == 0
+    assert method(runtime, t, good).num_consecutive_failures == 0
+    # The declined invoice is paid by the later charge only: two declines, one approval.
+    assert [row.state for row in charge_rows(runtime, t)] == ["Declined", "Declined", "Approved"]
+    invariants(runtime, t)
+
+
+@pytest.mark.parametrize(
+    ("token", "code"), [("tok_pendingThenSettled", None), ("tok_timeoutThenApproved", "timeout")]
+)
+def test_pending_and_unknown_answers_count_for_nothing(
+    runtime: Runtime, tenant: NewTenant, token: str, code: str | None
+) -> None:
+    t = tenant.tenant_id
+    s = setup(runtime, t, ["100"], token=token)
+    (invoice,) = s.invoice_ids
+    outcome = charging.charge_now(runtime, t, request(s, 10000, (invoice, None)))
+    assert outcome.pending
+    assert not outcome.succeeded
+    assert outcome.status == PaymentStatus.PROCESSING
+    assert outcome.gateway_code == code
+    assert balance(runtime, t, invoice) == 10000
+    with runtime.service_context(t) as ctx:
+        assert ledger.account_credit_minor(ctx.session, t, s.account_id) == 0
+        assert charging.invoices_awaiting_settlement(ctx, [invoice, invoice + 999]) == {invoice}
+        check_invariants(ctx)
+    # Nothing is known yet: the method's counters wait for the outcome.
+    assert method(runtime, t, s.method_id).last_transaction is None
+
+
+def test_refused_requests_write_nothing_and_do_not_fail_the_batch(
+    runtime: Runtime, tenant: NewTenant, other_tenant: NewTenant
+) -> None:
+    t = tenant.tenant_id
+    s = setup(runtime, t, ["100", "100"])
+    stranger = posted_invoices(runtime, t, ["10"])
+    closed = add_method(runtime, t, s.account_id, default=False, status=PaymentMethodStatus.CLOSED)
+    scrubbed = add_method(
+        runtime, t, s.account_id, default=False, status=PaymentMethodStatus.SCRUBBED
+    )
+    tokenless = add_method(runtime, t, s.account_id, None, default=False)
+    theirs = add_method(runtime, t, stranger.account_id)
+    elsewhere = posted_invoices(runtime, other_tenant.tenant_id, ["10"])
+    foreign = add_method(runtime, other_tenant.tenant_id, elsewhere.account_id)
+    first, second = s.invoice_ids
+    bad = [
+        (request(s, 1000, payment_method_id=closed), RuleViolation, "Closed"),
+        (request(s, 1000, payment_method_id=scrubbed), RuleViolation, "Scrubbed"),
+        (request(s, 1000, payment_method_id=tokenless), RuleViolation, "token"),
+        (request(s, 1000, payment_method_id=theirs), RuleViolation, "belong"),
+        (request(s, 1000, payment_method_id=foreign), NotFound, "not found"),
+        (request(s, 0), Exception, "greater than zero"),
+        # More than the invoice owes; the other tenant's invoice is not found.
+        (request(s, 20000, (first, "150")), RuleViolation, "owes"),
+        (request(s, 1000, (elsewhere.invoice_ids[0], None)), NotFound, "not found"),
+    ]
+    no_default = charging.ChargeRequest(account_id=stranger.account_id, amount_minor=1, invoices=())
+    with runtime.service_context(t) as ctx:
+        # The stranger's account loses its only (default) method for this check.
+        row = methods.get_method(ctx.session, t, theirs)
+        assert row is not None
+        row.is_default = False
+    good = request(s, 10000, (second, None))
+    with runtime.service_context(t) as ctx:
+        pending = charging.begin_charges(ctx, [r for r, _, _ in bad] + [no_default, good])
+    for charge, (_, error, words) in zip(pending, bad, strict=False):
+        assert isinstance(charge.error, error), charge
+        assert words in str(charge.error)
+        assert charge.payment_id is None
+    assert isinstance(pending[-2].error, RuleViolation)
+    assert "default payment method" in str(pending[-2].error)
+    assert pending[-1].error is None
+    assert pending[-1].payment_id is not None
+    assert payments_count(runtime, t) == 1
+    answers = charging.send_charges(runtime, t, pending, sleep=Sleeps())
+    assert len(answers) == len(pending)
+    with runtime.service_context(t) as ctx:
+        outcomes = charging.finish_charges(ctx, answers)
+    assert [o.succeeded for o in outcomes] == [False] * (len(pending) - 1) + [True]
+    assert outcomes[0].error is pending[0].error
+    assert len(charge_rows(runtime, t)) == 1
+    assert balance(runtime, t, first) == 10000
+    assert balance(runtime, t, second) == 0
+    invariants(runtime, t)
+
+
+def test_a_retried_order_gets_a_new_attempt_key_never_while_one_is_processing(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    t = tenant.tenant_id
+    s = setup(runtime, t, ["100"], token="tok_chargeDeclined")
+    (invoice,) = s.invoice_ids
+    first = charging.charge_now(
+        runtime, t, request(s, 10000, (invoice, None), gateway_order_id="ORDER-1")
+    )
+    assert first.status == PaymentStatus.ERROR
+    card = add_method(runtime, t, s.account_id, "tok_pendingThenSettled", default=False)
+    second = charging.charge_now(
+        runtime,
+        t,
+        request(s, 10000, (invoice, None), gateway_order_id="ORDER-1", payment_method_id=card),
+    )
+    assert second.pending
+    assert second.payment_id is not None
+    assert payment(runtime, t, second.payment_id).attempt_key == "ORDER-1/2"
+    # While attempt 2 is Processing, the order is not sent again.
+    third = charging.charge_now(
+        runtime, t, request(s, 10000, gateway_order_id="ORDER-1", payment_method_id=card)
+    )
+    assert isinstance(third.error, Conflict)
+    assert third.payment_id is None
+    assert [row.idempotency_key for row in charge_rows(runtime, t)] == ["ORDER-1", "ORDER-1/2"]
+
+
+def test_calls_overlap_up_to_in_flight(runtime: Runtime, tenant: NewTenant) -> None:
+    t = tenant.tenant_id
+    s = setup(runtime, t, ["1"], settings={"latency_ms": 50})
+    lock = threading.Lock()
+    now = [0]
+    peak = [0]
+
+    def sleep(seconds: float) -> None:
+        with lock:
+            now[0] += 1
+            peak[0] = max(peak[0], now[0])
+        time.sleep(seconds)
+        with lock:
+            now[0] -= 1
+
+    with runtime.service_context(t) as ctx:
+        pending = charging.begin_charges(ctx, [request(s, 100) for _ in range(9)])
+    answers = charging.send_charges(runtime, t, pending, in_flight=3, sleep=sleep)
+    assert all(
+        a.result is not None and a.result.outcome is GatewayOutcome.APPROVED for a in answers
+    )
+    assert 2 <= peak[0] <= 3
+    with runtime.service_context(t) as ctx:
+        assert all(o.succeeded for o in charging.finish_charges(ctx, answers))
+    assert len(charge_rows(runtime, t)) == 9
+
+
+def test_the_gateway_rate_limit_spaces_calls(runtime: Runtime, tenant: NewTenant) -> None:
+    t = tenant.tenant_id
+    s = setup(runtime, t, ["1"], settings={"max_calls_per_second": 20})
+    with runtime.service_context(t) as ctx:
+        pending = charging.begin_charges(ctx, [request(s, 100) for _ in range(10)])
+    started = time.monotonic()
+    answers = charging.send_charges(runtime, t, pending, in_flight=10)
+    # Ten calls at 20 a second: the last starts at least 9 / 20 s after the first.
+    assert time.monotonic() - started >= 0.45 - 0.01
+    assert len(answers) == 10
+    recorded = Sleeps()
+    with runtime.service_context(t) as ctx:
+        more = charging.begin_charges(ctx, [request(s, 100) for _ in range(4)])
+    charging.send_charges(runtime, t, more, in_flight=4, sleep=recorded)
+    # A recorded sleep does not pass time: each call waits one slot more than the last.
+    assert len(recorded.calls) >= 3
+    assert max(recorded.calls) >= 0.1
