@@ -23,11 +23,13 @@ from billcycle.errors import InvalidValue, MissingField, NotFound
 from billcycle.idempotency import Answer, request_hash, run_once
 from billcycle.ids import parse_zuora_id
 from billcycle.invoicing import service as invoicing
-from billcycle.payments import applications, listing, refunds
+from billcycle.payments import api_charges, applications, charging, listing, refunds
 from billcycle.payments import service as payments
 from billcycle.payments.inputs import InvoiceApplication, ItemApplication, NewPayment, NewRefund
 from billcycle.payments.models import Payment, Refund
-from billcycle.zuora.deps import Ctx
+from billcycle.payments.statuses import PaymentType
+from billcycle.web.units import Units
+from billcycle.zuora.deps import Ctx, Work
 from billcycle.zuora.errors import error_response
 from billcycle.zuora.paging import Page, next_page_url
 from billcycle.zuora.schemas import payments as schemas
@@ -172,30 +174,76 @@ def new_payment(ctx: ServiceContext, body: schemas.CreatePaymentRequest) -> NewP
 # -- routes ----------------------------------------------------------------------------
 
 
-@router.post("", summary="Create a payment")
+@router.post("", summary="Create a payment", response_model=schemas.PaymentResponse)
 def create_payment(
     request: Request,
-    ctx: Ctx,
+    work: Work,
     body: Annotated[schemas.CreatePaymentRequest, Body()],
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """An `External` payment is `Processed` at once and applied to `invoices` (none: it
-    stays unapplied on the account). An `Electronic` payment goes to the account's payment
-    gateway. `debitMemos` must be empty: billcycle has no debit memos."""
-    data = _raw(body)
+    stays unapplied on the account). An `Electronic` payment is charged at once through
+    `gatewayId` (default: the payment method's gateway, else the tenant's default) on
+    `paymentMethodId` (default: the account's default method); the answer is the payment
+    with the gateway's outcome: `Processed` (applied to `invoices`), `Error` (with
+    `gatewayResponse`/`gatewayResponseCode`; nothing applied), or `Processing` while the
+    gateway's answer is pending (applied when it settles). `debitMemos` must be empty:
+    billcycle has no debit memos."""
+    fingerprint = request_hash("POST", request.url.path, _raw(body))
+    if body.type == PaymentType.ELECTRONIC:
+        return _charge(work, body, idempotency_key, fingerprint)
+    with work.runtime.service_context(work.tenant_id) as ctx:
 
-    def work() -> Answer:
-        payment = payments.create_payment(ctx, new_payment(ctx, body))
-        return Answer(200, payment_answer(ctx, payment))
+        def record() -> Answer:
+            payment = payments.create_payment(ctx, new_payment(ctx, body))
+            return Answer(200, payment_answer(ctx, payment))
 
-    answer = run_once(
-        ctx,
-        scope="POST /v1/payments",
-        key=idempotency_key,
-        fingerprint=request_hash("POST", request.url.path, data),
-        work=work,
-    )
+        answer = run_once(
+            ctx, scope=CREATE_SCOPE, key=idempotency_key, fingerprint=fingerprint, work=record
+        )
+        return _replayed(ctx, answer)
+
+
+CREATE_SCOPE = "POST /v1/payments"
+# An electronic payment's idempotency record stores which payment the key made; a
+# replay answers that payment as it is now (its charge may have settled since).
+CHARGED_PAYMENT = "billcycle:paymentId"
+
+
+def _replayed(ctx: ServiceContext, answer: Answer) -> JSONResponse:
+    made = answer.body.get(CHARGED_PAYMENT)
+    if isinstance(made, int):
+        return JSONResponse(payment_answer(ctx, payments.get_payment(ctx, made)))
     return JSONResponse(answer.body, status_code=answer.status_code)
+
+
+def _charge(
+    work: Units, body: schemas.CreatePaymentRequest, key: str | None, fingerprint: str
+) -> JSONResponse:
+    """Charge in ``payments.charging``'s three phases, each in its own unit of work, so
+    no lock is held while the gateway is called. The Idempotency-Key is claimed in the
+    first, with the Processing payment it made: a repeat finds that payment."""
+    runtime, tenant_id = work.runtime, work.tenant_id
+    started: list[charging.PendingCharge] = []
+    with runtime.service_context(tenant_id) as ctx:
+
+        def begin() -> Answer:
+            request = api_charges.charge_request(ctx, new_payment(ctx, body))
+            [charge] = charging.begin_charges(ctx, [request])
+            if charge.error is not None:
+                raise charge.error
+            started.append(charge)
+            return Answer(200, {CHARGED_PAYMENT: charge.payment_id})
+
+        answer = run_once(ctx, scope=CREATE_SCOPE, key=key, fingerprint=fingerprint, work=begin)
+        if not started:
+            return _replayed(ctx, answer)
+    answers = charging.send_charges(runtime, tenant_id, started, in_flight=1)
+    with runtime.service_context(tenant_id) as ctx:
+        [outcome] = charging.finish_charges(ctx, answers)
+        payment_id = outcome.payment_id or started[0].payment_id
+        assert payment_id is not None
+        return JSONResponse(payment_answer(ctx, payments.get_payment(ctx, payment_id)))
 
 
 @router.get(
