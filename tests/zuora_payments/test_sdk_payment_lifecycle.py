@@ -40,7 +40,7 @@ def money(value: float | int | None) -> Decimal:
     return Decimal(str(value))
 
 
-def amounts(payment: object) -> tuple[Decimal, ...]:
+def amounts(payment: object) -> tuple[object, ...]:
     return tuple(
         money(getattr(payment, name))
         for name in ("amount", "applied_amount", "unapplied_amount", "refund_amount")
@@ -100,7 +100,7 @@ def test_external_payment_applied_unapplied_refunded_through_the_sdk(
     )
     assert amounts(unapplied) == (150, Decimal("105.5"), Decimal("44.5"), 0)
     got = invoices.get_invoice(to_zuora_id(first))
-    assert (money(got.balance), money(got.payment_amount)) == (25, 75)
+    assert (money(got.balance), money(got.payment_amount)) == (Decimal(25), Decimal(75))
 
     refund = payments.create_refund_payment(
         created.number,
