@@ -414,6 +414,7 @@ def test_unknown_keys_malformed_json_and_bad_queries(
     for path in (
         "/v1/payments?pageSize=41",
         "/v1/payments?page=0",
+        "/v1/payments?page=two",
         "/v1/payments?status=Paid",
         "/v1/payments?sort=colour",
         "/v1/payments?sort=number,amount,status",

@@ -117,3 +117,24 @@ def test_refund_lists_page_filter_and_sort(
     ] == [payment.number]
     assert payments.get_retrieve_all_payments(refund_amount=60).payments[0].number == payment.number
     assert payments.get_retrieve_all_payments(refund_amount=59).payments == []
+
+
+def test_idempotency_keys_record_and_refund_once(
+    client: ZuoraClient, runtime: Runtime, tenant: NewTenant
+) -> None:
+    billed = posted_invoices(runtime, tenant.tenant_id, ["10"])
+    payments = client.payments_api()
+    body = external(billed.account_id, 40)
+    one = payments.create_payment(body, idempotency_key="cash-1")
+    two = payments.create_payment(body, idempotency_key="cash-1")
+    assert (two.id, two.number) == (one.id, one.number)
+    with pytest.raises(ApiException) as reused:
+        payments.create_payment(external(billed.account_id, 41), idempotency_key="cash-1")
+    assert reused.value.status == 400
+    refund = CreateRefundRequest(total_amount=15, type="External", method_type="Check")
+    first = payments.create_refund_payment(one.number, refund, idempotency_key="back-1")
+    again = payments.create_refund_payment(one.number, refund, idempotency_key="back-1")
+    assert again.id == first.id
+    after = payments.get_payment(one.id)
+    assert (after.refund_amount, after.unapplied_amount) == (15, 25)
+    assert len(payments.get_retrieve_all_payments().payments) == 1

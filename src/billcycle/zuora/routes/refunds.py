@@ -40,9 +40,10 @@ def find_refund(ctx: ServiceContext, key: str) -> Refund:
 def list_refunds(
     request: Request,
     ctx: Ctx,
-    page: Annotated[int | None, Query(description="Page number, from 1")] = None,
+    # Read as text so that a bad value is answered as a bad query parameter (27).
+    page: Annotated[str | None, Query(description="Page number, a whole number from 1")] = None,
     page_size: Annotated[
-        int | None, Query(alias="pageSize", description="Records per page, at most 40")
+        str | None, Query(alias="pageSize", description="Records per page, 1 to 40")
     ] = None,
     sort: Annotated[
         str | None,
