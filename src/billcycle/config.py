@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     # Accounts per bill-run chunk, records per bulk-job chunk.
     bill_run_chunk_size: int = 1000
     bulk_job_chunk_size: int = 1000
+    # An electronic payment (or refund) still Processing this long after it was sent is
+    # looked up at its gateway by the reconciler; longer than any gateway call can take,
+    # so a call still in flight is never taken for one the gateway never received.
+    payment_reconcile_after_seconds: int = 300
+    # At most this many looked up per scheduler tick.
+    payment_reconcile_batch: int = 100
 
 
 @lru_cache

@@ -12,7 +12,8 @@ from __future__ import annotations
 from billcycle.billruns import tasks as billruns_tasks
 from billcycle.bulkjobs import tasks as bulkjobs_tasks
 from billcycle.jobs.registry import mark_loaded
+from billcycle.payments import tasks as payments_tasks
 
-TASK_MODULES = (billruns_tasks, bulkjobs_tasks)
+TASK_MODULES = (billruns_tasks, bulkjobs_tasks, payments_tasks)
 
 mark_loaded()

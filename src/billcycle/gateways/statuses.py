@@ -27,6 +27,9 @@ class TransactionKind(StrEnum):
     SALE = "Sale"
     REFUND = "Refund"
     VOID = "Void"
+    # Money taken back from a settled sale by the card network or the bank (a lost
+    # dispute, an ACH return): reported by the gateway, never asked for.
+    CHARGEBACK = "Chargeback"
 
 
 class DeclineCategory(StrEnum):

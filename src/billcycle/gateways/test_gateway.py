@@ -401,6 +401,31 @@ class TestGateway:
         _same_request(row, TransactionKind.VOID, None, None, sale_id, None)
         return self._result(row)
 
+    def chargeback(self, transaction_id: str, amount: Decimal | None = None) -> GatewayResult:
+        """The test stand-in for a card network's chargeback (or a bank's ACH return) of
+        an approved sale, ``amount`` of it (all by default): recorded in the charge book
+        like any transaction. A test then reports it to billcycle through the
+        gateway-settlement API, as a merchant does from the gateway's settlement report.
+        Not part of the Gateway interface: gateways report these, nobody asks for them.
+        One chargeback per sale (its key is derived from the sale)."""
+        sale_id = _charge_id(transaction_id)
+        key = check_idempotency_key(f"chargeback/{transaction_id}")
+
+        def record(session: Session) -> TestGatewayCharge:
+            sale = self._locked_sale(session, sale_id)
+            if sale is None or sale.state != ChargeState.APPROVED:
+                raise InvalidValue("No approved sale to charge back.", field="transaction_id")
+            minor = sale.amount_minor if amount is None else _positive_minor(amount, sale.currency)
+            if minor > sale.amount_minor:
+                raise InvalidValue("A chargeback is at most the sale.", field="amount")
+            row = self._row(key, TransactionKind.CHARGEBACK, sale, minor, sale.currency, None)
+            row.code = "chargeback"
+            row.message = "The cardholder disputed the charge."
+            return repo.insert_charge(session, row)
+
+        row, _ = self._once(key, record)
+        return self._result(row)
+
     def status(self, idempotency_key: str) -> GatewayResult:
         key = check_idempotency_key(idempotency_key)
         self._wait()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billcycle.db.base import Base, TenantScoped, Timestamps
@@ -18,6 +18,13 @@ class Payment(TenantScoped, Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "number"),
         Index("ix_payments_account", "tenant_id", "account_id"),
+        # The reconciler's sweep: only Processing payments are in this index.
+        Index(
+            "ix_payments_processing",
+            "submitted_at",
+            sqlite_where=text("status = 'Processing'"),
+            postgresql_where=text("status = 'Processing'"),
+        ),
     )
 
     account_id: Mapped[int] = mapped_column(
@@ -80,6 +87,12 @@ class Refund(TenantScoped, Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "number"),
         Index("ix_refunds_payment", "tenant_id", "payment_id"),
+        Index(
+            "ix_refunds_processing",
+            "created_at",
+            sqlite_where=text("status = 'Processing'"),
+            postgresql_where=text("status = 'Processing'"),
+        ),
     )
 
     payment_id: Mapped[int] = mapped_column(

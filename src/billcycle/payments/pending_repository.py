@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from billcycle.payments.models import Payment, PendingApplication
-from billcycle.payments.statuses import PaymentStatus, PaymentType
+from billcycle.payments.models import Payment, PendingApplication, Refund
+from billcycle.payments.statuses import PaymentStatus, PaymentType, RefundStatus
 
 
 def add(session: Session, rows: Sequence[PendingApplication]) -> None:
@@ -93,6 +93,37 @@ def stale_processing(
         .limit(limit)
     )
     return [(tenant_id, payment_id) for tenant_id, payment_id in rows]
+
+
+def stale_processing_refunds(
+    session: Session, created_before: datetime, limit: int
+) -> list[tuple[int, int]]:
+    """``(tenant_id, refund_id)`` of electronic refunds Processing since before
+    ``created_before``, oldest first.
+
+    Tenant: spans tenants on purpose (the reconciler's periodic sweep).
+    """
+    rows = session.execute(
+        select(Refund.tenant_id, Refund.id)
+        .where(
+            Refund.status == RefundStatus.PROCESSING.value,
+            Refund.refund_type == PaymentType.ELECTRONIC.value,
+            Refund.created_at <= created_before,
+        )
+        .order_by(Refund.created_at, Refund.id)
+        .limit(limit)
+    )
+    return [(tenant_id, refund_id) for tenant_id, refund_id in rows]
+
+
+def lock_refund(session: Session, tenant_id: int, refund_id: int) -> Refund | None:
+    """The refund re-read after its payment's lock (the caller took it): every change
+    to a payment's money runs under the payment's lock."""
+    return session.scalars(
+        select(Refund)
+        .where(Refund.tenant_id == tenant_id, Refund.id == refund_id)
+        .execution_options(populate_existing=True)
+    ).first()
 
 
 def same_order_payments(

@@ -9,6 +9,7 @@ from billcycle.zuora.routes import (
     bill_runs,
     billing_documents,
     catalog,
+    gateway_settlement,
     invoices,
     objects,
     payments,
@@ -26,4 +27,5 @@ RESOURCE_ROUTERS: list[APIRouter] = [
     bill_runs.router,
     payments.router,
     refunds.router,
+    gateway_settlement.router,
 ]
