@@ -14,8 +14,10 @@ import pytest
 from zuora_sdk.exceptions import ApiException
 from zuora_sdk.models.create_payment_invoice_application import CreatePaymentInvoiceApplication
 from zuora_sdk.models.create_payment_request import CreatePaymentRequest
+from zuora_sdk.models.create_refundwith_auto_unapply import CreateRefundwithAutoUnapply
 from zuora_sdk.zuora_client import ZuoraClient
 
+from billcycle.gateways.statuses import TransactionKind
 from billcycle.ids import to_zuora_id
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant
@@ -147,3 +149,35 @@ def test_refused_charges_write_nothing(
         assert refused.value.status == 400, refused.value.body
     assert charge_rows(runtime, tenant.tenant_id) == []
     assert ledger_state(runtime, tenant.tenant_id, billed.account_id, billed.invoice_ids) == before
+
+
+def test_electronic_refunds_go_back_through_the_gateway(
+    client: ZuoraClient, runtime: Runtime, tenant: NewTenant, billed: Billed
+) -> None:
+    add_method(runtime, tenant.tenant_id, billed.account_id, "tok_visa")
+    first = billed.invoice_ids[0]
+    payments = client.payments_api()
+    paid = payments.create_payment(electronic(billed, 100, (first, 80)))
+    refund = payments.refund_paymentwith_auto_unapply(
+        paid.number,
+        CreateRefundwithAutoUnapply(total_amount=30, type="Electronic"),
+        idempotency_key="refund-card-1",
+    )
+    assert (refund.status, refund.type, refund.gateway_id) == (
+        "Processed",
+        "Electronic",
+        paid.gateway_id,
+    )
+    assert refund.reference_id  # the gateway's refund transaction
+    again = payments.refund_paymentwith_auto_unapply(
+        paid.number,
+        CreateRefundwithAutoUnapply(total_amount=30, type="Electronic"),
+        idempotency_key="refund-card-1",
+    )
+    assert again.id == refund.id
+    after = payments.get_payment(paid.id)
+    assert (after.applied_amount, after.unapplied_amount, after.refund_amount) == (70, 0, 30)
+    assert balance(runtime, tenant.tenant_id, first) == 3000
+    # One refund reached the gateway, once.
+    kinds = [row.kind for row in charge_rows(runtime, tenant.tenant_id)]
+    assert kinds.count(TransactionKind.REFUND) == 1

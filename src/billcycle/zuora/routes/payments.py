@@ -23,7 +23,14 @@ from billcycle.errors import InvalidValue, MissingField, NotFound
 from billcycle.idempotency import Answer, request_hash, run_once
 from billcycle.ids import parse_zuora_id
 from billcycle.invoicing import service as invoicing
-from billcycle.payments import api_charges, applications, charging, listing, refunds
+from billcycle.payments import (
+    api_charges,
+    applications,
+    charging,
+    gateway_refunds,
+    listing,
+    refunds,
+)
 from billcycle.payments import service as payments
 from billcycle.payments.inputs import InvoiceApplication, ItemApplication, NewPayment, NewRefund
 from billcycle.payments.models import Payment, Refund
@@ -404,34 +411,86 @@ def _new_refund(
     )
 
 
+# As CHARGED_PAYMENT, for an electronic refund's idempotency record.
+SENT_REFUND = "billcycle:refundId"
+
+
+def _refund(
+    work: Units,
+    payment_key: str,
+    body: schemas.RefundWithAutoUnapplyRequest | schemas.CreateRefundRequest,
+    *,
+    auto_unapply: bool,
+    key: str | None,
+    fingerprint: str,
+) -> JSONResponse:
+    """An External refund in one unit of work; an Electronic one through the payment's
+    gateway in ``payments.gateway_refunds``' three (no lock held while the gateway
+    answers), its Idempotency-Key claimed in the first with the Processing refund."""
+    runtime, tenant_id = work.runtime, work.tenant_id
+    scope = f"POST /v1/payments/{payment_key}/refunds" + ("/unapply" if auto_unapply else "")
+    electronic = body.type == PaymentType.ELECTRONIC
+    sent: list[int] = []
+    with runtime.service_context(tenant_id) as ctx:
+
+        def begin() -> Answer:
+            unapply: tuple[InvoiceApplication, ...] = ()
+            if isinstance(body, schemas.RefundWithAutoUnapplyRequest):
+                refuse_debit_memos(body.debit_memos)
+                if body.write_off:
+                    raise InvalidValue(
+                        "Invalid value for field writeOff: billcycle does not write off "
+                        "invoices while refunding; write them off with "
+                        "PUT /v1/invoices/{invoiceKey}/write-off.",
+                        resource="refund",
+                        field="writeOff",
+                    )
+                unapply = invoice_applications(ctx, body.invoices)
+            payment = find_payment(ctx, payment_key)
+            data = _new_refund(body, unapply)
+            if electronic:
+                begun = gateway_refunds.begin_refund(
+                    ctx, payment.id, data, auto_unapply=auto_unapply
+                )
+                sent.append(begun.id)
+                return Answer(200, {SENT_REFUND: begun.id})
+            if auto_unapply:
+                refund = refunds.refund_with_auto_unapply(ctx, payment.id, data)
+            else:
+                refund = refunds.refund_payment(ctx, payment.id, data)
+            return Answer(200, refund_answer(ctx, refund))
+
+        answer = run_once(ctx, scope=scope, key=key, fingerprint=fingerprint, work=begin)
+        if not sent:
+            made = answer.body.get(SENT_REFUND)
+            if isinstance(made, int):
+                return JSONResponse(refund_answer(ctx, refunds.get_refund(ctx, made)))
+            return JSONResponse(answer.body, status_code=answer.status_code)
+    result, error = gateway_refunds.send_refund(runtime, tenant_id, sent[0])
+    with runtime.service_context(tenant_id) as ctx:
+        refund = gateway_refunds.finish_refund(ctx, sent[0], result, error)
+        return JSONResponse(refund_answer(ctx, refund))
+
+
 @router.post(
     "/{payment_key}/refunds", summary="Refund a payment", response_model=schemas.RefundResponse
 )
 def refund_payment(
     payment_key: str,
     request: Request,
-    ctx: Ctx,
+    work: Work,
     body: Annotated[schemas.CreateRefundRequest, Body()],
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Refund from the payment's unapplied amount (`totalAmount` <= unapplied; applied
     money needs an unapply first, or the auto-unapply operation). `methodType` is required
-    for an External refund."""
-    data = _raw(body)
-
-    def work() -> Answer:
-        payment = find_payment(ctx, payment_key)
-        refund = refunds.refund_payment(ctx, payment.id, _new_refund(body, ()))
-        return Answer(200, refund_answer(ctx, refund))
-
-    answer = run_once(
-        ctx,
-        scope=f"POST /v1/payments/{payment_key}/refunds",
-        key=idempotency_key,
-        fingerprint=request_hash("POST", request.url.path, data),
-        work=work,
+    for an External refund; an Electronic refund (of an Electronic payment) goes back
+    through the payment's gateway and answers `Processed`, `Error` (with the gateway's
+    response; the money is back on the payment, unapplied) or `Processing`."""
+    fingerprint = request_hash("POST", request.url.path, _raw(body))
+    return _refund(
+        work, payment_key, body, auto_unapply=False, key=idempotency_key, fingerprint=fingerprint
     )
-    return JSONResponse(answer.body, status_code=answer.status_code)
 
 
 @router.post(
@@ -442,34 +501,14 @@ def refund_payment(
 def refund_with_auto_unapply(
     payment_key: str,
     request: Request,
-    ctx: Ctx,
+    work: Work,
     body: Annotated[schemas.RefundWithAutoUnapplyRequest, Body()],
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Refund up to all not refunded yet, unapplying first what the unapplied amount does
     not cover: from the `invoices` named, else from the newest applications. `writeOff`
-    is not supported (400)."""
-    data = _raw(body)
-
-    def work() -> Answer:
-        refuse_debit_memos(body.debit_memos)
-        if body.write_off:
-            raise InvalidValue(
-                "Invalid value for field writeOff: billcycle does not write off invoices "
-                "while refunding; write them off with PUT /v1/invoices/{invoiceKey}/write-off.",
-                resource="refund",
-                field="writeOff",
-            )
-        payment = find_payment(ctx, payment_key)
-        unapply = invoice_applications(ctx, body.invoices)
-        refund = refunds.refund_with_auto_unapply(ctx, payment.id, _new_refund(body, unapply))
-        return Answer(200, refund_answer(ctx, refund))
-
-    answer = run_once(
-        ctx,
-        scope=f"POST /v1/payments/{payment_key}/refunds/unapply",
-        key=idempotency_key,
-        fingerprint=request_hash("POST", request.url.path, data),
-        work=work,
+    is not supported (400). Electronic refunds go through the gateway as above."""
+    fingerprint = request_hash("POST", request.url.path, _raw(body))
+    return _refund(
+        work, payment_key, body, auto_unapply=True, key=idempotency_key, fingerprint=fingerprint
     )
-    return JSONResponse(answer.body, status_code=answer.status_code)

@@ -232,6 +232,9 @@ class RefundBody(CamelResponse):
     comment: str | None = None
     refund_transaction_type: str | None = None
     refund_transaction_time: str | None = None
+    gateway_id: str | None = None
+    gateway_response: str | None = None
+    gateway_response_code: str | None = None
     cancelled_on: str | None = None
     created_date: str
     updated_date: str
@@ -301,10 +304,14 @@ def refund_body(refund: Refund, payment_number: str | None) -> dict[str, Any]:
         method_type=refund.method_type,
         refund_date=refund.refund_date.isoformat(),
         reason_code=refund.reason_code,
-        reference_id=refund.reference_id,
+        # Electronic: the gateway's transaction id, as Zuora shows it.
+        reference_id=refund.reference_id or refund.gateway_transaction_id,
         comment=refund.comment,
         refund_transaction_type=refund.refund_transaction_type,
         refund_transaction_time=zuora_datetime(refund.created_at),
+        gateway_id=_hex(refund.gateway_id),
+        gateway_response=refund.gateway_response,
+        gateway_response_code=refund.gateway_response_code,
         # A refund keeps no cancellation time of its own: its last change is that.
         cancelled_on=zuora_datetime(refund.updated_at) if canceled else None,
         created_date=zuora_datetime(refund.created_at) or "",
