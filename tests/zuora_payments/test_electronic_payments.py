@@ -8,6 +8,7 @@ gateway's answer is pending. An Idempotency-Key charges once."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -17,12 +18,14 @@ from zuora_sdk.models.create_payment_request import CreatePaymentRequest
 from zuora_sdk.models.create_refundwith_auto_unapply import CreateRefundwithAutoUnapply
 from zuora_sdk.zuora_client import ZuoraClient
 
+from billcycle.clock import FrozenClock
 from billcycle.gateways.statuses import TransactionKind
 from billcycle.ids import to_zuora_id
+from billcycle.payments import reconciler
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant
 from tests.charging.helpers import add_method, balance, charge_rows
-from tests.gateways.helpers import configure_test_gateway
+from tests.gateways.helpers import SETTLE_AFTER, Sleeps, configure_test_gateway
 from tests.payments.helpers import Billed, posted_invoices
 from tests.support.zuora_sdk import make_sdk_client
 from tests.zuora_payments.helpers import ledger_state
@@ -90,15 +93,27 @@ def test_a_declined_charge_is_an_error_and_pays_nothing(
     assert balance(runtime, tenant.tenant_id, first) == 10000
 
 
-def test_a_pending_charge_stays_processing_and_pays_nothing_yet(
-    client: ZuoraClient, runtime: Runtime, tenant: NewTenant, billed: Billed
+def test_a_pending_charge_stays_processing_until_the_gateway_settles_it(
+    client: ZuoraClient,
+    runtime: Runtime,
+    tenant: NewTenant,
+    billed: Billed,
+    machine_clock: FrozenClock,
 ) -> None:
     add_method(runtime, tenant.tenant_id, billed.account_id, "tok_pendingThenSettled")
     second = billed.invoice_ids[1]
-    waiting = client.payments_api().create_payment(electronic(billed, 40, (second, 40)))
+    payments = client.payments_api()
+    waiting = payments.create_payment(electronic(billed, 40, (second, 40)))
     assert waiting.status == "Processing"
     assert Decimal(str(waiting.applied_amount)) == 0
     assert balance(runtime, tenant.tenant_id, second) == 4000
+    # The gateway settles it; the reconciler's sweep records that and applies it. (The
+    # sweep covers every tenant: no test leaves a payment Processing behind.)
+    machine_clock.advance(timedelta(seconds=SETTLE_AFTER))
+    reconciler.reconcile_due(runtime, older_than=timedelta(0), sleep=Sleeps())
+    settled = payments.get_payment(waiting.number)
+    assert (settled.status, settled.applied_amount) == ("Processed", 40)
+    assert balance(runtime, tenant.tenant_id, second) == 0
 
 
 def test_the_idempotency_key_charges_once(

@@ -68,20 +68,16 @@ def update_refund(
     return refund
 
 
-# Refunds whose money is not out (or back already): only these can be deleted.
-DELETABLE = frozenset({RefundStatus.CANCELED, RefundStatus.ERROR})
-
-
 def delete_refund(ctx: ServiceContext, refund_id: int) -> None:
-    """Delete a canceled (or failed) refund, as Zuora allows: a processed one must be
+    """Delete a canceled refund, as Zuora allows (only those): a processed one must be
     canceled first, so the money is back on the payment before the refund goes."""
     refund = get_refund(ctx, refund_id)
     lock(ctx, refund.payment_id)
     refund = get_refund(ctx, refund_id)
-    if RefundStatus(refund.status) not in DELETABLE:
+    if refund.status != RefundStatus.CANCELED:
         raise RuleViolation(
-            f"Refund {refund.number} is {refund.status}: only a canceled or failed refund can "
-            "be deleted.",
+            f"Refund {refund.number} is {refund.status}: only a canceled refund can be "
+            "deleted.",
             resource=REFUND,
         )
     repo.delete_refund(ctx.session, ctx.tenant_id, refund.id)

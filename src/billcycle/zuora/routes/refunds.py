@@ -101,6 +101,6 @@ def cancel_refund(refund_key: str, ctx: Ctx) -> JSONResponse:
 
 @router.delete("/{refund_key}", summary="Delete a refund")
 def delete_refund(refund_key: str, ctx: Ctx) -> dict[str, Any]:
-    """Only a `Canceled` (or `Error`) refund can be deleted."""
+    """Only a `Canceled` refund can be deleted."""
     refunds.delete_refund(ctx, find_refund(ctx, refund_key).id)
     return {"success": True}
