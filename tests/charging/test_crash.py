@@ -62,6 +62,9 @@ def test_killed_between_approval_and_commit_charges_once(
     assert payment(runtime, t, payment_id).status == PaymentStatus.PROCESSING
     assert balance(runtime, t, invoice) == 10000
     # Restart: the scheduler's tick runs the reconciler once the payment is old enough.
+    # (Other tests' payments share the database and may stay Processing: the sweep's
+    # batch covers them all.)
+    runtime.settings.payment_reconcile_batch = 1_000_000
     jobs.dispatch(TaskCall("tick"))
     jobs.run_until_idle()
     assert payment(runtime, t, payment_id).status == PaymentStatus.PROCESSING

@@ -93,7 +93,7 @@ def test_a_lost_refund_answer_is_reconciled(runtime: Runtime, tenant: NewTenant)
     # Another one never reached the gateway.
     with runtime.service_context(t) as ctx:
         lost = gateway_refunds.begin_refund(ctx, payment_id, electronic("5"), auto_unapply=True)
-    reconciler.reconcile_due(runtime, older_than=timedelta(0))
+    reconciler.reconcile_due(runtime, older_than=timedelta(0), tenant_id=t)
     with runtime.service_context(t) as ctx:
         assert refunds.get_refund(ctx, refund.id).status == RefundStatus.PROCESSED
         assert refunds.get_refund(ctx, lost.id).status == RefundStatus.ERROR

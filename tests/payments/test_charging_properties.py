@@ -108,7 +108,7 @@ def _step(world: World, op: Op, machine_clock: FrozenClock) -> None:
         world.made.append(outcome.payment_id)
         return
     if op.kind == "reconcile":
-        reconciler.reconcile_due(runtime, older_than=timedelta(0), sleep=Sleeps())
+        reconciler.reconcile_due(runtime, older_than=timedelta(0), sleep=Sleeps(), tenant_id=t)
         return
     if op.kind == "gateway_settles":
         machine_clock.advance(timedelta(seconds=SETTLE_AFTER))

@@ -24,6 +24,12 @@ card                    token                                       a sale ...
    says approved.
 .. [3] Until ``settle_after_seconds`` of machine time have passed (or ``settle``).
 
+Settings: ``latency_ms`` (waited before every call), ``settle_after_seconds`` (how long
+a pending sale stays pending) and ``max_calls_per_second`` (0: none), the per-process rate
+limit ``payments.charging`` honours. :meth:`TestGateway.chargeback` charges back an
+approved sale, as a card network does after a lost dispute (tests then report it through
+the gateway-settlement API).
+
 The charge book is the ``test_gateway_charges`` table, written in the gateway's OWN
 short transaction on its own connection, as a remote gateway records a charge whatever
 becomes of billcycle's unit of work: a charge approved for a process killed before its

@@ -73,46 +73,44 @@ def invoices_with_pending(session: Session, tenant_id: int, invoice_ids: Sequenc
 
 
 def stale_processing(
-    session: Session, submitted_before: datetime, limit: int
+    session: Session, submitted_before: datetime, limit: int, tenant_id: int | None = None
 ) -> list[tuple[int, int]]:
     """``(tenant_id, payment_id)`` of electronic payments Processing since before
-    ``submitted_before``, oldest first.
+    ``submitted_before``, the longest not looked at first (asking updates a payment, so
+    payments that stay pending take turns instead of starving the others).
 
-    Tenant: spans tenants on purpose (the reconciler's periodic sweep); each payment is
-    then handled under its own tenant's context.
+    Tenant: spans tenants on purpose (the reconciler's periodic sweep), unless
+    ``tenant_id`` is given; each payment is then handled under its own tenant's context.
     """
-    rows = session.execute(
-        select(Payment.tenant_id, Payment.id)
-        .where(
-            Payment.status == PaymentStatus.PROCESSING.value,
-            Payment.payment_type == PaymentType.ELECTRONIC.value,
-            Payment.submitted_at <= submitted_before,
-            Payment.deleted_at.is_(None),
-        )
-        .order_by(Payment.submitted_at, Payment.id)
-        .limit(limit)
+    stmt = select(Payment.tenant_id, Payment.id).where(
+        Payment.status == PaymentStatus.PROCESSING.value,
+        Payment.payment_type == PaymentType.ELECTRONIC.value,
+        Payment.submitted_at <= submitted_before,
+        Payment.deleted_at.is_(None),
     )
+    if tenant_id is not None:
+        stmt = stmt.where(Payment.tenant_id == tenant_id)
+    rows = session.execute(stmt.order_by(Payment.updated_at, Payment.id).limit(limit))
     return [(tenant_id, payment_id) for tenant_id, payment_id in rows]
 
 
 def stale_processing_refunds(
-    session: Session, created_before: datetime, limit: int
+    session: Session, created_before: datetime, limit: int, tenant_id: int | None = None
 ) -> list[tuple[int, int]]:
     """``(tenant_id, refund_id)`` of electronic refunds Processing since before
-    ``created_before``, oldest first.
+    ``created_before``, the longest not looked at first.
 
-    Tenant: spans tenants on purpose (the reconciler's periodic sweep).
+    Tenant: spans tenants on purpose (the reconciler's periodic sweep), unless
+    ``tenant_id`` is given.
     """
-    rows = session.execute(
-        select(Refund.tenant_id, Refund.id)
-        .where(
-            Refund.status == RefundStatus.PROCESSING.value,
-            Refund.refund_type == PaymentType.ELECTRONIC.value,
-            Refund.created_at <= created_before,
-        )
-        .order_by(Refund.created_at, Refund.id)
-        .limit(limit)
+    stmt = select(Refund.tenant_id, Refund.id).where(
+        Refund.status == RefundStatus.PROCESSING.value,
+        Refund.refund_type == PaymentType.ELECTRONIC.value,
+        Refund.created_at <= created_before,
     )
+    if tenant_id is not None:
+        stmt = stmt.where(Refund.tenant_id == tenant_id)
+    rows = session.execute(stmt.order_by(Refund.updated_at, Refund.id).limit(limit))
     return [(tenant_id, refund_id) for tenant_id, refund_id in rows]
 
 

@@ -70,11 +70,13 @@ def reconcile_due(
     *,
     older_than: timedelta | None = None,
     limit: int | None = None,
+    tenant_id: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[ChargeOutcome]:
-    """One sweep over every tenant: Processing electronic payments and refunds sent more
-    than ``older_than`` ago (the setting by default), oldest first, at most ``limit``
-    of each. A failure on one (its gateway gone, say) is logged and the sweep goes on."""
+    """One sweep over every tenant (``tenant_id``: only that one): Processing electronic
+    payments and refunds sent more than ``older_than`` ago (the setting by default), the
+    longest not looked at first, at most ``limit`` of each. A failure on one (its
+    gateway gone, say) is logged and the sweep goes on."""
     settings = runtime.settings
     age = (
         older_than
@@ -84,22 +86,22 @@ def reconcile_due(
     batch = limit if limit is not None else settings.payment_reconcile_batch
     before = runtime.clock.now() - age
     with read_only_unit(runtime.session_factory) as session:
-        due = repo.stale_processing(session, before, batch)
-        refunds_due = repo.stale_processing_refunds(session, before, batch)
+        due = repo.stale_processing(session, before, batch, tenant_id)
+        refunds_due = repo.stale_processing_refunds(session, before, batch, tenant_id)
     outcomes: list[ChargeOutcome] = []
-    for tenant_id, payment_id in due:
+    for owner, payment_id in due:
         try:
-            outcome = reconcile_payment(runtime, tenant_id, payment_id, sleep=sleep)
+            outcome = reconcile_payment(runtime, owner, payment_id, sleep=sleep)
         except DomainError:
-            log.exception("reconciling payment %s of tenant %s", payment_id, tenant_id)
+            log.exception("reconciling payment %s of tenant %s", payment_id, owner)
             continue
         if outcome is not None:
             outcomes.append(outcome)
-    for tenant_id, refund_id in refunds_due:
+    for owner, refund_id in refunds_due:
         try:
-            gateway_refunds.reconcile_refund(runtime, tenant_id, refund_id, sleep=sleep)
+            gateway_refunds.reconcile_refund(runtime, owner, refund_id, sleep=sleep)
         except DomainError:
-            log.exception("reconciling refund %s of tenant %s", refund_id, tenant_id)
+            log.exception("reconciling refund %s of tenant %s", refund_id, owner)
     return outcomes
 
 
