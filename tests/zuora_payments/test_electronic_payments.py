@@ -107,10 +107,11 @@ def test_a_pending_charge_stays_processing_until_the_gateway_settles_it(
     assert waiting.status == "Processing"
     assert Decimal(str(waiting.applied_amount)) == 0
     assert balance(runtime, tenant.tenant_id, second) == 4000
-    # The gateway settles it; the reconciler's sweep records that and applies it. (The
-    # sweep covers every tenant: no test leaves a payment Processing behind.)
+    # The gateway settles it; the reconciler's sweep records that and applies it.
     machine_clock.advance(timedelta(seconds=SETTLE_AFTER))
-    reconciler.reconcile_due(runtime, older_than=timedelta(0), sleep=Sleeps())
+    reconciler.reconcile_due(
+        runtime, older_than=timedelta(0), sleep=Sleeps(), tenant_id=tenant.tenant_id
+    )
     settled = payments.get_payment(waiting.number)
     assert (settled.status, settled.applied_amount) == ("Processed", 40)
     assert balance(runtime, tenant.tenant_id, second) == 0
