@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from billcycle.ledger.models import EntrySource
@@ -16,8 +16,12 @@ from billcycle.payments.activity_statuses import (
 )
 from billcycle.payments.statuses import (
     GatewayState,
+    PaymentSortField,
+    PaymentStatus,
     PaymentType,
     RefundMethodType,
+    RefundSortField,
+    RefundStatus,
     RefundTransactionType,
 )
 
@@ -114,3 +118,57 @@ class NewCustomerRefund:
     channel: RefundChannel = RefundChannel.PAYMENT_METHOD
     reference: str | None = None
     allocations: tuple[InvoiceApplication, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Instants from ``start`` (inclusive) to ``end`` (exclusive): a filter on a
+    timestamp given to the second, or a whole day."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentQuery:
+    """A page of a tenant's payments: every filter given must match (amounts are exact
+    equalities in the payment's currency); ``sort`` is ``(field, descending)`` pairs,
+    newest number first when empty."""
+
+    account_id: int | None = None
+    number: str | None = None
+    currency: str | None = None
+    status: PaymentStatus | None = None
+    payment_type: PaymentType | None = None
+    amount: Decimal | None = None
+    applied_amount: Decimal | None = None
+    unapplied_amount: Decimal | None = None
+    refund_amount: Decimal | None = None
+    credit_balance_amount: Decimal | None = None
+    effective_date: date | None = None
+    created: Span | None = None
+    updated: Span | None = None
+    nothing: bool = False  # a filter no payment can match (e.g. on a user id)
+    sort: tuple[tuple[PaymentSortField, bool], ...] = ()
+    offset: int = 0
+    limit: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class RefundQuery:
+    """A page of a tenant's refunds, as :class:`PaymentQuery` for payments."""
+
+    account_id: int | None = None
+    payment_id: int | None = None
+    number: str | None = None
+    status: RefundStatus | None = None
+    refund_type: PaymentType | None = None
+    method_type: RefundMethodType | None = None
+    amount: Decimal | None = None
+    refund_date: date | None = None
+    created: Span | None = None
+    updated: Span | None = None
+    nothing: bool = False
+    sort: tuple[tuple[RefundSortField, bool], ...] = ()
+    offset: int = 0
+    limit: int = 20

@@ -31,6 +31,57 @@ def get_refund(ctx: ServiceContext, refund_id: int) -> Refund:
     return refund
 
 
+def find_refund(ctx: ServiceContext, *, refund_id: int | None, number: str) -> Refund:
+    """A refund by Zuora's refund key: its id (parsed by the dialect) or its number."""
+    if refund_id is not None:
+        found = repo.get_refund(ctx.session, ctx.tenant_id, refund_id)
+        if found is not None:
+            return found
+    found = repo.find_refund_by_number(ctx.session, ctx.tenant_id, number)
+    if found is None:
+        raise NotFound(f"Refund {number} not found.", resource=REFUND)
+    return found
+
+
+def update_refund(
+    ctx: ServiceContext,
+    refund_id: int,
+    *,
+    comment: str | None = None,
+    reason_code: str | None = None,
+    reference_id: str | None = None,
+) -> Refund:
+    """Zuora's refund update: the refund's notes only (comment, reason code, reference
+    id); its money never changes here. Under the payment's lock, as every refund change."""
+    refund = get_refund(ctx, refund_id)
+    lock(ctx, refund.payment_id)
+    refund = get_refund(ctx, refund_id)
+    _check_texts(comment=comment, reasonCode=reason_code, referenceId=reference_id)
+    if comment is not None:
+        refund.comment = comment
+    if reason_code is not None:
+        refund.reason_code = reason_code
+    if reference_id is not None:
+        refund.reference_id = reference_id
+    refund.updated_at = ctx.clock.now()
+    ctx.session.flush()
+    return refund
+
+
+def delete_refund(ctx: ServiceContext, refund_id: int) -> None:
+    """Delete a canceled refund, as Zuora allows (only those): a processed one must be
+    canceled first, so the money is back on the payment before the refund goes."""
+    refund = get_refund(ctx, refund_id)
+    lock(ctx, refund.payment_id)
+    refund = get_refund(ctx, refund_id)
+    if refund.status != RefundStatus.CANCELED:
+        raise RuleViolation(
+            f"Refund {refund.number} is {refund.status}: only a canceled refund can be deleted.",
+            resource=REFUND,
+        )
+    repo.delete_refund(ctx.session, ctx.tenant_id, refund.id)
+
+
 def refund_payment(ctx: ServiceContext, payment_id: int, data: NewRefund) -> Refund:
     """Refund from the payment's unapplied amount only (Zuora's ``totalAmount`` <= the
     unapplied amount: applied money needs an unapply first, or the auto-unapply call)."""
@@ -135,11 +186,16 @@ def _check(payment: Payment, data: NewRefund) -> None:
             resource=REFUND,
             field="type",
         )
-    for field, value, limit in (
-        ("reasonCode", data.reason_code, 100),
-        ("referenceId", data.reference_id, 100),
-        ("comment", data.comment, 255),
-    ):
+    _check_texts(reasonCode=data.reason_code, referenceId=data.reference_id, comment=data.comment)
+
+
+# A refund's notes and their limits, by wire field name.
+TEXT_LIMITS = {"reasonCode": 100, "referenceId": 100, "comment": 255}
+
+
+def _check_texts(**values: str | None) -> None:
+    for field, value in values.items():
+        limit = TEXT_LIMITS[field]
         if value is not None and len(value) > limit:
             raise InvalidValue(
                 f"The {field} is longer than {limit} characters.", resource=REFUND, field=field

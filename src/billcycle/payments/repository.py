@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, and_, case, delete, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from billcycle.db.bulk import is_postgres
+from billcycle.errors import InvalidValue
+from billcycle.ledger.models import EntryType, LedgerEntry
+from billcycle.money import to_minor
+from billcycle.payments.inputs import PaymentQuery, RefundQuery, Span
 from billcycle.payments.models import Payment, Refund
+from billcycle.payments.statuses import SETTLED_STATUSES, PaymentSortField, RefundSortField
 
 
 def insert(session: Session, row: Payment | Refund) -> None:
@@ -105,3 +114,199 @@ def page_of_payments(
     if status is not None:
         stmt = stmt.where(Payment.status == status)
     return list(session.scalars(stmt.order_by(Payment.id.desc()).offset(offset).limit(limit)))
+
+
+def find_refund_by_number(session: Session, tenant_id: int, number: str) -> Refund | None:
+    return session.scalars(
+        select(Refund).where(Refund.tenant_id == tenant_id, Refund.number == number)
+    ).first()
+
+
+def delete_refund(session: Session, tenant_id: int, refund_id: int) -> None:
+    """Remove a refund's row. Its ledger entries (the refund and its cancellation, which
+    net to zero) stay and keep naming it by number."""
+    session.execute(delete(Refund).where(Refund.tenant_id == tenant_id, Refund.id == refund_id))
+    session.flush()
+
+
+# -- lists: filters, sort and paging in one statement ------------------------------------
+
+F = TypeVar("F", PaymentSortField, RefundSortField)
+
+
+def _payment_sum(tenant_id: int, entry_type: EntryType) -> ColumnElement[Any]:
+    """The net of the outer payment's ledger entries of one type (a correlated subquery)."""
+    return (
+        select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
+        .where(
+            LedgerEntry.tenant_id == tenant_id,
+            LedgerEntry.payment_id == Payment.id,
+            LedgerEntry.entry_type == entry_type.value,
+        )
+        .correlate(Payment)
+        .scalar_subquery()
+    )
+
+
+def _payment_amounts(tenant_id: int) -> dict[str, ColumnElement[Any]]:
+    """The derived amounts of ``payments.views`` as SQL over the outer payment row."""
+    applied = _payment_sum(tenant_id, EntryType.PAYMENT)
+    refunded = -_payment_sum(tenant_id, EntryType.REFUND)
+    unapplied = Payment.amount_minor - applied - refunded
+    settled = [status.value for status in SETTLED_STATUSES]
+    credit = case((Payment.status.in_(settled), unapplied), else_=0)
+    return {"applied": applied, "refunded": refunded, "unapplied": unapplied, "credit": credit}
+
+
+def _currencies(session: Session, model: type[Payment] | type[Refund], tenant_id: int) -> list[str]:
+    return list(
+        session.scalars(select(model.currency).where(model.tenant_id == tenant_id).distinct())
+    )
+
+
+def _amount_is(
+    column: Any,
+    currency: Any,
+    amount: Decimal,
+    currencies: Sequence[str],
+) -> ColumnElement[bool]:
+    """``column`` (minor units) equals ``amount`` in the row's currency; a currency whose
+    minor unit cannot write the amount matches nothing."""
+    terms: list[ColumnElement[bool]] = []
+    for code in currencies:
+        try:
+            minor = to_minor(amount, code)
+        except InvalidValue:
+            continue
+        terms.append(and_(currency == code, column == minor))
+    return or_(*terms) if terms else false()
+
+
+def _in_span(column: Any, span: Span) -> ColumnElement[bool]:
+    return and_(column >= span.start, column < span.end)
+
+
+def page_of_payment_rows(session: Session, tenant_id: int, query: PaymentQuery) -> list[Payment]:
+    """One page of the tenant's payments as ``query`` filters and sorts them."""
+    if query.nothing:
+        return []
+    amounts = _payment_amounts(tenant_id)
+    stmt = select(Payment).where(Payment.tenant_id == tenant_id, Payment.deleted_at.is_(None))
+    equal: list[tuple[Any, Any]] = [
+        (Payment.account_id, query.account_id),
+        (Payment.number, query.number),
+        (Payment.currency, query.currency),
+        (Payment.status, query.status.value if query.status else None),
+        (Payment.payment_type, query.payment_type.value if query.payment_type else None),
+        (Payment.effective_date, query.effective_date),
+    ]
+    for column, value in equal:
+        if value is not None:
+            stmt = stmt.where(column == value)
+    wanted: list[tuple[Any, Decimal | None]] = [
+        (Payment.amount_minor, query.amount),
+        (amounts["applied"], query.applied_amount),
+        (amounts["unapplied"], query.unapplied_amount),
+        (amounts["refunded"], query.refund_amount),
+        (amounts["credit"], query.credit_balance_amount),
+    ]
+    if any(value is not None for _, value in wanted):
+        currencies = (
+            [query.currency] if query.currency else _currencies(session, Payment, tenant_id)
+        )
+        for column, value in wanted:
+            if value is not None:
+                stmt = stmt.where(_amount_is(column, Payment.currency, value, currencies))
+    if query.created is not None:
+        stmt = stmt.where(_in_span(Payment.created_at, query.created))
+    if query.updated is not None:
+        stmt = stmt.where(_in_span(Payment.updated_at, query.updated))
+    columns: dict[PaymentSortField, Any] = {
+        PaymentSortField.NUMBER: Payment.number,
+        PaymentSortField.ACCOUNT_ID: Payment.account_id,
+        PaymentSortField.AMOUNT: Payment.amount_minor,
+        PaymentSortField.APPLIED_AMOUNT: amounts["applied"],
+        PaymentSortField.UNAPPLIED_AMOUNT: amounts["unapplied"],
+        PaymentSortField.REFUND_AMOUNT: amounts["refunded"],
+        PaymentSortField.CREDIT_BALANCE_AMOUNT: amounts["credit"],
+        PaymentSortField.EFFECTIVE_DATE: Payment.effective_date,
+        PaymentSortField.CREATED_DATE: Payment.created_at,
+        PaymentSortField.CREATED_BY_ID: None,
+        PaymentSortField.UPDATED_DATE: Payment.updated_at,
+        PaymentSortField.UPDATED_BY_ID: None,
+    }
+    order = _order(columns, query.sort, PaymentSortField.NUMBER, Payment.id)
+    return list(session.scalars(stmt.order_by(*order).offset(query.offset).limit(query.limit)))
+
+
+def page_of_refund_rows(session: Session, tenant_id: int, query: RefundQuery) -> list[Refund]:
+    """One page of the tenant's refunds as ``query`` filters and sorts them."""
+    if query.nothing:
+        return []
+    stmt = select(Refund).where(Refund.tenant_id == tenant_id)
+    equal: list[tuple[Any, Any]] = [
+        (Refund.account_id, query.account_id),
+        (Refund.payment_id, query.payment_id),
+        (Refund.number, query.number),
+        (Refund.status, query.status.value if query.status else None),
+        (Refund.refund_type, query.refund_type.value if query.refund_type else None),
+        (Refund.method_type, query.method_type.value if query.method_type else None),
+        (Refund.refund_date, query.refund_date),
+    ]
+    for column, value in equal:
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if query.amount is not None:
+        currencies = _currencies(session, Refund, tenant_id)
+        stmt = stmt.where(
+            _amount_is(Refund.amount_minor, Refund.currency, query.amount, currencies)
+        )
+    if query.created is not None:
+        stmt = stmt.where(_in_span(Refund.created_at, query.created))
+    if query.updated is not None:
+        stmt = stmt.where(_in_span(Refund.updated_at, query.updated))
+    columns: dict[RefundSortField, Any] = {
+        RefundSortField.NUMBER: Refund.number,
+        RefundSortField.ACCOUNT_ID: Refund.account_id,
+        RefundSortField.AMOUNT: Refund.amount_minor,
+        RefundSortField.REFUND_DATE: Refund.refund_date,
+        RefundSortField.PAYMENT_ID: Refund.payment_id,
+        RefundSortField.CREATED_DATE: Refund.created_at,
+        RefundSortField.CREATED_BY_ID: None,
+        RefundSortField.UPDATED_DATE: Refund.updated_at,
+        RefundSortField.UPDATED_BY_ID: None,
+    }
+    order = _order(columns, query.sort, RefundSortField.NUMBER, Refund.id)
+    return list(session.scalars(stmt.order_by(*order).offset(query.offset).limit(query.limit)))
+
+
+def _order(
+    columns: dict[F, Any],
+    sort: Sequence[tuple[F, bool]],
+    default: F,
+    tie_break: Any,
+) -> list[Any]:
+    """ORDER BY terms: the asked fields (those billcycle has), else the default
+    descending; the id last, in the direction of the first term, so pages never overlap."""
+    terms = list(sort) or [(default, True)]
+    order: list[Any] = []
+    for field, descending in terms:
+        column = columns[field]
+        if column is not None:
+            order.append(column.desc() if descending else column.asc())
+    first_descending = terms[0][1]
+    order.append(tie_break.desc() if first_descending else tie_break.asc())
+    return order
+
+
+def payment_numbers(session: Session, tenant_id: int, payment_ids: Sequence[int]) -> dict[int, str]:
+    """Numbers of the payments asked for, deleted ones included (a refund keeps naming its
+    payment after the payment was deleted)."""
+    if not payment_ids:
+        return {}
+    rows = session.execute(
+        select(Payment.id, Payment.number).where(
+            Payment.tenant_id == tenant_id, Payment.id.in_(sorted(set(payment_ids)))
+        )
+    )
+    return {int(row[0]): str(row[1]) for row in rows}

@@ -58,3 +58,36 @@ class RefundMethodType(StrEnum):
 class RefundTransactionType(StrEnum):
     CHARGEBACK = "Chargeback"
     PAYMENT_REVERSAL = "PaymentReversal"
+
+
+class PaymentSortField(StrEnum):
+    """What a payment list can be sorted by (Zuora's ``sort`` fields, as is). Billcycle
+    records no user ids: ``createdById``/``updatedById`` are accepted and leave the order
+    to the fields after them."""
+
+    NUMBER = "number"
+    ACCOUNT_ID = "accountId"
+    AMOUNT = "amount"
+    APPLIED_AMOUNT = "appliedAmount"
+    UNAPPLIED_AMOUNT = "unappliedAmount"
+    REFUND_AMOUNT = "refundAmount"
+    CREDIT_BALANCE_AMOUNT = "creditBalanceAmount"
+    EFFECTIVE_DATE = "effectiveDate"
+    CREATED_DATE = "createdDate"
+    CREATED_BY_ID = "createdById"
+    UPDATED_DATE = "updatedDate"
+    UPDATED_BY_ID = "updatedById"
+
+
+class RefundSortField(StrEnum):
+    """What a refund list can be sorted by (Zuora's ``sort`` fields, as is)."""
+
+    NUMBER = "number"
+    ACCOUNT_ID = "accountId"
+    AMOUNT = "amount"
+    REFUND_DATE = "refundDate"
+    PAYMENT_ID = "paymentId"
+    CREATED_DATE = "createdDate"
+    CREATED_BY_ID = "createdById"
+    UPDATED_DATE = "updatedDate"
+    UPDATED_BY_ID = "updatedById"

@@ -36,6 +36,7 @@ STATUS_BY_CATEGORY: dict[int, int] = {
     21: 400,
     22: 400,
     23: 400,
+    27: 400,
     30: 400,
     40: 404,
     45: 405,
@@ -65,6 +66,7 @@ RESOURCE_CODES: dict[str, int] = {
     "payment_run": 500510,
     "payment_method": 500530,
     "payment_gateway": 500540,
+    "refund": 500520,
 }
 
 

@@ -14,6 +14,8 @@ from billcycle.zuora.routes import (
     objects,
     payment_methods,
     payment_runs,
+    payments,
+    refunds,
     subscriptions,
 )
 
@@ -28,6 +30,8 @@ RESOURCE_ROUTERS: list[APIRouter] = [
     payment_methods.router,
     payment_methods.account_router,
     payment_methods.gateway_router,
+    payments.router,
+    refunds.router,
     gateway_settlement.router,
     payment_runs.router,
 ]
