@@ -20,15 +20,13 @@ from billcycle.billruns import service
 from billcycle.billruns.models import BillRun
 from billcycle.billruns.spec import BillCycleDay, BillRunSpec, CycleDays
 from billcycle.billruns.statuses import BillRunStatus
-from billcycle.cli.common import console, err_console, runtime_for
+from billcycle.cli.common import console, err_console, runtime_for, tenant_id_of
 from billcycle.cli.db import DatabaseOpt
 from billcycle.cli.serve import background
-from billcycle.db.session import unit_of_work
 from billcycle.errors import DomainError
 from billcycle.ids import parse_zuora_id
 from billcycle.money import from_minor
 from billcycle.runtime import Runtime
-from billcycle.tenancy import repository as tenants
 
 app = typer.Typer(help="Bill runs: create, watch, post, cancel, list.", no_args_is_help=True)
 
@@ -44,19 +42,6 @@ _BUSY = {
 _BATCH = re.compile(r"(?:Batch)?([1-9][0-9]?)")
 MAX_BATCH = 50
 MAX_NAME_LENGTH = 255
-
-
-def _tenant_id(runtime: Runtime, tenant: str) -> int:
-    with unit_of_work(runtime.session_factory) as session:
-        found = (
-            tenants.get_tenant(session, int(tenant))
-            if tenant.isdigit()
-            else tenants.find_tenant_by_name(session, tenant)
-        )
-        if found is None:
-            err_console.print(f"[red]no tenant {tenant}[/red]")
-            raise typer.Exit(2)
-        return found.id
 
 
 def _hex(value: int) -> str:
@@ -184,7 +169,7 @@ def create(
 ) -> None:
     """Create an ad hoc bill run (and watch it)."""
     runtime = runtime_for(database)
-    tenant_id = _tenant_id(runtime, tenant)
+    tenant_id = tenant_id_of(runtime, tenant)
     spec = BillRunSpec(
         name=_name(name),
         batches=_batches(batch),
@@ -212,7 +197,7 @@ def show(key: str, tenant: TenantOpt, database: DatabaseOpt = None) -> None:
     """Show a bill run (id or BR- number) with its progress and failures."""
     runtime = runtime_for(database)
     try:
-        _show(runtime, _tenant_id(runtime, tenant), key)
+        _show(runtime, tenant_id_of(runtime, tenant), key)
     except DomainError as exc:
         _fail(exc)
 
@@ -227,7 +212,7 @@ def post(
 ) -> None:
     """Post a Completed bill run's draft invoices."""
     runtime = runtime_for(database)
-    tenant_id = _tenant_id(runtime, tenant)
+    tenant_id = tenant_id_of(runtime, tenant)
     with background(runtime):
         try:
             with runtime.service_context(tenant_id) as ctx:
@@ -254,7 +239,7 @@ def cancel(
 ) -> None:
     """Cancel a Pending or Completed bill run (its drafts become billable again)."""
     runtime = runtime_for(database)
-    tenant_id = _tenant_id(runtime, tenant)
+    tenant_id = tenant_id_of(runtime, tenant)
     with background(runtime):
         try:
             with runtime.service_context(tenant_id) as ctx:
@@ -279,7 +264,7 @@ def list_runs(
 ) -> None:
     """List bill runs, newest first."""
     runtime = runtime_for(database)
-    tenant_id = _tenant_id(runtime, tenant)
+    tenant_id = tenant_id_of(runtime, tenant)
     with runtime.service_context(tenant_id) as ctx:
         runs, _ = service.list_bill_runs(ctx, status, 0, limit)
     table = Table("number", "status", "target date", "accounts", "invoices", "created")

@@ -13,8 +13,8 @@ import typer
 from rich.table import Table
 
 from billcycle.accounts import service as accounts
-from billcycle.cli.bill_run import TenantOpt, _fail, _tenant_id
-from billcycle.cli.common import console, runtime_for
+from billcycle.cli.bill_run import TenantOpt, _fail
+from billcycle.cli.common import console, runtime_for, tenant_id_of
 from billcycle.cli.db import DatabaseOpt
 from billcycle.collections import events
 from billcycle.collections import service as collections
@@ -42,7 +42,7 @@ def show(
 ) -> None:
     """Show an account's standing, suspension, effective policy and collections events."""
     runtime = runtime_for(database)
-    tenant_id = _tenant_id(runtime, tenant)
+    tenant_id = tenant_id_of(runtime, tenant)
     account_id, number = _account_key(account)
     try:
         with runtime.service_context(tenant_id) as ctx:

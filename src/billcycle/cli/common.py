@@ -15,8 +15,10 @@ from typer.core import TyperGroup
 
 from billcycle.cli.schema import SchemaNotReady, ensure_schema
 from billcycle.config import Settings, get_settings
+from billcycle.db.session import unit_of_work
 from billcycle.errors import DomainError
 from billcycle.runtime import Runtime, build_runtime
+from billcycle.tenancy import repository as tenants
 
 console = Console()
 err_console = Console(stderr=True)
@@ -78,3 +80,17 @@ class BillcycleGroup(TyperGroup):
                 raise
             typer.echo(f"billcycle: {line}", err=True)
             raise typer.Exit(1) from None
+
+
+def tenant_id_of(runtime: Runtime, tenant: str) -> int:
+    """``--tenant``: an id or a name; an unknown one ends the command with one line."""
+    with unit_of_work(runtime.session_factory) as session:
+        found = (
+            tenants.get_tenant(session, int(tenant))
+            if tenant.isdigit()
+            else tenants.find_tenant_by_name(session, tenant)
+        )
+        if found is None:
+            err_console.print(f"[red]no tenant {tenant}[/red]")
+            raise typer.Exit(2)
+        return found.id

@@ -9,34 +9,18 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from billcycle.cli.common import console, err_console, runtime_for
+from billcycle.cli.common import console, runtime_for, tenant_id_of
 from billcycle.cli.db import DatabaseOpt
-from billcycle.db.session import unit_of_work
 from billcycle.gateways import registry
 from billcycle.gateways import service as gateways
 from billcycle.gateways.inputs import NewGateway
 from billcycle.gateways.models import PaymentGateway
 from billcycle.ids import to_zuora_id
-from billcycle.runtime import Runtime
-from billcycle.tenancy import repository as tenants
 
 app = typer.Typer(help="Payment gateways of a tenant: list, create.", no_args_is_help=True)
 
 TenantOpt = Annotated[str, typer.Option("--tenant", help="Tenant id or name")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only")]
-
-
-def _tenant_id(runtime: Runtime, tenant: str) -> int:
-    with unit_of_work(runtime.session_factory) as session:
-        found = (
-            tenants.get_tenant(session, int(tenant))
-            if tenant.isdigit()
-            else tenants.find_tenant_by_name(session, tenant)
-        )
-        if found is None:
-            err_console.print(f"[red]no tenant {tenant}[/red]")
-            raise typer.Exit(2)
-        return found.id
 
 
 def _row(gateway: PaymentGateway) -> dict[str, Any]:
@@ -56,7 +40,7 @@ def list_gateways(
 ) -> None:
     """The tenant's gateways, the default marked, with the installed gateway types."""
     runtime = runtime_for(database)
-    tenant_id = _tenant_id(runtime, tenant)
+    tenant_id = tenant_id_of(runtime, tenant)
     with runtime.service_context(tenant_id) as ctx:
         rows = [_row(g) for g in gateways.list_gateways(ctx)]
     runtime.dispose()
@@ -111,7 +95,7 @@ def create(
     """Configure a gateway for the tenant (its first one becomes the default)."""
     settings = dict(_setting(item) for item in setting or [])
     runtime = runtime_for(database)
-    tenant_id = _tenant_id(runtime, tenant)
+    tenant_id = tenant_id_of(runtime, tenant)
     with runtime.service_context(tenant_id) as ctx:
         row = _row(
             gateways.create_gateway(

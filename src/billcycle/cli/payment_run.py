@@ -15,10 +15,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from billcycle.cli.common import console, err_console, runtime_for
+from billcycle.cli.common import console, err_console, runtime_for, tenant_id_of
 from billcycle.cli.db import DatabaseOpt
 from billcycle.cli.serve import background
-from billcycle.db.session import unit_of_work
 from billcycle.errors import DomainError
 from billcycle.ids import parse_zuora_id
 from billcycle.money import from_minor
@@ -28,26 +27,12 @@ from billcycle.paymentruns.repository import RunFilters
 from billcycle.paymentruns.spec import Filters, Flags, PaymentRunSpec
 from billcycle.paymentruns.statuses import PaymentRunStatus
 from billcycle.runtime import Runtime
-from billcycle.tenancy import repository as tenants
 
 app = typer.Typer(help="Payment runs: create, watch, show, cancel, list.", no_args_is_help=True)
 
 TenantOpt = Annotated[str, typer.Option("--tenant", help="Tenant id or name")]
 WaitOpt = Annotated[bool, typer.Option("--wait/--no-wait", help="Show progress until done")]
 _BUSY = {PaymentRunStatus.PENDING, PaymentRunStatus.PROCESSING}
-
-
-def _tenant_id(runtime: Runtime, tenant: str) -> int:
-    with unit_of_work(runtime.session_factory) as session:
-        found = (
-            tenants.get_tenant(session, int(tenant))
-            if tenant.isdigit()
-            else tenants.find_tenant_by_name(session, tenant)
-        )
-        if found is None:
-            err_console.print(f"[red]no tenant {tenant}[/red]")
-            raise typer.Exit(2)
-        return found.id
 
 
 def _fail(exc: DomainError | str) -> NoReturn:
@@ -195,7 +180,7 @@ def create(
 ) -> None:
     """Create a payment run (and watch it)."""
     runtime = runtime_for(database)
-    tenant_id = _tenant_id(runtime, tenant)
+    tenant_id = tenant_id_of(runtime, tenant)
     spec = PaymentRunSpec(
         target_date=_date(target_date, "--target-date") if target_date else None,
         run_date=_run_date(run_date) if run_date else None,
@@ -225,7 +210,7 @@ def show(key: str, tenant: TenantOpt, database: DatabaseOpt = None) -> None:
     """Show a payment run (id or PR- number) with its progress and totals."""
     runtime = runtime_for(database)
     try:
-        _show(runtime, _tenant_id(runtime, tenant), key)
+        _show(runtime, tenant_id_of(runtime, tenant), key)
     except DomainError as exc:
         _fail(exc)
 
@@ -234,7 +219,7 @@ def show(key: str, tenant: TenantOpt, database: DatabaseOpt = None) -> None:
 def cancel(key: str, tenant: TenantOpt, database: DatabaseOpt = None) -> None:
     """Cancel a Pending payment run (Zuora's REST API has no cancel)."""
     runtime = runtime_for(database)
-    tenant_id = _tenant_id(runtime, tenant)
+    tenant_id = tenant_id_of(runtime, tenant)
     try:
         with runtime.service_context(tenant_id) as ctx:
             service.cancel_payment_run(ctx, service.find_payment_run(ctx, _key(key)))
@@ -252,7 +237,7 @@ def list_runs(
 ) -> None:
     """List payment runs, newest first."""
     runtime = runtime_for(database)
-    tenant_id = _tenant_id(runtime, tenant)
+    tenant_id = tenant_id_of(runtime, tenant)
     if status is not None and status not in set(PaymentRunStatus):
         _fail(f"--status: use one of {', '.join(PaymentRunStatus)}.")
     with runtime.service_context(tenant_id) as ctx:
