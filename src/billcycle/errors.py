@@ -36,6 +36,8 @@ class ErrorCode(StrEnum):
     AMOUNT_NOT_FULL_BALANCE = "amount_not_full_balance"
     # An amount applied to an invoice exceeds its balance.
     AMOUNT_EXCEEDS_BALANCE = "amount_exceeds_balance"
+    # A payment gateway declined the transaction the request asked for.
+    GATEWAY_DECLINED = "gateway_declined"
 
 
 class DomainError(Exception):

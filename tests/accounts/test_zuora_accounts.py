@@ -111,6 +111,7 @@ def test_get_by_id_and_by_number(api: Api) -> None:
         "currency": "USD",
         "totalInvoiceBalance": 0.0,
         "creditBalance": 0.0,
+        "unappliedPaymentAmount": 0.0,
         "contractedMrr": 0.0,
     }
     bill_to = body["billToContact"]

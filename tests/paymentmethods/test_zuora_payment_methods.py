@@ -201,12 +201,13 @@ def test_delete_default_verify_decline_and_scrubbed_method(api: Api, runtime: Ru
         api.client.delete(f"{METHODS}/{default}", headers=api.zuora_headers), 400, 30
     )
     assert "default" in body["reasons"][0]["message"]
+    # A gateway's refusal is an integration error (category 99), as a declined payment is.
     body = assert_error(
         api.client.put(f"{METHODS}/{declining}/verify", json={}, headers=api.zuora_headers),
-        400,
-        30,
+        402,
+        99,
     )
-    assert "declined" in body["reasons"][0]["message"].lower()
+    assert body["reasons"][0]["message"].startswith("Transaction declined.")
     ok = api.client.put(f"{METHODS}/{default}/verify", json={}, headers=api.zuora_headers)
     assert ok.json() == {"success": True, "paymentMethodId": default}
     scrubbed = api.client.put(f"{METHODS}/{declining}/scrub", headers=api.zuora_headers)

@@ -74,10 +74,13 @@ def test_external_payment_applies_unapplies_and_refunds(
         assert payment.created_at == runtime.clock.now()
         view = payments.view_payment(ctx, payment)
         assert (view.amounts.applied_minor, view.amounts.unapplied_minor) == (13000, 7000)
-        assert view.credit_balance_minor == 7000
+        # Invoice Settlement: the unapplied money stays on the payment, not credit balance.
+        assert view.credit_balance_minor == 0
         assert ledger.account_credit_minor(ctx.session, t, billed.account_id) == 7000
         metrics = accounts.account_metrics(ctx, accounts.require_account(ctx, billed.account_id))
         assert metrics.balance == Decimal("20.00")
+        assert metrics.credit_balance == 0
+        assert metrics.unapplied_payment_amount == Decimal("70.00")
         check_invariants(ctx)
         payment_id = payment.id
     assert balance(runtime, t, first) == 0

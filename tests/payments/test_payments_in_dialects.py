@@ -1,6 +1,7 @@
 """A payment made through the payment service shows in both dialects' answers, which read
 the ledger: Zuora's invoice ``balance``/``paymentAmount``, the account summary's
-``balance`` and the account's ``creditBalance``; Fusebill's invoice ``totalPayments``,
+``balance`` and the account's ``unappliedPaymentAmount`` (its ``creditBalance`` stays 0, as
+under Zuora's Invoice Settlement); Fusebill's invoice ``totalPayments``,
 ``outstandingBalance`` and status. A Processing payment shows nowhere until it settles."""
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def summary(api: Api, runtime: Runtime, account_id: int) -> tuple[Any, Any]:
     owed = zuora(api, f"/v1/accounts/{number}/summary")["basicInfo"]["balance"]
     metrics = zuora(api, f"/v1/accounts/{number}")["metrics"]
     assert Decimal(owed) == Decimal(str(metrics["balance"]))  # the summary writes a string
-    return metrics["balance"], metrics["creditBalance"]
+    assert metrics["creditBalance"] == 0
+    return metrics["balance"], metrics["unappliedPaymentAmount"]
 
 
 def test_payments_show_in_both_dialects(api: Api, runtime: Runtime) -> None:
@@ -65,7 +67,7 @@ def test_payments_show_in_both_dialects(api: Api, runtime: Runtime) -> None:
         external = pay(ctx, billed.account_id, "150", (first, "100"), (second, "15")).id
     assert views(api, first) == (0, 100, 0, 100, "Paid")
     assert views(api, second) == (25, 15, 25, 15, "Overdue")  # due in 2025
-    # The Processing electronic payment adds no credit; the external one's 35 is credit.
+    # The Processing electronic payment adds nothing unapplied; the external one's 35 is.
     assert summary(api, runtime, billed.account_id) == (25, 35)
 
     with runtime.service_context(t) as ctx:

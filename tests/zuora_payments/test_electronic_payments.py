@@ -2,7 +2,7 @@
 # mypy: disable-error-code="union-attr, no-untyped-call, arg-type, index"
 """``POST /v1/payments`` with ``type: Electronic`` charges through the gateway at once
 (``payments.charging``) and answers the payment with the gateway's outcome: Processed and
-applied, Error with the gateway's code and nothing applied, or Processing while the
+applied, a failed request (the Error payment kept) on a decline, or Processing while the
 gateway's answer is pending. An Idempotency-Key charges once."""
 
 from __future__ import annotations
@@ -75,22 +75,78 @@ def test_an_approved_charge_is_processed_and_applied(
     assert balance(runtime, tenant.tenant_id, first) == 0
 
 
-def test_a_declined_charge_is_an_error_and_pays_nothing(
+def test_a_declined_charge_fails_the_request_and_keeps_the_error_payment(
     client: ZuoraClient, runtime: Runtime, tenant: NewTenant, billed: Billed
 ) -> None:
+    """Zuora answers a gateway's refusal as a failed request (category 99, integration
+    error) with the gateway's reason; the attempt stays recorded as an Error payment."""
     add_method(runtime, tenant.tenant_id, billed.account_id, "tok_visa")
     declined = add_method(
         runtime, tenant.tenant_id, billed.account_id, "tok_chargeDeclined", default=False
     )
     first = billed.invoice_ids[0]
-    failed = client.payments_api().create_payment(
-        electronic(billed, 100, (first, 100), payment_method_id=to_zuora_id(declined))
-    )
-    assert failed.status == "Error"
+    payments = client.payments_api()
+    body = electronic(billed, 100, (first, 100), payment_method_id=to_zuora_id(declined))
+    with pytest.raises(ApiException) as refused:
+        payments.create_payment(body, idempotency_key="declined-1")
+    assert refused.value.status == 402
+    answer = json.loads(refused.value.body)
+    assert answer["success"] is False
+    [reason] = answer["reasons"]
+    assert reason["code"] == 50050099
+    assert reason["message"].startswith("Transaction declined.generic_decline - ")
+    # A replay of the key answers the same failure and charges nothing more.
+    with pytest.raises(ApiException) as replayed:
+        payments.create_payment(body, idempotency_key="declined-1")
+    assert replayed.value.status == 402
+    assert json.loads(replayed.value.body)["reasons"][0]["message"] == reason["message"]
+    assert len(charge_rows(runtime, tenant.tenant_id)) == 1
+    # The attempt is kept: an Error payment with the gateway's code, nothing applied.
+    [failed] = payments.get_retrieve_all_payments(status="Error").payments
+    assert (failed.type, failed.payment_method_id) == ("Electronic", to_zuora_id(declined))
     assert failed.gateway_response_code == "generic_decline"
     assert failed.gateway_response
+    assert failed.gateway_response in reason["message"]
     assert Decimal(str(failed.applied_amount)) == 0
     assert balance(runtime, tenant.tenant_id, first) == 10000
+    # Clients on a Zuora-Version before 2024-05-20 get the same failure with HTTP 200.
+    client.set_zuora_version("2023-01-01")  # the SDK's default header wins over a call's
+    legacy = client.payments_api().create_payment(
+        electronic(billed, 5, payment_method_id=to_zuora_id(declined))
+    )
+    assert legacy.success is False
+    assert legacy.reasons[0].code == 50050099
+    assert legacy.id is None
+    assert len(payments.get_retrieve_all_payments(status="Error").payments) == 2
+
+
+def test_the_clients_fields_are_kept_on_an_electronic_payment(
+    client: ZuoraClient, runtime: Runtime, tenant: NewTenant, billed: Billed
+) -> None:
+    """authTransactionId, softDescriptor, comment and gatewayOrderId come back as sent; the
+    referenceId shown is the gateway's transaction id, as Zuora documents it."""
+    add_method(runtime, tenant.tenant_id, billed.account_id, "tok_visa")
+    paid = client.payments_api().create_payment(
+        electronic(
+            billed,
+            20,
+            auth_transaction_id="auth-123",
+            soft_descriptor="BILLCYCLE*PLAN",
+            reference_id="client-ref-1",
+            comment="first charge",
+            gateway_order_id="order-77",
+        )
+    )
+    assert paid.status == "Processed"
+    shown = client.payments_api().get_payment(paid.id)
+    for answer in (paid, shown):
+        assert answer.auth_transaction_id == "auth-123"
+        assert answer.soft_descriptor == "BILLCYCLE*PLAN"
+        assert answer.comment == "first charge"
+        assert answer.gateway_order_id == "order-77"
+        assert answer.reference_id
+        assert answer.reference_id != "client-ref-1"
+        assert Decimal(str(answer.credit_balance_amount)) == 0
 
 
 def test_a_pending_charge_stays_processing_until_the_gateway_settles_it(

@@ -99,6 +99,11 @@ def test_external_payment_applied_unapplied_refunded_through_the_sdk(
         ),
     )
     assert amounts(unapplied) == (150, Decimal("105.5"), Decimal("44.5"), 0)
+    # Invoice Settlement: unapplied money stays on the payment; none becomes credit balance.
+    assert money(unapplied.credit_balance_amount) == 0
+    metrics = client.accounts_api().get_account(account_number).metrics
+    assert money(metrics.credit_balance) == 0
+    assert money(metrics.unapplied_payment_amount) == Decimal("44.5")
     got = invoices.get_invoice(to_zuora_id(first))
     assert (money(got.balance), money(got.payment_amount)) == (Decimal(25), Decimal(75))
 
@@ -138,6 +143,7 @@ def test_external_payment_applied_unapplied_refunded_through_the_sdk(
     # Owed: 25 + 19.5; no unapplied payment money is left on the account.
     assert money(account.metrics.balance) == Decimal("44.5")
     assert money(account.metrics.credit_balance) == 0
+    assert money(account.metrics.unapplied_payment_amount) == 0
 
     # Refunds by number and id; notes change, money does not.
     refunds = client.refunds_api()
@@ -218,6 +224,14 @@ def test_list_pages_filters_and_sorts_through_the_sdk(
     assert applied.next_page is None
     by_unapplied = payments.get_retrieve_all_payments(unapplied_amount=10, account_id=account_id)
     assert [p.number for p in by_unapplied.payments] == [numbers[2]]
+    # creditBalanceAmount is 0 on every payment (Invoice Settlement): the filter matches
+    # them all at 0 and none at their unapplied amount; as a sort key it changes nothing.
+    no_credit = payments.get_retrieve_all_payments(
+        credit_balance_amount=0, account_id=account_id, sort="creditBalanceAmount"
+    )
+    everything = payments.get_retrieve_all_payments(account_id=account_id)
+    assert [p.number for p in no_credit.payments] == [p.number for p in everything.payments]
+    assert payments.get_retrieve_all_payments(credit_balance_amount=10).payments == []
     assert payments.get_retrieve_all_payments(number=numbers[1]).payments[0].number == numbers[1]
     two = payments.get_retrieve_all_payments(status="Processed", type="External", sort="+amount")
     assert [money(p.amount) for p in two.payments] == [60, 25, 10, 5, 1]

@@ -123,14 +123,20 @@ class AccountMetrics:
     currency: str
     balance: Decimal
     total_invoice_balance: Decimal
+    # Money moved to the account's credit balance: always 0, as in Zuora with Invoice
+    # Settlement (unapplied money stays on its payment) and billcycle has no credit
+    # balance adjustments.
     credit_balance: Decimal
+    # The unapplied money of the account's settled payments (Zuora's
+    # ``unappliedPaymentAmount``).
+    unapplied_payment_amount: Decimal
     # Zero until subscriptions compute monthly recurring revenue.
     contracted_mrr: Decimal
 
 
 def account_metrics(ctx: ServiceContext, account: Account) -> AccountMetrics:
-    """Balances derived from posted invoices less what the ledger applied to them; the
-    credit balance is the account's unapplied payment money."""
+    """Balances derived from posted invoices less what the ledger applied to them, and
+    the unapplied money of settled payments from the ledger."""
     owed = from_minor(
         repository.posted_invoice_balance_minor(ctx.session, ctx.tenant_id, account.id),
         account.currency,
@@ -139,8 +145,8 @@ def account_metrics(ctx: ServiceContext, account: Account) -> AccountMetrics:
         currency=account.currency,
         balance=owed,
         total_invoice_balance=owed,
-        # Unapplied money of the account's settled payments, from the ledger.
-        credit_balance=from_minor(
+        credit_balance=from_minor(0, account.currency),
+        unapplied_payment_amount=from_minor(
             ledger.account_credit_minor(ctx.session, ctx.tenant_id, account.id),
             account.currency,
         ),

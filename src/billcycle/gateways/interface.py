@@ -227,3 +227,10 @@ class GatewayType(Protocol):
         ...
 
     def create(self, config: GatewayConfig) -> Gateway: ...
+
+
+def declined_message(code: str | None, message: str | None) -> str:
+    """How a declined transaction is told to an API client, the way Zuora reports a
+    gateway's refusal: ``Transaction declined.<gateway code> - <gateway message>``."""
+    reason = message or "The payment gateway declined the transaction."
+    return f"Transaction declined.{code or 'declined'} - {reason}"

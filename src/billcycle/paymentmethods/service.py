@@ -21,6 +21,7 @@ from billcycle.accounts.models import Account
 from billcycle.context import ServiceContext
 from billcycle.errors import (
     Conflict,
+    ErrorCode,
     InvalidValue,
     MissingField,
     NotFound,
@@ -33,6 +34,7 @@ from billcycle.gateways.interface import (
     PaymentMethodRef,
     TokenizingGateway,
     VerifyingGateway,
+    declined_message,
 )
 from billcycle.gateways.statuses import CardBrand
 from billcycle.money import normalize_currency
@@ -564,8 +566,9 @@ def verify_method(
     )
     if not result.approved:
         raise RuleViolation(
-            f"Transaction declined. {result.code or 'declined'} - {result.message or ''}".strip(),
+            declined_message(result.code, result.message),
             resource=PAYMENT_METHOD,
+            code=ErrorCode.GATEWAY_DECLINED,
         )
     return Verification(method=method, result=result)
 

@@ -50,4 +50,7 @@ def charge_request(ctx: ServiceContext, data: NewPayment) -> ChargeRequest:
         comment=data.comment,
         source=data.source,
         gateway_order_id=data.gateway_order_id,
+        auth_transaction_id=data.auth_transaction_id,
+        soft_descriptor=data.soft_descriptor,
+        reference_id=data.reference_id,
     )

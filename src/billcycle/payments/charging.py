@@ -83,6 +83,12 @@ class ChargeRequest:
     attempt_source: str | None = None  # e.g. "PaymentRun PR-00000001" (kept on the payment)
     # Zuora's gatewayOrderId (the gateway's duplicate check); None: the payment number.
     gateway_order_id: str | None = None
+    # The client's own fields, kept on the payment: an earlier authorization it
+    # captures, the statement text (also the sale's description) and its reference (the
+    # gateway's transaction id replaces it on the wire once the gateway gives one).
+    auth_transaction_id: str | None = None
+    soft_descriptor: str | None = None
+    reference_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +185,9 @@ def _begin_one(ctx: ServiceContext, request: ChargeRequest) -> PendingCharge:
             payment_method_id=method.id,
             gateway_id=gateway.id,
             gateway_order_id=request.gateway_order_id,
+            auth_transaction_id=request.auth_transaction_id,
+            soft_descriptor=request.soft_descriptor,
+            reference_id=request.reference_id,
             comment=request.comment,
             source=request.source,
         ),
@@ -380,7 +389,7 @@ def _sale(
                 amount=charge.amount,
                 currency=charge.currency,
                 payment_method=PaymentMethodRef(charge.token, charge.second_token),
-                description=charge.payment_number,
+                description=charge.request.soft_descriptor or charge.payment_number,
             )
         )
     except DomainError as exc:

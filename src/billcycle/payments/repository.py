@@ -6,7 +6,18 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, case, delete, false, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    delete,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from billcycle.db.bulk import is_postgres
@@ -15,7 +26,7 @@ from billcycle.ledger.models import EntryType, LedgerEntry
 from billcycle.money import to_minor
 from billcycle.payments.inputs import PaymentQuery, RefundQuery, Span
 from billcycle.payments.models import Payment, Refund
-from billcycle.payments.statuses import SETTLED_STATUSES, PaymentSortField, RefundSortField
+from billcycle.payments.statuses import PaymentSortField, RefundSortField
 
 
 def insert(session: Session, row: Payment | Refund) -> None:
@@ -153,8 +164,9 @@ def _payment_amounts(tenant_id: int) -> dict[str, ColumnElement[Any]]:
     applied = _payment_sum(tenant_id, EntryType.PAYMENT)
     refunded = -_payment_sum(tenant_id, EntryType.REFUND)
     unapplied = Payment.amount_minor - applied - refunded
-    settled = [status.value for status in SETTLED_STATUSES]
-    credit = case((Payment.status.in_(settled), unapplied), else_=0)
+    # Zuora's creditBalanceAmount: 0 for every payment under Invoice Settlement
+    # (``PaymentView.credit_balance_minor``), so its filter matches 0 and nothing else.
+    credit = literal(0, Integer)
     return {"applied": applied, "refunded": refunded, "unapplied": unapplied, "credit": credit}
 
 
@@ -228,7 +240,8 @@ def page_of_payment_rows(session: Session, tenant_id: int, query: PaymentQuery) 
         PaymentSortField.APPLIED_AMOUNT: amounts["applied"],
         PaymentSortField.UNAPPLIED_AMOUNT: amounts["unapplied"],
         PaymentSortField.REFUND_AMOUNT: amounts["refunded"],
-        PaymentSortField.CREDIT_BALANCE_AMOUNT: amounts["credit"],
+        # The same for every payment: skipped, as the user-id fields are.
+        PaymentSortField.CREDIT_BALANCE_AMOUNT: None,
         PaymentSortField.EFFECTIVE_DATE: Payment.effective_date,
         PaymentSortField.CREATED_DATE: Payment.created_at,
         PaymentSortField.CREATED_BY_ID: None,

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from billcycle.ledger import service as ledger
 from billcycle.ledger.models import EntryType
 from billcycle.payments.models import Payment, Refund
-from billcycle.payments.statuses import SETTLED_STATUSES, PaymentStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +43,10 @@ class PaymentView:
 
     @property
     def credit_balance_minor(self) -> int:
-        """What of the payment sits on the account as credit (Zuora's
-        ``creditBalanceAmount``): its unapplied money, once it has arrived."""
-        if PaymentStatus(self.payment.status) in SETTLED_STATUSES:
-            return self.amounts.unapplied_minor
+        """Zuora's ``creditBalanceAmount``: what a payment moved to the account's credit
+        balance. Under Invoice Settlement unapplied money stays on the payment (its
+        ``unappliedAmount``) and never becomes credit balance, and billcycle has no
+        legacy credit balance operations, so this is always 0."""
         return 0
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from billcycle.errors import DomainError, ErrorKind
+from billcycle.errors import DomainError, ErrorCode, ErrorKind
 from billcycle.ids import to_zuora_id
 
 CATEGORY_BY_KIND: dict[ErrorKind, int] = {
@@ -45,7 +45,14 @@ STATUS_BY_CATEGORY: dict[int, int] = {
     61: 500,
     70: 429,
     90: 400,
+    # A payment gateway refused a transaction; 402 as Zuora's Payment Form answers a
+    # declined transaction.
+    99: 402,
 }
+
+# Error category 99, "integration error": an outside system (a payment gateway) failed
+# the request.
+GATEWAY_FAILURE = 99
 
 # Stable 6-digit resource codes for billcycle's Zuora dialect.
 RESOURCE_CODES: dict[str, int] = {
@@ -108,7 +115,9 @@ def error_response(
 
 
 def domain_error_response(request: Request, exc: DomainError) -> JSONResponse:
-    category = CATEGORY_BY_KIND[exc.kind]
+    category = (
+        GATEWAY_FAILURE if exc.code is ErrorCode.GATEWAY_DECLINED else CATEGORY_BY_KIND[exc.kind]
+    )
     status = 413 if exc.kind is ErrorKind.TOO_LARGE else None
     return error_response(
         request, category, exc.render(to_zuora_id), resource=exc.resource, status=status

@@ -20,6 +20,7 @@ from billcycle.accounts import service as accounts
 from billcycle.accounts.models import Account
 from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue, MissingField, NotFound
+from billcycle.gateways.interface import declined_message
 from billcycle.idempotency import Answer, request_hash, run_once
 from billcycle.ids import parse_zuora_id
 from billcycle.invoicing import service as invoicing
@@ -34,10 +35,10 @@ from billcycle.payments import (
 from billcycle.payments import service as payments
 from billcycle.payments.inputs import InvoiceApplication, ItemApplication, NewPayment, NewRefund
 from billcycle.payments.models import Payment, Refund
-from billcycle.payments.statuses import PaymentType
+from billcycle.payments.statuses import PaymentStatus, PaymentType
 from billcycle.web.units import Units
 from billcycle.zuora.deps import Ctx, Work
-from billcycle.zuora.errors import error_response
+from billcycle.zuora.errors import GATEWAY_FAILURE, error_response
 from billcycle.zuora.paging import Page, next_page_url
 from billcycle.zuora.schemas import payments as schemas
 from billcycle.zuora.schemas.payment_queries import payment_query
@@ -192,13 +193,15 @@ def create_payment(
     stays unapplied on the account). An `Electronic` payment is charged at once through
     `gatewayId` (default: the payment method's gateway, else the tenant's default) on
     `paymentMethodId` (default: the account's default method); the answer is the payment
-    with the gateway's outcome: `Processed` (applied to `invoices`), `Error` (with
-    `gatewayResponse`/`gatewayResponseCode`; nothing applied), or `Processing` while the
-    gateway's answer is pending (applied when it settles). `debitMemos` must be empty:
-    billcycle has no debit memos."""
+    with the gateway's outcome: `Processed` (applied to `invoices`) or `Processing` while
+    the gateway's answer is pending (applied when it settles). A payment the gateway
+    declines is kept in status `Error` (nothing applied) and the request fails:
+    `success: false` with `reasons[{code: 50050099, message: "Transaction declined.<gateway
+    code> - <gateway message>"}]`, HTTP 402 (200 for a `Zuora-Version` before
+    2024-05-20). `debitMemos` must be empty: billcycle has no debit memos."""
     fingerprint = request_hash("POST", request.url.path, _raw(body))
     if body.type == PaymentType.ELECTRONIC:
-        return _charge(work, body, idempotency_key, fingerprint)
+        return _charge(request, work, body, idempotency_key, fingerprint)
     with work.runtime.service_context(work.tenant_id) as ctx:
 
         def record() -> Answer:
@@ -208,7 +211,7 @@ def create_payment(
         answer = run_once(
             ctx, scope=CREATE_SCOPE, key=idempotency_key, fingerprint=fingerprint, work=record
         )
-        return _replayed(ctx, answer)
+        return _replayed(request, ctx, answer)
 
 
 CREATE_SCOPE = "POST /v1/payments"
@@ -217,15 +220,30 @@ CREATE_SCOPE = "POST /v1/payments"
 CHARGED_PAYMENT = "billcycle:paymentId"
 
 
-def _replayed(ctx: ServiceContext, answer: Answer) -> JSONResponse:
+def _replayed(request: Request, ctx: ServiceContext, answer: Answer) -> JSONResponse:
     made = answer.body.get(CHARGED_PAYMENT)
     if isinstance(made, int):
-        return JSONResponse(payment_answer(ctx, payments.get_payment(ctx, made)))
+        return _charged(request, ctx, payments.get_payment(ctx, made))
     return JSONResponse(answer.body, status_code=answer.status_code)
 
 
+def _charged(request: Request, ctx: ServiceContext, payment: Payment) -> JSONResponse:
+    """The answer to a charge: the payment, unless the gateway refused it. Zuora answers a
+    refused electronic payment as a failed request (``success: false``, the gateway's
+    reason as ``Transaction declined.<code> - <message>`` under an integration-error
+    code); the Error payment stays recorded and can be read or listed."""
+    if PaymentStatus(payment.status) is not PaymentStatus.ERROR:
+        return JSONResponse(payment_answer(ctx, payment))
+    message = declined_message(payment.gateway_response_code, payment.gateway_response)
+    return error_response(request, GATEWAY_FAILURE, message, resource=PAYMENT)
+
+
 def _charge(
-    work: Units, body: schemas.CreatePaymentRequest, key: str | None, fingerprint: str
+    request: Request,
+    work: Units,
+    body: schemas.CreatePaymentRequest,
+    key: str | None,
+    fingerprint: str,
 ) -> JSONResponse:
     """Charge in ``payments.charging``'s three phases, each in its own unit of work, so
     no lock is held while the gateway is called. The Idempotency-Key is claimed in the
@@ -244,13 +262,13 @@ def _charge(
 
         answer = run_once(ctx, scope=CREATE_SCOPE, key=key, fingerprint=fingerprint, work=begin)
         if not started:
-            return _replayed(ctx, answer)
+            return _replayed(request, ctx, answer)
     answers = charging.send_charges(runtime, tenant_id, started, in_flight=1)
     with runtime.service_context(tenant_id) as ctx:
         [outcome] = charging.finish_charges(ctx, answers)
         payment_id = outcome.payment_id or started[0].payment_id
         assert payment_id is not None
-        return JSONResponse(payment_answer(ctx, payments.get_payment(ctx, payment_id)))
+        return _charged(request, ctx, payments.get_payment(ctx, payment_id))
 
 
 @router.get(

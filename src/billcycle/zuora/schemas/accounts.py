@@ -369,6 +369,7 @@ class AccountMetricsResponse(CamelResponse):
     currency: str
     total_invoice_balance: WireAmount
     credit_balance: WireAmount
+    unapplied_payment_amount: WireAmount
     contracted_mrr: WireAmount
 
 
@@ -549,6 +550,7 @@ def account_detail(
             currency=metrics.currency,
             total_invoice_balance=metrics.total_invoice_balance,
             credit_balance=metrics.credit_balance,
+            unapplied_payment_amount=metrics.unapplied_payment_amount,
             contracted_mrr=metrics.contracted_mrr,
         ),
         bill_to_contact=contact_response(account, bill_to),

@@ -277,7 +277,7 @@ def payment_body(view: PaymentView, account_number: str) -> dict[str, Any]:
         gateway_state=payment.gateway_state,
         auth_transaction_id=payment.auth_transaction_id,
         # Electronic: the gateway's transaction id, as Zuora shows it.
-        reference_id=payment.reference_id or payment.gateway_transaction_id,
+        reference_id=payment.gateway_transaction_id or payment.reference_id,
         soft_descriptor=payment.soft_descriptor,
         comment=payment.comment,
         submitted_on=zuora_datetime(payment.submitted_at),
