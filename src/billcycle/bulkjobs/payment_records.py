@@ -111,19 +111,31 @@ class Invoice:
 
 _EXPONENTS: dict[str, int] = {}
 _RECORDED = frozenset(kind.value for kind in RECORDED_KINDS)
+# Amounts already converted, by (type, value, currency): a job's records repeat a few
+# amounts (a price, a plan's fee), and a Decimal conversion costs more than the rest of
+# a record's judgement. Bounded: cleared when it grows past ``_SEEN_AT_MOST``.
+_SEEN: dict[tuple[type, object, str], int | None] = {}
+_SEEN_AT_MOST = 100_000
 
 
 def _minor(amount: str | float, currency: str) -> int | None:
     """A stored amount (an exact decimal string, or a JSON number: a float read through
     its shortest repr, so 9.99 is exactly 9.99) in minor units, or None when it has
     digits below the currency's minor unit."""
+    key = (type(amount), amount, currency)
+    try:
+        return _SEEN[key]
+    except KeyError:
+        pass
     exponent = _EXPONENTS.get(currency)
     if exponent is None:
         exponent = _EXPONENTS[currency] = minor_unit_exponent(currency)
     scaled = Decimal(repr(amount) if type(amount) is float else amount).scaleb(exponent)
-    if scaled != scaled.to_integral_value():
-        return None
-    return int(scaled)
+    minor = int(scaled) if scaled == scaled.to_integral_value() else None
+    if len(_SEEN) >= _SEEN_AT_MOST:
+        _SEEN.clear()
+    _SEEN[key] = minor
+    return minor
 
 
 @dataclass(frozen=True, slots=True)
