@@ -21,9 +21,15 @@ from billcycle.gateways.inputs import NewGateway
 from billcycle.gateways.interface import PaymentMethodRef, SaleRequest, TokenizingGateway
 from billcycle.gateways.statuses import GatewayOutcome
 from billcycle.gateways.test_gateway import TEST_GATEWAY_TYPE
+from billcycle.payments import charging
+from billcycle.payments.charging import ChargeRequest
+from billcycle.payments.inputs import InvoiceApplication
+from billcycle.payments.statuses import PaymentStatus
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant
+from tests.charging.helpers import add_method
 from tests.gateways.helpers import Sleeps
+from tests.payments.helpers import balance, posted_invoices
 
 ACME_MODULE = '''
 """A third-party gateway: approves everything up to its limit, remembers by key."""
@@ -177,3 +183,33 @@ def test_the_package_is_gone_once_uninstalled(acme_installed: Path) -> None:
     with pytest.raises(InvalidValue):
         registry.gateway_type("Acme")
     sys.path.insert(0, str(acme_installed))  # monkeypatch restores the original path
+
+
+def test_an_installed_gateway_package_pays_an_invoice(
+    acme_installed: Path, runtime: Runtime, tenant: NewTenant, sleeps: Sleeps
+) -> None:
+    """Nothing in billcycle names Acme: the entry point alone makes a posted invoice
+    payable through it, by the same charging every payment uses."""
+    t = tenant.tenant_id
+    billed = posted_invoices(runtime, t, ["42.50"])
+    [invoice_id] = billed.invoice_ids
+    with runtime.service_context(t) as ctx:
+        gateway_id = gateways.create_gateway(
+            ctx, NewGateway(name="acme", type="Acme", settings={"limit": 100})
+        ).id
+    method_id = add_method(runtime, t, billed.account_id, token="cus_1", gateway_id=gateway_id)
+    outcome = charging.charge_now(
+        runtime,
+        t,
+        ChargeRequest(
+            account_id=billed.account_id,
+            amount_minor=4250,
+            invoices=(InvoiceApplication(invoice_id),),
+            payment_method_id=method_id,
+        ),
+        sleep=sleeps,
+    )
+    assert outcome.error is None
+    assert outcome.status == PaymentStatus.PROCESSED
+    assert outcome.transaction_id == "acme-1"
+    assert balance(runtime, t, invoice_id) == 0
