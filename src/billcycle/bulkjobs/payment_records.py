@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.money import from_minor, minor_unit_exponent
@@ -88,14 +87,14 @@ def encode(payment: NewCollection) -> str:
 # -- rules -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Customer:
+# Customers and invoices are NamedTuples, not dataclasses: a million-record job makes
+# two of each per record, and a tuple is built several times faster.
+class Customer(NamedTuple):
     currency: str
     status: str
 
 
-@dataclass(frozen=True, slots=True)
-class Invoice:
+class Invoice(NamedTuple):
     """An invoice as a chunk read it. ``cell`` is ``[invoice id, balance]``, spent as
     records allocate; auto-allocation (``payments.allocation.spread``) spends the same
     cell, so named and automatic allocations in one chunk see one balance."""
@@ -138,8 +137,7 @@ def _minor(amount: str | float, currency: str) -> int | None:
     return minor
 
 
-@dataclass(frozen=True, slots=True)
-class Judged:
+class Judged(NamedTuple):
     """A record that passes: its amount and allocations in minor units."""
 
     amount_minor: int
