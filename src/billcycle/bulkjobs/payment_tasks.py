@@ -44,17 +44,14 @@ def _invoices(
     ctx: ServiceContext, records: list[Record]
 ) -> tuple[dict[int, rules.Invoice], dict[int, date]]:
     """The invoices the records name, and their dates."""
-    wanted = _named(records)
-    found = payments.invoice_facts(ctx, wanted)
-    return (
-        {
-            invoice_id: rules.Invoice(
-                facts.account_id, facts.status, [invoice_id, facts.balance_minor]
-            )
-            for invoice_id, facts in found.items()
-        },
-        {invoice_id: facts.invoice_date for invoice_id, facts in found.items()},
-    )
+    invoices: dict[int, rules.Invoice] = {}
+    dates: dict[int, date] = {}
+    for invoice_id, (account_id, status, balance, invoice_date) in payments.invoice_facts(
+        ctx, _named(records)
+    ).items():
+        invoices[invoice_id] = rules.Invoice(account_id, status, [invoice_id, balance])
+        dates[invoice_id] = invoice_date
+    return invoices, dates
 
 
 def _fail(ctx: ServiceContext, failed: dict[str, list[int]], status: RecordStatus) -> int:

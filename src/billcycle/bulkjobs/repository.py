@@ -39,7 +39,7 @@ from billcycle.bulkjobs import statuses as st
 from billcycle.bulkjobs.models import BulkJob, BulkJobRecord
 from billcycle.bulkjobs.records import WRITABLE_ACCOUNT_STATUSES, InvoiceFacts
 from billcycle.bulkjobs.statuses import BulkJobStatus, RecordStatus
-from billcycle.db.bulk import is_postgres
+from billcycle.db.bulk import dbapi, is_postgres
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.jobs.chunks import ChunkRange
@@ -724,31 +724,55 @@ def fail_incomplete(session: Session, job_id: int, details: str) -> int:
 def records_with_data(
     session: Session, job_id: int, first_seq: int, last_seq: int, status: RecordStatus
 ) -> list[tuple[int, str]]:
-    """``(record id, data)`` of the range's records in ``status``, in seq order.
+    """``(record id, data)`` of the range's records in ``status``, in seq order (on the
+    DB-API cursor: thousands of rows, no type to convert). The range is written into
+    the statement's text for the reason ``_in_range`` gives.
 
     Tenant: the caller resolved ``job_id`` under its tenant (or took it from its chunk).
     """
-    rows = session.execute(
-        select(_rec.id, _rec.data)
-        .where(*_in_range(job_id, first_seq, last_seq, status))
-        .order_by(_rec.seq)
-    ).all()
-    return [(int(rid), str(data)) for rid, data in rows]
+    p = "%s" if is_postgres(session) else "?"
+    cursor = dbapi(session).cursor()
+    try:
+        cursor.execute(
+            "SELECT id, data FROM bulk_job_records "  # noqa: S608 (ints written in)
+            f"WHERE bulk_job_id = {p} AND seq BETWEEN {int(first_seq)} AND {int(last_seq)} "
+            f"AND status = {p} ORDER BY seq",
+            (job_id, str(status)),
+        )
+        rows: list[tuple[int, str]] = cursor.fetchall()
+    finally:
+        cursor.close()
+    return rows
 
 
 def customer_facts(
     session: Session, tenant_id: int, account_ids: Sequence[int]
 ) -> dict[int, tuple[str, str]]:
-    """Account id -> (currency, status) of the tenant's accounts among ``account_ids``."""
-    result: dict[int, tuple[str, str]] = {}
+    """Account id -> (currency, status) of the tenant's accounts among ``account_ids``:
+    one statement on the DB-API cursor (as ``payments.activity_repository.invoice_facts``:
+    a chunk's thousands of ids bound one each through SQLAlchemy cost more than the
+    lookups)."""
     unique = sorted(set(account_ids))
-    for chunk in _id_chunks(unique):
-        rows = session.execute(
-            # ``tenant_id + 0``: looked up by primary key, not by scanning the tenant's
-            # accounts through an index that leads with the tenant (SQLite's choice).
-            select(_acc.id, _acc.currency, _acc.status).where(
-                _acc.tenant_id + 0 == tenant_id, _in_list(session, _acc.id, chunk, BigInteger)
-            )
-        ).all()
-        result.update((int(i), (str(c), str(s))) for i, c, s in rows)
-    return result
+    if not unique:
+        return {}
+    cursor = dbapi(session).cursor()
+    try:
+        if is_postgres(session):
+            cursor.execute(_CUSTOMER_FACTS_POSTGRES, (tenant_id, unique))
+        else:
+            cursor.execute(_CUSTOMER_FACTS_SQLITE, (tenant_id, json.dumps(unique)))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return {int(i): (str(c), str(s)) for i, c, s in rows}
+
+
+# ``tenant_id + 0``: looked up by primary key, not by scanning the tenant's accounts
+# through an index that leads with the tenant (SQLite's choice).
+_CUSTOMER_FACTS_SQLITE = (
+    "SELECT id, currency, status FROM accounts "
+    "WHERE tenant_id + 0 = ? AND id IN (SELECT value FROM json_each(?))"
+)
+_CUSTOMER_FACTS_POSTGRES = (
+    "SELECT id, currency, status FROM accounts WHERE tenant_id + 0 = %s AND id = ANY(%s)"
+)

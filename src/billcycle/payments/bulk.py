@@ -12,8 +12,8 @@ balances until it commits, and has judged every allocation against those balance
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from billcycle.context import ServiceContext
 from billcycle.ledger.models import EntrySource, EntryType
@@ -68,16 +68,12 @@ _ACTIVITY_COLUMNS = (
 _ZUORA_REFERENCE = 100
 
 
-@dataclass(frozen=True, slots=True)
-class InvoiceFacts:
-    account_id: int
-    status: str
-    balance_minor: int
-    invoice_date: date
+# An invoice as a bulk chunk reads it: (account id, status, balance in minor units,
+# invoice date), a plain tuple (a million-record job reads two a record).
+InvoiceFacts = tuple[int, str, int, date]
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedPayment:
+class PlannedPayment(NamedTuple):
     """One judged payment: its allocations are ``(invoice id, minor units, invoice
     date)``, already checked against the balances the caller holds locked."""
 
@@ -93,8 +89,7 @@ class PlannedPayment:
 def invoice_facts(ctx: ServiceContext, invoice_ids: Sequence[int]) -> dict[int, InvoiceFacts]:
     """The tenant's invoices among ``invoice_ids`` with their owners, statuses and
     balances (others are left out)."""
-    found = repo.invoice_facts(ctx.session, ctx.tenant_id, invoice_ids)
-    return {invoice_id: InvoiceFacts(*facts) for invoice_id, facts in found.items()}
+    return repo.invoice_facts(ctx.session, ctx.tenant_id, invoice_ids)
 
 
 def open_invoices(
