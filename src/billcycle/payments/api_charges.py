@@ -12,9 +12,8 @@ from __future__ import annotations
 from billcycle.accounts import service as accounts
 from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue
-from billcycle.money import normalize_currency
 from billcycle.payments.charging import ChargeRequest
-from billcycle.payments.checks import PAYMENT, positive_minor
+from billcycle.payments.checks import PAYMENT, account_currency, positive_minor
 from billcycle.payments.inputs import NewPayment
 
 
@@ -23,16 +22,7 @@ def charge_request(ctx: ServiceContext, data: NewPayment) -> ChargeRequest:
     account's default, the gateway ``data.gateway_id`` or the method's, else the
     tenant's default (``charging`` resolves both)."""
     account = accounts.require_account(ctx, data.account_id)
-    try:
-        currency = normalize_currency(data.currency)
-    except InvalidValue as exc:
-        raise InvalidValue(exc.message, resource=PAYMENT, field="currency") from exc
-    if currency != account.currency:
-        raise InvalidValue(
-            f"The payment's currency {currency} is not the account's currency {account.currency}.",
-            resource=PAYMENT,
-            field="currency",
-        )
+    currency = account_currency(account, data.currency)
     amount_minor = positive_minor(data.amount, currency)
     today = ctx.clock.today()
     if data.effective_date is not None and data.effective_date != today:

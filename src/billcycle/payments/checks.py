@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from billcycle.accounts.models import Account
 from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue, NotFound, RuleViolation
-from billcycle.money import to_minor
+from billcycle.money import normalize_currency, to_minor
 from billcycle.payments import repository as repo
 from billcycle.payments.models import Payment
 from billcycle.payments.statuses import SETTLED_STATUSES, PaymentStatus
@@ -25,6 +26,22 @@ def positive_minor(amount: Decimal, currency: str, *, field: str = "amount") -> 
         return to_minor(amount, currency)
     except InvalidValue as exc:
         raise InvalidValue(exc.message, resource=PAYMENT, field=field) from exc
+
+
+def account_currency(account: Account, given: str) -> str:
+    """The payment's currency: a known ISO code, and the account's (an account is billed
+    and paid in one currency)."""
+    try:
+        currency = normalize_currency(given)
+    except InvalidValue as exc:
+        raise InvalidValue(exc.message, resource=PAYMENT, field="currency") from exc
+    if currency != account.currency:
+        raise InvalidValue(
+            f"The payment's currency {currency} is not the account's currency {account.currency}.",
+            resource=PAYMENT,
+            field="currency",
+        )
+    return currency
 
 
 def lock(ctx: ServiceContext, payment_id: int) -> Payment:

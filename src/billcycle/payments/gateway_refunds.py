@@ -21,8 +21,6 @@ from billcycle.errors import DomainError, RuleViolation
 from billcycle.gateways import service as gateways
 from billcycle.gateways.interface import GatewayResult, RefundRequest, check_idempotency_key
 from billcycle.gateways.statuses import GatewayOutcome, TransactionKind
-from billcycle.ledger import service as ledger
-from billcycle.ledger.models import EntrySource, EntryType
 from billcycle.money import from_minor
 from billcycle.payments import pending_repository as repo
 from billcycle.payments import refunds
@@ -144,17 +142,7 @@ def finish_refund(
             refund.gateway_response = error.render()[:500]
         refund.status = RefundStatus.ERROR.value
         # The money never left: back to the payment, unapplied.
-        ledger.record_account_entry(
-            ctx,
-            account_id=payment.account_id,
-            payment_id=payment.id,
-            entry_type=EntryType.REFUND,
-            amount_minor=refund.amount_minor,
-            currency=refund.currency,
-            effective_date=max(ctx.clock.today(), refund.refund_date),
-            source=EntrySource.API.value,
-            reference=refund.number,
-        )
+        refunds.return_to_payment(ctx, payment, refund)
         payment.updated_at = now
     refund.updated_at = now
     ctx.session.flush()

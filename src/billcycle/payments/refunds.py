@@ -153,6 +153,18 @@ def cancel_refund(ctx: ServiceContext, refund_id: int) -> Refund:
             f"Refund {refund.number} went through a gateway: it cannot be canceled.",
             resource=REFUND,
         )
+    return_to_payment(ctx, payment, refund)
+    now = ctx.clock.now()
+    refund.status = RefundStatus.CANCELED.value
+    refund.updated_at = now
+    payment.updated_at = now
+    ctx.session.flush()
+    return refund
+
+
+def return_to_payment(ctx: ServiceContext, payment: Payment, refund: Refund) -> None:
+    """The refund's money back on its payment, unapplied (a canceled refund, or a
+    gateway refund that failed: the money never left)."""
     ledger.record_account_entry(
         ctx,
         account_id=payment.account_id,
@@ -164,12 +176,6 @@ def cancel_refund(ctx: ServiceContext, refund_id: int) -> Refund:
         source=EntrySource.API.value,
         reference=refund.number,
     )
-    now = ctx.clock.now()
-    refund.status = RefundStatus.CANCELED.value
-    refund.updated_at = now
-    payment.updated_at = now
-    ctx.session.flush()
-    return refund
 
 
 def _check(payment: Payment, data: NewRefund) -> None:

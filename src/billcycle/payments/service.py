@@ -17,11 +17,17 @@ from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue, NotFound, RuleViolation
 from billcycle.ledger import service as ledger
 from billcycle.ledger.models import EntrySource, EntryType
-from billcycle.money import from_minor, normalize_currency
+from billcycle.money import from_minor
 from billcycle.payments import pending
 from billcycle.payments import repository as repo
 from billcycle.payments.applications import apply_payment
-from billcycle.payments.checks import PAYMENT, lock, positive_minor, require_settled
+from billcycle.payments.checks import (
+    PAYMENT,
+    account_currency,
+    lock,
+    positive_minor,
+    require_settled,
+)
 from billcycle.payments.inputs import GatewayOutcome, NewPayment
 from billcycle.payments.models import Payment
 from billcycle.payments.statuses import (
@@ -104,16 +110,7 @@ def create_payment(ctx: ServiceContext, data: NewPayment) -> Payment:
     once ``settle_payment`` reports it arrived (``payments.charging`` calls the gateway).
     """
     account = accounts.require_account(ctx, data.account_id)
-    try:
-        currency = normalize_currency(data.currency)
-    except InvalidValue as exc:
-        raise InvalidValue(exc.message, resource=PAYMENT, field="currency") from exc
-    if currency != account.currency:
-        raise InvalidValue(
-            f"The payment's currency {currency} is not the account's currency {account.currency}.",
-            resource=PAYMENT,
-            field="currency",
-        )
+    currency = account_currency(account, data.currency)
     amount_minor = positive_minor(data.amount, currency)
     electronic = data.payment_type == PaymentType.ELECTRONIC
     # An electronic payment's applications wait for its gateway (payments/pending.py).
