@@ -36,6 +36,21 @@ def get_account(session: Session, tenant_id: int, account_id: int) -> Account | 
     ).first()
 
 
+def accounts_by_id(
+    session: Session, tenant_id: int, account_ids: Sequence[int]
+) -> dict[int, Account]:
+    found: dict[int, Account] = {}
+    ordered = sorted(set(account_ids))
+    for start in range(0, len(ordered), 500):
+        for account in session.scalars(
+            select(Account).where(
+                Account.tenant_id == tenant_id, Account.id.in_(ordered[start : start + 500])
+            )
+        ):
+            found[account.id] = account
+    return found
+
+
 def find_account_by_key(
     session: Session, tenant_id: int, *, account_id: int | None, number: str
 ) -> Account | None:

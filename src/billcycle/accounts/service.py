@@ -8,6 +8,7 @@ flush and never commit.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -107,6 +108,11 @@ def require_account(ctx: ServiceContext, account_id: int) -> Account:
     if account is None:
         raise NotFound(f"Account {account_id} does not exist.", resource=ACCOUNT)
     return account
+
+
+def accounts_by_id(ctx: ServiceContext, account_ids: Sequence[int]) -> dict[int, Account]:
+    """The tenant's accounts among ``account_ids`` (others left out), in one query a chunk."""
+    return repository.accounts_by_id(ctx.session, ctx.tenant_id, account_ids)
 
 
 def contacts_of(ctx: ServiceContext, account: Account) -> tuple[Contact | None, Contact | None]:

@@ -85,6 +85,20 @@ def reload_invoice(session: Session, tenant_id: int, invoice_id: int) -> Invoice
     ).first()
 
 
+def invoices_by_id(
+    session: Session, tenant_id: int, invoice_ids: Sequence[int]
+) -> dict[int, Invoice]:
+    found: dict[int, Invoice] = {}
+    for chunk in chunks(sorted(set(invoice_ids))):
+        for invoice in session.scalars(
+            select(Invoice)
+            .where(Invoice.tenant_id == tenant_id, Invoice.id.in_(chunk))
+            .execution_options(populate_existing=True)
+        ):
+            found[invoice.id] = invoice
+    return found
+
+
 def statuses(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> dict[int, str]:
     found: dict[int, str] = {}
     for chunk in chunks(invoice_ids):

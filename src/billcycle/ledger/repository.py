@@ -48,6 +48,16 @@ def insert_entry(session: Session, entry: LedgerEntry) -> LedgerEntry:
     return entry
 
 
+def insert_entries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Many entries in one ``executemany`` (no ids come back: a batch settling payments
+    reads none of them).
+
+    Tenant: each row carries its tenant_id, stamped by ``ledger.service.record_entries``.
+    """
+    if rows:
+        session.execute(insert(LedgerEntry), list(rows))
+
+
 def insert_full_balances(
     session: Session,
     tenant_id: int,

@@ -287,6 +287,46 @@ def _record(
     return repo.insert_entry(ctx.session, entry)
 
 
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    account_id: int
+    payment_id: int | None
+    invoice_id: int | None
+    entry_type: EntryType
+    amount_minor: int
+    currency: str
+    effective_date: date
+    source: str
+    reference: str | None = None
+
+
+def record_entries(ctx: ServiceContext, entries: Sequence[NewEntry]) -> None:
+    """Many entries in one statement, stamped as :func:`_record` stamps one: for a batch
+    whose checks its caller made under the rows' locks (payment runs settling a chunk)."""
+    now = ctx.clock.now()
+    repo.insert_entries(
+        ctx.session,
+        [
+            {
+                "tenant_id": ctx.tenant_id,
+                "account_id": e.account_id,
+                "invoice_id": e.invoice_id,
+                "payment_id": e.payment_id,
+                "invoice_item_id": None,
+                "entry_type": e.entry_type.value,
+                "amount_minor": e.amount_minor,
+                "currency": e.currency,
+                "effective_date": e.effective_date,
+                "reference": e.reference,
+                "comment": None,
+                "source": e.source,
+                "created_at": now,
+            }
+            for e in entries
+        ],
+    )
+
+
 def payment_totals(
     session: Session, tenant_id: int, payment_ids: Sequence[int]
 ) -> dict[int, AppliedTotals]:

@@ -9,6 +9,7 @@ outcome, so two outcomes recorded at once both count.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from billcycle.context import ServiceContext
@@ -38,6 +39,20 @@ def record_sale(
     method.updated_at = at
     ctx.session.flush()
     return method
+
+
+def record_approvals(ctx: ServiceContext, approved: Mapping[int, int], *, at: datetime) -> None:
+    """``approved[method_id]`` sales through each method were approved (a batch settling
+    a payment run's chunk): what :func:`record_sale` does, the methods locked in one go."""
+    for method in repo.lock_methods(ctx.session, ctx.tenant_id, list(approved)):
+        method.last_transaction_at = at
+        method.last_transaction = GatewayOutcome.APPROVED.value
+        method.num_consecutive_failures = 0
+        method.total_processed_payments = (method.total_processed_payments or 0) + approved[
+            method.id
+        ]
+        method.updated_at = at
+    ctx.session.flush()
 
 
 def record_reversal(ctx: ServiceContext, method_id: int, *, at: datetime) -> PaymentMethod | None:

@@ -44,6 +44,53 @@ def lock_method(session: Session, tenant_id: int, method_id: int) -> PaymentMeth
     ).first()
 
 
+def methods_by_id(
+    session: Session, tenant_id: int, method_ids: Sequence[int]
+) -> dict[int, PaymentMethod]:
+    found: dict[int, PaymentMethod] = {}
+    ordered = sorted(set(method_ids))
+    for start in range(0, len(ordered), 500):
+        for method in session.scalars(
+            select(PaymentMethod).where(
+                PaymentMethod.tenant_id == tenant_id,
+                PaymentMethod.id.in_(ordered[start : start + 500]),
+            )
+        ):
+            found[method.id] = method
+    return found
+
+
+def lock_methods(
+    session: Session, tenant_id: int, method_ids: Sequence[int]
+) -> list[PaymentMethod]:
+    """Many methods under their locks, in id order (as :func:`lock_method`, batched)."""
+    ordered = sorted(set(method_ids))
+    if not ordered:
+        return []
+    if not is_postgres(session):
+        session.execute(
+            update(PaymentMethod)
+            .where(PaymentMethod.tenant_id == tenant_id, PaymentMethod.id == ordered[0])
+            .values(updated_at=PaymentMethod.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+    found: list[PaymentMethod] = []
+    for start in range(0, len(ordered), 500):
+        found.extend(
+            session.scalars(
+                select(PaymentMethod)
+                .where(
+                    PaymentMethod.tenant_id == tenant_id,
+                    PaymentMethod.id.in_(ordered[start : start + 500]),
+                )
+                .order_by(PaymentMethod.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        )
+    return found
+
+
 def default_for_account(session: Session, tenant_id: int, account_id: int) -> PaymentMethod | None:
     return session.scalars(
         select(PaymentMethod).where(

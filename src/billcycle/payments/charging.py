@@ -36,6 +36,7 @@ from decimal import Decimal
 from typing import Any
 
 from billcycle.accounts import service as accounts
+from billcycle.accounts.models import Account
 from billcycle.context import ServiceContext
 from billcycle.errors import Conflict, DomainError, InvalidValue, NotFound, RuleViolation
 from billcycle.gateways import service as gateways
@@ -47,7 +48,10 @@ from billcycle.gateways.interface import (
     attempt_key,
 )
 from billcycle.gateways.statuses import DeclineCategory, GatewayOutcome, TransactionKind
-from billcycle.ledger.models import EntrySource
+from billcycle.invoicing import repository as invoice_repo
+from billcycle.invoicing.statuses import InvoiceStatus
+from billcycle.ledger import service as ledger
+from billcycle.ledger.models import EntrySource, EntryType
 from billcycle.money import from_minor
 from billcycle.paymentmethods import outcomes as method_outcomes
 from billcycle.paymentmethods import repository as methods
@@ -55,13 +59,15 @@ from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.paymentmethods.statuses import PaymentMethodStatus
 from billcycle.payments import pending as intentions
 from billcycle.payments import pending_repository
+from billcycle.payments import repository as payment_repo
 from billcycle.payments import service as payments
-from billcycle.payments.checks import PAYMENT, lock
+from billcycle.payments.checks import PAYMENT, lock, positive_minor
 from billcycle.payments.inputs import GatewayOutcome as SettleOutcome
 from billcycle.payments.inputs import InvoiceApplication, NewPayment
-from billcycle.payments.models import Payment
+from billcycle.payments.models import Payment, PendingApplication
 from billcycle.payments.statuses import SETTLED_STATUSES, GatewayState, PaymentStatus, PaymentType
 from billcycle.runtime import Runtime
+from billcycle.tenancy import numbers as number_sequences
 
 log = logging.getLogger(__name__)
 
@@ -143,13 +149,245 @@ def begin_charges(ctx: ServiceContext, requests: Sequence[ChargeRequest]) -> lis
     """Processing payments for ``requests`` (in order), each in a savepoint: a refused
     request writes nothing and answers its error. The caller commits before sending."""
     found: list[PendingCharge] = []
+    if not requests:
+        return found
+    payment_repo.hold_write_lock(ctx.session)
+    batch = _Batch.read(ctx, requests)
+    waiting: list[tuple[int, ChargeRequest, _Planned]] = []
     for request in requests:
+        planned = batch.plan(request)
+        if planned is not None:
+            waiting.append((len(found), request, planned))
+            found.append(PendingCharge(request=request))
+            continue
+        # Anything the set checks do not pass goes the one-by-one way, which answers
+        # its exact error; the batch so far is written first, so each request sees
+        # those before it, as one by one.
+        _write_planned(ctx, batch, waiting, found)
+        waiting = []
         try:
             with ctx.session.begin_nested():
                 found.append(_begin_one(ctx, request))
         except DomainError as exc:
             found.append(PendingCharge(request=request, error=exc))
+        batch.forget_promises()
+    _write_planned(ctx, batch, waiting, found)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    account: Account
+    method: PaymentMethod
+    gateway_id: int
+    amount: Decimal
+    rows: list[tuple[int, int]]  # (invoice_id, amount_minor) intended
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What the set checks of :func:`begin_charges` read once for all its requests:
+    accounts, methods, gateways, invoices, balances and what other Processing payments
+    already intend. ``plan`` answers a request's writes when every check passes and the
+    request is of the common kind (whole-invoice applications, no client order id),
+    else None (the one-by-one path decides)."""
+
+    ctx: ServiceContext
+    accounts: dict[int, Account]
+    methods: dict[int, PaymentMethod]
+    defaults: dict[int, PaymentMethod]
+    gateways: dict[int, Any]
+    invoices: dict[int, Any]
+    balances: dict[int, int]
+    promised: dict[int, int]
+
+    @classmethod
+    def read(cls, ctx: ServiceContext, requests: Sequence[ChargeRequest]) -> _Batch:
+        account_ids = sorted({r.account_id for r in requests})
+        invoice_ids = sorted({a.invoice_id for r in requests for a in r.invoices})
+        promised = {
+            invoice_id: sum(per_item.values())
+            for invoice_id, per_item in pending_repository.pending_on_invoices(
+                ctx.session, ctx.tenant_id, invoice_ids
+            ).items()
+        }
+        return cls(
+            ctx=ctx,
+            accounts=accounts.accounts_by_id(ctx, account_ids),
+            methods=methods.methods_by_id(
+                ctx.session,
+                ctx.tenant_id,
+                [r.payment_method_id for r in requests if r.payment_method_id is not None],
+            ),
+            defaults=methods.defaults_for_accounts(
+                ctx.session,
+                ctx.tenant_id,
+                sorted({r.account_id for r in requests if r.payment_method_id is None}),
+            ),
+            gateways={},
+            invoices=invoice_repo.invoices_by_id(ctx.session, ctx.tenant_id, invoice_ids),
+            balances=ledger.invoice_balances(ctx.session, ctx.tenant_id, invoice_ids),
+            promised=promised,
+        )
+
+    def forget_promises(self) -> None:
+        """After a one-by-one request: what is promised is read again when next needed."""
+        self.promised = {
+            invoice_id: sum(per_item.values())
+            for invoice_id, per_item in pending_repository.pending_on_invoices(
+                self.ctx.session, self.ctx.tenant_id, list(self.invoices)
+            ).items()
+        }
+
+    def _gateway(self, gateway_id: int | None) -> Any:
+        key = gateway_id or 0
+        if key not in self.gateways:
+            try:
+                self.gateways[key] = (
+                    gateways.get_gateway(self.ctx, gateway_id)
+                    if gateway_id is not None
+                    else gateways.get_default_gateway(self.ctx)
+                )
+            except DomainError:
+                self.gateways[key] = None
+        return self.gateways[key]
+
+    def plan(self, request: ChargeRequest) -> _Planned | None:
+        account = self.accounts.get(request.account_id)
+        if account is None or request.amount_minor <= 0 or request.gateway_order_id:
+            return None
+        if request.comment is not None and len(request.comment) > payments.LIMITS["comment"]:
+            return None
+        if request.payment_method_id is None:
+            method = self.defaults.get(request.account_id)
+        else:
+            method = self.methods.get(request.payment_method_id)
+        if (
+            method is None
+            or method.account_id != request.account_id
+            or method.status != PaymentMethodStatus.ACTIVE
+            or not method.token
+        ):
+            return None
+        gateway = self._gateway(
+            request.gateway_id or method.gateway_id or account.payment_gateway_id
+        )
+        if gateway is None or not gateway.is_active:
+            return None
+        rows: list[tuple[int, int]] = []
+        taken: dict[int, int] = {}
+        for wanted in request.invoices:
+            invoice = self.invoices.get(wanted.invoice_id)
+            if (
+                wanted.items
+                or invoice is None
+                or invoice.account_id != account.id
+                or invoice.status != InvoiceStatus.POSTED
+            ):
+                return None
+            available = (
+                self.balances.get(invoice.id, 0)
+                - self.promised.get(invoice.id, 0)
+                - taken.get(invoice.id, 0)
+            )
+            if wanted.amount is None:
+                amount = available
+            else:
+                try:
+                    amount = positive_minor(wanted.amount, account.currency)
+                except DomainError:
+                    return None
+            if amount <= 0 or amount > available:
+                return None
+            taken[invoice.id] = taken.get(invoice.id, 0) + amount
+            rows.append((invoice.id, amount))
+        if sum(amount for _, amount in rows) > request.amount_minor:
+            return None
+        for invoice_id, amount in rows:
+            self.promised[invoice_id] = self.promised.get(invoice_id, 0) + amount
+        return _Planned(
+            account=account,
+            method=method,
+            gateway_id=gateway.id,
+            amount=from_minor(request.amount_minor, account.currency),
+            rows=rows,
+        )
+
+
+def _write_planned(
+    ctx: ServiceContext,
+    batch: _Batch,
+    waiting: Sequence[tuple[int, ChargeRequest, _Planned]],
+    found: list[PendingCharge],
+) -> None:
+    """Write the planned requests as :func:`_begin_one` would, in a few statements:
+    their numbers in one block, the payments and their intentions in one insert each.
+    A request whose number some earlier payment already sent as its gatewayOrderId
+    (a client's choice) gets that attempt's key, or its error, as one by one."""
+    if not waiting:
+        return
+    numbers_ = number_sequences.number_block(ctx.session, ctx.tenant_id, "payment", len(waiting))
+    earlier = pending_repository.orders_in_use(ctx.session, ctx.tenant_id, numbers_)
+    now = ctx.clock.now()
+    today = ctx.clock.today()
+    made: list[tuple[int, ChargeRequest, _Planned, Payment]] = []
+    for (index, request, planned), number in zip(waiting, numbers_, strict=True):
+        try:
+            attempt = _attempt_from(earlier.get(number, []), number)
+        except DomainError as exc:
+            found[index] = PendingCharge(request=request, error=exc)
+            for invoice_id, amount in planned.rows:
+                batch.promised[invoice_id] -= amount
+            continue
+        payment = Payment(
+            tenant_id=ctx.tenant_id,
+            account_id=planned.account.id,
+            number=number,
+            amount_minor=request.amount_minor,
+            currency=planned.account.currency,
+            effective_date=today,
+            payment_type=PaymentType.ELECTRONIC.value,
+            status=PaymentStatus.PROCESSING.value,
+            payment_method_id=planned.method.id,
+            gateway_id=planned.gateway_id,
+            gateway_order_id=number,
+            gateway_state=GatewayState.SUBMITTED.value,
+            comment=request.comment,
+            submitted_at=now,
+            created_at=now,
+            updated_at=now,
+            attempt_key=attempt_key(number, attempt),
+            attempt_source=request.attempt_source,
+        )
+        made.append((index, request, planned, payment))
+    payment_repo.insert_many(ctx.session, [payment for *_, payment in made])
+    pending_repository.add(
+        ctx.session,
+        [
+            PendingApplication(
+                tenant_id=ctx.tenant_id,
+                payment_id=payment.id,
+                invoice_id=invoice_id,
+                invoice_item_id=None,
+                amount_minor=amount,
+            )
+            for _, _, planned, payment in made
+            for invoice_id, amount in planned.rows
+        ],
+    )
+    for index, request, planned, payment in made:
+        found[index] = PendingCharge(
+            request=request,
+            payment_id=payment.id,
+            payment_number=payment.number,
+            attempt_key=payment.attempt_key,
+            gateway_id=planned.gateway_id,
+            payment_method_id=planned.method.id,
+            amount=planned.amount,
+            currency=planned.account.currency,
+            token=planned.method.token,
+            second_token=planned.method.second_token,
+        )
 
 
 def _begin_one(ctx: ServiceContext, request: ChargeRequest) -> PendingCharge:
@@ -260,6 +498,10 @@ def _attempt_of(ctx: ServiceContext, payment: Payment, order_id: str) -> int:
     earlier = pending_repository.same_order_payments(
         ctx.session, ctx.tenant_id, order_id, payment.id
     )
+    return _attempt_from(earlier, order_id)
+
+
+def _attempt_from(earlier: Sequence[Payment], order_id: str) -> int:
     for other in earlier:
         status = PaymentStatus(other.status)
         if status == PaymentStatus.PROCESSING:
@@ -416,7 +658,12 @@ def finish_charges(ctx: ServiceContext, answers: Sequence[ChargeAnswer]) -> list
     moves, so an answer recorded twice (here and by the reconciler) counts once."""
     outcomes: dict[int, ChargeOutcome] = {}
     order = sorted(range(len(answers)), key=lambda i: answers[i].pending.payment_id or 0)
+    # The common case, approved sales, settles as a set (the chunk's payments locked in
+    # id order by one statement first); the rest goes one by one below.
+    outcomes.update(_settle_approved(ctx, answers))
     for i in order:
+        if i in outcomes:
+            continue
         answer = answers[i]
         charge = answer.pending
         if charge.error is not None or charge.payment_id is None:
@@ -440,6 +687,111 @@ def finish_charges(ctx: ServiceContext, answers: Sequence[ChargeAnswer]) -> list
     found = [outcomes[i] for i in range(len(answers))]
     notify_collections(ctx, found)
     return found
+
+
+def _settle_approved(
+    ctx: ServiceContext, answers: Sequence[ChargeAnswer]
+) -> dict[int, ChargeOutcome]:
+    """Settle the approved answers of a batch as a set: what :func:`record_answer` does
+    for each (Processed, money on the account, intentions applied as far as each invoice
+    still owes, the method's counters), in a fixed number of statements. Answers it does
+    not take (not approved, not Processing any more, item-level intentions) are left for
+    the one-by-one path; keyed by the answer's index."""
+    ids = [a.pending.payment_id for a in answers if a.pending.payment_id is not None]
+    if not ids:
+        return {}
+    locked = {p.id: p for p in payment_repo.lock_payments(ctx.session, ctx.tenant_id, ids)}
+    candidates = {
+        i: a
+        for i, a in enumerate(answers)
+        if a.pending.error is None
+        and a.error is None
+        and a.result is not None
+        and a.result.outcome is GatewayOutcome.APPROVED
+        and a.pending.payment_id in locked
+        and locked[a.pending.payment_id].status == PaymentStatus.PROCESSING
+    }
+    if not candidates:
+        return {}
+    wanted = [a.pending.payment_id for a in candidates.values() if a.pending.payment_id]
+    rows = pending_repository.of_payments(ctx.session, ctx.tenant_id, wanted)
+    by_item = {row.payment_id for row in rows if row.invoice_item_id is not None}
+    candidates = {i: a for i, a in candidates.items() if a.pending.payment_id not in by_item}
+    intended: dict[int, list[tuple[int, int]]] = {}
+    for row in rows:
+        if row.payment_id not in by_item:
+            intended.setdefault(row.payment_id, []).append((row.invoice_id, row.amount_minor))
+    invoice_ids = sorted({inv for found in intended.values() for inv, _ in found})
+    invoice_repo.lock_invoices(ctx.session, ctx.tenant_id, invoice_ids, with_accounts=False)
+    invoices = invoice_repo.invoices_by_id(ctx.session, ctx.tenant_id, invoice_ids)
+    owed = ledger.invoice_balances(ctx.session, ctx.tenant_id, invoice_ids)
+    now = ctx.clock.now()
+    today = ctx.clock.today()
+    entries: list[ledger.NewEntry] = []
+    approvals: dict[int, int] = {}
+    settled: dict[int, ChargeOutcome] = {}
+    for i in sorted(candidates, key=lambda i: candidates[i].pending.payment_id or 0):
+        answer = candidates[i]
+        result = answer.result
+        assert result is not None
+        payment = locked[answer.pending.payment_id or 0]
+        source = answer.pending.request.source.value
+        if result.transaction_id:
+            payment.gateway_transaction_id = result.transaction_id
+        payment.status = PaymentStatus.PROCESSED.value
+        payment.gateway_state = GatewayState.SETTLED.value
+        payment.gateway_response = _clip(result.message, 500)
+        payment.gateway_response_code = _clip(result.code, 100)
+        payment.updated_at = now
+        payment.settled_at = now
+        entries.append(
+            ledger.NewEntry(
+                account_id=payment.account_id,
+                payment_id=payment.id,
+                invoice_id=None,
+                entry_type=EntryType.PAYMENT_RECEIVED,
+                amount_minor=payment.amount_minor,
+                currency=payment.currency,
+                effective_date=payment.effective_date,
+                source=source,
+                reference=payment.number,
+            )
+        )
+        effective = max(today, payment.effective_date)
+        applied = 0
+        for invoice_id, amount_minor in intended.get(payment.id, []):
+            invoice = invoices.get(invoice_id)
+            if invoice is None or invoice.status != InvoiceStatus.POSTED:
+                continue
+            amount = min(amount_minor, owed.get(invoice_id, 0), payment.amount_minor - applied)
+            if amount <= 0:
+                continue
+            owed[invoice_id] -= amount
+            applied += amount
+            entries.append(
+                ledger.NewEntry(
+                    account_id=invoice.account_id,
+                    payment_id=payment.id,
+                    invoice_id=invoice_id,
+                    entry_type=EntryType.PAYMENT,
+                    amount_minor=amount,
+                    currency=invoice.currency,
+                    effective_date=max(effective, invoice.invoice_date),
+                    source=source,
+                    reference=payment.number,
+                )
+            )
+        if payment.payment_method_id is not None:
+            approvals[payment.payment_method_id] = approvals.get(payment.payment_method_id, 0) + 1
+        settled[i] = replace(_outcome(answer.pending.request, payment, result), settled_now=True)
+    ctx.session.flush()
+    ledger.record_entries(ctx, entries)
+    pending_repository.drop_many(
+        ctx.session, ctx.tenant_id, [a.pending.payment_id or 0 for a in candidates.values()]
+    )
+    if approvals:
+        method_outcomes.record_approvals(ctx, approvals, at=now)
+    return settled
 
 
 def _refused(charge: PendingCharge) -> ChargeOutcome:

@@ -18,6 +18,8 @@ class Payment(TenantScoped, Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "number"),
         Index("ix_payments_account", "tenant_id", "account_id"),
+        # Earlier attempts of a gatewayOrderId (charging's attempt keys).
+        Index("ix_payments_gateway_order", "tenant_id", "gateway_order_id"),
         # The reconciler's sweep: only Processing payments are in this index.
         Index(
             "ix_payments_processing",

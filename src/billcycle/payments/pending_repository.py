@@ -31,6 +31,39 @@ def of_payment(session: Session, tenant_id: int, payment_id: int) -> list[Pendin
     )
 
 
+def of_payments(
+    session: Session, tenant_id: int, payment_ids: Sequence[int]
+) -> list[PendingApplication]:
+    """Intentions of many payments, in id order (each payment's in the order it asked)."""
+    found: list[PendingApplication] = []
+    ordered = sorted(set(payment_ids))
+    for start in range(0, len(ordered), 500):
+        found.extend(
+            session.scalars(
+                select(PendingApplication)
+                .where(
+                    PendingApplication.tenant_id == tenant_id,
+                    PendingApplication.payment_id.in_(ordered[start : start + 500]),
+                )
+                .order_by(PendingApplication.id)
+            )
+        )
+    return found
+
+
+def drop_many(session: Session, tenant_id: int, payment_ids: Sequence[int]) -> None:
+    ordered = sorted(set(payment_ids))
+    for start in range(0, len(ordered), 500):
+        session.execute(
+            delete(PendingApplication)
+            .where(
+                PendingApplication.tenant_id == tenant_id,
+                PendingApplication.payment_id.in_(ordered[start : start + 500]),
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
 def drop(session: Session, tenant_id: int, payment_id: int) -> None:
     session.execute(
         delete(PendingApplication)
@@ -54,6 +87,30 @@ def pending_on_invoice(session: Session, tenant_id: int, invoice_id: int) -> dic
         .group_by(PendingApplication.invoice_item_id)
     )
     return {item_id: int(total or 0) for item_id, total in rows}
+
+
+def pending_on_invoices(
+    session: Session, tenant_id: int, invoice_ids: Sequence[int]
+) -> dict[int, dict[int | None, int]]:
+    """:func:`pending_on_invoice` for many invoices (those with none left out)."""
+    found: dict[int, dict[int | None, int]] = {}
+    ordered = sorted(set(invoice_ids))
+    for start in range(0, len(ordered), 500):
+        rows = session.execute(
+            select(
+                PendingApplication.invoice_id,
+                PendingApplication.invoice_item_id,
+                func.sum(PendingApplication.amount_minor),
+            )
+            .where(
+                PendingApplication.tenant_id == tenant_id,
+                PendingApplication.invoice_id.in_(ordered[start : start + 500]),
+            )
+            .group_by(PendingApplication.invoice_id, PendingApplication.invoice_item_id)
+        )
+        for invoice_id, item_id, total in rows:
+            found.setdefault(invoice_id, {})[item_id] = int(total or 0)
+    return found
 
 
 def invoices_with_pending(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> set[int]:
@@ -140,3 +197,23 @@ def same_order_payments(
             .order_by(Payment.id)
         )
     )
+
+
+def orders_in_use(
+    session: Session, tenant_id: int, gateway_order_ids: Sequence[str]
+) -> dict[str, list[Payment]]:
+    """Electronic payments already sent under each of ``gateway_order_ids`` (id order)."""
+    found: dict[str, list[Payment]] = {}
+    ordered = sorted(set(gateway_order_ids))
+    for start in range(0, len(ordered), 500):
+        for payment in session.scalars(
+            select(Payment)
+            .where(
+                Payment.tenant_id == tenant_id,
+                Payment.gateway_order_id.in_(ordered[start : start + 500]),
+                Payment.payment_type == PaymentType.ELECTRONIC.value,
+            )
+            .order_by(Payment.id)
+        ):
+            found.setdefault(payment.gateway_order_id or "", []).append(payment)
+    return found

@@ -20,7 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from billcycle.db.bulk import is_postgres
+from billcycle.db.bulk import dbapi, is_postgres
+from billcycle.db.engine import begin_sqlite_write
 from billcycle.errors import InvalidValue
 from billcycle.ledger.models import EntryType, LedgerEntry
 from billcycle.money import to_minor
@@ -32,6 +33,21 @@ from billcycle.payments.statuses import PaymentSortField, RefundSortField
 def insert(session: Session, row: Payment | Refund) -> None:
     session.add(row)
     session.flush()
+
+
+def hold_write_lock(session: Session) -> None:
+    """SQLite: take the database's single write lock now (BEGIN IMMEDIATE), so the set
+    reads that follow see the state the writes after them will change. PostgreSQL's rows
+    are locked where they are written."""
+    if not is_postgres(session):
+        begin_sqlite_write(dbapi(session))
+
+
+def insert_many(session: Session, rows: Sequence[Payment]) -> None:
+    """Many payments in one batched insert (ids come back onto the objects)."""
+    if rows:
+        session.add_all(rows)
+        session.flush()
 
 
 def get_payment(session: Session, tenant_id: int, payment_id: int) -> Payment | None:
@@ -77,6 +93,37 @@ def lock_payment(session: Session, tenant_id: int, payment_id: int) -> Payment |
         .with_for_update()
         .execution_options(populate_existing=True)
     ).first()
+
+
+def lock_payments(session: Session, tenant_id: int, payment_ids: Sequence[int]) -> list[Payment]:
+    """Many payments' committed rows under their locks, taken in id order (the order every
+    finisher locks in, so two never deadlock); as :func:`lock_payment` for a batch."""
+    ordered = sorted(set(payment_ids))
+    if not ordered:
+        return []
+    if not is_postgres(session):
+        session.execute(
+            update(Payment)
+            .where(Payment.tenant_id == tenant_id, Payment.id == ordered[0])
+            .values(updated_at=Payment.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+    found: list[Payment] = []
+    for start in range(0, len(ordered), 500):
+        found.extend(
+            session.scalars(
+                select(Payment)
+                .where(
+                    Payment.tenant_id == tenant_id,
+                    Payment.id.in_(ordered[start : start + 500]),
+                    Payment.deleted_at.is_(None),
+                )
+                .order_by(Payment.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        )
+    return found
 
 
 def account_payments(session: Session, tenant_id: int, account_id: int) -> list[Payment]:
