@@ -139,25 +139,25 @@ def test_the_retry_rule_holds_back_a_failing_method_unless_ignored(
     assert gateway_charges(runtime, tenant_id) == 1
 
 
-def test_process_payment_with_closed_pm_takes_in_closed_methods(
+def test_process_payment_with_closed_pm_charges_a_closed_method(
     api: Api, runtime: Runtime, jobs: ManualDispatcher
 ) -> None:
-    """Without the flag an account whose default method is closed is not selected; with
-    it the run takes its receivables and hands them to charging, which refuses a closed
-    method (billcycle never charges one), so they end as errors naming why."""
+    """Without the flag an account whose default method is closed is not collected; with
+    it the closed method (its gateway token kept) is charged and the invoice paid."""
     tenant_id = api.tenant.tenant_id
     default_gateway(runtime, tenant_id)
     c = customer(runtime, tenant_id, ["10.00"], method_status=PaymentMethodStatus.CLOSED)
 
     without = _for(api, jobs, c)
-    with_flag = _for(api, jobs, c, processPaymentWithClosedPM=True)
-
     assert without["progress"]["receivables"] == 0
-    (record,) = records(api, with_flag["id"])
-    assert record["result"] == "Error"
-    assert record["errorCode"] == "ChargeRefused"
-    assert "Closed" in record["errorMessage"]
+    assert balance(runtime, tenant_id, c.invoice_ids[0]) == 1000
     assert gateway_charges(runtime, tenant_id) == 0
+
+    with_flag = _for(api, jobs, c, processPaymentWithClosedPM=True)
+    (record,) = records(api, with_flag["id"])
+    assert record["result"] == "Processed"
+    assert balance(runtime, tenant_id, c.invoice_ids[0]) == 0
+    assert gateway_charges(runtime, tenant_id) == 1
 
 
 def test_auto_apply_credit_memo_is_accepted_and_echoed(

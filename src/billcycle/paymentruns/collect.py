@@ -344,6 +344,7 @@ def _request(
         gateway_id=first.payment_gateway_id or run.payment_gateway_id,
         comment=first.comment if len(batch) == 1 else None,
         attempt_source=_attempt_source(run),
+        allow_closed_method=run.process_payment_with_closed_pm,
     )
 
 

@@ -95,6 +95,15 @@ class ChargeRequest:
     auth_transaction_id: str | None = None
     soft_descriptor: str | None = None
     reference_id: str | None = None
+    # Zuora's processPaymentWithClosedPM: a Closed method (still holding its token) may be
+    # charged; a Scrubbed one never (its token is gone).
+    allow_closed_method: bool = False
+
+
+def _chargeable(request: ChargeRequest, status: str) -> bool:
+    return status == PaymentMethodStatus.ACTIVE or (
+        request.allow_closed_method and status == PaymentMethodStatus.CLOSED
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +274,7 @@ class _Batch:
         if (
             method is None
             or method.account_id != request.account_id
-            or method.status != PaymentMethodStatus.ACTIVE
+            or not _chargeable(request, method.status)
             or not method.token
         ):
             return None
@@ -474,7 +483,7 @@ def _method_of(ctx: ServiceContext, request: ChargeRequest) -> PaymentMethod:
                 field=METHOD + "Id",
                 ids={"method": method.id, "account": request.account_id},
             )
-    if method.status != PaymentMethodStatus.ACTIVE:
+    if not _chargeable(request, method.status):
         raise RuleViolation(
             f"Payment method {{method}} is {method.status}: it cannot be charged.",
             resource=PAYMENT,
