@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query
+from fastapi import APIRouter, Body, Header
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -41,7 +41,7 @@ from billcycle.zuora.deps import Ctx, Work
 from billcycle.zuora.errors import GATEWAY_FAILURE, error_response
 from billcycle.zuora.paging import Page, next_page_url
 from billcycle.zuora.schemas import payments as schemas
-from billcycle.zuora.schemas.payment_queries import payment_query
+from billcycle.zuora.schemas.payment_queries import PageSizeText, PageText, SortText, payment_query
 
 router = APIRouter(prefix="/v1/payments", tags=["Payments"])
 
@@ -280,15 +280,9 @@ def _charge(
 def list_payments(
     request: Request,
     ctx: Ctx,
-    # Read as text so that a bad value is answered as a bad query parameter (27).
-    page: Annotated[str | None, Query(description="Page number, a whole number from 1")] = None,
-    page_size: Annotated[
-        str | None, Query(alias="pageSize", description="Records per page, 1 to 40")
-    ] = None,
-    sort: Annotated[
-        str | None,
-        Query(description="Up to two of `[-|+]field`; `-` ascending. Default: `number` descending"),
-    ] = None,
+    page: PageText = None,
+    page_size: PageSizeText = None,
+    sort: SortText = None,
 ) -> Any:
     """Filters are query parameters named after response fields: `accountId`, `amount`,
     `appliedAmount`, `createdDate`, `creditBalanceAmount`, `currency`, `effectiveDate`,

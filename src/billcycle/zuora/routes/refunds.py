@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -22,7 +22,7 @@ from billcycle.zuora.errors import error_response
 from billcycle.zuora.paging import Page, next_page_url
 from billcycle.zuora.routes.payments import refund_answer
 from billcycle.zuora.schemas import payments as schemas
-from billcycle.zuora.schemas.payment_queries import refund_query
+from billcycle.zuora.schemas.payment_queries import PageSizeText, PageText, SortText, refund_query
 
 router = APIRouter(prefix="/v1/refunds", tags=["Refunds"])
 
@@ -40,15 +40,9 @@ def find_refund(ctx: ServiceContext, key: str) -> Refund:
 def list_refunds(
     request: Request,
     ctx: Ctx,
-    # Read as text so that a bad value is answered as a bad query parameter (27).
-    page: Annotated[str | None, Query(description="Page number, a whole number from 1")] = None,
-    page_size: Annotated[
-        str | None, Query(alias="pageSize", description="Records per page, 1 to 40")
-    ] = None,
-    sort: Annotated[
-        str | None,
-        Query(description="Up to two of `[-|+]field`; `-` ascending. Default: `number` descending"),
-    ] = None,
+    page: PageText = None,
+    page_size: PageSizeText = None,
+    sort: SortText = None,
 ) -> Any:
     """Filters are query parameters named after response fields: `accountId`, `amount`,
     `createdDate`, `methodType`, `number`, `paymentId`, `refundDate`, `status`, `type`,

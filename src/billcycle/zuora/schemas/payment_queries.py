@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import TypeVar
+from typing import Annotated, TypeVar
+
+from fastapi import Query
 
 from billcycle.errors import InvalidValue
 from billcycle.ids import parse_zuora_id
@@ -31,6 +33,17 @@ MAX_PAGE_SIZE = 40  # zuora-sdk's limit for payments and refunds
 DEFAULT_PAGE_SIZE = 20
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 E = TypeVar("E", bound=StrEnum)
+
+# The list parameters, read as text so that a bad value is answered as a bad query
+# parameter (category 27) rather than FastAPI's own validation error.
+PageText = Annotated[str | None, Query(description="Page number, a whole number from 1")]
+PageSizeText = Annotated[
+    str | None, Query(alias="pageSize", description="Records per page, 1 to 40")
+]
+SortText = Annotated[
+    str | None,
+    Query(description="Up to two of `[-|+]field`; `-` ascending. Default: `number` descending"),
+]
 
 
 def _bad(name: str, value: str, hint: str = "") -> InvalidValue:
