@@ -34,6 +34,7 @@ from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.jobs.chunks import ChunkRange
 from billcycle.jobs.models import WorkChunk
+from billcycle.tenancy.repository import sandbox_tenant_ids
 
 _run = BillRun.__table__.c
 _acc = Account.__table__.c
@@ -458,16 +459,37 @@ def delete_run(session: Session, tenant_id: int, run_id: int) -> None:
     session.execute(delete(BillRun).where(BillRun.tenant_id == tenant_id, BillRun.id == run_id))
 
 
-def due_scheduled_runs(session: Session, now: datetime, limit: int = 100) -> list[tuple[int, int]]:
-    """(tenant, run) of Pending scheduled occurrences whose time has come, oldest first,
-    across all tenants (the scheduler serves the whole installation)."""
+def due_scheduled_runs(
+    session: Session, now: datetime, limit: int = 100, *, tenant_id: int | None = None
+) -> list[tuple[int, int]]:
+    """(tenant, run) of Pending scheduled occurrences whose time has come, oldest first:
+    across the installation's production tenants (the scheduler; sandbox tenants' runs
+    start only when their test clock is advanced), or of the one ``tenant_id`` (an advance
+    of its test clock)."""
+    query = select(_run.tenant_id, _run.id).where(
+        _run.status == BillRunStatus.PENDING, _run.scheduled_execution_time <= now
+    )
+    if tenant_id is None:
+        query = query.where(_run.tenant_id.not_in(sandbox_tenant_ids()))
+    else:
+        query = query.where(_run.tenant_id == tenant_id)
     rows = session.execute(
-        select(_run.tenant_id, _run.id)
-        .where(_run.status == BillRunStatus.PENDING, _run.scheduled_execution_time <= now)
-        .order_by(_run.scheduled_execution_time, _run.id)
-        .limit(limit)
+        query.order_by(_run.scheduled_execution_time, _run.id).limit(limit)
     ).all()
     return [(t, r) for t, r in rows]
+
+
+def next_scheduled_time(session: Session, tenant_id: int, after: datetime) -> datetime | None:
+    """The earliest time after ``after`` at which one of the tenant's Pending scheduled
+    occurrences starts."""
+    found: datetime | None = session.scalar(
+        select(func.min(_run.scheduled_execution_time)).where(
+            _run.tenant_id == tenant_id,
+            _run.status == BillRunStatus.PENDING,
+            _run.scheduled_execution_time > after,
+        )
+    )
+    return found
 
 
 def pending_unscheduled_runs(session: Session, limit: int = 100) -> list[tuple[int, int]]:

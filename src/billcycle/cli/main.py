@@ -9,6 +9,7 @@ from billcycle.cli import (
     bench,
     bill_run,
     bulk_job,
+    clock,
     collections,
     db,
     demo,
@@ -35,6 +36,7 @@ app.add_typer(bulk_job.app, name="bulk-job")
 app.add_typer(gateway.app, name="gateway")
 app.add_typer(collections.app, name="collections")
 app.add_typer(payment_run.app, name="payment-run")
+app.add_typer(clock.app, name="clock")
 app.add_typer(bench.app, name="bench")
 app.command()(serve)
 app.command()(worker)

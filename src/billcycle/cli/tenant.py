@@ -31,6 +31,13 @@ def create(
             "--time-zone", help="IANA time zone of the tenant's billing dates (e.g. Europe/Paris)"
         ),
     ] = DEFAULT_TIME_ZONE,
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox",
+            help="Give the tenant its own test clock (`billcycle clock advance` moves it)",
+        ),
+    ] = False,
     database: DatabaseOpt = None,
 ) -> None:
     """Create a tenant and print its credentials (the secrets are shown only once)."""
@@ -48,6 +55,7 @@ def create(
             bulk_jobs=bulk_jobs,
             bulk_job_record_limit=bulk_job_limit,
             time_zone=time_zone,
+            sandbox=sandbox,
         )
     runtime.dispose()
     payload = {
@@ -59,6 +67,7 @@ def create(
     if as_json:
         typer.echo(json.dumps(payload))
     else:
-        console.print(f"[bold]Tenant {name}[/bold] created (id {created.tenant_id})")
+        kind = "Sandbox tenant" if sandbox else "Tenant"
+        console.print(f"[bold]{kind} {name}[/bold] created (id {created.tenant_id})")
         for key, value in payload.items():
             console.print(f"  {key}: [cyan]{value}[/cyan]")

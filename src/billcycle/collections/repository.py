@@ -22,6 +22,7 @@ from billcycle.payments.models import Payment
 from billcycle.payments.statuses import PaymentStatus
 from billcycle.subscriptions.models import Subscription
 from billcycle.subscriptions.statuses import SubscriptionStatus
+from billcycle.tenancy.repository import sandbox_tenant_ids
 
 # -- the policy ---------------------------------------------------------------------------
 
@@ -60,7 +61,8 @@ def ensure_policy(
 
 
 def evaluation_marks(session: Session) -> list[tuple[int, date | None]]:
-    """The last evaluated business day of each tenant that has dunning turned on.
+    """The last evaluated business day of each production tenant that has dunning turned
+    on (a sandbox tenant's days are evaluated when its test clock is advanced).
 
     Tenant: the scheduler serves every tenant of the installation.
     """
@@ -68,7 +70,8 @@ def evaluation_marks(session: Session) -> list[tuple[int, date | None]]:
         (int(tenant_id), evaluated_on)
         for tenant_id, evaluated_on in session.execute(
             select(CollectionPolicyRow.tenant_id, CollectionPolicyRow.evaluated_on).where(
-                CollectionPolicyRow.dunning_enabled.is_(True)
+                CollectionPolicyRow.dunning_enabled.is_(True),
+                CollectionPolicyRow.tenant_id.not_in(sandbox_tenant_ids()),
             )
         )
     ]

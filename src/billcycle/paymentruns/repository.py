@@ -23,6 +23,7 @@ from billcycle.paymentmethods.statuses import PaymentMethodStatus
 from billcycle.paymentruns.models import PaymentRun, PaymentRunData
 from billcycle.paymentruns.statuses import PaymentRunStatus, RecordResult
 from billcycle.payments.models import Payment, PendingApplication
+from billcycle.tenancy.repository import sandbox_tenant_ids
 
 _run = PaymentRun.__table__.c
 _data = PaymentRunData.__table__.c
@@ -129,18 +130,37 @@ def delete_run(session: Session, tenant_id: int, run_id: int) -> None:
     )
 
 
-def due_scheduled_runs(session: Session, now: datetime, limit: int = 100) -> list[tuple[int, int]]:
-    """(tenant, run) of Pending scheduled runs whose time has come, oldest first.
+def due_scheduled_runs(
+    session: Session, now: datetime, limit: int = 100, *, tenant_id: int | None = None
+) -> list[tuple[int, int]]:
+    """(tenant, run) of Pending scheduled runs whose time has come, oldest first: of the
+    installation's production tenants (the scheduler; a sandbox tenant's runs start when
+    its test clock is advanced), or of the one ``tenant_id`` (such an advance).
 
     Tenant: the scheduler serves the whole installation; each row names its tenant.
     """
-    rows = session.execute(
-        select(_run.tenant_id, _run.id)
-        .where(_run.status == PaymentRunStatus.PENDING, _run.run_date <= now)
-        .order_by(_run.run_date, _run.id)
-        .limit(limit)
-    ).all()
+    query = select(_run.tenant_id, _run.id).where(
+        _run.status == PaymentRunStatus.PENDING, _run.run_date <= now
+    )
+    if tenant_id is None:
+        query = query.where(_run.tenant_id.not_in(sandbox_tenant_ids()))
+    else:
+        query = query.where(_run.tenant_id == tenant_id)
+    rows = session.execute(query.order_by(_run.run_date, _run.id).limit(limit)).all()
     return [(t, r) for t, r in rows]
+
+
+def next_scheduled_time(session: Session, tenant_id: int, after: datetime) -> datetime | None:
+    """The earliest time after ``after`` at which one of the tenant's Pending scheduled
+    runs starts."""
+    found: datetime | None = session.scalar(
+        select(func.min(_run.run_date)).where(
+            _run.tenant_id == tenant_id,
+            _run.status == PaymentRunStatus.PENDING,
+            _run.run_date > after,
+        )
+    )
+    return found
 
 
 def pending_unscheduled_runs(

@@ -24,6 +24,9 @@ class Tenant(IdMixin, Base):
         default=DEFAULT_TIME_ZONE,
         server_default=DEFAULT_TIME_ZONE,
     )
+    # A sandbox tenant's test clock: its business time, moved only by an advance
+    # (billcycle.testclocks). NULL for a production tenant, which reads the real clock.
+    test_clock_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class OAuthClient(IdMixin, Base):

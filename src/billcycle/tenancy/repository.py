@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from datetime import datetime
+
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.orm import Session
 
 from billcycle.ids import NUMBER_FORMATS
@@ -29,10 +31,36 @@ def get_tenant(session: Session, tenant_id: int) -> Tenant | None:
     return session.get(Tenant, tenant_id)
 
 
-def tenant_time_zone(session: Session, tenant_id: int) -> str | None:
-    """The tenant's time zone name, or None when there is no such tenant (the row read
-    is the tenant's own: its id is the tenant id)."""
-    return session.scalar(select(Tenant.time_zone).where(Tenant.id == tenant_id))
+def tenant_time(session: Session, tenant_id: int) -> tuple[str, datetime | None] | None:
+    """The tenant's time zone name and test clock (None for a production tenant), or
+    None when there is no such tenant."""
+    row = session.execute(
+        select(Tenant.time_zone, Tenant.test_clock_at).where(Tenant.id == tenant_id)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def test_clock_at(session: Session, tenant_id: int) -> datetime | None:
+    """The sandbox tenant's business time (None for a production or unknown tenant)."""
+    return session.scalar(select(Tenant.test_clock_at).where(Tenant.id == tenant_id))
+
+
+def move_test_clock(session: Session, tenant_id: int, current: datetime, to: datetime) -> bool:
+    """Move a sandbox tenant's clock from ``current`` to ``to``: False (nothing changed)
+    when it no longer reads ``current`` (another advance moved it: compare and set)."""
+    result = session.execute(
+        update(Tenant)
+        .where(Tenant.id == tenant_id, Tenant.test_clock_at == current)
+        .values(test_clock_at=to)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def sandbox_tenant_ids() -> Select[int]:
+    """A subquery of the tenants on a test clock: the installation-wide schedulers leave
+    them out (their time moves only when their clock is advanced)."""
+    return select(Tenant.id).where(Tenant.test_clock_at.is_not(None))
 
 
 def find_tenant_by_name(session: Session, name: str) -> Tenant | None:

@@ -31,7 +31,10 @@ def create_tenant(
     bulk_jobs: bool = False,
     bulk_job_record_limit: int = 1000,
     time_zone: str = DEFAULT_TIME_ZONE,
+    sandbox: bool = False,
 ) -> NewTenant:
+    """A new tenant and its first credentials. A ``sandbox`` tenant gets its own test
+    clock, starting at ``clock``'s time (see :mod:`billcycle.testclocks`)."""
     name = name.strip()
     if not name or len(name) > 255:
         raise InvalidValue("Tenant name must be 1 to 255 characters.")
@@ -47,6 +50,7 @@ def create_tenant(
             bulk_job_record_limit=bulk_job_record_limit,
             created_at=now,
             time_zone=time_zone,
+            test_clock_at=now if sandbox else None,
         ),
     )
     return issue_credentials(session, clock, tenant.id)

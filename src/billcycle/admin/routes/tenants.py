@@ -36,6 +36,7 @@ def create_tenant(
         body.name,
         bulk_jobs=body.bulk_jobs_enabled,
         bulk_job_record_limit=body.bulk_job_record_limit,
+        sandbox=body.sandbox,
     )
     tenant = management.get_tenant(ctx.session, created.tenant_id)
     response.headers["Location"] = str(request.url_for("get_tenant", tenant_id=tenant.id).path)

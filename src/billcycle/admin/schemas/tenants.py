@@ -20,6 +20,11 @@ class TenantCreate(Input):
     bulk_job_record_limit: int = Field(
         1000, ge=1, description="Records allowed per bulk job (CLI: `--bulk-job-limit`)"
     )
+    sandbox: StrictBool = Field(
+        False,
+        description="Give the tenant its own test clock, starting now and moved only by"
+        " `POST /v1/tenants/{id}/clock/advance` (CLI: `--sandbox`). Cannot be changed later.",
+    )
 
 
 class TenantUpdate(Input):
@@ -44,6 +49,7 @@ class TenantOut(BaseModel):
     bulk_jobs_enabled: bool
     bulk_job_record_limit: int
     created_at: datetime
+    sandbox: bool = Field(description="Whether the tenant runs on its own test clock")
 
     @classmethod
     def of(cls, tenant: Tenant) -> TenantOut:
@@ -54,6 +60,7 @@ class TenantOut(BaseModel):
             bulk_jobs_enabled=tenant.bulk_jobs_enabled,
             bulk_job_record_limit=tenant.bulk_job_record_limit,
             created_at=tenant.created_at,
+            sandbox=tenant.test_clock_at is not None,
         )
 
 
