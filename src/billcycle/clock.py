@@ -3,9 +3,9 @@
 * **Business time** is what billing reads: today's date, due dates, scheduled runs, the
   timestamps of billing events. Each tenant reads it through its :class:`BusinessClock`,
   which turns the instant of an underlying clock into calendar dates in the tenant's time
-  zone. Today every tenant's business clock reads the same real clock; a sandbox tenant's
-  test clock (moved by hand, to see a year of billing in a minute) will be another source
-  behind the same type.
+  zone. A production tenant's business clock reads the real clock; a sandbox tenant's
+  reads its test clock (moved by hand, to see a year of billing in a minute: see
+  billcycle.testclocks), another source behind the same type.
 * **Machine time** is what the processes coordinate on: chunk leases and the reaper, token
   expiry, idempotency windows, rate limits, retry back-off. It is one clock per process
   and always the OS clock in production: a tenant's test clock moving a month ahead must

@@ -60,7 +60,6 @@ def test_a_year_in_one_call_bills_collects_dunns_and_equals_a_year_day_by_day(
         }
     good = {numbers[a] for a in at_once.good}
     (declining,) = {numbers[a] for a in at_once.declining}
-    due_dates = {row[1]: row[3] for row in book["invoices"]}
     paid = [p for p in book["payments"] if p[0] in good]
     # Every invoice due within the year was collected the day after it fell due.
     collected = [(p[0], p[4]) for p in paid if p[3] == "Processed"]
