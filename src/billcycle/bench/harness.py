@@ -63,6 +63,8 @@ class BenchConfig:
     keep_database: bool = False
     # Drop and re-create the named database (PostgreSQL) or file (SQLite) first.
     fresh_database: bool = False
+    # The bench tenant runs on its own test clock (billcycle.testclocks).
+    sandbox: bool = False
 
 
 def is_postgres_url(url: str) -> bool:
@@ -395,6 +397,7 @@ class Bench:
                 f"bench-{uuid.uuid4().hex[:8]}",
                 bulk_jobs=True,
                 bulk_job_record_limit=max(1, self.config.bulk_job_record_limit),
+                sandbox=self.config.sandbox,
             )
         app = create_app(self.runtime)
         with warnings.catch_warnings():

@@ -201,6 +201,23 @@ def bulk_payment(
     _run(config, lambda bench: bench_bulk_payment.run(bench, params), as_json)
 
 
+@app.command("test-clock")
+def clock_year(
+    accounts: Accounts = 1000,
+    database: DatabaseUrl = None,
+    timeout: Timeout = 1800.0,
+    fresh: Fresh = False,
+    as_json: Json = False,
+) -> None:
+    """A sandbox tenant's year in one clock advance: 12 monthly bill runs with posting,
+    payments and retries through the test gateway, dunning (every tenth card declines)."""
+    from billcycle.bench import sandbox_year
+
+    params = sandbox_year.SandboxYearParams(accounts)
+    config = BenchConfig(database, 1, None, timeout, fresh_database=fresh, sandbox=True)
+    _run(config, lambda bench: sandbox_year.run(bench, params), as_json)
+
+
 @app.command()
 def http(
     database: DatabaseUrl = None,
