@@ -4,7 +4,7 @@
 tenant, which reads the real clock). A plain nullable column, so SQLite adds it without
 rebuilding the table.
 
-Revision ID: 0110
+Revision ID: 0021
 Revises: 0020
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 
 import billcycle.db.types
 
-revision: str = "0110"
+revision: str = "0021"
 down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
