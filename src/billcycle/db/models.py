@@ -1,6 +1,8 @@
 """Imports every model so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from billcycle.access.models import ClientEntityGrant, ClientOrgGrant, Organization
 from billcycle.accounts.models import Account, Contact
+from billcycle.audit.models import AuditEvent
 from billcycle.billruns.models import BillRun, BillRunFailure, BillRunTotal, IdempotencyRecord
 from billcycle.bulkjobs.models import BulkJob, BulkJobRecord
 from billcycle.catalog.models import (
@@ -21,6 +23,7 @@ from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.paymentruns.models import PaymentRun, PaymentRunData
 from billcycle.payments.activity_models import PaymentActivity
 from billcycle.payments.models import Payment, PendingApplication, Refund
+from billcycle.requestkeys.models import RequestKey
 from billcycle.subscriptions.models import (
     Subscription,
     SubscriptionCharge,
@@ -30,6 +33,11 @@ from billcycle.subscriptions.models import (
 from billcycle.tenancy.models import ApiKey, InstallationSecret, NumberSequence, OAuthClient, Tenant
 
 __all__ = [
+    "AuditEvent",
+    "ClientEntityGrant",
+    "ClientOrgGrant",
+    "Organization",
+    "RequestKey",
     "Account",
     "ApiKey",
     "Base",

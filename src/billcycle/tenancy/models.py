@@ -24,6 +24,10 @@ class Tenant(IdMixin, Base):
         default=DEFAULT_TIME_ZONE,
         server_default=DEFAULT_TIME_ZONE,
     )
+    # Requests a minute (None: the installation's default, BILLCYCLE_RATE_LIMIT_PER_MINUTE)
+    # for the whole tenant and for each of its credentials (OAuth client or API key).
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
+    client_rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
 
 
 class OAuthClient(IdMixin, Base):

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, LargeBinary, SmallInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from billcycle.db.base import Base, TenantScoped
+from billcycle.db.types import UtcDateTime
+
+
+class RequestKey(TenantScoped, Base):
+    """One ``Idempotency-Key``: who used it for which request, and the first answer
+    (``status_code`` NULL while that request is still running)."""
+
+    __tablename__ = "request_keys"
+    # Unique across tenants: a key another tenant used is refused (422), as Zuora does.
+    __table_args__ = (
+        Index("uq_request_keys_key", "key", unique=True),
+        Index("ix_request_keys_created_at", "created_at"),
+    )
+
+    key: Mapped[str] = mapped_column(String(255), nullable=False)
+    method: Mapped[str] = mapped_column(String(10), nullable=False)
+    path: Mapped[str] = mapped_column(Text, nullable=False)
+    request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    status_code: Mapped[int | None] = mapped_column(SmallInteger)
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
