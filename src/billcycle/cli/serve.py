@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from contextlib import AbstractContextManager
 from typing import Annotated
 
@@ -37,6 +39,10 @@ def serve(
     if workers > 1:
         # Each process builds its own runtime (and background work) from the environment.
         os.environ["BILLCYCLE_DATABASE_URL"] = runtime.settings.database_url
+        # One rate-limit counter file for all the processes (billcycle.ratelimits.counter).
+        if not runtime.settings.rate_limit_file:
+            counters = Path(tempfile.mkdtemp(prefix="billcycle-")) / "ratelimits"
+            os.environ["BILLCYCLE_RATE_LIMIT_FILE"] = str(counters)
         runtime.dispose()
         console.print(f"billcycle serving http://{host}:{port} with {workers} processes")
         uvicorn.run(

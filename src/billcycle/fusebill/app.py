@@ -14,8 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from billcycle.errors import DomainError
+from billcycle.fusebill.deps import identify
 from billcycle.fusebill.errors import domain_error_response, error_response
 from billcycle.fusebill.paths import FusebillPathMiddleware
+from billcycle.web.protocol_stack import add_protocol_middleware
 
 log = logging.getLogger(__name__)
 
@@ -70,5 +72,8 @@ def create_fusebill_app() -> FastAPI:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "An internal error occurred; it has been logged.")
 
+    add_protocol_middleware(
+        app, identify=identify, render_error=lambda _scope, status, message: error_response(status, message)
+    )
     app.add_middleware(FusebillPathMiddleware)
     return app
