@@ -26,8 +26,7 @@ def granted_entities(session: Session, client_pk: int) -> list[int]:
 
 def entity_granted(session: Session, client_pk: int, tenant_id: int) -> bool:
     return (
-        session.get(ClientEntityGrant, {"client_pk": client_pk, "tenant_id": tenant_id})
-        is not None
+        session.get(ClientEntityGrant, {"client_pk": client_pk, "tenant_id": tenant_id}) is not None
     )
 
 

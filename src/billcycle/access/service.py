@@ -17,7 +17,6 @@ from billcycle.access import repository
 from billcycle.access.models import ClientEntityGrant, ClientOrgGrant, Organization
 from billcycle.clock import Clock
 from billcycle.errors import Forbidden, InvalidValue, NotFound
-from billcycle.ids import parse_zuora_id
 from billcycle.tenancy import repository as tenants
 from billcycle.tenancy.models import OAuthClient
 
@@ -45,9 +44,7 @@ def reach_of(session: Session, client: OAuthClient) -> Reach:
     orgs: dict[int, list[int]] = {}
     for tenant_id, org_id in repository.granted_orgs(session, client.id):
         orgs.setdefault(tenant_id, []).append(org_id)
-    return Reach(
-        tuple(dict.fromkeys(entities)), {tid: tuple(ids) for tid, ids in orgs.items()}
-    )
+    return Reach(tuple(dict.fromkeys(entities)), {tid: tuple(ids) for tid, ids in orgs.items()})
 
 
 def grant_entity(session: Session, clock: Clock, client_id: str, tenant_id: int) -> bool:
@@ -81,12 +78,16 @@ def organizations(session: Session, tenant_id: int) -> list[Organization]:
     return repository.organizations(session, tenant_id)
 
 
-def find_organization(session: Session, tenant_id: int, key: str) -> Organization:
-    """By id (a number or 32 hex digits) or name, in the tenant."""
-    org_id = parse_zuora_id(key) or (int(key) if key.isascii() and key.isdigit() else None)
-    if org_id is not None and repository.existing_org_ids(session, tenant_id, [org_id]):
-        found = next(o for o in repository.organizations(session, tenant_id) if o.id == org_id)
-        return found
+def find_organization(
+    session: Session, tenant_id: int, key: str, key_id: int | None = None
+) -> Organization:
+    """By id (``key_id``, or ``key`` as a number) or by name, in the tenant."""
+    if key_id is None and key.isascii() and key.isdigit() and len(key) < 19:
+        key_id = int(key)
+    if key_id is not None:
+        for org in repository.organizations(session, tenant_id):
+            if org.id == key_id:
+                return org
     org = repository.organization_by_name(session, tenant_id, key)
     if org is None:
         raise NotFound(f"Organization {key} does not exist.")
@@ -94,7 +95,12 @@ def find_organization(session: Session, tenant_id: int, key: str) -> Organizatio
 
 
 def grant_organization(
-    session: Session, clock: Clock, client_id: str, tenant_id: int, org_key: str
+    session: Session,
+    clock: Clock,
+    client_id: str,
+    tenant_id: int,
+    org_key: str,
+    org_id: int | None = None,
 ) -> Organization:
     client = _client(session, client_id)
     if client.tenant_id != tenant_id and not repository.entity_granted(
@@ -103,7 +109,7 @@ def grant_organization(
         raise InvalidValue(
             f"OAuth client {client_id} may not act in entity {tenant_id}: grant it first."
         )
-    org = find_organization(session, tenant_id, org_key)
+    org = find_organization(session, tenant_id, org_key, org_id)
     if not repository.org_granted(session, tenant_id, client.id, org.id):
         repository.add(
             session,
@@ -115,17 +121,6 @@ def grant_organization(
             ),
         )
     return org
-
-
-def parse_org_ids(header: str) -> list[int]:
-    """``Zuora-Org-Ids``: comma-separated organization ids (32 hex digits)."""
-    ids: list[int] = []
-    for part in header.split(","):
-        org_id = parse_zuora_id(part.strip())
-        if org_id is None:
-            raise InvalidValue(f"Invalid organization id in Zuora-Org-Ids: {part.strip()!r}.")
-        ids.append(org_id)
-    return ids
 
 
 def narrow(granted: Iterable[int] | None, requested: list[int] | None) -> frozenset[int] | None:

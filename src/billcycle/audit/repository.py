@@ -12,6 +12,7 @@ from billcycle.audit.models import AuditEvent
 
 
 def insert_event(session: Session, values: dict[str, Any]) -> None:
+    """Tenant: the row carries the tenant the caller recorded it for (``values``)."""
     session.execute(insert(AuditEvent), [values])
 
 

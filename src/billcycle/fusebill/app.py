@@ -73,7 +73,9 @@ def create_fusebill_app() -> FastAPI:
         return error_response(500, "An internal error occurred; it has been logged.")
 
     add_protocol_middleware(
-        app, identify=identify, render_error=lambda _scope, status, message: error_response(status, message)
+        app,
+        identify=identify,
+        render_error=lambda _scope, status, message: error_response(status, message),
     )
     app.add_middleware(FusebillPathMiddleware)
     return app

@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
+from anyio import to_thread
 from fastapi import Depends, Header
 from starlette.requests import Request
-
-from anyio import to_thread
 from starlette.types import Scope
 
 from billcycle.context import ServiceContext

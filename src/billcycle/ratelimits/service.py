@@ -62,7 +62,10 @@ class RateLimiter:
         """Count one request of ``credential`` (a client id or API key id) in ``tenant_id``."""
         limits = self.limits(tenant_id)
         return self.counter.hit(
-            [(f"t:{tenant_id}", limits.per_tenant), (f"c:{tenant_id}:{credential}", limits.per_client)],
+            [
+                (f"t:{tenant_id}", limits.per_tenant),
+                (f"c:{tenant_id}:{credential}", limits.per_client),
+            ],
             self._clock.now().timestamp(),
         )
 

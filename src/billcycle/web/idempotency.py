@@ -143,7 +143,11 @@ class IdempotencyMiddleware:
                 await anyio.to_thread.run_sync(service.release, factory, tenant_id, record_id)
             else:
                 content_type = next(
-                    (v.decode("latin-1") for k, v in start.get("headers", []) if k.lower() == b"content-type"),
+                    (
+                        v.decode("latin-1")
+                        for k, v in start.get("headers", [])
+                        if k.lower() == b"content-type"
+                    ),
                     None,
                 )
                 await anyio.to_thread.run_sync(

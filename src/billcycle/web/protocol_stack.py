@@ -14,7 +14,7 @@ from starlette.types import Scope
 from billcycle.clock import Clock
 from billcycle.runtime import Runtime
 from billcycle.web.audit import AuditMiddleware
-from billcycle.web.idempotency import Identify, IdempotencyMiddleware
+from billcycle.web.idempotency import IdempotencyMiddleware, Identify
 from billcycle.web.ratelimit import RateLimitHeadersMiddleware
 
 

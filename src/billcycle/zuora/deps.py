@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import Depends, Header
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import Request
-
 from starlette.types import Scope
 
 from billcycle.access import service as access
@@ -84,6 +83,17 @@ def choose_entity(claims: TokenClaims, entity_ids: str | None) -> int:
     return entity
 
 
+def parse_org_ids(header: str) -> list[int]:
+    """``Zuora-Org-Ids``: comma-separated organization ids (32 hex digits)."""
+    ids: list[int] = []
+    for part in header.split(","):
+        org_id = parse_zuora_id(part.strip())
+        if org_id is None:
+            raise InvalidValue(f"Invalid organization id in Zuora-Org-Ids: {part.strip()!r}.")
+        ids.append(org_id)
+    return ids
+
+
 def _claims(request: Request, credentials: HTTPAuthorizationCredentials | None) -> TokenClaims:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("Authentication error: a Bearer access token is required.")
@@ -103,7 +113,7 @@ def authenticate(
     the rate-limit count touches no database."""
     claims = _claims(request, credentials)
     tenant_id = choose_entity(claims, entity_ids)
-    requested = access.parse_org_ids(org_ids) if org_ids and org_ids.strip() else None
+    requested = parse_org_ids(org_ids) if org_ids and org_ids.strip() else None
     granted = claims.orgs.get(tenant_id)
     orgs = access.narrow(granted, requested)
     check_rate(request, tenant_id, claims.client_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from billcycle.admin.routes import api_keys, card_links, collections, oauth_clients, tenants
+from billcycle.admin.routes import api_keys, audit, card_links, collections, oauth_clients, tenants
 
 ADMIN_ROUTERS: list[APIRouter] = [
     tenants.router,
@@ -13,4 +13,5 @@ ADMIN_ROUTERS: list[APIRouter] = [
     api_keys.router,
     card_links.router,
     collections.router,
+    audit.router,
 ]
