@@ -88,10 +88,10 @@ def find_organization(
         for org in repository.organizations(session, tenant_id):
             if org.id == key_id:
                 return org
-    org = repository.organization_by_name(session, tenant_id, key)
-    if org is None:
+    named = repository.organization_by_name(session, tenant_id, key)
+    if named is None:
         raise NotFound(f"Organization {key} does not exist.")
-    return org
+    return named
 
 
 def grant_organization(
