@@ -11,6 +11,7 @@ from billcycle.audit import service as audit
 from billcycle.cli.common import console, runtime_for, tenant_id_of
 from billcycle.cli.db import DatabaseOpt
 from billcycle.db.session import unit_of_work
+from billcycle.requestkeys import service as requestkeys
 
 app = typer.Typer(help="The audit log of state-changing calls.", no_args_is_help=True)
 
@@ -72,4 +73,7 @@ def purge(
     days = older_than_days or runtime.settings.audit_retention_days
     with unit_of_work(runtime.session_factory) as session:
         gone = audit.purge(session, runtime.machine_clock.now(), days)
-    console.print(f"{gone} audit events older than {days} days deleted")
+        keys = requestkeys.purge_expired(session, runtime.machine_clock.now())
+    console.print(
+        f"{gone} audit events older than {days} days deleted; {keys} expired idempotency keys"
+    )

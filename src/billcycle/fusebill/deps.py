@@ -53,7 +53,7 @@ def fusebill_context(
         yield ctx
 
 
-async def identify(scope: Scope) -> int | None:
+async def identify(scope: Scope) -> tuple[int, str] | None:
     """The tenant of a request's API key, for the Idempotency-Key middleware (None when
     the key does not hold: the route's own dependency answers that)."""
     request = Request(scope)
@@ -63,12 +63,13 @@ async def identify(scope: Scope) -> int | None:
         return None
     runtime: Runtime = request.app.state.runtime
 
-    def lookup() -> int | None:
+    def lookup() -> tuple[int, str] | None:
         with unit_of_work(runtime.session_factory) as session:
             try:
-                return tenancy.authenticate_api_key(session, key)
+                tenant_id = tenancy.authenticate_api_key(session, key)
             except NotAuthenticated:
                 return None
+        return tenant_id, f"tenant:{tenant_id}"
 
     return await to_thread.run_sync(lookup)
 

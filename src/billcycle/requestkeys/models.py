@@ -14,12 +14,15 @@ class RequestKey(TenantScoped, Base):
     (``status_code`` NULL while that request is still running)."""
 
     __tablename__ = "request_keys"
-    # Unique across tenants: a key another tenant used is refused (422), as Zuora does.
+    # Unique per owner: the OAuth client (which may act in several entities: the same key
+    # in another entity is refused with 422, as Zuora does) or, for an API key, its tenant.
+    # Two tenants' clients never share keys, so one cannot block or probe another's.
     __table_args__ = (
-        Index("uq_request_keys_key", "key", unique=True),
+        Index("uq_request_keys_owner_key", "owner", "key", unique=True),
         Index("ix_request_keys_created_at", "created_at"),
     )
 
+    owner: Mapped[str] = mapped_column(String(100), nullable=False)
     key: Mapped[str] = mapped_column(String(255), nullable=False)
     method: Mapped[str] = mapped_column(String(10), nullable=False)
     path: Mapped[str] = mapped_column(Text, nullable=False)

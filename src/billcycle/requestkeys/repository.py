@@ -16,10 +16,12 @@ def add(session: Session, record: RequestKey) -> RequestKey:
     return record
 
 
-def find(session: Session, key: str) -> RequestKey | None:
-    """Tenant: keys are unique across tenants on purpose (another tenant's use of a key
-    is refused with 422, as Zuora does); the caller compares the tenant."""
-    return session.scalars(select(RequestKey).where(RequestKey.key == key)).first()
+def find(session: Session, owner: str, key: str) -> RequestKey | None:
+    """Tenant: a key belongs to its owner (an OAuth client may act in several entities:
+    the caller compares the tenant and answers 422 for another one)."""
+    return session.scalars(
+        select(RequestKey).where(RequestKey.owner == owner, RequestKey.key == key)
+    ).first()
 
 
 def finish(

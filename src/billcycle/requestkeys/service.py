@@ -52,6 +52,7 @@ def claim(
     factory: sessionmaker[Session],
     *,
     tenant_id: int,
+    owner: str,
     key: str,
     method: str,
     path: str,
@@ -65,6 +66,7 @@ def claim(
                     session,
                     RequestKey(
                         tenant_id=tenant_id,
+                        owner=owner,
                         key=key,
                         method=method,
                         path=path,
@@ -76,7 +78,7 @@ def claim(
         except IntegrityError:
             pass
         with unit_of_work(factory) as session:
-            existing = repository.find(session, key)
+            existing = repository.find(session, owner, key)
             if existing is None:
                 continue  # expired and purged meanwhile: try again
             decided = _decide(session, existing, tenant_id, method, path, request_hash, now)

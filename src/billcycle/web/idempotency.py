@@ -8,10 +8,11 @@ one header scan. With it:
 * the caller is identified the way the dialect's own dependency will (``identify``); a
   request that fails authentication is passed on untouched and answered 401 by it, with
   nothing stored;
-* the key is claimed for (tenant, method, URL, SHA-256 of the body bytes): the same key
-  again replays the first answer's status, content type and body byte for byte; while the
-  first request runs, 409; with another tenant, method or URL, 422; with another body,
-  422 saying so;
+* the key belongs to its owner (the OAuth client, which may act in several entities, or
+  the API key's tenant: tenants never share keys) and is claimed for (tenant, method, URL,
+  SHA-256 of the body bytes): the same key again replays the first answer's status,
+  content type and body byte for byte; while the first request runs, 409; with another
+  tenant (entity), method or URL, 422; with another body, 422 saying so;
 * the answer is stored before it is sent (a client retrying the moment it has it gets the
   replay, never a 409). A 5xx answer is not stored: the claim is dropped and a retry runs.
 """
@@ -33,7 +34,8 @@ from billcycle.requestkeys.service import MAX_KEY_LENGTH, Outcome
 HEADER = b"idempotency-key"
 METHODS = frozenset({"POST", "PATCH"})
 
-Identify = Callable[[Scope], Awaitable[int | None]]
+# (tenant id, owner of the key: "client:<OAuth client id>" or "tenant:<id>"), or None
+Identify = Callable[[Scope], Awaitable[tuple[int, str] | None]]
 RenderError = Callable[[Scope, int, str], Response]
 
 MESSAGES = {
@@ -86,16 +88,18 @@ class IdempotencyMiddleware:
             message = f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters."
             await self.render_error(scope, 400, message)(scope, receive, send)
             return
-        tenant_id = await self.identify(scope)
-        if tenant_id is None:
+        identity = await self.identify(scope)
+        if identity is None:
             await self.app(scope, receive, send)
             return
+        tenant_id, owner = identity
         body, receive = await _buffered(receive)
         factory = self.session_factory(scope)
         claim = await anyio.to_thread.run_sync(
             lambda: service.claim(
                 factory,
                 tenant_id=tenant_id,
+                owner=owner,
                 key=key,
                 method=scope["method"],
                 path=request_path(scope),

@@ -127,7 +127,7 @@ def _check_orgs(runtime: Runtime, caller: Caller) -> None:
             access.check_orgs_exist(session, caller.tenant_id, caller.org_ids)
 
 
-async def identify(scope: Scope) -> int | None:
+async def identify(scope: Scope) -> tuple[int, str] | None:
     """The tenant a request acts in, for the Idempotency-Key middleware (None when the
     credentials do not hold: the route's own dependency answers that)."""
     request = Request(scope)
@@ -138,9 +138,10 @@ async def identify(scope: Scope) -> int | None:
     try:
         now = runtime_of(request).machine_clock.now()
         claims = signer_of(request).verify(token.strip(), now)
-        return choose_entity(claims, request.headers.get("zuora-entity-ids"))
+        entity = choose_entity(claims, request.headers.get("zuora-entity-ids"))
     except DomainError:
         return None
+    return entity, f"client:{claims.client_id}"
 
 
 def zuora_context(

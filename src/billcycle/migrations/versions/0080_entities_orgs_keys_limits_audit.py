@@ -85,6 +85,7 @@ def upgrade() -> None:
 
     op.create_table(
         "request_keys",
+        sa.Column("owner", sa.String(length=100), nullable=False),
         sa.Column("key", sa.String(length=255), nullable=False),
         sa.Column("method", sa.String(length=10), nullable=False),
         sa.Column("path", sa.Text(), nullable=False),
@@ -112,7 +113,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("request_keys", schema=None) as batch_op:
         batch_op.create_index("ix_request_keys_created_at", ["created_at"], unique=False)
-        batch_op.create_index("uq_request_keys_key", ["key"], unique=True)
+        batch_op.create_index("uq_request_keys_owner_key", ["owner", "key"], unique=True)
 
     op.create_table(
         "oauth_client_entities",
@@ -211,7 +212,7 @@ def downgrade() -> None:
     op.drop_table("oauth_client_organizations")
     op.drop_table("oauth_client_entities")
     with op.batch_alter_table("request_keys", schema=None) as batch_op:
-        batch_op.drop_index("uq_request_keys_key")
+        batch_op.drop_index("uq_request_keys_owner_key")
         batch_op.drop_index("ix_request_keys_created_at")
 
     op.drop_table("request_keys")
