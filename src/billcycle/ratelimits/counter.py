@@ -23,6 +23,7 @@ import os
 import struct
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 SLOTS = 8192
@@ -40,6 +41,7 @@ class Decision:
     reset: int
 
 
+@lru_cache(maxsize=65536)
 def _hash(key: str) -> int:
     value = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
     return value or 1  # 0 marks an empty slot
