@@ -87,10 +87,8 @@ def test_a_flow_is_recorded_call_by_call(
     ]
     org, payment, delete, bad, put, create = events
     assert org["actor"].startswith("cli:")
-    assert (
-        payment["actor"].startswith("apikey:bc_")
-        and str(paid.json()["id"]) in payment["object_ids"]
-    )
+    assert payment["actor"].startswith("apikey:bc_")
+    assert str(paid.json()["id"]) in payment["object_ids"]
     assert payment["request_id"]
     assert create["actor"] == put["actor"] == delete["actor"] == bad["actor"] == actor
     assert create["object_ids"] == [account_id]

@@ -100,7 +100,8 @@ def test_another_method_on_the_same_url_is_refused(runtime: Runtime, tenant: New
         request_hash="h",
         now=now,
     )
-    assert made.outcome is Outcome.RUN and made.record_id is not None
+    assert made.outcome is Outcome.RUN
+    assert made.record_id is not None
     requestkeys.finish(runtime.session_factory, tenant.tenant_id, made.record_id, 200, None, b"{}")
     patched = requestkeys.claim(
         runtime.session_factory,
@@ -214,7 +215,8 @@ def test_concurrent_duplicates_act_once(live_url: str, api: Api, runtime: Runtim
         thread.join()
     assert _accounts(runtime, api.tenant.tenant_id) == 1
     made = [a for a in answers if a.status_code == 200]
-    assert made and all(a.content == made[0].content for a in made)
+    assert made
+    assert all(a.content == made[0].content for a in made)
     assert all(a.status_code in (200, 409) for a in answers)
     for conflict in (a for a in answers if a.status_code == 409):
         assert conflict.json()["reasons"][0]["code"] % 100 == 50
