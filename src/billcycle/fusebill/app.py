@@ -25,6 +25,11 @@ DESCRIPTION = """
 billcycle's implementation of the **Fusebill API** (v1). Send
 `Authorization: Basic {apiKey}` with the raw API key printed by `billcycle tenant create`.
 Paths are case-insensitive; errors use Fusebill's `ErrorId/HttpStatusCode/Errors` envelope.
+
+billcycle extensions: every POST and PATCH takes `Idempotency-Key` (1 to 255 characters:
+the first answer is replayed for 24 hours; 409 while it runs; 422 for the key with another
+method, URL or body); every answer carries `RateLimit-Limit`, `RateLimit-Remaining` and
+`RateLimit-Reset`, and past the tenant's limit the answer is 429 with `Retry-After`.
 """
 
 

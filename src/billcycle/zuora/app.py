@@ -33,6 +33,13 @@ example `zuora-sdk`) at `http://HOST:PORT/zuora` instead of `https://rest.zuora.
 Get a token with `POST /oauth/token` (the client id and secret printed by
 `billcycle tenant create`), then send `Authorization: Bearer <token>`.
 Errors use Zuora's `success/reasons` envelope; ids are 32 lowercase hex digits.
+
+A token that covers several entities (`billcycle tenant grant`) needs `Zuora-Entity-Ids`
+on every call; `Zuora-Org-Ids` narrows a call to some of the caller's organizations.
+Every POST and PATCH takes `Idempotency-Key` (1 to 255 characters: the first answer is
+replayed for 24 hours; 409 while it runs; 422 for the key with another entity, method, URL
+or body). Every answer carries `RateLimit-Limit`, `RateLimit-Remaining` and
+`RateLimit-Reset`; past the limit: 429 with `Retry-After` and code 50000070.
 """
 
 
