@@ -16,6 +16,8 @@ from billcycle.jobs import wiring
 from billcycle.runtime import Runtime
 from billcycle.web.app import create_app, freeze_startup_objects
 
+WORKER_START_SECONDS = 60
+
 
 def background(runtime: Runtime) -> AbstractContextManager[object]:
     if wiring.is_postgres(runtime):
@@ -52,6 +54,10 @@ def serve(
             port=port,
             workers=workers,
             log_level=runtime.settings.log_level,
+            # A worker process answers uvicorn's health ping only once it has imported and
+            # built the app; on a busy machine that takes longer than uvicorn's 5 s, and a
+            # worker that misses the ping is killed and restarted, forever.
+            timeout_worker_healthcheck=WORKER_START_SECONDS,
         )
         return
     app = create_app(runtime)
