@@ -61,13 +61,11 @@ def test_zuora_headers_and_the_429(
     [reason] = refused.json()["reasons"]
     assert reason["code"] == 50000070
     assert "limit of 5 requests a minute" in reason["message"]
-    # Writes are refused the same way, and change nothing.
-    post = api.client.post(
-        BILL_RUNS,
-        json={"batches": ["AllBatches"], "targetDate": "2026-02-01"},
-        headers=api.zuora_headers,
-    )
-    assert post.status_code == 429
+    # Writes are refused the same way, and change nothing; a refused Idempotency-Key is
+    # not kept (the retry after the window runs).
+    keyed = {**api.zuora_headers, "Idempotency-Key": f"rl-{api.tenant.client_id}"}
+    run = {"batches": ["AllBatches"], "targetDate": "2026-02-01"}
+    assert api.client.post(BILL_RUNS, json=run, headers=keyed).status_code == 429
     # Other tenants are not affected.
     assert (
         api.client.get(BILL_RUNS, headers=bearer(token(api.client, other_tenant))).status_code
@@ -80,6 +78,8 @@ def test_zuora_headers_and_the_429(
     again = api.client.get(BILL_RUNS, headers=api.zuora_headers)
     assert (again.status_code, again.headers["ratelimit-remaining"]) == (200, "4")
     assert api.client.get(BILL_RUNS, headers=api.zuora_headers).json()["billRuns"] == []
+    assert api.client.post(BILL_RUNS, json=run, headers=keyed).status_code == 200
+    assert len(api.client.get(BILL_RUNS, headers=api.zuora_headers).json()["billRuns"]) == 1
 
 
 def test_fusebill_answers_429_in_its_envelope(api: Api, runtime: Runtime) -> None:

@@ -14,7 +14,8 @@ one header scan. With it:
   content type and body byte for byte; while the first request runs, 409; with another
   tenant (entity), method or URL, 422; with another body, 422 saying so;
 * the answer is stored before it is sent (a client retrying the moment it has it gets the
-  replay, never a 409). A 5xx answer is not stored: the claim is dropped and a retry runs.
+  replay, never a 409). A 5xx or 429 answer (the request was not processed) is not
+  stored: the claim is dropped and a retry runs.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ class IdempotencyMiddleware:
                 return
             status = int(start["status"])
             content = b"".join(chunks)
-            if status >= 500:
+            if status >= 500 or status == 429:
                 await anyio.to_thread.run_sync(service.release, factory, tenant_id, record_id)
             else:
                 content_type = next(
