@@ -81,6 +81,15 @@ def test_a_client_of_two_entities_names_one_per_call(
         api.get_account(theirs.account_id, zuora_entity_ids=tenant.entity_id)
     assert elsewhere.value.status == 404
 
+    # Taken back: the client's next token covers its own entity only.
+    ungranted = cli(database_url, "tenant", "ungrant", tenant.client_id, other_tenant.entity_id)
+    assert "no longer has" in ungranted.output
+    again = make_sdk_client(f"{live_url}/zuora", tenant.client_id, tenant.client_secret)
+    with pytest.raises(ApiException) as revoked:
+        again.accounts_api().get_account(theirs.account_id, zuora_entity_ids=other_tenant.entity_id)
+    assert revoked.value.status == 403
+    assert again.accounts_api().get_account(mine.account_id).basic_info.name == "here"
+
 
 def test_an_entity_the_token_does_not_cover_is_refused(
     live_url: str, tenant: NewTenant, other_tenant: NewTenant

@@ -101,6 +101,10 @@ def test_zuora_org_ids_narrow_account_reads(
     with runtime.service_context(tid) as ctx:
         account = accounts.require_account(ctx, int(made.account_id, 16))
         assert account.organization_id == int(east, 16)
+    # Without grants (revoked), its next token sees every account again.
+    cli(database_url, "org", "revoke", limited.client_id, east, "--tenant", str(tid))
+    again = make_sdk_client(f"{live_url}/zuora", limited.client_id, limited.client_secret)
+    assert again.accounts_api().get_account(in_west.account_id).basic_info.name == "west"
 
 
 def test_bill_run_organization_labels_select_accounts(

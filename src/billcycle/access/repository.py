@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from billcycle.access.models import ClientEntityGrant, ClientOrgGrant, Organization
@@ -73,3 +73,24 @@ def existing_org_ids(session: Session, tenant_id: int, org_ids: list[int]) -> se
             )
         )
     )
+
+
+def remove_entity_grant(session: Session, client_pk: int, tenant_id: int) -> bool:
+    """Tenant: the grant row names the tenant it grants (``tenant_id``)."""
+    result = session.execute(
+        delete(ClientEntityGrant).where(
+            ClientEntityGrant.client_pk == client_pk, ClientEntityGrant.tenant_id == tenant_id
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def remove_org_grant(session: Session, tenant_id: int, client_pk: int, org_id: int) -> bool:
+    result = session.execute(
+        delete(ClientOrgGrant).where(
+            ClientOrgGrant.tenant_id == tenant_id,
+            ClientOrgGrant.client_pk == client_pk,
+            ClientOrgGrant.organization_id == org_id,
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -61,6 +61,25 @@ def grant_entity(session: Session, clock: Clock, client_id: str, tenant_id: int)
     return True
 
 
+def revoke_entity(session: Session, client_id: str, tenant_id: int) -> bool:
+    """Take an entity back from a client (its own cannot be); False when it had none.
+    Tokens issued before keep it until they expire."""
+    client = _client(session, client_id)
+    if client.tenant_id == tenant_id:
+        raise InvalidValue("A client's own entity cannot be taken from it.")
+    return repository.remove_entity_grant(session, client.id, tenant_id)
+
+
+def revoke_organization(
+    session: Session, client_id: str, tenant_id: int, org_key: str, org_id: int | None = None
+) -> bool:
+    """Take an organization back from a client; False when it had none. A client left
+    with no organization in the tenant sees all of them again."""
+    client = _client(session, client_id)
+    org = find_organization(session, tenant_id, org_key, org_id)
+    return repository.remove_org_grant(session, tenant_id, client.id, org.id)
+
+
 def create_organization(session: Session, clock: Clock, tenant_id: int, name: str) -> Organization:
     name = name.strip()
     if not name or len(name) > MAX_ORG_NAME:

@@ -71,6 +71,26 @@ def grant(
 
 
 @app.command()
+def revoke(
+    client_id: str,
+    organization: Annotated[str, typer.Argument(help="Organization id or name")],
+    tenant: TenantOpt,
+    database: DatabaseOpt = None,
+) -> None:
+    """Take an organization back from an OAuth client (from its next token on)."""
+    runtime = runtime_for(database)
+    tenant_id = tenant_id_of(runtime, tenant)
+    with unit_of_work(runtime.session_factory) as session:
+        removed = access.revoke_organization(
+            session, client_id, tenant_id, organization, parse_zuora_id(organization)
+        )
+    if removed:
+        record_cli(runtime, tenant_id, "org revoke", [client_id, organization])
+    word = "no longer has" if removed else "did not have"
+    console.print(f"client {client_id} {word} organization {organization}")
+
+
+@app.command()
 def assign(
     account: Annotated[str, typer.Argument(help="Account number or id")],
     organization: Annotated[str, typer.Argument(help="Organization id or name")],

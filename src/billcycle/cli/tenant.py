@@ -88,6 +88,25 @@ def grant(
     console.print(f"client {client_id} {word} entity {to_zuora_id(tenant_id)}")
 
 
+@app.command()
+def ungrant(
+    client_id: str,
+    entity_id: Annotated[str, typer.Argument(help="Entity: 32 hex digits, tenant id or name")],
+    database: DatabaseOpt = None,
+) -> None:
+    """Take an entity back from an OAuth client (its next token no longer covers it;
+    tokens already issued keep it until they expire)."""
+    runtime = runtime_for(database)
+    entity = parse_zuora_id(entity_id)
+    tenant_id = entity if entity is not None else tenant_id_of(runtime, entity_id)
+    with unit_of_work(runtime.session_factory) as session:
+        removed = access.revoke_entity(session, client_id, tenant_id)
+    if removed:
+        record_cli(runtime, tenant_id, "tenant ungrant", [client_id])
+    word = "no longer has" if removed else "did not have"
+    console.print(f"client {client_id} {word} entity {to_zuora_id(tenant_id)}")
+
+
 @app.command("rate-limit")
 def rate_limit(
     tenant: Annotated[str, typer.Argument(help="Tenant id or name")],
