@@ -358,6 +358,8 @@ def _zuora_helpers() -> set[str]:
 # Domain modules still reading or writing Zuora's 32-hex ids, and why.
 ZUORA_IDS_IN_DOMAIN = {
     "tenancy/service.py": "NewTenant.entity_id: the Zuora entity id shown at tenant creation",
+    "access/labels.py": "organizationLabels keep the wire's organizationId text (bill-run and "
+    "payment-run specs store it as sent); a run parses it when it selects accounts",
 }
 
 

@@ -45,6 +45,15 @@ class Settings(BaseSettings):
     payment_reconcile_after_seconds: int = 300
     # At most this many looked up per scheduler tick.
     payment_reconcile_batch: int = 100
+    # Rate limits, requests a minute (0: none): per tenant, and per credential (OAuth
+    # client or API key); each tenant can have its own (`billcycle tenant rate-limit`).
+    rate_limit_per_minute: int = 50000
+    client_rate_limit_per_minute: int = 0
+    # The counters' file, shared by the processes of `billcycle serve --workers N` (serve
+    # sets it); unset, one process counts in its own memory.
+    rate_limit_file: Path | None = None
+    # Audit events older than this are deleted (`billcycle audit purge`, and the scheduler).
+    audit_retention_days: int = 365
 
 
 @lru_cache

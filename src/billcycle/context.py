@@ -24,6 +24,9 @@ class ServiceContext:
     # The process's machine time: leases, token expiry, idempotency windows, back-off.
     machine_clock: Clock
     dispatcher: Dispatcher | None = None
+    # Multi-org: the organizations this call acts in (Zuora-Org-Ids, or the client's
+    # grants); None: not limited. Account reads keep to them (billcycle.access).
+    org_ids: frozenset[int] | None = None
 
     def enqueue(self, task: str, **kwargs: Any) -> None:
         """Run ``task`` in the background after this unit of work commits (never before:

@@ -39,7 +39,9 @@ class Runtime:
         in a while: see :class:`BusinessClocks`)."""
         return self.business_clocks.for_tenant(session, tenant_id)
 
-    def context(self, session: Session, tenant_id: int) -> ServiceContext:
+    def context(
+        self, session: Session, tenant_id: int, org_ids: frozenset[int] | None = None
+    ) -> ServiceContext:
         """A service context for ``tenant_id`` over a unit of work the caller owns."""
         return ServiceContext(
             session=session,
@@ -47,12 +49,15 @@ class Runtime:
             clock=self.business_clock(session, tenant_id),
             machine_clock=self.machine_clock,
             dispatcher=self.dispatcher,
+            org_ids=org_ids,
         )
 
     @contextmanager
-    def service_context(self, tenant_id: int) -> Iterator[ServiceContext]:
+    def service_context(
+        self, tenant_id: int, org_ids: frozenset[int] | None = None
+    ) -> Iterator[ServiceContext]:
         with unit_of_work(self.session_factory) as session:
-            yield self.context(session, tenant_id)
+            yield self.context(session, tenant_id, org_ids)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -9,6 +9,7 @@ layer nor any domain package imports it: the job runner only checks that it was.
 
 from __future__ import annotations
 
+from billcycle.audit import tasks as audit_tasks
 from billcycle.billruns import tasks as billruns_tasks
 from billcycle.bulkjobs import payment_tasks as bulkpayment_tasks
 from billcycle.bulkjobs import tasks as bulkjobs_tasks
@@ -18,6 +19,7 @@ from billcycle.paymentruns import tasks as paymentruns_tasks
 from billcycle.payments import tasks as payments_tasks
 
 TASK_MODULES = (
+    audit_tasks,
     billruns_tasks,
     bulkjobs_tasks,
     bulkpayment_tasks,

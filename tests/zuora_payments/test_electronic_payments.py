@@ -185,7 +185,7 @@ def test_the_idempotency_key_charges_once(
     assert len(charge_rows(runtime, tenant.tenant_id)) == 1
     with pytest.raises(ApiException) as other_body:
         payments.create_payment(electronic(billed, 31), idempotency_key="pay-once-1")
-    assert other_body.value.status == 400
+    assert other_body.value.status == 422  # the key was used with another body
     assert len(charge_rows(runtime, tenant.tenant_id)) == 1
 
 

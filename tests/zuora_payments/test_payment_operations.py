@@ -130,7 +130,7 @@ def test_idempotency_keys_record_and_refund_once(
     assert (two.id, two.number) == (one.id, one.number)
     with pytest.raises(ApiException) as reused:
         payments.create_payment(external(billed.account_id, 41), idempotency_key="cash-1")
-    assert reused.value.status == 400
+    assert reused.value.status == 422  # the key was used with another body
     refund = CreateRefundRequest(total_amount=15, type="External", method_type="Check")
     first = payments.create_refund_payment(one.number, refund, idempotency_key="back-1")
     again = payments.create_refund_payment(one.number, refund, idempotency_key="back-1")

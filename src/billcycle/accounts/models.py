@@ -13,6 +13,7 @@ class Account(TenantScoped, Timestamps, Base):
         Index("uq_accounts_tenant_number", "tenant_id", "account_number", unique=True),
         # Bill-run selection: batch and bill cycle day within a tenant.
         Index("ix_accounts_selection", "tenant_id", "batch", "bill_cycle_day"),
+        Index("ix_accounts_organization", "tenant_id", "organization_id"),
     )
 
     account_number: Mapped[str] = mapped_column(String(70), nullable=False)
@@ -35,6 +36,9 @@ class Account(TenantScoped, Timestamps, Base):
     # they name none (None: the tenant's default). No database FK, as above: the payment
     # methods service checks it belongs to the tenant.
     payment_gateway_id: Mapped[int | None] = mapped_column(BigId)
+    # The organization (multi-org) the account belongs to; None: none. No database FK, as
+    # above: billcycle.access checks the organization belongs to the tenant.
+    organization_id: Mapped[int | None] = mapped_column(BigId)
 
     bill_to_contact: Mapped[Contact | None] = relationship(
         primaryjoin="foreign(Account.bill_to_contact_id) == Contact.id", viewonly=True

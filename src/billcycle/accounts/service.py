@@ -98,16 +98,40 @@ def find_account(ctx: ServiceContext, *, account_id: int | None, number: str) ->
     account = repository.find_account_by_key(
         ctx.session, ctx.tenant_id, account_id=account_id, number=number
     )
-    if account is None:
+    if account is None or not in_scope(ctx, account):
         raise NotFound(f"Account {number} does not exist.", resource=ACCOUNT)
     return account
 
 
 def require_account(ctx: ServiceContext, account_id: int) -> Account:
     account = repository.get_account(ctx.session, ctx.tenant_id, account_id)
-    if account is None:
+    if account is None or not in_scope(ctx, account):
         raise NotFound(f"Account {account_id} does not exist.", resource=ACCOUNT)
     return account
+
+
+def in_scope(ctx: ServiceContext, account: Account) -> bool:
+    """Multi-org: a call limited to some organizations (``ctx.org_ids``) sees only their
+    accounts; another organization's account is "not found", as another tenant's is."""
+    return ctx.org_ids is None or account.organization_id in ctx.org_ids
+
+
+def set_organization(ctx: ServiceContext, account: Account, organization_id: int | None) -> None:
+    """Put the account in an organization (the caller checked it is the tenant's)."""
+    account.organization_id = organization_id
+    account.updated_at = ctx.clock.now()
+    ctx.session.flush()
+
+
+def _organization_of_new_account(ctx: ServiceContext) -> int | None:
+    if ctx.org_ids is None:
+        return None
+    if len(ctx.org_ids) != 1:
+        raise InvalidValue(
+            "Zuora-Org-Ids must name exactly one organization to create an account in.",
+            resource=ACCOUNT,
+        )
+    return next(iter(ctx.org_ids))
 
 
 def accounts_by_id(ctx: ServiceContext, account_ids: Sequence[int]) -> dict[int, Account]:
@@ -289,6 +313,9 @@ def create_account(ctx: ServiceContext, data: NewAccount) -> Account:
         "created_at": now,
         "updated_at": now,
     }
+    organization_id = _organization_of_new_account(ctx)
+    if organization_id is not None:
+        values["organization_id"] = organization_id
     account = (
         _insert_with_number(ctx, values, number)
         if number is not None

@@ -15,6 +15,7 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
+    or_,
     select,
     text,
     type_coerce,
@@ -196,6 +197,15 @@ def _account_filter(tenant_id: int, selection: Selection) -> list[Any]:
         conditions.append(_acc.batch.in_(selection.batches))
     if selection.bill_cycle_days is not None:
         conditions.append(_acc.bill_cycle_day.in_(selection.bill_cycle_days))
+    if selection.organization_ids is not None:
+        conditions.append(_acc.organization_id.in_(selection.organization_ids))
+    if selection.excluded_organization_ids:
+        conditions.append(
+            or_(
+                _acc.organization_id.is_(None),
+                _acc.organization_id.not_in(selection.excluded_organization_ids),
+            )
+        )
     return conditions
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from billcycle.billruns.schedule import as_run_day_values
@@ -15,6 +15,16 @@ class Selection:
     bill_cycle_days: tuple[int, ...] | None  # None: all bill cycle days
     account_ids: tuple[int, ...] | None  # from the filters
     subscription_ids: tuple[int, ...] | None  # from subscription filters
+    # organizationLabels (multi-org): accounts of these organizations only (None: any),
+    # never of the excluded ones.
+    organization_ids: tuple[int, ...] | None = None
+    excluded_organization_ids: tuple[int, ...] = ()
+
+
+def with_organizations(
+    selection: Selection, include: tuple[int, ...] | None, exclude: tuple[int, ...]
+) -> Selection:
+    return replace(selection, organization_ids=include, excluded_organization_ids=exclude)
 
 
 def selection_of(spec: BillRunSpec, run_date: date) -> Selection:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import Session
+
+from billcycle.access import labels
 from billcycle.billruns import repository as repo
 from billcycle.billruns import schedule as schedules
 from billcycle.billruns.columns import from_row, to_columns
 from billcycle.billruns.models import BillRun
-from billcycle.billruns.selection import selection_of
-from billcycle.billruns.spec import BillRunType
+from billcycle.billruns.selection import Selection, selection_of, with_organizations
+from billcycle.billruns.spec import BillRunSpec, BillRunType
 from billcycle.billruns.statuses import BillRunStatus
 from billcycle.context import ServiceContext
 from billcycle.invoicing.generator import GenerationOptions, generate_invoices
@@ -55,7 +58,7 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
         if spec.schedule is not None:
             run.invoice_date, run.target_date = spec.run_dates(run_date)
             schedule_next(ctx, run)
-        selection = selection_of(spec, run_date)
+        selection = _with_labels(ctx.session, tenant_id, selection_of(spec, run_date), spec)
         ranges = repo.selection_ranges(
             ctx.session, tenant_id, selection, runner.runtime.settings.bill_run_chunk_size
         )
@@ -123,7 +126,8 @@ class GenerateChunk:
         run_date = ctx.clock.date_of(
             run.scheduled_execution_time or run.started_at or ctx.clock.now()
         )
-        selection = selection_of(from_row(run), run_date)
+        spec = from_row(run)
+        selection = _with_labels(ctx.session, chunk.tenant_id, selection_of(spec, run_date), spec)
         account_ids = repo.selected_accounts(
             ctx.session, chunk.tenant_id, selection, chunk.first_id, chunk.last_id
         )
@@ -436,3 +440,20 @@ chunk_handler(GENERATE, GenerateChunk())
 chunk_handler(POST, PostChunk())
 chunk_handler(EMAIL, EmailChunk(resend=False))
 chunk_handler(EMAIL_RESEND, EmailChunk(resend=True))
+
+
+def _with_labels(
+    session: Session, tenant_id: int, selection: Selection, spec: BillRunSpec
+) -> Selection:
+    """Narrow the selection to the organizations ``organizationLabels`` names."""
+    orgs = labels.resolve(
+        session,
+        tenant_id,
+        [
+            (label.organization_id, label.organization_name, bool(label.excluded))
+            for label in spec.organization_labels
+        ],
+    )
+    if orgs is None:
+        return selection
+    return with_organizations(selection, orgs.include, orgs.exclude)

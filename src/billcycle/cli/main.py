@@ -6,6 +6,7 @@ import typer
 
 import billcycle.tasks  # noqa: F401  (registers the background work the commands run)
 from billcycle.cli import (
+    audit,
     bench,
     bill_run,
     bulk_job,
@@ -15,6 +16,7 @@ from billcycle.cli import (
     demo,
     gateway,
     operator,
+    org,
     payment_run,
     tenant,
 )
@@ -38,6 +40,8 @@ app.add_typer(collections.app, name="collections")
 app.add_typer(payment_run.app, name="payment-run")
 app.add_typer(clock.app, name="clock")
 app.add_typer(bench.app, name="bench")
+app.add_typer(org.app, name="org")
+app.add_typer(audit.app, name="audit")
 app.command()(serve)
 app.command()(worker)
 

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,6 +15,8 @@ from billcycle.db import migrate
 from billcycle.jobs import wiring
 from billcycle.runtime import Runtime
 from billcycle.web.app import create_app, freeze_startup_objects
+
+WORKER_START_SECONDS = 60
 
 
 def background(runtime: Runtime) -> AbstractContextManager[object]:
@@ -37,6 +41,10 @@ def serve(
     if workers > 1:
         # Each process builds its own runtime (and background work) from the environment.
         os.environ["BILLCYCLE_DATABASE_URL"] = runtime.settings.database_url
+        # One rate-limit counter file for all the processes (billcycle.ratelimits.counter).
+        if not runtime.settings.rate_limit_file:
+            counters = Path(tempfile.mkdtemp(prefix="billcycle-")) / "ratelimits"
+            os.environ["BILLCYCLE_RATE_LIMIT_FILE"] = str(counters)
         runtime.dispose()
         console.print(f"billcycle serving http://{host}:{port} with {workers} processes")
         uvicorn.run(
@@ -46,6 +54,10 @@ def serve(
             port=port,
             workers=workers,
             log_level=runtime.settings.log_level,
+            # A worker process answers uvicorn's health ping only once it has imported and
+            # built the app; on a busy machine that takes longer than uvicorn's 5 s, and a
+            # worker that misses the ping is killed and restarted, forever.
+            timeout_worker_healthcheck=WORKER_START_SECONDS,
         )
         return
     app = create_app(runtime)

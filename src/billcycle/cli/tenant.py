@@ -5,10 +5,14 @@ from typing import Annotated
 
 import typer
 
-from billcycle.cli.common import console, runtime_for
+from billcycle.access import service as access
+from billcycle.cli.audited import record_cli
+from billcycle.cli.common import console, runtime_for, tenant_id_of
 from billcycle.cli.db import DatabaseOpt
 from billcycle.db.session import unit_of_work
 from billcycle.errors import InvalidValue
+from billcycle.ids import parse_zuora_id, to_zuora_id
+from billcycle.ratelimits import service as ratelimits
 from billcycle.tenancy import service
 from billcycle.tenancy.time_zones import DEFAULT_TIME_ZONE, check_time_zone
 
@@ -57,6 +61,7 @@ def create(
             time_zone=time_zone,
             sandbox=sandbox,
         )
+    record_cli(runtime, created.tenant_id, "tenant create", [created.tenant_id])
     runtime.dispose()
     payload = {
         "entityId": created.entity_id,
@@ -71,3 +76,80 @@ def create(
         console.print(f"[bold]{kind} {name}[/bold] created (id {created.tenant_id})")
         for key, value in payload.items():
             console.print(f"  {key}: [cyan]{value}[/cyan]")
+
+
+@app.command()
+def grant(
+    client_id: str,
+    entity_id: Annotated[str, typer.Argument(help="Entity: 32 hex digits, tenant id or name")],
+    database: DatabaseOpt = None,
+) -> None:
+    """Let an OAuth client act in another entity too (multi-entity). Its next token covers
+    both; a call then names its entity in Zuora-Entity-Ids."""
+    runtime = runtime_for(database)
+    entity = parse_zuora_id(entity_id)
+    tenant_id = entity if entity is not None else tenant_id_of(runtime, entity_id)
+    with unit_of_work(runtime.session_factory) as session:
+        added = access.grant_entity(session, runtime.clock, client_id, tenant_id)
+    if added:
+        record_cli(runtime, tenant_id, "tenant grant", [client_id])
+    word = "granted" if added else "already had"
+    console.print(f"client {client_id} {word} entity {to_zuora_id(tenant_id)}")
+
+
+@app.command()
+def ungrant(
+    client_id: str,
+    entity_id: Annotated[str, typer.Argument(help="Entity: 32 hex digits, tenant id or name")],
+    database: DatabaseOpt = None,
+) -> None:
+    """Take an entity back from an OAuth client (its next token no longer covers it;
+    tokens already issued keep it until they expire)."""
+    runtime = runtime_for(database)
+    entity = parse_zuora_id(entity_id)
+    tenant_id = entity if entity is not None else tenant_id_of(runtime, entity_id)
+    with unit_of_work(runtime.session_factory) as session:
+        removed = access.revoke_entity(session, client_id, tenant_id)
+    if removed:
+        record_cli(runtime, tenant_id, "tenant ungrant", [client_id])
+    word = "no longer has" if removed else "did not have"
+    console.print(f"client {client_id} {word} entity {to_zuora_id(tenant_id)}")
+
+
+@app.command("rate-limit")
+def rate_limit(
+    tenant: Annotated[str, typer.Argument(help="Tenant id or name")],
+    per_minute: Annotated[
+        int | None,
+        typer.Option("--per-minute", min=0, help="Requests a minute for the tenant (0: none)"),
+    ] = None,
+    per_client: Annotated[
+        int | None,
+        typer.Option(
+            "--per-client", min=0, help="Requests a minute per OAuth client or API key (0: none)"
+        ),
+    ] = None,
+    default: Annotated[
+        bool, typer.Option("--default", help="Back to the installation's defaults")
+    ] = False,
+    database: DatabaseOpt = None,
+) -> None:
+    """Set a tenant's rate limits (each server process applies them within 30 seconds)."""
+    runtime = runtime_for(database)
+    tenant_id = tenant_id_of(runtime, tenant)
+    if default:
+        per_minute = per_client = None
+    elif per_minute is None and per_client is None:
+        typer.echo("Error: give --per-minute and/or --per-client, or --default", err=True)
+        raise typer.Exit(2)
+    ratelimits.set_limits(runtime.session_factory, tenant_id, per_minute, per_client)
+    record_cli(runtime, tenant_id, "tenant rate-limit", [tenant_id])
+    shown = {
+        "perMinute": per_minute
+        if per_minute is not None
+        else runtime.settings.rate_limit_per_minute,
+        "perClient": per_client
+        if per_client is not None
+        else runtime.settings.client_rate_limit_per_minute,
+    }
+    console.print(f"tenant {tenant_id} rate limits: {json.dumps(shown)}")

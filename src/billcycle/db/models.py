@@ -1,6 +1,8 @@
 """Imports every model so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from billcycle.access.models import ClientEntityGrant, ClientOrgGrant, Organization
 from billcycle.accounts.models import Account, Contact
+from billcycle.audit.models import AuditEvent
 from billcycle.billruns.models import BillRun, BillRunFailure, BillRunTotal, IdempotencyRecord
 from billcycle.bulkjobs.models import BulkJob, BulkJobRecord
 from billcycle.catalog.models import (
@@ -21,6 +23,7 @@ from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.paymentruns.models import PaymentRun, PaymentRunData
 from billcycle.payments.activity_models import PaymentActivity
 from billcycle.payments.models import Payment, PendingApplication, Refund
+from billcycle.requestkeys.models import RequestKey
 from billcycle.subscriptions.models import (
     Subscription,
     SubscriptionCharge,
@@ -32,12 +35,15 @@ from billcycle.tenancy.models import ApiKey, InstallationSecret, NumberSequence,
 __all__ = [
     "Account",
     "ApiKey",
+    "AuditEvent",
     "Base",
     "BillRun",
     "BillRunFailure",
     "BillRunTotal",
     "BulkJob",
     "BulkJobRecord",
+    "ClientEntityGrant",
+    "ClientOrgGrant",
     "CollectionAccount",
     "CollectionEvent",
     "CollectionPolicyRow",
@@ -51,6 +57,7 @@ __all__ = [
     "NumberSequence",
     "OAuthClient",
     "OperatorKey",
+    "Organization",
     "Payment",
     "PaymentActivity",
     "PaymentGateway",
@@ -63,6 +70,7 @@ __all__ = [
     "ProductRatePlanCharge",
     "ProductRatePlanChargeTier",
     "Refund",
+    "RequestKey",
     "Subscription",
     "SubscriptionCharge",
     "SubscriptionChargeTier",

@@ -14,8 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from billcycle.errors import DomainError
+from billcycle.fusebill.deps import identify
 from billcycle.fusebill.errors import domain_error_response, error_response
 from billcycle.fusebill.paths import FusebillPathMiddleware
+from billcycle.web.protocol_stack import add_protocol_middleware
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,11 @@ DESCRIPTION = """
 billcycle's implementation of the **Fusebill API** (v1). Send
 `Authorization: Basic {apiKey}` with the raw API key printed by `billcycle tenant create`.
 Paths are case-insensitive; errors use Fusebill's `ErrorId/HttpStatusCode/Errors` envelope.
+
+billcycle extensions: every POST and PATCH takes `Idempotency-Key` (1 to 255 characters:
+the first answer is replayed for 24 hours; 409 while it runs; 422 for the key with another
+method, URL or body); every answer carries `RateLimit-Limit`, `RateLimit-Remaining` and
+`RateLimit-Reset`, and past the tenant's limit the answer is 429 with `Retry-After`.
 """
 
 
@@ -70,5 +77,10 @@ def create_fusebill_app() -> FastAPI:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "An internal error occurred; it has been logged.")
 
+    add_protocol_middleware(
+        app,
+        identify=identify,
+        render_error=lambda _scope, status, message: error_response(status, message),
+    )
     app.add_middleware(FusebillPathMiddleware)
     return app

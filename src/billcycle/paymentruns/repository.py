@@ -259,6 +259,10 @@ class Selection:
     payment_gateway_id: int | None
     default_gateway_id: int | None  # the tenant's: what a method without a gateway uses
     include_closed_methods: bool
+    # organizationLabels (multi-org): accounts of these organizations only (None: any),
+    # never of the excluded ones.
+    organization_ids: tuple[int, ...] | None = None
+    excluded_organization_ids: tuple[int, ...] = ()
 
 
 def select_receivables(session: Session, tenant_id: int, run_id: int, selection: Selection) -> int:
@@ -300,6 +304,15 @@ def select_receivables(session: Session, tenant_id: int, run_id: int, selection:
         conditions.append(_inv.bill_run_id == selection.billing_run_id)
     if selection.currency is not None:
         conditions.append(_inv.currency == selection.currency)
+    if selection.organization_ids is not None:
+        conditions.append(_acc.organization_id.in_(selection.organization_ids))
+    if selection.excluded_organization_ids:
+        conditions.append(
+            or_(
+                _acc.organization_id.is_(None),
+                _acc.organization_id.not_in(selection.excluded_organization_ids),
+            )
+        )
     rows = (
         select(
             literal(tenant_id),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from billcycle.access import labels
 from billcycle.context import ServiceContext
 from billcycle.gateways import repository as gateways_repo
 from billcycle.jobs import chunks
@@ -44,6 +45,9 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
             run.target_date = target_date_of(run, ctx)
         if not run.explicit_data:
             default = gateways_repo.get_default(ctx.session, tenant_id)
+            orgs = labels.resolve(
+                ctx.session, tenant_id, labels.labels_from_dicts(run.organization_labels or ())
+            )
             repo.select_receivables(
                 ctx.session,
                 tenant_id,
@@ -58,6 +62,8 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
                     payment_gateway_id=run.payment_gateway_id,
                     default_gateway_id=default.id if default is not None else None,
                     include_closed_methods=run.process_payment_with_closed_pm,
+                    organization_ids=orgs.include if orgs else None,
+                    excluded_organization_ids=orgs.exclude if orgs else (),
                 ),
             )
         size = runner.runtime.settings.payment_run_chunk_size

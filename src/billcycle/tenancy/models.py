@@ -27,6 +27,10 @@ class Tenant(IdMixin, Base):
     # A sandbox tenant's test clock: its business time, moved only by an advance
     # (billcycle.testclocks). NULL for a production tenant, which reads the real clock.
     test_clock_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Requests a minute (None: the installation's default, BILLCYCLE_RATE_LIMIT_PER_MINUTE)
+    # for the whole tenant and for each of its credentials (OAuth client or API key).
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
+    client_rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
 
 
 class OAuthClient(IdMixin, Base):

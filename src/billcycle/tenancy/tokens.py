@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import jwt
@@ -43,6 +43,14 @@ class AccessToken:
 class TokenClaims:
     tenant_id: int
     client_id: str
+    # Every entity (tenant) the token may act in, its own first (multi-entity), and per
+    # entity the organizations it is limited to (an entity missing: all of them).
+    entities: tuple[int, ...] = ()
+    orgs: dict[int, tuple[int, ...]] = field(default_factory=dict)
+
+    @property
+    def all_entities(self) -> tuple[int, ...]:
+        return self.entities or (self.tenant_id,)
 
 
 # Verified tokens kept per signer; past this many the oldest are forgotten (a client
@@ -58,21 +66,32 @@ class TokenSigner:
         # under the GIL, which is all the sharing between request threads needs.
         self._verified: dict[str, tuple[TokenClaims, int]] = {}
 
-    def issue(self, tenant_id: int, client_id: str, now: datetime) -> AccessToken:
+    def issue(
+        self,
+        tenant_id: int,
+        client_id: str,
+        now: datetime,
+        *,
+        entities: tuple[int, ...] = (),
+        orgs: dict[int, tuple[int, ...]] | None = None,
+    ) -> AccessToken:
         jti = uuid.uuid4().hex
-        scope = f"entity.{tenant_id:032x} platform.write service.usage.write"
-        token = jwt.encode(
-            {
-                "iss": _ISSUER,
-                "sub": client_id,
-                "tid": tenant_id,
-                "iat": int(now.timestamp()),
-                "exp": int((now + timedelta(seconds=self._ttl)).timestamp()),
-                "jti": jti,
-            },
-            self._key,
-            algorithm=_ALGORITHM,
-        )
+        granted = entities or (tenant_id,)
+        scope = " ".join(f"entity.{tid:032x}" for tid in granted)
+        scope += " platform.write service.usage.write"
+        payload: dict[str, object] = {
+            "iss": _ISSUER,
+            "sub": client_id,
+            "tid": tenant_id,
+            "iat": int(now.timestamp()),
+            "exp": int((now + timedelta(seconds=self._ttl)).timestamp()),
+            "jti": jti,
+        }
+        if len(granted) > 1:
+            payload["ents"] = list(granted)
+        if orgs:
+            payload["orgs"] = {str(tid): list(ids) for tid, ids in orgs.items()}
+        token = jwt.encode(payload, self._key, algorithm=_ALGORITHM)
         return AccessToken(token=token, expires_in=self._ttl, jti=jti, scope=scope)
 
     def verify(self, token: str, now: datetime) -> TokenClaims:
@@ -107,7 +126,16 @@ class TokenSigner:
         expires = int(claims["exp"])
         if expires <= int(now.timestamp()):
             raise NotAuthenticated("Authentication error: the access token has expired.")
-        return TokenClaims(tenant_id=int(claims["tid"]), client_id=str(claims["sub"])), expires
+        try:
+            entities = tuple(int(tid) for tid in claims.get("ents", ()))
+            orgs = {
+                int(tid): tuple(int(org) for org in ids)
+                for tid, ids in dict(claims.get("orgs", {})).items()
+            }
+        except (TypeError, ValueError) as exc:
+            raise NotAuthenticated("Authentication error: invalid access token.") from exc
+        tenant_id = int(claims["tid"])
+        return TokenClaims(tenant_id, str(claims["sub"]), entities, orgs), expires
 
 
 def load_signing_key(factory: sessionmaker[Session], configured: str | None) -> str:

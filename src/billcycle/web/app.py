@@ -18,6 +18,8 @@ from billcycle.admin.app import create_admin_app
 from billcycle.admin.errors import problem_response
 from billcycle.fusebill.app import create_fusebill_app
 from billcycle.fusebill.errors import error_response as fusebill_error
+from billcycle.ratelimits.counter import WindowCounter
+from billcycle.ratelimits.service import RateLimiter
 from billcycle.runtime import Runtime
 from billcycle.tenancy.tokens import TokenSigner, load_signing_key
 from billcycle.web import card_capture
@@ -53,6 +55,17 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def build_rate_limiter(runtime: Runtime) -> RateLimiter:
+    settings = runtime.settings
+    return RateLimiter(
+        WindowCounter(settings.rate_limit_file),
+        runtime.session_factory,
+        runtime.machine_clock,
+        default_per_tenant=settings.rate_limit_per_minute,
+        default_per_client=settings.client_rate_limit_per_minute,
+    )
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     signing_key = load_signing_key(runtime.session_factory, runtime.settings.secret_key)
     signer = TokenSigner(signing_key, runtime.settings.access_token_ttl_seconds)
@@ -67,10 +80,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     zuora = create_zuora_app()
     fusebill = create_fusebill_app()
     admin = create_admin_app()
+    limiter = build_rate_limiter(runtime)
     for sub in (app, zuora, fusebill, admin):
         sub.state.runtime = runtime
         sub.state.token_signer = signer
         sub.state.signing_key = signing_key
+        sub.state.rate_limiter = limiter
     app.include_router(card_capture.router)
     app.mount("/zuora", zuora)
     app.mount("/fusebill", fusebill)

@@ -62,17 +62,19 @@ class Units:
 
     runtime: Runtime
     tenant_id: int
+    # Multi-org: see ServiceContext.org_ids.
+    org_ids: frozenset[int] | None = None
 
     def read(self, work: Callable[[ServiceContext], T]) -> T:
         """``work`` must only read (anything it adds or changes is refused, not written)."""
         runtime = self.runtime
         with read_only_unit(runtime.session_factory) as session:
-            return work(runtime.context(session, self.tenant_id))
+            return work(runtime.context(session, self.tenant_id, self.org_ids))
 
     async def write(self, work: Callable[[ServiceContext], T]) -> T:
         limiter = _write_limiter(self.runtime.engine.dialect.name)
         return await anyio.to_thread.run_sync(self._write, work, limiter=limiter)
 
     def _write(self, work: Callable[[ServiceContext], T]) -> T:
-        with self.runtime.service_context(self.tenant_id) as ctx:
+        with self.runtime.service_context(self.tenant_id, self.org_ids) as ctx:
             return work(ctx)

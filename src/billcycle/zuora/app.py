@@ -15,8 +15,11 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 
 from billcycle.errors import DomainError
+from billcycle.web.protocol_stack import add_protocol_middleware
+from billcycle.zuora.deps import identify
 from billcycle.zuora.errors import domain_error_response, error_response
 from billcycle.zuora.protocol import ZuoraProtocolMiddleware
 from billcycle.zuora.unknown_fields import reject_unknown_fields
@@ -30,6 +33,13 @@ example `zuora-sdk`) at `http://HOST:PORT/zuora` instead of `https://rest.zuora.
 Get a token with `POST /oauth/token` (the client id and secret printed by
 `billcycle tenant create`), then send `Authorization: Bearer <token>`.
 Errors use Zuora's `success/reasons` envelope; ids are 32 lowercase hex digits.
+
+A token that covers several entities (`billcycle tenant grant`) needs `Zuora-Entity-Ids`
+on every call; `Zuora-Org-Ids` narrows a call to some of the caller's organizations.
+Every POST and PATCH takes `Idempotency-Key` (1 to 255 characters: the first answer is
+replayed for 24 hours; 409 while it runs; 422 for the key with another entity, method, URL
+or body). Every answer carries `RateLimit-Limit`, `RateLimit-Remaining` and
+`RateLimit-Reset`; past the limit: 429 with `Retry-After` and code 50000070.
 """
 
 
@@ -126,5 +136,12 @@ def create_zuora_app() -> FastAPI:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(request, 60, "An internal error occurred; it has been logged.")
 
+    add_protocol_middleware(app, identify=identify, render_error=_protocol_error)
     app.add_middleware(ZuoraProtocolMiddleware)
     return app
+
+
+def _protocol_error(scope: Scope, status: int, message: str) -> Response:
+    """Idempotency-Key refusals: 400 (bad key), 409 (in progress), 422 (other request)."""
+    category = 50 if status == 409 else 20
+    return error_response(Request(scope), category, message, status=status)

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import Request
+from starlette.types import Scope
 
+from billcycle.access import service as access
 from billcycle.context import ServiceContext
-from billcycle.errors import Forbidden, NotAuthenticated
+from billcycle.db.session import read_only_unit
+from billcycle.errors import DomainError, Forbidden, InvalidValue, NotAuthenticated
 from billcycle.ids import parse_zuora_id
 from billcycle.runtime import Runtime
-from billcycle.tenancy.tokens import TokenSigner
+from billcycle.tenancy.tokens import TokenClaims, TokenSigner
+from billcycle.web.audit import note_caller
+from billcycle.web.ratelimit import check_rate
 from billcycle.web.units import Units
 
 bearer = HTTPBearer(auto_error=False, description="Token from POST /oauth/token")
@@ -30,31 +36,124 @@ def signer_of(request: Request) -> TokenSigner:
 
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-EntityIds = Annotated[str | None, Header(alias="Zuora-Entity-Ids")]
+EntityIds = Annotated[
+    str | None,
+    Header(
+        alias="Zuora-Entity-Ids",
+        description="The entity (tenant) the call acts in; required when the token covers "
+        "more than one (`billcycle tenant grant`).",
+    ),
+]
+OrgIds = Annotated[
+    str | None,
+    Header(
+        alias="Zuora-Org-Ids",
+        description="Comma-separated organization ids narrowing the call to some of the "
+        "caller's organizations (multi-org); one outside them fails the call (403).",
+    ),
+]
 
 
-def authenticate(
-    request: Request, credentials: HTTPAuthorizationCredentials | None, entity_ids: str | None
-) -> int:
-    """The tenant the Bearer token was issued for. Cheap enough for the event loop:
-    verifying a token already seen is a dictionary look-up (see :class:`TokenSigner`)."""
+@dataclass(frozen=True, slots=True)
+class Caller:
+    tenant_id: int
+    client_id: str
+    # The organizations the call acts in (None: not limited); ``named`` when they come
+    # from Zuora-Org-Ids of an unrestricted client and must be checked to exist.
+    org_ids: frozenset[int] | None
+    named: bool
+
+
+def choose_entity(claims: TokenClaims, entity_ids: str | None) -> int:
+    """The entity a call acts in: the one ``Zuora-Entity-Ids`` names among those the token
+    covers; without the header, the token's only entity (required when it has several)."""
+    covered = claims.all_entities
+    if entity_ids is None or not entity_ids.strip():
+        if len(covered) > 1:
+            raise InvalidValue(
+                "Zuora-Entity-Ids is required: the access token covers more than one entity."
+            )
+        return claims.tenant_id
+    parts = [part.strip() for part in entity_ids.split(",") if part.strip()]
+    if len(parts) != 1:
+        raise InvalidValue("Zuora-Entity-Ids must name exactly one entity.")
+    entity = parse_zuora_id(parts[0])
+    if entity is None or entity not in covered:
+        raise Forbidden("The access token is not valid for the entity in Zuora-Entity-Ids.")
+    return entity
+
+
+def parse_org_ids(header: str) -> list[int]:
+    """``Zuora-Org-Ids``: comma-separated organization ids (32 hex digits)."""
+    ids: list[int] = []
+    for part in header.split(","):
+        org_id = parse_zuora_id(part.strip())
+        if org_id is None:
+            raise InvalidValue(f"Invalid organization id in Zuora-Org-Ids: {part.strip()!r}.")
+        ids.append(org_id)
+    return ids
+
+
+def _claims(request: Request, credentials: HTTPAuthorizationCredentials | None) -> TokenClaims:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("Authentication error: a Bearer access token is required.")
     # Token expiry is machine time: a tenant's business clock moving must not expire it.
     now = runtime_of(request).machine_clock.now()
-    claims = signer_of(request).verify(credentials.credentials, now)
-    if entity_ids:
-        entity = parse_zuora_id(entity_ids.strip())
-        if entity != claims.tenant_id:
-            raise Forbidden("The access token is not valid for the entity in Zuora-Entity-Ids.")
-    return claims.tenant_id
+    return signer_of(request).verify(credentials.credentials, now)
+
+
+def authenticate(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    entity_ids: str | None,
+    org_ids: str | None = None,
+) -> Caller:
+    """Who calls, in which entity and organizations. Cheap enough for the event loop:
+    verifying a token already seen is a dictionary look-up (see :class:`TokenSigner`), and
+    the rate-limit count touches no database."""
+    claims = _claims(request, credentials)
+    tenant_id = choose_entity(claims, entity_ids)
+    requested = parse_org_ids(org_ids) if org_ids and org_ids.strip() else None
+    granted = claims.orgs.get(tenant_id)
+    orgs = access.narrow(granted, requested)
+    check_rate(request, tenant_id, claims.client_id)
+    note_caller(request, tenant_id, f"client:{claims.client_id}")
+    return Caller(tenant_id, claims.client_id, orgs, requested is not None and granted is None)
+
+
+def _check_orgs(runtime: Runtime, caller: Caller) -> None:
+    if caller.named and caller.org_ids is not None:
+        with read_only_unit(runtime.session_factory) as session:
+            access.check_orgs_exist(session, caller.tenant_id, caller.org_ids)
+
+
+async def identify(scope: Scope) -> tuple[int, str] | None:
+    """The tenant a request acts in, for the Idempotency-Key middleware (None when the
+    credentials do not hold: the route's own dependency answers that)."""
+    request = Request(scope)
+    authorization = request.headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        now = runtime_of(request).machine_clock.now()
+        claims = signer_of(request).verify(token.strip(), now)
+        entity = choose_entity(claims, request.headers.get("zuora-entity-ids"))
+    except DomainError:
+        return None
+    return entity, f"client:{claims.client_id}"
 
 
 def zuora_context(
-    request: Request, credentials: Credentials, zuora_entity_ids: EntityIds = None
+    request: Request,
+    credentials: Credentials,
+    zuora_entity_ids: EntityIds = None,
+    zuora_org_ids: OrgIds = None,
 ) -> Iterator[ServiceContext]:
-    tenant_id = authenticate(request, credentials, zuora_entity_ids)
-    with runtime_of(request).service_context(tenant_id) as ctx:
+    caller = authenticate(request, credentials, zuora_entity_ids, zuora_org_ids)
+    runtime = runtime_of(request)
+    _check_orgs(runtime, caller)
+    with runtime.service_context(caller.tenant_id, caller.org_ids) as ctx:
         yield ctx
 
 
@@ -74,9 +173,15 @@ response's validation and its commit (see Work for the hot paths)."""
 
 
 async def zuora_units(
-    request: Request, credentials: Credentials, zuora_entity_ids: EntityIds = None
+    request: Request,
+    credentials: Credentials,
+    zuora_entity_ids: EntityIds = None,
+    zuora_org_ids: OrgIds = None,
 ) -> Units:
-    return Units(runtime_of(request), authenticate(request, credentials, zuora_entity_ids))
+    caller = authenticate(request, credentials, zuora_entity_ids, zuora_org_ids)
+    runtime = runtime_of(request)
+    _check_orgs(runtime, caller)
+    return Units(runtime, caller.tenant_id, caller.org_ids)
 
 
 Work = Annotated[Units, Depends(zuora_units)]

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from billcycle.admin.routes import (
     api_keys,
+    audit,
     card_links,
     clock,
     collections,
@@ -21,4 +22,5 @@ ADMIN_ROUTERS: list[APIRouter] = [
     card_links.router,
     collections.router,
     clock.router,
+    audit.router,
 ]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form
 from pydantic import BaseModel
 from starlette.requests import Request
 
+from billcycle.access import service as access
 from billcycle.db.session import unit_of_work
 from billcycle.errors import InvalidValue
 from billcycle.tenancy import service
@@ -38,7 +39,10 @@ def create_token(
     with unit_of_work(runtime.session_factory) as session:
         client = service.authenticate_client(session, client_id, client_secret)
         tenant_id, cid = client.tenant_id, client.client_id
-    token = signer_of(request).issue(tenant_id, cid, runtime.machine_clock.now())
+        reach = access.reach_of(session, client)
+    token = signer_of(request).issue(
+        tenant_id, cid, runtime.machine_clock.now(), entities=reach.entities, orgs=reach.orgs
+    )
     return TokenResponse(
         access_token=token.token, expires_in=token.expires_in, scope=token.scope, jti=token.jti
     )

@@ -1,0 +1,51 @@
+"""All SQL of the audit log: insert, page through, purge. Nothing here updates a row."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from billcycle.audit.models import AuditEvent
+
+
+def insert_event(session: Session, values: dict[str, Any]) -> None:
+    """Tenant: the row carries the tenant the caller recorded it for (``values``)."""
+    session.execute(insert(AuditEvent), [values])
+
+
+def events(
+    session: Session,
+    tenant_id: int,
+    *,
+    after: int | None,
+    limit: int,
+    actor: str | None = None,
+    action: str | None = None,
+    outcome: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[AuditEvent]:
+    """The tenant's events, newest first, below id ``after`` (keyset paging)."""
+    query = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
+    if after is not None:
+        query = query.where(AuditEvent.id < after)
+    if actor is not None:
+        query = query.where(AuditEvent.actor == actor)
+    if action is not None:
+        query = query.where(AuditEvent.action.startswith(action, autoescape=True))
+    if outcome is not None:
+        query = query.where(AuditEvent.outcome == outcome)
+    if since is not None:
+        query = query.where(AuditEvent.occurred_at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.occurred_at < until)
+    return list(session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)))
+
+
+def purge_before(session: Session, cutoff: datetime) -> int:
+    """Tenant: retention spans every tenant on purpose (one period for the installation)."""
+    result = session.execute(delete(AuditEvent).where(AuditEvent.occurred_at < cutoff))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,141 @@
+"""One audit event per state-changing request of a dialect (any method but GET, HEAD and
+OPTIONS), recorded after the response has been sent: one INSERT in its own short unit of
+work, in a worker thread, so the client never waits for it.
+
+The dialect's authentication dependency says who called (:func:`note_caller`); a request
+that never got that far (refused credentials, malformed headers) is not recorded, as it
+changed nothing and named no tenant. What is recorded: the actor, ``METHOD route``
+(the route template, e.g. ``POST /zuora/v1/accounts/{account_key}``), the ids in the
+path and the ``id``/``Id`` of the answer, the HTTP status, the request id and
+``Zuora-Track-Id``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from billcycle.audit import service
+from billcycle.db.session import unit_of_work
+from billcycle.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+_CALLER = "billcycle_caller"
+# Answers larger than this are not parsed for their id (a created object's answer is small).
+_ID_SCAN_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    tenant_id: int
+    actor: str
+    route: str | None
+    path_params: dict[str, Any]
+
+
+def note_caller(request: Request, tenant_id: int, actor: str) -> None:
+    """Called by a dialect's authentication dependency once it knows the tenant."""
+    route = request.scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    prefix = request.scope.get("root_path", "")
+    request.state.billcycle_caller = Caller(
+        tenant_id,
+        actor,
+        f"{prefix}{template}" if template else None,
+        dict(request.scope.get("path_params", {})),
+    )
+
+
+def _answer_id(body: bytes) -> str | None:
+    if not body or len(body) > _ID_SCAN_LIMIT or body[:1] != b"{":
+        return None
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    for name in ("id", "Id", "accountId", "subscriptionId", "invoiceId"):
+        value = parsed.get(name)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return str(value)
+    return None
+
+
+class AuditMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        runtime: Callable[[Scope], Runtime],
+        request_id: Callable[[Scope], str | None],
+    ) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.request_id = request_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in READS:
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        status = 500
+        chunks: list[bytes] = []
+        size = 0
+
+        async def watch(message: Message) -> None:
+            nonlocal status, size
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body" and size <= _ID_SCAN_LIMIT:
+                body = message.get("body", b"")
+                size += len(body)
+                chunks.append(body)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            caller = state.get(_CALLER)
+            if isinstance(caller, Caller):
+                await self._record(scope, caller, status, b"".join(chunks))
+
+    async def _record(self, scope: Scope, caller: Caller, status: int, body: bytes) -> None:
+        runtime = self.runtime(scope)
+        method = scope["method"]
+        route = caller.route or scope.get("path", "")
+        ids = [str(value) for value in caller.path_params.values()]
+        made = _answer_id(body) if status < 300 else None
+        if made is not None and made not in ids:
+            ids.append(made)
+        track = next((v for k, v in scope["headers"] if k.lower() == b"zuora-track-id"), None)
+
+        def write() -> None:
+            with unit_of_work(runtime.session_factory) as session:
+                service.record(
+                    session,
+                    caller.tenant_id,
+                    caller.actor,
+                    f"{method} {route}",
+                    method,
+                    route,
+                    ids,
+                    status,
+                    self.request_id(scope),
+                    track.decode("latin-1") if track else None,
+                    occurred_at=runtime.machine_clock.now(),
+                )
+
+        try:
+            await anyio.to_thread.run_sync(write)
+        except Exception:  # the answer is sent: a failed audit write is logged, not raised
+            log.exception("audit event not recorded for %s %s", method, route)
