@@ -28,6 +28,8 @@ from billcycle.subscriptions.models import (
     SubscriptionRatePlan,
 )
 from billcycle.tenancy.models import ApiKey, InstallationSecret, NumberSequence, OAuthClient, Tenant
+from billcycle.tenancy.invoice_settings_models import TenantInvoiceSettings
+from billcycle.users.models import ConsoleGrant, ConsoleUser
 
 __all__ = [
     "Account",
@@ -70,4 +72,7 @@ __all__ = [
     "Tenant",
     "TestGatewayCharge",
     "WorkChunk",
+    "ConsoleGrant",
+    "ConsoleUser",
+    "TenantInvoiceSettings",
 ]
