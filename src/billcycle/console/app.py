@@ -64,7 +64,7 @@ class RequestIdMiddleware:
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
-    return page(
+    response = page(
         request,
         "error.html.j2",
         code=status,
@@ -72,6 +72,11 @@ def error_page(request: Request, status: int, message: str) -> Response:
         title=_TITLES.get(status, "Error"),
         message=message,
     )
+    # A 500 is answered outside the request-id middleware: name the id here too.
+    rid = str(request.scope.get("state", {}).get("request_id", ""))
+    if rid and "x-request-id" not in response.headers:
+        response.headers["X-Request-Id"] = rid
+    return response
 
 
 def create_console_app(runtime: Runtime, signing_key: str) -> FastAPI:
