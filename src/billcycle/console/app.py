@@ -74,7 +74,7 @@ def error_page(request: Request, status: int, message: str) -> Response:
     )
     # A 500 is answered outside the request-id middleware: name the id here too.
     rid = str(request.scope.get("state", {}).get("request_id", ""))
-    if rid and "x-request-id" not in response.headers:
+    if rid and status == 500:
         response.headers["X-Request-Id"] = rid
     return response
 
