@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from swagger_ui_bundle import swagger_ui_path
 
 from billcycle.console.render import page, redirect
 from billcycle.console.session import Refused, SignInRequired
@@ -24,7 +23,6 @@ from billcycle.runtime import Runtime
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
-SWAGGER_PREFIX = "/static/swagger"
 
 _STATUS = {
     ErrorKind.NOT_FOUND: 404,
@@ -87,7 +85,6 @@ def create_console_app(runtime: Runtime, signing_key: str) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.signing_key = signing_key
-    app.mount(SWAGGER_PREFIX, StaticFiles(directory=swagger_ui_path), name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in ROUTERS:
         app.include_router(router)

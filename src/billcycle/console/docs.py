@@ -1,6 +1,6 @@
-"""API docs pages (Swagger UI) whose script and styles come from the installed
-``swagger-ui-bundle`` package, served by the console under ``/static/swagger``: the docs
-work on a machine without internet access."""
+"""API docs pages (Swagger UI) whose script and styles are served by the console from
+``static/swagger-ui/`` (Swagger UI 5, vendored from npm, see its README): the docs work on
+a machine without internet access."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from billcycle.console.app import SWAGGER_PREFIX
+SWAGGER_PREFIX = "/static/swagger-ui"
 
 
 def serve_docs_locally(app: FastAPI) -> None:
