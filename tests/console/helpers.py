@@ -47,8 +47,12 @@ def sign_in(client: TestClient, person: Person) -> str:
     assert form.status_code == 200
     response = client.post(
         "/signin",
-        data={"email": person.email, "password": person.password, "csrf_token": csrf_of(form.text),
-              "next": "/"},
+        data={
+            "email": person.email,
+            "password": person.password,
+            "csrf_token": csrf_of(form.text),
+            "next": "/",
+        },
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text

@@ -42,12 +42,27 @@ def test_every_list_page_renders_filters_and_sorts(
     with TestClient(app) as client:
         sign_in(client, person)
         for url in (
-            "/", "/dashboard/runs", "/bill-runs", "/bill-runs?status=Completed&sort=-number",
-            "/bill-runs/scheduled", "/bill-runs/new", "/bulk-jobs", "/bulk-jobs/new",
-            "/accounts", "/accounts?q=lab&sort=-name", "/invoices",
-            "/invoices?status=Posted&sort=amount&currency=usd", "/invoices?sort=-due",
-            "/payments", "/payments?sort=-amount", "/payment-runs", "/collections",
-            "/receivables", "/receivables/USD", "/receivables/USD?bucket=0", "/catalog",
+            "/",
+            "/dashboard/runs",
+            "/bill-runs",
+            "/bill-runs?status=Completed&sort=-number",
+            "/bill-runs/scheduled",
+            "/bill-runs/new",
+            "/bulk-jobs",
+            "/bulk-jobs/new",
+            "/accounts",
+            "/accounts?q=lab&sort=-name",
+            "/invoices",
+            "/invoices?status=Posted&sort=amount&currency=usd",
+            "/invoices?sort=-due",
+            "/payments",
+            "/payments?sort=-amount",
+            "/payment-runs",
+            "/collections",
+            "/receivables",
+            "/receivables/USD",
+            "/receivables/USD?bucket=0",
+            "/catalog",
             "/settings",
         ):
             response = client.get(url)
@@ -56,7 +71,8 @@ def test_every_list_page_renders_filters_and_sorts(
         accounts = client.get("/accounts").text
         account_id = _first_id(accounts, "accounts")
         page = client.get(f"/accounts/{account_id}")
-        assert page.status_code == 200 and "Collections history" in page.text
+        assert page.status_code == 200
+        assert "Collections history" in page.text
         invoices = client.get("/invoices?status=Posted").text
         invoice_id = _first_id(invoices, "invoices")
         page = client.get(f"/invoices/{invoice_id}")
@@ -65,10 +81,12 @@ def test_every_list_page_renders_filters_and_sorts(
         assert f'href="/invoices/{invoice_id}/pdf"' in page.text
         assert "$" in page.text or "€" in page.text
         csv = client.get("/invoices.csv?status=Posted")
-        assert csv.status_code == 200 and csv.text.startswith("invoice_number,")
+        assert csv.status_code == 200
+        assert csv.text.startswith("invoice_number,")
         assert len(csv.text.strip().splitlines()) == invoices.count('href="/invoices/') + 1
         aging = client.get("/receivables.csv")
-        assert aging.status_code == 200 and aging.text.startswith("currency,Current,")
+        assert aging.status_code == 200
+        assert aging.text.startswith("currency,Current,")
         assert client.get("/payments.csv").status_code == 200
 
 
@@ -82,13 +100,21 @@ def test_keyset_pages_walk_every_row_once_in_each_order(
             after = None
             with read_only_unit(runtime.session_factory) as session:
                 ctx = runtime.context(session, tenant.tenant_id)
-                every = reports.invoices(ctx, reports.InvoiceFilter(),
-                                         sort=reports.Sorting(sort, descending), after=None,
-                                         limit=200).rows
+                every = reports.invoices(
+                    ctx,
+                    reports.InvoiceFilter(),
+                    sort=reports.Sorting(sort, descending),
+                    after=None,
+                    limit=200,
+                ).rows
                 while True:
-                    page = reports.invoices(ctx, reports.InvoiceFilter(),
-                                            sort=reports.Sorting(sort, descending), after=after,
-                                            limit=3)
+                    page = reports.invoices(
+                        ctx,
+                        reports.InvoiceFilter(),
+                        sort=reports.Sorting(sort, descending),
+                        after=after,
+                        limit=3,
+                    )
                     seen.extend(r.id for r in page.rows)
                     if page.next_cursor is None:
                         break
@@ -118,15 +144,18 @@ def test_a_bill_run_from_the_form_to_posted(
         assert 'hx-get="' + url + '/progress"' in page.text  # Pending: the card polls
         jobs.run_until_idle()
         card = client.get(url + "/progress")
-        assert "Completed" in card.text and card.headers.get("hx-refresh") == "true"
+        assert "Completed" in card.text
+        assert card.headers.get("hx-refresh") == "true"
         page = client.get(url)
-        assert 'id="post-run"' in page.text and 'id="delete-run"' not in page.text
+        assert 'id="post-run"' in page.text
+        assert 'id="delete-run"' not in page.text
         posted = client.post(url + "/post", data={"csrf_token": csrf}, follow_redirects=False)
         assert posted.status_code == 303
         jobs.run_until_idle()
         page = client.get(url)
         assert BillRunStatus.POSTED.value in page.text
-        assert 'id="post-run"' not in page.text and 'id="email-run"' in page.text
+        assert 'id="post-run"' not in page.text
+        assert 'id="email-run"' in page.text
         # The same post again (a stale page): a clear message, nothing changes.
         again = client.post(url + "/post", data={"csrf_token": csrf})
         assert again.status_code == 200
@@ -144,34 +173,48 @@ def test_invoice_actions_and_a_bulk_write_off(
         ids = [int(i) for i in re.findall(r'href="/invoices/(\d+)"', listing)]
         first, second = ids[0], ids[1]
         done = client.post(f"/invoices/{first}/write-off", data={"csrf_token": csrf})
-        assert done.status_code == 200 and "written off" in done.text
+        assert done.status_code == 200
+        assert "written off" in done.text
         assert 'id="write-off-invoice"' not in done.text
         again = client.post(f"/invoices/{first}/cancel", data={"csrf_token": csrf})
         assert "only draft invoices can be posted" in again.text or "Posted" in again.text
-        job = client.post("/bulk-jobs/new", data={"csrf_token": csrf, "invoice_ids": f"{second}\n999999999"},
-                          follow_redirects=False)
+        job = client.post(
+            "/bulk-jobs/new",
+            data={"csrf_token": csrf, "invoice_ids": f"{second}\n999999999"},
+            follow_redirects=False,
+        )
         assert job.status_code == 303, job.text
         url = job.headers["location"]
         jobs.run_until_idle()
         page = client.get(url)
-        assert "ValidatedWithErrors" in page.text and 'id="process-job"' in page.text
+        assert "ValidatedWithErrors" in page.text
+        assert 'id="process-job"' in page.text
         failed = client.get(url + "?status=FailedValidation")
-        assert "999999999" in failed.text and f">{second}<" not in failed.text
+        assert "999999999" in failed.text
+        assert f">{second}<" not in failed.text
         processed = client.post(url + "/process", data={"csrf_token": csrf})
         assert processed.status_code == 200
         jobs.run_until_idle()
         page = client.get(url)
         assert "Processed" in page.text
         csv = client.get(url + "/records.csv")
-        assert csv.status_code == 200 and "Processed" in csv.text and str(second) in csv.text
+        assert csv.status_code == 200
+        assert "Processed" in csv.text
+        assert str(second) in csv.text
         invoice = client.get(f"/invoices/{second}")
         assert 'id="invoice-balance">$0.00' in invoice.text or "0.00" in invoice.text
     with read_only_unit(runtime.session_factory) as session:
         ctx = runtime.context(session, tenant.tenant_id)
-        page = reports.invoices(ctx, reports.InvoiceFilter(status=InvoiceStatus.POSTED),
-                                sort=reports.Sorting("number", False), after=None, limit=200)
+        page = reports.invoices(
+            ctx,
+            reports.InvoiceFilter(status=InvoiceStatus.POSTED),
+            sort=reports.Sorting("number", False),
+            after=None,
+            limit=200,
+        )
         balances = {r.id: r.balance_minor for r in page.rows}
-    assert balances[first] == 0 and balances[second] == 0
+    assert balances[first] == 0
+    assert balances[second] == 0
 
 
 def test_settings_are_saved_by_an_admin_with_errors_next_to_fields(
@@ -181,15 +224,25 @@ def test_settings_are_saved_by_an_admin_with_errors_next_to_fields(
     with TestClient(app) as client:
         csrf = sign_in(client, person)
         bad = client.post("/settings", data={"csrf_token": csrf, "payment_terms_days": "lots"})
-        assert bad.status_code == 400 and 'id="error-payment_terms_days"' in bad.text
+        assert bad.status_code == 400
+        assert 'id="error-payment_terms_days"' in bad.text
         bad = client.post("/settings", data={"csrf_token": csrf, "invoice_logo_url": "ftp://x"})
-        assert bad.status_code == 400 and 'id="error-invoice_logo_url"' in bad.text
-        ok = client.post("/settings", data={
-            "csrf_token": csrf, "invoice_logo_url": "https://example.com/logo.png",
-            "invoice_seller_address": "1 Main St\nSpringfield", "invoice_footer": "Thanks!",
-            "payment_terms_days": "30"})
-        assert ok.status_code == 200 and "saved" in ok.text
+        assert bad.status_code == 400
+        assert 'id="error-invoice_logo_url"' in bad.text
+        ok = client.post(
+            "/settings",
+            data={
+                "csrf_token": csrf,
+                "invoice_logo_url": "https://example.com/logo.png",
+                "invoice_seller_address": "1 Main St\nSpringfield",
+                "invoice_footer": "Thanks!",
+                "payment_terms_days": "30",
+            },
+        )
+        assert ok.status_code == 200
+        assert "saved" in ok.text
     with runtime.service_context(tenant.tenant_id) as ctx:
         saved = invoice_settings(ctx)
-    assert saved.payment_terms_days == 30 and saved.invoice_footer == "Thanks!"
+    assert saved.payment_terms_days == 30
+    assert saved.invoice_footer == "Thanks!"
     assert saved.invoice_seller_address == "1 Main St\nSpringfield"

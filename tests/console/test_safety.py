@@ -43,16 +43,21 @@ def test_a_user_of_another_tenant_gets_404_on_every_route_with_an_id(
     ids: dict[str, int] = {}
     with TestClient(app) as client:
         csrf = sign_in(client, owner)
-        run = client.post("/bill-runs/new", data={"csrf_token": csrf, "target_date": "2026-02-01"},
-                          follow_redirects=False)
+        run = client.post(
+            "/bill-runs/new",
+            data={"csrf_token": csrf, "target_date": "2026-02-01"},
+            follow_redirects=False,
+        )
         ids["run_id"] = int(run.headers["location"].rsplit("/", 1)[1])
         jobs.run_until_idle()
         invoices = client.get("/invoices?status=Posted").text
         ids["invoice_id"] = int(re.findall(r'href="/invoices/(\d+)"', invoices)[0])
         ids["account_id"] = int(re.findall(r'href="/accounts/(\d+)"', invoices)[0])
-        job = client.post("/bulk-jobs/new", data={"csrf_token": csrf,
-                                                  "invoice_ids": str(ids["invoice_id"])},
-                          follow_redirects=False)
+        job = client.post(
+            "/bulk-jobs/new",
+            data={"csrf_token": csrf, "invoice_ids": str(ids["invoice_id"])},
+            follow_redirects=False,
+        )
         ids["job_id"] = int(job.headers["location"].rsplit("/", 1)[1])
         ids["payment_id"] = 10**9  # no payment in the demo: the id of none is 404 too
     before = _snapshot(runtime, tenant.tenant_id, ids)
@@ -64,10 +69,12 @@ def test_a_user_of_another_tenant_gets_404_on_every_route_with_an_id(
             url = path
             for name, value in ids.items():
                 url = url.replace("{" + name + "}", str(value))
-            response = client.request(method, url, data={"csrf_token": csrf} if method == "POST"
-                                      else None)
+            response = client.request(
+                method, url, data={"csrf_token": csrf} if method == "POST" else None
+            )
             assert response.status_code == 404, (method, url, response.status_code)
-            assert "Request id" in response.text and "Traceback" not in response.text
+            assert "Request id" in response.text
+            assert "Traceback" not in response.text
     assert _snapshot(runtime, tenant.tenant_id, ids) == before
 
 
@@ -94,14 +101,17 @@ def test_a_viewer_sees_no_buttons_and_is_refused_when_posting(
         invoices = client.get("/invoices?status=Posted").text
         invoice_id = int(re.findall(r'href="/invoices/(\d+)"', invoices)[0])
         page = client.get(f"/invoices/{invoice_id}").text
-        assert 'id="write-off-invoice"' not in page and 'id="email-invoice"' not in page
+        assert 'id="write-off-invoice"' not in page
+        assert 'id="email-invoice"' not in page
         assert 'id="new-bill-run"' not in client.get("/bill-runs").text
         assert 'id="new-bulk-job"' not in client.get("/bulk-jobs").text
         assert 'id="save-settings"' not in client.get("/settings").text
         refused = client.post(f"/invoices/{invoice_id}/write-off", data={"csrf_token": csrf})
-        assert refused.status_code == 403 and "viewer" in refused.text
-        refused = client.post("/bill-runs/new", data={"csrf_token": csrf,
-                                                      "target_date": "2026-02-01"})
+        assert refused.status_code == 403
+        assert "viewer" in refused.text
+        refused = client.post(
+            "/bill-runs/new", data={"csrf_token": csrf, "target_date": "2026-02-01"}
+        )
         assert refused.status_code == 403
         refused = client.post("/settings", data={"csrf_token": csrf, "invoice_footer": "x"})
         assert refused.status_code == 403
@@ -121,13 +131,15 @@ def test_posts_without_the_csrf_token_change_nothing(
         before = client.get(f"/invoices/{invoice_id}").text.split('id="invoice-balance">')[1][:30]
         for data in ({}, {"csrf_token": "forged"}):
             refused = client.post(f"/invoices/{invoice_id}/write-off", data=data)
-            assert refused.status_code == 403 and "expired" in refused.text
+            assert refused.status_code == 403
+            assert "expired" in refused.text
         after = client.get(f"/invoices/{invoice_id}").text.split('id="invoice-balance">')[1][:30]
         assert after == before
         # Sign-in itself needs its form's token.
         client.cookies.clear()
-        refused = client.post("/signin", data={"email": operator.email,
-                                               "password": operator.password})
+        refused = client.post(
+            "/signin", data={"email": operator.email, "password": operator.password}
+        )
         assert refused.status_code == 403
 
 
@@ -140,21 +152,28 @@ def test_sign_in_out_wrong_password_and_tenant_switch(
     from billcycle.users import service as users
 
     with unit_of_work(runtime.session_factory) as session:
-        users.create_user(session, runtime.clock, tenant_id=second.tenant_id,
-                          email=person.email, role=Role.VIEWER)
+        users.create_user(
+            session, runtime.clock, tenant_id=second.tenant_id, email=person.email, role=Role.VIEWER
+        )
     with TestClient(app) as client:
         form = client.get("/signin")
-        wrong = client.post("/signin", data={"email": person.email, "password": "nope" * 4,
-                                             "csrf_token": csrf_of(form.text)})
-        assert wrong.status_code == 400 and "wrong" in wrong.text
+        wrong = client.post(
+            "/signin",
+            data={"email": person.email, "password": "nope" * 4, "csrf_token": csrf_of(form.text)},
+        )
+        assert wrong.status_code == 400
+        assert "wrong" in wrong.text
         csrf = sign_in(client, person)
         cookie = client.cookies.get("billcycle_console")
         assert cookie
         home = client.get("/")
-        assert 'id="tenant-switcher"' in home.text and "operator" in home.text
-        switched = client.post("/tenant", data={"csrf_token": csrf,
-                                                "tenant_id": str(second.tenant_id)})
-        assert switched.status_code == 200 and f"zz second {tenant.tenant_id}" in switched.text
+        assert 'id="tenant-switcher"' in home.text
+        assert "operator" in home.text
+        switched = client.post(
+            "/tenant", data={"csrf_token": csrf, "tenant_id": str(second.tenant_id)}
+        )
+        assert switched.status_code == 200
+        assert f"zz second {tenant.tenant_id}" in switched.text
         assert "viewer" in switched.text
         refused = client.post("/tenant", data={"csrf_token": csrf, "tenant_id": "999999"})
         assert refused.status_code == 403
@@ -168,12 +187,22 @@ def test_session_cookie_flags(app: FastAPI, runtime: Runtime, tenant: NewTenant)
     for base, secure in (("http://testserver", False), ("https://testserver", True)):
         with TestClient(app, base_url=base) as client:
             form = client.get("/signin")
-            response = client.post("/signin", data={
-                "email": person.email, "password": person.password,
-                "csrf_token": csrf_of(form.text)}, follow_redirects=False)
-            header = next(v for k, v in response.headers.multi_items()
-                          if k == "set-cookie" and v.startswith("billcycle_console="))
-            assert "HttpOnly" in header and "SameSite=lax" in header.replace("Lax", "lax")
+            response = client.post(
+                "/signin",
+                data={
+                    "email": person.email,
+                    "password": person.password,
+                    "csrf_token": csrf_of(form.text),
+                },
+                follow_redirects=False,
+            )
+            header = next(
+                v
+                for k, v in response.headers.multi_items()
+                if k == "set-cookie" and v.startswith("billcycle_console=")
+            )
+            assert "HttpOnly" in header
+            assert "SameSite=lax" in header.replace("Lax", "lax")
             assert ("Secure" in header) is secure
 
 
@@ -184,7 +213,8 @@ def test_error_pages_show_a_request_id_and_no_traceback(
     with TestClient(app, raise_server_exceptions=False) as client:
         sign_in(client, person)
         missing = client.get("/no/such/page")
-        assert missing.status_code == 404 and "Request id" in missing.text
+        assert missing.status_code == 404
+        assert "Request id" in missing.text
         assert missing.headers["x-request-id"] in missing.text
         assert client.get("/invoices/abc").status_code == 404
         # A 500: the page of an invoice whose template cannot render (a broken service).
@@ -196,5 +226,6 @@ def test_error_pages_show_a_request_id_and_no_traceback(
         monkeypatch.setattr(page_module.reports, "accounts", broken)  # type: ignore[attr-defined]
         crashed = client.get("/accounts")
         assert crashed.status_code == 500
-        assert "secret internal detail" not in crashed.text and "Traceback" not in crashed.text
+        assert "secret internal detail" not in crashed.text
+        assert "Traceback" not in crashed.text
         assert crashed.headers["x-request-id"] in crashed.text

@@ -47,6 +47,8 @@ def create(
     finally:
         runtime.dispose()
     what = "created" if created.new_user else "granted"
-    console.print(f"[bold]{created.email}[/bold] {what}: {created.role.value} in tenant {tenant_id}")
+    console.print(
+        f"[bold]{created.email}[/bold] {what}: {created.role.value} in tenant {tenant_id}"
+    )
     if created.password is not None:
         console.print(f"  one-time password: [cyan]{created.password}[/cyan] (shown only now)")

@@ -80,9 +80,7 @@ def error_page(request: Request, status: int, message: str) -> Response:
 def create_console_app(runtime: Runtime, signing_key: str) -> FastAPI:
     from billcycle.console.pages.registry import ROUTERS
 
-    app = FastAPI(
-        title="billcycle console", docs_url=None, redoc_url=None, openapi_url=None
-    )
+    app = FastAPI(title="billcycle console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.runtime = runtime
     app.state.signing_key = signing_key
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -122,8 +120,9 @@ def create_console_app(runtime: Runtime, signing_key: str) -> FastAPI:
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         rid = request.scope.get("state", {}).get("request_id", "")
-        log.exception("console: unhandled error on %s %s (request %s)", request.method,
-                      request.url.path, rid)
+        log.exception(
+            "console: unhandled error on %s %s (request %s)", request.method, request.url.path, rid
+        )
         return error_page(
             request, 500, "The console could not draw this page; the error has been logged."
         )

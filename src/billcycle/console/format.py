@@ -25,6 +25,14 @@ def amount(value: Decimal | None, currency: str) -> str:
     return format_currency(value, currency, locale=LOCALE)
 
 
+def quantity(value: Decimal | None) -> str:
+    """A quantity as people write it: ``20``, ``1.5`` (never ``2E+1``)."""
+    if value is None:
+        return ""
+    text = f"{value.normalize():f}"
+    return text
+
+
 def instant(value: datetime | None, zone: ZoneInfo) -> str:
     if value is None:
         return ""

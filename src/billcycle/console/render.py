@@ -33,6 +33,7 @@ _ENV.globals.update(
     amount=fmt.amount,
     day=fmt.day,
     percent=fmt.percent,
+    quantity=fmt.quantity,
     csrf_field=CSRF_FIELD,
 )
 SECURITY_HEADERS = {
@@ -73,6 +74,8 @@ def render_text(template: str, request: Request, **values: Any) -> str:
         "url_with": lambda **c: url_with(request, **c),
         "instant": (lambda v: fmt.instant(v, zone)) if zone else (lambda v: str(v or "")),
         "path": request.url.path,
+        # Drawn inside another page's frame (the invoice document): no navigation.
+        "embedded": request.headers.get("sec-fetch-dest") == "iframe",
     } | values
     return _ENV.get_template(template).render(context)
 

@@ -27,8 +27,8 @@ from billcycle.subscriptions.models import (
     SubscriptionChargeTier,
     SubscriptionRatePlan,
 )
-from billcycle.tenancy.models import ApiKey, InstallationSecret, NumberSequence, OAuthClient, Tenant
 from billcycle.tenancy.invoice_settings_models import TenantInvoiceSettings
+from billcycle.tenancy.models import ApiKey, InstallationSecret, NumberSequence, OAuthClient, Tenant
 from billcycle.users.models import ConsoleGrant, ConsoleUser
 
 __all__ = [
@@ -43,6 +43,8 @@ __all__ = [
     "CollectionAccount",
     "CollectionEvent",
     "CollectionPolicyRow",
+    "ConsoleGrant",
+    "ConsoleUser",
     "Contact",
     "IdempotencyRecord",
     "InstallationSecret",
@@ -70,9 +72,7 @@ __all__ = [
     "SubscriptionChargeTier",
     "SubscriptionRatePlan",
     "Tenant",
+    "TenantInvoiceSettings",
     "TestGatewayCharge",
     "WorkChunk",
-    "ConsoleGrant",
-    "ConsoleUser",
-    "TenantInvoiceSettings",
 ]

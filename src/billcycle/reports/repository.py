@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account, Contact
@@ -24,14 +24,14 @@ Cursor = tuple[Any, int]
 
 
 def _keyset(
-    stmt: Select[Any],
+    stmt: Any,
     sort: ColumnElement[Any],
     id_col: ColumnElement[Any],
     *,
     descending: bool,
     after: Cursor | None,
     limit: int,
-) -> Select[Any]:
+) -> Any:
     if after is not None:
         value, last_id = after
         if descending:
@@ -372,7 +372,10 @@ def accounts_by_standing(
             CollectionAccount.suspended_on,
             last_event.label("last_event_on"),
         )
-        .join(Account, and_(Account.id == CollectionAccount.account_id, Account.tenant_id == tenant_id))
+        .join(
+            Account,
+            and_(Account.id == CollectionAccount.account_id, Account.tenant_id == tenant_id),
+        )
         .where(CollectionAccount.tenant_id == tenant_id, CollectionAccount.standing.in_(standings))
     )
     return list(

@@ -50,8 +50,11 @@ class Sorting:
     descending: bool
 
 
+_PARSERS: dict[str, Callable[[str], Any]] = {"date": date.fromisoformat, "int": int, "str": str}
+
+
 def _parsers(kind: str) -> Callable[[str], Any]:
-    return {"date": date.fromisoformat, "int": int, "str": str}[kind]
+    return _PARSERS[kind]
 
 
 def encode_cursor(value: Any, row_id: int) -> str:
@@ -68,8 +71,9 @@ def decode_cursor(cursor: str | None, kind: str) -> repo.Cursor | None:
         text, row_id = json.loads(raw)
         return _parsers(kind)(text), int(row_id)
     except (ValueError, TypeError, KeyError):
-        raise InvalidValue("The page link is not valid; start again from the first page.",
-                           field="after") from None
+        raise InvalidValue(
+            "The page link is not valid; start again from the first page.", field="after"
+        ) from None
 
 
 def _page(rows: list[T], limit: int, key: Callable[[T], tuple[Any, int]]) -> Page[T]:

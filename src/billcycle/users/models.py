@@ -27,7 +27,9 @@ class ConsoleGrant(IdMixin, Base):
     """A user's role in one tenant; the tenants a user sees are exactly its grants."""
 
     __tablename__ = "console_user_tenants"
-    __table_args__ = (Index("uq_console_user_tenants_user_tenant", "user_id", "tenant_id", unique=True),)
+    __table_args__ = (
+        Index("uq_console_user_tenants_user_tenant", "user_id", "tenant_id", unique=True),
+    )
 
     user_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False

@@ -7,6 +7,7 @@ same hash check as one with a wrong password, so timing does not reveal which em
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -65,9 +66,7 @@ def parse_role(text: str) -> Role:
 
 def _check_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
-        raise InvalidValue(
-            f"A password has at least {MIN_PASSWORD} characters.", field="password"
-        )
+        raise InvalidValue(f"A password has at least {MIN_PASSWORD} characters.", field="password")
     if len(password) > MAX_PASSWORD:
         raise InvalidValue(f"A password has at most {MAX_PASSWORD} characters.", field="password")
     return password
@@ -154,10 +153,8 @@ def authenticate(session: Session, email: str, password: str) -> ConsoleUser:
     """The user whose email and password these are, or ``NotAuthenticated``."""
     user = repository.find_by_email(session, email.strip().lower())
     if user is None:
-        try:
+        with contextlib.suppress(VerificationError):
             _HASHER.verify(_DUMMY_HASH, password[:MAX_PASSWORD] or "x")
-        except VerificationError:
-            pass
         raise NotAuthenticated("The email or password is wrong.")
     if len(password) > MAX_PASSWORD or not verify_password(user, password):
         raise NotAuthenticated("The email or password is wrong.")

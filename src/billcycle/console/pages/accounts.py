@@ -29,10 +29,21 @@ def list_accounts(
     after: str | None = None,
 ) -> Response:
     order = sorting(sort, "number", descending=False)
-    found = read(request, viewer, lambda ctx: reports.accounts(
-        ctx, query=q, status=status, sort=order, after=after, limit=PAGE_SIZE))
-    return page(request, "accounts.html.j2", title="Accounts", accounts=found, q=q or "",
-                sort=sort or "number")
+    found = read(
+        request,
+        viewer,
+        lambda ctx: reports.accounts(
+            ctx, query=q, status=status, sort=order, after=after, limit=PAGE_SIZE
+        ),
+    )
+    return page(
+        request,
+        "accounts.html.j2",
+        title="Accounts",
+        accounts=found,
+        q=q or "",
+        sort=sort or "number",
+    )
 
 
 @router.get("/accounts/{account_id}")
@@ -47,5 +58,6 @@ def account_page(request: Request, viewer: CurrentViewer, account_id: int) -> Re
 
     values = read(request, viewer, work)
     account = values["summary"].account
-    return page(request, "account.html.j2", title=f"{account.name} ({account.account_number})",
-                **values)
+    return page(
+        request, "account.html.j2", title=f"{account.name} ({account.account_number})", **values
+    )

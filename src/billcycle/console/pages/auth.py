@@ -37,17 +37,30 @@ def _safe_next(value: object) -> str:
     return text
 
 
-def _signin_page(request: Request, *, status: int = 200, error: str | None = None,
-                 email: str = "", nxt: str = "/") -> Response:
+def _signin_page(
+    request: Request,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    email: str = "",
+    nxt: str = "/",
+) -> Response:
     token = signin_csrf(request)
-    response = page(request, "signin.html.j2", code=status, error=error, email=email,
-                    next=nxt, signin_token=token)
+    response = page(
+        request,
+        "signin.html.j2",
+        code=status,
+        error=error,
+        email=email,
+        next=nxt,
+        signin_token=token,
+    )
     set_cookie(request, response, SIGNIN_CSRF_COOKIE, token, 3600)
     return response
 
 
 @router.get("/signin")
-def signin_form(request: Request, next: str = "/") -> Response:  # noqa: A002
+def signin_form(request: Request, next: str = "/") -> Response:
     if current_viewer(request) is not None:
         return redirect(request, _safe_next(next))
     return _signin_page(request, nxt=_safe_next(next))
@@ -60,8 +73,13 @@ async def signin(request: Request) -> Response:
     password = str(form.get("password") or "")
     nxt = _safe_next(form.get("next"))
     if not signin_csrf_ok(request, form.get("csrf_token")):
-        return _signin_page(request, status=403, email=email, nxt=nxt,
-                            error="The sign-in form expired; please try again.")
+        return _signin_page(
+            request,
+            status=403,
+            email=email,
+            nxt=nxt,
+            error="The sign-in form expired; please try again.",
+        )
     runtime = runtime_of(request)
     try:
         with read_only_unit(runtime.session_factory) as session:
@@ -70,14 +88,24 @@ async def signin(request: Request) -> Response:
     except NotAuthenticated as exc:
         return _signin_page(request, status=400, email=email, nxt=nxt, error=str(exc))
     if not grants:
-        return _signin_page(request, status=403, email=email, nxt=nxt,
-                            error="Your account has no role in any tenant.")
+        return _signin_page(
+            request,
+            status=403,
+            email=email,
+            nxt=nxt,
+            error="Your account has no role in any tenant.",
+        )
     response = redirect(request, nxt)
     start_session(request, response, user.id, grants[0].tenant_id)
     response.delete_cookie(SIGNIN_CSRF_COOKIE, path="/")
-    record_action(tenant_id=grants[0].tenant_id, user_email=user.email, action="sign_in",
-                  object_type="console_user", object_id=user.id,
-                  at=runtime.machine_clock.now())
+    record_action(
+        tenant_id=grants[0].tenant_id,
+        user_email=user.email,
+        action="sign_in",
+        object_type="console_user",
+        object_id=user.id,
+        at=runtime.machine_clock.now(),
+    )
     return response
 
 

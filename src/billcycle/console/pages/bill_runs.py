@@ -65,19 +65,31 @@ def list_runs(
         request,
         viewer,
         lambda ctx: reports.bill_runs(
-            ctx, statuses=[status] if status else [], scheduled=False, sort=order,
-            after=after, limit=PAGE_SIZE,
+            ctx,
+            statuses=[status] if status else [],
+            scheduled=False,
+            sort=order,
+            after=after,
+            limit=PAGE_SIZE,
         ),
     )
-    return page(request, "bill_runs.html.j2", title="Bill runs", runs=runs, status=status or "",
-                statuses=list(BillRunStatus), sort=sort or "-created")
+    return page(
+        request,
+        "bill_runs.html.j2",
+        title="Bill runs",
+        runs=runs,
+        status=status or "",
+        statuses=list(BillRunStatus),
+        sort=sort or "-created",
+    )
 
 
 @router.get("/bill-runs/scheduled")
 def scheduled_runs(request: Request, viewer: CurrentViewer, after: str | None = None) -> Response:
     def work(ctx: ServiceContext) -> tuple[Any, dict[int, list[Any]]]:
-        runs = reports.bill_runs(ctx, scheduled=True, statuses=[BillRunStatus.PENDING],
-                                 after=after, limit=PAGE_SIZE)
+        runs = reports.bill_runs(
+            ctx, scheduled=True, statuses=[BillRunStatus.PENDING], after=after, limit=PAGE_SIZE
+        )
         upcoming = {
             run.id: _next_times(schedule_of(run.schedule), run.scheduled_execution_time)
             for run in runs.rows
@@ -85,8 +97,9 @@ def scheduled_runs(request: Request, viewer: CurrentViewer, after: str | None = 
         return runs, upcoming
 
     runs, upcoming = read(request, viewer, work)
-    return page(request, "scheduled_runs.html.j2", title="Scheduled bill runs", runs=runs,
-                upcoming=upcoming)
+    return page(
+        request, "scheduled_runs.html.j2", title="Scheduled bill runs", runs=runs, upcoming=upcoming
+    )
 
 
 def _next_times(spec: schedules.BillRunSchedule | None, first: datetime | None) -> list[datetime]:
@@ -105,15 +118,25 @@ def _next_times(spec: schedules.BillRunSchedule | None, first: datetime | None) 
 @router.get("/bill-runs/new")
 def new_run_form(request: Request, viewer: CurrentViewer) -> Response:
     today = read(request, viewer, lambda ctx: ctx.clock.today())
-    return page(request, "bill_run_new.html.j2", title="New bill run",
-                values={"target_date": today.isoformat(), "invoice_date": today.isoformat(),
-                        "batches": "", "bill_cycle_day": "All", "account_number": "",
-                        "name": ""},
-                errors={})
+    return page(
+        request,
+        "bill_run_new.html.j2",
+        title="New bill run",
+        values={
+            "target_date": today.isoformat(),
+            "invoice_date": today.isoformat(),
+            "batches": "",
+            "bill_cycle_day": "All",
+            "account_number": "",
+            "name": "",
+        },
+        errors={},
+    )
 
 
 def _spec(ctx: ServiceContext, form: FormData) -> BillRunSpec:
     """The ad hoc run the form asks for; ``InvalidValue`` names the field at fault."""
+
     def day(name: str, required: bool) -> date | None:
         text = form_text(form, name)
         if not text:
@@ -135,20 +158,32 @@ def _spec(ctx: ServiceContext, form: FormData) -> BillRunSpec:
         try:
             account = accounts.find_account(ctx, account_id=None, number=number)
         except DomainError:
-            raise InvalidValue(f"No account is numbered {number}.",
-                               field="account_number") from None
+            raise InvalidValue(
+                f"No account is numbered {number}.", field="account_number"
+            ) from None
         filters = (BillRunFilter(FilterType.ACCOUNT, account.id),)
         batches, cycle = None, None
     else:
         text = form_text(form, "batches")
         if text:
             try:
-                batches = tuple(sorted({accounts.parse_batch(
-                    p.strip() if p.strip().lower().startswith("batch") else f"Batch{p.strip()}")
-                    for p in text.split(",") if p.strip()}))
+                batches = tuple(
+                    sorted(
+                        {
+                            accounts.parse_batch(
+                                p.strip()
+                                if p.strip().lower().startswith("batch")
+                                else f"Batch{p.strip()}"
+                            )
+                            for p in text.split(",")
+                            if p.strip()
+                        }
+                    )
+                )
             except DomainError:
-                raise InvalidValue("Batches are numbers 1 to 50, separated by commas.",
-                                   field="batches") from None
+                raise InvalidValue(
+                    "Batches are numbers 1 to 50, separated by commas.", field="batches"
+                ) from None
         cycle_text = form_text(form, "bill_cycle_day") or "All"
         if cycle_text != "All":
             if not cycle_text.isdigit() or not 1 <= int(cycle_text) <= 31:
@@ -181,16 +216,30 @@ async def create_run(request: Request, viewer: CurrentViewer) -> Response:
         run_id = await units(request, viewer).write(work)
     except DomainError as exc:
         field = exc.field if isinstance(exc, InvalidValue) and exc.field else "form"
-        return page(request, "bill_run_new.html.j2", code=400, title="New bill run",
-                    values={k: form_text(form, k) for k in (
-                        "target_date", "invoice_date", "batches", "bill_cycle_day",
-                        "account_number", "name")},
-                    errors={field: str(exc)})
+        return page(
+            request,
+            "bill_run_new.html.j2",
+            code=400,
+            title="New bill run",
+            values={
+                k: form_text(form, k)
+                for k in (
+                    "target_date",
+                    "invoice_date",
+                    "batches",
+                    "bill_cycle_day",
+                    "account_number",
+                    "name",
+                )
+            },
+            errors={field: str(exc)},
+        )
     from billcycle.console.pages.common import _record
     from billcycle.console.session import runtime_of
 
-    _record(request, viewer, runtime_of(request).machine_clock.now(), "create", "bill_run",
-            run_id, "ok")
+    _record(
+        request, viewer, runtime_of(request).machine_clock.now(), "create", "bill_run", run_id, "ok"
+    )
     return redirect(request, f"/bill-runs/{run_id}", notice="The bill run was created.")
 
 
@@ -208,28 +257,47 @@ def run_detail(
 ) -> Response:
     def work(ctx: ServiceContext) -> tuple[Any, Any]:
         view = _detail(ctx, run_id)
-        invoices = reports.invoices(
-            ctx, reports.InvoiceFilter(bill_run_id=run_id), sort=reports.Sorting("number", False),
-            after=after, limit=PAGE_SIZE,
-        ) if tab == "drafts" else None
+        invoices = (
+            reports.invoices(
+                ctx,
+                reports.InvoiceFilter(bill_run_id=run_id),
+                sort=reports.Sorting("number", False),
+                after=after,
+                limit=PAGE_SIZE,
+            )
+            if tab == "drafts"
+            else None
+        )
         return view, invoices
 
     view, invoices = read(request, viewer, work)
     run = view.run
-    return page(request, "bill_run.html.j2", title=f"Bill run {run.bill_run_number}",
-                view=view, run=run, invoices=invoices, tab=tab,
-                live=run.status in LIVE,
-                actions=allowed_actions(run.status, run.schedule is not None),
-                now=read(request, viewer, lambda ctx: ctx.machine_clock.now()))
+    return page(
+        request,
+        "bill_run.html.j2",
+        title=f"Bill run {run.bill_run_number}",
+        view=view,
+        run=run,
+        invoices=invoices,
+        tab=tab,
+        live=run.status in LIVE,
+        actions=allowed_actions(run.status, run.schedule is not None),
+        now=read(request, viewer, lambda ctx: ctx.machine_clock.now()),
+    )
 
 
 @router.get("/bill-runs/{run_id}/progress")
 def run_progress(request: Request, viewer: CurrentViewer, run_id: int) -> Response:
     """The progress card alone (htmx polls it while the run moves): one query."""
     view = read(request, viewer, lambda ctx: _detail(ctx, run_id))
-    response = fragment(request, "_run_progress.html.j2", view=view, run=view.run,
-                        live=view.run.status in LIVE,
-                        now=runtime_now(request))
+    response = fragment(
+        request,
+        "_run_progress.html.j2",
+        view=view,
+        run=view.run,
+        live=view.run.status in LIVE,
+        now=runtime_now(request),
+    )
     if view.run.status not in LIVE:
         # The run settled: reload the page once so its buttons and tabs follow.
         response.headers["HX-Refresh"] = "true"
@@ -267,8 +335,16 @@ def _transition(name: str) -> Any:
             "delete": "Deleting started.",
         }
         back = "/bill-runs" if name == "delete" else f"/bill-runs/{run_id}"
-        return await act(request, viewer, action=name, object_type="bill_run",
-                         object_id=run_id, work=work, back=back, notice=notices[name])
+        return await act(
+            request,
+            viewer,
+            action=name,
+            object_type="bill_run",
+            object_id=run_id,
+            work=work,
+            back=back,
+            notice=notices[name],
+        )
 
     return handler
 

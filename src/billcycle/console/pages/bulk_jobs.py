@@ -50,16 +50,26 @@ def job_actions(status: str) -> list[str]:
 def list_jobs(
     request: Request, viewer: CurrentViewer, status: str | None = None, after: str | None = None
 ) -> Response:
-    found = read(request, viewer, lambda ctx: reports.bulk_jobs(
-        ctx, statuses=[status] if status else [], after=after, limit=PAGE_SIZE))
-    return page(request, "bulk_jobs.html.j2", title="Bulk jobs", jobs=found,
-                status=status or "", statuses=list(BulkJobStatus))
+    found = read(
+        request,
+        viewer,
+        lambda ctx: reports.bulk_jobs(
+            ctx, statuses=[status] if status else [], after=after, limit=PAGE_SIZE
+        ),
+    )
+    return page(
+        request,
+        "bulk_jobs.html.j2",
+        title="Bulk jobs",
+        jobs=found,
+        status=status or "",
+        statuses=list(BulkJobStatus),
+    )
 
 
 @router.get("/bulk-jobs/new")
 def new_job_form(request: Request, viewer: CurrentViewer) -> Response:
-    return page(request, "bulk_job_new.html.j2", title="New bulk write-off", errors={},
-                pasted="")
+    return page(request, "bulk_job_new.html.j2", title="New bulk write-off", errors={}, pasted="")
 
 
 @router.post("/bulk-jobs/new")
@@ -85,16 +95,24 @@ async def create_job(request: Request, viewer: CurrentViewer) -> Response:
         chunk = int(runtime_of(request).settings.bulk_job_chunk_size)
 
         def work(ctx: ServiceContext) -> int:
-            return jobs.create_job(ctx, BulkJobType.BULK_WRITE_OFF, ids, chunk_size=chunk,
-                                   file_name=file_name).id
+            return jobs.create_job(
+                ctx, BulkJobType.BULK_WRITE_OFF, ids, chunk_size=chunk, file_name=file_name
+            ).id
 
         job_id = await units(request, viewer).write(work)
     except DomainError as exc:
         field = exc.field if exc.field in ("file", "invoice_ids") else "form"
-        return page(request, "bulk_job_new.html.j2", code=400, title="New bulk write-off",
-                    errors={field: str(exc)}, pasted=pasted)
-    _record(request, viewer, runtime_of(request).machine_clock.now(), "create", "bulk_job",
-            job_id, "ok")
+        return page(
+            request,
+            "bulk_job_new.html.j2",
+            code=400,
+            title="New bulk write-off",
+            errors={field: str(exc)},
+            pasted=pasted,
+        )
+    _record(
+        request, viewer, runtime_of(request).machine_clock.now(), "create", "bulk_job", job_id, "ok"
+    )
     return redirect(request, f"/bulk-jobs/{job_id}", notice="The bulk job was created.")
 
 
@@ -112,9 +130,17 @@ def job_detail(
         return job, records
 
     job, records = read(request, viewer, work)
-    return page(request, "bulk_job.html.j2", title=f"Bulk job {job.id}", job=job,
-                records=records, status=status or "", statuses=list(RecordStatus),
-                live=job.status in LIVE, actions=job_actions(job.status))
+    return page(
+        request,
+        "bulk_job.html.j2",
+        title=f"Bulk job {job.id}",
+        job=job,
+        records=records,
+        status=status or "",
+        statuses=list(RecordStatus),
+        live=job.status in LIVE,
+        actions=job_actions(job.status),
+    )
 
 
 @router.get("/bulk-jobs/{job_id}/progress")
@@ -140,15 +166,23 @@ def job_csv(request: Request, viewer: CurrentViewer, job_id: int) -> Response:
             job = jobs.get_job(ctx, job_id)
             for chunk in jobs.job_record_pages(ctx, job):
                 for record in chunk:
-                    writer.writerow([record.id, record.data, record.status,
-                                     record.details or "", record.created_entity_id or ""])
+                    writer.writerow(
+                        [
+                            record.id,
+                            record.data,
+                            record.status,
+                            record.details or "",
+                            record.created_entity_id or "",
+                        ]
+                    )
                 yield buffer.getvalue()
                 buffer.seek(0)
                 buffer.truncate()
         yield buffer.getvalue()
 
     return StreamingResponse(
-        rows(), media_type="text/csv",
+        rows(),
+        media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="bulk-job-{job_id}.csv"'},
     )
 
@@ -157,14 +191,28 @@ def job_csv(request: Request, viewer: CurrentViewer, job_id: int) -> Response:
 async def process(request: Request, viewer: CurrentViewer, job_id: int) -> Response:
     await checked_form(request, viewer)
     chunk = int(runtime_of(request).settings.bulk_job_chunk_size)
-    return await act(request, viewer, action="process", object_type="bulk_job", object_id=job_id,
-                     work=lambda ctx: jobs.process_job(ctx, job_id, chunk_size=chunk),
-                     back=f"/bulk-jobs/{job_id}", notice="Processing started.")
+    return await act(
+        request,
+        viewer,
+        action="process",
+        object_type="bulk_job",
+        object_id=job_id,
+        work=lambda ctx: jobs.process_job(ctx, job_id, chunk_size=chunk),
+        back=f"/bulk-jobs/{job_id}",
+        notice="Processing started.",
+    )
 
 
 @router.post("/bulk-jobs/{job_id}/cancel")
 async def cancel(request: Request, viewer: CurrentViewer, job_id: int) -> Response:
     await checked_form(request, viewer)
-    return await act(request, viewer, action="cancel", object_type="bulk_job", object_id=job_id,
-                     work=lambda ctx: jobs.cancel_job(ctx, job_id, cancelled_by=viewer.email),
-                     back=f"/bulk-jobs/{job_id}", notice="The bulk job was cancelled.")
+    return await act(
+        request,
+        viewer,
+        action="cancel",
+        object_type="bulk_job",
+        object_id=job_id,
+        work=lambda ctx: jobs.cancel_job(ctx, job_id, cancelled_by=viewer.email),
+        back=f"/bulk-jobs/{job_id}",
+        notice="The bulk job was cancelled.",
+    )

@@ -26,5 +26,12 @@ def catalog_page(request: Request, viewer: CurrentViewer, offset: int = 0) -> Re
         return [catalog.get_product(ctx, p.id, nested=True) for p in products], more
 
     products, more = read(request, viewer, work)
-    return page(request, "catalog.html.j2", title="Catalog", products=products, more=more,
-                offset=offset, shown=SHOWN)
+    return page(
+        request,
+        "catalog.html.j2",
+        title="Catalog",
+        products=products,
+        more=more,
+        offset=offset,
+        shown=SHOWN,
+    )

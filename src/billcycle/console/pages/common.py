@@ -25,8 +25,14 @@ CurrentViewer = Annotated[Viewer, Depends(require_viewer)]
 PAGE_SIZE = 50
 # Refusals an action answers on its object's page (the object is there, the action is not
 # allowed now); a missing object is a 404 page.
-SHOWN_ON_PAGE = (ErrorKind.RULE, ErrorKind.INVALID_VALUE, ErrorKind.MISSING_FIELD,
-                 ErrorKind.CONFLICT, ErrorKind.OVER_LIMIT, ErrorKind.UNKNOWN_FIELD)
+SHOWN_ON_PAGE = (
+    ErrorKind.RULE,
+    ErrorKind.INVALID_VALUE,
+    ErrorKind.MISSING_FIELD,
+    ErrorKind.CONFLICT,
+    ErrorKind.OVER_LIMIT,
+    ErrorKind.UNKNOWN_FIELD,
+)
 
 
 def units(request: Request, viewer: Viewer) -> Units:
@@ -56,8 +62,9 @@ async def act(
     except DomainError as exc:
         if exc.kind not in SHOWN_ON_PAGE:
             raise
-        _record(request, viewer, runtime.machine_clock.now(), action, object_type, object_id,
-                "refused")
+        _record(
+            request, viewer, runtime.machine_clock.now(), action, object_type, object_id, "refused"
+        )
         return redirect(request, back, error=str(exc))
     _record(request, viewer, runtime.machine_clock.now(), action, object_type, object_id, "ok")
     if isinstance(result, Response):
@@ -66,8 +73,13 @@ async def act(
 
 
 def _record(
-    request: Request, viewer: Viewer, at: Any, action: str, object_type: str,
-    object_id: int | str, outcome: str,
+    request: Request,
+    viewer: Viewer,
+    at: Any,
+    action: str,
+    object_type: str,
+    object_id: int | str,
+    outcome: str,
 ) -> None:
     record_action(
         tenant_id=viewer.tenant_id,

@@ -24,7 +24,8 @@ def dashboard(request: Request, viewer: CurrentViewer) -> Response:
 def runs_in_progress(request: Request, viewer: CurrentViewer) -> Response:
     """The live part (htmx polls it): one query."""
     runs = read(
-        request, viewer, lambda ctx: reports.bill_runs(
-            ctx, statuses=reports.RUNS_IN_PROGRESS, limit=10).rows
+        request,
+        viewer,
+        lambda ctx: reports.bill_runs(ctx, statuses=reports.RUNS_IN_PROGRESS, limit=10).rows,
     )
     return fragment(request, "_runs_progress.html.j2", runs=runs)

@@ -57,7 +57,10 @@ def invoice_actions(status: str, balance_minor: int) -> list[str]:
 
 
 def _filters(
-    status: str | None, account: str | None, currency: str | None, number: str | None,
+    status: str | None,
+    account: str | None,
+    currency: str | None,
+    number: str | None,
     bill_run: str | None,
 ) -> reports.InvoiceFilter:
     return reports.InvoiceFilter(
@@ -83,10 +86,20 @@ def list_invoices(
 ) -> Response:
     filters = _filters(status, account, currency, number, bill_run)
     order = sorting(sort, "date")
-    found = read(request, viewer, lambda ctx: reports.invoices(
-        ctx, filters, sort=order, after=after, limit=PAGE_SIZE))
-    return page(request, "invoices.html.j2", title="Invoices", invoices=found,
-                filters=filters, sort=sort or "-date", statuses=list(InvoiceStatus))
+    found = read(
+        request,
+        viewer,
+        lambda ctx: reports.invoices(ctx, filters, sort=order, after=after, limit=PAGE_SIZE),
+    )
+    return page(
+        request,
+        "invoices.html.j2",
+        title="Invoices",
+        invoices=found,
+        filters=filters,
+        sort=sort or "-date",
+        statuses=list(InvoiceStatus),
+    )
 
 
 @router.get("/invoices.csv")
@@ -105,19 +118,40 @@ def invoices_csv(
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["invoice_number", "account_number", "account_name", "status",
-                         "invoice_date", "due_date", "currency", "amount", "balance"])
+        writer.writerow(
+            [
+                "invoice_number",
+                "account_number",
+                "account_name",
+                "status",
+                "invoice_date",
+                "due_date",
+                "currency",
+                "amount",
+                "balance",
+            ]
+        )
         after: str | None = None
         with read_only_unit(runtime.session_factory) as session:
             ctx = runtime.context(session, viewer.tenant_id)
             while True:
-                found = reports.invoices(ctx, filters, sort=reports.Sorting("number", False),
-                                         after=after, limit=CSV_PAGE)
+                found = reports.invoices(
+                    ctx, filters, sort=reports.Sorting("number", False), after=after, limit=CSV_PAGE
+                )
                 for r in found.rows:
-                    writer.writerow([r.invoice_number, r.account_number, r.account_name,
-                                     r.status, r.invoice_date, r.due_date, r.currency,
-                                     _plain(r.amount_minor, r.currency),
-                                     _plain(r.balance_minor, r.currency)])
+                    writer.writerow(
+                        [
+                            r.invoice_number,
+                            r.account_number,
+                            r.account_name,
+                            r.status,
+                            r.invoice_date,
+                            r.due_date,
+                            r.currency,
+                            _plain(r.amount_minor, r.currency),
+                            _plain(r.balance_minor, r.currency),
+                        ]
+                    )
                 yield buffer.getvalue()
                 buffer.seek(0)
                 buffer.truncate()
@@ -125,8 +159,11 @@ def invoices_csv(
                     return
                 after = found.next_cursor
 
-    return StreamingResponse(rows(), media_type="text/csv",
-                             headers={"Content-Disposition": 'attachment; filename="invoices.csv"'})
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="invoices.csv"'},
+    )
 
 
 def _plain(minor: int, currency: str) -> str:
@@ -145,11 +182,17 @@ def invoice_page(request: Request, viewer: CurrentViewer, invoice_id: int) -> Re
 
     view, items = read(request, viewer, work)
     invoice = view.invoice
-    return page(request, "invoice.html.j2", title=f"Invoice {invoice.invoice_number}",
-                view=view, invoice=invoice, items=items,
-                balance=money(view.balance_minor, invoice.currency),
-                links=document_links(invoice.id),
-                actions=invoice_actions(invoice.status, view.balance_minor))
+    return page(
+        request,
+        "invoice.html.j2",
+        title=f"Invoice {invoice.invoice_number}",
+        view=view,
+        invoice=invoice,
+        items=items,
+        balance=money(view.balance_minor, invoice.currency),
+        links=document_links(invoice.id),
+        actions=invoice_actions(invoice.status, view.balance_minor),
+    )
 
 
 def _invoice_action(name: str) -> Any:
@@ -170,7 +213,8 @@ def _invoice_action(name: str) -> Any:
 
                     raise RuleViolation(
                         f"Invoice {invoice.invoice_number} is {invoice.status}: only a posted "
-                        "invoice can be written off.")
+                        "invoice can be written off."
+                    )
                 invoicing.write_off_invoice(ctx, invoice, comment=comment)
             else:
                 if invoice.status != InvoiceStatus.POSTED:
@@ -178,21 +222,39 @@ def _invoice_action(name: str) -> Any:
 
                     raise RuleViolation(
                         f"Invoice {invoice.invoice_number} is {invoice.status}: only a posted "
-                        "invoice can be emailed.")
-                email_invoices(ctx, [invoice.id], mailer_from_settings(settings), resend=True,
-                               skip_zero_amount=False)
+                        "invoice can be emailed."
+                    )
+                email_invoices(
+                    ctx,
+                    [invoice.id],
+                    mailer_from_settings(settings),
+                    resend=True,
+                    skip_zero_amount=False,
+                )
 
-        notices = {"post": "The invoice was posted.", "cancel": "The invoice was cancelled.",
-                   "write_off": "The invoice was written off.", "email": "The invoice was emailed."}
-        return await act(request, viewer, action=name, object_type="invoice",
-                         object_id=invoice_id, work=work, back=f"/invoices/{invoice_id}",
-                         notice=notices[name])
+        notices = {
+            "post": "The invoice was posted.",
+            "cancel": "The invoice was cancelled.",
+            "write_off": "The invoice was written off.",
+            "email": "The invoice was emailed.",
+        }
+        return await act(
+            request,
+            viewer,
+            action=name,
+            object_type="invoice",
+            object_id=invoice_id,
+            work=work,
+            back=f"/invoices/{invoice_id}",
+            notice=notices[name],
+        )
 
     return handler
 
 
 for _name in ("post", "cancel", "write_off", "email"):
     router.add_api_route(
-        f"/invoices/{{invoice_id}}/{_name.replace('_', '-')}", _invoice_action(_name),
+        f"/invoices/{{invoice_id}}/{_name.replace('_', '-')}",
+        _invoice_action(_name),
         methods=["POST"],
     )

@@ -48,12 +48,30 @@ def list_payments(
 ) -> Response:
     order = sorting(sort, "date")
     account_id = optional_int(account, "account")
-    found = read(request, viewer, lambda ctx: reports.payments(
-        ctx, status=status, account_id=account_id, currency=currency, sort=order,
-        after=after, limit=PAGE_SIZE))
-    return page(request, "payments.html.j2", title="Payments", payments=found,
-                status=status or "", account=account or "", currency=currency or "",
-                sort=sort or "-date", statuses=list(PaymentStatus))
+    found = read(
+        request,
+        viewer,
+        lambda ctx: reports.payments(
+            ctx,
+            status=status,
+            account_id=account_id,
+            currency=currency,
+            sort=order,
+            after=after,
+            limit=PAGE_SIZE,
+        ),
+    )
+    return page(
+        request,
+        "payments.html.j2",
+        title="Payments",
+        payments=found,
+        status=status or "",
+        account=account or "",
+        currency=currency or "",
+        sort=sort or "-date",
+        statuses=list(PaymentStatus),
+    )
 
 
 @router.get("/payments.csv")
@@ -63,19 +81,42 @@ def payments_csv(request: Request, viewer: CurrentViewer, status: str | None = N
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["payment_number", "account_number", "status", "effective_date",
-                         "currency", "amount", "type"])
+        writer.writerow(
+            [
+                "payment_number",
+                "account_number",
+                "status",
+                "effective_date",
+                "currency",
+                "amount",
+                "type",
+            ]
+        )
         after: str | None = None
         with read_only_unit(runtime.session_factory) as session:
             ctx = runtime.context(session, viewer.tenant_id)
             while True:
-                found = reports.payments(ctx, status=status, account_id=None, currency=None,
-                                         sort=reports.Sorting("number", False), after=after,
-                                         limit=CSV_PAGE)
+                found = reports.payments(
+                    ctx,
+                    status=status,
+                    account_id=None,
+                    currency=None,
+                    sort=reports.Sorting("number", False),
+                    after=after,
+                    limit=CSV_PAGE,
+                )
                 for r in found.rows:
-                    writer.writerow([r.number, r.account_number, r.status, r.effective_date,
-                                     r.currency, from_minor(r.amount_minor, r.currency),
-                                     r.payment_type])
+                    writer.writerow(
+                        [
+                            r.number,
+                            r.account_number,
+                            r.status,
+                            r.effective_date,
+                            r.currency,
+                            from_minor(r.amount_minor, r.currency),
+                            r.payment_type,
+                        ]
+                    )
                 yield buffer.getvalue()
                 buffer.seek(0)
                 buffer.truncate()
@@ -83,8 +124,11 @@ def payments_csv(request: Request, viewer: CurrentViewer, status: str | None = N
                     return
                 after = found.next_cursor
 
-    return StreamingResponse(rows(), media_type="text/csv",
-                             headers={"Content-Disposition": 'attachment; filename="payments.csv"'})
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="payments.csv"'},
+    )
 
 
 @router.get("/payments/{payment_id}")
@@ -93,8 +137,13 @@ def payment_page(request: Request, viewer: CurrentViewer, payment_id: int) -> Re
         return payments.view_payment(ctx, payments.get_payment(ctx, payment_id))
 
     view = read(request, viewer, work)
-    return page(request, "payment.html.j2", title=f"Payment {view.payment.number}", view=view,
-                payment=view.payment)
+    return page(
+        request,
+        "payment.html.j2",
+        title=f"Payment {view.payment.number}",
+        view=view,
+        payment=view.payment,
+    )
 
 
 @router.get("/payment-runs")
@@ -102,11 +151,24 @@ def list_payment_runs(
     request: Request, viewer: CurrentViewer, status: str | None = None, offset: int = 0
 ) -> Response:
     offset = max(0, offset)
-    runs, more = read(request, viewer, lambda ctx: payment_runs.list_payment_runs(
-        ctx, run_filters.RunFilters(status=status or None), offset, PAGE_SIZE))
-    return page(request, "payment_runs.html.j2", title="Payment runs", runs=runs, more=more,
-                offset=offset, status=status or "", statuses=list(PaymentRunStatus),
-                page_size=PAGE_SIZE)
+    runs, more = read(
+        request,
+        viewer,
+        lambda ctx: payment_runs.list_payment_runs(
+            ctx, run_filters.RunFilters(status=status or None), offset, PAGE_SIZE
+        ),
+    )
+    return page(
+        request,
+        "payment_runs.html.j2",
+        title="Payment runs",
+        runs=runs,
+        more=more,
+        offset=offset,
+        status=status or "",
+        statuses=list(PaymentRunStatus),
+        page_size=PAGE_SIZE,
+    )
 
 
 @router.get("/payment-runs/{run_id}")
@@ -117,34 +179,55 @@ def payment_run_page(request: Request, viewer: CurrentViewer, run_id: int) -> Re
 
     run, summary = read(request, viewer, work)
     live = run.status in (PaymentRunStatus.PENDING, PaymentRunStatus.PROCESSING)
-    return page(request, "payment_run.html.j2", title=f"Payment run {run.payment_run_number}",
-                run=run, summary=summary, live=live,
-                can_cancel=run.status == PaymentRunStatus.PENDING,
-                can_delete=run.status in (PaymentRunStatus.CANCELED, PaymentRunStatus.ERROR))
+    return page(
+        request,
+        "payment_run.html.j2",
+        title=f"Payment run {run.payment_run_number}",
+        run=run,
+        summary=summary,
+        live=live,
+        can_cancel=run.status == PaymentRunStatus.PENDING,
+        can_delete=run.status in (PaymentRunStatus.CANCELED, PaymentRunStatus.ERROR),
+    )
 
 
 @router.post("/payment-runs/{run_id}/cancel")
 async def cancel_payment_run(request: Request, viewer: CurrentViewer, run_id: int) -> Response:
     await checked_form(request, viewer)
     return await act(
-        request, viewer, action="cancel", object_type="payment_run", object_id=run_id,
+        request,
+        viewer,
+        action="cancel",
+        object_type="payment_run",
+        object_id=run_id,
         work=lambda ctx: payment_runs.cancel_payment_run(
-            ctx, payment_runs.find_payment_run(ctx, run_id)),
-        back=f"/payment-runs/{run_id}", notice="The payment run was cancelled.")
+            ctx, payment_runs.find_payment_run(ctx, run_id)
+        ),
+        back=f"/payment-runs/{run_id}",
+        notice="The payment run was cancelled.",
+    )
 
 
 @router.post("/payment-runs/{run_id}/delete")
 async def delete_payment_run(request: Request, viewer: CurrentViewer, run_id: int) -> Response:
     await checked_form(request, viewer)
     return await act(
-        request, viewer, action="delete", object_type="payment_run", object_id=run_id,
+        request,
+        viewer,
+        action="delete",
+        object_type="payment_run",
+        object_id=run_id,
         work=lambda ctx: payment_runs.delete_payment_run(
-            ctx, payment_runs.find_payment_run(ctx, run_id)),
-        back="/payment-runs", notice="The payment run was deleted.")
+            ctx, payment_runs.find_payment_run(ctx, run_id)
+        ),
+        back="/payment-runs",
+        notice="The payment run was deleted.",
+    )
 
 
 @router.get("/collections")
 def dunning(request: Request, viewer: CurrentViewer, after: str | None = None) -> Response:
-    found = read(request, viewer, lambda ctx: reports.accounts_in_dunning(
-        ctx, after=after, limit=PAGE_SIZE))
+    found = read(
+        request, viewer, lambda ctx: reports.accounts_in_dunning(ctx, after=after, limit=PAGE_SIZE)
+    )
     return page(request, "collections.html.j2", title="Accounts in dunning", accounts=found)

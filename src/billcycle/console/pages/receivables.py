@@ -21,8 +21,13 @@ router = APIRouter(include_in_schema=False)
 @router.get("/receivables")
 def aging(request: Request, viewer: CurrentViewer) -> Response:
     rows = read(request, viewer, reports.aging)
-    return page(request, "receivables.html.j2", title="Receivables", rows=rows,
-                buckets=reports.AGING_BUCKETS)
+    return page(
+        request,
+        "receivables.html.j2",
+        title="Receivables",
+        rows=rows,
+        buckets=reports.AGING_BUCKETS,
+    )
 
 
 @router.get("/receivables.csv")
@@ -32,19 +37,34 @@ def aging_csv(request: Request, viewer: CurrentViewer) -> Response:
     writer = csv.writer(buffer)
     writer.writerow(["currency", *reports.AGING_BUCKETS, "total", "invoices"])
     for row in rows:
-        writer.writerow([row.currency, *(from_minor(b, row.currency) for b in row.buckets),
-                         from_minor(row.total, row.currency), row.invoices])
-    return Response(buffer.getvalue(), media_type="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="aging.csv"'})
+        writer.writerow(
+            [
+                row.currency,
+                *(from_minor(b, row.currency) for b in row.buckets),
+                from_minor(row.total, row.currency),
+                row.invoices,
+            ]
+        )
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="aging.csv"'},
+    )
 
 
 @router.get("/receivables/{currency}")
 def aging_accounts(
     request: Request, viewer: CurrentViewer, currency: str, bucket: int | None = None
 ) -> Response:
-    found = read(request, viewer, lambda ctx: reports.aging_accounts(
-        ctx, currency=currency, bucket=bucket))
+    found = read(
+        request, viewer, lambda ctx: reports.aging_accounts(ctx, currency=currency, bucket=bucket)
+    )
     label = reports.AGING_BUCKETS[bucket] if bucket is not None and 0 <= bucket < 5 else "All"
-    return page(request, "receivables_accounts.html.j2",
-                title=f"Receivables {currency.upper()} · {label}", accounts=found,
-                currency=currency.upper(), label=label)
+    return page(
+        request,
+        "receivables_accounts.html.j2",
+        title=f"Receivables {currency.upper()} · {label}",
+        accounts=found,
+        currency=currency.upper(),
+        label=label,
+    )

@@ -33,18 +33,34 @@ async def save_settings(request: Request, viewer: CurrentViewer) -> Response:
     try:
         days_text = values["payment_terms_days"]
         if days_text and not days_text.isdigit():
-            raise InvalidValue("Payment terms are a whole number of days.",
-                               field="payment_terms_days")
+            raise InvalidValue(
+                "Payment terms are a whole number of days.", field="payment_terms_days"
+            )
         wanted = settings.InvoiceSettings(
             invoice_logo_url=values["invoice_logo_url"] or None,
             invoice_seller_address=values["invoice_seller_address"] or None,
             invoice_footer=values["invoice_footer"] or None,
             payment_terms_days=int(days_text) if days_text else None,
         )
-        await units(request, viewer).write(lambda ctx: settings.update_invoice_settings(ctx, wanted))
+        await units(request, viewer).write(
+            lambda ctx: settings.update_invoice_settings(ctx, wanted)
+        )
     except DomainError as exc:
-        return page(request, "settings.html.j2", code=400, title="Settings", values=values,
-                    errors={exc.field or "form": str(exc)})
-    _record(request, viewer, runtime_of(request).machine_clock.now(), "update", "tenant_settings",
-            viewer.tenant_id, "ok")
+        return page(
+            request,
+            "settings.html.j2",
+            code=400,
+            title="Settings",
+            values=values,
+            errors={exc.field or "form": str(exc)},
+        )
+    _record(
+        request,
+        viewer,
+        runtime_of(request).machine_clock.now(),
+        "update",
+        "tenant_settings",
+        viewer.tenant_id,
+        "ok",
+    )
     return redirect(request, "/settings", notice="The settings were saved.")
