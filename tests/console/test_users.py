@@ -50,9 +50,11 @@ def test_user_create_prints_a_one_time_password_or_reads_one(tmp_path: Path) -> 
     bad = runner.invoke(
         app, ["user", "create", "acme", "x@example.com", "--role", "owner", "--database", url]
     )
-    assert bad.exit_code == 1 and "role" in bad.output
+    assert bad.exit_code == 1
+    assert "role" in bad.output
     twice = runner.invoke(app, ["user", "create", "acme", "ada@example.com", "--database", url])
-    assert twice.exit_code == 1 and "already has a role" in twice.output
+    assert twice.exit_code == 1
+    assert "already has a role" in twice.output
     engine = make_engine(url)
     with unit_of_work(make_session_factory(engine)) as session:
         ada = users.authenticate(session, "ada@example.com", found.group(1))
@@ -93,7 +95,8 @@ def test_passwords_and_emails_are_checked(runtime: Runtime, tenant: NewTenant) -
             email=f"ok{tenant.tenant_id}@example.com",
             role=Role.ADMIN,
         )
-        assert created.password is not None and len(created.password) >= 20
+        assert created.password is not None
+        assert len(created.password) >= 20
         with pytest.raises(RuleViolation):
             users.create_user(
                 session,

@@ -18,6 +18,8 @@ from billcycle.billruns.models import BillRun
 from billcycle.billruns.statuses import BillRunStatus
 from billcycle.bulkjobs.models import BulkJob
 from billcycle.bulkjobs.statuses import OPEN as OPEN_JOB_STATUSES
+from billcycle.collections import repository as collection_repo
+from billcycle.collections.policy import merged, tenant_policy
 from billcycle.collections.statuses import AccountStanding
 from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue
@@ -368,3 +370,44 @@ def aging_accounts(
         bucket=bucket,
         limit=_limit(limit),
     )
+
+
+def next_retries(ctx: ServiceContext, account_ids: Sequence[int]) -> dict[int, date]:
+    """The next day the daily dunning evaluation attempts a collection for each account
+    (the first policy day after an overdue invoice's due date that is today or later and
+    after its latest attempt); accounts it will not attempt (dunning off, no auto-pay,
+    exempt, in manual collection, cancelled) are left out."""
+    if not account_ids:
+        return {}
+    today = ctx.clock.today()
+    tenant = tenant_policy(ctx)
+    if not tenant.dunning_enabled:
+        return {}
+    overdue = [
+        i
+        for i in collection_repo.overdue_invoices(ctx.session, ctx.tenant_id, today, account_ids)
+        if i.auto_pay
+    ]
+    rows = collection_repo.account_rows(ctx.session, ctx.tenant_id, account_ids)
+    last = collection_repo.last_attempts(
+        ctx.session, ctx.tenant_id, [i.invoice_id for i in overdue]
+    )
+    found: dict[int, date] = {}
+    for invoice in overdue:
+        row = rows.get(invoice.account_id)
+        policy = merged(tenant, row)
+        if policy.dunning_exempt or policy.in_collection:
+            continue
+        if row is not None and row.cancelled_on is not None:
+            continue
+        previous = last.get(invoice.invoice_id)
+        days = [
+            invoice.due_date + timedelta(days=d)
+            for d in policy.attempt_days
+            if invoice.due_date + timedelta(days=d) >= today
+            and (previous is None or invoice.due_date + timedelta(days=d) > previous)
+        ]
+        if days:
+            when = min(days)
+            found[invoice.account_id] = min(when, found.get(invoice.account_id, when))
+    return found

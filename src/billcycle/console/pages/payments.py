@@ -227,7 +227,15 @@ async def delete_payment_run(request: Request, viewer: CurrentViewer, run_id: in
 
 @router.get("/collections")
 def dunning(request: Request, viewer: CurrentViewer, after: str | None = None) -> Response:
-    found = read(
-        request, viewer, lambda ctx: reports.accounts_in_dunning(ctx, after=after, limit=PAGE_SIZE)
+    def work(ctx: ServiceContext) -> tuple[Any, dict[int, Any]]:
+        found = reports.accounts_in_dunning(ctx, after=after, limit=PAGE_SIZE)
+        return found, reports.next_retries(ctx, [r.id for r in found.rows])
+
+    found, retries = read(request, viewer, work)
+    return page(
+        request,
+        "collections.html.j2",
+        title="Accounts in dunning",
+        accounts=found,
+        retries=retries,
     )
-    return page(request, "collections.html.j2", title="Accounts in dunning", accounts=found)
