@@ -32,6 +32,7 @@ def test_accounts_in_dunning_show_their_next_retry(
         dashboard = client.get("/").text
         assert customer.account_number in dashboard.split("Accounts in collections")[1]
         account = client.get(f"/accounts/{customer.account_id}").text
-        assert "PoorStanding" in account and "Attempt" in account
+        assert "PoorStanding" in account
+        assert "Attempt" in account
         aging = client.get("/receivables").text
         assert "$30.00" in aging

@@ -156,6 +156,13 @@ def test_a_bill_run_from_the_form_to_posted(
         assert BillRunStatus.POSTED.value in page.text
         assert 'id="post-run"' not in page.text
         assert 'id="email-run"' in page.text
+        emailed = client.post(url + "/email", data={"csrf_token": csrf}, follow_redirects=False)
+        assert emailed.status_code == 303
+        jobs.run_until_idle()
+        emails = client.get(url + "?tab=emails")
+        assert emails.status_code == 200 and 'id="run-emails"' in emails.text
+        assert "Sent" in emails.text.split('id="run-emails"')[1]
+        assert client.get(url + "?tab=failures").status_code == 200
         # The same post again (a stale page): a clear message, nothing changes.
         again = client.post(url + "/post", data={"csrf_token": csrf})
         assert again.status_code == 200

@@ -18,6 +18,7 @@ from billcycle.collections.models import CollectionAccount, CollectionEvent
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger.models import LedgerEntry
+from billcycle.notifications.models import InvoiceEmail
 from billcycle.payments.models import Payment
 
 Cursor = tuple[Any, int]
@@ -525,3 +526,25 @@ def aging_accounts(
     if bucket is not None:
         stmt = stmt.where(inner.c.bucket == bucket)
     return [(int(i), str(n), str(m), int(t), int(c)) for i, n, m, t, c in session.execute(stmt)]
+
+
+def run_emails(session: Session, tenant_id: int, run_id: int, limit: int) -> list[Any]:
+    """The newest email deliveries of a bill run's invoices."""
+    return list(
+        session.execute(
+            select(
+                InvoiceEmail.created_at,
+                InvoiceEmail.invoice_id,
+                Invoice.invoice_number,
+                InvoiceEmail.recipient,
+                InvoiceEmail.status,
+                InvoiceEmail.error,
+            )
+            .join(
+                Invoice, and_(Invoice.id == InvoiceEmail.invoice_id, Invoice.tenant_id == tenant_id)
+            )
+            .where(InvoiceEmail.tenant_id == tenant_id, Invoice.bill_run_id == run_id)
+            .order_by(InvoiceEmail.id.desc())
+            .limit(limit)
+        ).all()
+    )

@@ -411,3 +411,8 @@ def next_retries(ctx: ServiceContext, account_ids: Sequence[int]) -> dict[int, d
             when = min(days)
             found[invoice.account_id] = min(when, found.get(invoice.account_id, when))
     return found
+
+
+def run_emails(ctx: ServiceContext, run_id: int, limit: int = MAX_PAGE) -> list[Any]:
+    """The caller has found the run in its tenant."""
+    return repo.run_emails(ctx.session, ctx.tenant_id, run_id, limit)

@@ -255,8 +255,9 @@ def run_detail(
     tab: str = "drafts",
     after: str | None = None,
 ) -> Response:
-    def work(ctx: ServiceContext) -> tuple[Any, Any]:
+    def work(ctx: ServiceContext) -> tuple[Any, Any, Any]:
         view = _detail(ctx, run_id)
+        emails = reports.run_emails(ctx, run_id) if tab == "emails" else []
         invoices = (
             reports.invoices(
                 ctx,
@@ -268,9 +269,9 @@ def run_detail(
             if tab == "drafts"
             else None
         )
-        return view, invoices
+        return view, invoices, emails
 
-    view, invoices = read(request, viewer, work)
+    view, invoices, emails = read(request, viewer, work)
     run = view.run
     return page(
         request,
@@ -279,10 +280,11 @@ def run_detail(
         view=view,
         run=run,
         invoices=invoices,
+        emails=emails,
         tab=tab,
         live=run.status in LIVE,
         actions=allowed_actions(run.status, run.schedule is not None),
-        now=read(request, viewer, lambda ctx: ctx.machine_clock.now()),
+        now=runtime_now(request),
     )
 
 
