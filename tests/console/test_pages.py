@@ -160,7 +160,8 @@ def test_a_bill_run_from_the_form_to_posted(
         assert emailed.status_code == 303
         jobs.run_until_idle()
         emails = client.get(url + "?tab=emails")
-        assert emails.status_code == 200 and 'id="run-emails"' in emails.text
+        assert emails.status_code == 200
+        assert 'id="run-emails"' in emails.text
         assert "Sent" in emails.text.split('id="run-emails"')[1]
         assert client.get(url + "?tab=failures").status_code == 200
         # The same post again (a stale page): a clear message, nothing changes.
