@@ -254,3 +254,42 @@ def test_settings_are_saved_by_an_admin_with_errors_next_to_fields(
     assert saved.payment_terms_days == 30
     assert saved.invoice_footer == "Thanks!"
     assert saved.invoice_seller_address == "1 Main St\nSpringfield"
+
+
+def test_the_new_bill_run_form_checks_each_field(
+    app: FastAPI, runtime: Runtime, tenant: NewTenant
+) -> None:
+    demo_data(runtime, tenant.tenant_id)
+    person = add_user(runtime, tenant.tenant_id, "form@example.com", Role.OPERATOR)
+    with TestClient(app) as client:
+        csrf = sign_in(client, person)
+        base = {"csrf_token": csrf, "target_date": "2026-03-01"}
+        for field, value in (
+            ("batches", "one"),
+            ("batches", "51"),
+            ("bill_cycle_day", "32"),
+            ("account_number", "A99999999"),
+            ("invoice_date", "01/02/2026"),
+        ):
+            bad = client.post("/bill-runs/new", data=base | {field: value})
+            assert bad.status_code == 400, (field, value)
+            assert f'id="error-{field}"' in bad.text, (field, value)
+            assert f'value="{value}"' in bad.text or value in bad.text
+        assert "No bill run." in client.get("/bill-runs").text
+        by_batch = client.post(
+            "/bill-runs/new",
+            data=base | {"batches": "1, 2", "bill_cycle_day": "1"},
+            follow_redirects=False,
+        )
+        assert by_batch.status_code == 303
+        one = client.post(
+            "/bill-runs/new", data=base | {"account_number": "A00000001"}, follow_redirects=False
+        )
+        assert one.status_code == 303
+        listing = client.get("/bill-runs").text
+        assert (
+            listing.count('href="/bill-runs/')
+            - listing.count('href="/bill-runs/new"')
+            - (listing.count('href="/bill-runs/scheduled"'))
+            == 2
+        )

@@ -278,8 +278,10 @@ def list_bill_runs(
     if statuses:
         stmt = stmt.where(BillRun.status.in_(statuses))
     if scheduled is not None:
+        # A scheduled run's occurrences carry their series id (``schedule`` is JSON, where
+        # "no schedule" may be stored as JSON null rather than SQL NULL).
         stmt = stmt.where(
-            BillRun.schedule.is_not(None) if scheduled else BillRun.schedule.is_(None)
+            BillRun.series_id.is_not(None) if scheduled else BillRun.series_id.is_(None)
         )
     return list(
         session.scalars(
