@@ -293,3 +293,33 @@ def test_the_new_bill_run_form_checks_each_field(
             - (listing.count('href="/bill-runs/scheduled"'))
             == 2
         )
+
+
+def test_a_payment_run_from_the_form(
+    app: FastAPI, runtime: Runtime, tenant: NewTenant, jobs: ManualDispatcher
+) -> None:
+    demo_data(runtime, tenant.tenant_id)
+    person = add_user(runtime, tenant.tenant_id, "pr@example.com", Role.OPERATOR)
+    with TestClient(app) as client:
+        csrf = sign_in(client, person)
+        assert 'id="new-payment-run"' in client.get("/payment-runs").text
+        bad = client.post("/payment-runs/new", data={"csrf_token": csrf, "batch": "77"})
+        assert bad.status_code == 400
+        assert 'id="error-batch"' in bad.text
+        bad = client.post("/payment-runs/new", data={"csrf_token": csrf, "account_number": "A9"})
+        assert bad.status_code == 400
+        assert 'id="error-account_number"' in bad.text
+        created = client.post(
+            "/payment-runs/new",
+            data={"csrf_token": csrf, "currency": "usd", "target_date": "2026-02-01"},
+            follow_redirects=False,
+        )
+        assert created.status_code == 303, created.text
+        url = created.headers["location"]
+        assert "Pending" in client.get(url).text
+        jobs.run_until_idle()
+        page = client.get(url)
+        assert "Completed" in page.text
+        assert 'id="cancel-payment-run"' not in page.text
+        listing = client.get("/payment-runs").text
+        assert url in listing

@@ -9,24 +9,32 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from billcycle.accounts import service as accounts
 from billcycle.console.pages.common import (
     PAGE_SIZE,
     CurrentViewer,
+    _record,
     act,
+    form_text,
+    optional_date,
     optional_int,
     read,
     sorting,
+    units,
 )
-from billcycle.console.render import page
+from billcycle.console.render import page, redirect
 from billcycle.console.session import checked_form, runtime_of
 from billcycle.context import ServiceContext
 from billcycle.db.session import read_only_unit
+from billcycle.errors import DomainError, InvalidValue
 from billcycle.money import from_minor
 from billcycle.paymentruns import repository as run_filters
 from billcycle.paymentruns import service as payment_runs
+from billcycle.paymentruns.spec import Filters, PaymentRunSpec
 from billcycle.paymentruns.statuses import PaymentRunStatus
 from billcycle.payments import service as payments
 from billcycle.payments.statuses import PaymentStatus
@@ -169,6 +177,76 @@ def list_payment_runs(
         statuses=list(PaymentRunStatus),
         page_size=PAGE_SIZE,
     )
+
+
+@router.get("/payment-runs/new")
+def new_payment_run_form(request: Request, viewer: CurrentViewer) -> Response:
+    return page(
+        request,
+        "payment_run_new.html.j2",
+        title="New payment run",
+        values=dict.fromkeys(_RUN_FIELDS, ""),
+        errors={},
+    )
+
+
+_RUN_FIELDS = ("target_date", "account_number", "batch", "currency")
+
+
+def _payment_run_spec(ctx: ServiceContext, form: FormData) -> PaymentRunSpec:
+    target = optional_date(form_text(form, "target_date"), "target_date")
+    number = form_text(form, "account_number")
+    account_id: int | None = None
+    if number:
+        try:
+            account_id = accounts.find_account(ctx, account_id=None, number=number).id
+        except DomainError:
+            raise InvalidValue(
+                f"No account is numbered {number}.", field="account_number"
+            ) from None
+    batch_text = form_text(form, "batch")
+    batch: int | None = None
+    if batch_text:
+        if not batch_text.isdigit() or not 1 <= int(batch_text) <= 50:
+            raise InvalidValue("A batch is a number from 1 to 50.", field="batch")
+        batch = int(batch_text)
+    currency = form_text(form, "currency").upper() or None
+    return PaymentRunSpec(
+        target_date=target,
+        filters=Filters(account_id=account_id, batch=batch, currency=currency),
+    )
+
+
+@router.post("/payment-runs/new")
+async def create_payment_run(request: Request, viewer: CurrentViewer) -> Response:
+    form = await checked_form(request, viewer)
+
+    def work(ctx: ServiceContext) -> int:
+        spec = _payment_run_spec(ctx, form)
+        return payment_runs.create_payment_run(ctx, spec, created_by=viewer.email).id
+
+    try:
+        run_id = await units(request, viewer).write(work)
+    except DomainError as exc:
+        field = exc.field if exc.field in _RUN_FIELDS else "form"
+        return page(
+            request,
+            "payment_run_new.html.j2",
+            code=400,
+            title="New payment run",
+            values={k: form_text(form, k) for k in _RUN_FIELDS},
+            errors={field: str(exc)},
+        )
+    _record(
+        request,
+        viewer,
+        runtime_of(request).machine_clock.now(),
+        "create",
+        "payment_run",
+        run_id,
+        "ok",
+    )
+    return redirect(request, f"/payment-runs/{run_id}", notice="The payment run was created.")
 
 
 @router.get("/payment-runs/{run_id}")
