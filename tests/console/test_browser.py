@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -32,7 +33,14 @@ def _shot(browser: WebDriver, name: str) -> None:
 
 
 def _wait(browser: WebDriver, check: Callable[[WebDriver], object], seconds: float = 15) -> None:
-    WebDriverWait(browser, seconds, poll_frequency=0.1).until(check)
+    # htmx swaps the polled cards and reloads the page when a run settles: an element read
+    # in between is stale or briefly absent, which only means "not yet".
+    WebDriverWait(
+        browser,
+        seconds,
+        poll_frequency=0.1,
+        ignored_exceptions=(StaleElementReferenceException, NoSuchElementException),
+    ).until(check)
 
 
 def _sign_in(browser: WebDriver, base: str, person: Person) -> None:
@@ -75,7 +83,6 @@ def test_the_console_in_a_browser(
         browser.set_window_size(1280, 900)
         _sign_in(browser, live_url, operator)
         assert "Dashboard" in browser.title
-        _shot(browser, "dashboard")
 
         # A new bill run: the progress card polls while workers bill chunk by chunk.
         browser.get(live_url + "/bill-runs/new")
@@ -87,15 +94,22 @@ def test_the_console_in_a_browser(
         run_url = browser.current_url
         seen: list[int] = []
         while _step(jobs):
-            time.sleep(0.25)
+            time.sleep(0.6)  # the card polls every second: let it see most steps
             bars = browser.find_elements(By.ID, "run-bar")
             if bars:
                 with contextlib.suppress(Exception):
                     seen.append(int(bars[0].get_attribute("value") or 0))
         _wait(browser, lambda b: "Completed" in b.find_element(By.ID, "run-status").text)
+        seen.append(int(browser.find_element(By.ID, "run-bar").get_attribute("value") or 0))
         assert len(set(seen)) >= 2, f"the progress bar never moved: {seen}"
         _wait(browser, lambda b: b.find_elements(By.ID, "post-run"))
         _shot(browser, "bill-run")
+        browser.get(live_url + "/")
+        assert "March run" not in browser.find_element(By.ID, "runs-in-progress").text
+        assert "March run" in browser.find_element(By.ID, "awaiting-review").text
+        _shot(browser, "dashboard")
+        browser.get(run_url)
+        _wait(browser, lambda b: b.find_elements(By.ID, "post-run"))
 
         _confirm_click(browser, "post-run")
         _wait(browser, lambda b: b.find_elements(By.ID, "flash"))
