@@ -310,3 +310,33 @@ def curve(
         console.print(f"wrote {out}")
     if not summary["correct"]:
         raise typer.Exit(1)
+
+
+@app.command("console")
+def console_pages(
+    tenant: Annotated[str, typer.Option(help="Tenant id or name whose data is read")],
+    database: Annotated[
+        str | None, typer.Option("--database", help="SQLAlchemy URL of an existing data set")
+    ] = None,
+    runs: Annotated[int, typer.Option(min=3, max=1000, help="Requests per page")] = 20,
+    as_json: Json = False,
+) -> None:
+    """Console page latency (p50/p95 per page, first and last page of every sort order)
+    on an existing data set, through the app in process."""
+    from billcycle.bench import console_pages as bench_console
+    from billcycle.cli.common import runtime_for, tenant_id_of
+
+    runtime = runtime_for(database)
+    try:
+        result = bench_console.run(runtime, tenant_id_of(runtime, tenant), runs)
+    finally:
+        runtime.dispose()
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table("page", "p50 ms", "p95 ms")
+    for url, timing in result["pages"].items():
+        table.add_row(
+            url if len(url) < 70 else url[:67] + "...", str(timing["p50_ms"]), str(timing["p95_ms"])
+        )
+    console.print(table)

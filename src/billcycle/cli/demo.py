@@ -12,10 +12,15 @@ from billcycle.db.session import unit_of_work
 from billcycle.demo import DEMO_TENANT, has_demo_data, load_demo
 from billcycle.tenancy import repository as tenants
 from billcycle.tenancy import service as tenancy
+from billcycle.users.roles import Role
+from billcycle.users.service import ensure_user
 
 app = typer.Typer(help="Demo data.", no_args_is_help=True)
 
 CREDENTIALS_FILE = Path("demo-credentials.json")
+# The demo's console user (a fixed, public password: the demo runs on 127.0.0.1 only).
+DEMO_USER_EMAIL = "demo@billcycle.example"
+DEMO_USER_PASSWORD = "demo-billcycle-console"
 
 
 @app.command()
@@ -57,8 +62,21 @@ def load(
                 f"[green]demo data loaded[/green]: {summary.accounts} accounts, "
                 f"{summary.subscriptions} subscriptions, {summary.invoices} posted invoices"
             )
+    with unit_of_work(runtime.session_factory) as session:
+        ensure_user(
+            session,
+            runtime.clock,
+            tenant_id=tenant_id,
+            email=DEMO_USER_EMAIL,
+            role=Role.ADMIN,
+            password=DEMO_USER_PASSWORD,
+        )
     runtime.dispose()
     _print_credentials(stored, port)
+    console.print(
+        f"\n[bold]Console[/bold]: http://127.0.0.1:{port}/  sign in as "
+        f"[cyan]{DEMO_USER_EMAIL}[/cyan] / [cyan]{DEMO_USER_PASSWORD}[/cyan] (demo only)"
+    )
 
 
 def _print_credentials(stored: dict[str, str], port: int) -> None:

@@ -19,6 +19,7 @@ from billcycle.cli import (
     org,
     payment_run,
     tenant,
+    user,
 )
 from billcycle.cli.common import BillcycleGroup
 from billcycle.cli.serve import serve, worker
@@ -42,6 +43,7 @@ app.add_typer(clock.app, name="clock")
 app.add_typer(bench.app, name="bench")
 app.add_typer(org.app, name="org")
 app.add_typer(audit.app, name="audit")
+app.add_typer(user.app, name="user")
 app.command()(serve)
 app.command()(worker)
 

@@ -30,7 +30,9 @@ from billcycle.subscriptions.models import (
     SubscriptionChargeTier,
     SubscriptionRatePlan,
 )
+from billcycle.tenancy.invoice_settings_models import TenantInvoiceSettings
 from billcycle.tenancy.models import ApiKey, InstallationSecret, NumberSequence, OAuthClient, Tenant
+from billcycle.users.models import ConsoleGrant, ConsoleUser
 
 __all__ = [
     "Account",
@@ -47,6 +49,8 @@ __all__ = [
     "CollectionAccount",
     "CollectionEvent",
     "CollectionPolicyRow",
+    "ConsoleGrant",
+    "ConsoleUser",
     "Contact",
     "IdempotencyRecord",
     "InstallationSecret",
@@ -76,6 +80,7 @@ __all__ = [
     "SubscriptionChargeTier",
     "SubscriptionRatePlan",
     "Tenant",
+    "TenantInvoiceSettings",
     "TestGatewayCharge",
     "WorkChunk",
 ]

@@ -16,6 +16,8 @@ from starlette.types import Scope
 from billcycle import __version__
 from billcycle.admin.app import create_admin_app
 from billcycle.admin.errors import problem_response
+from billcycle.console.app import create_console_app
+from billcycle.console.docs import serve_docs_locally
 from billcycle.fusebill.app import create_fusebill_app
 from billcycle.fusebill.errors import error_response as fusebill_error
 from billcycle.ratelimits.counter import WindowCounter
@@ -94,6 +96,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    # The operator's console answers every path the others leave (mounted last).
+    for documented in (zuora, fusebill, admin):
+        serve_docs_locally(documented)
+    app.mount("/", create_console_app(runtime, signing_key))
 
     # Outermost first: the body guard must see the raw (possibly gzipped) request.
     from billcycle.web.body import RequestBodyMiddleware

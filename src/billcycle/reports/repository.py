@@ -1,0 +1,552 @@
+"""All SQL of the read models. Lists are keyset-paged: a page is "the next ``limit`` rows
+after (sort value, id)" in the chosen order, which an index answers as fast on the last
+page as on the first (no OFFSET)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from billcycle.accounts.models import Account, Contact
+from billcycle.billruns.models import BillRun
+from billcycle.bulkjobs.models import BulkJob, BulkJobRecord
+from billcycle.collections.models import CollectionAccount, CollectionEvent
+from billcycle.invoicing.models import Invoice
+from billcycle.invoicing.statuses import InvoiceStatus
+from billcycle.ledger.models import LedgerEntry
+from billcycle.notifications.models import InvoiceEmail
+from billcycle.payments.models import Payment
+
+Cursor = tuple[Any, int]
+
+
+def _keyset(
+    stmt: Any,
+    sort: ColumnElement[Any],
+    id_col: ColumnElement[Any],
+    *,
+    descending: bool,
+    after: Cursor | None,
+    limit: int,
+) -> Any:
+    if after is not None:
+        value, last_id = after
+        if descending:
+            stmt = stmt.where(or_(sort < value, and_(sort == value, id_col < last_id)))
+        else:
+            stmt = stmt.where(or_(sort > value, and_(sort == value, id_col > last_id)))
+    order = (sort.desc(), id_col.desc()) if descending else (sort.asc(), id_col.asc())
+    return stmt.order_by(*order).limit(limit)
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped.lower()}%"
+
+
+# -- accounts ------------------------------------------------------------------------------
+
+ACCOUNT_SORTS: dict[str, ColumnElement[Any]] = {
+    "number": Account.account_number,  # type: ignore[dict-item]
+    "name": Account.name,  # type: ignore[dict-item]
+    "created": Account.id,  # type: ignore[dict-item]
+}
+
+
+def list_accounts(
+    session: Session,
+    tenant_id: int,
+    *,
+    query: str | None,
+    status: str | None,
+    sort: str,
+    descending: bool,
+    after: Cursor | None,
+    limit: int,
+) -> list[Any]:
+    stmt = (
+        select(
+            Account.id,
+            Account.account_number,
+            Account.name,
+            Account.currency,
+            Account.status,
+            Contact.work_email,
+        )
+        .outerjoin(
+            Contact,
+            and_(Contact.id == Account.bill_to_contact_id, Contact.tenant_id == tenant_id),
+        )
+        .where(Account.tenant_id == tenant_id)
+    )
+    if query:
+        pattern = _like(query)
+        stmt = stmt.where(
+            or_(
+                func.lower(Account.name).like(pattern, escape="\\"),
+                func.lower(Account.account_number).like(pattern, escape="\\"),
+                func.lower(Contact.work_email).like(pattern, escape="\\"),
+                func.lower(Contact.personal_email).like(pattern, escape="\\"),
+            )
+        )
+    if status:
+        stmt = stmt.where(Account.status == status)
+    return list(
+        session.execute(
+            _keyset(
+                stmt,
+                ACCOUNT_SORTS[sort],
+                Account.id,  # type: ignore[arg-type]
+                descending=descending,
+                after=after,
+                limit=limit,
+            )
+        ).all()
+    )
+
+
+# -- invoices ------------------------------------------------------------------------------
+
+INVOICE_SORTS: dict[str, ColumnElement[Any]] = {
+    "date": Invoice.invoice_date,  # type: ignore[dict-item]
+    "due": Invoice.due_date,  # type: ignore[dict-item]
+    "number": Invoice.invoice_number,  # type: ignore[dict-item]
+    "amount": Invoice.amount_minor,  # type: ignore[dict-item]
+}
+
+
+def _applied(tenant_id: int) -> Any:
+    return (
+        select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
+        .where(LedgerEntry.invoice_id == Invoice.id, LedgerEntry.tenant_id == tenant_id)
+        .correlate(Invoice)
+        .scalar_subquery()
+    )
+
+
+def list_invoices(
+    session: Session,
+    tenant_id: int,
+    *,
+    status: str | None,
+    account_id: int | None,
+    bill_run_id: int | None,
+    currency: str | None,
+    number: str | None,
+    due_from: date | None = None,
+    due_to: date | None = None,
+    open_only: bool = False,
+    sort: str,
+    descending: bool,
+    after: Cursor | None,
+    limit: int,
+) -> list[Any]:
+    """Invoices with their account's number and name and their balance (amount less what
+    the ledger applied; a draft or cancelled invoice shows its amount and owes nothing)."""
+    applied = _applied(tenant_id)
+    stmt = (
+        select(
+            Invoice.id,
+            Invoice.invoice_number,
+            Invoice.status,
+            Invoice.invoice_date,
+            Invoice.due_date,
+            Invoice.currency,
+            Invoice.amount_minor,
+            (Invoice.amount_minor - applied).label("balance_minor"),
+            Invoice.account_id,
+            Account.account_number,
+            Account.name.label("account_name"),
+            Invoice.bill_run_id,
+        )
+        .join(Account, and_(Account.id == Invoice.account_id, Account.tenant_id == tenant_id))
+        .where(Invoice.tenant_id == tenant_id)
+    )
+    if status:
+        stmt = stmt.where(Invoice.status == status)
+    if account_id is not None:
+        stmt = stmt.where(Invoice.account_id == account_id)
+    if bill_run_id is not None:
+        stmt = stmt.where(Invoice.bill_run_id == bill_run_id)
+    if currency:
+        stmt = stmt.where(Invoice.currency == currency)
+    if number:
+        stmt = stmt.where(func.lower(Invoice.invoice_number).like(_like(number), escape="\\"))
+    if due_from is not None:
+        stmt = stmt.where(Invoice.due_date >= due_from)
+    if due_to is not None:
+        stmt = stmt.where(Invoice.due_date <= due_to)
+    if open_only:
+        stmt = stmt.where(Invoice.status == InvoiceStatus.POSTED, Invoice.amount_minor > applied)
+    return list(
+        session.execute(
+            _keyset(
+                stmt,
+                INVOICE_SORTS[sort],
+                Invoice.id,  # type: ignore[arg-type]
+                descending=descending,
+                after=after,
+                limit=limit,
+            )
+        ).all()
+    )
+
+
+# -- payments ------------------------------------------------------------------------------
+
+PAYMENT_SORTS: dict[str, ColumnElement[Any]] = {
+    "date": Payment.effective_date,  # type: ignore[dict-item]
+    "number": Payment.number,  # type: ignore[dict-item]
+    "amount": Payment.amount_minor,  # type: ignore[dict-item]
+}
+
+
+def list_payments(
+    session: Session,
+    tenant_id: int,
+    *,
+    status: str | None,
+    account_id: int | None,
+    currency: str | None,
+    sort: str,
+    descending: bool,
+    after: Cursor | None,
+    limit: int,
+) -> list[Any]:
+    stmt = (
+        select(
+            Payment.id,
+            Payment.number,
+            Payment.status,
+            Payment.effective_date,
+            Payment.currency,
+            Payment.amount_minor,
+            Payment.payment_type,
+            Payment.gateway_response,
+            Payment.account_id,
+            Account.account_number,
+            Account.name.label("account_name"),
+        )
+        .join(Account, and_(Account.id == Payment.account_id, Account.tenant_id == tenant_id))
+        .where(Payment.tenant_id == tenant_id, Payment.deleted_at.is_(None))
+    )
+    if status:
+        stmt = stmt.where(Payment.status == status)
+    if account_id is not None:
+        stmt = stmt.where(Payment.account_id == account_id)
+    if currency:
+        stmt = stmt.where(Payment.currency == currency)
+    return list(
+        session.execute(
+            _keyset(
+                stmt,
+                PAYMENT_SORTS[sort],
+                Payment.id,  # type: ignore[arg-type]
+                descending=descending,
+                after=after,
+                limit=limit,
+            )
+        ).all()
+    )
+
+
+# -- bill runs and bulk jobs ---------------------------------------------------------------
+
+BILL_RUN_SORTS: dict[str, ColumnElement[Any]] = {
+    "created": BillRun.id,  # type: ignore[dict-item]
+    "number": BillRun.bill_run_number,  # type: ignore[dict-item]
+    "target": BillRun.target_date,  # type: ignore[dict-item]
+}
+
+
+def list_bill_runs(
+    session: Session,
+    tenant_id: int,
+    *,
+    statuses: Sequence[str],
+    scheduled: bool | None,
+    sort: str,
+    descending: bool,
+    after: Cursor | None,
+    limit: int,
+) -> list[BillRun]:
+    stmt = select(BillRun).where(BillRun.tenant_id == tenant_id)
+    if statuses:
+        stmt = stmt.where(BillRun.status.in_(statuses))
+    if scheduled is not None:
+        # A scheduled run's occurrences carry their series id (``schedule`` is JSON, where
+        # "no schedule" may be stored as JSON null rather than SQL NULL).
+        stmt = stmt.where(
+            BillRun.series_id.is_not(None) if scheduled else BillRun.series_id.is_(None)
+        )
+    return list(
+        session.scalars(
+            _keyset(
+                stmt,
+                BILL_RUN_SORTS[sort],
+                BillRun.id,  # type: ignore[arg-type]
+                descending=descending,
+                after=after,
+                limit=limit,
+            )
+        )
+    )
+
+
+def list_bulk_jobs(
+    session: Session,
+    tenant_id: int,
+    *,
+    statuses: Sequence[str],
+    descending: bool,
+    after: Cursor | None,
+    limit: int,
+) -> list[BulkJob]:
+    stmt = select(BulkJob).where(BulkJob.tenant_id == tenant_id)
+    if statuses:
+        stmt = stmt.where(BulkJob.status.in_(statuses))
+    return list(
+        session.scalars(
+            _keyset(
+                stmt,
+                BulkJob.id,  # type: ignore[arg-type]
+                BulkJob.id,  # type: ignore[arg-type]
+                descending=descending,
+                after=after,
+                limit=limit,
+            )
+        )
+    )
+
+
+def job_records(
+    session: Session, tenant_id: int, job_id: int, *, status: str | None, after_seq: int, limit: int
+) -> list[Any]:
+    """(seq, status, data, details, created entity) of a job's records in seq order."""
+    stmt = select(
+        BulkJobRecord.seq,
+        BulkJobRecord.status,
+        BulkJobRecord.data,
+        BulkJobRecord.details,
+        BulkJobRecord.created_entity_id,
+    ).where(
+        BulkJobRecord.tenant_id == tenant_id,
+        BulkJobRecord.bulk_job_id == job_id,
+        BulkJobRecord.seq > after_seq,
+    )
+    if status:
+        stmt = stmt.where(BulkJobRecord.status == status)
+    return list(session.execute(stmt.order_by(BulkJobRecord.seq).limit(limit)).all())
+
+
+# -- collections ---------------------------------------------------------------------------
+
+
+def accounts_by_standing(
+    session: Session,
+    tenant_id: int,
+    *,
+    standings: Sequence[str],
+    after: Cursor | None,
+    limit: int,
+) -> list[Any]:
+    """Accounts in the given standings with the date they fell out of good standing and
+    their last collection event's date."""
+    last_event = (
+        select(func.max(CollectionEvent.business_date))
+        .where(
+            CollectionEvent.tenant_id == tenant_id,
+            CollectionEvent.account_id == CollectionAccount.account_id,
+        )
+        .correlate(CollectionAccount)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(
+            Account.id,
+            Account.account_number,
+            Account.name,
+            CollectionAccount.standing,
+            CollectionAccount.poor_standing_since,
+            CollectionAccount.suspended_on,
+            last_event.label("last_event_on"),
+        )
+        .join(
+            Account,
+            and_(Account.id == CollectionAccount.account_id, Account.tenant_id == tenant_id),
+        )
+        .where(CollectionAccount.tenant_id == tenant_id, CollectionAccount.standing.in_(standings))
+    )
+    return list(
+        session.execute(
+            _keyset(
+                stmt,
+                Account.id,  # type: ignore[arg-type]
+                Account.id,  # type: ignore[arg-type]
+                descending=False,
+                after=after,
+                limit=limit,
+            )
+        ).all()
+    )
+
+
+def collection_events(session: Session, tenant_id: int, account_id: int, limit: int) -> list[Any]:
+    return list(
+        session.execute(
+            select(
+                CollectionEvent.business_date,
+                CollectionEvent.event_type,
+                CollectionEvent.from_value,
+                CollectionEvent.to_value,
+                CollectionEvent.message,
+                CollectionEvent.invoice_id,
+            )
+            .where(CollectionEvent.tenant_id == tenant_id, CollectionEvent.account_id == account_id)
+            .order_by(CollectionEvent.id.desc())
+            .limit(limit)
+        ).all()
+    )
+
+
+# -- dashboard -----------------------------------------------------------------------------
+
+
+def count_runs(session: Session, tenant_id: int, statuses: Sequence[str]) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(BillRun)
+            .where(BillRun.tenant_id == tenant_id, BillRun.status.in_(statuses))
+        )
+        or 0
+    )
+
+
+def count_payments(session: Session, tenant_id: int, status: str) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Payment)
+            .where(Payment.tenant_id == tenant_id, Payment.status == status)
+        )
+        or 0
+    )
+
+
+def count_standing(session: Session, tenant_id: int, standings: Sequence[str]) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(CollectionAccount)
+            .where(
+                CollectionAccount.tenant_id == tenant_id,
+                CollectionAccount.standing.in_(standings),
+            )
+        )
+        or 0
+    )
+
+
+# -- receivables ---------------------------------------------------------------------------
+
+
+def _bucket(today: date, edges: Sequence[date]) -> Any:
+    """0 current (not yet due), 1: 1-30 days past due, 2: 31-60, 3: 61-90, 4: over 90;
+    ``edges`` are today less 30, 60 and 90 days."""
+    d30, d60, d90 = edges
+    return case(
+        (Invoice.due_date >= today, 0),
+        (Invoice.due_date >= d30, 1),
+        (Invoice.due_date >= d60, 2),
+        (Invoice.due_date >= d90, 3),
+        else_=4,
+    )
+
+
+def aging(
+    session: Session, tenant_id: int, today: date, edges: Sequence[date]
+) -> list[tuple[str, int, int, int]]:
+    """(currency, bucket, open balance, invoices) over the posted invoices with a balance."""
+    applied = _applied(tenant_id)
+    owed = (Invoice.amount_minor - applied).label("owed")
+    inner = (
+        select(Invoice.currency, _bucket(today, edges).label("bucket"), owed)
+        .where(Invoice.tenant_id == tenant_id, Invoice.status == InvoiceStatus.POSTED)
+        .subquery()
+    )
+    rows = session.execute(
+        select(inner.c.currency, inner.c.bucket, func.sum(inner.c.owed), func.count())
+        .where(inner.c.owed > 0)
+        .group_by(inner.c.currency, inner.c.bucket)
+        .order_by(inner.c.currency, inner.c.bucket)
+    ).all()
+    return [(str(c), int(b), int(s), int(n)) for c, b, s, n in rows]
+
+
+def aging_accounts(
+    session: Session,
+    tenant_id: int,
+    today: date,
+    edges: Sequence[date],
+    *,
+    currency: str,
+    bucket: int | None,
+    limit: int,
+) -> list[tuple[int, str, str, int, int]]:
+    """(account id, number, name, open balance, invoices) in one currency and bucket, the
+    largest balances first."""
+    applied = _applied(tenant_id)
+    owed = (Invoice.amount_minor - applied).label("owed")
+    inner = (
+        select(Invoice.account_id, _bucket(today, edges).label("bucket"), owed)
+        .where(
+            Invoice.tenant_id == tenant_id,
+            Invoice.status == InvoiceStatus.POSTED,
+            Invoice.currency == currency,
+        )
+        .subquery()
+    )
+    stmt = (
+        select(
+            Account.id,
+            Account.account_number,
+            Account.name,
+            func.sum(inner.c.owed).label("total"),
+            func.count(),
+        )
+        .join(Account, and_(Account.id == inner.c.account_id, Account.tenant_id == tenant_id))
+        .where(inner.c.owed > 0)
+        .group_by(Account.id, Account.account_number, Account.name)
+        .order_by(func.sum(inner.c.owed).desc(), Account.id)
+        .limit(limit)
+    )
+    if bucket is not None:
+        stmt = stmt.where(inner.c.bucket == bucket)
+    return [(int(i), str(n), str(m), int(t), int(c)) for i, n, m, t, c in session.execute(stmt)]
+
+
+def run_emails(session: Session, tenant_id: int, run_id: int, limit: int) -> list[Any]:
+    """The newest email deliveries of a bill run's invoices."""
+    return list(
+        session.execute(
+            select(
+                InvoiceEmail.created_at,
+                InvoiceEmail.invoice_id,
+                Invoice.invoice_number,
+                InvoiceEmail.recipient,
+                InvoiceEmail.status,
+                InvoiceEmail.error,
+            )
+            .join(
+                Invoice, and_(Invoice.id == InvoiceEmail.invoice_id, Invoice.tenant_id == tenant_id)
+            )
+            .where(InvoiceEmail.tenant_id == tenant_id, Invoice.bill_run_id == run_id)
+            .order_by(InvoiceEmail.id.desc())
+            .limit(limit)
+        ).all()
+    )

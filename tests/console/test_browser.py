@@ -1,0 +1,166 @@
+"""The console in a real headless Chromium with every outside host blocked: sign in,
+create a bill run and watch its progress bar move to Completed, post it, open an invoice,
+run and cancel a bulk write-off, a viewer sees no buttons, and the API docs render from
+the packaged Swagger UI. Saves screenshots of the main pages to docs/console/."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import FastAPI
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from billcycle.jobs.dispatch import ManualDispatcher
+from billcycle.runtime import Runtime
+from billcycle.tenancy.service import NewTenant
+from billcycle.users.roles import Role
+from tests.console.helpers import Person, add_user, demo_data
+from tests.support.browser import chromium
+
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+
+
+def _shot(browser: WebDriver, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / f"{name}.png"))
+
+
+def _wait(browser: WebDriver, check: Callable[[WebDriver], object], seconds: float = 15) -> None:
+    # htmx swaps the polled cards and reloads the page when a run settles: an element read
+    # in between is stale or briefly absent, which only means "not yet".
+    WebDriverWait(
+        browser,
+        seconds,
+        poll_frequency=0.1,
+        ignored_exceptions=(StaleElementReferenceException, NoSuchElementException),
+    ).until(check)
+
+
+def _sign_in(browser: WebDriver, base: str, person: Person) -> None:
+    browser.get(base + "/signin")
+    browser.find_element(By.ID, "email").send_keys(person.email)
+    browser.find_element(By.ID, "password").send_keys(person.password)
+    browser.find_element(By.ID, "signin").click()
+    _wait(browser, lambda b: b.find_elements(By.ID, "who"))
+
+
+def _confirm_click(browser: WebDriver, element_id: str) -> None:
+    browser.find_element(By.ID, element_id).click()
+    _wait(browser, lambda b: _alert(b))
+    browser.switch_to.alert.accept()
+
+
+def _alert(browser: WebDriver) -> bool:
+    try:
+        browser.switch_to.alert  # noqa: B018
+    except Exception:
+        return False
+    return True
+
+
+def _step(jobs: ManualDispatcher) -> bool:
+    """Runs one queued task; False when none was left."""
+    try:
+        return jobs.run_until_idle(max_tasks=1) > 0
+    except RuntimeError:
+        return True
+
+
+def test_the_console_in_a_browser(
+    app: FastAPI, runtime: Runtime, tenant: NewTenant, jobs: ManualDispatcher, live_url: str
+) -> None:
+    demo_data(runtime, tenant.tenant_id, accounts=24)
+    operator = add_user(runtime, tenant.tenant_id, "ada@example.com", Role.OPERATOR)
+    viewer = add_user(runtime, tenant.tenant_id, "grace@example.com", Role.VIEWER)
+    with chromium() as browser:
+        browser.set_window_size(1280, 900)
+        _sign_in(browser, live_url, operator)
+        assert "Dashboard" in browser.title
+
+        # A new bill run: the progress card polls while workers bill chunk by chunk.
+        browser.get(live_url + "/bill-runs/new")
+        target = browser.find_element(By.ID, "target_date")
+        browser.execute_script("arguments[0].value = '2026-03-01'", target)
+        browser.find_element(By.ID, "name").send_keys("March run")
+        browser.find_element(By.ID, "create-bill-run").click()
+        _wait(browser, lambda b: b.find_elements(By.ID, "run-bar"))
+        run_url = browser.current_url
+        seen: list[int] = []
+        while _step(jobs):
+            time.sleep(0.6)  # the card polls every second: let it see most steps
+            bars = browser.find_elements(By.ID, "run-bar")
+            if bars:
+                with contextlib.suppress(Exception):
+                    seen.append(int(bars[0].get_attribute("value") or 0))
+        _wait(browser, lambda b: "Completed" in b.find_element(By.ID, "run-status").text)
+        seen.append(int(browser.find_element(By.ID, "run-bar").get_attribute("value") or 0))
+        assert len(set(seen)) >= 2, f"the progress bar never moved: {seen}"
+        _wait(browser, lambda b: b.find_elements(By.ID, "post-run"))
+        _shot(browser, "bill-run")
+        browser.get(live_url + "/")
+        assert "March run" not in browser.find_element(By.ID, "runs-in-progress").text
+        assert "March run" in browser.find_element(By.ID, "awaiting-review").text
+        _shot(browser, "dashboard")
+        browser.get(run_url)
+        _wait(browser, lambda b: b.find_elements(By.ID, "post-run"))
+
+        _confirm_click(browser, "post-run")
+        _wait(browser, lambda b: b.find_elements(By.ID, "flash"))
+        jobs.run_until_idle()
+        browser.get(run_url)
+        assert "Posted" in browser.find_element(By.ID, "run-status").text
+
+        # An invoice of the run.
+        link = browser.find_element(By.CSS_SELECTOR, "#run-invoices-table a[href^='/invoices/']")
+        invoice_id = int(link.get_attribute("href").rsplit("/", 1)[1])
+        link.click()
+        _wait(browser, lambda b: b.find_elements(By.ID, "invoice-items"))
+        assert browser.find_element(By.ID, "invoice-amount").text.startswith(("$", "€"))
+        _shot(browser, "invoice")
+
+        # A bulk write-off, validated, then cancelled.
+        browser.get(live_url + "/bulk-jobs/new")
+        browser.find_element(By.ID, "invoice_ids").send_keys(f"{invoice_id}\n987654321")
+        browser.find_element(By.ID, "create-bulk-job").click()
+        _wait(browser, lambda b: b.find_elements(By.ID, "job-status"))
+        jobs.run_until_idle()
+        _wait(browser, lambda b: "Validated" in b.find_element(By.ID, "job-status").text)
+        _wait(browser, lambda b: b.find_elements(By.ID, "cancel-job"))
+        _shot(browser, "bulk-job")
+        _confirm_click(browser, "cancel-job")
+        _wait(browser, lambda b: b.find_elements(By.ID, "job-cancelled"))
+        assert "ProcessedWithErrors" in browser.find_element(By.ID, "job-status").text
+
+        browser.get(live_url + "/accounts?q=labs")
+        _shot(browser, "accounts")
+        account = browser.find_element(By.CSS_SELECTOR, "#accounts a[href^='/accounts/']")
+        account.click()
+        _wait(browser, lambda b: b.find_elements(By.ID, "balance"))
+        _shot(browser, "account")
+        browser.get(live_url + "/receivables")
+        _shot(browser, "receivables")
+
+        # The API docs render from the packaged Swagger UI, with the internet blocked.
+        browser.get(live_url + "/zuora/docs")
+        _wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, ".swagger-ui .info .title"))
+        assert "Zuora" in browser.find_element(By.CSS_SELECTOR, ".swagger-ui .info .title").text
+
+        # A viewer sees the same run with no action button.
+        browser.get(live_url + "/")
+        browser.find_element(By.ID, "signout").click()
+        _wait(browser, lambda b: b.find_elements(By.ID, "signin"))
+        _sign_in(browser, live_url, viewer)
+        browser.get(run_url)
+        assert not browser.find_elements(By.CSS_SELECTOR, "#run-actions button")
+        browser.get(live_url + f"/invoices/{invoice_id}")
+        assert not browser.find_elements(By.CSS_SELECTOR, "#invoice-actions button")
+        assert re.search(
+            r"grace\+t\d+@example.com · viewer", browser.find_element(By.ID, "who").text
+        )
