@@ -8,6 +8,7 @@ import re
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from billcycle.audit import service as audit
 from billcycle.billruns.statuses import BillRunStatus
 from billcycle.db.session import read_only_unit
 from billcycle.invoicing.statuses import InvoiceStatus
@@ -168,6 +169,18 @@ def test_a_bill_run_from_the_form_to_posted(
         again = client.post(url + "/post", data={"csrf_token": csrf})
         assert again.status_code == 200
         assert "only a Completed bill run can be posted" in again.text
+    # Every console action is in the tenant's audit log, with who did it and the outcome.
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        logged = [
+            (e.actor, e.action, e.outcome)
+            for e in audit.list_events(ctx.session, tenant.tenant_id, limit=100)
+        ]
+    actor = f"user:{person.email}"
+    assert (actor, "console.sign_in", "ok") in logged
+    assert sorted(a for a in logged if a[1] == "console.post") == [
+        (actor, "console.post", "ok"),
+        (actor, "console.post", "refused"),
+    ]
 
 
 def test_invoice_actions_and_a_bulk_write_off(
