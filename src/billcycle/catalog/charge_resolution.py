@@ -38,6 +38,7 @@ BILL_CYCLE_DAY_MAX = 31
 # A hundred years: beyond that period arithmetic would leave the calendar.
 SPECIFIC_MONTHS_MAX = 1200
 _ONE = Decimal(1)
+_ZERO_UNITS = Decimal(0)
 
 
 def _bad(message: str, field: str) -> InvalidValue:
@@ -65,6 +66,7 @@ class ResolvedCharge:
     trigger_event: TriggerEvent
     default_quantity: Decimal | None
     uom: str | None
+    included_units: Decimal | None
     tiers: tuple[CatalogTier, ...]
 
 
@@ -105,8 +107,23 @@ def resolve(spec: NewCharge) -> ResolvedCharge:
         ),
         default_quantity=quantity,
         uom=terms.text(spec.uom, "UOM", CHARGE, UOM_MAX),
+        included_units=_included_units(spec, model, charge_type),
         tiers=catalog_tiers(model, spec.tiers),
     )
+
+
+def _included_units(spec: NewCharge, model: ChargeModel, charge_type: ChargeType) -> Decimal | None:
+    """Overage Pricing is a usage model with the units each period includes."""
+    if model != ChargeModel.Overage:
+        if spec.included_units is not None:
+            raise _bad(
+                "IncludedUnits is only valid with ChargeModel Overage Pricing.", "IncludedUnits"
+            )
+        return None
+    if charge_type != ChargeType.Usage:
+        raise _bad("ChargeModel Overage Pricing is only valid for Usage charges.", "ChargeModel")
+    given = spec.included_units
+    return _ZERO_UNITS if given is None else terms.amount(given, "IncludedUnits", CHARGE)
 
 
 def _billing_period(spec: NewCharge, periodic: bool) -> tuple[BillingPeriod | None, int | None]:
@@ -201,6 +218,7 @@ def as_new_charge(charge: ProductRatePlanCharge) -> NewCharge:
         trigger_event=charge.trigger_event,
         default_quantity=charge.default_quantity,
         uom=charge.uom,
+        included_units=charge.included_units,
         tiers=[
             TierInput(
                 currency=row.currency,
@@ -263,6 +281,7 @@ def apply(charge: ProductRatePlanCharge, resolved: ResolvedCharge) -> None:
     charge.trigger_event = resolved.trigger_event.value
     charge.default_quantity = resolved.default_quantity
     charge.uom = resolved.uom
+    charge.included_units = resolved.included_units
 
 
 def tier_rows(tenant_id: int, resolved: ResolvedCharge) -> list[ProductRatePlanChargeTier]:

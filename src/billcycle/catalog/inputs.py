@@ -86,6 +86,7 @@ class NewCharge:
     trigger_event: str | None = None
     default_quantity: Decimal | None = None
     uom: str | None = None
+    included_units: Decimal | None = None
     description: str | None = None
 
 
@@ -107,4 +108,5 @@ class ChargeChanges:
     trigger_event: str | Unset | None = UNSET
     default_quantity: Decimal | Unset | None = UNSET
     uom: str | Unset | None = UNSET
+    included_units: Decimal | Unset | None = UNSET
     description: str | Unset | None = UNSET

@@ -76,6 +76,8 @@ class ProductRatePlanCharge(TenantScoped, Timestamps, Base):
     trigger_event: Mapped[str] = mapped_column(String(30), nullable=False)
     default_quantity: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     uom: Mapped[str | None] = mapped_column(String(25))
+    # Overage Pricing: the units each period includes before the overage price applies.
+    included_units: Mapped[Decimal | None] = mapped_column(ExactDecimal)
 
     rate_plan: Mapped[ProductRatePlan] = relationship(back_populates="charges")
     tiers: Mapped[list[ProductRatePlanChargeTier]] = relationship(

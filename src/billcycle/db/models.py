@@ -28,6 +28,7 @@ from billcycle.subscriptions.models import (
     SubscriptionRatePlan,
 )
 from billcycle.tenancy.models import ApiKey, InstallationSecret, NumberSequence, OAuthClient, Tenant
+from billcycle.usage.models import UnitOfMeasure, UsageImport, UsageImportPart, UsageRecord
 
 __all__ = [
     "Account",
@@ -68,6 +69,10 @@ __all__ = [
     "SubscriptionChargeTier",
     "SubscriptionRatePlan",
     "Tenant",
+    "UnitOfMeasure",
+    "UsageImport",
+    "UsageImportPart",
+    "UsageRecord",
     "TestGatewayCharge",
     "WorkChunk",
 ]

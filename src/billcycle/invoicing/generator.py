@@ -29,11 +29,13 @@ from billcycle.invoicing import generator_repository as repo
 from billcycle.invoicing.generator_repository import AnyRow
 from billcycle.invoicing.statuses import InvoiceSource, InvoiceStatus
 from billcycle.money import to_minor
-from billcycle.rating import ChargeModel, rate_charge
+from billcycle.rating import ChargeModel, ChargeType, rate_charge
 from billcycle.subscriptions.rating_view import to_charge_terms
 from billcycle.tenancy.numbers import number_block
+from billcycle.usage import billing as usage_billing
 
 _TIERED_MODELS = frozenset({ChargeModel.Tiered.value, ChargeModel.Volume.value})
+_USAGE = ChargeType.Usage.value
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ class _Draft:
     payment_term: str
     charges: list[tuple[Sequence[Any], _Rated]] = field(default_factory=list)
     amount_minor: int = 0
+    has_usage: bool = False
 
 
 def generate_invoices(
@@ -215,19 +218,17 @@ def _rate(
     target_date = options.target_date
     rate = _MEMO.rate
     no_tiers: tuple[AnyRow, ...] = ()
-    for charge in charges:
+    # Usage charges are rated from their records, together, after the others.
+    usage: list[Sequence[Any]] = []
+
+    def add(charge: Sequence[Any], rated: _Rated, is_usage: bool = False) -> None:
         account_id = charge[repo.ACCOUNT]
-        if account_id in failures:
-            continue
-        account = accounts[account_id]
-        rated = rate(
-            fmt, charge, account.bill_cycle_day, tiers.get(charge[repo.ID], no_tiers), target_date
-        )
         if rated.error is not None:
             failures[account_id] = rated.error
-            continue
+            return
         if not rated.tails:
-            continue
+            return
+        account = accounts[account_id]
         group = charge[repo.SUBSCRIPTION] if charge[repo.INVOICE_SEPARATELY] else 0
         draft = drafts.get((account_id, group))
         if draft is None:
@@ -238,6 +239,46 @@ def _rate(
             )
         draft.charges.append((charge, rated))
         draft.amount_minor += rated.amount_minor
+        draft.has_usage = draft.has_usage or is_usage
+
+    for charge in charges:
+        account_id = charge[repo.ACCOUNT]
+        if account_id in failures:
+            continue
+        if charge[repo.CHARGE_TYPE] == _USAGE:
+            usage.append(charge)
+            continue
+        account = accounts[account_id]
+        add(
+            charge,
+            rate(
+                fmt,
+                charge,
+                account.bill_cycle_day,
+                tiers.get(charge[repo.ID], no_tiers),
+                target_date,
+            ),
+        )
+    if usage:
+        typed = [fmt.charge(charge) for charge in usage]
+        rated_usage = usage_billing.rate_usage_charges(
+            session,
+            [
+                (row, accounts[row.account_id].bill_cycle_day, tiers.get(row.id, no_tiers))
+                for row in typed
+            ],
+            target_date,
+            fmt.item_tail,
+        )
+        for charge, row in zip(usage, typed, strict=True):
+            if row.account_id in failures:
+                continue
+            found = rated_usage[row.id]
+            add(
+                charge,
+                _Rated(found.tails, found.amount_minor, found.billed_through, found.error),
+                True,
+            )
     return [d for d in drafts.values() if d.account_id not in failures], failures
 
 
@@ -311,6 +352,11 @@ def _write(
         totals[currency] = totals.get(currency, 0) + draft.amount_minor
         result.accounts_invoiced.add(draft.account_id)
     fmt.insert(session, fmt.invoice_rows(invoice_rows), item_rows)
+    usage_invoices = [
+        invoice_id for draft, invoice_id in zip(drafts, invoice_ids, strict=True) if draft.has_usage
+    ]
+    if usage_invoices:
+        usage_billing.bind_billed_usage(session, tenant_id, usage_invoices)
     repo.advance_watermarks(session, watermarks, now)
     result.invoice_ids = invoice_ids
     result.items = len(item_rows)

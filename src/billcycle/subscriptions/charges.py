@@ -338,6 +338,7 @@ def build_charge(
         quantity=quantity,
         price=price,
         uom=catalog.uom,
+        included_units=catalog.included_units,
         effective_start_date=start,
         effective_end_date=end,
         created_at=frame.now,

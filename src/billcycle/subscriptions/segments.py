@@ -64,6 +64,7 @@ def successor(
         quantity=current.quantity,
         price=current.price,
         uom=current.uom,
+        included_units=current.included_units,
         effective_start_date=start,
         effective_end_date=end,
         grid_start_date=current.grid_start_date or current.effective_start_date,

@@ -251,6 +251,7 @@ class _ChargeFields(PascalRequest):
     trigger_event: str | None = None
     default_quantity: Decimal | None = None
     uom: str | None = Field(default=None, alias="UOM")
+    included_units: Decimal | None = None
     description: str | None = None
     # Sent by zuora-sdk (its model requires it); discounts are not billed by billcycle.
     use_discount_specific_accounting_code: StrictBool | None = None
@@ -280,6 +281,7 @@ class ChargeCreateRequest(_ChargeFields):
             trigger_event=self.trigger_event,
             default_quantity=self.default_quantity,
             uom=self.uom,
+            included_units=self.included_units,
             description=self.description,
         )
 
@@ -313,6 +315,7 @@ class ChargeUpdateRequest(_ChargeFields):
             trigger_event=_given(self, "trigger_event"),
             default_quantity=_given(self, "default_quantity"),
             uom=_given(self, "uom"),
+            included_units=_given(self, "included_units"),
             description=_given(self, "description"),
         )
 
@@ -387,6 +390,7 @@ class ObjectCharge(PascalResponse):
     trigger_event: str
     default_quantity: Number | None
     uom: str | None = Field(alias="UOM")
+    included_units: Number | None = None
     created_date: str
     updated_date: str
     product_rate_plan_charge_tier_data: ObjectTierData
@@ -453,6 +457,7 @@ def object_charge(charge: ProductRatePlanCharge) -> ObjectCharge:
         trigger_event=charge.trigger_event,
         default_quantity=_number(charge.default_quantity),
         uom=charge.uom,
+        included_units=_number(charge.included_units),
         created_date=_object_datetime(charge.created_at),
         updated_date=_object_datetime(charge.updated_at),
         product_rate_plan_charge_tier_data=ObjectTierData(
