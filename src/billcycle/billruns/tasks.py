@@ -26,9 +26,9 @@ from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
 from billcycle.jobs.registry import chunk_handler, periodic, task
 from billcycle.jobs.runner import JobRunner
-from billcycle.usage.billing import free_usage
 from billcycle.subscriptions.lifecycle import renew_due_subscriptions
 from billcycle.tenancy.numbers import next_number
+from billcycle.usage.billing import free_usage
 
 log = logging.getLogger(__name__)
 

@@ -69,10 +69,10 @@ __all__ = [
     "SubscriptionChargeTier",
     "SubscriptionRatePlan",
     "Tenant",
+    "TestGatewayCharge",
     "UnitOfMeasure",
     "UsageImport",
     "UsageImportPart",
     "UsageRecord",
-    "TestGatewayCharge",
     "WorkChunk",
 ]

@@ -76,7 +76,9 @@ def price_and_unit_price(terms: ChargeTerms) -> tuple[Decimal, Decimal]:
     quantity = terms.quantity
     if model == ChargeModel.FlatFee:
         return terms.price, terms.price
-    if model == ChargeModel.PerUnit:
+    if model == ChargeModel.PerUnit or model == ChargeModel.Overage:
+        # Overage is a usage model (rated by rating/usage.py from usage records); here
+        # its quantity prices like per unit, for callers that show a charge's price.
         return terms.price * quantity, terms.price
     try:
         if model == ChargeModel.Tiered:

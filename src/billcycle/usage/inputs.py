@@ -28,7 +28,7 @@ class NewUsage:
 @dataclass(frozen=True, slots=True)
 class UsageChanges:
     start: datetime | Unset = UNSET
-    end: datetime | None | Unset = UNSET
+    end: datetime | Unset | None = UNSET
     uom: str | Unset = UNSET
     quantity: Decimal | Unset = UNSET
 

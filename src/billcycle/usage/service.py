@@ -170,7 +170,7 @@ def create_usage(ctx: ServiceContext, spec: NewUsage) -> UsageRecord:
 def get_usage(ctx: ServiceContext, record_id: int) -> UsageRecord:
     record = repo.get_record(ctx.session, ctx.tenant_id, record_id)
     if record is None:
-        raise NotFound(f"Usage {{usage}} does not exist.", resource=USAGE, ids={"usage": record_id})
+        raise NotFound("Usage {usage} does not exist.", resource=USAGE, ids={"usage": record_id})
     return record
 
 

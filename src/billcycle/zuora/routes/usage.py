@@ -21,7 +21,7 @@ from billcycle.usage import billing, imports, service
 from billcycle.usage.models import USAGE, USAGE_IMPORT
 from billcycle.zuora.deps import Ctx
 from billcycle.zuora.paging import Page, next_page_url
-from billcycle.zuora.routes.objects import ObjectRoute, ObjectId
+from billcycle.zuora.routes.objects import ObjectId, ObjectRoute
 from billcycle.zuora.schemas import usage as schemas
 from billcycle.zuora.schemas.catalog import ProxyCreateOrModifyResponse, ProxyDeleteResponse
 

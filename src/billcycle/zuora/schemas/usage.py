@@ -165,7 +165,7 @@ class UploadResponse(CommonResponse):
     size: int
 
 
-class ImportError_(CamelResponse):
+class ImportRowError(CamelResponse):
     row: int
     reason: str
 
@@ -177,7 +177,7 @@ class ImportStatusResponse(CommonResponse):
     loaded_records: int
     error_count: int
     message: str | None = None
-    errors: list[ImportError_] | None = None
+    errors: list[ImportRowError] | None = None
 
 
 def import_status(job: UsageImport, errors: list[dict[str, Any]]) -> ImportStatusResponse:
@@ -193,7 +193,7 @@ def import_status(job: UsageImport, errors: list[dict[str, Any]]) -> ImportStatu
         loaded_records=job.loaded_records,
         error_count=job.error_count,
         message=message,
-        errors=[ImportError_(row=e["row"], reason=e["reason"]) for e in errors] or None,
+        errors=[ImportRowError(row=e["row"], reason=e["reason"]) for e in errors] or None,
     )
 
 
