@@ -41,7 +41,9 @@ TIERED = usage_charge(
 VOLUME = usage_charge(
     "Minutes", "Volume Pricing", "Minute", [TierSpec("1", "0", "100"), TierSpec("0.8", "101", None)]
 )
-FLAT = usage_charge("Usage access", "Flat Fee Pricing", "Session", [TierSpec("5", price_format="Flat Fee")])
+FLAT = usage_charge(
+    "Usage access", "Flat Fee Pricing", "Session", [TierSpec("5", price_format="Flat Fee")]
+)
 
 
 def add_uoms(runtime: Runtime, tenant_id: int, *names: str, decimals: int = 2) -> None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from billcycle.db.session import unit_of_work
 from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import create_tenant
-from billcycle.db.session import unit_of_work
 from billcycle.usage.models import UsageRecord
 from tests.support.api import Api, api_for
 from tests.usage.helpers import PER_UNIT, TIERED, USAGE, add_uoms, add_usage, proxy_error, subscribe
@@ -73,7 +73,10 @@ def test_bad_records_are_refused_and_change_nothing(api: Api, runtime: Runtime) 
     assert "does not exist" in proxy_error(response, 404)
     # ... and so is its record.
     record_id = ok.json()["Id"]
-    assert other_api.client.get(f"{USAGE}/{record_id}", headers=other_api.zuora_headers).status_code == 404
+    assert (
+        other_api.client.get(f"{USAGE}/{record_id}", headers=other_api.zuora_headers).status_code
+        == 404
+    )
     assert _count(runtime) == before + 1
 
 
@@ -118,7 +121,8 @@ def test_a_file_with_bad_rows_loads_nothing(
     jobs.run_until_idle()
     status = _status(api, answer["checkImportStatus"])
     assert status["importStatus"] == "Failed"
-    assert status["totalRecords"] == 8 and status["loadedRecords"] == 0
+    assert status["totalRecords"] == 8
+    assert status["loadedRecords"] == 0
     rows = {e["row"]: e["reason"] for e in status["errors"]}
     assert sorted(rows) == [3, 4, 5, 6, 7, 8, 9]
     assert "A00009999 does not exist" in rows[3]
@@ -135,7 +139,8 @@ def test_a_file_with_bad_rows_loads_nothing(
     answer = _upload(api, good)
     jobs.run_until_idle()
     status = _status(api, answer["checkImportStatus"])
-    assert status["importStatus"] == "Completed" and status["loadedRecords"] == 1
+    assert status["importStatus"] == "Completed"
+    assert status["loadedRecords"] == 1
     assert _count(runtime) == before + 1
 
 

@@ -34,7 +34,12 @@ OVERAGE = usage_charge("Messages", "Overage Pricing", "Message", [TierSpec("0.25
 def _amounts(items: dict[str, list]) -> dict[str, list[tuple[str, str, str, int]]]:
     return {
         name: [
-            (str(i.service_start), str(i.service_end), format(i.quantity.normalize(), "f"), i.amount_minor)
+            (
+                str(i.service_start),
+                str(i.service_end),
+                format(i.quantity.normalize(), "f"),
+                i.amount_minor,
+            )
             for i in rows
         ]
         for name, rows in items.items()
@@ -65,7 +70,9 @@ def test_each_usage_model_is_rated_per_period(
     ):
         assert add_usage(api, customer, charge, 100, "2026-01-05T10:00:00", uom).status_code == 200
         assert add_usage(api, customer, charge, 50, "2026-01-31T23:00:00", uom).status_code == 200
-    assert add_usage(api, customer, "API calls", 7, "2026-02-02T00:00:00", "Call").status_code == 200
+    assert (
+        add_usage(api, customer, "API calls", 7, "2026-02-02T00:00:00", "Call").status_code == 200
+    )
 
     run = run_bill_run(api, jobs, "2026-02-01")
     assert run["status"] == "Completed", run
@@ -80,18 +87,27 @@ def test_each_usage_model_is_rated_per_period(
     }
     records = records_of(runtime, tenant_id, customer.account_id)
     billed = [r for r in records if r.invoice_item_id is not None]
-    assert len(billed) == 8 and len(records) == 9  # the February record waits
-    item_ids = {i.id for rows in items_by_charge(runtime, tenant_id, customer.account_id).values() for i in rows}
+    assert len(billed) == 8
+    assert len(records) == 9
+    item_ids = {
+        i.id
+        for rows in items_by_charge(runtime, tenant_id, customer.account_id).values()
+        for i in rows
+    }
     assert {r.invoice_item_id for r in billed} <= item_ids
 
     # Billed usage cannot change; nor can usage be added to a billed period.
     first = billed[0]
     message = proxy_error(
-        api.client.put(f"{USAGE}/{to_zuora_id(first.id)}", json={"Quantity": 1}, headers=api.zuora_headers),
+        api.client.put(
+            f"{USAGE}/{to_zuora_id(first.id)}", json={"Quantity": 1}, headers=api.zuora_headers
+        ),
         400,
     )
     assert "billed" in message
-    proxy_error(api.client.delete(f"{USAGE}/{to_zuora_id(first.id)}", headers=api.zuora_headers), 400)
+    proxy_error(
+        api.client.delete(f"{USAGE}/{to_zuora_id(first.id)}", headers=api.zuora_headers), 400
+    )
     message = proxy_error(
         add_usage(api, customer, "API calls", 1, "2026-01-20T00:00:00", "Call"), 400
     )
@@ -123,16 +139,27 @@ def test_cancelled_run_frees_usage_and_next_run_bills_it_once(
     add_uoms(runtime, tenant_id, "Call")
     customer = subscribe(api, runtime, PER_UNIT)
     for day in (3, 9, 27):
-        assert add_usage(api, customer, "API calls", 10, f"2026-01-{day:02d}T00:00:00", "Call").status_code == 200
+        assert (
+            add_usage(
+                api, customer, "API calls", 10, f"2026-01-{day:02d}T00:00:00", "Call"
+            ).status_code
+            == 200
+        )
 
     run = run_bill_run(api, jobs, "2026-02-01")
-    assert items_by_charge(runtime, tenant_id, customer.account_id)["API calls"][0].amount_minor == 300
-    assert all(r.invoice_item_id is not None for r in records_of(runtime, tenant_id, customer.account_id))
+    assert (
+        items_by_charge(runtime, tenant_id, customer.account_id)["API calls"][0].amount_minor == 300
+    )
+    assert all(
+        r.invoice_item_id is not None for r in records_of(runtime, tenant_id, customer.account_id)
+    )
 
     response = api.client.put(f"{BILL_RUNS}/{run['id']}/cancel", json={}, headers=api.zuora_headers)
     assert response.status_code == 200, response.text
     jobs.run_until_idle()
-    assert all(r.invoice_item_id is None for r in records_of(runtime, tenant_id, customer.account_id))
+    assert all(
+        r.invoice_item_id is None for r in records_of(runtime, tenant_id, customer.account_id)
+    )
     assert items_by_charge(runtime, tenant_id, customer.account_id) == {}
     # Freed usage can be changed again.
     record = records_of(runtime, tenant_id, customer.account_id)[0]
@@ -162,12 +189,24 @@ def test_partial_periods_prorate_flat_fee_and_included_units(
     customer = subscribe(
         api, runtime, OVERAGE, FLAT, start="2026-01-17", included_units={"Messages": Decimal(100)}
     )
-    assert add_usage(api, customer, "Messages", 60, "2026-01-20T00:00:00", "Message").status_code == 200
-    assert add_usage(api, customer, "Messages", 60, "2026-02-03T00:00:00", "Message").status_code == 200
+    assert (
+        add_usage(api, customer, "Messages", 60, "2026-01-20T00:00:00", "Message").status_code
+        == 200
+    )
+    assert (
+        add_usage(api, customer, "Messages", 60, "2026-02-03T00:00:00", "Message").status_code
+        == 200
+    )
     run_bill_run(api, jobs, "2026-03-01")
     items = _amounts(items_by_charge(runtime, tenant_id, customer.account_id))
     assert items == {
         # 60 - 48.387... = 11.612... x 0.25 = 2.903... -> 2.90; February: 60 <= 100 -> 0
-        "Messages": [("2026-01-17", "2026-02-01", "60", 290), ("2026-02-01", "2026-03-01", "60", 0)],
-        "Usage access": [("2026-01-17", "2026-02-01", "0", 242), ("2026-02-01", "2026-03-01", "0", 500)],
+        "Messages": [
+            ("2026-01-17", "2026-02-01", "60", 290),
+            ("2026-02-01", "2026-03-01", "60", 0),
+        ],
+        "Usage access": [
+            ("2026-01-17", "2026-02-01", "0", 242),
+            ("2026-02-01", "2026-03-01", "0", 500),
+        ],
     }

@@ -37,12 +37,15 @@ def test_sdk_usage_records_upload_and_rate_detail(
             description="first",
         )
     )
-    assert created.success is True and created.id is not None
+    assert created.success is True
+    assert created.id is not None
     got = usage_api.get_usage(created.id)
     assert got.account_number == customer.account_number
     assert got.charge_number == customer.charge_numbers["API calls"]
-    assert got.quantity == 120 and got.uom == "Call"
-    assert got.rbe_status == "Pending" and got.source_type == "API"
+    assert got.quantity == 120
+    assert got.uom == "Call"
+    assert got.rbe_status == "Pending"
+    assert got.source_type == "API"
 
     updated = usage_api.update_usage(created.id, UpdateUsageRequest(quantity=130))
     assert updated.success is True
@@ -67,7 +70,8 @@ def test_sdk_usage_records_upload_and_rate_detail(
         f"{customer.account_number},GB,90,01/20/2026,,,,\n"
     )
     uploaded = usage_api.upload_usage_file(str(csv_file))
-    assert uploaded.success is True and uploaded.size == csv_file.stat().st_size
+    assert uploaded.success is True
+    assert uploaded.size == csv_file.stat().st_size
     status_url = f"{live_url}{uploaded.check_import_status}"
     headers = {"Authorization": f"Bearer {client.token['access_token']}"}
     assert httpx.get(status_url, headers=headers).json()["importStatus"] == "Pending"
@@ -93,5 +97,6 @@ def test_sdk_usage_records_upload_and_rate_detail(
     assert detail.data is not None
     assert detail.data.amount_without_tax == 125.0
     assert detail.data.quantity == "150"
-    assert detail.data.rate_detail is not None and "Total = 125.00" in detail.data.rate_detail
+    assert detail.data.rate_detail is not None
+    assert "Total = 125.00" in detail.data.rate_detail
     assert usage_api.get_usage(created.id).rbe_status == "Processed"

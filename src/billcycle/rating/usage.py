@@ -92,6 +92,7 @@ def price_usage(
     currency = terms.currency
     model = terms.charge_model
     price = terms.price
+    detail: tuple[str, ...]
     try:
         if model == ChargeModel.PerUnit:
             raw = price * quantity

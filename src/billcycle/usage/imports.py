@@ -306,6 +306,10 @@ class _Loader:
             self.load(batch)
 
 
+class _Rejected(Exception):
+    """The file has bad rows: roll its rows back."""
+
+
 def begin_import(ctx: ServiceContext, import_id: int) -> bool:
     """Pending -> Processing (under the import's row lock); False if it is not Pending."""
     job = repo.get_import(ctx.session, ctx.tenant_id, import_id, lock=True)
@@ -324,17 +328,19 @@ def process_import(ctx: ServiceContext, import_id: int) -> UsageImport | None:
     if job is None or job.status != ImportStatus.PROCESSING:
         return job
     loader = _Loader(ctx, job.id)
-    savepoint = session.begin_nested()
     try:
-        loader.run(_lines(repo.parts(session, ctx.tenant_id, job.id)))
-    except UnicodeDecodeError:
-        loader.fail(0, "The file is not UTF-8 text.")
-    except csv.Error as exc:
-        loader.fail(0, f"The file is not valid CSV: {exc}.")
-    if loader.outcome.errors:
-        savepoint.rollback()
-    else:
-        savepoint.commit()
+        # A savepoint around the rows: leaving it by _Rejected undoes every row written.
+        with session.begin_nested():
+            try:
+                loader.run(_lines(repo.parts(session, ctx.tenant_id, job.id)))
+            except UnicodeDecodeError:
+                loader.fail(0, "The file is not UTF-8 text.")
+            except csv.Error as exc:
+                loader.fail(0, f"The file is not valid CSV: {exc}.")
+            if loader.outcome.errors:
+                raise _Rejected
+    except _Rejected:
+        pass
     outcome = loader.outcome
     job.total_records = outcome.total
     job.error_count = outcome.errors

@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account
@@ -299,7 +299,7 @@ def get_import(
 
 def add_part(session: Session, tenant_id: int, import_id: int, seq: int, data: bytes) -> None:
     session.execute(
-        UsageImportPart.__table__.insert().values(
+        insert(UsageImportPart).values(
             tenant_id=tenant_id, usage_import_id=import_id, seq=seq, data=data
         )
     )

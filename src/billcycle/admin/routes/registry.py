@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from billcycle.admin.routes import api_keys, card_links, collections, oauth_clients, tenants
+from billcycle.admin.routes import units as units_of_measure
 
 ADMIN_ROUTERS: list[APIRouter] = [
     tenants.router,
@@ -13,4 +14,5 @@ ADMIN_ROUTERS: list[APIRouter] = [
     api_keys.router,
     card_links.router,
     collections.router,
+    units_of_measure.router,
 ]
