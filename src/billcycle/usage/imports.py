@@ -19,7 +19,7 @@ import csv
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -27,7 +27,7 @@ from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue, NotFound
 from billcycle.usage import repository as repo
 from billcycle.usage import validation
-from billcycle.usage.models import USAGE_IMPORT, UsageImport
+from billcycle.usage.models import USAGE_IMPORT, UnitOfMeasure, UsageImport
 from billcycle.usage.statuses import ImportStatus, UsageSource
 
 PART_BYTES = 1024 * 1024
@@ -122,7 +122,6 @@ def _lines(pieces: Iterable[bytes]) -> Iterator[str]:
 
 
 def _parse_date(value: str) -> date | None:
-    value = value.strip()
     try:
         if "/" in value:
             month, day, year = value.split(" ", 1)[0].split("/")
@@ -132,17 +131,13 @@ def _parse_date(value: str) -> date | None:
         return None
 
 
-@dataclass(slots=True)
-class _Row:
-    line: int
-    account: str
-    uom: str
-    quantity: Decimal
-    start: date
-    end: date | None
-    subscription: str | None
-    charge: str | None
-    description: str | None
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    """A unit of measure as the loop reads it (plain attributes, not the ORM row's)."""
+
+    name: str
+    decimal_places: int
+    row: UnitOfMeasure
 
 
 @dataclass(slots=True)
@@ -152,132 +147,172 @@ class _Outcome:
     errors: int = 0
 
 
+# A parsed row: (line, account, uom, quantity, start, end, subscription, charge, description),
+# the texts as written (stripped), nothing resolved yet.
+_Raw = tuple[int, str, str, str, str, str, str, str, str]
+
+
 class _Loader:
+    """Validates and writes a file's rows in batches.
+
+    A file repeats its values (a few accounts, dates, quantities and units for millions
+    of rows), so every check is memoised by the values it reads: the account lookups per
+    batch, the candidate charges per (account, subscription, charge, unit), the date and
+    the quantity per text. The per-row work is a handful of dict lookups.
+    """
+
     def __init__(self, ctx: ServiceContext, job_id: int) -> None:
         self.ctx = ctx
-        self.job_id = job_id
         self.uoms = repo.uoms_by_name(ctx.session, ctx.tenant_id)
+        self.units: dict[str, _Unit] = {}
         self.accounts: dict[str, int | None] = {}
         self.charges: dict[int, list[repo.UsageCharge]] = {}
+        self.candidates: dict[tuple[int, str, str, str], list[repo.UsageCharge] | str] = {}
+        self.picked: dict[tuple[int, str, str, str, date], repo.UsageCharge | str] = {}
+        self.dates: dict[str, date | None] = {}
+        self.quantities: dict[tuple[str, str], tuple[str, str | None]] = {}
         self.errors: list[dict[str, Any]] = []
         self.outcome = _Outcome()
-        self.now = ctx.clock.now()
+        self.batch = repo.RecordBatch(
+            ctx.session, ctx.tenant_id, job_id, ctx.clock.now(), UsageSource.IMPORT.value
+        )
 
     def fail(self, line: int, reason: str) -> None:
         self.outcome.errors += 1
         if len(self.errors) < ERRORS_KEPT:
             self.errors.append({"row": line, "reason": reason})
 
-    def parse(self, line: int, cells: list[str], columns: dict[str, int]) -> _Row | None:
-        def cell(name: str) -> str | None:
-            index = columns.get(name)
-            if index is None or index >= len(cells):
+    def _uom(self, text: str) -> _Unit | None:
+        found = self.units.get(text)
+        if found is None:
+            uom = self.uoms.get(text.lower())
+            if uom is None:
                 return None
-            value = cells[index].strip()
-            return value or None
+            found = self.units[text] = _Unit(uom.name, uom.decimal_places, uom)
+        return found
 
-        missing = [name for name in REQUIRED if cell(name) is None]
-        if missing:
-            self.fail(line, f"Missing value for {', '.join(missing)}.")
-            return None
-        raw_quantity = cell("QTY") or ""
-        try:
-            quantity = Decimal(raw_quantity)
-        except InvalidOperation:
-            self.fail(line, f"QTY {raw_quantity!r} is not a number.")
-            return None
-        start = _parse_date(cell("STARTDATE") or "")
-        if start is None:
-            self.fail(line, f"STARTDATE {cell('STARTDATE')!r} is not a date (MM/DD/YYYY).")
-            return None
-        end_text = cell("ENDDATE")
-        end = _parse_date(end_text) if end_text else None
-        if end_text and end is None:
-            self.fail(line, f"ENDDATE {end_text!r} is not a date (MM/DD/YYYY).")
-            return None
-        if end is not None and end < start:
-            self.fail(line, "ENDDATE is before STARTDATE.")
-            return None
-        description = cell("DESCRIPTION")
-        if description is not None and len(description) > 200:
-            self.fail(line, "DESCRIPTION is longer than 200 characters.")
-            return None
-        return _Row(
-            line,
-            cell("ACCOUNT_ID") or "",
-            cell("UOM") or "",
-            quantity,
-            start,
-            end,
-            cell("SUBSCRIPTION_ID"),
-            cell("CHARGE_ID"),
-            description,
-        )
+    def _date(self, text: str) -> date | None:
+        if text in self.dates:
+            return self.dates[text]
+        parsed = self.dates[text] = _parse_date(text)
+        return parsed
 
-    def load(self, rows: list[_Row]) -> None:
+    def _quantity(self, text: str, uom: _Unit) -> tuple[str, str | None]:
+        """(stored text, error) of a quantity in ``uom``."""
+        key = (text, uom.name)
+        found = self.quantities.get(key)
+        if found is None:
+            try:
+                value = Decimal(text)
+            except InvalidOperation:
+                found = ("", f"QTY {text!r} is not a number.")
+            else:
+                problem = validation.check_quantity(value, uom.row)
+                found = ("", problem) if problem else (format(value.normalize(), "f"), None)
+            self.quantities[key] = found
+        return found
+
+    def _charge(self, account_id: int, row: _Raw, uom: _Unit, day: date) -> repo.UsageCharge | str:
+        key = (account_id, row[6], row[7], uom.name, day)
+        found = self.picked.get(key)
+        if found is not None:
+            return found
+        ckey = (account_id, row[6], row[7], uom.name)
+        candidates = self.candidates.get(ckey)
+        if candidates is None:
+            candidates = self.candidates[ckey] = validation.charge_candidates(
+                self.charges.get(account_id, []),
+                account=row[1],
+                subscription_number=row[6] or None,
+                charge_number=row[7] or None,
+                uom=uom.row,
+            )
+        if isinstance(candidates, str):
+            found = candidates
+        else:
+            found = validation.pick_active(candidates, account=row[1], uom=uom.row, usage_date=day)
+        self.picked[key] = found
+        return found
+
+    def load(self, rows: list[_Raw]) -> None:
         session, tenant_id = self.ctx.session, self.ctx.tenant_id
-        unknown = sorted({r.account for r in rows if r.account not in self.accounts})
+        accounts = self.accounts
+        unknown = sorted({r[1] for r in rows if r[1] not in accounts})
         if unknown:
             found = repo.accounts_by_number(session, tenant_id, unknown)
             for number in unknown:
-                self.accounts[number] = found.get(number)
+                accounts[number] = found.get(number)
             new_ids = [found[n] for n in unknown if n in found]
             repo.lock_accounts(session, tenant_id, new_ids)
             self.charges.update(repo.usage_charges(session, tenant_id, new_ids))
-        out: list[tuple[Any, ...]] = []
+        uom_of = self._uom
+        quantity_of = self._quantity
+        date_of = self._date
+        charge_of = self._charge
+        add = self.batch.add
+        outcome = self.outcome
         for row in rows:
-            account_id = self.accounts.get(row.account)
+            line, account, uom_text, quantity_text, start_text, end_text = row[:6]
+            if not (account and uom_text and quantity_text and start_text):
+                missing = [
+                    name
+                    for name, value in zip(
+                        REQUIRED, (account, uom_text, quantity_text, start_text), strict=True
+                    )
+                    if not value
+                ]
+                self.fail(line, f"Missing value for {', '.join(missing)}.")
+                continue
+            account_id = accounts.get(account)
             if account_id is None:
-                self.fail(row.line, f"Account {row.account} does not exist.")
+                self.fail(line, f"Account {account} does not exist.")
                 continue
-            uom = validation.find_uom(self.uoms, row.uom)
-            if isinstance(uom, str):
-                self.fail(row.line, uom)
+            uom = uom_of(uom_text)
+            if uom is None:
+                self.fail(line, f"Unit of measure {uom_text!r} is not defined for this tenant.")
                 continue
-            problem = validation.check_quantity(row.quantity, uom)
+            quantity, problem = quantity_of(quantity_text, uom)
             if problem is not None:
-                self.fail(row.line, problem)
+                self.fail(line, problem)
                 continue
-            picked = validation.pick_charge(
-                self.charges.get(account_id, []),
-                account=row.account,
-                subscription_number=row.subscription,
-                charge_number=row.charge,
-                uom=uom,
-                usage_date=row.start,
-            )
+            start = date_of(start_text)
+            if start is None:
+                self.fail(line, f"STARTDATE {start_text!r} is not a date (MM/DD/YYYY).")
+                continue
+            end: date | None = None
+            if end_text:
+                end = date_of(end_text)
+                if end is None:
+                    self.fail(line, f"ENDDATE {end_text!r} is not a date (MM/DD/YYYY).")
+                    continue
+                if end < start:
+                    self.fail(line, "ENDDATE is before STARTDATE.")
+                    continue
+            description = row[8]
+            if len(description) > 200:
+                self.fail(line, "DESCRIPTION is longer than 200 characters.")
+                continue
+            picked = charge_of(account_id, row, uom, start)
             if isinstance(picked, str):
-                self.fail(row.line, picked)
+                self.fail(line, picked)
                 continue
-            if self.outcome.errors:
+            if outcome.errors:
                 continue  # the file fails as a whole: keep validating, stop writing
-            start = datetime(row.start.year, row.start.month, row.start.day, tzinfo=UTC)
-            end = (
-                None
-                if row.end is None
-                else datetime(row.end.year, row.end.month, row.end.day, tzinfo=UTC)
+            add(
+                account_id,
+                picked.subscription_id,
+                picked.id,
+                uom.name,
+                quantity,
+                start,
+                end,
+                description or None,
             )
-            out.append(
-                (
-                    tenant_id,
-                    account_id,
-                    picked.subscription_id,
-                    picked.id,
-                    uom.name,
-                    row.quantity,
-                    start,
-                    end,
-                    row.start,
-                    row.description,
-                    UsageSource.IMPORT.value,
-                    self.job_id,
-                    self.now,
-                    self.now,
-                )
-            )
-        if out and not self.outcome.errors:
-            repo.insert_records(session, out)
-            self.outcome.loaded += len(out)
+        if self.outcome.errors:
+            self.batch.rows = []
+        else:
+            self.batch.flush()
+            self.outcome.loaded = self.batch.count
 
     def run(self, lines: Iterable[str]) -> None:
         reader = csv.reader(lines)
@@ -290,20 +325,26 @@ class _Loader:
         if absent:
             self.fail(1, f"The header lacks the column(s) {', '.join(absent)}.")
             return
-        batch: list[_Row] = []
+        positions = [columns.get(name, -1) for name in KNOWN]
+        width = max(positions) + 1
+        batch: list[_Raw] = []
+        total = 0
         for cells in reader:
-            line = reader.line_num
-            if not any(c.strip() for c in cells):
+            if len(cells) < width:
+                if not any(c.strip() for c in cells):
+                    continue
+                cells = cells + [""] * (width - len(cells))
+            values = [cells[i].strip() if i >= 0 else "" for i in positions]
+            if not any(values):
                 continue
-            self.outcome.total += 1
-            row = self.parse(line, cells, columns)
-            if row is not None:
-                batch.append(row)
+            total += 1
+            batch.append((reader.line_num, *values))  # type: ignore[arg-type]
             if len(batch) >= BATCH_ROWS:
                 self.load(batch)
                 batch = []
         if batch:
             self.load(batch)
+        self.outcome.total = total
 
 
 class _Rejected(Exception):

@@ -44,8 +44,7 @@ class UsageRecord(TenantScoped, Timestamps, Base):
     __tablename__ = "usage_records"
     __table_args__ = (
         Index("ix_usage_records_charge_date", "subscription_charge_id", "usage_date"),
-        Index("ix_usage_records_account", "tenant_id", "account_id", "id"),
-        Index("ix_usage_records_item", "invoice_item_id"),
+        Index("ix_usage_records_account", "account_id", "id"),
     )
 
     tenant_id: Mapped[int] = mapped_column(BigId, nullable=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -13,7 +13,16 @@ from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account
-from billcycle.db.bulk import copy_rows, dbapi, is_postgres, sqlite_insert, sqlite_storage_value
+from billcycle.db.bulk import (
+    copy_lines,
+    copy_rows,
+    copy_text,
+    copy_value,
+    dbapi,
+    is_postgres,
+    sqlite_insert,
+    sqlite_storage_value,
+)
 from billcycle.db.engine import begin_sqlite_write
 from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.subscriptions.models import Subscription, SubscriptionCharge, SubscriptionChargeTier
@@ -283,6 +292,96 @@ def insert_records(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
     )
 
 
+_NULL = "\\N"
+
+
+class RecordBatch:
+    """Usage records of an import in the database's fastest bulk form, written in
+    batches: COPY text lines on PostgreSQL, storage-form tuples for SQLite's
+    executemany. Dates and quantities repeat across a file, so each is formatted once.
+
+    Tenant: every row carries the import's tenant; the caller resolved its accounts and
+    charges under that tenant.
+    """
+
+    def __init__(
+        self, session: Session, tenant_id: int, import_id: int, now: datetime, source: str
+    ) -> None:
+        self.session = session
+        self.postgres = is_postgres(session)
+        self.rows: list[Any] = []
+        self.count = 0
+        self._days: dict[date, tuple[str, str]] = {}
+        self._units: dict[str, str] = {}
+        if self.postgres:
+            stamp = copy_value(now)
+            self._tail = f"\t{copy_text(source)}\t{import_id}\t{stamp}\t{stamp}\n"
+        else:
+            stamp = sqlite_storage_value(now)
+            self._constants = (source, import_id, stamp, stamp)
+        self._tenant = tenant_id
+
+    def day(self, value: date) -> tuple[str, str]:
+        """(start instant, date) as stored: midnight UTC of the usage date."""
+        found = self._days.get(value)
+        if found is None:
+            if self.postgres:
+                found = (f"{value.isoformat()} 00:00:00+00", value.isoformat())
+            else:
+                found = (f"{value.isoformat()} 00:00:00.000000", value.isoformat())
+            self._days[value] = found
+        return found
+
+    def add(
+        self,
+        account_id: int,
+        subscription_id: int,
+        charge_id: int,
+        uom: str,
+        quantity: str,
+        start: date,
+        end: date | None,
+        description: str | None,
+    ) -> None:
+        start_at, day = self.day(start)
+        end_at = None if end is None else self.day(end)[0]
+        if self.postgres:
+            unit = self._units.get(uom)
+            if unit is None:
+                unit = self._units[uom] = copy_text(uom)
+            self.rows.append(
+                f"{self._tenant}\t{account_id}\t{subscription_id}\t{charge_id}\t"
+                f"{unit}\t{quantity}\t{start_at}\t{end_at or _NULL}\t{day}\t"
+                f"{_NULL if description is None else copy_text(description)}{self._tail}"
+            )
+        else:
+            self.rows.append(
+                (
+                    self._tenant,
+                    account_id,
+                    subscription_id,
+                    charge_id,
+                    uom,
+                    quantity,
+                    start_at,
+                    end_at,
+                    day,
+                    description,
+                    *self._constants,
+                )
+            )
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        if self.postgres:
+            copy_lines(dbapi(self.session), "usage_records", RECORD_COLUMNS, ["".join(self.rows)])
+        else:
+            dbapi(self.session).executemany(_INSERT_RECORDS, self.rows)
+        self.count += len(self.rows)
+        self.rows = []
+
+
 # -- imports -------------------------------------------------------------------------------
 
 
@@ -432,9 +531,17 @@ def free_records(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -
     for start in range(0, len(invoice_ids), 10_000):
         part = list(invoice_ids[start : start + 10_000])
         items = select(_item.id).where(_item.tenant_id == tenant_id, _item.invoice_id.in_(part))
+        charges = select(_item.subscription_charge_id).where(
+            _item.tenant_id == tenant_id, _item.invoice_id.in_(part)
+        )
+        # Narrowed by charge first: (charge, date) is the records' index.
         session.execute(
             update(UsageRecord)
-            .where(_rec.tenant_id == tenant_id, _rec.invoice_item_id.in_(items))
+            .where(
+                _rec.tenant_id == tenant_id,
+                _rec.subscription_charge_id.in_(charges),
+                _rec.invoice_item_id.in_(items),
+            )
             .values(invoice_item_id=None)
         )
 

@@ -41,39 +41,47 @@ def find_uom(uoms: Mapping[str, UnitOfMeasure], name: str) -> UnitOfMeasure | st
     return found
 
 
-def pick_charge(
+def charge_candidates(
     charges: Sequence[UsageCharge],
     *,
     account: str,
     subscription_number: str | None,
     charge_number: str | None,
     uom: UnitOfMeasure,
-    usage_date: date,
-) -> UsageCharge | str:
-    """The usage charge segment a record bills to, or why there is none.
+) -> list[UsageCharge] | str:
+    """The account's usage charge segments a record in ``uom`` may bill to (before its
+    date is considered), or why there are none.
 
     With a charge number, that charge of the account (in the subscription, if given);
-    without one, the account's only usage charge in this unit of measure active on the
-    date (Zuora matches usage to charges by UOM the same way).
+    without one, the account's usage charges in this unit of measure (Zuora matches
+    usage to charges by UOM the same way).
     """
     candidates = list(charges)
     if subscription_number is not None:
         candidates = [c for c in candidates if c.subscription_number == subscription_number]
         if not candidates:
             return f"Subscription {subscription_number} of account {account} has no usage charge."
+    unit = uom.name.lower()
     if charge_number is not None:
         candidates = [c for c in candidates if c.charge_number == charge_number]
         if not candidates:
             return f"Usage charge {charge_number} does not exist on account {account}."
-        if all((c.uom or "").lower() != uom.name.lower() for c in candidates):
+        if all((c.uom or "").lower() != unit for c in candidates):
             return (
                 f"Unit of measure {uom.name} is not the unit of charge {charge_number} "
                 f"({candidates[0].uom})."
             )
     else:
-        candidates = [c for c in candidates if (c.uom or "").lower() == uom.name.lower()]
+        candidates = [c for c in candidates if (c.uom or "").lower() == unit]
         if not candidates:
             return f"Account {account} has no usage charge in unit of measure {uom.name}."
+    return candidates
+
+
+def pick_active(
+    candidates: Sequence[UsageCharge], *, account: str, uom: UnitOfMeasure, usage_date: date
+) -> UsageCharge | str:
+    """The candidate active on ``usage_date`` whose period is not billed, or why none."""
     active = [
         c
         for c in candidates
@@ -85,7 +93,7 @@ def pick_charge(
             f"Start date {usage_date.isoformat()} is outside the subscription: no usage charge "
             f"of account {account} in {uom.name} is active on that date."
         )
-    if len({c.charge_number for c in active}) > 1:
+    if len(active) > 1 and len({c.charge_number for c in active}) > 1:
         return (
             f"Account {account} has several usage charges in {uom.name} on "
             f"{usage_date.isoformat()}; give the ChargeNumber."
@@ -97,3 +105,25 @@ def pick_charge(
             "already billed; usage on a billed period cannot be added or changed."
         )
     return segment
+
+
+def pick_charge(
+    charges: Sequence[UsageCharge],
+    *,
+    account: str,
+    subscription_number: str | None,
+    charge_number: str | None,
+    uom: UnitOfMeasure,
+    usage_date: date,
+) -> UsageCharge | str:
+    """The usage charge segment a record bills to, or why there is none."""
+    candidates = charge_candidates(
+        charges,
+        account=account,
+        subscription_number=subscription_number,
+        charge_number=charge_number,
+        uom=uom,
+    )
+    if isinstance(candidates, str):
+        return candidates
+    return pick_active(candidates, account=account, uom=uom, usage_date=usage_date)

@@ -63,13 +63,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_records")),
     )
     with op.batch_alter_table("usage_records", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_usage_records_account", ["tenant_id", "account_id", "id"], unique=False
-        )
+        batch_op.create_index("ix_usage_records_account", ["account_id", "id"], unique=False)
         batch_op.create_index(
             "ix_usage_records_charge_date", ["subscription_charge_id", "usage_date"], unique=False
         )
-        batch_op.create_index("ix_usage_records_item", ["invoice_item_id"], unique=False)
 
     op.create_table(
         "units_of_measure",
@@ -192,7 +189,6 @@ def downgrade() -> None:
 
     op.drop_table("units_of_measure")
     with op.batch_alter_table("usage_records", schema=None) as batch_op:
-        batch_op.drop_index("ix_usage_records_item")
         batch_op.drop_index("ix_usage_records_charge_date")
         batch_op.drop_index("ix_usage_records_account")
 
