@@ -27,6 +27,10 @@ class ChargeModel(StrEnum):
     Volume = "Volume Pricing"
     # Usage charges only: units past ``ChargeTerms.included_units`` at ``price`` each.
     Overage = "Overage Pricing"
+    # Discounts: a percentage off, or a fixed amount off, other charges' items
+    # (rated by rating/discounts.py from the items they discount).
+    DiscountPercentage = "Discount-Percentage"
+    DiscountFixed = "Discount-Fixed Amount"
 
 
 class BillingPeriod(StrEnum):

@@ -42,6 +42,7 @@ class UsageRating:
     amount_minor: int
     billed_through: date | None
     error: str | None = None
+    items: tuple[tuple[date, date, int, bool], ...] = ()
 
 
 ItemTail = Callable[[date, date, Decimal, Decimal, int, bool], Any]
@@ -78,6 +79,7 @@ def rate_usage_charges(
             rated[charge_id] = UsageRating((), 0, terms.billed_through)
             continue
         tails: list[Any] = []
+        items: list[tuple[date, date, int, bool]] = []
         total = 0
         try:
             for period in periods:
@@ -87,11 +89,12 @@ def rate_usage_charges(
                 tails.append(
                     item_tail(period.start, period.end, quantity, price.unit_price, minor, False)
                 )
+                items.append((period.start, period.end, minor, False))
                 total += minor
         except (ValueError, DomainError) as exc:
             rated[charge_id] = UsageRating((), 0, None, str(exc))
             continue
-        rated[charge_id] = UsageRating(tuple(tails), total, periods[-1].end)
+        rated[charge_id] = UsageRating(tuple(tails), total, periods[-1].end, None, tuple(items))
     return rated
 
 
