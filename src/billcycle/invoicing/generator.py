@@ -326,8 +326,8 @@ def rate_discounts(
     watermark stays), so the discount is billed with the items it discounts.
     """
     ids = [charge[repo.ID] for charge in discounts]
-    for draft in drafts.values():
-        ids.extend(charge[repo.ID] for charge, _rated in draft.charges)
+    for open_draft in drafts.values():
+        ids.extend(charge[repo.ID] for charge, _rated in open_draft.charges)
     plans = repo.discount_terms(ctx.session, ids)
     out: list[tuple[Sequence[Any], _Rated]] = []
     for raw in discounts:
