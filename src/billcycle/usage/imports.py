@@ -33,6 +33,7 @@ from billcycle.usage.statuses import ImportStatus, UsageSource
 PART_BYTES = 1024 * 1024
 BATCH_ROWS = 20_000
 ERRORS_KEPT = 100
+PICKED_MAX = 50_000  # memoised (account, charge, unit, date) checks kept at once
 FILE_NAME_MAX = 255
 REQUIRED = ("ACCOUNT_ID", "UOM", "QTY", "STARTDATE")
 KNOWN = (*REQUIRED, "ENDDATE", "SUBSCRIPTION_ID", "CHARGE_ID", "DESCRIPTION")
@@ -231,6 +232,8 @@ class _Loader:
             found = candidates
         else:
             found = validation.pick_active(candidates, account=row[1], uom=uom.row, usage_date=day)
+        if len(self.picked) >= PICKED_MAX:
+            self.picked.clear()  # bounded memory: a miss only costs a re-check
         self.picked[key] = found
         return found
 
