@@ -49,7 +49,7 @@ def list_units(ctx: Ctx, request: Request, tenant_id: int = TenantId) -> UnitLis
 
 @router.delete("/{name}", status_code=204, summary="Delete an unused unit of measure")
 def delete_unit(ctx: Ctx, request: Request, name: str, tenant_id: int = TenantId) -> Response:
-    """A unit that usage records use cannot be deleted (400)."""
+    """A unit that usage records use cannot be deleted (409)."""
     with _tenant(ctx, request, tenant_id) as sctx:
         service.delete_uom(sctx, name)
     return Response(status_code=204)
