@@ -67,7 +67,8 @@ def test_usage_cli(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["usage", "uom", "add", "Call", "--decimals", "2", *tenant])
     assert result.exit_code == 0, result.output
     again = runner.invoke(cli, ["usage", "uom", "add", "call", *tenant])
-    assert again.exit_code == 1 and "already exists" in again.output
+    assert again.exit_code == 1
+    assert "already exists" in again.output
     listed = runner.invoke(cli, ["usage", "uom", "list", *tenant])
     assert "Call" in listed.output
 
@@ -77,7 +78,8 @@ def test_usage_cli(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     outcome = json.loads(result.output)
     assert outcome["status"] == "Failed"
-    assert outcome["totalRecords"] == 1 and outcome["loadedRecords"] == 0
+    assert outcome["totalRecords"] == 1
+    assert outcome["loadedRecords"] == 0
     assert outcome["errors"] == [{"row": 2, "reason": "Account A00000042 does not exist."}]
     deleted = runner.invoke(cli, ["usage", "uom", "delete", "Call", *tenant])
     assert deleted.exit_code == 0, deleted.output
