@@ -210,3 +210,62 @@ def test_partial_periods_prorate_flat_fee_and_included_units(
             ("2026-02-01", "2026-03-01", "0", 500),
         ],
     }
+
+
+def test_usage_follows_the_segment_an_amendment_splits_off(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher
+) -> None:
+    """A February record created before a price change effective Feb 1 stays on the first
+    segment; the bill run still bills it once, in February, at the new price."""
+    from sqlalchemy import select
+
+    from billcycle.subscriptions.models import SubscriptionCharge, SubscriptionRatePlan
+
+    tenant_id = api.tenant.tenant_id
+    add_uoms(runtime, tenant_id, "Call")
+    customer = subscribe(api, runtime, PER_UNIT)
+    assert (
+        add_usage(api, customer, "API calls", 10, "2026-01-20T00:00:00", "Call").status_code == 200
+    )
+    assert (
+        add_usage(api, customer, "API calls", 30, "2026-02-10T00:00:00", "Call").status_code == 200
+    )
+    with runtime.service_context(tenant_id) as ctx:
+        plan_id = ctx.session.scalar(
+            select(SubscriptionRatePlan.id).where(SubscriptionRatePlan.tenant_id == tenant_id)
+        )
+        charge_id = ctx.session.scalar(
+            select(SubscriptionCharge.id).where(
+                SubscriptionCharge.tenant_id == tenant_id,
+                SubscriptionCharge.account_id == customer.account_id,
+            )
+        )
+    assert plan_id is not None
+    assert charge_id is not None
+    response = api.client.put(
+        f"/zuora/v1/subscriptions/{customer.subscription_number}",
+        json={
+            "update": [
+                {
+                    "ratePlanId": to_zuora_id(plan_id),
+                    "contractEffectiveDate": "2026-02-01",
+                    "chargeUpdateDetails": [
+                        {"ratePlanChargeId": to_zuora_id(charge_id), "price": 0.2}
+                    ],
+                }
+            ]
+        },
+        headers=api.zuora_headers,
+    )
+    assert response.status_code == 200, response.text
+    run_bill_run(api, jobs, "2026-03-01")
+    items = _amounts(items_by_charge(runtime, tenant_id, customer.account_id))
+    assert items == {
+        "API calls": [
+            ("2026-01-01", "2026-02-01", "10", 100),  # 10 x 0.10
+            ("2026-02-01", "2026-03-01", "30", 600),  # 30 x 0.20, the new segment's price
+        ]
+    }
+    assert all(
+        r.invoice_item_id is not None for r in records_of(runtime, tenant_id, customer.account_id)
+    )

@@ -443,6 +443,9 @@ class PeriodSum(NamedTuple):
     records: int
 
 
+# A charge's segments (an amendment splits a charge into segments that share its number,
+# "siblings" below): a record stays on the segment it was created on, and is summed and
+# bound by the segment whose period holds its date.
 def sum_periods(
     session: Session, periods: Sequence[tuple[int, date, date]]
 ) -> dict[tuple[int, date], tuple[Decimal, int]]:
@@ -463,7 +466,10 @@ def sum_periods(
                 "SELECT p.cid, p.lo, COALESCE(SUM(u.quantity), 0), COUNT(u.id) "
                 "FROM unnest(CAST(:cids AS bigint[]), CAST(:los AS date[]), "
                 "CAST(:his AS date[])) AS p(cid, lo, hi) "
-                "JOIN usage_records u ON u.subscription_charge_id = p.cid "
+                "JOIN subscription_charges seg ON seg.id = p.cid "
+                "JOIN subscription_charges sib ON sib.tenant_id = seg.tenant_id "
+                "AND sib.charge_number = seg.charge_number "
+                "JOIN usage_records u ON u.subscription_charge_id = sib.id "
                 "AND u.usage_date >= p.lo AND u.usage_date < p.hi "
                 "AND u.invoice_item_id IS NULL "
                 "GROUP BY p.cid, p.lo"
@@ -483,7 +489,10 @@ def sum_periods(
         "json_extract(value, '$[1]') AS lo, json_extract(value, '$[2]') AS hi "
         "FROM json_each(?)) "
         "SELECT p.cid, p.lo, group_concat(u.quantity), COUNT(u.id) FROM p "
-        "JOIN usage_records u ON u.subscription_charge_id = p.cid "
+        "JOIN subscription_charges seg ON seg.id = p.cid "
+        "JOIN subscription_charges sib ON sib.tenant_id = seg.tenant_id "
+        "AND sib.charge_number = seg.charge_number "
+        "JOIN usage_records u ON u.subscription_charge_id = sib.id "
         "AND u.usage_date >= p.lo AND u.usage_date < p.hi AND u.invoice_item_id IS NULL "
         "GROUP BY p.cid, p.lo",
         (payload,),
@@ -516,9 +525,12 @@ def bind_records(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -
         stmt = text(
             "UPDATE usage_records SET invoice_item_id = i.id "
             "FROM invoice_items AS i "
+            "JOIN subscription_charges AS seg ON seg.id = i.subscription_charge_id "
+            "JOIN subscription_charges AS sib ON sib.tenant_id = seg.tenant_id "
+            "AND sib.charge_number = seg.charge_number "
             "WHERE i.tenant_id = :tenant AND i.invoice_id IN :ids AND i.charge_type = 'Usage' "
             "AND NOT i.voided AND usage_records.invoice_item_id IS NULL "
-            "AND usage_records.subscription_charge_id = i.subscription_charge_id "
+            "AND usage_records.subscription_charge_id = sib.id "
             "AND usage_records.usage_date >= i.service_start "
             "AND usage_records.usage_date < i.service_end"
         ).bindparams(bindparam("ids", expanding=True))
@@ -531,8 +543,21 @@ def free_records(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -
     for start in range(0, len(invoice_ids), 10_000):
         part = list(invoice_ids[start : start + 10_000])
         items = select(_item.id).where(_item.tenant_id == tenant_id, _item.invoice_id.in_(part))
-        charges = select(_item.subscription_charge_id).where(
-            _item.tenant_id == tenant_id, _item.invoice_id.in_(part)
+        seg = SubscriptionCharge.__table__.alias("seg")
+        sib = SubscriptionCharge.__table__.alias("sib")
+        charges = (
+            select(sib.c.id)
+            .join(
+                seg,
+                (seg.c.tenant_id == sib.c.tenant_id) & (seg.c.charge_number == sib.c.charge_number),
+            )
+            .where(
+                seg.c.id.in_(
+                    select(_item.subscription_charge_id).where(
+                        _item.tenant_id == tenant_id, _item.invoice_id.in_(part)
+                    )
+                )
+            )
         )
         # Narrowed by charge first: (charge, date) is the records' index.
         session.execute(
