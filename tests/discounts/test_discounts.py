@@ -218,3 +218,55 @@ def test_discount_catalog_bad_input(api: Api) -> None:
     assert got["ChargeModel"] == "Discount-Percentage"
     assert got["DiscountLevel"] == "rateplan"
     assert got["ApplyDiscountTo"] == "RECURRINGUSAGE"
+
+
+def test_a_discount_on_recurring_and_usage(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher
+) -> None:
+    """10% off RECURRINGUSAGE: January's discount takes 10% of the $30 fee and of
+    January's usage billed in arrears (100 calls x 0.10 = 10.00): -4.00; February's
+    (billed in advance with February's fee, its usage not yet billed): -3.00."""
+    from billcycle.usage import service as usage_service
+    from billcycle.usage.inputs import NewUom
+
+    with runtime.service_context(api.tenant.tenant_id) as ctx:
+        usage_service.create_uom(ctx, NewUom("Call", 0))
+    plan_id, _ = _plan(
+        api,
+        _flat("Fee", 30),
+        {
+            "Name": "Calls",
+            "ChargeType": "Usage",
+            "ChargeModel": "Per Unit Pricing",
+            "UOM": "Call",
+            "DefaultQuantity": None,
+            "ProductRatePlanChargeTierData": {
+                "ProductRatePlanChargeTier": [{"Currency": "USD", "Price": 0.1}]
+            },
+        },
+        _discount("Ten", "Discount-Percentage", 10, ApplyDiscountTo="RECURRINGUSAGE"),
+    )
+    account_id = _subscribe(api, runtime, "2026-01-01", [{"productRatePlanId": plan_id}])
+    with runtime.service_context(api.tenant.tenant_id) as ctx:
+        from billcycle.accounts.models import Account
+
+        number = ctx.session.scalar(select(Account.account_number).where(Account.id == account_id))
+    usage = api.client.post(
+        "/zuora/v1/object/usage",
+        json={
+            "AccountNumber": number,
+            "StartDateTime": "2026-01-09T08:00:00",
+            "UOM": "Call",
+            "Quantity": 100,
+        },
+        headers=api.zuora_headers,
+    )
+    assert usage.status_code == 200, usage.text
+    _bill(api, jobs, "2026-02-01")
+    assert _items(runtime, api.tenant.tenant_id, account_id) == [
+        ("Calls", "2026-01-01", "2026-02-01", 1000),
+        ("Fee", "2026-01-01", "2026-02-01", 3000),
+        ("Fee", "2026-02-01", "2026-03-01", 3000),
+        ("Ten", "2026-01-01", "2026-02-01", -400),
+        ("Ten", "2026-02-01", "2026-03-01", -300),
+    ]
