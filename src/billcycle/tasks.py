@@ -17,6 +17,7 @@ from billcycle.collections import tasks as collections_tasks
 from billcycle.jobs.registry import mark_loaded
 from billcycle.paymentruns import tasks as paymentruns_tasks
 from billcycle.payments import tasks as payments_tasks
+from billcycle.usage import tasks as usage_tasks
 
 TASK_MODULES = (
     audit_tasks,
@@ -26,6 +27,7 @@ TASK_MODULES = (
     collections_tasks,
     payments_tasks,
     paymentruns_tasks,
+    usage_tasks,
 )
 
 mark_loaded()

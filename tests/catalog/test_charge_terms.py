@@ -36,7 +36,8 @@ def test_the_catalog_reads_words_only_as_stored() -> None:
         terms.choice(ChargeModel, "PerUnit", "ChargeModel", "c")
     assert refused.value.message == (
         "Invalid value for ChargeModel: 'PerUnit'. Allowed: Flat Fee Pricing, Per Unit "
-        "Pricing, Tiered Pricing, Volume Pricing."
+        "Pricing, Tiered Pricing, Volume Pricing, Overage Pricing, Discount-Percentage, "
+        "Discount-Fixed Amount."
     )
     assert refused.value.field == "ChargeModel"
     with pytest.raises(InvalidValue, match=r"Allowed: DefaultFromCustomer, .*SpecificDayofWeek\.$"):

@@ -31,6 +31,7 @@ from billcycle.jobs.registry import chunk_handler, periodic, task
 from billcycle.jobs.runner import JobRunner
 from billcycle.subscriptions.lifecycle import renew_due_subscriptions
 from billcycle.tenancy.numbers import next_number
+from billcycle.usage.billing import free_usage
 
 log = logging.getLogger(__name__)
 
@@ -403,6 +404,12 @@ def remove(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
         run = repo.get_run(ctx.session, tenant_id, run_id, lock=True)
         if run is None or run.status != BillRunStatus.REMOVE_IN_PROGRESS:
             return
+        # Usage billed by the run's invoices (an Error run's drafts) is billable again.
+        free_usage(
+            ctx.session,
+            tenant_id,
+            repo.invoice_ids(ctx.session, tenant_id, run.id, list(InvoiceStatus)),
+        )
         repo.delete_run(ctx.session, tenant_id, run.id)
 
 

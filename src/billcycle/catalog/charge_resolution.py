@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
+from typing import Any
 
 from billcycle.catalog import charge_terms as terms
 from billcycle.catalog.inputs import ChargeChanges, NewCharge, TierInput
@@ -19,14 +20,17 @@ from billcycle.catalog.price_tiers import CatalogTier, catalog_tiers, tier_curre
 from billcycle.catalog.vocabulary import (
     CATALOG_BILL_CYCLE_TYPES,
     CATALOG_TRIGGER_EVENTS,
+    DISCOUNT_MODELS,
     BillCycleType,
     BillingPeriod,
     BillingTiming,
     ChargeModel,
     ChargeType,
+    DiscountLevel,
     PriceFormat,
     TriggerEvent,
     WeekDay,
+    discount_targets,
 )
 from billcycle.errors import InvalidValue, MissingField
 from billcycle.unset import UNSET
@@ -38,6 +42,7 @@ BILL_CYCLE_DAY_MAX = 31
 # A hundred years: beyond that period arithmetic would leave the calendar.
 SPECIFIC_MONTHS_MAX = 1200
 _ONE = Decimal(1)
+_ZERO_UNITS = Decimal(0)
 
 
 def _bad(message: str, field: str) -> InvalidValue:
@@ -65,6 +70,10 @@ class ResolvedCharge:
     trigger_event: TriggerEvent
     default_quantity: Decimal | None
     uom: str | None
+    included_units: Decimal | None
+    discount_level: str | None
+    apply_discount_to: str | None
+    up_to_periods: int | None
     tiers: tuple[CatalogTier, ...]
 
 
@@ -105,8 +114,71 @@ def resolve(spec: NewCharge) -> ResolvedCharge:
         ),
         default_quantity=quantity,
         uom=terms.text(spec.uom, "UOM", CHARGE, UOM_MAX),
-        tiers=catalog_tiers(model, spec.tiers),
+        included_units=_included_units(spec, model, charge_type),
+        **_discount(spec, model, charge_type),
+        tiers=_discount_tiers(model, catalog_tiers(model, spec.tiers)),
     )
+
+
+def _discount(spec: NewCharge, model: ChargeModel, charge_type: ChargeType) -> dict[str, Any]:
+    """A discount charge's level, targets and period limit (Recurring discounts only)."""
+    given = (spec.discount_level, spec.apply_discount_to, spec.up_to_periods)
+    if model not in DISCOUNT_MODELS:
+        if any(value is not None for value in given):
+            raise _bad(
+                "DiscountLevel, ApplyDiscountTo and UpToPeriods are only valid with a "
+                "Discount-Percentage or Discount-Fixed Amount charge.",
+                "DiscountLevel",
+            )
+        return {"discount_level": None, "apply_discount_to": None, "up_to_periods": None}
+    if charge_type != ChargeType.Recurring:
+        raise _bad(
+            f"ChargeModel {model.value} needs ChargeType Recurring (billcycle bills "
+            "discounts per billing period).",
+            "ChargeType",
+        )
+    level = terms.choice(
+        DiscountLevel, spec.discount_level or DiscountLevel.RatePlan, "DiscountLevel", CHARGE
+    )
+    apply_to = (spec.apply_discount_to or "RECURRING").strip().upper()
+    if discount_targets(apply_to) is None:
+        raise _bad(
+            f"Invalid value for ApplyDiscountTo: {spec.apply_discount_to!r}. Allowed: "
+            "ONETIME, RECURRING, USAGE, or several of them written together "
+            "(e.g. ONETIMERECURRING, RECURRINGUSAGE).",
+            "ApplyDiscountTo",
+        )
+    periods = spec.up_to_periods
+    if periods is not None:
+        terms.int_in_range(periods, 1, 10_000, "UpToPeriods", CHARGE)
+    return {"discount_level": level.value, "apply_discount_to": apply_to, "up_to_periods": periods}
+
+
+def _discount_tiers(model: ChargeModel, tiers: tuple[CatalogTier, ...]) -> tuple[CatalogTier, ...]:
+    """A percentage discount is 0 to 100 (percent); a fixed discount a positive amount."""
+    for tier in tiers:
+        if model == ChargeModel.DiscountPercentage and not 0 < tier.price <= 100:
+            raise _bad(
+                f"DiscountPercentage must be more than 0 and at most 100, got {tier.price:f}.",
+                "DiscountPercentage",
+            )
+        if model == ChargeModel.DiscountFixed and tier.price <= 0:
+            raise _bad(f"DiscountAmount must be more than 0, got {tier.price:f}.", "DiscountAmount")
+    return tiers
+
+
+def _included_units(spec: NewCharge, model: ChargeModel, charge_type: ChargeType) -> Decimal | None:
+    """Overage Pricing is a usage model with the units each period includes."""
+    if model != ChargeModel.Overage:
+        if spec.included_units is not None:
+            raise _bad(
+                "IncludedUnits is only valid with ChargeModel Overage Pricing.", "IncludedUnits"
+            )
+        return None
+    if charge_type != ChargeType.Usage:
+        raise _bad("ChargeModel Overage Pricing is only valid for Usage charges.", "ChargeModel")
+    given = spec.included_units
+    return _ZERO_UNITS if given is None else terms.amount(given, "IncludedUnits", CHARGE)
 
 
 def _billing_period(spec: NewCharge, periodic: bool) -> tuple[BillingPeriod | None, int | None]:
@@ -201,6 +273,10 @@ def as_new_charge(charge: ProductRatePlanCharge) -> NewCharge:
         trigger_event=charge.trigger_event,
         default_quantity=charge.default_quantity,
         uom=charge.uom,
+        included_units=charge.included_units,
+        discount_level=charge.discount_level,
+        apply_discount_to=charge.apply_discount_to,
+        up_to_periods=charge.up_to_periods,
         tiers=[
             TierInput(
                 currency=row.currency,
@@ -263,6 +339,10 @@ def apply(charge: ProductRatePlanCharge, resolved: ResolvedCharge) -> None:
     charge.trigger_event = resolved.trigger_event.value
     charge.default_quantity = resolved.default_quantity
     charge.uom = resolved.uom
+    charge.included_units = resolved.included_units
+    charge.discount_level = resolved.discount_level
+    charge.apply_discount_to = resolved.apply_discount_to
+    charge.up_to_periods = resolved.up_to_periods
 
 
 def tier_rows(tenant_id: int, resolved: ResolvedCharge) -> list[ProductRatePlanChargeTier]:

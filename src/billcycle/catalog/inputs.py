@@ -86,6 +86,10 @@ class NewCharge:
     trigger_event: str | None = None
     default_quantity: Decimal | None = None
     uom: str | None = None
+    included_units: Decimal | None = None
+    discount_level: str | None = None
+    apply_discount_to: str | None = None
+    up_to_periods: int | None = None
     description: str | None = None
 
 
@@ -107,4 +111,8 @@ class ChargeChanges:
     trigger_event: str | Unset | None = UNSET
     default_quantity: Decimal | Unset | None = UNSET
     uom: str | Unset | None = UNSET
+    included_units: Decimal | Unset | None = UNSET
+    discount_level: str | Unset | None = UNSET
+    apply_discount_to: str | Unset | None = UNSET
+    up_to_periods: int | Unset | None = UNSET
     description: str | Unset | None = UNSET

@@ -76,6 +76,14 @@ class ProductRatePlanCharge(TenantScoped, Timestamps, Base):
     trigger_event: Mapped[str] = mapped_column(String(30), nullable=False)
     default_quantity: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     uom: Mapped[str | None] = mapped_column(String(25))
+    # Overage Pricing: the units each period includes before the overage price applies.
+    included_units: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    # Discount charges: what they discount (rateplan/subscription/account), which charge
+    # types (ONETIME, RECURRING, USAGE, concatenated as Zuora writes them), for how
+    # many billing periods (None: for as long as the charge runs).
+    discount_level: Mapped[str | None] = mapped_column(String(20))
+    apply_discount_to: Mapped[str | None] = mapped_column(String(40))
+    up_to_periods: Mapped[int | None] = mapped_column(Integer)
 
     rate_plan: Mapped[ProductRatePlan] = relationship(back_populates="charges")
     tiers: Mapped[list[ProductRatePlanChargeTier]] = relationship(

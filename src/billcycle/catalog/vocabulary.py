@@ -26,6 +26,8 @@ from billcycle.rating.types import (
 __all__ = [
     "CATALOG_BILL_CYCLE_TYPES",
     "CATALOG_TRIGGER_EVENTS",
+    "DISCOUNT_MODELS",
+    "DISCOUNT_TARGET_TYPES",
     "TIERED_MODELS",
     "BillCycleType",
     "BillingPeriod",
@@ -33,6 +35,8 @@ __all__ = [
     "BillingTiming",
     "ChargeModel",
     "ChargeType",
+    "DiscountLevel",
+    "DiscountTarget",
     "EndDateCondition",
     "ListPriceBase",
     "PriceFormat",
@@ -40,6 +44,7 @@ __all__ = [
     "RatePlanStatus",
     "TriggerEvent",
     "WeekDay",
+    "discount_targets",
 ]
 
 
@@ -94,6 +99,43 @@ class WeekDay(StrEnum):
 
 _WEEKDAYS = tuple(WeekDay)
 _WEEKDAY_NUMBER = {day: number for number, day in enumerate(_WEEKDAYS)}
+
+
+class DiscountLevel(StrEnum):
+    """Which charges a discount charge discounts: its rate plan's, its subscription's or
+    its account's (Zuora's words)."""
+
+    RatePlan = "rateplan"
+    Subscription = "subscription"
+    Account = "account"
+
+
+class DiscountTarget(StrEnum):
+    """The charge types a discount applies to; Zuora's ``ApplyDiscountTo`` concatenates
+    them (``ONETIMERECURRING``, ``RECURRINGUSAGE``, ...)."""
+
+    ONETIME = "ONETIME"
+    RECURRING = "RECURRING"
+    USAGE = "USAGE"
+
+
+DISCOUNT_TARGET_TYPES = {
+    DiscountTarget.ONETIME: "OneTime",
+    DiscountTarget.RECURRING: "Recurring",
+    DiscountTarget.USAGE: "Usage",
+}
+DISCOUNT_MODELS = frozenset({ChargeModel.DiscountPercentage, ChargeModel.DiscountFixed})
+
+
+def discount_targets(text: str) -> frozenset[DiscountTarget] | None:
+    """The charge types in an ``ApplyDiscountTo`` value, or None if it is not one."""
+    rest = text.strip().upper()
+    found: set[DiscountTarget] = set()
+    for target in DiscountTarget:
+        if rest.startswith(target.value):
+            found.add(target)
+            rest = rest[len(target.value) :]
+    return frozenset(found) if found and not rest else None
 
 
 class ProductCategory(StrEnum):

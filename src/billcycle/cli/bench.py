@@ -340,3 +340,29 @@ def console_pages(
             url if len(url) < 70 else url[:67] + "...", str(timing["p50_ms"]), str(timing["p95_ms"])
         )
     console.print(table)
+
+
+@app.command("usage")
+def usage(
+    accounts: Accounts = 10_000,
+    records: Annotated[int, typer.Option(min=1, help="Usage records per account")] = 100,
+    bill: Annotated[
+        bool, typer.Option("--bill/--no-bill", help="Also time a bill run rating the usage")
+    ] = True,
+    database: DatabaseUrl = None,
+    workers: Workers = 1,
+    chunk_size: ChunkSize = None,
+    timeout: Timeout = 1800.0,
+    fresh: Fresh = False,
+    as_json: Json = False,
+) -> None:
+    """Import N x R usage records from a CSV (upload -> Completed), then a bill run rating
+    them (API call -> Completed)."""
+    import tempfile
+
+    from billcycle.bench import usage as bench_usage
+
+    params = bench_usage.UsageParams(accounts, records, bill)
+    config = BenchConfig(database, workers, chunk_size, timeout, fresh_database=fresh)
+    with tempfile.TemporaryDirectory(prefix="bench-usage-") as work:
+        _run(config, lambda bench: bench_usage.run(bench, params, Path(work)), as_json)

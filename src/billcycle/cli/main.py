@@ -19,6 +19,7 @@ from billcycle.cli import (
     org,
     payment_run,
     tenant,
+    usage,
     user,
 )
 from billcycle.cli.common import BillcycleGroup
@@ -44,6 +45,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(org.app, name="org")
 app.add_typer(audit.app, name="audit")
 app.add_typer(user.app, name="user")
+app.add_typer(usage.app, name="usage")
 app.command()(serve)
 app.command()(worker)
 

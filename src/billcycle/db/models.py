@@ -32,6 +32,7 @@ from billcycle.subscriptions.models import (
 )
 from billcycle.tenancy.invoice_settings_models import TenantInvoiceSettings
 from billcycle.tenancy.models import ApiKey, InstallationSecret, NumberSequence, OAuthClient, Tenant
+from billcycle.usage.models import UnitOfMeasure, UsageImport, UsageImportPart, UsageRecord
 from billcycle.users.models import ConsoleGrant, ConsoleUser
 
 __all__ = [
@@ -82,5 +83,9 @@ __all__ = [
     "Tenant",
     "TenantInvoiceSettings",
     "TestGatewayCharge",
+    "UnitOfMeasure",
+    "UsageImport",
+    "UsageImportPart",
+    "UsageRecord",
     "WorkChunk",
 ]

@@ -14,26 +14,38 @@ the offending account fails.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from billcycle.accounts.payment_terms import due_date
+from billcycle.catalog.vocabulary import (
+    DISCOUNT_MODELS,
+    DISCOUNT_TARGET_TYPES,
+    DiscountLevel,
+    discount_targets,
+)
 from billcycle.context import ServiceContext
 from billcycle.errors import DomainError
 from billcycle.invoicing import generator_repository as repo
 from billcycle.invoicing.generator_repository import AnyRow
 from billcycle.invoicing.statuses import InvoiceSource, InvoiceStatus
-from billcycle.money import to_minor
-from billcycle.rating import ChargeModel, rate_charge
+from billcycle.money import from_minor, to_minor
+from billcycle.rating import ChargeModel, ChargeType, rate_charge, schedule_for
+from billcycle.rating.discounts import Discounted, discount_end, discount_minor
 from billcycle.subscriptions.rating_view import to_charge_terms
 from billcycle.tenancy.numbers import number_block
+from billcycle.usage import billing as usage_billing
 
 _TIERED_MODELS = frozenset({ChargeModel.Tiered.value, ChargeModel.Volume.value})
+_USAGE = ChargeType.Usage.value
+_DISCOUNT_MODELS = frozenset(model.value for model in DISCOUNT_MODELS)
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,9 @@ class _Rated:
     amount_minor: int
     billed_through: date | None
     error: str | None = None
+    # (service start, service end, amount minor, is credit) of each item: what a
+    # discount charge on the same invoice takes its share of.
+    items: tuple[tuple[date, date, int, bool], ...] = ()
 
 
 class _RatingMemo:
@@ -142,7 +157,11 @@ def _rate_one(
         )
         for item, minor in zip(rated.items, minors, strict=True)
     )
-    return _Rated(tails, sum(minors), rated.billed_through)
+    items = tuple(
+        (item.service_start, item.service_end, minor, item.is_credit)
+        for item, minor in zip(rated.items, minors, strict=True)
+    )
+    return _Rated(tails, sum(minors), rated.billed_through, None, items)
 
 
 _MEMO = _RatingMemo()
@@ -158,6 +177,7 @@ class _Draft:
     payment_term: str
     charges: list[tuple[Sequence[Any], _Rated]] = field(default_factory=list)
     amount_minor: int = 0
+    has_usage: bool = False
 
 
 def generate_invoices(
@@ -215,19 +235,19 @@ def _rate(
     target_date = options.target_date
     rate = _MEMO.rate
     no_tiers: tuple[AnyRow, ...] = ()
-    for charge in charges:
+    # Usage charges are rated from their records, together, after the others; discount
+    # charges last, from the items of the charges they discount.
+    usage: list[Sequence[Any]] = []
+    discounts: list[Sequence[Any]] = []
+
+    def add(charge: Sequence[Any], rated: _Rated, is_usage: bool = False) -> None:
         account_id = charge[repo.ACCOUNT]
-        if account_id in failures:
-            continue
-        account = accounts[account_id]
-        rated = rate(
-            fmt, charge, account.bill_cycle_day, tiers.get(charge[repo.ID], no_tiers), target_date
-        )
         if rated.error is not None:
             failures[account_id] = rated.error
-            continue
+            return
         if not rated.tails:
-            continue
+            return
+        account = accounts[account_id]
         group = charge[repo.SUBSCRIPTION] if charge[repo.INVOICE_SEPARATELY] else 0
         draft = drafts.get((account_id, group))
         if draft is None:
@@ -238,7 +258,151 @@ def _rate(
             )
         draft.charges.append((charge, rated))
         draft.amount_minor += rated.amount_minor
+        draft.has_usage = draft.has_usage or is_usage
+
+    for charge in charges:
+        account_id = charge[repo.ACCOUNT]
+        if account_id in failures:
+            continue
+        if charge[repo.CHARGE_TYPE] == _USAGE:
+            usage.append(charge)
+            continue
+        if charge[repo.CHARGE_MODEL] in _DISCOUNT_MODELS:
+            discounts.append(charge)
+            continue
+        account = accounts[account_id]
+        add(
+            charge,
+            rate(
+                fmt,
+                charge,
+                account.bill_cycle_day,
+                tiers.get(charge[repo.ID], no_tiers),
+                target_date,
+            ),
+        )
+    if usage:
+        typed = [fmt.charge(charge) for charge in usage]
+        rated_usage = usage_billing.rate_usage_charges(
+            session,
+            [
+                (row, accounts[row.account_id].bill_cycle_day, tiers.get(row.id, no_tiers))
+                for row in typed
+            ],
+            target_date,
+            fmt.item_tail,
+        )
+        for charge, row in zip(usage, typed, strict=True):
+            if row.account_id in failures:
+                continue
+            found = rated_usage[row.id]
+            add(
+                charge,
+                _Rated(
+                    found.tails, found.amount_minor, found.billed_through, found.error, found.items
+                ),
+                True,
+            )
+    if discounts:
+        for charge, rated in rate_discounts(ctx, fmt, discounts, drafts, accounts, target_date):
+            if charge[repo.ACCOUNT] not in failures:
+                add(charge, rated)
     return [d for d in drafts.values() if d.account_id not in failures], failures
+
+
+def rate_discounts(
+    ctx: ServiceContext,
+    fmt: repo.RowFormat,
+    discounts: Sequence[Sequence[Any]],
+    drafts: dict[tuple[int, int], _Draft],
+    accounts: dict[int, AnyRow],
+    target_date: date,
+) -> list[tuple[Sequence[Any], _Rated]]:
+    """Each discount charge's periods (its own grid, like a recurring charge, ended by
+    UpToPeriods), each priced from the items of the charges it applies to on the same
+    invoice (its rate plan's, subscription's or account's, of the charge types it names).
+
+    A period with nothing to discount on this invoice stops the discount there (its
+    watermark stays), so the discount is billed with the items it discounts.
+    """
+    ids = [charge[repo.ID] for charge in discounts]
+    for open_draft in drafts.values():
+        ids.extend(charge[repo.ID] for charge, _rated in open_draft.charges)
+    plans = repo.discount_terms(ctx.session, ids)
+    out: list[tuple[Sequence[Any], _Rated]] = []
+    for raw in discounts:
+        row = fmt.charge(raw)
+        plan, level, apply_to, up_to = plans[row.id]
+        group = raw[repo.SUBSCRIPTION] if raw[repo.INVOICE_SEPARATELY] else 0
+        draft = drafts.get((row.account_id, group))
+        if draft is None:
+            continue
+        targets = discount_targets(apply_to or "RECURRING") or frozenset()
+        kinds = {DISCOUNT_TARGET_TYPES[t] for t in targets}
+        discounted = [
+            Discounted(start, end, minor)
+            for charge, rated in draft.charges
+            if charge[repo.CHARGE_TYPE] in kinds
+            and charge[repo.CHARGE_MODEL] not in _DISCOUNT_MODELS
+            and (
+                level == DiscountLevel.Account
+                or (
+                    level == DiscountLevel.Subscription
+                    and charge[repo.SUBSCRIPTION] == row.subscription_id
+                )
+                or plans.get(charge[repo.ID], (None,))[0] == plan
+            )
+            for start, end, minor, is_credit in rated.items
+            if not is_credit
+        ]
+        try:
+            base = to_charge_terms(row, accounts[row.account_id].bill_cycle_day)
+            terms = dataclasses.replace(
+                base,
+                charge_model=ChargeModel.FlatFee,
+                price=Decimal(0),
+                end_date=discount_end(base, up_to),
+            )
+            periods = rate_charge(terms, target_date)
+            schedule = schedule_for(terms)
+        except (ValueError, DomainError) as exc:
+            out.append((raw, _Rated((), 0, None, str(exc))))
+            continue
+        tails: list[Any] = []
+        total = 0
+        watermark = row.billed_through
+        model = ChargeModel(row.charge_model)
+        value = row.price or Decimal(0)
+        for item in periods.items:
+            if item.is_credit:
+                break  # a discount is not refunded: ending it just stops it
+            index = schedule.index_of(item.service_start)
+            minor = discount_minor(
+                model,
+                value,
+                row.currency,
+                item.service_start,
+                item.service_end,
+                schedule.boundary(index),
+                schedule.boundary(index + 1),
+                discounted,
+            )
+            if minor == 0:
+                break
+            tails.append(
+                fmt.item_tail(
+                    item.service_start,
+                    item.service_end,
+                    Decimal(1),
+                    from_minor(minor, row.currency),
+                    minor,
+                    False,
+                )
+            )
+            total += minor
+            watermark = item.service_end
+        out.append((raw, _Rated(tuple(tails), total, watermark)))
+    return out
 
 
 def _write(
@@ -311,6 +475,11 @@ def _write(
         totals[currency] = totals.get(currency, 0) + draft.amount_minor
         result.accounts_invoiced.add(draft.account_id)
     fmt.insert(session, fmt.invoice_rows(invoice_rows), item_rows)
+    usage_invoices = [
+        invoice_id for draft, invoice_id in zip(drafts, invoice_ids, strict=True) if draft.has_usage
+    ]
+    if usage_invoices:
+        usage_billing.bind_billed_usage(session, tenant_id, usage_invoices)
     repo.advance_watermarks(session, watermarks, now)
     result.invoice_ids = invoice_ids
     result.items = len(item_rows)

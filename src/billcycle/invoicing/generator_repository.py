@@ -249,6 +249,31 @@ def load_tiers(session: Session, charge_ids: Sequence[int]) -> dict[int, list[An
     return grouped
 
 
+def discount_terms(
+    session: Session, charge_ids: Sequence[int]
+) -> dict[int, tuple[int, str | None, str | None, int | None]]:
+    """(rate plan, discount level, apply-discount-to, up-to-periods) of each charge
+    segment, for a chunk that holds discount charges.
+
+    Tenant: the charge ids come from load_billable_charges, filtered on the tenant.
+    """
+    found: dict[int, tuple[int, str | None, str | None, int | None]] = {}
+    ids = sorted(set(charge_ids))
+    for start in range(0, len(ids), 5_000):
+        rows = session.connection().execute(
+            select(
+                _charge.id,
+                _charge.subscription_rate_plan_id,
+                _charge.discount_level,
+                _charge.apply_discount_to,
+                _charge.up_to_periods,
+            ).where(_charge.id.in_(ids[start : start + 5_000]))
+        )
+        for row in rows:
+            found[row[0]] = (row[1], row[2], row[3], row[4])
+    return found
+
+
 INVOICE_COLUMNS = (
     "id",
     "tenant_id",

@@ -30,6 +30,7 @@ from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger import service as ledger
 from billcycle.ledger.models import EntrySource, LedgerEntry
 from billcycle.money import from_minor
+from billcycle.usage.billing import free_usage
 
 __all__ = [
     "cancel_invoice",
@@ -217,6 +218,7 @@ def _cancel(ctx: ServiceContext, invoice_ids: Sequence[int], *, strict: bool) ->
     now = ctx.clock.now()
     canceled = repo.cancel_drafts(session, tenant_id, targets, now=now)
     repo.void_items(session, tenant_id, canceled)
+    free_usage(session, tenant_id, canceled)
     repo.restore_watermarks(session, tenant_id, watermarks, now=now)
     return canceled
 

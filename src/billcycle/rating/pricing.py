@@ -13,6 +13,7 @@ from billcycle.rating.types import ChargeModel, ChargeTerms, PriceFormat, Tier
 
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
+_DISCOUNTS = frozenset({ChargeModel.DiscountPercentage, ChargeModel.DiscountFixed})
 
 
 def _tier_floor(tier: Tier) -> Decimal:
@@ -74,9 +75,14 @@ def price_and_unit_price(terms: ChargeTerms) -> tuple[Decimal, Decimal]:
     """
     model = terms.charge_model
     quantity = terms.quantity
+    if model in _DISCOUNTS:
+        # A discount has no price of its own: its amount is a share of other items.
+        return _ZERO, _ZERO
     if model == ChargeModel.FlatFee:
         return terms.price, terms.price
-    if model == ChargeModel.PerUnit:
+    if model == ChargeModel.PerUnit or model == ChargeModel.Overage:
+        # Overage is a usage model (rated by rating/usage.py from usage records); here
+        # its quantity prices like per unit, for callers that show a charge's price.
         return terms.price * quantity, terms.price
     try:
         if model == ChargeModel.Tiered:

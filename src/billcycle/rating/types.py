@@ -25,6 +25,12 @@ class ChargeModel(StrEnum):
     PerUnit = "Per Unit Pricing"
     Tiered = "Tiered Pricing"
     Volume = "Volume Pricing"
+    # Usage charges only: units past ``ChargeTerms.included_units`` at ``price`` each.
+    Overage = "Overage Pricing"
+    # Discounts: a percentage off, or a fixed amount off, other charges' items
+    # (rated by rating/discounts.py from the items they discount).
+    DiscountPercentage = "Discount-Percentage"
+    DiscountFixed = "Discount-Fixed Amount"
 
 
 class BillingPeriod(StrEnum):
@@ -87,6 +93,8 @@ class ChargeTerms:
     # later segment (after a price change, say) must stay on the same grid, or a
     # quarterly charge amended mid-quarter would start new quarters. None: start_date.
     grid_start: date | None = None
+    # Overage Pricing: the units each full period includes (None: none).
+    included_units: Decimal | None = None
 
     def __post_init__(self) -> None:
         # Only structural checks that would otherwise surface as a confusing date error

@@ -14,19 +14,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from billcycle.catalog import charge_terms as terms
 from billcycle.catalog.models import ProductRatePlanCharge, ProductRatePlanChargeTier
 from billcycle.catalog.price_tiers import TierTerms, override_tiers
 from billcycle.catalog.vocabulary import (
+    DISCOUNT_MODELS,
     TIERED_MODELS,
     BillCycleType,
     BillingPeriod,
     ChargeModel,
     ChargeType,
+    DiscountLevel,
     EndDateCondition,
     TriggerEvent,
     WeekDay,
+    discount_targets,
 )
 from billcycle.errors import InvalidValue, MissingField, RuleViolation
 from billcycle.rating import price_and_unit_price
@@ -338,6 +342,8 @@ def build_charge(
         quantity=quantity,
         price=price,
         uom=catalog.uom,
+        included_units=catalog.included_units,
+        **_discount_terms(catalog, override, model, price),
         effective_start_date=start,
         effective_end_date=end,
         created_at=frame.now,
@@ -346,6 +352,56 @@ def build_charge(
     charge.tiers = tier_rows(tiers, frame.tenant_id)
     check_rateable(charge)
     return charge
+
+
+def _discount_terms(
+    catalog: ProductRatePlanCharge,
+    override: ChargeOverride | None,
+    model: ChargeModel,
+    price: Decimal | None,
+) -> dict[str, Any]:
+    """A discount charge's level, targets and period limit: the catalog's unless the
+    charge override gives its own (Zuora's subscription charge overrides)."""
+    given = (
+        (override.apply_discount_to, override.discount_level, override.up_to_periods)
+        if override
+        else (None, None, None)
+    )
+    if model not in DISCOUNT_MODELS:
+        if any(value is not None for value in given):
+            raise _invalid(
+                f"Charge '{catalog.name}' is not a discount: applyDiscountTo, discountLevel "
+                "and upToPeriods do not apply.",
+                "applyDiscountTo",
+            )
+        return {}
+    apply_to = (given[0] or catalog.apply_discount_to or "RECURRING").strip().upper()
+    if discount_targets(apply_to) is None:
+        raise _invalid(
+            f"Invalid value for applyDiscountTo: {given[0]!r}. Allowed: ONETIME, RECURRING, "
+            "USAGE, or several written together (e.g. RECURRINGUSAGE).",
+            "applyDiscountTo",
+        )
+    level = given[1] or catalog.discount_level or DiscountLevel.RatePlan.value
+    if level not in {lv.value for lv in DiscountLevel}:
+        raise _invalid(
+            f"Invalid value for discountLevel: {level!r}. Allowed: rateplan, subscription, "
+            "account.",
+            "discountLevel",
+        )
+    periods = given[2] if given[2] is not None else catalog.up_to_periods
+    if periods is not None and periods < 1:
+        raise _invalid("Invalid value for upToPeriods: at least 1.", "upToPeriods")
+    if price is not None and model == ChargeModel.DiscountPercentage and not 0 < price <= 100:
+        raise _invalid(
+            f"Invalid value for discountPercentage: more than 0 and at most 100, got {price:f}.",
+            "discountPercentage",
+        )
+    if price is not None and model == ChargeModel.DiscountFixed and price <= 0:
+        raise _invalid(
+            f"Invalid value for discountAmount: more than 0, got {price:f}.", "discountAmount"
+        )
+    return {"apply_discount_to": apply_to, "discount_level": level, "up_to_periods": periods}
 
 
 def check_rateable(charge: SubscriptionCharge) -> None:

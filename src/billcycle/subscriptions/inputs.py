@@ -49,6 +49,9 @@ class ChargeOverride:
     trigger_event: str | None = None
     trigger_date: date | None = None
     end_date_condition: str | None = None
+    apply_discount_to: str | None = None
+    discount_level: str | None = None
+    up_to_periods: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

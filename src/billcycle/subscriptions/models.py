@@ -127,6 +127,14 @@ class SubscriptionCharge(TenantScoped, Timestamps, Base):
     quantity: Mapped[Decimal] = mapped_column(ExactDecimal, nullable=False)
     price: Mapped[Decimal | None] = mapped_column(ExactDecimal)  # flat fee / per unit price
     uom: Mapped[str | None] = mapped_column(String(25))
+    # Overage Pricing: the units each period includes before the overage price applies.
+    included_units: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    # Discount charges: what they discount (rateplan/subscription/account), which charge
+    # types (ONETIME, RECURRING, USAGE, concatenated as Zuora writes them), for how
+    # many billing periods (None: for as long as the charge runs).
+    discount_level: Mapped[str | None] = mapped_column(String(20))
+    apply_discount_to: Mapped[str | None] = mapped_column(String(40))
+    up_to_periods: Mapped[int | None] = mapped_column(Integer)
     effective_start_date: Mapped[date] = mapped_column(Date, nullable=False)
     effective_end_date: Mapped[date | None] = mapped_column(Date)  # exclusive
     # Start of the charge's first segment: every segment bills on the grid phased from it.

@@ -14,6 +14,7 @@ from billcycle.admin.routes import (
     oauth_clients,
     tenants,
 )
+from billcycle.admin.routes import units as units_of_measure
 
 ADMIN_ROUTERS: list[APIRouter] = [
     tenants.router,
@@ -23,4 +24,5 @@ ADMIN_ROUTERS: list[APIRouter] = [
     collections.router,
     clock.router,
     audit.router,
+    units_of_measure.router,
 ]

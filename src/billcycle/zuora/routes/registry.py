@@ -17,6 +17,7 @@ from billcycle.zuora.routes import (
     payments,
     refunds,
     subscriptions,
+    usage,
 )
 
 RESOURCE_ROUTERS: list[APIRouter] = [
@@ -34,4 +35,6 @@ RESOURCE_ROUTERS: list[APIRouter] = [
     refunds.router,
     gateway_settlement.router,
     payment_runs.router,
+    usage.object_router,
+    usage.router,
 ]

@@ -222,11 +222,21 @@ class TierRequest(PascalRequest):
     ending_unit: Decimal | None = None
     price_format: str | None = None
     tier: StrictInt | None = None
+    # Zuora's discount charges give their value here instead of Price.
+    discount_percentage: Decimal | None = None
+    discount_amount: Decimal | None = None
 
     def to_input(self) -> TierInput:
+        price = self.price
+        if price is None:
+            price = (
+                self.discount_percentage
+                if self.discount_percentage is not None
+                else (self.discount_amount)
+            )
         return TierInput(
             currency=self.currency,
-            price=self.price,
+            price=price,
             tier=self.tier,
             starting_unit=self.starting_unit,
             ending_unit=self.ending_unit,
@@ -251,6 +261,11 @@ class _ChargeFields(PascalRequest):
     trigger_event: str | None = None
     default_quantity: Decimal | None = None
     uom: str | None = Field(default=None, alias="UOM")
+    included_units: Decimal | None = None
+    discount_level: str | None = None
+    apply_discount_to: str | None = None
+    up_to_periods: StrictInt | None = None
+    up_to_periods_type: str | None = None  # billcycle counts billing periods
     description: str | None = None
     # Sent by zuora-sdk (its model requires it); discounts are not billed by billcycle.
     use_discount_specific_accounting_code: StrictBool | None = None
@@ -280,6 +295,10 @@ class ChargeCreateRequest(_ChargeFields):
             trigger_event=self.trigger_event,
             default_quantity=self.default_quantity,
             uom=self.uom,
+            included_units=self.included_units,
+            discount_level=self.discount_level,
+            apply_discount_to=self.apply_discount_to,
+            up_to_periods=self.up_to_periods,
             description=self.description,
         )
 
@@ -313,6 +332,10 @@ class ChargeUpdateRequest(_ChargeFields):
             trigger_event=_given(self, "trigger_event"),
             default_quantity=_given(self, "default_quantity"),
             uom=_given(self, "uom"),
+            included_units=_given(self, "included_units"),
+            discount_level=_given(self, "discount_level"),
+            apply_discount_to=_given(self, "apply_discount_to"),
+            up_to_periods=_given(self, "up_to_periods"),
             description=_given(self, "description"),
         )
 
@@ -387,6 +410,10 @@ class ObjectCharge(PascalResponse):
     trigger_event: str
     default_quantity: Number | None
     uom: str | None = Field(alias="UOM")
+    included_units: Number | None = None
+    discount_level: str | None = None
+    apply_discount_to: str | None = None
+    up_to_periods: int | None = None
     created_date: str
     updated_date: str
     product_rate_plan_charge_tier_data: ObjectTierData
@@ -453,6 +480,10 @@ def object_charge(charge: ProductRatePlanCharge) -> ObjectCharge:
         trigger_event=charge.trigger_event,
         default_quantity=_number(charge.default_quantity),
         uom=charge.uom,
+        included_units=_number(charge.included_units),
+        discount_level=charge.discount_level,
+        apply_discount_to=charge.apply_discount_to,
+        up_to_periods=charge.up_to_periods,
         created_date=_object_datetime(charge.created_at),
         updated_date=_object_datetime(charge.updated_at),
         product_rate_plan_charge_tier_data=ObjectTierData(

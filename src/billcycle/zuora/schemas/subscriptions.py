@@ -137,6 +137,12 @@ class ChargeOverrideRequest(CamelRequest):
     trigger_event: StrictStr | None = None
     trigger_date: WireDate | None = None
     end_date_condition: StrictStr | None = None
+    # Discount charges: the percentage or amount (instead of price), and their terms.
+    discount_percentage: WireNumber | None = None
+    discount_amount: WireNumber | None = None
+    apply_discount_to: StrictStr | None = None
+    discount_level: StrictStr | None = None
+    up_to_periods: StrictInt | None = None
 
 
 class SubscribeToRatePlanRequest(CamelRequest):
@@ -263,7 +269,13 @@ def _tiers(tiers: Sequence[TierRequest] | None) -> tuple[TierInput, ...] | None:
 def _override(body: ChargeOverrideRequest) -> ChargeOverride:
     return ChargeOverride(
         product_rate_plan_charge=_key(body.product_rate_plan_charge_id),
-        price=body.price,
+        price=body.price
+        if body.price is not None
+        else (
+            body.discount_percentage
+            if body.discount_percentage is not None
+            else body.discount_amount
+        ),
         quantity=body.quantity,
         tiers=_tiers(body.tiers),
         description=body.description,
@@ -276,6 +288,9 @@ def _override(body: ChargeOverrideRequest) -> ChargeOverride:
         trigger_event=body.trigger_event,
         trigger_date=body.trigger_date,
         end_date_condition=body.end_date_condition,
+        apply_discount_to=body.apply_discount_to,
+        discount_level=body.discount_level,
+        up_to_periods=body.up_to_periods,
     )
 
 

@@ -1,0 +1,129 @@
+"""The rules a usage record must keep, shared by the API and the file import: pure
+functions over what the repository looked up (no SQL here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from billcycle.usage.models import UnitOfMeasure
+from billcycle.usage.repository import UsageCharge
+
+QUANTITY_MAX = Decimal("1e15")
+
+
+def check_quantity(quantity: Decimal, uom: UnitOfMeasure | None) -> str | None:
+    """Why ``quantity`` is not a valid usage quantity, or None."""
+    try:
+        if not quantity.is_finite():
+            return "Quantity must be a number."
+        if quantity < 0:
+            return f"Quantity must be 0 or more, got {quantity:f}."
+        if quantity >= QUANTITY_MAX:
+            return f"Quantity {quantity:f} is too large."
+        exponent = quantity.normalize().as_tuple().exponent
+    except InvalidOperation:
+        return "Quantity must be a number."
+    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    if uom is not None and places > uom.decimal_places:
+        return (
+            f"Quantity {quantity:f} has {places} decimal places; unit of measure {uom.name} "
+            f"allows {uom.decimal_places}."
+        )
+    return None
+
+
+def find_uom(uoms: Mapping[str, UnitOfMeasure], name: str) -> UnitOfMeasure | str:
+    found = uoms.get(name.strip().lower())
+    if found is None:
+        return f"Unit of measure {name!r} is not defined for this tenant."
+    return found
+
+
+def charge_candidates(
+    charges: Sequence[UsageCharge],
+    *,
+    account: str,
+    subscription_number: str | None,
+    charge_number: str | None,
+    uom: UnitOfMeasure,
+) -> list[UsageCharge] | str:
+    """The account's usage charge segments a record in ``uom`` may bill to (before its
+    date is considered), or why there are none.
+
+    With a charge number, that charge of the account (in the subscription, if given);
+    without one, the account's usage charges in this unit of measure (Zuora matches
+    usage to charges by UOM the same way).
+    """
+    candidates = list(charges)
+    if subscription_number is not None:
+        candidates = [c for c in candidates if c.subscription_number == subscription_number]
+        if not candidates:
+            return f"Subscription {subscription_number} of account {account} has no usage charge."
+    unit = uom.name.lower()
+    if charge_number is not None:
+        candidates = [c for c in candidates if c.charge_number == charge_number]
+        if not candidates:
+            return f"Usage charge {charge_number} does not exist on account {account}."
+        if all((c.uom or "").lower() != unit for c in candidates):
+            return (
+                f"Unit of measure {uom.name} is not the unit of charge {charge_number} "
+                f"({candidates[0].uom})."
+            )
+    else:
+        candidates = [c for c in candidates if (c.uom or "").lower() == unit]
+        if not candidates:
+            return f"Account {account} has no usage charge in unit of measure {uom.name}."
+    return candidates
+
+
+def pick_active(
+    candidates: Sequence[UsageCharge], *, account: str, uom: UnitOfMeasure, usage_date: date
+) -> UsageCharge | str:
+    """The candidate active on ``usage_date`` whose period is not billed, or why none."""
+    active = [
+        c
+        for c in candidates
+        if c.effective_start_date <= usage_date
+        and (c.effective_end_date is None or usage_date < c.effective_end_date)
+    ]
+    if not active:
+        return (
+            f"Start date {usage_date.isoformat()} is outside the subscription: no usage charge "
+            f"of account {account} in {uom.name} is active on that date."
+        )
+    if len(active) > 1 and len({c.charge_number for c in active}) > 1:
+        return (
+            f"Account {account} has several usage charges in {uom.name} on "
+            f"{usage_date.isoformat()}; give the ChargeNumber."
+        )
+    segment = active[0]
+    if segment.billed_through is not None and usage_date < segment.billed_through:
+        return (
+            f"The period of {usage_date.isoformat()} of charge {segment.charge_number} is "
+            "already billed; usage on a billed period cannot be added or changed."
+        )
+    return segment
+
+
+def pick_charge(
+    charges: Sequence[UsageCharge],
+    *,
+    account: str,
+    subscription_number: str | None,
+    charge_number: str | None,
+    uom: UnitOfMeasure,
+    usage_date: date,
+) -> UsageCharge | str:
+    """The usage charge segment a record bills to, or why there is none."""
+    candidates = charge_candidates(
+        charges,
+        account=account,
+        subscription_number=subscription_number,
+        charge_number=charge_number,
+        uom=uom,
+    )
+    if isinstance(candidates, str):
+        return candidates
+    return pick_active(candidates, account=account, uom=uom, usage_date=usage_date)
