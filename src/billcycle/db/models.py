@@ -11,6 +11,7 @@ from billcycle.catalog.models import (
 )
 from billcycle.collections.models import CollectionAccount, CollectionEvent, CollectionPolicyRow
 from billcycle.db.base import Base
+from billcycle.documents.models import InvoiceFile, StoredFile, TenantInvoiceSettings
 from billcycle.gateways.models import PaymentGateway, TestGatewayCharge
 from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.jobs.models import WorkChunk
@@ -46,6 +47,7 @@ __all__ = [
     "InstallationSecret",
     "Invoice",
     "InvoiceEmail",
+    "InvoiceFile",
     "InvoiceItem",
     "LedgerEntry",
     "NumberSequence",
@@ -63,11 +65,13 @@ __all__ = [
     "ProductRatePlanCharge",
     "ProductRatePlanChargeTier",
     "Refund",
+    "StoredFile",
     "Subscription",
     "SubscriptionCharge",
     "SubscriptionChargeTier",
     "SubscriptionRatePlan",
     "Tenant",
+    "TenantInvoiceSettings",
     "TestGatewayCharge",
     "WorkChunk",
 ]
