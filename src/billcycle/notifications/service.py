@@ -28,9 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from typing import Any
 
 from billcycle.context import ServiceContext
+from billcycle.documents import service as documents
+from billcycle.errors import DomainError
 from billcycle.invoicing import repository as invoice_repo
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger import service as ledger
@@ -180,11 +183,14 @@ def email_invoices(
                     message = compose_invoice_email(
                         document, delivery.recipient, sent_at=now, sender=sender, locale=locale
                     )
+                    _attach_pdf(ctx, message, invoice.id)
                     message_id = mailer.send(message)
                 except TransportUnavailable as exc:
                     unavailable = error = str(exc)
                 except (DeliveryError, ValueError) as exc:
                     error = str(exc) or type(exc).__name__
+                except DomainError as exc:
+                    error = f"The invoice document cannot be rendered: {exc.message}"
             if error is None:
                 outcome.sent += 1
                 emailed.append(invoice.id)
@@ -217,6 +223,15 @@ def email_invoices(
 def deliveries_of(ctx: ServiceContext, invoice_id: int) -> list[InvoiceEmail]:
     """The recorded attempts for one invoice, oldest first."""
     return repo.deliveries_of(ctx.session, ctx.tenant_id, invoice_id)
+
+
+def _attach_pdf(ctx: ServiceContext, message: EmailMessage, invoice_id: int) -> None:
+    """The invoice's PDF (billcycle.documents: the stored version, or rendered and stored
+    now) as the message's attachment; the message becomes multipart/mixed."""
+    pdf = documents.invoice_pdf(ctx, invoice_id)
+    message.add_attachment(
+        pdf.content, maintype="application", subtype="pdf", filename=pdf.file_name
+    )
 
 
 def _recipient(bill_to: repo.BillToRow) -> Recipient | None:
