@@ -37,9 +37,7 @@ def test_pdf_is_valid_and_shows_number_and_total(api: Api, runtime: Runtime) -> 
     assert "Jan 15, 2026" in text
 
 
-def test_the_stored_version_is_reused_until_the_invoice_changes(
-    api: Api, runtime: Runtime
-) -> None:
+def test_the_stored_version_is_reused_until_the_invoice_changes(api: Api, runtime: Runtime) -> None:
     tenant_id = api.tenant.tenant_id
     invoice_id = make_invoice(api, runtime)
     first = pdf_of(runtime, tenant_id, invoice_id)
@@ -98,7 +96,7 @@ def test_posting_and_cancelling_render_new_versions(api: Api, runtime: Runtime) 
 class _Recorder(BaseHTTPRequestHandler):
     requests: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         type(self).requests.append(self.path)
         self.send_response(200)
         self.send_header("Content-Type", "text/css")
@@ -126,12 +124,16 @@ def test_rendering_fetches_no_url(api: Api, runtime: Runtime, http_server: str) 
     """A template that asks for a stylesheet and an image on another host (here a real
     server on this machine, which records what it is asked) renders without them."""
     tenant_id = api.tenant.tenant_id
-    source = default_template_source().replace(
-        "</head>",
-        f'<link rel="stylesheet" href="{http_server}/style.css"></head>',
-    ).replace(
-        "<h1>INVOICE</h1>",
-        f'<h1>INVOICE</h1><img src="{http_server}/pixel.png"><img src="file:///etc/hostname">',
+    source = (
+        default_template_source()
+        .replace(
+            "</head>",
+            f'<link rel="stylesheet" href="{http_server}/style.css"></head>',
+        )
+        .replace(
+            "<h1>INVOICE</h1>",
+            f'<h1>INVOICE</h1><img src="{http_server}/pixel.png"><img src="file:///etc/hostname">',
+        )
     )
     with runtime.service_context(tenant_id) as ctx:
         documents.set_template(ctx, source)
