@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from billcycle.cli import invoice_template
 from billcycle.cli.common import console, runtime_for
 from billcycle.cli.db import DatabaseOpt
 from billcycle.db.session import unit_of_work
@@ -62,3 +63,6 @@ def create(
         console.print(f"[bold]Tenant {name}[/bold] created (id {created.tenant_id})")
         for key, value in payload.items():
             console.print(f"  {key}: [cyan]{value}[/cyan]")
+
+
+app.add_typer(invoice_template.app, name="invoice-template")
