@@ -23,6 +23,7 @@ from babel.numbers import format_currency, format_decimal
 
 from billcycle.accounts.payment_terms import normalize_payment_term
 from billcycle.errors import InvalidValue
+from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.money import from_minor
 
 DEFAULT_LOCALE = "en_US"
@@ -162,8 +163,8 @@ def context(facts: DocumentFacts, locale: Locale) -> dict[str, Any]:
         "invoice": {
             "number": facts.invoice_number,
             "status": facts.status,
-            "is_draft": facts.status == "Draft",
-            "is_canceled": facts.status == "Canceled",
+            "is_draft": facts.status == InvoiceStatus.DRAFT,
+            "is_canceled": facts.status == InvoiceStatus.CANCELED,
             "date": day(facts.invoice_date),
             "due_date": day(facts.due_date),
             "posted_at": posted,
