@@ -142,3 +142,29 @@ def test_rendering_fetches_no_url(api: Api, runtime: Runtime, http_server: str) 
     text = pdf_text(pdf_of(runtime, tenant_id, invoice_id).content)
     assert "INV00000001" in text
     assert _Recorder.requests == []
+
+
+def test_a_prerendered_pdf_is_used_only_while_the_invoice_shows_the_same(
+    api: Api, runtime: Runtime
+) -> None:
+    """What invoice emails do: render before locking the invoices, store after."""
+    tenant_id = api.tenant.tenant_id
+    same_id = make_invoice(api, runtime)
+    changed_id = make_invoice(api, runtime)
+    with runtime.service_context(tenant_id) as ctx:
+        ready = documents.prerender_pdfs(ctx, [same_id, changed_id, 987654])
+    assert set(ready) == {same_id, changed_id}
+    assert stored_counts(runtime, tenant_id) == (0, 0)  # nothing stored yet
+
+    pay(runtime, tenant_id, changed_id, 1000)
+    with runtime.service_context(tenant_id) as ctx:
+        same = documents.invoice_pdf(ctx, same_id, prerendered=ready)
+        changed = documents.invoice_pdf(ctx, changed_id, prerendered=ready)
+    assert same.content is ready[same_id].content
+    assert changed.content is not ready[changed_id].content
+    assert "$36.45" in pdf_text(changed.content)
+    assert (same.version_number, changed.version_number) == (1, 1)
+
+    # Stored now: nothing left to render ahead.
+    with runtime.service_context(tenant_id) as ctx:
+        assert documents.prerender_pdfs(ctx, [same_id, changed_id]) == {}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import mimetypes
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,12 +35,14 @@ from billcycle.unset import UNSET
 
 __all__ = [
     "InvoicePdf",
+    "RenderedPdf",
     "StoredDocument",
     "TemplateSettings",
     "VersionInfo",
     "get_file",
     "invoice_pdf",
     "invoice_versions",
+    "prerender_pdfs",
     "render_invoice_html",
     "render_invoice_pdf",
     "render_uncached_pdf",
@@ -87,6 +89,14 @@ class InvoicePdf:
     @property
     def file_name(self) -> str:
         return f"{self.invoice_number}.pdf"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPdf:
+    """A PDF rendered ahead of time and not stored yet, with the digest of its HTML."""
+
+    digest: str
+    content: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,16 +385,46 @@ def render_uncached_pdf(ctx: ServiceContext, invoice_id: int) -> bytes:
     return html_to_pdf(_html(ctx, invoice_id)[0])
 
 
-def invoice_pdf(ctx: ServiceContext, invoice_id: int) -> InvoicePdf:
+def _digest(html: str) -> str:
+    return hashlib.sha256(html.encode("utf-8")).hexdigest()
+
+
+def prerender_pdfs(ctx: ServiceContext, invoice_ids: Sequence[int]) -> dict[int, RenderedPdf]:
+    """Render, without storing anything, the PDFs of these invoices that have no stored
+    version of what they show now (unknown ids are left out). Reads only: a caller about
+    to lock the invoices (on SQLite, the whole database) renders first, then passes the
+    result to :func:`invoice_pdf`, which uses a PDF only if its invoice still shows the
+    same."""
+    rendered: dict[int, RenderedPdf] = {}
+    for invoice_id in invoice_ids:
+        try:
+            html, _ = _html(ctx, invoice_id)
+        except NotFound:
+            continue
+        digest = _digest(html)
+        latest = repo.latest_version(ctx.session, ctx.tenant_id, invoice_id)
+        if latest is None or latest.digest != digest:
+            rendered[invoice_id] = RenderedPdf(digest, html_to_pdf(html))
+    return rendered
+
+
+def invoice_pdf(
+    ctx: ServiceContext,
+    invoice_id: int,
+    *,
+    prerendered: Mapping[int, RenderedPdf] | None = None,
+) -> InvoicePdf:
     """The invoice's current PDF: the stored version when the invoice still shows the
-    same, else rendered now and stored as the next version. Flushes, never commits."""
+    same, else rendered now (or taken from ``prerendered`` when it shows the same as
+    then) and stored as the next version. Flushes, never commits."""
     session, tenant_id = ctx.session, ctx.tenant_id
     html, number = _html(ctx, invoice_id)
-    digest = hashlib.sha256(html.encode("utf-8")).hexdigest()
+    digest = _digest(html)
     latest = repo.latest_version(session, tenant_id, invoice_id)
     if latest is not None and latest.digest == digest:
         return _stored(ctx, latest, invoice_id, number)
-    content = html_to_pdf(html)
+    ready = prerendered.get(invoice_id) if prerendered is not None else None
+    content = ready.content if ready is not None and ready.digest == digest else html_to_pdf(html)
     for _ in range(_STORE_ATTEMPTS):
         version = repo.add_version(
             session,

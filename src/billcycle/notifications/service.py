@@ -26,7 +26,7 @@ it) -> the bill-to contact has neither a work nor a personal email.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -125,6 +125,17 @@ def email_invoices(
     ids = sorted(set(invoice_ids))
     if not ids:
         return outcome
+    # The PDFs to attach are rendered before the invoices are locked (on SQLite the lock
+    # is the database's one writer lock); each is used only if its invoice still shows
+    # the same once locked.
+    pdfs = documents.prerender_pdfs(
+        ctx,
+        [
+            i.id
+            for i in repo.invoices(session, tenant_id, ids)
+            if i.status == InvoiceStatus.POSTED and (resend or i.emailed_at is None)
+        ],
+    )
     if not resend:
         invoice_repo.lock_invoices(session, tenant_id, ids, with_accounts=False)
     candidates: list[repo.InvoiceRow] = []
@@ -183,7 +194,7 @@ def email_invoices(
                     message = compose_invoice_email(
                         document, delivery.recipient, sent_at=now, sender=sender, locale=locale
                     )
-                    _attach_pdf(ctx, message, invoice.id)
+                    _attach_pdf(ctx, message, invoice.id, pdfs)
                     message_id = mailer.send(message)
                 except TransportUnavailable as exc:
                     unavailable = error = str(exc)
@@ -225,10 +236,16 @@ def deliveries_of(ctx: ServiceContext, invoice_id: int) -> list[InvoiceEmail]:
     return repo.deliveries_of(ctx.session, ctx.tenant_id, invoice_id)
 
 
-def _attach_pdf(ctx: ServiceContext, message: EmailMessage, invoice_id: int) -> None:
-    """The invoice's PDF (billcycle.documents: the stored version, or rendered and stored
-    now) as the message's attachment; the message becomes multipart/mixed."""
-    pdf = documents.invoice_pdf(ctx, invoice_id)
+def _attach_pdf(
+    ctx: ServiceContext,
+    message: EmailMessage,
+    invoice_id: int,
+    pdfs: Mapping[int, documents.RenderedPdf],
+) -> None:
+    """The invoice's PDF (billcycle.documents: the stored version, or the one rendered
+    before the lock, or rendered now; stored) as the message's attachment; the message
+    becomes multipart/mixed."""
+    pdf = documents.invoice_pdf(ctx, invoice_id, prerendered=pdfs)
     message.add_attachment(
         pdf.content, maintype="application", subtype="pdf", filename=pdf.file_name
     )
