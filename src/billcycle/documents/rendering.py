@@ -15,7 +15,7 @@ file or call another host.
 from __future__ import annotations
 
 import logging
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from typing import Any
 
@@ -57,7 +57,7 @@ def default_template_source() -> str:
     return (files("billcycle.documents") / "templates" / DEFAULT_TEMPLATE_NAME).read_text("utf-8")
 
 
-@cache
+@lru_cache(maxsize=256)
 def _compiled(source: str) -> Template:
     return _environment().from_string(source)
 
