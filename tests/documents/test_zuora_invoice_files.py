@@ -98,3 +98,16 @@ def test_another_tenants_invoice_and_file_are_not_found(
         assert refused.value.status == 404
         assert refused.value.body is not None
         assert '"success":false' in refused.value.body.replace(" ", "")
+
+
+def test_a_deleted_accounts_draft_takes_its_files_along(api: Api, runtime: Runtime) -> None:
+    make_invoice(api, runtime, post=False)
+    listed = api.client.get(
+        "/zuora/v1/invoices/INV00000001/files", headers=api.zuora_headers
+    ).json()
+    url = "/zuora" + listed["invoiceFiles"][0]["pdfFileUrl"]
+    assert api.client.get(url, headers=api.zuora_headers).status_code == 200
+
+    deleted = api.client.delete("/zuora/v1/accounts/A00000001", headers=api.zuora_headers)
+    assert deleted.status_code == 200, deleted.text
+    assert api.client.get(url, headers=api.zuora_headers).status_code == 404

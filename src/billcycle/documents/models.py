@@ -32,10 +32,19 @@ class TenantInvoiceSettings(TenantScoped, Timestamps, Base):
 
 
 class StoredFile(TenantScoped, Base):
-    """A file the tenant's clients download (Zuora's ``GET /v1/files/{file-id}``)."""
+    """A file the tenant's clients download (Zuora's ``GET /v1/files/{file-id}``).
+    ``invoice_id`` is the invoice it belongs to, if any: deleting the invoice (a draft of
+    a deleted account) deletes its files."""
 
     __tablename__ = "stored_files"
-    __table_args__ = (Index("ix_stored_files_tenant", "tenant_id"),)
+    __table_args__ = (
+        Index("ix_stored_files_tenant", "tenant_id"),
+        Index("ix_stored_files_invoice", "invoice_id"),
+    )
+
+    invoice_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("invoices.id", ondelete="CASCADE")
+    )
 
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     content_type: Mapped[str] = mapped_column(String(100), nullable=False)

@@ -243,6 +243,7 @@ def add_version(
                 insert(StoredFile)
                 .values(
                     tenant_id=tenant_id,
+                    invoice_id=invoice_id,
                     name=name,
                     content_type="application/pdf",
                     size=len(content),

@@ -67,11 +67,19 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("content", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", billcycle.db.types.UtcDateTime(), nullable=False),
+        sa.Column("invoice_id", BIG_ID, nullable=True),
         *_tenant("stored_files"),
         _id(),
+        sa.ForeignKeyConstraint(
+            ["invoice_id"],
+            ["invoices.id"],
+            name=op.f("fk_stored_files_invoice_id_invoices"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stored_files")),
     )
     op.create_index("ix_stored_files_tenant", "stored_files", ["tenant_id"])
+    op.create_index("ix_stored_files_invoice", "stored_files", ["invoice_id"])
     op.create_table(
         "invoice_files",
         sa.Column("invoice_id", BIG_ID, nullable=False),
@@ -105,6 +113,7 @@ def downgrade() -> None:
     op.drop_index("ix_invoice_files_tenant_invoice", table_name="invoice_files")
     op.drop_index("uq_invoice_files_version", table_name="invoice_files")
     op.drop_table("invoice_files")
+    op.drop_index("ix_stored_files_invoice", table_name="stored_files")
     op.drop_index("ix_stored_files_tenant", table_name="stored_files")
     op.drop_table("stored_files")
     op.drop_index("uq_tenant_invoice_settings_tenant", table_name="tenant_invoice_settings")
