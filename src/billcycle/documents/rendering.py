@@ -33,6 +33,10 @@ __all__ = [
     "render_html",
 ]
 
+# WeasyPrint warns about every CSS property it ignores and every URL refused: noise in a
+# server's log for each invoice; its errors still show.
+logging.getLogger("weasyprint").setLevel(logging.ERROR)
+
 DEFAULT_TEMPLATE_NAME = "invoice.html.j2"
 MAX_TEMPLATE_CHARS = 200_000
 _FIELD = "invoice_template"
@@ -134,6 +138,5 @@ def html_to_pdf(html: str) -> bytes:
     page; WeasyPrint logs it as a warning."""
     from weasyprint import HTML
 
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)
     pdf: bytes = HTML(string=html, url_fetcher=url_fetcher(), base_url=None).write_pdf()
     return pdf

@@ -229,7 +229,6 @@ def sample_facts() -> DocumentFacts:
                 3000,
                 False,
             ),
-            Line("Credit", date(2026, 1, 1), date(2026, 1, 2), Decimal(1), Decimal(-1), 0, True),
         ),
         payment_terms_days=30,
         payment_instructions=None,
