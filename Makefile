@@ -13,7 +13,7 @@ PORT   ?= 8080
 # a 386-test slice from 127 s to 93 s); JOBS=0 runs it in this one process.
 JOBS   ?= auto
 
-.PHONY: install system-deps lock run test test-fast lint typecheck pytest revision bench clean
+.PHONY: install system-deps pdf-deps lock run test test-fast lint typecheck pytest revision bench clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +27,27 @@ install: $(STAMP)
 # System packages the tests need and pip cannot give: Debian's chromium and its
 # chromedriver for the browser tests of web pages (installed once, as root, with apt-get).
 SYSTEM_PACKAGES := chromium chromium-driver
+# WeasyPrint (invoice PDFs, also for `make run`) loads Pango, HarfBuzz's subsetter and
+# fontconfig, and needs a font.
+PDF_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+SYSTEM_PACKAGES += $(PDF_PACKAGES)
+HAS_PDF_LIBS = { /sbin/ldconfig -p 2>/dev/null || ldconfig -p; } | grep -q 'libpangoft2-1.0.so.0' \
+	&& { fc-list 2>/dev/null | grep -q .; }
 system-deps:
-	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; else \
-		echo "installing $(SYSTEM_PACKAGES) (browser tests)"; \
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+		&& $(HAS_PDF_LIBS); then :; else \
+		echo "installing $(SYSTEM_PACKAGES) (browser tests, invoice PDFs)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y -q $(SYSTEM_PACKAGES) >/dev/null || \
 		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $(SYSTEM_PACKAGES) >/dev/null; }; \
+	fi
+
+pdf-deps:
+	@if $(HAS_PDF_LIBS); then :; else \
+		echo "installing $(PDF_PACKAGES) (invoice PDFs)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -q $(PDF_PACKAGES) >/dev/null || \
+		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $(PDF_PACKAGES) >/dev/null; }; \
 	fi
 
 # Pin what pyproject.toml added or changed, keeping the other pins (LOCK_ARGS=--upgrade
@@ -42,7 +57,7 @@ lock: install
 	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url \
 		--no-emit-find-links $(LOCK_ARGS) -o $(LOCK) pyproject.toml
 
-run: install
+run: install pdf-deps
 	$(BIN)/billcycle db upgrade
 	$(BIN)/billcycle demo load --port $(PORT)
 	$(BIN)/billcycle serve --host $(HOST) --port $(PORT)

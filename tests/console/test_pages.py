@@ -3,19 +3,21 @@ lists with their filters, sorts and next pages, and the actions end to end."""
 
 from __future__ import annotations
 
+import io
 import re
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pypdf import PdfReader
 
 from billcycle.audit import service as audit
 from billcycle.billruns.statuses import BillRunStatus
 from billcycle.db.session import read_only_unit
+from billcycle.documents import service as documents
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.reports import service as reports
 from billcycle.runtime import Runtime
-from billcycle.tenancy.invoice_settings import invoice_settings
 from billcycle.tenancy.service import NewTenant
 from billcycle.users.roles import Role
 from tests.console.helpers import add_user, demo_data, sign_in
@@ -80,6 +82,18 @@ def test_every_list_page_renders_filters_and_sorts(
         assert page.status_code == 200
         assert f'src="/invoices/{invoice_id}/document"' in page.text
         assert f'href="/invoices/{invoice_id}/pdf"' in page.text
+        number = re.search(r"Invoice (INV\w+)", page.text)
+        assert number is not None
+        document = client.get(f"/invoices/{invoice_id}/document")
+        assert document.status_code == 200
+        assert number.group(1) in document.text
+        assert "script-src" not in document.headers["content-security-policy"]
+        assert "default-src 'none'" in document.headers["content-security-policy"]
+        pdf = client.get(f"/invoices/{invoice_id}/pdf")
+        assert pdf.status_code == 200
+        assert pdf.headers["content-type"] == "application/pdf"
+        text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+        assert number.group(1) in text
         assert "$" in page.text or "€" in page.text
         csv = client.get("/invoices.csv?status=Posted")
         assert csv.status_code == 200
@@ -247,14 +261,16 @@ def test_settings_are_saved_by_an_admin_with_errors_next_to_fields(
         bad = client.post("/settings", data={"csrf_token": csrf, "payment_terms_days": "lots"})
         assert bad.status_code == 400
         assert 'id="error-payment_terms_days"' in bad.text
-        bad = client.post("/settings", data={"csrf_token": csrf, "invoice_logo_url": "ftp://x"})
-        assert bad.status_code == 400
-        assert 'id="error-invoice_logo_url"' in bad.text
+        for logo in ("ftp://x", "https://example.com/logo.png"):  # nothing fetched from outside
+            bad = client.post("/settings", data={"csrf_token": csrf, "invoice_logo_url": logo})
+            assert bad.status_code == 400
+            assert 'id="error-invoice_logo_url"' in bad.text
         ok = client.post(
             "/settings",
             data={
                 "csrf_token": csrf,
-                "invoice_logo_url": "https://example.com/logo.png",
+                "invoice_logo_url": "data:image/png;base64,iVBORw0KGgo=",
+                "invoice_payment_instructions": "Wire to IBAN DE00 0000",
                 "invoice_seller_address": "1 Main St\nSpringfield",
                 "invoice_footer": "Thanks!",
                 "payment_terms_days": "30",
@@ -263,8 +279,9 @@ def test_settings_are_saved_by_an_admin_with_errors_next_to_fields(
         assert ok.status_code == 200
         assert "saved" in ok.text
     with runtime.service_context(tenant.tenant_id) as ctx:
-        saved = invoice_settings(ctx)
+        saved = documents.template_settings(ctx)
     assert saved.payment_terms_days == 30
+    assert saved.invoice_payment_instructions == "Wire to IBAN DE00 0000"
     assert saved.invoice_footer == "Thanks!"
     assert saved.invoice_seller_address == "1 Main St\nSpringfield"
 

@@ -95,7 +95,11 @@ def test_posted_invoice_is_emailed_with_items_and_totals(
     assert message["Subject"] == "Invoice INV00000001 from test tenant"
     assert message["To"] == "Jane Doe <jane@example.com>"
     assert message["From"] == "Acme Billing <billing@acme.test>"
-    assert message.get_content_type() == "multipart/alternative"
+    # The text and HTML bodies, then the invoice's PDF (billcycle.documents).
+    assert message.get_content_type() == "multipart/mixed"
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_filename() == "INV00000001.pdf"
     assert message["Message-ID"].endswith("@acme.test>")
     assert message["Date"] == "Sat, 10 Jan 2026 09:00:00 +0000"
     text, html = parts(message)

@@ -366,3 +366,25 @@ def usage(
     config = BenchConfig(database, workers, chunk_size, timeout, fresh_database=fresh)
     with tempfile.TemporaryDirectory(prefix="bench-usage-") as work:
         _run(config, lambda bench: bench_usage.run(bench, params, Path(work)), as_json)
+
+
+@app.command("invoice-pdf")
+def invoice_pdf(
+    invoices: Annotated[int, typer.Option(min=1, help="Invoices (one per account)")] = 20,
+    charges: Annotated[
+        int, typer.Option(min=1, help="Monthly charges per subscription (2 items each)")
+    ] = 3,
+    runs: Annotated[int, typer.Option(min=1, max=50, help="Rounds over every invoice")] = 5,
+    database: DatabaseUrl = None,
+    workers: Workers = 1,
+    timeout: Timeout = 600.0,
+    fresh: Fresh = False,
+    as_json: Json = False,
+) -> None:
+    """Invoice PDF render time (median of every render, target < 300 ms) and a stored
+    version served again."""
+    from billcycle.bench import invoice_pdf as bench_invoice_pdf
+
+    params = bench_invoice_pdf.InvoicePdfParams(invoices, charges, runs)
+    config = BenchConfig(database, workers, None, timeout, fresh_database=fresh)
+    _run(config, lambda bench: bench_invoice_pdf.run(bench, params), as_json)

@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from billcycle.access import service as access
+from billcycle.cli import invoice_template
 from billcycle.cli.audited import record_cli
 from billcycle.cli.common import console, runtime_for, tenant_id_of
 from billcycle.cli.db import DatabaseOpt
@@ -153,3 +154,6 @@ def rate_limit(
         else runtime.settings.client_rate_limit_per_minute,
     }
     console.print(f"tenant {tenant_id} rate limits: {json.dumps(shown)}")
+
+
+app.add_typer(invoice_template.app, name="invoice-template")

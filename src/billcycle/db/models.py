@@ -13,6 +13,7 @@ from billcycle.catalog.models import (
 )
 from billcycle.collections.models import CollectionAccount, CollectionEvent, CollectionPolicyRow
 from billcycle.db.base import Base
+from billcycle.documents.models import InvoiceFile, StoredFile, TenantInvoiceSettings
 from billcycle.gateways.models import PaymentGateway, TestGatewayCharge
 from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.jobs.models import WorkChunk
@@ -30,7 +31,6 @@ from billcycle.subscriptions.models import (
     SubscriptionChargeTier,
     SubscriptionRatePlan,
 )
-from billcycle.tenancy.invoice_settings_models import TenantInvoiceSettings
 from billcycle.tenancy.models import ApiKey, InstallationSecret, NumberSequence, OAuthClient, Tenant
 from billcycle.usage.models import UnitOfMeasure, UsageImport, UsageImportPart, UsageRecord
 from billcycle.users.models import ConsoleGrant, ConsoleUser
@@ -57,6 +57,7 @@ __all__ = [
     "InstallationSecret",
     "Invoice",
     "InvoiceEmail",
+    "InvoiceFile",
     "InvoiceItem",
     "LedgerEntry",
     "NumberSequence",
@@ -76,6 +77,7 @@ __all__ = [
     "ProductRatePlanChargeTier",
     "Refund",
     "RequestKey",
+    "StoredFile",
     "Subscription",
     "SubscriptionCharge",
     "SubscriptionChargeTier",

@@ -26,11 +26,14 @@ it) -> the bill-to contact has neither a work nor a personal email.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from typing import Any
 
 from billcycle.context import ServiceContext
+from billcycle.documents import service as documents
+from billcycle.errors import DomainError
 from billcycle.invoicing import repository as invoice_repo
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger import service as ledger
@@ -122,6 +125,17 @@ def email_invoices(
     ids = sorted(set(invoice_ids))
     if not ids:
         return outcome
+    # The PDFs to attach are rendered before the invoices are locked (on SQLite the lock
+    # is the database's one writer lock); each is used only if its invoice still shows
+    # the same once locked.
+    pdfs = documents.prerender_pdfs(
+        ctx,
+        [
+            i.id
+            for i in repo.invoices(session, tenant_id, ids)
+            if i.status == InvoiceStatus.POSTED and (resend or i.emailed_at is None)
+        ],
+    )
     if not resend:
         invoice_repo.lock_invoices(session, tenant_id, ids, with_accounts=False)
     candidates: list[repo.InvoiceRow] = []
@@ -180,11 +194,14 @@ def email_invoices(
                     message = compose_invoice_email(
                         document, delivery.recipient, sent_at=now, sender=sender, locale=locale
                     )
+                    _attach_pdf(ctx, message, invoice.id, pdfs)
                     message_id = mailer.send(message)
                 except TransportUnavailable as exc:
                     unavailable = error = str(exc)
                 except (DeliveryError, ValueError) as exc:
                     error = str(exc) or type(exc).__name__
+                except DomainError as exc:
+                    error = f"The invoice document cannot be rendered: {exc.message}"
             if error is None:
                 outcome.sent += 1
                 emailed.append(invoice.id)
@@ -217,6 +234,21 @@ def email_invoices(
 def deliveries_of(ctx: ServiceContext, invoice_id: int) -> list[InvoiceEmail]:
     """The recorded attempts for one invoice, oldest first."""
     return repo.deliveries_of(ctx.session, ctx.tenant_id, invoice_id)
+
+
+def _attach_pdf(
+    ctx: ServiceContext,
+    message: EmailMessage,
+    invoice_id: int,
+    pdfs: Mapping[int, documents.RenderedPdf],
+) -> None:
+    """The invoice's PDF (billcycle.documents: the stored version, or the one rendered
+    before the lock, or rendered now; stored) as the message's attachment; the message
+    becomes multipart/mixed."""
+    pdf = documents.invoice_pdf(ctx, invoice_id, prerendered=pdfs)
+    message.add_attachment(
+        pdf.content, maintype="application", subtype="pdf", filename=pdf.file_name
+    )
 
 
 def _recipient(bill_to: repo.BillToRow) -> Recipient | None:

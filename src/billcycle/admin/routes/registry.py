@@ -11,6 +11,7 @@ from billcycle.admin.routes import (
     card_links,
     clock,
     collections,
+    invoice_template,
     oauth_clients,
     tenants,
 )
@@ -25,4 +26,5 @@ ADMIN_ROUTERS: list[APIRouter] = [
     clock.router,
     audit.router,
     units_of_measure.router,
+    invoice_template.router,
 ]

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from billcycle.console.format import money
 from billcycle.console.pages.common import (
@@ -21,11 +21,13 @@ from billcycle.console.pages.common import (
     optional_int,
     read,
     sorting,
+    units,
 )
 from billcycle.console.render import page
 from billcycle.console.session import checked_form, runtime_of
 from billcycle.context import ServiceContext
 from billcycle.db.session import read_only_unit
+from billcycle.documents import service as documents
 from billcycle.invoicing import queries
 from billcycle.invoicing import service as invoicing
 from billcycle.invoicing.statuses import InvoiceStatus
@@ -170,6 +172,38 @@ def _plain(minor: int, currency: str) -> str:
     from billcycle.money import from_minor
 
     return str(from_minor(int(minor), currency))
+
+
+# The document is the tenant's own template, drawn in the invoice page's frame: it may
+# style itself and show inlined images, and may run nothing and load nothing.
+DOCUMENT_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+)
+
+
+@router.get("/invoices/{invoice_id}/document")
+def invoice_document(request: Request, viewer: CurrentViewer, invoice_id: int) -> Response:
+    html = read(request, viewer, lambda ctx: documents.render_invoice_html(ctx, invoice_id))
+    return HTMLResponse(
+        html,
+        headers={"Content-Security-Policy": DOCUMENT_POLICY, "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/invoices/{invoice_id}/pdf")
+async def invoice_pdf(request: Request, viewer: CurrentViewer, invoice_id: int) -> Response:
+    """The stored PDF of the invoice's current version (rendered and stored first when
+    the invoice changed since the last one)."""
+    pdf = await units(request, viewer).write(lambda ctx: documents.invoice_pdf(ctx, invoice_id))
+    return Response(
+        pdf.content,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{pdf.file_name}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.get("/invoices/{invoice_id}")

@@ -1,9 +1,8 @@
 """Tenant settings: the invoice template fields (logo, seller address, footer, payment
-terms), which admins change and everyone else reads."""
+instructions, payment terms) that invoice documents show (``billcycle.documents``), which
+admins change and everyone else reads."""
 
 from __future__ import annotations
-
-from dataclasses import asdict
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -12,17 +11,24 @@ from starlette.responses import Response
 from billcycle.console.pages.common import CurrentViewer, _record, form_text, read, units
 from billcycle.console.render import page, redirect
 from billcycle.console.session import checked_form, runtime_of
+from billcycle.documents import service as documents
+from billcycle.documents.inputs import TemplateSettingsChanges
 from billcycle.errors import DomainError, InvalidValue
-from billcycle.tenancy import invoice_settings as settings
 
 router = APIRouter(include_in_schema=False)
-FIELDS = ("invoice_logo_url", "invoice_seller_address", "invoice_footer", "payment_terms_days")
+FIELDS = (
+    "invoice_logo_url",
+    "invoice_seller_address",
+    "invoice_footer",
+    "invoice_payment_instructions",
+    "payment_terms_days",
+)
 
 
 @router.get("/settings")
 def settings_page(request: Request, viewer: CurrentViewer) -> Response:
-    current = read(request, viewer, settings.invoice_settings)
-    values = {k: "" if v is None else str(v) for k, v in asdict(current).items()}
+    current = read(request, viewer, documents.template_settings)
+    values = {k: "" if (v := getattr(current, k)) is None else str(v) for k in FIELDS}
     return page(request, "settings.html.j2", title="Settings", values=values, errors={})
 
 
@@ -36,14 +42,15 @@ async def save_settings(request: Request, viewer: CurrentViewer) -> Response:
             raise InvalidValue(
                 "Payment terms are a whole number of days.", field="payment_terms_days"
             )
-        wanted = settings.InvoiceSettings(
+        wanted = TemplateSettingsChanges(
             invoice_logo_url=values["invoice_logo_url"] or None,
             invoice_seller_address=values["invoice_seller_address"] or None,
             invoice_footer=values["invoice_footer"] or None,
+            invoice_payment_instructions=values["invoice_payment_instructions"] or None,
             payment_terms_days=int(days_text) if days_text else None,
         )
         await units(request, viewer).write(
-            lambda ctx: settings.update_invoice_settings(ctx, wanted)
+            lambda ctx: documents.update_template_settings(ctx, wanted)
         )
     except DomainError as exc:
         return page(

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from billcycle.fusebill.routes import bulk_jobs, customers, invoices, payments, writeoffs
+from billcycle.fusebill.routes import (
+    bulk_jobs,
+    customers,
+    invoice_pdfs,
+    invoices,
+    payments,
+    writeoffs,
+)
 
 FUSEBILL_ROUTERS: list[APIRouter] = [
     customers.router,
     invoices.router,
+    invoice_pdfs.router,
     writeoffs.router,
     bulk_jobs.router,
     payments.router,

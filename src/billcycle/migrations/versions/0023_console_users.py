@@ -1,7 +1,7 @@
-"""Console users, their tenant grants, and tenant invoice settings
+"""Console users and their tenant grants
 
 ``console_users`` (email, argon2 hash), ``console_user_tenants`` (a role per user and
-tenant), ``tenant_invoice_settings`` (logo, seller address, footer, payment terms).
+tenant). The invoice template settings the console edits are the documents' table.
 
 Revision ID: 0023
 Revises: 0022
@@ -61,26 +61,9 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_console_user_tenants_tenant_id"), "console_user_tenants", ["tenant_id"]
     )
-    op.create_table(
-        "tenant_invoice_settings",
-        sa.Column("tenant_id", BigId, nullable=False),
-        sa.Column("invoice_logo_url", sa.String(1000), nullable=True),
-        sa.Column("invoice_seller_address", sa.Text(), nullable=True),
-        sa.Column("invoice_footer", sa.Text(), nullable=True),
-        sa.Column("payment_terms_days", sa.Integer(), nullable=True),
-        sa.Column("updated_at", UtcDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"],
-            ["tenants.id"],
-            name=op.f("fk_tenant_invoice_settings_tenant_id_tenants"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("tenant_id", name=op.f("pk_tenant_invoice_settings")),
-    )
 
 
 def downgrade() -> None:
-    op.drop_table("tenant_invoice_settings")
     op.drop_index(op.f("ix_console_user_tenants_tenant_id"), table_name="console_user_tenants")
     op.drop_index("uq_console_user_tenants_user_tenant", table_name="console_user_tenants")
     op.drop_table("console_user_tenants")
