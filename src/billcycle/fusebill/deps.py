@@ -41,6 +41,7 @@ def fusebill_context(
             tenant_id = tenancy.authenticate_api_key(session, key)
         except NotAuthenticated as exc:
             raise NotAuthenticated(DENIED) from exc
+    request.state.tenant_id = tenant_id  # the request's log line names it
     with runtime.service_context(tenant_id) as ctx:
         yield ctx
 

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from billcycle import metrics
 from billcycle.context import ServiceContext
 from billcycle.errors import DomainError, RuleViolation
 from billcycle.gateways import service as gateways
@@ -95,7 +96,10 @@ def send_refund(
             currency=refund.currency,
         )
     try:
-        return gateway.refund(request), None
+        with metrics.timed_gateway_call(metrics.gateway_label(gateway), "refund") as outcome:
+            answer = gateway.refund(request)
+            outcome.append(answer.outcome.value.lower())
+        return answer, None
     except DomainError as exc:
         return None, exc
     except Exception:  # a lost answer: the reconciler asks the gateway later

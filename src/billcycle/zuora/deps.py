@@ -47,6 +47,7 @@ def authenticate(
         entity = parse_zuora_id(entity_ids.strip())
         if entity != claims.tenant_id:
             raise Forbidden("The access token is not valid for the entity in Zuora-Entity-Ids.")
+    request.state.tenant_id = claims.tenant_id  # the request's log line names it
     return claims.tenant_id
 
 
