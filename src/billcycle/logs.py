@@ -142,49 +142,61 @@ def wants_json(log_format: str | None, stream: TextIO | None = None) -> bool:
     return not (hasattr(stream, "isatty") and stream.isatty())
 
 
-def configure(
-    log_format: str | None = None, level: str = "info", stream: TextIO | None = None
-) -> None:
-    """Set up structlog and the standard library's root logger for this process."""
-    json = wants_json(log_format, stream)
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _drop_color_message,
-    ]
+# structlog loggers hand their events to the standard library (fields as ``extra``), so
+# ONE handler renders both kinds of line; until ``configure`` runs (tests, library use)
+# they follow whatever logging setup the process has.
+_TO_STDLIB: list[Any] = [
+    structlog.stdlib.filter_by_level,
+    structlog.stdlib.PositionalArgumentsFormatter(),
+    structlog.stdlib.render_to_log_kwargs,
+]
+structlog.configure(
+    processors=_TO_STDLIB,
+    logger_factory=structlog.stdlib.LoggerFactory(),
+    wrapper_class=structlog.stdlib.BoundLogger,
+    cache_logger_on_first_use=False,
+)
+
+
+def formatter(log_format: str | None = None, stream: TextIO | None = None) -> logging.Formatter:
+    """The formatter of billcycle's log lines: fields, then :func:`redact`, then JSON or
+    readable text."""
     renderer: Any
-    if json:
+    if wants_json(log_format, stream):
         renderer = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer(
             colors=bool(stream is None and sys.stderr.isatty()),
             exception_formatter=structlog.dev.plain_traceback,
         )
-    # Tracebacks become text before redaction, so what an exception says is scrubbed too.
-    tail: list[Any] = [structlog.processors.format_exc_info, redact]
-    structlog.configure(
-        processors=[
-            *shared,
-            structlog.stdlib.PositionalArgumentsFormatter(),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # A record's ``extra={...}`` fields (and a structlog event's) become fields.
+            structlog.stdlib.ExtraAdder(),
+            _drop_color_message,
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
-    )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        # A standard-library record's ``extra={...}`` fields become fields of the line.
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            *tail,
+            # Tracebacks become text before redaction, so what an exception says is
+            # scrubbed too.
+            structlog.processors.format_exc_info,
+            redact,
             renderer,
         ],
     )
+
+
+def configure(
+    log_format: str | None = None, level: str = "info", stream: TextIO | None = None
+) -> logging.Handler:
+    """Send every log line of this process (billcycle's, uvicorn's, procrastinate's)
+    through billcycle's formatter to ``stream`` (stderr); returns the handler."""
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(formatter)
+    handler.setFormatter(formatter(log_format, stream))
     handler.set_name("billcycle")
     root = logging.getLogger()
     for old in list(root.handlers):
@@ -198,6 +210,7 @@ def configure(
     # procrastinate logs every job at INFO; keep its warnings and errors.
     if logging.getLevelName(level.upper()) == logging.INFO:
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    return handler
 
 
 def get(name: str) -> Any:
