@@ -203,10 +203,14 @@ def configure(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "procrastinate"):
+    for name in ("uvicorn", "uvicorn.error", "procrastinate"):
         named = logging.getLogger(name)
         named.handlers.clear()
         named.propagate = True
+    # billcycle logs one line per request itself (web.observability), with more in it.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.disabled = True
     # procrastinate logs every job at INFO; keep its warnings and errors.
     if logging.getLevelName(level.upper()) == logging.INFO:
         logging.getLogger("procrastinate").setLevel(logging.WARNING)

@@ -57,6 +57,9 @@ def serve(
             workers=workers,
             log_level=runtime.settings.log_level,
             log_config=None,  # each process's logs go through billcycle.logs
+            # A process importing billcycle on a busy machine can take a while to answer
+            # the supervisor's first ping: 5 s (uvicorn's default) killed it in a loop.
+            timeout_worker_healthcheck=60,
             access_log=False,  # billcycle logs one line per request itself
         )
         return
