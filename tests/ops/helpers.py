@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+import billcycle as billcycle_package
 from tests.support.server import free_port
 
 
@@ -26,10 +27,16 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(0.05)
 
 
-def billcycle(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+SRC = str(Path(billcycle_package.__file__).resolve().parent.parent)
+
+
+def billcycle(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "billcycle.cli.main", *args],
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "PYTHONPATH": SRC, **(env or {})},
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
@@ -47,6 +54,7 @@ def serving(
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
+        "PYTHONPATH": SRC,
         "BILLCYCLE_DATABASE_URL": database_url,
         "BILLCYCLE_WORKER_TICK_SECONDS": "1",
         **environment,
