@@ -156,7 +156,9 @@ def test_backups_of_a_live_sqlite_database_during_a_bill_run_restore_consistent(
         finally:
             connection.close()
     # At least one backup caught the run half-way, and the last one has all of it.
-    assert any(0 < done < total and status == "Processing" for status, done, total, _ in states), states
+    assert any(0 < done < total and status == "Processing" for status, done, total, _ in states), (
+        states
+    )
     assert states[-1] == ("Completed", ACCOUNTS // CHUNK, ACCOUNTS // CHUNK, ACCOUNTS)
     # The restored database serves: it migrates and answers through the API.
     restored = tmp_path / f"restored-{len(backups) - 1}.db"
@@ -171,15 +173,20 @@ def test_restore_refuses_to_overwrite_without_force_and_bad_files(tmp_path: Path
     assert billcycle("db", "backup", str(backup), "--database", url).returncode == 0
     refused = billcycle("db", "restore", str(backup), "--database", url)
     assert refused.returncode == 1
-    assert "--force" in refused.stderr and "Traceback" not in refused.stderr
+    assert "--force" in refused.stderr
+    assert "Traceback" not in refused.stderr
     forced = billcycle("db", "restore", str(backup), "--database", url, "--force")
     assert forced.returncode == 0, forced.stderr
     junk = tmp_path / "junk.db"
     junk.write_text("not a database")
     bad = billcycle("db", "restore", str(junk), "--database", f"sqlite:///{tmp_path / 'new.db'}")
-    assert bad.returncode == 1 and "not a SQLite database" in bad.stderr
-    missing = billcycle("db", "backup", str(tmp_path / "x.db"), "--database", f"sqlite:///{tmp_path / 'none.db'}")
-    assert missing.returncode == 1 and "no SQLite database" in missing.stderr
+    assert bad.returncode == 1
+    assert "not a SQLite database" in bad.stderr
+    missing = billcycle(
+        "db", "backup", str(tmp_path / "x.db"), "--database", f"sqlite:///{tmp_path / 'none.db'}"
+    )
+    assert missing.returncode == 1
+    assert "no SQLite database" in missing.stderr
 
 
 @pytest.mark.slow
@@ -196,7 +203,8 @@ def test_postgresql_backup_and_restore_with_pg_dump(database_url: str, tmp_path:
         restored = billcycle("db", "restore", str(dump), "--database", target_url)
         assert restored.returncode == 0, restored.stderr
         again = billcycle("db", "restore", str(dump), "--database", target_url)
-        assert again.returncode == 1 and "--force" in again.stderr
+        assert again.returncode == 1
+        assert "--force" in again.stderr
         engines = [make_engine(source_url), make_engine(target_url)]
         try:
             counts = []

@@ -36,9 +36,7 @@ def test_healthz_answers_without_the_database(api: Api) -> None:
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
 
 
-def test_readyz_checks_the_database_the_schema_and_the_workers(
-    api: Api, runtime: Runtime
-) -> None:
+def test_readyz_checks_the_database_the_schema_and_the_workers(api: Api, runtime: Runtime) -> None:
     if is_postgres(runtime.engine):
         # No `billcycle worker` has sent a heartbeat: not ready, and it says why.
         with runtime.engine.begin() as conn:

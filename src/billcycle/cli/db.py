@@ -95,7 +95,9 @@ def backup(
         typer.echo(f"billcycle: {exc}", err=True)
         raise typer.Exit(1) from None
     revision = f", schema {info.revision}" if info.revision else ""
-    console.print(f"[green]backed up[/green] {display_url(url)} to {info.path} ({info.bytes} bytes{revision})")
+    console.print(
+        f"[green]backed up[/green] {display_url(url)} to {info.path} ({info.bytes} bytes{revision})"
+    )
 
 
 @app.command()

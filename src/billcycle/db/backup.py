@@ -152,7 +152,7 @@ def backup_postgres(url: str, destination: Path) -> BackupInfo:
     bare, env = _libpq(url)
     destination = Path(destination)
     partial = destination.with_name(destination.name + ".partial")
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 - pg_dump from PATH, arguments are ours
         [_program("pg_dump"), "--format=custom", "--file", str(partial), "--dbname", bare],
         env=env,
         capture_output=True,
@@ -184,7 +184,7 @@ def restore_postgres(backup: Path, url: str, *, overwrite: bool = False) -> Back
             "workers) and pass --force to replace them"
         )
     bare, env = _libpq(url)
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 - pg_restore from PATH, arguments are ours
         [
             _program("pg_restore"),
             "--clean",

@@ -24,7 +24,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billcycle import metrics
-
 from billcycle.accounts.payment_terms import due_date
 from billcycle.context import ServiceContext
 from billcycle.db.session import after_commit

@@ -40,7 +40,7 @@ class QueueState:
 
     waiting: int
     running: int
-    oldest_wait_seconds: float
+    oldest_wait_seconds: int  # whole seconds
 
 
 def _by_status(session: Session, column: object) -> dict[str, int]:
@@ -109,7 +109,7 @@ def queue_state(session: Session) -> QueueState:
             " WHERE j.status IN ('todo', 'doing')"
         )
     ).one()
-    return QueueState(int(row[0]), int(row[1]), max(0.0, float(row[2])))
+    return QueueState(int(row[0]), int(row[1]), max(0, int(row[2] or 0)))
 
 
 def live_workers(session: Session, fresh_seconds: float) -> tuple[int, datetime | None]:
@@ -131,4 +131,6 @@ def ping(session: Session) -> None:
 
 def schema_revision(session: Session) -> set[str]:
     """The revisions Alembic recorded as applied."""
-    return {str(v) for v in session.execute(text("SELECT version_num FROM alembic_version")).scalars()}
+    return {
+        str(v) for v in session.execute(text("SELECT version_num FROM alembic_version")).scalars()
+    }

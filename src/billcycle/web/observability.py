@@ -43,7 +43,9 @@ request_log = logs.get("billcycle.request")
 def dialect_of(path: str) -> str:
     lowered = path.lower()
     for prefix, name in _DIALECTS:
-        if lowered.startswith(prefix) and (len(lowered) == len(prefix) or lowered[len(prefix)] == "/"):
+        if lowered.startswith(prefix) and (
+            len(lowered) == len(prefix) or lowered[len(prefix)] == "/"
+        ):
             return name
     return "ops" if path in _OPS_PATHS else "other"
 
