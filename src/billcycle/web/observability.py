@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Any
@@ -37,7 +38,8 @@ _DIALECTS = (
 _OPS_PATHS = frozenset({"/metrics", "/healthz", "/readyz", "/health"})
 UNMATCHED = "unmatched"
 
-request_log = logs.get("billcycle.request")
+# A standard-library logger: its ``extra`` fields become the line's fields (billcycle.logs).
+request_log = logging.getLogger("billcycle.request")
 
 
 def dialect_of(path: str) -> str:
@@ -63,6 +65,22 @@ def route_template(scope: Scope) -> str:
 def _tenant_of(state: dict[str, Any]) -> int | None:
     tenant = state.get("tenant_id")
     return tenant if isinstance(tenant, int) else None
+
+
+# The labelled children of the request metrics, by their label values (a few hundred at
+# most: routes x methods x statuses): ``labels()`` costs a lock and a tuple per call.
+_SERIES: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+
+
+def _series(dialect: str, route: str, method: str, status: int) -> tuple[Any, Any]:
+    key = (dialect, route, method, status)
+    found = _SERIES.get(key)
+    if found is None:
+        found = _SERIES[key] = (
+            metrics.HTTP_REQUESTS.labels(dialect, route, method, str(status)),
+            metrics.HTTP_DURATION.labels(dialect, route, method),
+        )
+    return found
 
 
 class ObservabilityMiddleware:
@@ -91,18 +109,20 @@ class ObservabilityMiddleware:
                 status = message["status"]
             await send(message)
 
+        bound = logs.REQUEST_ID.set(request_id)
         try:
-            with logs.bound(request_id=request_id):
-                await self.app(scope, receive, send_status)
+            await self.app(scope, receive, send_status)
         finally:
+            logs.REQUEST_ID.reset(bound)
             elapsed = time.perf_counter() - started
             path: str = scope.get("path", "")
             dialect = dialect_of(path)
             route = route_template(scope)
             method: str = scope.get("method", "")
-            metrics.HTTP_REQUESTS.labels(dialect, route, method, str(status)).inc()
-            metrics.HTTP_DURATION.labels(dialect, route, method).observe(elapsed)
-            if self.log_requests:
+            counter, histogram = _series(dialect, route, method, status)
+            counter.inc()
+            histogram.observe(elapsed)
+            if self.log_requests and request_log.isEnabledFor(logging.INFO):
                 self._log(scope, state, request_id, dialect, route, method, status, elapsed)
 
     @staticmethod
@@ -123,15 +143,17 @@ class ObservabilityMiddleware:
                 break
         request_log.info(
             "request",
-            request_id=request_id,
-            track_id=track_id,
-            tenant=_tenant_of(state),
-            dialect=dialect,
-            method=method,
-            route=route,
-            path=scope.get("path", ""),
-            status=status,
-            duration_ms=round(elapsed * 1000, 2),
+            extra={
+                "request_id": request_id,
+                "track_id": track_id,
+                "tenant": _tenant_of(state),
+                "dialect": dialect,
+                "method": method,
+                "route": route,
+                "path": scope.get("path", ""),
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+            },
         )
 
 
