@@ -4,6 +4,8 @@ cheap. On both databases, through the HTTP API and the real job runner."""
 
 from __future__ import annotations
 
+import json
+import re
 import statistics
 import time
 from pathlib import Path
@@ -23,6 +25,7 @@ from tests.payments.helpers import posted_invoices
 from tests.support.api import Api
 
 ACCOUNT = "/zuora/v1/accounts/{account_key}"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def scrape(api: Api) -> str:
@@ -178,3 +181,24 @@ def test_server_processes_share_their_counters(database_url: str, tmp_path: Path
     # Each scrape sees all 40 (plus the health checks of start-up), whichever process answered.
     assert all(seen - before >= 40 for seen in scrapes), (before, scrapes)
     assert len(set(scrapes)) == 1, scrapes
+
+
+def test_the_grafana_dashboard_graphs_metrics_that_exist(api: Api, runtime: Runtime) -> None:
+    dashboard = json.loads((DOCS / "grafana-dashboard.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    names = {name for expr in exprs for name in re.findall(r"billcycle_[a-z_]+", expr)}
+    text = scrape(api)
+    # PostgreSQL (or the embedded worker of `serve`, which this in-process app has not).
+    postgres_only = {
+        "billcycle_queue_jobs",
+        "billcycle_queue_oldest_waiting_seconds",
+        "billcycle_workers_alive",
+    }
+    missing = {
+        name
+        for name in names
+        if re.sub(r"_(bucket|total)$", "", name) not in text
+        and not (name in postgres_only and not is_postgres(runtime.engine))
+    }
+    assert missing == set()
+    assert len(names) >= 20
