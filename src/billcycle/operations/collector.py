@@ -54,17 +54,18 @@ class DatabaseCollector(Collector):
     def _read(self, runtime: Runtime) -> Iterator[Any]:
         postgres = is_postgres(runtime.engine)
         with read_only_unit(runtime.session_factory) as session:
-            bill_runs = repo.bill_runs_by_status(session)
-            payment_runs = repo.payment_runs_by_status(session)
-            bulk_jobs = repo.bulk_jobs_by_status(session)
-            progress = repo.processing_progress(session)
-            open_chunks = repo.open_chunks(session)
-            queue = repo.queue_state(session) if postgres else None
-            workers = (
-                repo.live_workers(session, runtime.settings.worker_lease_seconds)[0]
-                if postgres
-                else None
+            found = repo.snapshot(
+                session,
+                postgres=postgres,
+                fresh_seconds=runtime.settings.worker_lease_seconds,
             )
+        bill_runs, payment_runs, bulk_jobs = found.bill_runs, found.payment_runs, found.bulk_jobs
+        progress, open_chunks, queue, workers = (
+            found.progress,
+            found.open_chunks,
+            found.queue,
+            found.live_workers,
+        )
         yield _by_status("billcycle_bill_runs", "Bill runs by status.", bill_runs)
         yield _by_status("billcycle_payment_runs", "Payment runs by status.", payment_runs)
         yield _by_status("billcycle_bulk_jobs", "Fusebill bulk jobs by status.", bulk_jobs)

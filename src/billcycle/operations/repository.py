@@ -1,7 +1,7 @@
 """All SQL of the operations views: cheap aggregate reads for ``/metrics`` and ``/readyz``.
 
-Each query reads an indexed status column or a small table, so a scrape stays cheap on
-a database of millions of invoices.
+A scrape is ONE statement (a UNION ALL of aggregates over indexed status columns and
+small tables): one round trip, cheap on a database of millions of invoices.
 """
 
 from __future__ import annotations
@@ -9,15 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from billcycle.billruns.models import BillRun
 from billcycle.billruns.statuses import BillRunStatus
-from billcycle.bulkjobs.models import BulkJob
 from billcycle.jobs import chunks
-from billcycle.jobs.models import WorkChunk
-from billcycle.paymentruns.models import PaymentRun
 
 _OPEN_CHUNKS = (chunks.PENDING, chunks.CLAIMED)
 
@@ -43,73 +39,104 @@ class QueueState:
     oldest_wait_seconds: int  # whole seconds
 
 
-def _by_status(session: Session, column: object) -> dict[str, int]:
-    rows = session.execute(select(column, func.count()).group_by(column)).all()  # type: ignore[call-overload]
-    return {str(status): int(count) for status, count in rows}
+@dataclass
+class Snapshot:
+    """Everything a scrape reads, in ONE statement (one round trip: a scrape stays cheap
+    however busy the database is)."""
+
+    bill_runs: dict[str, int]
+    payment_runs: dict[str, int]
+    bulk_jobs: dict[str, int]
+    progress: RunProgress
+    open_chunks: dict[tuple[str, str], int]
+    queue: QueueState | None  # PostgreSQL only
+    live_workers: int | None  # PostgreSQL only
 
 
-def bill_runs_by_status(session: Session) -> dict[str, int]:
-    """Tenant: operations metrics count every tenant's runs (no tenant label)."""
-    return _by_status(session, BillRun.status)
+_PROGRESS_FIELDS = (
+    "accounts_total",
+    "accounts_processed",
+    "chunks_total",
+    "chunks_done",
+    "invoices_created",
+    "items_created",
+)
+_SNAPSHOT = " UNION ALL ".join(
+    [
+        "SELECT 'bill_runs', status, '', count(*) FROM bill_runs GROUP BY status",
+        "SELECT 'payment_runs', status, '', count(*) FROM payment_runs GROUP BY status",
+        "SELECT 'bulk_jobs', status, '', count(*) FROM bulk_jobs GROUP BY status",
+        "SELECT 'chunks', kind, status, count(*) FROM work_chunks"
+        " WHERE status IN (:pending, :claimed) GROUP BY kind, status",
+        "SELECT 'progress', 'runs', '', count(*) FROM bill_runs WHERE status = :processing",
+        *(
+            f"SELECT 'progress', '{field}', '', COALESCE(sum({field}), 0) FROM bill_runs"  # noqa: S608 - our own column names
+            " WHERE status = :processing"
+            for field in _PROGRESS_FIELDS
+        ),
+    ]
+)
+_SNAPSHOT_POSTGRES = (
+    _SNAPSHOT  # noqa: S608 - constant text, values bound
+    + " UNION ALL SELECT 'queue', 'waiting', '', count(*) FROM procrastinate_jobs"
+    " WHERE status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now())"
+    " UNION ALL SELECT 'queue', 'running', '', count(*) FROM procrastinate_jobs"
+    " WHERE status = 'doing'"
+    " UNION ALL SELECT 'queue', 'oldest', '', COALESCE(CAST(EXTRACT(EPOCH FROM now() - min(e.at))"
+    " AS bigint), 0) FROM procrastinate_jobs j JOIN procrastinate_events e"
+    " ON e.job_id = j.id AND e.type = 'deferred'"
+    " WHERE j.status = 'todo' AND (j.scheduled_at IS NULL OR j.scheduled_at <= now())"
+    " UNION ALL SELECT 'workers', '', '', count(*) FROM procrastinate_workers"
+    " WHERE last_heartbeat > now() - make_interval(secs => :fresh)"
+)
 
 
-def payment_runs_by_status(session: Session) -> dict[str, int]:
-    """Tenant: operations metrics count every tenant's runs (no tenant label)."""
-    return _by_status(session, PaymentRun.status)
+def snapshot(session: Session, *, postgres: bool, fresh_seconds: float) -> Snapshot:
+    """Runs, jobs and chunks by status, the running bill runs' progress, and (PostgreSQL)
+    the queue and the live workers.
 
-
-def bulk_jobs_by_status(session: Session) -> dict[str, int]:
-    """Tenant: operations metrics count every tenant's jobs (no tenant label)."""
-    return _by_status(session, BulkJob.status)
-
-
-def processing_progress(session: Session) -> RunProgress:
-    """Sums over the bill runs generating invoices right now.
-
-    Tenant: operations metrics sum every tenant's runs (no tenant label)."""
-    row = session.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(BillRun.accounts_total), 0),
-            func.coalesce(func.sum(BillRun.accounts_processed), 0),
-            func.coalesce(func.sum(BillRun.chunks_total), 0),
-            func.coalesce(func.sum(BillRun.chunks_done), 0),
-            func.coalesce(func.sum(BillRun.invoices_created), 0),
-            func.coalesce(func.sum(BillRun.items_created), 0),
-        ).where(BillRun.status == BillRunStatus.PROCESSING)
-    ).one()
-    return RunProgress(*(int(value) for value in row))
-
-
-def open_chunks(session: Session) -> dict[tuple[str, str], int]:
-    """(kind, status) -> count of chunks pending or claimed (the claim index).
-
-    Tenant: operations metrics count every tenant's chunks (no tenant label)."""
-    c = WorkChunk.__table__.c
-    rows = session.execute(
-        select(c.kind, c.status, func.count())
-        .where(c.status.in_(_OPEN_CHUNKS))
-        .group_by(c.kind, c.status)
-    ).all()
-    return {(str(kind), str(status)): int(count) for kind, status, count in rows}
-
-
-def queue_state(session: Session) -> QueueState:
-    """procrastinate's jobs (PostgreSQL only)."""
-    row = session.execute(
-        text(
-            "SELECT"
-            " count(*) FILTER (WHERE j.status = 'todo'"
-            "   AND (j.scheduled_at IS NULL OR j.scheduled_at <= now())),"
-            " count(*) FILTER (WHERE j.status = 'doing'),"
-            " COALESCE(EXTRACT(EPOCH FROM now() - min(e.at) FILTER (WHERE j.status = 'todo'"
-            "   AND (j.scheduled_at IS NULL OR j.scheduled_at <= now()))), 0)"
-            " FROM procrastinate_jobs j"
-            " LEFT JOIN procrastinate_events e ON e.job_id = j.id AND e.type = 'deferred'"
-            " WHERE j.status IN ('todo', 'doing')"
-        )
-    ).one()
-    return QueueState(int(row[0]), int(row[1]), max(0, int(row[2] or 0)))
+    Tenant: operations metrics count every tenant's rows (no tenant label)."""
+    params: dict[str, object] = {
+        "pending": chunks.PENDING,
+        "claimed": chunks.CLAIMED,
+        "processing": BillRunStatus.PROCESSING.value,
+    }
+    if postgres:
+        params["fresh"] = fresh_seconds
+    rows = session.execute(text(_SNAPSHOT_POSTGRES if postgres else _SNAPSHOT), params).all()
+    by: dict[str, dict[str, int]] = {"bill_runs": {}, "payment_runs": {}, "bulk_jobs": {}}
+    progress: dict[str, int] = {}
+    open_chunks: dict[tuple[str, str], int] = {}
+    queue: dict[str, int] = {}
+    workers = None
+    for family, first, second, count in rows:
+        value = int(count or 0)
+        if family in by:
+            by[family][str(first)] = value
+        elif family == "chunks":
+            open_chunks[(str(first), str(second))] = value
+        elif family == "progress":
+            progress[str(first)] = value
+        elif family == "queue":
+            queue[str(first)] = value
+        elif family == "workers":
+            workers = value
+    return Snapshot(
+        bill_runs=by["bill_runs"],
+        payment_runs=by["payment_runs"],
+        bulk_jobs=by["bulk_jobs"],
+        progress=RunProgress(
+            runs=progress.get("runs", 0),
+            **{field: progress.get(field, 0) for field in _PROGRESS_FIELDS},
+        ),
+        open_chunks=open_chunks,
+        queue=(
+            QueueState(queue.get("waiting", 0), queue.get("running", 0), queue.get("oldest", 0))
+            if postgres
+            else None
+        ),
+        live_workers=workers if postgres else None,
+    )
 
 
 def live_workers(session: Session, fresh_seconds: float) -> tuple[int, datetime | None]:
