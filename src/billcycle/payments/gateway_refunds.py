@@ -186,6 +186,8 @@ def reconcile_refund(
             return refund
         gateway = gateways.open_gateway(ctx, refund.gateway_id, sleep=sleep)
         key = refund.number
-    result = gateway.status(key)
+    with metrics.timed_gateway_call(metrics.gateway_label(gateway), "status") as answered:
+        result = gateway.status(key)
+        answered.append(result.outcome.value.lower())
     with runtime.service_context(tenant_id) as ctx:
         return finish_refund(ctx, refund_id, result)
