@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -24,7 +25,8 @@ from billcycle.jobs import wiring
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import create_tenant
 from billcycle.web.app import create_app
-from tests.ops.helpers import SRC, wait_until
+from tests.ops.helpers import SRC, value, wait_until
+from tests.support.server import free_port
 from tests.support.workers import postgres_runtime, workers
 
 pytestmark = pytest.mark.slow
@@ -45,7 +47,7 @@ def pg_runtime(database_url: str, runtime: Runtime) -> Runtime:
     )
 
 
-def spawn(database_url: str, log: Path) -> subprocess.Popen[bytes]:
+def spawn(database_url: str, log: Path, **extra: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "PYTHONPATH": SRC,
@@ -54,6 +56,7 @@ def spawn(database_url: str, log: Path) -> subprocess.Popen[bytes]:
         "BILLCYCLE_WORKER_LEASE_SECONDS": str(LEASE_SECONDS),
         "BILLCYCLE_BILL_RUN_CHUNK_SIZE": str(CHUNK),
         "BILLCYCLE_LOG_FORMAT": "json",
+        **extra,
     }
     with log.open("wb") as out:
         return subprocess.Popen(
@@ -131,7 +134,9 @@ def test_sigterm_mid_run_finishes_the_chunk_and_another_worker_completes_the_run
     ]
     assert any(line["event"].startswith("worker stopping") for line in lines), lines[-5:]
 
-    workers.append(spawn(database_url, tmp_path / "second.log"))
+    port = free_port()
+    second = spawn(database_url, tmp_path / "second.log", BILLCYCLE_WORKER_METRICS_PORT=str(port))
+    workers.append(second)
     wait_until(
         lambda: (
             query(pg_runtime, "SELECT status FROM bill_runs WHERE id = :r", r=run_id)[0][0]
@@ -156,3 +161,8 @@ def test_sigterm_mid_run_finishes_the_chunk_and_another_worker_completes_the_run
         r=run_id,
     )[0]
     assert tuple(counters) == (ACCOUNTS, ACCOUNTS, total, total)
+    # The second worker's own /metrics (`--metrics-port`): the chunks it did, their invoices.
+    scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert value(scraped, "billcycle_chunks_completed_total", kind="bill_run") == left
+    assert value(scraped, "billcycle_chunks_claimed_total", kind="bill_run") == left
+    assert value(scraped, "billcycle_invoices_generated_total") == left * CHUNK
