@@ -198,6 +198,12 @@ def test_postgresql_backup_and_restore_with_pg_dump(database_url: str, tmp_path:
     with empty_postgres_database() as source_url, empty_postgres_database() as target_url:
         prepare(source_url)
         dump = tmp_path / "billcycle.dump"
+        # Without pg_dump on the PATH: the recipe, exit status 2, nothing written.
+        recipe = billcycle("db", "backup", str(dump), "--database", source_url, env={"PATH": ""})
+        assert recipe.returncode == 2, recipe.stderr
+        assert "pg_dump --format=custom" in recipe.stderr
+        assert "pg_restore --clean" in recipe.stderr
+        assert not dump.exists()
         result = billcycle("db", "backup", str(dump), "--database", source_url)
         assert result.returncode == 0, result.stderr
         restored = billcycle("db", "restore", str(dump), "--database", target_url)
