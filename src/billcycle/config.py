@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     card_link_ttl_seconds: int = 7 * 86400
     outbox_dir: Path = Path("outbox")
     log_level: str = "info"
+    # Log lines as JSON (production) or readable text (console); unset: readable when
+    # stderr is a terminal, JSON otherwise.
+    log_format: str | None = None
+    # One log line per HTTP request (request id, track id, tenant, route, status, time).
+    log_requests: bool = True
+    # `billcycle worker` serves its own /metrics on this port when set.
+    worker_metrics_port: int | None = None
     # Background work. A chunk whose worker stops renewing it is re-claimed after the lease.
     worker_lease_seconds: int = 60
     # Drains dispatched per bill run or bulk job (parallel workers that can share it).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +13,7 @@ from alembic.script import ScriptDirectory
 
 from billcycle.cli.common import console, settings_with
 from billcycle.cli.schema import display_url, require_current
+from billcycle.db import backup as backups
 from billcycle.db import migrate
 
 app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
@@ -69,3 +71,53 @@ def _next_revision_id(url: str) -> str:
     heads = ScriptDirectory.from_config(migrate.alembic_config(url)).get_heads()
     numbers = [int(head) for head in heads if head.isdigit()]
     return f"{max(numbers, default=0) + 1:04d}"
+
+
+@app.command()
+def backup(
+    path: Annotated[Path, typer.Argument(help="Where to write the backup file")],
+    database: DatabaseOpt = None,
+) -> None:
+    """Back up the database while billcycle keeps serving.
+
+    SQLite: SQLite's online backup API (one consistent snapshot, a plain SQLite file).
+    PostgreSQL: pg_dump --format=custom when pg_dump is on the PATH; otherwise the
+    pg_dump/pg_restore recipe is printed and the command exits with status 2.
+    """
+    url = settings_with(database).database_url
+    if backups.backend(url) != "sqlite" and shutil.which("pg_dump") is None:
+        typer.echo("billcycle: pg_dump is not on the PATH; back up with:", err=True)
+        typer.echo(backups.postgres_recipe(url, str(path)), err=True)
+        raise typer.Exit(2)
+    try:
+        info = backups.backup(url, path)
+    except backups.BackupError as exc:
+        typer.echo(f"billcycle: {exc}", err=True)
+        raise typer.Exit(1) from None
+    revision = f", schema {info.revision}" if info.revision else ""
+    console.print(
+        f"[green]backed up[/green] {display_url(url)} to {info.path} ({info.bytes} bytes{revision})"
+    )
+
+
+@app.command()
+def restore(
+    path: Annotated[Path, typer.Argument(help="A backup written by `billcycle db backup`")],
+    database: DatabaseOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the database's current contents")
+    ] = False,
+) -> None:
+    """Restore a backup into the database (stop `billcycle serve` and workers first).
+
+    The restored schema is migrated to this version's head by the next `serve`, or now
+    by `billcycle db upgrade`.
+    """
+    url = settings_with(database).database_url
+    try:
+        info = backups.restore(path, url, overwrite=force)
+    except backups.BackupError as exc:
+        typer.echo(f"billcycle: {exc}", err=True)
+        raise typer.Exit(1) from None
+    revision = f" (schema {info.revision})" if info.revision else ""
+    console.print(f"[green]restored[/green] {path} into {display_url(url)}{revision}")

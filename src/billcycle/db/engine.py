@@ -14,6 +14,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 
+from billcycle import metrics
+
 
 def normalize_url(url: str) -> str:
     """Accept ``postgresql://`` and ``postgres://`` and route them to psycopg 3."""
@@ -37,12 +39,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "savepoint", _begin_before_savepoint)
+        metrics.watch_pool(engine)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 30)
     engine = create_engine(url, **kwargs)
     if not kwargs.get("pool_pre_ping"):
         _ping_idle_connections(engine)
+    metrics.watch_pool(engine)
     return engine
 
 

@@ -46,6 +46,7 @@ def fusebill_context(
             tenant_id = tenancy.authenticate_api_key(session, key)
         except NotAuthenticated as exc:
             raise NotAuthenticated(DENIED) from exc
+    request.state.tenant_id = tenant_id  # the request's log line names it
     key_id = (split_api_key(key) or ("", ""))[0]
     check_rate(request, tenant_id, f"key:{key_id}")
     note_caller(request, tenant_id, f"apikey:bc_{key_id}_")

@@ -23,7 +23,9 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from billcycle import metrics
 from billcycle.accounts.payment_terms import due_date
 from billcycle.catalog.vocabulary import (
     DISCOUNT_MODELS,
@@ -32,6 +34,7 @@ from billcycle.catalog.vocabulary import (
     discount_targets,
 )
 from billcycle.context import ServiceContext
+from billcycle.db.session import after_commit
 from billcycle.errors import DomainError
 from billcycle.invoicing import generator_repository as repo
 from billcycle.invoicing.generator_repository import AnyRow
@@ -208,7 +211,18 @@ def generate_invoices(
                 result.failures[account_id] = (
                     "A period of this account's charges is already billed on another invoice."
                 )
+    _count_once_committed(session, len(result.invoice_ids), result.items)
     return result
+
+
+def _count_once_committed(session: Session, invoices: int, items: int) -> None:
+    if invoices or items:
+
+        def count() -> None:
+            metrics.INVOICES_GENERATED.inc(invoices)
+            metrics.INVOICE_ITEMS_GENERATED.inc(items)
+
+        after_commit(session, count)
 
 
 def _rate(

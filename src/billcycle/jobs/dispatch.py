@@ -149,6 +149,14 @@ class ThreadDispatcher:
         for thread in [*self._threads, self._ticker]:
             thread.join(timeout=timeout)
 
+    def queued(self) -> int:
+        """Tasks waiting for a worker thread (``/metrics``)."""
+        return self._queue.qsize()
+
+    def is_alive(self) -> bool:
+        """Every worker thread runs (``/readyz``)."""
+        return not self._stop.is_set() and all(t.is_alive() for t in self._threads)
+
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until the queue is empty and no task runs (tests, CLI)."""
         with self._idle:

@@ -23,9 +23,11 @@ from typing import Any, NamedTuple
 
 import procrastinate
 from procrastinate import sql, utils
+from procrastinate.job_context import JobContext
 from procrastinate.jobs import Job, Status
 from sqlalchemy.engine import make_url
 
+from billcycle import logs
 from billcycle.jobs.dispatch import TaskCall
 
 log = logging.getLogger(__name__)
@@ -49,11 +51,14 @@ def make_app(database_url: str, tick_seconds: float = 5.0) -> procrastinate.App:
         connector=procrastinate.PsycopgConnector(conninfo=conninfo(database_url)),
     )
 
-    @app.task(name=RUN, queue=QUEUE)
-    def run(name: str, kwargs: dict[str, Any]) -> None:
+    @app.task(name=RUN, queue=QUEUE, pass_context=True)
+    def run(context: JobContext, name: str, kwargs: dict[str, Any]) -> None:
         if _RUNNER is None:
             raise RuntimeError("billcycle.run executed outside `billcycle worker`")
-        _RUNNER.execute(TaskCall(name, kwargs))
+        # A worker shutting down (SIGTERM) asks its jobs to stop: a drain finishes its
+        # chunk, claims no more and hands the rest to another worker.
+        with _RUNNER.stop_signal(context.should_abort), logs.bound(job_id=context.job.id):
+            _RUNNER.execute(TaskCall(name, kwargs))
 
     seconds = max(1, int(tick_seconds))
 

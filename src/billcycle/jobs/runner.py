@@ -14,11 +14,15 @@ import logging
 import os
 import socket
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from billcycle import logs, metrics
 from billcycle.context import ServiceContext
 from billcycle.db.session import unit_of_work
 from billcycle.jobs import chunks
@@ -48,6 +52,9 @@ class JobRunner:
         self.lease = timedelta(seconds=settings.worker_lease_seconds)
         self.stale_after = timedelta(seconds=settings.worker_lease_seconds)
         self.fanout = settings.worker_fanout
+        # Set to stop every drain of this process after its current chunk.
+        self.stopping = threading.Event()
+        self._stop_checks = threading.local()
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -79,28 +86,39 @@ class JobRunner:
     # -- drain -----------------------------------------------------------------------------
 
     def drain(self, kind: str, parent_id: int) -> int:
+        with logs.bound(task="drain", kind=kind, parent_id=parent_id):
+            return self._drain(kind, parent_id)
+
+    def _drain(self, kind: str, parent_id: int) -> int:
         handler = REGISTRY.chunk_handlers[kind]
         worker = worker_name()
         done = 0
         chunk = self._claim(kind, parent_id, worker)
         while chunk is not None:
+            metrics.CHUNKS_CLAIMED.labels(kind).inc()
             claimed: chunks.ClaimedChunk | None = None
+            started = time.monotonic()
+            stopping = False
             try:
                 with self.context(chunk.tenant_id) as ctx:
                     handler.process(self, ctx, chunk)
                     now = self.runtime.machine_clock.now()
                     if not chunks.complete(ctx.session, chunk.id, worker=worker, now=now):
                         raise LeaseLost(f"chunk {chunk.id} is no longer ours")
-                    # The next claim commits with this chunk's work: one commit per chunk.
-                    claimed = self._claim(kind, parent_id, worker, ctx.session)
+                    # The next claim commits with this chunk's work: one commit per chunk;
+                    # a worker asked to stop (SIGTERM) claims nothing more.
+                    stopping = self.stop_requested()
+                    if not stopping:
+                        claimed = self._claim(kind, parent_id, worker, ctx.session)
             except LeaseLost:
+                metrics.CHUNKS_RETRIED.labels(kind).inc()
                 log.warning(
                     "chunk %s of %s %s lost its lease; its work was rolled back",
                     chunk.id,
                     kind,
                     parent_id,
                 )
-                chunk = self._claim(kind, parent_id, worker)
+                chunk = None if self.stop_requested() else self._claim(kind, parent_id, worker)
                 continue
             except Exception as exc:
                 log.exception(
@@ -111,11 +129,55 @@ class JobRunner:
                     chunk.attempts,
                 )
                 self._after_failure(handler, chunk, worker, f"{type(exc).__name__}: {exc}")
-                chunk = self._claim(kind, parent_id, worker)
+                chunk = None if self.stop_requested() else self._claim(kind, parent_id, worker)
                 continue
             done += 1
+            metrics.CHUNKS_COMPLETED.labels(kind).inc()
+            log.info(
+                "chunk done",
+                extra={
+                    "chunk_id": chunk.id,
+                    "chunk_seq": chunk.seq,
+                    "tenant": chunk.tenant_id,
+                    "attempt": chunk.attempts,
+                    "records": chunk.size,
+                    "duration_ms": round((time.monotonic() - started) * 1000, 1),
+                },
+            )
+            if stopping:
+                self._hand_back(kind, parent_id)
+                break
             chunk = claimed
         return done
+
+    # -- stopping --------------------------------------------------------------------------
+
+    def stop_requested(self) -> bool:
+        """The process is stopping (SIGTERM): finish the chunk in hand, claim no more."""
+        if self.stopping.is_set():
+            return True
+        check = getattr(self._stop_checks, "check", None)
+        return bool(check is not None and check())
+
+    @contextmanager
+    def stop_signal(self, check: Callable[[], bool]) -> Iterator[None]:
+        """While the block runs in this thread, ``check()`` true means stop (procrastinate
+        asks a job to stop when its worker shuts down)."""
+        previous = getattr(self._stop_checks, "check", None)
+        self._stop_checks.check = check
+        try:
+            yield
+        finally:
+            self._stop_checks.check = previous
+
+    def _hand_back(self, kind: str, parent_id: int) -> None:
+        """Stopping with chunks left: dispatch a drain for them now, so another worker
+        takes them at once rather than when the reaper finds them."""
+        with unit_of_work(self.runtime.session_factory) as session:
+            left = chunks.open_count(session, kind=kind, parent_id=parent_id)
+        if left:
+            self.dispatch("drain", kind=kind, parent_id=parent_id)
+        log.info("worker stopping: chunk finished, work handed back", extra={"chunks_left": left})
 
     def _claim(
         self, kind: str, parent_id: int, worker: str, session: Session | None = None
@@ -151,6 +213,10 @@ class JobRunner:
             else:
                 chunks.release(ctx.session, chunk.id, worker=worker, error=error)
                 ctx.enqueue("drain", kind=chunk.kind, parent_id=chunk.parent_id)
+        if chunk.attempts >= MAX_ATTEMPTS:
+            metrics.CHUNKS_FAILED.labels(chunk.kind).inc()
+        else:
+            metrics.CHUNKS_RETRIED.labels(chunk.kind).inc()
 
     # -- tick ------------------------------------------------------------------------------
 

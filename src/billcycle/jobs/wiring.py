@@ -35,6 +35,7 @@ def embedded_worker(runtime: Runtime) -> Iterator[ThreadDispatcher]:
     try:
         yield dispatcher
     finally:
+        holder[0].stopping.set()  # a drain finishes its chunk and claims no more
         dispatcher.stop()
 
 
@@ -74,10 +75,15 @@ def run_worker(runtime: Runtime, *, concurrency: int = 1) -> None:
         runtime.dispatcher = dispatcher
         set_runner(JobRunner(runtime, dispatcher))
         beat = heartbeat(runtime.settings.worker_lease_seconds)
+        # SIGTERM/SIGINT: procrastinate takes no new job and at once asks the running
+        # ones to stop (shutdown_graceful_timeout=0); a drain finishes the chunk in hand
+        # (well within its lease), claims no more, re-dispatches the rest for the other
+        # workers, and the process exits.
         app.run_worker(
             queues=[QUEUE],
             concurrency=concurrency,
             install_signal_handlers=True,
             update_heartbeat_interval=beat.interval,
             stalled_worker_timeout=beat.stalled_after,
+            shutdown_graceful_timeout=0,
         )

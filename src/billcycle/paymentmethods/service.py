@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from billcycle import metrics
 from billcycle.accounts import repository as accounts_repo
 from billcycle.accounts.models import Account
 from billcycle.context import ServiceContext
@@ -224,7 +225,9 @@ def _credit_card(
                 resource=PAYMENT_METHOD,
                 field="cardNumber",
             )
-        token = gateway.tokenize(data.card)
+        with metrics.timed_gateway_call(metrics.gateway_label(gateway), "tokenize") as answered:
+            token = gateway.tokenize(data.card)
+            answered.append("ok")
         if data.card_type is not None and _brand(data.card_type) is not token.brand:
             raise InvalidValue(
                 f"cardType {data.card_type} does not match the card number ({token.brand}).",
@@ -561,9 +564,11 @@ def verify_method(
             "This payment gateway cannot verify payment methods.", resource=PAYMENT_METHOD
         )
     code = normalize_currency(currency or method.currency_code or account.currency)
-    result = gateway.verify(
-        PaymentMethodRef(token=method.token, second_token=method.second_token), code
-    )
+    with metrics.timed_gateway_call(metrics.gateway_label(gateway), "verify") as answered:
+        result = gateway.verify(
+            PaymentMethodRef(token=method.token, second_token=method.second_token), code
+        )
+        answered.append(result.outcome.value.lower())
     if not result.approved:
         raise RuleViolation(
             declined_message(result.code, result.message),

@@ -35,6 +35,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from billcycle import metrics
 from billcycle.accounts import service as accounts
 from billcycle.accounts.models import Account
 from billcycle.context import ServiceContext
@@ -634,15 +635,17 @@ def _sale(
     assert charge.token
     limiter.wait(sleep)
     try:
-        result = gateway.sale(
-            SaleRequest(
-                idempotency_key=charge.attempt_key,
-                amount=charge.amount,
-                currency=charge.currency,
-                payment_method=PaymentMethodRef(charge.token, charge.second_token),
-                description=charge.request.soft_descriptor or charge.payment_number,
+        with metrics.timed_gateway_call(metrics.gateway_label(gateway), "sale") as outcome:
+            result = gateway.sale(
+                SaleRequest(
+                    idempotency_key=charge.attempt_key,
+                    amount=charge.amount,
+                    currency=charge.currency,
+                    payment_method=PaymentMethodRef(charge.token, charge.second_token),
+                    description=charge.request.soft_descriptor or charge.payment_number,
+                )
             )
-        )
+            outcome.append(result.outcome.value.lower())
     except DomainError as exc:
         return ChargeAnswer(pending=charge, error=exc)
     except Exception:  # a lost answer: the reconciler asks the gateway later

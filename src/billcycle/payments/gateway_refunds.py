@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from billcycle import metrics
 from billcycle.context import ServiceContext
 from billcycle.errors import DomainError, RuleViolation
 from billcycle.gateways import service as gateways
@@ -95,7 +96,10 @@ def send_refund(
             currency=refund.currency,
         )
     try:
-        return gateway.refund(request), None
+        with metrics.timed_gateway_call(metrics.gateway_label(gateway), "refund") as outcome:
+            answer = gateway.refund(request)
+            outcome.append(answer.outcome.value.lower())
+        return answer, None
     except DomainError as exc:
         return None, exc
     except Exception:  # a lost answer: the reconciler asks the gateway later
@@ -182,6 +186,8 @@ def reconcile_refund(
             return refund
         gateway = gateways.open_gateway(ctx, refund.gateway_id, sleep=sleep)
         key = refund.number
-    result = gateway.status(key)
+    with metrics.timed_gateway_call(metrics.gateway_label(gateway), "status") as answered:
+        result = gateway.status(key)
+        answered.append(result.outcome.value.lower())
     with runtime.service_context(tenant_id) as ctx:
         return finish_refund(ctx, refund_id, result)

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from billcycle import metrics
 from billcycle.context import ServiceContext
 from billcycle.db.session import read_only_unit
 from billcycle.errors import DomainError
@@ -60,7 +61,9 @@ def reconcile_payment(
             return None
         key = payment.attempt_key or payment.gateway_order_id or payment.number
         gateway = _open(ctx, payment.gateway_id, sleep)
-    result = gateway.status(key)
+    with metrics.timed_gateway_call(metrics.gateway_label(gateway), "status") as answered:
+        result = gateway.status(key)
+        answered.append(result.outcome.value.lower())
     with runtime.service_context(tenant_id) as ctx:
         outcome = charging.record_answer(ctx, payment_id, result)
         charging.notify_collections(ctx, [outcome])

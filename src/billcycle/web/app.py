@@ -24,7 +24,8 @@ from billcycle.ratelimits.counter import WindowCounter
 from billcycle.ratelimits.service import RateLimiter
 from billcycle.runtime import Runtime
 from billcycle.tenancy.tokens import TokenSigner, load_signing_key
-from billcycle.web import card_capture
+from billcycle.web import card_capture, observability
+from billcycle.web.observability import ObservabilityMiddleware
 from billcycle.zuora.app import create_zuora_app
 from billcycle.zuora.errors import error_response as zuora_error
 
@@ -89,6 +90,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         sub.state.signing_key = signing_key
         sub.state.rate_limiter = limiter
     app.include_router(card_capture.router)
+    app.include_router(observability.router)
     app.mount("/zuora", zuora)
     app.mount("/fusebill", fusebill)
     app.mount("/billcycle", admin)
@@ -111,4 +113,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         max_bytes=runtime.settings.max_body_bytes,
         render_error=_body_error,
     )
+    # Outermost of all: counts and logs every request, the body guard's answers too.
+    app.add_middleware(ObservabilityMiddleware, log_requests=runtime.settings.log_requests)
     return app

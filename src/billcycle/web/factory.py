@@ -9,6 +9,7 @@ from contextlib import ExitStack
 
 from fastapi import FastAPI
 
+from billcycle import logs, metrics
 from billcycle.cli.common import runtime_for
 from billcycle.cli.serve import background
 from billcycle.web.app import create_app as create_web_app
@@ -17,6 +18,9 @@ from billcycle.web.app import freeze_startup_objects
 
 def create_app() -> FastAPI:
     runtime = runtime_for(None)
+    logs.configure(runtime.settings.log_format, runtime.settings.log_level)
+    # This process's live gauges (pool use) leave the multiprocess sums when it exits.
+    atexit.register(metrics.mark_process_dead)
     stack = ExitStack()
     stack.enter_context(background(runtime))
     atexit.register(stack.close)

@@ -113,6 +113,7 @@ def authenticate(
     the rate-limit count touches no database."""
     claims = _claims(request, credentials)
     tenant_id = choose_entity(claims, entity_ids)
+    request.state.tenant_id = tenant_id  # the request's log line names it
     requested = parse_org_ids(org_ids) if org_ids and org_ids.strip() else None
     granted = claims.orgs.get(tenant_id)
     orgs = access.narrow(granted, requested)

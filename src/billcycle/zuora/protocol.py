@@ -51,11 +51,12 @@ class ZuoraProtocolMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = str(uuid.uuid4())
         headers = {k.lower(): v for k, v in scope["headers"]}
         track = headers.get(b"zuora-track-id")
         version = headers.get(b"zuora-version")
         state = scope.setdefault("state", {})
+        # The server's request id (web.observability), the one its log lines carry.
+        request_id = state.get("request_id") or str(uuid.uuid4())
         state["zuora_request_id"] = request_id
         legacy = is_legacy_version(version.decode("latin-1") if version is not None else None)
         state["zuora_legacy"] = bool(legacy)
