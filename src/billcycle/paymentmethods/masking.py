@@ -7,9 +7,9 @@ import re
 
 from billcycle.errors import InvalidValue
 
-_DIGITS = re.compile(r"^\d{4,17}$")
-_IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
-_MASK = re.compile(r"^[*Xx#\d\s-]{4,40}$")
+_DIGITS = re.compile(r"^\d{4,17}$", re.ASCII)
+_IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$", re.ASCII)
+_MASK = re.compile(r"^[*Xx#\d\s-]{4,40}$", re.ASCII)
 
 
 def mask_bank_account(number: str) -> str:

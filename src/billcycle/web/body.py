@@ -14,6 +14,8 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from billcycle.ids import is_ascii_digits
+
 ErrorRenderer = Callable[[Scope, int, str], Response]
 
 
@@ -41,7 +43,7 @@ class RequestBodyMiddleware:
             await self._fail(scope, receive, send, 415, f"Unsupported Content-Encoding: {encoding}")
             return
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+        if length is not None and is_ascii_digits(length) and int(length) > self.max_bytes:
             await self._fail(scope, receive, send, 413, self._too_large())
             return
         try:

@@ -1,0 +1,247 @@
+"""A tenant with one object of every kind the two dialects serve (catalog, accounts,
+subscriptions, invoices, a payment method, a payment and its refund, a bill run, a
+payment run, a bulk job), made through the services and the APIs themselves, and the
+real ids of those objects for the fuzzing and cross-tenant suites."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, MetaData, func, select, text
+
+from billcycle.accounts.models import Account
+from billcycle.catalog.models import Product, ProductRatePlan, ProductRatePlanCharge
+from billcycle.demo import load_demo
+from billcycle.ids import to_zuora_id
+from billcycle.invoicing.models import Invoice
+from billcycle.runtime import Runtime
+from billcycle.subscriptions.models import Subscription
+from billcycle.tenancy.service import NewTenant
+from tests.charging.helpers import add_method
+from tests.gateways.helpers import configure_test_gateway
+from tests.support.api import Api
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """Integer ids (the Fusebill form); ``zuora`` gives the wire values per path parameter."""
+
+    tenant: NewTenant
+    account_id: int
+    account_number: str
+    subscription_id: int
+    subscription_number: str
+    invoice_id: int
+    invoice_number: str
+    product_id: int
+    rate_plan_id: int
+    charge_id: int
+    gateway_id: int
+    payment_method_id: int
+    payment_id: int
+    refund_id: int
+    bill_run_id: int
+    payment_run_id: int
+    bulk_job_id: int
+
+    def zuora_path_values(self) -> dict[str, str]:
+        """A real value for each Zuora path parameter name."""
+        z = to_zuora_id
+        return {
+            "account_key": z(self.account_id),
+            "account_id": z(self.account_id),
+            "subscription_key": self.subscription_number,
+            "subscription_number": self.subscription_number,
+            "invoice_key": z(self.invoice_id),
+            "invoice_id": z(self.invoice_id),
+            "product_id": z(self.product_id),
+            "rate_plan_id": z(self.rate_plan_id),
+            "product_rate_plan_id": z(self.rate_plan_id),
+            "charge_id": z(self.charge_id),
+            "product_rate_plan_charge_id": z(self.charge_id),
+            "payment_method_id": z(self.payment_method_id),
+            "gateway_id": z(self.gateway_id),
+            "payment_key": z(self.payment_id),
+            "payment_id": z(self.payment_id),
+            "refund_key": z(self.refund_id),
+            "refund_id": z(self.refund_id),
+            "bill_run_id": z(self.bill_run_id),
+            "bill_run_key": z(self.bill_run_id),
+            "payment_run_key": z(self.payment_run_id),
+            "payment_run_id": z(self.payment_run_id),
+        }
+
+    def fusebill_path_values(self) -> dict[str, str]:
+        return {
+            "customer_id": str(self.account_id),
+            "invoice_id": str(self.invoice_id),
+            "payment_id": str(self.payment_id),
+            "refund_id": str(self.refund_id),
+            "job_id": str(self.bulk_job_id),
+        }
+
+
+def _ok(response: Any) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def seed_tenant(runtime: Runtime, client: TestClient, tenant: NewTenant) -> Seeded:
+    """Every kind of object in ``tenant``, through the services and the two APIs."""
+    from tests.support.api import api_for
+
+    tid = tenant.tenant_id
+    with runtime.service_context(tid) as ctx:
+        load_demo(ctx, accounts_count=2, seed=7)
+    with runtime.service_context(tid) as ctx:
+        s = ctx.session
+        account = s.scalars(
+            select(Account).where(Account.tenant_id == tid).order_by(Account.id)
+        ).first()
+        assert account is not None
+        subscription = s.scalars(
+            select(Subscription).where(Subscription.account_id == account.id)
+        ).first()
+        invoice = s.scalars(
+            select(Invoice).where(Invoice.account_id == account.id).order_by(Invoice.id)
+        ).first()
+        product = s.scalars(select(Product).where(Product.tenant_id == tid)).first()
+        plan = s.scalars(
+            select(ProductRatePlan).where(ProductRatePlan.product_id == product.id)  # type: ignore[union-attr]
+        ).first()
+        charge = s.scalars(
+            select(ProductRatePlanCharge).where(ProductRatePlanCharge.product_rate_plan_id == plan.id)  # type: ignore[union-attr]
+        ).first()
+        assert subscription and invoice and product and plan and charge
+        ids = (
+            account.id,
+            account.account_number,
+            subscription.id,
+            subscription.subscription_number,
+            invoice.id,
+            invoice.invoice_number,
+            product.id,
+            plan.id,
+            charge.id,
+        )
+    gateway_id = configure_test_gateway(runtime, tid, make_default=True)
+    method_id = add_method(runtime, tid, ids[0], "tok_visa", gateway_id=gateway_id)
+    api: Api = api_for(client, tenant)
+    zh = api.zuora_headers
+    payment = _ok(
+        client.post(
+            "/zuora/v1/payments",
+            json={
+                "accountId": to_zuora_id(ids[0]),
+                "amount": 5,
+                "currency": "USD",
+                "type": "External",
+                "effectiveDate": "2026-01-10",
+            },
+            headers=zh,
+        )
+    )
+    refund = _ok(
+        client.post(
+            f"/zuora/v1/payments/{payment['id']}/refunds",
+            json={"totalAmount": 1, "type": "External", "methodType": "Check"},
+            headers=zh,
+        )
+    )
+    bill_run = _ok(
+        client.post(
+            "/zuora/v1/bill-runs",
+            json={"batches": ["Batch9"], "targetDate": "2026-02-01"},
+            headers=zh,
+        )
+    )
+    payment_run = _ok(
+        client.post("/zuora/v1/payment-runs", json={"targetDate": "2026-02-01"}, headers=zh)
+    )
+    bulk = _ok(
+        client.post(
+            "/fusebill/v1/bulkwriteoff",
+            json={"accountUploadType": "BulkWriteOff", "data": [ids[4]]},
+            headers=api.fusebill_headers,
+        )
+    )
+    return Seeded(
+        tenant=tenant,
+        account_id=ids[0],
+        account_number=ids[1],
+        subscription_id=ids[2],
+        subscription_number=ids[3],
+        invoice_id=ids[4],
+        invoice_number=ids[5],
+        product_id=ids[6],
+        rate_plan_id=ids[7],
+        charge_id=ids[8],
+        gateway_id=gateway_id,
+        payment_method_id=method_id,
+        payment_id=int(payment["id"], 16),
+        refund_id=int(refund["id"], 16),
+        bill_run_id=int(bill_run["id"], 16),
+        payment_run_id=int(payment_run["id"], 16),
+        bulk_job_id=int(bulk["id"]),
+    )
+
+
+def database_checksum(engine: Engine) -> int:
+    """A checksum of every row of every table (the job queue aside): equal before and
+    after means nothing was written."""
+    metadata = MetaData()
+    metadata.reflect(engine)
+    crc = 0
+    with engine.connect() as connection:
+        for name in sorted(metadata.tables):
+            if name.startswith(("procrastinate", "alembic")) or name in SKIPPED_TABLES:
+                continue
+            table = metadata.tables[name]
+            rows = connection.execute(select(table).order_by(*table.primary_key.columns)).all()
+            crc = zlib.crc32(f"{name}:{sorted(map(repr, rows))}".encode(), crc)
+        connection.execute(text("SELECT 1"))
+    _ = func
+    return crc
+
+
+# Tables that record reads or queue work, not tenant state.
+SKIPPED_TABLES: frozenset[str] = frozenset({"jobs", "job_queue"})
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    method: str
+    path: str  # the full path template, mount prefix included
+    include_in_schema: bool
+
+
+def route_table(app: Any, prefix: str = "") -> list[RouteInfo]:
+    """Every (method, path) the application serves, walked from its own route table
+    (mounted sub-applications and included routers too)."""
+    from fastapi.routing import _EffectiveRouteContext, _IncludedRouter
+    from starlette.routing import Mount, Route
+
+    found: list[RouteInfo] = []
+
+    def walk(routes: Any, prefix: str) -> None:
+        for route in routes:
+            if isinstance(route, Mount):
+                walk(route.routes, prefix + route.path)
+            elif isinstance(route, _IncludedRouter):
+                walk(route.effective_candidates(), prefix)
+            elif isinstance(route, _EffectiveRouteContext):
+                original = route.original_route
+                methods = getattr(original, "methods", None) or set()
+                for method in sorted(methods - {"HEAD"}):
+                    found.append(RouteInfo(method, prefix + route.path, route.include_in_schema))
+            elif isinstance(route, Route):
+                for method in sorted((route.methods or set()) - {"HEAD"}):
+                    found.append(
+                        RouteInfo(method, prefix + route.path, route.include_in_schema)
+                    )
+    walk(app.routes, prefix)
+    return found
