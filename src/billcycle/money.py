@@ -50,15 +50,32 @@ def _quantum(exponent: int) -> Decimal:
     return Decimal(1).scaleb(-exponent)
 
 
+# The largest amount, in minor units, that a column holds (BIGINT is 2**63 - 1; one
+# digit less leaves room for sums). Larger amounts are refused, never a 500.
+MAX_MINOR_DIGITS = 18
+
+
+def check_magnitude(amount: Decimal, currency: str) -> Decimal:
+    """``amount`` when it is a finite number whose minor units fit a database integer;
+    otherwise a domain error (``1e999999999`` must not reach the arithmetic, where it
+    overflows the decimal context, nor the database)."""
+    if not amount.is_finite():
+        raise InvalidValue(f"Amount {amount} is not a number.")
+    if amount and amount.adjusted() + minor_unit_exponent(currency) >= MAX_MINOR_DIGITS:
+        raise InvalidValue(f"Amount {amount} is too large.")
+    return amount
+
+
 def round_money(amount: Decimal, currency: str) -> Decimal:
     """THE rounding rule: half-up to the currency's minor unit."""
+    check_magnitude(amount, currency)
     return amount.quantize(_quantum(minor_unit_exponent(currency)), rounding=ROUND_HALF_UP)
 
 
 def to_minor(amount: Decimal, currency: str) -> int:
     """Store an already-rounded amount as integer minor units; refuses sub-minor digits."""
     exponent = minor_unit_exponent(currency)
-    scaled = amount.scaleb(exponent)
+    scaled = check_magnitude(amount, currency).scaleb(exponent)
     if scaled != scaled.to_integral_value():
         raise InvalidValue(
             f"Amount {amount} has more decimal places than {currency} allows ({exponent})."

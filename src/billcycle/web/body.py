@@ -3,10 +3,17 @@
 Decompresses ``Content-Encoding: gzip`` bodies incrementally and stops as soon as the
 decompressed size passes the cap, so a gzip bomb costs a few milliseconds and answers
 413 instead of exhausting memory. Plain bodies are held to the same cap.
+
+It also refuses text no column can hold, before any route sees it: a NUL character
+(PostgreSQL refuses it) or a lone UTF-16 surrogate (``"\\ud800"``, which no UTF-8
+encoder writes) in the path, the query string, a JSON body's strings or a form body
+answer 400 in the dialect's envelope.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +24,43 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from billcycle.ids import is_ascii_digits
 
 ErrorRenderer = Callable[[Scope, int, str], Response]
+
+
+BAD_TEXT = "Text in the request must not contain NUL characters or unpaired UTF-16 surrogates."
+# A JSON escape that may hide a NUL or a surrogate; only bodies with one are parsed here.
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+_BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
+
+
+def _bad_json_text(value: Any) -> bool:
+    if isinstance(value, str):
+        return _BAD_CHARS.search(value) is not None
+    if isinstance(value, dict):
+        return any(_bad_json_text(k) or _bad_json_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_bad_json_text(item) for item in value)
+    return False
+
+
+def bad_text(scope: Scope, content_type: str, body: bytes) -> bool:
+    """Whether the request carries a NUL or a lone surrogate in its path, query string,
+    JSON strings or form fields. Cheap when clean: byte scans, and a JSON parse only
+    for a body with a ``\\u0000`` or ``\\udXXX`` escape in it."""
+    query: bytes = scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query or "\x00" in scope.get("path", ""):
+        return True
+    if not body:
+        return False
+    if "json" in content_type or not content_type:
+        if _SUSPECT_ESCAPE.search(body) is None:
+            return False
+        try:
+            return _bad_json_text(json.loads(body))
+        except ValueError:
+            return False  # not JSON: the route's own parsing answers that
+    if content_type.startswith(("application/x-www-form-urlencoded", "text/")):
+        return b"%00" in body or b"\x00" in body
+    return False
 
 
 class BodyTooLarge(Exception):
@@ -53,6 +97,11 @@ class RequestBodyMiddleware:
             return
         except BadEncoding:
             await self._fail(scope, receive, send, 400, "The request body is not valid gzip data.")
+            return
+
+        content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
+        if bad_text(scope, content_type, body):
+            await self._fail(scope, receive, send, 400, BAD_TEXT)
             return
 
         if encoding == "gzip":
