@@ -44,6 +44,16 @@ def find_oauth_client(session: Session, client_id: str) -> OAuthClient | None:
     return session.scalars(select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
 
 
+def client_generation(session: Session, client_id: str, tenant_id: int) -> int | None:
+    """The client's current generation, None when it (or its tenant) no longer exists.
+    One indexed read (the unique ``client_id``), run in the request's own unit of work."""
+    return session.scalar(
+        select(OAuthClient.generation).where(
+            OAuthClient.client_id == client_id, OAuthClient.tenant_id == tenant_id
+        )
+    )
+
+
 def find_api_key(session: Session, key_id: str) -> ApiKey | None:
     """Tenant: authentication: the key is how the request's tenant is found."""
     return session.scalars(select(ApiKey).where(ApiKey.key_id == key_id)).first()

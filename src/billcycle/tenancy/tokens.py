@@ -43,6 +43,9 @@ class AccessToken:
 class TokenClaims:
     tenant_id: int
     client_id: str
+    # The client's generation when the token was issued (0: a token without one, which
+    # no live client matches).
+    generation: int = 0
 
 
 # Verified tokens kept per signer; past this many the oldest are forgotten (a client
@@ -58,7 +61,9 @@ class TokenSigner:
         # under the GIL, which is all the sharing between request threads needs.
         self._verified: dict[str, tuple[TokenClaims, int]] = {}
 
-    def issue(self, tenant_id: int, client_id: str, now: datetime) -> AccessToken:
+    def issue(
+        self, tenant_id: int, client_id: str, now: datetime, generation: int = 1
+    ) -> AccessToken:
         jti = uuid.uuid4().hex
         scope = f"entity.{tenant_id:032x} platform.write service.usage.write"
         token = jwt.encode(
@@ -69,6 +74,7 @@ class TokenSigner:
                 "iat": int(now.timestamp()),
                 "exp": int((now + timedelta(seconds=self._ttl)).timestamp()),
                 "jti": jti,
+                "gen": generation,
             },
             self._key,
             algorithm=_ALGORITHM,
@@ -107,7 +113,15 @@ class TokenSigner:
         expires = int(claims["exp"])
         if expires <= int(now.timestamp()):
             raise NotAuthenticated("Authentication error: the access token has expired.")
-        return TokenClaims(tenant_id=int(claims["tid"]), client_id=str(claims["sub"])), expires
+        generation = claims.get("gen", 0)
+        return (
+            TokenClaims(
+                tenant_id=int(claims["tid"]),
+                client_id=str(claims["sub"]),
+                generation=generation if isinstance(generation, int) else 0,
+            ),
+            expires,
+        )
 
 
 def load_signing_key(factory: sessionmaker[Session], configured: str | None) -> str:

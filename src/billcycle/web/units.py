@@ -33,6 +33,7 @@ from anyio.lowlevel import RunVar
 from billcycle.context import ServiceContext
 from billcycle.db.session import read_only_unit
 from billcycle.runtime import Runtime
+from billcycle.tenancy.service import check_token_client
 
 T = TypeVar("T")
 
@@ -62,11 +63,16 @@ class Units:
 
     runtime: Runtime
     tenant_id: int
+    # The access token's (client id, generation), checked in each unit of work so that a
+    # deleted or rotated client's tokens stop at once; None for callers without a token.
+    client: tuple[str, int] | None = None
 
     def read(self, work: Callable[[ServiceContext], T]) -> T:
         """``work`` must only read (anything it adds or changes is refused, not written)."""
         runtime = self.runtime
         with read_only_unit(runtime.session_factory) as session:
+            if self.client is not None:
+                check_token_client(session, self.tenant_id, *self.client)
             return work(runtime.context(session, self.tenant_id))
 
     async def write(self, work: Callable[[ServiceContext], T]) -> T:
@@ -75,4 +81,6 @@ class Units:
 
     def _write(self, work: Callable[[ServiceContext], T]) -> T:
         with self.runtime.service_context(self.tenant_id) as ctx:
+            if self.client is not None:
+                check_token_client(ctx.session, self.tenant_id, *self.client)
             return work(ctx)

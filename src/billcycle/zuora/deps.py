@@ -13,7 +13,8 @@ from billcycle.context import ServiceContext
 from billcycle.errors import Forbidden, NotAuthenticated
 from billcycle.ids import parse_zuora_id
 from billcycle.runtime import Runtime
-from billcycle.tenancy.tokens import TokenSigner
+from billcycle.tenancy.service import check_token_client
+from billcycle.tenancy.tokens import TokenClaims, TokenSigner
 from billcycle.web.units import Units
 
 bearer = HTTPBearer(auto_error=False, description="Token from POST /oauth/token")
@@ -36,8 +37,19 @@ EntityIds = Annotated[str | None, Header(alias="Zuora-Entity-Ids")]
 def authenticate(
     request: Request, credentials: HTTPAuthorizationCredentials | None, entity_ids: str | None
 ) -> int:
-    """The tenant the Bearer token was issued for. Cheap enough for the event loop:
-    verifying a token already seen is a dictionary look-up (see :class:`TokenSigner`)."""
+    """The tenant the Bearer token was issued for (its client is checked by the unit of
+    work: see :func:`token_claims`)."""
+    return token_claims(request, credentials, entity_ids).tenant_id
+
+
+def token_claims(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, entity_ids: str | None
+) -> TokenClaims:
+    """The Bearer token's claims. Cheap enough for the event loop: verifying a token
+    already seen is a dictionary look-up (see :class:`TokenSigner`). Whether its client
+    still exists at that generation is read by the request's unit of work
+    (``tenancy.service.check_token_client``), so a deleted or rotated client's tokens
+    stop at once."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("Authentication error: a Bearer access token is required.")
     # Token expiry is machine time: a tenant's business clock moving must not expire it.
@@ -47,14 +59,15 @@ def authenticate(
         entity = parse_zuora_id(entity_ids.strip())
         if entity != claims.tenant_id:
             raise Forbidden("The access token is not valid for the entity in Zuora-Entity-Ids.")
-    return claims.tenant_id
+    return claims
 
 
 def zuora_context(
     request: Request, credentials: Credentials, zuora_entity_ids: EntityIds = None
 ) -> Iterator[ServiceContext]:
-    tenant_id = authenticate(request, credentials, zuora_entity_ids)
-    with runtime_of(request).service_context(tenant_id) as ctx:
+    claims = token_claims(request, credentials, zuora_entity_ids)
+    with runtime_of(request).service_context(claims.tenant_id) as ctx:
+        check_token_client(ctx.session, claims.tenant_id, claims.client_id, claims.generation)
         yield ctx
 
 
@@ -76,7 +89,10 @@ response's validation and its commit (see Work for the hot paths)."""
 async def zuora_units(
     request: Request, credentials: Credentials, zuora_entity_ids: EntityIds = None
 ) -> Units:
-    return Units(runtime_of(request), authenticate(request, credentials, zuora_entity_ids))
+    claims = token_claims(request, credentials, zuora_entity_ids)
+    return Units(
+        runtime_of(request), claims.tenant_id, client=(claims.client_id, claims.generation)
+    )
 
 
 Work = Annotated[Units, Depends(zuora_units)]

@@ -37,8 +37,8 @@ def create_token(
     runtime = runtime_of(request)
     with unit_of_work(runtime.session_factory) as session:
         client = service.authenticate_client(session, client_id, client_secret)
-        tenant_id, cid = client.tenant_id, client.client_id
-    token = signer_of(request).issue(tenant_id, cid, runtime.machine_clock.now())
+        tenant_id, cid, generation = client.tenant_id, client.client_id, client.generation
+    token = signer_of(request).issue(tenant_id, cid, runtime.machine_clock.now(), generation)
     return TokenResponse(
         access_token=token.token, expires_in=token.expires_in, scope=token.scope, jti=token.jti
     )
