@@ -12,7 +12,8 @@ from billcycle.cli.db import DatabaseOpt
 from billcycle.db import migrate
 from billcycle.jobs import wiring
 from billcycle.runtime import Runtime
-from billcycle.web.app import create_app, freeze_startup_objects
+from billcycle.web.app import create_app, for_server, freeze_startup_objects
+from billcycle.web.limits import server_options
 
 
 def background(runtime: Runtime) -> AbstractContextManager[object]:
@@ -46,6 +47,7 @@ def serve(
             port=port,
             workers=workers,
             log_level=runtime.settings.log_level,
+            **server_options(runtime.settings, by_name=True),
         )
         return
     app = create_app(runtime)
@@ -56,7 +58,13 @@ def serve(
     )
     with background(runtime):
         freeze_startup_objects()
-        uvicorn.run(app, host=host, port=port, log_level=runtime.settings.log_level)
+        uvicorn.run(
+            for_server(app),
+            host=host,
+            port=port,
+            log_level=runtime.settings.log_level,
+            **server_options(runtime.settings),
+        )
 
 
 def worker(

@@ -7,19 +7,19 @@ from __future__ import annotations
 import atexit
 from contextlib import ExitStack
 
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from billcycle.cli.common import runtime_for
 from billcycle.cli.serve import background
 from billcycle.web.app import create_app as create_web_app
-from billcycle.web.app import freeze_startup_objects
+from billcycle.web.app import for_server, freeze_startup_objects
 
 
-def create_app() -> FastAPI:
+def create_app() -> ASGIApp:
     runtime = runtime_for(None)
     stack = ExitStack()
     stack.enter_context(background(runtime))
     atexit.register(stack.close)
     app = create_web_app(runtime)
     freeze_startup_objects()
-    return app
+    return for_server(app)
