@@ -5,6 +5,7 @@ real ids of those objects for the fuzzing and cross-tenant suites."""
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,6 +75,23 @@ class Seeded:
             "payment_run_key": z(self.payment_run_id),
             "payment_run_id": z(self.payment_run_id),
         }
+
+    def fill(self, template: str) -> str:
+        """A full path template (``/zuora/v1/payments/{payment_key}``) with real ids."""
+        if template.startswith("/zuora"):
+            values = self.zuora_path_values()
+            z = to_zuora_id
+            if "/object/product-rate-plan-charge/" in template:
+                values["id"] = z(self.charge_id)
+            elif "/object/product-rate-plan/" in template or "/product-rate-plans/" in template:
+                values["id"] = z(self.rate_plan_id)
+            elif "/object/product/" in template:
+                values["id"] = z(self.product_id)
+            values["product_key"] = z(self.product_id)
+        else:
+            values = self.fusebill_path_values()
+            values["activity_id"] = str(self.payment_id)
+        return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
 
     def fusebill_path_values(self) -> dict[str, str]:
         return {

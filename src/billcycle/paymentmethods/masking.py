@@ -37,7 +37,7 @@ def check_mask(mask: str, field: str) -> str:
     """A mask the client computed (``cardMaskNumber``, ``bankAccountMaskNumber``): at
     most four visible digits in a row, so a full number cannot pass as a mask."""
     value = mask.strip()
-    if not _MASK.match(value) or re.search(r"\d{5,}", value):
+    if not _MASK.match(value) or re.search(r"\d{5,}", value, re.ASCII):
         raise InvalidValue(
             f"{field} is a masked number such as ************1111 (at most four digits in a row).",
             resource="payment_method",
