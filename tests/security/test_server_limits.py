@@ -146,9 +146,7 @@ def _local_port(response: httpx.Response) -> int:
     return port
 
 
-def test_the_connection_survives_every_4xx_and_a_real_500(
-    app: FastAPI, tenant: NewTenant
-) -> None:
+def test_the_connection_survives_every_4xx_and_a_real_500(app: FastAPI, tenant: NewTenant) -> None:
     """One keep-alive connection: 400, 401, 404, 405, 413, 415, 422-class refusals and
     a real internal error (a route only this test mounts), each followed by a normal
     request on the same connection."""
@@ -169,12 +167,8 @@ def test_the_connection_survives_every_4xx_and_a_real_500(
             client.get("/zuora/v1/payments", headers={"Authorization": "Bearer nope"}),
             client.get("/zuora/v1/accounts/" + "f" * 32),
             client.patch("/zuora/v1/payments"),
-            client.post(
-                "/zuora/v1/accounts", content=b"x" * (11 * 1024 * 1024), headers=token
-            ),
-            client.post(
-                "/zuora/v1/accounts", content=b"{}", headers={"Content-Encoding": "br"}
-            ),
+            client.post("/zuora/v1/accounts", content=b"x" * (11 * 1024 * 1024), headers=token),
+            client.post("/zuora/v1/accounts", content=b"{}", headers={"Content-Encoding": "br"}),
             client.post("/zuora/v1/accounts", content=b"{not json", headers=token),
             client.get("/fusebill/v1/invoices/1", headers={"Authorization": "Basic nope"}),
         ]
