@@ -42,6 +42,42 @@ def _bad_json_text(value: Any) -> bool:
     return False
 
 
+def _too_long(value: Any, max_chars: int, max_items: int) -> str | None:
+    if isinstance(value, str):
+        if len(value) > max_chars:
+            return f"A text value in the request is longer than {max_chars} characters."
+        return None
+    if isinstance(value, list):
+        if len(value) > max_items:
+            return f"An array in the request has more than {max_items} items."
+        items = value
+    elif isinstance(value, dict):
+        items = [*value.keys(), *value.values()]
+    else:
+        return None
+    for item in items:
+        problem = _too_long(item, max_chars, max_items)
+        if problem:
+            return problem
+    return None
+
+
+def oversized_json(body: bytes, content_type: str, max_chars: int, max_items: int) -> str | None:
+    """Why a JSON body breaks the general caps on a text value's length and an array's
+    items (None when it does not). Only a body long enough to hold such a value is parsed
+    (a string of ``max_chars`` needs that many bytes, an array of ``max_items`` twice as
+    many), so the usual small request costs one length comparison."""
+    if len(body) <= min(max_chars, 2 * max_items):
+        return None
+    if content_type and "json" not in content_type:
+        return None
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None  # not JSON: the route's own parsing answers that
+    return _too_long(parsed, max_chars, max_items)
+
+
 def bad_text(scope: Scope, content_type: str, body: bytes) -> bool:
     """Whether the request carries a NUL or a lone surrogate in its path, query string,
     JSON strings or form fields. Cheap when clean: byte scans, and a JSON parse only
@@ -72,10 +108,20 @@ class BadEncoding(Exception):
 
 
 class RequestBodyMiddleware:
-    def __init__(self, app: ASGIApp, *, max_bytes: int, render_error: ErrorRenderer) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        render_error: ErrorRenderer,
+        max_string_chars: int = 65_536,
+        max_array_items: int = 10_000,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.render_error = render_error
+        self.max_string_chars = max_string_chars
+        self.max_array_items = max_array_items
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -102,6 +148,10 @@ class RequestBodyMiddleware:
         content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
         if bad_text(scope, content_type, body):
             await self._fail(scope, receive, send, 400, BAD_TEXT)
+            return
+        oversized = oversized_json(body, content_type, self.max_string_chars, self.max_array_items)
+        if oversized is not None:
+            await self._fail(scope, receive, send, 400, oversized)
             return
 
         if encoding == "gzip":
