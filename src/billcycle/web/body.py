@@ -6,8 +6,8 @@ decompressed size passes the cap, so a gzip bomb costs a few milliseconds and an
 
 It also refuses text no column can hold, before any route sees it: a NUL character
 (PostgreSQL refuses it) or a lone UTF-16 surrogate (``"\\ud800"``, which no UTF-8
-encoder writes) in the path, the query string, a JSON body's strings or a form body
-answer 400 in the dialect's envelope.
+encoder writes) in the query string, a JSON body's strings or a form body answer 400
+in the dialect's envelope (an id in the path with a NUL names nothing: 404).
 """
 
 from __future__ import annotations
@@ -79,11 +79,11 @@ def oversized_json(body: bytes, content_type: str, max_chars: int, max_items: in
 
 
 def bad_text(scope: Scope, content_type: str, body: bytes) -> bool:
-    """Whether the request carries a NUL or a lone surrogate in its path, query string,
-    JSON strings or form fields. Cheap when clean: byte scans, and a JSON parse only
+    """Whether the request carries a NUL or a lone surrogate in its query string, JSON
+    strings or form fields. Cheap when clean: byte scans, and a JSON parse only
     for a body with a ``\\u0000`` or ``\\udXXX`` escape in it."""
     query: bytes = scope.get("query_string", b"")
-    if b"%00" in query or b"\x00" in query or "\x00" in scope.get("path", ""):
+    if b"%00" in query or b"\x00" in query:
         return True
     if not body:
         return False
