@@ -20,11 +20,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 10 * 1024 * 1024
     # A request's head, checked before authentication (billcycle.web.limits): request line
     # and headers together, the number of headers, the request line alone. Past them: 431.
-    # General caps on a JSON body's values (billcycle.web.body): a text value's length
-    # (Zuora's longest text field, an account's notes, holds 65,535 characters) and an
-    # array's items. Past them: 400.
+    # The general cap on a text value's length in a JSON body (billcycle.web.body; Zuora's
+    # longest text field, an account's notes, holds 65,535 characters). Past it: 400.
     max_string_chars: int = 65_536
-    max_array_items: int = 10_000
     max_header_bytes: int = 16 * 1024
     max_header_count: int = 100
     max_request_line_bytes: int = 8 * 1024

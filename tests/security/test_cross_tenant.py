@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from billcycle.cli.main import app as cli
 from billcycle.db.session import unit_of_work
-from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.ids import to_zuora_id
+from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant, create_tenant
 from tests.security.helpers import RouteInfo, Seeded, database_checksum, route_table, seed_tenant
@@ -194,7 +194,9 @@ def _body(v: Seeded) -> dict[str, Any]:
         "targetDate": "2026-02-01",
         "contractEffectiveDate": "2026-01-01",
         "termType": "EVERGREEN",
-        "billingDocuments": [{"billingDocumentId": z(v.invoice_id), "billingDocumentType": "Invoice"}],
+        "billingDocuments": [
+            {"billingDocumentId": z(v.invoice_id), "billingDocumentType": "Invoice"}
+        ],
         "invoices": [{"invoiceId": z(v.invoice_id), "amount": 1}],
         "subscribeToRatePlans": [{"productRatePlanId": z(v.rate_plan_id)}],
         "add": [{"productRatePlanId": z(v.rate_plan_id), "contractEffectiveDate": "2026-01-01"}],

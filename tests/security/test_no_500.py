@@ -315,7 +315,7 @@ def test_negative_price_overrides_are_refused_as_the_catalog_refuses_them(
     assert database_checksum(runtime.engine, [seeded.tenant.tenant_id]) == before
 
 
-def test_text_values_and_arrays_are_capped_in_every_json_body(
+def test_text_values_are_capped_in_every_json_body(
     client: TestClient, api: Api, seeded: Seeded, runtime: Runtime
 ) -> None:
     account = to_zuora_id(seeded.account_id)
@@ -323,15 +323,15 @@ def test_text_values_and_arrays_are_capped_in_every_json_body(
     long_text = "a" * 65_537
     cases = [
         ("PUT", f"/zuora/v1/accounts/{account}", {"notes": long_text}, api.zuora_headers),
-        ("POST", "/zuora/v1/bill-runs", {"batches": ["Batch1"] * 10_001, "targetDate": "2026-02-01"}, api.zuora_headers),
-        ("POST", "/fusebill/v1/bulkwriteoff", {"accountUploadType": "BulkWriteOff", "data": [1] * 10_001}, api.fusebill_headers),
+        ("POST", "/zuora/v1/bill-runs", {"batches": [long_text], "targetDate": "2026-02-01"}, api.zuora_headers),
+        ("POST", "/fusebill/v1/bulkwriteoff", {"accountUploadType": long_text, "data": [1]}, api.fusebill_headers),
         ("POST", "/fusebill/v1/payments", {"customerId": 1, "reference": long_text}, api.fusebill_headers),
     ]  # fmt: skip
     for method, path, body, headers in cases:
         response = client.request(method, path, json=body, headers=headers)
         assert response.status_code == 400, (path, response.text[:300])
         message = json.dumps(_json(response))
-        assert "65536 characters" in message or "10000 items" in message, message
+        assert "65536 characters" in message, message
     assert database_checksum(runtime.engine, [seeded.tenant.tenant_id]) == before
     # At the caps: the usual answer.
     notes = client.put(

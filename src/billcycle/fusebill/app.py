@@ -26,7 +26,7 @@ Paths are case-insensitive; errors use Fusebill's `ErrorId/HttpStatusCode/Errors
 
 Limits, checked before anything else (each answers a 4xx and changes nothing): request
 line 8 KiB, request head 16 KiB and 100 headers (431); body 10 MiB after gzip (413); in a
-JSON body, text values up to 65,536 characters and arrays up to 10,000 items; no NUL
+JSON body, text values up to 65,536 characters; no NUL
 character or unpaired UTF-16 surrogate in any text (400); `pageNumber` up to 100,000,000.
 """
 

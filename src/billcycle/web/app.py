@@ -97,7 +97,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         max_bytes=runtime.settings.max_body_bytes,
         render_error=_body_error,
         max_string_chars=runtime.settings.max_string_chars,
-        max_array_items=runtime.settings.max_array_items,
     )
     # Outermost: a request head past the caps is refused before anything reads it.
     from billcycle.web.limits import HeaderLimitMiddleware

@@ -42,32 +42,31 @@ def _bad_json_text(value: Any) -> bool:
     return False
 
 
-def _too_long(value: Any, max_chars: int, max_items: int) -> str | None:
+def _too_long(value: Any, max_chars: int) -> str | None:
     if isinstance(value, str):
         if len(value) > max_chars:
             return f"A text value in the request is longer than {max_chars} characters."
         return None
     if isinstance(value, list):
-        if len(value) > max_items:
-            return f"An array in the request has more than {max_items} items."
-        items = value
+        items: list[Any] = value
     elif isinstance(value, dict):
         items = [*value.keys(), *value.values()]
     else:
         return None
     for item in items:
-        problem = _too_long(item, max_chars, max_items)
+        problem = _too_long(item, max_chars)
         if problem:
             return problem
     return None
 
 
-def oversized_json(body: bytes, content_type: str, max_chars: int, max_items: int) -> str | None:
-    """Why a JSON body breaks the general caps on a text value's length and an array's
-    items (None when it does not). Only a body long enough to hold such a value is parsed
-    (a string of ``max_chars`` needs that many bytes, an array of ``max_items`` twice as
-    many), so the usual small request costs one length comparison."""
-    if len(body) <= min(max_chars, 2 * max_items):
+def oversized_json(body: bytes, content_type: str, max_chars: int) -> str | None:
+    """Why a JSON body breaks the general cap on a text value's length (None when it does
+    not). Only a body long enough to hold such a value is parsed, so the usual small
+    request costs one length comparison. Arrays have no general cap: the body's size
+    bounds them, and a resource that takes many items caps them itself (a bulk job's
+    records, by the tenant's record limit)."""
+    if len(body) <= max_chars:
         return None
     if content_type and "json" not in content_type:
         return None
@@ -75,7 +74,7 @@ def oversized_json(body: bytes, content_type: str, max_chars: int, max_items: in
         parsed = json.loads(body)
     except ValueError:
         return None  # not JSON: the route's own parsing answers that
-    return _too_long(parsed, max_chars, max_items)
+    return _too_long(parsed, max_chars)
 
 
 def bad_text(scope: Scope, content_type: str, body: bytes) -> bool:
@@ -115,13 +114,11 @@ class RequestBodyMiddleware:
         max_bytes: int,
         render_error: ErrorRenderer,
         max_string_chars: int = 65_536,
-        max_array_items: int = 10_000,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.render_error = render_error
         self.max_string_chars = max_string_chars
-        self.max_array_items = max_array_items
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -149,7 +146,7 @@ class RequestBodyMiddleware:
         if bad_text(scope, content_type, body):
             await self._fail(scope, receive, send, 400, BAD_TEXT)
             return
-        oversized = oversized_json(body, content_type, self.max_string_chars, self.max_array_items)
+        oversized = oversized_json(body, content_type, self.max_string_chars)
         if oversized is not None:
             await self._fail(scope, receive, send, 400, oversized)
             return

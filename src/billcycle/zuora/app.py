@@ -33,7 +33,7 @@ Errors use Zuora's `success/reasons` envelope; ids are 32 lowercase hex digits.
 
 Limits, checked before anything else (each answers a 4xx and changes nothing): request
 line 8 KiB, request head 16 KiB and 100 headers (431); body 10 MiB after gzip (413); in a
-JSON body, text values up to 65,536 characters and arrays up to 10,000 items; no NUL
+JSON body, text values up to 65,536 characters; no NUL
 character or unpaired UTF-16 surrogate in any text (400); `page` up to 100,000,000.
 """
 
