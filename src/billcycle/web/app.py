@@ -31,7 +31,8 @@ GZIP_MINIMUM_SIZE = 1001
 def _body_error(scope: Scope, status: int, message: str) -> Response:
     path: str = scope.get("path", "")
     if path.startswith("/zuora"):
-        category = 45 if status == 415 else 60 if status >= 500 else 90 if status != 400 else 20
+        category = 45 if status == 415 else 60 if status >= 500 else 40 if status == 404 else 90
+        category = 20 if status == 400 else category
         return zuora_error(Request(scope), category, message, status=status)
     if path.lower().startswith("/fusebill"):
         return fusebill_error(status, message)

@@ -7,7 +7,8 @@ decompressed size passes the cap, so a gzip bomb costs a few milliseconds and an
 It also refuses text no column can hold, before any route sees it: a NUL character
 (PostgreSQL refuses it) or a lone UTF-16 surrogate (``"\\ud800"``, which no UTF-8
 encoder writes) in the query string, a JSON body's strings or a form body answer 400
-in the dialect's envelope (an id in the path with a NUL names nothing: 404).
+in the dialect's envelope; a path with a NUL names nothing: 404 (PostgreSQL would
+refuse to look it up).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from billcycle.ids import is_ascii_digits
 ErrorRenderer = Callable[[Scope, int, str], Response]
 
 
+NO_SUCH_PATH = "The requested resource does not exist."
 BAD_TEXT = "Text in the request must not contain NUL characters or unpaired UTF-16 surrogates."
 # A JSON escape that may hide a NUL or a surrogate; only bodies with one are parsed here.
 _SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
@@ -123,6 +125,9 @@ class RequestBodyMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if "\x00" in scope.get("path", ""):
+            await self._fail(scope, receive, send, 404, NO_SUCH_PATH)
             return
         headers = dict(scope["headers"])
         encoding = headers.get(b"content-encoding", b"").decode("latin-1").strip().lower()
