@@ -49,14 +49,23 @@ def _status(answer: bytes) -> int:
 
 
 def test_request_head_caps_answer_431_before_authentication(live_url: str) -> None:
-    base = b"GET /zuora/v1/payments HTTP/1.1\r\nHost: x"
+    base = b"GET /zuora/v1/payments HTTP/1.1\r\nHost: x\r\nConnection: close"
     fine = _raw_request(live_url, base + b"\r\nX-Pad: " + b"a" * 8000)
     assert _status(fine) == 401  # under the caps: authentication answers
     many = b"".join(b"\r\nX-H%d: v" % i for i in range(101))
     assert _status(_raw_request(live_url, base + many)) == 431
     assert _status(_raw_request(live_url, base + b"\r\nX-Pad: " + b"a" * 17000)) == 431
     long_line = b"GET /zuora/v1/payments?q=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x"
+    long_line += b"\r\nConnection: close"
     assert _status(_raw_request(live_url, long_line)) == 431
+    # A body is not part of the head, however it shares the head's packets.
+    body = b"{" + b" " * (1024 * 1024) + b"}"
+    post = _raw_request(
+        live_url,
+        b"POST /zuora/v1/accounts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+        b"\r\nConnection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body,
+    )
+    assert _status(post) == 401, post[:200]
     # The server still serves.
     assert httpx.get(f"{live_url}/health").status_code == 200
 

@@ -61,14 +61,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        if self._head_open:
-            self._head_bytes += len(data)
-            # The head has not ended within the cap (plus one read of slack for the
-            # body bytes that may share its last packet): refuse before buffering more.
-            if self._head_bytes > self.max_head_bytes + 65536:
-                self._refuse()
-                return
+        head_was_open = self._head_open
         super().data_received(data)
+        # Still no end of the head after this read (one read is at most the transport's
+        # buffer, 256 KiB): count it, and past the cap refuse before buffering more. A
+        # read that ends the head is not counted, so a body sharing it costs nothing.
+        if head_was_open and self._head_open and not self._refused:
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_head_bytes:
+                self._refuse()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
