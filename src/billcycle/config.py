@@ -18,6 +18,14 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = 3600
     # Largest request body accepted after gzip decompression (a gzip bomb answers 413).
     max_body_bytes: int = 10 * 1024 * 1024
+    # A request's head, checked before authentication (billcycle.web.limits): request line
+    # and headers together, the number of headers, the request line alone. Past them: 431.
+    # The general cap on a text value's length in a JSON body (billcycle.web.body; Zuora's
+    # longest text field, an account's notes, holds 65,535 characters). Past it: 400.
+    max_string_chars: int = 65_536
+    max_header_bytes: int = 16 * 1024
+    max_header_count: int = 100
+    max_request_line_bytes: int = 8 * 1024
     smtp_url: str | None = None
     # Where customers reach this server: links in emails (the hosted card page) start here.
     public_url: str = "http://127.0.0.1:8080"

@@ -10,6 +10,7 @@ table, e.g. Fusebill answers 400 where its kind would be 409).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 
@@ -65,8 +66,8 @@ class DomainError(Exception):
     def render(self, format_id: Callable[[int], str] = str) -> str:
         """The message with its ids written as a dialect writes them."""
         if not self.ids:
-            return self.message
-        return self.message.format_map({k: format_id(v) for k, v in self.ids.items()})
+            return wire_text(self.message)
+        return wire_text(self.message.format_map({k: format_id(v) for k, v in self.ids.items()}))
 
     def __str__(self) -> str:
         return self.render()
@@ -110,3 +111,14 @@ class Forbidden(DomainError):
 
 class PayloadTooLarge(DomainError):
     kind = ErrorKind.TOO_LARGE
+
+
+def wire_text(text: str) -> str:
+    """``text`` as UTF-8 can carry it: a lone surrogate (``"\\ud800"``) that a message
+    echoes from the request becomes U+FFFD, so writing the error never fails."""
+    if text.isascii():
+        return text
+    return _SURROGATE.sub("\ufffd", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")

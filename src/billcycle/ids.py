@@ -25,6 +25,13 @@ NUMBER_FORMATS: dict[str, tuple[str, int]] = {
 }
 
 
+def is_ascii_digits(text: str) -> bool:
+    """Whether ``text`` is one or more ASCII digits. ``str.isdigit`` (and ``\\d`` in a
+    pattern without ``re.ASCII``) also accepts fullwidth digits (U+FF18), superscripts and other
+    scripts' digits, which ``int()`` then reads as numbers: no wire id or count may."""
+    return text.isascii() and text.isdigit()
+
+
 def to_zuora_id(value: int) -> str:
     return f"{value:032x}"
 

@@ -50,14 +50,39 @@ def _quantum(exponent: int) -> Decimal:
     return Decimal(1).scaleb(-exponent)
 
 
+# The largest amount, in minor units, that a column holds (BIGINT is 2**63 - 1; one
+# digit less leaves room for sums). Larger amounts are refused, never a 500.
+MAX_MINOR_DIGITS = 18
+
+
+def check_magnitude(amount: Decimal, currency: str) -> Decimal:
+    """``amount`` when it is a finite number whose minor units fit a database integer;
+    otherwise a domain error (``1e999999999`` must not reach the arithmetic, where it
+    overflows the decimal context, nor the database)."""
+    _check_magnitude(amount, minor_unit_exponent(currency))
+    return amount
+
+
+def _check_magnitude(amount: Decimal, exponent: int) -> None:
+    # Two C calls on the usual path: every rounding and every stored amount pass here.
+    if amount.is_finite() and amount.adjusted() + exponent < MAX_MINOR_DIGITS:
+        return
+    if not amount.is_finite():
+        raise InvalidValue(f"Amount {amount} is not a number.")
+    raise InvalidValue(f"Amount {amount} is too large.")
+
+
 def round_money(amount: Decimal, currency: str) -> Decimal:
     """THE rounding rule: half-up to the currency's minor unit."""
-    return amount.quantize(_quantum(minor_unit_exponent(currency)), rounding=ROUND_HALF_UP)
+    exponent = minor_unit_exponent(currency)
+    _check_magnitude(amount, exponent)
+    return amount.quantize(_quantum(exponent), rounding=ROUND_HALF_UP)
 
 
 def to_minor(amount: Decimal, currency: str) -> int:
     """Store an already-rounded amount as integer minor units; refuses sub-minor digits."""
     exponent = minor_unit_exponent(currency)
+    _check_magnitude(amount, exponent)
     scaled = amount.scaleb(exponent)
     if scaled != scaled.to_integral_value():
         raise InvalidValue(

@@ -12,6 +12,10 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
+from billcycle.config import Settings
+from billcycle.web.app import for_server
+from billcycle.web.limits import server_options
+
 
 def free_port() -> int:
     """A port free right now, for a server in another process (a short race with other
@@ -29,7 +33,10 @@ def running_server(app: FastAPI) -> Iterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning")
+    # The server options `billcycle serve` uses (the request-head caps among them).
+    runtime = getattr(app.state, "runtime", None)
+    settings = runtime.settings if runtime is not None else Settings()
+    config = uvicorn.Config(for_server(app), log_level="warning", **server_options(settings))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -53,11 +53,11 @@ SUMMARY_LIMIT = 6
 # The subscription status that keeps an account's bill cycle day fixed (the words are the
 # subscriptions package's own).
 
-_BATCH = re.compile(r"^batch(\d{1,3})$", re.IGNORECASE)
+_BATCH = re.compile(r"^batch(\d{1,3})$", re.IGNORECASE | re.ASCII)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _NUMBER_PREFIX = NUMBER_FORMATS["account"][0]
 # Client-chosen numbers may not look like generated ones, so the sequence never collides.
-_GENERATED_LOOKING = re.compile(rf"^{re.escape(_NUMBER_PREFIX)}\d+$", re.IGNORECASE)
+_GENERATED_LOOKING = re.compile(rf"^{re.escape(_NUMBER_PREFIX)}\d+$", re.IGNORECASE | re.ASCII)
 _EMAIL_FIELDS = ("work_email", "personal_email")
 _CONTACT_WIRE_NAMES = {
     "first_name": "firstName",

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from billcycle.admin.errors import MEDIA_TYPE, domain_problem, problem_response
 from billcycle.errors import DomainError
+from billcycle.ids import is_ascii_digits
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,11 @@ def problem_media(app: FastAPI) -> Callable[[], dict[str, Any]]:
             for operation in operations.values():
                 for status, response in operation.get("responses", {}).items():
                     content = response.get("content", {})
-                    if status.isdigit() and int(status) >= 400 and "application/json" in content:
+                    if (
+                        is_ascii_digits(status)
+                        and int(status) >= 400
+                        and "application/json" in content
+                    ):
                         response["content"] = {MEDIA_TYPE: content["application/json"]}
         return schema
 

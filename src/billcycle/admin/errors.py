@@ -18,7 +18,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from billcycle.errors import DomainError, ErrorKind
+from billcycle.errors import DomainError, ErrorKind, wire_text
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -70,7 +70,7 @@ def problem_response(
         "type": type_,
         "title": title or HTTPStatus(status).phrase,
         "status": status,
-        "detail": detail,
+        "detail": wire_text(detail),
         "instance": instance,
     }
     if errors:

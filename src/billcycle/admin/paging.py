@@ -20,6 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from billcycle.ids import is_ascii_digits
+
 T = TypeVar("T")
 
 DEFAULT_LIMIT = 20
@@ -42,7 +44,7 @@ def decode_cursor(cursor: str) -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raw = ""
     digits = raw.removeprefix(_PREFIX)
-    if not raw.startswith(_PREFIX) or not digits.isdigit() or len(digits) > 19:
+    if not raw.startswith(_PREFIX) or not is_ascii_digits(digits) or len(digits) > 19:
         raise RequestValidationError(
             [{"type": "value_error", "loc": ("query", "after"), "msg": BAD_CURSOR, "input": cursor}]
         )

@@ -10,7 +10,7 @@ import re
 from billcycle.errors import InvalidValue
 
 MAX_ID = 2**63 - 1
-_INTEGER = re.compile(r"^\d{1,19}$")
+_INTEGER = re.compile(r"^\d{1,19}$", re.ASCII)
 _SHOWN = 40
 
 

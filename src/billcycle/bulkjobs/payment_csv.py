@@ -26,13 +26,14 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from billcycle.errors import InvalidValue
+from billcycle.ids import is_ascii_digits
 from billcycle.payments.activity_statuses import AllocationOrder, MethodKind, PaymentSource
 from billcycle.payments.inputs import InvoiceApplication, NewCollection
 
 MAX_ID = 2**63 - 1
 _CUSTOMER = ("staxbillid", "fusebillid", "customerid")
-_INVOICE = re.compile(r"^invoiceid(\d*)$")
-_ALLOCATION = re.compile(r"^(?:allocationamount|invoiceamount)(\d*)$")
+_INVOICE = re.compile(r"^invoiceid(\d*)$", re.ASCII)
+_ALLOCATION = re.compile(r"^(?:allocationamount|invoiceamount)(\d*)$", re.ASCII)
 _SHOWN = 40
 _TRUE = ("true", "yes", "1")
 _FALSE = ("false", "no", "0", "")
@@ -48,7 +49,7 @@ def _bad(line: int, message: str) -> InvalidValue:
 
 def _id(value: str, line: int, column: str) -> int:
     text = value.strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_ID:
+    if not is_ascii_digits(text) or not 1 <= int(text) <= MAX_ID:
         raise _bad(line, f"{column} '{_shown(text)}' is not an id (a positive integer).")
     return int(text)
 

@@ -10,8 +10,8 @@ already see:
   reads "Price cannot be negative (-1).";
 * subscriptions (REST API) are forgiving: every spelling Zuora uses somewhere is read
   (``PerUnit``, ``Per Unit Pricing``, ``per_unit``), fields are camelCase, and a refusal
-  reads "Invalid value for price: ...". A subscription price may be negative (a
-  discount line); a catalog price may not.
+  reads "Invalid value for price: ...". Neither a catalog price nor a subscription's
+  price override may be negative.
 
 Tiers are read by :mod:`billcycle.catalog.price_tiers`, a catalog charge as a whole by
 :mod:`billcycle.catalog.charge_resolution`.
@@ -49,8 +49,13 @@ SUBSCRIPTION_AMOUNT_LIMIT = Decimal(10) ** 18
 
 
 def decimal_places(value: Decimal) -> int:
-    exponent = value.normalize().as_tuple().exponent
-    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    """Significant digits after the point (``1.50`` has 1). Read from the digits, not by
+    ``normalize()``, which overflows the decimal context for ``1e999999999``."""
+    _sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int) or exponent >= 0:
+        return 0
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(-exponent - trailing_zeros, 0)
 
 
 def _choices(values: Iterable[str]) -> str:

@@ -253,7 +253,9 @@ def override_tiers(
                 tier=tier.tier,
                 starting_unit=start,
                 ending_unit=end,
-                price=terms.exact_number(tier.price, f"{name}.price", resource=resource),
+                price=terms.exact_number(
+                    tier.price, f"{name}.price", resource=resource, negative=False
+                ),
                 price_format=terms.price_format(
                     tier.price_format, f"{name}.priceFormat", resource=resource
                 ),

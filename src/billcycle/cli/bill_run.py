@@ -24,7 +24,7 @@ from billcycle.cli.common import console, err_console, runtime_for, tenant_id_of
 from billcycle.cli.db import DatabaseOpt
 from billcycle.cli.serve import background
 from billcycle.errors import DomainError
-from billcycle.ids import parse_zuora_id
+from billcycle.ids import is_ascii_digits, parse_zuora_id
 from billcycle.money import from_minor
 from billcycle.runtime import Runtime
 
@@ -80,7 +80,7 @@ def _batches(values: list[str] | None) -> tuple[int, ...]:
 def _bill_cycle_day(value: str) -> BillCycleDay:
     if value in ("AllBillCycleDays", "All"):
         return CycleDays.ALL
-    if value.isdigit() and 1 <= int(value) <= 31:
+    if is_ascii_digits(value) and 1 <= int(value) <= 31:
         return int(value)
     _fail(f"--bill-cycle-day: '{value}' is not 1 to 31 or AllBillCycleDays.")
 

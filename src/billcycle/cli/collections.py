@@ -20,7 +20,7 @@ from billcycle.collections import events
 from billcycle.collections import service as collections
 from billcycle.collections.models import CollectionEvent
 from billcycle.errors import DomainError
-from billcycle.ids import parse_zuora_id
+from billcycle.ids import is_ascii_digits, parse_zuora_id
 
 app = typer.Typer(
     help="Collections: an account's standing and dunning events.", no_args_is_help=True
@@ -31,7 +31,7 @@ LimitOpt = Annotated[int, typer.Option("--limit", min=1, max=10_000, help="Event
 
 def _account_key(text: str) -> tuple[int | None, str]:
     """An account number (A00000001), its 32-hex id, or its integer id."""
-    if text.isdigit():
+    if is_ascii_digits(text):
         return int(text), text
     return parse_zuora_id(text), text
 

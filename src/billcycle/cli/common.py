@@ -17,6 +17,7 @@ from billcycle.cli.schema import SchemaNotReady, ensure_schema
 from billcycle.config import Settings, get_settings
 from billcycle.db.session import unit_of_work
 from billcycle.errors import DomainError
+from billcycle.ids import is_ascii_digits
 from billcycle.runtime import Runtime, build_runtime
 from billcycle.tenancy import repository as tenants
 
@@ -87,7 +88,7 @@ def tenant_id_of(runtime: Runtime, tenant: str) -> int:
     with unit_of_work(runtime.session_factory) as session:
         found = (
             tenants.get_tenant(session, int(tenant))
-            if tenant.isdigit()
+            if is_ascii_digits(tenant)
             else tenants.find_tenant_by_name(session, tenant)
         )
         if found is None:

@@ -15,6 +15,7 @@ from billcycle.cli.common import console, settings_with
 from billcycle.cli.schema import display_url, require_current
 from billcycle.db import backup as backups
 from billcycle.db import migrate
+from billcycle.ids import is_ascii_digits
 
 app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 
@@ -69,7 +70,7 @@ def revision(
 def _next_revision_id(url: str) -> str:
     """Revisions are numbered 0001, 0002, ...: the next number after the latest head."""
     heads = ScriptDirectory.from_config(migrate.alembic_config(url)).get_heads()
-    numbers = [int(head) for head in heads if head.isdigit()]
+    numbers = [int(head) for head in heads if is_ascii_digits(head)]
     return f"{max(numbers, default=0) + 1:04d}"
 
 

@@ -19,7 +19,7 @@ from billcycle.cli.common import console, err_console, runtime_for, tenant_id_of
 from billcycle.cli.db import DatabaseOpt
 from billcycle.cli.serve import background
 from billcycle.errors import DomainError
-from billcycle.ids import parse_zuora_id
+from billcycle.ids import is_ascii_digits, parse_zuora_id
 from billcycle.money import from_minor
 from billcycle.paymentruns import service
 from billcycle.paymentruns.models import PaymentRun
@@ -65,7 +65,7 @@ def _run_date(text: str) -> datetime:
 def _account(text: str | None) -> int | None:
     if text is None:
         return None
-    found = parse_zuora_id(text) if not text.isdigit() else int(text)
+    found = parse_zuora_id(text) if not is_ascii_digits(text) else int(text)
     if found is None:
         _fail(f"--account-id: '{text}' is not an account id.")
     return found

@@ -17,7 +17,8 @@ from billcycle.cli.db import DatabaseOpt
 from billcycle.db import migrate
 from billcycle.jobs import wiring
 from billcycle.runtime import Runtime
-from billcycle.web.app import create_app, freeze_startup_objects
+from billcycle.web.app import create_app, for_server, freeze_startup_objects
+from billcycle.web.limits import server_options
 
 WORKER_START_SECONDS = 60
 
@@ -69,6 +70,7 @@ def serve(
             # worker that misses the ping is killed and restarted, forever.
             timeout_worker_healthcheck=WORKER_START_SECONDS,
             access_log=False,  # billcycle logs one line per request itself
+            **server_options(runtime.settings, by_name=True),
         )
         return
     app = create_app(runtime)
@@ -80,12 +82,13 @@ def serve(
     with background(runtime):
         freeze_startup_objects()
         uvicorn.run(
-            app,
+            for_server(app),
             host=host,
             port=port,
             log_level=runtime.settings.log_level,
             log_config=None,
             access_log=False,
+            **server_options(runtime.settings),
         )
 
 

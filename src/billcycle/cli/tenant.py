@@ -4,6 +4,7 @@ import json
 from typing import Annotated
 
 import typer
+from sqlalchemy.orm import Session
 
 from billcycle.access import service as access
 from billcycle.cli import invoice_template
@@ -14,7 +15,8 @@ from billcycle.db.session import unit_of_work
 from billcycle.errors import InvalidValue
 from billcycle.ids import parse_zuora_id, to_zuora_id
 from billcycle.ratelimits import service as ratelimits
-from billcycle.tenancy import service
+from billcycle.tenancy import management, service
+from billcycle.tenancy import repository as tenants
 from billcycle.tenancy.time_zones import DEFAULT_TIME_ZONE, check_time_zone
 
 app = typer.Typer(help="Tenants and their credentials.", no_args_is_help=True)
@@ -157,3 +159,45 @@ def rate_limit(
 
 
 app.add_typer(invoice_template.app, name="invoice-template")
+client_app = typer.Typer(help="A tenant's OAuth clients.", no_args_is_help=True)
+app.add_typer(client_app, name="client")
+
+
+def _client_row_id(session: Session, client_id: str) -> tuple[int, int]:
+    """(tenant id, row id) of the OAuth client with this client id."""
+    client = tenants.find_oauth_client(session, client_id.strip())
+    if client is None:
+        typer.echo(f"Error: no OAuth client {client_id}.", err=True)
+        raise typer.Exit(1)
+    return client.tenant_id, client.id
+
+
+@client_app.command("rotate")
+def client_rotate(
+    client_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only")] = False,
+    database: DatabaseOpt = None,
+) -> None:
+    """Give the client a new secret (shown once). Its access tokens stop working at once."""
+    runtime = runtime_for(database)
+    with unit_of_work(runtime.session_factory) as session:
+        tenant_id, row_id = _client_row_id(session, client_id)
+        rotated = management.rotate_oauth_client(session, tenant_id, row_id)
+        payload = {"clientId": rotated.client.client_id, "clientSecret": rotated.client_secret}
+    runtime.dispose()
+    if as_json:
+        typer.echo(json.dumps(payload))
+    else:
+        console.print(f"OAuth client [bold]{payload['clientId']}[/bold] rotated")
+        console.print(f"  clientSecret: [cyan]{payload['clientSecret']}[/cyan]")
+
+
+@client_app.command("delete")
+def client_delete(client_id: str, database: DatabaseOpt = None) -> None:
+    """Delete the client. Its access tokens stop working at once."""
+    runtime = runtime_for(database)
+    with unit_of_work(runtime.session_factory) as session:
+        tenant_id, row_id = _client_row_id(session, client_id)
+        management.delete_oauth_client(session, tenant_id, row_id)
+    runtime.dispose()
+    console.print(f"OAuth client [bold]{client_id}[/bold] deleted")

@@ -30,6 +30,10 @@ billcycle extensions: every POST and PATCH takes `Idempotency-Key` (1 to 255 cha
 the first answer is replayed for 24 hours; 409 while it runs; 422 for the key with another
 method, URL or body); every answer carries `RateLimit-Limit`, `RateLimit-Remaining` and
 `RateLimit-Reset`, and past the tenant's limit the answer is 429 with `Retry-After`.
+Limits, checked before anything else (each answers a 4xx and changes nothing): request
+line 8 KiB, request head 16 KiB and 100 headers (431); body 10 MiB after gzip (413); in a
+JSON body, text values up to 65,536 characters; no NUL
+character or unpaired UTF-16 surrogate in any text (400); `pageNumber` up to 100,000,000.
 """
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse
 
-from billcycle.errors import DomainError, ErrorCode, ErrorKind
+from billcycle.errors import DomainError, ErrorCode, ErrorKind, wire_text
 
 STATUS_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.PERMISSION: 403,
@@ -39,7 +39,7 @@ def error_body(status: int, message: str) -> dict[str, object]:
     return {
         "ErrorId": 0,
         "HttpStatusCode": status,
-        "Errors": [{"Key": "Api Error", "Value": message}],
+        "Errors": [{"Key": "Api Error", "Value": wire_text(message)}],
     }
 
 

@@ -10,6 +10,9 @@ from fastapi import Depends, Query
 from starlette.responses import Response
 
 MAX_PAGE_SIZE = 100
+# The highest 0-based page index a list accepts: pageNumber * pageSize must stay a
+# database integer (a 64-bit offset); past it a 400, never a 500.
+MAX_PAGE_NUMBER = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class FusebillPage:
 
 def fusebill_page(
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = 20,
-    page_number: Annotated[int, Query(alias="pageNumber", ge=0)] = 0,
+    page_number: Annotated[int, Query(alias="pageNumber", ge=0, le=MAX_PAGE_NUMBER)] = 0,
     sort_order: Annotated[
         Literal["Ascending", "Descending"], Query(alias="sortOrder")
     ] = "Descending",

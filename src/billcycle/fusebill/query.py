@@ -47,12 +47,13 @@ MAX_ALTERNATIVES = 100
 EMPTY = "[empty]"
 MAX_ID = 2**63 - 1
 
-_INTEGER = re.compile(r"^\d{1,18}$")
-_SIGNED_INTEGER = re.compile(r"^[+-]?\d{1,40}$")
-_DECIMAL = re.compile(r"^[+-]?\d{1,18}(\.\d{1,12})?$")
+_INTEGER = re.compile(r"^\d{1,18}$", re.ASCII)
+_SIGNED_INTEGER = re.compile(r"^[+-]?\d{1,40}$", re.ASCII)
+_DECIMAL = re.compile(r"^[+-]?\d{1,18}(\.\d{1,12})?$", re.ASCII)
 _TIMESTAMP = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})"
-    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?)?$"
+    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?)?$",
+    re.ASCII,
 )
 
 
@@ -228,8 +229,13 @@ def _alternative(text: str, spec: QueryField[F]) -> Match:
         return Like(text)
     if spec.kind is Kind.TIMESTAMP:
         instant, precision = _timestamp(text, spec.name)
-        # An exact date or time covers what it names, to the precision it was written.
-        return Between(_convert(instant, spec), _convert(instant + precision, spec))
+        # An exact date or time covers what it names, to the precision it was written;
+        # the last day of the calendar (9999-12-31) has no day after it: no upper bound.
+        try:
+            end: datetime | None = instant + precision
+        except OverflowError:
+            end = None
+        return Between(_convert(instant, spec), _convert(end, spec))
     value = _convert(_scalar(text, spec), spec)
     assert value is not None
     return Equals(value)

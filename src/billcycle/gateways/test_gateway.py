@@ -76,6 +76,7 @@ from billcycle.gateways.statuses import (
     GatewayOutcome,
     TransactionKind,
 )
+from billcycle.ids import is_ascii_digits
 from billcycle.money import from_minor, normalize_currency, to_minor
 
 log = logging.getLogger(__name__)
@@ -206,7 +207,7 @@ def _charge_id(reference: str) -> int | None:
     if not reference.startswith(TRANSACTION_PREFIX):
         return None
     digits = reference[len(TRANSACTION_PREFIX) :]
-    return int(digits) if digits.isdigit() and len(digits) < 19 else None
+    return int(digits) if is_ascii_digits(digits) and len(digits) < 19 else None
 
 
 _OUTCOMES = {
@@ -287,7 +288,7 @@ class TestGateway:
     def tokenize(self, card: CardDetails) -> CardToken:
         """A token for a test card; the number is neither stored nor logged."""
         digits = "".join(c for c in card.number if c not in " -")
-        if not (digits.isdigit() and 12 <= len(digits) <= 19 and _luhn_valid(digits)):
+        if not (is_ascii_digits(digits) and 12 <= len(digits) <= 19 and _luhn_valid(digits)):
             raise InvalidValue("The card number is not a valid card number.", field="cardNumber")
         scenario = CARDS.get(digits)
         if scenario is None:

@@ -225,10 +225,15 @@ def _instant(value: Scalar) -> datetime:
     return value.astimezone(UTC)
 
 
-def _first_day_from(value: Scalar) -> date:
-    """The first date whose midnight is at or after the instant."""
+def _first_day_from(value: Scalar) -> date | None:
+    """The first date whose midnight is at or after the instant; None when that would be
+    past the last date of the calendar (an instant during 9999-12-31)."""
     instant = _instant(value)
-    return instant.date() if instant.time() == time(0) else instant.date() + timedelta(days=1)
+    if instant.time() == time(0):
+        return instant.date()
+    if instant.date() == date.max:
+        return None
+    return instant.date() + timedelta(days=1)
 
 
 def _all(terms: list[ColumnElement[bool]]) -> ColumnElement[bool]:
@@ -266,12 +271,15 @@ def _date_match(column: ColumnElement[Any], match: Match) -> ColumnElement[bool]
     if isinstance(match, Between):
         terms: list[ColumnElement[bool]] = []
         if match.lower is not None:
-            terms.append(column >= _first_day_from(match.lower))
+            first = _first_day_from(match.lower)
+            terms.append(column >= first if first is not None else false())
         if match.upper is not None:
             if match.upper_inclusive:
                 terms.append(column <= _instant(match.upper).date())
             else:
-                terms.append(column < _first_day_from(match.upper))
+                after = _first_day_from(match.upper)
+                if after is not None:
+                    terms.append(column < after)
         return _all(terms)
     if isinstance(match, Equals):
         instant = _instant(match.value)

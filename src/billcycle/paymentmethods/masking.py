@@ -7,9 +7,9 @@ import re
 
 from billcycle.errors import InvalidValue
 
-_DIGITS = re.compile(r"^\d{4,17}$")
-_IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
-_MASK = re.compile(r"^[*Xx#\d\s-]{4,40}$")
+_DIGITS = re.compile(r"^\d{4,17}$", re.ASCII)
+_IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$", re.ASCII)
+_MASK = re.compile(r"^[*Xx#\d\s-]{4,40}$", re.ASCII)
 
 
 def mask_bank_account(number: str) -> str:
@@ -37,7 +37,7 @@ def check_mask(mask: str, field: str) -> str:
     """A mask the client computed (``cardMaskNumber``, ``bankAccountMaskNumber``): at
     most four visible digits in a row, so a full number cannot pass as a mask."""
     value = mask.strip()
-    if not _MASK.match(value) or re.search(r"\d{5,}", value):
+    if not _MASK.match(value) or re.search(r"\d{5,}", value, re.ASCII):
         raise InvalidValue(
             f"{field} is a masked number such as ************1111 (at most four digits in a row).",
             resource="payment_method",

@@ -38,6 +38,7 @@ from billcycle.gateways.interface import (
     declined_message,
 )
 from billcycle.gateways.statuses import CardBrand
+from billcycle.ids import is_ascii_digits
 from billcycle.money import normalize_currency
 from billcycle.paymentmethods import repository as repo
 from billcycle.paymentmethods.inputs import (
@@ -282,7 +283,7 @@ def _reference_transaction(data: NewPaymentMethod) -> dict[str, Any]:
 
 def _ach(data: NewPaymentMethod) -> dict[str, Any]:
     aba = _text(data.bank_aba_code, "bankABACode", 9, required=True)
-    if not aba.isdigit() or len(aba) != 9:
+    if not is_ascii_digits(aba) or len(aba) != 9:
         raise InvalidValue(
             "bankABACode is the nine-digit routing number.",
             resource=PAYMENT_METHOD,

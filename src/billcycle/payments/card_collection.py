@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from billcycle.context import ServiceContext
 from billcycle.errors import DomainError, InvalidValue, NotFound, RuleViolation
+from billcycle.ids import is_ascii_digits
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger.models import EntrySource
 from billcycle.money import from_minor
@@ -66,7 +67,7 @@ def method_text(kind: MethodKind, method: PaymentMethod | None) -> str:
     if method is None:
         return kind.value
     mask = method.card_mask or method.bank_account_mask or ""
-    last = "".join(ch for ch in mask if ch.isdigit())[-4:]
+    last = "".join(ch for ch in mask if is_ascii_digits(ch))[-4:]
     brand = f"{method.card_type} " if method.card_type else ""
     return f"{kind.value} ({brand}ending in {last})" if last else kind.value
 

@@ -185,7 +185,7 @@ def _new_terms(
     charge: SubscriptionCharge, update: ChargeUpdate
 ) -> tuple[Decimal | None, Decimal | None, tuple[TierTerms, ...] | None]:
     price = (
-        terms.exact_number(update.price, "price", resource=SUBSCRIPTION)
+        terms.exact_number(update.price, "price", resource=SUBSCRIPTION, negative=False)
         if update.price is not None
         else None
     )

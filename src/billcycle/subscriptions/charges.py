@@ -213,7 +213,7 @@ def _price_terms(
         else None
     )
     override_price = (
-        terms.exact_number(override.price, "price", resource=SUBSCRIPTION)
+        terms.exact_number(override.price, "price", resource=SUBSCRIPTION, negative=False)
         if override and override.price is not None
         else None
     )

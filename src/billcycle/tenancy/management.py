@@ -148,6 +148,8 @@ def rotate_oauth_client(session: Session, tenant_id: int, client_pk: int) -> New
     client = get_oauth_client(session, tenant_id, client_pk)
     secret = credentials.new_client_secret()
     client.secret_digest = credentials.digest(secret)
+    # Tokens issued with the old secret stop working at once (tenancy.service).
+    client.generation = client.generation + 1
     session.flush()
     return NewOAuthClient(client=client, client_secret=secret)
 

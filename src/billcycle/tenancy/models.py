@@ -44,6 +44,10 @@ class OAuthClient(IdMixin, Base):
     client_id: Mapped[str] = mapped_column(String(36), nullable=False, unique=True)
     secret_digest: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    # Written into every access token issued to the client and compared on each request:
+    # rotating the secret moves it on, so tokens issued before stop working at once (and
+    # a deleted client's tokens find no row).
+    generation: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
 
 
 class ApiKey(IdMixin, Base):

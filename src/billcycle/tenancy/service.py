@@ -98,6 +98,17 @@ def authenticate_client(session: Session, client_id: str, client_secret: str) ->
     return client
 
 
+REVOKED_TOKEN = "Authentication error: the access token's client was deleted or rotated."
+
+
+def check_token_client(session: Session, tenant_id: int, client_id: str, generation: int) -> None:
+    """Refuse a validly signed token whose client was deleted (with its tenant, too) or
+    whose secret was rotated after the token was issued."""
+    current = repository.client_generation(session, client_id, tenant_id)
+    if current is None or current != generation:
+        raise NotAuthenticated(REVOKED_TOKEN)
+
+
 def authenticate_api_key(session: Session, key: str) -> int:
     """The tenant id an API key belongs to."""
     parts = credentials.split_api_key(key)

@@ -47,6 +47,9 @@ class TokenClaims:
     # entity the organizations it is limited to (an entity missing: all of them).
     entities: tuple[int, ...] = ()
     orgs: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    # The client's generation when the token was issued (0: a token without one, which
+    # no live client matches).
+    generation: int = 0
 
     @property
     def all_entities(self) -> tuple[int, ...]:
@@ -71,6 +74,7 @@ class TokenSigner:
         tenant_id: int,
         client_id: str,
         now: datetime,
+        generation: int = 1,
         *,
         entities: tuple[int, ...] = (),
         orgs: dict[int, tuple[int, ...]] | None = None,
@@ -86,6 +90,7 @@ class TokenSigner:
             "iat": int(now.timestamp()),
             "exp": int((now + timedelta(seconds=self._ttl)).timestamp()),
             "jti": jti,
+            "gen": generation,
         }
         if len(granted) > 1:
             payload["ents"] = list(granted)
@@ -134,8 +139,17 @@ class TokenSigner:
             }
         except (TypeError, ValueError) as exc:
             raise NotAuthenticated("Authentication error: invalid access token.") from exc
-        tenant_id = int(claims["tid"])
-        return TokenClaims(tenant_id, str(claims["sub"]), entities, orgs), expires
+        generation = claims.get("gen", 0)
+        return (
+            TokenClaims(
+                tenant_id=int(claims["tid"]),
+                client_id=str(claims["sub"]),
+                entities=entities,
+                orgs=orgs,
+                generation=generation if isinstance(generation, int) else 0,
+            ),
+            expires,
+        )
 
 
 def load_signing_key(factory: sessionmaker[Session], configured: str | None) -> str:

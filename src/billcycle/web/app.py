@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Scope
+from starlette.types import ASGIApp, Scope
 
 from billcycle import __version__
 from billcycle.admin.app import create_admin_app
@@ -36,13 +36,22 @@ GZIP_MINIMUM_SIZE = 1001
 def _body_error(scope: Scope, status: int, message: str) -> Response:
     path: str = scope.get("path", "")
     if path.startswith("/zuora"):
-        category = 45 if status == 415 else 90 if status != 400 else 20
+        category = 45 if status == 415 else 60 if status >= 500 else 40 if status == 404 else 90
+        category = 20 if status == 400 else category
         return zuora_error(Request(scope), category, message, status=status)
     if path.lower().startswith("/fusebill"):
         return fusebill_error(status, message)
     if path.startswith("/billcycle/"):
         return problem_response(path, status, message)
     return JSONResponse({"detail": message}, status_code=status)
+
+
+def for_server(app: ASGIApp) -> ASGIApp:
+    """The app as a server runs it: an unexpected error leaves the connection usable
+    (see :class:`billcycle.web.limits.ContainErrors`)."""
+    from billcycle.web.limits import ContainErrors
+
+    return ContainErrors(app, render_error=_body_error)
 
 
 def freeze_startup_objects() -> None:
@@ -111,6 +120,17 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(
         RequestBodyMiddleware,
         max_bytes=runtime.settings.max_body_bytes,
+        render_error=_body_error,
+        max_string_chars=runtime.settings.max_string_chars,
+    )
+    # Outermost: a request head past the caps is refused before anything reads it.
+    from billcycle.web.limits import HeaderLimitMiddleware
+
+    app.add_middleware(
+        HeaderLimitMiddleware,
+        max_bytes=runtime.settings.max_header_bytes,
+        max_count=runtime.settings.max_header_count,
+        max_line_bytes=runtime.settings.max_request_line_bytes,
         render_error=_body_error,
     )
     # Outermost of all: counts and logs every request, the body guard's answers too.

@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from billcycle.accounts import service as accounts
 from billcycle.errors import DomainError, ErrorKind, NotAuthenticated
 from billcycle.gateways.interface import CardDetails
+from billcycle.ids import is_ascii_digits
 from billcycle.paymentmethods import capture_links
 from billcycle.paymentmethods import service as methods
 from billcycle.paymentmethods.inputs import NewPaymentMethod
@@ -141,6 +142,6 @@ def save_card(
 
 
 def _number(text: str, what: str) -> int:
-    if not text.strip().isascii() or not text.strip().isdigit():
+    if not text.strip().isascii() or not is_ascii_digits(text.strip()):
         raise ValueError(f"The {what} is a number.")
     return int(text.strip())

@@ -7,16 +7,16 @@ from __future__ import annotations
 import atexit
 from contextlib import ExitStack
 
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from billcycle import logs, metrics
 from billcycle.cli.common import runtime_for
 from billcycle.cli.serve import background
 from billcycle.web.app import create_app as create_web_app
-from billcycle.web.app import freeze_startup_objects
+from billcycle.web.app import for_server, freeze_startup_objects
 
 
-def create_app() -> FastAPI:
+def create_app() -> ASGIApp:
     runtime = runtime_for(None)
     logs.configure(runtime.settings.log_format, runtime.settings.log_level)
     # This process's live gauges (pool use) leave the multiprocess sums when it exits.
@@ -26,4 +26,4 @@ def create_app() -> FastAPI:
     atexit.register(stack.close)
     app = create_web_app(runtime)
     freeze_startup_objects()
-    return app
+    return for_server(app)

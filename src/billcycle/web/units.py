@@ -33,6 +33,7 @@ from anyio.lowlevel import RunVar
 from billcycle.context import ServiceContext
 from billcycle.db.session import read_only_unit
 from billcycle.runtime import Runtime
+from billcycle.tenancy.service import check_token_client
 
 T = TypeVar("T")
 
@@ -64,11 +65,18 @@ class Units:
     tenant_id: int
     # Multi-org: see ServiceContext.org_ids.
     org_ids: frozenset[int] | None = None
+    # The access token's (client's own tenant, client id, generation), checked in each
+    # unit of work so that a deleted or rotated client's tokens stop at once; None for
+    # callers without a token. The client's tenant is not always the one acted in
+    # (multi-entity).
+    client: tuple[int, str, int] | None = None
 
     def read(self, work: Callable[[ServiceContext], T]) -> T:
         """``work`` must only read (anything it adds or changes is refused, not written)."""
         runtime = self.runtime
         with read_only_unit(runtime.session_factory) as session:
+            if self.client is not None:
+                check_token_client(session, *self.client)
             return work(runtime.context(session, self.tenant_id, self.org_ids))
 
     async def write(self, work: Callable[[ServiceContext], T]) -> T:
@@ -77,4 +85,6 @@ class Units:
 
     def _write(self, work: Callable[[ServiceContext], T]) -> T:
         with self.runtime.service_context(self.tenant_id, self.org_ids) as ctx:
+            if self.client is not None:
+                check_token_client(ctx.session, *self.client)
             return work(ctx)

@@ -40,6 +40,10 @@ Every POST and PATCH takes `Idempotency-Key` (1 to 255 characters: the first ans
 replayed for 24 hours; 409 while it runs; 422 for the key with another entity, method, URL
 or body). Every answer carries `RateLimit-Limit`, `RateLimit-Remaining` and
 `RateLimit-Reset`; past the limit: 429 with `Retry-After` and code 50000070.
+Limits, checked before anything else (each answers a 4xx and changes nothing): request
+line 8 KiB, request head 16 KiB and 100 headers (431); body 10 MiB after gzip (413); in a
+JSON body, text values up to 65,536 characters; no NUL
+character or unpaired UTF-16 surrogate in any text (400); `page` up to 100,000,000.
 """
 
 

@@ -17,6 +17,7 @@ from billcycle.db.session import read_only_unit
 from billcycle.errors import DomainError, Forbidden, InvalidValue, NotAuthenticated
 from billcycle.ids import parse_zuora_id
 from billcycle.runtime import Runtime
+from billcycle.tenancy.service import check_token_client
 from billcycle.tenancy.tokens import TokenClaims, TokenSigner
 from billcycle.web.audit import note_caller
 from billcycle.web.ratelimit import check_rate
@@ -58,6 +59,10 @@ OrgIds = Annotated[
 class Caller:
     tenant_id: int
     client_id: str
+    # The client's own tenant and generation: the request's unit of work checks that the
+    # client still exists at that generation (a deleted or rotated client's tokens stop).
+    home_tenant_id: int
+    generation: int
     # The organizations the call acts in (None: not limited); ``named`` when they come
     # from Zuora-Org-Ids of an unrestricted client and must be checked to exist.
     org_ids: frozenset[int] | None
@@ -119,7 +124,14 @@ def authenticate(
     orgs = access.narrow(granted, requested)
     check_rate(request, tenant_id, claims.client_id)
     note_caller(request, tenant_id, f"client:{claims.client_id}")
-    return Caller(tenant_id, claims.client_id, orgs, requested is not None and granted is None)
+    return Caller(
+        tenant_id,
+        claims.client_id,
+        claims.tenant_id,
+        claims.generation,
+        orgs,
+        requested is not None and granted is None,
+    )
 
 
 def _check_orgs(runtime: Runtime, caller: Caller) -> None:
@@ -155,6 +167,7 @@ def zuora_context(
     runtime = runtime_of(request)
     _check_orgs(runtime, caller)
     with runtime.service_context(caller.tenant_id, caller.org_ids) as ctx:
+        check_token_client(ctx.session, caller.home_tenant_id, caller.client_id, caller.generation)
         yield ctx
 
 
@@ -182,7 +195,12 @@ async def zuora_units(
     caller = authenticate(request, credentials, zuora_entity_ids, zuora_org_ids)
     runtime = runtime_of(request)
     _check_orgs(runtime, caller)
-    return Units(runtime, caller.tenant_id, caller.org_ids)
+    return Units(
+        runtime,
+        caller.tenant_id,
+        caller.org_ids,
+        client=(caller.home_tenant_id, caller.client_id, caller.generation),
+    )
 
 
 Work = Annotated[Units, Depends(zuora_units)]

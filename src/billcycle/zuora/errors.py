@@ -13,7 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from billcycle.errors import DomainError, ErrorCode, ErrorKind
+from billcycle.errors import DomainError, ErrorCode, ErrorKind, wire_text
 from billcycle.ids import to_zuora_id
 
 CATEGORY_BY_KIND: dict[ErrorKind, int] = {
@@ -108,7 +108,7 @@ def error_response(
     status: int | None = None,
 ) -> JSONResponse:
     http_status = status or STATUS_BY_CATEGORY[category]
-    body = envelope(request_id_of(request), [(error_code(resource, category), message)])
+    body = envelope(request_id_of(request), [(error_code(resource, category), wire_text(message))])
     if is_legacy(request) and http_status not in (401, 413, 415):
         http_status = 200
     return JSONResponse(body, status_code=http_status)

@@ -9,6 +9,12 @@ from fastapi import Depends, Query
 from starlette.requests import Request
 
 MAX_PAGE_SIZE = 10_000
+# The highest page number a list accepts: (page - 1) * pageSize must stay a database
+# integer (a 64-bit offset) whatever the page size; past it a 400, never a 500.
+MAX_PAGE_NUMBER = 100_000_000
+
+PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE_NUMBER, description="Page number, from 1")]
+"""The ``page`` query parameter of every Zuora list."""
 
 
 @dataclass(frozen=True)
@@ -22,7 +28,7 @@ class Page:
 
 
 def page_params(
-    page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[
         int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE, description="Items per page")
     ] = 20,

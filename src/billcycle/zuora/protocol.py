@@ -19,7 +19,7 @@ from billcycle.zuora.errors import error_response
 
 _FORBIDDEN_TRACK_CHARS = set(":;\"'")
 _LEGACY_CUTOFF = date(2024, 5, 20)
-_NUMERIC_VERSION = re.compile(r"^\d{1,3}(\.\d{1,3})?$")
+_NUMERIC_VERSION = re.compile(r"^\d{1,3}(\.\d{1,3})?$", re.ASCII)
 
 
 def track_id_problem(value: str) -> str | None:

@@ -29,7 +29,7 @@ from billcycle.errors import InvalidValue, MissingField, NotFound
 from billcycle.fusebill.timestamps import UNSET_TIMESTAMP, fusebill_timestamp
 
 MAX_ID = 2**63 - 1
-_INTEGER = re.compile(r"^[+-]?\d{1,40}$")
+_INTEGER = re.compile(r"^[+-]?\d{1,40}$", re.ASCII)
 _SHOWN = 40
 
 # -- requests ----------------------------------------------------------------------------

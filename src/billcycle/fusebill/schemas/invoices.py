@@ -22,7 +22,7 @@ from billcycle.fusebill.schemas.customers import (
     fusebill_date_timestamp,
     timestamp,
 )
-from billcycle.ids import NUMBER_FORMATS, format_number
+from billcycle.ids import NUMBER_FORMATS, format_number, is_ascii_digits
 from billcycle.invoicing.listing import InvoiceField, Scalar, SettlementRow
 from billcycle.invoicing.statuses import SettlementStatus
 from billcycle.money import from_minor
@@ -34,7 +34,7 @@ NET_TERMS_DAYS = frozenset({0, 5, 7, 10, 15, 21, 30, 45, 60, 75, 90})
 
 def wire_invoice_number(number: str) -> int | None:
     digits = number.removeprefix(_PREFIX)
-    return int(digits) if digits.isdigit() else None
+    return int(digits) if is_ascii_digits(digits) else None
 
 
 def _domain_invoice_number(value: Scalar) -> Scalar:

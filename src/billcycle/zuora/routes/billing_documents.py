@@ -11,7 +11,7 @@ from billcycle.errors import InvalidValue, MissingField, NotFound
 from billcycle.ids import parse_zuora_id
 from billcycle.invoicing import queries
 from billcycle.zuora.deps import Ctx
-from billcycle.zuora.paging import Page, next_page_url
+from billcycle.zuora.paging import Page, PageNumber, next_page_url
 from billcycle.zuora.schemas import invoices as schemas
 from billcycle.zuora.schemas.base import WireDate
 
@@ -22,7 +22,7 @@ MAX_DOCUMENTS_PAGE_SIZE = 40
 
 
 def document_page(
-    page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[
         int,
         Query(alias="pageSize", ge=1, le=MAX_DOCUMENTS_PAGE_SIZE, description="Items per page"),

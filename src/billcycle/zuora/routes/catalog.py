@@ -18,7 +18,7 @@ from billcycle.catalog import service
 from billcycle.catalog.models import RATE_PLAN, Product
 from billcycle.ids import parse_zuora_id, require_zuora_id
 from billcycle.zuora.deps import Ctx
-from billcycle.zuora.paging import Page, next_page_url
+from billcycle.zuora.paging import Page, PageNumber, next_page_url
 from billcycle.zuora.schemas.catalog import (
     CatalogProduct,
     CatalogProductResponse,
@@ -42,7 +42,7 @@ ProductKey = Annotated[str, Path(description="The product's 32-hex id or its SKU
 
 
 def _catalog_page(
-    page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[
         int,
         Query(alias="pageSize", ge=1, le=CATALOG_MAX_PAGE_SIZE, description="Items per page"),

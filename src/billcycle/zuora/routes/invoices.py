@@ -14,7 +14,7 @@ from billcycle.invoicing import queries, service
 from billcycle.invoicing.models import Invoice
 from billcycle.money import parse_amount
 from billcycle.zuora.deps import Ctx
-from billcycle.zuora.paging import Page, next_page_url
+from billcycle.zuora.paging import Page, PageNumber, next_page_url
 from billcycle.zuora.schemas import invoices as schemas
 from billcycle.zuora.schemas.base import zuora_datetime
 
@@ -25,7 +25,7 @@ MAX_ITEMS_PAGE_SIZE = 40
 
 
 def item_page(
-    page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[
         int, Query(alias="pageSize", ge=1, le=MAX_ITEMS_PAGE_SIZE, description="Items per page")
     ] = 20,

@@ -38,10 +38,15 @@ def create_token(
     runtime = runtime_of(request)
     with unit_of_work(runtime.session_factory) as session:
         client = service.authenticate_client(session, client_id, client_secret)
-        tenant_id, cid = client.tenant_id, client.client_id
+        tenant_id, cid, generation = client.tenant_id, client.client_id, client.generation
         reach = access.reach_of(session, client)
     token = signer_of(request).issue(
-        tenant_id, cid, runtime.machine_clock.now(), entities=reach.entities, orgs=reach.orgs
+        tenant_id,
+        cid,
+        runtime.machine_clock.now(),
+        generation,
+        entities=reach.entities,
+        orgs=reach.orgs,
     )
     return TokenResponse(
         access_token=token.token, expires_in=token.expires_in, scope=token.scope, jti=token.jti

@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 
 from billcycle.catalog import service
 from billcycle.catalog.models import CHARGE, PRODUCT, RATE_PLAN
-from billcycle.errors import DomainError, ErrorKind
+from billcycle.errors import DomainError, ErrorKind, wire_text
 from billcycle.ids import require_zuora_id, to_zuora_id
 from billcycle.zuora.deps import Ctx
 from billcycle.zuora.errors import CATEGORY_BY_KIND, STATUS_BY_CATEGORY, error_code, is_legacy
@@ -71,7 +71,7 @@ def _respond(request: Request, body: dict[str, Any], status: int) -> JSONRespons
 
 
 def _proxy_failure(request: Request, code: str, message: str, status: int) -> JSONResponse:
-    body = {"Success": False, "Errors": [{"Code": code, "Message": message}]}
+    body = {"Success": False, "Errors": [{"Code": code, "Message": wire_text(message)}]}
     return _respond(request, body, status)
 
 

@@ -22,7 +22,7 @@ from billcycle.paymentruns.models import PaymentRun
 from billcycle.paymentruns.repository import RunFilters
 from billcycle.paymentruns.statuses import PaymentRunStatus
 from billcycle.zuora.deps import Ctx
-from billcycle.zuora.paging import PageParams, next_page_url
+from billcycle.zuora.paging import PageNumber, PageParams, next_page_url
 from billcycle.zuora.schemas.payment_runs import (
     STATUS_WORDS,
     PaymentRunRequest,
@@ -146,7 +146,7 @@ def get_payment_run_data(
     request: Request,
     ctx: Ctx,
     payment_run_key: str,
-    page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[
         int, Query(alias="pageSize", ge=1, le=10_000, description="Records per page")
     ] = 10_000,

@@ -31,7 +31,7 @@ from billcycle.accounts.service import (
 from billcycle.accounts.statuses import AccountStatus
 from billcycle.errors import InvalidValue
 from billcycle.gateways.interface import CardDetails
-from billcycle.ids import parse_zuora_id, to_zuora_id
+from billcycle.ids import is_ascii_digits, parse_zuora_id, to_zuora_id
 from billcycle.money import from_minor
 from billcycle.paymentmethods.inputs import AccountPaymentSetup, NewPaymentMethod
 from billcycle.paymentmethods.models import PaymentMethod
@@ -79,7 +79,7 @@ class UpdateContactRequest(_ContactFields):
 
 def _digits(value: object) -> object:
     """zuora-sdk's CreateAccountCreditCard sends the expiry as strings ("01", "2030")."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and is_ascii_digits(value.strip()):
         return int(value.strip())
     return value
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 from pydantic.alias_generators import to_camel, to_pascal
 
 ZUORA_DATETIME = "%Y-%m-%d %H:%M:%S"
-_WIRE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_WIRE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 
 
 def wire_date(value: object) -> date:

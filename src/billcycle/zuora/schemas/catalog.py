@@ -356,11 +356,13 @@ class ProxyDeleteResponse(CamelResponse):
 
 
 class ObjectProduct(PascalResponse):
+    # Fields without a value are left out (response_model_exclude_none), as Zuora does:
+    # they are optional in the schema, as in zuora-sdk's models.
     id: str
     name: str
     sku: str = Field(alias="SKU")
-    description: str | None
-    category: str | None
+    description: str | None = None
+    category: str | None = None
     effective_start_date: date
     effective_end_date: date
     allow_feature_changes: bool = False
@@ -372,9 +374,9 @@ class ObjectRatePlan(PascalResponse):
     id: str
     product_id: str
     name: str
-    description: str | None
-    effective_start_date: date | None
-    effective_end_date: date | None
+    description: str | None = None
+    effective_start_date: date | None = None
+    effective_end_date: date | None = None
     active_currencies: list[str]
     created_date: str
     updated_date: str
@@ -384,8 +386,8 @@ class ObjectTier(PascalResponse):
     id: str
     currency: str
     tier: int
-    starting_unit: Number | None
-    ending_unit: Number | None
+    starting_unit: Number | None = None
+    ending_unit: Number | None = None
     price: Number
     price_format: str
 
@@ -398,18 +400,18 @@ class ObjectCharge(PascalResponse):
     id: str
     product_rate_plan_id: str
     name: str
-    description: str | None
+    description: str | None = None
     charge_type: str
     charge_model: str
-    billing_period: str | None
-    specific_billing_period: int | None
+    billing_period: str | None = None
+    specific_billing_period: int | None = None
     billing_timing: str
     bill_cycle_type: str
-    bill_cycle_day: int | None
-    weekly_bill_cycle_day: str | None
+    bill_cycle_day: int | None = None
+    weekly_bill_cycle_day: str | None = None
     trigger_event: str
-    default_quantity: Number | None
-    uom: str | None = Field(alias="UOM")
+    default_quantity: Number | None = None
+    uom: str | None = Field(default=None, alias="UOM")
     included_units: Number | None = None
     discount_level: str | None = None
     apply_discount_to: str | None = None

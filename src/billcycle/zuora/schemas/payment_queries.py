@@ -18,7 +18,7 @@ from typing import Annotated, TypeVar
 from fastapi import Query
 
 from billcycle.errors import InvalidValue
-from billcycle.ids import parse_zuora_id
+from billcycle.ids import is_ascii_digits, parse_zuora_id
 from billcycle.payments.inputs import PaymentQuery, RefundQuery, Span
 from billcycle.payments.statuses import (
     PaymentSortField,
@@ -28,10 +28,11 @@ from billcycle.payments.statuses import (
     RefundSortField,
     RefundStatus,
 )
+from billcycle.zuora.paging import MAX_PAGE_NUMBER
 
 MAX_PAGE_SIZE = 40  # zuora-sdk's limit for payments and refunds
 DEFAULT_PAGE_SIZE = 20
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
 E = TypeVar("E", bound=StrEnum)
 
 # The list parameters, read as text so that a bad value is answered as a bad query
@@ -54,14 +55,14 @@ def page_of(params: Mapping[str, str]) -> tuple[int, int]:
     """``(page, pageSize)``: pages from 1, at most 40 records a page."""
     numbers = []
     for name, default, top in (
-        ("page", 1, None),
+        ("page", 1, MAX_PAGE_NUMBER),
         ("pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
     ):
         raw = params.get(name)
         if raw is None:
             numbers.append(default)
             continue
-        if not raw.strip().isdigit() or int(raw) < 1 or (top is not None and int(raw) > top):
+        if not is_ascii_digits(raw.strip()) or int(raw) < 1 or (top is not None and int(raw) > top):
             limit = f" from 1 to {top}" if top else " of 1 or more"
             raise _bad(name, raw, f" Use a whole number{limit}.")
         numbers.append(int(raw))

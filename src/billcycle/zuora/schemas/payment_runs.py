@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import StrictBool, StrictStr
 
 from billcycle.errors import InvalidValue
-from billcycle.ids import parse_zuora_id, to_zuora_id
+from billcycle.ids import is_ascii_digits, parse_zuora_id, to_zuora_id
 from billcycle.money import from_minor
 from billcycle.paymentruns.models import PaymentRun
 from billcycle.paymentruns.repository import CurrencyTotals
@@ -37,7 +37,8 @@ RESOURCE = "payment_run"
 
 _BATCH = re.compile(r"^Batch([1-9][0-9]?)$")
 _RUN_DATE = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]00:?00)?$"
+    r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]00:?00)?$",
+    re.ASCII,
 )
 
 FLAGS = {
@@ -133,7 +134,7 @@ def _bill_cycle_day(value: object) -> int:
     text = (
         str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
     )
-    if not text.isdigit() or not 1 <= int(text) <= 31:
+    if not is_ascii_digits(text) or not 1 <= int(text) <= 31:
         raise _invalid("billCycleDay", "Invalid billCycleDay: use 1 to 31.")
     return int(text)
 

@@ -25,7 +25,7 @@ from billcycle.catalog.vocabulary import (
     TriggerEvent,
 )
 from billcycle.errors import InvalidValue
-from billcycle.ids import parse_zuora_id, to_zuora_id
+from billcycle.ids import is_ascii_digits, parse_zuora_id, to_zuora_id
 from billcycle.rating import ChargeModel, ChargeType, PriceFormat
 from billcycle.subscriptions.inputs import (
     Cancellation,
@@ -77,7 +77,7 @@ def _int_or_digits(value: object) -> int:
         raise ValueError("must be a whole number")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 9:
+    if isinstance(value, str) and is_ascii_digits(value.strip()) and len(value.strip()) <= 9:
         return int(value.strip())
     raise ValueError("must be a whole number")
 

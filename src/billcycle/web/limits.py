@@ -1,0 +1,217 @@
+"""Limits on a request's head (request line, header count, header bytes), enforced before
+any authentication, so an anonymous client cannot grow the server's memory.
+
+Two layers:
+
+* **in the server** (:class:`LimitedHttpToolsProtocol`, what ``billcycle serve`` runs): the
+  bytes of a request head are counted as they arrive, before httptools buffers a header,
+  and past the cap the server answers ``431 Request Header Fields Too Large`` and closes
+  the connection, so a 50 MB header costs one read buffer, not 50 MB. With ``--http h11``
+  uvicorn's ``h11_max_incomplete_event_size`` is set to the same cap.
+* **in the application** (:class:`HeaderLimitMiddleware`): the same caps checked on the
+  ASGI scope, whatever server runs the app, answering 431 in the dialect's envelope.
+
+The caps are settings: ``BILLCYCLE_MAX_HEADER_BYTES`` (request line and headers,
+default 16 KiB), ``BILLCYCLE_MAX_HEADER_COUNT`` (default 100) and
+``BILLCYCLE_MAX_REQUEST_LINE_BYTES`` (default 8 KiB).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from billcycle.config import Settings, get_settings
+from billcycle.web.body import ErrorRenderer
+
+log = logging.getLogger(__name__)
+
+TOO_LARGE = "Request header fields too large."
+INTERNAL_ERROR = "An internal error occurred; it has been logged."
+_431 = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"connection: close\r\n"
+    b"content-length: " + str(len(TOO_LARGE)).encode() + b"\r\n\r\n" + TOO_LARGE.encode()
+)
+
+
+class _HeadTooLarge(Exception):
+    pass
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the head caps of the process settings."""
+
+    max_head_bytes: int = 16 * 1024
+    max_header_count: int = 100
+    max_line_bytes: int = 8 * 1024
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_open = True
+        self._head_bytes = 0
+        self._refused = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        head_was_open = self._head_open
+        super().data_received(data)
+        # Still no end of the head after this read (one read is at most the transport's
+        # buffer, 256 KiB): count it, and past the cap refuse before buffering more. A
+        # read that ends the head is not counted, so a body sharing it costs nothing.
+        if head_was_open and self._head_open and not self._refused:
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_head_bytes:
+                self._refuse()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_open = True
+        self._head_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if len(self.url) > self.max_line_bytes:
+            self._refused = True
+            raise _HeadTooLarge
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+        if len(self.headers) > self.max_header_count or size > self.max_head_bytes:
+            self._refused = True
+            raise _HeadTooLarge
+
+    def on_headers_complete(self) -> None:
+        self._head_open = False
+        super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        if self._refused:
+            self._refuse()
+            return
+        super().send_400_response(msg)
+
+    def _refuse(self) -> None:
+        self._refused = True
+        if not self.transport.is_closing():
+            self.transport.write(_431)
+            self.transport.close()
+
+
+def limited_protocol(settings: Settings) -> type[asyncio.Protocol]:
+    """The server protocol with ``settings``' caps."""
+    return type(
+        "LimitedHttpToolsProtocol",
+        (LimitedHttpToolsProtocol,),
+        {
+            "max_head_bytes": settings.max_header_bytes,
+            "max_header_count": settings.max_header_count,
+            "max_line_bytes": settings.max_request_line_bytes,
+        },
+    )
+
+
+class ProcessLimitedHttpToolsProtocol(LimitedHttpToolsProtocol):
+    """For ``serve --workers N``, whose processes import the protocol by name: the caps
+    of the process's own ``BILLCYCLE_*`` settings."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        settings = get_settings()
+        self.max_head_bytes = settings.max_header_bytes
+        self.max_header_count = settings.max_header_count
+        self.max_line_bytes = settings.max_request_line_bytes
+        super().__init__(*args, **kwargs)
+
+
+def server_options(settings: Settings, *, by_name: bool = False) -> dict[str, Any]:
+    """The uvicorn options that enforce the head caps (``by_name`` for the multi-process
+    server, which imports the protocol in each process)."""
+    http: Any = (
+        "billcycle.web.limits:ProcessLimitedHttpToolsProtocol"
+        if by_name
+        else limited_protocol(settings)
+    )
+    return {"http": http, "h11_max_incomplete_event_size": settings.max_header_bytes}
+
+
+def server_config(app: ASGIApp, settings: Settings, **kwargs: Any) -> uvicorn.Config:
+    return uvicorn.Config(app, **server_options(settings), **kwargs)
+
+
+class HeaderLimitMiddleware:
+    """The same caps on the ASGI scope, for any server: 431 in the dialect's envelope."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        max_count: int,
+        max_line_bytes: int,
+        render_error: ErrorRenderer,
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_count = max_count
+        self.max_line_bytes = max_line_bytes
+        self.render_error = render_error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = scope["headers"]
+            line = len(scope.get("raw_path") or b"") + len(scope.get("query_string", b""))
+            size = line + sum(len(name) + len(value) + 4 for name, value in headers)
+            if len(headers) > self.max_count or size > self.max_bytes or line > self.max_line_bytes:
+                response = self.render_error(scope, 431, TOO_LARGE)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class ContainErrors:
+    """The server's side of a 500: the connection stays usable.
+
+    An unexpected exception is rendered by the dialect's handler (a well-formed 500
+    envelope) and then re-raised by Starlette, and uvicorn closes a connection whose
+    application raised after its response started: the client's next request on it was
+    reset. Wrapped around the app by the server (``billcycle serve``), this logs the
+    exception and lets the connection live once the whole response was sent; before
+    that, it sends the envelope itself. Tests' clients see the app unwrapped, so a
+    server exception still reaches the test with its traceback.
+    """
+
+    def __init__(self, app: ASGIApp, *, render_error: ErrorRenderer) -> None:
+        self.app = app
+        self.render_error = render_error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = complete = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started, complete
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                complete = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if started and not complete:
+                raise  # half a response: only closing the connection ends it cleanly
+            if not started:
+                log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+                response = self.render_error(scope, 500, INTERNAL_ERROR)
+                await response(scope, receive, send)
