@@ -27,6 +27,8 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any
 
+from sqlalchemy.orm.attributes import set_committed_value
+
 from billcycle.collections.policy import policies_for, retry_allowed
 from billcycle.context import ServiceContext
 from billcycle.errors import Conflict
@@ -266,6 +268,7 @@ def begin_chunk(
                 groups.append(batch)
         ctx.session.flush()
         pending = charging.begin_charges(ctx, requests) if requests else []
+        claims: list[tuple[int, int]] = []
         for charge, batch in zip(pending, groups, strict=True):
             if charge.error is not None or charge.payment_id is None:
                 message = charge.error.render() if charge.error is not None else "Not charged."
@@ -273,15 +276,19 @@ def begin_chunk(
                     _fail(record, RecordError.CHARGE_REFUSED, message, now)
                 begun.counts.failed += len(batch)
                 continue
-            ids = [record.id for record in batch]
-            if not repo.claim_records(ctx.session, ids, charge.payment_id):
-                raise ChunkTakenOver("Another worker collected these records meanwhile.")
-            for record in batch:
-                record.payment_id = charge.payment_id
+            claims.extend((record.id, charge.payment_id) for record in batch)
             begun.pending.append(charge)
-            begun.groups.append(ids)
-        begun.counts.payments = len(begun.pending)
+            begun.groups.append([record.id for record in batch])
         ctx.session.flush()
+        # Every record claimed by its payment in one statement, all or none.
+        if not repo.claim_many(ctx.session, claims):
+            raise ChunkTakenOver("Another worker collected these records meanwhile.")
+        by_record = dict(claims)
+        for batch in groups:
+            for record in batch:
+                if record.id in by_record:
+                    set_committed_value(record, "payment_id", by_record[record.id])
+        begun.counts.payments = len(begun.pending)
         repo.add_progress(
             ctx.session,
             run.id,

@@ -381,21 +381,24 @@ def open_records(
     )
 
 
-def claim_records(session: Session, record_ids: Sequence[int], payment_id: int) -> bool:
-    """Name the payment that collects these records, only if none does yet: a worker
-    that lost its chunk to another finds them claimed and must roll back its charge.
+def claim_many(session: Session, claims: Sequence[tuple[int, int]]) -> bool:
+    """Name the payment that collects each record, (record id, payment id) pairs in ONE
+    statement, only where none does yet: all of them, or False when any record was
+    claimed by another worker meanwhile (one that lost its chunk to another must roll
+    back its charges).
 
     Tenant: the records were read under the caller's tenant.
     """
-    if not record_ids:
+    if not claims:
         return True
+    named = dict(claims)
     result = session.execute(
         update(PaymentRunData)
-        .where(PaymentRunData.id.in_(list(record_ids)), PaymentRunData.payment_id.is_(None))
-        .values(payment_id=payment_id)
+        .where(PaymentRunData.id.in_(list(named)), PaymentRunData.payment_id.is_(None))
+        .values(payment_id=case(named, value=PaymentRunData.id))
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount) == len(record_ids)  # type: ignore[attr-defined]
+    return int(result.rowcount) == len(named)  # type: ignore[attr-defined]
 
 
 def balances(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> dict[int, int]:

@@ -41,11 +41,13 @@ from billcycle.context import ServiceContext
 from billcycle.errors import Conflict, DomainError, InvalidValue, NotFound, RuleViolation
 from billcycle.gateways import service as gateways
 from billcycle.gateways.interface import (
+    BatchingGateway,
     Gateway,
     GatewayResult,
     PaymentMethodRef,
     SaleRequest,
     attempt_key,
+    sale_many,
 )
 from billcycle.gateways.statuses import DeclineCategory, GatewayOutcome, TransactionKind
 from billcycle.invoicing import repository as invoice_repo
@@ -602,20 +604,116 @@ def send_charges(
                 except DomainError as exc:
                     opened[gateway_id] = exc
 
-    def call(charge: PendingCharge) -> ChargeAnswer:
-        assert charge.gateway_id is not None
-        found = opened[charge.gateway_id]
+    singles: list[tuple[int, PendingCharge, Gateway, RateLimiter]] = []
+    groups: list[tuple[Gateway, RateLimiter, list[tuple[int, PendingCharge]]]] = []
+    by_gateway: dict[int, list[tuple[int, PendingCharge]]] = {}
+    for i, charge in todo:
+        by_gateway.setdefault(charge.gateway_id or 0, []).append((i, charge))
+    for gateway_id, items in by_gateway.items():
+        found = opened[gateway_id]
         if isinstance(found, DomainError):
-            return ChargeAnswer(pending=charge, error=found)
+            for i, charge in items:
+                answers[i] = ChargeAnswer(pending=charge, error=found)
+            continue
         gateway, limiter = found
-        return _sale(gateway, limiter, charge, sleep)
-
-    if todo:
-        workers = max(1, min(in_flight, len(todo)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="charge") as pool:
-            for (i, _), answer in zip(todo, pool.map(call, [p for _, p in todo]), strict=True):
-                answers[i] = answer
+        if isinstance(gateway, BatchingGateway):
+            # A batch is ``in_flight`` calls at once: one batch after another.
+            groups.extend(
+                (gateway, limiter, items[start : start + in_flight])
+                for start in range(0, len(items), in_flight)
+            )
+        else:
+            singles.extend((i, charge, gateway, limiter) for i, charge in items)
+    for gateway, limiter, group in groups:
+        for (i, _), answer in zip(
+            group, _sale_batch(gateway, limiter, [c for _, c in group], sleep), strict=True
+        ):
+            answers[i] = answer
+    if len(singles) == 1 or (singles and in_flight == 1):
+        for i, charge, gateway, limiter in singles:
+            answers[i] = _sale(gateway, limiter, charge, sleep)
+    elif singles:
+        pool = _pool(in_flight)
+        futures = [
+            (i, pool.submit(_sale, gateway, limiter, charge, sleep))
+            for i, charge, gateway, limiter in singles
+        ]
+        for i, future in futures:
+            answers[i] = future.result()
     return [answer for answer in answers if answer is not None]
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(size: int) -> ThreadPoolExecutor:
+    """The process's pool of ``size`` threads for gateway calls (kept: a payment run's
+    chunks reuse it rather than start threads for each chunk). A caller's calls wait in
+    its queue, so one caller has at most ``size`` in flight."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(size)
+        if pool is None:
+            pool = _POOLS[size] = ThreadPoolExecutor(
+                max_workers=size, thread_name_prefix=f"charge{size}"
+            )
+        return pool
+
+
+def _sale_request(charge: PendingCharge) -> SaleRequest:
+    assert charge.attempt_key
+    assert charge.amount is not None
+    assert charge.currency
+    assert charge.token
+    return SaleRequest(
+        idempotency_key=charge.attempt_key,
+        amount=charge.amount,
+        currency=charge.currency,
+        payment_method=PaymentMethodRef(charge.token, charge.second_token),
+        description=charge.request.soft_descriptor or charge.payment_number,
+    )
+
+
+def _lost(charge: PendingCharge) -> ChargeAnswer:
+    """A lost answer: the charge may have gone through; the reconciler asks later."""
+    assert charge.attempt_key
+    return ChargeAnswer(
+        pending=charge,
+        result=GatewayResult(
+            kind=TransactionKind.SALE,
+            outcome=GatewayOutcome.UNKNOWN,
+            idempotency_key=charge.attempt_key,
+            code="no_answer",
+            message="The gateway call failed without an answer.",
+            category=DeclineCategory.SYSTEM,
+        ),
+    )
+
+
+_NO_LIMIT = RateLimiter(0)
+
+
+def _sale_batch(
+    gateway: Gateway,
+    limiter: RateLimiter,
+    charges: Sequence[PendingCharge],
+    sleep: Callable[[float], None],
+) -> list[ChargeAnswer]:
+    """One batch of sales through a batching gateway (each sale takes its rate slot). A
+    domain error for the batch: each sale again on its own, which answers its error."""
+    for _ in charges:
+        limiter.wait(sleep)
+    try:
+        results = sale_many(gateway, [_sale_request(c) for c in charges])
+    except DomainError:
+        return [_sale(gateway, _NO_LIMIT, charge, sleep) for charge in charges]
+    except Exception:
+        log.exception("gateway batch of %d sales: no answer", len(charges))
+        return [_lost(charge) for charge in charges]
+    if len(results) != len(charges):
+        log.error("gateway batch: %d answers for %d sales", len(results), len(charges))
+        return [_lost(charge) for charge in charges]
+    return [ChargeAnswer(pending=c, result=r) for c, r in zip(charges, results, strict=True)]
 
 
 def _rate_of(settings: dict[str, Any]) -> float:
@@ -628,33 +726,15 @@ def _rate_of(settings: dict[str, Any]) -> float:
 def _sale(
     gateway: Gateway, limiter: RateLimiter, charge: PendingCharge, sleep: Callable[[float], None]
 ) -> ChargeAnswer:
-    assert charge.attempt_key
-    assert charge.amount is not None
-    assert charge.currency
-    assert charge.token
+    request = _sale_request(charge)
     limiter.wait(sleep)
     try:
-        result = gateway.sale(
-            SaleRequest(
-                idempotency_key=charge.attempt_key,
-                amount=charge.amount,
-                currency=charge.currency,
-                payment_method=PaymentMethodRef(charge.token, charge.second_token),
-                description=charge.request.soft_descriptor or charge.payment_number,
-            )
-        )
+        result = gateway.sale(request)
     except DomainError as exc:
         return ChargeAnswer(pending=charge, error=exc)
     except Exception:  # a lost answer: the reconciler asks the gateway later
         log.exception("gateway sale %s: no answer", charge.attempt_key)
-        result = GatewayResult(
-            kind=TransactionKind.SALE,
-            outcome=GatewayOutcome.UNKNOWN,
-            idempotency_key=charge.attempt_key,
-            code="no_answer",
-            message="The gateway call failed without an answer.",
-            category=DeclineCategory.SYSTEM,
-        )
+        return _lost(charge)
     return ChargeAnswer(pending=charge, result=result)
 
 
