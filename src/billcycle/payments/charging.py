@@ -341,7 +341,7 @@ def _write_planned(
     earlier = pending_repository.orders_in_use(ctx.session, ctx.tenant_id, numbers_)
     now = ctx.clock.now()
     today = ctx.clock.today()
-    made: list[tuple[int, ChargeRequest, _Planned, Payment]] = []
+    made: list[tuple[int, ChargeRequest, _Planned, dict[str, Any]]] = []
     for (index, request, planned), number in zip(waiting, numbers_, strict=True):
         try:
             attempt = _attempt_from(earlier.get(number, []), number)
@@ -350,19 +350,17 @@ def _write_planned(
             for invoice_id, amount in planned.rows:
                 batch.promised[invoice_id] -= amount
             continue
-        payment = Payment(
+        row = dict(_PAYMENT_ROW)
+        row.update(
             tenant_id=ctx.tenant_id,
             account_id=planned.account.id,
             number=number,
             amount_minor=request.amount_minor,
             currency=planned.account.currency,
             effective_date=today,
-            payment_type=PaymentType.ELECTRONIC.value,
-            status=PaymentStatus.PROCESSING.value,
             payment_method_id=planned.method.id,
             gateway_id=planned.gateway_id,
             gateway_order_id=number,
-            gateway_state=GatewayState.SUBMITTED.value,
             comment=request.comment,
             submitted_at=now,
             created_at=now,
@@ -370,28 +368,29 @@ def _write_planned(
             attempt_key=attempt_key(number, attempt),
             attempt_source=request.attempt_source,
         )
-        made.append((index, request, planned, payment))
-    payment_repo.insert_many(ctx.session, [payment for *_, payment in made])
-    pending_repository.add(
+        made.append((index, request, planned, row))
+    # Plain rows, one batched INSERT each: no ORM object per payment or intention.
+    ids = payment_repo.insert_rows(ctx.session, [row for *_, row in made])
+    pending_repository.add_rows(
         ctx.session,
         [
-            PendingApplication(
-                tenant_id=ctx.tenant_id,
-                payment_id=payment.id,
-                invoice_id=invoice_id,
-                invoice_item_id=None,
-                amount_minor=amount,
-            )
-            for _, _, planned, payment in made
+            {
+                "tenant_id": ctx.tenant_id,
+                "payment_id": payment_id,
+                "invoice_id": invoice_id,
+                "invoice_item_id": None,
+                "amount_minor": amount,
+            }
+            for (_, _, planned, _), payment_id in zip(made, ids, strict=True)
             for invoice_id, amount in planned.rows
         ],
     )
-    for index, request, planned, payment in made:
+    for (index, request, planned, row), payment_id in zip(made, ids, strict=True):
         found[index] = PendingCharge(
             request=request,
-            payment_id=payment.id,
-            payment_number=payment.number,
-            attempt_key=payment.attempt_key,
+            payment_id=payment_id,
+            payment_number=row["number"],
+            attempt_key=row["attempt_key"],
             gateway_id=planned.gateway_id,
             payment_method_id=planned.method.id,
             amount=planned.amount,
@@ -399,6 +398,25 @@ def _write_planned(
             token=planned.method.token,
             second_token=planned.method.second_token,
         )
+
+
+# Every column a payment begun as a set is written with (one executemany needs the same
+# keys in every row); what _write_planned does not set keeps these values.
+_PAYMENT_ROW: dict[str, Any] = {
+    "payment_type": PaymentType.ELECTRONIC.value,
+    "status": PaymentStatus.PROCESSING.value,
+    "gateway_state": GatewayState.SUBMITTED.value,
+    "gateway_response": None,
+    "gateway_response_code": None,
+    "auth_transaction_id": None,
+    "soft_descriptor": None,
+    "reference_id": None,
+    "settled_at": None,
+    "cancelled_at": None,
+    "deleted_at": None,
+    "gateway_transaction_id": None,
+    "decline_category": None,
+}
 
 
 def _begin_one(ctx: ServiceContext, request: ChargeRequest) -> PendingCharge:
@@ -789,7 +807,7 @@ def _settle_approved(
     ids = [a.pending.payment_id for a in answers if a.pending.payment_id is not None]
     if not ids:
         return {}
-    locked = {p.id: p for p in payment_repo.lock_payments(ctx.session, ctx.tenant_id, ids)}
+    locked = {p.id: p for p in payment_repo.lock_payment_rows(ctx.session, ctx.tenant_id, ids)}
     candidates = {
         i: a
         for i, a in enumerate(answers)
@@ -817,6 +835,7 @@ def _settle_approved(
     now = ctx.clock.now()
     today = ctx.clock.today()
     entries: list[ledger.NewEntry] = []
+    updates: list[dict[str, Any]] = []
     approvals: dict[int, int] = {}
     settled: dict[int, ChargeOutcome] = {}
     for i in sorted(candidates, key=lambda i: candidates[i].pending.payment_id or 0):
@@ -825,14 +844,19 @@ def _settle_approved(
         assert result is not None
         payment = locked[answer.pending.payment_id or 0]
         source = answer.pending.request.source.value
-        if result.transaction_id:
-            payment.gateway_transaction_id = result.transaction_id
-        payment.status = PaymentStatus.PROCESSED.value
-        payment.gateway_state = GatewayState.SETTLED.value
-        payment.gateway_response = _clip(result.message, 500)
-        payment.gateway_response_code = _clip(result.code, 100)
-        payment.updated_at = now
-        payment.settled_at = now
+        transaction_id = result.transaction_id or payment.gateway_transaction_id
+        updates.append(
+            {
+                "b_id": payment.id,
+                "status": PaymentStatus.PROCESSED.value,
+                "gateway_state": GatewayState.SETTLED.value,
+                "gateway_response": _clip(result.message, 500),
+                "gateway_response_code": _clip(result.code, 100),
+                "gateway_transaction_id": transaction_id,
+                "updated_at": now,
+                "settled_at": now,
+            }
+        )
         entries.append(
             ledger.NewEntry(
                 account_id=payment.account_id,
@@ -872,8 +896,20 @@ def _settle_approved(
             )
         if payment.payment_method_id is not None:
             approvals[payment.payment_method_id] = approvals.get(payment.payment_method_id, 0) + 1
-        settled[i] = replace(_outcome(answer.pending.request, payment, result), settled_now=True)
-    ctx.session.flush()
+        settled[i] = ChargeOutcome(
+            request=answer.pending.request,
+            payment_id=payment.id,
+            payment_number=payment.number,
+            status=PaymentStatus.PROCESSED,
+            succeeded=True,
+            pending=False,
+            gateway_code=result.code,
+            gateway_message=result.message,
+            decline_category=result.category,
+            transaction_id=transaction_id,
+            settled_now=True,
+        )
+    payment_repo.settle_rows(ctx.session, updates)
     ledger.record_entries(ctx, entries)
     pending_repository.drop_many(
         ctx.session, ctx.tenant_id, [a.pending.payment_id or 0 for a in candidates.values()]
