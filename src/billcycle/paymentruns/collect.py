@@ -21,7 +21,9 @@ attempt key. Records whose payment is settled later show its outcome when read.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
@@ -54,6 +56,9 @@ from billcycle.payments.inputs import InvoiceApplication
 from billcycle.payments.statuses import SETTLED_STATUSES, PaymentStatus
 from billcycle.payments.views import amounts_of
 from billcycle.runtime import Runtime
+
+
+log = logging.getLogger(__name__)
 
 
 class ChunkTakenOver(Conflict):
@@ -353,6 +358,53 @@ def _request(
         attempt_source=_attempt_source(run),
         allow_closed_method=run.process_payment_with_closed_pm,
     )
+
+
+def collect_pipelined(
+    runtime: Runtime,
+    tenant_id: int,
+    run_id: int,
+    first_account: int,
+    last_account: int,
+    keep_lease: KeepLease | None,
+    *,
+    in_flight: int,
+) -> None:
+    """Collect a chunk in slices of about ``2 * in_flight`` records, overlapped: while
+    one slice's gateway calls are out (phase 2, in a thread of its own), the previous
+    slice is finished and the next one begun (phases 3 and 1, each its own unit of
+    work, as for a whole chunk). Each slice is committed before its calls go out, so a
+    crash anywhere leaves what a crashed chunk leaves (see the module's note)."""
+    with runtime.service_context(tenant_id) as ctx:
+        slices = repo.open_slices(
+            ctx.session, tenant_id, run_id, first_account, last_account, 2 * in_flight
+        )
+    if not slices:
+        # Nothing open: still renew and finish (records a crashed attempt left).
+        slices = [(first_account, last_account)]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="payment-run-send") as sender:
+        out: tuple[Begun, Future[list[ChargeAnswer]]] | None = None
+        try:
+            for lo, hi in slices:
+                begun = begin_chunk(runtime, tenant_id, run_id, lo, hi, keep_lease)
+                if begun is None:
+                    break  # cancelled or deleted meanwhile
+                sent = sender.submit(send_chunk, runtime, tenant_id, begun, in_flight)
+                previous, out = out, (begun, sent)
+                if previous is not None:
+                    finish_chunk(runtime, tenant_id, previous[0], previous[1].result(), keep_lease)
+            if out is not None:
+                finish_chunk(runtime, tenant_id, out[0], out[1].result(), keep_lease)
+                out = None
+        except BaseException:
+            # The calls already out are recorded, not left Processing for the reconciler
+            # (a re-run of the chunk finds them settled); then the failure goes on.
+            if out is not None:
+                try:
+                    finish_chunk(runtime, tenant_id, out[0], out[1].result(), keep_lease)
+                except Exception:
+                    log.exception("payment run %s: finishing a slice after a failure", run_id)
+            raise
 
 
 def send_chunk(

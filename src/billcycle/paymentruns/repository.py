@@ -363,6 +363,42 @@ def account_ranges(
     return [ChunkRange(lo, hi, n) for lo, hi, n in rows]
 
 
+def open_slices(
+    session: Session,
+    tenant_id: int,
+    run_id: int,
+    first_account: int,
+    last_account: int,
+    records_per_slice: int,
+) -> list[tuple[int, int]]:
+    """A chunk's accounts with records still open, cut into account ranges of about
+    ``records_per_slice`` records (an account's records in one slice), in order."""
+    rows = session.execute(
+        select(_data.account_id, func.count())
+        .where(
+            _data.tenant_id == tenant_id,
+            _data.payment_run_id == run_id,
+            _data.account_id.between(first_account, last_account),
+            _data.result.is_(None),
+        )
+        .group_by(_data.account_id)
+        .order_by(_data.account_id)
+    ).all()
+    slices: list[tuple[int, int]] = []
+    start: int | None = None
+    size = 0
+    for account_id, count in rows:
+        if start is None:
+            start = account_id
+        size += count
+        if size >= records_per_slice:
+            slices.append((start, account_id))
+            start, size = None, 0
+    if start is not None:
+        slices.append((start, rows[-1][0]))
+    return slices
+
+
 def open_records(
     session: Session, tenant_id: int, run_id: int, first_account: int, last_account: int
 ) -> list[PaymentRunData]:
