@@ -16,6 +16,7 @@ from datetime import date
 from json import loads
 from typing import Any
 
+from billcycle.bulkjobs import payment_charges as charges
 from billcycle.bulkjobs import payment_records as rules
 from billcycle.bulkjobs import repository as repo
 from billcycle.bulkjobs import tasks
@@ -73,9 +74,10 @@ class ValidatePaymentChunk:
         records = [loads(data) for _, data in rows]
         customers = _customers(ctx, records)
         invoices, _ = _invoices(ctx, records)
+        methods = charges.method_facts(ctx, records)
         failed: dict[str, list[int]] = {}
         for (record_id, _), record in zip(rows, records, strict=True):
-            verdict = rules.judge(record, customers, invoices, spend=False)
+            verdict = rules.judge(record, customers, invoices, spend=False, methods=methods)
             if isinstance(verdict, str):
                 failed.setdefault(verdict, []).append(record_id)
         failures = _fail(ctx, failed, RecordStatus.FAILED_VALIDATION)
@@ -93,6 +95,11 @@ class ValidatePaymentChunk:
 
 class ProcessPaymentChunk:
     def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
+        # CreditCard and ACH records first, in units of work of their own (this one has
+        # not begun: nothing read yet), so no write lock is held while gateways answer.
+        charges.charge_records(
+            runner.runtime, chunk, in_flight=runner.runtime.settings.payment_run_in_flight
+        )
         tasks._let_writers_in(ctx)
         session = ctx.session
         repo.plan_chunk_as_lookups(session)
@@ -123,6 +130,8 @@ class ProcessPaymentChunk:
         record_ids: list[int] = []
         failed: dict[str, list[int]] = {}
         for (record_id, _), record in zip(rows, records, strict=True):
+            if rules.is_charged(record):
+                continue  # charged above; one whose charge is out stays for the re-run
             verdict = rules.judge(record, customers, invoices, spend=True)
             if isinstance(verdict, str):
                 failed.setdefault(verdict, []).append(record_id)

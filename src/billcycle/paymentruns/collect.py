@@ -57,7 +57,6 @@ from billcycle.payments.statuses import SETTLED_STATUSES, PaymentStatus
 from billcycle.payments.views import amounts_of
 from billcycle.runtime import Runtime
 
-
 log = logging.getLogger(__name__)
 
 

@@ -66,7 +66,7 @@ from billcycle.payments import service as payments
 from billcycle.payments.checks import PAYMENT, lock, positive_minor
 from billcycle.payments.inputs import GatewayOutcome as SettleOutcome
 from billcycle.payments.inputs import InvoiceApplication, NewPayment
-from billcycle.payments.models import Payment, PendingApplication
+from billcycle.payments.models import Payment
 from billcycle.payments.statuses import SETTLED_STATUSES, GatewayState, PaymentStatus, PaymentType
 from billcycle.runtime import Runtime
 from billcycle.tenancy import numbers as number_sequences

@@ -78,6 +78,21 @@ def get_payment(session: Session, tenant_id: int, payment_id: int) -> Payment | 
     ).first()
 
 
+def payments_by_id(session: Session, tenant_id: int, payment_ids: Sequence[int]) -> list[Payment]:
+    """The tenant's payments among ``payment_ids`` (deleted ones too), in id order."""
+    found: list[Payment] = []
+    ordered = sorted(set(payment_ids))
+    for start in range(0, len(ordered), 500):
+        found.extend(
+            session.scalars(
+                select(Payment)
+                .where(Payment.tenant_id == tenant_id, Payment.id.in_(ordered[start : start + 500]))
+                .order_by(Payment.id)
+            )
+        )
+    return found
+
+
 def find_payment_by_number(session: Session, tenant_id: int, number: str) -> Payment | None:
     return session.scalars(
         select(Payment).where(
