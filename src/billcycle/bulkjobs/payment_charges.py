@@ -75,7 +75,11 @@ def charge_records(runtime: Runtime, chunk: ClaimedChunk, *, in_flight: int) -> 
             return
         naming = repo.records_charging(ctx.session, [record_id for record_id, _ in rows])
         fresh = [(rid, body) for rid, body in rows if naming.get(rid) is None]
-        resumed = [(rid, body, naming[rid]) for rid, body in rows if naming.get(rid) is not None]
+        resumed = [
+            (rid, body, payment_id)
+            for rid, body in rows
+            if (payment_id := naming.get(rid)) is not None
+        ]
         pending, begun = _begin(ctx, job_id, fresh)
     answers = charging.send_charges(runtime, tenant_id, pending, in_flight=in_flight)
     with runtime.service_context(tenant_id) as ctx:

@@ -56,7 +56,7 @@ def insert_entries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """
     if rows:
         # The table, not the entity: no ORM bookkeeping per row.
-        session.execute(insert(LedgerEntry.__table__), list(rows))
+        session.execute(insert(cast(Table, LedgerEntry.__table__)), list(rows))
 
 
 def insert_full_balances(

@@ -69,17 +69,7 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
         run.chunks_total = len(ranges)
         run.chunks_done = 0
         ctx.session.flush()
-        chunks.plan(
-            ctx.session,
-            tenant_id=tenant_id,
-            kind=COLLECT,
-            parent_id=run.id,
-            ranges=ranges,
-            now=ctx.machine_clock.now(),
-        )
-        if ranges:
-            runner.start_drains(ctx, COLLECT, run.id, len(ranges))
-        else:
+        if not runner.plan_and_drain(ctx, COLLECT, run.id, ranges):
             _finish(ctx, run)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from billcycle.payments.models import Payment, PendingApplication, Refund
@@ -22,7 +22,7 @@ def add(session: Session, rows: Sequence[PendingApplication]) -> None:
 def add_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Many intentions (column dicts, each with its tenant_id) in one executemany."""
     if rows:
-        session.execute(insert(PendingApplication.__table__), list(rows))
+        session.execute(insert(cast(Table, PendingApplication.__table__)), list(rows))
 
 
 def of_payment(session: Session, tenant_id: int, payment_id: int) -> list[PendingApplication]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    Table,
     and_,
     bindparam,
     delete,
@@ -60,7 +61,7 @@ def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
     return [
         int(payment_id)
         for payment_id in session.scalars(
-            sa_insert(Payment.__table__).returning(
+            sa_insert(cast(Table, Payment.__table__)).returning(
                 Payment.__table__.c.id, sort_by_parameter_order=True
             ),
             list(rows),
@@ -182,7 +183,7 @@ def settle_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """
     if not rows:
         return
-    table = Payment.__table__
+    table = cast(Table, Payment.__table__)
     session.execute(
         update(table)
         .where(table.c.id == bindparam("b_id"))
