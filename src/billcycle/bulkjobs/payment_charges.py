@@ -25,7 +25,6 @@ after this for the recorded records, sees them all.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from json import loads
 from typing import Any, NamedTuple
 
 from billcycle.bulkjobs import payment_records as rules
@@ -56,25 +55,22 @@ class ChargesTakenOver(Conflict):
     """Another worker charged some of this chunk's records meanwhile."""
 
 
-def charge_records(runtime: Runtime, chunk: ClaimedChunk, *, in_flight: int) -> None:
-    """Charge the chunk's CreditCard and ACH records awaiting processing (phases 1-3);
-    record what became of charges a crashed attempt began."""
+def charge_records(
+    runtime: Runtime,
+    chunk: ClaimedChunk,
+    rows: Sequence[tuple[int, Record]],
+    *,
+    in_flight: int,
+) -> None:
+    """Charge the chunk's CreditCard and ACH records ``rows`` (read awaiting processing;
+    phases 1-3); record what became of charges a crashed attempt began."""
     tenant_id, job_id = chunk.tenant_id, chunk.parent_id
     with runtime.service_context(tenant_id) as ctx:
         job = repo.share_job(ctx.session, tenant_id, job_id)
         if job is None or job.status != BulkJobStatus.PROCESSING:
             return
-        rows = [
-            (record_id, body)
-            for record_id, data in repo.records_with_data(
-                ctx.session, job_id, chunk.first_id, chunk.last_id, RecordStatus.PASSED_VALIDATION
-            )
-            if rules.is_charged(body := loads(data))
-        ]
-        if not rows:
-            return
         naming = repo.records_charging(ctx.session, [record_id for record_id, _ in rows])
-        fresh = [(rid, body) for rid, body in rows if naming.get(rid) is None]
+        fresh = [(rid, body) for rid, body in rows if rid in naming and naming[rid] is None]
         resumed = [
             (rid, body, payment_id)
             for rid, body in rows

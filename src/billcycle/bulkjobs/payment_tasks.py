@@ -95,20 +95,30 @@ class ValidatePaymentChunk:
 
 class ProcessPaymentChunk:
     def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
-        # CreditCard and ACH records first, in units of work of their own (this one has
-        # not begun: nothing read yet), so no write lock is held while gateways answer.
-        charges.charge_records(
-            runner.runtime, chunk, in_flight=runner.runtime.settings.payment_run_in_flight
-        )
-        tasks._let_writers_in(ctx)
         session = ctx.session
         repo.plan_chunk_as_lookups(session)
-        job = repo.share_job(session, chunk.tenant_id, chunk.parent_id)
-        if job is None or job.status != BulkJobStatus.PROCESSING:
-            return  # cancelled meanwhile: the chunk was cancelled too and rolls back
         job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
         rows = repo.records_with_data(session, job_id, first, last, RecordStatus.PASSED_VALIDATION)
         records = [loads(data) for _, data in rows]
+        charged = [
+            (record_id, record)
+            for (record_id, _), record in zip(rows, records, strict=True)
+            if rules.is_charged(record)
+        ]
+        if charged:
+            # CreditCard and ACH records first, in units of work of their own (this one
+            # has only read, and holds no lock), so no write lock is held while gateways
+            # answer; below they are skipped.
+            charges.charge_records(
+                runner.runtime,
+                chunk,
+                charged,
+                in_flight=runner.runtime.settings.payment_run_in_flight,
+            )
+        tasks._let_writers_in(ctx)
+        job = repo.share_job(session, chunk.tenant_id, chunk.parent_id)
+        if job is None or job.status != BulkJobStatus.PROCESSING:
+            return  # cancelled meanwhile: the chunk was cancelled too and rolls back
         customers = _customers(ctx, records)
         # Lock every invoice the chunk may pay (named ones, and the open invoices of the
         # customers that auto-allocate), then read their balances under the locks.

@@ -632,14 +632,15 @@ def set_status(
 
 
 def records_charging(session: Session, record_ids: Sequence[int]) -> dict[int, int | None]:
-    """Record id -> the payment charging it (``created_entity_id`` while the record still
-    awaits processing: a CreditCard or ACH record's charge begun, its outcome not yet
-    recorded), None when none does."""
+    """Of ``record_ids``, those still awaiting processing: record id -> the payment
+    charging it (``created_entity_id``: a CreditCard or ACH record's charge begun, its
+    outcome not yet recorded), None when none does."""
     found: dict[int, int | None] = {}
     for chunk in _id_chunks(list(record_ids)):
         for rid, entity in session.execute(
             select(_rec.id, _rec.created_entity_id).where(
-                _in_list(session, _rec.id, chunk, BigInteger)
+                _in_list(session, _rec.id, chunk, BigInteger),
+                _rec.status == RecordStatus.PASSED_VALIDATION,
             )
         ):
             found[int(rid)] = int(entity) if entity is not None else None
