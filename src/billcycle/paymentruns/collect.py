@@ -34,7 +34,6 @@ from sqlalchemy.orm.attributes import set_committed_value
 from billcycle.collections.policy import policies_for, retry_allowed
 from billcycle.context import ServiceContext
 from billcycle.errors import Conflict
-from billcycle.ledger import service as ledger
 from billcycle.ledger.models import EntrySource
 from billcycle.money import from_minor
 from billcycle.paymentmethods import repository as methods_repo
@@ -48,7 +47,7 @@ from billcycle.paymentruns.statuses import (
     RecordResult,
     TransactionType,
 )
-from billcycle.payments import charging
+from billcycle.payments import activity_repository, charging
 from billcycle.payments import service as payments
 from billcycle.payments.applications import apply_payment
 from billcycle.payments.charging import ChargeAnswer, ChargeRequest, PendingCharge
@@ -196,7 +195,12 @@ def begin_chunk(
         if not fresh:
             return begun
         now = ctx.clock.now()
-        balances = ledger.invoice_balances(ctx.session, tenant_id, [r.invoice_id for r in fresh])
+        balances = {
+            invoice_id: facts[2]  # (account id, status, balance, invoice date)
+            for invoice_id, facts in activity_repository.invoice_facts(
+                ctx.session, tenant_id, [r.invoice_id for r in fresh]
+            ).items()
+        }
         awaiting = charging.invoices_awaiting_settlement(ctx, [r.invoice_id for r in fresh])
         defaults = methods_repo.defaults_for_accounts(
             ctx.session, tenant_id, sorted({r.account_id for r in fresh})
@@ -271,7 +275,7 @@ def begin_chunk(
                 requests.append(_request(run, batch, balances))
                 groups.append(batch)
         ctx.session.flush()
-        pending = charging.begin_charges(ctx, requests) if requests else []
+        pending = charging.begin_charges(ctx, requests, defaults=defaults) if requests else []
         claims: list[tuple[int, int]] = []
         for charge, batch in zip(pending, groups, strict=True):
             if charge.error is not None or charge.payment_id is None:

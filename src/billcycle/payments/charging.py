@@ -28,10 +28,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -59,8 +59,8 @@ from billcycle.paymentmethods import outcomes as method_outcomes
 from billcycle.paymentmethods import repository as methods
 from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.paymentmethods.statuses import PaymentMethodStatus
+from billcycle.payments import activity_repository, pending_repository
 from billcycle.payments import pending as intentions
-from billcycle.payments import pending_repository
 from billcycle.payments import repository as payment_repo
 from billcycle.payments import service as payments
 from billcycle.payments.checks import PAYMENT, lock, positive_minor
@@ -156,14 +156,21 @@ class ChargeOutcome:
 # -- phase 1 ---------------------------------------------------------------------------
 
 
-def begin_charges(ctx: ServiceContext, requests: Sequence[ChargeRequest]) -> list[PendingCharge]:
+def begin_charges(
+    ctx: ServiceContext,
+    requests: Sequence[ChargeRequest],
+    *,
+    defaults: Mapping[int, PaymentMethod] | None = None,
+) -> list[PendingCharge]:
     """Processing payments for ``requests`` (in order), each in a savepoint: a refused
-    request writes nothing and answers its error. The caller commits before sending."""
+    request writes nothing and answers its error. The caller commits before sending.
+    ``defaults``: the accounts' default methods when the caller read them in this unit
+    of work already (a payment run's chunk), account id -> method; read otherwise."""
     found: list[PendingCharge] = []
     if not requests:
         return found
     payment_repo.hold_write_lock(ctx.session)
-    batch = _Batch.read(ctx, requests)
+    batch = _Batch.read(ctx, requests, defaults)
     waiting: list[tuple[int, ChargeRequest, _Planned]] = []
     for request in requests:
         planned = batch.plan(request)
@@ -208,12 +215,18 @@ class _Batch:
     methods: dict[int, PaymentMethod]
     defaults: dict[int, PaymentMethod]
     gateways: dict[int, Any]
-    invoices: dict[int, Any]
+    # invoice id -> (account id, status, balance, invoice date), one statement
+    invoices: dict[int, tuple[int, str, int, date]]
     balances: dict[int, int]
     promised: dict[int, int]
 
     @classmethod
-    def read(cls, ctx: ServiceContext, requests: Sequence[ChargeRequest]) -> _Batch:
+    def read(
+        cls,
+        ctx: ServiceContext,
+        requests: Sequence[ChargeRequest],
+        known: Mapping[int, PaymentMethod] | None = None,
+    ) -> _Batch:
         account_ids = sorted({r.account_id for r in requests})
         invoice_ids = sorted({a.invoice_id for r in requests for a in r.invoices})
         promised = {
@@ -222,6 +235,7 @@ class _Batch:
                 ctx.session, ctx.tenant_id, invoice_ids
             ).items()
         }
+        invoices = activity_repository.invoice_facts(ctx.session, ctx.tenant_id, invoice_ids)
         return cls(
             ctx=ctx,
             accounts=accounts.accounts_by_id(ctx, account_ids),
@@ -230,14 +244,10 @@ class _Batch:
                 ctx.tenant_id,
                 [r.payment_method_id for r in requests if r.payment_method_id is not None],
             ),
-            defaults=methods.defaults_for_accounts(
-                ctx.session,
-                ctx.tenant_id,
-                sorted({r.account_id for r in requests if r.payment_method_id is None}),
-            ),
+            defaults=_defaults(ctx, requests, known),
             gateways={},
-            invoices=invoice_repo.invoices_by_id(ctx.session, ctx.tenant_id, invoice_ids),
-            balances=ledger.invoice_balances(ctx.session, ctx.tenant_id, invoice_ids),
+            invoices=invoices,
+            balances={invoice_id: facts[2] for invoice_id, facts in invoices.items()},
             promised=promised,
         )
 
@@ -288,18 +298,19 @@ class _Batch:
         rows: list[tuple[int, int]] = []
         taken: dict[int, int] = {}
         for wanted in request.invoices:
-            invoice = self.invoices.get(wanted.invoice_id)
+            invoice_id = wanted.invoice_id
+            facts = self.invoices.get(invoice_id)
             if (
                 wanted.items
-                or invoice is None
-                or invoice.account_id != account.id
-                or invoice.status != InvoiceStatus.POSTED
+                or facts is None
+                or facts[0] != account.id
+                or facts[1] != InvoiceStatus.POSTED
             ):
                 return None
             available = (
-                self.balances.get(invoice.id, 0)
-                - self.promised.get(invoice.id, 0)
-                - taken.get(invoice.id, 0)
+                self.balances.get(invoice_id, 0)
+                - self.promised.get(invoice_id, 0)
+                - taken.get(invoice_id, 0)
             )
             if wanted.amount is None:
                 amount = available
@@ -310,8 +321,8 @@ class _Batch:
                     return None
             if amount <= 0 or amount > available:
                 return None
-            taken[invoice.id] = taken.get(invoice.id, 0) + amount
-            rows.append((invoice.id, amount))
+            taken[invoice_id] = taken.get(invoice_id, 0) + amount
+            rows.append((invoice_id, amount))
         if sum(amount for _, amount in rows) > request.amount_minor:
             return None
         for invoice_id, amount in rows:
@@ -323,6 +334,21 @@ class _Batch:
             amount=from_minor(request.amount_minor, account.currency),
             rows=rows,
         )
+
+
+def _defaults(
+    ctx: ServiceContext,
+    requests: Sequence[ChargeRequest],
+    known: Mapping[int, PaymentMethod] | None,
+) -> dict[int, PaymentMethod]:
+    """The default method of each account whose request names none: from ``known``
+    (read by the caller in this unit of work), the others read in one query."""
+    wanted = sorted({r.account_id for r in requests if r.payment_method_id is None})
+    found = {a: known[a] for a in wanted if known is not None and a in known}
+    missing = [a for a in wanted if a not in found]
+    if missing:
+        found.update(methods.defaults_for_accounts(ctx.session, ctx.tenant_id, missing))
+    return found
 
 
 def _write_planned(
@@ -830,8 +856,9 @@ def _settle_approved(
             intended.setdefault(row.payment_id, []).append((row.invoice_id, row.amount_minor))
     invoice_ids = sorted({inv for found in intended.values() for inv, _ in found})
     invoice_repo.lock_invoices(ctx.session, ctx.tenant_id, invoice_ids, with_accounts=False)
-    invoices = invoice_repo.invoices_by_id(ctx.session, ctx.tenant_id, invoice_ids)
-    owed = ledger.invoice_balances(ctx.session, ctx.tenant_id, invoice_ids)
+    # (account id, status, balance, invoice date) of each, read under the locks.
+    invoices = activity_repository.invoice_facts(ctx.session, ctx.tenant_id, invoice_ids)
+    owed = {invoice_id: facts[2] for invoice_id, facts in invoices.items()}
     now = ctx.clock.now()
     today = ctx.clock.today()
     entries: list[ledger.NewEntry] = []
@@ -873,9 +900,10 @@ def _settle_approved(
         effective = max(today, payment.effective_date)
         applied = 0
         for invoice_id, amount_minor in intended.get(payment.id, []):
-            invoice = invoices.get(invoice_id)
-            if invoice is None or invoice.status != InvoiceStatus.POSTED:
+            facts = invoices.get(invoice_id)
+            if facts is None or facts[1] != InvoiceStatus.POSTED:
                 continue
+            invoice_account, _, _, invoice_date = facts
             amount = min(amount_minor, owed.get(invoice_id, 0), payment.amount_minor - applied)
             if amount <= 0:
                 continue
@@ -883,13 +911,13 @@ def _settle_approved(
             applied += amount
             entries.append(
                 ledger.NewEntry(
-                    account_id=invoice.account_id,
+                    account_id=invoice_account,
                     payment_id=payment.id,
                     invoice_id=invoice_id,
                     entry_type=EntryType.PAYMENT,
                     amount_minor=amount,
-                    currency=invoice.currency,
-                    effective_date=max(effective, invoice.invoice_date),
+                    currency=payment.currency,  # an invoice is in its account's currency
+                    effective_date=max(effective, invoice_date),
                     source=source,
                     reference=payment.number,
                 )
