@@ -634,7 +634,9 @@ def set_status(
 def records_charging(session: Session, record_ids: Sequence[int]) -> dict[int, int | None]:
     """Of ``record_ids``, those still awaiting processing: record id -> the payment
     charging it (``created_entity_id``: a CreditCard or ACH record's charge begun, its
-    outcome not yet recorded), None when none does."""
+    outcome not yet recorded), None when none does.
+
+    Tenant: ``record_ids`` were read from a job resolved under the caller's tenant."""
     found: dict[int, int | None] = {}
     for chunk in _id_chunks(list(record_ids)):
         for rid, entity in session.execute(

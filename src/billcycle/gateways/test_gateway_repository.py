@@ -48,7 +48,9 @@ def find_by_keys(
 
 
 def insert_charges(session: Session, rows: Sequence[dict[str, Any]]) -> list[TestGatewayCharge]:
-    """Many transactions in one batched INSERT ... RETURNING, in ``rows``' order."""
+    """Many transactions in one batched INSERT ... RETURNING, in ``rows``' order.
+
+    Tenant: each row carries its tenant_id (the gateway's own)."""
     if not rows:
         return []
     return list(

@@ -20,7 +20,9 @@ def add(session: Session, rows: Sequence[PendingApplication]) -> None:
 
 
 def add_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Many intentions (column dicts, each with its tenant_id) in one executemany."""
+    """Many intentions (column dicts) in one executemany.
+
+    Tenant: each row carries its tenant_id, stamped by ``payments.charging``."""
     if rows:
         session.execute(insert(cast(Table, PendingApplication.__table__)), list(rows))
 

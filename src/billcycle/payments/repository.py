@@ -54,8 +54,10 @@ def insert_many(session: Session, rows: Sequence[Payment]) -> None:
 
 
 def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Many payments (column dicts, each with its tenant_id) in one batched INSERT;
-    their ids in ``rows``' order. No ORM object is made."""
+    """Many payments (column dicts) in one batched INSERT; their ids in ``rows``' order.
+    No ORM object is made.
+
+    Tenant: each row carries its tenant_id, stamped by ``payments.charging``."""
     if not rows:
         return []
     return [
