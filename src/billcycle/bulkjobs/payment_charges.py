@@ -79,13 +79,16 @@ def charge_records(
         pending, begun = _begin(ctx, job_id, fresh)
     answers = charging.send_charges(runtime, tenant_id, pending, in_flight=in_flight)
     with runtime.service_context(tenant_id) as ctx:
-        repo.share_job(ctx.session, tenant_id, job_id)
+        job = repo.share_job(ctx.session, tenant_id, job_id)
         outcomes = charging.finish_charges(ctx, answers) if answers else []
         results = [
             _Result(record_id, body, outcome, _minor(charge), charge.currency or "")
             for (record_id, body), charge, outcome in zip(begun, pending, outcomes, strict=True)
         ]
-        _finish(ctx, chunk, results, resumed)
+        # A job cancelled while the calls were out: the charges stand (payments and
+        # activities are written), the records keep the cancel's outcome.
+        running = job is not None and job.status == BulkJobStatus.PROCESSING
+        _finish(ctx, chunk, results, resumed, records=running)
 
 
 class _Result(NamedTuple):
@@ -214,8 +217,11 @@ def _finish(
     chunk: ClaimedChunk,
     results: list[_Result],
     resumed: Sequence[tuple[int, Record, int]],
+    *,
+    records: bool = True,
 ) -> None:
-    """Phase 3: each record's result and its attempt's activity; then the counters."""
+    """Phase 3: each attempt's activity, and (with ``records``) each record's result and
+    the job's counters."""
     session, tenant_id = ctx.session, ctx.tenant_id
     if resumed:
         # A crashed attempt's charges: what their payments became by now.
@@ -279,6 +285,8 @@ def _finish(
                 reference=body.get("reference"),
             ),
         )
+    if not records:
+        return
     count = repo.set_processed(session, chunk.parent_id, chunk.first_id, chunk.last_id, processed)
     for reason, record_ids in failed.items():
         repo.fail_charged(session, record_ids, RecordStatus.FAILED_PROCESSING, reason)
