@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
-
-from billcycle.gateways.models import TestGatewayCharge
 from billcycle.jobs.dispatch import ManualDispatcher
-from billcycle.paymentmethods.models import PaymentMethod
-from billcycle.paymentmethods.statuses import PaymentMethodStatus, PaymentMethodType
+from billcycle.paymentmethods.statuses import PaymentMethodType
 from billcycle.runtime import Runtime
 from tests.charging.helpers import add_method
 from tests.fusebill_payments.helpers import balances, customer_with, fget, fpost, ok
 from tests.gateways.helpers import configure_test_gateway
+from tests.paymentruns.helpers import gateway_charges
 from tests.support.api import Api
 
 
@@ -31,42 +28,6 @@ def _card(customer_id: int, amount: Any, **more: Any) -> dict[str, Any]:
     }
 
 
-def _ach_method(runtime: Runtime, tenant_id: int, account_id: int, token: str) -> int:
-    with runtime.service_context(tenant_id) as ctx:
-        now = ctx.clock.now()
-        method = PaymentMethod(
-            tenant_id=tenant_id,
-            account_id=account_id,
-            type=PaymentMethodType.ACH.value,
-            status=PaymentMethodStatus.ACTIVE.value,
-            is_default=False,
-            token=token,
-            bank_account_mask="*****6789",
-            details={},
-            use_default_retry_rule=True,
-            num_consecutive_failures=0,
-            total_processed_payments=0,
-            total_error_payments=0,
-            created_at=now,
-            updated_at=now,
-        )
-        ctx.session.add(method)
-        ctx.session.flush()
-        return method.id
-
-
-def _sales(runtime: Runtime, tenant_id: int) -> int:
-    with runtime.service_context(tenant_id) as ctx:
-        return int(
-            ctx.session.scalar(
-                select(func.count())
-                .select_from(TestGatewayCharge)
-                .where(TestGatewayCharge.tenant_id == tenant_id)
-            )
-            or 0
-        )
-
-
 def test_card_and_ach_records_are_charged(
     api: Api, runtime: Runtime, jobs: ManualDispatcher
 ) -> None:
@@ -78,7 +39,7 @@ def test_card_and_ach_records_are_charged(
     four = customer_with(runtime, api, ["40"])
     visa = add_method(runtime, t, one.account_id, "tok_visa")
     poor = add_method(runtime, t, two.account_id, "tok_chargeDeclinedInsufficientFunds")
-    ach = _ach_method(runtime, t, four.account_id, "tok_visa")
+    ach = add_method(runtime, t, four.account_id, default=False, method_type=PaymentMethodType.ACH)
     data = [
         _card(
             one.account_id,
@@ -117,7 +78,7 @@ def test_card_and_ach_records_are_charged(
         ("FailedValidation", "paymentMethodId is required for CreditCard and ACH payments."),
         ("FailedValidation", f"Payment method {poor} not found for this customer."),
     ]
-    assert _sales(runtime, t) == 0  # validating charges nothing
+    assert gateway_charges(runtime, t) == 0  # validating charges nothing
 
     ok(fpost(api, "/v1/BulkApi/Process", {"id": job["id"]}))
     jobs.run_until_idle()
@@ -134,7 +95,7 @@ def test_card_and_ach_records_are_charged(
     ]
     assert records[2]["details"] == "The payment failed: Your card has insufficient funds."
     assert not records[2].get("createdEntityId")
-    assert _sales(runtime, t) == 4  # one sale a charged record, the declined one included
+    assert gateway_charges(runtime, t) == 4  # one sale a charged record, the declined one included
     assert balances(api, one.invoice_ids) == [(30, 0, "Paid"), (20, 0, "Paid")]
     assert balances(api, two.invoice_ids) == [(0, 50, "Overdue")]
     assert balances(api, four.invoice_ids) == [(40, 0, "Paid")]
@@ -162,7 +123,7 @@ def test_card_and_ach_records_are_charged(
 
     # Processed again (a chunk re-run): nothing is charged a second time.
     jobs.run_until_idle()
-    assert _sales(runtime, t) == 4
+    assert gateway_charges(runtime, t) == 4
 
 
 def test_a_declined_single_card_payment_for_insufficient_funds_is_an_nsf_activity(
