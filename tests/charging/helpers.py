@@ -37,7 +37,11 @@ def add_method(
     default: bool = True,
     status: PaymentMethodStatus = PaymentMethodStatus.ACTIVE,
     gateway_id: int | None = None,
+    method_type: PaymentMethodType = PaymentMethodType.CREDIT_CARD,
 ) -> int:
+    """A payment method with a gateway token: a Visa card, or (``method_type`` ACH) a bank
+    account ending in 6789."""
+    card = method_type == PaymentMethodType.CREDIT_CARD
     with runtime.service_context(tenant_id) as ctx:
         now = ctx.clock.now()
         method = methods.add_method(
@@ -45,13 +49,14 @@ def add_method(
             PaymentMethod(
                 tenant_id=tenant_id,
                 account_id=account_id,
-                type=PaymentMethodType.CREDIT_CARD.value,
+                type=method_type.value,
                 status=status.value,
                 is_default=default,
                 gateway_id=gateway_id,
                 token=token,
-                card_type="Visa",
-                card_mask="************4242",
+                card_type="Visa" if card else None,
+                card_mask="************4242" if card else None,
+                bank_account_mask=None if card else "*****6789",
                 details={},
                 use_default_retry_rule=True,
                 num_consecutive_failures=0,

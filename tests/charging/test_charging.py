@@ -224,8 +224,10 @@ def test_a_retried_order_gets_a_new_attempt_key_never_while_one_is_processing(
 
 
 def test_calls_overlap_up_to_in_flight(runtime: Runtime, tenant: NewTenant) -> None:
+    """A gateway without a batch API (the test gateway with ``batch_sales: 0``): one
+    call per sale, at most ``in_flight`` at once."""
     t = tenant.tenant_id
-    s = setup(runtime, t, ["1"], settings={"latency_ms": 50})
+    s = setup(runtime, t, ["1"], settings={"latency_ms": 50, "batch_sales": 0})
     lock = threading.Lock()
     now = [0]
     peak = [0]
@@ -248,6 +250,47 @@ def test_calls_overlap_up_to_in_flight(runtime: Runtime, tenant: NewTenant) -> N
     with runtime.service_context(t) as ctx:
         assert all(o.succeeded for o in charging.finish_charges(ctx, answers))
     assert len(charge_rows(runtime, t)) == 9
+
+
+def test_a_batching_gateway_takes_in_flight_sales_a_round_trip(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    """The test gateway's batch API: 9 sales with 3 in flight are 3 calls of one round
+    trip each (one book write each); each answered as its own sale would be, a key
+    already known answers its transaction, a declining card declines."""
+    t = tenant.tenant_id
+    s = setup(runtime, t, ["1"], settings={"latency_ms": 50})
+    waits = Sleeps()
+    with runtime.service_context(t) as ctx:
+        pending = charging.begin_charges(ctx, [request(s, 100) for _ in range(9)])
+    answers = charging.send_charges(runtime, t, pending, in_flight=3, sleep=waits)
+    assert waits.calls == [0.05, 0.05, 0.05]
+    assert [a.result.outcome if a.result else None for a in answers] == [
+        GatewayOutcome.APPROVED
+    ] * 9
+    rows = charge_rows(runtime, t)
+    assert sorted(row.idempotency_key for row in rows) == sorted(
+        p.attempt_key for p in pending if p.attempt_key
+    )
+    # Sent again (a lost answer asked twice): the same transactions, nothing new.
+    again = charging.send_charges(runtime, t, pending, in_flight=5, sleep=waits)
+    assert [a.result.transaction_id for a in again if a.result] == [
+        a.result.transaction_id for a in answers if a.result
+    ]
+    assert len(charge_rows(runtime, t)) == 9
+    with runtime.service_context(t) as ctx:
+        assert all(o.succeeded for o in charging.finish_charges(ctx, answers))
+    declined = add_method(runtime, t, s.account_id, "tok_chargeDeclined", default=False)
+    with runtime.service_context(t) as ctx:
+        mixed = charging.begin_charges(
+            ctx,
+            [request(s, 100), request(s, 100, payment_method_id=declined), request(s, 100)],
+        )
+    outcomes = [
+        a.result.outcome if a.result else None
+        for a in charging.send_charges(runtime, t, mixed, in_flight=64, sleep=waits)
+    ]
+    assert outcomes == [GatewayOutcome.APPROVED, GatewayOutcome.DECLINED, GatewayOutcome.APPROVED]
 
 
 def test_the_gateway_rate_limit_spaces_calls(runtime: Runtime, tenant: NewTenant) -> None:

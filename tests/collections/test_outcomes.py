@@ -163,10 +163,20 @@ def test_the_end_of_dunning_cancels_and_writes_off(
     move_to(clock, jobs, due + timedelta(days=5))
     with runtime.service_context(t) as ctx:
         assert accounts.require_account(ctx, customer.account_id).status == "Active"
+    assert state(runtime, t, customer.account_id).subscription_statuses == ["Suspended"]
     move_to(clock, jobs, due + timedelta(days=6))
     with runtime.service_context(t) as ctx:
         assert accounts.require_account(ctx, customer.account_id).status == "Canceled"
         assert ledger.invoice_balance(ctx.session, t, customer.invoice_id) == 0
+    # The suspended subscription is cancelled with the account, from the cancel day.
+    assert state(runtime, t, customer.account_id).subscription_statuses == ["Cancelled"]
+    with runtime.service_context(t) as ctx:
+        events = account_events(ctx, customer.account_id)
+    [suspended] = [e for e in events if e.event_type == "Suspended"]
+    [cancelled] = [e for e in events if e.event_type == "Cancelled"]
+    assert len(suspended.details["subscriptions"]) == 1
+    assert cancelled.details["subscriptions"] == suspended.details["subscriptions"]
+    assert cancelled.details["refused"] == {}
     kinds = [kind for kind, _ in event_types(runtime, t, customer.account_id)]
     assert kinds[-2:] == ["Cancelled", "WrittenOff"]
     # Cancelled is the end: nothing more happens.

@@ -627,3 +627,20 @@ def test_an_unknown_charge_is_named_as_sent_beside_the_zuora_rate_plan_id(
             f"Invalid value for ratePlanChargeId: {charge_key} is not a charge of rate plan "
             f"{rate_plan_id}."
         )
+
+
+def test_a_suspended_subscription_can_be_cancelled(api: Api, data: Setup) -> None:
+    """As Zuora allows: the segments the suspension ended stay ended; then it is done."""
+    sub_id = created(api, data)["subscriptionId"]
+    assert put(api, f"/{sub_id}/suspend", {"suspendPolicy": "Today"}).status_code == 200
+    body = {"cancellationPolicy": "SpecificDate", "cancellationEffectiveDate": "2026-01-20"}
+    response = put(api, f"/{sub_id}/cancel", body)
+    assert response.status_code == 200, response.text
+    sub = detail(api, sub_id)
+    fee = sub["ratePlans"][0]["ratePlanCharges"][0]
+    assert (sub["status"], sub["subscriptionEndDate"], fee["effectiveEndDate"]) == (
+        "Cancelled",
+        "2026-01-20",
+        "2026-01-10",
+    )
+    assert_error(put(api, f"/{sub_id}/cancel", body), 400, 30)

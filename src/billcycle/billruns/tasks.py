@@ -70,17 +70,7 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
         run.chunks_total = len(ranges)
         run.chunks_done = 0
         ctx.session.flush()
-        chunks.plan(
-            ctx.session,
-            tenant_id=tenant_id,
-            kind=GENERATE,
-            parent_id=run.id,
-            ranges=ranges,
-            now=ctx.machine_clock.now(),
-        )
-        if ranges:
-            runner.start_drains(ctx, GENERATE, run.id, len(ranges))
-        else:
+        if not runner.plan_and_drain(ctx, GENERATE, run.id, ranges):
             _finish_generation(runner, ctx, run)
 
 
@@ -241,19 +231,9 @@ def plan_posting(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
         return
     size = runner.runtime.settings.bill_run_chunk_size * POST_CHUNK_FACTOR
     ranges = repo.invoice_ranges(ctx.session, run.tenant_id, run.id, [InvoiceStatus.DRAFT], size)
-    chunks.plan(
-        ctx.session,
-        tenant_id=run.tenant_id,
-        kind=POST,
-        parent_id=run.id,
-        ranges=ranges,
-        now=ctx.machine_clock.now(),
-    )
     run.chunks_total, run.chunks_done = len(ranges), 0
     ctx.session.flush()
-    if ranges:
-        runner.start_drains(ctx, POST, run.id, len(ranges))
-    else:
+    if not runner.plan_and_drain(ctx, POST, run.id, ranges):
         _finish_post(runner, ctx, run)
 
 
@@ -323,16 +303,7 @@ def plan_emails(runner: JobRunner, ctx: ServiceContext, run: BillRun, *, resend:
     ranges = repo.invoice_ranges(ctx.session, run.tenant_id, run.id, [InvoiceStatus.POSTED], 100)
     # A new request replaces an unfinished one; finished chunks are history.
     chunks.delete_for_parent(ctx.session, kind=kind, parent_id=run.id)
-    chunks.plan(
-        ctx.session,
-        tenant_id=run.tenant_id,
-        kind=kind,
-        parent_id=run.id,
-        ranges=ranges,
-        now=ctx.machine_clock.now(),
-    )
-    if ranges:
-        runner.start_drains(ctx, kind, run.id, len(ranges))
+    runner.plan_and_drain(ctx, kind, run.id, ranges)
     return sum(r.size for r in ranges)
 
 

@@ -2,11 +2,13 @@
 Payment body as JSON, the ``data`` the job shows), and pure rules over what one chunk's
 queries read about its customer and invoices.
 
-The rules are the single payment's (``payments.activities.collect``): a positive amount
-in the customer's currency's precision, recorded money (Cash, Check, DirectDeposit),
-allocations to the customer's posted invoices within their balances and together within
-the amount. Processing applies them again against the balances it holds locked, spending
-them record by record, so two records of a job cannot over-pay one invoice.
+The rules are the single payment's (``payments.activities.collect``, and
+``payments.card_collection`` for CreditCard and ACH records, which name a payment method
+of the customer, or its default, that can be charged): a positive amount in the
+customer's currency's precision, allocations to the customer's posted invoices within
+their balances and together within the amount. Processing applies them again against
+the balances it holds locked, spending them record by record, so two records of a job
+cannot over-pay one invoice.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, NamedTuple
 
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.money import from_minor, minor_unit_exponent
+from billcycle.paymentmethods.statuses import PaymentMethodStatus
 from billcycle.payments.activity_statuses import RECORDED_KINDS
 from billcycle.payments.inputs import NewCollection
 
@@ -27,10 +30,10 @@ CUSTOMER_NOT_FOUND = "Customer not found."
 NOT_POSITIVE = "The amount must be greater than zero."
 BOTH_ALLOCATIONS = "Give paymentAllocations or autoAllocate, not both."
 NEEDS_METHOD = "paymentMethodId is required for CreditCard and ACH payments."
-NOT_CHARGED = (
-    "CreditCard and ACH payments are charged through a gateway, which bulk jobs do not "
-    "offer yet: record Cash, Check or DirectDeposit payments."
-)
+NO_DEFAULT_METHOD = "The customer has no default payment method."
+METHOD_NOT_FOUND = "Payment method {method} not found for this customer."
+METHOD_NOT_CHARGEABLE = "Payment method {method} is {status}: it cannot be charged."
+METHOD_NO_TOKEN = "Payment method {method} has no gateway token: it cannot be charged."
 LONG_REFERENCE = f"The reference is longer than {MAX_REFERENCE} characters."
 
 
@@ -138,11 +141,56 @@ def _minor(amount: str | float, currency: str) -> int | None:
 
 
 class Judged(NamedTuple):
-    """A record that passes: its amount and allocations in minor units."""
+    """A record that passes: its amount and allocations in minor units (and, for a
+    CreditCard or ACH record, the payment method it charges)."""
 
     amount_minor: int
     currency: str
     allocations: tuple[tuple[int, int], ...]
+    method_id: int | None = None
+
+
+class Method(NamedTuple):
+    """A payment method as a chunk reads it (for CreditCard and ACH records)."""
+
+    account_id: int | None
+    status: str
+    has_token: bool
+
+
+class Methods(NamedTuple):
+    """The payment methods a chunk's CreditCard and ACH records name, and the default
+    method of each of their customers (account id -> method id)."""
+
+    by_id: Mapping[int, Method]
+    defaults: Mapping[int, int]
+
+
+def is_charged(body: Mapping[str, Any]) -> bool:
+    """A CreditCard or ACH record: charged through a gateway, not recorded."""
+    return body["paymentMethod"] not in _RECORDED
+
+
+def _method(body: Mapping[str, Any], account_id: int, methods: Methods | None) -> int | str:
+    """The method a charged record charges, or why it cannot."""
+    wanted = body.get("paymentMethodId")
+    if wanted is None and not body.get("useDefaultPaymentMethod"):
+        return NEEDS_METHOD
+    if methods is None:
+        return wanted if wanted is not None else 0
+    if wanted is None:
+        default = methods.defaults.get(account_id)
+        if default is None:
+            return NO_DEFAULT_METHOD
+        wanted = default
+    found = methods.by_id.get(wanted)
+    if found is None or found.account_id != account_id:
+        return METHOD_NOT_FOUND.format(method=wanted)
+    if found.status != PaymentMethodStatus.ACTIVE:
+        return METHOD_NOT_CHARGEABLE.format(method=wanted, status=found.status)
+    if not found.has_token:
+        return METHOD_NO_TOKEN.format(method=wanted)
+    return int(wanted)
 
 
 def judge(
@@ -151,6 +199,7 @@ def judge(
     invoices: MutableMapping[int, Invoice],
     *,
     spend: bool,
+    methods: Methods | None = None,
 ) -> Judged | str:
     """A stored record (``encode``'s JSON, parsed) in minor units, or why it fails. With
     ``spend``, the allocations are taken off ``invoices``' balances (processing: the next
@@ -166,16 +215,18 @@ def judge(
         return too_precise(currency)
     if amount <= 0:
         return NOT_POSITIVE
+    method_id: int | None = None
     if body["paymentMethod"] not in _RECORDED:
-        if body.get("paymentMethodId") is None and not body.get("useDefaultPaymentMethod"):
-            return NEEDS_METHOD
-        return NOT_CHARGED
+        chosen = _method(body, account_id, methods)
+        if isinstance(chosen, str):
+            return chosen
+        method_id = chosen
     reference = body.get("reference")
     if reference is not None and len(reference) > MAX_REFERENCE:
         return LONG_REFERENCE
     allocations = body.get("paymentAllocations")
     if not allocations:
-        return Judged(amount, currency, ())
+        return Judged(amount, currency, (), method_id)
     if body.get("autoAllocate"):
         return BOTH_ALLOCATIONS
     pieces: list[tuple[int, int]] = []
@@ -211,4 +262,4 @@ def judge(
     if spend:
         for invoice_id, minor in pieces:
             invoices[invoice_id].cell[1] -= minor
-    return Judged(amount, currency, tuple(pieces))
+    return Judged(amount, currency, tuple(pieces), method_id)

@@ -16,6 +16,7 @@ from datetime import date
 from json import loads
 from typing import Any
 
+from billcycle.bulkjobs import payment_charges as charges
 from billcycle.bulkjobs import payment_records as rules
 from billcycle.bulkjobs import repository as repo
 from billcycle.bulkjobs import tasks
@@ -73,9 +74,10 @@ class ValidatePaymentChunk:
         records = [loads(data) for _, data in rows]
         customers = _customers(ctx, records)
         invoices, _ = _invoices(ctx, records)
+        methods = charges.method_facts(ctx, records)
         failed: dict[str, list[int]] = {}
         for (record_id, _), record in zip(rows, records, strict=True):
-            verdict = rules.judge(record, customers, invoices, spend=False)
+            verdict = rules.judge(record, customers, invoices, spend=False, methods=methods)
             if isinstance(verdict, str):
                 failed.setdefault(verdict, []).append(record_id)
         failures = _fail(ctx, failed, RecordStatus.FAILED_VALIDATION)
@@ -93,15 +95,30 @@ class ValidatePaymentChunk:
 
 class ProcessPaymentChunk:
     def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
-        tasks._let_writers_in(ctx)
         session = ctx.session
         repo.plan_chunk_as_lookups(session)
-        job = repo.share_job(session, chunk.tenant_id, chunk.parent_id)
-        if job is None or job.status != BulkJobStatus.PROCESSING:
-            return  # cancelled meanwhile: the chunk was cancelled too and rolls back
         job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
         rows = repo.records_with_data(session, job_id, first, last, RecordStatus.PASSED_VALIDATION)
         records = [loads(data) for _, data in rows]
+        charged = [
+            (record_id, record)
+            for (record_id, _), record in zip(rows, records, strict=True)
+            if rules.is_charged(record)
+        ]
+        if charged:
+            # CreditCard and ACH records first, in units of work of their own (this one
+            # has only read, and holds no lock), so no write lock is held while gateways
+            # answer; below they are skipped.
+            charges.charge_records(
+                runner.runtime,
+                chunk,
+                charged,
+                in_flight=runner.runtime.settings.payment_run_in_flight,
+            )
+        tasks._let_writers_in(ctx)
+        job = repo.share_job(session, chunk.tenant_id, chunk.parent_id)
+        if job is None or job.status != BulkJobStatus.PROCESSING:
+            return  # cancelled meanwhile: the chunk was cancelled too and rolls back
         customers = _customers(ctx, records)
         # Lock every invoice the chunk may pay (named ones, and the open invoices of the
         # customers that auto-allocate), then read their balances under the locks.
@@ -123,6 +140,8 @@ class ProcessPaymentChunk:
         record_ids: list[int] = []
         failed: dict[str, list[int]] = {}
         for (record_id, _), record in zip(rows, records, strict=True):
+            if rules.is_charged(record):
+                continue  # charged above; one whose charge is out stays for the re-run
             verdict = rules.judge(record, customers, invoices, spend=True)
             if isinstance(verdict, str):
                 failed.setdefault(verdict, []).append(record_id)

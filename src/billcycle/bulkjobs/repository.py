@@ -24,6 +24,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    case,
     cast,
     func,
     or_,
@@ -627,6 +628,61 @@ def set_status(
             update(_records)
             .where(_in_list(session, _rec.id, chunk, BigInteger))
             .values(status=status, details=details)
+        )
+
+
+def records_charging(session: Session, record_ids: Sequence[int]) -> dict[int, int | None]:
+    """Of ``record_ids``, those still awaiting processing: record id -> the payment
+    charging it (``created_entity_id``: a CreditCard or ACH record's charge begun, its
+    outcome not yet recorded), None when none does.
+
+    Tenant: ``record_ids`` were read from a job resolved under the caller's tenant."""
+    found: dict[int, int | None] = {}
+    for chunk in _id_chunks(list(record_ids)):
+        for rid, entity in session.execute(
+            select(_rec.id, _rec.created_entity_id).where(
+                _in_list(session, _rec.id, chunk, BigInteger),
+                _rec.status == RecordStatus.PASSED_VALIDATION,
+            )
+        ):
+            found[int(rid)] = int(entity) if entity is not None else None
+    return found
+
+
+def name_charges(session: Session, pairs: Sequence[tuple[int, int]]) -> bool:
+    """Name the payment that charges each record, ``(record id, payment id)``, in one
+    statement, only where the record awaits processing and names none yet: all of them,
+    or False (another worker charged some meanwhile: the caller rolls back).
+
+    Tenant: the records were read from a job resolved under the caller's tenant.
+    """
+    if not pairs:
+        return True
+    named = dict(pairs)
+    result = session.execute(
+        update(_records)
+        .where(
+            _rec.id.in_(list(named)),
+            _rec.created_entity_id.is_(None),
+            _rec.status == RecordStatus.PASSED_VALIDATION,
+        )
+        .values(created_entity_id=case(named, value=_rec.id))
+    )
+    return int(result.rowcount) == len(named)  # type: ignore[attr-defined]
+
+
+def fail_charged(
+    session: Session, record_ids: Sequence[int], status: RecordStatus, details: str | None
+) -> None:
+    """:func:`set_status` for records whose charge failed: the failed attempt made no
+    payment the record shows (``created_entity_id`` cleared, as Fusebill creates none).
+
+    Tenant: ``record_ids`` were read from a job resolved under the caller's tenant."""
+    for chunk in _id_chunks(list(record_ids)):
+        session.execute(
+            update(_records)
+            .where(_in_list(session, _rec.id, chunk, BigInteger))
+            .values(status=status, details=details, created_entity_id=None)
         )
 
 

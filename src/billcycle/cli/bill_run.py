@@ -8,23 +8,21 @@ work and the command only watches.
 from __future__ import annotations
 
 import re
-import time
-from datetime import date
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from billcycle.billruns import service
 from billcycle.billruns.models import BillRun
 from billcycle.billruns.spec import BillCycleDay, BillRunSpec, CycleDays
 from billcycle.billruns.statuses import BillRunStatus
-from billcycle.cli.common import console, err_console, runtime_for, tenant_id_of
+from billcycle.cli.common import console, runtime_for, tenant_id_of
 from billcycle.cli.db import DatabaseOpt
+from billcycle.cli.runs import RunProgress, fail, parse_date, run_key, watch
 from billcycle.cli.serve import background
 from billcycle.errors import DomainError
-from billcycle.ids import is_ascii_digits, parse_zuora_id
+from billcycle.ids import is_ascii_digits
 from billcycle.money import from_minor
 from billcycle.runtime import Runtime
 
@@ -44,35 +42,12 @@ MAX_BATCH = 50
 MAX_NAME_LENGTH = 255
 
 
-def _hex(value: int) -> str:
-    return f"{value:032x}"
-
-
-def _fail(exc: DomainError | str) -> NoReturn:
-    message = exc if isinstance(exc, str) else exc.render(_hex)
-    err_console.print(f"[red]{message}[/red]")
-    raise typer.Exit(1)
-
-
-def _key(text: str) -> int | str:
-    """A run's id (32 hex digits, as ``show`` prints it) or its number (BR-00000001)."""
-    run_id = parse_zuora_id(text)
-    return text if run_id is None else run_id
-
-
-def _date(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        _fail(f"{option}: '{text}' is not a date (yyyy-mm-dd).")
-
-
 def _batches(values: list[str] | None) -> tuple[int, ...]:
     numbers: set[int] = set()
     for value in values or ():
         match = _BATCH.fullmatch(value)
         if match is None or not 1 <= int(match.group(1)) <= MAX_BATCH:
-            _fail(f"--batch: '{value}' is not Batch1 to Batch{MAX_BATCH}.")
+            fail(f"--batch: '{value}' is not Batch1 to Batch{MAX_BATCH}.")
         numbers.add(int(match.group(1)))
     return tuple(sorted(numbers))
 
@@ -82,46 +57,30 @@ def _bill_cycle_day(value: str) -> BillCycleDay:
         return CycleDays.ALL
     if is_ascii_digits(value) and 1 <= int(value) <= 31:
         return int(value)
-    _fail(f"--bill-cycle-day: '{value}' is not 1 to 31 or AllBillCycleDays.")
+    fail(f"--bill-cycle-day: '{value}' is not 1 to 31 or AllBillCycleDays.")
 
 
 def _name(value: str | None) -> str | None:
     text = (value or "").strip()
     if len(text) > MAX_NAME_LENGTH:
-        _fail(f"--name is longer than {MAX_NAME_LENGTH} characters.")
+        fail(f"--name is longer than {MAX_NAME_LENGTH} characters.")
     return text or None
 
 
 def _load(runtime: Runtime, tenant_id: int, key: str) -> tuple[BillRun, dict[str, Any]]:
     with runtime.service_context(tenant_id) as ctx:
-        run = service.find_bill_run(ctx, _key(key))
+        run = service.find_bill_run(ctx, run_key(key))
         return run, service.progress(ctx, run)
 
 
-def _watch(runtime: Runtime, tenant_id: int, key: str, *, timeout: float = 24 * 3600) -> BillRun:
+def _watch(runtime: Runtime, tenant_id: int, key: str, *, timeout: float = 24 * 3600) -> None:
     run, _ = _load(runtime, tenant_id, key)
-    deadline = time.monotonic() + timeout
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
-        task = progress.add_task(run.bill_run_number, total=None, status=run.status)
-        while run.status in _BUSY and time.monotonic() < deadline:
-            total = run.accounts_total or None
-            progress.update(task, total=total, completed=run.accounts_processed, status=run.status)
-            time.sleep(0.2)
-            run, _ = _load(runtime, tenant_id, key)
-        progress.update(
-            task,
-            total=run.accounts_total or 1,
-            completed=run.accounts_processed or run.accounts_total or 1,
-            status=run.status,
-        )
-    return run
+
+    def poll() -> RunProgress:
+        found, _ = _load(runtime, tenant_id, key)
+        return found.status, found.accounts_total or None, found.accounts_processed
+
+    watch(run.bill_run_number, poll, _BUSY, timeout=timeout)
 
 
 def _show(runtime: Runtime, tenant_id: int, key: str) -> None:
@@ -174,8 +133,8 @@ def create(
         name=_name(name),
         batches=_batches(batch),
         bill_cycle_day=_bill_cycle_day(bill_cycle_day),
-        target_date=_date(target_date, "--target-date"),
-        invoice_date=_date(invoice_date, "--invoice-date") if invoice_date else None,
+        target_date=parse_date(target_date, "--target-date"),
+        invoice_date=parse_date(invoice_date, "--invoice-date") if invoice_date else None,
         auto_post=auto_post,
         auto_email=auto_email,
     )
@@ -185,7 +144,7 @@ def create(
                 run = service.create_bill_run(ctx, spec, created_by="cli")
                 number = run.bill_run_number
         except DomainError as exc:
-            _fail(exc)
+            fail(exc)
         console.print(f"created [bold]{number}[/bold]")
         if wait:
             _watch(runtime, tenant_id, number)
@@ -199,7 +158,7 @@ def show(key: str, tenant: TenantOpt, database: DatabaseOpt = None) -> None:
     try:
         _show(runtime, tenant_id_of(runtime, tenant), key)
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command()
@@ -216,12 +175,12 @@ def post(
     with background(runtime):
         try:
             with runtime.service_context(tenant_id) as ctx:
-                run = service.find_bill_run(ctx, _key(key))
+                run = service.find_bill_run(ctx, run_key(key))
                 service.post_bill_run(
-                    ctx, run, _date(invoice_date, "--invoice-date") if invoice_date else None
+                    ctx, run, parse_date(invoice_date, "--invoice-date") if invoice_date else None
                 )
         except DomainError as exc:
-            _fail(exc)
+            fail(exc)
         if wait:
             _watch(runtime, tenant_id, key)
     _show(runtime, tenant_id, key)
@@ -243,11 +202,11 @@ def cancel(
     with background(runtime):
         try:
             with runtime.service_context(tenant_id) as ctx:
-                run = service.find_bill_run(ctx, _key(key))
+                run = service.find_bill_run(ctx, run_key(key))
                 _, next_run = service.cancel_bill_run(ctx, run, cancel_once=not all_future)
                 following = next_run.bill_run_number if next_run else None
         except DomainError as exc:
-            _fail(exc)
+            fail(exc)
         if following:
             console.print(f"next occurrence: [bold]{following}[/bold]")
         if wait:

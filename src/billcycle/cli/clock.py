@@ -15,9 +15,10 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from billcycle.cli.bill_run import TenantOpt, _fail
+from billcycle.cli.bill_run import TenantOpt
 from billcycle.cli.common import console, runtime_for, tenant_id_of
 from billcycle.cli.db import DatabaseOpt
+from billcycle.cli.runs import fail as _fail
 from billcycle.errors import DomainError
 from billcycle.testclocks import service as clocks
 

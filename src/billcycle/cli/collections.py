@@ -13,9 +13,10 @@ import typer
 from rich.table import Table
 
 from billcycle.accounts import service as accounts
-from billcycle.cli.bill_run import TenantOpt, _fail
+from billcycle.cli.bill_run import TenantOpt
 from billcycle.cli.common import console, runtime_for, tenant_id_of
 from billcycle.cli.db import DatabaseOpt
+from billcycle.cli.runs import fail
 from billcycle.collections import events
 from billcycle.collections import service as collections
 from billcycle.collections.models import CollectionEvent
@@ -80,7 +81,7 @@ def show(
             summary.add_row("Auto write-off", "yes" if policy.auto_write_off else "no")
             lines = [_event_line(event) for event in rows]
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         runtime.dispose()
     console.print(summary)

@@ -7,16 +7,15 @@ the ``billcycle worker`` processes do the work and the command only watches.
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, date, datetime
-from typing import Annotated, NoReturn
+from datetime import UTC, datetime
+from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from billcycle.cli.common import console, err_console, runtime_for, tenant_id_of
+from billcycle.cli.common import console, runtime_for, tenant_id_of
 from billcycle.cli.db import DatabaseOpt
+from billcycle.cli.runs import RunProgress, fail, parse_date, run_key, watch
 from billcycle.cli.serve import background
 from billcycle.errors import DomainError
 from billcycle.ids import is_ascii_digits, parse_zuora_id
@@ -35,30 +34,11 @@ WaitOpt = Annotated[bool, typer.Option("--wait/--no-wait", help="Show progress u
 _BUSY = {PaymentRunStatus.PENDING, PaymentRunStatus.PROCESSING}
 
 
-def _fail(exc: DomainError | str) -> NoReturn:
-    message = exc if isinstance(exc, str) else exc.render(lambda v: f"{v:032x}")
-    err_console.print(f"[red]{message}[/red]")
-    raise typer.Exit(1)
-
-
-def _key(text: str) -> int | str:
-    """A run's id (32 hex digits) or its number (PR-00000001)."""
-    run_id = parse_zuora_id(text)
-    return text if run_id is None else run_id
-
-
-def _date(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        _fail(f"{option}: '{text}' is not a date (yyyy-mm-dd).")
-
-
 def _run_date(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        _fail(f"--run-date: '{text}' is not yyyy-mm-dd hh:mm:ss.")
+        fail(f"--run-date: '{text}' is not yyyy-mm-dd hh:mm:ss.")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -67,13 +47,13 @@ def _account(text: str | None) -> int | None:
         return None
     found = parse_zuora_id(text) if not is_ascii_digits(text) else int(text)
     if found is None:
-        _fail(f"--account-id: '{text}' is not an account id.")
+        fail(f"--account-id: '{text}' is not an account id.")
     return found
 
 
 def _load(runtime: Runtime, tenant_id: int, key: str) -> PaymentRun:
     with runtime.service_context(tenant_id) as ctx:
-        return service.find_payment_run(ctx, _key(key))
+        return service.find_payment_run(ctx, run_key(key))
 
 
 def _watch(runtime: Runtime, tenant_id: int, key: str, *, timeout: float = 24 * 3600) -> None:
@@ -82,32 +62,18 @@ def _watch(runtime: Runtime, tenant_id: int, key: str, *, timeout: float = 24 * 
     run = _load(runtime, tenant_id, key)
     if run.status == PaymentRunStatus.PENDING and run.run_date is not None:
         return
-    deadline = time.monotonic() + timeout
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
-        task = progress.add_task(run.payment_run_number, total=None, status=run.status)
-        while run.status in _BUSY and time.monotonic() < deadline:
-            done = run.receivables_processed + run.receivables_failed
-            progress.update(
-                task, total=run.receivables_total or None, completed=done, status=run.status
-            )
-            time.sleep(0.2)
-            run = _load(runtime, tenant_id, key)
-        done = run.receivables_processed + run.receivables_failed
-        progress.update(
-            task, total=run.receivables_total or 1, completed=done or 1, status=run.status
-        )
+
+    def poll() -> RunProgress:
+        found = _load(runtime, tenant_id, key)
+        done = found.receivables_processed + found.receivables_failed
+        return found.status, found.receivables_total or None, done
+
+    watch(run.payment_run_number, poll, _BUSY, timeout=timeout)
 
 
 def _show(runtime: Runtime, tenant_id: int, key: str) -> None:
     with runtime.service_context(tenant_id) as ctx:
-        run = service.find_payment_run(ctx, _key(key))
+        run = service.find_payment_run(ctx, run_key(key))
         summary = service.summary(ctx, run)
     table = Table(title=f"Payment run {run.payment_run_number}", show_header=False)
     flags = [
@@ -182,7 +148,7 @@ def create(
     runtime = runtime_for(database)
     tenant_id = tenant_id_of(runtime, tenant)
     spec = PaymentRunSpec(
-        target_date=_date(target_date, "--target-date") if target_date else None,
+        target_date=parse_date(target_date, "--target-date") if target_date else None,
         run_date=_run_date(run_date) if run_date else None,
         filters=Filters(account_id=_account(account_id), currency=currency),
         flags=Flags(
@@ -198,7 +164,7 @@ def create(
                 run = service.create_payment_run(ctx, spec, created_by="cli")
                 number = run.payment_run_number
         except DomainError as exc:
-            _fail(exc)
+            fail(exc)
         console.print(f"created [bold]{number}[/bold]")
         if wait:
             _watch(runtime, tenant_id, number)
@@ -212,7 +178,7 @@ def show(key: str, tenant: TenantOpt, database: DatabaseOpt = None) -> None:
     try:
         _show(runtime, tenant_id_of(runtime, tenant), key)
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command()
@@ -222,9 +188,9 @@ def cancel(key: str, tenant: TenantOpt, database: DatabaseOpt = None) -> None:
     tenant_id = tenant_id_of(runtime, tenant)
     try:
         with runtime.service_context(tenant_id) as ctx:
-            service.cancel_payment_run(ctx, service.find_payment_run(ctx, _key(key)))
+            service.cancel_payment_run(ctx, service.find_payment_run(ctx, run_key(key)))
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     _show(runtime, tenant_id, key)
 
 
@@ -239,7 +205,7 @@ def list_runs(
     runtime = runtime_for(database)
     tenant_id = tenant_id_of(runtime, tenant)
     if status is not None and status not in set(PaymentRunStatus):
-        _fail(f"--status: use one of {', '.join(PaymentRunStatus)}.")
+        fail(f"--status: use one of {', '.join(PaymentRunStatus)}.")
     with runtime.service_context(tenant_id) as ctx:
         runs, _ = service.list_payment_runs(ctx, RunFilters(status=status), 0, limit)
     table = Table("number", "status", "target date", "receivables", "errors")

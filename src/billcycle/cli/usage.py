@@ -18,9 +18,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from billcycle.cli.bill_run import TenantOpt, _fail
+from billcycle.cli.bill_run import TenantOpt
 from billcycle.cli.common import console, runtime_for, tenant_id_of
 from billcycle.cli.db import DatabaseOpt
+from billcycle.cli.runs import fail as _fail
 from billcycle.errors import DomainError
 from billcycle.jobs import wiring
 from billcycle.usage import imports, service

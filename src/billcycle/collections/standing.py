@@ -36,8 +36,13 @@ from billcycle.errors import DomainError
 from billcycle.invoicing import service as invoicing
 from billcycle.ledger.models import EntrySource
 from billcycle.subscriptions import lifecycle
-from billcycle.subscriptions.inputs import ObjectKey, Resumption, Suspension
-from billcycle.subscriptions.statuses import ResumePolicy, SubscriptionStatus, SuspendPolicy
+from billcycle.subscriptions.inputs import Cancellation, ObjectKey, Resumption, Suspension
+from billcycle.subscriptions.statuses import (
+    CancellationPolicy,
+    ResumePolicy,
+    SubscriptionStatus,
+    SuspendPolicy,
+)
 
 ONE_DAY = timedelta(days=1)
 WRITE_OFF_COMMENT = "Written off at the end of dunning"
@@ -232,10 +237,29 @@ def _resume(ctx: ServiceContext, row: CollectionAccount, today: date) -> None:
 
 
 def _cancel(ctx: ServiceContext, row: CollectionAccount, today: date) -> None:
+    """Cancel the account and its subscriptions from today: the Suspended ones (those
+    collections suspended, or suspended by hand) and any Active one left."""
     account = accounts.require_account(ctx, row.account_id)
     before = account.status
     if account.status != AccountStatus.CANCELED:
         accounts.update_account(ctx, account, AccountChanges(status=AccountStatus.CANCELED.value))
+    cancelled: list[int] = []
+    refused: dict[str, str] = {}
+    for status in (SubscriptionStatus.SUSPENDED, SubscriptionStatus.ACTIVE):
+        for subscription_id, number in repo.subscriptions_of(
+            ctx.session, ctx.tenant_id, row.account_id, status
+        ):
+            try:
+                with ctx.session.begin_nested():
+                    lifecycle.cancel_subscription(
+                        ctx,
+                        ObjectKey(subscription_id, number),
+                        Cancellation(CancellationPolicy.SPECIFIC_DATE.value, today),
+                    )
+            except DomainError as exc:  # e.g. one that starts after today: left as it is
+                refused[number] = exc.message
+                continue
+            cancelled.append(subscription_id)
     row.cancelled_on = today
     row.updated_at = ctx.clock.now()
     record(
@@ -245,6 +269,7 @@ def _cancel(ctx: ServiceContext, row: CollectionAccount, today: date) -> None:
             CollectionEventType.CANCELLED,
             from_value=before,
             to_value=AccountStatus.CANCELED.value,
+            details={"subscriptions": sorted(cancelled), "refused": refused},
         ),
         day=today,
     )

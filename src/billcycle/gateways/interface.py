@@ -25,7 +25,7 @@ number are ever kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
@@ -193,6 +193,27 @@ class Gateway(Protocol):
         reconciler's question, "did my charge go through?"): ``NotFound`` when the
         gateway never received it."""
         ...
+
+
+@runtime_checkable
+class BatchingGateway(Protocol):
+    """A gateway that takes many sales in one call (a batch API, or the test gateway,
+    which records a batch in its book at once). ``sale_many`` answers each request as
+    :meth:`Gateway.sale` would, in order; the requests count as that many calls in
+    flight together, so a caller sends at most its in-flight count in one batch. It may
+    raise a domain error for a request the gateway refuses outright (a bad amount, a
+    reused key): the caller then sends that batch's sales one by one, which answers each
+    its own error."""
+
+    def sale_many(self, requests: Sequence[SaleRequest]) -> list[GatewayResult]: ...
+
+
+def sale_many(gateway: Gateway, requests: Sequence[SaleRequest]) -> list[GatewayResult]:
+    """Many sales through ``gateway``: its ``sale_many`` when it has one, else one
+    :meth:`Gateway.sale` after another (the default every gateway has)."""
+    if isinstance(gateway, BatchingGateway):
+        return list(gateway.sale_many(requests))
+    return [gateway.sale(request) for request in requests]
 
 
 @runtime_checkable

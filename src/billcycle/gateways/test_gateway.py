@@ -25,8 +25,10 @@ card                    token                                       a sale ...
 .. [3] Until ``settle_after_seconds`` of machine time have passed (or ``settle``).
 
 Settings: ``latency_ms`` (waited before every call), ``settle_after_seconds`` (how long
-a pending sale stays pending) and ``max_calls_per_second`` (0: none), the per-process rate
-limit ``payments.charging`` honours. :meth:`TestGateway.chargeback` charges back an
+a pending sale stays pending), ``max_calls_per_second`` (0: none), the per-process rate
+limit ``payments.charging`` honours, and optionally ``batch_sales`` (1 by default: a
+batch of sales, at most the caller's in-flight count, is one call of one round trip and
+one write of the book; 0: one call per sale). :meth:`TestGateway.chargeback` charges back an
 approved sale, as a card network does after a lost dispute (tests then report it through
 the gateway-settlement API).
 
@@ -43,7 +45,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
@@ -179,6 +181,12 @@ DEFAULT_SETTINGS: dict[str, int] = {
 }
 
 
+# Settings a tenant may give, not stored unless given: ``batch_sales`` 1 (the default)
+# takes a payment run's sales in batches (``sale_many``, the book written once a batch);
+# 0 is a gateway without a batch API (each sale its own call, ``in_flight`` at once).
+OPTIONAL_SETTINGS: dict[str, int] = {"batch_sales": 1}
+
+
 def scenario_of_token(token: str) -> Scenario:
     """``tok_<name>`` (Stripe's fixed tokens) or ``tok_<name>_<random>`` (tokenize's)."""
     if not token.startswith("tok_"):
@@ -243,7 +251,7 @@ class TestGatewayType:
         return TYPE_NAME
 
     def validate_settings(self, settings: Mapping[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
+        unknown = sorted(set(settings) - set(DEFAULT_SETTINGS) - set(OPTIONAL_SETTINGS))
         if unknown:
             raise InvalidValue(
                 f"The test gateway has no setting {unknown[0]!r} (it has "
@@ -257,10 +265,14 @@ class TestGatewayType:
                     f"The test gateway's {key} is a whole number >= 0, not {value!r}.",
                     field="settings",
                 )
+            if key in OPTIONAL_SETTINGS and value > 1:
+                raise InvalidValue(f"The test gateway's {key} is 0 or 1.", field="settings")
             checked[key] = value
         return checked
 
     def create(self, config: GatewayConfig) -> TestGateway:
+        if config.settings.get("batch_sales", 1):
+            return BatchingTestGateway(config)
         return TestGateway(config)
 
 
@@ -334,12 +346,17 @@ class TestGateway:
     # -- transactions ------------------------------------------------------------------
 
     def sale(self, request: SaleRequest) -> GatewayResult:
+        check_idempotency_key(request.idempotency_key)
+        _positive_minor(request.amount, normalize_currency(request.currency))
+        self._wait()
+        return self._sale(request)
+
+    def _sale(self, request: SaleRequest) -> GatewayResult:
         key = check_idempotency_key(request.idempotency_key)
         currency = normalize_currency(request.currency)
         amount_minor = _positive_minor(request.amount, currency)
         token = request.payment_method.token
         scenario = scenario_of_token(token)
-        self._wait()
 
         def record(session: Session) -> TestGatewayCharge:
             now = self._clock.now()
@@ -369,18 +386,22 @@ class TestGateway:
         if fresh:
             log.info("test gateway sale %s: %s", transaction_id(row.id), row.state)
         if fresh and scenario.times_out:
-            # Recorded by the gateway, answer lost on the way back.
-            return GatewayResult(
-                kind=TransactionKind.SALE,
-                outcome=GatewayOutcome.UNKNOWN,
-                idempotency_key=key,
-                amount=request.amount,
-                currency=currency,
-                code="timeout",
-                message="The gateway did not answer in time.",
-                category=DeclineCategory.SYSTEM,
-            )
+            return self._timed_out(key, request.amount, currency)
         return self._result(row)
+
+    @staticmethod
+    def _timed_out(key: str, amount: Decimal, currency: str) -> GatewayResult:
+        """Recorded by the gateway, answer lost on the way back."""
+        return GatewayResult(
+            kind=TransactionKind.SALE,
+            outcome=GatewayOutcome.UNKNOWN,
+            idempotency_key=key,
+            amount=amount,
+            currency=currency,
+            code="timeout",
+            message="The gateway did not answer in time.",
+            category=DeclineCategory.SYSTEM,
+        )
 
     def refund(self, request: RefundRequest) -> GatewayResult:
         key = check_idempotency_key(request.idempotency_key)
@@ -590,6 +611,80 @@ class TestGateway:
             message=row.message,
             category=category,
         )
+
+
+class BatchingTestGateway(TestGateway):
+    """The test gateway with a batch API (``gateways.interface.BatchingGateway``): what
+    ``create`` builds unless the settings say ``batch_sales: 0``."""
+
+    __test__ = False
+
+    def sale_many(self, requests: Sequence[SaleRequest]) -> list[GatewayResult]:
+        """Many sales sent together (``BatchingGateway``): one round trip's latency, as
+        that many calls in flight at once, and the book written in ONE short transaction
+        (keys already known answer their transaction, as :meth:`sale` does). A request
+        :meth:`sale` would refuse outright (a bad key or amount, a key reused for another
+        transaction) raises here; the caller then sends them one by one."""
+        checked: list[tuple[str, str, int, str, Scenario]] = []
+        for request in requests:
+            key = check_idempotency_key(request.idempotency_key)
+            currency = normalize_currency(request.currency)
+            amount_minor = _positive_minor(request.amount, currency)
+            token = request.payment_method.token
+            checked.append((key, currency, amount_minor, token, scenario_of_token(token)))
+        keys = [key for key, *_ in checked]
+        if len(set(keys)) != len(keys):
+            return [self.sale(request) for request in requests]
+        if not checked:
+            return []
+        self._wait()
+        try:
+            with self._book_lock, unit_of_work(self._sessions) as session:
+                rows = repo.find_by_keys(session, self._tenant_id, keys)
+                for key, row in list(rows.items()):
+                    rows[key] = self._settled(session, row)
+                known = set(rows)
+                now = self._clock.now()
+                fresh = [
+                    {
+                        "tenant_id": self._tenant_id,
+                        "gateway_id": self._gateway_id,
+                        "idempotency_key": key,
+                        "kind": TransactionKind.SALE.value,
+                        "parent_id": None,
+                        "state": scenario.state.value,
+                        "amount_minor": amount_minor,
+                        "currency": currency,
+                        "token": token,
+                        "code": scenario.code,
+                        "message": scenario.message,
+                        "settles_at": (
+                            now + self._settle_after
+                            if scenario.state is ChargeState.PENDING
+                            else None
+                        ),
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for key, currency, amount_minor, token, scenario in checked
+                    if key not in known
+                ]
+                for row in repo.insert_charges(session, fresh):
+                    rows[row.idempotency_key] = row
+        except IntegrityError:
+            # A concurrent call with one of these keys: one by one decides each.
+            return [self._sale(request) for request in requests]
+        if fresh:
+            log.info("test gateway: %d sales in one batch", len(fresh))
+        results: list[GatewayResult] = []
+        for key, currency, amount_minor, token, scenario in checked:
+            row = rows[key]
+            _same_request(row, TransactionKind.SALE, amount_minor, currency, None, token)
+            if key not in known and scenario.times_out:
+                results.append(self._timed_out(key, from_minor(amount_minor, currency), currency))
+            else:
+                results.append(self._result(row))
+        return results
 
 
 def _positive_minor(amount: Decimal, currency: str) -> int:

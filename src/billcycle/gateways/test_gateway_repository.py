@@ -3,9 +3,11 @@ own short transaction (never billcycle's unit of work): the book is the gateway'
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from billcycle.gateways.models import TestGatewayCharge
@@ -26,6 +28,37 @@ def find_by_id(session: Session, tenant_id: int, charge_id: int) -> TestGatewayC
             TestGatewayCharge.tenant_id == tenant_id, TestGatewayCharge.id == charge_id
         )
     ).first()
+
+
+def find_by_keys(
+    session: Session, tenant_id: int, keys: Sequence[str]
+) -> dict[str, TestGatewayCharge]:
+    """The transactions recorded under any of ``keys``, by key (one statement per 500)."""
+    found: dict[str, TestGatewayCharge] = {}
+    ordered = sorted(set(keys))
+    for start in range(0, len(ordered), 500):
+        for row in session.scalars(
+            select(TestGatewayCharge).where(
+                TestGatewayCharge.tenant_id == tenant_id,
+                TestGatewayCharge.idempotency_key.in_(ordered[start : start + 500]),
+            )
+        ):
+            found[row.idempotency_key] = row
+    return found
+
+
+def insert_charges(session: Session, rows: Sequence[dict[str, Any]]) -> list[TestGatewayCharge]:
+    """Many transactions in one batched INSERT ... RETURNING, in ``rows``' order.
+
+    Tenant: each row carries its tenant_id (the gateway's own)."""
+    if not rows:
+        return []
+    return list(
+        session.scalars(
+            insert(TestGatewayCharge).returning(TestGatewayCharge, sort_by_parameter_order=True),
+            list(rows),
+        )
+    )
 
 
 def insert_charge(session: Session, charge: TestGatewayCharge) -> TestGatewayCharge:

@@ -15,7 +15,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -82,6 +82,25 @@ class JobRunner:
         in parallel: no more than its chunks)."""
         for _ in range(max(1, min(self.fanout, count))):
             ctx.enqueue("drain", kind=kind, parent_id=parent_id)
+
+    def plan_and_drain(
+        self, ctx: ServiceContext, kind: str, parent_id: int, ranges: Sequence[chunks.ChunkRange]
+    ) -> bool:
+        """Plan a parent's chunks of ``kind`` over ``ranges`` and dispatch its drains once
+        ``ctx`` commits (a run's start, a re-run); False when there is no chunk, and the
+        caller finishes the parent itself."""
+        chunks.plan(
+            ctx.session,
+            tenant_id=ctx.tenant_id,
+            kind=kind,
+            parent_id=parent_id,
+            ranges=ranges,
+            now=ctx.machine_clock.now(),
+        )
+        if not ranges:
+            return False
+        self.start_drains(ctx, kind, parent_id, len(ranges))
+        return True
 
     # -- drain -----------------------------------------------------------------------------
 

@@ -55,7 +55,8 @@ def insert_entries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     Tenant: each row carries its tenant_id, stamped by ``ledger.service.record_entries``.
     """
     if rows:
-        session.execute(insert(LedgerEntry), list(rows))
+        # The table, not the entity: no ORM bookkeeping per row.
+        session.execute(insert(cast(Table, LedgerEntry.__table__)), list(rows))
 
 
 def insert_full_balances(

@@ -43,16 +43,9 @@ def record_sale(
 
 def record_approvals(ctx: ServiceContext, approved: Mapping[int, int], *, at: datetime) -> None:
     """``approved[method_id]`` sales through each method were approved (a batch settling
-    a payment run's chunk): what :func:`record_sale` does, the methods locked in one go."""
-    for method in repo.lock_methods(ctx.session, ctx.tenant_id, list(approved)):
-        method.last_transaction_at = at
-        method.last_transaction = GatewayOutcome.APPROVED.value
-        method.num_consecutive_failures = 0
-        method.total_processed_payments = (method.total_processed_payments or 0) + approved[
-            method.id
-        ]
-        method.updated_at = at
-    ctx.session.flush()
+    a payment run's chunk): what :func:`record_sale` does, the methods locked in one go
+    and updated by one statement."""
+    repo.approve_methods(ctx.session, ctx.tenant_id, approved, at=at)
 
 
 def record_reversal(ctx: ServiceContext, method_id: int, *, at: datetime) -> PaymentMethod | None:

@@ -528,6 +528,16 @@ def scrub_method(ctx: ServiceContext, method_id: int) -> PaymentMethod:
 class Verification:
     method: PaymentMethod
     result: GatewayResult
+    currency: str = ""  # the currency the check was made in
+
+
+def declined_error(result: GatewayResult) -> RuleViolation:
+    """How a declined verification is refused: the gateway's reason."""
+    return RuleViolation(
+        declined_message(result.code, result.message),
+        resource=PAYMENT_METHOD,
+        code=ErrorCode.GATEWAY_DECLINED,
+    )
 
 
 def verify_method(
@@ -536,10 +546,12 @@ def verify_method(
     *,
     currency: str | None = None,
     gateway_id: int | None = None,
+    refuse_decline: bool = True,
 ) -> Verification:
     """Zuora's verify: a zero-amount check through the method's gateway (the account's,
-    else the tenant's default). A decline is refused with the gateway's reason; nothing
-    is stored either way."""
+    else the tenant's default). A decline is refused with the gateway's reason (unless
+    ``refuse_decline`` is False: the caller gets the answer); nothing is stored either
+    way (``payments.card_collection.verify`` notes a payment activity)."""
     method = get_method(ctx, method_id)
     _require_usable(method, "verified")
     if method.account_id is None:
@@ -570,13 +582,9 @@ def verify_method(
             PaymentMethodRef(token=method.token, second_token=method.second_token), code
         )
         answered.append(result.outcome.value.lower())
-    if not result.approved:
-        raise RuleViolation(
-            declined_message(result.code, result.message),
-            resource=PAYMENT_METHOD,
-            code=ErrorCode.GATEWAY_DECLINED,
-        )
-    return Verification(method=method, result=result)
+    if refuse_decline and not result.approved:
+        raise declined_error(result)
+    return Verification(method=method, result=result, currency=code)
 
 
 # -- account-level helpers -------------------------------------------------------------

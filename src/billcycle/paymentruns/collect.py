@@ -21,16 +21,19 @@ attempt key. Records whose payment is settled later show its outcome when read.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
 from typing import Any
 
+from sqlalchemy.orm.attributes import set_committed_value
+
 from billcycle.collections.policy import policies_for, retry_allowed
 from billcycle.context import ServiceContext
 from billcycle.errors import Conflict
-from billcycle.ledger import service as ledger
 from billcycle.ledger.models import EntrySource
 from billcycle.money import from_minor
 from billcycle.paymentmethods import repository as methods_repo
@@ -44,7 +47,7 @@ from billcycle.paymentruns.statuses import (
     RecordResult,
     TransactionType,
 )
-from billcycle.payments import charging
+from billcycle.payments import activity_repository, charging
 from billcycle.payments import service as payments
 from billcycle.payments.applications import apply_payment
 from billcycle.payments.charging import ChargeAnswer, ChargeRequest, PendingCharge
@@ -52,6 +55,8 @@ from billcycle.payments.inputs import InvoiceApplication
 from billcycle.payments.statuses import SETTLED_STATUSES, PaymentStatus
 from billcycle.payments.views import amounts_of
 from billcycle.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 class ChunkTakenOver(Conflict):
@@ -190,7 +195,12 @@ def begin_chunk(
         if not fresh:
             return begun
         now = ctx.clock.now()
-        balances = ledger.invoice_balances(ctx.session, tenant_id, [r.invoice_id for r in fresh])
+        balances = {
+            invoice_id: facts[2]  # (account id, status, balance, invoice date)
+            for invoice_id, facts in activity_repository.invoice_facts(
+                ctx.session, tenant_id, [r.invoice_id for r in fresh]
+            ).items()
+        }
         awaiting = charging.invoices_awaiting_settlement(ctx, [r.invoice_id for r in fresh])
         defaults = methods_repo.defaults_for_accounts(
             ctx.session, tenant_id, sorted({r.account_id for r in fresh})
@@ -265,7 +275,8 @@ def begin_chunk(
                 requests.append(_request(run, batch, balances))
                 groups.append(batch)
         ctx.session.flush()
-        pending = charging.begin_charges(ctx, requests) if requests else []
+        pending = charging.begin_charges(ctx, requests, defaults=defaults) if requests else []
+        claims: list[tuple[int, int]] = []
         for charge, batch in zip(pending, groups, strict=True):
             if charge.error is not None or charge.payment_id is None:
                 message = charge.error.render() if charge.error is not None else "Not charged."
@@ -273,15 +284,19 @@ def begin_chunk(
                     _fail(record, RecordError.CHARGE_REFUSED, message, now)
                 begun.counts.failed += len(batch)
                 continue
-            ids = [record.id for record in batch]
-            if not repo.claim_records(ctx.session, ids, charge.payment_id):
-                raise ChunkTakenOver("Another worker collected these records meanwhile.")
-            for record in batch:
-                record.payment_id = charge.payment_id
+            claims.extend((record.id, charge.payment_id) for record in batch)
             begun.pending.append(charge)
-            begun.groups.append(ids)
-        begun.counts.payments = len(begun.pending)
+            begun.groups.append([record.id for record in batch])
         ctx.session.flush()
+        # Every record claimed by its payment in one statement, all or none.
+        if not repo.claim_many(ctx.session, claims):
+            raise ChunkTakenOver("Another worker collected these records meanwhile.")
+        by_record = dict(claims)
+        for batch in groups:
+            for record in batch:
+                if record.id in by_record:
+                    set_committed_value(record, "payment_id", by_record[record.id])
+        begun.counts.payments = len(begun.pending)
         repo.add_progress(
             ctx.session,
             run.id,
@@ -346,6 +361,53 @@ def _request(
         attempt_source=_attempt_source(run),
         allow_closed_method=run.process_payment_with_closed_pm,
     )
+
+
+def collect_pipelined(
+    runtime: Runtime,
+    tenant_id: int,
+    run_id: int,
+    first_account: int,
+    last_account: int,
+    keep_lease: KeepLease | None,
+    *,
+    in_flight: int,
+) -> None:
+    """Collect a chunk in slices of about ``2 * in_flight`` records, overlapped: while
+    one slice's gateway calls are out (phase 2, in a thread of its own), the previous
+    slice is finished and the next one begun (phases 3 and 1, each its own unit of
+    work, as for a whole chunk). Each slice is committed before its calls go out, so a
+    crash anywhere leaves what a crashed chunk leaves (see the module's note)."""
+    with runtime.service_context(tenant_id) as ctx:
+        slices = repo.open_slices(
+            ctx.session, tenant_id, run_id, first_account, last_account, 2 * in_flight
+        )
+    if not slices:
+        # Nothing open: still renew and finish (records a crashed attempt left).
+        slices = [(first_account, last_account)]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="payment-run-send") as sender:
+        out: tuple[Begun, Future[list[ChargeAnswer]]] | None = None
+        try:
+            for lo, hi in slices:
+                begun = begin_chunk(runtime, tenant_id, run_id, lo, hi, keep_lease)
+                if begun is None:
+                    break  # cancelled or deleted meanwhile
+                sent = sender.submit(send_chunk, runtime, tenant_id, begun, in_flight)
+                previous, out = out, (begun, sent)
+                if previous is not None:
+                    finish_chunk(runtime, tenant_id, previous[0], previous[1].result(), keep_lease)
+            if out is not None:
+                finish_chunk(runtime, tenant_id, out[0], out[1].result(), keep_lease)
+                out = None
+        except BaseException:
+            # The calls already out are recorded, not left Processing for the reconciler
+            # (a re-run of the chunk finds them settled); then the failure goes on.
+            if out is not None:
+                try:
+                    finish_chunk(runtime, tenant_id, out[0], out[1].result(), keep_lease)
+                except Exception:
+                    log.exception("payment run %s: finishing a slice after a failure", run_id)
+            raise
 
 
 def send_chunk(

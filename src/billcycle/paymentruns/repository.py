@@ -396,6 +396,42 @@ def account_ranges(
     return [ChunkRange(lo, hi, n) for lo, hi, n in rows]
 
 
+def open_slices(
+    session: Session,
+    tenant_id: int,
+    run_id: int,
+    first_account: int,
+    last_account: int,
+    records_per_slice: int,
+) -> list[tuple[int, int]]:
+    """A chunk's accounts with records still open, cut into account ranges of about
+    ``records_per_slice`` records (an account's records in one slice), in order."""
+    rows = session.execute(
+        select(_data.account_id, func.count())
+        .where(
+            _data.tenant_id == tenant_id,
+            _data.payment_run_id == run_id,
+            _data.account_id.between(first_account, last_account),
+            _data.result.is_(None),
+        )
+        .group_by(_data.account_id)
+        .order_by(_data.account_id)
+    ).all()
+    slices: list[tuple[int, int]] = []
+    start: int | None = None
+    size = 0
+    for account_id, count in rows:
+        if start is None:
+            start = account_id
+        size += count
+        if size >= records_per_slice:
+            slices.append((start, account_id))
+            start, size = None, 0
+    if start is not None:
+        slices.append((start, rows[-1][0]))
+    return slices
+
+
 def open_records(
     session: Session, tenant_id: int, run_id: int, first_account: int, last_account: int
 ) -> list[PaymentRunData]:
@@ -414,21 +450,24 @@ def open_records(
     )
 
 
-def claim_records(session: Session, record_ids: Sequence[int], payment_id: int) -> bool:
-    """Name the payment that collects these records, only if none does yet: a worker
-    that lost its chunk to another finds them claimed and must roll back its charge.
+def claim_many(session: Session, claims: Sequence[tuple[int, int]]) -> bool:
+    """Name the payment that collects each record, (record id, payment id) pairs in ONE
+    statement, only where none does yet: all of them, or False when any record was
+    claimed by another worker meanwhile (one that lost its chunk to another must roll
+    back its charges).
 
     Tenant: the records were read under the caller's tenant.
     """
-    if not record_ids:
+    if not claims:
         return True
+    named = dict(claims)
     result = session.execute(
         update(PaymentRunData)
-        .where(PaymentRunData.id.in_(list(record_ids)), PaymentRunData.payment_id.is_(None))
-        .values(payment_id=payment_id)
+        .where(PaymentRunData.id.in_(list(named)), PaymentRunData.payment_id.is_(None))
+        .values(payment_id=case(named, value=PaymentRunData.id))
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount) == len(record_ids)  # type: ignore[attr-defined]
+    return int(result.rowcount) == len(named)  # type: ignore[attr-defined]
 
 
 def balances(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> dict[int, int]:

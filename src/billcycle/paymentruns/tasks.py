@@ -75,17 +75,7 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
         run.chunks_total = len(ranges)
         run.chunks_done = 0
         ctx.session.flush()
-        chunks.plan(
-            ctx.session,
-            tenant_id=tenant_id,
-            kind=COLLECT,
-            parent_id=run.id,
-            ranges=ranges,
-            now=ctx.machine_clock.now(),
-        )
-        if ranges:
-            runner.start_drains(ctx, COLLECT, run.id, len(ranges))
-        else:
+        if not runner.plan_and_drain(ctx, COLLECT, run.id, ranges):
             _finish(ctx, run)
 
 
@@ -108,15 +98,15 @@ class CollectChunk:
                 lease=runner.lease,
             )
 
-        begun = collect.begin_chunk(
-            runtime, chunk.tenant_id, chunk.parent_id, chunk.first_id, chunk.last_id, keep_lease
+        collect.collect_pipelined(
+            runtime,
+            chunk.tenant_id,
+            chunk.parent_id,
+            chunk.first_id,
+            chunk.last_id,
+            keep_lease,
+            in_flight=runtime.settings.payment_run_in_flight,
         )
-        if begun is None:
-            return  # cancelled or deleted meanwhile
-        answers = collect.send_chunk(
-            runtime, chunk.tenant_id, begun, runtime.settings.payment_run_in_flight
-        )
-        collect.finish_chunk(runtime, chunk.tenant_id, begun, answers, keep_lease)
         # Counts are already on the run (each phase adds its own as it commits).
         done, total = repo.record_chunk(
             ctx.session, chunk.parent_id, processed=0, failed=0, payments=0, now=ctx.clock.now()

@@ -25,6 +25,17 @@ class ActivityType(StrEnum):
     REFUND = "Refund"
 
 
+# Gateway decline codes that mean "not sufficient funds": Fusebill shows such a failed
+# attempt as an ``NSF`` activity (the test gateway's 4000000000009995 answers the first).
+NSF_CODES = frozenset({"insufficient_funds", "nsf", "R01"})
+
+
+def attempt_type(decline_code: str | None) -> ActivityType:
+    """The ``transactionType`` of a charge attempt: ``NSF`` for a decline for
+    insufficient funds, else ``Collect``."""
+    return ActivityType.NSF if decline_code in NSF_CODES else ActivityType.COLLECT
+
+
 class PaymentSource(StrEnum):
     """Who started the payment (Fusebill's ``source``)."""
 

@@ -22,6 +22,7 @@ from billcycle.ledger.models import EntrySource, EntryType
 from billcycle.money import from_minor
 from billcycle.payments.checks import PAYMENT, lock, positive_minor, require_settled
 from billcycle.payments.inputs import InvoiceApplication
+from billcycle.payments.item_plans import plan_items
 from billcycle.payments.models import Payment
 from billcycle.payments.views import amounts_of
 
@@ -220,29 +221,10 @@ def _apply_pieces(
                 )
             return [Piece(invoice, None, balance)]
         return [Piece(invoice, None, positive_minor(wanted.amount, currency))]
-    items = dict(invoice_repo.item_amounts(ctx.session, ctx.tenant_id, invoice.id))
-    done = ledger.item_applied(ctx.session, ctx.tenant_id, invoice.id)
-    pieces: list[Piece] = []
-    for item in wanted.items:
-        if item.invoice_item_id not in items:
-            raise NotFound(
-                "Invoice item {item} not found.",
-                resource="invoice",
-                ids={"item": item.invoice_item_id},
-            )
-        amount = positive_minor(item.amount, currency)
-        owed = items[item.invoice_item_id] - done.get(item.invoice_item_id, 0)
-        if amount > owed:
-            raise RuleViolation(
-                f"The amount {_money(amount, payment)} is more than the item owes "
-                f"({_money(max(owed, 0), payment)}) on invoice {invoice.invoice_number}.",
-                resource=PAYMENT,
-                field="amount",
-            )
-        done[item.invoice_item_id] = done.get(item.invoice_item_id, 0) + amount
-        pieces.append(Piece(invoice, item.invoice_item_id, amount))
-    _check_sum(wanted, pieces, payment, invoice)
-    return pieces
+    return [
+        Piece(invoice, item_id, amount)
+        for item_id, amount in plan_items(ctx, invoice, wanted, currency)
+    ]
 
 
 def _unapply_pieces(

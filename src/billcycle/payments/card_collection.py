@@ -20,7 +20,9 @@ from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger.models import EntrySource
 from billcycle.money import from_minor
 from billcycle.paymentmethods import repository as methods
+from billcycle.paymentmethods import service as method_service
 from billcycle.paymentmethods.models import PaymentMethod
+from billcycle.paymentmethods.service import Verification
 from billcycle.payments import activity_repository as repo
 from billcycle.payments import gateway_refunds
 from billcycle.payments.activities import (
@@ -31,7 +33,13 @@ from billcycle.payments.activities import (
     refund_activity,
 )
 from billcycle.payments.activity_models import PaymentActivity
-from billcycle.payments.activity_statuses import ActivityStatus, ActivityType, MethodKind
+from billcycle.payments.activity_statuses import (
+    ActivityStatus,
+    ActivityType,
+    MethodKind,
+    PaymentSource,
+    attempt_type,
+)
 from billcycle.payments.allocation import auto_allocation
 from billcycle.payments.charging import ChargeOutcome, ChargeRequest, charge_now
 from billcycle.payments.checks import PAYMENT, positive_minor
@@ -166,36 +174,116 @@ def charge(runtime: Runtime, tenant_id: int, data: NewCollection) -> CardAttempt
     )
     if outcome.payment_id is None and outcome.error is not None:
         raise outcome.error
-    if outcome.succeeded:
-        status = ActivityStatus.SUCCESSFUL
-    elif outcome.pending:
-        status = ActivityStatus.UNKNOWN
-    else:
-        status = ActivityStatus.FAILED
     with runtime.service_context(tenant_id) as ctx:
-        now = ctx.clock.now()
         activity = record(
             ctx,
-            PaymentActivity(
-                tenant_id=tenant_id,
-                account_id=checked.account_id,
-                # A failed attempt made no payment Fusebill shows.
-                payment_id=None if status == ActivityStatus.FAILED else outcome.payment_id,
-                status=status.value,
-                transaction_type=ActivityType.COLLECT.value,
+            attempt_activity(
+                ctx,
+                checked.account_id,
+                outcome,
                 source=data.source.value,
                 method_kind=data.method_kind.value,
                 method=checked.method_text,
                 amount_minor=checked.amount_minor,
                 currency=checked.currency,
                 reference=data.reference,
-                gateway_code=outcome.gateway_code,
-                gateway_message=(outcome.gateway_message or "")[:500] or None,
+            ),
+        )
+        return CardAttempt(outcome, activity.id)
+
+
+def attempt_activity(
+    ctx: ServiceContext,
+    account_id: int,
+    outcome: ChargeOutcome,
+    *,
+    source: str,
+    method_kind: str,
+    method: str,
+    amount_minor: int,
+    currency: str,
+    reference: str | None,
+) -> PaymentActivity:
+    """The payment activity of one charge attempt (not yet added): Successful, Unknown
+    while the gateway's outcome is pending, or Failed, and then no payment is shown (a
+    failed attempt made none, as Fusebill documents). A decline for insufficient funds
+    is an ``NSF`` activity, any other attempt a ``Collect``."""
+    if outcome.succeeded:
+        status = ActivityStatus.SUCCESSFUL
+    elif outcome.pending:
+        status = ActivityStatus.UNKNOWN
+    else:
+        status = ActivityStatus.FAILED
+    failed = status == ActivityStatus.FAILED
+    now = ctx.clock.now()
+    return PaymentActivity(
+        tenant_id=ctx.tenant_id,
+        account_id=account_id,
+        payment_id=None if failed else outcome.payment_id,
+        status=status.value,
+        transaction_type=attempt_type(outcome.gateway_code if failed else None).value,
+        source=source,
+        method_kind=method_kind,
+        method=method,
+        amount_minor=amount_minor,
+        currency=currency,
+        reference=reference,
+        gateway_code=outcome.gateway_code,
+        gateway_message=(outcome.gateway_message or "")[:500] or None,
+        effective_at=now,
+        created_at=now,
+    )
+
+
+def verify(
+    runtime: Runtime,
+    tenant_id: int,
+    method_id: int,
+    *,
+    currency: str | None = None,
+    gateway_id: int | None = None,
+) -> Verification:
+    """Verify a payment method through its gateway (``paymentmethods.service.
+    verify_method``) and note a ``Validate`` payment activity whatever the answer (its
+    own unit of work, so a declined check leaves its Failed activity); a decline then
+    raises the gateway's reason."""
+    with runtime.service_context(tenant_id) as ctx:
+        done = method_service.verify_method(
+            ctx, method_id, currency=currency, gateway_id=gateway_id, refuse_decline=False
+        )
+        method = done.method
+        kind = (
+            MethodKind.CREDIT_CARD
+            if method.type.startswith(MethodKind.CREDIT_CARD.value)
+            else MethodKind.ACH
+        )
+        assert method.account_id is not None  # verify_method refuses orphans
+        now = ctx.clock.now()
+        record(
+            ctx,
+            PaymentActivity(
+                tenant_id=tenant_id,
+                account_id=method.account_id,
+                payment_id=None,
+                status=(
+                    ActivityStatus.SUCCESSFUL if done.result.approved else ActivityStatus.FAILED
+                ).value,
+                transaction_type=ActivityType.VALIDATE.value,
+                source=PaymentSource.MANUAL.value,
+                method_kind=kind.value,
+                method=method_text(kind, method),
+                amount_minor=0,
+                currency=done.result.currency or done.currency,
+                reference=None,
+                gateway_code=done.result.code,
+                gateway_message=(done.result.message or "")[:500] or None,
                 effective_at=now,
                 created_at=now,
             ),
         )
-        return CardAttempt(outcome, activity.id)
+    if not done.result.approved:
+        raise method_service.declined_error(done.result)
+    return done
 
 
 def declined(attempt: CardAttempt) -> DomainError:

@@ -28,10 +28,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -42,11 +42,13 @@ from billcycle.context import ServiceContext
 from billcycle.errors import Conflict, DomainError, InvalidValue, NotFound, RuleViolation
 from billcycle.gateways import service as gateways
 from billcycle.gateways.interface import (
+    BatchingGateway,
     Gateway,
     GatewayResult,
     PaymentMethodRef,
     SaleRequest,
     attempt_key,
+    sale_many,
 )
 from billcycle.gateways.statuses import DeclineCategory, GatewayOutcome, TransactionKind
 from billcycle.invoicing import repository as invoice_repo
@@ -58,14 +60,14 @@ from billcycle.paymentmethods import outcomes as method_outcomes
 from billcycle.paymentmethods import repository as methods
 from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.paymentmethods.statuses import PaymentMethodStatus
+from billcycle.payments import activity_repository, pending_repository
 from billcycle.payments import pending as intentions
-from billcycle.payments import pending_repository
 from billcycle.payments import repository as payment_repo
 from billcycle.payments import service as payments
 from billcycle.payments.checks import PAYMENT, lock, positive_minor
 from billcycle.payments.inputs import GatewayOutcome as SettleOutcome
 from billcycle.payments.inputs import InvoiceApplication, NewPayment
-from billcycle.payments.models import Payment, PendingApplication
+from billcycle.payments.models import Payment
 from billcycle.payments.statuses import SETTLED_STATUSES, GatewayState, PaymentStatus, PaymentType
 from billcycle.runtime import Runtime
 from billcycle.tenancy import numbers as number_sequences
@@ -155,14 +157,21 @@ class ChargeOutcome:
 # -- phase 1 ---------------------------------------------------------------------------
 
 
-def begin_charges(ctx: ServiceContext, requests: Sequence[ChargeRequest]) -> list[PendingCharge]:
+def begin_charges(
+    ctx: ServiceContext,
+    requests: Sequence[ChargeRequest],
+    *,
+    defaults: Mapping[int, PaymentMethod] | None = None,
+) -> list[PendingCharge]:
     """Processing payments for ``requests`` (in order), each in a savepoint: a refused
-    request writes nothing and answers its error. The caller commits before sending."""
+    request writes nothing and answers its error. The caller commits before sending.
+    ``defaults``: the accounts' default methods when the caller read them in this unit
+    of work already (a payment run's chunk), account id -> method; read otherwise."""
     found: list[PendingCharge] = []
     if not requests:
         return found
     payment_repo.hold_write_lock(ctx.session)
-    batch = _Batch.read(ctx, requests)
+    batch = _Batch.read(ctx, requests, defaults)
     waiting: list[tuple[int, ChargeRequest, _Planned]] = []
     for request in requests:
         planned = batch.plan(request)
@@ -207,12 +216,18 @@ class _Batch:
     methods: dict[int, PaymentMethod]
     defaults: dict[int, PaymentMethod]
     gateways: dict[int, Any]
-    invoices: dict[int, Any]
+    # invoice id -> (account id, status, balance, invoice date), one statement
+    invoices: dict[int, tuple[int, str, int, date]]
     balances: dict[int, int]
     promised: dict[int, int]
 
     @classmethod
-    def read(cls, ctx: ServiceContext, requests: Sequence[ChargeRequest]) -> _Batch:
+    def read(
+        cls,
+        ctx: ServiceContext,
+        requests: Sequence[ChargeRequest],
+        known: Mapping[int, PaymentMethod] | None = None,
+    ) -> _Batch:
         account_ids = sorted({r.account_id for r in requests})
         invoice_ids = sorted({a.invoice_id for r in requests for a in r.invoices})
         promised = {
@@ -221,6 +236,7 @@ class _Batch:
                 ctx.session, ctx.tenant_id, invoice_ids
             ).items()
         }
+        invoices = activity_repository.invoice_facts(ctx.session, ctx.tenant_id, invoice_ids)
         return cls(
             ctx=ctx,
             accounts=accounts.accounts_by_id(ctx, account_ids),
@@ -229,14 +245,10 @@ class _Batch:
                 ctx.tenant_id,
                 [r.payment_method_id for r in requests if r.payment_method_id is not None],
             ),
-            defaults=methods.defaults_for_accounts(
-                ctx.session,
-                ctx.tenant_id,
-                sorted({r.account_id for r in requests if r.payment_method_id is None}),
-            ),
+            defaults=_defaults(ctx, requests, known),
             gateways={},
-            invoices=invoice_repo.invoices_by_id(ctx.session, ctx.tenant_id, invoice_ids),
-            balances=ledger.invoice_balances(ctx.session, ctx.tenant_id, invoice_ids),
+            invoices=invoices,
+            balances={invoice_id: facts[2] for invoice_id, facts in invoices.items()},
             promised=promised,
         )
 
@@ -287,18 +299,19 @@ class _Batch:
         rows: list[tuple[int, int]] = []
         taken: dict[int, int] = {}
         for wanted in request.invoices:
-            invoice = self.invoices.get(wanted.invoice_id)
+            invoice_id = wanted.invoice_id
+            facts = self.invoices.get(invoice_id)
             if (
                 wanted.items
-                or invoice is None
-                or invoice.account_id != account.id
-                or invoice.status != InvoiceStatus.POSTED
+                or facts is None
+                or facts[0] != account.id
+                or facts[1] != InvoiceStatus.POSTED
             ):
                 return None
             available = (
-                self.balances.get(invoice.id, 0)
-                - self.promised.get(invoice.id, 0)
-                - taken.get(invoice.id, 0)
+                self.balances.get(invoice_id, 0)
+                - self.promised.get(invoice_id, 0)
+                - taken.get(invoice_id, 0)
             )
             if wanted.amount is None:
                 amount = available
@@ -309,8 +322,8 @@ class _Batch:
                     return None
             if amount <= 0 or amount > available:
                 return None
-            taken[invoice.id] = taken.get(invoice.id, 0) + amount
-            rows.append((invoice.id, amount))
+            taken[invoice_id] = taken.get(invoice_id, 0) + amount
+            rows.append((invoice_id, amount))
         if sum(amount for _, amount in rows) > request.amount_minor:
             return None
         for invoice_id, amount in rows:
@@ -322,6 +335,21 @@ class _Batch:
             amount=from_minor(request.amount_minor, account.currency),
             rows=rows,
         )
+
+
+def _defaults(
+    ctx: ServiceContext,
+    requests: Sequence[ChargeRequest],
+    known: Mapping[int, PaymentMethod] | None,
+) -> dict[int, PaymentMethod]:
+    """The default method of each account whose request names none: from ``known``
+    (read by the caller in this unit of work), the others read in one query."""
+    wanted = sorted({r.account_id for r in requests if r.payment_method_id is None})
+    found = {a: known[a] for a in wanted if known is not None and a in known}
+    missing = [a for a in wanted if a not in found]
+    if missing:
+        found.update(methods.defaults_for_accounts(ctx.session, ctx.tenant_id, missing))
+    return found
 
 
 def _write_planned(
@@ -340,7 +368,7 @@ def _write_planned(
     earlier = pending_repository.orders_in_use(ctx.session, ctx.tenant_id, numbers_)
     now = ctx.clock.now()
     today = ctx.clock.today()
-    made: list[tuple[int, ChargeRequest, _Planned, Payment]] = []
+    made: list[tuple[int, ChargeRequest, _Planned, dict[str, Any]]] = []
     for (index, request, planned), number in zip(waiting, numbers_, strict=True):
         try:
             attempt = _attempt_from(earlier.get(number, []), number)
@@ -349,19 +377,17 @@ def _write_planned(
             for invoice_id, amount in planned.rows:
                 batch.promised[invoice_id] -= amount
             continue
-        payment = Payment(
+        row = dict(_PAYMENT_ROW)
+        row.update(
             tenant_id=ctx.tenant_id,
             account_id=planned.account.id,
             number=number,
             amount_minor=request.amount_minor,
             currency=planned.account.currency,
             effective_date=today,
-            payment_type=PaymentType.ELECTRONIC.value,
-            status=PaymentStatus.PROCESSING.value,
             payment_method_id=planned.method.id,
             gateway_id=planned.gateway_id,
             gateway_order_id=number,
-            gateway_state=GatewayState.SUBMITTED.value,
             comment=request.comment,
             submitted_at=now,
             created_at=now,
@@ -369,28 +395,29 @@ def _write_planned(
             attempt_key=attempt_key(number, attempt),
             attempt_source=request.attempt_source,
         )
-        made.append((index, request, planned, payment))
-    payment_repo.insert_many(ctx.session, [payment for *_, payment in made])
-    pending_repository.add(
+        made.append((index, request, planned, row))
+    # Plain rows, one batched INSERT each: no ORM object per payment or intention.
+    ids = payment_repo.insert_rows(ctx.session, [row for *_, row in made])
+    pending_repository.add_rows(
         ctx.session,
         [
-            PendingApplication(
-                tenant_id=ctx.tenant_id,
-                payment_id=payment.id,
-                invoice_id=invoice_id,
-                invoice_item_id=None,
-                amount_minor=amount,
-            )
-            for _, _, planned, payment in made
+            {
+                "tenant_id": ctx.tenant_id,
+                "payment_id": payment_id,
+                "invoice_id": invoice_id,
+                "invoice_item_id": None,
+                "amount_minor": amount,
+            }
+            for (_, _, planned, _), payment_id in zip(made, ids, strict=True)
             for invoice_id, amount in planned.rows
         ],
     )
-    for index, request, planned, payment in made:
+    for (index, request, planned, row), payment_id in zip(made, ids, strict=True):
         found[index] = PendingCharge(
             request=request,
-            payment_id=payment.id,
-            payment_number=payment.number,
-            attempt_key=payment.attempt_key,
+            payment_id=payment_id,
+            payment_number=row["number"],
+            attempt_key=row["attempt_key"],
             gateway_id=planned.gateway_id,
             payment_method_id=planned.method.id,
             amount=planned.amount,
@@ -398,6 +425,25 @@ def _write_planned(
             token=planned.method.token,
             second_token=planned.method.second_token,
         )
+
+
+# Every column a payment begun as a set is written with (one executemany needs the same
+# keys in every row); what _write_planned does not set keeps these values.
+_PAYMENT_ROW: dict[str, Any] = {
+    "payment_type": PaymentType.ELECTRONIC.value,
+    "status": PaymentStatus.PROCESSING.value,
+    "gateway_state": GatewayState.SUBMITTED.value,
+    "gateway_response": None,
+    "gateway_response_code": None,
+    "auth_transaction_id": None,
+    "soft_descriptor": None,
+    "reference_id": None,
+    "settled_at": None,
+    "cancelled_at": None,
+    "deleted_at": None,
+    "gateway_transaction_id": None,
+    "decline_category": None,
+}
 
 
 def _begin_one(ctx: ServiceContext, request: ChargeRequest) -> PendingCharge:
@@ -603,20 +649,121 @@ def send_charges(
                 except DomainError as exc:
                     opened[gateway_id] = exc
 
-    def call(charge: PendingCharge) -> ChargeAnswer:
-        assert charge.gateway_id is not None
-        found = opened[charge.gateway_id]
+    singles: list[tuple[int, PendingCharge, Gateway, RateLimiter]] = []
+    groups: list[tuple[Gateway, RateLimiter, list[tuple[int, PendingCharge]]]] = []
+    by_gateway: dict[int, list[tuple[int, PendingCharge]]] = {}
+    for i, charge in todo:
+        by_gateway.setdefault(charge.gateway_id or 0, []).append((i, charge))
+    for gateway_id, items in by_gateway.items():
+        found = opened[gateway_id]
         if isinstance(found, DomainError):
-            return ChargeAnswer(pending=charge, error=found)
+            for i, charge in items:
+                answers[i] = ChargeAnswer(pending=charge, error=found)
+            continue
         gateway, limiter = found
-        return _sale(gateway, limiter, charge, sleep)
-
-    if todo:
-        workers = max(1, min(in_flight, len(todo)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="charge") as pool:
-            for (i, _), answer in zip(todo, pool.map(call, [p for _, p in todo]), strict=True):
-                answers[i] = answer
+        if isinstance(gateway, BatchingGateway):
+            # A batch is ``in_flight`` calls at once: one batch after another.
+            groups.extend(
+                (gateway, limiter, items[start : start + in_flight])
+                for start in range(0, len(items), in_flight)
+            )
+        else:
+            singles.extend((i, charge, gateway, limiter) for i, charge in items)
+    for gateway, limiter, group in groups:
+        for (i, _), answer in zip(
+            group, _sale_batch(gateway, limiter, [c for _, c in group], sleep), strict=True
+        ):
+            answers[i] = answer
+    if len(singles) == 1 or (singles and in_flight == 1):
+        for i, charge, gateway, limiter in singles:
+            answers[i] = _sale(gateway, limiter, charge, sleep)
+    elif singles:
+        pool = _pool(in_flight)
+        futures = [
+            (i, pool.submit(_sale, gateway, limiter, charge, sleep))
+            for i, charge, gateway, limiter in singles
+        ]
+        for i, future in futures:
+            answers[i] = future.result()
     return [answer for answer in answers if answer is not None]
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(size: int) -> ThreadPoolExecutor:
+    """The process's pool of ``size`` threads for gateway calls (kept: a payment run's
+    chunks reuse it rather than start threads for each chunk). A caller's calls wait in
+    its queue, so one caller has at most ``size`` in flight."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(size)
+        if pool is None:
+            pool = _POOLS[size] = ThreadPoolExecutor(
+                max_workers=size, thread_name_prefix=f"charge{size}"
+            )
+        return pool
+
+
+def _sale_request(charge: PendingCharge) -> SaleRequest:
+    assert charge.attempt_key
+    assert charge.amount is not None
+    assert charge.currency
+    assert charge.token
+    return SaleRequest(
+        idempotency_key=charge.attempt_key,
+        amount=charge.amount,
+        currency=charge.currency,
+        payment_method=PaymentMethodRef(charge.token, charge.second_token),
+        description=charge.request.soft_descriptor or charge.payment_number,
+    )
+
+
+def _lost(charge: PendingCharge) -> ChargeAnswer:
+    """A lost answer: the charge may have gone through; the reconciler asks later."""
+    assert charge.attempt_key
+    return ChargeAnswer(
+        pending=charge,
+        result=GatewayResult(
+            kind=TransactionKind.SALE,
+            outcome=GatewayOutcome.UNKNOWN,
+            idempotency_key=charge.attempt_key,
+            code="no_answer",
+            message="The gateway call failed without an answer.",
+            category=DeclineCategory.SYSTEM,
+        ),
+    )
+
+
+_NO_LIMIT = RateLimiter(0)
+
+
+def _sale_batch(
+    gateway: Gateway,
+    limiter: RateLimiter,
+    charges: Sequence[PendingCharge],
+    sleep: Callable[[float], None],
+) -> list[ChargeAnswer]:
+    """One batch of sales through a batching gateway (each sale takes its rate slot). A
+    domain error for the batch: each sale again on its own, which answers its error."""
+    for _ in charges:
+        limiter.wait(sleep)
+    label = metrics.gateway_label(gateway)
+    try:
+        with metrics.timed_gateway_call(label, "sale_batch") as answered:
+            results = sale_many(gateway, [_sale_request(c) for c in charges])
+            answered.append("answered")
+    except DomainError:
+        return [_sale(gateway, _NO_LIMIT, charge, sleep) for charge in charges]
+    except Exception:
+        log.exception("gateway batch of %d sales: no answer", len(charges))
+        return [_lost(charge) for charge in charges]
+    if len(results) != len(charges):
+        log.error("gateway batch: %d answers for %d sales", len(results), len(charges))
+        return [_lost(charge) for charge in charges]
+    for result in results:  # each sale of the batch counts as a sale by its outcome
+        metrics.GATEWAY_CALLS.labels(label, "sale", result.outcome.value.lower()).inc()
+    return [ChargeAnswer(pending=c, result=r) for c, r in zip(charges, results, strict=True)]
 
 
 def _rate_of(settings: dict[str, Any]) -> float:
@@ -629,35 +776,17 @@ def _rate_of(settings: dict[str, Any]) -> float:
 def _sale(
     gateway: Gateway, limiter: RateLimiter, charge: PendingCharge, sleep: Callable[[float], None]
 ) -> ChargeAnswer:
-    assert charge.attempt_key
-    assert charge.amount is not None
-    assert charge.currency
-    assert charge.token
+    request = _sale_request(charge)
     limiter.wait(sleep)
     try:
         with metrics.timed_gateway_call(metrics.gateway_label(gateway), "sale") as outcome:
-            result = gateway.sale(
-                SaleRequest(
-                    idempotency_key=charge.attempt_key,
-                    amount=charge.amount,
-                    currency=charge.currency,
-                    payment_method=PaymentMethodRef(charge.token, charge.second_token),
-                    description=charge.request.soft_descriptor or charge.payment_number,
-                )
-            )
+            result = gateway.sale(request)
             outcome.append(result.outcome.value.lower())
     except DomainError as exc:
         return ChargeAnswer(pending=charge, error=exc)
     except Exception:  # a lost answer: the reconciler asks the gateway later
         log.exception("gateway sale %s: no answer", charge.attempt_key)
-        result = GatewayResult(
-            kind=TransactionKind.SALE,
-            outcome=GatewayOutcome.UNKNOWN,
-            idempotency_key=charge.attempt_key,
-            code="no_answer",
-            message="The gateway call failed without an answer.",
-            category=DeclineCategory.SYSTEM,
-        )
+        return _lost(charge)
     return ChargeAnswer(pending=charge, result=result)
 
 
@@ -712,7 +841,7 @@ def _settle_approved(
     ids = [a.pending.payment_id for a in answers if a.pending.payment_id is not None]
     if not ids:
         return {}
-    locked = {p.id: p for p in payment_repo.lock_payments(ctx.session, ctx.tenant_id, ids)}
+    locked = {p.id: p for p in payment_repo.lock_payment_rows(ctx.session, ctx.tenant_id, ids)}
     candidates = {
         i: a
         for i, a in enumerate(answers)
@@ -735,11 +864,13 @@ def _settle_approved(
             intended.setdefault(row.payment_id, []).append((row.invoice_id, row.amount_minor))
     invoice_ids = sorted({inv for found in intended.values() for inv, _ in found})
     invoice_repo.lock_invoices(ctx.session, ctx.tenant_id, invoice_ids, with_accounts=False)
-    invoices = invoice_repo.invoices_by_id(ctx.session, ctx.tenant_id, invoice_ids)
-    owed = ledger.invoice_balances(ctx.session, ctx.tenant_id, invoice_ids)
+    # (account id, status, balance, invoice date) of each, read under the locks.
+    invoices = activity_repository.invoice_facts(ctx.session, ctx.tenant_id, invoice_ids)
+    owed = {invoice_id: facts[2] for invoice_id, facts in invoices.items()}
     now = ctx.clock.now()
     today = ctx.clock.today()
     entries: list[ledger.NewEntry] = []
+    updates: list[dict[str, Any]] = []
     approvals: dict[int, int] = {}
     settled: dict[int, ChargeOutcome] = {}
     for i in sorted(candidates, key=lambda i: candidates[i].pending.payment_id or 0):
@@ -748,14 +879,19 @@ def _settle_approved(
         assert result is not None
         payment = locked[answer.pending.payment_id or 0]
         source = answer.pending.request.source.value
-        if result.transaction_id:
-            payment.gateway_transaction_id = result.transaction_id
-        payment.status = PaymentStatus.PROCESSED.value
-        payment.gateway_state = GatewayState.SETTLED.value
-        payment.gateway_response = _clip(result.message, 500)
-        payment.gateway_response_code = _clip(result.code, 100)
-        payment.updated_at = now
-        payment.settled_at = now
+        transaction_id = result.transaction_id or payment.gateway_transaction_id
+        updates.append(
+            {
+                "b_id": payment.id,
+                "status": PaymentStatus.PROCESSED.value,
+                "gateway_state": GatewayState.SETTLED.value,
+                "gateway_response": _clip(result.message, 500),
+                "gateway_response_code": _clip(result.code, 100),
+                "gateway_transaction_id": transaction_id,
+                "updated_at": now,
+                "settled_at": now,
+            }
+        )
         entries.append(
             ledger.NewEntry(
                 account_id=payment.account_id,
@@ -772,9 +908,10 @@ def _settle_approved(
         effective = max(today, payment.effective_date)
         applied = 0
         for invoice_id, amount_minor in intended.get(payment.id, []):
-            invoice = invoices.get(invoice_id)
-            if invoice is None or invoice.status != InvoiceStatus.POSTED:
+            facts = invoices.get(invoice_id)
+            if facts is None or facts[1] != InvoiceStatus.POSTED:
                 continue
+            invoice_account, _, _, invoice_date = facts
             amount = min(amount_minor, owed.get(invoice_id, 0), payment.amount_minor - applied)
             if amount <= 0:
                 continue
@@ -782,21 +919,33 @@ def _settle_approved(
             applied += amount
             entries.append(
                 ledger.NewEntry(
-                    account_id=invoice.account_id,
+                    account_id=invoice_account,
                     payment_id=payment.id,
                     invoice_id=invoice_id,
                     entry_type=EntryType.PAYMENT,
                     amount_minor=amount,
-                    currency=invoice.currency,
-                    effective_date=max(effective, invoice.invoice_date),
+                    currency=payment.currency,  # an invoice is in its account's currency
+                    effective_date=max(effective, invoice_date),
                     source=source,
                     reference=payment.number,
                 )
             )
         if payment.payment_method_id is not None:
             approvals[payment.payment_method_id] = approvals.get(payment.payment_method_id, 0) + 1
-        settled[i] = replace(_outcome(answer.pending.request, payment, result), settled_now=True)
-    ctx.session.flush()
+        settled[i] = ChargeOutcome(
+            request=answer.pending.request,
+            payment_id=payment.id,
+            payment_number=payment.number,
+            status=PaymentStatus.PROCESSED,
+            succeeded=True,
+            pending=False,
+            gateway_code=result.code,
+            gateway_message=result.message,
+            decline_category=result.category,
+            transaction_id=transaction_id,
+            settled_now=True,
+        )
+    payment_repo.settle_rows(ctx.session, updates)
     ledger.record_entries(ctx, entries)
     pending_repository.drop_many(
         ctx.session, ctx.tenant_id, [a.pending.payment_id or 0 for a in candidates.values()]

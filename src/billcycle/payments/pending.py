@@ -25,6 +25,7 @@ from billcycle.money import from_minor
 from billcycle.payments import pending_repository as repo
 from billcycle.payments.checks import PAYMENT, positive_minor
 from billcycle.payments.inputs import InvoiceApplication
+from billcycle.payments.item_plans import plan_items
 from billcycle.payments.models import Payment, PendingApplication
 
 
@@ -88,42 +89,12 @@ def _plan_one(
                 field="amount",
             )
         return [(invoice.id, None, amount)]
-    items = dict(invoice_repo.item_amounts(ctx.session, ctx.tenant_id, invoice.id))
-    done = ledger.item_applied(ctx.session, ctx.tenant_id, invoice.id)
-    rows: list[tuple[int, int | None, int]] = []
-    for item in wanted.items:
-        if item.invoice_item_id not in items:
-            raise NotFound(
-                "Invoice item {item} not found.",
-                resource="invoice",
-                ids={"item": item.invoice_item_id},
-            )
-        amount = positive_minor(item.amount, currency)
-        owed = (
-            items[item.invoice_item_id]
-            - done.get(item.invoice_item_id, 0)
-            - promised.get(item.invoice_item_id, 0)
+    return [
+        (invoice.id, item_id, amount)
+        for item_id, amount in plan_items(
+            ctx, invoice, wanted, currency, promised=promised, available=available
         )
-        if amount > owed or amount > available:
-            raise RuleViolation(
-                f"The amount {from_minor(amount, currency)} {currency} is more than the item "
-                f"owes on invoice {invoice.invoice_number}.",
-                resource=PAYMENT,
-                field="amount",
-            )
-        promised[item.invoice_item_id] = promised.get(item.invoice_item_id, 0) + amount
-        available -= amount
-        rows.append((invoice.id, item.invoice_item_id, amount))
-    if wanted.amount is not None and positive_minor(wanted.amount, currency) != sum(
-        amount for _, _, amount in rows
-    ):
-        raise RuleViolation(
-            f"The amount for invoice {invoice.invoice_number} ({wanted.amount}) is not the sum "
-            "of its items.",
-            resource=PAYMENT,
-            field="amount",
-        )
-    return rows
+    ]
 
 
 def store(

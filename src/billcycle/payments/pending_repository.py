@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from billcycle.payments.models import Payment, PendingApplication, Refund
@@ -16,6 +17,14 @@ from billcycle.payments.statuses import PaymentStatus, PaymentType, RefundStatus
 def add(session: Session, rows: Sequence[PendingApplication]) -> None:
     session.add_all(rows)
     session.flush()
+
+
+def add_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Many intentions (column dicts) in one executemany.
+
+    Tenant: each row carries its tenant_id, stamped by ``payments.charging``."""
+    if rows:
+        session.execute(insert(cast(Table, PendingApplication.__table__)), list(rows))
 
 
 def of_payment(session: Session, tenant_id: int, payment_id: int) -> list[PendingApplication]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    Table,
     and_,
+    bindparam,
     delete,
     false,
     func,
@@ -18,6 +20,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.orm import Session
 
 from billcycle.db.bulk import dbapi, is_postgres
@@ -50,6 +53,24 @@ def insert_many(session: Session, rows: Sequence[Payment]) -> None:
         session.flush()
 
 
+def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Many payments (column dicts) in one batched INSERT; their ids in ``rows``' order.
+    No ORM object is made.
+
+    Tenant: each row carries its tenant_id, stamped by ``payments.charging``."""
+    if not rows:
+        return []
+    return [
+        int(payment_id)
+        for payment_id in session.scalars(
+            sa_insert(cast(Table, Payment.__table__)).returning(
+                Payment.__table__.c.id, sort_by_parameter_order=True
+            ),
+            list(rows),
+        )
+    ]
+
+
 def get_payment(session: Session, tenant_id: int, payment_id: int) -> Payment | None:
     return session.scalars(
         select(Payment).where(
@@ -58,6 +79,21 @@ def get_payment(session: Session, tenant_id: int, payment_id: int) -> Payment | 
             Payment.deleted_at.is_(None),
         )
     ).first()
+
+
+def payments_by_id(session: Session, tenant_id: int, payment_ids: Sequence[int]) -> list[Payment]:
+    """The tenant's payments among ``payment_ids`` (deleted ones too), in id order."""
+    found: list[Payment] = []
+    ordered = sorted(set(payment_ids))
+    for start in range(0, len(ordered), 500):
+        found.extend(
+            session.scalars(
+                select(Payment)
+                .where(Payment.tenant_id == tenant_id, Payment.id.in_(ordered[start : start + 500]))
+                .order_by(Payment.id)
+            )
+        )
+    return found
 
 
 def find_payment_by_number(session: Session, tenant_id: int, number: str) -> Payment | None:
@@ -95,9 +131,23 @@ def lock_payment(session: Session, tenant_id: int, payment_id: int) -> Payment |
     ).first()
 
 
-def lock_payments(session: Session, tenant_id: int, payment_ids: Sequence[int]) -> list[Payment]:
-    """Many payments' committed rows under their locks, taken in id order (the order every
-    finisher locks in, so two never deadlock); as :func:`lock_payment` for a batch."""
+_LOCKED_COLUMNS = (
+    Payment.id,
+    Payment.account_id,
+    Payment.number,
+    Payment.amount_minor,
+    Payment.currency,
+    Payment.effective_date,
+    Payment.status,
+    Payment.payment_method_id,
+    Payment.gateway_transaction_id,
+)
+
+
+def lock_payment_rows(session: Session, tenant_id: int, payment_ids: Sequence[int]) -> list[Any]:
+    """Many payments' committed rows under their locks, taken in id order (the order
+    every finisher locks in, so two never deadlock), as plain rows of the columns
+    settling needs (no ORM object); as :func:`lock_payment` for a batch."""
     ordered = sorted(set(payment_ids))
     if not ordered:
         return []
@@ -108,11 +158,11 @@ def lock_payments(session: Session, tenant_id: int, payment_ids: Sequence[int]) 
             .values(updated_at=Payment.updated_at)
             .execution_options(synchronize_session=False)
         )
-    found: list[Payment] = []
+    found: list[Any] = []
     for start in range(0, len(ordered), 500):
         found.extend(
-            session.scalars(
-                select(Payment)
+            session.execute(
+                select(*_LOCKED_COLUMNS)
                 .where(
                     Payment.tenant_id == tenant_id,
                     Payment.id.in_(ordered[start : start + 500]),
@@ -120,10 +170,36 @@ def lock_payments(session: Session, tenant_id: int, payment_ids: Sequence[int]) 
                 )
                 .order_by(Payment.id)
                 .with_for_update()
-                .execution_options(populate_existing=True)
-            )
+            ).all()
         )
     return found
+
+
+def settle_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Many Processing payments settled in one executemany: each dict names ``b_id`` and
+    the new ``status``, ``gateway_state``, ``gateway_response``, ``gateway_response_code``,
+    ``gateway_transaction_id``, ``updated_at`` and ``settled_at``. The caller holds the
+    payments' locks (:func:`lock_payment_rows`) and checked they are Processing.
+
+    Tenant: the ids were read under the caller's tenant.
+    """
+    if not rows:
+        return
+    table = cast(Table, Payment.__table__)
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("status"),
+            gateway_state=bindparam("gateway_state"),
+            gateway_response=bindparam("gateway_response"),
+            gateway_response_code=bindparam("gateway_response_code"),
+            gateway_transaction_id=bindparam("gateway_transaction_id"),
+            updated_at=bindparam("updated_at"),
+            settled_at=bindparam("settled_at"),
+        ),
+        list(rows),
+    )
 
 
 def account_payments(session: Session, tenant_id: int, account_id: int) -> list[Payment]:

@@ -80,9 +80,13 @@ def _cancellation_date(subscription: Subscription, cancellation: Cancellation) -
 
 def cancel_subscription(ctx: ServiceContext, key: ObjectKey, cancellation: Cancellation) -> Changed:
     """Cancel from a date: every charge segment ends by then (already-billed service past
-    it is credited by rating)."""
+    it is credited by rating). An Active or a Suspended subscription can be cancelled (as
+    Zuora allows cancelling a suspended one: its segments already ended on the suspend
+    date stay ended)."""
     subscription = find_subscription(ctx, key, lock=True)
-    require_status(subscription, (SubscriptionStatus.ACTIVE,), "cancelled")
+    require_status(
+        subscription, (SubscriptionStatus.ACTIVE, SubscriptionStatus.SUSPENDED), "cancelled"
+    )
     day = within_subscription(
         subscription,
         _cancellation_date(subscription, cancellation),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from billcycle.accounts import service as accounts
 from billcycle.accounts.models import Account
@@ -19,7 +19,8 @@ from billcycle.gateways import service as gateways
 from billcycle.ids import parse_zuora_id, to_zuora_id
 from billcycle.paymentmethods import account_setup, service
 from billcycle.paymentmethods.models import PaymentMethod
-from billcycle.zuora.deps import Ctx
+from billcycle.payments import card_collection
+from billcycle.zuora.deps import Ctx, runtime_of
 from billcycle.zuora.schemas import payment_methods as schemas
 from billcycle.zuora.schemas.base import CommonResponse
 
@@ -110,7 +111,10 @@ def scrub_payment_method(payment_method_id: str, ctx: Ctx) -> CommonResponse:
     summary="Verify a payment method",
 )
 def verify_payment_method(
-    payment_method_id: str, ctx: Ctx, body: schemas.VerifyPaymentMethodRequest | None = None
+    payment_method_id: str,
+    request: Request,
+    ctx: Ctx,
+    body: schemas.VerifyPaymentMethodRequest | None = None,
 ) -> schemas.VerifyPaymentMethodResponse:
     """A zero-amount check through the gateway; a decline answers the gateway's reason."""
     method = _method(ctx, payment_method_id)
@@ -119,8 +123,11 @@ def verify_payment_method(
         if body is not None and body.payment_gateway_name is not None
         else None
     )
-    service.verify_method(
-        ctx,
+    # Checked and noted (a Validate payment activity, declined or not) in units of work
+    # of its own: this request's has only read.
+    card_collection.verify(
+        runtime_of(request),
+        ctx.tenant_id,
         method.id,
         currency=body.currency_code if body is not None else None,
         gateway_id=gateway_id,
