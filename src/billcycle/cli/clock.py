@@ -18,7 +18,7 @@ from rich.table import Table
 from billcycle.cli.bill_run import TenantOpt
 from billcycle.cli.common import console, runtime_for, tenant_id_of
 from billcycle.cli.db import DatabaseOpt
-from billcycle.cli.runs import fail as _fail
+from billcycle.cli.runs import fail
 from billcycle.errors import DomainError
 from billcycle.testclocks import service as clocks
 
@@ -64,7 +64,7 @@ def _run(database: str | None, tenant: str, move: clocks.Mover) -> None:
         with runtime.service_context(tenant_id) as ctx:
             reading = clocks.read_clock(ctx)
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         runtime.dispose()
     console.print(
@@ -84,7 +84,7 @@ def show(tenant: TenantOpt, database: DatabaseOpt = None) -> None:
         with runtime.service_context(tenant_id) as ctx:
             reading = clocks.read_clock(ctx)
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         runtime.dispose()
     _print(reading)
@@ -101,7 +101,7 @@ def advance(
     """Move a sandbox tenant's clock forward, running what falls due on the way."""
     by = timedelta(days=30 * months + days, hours=hours)
     if by <= timedelta(0):
-        _fail("Give how far to move: --months, --days and/or --hours (forward only).")
+        fail("Give how far to move: --months, --days and/or --hours (forward only).")
     _run(database, tenant, lambda rt, t, told: clocks.advance_by(rt, t, by, told))
 
 
@@ -115,7 +115,7 @@ def set_clock(
     try:
         to = datetime.fromisoformat(instant.replace("Z", "+00:00"))
     except ValueError:
-        _fail(f"Not an ISO 8601 time: {instant!r} (e.g. 2027-01-01T00:00:00Z).")
+        fail(f"Not an ISO 8601 time: {instant!r} (e.g. 2027-01-01T00:00:00Z).")
     if to.tzinfo is None:
-        _fail("Give the time with its zone, e.g. 2027-01-01T00:00:00Z.")
+        fail("Give the time with its zone, e.g. 2027-01-01T00:00:00Z.")
     _run(database, tenant, lambda rt, t, told: clocks.advance_to(rt, t, to, told))

@@ -21,7 +21,7 @@ from rich.table import Table
 from billcycle.cli.bill_run import TenantOpt
 from billcycle.cli.common import console, runtime_for, tenant_id_of
 from billcycle.cli.db import DatabaseOpt
-from billcycle.cli.runs import fail as _fail
+from billcycle.cli.runs import fail
 from billcycle.errors import DomainError
 from billcycle.jobs import wiring
 from billcycle.usage import imports, service
@@ -48,7 +48,7 @@ def uom_add(
             uom = service.create_uom(ctx, NewUom(name, decimals, display_name))
             console.print(f"Unit of measure {uom.name} ({uom.decimal_places} decimals) added.")
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         runtime.dispose()
 
@@ -78,7 +78,7 @@ def uom_delete(name: str, tenant: TenantOpt, database: DatabaseOpt = None) -> No
             service.delete_uom(ctx, name)
         console.print(f"Unit of measure {name} deleted.")
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         runtime.dispose()
 
@@ -136,7 +136,7 @@ def import_file(
                 "seconds": round(time.monotonic() - started, 2),
             }
     except DomainError as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         runtime.dispose()
     if as_json:
