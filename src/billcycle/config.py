@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     payment_reconcile_after_seconds: int = 300
     # At most this many looked up per scheduler tick.
     payment_reconcile_batch: int = 100
+    # Webhooks: requests in flight per endpoint, each request's timeout, and how many
+    # days an endpoint may fail every delivery before it is disabled.
+    webhook_max_concurrency: int = 16
+    webhook_timeout_seconds: float = 10.0
+    webhook_disable_after_days: int = 5
 
 
 @lru_cache

@@ -16,6 +16,7 @@ from billcycle.collections import tasks as collections_tasks
 from billcycle.jobs.registry import mark_loaded
 from billcycle.paymentruns import tasks as paymentruns_tasks
 from billcycle.payments import tasks as payments_tasks
+from billcycle.webhooks import tasks as webhooks_tasks
 
 TASK_MODULES = (
     billruns_tasks,
@@ -24,6 +25,7 @@ TASK_MODULES = (
     collections_tasks,
     payments_tasks,
     paymentruns_tasks,
+    webhooks_tasks,
 )
 
 mark_loaded()

@@ -11,6 +11,7 @@ from billcycle.catalog.models import (
 )
 from billcycle.collections.models import CollectionAccount, CollectionEvent, CollectionPolicyRow
 from billcycle.db.base import Base
+from billcycle.events.models import Event
 from billcycle.gateways.models import PaymentGateway, TestGatewayCharge
 from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.jobs.models import WorkChunk
@@ -28,6 +29,12 @@ from billcycle.subscriptions.models import (
     SubscriptionRatePlan,
 )
 from billcycle.tenancy.models import ApiKey, InstallationSecret, NumberSequence, OAuthClient, Tenant
+from billcycle.webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookSettings,
+)
 
 __all__ = [
     "Account",
@@ -42,6 +49,7 @@ __all__ = [
     "CollectionEvent",
     "CollectionPolicyRow",
     "Contact",
+    "Event",
     "IdempotencyRecord",
     "InstallationSecret",
     "Invoice",
@@ -69,5 +77,9 @@ __all__ = [
     "SubscriptionRatePlan",
     "Tenant",
     "TestGatewayCharge",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookSettings",
     "WorkChunk",
 ]
