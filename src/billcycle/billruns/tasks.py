@@ -18,7 +18,10 @@ from billcycle.billruns.models import BillRun
 from billcycle.billruns.selection import selection_of
 from billcycle.billruns.spec import BillRunType
 from billcycle.billruns.statuses import BillRunStatus
+from billcycle.billruns.transitions import transition
 from billcycle.context import ServiceContext
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.invoicing.generator import GenerationOptions, generate_invoices
 from billcycle.invoicing.service import cancel_invoices, post_run_drafts
 from billcycle.invoicing.statuses import InvoiceSource, InvoiceStatus
@@ -28,6 +31,7 @@ from billcycle.jobs.registry import chunk_handler, periodic, task
 from billcycle.jobs.runner import JobRunner
 from billcycle.subscriptions.lifecycle import renew_due_subscriptions
 from billcycle.tenancy.numbers import next_number
+from billcycle.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,9 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
         run.chunks_total = len(ranges)
         run.chunks_done = 0
         ctx.session.flush()
+        events.emit_status_change(
+            ctx, EventType.BILL_RUN_STATUS_CHANGED, run, BillRunStatus.PENDING
+        )
         chunks.plan(
             ctx.session,
             tenant_id=tenant_id,
@@ -107,7 +114,9 @@ def create_occurrence(ctx: ServiceContext, template: BillRun, when: datetime) ->
         created_at=now,
         updated_at=now,
     )
-    return repo.add_run(ctx.session, occurrence)
+    added = repo.add_run(ctx.session, occurrence)
+    events.emit_status_change(ctx, EventType.BILL_RUN_STATUS_CHANGED, added, None)
+    return added
 
 
 # -- generating ------------------------------------------------------------------------------
@@ -184,16 +193,14 @@ def _abandon(
     if run is None:
         return
     now = ctx.clock.now()
-    repo.transition(
-        ctx.session, run, [source], target, error_message=message[:4000], updated_at=now
-    )
+    transition(ctx, run, [source], target, error_message=message[:4000], updated_at=now)
     chunks.cancel_open(ctx.session, kind=chunk.kind, parent_id=run.id, now=ctx.machine_clock.now())
 
 
 def _finish_generation(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
     now = ctx.clock.now()
-    if not repo.transition(
-        ctx.session,
+    if not transition(
+        ctx,
         run,
         [BillRunStatus.PROCESSING],
         BillRunStatus.COMPLETED,
@@ -217,8 +224,8 @@ POST_CHUNK_FACTOR = 20
 
 def start_posting(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
     """Completed -> PostInProgress (auto_post), then plan the posting chunks."""
-    if repo.transition(
-        ctx.session,
+    if transition(
+        ctx,
         run,
         [BillRunStatus.COMPLETED],
         BillRunStatus.POST_IN_PROGRESS,
@@ -265,7 +272,11 @@ class PostChunk:
         run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
         if run is None or run.status != BillRunStatus.POST_IN_PROGRESS:
             return
+        since = ctx.clock.now()
         post_run_drafts(ctx, run.id, chunk.first_id, chunk.last_id, run.invoice_date)
+        if webhooks.subscribed(ctx, EventType.INVOICE_POSTED):
+            # Per-invoice events only for a tenant that subscribes to them, set-based.
+            events.emit_run_invoices_posted(ctx, run.id, chunk.first_id, chunk.last_id, since)
         done, total = repo.record_chunk(
             ctx.session, run.id, accounts=0, failed=0, invoices=0, items=0, now=ctx.clock.now()
         )
@@ -288,8 +299,8 @@ class PostChunk:
 
 def _finish_post(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
     now = ctx.clock.now()
-    if not repo.transition(
-        ctx.session,
+    if not transition(
+        ctx,
         run,
         [BillRunStatus.POST_IN_PROGRESS],
         BillRunStatus.POSTED,
@@ -384,8 +395,8 @@ def cancel(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
         for start in range(0, len(drafts), 10_000):
             cancel_invoices(ctx, drafts[start : start + 10_000])
         now = ctx.clock.now()
-        repo.transition(
-            ctx.session,
+        transition(
+            ctx,
             run,
             [BillRunStatus.CANCEL_IN_PROGRESS],
             BillRunStatus.CANCELED,

@@ -22,6 +22,7 @@ from billcycle.bulkjobs import records
 from billcycle.bulkjobs import repository as repo
 from billcycle.bulkjobs.models import BulkJob
 from billcycle.bulkjobs.statuses import BulkJobStatus, BulkJobType, RecordStatus
+from billcycle.bulkjobs.transitions import transition
 from billcycle.context import ServiceContext
 from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
@@ -122,9 +123,7 @@ def _after_validation(ctx: ServiceContext, job_id: int, counts: repo.Counts) -> 
     else:
         status = BulkJobStatus.VALIDATED_WITH_ERRORS
     now = ctx.clock.now()
-    repo.transition(
-        ctx.session, job_id, [BulkJobStatus.VALIDATING], status, completed_at=now, modified_at=now
-    )
+    transition(ctx, job_id, [BulkJobStatus.VALIDATING], status, completed_at=now, modified_at=now)
 
 
 class ValidateChunk:
@@ -203,9 +202,7 @@ def _after_processing(ctx: ServiceContext, job_id: int, counts: repo.Counts) -> 
     clean = counts.failed_records == 0 and counts.failed_processed_records == 0
     status = BulkJobStatus.PROCESSED if clean else BulkJobStatus.PROCESSED_WITH_ERRORS
     now = ctx.clock.now()
-    repo.transition(
-        ctx.session, job_id, [BulkJobStatus.PROCESSING], status, processed_at=now, modified_at=now
-    )
+    transition(ctx, job_id, [BulkJobStatus.PROCESSING], status, processed_at=now, modified_at=now)
 
 
 def _failures(facts: list[records.InvoiceFacts]) -> dict[str, list[int]]:

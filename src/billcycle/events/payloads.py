@@ -42,8 +42,13 @@ def snapshot(obj: object | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(obj, Mapping):
         values = dict(obj)
     else:
-        mapper = inspect(obj).mapper
-        values = {attr.key: getattr(obj, attr.key) for attr in mapper.column_attrs}
+        # Loaded attributes only: a payload never costs a lazy load (a column the unit of
+        # work has not read is left out rather than fetched).
+        state = inspect(obj)
+        loaded = state.dict
+        values = {
+            attr.key: loaded[attr.key] for attr in state.mapper.column_attrs if attr.key in loaded
+        }
     out: dict[str, Any] = {}
     currency = values.get("currency")
     for key, value in values.items():

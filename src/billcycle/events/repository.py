@@ -91,7 +91,7 @@ def posted_run_invoices(
     bill_run_id: int,
     first_id: int,
     last_id: int,
-    posted_at: datetime,
+    posted_since: datetime,
 ) -> list[dict[str, Any]]:
     """A posting chunk's posted invoices as column mappings (for their events)."""
     columns = [c for c in Invoice.__table__.columns]
@@ -101,7 +101,7 @@ def posted_run_invoices(
             Invoice.bill_run_id == bill_run_id,
             Invoice.id.between(first_id, last_id),
             Invoice.status == InvoiceStatus.POSTED,
-            Invoice.posted_at == posted_at,
+            Invoice.posted_at >= posted_since,
         )
     )
     return [dict(row._mapping) for row in rows]

@@ -134,12 +134,12 @@ def emit_many(
 
 
 def emit_run_invoices_posted(
-    ctx: ServiceContext, bill_run_id: int, first_id: int, last_id: int, posted_at: datetime
+    ctx: ServiceContext, bill_run_id: int, first_id: int, last_id: int, posted_since: datetime
 ) -> int:
     """``invoice.posted`` for every invoice a posting chunk just posted (set-based: one
     SELECT and one INSERT with the chunk)."""
     invoices = repo.posted_run_invoices(
-        ctx.session, ctx.tenant_id, bill_run_id, first_id, last_id, posted_at
+        ctx.session, ctx.tenant_id, bill_run_id, first_id, last_id, posted_since
     )
     return emit_many(ctx, EventType.INVOICE_POSTED, invoices)
 

@@ -26,11 +26,14 @@ it) -> the bill-to contact has neither a work nor a personal email.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from billcycle.context import ServiceContext
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.invoicing import repository as invoice_repo
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger import service as ledger
@@ -210,6 +213,20 @@ def email_invoices(
         mailer.close()
     repo.insert_deliveries(session, records)
     repo.mark_emailed(session, tenant_id, emailed, now=now)
+    sent = set(emailed)
+    events.emit_many(
+        ctx,
+        EventType.INVOICE_EMAILED,
+        [
+            {
+                **dataclasses.asdict(d.invoice),
+                "emailed_at": now,
+                "recipient": d.recipient.address,
+            }
+            for d in deliveries
+            if d.invoice.id in sent
+        ],
+    )
     session.flush()
     return outcome
 

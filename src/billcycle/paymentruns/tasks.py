@@ -13,6 +13,8 @@ import logging
 from datetime import timedelta
 
 from billcycle.context import ServiceContext
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.gateways import repository as gateways_repo
 from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
@@ -23,6 +25,7 @@ from billcycle.paymentruns import repository as repo
 from billcycle.paymentruns.models import PaymentRun
 from billcycle.paymentruns.service import target_date_of
 from billcycle.paymentruns.statuses import PaymentRunStatus
+from billcycle.paymentruns.transitions import transition
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,9 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
         run.chunks_total = len(ranges)
         run.chunks_done = 0
         ctx.session.flush()
+        events.emit_status_change(
+            ctx, EventType.PAYMENT_RUN_STATUS_CHANGED, run, PaymentRunStatus.PENDING
+        )
         chunks.plan(
             ctx.session,
             tenant_id=tenant_id,
@@ -127,8 +133,8 @@ class CollectChunk:
         run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
         if run is None:
             return
-        repo.transition(
-            ctx.session,
+        transition(
+            ctx,
             run,
             [PaymentRunStatus.PROCESSING],
             PaymentRunStatus.ERROR,
@@ -141,8 +147,8 @@ class CollectChunk:
 
 def _finish(ctx: ServiceContext, run: PaymentRun) -> None:
     now = ctx.clock.now()
-    repo.transition(
-        ctx.session,
+    transition(
+        ctx,
         run,
         [PaymentRunStatus.PROCESSING],
         PaymentRunStatus.COMPLETED,

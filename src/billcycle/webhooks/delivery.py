@@ -219,7 +219,9 @@ def deliver_endpoint(runtime: Runtime, endpoint_id: int, *, max_rounds: int = 10
         for _ in range(max_rounds):
             now = runtime.machine_clock.now()
             with unit_of_work(runtime.session_factory) as session:
-                batch = _eligible(repo.pending_deliveries(session, endpoint.id, DELIVERY_WINDOW), now)
+                batch = _eligible(
+                    repo.pending_deliveries(session, endpoint.id, DELIVERY_WINDOW), now
+                )
             if not batch:
                 break
             outcomes = _run(_send_all(endpoint, batch, runtime=runtime, refused=refused))
@@ -305,5 +307,7 @@ def _record(
         else:
             repo.renew_lease(session, endpoint.id, now + LEASE)
     if disabled:
-        log.warning("webhook endpoint %s disabled after failing since %s", endpoint.id, failing_since)
+        log.warning(
+            "webhook endpoint %s disabled after failing since %s", endpoint.id, failing_since
+        )
     return disabled, failing_since

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from billcycle.events.models import Event
@@ -229,9 +229,11 @@ def update_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """
     if not rows:
         return
+    table = WebhookDelivery.__table__
+    assert isinstance(table, Table)
     session.connection().execute(
-        update(WebhookDelivery.__table__)
-        .where(WebhookDelivery.__table__.c.id == bindparam("b_id"))
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
         .values(
             status=bindparam("status"),
             attempts=bindparam("attempts"),

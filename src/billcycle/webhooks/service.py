@@ -45,7 +45,8 @@ def check_event_types(types: Sequence[str]) -> list[str]:
     unknown = sorted({t for t in wanted if t != ALL and t not in SUBSCRIBABLE})
     if unknown:
         raise InvalidValue(
-            f"Unknown event type(s): {', '.join(unknown)}. Known: {', '.join(sorted(SUBSCRIBABLE))}.",
+            f"Unknown event type(s): {', '.join(unknown)}. "
+            f"Known: {', '.join(sorted(SUBSCRIBABLE))}.",
             resource=RESOURCE,
             field="event_types",
         )
@@ -70,8 +71,16 @@ class EndpointChanges:
     url: str | Unset = UNSET
     event_types: Sequence[str] | Unset = UNSET
     secret: str | Unset = UNSET
-    description: str | None | Unset = UNSET
+    description: str | Unset | None = UNSET
     enabled: bool | Unset = UNSET
+
+
+def subscribed(ctx: ServiceContext, event_type: EventType) -> bool:
+    """Whether an enabled endpoint of the tenant wants ``event_type``."""
+    return any(
+        subscribes(e.event_types, event_type.value)
+        for e in repo.enabled_endpoints(ctx.session, [ctx.tenant_id])
+    )
 
 
 def allows_private(ctx: ServiceContext) -> bool:
@@ -124,11 +133,7 @@ def update_endpoint(
     url = changes.url.strip() if changes.url is not UNSET else None
     if url is not None:
         addresses.check_url(url, allow_private=allows_private(ctx))
-    types = (
-        check_event_types(changes.event_types)
-        if changes.event_types is not UNSET
-        else None
-    )
+    types = check_event_types(changes.event_types) if changes.event_types is not UNSET else None
     secret = signing.check_secret(changes.secret) if changes.secret is not UNSET else None
     if url is not None:
         endpoint.url = url
@@ -186,7 +191,8 @@ def redeliver(ctx: ServiceContext, event_id: str, endpoint_id: int | None = None
     if endpoint_id is not None:
         targets = [get_endpoint(ctx, endpoint_id)]
     else:
-        before = {d.endpoint_id for d in repo.deliveries_of_event(ctx.session, ctx.tenant_id, event.id, None)}
+        earlier = repo.deliveries_of_event(ctx.session, ctx.tenant_id, event.id, None)
+        before = {d.endpoint_id for d in earlier}
         targets = [
             e
             for e in repo.list_endpoints(ctx.session, ctx.tenant_id, limit=10_000)

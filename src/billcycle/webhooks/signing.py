@@ -35,8 +35,7 @@ def check_secret(secret: str) -> str:
         raw = secret_bytes(secret.strip())
     except (binascii.Error, ValueError):
         raise InvalidValue(
-            "The secret must be 'whsec_' followed by base64 (as Standard Webhooks "
-            "secrets are).",
+            "The secret must be 'whsec_' followed by base64 (as Standard Webhooks secrets are).",
             resource="webhook_endpoint",
             field="secret",
         ) from None
