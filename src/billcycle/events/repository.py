@@ -15,7 +15,10 @@ from billcycle.invoicing.statuses import InvoiceStatus
 
 
 def add_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Append ``rows`` (each carries its tenant_id) in one statement."""
+    """Append ``rows`` in one statement.
+
+    Tenant: each row carries the tenant_id of the context that wrote it.
+    """
     if rows:
         session.execute(insert(Event), list(rows))
 

@@ -167,6 +167,7 @@ def set_failing(
 
 
 def add_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Tenant: each row carries its event's tenant_id."""
     if rows:
         session.execute(insert(WebhookDelivery), list(rows))
 
@@ -217,6 +218,7 @@ def pending_deliveries(session: Session, endpoint_id: int, limit: int) -> list[P
 
 
 def add_attempts(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Tenant: each row carries its endpoint's tenant_id."""
     if rows:
         session.execute(insert(WebhookAttempt), list(rows))
 
