@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from billcycle.admin.routes import api_keys, card_links, collections, oauth_clients, tenants
+from billcycle.admin.routes import (
+    api_keys,
+    card_links,
+    collections,
+    events,
+    oauth_clients,
+    tenants,
+)
 
 ADMIN_ROUTERS: list[APIRouter] = [
     tenants.router,
@@ -13,4 +20,5 @@ ADMIN_ROUTERS: list[APIRouter] = [
     api_keys.router,
     card_links.router,
     collections.router,
+    events.router,
 ]
