@@ -16,6 +16,7 @@ from billcycle.cli import (
     operator,
     payment_run,
     tenant,
+    webhook,
 )
 from billcycle.cli.common import BillcycleGroup
 from billcycle.cli.serve import serve, worker
@@ -36,6 +37,7 @@ app.add_typer(gateway.app, name="gateway")
 app.add_typer(collections.app, name="collections")
 app.add_typer(payment_run.app, name="payment-run")
 app.add_typer(bench.app, name="bench")
+app.add_typer(webhook.app, name="webhook")
 app.command()(serve)
 app.command()(worker)
 
