@@ -11,6 +11,9 @@ from fastapi.testclient import TestClient
 from billcycle.db.session import unit_of_work
 from billcycle.operators import service as operators
 from billcycle.runtime import Runtime
+from tests.support.tenants import other_tenant
+
+__all__ = ["other_tenant"]
 
 
 @pytest.fixture

@@ -53,7 +53,9 @@ def receiver(*answers: int) -> Iterator[Receiver]:
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)
             with state.lock:
-                state.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
+                state.received.append(
+                    Received({k.lower(): v for k, v in self.headers.items()}, body)
+                )
                 status = state.answers.pop(0) if state.answers else 200
             payload = b'{"ok": true}' if status < 300 else b"receiver says no"
             self.send_response(status)

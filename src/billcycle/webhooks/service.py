@@ -93,10 +93,10 @@ def set_allow_private(ctx: ServiceContext, value: bool) -> bool:
 
 
 def add_endpoint(ctx: ServiceContext, new: NewEndpoint) -> WebhookEndpoint:
-    url = new.url.strip()
-    addresses.check_url(url, allow_private=allows_private(ctx))
     types = check_event_types(new.event_types)
     secret = signing.check_secret(new.secret) if new.secret is not None else signing.new_secret()
+    url = new.url.strip()
+    addresses.check_url(url, allow_private=allows_private(ctx))
     now = ctx.machine_clock.now()
     return repo.add_endpoint(
         ctx.session,
