@@ -52,7 +52,8 @@ def test_a_bill_run_writes_one_event_per_status_change_not_per_invoice(
     assert {e["object_type"] for e in changes} == {"bill_run"}
     assert {e["object_id"] for e in changes} == {run_id}
     last = changes[-1]
-    assert last["id"].startswith("evt_") and len(last["id"]) == 30
+    assert last["id"].startswith("evt_")
+    assert len(last["id"]) == 30
     assert last["data"]["object"]["bill_run_number"] == run["billRunNumber"]
     assert last["data"]["object"]["invoices_created"] == 10
     assert last["occurred_at"] == "2026-01-10T09:00:00Z"  # the tenant's business clock
@@ -81,7 +82,8 @@ def test_a_subscribing_tenant_gets_invoice_posted_per_invoice_set_based(
     assert {e["data"]["object"]["status"] for e in posted} == {"Posted"}
     assert {e["data"]["object"]["bill_run_id"] for e in posted} == {int(run["id"], 16)}
     first = posted[0]["data"]["object"]
-    assert first["amount_minor"] == 6000 and first["amount"] == "60.00"  # two months
+    assert first["amount_minor"] == 6000
+    assert first["amount"] == "60.00"
     assert first["invoice_number"].startswith("INV")
     assert len({e["id"] for e in posted}) == 9
 
@@ -90,9 +92,14 @@ def test_an_event_exists_exactly_when_its_change_commits(
     runtime: Runtime, api: Api, admin: TestClient
 ) -> None:
     tenant_id = api.tenant.tenant_id
-    with pytest.raises(RuntimeError), runtime.service_context(tenant_id) as ctx:
-        new_account(ctx, name="Rolled back")
-        raise RuntimeError("the unit of work fails after the change")
+
+    def change_then_fail() -> None:
+        with runtime.service_context(tenant_id) as ctx:
+            new_account(ctx, name="Rolled back")
+            raise RuntimeError("the unit of work fails after the change")
+
+    with pytest.raises(RuntimeError):
+        change_then_fail()
     assert _events(admin, tenant_id, type="account.created") == []
     with runtime.service_context(tenant_id) as ctx:
         account = new_account(ctx, name="Kept")

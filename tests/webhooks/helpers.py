@@ -49,7 +49,7 @@ def receiver(*answers: int) -> Iterator[Receiver]:
     state = Receiver(url="", answers=list(answers))
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)
             with state.lock:
