@@ -202,6 +202,23 @@ def bulk_payment(
 
 
 @app.command()
+def webhooks(
+    deliveries: Annotated[int, typer.Option(min=1, help="Events delivered")] = 10_000,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Requests in flight (default: settings, 16)")
+    ] = None,
+    database: DatabaseUrl = None,
+    timeout: Timeout = 1800.0,
+    as_json: Json = False,
+) -> None:
+    """N signed webhook deliveries to a local receiver (fan-out -> last one logged)."""
+    from billcycle.bench import webhooks as bench_webhooks
+
+    config = BenchConfig(database, 1, None, timeout)
+    _run(config, lambda bench: bench_webhooks.run(bench, deliveries, concurrency), as_json)
+
+
+@app.command()
 def http(
     database: DatabaseUrl = None,
     duration: Annotated[int, typer.Option(min=1, max=120, help="Seconds per load test")] = 10,

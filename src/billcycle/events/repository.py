@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.orm import Session
 
 from billcycle.events.models import Event
@@ -61,14 +61,15 @@ def get_by_event_id(session: Session, tenant_id: int, event_id: str) -> Event | 
     )
 
 
-def claim_unfanned(session: Session, limit: int) -> list[Event]:
-    """Events not fanned out yet, oldest first, locked (others skip them).
+def claim_unfanned(session: Session, limit: int) -> list[Row[tuple[int, int, str, str, int]]]:
+    """Events not fanned out yet, oldest first, locked (others skip them): their id,
+    tenant, type, object type and object id.
 
     Tenant: spans tenants on purpose (the fan-out serves every tenant).
     """
     return list(
-        session.scalars(
-            select(Event)
+        session.execute(
+            select(Event.id, Event.tenant_id, Event.type, Event.object_type, Event.object_id)
             .where(Event.fanned_out.is_(False))
             .order_by(Event.id)
             .limit(limit)

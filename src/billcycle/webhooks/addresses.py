@@ -67,13 +67,13 @@ def resolve(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
-def check_url(url: str, *, allow_private: bool) -> None:
-    """InvalidValue unless ``url`` is http(s) and (unless allowed) every address of its
-    host is public."""
+def check_url(url: str, *, allow_private: bool) -> list[str]:
+    """The addresses of ``url``'s host; InvalidValue unless ``url`` is http(s) and
+    (unless allowed) every one of them is public."""
     host, port = check_url_form(url)
     addresses = resolve(host, port)
     if allow_private:
-        return
+        return addresses
     refused = [a for a in addresses if not is_public(a)]
     if refused:
         raise _bad(
@@ -81,3 +81,4 @@ def check_url(url: str, *, allow_private: bool) -> None:
             f"({', '.join(refused)}); the tenant does not allow those "
             "(webhooks_allow_private)."
         )
+    return addresses

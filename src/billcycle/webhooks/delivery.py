@@ -4,7 +4,8 @@
   endpoint (events claimed with ``FOR UPDATE SKIP LOCKED``, so several workers share it).
 * :func:`deliver_endpoint` holds an endpoint's lease (one task per endpoint at a time)
   and sends its due deliveries, up to ``webhook_max_concurrency`` requests in flight
-  (httpx, async, with a timeout), oldest first, and never two of one object at once nor
+  (asyncio, keep-alive, with a timeout: ``webhooks/http.py``), oldest first, and never
+  two of one object at once nor
   a later one before an earlier one has succeeded or been given up: per-endpoint order
   by object. Every attempt is logged; a failed one is retried on the back-off schedule
   for up to three days; an endpoint failing for ``webhook_disable_after_days`` is
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import logging
 import time
@@ -27,14 +29,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-import httpx
-
 from billcycle.db.session import unit_of_work
+from billcycle.errors import InvalidValue
 from billcycle.events import repository as events_repo
 from billcycle.events import service as events
 from billcycle.events.statuses import EventType
 from billcycle.runtime import Runtime
-from billcycle.webhooks import addresses, signing
+from billcycle.webhooks import addresses, http, signing
 from billcycle.webhooks import repository as repo
 from billcycle.webhooks.schedule import RETRY_WINDOW, delay_after
 from billcycle.webhooks.service import subscribes
@@ -43,9 +44,14 @@ from billcycle.webhooks.statuses import DeliveryStatus
 log = logging.getLogger(__name__)
 
 FAN_OUT_BATCH = 1000
-DELIVERY_WINDOW = 2000  # pending deliveries looked at per round (due or not)
+# Pending deliveries looked at per round (due or not), per request in flight: large
+# rounds for a healthy endpoint (fewer commits), small ones for a failing one, whose
+# round of timeouts then lasts at most 25 timeouts, well within the endpoint's lease.
+WINDOW_PER_REQUEST = 200
+WINDOW_PER_REQUEST_FAILING = 25
+MAX_WINDOW = 5000
 EXCERPT = 500
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(minutes=10)
 T = TypeVar("T")
 
 
@@ -148,61 +154,46 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 async def _send_all(
+    client: http.Client | None,
     endpoint: repo.LeasedEndpoint,
     batch: Sequence[repo.PendingDelivery],
     *,
     runtime: Runtime,
     refused: str | None,
 ) -> list[Outcome]:
-    settings = runtime.settings
-    limit = asyncio.Semaphore(max(1, settings.webhook_max_concurrency))
-    timeout = httpx.Timeout(settings.webhook_timeout_seconds)
-    pool = httpx.Limits(
-        max_connections=settings.webhook_max_concurrency,
-        max_keepalive_connections=settings.webhook_max_concurrency,
-    )
+    """Every delivery of ``batch`` attempted (the client bounds how many are in flight)."""
 
-    async def send(client: httpx.AsyncClient, delivery: repo.PendingDelivery) -> Outcome:
-        async with limit:
-            attempted_at = runtime.machine_clock.now()
-            if refused is not None:
-                return Outcome(delivery, attempted_at, None, 0, refused[:255], None)
-            body = body_of(delivery, endpoint.tenant_id)
-            headers = signing.headers(
-                endpoint.secret, delivery.event_id, int(attempted_at.timestamp()), body
-            )
-            started = time.monotonic()
-            try:
-                response = await client.post(endpoint.url, content=body, headers=headers)
-            except httpx.HTTPError as exc:
-                latency = int((time.monotonic() - started) * 1000)
-                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                return Outcome(delivery, attempted_at, None, latency, error[:255], None)
+    async def send(delivery: repo.PendingDelivery) -> Outcome:
+        attempted_at = runtime.machine_clock.now()
+        if client is None:
+            return Outcome(delivery, attempted_at, None, 0, (refused or "refused")[:255], None)
+        body = body_of(delivery, endpoint.tenant_id)
+        headers = signing.headers(
+            endpoint.secret, delivery.event_id, int(attempted_at.timestamp()), body
+        )
+        started = time.monotonic()
+        try:
+            answer = await client.post(body, headers)
+        except http.HttpError as exc:
             latency = int((time.monotonic() - started) * 1000)
-            return Outcome(
-                delivery,
-                attempted_at,
-                response.status_code,
-                latency,
-                None,
-                response.text[:EXCERPT] if response.content else None,
-            )
+            return Outcome(delivery, attempted_at, None, latency, str(exc)[:255], None)
+        latency = int((time.monotonic() - started) * 1000)
+        excerpt = answer.excerpt.decode("utf-8", "replace")[:EXCERPT] or None
+        return Outcome(delivery, attempted_at, answer.status, latency, None, excerpt)
 
-    async with httpx.AsyncClient(
-        timeout=timeout, limits=pool, follow_redirects=False, trust_env=False
-    ) as client:
-        return list(await asyncio.gather(*(send(client, d) for d in batch)))
+    return list(await asyncio.gather(*(send(d) for d in batch)))
 
 
-def _refusal(runtime: Runtime, endpoint: repo.LeasedEndpoint) -> str | None:
-    """Why the endpoint's URL may not be called now (SSRF), or None."""
+def _approved_address(runtime: Runtime, endpoint: repo.LeasedEndpoint) -> tuple[str | None, str]:
+    """The address to connect to, checked now (SSRF: DNS resolved at delivery time,
+    every address allowed), or None and why not."""
     with unit_of_work(runtime.session_factory) as session:
         allowed = repo.allow_private(session, endpoint.tenant_id)
     try:
-        addresses.check_url(endpoint.url, allow_private=allowed)
-    except Exception as exc:  # InvalidValue: the reason goes into the attempt log
-        return f"refused: {exc}"
-    return None
+        found = addresses.check_url(endpoint.url, allow_private=allowed)
+    except InvalidValue as exc:  # the reason goes into the attempt log
+        return None, f"refused: {exc}"
+    return found[0], ""
 
 
 def deliver_endpoint(runtime: Runtime, endpoint_id: int, *, max_rounds: int = 1000) -> int:
@@ -212,26 +203,51 @@ def deliver_endpoint(runtime: Runtime, endpoint_id: int, *, max_rounds: int = 10
         endpoint = repo.lease_endpoint(session, endpoint_id, now, now + LEASE)
     if endpoint is None:
         return 0  # disabled, gone, or another worker is on it
-    made = 0
     try:
-        refused = _refusal(runtime, endpoint)
-        failing_since = endpoint.failing_since
+        made = _run(_deliver_rounds(runtime, endpoint, max_rounds))
+    finally:
+        with unit_of_work(runtime.session_factory) as session:
+            repo.renew_lease(session, endpoint.id, None)
+    return made
+
+
+async def _deliver_rounds(runtime: Runtime, endpoint: repo.LeasedEndpoint, max_rounds: int) -> int:
+    """Rounds of (due deliveries, send them, record them) with one HTTP client, until
+    nothing is due; the database work between rounds is short and synchronous."""
+    made = 0
+    address, refused = _approved_address(runtime, endpoint)
+    failing_since = endpoint.failing_since
+    settings = runtime.settings
+    client = (
+        http.Client(
+            http.Target.of(endpoint.url, address),
+            timeout=settings.webhook_timeout_seconds,
+            width=settings.webhook_max_concurrency,
+        )
+        if address is not None
+        else None
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        if client is not None:
+            await stack.enter_async_context(client)
         for _ in range(max_rounds):
             now = runtime.machine_clock.now()
             with unit_of_work(runtime.session_factory) as session:
-                batch = _eligible(
-                    repo.pending_deliveries(session, endpoint.id, DELIVERY_WINDOW), now
+                per_request = (
+                    WINDOW_PER_REQUEST_FAILING if failing_since is not None else WINDOW_PER_REQUEST
                 )
+                window = min(MAX_WINDOW, per_request * max(1, settings.webhook_max_concurrency))
+                pending = repo.pending_deliveries(session, endpoint.id, window)
+            batch = _eligible(pending, now)
             if not batch:
                 break
-            outcomes = _run(_send_all(endpoint, batch, runtime=runtime, refused=refused))
+            outcomes = await _send_all(
+                client, endpoint, batch, runtime=runtime, refused=refused or None
+            )
             made += len(outcomes)
             disabled, failing_since = _record(runtime, endpoint, outcomes, failing_since)
             if disabled:
                 break
-    finally:
-        with unit_of_work(runtime.session_factory) as session:
-            repo.renew_lease(session, endpoint.id, None)
     return made
 
 
@@ -304,7 +320,7 @@ def _record(
                 failing_since=failing_since,
             )
             disabled = True
-        else:
+        if not disabled:
             repo.renew_lease(session, endpoint.id, now + LEASE)
     if disabled:
         log.warning(
