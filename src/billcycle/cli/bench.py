@@ -107,6 +107,13 @@ def post(
     raw: Raw = True,
     timeout: Timeout = 1800.0,
     fresh: Fresh = False,
+    invoice_events: Annotated[
+        bool,
+        typer.Option(
+            "--invoice-events/--no-invoice-events",
+            help="A webhook endpoint subscribes to invoice.posted: one event per invoice",
+        ),
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Posting a Completed run of N invoices (PUT .../post -> Posted)."""
@@ -115,7 +122,11 @@ def post(
 
     params = bench_bill_run.BillRunParams(accounts, subscriptions, charges, raw=raw)
     config = BenchConfig(database, workers, chunk_size, timeout, fresh_database=fresh)
-    _run(config, lambda bench: posting.run(bench, params), as_json)
+    _run(
+        config,
+        lambda bench: posting.run(bench, params, invoice_events=invoice_events),
+        as_json,
+    )
 
 
 @app.command("write-off")
