@@ -24,12 +24,15 @@ from billcycle.bulkjobs.models import BulkJob
 from billcycle.bulkjobs.statuses import BulkJobStatus, BulkJobType, RecordStatus
 from billcycle.bulkjobs.transitions import transition
 from billcycle.context import ServiceContext
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
 from billcycle.jobs.registry import chunk_handler
 from billcycle.jobs.runner import JobRunner
 from billcycle.ledger import service as ledger
 from billcycle.ledger.models import EntrySource
+from billcycle.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +245,17 @@ class ProcessChunk:
             if record_of
             else {}
         )
+        if written and webhooks.subscribed(ctx, EventType.INVOICE_WRITTEN_OFF):
+            # Per-invoice events, as for bill runs: only for a subscribing tenant, in one
+            # statement with the chunk.
+            events.emit_many(
+                ctx,
+                EventType.INVOICE_WRITTEN_OFF,
+                [
+                    {"id": invoice_id, "write_off_entry_id": entry_id, "bulk_job_id": job_id}
+                    for invoice_id, entry_id in written.items()
+                ],
+            )
         processed = repo.set_processed(
             session,
             job_id,
