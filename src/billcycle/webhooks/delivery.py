@@ -38,7 +38,7 @@ from billcycle.runtime import Runtime
 from billcycle.webhooks import addresses, http, signing
 from billcycle.webhooks import repository as repo
 from billcycle.webhooks.schedule import RETRY_WINDOW, delay_after
-from billcycle.webhooks.service import subscribes
+from billcycle.webhooks.service import ALL
 from billcycle.webhooks.statuses import DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -69,27 +69,17 @@ def fan_out(runtime: Runtime, *, max_batches: int = 1000) -> set[int]:
                 break
             endpoints = repo.enabled_endpoints(session, sorted({e.tenant_id for e in batch}))
             now = runtime.machine_clock.now()
-            rows: list[dict[str, Any]] = []
-            for event in batch:
-                for endpoint in endpoints:
-                    if endpoint.tenant_id == event.tenant_id and subscribes(
-                        endpoint.event_types, event.type
-                    ):
-                        touched.add(endpoint.id)
-                        rows.append(
-                            {
-                                "tenant_id": event.tenant_id,
-                                "endpoint_id": endpoint.id,
-                                "event_id": event.id,
-                                "object_key": f"{event.object_type}:{event.object_id}",
-                                "status": DeliveryStatus.PENDING.value,
-                                "attempts": 0,
-                                "next_attempt_at": now,
-                                "give_up_at": now + RETRY_WINDOW,
-                                "created_at": now,
-                            }
-                        )
-            repo.add_deliveries(session, rows)
+            for endpoint in endpoints:
+                wanted = None if ALL in endpoint.event_types else endpoint.event_types
+                ids = [
+                    e.id
+                    for e in batch
+                    if e.tenant_id == endpoint.tenant_id and (wanted is None or e.type in wanted)
+                ]
+                if repo.fan_out_to(
+                    session, endpoint, ids, wanted, now=now, give_up_at=now + RETRY_WINDOW
+                ):
+                    touched.add(endpoint.id)
             events_repo.mark_fanned_out(session, [e.id for e in batch])
         if len(batch) < FAN_OUT_BATCH:
             break

@@ -7,9 +7,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    String,
+    Table,
+    bindparam,
+    cast,
+    delete,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
+from billcycle.db.types import UtcDateTime
 from billcycle.events.models import Event
 from billcycle.webhooks.models import (
     WebhookAttempt,
@@ -164,6 +177,54 @@ def set_failing(
 
 
 # -- deliveries ----------------------------------------------------------------------------
+
+
+def fan_out_to(
+    session: Session,
+    endpoint: WebhookEndpoint,
+    event_ids: Sequence[int],
+    types: Sequence[str] | None,
+    *,
+    now: datetime,
+    give_up_at: datetime,
+) -> int:
+    """One delivery to ``endpoint`` for each of these events of its tenant (of ``types``,
+    or all), in one INSERT ... SELECT; returns how many.
+
+    Tenant: the events are filtered on the endpoint's tenant.
+    """
+    if not event_ids:
+        return 0
+    query = select(
+        Event.tenant_id,
+        literal(endpoint.id, BigInteger),
+        Event.id,
+        Event.object_type + literal(":") + cast(Event.object_id, String),
+        literal(DeliveryStatus.PENDING.value),
+        literal(0),
+        literal(now, UtcDateTime),
+        literal(give_up_at, UtcDateTime),
+        literal(now, UtcDateTime),
+    ).where(Event.tenant_id == endpoint.tenant_id, Event.id.in_(list(event_ids)))
+    if types is not None:
+        query = query.where(Event.type.in_(list(types)))
+    result = session.execute(
+        insert(WebhookDelivery).from_select(
+            [
+                "tenant_id",
+                "endpoint_id",
+                "event_id",
+                "object_key",
+                "status",
+                "attempts",
+                "next_attempt_at",
+                "give_up_at",
+                "created_at",
+            ],
+            query,
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def add_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
