@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +37,8 @@ class Receiver:
     # Status codes to answer, in order; then 200 for ever.
     answers: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Answer 500 once to the first request this is true of (then forget it).
+    refuse_once: Callable[[Received], bool] | None = None
 
     def of_type(self, event_type: str) -> list[Received]:
         with self.lock:
