@@ -59,8 +59,13 @@ T = TypeVar("T")
 
 
 def fan_out(runtime: Runtime, *, max_batches: int = 1000) -> set[int]:
-    """Make the deliveries of every event not fanned out yet; returns the endpoints that
-    got new deliveries."""
+    """Make the deliveries of every event not fanned out yet (at most ``max_batches``
+    batches of them); returns the endpoints that got new deliveries."""
+    return fan_out_some(runtime, max_batches=max_batches)[0]
+
+
+def fan_out_some(runtime: Runtime, *, max_batches: int) -> tuple[set[int], bool]:
+    """As :func:`fan_out`; also says whether events were left for later."""
     touched: set[int] = set()
     for _ in range(max_batches):
         with unit_of_work(runtime.session_factory) as session:
@@ -82,8 +87,8 @@ def fan_out(runtime: Runtime, *, max_batches: int = 1000) -> set[int]:
                     touched.add(endpoint.id)
             events_repo.mark_fanned_out(session, [e.id for e in batch])
         if len(batch) < FAN_OUT_BATCH:
-            break
-    return touched
+            return touched, False
+    return touched, True
 
 
 # -- delivery ------------------------------------------------------------------------------
