@@ -208,6 +208,8 @@ def fan_out_to(
     ).where(Event.tenant_id == endpoint.tenant_id, Event.id.in_(list(event_ids)))
     if types is not None:
         query = query.where(Event.type.in_(list(types)))
+    # Delivery ids follow event ids: the order by object rests on it.
+    query = query.order_by(Event.id)
     result = session.execute(
         insert(WebhookDelivery).from_select(
             [
