@@ -39,6 +39,8 @@ class Receiver:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Answer 500 once to the first request this is true of (then forget it).
     refuse_once: Callable[[Received], bool] | None = None
+    # Close the connection without an answer to the next N requests.
+    drop: int = 0
 
     def of_type(self, event_type: str) -> list[Received]:
         with self.lock:
@@ -55,10 +57,17 @@ def receiver(*answers: int) -> Iterator[Receiver]:
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)
             with state.lock:
-                state.received.append(
-                    Received({k.lower(): v for k, v in self.headers.items()}, body)
-                )
+                got = Received({k.lower(): v for k, v in self.headers.items()}, body)
+                state.received.append(got)
                 status = state.answers.pop(0) if state.answers else 200
+                if state.refuse_once is not None and state.refuse_once(got):
+                    state.refuse_once, status = None, 500
+                dropped = state.drop > 0
+                if dropped:
+                    state.drop -= 1
+            if dropped:
+                self.close_connection = True
+                return
             payload = b'{"ok": true}' if status < 300 else b"receiver says no"
             self.send_response(status)
             self.send_header("content-length", str(len(payload)))

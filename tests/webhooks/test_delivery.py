@@ -115,6 +115,32 @@ def test_a_receiver_failing_three_times_gets_the_event_once_more_and_the_log_sho
     assert endpoint["failing_since"] is None
 
 
+def test_a_receiver_closing_the_connection_gets_each_attempt_once(
+    api: Api,
+    runtime: Runtime,
+    jobs: ManualDispatcher,
+    machine_clock: FrozenClock,
+    admin: TestClient,
+) -> None:
+    tenant_id = api.tenant.tenant_id
+    with receiver() as hook:
+        hook.drop = 1
+        endpoint_id, _ = add_endpoint(runtime, tenant_id, hook.url, "account.created")
+        with runtime.service_context(tenant_id) as ctx:
+            new_account(ctx, name="Hang-up")
+        deliver(jobs)
+        assert len(hook.received) == 1  # sent once in the attempt, not re-sent
+        machine_clock.advance(timedelta(seconds=5))
+        deliver(jobs)
+        assert len(hook.received) == 2
+    base = f"/billcycle/v1/tenants/{tenant_id}"
+    [delivery] = admin.get(f"{base}/webhooks/{endpoint_id}/deliveries").json()["data"]
+    log = admin.get(f"{base}/webhook-deliveries/{delivery['id']}/attempts").json()
+    assert [a["status_code"] for a in log] == [None, 200]
+    assert log[0]["error"]
+    assert delivery["status"] == "succeeded"
+
+
 def test_retries_stop_after_three_days_and_a_dead_endpoint_is_disabled_with_an_event(
     api: Api,
     runtime: Runtime,
@@ -163,7 +189,8 @@ def test_deliveries_of_one_object_keep_their_order(
         with runtime.service_context(tenant_id) as ctx:
             account = new_account(ctx, name="Ordered")
             other = new_account(ctx, name="Unrelated")
-        hook.refuse_once = lambda r: r.json["object_id"] == account.id
+        account_id = account.id
+        hook.refuse_once = lambda r: r.json["object_id"] == account_id
         with runtime.service_context(tenant_id) as ctx:
             found = accounts.require_account(ctx, account.id)
             accounts.update_account(ctx, found, AccountChanges(name="Ordered, renamed"))

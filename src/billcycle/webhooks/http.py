@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 MAX_HEADER = 64 * 1024
 MAX_BODY = 1024 * 1024  # answers longer than this are not read to the end (no keep-alive)
+# An idle connection is reused only this soon after its last answer.
+IDLE_REUSE_SECONDS = 2.0
 
 
 class HttpError(Exception):
@@ -67,7 +70,7 @@ class Client:
     def __init__(self, target: Target, *, timeout: float, width: int) -> None:
         self.target = target
         self.timeout = timeout
-        self._idle: list[_Connection] = []
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self._slots = asyncio.Semaphore(max(1, width))
         self._tls = ssl.create_default_context() if target.scheme == "https" else None
 
@@ -75,7 +78,7 @@ class Client:
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
-        for _, writer in self._idle:
+        for _, writer, _ in self._idle:
             writer.close()
         self._idle.clear()
 
@@ -87,19 +90,26 @@ class Client:
             server_hostname=self.target.host if self._tls is not None else None,
         )
 
+    def _reusable(self) -> _Connection | None:
+        """An idle connection recent enough that the server has not closed it (servers
+        close idle ones after 5 s or more), or None."""
+        now = time.monotonic()
+        while self._idle:
+            reader, writer, since = self._idle.pop()
+            if now - since < IDLE_REUSE_SECONDS and not reader.at_eof():
+                return reader, writer
+            writer.close()
+        return None
+
     async def post(self, body: bytes, headers: dict[str, str]) -> Answer:
+        """One attempt: the request is sent once, never re-sent on another connection
+        (a receiver never gets it twice in one attempt)."""
         async with self._slots:
-            connection = self._idle.pop() if self._idle else None
+            connection = self._reusable()
             try:
                 async with asyncio.timeout(self.timeout):
-                    if connection is not None:
-                        try:
-                            return await self._exchange(connection, body, headers)
-                        except (HttpError, OSError, asyncio.IncompleteReadError):
-                            # A kept-alive connection the server closed meanwhile: once
-                            # more on a new one (the request was not answered).
-                            connection[1].close()
-                    connection = await self._connect()
+                    if connection is None:
+                        connection = await self._connect()
                     return await self._exchange(connection, body, headers)
             except TimeoutError:
                 if connection is not None:
@@ -108,9 +118,8 @@ class Client:
             except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 if connection is not None:
                     connection[1].close()
-                raise HttpError(
-                    f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                ) from None
+                text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                raise HttpError(text) from None
 
     async def _exchange(
         self, connection: _Connection, body: bytes, headers: dict[str, str]
@@ -151,7 +160,7 @@ class Client:
         else:
             data, keep = await reader.read(MAX_BODY), False
         if keep:
-            self._idle.append(connection)
+            self._idle.append((reader, writer, time.monotonic()))
         else:
             writer.close()
         return Answer(status, data[:2048])
