@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     rate_limit_file: Path | None = None
     # Audit events older than this are deleted (`billcycle audit purge`, and the scheduler).
     audit_retention_days: int = 365
+    # Webhooks: requests in flight per endpoint, each request's timeout, and how many
+    # days an endpoint may fail every delivery before it is disabled.
+    webhook_max_concurrency: int = 16
+    webhook_timeout_seconds: float = 10.0
+    webhook_disable_after_days: int = 5
 
 
 @lru_cache

@@ -18,6 +18,7 @@ from billcycle.jobs.registry import mark_loaded
 from billcycle.paymentruns import tasks as paymentruns_tasks
 from billcycle.payments import tasks as payments_tasks
 from billcycle.usage import tasks as usage_tasks
+from billcycle.webhooks import tasks as webhooks_tasks
 
 TASK_MODULES = (
     audit_tasks,
@@ -28,6 +29,7 @@ TASK_MODULES = (
     payments_tasks,
     paymentruns_tasks,
     usage_tasks,
+    webhooks_tasks,
 )
 
 mark_loaded()

@@ -29,6 +29,8 @@ from billcycle.accounts.repository import InvoiceRow
 from billcycle.accounts.statuses import INITIAL_STATUSES, TRANSITIONS, AccountStatus
 from billcycle.context import ServiceContext
 from billcycle.errors import DomainError, InvalidValue, MissingField, NotFound, RuleViolation
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.ids import NUMBER_FORMATS
 from billcycle.ledger import service as ledger
 from billcycle.money import from_minor, normalize_currency
@@ -331,6 +333,7 @@ def create_account(ctx: ServiceContext, data: NewAccount) -> Account:
         rows.append({**values, **common, "updated_at": now})
     ids = repository.insert_contacts(ctx.session, rows)
     repository.set_contacts(ctx.session, account, ids[0], ids[-1])
+    events.emit(ctx, EventType.ACCOUNT_CREATED, account)
     return account
 
 
@@ -461,6 +464,7 @@ def update_account(ctx: ServiceContext, account: Account, changes: AccountChange
         account.sold_to_contact_id = sold_to.id
     account.updated_at = now
     ctx.session.flush()
+    events.emit(ctx, EventType.ACCOUNT_UPDATED, account)
     return account
 
 

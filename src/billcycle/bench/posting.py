@@ -19,8 +19,26 @@ from billcycle.ids import to_zuora_id
 from billcycle.invoicing.statuses import InvoiceStatus
 
 
-def run(bench: Bench, params: bill_run.BillRunParams) -> dict[str, Any]:
+def _subscribe(bench: Bench) -> None:
+    """An enabled endpoint wanting ``invoice.posted``: the run then writes one event per
+    invoice (set-based with each posting chunk). It points at a closed local port, so its
+    deliveries fail fast and back off (the fan-out still runs on every tick)."""
+    from billcycle.webhooks import service as webhooks
+
+    with bench.runtime.service_context(bench.tenant_id) as ctx:
+        webhooks.set_allow_private(ctx, True)
+        webhooks.add_endpoint(
+            ctx,
+            webhooks.NewEndpoint(url="http://127.0.0.1:9/hooks", event_types=["invoice.posted"]),
+        )
+
+
+def run(
+    bench: Bench, params: bill_run.BillRunParams, *, invoice_events: bool = False
+) -> dict[str, Any]:
     dataset, load_seconds = bench.load(params.spec())
+    if invoice_events:
+        _subscribe(bench)
     want = bill_run.Expected.of(params)
     with bench.workers() as workers:
         run_id, generated = bill_run.generate(bench, workers)
@@ -49,6 +67,12 @@ def run(bench: Bench, params: bill_run.BillRunParams) -> dict[str, Any]:
         errors.append(f"posted invoices: {posted}, expected {want.invoices}")
     if int(drafts or 0) != 0:
         errors.append(f"drafts left: {drafts}")
+    events = bench.scalar(
+        "SELECT count(*) FROM events WHERE tenant_id = :t AND type = 'invoice.posted'",
+        t=bench.tenant_id,
+    )
+    if int(events) != (want.invoices if invoice_events else 0):
+        errors.append(f"invoice.posted events: {events}")
     raw_seconds: float | None = None
     if params.raw:
         now = storage_value(not bench.is_postgres, datetime.now(UTC))
@@ -71,6 +95,7 @@ def run(bench: Bench, params: bill_run.BillRunParams) -> dict[str, Any]:
     return {
         "benchmark": "post",
         **bill_run.base_result(bench, params, worker_count),
+        "invoice_events": invoice_events,
         "invoices": int(posted or 0),
         "items": want.items,
         "wall_seconds": round(wall, 3),

@@ -23,8 +23,11 @@ from billcycle.billruns.models import BillRun
 from billcycle.billruns.rules import BillRunSpecError, SpecRule, settle
 from billcycle.billruns.spec import BillRunPatch, BillRunSpec, SpecChange
 from billcycle.billruns.statuses import BillRunStatus
+from billcycle.billruns.transitions import transition
 from billcycle.context import ServiceContext
 from billcycle.errors import NotFound, RuleViolation
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.subscriptions.models import Subscription
 from billcycle.tenancy.numbers import next_number
 
@@ -109,6 +112,7 @@ def create_bill_run(
             raise _no_occurrence_left(updating=False)
         run.scheduled_execution_time = when
     repo.add_run(ctx.session, run)
+    events.emit_status_change(ctx, EventType.BILL_RUN_STATUS_CHANGED, run, None)
     if spec.schedule is not None:
         run.series_id = run.id
         ctx.session.flush()
@@ -159,8 +163,8 @@ def post_bill_run(ctx: ServiceContext, run: BillRun, invoice_date: date | None) 
     values: dict[str, Any] = {"updated_at": ctx.clock.now()}
     if invoice_date is not None:
         values["invoice_date"] = invoice_date
-    if not repo.transition(
-        ctx.session, run, [BillRunStatus.COMPLETED], BillRunStatus.POST_IN_PROGRESS, **values
+    if not transition(
+        ctx, run, [BillRunStatus.COMPLETED], BillRunStatus.POST_IN_PROGRESS, **values
     ):
         raise _rule(f"Bill run {run.bill_run_number} changed status meanwhile; try again.")
     ctx.enqueue("bill_run.post", tenant_id=ctx.tenant_id, run_id=run.id)
@@ -186,9 +190,7 @@ def cancel_bill_run(
         raise _rule(f"Bill run {run.bill_run_number} has posted invoices and cannot be canceled.")
     now = ctx.clock.now()
     previous = run.status
-    if not repo.transition(
-        ctx.session, run, [previous], BillRunStatus.CANCEL_IN_PROGRESS, updated_at=now
-    ):
+    if not transition(ctx, run, [previous], BillRunStatus.CANCEL_IN_PROGRESS, updated_at=now):
         raise _rule(f"Bill run {run.bill_run_number} changed status meanwhile; try again.")
     next_run: BillRun | None = None
     if run.schedule is not None and run.series_id is not None:
@@ -199,8 +201,8 @@ def cancel_bill_run(
                 next_run = _pending_occurrence(ctx, run.series_id)
         else:
             for other in repo.series_pending(ctx.session, ctx.tenant_id, run.series_id):
-                repo.transition(
-                    ctx.session,
+                transition(
+                    ctx,
                     other,
                     [BillRunStatus.PENDING],
                     BillRunStatus.CANCELED,
@@ -223,8 +225,8 @@ def delete_bill_run(ctx: ServiceContext, run: BillRun) -> BillRun:
             f"Bill run {run.bill_run_number} is {run.status}; only a Canceled or "
             "Error bill run can be deleted."
         )
-    if not repo.transition(
-        ctx.session, run, [run.status], BillRunStatus.REMOVE_IN_PROGRESS, updated_at=ctx.clock.now()
+    if not transition(
+        ctx, run, [run.status], BillRunStatus.REMOVE_IN_PROGRESS, updated_at=ctx.clock.now()
     ):
         raise _rule(f"Bill run {run.bill_run_number} changed status meanwhile; try again.")
     ctx.enqueue("bill_run.delete", tenant_id=ctx.tenant_id, run_id=run.id)

@@ -21,7 +21,10 @@ from billcycle.billruns.models import BillRun
 from billcycle.billruns.selection import Selection, selection_of, with_organizations
 from billcycle.billruns.spec import BillRunSpec, BillRunType
 from billcycle.billruns.statuses import BillRunStatus
+from billcycle.billruns.transitions import transition
 from billcycle.context import ServiceContext
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.invoicing.generator import GenerationOptions, generate_invoices
 from billcycle.invoicing.service import cancel_invoices, post_run_drafts
 from billcycle.invoicing.statuses import InvoiceSource, InvoiceStatus
@@ -32,6 +35,7 @@ from billcycle.jobs.runner import JobRunner
 from billcycle.subscriptions.lifecycle import renew_due_subscriptions
 from billcycle.tenancy.numbers import next_number
 from billcycle.usage.billing import free_usage
+from billcycle.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,9 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
         run.chunks_total = len(ranges)
         run.chunks_done = 0
         ctx.session.flush()
+        events.emit_status_change(
+            ctx, EventType.BILL_RUN_STATUS_CHANGED, run, BillRunStatus.PENDING
+        )
         if not runner.plan_and_drain(ctx, GENERATE, run.id, ranges):
             _finish_generation(runner, ctx, run)
 
@@ -101,7 +108,9 @@ def create_occurrence(ctx: ServiceContext, template: BillRun, when: datetime) ->
         created_at=now,
         updated_at=now,
     )
-    return repo.add_run(ctx.session, occurrence)
+    added = repo.add_run(ctx.session, occurrence)
+    events.emit_status_change(ctx, EventType.BILL_RUN_STATUS_CHANGED, added, None)
+    return added
 
 
 # -- generating ------------------------------------------------------------------------------
@@ -179,16 +188,14 @@ def _abandon(
     if run is None:
         return
     now = ctx.clock.now()
-    repo.transition(
-        ctx.session, run, [source], target, error_message=message[:4000], updated_at=now
-    )
+    transition(ctx, run, [source], target, error_message=message[:4000], updated_at=now)
     chunks.cancel_open(ctx.session, kind=chunk.kind, parent_id=run.id, now=ctx.machine_clock.now())
 
 
 def _finish_generation(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
     now = ctx.clock.now()
-    if not repo.transition(
-        ctx.session,
+    if not transition(
+        ctx,
         run,
         [BillRunStatus.PROCESSING],
         BillRunStatus.COMPLETED,
@@ -212,8 +219,8 @@ POST_CHUNK_FACTOR = 20
 
 def start_posting(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
     """Completed -> PostInProgress (auto_post), then plan the posting chunks."""
-    if repo.transition(
-        ctx.session,
+    if transition(
+        ctx,
         run,
         [BillRunStatus.COMPLETED],
         BillRunStatus.POST_IN_PROGRESS,
@@ -250,7 +257,11 @@ class PostChunk:
         run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
         if run is None or run.status != BillRunStatus.POST_IN_PROGRESS:
             return
+        since = ctx.clock.now()
         post_run_drafts(ctx, run.id, chunk.first_id, chunk.last_id, run.invoice_date)
+        if webhooks.subscribed(ctx, EventType.INVOICE_POSTED):
+            # Per-invoice events only for a tenant that subscribes to them, set-based.
+            events.emit_run_invoices_posted(ctx, run.id, chunk.first_id, chunk.last_id, since)
         done, total = repo.record_chunk(
             ctx.session, run.id, accounts=0, failed=0, invoices=0, items=0, now=ctx.clock.now()
         )
@@ -273,8 +284,8 @@ class PostChunk:
 
 def _finish_post(runner: JobRunner, ctx: ServiceContext, run: BillRun) -> None:
     now = ctx.clock.now()
-    if not repo.transition(
-        ctx.session,
+    if not transition(
+        ctx,
         run,
         [BillRunStatus.POST_IN_PROGRESS],
         BillRunStatus.POSTED,
@@ -360,8 +371,8 @@ def cancel(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
         for start in range(0, len(drafts), 10_000):
             cancel_invoices(ctx, drafts[start : start + 10_000])
         now = ctx.clock.now()
-        repo.transition(
-            ctx.session,
+        transition(
+            ctx,
             run,
             [BillRunStatus.CANCEL_IN_PROGRESS],
             BillRunStatus.CANCELED,

@@ -18,8 +18,11 @@ from billcycle.bulkjobs import repository as repo
 from billcycle.bulkjobs import statuses as st
 from billcycle.bulkjobs.models import BulkJob
 from billcycle.bulkjobs.statuses import BulkJobStatus, BulkJobType, RecordStatus
+from billcycle.bulkjobs.transitions import transition
 from billcycle.context import ServiceContext
 from billcycle.errors import ErrorCode, InvalidValue, NotFound, RuleViolation
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 
 RESOURCE = "bulk_job"
 REFERENCE = "Bulk write off"
@@ -160,6 +163,7 @@ def _new_job(
         ),
     )
     repo.insert_records(ctx.session, ctx.tenant_id, job.id, data, RecordStatus.PENDING)
+    events.emit_status_change(ctx, EventType.BULK_JOB_STATUS_CHANGED, job, None)
     return job
 
 
@@ -216,8 +220,8 @@ def process_job(
             field="settings",
         )
     now = ctx.clock.now()
-    repo.transition(
-        ctx.session,
+    transition(
+        ctx,
         job.id,
         st.PROCESSABLE,
         BulkJobStatus.PROCESSING,
@@ -247,8 +251,8 @@ def cancel_job(ctx: ServiceContext, job_id: int, *, cancelled_by: str) -> BulkJo
     failed = repo.fail_incomplete(ctx.session, job.id, st.MANUALLY_FAILED)
     now = ctx.clock.now()
     repo.add_counts(ctx.session, job.id, now=now, failed_processing=failed)
-    repo.transition(
-        ctx.session,
+    transition(
+        ctx,
         job.id,
         st.CANCELLABLE,
         BulkJobStatus.PROCESSED_WITH_ERRORS,

@@ -22,13 +22,17 @@ from billcycle.bulkjobs import records
 from billcycle.bulkjobs import repository as repo
 from billcycle.bulkjobs.models import BulkJob
 from billcycle.bulkjobs.statuses import BulkJobStatus, BulkJobType, RecordStatus
+from billcycle.bulkjobs.transitions import transition
 from billcycle.context import ServiceContext
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
 from billcycle.jobs.registry import chunk_handler
 from billcycle.jobs.runner import JobRunner
 from billcycle.ledger import service as ledger
 from billcycle.ledger.models import EntrySource
+from billcycle.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +126,7 @@ def _after_validation(ctx: ServiceContext, job_id: int, counts: repo.Counts) -> 
     else:
         status = BulkJobStatus.VALIDATED_WITH_ERRORS
     now = ctx.clock.now()
-    repo.transition(
-        ctx.session, job_id, [BulkJobStatus.VALIDATING], status, completed_at=now, modified_at=now
-    )
+    transition(ctx, job_id, [BulkJobStatus.VALIDATING], status, completed_at=now, modified_at=now)
 
 
 class ValidateChunk:
@@ -203,9 +205,7 @@ def _after_processing(ctx: ServiceContext, job_id: int, counts: repo.Counts) -> 
     clean = counts.failed_records == 0 and counts.failed_processed_records == 0
     status = BulkJobStatus.PROCESSED if clean else BulkJobStatus.PROCESSED_WITH_ERRORS
     now = ctx.clock.now()
-    repo.transition(
-        ctx.session, job_id, [BulkJobStatus.PROCESSING], status, processed_at=now, modified_at=now
-    )
+    transition(ctx, job_id, [BulkJobStatus.PROCESSING], status, processed_at=now, modified_at=now)
 
 
 def _failures(facts: list[records.InvoiceFacts]) -> dict[str, list[int]]:
@@ -245,6 +245,17 @@ class ProcessChunk:
             if record_of
             else {}
         )
+        if written and webhooks.subscribed(ctx, EventType.INVOICE_WRITTEN_OFF):
+            # Per-invoice events, as for bill runs: only for a subscribing tenant, in one
+            # statement with the chunk.
+            events.emit_many(
+                ctx,
+                EventType.INVOICE_WRITTEN_OFF,
+                [
+                    {"id": invoice_id, "write_off_entry_id": entry_id, "bulk_job_id": job_id}
+                    for invoice_id, entry_id in written.items()
+                ],
+            )
         processed = repo.set_processed(
             session,
             job_id,

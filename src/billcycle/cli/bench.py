@@ -107,6 +107,13 @@ def post(
     raw: Raw = True,
     timeout: Timeout = 1800.0,
     fresh: Fresh = False,
+    invoice_events: Annotated[
+        bool,
+        typer.Option(
+            "--invoice-events/--no-invoice-events",
+            help="A webhook endpoint subscribes to invoice.posted: one event per invoice",
+        ),
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Posting a Completed run of N invoices (PUT .../post -> Posted)."""
@@ -115,7 +122,11 @@ def post(
 
     params = bench_bill_run.BillRunParams(accounts, subscriptions, charges, raw=raw)
     config = BenchConfig(database, workers, chunk_size, timeout, fresh_database=fresh)
-    _run(config, lambda bench: posting.run(bench, params), as_json)
+    _run(
+        config,
+        lambda bench: posting.run(bench, params, invoice_events=invoice_events),
+        as_json,
+    )
 
 
 @app.command("write-off")
@@ -216,6 +227,23 @@ def clock_year(
     params = sandbox_year.SandboxYearParams(accounts)
     config = BenchConfig(database, 1, None, timeout, fresh_database=fresh, sandbox=True)
     _run(config, lambda bench: sandbox_year.run(bench, params), as_json)
+
+
+@app.command()
+def webhooks(
+    deliveries: Annotated[int, typer.Option(min=1, help="Events delivered")] = 10_000,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Requests in flight (default: settings, 16)")
+    ] = None,
+    database: DatabaseUrl = None,
+    timeout: Timeout = 1800.0,
+    as_json: Json = False,
+) -> None:
+    """N signed webhook deliveries to a local receiver (fan-out -> last one logged)."""
+    from billcycle.bench import webhooks as bench_webhooks
+
+    config = BenchConfig(database, 1, None, timeout)
+    _run(config, lambda bench: bench_webhooks.run(bench, deliveries, concurrency), as_json)
 
 
 @app.command()

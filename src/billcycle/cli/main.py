@@ -21,6 +21,7 @@ from billcycle.cli import (
     tenant,
     usage,
     user,
+    webhook,
 )
 from billcycle.cli.common import BillcycleGroup
 from billcycle.cli.serve import serve, worker
@@ -46,6 +47,7 @@ app.add_typer(org.app, name="org")
 app.add_typer(audit.app, name="audit")
 app.add_typer(user.app, name="user")
 app.add_typer(usage.app, name="usage")
+app.add_typer(webhook.app, name="webhook")
 app.command()(serve)
 app.command()(worker)
 

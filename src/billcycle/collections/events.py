@@ -14,6 +14,8 @@ from billcycle.collections import repository as repo
 from billcycle.collections.models import CollectionEvent
 from billcycle.collections.statuses import CollectionEventType
 from billcycle.context import ServiceContext
+from billcycle.events import service as outbox
+from billcycle.events.statuses import EventType
 
 MAX_MESSAGE = 500
 
@@ -57,6 +59,43 @@ def record(ctx: ServiceContext, *events: Event, day: date | None = None) -> None
             for event in events
         ],
     )
+    _to_outbox(ctx, events, business_date)
+
+
+# Which collections events go to the outbox (payment outcomes have their own events).
+_OUTBOX_TYPES = {
+    CollectionEventType.ATTEMPT: EventType.COLLECTIONS_DUNNING_STEP,
+    CollectionEventType.EMAIL_SENT: EventType.COLLECTIONS_DUNNING_STEP,
+    CollectionEventType.STANDING_CHANGED: EventType.COLLECTIONS_STANDING_CHANGED,
+    CollectionEventType.SUSPENDED: EventType.COLLECTIONS_STATUS_CHANGED,
+    CollectionEventType.RESUMED: EventType.COLLECTIONS_STATUS_CHANGED,
+    CollectionEventType.CANCELLED: EventType.COLLECTIONS_STATUS_CHANGED,
+    CollectionEventType.WRITTEN_OFF: EventType.COLLECTIONS_STATUS_CHANGED,
+}
+
+
+def _to_outbox(ctx: ServiceContext, recorded: tuple[Event, ...], business_date: date) -> None:
+    """The outbox events of these collections events, one statement per type."""
+    by_type: dict[EventType, list[dict[str, Any]]] = {}
+    for event in recorded:
+        outbox_type = _OUTBOX_TYPES.get(event.event_type)
+        if outbox_type is None:
+            continue
+        by_type.setdefault(outbox_type, []).append(
+            {
+                "id": event.account_id,
+                "account_id": event.account_id,
+                "collection_event": event.event_type.value,
+                "business_date": business_date,
+                "invoice_id": event.invoice_id,
+                "from": event.from_value,
+                "to": event.to_value,
+                "message": event.message,
+                "details": event.details,
+            }
+        )
+    for outbox_type, objects in by_type.items():
+        outbox.emit_many(ctx, outbox_type, objects)
 
 
 def account_events(

@@ -14,6 +14,7 @@ from billcycle.catalog.models import (
 from billcycle.collections.models import CollectionAccount, CollectionEvent, CollectionPolicyRow
 from billcycle.db.base import Base
 from billcycle.documents.models import InvoiceFile, StoredFile, TenantInvoiceSettings
+from billcycle.events.models import Event
 from billcycle.gateways.models import PaymentGateway, TestGatewayCharge
 from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.jobs.models import WorkChunk
@@ -34,6 +35,12 @@ from billcycle.subscriptions.models import (
 from billcycle.tenancy.models import ApiKey, InstallationSecret, NumberSequence, OAuthClient, Tenant
 from billcycle.usage.models import UnitOfMeasure, UsageImport, UsageImportPart, UsageRecord
 from billcycle.users.models import ConsoleGrant, ConsoleUser
+from billcycle.webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookSettings,
+)
 
 __all__ = [
     "Account",
@@ -53,6 +60,7 @@ __all__ = [
     "ConsoleGrant",
     "ConsoleUser",
     "Contact",
+    "Event",
     "IdempotencyRecord",
     "InstallationSecret",
     "Invoice",
@@ -89,5 +97,9 @@ __all__ = [
     "UsageImport",
     "UsageImportPart",
     "UsageRecord",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookSettings",
     "WorkChunk",
 ]

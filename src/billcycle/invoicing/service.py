@@ -24,6 +24,8 @@ from billcycle.accounts.payment_terms import DEFAULT_PAYMENT_TERM, PaymentTerm, 
 from billcycle.accounts.repository import get_account
 from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue, NotFound, RuleViolation
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.invoicing import repository as repo
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
@@ -152,6 +154,7 @@ def post_invoice(
             "can be posted.",
             resource="invoice",
         )
+    events.emit(ctx, EventType.INVOICE_POSTED, current)
     return current
 
 
@@ -171,7 +174,9 @@ def cancel_invoices(ctx: ServiceContext, invoice_ids: Sequence[int]) -> list[int
 def cancel_invoice(ctx: ServiceContext, invoice: Invoice) -> Invoice:
     """Draft -> Canceled, handing the invoice's periods back to billing."""
     _cancel(ctx, [invoice.id], strict=True)
-    return _refresh(ctx, invoice)
+    current = _refresh(ctx, invoice)
+    events.emit(ctx, EventType.INVOICE_CANCELLED, current)
+    return current
 
 
 def _cancel(ctx: ServiceContext, invoice_ids: Sequence[int], *, strict: bool) -> list[int]:

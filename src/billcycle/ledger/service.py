@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 
 from billcycle.context import ServiceContext
 from billcycle.errors import ErrorCode, InvalidValue, NotFound, RuleViolation
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.invoicing import repository as invoice_repo
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
@@ -402,7 +404,7 @@ def apply_write_off(
     memo the write-off created). A write-off cannot be undone: entries are never removed.
     """
     amount_minor = to_minor(amount, invoice.currency)
-    return apply_to_invoice(
+    entry = apply_to_invoice(
         ctx,
         invoice,
         EntryType.WRITE_OFF,
@@ -413,3 +415,16 @@ def apply_write_off(
         effective_date=effective_date,
         full_balance_only=True,
     )
+    events.emit(
+        ctx,
+        EventType.INVOICE_WRITTEN_OFF,
+        invoice,
+        write_off={
+            "entry_id": entry.id,
+            "amount_minor": amount_minor,
+            "amount": str(amount),
+            "reference": reference,
+            "comment": comment,
+        },
+    )
+    return entry

@@ -26,6 +26,7 @@ it) -> the bill-to contact has neither a work nor a personal email.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -34,6 +35,8 @@ from typing import Any
 from billcycle.context import ServiceContext
 from billcycle.documents import service as documents
 from billcycle.errors import DomainError
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.invoicing import repository as invoice_repo
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger import service as ledger
@@ -227,6 +230,20 @@ def email_invoices(
         mailer.close()
     repo.insert_deliveries(session, records)
     repo.mark_emailed(session, tenant_id, emailed, now=now)
+    sent = set(emailed)
+    events.emit_many(
+        ctx,
+        EventType.INVOICE_EMAILED,
+        [
+            {
+                **dataclasses.asdict(d.invoice),
+                "emailed_at": now,
+                "recipient": d.recipient.address,
+            }
+            for d in deliveries
+            if d.invoice.id in sent
+        ],
+    )
     session.flush()
     return outcome
 

@@ -19,6 +19,8 @@ from billcycle.accounts.models import Account
 from billcycle.billruns import repository as billruns_repo
 from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue, NotFound, OverLimit, RuleViolation
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.gateways import repository as gateways_repo
 from billcycle.invoicing import repository as invoices_repo
 from billcycle.invoicing.statuses import InvoiceStatus
@@ -36,6 +38,7 @@ from billcycle.paymentruns.spec import (
     PaymentRunSpec,
 )
 from billcycle.paymentruns.statuses import PaymentRunStatus
+from billcycle.paymentruns.transitions import transition
 from billcycle.tenancy.numbers import next_number
 
 RESOURCE = "payment_run"
@@ -368,6 +371,7 @@ def create_payment_run(
         updated_at=now,
     )
     repo.add_run(ctx.session, run)
+    events.emit_status_change(ctx, EventType.PAYMENT_RUN_STATUS_CHANGED, run, None)
     if spec.data:
         repo.insert_records(ctx.session, _data_rows(ctx, run.id, spec.data))
     if spec.run_date is None:
@@ -406,8 +410,8 @@ def update_payment_run(
 def cancel_payment_run(ctx: ServiceContext, run: PaymentRun) -> PaymentRun:
     """Pending -> Canceled (Zuora publishes no REST cancel: the CLI does it)."""
     repo.lock_run(ctx.session, run)
-    if not repo.transition(
-        ctx.session,
+    if not transition(
+        ctx,
         run,
         [PaymentRunStatus.PENDING],
         PaymentRunStatus.CANCELED,

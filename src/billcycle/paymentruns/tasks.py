@@ -14,6 +14,8 @@ from datetime import timedelta
 
 from billcycle.access import labels
 from billcycle.context import ServiceContext
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.gateways import repository as gateways_repo
 from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
@@ -24,6 +26,7 @@ from billcycle.paymentruns import repository as repo
 from billcycle.paymentruns.models import PaymentRun
 from billcycle.paymentruns.service import target_date_of
 from billcycle.paymentruns.statuses import PaymentRunStatus
+from billcycle.paymentruns.transitions import transition
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,9 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
         run.chunks_total = len(ranges)
         run.chunks_done = 0
         ctx.session.flush()
+        events.emit_status_change(
+            ctx, EventType.PAYMENT_RUN_STATUS_CHANGED, run, PaymentRunStatus.PENDING
+        )
         if not runner.plan_and_drain(ctx, COLLECT, run.id, ranges):
             _finish(ctx, run)
 
@@ -123,8 +129,8 @@ class CollectChunk:
         run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
         if run is None:
             return
-        repo.transition(
-            ctx.session,
+        transition(
+            ctx,
             run,
             [PaymentRunStatus.PROCESSING],
             PaymentRunStatus.ERROR,
@@ -137,8 +143,8 @@ class CollectChunk:
 
 def _finish(ctx: ServiceContext, run: PaymentRun) -> None:
     now = ctx.clock.now()
-    repo.transition(
-        ctx.session,
+    transition(
+        ctx,
         run,
         [PaymentRunStatus.PROCESSING],
         PaymentRunStatus.COMPLETED,

@@ -40,6 +40,8 @@ from billcycle.accounts import service as accounts
 from billcycle.accounts.models import Account
 from billcycle.context import ServiceContext
 from billcycle.errors import Conflict, DomainError, InvalidValue, NotFound, RuleViolation
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.gateways import service as gateways
 from billcycle.gateways.interface import (
     BatchingGateway,
@@ -827,7 +829,33 @@ def finish_charges(ctx: ServiceContext, answers: Sequence[ChargeAnswer]) -> list
             )
     found = [outcomes[i] for i in range(len(answers))]
     notify_collections(ctx, found)
+    _emit_outcomes(ctx, found)
     return found
+
+
+def _emit_outcomes(ctx: ServiceContext, outcomes: Sequence[ChargeOutcome]) -> None:
+    """``payment.processed`` / ``payment.failed`` for the payments these answers settled
+    (set-based: one statement per kind)."""
+    for event_type, succeeded in (
+        (EventType.PAYMENT_PROCESSED, True),
+        (EventType.PAYMENT_FAILED, False),
+    ):
+        settled = [
+            {
+                "id": o.payment_id,
+                "number": o.payment_number,
+                "status": o.status,
+                "account_id": o.request.account_id,
+                "gateway_code": o.gateway_code,
+                "gateway_message": o.gateway_message,
+                "decline_category": o.decline_category,
+                "transaction_id": o.transaction_id,
+            }
+            for o in outcomes
+            if o.settled_now and o.payment_id is not None and o.succeeded == succeeded
+        ]
+        if settled:
+            events.emit_many(ctx, event_type, settled)
 
 
 def _settle_approved(

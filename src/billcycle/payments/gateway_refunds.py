@@ -19,6 +19,8 @@ from collections.abc import Callable
 from billcycle import metrics
 from billcycle.context import ServiceContext
 from billcycle.errors import DomainError, RuleViolation
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.gateways import service as gateways
 from billcycle.gateways.interface import GatewayResult, RefundRequest, check_idempotency_key
 from billcycle.gateways.statuses import GatewayOutcome, TransactionKind
@@ -150,6 +152,13 @@ def finish_refund(
         payment.updated_at = now
     refund.updated_at = now
     ctx.session.flush()
+    events.emit(
+        ctx,
+        EventType.REFUND_PROCESSED
+        if refund.status == RefundStatus.PROCESSED
+        else EventType.REFUND_FAILED,
+        refund,
+    )
     return refund
 
 

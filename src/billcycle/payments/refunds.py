@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue, NotFound, RuleViolation
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.ledger import service as ledger
 from billcycle.ledger.models import EntrySource, EntryType
 from billcycle.money import from_minor
@@ -159,6 +161,7 @@ def cancel_refund(ctx: ServiceContext, refund_id: int) -> Refund:
     refund.updated_at = now
     payment.updated_at = now
     ctx.session.flush()
+    events.emit(ctx, EventType.REFUND_CANCELLED, refund)
     return refund
 
 
@@ -254,6 +257,8 @@ def _write(ctx: ServiceContext, payment: Payment, amount: int, data: NewRefund) 
     )
     payment.updated_at = now
     ctx.session.flush()
+    events.emit(ctx, EventType.REFUND_CREATED, refund)
+    events.emit(ctx, EventType.PAYMENT_REFUNDED, payment, refund_id=refund.id)
     return refund
 
 

@@ -15,6 +15,8 @@ from datetime import date
 from billcycle.accounts import service as accounts
 from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue, NotFound, RuleViolation
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.ledger import service as ledger
 from billcycle.ledger.models import EntrySource, EntryType
 from billcycle.money import from_minor
@@ -165,6 +167,7 @@ def create_payment(ctx: ServiceContext, data: NewPayment) -> Payment:
         pending.store(ctx, payment, intended)
     elif data.invoices and not electronic:
         apply_payment(ctx, payment.id, data.invoices, effective_date=effective, source=data.source)
+    events.emit(ctx, EventType.PAYMENT_CREATED, payment)
     return payment
 
 
@@ -238,6 +241,11 @@ def settle_payment(
     else:
         pending.forget(ctx, payment)
     ctx.session.flush()
+    events.emit(
+        ctx,
+        EventType.PAYMENT_PROCESSED if outcome.succeeded else EventType.PAYMENT_FAILED,
+        payment,
+    )
     return payment
 
 

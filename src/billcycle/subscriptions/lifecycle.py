@@ -14,6 +14,8 @@ from billcycle.catalog.charge_terms import match_name
 from billcycle.catalog.vocabulary import ChargeType
 from billcycle.context import ServiceContext
 from billcycle.errors import MissingField
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.subscriptions import repository
 from billcycle.subscriptions.checks import (
     MAX_PERIODS,
@@ -102,6 +104,7 @@ def cancel_subscription(ctx: ServiceContext, key: ObjectKey, cancellation: Cance
     subscription.subscription_end_date = day
     touch(subscription, now)
     ctx.session.flush()
+    events.emit(ctx, EventType.SUBSCRIPTION_CANCELLED, subscription)
     return Changed(subscription, delta(before, metrics(subscription, account.currency)))
 
 
@@ -254,6 +257,7 @@ def suspend_subscription(ctx: ServiceContext, key: ObjectKey, suspension: Suspen
             subscription.status = SubscriptionStatus.SUSPENDED
     touch(subscription, now)
     ctx.session.flush()
+    events.emit(ctx, EventType.SUBSCRIPTION_SUSPENDED, subscription)
     return Changed(subscription, delta(before, metrics(subscription, account.currency)))
 
 
@@ -277,6 +281,7 @@ def resume_subscription(ctx: ServiceContext, key: ObjectKey, resumption: Resumpt
     _resume(subscription, resume_on, resumption.extends_term, now)
     touch(subscription, now)
     ctx.session.flush()
+    events.emit(ctx, EventType.SUBSCRIPTION_RESUMED, subscription)
     return Changed(subscription, delta(before, metrics(subscription, account.currency)))
 
 
@@ -317,6 +322,7 @@ def renew_subscription(ctx: ServiceContext, key: ObjectKey) -> Changed:
     before = metrics(subscription, account.currency)
     _renew(subscription, ctx.clock.now())
     ctx.session.flush()
+    events.emit(ctx, EventType.SUBSCRIPTION_RENEWED, subscription)
     return Changed(subscription, delta(before, metrics(subscription, account.currency)))
 
 
@@ -347,4 +353,6 @@ def renew_due_subscriptions(
         if count:
             renewed.append(subscription)
     ctx.session.flush()
+    for subscription in renewed:
+        events.emit(ctx, EventType.SUBSCRIPTION_RENEWED, subscription, automatic=True)
     return renewed

@@ -23,6 +23,8 @@ from billcycle.catalog.charge_terms import match_name
 from billcycle.catalog.models import ProductRatePlan
 from billcycle.context import ServiceContext
 from billcycle.errors import MissingField, NotFound
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.subscriptions import repository
 from billcycle.subscriptions.charges import ChargeFrame, TriggerDates, build_charge
 from billcycle.subscriptions.checks import (
@@ -310,4 +312,5 @@ def create_subscription(ctx: ServiceContext, new: NewSubscription) -> Subscripti
             ctx, subscription, plan, overrides, dates=dates, currency=account.currency, now=now
         )
     ctx.session.flush()
+    events.emit(ctx, EventType.SUBSCRIPTION_CREATED, subscription)
     return subscription

@@ -11,6 +11,7 @@ from billcycle.admin.routes import (
     card_links,
     clock,
     collections,
+    events,
     invoice_template,
     oauth_clients,
     tenants,
@@ -27,4 +28,5 @@ ADMIN_ROUTERS: list[APIRouter] = [
     audit.router,
     units_of_measure.router,
     invoice_template.router,
+    events.router,
 ]

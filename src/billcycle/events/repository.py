@@ -1,0 +1,111 @@
+"""All SQL of the events outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.orm import Session
+
+from billcycle.events.models import Event
+from billcycle.invoicing.models import Invoice
+from billcycle.invoicing.statuses import InvoiceStatus
+
+
+def add_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Append ``rows`` in one statement.
+
+    Tenant: each row carries the tenant_id of the context that wrote it.
+    """
+    if rows:
+        session.execute(insert(Event), list(rows))
+
+
+def add_event(session: Session, event: Event) -> Event:
+    session.add(event)
+    session.flush()
+    return event
+
+
+def page(
+    session: Session,
+    tenant_id: int,
+    *,
+    types: Sequence[str] = (),
+    object_type: str | None = None,
+    object_id: int | None = None,
+    since: datetime | None = None,
+    after: int | None = None,
+    limit: int = 100,
+) -> list[Event]:
+    """The tenant's events, oldest first, ``limit`` after the row id ``after``."""
+    query = select(Event).where(Event.tenant_id == tenant_id)
+    if types:
+        query = query.where(Event.type.in_(list(types)))
+    if object_type is not None:
+        query = query.where(Event.object_type == object_type)
+    if object_id is not None:
+        query = query.where(Event.object_id == object_id)
+    if since is not None:
+        query = query.where(Event.occurred_at >= since)
+    if after is not None:
+        query = query.where(Event.id > after)
+    return list(session.scalars(query.order_by(Event.id).limit(limit)))
+
+
+def get_by_event_id(session: Session, tenant_id: int, event_id: str) -> Event | None:
+    return session.scalar(
+        select(Event).where(Event.tenant_id == tenant_id, Event.event_id == event_id)
+    )
+
+
+def claim_unfanned(session: Session, limit: int) -> list[Row[tuple[int, int, str, str, int]]]:
+    """Events not fanned out yet, oldest first, locked (others skip them): their id,
+    tenant, type, object type and object id.
+
+    Tenant: spans tenants on purpose (the fan-out serves every tenant).
+    """
+    return list(
+        session.execute(
+            select(Event.id, Event.tenant_id, Event.type, Event.object_type, Event.object_id)
+            .where(Event.fanned_out.is_(False))
+            .order_by(Event.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def mark_fanned_out(session: Session, ids: Sequence[int]) -> None:
+    """Tenant: the ids come from :func:`claim_unfanned`, which carries each tenant."""
+    if ids:
+        session.execute(
+            update(Event)
+            .where(Event.id.in_(list(ids)))
+            .values(fanned_out=True)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def posted_run_invoices(
+    session: Session,
+    tenant_id: int,
+    bill_run_id: int,
+    first_id: int,
+    last_id: int,
+    posted_since: datetime,
+) -> list[dict[str, Any]]:
+    """A posting chunk's posted invoices as column mappings (for their events)."""
+    columns = [c for c in Invoice.__table__.columns]
+    rows = session.execute(
+        select(*columns).where(
+            Invoice.tenant_id == tenant_id,
+            Invoice.bill_run_id == bill_run_id,
+            Invoice.id.between(first_id, last_id),
+            Invoice.status == InvoiceStatus.POSTED,
+            Invoice.posted_at >= posted_since,
+        )
+    )
+    return [dict(row._mapping) for row in rows]

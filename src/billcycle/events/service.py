@@ -1,0 +1,173 @@
+"""Writing events into the outbox and reading them back.
+
+A service names the change with one call, in its own unit of work, after the change:
+``events.emit(ctx, EventType.INVOICE_POSTED, invoice)``. The event is one INSERT in the
+same transaction, so it exists exactly when the change does (a rollback takes both).
+Webhook delivery reads the outbox afterwards (``billcycle.webhooks``), never the write
+path.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from billcycle.context import ServiceContext
+from billcycle.errors import NotFound
+from billcycle.events import repository as repo
+from billcycle.events.models import Event
+from billcycle.events.payloads import json_value, snapshot
+from billcycle.events.statuses import EventType, ObjectType
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_ulid_lock = threading.Lock()
+_last: list[int] = [0, 0]  # last millisecond, last random part: monotonic within a ms
+
+
+def new_event_id(ms: int) -> str:
+    """``evt_`` + a ULID (48-bit millisecond time, 80 random bits, Crockford base32),
+    monotonic within this process, so ids sort by time."""
+    with _ulid_lock:
+        if ms <= _last[0]:
+            ms, rand = _last[0], _last[1] + 1
+        else:
+            rand = int.from_bytes(os.urandom(10), "big")
+        _last[0], _last[1] = ms, rand
+    value = (ms << 80) | (rand & ((1 << 80) - 1))
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "evt_" + "".join(reversed(chars))
+
+
+# Every event type's object; collections events are about an account.
+_OBJECT_OF_PREFIX = {
+    "account": ObjectType.ACCOUNT,
+    "collections": ObjectType.ACCOUNT,
+    "subscription": ObjectType.SUBSCRIPTION,
+    "invoice": ObjectType.INVOICE,
+    "bill_run": ObjectType.BILL_RUN,
+    "bulk_job": ObjectType.BULK_JOB,
+    "payment": ObjectType.PAYMENT,
+    "refund": ObjectType.REFUND,
+    "payment_run": ObjectType.PAYMENT_RUN,
+    "webhook_endpoint": ObjectType.WEBHOOK_ENDPOINT,
+    "webhook": ObjectType.WEBHOOK_ENDPOINT,
+}
+
+
+def object_type_of(event_type: EventType) -> ObjectType:
+    return _OBJECT_OF_PREFIX[event_type.value.split(".", 1)[0]]
+
+
+def _row(
+    ctx: ServiceContext,
+    event_type: EventType,
+    object_id: int,
+    payload: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "tenant_id": ctx.tenant_id,
+        "event_id": new_event_id(int(ctx.machine_clock.now().timestamp() * 1000)),
+        "type": event_type.value,
+        "object_type": object_type_of(event_type).value,
+        "object_id": object_id,
+        "occurred_at": now,
+        "payload": payload,
+        "fanned_out": False,
+    }
+
+
+def emit(
+    ctx: ServiceContext,
+    event_type: EventType,
+    obj: object | Mapping[str, Any],
+    **details: Any,
+) -> None:
+    """Append one event about ``obj`` (a mapped row, or a mapping with an ``id``), its
+    payload ``{"object": <snapshot>, **details}``, dated by the tenant's business clock."""
+    if not isinstance(obj, Mapping) and getattr(obj, "id", None) is None:
+        ctx.session.flush()
+    data = snapshot(obj)
+    payload = {"object": data, **{k: json_value(v) for k, v in details.items()}}
+    repo.add_events(ctx.session, [_row(ctx, event_type, int(data["id"]), payload, ctx.clock.now())])
+
+
+def record(
+    ctx: ServiceContext,
+    event_type: EventType,
+    obj: object | Mapping[str, Any],
+    *,
+    fanned_out: bool = False,
+    **details: Any,
+) -> Event:
+    """As :func:`emit`, returning the event's row (one more round trip for its id)."""
+    if not isinstance(obj, Mapping) and getattr(obj, "id", None) is None:
+        ctx.session.flush()
+    data = snapshot(obj)
+    payload = {"object": data, **{k: json_value(v) for k, v in details.items()}}
+    row = _row(ctx, event_type, int(data["id"]), payload, ctx.clock.now())
+    row["fanned_out"] = fanned_out
+    return repo.add_event(ctx.session, Event(**row))
+
+
+def emit_status_change(
+    ctx: ServiceContext, event_type: EventType, obj: Any, previous: str | None
+) -> None:
+    """A run or job moved from ``previous`` to its current status."""
+    emit(ctx, event_type, obj, previous_status=previous, status=obj.status)
+
+
+def emit_many(
+    ctx: ServiceContext, event_type: EventType, objects: Sequence[Mapping[str, Any]]
+) -> int:
+    """One event per object, in one statement (a bill run's chunk)."""
+    now = ctx.clock.now()
+    rows = [_row(ctx, event_type, int(o["id"]), {"object": snapshot(o)}, now) for o in objects]
+    repo.add_events(ctx.session, rows)
+    return len(rows)
+
+
+def emit_run_invoices_posted(
+    ctx: ServiceContext, bill_run_id: int, first_id: int, last_id: int, posted_since: datetime
+) -> int:
+    """``invoice.posted`` for every invoice a posting chunk just posted (set-based: one
+    SELECT and one INSERT with the chunk)."""
+    invoices = repo.posted_run_invoices(
+        ctx.session, ctx.tenant_id, bill_run_id, first_id, last_id, posted_since
+    )
+    return emit_many(ctx, EventType.INVOICE_POSTED, invoices)
+
+
+def list_events(
+    ctx: ServiceContext,
+    *,
+    types: Sequence[EventType] = (),
+    object_type: ObjectType | None = None,
+    object_id: int | None = None,
+    since: datetime | None = None,
+    after: int | None = None,
+    limit: int = 100,
+) -> list[Event]:
+    return repo.page(
+        ctx.session,
+        ctx.tenant_id,
+        types=[t.value for t in types],
+        object_type=object_type.value if object_type is not None else None,
+        object_id=object_id,
+        since=since,
+        after=after,
+        limit=limit,
+    )
+
+
+def get_event(ctx: ServiceContext, event_id: str) -> Event:
+    event = repo.get_by_event_id(ctx.session, ctx.tenant_id, event_id)
+    if event is None:
+        raise NotFound(f"Event {event_id} not found.", resource="event")
+    return event

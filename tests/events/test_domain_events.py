@@ -1,0 +1,100 @@
+"""Events of other capabilities: bulk jobs (status changes; per-invoice write-offs only
+for a subscribing tenant) and invoices written off or cancelled one by one."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from billcycle.jobs.dispatch import ManualDispatcher
+from billcycle.runtime import Runtime
+from billcycle.webhooks import service as webhooks
+from tests.bulkjobs.helpers import create, ok, poll, posted_invoices, process
+from tests.invoicing.factories import make_account, make_invoice, make_subscription, monthly
+from tests.support.api import Api
+
+
+def _events(admin: TestClient, tenant_id: int, **params: Any) -> list[dict[str, Any]]:
+    response = admin.get(
+        f"/billcycle/v1/tenants/{tenant_id}/events", params={"limit": 100, **params}
+    )
+    assert response.status_code == 200, response.text
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
+
+
+def test_a_bulk_write_off_job_reports_its_statuses_and_per_invoice_events_when_subscribed(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher, admin: TestClient
+) -> None:
+    tenant_id = api.tenant.tenant_id
+    unsubscribed = posted_invoices(runtime, tenant_id, 2)
+    job_id = create(api, unsubscribed.invoice_ids)["id"]
+    jobs.run_until_idle()
+    ok(process(api, job_id))
+    jobs.run_until_idle()
+    assert poll(api, job_id, full=False)["status"] == "Processed"
+    statuses = [
+        (e["data"]["previous_status"], e["data"]["status"])
+        for e in _events(admin, tenant_id, type="bulk_job.status_changed")
+    ]
+    assert statuses[0] == (None, "Validating")
+    assert statuses[-1][1] == "Processed"
+    assert {e["object_id"] for e in _events(admin, tenant_id, object="bulk_job")} == {job_id}
+    assert _events(admin, tenant_id, type="invoice.written_off") == []
+
+    with runtime.service_context(tenant_id) as ctx:
+        webhooks.set_allow_private(ctx, True)
+        webhooks.add_endpoint(
+            ctx,
+            webhooks.NewEndpoint(url="http://127.0.0.1:9/x", event_types=["invoice.written_off"]),
+        )
+    subscribed = posted_invoices(runtime, tenant_id, 3)
+    second = create(api, subscribed.invoice_ids)["id"]
+    jobs.run_until_idle()
+    ok(process(api, second))
+    jobs.run_until_idle()
+    written = _events(admin, tenant_id, type="invoice.written_off")
+    assert sorted(e["object_id"] for e in written) == sorted(subscribed.invoice_ids)
+    assert {e["data"]["object"]["bulk_job_id"] for e in written} == {second}
+
+
+def _draft(runtime: Runtime, tenant_id: int) -> tuple[int, str]:
+    with runtime.service_context(tenant_id) as ctx:
+        billed = make_subscription(ctx, make_account(ctx))
+        invoice = make_invoice(
+            ctx, billed.account, [monthly(billed.charge, date(2026, 1, 1), "100")]
+        )
+        return invoice.id, invoice.invoice_number
+
+
+def test_posting_cancelling_and_writing_off_through_zuora_write_their_events(
+    api: Api, runtime: Runtime, admin: TestClient
+) -> None:
+    tenant_id = api.tenant.tenant_id
+    posted_id, posted_number = _draft(runtime, tenant_id)
+    cancelled_id, cancelled_number = _draft(runtime, tenant_id)
+    headers = api.zuora_headers
+    for number, action, body in (
+        (posted_number, "post", {}),
+        (cancelled_number, "cancel", None),
+        (posted_number, "write-off", {}),
+    ):
+        response = api.client.put(
+            f"/zuora/v1/invoices/{number}/{action}", json=body, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        assert response.json().get("success") is not False, response.text
+    [posted] = _events(admin, tenant_id, type="invoice.posted")
+    assert posted["object_id"] == posted_id
+    assert posted["data"]["object"]["status"] == "Posted"
+    assert posted["data"]["object"]["amount"] == "100.00"
+    [cancelled] = _events(admin, tenant_id, type="invoice.cancelled")
+    assert cancelled["object_id"] == cancelled_id
+    assert cancelled["data"]["object"]["status"] == "Canceled"
+    [written] = _events(admin, tenant_id, type="invoice.written_off")
+    assert written["object_id"] == posted_id
+    assert written["data"]["write_off"]["amount"] == "100.00"
+    # Nothing was written twice, and nothing in a dialect's shape.
+    assert all(len(str(e["object_id"])) < 32 for e in _events(admin, tenant_id))
