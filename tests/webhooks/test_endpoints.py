@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from standardwebhooks.webhooks import Webhook
 from typer.testing import CliRunner
 
+from billcycle.cli.common import console as cli_console
 from billcycle.cli.main import app as cli
 from billcycle.runtime import Runtime
 from tests.support.api import Api
@@ -92,9 +93,16 @@ def test_endpoint_lifecycle_through_the_admin_api(
 
 
 def test_the_cli_adds_lists_tests_and_removes(
-    api: Api, runtime: Runtime, database_url: str, tmp_path: Path
+    api: Api,
+    runtime: Runtime,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     runner = CliRunner()
+    # A terminal wide enough for whole URLs (the CLI's console is built once per process,
+    # so a COLUMNS variable set for one invocation does not always reach it).
+    monkeypatch.setattr(cli_console, "width", 250)
     tenant = str(api.tenant.tenant_id)
     db = ["--tenant", tenant, "--database", database_url]
     with receiver() as hook:
@@ -119,7 +127,7 @@ def test_the_cli_adds_lists_tests_and_removes(
         assert added.exit_code == 0, added.output
         endpoint_id = added.output.split("Webhook endpoint ")[1].split()[0]
         secret = added.output.split("(shown once): ")[1].split()[0]
-        listed = runner.invoke(cli, ["webhook", "list", *db], env={"COLUMNS": "250"})
+        listed = runner.invoke(cli, ["webhook", "list", *db])
         assert hook.url in listed.output
         tested = runner.invoke(cli, ["webhook", "test", endpoint_id, *db])
         assert tested.exit_code == 0, tested.output
@@ -127,9 +135,7 @@ def test_the_cli_adds_lists_tests_and_removes(
         [received] = hook.received
         assert received.json["type"] == "webhook.test"
         Webhook(secret).verify(received.body, received.headers)  # the CLI ran on real time
-        shown = runner.invoke(
-            cli, ["webhook", "deliveries", endpoint_id, *db], env={"COLUMNS": "250"}
-        )
+        shown = runner.invoke(cli, ["webhook", "deliveries", endpoint_id, *db])
         assert "succeeded" in shown.output
         removed = runner.invoke(cli, ["webhook", "remove", endpoint_id, *db])
         assert removed.exit_code == 0, removed.output
