@@ -108,6 +108,22 @@ def test_an_unknown_field_nested_in_a_contact_is_refused_on_update(
     assert database_checksum(runtime.engine, [seeded.tenant.tenant_id]) == before
 
 
+def test_unknown_fields_in_a_contact_are_ignored_on_update_without_reject(
+    client: TestClient, api: Api, seeded: Seeded, runtime: Runtime
+) -> None:
+    """Without ``rejectUnknownFields`` an unknown key (any text, the empty one too) in a
+    nested contact is ignored, as Zuora ignores it, and the known fields are applied."""
+    account = to_zuora_id(seeded.account_id)
+    response = client.put(
+        f"/zuora/v1/accounts/{account}",
+        json={"billToContact": {"": "x", "nickName": 1, "firstName": "Grace"}},
+        headers=api.zuora_headers,
+    )
+    assert response.status_code == 200, response.text
+    got = client.get(f"/zuora/v1/accounts/{account}", headers=api.zuora_headers).json()
+    assert got["billToContact"]["firstName"] == "Grace"
+
+
 @pytest.mark.parametrize(
     "query",
     [
