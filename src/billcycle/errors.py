@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from enum import StrEnum
 
 
@@ -122,3 +123,18 @@ def wire_text(text: str) -> str:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+# Past this many digits either side of the point, a number is shown in scientific form.
+_POSITIONAL_DIGITS = 40
+
+
+def shown_number(value: Decimal) -> str:
+    """``value`` as an error message may echo it: positional (``0.125``, ``-5``) when that
+    is short, otherwise as the request wrote it (``1E+999999999``). ``format(value, "f")``
+    of a number from the wire can be a gigabyte of zeros (``1e999999999``, ``1e-999999999``)."""
+    if value.is_finite():
+        exponent = value.as_tuple().exponent
+        assert isinstance(exponent, int)
+        if exponent > -_POSITIONAL_DIGITS and value.adjusted() < _POSITIONAL_DIGITS:
+            return format(value, "f")
+    return str(value)

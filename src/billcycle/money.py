@@ -55,6 +55,17 @@ def _quantum(exponent: int) -> Decimal:
 MAX_MINOR_DIGITS = 18
 
 
+def decimal_places(value: Decimal) -> int:
+    """Significant digits after the point (``1.50`` has 1). Read from the digits, not by
+    ``normalize()``, which overflows the decimal context for ``1e999999999`` and rounds
+    ``1e-999999999`` to 0."""
+    _sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int) or exponent >= 0:
+        return 0
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(-exponent - trailing_zeros, 0)
+
+
 def check_magnitude(amount: Decimal, currency: str) -> Decimal:
     """``amount`` when it is a finite number whose minor units fit a database integer;
     otherwise a domain error (``1e999999999`` must not reach the arithmetic, where it

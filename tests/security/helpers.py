@@ -19,12 +19,14 @@ from billcycle.catalog.models import Product, ProductRatePlan, ProductRatePlanCh
 from billcycle.demo import load_demo
 from billcycle.ids import to_zuora_id
 from billcycle.invoicing.models import Invoice
+from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.runtime import Runtime
 from billcycle.subscriptions.models import Subscription
 from billcycle.tenancy.service import NewTenant
 from tests.charging.helpers import add_method
 from tests.gateways.helpers import configure_test_gateway
 from tests.support.api import Api, api_for
+from tests.usage.helpers import PER_UNIT, add_uoms, add_usage, items_by_charge, subscribe
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,10 @@ class Seeded:
     bill_run_id: int
     payment_run_id: int
     bulk_job_id: int
+    usage_id: int
+    usage_import_id: int
+    usage_item_id: int
+    file_id: int
 
     def zuora_path_values(self) -> dict[str, str]:
         """A real value for each Zuora path parameter name."""
@@ -74,6 +80,9 @@ class Seeded:
             "bill_run_key": z(self.bill_run_id),
             "payment_run_key": z(self.payment_run_id),
             "payment_run_id": z(self.payment_run_id),
+            "import_id": z(self.usage_import_id),
+            "invoice_item_id": z(self.usage_item_id),
+            "file_id": z(self.file_id),
         }
 
     def fill(self, template: str) -> str:
@@ -87,6 +96,8 @@ class Seeded:
                 values["id"] = z(self.rate_plan_id)
             elif "/object/product/" in template:
                 values["id"] = z(self.product_id)
+            elif "/object/usage/" in template:
+                values["id"] = z(self.usage_id)
             values["product_key"] = z(self.product_id)
         else:
             values = self.fusebill_path_values()
@@ -186,6 +197,9 @@ def seed_tenant(runtime: Runtime, client: TestClient, tenant: NewTenant) -> Seed
     payment_run = _ok(
         client.post("/zuora/v1/payment-runs", json={"targetDate": "2026-02-01"}, headers=zh)
     )
+    usage = _usage(runtime, client, api)
+    files = _ok(client.get(f"/zuora/v1/invoices/{to_zuora_id(ids[4])}/files", headers=zh))
+    file_id = int(files["invoiceFiles"][0]["pdfFileUrl"].rsplit("/", 1)[1], 16)
     bulk = _ok(
         client.post(
             "/fusebill/v1/bulkwriteoff",
@@ -211,18 +225,65 @@ def seed_tenant(runtime: Runtime, client: TestClient, tenant: NewTenant) -> Seed
         bill_run_id=int(bill_run["id"], 16),
         payment_run_id=int(payment_run["id"], 16),
         bulk_job_id=int(bulk["id"]),
+        usage_id=usage[0],
+        usage_import_id=usage[1],
+        usage_item_id=usage[2],
+        file_id=file_id,
     )
 
 
-def database_checksum(engine: Engine, tenant_ids: Sequence[int]) -> int:
+def _usage(runtime: Runtime, client: TestClient, api: Api) -> tuple[int, int, int]:
+    """An account on a usage charge with January's usage billed (a usage invoice item),
+    February's record open, and a usage file import: (record, import, invoice item)."""
+    tid = api.tenant.tenant_id
+    zh = api.zuora_headers
+    add_uoms(runtime, tid, "Call")
+    customer = subscribe(api, runtime, PER_UNIT)
+    _ok(add_usage(api, customer, "API calls", 3, "2026-01-05", "Call"))
+    run = client.post(
+        "/zuora/v1/bill-runs",
+        json={
+            "billRunFilters": [
+                {"filterType": "Account", "accountId": to_zuora_id(customer.account_id)}
+            ],
+            "targetDate": "2026-02-01",
+        },
+        headers=zh,
+    )
+    _ok(run)
+    assert isinstance(runtime.dispatcher, ManualDispatcher)
+    runtime.dispatcher.run_until_idle()
+    items = items_by_charge(runtime, tid, customer.account_id)
+    item_id = items["API calls"][0].id
+    record = _ok(add_usage(api, customer, "API calls", 2, "2026-02-05", "Call"))
+    csv = f"ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE\n{customer.account_number},Call,1,02/06/2026,\n"
+    upload = _ok(
+        client.post(
+            "/zuora/v1/usage", files={"file": ("usage.csv", csv.encode(), "text/csv")}, headers=zh
+        )
+    )
+    runtime.dispatcher.run_until_idle()
+    import_id = int(upload["checkImportStatus"].rsplit("/", 2)[1], 16)
+    return int(record["Id"], 16), import_id, item_id
+
+
+# The audit log records every state-changing call that passed authentication, refused ones
+# included (docs/security.md, "Audit log"): a refused call changes nothing else.
+REQUEST_LOG_TABLES = frozenset({"audit_events"})
+
+
+def database_checksum(engine: Engine, tenant_ids: Sequence[int], *, audit_log: bool = False) -> int:
     """A checksum of every row the tenants own (and of the tenants' own rows): equal
-    before and after means nothing of theirs was written."""
+    before and after means nothing of theirs was written. The tenants' audit events are
+    left out unless ``audit_log`` (a call of another tenant must not add any there)."""
     metadata = MetaData()
     metadata.reflect(engine)
     crc = 0
     with engine.connect() as connection:
         for name in sorted(metadata.tables):
             table = metadata.tables[name]
+            if name in REQUEST_LOG_TABLES and not audit_log:
+                continue
             if name == "tenants":
                 query = select(table).where(table.c.id.in_(tenant_ids))
             elif "tenant_id" in table.c:

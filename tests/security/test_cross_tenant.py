@@ -32,6 +32,8 @@ from tests.support.api import api_for
 # "async": a Fusebill bulk job, created in the caller's own tenant and validated in the
 # background, where each record naming the victim's invoices fails as not found (409:
 # the caller's previous job is still open).
+# "import": a Zuora usage file naming the victim's account, imported in the caller's own
+# tenant, where it fails (no such account there).
 Case = dict[str, Any]
 CASES: dict[tuple[str, str], Case] = {
     ("POST", "/zuora/v1/accounts"): {"list": True},
@@ -78,6 +80,16 @@ CASES: dict[tuple[str, str], Case] = {
     ("PUT", "/zuora/v1/invoices/{invoice_key}/post"): {},
     ("PUT", "/zuora/v1/invoices/{invoice_key}/cancel"): {},
     ("PUT", "/zuora/v1/invoices/{invoice_key}/write-off"): {},
+    ("GET", "/zuora/v1/invoices/{invoice_key}/files"): {},
+    ("GET", "/zuora/v1/files/{file_id}"): {},
+    ("GET", "/zuora/v1/invoices/invoice-item/{invoice_item_id}/usage-rate-detail"): {},
+    ("POST", "/zuora/v1/object/usage"): {},
+    ("GET", "/zuora/v1/object/usage/{id}"): {},
+    ("PUT", "/zuora/v1/object/usage/{id}"): {},
+    ("DELETE", "/zuora/v1/object/usage/{id}"): {},
+    ("POST", "/zuora/v1/usage"): {"import": True},
+    ("GET", "/zuora/v1/usage/{import_id}/status"): {},
+    ("GET", "/zuora/v1/usage/accounts/{account_key}"): {},
     ("GET", "/zuora/v1/billing-documents"): {"query": "account"},
     ("POST", "/zuora/v1/payment-methods"): {},
     ("GET", "/zuora/v1/payment-methods/{payment_method_id}"): {},
@@ -114,6 +126,8 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/fusebill/v1/customers/{customer_id}"): {},
     ("GET", "/fusebill/v1/customers/{customer_id}/invoices"): {},
     ("GET", "/fusebill/v1/invoices/{invoice_id}"): {},
+    ("GET", "/fusebill/v1/invoices/pdf/{invoice_id}"): {},
+    ("GET", "/fusebill/v1/draftinvoices/pdf/{invoice_id}"): {},
     ("POST", "/fusebill/v1/invoices/writeoff"): {},
     ("POST", "/fusebill/v1/bulkapi"): {"async": True},
     ("POST", "/fusebill/v1/bulkwriteoff"): {"async": True},
@@ -232,6 +246,10 @@ def _call(
         params["accountId"] = v.account_id
     if route.method in ("GET", "DELETE"):
         return client.request(route.method, path, params=params, headers=headers)
+    if case.get("import"):
+        csv = f"ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE\n{v.account_number},Call,1,02/06/2026,\n"
+        files = {"file": ("usage.csv", csv.encode(), "text/csv")}
+        return client.request(route.method, path, files=files, headers=headers)
     if case.get("csv"):
         csv = f"InvoiceId,Amount\n{v.invoice_id},1\n".encode()
         return client.request(
@@ -257,7 +275,7 @@ def test_another_tenant_reaches_none_of_the_victims_objects(
     bulk_jobs: list[int] = []
     tenants = [victim.tenant.tenant_id]
     jobs.run_until_idle()  # the victim's own queued work (its bill run, payment run) first
-    before = database_checksum(runtime.engine, tenants)
+    before = database_checksum(runtime.engine, tenants, audit_log=True)
     markers = _victim_markers(victim)
     routes = sorted(_dialect_routes(app), key=lambda r: (ORDER[r.method], r.path))
     problems = []
@@ -275,6 +293,13 @@ def test_another_tenant_reaches_none_of_the_victims_objects(
                 bulk_jobs.append(response.json()["id"])
                 jobs.run_until_idle()
                 client.post(f"/fusebill/v1/bulkapi/cancel/{bulk_jobs[-1]}", headers=headers)
+        elif case.get("import") and response.status_code == 200:
+            jobs.run_until_idle()
+            url = response.json()["checkImportStatus"]
+            url = url if url.startswith("/zuora/") else "/zuora" + url
+            status = client.get(url, headers=headers)
+            ok = status.status_code == 200 and status.json()["importStatus"] == "Failed"
+            text = status.text
         else:
             ok = response.status_code in REFUSED
         if not ok:
@@ -288,7 +313,7 @@ def test_another_tenant_reaches_none_of_the_victims_objects(
         ).json()
         assert polled["successfulRecords"] == 0, polled
         assert polled["failedRecords"] == polled["totalRecords"] >= 1, polled
-    assert database_checksum(runtime.engine, tenants) == before
+    assert database_checksum(runtime.engine, tenants, audit_log=True) == before
 
 
 def test_each_dialects_credentials_are_refused_by_the_other(
@@ -297,7 +322,7 @@ def test_each_dialects_credentials_are_refused_by_the_other(
     api = api_for(client, victim.tenant)
     token = api.zuora_headers["Authorization"].removeprefix("Bearer ")
     key = victim.tenant.api_key
-    before = database_checksum(runtime.engine, [victim.tenant.tenant_id])
+    before = database_checksum(runtime.engine, [victim.tenant.tenant_id], audit_log=True)
     problems = []
     for route in _dialect_routes(app):
         zuora = route.path.startswith("/zuora")
@@ -311,7 +336,7 @@ def test_each_dialects_credentials_are_refused_by_the_other(
             if response.status_code != 401:
                 problems.append(f"{route.method} {route.path} {headers}: {response.status_code}")
     assert problems == [], "\n".join(problems)
-    assert database_checksum(runtime.engine, [victim.tenant.tenant_id]) == before
+    assert database_checksum(runtime.engine, [victim.tenant.tenant_id], audit_log=True) == before
 
 
 def _cli(runtime: Runtime, *args: str) -> Any:

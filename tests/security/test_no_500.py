@@ -108,6 +108,22 @@ def test_an_unknown_field_nested_in_a_contact_is_refused_on_update(
     assert database_checksum(runtime.engine, [seeded.tenant.tenant_id]) == before
 
 
+def test_unknown_fields_in_a_contact_are_ignored_on_update_without_reject(
+    client: TestClient, api: Api, seeded: Seeded, runtime: Runtime
+) -> None:
+    """Without ``rejectUnknownFields`` an unknown key (any text, the empty one too) in a
+    nested contact is ignored, as Zuora ignores it, and the known fields are applied."""
+    account = to_zuora_id(seeded.account_id)
+    response = client.put(
+        f"/zuora/v1/accounts/{account}",
+        json={"billToContact": {"": "x", "nickName": 1, "firstName": "Grace"}},
+        headers=api.zuora_headers,
+    )
+    assert response.status_code == 200, response.text
+    got = client.get(f"/zuora/v1/accounts/{account}", headers=api.zuora_headers).json()
+    assert got["billToContact"]["firstName"] == "Grace"
+
+
 @pytest.mark.parametrize(
     "query",
     [
@@ -338,3 +354,82 @@ def test_text_values_are_capped_in_every_json_body(
         f"/zuora/v1/accounts/{account}", json={"notes": "a" * 100}, headers=api.zuora_headers
     )
     assert notes.status_code == 200, notes.text
+
+
+def test_usage_quantities_and_discount_overrides_out_of_range_are_clear_400s(
+    client: TestClient, api: Api, runtime: Runtime, jobs: Any
+) -> None:
+    """Usage quantities (object API and file import) and discount overrides: a number past
+    the range either way (``1e999999999``, ``1e-999999999``) is refused with a short message
+    (never printed digit by digit), a negative discount too; a positive discount is taken."""
+    from tests.catalog.factories import charge_body, post, product_body
+    from tests.usage.helpers import PER_UNIT, add_uoms, add_usage, subscribe
+
+    add_uoms(runtime, api.tenant.tenant_id, "Call")
+    customer = subscribe(api, runtime, PER_UNIT)
+    product = post(api, "product", product_body(SKU="SKU-DISCOUNTS")).json()["Id"]
+    plan = post(api, "product-rate-plan", {"ProductId": product, "Name": "Plan"}).json()["Id"]
+    tier = {"Currency": "USD", "DiscountAmount": 1}
+    discount = post(
+        api,
+        "product-rate-plan-charge",
+        charge_body(
+            plan,
+            Name="Loyalty",
+            ChargeModel="Discount-Fixed Amount",
+            DefaultQuantity=None,
+            UOM=None,
+            DiscountLevel="subscription",
+            ProductRatePlanChargeTierData={"ProductRatePlanChargeTier": [tier]},
+        ),
+    ).json()["Id"]
+    before = database_checksum(runtime.engine, [api.tenant.tenant_id])
+    for quantity in ["1e999999999", "-1e999999999", "1e-999999999", "1e300"]:
+        response = add_usage(api, customer, "API calls", quantity, "2026-01-05", "Call")
+        assert response.status_code == 400, response.text
+        assert len(response.text) < 500, response.text
+        assert "Quantity" in response.text, response.text
+    for amount in ["1e999999999", "1e-999999999", "-5"]:
+        response = client.post(
+            "/zuora/v1/subscriptions",
+            content='{"accountKey": "%s", "contractEffectiveDate": "2026-01-01", "termType": "EVERGREEN", "subscribeToRatePlans": [{"productRatePlanId": "%s", "chargeOverrides": [{"productRatePlanChargeId": "%s", "discountAmount": %s}]}]}'
+            % (customer.account_number, plan, discount, amount),
+            headers={**api.zuora_headers, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 400, response.text
+        assert len(response.text) < 1000, response.text
+    assert database_checksum(runtime.engine, [api.tenant.tenant_id]) == before
+    # A file import with a bad row is stored (its status says why) and loads nothing.
+    for quantity in ["1e999999999", "-1e999999999", "1e-999999999", "1e300"]:
+        csv = f"ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE\n{customer.account_number},Call,{quantity},01/06/2026,\n"
+        upload = client.post(
+            "/zuora/v1/usage",
+            files={"file": ("usage.csv", csv.encode(), "text/csv")},
+            headers=api.zuora_headers,
+        )
+        assert upload.status_code == 200, upload.text
+        jobs.run_until_idle()
+        url = upload.json()["checkImportStatus"]
+        status = client.get(
+            url if url.startswith("/zuora/") else "/zuora" + url, headers=api.zuora_headers
+        )
+        assert status.status_code == 200, status.text
+        assert status.json()["importStatus"] == "Failed", status.text
+        assert len(status.text) < 1000, status.text
+        assert status.json()["loadedRecords"] == 0, status.text
+    taken = client.post(
+        "/zuora/v1/subscriptions",
+        json={
+            "accountKey": customer.account_number,
+            "contractEffectiveDate": "2026-01-01",
+            "termType": "EVERGREEN",
+            "subscribeToRatePlans": [
+                {
+                    "productRatePlanId": plan,
+                    "chargeOverrides": [{"productRatePlanChargeId": discount, "discountAmount": 5}],
+                }
+            ],
+        },
+        headers=api.zuora_headers,
+    )
+    assert taken.status_code == 200, taken.text

@@ -17,6 +17,7 @@ from billcycle.access import repository
 from billcycle.access.models import ClientEntityGrant, ClientOrgGrant, Organization
 from billcycle.clock import Clock
 from billcycle.errors import Forbidden, InvalidValue, NotFound
+from billcycle.ids import is_ascii_digits
 from billcycle.tenancy import repository as tenants
 from billcycle.tenancy.models import OAuthClient
 
@@ -101,7 +102,7 @@ def find_organization(
     session: Session, tenant_id: int, key: str, key_id: int | None = None
 ) -> Organization:
     """By id (``key_id``, or ``key`` as a number) or by name, in the tenant."""
-    if key_id is None and key.isascii() and key.isdigit() and len(key) < 19:
+    if key_id is None and is_ascii_digits(key) and len(key) < 19:
         key_id = int(key)
     if key_id is not None:
         for org in repository.organizations(session, tenant_id):

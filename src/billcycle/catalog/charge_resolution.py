@@ -32,7 +32,7 @@ from billcycle.catalog.vocabulary import (
     WeekDay,
     discount_targets,
 )
-from billcycle.errors import InvalidValue, MissingField
+from billcycle.errors import InvalidValue, MissingField, shown_number
 from billcycle.unset import UNSET
 
 CHARGE_NAME_MAX = 100
@@ -159,11 +159,15 @@ def _discount_tiers(model: ChargeModel, tiers: tuple[CatalogTier, ...]) -> tuple
     for tier in tiers:
         if model == ChargeModel.DiscountPercentage and not 0 < tier.price <= 100:
             raise _bad(
-                f"DiscountPercentage must be more than 0 and at most 100, got {tier.price:f}.",
+                "DiscountPercentage must be more than 0 and at most 100, got "
+                f"{shown_number(tier.price)}.",
                 "DiscountPercentage",
             )
         if model == ChargeModel.DiscountFixed and tier.price <= 0:
-            raise _bad(f"DiscountAmount must be more than 0, got {tier.price:f}.", "DiscountAmount")
+            raise _bad(
+                f"DiscountAmount must be more than 0, got {shown_number(tier.price)}.",
+                "DiscountAmount",
+            )
     return tiers
 
 

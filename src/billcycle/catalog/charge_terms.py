@@ -36,6 +36,7 @@ from billcycle.catalog.vocabulary import (
 )
 from billcycle.db.types import PRICE_SCALE
 from billcycle.errors import InvalidValue, MissingField, RuleViolation
+from billcycle.money import decimal_places
 
 E = TypeVar("E", bound=StrEnum)
 S = TypeVar("S", bound=str)
@@ -46,16 +47,6 @@ CATALOG_AMOUNT_LIMIT = Decimal(10) ** (28 - PRICE_SCALE)
 # Subscription prices and quantities stay one digit smaller, leaving room to multiply
 # a price by a quantity.
 SUBSCRIPTION_AMOUNT_LIMIT = Decimal(10) ** 18
-
-
-def decimal_places(value: Decimal) -> int:
-    """Significant digits after the point (``1.50`` has 1). Read from the digits, not by
-    ``normalize()``, which overflows the decimal context for ``1e999999999``."""
-    _sign, digits, exponent = value.as_tuple()
-    if not isinstance(exponent, int) or exponent >= 0:
-        return 0
-    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
-    return max(-exponent - trailing_zeros, 0)
 
 
 def _choices(values: Iterable[str]) -> str:

@@ -15,6 +15,7 @@ from billcycle.documents import service as documents
 from billcycle.documents.inputs import TemplateSettingsChanges
 from billcycle.documents.rendering import default_template_source
 from billcycle.errors import DomainError
+from billcycle.ids import is_ascii_digits
 from billcycle.invoicing import service as invoices
 from billcycle.runtime import Runtime
 from billcycle.unset import UNSET
@@ -92,7 +93,7 @@ def set_settings(
     if payment_terms_days is not None:
         if payment_terms_days == Clear:
             terms = None
-        elif payment_terms_days.isdigit():
+        elif is_ascii_digits(payment_terms_days):
             terms = int(payment_terms_days)
         else:
             typer.echo("Error: --payment-terms-days must be a whole number or '-'.", err=True)
@@ -169,7 +170,7 @@ def render(
     try:
         with runtime.service_context(tenant_id) as ctx:
             found = invoices.find_invoice(
-                ctx, invoice_id=int(invoice) if invoice.isdigit() else None, number=invoice
+                ctx, invoice_id=int(invoice) if is_ascii_digits(invoice) else None, number=invoice
             )
             if output.suffix.lower() == ".html":
                 output.write_text(documents.render_invoice_html(ctx, found.id), "utf-8")

@@ -32,7 +32,7 @@ from billcycle.catalog.vocabulary import (
     WeekDay,
     discount_targets,
 )
-from billcycle.errors import InvalidValue, MissingField, RuleViolation
+from billcycle.errors import InvalidValue, MissingField, RuleViolation, shown_number
 from billcycle.rating import price_and_unit_price
 from billcycle.subscriptions.checks import required_date
 from billcycle.subscriptions.inputs import ChargeOverride
@@ -394,12 +394,14 @@ def _discount_terms(
         raise _invalid("Invalid value for upToPeriods: at least 1.", "upToPeriods")
     if price is not None and model == ChargeModel.DiscountPercentage and not 0 < price <= 100:
         raise _invalid(
-            f"Invalid value for discountPercentage: more than 0 and at most 100, got {price:f}.",
+            "Invalid value for discountPercentage: more than 0 and at most 100, got "
+            f"{shown_number(price)}.",
             "discountPercentage",
         )
     if price is not None and model == ChargeModel.DiscountFixed and price <= 0:
         raise _invalid(
-            f"Invalid value for discountAmount: more than 0, got {price:f}.", "discountAmount"
+            f"Invalid value for discountAmount: more than 0, got {shown_number(price)}.",
+            "discountAmount",
         )
     return {"apply_discount_to": apply_to, "discount_level": level, "up_to_periods": periods}
 

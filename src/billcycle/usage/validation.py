@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
+from billcycle.errors import shown_number
+from billcycle.money import decimal_places
 from billcycle.usage.models import UnitOfMeasure
 from billcycle.usage.repository import UsageCharge
 
@@ -19,16 +21,16 @@ def check_quantity(quantity: Decimal, uom: UnitOfMeasure | None) -> str | None:
         if not quantity.is_finite():
             return "Quantity must be a number."
         if quantity < 0:
-            return f"Quantity must be 0 or more, got {quantity:f}."
+            return f"Quantity must be 0 or more, got {shown_number(quantity)}."
         if quantity >= QUANTITY_MAX:
-            return f"Quantity {quantity:f} is too large."
-        exponent = quantity.normalize().as_tuple().exponent
+            return f"Quantity {shown_number(quantity)} is too large."
     except InvalidOperation:
         return "Quantity must be a number."
-    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    places = decimal_places(quantity)
     if uom is not None and places > uom.decimal_places:
         return (
-            f"Quantity {quantity:f} has {places} decimal places; unit of measure {uom.name} "
+            f"Quantity {shown_number(quantity)} has {places} decimal places; "
+            f"unit of measure {uom.name} "
             f"allows {uom.decimal_places}."
         )
     return None

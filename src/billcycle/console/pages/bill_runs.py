@@ -29,6 +29,7 @@ from billcycle.console.render import fragment, page
 from billcycle.console.session import checked_form
 from billcycle.context import ServiceContext
 from billcycle.errors import DomainError, InvalidValue
+from billcycle.ids import is_ascii_digits
 from billcycle.reports import service as reports
 
 router = APIRouter(include_in_schema=False)
@@ -186,7 +187,7 @@ def _spec(ctx: ServiceContext, form: FormData) -> BillRunSpec:
                 ) from None
         cycle_text = form_text(form, "bill_cycle_day") or "All"
         if cycle_text != "All":
-            if not cycle_text.isdigit() or not 1 <= int(cycle_text) <= 31:
+            if not is_ascii_digits(cycle_text) or not 1 <= int(cycle_text) <= 31:
                 raise InvalidValue("A bill cycle day is All or 1 to 31.", field="bill_cycle_day")
             cycle = int(cycle_text)
     return BillRunSpec(

@@ -31,6 +31,7 @@ from billcycle.console.session import checked_form, runtime_of
 from billcycle.context import ServiceContext
 from billcycle.db.session import read_only_unit
 from billcycle.errors import DomainError, InvalidValue
+from billcycle.ids import is_ascii_digits
 from billcycle.money import from_minor
 from billcycle.paymentruns import repository as run_filters
 from billcycle.paymentruns import service as payment_runs
@@ -207,7 +208,7 @@ def _payment_run_spec(ctx: ServiceContext, form: FormData) -> PaymentRunSpec:
     batch_text = form_text(form, "batch")
     batch: int | None = None
     if batch_text:
-        if not batch_text.isdigit() or not 1 <= int(batch_text) <= 50:
+        if not is_ascii_digits(batch_text) or not 1 <= int(batch_text) <= 50:
             raise InvalidValue("A batch is a number from 1 to 50.", field="batch")
         batch = int(batch_text)
     currency = form_text(form, "currency").upper() or None

@@ -14,6 +14,7 @@ from billcycle.console.session import checked_form, runtime_of
 from billcycle.documents import service as documents
 from billcycle.documents.inputs import TemplateSettingsChanges
 from billcycle.errors import DomainError, InvalidValue
+from billcycle.ids import is_ascii_digits
 
 router = APIRouter(include_in_schema=False)
 FIELDS = (
@@ -38,7 +39,7 @@ async def save_settings(request: Request, viewer: CurrentViewer) -> Response:
     values = {name: form_text(form, name) for name in FIELDS}
     try:
         days_text = values["payment_terms_days"]
-        if days_text and not days_text.isdigit():
+        if days_text and not is_ascii_digits(days_text):
             raise InvalidValue(
                 "Payment terms are a whole number of days.", field="payment_terms_days"
             )

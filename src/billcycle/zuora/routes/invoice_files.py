@@ -20,7 +20,7 @@ from billcycle.errors import NotFound
 from billcycle.ids import parse_zuora_id
 from billcycle.invoicing import service as invoices
 from billcycle.zuora.deps import Ctx
-from billcycle.zuora.paging import Page, next_page_url
+from billcycle.zuora.paging import Page, PageNumber, next_page_url
 from billcycle.zuora.schemas import invoice_files as schemas
 
 router = APIRouter(tags=["Invoices"])
@@ -30,7 +30,7 @@ MAX_FILES_PAGE_SIZE = 40
 
 
 def file_page(
-    page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[
         int, Query(alias="pageSize", ge=1, le=MAX_FILES_PAGE_SIZE, description="Files per page")
     ] = 20,

@@ -20,7 +20,7 @@ from billcycle.ids import parse_zuora_id, require_zuora_id, to_zuora_id
 from billcycle.usage import billing, imports, service
 from billcycle.usage.models import USAGE, USAGE_IMPORT
 from billcycle.zuora.deps import Ctx
-from billcycle.zuora.paging import Page, next_page_url
+from billcycle.zuora.paging import Page, PageNumber, next_page_url
 from billcycle.zuora.routes.objects import ObjectId, ObjectRoute
 from billcycle.zuora.schemas import usage as schemas
 from billcycle.zuora.schemas.catalog import ProxyCreateOrModifyResponse, ProxyDeleteResponse
@@ -33,7 +33,7 @@ MAX_USAGE_PAGE_SIZE = 40
 
 
 def usage_page(
-    page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[
         int, Query(alias="pageSize", ge=1, le=MAX_USAGE_PAGE_SIZE, description="Items per page")
     ] = 20,

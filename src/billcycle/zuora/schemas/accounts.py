@@ -37,7 +37,13 @@ from billcycle.paymentmethods.inputs import AccountPaymentSetup, NewPaymentMetho
 from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.paymentmethods.statuses import PaymentMethodType
 from billcycle.unset import UNSET
-from billcycle.zuora.schemas.base import CamelRequest, CamelResponse, CommonResponse, WireAmount
+from billcycle.zuora.schemas.base import (
+    CamelRequest,
+    CamelResponse,
+    CommonResponse,
+    WireAmount,
+    sent_fields,
+)
 from billcycle.zuora.schemas.payment_methods import (
     CardHolderInfoRequest,
     CreatePaymentMethodRequest,
@@ -229,7 +235,7 @@ def to_payment_setup(body: CreateAccountRequest) -> AccountPaymentSetup:
             holder=(
                 {
                     "holder_name" if key == "card_holder_name" else key: getattr(holder, key)
-                    for key in holder.model_fields_set
+                    for key in sent_fields(holder)
                 }
                 if holder is not None
                 else None
@@ -266,7 +272,7 @@ _CONTACT_RENAMES = {"zip_code": "postal_code"}
 
 def _contact_changes(body: UpdateContactRequest) -> ContactChanges:
     given: dict[str, Any] = {
-        _CONTACT_RENAMES.get(name, name): getattr(body, name) for name in body.model_fields_set
+        _CONTACT_RENAMES.get(name, name): getattr(body, name) for name in sent_fields(body)
     }
     return ContactChanges(**given)
 

@@ -56,6 +56,13 @@ class CamelRequest(BaseModel):
     )
 
 
+def sent_fields(model: BaseModel) -> set[str]:
+    """The declared fields the client sent. ``model_fields_set`` also holds the unknown
+    keys an ``extra="allow"`` request kept (any text, ``""`` too), which Zuora ignores
+    unless ``rejectUnknownFields``: never pass it on as names."""
+    return model.model_fields_set & type(model).model_fields.keys()
+
+
 class CamelResponse(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
