@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from billcycle.ids import is_ascii_digits
+
 MAX_HEADER = 64 * 1024
 MAX_BODY = 1024 * 1024  # answers longer than this are not read to the end (no keep-alive)
 # An idle connection is reused only this soon after its last answer.
@@ -138,7 +140,7 @@ class Client:
             raise HttpError("answer headers too long")
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
         parts = status_line.split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not is_ascii_digits(parts[1]):
             raise HttpError(f"not an HTTP answer: {status_line[:80]!r}")
         status = int(parts[1])
         fields: dict[str, str] = {}

@@ -34,6 +34,7 @@ from billcycle.admin.schemas.events import (
 from billcycle.context import ServiceContext
 from billcycle.events import service as events
 from billcycle.events.statuses import EventType, ObjectType
+from billcycle.ids import is_ascii_digits
 from billcycle.tenancy import management
 from billcycle.unset import UNSET
 from billcycle.webhooks import service as webhooks
@@ -72,7 +73,7 @@ def _object(value: str | None) -> tuple[ObjectType | None, int | None]:
         ) from None
     if not ident:
         return object_type, None
-    if not ident.isdigit() or len(ident) > 19:
+    if not is_ascii_digits(ident) or len(ident) > 19:
         raise _bad_query("object", "The object id after ':' must be a positive integer.", value)
     return object_type, int(ident)
 
