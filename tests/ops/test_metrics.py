@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import statistics
-import time
 from pathlib import Path
 
 import httpx
@@ -143,24 +141,6 @@ def test_pool_queue_and_worker_gauges(api: Api, runtime: Runtime) -> None:
         assert "billcycle_queue_jobs" in names
         assert "billcycle_queue_oldest_waiting_seconds" in names
         assert "billcycle_workers_alive" in names
-
-
-def test_a_scrape_takes_under_50_ms(api: Api, runtime: Runtime, jobs: ManualDispatcher) -> None:
-    customers(api, runtime, 8)
-    create_run(api)
-    jobs.run_until_idle()
-    scrape(api)  # warm
-    cpu, wall = [], []
-    for _ in range(30):
-        started, started_cpu = time.perf_counter(), time.process_time()
-        scrape(api)
-        cpu.append(time.process_time() - started_cpu)
-        wall.append(time.perf_counter() - started)
-    # The CPU a scrape costs (server and test client together): what a loaded machine
-    # (the suite runs beside other work) cannot inflate. Wall time only as a sanity bound;
-    # docs/benchmarks.md has the wall-clock measurement on a quiet machine.
-    assert statistics.median(cpu) < 0.050, cpu
-    assert statistics.median(wall) < 0.500, wall
 
 
 @pytest.mark.slow
