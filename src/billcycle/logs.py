@@ -63,8 +63,12 @@ _PAIR = re.compile(
 # SQLAlchemy appends a statement's bound parameters to its errors' text.
 _SQL_PARAMETERS = re.compile(r"\[parameters: .*?\](?=\s*(?:\(|$|\n))", re.DOTALL)
 # 13 to 19 digits, maybe grouped by spaces or dashes: a card number when Luhn agrees.
+# Not a run inside a longer word or dashed id (a UUID such as a track id holds digit runs
+# that pass Luhn one time in ten): nothing alphanumeric, nor a dash and one, either side.
 _ANY_DIGITS = re.compile(r"[0-9]{4}")
-_DIGITS = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
+_DIGITS = re.compile(
+    r"(?<![0-9A-Za-z])(?<![0-9A-Za-z]-)(?:[0-9][ -]?){12,18}[0-9](?![0-9A-Za-z])(?!-[0-9A-Za-z])"
+)
 
 
 def _luhn(digits: str) -> bool:

@@ -72,6 +72,10 @@ def test_scrub_keeps_what_is_not_secret() -> None:
     # Ids, amounts and 16-digit numbers that fail the Luhn check stay readable.
     text = "invoice INV00000042 amount 1234.56 order 1234567890123456 run BR-00000007"
     assert logs.scrub(text) == text
+    # A UUID (a track id) whose digit run "720061-0738-4059" passes Luhn is not a card.
+    track = "track cb720061-0738-4059-bbfe-12147e005246 and 12345678-4242-4242-4242-000000000000"
+    assert logs.scrub(track) == track
+    assert logs.scrub("card 4242-4242-4242-4242.") == "card [card]."
 
 
 def test_secret_fields_are_dropped_whatever_their_value(captured: io.StringIO) -> None:
