@@ -13,7 +13,7 @@ PORT   ?= 8080
 # a 386-test slice from 127 s to 93 s); JOBS=0 runs it in this one process.
 JOBS   ?= auto
 
-.PHONY: install system-deps pdf-deps lock run test test-fast lint typecheck pytest revision bench clean
+.PHONY: install system-deps pdf-deps bench-deps lock run test test-fast lint typecheck pytest revision bench clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,17 @@ pdf-deps:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y -q $(PDF_PACKAGES) >/dev/null || \
 		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $(PDF_PACKAGES) >/dev/null; }; \
+	fi
+
+# wrk drives `billcycle bench http` (a Python client on the same two cores would measure
+# itself); without it that benchmark measures nothing.
+BENCH_PACKAGES := wrk
+bench-deps:
+	@if command -v wrk >/dev/null; then :; else \
+		echo "installing $(BENCH_PACKAGES) (the HTTP benchmark)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -q $(BENCH_PACKAGES) >/dev/null || \
+		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $(BENCH_PACKAGES) >/dev/null; }; \
 	fi
 
 # Pin what pyproject.toml added or changed, keeping the other pins (LOCK_ARGS=--upgrade
@@ -95,9 +106,10 @@ BENCH_ACCOUNTS ?= 100000
 BENCH_PG_URL   ?= postgresql://postgres@127.0.0.1:5432/billcycle_bench
 BENCH_PG_ADMIN ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-bench: install
+bench: install bench-deps
 	$(BIN)/billcycle bench bill-run --accounts $(BENCH_ACCOUNTS) --json
 	$(BIN)/billcycle bench post --accounts $(BENCH_ACCOUNTS) --json
+	$(BIN)/billcycle bench http --json
 	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(BENCH_PG_ADMIN)', connect_timeout=3).close()" 2>/dev/null; then \
 		$(BIN)/billcycle bench bill-run --accounts $(BENCH_ACCOUNTS) --database $(BENCH_PG_URL) --fresh-database --json && \
 		$(BIN)/billcycle bench post --accounts $(BENCH_ACCOUNTS) --database $(BENCH_PG_URL) --fresh-database --json; \

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,8 @@ from billcycle.bench import bill_run
 from billcycle.bench.harness import Bench, BenchError
 from billcycle.devtools.dataset import DatasetSpec
 from billcycle.ids import to_zuora_id
+from billcycle.ratelimits.counter import WindowCounter
+from billcycle.ratelimits.service import RateLimiter
 
 SERVER_START_TIMEOUT = 60.0
 
@@ -99,6 +102,30 @@ def server(database_url: str, workers: int, log: Path) -> Iterator[str]:
         "--workers",
         str(workers),
     ]
+    with _process(command, env, port, log) as base:
+        yield base
+
+
+@contextmanager
+def floor_server(body: bytes, headers: dict[str, str], directory: Path) -> Iterator[str]:
+    """The same-run floor (:mod:`billcycle.bench.http_floor`) on a free loopback port."""
+    port = free_port()
+    (directory / "floor-body").write_bytes(body)
+    (directory / "floor-headers.json").write_text(json.dumps(headers))
+    command = [
+        sys.executable,
+        "-m",
+        "billcycle.bench.http_floor",
+        str(port),
+        str(directory / "floor-body"),
+        str(directory / "floor-headers.json"),
+    ]
+    with _process(command, dict(os.environ), port, directory / "floor.log") as base:
+        yield base
+
+
+@contextmanager
+def _process(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
@@ -187,6 +214,37 @@ def run_wrk(
     }
 
 
+def floor_headers(headers: httpx.Headers) -> dict[str, str]:
+    """The headers a real answer carried, less those the floor's server writes itself."""
+    own = {"content-length", "date", "server", "content-type"}
+    return {name: value for name, value in headers.items() if name.lower() not in own}
+
+
+def rate_limit_check_us(bench: Bench, runs: int = 5, checks: int = 20_000) -> float:
+    """What one rate-limit check costs (:meth:`RateLimiter.check`: two counters and the
+    shared file's lock, as every authenticated request pays), in µs of this process's CPU
+    time, the median of ``runs`` runs of ``checks`` (CPU time: on a shared machine wall
+    time also counts what other processes ran). The target is under 50 µs."""
+    with tempfile.TemporaryDirectory(prefix="bench-ratelimit-") as tmp:
+        counter = WindowCounter(Path(tmp) / "counters")
+        limiter = RateLimiter(
+            counter,
+            bench.runtime.session_factory,
+            bench.runtime.machine_clock,
+            default_per_tenant=10**9,
+            default_per_client=10**9,
+        )
+        limiter.check(bench.tenant_id, "warm-up")
+        figures = []
+        for _ in range(runs):
+            start = time.process_time()
+            for _ in range(checks):
+                limiter.check(bench.tenant_id, "bench-client")
+            figures.append((time.process_time() - start) / checks * 1e6)
+        counter.close()
+    return round(statistics.median(figures), 2)
+
+
 def run(bench: Bench, params: HttpParams) -> dict[str, Any]:
     result: dict[str, Any] = {
         "benchmark": "http",
@@ -238,7 +296,15 @@ def run(bench: Bench, params: HttpParams) -> dict[str, Any]:
             )
             get = run_wrk(wrk, get_url, params, token, REPORT_LUA, directory)
             post = run_wrk(wrk, post_url, params, token, POST_ACCOUNT_LUA, directory)
+            sample = httpx.get(get_url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
         server_errors = count_server_errors(directory / "server.log")
+        # The same run's floor: the same bytes from a bare app, after billcycle has stopped.
+        with floor_server(sample.content, floor_headers(sample.headers), directory) as floor:
+            floor_url = f"{floor}{bill_run.BILL_RUNS}/{to_zuora_id(run_id)}"
+            if params.warmup > 0:
+                warm = replace(params, duration=min(params.warmup, params.duration))
+                run_wrk(wrk, floor_url, warm, token, REPORT_LUA, directory)
+            floor_get = run_wrk(wrk, floor_url, params, token, REPORT_LUA, directory)
     created = (
         int(bench.scalar("SELECT count(*) FROM accounts WHERE tenant_id = :t", t=bench.tenant_id))
         - accounts_before
@@ -260,7 +326,18 @@ def run(bench: Bench, params: HttpParams) -> dict[str, Any]:
         **result,
         "tool": "wrk",
         "get_bill_run": get,
+        "get_floor": floor_get,
+        "get_p99_to_floor": round(get["p99_ms"] / floor_get["p99_ms"], 2)
+        if floor_get["p99_ms"]
+        else None,
+        "get_throughput_to_floor": round(
+            get["requests_per_second"] / floor_get["requests_per_second"], 3
+        )
+        if floor_get["requests_per_second"]
+        else None,
         "post_accounts": post,
+        "load_average": list(os.getloadavg()),
+        "rate_limit_check_us": rate_limit_check_us(bench),
         "accounts_created": created,
         "server_errors": server_errors,
         "correct": not errors,
