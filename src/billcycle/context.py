@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from billcycle.jobs.dispatch import Dispatcher
 
 
+# ``session.info`` key holding a limited call's organizations (sorted ids): every read of
+# that session keeps to their accounts and what belongs to them (billcycle.access.scope).
+ORG_SCOPE_KEY = "billcycle.org_ids"
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceContext:
     session: Session
@@ -25,7 +30,8 @@ class ServiceContext:
     machine_clock: Clock
     dispatcher: Dispatcher | None = None
     # Multi-org: the organizations this call acts in (Zuora-Org-Ids, or the client's
-    # grants); None: not limited. Account reads keep to them (billcycle.access).
+    # grants); None: not limited. Every read of the session keeps to them
+    # (billcycle.access.scope).
     org_ids: frozenset[int] | None = None
 
     def enqueue(self, task: str, **kwargs: Any) -> None:

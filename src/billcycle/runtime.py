@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billcycle.clock import BusinessClock, Clock, SystemClock
 from billcycle.config import Settings
-from billcycle.context import ServiceContext
+from billcycle.context import ORG_SCOPE_KEY, ServiceContext
 from billcycle.db.engine import make_engine
 from billcycle.db.session import make_session_factory, unit_of_work
 from billcycle.jobs.dispatch import Dispatcher
@@ -42,7 +42,10 @@ class Runtime:
     def context(
         self, session: Session, tenant_id: int, org_ids: frozenset[int] | None = None
     ) -> ServiceContext:
-        """A service context for ``tenant_id`` over a unit of work the caller owns."""
+        """A service context for ``tenant_id`` over a unit of work the caller owns; limited
+        to ``org_ids``, every read of ``session`` keeps to their accounts."""
+        if org_ids is not None:
+            session.info[ORG_SCOPE_KEY] = tuple(sorted(org_ids))
         return ServiceContext(
             session=session,
             tenant_id=tenant_id,

@@ -6,9 +6,16 @@ runs' organizationLabels select accounts by organization."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
-from zuora_sdk import CreateAccountContact, CreateAccountRequest
+from zuora_sdk import (
+    CancelSubscriptionRequest,
+    CreateAccountContact,
+    CreateAccountRequest,
+    CreatePaymentRequest,
+)
 from zuora_sdk.rest import ApiException
 
 from billcycle.access import service as access
@@ -157,3 +164,71 @@ def test_payment_run_organization_labels_select_accounts(
     assert [r["documentId"] for r in records(api, rest["id"])] == [
         to_zuora_id(second.invoice_ids[0])
     ]
+
+
+def test_zuora_org_ids_narrow_every_account_owned_object(
+    live_url: str, runtime: Runtime, tenant: NewTenant, database_url: str
+) -> None:
+    """Subscriptions, invoices, payment methods and payments of another organization's
+    account are "not found" (one mechanism: billcycle.access.scope), lists leave them out,
+    and the caller's own stay visible."""
+    tid = tenant.tenant_id
+    default_gateway(runtime, tid)
+    east, west = _org(database_url, tid, "East"), _org(database_url, tid, "West")
+    mine, theirs = customer(runtime, tid, ["10.00"]), customer(runtime, tid, ["20.00"])
+    _put(runtime, tid, mine.account_id, east)
+    _put(runtime, tid, theirs.account_id, west)
+    sdk = make_sdk_client(f"{live_url}/zuora", tenant.client_id, tenant.client_secret)
+    payments = {}
+    for made in (mine, theirs):
+        created = sdk.payments_api().create_payment(
+            CreatePaymentRequest(
+                account_id=to_zuora_id(made.account_id),
+                amount=5,
+                currency="USD",
+                type="External",
+                effective_date="2025-02-01",
+            )
+        )
+        payments[made.account_id] = created.id
+    subscriptions = {
+        made.account_id: sdk.subscriptions_api()
+        .get_subscriptions_by_account(to_zuora_id(made.account_id))
+        .subscriptions[0]
+        .subscription_number
+        for made in (mine, theirs)
+    }
+
+    def reads(made: Any) -> list[Callable[[], Any]]:
+        assert made.method_id is not None
+        return [
+            lambda: sdk.invoices_api().get_invoice(
+                to_zuora_id(made.invoice_ids[0]), zuora_org_ids=east
+            ),
+            lambda: sdk.payment_methods_api().get_payment_method(
+                to_zuora_id(made.method_id), zuora_org_ids=east
+            ),
+            lambda: sdk.subscriptions_api().get_subscription_by_key(
+                subscriptions[made.account_id], zuora_org_ids=east
+            ),
+            lambda: sdk.payments_api().get_payment(payments[made.account_id], zuora_org_ids=east),
+        ]
+
+    for read in reads(mine):
+        assert read() is not None
+    for read in reads(theirs):
+        with pytest.raises(ApiException) as hidden:
+            read()
+        assert hidden.value.status == 404
+    listed = sdk.payments_api().get_retrieve_all_payments(zuora_org_ids=east, page_size=40)
+    assert [p.id for p in listed.payments or []] == [payments[mine.account_id]]
+    everything = sdk.payments_api().get_retrieve_all_payments(page_size=40)
+    assert {p.id for p in everything.payments or []} == set(payments.values())
+    # Acting on another organization's objects fails as reading them does.
+    with pytest.raises(ApiException) as cancel:
+        sdk.subscriptions_api().cancel_subscription(
+            subscriptions[theirs.account_id],
+            CancelSubscriptionRequest(cancellation_policy="EndOfLastInvoicePeriod"),
+            zuora_org_ids=east,
+        )
+    assert cancel.value.status == 404
