@@ -232,3 +232,48 @@ def test_zuora_org_ids_narrow_every_account_owned_object(
             zuora_org_ids=east,
         )
     assert cancel.value.status == 404
+
+
+def test_a_limited_call_runs_only_its_organizations(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher
+) -> None:
+    """Bill runs and payment runs created under Zuora-Org-Ids select only those
+    organizations' accounts; labels naming another organization fail the call."""
+    tid = api.tenant.tenant_id
+    default_gateway(runtime, tid)
+    with unit_of_work(runtime.session_factory) as session:
+        east = to_zuora_id(access.create_organization(session, runtime.clock, tid, "East").id)
+        west = to_zuora_id(access.create_organization(session, runtime.clock, tid, "West").id)
+    made = customers(api, runtime, 3)
+    for (account_id, _), org in zip(made, [east, west, None], strict=True):
+        _put(runtime, tid, account_id, org)
+    headers = {**api.zuora_headers, "Zuora-Org-Ids": east}
+    body = {"batches": ["AllBatches"], "targetDate": "2026-02-01"}
+    answer = api.client.post("/zuora/v1/bill-runs", json=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    jobs.run_until_idle()
+    assert get_run(api, answer.json()["id"])["invoicesCreated"] == 1
+    refused = api.client.post(
+        "/zuora/v1/bill-runs",
+        json={**body, "organizationLabels": [{"organizationId": west}]},
+        headers=headers,
+    )
+    assert refused.status_code == 403, refused.text
+
+    first, second = customer(runtime, tid, ["10.00"]), customer(runtime, tid, ["20.00"])
+    _put(runtime, tid, first.account_id, east)
+    _put(runtime, tid, second.account_id, west)
+    run = api.client.post(
+        "/zuora/v1/payment-runs", json={"targetDate": "2026-01-10"}, headers=headers
+    )
+    assert run.status_code == 200, run.text
+    jobs.run_until_idle()
+    assert [r["documentId"] for r in records(api, run.json()["id"])] == [
+        to_zuora_id(first.invoice_ids[0])
+    ]
+    refused = api.client.post(
+        "/zuora/v1/payment-runs",
+        json={"targetDate": "2026-01-10", "organizationLabels": [{"organizationName": "West"}]},
+        headers=headers,
+    )
+    assert refused.status_code == 403, refused.text

@@ -2,4 +2,4 @@
 inside a tenant, and the organizations a client is granted."""
 
 # Every limited call's reads keep to its organizations (registers a session event).
-from billcycle.access import scope as scope  # noqa: E402
+from billcycle.access import scope as scope

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from billcycle.access import repository
-from billcycle.ids import parse_zuora_id
+from billcycle.errors import Forbidden
+from billcycle.ids import parse_zuora_id, to_zuora_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +68,22 @@ def resolve(session: Session, tenant_id: int, labels: Iterable[Label]) -> OrgSel
     return OrgSelection(
         tuple(sorted(set(include))) if has_include else None, tuple(sorted(set(exclude)))
     )
+
+
+def within_orgs(
+    session: Session, tenant_id: int, org_ids: Iterable[int] | None, labels: Iterable[Label]
+) -> list[Label] | None:
+    """The labels a run created by a call limited to ``org_ids`` keeps (None: keep the
+    run's own): an include label naming an organization outside them fails the call
+    (403, as ``Zuora-Org-Ids`` naming one does); without include labels the run selects
+    the call's organizations. Shared by bill runs and payment runs."""
+    if org_ids is None:
+        return None
+    allowed = frozenset(org_ids)
+    labels = list(labels)
+    chosen = resolve(session, tenant_id, labels)
+    if chosen is not None and chosen.include is not None:
+        if not set(chosen.include) <= allowed:
+            raise Forbidden("organizationLabels names an organization this client may not act in.")
+        return None
+    return [*labels, *((to_zuora_id(org_id), None, False) for org_id in sorted(allowed))]

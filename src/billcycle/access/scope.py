@@ -22,7 +22,6 @@ from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from billcycle.context import ORG_SCOPE_KEY
 from billcycle.db.base import Base
 
-
 _owned: list[Any] | None = None
 
 
@@ -61,4 +60,3 @@ def _limit_reads(state: ORMExecuteState) -> None:
     if org_ids is None or not state.is_select:
         return
     state.statement = state.statement.options(*_criteria(org_ids))
-

@@ -8,12 +8,13 @@ the transaction commits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 from sqlalchemy import Row
 
+from billcycle.access import labels as org_labels
 from billcycle.accounts.repository import get_account
 from billcycle.billruns import repository as repo
 from billcycle.billruns import schedule as schedules
@@ -21,7 +22,7 @@ from billcycle.billruns import tasks
 from billcycle.billruns.columns import from_row, to_columns
 from billcycle.billruns.models import BillRun
 from billcycle.billruns.rules import BillRunSpecError, SpecRule, settle
-from billcycle.billruns.spec import BillRunPatch, BillRunSpec, SpecChange
+from billcycle.billruns.spec import BillRunPatch, BillRunSpec, OrganizationLabel, SpecChange
 from billcycle.billruns.statuses import BillRunStatus
 from billcycle.billruns.transitions import transition
 from billcycle.context import ServiceContext
@@ -82,6 +83,26 @@ def _no_occurrence_left(*, updating: bool) -> BillRunSpecError:
     )
 
 
+def _within_orgs(ctx: ServiceContext, spec: BillRunSpec) -> BillRunSpec:
+    """Multi-org: a limited call's run selects only its organizations' accounts."""
+    kept = org_labels.within_orgs(
+        ctx.session,
+        ctx.tenant_id,
+        ctx.org_ids,
+        [
+            (label.organization_id, label.organization_name, bool(label.excluded))
+            for label in spec.organization_labels
+        ],
+    )
+    if kept is None:
+        return spec
+    added = tuple(
+        OrganizationLabel(organization_id=org_id, organization_name=name, excluded=excluded)
+        for org_id, name, excluded in kept[len(spec.organization_labels) :]
+    )
+    return replace(spec, organization_labels=spec.organization_labels + added)
+
+
 def create_bill_run(
     ctx: ServiceContext, spec: BillRunSpec, *, created_by: str | None = None
 ) -> BillRun:
@@ -89,6 +110,7 @@ def create_bill_run(
     for their first occurrence."""
     spec = settle(SpecChange(spec), today=ctx.clock.today())
     _check_filters(ctx, spec)
+    spec = _within_orgs(ctx, spec)
     if repo.count_pending_api_runs(ctx.session, ctx.tenant_id) >= MAX_PENDING_API_RUNS:
         raise _rule(
             f"There are already {MAX_PENDING_API_RUNS} Pending bill runs created through the "

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
+from billcycle.access import labels as org_labels
 from billcycle.accounts import repository as accounts_repo
 from billcycle.accounts.models import Account
 from billcycle.billruns import repository as billruns_repo
@@ -358,6 +359,18 @@ def create_payment_run(
     """A new Pending run: without ``run_date`` it starts once this unit of work commits;
     with one, the scheduler starts it when that hour comes."""
     spec = _check(ctx, spec, updating=False)
+    kept = org_labels.within_orgs(
+        ctx.session,
+        ctx.tenant_id,
+        ctx.org_ids,
+        org_labels.labels_from_dicts(spec.organization_labels),
+    )
+    if kept is not None:
+        added = tuple(
+            {"organizationId": org_id, "excluded": False}
+            for org_id, _, _ in kept[len(spec.organization_labels) :]
+        )
+        spec = replace(spec, organization_labels=spec.organization_labels + added)
     now = ctx.clock.now()
     run = PaymentRun(
         **_columns(spec),
