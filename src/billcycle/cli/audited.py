@@ -1,14 +1,80 @@
-"""Recording a CLI command that changes data in the tenant's audit log."""
+"""Every ``billcycle`` command that changes data leaves a row in the audit log.
+
+One mechanism for all commands, present and future: the top-level command group
+(:class:`billcycle.cli.common.BillcycleGroup`) runs each command inside :func:`audited`.
+Commands need do nothing: opening the database (``settings_with``) notes which one, and
+resolving ``--tenant`` (``tenant_id_of``) notes the tenant; a command that acts on a
+tenant it finds another way names it with :func:`note_tenant`. When the command ends,
+one event is written per tenant it acted on (actor ``cli:<OS user>``, action the command
+path such as ``bill-run create``, its arguments as object ids, outcome ``ok`` or the exit
+status). A command that changed data without naming a tenant (``db restore``, ``operator
+create``, ``audit purge``) acted on the whole installation and is written to every
+tenant's log. Commands that only read are listed in :data:`READ_ONLY`; anything not
+listed (a new command too) is recorded.
+"""
 
 from __future__ import annotations
 
 import getpass
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from billcycle.audit import service as audit
+from billcycle.config import Settings
 from billcycle.db.session import unit_of_work
-from billcycle.runtime import Runtime
+from billcycle.runtime import build_runtime
+from billcycle.tenancy.models import Tenant
+
+log = logging.getLogger(__name__)
+
+# Commands (paths below ``billcycle``) that change no data: not recorded.
+READ_ONLY = frozenset(
+    {
+        "serve",
+        "worker",
+        "db check",
+        "db revision",
+        "db backup",
+        "tenant invoice-template show",
+        "tenant invoice-template source",
+        "tenant invoice-template render",
+        "operator list",
+        "bill-run show",
+        "bill-run list",
+        "bulk-job show",
+        "gateway list",
+        "collections show",
+        "payment-run show",
+        "payment-run list",
+        "clock show",
+        "org list",
+        "audit list",
+        "usage uom list",
+        "webhook list",
+        "webhook deliveries",
+    }
+)
+# Whole groups that change no tenant's data (benchmarks build their own databases).
+READ_ONLY_GROUPS = frozenset({"bench"})
+
+
+@dataclass
+class CliCall:
+    path: str = ""
+    arguments: list[str] = field(default_factory=list)
+    settings: Settings | None = None
+    tenant_ids: list[int] = field(default_factory=list)
+
+
+_call: ContextVar[CliCall | None] = ContextVar("billcycle_cli_call", default=None)
 
 
 def cli_actor() -> str:
@@ -22,24 +88,80 @@ def cli_actor() -> str:
         return "cli"
 
 
-def record_cli(
-    runtime: Runtime,
-    tenant_id: int,
-    action: str,
-    object_ids: Sequence[str | int] = (),
-    outcome: str = "ok",
-) -> None:
-    with unit_of_work(runtime.session_factory) as session:
-        audit.record(
-            session,
-            tenant_id,
-            cli_actor(),
-            action,
-            None,
-            None,
-            object_ids,
-            outcome,
-            None,
-            None,
-            occurred_at=runtime.machine_clock.now(),
-        )
+def changes_state(path: str) -> bool:
+    return path not in READ_ONLY and path.split(" ", 1)[0] not in READ_ONLY_GROUPS
+
+
+def note_database(settings: Settings, command: Any | None) -> None:
+    """The command works on ``settings``' database; ``command`` is its click context."""
+    call = _call.get()
+    if call is None:
+        return
+    call.settings = settings
+    if command is not None and not call.path:
+        path = command.command_path.split(" ", 1)
+        call.path = path[1] if len(path) > 1 else path[0]
+        call.arguments = [
+            str(command.params[param.name])
+            for param in command.command.params
+            if type(param).__name__.endswith("Argument")
+            and param.name is not None
+            and command.params.get(param.name) is not None
+        ]
+
+
+def note_tenant(tenant_id: int) -> None:
+    """The command acts on ``tenant_id`` (``tenant_id_of`` notes it by itself)."""
+    call = _call.get()
+    if call is not None and tenant_id not in call.tenant_ids:
+        call.tenant_ids.append(tenant_id)
+
+
+@contextmanager
+def audited() -> Iterator[None]:
+    """Run a command; afterwards record it if it changes data (see the module doc)."""
+    call = CliCall()
+    token = _call.set(call)
+    outcome = "ok"
+    try:
+        yield
+    except SystemExit as exc:
+        outcome = "ok" if exc.code in (0, None) else f"exit {exc.code}"
+        raise
+    except BaseException as exc:
+        code = getattr(exc, "exit_code", None)
+        outcome = "ok" if code == 0 else f"exit {code}" if code is not None else "error"
+        raise
+    finally:
+        _call.reset(token)
+        if call.settings is not None and call.path and changes_state(call.path):
+            _record(call, outcome)
+
+
+def _record(call: CliCall, outcome: str) -> None:
+    assert call.settings is not None
+    runtime = build_runtime(call.settings)
+    try:
+        with unit_of_work(runtime.session_factory) as session:
+            tenant_ids = call.tenant_ids
+            if not tenant_ids and outcome == "ok":
+                tenant_ids = list(session.scalars(select(Tenant.id).order_by(Tenant.id)))
+            now = runtime.machine_clock.now()
+            for tenant_id in tenant_ids:
+                audit.record(
+                    session,
+                    tenant_id,
+                    cli_actor(),
+                    call.path,
+                    None,
+                    None,
+                    call.arguments,
+                    outcome,
+                    None,
+                    None,
+                    occurred_at=now,
+                )
+    except SQLAlchemyError as exc:  # e.g. a schema restored from before the audit log
+        log.warning("billcycle: the audit log could not record %r: %s", call.path, exc)
+    finally:
+        runtime.dispose()

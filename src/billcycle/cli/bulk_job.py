@@ -31,6 +31,7 @@ from billcycle.bulkjobs import service
 from billcycle.bulkjobs.csv_upload import parse_invoice_ids
 from billcycle.bulkjobs.models import BulkJob
 from billcycle.bulkjobs.statuses import BulkJobType
+from billcycle.cli.audited import note_tenant
 from billcycle.cli.common import console, err_console, runtime_for
 from billcycle.cli.db import DatabaseOpt
 from billcycle.errors import DomainError
@@ -66,6 +67,8 @@ def _runtime(database: str | None, tenant_id: int) -> Runtime:
         tenant = tenants.get_tenant(ctx.session, tenant_id)
         enabled = tenant is not None and tenant.bulk_jobs_enabled
         exists = tenant is not None
+    if exists:
+        note_tenant(tenant_id)  # the audit log (billcycle.cli.audited)
     if not enabled:
         runtime.dispose()
         if not exists:

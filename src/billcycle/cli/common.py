@@ -11,8 +11,10 @@ from alembic.util import CommandError
 from rich.console import Console
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from typer import _click  # Typer vendors click; a TyperGroup gets this Context
+from typer._click.globals import get_current_context
 from typer.core import TyperGroup
 
+from billcycle.cli.audited import audited, note_database, note_tenant
 from billcycle.cli.schema import SchemaNotReady, ensure_schema
 from billcycle.config import Settings, get_settings
 from billcycle.db.session import unit_of_work
@@ -29,6 +31,7 @@ def settings_with(database_url: str | None) -> Settings:
     settings = get_settings()
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
+    note_database(settings, get_current_context(silent=True))
     return settings
 
 
@@ -73,14 +76,16 @@ class BillcycleGroup(TyperGroup):
     with one line on stderr and exit status 1, never a traceback."""
 
     def invoke(self, ctx: _click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except Exception as exc:
-            line = expected_failure(exc)
-            if line is None:
-                raise
-            typer.echo(f"billcycle: {line}", err=True)
-            raise typer.Exit(1) from None
+        # A command that changes data is recorded in the audit log (billcycle.cli.audited).
+        with audited():
+            try:
+                return super().invoke(ctx)
+            except Exception as exc:
+                line = expected_failure(exc)
+                if line is None:
+                    raise
+                typer.echo(f"billcycle: {line}", err=True)
+                raise typer.Exit(1) from None
 
 
 def tenant_id_of(runtime: Runtime, tenant: str) -> int:
@@ -94,4 +99,5 @@ def tenant_id_of(runtime: Runtime, tenant: str) -> int:
         if found is None:
             err_console.print(f"[red]no tenant {tenant}[/red]")
             raise typer.Exit(2)
+        note_tenant(found.id)
         return found.id

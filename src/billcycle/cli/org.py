@@ -9,7 +9,6 @@ import typer
 
 from billcycle.access import service as access
 from billcycle.accounts import service as accounts
-from billcycle.cli.audited import record_cli
 from billcycle.cli.common import console, runtime_for, tenant_id_of
 from billcycle.cli.db import DatabaseOpt
 from billcycle.db.session import unit_of_work
@@ -28,7 +27,6 @@ def create(name: str, tenant: TenantOpt, database: DatabaseOpt = None) -> None:
     with unit_of_work(runtime.session_factory) as session:
         org = access.create_organization(session, runtime.clock, tenant_id, name)
         org_id = org.id
-    record_cli(runtime, tenant_id, "org create", [org_id])
     console.print(f"organization {name}: [cyan]{to_zuora_id(org_id)}[/cyan] (id {org_id})")
 
 
@@ -66,7 +64,6 @@ def grant(
             session, runtime.clock, client_id, tenant_id, organization, parse_zuora_id(organization)
         )
         org_id = org.id
-    record_cli(runtime, tenant_id, "org grant", [client_id, org_id])
     console.print(f"client {client_id} granted organization {to_zuora_id(org_id)}")
 
 
@@ -84,8 +81,6 @@ def revoke(
         removed = access.revoke_organization(
             session, client_id, tenant_id, organization, parse_zuora_id(organization)
         )
-    if removed:
-        record_cli(runtime, tenant_id, "org revoke", [client_id, organization])
     word = "no longer has" if removed else "did not have"
     console.print(f"client {client_id} {word} organization {organization}")
 
@@ -106,6 +101,5 @@ def assign(
         )
         found = accounts.find_account(ctx, account_id=parse_zuora_id(account), number=account)
         accounts.set_organization(ctx, found, org.id)
-        account_id, org_id = found.id, org.id
-    record_cli(runtime, tenant_id, "org assign", [account_id, org_id])
+        org_id = org.id
     console.print(f"account {account} is in organization {to_zuora_id(org_id)}")

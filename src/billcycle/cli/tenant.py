@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from billcycle.access import service as access
 from billcycle.cli import invoice_template
-from billcycle.cli.audited import record_cli
+from billcycle.cli.audited import note_tenant
 from billcycle.cli.common import console, runtime_for, tenant_id_of
 from billcycle.cli.db import DatabaseOpt
 from billcycle.db.session import unit_of_work
@@ -64,7 +64,7 @@ def create(
             time_zone=time_zone,
             sandbox=sandbox,
         )
-    record_cli(runtime, created.tenant_id, "tenant create", [created.tenant_id])
+    note_tenant(created.tenant_id)
     runtime.dispose()
     payload = {
         "entityId": created.entity_id,
@@ -94,8 +94,7 @@ def grant(
     tenant_id = entity if entity is not None else tenant_id_of(runtime, entity_id)
     with unit_of_work(runtime.session_factory) as session:
         added = access.grant_entity(session, runtime.clock, client_id, tenant_id)
-    if added:
-        record_cli(runtime, tenant_id, "tenant grant", [client_id])
+    note_tenant(tenant_id)
     word = "granted" if added else "already had"
     console.print(f"client {client_id} {word} entity {to_zuora_id(tenant_id)}")
 
@@ -113,8 +112,7 @@ def ungrant(
     tenant_id = entity if entity is not None else tenant_id_of(runtime, entity_id)
     with unit_of_work(runtime.session_factory) as session:
         removed = access.revoke_entity(session, client_id, tenant_id)
-    if removed:
-        record_cli(runtime, tenant_id, "tenant ungrant", [client_id])
+    note_tenant(tenant_id)
     word = "no longer has" if removed else "did not have"
     console.print(f"client {client_id} {word} entity {to_zuora_id(tenant_id)}")
 
@@ -146,7 +144,7 @@ def rate_limit(
         typer.echo("Error: give --per-minute and/or --per-client, or --default", err=True)
         raise typer.Exit(2)
     ratelimits.set_limits(runtime.session_factory, tenant_id, per_minute, per_client)
-    record_cli(runtime, tenant_id, "tenant rate-limit", [tenant_id])
+    note_tenant(tenant_id)
     shown = {
         "perMinute": per_minute
         if per_minute is not None
@@ -182,6 +180,7 @@ def client_rotate(
     runtime = runtime_for(database)
     with unit_of_work(runtime.session_factory) as session:
         tenant_id, row_id = _client_row_id(session, client_id)
+        note_tenant(tenant_id)
         rotated = management.rotate_oauth_client(session, tenant_id, row_id)
         payload = {"clientId": rotated.client.client_id, "clientSecret": rotated.client_secret}
     runtime.dispose()
@@ -198,6 +197,7 @@ def client_delete(client_id: str, database: DatabaseOpt = None) -> None:
     runtime = runtime_for(database)
     with unit_of_work(runtime.session_factory) as session:
         tenant_id, row_id = _client_row_id(session, client_id)
+        note_tenant(tenant_id)
         management.delete_oauth_client(session, tenant_id, row_id)
     runtime.dispose()
     console.print(f"OAuth client [bold]{client_id}[/bold] deleted")
