@@ -216,7 +216,7 @@ def run_wrk(
 
 def floor_headers(headers: httpx.Headers) -> dict[str, str]:
     """The headers a real answer carried, less those the floor's server writes itself."""
-    own = {"content-length", "date", "server", "content-type"}
+    own = {"content-length", "date", "server", "content-type", "content-encoding"}
     return {name: value for name, value in headers.items() if name.lower() not in own}
 
 
@@ -296,7 +296,12 @@ def run(bench: Bench, params: HttpParams) -> dict[str, Any]:
             )
             get = run_wrk(wrk, get_url, params, token, REPORT_LUA, directory)
             post = run_wrk(wrk, post_url, params, token, POST_ACCOUNT_LUA, directory)
-            sample = httpx.get(get_url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            # As wrk asks: no Accept-Encoding (httpx would ask for gzip and decode it).
+            sample = httpx.get(
+                get_url,
+                headers={"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"},
+                timeout=10,
+            )
         server_errors = count_server_errors(directory / "server.log")
         # The same run's floor: the same bytes from a bare app, after billcycle has stopped.
         with floor_server(sample.content, floor_headers(sample.headers), directory) as floor:

@@ -103,7 +103,7 @@ def list_bill_runs(
     return body
 
 
-def _view(ctx: ServiceContext, key: str) -> dict[str, Any]:
+def bill_run_view(ctx: ServiceContext, key: str) -> dict[str, Any]:
     view = service.view_bill_run(ctx, _key(key))
     return {**bill_run_body(view.run, view.totals, view.failures), "success": True}
 
@@ -111,7 +111,7 @@ def _view(ctx: ServiceContext, key: str) -> dict[str, Any]:
 @router.get("/{bill_run_id}", summary="Retrieve a bill run", response_model=dict[str, Any])
 async def get_bill_run(work: Work, bill_run_id: str) -> Response:
     # The hot polling path: read inline, in one query by id (two by number), no thread.
-    return json_response(work.read(lambda ctx: _view(ctx, bill_run_id)))
+    return json_response(work.read(lambda ctx: bill_run_view(ctx, bill_run_id)))
 
 
 @router.put("/{bill_run_id}", summary="Update a Pending bill run")
