@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,7 +31,7 @@ import httpx
 from billcycle.bench import bill_run
 from billcycle.bench.harness import Bench, BenchError
 from billcycle.devtools.dataset import DatasetSpec
-from billcycle.ids import to_zuora_id
+from billcycle.ids import is_ascii_digits, to_zuora_id
 from billcycle.ratelimits.counter import WindowCounter
 from billcycle.ratelimits.service import RateLimiter
 
@@ -124,6 +124,32 @@ def floor_server(body: bytes, headers: dict[str, str], directory: Path) -> Itera
         yield base
 
 
+# The process group of each running server, by base URL (for its CPU time).
+_GROUPS: dict[str, int] = {}
+
+
+def cpu_seconds(base: str) -> float:
+    """CPU time (user + system) the server at ``base`` and its worker processes have used
+    so far. On a shared machine the CPU time a request costs is the figure that does not
+    move with what else runs; wall-clock latency does."""
+    group = _GROUPS.get(base)
+    if group is None:
+        return 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not is_ascii_digits(entry.name):
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields[2] is the process group; [11], [12] user and system time in ticks.
+        if int(fields[2]) == group:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 @contextmanager
 def _process(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
@@ -144,8 +170,10 @@ def _process(command: list[str], env: dict[str, str], port: int, log: Path) -> I
             if time.monotonic() > deadline:
                 raise BenchError(f"the server did not start:\n{_tail(log)}")
             time.sleep(0.2)
+        _GROUPS[base] = proc.pid  # start_new_session: the server leads its own group
         yield base
     finally:
+        _GROUPS.pop(base, None)
         proc.terminate()
         try:
             # Long enough for requests stuck behind a 30 s pool or lock timeout to end.
@@ -212,6 +240,17 @@ def run_wrk(
         "errors": errors,
         "non_2xx": raw["status_errors"],
     }
+
+
+def measured(base: str, load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """wrk's figures plus the server's CPU milliseconds per answered request."""
+    before = cpu_seconds(base)
+    figures = load()
+    spent = cpu_seconds(base) - before
+    figures["server_cpu_ms_per_request"] = (
+        round(spent * 1000 / figures["requests"], 3) if figures["requests"] else None
+    )
+    return figures
 
 
 def floor_headers(headers: httpx.Headers) -> dict[str, str]:
@@ -294,7 +333,9 @@ def run(bench: Bench, params: HttpParams) -> dict[str, Any]:
                     "SELECT count(*) FROM accounts WHERE tenant_id = :t", t=bench.tenant_id
                 )
             )
-            get = run_wrk(wrk, get_url, params, token, REPORT_LUA, directory)
+            get = measured(
+                base, lambda: run_wrk(wrk, get_url, params, token, REPORT_LUA, directory)
+            )
             post = run_wrk(wrk, post_url, params, token, POST_ACCOUNT_LUA, directory)
             # As wrk asks: no Accept-Encoding (httpx would ask for gzip and decode it).
             sample = httpx.get(
@@ -309,7 +350,9 @@ def run(bench: Bench, params: HttpParams) -> dict[str, Any]:
             if params.warmup > 0:
                 warm = replace(params, duration=min(params.warmup, params.duration))
                 run_wrk(wrk, floor_url, warm, token, REPORT_LUA, directory)
-            floor_get = run_wrk(wrk, floor_url, params, token, REPORT_LUA, directory)
+            floor_get = measured(
+                floor, lambda: run_wrk(wrk, floor_url, params, token, REPORT_LUA, directory)
+            )
     created = (
         int(bench.scalar("SELECT count(*) FROM accounts WHERE tenant_id = :t", t=bench.tenant_id))
         - accounts_before
@@ -334,6 +377,11 @@ def run(bench: Bench, params: HttpParams) -> dict[str, Any]:
         "get_floor": floor_get,
         "get_p99_to_floor": round(get["p99_ms"] / floor_get["p99_ms"], 2)
         if floor_get["p99_ms"]
+        else None,
+        "get_cpu_to_floor": round(
+            get["server_cpu_ms_per_request"] / floor_get["server_cpu_ms_per_request"], 2
+        )
+        if get["server_cpu_ms_per_request"] and floor_get["server_cpu_ms_per_request"]
         else None,
         "get_throughput_to_floor": round(
             get["requests_per_second"] / floor_get["requests_per_second"], 3

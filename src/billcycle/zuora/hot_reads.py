@@ -53,7 +53,8 @@ def _credentials(scope: Scope) -> HTTPAuthorizationCredentials | None:
 def _header(scope: Scope, wanted: bytes) -> str | None:
     for name, value in scope["headers"]:
         if name == wanted:
-            return value.decode("latin-1")
+            text: str = value.decode("latin-1")
+            return text
     return None
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
+from annotated_types import MaxLen
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 from pydantic.alias_generators import to_camel, to_pascal
 
@@ -50,10 +51,37 @@ def zuora_datetime(value: datetime | None) -> str | None:
     return value.strftime(ZUORA_DATETIME) if value is not None else None
 
 
+def apply_field_limits(model: type[BaseModel]) -> None:
+    """Give ``model``'s fields the longest value Zuora's OpenAPI document allows them
+    (:data:`~billcycle.zuora.schemas.field_limits.FIELD_LIMITS`, generated from zuora-sdk):
+    a string's characters, a list's items. A longer value is refused with 400 in Zuora's
+    envelope, as any invalid field is, and the OpenAPI document shows
+    ``maxLength``/``maxItems``."""
+    from billcycle.zuora.schemas.field_limits import FIELD_LIMITS
+
+    key = f"{model.__module__.rsplit('.', 1)[-1]}.{model.__qualname__}"
+    limits = FIELD_LIMITS.get(key) if model.__module__.startswith(__package__ or "") else None
+    if not limits:
+        return
+    changed = False
+    for name, field in model.model_fields.items():
+        limit = limits.get(field.alias or name)
+        if limit is not None and MaxLen(limit) not in field.metadata:
+            field.metadata.append(MaxLen(limit))
+            changed = True
+    if changed:
+        model.model_rebuild(force=True)
+
+
 class CamelRequest(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="allow", str_strip_whitespace=True
     )
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        apply_field_limits(cls)
 
 
 def sent_fields(model: BaseModel) -> set[str]:
@@ -73,6 +101,11 @@ class PascalRequest(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_pascal, populate_by_name=True, extra="allow", str_strip_whitespace=True
     )
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        apply_field_limits(cls)
 
 
 class PascalResponse(BaseModel):

@@ -13,7 +13,7 @@ from billcycle.billruns import columns
 from billcycle.billruns.models import BillRun
 from billcycle.ids import to_zuora_id
 from billcycle.money import from_minor
-from billcycle.zuora.schemas.base import CamelRequest, zuora_datetime
+from billcycle.zuora.schemas.base import CamelRequest, apply_field_limits, zuora_datetime
 from billcycle.zuora.schemas.bill_run_fields import (
     batches_json,
     bill_cycle_day_json,
@@ -32,6 +32,9 @@ class BillRunSchedule(BaseModel):
     run_time: StrictInt | None = Field(None, description="Hour of day, 0..23 (UTC)")
     weekly_on_day: list[str] | None = Field(None, description="Mon..Sun (Weekly only)")
     monthly_on_end_of_month: StrictBool | None = None
+
+
+apply_field_limits(BillRunSchedule)  # a plain model (responses share it): limits by hand
 
 
 class BillRunFilter(BaseModel):
