@@ -45,6 +45,8 @@ Limits, checked before anything else (each answers a 4xx and changes nothing): r
 line 8 KiB, request head 16 KiB and 100 headers (431); body 10 MiB after gzip (413); in a
 JSON body, text values up to 65,536 characters; no NUL
 character or unpaired UTF-16 surrogate in any text (400); `page` up to 100,000,000.
+Request fields have the `maxLength`/`maxItems` Zuora's own OpenAPI document gives them
+(400 beyond).
 """
 
 
