@@ -268,6 +268,9 @@ def test_a_limited_call_runs_only_its_organizations(
     )
     assert run.status_code == 200, run.text
     jobs.run_until_idle()
+    # The limited caller reads its run (a run without an account filter is no account's).
+    seen = api.client.get(f"/zuora/v1/payment-runs/{run.json()['id']}", headers=headers)
+    assert seen.status_code == 200, seen.text
     assert [r["documentId"] for r in records(api, run.json()["id"])] == [
         to_zuora_id(first.invoice_ids[0])
     ]

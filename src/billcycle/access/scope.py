@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, or_, select
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 from billcycle.context import ORG_SCOPE_KEY
@@ -48,9 +48,13 @@ def _criteria(org_ids: tuple[int, ...]) -> list[Any]:
     accounts = select(Account.id).where(in_orgs).scalar_subquery()
     options: list[Any] = [with_loader_criteria(Account, in_orgs, include_aliases=True)]
     for cls in _account_owned():
-        options.append(
-            with_loader_criteria(cls, cls.account_id.in_(accounts), include_aliases=True)
-        )
+        column = cls.account_id
+        owned = column.in_(accounts)
+        # Rows that may belong to no account (an orphan payment method, a payment run
+        # without an account filter) belong to no organization: the call sees them.
+        if cls.__mapper__.columns["account_id"].nullable:
+            owned = or_(column.is_(None), owned)
+        options.append(with_loader_criteria(cls, owned, include_aliases=True))
     return options
 
 
