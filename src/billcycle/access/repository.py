@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session, with_loader_criteria
 
 from billcycle.access.models import ClientEntityGrant, ClientOrgGrant, Organization
 
@@ -94,3 +97,24 @@ def remove_org_grant(session: Session, tenant_id: int, client_pk: int, org_id: i
         )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def org_scope_options(org_ids: Sequence[int], owned: Iterable[Any]) -> list[Any]:
+    """Loader criteria keeping a statement to the accounts of ``org_ids`` and to the rows
+    of the ``owned`` classes (each with an ``account_id``) of those accounts; a row that
+    may belong to no account (a nullable ``account_id``) is kept when it has none.
+
+    Tenant: these criteria join statements that already filter on tenant_id (the
+    organizations are the tenant's, checked when the call began); they only narrow."""
+    from billcycle.accounts.models import Account
+
+    in_orgs = Account.organization_id.in_(org_ids)
+    accounts = select(Account.id).where(in_orgs).scalar_subquery()
+    options: list[Any] = [with_loader_criteria(Account, in_orgs, include_aliases=True)]
+    for cls in owned:
+        column = cls.account_id
+        kept = column.in_(accounts)
+        if cls.__mapper__.columns["account_id"].nullable:
+            kept = or_(column.is_(None), kept)
+        options.append(with_loader_criteria(cls, kept, include_aliases=True))
+    return options

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, or_, select
-from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session
 
+from billcycle.access import repository
 from billcycle.context import ORG_SCOPE_KEY
 from billcycle.db.base import Base
 
@@ -41,26 +42,11 @@ def _account_owned() -> list[Any]:
     return _owned
 
 
-def _criteria(org_ids: tuple[int, ...]) -> list[Any]:
-    from billcycle.accounts.models import Account
-
-    in_orgs = Account.organization_id.in_(org_ids)
-    accounts = select(Account.id).where(in_orgs).scalar_subquery()
-    options: list[Any] = [with_loader_criteria(Account, in_orgs, include_aliases=True)]
-    for cls in _account_owned():
-        column = cls.account_id
-        owned = column.in_(accounts)
-        # Rows that may belong to no account (an orphan payment method, a payment run
-        # without an account filter) belong to no organization: the call sees them.
-        if cls.__mapper__.columns["account_id"].nullable:
-            owned = or_(column.is_(None), owned)
-        options.append(with_loader_criteria(cls, owned, include_aliases=True))
-    return options
-
-
 @event.listens_for(Session, "do_orm_execute")
 def _limit_reads(state: ORMExecuteState) -> None:
     org_ids = state.session.info.get(ORG_SCOPE_KEY)
     if org_ids is None or not state.is_select:
         return
-    state.statement = state.statement.options(*_criteria(org_ids))
+    state.statement = state.statement.options(
+        *repository.org_scope_options(org_ids, _account_owned())
+    )

@@ -49,3 +49,9 @@ def purge_before(session: Session, cutoff: datetime) -> int:
     """Tenant: retention spans every tenant on purpose (one period for the installation)."""
     result = session.execute(delete(AuditEvent).where(AuditEvent.occurred_at < cutoff))
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def tenant_ids(session: Session) -> list[int]:
+    from billcycle.tenancy.models import Tenant
+
+    return list(session.scalars(select(Tenant.id).order_by(Tenant.id)))

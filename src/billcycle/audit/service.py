@@ -96,3 +96,8 @@ def purge(session: Session, now: datetime, retention_days: int) -> int:
     if retention_days < 1:
         raise InvalidValue("The audit retention must be at least 1 day.")
     return repository.purge_before(session, now - timedelta(days=retention_days))
+
+
+def every_tenant(session: Session) -> list[int]:
+    """The installation's tenants: where an installation-wide action is recorded."""
+    return repository.tenant_ids(session)

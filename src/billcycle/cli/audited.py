@@ -24,14 +24,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from billcycle.audit import service as audit
 from billcycle.config import Settings
 from billcycle.db.session import unit_of_work
 from billcycle.runtime import build_runtime
-from billcycle.tenancy.models import Tenant
 
 log = logging.getLogger(__name__)
 
@@ -140,12 +138,15 @@ def audited() -> Iterator[None]:
 
 def _record(call: CliCall, outcome: str) -> None:
     assert call.settings is not None
-    runtime = build_runtime(call.settings)
+    if not call.tenant_ids and outcome != "ok":
+        return  # failed before it named a tenant: nothing was done to record
+    runtime = None
     try:
+        runtime = build_runtime(call.settings)
         with unit_of_work(runtime.session_factory) as session:
             tenant_ids = call.tenant_ids
-            if not tenant_ids and outcome == "ok":
-                tenant_ids = list(session.scalars(select(Tenant.id).order_by(Tenant.id)))
+            if not tenant_ids:
+                tenant_ids = audit.every_tenant(session)
             now = runtime.machine_clock.now()
             for tenant_id in tenant_ids:
                 audit.record(
@@ -164,4 +165,5 @@ def _record(call: CliCall, outcome: str) -> None:
     except SQLAlchemyError as exc:  # e.g. a schema restored from before the audit log
         log.warning("billcycle: the audit log could not record %r: %s", call.path, exc)
     finally:
-        runtime.dispose()
+        if runtime is not None:
+            runtime.dispose()

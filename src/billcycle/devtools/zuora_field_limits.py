@@ -111,6 +111,19 @@ def _max_length(hint: Any, metadata: list[Any]) -> int | None:
     return None
 
 
+def _sized(hint: Any) -> bool:
+    """Whether every value billcycle's field takes has a length (a string or a list): a
+    field that also takes a number (``billCycleDay``) keeps no length limit."""
+    if hint is None or hint is type(None):
+        return True
+    origin = typing.get_origin(hint)
+    if origin is typing.Annotated:
+        return _sized(typing.get_args(hint)[0])
+    if origin in (typing.Union, types.UnionType):
+        return all(_sized(arg) for arg in typing.get_args(hint))
+    return hint is str or origin in (list, tuple, set, frozenset) or hint in (list, tuple)
+
+
 def _by_alias(model: type[BaseModel]) -> dict[str, Any]:
     return {(field.alias or name): field for name, field in model.model_fields.items()}
 
@@ -151,7 +164,7 @@ def generate() -> dict[str, Limits]:
             if other is None:
                 continue
             limit = _max_length(other.annotation, list(other.metadata))
-            if limit is not None:
+            if limit is not None and _sized(field.annotation):
                 # A model two operations share keeps the stricter of their limits.
                 limits = table.setdefault(key_of(ours), {})
                 limits[alias] = min(limit, limits.get(alias, limit))

@@ -52,7 +52,6 @@ FIELD_LIMITS: dict[str, dict[str, int]] = {
     },
     "bill_runs.BillRunRequest": {
         "batches": 300,
-        "billCycleDay": 1000,
         "chargeTypeToExclude": 2,
     },
     "bill_runs.BillRunSchedule": {
