@@ -57,7 +57,15 @@ def test_a_bulk_write_off_job_reports_its_statuses_and_per_invoice_events_when_s
     jobs.run_until_idle()
     written = _events(admin, tenant_id, type="invoice.written_off")
     assert sorted(e["object_id"] for e in written) == sorted(subscribed.invoice_ids)
-    assert {e["data"]["object"]["bulk_job_id"] for e in written} == {second}
+    # As a single write-off's: the invoice, and the write-off with its entry and amount.
+    assert {e["data"]["bulk_job_id"] for e in written} == {second}
+    for event in written:
+        assert event["data"]["object"]["id"] == event["object_id"]
+        assert event["data"]["object"]["status"] == "Posted"
+        write_off = event["data"]["write_off"]
+        assert write_off["amount_minor"] == event["data"]["object"]["amount_minor"] > 0
+        assert write_off["amount"] == event["data"]["object"]["amount"]
+        assert isinstance(write_off["entry_id"], int)
 
 
 def _draft(runtime: Runtime, tenant_id: int) -> tuple[int, str]:
