@@ -51,7 +51,7 @@ def test_the_database_builds_the_payload_the_snapshot_builds(
     shapes = [
         # currency, amount_minor, tax_amount_minor, created_at, comments
         ("USD", 6000, 0, datetime(2026, 1, 10, 9, 0, tzinfo=UTC), None),
-        ("USD", -50, 7, datetime(2026, 1, 10, 9, 0, 0, 120, tzinfo=UTC), 'say "hi" \\ \'ok\''),
+        ("USD", -50, 7, datetime(2026, 1, 10, 9, 0, 0, 120, tzinfo=UTC), "say \"hi\" \\ 'ok'"),
         ("JPY", -1234, 0, datetime(2026, 1, 10, 23, 59, 59, 999999, tzinfo=UTC), "Ünïcödé ✓"),
         ("KWD", 1005, -1, datetime(2026, 1, 1, tzinfo=UTC), ""),
         ("EUR", 0, 123456789012, datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC), "line\nbreak"),
@@ -85,7 +85,8 @@ def test_the_database_builds_the_payload_the_snapshot_builds(
     event_ids = sorted(e["id"] for e in written)
     assert len(set(event_ids)) == len(ids)
     assert all(len(i) == 30 and i.startswith("evt_") for i in event_ids)
-    assert before < event_ids[0] and event_ids[-1] < after
+    assert before < event_ids[0]
+    assert event_ids[-1] < after
 
 
 def test_a_cancelled_bill_run_writes_invoice_cancelled_per_invoice_only_when_subscribed(

@@ -162,8 +162,12 @@ def snapshot_entries(postgres: bool, table: FromClause) -> dict[str, ColumnEleme
         elif isinstance(kind, String | Text | Integer | BigInteger):
             entries[column.key] = column
         elif isinstance(kind, Boolean):
-            entries[column.key] = column if postgres else func.json(
-                case((column.is_(None), "null"), (column == 0, "false"), else_="true")
+            entries[column.key] = (
+                column
+                if postgres
+                else func.json(
+                    case((column.is_(None), "null"), (column == 0, "false"), else_="true")
+                )
             )
         else:  # a type this builder does not spell yet: say so rather than guess
             raise TypeError(f"{table}.{column.key}: no SQL payload for {kind!r}")
@@ -208,7 +212,8 @@ def insert_events(
     ).select_from(source)
     query = query.where(and_(*where))
     result = session.execute(
-        insert(_events).from_select(
+        insert(_events)
+        .from_select(
             [
                 "tenant_id",
                 "event_id",
@@ -220,7 +225,8 @@ def insert_events(
                 "fanned_out",
             ],
             query,
-        ).execution_options(preserve_rowcount=True)  # else an INSERT's count reads -1
+        )
+        .execution_options(preserve_rowcount=True)  # else an INSERT's count reads -1
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
