@@ -17,21 +17,9 @@ from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.runtime import Runtime
 from billcycle.webhooks import service as webhooks
 from tests.billruns.helpers import BILL_RUNS, create_run, customers, get_run
+from tests.events.helpers import all_events as _events
 from tests.invoicing.factories import make_account, make_invoice, make_subscription, monthly
 from tests.support.api import Api
-
-
-def _events(admin: TestClient, tenant_id: int, **params: Any) -> list[dict[str, Any]]:
-    shown: list[dict[str, Any]] = []
-    url: str | None = f"/billcycle/v1/tenants/{tenant_id}/events"
-    query: dict[str, Any] | None = {"limit": 100, **params}
-    while url is not None:
-        response = admin.get(url, params=query)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        shown.extend(body["data"])
-        url, query = body["next"], None
-    return shown
 
 
 def _subscribe(runtime: Runtime, tenant_id: int, *types: str) -> None:

@@ -49,18 +49,18 @@ def _encode(value: int, length: int) -> str:
 
 
 def reserve_event_ids(ms: int) -> str:
-    """Reserve a block of 2**25 consecutive ULIDs for one set-based statement and return
-    their common first 21 characters (the statement appends the row's number as the last
-    five: ``payload_repository.insert_events``). Later ids of this process sort after the
+    """Reserve a block of 2**30 consecutive ULIDs for one set-based statement and return
+    their common first 20 characters (the statement appends the row's number as the last
+    six: ``payload_repository.insert_events``). Later ids of this process sort after the
     whole block, as :func:`new_event_id`'s do."""
     low = (1 << sql.BLOCK_BITS) - 1
     with _ulid_lock:
         if ms <= _last[0]:
             ms, high = _last[0], (_last[1] >> sql.BLOCK_BITS) + 1
         else:
-            high = int.from_bytes(os.urandom(7), "big") >> 1  # 55 bits
+            high = int.from_bytes(os.urandom(10), "big") >> sql.BLOCK_BITS
         _last[0], _last[1] = ms, (high << sql.BLOCK_BITS) | low
-    return _encode(ms, 10) + _encode(high, 16 - sql.BLOCK_BITS // 5)
+    return _encode(ms, 10) + _encode(high, 16 - sql.BLOCK_DIGITS)
 
 
 # Every event type's object; collections events are about an account.
@@ -152,8 +152,26 @@ def emit_many(
     return len(rows)
 
 
-def _id_prefix(ctx: ServiceContext) -> str:
-    return reserve_event_ids(int(ctx.machine_clock.now().timestamp() * 1000))
+def _invoice_events(
+    ctx: ServiceContext,
+    event_type: EventType,
+    where: Sequence[Any],
+    *,
+    joined: Any = None,
+    details: Mapping[str, Any] | None = None,
+) -> int:
+    """One ``INSERT ... SELECT`` of ``event_type`` events for the invoices ``where``
+    selects, dated by the tenant's clock, ids from a freshly reserved ULID block."""
+    return sql.invoice_events(
+        ctx.session,
+        tenant_id=ctx.tenant_id,
+        event_type=event_type.value,
+        occurred_at=ctx.clock.now(),
+        id_prefix=reserve_event_ids(int(ctx.machine_clock.now().timestamp() * 1000)),
+        where=where,
+        joined=joined,
+        details=details,
+    )
 
 
 def emit_run_invoices_posted(
@@ -161,30 +179,25 @@ def emit_run_invoices_posted(
 ) -> int:
     """``invoice.posted`` for every invoice a posting chunk just posted: one
     ``INSERT ... SELECT`` with the chunk, payloads built by the database."""
-    return sql.invoice_events(
-        ctx.session,
-        tenant_id=ctx.tenant_id,
-        event_type=EventType.INVOICE_POSTED.value,
-        occurred_at=ctx.clock.now(),
-        id_prefix=_id_prefix(ctx),
-        where=sql.posted_run_invoices(bill_run_id, first_id, last_id, posted_since),
+    return _invoice_events(
+        ctx,
+        EventType.INVOICE_POSTED,
+        sql.posted_run_invoices(bill_run_id, first_id, last_id, posted_since),
     )
+
+
+def _batches(ids: Sequence[int]) -> list[Sequence[int]]:
+    step = sql.IDS_PER_STATEMENT
+    return [ids[start : start + step] for start in range(0, len(ids), step)]
 
 
 def emit_invoices_cancelled(ctx: ServiceContext, invoice_ids: Sequence[int]) -> int:
     """``invoice.cancelled`` for each of ``invoice_ids`` (a bill run's set-based cancel),
     set-based: one ``INSERT ... SELECT`` per thousand ids."""
-    written = 0
-    for start in range(0, len(invoice_ids), sql.IDS_PER_STATEMENT):
-        written += sql.invoice_events(
-            ctx.session,
-            tenant_id=ctx.tenant_id,
-            event_type=EventType.INVOICE_CANCELLED.value,
-            occurred_at=ctx.clock.now(),
-            id_prefix=_id_prefix(ctx),
-            where=sql.invoices_with_ids(invoice_ids[start : start + sql.IDS_PER_STATEMENT]),
-        )
-    return written
+    return sum(
+        _invoice_events(ctx, EventType.INVOICE_CANCELLED, sql.invoices_with_ids(batch))
+        for batch in _batches(invoice_ids)
+    )
 
 
 def emit_invoices_written_off(
@@ -194,17 +207,12 @@ def emit_invoices_written_off(
     (a bulk write-off's chunk), with ``write_off`` as a single write-off has it, set-based
     like :func:`emit_invoices_cancelled`."""
     written = 0
-    for start in range(0, len(entry_ids), sql.IDS_PER_STATEMENT):
-        joined, where, write_off = sql.write_off_entries(
-            ctx.session, ctx.tenant_id, entry_ids[start : start + sql.IDS_PER_STATEMENT]
-        )
-        written += sql.invoice_events(
-            ctx.session,
-            tenant_id=ctx.tenant_id,
-            event_type=EventType.INVOICE_WRITTEN_OFF.value,
-            occurred_at=ctx.clock.now(),
-            id_prefix=_id_prefix(ctx),
-            where=where,
+    for batch in _batches(entry_ids):
+        joined, where, write_off = sql.write_off_entries(ctx.session, ctx.tenant_id, batch)
+        written += _invoice_events(
+            ctx,
+            EventType.INVOICE_WRITTEN_OFF,
+            where,
             joined=joined,
             details={"write_off": write_off, **sql.constants(details)},
         )
