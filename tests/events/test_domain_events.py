@@ -11,8 +11,12 @@ from fastapi.testclient import TestClient
 from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.runtime import Runtime
 from billcycle.webhooks import service as webhooks
+from tests.billruns.helpers import create_run as create_bill_run
+from tests.billruns.helpers import customers
 from tests.bulkjobs.helpers import create, ok, poll, posted_invoices, process
+from tests.events.helpers import all_events
 from tests.invoicing.factories import make_account, make_invoice, make_subscription, monthly
+from tests.paymentruns.helpers import default_gateway, run_to_end
 from tests.support.api import Api
 
 
@@ -106,3 +110,24 @@ def test_posting_cancelling_and_writing_off_through_zuora_write_their_events(
     assert written["data"]["write_off"]["amount"] == "100.00"
     # Nothing was written twice, and nothing in a dialect's shape.
     assert all(len(str(e["object_id"])) < 32 for e in _events(admin, tenant_id))
+
+
+def test_a_payment_run_writes_one_event_per_status_change(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher, admin: TestClient
+) -> None:
+    tenant_id = api.tenant.tenant_id
+    default_gateway(runtime, tenant_id)
+    customers(api, runtime, 2, price="30")
+    create_bill_run(api, autoPost=True, targetDate="2026-02-01")
+    jobs.run_until_idle()
+    run = run_to_end(api, jobs, targetDate="2026-12-31")
+    assert run["status"] == "Completed"
+    changes = all_events(admin, tenant_id, type="payment_run.status_changed")
+    assert [(e["data"]["previous_status"], e["data"]["status"]) for e in changes] == [
+        (None, "Pending"),
+        ("Pending", "Processing"),
+        ("Processing", "Completed"),
+    ]
+    assert {e["object_type"] for e in changes} == {"payment_run"}
+    assert len({e["object_id"] for e in changes}) == 1
+    assert changes[-1]["data"]["object"]["status"] == "Completed"
