@@ -224,9 +224,9 @@ def fan_out_to(
                 "created_at",
             ],
             query,
-        )
+        ).execution_options(preserve_rowcount=True)  # else PostgreSQL's count reads -1
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def add_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
