@@ -8,13 +8,17 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from billcycle.events.payloads import snapshot
 from billcycle.jobs.dispatch import ManualDispatcher
+from billcycle.payments.models import Payment
 from billcycle.runtime import Runtime
 from billcycle.webhooks import service as webhooks
 from tests.billruns.helpers import create_run as create_bill_run
 from tests.billruns.helpers import customers
 from tests.bulkjobs.helpers import create, ok, poll, posted_invoices, process
 from tests.events.helpers import all_events
+from tests.fusebill_payments.helpers import customer_with, fget, fpost
+from tests.fusebill_payments.helpers import ok as fok
 from tests.invoicing.factories import make_account, make_invoice, make_subscription, monthly
 from tests.paymentruns.helpers import default_gateway, run_to_end
 from tests.support.api import Api
@@ -131,3 +135,49 @@ def test_a_payment_run_writes_one_event_per_status_change(
     assert {e["object_type"] for e in changes} == {"payment_run"}
     assert len({e["object_id"] for e in changes}) == 1
     assert changes[-1]["data"]["object"]["status"] == "Completed"
+
+
+def test_a_bulk_payment_job_writes_payment_created_per_payment_when_subscribed(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher, admin: TestClient
+) -> None:
+    tenant_id = api.tenant.tenant_id
+
+    def paid_by_bulk_job(amounts: list[str]) -> tuple[int, list[int]]:
+        billed = customer_with(runtime, api, amounts)
+        data = [
+            {
+                "customerId": billed.account_id,
+                "amount": amount,
+                "paymentMethod": "Check",
+                "source": "Import",
+                "reference": f"check {n}",
+                "paymentAllocations": [{"invoiceId": invoice_id, "amount": amount}],
+            }
+            for n, (amount, invoice_id) in enumerate(zip(amounts, billed.invoice_ids, strict=True))
+        ]
+        job = fok(fpost(api, "/v1/BulkApi", {"accountUploadType": "BulkPayment", "data": data}))
+        jobs.run_until_idle()
+        fok(fpost(api, "/v1/BulkApi/Process", {"id": job["id"]}))
+        jobs.run_until_idle()
+        done = fok(fget(api, f"/v1/BulkApi/{job['id']}", view="Full"))
+        assert done["status"] == "Processed"
+        return job["id"], [r["createdEntityId"] for r in done["records"]]
+
+    paid_by_bulk_job(["30"])
+    assert all_events(admin, tenant_id, type="payment.created") == []
+
+    with runtime.service_context(tenant_id) as ctx:
+        webhooks.set_allow_private(ctx, True)
+        webhooks.add_endpoint(
+            ctx, webhooks.NewEndpoint(url="http://127.0.0.1:9/x", event_types=["payment.created"])
+        )
+    job_id, payment_ids = paid_by_bulk_job(["30", "12.50", "7"])
+    created = all_events(admin, tenant_id, type="payment.created")
+    assert sorted(e["object_id"] for e in created) == sorted(payment_ids)
+    with runtime.service_context(tenant_id) as ctx:
+        # The payload the database built is the one a payment recorded alone gets.
+        expected = {i: snapshot(ctx.session.get_one(Payment, i)) for i in payment_ids}
+    for event in created:
+        assert event["object_type"] == "payment"
+        assert event["data"] == {"object": expected[event["object_id"]], "bulk_job_id": job_id}
+    assert sorted(e["data"]["object"]["amount"] for e in created) == ["12.50", "30.00", "7.00"]

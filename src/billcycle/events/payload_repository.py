@@ -56,6 +56,7 @@ from billcycle.events.payloads import LEFT_OUT
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger.models import LedgerEntry
+from billcycle.payments.models import Payment
 
 # A reserved ULID block ends in BLOCK_DIGITS base-32 characters (5 bits each) that the
 # statement fills with the row's number in decimal: at most 10**BLOCK_DIGITS - 1 rows.
@@ -251,49 +252,46 @@ def insert_events(
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def invoice_object(session: Session, currencies: Sequence[str] | None = None) -> ColumnElement[Any]:
-    """An invoice row's payload object, as ``payloads.snapshot`` builds it."""
-    postgres = is_postgres(session)
-    return json_object(postgres, snapshot_entries(postgres, _invoices, currencies))
-
-
-def invoice_events(
+def row_events(
     session: Session,
+    table: Table,
     *,
     tenant_id: int,
     event_type: str,
+    object_type: str,
     occurred_at: datetime,
     id_prefix: str,
     where: Sequence[ColumnElement[bool]],
     details: Mapping[str, ColumnElement[Any]] | None = None,
     joined: FromClause | None = None,
 ) -> int:
-    """``{"object": <invoice>, **details}`` for each invoice matching ``where`` (over
-    ``invoices`` joined, when given, by ``joined``), in one statement.
+    """``{"object": <row>, **details}`` for each row of ``table`` (invoices, payments)
+    matching ``where`` (over ``table`` joined, when given, by ``joined``), in one
+    statement; returns how many.
 
-    Tenant: ``where`` must filter the invoices on ``tenant_id`` (the callers below do).
+    Tenant: filters ``table`` on ``tenant_id`` here, whatever ``where`` says.
     """
     postgres = is_postgres(session)
-    source = joined if joined is not None else _invoices
-    where = [_invoices.c.tenant_id == tenant_id, *where]
+    source = joined if joined is not None else table
+    where = [table.c.tenant_id == tenant_id, *where]
     # The rows' currencies first (one cheap read), so each amount's text is built
     # without asking every row which currency it is in.
     currencies = list(
-        session.scalars(select(_invoices.c.currency).select_from(source).where(*where).distinct())
+        session.scalars(select(table.c.currency).select_from(source).where(*where).distinct())
     )
     if not currencies:
         return 0
-    entries = {"object": invoice_object(session, currencies), **(details or {})}
+    snapshot = json_object(postgres, snapshot_entries(postgres, table, currencies))
     return insert_events(
         session,
         tenant_id=tenant_id,
         event_type=event_type,
-        object_type="invoice",
+        object_type=object_type,
         occurred_at=occurred_at,
         id_prefix=id_prefix,
         source=source,
-        object_id=_invoices.c.id,
-        payload=json_object(postgres, entries),
+        object_id=table.c.id,
+        payload=json_object(postgres, {"object": snapshot, **(details or {})}),
         where=where,
     )
 
@@ -306,7 +304,7 @@ def _int_literal(value: int) -> ColumnElement[Any]:
 def posted_run_invoices(
     bill_run_id: int, first_id: int, last_id: int, posted_since: datetime
 ) -> list[ColumnElement[bool]]:
-    """A posting chunk's invoices that it posted (``invoice_events`` adds the tenant)."""
+    """A posting chunk's invoices that it posted (``row_events`` adds the tenant)."""
     inv = _invoices.c
     return [
         inv.bill_run_id == _int_literal(bill_run_id),
@@ -316,8 +314,12 @@ def posted_run_invoices(
     ]
 
 
-def invoices_with_ids(invoice_ids: Sequence[int]) -> list[ColumnElement[bool]]:
-    return [_invoices.c.id.in_([int(i) for i in invoice_ids])]
+INVOICES = _invoices
+PAYMENTS = cast(Table, Payment.__table__)
+
+
+def with_ids(table: Table, ids: Sequence[int]) -> list[ColumnElement[bool]]:
+    return [table.c.id.in_([int(i) for i in ids])]
 
 
 def write_off_entries(

@@ -152,20 +152,23 @@ def emit_many(
     return len(rows)
 
 
-def _invoice_events(
+def _row_events(
     ctx: ServiceContext,
     event_type: EventType,
+    table: Any,
     where: Sequence[Any],
     *,
     joined: Any = None,
     details: Mapping[str, Any] | None = None,
 ) -> int:
-    """One ``INSERT ... SELECT`` of ``event_type`` events for the invoices ``where``
-    selects, dated by the tenant's clock, ids from a freshly reserved ULID block."""
-    return sql.invoice_events(
+    """One ``INSERT ... SELECT`` of ``event_type`` events for the rows of ``table`` that
+    ``where`` selects, dated by the tenant's clock, ids from a freshly reserved block."""
+    return sql.row_events(
         ctx.session,
+        table,
         tenant_id=ctx.tenant_id,
         event_type=event_type.value,
+        object_type=object_type_of(event_type).value,
         occurred_at=ctx.clock.now(),
         id_prefix=reserve_event_ids(int(ctx.machine_clock.now().timestamp() * 1000)),
         where=where,
@@ -179,9 +182,10 @@ def emit_run_invoices_posted(
 ) -> int:
     """``invoice.posted`` for every invoice a posting chunk just posted: one
     ``INSERT ... SELECT`` with the chunk, payloads built by the database."""
-    return _invoice_events(
+    return _row_events(
         ctx,
         EventType.INVOICE_POSTED,
+        sql.INVOICES,
         sql.posted_run_invoices(bill_run_id, first_id, last_id, posted_since),
     )
 
@@ -195,7 +199,9 @@ def emit_invoices_cancelled(ctx: ServiceContext, invoice_ids: Sequence[int]) -> 
     """``invoice.cancelled`` for each of ``invoice_ids`` (a bill run's set-based cancel),
     set-based: one ``INSERT ... SELECT`` per thousand ids."""
     return sum(
-        _invoice_events(ctx, EventType.INVOICE_CANCELLED, sql.invoices_with_ids(batch))
+        _row_events(
+            ctx, EventType.INVOICE_CANCELLED, sql.INVOICES, sql.with_ids(sql.INVOICES, batch)
+        )
         for batch in _batches(invoice_ids)
     )
 
@@ -209,14 +215,32 @@ def emit_invoices_written_off(
     written = 0
     for batch in _batches(entry_ids):
         joined, where, write_off = sql.write_off_entries(ctx.session, ctx.tenant_id, batch)
-        written += _invoice_events(
+        written += _row_events(
             ctx,
             EventType.INVOICE_WRITTEN_OFF,
+            sql.INVOICES,
             where,
             joined=joined,
             details={"write_off": write_off, **sql.constants(details)},
         )
     return written
+
+
+def emit_payments_created(
+    ctx: ServiceContext, payment_ids: Sequence[int], **details: int | str
+) -> int:
+    """``payment.created`` for each of ``payment_ids`` (a bulk payment job's chunk, with
+    ``bulk_job_id``), set-based like :func:`emit_invoices_cancelled`."""
+    return sum(
+        _row_events(
+            ctx,
+            EventType.PAYMENT_CREATED,
+            sql.PAYMENTS,
+            sql.with_ids(sql.PAYMENTS, batch),
+            details=sql.constants(details),
+        )
+        for batch in _batches(payment_ids)
+    )
 
 
 def list_events(
