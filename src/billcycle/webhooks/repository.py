@@ -211,7 +211,8 @@ def fan_out_to(
     # Delivery ids follow event ids: the order by object rests on it.
     query = query.order_by(Event.id)
     result = session.execute(
-        insert(WebhookDelivery).from_select(
+        insert(WebhookDelivery)
+        .from_select(
             [
                 "tenant_id",
                 "endpoint_id",
@@ -224,7 +225,8 @@ def fan_out_to(
                 "created_at",
             ],
             query,
-        ).execution_options(preserve_rowcount=True)  # else PostgreSQL's count reads -1
+        )
+        .execution_options(preserve_rowcount=True)  # else PostgreSQL's count reads -1
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
