@@ -15,20 +15,8 @@ from billcycle.runtime import Runtime
 from billcycle.webhooks import service as webhooks
 from tests.accounts.factories import new_account
 from tests.billruns.helpers import create_run, customers, get_run
+from tests.events.helpers import all_events as _events
 from tests.support.api import Api
-
-
-def _events(admin: TestClient, tenant_id: int, **params: Any) -> list[dict[str, Any]]:
-    shown: list[dict[str, Any]] = []
-    url: str | None = f"/billcycle/v1/tenants/{tenant_id}/events"
-    query: dict[str, Any] | None = {"limit": 100, **params}
-    while url is not None:
-        response = admin.get(url, params=query)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        shown.extend(body["data"])
-        url, query = body["next"], None
-    return shown
 
 
 def test_a_bill_run_writes_one_event_per_status_change_not_per_invoice(

@@ -368,8 +368,12 @@ def cancel(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
             ctx.session, kind=GENERATE, parent_id=run.id, now=ctx.machine_clock.now()
         )
         drafts = repo.invoice_ids(ctx.session, tenant_id, run.id, [InvoiceStatus.DRAFT])
+        cancelled: list[int] = []
         for start in range(0, len(drafts), 10_000):
-            cancel_invoices(ctx, drafts[start : start + 10_000])
+            cancelled += cancel_invoices(ctx, drafts[start : start + 10_000])
+        if cancelled and webhooks.subscribed(ctx, EventType.INVOICE_CANCELLED):
+            # Per-invoice events only for a subscribing tenant, set-based, as for posting.
+            events.emit_invoices_cancelled(ctx, cancelled)
         now = ctx.clock.now()
         transition(
             ctx,

@@ -22,12 +22,15 @@ from billcycle.bulkjobs import repository as repo
 from billcycle.bulkjobs import tasks
 from billcycle.bulkjobs.statuses import BulkJobStatus, RecordStatus
 from billcycle.context import ServiceContext
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.jobs.chunks import ClaimedChunk
 from billcycle.jobs.registry import chunk_handler
 from billcycle.jobs.runner import JobRunner
 from billcycle.payments import bulk as payments
 from billcycle.payments.activity_statuses import AllocationOrder, PaymentSource
 from billcycle.payments.allocation import spread
+from billcycle.webhooks import service as webhooks
 
 Record = dict[str, Any]  # a stored record (``payment_records.encode``), parsed
 
@@ -172,6 +175,9 @@ class ProcessPaymentChunk:
             )
             record_ids.append(record_id)
         created = payments.record_payments(ctx, planned)
+        if created and webhooks.subscribed(ctx, EventType.PAYMENT_CREATED):
+            # Per-payment events only for a subscribing tenant, set-based with the chunk.
+            events.emit_payments_created(ctx, created, bulk_job_id=job_id)
         processed = repo.set_processed(
             session, job_id, first, last, list(zip(record_ids, created, strict=True))
         )

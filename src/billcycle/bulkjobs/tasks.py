@@ -248,14 +248,7 @@ class ProcessChunk:
         if written and webhooks.subscribed(ctx, EventType.INVOICE_WRITTEN_OFF):
             # Per-invoice events, as for bill runs: only for a subscribing tenant, in one
             # statement with the chunk.
-            events.emit_many(
-                ctx,
-                EventType.INVOICE_WRITTEN_OFF,
-                [
-                    {"id": invoice_id, "write_off_entry_id": entry_id, "bulk_job_id": job_id}
-                    for invoice_id, entry_id in written.items()
-                ],
-            )
+            events.emit_invoices_written_off(ctx, list(written.values()), bulk_job_id=job_id)
         processed = repo.set_processed(
             session,
             job_id,

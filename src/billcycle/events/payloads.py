@@ -21,7 +21,7 @@ from sqlalchemy import inspect
 from billcycle.money import minor_unit_exponent
 
 # Columns no event carries: the tenant is on the event itself; the rest are internal.
-_LEFT_OUT = frozenset({"tenant_id", "attempt_key", "settings"})
+LEFT_OUT = frozenset({"tenant_id", "attempt_key", "settings"})
 
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -78,7 +78,7 @@ def snapshot(obj: object | Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     currency = values.get("currency")
     for key, value in values.items():
-        if key in _LEFT_OUT:
+        if key in LEFT_OUT:
             continue
         out[key] = json_value(value)
         if key.endswith("_minor") and isinstance(currency, str) and type(value) is int:

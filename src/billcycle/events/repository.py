@@ -10,8 +10,6 @@ from sqlalchemy import Row, insert, select, update
 from sqlalchemy.orm import Session
 
 from billcycle.events.models import Event
-from billcycle.invoicing.models import Invoice
-from billcycle.invoicing.statuses import InvoiceStatus
 
 
 def add_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -87,25 +85,3 @@ def mark_fanned_out(session: Session, ids: Sequence[int]) -> None:
             .values(fanned_out=True)
             .execution_options(synchronize_session=False)
         )
-
-
-def posted_run_invoices(
-    session: Session,
-    tenant_id: int,
-    bill_run_id: int,
-    first_id: int,
-    last_id: int,
-    posted_since: datetime,
-) -> list[dict[str, Any]]:
-    """A posting chunk's posted invoices as column mappings (for their events)."""
-    columns = [c for c in Invoice.__table__.columns]
-    rows = session.execute(
-        select(*columns).where(
-            Invoice.tenant_id == tenant_id,
-            Invoice.bill_run_id == bill_run_id,
-            Invoice.id.between(first_id, last_id),
-            Invoice.status == InvoiceStatus.POSTED,
-            Invoice.posted_at >= posted_since,
-        )
-    )
-    return [dict(row._mapping) for row in rows]

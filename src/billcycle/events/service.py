@@ -17,6 +17,7 @@ from typing import Any
 
 from billcycle.context import ServiceContext
 from billcycle.errors import NotFound
+from billcycle.events import payload_repository as sql
 from billcycle.events import repository as repo
 from billcycle.events.models import Event
 from billcycle.events.payloads import json_value, snapshot
@@ -36,12 +37,30 @@ def new_event_id(ms: int) -> str:
         else:
             rand = int.from_bytes(os.urandom(10), "big")
         _last[0], _last[1] = ms, rand
-    value = (ms << 80) | (rand & ((1 << 80) - 1))
+    return "evt_" + _encode((ms << 80) | (rand & ((1 << 80) - 1)), 26)
+
+
+def _encode(value: int, length: int) -> str:
     chars = []
-    for _ in range(26):
+    for _ in range(length):
         chars.append(_CROCKFORD[value & 31])
         value >>= 5
-    return "evt_" + "".join(reversed(chars))
+    return "".join(reversed(chars))
+
+
+def reserve_event_ids(ms: int) -> str:
+    """Reserve a block of 2**30 consecutive ULIDs for one set-based statement and return
+    their common first 20 characters (the statement appends the row's number as the last
+    six: ``payload_repository.insert_events``). Later ids of this process sort after the
+    whole block, as :func:`new_event_id`'s do."""
+    low = (1 << sql.BLOCK_BITS) - 1
+    with _ulid_lock:
+        if ms <= _last[0]:
+            ms, high = _last[0], (_last[1] >> sql.BLOCK_BITS) + 1
+        else:
+            high = int.from_bytes(os.urandom(10), "big") >> sql.BLOCK_BITS
+        _last[0], _last[1] = ms, (high << sql.BLOCK_BITS) | low
+    return _encode(ms, 10) + _encode(high, 16 - sql.BLOCK_DIGITS)
 
 
 # Every event type's object; collections events are about an account.
@@ -133,15 +152,95 @@ def emit_many(
     return len(rows)
 
 
+def _row_events(
+    ctx: ServiceContext,
+    event_type: EventType,
+    table: Any,
+    where: Sequence[Any],
+    *,
+    joined: Any = None,
+    details: Mapping[str, Any] | None = None,
+) -> int:
+    """One ``INSERT ... SELECT`` of ``event_type`` events for the rows of ``table`` that
+    ``where`` selects, dated by the tenant's clock, ids from a freshly reserved block."""
+    return sql.row_events(
+        ctx.session,
+        table,
+        tenant_id=ctx.tenant_id,
+        event_type=event_type.value,
+        object_type=object_type_of(event_type).value,
+        occurred_at=ctx.clock.now(),
+        id_prefix=reserve_event_ids(int(ctx.machine_clock.now().timestamp() * 1000)),
+        where=where,
+        joined=joined,
+        details=details,
+    )
+
+
 def emit_run_invoices_posted(
     ctx: ServiceContext, bill_run_id: int, first_id: int, last_id: int, posted_since: datetime
 ) -> int:
-    """``invoice.posted`` for every invoice a posting chunk just posted (set-based: one
-    SELECT and one INSERT with the chunk)."""
-    invoices = repo.posted_run_invoices(
-        ctx.session, ctx.tenant_id, bill_run_id, first_id, last_id, posted_since
+    """``invoice.posted`` for every invoice a posting chunk just posted: one
+    ``INSERT ... SELECT`` with the chunk, payloads built by the database."""
+    return _row_events(
+        ctx,
+        EventType.INVOICE_POSTED,
+        sql.INVOICES,
+        sql.posted_run_invoices(bill_run_id, first_id, last_id, posted_since),
     )
-    return emit_many(ctx, EventType.INVOICE_POSTED, invoices)
+
+
+def _batches(ids: Sequence[int]) -> list[Sequence[int]]:
+    step = sql.IDS_PER_STATEMENT
+    return [ids[start : start + step] for start in range(0, len(ids), step)]
+
+
+def emit_invoices_cancelled(ctx: ServiceContext, invoice_ids: Sequence[int]) -> int:
+    """``invoice.cancelled`` for each of ``invoice_ids`` (a bill run's set-based cancel),
+    set-based: one ``INSERT ... SELECT`` per thousand ids."""
+    return sum(
+        _row_events(
+            ctx, EventType.INVOICE_CANCELLED, sql.INVOICES, sql.with_ids(sql.INVOICES, batch)
+        )
+        for batch in _batches(invoice_ids)
+    )
+
+
+def emit_invoices_written_off(
+    ctx: ServiceContext, entry_ids: Sequence[int], **details: int | str
+) -> int:
+    """``invoice.written_off`` for the invoice of each write-off entry in ``entry_ids``
+    (a bulk write-off's chunk), with ``write_off`` as a single write-off has it, set-based
+    like :func:`emit_invoices_cancelled`."""
+    written = 0
+    for batch in _batches(entry_ids):
+        joined, where, write_off = sql.write_off_entries(ctx.session, ctx.tenant_id, batch)
+        written += _row_events(
+            ctx,
+            EventType.INVOICE_WRITTEN_OFF,
+            sql.INVOICES,
+            where,
+            joined=joined,
+            details={"write_off": write_off, **sql.constants(details)},
+        )
+    return written
+
+
+def emit_payments_created(
+    ctx: ServiceContext, payment_ids: Sequence[int], **details: int | str
+) -> int:
+    """``payment.created`` for each of ``payment_ids`` (a bulk payment job's chunk, with
+    ``bulk_job_id``), set-based like :func:`emit_invoices_cancelled`."""
+    return sum(
+        _row_events(
+            ctx,
+            EventType.PAYMENT_CREATED,
+            sql.PAYMENTS,
+            sql.with_ids(sql.PAYMENTS, batch),
+            details=sql.constants(details),
+        )
+        for batch in _batches(payment_ids)
+    )
 
 
 def list_events(

@@ -52,7 +52,9 @@ class EventType(StrEnum):
     WEBHOOK_TEST = "webhook.test"
 
 
-# Event types a bill run writes once per invoice (set-based with its chunk), and only
-# when the tenant subscribes to them: without a subscriber a run writes one event per
+# Event types a bill run or bulk job writes once per invoice (set-based with its chunk),
+# and only when the tenant subscribes to them: without a subscriber a run writes one event per
 # run status change.
-PER_INVOICE_RUN_EVENTS = frozenset({EventType.INVOICE_POSTED})
+PER_INVOICE_RUN_EVENTS = frozenset(
+    {EventType.INVOICE_POSTED, EventType.INVOICE_CANCELLED, EventType.INVOICE_WRITTEN_OFF}
+)

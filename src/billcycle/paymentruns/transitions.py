@@ -1,24 +1,13 @@
-"""A payment run's status change, with its ``payment_run.status_changed`` event in the same
-transaction (one event per change, whatever the size of the run)."""
+"""A payment run's status change, with its ``payment_run.status_changed`` event in the
+same transaction (``jobs.transitions``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-from billcycle.context import ServiceContext
-from billcycle.events import service as events
 from billcycle.events.statuses import EventType
+from billcycle.jobs.transitions import Transition, with_event
 from billcycle.paymentruns import repository as repo
 from billcycle.paymentruns.models import PaymentRun
 
-
-def transition(
-    ctx: ServiceContext, run: PaymentRun, allowed: Sequence[str], to_status: str, **values: Any
-) -> bool:
-    """``repo.transition`` and, when the run moved, its event."""
-    previous = run.status
-    moved = repo.transition(ctx.session, run, allowed, to_status, **values)
-    if moved:
-        events.emit_status_change(ctx, EventType.PAYMENT_RUN_STATUS_CHANGED, run, previous)
-    return moved
+transition: Transition[PaymentRun] = with_event(
+    repo.transition, EventType.PAYMENT_RUN_STATUS_CHANGED
+)

@@ -211,7 +211,8 @@ def fan_out_to(
     # Delivery ids follow event ids: the order by object rests on it.
     query = query.order_by(Event.id)
     result = session.execute(
-        insert(WebhookDelivery).from_select(
+        insert(WebhookDelivery)
+        .from_select(
             [
                 "tenant_id",
                 "endpoint_id",
@@ -225,8 +226,9 @@ def fan_out_to(
             ],
             query,
         )
+        .execution_options(preserve_rowcount=True)  # else PostgreSQL's count reads -1
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def add_deliveries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
