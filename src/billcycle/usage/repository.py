@@ -503,6 +503,49 @@ def sum_periods(
     return found
 
 
+def sum_late(
+    session: Session, firsts: Sequence[tuple[int, date]]
+) -> dict[tuple[int, date], tuple[Decimal, int]]:
+    """Late usage of each (charge segment, first period start): its unbilled records
+    dated before that start, which is the segment's watermark (records are never dated
+    before their segment's start but when late, see validation.pick_active). The bill
+    run adds them to that first period. One GROUP BY on the (charge, date) index.
+
+    Tenant: the charge ids come from the bill run's charges, loaded under its tenant.
+    """
+    if not firsts:
+        return {}
+    found: dict[tuple[int, date], tuple[Decimal, int]] = {}
+    if is_postgres(session):
+        rows = session.execute(
+            text(
+                "SELECT p.cid, p.lo, SUM(u.quantity), COUNT(u.id) "
+                "FROM unnest(CAST(:cids AS bigint[]), CAST(:los AS date[])) AS p(cid, lo) "
+                "JOIN usage_records u ON u.subscription_charge_id = p.cid "
+                "AND u.usage_date < p.lo AND u.invoice_item_id IS NULL "
+                "GROUP BY p.cid, p.lo"
+            ),
+            {"cids": [f[0] for f in firsts], "los": [f[1] for f in firsts]},
+        )
+        for cid, lo, quantity, count in rows:
+            found[(cid, lo)] = (Decimal(quantity), int(count))
+        return found
+    payload = json.dumps([[cid, lo.isoformat()] for cid, lo in firsts])
+    cursor = dbapi(session).execute(
+        "WITH p AS (SELECT json_extract(value, '$[0]') AS cid, "
+        "json_extract(value, '$[1]') AS lo FROM json_each(?)) "
+        "SELECT p.cid, p.lo, group_concat(u.quantity), COUNT(u.id) FROM p "
+        "JOIN usage_records u ON u.subscription_charge_id = p.cid "
+        "AND u.usage_date < p.lo AND u.invoice_item_id IS NULL "
+        "GROUP BY p.cid, p.lo",
+        (payload,),
+    )
+    for cid, lo, quantities, count in cursor.fetchall():
+        total = sum((Decimal(q) for q in quantities.split(",")), Decimal(0))
+        found[(cid, date.fromisoformat(lo))] = (total, int(count))
+    return found
+
+
 def included_units(session: Session, charge_ids: Sequence[int]) -> dict[int, Decimal | None]:
     """Tenant: the charge ids come from the bill run's charges, loaded under its tenant."""
     if not charge_ids:
@@ -535,6 +578,32 @@ def bind_records(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -
             "AND usage_records.usage_date < i.service_end"
         ).bindparams(bindparam("ids", expanding=True))
         session.execute(stmt, {"tenant": tenant_id, "ids": part})
+        # Late usage: the unbilled records of a segment dated before its first usage
+        # item on these invoices, which summed them (sum_late).
+        late = text(
+            "UPDATE usage_records SET invoice_item_id = i.id "
+            "FROM invoice_items AS i "
+            "WHERE i.tenant_id = :tenant AND i.invoice_id IN :ids AND i.charge_type = 'Usage' "
+            "AND NOT i.voided AND usage_records.invoice_item_id IS NULL "
+            "AND usage_records.subscription_charge_id = i.subscription_charge_id "
+            "AND usage_records.usage_date < i.service_start "
+            "AND NOT EXISTS (SELECT 1 FROM invoice_items AS j "
+            "WHERE j.invoice_id = i.invoice_id "
+            "AND j.subscription_charge_id = i.subscription_charge_id "
+            "AND j.charge_type = 'Usage' AND NOT j.voided "
+            "AND j.service_start < i.service_start)"
+        ).bindparams(bindparam("ids", expanding=True))
+        session.execute(late, {"tenant": tenant_id, "ids": part})
+
+
+def late_records(session: Session, tenant_id: int, item_id: int, before: date) -> Decimal:
+    """The quantity of late usage an item billed: its records dated before its period."""
+    values = session.scalars(
+        select(_rec.quantity).where(
+            _rec.tenant_id == tenant_id, _rec.invoice_item_id == item_id, _rec.usage_date < before
+        )
+    )
+    return sum(values, Decimal(0))
 
 
 def free_records(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> None:

@@ -1,9 +1,10 @@
 """Usage records through the API: create, read, change, delete, list; and the tenant's
 units of measure.
 
-A record on a billed period (bound to an invoice item, or dated before its charge's
-billed-through watermark) can no longer be changed or deleted: a RuleViolation (400),
-as Zuora refuses it.
+A billed record (bound to the invoice item that billed it) can no longer be changed or
+deleted: a RuleViolation (400), as Zuora refuses it. A new record dated in a period
+already billed is late usage: accepted, and billed once by the next bill run of its
+charge (docs/usage.md).
 """
 
 from __future__ import annotations
@@ -178,31 +179,21 @@ def status_of(record: UsageRecord) -> UsageStatus:
     return UsageStatus.PENDING if record.invoice_item_id is None else UsageStatus.PROCESSED
 
 
-def _editable(ctx: ServiceContext, record: UsageRecord) -> None:
+def _editable(record: UsageRecord) -> None:
+    """Billed usage (bound to an invoice item) is Processed and can no longer change, as
+    Zuora refuses it. An unbilled record (late usage included) is Pending: it may."""
     if record.invoice_item_id is not None:
         raise RuleViolation(
             "The usage is billed (on an invoice of a bill run); usage on a billed period "
             "cannot be changed or deleted.",
             resource=USAGE,
         )
-    charges = repo.usage_charges(ctx.session, ctx.tenant_id, [record.account_id])
-    for charge in charges.get(record.account_id, []):
-        if (
-            charge.id == record.subscription_charge_id
-            and charge.billed_through is not None
-            and record.usage_date < charge.billed_through
-        ):
-            raise RuleViolation(
-                "The usage's period is already billed; usage on a billed period cannot be "
-                "changed or deleted.",
-                resource=USAGE,
-            )
 
 
 def update_usage(ctx: ServiceContext, record_id: int, changes: UsageChanges) -> UsageRecord:
     record = get_usage(ctx, record_id)
     repo.lock_account(ctx.session, ctx.tenant_id, record.account_id)
-    _editable(ctx, record)
+    _editable(record)
     start = record.start_date_time if changes.start is UNSET else changes.start
     uom_name = record.uom if changes.uom is UNSET else changes.uom
     quantity = record.quantity if changes.quantity is UNSET else changes.quantity
@@ -236,7 +227,7 @@ def update_usage(ctx: ServiceContext, record_id: int, changes: UsageChanges) -> 
 def delete_usage(ctx: ServiceContext, record_id: int) -> None:
     record = get_usage(ctx, record_id)
     repo.lock_account(ctx.session, ctx.tenant_id, record.account_id)
-    _editable(ctx, record)
+    _editable(record)
     repo.delete_record(ctx.session, record)
 
 
