@@ -14,6 +14,8 @@ from decimal import Decimal
 
 from billcycle.context import ServiceContext
 from billcycle.errors import Conflict, InvalidValue, NotFound, RuleViolation
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.unset import UNSET
 from billcycle.usage import repository as repo
 from billcycle.usage import validation
@@ -165,6 +167,7 @@ def create_usage(ctx: ServiceContext, spec: NewUsage) -> UsageRecord:
         updated_at=now,
     )
     repo.add(session, record)
+    events.emit(ctx, EventType.USAGE_CREATED, record)
     return record
 
 
