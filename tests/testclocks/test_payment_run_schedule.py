@@ -1,0 +1,111 @@
+"""A recurring payment-run schedule on a sandbox tenant: advancing its clock fires the
+schedule's daily runs in time order, so autopay invoices are collected on their due
+date and a customer who pays is never in PoorStanding; advancing in one call leaves the
+same rows as advancing a day at a time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from billcycle.accounts import service as accounts
+from billcycle.clock import FrozenClock
+from billcycle.collections import policy
+from billcycle.collections import repository as collections_repo
+from billcycle.collections.statuses import AccountStanding
+from billcycle.errors import InvalidValue
+from billcycle.paymentruns import schedules
+from billcycle.runtime import Runtime
+from billcycle.testclocks import service as clocks
+from tests.testclocks.helpers import sandbox, snapshot, year_of_billing
+
+DAYS = 82  # from 2026-01-10 09:00 to Apr 2: the Feb 1 and Mar 1 invoices fall due (Net 30)
+
+
+def _schedule(runtime: Runtime, tenant_id: int, hour: int) -> None:
+    with runtime.service_context(tenant_id) as ctx:
+        schedules.set_schedule(ctx, run_hour=hour)
+
+
+def test_scheduled_runs_collect_on_the_due_date_the_same_at_once_or_daily(
+    app: FastAPI, runtime: Runtime, clock: FrozenClock
+) -> None:
+    started = clock.now()
+    with TestClient(app) as client:
+        at_once = year_of_billing(runtime, sandbox(runtime, client, "sched-at-once"))
+        daily = year_of_billing(runtime, sandbox(runtime, client, "sched-daily"))
+    one, other = at_once.api.tenant.tenant_id, daily.api.tenant.tenant_id
+    for tenant_id in (one, other):
+        _schedule(runtime, tenant_id, 8)  # after the 06:00 bill runs
+
+    done = clocks.advance_by(runtime, one, timedelta(days=DAYS))
+    # One a day, 08:00 of Jan 11 ... Apr 2 (beside the dunning retries' own runs).
+    assert done.payment_runs >= DAYS
+    for _ in range(DAYS):
+        clocks.advance_by(runtime, other, timedelta(days=1))
+    book = snapshot(runtime, one)
+    assert book == snapshot(runtime, other)
+    assert {status for _, status, *_ in book["payment_runs"]} == {"Completed"}
+    scheduled = [r for r in book["payment_runs"] if r[3].hour == 8]
+    assert [r[2] for r in scheduled] == [
+        (started + timedelta(days=n)).date() for n in range(1, DAYS + 1)
+    ]
+
+    with runtime.service_context(one) as ctx:
+        numbers = {
+            account_id: accounts.require_account(ctx, account_id).account_number
+            for account_id in at_once.good + at_once.declining
+        }
+    good = {numbers[a] for a in at_once.good}
+    (declining,) = {numbers[a] for a in at_once.declining}
+    # Every good invoice due by the end was collected ON its due date.
+    end = (started + timedelta(days=DAYS)).date()
+    owed = sorted(
+        (account, due)
+        for account, _, _, due, *_ in book["invoices"]
+        if account in good and due <= end
+    )
+    assert len(owed) == 4  # Mar 3 and Mar 31, for each good account
+    collected = sorted((p[0], p[4]) for p in book["payments"] if p[0] in good)
+    assert collected == owed
+    assert all(p[3] == "Processed" for p in book["payments"] if p[0] in good)
+    # ... so the good accounts never left Good standing; the declining one did.
+    changed = {account for account, kind, _ in book["events"] if kind == "StandingChanged"}
+    assert changed == {declining}
+    # The declining card was first tried on its due date, by the schedule's run.
+    first_due = min(due for account, _, _, due, *_ in book["invoices"] if account == declining)
+    assert min(p[4] for p in book["payments"] if p[0] == declining) == first_due
+    with runtime.service_context(one) as ctx:
+        for account_id in at_once.good:
+            row = collections_repo.get_account_row(ctx.session, one, account_id)
+            assert policy.shown_standing(row) == AccountStanding.GOOD
+
+
+def test_a_schedule_is_validated_replaced_and_removed(
+    app: FastAPI, runtime: Runtime, clock: FrozenClock
+) -> None:
+    with TestClient(app) as client:
+        api = sandbox(runtime, client, "sched-edit")
+    tenant_id = api.tenant.tenant_id
+    with runtime.service_context(tenant_id) as ctx:
+        for bad in (-1, 24, True):
+            with pytest.raises(InvalidValue):
+                schedules.set_schedule(ctx, run_hour=bad)  # type: ignore[arg-type]
+        with pytest.raises(InvalidValue):
+            schedules.set_schedule(ctx, run_hour=3, frequency="Hourly")
+        made = schedules.set_schedule(ctx, run_hour=3)
+        # 2026-01-10 09:00 UTC: the next 03:00 is tomorrow's.
+        assert made.next_run_at == clock.now().replace(hour=3) + timedelta(days=1)
+        again = schedules.set_schedule(ctx, run_hour=23)
+        assert again.id == made.id
+        assert again.next_run_at == clock.now().replace(hour=23)
+    clocks.advance_by(runtime, tenant_id, timedelta(days=2))
+    with runtime.service_context(tenant_id) as ctx:
+        schedule = schedules.get_schedule(ctx)
+        assert schedule.next_run_at == clock.now().replace(hour=23) + timedelta(days=2)
+        assert schedule.last_run_id is not None
+        schedules.remove_schedule(ctx)
+        assert schedules.find_schedule(ctx) is None
