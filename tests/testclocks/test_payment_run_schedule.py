@@ -6,22 +6,28 @@ same rows as advancing a day at a time."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from billcycle.accounts import service as accounts
+from billcycle.cli.main import app as main
 from billcycle.clock import FrozenClock
 from billcycle.collections import policy
 from billcycle.collections import repository as collections_repo
 from billcycle.collections.statuses import AccountStanding
+from billcycle.db.session import unit_of_work
 from billcycle.errors import InvalidValue
+from billcycle.operators import service as operators
 from billcycle.paymentruns import schedules
 from billcycle.runtime import Runtime
 from billcycle.testclocks import service as clocks
 from tests.testclocks.helpers import sandbox, snapshot, year_of_billing
 
+cli = CliRunner()
 DAYS = 82  # from 2026-01-10 09:00 to Apr 2: the Feb 1 and Mar 1 invoices fall due (Net 30)
 
 
@@ -109,3 +115,61 @@ def test_a_schedule_is_validated_replaced_and_removed(
         assert schedule.last_run_id is not None
         schedules.remove_schedule(ctx)
         assert schedules.find_schedule(ctx) is None
+
+
+def test_the_schedule_through_the_admin_api_and_the_cli(
+    app: FastAPI, runtime: Runtime, clock: FrozenClock, tmp_path: Path
+) -> None:
+    with unit_of_work(runtime.session_factory) as session:
+        key = operators.create_operator_key(session, runtime.clock, "op-schedule").key
+    with TestClient(app) as client:
+        api = sandbox(runtime, client, "sched-admin")
+    base = f"/billcycle/v1/tenants/{api.tenant.tenant_id}/payment-run-schedule"
+    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as admin:
+        assert admin.get(base).status_code == 404
+        assert admin.put(base, json={"run_hour": 24}).status_code == 422
+        assert admin.put(base, json={"run_hour": 5, "frequency": "Hourly"}).status_code == 422
+        assert admin.put(base, json={"run_hour": 5, "extra": 1}).status_code == 422
+        made = admin.put(base, json={"run_hour": 10})
+        assert made.status_code == 200, made.text
+        # 2026-01-10 09:00 UTC: 10:00 today is next.
+        assert made.json()["next_run_at"].startswith("2026-01-10T10:00:00")
+        assert admin.get(base).json()["run_hour"] == 10
+        assert (
+            admin.put("/billcycle/v1/tenants/999999/payment-run-schedule", json={"run_hour": 1})
+        ).status_code == 404
+        assert admin.delete(base).status_code == 204
+        assert admin.delete(base).status_code == 404
+
+    url = f"sqlite:///{tmp_path / 'schedule.db'}"
+    assert cli.invoke(main, ["db", "upgrade", "--database", url]).exit_code == 0
+    made = cli.invoke(main, ["tenant", "create", "play", "--sandbox", "--database", url])
+    assert made.exit_code == 0, made.output
+    absent = cli.invoke(
+        main, ["payment-run", "schedule", "show", "--tenant", "play", "--database", url]
+    )
+    assert absent.exit_code == 1
+    assert "no payment-run schedule" in absent.output
+    set_ = cli.invoke(
+        main,
+        ["payment-run", "schedule", "set", "--tenant", "play", "--hour", "6", "--database", url],
+    )
+    assert set_.exit_code == 0, set_.output
+    assert "06:00" in set_.output
+    moved = cli.invoke(
+        main, ["clock", "advance", "--tenant", "play", "--days", "2", "--database", url]
+    )
+    assert moved.exit_code == 0, moved.output
+    shown = cli.invoke(
+        main, ["payment-run", "schedule", "show", "--tenant", "play", "--database", url]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "Last run" in shown.output
+    assert "T06:00:00" in shown.output
+    runs = cli.invoke(main, ["payment-run", "list", "--tenant", "play", "--database", url])
+    assert runs.exit_code == 0, runs.output
+    assert runs.output.count("Completed") == 2
+    gone = cli.invoke(
+        main, ["payment-run", "schedule", "remove", "--tenant", "play", "--database", url]
+    )
+    assert gone.exit_code == 0, gone.output
