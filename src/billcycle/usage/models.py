@@ -38,7 +38,8 @@ class UsageRecord(TenantScoped, Timestamps, Base):
     it. ``invoice_item_id`` is the item that billed it: set by the bill run that rated it,
     cleared when that invoice is cancelled (or deleted), so a record is billed once.
     ``tenant_id`` carries no foreign key: the account's does (a key check per row cost
-    more than the insert of a million-row import).
+    more than the insert of a million-row import). On PostgreSQL the table's fillfactor
+    is 50 (migration 0029): binding a record is then a HOT update, in its own page.
     """
 
     __tablename__ = "usage_records"
