@@ -318,6 +318,7 @@ def test_late_usage_is_billed_once_by_the_next_run(
     assert items["API calls"][1:] == [(*february, "5", 50)]  # 5 late x 0.10
     records = records_of(runtime, tenant_id, customer.account_id)
     assert all(r.invoice_item_id is not None for r in records)
+    assert [r.late for r in records] == [False, False, True, True, False]
     minutes = items_by_charge(runtime, tenant_id, customer.account_id)["Minutes"][1]
     assert {r.invoice_item_id for r in records if r.usage_date.isoformat() >= "2026-01-20"} == {
         minutes.id,
@@ -356,7 +357,23 @@ def test_late_usage_freed_by_a_cancel_is_billed_by_the_run_after(
 ) -> None:
     tenant_id = api.tenant.tenant_id
     customer = _late_setup(api, runtime, jobs)
-    assert add_usage(api, customer, "API calls", 7, "2026-01-31T00:00:00", "Call").is_success
+    # Late usage through a file import this time.
+    content = (
+        "ACCOUNT_ID,UOM,QTY,STARTDATE,CHARGE_ID\n"
+        f"{customer.account_number},Call,7,01/31/2026,{customer.charge_numbers['API calls']}\n"
+    ).encode()
+    response = api.client.post(
+        "/zuora/v1/usage",
+        files={"file": ("late.csv", content, "text/csv")},
+        headers=api.zuora_headers,
+    )
+    assert response.status_code == 200, response.text
+    jobs.run_until_idle()
+    assert [r.late for r in records_of(runtime, tenant_id, customer.account_id)] == [
+        False,
+        False,
+        True,
+    ]
     run = run_bill_run(api, jobs, "2026-03-01")
     assert _amounts(items_by_charge(runtime, tenant_id, customer.account_id))["API calls"][1:] == [
         ("2026-02-01", "2026-03-01", "7", 70)

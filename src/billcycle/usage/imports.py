@@ -334,6 +334,8 @@ class _Loader:
                 start,
                 end,
                 description or None,
+                start < picked.effective_start_date
+                or (picked.billed_through is not None and start < picked.billed_through),
             )
         if self.outcome.errors:
             self.batch.rows = []

@@ -163,6 +163,7 @@ def create_usage(ctx: ServiceContext, spec: NewUsage) -> UsageRecord:
         usage_date=usage_day(spec.start),
         description=spec.description,
         source=UsageSource.API.value,
+        late=validation.is_late(charge, usage_day(spec.start)),
         created_at=now,
         updated_at=now,
     )
@@ -222,6 +223,7 @@ def update_usage(ctx: ServiceContext, record_id: int, changes: UsageChanges) -> 
     record.quantity = quantity
     record.subscription_charge_id = charge.id
     record.subscription_id = charge.subscription_id
+    record.late = validation.is_late(charge, record.usage_date)
     record.updated_at = ctx.clock.now()
     ctx.session.flush()
     return record

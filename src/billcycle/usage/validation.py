@@ -160,3 +160,11 @@ def pick_charge(
     if isinstance(candidates, str):
         return candidates
     return pick_active(candidates, account=account, uom=uom, usage_date=usage_date)
+
+
+def is_late(charge: UsageCharge, usage_date: date) -> bool:
+    """Whether a record dated ``usage_date`` on ``charge`` is late usage: its date is
+    in a period already billed (or, on a later segment, before that segment starts)."""
+    return usage_date < charge.effective_start_date or (
+        charge.billed_through is not None and usage_date < charge.billed_through
+    )

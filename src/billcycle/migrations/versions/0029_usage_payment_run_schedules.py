@@ -4,6 +4,9 @@
 of its time zone), fired by the scheduler (production) or by test-clock advances
 (sandbox).
 
+``usage_records.late`` marks late usage (dated in a billed period when created), with a
+partial index of those few rows, which the bill run's late sum probes.
+
 ``usage_records`` gets ``fillfactor = 50`` on PostgreSQL: a bill run binds every record
 it rates (``invoice_item_id``, not indexed), and with half of each page free that UPDATE
 is a HOT update (no new index entries), six times cheaper than with full pages
@@ -61,6 +64,17 @@ def upgrade() -> None:
             "ix_payment_run_schedules_due", ["active", "next_run_at"], unique=False
         )
         batch_op.create_index("uq_payment_run_schedules_tenant", ["tenant_id"], unique=True)
+    with op.batch_alter_table("usage_records", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("late", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+        batch_op.create_index(
+            "ix_usage_records_late",
+            ["subscription_charge_id"],
+            unique=False,
+            sqlite_where=sa.text("late"),
+            postgresql_where=sa.text("late"),
+        )
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE usage_records SET (fillfactor = 50)")
 
@@ -68,6 +82,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE usage_records RESET (fillfactor)")
+    with op.batch_alter_table("usage_records", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_records_late")
+        batch_op.drop_column("late")
     with op.batch_alter_table("payment_run_schedules", schema=None) as batch_op:
         batch_op.drop_index("uq_payment_run_schedules_tenant")
         batch_op.drop_index("ix_payment_run_schedules_due")
