@@ -5,12 +5,13 @@ same rows as advancing a day at a time."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from billcycle.accounts import service as accounts
@@ -21,9 +22,12 @@ from billcycle.collections import repository as collections_repo
 from billcycle.collections.statuses import AccountStanding
 from billcycle.db.session import unit_of_work
 from billcycle.errors import InvalidValue
+from billcycle.jobs.dispatch import ManualDispatcher, TaskCall
 from billcycle.operators import service as operators
 from billcycle.paymentruns import schedules
+from billcycle.paymentruns.models import PaymentRun
 from billcycle.runtime import Runtime
+from billcycle.tenancy.service import NewTenant
 from billcycle.testclocks import service as clocks
 from tests.testclocks.helpers import sandbox, snapshot, year_of_billing
 
@@ -173,3 +177,39 @@ def test_the_schedule_through_the_admin_api_and_the_cli(
         main, ["payment-run", "schedule", "remove", "--tenant", "play", "--database", url]
     )
     assert gone.exit_code == 0, gone.output
+
+
+def test_the_scheduler_tick_fires_a_production_tenants_schedule_once_per_occurrence(
+    app: FastAPI, runtime: Runtime, clock: FrozenClock, jobs: ManualDispatcher, tenant: NewTenant
+) -> None:
+    """A production tenant reads the real (here: the test's frozen) clock; its schedule
+    fires on the scheduler's tick, once per occurrence, with that day as target date; a
+    sandbox tenant's schedule is left to its test clock."""
+    with TestClient(app) as client:
+        play = sandbox(runtime, client, "sched-sandbox")
+    _schedule(runtime, tenant.tenant_id, 10)  # the clock says 2026-01-10 09:00 UTC
+    _schedule(runtime, play.tenant.tenant_id, 10)
+
+    def runs(tenant_id: int) -> list[tuple[object, ...]]:
+        with runtime.service_context(tenant_id) as ctx:
+            return [
+                (r.target_date, r.status, r.created_by_id)
+                for r in ctx.session.scalars(
+                    select(PaymentRun).where(PaymentRun.tenant_id == tenant_id)
+                )
+            ]
+
+    jobs.dispatch(TaskCall("tick"))
+    jobs.run_until_idle()
+    assert runs(tenant.tenant_id) == []
+    clock.advance(timedelta(hours=1))  # 10:00
+    for _ in range(2):
+        jobs.dispatch(TaskCall("tick"))
+        jobs.run_until_idle()
+    assert runs(tenant.tenant_id) == [(date(2026, 1, 10), "Completed", "payment-run schedule")]
+    # Down for three days: one run, for the latest occurrence.
+    clock.advance(timedelta(days=3, hours=2))
+    jobs.dispatch(TaskCall("tick"))
+    jobs.run_until_idle()
+    assert [r[0] for r in runs(tenant.tenant_id)] == [date(2026, 1, 10), date(2026, 1, 13)]
+    assert runs(play.tenant.tenant_id) == []
