@@ -15,6 +15,7 @@ from billcycle.bulkjobs import payment_tasks as bulkpayment_tasks
 from billcycle.bulkjobs import tasks as bulkjobs_tasks
 from billcycle.collections import tasks as collections_tasks
 from billcycle.jobs.registry import mark_loaded
+from billcycle.paymentruns import schedule_tasks as paymentrun_schedule_tasks
 from billcycle.paymentruns import tasks as paymentruns_tasks
 from billcycle.payments import tasks as payments_tasks
 from billcycle.usage import tasks as usage_tasks
@@ -28,6 +29,7 @@ TASK_MODULES = (
     collections_tasks,
     payments_tasks,
     paymentruns_tasks,
+    paymentrun_schedule_tasks,
     usage_tasks,
     webhooks_tasks,
 )

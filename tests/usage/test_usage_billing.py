@@ -1,6 +1,7 @@
 """Usage rated by bill runs, through the Zuora API: hand-computed amounts for each usage
 charge model, records bound to the items that billed them, freed by a cancel, billed
-once by the next run; billed usage can no longer change."""
+once by the next run; billed usage can no longer change; late usage (dated in a billed
+period) billed once by the next run."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.usage.helpers import (
     TIERED,
     USAGE,
     VOLUME,
+    Customer,
     TierSpec,
     add_uoms,
     add_usage,
@@ -96,7 +98,7 @@ def test_each_usage_model_is_rated_per_period(
     }
     assert {r.invoice_item_id for r in billed} <= item_ids
 
-    # Billed usage cannot change; nor can usage be added to a billed period.
+    # Billed usage cannot change (usage added to a billed period is late usage: below).
     first = billed[0]
     message = proxy_error(
         api.client.put(
@@ -108,10 +110,6 @@ def test_each_usage_model_is_rated_per_period(
     proxy_error(
         api.client.delete(f"{USAGE}/{to_zuora_id(first.id)}", headers=api.zuora_headers), 400
     )
-    message = proxy_error(
-        add_usage(api, customer, "API calls", 1, "2026-01-20T00:00:00", "Call"), 400
-    )
-    assert "already billed" in message
 
     # The rate detail of the tiered item explains its amount.
     storage = items_by_charge(runtime, tenant_id, customer.account_id)["Storage"][0]
@@ -266,6 +264,132 @@ def test_usage_follows_the_segment_an_amendment_splits_off(
             ("2026-02-01", "2026-03-01", "30", 600),  # 30 x 0.20, the new segment's price
         ]
     }
+    assert all(
+        r.invoice_item_id is not None for r in records_of(runtime, tenant_id, customer.account_id)
+    )
+
+
+def _late_setup(api: Api, runtime: Runtime, jobs: ManualDispatcher) -> Customer:
+    tenant_id = api.tenant.tenant_id
+    add_uoms(runtime, tenant_id, "Call", "Minute")
+    customer = subscribe(api, runtime, PER_UNIT, VOLUME)
+    assert add_usage(api, customer, "Minutes", 150, "2026-01-10T00:00:00", "Minute").is_success
+    assert add_usage(api, customer, "API calls", 20, "2026-01-10T00:00:00", "Call").is_success
+    run = run_bill_run(api, jobs, "2026-02-01")
+    assert run["status"] == "Completed", run
+    items = _amounts(items_by_charge(runtime, tenant_id, customer.account_id))
+    january = ("2026-01-01", "2026-02-01")
+    assert items == {
+        "API calls": [(*january, "20", 200)],  # 20 x 0.10
+        "Minutes": [(*january, "150", 12000)],  # volume: all 150 at 0.80
+    }
+    return customer
+
+
+def test_late_usage_is_billed_once_by_the_next_run(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher
+) -> None:
+    """January is billed; then usage dated January 20 arrives. It is accepted (Pending,
+    still changeable), billed once by the March 1 run with the February period, and then
+    can no longer change."""
+    tenant_id = api.tenant.tenant_id
+    customer = _late_setup(api, runtime, jobs)
+
+    late = add_usage(api, customer, "Minutes", 30, "2026-01-20T00:00:00", "Minute")
+    assert late.status_code == 200, late.text
+    late_id = late.json()["Id"]
+    assert add_usage(api, customer, "API calls", 5, "2026-01-25T00:00:00", "Call").is_success
+    # Pending late usage may still change, like any unbilled usage.
+    response = api.client.get(f"{USAGE}/{late_id}", headers=api.zuora_headers)
+    assert response.json()["RbeStatus"] == "Pending"
+    response = api.client.put(
+        f"{USAGE}/{late_id}", json={"Quantity": 40}, headers=api.zuora_headers
+    )
+    assert response.status_code == 200, response.text
+    assert add_usage(api, customer, "Minutes", 50, "2026-02-10T00:00:00", "Minute").is_success
+
+    # A run whose target bills no new period leaves the late usage for the next.
+    assert run_bill_run(api, jobs, "2026-02-15")["invoicesCreated"] == 0
+    run = run_bill_run(api, jobs, "2026-03-01")
+    assert run["status"] == "Completed", run
+    items = _amounts(items_by_charge(runtime, tenant_id, customer.account_id))
+    february = ("2026-02-01", "2026-03-01")
+    assert items["Minutes"][1:] == [(*february, "90", 9000)]  # 50 + 40 late: tier 1, 90 x 1
+    assert items["API calls"][1:] == [(*february, "5", 50)]  # 5 late x 0.10
+    records = records_of(runtime, tenant_id, customer.account_id)
+    assert all(r.invoice_item_id is not None for r in records)
+    assert [r.late for r in records] == [False, False, True, True, False]
+    minutes = items_by_charge(runtime, tenant_id, customer.account_id)["Minutes"][1]
+    assert {r.invoice_item_id for r in records if r.usage_date.isoformat() >= "2026-01-20"} == {
+        minutes.id,
+        items_by_charge(runtime, tenant_id, customer.account_id)["API calls"][1].id,
+    }
+
+    detail = api.client.get(
+        f"/zuora/v1/invoices/invoice-item/{to_zuora_id(minutes.id)}/usage-rate-detail",
+        headers=api.zuora_headers,
+    )
+    assert detail.status_code == 200, detail.text
+    data = detail.json()["data"]
+    assert data["amountWithoutTax"] == 90.0
+    assert data["quantity"] == "90"
+    assert data["rateDetail"].splitlines()[-1] == (
+        "Includes 40 Minute(s) of late usage dated before 02/01/2026, billed with this period."
+    )
+
+    # Billed now: changing or deleting it is refused, as Zuora refuses it.
+    message = proxy_error(
+        api.client.put(f"{USAGE}/{late_id}", json={"Quantity": 1}, headers=api.zuora_headers),
+        400,
+    )
+    assert "billed" in message
+    proxy_error(api.client.delete(f"{USAGE}/{late_id}", headers=api.zuora_headers), 400)
+
+    # The next run bills it no more: March has no usage.
+    run_bill_run(api, jobs, "2026-04-01")
+    items = _amounts(items_by_charge(runtime, tenant_id, customer.account_id))
+    assert items["Minutes"][2:] == [("2026-03-01", "2026-04-01", "0", 0)]
+    assert items["API calls"][2:] == [("2026-03-01", "2026-04-01", "0", 0)]
+
+
+def test_late_usage_freed_by_a_cancel_is_billed_by_the_run_after(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher
+) -> None:
+    tenant_id = api.tenant.tenant_id
+    customer = _late_setup(api, runtime, jobs)
+    # Late usage through a file import this time.
+    content = (
+        "ACCOUNT_ID,UOM,QTY,STARTDATE,CHARGE_ID\n"
+        f"{customer.account_number},Call,7,01/31/2026,{customer.charge_numbers['API calls']}\n"
+    ).encode()
+    response = api.client.post(
+        "/zuora/v1/usage",
+        files={"file": ("late.csv", content, "text/csv")},
+        headers=api.zuora_headers,
+    )
+    assert response.status_code == 200, response.text
+    jobs.run_until_idle()
+    assert [r.late for r in records_of(runtime, tenant_id, customer.account_id)] == [
+        False,
+        False,
+        True,
+    ]
+    run = run_bill_run(api, jobs, "2026-03-01")
+    assert _amounts(items_by_charge(runtime, tenant_id, customer.account_id))["API calls"][1:] == [
+        ("2026-02-01", "2026-03-01", "7", 70)
+    ]
+    response = api.client.put(f"{BILL_RUNS}/{run['id']}/cancel", json={}, headers=api.zuora_headers)
+    assert response.status_code == 200, response.text
+    jobs.run_until_idle()
+    late = [r for r in records_of(runtime, tenant_id, customer.account_id) if r.quantity == 7]
+    assert late[0].invoice_item_id is None
+
+    run_bill_run(api, jobs, "2026-03-01")
+    items = _amounts(items_by_charge(runtime, tenant_id, customer.account_id))
+    assert items["API calls"] == [
+        ("2026-01-01", "2026-02-01", "20", 200),
+        ("2026-02-01", "2026-03-01", "7", 70),
+    ]
     assert all(
         r.invoice_item_id is not None for r in records_of(runtime, tenant_id, customer.account_id)
     )

@@ -218,3 +218,9 @@ def list_runs(
             str(run.receivables_failed),
         )
     console.print(table)
+
+
+# ``billcycle payment-run schedule ...``: the tenant's recurring schedule (own module).
+from billcycle.cli import payment_run_schedule as _schedule  # noqa: E402
+
+app.add_typer(_schedule.app, name="schedule")

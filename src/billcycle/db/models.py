@@ -23,6 +23,7 @@ from billcycle.notifications.models import InvoiceEmail
 from billcycle.operators.models import OperatorKey
 from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.paymentruns.models import PaymentRun, PaymentRunData
+from billcycle.paymentruns.schedule_models import PaymentRunSchedule
 from billcycle.payments.activity_models import PaymentActivity
 from billcycle.payments.models import Payment, PendingApplication, Refund
 from billcycle.requestkeys.models import RequestKey
@@ -78,6 +79,7 @@ __all__ = [
     "PaymentMethod",
     "PaymentRun",
     "PaymentRunData",
+    "PaymentRunSchedule",
     "PendingApplication",
     "Product",
     "ProductRatePlan",

@@ -76,6 +76,8 @@ _OBJECT_OF_PREFIX = {
     "payment_run": ObjectType.PAYMENT_RUN,
     "webhook_endpoint": ObjectType.WEBHOOK_ENDPOINT,
     "webhook": ObjectType.WEBHOOK_ENDPOINT,
+    "usage": ObjectType.USAGE,
+    "usage_import": ObjectType.USAGE_IMPORT,
 }
 
 

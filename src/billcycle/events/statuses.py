@@ -19,6 +19,8 @@ class ObjectType(StrEnum):
     REFUND = "refund"
     PAYMENT_RUN = "payment_run"
     WEBHOOK_ENDPOINT = "webhook_endpoint"
+    USAGE = "usage"
+    USAGE_IMPORT = "usage_import"
 
 
 class EventType(StrEnum):
@@ -50,6 +52,8 @@ class EventType(StrEnum):
     WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
     # Sent by `billcycle webhook test` / POST .../test; never written by the domain.
     WEBHOOK_TEST = "webhook.test"
+    USAGE_CREATED = "usage.created"
+    USAGE_IMPORT_STATUS_CHANGED = "usage_import.status_changed"
 
 
 # Event types a bill run or bulk job writes once per invoice (set-based with its chunk),

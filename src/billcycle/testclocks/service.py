@@ -3,7 +3,8 @@
 Advancing runs, in time order, what the installation's scheduler would have run for the
 tenant had the time really passed (the scheduler itself leaves sandbox tenants alone):
 each scheduled bill run at its execution time (generation, auto-posting, invoice emails
-to the outbox, the next occurrence), each scheduled payment run at its run time, and the
+to the outbox, the next occurrence), each scheduled payment run at its run time, each
+occurrence of the tenant's recurring payment-run schedule (``paymentruns.schedules``), and the
 collections policy's daily evaluation at each of the tenant's midnights (standing,
 dunning steps, payment retries through payment runs). Those instants are the only ones
 at which work runs, whatever the target of one call is, so advancing a year in one call
@@ -28,6 +29,7 @@ from billcycle.errors import Conflict, InvalidValue, RuleViolation
 from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.jobs.runner import JobRunner
 from billcycle.paymentruns import repository as payment_runs
+from billcycle.paymentruns import schedules as payment_run_schedules
 from billcycle.runtime import Runtime
 from billcycle.tenancy import repository as tenants
 
@@ -167,6 +169,7 @@ class _Work:
             for found in (
                 bill_runs.next_scheduled_time(ctx.session, self.tenant_id, current),
                 payment_runs.next_scheduled_time(ctx.session, self.tenant_id, current),
+                payment_run_schedules.next_time(ctx, current),
             ):
                 if found is not None:
                     candidates.append(found)
@@ -193,6 +196,10 @@ class _Work:
         # task claims the day, so a second step on the same day evaluates nothing.
         self.runner.dispatch("collections.daily", tenant_id=self.tenant_id, day=today.isoformat())
         self.dispatcher.run_until_idle()
+        # The recurring payment-run schedule's occurrence (its run starts on commit).
+        with self.runtime.service_context(self.tenant_id) as ctx:
+            fired = payment_run_schedules.fire_due(ctx) is not None
+        self.dispatcher.run_until_idle()
         with self.runtime.service_context(self.tenant_id) as ctx:
             due_payments = payment_runs.due_scheduled_runs(
                 ctx.session, at, 10_000, tenant_id=self.tenant_id
@@ -200,4 +207,4 @@ class _Work:
         for _, run_id in due_payments:
             self.runner.dispatch("payment_run.start", tenant_id=self.tenant_id, run_id=run_id)
         self.dispatcher.run_until_idle()
-        return Step(at, len(due_bills), len(due_payments))
+        return Step(at, len(due_bills), len(due_payments) + fired)

@@ -6,7 +6,9 @@ Called by invoice generation (``invoicing/generator.py``) only when a chunk hold
 charges, so runs without usage pay nothing. Per chunk: the billable periods of every
 usage charge are computed in Python (pure rating), the unbilled records of all of them
 are summed in ONE grouped query, each (charge, period) becomes one invoice item, and
-after the items are written ONE UPDATE ... FROM binds the records to them.
+after the items are written ONE UPDATE ... FROM binds the records to them. Late usage (a
+record dated in a period already billed) is summed into the first period the run bills
+for its charge and bound to that item (docs/usage.md).
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ def rate_usage_charges(
         session,
         [(cid, p.start, p.end) for cid, periods in periods_by_id.items() for p in periods],
     )
+    late = repo.sum_late(
+        session, [(cid, periods[0].start) for cid, periods in periods_by_id.items() if periods]
+    )
     for charge_id, periods in periods_by_id.items():
         terms = terms_by_id[charge_id]
         if not periods:
@@ -84,6 +89,8 @@ def rate_usage_charges(
         try:
             for period in periods:
                 quantity, _count = sums.get((charge_id, period.start), (_ZERO, 0))
+                if period is periods[0]:
+                    quantity += late.get((charge_id, period.start), (_ZERO, 0))[0]
                 price = price_usage(terms, quantity, period)
                 minor = to_minor(price.amount, terms.currency)
                 tails.append(
@@ -165,6 +172,13 @@ def rate_detail(ctx: ServiceContext, item_id: int) -> RateDetail:
     period = _period_of(terms, item.service_start, item.service_end)
     uom = segment.uom or "Each"
     price = price_usage(terms, item.quantity, period, uom)
+    detail = list(price.detail)
+    late = repo.late_records(session, tenant_id, item.item_id, item.service_start)
+    if late:
+        detail.append(
+            f"Includes {format(late.normalize(), 'f')} {uom}(s) of late usage dated before "
+            f"{item.service_start.strftime('%m/%d/%Y')}, billed with this period."
+        )
     return RateDetail(
         item_id=item.item_id,
         invoice_id=item.invoice_id,
@@ -176,7 +190,7 @@ def rate_detail(ctx: ServiceContext, item_id: int) -> RateDetail:
         service_start=item.service_start,
         service_end=item.service_end,
         list_price=_list_price(terms),
-        rate_detail="\n".join(price.detail),
+        rate_detail="\n".join(detail),
     )
 
 

@@ -10,6 +10,12 @@ is ``Failed`` with each bad row's line number and reason (the first 100 are kept
 Loading streams: pieces are read one at a time, rows are validated and written in
 batches (COPY on PostgreSQL, executemany on SQLite) inside a savepoint that is rolled
 back if any row failed, so memory stays bounded whatever the file's size.
+
+Recovery: the upload also plans the import as one work chunk (kind ``usage_import``)
+of the job layer. The load runs as that chunk, in the chunk's transaction (rows, final
+status and the chunk marked done commit together), so a worker that dies mid-import
+leaves nothing loaded and the chunk claimed; when its lease runs out the reaper
+dispatches a drain and another worker loads the file, once.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -25,6 +31,9 @@ from typing import Any
 
 from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue, NotFound
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
+from billcycle.jobs import chunks
 from billcycle.usage import repository as repo
 from billcycle.usage import validation
 from billcycle.usage.models import USAGE_IMPORT, UnitOfMeasure, UsageImport
@@ -35,6 +44,7 @@ BATCH_ROWS = 20_000
 ERRORS_KEPT = 100
 PICKED_MAX = 50_000  # memoised (account, charge, unit, date) checks kept at once
 FILE_NAME_MAX = 255
+IMPORT_CHUNK = "usage_import"  # the work_chunks kind of a file's load
 REQUIRED = ("ACCOUNT_ID", "UOM", "QTY", "STARTDATE")
 KNOWN = (*REQUIRED, "ENDDATE", "SUBSCRIPTION_ID", "CHARGE_ID", "DESCRIPTION")
 
@@ -86,6 +96,15 @@ def start_import(ctx: ServiceContext, file_name: str, pieces: Iterable[bytes]) -
         raise InvalidValue("The usage file is empty.", resource=USAGE_IMPORT, field="file")
     job.size = size
     ctx.session.flush()
+    chunks.plan(
+        ctx.session,
+        tenant_id=ctx.tenant_id,
+        kind=IMPORT_CHUNK,
+        parent_id=job.id,
+        ranges=[chunks.ChunkRange(job.id, job.id, 1)],
+        now=ctx.machine_clock.now(),
+    )
+    events.emit_status_change(ctx, EventType.USAGE_IMPORT_STATUS_CHANGED, job, None)
     ctx.enqueue("usage.import", tenant_id=ctx.tenant_id, import_id=job.id)
     return job
 
@@ -162,8 +181,11 @@ class _Loader:
     the quantity per text. The per-row work is a handful of dict lookups.
     """
 
-    def __init__(self, ctx: ServiceContext, job_id: int) -> None:
+    def __init__(
+        self, ctx: ServiceContext, job_id: int, keep_lease: Callable[[], None] | None = None
+    ) -> None:
         self.ctx = ctx
+        self.keep_lease = keep_lease
         self.uoms = repo.uoms_by_name(ctx.session, ctx.tenant_id)
         self.units: dict[str, _Unit] = {}
         self.accounts: dict[str, int | None] = {}
@@ -239,6 +261,8 @@ class _Loader:
 
     def load(self, rows: list[_Raw]) -> None:
         session, tenant_id = self.ctx.session, self.ctx.tenant_id
+        if self.keep_lease is not None:
+            self.keep_lease()
         accounts = self.accounts
         unknown = sorted({r[1] for r in rows if r[1] not in accounts})
         if unknown:
@@ -310,6 +334,8 @@ class _Loader:
                 start,
                 end,
                 description or None,
+                start < picked.effective_start_date
+                or (picked.billed_through is not None and start < picked.billed_through),
             )
         if self.outcome.errors:
             self.batch.rows = []
@@ -362,16 +388,30 @@ def begin_import(ctx: ServiceContext, import_id: int) -> bool:
     job.status = ImportStatus.PROCESSING.value
     job.updated_at = ctx.clock.now()
     ctx.session.flush()
+    events.emit_status_change(
+        ctx, EventType.USAGE_IMPORT_STATUS_CHANGED, job, ImportStatus.PENDING.value
+    )
     return True
 
 
-def process_import(ctx: ServiceContext, import_id: int) -> UsageImport | None:
-    """Load a Processing import: Completed with every row, or Failed with none."""
+_OPEN = (ImportStatus.PENDING, ImportStatus.PROCESSING)
+
+
+def process_import(
+    ctx: ServiceContext, import_id: int, keep_lease: Callable[[], None] | None = None
+) -> UsageImport | None:
+    """Load a Pending or Processing import: Completed with every row, or Failed with
+    none. A finished import is left as it is (a second delivery loads nothing).
+
+    ``keep_lease`` is called before each batch: the recovering worker's chunk lease is
+    renewed, or the call raises and the load is rolled back.
+    """
     session = ctx.session
     job = repo.get_import(session, ctx.tenant_id, import_id, lock=True)
-    if job is None or job.status != ImportStatus.PROCESSING:
+    if job is None or job.status not in _OPEN:
         return job
-    loader = _Loader(ctx, job.id)
+    previous = job.status
+    loader = _Loader(ctx, job.id, keep_lease)
     try:
         # A savepoint around the rows: leaving it by _Rejected undoes every row written.
         with session.begin_nested():
@@ -400,4 +440,24 @@ def process_import(ctx: ServiceContext, import_id: int) -> UsageImport | None:
     job.completed_at = now
     repo.drop_parts(session, ctx.tenant_id, job.id)
     session.flush()
+    events.emit_status_change(ctx, EventType.USAGE_IMPORT_STATUS_CHANGED, job, previous)
     return job
+
+
+def fail_import(ctx: ServiceContext, import_id: int, reason: str) -> None:
+    """The load failed every attempt (an internal error, not a bad row): Failed, with
+    nothing loaded, so a client polling stops waiting."""
+    job = repo.get_import(ctx.session, ctx.tenant_id, import_id, lock=True)
+    if job is None or job.status not in _OPEN:
+        return
+    previous = job.status
+    now = ctx.clock.now()
+    job.status = ImportStatus.FAILED.value
+    job.loaded_records = 0
+    job.error_count = 1
+    job.errors = json.dumps([{"row": 0, "reason": reason}])
+    job.updated_at = now
+    job.completed_at = now
+    repo.drop_parts(ctx.session, ctx.tenant_id, job.id)
+    ctx.session.flush()
+    events.emit_status_change(ctx, EventType.USAGE_IMPORT_STATUS_CHANGED, job, previous)

@@ -250,6 +250,7 @@ RECORD_COLUMNS = (
     "description",
     "source",
     "import_id",
+    "late",
     "created_at",
     "updated_at",
 )
@@ -284,8 +285,9 @@ def insert_records(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
                 r[9],
                 r[10],
                 r[11],
-                store(r[12]),
+                r[12],
                 store(r[13]),
+                store(r[14]),
             )
             for r in rows
         ],
@@ -315,10 +317,16 @@ class RecordBatch:
         self._units: dict[str, str] = {}
         if self.postgres:
             stamp = copy_value(now)
-            self._tail = f"\t{copy_text(source)}\t{import_id}\t{stamp}\t{stamp}\n"
+            self._tails = {
+                late: f"\t{copy_text(source)}\t{import_id}\t{'t' if late else 'f'}\t"
+                f"{stamp}\t{stamp}\n"
+                for late in (False, True)
+            }
         else:
             stamp = sqlite_storage_value(now)
-            self._constants = (source, import_id, stamp, stamp)
+            self._constants = {
+                late: (source, import_id, int(late), stamp, stamp) for late in (False, True)
+            }
         self._tenant = tenant_id
 
     def day(self, value: date) -> tuple[str, str]:
@@ -342,6 +350,7 @@ class RecordBatch:
         start: date,
         end: date | None,
         description: str | None,
+        late: bool = False,
     ) -> None:
         start_at, day = self.day(start)
         end_at = None if end is None else self.day(end)[0]
@@ -352,7 +361,7 @@ class RecordBatch:
             self.rows.append(
                 f"{self._tenant}\t{account_id}\t{subscription_id}\t{charge_id}\t"
                 f"{unit}\t{quantity}\t{start_at}\t{end_at or _NULL}\t{day}\t"
-                f"{_NULL if description is None else copy_text(description)}{self._tail}"
+                f"{_NULL if description is None else copy_text(description)}{self._tails[late]}"
             )
         else:
             self.rows.append(
@@ -367,7 +376,7 @@ class RecordBatch:
                     end_at,
                     day,
                     description,
-                    *self._constants,
+                    *self._constants[late],
                 )
             )
 
@@ -503,6 +512,50 @@ def sum_periods(
     return found
 
 
+def sum_late(
+    session: Session, firsts: Sequence[tuple[int, date]]
+) -> dict[tuple[int, date], tuple[Decimal, int]]:
+    """Late usage of each (charge segment, first period start): its unbilled late
+    records dated before that start, which is the segment's watermark. The bill run adds
+    them to that first period. One GROUP BY over the small partial index of late records
+    (probing the (charge, date) index instead would read every billed record of the
+    charge's history, to check it is bound).
+
+    Tenant: the charge ids come from the bill run's charges, loaded under its tenant.
+    """
+    if not firsts:
+        return {}
+    found: dict[tuple[int, date], tuple[Decimal, int]] = {}
+    if is_postgres(session):
+        rows = session.execute(
+            text(
+                "SELECT p.cid, p.lo, SUM(u.quantity), COUNT(u.id) "
+                "FROM unnest(CAST(:cids AS bigint[]), CAST(:los AS date[])) AS p(cid, lo) "
+                "JOIN usage_records u ON u.subscription_charge_id = p.cid AND u.late "
+                "AND u.usage_date < p.lo AND u.invoice_item_id IS NULL "
+                "GROUP BY p.cid, p.lo"
+            ),
+            {"cids": [f[0] for f in firsts], "los": [f[1] for f in firsts]},
+        )
+        for cid, lo, quantity, count in rows:
+            found[(cid, lo)] = (Decimal(quantity), int(count))
+        return found
+    payload = json.dumps([[cid, lo.isoformat()] for cid, lo in firsts])
+    cursor = dbapi(session).execute(
+        "WITH p AS (SELECT json_extract(value, '$[0]') AS cid, "
+        "json_extract(value, '$[1]') AS lo FROM json_each(?)) "
+        "SELECT p.cid, p.lo, group_concat(u.quantity), COUNT(u.id) FROM p "
+        "JOIN usage_records u ON u.subscription_charge_id = p.cid AND u.late "
+        "AND u.usage_date < p.lo AND u.invoice_item_id IS NULL "
+        "GROUP BY p.cid, p.lo",
+        (payload,),
+    )
+    for cid, lo, quantities, count in cursor.fetchall():
+        total = sum((Decimal(q) for q in quantities.split(",")), Decimal(0))
+        found[(cid, date.fromisoformat(lo))] = (total, int(count))
+    return found
+
+
 def included_units(session: Session, charge_ids: Sequence[int]) -> dict[int, Decimal | None]:
     """Tenant: the charge ids come from the bill run's charges, loaded under its tenant."""
     if not charge_ids:
@@ -535,6 +588,32 @@ def bind_records(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -
             "AND usage_records.usage_date < i.service_end"
         ).bindparams(bindparam("ids", expanding=True))
         session.execute(stmt, {"tenant": tenant_id, "ids": part})
+        # Late usage: the unbilled records of a segment dated before its first usage
+        # item on these invoices, which summed them (sum_late).
+        late = text(
+            "UPDATE usage_records SET invoice_item_id = i.id "
+            "FROM invoice_items AS i "
+            "WHERE i.tenant_id = :tenant AND i.invoice_id IN :ids AND i.charge_type = 'Usage' "
+            "AND NOT i.voided AND usage_records.invoice_item_id IS NULL "
+            "AND usage_records.subscription_charge_id = i.subscription_charge_id "
+            "AND usage_records.late AND usage_records.usage_date < i.service_start "
+            "AND NOT EXISTS (SELECT 1 FROM invoice_items AS j "
+            "WHERE j.invoice_id = i.invoice_id "
+            "AND j.subscription_charge_id = i.subscription_charge_id "
+            "AND j.charge_type = 'Usage' AND NOT j.voided "
+            "AND j.service_start < i.service_start)"
+        ).bindparams(bindparam("ids", expanding=True))
+        session.execute(late, {"tenant": tenant_id, "ids": part})
+
+
+def late_records(session: Session, tenant_id: int, item_id: int, before: date) -> Decimal:
+    """The quantity of late usage an item billed: its records dated before its period."""
+    values = session.scalars(
+        select(_rec.quantity).where(
+            _rec.tenant_id == tenant_id, _rec.invoice_item_id == item_id, _rec.usage_date < before
+        )
+    )
+    return sum(values, Decimal(0))
 
 
 def free_records(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> None:

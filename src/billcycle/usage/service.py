@@ -1,9 +1,10 @@
 """Usage records through the API: create, read, change, delete, list; and the tenant's
 units of measure.
 
-A record on a billed period (bound to an invoice item, or dated before its charge's
-billed-through watermark) can no longer be changed or deleted: a RuleViolation (400),
-as Zuora refuses it.
+A billed record (bound to the invoice item that billed it) can no longer be changed or
+deleted: a RuleViolation (400), as Zuora refuses it. A new record dated in a period
+already billed is late usage: accepted, and billed once by the next bill run of its
+charge (docs/usage.md).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from decimal import Decimal
 
 from billcycle.context import ServiceContext
 from billcycle.errors import Conflict, InvalidValue, NotFound, RuleViolation
+from billcycle.events import service as events
+from billcycle.events.statuses import EventType
 from billcycle.unset import UNSET
 from billcycle.usage import repository as repo
 from billcycle.usage import validation
@@ -160,10 +163,12 @@ def create_usage(ctx: ServiceContext, spec: NewUsage) -> UsageRecord:
         usage_date=usage_day(spec.start),
         description=spec.description,
         source=UsageSource.API.value,
+        late=validation.is_late(charge, usage_day(spec.start)),
         created_at=now,
         updated_at=now,
     )
     repo.add(session, record)
+    events.emit(ctx, EventType.USAGE_CREATED, record)
     return record
 
 
@@ -178,31 +183,21 @@ def status_of(record: UsageRecord) -> UsageStatus:
     return UsageStatus.PENDING if record.invoice_item_id is None else UsageStatus.PROCESSED
 
 
-def _editable(ctx: ServiceContext, record: UsageRecord) -> None:
+def _editable(record: UsageRecord) -> None:
+    """Billed usage (bound to an invoice item) is Processed and can no longer change, as
+    Zuora refuses it. An unbilled record (late usage included) is Pending: it may."""
     if record.invoice_item_id is not None:
         raise RuleViolation(
             "The usage is billed (on an invoice of a bill run); usage on a billed period "
             "cannot be changed or deleted.",
             resource=USAGE,
         )
-    charges = repo.usage_charges(ctx.session, ctx.tenant_id, [record.account_id])
-    for charge in charges.get(record.account_id, []):
-        if (
-            charge.id == record.subscription_charge_id
-            and charge.billed_through is not None
-            and record.usage_date < charge.billed_through
-        ):
-            raise RuleViolation(
-                "The usage's period is already billed; usage on a billed period cannot be "
-                "changed or deleted.",
-                resource=USAGE,
-            )
 
 
 def update_usage(ctx: ServiceContext, record_id: int, changes: UsageChanges) -> UsageRecord:
     record = get_usage(ctx, record_id)
     repo.lock_account(ctx.session, ctx.tenant_id, record.account_id)
-    _editable(ctx, record)
+    _editable(record)
     start = record.start_date_time if changes.start is UNSET else changes.start
     uom_name = record.uom if changes.uom is UNSET else changes.uom
     quantity = record.quantity if changes.quantity is UNSET else changes.quantity
@@ -228,6 +223,7 @@ def update_usage(ctx: ServiceContext, record_id: int, changes: UsageChanges) -> 
     record.quantity = quantity
     record.subscription_charge_id = charge.id
     record.subscription_id = charge.subscription_id
+    record.late = validation.is_late(charge, record.usage_date)
     record.updated_at = ctx.clock.now()
     ctx.session.flush()
     return record
@@ -236,7 +232,7 @@ def update_usage(ctx: ServiceContext, record_id: int, changes: UsageChanges) -> 
 def delete_usage(ctx: ServiceContext, record_id: int) -> None:
     record = get_usage(ctx, record_id)
     repo.lock_account(ctx.session, ctx.tenant_id, record.account_id)
-    _editable(ctx, record)
+    _editable(record)
     repo.delete_record(ctx.session, record)
 
 

@@ -83,7 +83,11 @@ def charge_candidates(
 def pick_active(
     candidates: Sequence[UsageCharge], *, account: str, uom: UnitOfMeasure, usage_date: date
 ) -> UsageCharge | str:
-    """The candidate active on ``usage_date`` whose period is not billed, or why none."""
+    """The segment a record dated ``usage_date`` bills to, or why there is none.
+
+    A date in a billed period is late usage: accepted, and billed by the charge's next
+    bill run (Zuora's Late Usage), so it goes to a segment with a period left to bill.
+    """
     active = [
         c
         for c in candidates
@@ -101,12 +105,39 @@ def pick_active(
             f"{usage_date.isoformat()}; give the ChargeNumber."
         )
     segment = active[0]
-    if segment.billed_through is not None and usage_date < segment.billed_through:
-        return (
-            f"The period of {usage_date.isoformat()} of charge {segment.charge_number} is "
-            "already billed; usage on a billed period cannot be added or changed."
-        )
-    return segment
+    if segment.billed_through is None or usage_date >= segment.billed_through:
+        return segment
+    # Late usage: its period is billed. It is billed by the next bill run of its charge,
+    # with the first period that run bills (see docs/usage.md), so it needs a segment
+    # of the charge with a period still to bill: this one, or a later sibling.
+    if not _finished(segment):
+        return segment
+    later = sorted(
+        (
+            c
+            for c in candidates
+            if c.charge_number == segment.charge_number
+            and c.effective_start_date >= segment.effective_start_date
+            and c.id != segment.id
+            and not _finished(c)
+        ),
+        key=lambda c: c.effective_start_date,
+    )
+    if later:
+        return later[0]
+    return (
+        f"The period of {usage_date.isoformat()} of charge {segment.charge_number} is "
+        "billed and the charge has ended: no later bill run can bill this usage."
+    )
+
+
+def _finished(charge: UsageCharge) -> bool:
+    """Billed through its end date: no period of it is left to bill."""
+    return (
+        charge.effective_end_date is not None
+        and charge.billed_through is not None
+        and charge.billed_through >= charge.effective_end_date
+    )
 
 
 def pick_charge(
@@ -129,3 +160,11 @@ def pick_charge(
     if isinstance(candidates, str):
         return candidates
     return pick_active(candidates, account=account, uom=uom, usage_date=usage_date)
+
+
+def is_late(charge: UsageCharge, usage_date: date) -> bool:
+    """Whether a record dated ``usage_date`` on ``charge`` is late usage: its date is
+    in a period already billed (or, on a later segment, before that segment starts)."""
+    return usage_date < charge.effective_start_date or (
+        charge.billed_through is not None and usage_date < charge.billed_through
+    )

@@ -14,6 +14,7 @@ from billcycle.admin.routes import (
     events,
     invoice_template,
     oauth_clients,
+    payment_run_schedule,
     tenants,
 )
 from billcycle.admin.routes import units as units_of_measure
@@ -25,6 +26,7 @@ ADMIN_ROUTERS: list[APIRouter] = [
     card_links.router,
     collections.router,
     clock.router,
+    payment_run_schedule.router,
     audit.router,
     units_of_measure.router,
     invoice_template.router,
