@@ -5,20 +5,23 @@ page as on the first (no OFFSET)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Text, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account, Contact
+from billcycle.audit.models import AuditEvent
 from billcycle.billruns.models import BillRun
 from billcycle.bulkjobs.models import BulkJob, BulkJobRecord
 from billcycle.collections.models import CollectionAccount, CollectionEvent
+from billcycle.events.models import Event
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger.models import LedgerEntry
 from billcycle.notifications.models import InvoiceEmail
+from billcycle.paymentruns.models import PaymentRun
 from billcycle.payments.models import Payment
 
 Cursor = tuple[Any, int]
@@ -323,6 +326,32 @@ def list_bulk_jobs(
     )
 
 
+def list_payment_runs(
+    session: Session,
+    tenant_id: int,
+    *,
+    statuses: Sequence[str],
+    after: Cursor | None,
+    limit: int,
+) -> list[PaymentRun]:
+    """The tenant's payment runs, newest first (keyset on the primary key)."""
+    stmt = select(PaymentRun).where(PaymentRun.tenant_id == tenant_id)
+    if statuses:
+        stmt = stmt.where(PaymentRun.status.in_(statuses))
+    return list(
+        session.scalars(
+            _keyset(
+                stmt,
+                PaymentRun.id,  # type: ignore[arg-type]
+                PaymentRun.id,  # type: ignore[arg-type]
+                descending=True,
+                after=after,
+                limit=limit,
+            )
+        )
+    )
+
+
 def job_records(
     session: Session, tenant_id: int, job_id: int, *, status: str | None, after_seq: int, limit: int
 ) -> list[Any]:
@@ -468,17 +497,38 @@ def _bucket(today: date, edges: Sequence[date]) -> Any:
     )
 
 
+def _applied_per_invoice(tenant_id: int) -> Any:
+    """What the ledger applied to each of the tenant's invoices, in one grouped pass over
+    the ledger (a hash join for the report, instead of one correlated sum per invoice)."""
+    return (
+        select(
+            LedgerEntry.invoice_id.label("invoice_id"),
+            func.sum(LedgerEntry.amount_minor).label("applied"),
+        )
+        .where(LedgerEntry.tenant_id == tenant_id, LedgerEntry.invoice_id.is_not(None))
+        .group_by(LedgerEntry.invoice_id)
+        .subquery()
+    )
+
+
+def _open_posted(tenant_id: int, today: date, edges: Sequence[date], *columns: Any) -> Any:
+    """Posted invoices with their bucket and what they still owe (``owed``)."""
+    applied = _applied_per_invoice(tenant_id)
+    owed = (Invoice.amount_minor - func.coalesce(applied.c.applied, 0)).label("owed")
+    return (
+        select(*columns, _bucket(today, edges).label("bucket"), owed)
+        .select_from(Invoice)
+        .outerjoin(applied, applied.c.invoice_id == Invoice.id)
+        .where(Invoice.tenant_id == tenant_id, Invoice.status == InvoiceStatus.POSTED)
+    )
+
+
 def aging(
     session: Session, tenant_id: int, today: date, edges: Sequence[date]
 ) -> list[tuple[str, int, int, int]]:
-    """(currency, bucket, open balance, invoices) over the posted invoices with a balance."""
-    applied = _applied(tenant_id)
-    owed = (Invoice.amount_minor - applied).label("owed")
-    inner = (
-        select(Invoice.currency, _bucket(today, edges).label("bucket"), owed)
-        .where(Invoice.tenant_id == tenant_id, Invoice.status == InvoiceStatus.POSTED)
-        .subquery()
-    )
+    """(currency, bucket, open balance, invoices) over the posted invoices with a balance:
+    one query, the ledger summed once per invoice by a grouped subquery."""
+    inner = _open_posted(tenant_id, today, edges, Invoice.currency).subquery()
     rows = session.execute(
         select(inner.c.currency, inner.c.bucket, func.sum(inner.c.owed), func.count())
         .where(inner.c.owed > 0)
@@ -500,15 +550,9 @@ def aging_accounts(
 ) -> list[tuple[int, str, str, int, int]]:
     """(account id, number, name, open balance, invoices) in one currency and bucket, the
     largest balances first."""
-    applied = _applied(tenant_id)
-    owed = (Invoice.amount_minor - applied).label("owed")
     inner = (
-        select(Invoice.account_id, _bucket(today, edges).label("bucket"), owed)
-        .where(
-            Invoice.tenant_id == tenant_id,
-            Invoice.status == InvoiceStatus.POSTED,
-            Invoice.currency == currency,
-        )
+        _open_posted(tenant_id, today, edges, Invoice.account_id)
+        .where(Invoice.currency == currency)
         .subquery()
     )
     stmt = (
@@ -549,4 +593,81 @@ def run_emails(session: Session, tenant_id: int, run_id: int, limit: int) -> lis
             .order_by(InvoiceEmail.id.desc())
             .limit(limit)
         ).all()
+    )
+
+
+# -- an object's history -------------------------------------------------------------------
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def object_events(
+    session: Session, tenant_id: int, object_type: str, object_id: int, limit: int
+) -> list[Event]:
+    """The newest outbox events about one object (``ix_events_tenant_object``)."""
+    return list(
+        session.scalars(
+            select(Event)
+            .where(
+                Event.tenant_id == tenant_id,
+                Event.object_type == object_type,
+                Event.object_id == object_id,
+            )
+            .order_by(Event.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def object_actions(
+    session: Session, tenant_id: int, ref: str, since: datetime | None, limit: int
+) -> list[AuditEvent]:
+    """The newest console actions recorded in the audit log on ``ref`` ("bill_run:5"):
+    ``object_ids`` is a JSON list, matched as text (portable to both databases); the
+    object's creation time bounds the rows read."""
+    stmt = select(AuditEvent).where(
+        AuditEvent.tenant_id == tenant_id,
+        AuditEvent.action.startswith("console.", autoescape=True),
+        cast(AuditEvent.object_ids, Text).like(f'%"{_escape_like(ref)}"%', escape="\\"),
+    )
+    if since is not None:
+        stmt = stmt.where(AuditEvent.occurred_at >= since)
+    return list(session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit)))
+
+
+def list_events(
+    session: Session,
+    tenant_id: int,
+    *,
+    event_type: str | None,
+    object_type: str | None,
+    object_id: int | None,
+    since: datetime | None,
+    after: Cursor | None,
+    limit: int,
+) -> list[Event]:
+    """The tenant's outbox events, newest first, keyset on the id (``ix_events_tenant``,
+    ``ix_events_tenant_type`` and ``ix_events_tenant_object`` answer the filters)."""
+    stmt = select(Event).where(Event.tenant_id == tenant_id)
+    if event_type:
+        stmt = stmt.where(Event.type == event_type)
+    if object_type:
+        stmt = stmt.where(Event.object_type == object_type)
+    if object_id is not None:
+        stmt = stmt.where(Event.object_id == object_id)
+    if since is not None:
+        stmt = stmt.where(Event.occurred_at >= since)
+    return list(
+        session.scalars(
+            _keyset(
+                stmt,
+                Event.id,  # type: ignore[arg-type]
+                Event.id,  # type: ignore[arg-type]
+                descending=True,
+                after=after,
+                limit=limit,
+            )
+        )
     )
