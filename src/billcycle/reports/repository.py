@@ -36,13 +36,27 @@ def _keyset(
     after: Cursor | None,
     limit: int,
 ) -> Any:
+    """The next ``limit`` rows after ``after`` in (sort, id) order. The redundant bound
+    ``sort >= value`` (``<=`` descending) gives the planner an index range to start from:
+    with the OR alone both SQLite and PostgreSQL read the index from its start and filter,
+    so a late page cost as much as all the pages before it."""
+    same = sort is id_col
     if after is not None:
         value, last_id = after
-        if descending:
-            stmt = stmt.where(or_(sort < value, and_(sort == value, id_col < last_id)))
+        if same:
+            stmt = stmt.where(id_col < last_id if descending else id_col > last_id)
+        elif descending:
+            stmt = stmt.where(
+                sort <= value, or_(sort < value, and_(sort == value, id_col < last_id))
+            )
         else:
-            stmt = stmt.where(or_(sort > value, and_(sort == value, id_col > last_id)))
-    order = (sort.desc(), id_col.desc()) if descending else (sort.asc(), id_col.asc())
+            stmt = stmt.where(
+                sort >= value, or_(sort > value, and_(sort == value, id_col > last_id))
+            )
+    if same:
+        order: tuple[Any, ...] = (id_col.desc(),) if descending else (id_col.asc(),)
+    else:
+        order = (sort.desc(), id_col.desc()) if descending else (sort.asc(), id_col.asc())
     return stmt.order_by(*order).limit(limit)
 
 

@@ -451,6 +451,13 @@ class HistoryEntry:
     event_id: str | None = None
 
 
+def _change(payload: Any) -> str:
+    """A status change's "from → to", as the outbox payload carries it."""
+    if not isinstance(payload, dict) or "status" not in payload:
+        return ""
+    return f"{payload.get('previous_status') or '·'} → {payload['status']}"
+
+
 def object_history(
     ctx: ServiceContext,
     object_type: str,
@@ -478,7 +485,12 @@ def object_history(
         for a in actions
     ] + [
         HistoryEntry(
-            at=e.occurred_at, source="event", what=e.type, who="", outcome="", event_id=e.event_id
+            at=e.occurred_at,
+            source="event",
+            what=e.type,
+            who="",
+            outcome=_change(e.payload),
+            event_id=e.event_id,
         )
         for e in events
     ]

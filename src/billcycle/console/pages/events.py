@@ -38,6 +38,18 @@ def _choice(value: str | None, allowed: list[str], field: str) -> str | None:
     return value
 
 
+# The console page of each kind of object an event is about.
+_OBJECT_PAGES: dict[str, str] = {
+    ObjectType.ACCOUNT: "/accounts/{}",
+    ObjectType.INVOICE: "/invoices/{}",
+    ObjectType.BILL_RUN: "/bill-runs/{}",
+    ObjectType.BULK_JOB: "/bulk-jobs/{}",
+    ObjectType.PAYMENT: "/payments/{}",
+    ObjectType.PAYMENT_RUN: "/payment-runs/{}",
+    ObjectType.WEBHOOK_ENDPOINT: "/webhooks/{}",
+}
+
+
 @router.get("/events")
 def list_events(
     request: Request,
@@ -71,19 +83,8 @@ def list_events(
         object_type=object_type or "",
         object_id=object_id or "",
         since=since or "",
+        object_pages=_OBJECT_PAGES,
     )
-
-
-# The console page of each kind of object an event is about.
-_OBJECT_PAGES: dict[str, str] = {
-    ObjectType.ACCOUNT: "/accounts/{}",
-    ObjectType.INVOICE: "/invoices/{}",
-    ObjectType.BILL_RUN: "/bill-runs/{}",
-    ObjectType.BULK_JOB: "/bulk-jobs/{}",
-    ObjectType.PAYMENT: "/payments/{}",
-    ObjectType.PAYMENT_RUN: "/payment-runs/{}",
-    ObjectType.WEBHOOK_ENDPOINT: "/webhooks/{}",
-}
 
 
 @router.get("/events/{event_id}")
