@@ -28,6 +28,7 @@ Cursor = tuple[Any, int]
 
 
 def _keyset(
+    session: Session,
     stmt: Any,
     sort: ColumnElement[Any],
     id_col: ColumnElement[Any],
@@ -35,29 +36,40 @@ def _keyset(
     descending: bool,
     after: Cursor | None,
     limit: int,
-) -> Any:
-    """The next ``limit`` rows after ``after`` in (sort, id) order. The redundant bound
-    ``sort >= value`` (``<=`` descending) gives the planner an index range to start from:
-    with the OR alone both SQLite and PostgreSQL read the index from its start and filter,
-    so a late page cost as much as all the pages before it."""
-    same = sort is id_col
-    if after is not None:
-        value, last_id = after
-        if same:
+    scalars: bool = False,
+) -> list[Any]:
+    """The next ``limit`` rows after ``after`` in (sort, id) order.
+
+    After a cursor (value, last id) this reads two index ranges, one after the other:
+    the rest of the rows whose sort value equals ``value`` (id past the last id), then the
+    rows past ``value``; each is an exact seek on a ``(tenant_id, sort, id)`` index. As
+    one condition (``sort > value OR (sort = value AND id > last)``, or a row-value
+    ``(sort, id) > (value, last)``) both SQLite and PostgreSQL seek only on ``sort`` and
+    filter the rest, so with many equal sort values (a million invoices of one date) a
+    late page read every row before it: ~1 s on SQLite."""
+
+    def run(query: Any, n: int) -> list[Any]:
+        query = query.limit(n)
+        return list(session.scalars(query) if scalars else session.execute(query).all())
+
+    if sort is id_col:
+        order = id_col.desc() if descending else id_col.asc()
+        if after is not None:
+            last_id = after[1]
             stmt = stmt.where(id_col < last_id if descending else id_col > last_id)
-        elif descending:
-            stmt = stmt.where(
-                sort <= value, or_(sort < value, and_(sort == value, id_col < last_id))
-            )
-        else:
-            stmt = stmt.where(
-                sort >= value, or_(sort > value, and_(sort == value, id_col > last_id))
-            )
-    if same:
-        order: tuple[Any, ...] = (id_col.desc(),) if descending else (id_col.asc(),)
-    else:
-        order = (sort.desc(), id_col.desc()) if descending else (sort.asc(), id_col.asc())
-    return stmt.order_by(*order).limit(limit)
+        return run(stmt.order_by(order), limit)
+    ordered = (sort.desc(), id_col.desc()) if descending else (sort.asc(), id_col.asc())
+    if after is None:
+        return run(stmt.order_by(*ordered), limit)
+    value, last_id = after
+    rest_of_value = stmt.where(
+        sort == value, id_col < last_id if descending else id_col > last_id
+    ).order_by(*ordered)
+    rows = run(rest_of_value, limit)
+    if len(rows) < limit:
+        past = stmt.where(sort < value if descending else sort > value).order_by(*ordered)
+        rows += run(past, limit - len(rows))
+    return rows
 
 
 def _like(text: str) -> str:
@@ -112,17 +124,14 @@ def list_accounts(
         )
     if status:
         stmt = stmt.where(Account.status == status)
-    return list(
-        session.execute(
-            _keyset(
-                stmt,
-                ACCOUNT_SORTS[sort],
-                Account.id,  # type: ignore[arg-type]
-                descending=descending,
-                after=after,
-                limit=limit,
-            )
-        ).all()
+    return _keyset(
+        session,
+        stmt,
+        ACCOUNT_SORTS[sort],
+        Account.id,  # type: ignore[arg-type]
+        descending=descending,
+        after=after,
+        limit=limit,
     )
 
 
@@ -199,17 +208,14 @@ def list_invoices(
         stmt = stmt.where(Invoice.due_date <= due_to)
     if open_only:
         stmt = stmt.where(Invoice.status == InvoiceStatus.POSTED, Invoice.amount_minor > applied)
-    return list(
-        session.execute(
-            _keyset(
-                stmt,
-                INVOICE_SORTS[sort],
-                Invoice.id,  # type: ignore[arg-type]
-                descending=descending,
-                after=after,
-                limit=limit,
-            )
-        ).all()
+    return _keyset(
+        session,
+        stmt,
+        INVOICE_SORTS[sort],
+        Invoice.id,  # type: ignore[arg-type]
+        descending=descending,
+        after=after,
+        limit=limit,
     )
 
 
@@ -257,17 +263,14 @@ def list_payments(
         stmt = stmt.where(Payment.account_id == account_id)
     if currency:
         stmt = stmt.where(Payment.currency == currency)
-    return list(
-        session.execute(
-            _keyset(
-                stmt,
-                PAYMENT_SORTS[sort],
-                Payment.id,  # type: ignore[arg-type]
-                descending=descending,
-                after=after,
-                limit=limit,
-            )
-        ).all()
+    return _keyset(
+        session,
+        stmt,
+        PAYMENT_SORTS[sort],
+        Payment.id,  # type: ignore[arg-type]
+        descending=descending,
+        after=after,
+        limit=limit,
     )
 
 
@@ -300,17 +303,15 @@ def list_bill_runs(
         stmt = stmt.where(
             BillRun.series_id.is_not(None) if scheduled else BillRun.series_id.is_(None)
         )
-    return list(
-        session.scalars(
-            _keyset(
-                stmt,
-                BILL_RUN_SORTS[sort],
-                BillRun.id,  # type: ignore[arg-type]
-                descending=descending,
-                after=after,
-                limit=limit,
-            )
-        )
+    return _keyset(
+        session,
+        stmt,
+        BILL_RUN_SORTS[sort],
+        BillRun.id,  # type: ignore[arg-type]
+        descending=descending,
+        after=after,
+        limit=limit,
+        scalars=True,
     )
 
 
@@ -326,17 +327,15 @@ def list_bulk_jobs(
     stmt = select(BulkJob).where(BulkJob.tenant_id == tenant_id)
     if statuses:
         stmt = stmt.where(BulkJob.status.in_(statuses))
-    return list(
-        session.scalars(
-            _keyset(
-                stmt,
-                BulkJob.id,  # type: ignore[arg-type]
-                BulkJob.id,  # type: ignore[arg-type]
-                descending=descending,
-                after=after,
-                limit=limit,
-            )
-        )
+    return _keyset(
+        session,
+        stmt,
+        BulkJob.id,  # type: ignore[arg-type]
+        BulkJob.id,  # type: ignore[arg-type]
+        descending=descending,
+        after=after,
+        limit=limit,
+        scalars=True,
     )
 
 
@@ -352,17 +351,15 @@ def list_payment_runs(
     stmt = select(PaymentRun).where(PaymentRun.tenant_id == tenant_id)
     if statuses:
         stmt = stmt.where(PaymentRun.status.in_(statuses))
-    return list(
-        session.scalars(
-            _keyset(
-                stmt,
-                PaymentRun.id,  # type: ignore[arg-type]
-                PaymentRun.id,  # type: ignore[arg-type]
-                descending=True,
-                after=after,
-                limit=limit,
-            )
-        )
+    return _keyset(
+        session,
+        stmt,
+        PaymentRun.id,  # type: ignore[arg-type]
+        PaymentRun.id,  # type: ignore[arg-type]
+        descending=True,
+        after=after,
+        limit=limit,
+        scalars=True,
     )
 
 
@@ -424,17 +421,14 @@ def accounts_by_standing(
         )
         .where(CollectionAccount.tenant_id == tenant_id, CollectionAccount.standing.in_(standings))
     )
-    return list(
-        session.execute(
-            _keyset(
-                stmt,
-                Account.id,  # type: ignore[arg-type]
-                Account.id,  # type: ignore[arg-type]
-                descending=False,
-                after=after,
-                limit=limit,
-            )
-        ).all()
+    return _keyset(
+        session,
+        stmt,
+        Account.id,  # type: ignore[arg-type]
+        Account.id,  # type: ignore[arg-type]
+        descending=False,
+        after=after,
+        limit=limit,
     )
 
 
@@ -673,15 +667,13 @@ def list_events(
         stmt = stmt.where(Event.object_id == object_id)
     if since is not None:
         stmt = stmt.where(Event.occurred_at >= since)
-    return list(
-        session.scalars(
-            _keyset(
-                stmt,
-                Event.id,  # type: ignore[arg-type]
-                Event.id,  # type: ignore[arg-type]
-                descending=True,
-                after=after,
-                limit=limit,
-            )
-        )
+    return _keyset(
+        session,
+        stmt,
+        Event.id,  # type: ignore[arg-type]
+        Event.id,  # type: ignore[arg-type]
+        descending=True,
+        after=after,
+        limit=limit,
+        scalars=True,
     )
