@@ -142,6 +142,7 @@ INVOICE_SORTS: dict[str, ColumnElement[Any]] = {
     "due": Invoice.due_date,  # type: ignore[dict-item]
     "number": Invoice.invoice_number,  # type: ignore[dict-item]
     "amount": Invoice.amount_minor,  # type: ignore[dict-item]
+    "created": Invoice.id,  # type: ignore[dict-item]
 }
 
 

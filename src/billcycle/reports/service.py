@@ -98,12 +98,18 @@ def _sorting(sort: Sorting, kinds: dict[str, str]) -> str:
 
 
 ACCOUNT_SORT_KINDS = {"name": "str", "number": "str", "created": "int"}
-INVOICE_SORT_KINDS = {"date": "date", "due": "date", "number": "str", "amount": "int"}
+INVOICE_SORT_KINDS = {
+    "date": "date",
+    "due": "date",
+    "number": "str",
+    "amount": "int",
+    "created": "int",
+}
 PAYMENT_SORT_KINDS = {"date": "date", "number": "str", "amount": "int"}
 BILL_RUN_SORT_KINDS = {"created": "int", "number": "str", "target": "date"}
 
 _ACCOUNT_KEYS = {"name": 2, "number": 1, "created": 0}
-_INVOICE_KEYS = {"date": 3, "due": 4, "number": 1, "amount": 6}
+_INVOICE_KEYS = {"date": 3, "due": 4, "number": 1, "amount": 6, "created": 0}
 _PAYMENT_KEYS = {"date": 3, "number": 1, "amount": 5}
 
 

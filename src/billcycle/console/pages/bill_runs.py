@@ -265,7 +265,10 @@ def run_detail(
             reports.invoices(
                 ctx,
                 reports.InvoiceFilter(bill_run_id=run_id),
-                sort=reports.Sorting("number", False),
+                # Creation order (the run numbers its invoices as it creates them): the
+                # primary key pages a million-invoice run; by number the planner sorted
+                # the run's invoices on each page (~150 ms at a million).
+                sort=reports.Sorting("created", False),
                 after=after,
                 limit=PAGE_SIZE,
             )

@@ -33,9 +33,10 @@ def upgrade() -> None:
     for table, name, columns in INDEXES:
         op.create_index(name, table, columns, unique=False)
     bind = op.get_bind()
-    if bind.dialect.name == "sqlite" and bind.execute(
-        sa.text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")
-    ).first():
+    if (
+        bind.dialect.name == "sqlite"
+        and bind.execute(sa.text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")).first()
+    ):
         # A database that was analysed (bill runs ANALYZE their tables) has statistics
         # for every index but these: without theirs SQLite's planner takes a new index
         # for the most selective one and sorts the tenant's accounts by number through a
