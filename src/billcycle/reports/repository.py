@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, and_, case, cast, func, or_, select
+from sqlalchemy import ColumnElement, Text, and_, case, cast, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account, Contact
@@ -23,6 +23,7 @@ from billcycle.ledger.models import LedgerEntry
 from billcycle.notifications.models import InvoiceEmail
 from billcycle.paymentruns.models import PaymentRun
 from billcycle.payments.models import Payment
+from billcycle.payments.statuses import PaymentStatus
 
 Cursor = tuple[Any, int]
 
@@ -229,6 +230,16 @@ PAYMENT_SORTS: dict[str, ColumnElement[Any]] = {
 }
 
 
+# The predicate of the partial index ix_payments_failed, written as SQL text: SQLite uses a
+# partial index only for a query whose WHERE holds the index's own term (a bound
+# parameter cannot be matched when the statement is prepared).
+_FAILED = text(f"payments.status = '{PaymentStatus.ERROR.value}'")
+
+
+def _payment_status(status: str) -> Any:
+    return _FAILED if status == PaymentStatus.ERROR else Payment.status == status
+
+
 def list_payments(
     session: Session,
     tenant_id: int,
@@ -259,7 +270,7 @@ def list_payments(
         .where(Payment.tenant_id == tenant_id, Payment.deleted_at.is_(None))
     )
     if status:
-        stmt = stmt.where(Payment.status == status)
+        stmt = stmt.where(_payment_status(status))
     if account_id is not None:
         stmt = stmt.where(Payment.account_id == account_id)
     if currency:
@@ -470,7 +481,7 @@ def count_payments(session: Session, tenant_id: int, status: str) -> int:
         session.scalar(
             select(func.count())
             .select_from(Payment)
-            .where(Payment.tenant_id == tenant_id, Payment.status == status)
+            .where(Payment.tenant_id == tenant_id, _payment_status(status))
         )
         or 0
     )

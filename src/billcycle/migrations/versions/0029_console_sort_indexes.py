@@ -2,7 +2,8 @@
 
 ``(tenant_id, column, id)`` for the console's keyset-paged sort orders that had no index
 of their own: invoices by invoice date, due date and amount, payments by effective date
-and amount, accounts by name. Without them a page in those orders sorts all of the
+and amount, accounts by name; and ``ix_payments_failed``, the payments in Error only (the
+dashboard's failed payments and their count, which otherwise read every payment). Without them a page in those orders sorts all of the
 tenant's rows (docs/benchmarks.md, "Console at a million accounts").
 
 Revision ID: 0029_console
@@ -29,9 +30,20 @@ INDEXES = (
 )
 
 
+FAILED = "status = 'Error'"
+
+
 def upgrade() -> None:
     for table, name, columns in INDEXES:
         op.create_index(name, table, columns, unique=False)
+    op.create_index(
+        "ix_payments_failed",
+        "payments",
+        ["tenant_id", "effective_date", "id"],
+        unique=False,
+        sqlite_where=sa.text(FAILED),
+        postgresql_where=sa.text(FAILED),
+    )
     bind = op.get_bind()
     if (
         bind.dialect.name == "sqlite"
@@ -48,5 +60,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_payments_failed", table_name="payments")
     for table, name, _columns in reversed(INDEXES):
         op.drop_index(name, table_name=table)
