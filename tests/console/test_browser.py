@@ -6,20 +6,25 @@ the packaged Swagger UI. Saves screenshots of the main pages to docs/console/.""
 from __future__ import annotations
 
 import contextlib
+import io
 import re
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
+from pypdf import PdfReader
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from billcycle.db.session import unit_of_work
 from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.runtime import Runtime
-from billcycle.tenancy.service import NewTenant
+from billcycle.tenancy.service import NewTenant, create_tenant
+from billcycle.testclocks import service as clocks
 from billcycle.users.roles import Role
 from tests.console.helpers import Person, add_user, demo_data
 from tests.support.browser import chromium
@@ -73,8 +78,36 @@ def _step(jobs: ManualDispatcher) -> bool:
         return True
 
 
+def _check_pdf_download(browser: WebDriver, folder: Path, invoice_id: int) -> None:
+    """Clicks "Download PDF" and reads the file the browser saved: a valid PDF whose text
+    holds the invoice's number and total as the page shows them."""
+    number = browser.find_element(By.TAG_NAME, "h1").text.split()[1]
+    total = browser.find_element(By.ID, "invoice-amount").text.strip()
+    downloads = folder / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd(
+        "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
+    browser.find_element(By.ID, "invoice-pdf").click()
+    _wait(browser, lambda b: [p for p in downloads.glob("*.pdf")], seconds=30)
+    saved = next(downloads.glob("*.pdf"))
+    _wait(browser, lambda b: saved.read_bytes().rstrip().endswith(b"%%EOF"))
+    content = saved.read_bytes()
+    assert content.startswith(b"%PDF-")
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+    assert number.startswith("INV")
+    assert number in text
+    assert total in text, (total, text)
+    assert saved.name != f"{invoice_id}.pdf" or number in text
+
+
 def test_the_console_in_a_browser(
-    app: FastAPI, runtime: Runtime, tenant: NewTenant, jobs: ManualDispatcher, live_url: str
+    app: FastAPI,
+    runtime: Runtime,
+    tenant: NewTenant,
+    jobs: ManualDispatcher,
+    live_url: str,
+    tmp_path: Path,
 ) -> None:
     demo_data(runtime, tenant.tenant_id, accounts=24)
     operator = add_user(runtime, tenant.tenant_id, "ada@example.com", Role.OPERATOR)
@@ -124,6 +157,7 @@ def test_the_console_in_a_browser(
         _wait(browser, lambda b: b.find_elements(By.ID, "invoice-items"))
         assert browser.find_element(By.ID, "invoice-amount").text.startswith(("$", "€"))
         _shot(browser, "invoice")
+        _check_pdf_download(browser, tmp_path, invoice_id)
 
         # A bulk write-off, validated, then cancelled.
         browser.get(live_url + "/bulk-jobs/new")
@@ -146,6 +180,15 @@ def test_the_console_in_a_browser(
         _shot(browser, "account")
         browser.get(live_url + "/receivables")
         _shot(browser, "receivables")
+        browser.get(run_url + "?tab=history")
+        _wait(browser, lambda b: b.find_elements(By.ID, "history"))
+        assert "post" in browser.find_element(By.ID, "history").text
+        _shot(browser, "history")
+        browser.get(live_url + "/events")
+        browser.find_element(By.CSS_SELECTOR, "#events-table a.event-link").click()
+        _wait(browser, lambda b: b.find_elements(By.ID, "event-payload"))
+        browser.get(live_url + "/events")
+        _shot(browser, "events")
 
         # The API docs render from the packaged Swagger UI, with the internet blocked.
         browser.get(live_url + "/zuora/docs")
@@ -164,3 +207,21 @@ def test_the_console_in_a_browser(
         assert re.search(
             r"grace\+t\d+@example.com · viewer", browser.find_element(By.ID, "who").text
         )
+
+
+def test_a_sandbox_clock_advanced_in_a_browser(runtime: Runtime, live_url: str) -> None:
+    with unit_of_work(runtime.session_factory) as session:
+        sandbox = create_tenant(session, runtime.clock, "browser sandbox", sandbox=True)
+    operator = add_user(runtime, sandbox.tenant_id, "clock@example.com", Role.OPERATOR)
+    with runtime.service_context(sandbox.tenant_id) as ctx:
+        start = clocks.read_clock(ctx).today
+    with chromium() as browser:
+        browser.set_window_size(1280, 900)
+        _sign_in(browser, live_url, operator)
+        browser.get(live_url + "/clock")
+        browser.find_element(By.ID, "days").send_keys("30")
+        _confirm_click(browser, "advance-clock")
+        _wait(browser, lambda b: b.find_elements(By.ID, "flash"), seconds=60)
+        with runtime.service_context(sandbox.tenant_id) as ctx:
+            assert clocks.read_clock(ctx).today == start + timedelta(days=30)
+        _shot(browser, "clock")

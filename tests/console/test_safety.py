@@ -15,9 +15,18 @@ from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant, create_tenant
 from billcycle.users.roles import Role
+from billcycle.webhooks import service as webhooks
 from tests.console.helpers import add_user, csrf_of, demo_data, sign_in
 
-ID_PARAMS = ("run_id", "job_id", "account_id", "invoice_id", "payment_id")
+ID_PARAMS = (
+    "run_id",
+    "job_id",
+    "account_id",
+    "invoice_id",
+    "payment_id",
+    "event_id",
+    "endpoint_id",
+)
 
 
 def _routes_with_ids() -> list[tuple[str, str]]:
@@ -40,7 +49,12 @@ def test_a_user_of_another_tenant_gets_404_on_every_route_with_an_id(
     with unit_of_work(runtime.session_factory) as session:
         other = create_tenant(session, runtime.clock, "other tenant", bulk_jobs=True)
     intruder = add_user(runtime, other.tenant_id, "intruder@example.com", Role.ADMIN)
-    ids: dict[str, int] = {}
+    ids: dict[str, int | str] = {}
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        webhooks.set_allow_private(ctx, True)
+        ids["endpoint_id"] = webhooks.add_endpoint(
+            ctx, webhooks.NewEndpoint(url="http://127.0.0.1:9/hook", event_types=["*"])
+        ).id
     with TestClient(app) as client:
         csrf = sign_in(client, owner)
         run = client.post(
@@ -60,9 +74,13 @@ def test_a_user_of_another_tenant_gets_404_on_every_route_with_an_id(
         )
         ids["job_id"] = int(job.headers["location"].rsplit("/", 1)[1])
         ids["payment_id"] = 10**9  # no payment in the demo: the id of none is 404 too
+        events = client.get(f"/events?object_type=bill_run&object_id={ids['run_id']}").text
+        ids["event_id"] = re.findall(r'href="/events/(evt_[0-9A-Z]+)"', events)[0]
     before = _snapshot(runtime, tenant.tenant_id, ids)
     routes = _routes_with_ids()
-    assert len(routes) >= 20
+    assert len(routes) >= 23
+    assert ("GET", "/events/{event_id}") in routes
+    assert ("GET", "/webhooks/{endpoint_id}") in routes
     with TestClient(app) as client:
         csrf = sign_in(client, intruder)
         for method, path in routes:
@@ -78,7 +96,7 @@ def test_a_user_of_another_tenant_gets_404_on_every_route_with_an_id(
     assert _snapshot(runtime, tenant.tenant_id, ids) == before
 
 
-def _snapshot(runtime: Runtime, tenant_id: int, ids: dict[str, int]) -> tuple[str, ...]:
+def _snapshot(runtime: Runtime, tenant_id: int, ids: dict[str, int | str]) -> tuple[str, ...]:
     from billcycle.billruns import service as bill_runs
     from billcycle.bulkjobs import service as jobs
     from billcycle.invoicing import service as invoicing
@@ -106,6 +124,10 @@ def test_a_viewer_sees_no_buttons_and_is_refused_when_posting(
         assert 'id="new-bill-run"' not in client.get("/bill-runs").text
         assert 'id="new-bulk-job"' not in client.get("/bulk-jobs").text
         assert 'id="save-settings"' not in client.get("/settings").text
+        assert 'id="new-payment-run"' not in client.get("/payment-runs").text
+        for read_only in ("/events", "/webhooks"):
+            assert 'method="post"' not in client.get(read_only).text.split("<main>")[1]
+        assert 'id="advance-clock"' not in client.get("/clock").text
         refused = client.post(f"/invoices/{invoice_id}/write-off", data={"csrf_token": csrf})
         assert refused.status_code == 403
         assert "viewer" in refused.text

@@ -14,6 +14,8 @@ class Account(TenantScoped, Timestamps, Base):
         # Bill-run selection: batch and bill cycle day within a tenant.
         Index("ix_accounts_selection", "tenant_id", "batch", "bill_cycle_day"),
         Index("ix_accounts_organization", "tenant_id", "organization_id"),
+        # The console's account list sorted by name (keyset pages).
+        Index("ix_accounts_tenant_name", "tenant_id", "name", "id"),
     )
 
     account_number: Mapped[str] = mapped_column(String(70), nullable=False)

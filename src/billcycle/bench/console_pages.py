@@ -2,7 +2,9 @@
 
 Every list page is timed on its first page and on its LAST page under each sort order
 (keyset paging: the last page must cost what the first does), plus the newest bill run's
-page and its live progress fragment. Requests go through the whole ASGI app in process
+page, its live progress fragment and its history and emails tabs, the newest invoice's
+page and its account's page (object pages with their history), and the payment runs,
+events, webhooks and test clock pages. Requests go through the whole ASGI app in process
 (httpx's ASGI transport, no socket), signed in as a benchmark user of the tenant.
 """
 
@@ -101,7 +103,17 @@ def run(runtime: Runtime, tenant_id: int, runs: int) -> dict[str, Any]:
             role=Role.VIEWER,
             password=PASSWORD,
         )
-    urls: list[str] = ["/", "/collections", "/receivables", "/bulk-jobs", "/catalog"]
+    urls: list[str] = [
+        "/",
+        "/collections",
+        "/receivables",
+        "/bulk-jobs",
+        "/catalog",
+        "/payment-runs",
+        "/events",
+        "/webhooks",
+        "/clock",
+    ]
     for path, keys in LISTS.items():
         for key in keys:
             for descending in (False, True):
@@ -113,8 +125,19 @@ def run(runtime: Runtime, tenant_id: int, runs: int) -> dict[str, Any]:
     with read_only_unit(runtime.session_factory) as session:
         ctx = runtime.context(session, tenant_id)
         newest = reports.bill_runs(ctx, limit=1).rows
+        invoice = reports.invoices(
+            ctx,
+            reports.InvoiceFilter(),
+            sort=reports.Sorting("number", True),
+            after=None,
+            limit=1,
+        ).rows
     if newest:
-        urls += [f"/bill-runs/{newest[0].id}", f"/bill-runs/{newest[0].id}/progress"]
+        run = f"/bill-runs/{newest[0].id}"
+        urls += [run, f"{run}/progress", f"{run}?tab=history", f"{run}?tab=emails"]
+    if invoice:
+        # An object page with its history: the newest invoice and its account.
+        urls += [f"/invoices/{invoice[0].id}", f"/accounts/{invoice[0].account_id}"]
     app = create_app(runtime)
     pages: dict[str, dict[str, float]] = {}
     with TestClient(app) as client:

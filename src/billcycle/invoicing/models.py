@@ -25,6 +25,10 @@ class Invoice(TenantScoped, Timestamps, Base):
         Index("uq_invoices_tenant_number", "tenant_id", "invoice_number", unique=True),
         Index("ix_invoices_account_date", "tenant_id", "account_id", "invoice_date"),
         Index("ix_invoices_bill_run", "bill_run_id"),
+        # The console's sort orders (keyset pages: the last page costs what the first does).
+        Index("ix_invoices_tenant_date", "tenant_id", "invoice_date", "id"),
+        Index("ix_invoices_tenant_due", "tenant_id", "due_date", "id"),
+        Index("ix_invoices_tenant_amount", "tenant_id", "amount_minor", "id"),
     )
 
     tenant_id: Mapped[int] = mapped_column(BigId, nullable=False)

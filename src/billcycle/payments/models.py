@@ -18,6 +18,19 @@ class Payment(TenantScoped, Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "number"),
         Index("ix_payments_account", "tenant_id", "account_id"),
+        # The console's sort orders (keyset pages: the last page costs what the first does).
+        Index("ix_payments_tenant_date", "tenant_id", "effective_date", "id"),
+        Index("ix_payments_tenant_amount", "tenant_id", "amount_minor", "id"),
+        # The console dashboard's failed payments (newest first) and their count: only
+        # payments in Error are in this index.
+        Index(
+            "ix_payments_failed",
+            "tenant_id",
+            "effective_date",
+            "id",
+            sqlite_where=text("status = 'Error'"),
+            postgresql_where=text("status = 'Error'"),
+        ),
         # Earlier attempts of a gatewayOrderId (charging's attempt keys).
         Index("ix_payments_gateway_order", "tenant_id", "gateway_order_id"),
         # The reconciler's sweep: only Processing payments are in this index.

@@ -5,26 +5,31 @@ page as on the first (no OFFSET)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Text, and_, case, cast, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account, Contact
+from billcycle.audit.models import AuditEvent
 from billcycle.billruns.models import BillRun
 from billcycle.bulkjobs.models import BulkJob, BulkJobRecord
 from billcycle.collections.models import CollectionAccount, CollectionEvent
+from billcycle.events.models import Event
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger.models import LedgerEntry
 from billcycle.notifications.models import InvoiceEmail
+from billcycle.paymentruns.models import PaymentRun
 from billcycle.payments.models import Payment
+from billcycle.payments.statuses import PaymentStatus
 
 Cursor = tuple[Any, int]
 
 
 def _keyset(
+    session: Session,
     stmt: Any,
     sort: ColumnElement[Any],
     id_col: ColumnElement[Any],
@@ -32,15 +37,40 @@ def _keyset(
     descending: bool,
     after: Cursor | None,
     limit: int,
-) -> Any:
-    if after is not None:
-        value, last_id = after
-        if descending:
-            stmt = stmt.where(or_(sort < value, and_(sort == value, id_col < last_id)))
-        else:
-            stmt = stmt.where(or_(sort > value, and_(sort == value, id_col > last_id)))
-    order = (sort.desc(), id_col.desc()) if descending else (sort.asc(), id_col.asc())
-    return stmt.order_by(*order).limit(limit)
+    scalars: bool = False,
+) -> list[Any]:
+    """The next ``limit`` rows after ``after`` in (sort, id) order.
+
+    After a cursor (value, last id) this reads two index ranges, one after the other:
+    the rest of the rows whose sort value equals ``value`` (id past the last id), then the
+    rows past ``value``; each is an exact seek on a ``(tenant_id, sort, id)`` index. As
+    one condition (``sort > value OR (sort = value AND id > last)``, or a row-value
+    ``(sort, id) > (value, last)``) both SQLite and PostgreSQL seek only on ``sort`` and
+    filter the rest, so with many equal sort values (a million invoices of one date) a
+    late page read every row before it: ~1 s on SQLite."""
+
+    def run(query: Any, n: int) -> list[Any]:
+        query = query.limit(n)
+        return list(session.scalars(query) if scalars else session.execute(query).all())
+
+    if sort is id_col:
+        order = id_col.desc() if descending else id_col.asc()
+        if after is not None:
+            last_id = after[1]
+            stmt = stmt.where(id_col < last_id if descending else id_col > last_id)
+        return run(stmt.order_by(order), limit)
+    ordered = (sort.desc(), id_col.desc()) if descending else (sort.asc(), id_col.asc())
+    if after is None:
+        return run(stmt.order_by(*ordered), limit)
+    value, last_id = after
+    rest_of_value = stmt.where(
+        sort == value, id_col < last_id if descending else id_col > last_id
+    ).order_by(*ordered)
+    rows = run(rest_of_value, limit)
+    if len(rows) < limit:
+        past = stmt.where(sort < value if descending else sort > value).order_by(*ordered)
+        rows += run(past, limit - len(rows))
+    return rows
 
 
 def _like(text: str) -> str:
@@ -95,17 +125,14 @@ def list_accounts(
         )
     if status:
         stmt = stmt.where(Account.status == status)
-    return list(
-        session.execute(
-            _keyset(
-                stmt,
-                ACCOUNT_SORTS[sort],
-                Account.id,  # type: ignore[arg-type]
-                descending=descending,
-                after=after,
-                limit=limit,
-            )
-        ).all()
+    return _keyset(
+        session,
+        stmt,
+        ACCOUNT_SORTS[sort],
+        Account.id,  # type: ignore[arg-type]
+        descending=descending,
+        after=after,
+        limit=limit,
     )
 
 
@@ -116,6 +143,7 @@ INVOICE_SORTS: dict[str, ColumnElement[Any]] = {
     "due": Invoice.due_date,  # type: ignore[dict-item]
     "number": Invoice.invoice_number,  # type: ignore[dict-item]
     "amount": Invoice.amount_minor,  # type: ignore[dict-item]
+    "created": Invoice.id,  # type: ignore[dict-item]
 }
 
 
@@ -182,17 +210,14 @@ def list_invoices(
         stmt = stmt.where(Invoice.due_date <= due_to)
     if open_only:
         stmt = stmt.where(Invoice.status == InvoiceStatus.POSTED, Invoice.amount_minor > applied)
-    return list(
-        session.execute(
-            _keyset(
-                stmt,
-                INVOICE_SORTS[sort],
-                Invoice.id,  # type: ignore[arg-type]
-                descending=descending,
-                after=after,
-                limit=limit,
-            )
-        ).all()
+    return _keyset(
+        session,
+        stmt,
+        INVOICE_SORTS[sort],
+        Invoice.id,  # type: ignore[arg-type]
+        descending=descending,
+        after=after,
+        limit=limit,
     )
 
 
@@ -203,6 +228,16 @@ PAYMENT_SORTS: dict[str, ColumnElement[Any]] = {
     "number": Payment.number,  # type: ignore[dict-item]
     "amount": Payment.amount_minor,  # type: ignore[dict-item]
 }
+
+
+# The predicate of the partial index ix_payments_failed, written as SQL text: SQLite uses a
+# partial index only for a query whose WHERE holds the index's own term (a bound
+# parameter cannot be matched when the statement is prepared).
+_FAILED = text(f"payments.status = '{PaymentStatus.ERROR.value}'")
+
+
+def _payment_status(status: str) -> Any:
+    return _FAILED if status == PaymentStatus.ERROR else Payment.status == status
 
 
 def list_payments(
@@ -235,22 +270,19 @@ def list_payments(
         .where(Payment.tenant_id == tenant_id, Payment.deleted_at.is_(None))
     )
     if status:
-        stmt = stmt.where(Payment.status == status)
+        stmt = stmt.where(_payment_status(status))
     if account_id is not None:
         stmt = stmt.where(Payment.account_id == account_id)
     if currency:
         stmt = stmt.where(Payment.currency == currency)
-    return list(
-        session.execute(
-            _keyset(
-                stmt,
-                PAYMENT_SORTS[sort],
-                Payment.id,  # type: ignore[arg-type]
-                descending=descending,
-                after=after,
-                limit=limit,
-            )
-        ).all()
+    return _keyset(
+        session,
+        stmt,
+        PAYMENT_SORTS[sort],
+        Payment.id,  # type: ignore[arg-type]
+        descending=descending,
+        after=after,
+        limit=limit,
     )
 
 
@@ -283,17 +315,15 @@ def list_bill_runs(
         stmt = stmt.where(
             BillRun.series_id.is_not(None) if scheduled else BillRun.series_id.is_(None)
         )
-    return list(
-        session.scalars(
-            _keyset(
-                stmt,
-                BILL_RUN_SORTS[sort],
-                BillRun.id,  # type: ignore[arg-type]
-                descending=descending,
-                after=after,
-                limit=limit,
-            )
-        )
+    return _keyset(
+        session,
+        stmt,
+        BILL_RUN_SORTS[sort],
+        BillRun.id,  # type: ignore[arg-type]
+        descending=descending,
+        after=after,
+        limit=limit,
+        scalars=True,
     )
 
 
@@ -309,17 +339,39 @@ def list_bulk_jobs(
     stmt = select(BulkJob).where(BulkJob.tenant_id == tenant_id)
     if statuses:
         stmt = stmt.where(BulkJob.status.in_(statuses))
-    return list(
-        session.scalars(
-            _keyset(
-                stmt,
-                BulkJob.id,  # type: ignore[arg-type]
-                BulkJob.id,  # type: ignore[arg-type]
-                descending=descending,
-                after=after,
-                limit=limit,
-            )
-        )
+    return _keyset(
+        session,
+        stmt,
+        BulkJob.id,  # type: ignore[arg-type]
+        BulkJob.id,  # type: ignore[arg-type]
+        descending=descending,
+        after=after,
+        limit=limit,
+        scalars=True,
+    )
+
+
+def list_payment_runs(
+    session: Session,
+    tenant_id: int,
+    *,
+    statuses: Sequence[str],
+    after: Cursor | None,
+    limit: int,
+) -> list[PaymentRun]:
+    """The tenant's payment runs, newest first (keyset on the primary key)."""
+    stmt = select(PaymentRun).where(PaymentRun.tenant_id == tenant_id)
+    if statuses:
+        stmt = stmt.where(PaymentRun.status.in_(statuses))
+    return _keyset(
+        session,
+        stmt,
+        PaymentRun.id,  # type: ignore[arg-type]
+        PaymentRun.id,  # type: ignore[arg-type]
+        descending=True,
+        after=after,
+        limit=limit,
+        scalars=True,
     )
 
 
@@ -381,17 +433,14 @@ def accounts_by_standing(
         )
         .where(CollectionAccount.tenant_id == tenant_id, CollectionAccount.standing.in_(standings))
     )
-    return list(
-        session.execute(
-            _keyset(
-                stmt,
-                Account.id,  # type: ignore[arg-type]
-                Account.id,  # type: ignore[arg-type]
-                descending=False,
-                after=after,
-                limit=limit,
-            )
-        ).all()
+    return _keyset(
+        session,
+        stmt,
+        Account.id,  # type: ignore[arg-type]
+        Account.id,  # type: ignore[arg-type]
+        descending=False,
+        after=after,
+        limit=limit,
     )
 
 
@@ -432,7 +481,7 @@ def count_payments(session: Session, tenant_id: int, status: str) -> int:
         session.scalar(
             select(func.count())
             .select_from(Payment)
-            .where(Payment.tenant_id == tenant_id, Payment.status == status)
+            .where(Payment.tenant_id == tenant_id, _payment_status(status))
         )
         or 0
     )
@@ -468,17 +517,38 @@ def _bucket(today: date, edges: Sequence[date]) -> Any:
     )
 
 
+def _applied_per_invoice(tenant_id: int) -> Any:
+    """What the ledger applied to each of the tenant's invoices, in one grouped pass over
+    the ledger (a hash join for the report, instead of one correlated sum per invoice)."""
+    return (
+        select(
+            LedgerEntry.invoice_id.label("invoice_id"),
+            func.sum(LedgerEntry.amount_minor).label("applied"),
+        )
+        .where(LedgerEntry.tenant_id == tenant_id, LedgerEntry.invoice_id.is_not(None))
+        .group_by(LedgerEntry.invoice_id)
+        .subquery()
+    )
+
+
+def _open_posted(tenant_id: int, today: date, edges: Sequence[date], *columns: Any) -> Any:
+    """Posted invoices with their bucket and what they still owe (``owed``)."""
+    applied = _applied_per_invoice(tenant_id)
+    owed = (Invoice.amount_minor - func.coalesce(applied.c.applied, 0)).label("owed")
+    return (
+        select(*columns, _bucket(today, edges).label("bucket"), owed)
+        .select_from(Invoice)
+        .outerjoin(applied, applied.c.invoice_id == Invoice.id)
+        .where(Invoice.tenant_id == tenant_id, Invoice.status == InvoiceStatus.POSTED)
+    )
+
+
 def aging(
     session: Session, tenant_id: int, today: date, edges: Sequence[date]
 ) -> list[tuple[str, int, int, int]]:
-    """(currency, bucket, open balance, invoices) over the posted invoices with a balance."""
-    applied = _applied(tenant_id)
-    owed = (Invoice.amount_minor - applied).label("owed")
-    inner = (
-        select(Invoice.currency, _bucket(today, edges).label("bucket"), owed)
-        .where(Invoice.tenant_id == tenant_id, Invoice.status == InvoiceStatus.POSTED)
-        .subquery()
-    )
+    """(currency, bucket, open balance, invoices) over the posted invoices with a balance:
+    one query, the ledger summed once per invoice by a grouped subquery."""
+    inner = _open_posted(tenant_id, today, edges, Invoice.currency).subquery()
     rows = session.execute(
         select(inner.c.currency, inner.c.bucket, func.sum(inner.c.owed), func.count())
         .where(inner.c.owed > 0)
@@ -500,15 +570,9 @@ def aging_accounts(
 ) -> list[tuple[int, str, str, int, int]]:
     """(account id, number, name, open balance, invoices) in one currency and bucket, the
     largest balances first."""
-    applied = _applied(tenant_id)
-    owed = (Invoice.amount_minor - applied).label("owed")
     inner = (
-        select(Invoice.account_id, _bucket(today, edges).label("bucket"), owed)
-        .where(
-            Invoice.tenant_id == tenant_id,
-            Invoice.status == InvoiceStatus.POSTED,
-            Invoice.currency == currency,
-        )
+        _open_posted(tenant_id, today, edges, Invoice.account_id)
+        .where(Invoice.currency == currency)
         .subquery()
     )
     stmt = (
@@ -549,4 +613,79 @@ def run_emails(session: Session, tenant_id: int, run_id: int, limit: int) -> lis
             .order_by(InvoiceEmail.id.desc())
             .limit(limit)
         ).all()
+    )
+
+
+# -- an object's history -------------------------------------------------------------------
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def object_events(
+    session: Session, tenant_id: int, object_type: str, object_id: int, limit: int
+) -> list[Event]:
+    """The newest outbox events about one object (``ix_events_tenant_object``)."""
+    return list(
+        session.scalars(
+            select(Event)
+            .where(
+                Event.tenant_id == tenant_id,
+                Event.object_type == object_type,
+                Event.object_id == object_id,
+            )
+            .order_by(Event.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def object_actions(
+    session: Session, tenant_id: int, ref: str, since: datetime | None, limit: int
+) -> list[AuditEvent]:
+    """The newest console actions recorded in the audit log on ``ref`` ("bill_run:5"):
+    ``object_ids`` is a JSON list, matched as text (portable to both databases); the
+    object's creation time bounds the rows read."""
+    stmt = select(AuditEvent).where(
+        AuditEvent.tenant_id == tenant_id,
+        AuditEvent.action.startswith("console.", autoescape=True),
+        cast(AuditEvent.object_ids, Text).like(f'%"{_escape_like(ref)}"%', escape="\\"),
+    )
+    if since is not None:
+        stmt = stmt.where(AuditEvent.occurred_at >= since)
+    return list(session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit)))
+
+
+def list_events(
+    session: Session,
+    tenant_id: int,
+    *,
+    event_type: str | None,
+    object_type: str | None,
+    object_id: int | None,
+    since: datetime | None,
+    after: Cursor | None,
+    limit: int,
+) -> list[Event]:
+    """The tenant's outbox events, newest first, keyset on the id (``ix_events_tenant``,
+    ``ix_events_tenant_type`` and ``ix_events_tenant_object`` answer the filters)."""
+    stmt = select(Event).where(Event.tenant_id == tenant_id)
+    if event_type:
+        stmt = stmt.where(Event.type == event_type)
+    if object_type:
+        stmt = stmt.where(Event.object_type == object_type)
+    if object_id is not None:
+        stmt = stmt.where(Event.object_id == object_id)
+    if since is not None:
+        stmt = stmt.where(Event.occurred_at >= since)
+    return _keyset(
+        session,
+        stmt,
+        Event.id,  # type: ignore[arg-type]
+        Event.id,  # type: ignore[arg-type]
+        descending=True,
+        after=after,
+        limit=limit,
+        scalars=True,
     )

@@ -11,7 +11,7 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from billcycle.billruns.models import BillRun
@@ -23,6 +23,8 @@ from billcycle.collections.policy import merged, tenant_policy
 from billcycle.collections.statuses import AccountStanding
 from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue
+from billcycle.events.models import Event
+from billcycle.paymentruns.models import PaymentRun
 from billcycle.payments.statuses import PaymentStatus
 from billcycle.reports import repository as repo
 
@@ -96,12 +98,18 @@ def _sorting(sort: Sorting, kinds: dict[str, str]) -> str:
 
 
 ACCOUNT_SORT_KINDS = {"name": "str", "number": "str", "created": "int"}
-INVOICE_SORT_KINDS = {"date": "date", "due": "date", "number": "str", "amount": "int"}
+INVOICE_SORT_KINDS = {
+    "date": "date",
+    "due": "date",
+    "number": "str",
+    "amount": "int",
+    "created": "int",
+}
 PAYMENT_SORT_KINDS = {"date": "date", "number": "str", "amount": "int"}
 BILL_RUN_SORT_KINDS = {"created": "int", "number": "str", "target": "date"}
 
 _ACCOUNT_KEYS = {"name": 2, "number": 1, "created": 0}
-_INVOICE_KEYS = {"date": 3, "due": 4, "number": 1, "amount": 6}
+_INVOICE_KEYS = {"date": 3, "due": 4, "number": 1, "amount": 6, "created": 0}
 _PAYMENT_KEYS = {"date": 3, "number": 1, "amount": 5}
 
 
@@ -244,6 +252,24 @@ def bulk_jobs(
         limit=limit + 1,
     )
     return _page(rows, limit, lambda j: (j.id, j.id))
+
+
+def payment_runs(
+    ctx: ServiceContext,
+    *,
+    statuses: Sequence[str] = (),
+    after: str | None = None,
+    limit: int = 50,
+) -> Page[PaymentRun]:
+    limit = _limit(limit)
+    rows = repo.list_payment_runs(
+        ctx.session,
+        ctx.tenant_id,
+        statuses=statuses,
+        after=decode_cursor(after, "int"),
+        limit=limit + 1,
+    )
+    return _page(rows, limit, lambda r: (r.id, r.id))
 
 
 def job_records(
@@ -416,3 +442,89 @@ def next_retries(ctx: ServiceContext, account_ids: Sequence[int]) -> dict[int, d
 def run_emails(ctx: ServiceContext, run_id: int, limit: int = MAX_PAGE) -> list[Any]:
     """The caller has found the run in its tenant."""
     return repo.run_emails(ctx.session, ctx.tenant_id, run_id, limit)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of an object's history: a console action from the audit log (who did
+    what, and how it ended) or an event from the outbox (what changed, by any channel)."""
+
+    at: datetime
+    source: str  # "action" | "event"
+    what: str
+    who: str
+    outcome: str
+    event_id: str | None = None
+
+
+def _change(payload: Any) -> str:
+    """A status change's "from → to", as the outbox payload carries it."""
+    if not isinstance(payload, dict) or "status" not in payload:
+        return ""
+    return f"{payload.get('previous_status') or '·'} → {payload['status']}"
+
+
+def object_history(
+    ctx: ServiceContext,
+    object_type: str,
+    object_id: int,
+    *,
+    since: datetime | None = None,
+    limit: int = 30,
+) -> list[HistoryEntry]:
+    """The newest ``limit`` entries of an object's history, newest first. The caller has
+    found the object in its tenant; ``since`` (the object's creation) bounds the audit
+    rows read."""
+    limit = _limit(limit)
+    actions = repo.object_actions(
+        ctx.session, ctx.tenant_id, f"{object_type}:{object_id}", since, limit
+    )
+    events = repo.object_events(ctx.session, ctx.tenant_id, object_type, object_id, limit)
+    entries = [
+        HistoryEntry(
+            at=a.occurred_at,
+            source="action",
+            what=a.action.removeprefix("console."),
+            who=a.actor,
+            outcome=a.outcome,
+        )
+        for a in actions
+    ] + [
+        HistoryEntry(
+            at=e.occurred_at,
+            source="event",
+            what=e.type,
+            who="",
+            outcome=_change(e.payload),
+            event_id=e.event_id,
+        )
+        for e in events
+    ]
+    entries.sort(key=lambda h: h.at, reverse=True)
+    return entries[:limit]
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    event_type: str | None = None
+    object_type: str | None = None
+    object_id: int | None = None
+    since: datetime | None = None
+
+
+def events(
+    ctx: ServiceContext, where: EventFilter, *, after: str | None = None, limit: int = 50
+) -> Page[Event]:
+    """The tenant's outbox events, newest first."""
+    limit = _limit(limit)
+    rows = repo.list_events(
+        ctx.session,
+        ctx.tenant_id,
+        event_type=where.event_type,
+        object_type=where.object_type,
+        object_id=where.object_id,
+        since=where.since,
+        after=decode_cursor(after, "int"),
+        limit=limit + 1,
+    )
+    return _page(rows, limit, lambda e: (e.id, e.id))

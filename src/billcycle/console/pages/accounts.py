@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from billcycle.accounts import service as accounts
 from billcycle.collections import service as collections
-from billcycle.console.pages.common import PAGE_SIZE, CurrentViewer, read, sorting
+from billcycle.console.pages.common import PAGE_SIZE, CurrentViewer, read, sorting, trail
 from billcycle.console.render import page
 from billcycle.context import ServiceContext
 from billcycle.reports import service as reports
@@ -54,6 +54,7 @@ def account_page(request: Request, viewer: CurrentViewer, account_id: int) -> Re
             "summary": accounts.account_summary(ctx, account),
             "standing": collections.account_collections(ctx, account.id),
             "history": reports.collection_history(ctx, account.id),
+            "trail": trail(ctx, "account", account.id),
         }
 
     values = read(request, viewer, work)

@@ -24,6 +24,7 @@ from billcycle.console.pages.common import (
     form_text,
     read,
     sorting,
+    trail,
 )
 from billcycle.console.render import fragment, page
 from billcycle.console.session import checked_form
@@ -256,23 +257,27 @@ def run_detail(
     tab: str = "drafts",
     after: str | None = None,
 ) -> Response:
-    def work(ctx: ServiceContext) -> tuple[Any, Any, Any]:
+    def work(ctx: ServiceContext) -> tuple[Any, Any, Any, Any]:
         view = _detail(ctx, run_id)
         emails = reports.run_emails(ctx, run_id) if tab == "emails" else []
+        history = trail(ctx, "bill_run", run_id) if tab == "history" else []
         invoices = (
             reports.invoices(
                 ctx,
                 reports.InvoiceFilter(bill_run_id=run_id),
-                sort=reports.Sorting("number", False),
+                # Creation order (the run numbers its invoices as it creates them): the
+                # primary key pages a million-invoice run; by number the planner sorted
+                # the run's invoices on each page (~150 ms at a million).
+                sort=reports.Sorting("created", False),
                 after=after,
                 limit=PAGE_SIZE,
             )
             if tab == "drafts"
             else None
         )
-        return view, invoices, emails
+        return view, invoices, emails, history
 
-    view, invoices, emails = read(request, viewer, work)
+    view, invoices, emails, history = read(request, viewer, work)
     run = view.run
     return page(
         request,
@@ -282,6 +287,7 @@ def run_detail(
         run=run,
         invoices=invoices,
         emails=emails,
+        trail=history,
         tab=tab,
         live=run.status in LIVE,
         actions=allowed_actions(run.status, run.schedule is not None),

@@ -23,6 +23,7 @@ from billcycle.console.pages.common import (
     _record,
     act,
     read,
+    trail,
     units,
 )
 from billcycle.console.render import fragment, page, redirect
@@ -124,12 +125,12 @@ def job_detail(
     status: str | None = None,
     after: str | None = None,
 ) -> Response:
-    def work(ctx: ServiceContext) -> tuple[Any, Any]:
+    def work(ctx: ServiceContext) -> tuple[Any, Any, Any]:
         job = jobs.get_job(ctx, job_id)
         records = reports.job_records(ctx, job.id, status=status, after=after, limit=PAGE_SIZE)
-        return job, records
+        return job, records, trail(ctx, "bulk_job", job.id)
 
-    job, records = read(request, viewer, work)
+    job, records, history = read(request, viewer, work)
     return page(
         request,
         "bulk_job.html.j2",
@@ -140,6 +141,7 @@ def job_detail(
         statuses=list(RecordStatus),
         live=job.status in LIVE,
         actions=job_actions(job.status),
+        trail=history,
     )
 
 

@@ -17,7 +17,7 @@ from billcycle.console.render import redirect, request_id
 from billcycle.console.session import Viewer, require_viewer, runtime_of
 from billcycle.context import ServiceContext
 from billcycle.errors import DomainError, ErrorKind, InvalidValue
-from billcycle.reports.service import Sorting
+from billcycle.reports.service import HistoryEntry, Sorting, object_history
 from billcycle.web.units import Units
 
 T = TypeVar("T")
@@ -93,6 +93,11 @@ def _record(
         request_id=request_id(request),
         route=request.url.path,
     )
+
+
+def trail(ctx: ServiceContext, object_type: str, object_id: int) -> list[HistoryEntry]:
+    """An object's history for its page (the caller has found the object)."""
+    return object_history(ctx, object_type, object_id)
 
 
 def sorting(sort: str | None, default: str, *, descending: bool = True) -> Sorting:

@@ -21,6 +21,7 @@ from billcycle.console.pages.common import (
     optional_int,
     read,
     sorting,
+    trail,
     units,
 )
 from billcycle.console.render import page
@@ -208,13 +209,13 @@ async def invoice_pdf(request: Request, viewer: CurrentViewer, invoice_id: int) 
 
 @router.get("/invoices/{invoice_id}")
 def invoice_page(request: Request, viewer: CurrentViewer, invoice_id: int) -> Response:
-    def work(ctx: ServiceContext) -> tuple[Any, Any]:
+    def work(ctx: ServiceContext) -> tuple[Any, Any, Any]:
         invoice = invoicing.get_invoice(ctx, invoice_id)
         view = queries.invoice_view(ctx, invoice)
         items = queries.invoice_items(ctx, invoice, offset=0, limit=ITEMS_SHOWN)
-        return view, items
+        return view, items, trail(ctx, "invoice", invoice.id)
 
-    view, items = read(request, viewer, work)
+    view, items, history = read(request, viewer, work)
     invoice = view.invoice
     return page(
         request,
@@ -226,6 +227,7 @@ def invoice_page(request: Request, viewer: CurrentViewer, invoice_id: int) -> Re
         balance=money(view.balance_minor, invoice.currency),
         links=document_links(invoice.id),
         actions=invoice_actions(invoice.status, view.balance_minor),
+        trail=history,
     )
 
 

@@ -24,6 +24,7 @@ from billcycle.console.pages.common import (
     optional_int,
     read,
     sorting,
+    trail,
     units,
 )
 from billcycle.console.render import page, redirect
@@ -33,7 +34,6 @@ from billcycle.db.session import read_only_unit
 from billcycle.errors import DomainError, InvalidValue
 from billcycle.ids import is_ascii_digits
 from billcycle.money import from_minor
-from billcycle.paymentruns import repository as run_filters
 from billcycle.paymentruns import service as payment_runs
 from billcycle.paymentruns.spec import Filters, PaymentRunSpec
 from billcycle.paymentruns.statuses import PaymentRunStatus
@@ -142,41 +142,39 @@ def payments_csv(request: Request, viewer: CurrentViewer, status: str | None = N
 
 @router.get("/payments/{payment_id}")
 def payment_page(request: Request, viewer: CurrentViewer, payment_id: int) -> Response:
-    def work(ctx: ServiceContext) -> Any:
-        return payments.view_payment(ctx, payments.get_payment(ctx, payment_id))
+    def work(ctx: ServiceContext) -> tuple[Any, Any]:
+        payment = payments.get_payment(ctx, payment_id)
+        return payments.view_payment(ctx, payment), trail(ctx, "payment", payment.id)
 
-    view = read(request, viewer, work)
+    view, history = read(request, viewer, work)
     return page(
         request,
         "payment.html.j2",
         title=f"Payment {view.payment.number}",
         view=view,
         payment=view.payment,
+        trail=history,
     )
 
 
 @router.get("/payment-runs")
 def list_payment_runs(
-    request: Request, viewer: CurrentViewer, status: str | None = None, offset: int = 0
+    request: Request, viewer: CurrentViewer, status: str | None = None, after: str | None = None
 ) -> Response:
-    offset = max(0, offset)
-    runs, more = read(
+    found = read(
         request,
         viewer,
-        lambda ctx: payment_runs.list_payment_runs(
-            ctx, run_filters.RunFilters(status=status or None), offset, PAGE_SIZE
+        lambda ctx: reports.payment_runs(
+            ctx, statuses=[status] if status else [], after=after, limit=PAGE_SIZE
         ),
     )
     return page(
         request,
         "payment_runs.html.j2",
         title="Payment runs",
-        runs=runs,
-        more=more,
-        offset=offset,
+        runs=found,
         status=status or "",
         statuses=list(PaymentRunStatus),
-        page_size=PAGE_SIZE,
     )
 
 
@@ -252,11 +250,11 @@ async def create_payment_run(request: Request, viewer: CurrentViewer) -> Respons
 
 @router.get("/payment-runs/{run_id}")
 def payment_run_page(request: Request, viewer: CurrentViewer, run_id: int) -> Response:
-    def work(ctx: ServiceContext) -> tuple[Any, Any]:
+    def work(ctx: ServiceContext) -> tuple[Any, Any, Any]:
         run = payment_runs.find_payment_run(ctx, run_id)
-        return run, payment_runs.summary(ctx, run)
+        return run, payment_runs.summary(ctx, run), trail(ctx, "payment_run", run.id)
 
-    run, summary = read(request, viewer, work)
+    run, summary, history = read(request, viewer, work)
     live = run.status in (PaymentRunStatus.PENDING, PaymentRunStatus.PROCESSING)
     return page(
         request,
@@ -267,6 +265,7 @@ def payment_run_page(request: Request, viewer: CurrentViewer, run_id: int) -> Re
         live=live,
         can_cancel=run.status == PaymentRunStatus.PENDING,
         can_delete=run.status in (PaymentRunStatus.CANCELED, PaymentRunStatus.ERROR),
+        trail=history,
     )
 
 

@@ -10,7 +10,9 @@ from billcycle.console.pages import (
     bill_runs,
     bulk_jobs,
     catalog,
+    clock,
     dashboard,
+    events,
     invoices,
     payments,
     receivables,
@@ -28,4 +30,6 @@ ROUTERS: list[APIRouter] = [
     receivables.router,
     catalog.router,
     settings.router,
+    events.router,
+    clock.router,
 ]
