@@ -447,49 +447,70 @@ def finish_chunk(
 
 
 def _finish(ctx: ServiceContext, begun: Begun, answers: Sequence[ChargeAnswer]) -> Counts:
+    """Each record's result from its payment's status, read and written as plain rows:
+    one SELECT of the records, one of their payments' statuses, one executemany of the
+    results (no ORM object per record)."""
     counts = Counts()
     outcomes = charging.finish_charges(ctx, answers) if answers else []
     by_payment = {o.payment_id: o for o in outcomes if o.payment_id is not None}
     ids = [i for group in begun.groups for i in group] + begun.resumed
     if not ids:
         return counts
-    records = repo.records_by_id(ctx.session, ctx.tenant_id, ids)
+    records = repo.finishing_rows(ctx.session, ctx.tenant_id, ids)
     statuses = repo.payment_statuses(
         ctx.session, ctx.tenant_id, [r.payment_id for r in records if r.payment_id is not None]
     )
     now = ctx.clock.now()
+    results: list[dict[str, Any]] = []
     for record in records:
         if record.result is not None or record.payment_id is None:
             continue
         outcome = by_payment.get(record.payment_id)
         status, code, message = statuses.get(record.payment_id, (None, None, None))
+        transactions = list(record.transactions or [])
+        collected = record.amount_collected_minor
         if outcome is not None and outcome.error is not None and status is None:
-            _fail(record, RecordError.CHARGE_REFUSED, outcome.error.render(), now)
+            result = RecordResult.ERROR.value
+            error: tuple[str | None, str | None] = (
+                RecordError.CHARGE_REFUSED,
+                outcome.error.render(),
+            )
             counts.failed += 1
-            continue
-        if status in SETTLED_STATUSES:
-            charged = (record.amount_to_collect_minor or 0) - record.amount_collected_minor
-            record.amount_collected_minor += max(0, charged)
-            record.transactions = [*(record.transactions or []), _payment_tx(record, status)]
-            _done(record, now)
+        elif status in SETTLED_STATUSES:
+            to_collect = record.amount_to_collect_minor or 0
+            collected += max(0, to_collect - record.amount_collected_minor)
+            transactions.append(_payment_tx(record, status))
+            result, error = RecordResult.PROCESSED.value, (None, None)
             counts.processed += 1
         elif status == PaymentStatus.ERROR:
-            record.transactions = [*(record.transactions or []), _payment_tx(record, status)]
-            _fail(
-                record,
+            transactions.append(_payment_tx(record, status))
+            result = RecordResult.ERROR.value
+            error = (
                 (outcome.gateway_code if outcome is not None else None) or code or "Declined",
                 (outcome.gateway_message if outcome is not None else None)
                 or message
                 or "The gateway declined the charge.",
-                now,
             )
             counts.failed += 1
-        # Processing: the reconciler settles it; the record shows the payment's status.
-    ctx.session.flush()
+        else:
+            # Processing: the reconciler settles it; the record shows the payment's status.
+            continue
+        results.append(
+            {
+                "b_id": record.id,
+                "result": result,
+                "error_code": error[0][:100] if error[0] is not None else None,
+                "error_message": error[1],
+                "amount_collected_minor": collected,
+                "transactions": transactions or None,
+                "processed_at": now,
+            }
+        )
+    repo.write_results(ctx.session, results)
     return counts
 
 
-def _payment_tx(record: PaymentRunData, status: str) -> dict[str, Any]:
+def _payment_tx(record: Any, status: str) -> dict[str, Any]:
     amount = max(0, (record.amount_to_collect_minor or 0) - _applied_before(record))
     return {
         "id": record.payment_id,
@@ -500,7 +521,7 @@ def _payment_tx(record: PaymentRunData, status: str) -> dict[str, Any]:
     }
 
 
-def _applied_before(record: PaymentRunData) -> int:
+def _applied_before(record: Any) -> int:
     return sum(
         int(t.get("applied", 0))
         for t in record.transactions or []

@@ -8,7 +8,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account
@@ -601,4 +614,55 @@ def records_by_id(
             .where(PaymentRunData.tenant_id == tenant_id, PaymentRunData.id.in_(list(record_ids)))
             .order_by(PaymentRunData.id)
         )
+    )
+
+
+def finishing_rows(session: Session, tenant_id: int, record_ids: Sequence[int]) -> list[Any]:
+    """The columns a slice's finish reads of its records, as plain rows (id, payment id,
+    result, amount to collect, amount collected, transactions), in id order: no ORM
+    object per record."""
+    found: list[Any] = []
+    ordered = sorted(set(record_ids))
+    for start in range(0, len(ordered), 500):
+        found.extend(
+            session.execute(
+                select(
+                    _data.id,
+                    _data.payment_id,
+                    _data.result,
+                    _data.amount_to_collect_minor,
+                    _data.amount_collected_minor,
+                    _data.transactions,
+                )
+                .where(_data.tenant_id == tenant_id, _data.id.in_(ordered[start : start + 500]))
+                .order_by(_data.id)
+            ).all()
+        )
+    return found
+
+
+def write_results(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Many records' outcomes in one executemany: each dict names ``b_id`` and the new
+    ``result``, ``error_code``, ``error_message``, ``amount_collected_minor``,
+    ``transactions`` and ``processed_at``. A record whose result is already written
+    keeps it (an outcome is written once).
+
+    Tenant: the ids were read under the caller's tenant (:func:`finishing_rows`).
+    """
+    if not rows:
+        return
+    table = PaymentRunData.__table__
+    assert isinstance(table, Table)
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.result.is_(None))
+        .values(
+            result=bindparam("result"),
+            error_code=bindparam("error_code"),
+            error_message=bindparam("error_message"),
+            amount_collected_minor=bindparam("amount_collected_minor"),
+            transactions=bindparam("transactions"),
+            processed_at=bindparam("processed_at"),
+        ),
+        list(rows),
     )

@@ -414,6 +414,13 @@ def _write_planned(
             for invoice_id, amount in planned.rows
         ],
     )
+    # payment.created for each, in one statement with the payments (what create_payment
+    # emits for a payment written one by one).
+    events.emit_many(
+        ctx,
+        EventType.PAYMENT_CREATED,
+        [{**row, "id": payment_id} for (*_, row), payment_id in zip(made, ids, strict=True)],
+    )
     for (index, request, planned, row), payment_id in zip(made, ids, strict=True):
         found[index] = PendingCharge(
             request=request,
