@@ -6,7 +6,11 @@ application rows straight into the database (a payment row, its PaymentReceived 
 and its application entry per invoice).
 
 ``--latency-ms`` gives the test gateway a round trip per call: the run then keeps
-``payment_run_in_flight`` calls in flight per worker, and payments/s is the figure.
+``payment_run_in_flight`` calls in flight per worker, and payments/s is the figure. By
+default each sale is its own call with its own round trip (a gateway without a batch
+API, as Stripe is); ``--gateway-batch`` uses the test gateway's batch API instead (a
+batch of up to ``in_flight`` sales in one call, one round trip). ``--rate-limit`` sets
+the gateway's ``max_calls_per_second``, which the run honours.
 """
 
 from __future__ import annotations
@@ -69,6 +73,10 @@ class PaymentRunParams:
     latency_ms: int = 0
     in_flight: int | None = None  # default: settings (64)
     raw: bool = True
+    # The test gateway's batch API (one round trip for a batch of sales); False: one
+    # call per sale, each its own round trip, as a gateway without one (Stripe).
+    gateway_batch: bool = False
+    rate_limit: int = 0  # the gateway's max_calls_per_second (0: none)
 
 
 def run_status(bench: Bench, run_id: int) -> str | None:
@@ -100,7 +108,11 @@ def _prepare(bench: Bench, params: PaymentRunParams) -> tuple[list[int], list[in
             NewGateway(
                 name="bench",
                 type="Test",
-                settings={"latency_ms": params.latency_ms},
+                settings={
+                    "latency_ms": params.latency_ms,
+                    "batch_sales": int(params.gateway_batch),
+                    "max_calls_per_second": params.rate_limit,
+                },
                 make_default=True,
             ),
         )
@@ -254,6 +266,8 @@ def run(bench: Bench, params: PaymentRunParams) -> dict[str, Any]:
         "invoices": n,
         "latency_ms": params.latency_ms,
         "in_flight": in_flight,
+        "gateway_batch": params.gateway_batch,
+        "rate_limit": params.rate_limit,
         "payments": int(paid),
         "wall_seconds": round(wall, 3),
         "payments_per_second": per_second(int(paid), wall),

@@ -22,6 +22,7 @@ attempt key. Records whose payment is settled later show its outcome when read.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -363,6 +364,11 @@ def _request(
     )
 
 
+# Slices whose gateway calls may be out at once: the next slice's calls start while the
+# last ones of the previous slice are still out, so ``in_flight`` stays full.
+SLICES_OUT = 2
+
+
 def collect_pipelined(
     runtime: Runtime,
     tenant_id: int,
@@ -374,10 +380,11 @@ def collect_pipelined(
     in_flight: int,
 ) -> None:
     """Collect a chunk in slices of about ``2 * in_flight`` records, overlapped: while
-    one slice's gateway calls are out (phase 2, in a thread of its own), the previous
-    slice is finished and the next one begun (phases 3 and 1, each its own unit of
-    work, as for a whole chunk). Each slice is committed before its calls go out, so a
-    crash anywhere leaves what a crashed chunk leaves (see the module's note)."""
+    the calls of up to ``SLICES_OUT`` slices are out (phase 2, in threads of their own,
+    together at most ``in_flight`` calls: ``charging.InFlightGate``), the oldest slice
+    is finished and the next one begun (phases 3 and 1, each its own unit of work, as
+    for a whole chunk). Each slice is committed before its calls go out, so a crash
+    anywhere leaves what a crashed chunk leaves (see the module's note)."""
     with runtime.service_context(tenant_id) as ctx:
         slices = repo.open_slices(
             ctx.session, tenant_id, run_id, first_account, last_account, 2 * in_flight
@@ -385,38 +392,51 @@ def collect_pipelined(
     if not slices:
         # Nothing open: still renew and finish (records a crashed attempt left).
         slices = [(first_account, last_account)]
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="payment-run-send") as sender:
-        out: tuple[Begun, Future[list[ChargeAnswer]]] | None = None
+    gate = charging.InFlightGate(in_flight)
+    out: deque[tuple[Begun, Future[list[ChargeAnswer]]]] = deque()
+    with ThreadPoolExecutor(
+        max_workers=SLICES_OUT, thread_name_prefix="payment-run-send"
+    ) as sender:
         try:
             for lo, hi in slices:
                 begun = begin_chunk(runtime, tenant_id, run_id, lo, hi, keep_lease)
                 if begun is None:
                     break  # cancelled or deleted meanwhile
-                sent = sender.submit(send_chunk, runtime, tenant_id, begun, in_flight)
-                previous, out = out, (begun, sent)
-                if previous is not None:
-                    finish_chunk(runtime, tenant_id, previous[0], previous[1].result(), keep_lease)
-            if out is not None:
-                finish_chunk(runtime, tenant_id, out[0], out[1].result(), keep_lease)
-                out = None
+                out.append(
+                    (begun, sender.submit(send_chunk, runtime, tenant_id, begun, in_flight, gate))
+                )
+                while len(out) >= SLICES_OUT:
+                    oldest, sent = out[0]
+                    finish_chunk(runtime, tenant_id, oldest, sent.result(), keep_lease)
+                    out.popleft()
+            while out:
+                oldest, sent = out[0]
+                finish_chunk(runtime, tenant_id, oldest, sent.result(), keep_lease)
+                out.popleft()
         except BaseException:
             # The calls already out are recorded, not left Processing for the reconciler
             # (a re-run of the chunk finds them settled); then the failure goes on.
-            if out is not None:
+            while out:
+                oldest, sent = out.popleft()
                 try:
-                    finish_chunk(runtime, tenant_id, out[0], out[1].result(), keep_lease)
+                    finish_chunk(runtime, tenant_id, oldest, sent.result(), keep_lease)
                 except Exception:
                     log.exception("payment run %s: finishing a slice after a failure", run_id)
             raise
 
 
 def send_chunk(
-    runtime: Runtime, tenant_id: int, begun: Begun, in_flight: int
+    runtime: Runtime,
+    tenant_id: int,
+    begun: Begun,
+    in_flight: int,
+    gate: charging.InFlightGate | None = None,
 ) -> list[ChargeAnswer]:
-    """Phase 2: no unit of work of ours is open."""
+    """Phase 2: no unit of work of ours is open. ``gate``: shared with the chunk's other
+    slices whose calls are out, so that together they keep ``in_flight`` calls out."""
     if not begun.pending:
         return []
-    return charging.send_charges(runtime, tenant_id, begun.pending, in_flight=in_flight)
+    return charging.send_charges(runtime, tenant_id, begun.pending, in_flight=in_flight, gate=gate)
 
 
 def finish_chunk(

@@ -465,20 +465,23 @@ def open_records(
 
 def claim_many(session: Session, claims: Sequence[tuple[int, int]]) -> bool:
     """Name the payment that collects each record, (record id, payment id) pairs in ONE
-    statement, only where none does yet: all of them, or False when any record was
-    claimed by another worker meanwhile (one that lost its chunk to another must roll
-    back its charges).
+    executemany (no statement built per record), only where none does yet: all of them,
+    or False when any record was claimed by another worker meanwhile (one that lost its
+    chunk to another must roll back its charges). Both databases count an executemany's
+    rows (``supports_sane_multi_rowcount``).
 
     Tenant: the records were read under the caller's tenant.
     """
     if not claims:
         return True
     named = dict(claims)
+    table = PaymentRunData.__table__
+    assert isinstance(table, Table)
     result = session.execute(
-        update(PaymentRunData)
-        .where(PaymentRunData.id.in_(list(named)), PaymentRunData.payment_id.is_(None))
-        .values(payment_id=case(named, value=PaymentRunData.id))
-        .execution_options(synchronize_session=False)
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.payment_id.is_(None))
+        .values(payment_id=bindparam("b_payment")),
+        [{"b_id": record_id, "b_payment": payment_id} for record_id, payment_id in named.items()],
     )
     return int(result.rowcount) == len(named)  # type: ignore[attr-defined]
 

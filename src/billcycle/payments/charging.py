@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -37,7 +38,6 @@ from typing import Any
 
 from billcycle import metrics
 from billcycle.accounts import service as accounts
-from billcycle.accounts.models import Account
 from billcycle.context import ServiceContext
 from billcycle.errors import Conflict, DomainError, InvalidValue, NotFound, RuleViolation
 from billcycle.events import service as events
@@ -198,7 +198,7 @@ def begin_charges(
 
 @dataclass(frozen=True, slots=True)
 class _Planned:
-    account: Account
+    account: Any  # (id, currency, payment_gateway_id) of the account
     method: PaymentMethod
     gateway_id: int
     amount: Decimal
@@ -214,7 +214,8 @@ class _Batch:
     else None (the one-by-one path decides)."""
 
     ctx: ServiceContext
-    accounts: dict[int, Account]
+    # account id -> (id, currency, payment_gateway_id), plain rows
+    accounts: dict[int, Any]
     methods: dict[int, PaymentMethod]
     defaults: dict[int, PaymentMethod]
     gateways: dict[int, Any]
@@ -241,7 +242,7 @@ class _Batch:
         invoices = activity_repository.invoice_facts(ctx.session, ctx.tenant_id, invoice_ids)
         return cls(
             ctx=ctx,
-            accounts=accounts.accounts_by_id(ctx, account_ids),
+            accounts=payment_repo.account_facts(ctx.session, ctx.tenant_id, account_ids),
             methods=methods.methods_by_id(
                 ctx.session,
                 ctx.tenant_id,
@@ -620,6 +621,19 @@ def _limiter(tenant_id: int, gateway_id: int, rate: float) -> RateLimiter:
         return limiter
 
 
+class InFlightGate:
+    """Shared by several :func:`send_charges` calls of one caller that overlap (a payment
+    run's chunk sends its next slice while the last calls of the previous one are still
+    out): together they keep at most ``in_flight`` calls out. Sales one call each take
+    one of ``in_flight`` permits each; a batch (which counts as ``in_flight`` calls) is
+    sent only while no other batch of the gate is out."""
+
+    def __init__(self, in_flight: int) -> None:
+        self.in_flight = in_flight
+        self.calls = threading.BoundedSemaphore(in_flight)
+        self.batch = threading.Lock()
+
+
 def send_charges(
     runtime: Runtime,
     tenant_id: int,
@@ -627,6 +641,7 @@ def send_charges(
     *,
     in_flight: int = DEFAULT_IN_FLIGHT,
     sleep: Callable[[float], None] = time.sleep,
+    gate: InFlightGate | None = None,
 ) -> list[ChargeAnswer]:
     """Send each pending charge's sale to its gateway; answers in ``pending``'s order.
 
@@ -679,17 +694,17 @@ def send_charges(
         else:
             singles.extend((i, charge, gateway, limiter) for i, charge in items)
     for gateway, limiter, group in groups:
-        for (i, _), answer in zip(
-            group, _sale_batch(gateway, limiter, [c for _, c in group], sleep), strict=True
-        ):
+        with gate.batch if gate is not None else nullcontext():
+            batch_answers = _sale_batch(gateway, limiter, [c for _, c in group], sleep)
+        for (i, _), answer in zip(group, batch_answers, strict=True):
             answers[i] = answer
     if len(singles) == 1 or (singles and in_flight == 1):
         for i, charge, gateway, limiter in singles:
             answers[i] = _sale(gateway, limiter, charge, sleep)
     elif singles:
-        pool = _pool(in_flight)
+        pool = _pool(gate.in_flight if gate is not None else in_flight)
         futures = [
-            (i, pool.submit(_sale, gateway, limiter, charge, sleep))
+            (i, pool.submit(_gated_sale, gate, gateway, limiter, charge, sleep))
             for i, charge, gateway, limiter in singles
         ]
         for i, future in futures:
@@ -780,6 +795,19 @@ def _rate_of(settings: dict[str, Any]) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return 0
     return value
+
+
+def _gated_sale(
+    gate: InFlightGate | None,
+    gateway: Gateway,
+    limiter: RateLimiter,
+    charge: PendingCharge,
+    sleep: Callable[[float], None],
+) -> ChargeAnswer:
+    if gate is None:
+        return _sale(gateway, limiter, charge, sleep)
+    with gate.calls:
+        return _sale(gateway, limiter, charge, sleep)
 
 
 def _sale(

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.orm import Session
 
+from billcycle.accounts.models import Account
 from billcycle.db.bulk import dbapi, is_postgres
 from billcycle.db.engine import begin_sqlite_write
 from billcycle.errors import InvalidValue
@@ -69,6 +70,21 @@ def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
             list(rows),
         )
     ]
+
+
+def account_facts(session: Session, tenant_id: int, account_ids: Sequence[int]) -> dict[int, Any]:
+    """What charging needs of each account (id, currency, payment gateway id), as plain
+    rows in one query per 500: a payment run's chunk reads hundreds."""
+    found: dict[int, Any] = {}
+    ordered = sorted(set(account_ids))
+    for start in range(0, len(ordered), 500):
+        for row in session.execute(
+            select(Account.id, Account.currency, Account.payment_gateway_id).where(
+                Account.tenant_id == tenant_id, Account.id.in_(ordered[start : start + 500])
+            )
+        ):
+            found[int(row.id)] = row
+    return found
 
 
 def get_payment(session: Session, tenant_id: int, payment_id: int) -> Payment | None:
