@@ -196,12 +196,13 @@ def begin_chunk(
         if not fresh:
             return begun
         now = ctx.clock.now()
-        balances = {
-            invoice_id: facts[2]  # (account id, status, balance, invoice date)
-            for invoice_id, facts in activity_repository.invoice_facts(
-                ctx.session, tenant_id, [r.invoice_id for r in fresh]
-            ).items()
-        }
+        # What is read from here on is the state the charges are written against.
+        charging.hold_write_lock(ctx)
+        # (account id, status, balance, invoice date) of each record's invoice
+        invoice_facts = activity_repository.invoice_facts(
+            ctx.session, tenant_id, [r.invoice_id for r in fresh]
+        )
+        balances = {invoice_id: facts[2] for invoice_id, facts in invoice_facts.items()}
         awaiting = charging.invoices_awaiting_settlement(ctx, [r.invoice_id for r in fresh])
         defaults = methods_repo.defaults_for_accounts(
             ctx.session, tenant_id, sorted({r.account_id for r in fresh})
@@ -276,7 +277,17 @@ def begin_chunk(
                 requests.append(_request(run, batch, balances))
                 groups.append(batch)
         ctx.session.flush()
-        pending = charging.begin_charges(ctx, requests, defaults=defaults) if requests else []
+        pending = (
+            charging.begin_charges(
+                ctx,
+                requests,
+                defaults=defaults,
+                # Read above; unchanged unless credit was applied since.
+                invoices=None if begun.counts.unapplied else invoice_facts,
+            )
+            if requests
+            else []
+        )
         claims: list[tuple[int, int]] = []
         for charge, batch in zip(pending, groups, strict=True):
             if charge.error is not None or charge.payment_id is None:

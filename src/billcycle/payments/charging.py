@@ -164,16 +164,21 @@ def begin_charges(
     requests: Sequence[ChargeRequest],
     *,
     defaults: Mapping[int, PaymentMethod] | None = None,
+    invoices: Mapping[int, tuple[int, str, int, date]] | None = None,
 ) -> list[PendingCharge]:
     """Processing payments for ``requests`` (in order), each in a savepoint: a refused
     request writes nothing and answers its error. The caller commits before sending.
     ``defaults``: the accounts' default methods when the caller read them in this unit
-    of work already (a payment run's chunk), account id -> method; read otherwise."""
+    of work already (a payment run's chunk), account id -> method; read otherwise.
+    ``invoices``: ``activity_repository.invoice_facts`` of the requests' invoices when
+    the caller read them in this unit of work and changed none since (the caller holds
+    SQLite's write lock, or PostgreSQL reads them again under the payments' locks when
+    settling); read otherwise."""
     found: list[PendingCharge] = []
     if not requests:
         return found
     payment_repo.hold_write_lock(ctx.session)
-    batch = _Batch.read(ctx, requests, defaults)
+    batch = _Batch.read(ctx, requests, defaults, invoices)
     waiting: list[tuple[int, ChargeRequest, _Planned]] = []
     for request in requests:
         planned = batch.plan(request)
@@ -194,6 +199,13 @@ def begin_charges(
         batch.forget_promises()
     _write_planned(ctx, batch, waiting, found)
     return found
+
+
+def hold_write_lock(ctx: ServiceContext) -> None:
+    """SQLite: take the database's write lock now, before a caller reads what it passes
+    to :func:`begin_charges` (``invoices``), so those reads are the state the charges
+    are written against. PostgreSQL: nothing (rows are locked where written)."""
+    payment_repo.hold_write_lock(ctx.session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +242,7 @@ class _Batch:
         ctx: ServiceContext,
         requests: Sequence[ChargeRequest],
         known: Mapping[int, PaymentMethod] | None = None,
+        facts: Mapping[int, tuple[int, str, int, date]] | None = None,
     ) -> _Batch:
         account_ids = sorted({r.account_id for r in requests})
         invoice_ids = sorted({a.invoice_id for r in requests for a in r.invoices})
@@ -239,7 +252,10 @@ class _Batch:
                 ctx.session, ctx.tenant_id, invoice_ids
             ).items()
         }
-        invoices = activity_repository.invoice_facts(ctx.session, ctx.tenant_id, invoice_ids)
+        if facts is not None and all(i in facts for i in invoice_ids):
+            invoices = {i: facts[i] for i in invoice_ids}
+        else:
+            invoices = activity_repository.invoice_facts(ctx.session, ctx.tenant_id, invoice_ids)
         return cls(
             ctx=ctx,
             accounts=payment_repo.account_facts(ctx.session, ctx.tenant_id, account_ids),
