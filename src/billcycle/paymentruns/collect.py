@@ -30,7 +30,7 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
 from billcycle.collections.policy import policies_for, retry_allowed
 from billcycle.context import ServiceContext
@@ -91,6 +91,7 @@ class Begun:
 
 
 def _fail(record: PaymentRunData, code: str, message: str, now: datetime) -> None:
+    flag_modified(record, "amount_to_collect_minor")  # decided, not yet written
     record.result = RecordResult.ERROR.value
     record.error_code = code[:100]
     record.error_message = message
@@ -98,6 +99,7 @@ def _fail(record: PaymentRunData, code: str, message: str, now: datetime) -> Non
 
 
 def _done(record: PaymentRunData, now: datetime) -> None:
+    flag_modified(record, "amount_to_collect_minor")  # decided, not yet written
     record.result = RecordResult.PROCESSED.value
     record.processed_at = now
 
@@ -236,11 +238,16 @@ def begin_chunk(
                     )
                     begun.counts.failed += 1
                     continue
-                record.amount_to_collect_minor = min(
-                    record.amount_minor
-                    if record.amount_minor is not None
-                    else balances.get(record.invoice_id, 0),
-                    balances.get(record.invoice_id, 0),
+                # Written with the record's claim (or its result): not flushed on its own.
+                set_committed_value(
+                    record,
+                    "amount_to_collect_minor",
+                    min(
+                        record.amount_minor
+                        if record.amount_minor is not None
+                        else balances.get(record.invoice_id, 0),
+                        balances.get(record.invoice_id, 0),
+                    ),
                 )
             open_ = [r for r in mine if r.result is None]
             if apply_credit and open_:
@@ -288,7 +295,7 @@ def begin_chunk(
             if requests
             else []
         )
-        claims: list[tuple[int, int]] = []
+        claims: list[tuple[int, int, int | None]] = []
         for charge, batch in zip(pending, groups, strict=True):
             if charge.error is not None or charge.payment_id is None:
                 message = charge.error.render() if charge.error is not None else "Not charged."
@@ -296,14 +303,16 @@ def begin_chunk(
                     _fail(record, RecordError.CHARGE_REFUSED, message, now)
                 begun.counts.failed += len(batch)
                 continue
-            claims.extend((record.id, charge.payment_id) for record in batch)
+            claims.extend(
+                (record.id, charge.payment_id, record.amount_to_collect_minor) for record in batch
+            )
             begun.pending.append(charge)
             begun.groups.append([record.id for record in batch])
         ctx.session.flush()
         # Every record claimed by its payment in one statement, all or none.
         if not repo.claim_many(ctx.session, claims):
             raise ChunkTakenOver("Another worker collected these records meanwhile.")
-        by_record = dict(claims)
+        by_record = {record_id: payment_id for record_id, payment_id, _ in claims}
         for batch in groups:
             for record in batch:
                 if record.id in by_record:

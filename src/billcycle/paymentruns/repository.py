@@ -463,27 +463,30 @@ def open_records(
     )
 
 
-def claim_many(session: Session, claims: Sequence[tuple[int, int]]) -> bool:
-    """Name the payment that collects each record, (record id, payment id) pairs in ONE
-    executemany (no statement built per record), only where none does yet: all of them,
-    or False when any record was claimed by another worker meanwhile (one that lost its
-    chunk to another must roll back its charges). Both databases count an executemany's
-    rows (``supports_sane_multi_rowcount``).
+def claim_many(session: Session, claims: Sequence[tuple[int, int, int | None]]) -> bool:
+    """Name the payment that collects each record and the amount it was decided to
+    collect, (record id, payment id, amount to collect) in ONE executemany (no statement
+    built per record), only where no payment does yet: all of them, or False when any
+    record was claimed by another worker meanwhile (one that lost its chunk to another
+    must roll back its charges). Both databases count an executemany's rows
+    (``supports_sane_multi_rowcount``).
 
     Tenant: the records were read under the caller's tenant.
     """
     if not claims:
         return True
-    named = dict(claims)
     table = PaymentRunData.__table__
     assert isinstance(table, Table)
     result = session.execute(
         update(table)
         .where(table.c.id == bindparam("b_id"), table.c.payment_id.is_(None))
-        .values(payment_id=bindparam("b_payment")),
-        [{"b_id": record_id, "b_payment": payment_id} for record_id, payment_id in named.items()],
+        .values(payment_id=bindparam("b_payment"), amount_to_collect_minor=bindparam("b_amount")),
+        [
+            {"b_id": record_id, "b_payment": payment_id, "b_amount": amount}
+            for record_id, payment_id, amount in claims
+        ],
     )
-    return int(result.rowcount) == len(named)  # type: ignore[attr-defined]
+    return int(result.rowcount) == len({record_id for record_id, _, _ in claims})  # type: ignore[attr-defined]
 
 
 def balances(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> dict[int, int]:
