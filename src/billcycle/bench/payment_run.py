@@ -15,6 +15,7 @@ the gateway's ``max_calls_per_second``, which the run honours.
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -77,6 +78,11 @@ class PaymentRunParams:
     # call per sale, each its own round trip, as a gateway without one (Stripe).
     gateway_batch: bool = False
     rate_limit: int = 0  # the gateway's max_calls_per_second (0: none)
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_status(bench: Bench, run_id: int) -> str | None:
@@ -210,6 +216,7 @@ def run(bench: Bench, params: PaymentRunParams) -> dict[str, Any]:
     in_flight = params.in_flight or settings.payment_run_in_flight
     bench.runtime.settings = settings.model_copy(update={"payment_run_in_flight": in_flight})
     with bench.workers() as workers:
+        cpu_before = _cpu_seconds()
         with Stopwatch(workers) as timing:
             body = bench.call("POST", PAYMENT_RUNS, json={"targetDate": "2099-12-31"})
             run_id = parse_zuora_id(str(body.get("id", "")))
@@ -222,6 +229,7 @@ def run(bench: Bench, params: PaymentRunParams) -> dict[str, Any]:
                 workers=workers,
                 what="the payment run",
             )
+        cpu = _cpu_seconds() - cpu_before
         worker_count = len(workers.pids())
     paid, paid_total = bench.row(
         "SELECT count(*), coalesce(sum(amount_minor), 0) FROM payments "
@@ -270,6 +278,10 @@ def run(bench: Bench, params: PaymentRunParams) -> dict[str, Any]:
         "rate_limit": params.rate_limit,
         "payments": int(paid),
         "wall_seconds": round(wall, 3),
+        # CPU seconds of this process while the run went: with embedded workers
+        # (SQLite) the API, the worker and SQLite itself; the figure to compare on a
+        # loaded machine. With worker processes (PostgreSQL) only the API's.
+        "cpu_seconds": round(cpu, 2),
         "payments_per_second": per_second(int(paid), wall),
         "peak_rss_mb": timing.peak_rss_mb,
         "peak_rss_mb_per_worker": timing.peak_rss_mb_per_worker,

@@ -854,7 +854,8 @@ def finish_charges(ctx: ServiceContext, answers: Sequence[ChargeAnswer]) -> list
     order = sorted(range(len(answers)), key=lambda i: answers[i].pending.payment_id or 0)
     # The common case, approved sales, settles as a set (the chunk's payments locked in
     # id order by one statement first); the rest goes one by one below.
-    outcomes.update(_settle_approved(ctx, answers))
+    settled_as_set = _settle_approved(ctx, answers)
+    outcomes.update(settled_as_set)
     for i in order:
         if i in outcomes:
             continue
@@ -880,13 +881,15 @@ def finish_charges(ctx: ServiceContext, answers: Sequence[ChargeAnswer]) -> list
             )
     found = [outcomes[i] for i in range(len(answers))]
     notify_collections(ctx, found)
-    _emit_outcomes(ctx, found)
+    # The one-by-one path settled through payments.settle_payment, which emitted its
+    # payments' events already: only the set's are emitted here (each payment once).
+    _emit_outcomes(ctx, list(settled_as_set.values()))
     return found
 
 
 def _emit_outcomes(ctx: ServiceContext, outcomes: Sequence[ChargeOutcome]) -> None:
-    """``payment.processed`` / ``payment.failed`` for the payments these answers settled
-    (set-based: one statement per kind)."""
+    """``payment.processed`` / ``payment.failed`` for the payments :func:`_settle_approved`
+    settled as a set (one statement per kind)."""
     for event_type, succeeded in (
         (EventType.PAYMENT_PROCESSED, True),
         (EventType.PAYMENT_FAILED, False),
