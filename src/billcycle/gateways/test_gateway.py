@@ -24,13 +24,18 @@ card                    token                                       a sale ...
    says approved.
 .. [3] Until ``settle_after_seconds`` of machine time have passed (or ``settle``).
 
-Settings: ``latency_ms`` (waited before every call), ``settle_after_seconds`` (how long
-a pending sale stays pending), ``max_calls_per_second`` (0: none), the per-process rate
-limit ``payments.charging`` honours, and optionally ``batch_sales`` (1 by default: a
-batch of sales, at most the caller's in-flight count, is one call of one round trip and
-one write of the book; 0: one call per sale). :meth:`TestGateway.chargeback` charges back an
-approved sale, as a card network does after a lost dispute (tests then report it through
-the gateway-settlement API).
+Settings: ``latency_ms`` (waited before every call: a sale through :meth:`TestGateway.sale`
+waits it once, as one request to a one-charge-per-request gateway such as Stripe does),
+``settle_after_seconds`` (how long a pending sale stays pending), ``max_calls_per_second``
+(0: none), the per-process rate limit ``payments.charging`` honours, and optionally
+``batch_sales`` (1 by default: the gateway models a batch API, a batch of sales, at most
+the caller's in-flight count, being one call of ONE round trip and one write of the book;
+0: no batch API, one call and one round trip per sale, as Stripe). Sales in flight
+together have their book entries written together (``_GroupWriter``, a group commit):
+the book lives in billcycle's own database, where a remote gateway's storage would cost
+billcycle nothing, so concurrent calls do not each pay a transaction of their own.
+:meth:`TestGateway.chargeback` charges back an approved sale, as a card network does
+after a lost dispute (tests then report it through the gateway-settlement API).
 
 The charge book is the ``test_gateway_charges`` table, written in the gateway's OWN
 short transaction on its own connection, as a remote gateway records a charge whatever
