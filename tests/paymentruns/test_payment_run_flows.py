@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from billcycle.events import service as events
+from billcycle.events.statuses import ObjectType
 from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.runtime import Runtime
 from tests.billruns.helpers import create_run as create_bill_run
@@ -18,6 +20,7 @@ from tests.paymentruns.helpers import (
     customer,
     default_gateway,
     gateway_charges,
+    payments_of,
     read,
     records,
     run_to_end,
@@ -203,3 +206,34 @@ def test_another_tenants_run_is_not_found(
     assert response.status_code == 404
     response = other.client.get(f"{PAYMENT_RUNS}/{run['number']}", headers=other.zuora_headers)
     assert response.status_code == 404
+
+
+def test_every_payment_a_run_writes_is_in_the_outbox(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher
+) -> None:
+    """Each payment the run charges emits ``payment.created`` (written with the chunk's
+    payments) and then ``payment.processed`` or ``payment.failed`` by its outcome."""
+    tenant_id = api.tenant.tenant_id
+    default_gateway(runtime, tenant_id)
+    good = customer(runtime, tenant_id, ["10.00", "12.00"])
+    bad = customer(runtime, tenant_id, ["20.00"], "tok_chargeDeclined")
+
+    run = run_to_end(api, jobs, targetDate="2026-01-10")
+
+    assert run["status"] == "Completed"
+    paid = {p.id: p for p in payments_of(runtime, tenant_id)}
+    assert len(paid) == 3
+    with runtime.service_context(tenant_id) as ctx:
+        found = events.list_events(ctx, object_type=ObjectType.PAYMENT, limit=100)
+    by_type: dict[str, list[int]] = {}
+    for event in found:
+        by_type.setdefault(event.type, []).append(event.object_id)
+    assert sorted(by_type["payment.created"]) == sorted(paid)
+    created = {e.object_id: e.payload["object"] for e in found if e.type == "payment.created"}
+    assert {created[i]["number"] for i in paid} == {p.number for p in paid.values()}
+    assert all(created[i]["status"] == "Processing" for i in paid)
+    assert all(created[i]["account_id"] == paid[i].account_id for i in paid)
+    processed = sorted(i for i in paid if paid[i].account_id == good.account_id)
+    failed = sorted(i for i in paid if paid[i].account_id == bad.account_id)
+    assert sorted(by_type["payment.processed"]) == processed
+    assert sorted(by_type["payment.failed"]) == failed

@@ -6,11 +6,16 @@ application rows straight into the database (a payment row, its PaymentReceived 
 and its application entry per invoice).
 
 ``--latency-ms`` gives the test gateway a round trip per call: the run then keeps
-``payment_run_in_flight`` calls in flight per worker, and payments/s is the figure.
+``payment_run_in_flight`` calls in flight per worker, and payments/s is the figure. By
+default each sale is its own call with its own round trip (a gateway without a batch
+API, as Stripe is); ``--gateway-batch`` uses the test gateway's batch API instead (a
+batch of up to ``in_flight`` sales in one call, one round trip). ``--rate-limit`` sets
+the gateway's ``max_calls_per_second``, which the run honours.
 """
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,6 +74,15 @@ class PaymentRunParams:
     latency_ms: int = 0
     in_flight: int | None = None  # default: settings (64)
     raw: bool = True
+    # The test gateway's batch API (one round trip for a batch of sales); False: one
+    # call per sale, each its own round trip, as a gateway without one (Stripe).
+    gateway_batch: bool = False
+    rate_limit: int = 0  # the gateway's max_calls_per_second (0: none)
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_status(bench: Bench, run_id: int) -> str | None:
@@ -100,7 +114,11 @@ def _prepare(bench: Bench, params: PaymentRunParams) -> tuple[list[int], list[in
             NewGateway(
                 name="bench",
                 type="Test",
-                settings={"latency_ms": params.latency_ms},
+                settings={
+                    "latency_ms": params.latency_ms,
+                    "batch_sales": int(params.gateway_batch),
+                    "max_calls_per_second": params.rate_limit,
+                },
                 make_default=True,
             ),
         )
@@ -198,6 +216,7 @@ def run(bench: Bench, params: PaymentRunParams) -> dict[str, Any]:
     in_flight = params.in_flight or settings.payment_run_in_flight
     bench.runtime.settings = settings.model_copy(update={"payment_run_in_flight": in_flight})
     with bench.workers() as workers:
+        cpu_before = _cpu_seconds()
         with Stopwatch(workers) as timing:
             body = bench.call("POST", PAYMENT_RUNS, json={"targetDate": "2099-12-31"})
             run_id = parse_zuora_id(str(body.get("id", "")))
@@ -210,6 +229,7 @@ def run(bench: Bench, params: PaymentRunParams) -> dict[str, Any]:
                 workers=workers,
                 what="the payment run",
             )
+        cpu = _cpu_seconds() - cpu_before
         worker_count = len(workers.pids())
     paid, paid_total = bench.row(
         "SELECT count(*), coalesce(sum(amount_minor), 0) FROM payments "
@@ -254,8 +274,14 @@ def run(bench: Bench, params: PaymentRunParams) -> dict[str, Any]:
         "invoices": n,
         "latency_ms": params.latency_ms,
         "in_flight": in_flight,
+        "gateway_batch": params.gateway_batch,
+        "rate_limit": params.rate_limit,
         "payments": int(paid),
         "wall_seconds": round(wall, 3),
+        # CPU seconds of this process while the run went: with embedded workers
+        # (SQLite) the API, the worker and SQLite itself; the figure to compare on a
+        # loaded machine. With worker processes (PostgreSQL) only the API's.
+        "cpu_seconds": round(cpu, 2),
         "payments_per_second": per_second(int(paid), wall),
         "peak_rss_mb": timing.peak_rss_mb,
         "peak_rss_mb_per_worker": timing.peak_rss_mb_per_worker,

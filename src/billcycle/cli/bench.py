@@ -167,6 +167,16 @@ def payment_run(
     in_flight: Annotated[
         int | None, typer.Option(min=1, help="Gateway calls in flight per worker (default 64)")
     ] = None,
+    gateway_batch: Annotated[
+        bool,
+        typer.Option(
+            help="The test gateway takes a batch of sales in one call (one round trip); "
+            "default: one call per sale, as a gateway without a batch API (Stripe)"
+        ),
+    ] = False,
+    rate_limit: Annotated[
+        int, typer.Option(min=0, help="The gateway's max_calls_per_second (0: none)")
+    ] = 0,
     database: DatabaseUrl = None,
     workers: Workers = 1,
     chunk_size: ChunkSize = None,
@@ -179,7 +189,14 @@ def payment_run(
     Completed) through the test gateway, against raw writes of the same rows."""
     from billcycle.bench import payment_run as bench_payment_run
 
-    params = bench_payment_run.PaymentRunParams(accounts, latency_ms, in_flight, raw=raw)
+    params = bench_payment_run.PaymentRunParams(
+        accounts,
+        latency_ms,
+        in_flight,
+        raw=raw,
+        gateway_batch=gateway_batch,
+        rate_limit=rate_limit,
+    )
     config = BenchConfig(database, workers, chunk_size, timeout, fresh_database=fresh)
     _run(config, lambda bench: bench_payment_run.run(bench, params), as_json)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import Table, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -299,14 +299,15 @@ def payment_row(session: Session, tenant_id: int, payment_id: int) -> Payment | 
     ).first()
 
 
-def payment_rows(
-    session: Session, tenant_id: int, payment_ids: Sequence[int]
-) -> dict[int, Payment]:
-    """The payments of one batch of outcomes, in one query."""
+def payment_rows(session: Session, tenant_id: int, payment_ids: Sequence[int]) -> dict[int, Any]:
+    """The payments of one batch of outcomes, in one query, as plain rows of the columns
+    an outcome event needs (id, account id, number, amount, status): no ORM object."""
     if not payment_ids:
         return {}
-    rows = session.scalars(
-        select(Payment).where(Payment.tenant_id == tenant_id, Payment.id.in_(list(payment_ids)))
+    rows = session.execute(
+        select(
+            Payment.id, Payment.account_id, Payment.number, Payment.amount_minor, Payment.status
+        ).where(Payment.tenant_id == tenant_id, Payment.id.in_(list(payment_ids)))
     )
     return {row.id: row for row in rows}
 
@@ -320,7 +321,8 @@ def add_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     Tenant: each row carries the tenant id of the context that built it.
     """
     if rows:
-        session.execute(insert(CollectionEvent), list(rows))
+        # The table, not the entity: a plain executemany, no ORM bulk-insert bookkeeping.
+        session.execute(insert(cast(Table, CollectionEvent.__table__)), list(rows))
 
 
 def page_of_events(

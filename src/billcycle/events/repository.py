@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from billcycle.events.models import Event
@@ -18,7 +18,9 @@ def add_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     Tenant: each row carries the tenant_id of the context that wrote it.
     """
     if rows:
-        session.execute(insert(Event), list(rows))
+        # The table, not the entity: a plain executemany, no ORM bulk-insert bookkeeping
+        # per row (a payment run's chunk appends two events a payment).
+        session.execute(insert(cast(Table, Event.__table__)), list(rows))
 
 
 def add_event(session: Session, event: Event) -> Event:

@@ -197,13 +197,16 @@ class Gateway(Protocol):
 
 @runtime_checkable
 class BatchingGateway(Protocol):
-    """A gateway that takes many sales in one call (a batch API, or the test gateway,
-    which records a batch in its book at once). ``sale_many`` answers each request as
-    :meth:`Gateway.sale` would, in order; the requests count as that many calls in
-    flight together, so a caller sends at most its in-flight count in one batch. It may
-    raise a domain error for a request the gateway refuses outright (a bad amount, a
-    reused key): the caller then sends that batch's sales one by one, which answers each
-    its own error."""
+    """A gateway that takes many sales in ONE call of one round trip: only for an adapter
+    whose gateway really has a batch API. Card gateways such as Stripe have none (one
+    charge a request): their adapters implement :meth:`Gateway.sale` only, and callers
+    keep ``in_flight`` of those calls out at once, each with its own round trip. The test
+    gateway offers one (``batch_sales: 1``) to model such an API. ``sale_many`` answers
+    each request as :meth:`Gateway.sale` would, in order; the requests count as that
+    many calls in flight together, so a caller sends at most its in-flight count in one
+    batch. It may raise a domain error for a request the gateway refuses outright (a bad
+    amount, a reused key): the caller then sends that batch's sales one by one, which
+    answers each its own error."""
 
     def sale_many(self, requests: Sequence[SaleRequest]) -> list[GatewayResult]: ...
 

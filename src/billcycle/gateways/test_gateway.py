@@ -24,13 +24,18 @@ card                    token                                       a sale ...
    says approved.
 .. [3] Until ``settle_after_seconds`` of machine time have passed (or ``settle``).
 
-Settings: ``latency_ms`` (waited before every call), ``settle_after_seconds`` (how long
-a pending sale stays pending), ``max_calls_per_second`` (0: none), the per-process rate
-limit ``payments.charging`` honours, and optionally ``batch_sales`` (1 by default: a
-batch of sales, at most the caller's in-flight count, is one call of one round trip and
-one write of the book; 0: one call per sale). :meth:`TestGateway.chargeback` charges back an
-approved sale, as a card network does after a lost dispute (tests then report it through
-the gateway-settlement API).
+Settings: ``latency_ms`` (waited before every call: a sale through :meth:`TestGateway.sale`
+waits it once, as one request to a one-charge-per-request gateway such as Stripe does),
+``settle_after_seconds`` (how long a pending sale stays pending), ``max_calls_per_second``
+(0: none), the per-process rate limit ``payments.charging`` honours, and optionally
+``batch_sales`` (1 by default: the gateway models a batch API, a batch of sales, at most
+the caller's in-flight count, being one call of ONE round trip and one write of the book;
+0: no batch API, one call and one round trip per sale, as Stripe). Sales in flight
+together have their book entries written together (``_GroupWriter``, a group commit):
+the book lives in billcycle's own database, where a remote gateway's storage would cost
+billcycle nothing, so concurrent calls do not each pay a transaction of their own.
+:meth:`TestGateway.chargeback` charges back an approved sale, as a card network does
+after a lost dispute (tests then report it through the gateway-settlement API).
 
 The charge book is the ``test_gateway_charges`` table, written in the gateway's OWN
 short transaction on its own connection, as a remote gateway records a charge whatever
@@ -294,6 +299,7 @@ class TestGateway:
         self._settle_after = timedelta(seconds=settings["settle_after_seconds"])
         self._sessions: sessionmaker[Session] = make_session_factory(config.engine)
         self._book_lock = _book_lock(config.engine)
+        self._writer = _writer(config.engine, config.tenant_id, config.gateway_id)
 
     # -- tokenization: the number goes no further than this method ----------------------
 
@@ -346,48 +352,15 @@ class TestGateway:
     # -- transactions ------------------------------------------------------------------
 
     def sale(self, request: SaleRequest) -> GatewayResult:
-        check_idempotency_key(request.idempotency_key)
-        _positive_minor(request.amount, normalize_currency(request.currency))
+        """One sale, one call: its own round trip (``latency_ms``), then its book entry.
+        Calls in flight together (a payment run keeps 64 out) have their book entries
+        written together by :class:`_GroupWriter`, one short transaction for the calls
+        that arrive while the previous one commits, as a remote gateway's storage takes
+        concurrent requests; each call is still answered on its own."""
+        checked = _checked(request)
         self._wait()
-        return self._sale(request)
-
-    def _sale(self, request: SaleRequest) -> GatewayResult:
-        key = check_idempotency_key(request.idempotency_key)
-        currency = normalize_currency(request.currency)
-        amount_minor = _positive_minor(request.amount, currency)
-        token = request.payment_method.token
-        scenario = scenario_of_token(token)
-
-        def record(session: Session) -> TestGatewayCharge:
-            now = self._clock.now()
-            return repo.insert_charge(
-                session,
-                TestGatewayCharge(
-                    tenant_id=self._tenant_id,
-                    gateway_id=self._gateway_id,
-                    idempotency_key=key,
-                    kind=TransactionKind.SALE,
-                    state=scenario.state,
-                    amount_minor=amount_minor,
-                    currency=currency,
-                    token=token,
-                    code=scenario.code,
-                    message=scenario.message,
-                    settles_at=(
-                        now + self._settle_after if scenario.state is ChargeState.PENDING else None
-                    ),
-                    created_at=now,
-                    updated_at=now,
-                ),
-            )
-
-        row, fresh = self._once(key, record)
-        _same_request(row, TransactionKind.SALE, amount_minor, currency, None, token)
-        if fresh:
-            log.info("test gateway sale %s: %s", transaction_id(row.id), row.state)
-        if fresh and scenario.times_out:
-            return self._timed_out(key, request.amount, currency)
-        return self._result(row)
+        [(row, fresh)] = self._writer.write(self, [checked])
+        return self._answer(checked, row, fresh)
 
     @staticmethod
     def _timed_out(key: str, amount: Decimal, currency: str) -> GatewayResult:
@@ -522,6 +495,93 @@ class TestGateway:
                 session.refresh(row)
             return self._result(row)
 
+    # -- the book ----------------------------------------------------------------------
+
+    def _book_many(self, sales: Sequence[_Sale]) -> list[tuple[Any, bool]]:
+        """Book ``sales`` in one short transaction: the keys already booked read in one
+        SELECT, the new ones written by one INSERT ... RETURNING (plain rows); (entry,
+        fresh) for each, in order. A key given twice is booked once."""
+        with self._book_lock, unit_of_work(self._sessions) as session:
+            rows: dict[str, Any] = dict(
+                repo.find_by_keys(session, self._tenant_id, [s.key for s in sales])
+            )
+            for key, row in list(rows.items()):
+                rows[key] = self._settled(session, row)
+            known = set(rows)
+            now = self._clock.now()
+            fresh: dict[str, dict[str, Any]] = {}
+            for sale in sales:
+                if sale.key in known or sale.key in fresh:
+                    continue
+                fresh[sale.key] = {
+                    "tenant_id": self._tenant_id,
+                    "gateway_id": self._gateway_id,
+                    "idempotency_key": sale.key,
+                    "kind": TransactionKind.SALE.value,
+                    "parent_id": None,
+                    "state": sale.scenario.state.value,
+                    "amount_minor": sale.amount_minor,
+                    "currency": sale.currency,
+                    "token": sale.token,
+                    "code": sale.scenario.code,
+                    "message": sale.scenario.message,
+                    "settles_at": (
+                        now + self._settle_after
+                        if sale.scenario.state is ChargeState.PENDING
+                        else None
+                    ),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            for row in repo.insert_charges(session, list(fresh.values())):
+                rows[row.idempotency_key] = row
+        if fresh:
+            log.info("test gateway: %d sales booked together", len(fresh))
+        found: list[tuple[Any, bool]] = []
+        for sale in sales:
+            first = sale.key in fresh
+            found.append((rows[sale.key], first))
+            fresh.pop(sale.key, None)  # a second sale with the key reads the first's
+        return found
+
+    def _book_one(self, sale: _Sale) -> tuple[Any, bool]:
+        def record(session: Session) -> TestGatewayCharge:
+            now = self._clock.now()
+            return repo.insert_charge(
+                session,
+                TestGatewayCharge(
+                    tenant_id=self._tenant_id,
+                    gateway_id=self._gateway_id,
+                    idempotency_key=sale.key,
+                    kind=TransactionKind.SALE,
+                    state=sale.scenario.state,
+                    amount_minor=sale.amount_minor,
+                    currency=sale.currency,
+                    token=sale.token,
+                    code=sale.scenario.code,
+                    message=sale.scenario.message,
+                    settles_at=(
+                        now + self._settle_after
+                        if sale.scenario.state is ChargeState.PENDING
+                        else None
+                    ),
+                    created_at=now,
+                    updated_at=now,
+                ),
+            )
+
+        return self._once(sale.key, record)
+
+    def _answer(self, sale: _Sale, row: Any, fresh: bool) -> GatewayResult:
+        _same_request(row, TransactionKind.SALE, sale.amount_minor, sale.currency, None, sale.token)
+        if fresh:
+            log.debug("test gateway sale %s: %s", transaction_id(row.id), row.state)
+        if fresh and sale.scenario.times_out:
+            return self._timed_out(
+                sale.key, from_minor(sale.amount_minor, sale.currency), sale.currency
+            )
+        return self._result(row)
+
     # -- helpers -----------------------------------------------------------------------
 
     def _wait(self) -> None:
@@ -621,70 +681,111 @@ class BatchingTestGateway(TestGateway):
 
     def sale_many(self, requests: Sequence[SaleRequest]) -> list[GatewayResult]:
         """Many sales sent together (``BatchingGateway``): one round trip's latency, as
-        that many calls in flight at once, and the book written in ONE short transaction
-        (keys already known answer their transaction, as :meth:`sale` does). A request
-        :meth:`sale` would refuse outright (a bad key or amount, a key reused for another
-        transaction) raises here; the caller then sends them one by one."""
-        checked: list[tuple[str, str, int, str, Scenario]] = []
-        for request in requests:
-            key = check_idempotency_key(request.idempotency_key)
-            currency = normalize_currency(request.currency)
-            amount_minor = _positive_minor(request.amount, currency)
-            token = request.payment_method.token
-            checked.append((key, currency, amount_minor, token, scenario_of_token(token)))
-        keys = [key for key, *_ in checked]
+        for a gateway with a real batch API, and the book written in ONE short
+        transaction (keys already known answer their transaction, as :meth:`sale` does).
+        A request :meth:`sale` would refuse outright (a bad key or amount, a key reused
+        for another transaction) raises here; the caller then sends them one by one."""
+        checked = [_checked(request) for request in requests]
+        keys = [c.key for c in checked]
         if len(set(keys)) != len(keys):
             return [self.sale(request) for request in requests]
         if not checked:
             return []
         self._wait()
-        try:
-            with self._book_lock, unit_of_work(self._sessions) as session:
-                rows = repo.find_by_keys(session, self._tenant_id, keys)
-                for key, row in list(rows.items()):
-                    rows[key] = self._settled(session, row)
-                known = set(rows)
-                now = self._clock.now()
-                fresh = [
-                    {
-                        "tenant_id": self._tenant_id,
-                        "gateway_id": self._gateway_id,
-                        "idempotency_key": key,
-                        "kind": TransactionKind.SALE.value,
-                        "parent_id": None,
-                        "state": scenario.state.value,
-                        "amount_minor": amount_minor,
-                        "currency": currency,
-                        "token": token,
-                        "code": scenario.code,
-                        "message": scenario.message,
-                        "settles_at": (
-                            now + self._settle_after
-                            if scenario.state is ChargeState.PENDING
-                            else None
-                        ),
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for key, currency, amount_minor, token, scenario in checked
-                    if key not in known
-                ]
-                for row in repo.insert_charges(session, fresh):
-                    rows[row.idempotency_key] = row
-        except IntegrityError:
-            # A concurrent call with one of these keys: one by one decides each.
-            return [self._sale(request) for request in requests]
-        if fresh:
-            log.info("test gateway: %d sales in one batch", len(fresh))
-        results: list[GatewayResult] = []
-        for key, currency, amount_minor, token, scenario in checked:
-            row = rows[key]
-            _same_request(row, TransactionKind.SALE, amount_minor, currency, None, token)
-            if key not in known and scenario.times_out:
-                results.append(self._timed_out(key, from_minor(amount_minor, currency), currency))
-            else:
-                results.append(self._result(row))
-        return results
+        written = self._writer.write(self, checked)
+        return [
+            self._answer(c, row, fresh) for c, (row, fresh) in zip(checked, written, strict=True)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Sale:
+    """A sale request as checked before it goes to the book."""
+
+    key: str
+    currency: str
+    amount_minor: int
+    token: str
+    scenario: Scenario
+
+
+def _checked(request: SaleRequest) -> _Sale:
+    key = check_idempotency_key(request.idempotency_key)
+    currency = normalize_currency(request.currency)
+    amount_minor = _positive_minor(request.amount, currency)
+    token = request.payment_method.token
+    return _Sale(key, currency, amount_minor, token, scenario_of_token(token))
+
+
+class _GroupWriter:
+    """Writes the book entries of the calls in flight together in one short transaction
+    (a group commit): a call queues its sales, then takes the writer's turn; the first
+    to get it writes everything queued by then, and the calls whose sales it wrote find
+    them written when their turn comes. What each call is answered is its own entry,
+    exactly as if written alone (a key already booked answers its transaction; of two
+    sales with one key, the first books it and the second reads it)."""
+
+    def __init__(self) -> None:
+        self._queue: list[_Slot] = []
+        self._queue_lock = threading.Lock()
+        self._turn = threading.Lock()
+
+    def write(self, gateway: TestGateway, sales: Sequence[_Sale]) -> list[tuple[Any, bool]]:
+        slots = [_Slot(gateway, sale) for sale in sales]
+        with self._queue_lock:
+            self._queue.extend(slots)
+        with self._turn:
+            if not all(slot.done for slot in slots):
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._write(batch)
+        for slot in slots:
+            if slot.error is not None:
+                raise slot.error
+        return [(slot.row, slot.fresh) for slot in slots]
+
+    def _write(self, batch: list[_Slot]) -> None:
+        # Slots carry their gateway (its clock and settings): grouped by it, in order.
+        groups: dict[int, list[_Slot]] = {}
+        for slot in batch:
+            groups.setdefault(id(slot.gateway), []).append(slot)
+        for slots in groups.values():
+            gateway = slots[0].gateway
+            try:
+                try:
+                    written = gateway._book_many([slot.sale for slot in slots])
+                except IntegrityError:
+                    # Another process booked one of these keys meanwhile: one by one.
+                    written = [gateway._book_one(slot.sale) for slot in slots]
+                for slot, (row, fresh) in zip(slots, written, strict=True):
+                    slot.row, slot.fresh = row, fresh
+            except BaseException as exc:  # every waiting call hears of it
+                for slot in slots:
+                    slot.error = exc
+            finally:
+                for slot in slots:
+                    slot.done = True
+
+
+@dataclass(slots=True)
+class _Slot:
+    gateway: TestGateway
+    sale: _Sale
+    row: Any = None
+    fresh: bool = False
+    error: BaseException | None = None
+    done: bool = False
+
+
+# One group writer per (engine, tenant, gateway) in the process: the calls of every
+# payment-run chunk of the process share it, as they share the connection pool.
+_WRITERS: dict[tuple[int, int, int], _GroupWriter] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+def _writer(engine: Engine, tenant_id: int, gateway_id: int) -> _GroupWriter:
+    with _WRITERS_GUARD:
+        return _WRITERS.setdefault((id(engine), tenant_id, gateway_id), _GroupWriter())
 
 
 def _positive_minor(amount: Decimal, currency: str) -> int:

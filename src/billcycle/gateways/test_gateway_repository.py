@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from billcycle.gateways.models import TestGatewayCharge
@@ -47,17 +47,19 @@ def find_by_keys(
     return found
 
 
-def insert_charges(session: Session, rows: Sequence[dict[str, Any]]) -> list[TestGatewayCharge]:
-    """Many transactions in one batched INSERT ... RETURNING, in ``rows``' order.
+def insert_charges(session: Session, rows: Sequence[dict[str, Any]]) -> list[Any]:
+    """Many transactions in one batched INSERT ... RETURNING, in ``rows``' order, as
+    plain rows of every column (no ORM object).
 
     Tenant: each row carries its tenant_id (the gateway's own)."""
     if not rows:
         return []
+    table = TestGatewayCharge.__table__
+    assert isinstance(table, Table)
     return list(
-        session.scalars(
-            insert(TestGatewayCharge).returning(TestGatewayCharge, sort_by_parameter_order=True),
-            list(rows),
-        )
+        session.execute(
+            insert(table).returning(*table.c, sort_by_parameter_order=True), list(rows)
+        ).all()
     )
 
 

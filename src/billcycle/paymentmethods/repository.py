@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -113,22 +113,31 @@ def approve_methods(
                 .order_by(PaymentMethod.id)
                 .with_for_update()
             ).all()
-    counts = dict(approved)
-    for start in range(0, len(ordered), 500):
-        part = ordered[start : start + 500]
-        session.execute(
-            update(PaymentMethod)
-            .where(PaymentMethod.tenant_id == tenant_id, PaymentMethod.id.in_(part))
-            .values(
-                last_transaction_at=at,
-                last_transaction=GatewayOutcome.APPROVED.value,
-                num_consecutive_failures=0,
-                total_processed_payments=func.coalesce(PaymentMethod.total_processed_payments, 0)
-                + case({m: counts[m] for m in part}, value=PaymentMethod.id, else_=0),
-                updated_at=at,
+    # One UPDATE per distinct count (a payment run's chunk: one approval a method, so
+    # one statement), not a CASE of every method, which costs ~1 ms per 100 to build.
+    by_count: dict[int, list[int]] = {}
+    for method_id in ordered:
+        by_count.setdefault(approved[method_id], []).append(method_id)
+    for count, ids in sorted(by_count.items()):
+        for start in range(0, len(ids), 500):
+            session.execute(
+                update(PaymentMethod)
+                .where(
+                    PaymentMethod.tenant_id == tenant_id,
+                    PaymentMethod.id.in_(ids[start : start + 500]),
+                )
+                .values(
+                    last_transaction_at=at,
+                    last_transaction=GatewayOutcome.APPROVED.value,
+                    num_consecutive_failures=0,
+                    total_processed_payments=func.coalesce(
+                        PaymentMethod.total_processed_payments, 0
+                    )
+                    + count,
+                    updated_at=at,
+                )
+                .execution_options(synchronize_session=False)
             )
-            .execution_options(synchronize_session=False)
-        )
 
 
 def default_for_account(session: Session, tenant_id: int, account_id: int) -> PaymentMethod | None:

@@ -22,6 +22,7 @@ attempt key. Records whose payment is settled later show its outcome when read.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
 from billcycle.collections.policy import policies_for, retry_allowed
 from billcycle.context import ServiceContext
@@ -90,6 +91,7 @@ class Begun:
 
 
 def _fail(record: PaymentRunData, code: str, message: str, now: datetime) -> None:
+    flag_modified(record, "amount_to_collect_minor")  # decided, not yet written
     record.result = RecordResult.ERROR.value
     record.error_code = code[:100]
     record.error_message = message
@@ -97,6 +99,7 @@ def _fail(record: PaymentRunData, code: str, message: str, now: datetime) -> Non
 
 
 def _done(record: PaymentRunData, now: datetime) -> None:
+    flag_modified(record, "amount_to_collect_minor")  # decided, not yet written
     record.result = RecordResult.PROCESSED.value
     record.processed_at = now
 
@@ -195,12 +198,13 @@ def begin_chunk(
         if not fresh:
             return begun
         now = ctx.clock.now()
-        balances = {
-            invoice_id: facts[2]  # (account id, status, balance, invoice date)
-            for invoice_id, facts in activity_repository.invoice_facts(
-                ctx.session, tenant_id, [r.invoice_id for r in fresh]
-            ).items()
-        }
+        # What is read from here on is the state the charges are written against.
+        charging.hold_write_lock(ctx)
+        # (account id, status, balance, invoice date) of each record's invoice
+        invoice_facts = activity_repository.invoice_facts(
+            ctx.session, tenant_id, [r.invoice_id for r in fresh]
+        )
+        balances = {invoice_id: facts[2] for invoice_id, facts in invoice_facts.items()}
         awaiting = charging.invoices_awaiting_settlement(ctx, [r.invoice_id for r in fresh])
         defaults = methods_repo.defaults_for_accounts(
             ctx.session, tenant_id, sorted({r.account_id for r in fresh})
@@ -234,11 +238,16 @@ def begin_chunk(
                     )
                     begun.counts.failed += 1
                     continue
-                record.amount_to_collect_minor = min(
-                    record.amount_minor
-                    if record.amount_minor is not None
-                    else balances.get(record.invoice_id, 0),
-                    balances.get(record.invoice_id, 0),
+                # Written with the record's claim (or its result): not flushed on its own.
+                set_committed_value(
+                    record,
+                    "amount_to_collect_minor",
+                    min(
+                        record.amount_minor
+                        if record.amount_minor is not None
+                        else balances.get(record.invoice_id, 0),
+                        balances.get(record.invoice_id, 0),
+                    ),
                 )
             open_ = [r for r in mine if r.result is None]
             if apply_credit and open_:
@@ -275,8 +284,18 @@ def begin_chunk(
                 requests.append(_request(run, batch, balances))
                 groups.append(batch)
         ctx.session.flush()
-        pending = charging.begin_charges(ctx, requests, defaults=defaults) if requests else []
-        claims: list[tuple[int, int]] = []
+        pending = (
+            charging.begin_charges(
+                ctx,
+                requests,
+                defaults=defaults,
+                # Read above; unchanged unless credit was applied since.
+                invoices=None if begun.counts.unapplied else invoice_facts,
+            )
+            if requests
+            else []
+        )
+        claims: list[tuple[int, int, int | None]] = []
         for charge, batch in zip(pending, groups, strict=True):
             if charge.error is not None or charge.payment_id is None:
                 message = charge.error.render() if charge.error is not None else "Not charged."
@@ -284,14 +303,16 @@ def begin_chunk(
                     _fail(record, RecordError.CHARGE_REFUSED, message, now)
                 begun.counts.failed += len(batch)
                 continue
-            claims.extend((record.id, charge.payment_id) for record in batch)
+            claims.extend(
+                (record.id, charge.payment_id, record.amount_to_collect_minor) for record in batch
+            )
             begun.pending.append(charge)
             begun.groups.append([record.id for record in batch])
         ctx.session.flush()
         # Every record claimed by its payment in one statement, all or none.
         if not repo.claim_many(ctx.session, claims):
             raise ChunkTakenOver("Another worker collected these records meanwhile.")
-        by_record = dict(claims)
+        by_record = {record_id: payment_id for record_id, payment_id, _ in claims}
         for batch in groups:
             for record in batch:
                 if record.id in by_record:
@@ -363,6 +384,11 @@ def _request(
     )
 
 
+# Slices whose gateway calls may be out at once: the next slice's calls start while the
+# last ones of the previous slice are still out, so ``in_flight`` stays full.
+SLICES_OUT = 2
+
+
 def collect_pipelined(
     runtime: Runtime,
     tenant_id: int,
@@ -374,10 +400,11 @@ def collect_pipelined(
     in_flight: int,
 ) -> None:
     """Collect a chunk in slices of about ``2 * in_flight`` records, overlapped: while
-    one slice's gateway calls are out (phase 2, in a thread of its own), the previous
-    slice is finished and the next one begun (phases 3 and 1, each its own unit of
-    work, as for a whole chunk). Each slice is committed before its calls go out, so a
-    crash anywhere leaves what a crashed chunk leaves (see the module's note)."""
+    the calls of up to ``SLICES_OUT`` slices are out (phase 2, in threads of their own,
+    together at most ``in_flight`` calls: ``charging.InFlightGate``), the oldest slice
+    is finished and the next one begun (phases 3 and 1, each its own unit of work, as
+    for a whole chunk). Each slice is committed before its calls go out, so a crash
+    anywhere leaves what a crashed chunk leaves (see the module's note)."""
     with runtime.service_context(tenant_id) as ctx:
         slices = repo.open_slices(
             ctx.session, tenant_id, run_id, first_account, last_account, 2 * in_flight
@@ -385,38 +412,51 @@ def collect_pipelined(
     if not slices:
         # Nothing open: still renew and finish (records a crashed attempt left).
         slices = [(first_account, last_account)]
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="payment-run-send") as sender:
-        out: tuple[Begun, Future[list[ChargeAnswer]]] | None = None
+    gate = charging.InFlightGate(in_flight)
+    out: deque[tuple[Begun, Future[list[ChargeAnswer]]]] = deque()
+    with ThreadPoolExecutor(
+        max_workers=SLICES_OUT, thread_name_prefix="payment-run-send"
+    ) as sender:
         try:
             for lo, hi in slices:
                 begun = begin_chunk(runtime, tenant_id, run_id, lo, hi, keep_lease)
                 if begun is None:
                     break  # cancelled or deleted meanwhile
-                sent = sender.submit(send_chunk, runtime, tenant_id, begun, in_flight)
-                previous, out = out, (begun, sent)
-                if previous is not None:
-                    finish_chunk(runtime, tenant_id, previous[0], previous[1].result(), keep_lease)
-            if out is not None:
-                finish_chunk(runtime, tenant_id, out[0], out[1].result(), keep_lease)
-                out = None
+                out.append(
+                    (begun, sender.submit(send_chunk, runtime, tenant_id, begun, in_flight, gate))
+                )
+                while len(out) >= SLICES_OUT:
+                    oldest, sent = out[0]
+                    finish_chunk(runtime, tenant_id, oldest, sent.result(), keep_lease)
+                    out.popleft()
+            while out:
+                oldest, sent = out[0]
+                finish_chunk(runtime, tenant_id, oldest, sent.result(), keep_lease)
+                out.popleft()
         except BaseException:
             # The calls already out are recorded, not left Processing for the reconciler
             # (a re-run of the chunk finds them settled); then the failure goes on.
-            if out is not None:
+            while out:
+                oldest, sent = out.popleft()
                 try:
-                    finish_chunk(runtime, tenant_id, out[0], out[1].result(), keep_lease)
+                    finish_chunk(runtime, tenant_id, oldest, sent.result(), keep_lease)
                 except Exception:
                     log.exception("payment run %s: finishing a slice after a failure", run_id)
             raise
 
 
 def send_chunk(
-    runtime: Runtime, tenant_id: int, begun: Begun, in_flight: int
+    runtime: Runtime,
+    tenant_id: int,
+    begun: Begun,
+    in_flight: int,
+    gate: charging.InFlightGate | None = None,
 ) -> list[ChargeAnswer]:
-    """Phase 2: no unit of work of ours is open."""
+    """Phase 2: no unit of work of ours is open. ``gate``: shared with the chunk's other
+    slices whose calls are out, so that together they keep ``in_flight`` calls out."""
     if not begun.pending:
         return []
-    return charging.send_charges(runtime, tenant_id, begun.pending, in_flight=in_flight)
+    return charging.send_charges(runtime, tenant_id, begun.pending, in_flight=in_flight, gate=gate)
 
 
 def finish_chunk(
@@ -447,49 +487,70 @@ def finish_chunk(
 
 
 def _finish(ctx: ServiceContext, begun: Begun, answers: Sequence[ChargeAnswer]) -> Counts:
+    """Each record's result from its payment's status, read and written as plain rows:
+    one SELECT of the records, one of their payments' statuses, one executemany of the
+    results (no ORM object per record)."""
     counts = Counts()
     outcomes = charging.finish_charges(ctx, answers) if answers else []
     by_payment = {o.payment_id: o for o in outcomes if o.payment_id is not None}
     ids = [i for group in begun.groups for i in group] + begun.resumed
     if not ids:
         return counts
-    records = repo.records_by_id(ctx.session, ctx.tenant_id, ids)
+    records = repo.finishing_rows(ctx.session, ctx.tenant_id, ids)
     statuses = repo.payment_statuses(
         ctx.session, ctx.tenant_id, [r.payment_id for r in records if r.payment_id is not None]
     )
     now = ctx.clock.now()
+    results: list[dict[str, Any]] = []
     for record in records:
         if record.result is not None or record.payment_id is None:
             continue
         outcome = by_payment.get(record.payment_id)
         status, code, message = statuses.get(record.payment_id, (None, None, None))
+        transactions = list(record.transactions or [])
+        collected = record.amount_collected_minor
         if outcome is not None and outcome.error is not None and status is None:
-            _fail(record, RecordError.CHARGE_REFUSED, outcome.error.render(), now)
+            result = RecordResult.ERROR.value
+            error: tuple[str | None, str | None] = (
+                RecordError.CHARGE_REFUSED,
+                outcome.error.render(),
+            )
             counts.failed += 1
-            continue
-        if status in SETTLED_STATUSES:
-            charged = (record.amount_to_collect_minor or 0) - record.amount_collected_minor
-            record.amount_collected_minor += max(0, charged)
-            record.transactions = [*(record.transactions or []), _payment_tx(record, status)]
-            _done(record, now)
+        elif status in SETTLED_STATUSES:
+            to_collect = record.amount_to_collect_minor or 0
+            collected += max(0, to_collect - record.amount_collected_minor)
+            transactions.append(_payment_tx(record, status))
+            result, error = RecordResult.PROCESSED.value, (None, None)
             counts.processed += 1
         elif status == PaymentStatus.ERROR:
-            record.transactions = [*(record.transactions or []), _payment_tx(record, status)]
-            _fail(
-                record,
+            transactions.append(_payment_tx(record, status))
+            result = RecordResult.ERROR.value
+            error = (
                 (outcome.gateway_code if outcome is not None else None) or code or "Declined",
                 (outcome.gateway_message if outcome is not None else None)
                 or message
                 or "The gateway declined the charge.",
-                now,
             )
             counts.failed += 1
-        # Processing: the reconciler settles it; the record shows the payment's status.
-    ctx.session.flush()
+        else:
+            # Processing: the reconciler settles it; the record shows the payment's status.
+            continue
+        results.append(
+            {
+                "b_id": record.id,
+                "result": result,
+                "error_code": error[0][:100] if error[0] is not None else None,
+                "error_message": error[1],
+                "amount_collected_minor": collected,
+                "transactions": transactions or None,
+                "processed_at": now,
+            }
+        )
+    repo.write_results(ctx.session, results)
     return counts
 
 
-def _payment_tx(record: PaymentRunData, status: str) -> dict[str, Any]:
+def _payment_tx(record: Any, status: str) -> dict[str, Any]:
     amount = max(0, (record.amount_to_collect_minor or 0) - _applied_before(record))
     return {
         "id": record.payment_id,
@@ -500,7 +561,7 @@ def _payment_tx(record: PaymentRunData, status: str) -> dict[str, Any]:
     }
 
 
-def _applied_before(record: PaymentRunData) -> int:
+def _applied_before(record: Any) -> int:
     return sum(
         int(t.get("applied", 0))
         for t in record.transactions or []

@@ -8,7 +8,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account
@@ -450,24 +463,30 @@ def open_records(
     )
 
 
-def claim_many(session: Session, claims: Sequence[tuple[int, int]]) -> bool:
-    """Name the payment that collects each record, (record id, payment id) pairs in ONE
-    statement, only where none does yet: all of them, or False when any record was
-    claimed by another worker meanwhile (one that lost its chunk to another must roll
-    back its charges).
+def claim_many(session: Session, claims: Sequence[tuple[int, int, int | None]]) -> bool:
+    """Name the payment that collects each record and the amount it was decided to
+    collect, (record id, payment id, amount to collect) in ONE executemany (no statement
+    built per record), only where no payment does yet: all of them, or False when any
+    record was claimed by another worker meanwhile (one that lost its chunk to another
+    must roll back its charges). Both databases count an executemany's rows
+    (``supports_sane_multi_rowcount``).
 
     Tenant: the records were read under the caller's tenant.
     """
     if not claims:
         return True
-    named = dict(claims)
+    table = PaymentRunData.__table__
+    assert isinstance(table, Table)
     result = session.execute(
-        update(PaymentRunData)
-        .where(PaymentRunData.id.in_(list(named)), PaymentRunData.payment_id.is_(None))
-        .values(payment_id=case(named, value=PaymentRunData.id))
-        .execution_options(synchronize_session=False)
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.payment_id.is_(None))
+        .values(payment_id=bindparam("b_payment"), amount_to_collect_minor=bindparam("b_amount")),
+        [
+            {"b_id": record_id, "b_payment": payment_id, "b_amount": amount}
+            for record_id, payment_id, amount in claims
+        ],
     )
-    return int(result.rowcount) == len(named)  # type: ignore[attr-defined]
+    return int(result.rowcount) == len({record_id for record_id, _, _ in claims})  # type: ignore[attr-defined]
 
 
 def balances(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> dict[int, int]:
@@ -601,4 +620,55 @@ def records_by_id(
             .where(PaymentRunData.tenant_id == tenant_id, PaymentRunData.id.in_(list(record_ids)))
             .order_by(PaymentRunData.id)
         )
+    )
+
+
+def finishing_rows(session: Session, tenant_id: int, record_ids: Sequence[int]) -> list[Any]:
+    """The columns a slice's finish reads of its records, as plain rows (id, payment id,
+    result, amount to collect, amount collected, transactions), in id order: no ORM
+    object per record."""
+    found: list[Any] = []
+    ordered = sorted(set(record_ids))
+    for start in range(0, len(ordered), 500):
+        found.extend(
+            session.execute(
+                select(
+                    _data.id,
+                    _data.payment_id,
+                    _data.result,
+                    _data.amount_to_collect_minor,
+                    _data.amount_collected_minor,
+                    _data.transactions,
+                )
+                .where(_data.tenant_id == tenant_id, _data.id.in_(ordered[start : start + 500]))
+                .order_by(_data.id)
+            ).all()
+        )
+    return found
+
+
+def write_results(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Many records' outcomes in one executemany: each dict names ``b_id`` and the new
+    ``result``, ``error_code``, ``error_message``, ``amount_collected_minor``,
+    ``transactions`` and ``processed_at``. A record whose result is already written
+    keeps it (an outcome is written once).
+
+    Tenant: the ids were read under the caller's tenant (:func:`finishing_rows`).
+    """
+    if not rows:
+        return
+    table = PaymentRunData.__table__
+    assert isinstance(table, Table)
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.result.is_(None))
+        .values(
+            result=bindparam("result"),
+            error_code=bindparam("error_code"),
+            error_message=bindparam("error_message"),
+            amount_collected_minor=bindparam("amount_collected_minor"),
+            transactions=bindparam("transactions"),
+            processed_at=bindparam("processed_at"),
+        ),
+        list(rows),
     )

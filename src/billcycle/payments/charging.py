@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -37,7 +38,6 @@ from typing import Any
 
 from billcycle import metrics
 from billcycle.accounts import service as accounts
-from billcycle.accounts.models import Account
 from billcycle.context import ServiceContext
 from billcycle.errors import Conflict, DomainError, InvalidValue, NotFound, RuleViolation
 from billcycle.events import service as events
@@ -164,16 +164,21 @@ def begin_charges(
     requests: Sequence[ChargeRequest],
     *,
     defaults: Mapping[int, PaymentMethod] | None = None,
+    invoices: Mapping[int, tuple[int, str, int, date]] | None = None,
 ) -> list[PendingCharge]:
     """Processing payments for ``requests`` (in order), each in a savepoint: a refused
     request writes nothing and answers its error. The caller commits before sending.
     ``defaults``: the accounts' default methods when the caller read them in this unit
-    of work already (a payment run's chunk), account id -> method; read otherwise."""
+    of work already (a payment run's chunk), account id -> method; read otherwise.
+    ``invoices``: ``activity_repository.invoice_facts`` of the requests' invoices when
+    the caller read them in this unit of work and changed none since (the caller holds
+    SQLite's write lock, or PostgreSQL reads them again under the payments' locks when
+    settling); read otherwise."""
     found: list[PendingCharge] = []
     if not requests:
         return found
     payment_repo.hold_write_lock(ctx.session)
-    batch = _Batch.read(ctx, requests, defaults)
+    batch = _Batch.read(ctx, requests, defaults, invoices)
     waiting: list[tuple[int, ChargeRequest, _Planned]] = []
     for request in requests:
         planned = batch.plan(request)
@@ -196,9 +201,16 @@ def begin_charges(
     return found
 
 
+def hold_write_lock(ctx: ServiceContext) -> None:
+    """SQLite: take the database's write lock now, before a caller reads what it passes
+    to :func:`begin_charges` (``invoices``), so those reads are the state the charges
+    are written against. PostgreSQL: nothing (rows are locked where written)."""
+    payment_repo.hold_write_lock(ctx.session)
+
+
 @dataclass(frozen=True, slots=True)
 class _Planned:
-    account: Account
+    account: Any  # (id, currency, payment_gateway_id) of the account
     method: PaymentMethod
     gateway_id: int
     amount: Decimal
@@ -214,7 +226,8 @@ class _Batch:
     else None (the one-by-one path decides)."""
 
     ctx: ServiceContext
-    accounts: dict[int, Account]
+    # account id -> (id, currency, payment_gateway_id), plain rows
+    accounts: dict[int, Any]
     methods: dict[int, PaymentMethod]
     defaults: dict[int, PaymentMethod]
     gateways: dict[int, Any]
@@ -229,6 +242,7 @@ class _Batch:
         ctx: ServiceContext,
         requests: Sequence[ChargeRequest],
         known: Mapping[int, PaymentMethod] | None = None,
+        facts: Mapping[int, tuple[int, str, int, date]] | None = None,
     ) -> _Batch:
         account_ids = sorted({r.account_id for r in requests})
         invoice_ids = sorted({a.invoice_id for r in requests for a in r.invoices})
@@ -238,10 +252,13 @@ class _Batch:
                 ctx.session, ctx.tenant_id, invoice_ids
             ).items()
         }
-        invoices = activity_repository.invoice_facts(ctx.session, ctx.tenant_id, invoice_ids)
+        if facts is not None and all(i in facts for i in invoice_ids):
+            invoices = {i: facts[i] for i in invoice_ids}
+        else:
+            invoices = activity_repository.invoice_facts(ctx.session, ctx.tenant_id, invoice_ids)
         return cls(
             ctx=ctx,
-            accounts=accounts.accounts_by_id(ctx, account_ids),
+            accounts=payment_repo.account_facts(ctx.session, ctx.tenant_id, account_ids),
             methods=methods.methods_by_id(
                 ctx.session,
                 ctx.tenant_id,
@@ -413,6 +430,13 @@ def _write_planned(
             for (_, _, planned, _), payment_id in zip(made, ids, strict=True)
             for invoice_id, amount in planned.rows
         ],
+    )
+    # payment.created for each, in one statement with the payments (what create_payment
+    # emits for a payment written one by one).
+    events.emit_many(
+        ctx,
+        EventType.PAYMENT_CREATED,
+        [{**row, "id": payment_id} for (*_, row), payment_id in zip(made, ids, strict=True)],
     )
     for (index, request, planned, row), payment_id in zip(made, ids, strict=True):
         found[index] = PendingCharge(
@@ -613,6 +637,19 @@ def _limiter(tenant_id: int, gateway_id: int, rate: float) -> RateLimiter:
         return limiter
 
 
+class InFlightGate:
+    """Shared by several :func:`send_charges` calls of one caller that overlap (a payment
+    run's chunk sends its next slice while the last calls of the previous one are still
+    out): together they keep at most ``in_flight`` calls out. Sales one call each take
+    one of ``in_flight`` permits each; a batch (which counts as ``in_flight`` calls) is
+    sent only while no other batch of the gate is out."""
+
+    def __init__(self, in_flight: int) -> None:
+        self.in_flight = in_flight
+        self.calls = threading.BoundedSemaphore(in_flight)
+        self.batch = threading.Lock()
+
+
 def send_charges(
     runtime: Runtime,
     tenant_id: int,
@@ -620,6 +657,7 @@ def send_charges(
     *,
     in_flight: int = DEFAULT_IN_FLIGHT,
     sleep: Callable[[float], None] = time.sleep,
+    gate: InFlightGate | None = None,
 ) -> list[ChargeAnswer]:
     """Send each pending charge's sale to its gateway; answers in ``pending``'s order.
 
@@ -672,17 +710,17 @@ def send_charges(
         else:
             singles.extend((i, charge, gateway, limiter) for i, charge in items)
     for gateway, limiter, group in groups:
-        for (i, _), answer in zip(
-            group, _sale_batch(gateway, limiter, [c for _, c in group], sleep), strict=True
-        ):
+        with gate.batch if gate is not None else nullcontext():
+            batch_answers = _sale_batch(gateway, limiter, [c for _, c in group], sleep)
+        for (i, _), answer in zip(group, batch_answers, strict=True):
             answers[i] = answer
     if len(singles) == 1 or (singles and in_flight == 1):
         for i, charge, gateway, limiter in singles:
             answers[i] = _sale(gateway, limiter, charge, sleep)
     elif singles:
-        pool = _pool(in_flight)
+        pool = _pool(gate.in_flight if gate is not None else in_flight)
         futures = [
-            (i, pool.submit(_sale, gateway, limiter, charge, sleep))
+            (i, pool.submit(_gated_sale, gate, gateway, limiter, charge, sleep))
             for i, charge, gateway, limiter in singles
         ]
         for i, future in futures:
@@ -775,6 +813,19 @@ def _rate_of(settings: dict[str, Any]) -> float:
     return value
 
 
+def _gated_sale(
+    gate: InFlightGate | None,
+    gateway: Gateway,
+    limiter: RateLimiter,
+    charge: PendingCharge,
+    sleep: Callable[[float], None],
+) -> ChargeAnswer:
+    if gate is None:
+        return _sale(gateway, limiter, charge, sleep)
+    with gate.calls:
+        return _sale(gateway, limiter, charge, sleep)
+
+
 def _sale(
     gateway: Gateway, limiter: RateLimiter, charge: PendingCharge, sleep: Callable[[float], None]
 ) -> ChargeAnswer:
@@ -803,7 +854,8 @@ def finish_charges(ctx: ServiceContext, answers: Sequence[ChargeAnswer]) -> list
     order = sorted(range(len(answers)), key=lambda i: answers[i].pending.payment_id or 0)
     # The common case, approved sales, settles as a set (the chunk's payments locked in
     # id order by one statement first); the rest goes one by one below.
-    outcomes.update(_settle_approved(ctx, answers))
+    settled_as_set = _settle_approved(ctx, answers)
+    outcomes.update(settled_as_set)
     for i in order:
         if i in outcomes:
             continue
@@ -829,13 +881,15 @@ def finish_charges(ctx: ServiceContext, answers: Sequence[ChargeAnswer]) -> list
             )
     found = [outcomes[i] for i in range(len(answers))]
     notify_collections(ctx, found)
-    _emit_outcomes(ctx, found)
+    # The one-by-one path settled through payments.settle_payment, which emitted its
+    # payments' events already: only the set's are emitted here (each payment once).
+    _emit_outcomes(ctx, list(settled_as_set.values()))
     return found
 
 
 def _emit_outcomes(ctx: ServiceContext, outcomes: Sequence[ChargeOutcome]) -> None:
-    """``payment.processed`` / ``payment.failed`` for the payments these answers settled
-    (set-based: one statement per kind)."""
+    """``payment.processed`` / ``payment.failed`` for the payments :func:`_settle_approved`
+    settled as a set (one statement per kind)."""
     for event_type, succeeded in (
         (EventType.PAYMENT_PROCESSED, True),
         (EventType.PAYMENT_FAILED, False),

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from billcycle.payments.activity_repository import Stored, bulk_insert
 from billcycle.payments.models import Payment, PendingApplication, Refund
 from billcycle.payments.statuses import PaymentStatus, PaymentType, RefundStatus
 
@@ -20,11 +21,20 @@ def add(session: Session, rows: Sequence[PendingApplication]) -> None:
 
 
 def add_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Many intentions (column dicts) in one executemany.
+    """Many intentions (column dicts of ints and None, every row the same keys) in the
+    database's bulk path (COPY on PostgreSQL, the DB-API's executemany on SQLite).
 
     Tenant: each row carries its tenant_id, stamped by ``payments.charging``."""
-    if rows:
-        session.execute(insert(cast(Table, PendingApplication.__table__)), list(rows))
+    if not rows:
+        return
+    columns = list(rows[0])
+    value = Stored(session).value
+    bulk_insert(
+        session,
+        "payment_pending_applications",
+        columns,
+        [tuple(value(row[key]) for key in columns) for row in rows],
+    )
 
 
 def of_payment(session: Session, tenant_id: int, payment_id: int) -> list[PendingApplication]:
