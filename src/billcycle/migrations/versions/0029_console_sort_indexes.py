@@ -6,7 +6,7 @@ and amount, accounts by name; and ``ix_payments_failed``, the payments in Error 
 dashboard's failed payments and their count, which otherwise read every payment). Without them a page in those orders sorts all of the
 tenant's rows (docs/benchmarks.md, "Console at a million accounts").
 
-Revision ID: 0029_console
+Revision ID: 0029
 Revises: 0028
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0029_console"
+revision: str = "0029"
 down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

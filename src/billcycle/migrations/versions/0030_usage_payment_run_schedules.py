@@ -12,8 +12,8 @@ it rates (``invoice_item_id``, not indexed), and with half of each page free tha
 is a HOT update (no new index entries), six times cheaper than with full pages
 (docs/benchmarks.md, "Usage: late usage, import recovery, rating at scale").
 
-Revision ID: 0029_usage
-Revises: 0028
+Revision ID: 0030
+Revises: 0029
 Create Date: 2026-12-06 13:30:00
 """
 
@@ -25,8 +25,8 @@ from alembic import op
 import billcycle.db.types
 
 
-revision: str = "0029_usage"
-down_revision: str | None = "0028"
+revision: str = "0030"
+down_revision: str | None = "0029"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
