@@ -63,10 +63,20 @@ def apply_field_limits(model: type[BaseModel]) -> None:
     limits = FIELD_LIMITS.get(key) if model.__module__.startswith(__package__ or "") else None
     if not limits:
         return
+    own: frozenset[str] = getattr(model, "limits_checked_by_hand", frozenset())
     changed = False
     for name, field in model.model_fields.items():
-        limit = limits.get(field.alias or name)
-        if limit is not None and MaxLen(limit) not in field.metadata:
+        wire = field.alias or name
+        limit = limits.get(wire)
+        if limit is None:
+            continue
+        if wire in own:
+            # The model's own validator bounds it with the dialect's exact message (a bill
+            # run's 53100320 reasons): the documents show the limit, pydantic does not check.
+            word = "maxItems" if "list" in str(field.annotation) else "maxLength"
+            field.json_schema_extra = {**(field.json_schema_extra or {}), word: limit}  # type: ignore[dict-item]
+            changed = True
+        elif MaxLen(limit) not in field.metadata:
             field.metadata.append(MaxLen(limit))
             changed = True
     if changed:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from pydantic.alias_generators import to_camel
@@ -47,6 +47,8 @@ class BillRunFilter(BaseModel):
 
 class BillRunRequest(CamelRequest):
     """Documents the body; ``bill_run_request`` validates it exactly as Zuora does."""
+
+    limits_checked_by_hand: ClassVar[frozenset[str]] = frozenset({"batches", "chargeTypeToExclude"})
 
     name: str | None = None
     bill_run_type: str | None = Field(None, description="Regular (default) | CatchUp")
