@@ -12,6 +12,7 @@ is serialised before the clock starts.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -61,8 +62,13 @@ def run(bench: Bench, params: BulkPaymentParams) -> dict[str, Any]:
     ).encode()
     body_seconds = time.perf_counter() - started
     with bench.workers() as workers:
+        pids = sorted({os.getpid(), *workers.pids()})
+        cpu_before = _cpu_seconds(pids)
+        load_before = os.getloadavg()[0]
         with Stopwatch(workers) as timing:
             job_id, validate_seconds = _write_off(bench, workers, body)
+        cpu_seconds = _cpu_seconds(pids) - cpu_before
+        load_after = os.getloadavg()[0]
         worker_count = len(workers.pids())
     payments, applied = bench.row(
         "SELECT count(*), coalesce(sum(amount_minor), 0) FROM ledger_entries "
@@ -88,6 +94,10 @@ def run(bench: Bench, params: BulkPaymentParams) -> dict[str, Any]:
         "validate_seconds": round(validate_seconds, 3),
         "process_seconds": round(wall - validate_seconds, 3),
         "payments_per_second": per_second(params.payments, wall),
+        # CPU of the bench process (the API, and SQLite's embedded worker) and the
+        # workers while timed: a shared machine's load moves the wall time far more.
+        "cpu_seconds": round(cpu_seconds, 2),
+        "load_average": [round(load_before, 1), round(load_after, 1)],
         "peak_rss_mb": timing.peak_rss_mb,
         "peak_rss_mb_per_worker": timing.peak_rss_mb_per_worker,
         "chunk_size": bench.runtime.settings.bulk_job_chunk_size,
@@ -97,3 +107,18 @@ def run(bench: Bench, params: BulkPaymentParams) -> dict[str, Any]:
         "correct": not errors,
         "errors": errors,
     }
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes ``pids`` have used (Linux ``/proc``; 0
+    for a process that is gone or a system without it)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
