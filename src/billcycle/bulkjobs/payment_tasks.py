@@ -117,11 +117,10 @@ class ProcessPaymentChunk:
         job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
         rows = repo.records_with_data(session, job_id, first, last, RecordStatus.PASSED_VALIDATION)
         records = _parse(rows)
-        charged = [
-            (record_id, record)
-            for (record_id, _), record in zip(rows, records, strict=True)
-            if rules.is_charged(record)
-        ]
+        charged: list[tuple[int, Record]] = []
+        recorded: list[tuple[int, Record]] = []
+        for (record_id, _), record in zip(rows, records, strict=True):
+            (charged if rules.is_charged(record) else recorded).append((record_id, record))
         if charged:
             # CreditCard and ACH records first, in units of work of their own (this one
             # has only read, and holds no lock), so no write lock is held while gateways
@@ -156,10 +155,11 @@ class ProcessPaymentChunk:
         planned: list[payments.PlannedPayment] = []
         record_ids: list[int] = []
         failed: dict[str, list[int]] = {}
-        for (record_id, _), record in zip(rows, records, strict=True):
-            if rules.is_charged(record):
-                continue  # charged above; one whose charge is out stays for the re-run
-            verdict = rules.judge(record, customers, invoices, spend=True)
+        # Charged records were handled above (one whose charge is out stays for the
+        # re-run); the recorded ones are judged against the balances spent so far.
+        judge, manual = rules.judge, PaymentSource.MANUAL
+        for record_id, record in recorded:
+            verdict = judge(record, customers, invoices, spend=True)
             if isinstance(verdict, str):
                 failed.setdefault(verdict, []).append(record_id)
                 continue
@@ -176,15 +176,13 @@ class ProcessPaymentChunk:
                 )
             planned.append(
                 payments.PlannedPayment(
-                    account_id=record["customerId"],
-                    amount_minor=verdict.amount_minor,
-                    currency=verdict.currency,
-                    method_kind=record["paymentMethod"],
-                    source=record.get("source", PaymentSource.MANUAL),
-                    reference=record.get("reference"),
-                    allocations=tuple(
-                        (invoice_id, minor, dates[invoice_id]) for invoice_id, minor in pieces
-                    ),
+                    record["customerId"],
+                    verdict.amount_minor,
+                    verdict.currency,
+                    record["paymentMethod"],
+                    record.get("source", manual),
+                    record.get("reference"),
+                    tuple([(invoice_id, minor, dates[invoice_id]) for invoice_id, minor in pieces]),
                 )
             )
             record_ids.append(record_id)
