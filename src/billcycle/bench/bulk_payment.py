@@ -133,10 +133,9 @@ def _cpu_seconds(pids: list[int]) -> float:
 def _create_and_process(bench: Bench, workers: Workers, body: bytes) -> tuple[int, float]:
     """``write_off._write_off``'s steps (create, wait for Validated, Process, wait for
     Processed), except that Process's answer (the whole job with its records: ~200 MB
-    for a million) is received but not parsed: parsing it is a client's cost, and the
-    bench's client shares its process with the API and, on SQLite, with the worker,
-    where a million parsed records in the heap also made every garbage collection of
-    the worker's thread walk them."""
+    for a million) is received but not parsed: parsing it is the client's cost, and the
+    bench's client shares its process (and, on SQLite, the GIL) with the API and the
+    worker it measures."""
     started = time.perf_counter()
     job = bench.call("POST", BULK_API, content=body, fusebill=True)
     job_id = int(job["id"])
