@@ -61,14 +61,16 @@ _PAUSE_SECONDS = 0.12
 _last_pause = threading.local()
 
 
-def _let_writers_in(ctx: ServiceContext) -> None:
+def _let_writers_in(ctx: ServiceContext, turn: float = _WRITE_TURN_SECONDS) -> None:
+    """Pause before this chunk's first write once the worker has written for ``turn``
+    seconds (SQLite only)."""
     if ctx.session.get_bind().dialect.name != "sqlite":
         return
     now = time.monotonic()
     last: float | None = getattr(_last_pause, "at", None)
     if last is None:
         _last_pause.at = now
-    elif now - last >= _WRITE_TURN_SECONDS:
+    elif now - last >= turn:
         time.sleep(_PAUSE_SECONDS)
         _last_pause.at = time.monotonic()
 

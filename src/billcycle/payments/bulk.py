@@ -118,7 +118,13 @@ def record_payments(ctx: ServiceContext, planned: Sequence[PlannedPayment]) -> l
         return []
     session, tenant_id = ctx.session, ctx.tenant_id
     ids = repo.allocate_payment_ids(session, len(planned))
-    numbered = numbers.number_block(session, tenant_id, "payment", len(planned))
+    # Numbers reserved in a short transaction of their own (PostgreSQL), as a bill run's
+    # invoice numbers: otherwise the tenant's number row stays locked until this chunk
+    # commits and a job's workers process one chunk at a time. A chunk that rolls back
+    # (a crash, a cancel) leaves its block unused: a gap in payment numbers.
+    numbered = numbers.number_block(
+        session, tenant_id, "payment", len(planned), own_transaction=True
+    )
     stored = repo.Stored(session)
     today = ctx.clock.today()
     now = stored.value(ctx.clock.now())
