@@ -33,6 +33,23 @@ def dbapi(session: Session) -> Any:
     return session.connection().connection.dbapi_connection
 
 
+def fetch_rows(session: Session, stmt: Any) -> list[Sequence[Any]]:
+    """A Core ``stmt``'s rows as the DBAPI returns them: plain tuples, values in the
+    database's own forms (SQLite: text dates and decimals; PostgreSQL: psycopg's Python
+    types). For reads of thousands of rows a chunk, where SQLAlchemy's Row objects and
+    result processing cost more than the query itself."""
+    compiled = stmt.compile(
+        dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
+    )
+    if is_postgres(session):
+        with dbapi(session).cursor() as cursor:
+            cursor.execute(str(compiled), compiled.params)
+            return cast(list[Sequence[Any]], cursor.fetchall())
+    names = compiled.positiontup or ()
+    params = [sqlite_storage_value(compiled.params[name]) for name in names]
+    return cast(list[Sequence[Any]], dbapi(session).execute(str(compiled), params).fetchall())
+
+
 # -- SQLite ------------------------------------------------------------------------------------
 
 
