@@ -23,6 +23,7 @@ from typing import Any
 from billcycle import phases
 from billcycle.bench import raw_write
 from billcycle.bench.harness import Bench, BenchError, Stopwatch, Timing, Workers, per_second
+from billcycle.db import server_settings
 from billcycle.devtools.dataset import DatasetSpec
 from billcycle.ids import parse_zuora_id, to_zuora_id
 
@@ -236,9 +237,11 @@ def run(bench: Bench, params: BillRunParams) -> dict[str, Any]:
     """The whole benchmark; the result is one JSON object (``correct`` false and
     ``errors`` listed when the run's figures do not match the data set)."""
     dataset, load_seconds = bench.load(params.spec())
+    load_before = os.getloadavg()[0]
     with phase_profile() as found, bench.workers() as workers:
         run_id, timing = generate(bench, workers)
         worker_count = len(workers.pids())
+    load_after = os.getloadavg()[0]
     got = outcome(bench, run_id)
     want = Expected.of(params)
     errors = check(got, want, dataset.accounts)
@@ -261,6 +264,11 @@ def run(bench: Bench, params: BillRunParams) -> dict[str, Any]:
         "phases": phase_table(found, wall, worker_count),
         "raw_write_phases": {k: round(v, 3) for k, v in raw.phases.items()} if raw else None,
         "load_seconds": round(load_seconds, 2),
+        # the machine's 1-minute load average before and after the timed run
+        "load_average": [round(load_before, 2), round(load_after, 2)],
+        # PostgreSQL: the server settings the run had (docs/operations.md)
+        "server_settings": server_settings.summary(server_settings.read(bench.runtime.engine))
+        or None,
         "worker_kind": workers.kind,
         "correct": not errors,
         "errors": errors,

@@ -409,19 +409,20 @@ class _CopyFormat:
         )
 
     def invoice_rows(self, rows: list[tuple[Any, ...]]) -> str:
-        # A chunk's invoices share their dates, timestamps and words: format each once.
-        shown: dict[Any, str] = {}
+        # A chunk's invoices share their status, dates, currency, run, source and
+        # timestamps: each distinct run of those columns is formatted once.
+        middles: dict[tuple[Any, ...], str] = {}
+        tails: dict[tuple[Any, ...], str] = {}
 
-        def show(value: Any) -> str:
-            text = shown.get(value)
+        def joined(cache: dict[tuple[Any, ...], str], values: tuple[Any, ...]) -> str:
+            text = cache.get(values)
             if text is None:
-                text = shown[value] = copy_value(value)
+                text = cache[values] = "\t".join(copy_value(v) for v in values)
             return text
 
         return "".join(
-            f"{r[0]}\t{r[1]}\t{r[2]}\t{copy_text(r[3])}\t{show(r[4])}\t{show(r[5])}\t"
-            f"{show(r[6])}\t{show(r[7])}\t{show(r[8])}\t{r[9]}\t{r[10]}\t{show(r[11])}\t"
-            f"{show(r[12])}\t{show(r[13])}\t{show(r[14])}\n"
+            f"{r[0]}\t{r[1]}\t{r[2]}\t{copy_text(r[3])}\t{joined(middles, r[4:9])}\t"
+            f"{r[9]}\t{r[10]}\t{joined(tails, r[11:15])}\n"
             for r in rows
         )
 
