@@ -34,7 +34,9 @@ def test_postgres_defaults_are_warned_about_one_by_one() -> None:
         "checkpoint_timeout",
         "shared_buffers",
     ]
-    assert "8GB" in found[0] and "15min" in found[1] and "2GB" in found[2]
+    assert "8GB" in found[0]
+    assert "15min" in found[1]
+    assert "2GB" in found[2]
 
 
 def test_a_tuned_server_gets_no_warning_and_a_lost_commit_setting_does() -> None:
@@ -47,7 +49,8 @@ def test_a_tuned_server_gets_no_warning_and_a_lost_commit_setting_does() -> None
     )
     assert server_settings.warnings(_settings(**tuned, synchronous_commit="on")) == []
     found = server_settings.warnings(_settings(**tuned, synchronous_commit="off"))
-    assert len(found) == 1 and found[0].startswith("synchronous_commit is off")
+    assert len(found) == 1
+    assert found[0].startswith("synchronous_commit is off")
 
 
 def test_pg_settings_units_become_bytes_and_seconds() -> None:
