@@ -11,6 +11,7 @@ written commits or rolls back with the session's other statements.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -81,9 +82,18 @@ def sqlite_insert(table: str, columns: Sequence[str]) -> str:
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
 def copy_text(value: str | None) -> str:
-    """A string in COPY's text format (backslash escapes, ``\\N`` for NULL)."""
-    return "\\N" if value is None else value.translate(_ESCAPES)
+    """A string in COPY's text format (backslash escapes, ``\\N`` for NULL).
+
+    Most strings (charge names, numbers, words) need no escape: a search for the four
+    special characters costs a fraction of ``translate``, which dominated formatting a
+    chunk's COPY lines (issue 15)."""
+    if value is None:
+        return "\\N"
+    return value.translate(_ESCAPES) if _SPECIAL.search(value) else value
 
 
 def copy_value(value: Any) -> str:
