@@ -106,12 +106,13 @@ BENCH_ACCOUNTS ?= 100000
 BENCH_PG_URL   ?= postgresql://postgres@127.0.0.1:5432/billcycle_bench
 BENCH_PG_ADMIN ?= postgresql://postgres@127.0.0.1:5432/postgres
 
+# The bill run: the median of 3 runs (each in a fresh process) and its same-run floor.
 bench: install bench-deps
-	$(BIN)/billcycle bench bill-run --accounts $(BENCH_ACCOUNTS) --json
+	$(BIN)/billcycle bench bill-run --accounts $(BENCH_ACCOUNTS) --repeat 3
 	$(BIN)/billcycle bench post --accounts $(BENCH_ACCOUNTS) --json
 	$(BIN)/billcycle bench http --json
 	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(BENCH_PG_ADMIN)', connect_timeout=3).close()" 2>/dev/null; then \
-		$(BIN)/billcycle bench bill-run --accounts $(BENCH_ACCOUNTS) --database $(BENCH_PG_URL) --fresh-database --json && \
+		$(BIN)/billcycle bench bill-run --accounts $(BENCH_ACCOUNTS) --database $(BENCH_PG_URL) --fresh-database --workers 2 --repeat 3 && \
 		$(BIN)/billcycle bench post --accounts $(BENCH_ACCOUNTS) --database $(BENCH_PG_URL) --fresh-database --json; \
 	else \
 		echo "PostgreSQL is not reachable at $(BENCH_PG_ADMIN): PostgreSQL benchmarks skipped"; \

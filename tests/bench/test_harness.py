@@ -70,6 +70,52 @@ def test_bill_run_bench_through_the_cli(database_url: str) -> None:
     assert Decimal(figures["amount"]) == Decimal("60000.00")  # 1000 x 2 periods x $30
     _positive_figures(figures)
     assert figures["invoices_per_second"] == pytest.approx(1000 / figures["wall_seconds"], 0.01)
+    # The run's profile, phase by phase, summed over the workers (a PostgreSQL worker is
+    # another process), beside the floor's own phases.
+    assert set(figures["phases"]) >= {
+        "selection",
+        "read charges",
+        "rating",
+        "numbers",
+        "formatting",
+        "write invoices",
+        "write items",
+        "watermarks",
+        "bookkeeping",
+        "claim and commit",
+        "idle",
+    }
+    assert all(p["cpu"] >= 0 and p["wall"] >= 0 for p in figures["phases"].values())
+    assert figures["phases"]["write items"]["wall"] > 0
+    assert set(figures["raw_write_phases"]) == {
+        "write invoices",
+        "write items",
+        "watermarks",
+        "commit",
+    }
+    if _backend(database_url) == "postgresql":
+        assert set(figures["server_settings"]) >= {"max_wal_size", "shared_buffers"}
+    else:
+        assert figures["server_settings"] is None
+
+
+def test_repeated_bill_run_bench_reports_the_median_and_every_floor(database_url: str) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench", "bill-run", "--accounts", "200", "--database", database_url,
+            "--chunk-size", "50", "--repeat", "2", "--json",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("{")]
+    summary = json.loads(lines[-1])
+    assert summary["correct"] is True, summary["errors"]
+    assert summary["repeat"] == 2
+    assert len(summary["wall_seconds_runs"]) == len(summary["ratio_runs"]) == 2
+    low, high = summary["wall_seconds_min_max"]
+    assert low <= summary["wall_seconds"] <= high
+    assert summary["raw_write_seconds"] in summary["raw_write_seconds_runs"]
 
 
 def test_wrong_results_are_reported() -> None:

@@ -9,13 +9,21 @@ bills two periods of every charge: N invoices, N x K x C x 2 items, N x K x C x 
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from billcycle import phases
 from billcycle.bench import raw_write
 from billcycle.bench.harness import Bench, BenchError, Stopwatch, Timing, Workers, per_second
+from billcycle.db import server_settings
 from billcycle.devtools.dataset import DatasetSpec
 from billcycle.ids import parse_zuora_id, to_zuora_id
 
@@ -183,13 +191,57 @@ def base_result(bench: Bench, params: BillRunParams, workers: int) -> dict[str, 
     }
 
 
+@contextmanager
+def phase_profile() -> Iterator[dict[str, dict[str, float]]]:
+    """Turn on ``billcycle.phases`` for the run (this process's embedded worker, and
+    worker processes started inside the block); on leaving, fills the dict with each
+    phase's CPU and wall seconds summed over every worker."""
+    found: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="billcycle-phases-") as directory:
+        previous = os.environ.get(phases.ENV)
+        os.environ[phases.ENV] = directory
+        phases.enable()
+        phases.reset()
+        try:
+            yield found
+        finally:
+            if previous is None:
+                os.environ.pop(phases.ENV, None)
+            else:
+                os.environ[phases.ENV] = previous
+            sums = [phases.totals()]
+            phases.disable()
+            sums += [json.loads(path.read_text()) for path in Path(directory).glob("*.json")]
+            for totals in sums:
+                for name, (cpu, wall, _laps) in totals.items():
+                    entry = found.setdefault(name, {"cpu": 0.0, "wall": 0.0})
+                    entry["cpu"] += cpu
+                    entry["wall"] += wall
+
+
+def phase_table(
+    found: dict[str, dict[str, float]], wall: float, workers: int
+) -> dict[str, dict[str, float]]:
+    """Rounded phases, plus ``idle``: the workers' share of the run's wall time that no
+    phase accounts for (waiting for work, between chunks, or for a CPU)."""
+    table = {
+        name: {"cpu": round(v["cpu"], 3), "wall": round(v["wall"], 3)}
+        for name, v in sorted(found.items(), key=lambda kv: -kv[1]["wall"])
+    }
+    busy = sum(v["wall"] for v in found.values())
+    table["idle"] = {"cpu": 0.0, "wall": round(max(0.0, wall * workers - busy), 3)}
+    return table
+
+
 def run(bench: Bench, params: BillRunParams) -> dict[str, Any]:
     """The whole benchmark; the result is one JSON object (``correct`` false and
     ``errors`` listed when the run's figures do not match the data set)."""
     dataset, load_seconds = bench.load(params.spec())
-    with bench.workers() as workers:
+    load_before = os.getloadavg()[0]
+    with phase_profile() as found, bench.workers() as workers:
         run_id, timing = generate(bench, workers)
         worker_count = len(workers.pids())
+    load_after = os.getloadavg()[0]
     got = outcome(bench, run_id)
     want = Expected.of(params)
     errors = check(got, want, dataset.accounts)
@@ -209,7 +261,14 @@ def run(bench: Bench, params: BillRunParams) -> dict[str, Any]:
         "rss_samples_mb": timing.rss_samples_mb,
         "raw_write_seconds": round(raw.seconds, 3) if raw else None,
         "ratio": round(wall / raw.seconds, 2) if raw and raw.seconds > 0 else None,
+        "phases": phase_table(found, wall, worker_count),
+        "raw_write_phases": {k: round(v, 3) for k, v in raw.phases.items()} if raw else None,
         "load_seconds": round(load_seconds, 2),
+        # the machine's 1-minute load average before and after the timed run
+        "load_average": [round(load_before, 2), round(load_after, 2)],
+        # PostgreSQL: the server settings the run had (docs/operations.md)
+        "server_settings": server_settings.summary(server_settings.read(bench.runtime.engine))
+        or None,
         "worker_kind": workers.kind,
         "correct": not errors,
         "errors": errors,

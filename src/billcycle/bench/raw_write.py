@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -35,6 +35,7 @@ from billcycle.invoicing.generator_repository import ITEM_COLUMNS as GENERATED_I
 from billcycle.invoicing.models import Invoice, InvoiceItem
 
 BATCH_ACCOUNTS = 20_000
+_FLOOR_PHASES = ("write invoices", "write items", "watermarks", "commit")
 
 # The generator's item columns plus the id, which the floor writes itself.
 ITEM_COLUMNS = ("id", *GENERATED_ITEM_COLUMNS)
@@ -57,6 +58,8 @@ class RawWriteResult:
     invoices: int
     items: int
     watermarks: int
+    # seconds per table written and for the commit (the bill run's phases of the same name)
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def storage_value(sqlite: bool, value: Any) -> Any:
@@ -211,7 +214,7 @@ def measure(engine: Engine, spec: RawWriteSpec) -> RawWriteResult:
 def _measure_postgres(engine: Engine, spec: RawWriteSpec, inv: str, itm: str) -> RawWriteResult:
     prepared = _Prepared(False, spec, datetime.now(UTC))
     counts = [0, 0, 0]
-    seconds = 0.0
+    spent = dict.fromkeys(_FLOOR_PHASES, 0.0)
     raw = engine.raw_connection()
     try:
         conn: Any = raw.dbapi_connection
@@ -222,18 +225,19 @@ def _measure_postgres(engine: Engine, spec: RawWriteSpec, inv: str, itm: str) ->
             )
             for charges in _charges(engine, spec.tenant_id):
                 invoice_rows, item_rows, watermark_rows = prepared.batch(charges)
-                started = time.perf_counter()
-                for table, columns, rows in (
-                    (inv, INVOICE_COLUMNS, invoice_rows),
-                    (itm, ITEM_COLUMNS, item_rows),
+                for phase, table, columns, rows in (
+                    ("write invoices", inv, INVOICE_COLUMNS, invoice_rows),
+                    ("write items", itm, ITEM_COLUMNS, item_rows),
                     (
+                        "watermarks",
                         "bench_raw_watermarks",
                         ("id", "billed_through", "last_billed_at"),
                         watermark_rows,
                     ),
                 ):
+                    started = time.perf_counter()
                     bulk.copy_rows(conn, table, columns, rows)
-                seconds += time.perf_counter() - started
+                    spent[phase] += time.perf_counter() - started
                 counts[0] += len(invoice_rows)
                 counts[1] += len(item_rows)
                 counts[2] += len(watermark_rows)
@@ -242,17 +246,20 @@ def _measure_postgres(engine: Engine, spec: RawWriteSpec, inv: str, itm: str) ->
                 "UPDATE subscription_charges c SET billed_through = w.billed_through, "
                 "last_billed_at = w.last_billed_at FROM bench_raw_watermarks w WHERE c.id = w.id"
             )
+            spent["watermarks"] += time.perf_counter() - started
+            started = time.perf_counter()
             conn.commit()
-            seconds += time.perf_counter() - started
+            spent["commit"] += time.perf_counter() - started
     finally:
         raw.close()
-    return RawWriteResult(seconds, counts[0], counts[1], counts[2])
+    seconds = sum(spent.values())
+    return RawWriteResult(seconds, counts[0], counts[1], counts[2], spent)
 
 
 def _measure_sqlite(engine: Engine, spec: RawWriteSpec, inv: str, itm: str) -> RawWriteResult:
     prepared = _Prepared(True, spec, datetime.now(UTC))
     counts = [0, 0, 0]
-    seconds = 0.0
+    spent = dict.fromkeys(_FLOOR_PHASES, 0.0)
     raw = engine.raw_connection()
     try:
         conn: Any = raw.dbapi_connection
@@ -265,20 +272,25 @@ def _measure_sqlite(engine: Engine, spec: RawWriteSpec, inv: str, itm: str) -> R
         # Read through another connection: WAL lets it read beside our write transaction.
         for charges in _charges(engine, spec.tenant_id):
             invoice_rows, item_rows, watermark_rows = prepared.batch(charges)
+            updates = [(w[1], w[2], w[0]) for w in watermark_rows]
             started = time.perf_counter()
             conn.executemany(insert_invoice, invoice_rows)
+            wrote_invoices = time.perf_counter()
             conn.executemany(insert_item, item_rows)
-            conn.executemany(update, [(w[1], w[2], w[0]) for w in watermark_rows])
-            seconds += time.perf_counter() - started
+            wrote_items = time.perf_counter()
+            conn.executemany(update, updates)
+            spent["write invoices"] += wrote_invoices - started
+            spent["write items"] += wrote_items - wrote_invoices
+            spent["watermarks"] += time.perf_counter() - wrote_items
             counts[0] += len(invoice_rows)
             counts[1] += len(item_rows)
             counts[2] += len(watermark_rows)
         started = time.perf_counter()
         conn.commit()
-        seconds += time.perf_counter() - started
+        spent["commit"] += time.perf_counter() - started
     finally:
         raw.close()
-    return RawWriteResult(seconds, counts[0], counts[1], counts[2])
+    return RawWriteResult(sum(spent.values()), counts[0], counts[1], counts[2], spent)
 
 
 # -- generic floors (posting, write-offs) -----------------------------------------------------

@@ -22,6 +22,7 @@ def bill_run_subprocess(
     raw: bool = False,
     timeout: float = 1800.0,
     fresh: bool = False,
+    chunk_size: int | None = None,
 ) -> dict[str, Any]:
     """``billcycle bench bill-run --json`` in a child process; its JSON line."""
     command = [
@@ -47,6 +48,8 @@ def bill_run_subprocess(
         command += ["--database", database]
     if fresh:
         command.append("--fresh-database")
+    if chunk_size is not None:
+        command += ["--chunk-size", str(chunk_size)]
     done = subprocess.run(  # noqa: S603 - our own interpreter and module
         command, capture_output=True, text=True, timeout=timeout * 3 + 600, check=False
     )
@@ -69,6 +72,33 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     median["correct"] = all(r.get("correct") for r in runs)
     median["errors"] = [e for r in runs for e in r.get("errors", [])]
     return median
+
+
+def median_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median run of a repeated benchmark (``median_run``) with the spread: every
+    run's wall time, same-run floor and ratio, and the min-max of the wall times."""
+    summary = median_run(runs)
+    walls = summary["wall_seconds_runs"]
+    summary["repeat"] = len(runs)
+    summary["wall_seconds_min_max"] = [min(walls), max(walls)]
+    summary["raw_write_seconds_runs"] = [r.get("raw_write_seconds") for r in runs]
+    summary["ratio_runs"] = [r.get("ratio") for r in runs]
+    return summary
+
+
+def median_line(summary: dict[str, Any]) -> str:
+    """One line for people: median, spread, the median run's floor and ratio."""
+    low, high = summary["wall_seconds_min_max"]
+    floor = summary.get("raw_write_seconds")
+    line = (
+        f"bill run {summary['accounts']:,} accounts x {summary['subscriptions_per_account']} "
+        f"x {summary['charges_per_subscription']}, {summary['database']} "
+        f"({summary['workers']} worker(s)): median of {summary['repeat']} "
+        f"{summary['wall_seconds']:.2f} s (min-max {low:.2f}-{high:.2f} s)"
+    )
+    if floor is not None:
+        line += f", same-run floor {floor:.2f} s, ratio {summary['ratio']}x"
+    return line
 
 
 def series_label(result: dict[str, Any]) -> str:

@@ -31,6 +31,7 @@ from billcycle.accounts.models import Account
 from billcycle.billruns.models import BillRun, BillRunFailure, BillRunTotal
 from billcycle.billruns.selection import Selection
 from billcycle.billruns.statuses import BillRunStatus
+from billcycle.db.bulk import fetch_rows
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.jobs.chunks import ChunkRange
@@ -253,13 +254,13 @@ def refresh_planner_statistics(session: Session) -> None:
 def selected_accounts(
     session: Session, tenant_id: int, selection: Selection, first_id: int, last_id: int
 ) -> list[int]:
-    return list(
-        session.scalars(
-            select(_acc.id)
-            .where(*_account_filter(tenant_id, selection), _acc.id.between(first_id, last_id))
-            .order_by(_acc.id)
-        )
+    rows = fetch_rows(
+        session,
+        select(_acc.id)
+        .where(*_account_filter(tenant_id, selection), _acc.id.between(first_id, last_id))
+        .order_by(_acc.id),
     )
+    return [row[0] for row in rows]
 
 
 def record_chunk(

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from billcycle import phases
 from billcycle.access import labels
 from billcycle.billruns import repository as repo
 from billcycle.billruns import schedule as schedules
@@ -23,13 +24,14 @@ from billcycle.billruns.spec import BillRunSpec, BillRunType
 from billcycle.billruns.statuses import BillRunStatus
 from billcycle.billruns.transitions import transition
 from billcycle.context import ServiceContext
+from billcycle.db.session import after_commit
 from billcycle.events import service as events
 from billcycle.events.statuses import EventType
 from billcycle.invoicing.generator import GenerationOptions, generate_invoices
 from billcycle.invoicing.service import cancel_invoices, post_run_drafts
 from billcycle.invoicing.statuses import InvoiceSource, InvoiceStatus
 from billcycle.jobs import chunks
-from billcycle.jobs.chunks import ClaimedChunk
+from billcycle.jobs.chunks import ChunkRange, ClaimedChunk
 from billcycle.jobs.registry import chunk_handler, periodic, task
 from billcycle.jobs.runner import JobRunner
 from billcycle.subscriptions.lifecycle import renew_due_subscriptions
@@ -51,6 +53,7 @@ EMAIL_RESEND = "bill_run_email_resend"
 @task("bill_run.start")
 def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
     """Pending -> Processing: pick the accounts and cut them into chunks."""
+    phases.restart()
     with runner.context(tenant_id) as ctx:
         run = repo.get_run(ctx.session, tenant_id, run_id, lock=True)
         now = ctx.clock.now()
@@ -64,9 +67,12 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
             run.invoice_date, run.target_date = spec.run_dates(run_date)
             schedule_next(ctx, run)
         selection = _with_labels(ctx.session, tenant_id, selection_of(spec, run_date), spec)
-        ranges = repo.selection_ranges(
-            ctx.session, tenant_id, selection, runner.runtime.settings.bill_run_chunk_size
+        ranges = merged_ranges(
+            repo.selection_ranges(
+                ctx.session, tenant_id, selection, runner.runtime.settings.bill_run_chunk_size
+            )
         )
+        phases.lap("selection")
         run.status = BillRunStatus.PROCESSING
         run.started_at = now
         run.updated_at = now
@@ -79,6 +85,27 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
         )
         if not runner.plan_and_drain(ctx, GENERATE, run.id, ranges):
             _finish_generation(runner, ctx, run)
+
+
+# A chunk's own cost (claiming it, reading the run, its selection query, the run's
+# counters, the commit) is some 10 ms whatever its size, about a third of a 1,000-account
+# chunk's CPU (docs/benchmarks.md, issue 15): a big run takes bigger chunks, so that it
+# has at most MAX_CHUNKS of them, but no more than MAX_CHUNK_FACTOR times the configured
+# size (a worker holds one chunk's rows: memory stays flat). Small runs keep the
+# configured size, and with it their progress reports and their share among workers.
+MAX_CHUNKS = 32
+MAX_CHUNK_FACTOR = 10
+
+
+def merged_ranges(ranges: list[ChunkRange]) -> list[ChunkRange]:
+    """``ranges`` (consecutive id ranges of the configured size), joined k at a time."""
+    factor = min(MAX_CHUNK_FACTOR, -(-len(ranges) // MAX_CHUNKS))
+    if factor <= 1:
+        return ranges
+    return [
+        ChunkRange(group[0].first_id, group[-1].last_id, sum(r.size for r in group))
+        for group in (ranges[i : i + factor] for i in range(0, len(ranges), factor))
+    ]
 
 
 def schedule_next(ctx: ServiceContext, run: BillRun) -> BillRun | None:
@@ -118,6 +145,7 @@ def create_occurrence(ctx: ServiceContext, template: BillRun, when: datetime) ->
 
 class GenerateChunk:
     def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
+        phases.restart()
         run = repo.get_run(ctx.session, chunk.tenant_id, chunk.parent_id)
         if run is None or run.status != BillRunStatus.PROCESSING:
             return  # cancelled or deleted meanwhile: nothing to do for this chunk
@@ -131,8 +159,10 @@ class GenerateChunk:
         account_ids = repo.selected_accounts(
             ctx.session, chunk.tenant_id, selection, chunk.first_id, chunk.last_id
         )
+        phases.lap("selection")
         if run.auto_renewal and account_ids:
             renew_due_subscriptions(ctx, account_ids, run.target_date)
+            phases.lap("renewal")
         result = generate_invoices(
             ctx,
             account_ids if run.include_subscriptions else [],
@@ -161,6 +191,8 @@ class GenerateChunk:
         if done >= total:
             ctx.session.refresh(run)
             _finish_generation(runner, ctx, run)
+        phases.lap("bookkeeping")
+        after_commit(ctx.session, _chunk_committed)
 
     def give_up(
         self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk, error: str
@@ -172,6 +204,12 @@ class GenerateChunk:
             target=BillRunStatus.ERROR,
             message=f"Chunk {chunk.seq} failed: {error}",
         )
+
+
+def _chunk_committed() -> None:
+    """The runner's share of a chunk (its completion, the next claim) and the commit."""
+    phases.lap("claim and commit")
+    phases.flush()
 
 
 def _abandon(

@@ -86,11 +86,46 @@ def bill_run(
     raw: Raw = True,
     timeout: Timeout = 1800.0,
     fresh: Fresh = False,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=9,
+            help="Runs, each in a fresh process; prints the median run (by wall time) with "
+            "its floor, and every run's wall time, floor and ratio",
+        ),
+    ] = 1,
     as_json: Json = False,
 ) -> None:
     """A real bill run (API call -> Completed) over N accounts, against raw writes."""
     from billcycle.bench import bill_run as bench_bill_run
 
+    if repeat > 1:
+        from billcycle.bench import report
+
+        try:
+            runs = [
+                report.bill_run_subprocess(
+                    accounts,
+                    subscriptions=subscriptions,
+                    charges=charges,
+                    database=database,
+                    workers=workers,
+                    raw=raw,
+                    timeout=timeout,
+                    fresh=fresh,
+                    chunk_size=chunk_size,
+                )
+                for _ in range(repeat)
+            ]
+        except BenchError as exc:
+            err_console.print(f"[red]bench failed:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        summary = report.median_summary(runs)
+        if not as_json:
+            console.print(report.median_line(summary), soft_wrap=True)
+        _emit(summary, as_json)
+        return
     params = bench_bill_run.BillRunParams(accounts, subscriptions, charges, raw=raw)
     config = BenchConfig(database, workers, chunk_size, timeout, fresh_database=fresh)
     _run(config, lambda bench: bench_bill_run.run(bench, params), as_json)

@@ -14,7 +14,8 @@ from alembic.script import ScriptDirectory
 from billcycle.cli.common import console, settings_with
 from billcycle.cli.schema import display_url, require_current
 from billcycle.db import backup as backups
-from billcycle.db import migrate
+from billcycle.db import migrate, server_settings
+from billcycle.db.engine import make_engine
 from billcycle.ids import is_ascii_digits
 
 app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
@@ -40,6 +41,23 @@ def check(database: DatabaseOpt = None) -> None:
     require_current(url)
     migrate.check(url)
     console.print("[green]models and migrations agree[/green]")
+    _check_server_settings(url)
+
+
+def _check_server_settings(url: str) -> None:
+    """PostgreSQL: warn (exit status unchanged) about server settings far from what a
+    billing database needs (docs/operations.md, "PostgreSQL server settings")."""
+    engine = make_engine(url)
+    try:
+        found = server_settings.read(engine)
+    finally:
+        engine.dispose()
+    if not found:
+        return
+    shown = ", ".join(f"{name}={value}" for name, value in server_settings.summary(found).items())
+    console.print(f"server settings: {shown}", soft_wrap=True)
+    for warning in server_settings.warnings(found):
+        console.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
 
 
 @app.command()

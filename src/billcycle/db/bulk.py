@@ -11,6 +11,7 @@ written commits or rolls back with the session's other statements.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -31,6 +32,23 @@ def dbapi(session: Session) -> Any:
     """The DBAPI connection under the session's transaction (same transaction, same
     savepoints: statements sent here commit or roll back with the session's)."""
     return session.connection().connection.dbapi_connection
+
+
+def fetch_rows(session: Session, stmt: Any) -> list[Sequence[Any]]:
+    """A Core ``stmt``'s rows as the DBAPI returns them: plain tuples, values in the
+    database's own forms (SQLite: text dates and decimals; PostgreSQL: psycopg's Python
+    types). For reads of thousands of rows a chunk, where SQLAlchemy's Row objects and
+    result processing cost more than the query itself."""
+    compiled = stmt.compile(
+        dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
+    )
+    if is_postgres(session):
+        with dbapi(session).cursor() as cursor:
+            cursor.execute(str(compiled), compiled.params)
+            return cast(list[Sequence[Any]], cursor.fetchall())
+    names = compiled.positiontup or ()
+    params = [sqlite_storage_value(compiled.params[name]) for name in names]
+    return cast(list[Sequence[Any]], dbapi(session).execute(str(compiled), params).fetchall())
 
 
 # -- SQLite ------------------------------------------------------------------------------------
@@ -64,9 +82,18 @@ def sqlite_insert(table: str, columns: Sequence[str]) -> str:
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
 def copy_text(value: str | None) -> str:
-    """A string in COPY's text format (backslash escapes, ``\\N`` for NULL)."""
-    return "\\N" if value is None else value.translate(_ESCAPES)
+    """A string in COPY's text format (backslash escapes, ``\\N`` for NULL).
+
+    Most strings (charge names, numbers, words) need no escape: a search for the four
+    special characters costs a fraction of ``translate``, which dominated formatting a
+    chunk's COPY lines (issue 15)."""
+    if value is None:
+        return "\\N"
+    return value.translate(_ESCAPES) if _SPECIAL.search(value) else value
 
 
 def copy_value(value: Any) -> str:

@@ -10,17 +10,19 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, NamedTuple, Protocol, TypeAlias, cast
+from typing import Any, NamedTuple, Protocol, TypeAlias
 
 from sqlalchemy import Row, and_, or_, select, text
 from sqlalchemy.orm import Session
 
+from billcycle import phases
 from billcycle.accounts.models import Account
 from billcycle.db.bulk import (
     copy_lines,
     copy_text,
     copy_value,
     dbapi,
+    fetch_rows,
     is_postgres,
     sqlite_insert,
     sqlite_storage_value,
@@ -146,23 +148,28 @@ def lock_accounts(session: Session, tenant_id: int, account_ids: Sequence[int]) 
     ).all()
 
 
+class AccountRow(NamedTuple):
+    id: int
+    currency: str
+    bill_cycle_day: int
+    payment_term: str
+
+
 def load_accounts(
     session: Session, tenant_id: int, account_ids: Sequence[int]
-) -> dict[int, AnyRow]:
-    rows = (
-        session.connection()
-        .execute(
-            select(
-                _account.id,
-                _account.currency,
-                _account.bill_cycle_day,
-                _account.payment_term,
-            ).where(_account.tenant_id == tenant_id, _ids_condition(_account.id, account_ids))
-        )
-        .all()
+) -> dict[int, AccountRow]:
+    rows = fetch_rows(
+        session,
+        select(
+            _account.id,
+            _account.currency,
+            _account.bill_cycle_day,
+            _account.payment_term,
+        ).where(_account.tenant_id == tenant_id, _ids_condition(_account.id, account_ids)),
     )
     wanted = set(account_ids)
-    return {row.id: row for row in rows if row.id in wanted}
+    make = AccountRow._make
+    return {row[0]: make(row) for row in rows if row[0] in wanted}
 
 
 def load_billable_charges(
@@ -209,19 +216,10 @@ def load_billable_charges(
     if excluded:
         stmt = stmt.where(_charge.charge_type.not_in(excluded))
     wanted = set(account_ids)
-    if is_postgres(session):
-        rows: Iterable[Sequence[Any]] = session.connection().execute(stmt).all()
-    else:
-        # Raw storage values: most rows only feed the rating memo's key (a string is as
-        # good a key as a date) and converting every column of every row cost more
-        # than SQLite's own query. Misses are converted by ``_SqliteFormat.charge``.
-        compiled = stmt.compile(
-            dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
-        )
-        names = compiled.positiontup or ()
-        params = [sqlite_storage_value(compiled.params[name]) for name in names]
-        rows = dbapi(session).execute(str(compiled), params).fetchall()
-    return [row for row in rows if row[ACCOUNT] in wanted]
+    # Raw DBAPI rows: most rows only feed the rating memo's key (on SQLite a string is as
+    # good a key as a date) and converting every column of every row cost more than
+    # SQLite's own query. Misses are converted by ``RowFormat.charge``.
+    return [row for row in fetch_rows(session, stmt) if row[ACCOUNT] in wanted]
 
 
 def load_tiers(session: Session, charge_ids: Sequence[int]) -> dict[int, list[AnyRow]]:
@@ -378,7 +376,7 @@ class _CopyFormat:
     name = "postgresql"
 
     def charge(self, row: Sequence[Any]) -> ChargeRow:
-        return cast(ChargeRow, row)  # psycopg already typed it; Core rows have attributes
+        return ChargeRow._make(row)  # psycopg already typed its values
 
     def item_tail(
         self,
@@ -411,27 +409,30 @@ class _CopyFormat:
         )
 
     def invoice_rows(self, rows: list[tuple[Any, ...]]) -> str:
-        # A chunk's invoices share their dates, timestamps and words: format each once.
-        shown: dict[Any, str] = {}
+        # A chunk's invoices share their status, dates, currency, run, source and
+        # timestamps: each distinct run of those columns is formatted once.
+        middles: dict[tuple[Any, ...], str] = {}
+        tails: dict[tuple[Any, ...], str] = {}
 
-        def show(value: Any) -> str:
-            text = shown.get(value)
+        def joined(cache: dict[tuple[Any, ...], str], values: tuple[Any, ...]) -> str:
+            text = cache.get(values)
             if text is None:
-                text = shown[value] = copy_value(value)
+                text = cache[values] = "\t".join(copy_value(v) for v in values)
             return text
 
         return "".join(
-            f"{r[0]}\t{r[1]}\t{r[2]}\t{copy_text(r[3])}\t{show(r[4])}\t{show(r[5])}\t"
-            f"{show(r[6])}\t{show(r[7])}\t{show(r[8])}\t{r[9]}\t{r[10]}\t{show(r[11])}\t"
-            f"{show(r[12])}\t{show(r[13])}\t{show(r[14])}\n"
+            f"{r[0]}\t{r[1]}\t{r[2]}\t{copy_text(r[3])}\t{joined(middles, r[4:9])}\t"
+            f"{r[9]}\t{r[10]}\t{joined(tails, r[11:15])}\n"
             for r in rows
         )
 
     def insert(self, session: Session, invoices: str, items: list[str]) -> None:
         if invoices:
             copy_lines(dbapi(session), "invoices", INVOICE_COLUMNS, [invoices])
+        phases.lap("write invoices")
         if items:
             copy_lines(dbapi(session), "invoice_items", ITEM_COLUMNS, ["".join(items)])
+        phases.lap("write items")
 
 
 class _SqliteFormat:
@@ -495,8 +496,10 @@ class _SqliteFormat:
         raw = dbapi(session)
         if invoices:
             raw.executemany(self._insert_invoices, invoices)
+        phases.lap("write invoices")
         if items:
             raw.executemany(self._insert_items, items)
+        phases.lap("write items")
 
 
 _COPY_FORMAT = _CopyFormat()
