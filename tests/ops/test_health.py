@@ -3,8 +3,13 @@ migrations' head, a worker alive), on both databases."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -18,6 +23,7 @@ from billcycle.jobs import wiring
 from billcycle.operations import readiness
 from billcycle.runtime import Runtime
 from billcycle.web.app import create_app
+from tests.ops.helpers import SRC, serving, wait_until
 from tests.support.api import Api
 
 
@@ -95,3 +101,49 @@ def test_an_unreachable_database_is_not_ready(tmp_path: Path) -> None:
         runtime.dispose()
     assert not result.ready
     assert result.checks["database"].startswith("unreachable")
+
+
+def test_the_pdf_warm_up_holds_readiness_until_it_has_finished() -> None:
+    """In its own process (the warm-up freezes the collector's objects, which a test
+    process must not): pending from its start, finished once its thread ends."""
+    script = (
+        "from billcycle.documents import warmup\n"
+        "assert not warmup.pending()\n"
+        "thread = warmup.start_pdf_warm_up()\n"
+        "during = warmup.pending()\n"
+        "thread.join(120)\n"
+        "print(during, warmup.pending())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": SRC},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert (done.returncode, done.stdout.split()) == (0, ["True", "False"]), done.stderr
+
+
+def test_a_served_process_turns_ready_after_its_pdf_warm_up(
+    database_url: str, tmp_path: Path
+) -> None:
+    if database_url.startswith("postgresql"):
+        pytest.skip("the warm-up is the same on both databases; SQLite needs no worker")
+    log = tmp_path / "server.log"
+    with serving(database_url, log) as (base, _server):
+        answers: list[httpx.Response] = []
+
+        def ready() -> bool:
+            answers.append(httpx.get(f"{base}/readyz", timeout=5))
+            return answers[-1].status_code == 200
+
+        wait_until(ready, 120, "the server to be ready")
+        assert answers[-1].json()["checks"] == {
+            "database": "ok",
+            "migrations": "ok",
+            "worker": "ok",
+        }
+        for answer in answers[:-1]:  # any not-ready answer names the warm-up
+            assert answer.json()["checks"].get("pdf_warm_up"), answer.text
+    assert "PDF rendering warmed up" in log.read_text(errors="replace")

@@ -163,9 +163,14 @@ def _process(command: list[str], env: dict[str, str], port: int, log: Path) -> I
             if proc.poll() is not None:
                 raise BenchError(f"the server exited ({proc.returncode}):\n{_tail(log)}")
             try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                # Up, and past its PDF warm-up (the one start-up check a load test must
+                # wait for; a PostgreSQL server without a worker is otherwise not ready).
+                answer = httpx.get(f"{base}/readyz", timeout=1)
+                if answer.status_code in (200, 503) and "pdf_warm_up" not in answer.json().get(
+                    "checks", {}
+                ):
                     break
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError):
                 pass
             if time.monotonic() > deadline:
                 raise BenchError(f"the server did not start:\n{_tail(log)}")

@@ -13,7 +13,7 @@ invoice), not timed. Then, R rounds over every invoice:
 
 The figure is the median of the renders (wall time; their CPU time is reported too, for
 machines whose cores are shared); the process first warms up as a server does
-at start (``console.warmup``: one small page, paying the font and library start-up),
+at start (``documents.warmup``: one small page, paying the font and library start-up),
 reported apart with the first invoice rendered after it. The target (issue 11) is under 300 ms.
 """
 
@@ -28,9 +28,9 @@ from sqlalchemy import text
 
 from billcycle.bench import bill_run
 from billcycle.bench.harness import Bench
-from billcycle.console.warmup import warm_up_pdf
 from billcycle.devtools.dataset import DatasetSpec
 from billcycle.documents import service as documents
+from billcycle.documents.warmup import warm_up_pdf
 
 TARGET_MS = 300.0
 
@@ -76,7 +76,7 @@ def run(bench: Bench, params: InvoicePdfParams) -> dict[str, Any]:
         errors.append(f"invoices: {len(invoice_ids)}, expected {params.invoices}")
     runtime, tenant_id = bench.runtime, bench.tenant_id
 
-    # What a server does as it starts (console.warmup), then the first invoice after it.
+    # What a server does as it starts (documents.warmup), then the first invoice after it.
     cpu_started = time.process_time()
     warm_up_ms = warm_up_pdf() * 1000
     warm_up_cpu_ms = (time.process_time() - cpu_started) * 1000

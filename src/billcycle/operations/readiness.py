@@ -1,6 +1,7 @@
 """``/readyz``: may this process take traffic? The database answers, its schema is at
-the migrations' head, and (PostgreSQL) some ``billcycle worker`` sent a heartbeat within
-a lease (on SQLite: the embedded worker thread is alive)."""
+the migrations' head, (PostgreSQL) some ``billcycle worker`` sent a heartbeat within
+a lease (on SQLite: the embedded worker thread is alive), and a server's PDF warm-up has
+finished (``documents.warmup``: requests served during it wait behind it)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from alembic.script import ScriptDirectory
 from billcycle.db import migrate
 from billcycle.db.bulk import is_postgres
 from billcycle.db.session import read_only_unit
+from billcycle.documents import warmup
 from billcycle.operations import repository as repo
 from billcycle.runtime import Runtime
 
@@ -66,4 +68,6 @@ def check(runtime: Runtime) -> Readiness:
         alive_fn = getattr(runtime.dispatcher, "is_alive", None)
         if callable(alive_fn):
             result.checks["worker"] = OK if alive_fn() else "the embedded worker thread stopped"
+    if warmup.pending():
+        result.checks["pdf_warm_up"] = "invoice PDF rendering is still warming up"
     return result

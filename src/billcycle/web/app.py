@@ -65,7 +65,7 @@ def freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
-    from billcycle.console.warmup import start_pdf_warm_up
+    from billcycle.documents.warmup import start_pdf_warm_up
 
     start_pdf_warm_up()  # the first invoice PDF would pay ~3 s of font start-up
 

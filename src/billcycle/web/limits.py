@@ -139,7 +139,16 @@ def server_options(settings: Settings, *, by_name: bool = False) -> dict[str, An
         if by_name
         else limited_protocol(settings)
     )
-    return {"http": http, "h11_max_incomplete_event_size": settings.max_header_bytes}
+    # asyncio's loop, not uvloop: a handler runs its database read on the loop, and under
+    # more connections than the process keeps up with, uvloop served some connections far
+    # less often than others (64 connections, a 0.6 ms handler: p99 835 ms, max 1.4 s, at
+    # p50 42 ms) where asyncio's ready queue served them in turn (p99 44 ms = p50, the same
+    # req/s). docs/benchmarks.md, "GET bill run latency: the event loop".
+    return {
+        "http": http,
+        "loop": "asyncio",
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+    }
 
 
 def server_config(app: ASGIApp, settings: Settings, **kwargs: Any) -> uvicorn.Config:

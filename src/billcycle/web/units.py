@@ -44,7 +44,9 @@ _DEFAULT_WRITE_THREADS = 4
 _write_limiters: RunVar[dict[str, CapacityLimiter]] = RunVar("billcycle_write_limiters")
 
 
-def _write_limiter(dialect: str) -> CapacityLimiter:
+def write_limiter(dialect: str) -> CapacityLimiter:
+    """The process's writer threads for ``dialect``: every write a request makes takes
+    one (its unit of work, and the audit row written after it)."""
     limiters = _write_limiters.get(None)
     if limiters is None:
         limiters = {}
@@ -80,7 +82,7 @@ class Units:
             return work(runtime.context(session, self.tenant_id, self.org_ids))
 
     async def write(self, work: Callable[[ServiceContext], T]) -> T:
-        limiter = _write_limiter(self.runtime.engine.dialect.name)
+        limiter = write_limiter(self.runtime.engine.dialect.name)
         return await anyio.to_thread.run_sync(self._write, work, limiter=limiter)
 
     def _write(self, work: Callable[[ServiceContext], T]) -> T:
