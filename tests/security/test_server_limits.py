@@ -106,7 +106,10 @@ def served(tmp_path: Path) -> Iterator[tuple[str, int]]:
         while True:
             assert server.poll() is None, (tmp_path / "server.log").read_text()
             try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                # Up and past its PDF warm-up (which loads fonts and libraries: ~20 MB
+                # that would otherwise land inside the memory measurement).
+                answer = httpx.get(f"{base}/readyz", timeout=2)
+                if answer.status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
