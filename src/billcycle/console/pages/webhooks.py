@@ -27,7 +27,7 @@ from billcycle.console.pages.common import (
 from billcycle.console.render import page
 from billcycle.console.session import Viewer, checked_form, runtime_of
 from billcycle.context import ServiceContext
-from billcycle.errors import DomainError, InvalidValue
+from billcycle.errors import InvalidValue
 from billcycle.webhooks import service as webhooks
 
 router = APIRouter(include_in_schema=False)
@@ -104,9 +104,7 @@ async def add_endpoint(request: Request, viewer: CurrentViewer) -> Response:
 
     try:
         endpoint_id, secret = await units(request, viewer).write(work)
-    except DomainError as exc:
-        if not isinstance(exc, InvalidValue):
-            raise
+    except InvalidValue as exc:
         at = runtime.machine_clock.now()
         _record(request, viewer, at, "add_webhook", "tenant", viewer.tenant_id, "refused")
         values = {
