@@ -78,9 +78,11 @@ def test_a_user_of_another_tenant_gets_404_on_every_route_with_an_id(
         ids["event_id"] = re.findall(r'href="/events/(evt_[0-9A-Z]+)"', events)[0]
     before = _snapshot(runtime, tenant.tenant_id, ids)
     routes = _routes_with_ids()
-    assert len(routes) >= 23
+    assert len(routes) >= 28
     assert ("GET", "/events/{event_id}") in routes
     assert ("GET", "/webhooks/{endpoint_id}") in routes
+    for action in ("enable", "disable", "remove", "test", "events/{event_id}/redeliver"):
+        assert ("POST", "/webhooks/{endpoint_id}/" + action) in routes
     with TestClient(app) as client:
         csrf = sign_in(client, intruder)
         for method, path in routes:
@@ -102,10 +104,13 @@ def _snapshot(runtime: Runtime, tenant_id: int, ids: dict[str, int | str]) -> tu
     from billcycle.invoicing import service as invoicing
 
     with runtime.service_context(tenant_id) as ctx:
+        endpoint_id = int(ids["endpoint_id"])
         return (
             bill_runs.find_bill_run(ctx, ids["run_id"]).status,
             jobs.get_job(ctx, ids["job_id"]).status,
             invoicing.get_invoice(ctx, ids["invoice_id"]).status,
+            str(webhooks.get_endpoint(ctx, endpoint_id).enabled),
+            str(len(webhooks.deliveries(ctx, endpoint_id))),
         )
 
 
@@ -127,6 +132,7 @@ def test_a_viewer_sees_no_buttons_and_is_refused_when_posting(
         assert 'id="new-payment-run"' not in client.get("/payment-runs").text
         for read_only in ("/events", "/webhooks"):
             assert 'method="post"' not in client.get(read_only).text.split("<main>")[1]
+        assert 'id="new-webhook"' not in client.get("/webhooks").text
         assert 'id="advance-clock"' not in client.get("/clock").text
         refused = client.post(f"/invoices/{invoice_id}/write-off", data={"csrf_token": csrf})
         assert refused.status_code == 403

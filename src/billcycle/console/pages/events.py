@@ -1,12 +1,11 @@
 """The tenant's events outbox (filter by type, object and day; keyset pages, newest
-first; each event's JSON payload) and its webhook endpoints with their delivery log,
-read-only (endpoints are managed through the admin API and ``billcycle webhook``)."""
+first; each event's JSON payload). Webhook endpoints have their own pages
+(``pages/webhooks.py``)."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, time
-from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -20,12 +19,10 @@ from billcycle.console.pages.common import (
     read,
 )
 from billcycle.console.render import page
-from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue
 from billcycle.events import service as events
 from billcycle.events.statuses import EventType, ObjectType
 from billcycle.reports import service as reports
-from billcycle.webhooks import service as webhooks
 
 router = APIRouter(include_in_schema=False)
 
@@ -98,46 +95,4 @@ def event_page(request: Request, viewer: CurrentViewer, event_id: str) -> Respon
         event=event,
         payload=json.dumps(event.payload, indent=2, sort_keys=True, default=str),
         object_link=link.format(event.object_id) if link else None,
-    )
-
-
-@router.get("/webhooks")
-def list_endpoints(request: Request, viewer: CurrentViewer, after: str | None = None) -> Response:
-    cursor = optional_int(after, "after")
-    found = read(
-        request,
-        viewer,
-        lambda ctx: webhooks.list_endpoints(ctx, after=cursor, limit=PAGE_SIZE + 1),
-    )
-    more = len(found) > PAGE_SIZE
-    rows = found[:PAGE_SIZE]
-    return page(
-        request,
-        "webhooks.html.j2",
-        title="Webhook endpoints",
-        endpoints=rows,
-        next_after=rows[-1].id if more and rows else None,
-    )
-
-
-@router.get("/webhooks/{endpoint_id}")
-def endpoint_page(
-    request: Request, viewer: CurrentViewer, endpoint_id: int, after: str | None = None
-) -> Response:
-    cursor = optional_int(after, "after")
-
-    def work(ctx: ServiceContext) -> tuple[Any, Any]:
-        endpoint = webhooks.get_endpoint(ctx, endpoint_id)
-        return endpoint, webhooks.deliveries(ctx, endpoint.id, after=cursor, limit=PAGE_SIZE + 1)
-
-    endpoint, found = read(request, viewer, work)
-    more = len(found) > PAGE_SIZE
-    rows = found[:PAGE_SIZE]
-    return page(
-        request,
-        "webhook.html.j2",
-        title="Webhook endpoint",
-        endpoint=endpoint,
-        deliveries=rows,
-        next_after=rows[-1][0].id if more and rows else None,
     )

@@ -17,6 +17,7 @@ from billcycle.console.pages import (
     payments,
     receivables,
     settings,
+    webhooks,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -31,5 +32,6 @@ ROUTERS: list[APIRouter] = [
     catalog.router,
     settings.router,
     events.router,
+    webhooks.router,
     clock.router,
 ]
