@@ -195,7 +195,9 @@ def test_the_scheduler_tick_fires_a_production_tenants_schedule_once_per_occurre
             return [
                 (r.target_date, r.status, r.created_by_id)
                 for r in ctx.session.scalars(
-                    select(PaymentRun).where(PaymentRun.tenant_id == tenant_id)
+                    select(PaymentRun)
+                    .where(PaymentRun.tenant_id == tenant_id)
+                    .order_by(PaymentRun.target_date)
                 )
             ]
 
