@@ -17,6 +17,7 @@ from billcycle.accounts.models import Account
 from billcycle.catalog.models import Product, ProductRatePlan, ProductRatePlanCharge
 from billcycle.context import ServiceContext
 from billcycle.invoicing.models import Invoice, InvoiceItem
+from billcycle.ledger import open_balances
 from billcycle.money import to_minor
 from billcycle.subscriptions.models import (
     Subscription,
@@ -245,6 +246,8 @@ def make_invoice(
         )
     ctx.session.add(invoice)
     ctx.session.flush()
+    if status == "Posted":
+        open_balances.add_posted_ids(ctx.session, ctx.tenant_id, [invoice.id])
     if advance_watermarks:
         for charge in {spec.charge.id: spec.charge for spec in items}.values():
             mine = [spec for spec in items if spec.charge.id == charge.id]

@@ -140,3 +140,45 @@ def restore(
         raise typer.Exit(1) from None
     revision = f" (schema {info.revision})" if info.revision else ""
     console.print(f"[green]restored[/green] {path} into {display_url(url)}{revision}")
+
+
+@app.command("open-balances")
+def open_balances_command(
+    database: DatabaseOpt = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="Tenant id or name (default: every tenant)")
+    ] = None,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Rebuild the summary where it disagrees")
+    ] = False,
+) -> None:
+    """Check the AR aging summary (open balances per tenant, currency and due date)
+    against the invoices and the ledger; exit 1 if it disagrees, or with --repair
+    rebuild it from them (in one transaction)."""
+    from billcycle.cli.common import runtime_for, tenant_id_of
+    from billcycle.db.session import unit_of_work
+    from billcycle.ledger import open_balances
+
+    runtime = runtime_for(database)
+    try:
+        tenant_id = tenant_id_of(runtime, tenant) if tenant is not None else None
+        with unit_of_work(runtime.session_factory) as session:
+            found = open_balances.differences(session, tenant_id)
+            for d in found[:20]:
+                console.print(
+                    f"tenant {d.tenant_id} {d.currency} due {d.due_date}: summary "
+                    f"{d.stored[0]} minor in {d.stored[1]} invoices, invoices and ledger "
+                    f"{d.actual[0]} in {d.actual[1]}",
+                    soft_wrap=True,
+                )
+            if found and repair:
+                open_balances.rebuild(session, tenant_id)
+    finally:
+        runtime.dispose()
+    if not found:
+        console.print("[green]open balances agree with the invoices and the ledger[/green]")
+    elif repair:
+        console.print(f"[yellow]rebuilt the summary ({len(found)} keys differed)[/yellow]")
+    else:
+        console.print(f"[red]{len(found)} keys differ[/red] (--repair rebuilds them)")
+        raise typer.Exit(1)

@@ -40,6 +40,7 @@ from billcycle.db.bulk import (
     sqlite_storage_value,
 )
 from billcycle.ids import NUMBER_FORMATS, format_number
+from billcycle.ledger import open_balances
 from billcycle.tenancy.numbers import reserve
 
 _T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -420,4 +421,5 @@ def load_posted_invoices(
             for i, invoice_id in enumerate(ids)
         ),
     )
+    open_balances.add_posted(session, tenant_id, [(currency, invoice_date, amount_minor)] * count)
     return ids

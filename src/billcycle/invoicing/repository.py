@@ -34,6 +34,7 @@ from billcycle.accounts.models import Account
 from billcycle.db.bulk import is_postgres
 from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.invoicing.statuses import InvoiceStatus
+from billcycle.ledger import open_balances
 from billcycle.ledger import repository as ledger_repo
 from billcycle.subscriptions.models import Subscription, SubscriptionCharge, SubscriptionRatePlan
 
@@ -358,9 +359,11 @@ def post_drafts(
                 _inv.tenant_id == tenant_id, _inv.id.in_(chunk), _inv.status == InvoiceStatus.DRAFT
             )
             .values(**values)
-            .returning(_inv.id)
+            .returning(_inv.id, _inv.currency, _inv.due_date, _inv.amount_minor)
         )
-        posted.extend(session.execute(stmt).scalars())
+        moved = session.execute(stmt).all()
+        open_balances.add_posted(session, tenant_id, [row[1:] for row in moved])
+        posted.extend(row[0] for row in moved)
     return posted
 
 
@@ -377,7 +380,9 @@ def post_run_drafts(
 ) -> int:
     """Draft -> Posted for a bill run's drafts with ids in ``[first_id, last_id]``, in ONE
     guarded ``UPDATE`` that names no invoice (a thousand-id ``IN`` list cost five times
-    the update itself on PostgreSQL); returns how many moved.
+    the update itself on PostgreSQL); returns how many moved. The moved invoices come back
+    as (currency, due date, amount) for the open-balance summary (``ledger.open_balances``),
+    aggregated in Python into one upsert per chunk.
 
     The id range is written into the statement's text, so PostgreSQL plans each chunk's
     statement for its own range (a prepared statement's generic plan cannot tell a
@@ -392,9 +397,11 @@ def post_run_drafts(
             _inv.status == InvoiceStatus.DRAFT,
         )
         .values(**_posting_values(now, invoice_date, due_dates))
+        .returning(_inv.currency, _inv.due_date, _inv.amount_minor)
         .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    ).all()
+    open_balances.add_posted(session, tenant_id, result)
+    return len(result)
 
 
 def _literal(value: int) -> Any:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from billcycle.db.types import UtcDateTime
 from billcycle.invoicing.models import Invoice
+from billcycle.ledger import open_balances
 from billcycle.ledger.models import LedgerEntry
 
 _entries = cast(Table, LedgerEntry.__table__)
@@ -45,6 +46,9 @@ def chunks(ids: Sequence[int], size: int = ID_CHUNK) -> Iterator[Sequence[int]]:
 def insert_entry(session: Session, entry: LedgerEntry) -> LedgerEntry:
     session.add(entry)
     session.flush()
+    open_balances.entries_applied(
+        session, entry.tenant_id, [(entry.invoice_id, entry.amount_minor)]
+    )
     return entry
 
 
@@ -57,6 +61,9 @@ def insert_entries(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         # The table, not the entity: no ORM bookkeeping per row.
         session.execute(insert(cast(Table, LedgerEntry.__table__)), list(rows))
+        open_balances.entries_applied(
+            session, rows[0]["tenant_id"], [(r["invoice_id"], r["amount_minor"]) for r in rows]
+        )
 
 
 def insert_full_balances(
@@ -134,9 +141,12 @@ def insert_full_balances(
         "created_at",
     ]
     result = session.execute(
-        insert(_entries).from_select(columns, rows).returning(_entries.c.invoice_id, _entries.c.id)
-    )
-    return {row[0]: row[1] for row in result.all()}
+        insert(_entries)
+        .from_select(columns, rows)
+        .returning(_entries.c.invoice_id, _entries.c.id, _entries.c.amount_minor)
+    ).all()
+    open_balances.entries_applied(session, tenant_id, [(row[0], row[2]) for row in result])
+    return {row[0]: row[1] for row in result}
 
 
 def applied_sum(tenant_id: int) -> Any:

@@ -16,6 +16,7 @@ from datetime import date
 from typing import NamedTuple
 
 from billcycle.context import ServiceContext
+from billcycle.ledger import open_balances
 from billcycle.ledger.models import EntrySource, EntryType
 from billcycle.payments import activity_repository as repo
 from billcycle.payments.activity_statuses import ActivityStatus, ActivityType
@@ -221,5 +222,8 @@ def record_payments(ctx: ServiceContext, planned: Sequence[PlannedPayment]) -> l
         )
     repo.bulk_insert(session, "payments", _PAYMENT_COLUMNS, payments)
     repo.bulk_insert(session, "ledger_entries", _ENTRY_COLUMNS, entries)
+    open_balances.entries_applied(
+        session, tenant_id, (a[:2] for p in planned for a in p.allocations)
+    )
     repo.bulk_insert(session, "payment_activities", _ACTIVITY_COLUMNS, activities)
     return ids

@@ -20,6 +20,7 @@ from billcycle.events.models import Event
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger.models import LedgerEntry
+from billcycle.ledger.open_balances import OpenBalance
 from billcycle.notifications.models import InvoiceEmail
 from billcycle.paymentruns.models import PaymentRun
 from billcycle.payments.models import Payment
@@ -504,15 +505,15 @@ def count_standing(session: Session, tenant_id: int, standings: Sequence[str]) -
 # -- receivables ---------------------------------------------------------------------------
 
 
-def _bucket(today: date, edges: Sequence[date]) -> Any:
+def _bucket(today: date, edges: Sequence[date], due_date: Any = Invoice.due_date) -> Any:
     """0 current (not yet due), 1: 1-30 days past due, 2: 31-60, 3: 61-90, 4: over 90;
     ``edges`` are today less 30, 60 and 90 days."""
     d30, d60, d90 = edges
     return case(
-        (Invoice.due_date >= today, 0),
-        (Invoice.due_date >= d30, 1),
-        (Invoice.due_date >= d60, 2),
-        (Invoice.due_date >= d90, 3),
+        (due_date >= today, 0),
+        (due_date >= d30, 1),
+        (due_date >= d60, 2),
+        (due_date >= d90, 3),
         else_=4,
     )
 
@@ -546,12 +547,27 @@ def _open_posted(tenant_id: int, today: date, edges: Sequence[date], *columns: A
 def aging(
     session: Session, tenant_id: int, today: date, edges: Sequence[date]
 ) -> list[tuple[str, int, int, int]]:
-    """(currency, bucket, open balance, invoices) over the posted invoices with a balance:
-    one query, the ledger summed once per invoice by a grouped subquery."""
-    inner = _open_posted(tenant_id, today, edges, Invoice.currency).subquery()
+    """(currency, bucket, open balance, invoices) over the posted invoices with a balance,
+    read from their summary per (currency, due date) that the ledger's write paths keep
+    (``ledger.open_balances``): a few thousand rows, however many invoices are open."""
+    summary = OpenBalance.__table__.c
+    inner = (
+        select(
+            summary.currency,
+            _bucket(today, edges, summary.due_date).label("bucket"),
+            summary.balance_minor,
+            summary.invoices,
+        )
+        .where(summary.tenant_id == tenant_id, summary.invoices != 0)
+        .subquery()
+    )
     rows = session.execute(
-        select(inner.c.currency, inner.c.bucket, func.sum(inner.c.owed), func.count())
-        .where(inner.c.owed > 0)
+        select(
+            inner.c.currency,
+            inner.c.bucket,
+            func.sum(inner.c.balance_minor),
+            func.sum(inner.c.invoices),
+        )
         .group_by(inner.c.currency, inner.c.bucket)
         .order_by(inner.c.currency, inner.c.bucket)
     ).all()

@@ -1,0 +1,286 @@
+"""The open-balance summary (``ledger.open_balances``) that the AR aging report reads:
+after any sequence of the operations that move posted invoices' balances it equals the
+aggregate recomputed from the invoices and the ledger, on both databases."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, timedelta
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from billcycle.context import ServiceContext
+from billcycle.db.session import unit_of_work
+from billcycle.invoicing import service as invoicing
+from billcycle.invoicing.models import Invoice
+from billcycle.ledger import open_balances
+from billcycle.ledger import service as ledger
+from billcycle.ledger.models import EntryType
+from billcycle.reports import service as reports
+from billcycle.runtime import Runtime
+from billcycle.tenancy.service import NewTenant, create_tenant
+from tests.invoicing.factories import Billed, make_account, make_invoice, make_subscription, monthly
+
+JAN = date(2026, 1, 1)
+_names = itertools.count()
+
+# Operations: (kind, pick, amount in cents or a fraction in percent, due offset in days).
+KINDS = (
+    "draft",  # a draft invoice (moves nothing until posted)
+    "posted",  # an invoice written as Posted by id (factories, data sets)
+    "post",  # Draft -> Posted (post_drafts), keeping its due date
+    "post_redated",  # Draft -> Posted re-dated: the due date comes from the payment term
+    "pay",  # a payment applied to part or all of the balance
+    "unpay",  # part of what payments applied taken back
+    "credit",  # a credit memo applied
+    "write_off",  # the whole balance written off
+    "bulk_write_off",  # write_off_full_balances over several invoices (one INSERT ... SELECT)
+    "batch",  # record_entries: a payment run's chunk of applications
+)
+operation = st.tuples(
+    st.sampled_from(KINDS),
+    st.integers(0, 50),
+    st.integers(0, 100_00),
+    st.integers(-120, 60),
+)
+
+
+class World:
+    """The invoices a sequence made, on two accounts in two currencies."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.billed: list[Billed] = [
+            make_subscription(ctx, make_account(ctx, currency="USD")),
+            make_subscription(ctx, make_account(ctx, currency="EUR", payment_term="Net 15")),
+        ]
+        self.invoices: list[Invoice] = []
+        self.months = itertools.count()
+        self.paid: dict[int, int] = {}  # invoice id -> net applied by payments
+
+    def new_invoice(self, pick: int, cents: int, offset: int, status: str) -> None:
+        billed = self.billed[pick % 2]
+        month = next(self.months)
+        start = date(2026 + month // 12, month % 12 + 1, 1)
+        amount = str(Decimal(cents) / 100)
+        invoice = make_invoice(
+            self.ctx,
+            billed.account,
+            [monthly(billed.charge, start, amount)],
+            status=status,
+            invoice_date=JAN,
+            due_date=JAN + timedelta(days=offset),
+        )
+        self.invoices.append(invoice)
+
+    def pick(self, pick: int, status: str = "Posted") -> Invoice | None:
+        found = [i for i in self.invoices if self._status(i) == status]
+        return found[pick % len(found)] if found else None
+
+    def _status(self, invoice: Invoice) -> str:
+        return str(self.ctx.session.scalar(select(Invoice.status).where(Invoice.id == invoice.id)))
+
+    def balance(self, invoice: Invoice) -> int:
+        return ledger.invoice_balance(self.ctx.session, self.ctx.tenant_id, invoice.id)
+
+
+def _share(balance: int, percent: int) -> int:
+    return max(1, balance * (percent % 101) // 100) if balance > 0 else 0
+
+
+def _apply(world: World, kind: str, pick: int, value: int, offset: int) -> None:
+    ctx = world.ctx
+    if kind in ("draft", "posted"):
+        world.new_invoice(pick, value, offset, "Draft" if kind == "draft" else "Posted")
+        return
+    if kind in ("post", "post_redated"):
+        draft = world.pick(pick, "Draft")
+        if draft is not None:
+            redate = JAN + timedelta(days=offset % 40) if kind == "post_redated" else None
+            invoicing.post_invoices(ctx, [draft.id], redate)
+        return
+    if kind == "bulk_write_off":
+        ids = [i.id for i in world.invoices[pick % 3 :: 2]]
+        ledger.write_off_full_balances(
+            ctx, select(Invoice.id).where(Invoice.id.in_(ids)), reference=None, source="API"
+        )
+        return
+    if kind == "batch":
+        entries = []
+        for invoice in world.invoices[pick % 2 :: 3]:
+            if world._status(invoice) != "Posted":
+                continue
+            share = _share(world.balance(invoice), value % 100)
+            if share:
+                entries.append(
+                    ledger.NewEntry(
+                        account_id=invoice.account_id,
+                        payment_id=None,
+                        invoice_id=invoice.id,
+                        entry_type=EntryType.PAYMENT,
+                        amount_minor=share,
+                        currency=invoice.currency,
+                        effective_date=JAN,
+                        source="API",
+                    )
+                )
+                world.paid[invoice.id] = world.paid.get(invoice.id, 0) + share
+        ledger.record_entries(ctx, entries)
+        return
+    invoice = world.pick(pick)
+    if invoice is None:
+        return
+    balance = world.balance(invoice)
+    if kind == "unpay":
+        paid = world.paid.get(invoice.id, 0)
+        if paid > 0:
+            back = max(1, paid * (value % 101) // 100)
+            ledger.reverse_on_invoice(
+                ctx,
+                invoice,
+                EntryType.PAYMENT,
+                back,
+                payment_id=1,
+                invoice_item_id=None,
+                source="API",
+            )
+            world.paid[invoice.id] = paid - back
+        return
+    if balance <= 0:
+        return
+    if kind == "write_off":
+        ledger.apply_write_off(
+            ctx, invoice, Decimal(balance) / 100, reference=None, comment=None, source="API"
+        )
+        return
+    share = _share(balance, value % 100)
+    entry_type = EntryType.PAYMENT if kind == "pay" else EntryType.CREDIT_MEMO
+    ledger.apply_to_invoice(
+        ctx, invoice, entry_type, share, reference=None, comment=None, source="API", payment_id=1
+    )
+    if kind == "pay":
+        world.paid[invoice.id] = world.paid.get(invoice.id, 0) + share
+
+
+def _aging_from_invoices(ctx: ServiceContext) -> dict[tuple[str, int], tuple[int, int]]:
+    """The aging report computed from scratch, invoice by invoice, in Python."""
+    today = ctx.clock.today()
+    found: dict[tuple[str, int], tuple[int, int]] = {}
+    invoices = ctx.session.scalars(
+        select(Invoice).where(Invoice.tenant_id == ctx.tenant_id, Invoice.status == "Posted")
+    ).all()
+    for invoice in invoices:
+        owed = ledger.invoice_balance(ctx.session, ctx.tenant_id, invoice.id)
+        if owed <= 0:
+            continue
+        days = (today - invoice.due_date).days
+        bucket = (
+            0 if days <= 0 else 1 if days <= 30 else 2 if days <= 60 else 3 if days <= 90 else 4
+        )
+        total, count = found.get((invoice.currency, bucket), (0, 0))
+        found[(invoice.currency, bucket)] = (total + owed, count + 1)
+    return found
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(operations=st.lists(operation, min_size=1, max_size=25))
+def test_summary_equals_the_invoices_after_any_operations(
+    runtime: Runtime, operations: list[tuple[str, int, int, int]]
+) -> None:
+    with unit_of_work(runtime.session_factory) as session:
+        tenant = create_tenant(session, runtime.clock, f"open balances {next(_names)}")
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        world = World(ctx)
+        for kind, pick, value, offset in operations:
+            _apply(world, kind, pick, value, offset)
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        assert open_balances.differences(ctx.session, ctx.tenant_id) == []
+        expected = _aging_from_invoices(ctx)
+        report = {
+            (row.currency, bucket): owed
+            for row in reports.aging(ctx)
+            for bucket, owed in enumerate(row.buckets)
+            if owed
+        }
+        assert report == {key: owed for key, (owed, _count) in expected.items()}
+        assert {row.currency: row.invoices for row in reports.aging(ctx)} == {
+            currency: sum(n for (c, _b), (_o, n) in expected.items() if c == currency)
+            for currency in {c for c, _b in expected}
+        }
+
+
+def test_rebuild_repairs_a_drifted_summary(runtime: Runtime, tenant: NewTenant) -> None:
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        world = World(ctx)
+        for pick in range(4):
+            world.new_invoice(pick, 100_00 + pick, -pick * 40, "Posted")
+        invoice = world.invoices[0]
+        ledger.apply_to_invoice(
+            ctx, invoice, EntryType.PAYMENT, 40_00, reference=None, comment=None, source="API"
+        )
+        assert open_balances.differences(ctx.session, ctx.tenant_id) == []
+        # A write that went around the ledger's write path: the check sees it.
+        ctx.session.execute(
+            open_balances.OpenBalance.__table__.update()
+            .where(open_balances.OpenBalance.tenant_id == ctx.tenant_id)
+            .values(balance_minor=1, invoices=7)
+        )
+        drift = open_balances.differences(ctx.session, ctx.tenant_id)
+        assert [(d.stored, d.actual) for d in drift if d.due_date == invoice.due_date] == [
+            ((1, 7), (60_00, 1))
+        ]
+        open_balances.rebuild(ctx.session, ctx.tenant_id)
+        assert open_balances.differences(ctx.session, ctx.tenant_id) == []
+        assert open_balances.differences(ctx.session, ctx.tenant_id) == []
+
+
+def test_summary_is_per_tenant(
+    runtime: Runtime, tenant: NewTenant, other_tenant: NewTenant
+) -> None:
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        World(ctx).new_invoice(0, 123_45, 0, "Posted")
+    with runtime.service_context(other_tenant.tenant_id) as ctx:
+        assert open_balances.rows(ctx.session, ctx.tenant_id) == []
+        assert reports.aging(ctx) == []
+        open_balances.rebuild(ctx.session, ctx.tenant_id)
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        assert open_balances.rows(ctx.session, ctx.tenant_id) == [("USD", JAN, 123_45, 1)]
+
+
+def test_db_open_balances_checks_and_repairs(
+    runtime: Runtime, tenant: NewTenant, database_url: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from billcycle.cli.main import app
+
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        World(ctx).new_invoice(0, 50_00, -45, "Posted")
+    args = ["db", "open-balances", "--database", database_url, "--tenant", str(tenant.tenant_id)]
+    runner = CliRunner()
+    agreed = runner.invoke(app, args)
+    assert agreed.exit_code == 0, agreed.output
+    assert "agree" in agreed.output
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        ctx.session.execute(
+            open_balances.OpenBalance.__table__.delete().where(
+                open_balances.OpenBalance.tenant_id == ctx.tenant_id
+            )
+        )
+    drifted = runner.invoke(app, args)
+    assert drifted.exit_code == 1
+    assert "summary 0 minor in 0 invoices, invoices and ledger 5000 in 1" in drifted.output
+    repaired = runner.invoke(app, [*args, "--repair"])
+    assert repaired.exit_code == 0, repaired.output
+    assert runner.invoke(app, args).exit_code == 0
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        assert open_balances.rows(ctx.session, ctx.tenant_id) == [
+            ("USD", JAN - timedelta(days=45), 50_00, 1)
+        ]
