@@ -359,7 +359,7 @@ def post_drafts(
                 _inv.tenant_id == tenant_id, _inv.id.in_(chunk), _inv.status == InvoiceStatus.DRAFT
             )
             .values(**values)
-            .returning(_inv.id, _inv.currency, _inv.due_date, _inv.amount_minor)
+            .returning(_inv.id, *open_balances.posted_columns())
         )
         moved = session.execute(stmt).all()
         open_balances.add_posted(session, tenant_id, [row[1:] for row in moved])
@@ -397,7 +397,7 @@ def post_run_drafts(
             _inv.status == InvoiceStatus.DRAFT,
         )
         .values(**_posting_values(now, invoice_date, due_dates))
-        .returning(_inv.currency, _inv.due_date, _inv.amount_minor)
+        .returning(*open_balances.posted_columns())
         .execution_options(synchronize_session=False)
     ).all()
     open_balances.add_posted(session, tenant_id, result)
