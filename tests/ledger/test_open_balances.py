@@ -165,6 +165,28 @@ def _apply(world: World, kind: str, pick: int, value: int, offset: int) -> None:
         world.paid[invoice.id] = world.paid.get(invoice.id, 0) + share
 
 
+def _by_account(ctx: ServiceContext) -> dict[tuple[str, int], dict[int, tuple[int, int]]]:
+    """(currency, bucket) -> account -> (open balance, invoices), invoice by invoice."""
+    today = ctx.clock.today()
+    found: dict[tuple[str, int], dict[int, tuple[int, int]]] = {}
+    invoices = ctx.session.scalars(
+        select(Invoice).where(Invoice.tenant_id == ctx.tenant_id, Invoice.status == "Posted")
+    ).all()
+    for invoice in invoices:
+        owed = ledger.invoice_balance(ctx.session, ctx.tenant_id, invoice.id)
+        if owed > 0:
+            days = (today - invoice.due_date).days
+            bucket = (
+                next(b for b, edge in enumerate((0, 30, 60, 90)) if days <= edge)
+                if days <= 90
+                else 4
+            )
+            accounts = found.setdefault((invoice.currency, bucket), {})
+            total, count = accounts.get(invoice.account_id, (0, 0))
+            accounts[invoice.account_id] = (total + owed, count + 1)
+    return found
+
+
 def _aging_from_invoices(ctx: ServiceContext) -> dict[tuple[str, int], tuple[int, int]]:
     """The aging report computed from scratch, invoice by invoice, in Python."""
     today = ctx.clock.today()
@@ -210,6 +232,12 @@ def test_summary_equals_the_invoices_after_any_operations(
             if owed
         }
         assert report == {key: owed for key, (owed, _count) in expected.items()}
+        # The drill-down to accounts, bucket by bucket (each read over its due-date range).
+        accounts = _by_account(ctx)
+        for currency in ("USD", "EUR"):
+            for bucket in range(5):
+                drilled = reports.aging_accounts(ctx, currency=currency, bucket=bucket)
+                assert {a[0]: (a[3], a[4]) for a in drilled} == accounts.get((currency, bucket), {})
         assert {row.currency: row.invoices for row in reports.aging(ctx)} == {
             currency: sum(n for (c, _b), (_o, n) in expected.items() if c == currency)
             for currency in {c for c, _b in expected}

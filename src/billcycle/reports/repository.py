@@ -586,27 +586,42 @@ def aging_accounts(
 ) -> list[tuple[int, str, str, int, int]]:
     """(account id, number, name, open balance, invoices) in one currency and bucket, the
     largest balances first."""
-    inner = (
-        _open_posted(tenant_id, today, edges, Invoice.account_id)
-        .where(Invoice.currency == currency)
-        .subquery()
-    )
-    stmt = (
+    # ``account_id + 0``: grouped by the bare column, SQLite walks the tenant's invoices in
+    # account order (to group without sorting) instead of seeking the bucket's due dates.
+    account = (Invoice.account_id + 0).label("account_id")
+    chosen = _open_posted(tenant_id, today, edges, account).where(Invoice.currency == currency)
+    if bucket is not None:
+        # The bucket's due dates as a range the (tenant_id, due_date, id) index can seek:
+        # a bucket of a few thousand invoices no longer reads the tenant's million.
+        d30, d60, d90 = edges
+        low, high = [(today, None), (d30, today), (d60, d30), (d90, d60), (None, d90)][bucket]
+        if low is not None:
+            chosen = chosen.where(Invoice.due_date >= low)
+        if high is not None:
+            chosen = chosen.where(Invoice.due_date < high)
+    inner = chosen.subquery()
+    # The invoices grouped per account first, the top ``limit`` kept (the LIMIT keeps the
+    # subquery from being flattened), then their accounts: joined the other way round,
+    # SQLite walked the tenant's million accounts and their invoices one by one.
+    top = (
         select(
-            Account.id,
-            Account.account_number,
-            Account.name,
+            inner.c.account_id,
             func.sum(inner.c.owed).label("total"),
-            func.count(),
+            func.count().label("invoices"),
         )
-        .join(Account, and_(Account.id == inner.c.account_id, Account.tenant_id == tenant_id))
         .where(inner.c.owed > 0)
-        .group_by(Account.id, Account.account_number, Account.name)
-        .order_by(func.sum(inner.c.owed).desc(), Account.id)
+        .group_by(inner.c.account_id)
+        .order_by(func.sum(inner.c.owed).desc(), inner.c.account_id)
         .limit(limit)
     )
     if bucket is not None:
-        stmt = stmt.where(inner.c.bucket == bucket)
+        top = top.where(inner.c.bucket == bucket)
+    found = top.subquery()
+    stmt = (
+        select(Account.id, Account.account_number, Account.name, found.c.total, found.c.invoices)
+        .join(Account, and_(Account.id == found.c.account_id, Account.tenant_id == tenant_id))
+        .order_by(found.c.total.desc(), Account.id)
+    )
     return [(int(i), str(n), str(m), int(t), int(c)) for i, n, m, t, c in session.execute(stmt)]
 
 
