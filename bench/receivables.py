@@ -4,6 +4,7 @@
     PYTHONPATH=src python -m bench.receivables page URL [--rounds 3] [--runs 5]
     PYTHONPATH=src python -m bench.receivables post-cost URL [--size 1000] [--rounds 7] [--spread]
     PYTHONPATH=src python -m bench.receivables pay-cost URL [--size 1000] [--rounds 6] [--spread]
+    PYTHONPATH=src python -m bench.receivables drill URL [--buckets 0,1,2,3,4,all] [--rounds 3]
 
 on an existing data set of tenant 1 (``billcycle bench post --accounts 1000000 --no-raw
 --database URL``, migrated to the summary), each mode A/B interleaved in one process:
@@ -220,17 +221,49 @@ def pay_cost(url: str, size: int, rounds: int, spread: bool) -> dict[str, Any]:
     return _summary(samples)
 
 
+def drill(url: str, buckets: str, rounds: int) -> dict[str, Any]:
+    """The drill-down to accounts (``reports.service.aging_accounts``) per bucket, USD:
+    median wall and CPU of ``rounds`` calls, and the rows returned."""
+    from billcycle.db.session import read_only_unit
+    from billcycle.reports import service as reports
+
+    runtime = runtime_for(url, ensure=False)
+    found: dict[str, Any] = {}
+    try:
+        for name in buckets.split(","):
+            bucket = None if name == "all" else int(name)
+            walls, cpus, count = [], [], 0
+            for _ in range(rounds):
+                with read_only_unit(runtime.session_factory) as session:
+                    ctx = runtime.context(session, TENANT)
+                    c0, w0 = time.process_time(), time.perf_counter()
+                    count = len(reports.aging_accounts(ctx, currency="USD", bucket=bucket))
+                    walls.append((time.perf_counter() - w0) * 1000)
+                    cpus.append((time.process_time() - c0) * 1000)
+            found[name] = {
+                "wall_ms_median": round(statistics.median(walls), 1),
+                "cpu_ms_median": round(statistics.median(cpus), 1),
+                "accounts": count,
+            }
+    finally:
+        runtime.dispose()
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=["page", "post-cost", "pay-cost"])
+    parser.add_argument("mode", choices=["page", "post-cost", "pay-cost", "drill"])
     parser.add_argument("url")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--size", type=int, default=1000)
     parser.add_argument("--spread", action="store_true")
+    parser.add_argument("--buckets", default="0,1,2,3,4,all")
     args = parser.parse_args()
     if args.mode == "page":
         result = page(args.url, args.rounds or 3, args.runs)
+    elif args.mode == "drill":
+        result = drill(args.url, args.buckets, args.rounds or 3)
     elif args.mode == "post-cost":
         result = post_cost(args.url, args.size, args.rounds or 7, args.spread)
     else:
