@@ -352,7 +352,12 @@ def payment_rows(session: Session, tenant_id: int, payment_ids: Sequence[int]) -
         return {}
     rows = session.execute(
         select(
-            Payment.id, Payment.account_id, Payment.number, Payment.amount_minor, Payment.status
+            Payment.id,
+            Payment.account_id,
+            Payment.number,
+            Payment.amount_minor,
+            Payment.currency,
+            Payment.status,
         ).where(Payment.tenant_id == tenant_id, Payment.id.in_(list(payment_ids)))
     )
     return {row.id: row for row in rows}
