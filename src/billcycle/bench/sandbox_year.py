@@ -144,6 +144,7 @@ def run(bench: Bench, params: SandboxYearParams) -> dict[str, Any]:
         "payments_declined": declined,
         "bill_runs": done.bill_runs,
         "days_evaluated": done.days,
+        "collections_days_evaluated": done.evaluations,
         "steps": done.steps,
         "wall_seconds": round(wall, 3),
         "invoices_per_second": per_second(invoices, wall),

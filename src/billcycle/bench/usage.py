@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import text
 
 from billcycle.bench import bill_run as bench_bill_run
+from billcycle.bench import raw_write
 from billcycle.bench.harness import Bench, per_second
 from billcycle.devtools.dataset import DatasetSpec
 from billcycle.jobs import wiring
@@ -39,6 +40,9 @@ class UsageParams:
     accounts: int
     records: int  # per account
     bill: bool = True
+    # Generate the records in the database (one INSERT ... SELECT) instead of importing
+    # a CSV: what a 10M-record bill run needs, since its import alone takes minutes.
+    generate: bool = False
 
 
 def _peak_rss_mb() -> float:
@@ -106,6 +110,71 @@ def _write_csv(bench: Bench, path: Path, records: int) -> tuple[int, int]:
     return rows, total
 
 
+def _generate_records(bench: Bench, records: int) -> tuple[int, int]:
+    """The same records as ``_write_csv`` (quantities 1..10, days 1..28 of January 2026),
+    written by the database itself, set-based: one INSERT ... SELECT over the charges and
+    a series of R, in slices of accounts so that a transaction stays small."""
+    pg = bench.is_postgres
+    now = raw_write.storage_value(not pg, bench.runtime.clock.now())
+    series = (
+        "generate_series(0, :r - 1) AS g(n)"
+        if pg
+        else "(WITH RECURSIVE g(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM g WHERE n + 1 < :r)"
+        " SELECT n FROM g) AS g"
+    )
+    if pg:
+        quantity = "(g.n % 10 + 1)"
+        start = "make_timestamptz(2026, 1, g.n % 28 + 1, 0, 0, 0, 'UTC')"
+        day = "make_date(2026, 1, g.n % 28 + 1)"
+    else:  # SQLite stores quantities as decimal strings, instants as ISO text
+        quantity = "CAST(g.n % 10 + 1 AS TEXT)"
+        start = "printf('2026-01-%02d 00:00:00.000000', g.n % 28 + 1)"
+        day = "printf('2026-01-%02d', g.n % 28 + 1)"
+    insert = text(
+        "INSERT INTO usage_records (tenant_id, account_id, subscription_id, "  # noqa: S608
+        "subscription_charge_id, uom, quantity, start_date_time, usage_date, source, "
+        "created_at, updated_at, late) "
+        f"SELECT c.tenant_id, c.account_id, c.subscription_id, c.id, :uom, {quantity}, "
+        f"{start}, {day}, 'Import', :now, :now, :no "
+        f"FROM subscription_charges c CROSS JOIN {series} "
+        "WHERE c.tenant_id = :t AND c.account_id >= :lo AND c.account_id < :hi"
+    )
+    with bench.runtime.engine.connect() as conn:
+        lo, hi = conn.execute(
+            text(
+                "SELECT min(account_id), max(account_id) FROM subscription_charges "
+                "WHERE tenant_id = :t"
+            ),
+            {"t": bench.tenant_id},
+        ).one()
+    step = max(1, 1_000_000 // records)
+    for first in range(int(lo), int(hi) + 1, step):
+        with bench.runtime.engine.begin() as conn:
+            conn.execute(
+                insert,
+                {
+                    "t": bench.tenant_id,
+                    "uom": UOM,
+                    "now": now,
+                    "no": False,
+                    "r": records,
+                    "lo": first,
+                    "hi": first + step,
+                },
+            )
+    with bench.runtime.engine.begin() as conn:
+        rows = int(
+            conn.execute(
+                text("SELECT count(*) FROM usage_records WHERE tenant_id = :t"),
+                {"t": bench.tenant_id},
+            ).scalar_one()
+        )
+        if pg:
+            conn.execute(text("ANALYZE usage_records"))
+    per_account = sum(r % 10 + 1 for r in range(records))
+    return rows, per_account * (rows // records)
+
+
 def _pieces(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:
         while piece := handle.read(imports.PART_BYTES):
@@ -117,6 +186,8 @@ def run(bench: Bench, params: UsageParams, work_dir: Path) -> dict[str, Any]:
         DatasetSpec(accounts=params.accounts, price=PRICE, start=bench_bill_run.START)
     )
     _make_usage_charges(bench)
+    if params.generate:
+        return _run_generated(bench, params, dataset.accounts, load_seconds)
     csv_path = work_dir / "usage.csv"
     rows, total_quantity = _write_csv(bench, csv_path, params.records)
     rss_before = _peak_rss_mb()
@@ -158,39 +229,70 @@ def run(bench: Bench, params: UsageParams, work_dir: Path) -> dict[str, Any]:
         "load_seconds": round(load_seconds, 2),
     }
     if params.bill:
-        with bench.workers() as workers:
-            run_id, timing = bench_bill_run.generate(bench, workers)
-            worker_count = len(workers.pids())
-        invoices = bench.row(
-            "SELECT count(*), coalesce(sum(amount_minor), 0) FROM invoices "
-            "WHERE tenant_id = :t AND bill_run_id = :r",
-            t=bench.tenant_id,
-            r=run_id,
-        )
-        bound = bench.scalar(
-            "SELECT count(*) FROM usage_records WHERE tenant_id = :t "
-            "AND invoice_item_id IS NOT NULL",
-            t=bench.tenant_id,
-        )
-        # Every account's records sum to the same quantity: one rounding per account.
-        per_account = total_quantity // max(1, dataset.accounts)
-        want_minor = int((PRICE * per_account * 100).to_integral_value()) * dataset.accounts
-        if int(invoices[0]) != dataset.accounts:
-            errors.append(f"invoices: {invoices[0]}, expected {dataset.accounts}")
-        if int(invoices[1]) != want_minor:
-            errors.append(f"amount (minor): {invoices[1]}, expected {want_minor}")
-        if int(bound) != rows:
-            errors.append(f"records bound: {bound}, expected {rows}")
-        result.update(
-            {
-                "bill_run_workers": worker_count,
-                "bill_run_seconds": round(timing.wall_seconds, 3),
-                "bill_run_records_per_second": per_second(rows, timing.wall_seconds),
-                "bill_run_peak_rss_mb_per_worker": timing.peak_rss_mb_per_worker,
-                "invoices": int(invoices[0]),
-                "amount": str(Decimal(int(invoices[1])) / 100),
-            }
-        )
+        result.update(_bill(bench, dataset.accounts, rows, total_quantity, errors))
     result["correct"] = not errors
     result["errors"] = errors
     return result
+
+
+def _run_generated(
+    bench: Bench, params: UsageParams, accounts: int, load_seconds: float
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    rows, total_quantity = _generate_records(bench, params.records)
+    generate_seconds = time.perf_counter() - started
+    errors: list[str] = []
+    if rows != accounts * params.records:
+        errors.append(f"records generated: {rows}, expected {accounts * params.records}")
+    result: dict[str, Any] = {
+        "benchmark": "usage",
+        "database": bench.database,
+        "accounts": accounts,
+        "records_per_account": params.records,
+        "records": rows,
+        "generated_in_database": True,
+        "generate_seconds": round(generate_seconds, 3),
+        "load_seconds": round(load_seconds, 2),
+    }
+    if params.bill:
+        result.update(_bill(bench, accounts, rows, total_quantity, errors))
+    result["correct"] = not errors
+    result["errors"] = errors
+    return result
+
+
+def _bill(
+    bench: Bench, accounts: int, rows: int, total_quantity: int, errors: list[str]
+) -> dict[str, Any]:
+    """The timed bill run over the records, checked: one invoice per account, the exact
+    amount, every record bound."""
+    with bench.workers() as workers:
+        run_id, timing = bench_bill_run.generate(bench, workers)
+        worker_count = len(workers.pids())
+    invoices = bench.row(
+        "SELECT count(*), coalesce(sum(amount_minor), 0) FROM invoices "
+        "WHERE tenant_id = :t AND bill_run_id = :r",
+        t=bench.tenant_id,
+        r=run_id,
+    )
+    bound = bench.scalar(
+        "SELECT count(*) FROM usage_records WHERE tenant_id = :t AND invoice_item_id IS NOT NULL",
+        t=bench.tenant_id,
+    )
+    # Every account's records sum to the same quantity: one rounding per account.
+    per_account = total_quantity // max(1, accounts)
+    want_minor = int((PRICE * per_account * 100).to_integral_value()) * accounts
+    if int(invoices[0]) != accounts:
+        errors.append(f"invoices: {invoices[0]}, expected {accounts}")
+    if int(invoices[1]) != want_minor:
+        errors.append(f"amount (minor): {invoices[1]}, expected {want_minor}")
+    if int(bound) != rows:
+        errors.append(f"records bound: {bound}, expected {rows}")
+    return {
+        "bill_run_workers": worker_count,
+        "bill_run_seconds": round(timing.wall_seconds, 3),
+        "bill_run_records_per_second": per_second(rows, timing.wall_seconds),
+        "bill_run_peak_rss_mb_per_worker": timing.peak_rss_mb_per_worker,
+        "invoices": int(invoices[0]),
+        "amount": str(Decimal(int(invoices[1])) / 100),
+    }

@@ -429,6 +429,14 @@ def usage(
     bill: Annotated[
         bool, typer.Option("--bill/--no-bill", help="Also time a bill run rating the usage")
     ] = True,
+    generate: Annotated[
+        bool,
+        typer.Option(
+            "--generate",
+            help="Write the records in the database (INSERT ... SELECT) instead of importing"
+            " a CSV (no import figures; for 10M-record bill runs)",
+        ),
+    ] = False,
     database: DatabaseUrl = None,
     workers: Workers = 1,
     chunk_size: ChunkSize = None,
@@ -442,7 +450,7 @@ def usage(
 
     from billcycle.bench import usage as bench_usage
 
-    params = bench_usage.UsageParams(accounts, records, bill)
+    params = bench_usage.UsageParams(accounts, records, bill, generate)
     config = BenchConfig(database, workers, chunk_size, timeout, fresh_database=fresh)
     with tempfile.TemporaryDirectory(prefix="bench-usage-") as work:
         _run(config, lambda bench: bench_usage.run(bench, params, Path(work)), as_json)

@@ -10,12 +10,13 @@ same policy's retry rules (``retry_allowed``), so retries and dunning cannot dis
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from billcycle.collections import repository as repo
 from billcycle.collections.attempts import due_attempts, record_attempts
-from billcycle.collections.policy import tenant_policy
+from billcycle.collections.policy import merged, tenant_policy
 from billcycle.collections.standing import StandingPass, evaluate_standing
+from billcycle.collections.statuses import AccountStanding
 from billcycle.context import ServiceContext
 from billcycle.paymentruns import service as payment_runs
 from billcycle.paymentruns.spec import DataRecord, PaymentRunSpec
@@ -31,6 +32,20 @@ class DayOutcome:
     attempts: list[tuple[int, int]] = field(default_factory=list)
     payment_run_id: int | None = None
     payment_run_number: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Whether the evaluation did anything (an attempt, a standing change)."""
+        s = self.standing
+        return bool(
+            self.attempts
+            or s.poor_standing
+            or s.good
+            or s.suspended
+            or s.resumed
+            or s.cancelled
+            or s.written_off
+        )
 
 
 def run_day(ctx: ServiceContext, day: date) -> DayOutcome | None:
@@ -70,3 +85,55 @@ def run_day(ctx: ServiceContext, day: date) -> DayOutcome | None:
         number = outcome.payment_run_number = run.payment_run_number
     outcome.attempts = record_attempts(ctx, day, due, number)
     return outcome
+
+
+ONE_DAY = timedelta(days=1)
+
+
+def claim_only(ctx: ServiceContext, day: date) -> bool:
+    """Mark ``day`` evaluated without evaluating it (a test clock that skipped the day
+    because nothing was due on it); False when dunning is off or the day was taken."""
+    if not tenant_policy(ctx).dunning_enabled:
+        return False
+    return repo.claim_day(ctx.session, ctx.tenant_id, day)
+
+
+def next_due_day(ctx: ServiceContext, after: date) -> date | None:
+    """The first business day after ``after`` on which the daily evaluation can change
+    something by the passing of time alone, or None (dunning off, nothing pending).
+
+    What time alone moves: an invoice falling overdue (the day after its due date:
+    poor standing), an attempt day after a due date (the tenant's days and every
+    account's own), the end of an account's grace period (suspension); while an account
+    is suspended, every day (its newly active subscriptions are suspended, and its
+    auto-cancel day comes). Paid invoices are not told apart (a due date of a paid
+    invoice only adds a day with nothing to do). Everything else the evaluation reacts
+    to is a change someone made (a payment, a posted invoice, an API call): a test clock
+    evaluates the first day of each advance and the day after each instant at which
+    work ran, which covers those.
+    """
+    tenant = tenant_policy(ctx)
+    if not tenant.dunning_enabled:
+        return None
+    session, tenant_id = ctx.session, ctx.tenant_id
+    tomorrow = after + ONE_DAY
+    if repo.any_suspended(session, tenant_id):
+        return tomorrow
+    offsets = sorted({1, *tenant.attempt_days, *repo.override_attempt_days(session, tenant_id)})
+    widest = offsets[-1]
+    # For each offset k the first due date d with d + k > after: among the first
+    # widest + 1 distinct due dates from after - widest + 1 on.
+    dues = repo.due_dates_from(session, tenant_id, tomorrow - timedelta(days=widest), widest + 1)
+    candidates: list[date] = []
+    for k in offsets:
+        for due in dues:
+            if due + timedelta(days=k) > after:
+                candidates.append(due + timedelta(days=k))
+                break
+    for row in repo.rows_in_dunning(session, tenant_id):
+        if row.cancelled_on is not None or row.suspended_on is not None:
+            continue
+        if row.standing == AccountStanding.POOR_STANDING and row.poor_standing_since:
+            grace = timedelta(days=merged(tenant, row).grace_days)
+            candidates.append(max(row.poor_standing_since + grace, tomorrow))
+    return min(candidates, default=None)

@@ -1,15 +1,17 @@
 """The payment emails: a receipt when a payment succeeds, a notice when it fails.
 
-Sent by the ``collections.payment_email`` task after the outcome's unit of work commits
-(never from inside it: an SMTP handover cannot roll back), through the installation's
-mailer (SMTP or the outbox), to the account's bill-to contact. Each sent email is a
-collections event; an account without an email address, or that opted out of emails,
-gets none.
+Sent by the ``collections.payment_emails`` task (one per batch of outcomes, through one
+mailer session) after the outcome's unit of work commits (never from inside it: an SMTP
+handover cannot roll back), through the installation's mailer (SMTP or the outbox), to
+the account's bill-to contact. Each sent email is a collections event; an account
+without an email address, or that opted out of emails, gets none.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -68,70 +70,120 @@ def compose_payment_email(
     return email
 
 
-def _card_link(runtime: Runtime, ctx: ServiceContext, account_id: int) -> str:
+def _card_link(runtime: Runtime, ctx: ServiceContext, account_id: int, signing_key: str) -> str:
     """A hosted card page link for the failure notice (the customer's way to fix it)."""
     settings = runtime.settings
     return capture_links.card_link(
         ctx,
         account_id,
-        signing_key=load_signing_key(runtime.session_factory, settings.secret_key),
+        signing_key=signing_key,
         public_url=settings.public_url,
         ttl=timedelta(seconds=settings.card_link_ttl_seconds),
     ).url
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentNotice:
+    """One payment's email to send: its receipt, or its failure notice."""
+
+    payment_id: int
+    succeeded: bool
+    message: str | None = None
 
 
 def send_payment_email(
     runtime: Runtime, tenant_id: int, payment_id: int, succeeded: bool, message: str | None
 ) -> bool:
     """Send the receipt or the failure notice of a payment; True when one was sent."""
+    return send_payment_emails(runtime, tenant_id, [PaymentNotice(payment_id, succeeded, message)])[
+        0
+    ]
+
+
+def send_payment_emails(
+    runtime: Runtime, tenant_id: int, notices: Sequence[PaymentNotice]
+) -> list[bool]:
+    """Send the receipts and failure notices of many payments of the tenant as one batch:
+    the payments and their bill-to contacts read in one query each, the emails handed to
+    one mailer session, and the ``EmailSent`` events recorded in one statement. Which
+    were sent, in the order given."""
+    sent = [False] * len(notices)
+    if not notices:
+        return sent
+    composed: list[tuple[int, EmailMessage, int, str]] = []  # (index, email, account, to)
     with runtime.service_context(tenant_id) as ctx:
-        payment = repo.payment_row(ctx.session, tenant_id, payment_id)
-        if payment is None:
-            return False
-        bill_to = contacts.bill_to_contacts(ctx.session, tenant_id, [payment.account_id]).get(
-            payment.account_id
+        payments = repo.payment_rows(ctx.session, tenant_id, [n.payment_id for n in notices])
+        bill_tos = contacts.bill_to_contacts(
+            ctx.session, tenant_id, sorted({p.account_id for p in payments.values()})
         )
-        address = bill_to and (bill_to.work_email or bill_to.personal_email)
-        if bill_to is None or not address or not bill_to.wants_email:
-            return False
-        name = " ".join(p for p in (bill_to.first_name, bill_to.last_name) if p) or None
-        link = None if succeeded else _card_link(runtime, ctx, payment.account_id)
-        try:
-            email = compose_payment_email(
-                to=address,
-                name=name,
-                account_number=bill_to.account_number,
-                payment_number=payment.number,
-                amount=str(from_minor(payment.amount_minor, payment.currency)),
-                currency=payment.currency,
-                succeeded=succeeded,
-                message=message,
-                sent_at_header=format_datetime(ctx.clock.now()),
-                card_link=link,
-            )
-        except ValueError as exc:  # an address that cannot be written as a header
-            log.warning("payment email for payment %s not composed: %s", payment_id, exc)
-            return False
-        account_id = payment.account_id
+        sent_at = format_datetime(ctx.clock.now())
+        signing_key: str | None = None
+        for index, notice in enumerate(notices):
+            payment = payments.get(notice.payment_id)
+            if payment is None:
+                continue
+            bill_to = bill_tos.get(payment.account_id)
+            address = bill_to and (bill_to.work_email or bill_to.personal_email)
+            if bill_to is None or not address or not bill_to.wants_email:
+                continue
+            name = " ".join(p for p in (bill_to.first_name, bill_to.last_name) if p) or None
+            link = None
+            if not notice.succeeded:
+                if signing_key is None:
+                    signing_key = load_signing_key(
+                        runtime.session_factory, runtime.settings.secret_key
+                    )
+                link = _card_link(runtime, ctx, payment.account_id, signing_key)
+            try:
+                email = compose_payment_email(
+                    to=address,
+                    name=name,
+                    account_number=bill_to.account_number,
+                    payment_number=payment.number,
+                    amount=str(from_minor(payment.amount_minor, payment.currency)),
+                    currency=payment.currency,
+                    succeeded=notice.succeeded,
+                    message=notice.message,
+                    sent_at_header=sent_at,
+                    card_link=link,
+                )
+            except ValueError as exc:  # an address that cannot be written as a header
+                log.warning("payment email for payment %s not composed: %s", payment.id, exc)
+                continue
+            composed.append((index, email, payment.account_id, address))
+    if not composed:
+        return sent
     mailer = mailer_from_settings(runtime.settings)
     try:
         mailer.open()
-        try:
-            mailer.send(email)
-        finally:
-            mailer.close()
     except DeliveryError as exc:
-        log.warning("payment email for payment %s not sent: %s", payment_id, exc)
-        return False
+        log.warning("payment emails not sent (%s of them): %s", len(composed), exc)
+        return sent
+    events: list[Event] = []
+    try:
+        for index, email, account_id, address in composed:
+            try:
+                mailer.send(email)
+            except DeliveryError as exc:
+                log.warning(
+                    "payment email for payment %s not sent: %s", notices[index].payment_id, exc
+                )
+                continue
+            sent[index] = True
+            events.append(
+                Event(
+                    account_id,
+                    CollectionEventType.EMAIL_SENT,
+                    payment_id=notices[index].payment_id,
+                    message=str(email["Subject"]),
+                    details={"to": address},
+                )
+            )
+    finally:
+        try:
+            mailer.close()
+        except DeliveryError as exc:
+            log.warning("mailer not closed cleanly: %s", exc)
     with runtime.service_context(tenant_id) as ctx:
-        record(
-            ctx,
-            Event(
-                account_id,
-                CollectionEventType.EMAIL_SENT,
-                payment_id=payment_id,
-                message=str(email["Subject"]),
-                details={"to": address},
-            ),
-        )
-    return True
+        record(ctx, *events)
+    return sent

@@ -85,15 +85,15 @@ def on_payment_outcomes(
     policy = tenant_policy(ctx)
     # Emails are part of the collections a tenant turned on (dunning_enabled): a tenant
     # that collects by itself sends its own.
-    if email and policy.dunning_enabled and ctx.dispatcher is not None:
-        for outcome, payment in found:
-            ctx.enqueue(
-                "collections.payment_email",
-                tenant_id=ctx.tenant_id,
-                payment_id=payment.id,
-                succeeded=outcome.succeeded,
-                message=outcome.message,
-            )
+    if email and policy.dunning_enabled and ctx.dispatcher is not None and found:
+        # One task for the batch: one mailer session, one insert of EmailSent events.
+        ctx.enqueue(
+            "collections.payment_emails",
+            tenant_id=ctx.tenant_id,
+            notices=[
+                [payment.id, outcome.succeeded, outcome.message] for outcome, payment in found
+            ],
+        )
     if not found or not policy.dunning_enabled:
         return StandingPass()
     accounts = sorted({payment.account_id for _, payment in found})

@@ -92,6 +92,52 @@ def claim_day(session: Session, tenant_id: int, day: date) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
+def due_dates_from(session: Session, tenant_id: int, first: date, limit: int) -> list[date]:
+    """The distinct due dates of the tenant's posted invoices on or after ``first``,
+    earliest first, at most ``limit`` (one range scan of ``ix_invoices_tenant_due``)."""
+    return list(
+        session.scalars(
+            select(Invoice.due_date)
+            .where(
+                Invoice.tenant_id == tenant_id,
+                Invoice.status == InvoiceStatus.POSTED.value,
+                Invoice.due_date >= first,
+            )
+            .group_by(Invoice.due_date)
+            .order_by(Invoice.due_date)
+            .limit(limit)
+        )
+    )
+
+
+def override_attempt_days(session: Session, tenant_id: int) -> set[int]:
+    """Every attempt day an account of the tenant overrides the policy with."""
+    found: set[int] = set()
+    for days in session.scalars(
+        select(CollectionAccount.attempt_days).where(
+            CollectionAccount.tenant_id == tenant_id, CollectionAccount.attempt_days.is_not(None)
+        )
+    ):
+        found.update(int(day) for day in days or ())
+    return found
+
+
+def any_suspended(session: Session, tenant_id: int) -> bool:
+    """Whether collections holds an account of the tenant suspended (not cancelled)."""
+    return (
+        session.scalar(
+            select(CollectionAccount.id)
+            .where(
+                CollectionAccount.tenant_id == tenant_id,
+                CollectionAccount.suspended_on.is_not(None),
+                CollectionAccount.cancelled_on.is_(None),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 # -- the accounts' rows ---------------------------------------------------------------------
 
 
@@ -306,7 +352,12 @@ def payment_rows(session: Session, tenant_id: int, payment_ids: Sequence[int]) -
         return {}
     rows = session.execute(
         select(
-            Payment.id, Payment.account_id, Payment.number, Payment.amount_minor, Payment.status
+            Payment.id,
+            Payment.account_id,
+            Payment.number,
+            Payment.amount_minor,
+            Payment.currency,
+            Payment.status,
         ).where(Payment.tenant_id == tenant_id, Payment.id.in_(list(payment_ids)))
     )
     return {row.id: row for row in rows}

@@ -58,6 +58,9 @@ class StandingPass:
     resumed: list[int] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
     written_off: list[int] = field(default_factory=list)
+    # The pass's collections events, recorded together at its end (one INSERT, one
+    # outbox statement per type), in the order they happened.
+    events: list[Event] = field(default_factory=list, repr=False, compare=False)
 
 
 def evaluate_standing(
@@ -96,6 +99,8 @@ def evaluate_standing(
             _owing(ctx, row, policy, invoices, today, done)
         elif row is not None:
             _back_to_good(ctx, row, today, done)
+    record(ctx, *done.events, day=today)
+    done.events = []
     ctx.session.flush()
     return done
 
@@ -111,24 +116,26 @@ def _owing(
     if row.standing != AccountStanding.POOR_STANDING:
         oldest = min(invoice.due_date for invoice in invoices)
         row.poor_standing_since = oldest + ONE_DAY
-        _set_standing(ctx, row, AccountStanding.POOR_STANDING, today, invoices[0].invoice_id)
+        _set_standing(
+            ctx, row, AccountStanding.POOR_STANDING, today, invoices[0].invoice_id, done.events
+        )
         done.poor_standing.append(row.account_id)
     since = row.poor_standing_since or today
     if row.suspended_on is None:
         if today >= since + timedelta(days=policy.grace_days):
-            _suspend(ctx, row, today)
+            _suspend(ctx, row, today, done.events)
             done.suspended.append(row.account_id)
         return
     # Still suspended: a subscription activated since is suspended too (Fusebill
     # suspends all of a suspended customer's subscriptions).
     if repo.subscriptions_of(ctx.session, ctx.tenant_id, row.account_id, SubscriptionStatus.ACTIVE):
-        _suspend(ctx, row, today)
+        _suspend(ctx, row, today, done.events)
     cancel_after = policy.auto_cancel_after_days
     if cancel_after is not None and today >= row.suspended_on + timedelta(days=cancel_after):
-        _cancel(ctx, row, today)
+        _cancel(ctx, row, today, done.events)
         done.cancelled.append(row.account_id)
         if policy.auto_write_off:
-            _write_off(ctx, row, today)
+            _write_off(ctx, row, today, done.events)
             done.written_off.append(row.account_id)
 
 
@@ -136,10 +143,10 @@ def _back_to_good(
     ctx: ServiceContext, row: CollectionAccount, today: date, done: StandingPass
 ) -> None:
     if row.suspended_on is not None:
-        _resume(ctx, row, today)
+        _resume(ctx, row, today, done.events)
         done.resumed.append(row.account_id)
     if row.standing != AccountStanding.GOOD:
-        _set_standing(ctx, row, AccountStanding.GOOD, today, None)
+        _set_standing(ctx, row, AccountStanding.GOOD, today, None, done.events)
         row.poor_standing_since = None
         done.good.append(row.account_id)
 
@@ -150,24 +157,23 @@ def _set_standing(
     standing: AccountStanding,
     today: date,
     invoice_id: int | None,
+    events: list[Event],
 ) -> None:
     before = row.standing
     row.standing = standing.value
     row.updated_at = ctx.clock.now()
-    record(
-        ctx,
+    events.append(
         Event(
             row.account_id,
             CollectionEventType.STANDING_CHANGED,
             invoice_id=invoice_id,
             from_value=before,
             to_value=standing.value,
-        ),
-        day=today,
+        )
     )
 
 
-def _suspend(ctx: ServiceContext, row: CollectionAccount, today: date) -> None:
+def _suspend(ctx: ServiceContext, row: CollectionAccount, today: date, events: list[Event]) -> None:
     """Suspend the account's active subscriptions from today (the customer's suspension
     starts now unless it already had)."""
     suspended: list[int] = []
@@ -190,20 +196,18 @@ def _suspend(ctx: ServiceContext, row: CollectionAccount, today: date) -> None:
     row.updated_at = ctx.clock.now()
     if not first and not suspended:
         return  # a subscription that cannot be suspended is tried again tomorrow, quietly
-    record(
-        ctx,
+    events.append(
         Event(
             row.account_id,
             CollectionEventType.SUSPENDED,
             from_value="Active" if first else "Suspended",
             to_value="Suspended",
             details={"subscriptions": suspended, "refused": refused},
-        ),
-        day=today,
+        )
     )
 
 
-def _resume(ctx: ServiceContext, row: CollectionAccount, today: date) -> None:
+def _resume(ctx: ServiceContext, row: CollectionAccount, today: date, events: list[Event]) -> None:
     suspended_ids = set(row.suspended_subscriptions or [])
     resumed: list[int] = []
     refused: dict[str, str] = {}
@@ -223,20 +227,18 @@ def _resume(ctx: ServiceContext, row: CollectionAccount, today: date) -> None:
     row.suspended_on = None
     row.suspended_subscriptions = []
     row.updated_at = ctx.clock.now()
-    record(
-        ctx,
+    events.append(
         Event(
             row.account_id,
             CollectionEventType.RESUMED,
             from_value="Suspended",
             to_value="Active",
             details={"subscriptions": resumed, "refused": refused},
-        ),
-        day=today,
+        )
     )
 
 
-def _cancel(ctx: ServiceContext, row: CollectionAccount, today: date) -> None:
+def _cancel(ctx: ServiceContext, row: CollectionAccount, today: date, events: list[Event]) -> None:
     """Cancel the account and its subscriptions from today: the Suspended ones (those
     collections suspended, or suspended by hand) and any Active one left."""
     account = accounts.require_account(ctx, row.account_id)
@@ -262,20 +264,20 @@ def _cancel(ctx: ServiceContext, row: CollectionAccount, today: date) -> None:
             cancelled.append(subscription_id)
     row.cancelled_on = today
     row.updated_at = ctx.clock.now()
-    record(
-        ctx,
+    events.append(
         Event(
             row.account_id,
             CollectionEventType.CANCELLED,
             from_value=before,
             to_value=AccountStatus.CANCELED.value,
             details={"subscriptions": sorted(cancelled), "refused": refused},
-        ),
-        day=today,
+        )
     )
 
 
-def _write_off(ctx: ServiceContext, row: CollectionAccount, today: date) -> None:
+def _write_off(
+    ctx: ServiceContext, row: CollectionAccount, today: date, pending: list[Event]
+) -> None:
     events: list[Event] = []
     for invoice_id in repo.open_invoice_ids(ctx.session, ctx.tenant_id, row.account_id):
         invoice = invoicing.get_invoice(ctx, invoice_id)
@@ -291,4 +293,4 @@ def _write_off(ctx: ServiceContext, row: CollectionAccount, today: date) -> None
                 details={"writeOffId": entry.id, "amountMinor": entry.amount_minor},
             )
         )
-    record(ctx, *events, day=today)
+    pending.extend(events)

@@ -44,6 +44,20 @@ def evaluate_day(runner: JobRunner, *, tenant_id: int, day: str) -> None:
         log.info("collections %s for tenant %s: %s attempts", day, tenant_id, len(outcome.attempts))
 
 
+@task("collections.payment_emails")
+def send_payment_emails(
+    runner: JobRunner, *, tenant_id: int, notices: list[tuple[int, bool, str | None]]
+) -> None:
+    """The emails of one batch of payment outcomes (``notices``: payment id, succeeded,
+    gateway message), through one mailer session."""
+    emails.send_payment_emails(
+        runner.runtime,
+        tenant_id,
+        [emails.PaymentNotice(int(p), bool(ok), message) for p, ok, message in notices],
+    )
+
+
+# One payment's email: tasks queued before the batch task existed.
 @task("collections.payment_email")
 def send_payment_email(
     runner: JobRunner, *, tenant_id: int, payment_id: int, succeeded: bool, message: str | None

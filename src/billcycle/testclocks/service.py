@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from billcycle.billruns import repository as bill_runs
+from billcycle.collections import daily as collections_daily
 from billcycle.context import ServiceContext
 from billcycle.errors import Conflict, InvalidValue, RuleViolation
 from billcycle.jobs.dispatch import ManualDispatcher
@@ -53,6 +54,8 @@ class Step:
     at: datetime
     bill_runs: int
     payment_runs: int
+    evaluated: int = 0  # collections days evaluated at this step (0 or 1)
+    worked: bool = False  # anything ran or changed: the next midnight is evaluated
 
 
 @dataclass
@@ -64,7 +67,8 @@ class Advanced:
     steps: int = 0
     bill_runs: int = 0
     payment_runs: int = 0
-    days: int = 0
+    days: int = 0  # business days moved on (midnights crossed)
+    evaluations: int = 0  # collections days evaluated (the others had nothing due)
 
 
 Progress = Callable[[datetime, Advanced], None]
@@ -130,19 +134,42 @@ def advance_to(
     work = _Work(runtime, tenant_id)
     done = Advanced(tenant_id=tenant_id, started_at=start, target=to, now=start)
     current = start
+    # The collections day is evaluated at the first step, at each midnight something is
+    # due (collections.daily.next_due_day) and at the midnight after any step at which
+    # work ran; every other midnight would evaluate nothing, so it is not a step.
+    evaluate_next = True
     while current < to:
-        step_to = work.next_instant(current, to, zone)
+        midnight = _midnight_after(current, zone)
+        step_to = work.next_instant(current, to, midnight if evaluate_next else None, zone)
         work.move(current, step_to)
-        step = work.run_due(step_to)
+        if done.steps == 0 or _is_midnight(step_to, zone):
+            evaluate = "evaluate"
+        elif step_to == to:
+            # The last day is marked evaluated as a day-by-day advance leaves it (its
+            # midnight had nothing due, or it was evaluated then and this is a no-op).
+            evaluate = "claim"
+        else:
+            evaluate = "none"  # the day was evaluated, or had nothing due, at its midnight
+        step = work.run_due(step_to, evaluate)
+        evaluate_next = step.worked
         done.steps += 1
         done.bill_runs += step.bill_runs
         done.payment_runs += step.payment_runs
-        if step_to == _midnight_after(current, zone):
-            done.days += 1
+        done.evaluations += step.evaluated
         current = done.now = step_to
         if progress is not None:
             progress(current, done)
+    done.days = _days_between(start, to, zone)
     return done
+
+
+def _is_midnight(instant: datetime, zone: ZoneInfo) -> bool:
+    return instant.astimezone(zone).time() == time(0)
+
+
+def _days_between(start: datetime, to: datetime, zone: ZoneInfo) -> int:
+    """The tenant's midnights in (start, to]: the business days the advance moved on."""
+    return (to.astimezone(zone).date() - start.astimezone(zone).date()).days
 
 
 def _midnight_after(instant: datetime, zone: ZoneInfo) -> datetime:
@@ -163,8 +190,16 @@ class _Work:
         self.dispatcher.execute = self.runner.execute
         self.tenant_id = tenant_id
 
-    def next_instant(self, current: datetime, to: datetime, zone: ZoneInfo) -> datetime:
-        candidates = [to, _midnight_after(current, zone)]
+    def next_instant(
+        self, current: datetime, to: datetime, midnight: datetime | None, zone: ZoneInfo
+    ) -> datetime:
+        """The next instant at which something is due: ``to``, ``midnight`` (given when
+        the next midnight must be evaluated), a scheduled bill or payment run, an
+        occurrence of the payment-run schedule, or the midnight of the next day the
+        collections policy has something due."""
+        candidates = [to]
+        if midnight is not None:
+            candidates.append(midnight)
         with self.runtime.service_context(self.tenant_id) as ctx:
             for found in (
                 bill_runs.next_scheduled_time(ctx.session, self.tenant_id, current),
@@ -173,6 +208,9 @@ class _Work:
             ):
                 if found is not None:
                     candidates.append(found)
+            due_day = collections_daily.next_due_day(ctx, current.astimezone(zone).date())
+        if due_day is not None:
+            candidates.append(datetime.combine(due_day, time(0), tzinfo=zone).astimezone(UTC))
         return min(candidates)
 
     def move(self, current: datetime, to: datetime) -> None:
@@ -183,7 +221,9 @@ class _Work:
                     resource=RESOURCE,
                 )
 
-    def run_due(self, at: datetime) -> Step:
+    def run_due(self, at: datetime, evaluate: str) -> Step:
+        """Run what is due at ``at``; ``evaluate``: "evaluate" the day's collections,
+        "claim" it only (its midnight had nothing due), or "none"."""
         with self.runtime.service_context(self.tenant_id) as ctx:
             due_bills = bill_runs.due_scheduled_runs(
                 ctx.session, at, 10_000, tenant_id=self.tenant_id
@@ -192,9 +232,19 @@ class _Work:
         for _, run_id in due_bills:
             self.runner.dispatch("bill_run.start", tenant_id=self.tenant_id, run_id=run_id)
         self.dispatcher.run_until_idle()
-        # The day's collections (standing, dunning, retries through payment runs): the
-        # task claims the day, so a second step on the same day evaluates nothing.
-        self.runner.dispatch("collections.daily", tenant_id=self.tenant_id, day=today.isoformat())
+        # The day's collections (standing, dunning, retries through payment runs), as the
+        # ``collections.daily`` task runs them; the evaluation claims the day, so a
+        # second step on the same day evaluates nothing.
+        changed = False
+        evaluated = 0
+        if evaluate == "evaluate":
+            with self.runner.context(self.tenant_id) as ctx:
+                outcome = collections_daily.run_day(ctx, today)
+            evaluated = int(outcome is not None)
+            changed = outcome is not None and outcome.changed
+        elif evaluate == "claim":
+            with self.runner.context(self.tenant_id) as ctx:
+                collections_daily.claim_only(ctx, today)
         self.dispatcher.run_until_idle()
         # The recurring payment-run schedule's occurrence (its run starts on commit).
         with self.runtime.service_context(self.tenant_id) as ctx:
@@ -207,4 +257,11 @@ class _Work:
         for _, run_id in due_payments:
             self.runner.dispatch("payment_run.start", tenant_id=self.tenant_id, run_id=run_id)
         self.dispatcher.run_until_idle()
-        return Step(at, len(due_bills), len(due_payments) + fired)
+        payments = len(due_payments) + fired
+        return Step(
+            at,
+            len(due_bills),
+            payments,
+            evaluated=evaluated,
+            worked=bool(due_bills or payments or changed),
+        )
