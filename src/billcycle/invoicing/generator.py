@@ -172,7 +172,7 @@ def _rate_one(
 _MEMO = _RatingMemo()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Draft:
     """One invoice being assembled: the rated charges of one account (or of one
     subscription billed separately)."""
@@ -301,27 +301,48 @@ def _rate(
         draft.amount_minor += rated.amount_minor
         draft.has_usage = draft.has_usage or is_usage
 
+    # A chunk's charges share few shapes (a million accounts on one price point rate
+    # one): a charge without tiers whose rating inputs and billing day this chunk has
+    # already rated takes that rating from here, before the process-wide memo (whose
+    # key holds the format, tiers and target date too, constant within a chunk).
+    shapes: dict[tuple[Any, int], _Rated] = {}
+    id_at, account_at, subscription_at = repo.ID, repo.ACCOUNT, repo.SUBSCRIPTION
+    type_at, model_at = repo.CHARGE_TYPE, repo.CHARGE_MODEL
+    inputs_at, separately_at = repo.RATING_INPUTS, repo.INVOICE_SEPARATELY
     for charge in charges:
-        account_id = charge[repo.ACCOUNT]
+        account_id = charge[account_at]
         if account_id in failures:
             continue
-        if charge[repo.CHARGE_TYPE] == _USAGE:
+        if charge[type_at] == _USAGE:
             usage.append(charge)
             continue
-        if charge[repo.CHARGE_MODEL] in _DISCOUNT_MODELS:
+        if charge[model_at] in _DISCOUNT_MODELS:
             discounts.append(charge)
             continue
         account = accounts[account_id]
-        add(
-            charge,
-            rate(
-                fmt,
-                charge,
-                account.bill_cycle_day,
-                tiers.get(charge[repo.ID], no_tiers),
-                target_date,
-            ),
-        )
+        charge_tiers = tiers.get(charge[id_at]) if tiers else None
+        if charge_tiers:
+            rated = rate(fmt, charge, account.bill_cycle_day, charge_tiers, target_date)
+        else:
+            shape = (charge[inputs_at], account.bill_cycle_day)
+            shaped = shapes.get(shape)
+            if shaped is None:
+                shaped = rate(fmt, charge, account.bill_cycle_day, no_tiers, target_date)
+                if shaped.error is None:
+                    shapes[shape] = shaped
+            rated = shaped
+        # add(charge, rated), inline: this loop runs once per charge of the run.
+        if rated.error is not None:
+            failures[account_id] = rated.error
+            continue
+        if not rated.tails:
+            continue
+        key = (account_id, charge[subscription_at] if charge[separately_at] else 0)
+        draft = drafts.get(key)
+        if draft is None:
+            draft = drafts[key] = _Draft(account_id, account.currency, account.payment_term)
+        draft.charges.append((charge, rated))
+        draft.amount_minor += rated.amount_minor
     if usage:
         typed = [fmt.charge(charge) for charge in usage]
         rated_usage = usage_billing.rate_usage_charges(
@@ -473,51 +494,44 @@ def _write(
     numbers = number_block(session, tenant_id, "invoice", len(drafts), own_transaction=True)
     invoice_ids = repo.allocate_invoice_ids(session, len(drafts))
     phases.lap("numbers")
-    invoice_rows: list[tuple[Any, ...]] = []
-    item_rows: list[Any] = []
-    item_row = fmt.item_row
-    totals = result.amount_minor_by_currency
-    invoice_date, target_date, bill_run_id = (
-        options.invoice_date,
-        options.target_date,
-        options.bill_run_id,
+    # The chunk's invoice template: its shared columns formatted once; each invoice
+    # stamps in its id, account, number, due date, currency and amount.
+    stamp = fmt.invoice_stamper(
+        repo.InvoiceShared(
+            tenant_id,
+            InvoiceStatus.DRAFT.value,
+            options.invoice_date,
+            options.target_date,
+            0,
+            options.bill_run_id,
+            options.source,
+            now,
+        )
     )
+    invoices: list[Any] = []
+    item_rows: list[Any] = []
+    add_item = item_rows.append
+    item_head = fmt.item_head
+    totals = result.amount_minor_by_currency
+    invoiced = result.accounts_invoiced
+    invoice_date = options.invoice_date
     due_dates: dict[str, date] = {}
     for draft, number, invoice_id in zip(drafts, numbers, invoice_ids, strict=True):
-        currency = draft.currency
         for charge, rated in draft.charges:
             charge_id, _account, subscription_id, name, charge_type = charge[:5]
+            # An item row is the charge's head and the rated shape's formatted tail.
+            head = item_head(tenant_id, invoice_id, subscription_id, charge_id, name, charge_type)
             for tail in rated.tails:
-                item_rows.append(
-                    item_row(
-                        tenant_id, invoice_id, subscription_id, charge_id, name, charge_type, tail
-                    )
-                )
+                add_item(head + tail)
         due = due_dates.get(draft.payment_term)
         if due is None:
             due = due_dates[draft.payment_term] = due_date(invoice_date, draft.payment_term)
-        invoice_rows.append(
-            (
-                invoice_id,
-                tenant_id,
-                draft.account_id,
-                number,
-                InvoiceStatus.DRAFT.value,
-                invoice_date,
-                due,
-                target_date,
-                currency,
-                draft.amount_minor,
-                0,
-                bill_run_id,
-                options.source,
-                now,
-                now,
-            )
+        currency = draft.currency
+        invoices.append(
+            stamp(invoice_id, draft.account_id, number, due, currency, draft.amount_minor)
         )
         totals[currency] = totals.get(currency, 0) + draft.amount_minor
-        result.accounts_invoiced.add(draft.account_id)
-    invoices = fmt.invoice_rows(invoice_rows)
+        invoiced.add(draft.account_id)
     phases.lap("formatting")
     fmt.insert(session, invoices, item_rows)
     usage_invoices = [

@@ -354,7 +354,7 @@ class RowFormat(Protocol):
         is_credit: bool,
     ) -> Any: ...
 
-    def item_row(
+    def item_head(
         self,
         tenant_id: int,
         invoice_id: int,
@@ -362,12 +362,43 @@ class RowFormat(Protocol):
         charge_id: int,
         charge_name: str,
         charge_type: str,
-        tail: Any,
-    ) -> Any: ...
+    ) -> Any:
+        """An item's charge-dependent part: ``head + tail`` is the whole row."""
+        ...
 
-    def invoice_rows(self, rows: list[tuple[Any, ...]]) -> Any: ...
+    def invoice_stamper(self, shared: InvoiceShared) -> InvoiceStamper:
+        """A chunk's invoice template: the columns its invoices share, formatted once;
+        the stamper fills in the few that differ (see InvoiceStamper)."""
+        ...
 
-    def insert(self, session: Session, invoices: Any, items: list[Any]) -> None: ...
+    def insert(self, session: Session, invoices: list[Any], items: list[Any]) -> None: ...
+
+
+class InvoiceShared(NamedTuple):
+    """The INVOICE_COLUMNS a chunk's invoices share."""
+
+    tenant_id: int
+    status: str
+    invoice_date: date
+    target_date: date
+    tax_amount_minor: int
+    bill_run_id: int | None
+    source: str
+    now: datetime
+
+
+class InvoiceStamper(Protocol):
+    def __call__(
+        self,
+        invoice_id: int,
+        account_id: int,
+        number: str,
+        due_date: date,
+        currency: str,
+        amount_minor: int,
+    ) -> Any:
+        """One invoice row in the format's bulk form (INVOICE_COLUMNS order)."""
+        ...
 
 
 class _CopyFormat:
@@ -392,7 +423,7 @@ class _CopyFormat:
             f"{format(unit_price, 'f')}\t{amount_minor}\t{'t' if is_credit else 'f'}\tf\n"
         )
 
-    def item_row(
+    def item_head(
         self,
         tenant_id: int,
         invoice_id: int,
@@ -400,35 +431,52 @@ class _CopyFormat:
         charge_id: int,
         charge_name: str,
         charge_type: str,
-        tail: str,
     ) -> str:
-        # ITEM_COLUMNS order.
+        # ITEM_COLUMNS order; the tail ends the line.
         return (
             f"{tenant_id}\t{invoice_id}\t{subscription_id}\t{charge_id}\t"
-            f"{copy_text(charge_name)}\t{copy_text(charge_type)}\t{tail}"
+            f"{copy_text(charge_name)}\t{copy_text(charge_type)}\t"
         )
 
-    def invoice_rows(self, rows: list[tuple[Any, ...]]) -> str:
-        # A chunk's invoices share their status, dates, currency, run, source and
-        # timestamps: each distinct run of those columns is formatted once.
-        middles: dict[tuple[Any, ...], str] = {}
-        tails: dict[tuple[Any, ...], str] = {}
-
-        def joined(cache: dict[tuple[Any, ...], str], values: tuple[Any, ...]) -> str:
-            text = cache.get(values)
-            if text is None:
-                text = cache[values] = "\t".join(copy_value(v) for v in values)
-            return text
-
-        return "".join(
-            f"{r[0]}\t{r[1]}\t{r[2]}\t{copy_text(r[3])}\t{joined(middles, r[4:9])}\t"
-            f"{r[9]}\t{r[10]}\t{joined(tails, r[11:15])}\n"
-            for r in rows
+    def invoice_stamper(self, shared: InvoiceShared) -> InvoiceStamper:
+        # A chunk's invoices share their status, dates, run, source and timestamps: the
+        # line's shared stretches are formatted once (a due date once per distinct one).
+        tenant = f"\t{shared.tenant_id}\t"
+        status = f"\t{copy_text(shared.status)}\t{copy_value(shared.invoice_date)}\t"
+        target = f"\t{copy_value(shared.target_date)}\t"
+        tail = "\t" + "\t".join(
+            copy_value(v)
+            for v in (
+                shared.tax_amount_minor,
+                shared.bill_run_id,
+                shared.source,
+                shared.now,
+                shared.now,
+            )
         )
+        dues: dict[date, str] = {}
 
-    def insert(self, session: Session, invoices: str, items: list[str]) -> None:
+        def stamp(
+            invoice_id: int,
+            account_id: int,
+            number: str,
+            due_date: date,
+            currency: str,
+            amount_minor: int,
+        ) -> str:
+            due = dues.get(due_date)
+            if due is None:
+                due = dues[due_date] = copy_value(due_date)
+            return (
+                f"{invoice_id}{tenant}{account_id}\t{copy_text(number)}{status}{due}{target}"
+                f"{copy_text(currency)}\t{amount_minor}{tail}\n"
+            )
+
+        return stamp
+
+    def insert(self, session: Session, invoices: list[str], items: list[str]) -> None:
         if invoices:
-            copy_lines(dbapi(session), "invoices", INVOICE_COLUMNS, [invoices])
+            copy_lines(dbapi(session), "invoices", INVOICE_COLUMNS, ["".join(invoices)])
         phases.lap("write invoices")
         if items:
             copy_lines(dbapi(session), "invoice_items", ITEM_COLUMNS, ["".join(items)])
@@ -463,7 +511,7 @@ class _SqliteFormat:
             0,
         )
 
-    def item_row(
+    def item_head(
         self,
         tenant_id: int,
         invoice_id: int,
@@ -471,24 +519,48 @@ class _SqliteFormat:
         charge_id: int,
         charge_name: str,
         charge_type: str,
-        tail: tuple[Any, ...],
     ) -> tuple[Any, ...]:
-        return (tenant_id, invoice_id, subscription_id, charge_id, charge_name, charge_type, *tail)
+        return (tenant_id, invoice_id, subscription_id, charge_id, charge_name, charge_type)
 
-    def invoice_rows(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        # A chunk's invoices share their dates and timestamps: convert each value once.
-        stored: dict[Any, Any] = {}
+    def invoice_stamper(self, shared: InvoiceShared) -> InvoiceStamper:
+        # The shared columns in their storage forms, converted once a chunk.
+        tenant, status = shared.tenant_id, shared.status
+        invoice_date = sqlite_storage_value(shared.invoice_date)
+        target_date = sqlite_storage_value(shared.target_date)
+        now = sqlite_storage_value(shared.now)
+        tax, run, source = shared.tax_amount_minor, shared.bill_run_id, shared.source
+        dues: dict[date, str] = {}
 
-        def store(value: Any) -> Any:
-            converted = stored.get(value)
-            if converted is None:
-                converted = stored[value] = sqlite_storage_value(value)
-            return converted
+        def stamp(
+            invoice_id: int,
+            account_id: int,
+            number: str,
+            due_date: date,
+            currency: str,
+            amount_minor: int,
+        ) -> tuple[Any, ...]:
+            due = dues.get(due_date)
+            if due is None:
+                due = dues[due_date] = sqlite_storage_value(due_date)
+            return (
+                invoice_id,
+                tenant,
+                account_id,
+                number,
+                status,
+                invoice_date,
+                due,
+                target_date,
+                currency,
+                amount_minor,
+                tax,
+                run,
+                source,
+                now,
+                now,
+            )
 
-        return [
-            (*r[:5], store(r[5]), store(r[6]), store(r[7]), *r[8:13], store(r[13]), store(r[14]))
-            for r in rows
-        ]
+        return stamp
 
     def insert(
         self, session: Session, invoices: list[tuple[Any, ...]], items: list[tuple[Any, ...]]
@@ -531,7 +603,15 @@ def advance_watermarks(
         )
         return
     stamp = sqlite_storage_value(now)
+    # A chunk's watermarks take few distinct dates: each converted once.
+    stored: dict[date, str] = {}
+    rows: list[tuple[str | None, str, int]] = []
+    for cid, bt in watermarks:
+        value = None if bt is None else stored.get(bt)
+        if value is None and bt is not None:
+            value = stored[bt] = sqlite_storage_value(bt)
+        rows.append((value, stamp, cid))
     dbapi(session).executemany(
         "UPDATE subscription_charges SET billed_through = ?, last_billed_at = ? WHERE id = ?",
-        [(sqlite_storage_value(bt), stamp, cid) for cid, bt in watermarks],
+        rows,
     )
