@@ -111,27 +111,42 @@ class _RatingMemo:
     def __init__(self, limit: int = 10_000) -> None:
         self._limit = limit
         self._rated: dict[tuple[Any, ...], _Rated] = {}
+        # (format, rating key) -> the typed row of one charge with that key: rating reads
+        # only the key's inputs (and the charge's id, for an error message).
+        self._typed: dict[tuple[str, str], repo.ChargeRow] = {}
+
+    def typed(self, fmt_name: str, rating_key: str) -> repo.ChargeRow | None:
+        return self._typed.get((fmt_name, rating_key))
+
+    def remember_typed(self, fmt_name: str, rating_key: str, row: repo.ChargeRow) -> None:
+        if len(self._typed) >= self._limit:
+            self._typed.clear()
+        self._typed[(fmt_name, rating_key)] = row
 
     def rate(
         self,
         fmt: repo.RowFormat,
-        charge: Sequence[Any],
+        rating_key: str,
+        typed: repo.ChargeRow,
         account_bill_cycle_day: int,
         tiers: Sequence[AnyRow],
         target_date: date,
     ) -> _Rated:
+        """The rating of a charge whose RATING_KEY is ``rating_key``; ``typed`` is the
+        typed row of a charge with that key (the error message of a charge that cannot
+        be rated names ``typed``'s id: callers re-rate such a charge from its own row)."""
         key = (
             fmt.name,
-            charge[repo.RATING_INPUTS],
+            rating_key,
             account_bill_cycle_day,
             tuple(tier[1:] for tier in tiers) if tiers else (),
             target_date,
         )
         rated = self._rated.get(key)
         if rated is None:
-            rated = _rate_one(fmt, fmt.charge(charge), account_bill_cycle_day, tiers, target_date)
+            rated = _rate_one(fmt, typed, account_bill_cycle_day, tiers, target_date)
             if rated.error is not None:
-                return rated  # its message names this charge: not reusable
+                return rated  # its message names a charge: not reusable
             if len(self._rated) >= self._limit:
                 self._rated.clear()
             self._rated[key] = rated
@@ -270,6 +285,31 @@ def _rate(
     tiers = repo.load_tiers(
         session, [c[repo.ID] for c in charges if c[repo.CHARGE_MODEL] in _TIERED_MODELS]
     )
+    # The typed rating inputs of each distinct rating key (one charge's row per key: a
+    # million accounts on one price point have one), and the full rows of the usage and
+    # discount charges (rated from their typed rows), read in one go.
+    key_at = repo.RATING_KEY
+    typed_by_key: dict[str, repo.ChargeRow] = {}
+    unknown: dict[str, int] = {}
+    full_ids: list[int] = []
+    for charge in charges:
+        rating_key = charge[key_at]
+        if rating_key not in typed_by_key:
+            known = _MEMO.typed(fmt.name, rating_key)
+            if known is None:
+                unknown[rating_key] = charge[repo.ID]
+            else:
+                typed_by_key[rating_key] = known
+        if charge[repo.CHARGE_TYPE] == _USAGE or charge[repo.CHARGE_MODEL] in _DISCOUNT_MODELS:
+            full_ids.append(charge[repo.ID])
+    full = (
+        repo.load_charge_rows(session, ctx.tenant_id, [*unknown.values(), *full_ids])
+        if unknown or full_ids
+        else {}
+    )
+    for rating_key, charge_id in unknown.items():
+        typed_by_key[rating_key] = fetched = fmt.charge(full[charge_id])
+        _MEMO.remember_typed(fmt.name, rating_key, fetched)
     phases.lap("read charges")
     drafts: dict[tuple[int, int], _Draft] = {}
     failures: dict[int, str] = {}
@@ -307,33 +347,57 @@ def _rate(
     # key holds the format, tiers and target date too, constant within a chunk).
     shapes: dict[tuple[Any, int], _Rated] = {}
     id_at, account_at, subscription_at = repo.ID, repo.ACCOUNT, repo.SUBSCRIPTION
-    type_at, model_at = repo.CHARGE_TYPE, repo.CHARGE_MODEL
-    inputs_at, separately_at = repo.RATING_INPUTS, repo.INVOICE_SEPARATELY
+    type_at, model_at, separately_at = repo.CHARGE_TYPE, repo.CHARGE_MODEL, repo.COMPACT_SEPARATELY
     for charge in charges:
         account_id = charge[account_at]
         if account_id in failures:
             continue
         if charge[type_at] == _USAGE:
-            usage.append(charge)
+            usage.append(full[charge[id_at]])
             continue
         if charge[model_at] in _DISCOUNT_MODELS:
-            discounts.append(charge)
+            discounts.append(full[charge[id_at]])
             continue
         account = accounts[account_id]
+        rating_key = charge[key_at]
         charge_tiers = tiers.get(charge[id_at]) if tiers else None
         if charge_tiers:
-            rated = rate(fmt, charge, account.bill_cycle_day, charge_tiers, target_date)
+            rated = rate(
+                fmt,
+                rating_key,
+                typed_by_key[rating_key],
+                account.bill_cycle_day,
+                charge_tiers,
+                target_date,
+            )
         else:
-            shape = (charge[inputs_at], account.bill_cycle_day)
+            shape = (rating_key, account.bill_cycle_day)
             shaped = shapes.get(shape)
             if shaped is None:
-                shaped = rate(fmt, charge, account.bill_cycle_day, no_tiers, target_date)
+                shaped = rate(
+                    fmt,
+                    rating_key,
+                    typed_by_key[rating_key],
+                    account.bill_cycle_day,
+                    no_tiers,
+                    target_date,
+                )
                 if shaped.error is None:
                     shapes[shape] = shaped
             rated = shaped
         # add(charge, rated), inline: this loop runs once per charge of the run.
         if rated.error is not None:
-            failures[account_id] = rated.error
+            # Rated from another charge's row of the same key: its message names that
+            # charge. This one's own row, for a message that names it.
+            own = repo.load_charge_rows(session, ctx.tenant_id, [charge[id_at]])
+            rated = _rate_one(
+                fmt,
+                fmt.charge(own[charge[id_at]]),
+                account.bill_cycle_day,
+                charge_tiers or no_tiers,
+                target_date,
+            )
+            failures[account_id] = rated.error or "This charge cannot be rated."
             continue
         if not rated.tails:
             continue

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol, TypeAlias
 
-from sqlalchemy import Row, and_, or_, select, text
+from sqlalchemy import Row, and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from billcycle import phases
@@ -64,6 +64,12 @@ CHARGE_COLUMNS = (
 ID, ACCOUNT, SUBSCRIPTION, NAME, CHARGE_TYPE, CHARGE_MODEL = range(6)
 INVOICE_SEPARATELY = 18
 RATING_INPUTS = slice(4, 18)
+# load_billable_charges returns compact rows: the first six CHARGE_COLUMNS (same
+# positions), then every rating input as ONE string (RATING_KEY: equal strings, equal
+# inputs), then the invoice grouping. Building 14 Python values a charge cost more than
+# SQLite's whole query; rating needs the typed inputs once per distinct key, which
+# ``load_charge_rows`` reads in full.
+RATING_KEY, COMPACT_SEPARATELY = 6, 7
 
 
 class ChargeRow(NamedTuple):
@@ -172,6 +178,15 @@ def load_accounts(
     return {row[0]: make(row) for row in rows if row[0] in wanted}
 
 
+def _rating_key(postgres: bool) -> Any:
+    """One string of every rating input, NULLs distinct from any value: each input
+    quoted as an SQL literal (NULL bare), joined by ``|``."""
+    inputs: tuple[Any, ...] = tuple(CHARGE_COLUMNS)[RATING_INPUTS]
+    if postgres:
+        return func.concat_ws("|", *(func.quote_nullable(column) for column in inputs))
+    return func.printf("|".join("%Q" for _ in inputs), *inputs)
+
+
 def load_billable_charges(
     session: Session,
     tenant_id: int,
@@ -182,44 +197,68 @@ def load_billable_charges(
     exclude_charge_types: Iterable[str] = (),
 ) -> list[Sequence[Any]]:
     """Charge segments that may have something to bill (or credit) by ``target_date``,
-    as rows of CHARGE_COLUMNS in the database's own form: ``RowFormat.charge`` gives
-    the typed view rating reads.
+    as compact rows (the first six CHARGE_COLUMNS, RATING_KEY, COMPACT_SEPARATELY) in
+    the database's own form: ``load_charge_rows`` gives the full rows rating reads.
 
     The filter is deliberately coarse (rating makes the exact call) but prunes the
     common case: a segment already billed past the target date, or fully billed.
     """
-    stmt = (
-        select(*CHARGE_COLUMNS)
-        .join(Subscription, _sub.id == _charge.subscription_id)
-        .where(
-            _charge.tenant_id == tenant_id,
-            _ids_condition(_charge.account_id, account_ids),
-            _charge.effective_start_date <= target_date,
-            or_(
-                _charge.billed_through.is_(None),
-                and_(
-                    _charge.billed_through <= target_date,
-                    or_(
-                        _charge.effective_end_date.is_(None),
-                        _charge.billed_through < _charge.effective_end_date,
-                    ),
+    stmt = _charges_query(
+        select(
+            *CHARGE_COLUMNS[:RATING_KEY],
+            _rating_key(is_postgres(session)),
+            _sub.invoice_separately,
+        ),
+        tenant_id,
+    ).where(
+        _ids_condition(_charge.account_id, account_ids),
+        _charge.effective_start_date <= target_date,
+        or_(
+            _charge.billed_through.is_(None),
+            and_(
+                _charge.billed_through <= target_date,
+                or_(
+                    _charge.effective_end_date.is_(None),
+                    _charge.billed_through < _charge.effective_end_date,
                 ),
-                # A span billed past a (new) end date must be credited back.
-                _charge.billed_through > _charge.effective_end_date,
             ),
-        )
-        .order_by(_charge.account_id, _charge.subscription_id, _charge.id)
+            # A span billed past a (new) end date must be credited back.
+            _charge.billed_through > _charge.effective_end_date,
+        ),
     )
     if subscription_ids is not None:
         stmt = stmt.where(_charge.subscription_id.in_(subscription_ids))
     excluded = list(exclude_charge_types)
     if excluded:
         stmt = stmt.where(_charge.charge_type.not_in(excluded))
+    stmt = stmt.order_by(_charge.account_id, _charge.subscription_id, _charge.id)
     wanted = set(account_ids)
-    # Raw DBAPI rows: most rows only feed the rating memo's key (on SQLite a string is as
-    # good a key as a date) and converting every column of every row cost more than
-    # SQLite's own query. Misses are converted by ``RowFormat.charge``.
+    # Raw DBAPI rows: most rows only feed the rating memo's key; the typed view
+    # (``RowFormat.charge`` of a full row) is built once per distinct key.
     return [row for row in fetch_rows(session, stmt) if row[ACCOUNT] in wanted]
+
+
+def _charges_query(stmt: Any, tenant_id: int) -> Any:
+    return stmt.join(Subscription, _sub.id == _charge.subscription_id).where(
+        _charge.tenant_id == tenant_id
+    )
+
+
+def load_charge_rows(
+    session: Session, tenant_id: int, charge_ids: Iterable[int]
+) -> dict[int, Sequence[Any]]:
+    """Full CHARGE_COLUMNS rows (database form) of ``charge_ids``, by id."""
+    ids = sorted(set(charge_ids))
+    found: dict[int, Sequence[Any]] = {}
+    for start in range(0, len(ids), 5_000):
+        rows = fetch_rows(
+            session,
+            _charges_query(select(*CHARGE_COLUMNS), tenant_id).where(
+                _charge.id.in_(ids[start : start + 5_000])
+            ),
+        )
+        found.update((row[ID], row) for row in rows)
+    return found
 
 
 def load_tiers(session: Session, charge_ids: Sequence[int]) -> dict[int, list[AnyRow]]:
