@@ -174,8 +174,8 @@ def load_accounts(
         ).where(_account.tenant_id == tenant_id, _ids_condition(_account.id, account_ids)),
     )
     wanted = set(account_ids)
-    make = AccountRow._make
-    return {row[0]: make(row) for row in rows if row[0] in wanted}
+    new = tuple.__new__  # AccountRow(*row) without its argument handling, per account
+    return {row[0]: new(AccountRow, row) for row in rows if row[0] in wanted}
 
 
 def _rating_key(postgres: bool) -> Any:
