@@ -16,7 +16,7 @@ from billcycle.money import from_minor
 from billcycle.runtime import Runtime
 from billcycle.subscriptions.models import SubscriptionCharge
 from tests.generation.helpers import subscribe
-from tests.subscriptions.factories import ChargeSpec, TierSpec, flat, setup
+from tests.subscriptions.factories import ChargeSpec, TierSpec, flat, per_unit, setup
 from tests.support.api import Api
 
 D = Decimal
@@ -249,3 +249,82 @@ def test_generations_in_parallel_do_not_wait_for_each_other(
             select(Invoice.invoice_number).where(Invoice.tenant_id == tenant_id)
         ).all()
     assert len(numbers) == len(set(numbers)) == 2
+
+
+def test_charges_that_share_their_rating_inputs_fail_under_their_own_names(
+    api: Api, runtime: Runtime
+) -> None:
+    """Rating reads each distinct set of rating inputs once (one charge's row stands for
+    every charge with the same inputs); a charge that cannot be rated still fails with a
+    message that names that charge, not the one whose row was read."""
+    tenant_id = api.tenant.tenant_id
+    volume = ChargeSpec(
+        name="Volume seats",
+        charge_model="Volume Pricing",
+        default_quantity="5",
+        prices={"USD": [TierSpec("10", starting_unit="1", ending_unit="10")]},
+    )
+    first = setup(runtime, tenant_id, volume)
+    second = setup(runtime, tenant_id, volume)
+    subscribe(api, first.account_number, first.plan.rate_plan_key)
+    subscribe(api, second.account_number, second.plan.rate_plan_key)
+    with runtime.service_context(tenant_id) as ctx:
+        ctx.session.execute(
+            update(SubscriptionCharge)
+            .where(SubscriptionCharge.account_id.in_([first.account_id, second.account_id]))
+            .values(quantity=D(50))
+        )
+        charge_of = dict(
+            ctx.session.execute(
+                select(SubscriptionCharge.account_id, SubscriptionCharge.id).where(
+                    SubscriptionCharge.account_id.in_([first.account_id, second.account_id])
+                )
+            ).all()
+        )
+    accounts = [first.account_id, second.account_id]
+    result = generate(runtime, tenant_id, accounts, date(2026, 1, 15))
+    assert sorted(result.failures) == sorted(accounts)
+    for account_id in accounts:
+        assert f"Charge {charge_of[account_id]}:" in result.failures[account_id]
+    # Run again (the rating inputs are now known to the process): the same messages.
+    again = generate(runtime, tenant_id, accounts[::-1], date(2026, 1, 15))
+    assert again.failures == result.failures
+
+
+def test_charges_that_differ_in_one_rating_input_rate_apart(api: Api, runtime: Runtime) -> None:
+    """The rating key tells NULL from a value and one date from another: two accounts on
+    one per-unit plan: one already billed through January, one ending mid-February, one
+    with two units."""
+    tenant_id = api.tenant.tenant_id
+    accounts = [setup(runtime, tenant_id, per_unit("30")) for _ in range(4)]
+    for data in accounts:
+        subscribe(api, data.account_number, data.plan.rate_plan_key)
+    ids = [data.account_id for data in accounts]
+    with runtime.service_context(tenant_id) as ctx:
+        ctx.session.execute(
+            update(SubscriptionCharge)
+            .where(SubscriptionCharge.account_id == ids[1])
+            .values(billed_through=date(2026, 2, 1))
+        )
+        ctx.session.execute(
+            update(SubscriptionCharge)
+            .where(SubscriptionCharge.account_id == ids[2])
+            .values(effective_end_date=date(2026, 2, 15))
+        )
+        ctx.session.execute(
+            update(SubscriptionCharge)
+            .where(SubscriptionCharge.account_id == ids[3])
+            .values(quantity=D(2))
+        )
+    result = generate(runtime, tenant_id, ids, date(2026, 3, 1))
+    assert result.failures == {}
+    with runtime.service_context(tenant_id) as ctx:
+        totals = dict(
+            ctx.session.execute(
+                select(Invoice.account_id, Invoice.amount_minor).where(
+                    Invoice.tenant_id == tenant_id
+                )
+            ).all()
+        )
+    # From 2026-01-15, BCD 1, in advance, to 2026-03-01: Jan 15-31, Feb, Mar.
+    assert totals == {ids[0]: 7645, ids[1]: 6000, ids[2]: 1645 + 1500, ids[3]: 2 * 7645}

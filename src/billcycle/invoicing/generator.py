@@ -111,27 +111,42 @@ class _RatingMemo:
     def __init__(self, limit: int = 10_000) -> None:
         self._limit = limit
         self._rated: dict[tuple[Any, ...], _Rated] = {}
+        # (format, rating key) -> the typed row of one charge with that key: rating reads
+        # only the key's inputs (and the charge's id, for an error message).
+        self._typed: dict[tuple[str, str], repo.ChargeRow] = {}
+
+    def typed(self, fmt_name: str, rating_key: str) -> repo.ChargeRow | None:
+        return self._typed.get((fmt_name, rating_key))
+
+    def remember_typed(self, fmt_name: str, rating_key: str, row: repo.ChargeRow) -> None:
+        if len(self._typed) >= self._limit:
+            self._typed.clear()
+        self._typed[(fmt_name, rating_key)] = row
 
     def rate(
         self,
         fmt: repo.RowFormat,
-        charge: Sequence[Any],
+        rating_key: str,
+        typed: repo.ChargeRow,
         account_bill_cycle_day: int,
         tiers: Sequence[AnyRow],
         target_date: date,
     ) -> _Rated:
+        """The rating of a charge whose RATING_KEY is ``rating_key``; ``typed`` is the
+        typed row of a charge with that key (the error message of a charge that cannot
+        be rated names ``typed``'s id: callers re-rate such a charge from its own row)."""
         key = (
             fmt.name,
-            charge[repo.RATING_INPUTS],
+            rating_key,
             account_bill_cycle_day,
             tuple(tier[1:] for tier in tiers) if tiers else (),
             target_date,
         )
         rated = self._rated.get(key)
         if rated is None:
-            rated = _rate_one(fmt, fmt.charge(charge), account_bill_cycle_day, tiers, target_date)
+            rated = _rate_one(fmt, typed, account_bill_cycle_day, tiers, target_date)
             if rated.error is not None:
-                return rated  # its message names this charge: not reusable
+                return rated  # its message names a charge: not reusable
             if len(self._rated) >= self._limit:
                 self._rated.clear()
             self._rated[key] = rated
@@ -172,7 +187,7 @@ def _rate_one(
 _MEMO = _RatingMemo()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Draft:
     """One invoice being assembled: the rated charges of one account (or of one
     subscription billed separately)."""
@@ -270,6 +285,31 @@ def _rate(
     tiers = repo.load_tiers(
         session, [c[repo.ID] for c in charges if c[repo.CHARGE_MODEL] in _TIERED_MODELS]
     )
+    # The typed rating inputs of each distinct rating key (one charge's row per key: a
+    # million accounts on one price point have one), and the full rows of the usage and
+    # discount charges (rated from their typed rows), read in one go.
+    key_at = repo.RATING_KEY
+    typed_by_key: dict[str, repo.ChargeRow] = {}
+    unknown: dict[str, int] = {}
+    full_ids: list[int] = []
+    for charge in charges:
+        rating_key = charge[key_at]
+        if rating_key not in typed_by_key:
+            known = _MEMO.typed(fmt.name, rating_key)
+            if known is None:
+                unknown[rating_key] = charge[repo.ID]
+            else:
+                typed_by_key[rating_key] = known
+        if charge[repo.CHARGE_TYPE] == _USAGE or charge[repo.CHARGE_MODEL] in _DISCOUNT_MODELS:
+            full_ids.append(charge[repo.ID])
+    full = (
+        repo.load_charge_rows(session, ctx.tenant_id, [*unknown.values(), *full_ids])
+        if unknown or full_ids
+        else {}
+    )
+    for rating_key, charge_id in unknown.items():
+        typed_by_key[rating_key] = fetched = fmt.charge(full[charge_id])
+        _MEMO.remember_typed(fmt.name, rating_key, fetched)
     phases.lap("read charges")
     drafts: dict[tuple[int, int], _Draft] = {}
     failures: dict[int, str] = {}
@@ -301,27 +341,72 @@ def _rate(
         draft.amount_minor += rated.amount_minor
         draft.has_usage = draft.has_usage or is_usage
 
+    # A chunk's charges share few shapes (a million accounts on one price point rate
+    # one): a charge without tiers whose rating inputs and billing day this chunk has
+    # already rated takes that rating from here, before the process-wide memo (whose
+    # key holds the format, tiers and target date too, constant within a chunk).
+    shapes: dict[tuple[Any, int], _Rated] = {}
+    id_at, account_at, subscription_at = repo.ID, repo.ACCOUNT, repo.SUBSCRIPTION
+    type_at, model_at, separately_at = repo.CHARGE_TYPE, repo.CHARGE_MODEL, repo.COMPACT_SEPARATELY
     for charge in charges:
-        account_id = charge[repo.ACCOUNT]
+        account_id = charge[account_at]
         if account_id in failures:
             continue
-        if charge[repo.CHARGE_TYPE] == _USAGE:
-            usage.append(charge)
+        if charge[type_at] == _USAGE:
+            usage.append(full[charge[id_at]])
             continue
-        if charge[repo.CHARGE_MODEL] in _DISCOUNT_MODELS:
-            discounts.append(charge)
+        if charge[model_at] in _DISCOUNT_MODELS:
+            discounts.append(full[charge[id_at]])
             continue
         account = accounts[account_id]
-        add(
-            charge,
-            rate(
+        rating_key = charge[key_at]
+        charge_tiers = tiers.get(charge[id_at]) if tiers else None
+        if charge_tiers:
+            rated = rate(
                 fmt,
-                charge,
+                rating_key,
+                typed_by_key[rating_key],
                 account.bill_cycle_day,
-                tiers.get(charge[repo.ID], no_tiers),
+                charge_tiers,
                 target_date,
-            ),
-        )
+            )
+        else:
+            shape = (rating_key, account.bill_cycle_day)
+            shaped = shapes.get(shape)
+            if shaped is None:
+                shaped = rate(
+                    fmt,
+                    rating_key,
+                    typed_by_key[rating_key],
+                    account.bill_cycle_day,
+                    no_tiers,
+                    target_date,
+                )
+                if shaped.error is None:
+                    shapes[shape] = shaped
+            rated = shaped
+        # add(charge, rated), inline: this loop runs once per charge of the run.
+        if rated.error is not None:
+            # Rated from another charge's row of the same key: its message names that
+            # charge. This one's own row, for a message that names it.
+            own = repo.load_charge_rows(session, ctx.tenant_id, [charge[id_at]])
+            rated = _rate_one(
+                fmt,
+                fmt.charge(own[charge[id_at]]),
+                account.bill_cycle_day,
+                charge_tiers or no_tiers,
+                target_date,
+            )
+            failures[account_id] = rated.error or "This charge cannot be rated."
+            continue
+        if not rated.tails:
+            continue
+        key = (account_id, charge[subscription_at] if charge[separately_at] else 0)
+        draft = drafts.get(key)
+        if draft is None:
+            draft = drafts[key] = _Draft(account_id, account.currency, account.payment_term)
+        draft.charges.append((charge, rated))
+        draft.amount_minor += rated.amount_minor
     if usage:
         typed = [fmt.charge(charge) for charge in usage]
         rated_usage = usage_billing.rate_usage_charges(
@@ -473,51 +558,44 @@ def _write(
     numbers = number_block(session, tenant_id, "invoice", len(drafts), own_transaction=True)
     invoice_ids = repo.allocate_invoice_ids(session, len(drafts))
     phases.lap("numbers")
-    invoice_rows: list[tuple[Any, ...]] = []
-    item_rows: list[Any] = []
-    item_row = fmt.item_row
-    totals = result.amount_minor_by_currency
-    invoice_date, target_date, bill_run_id = (
-        options.invoice_date,
-        options.target_date,
-        options.bill_run_id,
+    # The chunk's invoice template: its shared columns formatted once; each invoice
+    # stamps in its id, account, number, due date, currency and amount.
+    stamp = fmt.invoice_stamper(
+        repo.InvoiceShared(
+            tenant_id,
+            InvoiceStatus.DRAFT.value,
+            options.invoice_date,
+            options.target_date,
+            0,
+            options.bill_run_id,
+            options.source,
+            now,
+        )
     )
+    invoices: list[Any] = []
+    item_rows: list[Any] = []
+    add_item = item_rows.append
+    item_head = fmt.item_head
+    totals = result.amount_minor_by_currency
+    invoiced = result.accounts_invoiced
+    invoice_date = options.invoice_date
     due_dates: dict[str, date] = {}
     for draft, number, invoice_id in zip(drafts, numbers, invoice_ids, strict=True):
-        currency = draft.currency
         for charge, rated in draft.charges:
             charge_id, _account, subscription_id, name, charge_type = charge[:5]
+            # An item row is the charge's head and the rated shape's formatted tail.
+            head = item_head(tenant_id, invoice_id, subscription_id, charge_id, name, charge_type)
             for tail in rated.tails:
-                item_rows.append(
-                    item_row(
-                        tenant_id, invoice_id, subscription_id, charge_id, name, charge_type, tail
-                    )
-                )
+                add_item(head + tail)
         due = due_dates.get(draft.payment_term)
         if due is None:
             due = due_dates[draft.payment_term] = due_date(invoice_date, draft.payment_term)
-        invoice_rows.append(
-            (
-                invoice_id,
-                tenant_id,
-                draft.account_id,
-                number,
-                InvoiceStatus.DRAFT.value,
-                invoice_date,
-                due,
-                target_date,
-                currency,
-                draft.amount_minor,
-                0,
-                bill_run_id,
-                options.source,
-                now,
-                now,
-            )
+        currency = draft.currency
+        invoices.append(
+            stamp(invoice_id, draft.account_id, number, due, currency, draft.amount_minor)
         )
         totals[currency] = totals.get(currency, 0) + draft.amount_minor
-        result.accounts_invoiced.add(draft.account_id)
-    invoices = fmt.invoice_rows(invoice_rows)
+        invoiced.add(draft.account_id)
     phases.lap("formatting")
     fmt.insert(session, invoices, item_rows)
     usage_invoices = [

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol, TypeAlias
 
-from sqlalchemy import Row, and_, or_, select, text
+from sqlalchemy import Row, and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from billcycle import phases
@@ -64,6 +64,12 @@ CHARGE_COLUMNS = (
 ID, ACCOUNT, SUBSCRIPTION, NAME, CHARGE_TYPE, CHARGE_MODEL = range(6)
 INVOICE_SEPARATELY = 18
 RATING_INPUTS = slice(4, 18)
+# load_billable_charges returns compact rows: the first six CHARGE_COLUMNS (same
+# positions), then every rating input as ONE string (RATING_KEY: equal strings, equal
+# inputs), then the invoice grouping. Building 14 Python values a charge cost more than
+# SQLite's whole query; rating needs the typed inputs once per distinct key, which
+# ``load_charge_rows`` reads in full.
+RATING_KEY, COMPACT_SEPARATELY = 6, 7
 
 
 class ChargeRow(NamedTuple):
@@ -168,8 +174,17 @@ def load_accounts(
         ).where(_account.tenant_id == tenant_id, _ids_condition(_account.id, account_ids)),
     )
     wanted = set(account_ids)
-    make = AccountRow._make
-    return {row[0]: make(row) for row in rows if row[0] in wanted}
+    new = tuple.__new__  # AccountRow(*row) without its argument handling, per account
+    return {row[0]: new(AccountRow, row) for row in rows if row[0] in wanted}
+
+
+def _rating_key(postgres: bool) -> Any:
+    """One string of every rating input, NULLs distinct from any value: each input
+    quoted as an SQL literal (NULL bare), joined by ``|``."""
+    inputs: tuple[Any, ...] = tuple(CHARGE_COLUMNS)[RATING_INPUTS]
+    if postgres:
+        return func.concat_ws("|", *(func.quote_nullable(column) for column in inputs))
+    return func.printf("|".join("%Q" for _ in inputs), *inputs)
 
 
 def load_billable_charges(
@@ -182,44 +197,68 @@ def load_billable_charges(
     exclude_charge_types: Iterable[str] = (),
 ) -> list[Sequence[Any]]:
     """Charge segments that may have something to bill (or credit) by ``target_date``,
-    as rows of CHARGE_COLUMNS in the database's own form: ``RowFormat.charge`` gives
-    the typed view rating reads.
+    as compact rows (the first six CHARGE_COLUMNS, RATING_KEY, COMPACT_SEPARATELY) in
+    the database's own form: ``load_charge_rows`` gives the full rows rating reads.
 
     The filter is deliberately coarse (rating makes the exact call) but prunes the
     common case: a segment already billed past the target date, or fully billed.
     """
-    stmt = (
-        select(*CHARGE_COLUMNS)
-        .join(Subscription, _sub.id == _charge.subscription_id)
-        .where(
-            _charge.tenant_id == tenant_id,
-            _ids_condition(_charge.account_id, account_ids),
-            _charge.effective_start_date <= target_date,
-            or_(
-                _charge.billed_through.is_(None),
-                and_(
-                    _charge.billed_through <= target_date,
-                    or_(
-                        _charge.effective_end_date.is_(None),
-                        _charge.billed_through < _charge.effective_end_date,
-                    ),
+    stmt = _charges_query(
+        select(
+            *CHARGE_COLUMNS[:RATING_KEY],
+            _rating_key(is_postgres(session)),
+            _sub.invoice_separately,
+        ),
+        tenant_id,
+    ).where(
+        _ids_condition(_charge.account_id, account_ids),
+        _charge.effective_start_date <= target_date,
+        or_(
+            _charge.billed_through.is_(None),
+            and_(
+                _charge.billed_through <= target_date,
+                or_(
+                    _charge.effective_end_date.is_(None),
+                    _charge.billed_through < _charge.effective_end_date,
                 ),
-                # A span billed past a (new) end date must be credited back.
-                _charge.billed_through > _charge.effective_end_date,
             ),
-        )
-        .order_by(_charge.account_id, _charge.subscription_id, _charge.id)
+            # A span billed past a (new) end date must be credited back.
+            _charge.billed_through > _charge.effective_end_date,
+        ),
     )
     if subscription_ids is not None:
         stmt = stmt.where(_charge.subscription_id.in_(subscription_ids))
     excluded = list(exclude_charge_types)
     if excluded:
         stmt = stmt.where(_charge.charge_type.not_in(excluded))
+    stmt = stmt.order_by(_charge.account_id, _charge.subscription_id, _charge.id)
     wanted = set(account_ids)
-    # Raw DBAPI rows: most rows only feed the rating memo's key (on SQLite a string is as
-    # good a key as a date) and converting every column of every row cost more than
-    # SQLite's own query. Misses are converted by ``RowFormat.charge``.
+    # Raw DBAPI rows: most rows only feed the rating memo's key; the typed view
+    # (``RowFormat.charge`` of a full row) is built once per distinct key.
     return [row for row in fetch_rows(session, stmt) if row[ACCOUNT] in wanted]
+
+
+def _charges_query(stmt: Any, tenant_id: int) -> Any:
+    return stmt.join(Subscription, _sub.id == _charge.subscription_id).where(
+        _charge.tenant_id == tenant_id
+    )
+
+
+def load_charge_rows(
+    session: Session, tenant_id: int, charge_ids: Iterable[int]
+) -> dict[int, Sequence[Any]]:
+    """Full CHARGE_COLUMNS rows (database form) of ``charge_ids``, by id."""
+    ids = sorted(set(charge_ids))
+    found: dict[int, Sequence[Any]] = {}
+    for start in range(0, len(ids), 5_000):
+        rows = fetch_rows(
+            session,
+            _charges_query(select(*CHARGE_COLUMNS), tenant_id).where(
+                _charge.id.in_(ids[start : start + 5_000])
+            ),
+        )
+        found.update((row[ID], row) for row in rows)
+    return found
 
 
 def load_tiers(session: Session, charge_ids: Sequence[int]) -> dict[int, list[AnyRow]]:
@@ -354,7 +393,7 @@ class RowFormat(Protocol):
         is_credit: bool,
     ) -> Any: ...
 
-    def item_row(
+    def item_head(
         self,
         tenant_id: int,
         invoice_id: int,
@@ -362,12 +401,43 @@ class RowFormat(Protocol):
         charge_id: int,
         charge_name: str,
         charge_type: str,
-        tail: Any,
-    ) -> Any: ...
+    ) -> Any:
+        """An item's charge-dependent part: ``head + tail`` is the whole row."""
+        ...
 
-    def invoice_rows(self, rows: list[tuple[Any, ...]]) -> Any: ...
+    def invoice_stamper(self, shared: InvoiceShared) -> InvoiceStamper:
+        """A chunk's invoice template: the columns its invoices share, formatted once;
+        the stamper fills in the few that differ (see InvoiceStamper)."""
+        ...
 
-    def insert(self, session: Session, invoices: Any, items: list[Any]) -> None: ...
+    def insert(self, session: Session, invoices: list[Any], items: list[Any]) -> None: ...
+
+
+class InvoiceShared(NamedTuple):
+    """The INVOICE_COLUMNS a chunk's invoices share."""
+
+    tenant_id: int
+    status: str
+    invoice_date: date
+    target_date: date
+    tax_amount_minor: int
+    bill_run_id: int | None
+    source: str
+    now: datetime
+
+
+class InvoiceStamper(Protocol):
+    def __call__(
+        self,
+        invoice_id: int,
+        account_id: int,
+        number: str,
+        due_date: date,
+        currency: str,
+        amount_minor: int,
+    ) -> Any:
+        """One invoice row in the format's bulk form (INVOICE_COLUMNS order)."""
+        ...
 
 
 class _CopyFormat:
@@ -392,7 +462,7 @@ class _CopyFormat:
             f"{format(unit_price, 'f')}\t{amount_minor}\t{'t' if is_credit else 'f'}\tf\n"
         )
 
-    def item_row(
+    def item_head(
         self,
         tenant_id: int,
         invoice_id: int,
@@ -400,35 +470,52 @@ class _CopyFormat:
         charge_id: int,
         charge_name: str,
         charge_type: str,
-        tail: str,
     ) -> str:
-        # ITEM_COLUMNS order.
+        # ITEM_COLUMNS order; the tail ends the line.
         return (
             f"{tenant_id}\t{invoice_id}\t{subscription_id}\t{charge_id}\t"
-            f"{copy_text(charge_name)}\t{copy_text(charge_type)}\t{tail}"
+            f"{copy_text(charge_name)}\t{copy_text(charge_type)}\t"
         )
 
-    def invoice_rows(self, rows: list[tuple[Any, ...]]) -> str:
-        # A chunk's invoices share their status, dates, currency, run, source and
-        # timestamps: each distinct run of those columns is formatted once.
-        middles: dict[tuple[Any, ...], str] = {}
-        tails: dict[tuple[Any, ...], str] = {}
-
-        def joined(cache: dict[tuple[Any, ...], str], values: tuple[Any, ...]) -> str:
-            text = cache.get(values)
-            if text is None:
-                text = cache[values] = "\t".join(copy_value(v) for v in values)
-            return text
-
-        return "".join(
-            f"{r[0]}\t{r[1]}\t{r[2]}\t{copy_text(r[3])}\t{joined(middles, r[4:9])}\t"
-            f"{r[9]}\t{r[10]}\t{joined(tails, r[11:15])}\n"
-            for r in rows
+    def invoice_stamper(self, shared: InvoiceShared) -> InvoiceStamper:
+        # A chunk's invoices share their status, dates, run, source and timestamps: the
+        # line's shared stretches are formatted once (a due date once per distinct one).
+        tenant = f"\t{shared.tenant_id}\t"
+        status = f"\t{copy_text(shared.status)}\t{copy_value(shared.invoice_date)}\t"
+        target = f"\t{copy_value(shared.target_date)}\t"
+        tail = "\t" + "\t".join(
+            copy_value(v)
+            for v in (
+                shared.tax_amount_minor,
+                shared.bill_run_id,
+                shared.source,
+                shared.now,
+                shared.now,
+            )
         )
+        dues: dict[date, str] = {}
 
-    def insert(self, session: Session, invoices: str, items: list[str]) -> None:
+        def stamp(
+            invoice_id: int,
+            account_id: int,
+            number: str,
+            due_date: date,
+            currency: str,
+            amount_minor: int,
+        ) -> str:
+            due = dues.get(due_date)
+            if due is None:
+                due = dues[due_date] = copy_value(due_date)
+            return (
+                f"{invoice_id}{tenant}{account_id}\t{copy_text(number)}{status}{due}{target}"
+                f"{copy_text(currency)}\t{amount_minor}{tail}\n"
+            )
+
+        return stamp
+
+    def insert(self, session: Session, invoices: list[str], items: list[str]) -> None:
         if invoices:
-            copy_lines(dbapi(session), "invoices", INVOICE_COLUMNS, [invoices])
+            copy_lines(dbapi(session), "invoices", INVOICE_COLUMNS, ["".join(invoices)])
         phases.lap("write invoices")
         if items:
             copy_lines(dbapi(session), "invoice_items", ITEM_COLUMNS, ["".join(items)])
@@ -463,7 +550,7 @@ class _SqliteFormat:
             0,
         )
 
-    def item_row(
+    def item_head(
         self,
         tenant_id: int,
         invoice_id: int,
@@ -471,24 +558,48 @@ class _SqliteFormat:
         charge_id: int,
         charge_name: str,
         charge_type: str,
-        tail: tuple[Any, ...],
     ) -> tuple[Any, ...]:
-        return (tenant_id, invoice_id, subscription_id, charge_id, charge_name, charge_type, *tail)
+        return (tenant_id, invoice_id, subscription_id, charge_id, charge_name, charge_type)
 
-    def invoice_rows(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        # A chunk's invoices share their dates and timestamps: convert each value once.
-        stored: dict[Any, Any] = {}
+    def invoice_stamper(self, shared: InvoiceShared) -> InvoiceStamper:
+        # The shared columns in their storage forms, converted once a chunk.
+        tenant, status = shared.tenant_id, shared.status
+        invoice_date = sqlite_storage_value(shared.invoice_date)
+        target_date = sqlite_storage_value(shared.target_date)
+        now = sqlite_storage_value(shared.now)
+        tax, run, source = shared.tax_amount_minor, shared.bill_run_id, shared.source
+        dues: dict[date, str] = {}
 
-        def store(value: Any) -> Any:
-            converted = stored.get(value)
-            if converted is None:
-                converted = stored[value] = sqlite_storage_value(value)
-            return converted
+        def stamp(
+            invoice_id: int,
+            account_id: int,
+            number: str,
+            due_date: date,
+            currency: str,
+            amount_minor: int,
+        ) -> tuple[Any, ...]:
+            due = dues.get(due_date)
+            if due is None:
+                due = dues[due_date] = sqlite_storage_value(due_date)
+            return (
+                invoice_id,
+                tenant,
+                account_id,
+                number,
+                status,
+                invoice_date,
+                due,
+                target_date,
+                currency,
+                amount_minor,
+                tax,
+                run,
+                source,
+                now,
+                now,
+            )
 
-        return [
-            (*r[:5], store(r[5]), store(r[6]), store(r[7]), *r[8:13], store(r[13]), store(r[14]))
-            for r in rows
-        ]
+        return stamp
 
     def insert(
         self, session: Session, invoices: list[tuple[Any, ...]], items: list[tuple[Any, ...]]
@@ -531,7 +642,15 @@ def advance_watermarks(
         )
         return
     stamp = sqlite_storage_value(now)
+    # A chunk's watermarks take few distinct dates: each converted once.
+    stored: dict[date, str] = {}
+    rows: list[tuple[str | None, str, int]] = []
+    for cid, bt in watermarks:
+        value = None if bt is None else stored.get(bt)
+        if value is None and bt is not None:
+            value = stored[bt] = sqlite_storage_value(bt)
+        rows.append((value, stamp, cid))
     dbapi(session).executemany(
         "UPDATE subscription_charges SET billed_through = ?, last_billed_at = ? WHERE id = ?",
-        [(sqlite_storage_value(bt), stamp, cid) for cid, bt in watermarks],
+        rows,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, bindparam, insert, update
 from sqlalchemy.orm import Session
 
-from billcycle.ids import format_number
+from billcycle.ids import NUMBER_FORMATS, format_number
 from billcycle.tenancy.models import NumberSequence
 
 # Built once and run on the session's connection, as Core: that skips the ORM's
@@ -68,4 +68,7 @@ def number_block(
             first = reserve(own, tenant_id, sequence, count)
     else:
         first = reserve(session, tenant_id, sequence, count)
-    return [format_number(sequence, first + i) for i in range(count)]
+    # format_number's own formatting, its format looked up once for the block (a bill
+    # run chunk numbers thousands of invoices).
+    prefix, digits = NUMBER_FORMATS[sequence]
+    return [f"{prefix}{value:0{digits}d}" for value in range(first, first + count)]
