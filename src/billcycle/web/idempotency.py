@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from billcycle.clock import Clock
 from billcycle.requestkeys import service
 from billcycle.requestkeys.service import MAX_KEY_LENGTH, Outcome
+from billcycle.web.units import write_limiter
 
 HEADER = b"idempotency-key"
 METHODS = frozenset({"POST", "PATCH"})
@@ -96,6 +97,7 @@ class IdempotencyMiddleware:
         tenant_id, owner = identity
         body, receive = await _buffered(receive)
         factory = self.session_factory(scope)
+        limiter = _writers(factory)
         claim = await anyio.to_thread.run_sync(
             lambda: service.claim(
                 factory,
@@ -106,7 +108,8 @@ class IdempotencyMiddleware:
                 path=request_path(scope),
                 request_hash=hashlib.sha256(body).hexdigest(),
                 now=self.machine_clock(scope).now(),
-            )
+            ),
+            limiter=limiter,
         )
         if claim.outcome is Outcome.REPLAY:
             await _replay(claim.status_code or 200, claim.content_type, claim.body or b"", send)
@@ -145,7 +148,9 @@ class IdempotencyMiddleware:
             status = int(start["status"])
             content = b"".join(chunks)
             if status >= 500 or status == 429:
-                await anyio.to_thread.run_sync(service.release, factory, tenant_id, record_id)
+                await anyio.to_thread.run_sync(
+                    service.release, factory, tenant_id, record_id, limiter=_writers(factory)
+                )
             else:
                 content_type = next(
                     (
@@ -156,7 +161,14 @@ class IdempotencyMiddleware:
                     None,
                 )
                 await anyio.to_thread.run_sync(
-                    service.finish, factory, tenant_id, record_id, status, content_type, content
+                    service.finish,
+                    factory,
+                    tenant_id,
+                    record_id,
+                    status,
+                    content_type,
+                    content,
+                    limiter=_writers(factory),
                 )
             settled = True
             await send(start)
@@ -166,7 +178,16 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, hold)
         finally:
             if not settled:
-                await anyio.to_thread.run_sync(service.release, factory, tenant_id, record_id)
+                await anyio.to_thread.run_sync(
+                    service.release, factory, tenant_id, record_id, limiter=_writers(factory)
+                )
+
+
+def _writers(factory: sessionmaker[Session]) -> anyio.CapacityLimiter:
+    """The process's writer threads (``web.units.write_limiter``): each write of a key's
+    record takes one, as the request's own unit of work and its audit event do (on SQLite
+    a second writer thread would wait in SQLite's busy handler)."""
+    return write_limiter(factory.kw["bind"].dialect.name)
 
 
 async def _buffered(receive: Receive) -> tuple[bytes, Receive]:

@@ -12,7 +12,7 @@ loop to schedule its commit. Routes on the hot path take :class:`Units` instead:
   (autocommit): under READ COMMITTED every statement has its own snapshot anyway, and
   this saves the BEGIN and COMMIT round trips.
 * ``await write(work)`` runs the whole unit of work, from its first statement to its
-  commit, in ONE worker-thread call. It never holds a lock while waiting for the event
+  commit, in ONE worker-thread call, the request's audit event included (``audit``). It never holds a lock while waiting for the event
   loop, so waiting for another writer's lock cannot deadlock the process, and the loop
   keeps serving while it waits. Each process runs at most ``WRITE_THREADS[dialect]`` at
   once: on SQLite one, because writers serialise on the database file anyway, and
@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
+
+from sqlalchemy.orm import Session
 
 import anyio.to_thread
 from anyio import CapacityLimiter
@@ -72,6 +74,9 @@ class Units:
     # callers without a token. The client's tenant is not always the one acted in
     # (multi-entity).
     client: tuple[int, str, int] | None = None
+    # Records the request's audit event in a write's own unit of work, given the unit's
+    # result (see billcycle.web.audit.unit_recorder): one commit per request.
+    audit: Callable[[Session, object], None] | None = None
 
     def read(self, work: Callable[[ServiceContext], T]) -> T:
         """``work`` must only read (anything it adds or changes is refused, not written)."""
@@ -99,4 +104,7 @@ class Units:
         with self.runtime.service_context(self.tenant_id, self.org_ids) as ctx:
             if self.client is not None:
                 check_token_client(ctx.session, *self.client)
-            return work(ctx)
+            result = work(ctx)
+            if self.audit is not None:
+                self.audit(ctx.session, result)
+            return result
