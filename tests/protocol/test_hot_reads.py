@@ -93,7 +93,8 @@ def test_a_hot_get_is_one_statement_with_the_token_check_folded_in(
     seen = _statements(runtime)
     assert api.client.get(url, headers=api.zuora_headers).status_code == 200
     assert len(seen) == 1, seen
-    assert "oauth_clients" in seen[0] and "bill_runs" in seen[0]
+    assert "oauth_clients" in seen[0]
+    assert "bill_runs" in seen[0]
     # The request's metrics name the route's template, as on the routed path.
     assert ("zuora", "/zuora/v1/bill-runs/{bill_run_id}", "GET", 200) in observability._SERIES
 

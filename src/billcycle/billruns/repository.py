@@ -127,7 +127,11 @@ def run_view(
     statement = _RUN_VIEWS.get(key)
     if statement is None:
         statement = _RUN_VIEWS[key] = _run_view_statement(*key)
-    params: dict[str, Any] = {"tenant_id": tenant_id, "run_id": run_id, "failure_limit": failure_limit}
+    params: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "run_id": run_id,
+        "failure_limit": failure_limit,
+    }
     if client is not None:
         params["client_id"], params["client_tenant_id"] = client
     row = connection.execute(statement, params).first()

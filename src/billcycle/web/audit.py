@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from billcycle.audit import service
 from billcycle.db.session import after_commit, unit_of_work
 from billcycle.runtime import Runtime
-from billcycle.web.units import write_limiter
+from billcycle.web.units import sqlite_writers, write_limiter
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class AuditMiddleware:
         request_id = scope["state"][_REQUEST_ID]
 
         def write() -> None:
-            with unit_of_work(runtime.session_factory) as session:
+            with sqlite_writers(runtime.engine), unit_of_work(runtime.session_factory) as session:
                 service.record(
                     session,
                     caller.tenant_id,

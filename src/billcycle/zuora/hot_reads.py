@@ -73,7 +73,11 @@ def _route() -> APIRoute:
     """The route the Zuora app's router would have chosen (FastAPI notes the route of the
     included router itself as the request's ``route``)."""
     for route in bill_runs.router.routes:
-        if isinstance(route, APIRoute) and route.path == TEMPLATE and "GET" in route.methods:
+        if (
+            isinstance(route, APIRoute)
+            and route.path == TEMPLATE
+            and "GET" in (route.methods or ())
+        ):
             return route
     raise LookupError(f"the Zuora app has no GET {TEMPLATE}")
 
