@@ -5,6 +5,7 @@ gave."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from sqlalchemy import event, func, select
@@ -209,7 +211,7 @@ def test_creating_an_account_takes_four_or_five_statements(api: Api, runtime: Ru
     # account, the contacts (one INSERT per contact on SQLite), the account's contact
     # ids, its account.created event (the outbox); no read-back.
     contacts = 2 if runtime.engine.dialect.name == "sqlite" else 1
-    # Then, after the answer, the audit event (its own unit of work).
+    # Then the audit event, in the same unit of work (one commit).
     assert seen == [
         "SELECT",
         "UPDATE",
@@ -368,3 +370,34 @@ def test_an_idle_connection_that_died_is_replaced(
     finally:
         engine.dispose()
         other.dispose()
+
+
+def test_request_writers_on_sqlite_take_turns_through_a_file_lock(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    """Another process's request writer finds the file locked while a unit of work runs
+    (it waits in the kernel instead of SQLite's busy handler), and free once it ended."""
+    if runtime.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL locks rows: writers take no file lock")
+    database = runtime.engine.url.database
+    assert database is not None
+    units = Units(runtime, tenant.tenant_id)
+    seen: list[bool] = []
+
+    def held_elsewhere() -> bool:
+        # Another open file description, as another process has.
+        fd = os.open(f"{os.path.abspath(database)}-writers.lock", os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def work(ctx: Any) -> None:
+        seen.append(held_elsewhere())
+
+    anyio.run(units.write, work)
+    assert seen == [True]
+    assert not held_elsewhere()

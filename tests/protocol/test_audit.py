@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from billcycle.audit import service as audit
 from billcycle.clock import FrozenClock
@@ -167,3 +168,38 @@ def test_the_purge_command(api: Api, runtime: Runtime, database_url: str) -> Non
         ("cli", "audit purge"),
         ("client", "POST /zuora/v1/accounts"),
     ]
+
+
+def test_a_write_and_its_audit_event_commit_together(
+    api: Api, admin: TestClient, runtime: Runtime
+) -> None:
+    """POST /accounts runs its unit of work through web.units: the change and its audit
+    event are one transaction, one commit (a failed write still gets its event, alone)."""
+    tid = api.tenant.tenant_id
+    commits: list[object] = []
+    event.listen(runtime.engine, "commit", commits.append)
+    made = api.client.post(ACCOUNTS, json=account_body(), headers=api.zuora_headers)
+    assert made.status_code == 200, made.text
+    assert len(commits) == 1
+    # The same with an Idempotency-Key: its record's claim and answer commit on their own;
+    # the replay changes nothing, names no caller and is not recorded (as before).
+    keyed = {**api.zuora_headers, "Idempotency-Key": "one-commit-1"}
+    first = api.client.post(ACCOUNTS, json=account_body("Keyed"), headers=keyed)
+    assert first.status_code == 200, first.text
+    assert len(commits) == 1 + 3
+    replayed = api.client.post(ACCOUNTS, json=account_body("Keyed"), headers=keyed)
+    assert replayed.content == first.content
+    refused = api.client.post(ACCOUNTS, json={"name": "no currency"}, headers=api.zuora_headers)
+    assert refused.status_code == 400
+    events = _events(admin, tid)
+    assert [(e["action"], e["outcome"]) for e in events] == [
+        ("POST /zuora/v1/accounts", "400"),
+        ("POST /zuora/v1/accounts", "200"),
+        ("POST /zuora/v1/accounts", "200"),
+    ]
+    bad, keyed_event, plain = events
+    assert plain["object_ids"] == [made.json()["accountId"]]
+    assert plain["request_id"] == made.headers["zuora-request-id"]
+    assert keyed_event["object_ids"] == [first.json()["accountId"]]
+    assert keyed_event["request_id"] == first.headers["zuora-request-id"]
+    assert bad["object_ids"] == []

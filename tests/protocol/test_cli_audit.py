@@ -105,3 +105,34 @@ def test_installation_wide_commands_are_recorded_in_every_tenant(
         actions = [(e.action, e.object_ids) for e in _events(runtime, tenant_id)]
         assert ("operator create", ["ops-audit"]) in actions
         assert ("db upgrade", None) in actions
+
+
+def test_a_failed_command_is_recorded_in_the_tenant_it_named_and_nowhere_before(
+    runtime: Runtime, tenant: NewTenant, other_tenant: NewTenant, database_url: str
+) -> None:
+    """What a failed command knows goes in: once it named its tenant, its attempt is in
+    that tenant's log with its exit status, even when it failed acting (an unknown
+    client to grant the entity to). Before it knows a tenant (an unknown --tenant, or an
+    entity that does not exist) it did nothing and no tenant's log holds it (see
+    billcycle.cli.audited for why, as Kill Bill and Zuora keep theirs)."""
+    before_other = len(_events(runtime, other_tenant.tenant_id))
+    entity = f"{tenant.tenant_id:032x}"
+    failed = CliRunner().invoke(
+        cli_app, ["tenant", "grant", "no-such-client", entity, "--database", database_url]
+    )
+    assert failed.exit_code != 0
+    unknown_tenant = CliRunner().invoke(
+        cli_app, ["org", "create", "East", "--tenant", "999999", "--database", database_url]
+    )
+    assert unknown_tenant.exit_code != 0
+    no_entity = CliRunner().invoke(
+        cli_app,
+        ["tenant", "grant", other_tenant.client_id, f"{999999:032x}", "--database", database_url],
+    )
+    assert no_entity.exit_code != 0
+    events = _events(runtime, tenant.tenant_id)
+    assert [(e.action, e.outcome, e.object_ids) for e in events] == [
+        ("tenant grant", f"exit {failed.exit_code}", ["no-such-client", entity])
+    ]
+    assert events[0].actor.startswith("cli:")
+    assert len(_events(runtime, other_tenant.tenant_id)) == before_other

@@ -341,7 +341,10 @@ def run(bench: Bench, params: HttpParams) -> dict[str, Any]:
             get = measured(
                 base, lambda: run_wrk(wrk, get_url, params, token, REPORT_LUA, directory)
             )
-            post = run_wrk(wrk, post_url, params, token, POST_ACCOUNT_LUA, directory)
+            post = measured(
+                base,
+                lambda: run_wrk(wrk, post_url, params, token, POST_ACCOUNT_LUA, directory),
+            )
             # As wrk asks: no Accept-Encoding (httpx would ask for gzip and decode it).
             sample = httpx.get(
                 get_url,

@@ -36,7 +36,7 @@ from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.jobs.chunks import ChunkRange
 from billcycle.jobs.models import WorkChunk
-from billcycle.tenancy.repository import sandbox_tenant_ids
+from billcycle.tenancy.repository import client_generation_column, sandbox_tenant_ids
 
 _run = BillRun.__table__.c
 _acc = Account.__table__.c
@@ -61,7 +61,7 @@ def get_run(session: Session, tenant_id: int, run_id: int, *, lock: bool = False
 _RUN_BY_NUMBER = select(BillRun.__table__).where(
     _run.tenant_id == bindparam("tenant_id"), _run.bill_run_number == bindparam("number")
 )
-_RUN_VIEWS: dict[str, Select[Any]] = {}
+_RUN_VIEWS: dict[tuple[str, bool], Select[Any]] = {}
 
 
 def _json_rows(dialect: str, *values: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -71,8 +71,9 @@ def _json_rows(dialect: str, *values: ColumnElement[Any]) -> ColumnElement[Any]:
     return func.json_group_array(func.json_array(*values))
 
 
-def _run_view_statement(dialect: str) -> Select[Any]:
-    """The run's columns with its totals and first failures as JSON: one query."""
+def _run_view_statement(dialect: str, with_client: bool) -> Select[Any]:
+    """The run's columns with its totals and first failures as JSON: one query (with the
+    calling OAuth client's generation as ``client_generation`` when ``with_client``)."""
     tot = BillRunTotal.__table__.c
     fail = BillRunFailure.__table__.c
     first_failures = (
@@ -92,29 +93,48 @@ def _run_view_statement(dialect: str) -> Select[Any]:
             dialect, first_failures.c.id, first_failures.c.account_id, first_failures.c.message
         )
     ).scalar_subquery()
-    return select(
+    statement = select(
         BillRun.__table__,
         type_coerce(totals, JSON).label("progress_totals"),
         type_coerce(failures, JSON).label("progress_failures"),
     ).where(_run.tenant_id == bindparam("tenant_id"), _run.id == bindparam("run_id"))
+    if with_client:
+        statement = statement.add_columns(client_generation_column().label("client_generation"))
+    return statement
 
 
 def run_view(
-    session: Session, tenant_id: int, *, run_id: int | None, number: str, failure_limit: int
+    session: Session,
+    tenant_id: int,
+    *,
+    run_id: int | None,
+    number: str,
+    failure_limit: int,
+    client: tuple[str, int] | None = None,
 ) -> tuple[Row[Any], dict[str, int], list[tuple[int, str]]] | None:
     """The run (by id, else by number) as a row named like BillRun's attributes, its
-    totals per currency (in currency order) and its first failures (oldest first)."""
+    totals per currency (in currency order) and its first failures (oldest first).
+
+    ``client`` (an OAuth client id and its own tenant), by id only: the same statement
+    also reads the client's generation, as the row's ``client_generation`` (None when
+    the client is gone), so that a request's token check costs no round trip of its own.
+    """
     connection = session.connection()
     if run_id is None:
         row = connection.execute(_RUN_BY_NUMBER, {"tenant_id": tenant_id, "number": number}).first()
         return None if row is None else (row, *progress(session, row.id, failure_limit))
-    dialect = connection.dialect.name
-    statement = _RUN_VIEWS.get(dialect)
+    key = (connection.dialect.name, client is not None)
+    statement = _RUN_VIEWS.get(key)
     if statement is None:
-        statement = _RUN_VIEWS[dialect] = _run_view_statement(dialect)
-    row = connection.execute(
-        statement, {"tenant_id": tenant_id, "run_id": run_id, "failure_limit": failure_limit}
-    ).first()
+        statement = _RUN_VIEWS[key] = _run_view_statement(*key)
+    params: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "run_id": run_id,
+        "failure_limit": failure_limit,
+    }
+    if client is not None:
+        params["client_id"], params["client_tenant_id"] = client
+    row = connection.execute(statement, params).first()
     if row is None:
         return None
     totals = sorted((str(currency), int(amount)) for currency, amount in row.progress_totals or ())

@@ -30,6 +30,7 @@ from billcycle.errors import NotFound, RuleViolation
 from billcycle.events import service as events
 from billcycle.events.statuses import EventType
 from billcycle.subscriptions.models import Subscription
+from billcycle.tenancy import service as tenancy
 from billcycle.tenancy.numbers import next_number
 
 RESOURCE = "bill_run"
@@ -288,15 +289,28 @@ class BillRunView:
     failures: list[tuple[int, str]]
 
 
-def view_bill_run(ctx: ServiceContext, key: int | str) -> BillRunView:
-    """By id (an int: one query) or number; another tenant's run is not found."""
+def view_bill_run(
+    ctx: ServiceContext, key: int | str, client: tuple[int, str, int] | None = None
+) -> BillRunView:
+    """By id (an int: one query) or number; another tenant's run is not found.
+
+    ``client``: the caller's access token as (its client's tenant, client id,
+    generation), checked before anything is shown (a deleted or rotated client's token is
+    refused); by id, in the same statement as the run."""
+    by_id = isinstance(key, int)
     found = repo.run_view(
         ctx.session,
         ctx.tenant_id,
         run_id=key if isinstance(key, int) else None,
         number=str(key),
         failure_limit=FAILURES_SHOWN,
+        client=(client[1], client[0]) if client is not None and by_id else None,
     )
+    if client is not None:
+        if found is not None and by_id:
+            tenancy.check_generation(found[0].client_generation, client[2])
+        else:
+            tenancy.check_token_client(ctx.session, *client)
     if found is None:
         raise _not_found(key)
     return BillRunView(*found)

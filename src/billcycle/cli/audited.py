@@ -11,6 +11,17 @@ status). A command that changed data without naming a tenant (``db restore``, ``
 create``, ``audit purge``) acted on the whole installation and is written to every
 tenant's log. Commands that only read are listed in :data:`READ_ONLY`; anything not
 listed (a new command too) is recorded.
+
+A command that fails records its attempt with its exit status in the tenant it named:
+a command names its tenant as soon as it knows it, before it acts. One that fails
+BEFORE it knows any tenant (an unknown ``--tenant`` or client id, a bad argument) is
+not recorded: it did nothing, and no tenant's log can hold it (the log is per tenant,
+and an unknown name may be another tenant's or none). That is how the HTTP dialects
+treat a request refused before its tenant is known, how Kill Bill writes its audit
+log (rows written in the transaction of the change they describe, so an attempt that
+changed nothing leaves none) and how Zuora keeps its audit trail (changes to a
+tenant's data and settings; failed sign-ins go to a separate login history, which
+billcycle does not have: the CLI runs with the database's own credentials).
 """
 
 from __future__ import annotations
@@ -139,14 +150,17 @@ def audited() -> Iterator[None]:
 def _record(call: CliCall, outcome: str) -> None:
     assert call.settings is not None
     if not call.tenant_ids and outcome != "ok":
-        return  # failed before it named a tenant: nothing was done to record
+        # Failed before it named a tenant (see the module doc): nothing was done.
+        return
     runtime = None
     try:
         runtime = build_runtime(call.settings)
         with unit_of_work(runtime.session_factory) as session:
-            tenant_ids = call.tenant_ids
-            if not tenant_ids:
-                tenant_ids = audit.every_tenant(session)
+            every = audit.every_tenant(session)
+            # A tenant named by id that does not exist has no log to hold the event.
+            tenant_ids = [t for t in call.tenant_ids if t in set(every)] or (
+                [] if call.tenant_ids else every
+            )
             now = runtime.machine_clock.now()
             for tenant_id in tenant_ids:
                 audit.record(

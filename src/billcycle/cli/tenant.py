@@ -92,9 +92,9 @@ def grant(
     runtime = runtime_for(database)
     entity = parse_zuora_id(entity_id)
     tenant_id = entity if entity is not None else tenant_id_of(runtime, entity_id)
+    note_tenant(tenant_id)  # before acting: a failure is recorded in the entity it named
     with unit_of_work(runtime.session_factory) as session:
         added = access.grant_entity(session, runtime.clock, client_id, tenant_id)
-    note_tenant(tenant_id)
     word = "granted" if added else "already had"
     console.print(f"client {client_id} {word} entity {to_zuora_id(tenant_id)}")
 
@@ -110,9 +110,9 @@ def ungrant(
     runtime = runtime_for(database)
     entity = parse_zuora_id(entity_id)
     tenant_id = entity if entity is not None else tenant_id_of(runtime, entity_id)
+    note_tenant(tenant_id)  # before acting: a failure is recorded in the entity it named
     with unit_of_work(runtime.session_factory) as session:
         removed = access.revoke_entity(session, client_id, tenant_id)
-    note_tenant(tenant_id)
     word = "no longer has" if removed else "did not have"
     console.print(f"client {client_id} {word} entity {to_zuora_id(tenant_id)}")
 

@@ -104,7 +104,11 @@ REVOKED_TOKEN = "Authentication error: the access token's client was deleted or 
 def check_token_client(session: Session, tenant_id: int, client_id: str, generation: int) -> None:
     """Refuse a validly signed token whose client was deleted (with its tenant, too) or
     whose secret was rotated after the token was issued."""
-    current = repository.client_generation(session, client_id, tenant_id)
+    check_generation(repository.client_generation(session, client_id, tenant_id), generation)
+
+
+def check_generation(current: int | None, generation: int) -> None:
+    """The token check on a client generation another read fetched (None: no client)."""
     if current is None or current != generation:
         raise NotAuthenticated(REVOKED_TOKEN)
 

@@ -28,6 +28,7 @@ from billcycle.web import card_capture, observability
 from billcycle.web.observability import ObservabilityMiddleware
 from billcycle.zuora.app import create_zuora_app
 from billcycle.zuora.errors import error_response as zuora_error
+from billcycle.zuora.hot_reads import HotReadsFront
 
 # Zuora compresses responses "that contain over 1000 bytes".
 GZIP_MINIMUM_SIZE = 1001
@@ -116,6 +117,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         serve_docs_locally(documented)
     app.mount("/", create_console_app(runtime, signing_key))
 
+    # Innermost: the polled reads, answered before the router and the /zuora mount, inside
+    # the layers every request passes (billcycle.zuora.hot_reads).
+    app.add_middleware(HotReadsFront, zuora=zuora)
     # Outermost first: the body guard must see the raw (possibly gzipped) request.
     from billcycle.web.body import RequestBodyMiddleware
 

@@ -1,6 +1,14 @@
 """One audit event per state-changing request of a dialect (any method but GET, HEAD and
-OPTIONS), recorded after the response has been sent: one INSERT in its own short unit of
-work, in a worker thread, so the client never waits for it.
+OPTIONS).
+
+A write that runs its whole unit of work through :meth:`billcycle.web.units.Units.write`
+(the hot POST /accounts) records its event IN that unit, before its commit
+(:func:`unit_recorder`): one transaction and one commit per request, and the event exists
+exactly when the change does. Every other request's event is recorded after the response
+has been sent: one INSERT in its own short unit of work, in a writer thread
+(``web.units.write_limiter``), so the client never waits for it; so are a write whose
+unit failed (it rolled back, event included) and an answer replayed for an
+``Idempotency-Key``.
 
 The dialect's authentication dependency says who called (:func:`note_caller`); a request
 that never got that far (refused credentials, malformed headers) is not recorded, as it
@@ -19,18 +27,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from billcycle.audit import service
-from billcycle.db.session import unit_of_work
+from billcycle.db.session import after_commit, unit_of_work
 from billcycle.runtime import Runtime
-from billcycle.web.units import write_limiter
+from billcycle.web.units import sqlite_writers, write_limiter
 
 log = logging.getLogger(__name__)
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 _CALLER = "billcycle_caller"
+# Set by the middleware around a write: the request id its event carries, and (by the
+# request's unit of work, once it committed) that the event is already recorded.
+_REQUEST_ID = "billcycle_audit_request_id"
+_RECORDED = "billcycle_audit_recorded"
+_ANSWER_IDS = ("id", "Id", "accountId", "subscriptionId", "invoiceId")
 # Answers larger than this are not parsed for their id (a created object's answer is small).
 _ID_SCAN_LIMIT = 64 * 1024
 
@@ -63,13 +78,65 @@ def _answer_id(body: bytes) -> str | None:
         parsed = json.loads(body)
     except ValueError:
         return None
+    return _id_in(parsed)
+
+
+def _id_in(parsed: object) -> str | None:
     if not isinstance(parsed, dict):
         return None
-    for name in ("id", "Id", "accountId", "subscriptionId", "invoiceId"):
+    for name in _ANSWER_IDS:
         value = parsed.get(name)
         if isinstance(value, str | int) and not isinstance(value, bool):
             return str(value)
     return None
+
+
+def _track_id(scope: Scope) -> str | None:
+    track = next((v for k, v in scope["headers"] if k.lower() == b"zuora-track-id"), None)
+    return track.decode("latin-1") if track else None
+
+
+def _object_ids(caller: Caller, made: str | None) -> list[str]:
+    ids = [str(value) for value in caller.path_params.values()]
+    if made is not None and made not in ids:
+        ids.append(made)
+    return ids
+
+
+def unit_recorder(request: Request) -> Callable[[Session, object], None] | None:
+    """For a write whose unit of work returns the answer's body (a dict or model) and
+    answers 200 once it commits: a callable that records the request's audit event in
+    that unit, before its commit (None for a read, or outside the audit middleware).
+    Call after :func:`note_caller`."""
+    scope = request.scope
+    state = scope.get("state", {})
+    caller = state.get(_CALLER)
+    request_id = state.get(_REQUEST_ID)
+    if scope["method"] in READS or not isinstance(caller, Caller) or request_id is None:
+        return None
+    runtime: Runtime = request.app.state.runtime
+    method: str = scope["method"]
+    route = caller.route or scope.get("path", "")
+    track = _track_id(scope)
+
+    def record(session: Session, result: object) -> None:
+        answer = result.model_dump(by_alias=True) if isinstance(result, BaseModel) else result
+        service.record(
+            session,
+            caller.tenant_id,
+            caller.actor,
+            f"{method} {route}",
+            method,
+            route,
+            _object_ids(caller, _id_in(answer)),
+            200,
+            request_id,
+            track,
+            occurred_at=runtime.machine_clock.now(),
+        )
+        after_commit(session, lambda: state.__setitem__(_RECORDED, True))
+
+    return record
 
 
 class AuditMiddleware:
@@ -89,6 +156,7 @@ class AuditMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
+        state[_REQUEST_ID] = self.request_id(scope)
         status = 500
         chunks: list[bytes] = []
         size = 0
@@ -107,21 +175,19 @@ class AuditMiddleware:
             await self.app(scope, receive, watch)
         finally:
             caller = state.get(_CALLER)
-            if isinstance(caller, Caller):
+            if isinstance(caller, Caller) and not state.get(_RECORDED):
                 await self._record(scope, caller, status, b"".join(chunks))
 
     async def _record(self, scope: Scope, caller: Caller, status: int, body: bytes) -> None:
         runtime = self.runtime(scope)
         method = scope["method"]
         route = caller.route or scope.get("path", "")
-        ids = [str(value) for value in caller.path_params.values()]
-        made = _answer_id(body) if status < 300 else None
-        if made is not None and made not in ids:
-            ids.append(made)
-        track = next((v for k, v in scope["headers"] if k.lower() == b"zuora-track-id"), None)
+        ids = _object_ids(caller, _answer_id(body) if status < 300 else None)
+        track = _track_id(scope)
+        request_id = scope["state"][_REQUEST_ID]
 
         def write() -> None:
-            with unit_of_work(runtime.session_factory) as session:
+            with sqlite_writers(runtime.engine), unit_of_work(runtime.session_factory) as session:
                 service.record(
                     session,
                     caller.tenant_id,
@@ -131,8 +197,8 @@ class AuditMiddleware:
                     route,
                     ids,
                     status,
-                    self.request_id(scope),
-                    track.decode("latin-1") if track else None,
+                    request_id,
+                    track,
                     occurred_at=runtime.machine_clock.now(),
                 )
 

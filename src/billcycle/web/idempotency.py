@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import anyio.to_thread
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,6 +33,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from billcycle.clock import Clock
 from billcycle.requestkeys import service
 from billcycle.requestkeys.service import MAX_KEY_LENGTH, Outcome
+from billcycle.web.units import sqlite_writers, write_limiter
+
+T = TypeVar("T")
 
 HEADER = b"idempotency-key"
 METHODS = frozenset({"POST", "PATCH"})
@@ -96,7 +101,8 @@ class IdempotencyMiddleware:
         tenant_id, owner = identity
         body, receive = await _buffered(receive)
         factory = self.session_factory(scope)
-        claim = await anyio.to_thread.run_sync(
+        claim = await _write(
+            factory,
             lambda: service.claim(
                 factory,
                 tenant_id=tenant_id,
@@ -106,7 +112,7 @@ class IdempotencyMiddleware:
                 path=request_path(scope),
                 request_hash=hashlib.sha256(body).hexdigest(),
                 now=self.machine_clock(scope).now(),
-            )
+            ),
         )
         if claim.outcome is Outcome.REPLAY:
             await _replay(claim.status_code or 200, claim.content_type, claim.body or b"", send)
@@ -145,7 +151,7 @@ class IdempotencyMiddleware:
             status = int(start["status"])
             content = b"".join(chunks)
             if status >= 500 or status == 429:
-                await anyio.to_thread.run_sync(service.release, factory, tenant_id, record_id)
+                await _write(factory, lambda: service.release(factory, tenant_id, record_id))
             else:
                 content_type = next(
                     (
@@ -155,8 +161,11 @@ class IdempotencyMiddleware:
                     ),
                     None,
                 )
-                await anyio.to_thread.run_sync(
-                    service.finish, factory, tenant_id, record_id, status, content_type, content
+                await _write(
+                    factory,
+                    lambda: service.finish(
+                        factory, tenant_id, record_id, status, content_type, content
+                    ),
                 )
             settled = True
             await send(start)
@@ -166,7 +175,21 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, hold)
         finally:
             if not settled:
-                await anyio.to_thread.run_sync(service.release, factory, tenant_id, record_id)
+                await _write(factory, lambda: service.release(factory, tenant_id, record_id))
+
+
+async def _write(factory: sessionmaker[Session], work: Callable[[], T]) -> T:
+    """A write of a key's record, on one of the process's writer threads and (SQLite)
+    in turn with the other processes' request writers, as the request's own unit of work
+    and its audit event (``web.units.write_limiter``, ``sqlite_writers``): a second writer
+    would otherwise wait in SQLite's busy handler, which sleeps in millisecond steps."""
+    engine: Engine = factory.kw["bind"]
+
+    def locked() -> T:
+        with sqlite_writers(engine):
+            return work()
+
+    return await anyio.to_thread.run_sync(locked, limiter=write_limiter(engine.dialect.name))
 
 
 async def _buffered(receive: Receive) -> tuple[bytes, Receive]:

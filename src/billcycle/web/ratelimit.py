@@ -46,6 +46,12 @@ def _headers(decision: Decision, status: int) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+def rate_headers(state: dict[str, object], status: int) -> list[tuple[bytes, bytes]]:
+    """The headers an answer of ``status`` carries for the request whose state this is."""
+    decision = state.get(_STATE)
+    return _headers(decision, status) if isinstance(decision, Decision) else []
+
+
 class RateLimitHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -58,11 +64,9 @@ class RateLimitHeadersMiddleware:
 
         async def add_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                decision = state.get(_STATE)
-                if isinstance(decision, Decision):
-                    message["headers"] = list(message.get("headers", [])) + _headers(
-                        decision, int(message["status"])
-                    )
+                extra = rate_headers(state, int(message["status"]))
+                if extra:
+                    message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
         await self.app(scope, receive, add_headers)

@@ -12,23 +12,34 @@ loop to schedule its commit. Routes on the hot path take :class:`Units` instead:
   (autocommit): under READ COMMITTED every statement has its own snapshot anyway, and
   this saves the BEGIN and COMMIT round trips.
 * ``await write(work)`` runs the whole unit of work, from its first statement to its
-  commit, in ONE worker-thread call. It never holds a lock while waiting for the event
-  loop, so waiting for another writer's lock cannot deadlock the process, and the loop
+  commit, in ONE worker-thread call, the request's audit event included (``audit``). It
+  never holds a lock while waiting for the event loop, so waiting for another writer's
+  lock cannot deadlock the process, and the loop
   keeps serving while it waits. Each process runs at most ``WRITE_THREADS[dialect]`` at
   once: on SQLite one, because writers serialise on the database file anyway, and
   writer threads of one process would otherwise wait for each other in SQLite's busy
-  handler, which sleeps in steps of milliseconds.
+  handler, which sleeps in steps of milliseconds. For the same reason the writer threads
+  of the processes of ``serve --workers N`` on one SQLite file take turns through a file
+  lock (:func:`sqlite_writers`): a writer waiting for another process's commit sleeps in
+  the kernel and wakes when it ends, instead of polling in the busy handler (1, 2, 5,
+  10 ms...) while the other process commits again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import fcntl
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TypeVar
 
 import anyio.to_thread
 from anyio import CapacityLimiter
 from anyio.lowlevel import RunVar
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from billcycle.context import ServiceContext
 from billcycle.db.session import read_only_unit
@@ -59,6 +70,45 @@ def write_limiter(dialect: str) -> CapacityLimiter:
     return limiter
 
 
+# SQLite file -> the lock this process's threads take first (an flock belongs to the open
+# file, so two threads of one process would not exclude each other through it alone).
+_IN_PROCESS: dict[str, threading.Lock] = {}
+_IN_PROCESS_GUARD = threading.Lock()
+
+
+def _in_process(database: str) -> threading.Lock:
+    found = _IN_PROCESS.get(database)
+    if found is None:
+        with _IN_PROCESS_GUARD:
+            found = _IN_PROCESS.setdefault(database, threading.Lock())
+    return found
+
+
+@contextmanager
+def _flocked(database: str) -> Iterator[None]:
+    # Opened per use (a few µs against a write's milliseconds): a process that works on
+    # many database files (the test suite) keeps no descriptor open.
+    with _in_process(database):
+        fd = os.open(f"{database}-writers.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the file releases its lock
+
+
+def sqlite_writers(engine: Engine) -> AbstractContextManager[None]:
+    """Held by a request's writer thread around a unit of work on a SQLite file: the
+    request writers of every process on the file take turns (``FILE-writers.lock``,
+    ``flock``). Other writers (workers, the CLI) still meet SQLite's own lock and busy
+    timeout; PostgreSQL locks rows, not the database, and takes nothing here."""
+    url = engine.url
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return nullcontext()
+    return _flocked(os.path.abspath(database))
+
+
 @dataclass(frozen=True, slots=True)
 class Units:
     """An authenticated tenant's units of work for one request."""
@@ -72,6 +122,9 @@ class Units:
     # callers without a token. The client's tenant is not always the one acted in
     # (multi-entity).
     client: tuple[int, str, int] | None = None
+    # Records the request's audit event in a write's own unit of work, given the unit's
+    # result (see billcycle.web.audit.unit_recorder): one commit per request.
+    audit: Callable[[Session, object], None] | None = None
 
     def read(self, work: Callable[[ServiceContext], T]) -> T:
         """``work`` must only read (anything it adds or changes is refused, not written)."""
@@ -81,12 +134,26 @@ class Units:
                 check_token_client(session, *self.client)
             return work(runtime.context(session, self.tenant_id, self.org_ids))
 
+    def read_as_client(self, work: Callable[[ServiceContext, tuple[int, str, int] | None], T]) -> T:
+        """As :meth:`read`, with the token check left to ``work``, which is given the
+        client (see ``client``) and must refuse a stale one before it shows anything: a
+        hot read folds the check into its own statement, one round trip instead of two."""
+        runtime = self.runtime
+        with read_only_unit(runtime.session_factory) as session:
+            return work(runtime.context(session, self.tenant_id, self.org_ids), self.client)
+
     async def write(self, work: Callable[[ServiceContext], T]) -> T:
         limiter = write_limiter(self.runtime.engine.dialect.name)
         return await anyio.to_thread.run_sync(self._write, work, limiter=limiter)
 
     def _write(self, work: Callable[[ServiceContext], T]) -> T:
-        with self.runtime.service_context(self.tenant_id, self.org_ids) as ctx:
+        with (
+            sqlite_writers(self.runtime.engine),
+            self.runtime.service_context(self.tenant_id, self.org_ids) as ctx,
+        ):
             if self.client is not None:
                 check_token_client(ctx.session, *self.client)
-            return work(ctx)
+            result = work(ctx)
+            if self.audit is not None:
+                self.audit(ctx.session, result)
+            return result

@@ -21,7 +21,6 @@ from billcycle.errors import DomainError
 from billcycle.web.protocol_stack import add_protocol_middleware
 from billcycle.zuora.deps import identify
 from billcycle.zuora.errors import domain_error_response, error_response
-from billcycle.zuora.hot_reads import HotReadsMiddleware
 from billcycle.zuora.protocol import ZuoraProtocolMiddleware
 from billcycle.zuora.unknown_fields import reject_unknown_fields
 
@@ -143,8 +142,8 @@ def create_zuora_app() -> FastAPI:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(request, 60, "An internal error occurred; it has been logged.")
 
-    # Innermost: the polled reads, answered below the router (billcycle.zuora.hot_reads).
-    app.add_middleware(HotReadsMiddleware)
+    # The polled reads are answered before the root app's router reaches this app
+    # (billcycle.zuora.hot_reads, added by billcycle.web.app).
     add_protocol_middleware(app, identify=identify, render_error=_protocol_error)
     app.add_middleware(ZuoraProtocolMiddleware)
     return app

@@ -19,7 +19,7 @@ from billcycle.ids import parse_zuora_id
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import check_token_client
 from billcycle.tenancy.tokens import TokenClaims, TokenSigner
-from billcycle.web.audit import note_caller
+from billcycle.web.audit import note_caller, unit_recorder
 from billcycle.web.ratelimit import check_rate
 from billcycle.web.units import Units
 
@@ -200,6 +200,7 @@ async def zuora_units(
         caller.tenant_id,
         caller.org_ids,
         client=(caller.home_tenant_id, caller.client_id, caller.generation),
+        audit=unit_recorder(request),
     )
 
 

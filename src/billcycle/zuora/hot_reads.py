@@ -1,42 +1,53 @@
-"""Hot reads answered below FastAPI's routing and dependency machinery.
+"""Hot reads answered before routing: ``GET /zuora/v1/bill-runs/{id}``.
 
-``GET /v1/bill-runs/{id}`` is what clients poll while a run works. Through FastAPI it
-paid, per request, the router's matching over every route, dependency solving (bearer
-scheme, three header parameters, the unit-of-work dependency and its exit stack) and the
-exception middleware: about half of the request's CPU time in a py-spy profile under
-wrk (docs/benchmarks.md, "Protocol: GET bill run latency"). This ASGI middleware sits
-innermost in the Zuora app, inside the dialect's own protocol middleware (request and
-track ids, ``Zuora-Version``, rate-limit headers), and answers those paths itself with
-the same functions the route uses: the same authentication (``authenticate``, which
-also counts the rate limit), the same read (one read-only unit of work), the same
-serialiser (:func:`billcycle.web.responses.json_response`) and the same error envelope.
-The bytes on the wire are the route's (tests/protocol/test_hot_reads.py compares them).
-Anything else (another method, a query string, another path) goes the ordinary way.
+It is what clients poll while a run works. Through the application it paid, per request,
+the root router and the ``/zuora`` mount, the Zuora app's own middleware (error
+containment, request-body limit, the dialect's protocol, rate-limit headers, audit,
+``Idempotency-Key``: each a wrapper around ``send``), FastAPI's router over every route
+and its dependency solving, and a second database round trip for the token's client
+generation (docs/benchmarks.md, "Protocol: one round trip per hot GET (session 3)").
+
+:class:`HotReadsFront` sits in the root app just inside the layers every request passes
+(observability, head limits, the body guard, gzip: they still apply, unchanged) and
+answers these paths itself, with the functions the route and the middleware it skips
+use: the same protocol headers (:func:`billcycle.zuora.protocol.protocol_headers`), the
+same authentication (:func:`billcycle.zuora.deps.zuora_units`, which counts the rate
+limit and notes the caller), the same view and serialiser, the same error envelope, the
+same rate-limit headers. The database sees ONE statement: the run with the client's
+generation folded in (``billruns.repository.run_view(client=...)``; a stale token is
+still refused before anything is shown). The bytes on the wire are the route's
+(tests/protocol/test_hot_reads.py compares them). Anything else (another method, a query
+string, a bad ``Zuora-Track-Id`` or ``Zuora-Version``, another path) goes the ordinary
+way.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+import logging
 from typing import Any
 
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from billcycle.context import ServiceContext
 from billcycle.errors import DomainError
+from billcycle.web.ratelimit import rate_headers
 from billcycle.web.responses import json_response
 from billcycle.zuora.deps import zuora_units
-from billcycle.zuora.errors import domain_error_response
+from billcycle.zuora.errors import domain_error_response, error_response
+from billcycle.zuora.protocol import protocol_headers
+from billcycle.zuora.routes import bill_runs
 from billcycle.zuora.routes.bill_runs import bill_run_view
 
-View = Callable[[ServiceContext, str], dict[str, Any]]
+log = logging.getLogger(__name__)
 
-HOT_READS: tuple[tuple[re.Pattern[str], View], ...] = (
-    (re.compile(r"/v1/bill-runs/([^/]+)"), bill_run_view),
-)
+MOUNT = "/zuora"
+PREFIX = f"{MOUNT}/v1/bill-runs/"
+TEMPLATE = "/v1/bill-runs/{bill_run_id}"
 
 
 def _credentials(scope: Scope) -> HTTPAuthorizationCredentials | None:
@@ -58,29 +69,54 @@ def _header(scope: Scope, wanted: bytes) -> str | None:
     return None
 
 
-class HotReadsMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+def _route() -> APIRoute:
+    """The route the Zuora app's router would have chosen (FastAPI notes the route of the
+    included router itself as the request's ``route``)."""
+    for route in bill_runs.router.routes:
+        if (
+            isinstance(route, APIRoute)
+            and route.path == TEMPLATE
+            and "GET" in (route.methods or ())
+        ):
+            return route
+    raise LookupError(f"the Zuora app has no GET {TEMPLATE}")
+
+
+class HotReadsFront:
+    def __init__(self, app: ASGIApp, *, zuora: FastAPI) -> None:
         self.app = app
+        self.zuora = zuora
+        self.route = _route()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET" or scope.get("query_string"):
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        root: str = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root) :]
-        for pattern, view in HOT_READS:
-            match = pattern.fullmatch(path)
-            if match is not None:
-                await self._answer(scope, receive, send, view, match.group(1))
-                return
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope["query_string"]:
+            path: str = scope["path"]
+            if path.startswith(PREFIX) and scope.get("root_path", "") == "":
+                key = path[len(PREFIX) :]
+                if key and "/" not in key:
+                    extra, problem = protocol_headers(scope)
+                    if problem is None:
+                        await self._answer(scope, receive, send, key, extra)
+                        return
         await self.app(scope, receive, send)
 
     async def _answer(
-        self, scope: Scope, receive: Receive, send: Send, view: View, key: str
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        key: str,
+        extra: list[tuple[bytes, bytes]],
     ) -> None:
+        # As the /zuora mount and the router would have left the scope (the request's
+        # log line and metrics name the route's template; the audit notes the route).
+        scope["app"] = self.zuora
+        scope["root_path"] = MOUNT
+        scope["route"] = self.route
+        scope["endpoint"] = self.route.endpoint
+        scope["path_params"] = {"bill_run_id": key}
         request = Request(scope, receive)
+        response: Response
         try:
             work = await zuora_units(
                 request,
@@ -88,7 +124,21 @@ class HotReadsMiddleware:
                 _header(scope, b"zuora-entity-ids"),
                 _header(scope, b"zuora-org-ids"),
             )
-            response = json_response(work.read(lambda ctx: view(ctx, key)))
+            body: dict[str, Any] = work.read_as_client(
+                lambda ctx, client: bill_run_view(ctx, key, client)
+            )
+            response = json_response(body)
         except DomainError as exc:
             response = domain_error_response(request, exc)
-        await response(scope, receive, send)
+        except Exception:
+            # What the Zuora app's own handler answers (a well-formed envelope), then
+            # raised on for the server to log, as Starlette does.
+            log.exception("unhandled error on GET %s", scope["path"])
+            await error_response(request, 60, "An internal error occurred; it has been logged.")(
+                scope, receive, send
+            )
+            raise
+        status = response.status_code
+        headers = response.raw_headers + rate_headers(scope["state"], status) + extra
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body, "more_body": False})

@@ -43,6 +43,40 @@ def is_legacy_version(value: str | None) -> bool | None:
         return None
 
 
+def protocol_headers(scope: Scope) -> tuple[list[tuple[bytes, bytes]], str | None]:
+    """What the protocol adds to the request's answer (``Zuora-Request-Id``, the echoed
+    ``Zuora-Track-Id``) and the problem with its headers, if any (the request is then
+    refused with it). Notes the request id and the legacy flag in the scope's state."""
+    track = version = None
+    for name, value in scope["headers"]:
+        lowered = name.lower()
+        if lowered == b"zuora-track-id":
+            track = value
+        elif lowered == b"zuora-version":
+            version = value
+    state = scope.setdefault("state", {})
+    # The server's request id (web.observability), the one its log lines carry.
+    request_id = state.get("request_id") or str(uuid.uuid4())
+    state["zuora_request_id"] = request_id
+    legacy = is_legacy_version(version.decode("latin-1") if version is not None else None)
+    state["zuora_legacy"] = bool(legacy)
+    extra: list[tuple[bytes, bytes]] = [(b"zuora-request-id", request_id.encode())]
+
+    problem = None
+    if track is not None:
+        try:
+            track_text = track.decode("ascii")
+        except UnicodeDecodeError:
+            problem = "Zuora-Track-Id must be US-ASCII."
+        else:
+            problem = track_id_problem(track_text)
+            if problem is None:
+                extra.append((b"zuora-track-id", track))
+    if problem is None and legacy is None:
+        problem = "Invalid Zuora-Version header: use a date such as 2025-08-20."
+    return extra, problem
+
+
 class ZuoraProtocolMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -51,29 +85,7 @@ class ZuoraProtocolMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.lower(): v for k, v in scope["headers"]}
-        track = headers.get(b"zuora-track-id")
-        version = headers.get(b"zuora-version")
-        state = scope.setdefault("state", {})
-        # The server's request id (web.observability), the one its log lines carry.
-        request_id = state.get("request_id") or str(uuid.uuid4())
-        state["zuora_request_id"] = request_id
-        legacy = is_legacy_version(version.decode("latin-1") if version is not None else None)
-        state["zuora_legacy"] = bool(legacy)
-        extra: list[tuple[bytes, bytes]] = [(b"zuora-request-id", request_id.encode())]
-
-        problem = None
-        if track is not None:
-            try:
-                track_text = track.decode("ascii")
-            except UnicodeDecodeError:
-                problem = "Zuora-Track-Id must be US-ASCII."
-            else:
-                problem = track_id_problem(track_text)
-                if problem is None:
-                    extra.append((b"zuora-track-id", track))
-        if problem is None and legacy is None:
-            problem = "Invalid Zuora-Version header: use a date such as 2025-08-20."
+        extra, problem = protocol_headers(scope)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
