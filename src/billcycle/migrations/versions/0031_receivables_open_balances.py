@@ -6,7 +6,7 @@ are, kept by the ledger's write paths. Backfilled here from the invoices and the
 in one ``INSERT ... SELECT`` (docs/benchmarks.md, "Receivables at a million open
 invoices").
 
-Revision ID: 0031_receivables
+Revision ID: 0031
 Revises: 0030
 """
 
