@@ -453,6 +453,98 @@ def _write_planned(
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RunCharge:
+    """One charge a payment run's set-based chunk decided in SQL (``paymentruns.setbased``):
+    every check :func:`begin_charges` makes was made by the caller on the rows it read
+    under SQLite's write lock (method, gateway, invoice, balance, nothing pending), so it
+    is only written."""
+
+    request: ChargeRequest
+    invoice_id: int
+    currency: str
+    method_id: int
+    token: str
+    second_token: str | None
+    gateway_id: int
+
+
+def begin_run_charges(ctx: ServiceContext, charges: Sequence[RunCharge]) -> list[PendingCharge]:
+    """Processing payments for a payment run's checked charges, in a fixed number of
+    statements whatever their number: numbers in one block, payments and intentions by
+    the bulk path, ``payment.created`` by one ``INSERT ... SELECT`` (payloads built by
+    the database). A charge whose number an earlier payment already sent as its
+    gatewayOrderId gets that attempt's key, or its error, as :func:`_write_planned`."""
+    if not charges:
+        return []
+    numbers_ = number_sequences.number_block(ctx.session, ctx.tenant_id, "payment", len(charges))
+    earlier = pending_repository.orders_in_use(ctx.session, ctx.tenant_id, numbers_)
+    now = ctx.clock.now()
+    today = ctx.clock.today()
+    found: list[PendingCharge] = []
+    rows: list[dict[str, Any]] = []
+    made: list[tuple[int, RunCharge, dict[str, Any]]] = []
+    for charge, number in zip(charges, numbers_, strict=True):
+        key = number
+        if number in earlier:
+            try:
+                key = attempt_key(number, _attempt_from(earlier[number], number))
+            except DomainError as exc:
+                found.append(PendingCharge(request=charge.request, error=exc))
+                continue
+        row = dict(_PAYMENT_ROW)
+        row.update(
+            tenant_id=ctx.tenant_id,
+            account_id=charge.request.account_id,
+            number=number,
+            amount_minor=charge.request.amount_minor,
+            currency=charge.currency,
+            effective_date=today,
+            payment_method_id=charge.method_id,
+            gateway_id=charge.gateway_id,
+            gateway_order_id=number,
+            comment=charge.request.comment,
+            submitted_at=now,
+            created_at=now,
+            updated_at=now,
+            attempt_key=key,
+            attempt_source=charge.request.attempt_source,
+        )
+        made.append((len(found), charge, row))
+        found.append(PendingCharge(request=charge.request))
+        rows.append(row)
+    ids = payment_repo.insert_rows(ctx.session, rows)
+    pending_repository.add_rows(
+        ctx.session,
+        [
+            {
+                "tenant_id": ctx.tenant_id,
+                "payment_id": payment_id,
+                "invoice_id": charge.invoice_id,
+                "invoice_item_id": None,
+                "amount_minor": charge.request.amount_minor,
+            }
+            for (_, charge, _), payment_id in zip(made, ids, strict=True)
+        ],
+    )
+    if ids:
+        events.emit_payments_created(ctx, ids)
+    for (index, charge, row), payment_id in zip(made, ids, strict=True):
+        found[index] = PendingCharge(
+            request=charge.request,
+            payment_id=payment_id,
+            payment_number=row["number"],
+            attempt_key=row["attempt_key"],
+            gateway_id=charge.gateway_id,
+            payment_method_id=charge.method_id,
+            amount=from_minor(charge.request.amount_minor, charge.currency),
+            currency=charge.currency,
+            token=charge.token,
+            second_token=charge.second_token,
+        )
+    return found
+
+
 # Every column a payment begun as a set is written with (one executemany needs the same
 # keys in every row); what _write_planned does not set keeps these values.
 _PAYMENT_ROW: dict[str, Any] = {
