@@ -55,7 +55,6 @@ from billcycle.gateways.interface import (
 from billcycle.gateways.statuses import DeclineCategory, GatewayOutcome, TransactionKind
 from billcycle.invoicing import repository as invoice_repo
 from billcycle.invoicing.statuses import InvoiceStatus
-from billcycle.ledger import service as ledger
 from billcycle.ledger.models import EntrySource, EntryType
 from billcycle.money import from_minor
 from billcycle.paymentmethods import outcomes as method_outcomes
@@ -1029,7 +1028,7 @@ def _settle_approved(
     if not candidates:
         return {}
     wanted = [a.pending.payment_id for a in candidates.values() if a.pending.payment_id]
-    rows = pending_repository.of_payments(ctx.session, ctx.tenant_id, wanted)
+    rows = pending_repository.rows_of_payments(ctx.session, ctx.tenant_id, wanted)
     by_item = {row.payment_id for row in rows if row.invoice_item_id is not None}
     candidates = {i: a for i, a in candidates.items() if a.pending.payment_id not in by_item}
     intended: dict[int, list[tuple[int, int]]] = {}
@@ -1043,8 +1042,11 @@ def _settle_approved(
     owed = {invoice_id: facts[2] for invoice_id, facts in invoices.items()}
     now = ctx.clock.now()
     today = ctx.clock.today()
-    entries: list[ledger.NewEntry] = []
+    entries: list[tuple[Any, ...]] = []
     updates: list[dict[str, Any]] = []
+    stored = activity_repository.Stored(ctx.session).value
+    created = stored(now)
+    null = stored(None)
     approvals: dict[int, int] = {}
     settled: dict[int, ChargeOutcome] = {}
     for i in sorted(candidates, key=lambda i: candidates[i].pending.payment_id or 0):
@@ -1066,17 +1068,18 @@ def _settle_approved(
                 "settled_at": now,
             }
         )
+        reference = stored(payment.number)
         entries.append(
-            ledger.NewEntry(
-                account_id=payment.account_id,
-                payment_id=payment.id,
-                invoice_id=None,
-                entry_type=EntryType.PAYMENT_RECEIVED,
-                amount_minor=payment.amount_minor,
-                currency=payment.currency,
-                effective_date=payment.effective_date,
-                source=source,
-                reference=payment.number,
+            (
+                payment.account_id,
+                null,
+                payment.id,
+                _RECEIVED,
+                payment.amount_minor,
+                stored(payment.currency),
+                stored(payment.effective_date),
+                reference,
+                stored(source),
             )
         )
         effective = max(today, payment.effective_date)
@@ -1092,16 +1095,16 @@ def _settle_approved(
             owed[invoice_id] -= amount
             applied += amount
             entries.append(
-                ledger.NewEntry(
-                    account_id=invoice_account,
-                    payment_id=payment.id,
-                    invoice_id=invoice_id,
-                    entry_type=EntryType.PAYMENT,
-                    amount_minor=amount,
-                    currency=payment.currency,  # an invoice is in its account's currency
-                    effective_date=max(effective, invoice_date),
-                    source=source,
-                    reference=payment.number,
+                (
+                    invoice_account,
+                    invoice_id,
+                    payment.id,
+                    _APPLIED,
+                    amount,
+                    stored(payment.currency),  # an invoice is in its account's currency
+                    stored(max(effective, invoice_date)),
+                    reference,
+                    stored(source),
                 )
             )
         if payment.payment_method_id is not None:
@@ -1120,13 +1123,40 @@ def _settle_approved(
             settled_now=True,
         )
     payment_repo.settle_rows(ctx.session, updates)
-    ledger.record_entries(ctx, entries)
+    # The ledger rows by the bulk path (COPY / the DB-API's executemany), stamped as
+    # ``ledger.record_entries`` stamps them: no statement building per row.
+    tenant = ctx.tenant_id
+    activity_repository.bulk_insert(
+        ctx.session,
+        "ledger_entries",
+        _ENTRY_COLUMNS,
+        [(tenant, *entry, null, null, created) for entry in entries],
+    )
     pending_repository.drop_many(
         ctx.session, ctx.tenant_id, [a.pending.payment_id or 0 for a in candidates.values()]
     )
     if approvals:
         method_outcomes.record_approvals(ctx, approvals, at=now)
     return settled
+
+
+_ENTRY_COLUMNS = (
+    "tenant_id",
+    "account_id",
+    "invoice_id",
+    "payment_id",
+    "entry_type",
+    "amount_minor",
+    "currency",
+    "effective_date",
+    "reference",
+    "source",
+    "invoice_item_id",
+    "comment",
+    "created_at",
+)
+_RECEIVED = EntryType.PAYMENT_RECEIVED.value
+_APPLIED = EntryType.PAYMENT.value
 
 
 def _refused(charge: PendingCharge) -> ChargeOutcome:
