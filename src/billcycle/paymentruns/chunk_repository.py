@@ -101,7 +101,7 @@ UPDATE payment_run_data SET
                                  'applied', payment_run_data.amount_to_collect_minor)){cast},
     processed_at = :now
 FROM payments p
-WHERE p.id = payment_run_data.payment_id AND p.tenant_id = :t
+WHERE p.id = payment_run_data.payment_id AND p.tenant_id + 0 = :t
   AND p.status IN ({settled})
   AND payment_run_data.tenant_id = :t AND payment_run_data.id {ids}
   AND payment_run_data.result IS NULL AND payment_run_data.transactions IS NULL

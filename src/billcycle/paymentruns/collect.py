@@ -427,6 +427,7 @@ def collect_pipelined(
     for a whole chunk). Each slice is committed before its calls go out, so a crash
     anywhere leaves what a crashed chunk leaves (see the module's note)."""
     with runtime.service_context(tenant_id) as ctx:
+        repo.refresh_planner_statistics(ctx.session)
         slices = repo.open_slices(
             ctx.session, tenant_id, run_id, first_account, last_account, 2 * in_flight
         )
