@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # worker keeps in flight.
     payment_run_chunk_size: int = 200
     payment_run_in_flight: int = 64
+    # A payment run's chunks decided and settled as sets (paymentruns.setbased); False:
+    # every record row by row, as before.
+    payment_run_set_based: bool = True
     # An electronic payment (or refund) still Processing this long after it was sent is
     # looked up at its gateway by the reconciler; longer than any gateway call can take,
     # so a call still in flight is never taken for one the gateway never received.

@@ -447,3 +447,65 @@ def test_attempt_keys() -> None:
     with pytest.raises(InvalidValue):
         attempt_key("P-00000001", 0)
     assert len(attempt_key("x" * 50, 99)) <= 64
+
+
+def test_a_batch_answers_every_test_card_as_one_call_each_does(
+    runtime: Runtime, tenant: NewTenant, sleeps: Sleeps
+) -> None:
+    """The batch path (``sale_many``, the book written as a set) and the per-call path
+    (``sale``) answer the same for every test card and token, and book the same charges;
+    asking again with the same keys (a retried batch) charges nothing twice."""
+    batching = open_test_gateway(
+        runtime, tenant.tenant_id, sleeps, configure_test_gateway(runtime, tenant.tenant_id)
+    )
+    single = open_test_gateway(
+        runtime,
+        tenant.tenant_id,
+        sleeps,
+        configure_test_gateway(runtime, tenant.tenant_id, "single", {"batch_sales": 0}),
+    )
+    assert hasattr(batching, "sale_many")
+    assert not hasattr(single, "sale_many")
+    tokens = [batching.tokenize(_card(number)).token for number in sorted(CARDS)]
+    tokens += sorted(STRIPE_TOKENS)
+    requests = [sale(f"B-{i:08d}", token, "12.34") for i, token in enumerate(tokens)]
+    alone = [sale(f"S-{i:08d}", token, "12.34") for i, token in enumerate(tokens)]
+
+    batched = batching.sale_many(requests)  # type: ignore[attr-defined]
+    one_by_one = [single.sale(request) for request in alone]
+
+    def shape(result: GatewayResult) -> tuple[object, ...]:
+        return (
+            result.kind,
+            result.outcome,
+            result.code,
+            result.message,
+            result.category,
+            result.amount,
+            result.currency,
+            result.transaction_id is not None,
+        )
+
+    assert [shape(r) for r in batched] == [shape(r) for r in one_by_one]
+    assert [r.idempotency_key for r in batched] == [q.idempotency_key for q in requests]
+    booked = {row.idempotency_key: row for row in charge_rows(runtime, tenant.tenant_id)}
+    assert len(booked) == 2 * len(tokens)
+    for b, s in zip(requests, alone, strict=True):
+        mine, theirs = booked[b.idempotency_key], booked[s.idempotency_key]
+        assert (mine.state, mine.code, mine.amount_minor, mine.token) == (
+            theirs.state,
+            theirs.code,
+            theirs.amount_minor,
+            theirs.token,
+        )
+    again = batching.sale_many(requests)  # type: ignore[attr-defined]
+    for first, second in zip(batched, again, strict=True):
+        if first.outcome is GatewayOutcome.UNKNOWN:  # the lost answer, found approved
+            assert second.outcome is GatewayOutcome.APPROVED
+            assert second.transaction_id
+        else:
+            assert (second.outcome, second.transaction_id) == (
+                first.outcome,
+                first.transaction_id,
+            )
+    assert len(charge_rows(runtime, tenant.tenant_id)) == 2 * len(tokens)

@@ -123,7 +123,9 @@ def approve_methods(
             session.execute(
                 update(PaymentMethod)
                 .where(
-                    PaymentMethod.tenant_id == tenant_id,
+                    # ``+ 0``: by primary key, not the tenant index (SQLite otherwise
+                    # walks every method of the tenant for each batch).
+                    PaymentMethod.tenant_id + 0 == tenant_id,
                     PaymentMethod.id.in_(ids[start : start + 500]),
                 )
                 .values(

@@ -40,7 +40,9 @@ from billcycle.money import from_minor
 from billcycle.paymentmethods import repository as methods_repo
 from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.paymentmethods.statuses import PaymentMethodStatus
+from billcycle.paymentruns import chunk_repository as chunk_repo
 from billcycle.paymentruns import repository as repo
+from billcycle.paymentruns import setbased
 from billcycle.paymentruns.models import PaymentRun, PaymentRunData
 from billcycle.paymentruns.statuses import (
     PaymentRunStatus,
@@ -192,142 +194,161 @@ def begin_chunk(
         if run is None or run.status != PaymentRunStatus.PROCESSING:
             return None
         begun = Begun(run_id=run.id)
+        if runtime.settings.payment_run_set_based and setbased.eligible(run):
+            setbased.begin(ctx, run, first_account, last_account, begun, _begin_records)
+            return begun
         records = repo.open_records(ctx.session, tenant_id, run.id, first_account, last_account)
         fresh = [r for r in records if r.payment_id is None]
         begun.resumed = [r.id for r in records if r.payment_id is not None]
-        if not fresh:
-            return begun
-        now = ctx.clock.now()
-        # What is read from here on is the state the charges are written against.
-        charging.hold_write_lock(ctx)
-        # (account id, status, balance, invoice date) of each record's invoice
-        invoice_facts = activity_repository.invoice_facts(
-            ctx.session, tenant_id, [r.invoice_id for r in fresh]
-        )
-        balances = {invoice_id: facts[2] for invoice_id, facts in invoice_facts.items()}
-        awaiting = charging.invoices_awaiting_settlement(ctx, [r.invoice_id for r in fresh])
-        defaults = methods_repo.defaults_for_accounts(
-            ctx.session, tenant_id, sorted({r.account_id for r in fresh})
-        )
-        explicit = {r.payment_method_id for r in fresh if r.payment_method_id is not None} - {
-            m.id for m in defaults.values()
-        }
-        chosen: dict[int, PaymentMethod] = {m.id: m for m in defaults.values()}
-        for method_id in explicit:
-            found = methods_repo.get_method(ctx.session, tenant_id, method_id)
-            if found is not None:
-                chosen[found.id] = found
-        policies = (
-            {}
-            if run.ignore_payment_run_retry_rule
-            else policies_for(ctx, sorted({r.account_id for r in fresh}))
-        )
-        apply_credit = run.auto_apply_unapplied_payment or run.apply_credit_balance
-        requests: list[ChargeRequest] = []
-        groups: list[list[PaymentRunData]] = []
-        for account_id, grouped in groupby(fresh, key=lambda r: r.account_id):
-            mine = list(grouped)
-            for record in mine:
-                if record.invoice_id in awaiting:
+        if fresh:
+            _begin_records(ctx, run, fresh, begun, ctx.clock.now())
+        return begun
+
+
+def _begin_records(
+    ctx: ServiceContext,
+    run: PaymentRun,
+    fresh: list[PaymentRunData],
+    into: Begun,
+    now: datetime,
+) -> None:
+    """Phase 1 for ``fresh`` records (open, no payment yet), row by row: what every run
+    did before the set-based chunk (``setbased``), and what it still does for the records
+    and runs the set does not decide. Adds to ``into`` and to the run's progress."""
+    tenant_id = ctx.tenant_id
+    begun = Begun(run_id=run.id)
+    # What is read from here on is the state the charges are written against.
+    charging.hold_write_lock(ctx)
+    # (account id, status, balance, invoice date) of each record's invoice
+    invoice_facts = activity_repository.invoice_facts(
+        ctx.session, tenant_id, [r.invoice_id for r in fresh]
+    )
+    balances = {invoice_id: facts[2] for invoice_id, facts in invoice_facts.items()}
+    awaiting = charging.invoices_awaiting_settlement(ctx, [r.invoice_id for r in fresh])
+    defaults = methods_repo.defaults_for_accounts(
+        ctx.session, tenant_id, sorted({r.account_id for r in fresh})
+    )
+    explicit = {r.payment_method_id for r in fresh if r.payment_method_id is not None} - {
+        m.id for m in defaults.values()
+    }
+    chosen: dict[int, PaymentMethod] = {m.id: m for m in defaults.values()}
+    for method_id in explicit:
+        found = methods_repo.get_method(ctx.session, tenant_id, method_id)
+        if found is not None:
+            chosen[found.id] = found
+    policies = (
+        {}
+        if run.ignore_payment_run_retry_rule
+        else policies_for(ctx, sorted({r.account_id for r in fresh}))
+    )
+    apply_credit = run.auto_apply_unapplied_payment or run.apply_credit_balance
+    requests: list[ChargeRequest] = []
+    groups: list[list[PaymentRunData]] = []
+    for account_id, grouped in groupby(fresh, key=lambda r: r.account_id):
+        mine = list(grouped)
+        for record in mine:
+            if record.invoice_id in awaiting:
+                _fail(
+                    record,
+                    RecordError.PAYMENT_PENDING,
+                    "The invoice has a payment still processing: it is collected again "
+                    "only once that payment settles.",
+                    now,
+                )
+                begun.counts.failed += 1
+                continue
+            # Written with the record's claim (or its result): not flushed on its own.
+            set_committed_value(
+                record,
+                "amount_to_collect_minor",
+                min(
+                    record.amount_minor
+                    if record.amount_minor is not None
+                    else balances.get(record.invoice_id, 0),
+                    balances.get(record.invoice_id, 0),
+                ),
+            )
+        open_ = [r for r in mine if r.result is None]
+        if apply_credit and open_:
+            begun.counts.unapplied += _apply_unapplied(ctx, account_id, open_, balances)
+        to_charge: list[PaymentRunData] = []
+        for record in open_:
+            left = _wanted(record, balances)
+            if left <= 0:
+                if record.amount_collected_minor > 0:
+                    _done(record, now)
+                    begun.counts.processed += 1
+                else:
                     _fail(
                         record,
-                        RecordError.PAYMENT_PENDING,
-                        "The invoice has a payment still processing: it is collected again "
-                        "only once that payment settles.",
+                        RecordError.NOTHING_TO_COLLECT,
+                        "The invoice has no balance to collect.",
                         now,
                     )
                     begun.counts.failed += 1
-                    continue
-                # Written with the record's claim (or its result): not flushed on its own.
-                set_committed_value(
-                    record,
-                    "amount_to_collect_minor",
-                    min(
-                        record.amount_minor
-                        if record.amount_minor is not None
-                        else balances.get(record.invoice_id, 0),
-                        balances.get(record.invoice_id, 0),
-                    ),
-                )
-            open_ = [r for r in mine if r.result is None]
-            if apply_credit and open_:
-                begun.counts.unapplied += _apply_unapplied(ctx, account_id, open_, balances)
-            to_charge: list[PaymentRunData] = []
-            for record in open_:
-                left = _wanted(record, balances)
-                if left <= 0:
-                    if record.amount_collected_minor > 0:
-                        _done(record, now)
-                        begun.counts.processed += 1
-                    else:
-                        _fail(
-                            record,
-                            RecordError.NOTHING_TO_COLLECT,
-                            "The invoice has no balance to collect.",
-                            now,
-                        )
-                        begun.counts.failed += 1
-                    continue
-                if not run.collect_payment:
-                    # Only credit was to be applied: what is left stays open.
-                    _done(record, now)
-                    begun.counts.processed += 1
-                    continue
-                method = chosen.get(record.payment_method_id or 0) or defaults.get(account_id)
-                refusal = _refusal(run, method, policies.get(account_id), ctx, now)
-                if refusal is not None:
-                    _fail(record, refusal[0], refusal[1], now)
-                    begun.counts.failed += 1
-                    continue
-                to_charge.append(record)
-            for batch in _batches(run, to_charge):
-                requests.append(_request(run, batch, balances))
-                groups.append(batch)
-        ctx.session.flush()
-        pending = (
-            charging.begin_charges(
-                ctx,
-                requests,
-                defaults=defaults,
-                # Read above; unchanged unless credit was applied since.
-                invoices=None if begun.counts.unapplied else invoice_facts,
-            )
-            if requests
-            else []
-        )
-        claims: list[tuple[int, int, int | None]] = []
-        for charge, batch in zip(pending, groups, strict=True):
-            if charge.error is not None or charge.payment_id is None:
-                message = charge.error.render() if charge.error is not None else "Not charged."
-                for record in batch:
-                    _fail(record, RecordError.CHARGE_REFUSED, message, now)
-                begun.counts.failed += len(batch)
                 continue
-            claims.extend(
-                (record.id, charge.payment_id, record.amount_to_collect_minor) for record in batch
-            )
-            begun.pending.append(charge)
-            begun.groups.append([record.id for record in batch])
-        ctx.session.flush()
-        # Every record claimed by its payment in one statement, all or none.
-        if not repo.claim_many(ctx.session, claims):
-            raise ChunkTakenOver("Another worker collected these records meanwhile.")
-        by_record = {record_id: payment_id for record_id, payment_id, _ in claims}
-        for batch in groups:
-            for record in batch:
-                if record.id in by_record:
-                    set_committed_value(record, "payment_id", by_record[record.id])
-        begun.counts.payments = len(begun.pending)
-        repo.add_progress(
-            ctx.session,
-            run.id,
-            processed=begun.counts.processed,
-            failed=begun.counts.failed,
-            payments=begun.counts.payments,
-            unapplied=begun.counts.unapplied,
-            now=now,
+            if not run.collect_payment:
+                # Only credit was to be applied: what is left stays open.
+                _done(record, now)
+                begun.counts.processed += 1
+                continue
+            method = chosen.get(record.payment_method_id or 0) or defaults.get(account_id)
+            refusal = _refusal(run, method, policies.get(account_id), ctx, now)
+            if refusal is not None:
+                _fail(record, refusal[0], refusal[1], now)
+                begun.counts.failed += 1
+                continue
+            to_charge.append(record)
+        for batch in _batches(run, to_charge):
+            requests.append(_request(run, batch, balances))
+            groups.append(batch)
+    ctx.session.flush()
+    pending = (
+        charging.begin_charges(
+            ctx,
+            requests,
+            defaults=defaults,
+            # Read above; unchanged unless credit was applied since.
+            invoices=None if begun.counts.unapplied else invoice_facts,
         )
-        return begun
+        if requests
+        else []
+    )
+    claims: list[tuple[int, int, int | None]] = []
+    for charge, batch in zip(pending, groups, strict=True):
+        if charge.error is not None or charge.payment_id is None:
+            message = charge.error.render() if charge.error is not None else "Not charged."
+            for record in batch:
+                _fail(record, RecordError.CHARGE_REFUSED, message, now)
+            begun.counts.failed += len(batch)
+            continue
+        claims.extend(
+            (record.id, charge.payment_id, record.amount_to_collect_minor) for record in batch
+        )
+        begun.pending.append(charge)
+        begun.groups.append([record.id for record in batch])
+    ctx.session.flush()
+    # Every record claimed by its payment in one statement, all or none.
+    if not repo.claim_many(ctx.session, claims):
+        raise ChunkTakenOver("Another worker collected these records meanwhile.")
+    by_record = {record_id: payment_id for record_id, payment_id, _ in claims}
+    for batch in groups:
+        for record in batch:
+            if record.id in by_record:
+                set_committed_value(record, "payment_id", by_record[record.id])
+    begun.counts.payments = len(begun.pending)
+    repo.add_progress(
+        ctx.session,
+        run.id,
+        processed=begun.counts.processed,
+        failed=begun.counts.failed,
+        payments=begun.counts.payments,
+        unapplied=begun.counts.unapplied,
+        now=now,
+    )
+    into.pending.extend(begun.pending)
+    into.groups.extend(begun.groups)
+    into.counts.add(begun.counts)
 
 
 def _refusal(
@@ -406,6 +427,7 @@ def collect_pipelined(
     for a whole chunk). Each slice is committed before its calls go out, so a crash
     anywhere leaves what a crashed chunk leaves (see the module's note)."""
     with runtime.service_context(tenant_id) as ctx:
+        repo.refresh_planner_statistics(ctx.session)
         slices = repo.open_slices(
             ctx.session, tenant_id, run_id, first_account, last_account, 2 * in_flight
         )
@@ -496,11 +518,18 @@ def _finish(ctx: ServiceContext, begun: Begun, answers: Sequence[ChargeAnswer]) 
     ids = [i for group in begun.groups for i in group] + begun.resumed
     if not ids:
         return counts
+    now = ctx.clock.now()
+    # The records whose payment settled and which had nothing collected before: their
+    # results by one UPDATE from the payments (what the loop below writes for them).
+    settled = chunk_repo.settle_records(ctx.session, ctx.tenant_id, ids, now)
+    counts.processed += len(settled)
+    ids = [i for i in ids if i not in settled]
+    if not ids:
+        return counts
     records = repo.finishing_rows(ctx.session, ctx.tenant_id, ids)
     statuses = repo.payment_statuses(
         ctx.session, ctx.tenant_id, [r.payment_id for r in records if r.payment_id is not None]
     )
-    now = ctx.clock.now()
     results: list[dict[str, Any]] = []
     for record in records:
         if record.result is not None or record.payment_id is None:

@@ -55,7 +55,6 @@ from billcycle.gateways.interface import (
 from billcycle.gateways.statuses import DeclineCategory, GatewayOutcome, TransactionKind
 from billcycle.invoicing import repository as invoice_repo
 from billcycle.invoicing.statuses import InvoiceStatus
-from billcycle.ledger import service as ledger
 from billcycle.ledger.models import EntrySource, EntryType
 from billcycle.money import from_minor
 from billcycle.paymentmethods import outcomes as method_outcomes
@@ -451,6 +450,98 @@ def _write_planned(
             token=planned.method.token,
             second_token=planned.method.second_token,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RunCharge:
+    """One charge a payment run's set-based chunk decided in SQL (``paymentruns.setbased``):
+    every check :func:`begin_charges` makes was made by the caller on the rows it read
+    under SQLite's write lock (method, gateway, invoice, balance, nothing pending), so it
+    is only written."""
+
+    request: ChargeRequest
+    invoice_id: int
+    currency: str
+    method_id: int
+    token: str
+    second_token: str | None
+    gateway_id: int
+
+
+def begin_run_charges(ctx: ServiceContext, charges: Sequence[RunCharge]) -> list[PendingCharge]:
+    """Processing payments for a payment run's checked charges, in a fixed number of
+    statements whatever their number: numbers in one block, payments and intentions by
+    the bulk path, ``payment.created`` by one ``INSERT ... SELECT`` (payloads built by
+    the database). A charge whose number an earlier payment already sent as its
+    gatewayOrderId gets that attempt's key, or its error, as :func:`_write_planned`."""
+    if not charges:
+        return []
+    numbers_ = number_sequences.number_block(ctx.session, ctx.tenant_id, "payment", len(charges))
+    earlier = pending_repository.orders_in_use(ctx.session, ctx.tenant_id, numbers_)
+    now = ctx.clock.now()
+    today = ctx.clock.today()
+    found: list[PendingCharge] = []
+    rows: list[dict[str, Any]] = []
+    made: list[tuple[int, RunCharge, dict[str, Any]]] = []
+    for charge, number in zip(charges, numbers_, strict=True):
+        key = number
+        if number in earlier:
+            try:
+                key = attempt_key(number, _attempt_from(earlier[number], number))
+            except DomainError as exc:
+                found.append(PendingCharge(request=charge.request, error=exc))
+                continue
+        row = dict(_PAYMENT_ROW)
+        row.update(
+            tenant_id=ctx.tenant_id,
+            account_id=charge.request.account_id,
+            number=number,
+            amount_minor=charge.request.amount_minor,
+            currency=charge.currency,
+            effective_date=today,
+            payment_method_id=charge.method_id,
+            gateway_id=charge.gateway_id,
+            gateway_order_id=number,
+            comment=charge.request.comment,
+            submitted_at=now,
+            created_at=now,
+            updated_at=now,
+            attempt_key=key,
+            attempt_source=charge.request.attempt_source,
+        )
+        made.append((len(found), charge, row))
+        found.append(PendingCharge(request=charge.request))
+        rows.append(row)
+    ids = payment_repo.insert_rows(ctx.session, rows)
+    pending_repository.add_rows(
+        ctx.session,
+        [
+            {
+                "tenant_id": ctx.tenant_id,
+                "payment_id": payment_id,
+                "invoice_id": charge.invoice_id,
+                "invoice_item_id": None,
+                "amount_minor": charge.request.amount_minor,
+            }
+            for (_, charge, _), payment_id in zip(made, ids, strict=True)
+        ],
+    )
+    if ids:
+        events.emit_payments_created(ctx, ids)
+    for (index, charge, row), payment_id in zip(made, ids, strict=True):
+        found[index] = PendingCharge(
+            request=charge.request,
+            payment_id=payment_id,
+            payment_number=row["number"],
+            attempt_key=row["attempt_key"],
+            gateway_id=charge.gateway_id,
+            payment_method_id=charge.method_id,
+            amount=from_minor(charge.request.amount_minor, charge.currency),
+            currency=charge.currency,
+            token=charge.token,
+            second_token=charge.second_token,
+        )
+    return found
 
 
 # Every column a payment begun as a set is written with (one executemany needs the same
@@ -937,7 +1028,7 @@ def _settle_approved(
     if not candidates:
         return {}
     wanted = [a.pending.payment_id for a in candidates.values() if a.pending.payment_id]
-    rows = pending_repository.of_payments(ctx.session, ctx.tenant_id, wanted)
+    rows = pending_repository.rows_of_payments(ctx.session, ctx.tenant_id, wanted)
     by_item = {row.payment_id for row in rows if row.invoice_item_id is not None}
     candidates = {i: a for i, a in candidates.items() if a.pending.payment_id not in by_item}
     intended: dict[int, list[tuple[int, int]]] = {}
@@ -951,8 +1042,11 @@ def _settle_approved(
     owed = {invoice_id: facts[2] for invoice_id, facts in invoices.items()}
     now = ctx.clock.now()
     today = ctx.clock.today()
-    entries: list[ledger.NewEntry] = []
+    entries: list[tuple[Any, ...]] = []
     updates: list[dict[str, Any]] = []
+    stored = activity_repository.Stored(ctx.session).value
+    created = stored(now)
+    null = stored(None)
     approvals: dict[int, int] = {}
     settled: dict[int, ChargeOutcome] = {}
     for i in sorted(candidates, key=lambda i: candidates[i].pending.payment_id or 0):
@@ -974,17 +1068,18 @@ def _settle_approved(
                 "settled_at": now,
             }
         )
+        reference = stored(payment.number)
         entries.append(
-            ledger.NewEntry(
-                account_id=payment.account_id,
-                payment_id=payment.id,
-                invoice_id=None,
-                entry_type=EntryType.PAYMENT_RECEIVED,
-                amount_minor=payment.amount_minor,
-                currency=payment.currency,
-                effective_date=payment.effective_date,
-                source=source,
-                reference=payment.number,
+            (
+                payment.account_id,
+                null,
+                payment.id,
+                _RECEIVED,
+                payment.amount_minor,
+                stored(payment.currency),
+                stored(payment.effective_date),
+                reference,
+                stored(source),
             )
         )
         effective = max(today, payment.effective_date)
@@ -1000,16 +1095,16 @@ def _settle_approved(
             owed[invoice_id] -= amount
             applied += amount
             entries.append(
-                ledger.NewEntry(
-                    account_id=invoice_account,
-                    payment_id=payment.id,
-                    invoice_id=invoice_id,
-                    entry_type=EntryType.PAYMENT,
-                    amount_minor=amount,
-                    currency=payment.currency,  # an invoice is in its account's currency
-                    effective_date=max(effective, invoice_date),
-                    source=source,
-                    reference=payment.number,
+                (
+                    invoice_account,
+                    invoice_id,
+                    payment.id,
+                    _APPLIED,
+                    amount,
+                    stored(payment.currency),  # an invoice is in its account's currency
+                    stored(max(effective, invoice_date)),
+                    reference,
+                    stored(source),
                 )
             )
         if payment.payment_method_id is not None:
@@ -1028,13 +1123,40 @@ def _settle_approved(
             settled_now=True,
         )
     payment_repo.settle_rows(ctx.session, updates)
-    ledger.record_entries(ctx, entries)
+    # The ledger rows by the bulk path (COPY / the DB-API's executemany), stamped as
+    # ``ledger.record_entries`` stamps them: no statement building per row.
+    tenant = ctx.tenant_id
+    activity_repository.bulk_insert(
+        ctx.session,
+        "ledger_entries",
+        _ENTRY_COLUMNS,
+        [(tenant, *entry, null, null, created) for entry in entries],
+    )
     pending_repository.drop_many(
         ctx.session, ctx.tenant_id, [a.pending.payment_id or 0 for a in candidates.values()]
     )
     if approvals:
         method_outcomes.record_approvals(ctx, approvals, at=now)
     return settled
+
+
+_ENTRY_COLUMNS = (
+    "tenant_id",
+    "account_id",
+    "invoice_id",
+    "payment_id",
+    "entry_type",
+    "amount_minor",
+    "currency",
+    "effective_date",
+    "reference",
+    "source",
+    "invoice_item_id",
+    "comment",
+    "created_at",
+)
+_RECEIVED = EntryType.PAYMENT_RECEIVED.value
+_APPLIED = EntryType.PAYMENT.value
 
 
 def _refused(charge: PendingCharge) -> ChargeOutcome:

@@ -70,6 +70,28 @@ def of_payments(
     return found
 
 
+def rows_of_payments(session: Session, tenant_id: int, payment_ids: Sequence[int]) -> list[Any]:
+    """:func:`of_payments` as plain rows (payment_id, invoice_id, invoice_item_id,
+    amount_minor), in id order: a payment run settles hundreds a slice."""
+    found: list[Any] = []
+    ordered = sorted(set(payment_ids))
+    table = PendingApplication.__table__.c
+    for start in range(0, len(ordered), 500):
+        found.extend(
+            session.execute(
+                select(
+                    table.payment_id, table.invoice_id, table.invoice_item_id, table.amount_minor
+                )
+                .where(
+                    table.tenant_id == tenant_id,
+                    table.payment_id.in_(ordered[start : start + 500]),
+                )
+                .order_by(table.id)
+            ).all()
+        )
+    return found
+
+
 def drop_many(session: Session, tenant_id: int, payment_ids: Sequence[int]) -> None:
     ordered = sorted(set(payment_ids))
     for start in range(0, len(ordered), 500):

@@ -188,7 +188,9 @@ def lock_payment_rows(session: Session, tenant_id: int, payment_ids: Sequence[in
             session.execute(
                 select(*_LOCKED_COLUMNS)
                 .where(
-                    Payment.tenant_id == tenant_id,
+                    # ``+ 0``: by primary key, not a tenant index (SQLite otherwise may
+                    # walk every payment of the tenant for each batch).
+                    Payment.tenant_id + 0 == tenant_id,
                     Payment.id.in_(ordered[start : start + 500]),
                     Payment.deleted_at.is_(None),
                 )

@@ -1,0 +1,142 @@
+"""The SQL of a payment run's set-based chunk (``paymentruns.setbased``): the slice's
+open records read with everything deciding them needs in ONE query (plain rows, no ORM
+object), the decided records' results in one executemany, and the charged records'
+results written by one ``UPDATE`` from their payments once those settle."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, text, update
+from sqlalchemy.orm import Session
+
+from billcycle.db.bulk import is_postgres
+from billcycle.db.types import UtcDateTime
+from billcycle.paymentruns.models import PaymentRunData
+from billcycle.paymentruns.statuses import RecordResult, TransactionType
+from billcycle.payments.statuses import SETTLED_STATUSES
+
+# A slice's open records (by account, then id) with their invoice (account, status,
+# balance from the ledger), whether a Processing payment already intends to pay it, the
+# account's default method and the account's currency and gateway.
+_OPEN_ROWS = """
+SELECT d.id, d.account_id, d.invoice_id, d.amount_minor, d.payment_method_id,
+       d.payment_gateway_id, d.comment, d.amount_collected_minor,
+       CASE WHEN d.transactions IS NULL THEN 1 ELSE 0 END AS fresh_tx, d.payment_id,
+       i.account_id AS invoice_account, i.status AS invoice_status,
+       i.amount_minor - COALESCE((SELECT SUM(l.amount_minor) FROM ledger_entries l
+                                  WHERE l.invoice_id = i.id AND l.tenant_id = :t), 0)
+           AS balance,
+       CASE WHEN EXISTS (SELECT 1 FROM payment_pending_applications pa
+                         WHERE pa.tenant_id = :t AND pa.invoice_id = d.invoice_id)
+            THEN 1 ELSE 0 END AS awaiting,
+       m.id AS method_id, m.status AS method_status, m.token, m.second_token,
+       m.gateway_id AS method_gateway, m.num_consecutive_failures,
+       CASE WHEN m.last_failed_sale_at IS NULL THEN 1 ELSE 0 END AS never_failed,
+       a.currency AS account_currency, a.payment_gateway_id AS account_gateway
+FROM payment_run_data d
+LEFT JOIN invoices i ON i.id = d.invoice_id AND i.tenant_id = :t
+LEFT JOIN payment_methods m
+       ON m.tenant_id = :t AND m.account_id = d.account_id AND m.is_default = :yes
+LEFT JOIN accounts a ON a.id = d.account_id AND a.tenant_id = :t
+WHERE d.tenant_id = :t AND d.payment_run_id = :r
+  AND d.account_id BETWEEN :lo AND :hi AND d.result IS NULL
+ORDER BY d.account_id, d.id
+"""
+
+
+def open_rows(
+    session: Session, tenant_id: int, run_id: int, first_account: int, last_account: int
+) -> list[Any]:
+    """The slice's open records and their facts, plain rows in one statement. The caller
+    holds SQLite's write lock: the balances and intentions read are what it writes
+    against (PostgreSQL: the settling locks the invoices and reads them again)."""
+    return list(
+        session.execute(
+            text(_OPEN_ROWS),
+            {"t": tenant_id, "r": run_id, "lo": first_account, "hi": last_account, "yes": True},
+        )
+    )
+
+
+def write_decided(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Records decided without a charge (nothing to collect, no method, ...), one
+    executemany: ``b_id``, ``result``, ``error_code``, ``error_message``,
+    ``amount_to_collect_minor``, ``processed_at``. A record whose result is written
+    keeps it.
+
+    Tenant: the ids were read under the caller's tenant (:func:`open_rows`)."""
+    if not rows:
+        return
+    table = cast(Table, PaymentRunData.__table__)
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.result.is_(None))
+        .values(
+            result=bindparam("result"),
+            error_code=bindparam("error_code"),
+            error_message=bindparam("error_message"),
+            amount_to_collect_minor=bindparam("amount_to_collect_minor"),
+            processed_at=bindparam("processed_at"),
+        ),
+        list(rows),
+    )
+
+
+_SETTLED = ", ".join(f"'{status.value}'" for status in sorted(SETTLED_STATUSES))
+
+# What ``collect._finish`` writes for a record whose payment settled, when the record had
+# nothing collected before (no unapplied payment applied to it): Processed, the amount it
+# was to collect, one Payment transaction. Built by the database, JSON and all.
+_SETTLE_RECORDS = """
+UPDATE payment_run_data SET
+    result = :processed,
+    error_code = NULL,
+    error_message = NULL,
+    amount_collected_minor = payment_run_data.amount_to_collect_minor,
+    transactions = {array}({obj}('id', p.id, 'type', '{payment_type}', 'status', p.status,
+                                 'amount', payment_run_data.amount_to_collect_minor,
+                                 'applied', payment_run_data.amount_to_collect_minor)){cast},
+    processed_at = :now
+FROM payments p
+WHERE p.id = payment_run_data.payment_id AND p.tenant_id + 0 = :t
+  AND p.status IN ({settled})
+  AND payment_run_data.tenant_id = :t AND payment_run_data.id {ids}
+  AND payment_run_data.result IS NULL AND payment_run_data.transactions IS NULL
+  AND payment_run_data.amount_collected_minor = 0
+  AND payment_run_data.amount_to_collect_minor > 0
+RETURNING payment_run_data.id
+"""
+
+
+def settle_records(
+    session: Session, tenant_id: int, record_ids: Sequence[int], now: datetime
+) -> set[int]:
+    """The results of those of ``record_ids`` whose payment is settled (Processed or
+    Posted) and which had nothing collected before, in ONE ``UPDATE ... FROM payments``;
+    returns their ids. The others are left for the row-by-row finish.
+
+    Tenant: filters records and payments on ``tenant_id``."""
+    if not record_ids:
+        return set()
+    postgres = is_postgres(session)
+    ids = sorted({int(i) for i in record_ids})
+    statement = _SETTLE_RECORDS.format(
+        array="json_build_array" if postgres else "json_array",
+        obj="json_build_object" if postgres else "json_object",
+        cast="::json" if postgres else "",
+        settled=_SETTLED,
+        ids="IN (" + ", ".join(str(i) for i in ids) + ")",
+        payment_type=TransactionType.PAYMENT.value,
+    )
+    result = session.execute(
+        text(statement).bindparams(bindparam("now", type_=UtcDateTime)),
+        {
+            "processed": RecordResult.PROCESSED.value,
+            "now": now,
+            "t": tenant_id,
+        },
+    )
+    return {int(i) for i in result.scalars()}

@@ -1,0 +1,158 @@
+"""The set-based chunk (``paymentruns.setbased``) settles a run exactly as the row-by-row
+chunk does: the same mix of customers (approvals, every kind of decline, pending and
+timed-out sales, no method, a closed method, a retry rule to ask, two invoices of one
+account) is collected once each way, in two tenants, and every record, payment, balance,
+gateway charge and collections event comes out the same."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from billcycle.collections.models import CollectionEvent
+from billcycle.gateways.models import TestGatewayCharge
+from billcycle.jobs.dispatch import ManualDispatcher
+from billcycle.paymentmethods.statuses import PaymentMethodStatus
+from billcycle.paymentruns import setbased
+from billcycle.runtime import Runtime
+from billcycle.tenancy.service import NewTenant
+from tests.paymentruns.helpers import (
+    Customer,
+    balance,
+    customer,
+    default_gateway,
+    payments_of,
+    records,
+    run_to_end,
+    set_failures,
+)
+from tests.support.api import Api, api_for
+
+# (amounts of the account's posted invoices, its default card's token, how it is set up)
+MIX: list[tuple[list[str], str | None, str]] = [
+    (["10.00"], "tok_visa", ""),
+    (["11.00", "4.00"], "tok_visa", ""),
+    (["12.00"], "tok_chargeDeclined", ""),
+    (["13.00"], "tok_chargeDeclinedInsufficientFunds", ""),
+    (["14.00"], "tok_chargeDeclinedExpiredCard", ""),
+    (["15.00"], "tok_chargeDeclinedProcessingError", ""),
+    (["16.00"], "tok_chargeCustomerFail", ""),
+    (["17.00"], "tok_pendingThenSettled", ""),
+    (["18.00"], "tok_timeoutThenApproved", ""),
+    (["19.00"], None, ""),
+    (["20.00"], "tok_visa", "closed"),
+    (["21.00"], "tok_visa", "failures"),
+    (["22.00"], "tok_mastercard", ""),
+]
+
+
+def _collect(api: Api, runtime: Runtime, jobs: ManualDispatcher) -> dict[str, Any]:
+    """Set the mix up in ``api``'s tenant, run a payment run, and describe the outcome
+    with nothing that differs between tenants (ids, numbers, keys)."""
+    tenant_id = api.tenant.tenant_id
+    default_gateway(runtime, tenant_id)
+    made: list[Customer] = []
+    for amounts, token, how in MIX:
+        status = PaymentMethodStatus.CLOSED if how == "closed" else PaymentMethodStatus.ACTIVE
+        c = customer(runtime, tenant_id, amounts, token, method_status=status)
+        if how == "failures" and c.method_id is not None:
+            set_failures(runtime, tenant_id, c.method_id, 10)  # past the default maximum
+        made.append(c)
+    where = {
+        f"{invoice_id:032x}": (i, j)
+        for i, c in enumerate(made)
+        for j, invoice_id in enumerate(c.invoice_ids)
+    }
+
+    run = run_to_end(api, jobs, targetDate="2026-01-10")
+
+    found: dict[tuple[int, int], Any] = {}
+    for record in records(api, run["id"]):
+        found[where[record["documentId"]]] = (
+            record["result"],
+            record["errorCode"],
+            record["errorMessage"],
+            record["amountToCollect"],
+            record["amountCollected"],
+            [
+                (t["type"], t["status"], t["amount"], t.get("applied"))
+                for t in record.get("transactions") or []
+            ],
+        )
+    owner = {c.account_id: i for i, c in enumerate(made)}
+    payments = sorted(
+        (owner[p.account_id], p.status, p.amount_minor, p.gateway_response_code, p.attempt_source)
+        for p in payments_of(runtime, tenant_id)
+    )
+    with runtime.service_context(tenant_id) as ctx:
+        charges = sorted(
+            ctx.session.execute(
+                select(TestGatewayCharge.state, TestGatewayCharge.amount_minor).where(
+                    TestGatewayCharge.tenant_id == tenant_id
+                )
+            ).all()
+        )
+        events = Counter(
+            dict(
+                ctx.session.execute(
+                    select(CollectionEvent.event_type, func.count())
+                    .where(CollectionEvent.tenant_id == tenant_id)
+                    .group_by(CollectionEvent.event_type)
+                ).all()
+            )
+        )
+    progress = run["progress"]
+    return {
+        "status": run["status"],
+        "progress": {k: v for k, v in progress.items() if not k.startswith("chunks")},
+        "records": found,
+        "payments": payments,
+        "balances": [[balance(runtime, tenant_id, i) for i in c.invoice_ids] for c in made],
+        "charges": charges,
+        "collections": events,
+    }
+
+
+def test_the_set_based_chunk_settles_a_mixed_run_as_row_by_row_does(
+    api: Api,
+    runtime: Runtime,
+    jobs: ManualDispatcher,
+    other_tenant: NewTenant,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sliced: list[int] = []
+    real_begin = setbased.begin
+
+    def counted(*args: Any, **kwargs: Any) -> None:
+        sliced.append(1)
+        real_begin(*args, **kwargs)
+
+    monkeypatch.setattr(setbased, "begin", counted)
+    settings = runtime.settings
+    runtime.settings = settings.model_copy(update={"payment_run_set_based": False})
+    row_by_row = _collect(api, runtime, jobs)
+    assert not sliced
+    runtime.settings = settings.model_copy(update={"payment_run_set_based": True})
+    as_sets = _collect(api_for(api.client, other_tenant), runtime, jobs)
+    assert sliced  # the second run went the set-based way
+
+    assert as_sets == row_by_row
+    # And the mix is what it says: approvals paid, each decline its code, pending and
+    # timed-out sales still Processing (the reconciler settles them), the retry rule's
+    # refusal worded.
+    outcome = as_sets["records"]
+    assert outcome[(0, 0)][:2] == ("Processed", None)
+    assert outcome[(1, 0)][0] == outcome[(1, 1)][0] == "Processed"
+    assert outcome[(2, 0)][:2] == ("Error", "generic_decline")
+    assert outcome[(3, 0)][:2] == ("Error", "insufficient_funds")
+    assert (9, 0) not in outcome
+    assert (10, 0) not in outcome
+    assert outcome[(11, 0)][:2] == ("Error", "RetryRuleNotMet")
+    assert as_sets["balances"][0] == [0]
+    assert as_sets["balances"][1] == [0, 0]
+    assert as_sets["balances"][2] == [1200]
+    processing = [p for p in as_sets["payments"] if p[1] == "Processing"]
+    assert sorted(p[0] for p in processing) == [7, 8]
