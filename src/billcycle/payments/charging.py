@@ -55,6 +55,7 @@ from billcycle.gateways.interface import (
 from billcycle.gateways.statuses import DeclineCategory, GatewayOutcome, TransactionKind
 from billcycle.invoicing import repository as invoice_repo
 from billcycle.invoicing.statuses import InvoiceStatus
+from billcycle.ledger import open_balances
 from billcycle.ledger.models import EntrySource, EntryType
 from billcycle.money import from_minor
 from billcycle.paymentmethods import outcomes as method_outcomes
@@ -1043,6 +1044,7 @@ def _settle_approved(
     now = ctx.clock.now()
     today = ctx.clock.today()
     entries: list[tuple[Any, ...]] = []
+    to_invoices: list[tuple[int, int]] = []  # (invoice, amount) of each application
     updates: list[dict[str, Any]] = []
     stored = activity_repository.Stored(ctx.session).value
     created = stored(now)
@@ -1094,6 +1096,7 @@ def _settle_approved(
                 continue
             owed[invoice_id] -= amount
             applied += amount
+            to_invoices.append((invoice_id, amount))
             entries.append(
                 (
                     invoice_account,
@@ -1132,6 +1135,8 @@ def _settle_approved(
         _ENTRY_COLUMNS,
         [(tenant, *entry, null, null, created) for entry in entries],
     )
+    # The AR summary moves with the ledger (``ledger.open_balances``), as every writer's.
+    open_balances.entries_applied(ctx.session, tenant, to_invoices)
     pending_repository.drop_many(
         ctx.session, ctx.tenant_id, [a.pending.payment_id or 0 for a in candidates.values()]
     )
