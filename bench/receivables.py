@@ -40,7 +40,7 @@ from billcycle.bench import console_pages
 from billcycle.cli.common import runtime_for
 from billcycle.invoicing import repository as invoice_repo
 from billcycle.invoicing.models import Invoice
-from billcycle.ledger import open_balances
+from billcycle.ledger import open_balances_repository as open_balances
 from billcycle.ledger import repository as ledger_repo
 from billcycle.reports import repository as reports_repo
 

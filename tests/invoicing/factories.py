@@ -17,7 +17,7 @@ from billcycle.accounts.models import Account
 from billcycle.catalog.models import Product, ProductRatePlan, ProductRatePlanCharge
 from billcycle.context import ServiceContext
 from billcycle.invoicing.models import Invoice, InvoiceItem
-from billcycle.ledger import open_balances
+from billcycle.ledger import open_balances_repository as open_balances
 from billcycle.money import to_minor
 from billcycle.subscriptions.models import (
     Subscription,

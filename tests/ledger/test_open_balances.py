@@ -1,4 +1,4 @@
-"""The open-balance summary (``ledger.open_balances``) that the AR aging report reads:
+"""The open-balance summary (``ledger.open_balances_repository``) that the AR aging report reads:
 after any sequence of the operations that move posted invoices' balances it equals the
 aggregate recomputed from the invoices and the ledger, on both databases."""
 
@@ -16,7 +16,7 @@ from billcycle.context import ServiceContext
 from billcycle.db.session import unit_of_work
 from billcycle.invoicing import service as invoicing
 from billcycle.invoicing.models import Invoice
-from billcycle.ledger import open_balances
+from billcycle.ledger import open_balances_repository as open_balances
 from billcycle.ledger import service as ledger
 from billcycle.ledger.models import EntryType
 from billcycle.reports import service as reports

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from billcycle.collections.models import CollectionEvent
 from billcycle.gateways.models import TestGatewayCharge
 from billcycle.jobs.dispatch import ManualDispatcher
-from billcycle.ledger import open_balances
+from billcycle.ledger import open_balances_repository as open_balances
 from billcycle.paymentmethods.statuses import PaymentMethodStatus
 from billcycle.paymentruns import setbased
 from billcycle.runtime import Runtime

@@ -157,7 +157,7 @@ def open_balances_command(
     rebuild it from them (in one transaction)."""
     from billcycle.cli.common import runtime_for, tenant_id_of
     from billcycle.db.session import unit_of_work
-    from billcycle.ledger import open_balances
+    from billcycle.ledger import open_balances_repository as open_balances
 
     runtime = runtime_for(database)
     try:

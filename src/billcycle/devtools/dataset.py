@@ -40,7 +40,7 @@ from billcycle.db.bulk import (
     sqlite_storage_value,
 )
 from billcycle.ids import NUMBER_FORMATS, format_number
-from billcycle.ledger import open_balances
+from billcycle.ledger import open_balances_repository as open_balances
 from billcycle.tenancy.numbers import reserve
 
 _T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -34,7 +34,7 @@ from billcycle.accounts.models import Account
 from billcycle.db.bulk import is_postgres
 from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.invoicing.statuses import InvoiceStatus
-from billcycle.ledger import open_balances
+from billcycle.ledger import open_balances_repository as open_balances
 from billcycle.ledger import repository as ledger_repo
 from billcycle.subscriptions.models import Subscription, SubscriptionCharge, SubscriptionRatePlan
 
@@ -381,8 +381,8 @@ def post_run_drafts(
     """Draft -> Posted for a bill run's drafts with ids in ``[first_id, last_id]``, in ONE
     guarded ``UPDATE`` that names no invoice (a thousand-id ``IN`` list cost five times
     the update itself on PostgreSQL); returns how many moved. The moved invoices come back
-    as (currency, due date, amount) for the open-balance summary (``ledger.open_balances``),
-    aggregated in Python into one upsert per chunk.
+    as (currency, due date, amount) for the open-balance summary
+    (``ledger.open_balances_repository``), aggregated in Python into one upsert per chunk.
 
     The id range is written into the statement's text, so PostgreSQL plans each chunk's
     statement for its own range (a prepared statement's generic plan cannot tell a

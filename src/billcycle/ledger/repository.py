@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from billcycle.db.types import UtcDateTime
 from billcycle.invoicing.models import Invoice
-from billcycle.ledger import open_balances
+from billcycle.ledger import open_balances_repository as open_balances
 from billcycle.ledger.models import LedgerEntry
 
 _entries = cast(Table, LedgerEntry.__table__)

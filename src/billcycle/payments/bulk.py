@@ -16,7 +16,7 @@ from datetime import date
 from typing import NamedTuple
 
 from billcycle.context import ServiceContext
-from billcycle.ledger import open_balances
+from billcycle.ledger import open_balances_repository as open_balances
 from billcycle.ledger.models import EntrySource, EntryType
 from billcycle.payments import activity_repository as repo
 from billcycle.payments.activity_statuses import ActivityStatus, ActivityType

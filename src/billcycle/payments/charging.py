@@ -55,7 +55,7 @@ from billcycle.gateways.interface import (
 from billcycle.gateways.statuses import DeclineCategory, GatewayOutcome, TransactionKind
 from billcycle.invoicing import repository as invoice_repo
 from billcycle.invoicing.statuses import InvoiceStatus
-from billcycle.ledger import open_balances
+from billcycle.ledger import open_balances_repository as open_balances
 from billcycle.ledger.models import EntrySource, EntryType
 from billcycle.money import from_minor
 from billcycle.paymentmethods import outcomes as method_outcomes
@@ -1135,7 +1135,7 @@ def _settle_approved(
         _ENTRY_COLUMNS,
         [(tenant, *entry, null, null, created) for entry in entries],
     )
-    # The AR summary moves with the ledger (``ledger.open_balances``), as every writer's.
+    # The AR summary moves with the ledger (``ledger.open_balances_repository``), as every writer's.
     open_balances.entries_applied(ctx.session, tenant, to_invoices)
     pending_repository.drop_many(
         ctx.session, ctx.tenant_id, [a.pending.payment_id or 0 for a in candidates.values()]

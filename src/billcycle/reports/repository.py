@@ -20,7 +20,7 @@ from billcycle.events.models import Event
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger.models import LedgerEntry
-from billcycle.ledger.open_balances import OpenBalance
+from billcycle.ledger.open_balances_repository import OpenBalance
 from billcycle.notifications.models import InvoiceEmail
 from billcycle.paymentruns.models import PaymentRun
 from billcycle.payments.models import Payment
@@ -549,7 +549,7 @@ def aging(
 ) -> list[tuple[str, int, int, int]]:
     """(currency, bucket, open balance, invoices) over the posted invoices with a balance,
     read from their summary per (currency, due date) that the ledger's write paths keep
-    (``ledger.open_balances``): a few thousand rows, however many invoices are open."""
+    (``ledger.open_balances_repository``): a few thousand rows, however many invoices are open."""
     summary = OpenBalance.__table__.c
     inner = (
         select(

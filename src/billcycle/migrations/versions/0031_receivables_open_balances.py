@@ -1,6 +1,6 @@
 """Open balances per (tenant, currency, due date)
 
-The AR aging report's summary (``ledger.open_balances``): the sum of the positive
+The AR aging report's summary (``ledger.open_balances_repository``): the sum of the positive
 balances of the posted invoices of each (tenant, currency, due date) and how many they
 are, kept by the ledger's write paths. Backfilled here from the invoices and the ledger
 in one ``INSERT ... SELECT`` (docs/benchmarks.md, "Receivables at a million open
@@ -20,7 +20,7 @@ down_revision: str | None = "0030"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The recomputation, as ``ledger.open_balances.recomputed_query`` builds it (written out
+# The recomputation, as ``ledger.open_balances_repository.recomputed_query`` builds it (written out
 # here: a migration does not import the models it may outlive).
 BACKFILL = """
 INSERT INTO open_balances (tenant_id, currency, due_date, balance_minor, invoices)
