@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -145,7 +145,9 @@ def _exponent(currency: str) -> str:
 def _minor(d: _Dialect, t: str, e: str) -> str:
     """The amount text ``t`` in minor units of ``e`` digits, exactly (the point removed,
     zeros appended), or NULL when it is not plain digits with at most ``e`` decimals."""
-    decimals = f"(CASE WHEN {d.strpos}({t}, '.') = 0 THEN 0 ELSE length({t}) - {d.strpos}({t}, '.') END)"
+    decimals = (
+        f"(CASE WHEN {d.strpos}({t}, '.') = 0 THEN 0 ELSE length({t}) - {d.strpos}({t}, '.') END)"
+    )
     return (
         f"(CASE WHEN {d.numeric.format(t=t)} AND length({t}) <= {_LONGEST_AMOUNT} "
         f"AND {decimals} <= {e} "
@@ -160,7 +162,7 @@ def _kinds() -> str:
 def _balance(tenant: str = ":tenant") -> str:
     # As ``activity_repository.invoice_facts``: the amount less every ledger entry on it.
     return (
-        "i.amount_minor - COALESCE((SELECT SUM(l.amount_minor) FROM ledger_entries l "
+        "i.amount_minor - COALESCE((SELECT SUM(l.amount_minor) FROM ledger_entries l "  # noqa: S608 (our words and ints only)
         f"WHERE l.invoice_id = i.id AND l.tenant_id = {tenant}), 0)"
     )
 
@@ -214,7 +216,7 @@ bad AS (
 UPDATE bulk_job_records SET status = '{RecordStatus.PASSED_VALIDATION.value}', details = NULL
 WHERE id IN (SELECT id FROM good EXCEPT SELECT id FROM bad)
   AND status = '{RecordStatus.PENDING.value}'
-"""
+"""  # noqa: S608 (our words, constants and ints only)
 
 
 def _ranged(sql: str, first_seq: int, last_seq: int) -> str:
@@ -263,7 +265,7 @@ FROM {d.records} r LEFT JOIN accounts a ON a.id = {d.customer} AND a.tenant_id =
 LEFT JOIN {d.allocations} ON {"true" if postgres else "1"}
 WHERE {_chunk(RecordStatus.PASSED_VALIDATION)}
 ORDER BY r.seq, {d.al_n}
-"""
+"""  # noqa: S608 (our words, constants and ints only)
 
 
 @cache
@@ -291,7 +293,7 @@ SELECT COUNT(*) FROM (
     OR inv.status <> '{InvoiceStatus.POSTED.value}' OR COUNT(al.minor) < COUNT(*)
     OR MIN(al.minor) <= 0 OR SUM(al.minor) > inv.balance
 ) x
-"""
+"""  # noqa: S608 (our words, constants and ints only)
 
 
 def _plan(d: _Dialect) -> str:
@@ -347,7 +349,7 @@ FROM (
   JOIN invoices i ON i.id = {d.al_invoice} AND i.tenant_id = :tenant
 ) x
 ORDER BY x.payment_id, x.n
-"""
+"""  # noqa: S608 (our words, constants and ints only)
     activities = f"""
 INSERT INTO payment_activities (tenant_id, account_id, payment_id, status, transaction_type,
   source, method_kind, method, amount_minor, currency, reference, effective_at, created_at)

@@ -19,9 +19,8 @@ from typing import Any
 
 from billcycle.bulkjobs import payment_charges as charges
 from billcycle.bulkjobs import payment_records as rules
-from billcycle.bulkjobs import payment_sql
+from billcycle.bulkjobs import payment_sql, tasks
 from billcycle.bulkjobs import repository as repo
-from billcycle.bulkjobs import tasks
 from billcycle.bulkjobs.statuses import BulkJobStatus, RecordStatus
 from billcycle.context import ServiceContext
 from billcycle.events import service as events
