@@ -22,9 +22,9 @@ then the records marked Processed with their payment ids by one UPDATE.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
+from datetime import date
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -34,20 +34,14 @@ from sqlalchemy.orm import Session
 from billcycle.bulkjobs.payment_records import MAX_REFERENCE
 from billcycle.bulkjobs.statuses import RecordStatus
 from billcycle.context import ServiceContext
-from billcycle.db.bulk import dbapi, is_postgres, sqlite_storage_value
+from billcycle.db.bulk import dbapi, is_postgres
 from billcycle.invoicing.statuses import InvoiceStatus
-from billcycle.ledger.models import EntrySource, EntryType
-from billcycle.payments import activity_repository
+from billcycle.payments import bulk as payments
 from billcycle.payments.activity_statuses import (
     RECORDED_KINDS,
-    ActivityStatus,
-    ActivityType,
     PaymentSource,
 )
-from billcycle.payments.statuses import GatewayState, PaymentStatus, PaymentType
-from billcycle.tenancy import numbers
 
-_ZUORA_REFERENCE = 100  # as payments.bulk: a longer reference is not the payment's
 # Longest amount text (digits and point) SQL judges; longer ones go to the Python rules
 # (a float keeps 15 significant digits exactly, so up to here both read the same value).
 _LONGEST_AMOUNT = 15
@@ -179,27 +173,30 @@ def _chunk(status: str) -> str:
 
 @cache
 def _validate_sql(postgres: bool) -> str:
+    # MATERIALIZED: each record's JSON is read once and each amount converted once (a
+    # flattened CTE repeats the expressions wherever its columns are used).
     d = _dialect(postgres)
     e = _exponent("a.currency")
-    amount = _minor(d, "c.t", "c.e")
-    al_minor = _minor(d, d.al_amount, "g.e")
     return f"""
-WITH c AS (
+WITH c AS MATERIALIZED (
   SELECT r.id, r.d, a.id AS cid, {e} AS e, {d.amount} AS t, {d.auto} AS auto
   FROM {d.records} r JOIN accounts a ON a.id = {d.customer} AND a.tenant_id = :tenant
   WHERE {_chunk(RecordStatus.PENDING)} AND {d.kind} IN ({_kinds()})
     AND ({d.reference} IS NULL OR length({d.reference}) <= {MAX_REFERENCE})
 ),
-good AS (
+good AS MATERIALIZED (
   SELECT id, d, cid, e, auto, amount_minor FROM (
-    SELECT c.id, c.d, c.cid, c.e, c.auto, {amount} AS amount_minor FROM c) m
+    SELECT c.id, c.d, c.cid, c.e, c.auto, {_minor(d, "c.t", "c.e")} AS amount_minor FROM c) m
   WHERE amount_minor > 0
 ),
-al AS (
-  SELECT g.id, g.cid, g.auto, g.amount_minor, {d.al_invoice} AS iid, {al_minor} AS minor
+named AS MATERIALIZED (
+  SELECT g.id, g.cid, g.e, g.auto, g.amount_minor, {d.al_invoice} AS iid, {d.al_amount} AS t
   FROM good g CROSS JOIN {d.allocations.replace("r.d", "g.d")}
 ),
-inv AS (
+al AS MATERIALIZED (
+  SELECT id, cid, auto, amount_minor, iid, {_minor(d, "t", "e")} AS minor FROM named
+),
+inv AS MATERIALIZED (
   SELECT i.id, i.account_id, i.status, {_balance()} AS balance
   FROM invoices i WHERE i.tenant_id + 0 = :tenant AND i.id IN (SELECT iid FROM al)
 ),
@@ -251,115 +248,38 @@ def pass_good(session: Session, tenant_id: int, job_id: int, first_seq: int, las
 
 @cache
 def _shape_sql(postgres: bool) -> str:
-    """The chunk's awaiting records in seq order, each with whether SQL can record it
-    (1) or not (0), and the invoices they allocate to (NULL for none)."""
+    """The chunk's awaiting records in seq order, one row per allocation (one with NULLs
+    for a record without), with what recording them needs, read from the JSON once:
+    record id, whether SQL can record it (1 or 0), customer, currency, amount in minor
+    units, method, source, reference, invoice id, allocated minor units."""
     d = _dialect(postgres)
     e = _exponent("a.currency")
-    amount = _minor(d, d.amount, e)
+    no = "false" if postgres else "0"
     return f"""
-SELECT r.id,
-  CASE WHEN a.id IS NOT NULL AND {d.kind} IN ({_kinds()}) AND NOT {d.auto}
-    AND COALESCE({amount} > 0, {"false" if postgres else "0"}) THEN 1 ELSE 0 END,
-  {d.al_invoice}
-FROM {d.records} r LEFT JOIN accounts a ON a.id = {d.customer} AND a.tenant_id = :tenant
-LEFT JOIN {d.allocations} ON {"true" if postgres else "1"}
-WHERE {_chunk(RecordStatus.PASSED_VALIDATION)}
-ORDER BY r.seq, {d.al_n}
-"""  # noqa: S608 (our words, constants and ints only)
-
-
-@cache
-def _overdrawn_sql(postgres: bool) -> str:
-    """How many of the chunk's invoices its allocations no longer fit (missing, another
-    customer's, not posted, or together over the balance read now)."""
-    d = _dialect(postgres)
-    e = _exponent("a.currency")
-    al_minor = _minor(d, d.al_amount, e)
-    return f"""
-WITH al AS (
-  SELECT a.id AS cid, {d.al_invoice} AS iid, {al_minor} AS minor
-  FROM {d.records} r JOIN accounts a ON a.id = {d.customer} AND a.tenant_id = :tenant
-  CROSS JOIN {d.allocations}
+WITH c AS MATERIALIZED (
+  SELECT r.id, r.seq, r.d, a.id AS cid, a.currency, {e} AS e, {d.amount} AS t,
+    {d.kind} AS kind, {d.source} AS source, {d.reference} AS reference, {d.auto} AS auto
+  FROM {d.records} r LEFT JOIN accounts a ON a.id = {d.customer} AND a.tenant_id = :tenant
   WHERE {_chunk(RecordStatus.PASSED_VALIDATION)}
 ),
-inv AS (
-  SELECT i.id, i.account_id, i.status, {_balance()} AS balance
-  FROM invoices i WHERE i.tenant_id + 0 = :tenant AND i.id IN (SELECT iid FROM al)
+m AS MATERIALIZED (
+  SELECT c.id, c.seq, c.d, c.cid, c.currency, c.e, c.kind, c.source, c.reference, c.auto,
+    {_minor(d, "c.t", "c.e")} AS amount_minor
+  FROM c
+),
+named AS MATERIALIZED (
+  SELECT r.id, r.seq, r.cid, r.currency, r.e, r.kind, r.source, r.reference, r.auto,
+    r.amount_minor, {d.al_n} AS n, {d.al_invoice} AS iid, {d.al_amount} AS t
+  FROM m AS r LEFT JOIN {d.allocations} ON {"true" if postgres else "1"}
 )
-SELECT COUNT(*) FROM (
-  SELECT al.iid FROM al LEFT JOIN inv ON inv.id = al.iid
-  GROUP BY al.iid, inv.id, inv.account_id, inv.status, inv.balance
-  HAVING inv.id IS NULL OR MIN(al.cid) <> inv.account_id OR MAX(al.cid) <> inv.account_id
-    OR inv.status <> '{InvoiceStatus.POSTED.value}' OR COUNT(al.minor) < COUNT(*)
-    OR MIN(al.minor) <= 0 OR SUM(al.minor) > inv.balance
-) x
+SELECT id,
+  CASE WHEN cid IS NOT NULL AND kind IN ({_kinds()}) AND NOT auto
+    AND COALESCE(amount_minor > 0, {no}) THEN 1 ELSE 0 END,
+  cid, currency, amount_minor, kind, COALESCE(source, '{PaymentSource.MANUAL.value}'),
+  reference, iid, {_minor(d, "t", "e")}
+FROM named
+ORDER BY seq, n
 """  # noqa: S608 (our words, constants and ints only)
-
-
-def _plan(d: _Dialect) -> str:
-    if d.postgres:
-        return (
-            "(SELECT * FROM unnest(CAST(:rids AS BIGINT[]), CAST(:pids AS BIGINT[]), "
-            "CAST(:nums AS TEXT[])) AS u(rid, pid, num))"
-        )
-    return (
-        "(SELECT json_extract(u.value, '$[0]') AS rid, json_extract(u.value, '$[1]') AS pid, "
-        "json_extract(u.value, '$[2]') AS num FROM json_each(:plan) AS u)"
-    )
-
-
-@cache
-def _write_sql(postgres: bool) -> tuple[str, str, str]:
-    d = _dialect(postgres)
-    e = _exponent("a.currency")
-    plan = _plan(d)
-    joined = (
-        f"FROM {plan} p JOIN {d.records} r ON r.id = p.rid "
-        f"JOIN accounts a ON a.id = {d.customer} AND a.tenant_id = :tenant"
-    )
-    payments = f"""
-INSERT INTO payments (tenant_id, id, account_id, number, amount_minor, currency,
-  effective_date, payment_type, status, gateway_state, reference_id, created_at, updated_at)
-SELECT :tenant, p.pid, a.id, p.num, {_minor(d, d.amount, e)}, a.currency, {d.today},
-  '{PaymentType.EXTERNAL.value}', '{PaymentStatus.PROCESSED.value}',
-  '{GatewayState.NOT_SUBMITTED.value}',
-  CASE WHEN length({d.reference}) <= {_ZUORA_REFERENCE} THEN {d.reference} END, {d.now}, {d.now}
-{joined}
-ORDER BY p.pid
-"""
-    pay_joined = (
-        f"FROM {plan} p JOIN payments pay ON pay.id = p.pid JOIN {d.records} r ON r.id = p.rid"
-    )
-    later = "GREATEST(i.invoice_date, {today})" if postgres else "max(i.invoice_date, {today})"
-    entries = f"""
-INSERT INTO ledger_entries (tenant_id, account_id, invoice_id, payment_id, entry_type,
-  amount_minor, currency, effective_date, reference, source, created_at)
-SELECT :tenant, x.account_id, x.invoice_id, x.payment_id, x.entry_type, x.amount_minor,
-  x.currency, x.effective_date, x.reference, '{EntrySource.FUSEBILL.value}', {d.now}
-FROM (
-  SELECT pay.account_id, {d.null_id} AS invoice_id, pay.id AS payment_id,
-    '{EntryType.PAYMENT_RECEIVED.value}' AS entry_type, pay.amount_minor, pay.currency,
-    {d.today} AS effective_date, pay.number AS reference, 0 AS n
-  {pay_joined}
-  UNION ALL
-  SELECT pay.account_id, i.id, pay.id, '{EntryType.PAYMENT.value}',
-    {_minor(d, d.al_amount, _exponent("pay.currency"))}, pay.currency,
-    {later.format(today=d.today)}, pay.number, {d.al_n}
-  {pay_joined} CROSS JOIN {d.allocations}
-  JOIN invoices i ON i.id = {d.al_invoice} AND i.tenant_id = :tenant
-) x
-ORDER BY x.payment_id, x.n
-"""  # noqa: S608 (our words, constants and ints only)
-    activities = f"""
-INSERT INTO payment_activities (tenant_id, account_id, payment_id, status, transaction_type,
-  source, method_kind, method, amount_minor, currency, reference, effective_at, created_at)
-SELECT :tenant, pay.account_id, pay.id, '{ActivityStatus.SUCCESSFUL.value}',
-  '{ActivityType.COLLECT.value}', COALESCE({d.source}, '{PaymentSource.MANUAL.value}'),
-  {d.kind}, {d.kind}, pay.amount_minor, pay.currency, {d.reference}, {d.now}, {d.now}
-{pay_joined}
-ORDER BY pay.id
-"""
-    return payments, entries, activities
 
 
 def _execute(session: Session, sql: str, params: Mapping[str, Any]) -> int:
@@ -386,66 +306,75 @@ def _fetch(session: Session, sql: str, params: Mapping[str, Any]) -> list[Any]:
 
 
 class Shape(NamedTuple):
-    """A chunk SQL can record: its awaiting records in seq order, the invoices they
-    allocate to."""
+    """A chunk SQL can record: its awaiting records in seq order, each as the payment it
+    records (its allocations' invoice dates still to be read), and the minor units
+    allocated to each invoice."""
 
-    params: dict[str, Any]
     record_ids: list[int]
-    invoice_ids: list[int]
+    planned: list[payments.PlannedPayment]
+    allocated: dict[int, tuple[int, int]]  # invoice id -> (customer, minor units)
+
+
+_NO_DATE = date.min  # filled in from the invoices, read under their locks
 
 
 def shape(ctx: ServiceContext, job_id: int, first_seq: int, last_seq: int) -> Shape | None:
-    """The chunk's awaiting records if every one of them is of the shape SQL records (a
-    recorded payment of a customer of the tenant, named allocations or none, an amount
-    SQL reads), else None. Reads only."""
+    """The chunk's awaiting records if every one of them is of the shape SQL reads (a
+    recorded payment of a customer of the tenant, named allocations or none, amounts SQL
+    reads), else None. Reads only: one statement, each record's JSON read once."""
     session = ctx.session
-    params = {"tenant": ctx.tenant_id, "job_id": job_id}
-    rows = _fetch(session, _ranged(_shape_sql(is_postgres(session)), first_seq, last_seq), params)
+    sql = _ranged(_shape_sql(is_postgres(session)), first_seq, last_seq)
+    rows = _fetch(session, sql, {"tenant": ctx.tenant_id, "job_id": job_id})
     record_ids: list[int] = []
-    invoice_ids: set[int] = set()
+    planned: list[payments.PlannedPayment] = []
+    allocated: dict[int, tuple[int, int]] = {}
+    pieces: list[tuple[int, int, date]] = []
     last = None
-    for record_id, simple, invoice_id in rows:
+    for rid, simple, cid, currency, amount, kind, source, reference, iid, minor in rows:
         if not simple:
             return None
-        if record_id != last:
-            record_ids.append(record_id)
-            last = record_id
-        if invoice_id is not None:
-            invoice_ids.add(invoice_id)
-    params |= {"first_seq": first_seq, "last_seq": last_seq}
-    return Shape(params, record_ids, sorted(invoice_ids))
+        if rid != last:
+            pieces = []
+            record_ids.append(rid)
+            planned.append(
+                payments.PlannedPayment(cid, amount, currency, kind, source, reference, ())
+            )
+            last = rid
+        if iid is None:
+            continue
+        if minor is None or minor <= 0:
+            return None  # validated in Python from a form SQL does not read: Python's turn
+        pieces.append((iid, minor, _NO_DATE))
+        planned[-1] = planned[-1]._replace(allocations=tuple(pieces))
+        owner, total = allocated.get(iid, (cid, 0))
+        if owner != cid:
+            return None
+        allocated[iid] = (cid, total + minor)
+    return Shape(record_ids, planned, allocated)
 
 
 def record(ctx: ServiceContext, chunk: Shape) -> list[int] | None:
-    """Record ``chunk``'s payments set-based; their ids, in record order. None (nothing
+    """Record ``chunk``'s payments (``payments.bulk.record_payments``: COPY on
+    PostgreSQL, executemany on SQLite); their ids, in record order. None (nothing
     written) when an allocation no longer fits its invoice (the Python rules then say
     which record fails and why). Takes the invoices' locks (PostgreSQL) before it reads
     their balances."""
-    session, tenant_id = ctx.session, ctx.tenant_id
-    postgres = is_postgres(session)
-    count = len(chunk.record_ids)
-    if not count:
+    if not chunk.record_ids:
         return []
-    activity_repository.lock_invoices(session, tenant_id, chunk.invoice_ids)
-    first, last = chunk.params["first_seq"], chunk.params["last_seq"]
-    check = _ranged(_overdrawn_sql(postgres), first, last)
-    if _fetch(session, check, {"tenant": tenant_id, "job_id": chunk.params["job_id"]})[0][0]:
-        return None
-    payment_ids = activity_repository.allocate_payment_ids(session, count)
-    numbered = numbers.number_block(session, tenant_id, "payment", count, own_transaction=True)
-    today, now = ctx.clock.today(), ctx.clock.now()
-    params: dict[str, Any] = {"tenant": tenant_id}
-    if postgres:
-        params |= {"rids": chunk.record_ids, "pids": payment_ids, "nums": numbered}
-        params |= {"today": today, "now": now}
-    else:
-        plan = list(zip(chunk.record_ids, payment_ids, numbered, strict=True))
-        params["plan"] = json.dumps(plan)
-        params |= {"today": sqlite_storage_value(today), "now": sqlite_storage_value(now)}
-    payments, entries, activities = _write_sql(postgres)
-    written = _execute(session, payments, params)
-    if written != count:  # every customer was read in this unit of work
-        raise RuntimeError(f"recorded {written} of {count} payments")
-    _execute(session, entries, params)
-    _execute(session, activities, params)
-    return payment_ids
+    invoice_ids = sorted(chunk.allocated)
+    payments.lock_invoices(ctx, invoice_ids)
+    facts = payments.invoice_facts(ctx, invoice_ids)
+    for invoice_id, (customer, minor) in chunk.allocated.items():
+        found = facts.get(invoice_id)
+        if found is None:
+            return None
+        owner, status, balance, _ = found
+        if owner != customer or status != InvoiceStatus.POSTED or minor > balance:
+            return None
+    planned = [
+        plan._replace(allocations=tuple([(i, m, facts[i][3]) for i, m, _ in plan.allocations]))
+        if plan.allocations
+        else plan
+        for plan in chunk.planned
+    ]
+    return payments.record_payments(ctx, planned)
