@@ -249,34 +249,38 @@ def pass_good(session: Session, tenant_id: int, job_id: int, first_seq: int, las
 @cache
 def _shape_sql(postgres: bool) -> str:
     """The chunk's awaiting records in seq order, one row per allocation (one with NULLs
-    for a record without), with what recording them needs, read from the JSON once:
-    record id, whether SQL can record it (1 or 0), customer, currency, amount in minor
-    units, method, source, reference, invoice id, allocated minor units."""
+    for a record without), with what recording them needs, each record's JSON read once
+    (MATERIALIZED: a flattened CTE would repeat the extractions wherever they are used):
+    record id, customer (NULL: not the tenant's), currency, amount in minor units (NULL:
+    not a form SQL reads), method, source, reference, autoAllocate, invoice id, allocated
+    minor units."""
     d = _dialect(postgres)
     e = _exponent("a.currency")
-    no = "false" if postgres else "0"
+    if postgres:
+        allocs = "(r.d -> 'paymentAllocations')"
+        each = (
+            "LEFT JOIN LATERAL jsonb_array_elements(CASE jsonb_typeof(c.allocs) "
+            "WHEN 'array' THEN c.allocs ELSE CAST('[]' AS JSONB) END) "
+            "WITH ORDINALITY AS al(value, n) ON true"
+        )
+    else:
+        allocs = "(r.d -> '$.paymentAllocations')"
+        each = "LEFT JOIN json_each(c.allocs) AS al ON 1"
     return f"""
 WITH c AS MATERIALIZED (
-  SELECT r.id, r.seq, r.d, a.id AS cid, a.currency, {e} AS e, {d.amount} AS t,
-    {d.kind} AS kind, {d.source} AS source, {d.reference} AS reference, {d.auto} AS auto
+  SELECT r.id, r.seq, a.id AS cid, a.currency, {e} AS e, {d.amount} AS t,
+    {d.kind} AS kind, COALESCE({d.source}, '{PaymentSource.MANUAL.value}') AS source,
+    {d.reference} AS reference, {d.auto} AS auto, {allocs} AS allocs
   FROM {d.records} r LEFT JOIN accounts a ON a.id = {d.customer} AND a.tenant_id = :tenant
   WHERE {_chunk(RecordStatus.PASSED_VALIDATION)}
 ),
-m AS MATERIALIZED (
-  SELECT c.id, c.seq, c.d, c.cid, c.currency, c.e, c.kind, c.source, c.reference, c.auto,
-    {_minor(d, "c.t", "c.e")} AS amount_minor
-  FROM c
-),
 named AS MATERIALIZED (
-  SELECT r.id, r.seq, r.cid, r.currency, r.e, r.kind, r.source, r.reference, r.auto,
-    r.amount_minor, {d.al_n} AS n, {d.al_invoice} AS iid, {d.al_amount} AS t
-  FROM m AS r LEFT JOIN {d.allocations} ON {"true" if postgres else "1"}
+  SELECT c.id, c.seq, c.cid, c.currency, c.e, c.t, c.kind, c.source, c.reference, c.auto,
+    {d.al_n} AS n, {d.al_invoice} AS iid, {d.al_amount} AS at
+  FROM c {each}
 )
-SELECT id,
-  CASE WHEN cid IS NOT NULL AND kind IN ({_kinds()}) AND NOT auto
-    AND COALESCE(amount_minor > 0, {no}) THEN 1 ELSE 0 END,
-  cid, currency, amount_minor, kind, COALESCE(source, '{PaymentSource.MANUAL.value}'),
-  reference, iid, {_minor(d, "t", "e")}
+SELECT id, cid, currency, {_minor(d, "t", "e")}, kind, source, reference, auto, iid,
+  {_minor(d, "at", "e")}
 FROM named
 ORDER BY seq, n
 """  # noqa: S608 (our words, constants and ints only)
@@ -315,6 +319,7 @@ class Shape(NamedTuple):
     allocated: dict[int, tuple[int, int]]  # invoice id -> (customer, minor units)
 
 
+_RECORDED = frozenset(kind.value for kind in RECORDED_KINDS)
 _NO_DATE = date.min  # filled in from the invoices, read under their locks
 
 
@@ -330,10 +335,11 @@ def shape(ctx: ServiceContext, job_id: int, first_seq: int, last_seq: int) -> Sh
     allocated: dict[int, tuple[int, int]] = {}
     pieces: list[tuple[int, int, date]] = []
     last = None
-    for rid, simple, cid, currency, amount, kind, source, reference, iid, minor in rows:
-        if not simple:
-            return None
+    recorded = _RECORDED
+    for rid, cid, currency, amount, kind, source, reference, auto, iid, minor in rows:
         if rid != last:
+            if cid is None or kind not in recorded or auto or amount is None or amount <= 0:
+                return None
             pieces = []
             record_ids.append(rid)
             planned.append(
