@@ -10,14 +10,15 @@ whatever it does not pass (a failure, a card or ACH record, an amount written as
 ``9.990``) is judged by the Python rules as before, so every failure's message is the
 Python rules' own, word for word.
 
-Processing writes a chunk set-based only when the whole chunk is of that shape and
-nothing has changed since validation that could fail one of its records (every invoice
-still posted and its chunk's allocations within its balance, read under the invoices'
+Processing reads a chunk's payments in one statement (each record's JSON once) and
+records them set-based only when the whole chunk is of that shape and nothing has
+changed since validation that could fail one of its records (every invoice still
+posted, its customer's, and covering the chunk's allocations, read under the invoices'
 locks); a chunk with a card, ACH or auto-allocating record, or one whose balances no
-longer cover it, is processed record by record in Python as before. The set-based
-write is ``payments.bulk.record_payments``'s rows exactly (payments, ledger entries in
-the same order, activities), each written by one ``INSERT ... SELECT`` from the records,
-then the records marked Processed with their payment ids by one UPDATE.
+longer cover it, is processed record by record in Python as before. The rows are
+written by ``payments.bulk.record_payments`` (COPY / executemany: ``INSERT ... SELECT``
+from the records' JSON was measured slower on SQLite, see docs/benchmarks.md), then the
+records are marked Processed with their payment ids by one UPDATE.
 """
 
 from __future__ import annotations
