@@ -19,8 +19,8 @@ from typing import Any
 
 from billcycle.bulkjobs import payment_charges as charges
 from billcycle.bulkjobs import payment_records as rules
+from billcycle.bulkjobs import payment_sql, tasks
 from billcycle.bulkjobs import repository as repo
-from billcycle.bulkjobs import tasks
 from billcycle.bulkjobs.statuses import BulkJobStatus, RecordStatus
 from billcycle.context import ServiceContext
 from billcycle.events import service as events
@@ -101,18 +101,23 @@ class ValidatePaymentChunk:
         if job is None or job.status != BulkJobStatus.VALIDATING:
             return  # cancelled meanwhile: the chunk was cancelled too and rolls back
         job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
+        # What SQL proves good passes set-based; the rest (failures, cards, amounts SQL
+        # does not read) is judged by the Python rules, whose messages the records show.
+        passed = payment_sql.pass_good(session, chunk.tenant_id, job_id, first, last)
+        failures = 0
         rows = repo.records_with_data(session, job_id, first, last, RecordStatus.PENDING)
-        records = _parse(rows)
-        customers = _customers(ctx, records)
-        invoices, _ = _invoices(ctx, records)
-        methods = charges.method_facts(ctx, records)
-        failed: dict[str, list[int]] = {}
-        for (record_id, _), record in zip(rows, records, strict=True):
-            verdict = rules.judge(record, customers, invoices, spend=False, methods=methods)
-            if isinstance(verdict, str):
-                failed.setdefault(verdict, []).append(record_id)
-        failures = _fail(ctx, failed, RecordStatus.FAILED_VALIDATION)
-        passed = repo.pass_pending(session, job_id, first, last)
+        if rows:
+            records = _parse(rows)
+            customers = _customers(ctx, records)
+            invoices, _ = _invoices(ctx, records)
+            methods = charges.method_facts(ctx, records)
+            failed: dict[str, list[int]] = {}
+            for (record_id, _), record in zip(rows, records, strict=True):
+                verdict = rules.judge(record, customers, invoices, spend=False, methods=methods)
+                if isinstance(verdict, str):
+                    failed.setdefault(verdict, []).append(record_id)
+            failures = _fail(ctx, failed, RecordStatus.FAILED_VALIDATION)
+            passed += repo.pass_pending(session, job_id, first, last)
         counts = repo.add_counts(
             session, job_id, now=ctx.clock.now(), passed=passed, failed=failures
         )
@@ -129,6 +134,9 @@ class ProcessPaymentChunk:
         session = ctx.session
         repo.plan_chunk_as_lookups(session)
         job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
+        simple = payment_sql.shape(ctx, job_id, first, last)
+        if simple is not None and self._record_set_based(ctx, chunk, simple):
+            return
         rows = repo.records_with_data(session, job_id, first, last, RecordStatus.PASSED_VALIDATION)
         records = _parse(rows)
         charged: list[tuple[int, Record]] = []
@@ -216,6 +224,31 @@ class ProcessPaymentChunk:
             failed_processing=failures,
         )
         tasks._after_processing(ctx, job_id, counts)
+
+    @staticmethod
+    def _record_set_based(
+        ctx: ServiceContext, chunk: ClaimedChunk, simple: payment_sql.Shape
+    ) -> bool:
+        """A chunk of recorded payments with named allocations (or none), all of which
+        still fit their invoices: recorded set-based in SQL (``payment_sql.record``).
+        False (nothing written) when an allocation no longer fits: the Python path then
+        judges record by record which fail."""
+        tasks._let_writers_in(ctx, _WRITE_TURN_SECONDS)
+        job = repo.share_job(ctx.session, chunk.tenant_id, chunk.parent_id)
+        if job is None or job.status != BulkJobStatus.PROCESSING:
+            return True  # cancelled meanwhile: the chunk was cancelled too and rolls back
+        created = payment_sql.record(ctx, simple)
+        if created is None:
+            return False
+        job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
+        if created and webhooks.subscribed(ctx, EventType.PAYMENT_CREATED):
+            events.emit_payments_created(ctx, created, bulk_job_id=job_id)
+        processed = repo.set_processed(
+            ctx.session, job_id, first, last, list(zip(simple.record_ids, created, strict=True))
+        )
+        counts = repo.add_counts(ctx.session, job_id, now=ctx.clock.now(), processed=processed)
+        tasks._after_processing(ctx, job_id, counts)
+        return True
 
     def give_up(
         self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk, error: str

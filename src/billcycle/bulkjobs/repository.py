@@ -415,25 +415,25 @@ def record_page(
     session: Session, job_id: int, *, after_seq: int, limit: int
 ) -> list[tuple[int, RecordRow]]:
     """The job's next ``limit`` records after ``after_seq`` as (seq, record), in seq order:
-    one keyset page, so a million-record job is read in bounded memory.
+    one keyset page, so a million-record job is read in bounded memory. On the DB-API
+    cursor (plain tuples: a million-record answer reads a million).
 
     Tenant: the caller has already found the job in its tenant (records carry no tenant
     of their own to check)."""
-    rows = session.execute(
-        select(
-            _rec.seq,
-            _rec.id,
-            _rec.bulk_job_id,
-            _rec.status,
-            _rec.data,
-            _rec.details,
-            _rec.created_entity_id,
+    p = "%s" if is_postgres(session) else "?"
+    cursor = dbapi(session).cursor()
+    try:
+        cursor.execute(
+            "SELECT seq, id, bulk_job_id, status, data, details, created_entity_id "  # noqa: S608 (ints written in)
+            f"FROM bulk_job_records WHERE bulk_job_id = {p} AND seq > {p} "
+            f"ORDER BY seq LIMIT {int(limit)}",
+            (job_id, after_seq),
         )
-        .where(_rec.bulk_job_id == job_id, _rec.seq > after_seq)
-        .order_by(_rec.seq)
-        .limit(limit)
-    ).all()
-    return [(row[0], RecordRow._make(row[1:])) for row in rows]
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    make = RecordRow._make
+    return [(row[0], make(row[1:])) for row in rows]
 
 
 def status_counts(session: Session, job_id: int) -> dict[str, int]:
