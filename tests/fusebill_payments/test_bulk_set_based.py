@@ -1,4 +1,5 @@
-"""BulkPayment chunks validated and recorded set-based in SQL (``bulkjobs.payment_sql``)
+"""BulkPayment chunks validated and recorded set-based in SQL
+(``bulkjobs.payment_sql_repository``, ``bulkjobs.payment_sets``)
 give every record the outcome the record-by-record Python path gives it: the same
 status, the same message word for word, the same payment, ledger entries and activity.
 
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from billcycle.bulkjobs import payment_sql
+from billcycle.bulkjobs import payment_sets, payment_sql_repository
 from billcycle.bulkjobs import repository as bulk_repo
 from billcycle.db.session import unit_of_work
 from billcycle.jobs.dispatch import ManualDispatcher
@@ -43,8 +44,8 @@ def chunks_of_eight(runtime: Runtime) -> None:
 def python_path_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The set-based path off: every record judged and recorded by the Python rules."""
     with monkeypatch.context() as patched:
-        patched.setattr(payment_sql, "pass_good", lambda *args: 0)
-        patched.setattr(payment_sql, "shape", lambda *args: None)
+        patched.setattr(payment_sql_repository, "pass_good", lambda *args: 0)
+        patched.setattr(payment_sets, "shape", lambda *args: None)
         yield
 
 
@@ -237,13 +238,13 @@ def _compare(
     with python_path_only(monkeypatch):
         before = _run_job(python_world, runtime, jobs, bodies_of(python_world))
     passed_by_sql: list[int] = []
-    real = payment_sql.pass_good
+    real = payment_sql_repository.pass_good
 
     def counted(*args: Any) -> int:
         passed_by_sql.append(real(*args))
         return passed_by_sql[-1]
 
-    monkeypatch.setattr(payment_sql, "pass_good", counted)
+    monkeypatch.setattr(payment_sql_repository, "pass_good", counted)
     after = _run_job(sql_world, runtime, jobs, bodies_of(sql_world))
     assert sum(passed_by_sql) > 0  # the set-based path did pass records
     assert after == before
@@ -338,14 +339,14 @@ def test_a_chunk_that_crashes_after_writing_is_recorded_once(
 
     monkeypatch.setattr(bulk_repo, "set_processed", crash_once)
     recorded: list[int] = []
-    real_record = payment_sql.record
+    real_record = payment_sets.record
 
     def counted(*args: Any) -> list[int] | None:
         written = real_record(*args)
         recorded.append(-1 if written is None else len(written))
         return written
 
-    monkeypatch.setattr(payment_sql, "record", counted)
+    monkeypatch.setattr(payment_sets, "record", counted)
     jobs.run_until_idle()
     assert crashes == [1]
     assert recorded == [8, 8, 8, 4]  # set-based, the first chunk twice
@@ -385,15 +386,15 @@ def test_cancel_between_chunks_keeps_whole_chunks(
     jobs.run_until_idle()
     ok(fpost(api, "/v1/BulkApi/Process", {"id": job["id"]}))
     seen: list[int] = []
-    real = payment_sql.shape
+    real = payment_sets.shape
 
-    def cancel_at_third(ctx: Any, *args: Any) -> payment_sql.Shape | None:
+    def cancel_at_third(ctx: Any, *args: Any) -> payment_sets.Shape | None:
         seen.append(1)
         if len(seen) == 3:  # the API cancels as the third chunk begins
             ok(fpost(api, f"/v1/BulkApi/Cancel/{job['id']}"))
         return real(ctx, *args)
 
-    monkeypatch.setattr(payment_sql, "shape", cancel_at_third)
+    monkeypatch.setattr(payment_sets, "shape", cancel_at_third)
     jobs.run_until_idle()
     done = ok(fget(api, f"/v1/BulkApi/{job['id']}", view="Full"))
     assert done["status"] == "ProcessedWithErrors"

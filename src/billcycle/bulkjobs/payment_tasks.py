@@ -19,7 +19,7 @@ from typing import Any
 
 from billcycle.bulkjobs import payment_charges as charges
 from billcycle.bulkjobs import payment_records as rules
-from billcycle.bulkjobs import payment_sql, tasks
+from billcycle.bulkjobs import payment_sets, payment_sql_repository, tasks
 from billcycle.bulkjobs import repository as repo
 from billcycle.bulkjobs.statuses import BulkJobStatus, RecordStatus
 from billcycle.context import ServiceContext
@@ -103,7 +103,7 @@ class ValidatePaymentChunk:
         job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
         # What SQL proves good passes set-based; the rest (failures, cards, amounts SQL
         # does not read) is judged by the Python rules, whose messages the records show.
-        passed = payment_sql.pass_good(session, chunk.tenant_id, job_id, first, last)
+        passed = payment_sql_repository.pass_good(session, chunk.tenant_id, job_id, first, last)
         failures = 0
         rows = repo.records_with_data(session, job_id, first, last, RecordStatus.PENDING)
         if rows:
@@ -134,7 +134,7 @@ class ProcessPaymentChunk:
         session = ctx.session
         repo.plan_chunk_as_lookups(session)
         job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
-        simple = payment_sql.shape(ctx, job_id, first, last)
+        simple = payment_sets.shape(ctx, job_id, first, last)
         if simple is not None and self._record_set_based(ctx, chunk, simple):
             return
         rows = repo.records_with_data(session, job_id, first, last, RecordStatus.PASSED_VALIDATION)
@@ -227,17 +227,17 @@ class ProcessPaymentChunk:
 
     @staticmethod
     def _record_set_based(
-        ctx: ServiceContext, chunk: ClaimedChunk, simple: payment_sql.Shape
+        ctx: ServiceContext, chunk: ClaimedChunk, simple: payment_sets.Shape
     ) -> bool:
         """A chunk of recorded payments with named allocations (or none), all of which
-        still fit their invoices: recorded set-based in SQL (``payment_sql.record``).
+        still fit their invoices: recorded set-based in SQL (``payment_sets.record``).
         False (nothing written) when an allocation no longer fits: the Python path then
         judges record by record which fail."""
         tasks._let_writers_in(ctx, _WRITE_TURN_SECONDS)
         job = repo.share_job(ctx.session, chunk.tenant_id, chunk.parent_id)
         if job is None or job.status != BulkJobStatus.PROCESSING:
             return True  # cancelled meanwhile: the chunk was cancelled too and rolls back
-        created = payment_sql.record(ctx, simple)
+        created = payment_sets.record(ctx, simple)
         if created is None:
             return False
         job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -34,10 +33,8 @@ from sqlalchemy.orm import Session
 
 from billcycle.bulkjobs.payment_records import MAX_REFERENCE
 from billcycle.bulkjobs.statuses import RecordStatus
-from billcycle.context import ServiceContext
 from billcycle.db.bulk import dbapi, is_postgres
 from billcycle.invoicing.statuses import InvoiceStatus
-from billcycle.payments import bulk as payments
 from billcycle.payments.activity_statuses import (
     RECORDED_KINDS,
     PaymentSource,
@@ -323,78 +320,11 @@ def _fetch(session: Session, sql: str, params: Mapping[str, Any]) -> list[Any]:
         cursor.close()
 
 
-class Shape(NamedTuple):
-    """A chunk SQL can record: its awaiting records in seq order, each as the payment it
-    records (its allocations' invoice dates still to be read), and the minor units
-    allocated to each invoice."""
-
-    record_ids: list[int]
-    planned: list[payments.PlannedPayment]
-    allocated: dict[int, tuple[int, int]]  # invoice id -> (customer, minor units)
-
-
-_RECORDED = frozenset(kind.value for kind in RECORDED_KINDS)
-_NO_DATE = date.min  # filled in from the invoices, read under their locks
-
-
-def shape(ctx: ServiceContext, job_id: int, first_seq: int, last_seq: int) -> Shape | None:
-    """The chunk's awaiting records if every one of them is of the shape SQL reads (a
-    recorded payment of a customer of the tenant, named allocations or none, amounts SQL
-    reads), else None. Reads only: one statement, each record's JSON read once."""
-    session = ctx.session
+def shape_rows(
+    session: Session, tenant_id: int, job_id: int, first_seq: int, last_seq: int
+) -> list[Any]:
+    """(record, customer, currency, amount, kind, source, reference, auto-allocate,
+    invoice, minor units) of the chunk's awaiting records, one row per allocation (or one
+    with no invoice), in record order: one statement, each record's JSON read once."""
     sql = _ranged(_shape_sql(is_postgres(session)), first_seq, last_seq)
-    rows = _fetch(session, sql, {"tenant": ctx.tenant_id, "job_id": job_id})
-    record_ids: list[int] = []
-    planned: list[payments.PlannedPayment] = []
-    allocated: dict[int, tuple[int, int]] = {}
-    pieces: list[tuple[int, int, date]] = []
-    last = None
-    recorded = _RECORDED
-    for rid, cid, currency, amount, kind, source, reference, auto, iid, minor in rows:
-        if rid != last:
-            if cid is None or kind not in recorded or auto or amount is None or amount <= 0:
-                return None
-            pieces = []
-            record_ids.append(rid)
-            planned.append(
-                payments.PlannedPayment(cid, amount, currency, kind, source, reference, ())
-            )
-            last = rid
-        if iid is None:
-            continue
-        if minor is None or minor <= 0:
-            return None  # validated in Python from a form SQL does not read: Python's turn
-        pieces.append((iid, minor, _NO_DATE))
-        planned[-1] = planned[-1]._replace(allocations=tuple(pieces))
-        owner, total = allocated.get(iid, (cid, 0))
-        if owner != cid:
-            return None
-        allocated[iid] = (cid, total + minor)
-    return Shape(record_ids, planned, allocated)
-
-
-def record(ctx: ServiceContext, chunk: Shape) -> list[int] | None:
-    """Record ``chunk``'s payments (``payments.bulk.record_payments``: COPY on
-    PostgreSQL, executemany on SQLite); their ids, in record order. None (nothing
-    written) when an allocation no longer fits its invoice (the Python rules then say
-    which record fails and why). Takes the invoices' locks (PostgreSQL) before it reads
-    their balances."""
-    if not chunk.record_ids:
-        return []
-    invoice_ids = sorted(chunk.allocated)
-    payments.lock_invoices(ctx, invoice_ids)
-    facts = payments.invoice_facts(ctx, invoice_ids)
-    for invoice_id, (customer, minor) in chunk.allocated.items():
-        found = facts.get(invoice_id)
-        if found is None:
-            return None
-        owner, status, balance, _ = found
-        if owner != customer or status != InvoiceStatus.POSTED or minor > balance:
-            return None
-    planned = [
-        plan._replace(allocations=tuple([(i, m, facts[i][3]) for i, m, _ in plan.allocations]))
-        if plan.allocations
-        else plan
-        for plan in chunk.planned
-    ]
-    return payments.record_payments(ctx, planned)
+    return _fetch(session, sql, {"tenant": tenant_id, "job_id": job_id})
