@@ -4,6 +4,7 @@ end of a method's life, verification, and what is never stored."""
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 from sqlalchemy import Table, select
@@ -50,7 +51,10 @@ def test_a_full_card_number_is_tokenized_and_never_stored_nor_logged(
     for number in NUMBERS:
         assert number[:12] not in stored
         assert number[:12] not in caplog.text
-    assert "737" not in stored
+    # The CVV is three digits: random hex ids and tokens (with at least one letter, so a
+    # stored card number is never taken for one) can hold "737" by chance; look past them.
+    outside_random = re.sub(r"(?<![0-9a-f])(?=[0-9a-f]*[a-f])[0-9a-f]{16,}(?![0-9a-f])", "", stored)
+    assert "737" not in outside_random
 
 
 def test_a_card_number_with_a_gateway_that_cannot_tokenize_is_refused(
