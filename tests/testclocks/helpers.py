@@ -65,6 +65,17 @@ def year_of_billing(runtime: Runtime, api: Api) -> Book:
                 max_consecutive_failures=100,
             ),
         )
+    schedule_monthly_bill_runs(api)
+    return Book(
+        api,
+        [a for a, token in tokens.items() if token == GOOD],
+        [a for a, token in tokens.items() if token == DECLINING],
+    )
+
+
+def schedule_monthly_bill_runs(api: Api) -> None:
+    """A bill run of every account, auto-posted, on the 1st of each month at 06:00 from
+    2026-02-01 (Zuora's scheduled bill runs)."""
     response = api.client.post(
         BILL_RUNS,
         json={
@@ -78,11 +89,6 @@ def year_of_billing(runtime: Runtime, api: Api) -> Book:
         headers=api.zuora_headers,
     )
     assert response.status_code == 200, response.text
-    return Book(
-        api,
-        [a for a, token in tokens.items() if token == GOOD],
-        [a for a, token in tokens.items() if token == DECLINING],
-    )
 
 
 def snapshot(runtime: Runtime, tenant_id: int) -> dict[str, list[tuple[Any, ...]]]:

@@ -20,10 +20,16 @@ from billcycle.collections.inputs import AccountOverrides, PolicyChanges
 from billcycle.collections.models import CollectionAccount, CollectionEvent, CollectionPolicyRow
 from billcycle.runtime import Runtime
 from billcycle.testclocks import service as clocks
-from tests.billruns.helpers import BILL_RUNS, customers
+from tests.billruns.helpers import customers
 from tests.paymentruns.helpers import add_method, default_gateway, set_auto_pay
 from tests.support.api import Api
-from tests.testclocks.helpers import DECLINING, GOOD, sandbox, snapshot
+from tests.testclocks.helpers import (
+    DECLINING,
+    GOOD,
+    sandbox,
+    schedule_monthly_bill_runs,
+    snapshot,
+)
 
 TOKENS = (GOOD, GOOD, DECLINING, DECLINING)
 
@@ -69,19 +75,7 @@ def _dunning_tenant(runtime: Runtime, api: Api) -> list[int]:
             ),
         )
         policy.set_account_overrides(ctx, accounts[3], AccountOverrides(attempt_days=(2, 4)))
-    response = api.client.post(
-        BILL_RUNS,
-        json={
-            "batches": ["AllBatches"],
-            "billCycleDay": "AllBillCycleDays",
-            "targetDateOffset": 0,
-            "invoiceDateOffset": 0,
-            "autoPost": True,
-            "schedule": {"repeatFrom": "2026-02-01", "repeatType": "Monthly", "runTime": 6},
-        },
-        headers=api.zuora_headers,
-    )
-    assert response.status_code == 200, response.text
+    schedule_monthly_bill_runs(api)
     return accounts
 
 
