@@ -42,6 +42,21 @@ Record = dict[str, Any]  # a stored record (``payment_records.encode``), parsed
 # or an API write waits at most that plus one chunk.
 _WRITE_TURN_SECONDS = 1.5
 
+# Jobs whose processing has refreshed the planner's statistics of ``invoices`` in this
+# process (SQLite; ``payment_sql_repository.refresh_invoice_statistics``): once a job is
+# enough, the invoices do not change in number while it runs.
+_ANALYSED: set[int] = set()
+_ANALYSED_AT_MOST = 1_000
+
+
+def _refresh_statistics_once(ctx: ServiceContext, job_id: int) -> None:
+    if job_id in _ANALYSED:
+        return
+    payment_sql_repository.refresh_invoice_statistics(ctx.session)
+    if len(_ANALYSED) >= _ANALYSED_AT_MOST:
+        _ANALYSED.clear()
+    _ANALYSED.add(job_id)
+
 
 def _parse(rows: list[tuple[int, str]]) -> list[Record]:
     """The records' stored JSON, parsed in ONE call (a chunk's thousands of small
@@ -134,6 +149,7 @@ class ProcessPaymentChunk:
         session = ctx.session
         repo.plan_chunk_as_lookups(session)
         job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
+        _refresh_statistics_once(ctx, job_id)
         simple = payment_sets.shape(ctx, job_id, first, last)
         if simple is not None and self._record_set_based(ctx, chunk, simple):
             return

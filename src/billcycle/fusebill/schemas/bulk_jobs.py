@@ -14,6 +14,7 @@ would cost seconds of model validation for nothing.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -46,10 +47,18 @@ def _shown(value: Any) -> str:
 
 def _json_object(raw: bytes) -> dict[str, Any]:
     """The body as an object whose keys are folded to lower case."""
+    # The cyclic collector off meanwhile: a million-record body parses into millions of
+    # dicts and lists, which set off collections of the whole heap again and again (more
+    # than half the parse's time); what the parse builds holds no cycle.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):
         raise _invalid("The request body is not valid JSON.") from None
+    finally:
+        if collecting:
+            gc.enable()
     if not isinstance(body, dict):
         raise _invalid("The request body must be a JSON object.")
     return {str(key).casefold(): value for key, value in body.items()}
