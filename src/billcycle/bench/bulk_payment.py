@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -69,13 +72,13 @@ def run(bench: Bench, params: BulkPaymentParams) -> dict[str, Any]:
     body_seconds = time.perf_counter() - started
     with bench.workers() as workers:
         pids = sorted({os.getpid(), *workers.pids()})
-        cpu_before = _cpu_seconds(pids)
         load_before = os.getloadavg()[0]
+        phases = _Phases(pids)
         with Stopwatch(workers) as timing:
-            job_id, validate_seconds = _create_and_process(bench, workers, body)
-        cpu_seconds = _cpu_seconds(pids) - cpu_before
+            job_id = _create_and_process(bench, workers, body, phases)
         load_after = os.getloadavg()[0]
         worker_count = len(workers.pids())
+    validate_seconds = phases.wall["create"] + phases.wall["validate"]
     payments, applied = bench.row(
         "SELECT count(*), coalesce(sum(amount_minor), 0) FROM ledger_entries "
         "WHERE tenant_id = :t AND entry_type = 'Payment'",
@@ -102,7 +105,11 @@ def run(bench: Bench, params: BulkPaymentParams) -> dict[str, Any]:
         "payments_per_second": per_second(params.payments, wall),
         # CPU of the bench process (the API, and SQLite's embedded worker) and the
         # workers while timed: a shared machine's load moves the wall time far more.
-        "cpu_seconds": round(cpu_seconds, 2),
+        "cpu_seconds": round(sum(phases.cpu.values()), 2),
+        # Per phase: create (the POST and its answer), validate (until Validated), the
+        # Process call (its answer streams every record), process (until Processed).
+        "phase_wall_seconds": {k: round(v, 3) for k, v in phases.wall.items()},
+        "phase_cpu_seconds": {k: round(v, 2) for k, v in phases.cpu.items()},
         "load_average": [round(load_before, 1), round(load_after, 1)],
         "peak_rss_mb": timing.peak_rss_mb,
         "peak_rss_mb_per_worker": timing.peak_rss_mb_per_worker,
@@ -130,15 +137,32 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
-def _create_and_process(bench: Bench, workers: Workers, body: bytes) -> tuple[int, float]:
+class _Phases:
+    """Wall and CPU seconds (of ``pids``: the bench process and the workers) per phase."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self._at = time.perf_counter()
+        self._cpu = _cpu_seconds(pids)
+
+    def end(self, phase: str) -> None:
+        now, cpu = time.perf_counter(), _cpu_seconds(self.pids)
+        self.wall[phase] = now - self._at
+        self.cpu[phase] = cpu - self._cpu
+        self._at, self._cpu = now, cpu
+
+
+def _create_and_process(bench: Bench, workers: Workers, body: bytes, phases: _Phases) -> int:
     """``write_off._write_off``'s steps (create, wait for Validated, Process, wait for
     Processed), except that Process's answer (the whole job with its records: ~200 MB
     for a million) is received but not parsed: parsing it is the client's cost, and the
     bench's client shares its process (and, on SQLite, the GIL) with the API and the
     worker it measures."""
-    started = time.perf_counter()
     job = bench.call("POST", BULK_API, content=body, fusebill=True)
     job_id = int(job["id"])
+    phases.end("create")
     bench.wait_for(
         lambda: job_status(bench, job_id),
         [BulkJobStatus.VALIDATED],
@@ -146,13 +170,14 @@ def _create_and_process(bench: Bench, workers: Workers, body: bytes) -> tuple[in
         workers=workers,
         what="the bulk job's validation",
     )
-    validated = time.perf_counter() - started
+    phases.end("validate")
     answer = bench.client.post(
         f"{BULK_API}/Process", json={"id": job_id}, headers=bench.fusebill_headers
     )
     if answer.status_code != 200:
         raise BenchError(f"POST {BULK_API}/Process: {answer.status_code} {answer.text[:500]}")
     del answer
+    phases.end("process_call")
     bench.wait_for(
         lambda: job_status(bench, job_id),
         [BulkJobStatus.PROCESSED],
@@ -160,4 +185,65 @@ def _create_and_process(bench: Bench, workers: Workers, body: bytes) -> tuple[in
         workers=workers,
         what="the bulk job's processing",
     )
-    return job_id, validated
+    phases.end("process")
+    return job_id
+
+
+def repeated(
+    payments: int,
+    repeat: int,
+    *,
+    accounts: int | None,
+    database: str | None,
+    workers: int,
+    chunk_size: int | None,
+    timeout: float,
+    fresh: bool,
+) -> dict[str, Any]:
+    """``repeat`` runs, each ``billcycle bench bulk-payment --json`` in a fresh process:
+    the median run (by wall time) with every run's wall, CPU and phases beside it."""
+    from billcycle.bench.report import median_run
+
+    command = [
+        sys.executable,
+        "-m",
+        "billcycle.cli.main",
+        "bench",
+        "bulk-payment",
+        "--payments",
+        str(payments),
+        "--workers",
+        str(workers),
+        "--timeout",
+        str(timeout),
+        "--json",
+    ]
+    if accounts is not None:
+        command += ["--accounts", str(accounts)]
+    if database:
+        command += ["--database", database]
+    if fresh:
+        command.append("--fresh-database")
+    if chunk_size is not None:
+        command += ["--chunk-size", str(chunk_size)]
+    runs: list[dict[str, Any]] = []
+    for _ in range(repeat):
+        done = subprocess.run(  # noqa: S603 - our own interpreter and module
+            command, capture_output=True, text=True, timeout=timeout * 3 + 600, check=False
+        )
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        if not lines:
+            raise BenchError(
+                f"bench bulk-payment --payments {payments} failed ({done.returncode}):\n"
+                + done.stderr[-2000:]
+            )
+        runs.append(json.loads(lines[-1]))
+    summary = median_run(runs)
+    summary["repeat"] = len(runs)
+    walls = summary["wall_seconds_runs"]
+    summary["wall_seconds_min_max"] = [min(walls), max(walls)]
+    summary["cpu_seconds_runs"] = [r.get("cpu_seconds") for r in runs]
+    summary["cpu_seconds_median"] = statistics.median(float(r["cpu_seconds"]) for r in runs)
+    summary["phase_cpu_seconds_runs"] = [r.get("phase_cpu_seconds") for r in runs]
+    summary["peak_rss_mb_runs"] = [r.get("peak_rss_mb") for r in runs]
+    return summary

@@ -5,7 +5,6 @@ record-by-record path, which words every failure."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import NamedTuple
 
 from billcycle.bulkjobs import payment_sql_repository
@@ -17,16 +16,16 @@ from billcycle.payments.activity_statuses import RECORDED_KINDS
 
 class Shape(NamedTuple):
     """A chunk SQL can record: its awaiting records in seq order, each as the payment it
-    records (its allocations' invoice dates still to be read), and the minor units
-    allocated to each invoice."""
+    records (its allocations as (invoice id, minor units): their invoice dates are read
+    under the invoices' locks), and the minor units allocated to each invoice."""
 
     record_ids: list[int]
-    planned: list[payments.PlannedPayment]
+    payments: list[tuple[int, int, str, str, str, str | None]]  # PlannedPayment's first six
+    allocations: list[list[tuple[int, int]]]
     allocated: dict[int, tuple[int, int]]  # invoice id -> (customer, minor units)
 
 
 _RECORDED = frozenset(kind.value for kind in RECORDED_KINDS)
-_NO_DATE = date.min  # filled in from the invoices, read under their locks
 
 
 def shape(ctx: ServiceContext, job_id: int, first_seq: int, last_seq: int) -> Shape | None:
@@ -37,9 +36,10 @@ def shape(ctx: ServiceContext, job_id: int, first_seq: int, last_seq: int) -> Sh
         ctx.session, ctx.tenant_id, job_id, first_seq, last_seq
     )
     record_ids: list[int] = []
-    planned: list[payments.PlannedPayment] = []
+    payments_: list[tuple[int, int, str, str, str, str | None]] = []
+    allocations: list[list[tuple[int, int]]] = []
     allocated: dict[int, tuple[int, int]] = {}
-    pieces: list[tuple[int, int, date]] = []
+    pieces: list[tuple[int, int]] = []
     last = None
     recorded = _RECORDED
     for rid, cid, currency, amount, kind, source, reference, auto, iid, minor in rows:
@@ -48,21 +48,19 @@ def shape(ctx: ServiceContext, job_id: int, first_seq: int, last_seq: int) -> Sh
                 return None
             pieces = []
             record_ids.append(rid)
-            planned.append(
-                payments.PlannedPayment(cid, amount, currency, kind, source, reference, ())
-            )
+            payments_.append((cid, amount, currency, kind, source, reference))
+            allocations.append(pieces)
             last = rid
         if iid is None:
             continue
         if minor is None or minor <= 0:
             return None  # validated in Python from a form SQL does not read: Python's turn
-        pieces.append((iid, minor, _NO_DATE))
-        planned[-1] = planned[-1]._replace(allocations=tuple(pieces))
+        pieces.append((iid, minor))
         owner, total = allocated.get(iid, (cid, 0))
         if owner != cid:
             return None
         allocated[iid] = (cid, total + minor)
-    return Shape(record_ids, planned, allocated)
+    return Shape(record_ids, payments_, allocations, allocated)
 
 
 def record(ctx: ServiceContext, chunk: Shape) -> list[int] | None:
@@ -83,10 +81,11 @@ def record(ctx: ServiceContext, chunk: Shape) -> list[int] | None:
         owner, status, balance, _ = found
         if owner != customer or status != InvoiceStatus.POSTED or minor > balance:
             return None
-    planned = [
-        plan._replace(allocations=tuple([(i, m, facts[i][3]) for i, m, _ in plan.allocations]))
-        if plan.allocations
-        else plan
-        for plan in chunk.planned
-    ]
-    return payments.record_payments(ctx, planned)
+    planned = payments.PlannedPayment
+    return payments.record_payments(
+        ctx,
+        [
+            planned(*payment, tuple([(i, m, facts[i][3]) for i, m in pieces]))
+            for payment, pieces in zip(chunk.payments, chunk.allocations, strict=True)
+        ],
+    )

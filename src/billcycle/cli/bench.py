@@ -247,10 +247,37 @@ def bulk_payment(
     chunk_size: ChunkSize = None,
     timeout: Timeout = 1800.0,
     fresh: Fresh = False,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=9,
+            help="Runs, each in a fresh process; prints the median run (by wall time) with "
+            "every run's wall time, CPU seconds and per-phase CPU",
+        ),
+    ] = 1,
     as_json: Json = False,
 ) -> None:
     """A Fusebill BulkPayment of N Check payments: create -> Validated -> Processed."""
     from billcycle.bench import bulk_payment as bench_bulk_payment
+
+    if repeat > 1:
+        try:
+            summary = bench_bulk_payment.repeated(
+                payments,
+                repeat,
+                accounts=accounts,
+                database=database,
+                workers=workers,
+                chunk_size=chunk_size,
+                timeout=timeout,
+                fresh=fresh,
+            )
+        except BenchError as exc:
+            err_console.print(f"[red]bench failed:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        _emit(summary, as_json)
+        return
 
     params = bench_bulk_payment.BulkPaymentParams(payments, accounts)
     config = BenchConfig(

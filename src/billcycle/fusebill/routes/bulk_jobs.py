@@ -45,6 +45,7 @@ from billcycle.errors import InvalidValue, MissingField
 from billcycle.fusebill.deps import BulkCtx
 from billcycle.fusebill.paging import PageParams, set_paging_headers
 from billcycle.fusebill.schemas import bulk_jobs as schemas
+from billcycle.fusebill.schemas import bulk_payment_stream
 from billcycle.fusebill.schemas import payments as payment_schemas
 from billcycle.jobs.dispatch import HeldDispatcher
 from billcycle.runtime import Runtime
@@ -132,6 +133,15 @@ def create_bulk_job(
     """Create a job (``BulkWriteOff``: ``data`` lists invoice ids; ``BulkPayment``: ``data``
     lists Create Payment bodies) and start validating it. Poll it with
     ``GET /v1/BulkApi/{id}``; process it once Validated."""
+    streamed = bulk_payment_stream.read(raw)
+    if streamed is not None and schemas.is_bulk_payment(
+        {"accountuploadtype": streamed.upload_type}
+    ):
+        return _job(
+            service.create_payment_job(
+                ctx, streamed.upload_type, streamed.records, chunk_size=_chunk_size(request)
+            )
+        )
     fields = schemas.json_object(raw)
     if schemas.is_bulk_payment(fields):
         return _job(
@@ -188,8 +198,10 @@ def create_bulk_payment(
     """Fusebill's bulk payment procedure: a BulkPayment job of the given Create Payment
     bodies (Cash, Check or DirectDeposit; allocated to named invoices or automatically).
     ``createdEntityId`` of a processed record is its payment's id."""
-    fields = schemas.json_object(raw)
-    upload_type = fields.get("accountuploadtype") or BulkJobType.BULK_PAYMENT
+    streamed = bulk_payment_stream.read(raw)
+    fields = schemas.json_object(raw) if streamed is None else {}
+    given = fields.get("accountuploadtype") if streamed is None else streamed.upload_type
+    upload_type = given or BulkJobType.BULK_PAYMENT
     if not schemas.is_bulk_payment({"accountuploadtype": upload_type}):
         raise InvalidValue(
             f"POST /v1/bulkPaymentSubmit creates BulkPayment jobs, not '{str(upload_type)[:40]}'.",
@@ -198,7 +210,7 @@ def create_bulk_payment(
     job = service.create_payment_job(
         ctx,
         str(upload_type),
-        payment_schemas.parse_bulk_payments(fields),
+        payment_schemas.parse_bulk_payments(fields) if streamed is None else streamed.records,
         chunk_size=_chunk_size(request),
     )
     return _job(job)

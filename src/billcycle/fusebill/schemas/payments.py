@@ -233,7 +233,7 @@ def parse_bulk_payments(fields: dict[str, Any]) -> list[str]:
     dumps = json.JSONEncoder(separators=(",", ":")).encode
     stored: list[str] = []
     for i, item in enumerate(data):
-        if _stored_form(item):
+        if stored_form(item):
             stored.append(dumps(item))
         else:
             stored.append(payment_records.encode(parse_payment(item, f"data[{i}]: ")))
@@ -255,7 +255,7 @@ def _stored_id(value: Any) -> bool:
     return type(value) is int and 1 <= value <= MAX_ID
 
 
-def _stored_form(item: Any) -> bool:
+def stored_form(item: Any) -> bool:
     """Whether a record can be stored as it came (see ``parse_bulk_payments``)."""
     if type(item) is not dict or not item.keys() <= _STORED_KEYS:
         return False
