@@ -222,8 +222,12 @@ def record_payments(ctx: ServiceContext, planned: Sequence[PlannedPayment]) -> l
         )
     repo.bulk_insert(session, "payments", _PAYMENT_COLUMNS, payments)
     repo.bulk_insert(session, "ledger_entries", _ENTRY_COLUMNS, entries)
+    repo.bulk_insert(session, "payment_activities", _ACTIVITY_COLUMNS, activities)
+    # The AR summary last: its upsert locks the summary rows of the invoices' due dates
+    # until this chunk commits, and a job's invoices share a few, so on PostgreSQL a
+    # second worker's chunk waits on them; written last, the wait covers only the end
+    # of the chunk instead of its activities too.
     open_balances.entries_applied(
         session, tenant_id, (a[:2] for p in planned for a in p.allocations)
     )
-    repo.bulk_insert(session, "payment_activities", _ACTIVITY_COLUMNS, activities)
     return ids

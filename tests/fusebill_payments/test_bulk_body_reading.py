@@ -1,0 +1,117 @@
+"""How a BulkPayment create body is read: record by record when every record is in the
+stored form (``fusebill/schemas/bulk_payment_stream``), the general way otherwise; both
+store the same records and refuse the same bodies with the same words. And the request
+body guard, which proves a long body's strings short from its bytes: a string over the
+cap is still refused wherever it hides."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from billcycle.runtime import Runtime
+from tests.fusebill.helpers import assert_error
+from tests.fusebill_payments.helpers import customer_with, fget, ok, state
+from tests.support.api import Api
+
+_COMPACT = (",", ":")
+
+
+def _records(api: Api, job_id: int) -> list[str]:
+    body = ok(fget(api, f"/v1/BulkApi/{job_id}", view="Full"))
+    return [record["data"] for record in body["records"]]
+
+
+def _post_text(api: Api, path: str, text: str) -> Any:
+    headers = {**api.fusebill_headers, "Content-Type": "application/json"}
+    return api.client.post(f"/fusebill{path}", content=text.encode(), headers=headers)
+
+
+def _bulk(data: Any, **more: Any) -> str:
+    return json.dumps({"accountUploadType": "BulkPayment", "data": data, **more})
+
+
+def _cancel(api: Api, job_id: int) -> None:
+    ok(api.client.post(f"/fusebill/v1/BulkApi/Cancel/{job_id}", headers=api.fusebill_headers))
+
+
+def test_every_spelling_of_a_body_stores_the_same_records(api: Api, runtime: Runtime) -> None:
+    billed = customer_with(runtime, api, ["30"])
+    customer, invoice = billed.account_id, billed.invoice_ids[0]
+    records: list[dict[str, Any]] = [
+        {
+            "customerId": customer,
+            "amount": 12.5,
+            "paymentMethod": "Check",
+            "source": "Import",
+            "reference": 'wire "7" \\ é',
+            "paymentAllocations": [{"invoiceId": invoice, "amount": 12.5}],
+        },
+        {"customerId": customer, "amount": 3, "paymentMethod": "Cash"},
+        {"paymentMethod": "DirectDeposit", "amount": 1e2, "customerId": customer},
+    ]
+    stored = [json.dumps(record, separators=_COMPACT) for record in records]
+    bodies = [
+        json.dumps({"accountUploadType": "BulkPayment", "data": records}),
+        json.dumps({"data": records, "AccountUploadType": "bulkPayment "}, indent=2),
+        json.dumps({"Data": [], "accountUploadType": "BulkPayment", "data": records, "x": [1]}),
+        " \n"
+        + json.dumps({"data": records, "accountUploadType": "BulkPayment"}, ensure_ascii=False),
+    ]
+    for text in bodies:
+        job = ok(_post_text(api, "/v1/BulkApi", text))
+        assert _records(api, job["id"]) == stored, text
+        _cancel(api, job["id"])
+    submitted = ok(_post_text(api, "/v1/bulkPaymentSubmit", json.dumps({"data": records})))
+    assert _records(api, submitted["id"]) == stored
+    _cancel(api, submitted["id"])
+    # A record not in the stored form (a numeric string) sends the whole body the
+    # general way: that record in its encoded form, the others as they were.
+    odd = {**records[1], "amount": "3.10"}
+    job = ok(_post_text(api, "/v1/BulkApi", _bulk([records[0], odd])))
+    kept = _records(api, job["id"])
+    assert kept[0] == stored[0]
+    assert json.loads(kept[1])["amount"] == "3.10"
+
+
+def test_bodies_the_reader_leaves_are_refused_in_the_same_words(api: Api, runtime: Runtime) -> None:
+    before = state(runtime, api.tenant.tenant_id)
+    good = {"customerId": 1, "amount": 5, "paymentMethod": "Check"}
+    whole = _bulk([good, good])
+    cases = [
+        (whole[:-3], "The request body is not valid JSON."),
+        (whole + "x", "The request body is not valid JSON."),
+        (json.dumps([good]), "The request body must be a JSON object."),
+        (_bulk(good), "data must be a list"),
+        (_bulk([good, 7]), "data[1]: must be a payment object"),
+        (_bulk([good], Data=None), "data is required"),
+    ]
+    for text, message in cases:
+        assert_error(_post_text(api, "/v1/BulkApi", text), 400, message)
+    assert_error(
+        _post_text(
+            api, "/v1/bulkPaymentSubmit", json.dumps({"accountUploadType": 5, "data": [good]})
+        ),
+        400,
+        "creates BulkPayment jobs, not '5'",
+    )
+    assert ok(fget(api, "/v1/BulkApi")) == []
+    assert state(runtime, api.tenant.tenant_id) == before
+
+
+def test_a_long_string_is_refused_wherever_it_hides(api: Api, runtime: Runtime) -> None:
+    """A body far longer than the cap, every record short but one: refused (400) whether
+    the long text is plain, or made of escaped quotes (which the byte check cannot see
+    through, so it parses); a long body of short strings is taken."""
+    before = state(runtime, api.tenant.tenant_id)
+    short = {"customerId": 1, "amount": 5, "paymentMethod": "Check", "reference": "r" * 60}
+    many = [short] * 450  # with the long one: 901 records (the limit is 1,000), ~120 KB
+    for long_text in ("a" * 65_537, '"' * 65_537):
+        data = [*many, {**short, "reference": long_text}, *many]
+        body = {"accountUploadType": "BulkPayment", "data": data}
+        response = _post_text(api, "/v1/BulkApi", json.dumps(body))
+        assert response.status_code == 400, response.text[:300]
+        assert "65536 characters" in response.text
+    assert state(runtime, api.tenant.tenant_id) == before
+    job = ok(_post_text(api, "/v1/BulkApi", _bulk([*many, *many])))
+    assert job["totalRecords"] == 900
