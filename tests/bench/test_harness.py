@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from billcycle.bench import bill_run, posting, write_off
+from billcycle.bench import bill_run, bulk_payment, posting, write_off
 from billcycle.bench.harness import Bench, BenchConfig
 from billcycle.cli.main import app
 
@@ -163,6 +163,23 @@ def test_write_off_bench(database_url: str) -> None:
         result["wall_seconds"], abs=0.01
     )
     _positive_figures(result)
+
+
+def test_bulk_payment_bench(database_url: str) -> None:
+    """Correct figures, and the phases (create, validate, the Process call, process) add
+    up to the timed wall and CPU seconds."""
+    with Bench(_config(database_url, bulk_job_record_limit=300)) as bench:
+        result = bulk_payment.run(bench, bulk_payment.BulkPaymentParams(300))
+    assert result["correct"] is True, result["errors"]
+    phases = result["phase_wall_seconds"]
+    assert list(phases) == ["create", "validate", "process_call", "process"]
+    assert sum(phases.values()) == pytest.approx(result["wall_seconds"], abs=0.05)
+    assert sum(result["phase_cpu_seconds"].values()) == pytest.approx(
+        result["cpu_seconds"], abs=0.05
+    )
+    assert result["validate_seconds"] == pytest.approx(
+        phases["create"] + phases["validate"], abs=0.01
+    )
 
 
 def test_http_bench(database_url: str) -> None:
