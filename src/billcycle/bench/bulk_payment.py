@@ -243,7 +243,9 @@ def repeated(
     walls = summary["wall_seconds_runs"]
     summary["wall_seconds_min_max"] = [min(walls), max(walls)]
     summary["cpu_seconds_runs"] = [r.get("cpu_seconds") for r in runs]
-    summary["cpu_seconds_median"] = statistics.median(float(r["cpu_seconds"]) for r in runs)
+    summary["cpu_seconds_median"] = round(
+        statistics.median(float(r["cpu_seconds"]) for r in runs), 2
+    )
     summary["phase_cpu_seconds_runs"] = [r.get("phase_cpu_seconds") for r in runs]
     summary["peak_rss_mb_runs"] = [r.get("peak_rss_mb") for r in runs]
     return summary
