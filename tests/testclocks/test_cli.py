@@ -29,7 +29,7 @@ def test_create_a_sandbox_show_advance_and_set_its_clock(tmp_path: Path) -> None
         app, ["clock", "advance", "--tenant", "play", "--days", "3", "--database", url]
     )
     assert moved.exit_code == 0, moved.output
-    assert "3 days evaluated" in moved.output
+    assert "3 days (0 with collections evaluated)" in moved.output
 
     target = runner.invoke(
         app, ["clock", "set", "2099-01-01T00:00:00Z", "--tenant", "play", "--database", url]

@@ -66,7 +66,9 @@ def test_a_sandbox_clock_starts_now_and_moves_only_when_advanced(
         "2026-02-19T11:00:00Z",
         "2026-02-19",
     )
-    assert body["days_evaluated"] == 40
+    assert body["days"] == 40
+    # Dunning is off by default: no day's collections evaluation ran.
+    assert body["days_evaluated"] == 0
     moved = admin.post(f"{TENANTS}/{t}/clock/advance", json={"to": "2026-03-01T00:00:00+01:00"})
     assert moved.status_code == 200, moved.text
     assert moved.json()["now"] == "2026-02-28T23:00:00Z"

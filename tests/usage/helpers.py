@@ -158,7 +158,19 @@ def items_by_charge(
     return found
 
 
-def records_of(runtime: Runtime, tenant_id: int, account_id: int) -> list[UsageRecord]:
+@dataclass(frozen=True)
+class BilledRecord:
+    """A usage record as stored, and the invoice item that billed it (None: unbilled),
+    as the record views answer it (``RbeStatus``)."""
+
+    record: UsageRecord
+    billed_by: int | None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.record, name)
+
+
+def records_of(runtime: Runtime, tenant_id: int, account_id: int) -> list[BilledRecord]:
     with runtime.service_context(tenant_id) as ctx:
         rows = list(
             ctx.session.scalars(
@@ -167,8 +179,9 @@ def records_of(runtime: Runtime, tenant_id: int, account_id: int) -> list[UsageR
                 .order_by(UsageRecord.id)
             )
         )
+        views = usage_service.describe(ctx, rows)
         ctx.session.expunge_all()
-    return rows
+    return [BilledRecord(view.record, view.billed_by) for view in views]
 
 
 def proxy_error(response: Any, status: int) -> str:

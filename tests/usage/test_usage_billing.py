@@ -88,7 +88,7 @@ def test_each_usage_model_is_rated_per_period(
         "Usage access": [(*january, "0", 500)],  # flat 5.00 per period
     }
     records = records_of(runtime, tenant_id, customer.account_id)
-    billed = [r for r in records if r.invoice_item_id is not None]
+    billed = [r for r in records if r.billed_by is not None]
     assert len(billed) == 8
     assert len(records) == 9
     item_ids = {
@@ -96,7 +96,7 @@ def test_each_usage_model_is_rated_per_period(
         for rows in items_by_charge(runtime, tenant_id, customer.account_id).values()
         for i in rows
     }
-    assert {r.invoice_item_id for r in billed} <= item_ids
+    assert {r.billed_by for r in billed} <= item_ids
 
     # Billed usage cannot change (usage added to a billed period is late usage: below).
     first = billed[0]
@@ -148,16 +148,12 @@ def test_cancelled_run_frees_usage_and_next_run_bills_it_once(
     assert (
         items_by_charge(runtime, tenant_id, customer.account_id)["API calls"][0].amount_minor == 300
     )
-    assert all(
-        r.invoice_item_id is not None for r in records_of(runtime, tenant_id, customer.account_id)
-    )
+    assert all(r.billed_by is not None for r in records_of(runtime, tenant_id, customer.account_id))
 
     response = api.client.put(f"{BILL_RUNS}/{run['id']}/cancel", json={}, headers=api.zuora_headers)
     assert response.status_code == 200, response.text
     jobs.run_until_idle()
-    assert all(
-        r.invoice_item_id is None for r in records_of(runtime, tenant_id, customer.account_id)
-    )
+    assert all(r.billed_by is None for r in records_of(runtime, tenant_id, customer.account_id))
     assert items_by_charge(runtime, tenant_id, customer.account_id) == {}
     # Freed usage can be changed again.
     record = records_of(runtime, tenant_id, customer.account_id)[0]
@@ -264,9 +260,7 @@ def test_usage_follows_the_segment_an_amendment_splits_off(
             ("2026-02-01", "2026-03-01", "30", 600),  # 30 x 0.20, the new segment's price
         ]
     }
-    assert all(
-        r.invoice_item_id is not None for r in records_of(runtime, tenant_id, customer.account_id)
-    )
+    assert all(r.billed_by is not None for r in records_of(runtime, tenant_id, customer.account_id))
 
 
 def _late_setup(api: Api, runtime: Runtime, jobs: ManualDispatcher) -> Customer:
@@ -317,10 +311,10 @@ def test_late_usage_is_billed_once_by_the_next_run(
     assert items["Minutes"][1:] == [(*february, "90", 9000)]  # 50 + 40 late: tier 1, 90 x 1
     assert items["API calls"][1:] == [(*february, "5", 50)]  # 5 late x 0.10
     records = records_of(runtime, tenant_id, customer.account_id)
-    assert all(r.invoice_item_id is not None for r in records)
+    assert all(r.billed_by is not None for r in records)
     assert [r.late for r in records] == [False, False, True, True, False]
     minutes = items_by_charge(runtime, tenant_id, customer.account_id)["Minutes"][1]
-    assert {r.invoice_item_id for r in records if r.usage_date.isoformat() >= "2026-01-20"} == {
+    assert {r.billed_by for r in records if r.usage_date.isoformat() >= "2026-01-20"} == {
         minutes.id,
         items_by_charge(runtime, tenant_id, customer.account_id)["API calls"][1].id,
     }
@@ -382,7 +376,7 @@ def test_late_usage_freed_by_a_cancel_is_billed_by_the_run_after(
     assert response.status_code == 200, response.text
     jobs.run_until_idle()
     late = [r for r in records_of(runtime, tenant_id, customer.account_id) if r.quantity == 7]
-    assert late[0].invoice_item_id is None
+    assert late[0].billed_by is None
 
     run_bill_run(api, jobs, "2026-03-01")
     items = _amounts(items_by_charge(runtime, tenant_id, customer.account_id))
@@ -390,6 +384,4 @@ def test_late_usage_freed_by_a_cancel_is_billed_by_the_run_after(
         ("2026-01-01", "2026-02-01", "20", 200),
         ("2026-02-01", "2026-03-01", "7", 70),
     ]
-    assert all(
-        r.invoice_item_id is not None for r in records_of(runtime, tenant_id, customer.account_id)
-    )
+    assert all(r.billed_by is not None for r in records_of(runtime, tenant_id, customer.account_id))

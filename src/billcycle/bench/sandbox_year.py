@@ -143,7 +143,7 @@ def run(bench: Bench, params: SandboxYearParams) -> dict[str, Any]:
         "payments_processed": paid,
         "payments_declined": declined,
         "bill_runs": done.bill_runs,
-        "days_evaluated": done.days,
+        "days": done.days,
         "collections_days_evaluated": done.evaluations,
         "steps": done.steps,
         "wall_seconds": round(wall, 3),

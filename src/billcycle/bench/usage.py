@@ -28,6 +28,7 @@ from billcycle.bench.harness import Bench, per_second
 from billcycle.devtools.dataset import DatasetSpec
 from billcycle.jobs import wiring
 from billcycle.usage import imports
+from billcycle.usage import repository as usage_repo
 from billcycle.usage import service as usage_service
 from billcycle.usage.inputs import NewUom
 
@@ -275,10 +276,7 @@ def _bill(
         t=bench.tenant_id,
         r=run_id,
     )
-    bound = bench.scalar(
-        "SELECT count(*) FROM usage_records WHERE tenant_id = :t AND invoice_item_id IS NOT NULL",
-        t=bench.tenant_id,
-    )
+    bound = bench.scalar(usage_repo.COUNT_BILLED, tenant=bench.tenant_id)
     # Every account's records sum to the same quantity: one rounding per account.
     per_account = total_quantity // max(1, accounts)
     want_minor = int((PRICE * per_account * 100).to_integral_value()) * accounts

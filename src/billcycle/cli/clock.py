@@ -69,7 +69,8 @@ def _run(database: str | None, tenant: str, move: clocks.Mover) -> None:
         runtime.dispose()
     console.print(
         f"Moved from {done.started_at.isoformat()} to {done.now.isoformat()}:"
-        f" {done.days} days evaluated, {done.bill_runs} bill runs,"
+        f" {done.days} days ({done.evaluations} with collections evaluated),"
+        f" {done.bill_runs} bill runs,"
         f" {done.payment_runs} scheduled payment runs."
     )
     _print(reading)

@@ -26,6 +26,7 @@ from billcycle.accounts import service as accounts
 from billcycle.accounts.inputs import AccountChanges
 from billcycle.accounts.statuses import AccountStatus
 from billcycle.collections import repository as repo
+from billcycle.collections import standing_repository as standing_repo
 from billcycle.collections.events import Event, record
 from billcycle.collections.models import CollectionAccount
 from billcycle.collections.policy import CollectionPolicy, merged, tenant_policy
@@ -85,6 +86,15 @@ def evaluate_standing(
     rows = repo.account_rows(ctx.session, ctx.tenant_id, sorted(involved))
     tenant = tenant_policy(ctx)
     done = StandingPass()
+    # Accounts overdue for the first time get their rows in one statement, not one
+    # INSERT and SELECT each (a month's first overdue day has thousands).
+    created: dict[int, CollectionAccount] = {}
+    if not merged(tenant, None).dunning_exempt:
+        missing = [a for a in sorted(involved) if a in by_account and a not in rows]
+        if missing:
+            created = standing_repo.ensure_account_rows(
+                ctx.session, ctx.tenant_id, missing, ctx.clock.now()
+            )
     for account_id in sorted(involved):
         row = rows.get(account_id)
         policy = merged(tenant, row)
@@ -93,9 +103,7 @@ def evaluate_standing(
         invoices = by_account.get(account_id)
         if invoices:
             if row is None:
-                row = repo.ensure_account_row(
-                    ctx.session, ctx.tenant_id, account_id, ctx.clock.now()
-                )
+                row = created[account_id]
             _owing(ctx, row, policy, invoices, today, done)
         elif row is not None:
             _back_to_good(ctx, row, today, done)

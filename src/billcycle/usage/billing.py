@@ -1,14 +1,15 @@
-"""Usage in bill runs: rate a chunk's usage charges from their records, bind the records
-to the items that billed them, free them when those invoices are cancelled; and the rate
-detail of a billed usage item.
+"""Usage in bill runs: rate a chunk's usage charges from their records, bind the late
+records to the items that billed them, free those when the invoices are cancelled; and
+the rate detail of a billed usage item.
 
 Called by invoice generation (``invoicing/generator.py``) only when a chunk holds usage
 charges, so runs without usage pay nothing. Per chunk: the billable periods of every
 usage charge are computed in Python (pure rating), the unbilled records of all of them
-are summed in ONE grouped query, each (charge, period) becomes one invoice item, and
-after the items are written ONE UPDATE ... FROM binds the records to them. Late usage (a
-record dated in a period already billed) is summed into the first period the run bills
-for its charge and bound to that item (docs/usage.md).
+are summed in ONE grouped query and each (charge, period) becomes one invoice item. The
+item's (charge, period) is the binding of every on-time record in it (by range: no
+record is written, and voiding or deleting the item frees them). Late usage (a record
+dated in a period already billed) is summed into the first period the run bills for its
+charge and bound to that item by one UPDATE over the few late rows (docs/usage.md).
 """
 
 from __future__ import annotations
@@ -106,12 +107,14 @@ def rate_usage_charges(
 
 
 def bind_billed_usage(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> None:
-    """Bind the unbilled records of the usage items just written on ``invoice_ids``."""
+    """Bind the late records the usage items just written on ``invoice_ids`` billed
+    (on-time records are billed by the items' periods: nothing to write)."""
     repo.bind_records(session, tenant_id, invoice_ids)
 
 
 def free_usage(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> None:
-    """Cancelled invoices give their usage back: the next bill run bills it once."""
+    """Cancelled invoices give their usage back: the next bill run bills it once. Only
+    late records are written; on-time ones are free once the items are voided."""
     repo.free_records(session, tenant_id, invoice_ids)
 
 

@@ -46,7 +46,9 @@ class UsageRecord(TenantScoped, Timestamps, Base):
     """One metered quantity of one usage charge segment.
 
     ``usage_date`` (the date of ``start_date_time``) decides the billing period that rates
-    it. ``invoice_item_id`` is the item that billed it: set by the bill run that rated it,
+    it. A record is billed when a live usage item of its charge covers that date (by
+    range, no write per record: ``repository.billing_items``); only a late record, billed
+    by an item whose period does not hold its date, is bound by ``invoice_item_id``,
     cleared when that invoice is cancelled (or deleted), so a record is billed once.
     ``tenant_id`` carries no foreign key: the account's does (a key check per row cost
     more than the insert of a million-row import). On PostgreSQL the table's fillfactor
@@ -78,7 +80,7 @@ class UsageRecord(TenantScoped, Timestamps, Base):
     description: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(String(10), nullable=False)
     import_id: Mapped[int | None] = mapped_column(BigId)
-    invoice_item_id: Mapped[int | None] = mapped_column(BigId)
+    invoice_item_id: Mapped[int | None] = mapped_column(BigId)  # late records only
     # Dated in a period already billed when created (late usage): billed with the next
     # period of its charge (docs/usage.md). Set once; binding never changes it.
     late: Mapped[bool] = mapped_column(

@@ -205,6 +205,7 @@ class RecordView(NamedTuple):
     account_number: str
     subscription_number: str
     charge_number: str
+    billed_by: int | None  # the invoice item that billed it (``billing_items``)
 
 
 def record_views(
@@ -219,8 +220,11 @@ def record_views(
         .join(Account, _acct.id == _charge.account_id)
         .where(_charge.tenant_id == tenant_id, _charge.id.in_(charge_ids))
     )
-    names = {row[0]: tuple(row[1:]) for row in rows}
-    return [RecordView(r, *names[r.subscription_charge_id]) for r in records]
+    names = {row[0]: (row[1], row[2], row[3]) for row in rows}
+    billed = billing_items(session, tenant_id, [r.id for r in records])
+    return [
+        RecordView(r, *names[r.subscription_charge_id], billed_by=billed.get(r.id)) for r in records
+    ]
 
 
 def account_records(
@@ -460,6 +464,10 @@ def sum_periods(
 ) -> dict[tuple[int, date], tuple[Decimal, int]]:
     """Unbilled usage of each (charge segment, [start, end)) in one GROUP BY.
 
+    The periods are unbilled (the charges' watermarks say so), so every on-time record
+    dated in them is unbilled: only late records carry a binding to check (they may be
+    bound to a later item already, see ``bind_records``).
+
     PostgreSQL sums the NUMERIC quantities; SQLite stores them as decimal strings (its
     SUM would go through float), so it concatenates each group's values and Python adds
     them exactly.
@@ -480,7 +488,7 @@ def sum_periods(
                 "AND sib.charge_number = seg.charge_number "
                 "JOIN usage_records u ON u.subscription_charge_id = sib.id "
                 "AND u.usage_date >= p.lo AND u.usage_date < p.hi "
-                "AND u.invoice_item_id IS NULL "
+                "AND (NOT u.late OR u.invoice_item_id IS NULL) "
                 "GROUP BY p.cid, p.lo"
             ),
             {
@@ -502,7 +510,8 @@ def sum_periods(
         "JOIN subscription_charges sib ON sib.tenant_id = seg.tenant_id "
         "AND sib.charge_number = seg.charge_number "
         "JOIN usage_records u ON u.subscription_charge_id = sib.id "
-        "AND u.usage_date >= p.lo AND u.usage_date < p.hi AND u.invoice_item_id IS NULL "
+        "AND u.usage_date >= p.lo AND u.usage_date < p.hi "
+        "AND (NOT u.late OR u.invoice_item_id IS NULL) "
         "GROUP BY p.cid, p.lo",
         (payload,),
     )
@@ -569,8 +578,17 @@ def included_units(session: Session, charge_ids: Sequence[int]) -> dict[int, Dec
 
 
 def bind_records(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> None:
-    """Bind each unbilled record to the live usage item of its charge whose period holds
-    its date, on the given (just written) invoices: one UPDATE ... FROM."""
+    """Bind the late records the usage items just written on ``invoice_ids`` summed.
+
+    On-time records are not written at all: a record that was not late when created is
+    billed by the live usage item of its charge whose period holds its date (a range,
+    see ``billing_items``), so a bill run rewrites no record and cancelling or deleting
+    it frees them with no write either. Late records (few, ``ix_usage_records_late``)
+    are bound one by one, since the item that bills them is not the one whose period
+    holds their date: a late record dated in a period being billed (again, after a
+    cancel) to that period's item, one dated before the segment's first period on these
+    invoices to that first item (``sum_late`` summed it there).
+    """
     if not invoice_ids:
         return
     for start in range(0, len(invoice_ids), 10_000):
@@ -582,21 +600,19 @@ def bind_records(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -
             "JOIN subscription_charges AS sib ON sib.tenant_id = seg.tenant_id "
             "AND sib.charge_number = seg.charge_number "
             "WHERE i.tenant_id = :tenant AND i.invoice_id IN :ids AND i.charge_type = 'Usage' "
-            "AND NOT i.voided AND usage_records.invoice_item_id IS NULL "
+            "AND NOT i.voided AND usage_records.late AND usage_records.invoice_item_id IS NULL "
             "AND usage_records.subscription_charge_id = sib.id "
             "AND usage_records.usage_date >= i.service_start "
             "AND usage_records.usage_date < i.service_end"
         ).bindparams(bindparam("ids", expanding=True))
         session.execute(stmt, {"tenant": tenant_id, "ids": part})
-        # Late usage: the unbilled records of a segment dated before its first usage
-        # item on these invoices, which summed them (sum_late).
         late = text(
             "UPDATE usage_records SET invoice_item_id = i.id "
             "FROM invoice_items AS i "
             "WHERE i.tenant_id = :tenant AND i.invoice_id IN :ids AND i.charge_type = 'Usage' "
-            "AND NOT i.voided AND usage_records.invoice_item_id IS NULL "
+            "AND NOT i.voided AND usage_records.late AND usage_records.invoice_item_id IS NULL "
             "AND usage_records.subscription_charge_id = i.subscription_charge_id "
-            "AND usage_records.late AND usage_records.usage_date < i.service_start "
+            "AND usage_records.usage_date < i.service_start "
             "AND NOT EXISTS (SELECT 1 FROM invoice_items AS j "
             "WHERE j.invoice_id = i.invoice_id "
             "AND j.subscription_charge_id = i.subscription_charge_id "
@@ -606,19 +622,67 @@ def bind_records(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -
         session.execute(late, {"tenant": tenant_id, "ids": part})
 
 
+# The item that billed each record: a late record's own binding; an on-time record's,
+# the live usage item of a segment of its charge whose period holds its date (the
+# partial unique index on (charge, period start) finds it).
+_BILLING_ITEMS = text(
+    "SELECT u.id, CASE WHEN u.late THEN u.invoice_item_id ELSE ("
+    "SELECT i.id FROM subscription_charges AS sib "
+    "JOIN subscription_charges AS seg ON seg.tenant_id = sib.tenant_id "
+    "AND seg.charge_number = sib.charge_number "
+    "JOIN invoice_items AS i ON i.subscription_charge_id = seg.id "
+    "WHERE sib.id = u.subscription_charge_id AND NOT i.voided "
+    "AND i.charge_type = 'Usage' AND i.service_start <= u.usage_date "
+    "AND i.service_end > u.usage_date ORDER BY i.id LIMIT 1) END "
+    "FROM usage_records AS u WHERE u.tenant_id = :tenant AND u.id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
+
+
+def billing_items(
+    session: Session, tenant_id: int, record_ids: Sequence[int]
+) -> dict[int, int | None]:
+    """The invoice item that billed each record (None: unbilled), for the record views
+    (``RbeStatus``) and the check that billed usage no longer changes."""
+    found: dict[int, int | None] = {}
+    for start in range(0, len(record_ids), 1_000):
+        part = list(record_ids[start : start + 1_000])
+        rows = session.execute(_BILLING_ITEMS, {"tenant": tenant_id, "ids": part})
+        for record_id, item_id in rows:
+            found[record_id] = item_id
+    return found
+
+
+# How many of a tenant's records are billed (the usage bench's check), by the same rule.
+COUNT_BILLED = (
+    "SELECT count(*) FROM usage_records AS u WHERE u.tenant_id = :tenant AND CASE "
+    "WHEN u.late THEN u.invoice_item_id IS NOT NULL ELSE EXISTS ("
+    "SELECT 1 FROM subscription_charges AS sib "
+    "JOIN subscription_charges AS seg ON seg.tenant_id = sib.tenant_id "
+    "AND seg.charge_number = sib.charge_number "
+    "JOIN invoice_items AS i ON i.subscription_charge_id = seg.id "
+    "WHERE sib.id = u.subscription_charge_id AND NOT i.voided "
+    "AND i.charge_type = 'Usage' AND i.service_start <= u.usage_date "
+    "AND i.service_end > u.usage_date) END"
+)
+
+
 def late_records(session: Session, tenant_id: int, item_id: int, before: date) -> Decimal:
     """The quantity of late usage an item billed: its records dated before its period."""
     values = session.scalars(
         select(_rec.quantity).where(
-            _rec.tenant_id == tenant_id, _rec.invoice_item_id == item_id, _rec.usage_date < before
+            _rec.tenant_id == tenant_id,
+            _rec.invoice_item_id == item_id,
+            _rec.usage_date < before,
+            text("usage_records.late"),
         )
     )
     return sum(values, Decimal(0))
 
 
 def free_records(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> None:
-    """Unbind the records billed by items of ``invoice_ids`` (cancelled invoices), so
-    the next bill run rates them again."""
+    """Unbind the late records billed by items of ``invoice_ids`` (cancelled invoices),
+    so the next bill run rates them again. On-time records need no write: once the items
+    are voided (or deleted with their invoices) no live item covers them."""
     for start in range(0, len(invoice_ids), 10_000):
         part = list(invoice_ids[start : start + 10_000])
         items = select(_item.id).where(_item.tenant_id == tenant_id, _item.invoice_id.in_(part))
@@ -638,12 +702,13 @@ def free_records(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -
                 )
             )
         )
-        # Narrowed by charge first: (charge, date) is the records' index.
+        # Narrowed by charge first, over the partial index of late records.
         session.execute(
             update(UsageRecord)
             .where(
                 _rec.tenant_id == tenant_id,
                 _rec.subscription_charge_id.in_(charges),
+                text("usage_records.late"),
                 _rec.invoice_item_id.in_(items),
             )
             .values(invoice_item_id=None)

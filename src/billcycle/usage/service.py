@@ -1,10 +1,10 @@
 """Usage records through the API: create, read, change, delete, list; and the tenant's
 units of measure.
 
-A billed record (bound to the invoice item that billed it) can no longer be changed or
-deleted: a RuleViolation (400), as Zuora refuses it. A new record dated in a period
-already billed is late usage: accepted, and billed once by the next bill run of its
-charge (docs/usage.md).
+A billed record (one a live invoice item billed: see ``repository.billing_items``) can no
+longer be changed or deleted: a RuleViolation (400), as Zuora refuses it. A new record
+dated in a period already billed is late usage: accepted, and billed once by the next
+bill run of its charge (docs/usage.md).
 """
 
 from __future__ import annotations
@@ -179,14 +179,16 @@ def get_usage(ctx: ServiceContext, record_id: int) -> UsageRecord:
     return record
 
 
-def status_of(record: UsageRecord) -> UsageStatus:
-    return UsageStatus.PENDING if record.invoice_item_id is None else UsageStatus.PROCESSED
+def status_of(view: repo.RecordView) -> UsageStatus:
+    return UsageStatus.PENDING if view.billed_by is None else UsageStatus.PROCESSED
 
 
-def _editable(record: UsageRecord) -> None:
-    """Billed usage (bound to an invoice item) is Processed and can no longer change, as
-    Zuora refuses it. An unbilled record (late usage included) is Pending: it may."""
-    if record.invoice_item_id is not None:
+def _editable(ctx: ServiceContext, record: UsageRecord) -> None:
+    """Billed usage (an invoice item of a live invoice billed it) is Processed and can no
+    longer change, as Zuora refuses it. An unbilled record (late usage included) is
+    Pending: it may. Asked under the account's lock, which bill runs take too."""
+    billed = repo.billing_items(ctx.session, ctx.tenant_id, [record.id])
+    if billed.get(record.id) is not None:
         raise RuleViolation(
             "The usage is billed (on an invoice of a bill run); usage on a billed period "
             "cannot be changed or deleted.",
@@ -197,7 +199,7 @@ def _editable(record: UsageRecord) -> None:
 def update_usage(ctx: ServiceContext, record_id: int, changes: UsageChanges) -> UsageRecord:
     record = get_usage(ctx, record_id)
     repo.lock_account(ctx.session, ctx.tenant_id, record.account_id)
-    _editable(record)
+    _editable(ctx, record)
     start = record.start_date_time if changes.start is UNSET else changes.start
     uom_name = record.uom if changes.uom is UNSET else changes.uom
     quantity = record.quantity if changes.quantity is UNSET else changes.quantity
@@ -232,7 +234,7 @@ def update_usage(ctx: ServiceContext, record_id: int, changes: UsageChanges) -> 
 def delete_usage(ctx: ServiceContext, record_id: int) -> None:
     record = get_usage(ctx, record_id)
     repo.lock_account(ctx.session, ctx.tenant_id, record.account_id)
-    _editable(record)
+    _editable(ctx, record)
     repo.delete_record(ctx.session, record)
 
 

@@ -45,7 +45,11 @@ class ClockAdvance(Input):
 
 class ClockAdvanced(ClockOut):
     started_at: datetime = Field(description="Where the clock was before this advance")
-    days_evaluated: int = Field(description="Business days whose collections ran")
+    days: int = Field(description="Business days the clock moved on (midnights crossed)")
+    days_evaluated: int = Field(
+        description="Business days whose collections evaluation ran (days with nothing due "
+        "are passed over: the same rows result, see docs/test-clocks.md)"
+    )
     bill_runs: int = Field(description="Scheduled bill runs started on the way")
     payment_runs: int = Field(description="Scheduled payment runs started on the way")
 
@@ -54,7 +58,8 @@ class ClockAdvanced(ClockOut):
         return cls(
             **ClockOut.of(reading).model_dump(),
             started_at=done.started_at,
-            days_evaluated=done.days,
+            days=done.days,
+            days_evaluated=done.evaluations,
             bill_runs=done.bill_runs,
             payment_runs=done.payment_runs,
         )

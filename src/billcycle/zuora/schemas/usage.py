@@ -116,7 +116,7 @@ def object_usage(view: RecordView) -> ObjectUsage:
         uom=record.uom,
         quantity=_number(record.quantity),
         source_type=record.source,
-        rbe_status=status_of(record).value,
+        rbe_status=status_of(view).value,
         description=record.description,
         created_date=_object_datetime(record.created_at) or "",
         updated_date=_object_datetime(record.updated_at) or "",
@@ -155,7 +155,7 @@ def usage_item(view: RecordView) -> UsageItem:
         unit_of_measure=record.uom,
         quantity=format(record.quantity.normalize(), "f"),
         source_name=record.source,
-        status=status_of(record).value,
+        status=status_of(view).value,
         submission_date_time=_object_datetime(record.created_at) or "",
     )
 
