@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from billcycle.audit.models import AuditEvent
 
-
 _INSERT = insert(cast(Table, AuditEvent.__table__))
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -94,7 +94,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and not isinstance(cycle.transport, _OneWriteResponses):
-            cycle.transport = _OneWriteResponses(cycle.transport, cycle)
+            cycle.transport = cast(asyncio.Transport, _OneWriteResponses(cycle.transport, cycle))
 
     def send_400_response(self, msg: str) -> None:
         if self._refused:
@@ -120,7 +120,7 @@ class _OneWriteResponses:
     ``100 Continue`` (written before the response starts) goes out at once.
     """
 
-    __slots__ = ("_transport", "_cycle", "_held", "_head_done")
+    __slots__ = ("_cycle", "_head_done", "_held", "_transport")
 
     def __init__(self, transport: Any, cycle: Any) -> None:
         self._transport = transport

@@ -146,7 +146,7 @@ def _before_statement(
     _conn: object, _cursor: object, statement: str, *_args: object, **_kwargs: object
 ) -> None:
     turn: _WriterTurn | None = getattr(_armed, "turn", None)
-    if turn is not None and turn.fd is None and not statement.lstrip()[:6].upper() == "SELECT":
+    if turn is not None and turn.fd is None and statement.lstrip()[:6].upper() != "SELECT":
         turn.take()
 
 
