@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 
 from billcycle.accounts.models import Account, Contact
 from billcycle.billruns import repository as bill_runs
@@ -375,8 +375,9 @@ def test_an_idle_connection_that_died_is_replaced(
 def test_request_writers_on_sqlite_take_turns_through_a_file_lock(
     runtime: Runtime, tenant: NewTenant
 ) -> None:
-    """Another process's request writer finds the file locked while a unit of work runs
-    (it waits in the kernel instead of SQLite's busy handler), and free once it ended."""
+    """Another process's request writer finds the file locked from a unit of work's first
+    write until the unit ended (it waits in the kernel instead of SQLite's busy handler);
+    the unit's reads before that run while another process writes."""
     if runtime.engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL locks rows: writers take no file lock")
     database = runtime.engine.url.database
@@ -386,7 +387,7 @@ def test_request_writers_on_sqlite_take_turns_through_a_file_lock(
 
     def held_elsewhere() -> bool:
         # Another open file description, as another process has.
-        fd = os.open(f"{os.path.abspath(database)}-writers.lock", os.O_RDWR)
+        fd = os.open(f"{os.path.abspath(database)}-writers.lock", os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -396,8 +397,13 @@ def test_request_writers_on_sqlite_take_turns_through_a_file_lock(
         return False
 
     def work(ctx: Any) -> None:
-        seen.append(held_elsewhere())
+        ctx.session.execute(select(func.count()).select_from(Account))
+        seen.append(held_elsewhere())  # only read so far
+        ctx.session.execute(
+            update(Account).where(Account.tenant_id == -1).values(name="never matched")
+        )
+        seen.append(held_elsewhere())  # written: the turn is this unit's
 
     anyio.run(units.write, work)
-    assert seen == [True]
+    assert seen == [False, True]
     assert not held_elsewhere()

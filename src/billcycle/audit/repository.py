@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from billcycle.audit.models import AuditEvent
 
+_INSERT = insert(cast(Table, AuditEvent.__table__))
+
 
 def insert_event(session: Session, values: dict[str, Any]) -> None:
-    """Tenant: the row carries the tenant the caller recorded it for (``values``)."""
-    session.execute(insert(AuditEvent), [values])
+    """Tenant: the row carries the tenant the caller recorded it for (``values``).
+
+    Core on the session's connection, not the ORM's bulk insert: every state-changing
+    request writes one, inside the SQLite writer's turn (a third of the statement's cost
+    was the ORM's bookkeeping)."""
+    session.connection().execute(_INSERT, values)
 
 
 def events(

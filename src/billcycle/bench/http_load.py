@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from billcycle.bench import bill_run
 from billcycle.bench.harness import Bench, BenchError
@@ -150,6 +151,40 @@ def cpu_seconds(base: str) -> float:
     return total
 
 
+def _process_cpu(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+DatabaseCpu = Callable[[], dict[int, float]]
+
+
+def database_cpu(bench: Bench) -> DatabaseCpu | None:
+    """On PostgreSQL on this machine: a sampler of the CPU seconds each backend serving
+    the bench's database has used (the servers' connections; it shares the two cores
+    with them, so a request's cost is the server's CPU plus this). The cluster's shared
+    processes (WAL writer, checkpointer) are not counted: other databases use them too.
+    None on SQLite (the server processes' CPU includes the database's) or when the
+    backends are not local processes."""
+    if not bench.is_postgres:
+        return None
+    sql = (
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid()"
+    )
+
+    def sample() -> dict[int, float]:
+        with bench.runtime.engine.connect() as conn:
+            pids = [int(pid) for pid in conn.execute(text(sql)).scalars()]
+        found = {pid: _process_cpu(pid) for pid in pids}
+        return {pid: cpu for pid, cpu in found.items() if cpu is not None}
+
+    return sample if sample() else None
+
+
 @contextmanager
 def _process(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
@@ -247,14 +282,24 @@ def run_wrk(
     }
 
 
-def measured(base: str, load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """wrk's figures plus the server's CPU milliseconds per answered request."""
+def measured(
+    base: str, load: Callable[[], dict[str, Any]], database: DatabaseCpu | None = None
+) -> dict[str, Any]:
+    """wrk's figures plus the server's CPU milliseconds per answered request (and, given
+    ``database``, the database backends')."""
     before = cpu_seconds(base)
+    backends = database() if database is not None else {}
     figures = load()
     spent = cpu_seconds(base) - before
-    figures["server_cpu_ms_per_request"] = (
-        round(spent * 1000 / figures["requests"], 3) if figures["requests"] else None
-    )
+    requests = figures["requests"]
+    figures["server_cpu_ms_per_request"] = round(spent * 1000 / requests, 3) if requests else None
+    if database is not None:
+        # A backend that started during the run counts from zero; one that ended is lost.
+        after = database()
+        used = sum(cpu - backends.get(pid, 0.0) for pid, cpu in after.items())
+        figures["database_cpu_ms_per_request"] = (
+            round(used * 1000 / requests, 3) if requests else None
+        )
     return figures
 
 
@@ -338,12 +383,16 @@ def run(bench: Bench, params: HttpParams) -> dict[str, Any]:
                     "SELECT count(*) FROM accounts WHERE tenant_id = :t", t=bench.tenant_id
                 )
             )
+            backends = database_cpu(bench)
             get = measured(
-                base, lambda: run_wrk(wrk, get_url, params, token, REPORT_LUA, directory)
+                base,
+                lambda: run_wrk(wrk, get_url, params, token, REPORT_LUA, directory),
+                backends,
             )
             post = measured(
                 base,
                 lambda: run_wrk(wrk, post_url, params, token, POST_ACCOUNT_LUA, directory),
+                backends,
             )
             # As wrk asks: no Accept-Encoding (httpx would ask for gzip and decode it).
             sample = httpx.get(

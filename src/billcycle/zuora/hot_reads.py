@@ -124,7 +124,7 @@ class HotReadsFront:
                 _header(scope, b"zuora-entity-ids"),
                 _header(scope, b"zuora-org-ids"),
             )
-            body: dict[str, Any] = work.read_as_client(
+            body: dict[str, Any] = await work.read_off_loop(
                 lambda ctx, client: bill_run_view(ctx, key, client)
             )
             response = json_response(body)

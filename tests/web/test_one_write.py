@@ -1,0 +1,64 @@
+"""Against a real server: a response that fits in one segment is sent in one (its head
+with its body), and ``100 Continue`` still goes out before the body is read."""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+from tests.security.test_server_limits import _status
+
+# struct tcp_info (linux/tcp.h): tcpi_data_segs_in, segments received that carried data.
+_DATA_SEGS_IN = 152
+
+
+def _data_segments_in(sock: socket.socket) -> int:
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    (count,) = struct.unpack_from("I", info, _DATA_SEGS_IN)
+    return int(count)
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def _read_answer(sock: socket.socket) -> bytes:
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return answer
+
+
+def test_an_answer_is_one_segment_and_the_connection_stays_open(live_url: str) -> None:
+    with _connect(live_url) as sock:
+        for _ in range(3):  # keep-alive: each answer on the same connection
+            before = _data_segments_in(sock)
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
+            answer = _read_answer(sock)
+            assert _status(answer) == 200
+            assert b'"status":"ok"' in answer
+            assert _data_segments_in(sock) - before == 1
+
+
+def test_100_continue_is_sent_before_the_body_is_read(live_url: str) -> None:
+    body = b"client_id=x&client_secret=y&grant_type=client_credentials"
+    with _connect(live_url) as sock:
+        sock.sendall(
+            b"POST /zuora/oauth/token HTTP/1.1\r\nHost: test\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
+        interim = sock.recv(65536)
+        assert interim.startswith(b"HTTP/1.1 100 ")
+        sock.sendall(body)
+        answer = _read_answer(sock)
+        assert _status(answer) == 401
