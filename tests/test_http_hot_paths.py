@@ -28,6 +28,7 @@ from billcycle.db import engine as engine_module
 from billcycle.db.engine import make_engine
 from billcycle.db.session import read_only_unit
 from billcycle.errors import NotAuthenticated
+from billcycle.payments import charging
 from billcycle.runtime import Runtime
 from billcycle.tenancy import tokens
 from billcycle.tenancy.service import NewTenant, create_tenant
@@ -403,6 +404,40 @@ def test_request_writers_on_sqlite_take_turns_through_a_file_lock(
             update(Account).where(Account.tenant_id == -1).values(name="never matched")
         )
         seen.append(held_elsewhere())  # written: the turn is this unit's
+
+    anyio.run(units.write, work)
+    assert seen == [False, True]
+    assert not held_elsewhere()
+
+
+def test_a_unit_that_takes_sqlites_write_lock_first_takes_its_turn_before_it(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    """A unit that opens its write transaction itself (BEGIN IMMEDIATE, as the services
+    that read balances before writing do) takes the turn first: a writer holding SQLite's
+    lock while it waited for another process's turn would make that one wait out the busy
+    timeout and fail."""
+    if runtime.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL locks rows: writers take no file lock")
+    database = runtime.engine.url.database
+    assert database is not None
+    units = Units(runtime, tenant.tenant_id)
+    seen: list[bool] = []
+
+    def held_elsewhere() -> bool:
+        fd = os.open(f"{os.path.abspath(database)}-writers.lock", os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def work(ctx: Any) -> None:
+        seen.append(held_elsewhere())
+        charging.hold_write_lock(ctx)
+        seen.append(held_elsewhere())
 
     anyio.run(units.write, work)
     assert seen == [False, True]

@@ -7,7 +7,9 @@ psycopg 3.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -96,7 +98,22 @@ def begin_sqlite_write(dbapi_connection: Any) -> None:
     up to the busy timeout), so what follows reads and writes one consistent state.
     """
     if not dbapi_connection.in_transaction:
+        take_turn: Callable[[], None] | None = getattr(_write_turn, "take", None)
+        if take_turn is not None:
+            take_turn()
         dbapi_connection.execute("BEGIN IMMEDIATE")
+
+
+# The cross-process writer turn (web.units.sqlite_writers) armed in this thread, if any:
+# taken before a raw BEGIN IMMEDIATE too, never after SQLite's own lock, so a writer
+# never holds SQLite's lock while it waits for the turn another writer holds (that one
+# would wait out the busy timeout and fail).
+_write_turn = threading.local()
+
+
+def arm_write_turn(take: Callable[[], None] | None) -> None:
+    """Set (or, with None, clear) the writer turn this thread takes before BEGIN."""
+    _write_turn.take = take
 
 
 def _begin_before_savepoint(conn: Any, _name: str) -> None:

@@ -43,6 +43,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from billcycle.context import ServiceContext
+from billcycle.db.engine import arm_write_turn
 from billcycle.db.session import read_only_unit
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import check_token_client
@@ -179,9 +180,11 @@ def _turn_at_first_write(engine: Engine, database: str) -> Iterator[None]:
         return
     _listen(engine)
     turn = _armed.turn = _WriterTurn(database)
+    arm_write_turn(turn.take)
     try:
         yield
     finally:
+        arm_write_turn(None)
         _armed.turn = None
         turn.give_back()
 
