@@ -981,27 +981,19 @@ def finish_charges(ctx: ServiceContext, answers: Sequence[ChargeAnswer]) -> list
 
 def _emit_outcomes(ctx: ServiceContext, outcomes: Sequence[ChargeOutcome]) -> None:
     """``payment.processed`` / ``payment.failed`` for the payments :func:`_settle_approved`
-    settled as a set (one statement per kind)."""
+    settled as a set: one ``INSERT ... SELECT`` per kind, payloads built by the database
+    from the rows just settled (what the one-by-one path emits for each)."""
     for event_type, succeeded in (
         (EventType.PAYMENT_PROCESSED, True),
         (EventType.PAYMENT_FAILED, False),
     ):
         settled = [
-            {
-                "id": o.payment_id,
-                "number": o.payment_number,
-                "status": o.status,
-                "account_id": o.request.account_id,
-                "gateway_code": o.gateway_code,
-                "gateway_message": o.gateway_message,
-                "decline_category": o.decline_category,
-                "transaction_id": o.transaction_id,
-            }
+            o.payment_id
             for o in outcomes
             if o.settled_now and o.payment_id is not None and o.succeeded == succeeded
         ]
         if settled:
-            events.emit_many(ctx, event_type, settled)
+            events.emit_payment_outcomes(ctx, event_type, settled)
 
 
 def _settle_approved(
