@@ -1037,8 +1037,9 @@ def _settle_approved(
     today = ctx.clock.today()
     entries: list[tuple[Any, ...]] = []
     to_invoices: list[tuple[int, int]] = []  # (invoice, amount) of each application
-    updates: list[dict[str, Any]] = []
-    stored = activity_repository.Stored(ctx.session).value
+    updates: list[tuple[int, str | None, str | None, str | None]] = []
+    plain = activity_repository.Stored(ctx.session).value
+    stored = _memo(plain)
     created = stored(now)
     null = stored(None)
     approvals: dict[int, int] = {}
@@ -1048,21 +1049,18 @@ def _settle_approved(
         result = answer.result
         assert result is not None
         payment = locked[answer.pending.payment_id or 0]
-        source = answer.pending.request.source.value
+        source = stored(answer.pending.request.source.value)
+        currency = stored(payment.currency)
         transaction_id = result.transaction_id or payment.gateway_transaction_id
         updates.append(
-            {
-                "b_id": payment.id,
-                "status": PaymentStatus.PROCESSED.value,
-                "gateway_state": GatewayState.SETTLED.value,
-                "gateway_response": _clip(result.message, 500),
-                "gateway_response_code": _clip(result.code, 100),
-                "gateway_transaction_id": transaction_id,
-                "updated_at": now,
-                "settled_at": now,
-            }
+            (
+                payment.id,
+                _clip(result.message, 500),
+                _clip(result.code, 100),
+                transaction_id,
+            )
         )
-        reference = stored(payment.number)
+        reference = plain(payment.number)
         entries.append(
             (
                 payment.account_id,
@@ -1070,10 +1068,10 @@ def _settle_approved(
                 payment.id,
                 _RECEIVED,
                 payment.amount_minor,
-                stored(payment.currency),
+                currency,
                 stored(payment.effective_date),
                 reference,
-                stored(source),
+                source,
             )
         )
         effective = max(today, payment.effective_date)
@@ -1096,10 +1094,10 @@ def _settle_approved(
                     payment.id,
                     _APPLIED,
                     amount,
-                    stored(payment.currency),  # an invoice is in its account's currency
+                    currency,  # an invoice is in its account's currency
                     stored(max(effective, invoice_date)),
                     reference,
-                    stored(source),
+                    source,
                 )
             )
         if payment.payment_method_id is not None:
@@ -1117,7 +1115,14 @@ def _settle_approved(
             transaction_id=transaction_id,
             settled_now=True,
         )
-    payment_repo.settle_rows(ctx.session, updates)
+    payment_repo.settle_rows(
+        ctx.session,
+        ctx.tenant_id,
+        updates,
+        status=PaymentStatus.PROCESSED.value,
+        gateway_state=GatewayState.SETTLED.value,
+        now=now,
+    )
     # The ledger rows by the bulk path (COPY / the DB-API's executemany), stamped as
     # ``ledger.record_entries`` stamps them: no statement building per row.
     tenant = ctx.tenant_id
@@ -1135,6 +1140,21 @@ def _settle_approved(
     if approvals:
         method_outcomes.record_approvals(ctx, approvals, at=now)
     return settled
+
+
+def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert`` (a ``Stored.value``) remembered per value: a slice's payments share a
+    few currencies, dates and sources, converted once each."""
+    seen: dict[tuple[type, Any], Any] = {}
+
+    def value(item: Any) -> Any:
+        key = (type(item), item)
+        found = seen.get(key, seen)
+        if found is seen:
+            found = seen[key] = convert(item)
+        return found
+
+    return value
 
 
 _ENTRY_COLUMNS = (

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
-    Table,
     and_,
     bindparam,
     delete,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Session
 from billcycle.accounts.models import Account
 from billcycle.db.bulk import dbapi, is_postgres
 from billcycle.db.engine import begin_sqlite_write
+from billcycle.db.types import UtcDateTime
 from billcycle.errors import InvalidValue
 from billcycle.ledger.models import EntryType, LedgerEntry
 from billcycle.money import to_minor
@@ -201,30 +204,57 @@ def lock_payment_rows(session: Session, tenant_id: int, payment_ids: Sequence[in
     return found
 
 
-def settle_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Many Processing payments settled in one executemany: each dict names ``b_id`` and
-    the new ``status``, ``gateway_state``, ``gateway_response``, ``gateway_response_code``,
-    ``gateway_transaction_id``, ``updated_at`` and ``settled_at``. The caller holds the
-    payments' locks (:func:`lock_payment_rows`) and checked they are Processing.
+# Many payments settled from ONE JSON parameter (an array of
+# [id, gateway_response, gateway_response_code, gateway_transaction_id]): one statement
+# and no parameter processing per row, whatever the batch's size.
+_SETTLE_SQLITE = """
+UPDATE payments SET status = :status, gateway_state = :state,
+    gateway_response = json_extract(j.value, '$[1]'),
+    gateway_response_code = json_extract(j.value, '$[2]'),
+    gateway_transaction_id = json_extract(j.value, '$[3]'),
+    updated_at = :now, settled_at = :now
+FROM json_each(:rows) j
+WHERE payments.id = json_extract(j.value, '$[0]') AND payments.tenant_id + 0 = :t
+"""
+_SETTLE_POSTGRES = """
+UPDATE payments SET status = :status, gateway_state = :state,
+    gateway_response = j.e->>1, gateway_response_code = j.e->>2,
+    gateway_transaction_id = j.e->>3, updated_at = :now, settled_at = :now
+FROM json_array_elements(CAST(:rows AS json)) AS j(e)
+WHERE payments.id = (j.e->>0)::bigint AND payments.tenant_id = :t
+"""
 
-    Tenant: the ids were read under the caller's tenant.
+
+def settle_rows(
+    session: Session,
+    tenant_id: int,
+    rows: Sequence[tuple[int, str | None, str | None, str | None]],
+    *,
+    status: str,
+    gateway_state: str,
+    now: datetime,
+) -> None:
+    """Many Processing payments settled to ``status`` / ``gateway_state`` at ``now`` in
+    ONE ``UPDATE ... FROM`` a JSON array of ``(id, gateway_response,
+    gateway_response_code, gateway_transaction_id)``. The caller holds the payments'
+    locks (:func:`lock_payment_rows`) and checked they are Processing.
+
+    Tenant: only payments of ``tenant_id`` move.
     """
     if not rows:
         return
-    table = cast(Table, Payment.__table__)
+    statement = text(_SETTLE_POSTGRES if is_postgres(session) else _SETTLE_SQLITE).bindparams(
+        bindparam("now", type_=UtcDateTime)
+    )
     session.execute(
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .values(
-            status=bindparam("status"),
-            gateway_state=bindparam("gateway_state"),
-            gateway_response=bindparam("gateway_response"),
-            gateway_response_code=bindparam("gateway_response_code"),
-            gateway_transaction_id=bindparam("gateway_transaction_id"),
-            updated_at=bindparam("updated_at"),
-            settled_at=bindparam("settled_at"),
-        ),
-        list(rows),
+        statement,
+        {
+            "status": status,
+            "state": gateway_state,
+            "now": now,
+            "t": tenant_id,
+            "rows": json.dumps([list(row) for row in rows], separators=(",", ":")),
+        },
     )
 
 
