@@ -482,8 +482,8 @@ def begin_run_charges(ctx: ServiceContext, charges: Sequence[RunCharge]) -> list
     now = ctx.clock.now()
     today = ctx.clock.today()
     found: list[PendingCharge] = []
-    rows: list[dict[str, Any]] = []
-    made: list[tuple[int, RunCharge, dict[str, Any]]] = []
+    rows: list[tuple[Any, ...]] = []
+    made: list[tuple[int, RunCharge, str, str]] = []
     for charge, number in zip(charges, numbers_, strict=True):
         key = number
         if number in earlier:
@@ -492,28 +492,32 @@ def begin_run_charges(ctx: ServiceContext, charges: Sequence[RunCharge]) -> list
             except DomainError as exc:
                 found.append(PendingCharge(request=charge.request, error=exc))
                 continue
-        row = dict(_PAYMENT_ROW)
-        row.update(
-            tenant_id=ctx.tenant_id,
-            account_id=charge.request.account_id,
-            number=number,
-            amount_minor=charge.request.amount_minor,
-            currency=charge.currency,
-            effective_date=today,
-            payment_method_id=charge.method_id,
-            gateway_id=charge.gateway_id,
-            gateway_order_id=number,
-            comment=charge.request.comment,
-            submitted_at=now,
-            created_at=now,
-            updated_at=now,
-            attempt_key=key,
-            attempt_source=charge.request.attempt_source,
+        request = charge.request
+        made.append((len(found), charge, number, key))
+        found.append(PendingCharge(request=request))
+        rows.append(
+            (
+                request.account_id,
+                number,
+                request.amount_minor,
+                charge.currency,
+                charge.method_id,
+                charge.gateway_id,
+                request.comment,
+                key,
+                request.attempt_source,
+            )
         )
-        made.append((len(found), charge, row))
-        found.append(PendingCharge(request=charge.request))
-        rows.append(row)
-    ids = payment_repo.insert_rows(ctx.session, rows)
+    ids = payment_repo.insert_run_payments(
+        ctx.session,
+        ctx.tenant_id,
+        rows,
+        day=today,
+        now=now,
+        payment_type=PaymentType.ELECTRONIC.value,
+        status=PaymentStatus.PROCESSING.value,
+        gateway_state=GatewayState.SUBMITTED.value,
+    )
     pending_repository.add_rows(
         ctx.session,
         [
@@ -524,20 +528,25 @@ def begin_run_charges(ctx: ServiceContext, charges: Sequence[RunCharge]) -> list
                 "invoice_item_id": None,
                 "amount_minor": charge.request.amount_minor,
             }
-            for (_, charge, _), payment_id in zip(made, ids, strict=True)
+            for (_, charge, _, _), payment_id in zip(made, ids, strict=True)
         ],
     )
     if ids:
         events.emit_payments_created(ctx, ids)
-    for (index, charge, row), payment_id in zip(made, ids, strict=True):
+    amounts: dict[tuple[int, str], Decimal] = {}
+    for (index, charge, number, key), payment_id in zip(made, ids, strict=True):
+        minor = charge.request.amount_minor
+        amount = amounts.get((minor, charge.currency))
+        if amount is None:
+            amount = amounts[(minor, charge.currency)] = from_minor(minor, charge.currency)
         found[index] = PendingCharge(
             request=charge.request,
             payment_id=payment_id,
-            payment_number=row["number"],
-            attempt_key=row["attempt_key"],
+            payment_number=number,
+            attempt_key=key,
             gateway_id=charge.gateway_id,
             payment_method_id=charge.method_id,
-            amount=from_minor(charge.request.amount_minor, charge.currency),
+            amount=amount,
             currency=charge.currency,
             token=charge.token,
             second_token=charge.second_token,

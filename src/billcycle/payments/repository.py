@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
+    Date,
     Integer,
     and_,
     bindparam,
@@ -79,6 +80,78 @@ def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
             (payment_id, *(value(row[key]) for key in columns))
             for payment_id, row in zip(ids, rows, strict=True)
         ],
+    )
+    return ids
+
+
+# A payment run's Processing payments from ONE JSON parameter (an array of
+# [id, account_id, number, amount_minor, currency, payment_method_id, gateway_id,
+# comment, attempt_key, attempt_source]); what every row shares is a parameter.
+_RUN_PAYMENTS = """
+INSERT INTO payments (id, tenant_id, account_id, number, amount_minor, currency,
+    effective_date, payment_type, status, payment_method_id, gateway_id, gateway_order_id,
+    gateway_state, comment, submitted_at, created_at, updated_at, attempt_key,
+    attempt_source)
+SELECT {c0}, :t, {c1}, {c2}, {c3}, {c4}, :day, :payment_type, :status, {c5}, {c6}, {c2},
+       :state, {c7}, :now, :now, :now, {c8}, {c9}
+FROM {rows}
+"""
+
+
+def _json_columns(postgres: bool, count: int, integers: Sequence[int]) -> dict[str, str]:
+    """The ``{rows}`` source and its ``{cN}`` columns of a statement reading a JSON array
+    of arrays (SQLite ``json_each``, PostgreSQL ``json_array_elements``)."""
+    if postgres:
+        parts = {
+            f"c{i}": f"(j.e->>{i})::bigint" if i in integers else f"(j.e->>{i})"
+            for i in range(count)
+        }
+        parts["rows"] = "json_array_elements(CAST(:rows AS json)) AS j(e)"
+    else:
+        parts = {f"c{i}": f"json_extract(j.value, '$[{i}]')" for i in range(count)}
+        parts["rows"] = "json_each(:rows) j"
+    return parts
+
+
+def insert_run_payments(
+    session: Session,
+    tenant_id: int,
+    rows: Sequence[Sequence[Any]],
+    *,
+    day: date,
+    now: datetime,
+    payment_type: str,
+    status: str,
+    gateway_state: str,
+) -> list[int]:
+    """A payment run's Processing electronic payments in ONE ``INSERT ... SELECT`` from a
+    JSON array of ``(account_id, number, amount_minor, currency, payment_method_id,
+    gateway_id, comment, attempt_key, attempt_source)`` (``gateway_order_id`` = the
+    number), ids allocated first (:func:`insert_rows`'s rule: the caller holds SQLite's
+    write lock); their ids in ``rows``' order.
+
+    Tenant: every payment is written under ``tenant_id``."""
+    if not rows:
+        return []
+    ids = allocate_payment_ids(session, len(rows))
+    postgres = is_postgres(session)
+    statement = text(
+        _RUN_PAYMENTS.format(**_json_columns(postgres, 10, (0, 1, 3, 5, 6)))
+    ).bindparams(bindparam("day", type_=Date), bindparam("now", type_=UtcDateTime))
+    session.execute(
+        statement,
+        {
+            "t": tenant_id,
+            "day": day,
+            "now": now,
+            "payment_type": payment_type,
+            "status": status,
+            "state": gateway_state,
+            "rows": json.dumps(
+                [[payment_id, *row] for payment_id, row in zip(ids, rows, strict=True)],
+                separators=(",", ":"),
+            ),
+        },
     )
     return ids
 
