@@ -49,10 +49,10 @@ class Settings(BaseSettings):
     # Accounts per bill-run chunk, records per bulk-job chunk.
     bill_run_chunk_size: int = 1000
     bulk_job_chunk_size: int = 1000
-    # Accounts per payment-run chunk (a chunk's charges are begun, sent and finished
-    # together: small enough to finish well within a lease); gateway calls a payment-run
-    # worker keeps in flight.
-    payment_run_chunk_size: int = 200
+    # Accounts per payment-run chunk (a chunk is collected in slices that each commit on
+    # their own, renewing the lease: ``paymentruns.collect``); gateway calls a
+    # payment-run worker keeps in flight.
+    payment_run_chunk_size: int = 1000
     payment_run_in_flight: int = 64
     # A payment run's chunks decided and settled as sets (paymentruns.setbased); False:
     # every record row by row, as before.

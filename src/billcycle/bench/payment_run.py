@@ -15,7 +15,11 @@ the gateway's ``max_calls_per_second``, which the run honours.
 
 from __future__ import annotations
 
+import json
 import resource
+import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -294,3 +298,53 @@ def run(bench: Bench, params: PaymentRunParams) -> dict[str, Any]:
         "correct": not errors,
         "errors": errors,
     }
+
+
+def repeated(argv: list[str], repeat: int, timeout: float) -> dict[str, Any]:
+    """``bench payment-run`` ``repeat`` times, each in a fresh process (``argv``: this
+    command's options, without ``--repeat`` and ``--json``): the median run by wall time
+    (``report.median_summary``: every run's wall, floor and ratio beside it), and the
+    median CPU seconds and CPU per payment, the figures to compare on a loaded machine."""
+    from billcycle.bench import report
+
+    runs: list[dict[str, Any]] = []
+    for _ in range(repeat):
+        done = subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "billcycle.cli.main", "bench", "payment-run", *argv, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=timeout * 3 + 600,
+            check=False,
+        )
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        if not lines:
+            raise BenchError(
+                f"bench payment-run failed ({done.returncode}):\n" + done.stderr[-2000:]
+            )
+        runs.append(json.loads(lines[-1]))
+    summary = report.median_summary(runs)
+    cpus = [float(r["cpu_seconds"]) for r in runs]
+    summary["cpu_seconds_runs"] = cpus
+    summary["cpu_seconds_median"] = statistics.median(cpus)
+    payments = max(1, int(summary["payments"]))
+    summary["cpu_us_per_payment_median"] = round(1e6 * statistics.median(cpus) / payments, 1)
+    return summary
+
+
+def median_line(summary: dict[str, Any]) -> str:
+    """One line for people: median wall, spread, floor and ratio, CPU per payment."""
+    low, high = summary["wall_seconds_min_max"]
+    line = (
+        f"payment run {summary['payments']:,} payments, {summary['database']} "
+        f"({summary['workers']} worker(s), gateway batch {summary['gateway_batch']}, "
+        f"{summary['latency_ms']} ms): median of {summary['repeat']} "
+        f"{summary['wall_seconds']:.2f} s (min-max {low:.2f}-{high:.2f} s), "
+        f"{summary['payments_per_second']} payments/s"
+    )
+    if summary.get("raw_write_seconds") is not None:
+        line += f", same-run floor {summary['raw_write_seconds']:.2f} s, ratio {summary['ratio']}x"
+    line += (
+        f"; CPU median {summary['cpu_seconds_median']:.2f} s "
+        f"({summary['cpu_us_per_payment_median']} us a payment; this process only)"
+    )
+    return line

@@ -218,12 +218,53 @@ def payment_run(
     raw: Raw = True,
     timeout: Timeout = 1800.0,
     fresh: Fresh = False,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=9,
+            help="Runs, each in a fresh process; prints the median run (by wall time) with "
+            "its floor and ratio, every run's wall, floor and ratio, and the median CPU",
+        ),
+    ] = 1,
     as_json: Json = False,
 ) -> None:
     """A Zuora payment run over N autopay accounts' posted invoices (API call ->
     Completed) through the test gateway, against raw writes of the same rows."""
     from billcycle.bench import payment_run as bench_payment_run
 
+    if repeat > 1:
+        argv = [
+            "--accounts",
+            str(accounts),
+            "--latency-ms",
+            str(latency_ms),
+            "--rate-limit",
+            str(rate_limit),
+            "--workers",
+            str(workers),
+            "--timeout",
+            str(timeout),
+            "--gateway-batch" if gateway_batch else "--no-gateway-batch",
+            "--raw" if raw else "--no-raw",
+        ]
+        if in_flight is not None:
+            argv += ["--in-flight", str(in_flight)]
+        if database:
+            argv += ["--database", database]
+        if fresh:
+            argv.append("--fresh-database")
+        if chunk_size is not None:
+            argv += ["--chunk-size", str(chunk_size)]
+        try:
+            summary = bench_payment_run.repeated(argv, repeat, timeout)
+        except BenchError as exc:
+            err_console.print(f"[red]bench failed:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        if not as_json:
+            console.print(bench_payment_run.median_line(summary), soft_wrap=True)
+        _emit(summary, as_json)
+        return
     params = bench_payment_run.PaymentRunParams(
         accounts,
         latency_ms,

@@ -15,10 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from billcycle.collections import repository as repo
-from billcycle.collections.events import Event, record
+from billcycle.collections.events import MAX_MESSAGE
 from billcycle.collections.policy import tenant_policy
 from billcycle.collections.standing import StandingPass, evaluate_standing
-from billcycle.collections.statuses import CollectionEventType
 from billcycle.context import ServiceContext
 from billcycle.errors import NotFound
 
@@ -51,50 +50,38 @@ def on_payment_outcome(
 def on_payment_outcomes(
     ctx: ServiceContext, outcomes: Sequence[PaymentOutcome], *, email: bool = True
 ) -> StandingPass:
-    """``on_payment_outcome`` for many payments of the tenant at once."""
-    found = []
-    rows = repo.payment_rows(ctx.session, ctx.tenant_id, [o.payment_id for o in outcomes])
+    """``on_payment_outcome`` for many payments of the tenant at once: the events in ONE
+    ``INSERT ... SELECT`` joined to the payments (a payment run's slice of thousands)."""
+    if not outcomes:
+        return StandingPass()
+    now = ctx.clock.now()
+    written = repo.add_payment_outcome_events(
+        ctx.session,
+        ctx.tenant_id,
+        [(o.payment_id, o.succeeded, o.gateway_code, o.message) for o in outcomes],
+        day=ctx.clock.date_of(now),
+        now=now,
+        message_limit=MAX_MESSAGE,
+    )
+    accounts_of = dict(written)
     for outcome in outcomes:
-        payment = rows.get(outcome.payment_id)
-        if payment is None:
+        if outcome.payment_id not in accounts_of:
             raise NotFound(
                 "Payment {payment} not found.",
                 resource="payment",
                 ids={"payment": outcome.payment_id},
             )
-        found.append((outcome, payment))
-    record(
-        ctx,
-        *(
-            Event(
-                payment.account_id,
-                (
-                    CollectionEventType.PAYMENT_SUCCEEDED
-                    if outcome.succeeded
-                    else CollectionEventType.PAYMENT_FAILED
-                ),
-                payment_id=payment.id,
-                gateway_code=outcome.gateway_code,
-                message=outcome.message,
-                to_value=payment.status,
-                details={"paymentNumber": payment.number, "amountMinor": payment.amount_minor},
-            )
-            for outcome, payment in found
-        ),
-    )
     policy = tenant_policy(ctx)
     # Emails are part of the collections a tenant turned on (dunning_enabled): a tenant
     # that collects by itself sends its own.
-    if email and policy.dunning_enabled and ctx.dispatcher is not None and found:
+    if email and policy.dunning_enabled and ctx.dispatcher is not None:
         # One task for the batch: one mailer session, one insert of EmailSent events.
         ctx.enqueue(
             "collections.payment_emails",
             tenant_id=ctx.tenant_id,
-            notices=[
-                [payment.id, outcome.succeeded, outcome.message] for outcome, payment in found
-            ],
+            notices=[[o.payment_id, o.succeeded, o.message] for o in outcomes],
         )
-    if not found or not policy.dunning_enabled:
+    if not policy.dunning_enabled:
         return StandingPass()
-    accounts = sorted({payment.account_id for _, payment in found})
+    accounts = sorted(set(accounts_of.values()))
     return evaluate_standing(ctx, ctx.clock.today(), account_ids=accounts)

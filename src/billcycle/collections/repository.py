@@ -3,18 +3,21 @@ the set-based reads the daily evaluation makes (overdue invoices per tenant)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, insert, or_, select, update
+from sqlalchemy import Date, Table, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account
 from billcycle.collections.models import CollectionAccount, CollectionEvent, CollectionPolicyRow
 from billcycle.collections.statuses import AccountStanding, CollectionEventType
+from billcycle.db.bulk import is_postgres
+from billcycle.db.types import UtcDateTime
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger import repository as ledger_repo
@@ -374,6 +377,78 @@ def add_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         # The table, not the entity: a plain executemany, no ORM bulk-insert bookkeeping.
         session.execute(insert(cast(Table, CollectionEvent.__table__)), list(rows))
+
+
+# Payment outcome events of many payments from ONE JSON parameter (an array of
+# [payment_id, succeeded, gateway_code, message]), the rest from the payments' rows:
+# what ``collections.outcomes`` records for each, with no parameter processing per row.
+# (``tenant_id + 0``: the payments by primary key from the JSON rows, never a tenant
+# index walked for each; PostgreSQL plans it alike.)
+_OUTCOME_EVENTS = """
+INSERT INTO collection_events (tenant_id, account_id, event_type, business_date,
+    occurred_at, invoice_id, payment_id, gateway_code, message, from_value, to_value,
+    details)
+SELECT p.tenant_id, p.account_id, CASE WHEN {ok} THEN :succeeded ELSE :failed END,
+       :day, :now, NULL, p.id, {code}, NULLIF(substr({message}, 1, {limit}), ''), NULL,
+       p.status, {obj}('paymentNumber', p.number, 'amountMinor', p.amount_minor)
+FROM {rows}
+JOIN payments p ON p.id = {payment} AND p.tenant_id + 0 = :t
+ORDER BY {n}
+RETURNING payment_id, account_id
+"""
+_OUTCOME_SQLITE = {
+    "rows": "json_each(:rows) j",
+    "payment": "json_extract(j.value, '$[0]')",
+    "ok": "json_extract(j.value, '$[1]')",
+    "code": "json_extract(j.value, '$[2]')",
+    "message": "json_extract(j.value, '$[3]')",
+    "n": "j.key",
+    "obj": "json_object",
+}
+_OUTCOME_POSTGRES = {
+    "rows": "json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS j(e, n)",
+    "payment": "(j.e->>0)::bigint",
+    "ok": "(j.e->>1)::boolean",
+    "code": "j.e->>2",
+    "message": "j.e->>3",
+    "n": "j.n",
+    "obj": "json_build_object",
+}
+
+
+def add_payment_outcome_events(
+    session: Session,
+    tenant_id: int,
+    outcomes: Sequence[tuple[int, bool, str | None, str | None]],
+    *,
+    day: date,
+    now: datetime,
+    message_limit: int,
+) -> list[tuple[int, int]]:
+    """One PaymentSucceeded / PaymentFailed event per ``(payment_id, succeeded,
+    gateway_code, message)``, in ONE ``INSERT ... SELECT`` joined to the payments
+    (account, number, amount, status from there); returns (payment id, account id) of
+    each written. A payment not found (or of another tenant) writes nothing.
+
+    Tenant: the payments are read under ``tenant_id``, which each event carries."""
+    if not outcomes:
+        return []
+    parts = _OUTCOME_POSTGRES if is_postgres(session) else _OUTCOME_SQLITE
+    statement = text(_OUTCOME_EVENTS.format(limit=int(message_limit), **parts)).bindparams(
+        bindparam("day", type_=Date), bindparam("now", type_=UtcDateTime)
+    )
+    result = session.execute(
+        statement,
+        {
+            "t": tenant_id,
+            "succeeded": CollectionEventType.PAYMENT_SUCCEEDED.value,
+            "failed": CollectionEventType.PAYMENT_FAILED.value,
+            "day": day,
+            "now": now,
+            "rows": json.dumps([list(o) for o in outcomes], separators=(",", ":")),
+        },
+    )
+    return [(int(payment_id), int(account_id)) for payment_id, account_id in result]
 
 
 def page_of_events(

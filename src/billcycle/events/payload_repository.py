@@ -320,6 +320,52 @@ INVOICES = _invoices
 PAYMENTS = cast(Table, Payment.__table__)
 
 
+def payment_outcome_events(
+    session: Session,
+    *,
+    tenant_id: int,
+    event_type: str,
+    object_type: str,
+    occurred_at: datetime,
+    id_prefix: str,
+    payment_ids: Sequence[int],
+) -> int:
+    """``payment.processed`` / ``payment.failed`` for settled payments, in one statement:
+    the payload ``{"object": {id, number, status, account_id, gateway_code,
+    gateway_message, decline_category, transaction_id}}`` that ``payments.charging``
+    emits for a payment settled one by one, built by the database from the payment's
+    row as settled (its gateway answer's code, message and transaction id).
+
+    Tenant: filters the payments on ``tenant_id``."""
+    postgres = is_postgres(session)
+    p = PAYMENTS.c
+    settled = json_object(
+        postgres,
+        {
+            "id": p.id,
+            "number": p.number,
+            "status": p.status,
+            "account_id": p.account_id,
+            "gateway_code": p.gateway_response_code,
+            "gateway_message": p.gateway_response,
+            "decline_category": p.decline_category,
+            "transaction_id": p.gateway_transaction_id,
+        },
+    )
+    return insert_events(
+        session,
+        tenant_id=tenant_id,
+        event_type=event_type,
+        object_type=object_type,
+        occurred_at=occurred_at,
+        id_prefix=id_prefix,
+        source=PAYMENTS,
+        object_id=p.id,
+        payload=json_object(postgres, {"object": settled}),
+        where=[p.tenant_id == tenant_id, *with_ids(PAYMENTS, payment_ids)],
+    )
+
+
 def with_ids(table: Table, ids: Sequence[int]) -> list[ColumnElement[bool]]:
     return [table.c.id.in_([int(i) for i in ids])]
 

@@ -245,6 +245,26 @@ def emit_payments_created(
     )
 
 
+def emit_payment_outcomes(
+    ctx: ServiceContext, event_type: EventType, payment_ids: Sequence[int]
+) -> int:
+    """``payment.processed`` or ``payment.failed`` for each of ``payment_ids`` (settled
+    as a set by a payment run's chunk), payloads built by the database from the settled
+    rows: one ``INSERT ... SELECT`` per thousand ids."""
+    written = 0
+    for batch in _batches(payment_ids):
+        written += sql.payment_outcome_events(
+            ctx.session,
+            tenant_id=ctx.tenant_id,
+            event_type=event_type.value,
+            object_type=object_type_of(event_type).value,
+            occurred_at=ctx.clock.now(),
+            id_prefix=reserve_event_ids(int(ctx.machine_clock.now().timestamp() * 1000)),
+            payment_ids=batch,
+        )
+    return written
+
+
 def list_events(
     ctx: ServiceContext,
     *,

@@ -498,43 +498,58 @@ class TestGateway:
     # -- the book ----------------------------------------------------------------------
 
     def _book_many(self, sales: Sequence[_Sale]) -> list[tuple[Any, bool]]:
-        """Book ``sales`` in one short transaction: the keys already booked read in one
-        SELECT, the new ones written by one INSERT ... RETURNING (plain rows); (entry,
-        fresh) for each, in order. A key given twice is booked once."""
+        """Book ``sales`` in one short transaction: the new ones written by one
+        ``INSERT ... SELECT`` from a JSON array that skips keys already booked
+        (``repo.insert_sales``), those read in one SELECT; (entry, fresh) for each, in
+        order. A key given twice is booked once."""
         with self._book_lock, unit_of_work(self._sessions) as session:
+            now = self._clock.now()
+            fresh: dict[str, _Sale] = {}
+            for sale in sales:
+                fresh.setdefault(sale.key, sale)
+            ids = repo.insert_sales(
+                session,
+                self._tenant_id,
+                self._gateway_id,
+                [
+                    [
+                        sale.key,
+                        sale.scenario.state.value,
+                        sale.amount_minor,
+                        sale.currency,
+                        sale.token,
+                        sale.scenario.code,
+                        sale.scenario.message,
+                    ]
+                    for sale in fresh.values()
+                ],
+                kind=TransactionKind.SALE.value,
+                pending=ChargeState.PENDING.value,
+                now=now,
+                settles_at=now + self._settle_after,
+            )
+            # Keys booked before (a sale sent again, another process): their entries.
             rows: dict[str, Any] = dict(
-                repo.find_by_keys(session, self._tenant_id, [s.key for s in sales])
+                repo.find_by_keys(session, self._tenant_id, [k for k in fresh if k not in ids])
+                if len(ids) < len(fresh)
+                else {}
             )
             for key, row in list(rows.items()):
                 rows[key] = self._settled(session, row)
-            known = set(rows)
-            now = self._clock.now()
-            fresh: dict[str, dict[str, Any]] = {}
-            for sale in sales:
-                if sale.key in known or sale.key in fresh:
-                    continue
-                fresh[sale.key] = {
-                    "tenant_id": self._tenant_id,
-                    "gateway_id": self._gateway_id,
-                    "idempotency_key": sale.key,
-                    "kind": TransactionKind.SALE.value,
-                    "parent_id": None,
-                    "state": sale.scenario.state.value,
-                    "amount_minor": sale.amount_minor,
-                    "currency": sale.currency,
-                    "token": sale.token,
-                    "code": sale.scenario.code,
-                    "message": sale.scenario.message,
-                    "settles_at": (
-                        now + self._settle_after
-                        if sale.scenario.state is ChargeState.PENDING
-                        else None
-                    ),
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            for row in repo.insert_charges(session, list(fresh.values())):
-                rows[row.idempotency_key] = row
+                del fresh[key]
+            for key, sale in fresh.items():
+                rows[key] = _Booked(
+                    id=ids[key],
+                    idempotency_key=key,
+                    kind=TransactionKind.SALE.value,
+                    parent_id=None,
+                    state=sale.scenario.state.value,
+                    amount_minor=sale.amount_minor,
+                    currency=sale.currency,
+                    token=sale.token,
+                    code=sale.scenario.code,
+                    message=sale.scenario.message,
+                )
         if fresh:
             log.info("test gateway: %d sales booked together", len(fresh))
         found: list[tuple[Any, bool]] = []
@@ -574,7 +589,7 @@ class TestGateway:
 
     def _answer(self, sale: _Sale, row: Any, fresh: bool) -> GatewayResult:
         _same_request(row, TransactionKind.SALE, sale.amount_minor, sale.currency, None, sale.token)
-        if fresh:
+        if fresh and log.isEnabledFor(logging.DEBUG):
             log.debug("test gateway sale %s: %s", transaction_id(row.id), row.state)
         if fresh and sale.scenario.times_out:
             return self._timed_out(
@@ -696,6 +711,22 @@ class BatchingTestGateway(TestGateway):
         return [
             self._answer(c, row, fresh) for c, (row, fresh) in zip(checked, written, strict=True)
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Booked:
+    """A sale just written to the book, as :meth:`TestGateway._result` reads an entry."""
+
+    id: int
+    idempotency_key: str
+    kind: str
+    parent_id: int | None
+    state: str
+    amount_minor: int
+    currency: str
+    token: str | None
+    code: str | None
+    message: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,16 @@ own short transaction (never billcycle's unit of work): the book is the gateway'
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
+from billcycle.db.bulk import is_postgres
+from billcycle.db.types import UtcDateTime
 from billcycle.gateways.models import TestGatewayCharge
 from billcycle.gateways.statuses import ChargeState, TransactionKind
 
@@ -47,20 +50,71 @@ def find_by_keys(
     return found
 
 
-def insert_charges(session: Session, rows: Sequence[dict[str, Any]]) -> list[Any]:
-    """Many transactions in one batched INSERT ... RETURNING, in ``rows``' order, as
-    plain rows of every column (no ORM object).
+# Sales written as a set from ONE JSON parameter (an array of
+# [key, state, amount_minor, currency, token, code, message]): no statement text or
+# parameter processing per row; the ids of those written come back by key (a key
+# already booked, by anyone, is skipped: the caller reads its entry).
+_SALES_SQLITE = """
+INSERT INTO test_gateway_charges (tenant_id, gateway_id, idempotency_key, kind, parent_id,
+    state, amount_minor, currency, token, code, message, settles_at, created_at, updated_at)
+SELECT :t, :g, json_extract(j.value, '$[0]'), :kind, NULL, json_extract(j.value, '$[1]'),
+       json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]'),
+       json_extract(j.value, '$[4]'), json_extract(j.value, '$[5]'),
+       json_extract(j.value, '$[6]'),
+       CASE WHEN json_extract(j.value, '$[1]') = :pending THEN :settles END, :now, :now
+FROM json_each(:rows) j
+WHERE true
+ORDER BY j.key
+ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+RETURNING id, idempotency_key
+"""
+_SALES_POSTGRES = """
+INSERT INTO test_gateway_charges (tenant_id, gateway_id, idempotency_key, kind, parent_id,
+    state, amount_minor, currency, token, code, message, settles_at, created_at, updated_at)
+SELECT :t, :g, j.e->>0, :kind, NULL, j.e->>1, (j.e->>2)::bigint, j.e->>3, j.e->>4,
+       j.e->>5, j.e->>6, CASE WHEN j.e->>1 = :pending THEN :settles END, :now, :now
+FROM json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS j(e, n)
+ORDER BY j.n
+ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+RETURNING id, idempotency_key
+"""
 
-    Tenant: each row carries its tenant_id (the gateway's own)."""
-    if not rows:
-        return []
-    table = TestGatewayCharge.__table__
-    assert isinstance(table, Table)
-    return list(
-        session.execute(
-            insert(table).returning(*table.c, sort_by_parameter_order=True), list(rows)
-        ).all()
+
+def insert_sales(
+    session: Session,
+    tenant_id: int,
+    gateway_id: int,
+    sales: Sequence[Sequence[Any]],
+    *,
+    kind: str,
+    pending: str,
+    now: datetime,
+    settles_at: datetime,
+) -> dict[str, int]:
+    """Many sales in ONE ``INSERT ... SELECT`` from a JSON array of
+    ``[key, state, amount_minor, currency, token, code, message]`` (``settles_at`` for
+    those whose state is ``pending``); the ids of those written, by key. A key already
+    booked (or booked meanwhile by another process) is not written and not answered.
+
+    Tenant: every row is written under ``tenant_id``, the gateway's own."""
+    if not sales:
+        return {}
+    statement = text(_SALES_POSTGRES if is_postgres(session) else _SALES_SQLITE).bindparams(
+        bindparam("now", type_=UtcDateTime), bindparam("settles", type_=UtcDateTime)
     )
+    result = session.execute(
+        statement,
+        {
+            "t": tenant_id,
+            "g": gateway_id,
+            "kind": kind,
+            "pending": pending,
+            "settles": settles_at,
+            "now": now,
+            "rows": json.dumps(sales, separators=(",", ":")),
+        },
+    )
+    return {str(key): int(charge_id) for charge_id, key in result}
 
 
 def insert_charge(session: Session, charge: TestGatewayCharge) -> TestGatewayCharge:

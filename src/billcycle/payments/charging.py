@@ -482,8 +482,8 @@ def begin_run_charges(ctx: ServiceContext, charges: Sequence[RunCharge]) -> list
     now = ctx.clock.now()
     today = ctx.clock.today()
     found: list[PendingCharge] = []
-    rows: list[dict[str, Any]] = []
-    made: list[tuple[int, RunCharge, dict[str, Any]]] = []
+    rows: list[tuple[Any, ...]] = []
+    made: list[tuple[int, RunCharge, str, str]] = []
     for charge, number in zip(charges, numbers_, strict=True):
         key = number
         if number in earlier:
@@ -492,28 +492,32 @@ def begin_run_charges(ctx: ServiceContext, charges: Sequence[RunCharge]) -> list
             except DomainError as exc:
                 found.append(PendingCharge(request=charge.request, error=exc))
                 continue
-        row = dict(_PAYMENT_ROW)
-        row.update(
-            tenant_id=ctx.tenant_id,
-            account_id=charge.request.account_id,
-            number=number,
-            amount_minor=charge.request.amount_minor,
-            currency=charge.currency,
-            effective_date=today,
-            payment_method_id=charge.method_id,
-            gateway_id=charge.gateway_id,
-            gateway_order_id=number,
-            comment=charge.request.comment,
-            submitted_at=now,
-            created_at=now,
-            updated_at=now,
-            attempt_key=key,
-            attempt_source=charge.request.attempt_source,
+        request = charge.request
+        made.append((len(found), charge, number, key))
+        found.append(PendingCharge(request=request))
+        rows.append(
+            (
+                request.account_id,
+                number,
+                request.amount_minor,
+                charge.currency,
+                charge.method_id,
+                charge.gateway_id,
+                request.comment,
+                key,
+                request.attempt_source,
+            )
         )
-        made.append((len(found), charge, row))
-        found.append(PendingCharge(request=charge.request))
-        rows.append(row)
-    ids = payment_repo.insert_rows(ctx.session, rows)
+    ids = payment_repo.insert_run_payments(
+        ctx.session,
+        ctx.tenant_id,
+        rows,
+        day=today,
+        now=now,
+        payment_type=PaymentType.ELECTRONIC.value,
+        status=PaymentStatus.PROCESSING.value,
+        gateway_state=GatewayState.SUBMITTED.value,
+    )
     pending_repository.add_rows(
         ctx.session,
         [
@@ -524,20 +528,25 @@ def begin_run_charges(ctx: ServiceContext, charges: Sequence[RunCharge]) -> list
                 "invoice_item_id": None,
                 "amount_minor": charge.request.amount_minor,
             }
-            for (_, charge, _), payment_id in zip(made, ids, strict=True)
+            for (_, charge, _, _), payment_id in zip(made, ids, strict=True)
         ],
     )
     if ids:
         events.emit_payments_created(ctx, ids)
-    for (index, charge, row), payment_id in zip(made, ids, strict=True):
+    amounts: dict[tuple[int, str], Decimal] = {}
+    for (index, charge, number, key), payment_id in zip(made, ids, strict=True):
+        minor = charge.request.amount_minor
+        amount = amounts.get((minor, charge.currency))
+        if amount is None:
+            amount = amounts[(minor, charge.currency)] = from_minor(minor, charge.currency)
         found[index] = PendingCharge(
             request=charge.request,
             payment_id=payment_id,
-            payment_number=row["number"],
-            attempt_key=row["attempt_key"],
+            payment_number=number,
+            attempt_key=key,
             gateway_id=charge.gateway_id,
             payment_method_id=charge.method_id,
-            amount=from_minor(charge.request.amount_minor, charge.currency),
+            amount=amount,
             currency=charge.currency,
             token=charge.token,
             second_token=charge.second_token,
@@ -981,27 +990,19 @@ def finish_charges(ctx: ServiceContext, answers: Sequence[ChargeAnswer]) -> list
 
 def _emit_outcomes(ctx: ServiceContext, outcomes: Sequence[ChargeOutcome]) -> None:
     """``payment.processed`` / ``payment.failed`` for the payments :func:`_settle_approved`
-    settled as a set (one statement per kind)."""
+    settled as a set: one ``INSERT ... SELECT`` per kind, payloads built by the database
+    from the rows just settled (what the one-by-one path emits for each)."""
     for event_type, succeeded in (
         (EventType.PAYMENT_PROCESSED, True),
         (EventType.PAYMENT_FAILED, False),
     ):
         settled = [
-            {
-                "id": o.payment_id,
-                "number": o.payment_number,
-                "status": o.status,
-                "account_id": o.request.account_id,
-                "gateway_code": o.gateway_code,
-                "gateway_message": o.gateway_message,
-                "decline_category": o.decline_category,
-                "transaction_id": o.transaction_id,
-            }
+            o.payment_id
             for o in outcomes
             if o.settled_now and o.payment_id is not None and o.succeeded == succeeded
         ]
         if settled:
-            events.emit_many(ctx, event_type, settled)
+            events.emit_payment_outcomes(ctx, event_type, settled)
 
 
 def _settle_approved(
@@ -1045,8 +1046,9 @@ def _settle_approved(
     today = ctx.clock.today()
     entries: list[tuple[Any, ...]] = []
     to_invoices: list[tuple[int, int]] = []  # (invoice, amount) of each application
-    updates: list[dict[str, Any]] = []
-    stored = activity_repository.Stored(ctx.session).value
+    updates: list[tuple[int, str | None, str | None, str | None]] = []
+    plain = activity_repository.Stored(ctx.session).value
+    stored = _memo(plain)
     created = stored(now)
     null = stored(None)
     approvals: dict[int, int] = {}
@@ -1056,21 +1058,18 @@ def _settle_approved(
         result = answer.result
         assert result is not None
         payment = locked[answer.pending.payment_id or 0]
-        source = answer.pending.request.source.value
+        source = stored(answer.pending.request.source.value)
+        currency = stored(payment.currency)
         transaction_id = result.transaction_id or payment.gateway_transaction_id
         updates.append(
-            {
-                "b_id": payment.id,
-                "status": PaymentStatus.PROCESSED.value,
-                "gateway_state": GatewayState.SETTLED.value,
-                "gateway_response": _clip(result.message, 500),
-                "gateway_response_code": _clip(result.code, 100),
-                "gateway_transaction_id": transaction_id,
-                "updated_at": now,
-                "settled_at": now,
-            }
+            (
+                payment.id,
+                _clip(result.message, 500),
+                _clip(result.code, 100),
+                transaction_id,
+            )
         )
-        reference = stored(payment.number)
+        reference = plain(payment.number)
         entries.append(
             (
                 payment.account_id,
@@ -1078,10 +1077,10 @@ def _settle_approved(
                 payment.id,
                 _RECEIVED,
                 payment.amount_minor,
-                stored(payment.currency),
+                currency,
                 stored(payment.effective_date),
                 reference,
-                stored(source),
+                source,
             )
         )
         effective = max(today, payment.effective_date)
@@ -1104,10 +1103,10 @@ def _settle_approved(
                     payment.id,
                     _APPLIED,
                     amount,
-                    stored(payment.currency),  # an invoice is in its account's currency
+                    currency,  # an invoice is in its account's currency
                     stored(max(effective, invoice_date)),
                     reference,
-                    stored(source),
+                    source,
                 )
             )
         if payment.payment_method_id is not None:
@@ -1125,7 +1124,14 @@ def _settle_approved(
             transaction_id=transaction_id,
             settled_now=True,
         )
-    payment_repo.settle_rows(ctx.session, updates)
+    payment_repo.settle_rows(
+        ctx.session,
+        ctx.tenant_id,
+        updates,
+        status=PaymentStatus.PROCESSED.value,
+        gateway_state=GatewayState.SETTLED.value,
+        now=now,
+    )
     # The ledger rows by the bulk path (COPY / the DB-API's executemany), stamped as
     # ``ledger.record_entries`` stamps them: no statement building per row.
     tenant = ctx.tenant_id
@@ -1143,6 +1149,21 @@ def _settle_approved(
     if approvals:
         method_outcomes.record_approvals(ctx, approvals, at=now)
     return settled
+
+
+def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``convert`` (a ``Stored.value``) remembered per value: a slice's payments share a
+    few currencies, dates and sources, converted once each."""
+    seen: dict[tuple[type, Any], Any] = {}
+
+    def value(item: Any) -> Any:
+        key = (type(item), item)
+        found = seen.get(key, seen)
+        if found is seen:
+            found = seen[key] = convert(item)
+        return found
+
+    return value
 
 
 _ENTRY_COLUMNS = (

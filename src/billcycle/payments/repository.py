@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
+    Date,
     Integer,
-    Table,
     and_,
     bindparam,
     delete,
@@ -18,6 +20,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session
@@ -25,6 +28,7 @@ from sqlalchemy.orm import Session
 from billcycle.accounts.models import Account
 from billcycle.db.bulk import dbapi, is_postgres
 from billcycle.db.engine import begin_sqlite_write
+from billcycle.db.types import UtcDateTime
 from billcycle.errors import InvalidValue
 from billcycle.ledger.models import EntryType, LedgerEntry
 from billcycle.money import to_minor
@@ -76,6 +80,78 @@ def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
             (payment_id, *(value(row[key]) for key in columns))
             for payment_id, row in zip(ids, rows, strict=True)
         ],
+    )
+    return ids
+
+
+# A payment run's Processing payments from ONE JSON parameter (an array of
+# [id, account_id, number, amount_minor, currency, payment_method_id, gateway_id,
+# comment, attempt_key, attempt_source]); what every row shares is a parameter.
+_RUN_PAYMENTS = """
+INSERT INTO payments (id, tenant_id, account_id, number, amount_minor, currency,
+    effective_date, payment_type, status, payment_method_id, gateway_id, gateway_order_id,
+    gateway_state, comment, submitted_at, created_at, updated_at, attempt_key,
+    attempt_source)
+SELECT {c0}, :t, {c1}, {c2}, {c3}, {c4}, :day, :payment_type, :status, {c5}, {c6}, {c2},
+       :state, {c7}, :now, :now, :now, {c8}, {c9}
+FROM {rows}
+"""
+
+
+def _json_columns(postgres: bool, count: int, integers: Sequence[int]) -> dict[str, str]:
+    """The ``{rows}`` source and its ``{cN}`` columns of a statement reading a JSON array
+    of arrays (SQLite ``json_each``, PostgreSQL ``json_array_elements``)."""
+    if postgres:
+        parts = {
+            f"c{i}": f"(j.e->>{i})::bigint" if i in integers else f"(j.e->>{i})"
+            for i in range(count)
+        }
+        parts["rows"] = "json_array_elements(CAST(:rows AS json)) AS j(e)"
+    else:
+        parts = {f"c{i}": f"json_extract(j.value, '$[{i}]')" for i in range(count)}
+        parts["rows"] = "json_each(:rows) j"
+    return parts
+
+
+def insert_run_payments(
+    session: Session,
+    tenant_id: int,
+    rows: Sequence[Sequence[Any]],
+    *,
+    day: date,
+    now: datetime,
+    payment_type: str,
+    status: str,
+    gateway_state: str,
+) -> list[int]:
+    """A payment run's Processing electronic payments in ONE ``INSERT ... SELECT`` from a
+    JSON array of ``(account_id, number, amount_minor, currency, payment_method_id,
+    gateway_id, comment, attempt_key, attempt_source)`` (``gateway_order_id`` = the
+    number), ids allocated first (:func:`insert_rows`'s rule: the caller holds SQLite's
+    write lock); their ids in ``rows``' order.
+
+    Tenant: every payment is written under ``tenant_id``."""
+    if not rows:
+        return []
+    ids = allocate_payment_ids(session, len(rows))
+    postgres = is_postgres(session)
+    statement = text(
+        _RUN_PAYMENTS.format(**_json_columns(postgres, 10, (0, 1, 3, 5, 6)))
+    ).bindparams(bindparam("day", type_=Date), bindparam("now", type_=UtcDateTime))
+    session.execute(
+        statement,
+        {
+            "t": tenant_id,
+            "day": day,
+            "now": now,
+            "payment_type": payment_type,
+            "status": status,
+            "state": gateway_state,
+            "rows": json.dumps(
+                [[payment_id, *row] for payment_id, row in zip(ids, rows, strict=True)],
+                separators=(",", ":"),
+            ),
+        },
     )
     return ids
 
@@ -201,30 +277,57 @@ def lock_payment_rows(session: Session, tenant_id: int, payment_ids: Sequence[in
     return found
 
 
-def settle_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Many Processing payments settled in one executemany: each dict names ``b_id`` and
-    the new ``status``, ``gateway_state``, ``gateway_response``, ``gateway_response_code``,
-    ``gateway_transaction_id``, ``updated_at`` and ``settled_at``. The caller holds the
-    payments' locks (:func:`lock_payment_rows`) and checked they are Processing.
+# Many payments settled from ONE JSON parameter (an array of
+# [id, gateway_response, gateway_response_code, gateway_transaction_id]): one statement
+# and no parameter processing per row, whatever the batch's size.
+_SETTLE_SQLITE = """
+UPDATE payments SET status = :status, gateway_state = :state,
+    gateway_response = json_extract(j.value, '$[1]'),
+    gateway_response_code = json_extract(j.value, '$[2]'),
+    gateway_transaction_id = json_extract(j.value, '$[3]'),
+    updated_at = :now, settled_at = :now
+FROM json_each(:rows) j
+WHERE payments.id = json_extract(j.value, '$[0]') AND payments.tenant_id + 0 = :t
+"""
+_SETTLE_POSTGRES = """
+UPDATE payments SET status = :status, gateway_state = :state,
+    gateway_response = j.e->>1, gateway_response_code = j.e->>2,
+    gateway_transaction_id = j.e->>3, updated_at = :now, settled_at = :now
+FROM json_array_elements(CAST(:rows AS json)) AS j(e)
+WHERE payments.id = (j.e->>0)::bigint AND payments.tenant_id = :t
+"""
 
-    Tenant: the ids were read under the caller's tenant.
+
+def settle_rows(
+    session: Session,
+    tenant_id: int,
+    rows: Sequence[tuple[int, str | None, str | None, str | None]],
+    *,
+    status: str,
+    gateway_state: str,
+    now: datetime,
+) -> None:
+    """Many Processing payments settled to ``status`` / ``gateway_state`` at ``now`` in
+    ONE ``UPDATE ... FROM`` a JSON array of ``(id, gateway_response,
+    gateway_response_code, gateway_transaction_id)``. The caller holds the payments'
+    locks (:func:`lock_payment_rows`) and checked they are Processing.
+
+    Tenant: only payments of ``tenant_id`` move.
     """
     if not rows:
         return
-    table = cast(Table, Payment.__table__)
+    statement = text(_SETTLE_POSTGRES if is_postgres(session) else _SETTLE_SQLITE).bindparams(
+        bindparam("now", type_=UtcDateTime)
+    )
     session.execute(
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .values(
-            status=bindparam("status"),
-            gateway_state=bindparam("gateway_state"),
-            gateway_response=bindparam("gateway_response"),
-            gateway_response_code=bindparam("gateway_response_code"),
-            gateway_transaction_id=bindparam("gateway_transaction_id"),
-            updated_at=bindparam("updated_at"),
-            settled_at=bindparam("settled_at"),
-        ),
-        list(rows),
+        statement,
+        {
+            "status": status,
+            "state": gateway_state,
+            "now": now,
+            "t": tenant_id,
+            "rows": json.dumps([list(row) for row in rows], separators=(",", ":")),
+        },
     )
 
 
