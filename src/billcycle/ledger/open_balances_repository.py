@@ -72,6 +72,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from billcycle.db.base import Base
+from billcycle.db.engine import begin_sqlite_write
 from billcycle.db.types import BigId
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
@@ -232,6 +233,13 @@ def _as_of(session: Session, tenant_id: int, *, exclusive: bool = False) -> date
     ends: shared by the writers (which move balances in the buckets of that date),
     exclusive for :func:`age_to` (which moves the date). SQLite renders no ``FOR``
     clause: its writers already take turns on the database's one write lock."""
+    dialect = session.get_bind().dialect.name
+    if exclusive and dialect == "sqlite":
+        # pysqlite runs reads outside a transaction until the first write: the reads of
+        # age_to must see the state its writes change, so take the write lock first.
+        raw = session.connection().connection.dbapi_connection
+        if raw is not None:
+            begin_sqlite_write(raw)
     stmt = select(_aging.c.as_of).where(_aging.c.tenant_id == tenant_id)
     stmt = stmt.with_for_update() if exclusive else stmt.with_for_update(read=True)
     found = session.execute(stmt).scalar()
@@ -239,7 +247,6 @@ def _as_of(session: Session, tenant_id: int, *, exclusive: bool = False) -> date
         return _day(found)
     # No row yet (a new tenant): written now, so that a concurrent age_to, which does the
     # same, waits for this transaction (or this one for it) on the row's key.
-    dialect = session.get_bind().dialect.name
     insert_ = (pg_insert if dialect == "postgresql" else sqlite_insert)(_aging)
     session.execute(
         insert_.values(tenant_id=tenant_id, as_of=EPOCH).on_conflict_do_nothing(
