@@ -24,6 +24,7 @@ on an existing data set of tenant 1 (``billcycle bench post --accounts 1000000 -
   ``summary`` vs ``dates`` are the account summary's own cost.
 - ``drill``: the drill-down's first and last page, largest and smallest first, per bucket
   (``reports.service.aging_accounts`` in process; the buckets aged first).
+- ``old-drill``: the session-3 drill-down query (the bucket's invoices summed), per bucket.
 - ``age``: moving the account buckets ``--days`` ahead of their date
   (``open_balances.age_to``), in rolled-back transactions.
 
@@ -249,6 +250,74 @@ def pay_cost(url: str, size: int, rounds: int, spread: bool) -> dict[str, Any]:
     return _summary(samples)
 
 
+def _old_drill(
+    session: Any, tenant_id: int, today: date, bucket: int | None, limit: int = 200
+) -> list[Any]:
+    """The drill-down before the account summary (session 3): the bucket's invoices
+    summed with their ledger, grouped per account, the top ``limit`` joined to accounts."""
+    from sqlalchemy import and_
+
+    from billcycle.accounts.models import Account
+
+    edges = (today - timedelta(days=30), today - timedelta(days=60), today - timedelta(days=90))
+    account = (Invoice.account_id + 0).label("account_id")
+    chosen = reports_repo._open_posted(tenant_id, today, edges, account).where(
+        Invoice.currency == "USD"
+    )
+    if bucket is not None:
+        d30, d60, d90 = edges
+        low, high = [(today, None), (d30, today), (d60, d30), (d90, d60), (None, d90)][bucket]
+        if low is not None:
+            chosen = chosen.where(Invoice.due_date >= low)
+        if high is not None:
+            chosen = chosen.where(Invoice.due_date < high)
+    inner = chosen.subquery()
+    top = (
+        select(inner.c.account_id, func.sum(inner.c.owed).label("total"), func.count())
+        .where(inner.c.owed > 0)
+        .group_by(inner.c.account_id)
+        .order_by(func.sum(inner.c.owed).desc(), inner.c.account_id)
+        .limit(limit)
+    )
+    if bucket is not None:
+        top = top.where(inner.c.bucket == bucket)
+    found = top.subquery()
+    return list(
+        session.execute(
+            select(Account.id, Account.account_number, Account.name, found.c.total).join(
+                Account, and_(Account.id == found.c.account_id, Account.tenant_id == tenant_id)
+            )
+        )
+    )
+
+
+def old_drill(url: str, buckets: str, rounds: int) -> dict[str, Any]:
+    """The session-3 drill-down query per bucket (``_old_drill``), for the before figures."""
+    from billcycle.db.session import read_only_unit
+
+    runtime = runtime_for(url, ensure=False)
+    found: dict[str, Any] = {}
+    try:
+        for name in buckets.split(","):
+            bucket = None if name == "all" else int(name)
+            walls, cpus, count = [], [], 0
+            for _ in range(rounds):
+                with read_only_unit(runtime.session_factory) as session:
+                    today = runtime.context(session, TENANT).clock.today()
+                    c0, w0 = time.process_time(), time.perf_counter()
+                    count = len(_old_drill(session, TENANT, today, bucket))
+                    walls.append((time.perf_counter() - w0) * 1000)
+                    cpus.append((time.process_time() - c0) * 1000)
+            found[name] = {
+                "wall_ms_median": round(statistics.median(walls), 1),
+                "cpu_ms_median": round(statistics.median(cpus), 1),
+                "accounts": count,
+            }
+    finally:
+        runtime.dispose()
+    return found
+
+
 def drill(url: str, buckets: str, rounds: int) -> dict[str, Any]:
     """The drill-down to accounts (``reports.service.aging_accounts``, 50 a page) per
     bucket, USD, largest and smallest first, first and last page: median wall and CPU of
@@ -336,7 +405,9 @@ def age(url: str, days: str, rounds: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=["page", "post-cost", "pay-cost", "drill", "age"])
+    parser.add_argument(
+        "mode", choices=["page", "post-cost", "pay-cost", "drill", "old-drill", "age"]
+    )
     parser.add_argument("url")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--runs", type=int, default=5)
@@ -349,6 +420,8 @@ def main() -> None:
         result = page(args.url, args.rounds or 3, args.runs)
     elif args.mode == "drill":
         result = drill(args.url, args.buckets, args.rounds or 3)
+    elif args.mode == "old-drill":
+        result = old_drill(args.url, args.buckets, args.rounds or 3)
     elif args.mode == "age":
         result = age(args.url, args.days, args.rounds or 3)
     elif args.mode == "post-cost":

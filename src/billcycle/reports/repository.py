@@ -604,21 +604,27 @@ def aging_accounts(
     emptied keep a zero row below the range), then the page's accounts by primary key. The
     work is the page's, however many invoices are open."""
     summary = OpenAccountBalance.__table__.c
-    stmt = select(summary.account_id, summary.balance_minor, summary.invoices).where(
-        summary.tenant_id == tenant_id,
-        summary.currency == currency,
-        summary.bucket == bucket,
-        summary.balance_minor > 0,
+    base = select(summary.account_id, summary.balance_minor, summary.invoices).where(
+        summary.tenant_id == tenant_id, summary.currency == currency, summary.bucket == bucket
     )
-    rows = _keyset(
-        session,
-        stmt,
-        summary.balance_minor,
-        summary.account_id,
-        descending=descending,
-        after=after,
-        limit=limit,
-    )
+    balance, account = summary.balance_minor, summary.account_id
+    order = (balance.desc(), account.desc()) if descending else (balance.asc(), account.asc())
+
+    def run(*where: Any, n: int) -> list[Any]:
+        return list(session.execute(base.where(*where).order_by(*order).limit(n)).all())
+
+    # Written out rather than through _keyset: each range has exactly one bound per side
+    # on the balance. "> 0" (the rows with a balance) only where the range would reach the
+    # zero rows; after an ascending cursor it is implied, and SQLite, given both
+    # "> 0" and "> value", read the bucket through the primary key (6.8 s at a million).
+    if after is None:
+        rows = run(balance > 0, n=limit)
+    else:
+        value, last = after
+        rows = run(balance == value, account < last if descending else account > last, n=limit)
+        if len(rows) < limit:
+            past = (balance < value, balance > 0) if descending else (balance > value,)
+            rows += run(*past, n=limit - len(rows))
     if not rows:
         return []
     names = {
