@@ -330,15 +330,20 @@ def _balances(session: Session, tenant_id: int, ids: Sequence[int]) -> list[Any]
     statement; PostgreSQL gets the ids as ONE array parameter (a thousand-id ``IN`` list
     cost more to bind than the query took)."""
     inv = _invoices.c
+    tenant: Any = inv.tenant_id == tenant_id
     if session.get_bind().dialect.name == "postgresql":
         chosen = inv.id == any_(bindparam("ids", list(ids), type_=ARRAY(BigInteger)))
     else:
         chosen = inv.id.in_(ids)
+        # "+ 0": without statistics for the invoices SQLite walked the tenant's million
+        # invoices through a (tenant_id, ...) index and filtered the ids (150 ms per
+        # 1,000 ids) instead of looking the ids up by primary key (2 ms).
+        tenant = (inv.tenant_id + 0) == tenant_id
     # Core columns and the connection: no ORM row processing for what is a plain read.
     return list(
         session.connection().execute(
             select(*_open_columns(tenant_id)).where(
-                inv.tenant_id == tenant_id, chosen, inv.status == InvoiceStatus.POSTED.value
+                tenant, chosen, inv.status == InvoiceStatus.POSTED.value
             )
         )
     )
