@@ -233,7 +233,11 @@ def _as_of(session: Session, tenant_id: int, *, exclusive: bool = False) -> date
     """The date the tenant's account buckets are counted at, locked until the transaction
     ends: shared by the writers (which move balances in the buckets of that date),
     exclusive for :func:`age_to` (which moves the date). SQLite renders no ``FOR``
-    clause: its writers already take turns on the database's one write lock."""
+    clause: its writers already take turns on the database's one write lock.
+
+    Writers take it before any summary row: a writer waiting for it behind an
+    ``age_to`` then holds no row another writer (which holds the date, so ``age_to``
+    waits for it) could be waiting for, which would close a cycle."""
     dialect = session.get_bind().dialect.name
     if exclusive and dialect == "sqlite":
         # pysqlite runs reads outside a transaction until the first write: the reads of
@@ -308,8 +312,9 @@ def add_posted(session: Session, tenant_id: int, rows: Iterable[Sequence[Any]]) 
             change[1] += 1
     if not grouped:
         return
+    as_of = _as_of(session, tenant_id)  # first: see _as_of
     _upsert(session, tenant_id, {(c, _day(d)): v for (c, d), v in grouped.items()})
-    _upsert_accounts(session, tenant_id, _per_account(_as_of(session, tenant_id), accounts))
+    _upsert_accounts(session, tenant_id, _per_account(as_of, accounts))
 
 
 def _open_columns(tenant_id: int) -> tuple[Any, ...]:
@@ -362,8 +367,9 @@ def add_posted_ids(session: Session, tenant_id: int, invoice_ids: Sequence[int])
                     change[1] += 1
     if not changes:
         return
+    as_of = _as_of(session, tenant_id)  # first: see _as_of
     _upsert(session, tenant_id, changes)
-    _upsert_accounts(session, tenant_id, _per_account(_as_of(session, tenant_id), accounts))
+    _upsert_accounts(session, tenant_id, _per_account(as_of, accounts))
 
 
 def entries_applied(
@@ -395,8 +401,9 @@ def entries_applied(
                     change[1] += crossed
     if not changes:
         return
+    as_of = _as_of(session, tenant_id)  # first: see _as_of
     _upsert(session, tenant_id, changes)
-    _upsert_accounts(session, tenant_id, _per_account(_as_of(session, tenant_id), accounts))
+    _upsert_accounts(session, tenant_id, _per_account(as_of, accounts))
 
 
 # -- moving the account buckets to another business date ---------------------------------
