@@ -1,6 +1,7 @@
-"""The open-balance summary (``ledger.open_balances_repository``) that the AR aging report reads:
-after any sequence of the operations that move posted invoices' balances it equals the
-aggregate recomputed from the invoices and the ledger, on both databases."""
+"""The open-balance summaries (``ledger.open_balances_repository``) that the AR aging report
+and its drill-down read: after any sequence of the operations that move posted invoices'
+balances, and of moves of the business date (the buckets aged to it in between), they
+equal the aggregates recomputed from the invoices and the ledger, on both databases."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from billcycle.clock import FrozenClock
 from billcycle.context import ServiceContext
 from billcycle.db.session import unit_of_work
 from billcycle.invoicing import service as invoicing
@@ -39,6 +41,8 @@ KINDS = (
     "write_off",  # the whole balance written off
     "bulk_write_off",  # write_off_full_balances over several invoices (one INSERT ... SELECT)
     "batch",  # record_entries: a payment run's chunk of applications
+    "tick",  # the business date moves (forward or back; past 30 days: a recount)
+    "age",  # the account buckets aged to the business date, between writes
 )
 operation = st.tuples(
     st.sampled_from(KINDS),
@@ -51,8 +55,9 @@ operation = st.tuples(
 class World:
     """The invoices a sequence made, on two accounts in two currencies."""
 
-    def __init__(self, ctx: ServiceContext) -> None:
+    def __init__(self, ctx: ServiceContext, clock: FrozenClock | None = None) -> None:
         self.ctx = ctx
+        self.clock = clock or FrozenClock(ctx.clock.now())
         self.billed: list[Billed] = [
             make_subscription(ctx, make_account(ctx, currency="USD")),
             make_subscription(ctx, make_account(ctx, currency="EUR", payment_term="Net 15")),
@@ -93,6 +98,13 @@ def _share(balance: int, percent: int) -> int:
 
 def _apply(world: World, kind: str, pick: int, value: int, offset: int) -> None:
     ctx = world.ctx
+    if kind == "tick":
+        days = offset if pick % 5 == 0 else offset % 41 - 10
+        world.clock.advance(timedelta(days=days))
+        return
+    if kind == "age":
+        reports.age_receivables(ctx)
+        return
     if kind in ("draft", "posted"):
         world.new_invoice(pick, value, offset, "Draft" if kind == "draft" else "Posted")
         return
@@ -207,6 +219,28 @@ def _aging_from_invoices(ctx: ServiceContext) -> dict[tuple[str, int], tuple[int
     return found
 
 
+def _drilled(
+    ctx: ServiceContext, currency: str, bucket: int | None, descending: bool
+) -> list[tuple[int, str, str, int, int]]:
+    """Every page of the drill-down, three accounts a page (keyset cursors followed)."""
+    rows: list[tuple[int, str, str, int, int]] = []
+    after = None
+    while True:
+        page = reports.aging_accounts(
+            ctx,
+            currency=currency,
+            bucket=bucket,
+            sort=reports.Sorting("balance", descending),
+            after=after,
+            limit=3,
+        )
+        assert page is not None
+        rows += page.rows
+        if page.next_cursor is None:
+            return rows
+        after = page.next_cursor
+
+
 @settings(
     max_examples=30,
     deadline=None,
@@ -214,16 +248,23 @@ def _aging_from_invoices(ctx: ServiceContext) -> dict[tuple[str, int], tuple[int
 )
 @given(operations=st.lists(operation, min_size=1, max_size=25))
 def test_summary_equals_the_invoices_after_any_operations(
-    runtime: Runtime, operations: list[tuple[str, int, int, int]]
+    runtime: Runtime, clock: FrozenClock, operations: list[tuple[str, int, int, int]]
 ) -> None:
     with unit_of_work(runtime.session_factory) as session:
         tenant = create_tenant(session, runtime.clock, f"open balances {next(_names)}")
     with runtime.service_context(tenant.tenant_id) as ctx:
-        world = World(ctx)
+        world = World(ctx, clock)
         for kind, pick, value, offset in operations:
             _apply(world, kind, pick, value, offset)
     with runtime.service_context(tenant.tenant_id) as ctx:
         assert open_balances.differences(ctx.session, ctx.tenant_id) == []
+        # Exact at the date the account buckets are counted at, before and after aging.
+        assert open_balances.account_differences(ctx.session, ctx.tenant_id) == []
+        if open_balances.as_of(ctx.session, ctx.tenant_id) != ctx.clock.today():
+            assert reports.aging_accounts(ctx, currency="USD", bucket=0) is None
+            reports.age_receivables(ctx)
+        assert open_balances.as_of(ctx.session, ctx.tenant_id) == ctx.clock.today()
+        assert open_balances.account_differences(ctx.session, ctx.tenant_id) == []
         expected = _aging_from_invoices(ctx)
         report = {
             (row.currency, bucket): owed
@@ -232,12 +273,23 @@ def test_summary_equals_the_invoices_after_any_operations(
             if owed
         }
         assert report == {key: owed for key, (owed, _count) in expected.items()}
-        # The drill-down to accounts, bucket by bucket (each read over its due-date range).
+        # The drill-down to accounts, bucket by bucket and "All", every page, both orders.
         accounts = _by_account(ctx)
         for currency in ("USD", "EUR"):
+            everything: dict[int, tuple[int, int]] = {}
             for bucket in range(5):
-                drilled = reports.aging_accounts(ctx, currency=currency, bucket=bucket)
-                assert {a[0]: (a[3], a[4]) for a in drilled} == accounts.get((currency, bucket), {})
+                want = accounts.get((currency, bucket), {})
+                for account, (owed, count) in want.items():
+                    total, n = everything.get(account, (0, 0))
+                    everything[account] = (total + owed, n + count)
+                for descending in (True, False):
+                    drilled = _drilled(ctx, currency, bucket, descending)
+                    assert {a[0]: (a[3], a[4]) for a in drilled} == want
+                    assert len(drilled) == len(want)
+                    order = [(a[3], a[0]) for a in drilled]
+                    assert order == sorted(order, reverse=descending)
+            drilled = _drilled(ctx, currency, None, True)
+            assert {a[0]: (a[3], a[4]) for a in drilled} == everything
         assert {row.currency: row.invoices for row in reports.aging(ctx)} == {
             currency: sum(n for (c, _b), (_o, n) in expected.items() if c == currency)
             for currency in {c for c, _b in expected}

@@ -4,8 +4,11 @@ Every list page is timed on its first page and on its LAST page under each sort 
 (keyset paging: the last page must cost what the first does), plus the newest bill run's
 page, its live progress fragment and its history and emails tabs, the newest invoice's
 page and its account's page (object pages with their history), and the payment runs,
-events, webhooks and test clock pages. Requests go through the whole ASGI app in process
-(httpx's ASGI transport, no socket), signed in as a benchmark user of the tenant.
+events, webhooks and test clock pages, and the receivables drill-down to accounts of each
+currency and bucket (and "all"), largest and smallest first, first and last page (the
+buckets are first moved to the business date, as a day's first read does). Requests go
+through the whole ASGI app in process (httpx's ASGI transport, no socket), signed in as a
+benchmark user of the tenant.
 """
 
 from __future__ import annotations
@@ -78,6 +81,34 @@ def _last_page_cursor(
     return reports.encode_cursor(value, row.id)
 
 
+def _receivables_urls(runtime: Runtime, tenant_id: int) -> list[str]:
+    """The drill-down of every currency in the aging report, each bucket and "all", each
+    order, first page and last page (cursor computed from the reverse order)."""
+    with runtime.service_context(tenant_id) as ctx:
+        reports.age_receivables(ctx)
+    urls: list[str] = []
+    with read_only_unit(runtime.session_factory) as session:
+        ctx = runtime.context(session, tenant_id)
+        for row in reports.aging(ctx):
+            for bucket in (*range(len(reports.AGING_BUCKETS)), None):
+                query = "all" if bucket is None else str(bucket)
+                for descending in (True, False):
+                    sort = "-balance" if descending else "balance"
+                    base = f"/receivables/{row.currency}?bucket={query}&sort={sort}"
+                    urls.append(base)
+                    found = reports.aging_accounts(
+                        ctx,
+                        currency=row.currency,
+                        bucket=bucket,
+                        sort=reports.Sorting("balance", not descending),
+                        limit=PAGE_SIZE + 1,
+                    )
+                    if found is not None and len(found.rows) > PAGE_SIZE:
+                        last = found.rows[PAGE_SIZE]
+                        urls.append(f"{base}&after={reports.encode_cursor(last[3], last[0])}")
+    return urls
+
+
 def _time(client: TestClient, url: str, runs: int) -> dict[str, float]:
     samples = []
     for _ in range(runs):
@@ -132,6 +163,7 @@ def run(runtime: Runtime, tenant_id: int, runs: int) -> dict[str, Any]:
             after=None,
             limit=1,
         ).rows
+    urls += _receivables_urls(runtime, tenant_id)
     if newest:
         run = f"/bill-runs/{newest[0].id}"
         urls += [run, f"{run}/progress", f"{run}?tab=history", f"{run}?tab=emails"]

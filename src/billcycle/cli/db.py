@@ -152,9 +152,10 @@ def open_balances_command(
         bool, typer.Option("--repair", help="Rebuild the summary where it disagrees")
     ] = False,
 ) -> None:
-    """Check the AR aging summary (open balances per tenant, currency and due date)
-    against the invoices and the ledger; exit 1 if it disagrees, or with --repair
-    rebuild it from them (in one transaction)."""
+    """Check the AR aging summaries (open balances per tenant, currency and due date, and
+    per account and aging bucket at the date they are counted at) against the invoices
+    and the ledger; exit 1 if they disagree, or with --repair rebuild them from them (in
+    one transaction)."""
     from billcycle.cli.common import runtime_for, tenant_id_of
     from billcycle.db.session import unit_of_work
     from billcycle.ledger import open_balances_repository as open_balances
@@ -171,14 +172,30 @@ def open_balances_command(
                     f"{d.actual[0]} in {d.actual[1]}",
                     soft_wrap=True,
                 )
-            if found and repair:
+            accounts = open_balances.account_differences(session, tenant_id)
+            for a in accounts[:20]:
+                bucket = "all" if a.bucket == open_balances.ALL else a.bucket
+                console.print(
+                    f"tenant {a.tenant_id} {a.currency} account {a.account_id} bucket "
+                    f"{bucket}: account summary {a.stored[0]} minor in {a.stored[1]} "
+                    f"invoices, invoices and ledger {a.actual[0]} in {a.actual[1]}",
+                    soft_wrap=True,
+                )
+            if (found or accounts) and repair:
                 open_balances.rebuild(session, tenant_id)
     finally:
         runtime.dispose()
-    if not found:
+    differ = len(found) + len(accounts)
+    if not differ:
         console.print("[green]open balances agree with the invoices and the ledger[/green]")
     elif repair:
-        console.print(f"[yellow]rebuilt the summary ({len(found)} keys differed)[/yellow]")
+        console.print(
+            f"[yellow]rebuilt the summaries ({len(found)} keys and {len(accounts)} "
+            "account rows differed)[/yellow]"
+        )
     else:
-        console.print(f"[red]{len(found)} keys differ[/red] (--repair rebuilds them)")
+        console.print(
+            f"[red]{len(found)} keys and {len(accounts)} account rows differ[/red] "
+            "(--repair rebuilds them)"
+        )
         raise typer.Exit(1)

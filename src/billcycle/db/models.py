@@ -19,7 +19,11 @@ from billcycle.gateways.models import PaymentGateway, TestGatewayCharge
 from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.jobs.models import WorkChunk
 from billcycle.ledger.models import LedgerEntry
-from billcycle.ledger.open_balances_repository import OpenBalance
+from billcycle.ledger.open_balances_repository import (
+    OpenAccountBalance,
+    OpenBalance,
+    OpenBalanceAging,
+)
 from billcycle.notifications.models import InvoiceEmail
 from billcycle.operators.models import OperatorKey
 from billcycle.paymentmethods.models import PaymentMethod
@@ -72,7 +76,9 @@ __all__ = [
     "LedgerEntry",
     "NumberSequence",
     "OAuthClient",
+    "OpenAccountBalance",
     "OpenBalance",
+    "OpenBalanceAging",
     "OperatorKey",
     "Organization",
     "Payment",

@@ -421,5 +421,9 @@ def load_posted_invoices(
             for i, invoice_id in enumerate(ids)
         ),
     )
-    open_balances.add_posted(session, tenant_id, [(currency, invoice_date, amount_minor)] * count)
+    open_balances.add_posted(
+        session,
+        tenant_id,
+        ((currency, invoice_date, amount_minor, account_ids[i % owners]) for i in range(count)),
+    )
     return ids

@@ -381,21 +381,49 @@ def aging(ctx: ServiceContext) -> list[AgingRow]:
     return list(rows.values())
 
 
+AGING_ACCOUNT_SORT_KINDS = {"balance": "int"}
+ALL_BUCKETS = 5  # the drill-down's "All": ``ledger.open_balances_repository.ALL``
+
+
 def aging_accounts(
-    ctx: ServiceContext, *, currency: str, bucket: int | None, limit: int = MAX_PAGE
-) -> list[tuple[int, str, str, int, int]]:
+    ctx: ServiceContext,
+    *,
+    currency: str,
+    bucket: int | None,
+    sort: Sorting = Sorting("balance", True),
+    after: str | None = None,
+    limit: int = 50,
+) -> Page[tuple[int, str, str, int, int]] | None:
+    """The drill-down of the aging report: (account id, number, name, open balance,
+    invoices) in one currency and bucket (None: all), the largest balances first (or the
+    smallest), keyset-paged.
+
+    None when the per-account buckets are counted at another date than the tenant's
+    business date (the first read after its midnight, or a test clock moved): the caller
+    runs :func:`age_receivables` in a write unit of work, then reads again."""
     if bucket is not None and not 0 <= bucket < len(AGING_BUCKETS):
         raise InvalidValue("No such aging bucket.", field="bucket")
-    today = ctx.clock.today()
-    return repo.aging_accounts(
+    kind = _sorting(sort, AGING_ACCOUNT_SORT_KINDS)
+    limit = _limit(limit)
+    cursor = decode_cursor(after, kind)
+    if bucket is not None and repo.aging_as_of(ctx.session, ctx.tenant_id) != ctx.clock.today():
+        return None
+    rows = repo.aging_accounts(
         ctx.session,
         ctx.tenant_id,
-        today,
-        _edges(today),
         currency=currency.upper(),
-        bucket=bucket,
-        limit=_limit(limit),
+        bucket=ALL_BUCKETS if bucket is None else bucket,
+        descending=sort.descending,
+        after=cursor,
+        limit=limit + 1,
     )
+    return _page(rows, limit, lambda r: (r[3], r[0]))
+
+
+def age_receivables(ctx: ServiceContext) -> int:
+    """Count the per-account aging buckets at the tenant's business date (a write: the
+    open invoices due on the days the bucket edges crossed change bucket)."""
+    return repo.age_accounts(ctx.session, ctx.tenant_id, ctx.clock.today())
 
 
 def next_retries(ctx: ServiceContext, account_ids: Sequence[int]) -> dict[int, date]:

@@ -1,21 +1,29 @@
-"""Receivables: the AR aging report per currency, drill-down to accounts and invoices,
-and its CSV export."""
+"""Receivables: the AR aging report per currency, drill-down to accounts (keyset-paged,
+largest or smallest balances first), and their CSV exports."""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
+from typing import Any
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
-from billcycle.console.pages.common import CurrentViewer, read
+from billcycle.console.pages.common import CurrentViewer, read, sorting, units
 from billcycle.console.render import page
+from billcycle.console.session import Viewer, runtime_of
+from billcycle.db.session import snapshot_unit
+from billcycle.errors import InvalidValue
 from billcycle.money import from_minor
 from billcycle.reports import service as reports
 
 router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
+CSV_PAGE = 1000
 
 
 @router.get("/receivables")
@@ -52,19 +60,109 @@ def aging_csv(request: Request, viewer: CurrentViewer) -> Response:
     )
 
 
-@router.get("/receivables/{currency}")
-def aging_accounts(
-    request: Request, viewer: CurrentViewer, currency: str, bucket: int | None = None
+def _bucket(value: str | None) -> int | None:
+    if value is None or value.strip() in ("", "all"):
+        return None
+    try:
+        bucket = int(value)
+    except ValueError:
+        raise InvalidValue("bucket is 0-4 or all.", field="bucket") from None
+    if not 0 <= bucket < len(reports.AGING_BUCKETS):
+        raise InvalidValue("No such aging bucket.", field="bucket")
+    return bucket
+
+
+def _label(bucket: int | None) -> str:
+    return "All" if bucket is None else reports.AGING_BUCKETS[bucket]
+
+
+async def _aged(request: Request, viewer: Viewer) -> None:
+    """The per-account buckets are counted at another business date (its first read
+    after the tenant's midnight, or a test clock moved): move them, in a write unit."""
+    await units(request, viewer).write(reports.age_receivables)
+
+
+@router.get("/receivables/{currency}.csv")
+async def aging_accounts_csv(
+    request: Request, viewer: CurrentViewer, currency: str, bucket: str | None = None
 ) -> Response:
-    found = read(
-        request, viewer, lambda ctx: reports.aging_accounts(ctx, currency=currency, bucket=bucket)
+    """(Declared before the page: its path would match this one.) Every account of the
+    bucket, largest balances first, streamed: read page by page
+    (keyset) in ONE snapshot, so the file shows one state of the summary however long the
+    download takes."""
+    chosen = _bucket(bucket)
+    runtime = runtime_of(request)
+    stale = await run_in_threadpool(
+        read,
+        request,
+        viewer,
+        lambda ctx: reports.aging_accounts(ctx, currency=currency, bucket=chosen, limit=1) is None,
     )
-    label = reports.AGING_BUCKETS[bucket] if bucket is not None and 0 <= bucket < 5 else "All"
+    if stale:
+        await _aged(request, viewer)
+    code = currency.upper()
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["account_number", "account_name", "bucket", "open_balance", "invoices"])
+        after: str | None = None
+        with snapshot_unit(runtime.session_factory) as session:
+            ctx = runtime.context(session, viewer.tenant_id)
+            while True:
+                found = reports.aging_accounts(
+                    ctx, currency=code, bucket=chosen, after=after, limit=CSV_PAGE
+                )
+                if found is None:  # the business date moved during the download
+                    raise RuntimeError("the aging buckets moved to another date; download again")
+                for _id, number, name, balance, count in found.rows:
+                    writer.writerow(
+                        [number, name, _label(chosen), from_minor(balance, code), count]
+                    )
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+                if found.next_cursor is None:
+                    return
+                after = found.next_cursor
+
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="receivables-{code}-{_label(chosen)}.csv"'
+        },
+    )
+
+
+@router.get("/receivables/{currency}")
+async def aging_accounts(
+    request: Request,
+    viewer: CurrentViewer,
+    currency: str,
+    bucket: str | None = None,
+    sort: str | None = None,
+    after: str | None = None,
+) -> Response:
+    chosen = _bucket(bucket)
+    order = sorting(sort, "balance")
+
+    def work(ctx: Any) -> Any:
+        return reports.aging_accounts(
+            ctx, currency=currency, bucket=chosen, sort=order, after=after, limit=PAGE_SIZE
+        )
+
+    found = await run_in_threadpool(read, request, viewer, work)
+    if found is None:
+        await _aged(request, viewer)
+        found = await run_in_threadpool(read, request, viewer, work)
     return page(
         request,
         "receivables_accounts.html.j2",
-        title=f"Receivables {currency.upper()} · {label}",
+        title=f"Receivables {currency.upper()} · {_label(chosen)}",
         accounts=found,
         currency=currency.upper(),
-        label=label,
+        label=_label(chosen),
+        bucket="all" if chosen is None else str(chosen),
+        sort=sort or "-balance",
     )
