@@ -11,7 +11,7 @@ Every such binding named the live item that now covers the record by range (bill
 bound them by that same rule, and cancelling unbound them), so what is billed does not
 change. The downgrade writes the bindings back from the ranges.
 
-Revision ID: 0032_usage
+Revision ID: 0032
 Revises: 0031
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0032_usage"
+revision: str = "0032"
 down_revision: str | None = "0031"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

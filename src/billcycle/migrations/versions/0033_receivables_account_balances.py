@@ -7,8 +7,8 @@ that reads "largest balances first" per bucket. Backfilled here from the invoice
 ledger, counted at today's UTC date (any date is right: the rows say which; a tenant's
 first drill-down moves them to its business date).
 
-Revision ID: 0032_receivables
-Revises: 0031
+Revision ID: 0033
+Revises: 0032
 """
 
 from collections.abc import Sequence
@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0032_receivables"
-down_revision: str | None = "0031"
+revision: str = "0033"
+down_revision: str | None = "0032"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
