@@ -25,7 +25,7 @@ from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.runtime import Runtime
 from billcycle.subscriptions.models import SubscriptionCharge
 from billcycle.tenancy.service import create_tenant
-from tests.billruns.helpers import create_run, get_run
+from tests.billruns.helpers import BILL_RUNS, create_run, get_run
 from tests.support.api import Api
 
 TARGET = date(2026, 2, 1)
@@ -247,3 +247,24 @@ def test_a_run_through_the_helper_bills_every_account_once(
     again = create_run(api, name="again")
     jobs.run_until_idle()
     assert get_run(api, again["id"])["invoicesCreated"] == 0
+
+    # Cancel and post behave as for the ordinary path: the cancelled drafts' periods are
+    # billable again, a new run (prepared ahead too) bills them once, and posts them.
+    response = api.client.put(f"{BILL_RUNS}/{run['id']}/cancel", json={}, headers=api.zuora_headers)
+    assert response.status_code == 200, response.text
+    jobs.run_until_idle()
+    assert get_run(api, run["id"])["status"] == "Canceled"
+    before = PIPELINE.chunks_prepared
+    rerun = create_run(api, name="after the cancel", autoPost=True)
+    jobs.run_until_idle()
+    posted = get_run(api, rerun["id"])
+    assert posted["status"] == "Posted"
+    assert posted["invoicesCreated"] == 60
+    assert PIPELINE.chunks_prepared - before == 8
+    with runtime.service_context(tenant_id) as ctx:
+        statuses = ctx.session.execute(
+            select(Invoice.status, text("count(*)"))
+            .where(Invoice.tenant_id == tenant_id)
+            .group_by(Invoice.status)
+        ).all()
+    assert dict(statuses) == {"Canceled": 60, "Posted": 60}

@@ -234,6 +234,8 @@ class Pipeline:
         if self._directory is None:
             self._directory = tempfile.mkdtemp(prefix="billcycle-bill-run-")
             atexit.register(shutil.rmtree, self._directory, True)
+        # (A helper that exits removes the directory: see serve.)
+        os.makedirs(self._directory, exist_ok=True)
         # A plain child process running this module: multiprocessing's own start methods
         # would re-import the parent's __main__ (the CLI, the web app: 3.5 s of CPU) or
         # fork a process whose other threads may hold locks.
@@ -285,12 +287,14 @@ def serve(conn: Connection) -> None:
     """The helper's loop: prepare each requested chunk, answer, until the pipe closes."""
     phases.set_prefix("helper: ")
     factories: dict[str, tuple[Engine, sessionmaker[Session]]] = {}
+    directory: str | None = None
     conn.send(_READY)
     while True:
         try:
             request = conn.recv()
         except (EOFError, OSError):
             break
+        directory = os.path.dirname(request.stage_path)
         try:
             answer = _Answer(request.token, _prepare(request, factories))
         except Exception as exc:
@@ -303,6 +307,9 @@ def serve(conn: Connection) -> None:
             break
     for engine, _factory in factories.values():
         engine.dispose()
+    if directory is not None:
+        # The worker exited (or was killed) or let this helper go: its stages are scratch.
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _prepare(
