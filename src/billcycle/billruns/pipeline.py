@@ -38,6 +38,7 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -232,7 +233,7 @@ class Pipeline:
             return
         self._starts += 1
         if self._directory is None:
-            self._directory = tempfile.mkdtemp(prefix="billcycle-bill-run-")
+            self._directory = _scratch_directory()
             atexit.register(shutil.rmtree, self._directory, True)
         # (A helper that exits removes the directory: see serve.)
         os.makedirs(self._directory, exist_ok=True)
@@ -278,6 +279,22 @@ class Pipeline:
 
 
 PIPELINE = Pipeline()
+
+_SCRATCH = "billcycle-bill-run-"
+
+
+def _scratch_directory() -> str:
+    """A directory for this process's stages: in shared memory where there is some
+    (/dev/shm: a stage is written once and read once, never worth a disk write), else in
+    the temporary directory. Directories left by processes that no longer exist (both a
+    worker and its helper killed at once) are removed first."""
+    shm = "/dev/shm"  # noqa: S108 (a private mkdtemp directory inside it)
+    base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else tempfile.gettempdir()
+    for old in Path(base).glob(f"{_SCRATCH}*"):
+        owner = old.name[len(_SCRATCH) :].split("-")[0]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(old, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{_SCRATCH}{os.getpid()}-", dir=base)
 
 
 # -- the helper process ----------------------------------------------------------------------
