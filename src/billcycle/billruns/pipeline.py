@@ -240,12 +240,17 @@ class Pipeline:
         # A plain child process running this module: multiprocessing's own start methods
         # would re-import the parent's __main__ (the CLI, the web app: 3.5 s of CPU) or
         # fork a process whose other threads may hold locks.
+        # In a session of its own: a terminal's Ctrl-C stops the worker, which lets the
+        # helper go (EOF), instead of interrupting it mid-chunk; and where the kernel
+        # groups scheduling by session (autogroup) the two processes compete for a busy
+        # machine's CPU as two, like two `billcycle worker` processes would.
         mine, theirs = socket.socketpair()
         with theirs:
             process = subprocess.Popen(  # noqa: S603 (this interpreter, this module)
                 [sys.executable, "-m", __name__, str(theirs.fileno())],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         self._process, self._conn, self._ready = process, Connection(mine.detach()), False
 
