@@ -159,7 +159,10 @@ def write_prepared(
         return None
     session = ctx.session
     session.flush()
-    staging.attach_stage(session, prepared.stage_path)
+    try:
+        staging.attach_stage(session, prepared.stage_path)
+    except sqlite3.OperationalError:
+        return None  # a stage still attached inside this transaction: the ordinary path
     repo.lock_accounts(session, ctx.tenant_id, account_ids)
     phases.lap("lock accounts")
     result = GenerationResult(

@@ -75,17 +75,18 @@ def _detach_on_checkin(dbapi_connection: Any, record: Any) -> None:
 
 def _attach(session: Session, path: str) -> Any:
     raw = dbapi(session)
-    record = session.connection().connection._connection_record
+    # The pooled connection's info lives as long as the DBAPI connection (the checkin
+    # event sees the same dict).
+    info = session.connection().connection.info
     engine = session.get_bind()
     assert isinstance(engine, Engine)
     if not event.contains(engine, "checkin", _detach_on_checkin):
         event.listen(engine, "checkin", _detach_on_checkin)
-    if record is not None and record.info.get(_ATTACHED) and not raw.in_transaction:
+    if info.get(_ATTACHED) and not raw.in_transaction:
         raw.execute(f"DETACH {STAGE}")
-        record.info.pop(_ATTACHED)
+        info.pop(_ATTACHED)
     raw.execute(f"ATTACH DATABASE ? AS {STAGE}", (path,))
-    if record is not None:
-        record.info[_ATTACHED] = True
+    info[_ATTACHED] = True
     return raw
 
 
