@@ -244,55 +244,6 @@ def _charges_query(stmt: Any, tenant_id: int) -> Any:
     )
 
 
-def inputs_fingerprint(session: Session, tenant_id: int, account_ids: Sequence[int]) -> str:
-    """Everything rating reads from the rows of ``account_ids`` (SQLite), as one string:
-    each account's billing columns and each of their charges' compact row (ids, name,
-    type, model, every rating input, the invoice grouping), over every account id from
-    the lowest to the highest of ``account_ids`` and every charge of those accounts,
-    billable or not. Equal strings read in two transactions: rating would read the same
-    inputs in both (``invoicing.prepared`` checks a chunk rated ahead of its write with
-    it). The work is SQLite's: no row reaches Python.
-    """
-    lo, hi = min(account_ids), max(account_ids)
-    accounts = (
-        select(
-            func.printf(
-                "%d|%Q|%d|%Q",
-                _account.id,
-                _account.currency,
-                _account.bill_cycle_day,
-                _account.payment_term,
-            ).label("line")
-        )
-        .where(_account.tenant_id == tenant_id, _account.id.between(lo, hi))
-        .order_by(_account.id)
-        .subquery()
-    )
-    charges = (
-        _charges_query(
-            select(
-                func.printf(
-                    "%d|%d|%d|%Q|%Q|%Q|%Q|%d",
-                    *CHARGE_COLUMNS[:RATING_KEY],
-                    _rating_key(False),
-                    _sub.invoice_separately,
-                ).label("line")
-            ),
-            tenant_id,
-        )
-        .where(_charge.account_id.between(lo, hi))
-        .order_by(_charge.id)
-        .subquery()
-    )
-    newline = func.char(10)
-    stmt = select(
-        func.coalesce(select(func.group_concat(accounts.c.line, newline)).scalar_subquery(), "")
-        + func.char(30)
-        + func.coalesce(select(func.group_concat(charges.c.line, newline)).scalar_subquery(), "")
-    )
-    return str(fetch_rows(session, stmt)[0][0])
-
-
 def load_charge_rows(
     session: Session, tenant_id: int, charge_ids: Iterable[int]
 ) -> dict[int, Sequence[Any]]:
