@@ -26,6 +26,9 @@ ENV = "BILLCYCLE_PHASES_DIR"
 
 _enabled = bool(os.environ.get(ENV))
 _dir = os.environ.get(ENV) or None
+# Put before every phase name of this process (a helper process's phases are reported
+# beside the worker's, not added to them).
+_prefix = ""
 _lock = threading.Lock()
 # phase -> [cpu seconds, wall seconds, laps]
 _totals: dict[str, list[float]] = {}
@@ -44,6 +47,11 @@ def enable(directory: str | None = None) -> None:
     global _enabled, _dir
     _enabled = True
     _dir = directory
+
+
+def set_prefix(prefix: str) -> None:
+    global _prefix
+    _prefix = prefix
 
 
 def disable() -> None:
@@ -70,6 +78,7 @@ def lap(phase: str) -> None:
         return
     cpu, wall = time.thread_time(), time.perf_counter()
     if _clock.cpu is not None:
+        phase = _prefix + phase
         with _lock:
             total = _totals.get(phase)
             if total is None:

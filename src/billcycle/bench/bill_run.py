@@ -22,7 +22,16 @@ from typing import Any
 
 from billcycle import phases
 from billcycle.bench import raw_write
-from billcycle.bench.harness import Bench, BenchError, Stopwatch, Timing, Workers, per_second
+from billcycle.bench.harness import (
+    Bench,
+    BenchError,
+    Stopwatch,
+    Timing,
+    Workers,
+    peak_rss_mb,
+    per_second,
+)
+from billcycle.billruns.pipeline import PIPELINE
 from billcycle.db import server_settings
 from billcycle.devtools.dataset import DatasetSpec
 from billcycle.ids import parse_zuora_id, to_zuora_id
@@ -35,6 +44,7 @@ BILLED_THROUGH = date(2026, 3, 1)
 PRICE = Decimal("30")
 PRICE_MINOR = 3000
 BILL_RUNS = "/zuora/v1/bill-runs"
+HELPER = "helper: "
 
 
 @dataclass(frozen=True)
@@ -223,12 +233,14 @@ def phase_table(
     found: dict[str, dict[str, float]], wall: float, workers: int
 ) -> dict[str, dict[str, float]]:
     """Rounded phases, plus ``idle``: the workers' share of the run's wall time that no
-    phase accounts for (waiting for work, between chunks, or for a CPU)."""
+    phase accounts for (waiting for work, between chunks, or for a CPU). The SQLite
+    helper process's phases ("helper: ...", billruns.pipeline) run beside the worker's
+    and are listed apart, outside ``idle``'s sum."""
     table = {
         name: {"cpu": round(v["cpu"], 3), "wall": round(v["wall"], 3)}
         for name, v in sorted(found.items(), key=lambda kv: -kv[1]["wall"])
     }
-    busy = sum(v["wall"] for v in found.values())
+    busy = sum(v["wall"] for k, v in found.items() if not k.startswith(HELPER))
     table["idle"] = {"cpu": 0.0, "wall": round(max(0.0, wall * workers - busy), 3)}
     return table
 
@@ -241,6 +253,8 @@ def run(bench: Bench, params: BillRunParams) -> dict[str, Any]:
     with phase_profile() as found, bench.workers() as workers:
         run_id, timing = generate(bench, workers)
         worker_count = len(workers.pids())
+        helper = PIPELINE.helper_pid
+        helper_rss = peak_rss_mb(helper) if helper is not None else None
     load_after = os.getloadavg()[0]
     got = outcome(bench, run_id)
     want = Expected.of(params)
@@ -259,6 +273,11 @@ def run(bench: Bench, params: BillRunParams) -> dict[str, Any]:
         "peak_rss_mb": timing.peak_rss_mb,
         "peak_rss_mb_per_worker": timing.peak_rss_mb_per_worker,
         "rss_samples_mb": timing.rss_samples_mb,
+        # SQLite: the process that rated chunk N+1 while the worker wrote chunk N
+        "helper_peak_rss_mb": helper_rss,
+        "helper_cpu_seconds": round(
+            sum(v["cpu"] for k, v in found.items() if k.startswith(HELPER)), 3
+        ),
         "raw_write_seconds": round(raw.seconds, 3) if raw else None,
         "ratio": round(wall / raw.seconds, 2) if raw and raw.seconds > 0 else None,
         "phases": phase_table(found, wall, worker_count),

@@ -34,13 +34,14 @@ from billcycle.billruns.statuses import BillRunStatus
 from billcycle.db.bulk import fetch_rows
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
-from billcycle.jobs.chunks import ChunkRange
+from billcycle.jobs.chunks import PENDING, ChunkRange
 from billcycle.jobs.models import WorkChunk
 from billcycle.tenancy.repository import client_generation_column, sandbox_tenant_ids
 
 _run = BillRun.__table__.c
 _acc = Account.__table__.c
 _inv = Invoice.__table__.c
+_chunk = WorkChunk.__table__.c
 
 
 def add_run(session: Session, run: BillRun) -> BillRun:
@@ -281,6 +282,28 @@ def selected_accounts(
         .order_by(_acc.id),
     )
     return [row[0] for row in rows]
+
+
+def next_chunk_range(
+    session: Session, kind: str, run_id: int, after_seq: int
+) -> tuple[int, int] | None:
+    """(first, last) account id of the run's next pending chunk after ``after_seq``: the
+    one this worker will most likely claim next (``billruns.pipeline`` prepares it).
+
+    Tenant: the caller took ``run_id`` from its claimed chunk.
+    """
+    row = session.execute(
+        select(_chunk.first_id, _chunk.last_id)
+        .where(
+            _chunk.kind == kind,
+            _chunk.parent_id == run_id,
+            _chunk.seq > after_seq,
+            _chunk.status == PENDING,
+        )
+        .order_by(_chunk.seq)
+        .limit(1)
+    ).first()
+    return None if row is None else (int(row[0]), int(row[1]))
 
 
 def record_chunk(

@@ -19,6 +19,7 @@ from billcycle.billruns import repository as repo
 from billcycle.billruns import schedule as schedules
 from billcycle.billruns.columns import from_row, to_columns
 from billcycle.billruns.models import BillRun
+from billcycle.billruns.pipeline import PIPELINE
 from billcycle.billruns.selection import Selection, selection_of, with_organizations
 from billcycle.billruns.spec import BillRunSpec, BillRunType
 from billcycle.billruns.statuses import BillRunStatus
@@ -28,6 +29,7 @@ from billcycle.db.session import after_commit
 from billcycle.events import service as events
 from billcycle.events.statuses import EventType
 from billcycle.invoicing.generator import GenerationOptions, generate_invoices
+from billcycle.invoicing.prepared import write_prepared
 from billcycle.invoicing.service import cancel_invoices, post_run_drafts
 from billcycle.invoicing.statuses import InvoiceSource, InvoiceStatus
 from billcycle.jobs import chunks
@@ -73,6 +75,7 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
             )
         )
         phases.lap("selection")
+        PIPELINE.warm_up(ctx.session, len(ranges))
         run.status = BillRunStatus.PROCESSING
         run.started_at = now
         run.updated_at = now
@@ -160,22 +163,37 @@ class GenerateChunk:
             ctx.session, chunk.tenant_id, selection, chunk.first_id, chunk.last_id
         )
         phases.lap("selection")
+        options = GenerationOptions(
+            target_date=run.target_date,
+            invoice_date=run.invoice_date,
+            bill_run_id=run.id,
+            source=InvoiceSource.BILL_RUN,
+            exclude_charge_types=frozenset(run.charge_type_to_exclude or ()),
+            subscription_ids=selection.subscription_ids,
+            catch_up=run.bill_run_type == BillRunType.CATCH_UP,
+        )
+        # SQLite: this chunk as the helper process prepared it while the previous one
+        # was written, and the next one asked for (billruns.pipeline).
+        prepared = (
+            PIPELINE.exchange(ctx, GENERATE, chunk, run.chunks_total, selection, options)
+            if run.include_subscriptions
+            else None
+        )
+        phases.lap("pipeline")
         if run.auto_renewal and account_ids:
             renew_due_subscriptions(ctx, account_ids, run.target_date)
             phases.lap("renewal")
-        result = generate_invoices(
-            ctx,
-            account_ids if run.include_subscriptions else [],
-            GenerationOptions(
-                target_date=run.target_date,
-                invoice_date=run.invoice_date,
-                bill_run_id=run.id,
-                source=InvoiceSource.BILL_RUN,
-                exclude_charge_types=frozenset(run.charge_type_to_exclude or ()),
-                subscription_ids=selection.subscription_ids,
-                catch_up=run.bill_run_type == BillRunType.CATCH_UP,
-            ),
-        )
+        result = None
+        if prepared is not None and account_ids:
+            result = write_prepared(ctx, prepared, account_ids, options)
+            if result is None:
+                PIPELINE.chunks_stale += 1
+            else:
+                PIPELINE.chunks_prepared += 1
+        if result is None:
+            result = generate_invoices(
+                ctx, account_ids if run.include_subscriptions else [], options
+            )
         now = ctx.clock.now()
         repo.add_failures(ctx.session, chunk.tenant_id, run.id, result.failures, now)
         repo.add_totals(ctx.session, run.id, result.amount_minor_by_currency)

@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -51,6 +51,7 @@ from billcycle.usage import billing as usage_billing
 _TIERED_MODELS = frozenset({ChargeModel.Tiered.value, ChargeModel.Volume.value})
 _USAGE = ChargeType.Usage.value
 _DISCOUNT_MODELS = frozenset(model.value for model in DISCOUNT_MODELS)
+_NOT_PLAIN_MODELS = _TIERED_MODELS | _DISCOUNT_MODELS
 
 
 @dataclass(frozen=True)
@@ -206,12 +207,12 @@ def generate_invoices(
     """Create the draft invoices of ``account_ids`` up to ``options.target_date``."""
     if not account_ids:
         return GenerationResult()
-    with _no_cycle_collection():
+    with no_cycle_collection():
         return _generate(ctx, account_ids, options)
 
 
 @contextmanager
-def _no_cycle_collection() -> Iterator[None]:
+def no_cycle_collection() -> Iterator[None]:
     """A chunk allocates hundreds of thousands of tuples (rows, items) and frees them
     together; the cyclic collector would walk every live object of the process many
     times meanwhile (most of a chunk's formatting time in the profile), yet a chunk's
@@ -234,7 +235,9 @@ def _generate(
     repo.lock_accounts(session, ctx.tenant_id, account_ids)
     phases.lap("lock accounts")
     fmt = repo.row_format(session)
-    drafts, failures = _rate(ctx, fmt, account_ids, options)
+    rated = rate_accounts(session, ctx.tenant_id, fmt, account_ids, options)
+    assert rated is not None  # plain_only not asked
+    drafts, failures = rated
     result = GenerationResult(failures=failures)
     try:
         with session.begin_nested():
@@ -252,11 +255,11 @@ def _generate(
                 result.failures[account_id] = (
                     "A period of this account's charges is already billed on another invoice."
                 )
-    _count_once_committed(session, len(result.invoice_ids), result.items)
+    count_once_committed(session, len(result.invoice_ids), result.items)
     return result
 
 
-def _count_once_committed(session: Session, invoices: int, items: int) -> None:
+def count_once_committed(session: Session, invoices: int, items: int) -> None:
     if invoices or items:
 
         def count() -> None:
@@ -266,22 +269,36 @@ def _count_once_committed(session: Session, invoices: int, items: int) -> None:
         after_commit(session, count)
 
 
-def _rate(
-    ctx: ServiceContext,
+def rate_accounts(
+    session: Session,
+    tenant_id: int,
     fmt: repo.RowFormat,
     account_ids: Sequence[int],
     options: GenerationOptions,
-) -> tuple[list[_Draft], dict[int, str]]:
-    session = ctx.session
-    accounts = repo.load_accounts(session, ctx.tenant_id, account_ids)
+    *,
+    plain_only: bool = False,
+) -> tuple[list[_Draft], dict[int, str]] | None:
+    """The drafts (and the accounts that failed rating, with why) of ``account_ids``,
+    read and rated from ``session``'s view of the database.
+
+    ``plain_only``: None when a charge is rated from more than its own row (tiers, usage
+    records, discounted items): what ``invoicing.prepared`` prepares ahead of the
+    writer has to be checked against the state the writer sees, and only a plain
+    charge's inputs are all in the rows that check covers.
+    """
+    accounts = repo.load_accounts(session, tenant_id, account_ids)
     charges = repo.load_billable_charges(
         session,
-        ctx.tenant_id,
+        tenant_id,
         list(accounts),
         options.target_date,
         subscription_ids=options.subscription_ids,
         exclude_charge_types=options.exclude_charge_types,
     )
+    if plain_only and any(
+        c[repo.CHARGE_MODEL] in _NOT_PLAIN_MODELS or c[repo.CHARGE_TYPE] == _USAGE for c in charges
+    ):
+        return None
     tiers = repo.load_tiers(
         session, [c[repo.ID] for c in charges if c[repo.CHARGE_MODEL] in _TIERED_MODELS]
     )
@@ -303,7 +320,7 @@ def _rate(
         if charge[repo.CHARGE_TYPE] == _USAGE or charge[repo.CHARGE_MODEL] in _DISCOUNT_MODELS:
             full_ids.append(charge[repo.ID])
     full = (
-        repo.load_charge_rows(session, ctx.tenant_id, [*unknown.values(), *full_ids])
+        repo.load_charge_rows(session, tenant_id, [*unknown.values(), *full_ids])
         if unknown or full_ids
         else {}
     )
@@ -389,7 +406,7 @@ def _rate(
         if rated.error is not None:
             # Rated from another charge's row of the same key: its message names that
             # charge. This one's own row, for a message that names it.
-            own = repo.load_charge_rows(session, ctx.tenant_id, [charge[id_at]])
+            own = repo.load_charge_rows(session, tenant_id, [charge[id_at]])
             rated = _rate_one(
                 fmt,
                 fmt.charge(own[charge[id_at]]),
@@ -430,14 +447,14 @@ def _rate(
                 True,
             )
     if discounts:
-        for charge, rated in rate_discounts(ctx, fmt, discounts, drafts, accounts, target_date):
+        for charge, rated in rate_discounts(session, fmt, discounts, drafts, accounts, target_date):
             if charge[repo.ACCOUNT] not in failures:
                 add(charge, rated)
     return [d for d in drafts.values() if d.account_id not in failures], failures
 
 
 def rate_discounts(
-    ctx: ServiceContext,
+    session: Session,
     fmt: repo.RowFormat,
     discounts: Sequence[Sequence[Any]],
     drafts: dict[tuple[int, int], _Draft],
@@ -454,7 +471,7 @@ def rate_discounts(
     ids = [charge[repo.ID] for charge in discounts]
     for open_draft in drafts.values():
         ids.extend(charge[repo.ID] for charge, _rated in open_draft.charges)
-    plans = repo.discount_terms(ctx.session, ids)
+    plans = repo.discount_terms(session, ids)
     out: list[tuple[Sequence[Any], _Rated]] = []
     for raw in discounts:
         row = fmt.charge(raw)
@@ -531,6 +548,15 @@ def rate_discounts(
     return out
 
 
+def watermarks_of(drafts: Sequence[_Draft]) -> list[tuple[int, date | None]]:
+    """(charge, billed-through date) of every charge the drafts bill."""
+    return [
+        (charge[repo.ID], rated.billed_through)
+        for draft in drafts
+        for charge, rated in draft.charges
+    ]
+
+
 def _write(
     ctx: ServiceContext,
     fmt: repo.RowFormat,
@@ -542,11 +568,7 @@ def _write(
         return result
     session = ctx.session
     now = ctx.clock.now()
-    watermarks = [
-        (charge[repo.ID], rated.billed_through)
-        for draft in drafts
-        for charge, rated in draft.charges
-    ]
+    watermarks = watermarks_of(drafts)
     if options.catch_up:
         repo.advance_watermarks(session, watermarks, now)
         result.accounts_invoiced = {draft.account_id for draft in drafts}
@@ -558,6 +580,36 @@ def _write(
     numbers = number_block(session, tenant_id, "invoice", len(drafts), own_transaction=True)
     invoice_ids = repo.allocate_invoice_ids(session, len(drafts))
     phases.lap("numbers")
+    invoices, item_rows = format_drafts(
+        fmt, tenant_id, drafts, invoice_ids, numbers, options, now, result
+    )
+    phases.lap("formatting")
+    fmt.insert(session, invoices, item_rows)
+    usage_invoices = [
+        invoice_id for draft, invoice_id in zip(drafts, invoice_ids, strict=True) if draft.has_usage
+    ]
+    if usage_invoices:
+        usage_billing.bind_billed_usage(session, tenant_id, usage_invoices)
+        phases.lap("usage binding")
+    repo.advance_watermarks(session, watermarks, now)
+    phases.lap("watermarks")
+    result.invoice_ids = invoice_ids
+    result.items = len(item_rows)
+    return result
+
+
+def format_drafts(
+    fmt: repo.RowFormat,
+    tenant_id: int,
+    drafts: Sequence[_Draft],
+    invoice_ids: Sequence[int],
+    numbers: Sequence[str],
+    options: GenerationOptions,
+    now: datetime,
+    result: GenerationResult,
+) -> tuple[list[Any], list[Any]]:
+    """The drafts' invoice and item rows in ``fmt``'s bulk form; adds their totals and
+    accounts to ``result``."""
     # The chunk's invoice template: its shared columns formatted once; each invoice
     # stamps in its id, account, number, due date, currency and amount.
     stamp = fmt.invoice_stamper(
@@ -596,16 +648,4 @@ def _write(
         )
         totals[currency] = totals.get(currency, 0) + draft.amount_minor
         invoiced.add(draft.account_id)
-    phases.lap("formatting")
-    fmt.insert(session, invoices, item_rows)
-    usage_invoices = [
-        invoice_id for draft, invoice_id in zip(drafts, invoice_ids, strict=True) if draft.has_usage
-    ]
-    if usage_invoices:
-        usage_billing.bind_billed_usage(session, tenant_id, usage_invoices)
-        phases.lap("usage binding")
-    repo.advance_watermarks(session, watermarks, now)
-    phases.lap("watermarks")
-    result.invoice_ids = invoice_ids
-    result.items = len(item_rows)
-    return result
+    return invoices, item_rows
