@@ -19,7 +19,7 @@ from starlette.routing import Mount
 
 from billcycle.tenancy.service import NewTenant
 from tests.support.api import api_for
-from tests.support.server import free_port, running_server
+from tests.support.server import free_port, raw_status, running_server
 
 MB = 1024 * 1024
 
@@ -44,20 +44,16 @@ def _raw_request(url: str, head: bytes, *, chunk: int = 256 * 1024) -> bytes:
         return answer
 
 
-def _status(answer: bytes) -> int:
-    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0
-
-
 def test_request_head_caps_answer_431_before_authentication(live_url: str) -> None:
     base = b"GET /zuora/v1/payments HTTP/1.1\r\nHost: x\r\nConnection: close"
     fine = _raw_request(live_url, base + b"\r\nX-Pad: " + b"a" * 8000)
-    assert _status(fine) == 401  # under the caps: authentication answers
+    assert raw_status(fine) == 401  # under the caps: authentication answers
     many = b"".join(b"\r\nX-H%d: v" % i for i in range(101))
-    assert _status(_raw_request(live_url, base + many)) == 431
-    assert _status(_raw_request(live_url, base + b"\r\nX-Pad: " + b"a" * 17000)) == 431
+    assert raw_status(_raw_request(live_url, base + many)) == 431
+    assert raw_status(_raw_request(live_url, base + b"\r\nX-Pad: " + b"a" * 17000)) == 431
     long_line = b"GET /zuora/v1/payments?q=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x"
     long_line += b"\r\nConnection: close"
-    assert _status(_raw_request(live_url, long_line)) == 431
+    assert raw_status(_raw_request(live_url, long_line)) == 431
     # A body is not part of the head, however it shares the head's packets.
     body = b"{" + b" " * (1024 * 1024) + b"}"
     post = _raw_request(
@@ -65,7 +61,7 @@ def test_request_head_caps_answer_431_before_authentication(live_url: str) -> No
         b"POST /zuora/v1/accounts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
         b"\r\nConnection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body,
     )
-    assert _status(post) == 401, post[:200]
+    assert raw_status(post) == 401, post[:200]
     # The server still serves.
     assert httpx.get(f"{live_url}/health").status_code == 200
 
@@ -132,7 +128,7 @@ def test_huge_headers_do_not_grow_the_server_memory(served: tuple[str, int]) -> 
         httpx.get(f"{url}/health")
     before = _rss_kib(pid)
     answer = _raw_request(url, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 50 * MB)
-    assert _status(answer) in (431, 0), answer[:200]
+    assert raw_status(answer) in (431, 0), answer[:200]
     import threading
 
     answers: list[bytes] = []
@@ -146,7 +142,7 @@ def test_huge_headers_do_not_grow_the_server_memory(served: tuple[str, int]) -> 
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    assert [_status(a) in (431, 0) for a in answers] == [True] * 4
+    assert [raw_status(a) in (431, 0) for a in answers] == [True] * 4
     after = _rss_kib(pid)
     assert after - before < 10 * 1024, (before, after)
     assert httpx.get(f"{url}/health").status_code == 200

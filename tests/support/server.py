@@ -51,3 +51,8 @@ def running_server(app: FastAPI) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def raw_status(answer: bytes) -> int:
+    """The status code of a raw HTTP/1.1 answer read off a socket (0: not one)."""
+    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0

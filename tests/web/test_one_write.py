@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import struct
 
-from tests.security.test_server_limits import _status
+from tests.support.server import raw_status
 
 # struct tcp_info (linux/tcp.h): tcpi_data_segs_in, segments received that carried data.
 _DATA_SEGS_IN = 152
@@ -44,7 +44,7 @@ def test_an_answer_is_one_segment_and_the_connection_stays_open(live_url: str) -
             before = _data_segments_in(sock)
             sock.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
             answer = _read_answer(sock)
-            assert _status(answer) == 200
+            assert raw_status(answer) == 200
             assert b'"status":"ok"' in answer
             assert _data_segments_in(sock) - before == 1
 
@@ -61,4 +61,4 @@ def test_100_continue_is_sent_before_the_body_is_read(live_url: str) -> None:
         assert interim.startswith(b"HTTP/1.1 100 ")
         sock.sendall(body)
         answer = _read_answer(sock)
-        assert _status(answer) == 401
+        assert raw_status(answer) == 401

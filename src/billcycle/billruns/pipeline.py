@@ -50,6 +50,7 @@ from billcycle.billruns.selection import Selection
 from billcycle.context import ServiceContext
 from billcycle.db.engine import make_engine
 from billcycle.db.session import make_session_factory, unit_of_work
+from billcycle.ids import is_ascii_digits
 from billcycle.invoicing import prepared as prep
 from billcycle.invoicing.generator import GenerationOptions
 from billcycle.jobs.chunks import ClaimedChunk
@@ -297,7 +298,7 @@ def _scratch_directory() -> str:
     base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else tempfile.gettempdir()
     for old in Path(base).glob(f"{_SCRATCH}*"):
         owner = old.name[len(_SCRATCH) :].split("-")[0]
-        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+        if is_ascii_digits(owner) and not Path(f"/proc/{owner}").exists():
             shutil.rmtree(old, ignore_errors=True)
     return tempfile.mkdtemp(prefix=f"{_SCRATCH}{os.getpid()}-", dir=base)
 
