@@ -373,6 +373,19 @@ def test_an_idle_connection_that_died_is_replaced(
         other.dispose()
 
 
+def _turn_held_elsewhere(database: str) -> bool:
+    """Whether a request writer's turn on ``database`` is taken, seen through another open
+    file description of the lock file, as another process has one."""
+    fd = os.open(f"{os.path.abspath(database)}-writers.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def test_request_writers_on_sqlite_take_turns_through_a_file_lock(
     runtime: Runtime, tenant: NewTenant
 ) -> None:
@@ -387,15 +400,7 @@ def test_request_writers_on_sqlite_take_turns_through_a_file_lock(
     seen: list[bool] = []
 
     def held_elsewhere() -> bool:
-        # Another open file description, as another process has.
-        fd = os.open(f"{os.path.abspath(database)}-writers.lock", os.O_RDWR | os.O_CREAT)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-        return False
+        return _turn_held_elsewhere(database)
 
     def work(ctx: Any) -> None:
         ctx.session.execute(select(func.count()).select_from(Account))
@@ -425,14 +430,7 @@ def test_a_unit_that_takes_sqlites_write_lock_first_takes_its_turn_before_it(
     seen: list[bool] = []
 
     def held_elsewhere() -> bool:
-        fd = os.open(f"{os.path.abspath(database)}-writers.lock", os.O_RDWR | os.O_CREAT)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-        return False
+        return _turn_held_elsewhere(database)
 
     def work(ctx: Any) -> None:
         seen.append(held_elsewhere())
