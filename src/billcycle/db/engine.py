@@ -98,7 +98,7 @@ def begin_sqlite_write(dbapi_connection: Any) -> None:
     up to the busy timeout), so what follows reads and writes one consistent state.
     """
     if not dbapi_connection.in_transaction:
-        take_turn: Callable[[], None] | None = getattr(_write_turn, "take", None)
+        take_turn = armed_write_turn()
         if take_turn is not None:
             take_turn()
         dbapi_connection.execute("BEGIN IMMEDIATE")
@@ -112,8 +112,14 @@ _write_turn = threading.local()
 
 
 def arm_write_turn(take: Callable[[], None] | None) -> None:
-    """Set (or, with None, clear) the writer turn this thread takes before BEGIN."""
+    """Set (or, with None, clear) the writer turn this thread takes before it writes."""
     _write_turn.take = take
+
+
+def armed_write_turn() -> Callable[[], None] | None:
+    """The writer turn armed in this thread (taking it again is a no-op), if any."""
+    take: Callable[[], None] | None = getattr(_write_turn, "take", None)
+    return take
 
 
 def _begin_before_savepoint(conn: Any, _name: str) -> None:

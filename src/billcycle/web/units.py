@@ -43,7 +43,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from billcycle.context import ServiceContext
-from billcycle.db.engine import arm_write_turn
+from billcycle.db.engine import arm_write_turn, armed_write_turn
 from billcycle.db.session import read_only_unit
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import check_token_client
@@ -139,22 +139,18 @@ class _WriterTurn:
             mutex.release()
 
 
-# The turn armed by sqlite_writers in this thread, if any.
-_armed = threading.local()
-
-
 def _before_statement(
     _conn: object, _cursor: object, statement: str, *_args: object, **_kwargs: object
 ) -> None:
-    turn: _WriterTurn | None = getattr(_armed, "turn", None)
-    if turn is not None and turn.fd is None and statement.lstrip()[:6].upper() != "SELECT":
-        turn.take()
+    take = armed_write_turn()
+    if take is not None and statement.lstrip()[:6].upper() != "SELECT":
+        take()
 
 
 def _before_savepoint(*_args: object) -> None:
-    turn: _WriterTurn | None = getattr(_armed, "turn", None)
-    if turn is not None:
-        turn.take()
+    take = armed_write_turn()
+    if take is not None:
+        take()
 
 
 _LISTENING: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -175,17 +171,16 @@ def _listen(engine: Engine) -> None:
 
 @contextmanager
 def _turn_at_first_write(engine: Engine, database: str) -> Iterator[None]:
-    if getattr(_armed, "turn", None) is not None:  # already armed by an outer block
+    if armed_write_turn() is not None:  # already armed by an outer block
         yield
         return
     _listen(engine)
-    turn = _armed.turn = _WriterTurn(database)
+    turn = _WriterTurn(database)
     arm_write_turn(turn.take)
     try:
         yield
     finally:
         arm_write_turn(None)
-        _armed.turn = None
         turn.give_back()
 
 
