@@ -13,11 +13,15 @@ import pytest
 from sqlalchemy import func, select
 
 from billcycle.collections.models import CollectionEvent
+from billcycle.events.models import Event
 from billcycle.gateways.models import TestGatewayCharge
 from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.ledger import open_balances_repository as open_balances
+from billcycle.ledger.models import LedgerEntry
+from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.paymentmethods.statuses import PaymentMethodStatus
 from billcycle.paymentruns import setbased
+from billcycle.payments import charging
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant
 from tests.paymentruns.helpers import (
@@ -85,7 +89,18 @@ def _collect(api: Api, runtime: Runtime, jobs: ManualDispatcher) -> dict[str, An
         )
     owner = {c.account_id: i for i, c in enumerate(made)}
     payments = sorted(
-        (owner[p.account_id], p.status, p.amount_minor, p.gateway_response_code, p.attempt_source)
+        (
+            owner[p.account_id],
+            p.status,
+            p.amount_minor,
+            p.gateway_response_code,
+            p.attempt_source,
+            p.gateway_state,
+            p.gateway_response,
+            p.decline_category,
+            p.settled_at is not None,
+            p.gateway_transaction_id is not None,
+        )
         for p in payments_of(runtime, tenant_id)
     )
     with runtime.service_context(tenant_id) as ctx:
@@ -105,8 +120,39 @@ def _collect(api: Api, runtime: Runtime, jobs: ManualDispatcher) -> dict[str, An
                 ).all()
             )
         )
-        # The AR summary moved with the ledger, whichever way the run went.
+        # The AR summaries moved with the ledger, whichever way the run went.
         drift = open_balances.differences(ctx.session, tenant_id)
+        drift_accounts = open_balances.account_differences(ctx.session, tenant_id)
+        methods = sorted(
+            (
+                owner[m.account_id],
+                m.num_consecutive_failures,
+                m.total_processed_payments,
+                m.total_error_payments,
+                m.last_transaction,
+                m.last_failed_sale_at is not None,
+            )
+            for m in ctx.session.scalars(
+                select(PaymentMethod).where(PaymentMethod.tenant_id == tenant_id)
+            )
+        )
+        outbox = Counter(
+            dict(
+                ctx.session.execute(
+                    select(Event.type, func.count())
+                    .where(Event.tenant_id == tenant_id, Event.type.like("payment.%"))
+                    .group_by(Event.type)
+                ).all()
+            )
+        )
+        entries = sorted(
+            (owner[e.account_id], e.entry_type, e.amount_minor, e.invoice_id is not None)
+            for e in ctx.session.scalars(
+                select(LedgerEntry).where(
+                    LedgerEntry.tenant_id == tenant_id, LedgerEntry.payment_id.is_not(None)
+                )
+            )
+        )
     progress = run["progress"]
     return {
         "status": run["status"],
@@ -117,6 +163,10 @@ def _collect(api: Api, runtime: Runtime, jobs: ManualDispatcher) -> dict[str, An
         "charges": charges,
         "collections": events,
         "drift": drift,
+        "drift_accounts": drift_accounts,
+        "methods": methods,
+        "events": outbox,
+        "entries": entries,
     }
 
 
@@ -145,6 +195,7 @@ def test_the_set_based_chunk_settles_a_mixed_run_as_row_by_row_does(
 
     assert as_sets == row_by_row
     assert as_sets["drift"] == []
+    assert as_sets["drift_accounts"] == []
     # And the mix is what it says: approvals paid, each decline its code, pending and
     # timed-out sales still Processing (the reconciler settles them), the retry rule's
     # refusal worded.
@@ -161,3 +212,35 @@ def test_the_set_based_chunk_settles_a_mixed_run_as_row_by_row_does(
     assert as_sets["balances"][2] == [1200]
     processing = [p for p in as_sets["payments"] if p[1] == "Processing"]
     assert sorted(p[0] for p in processing) == [7, 8]
+
+
+def test_the_staged_settle_records_every_answer_as_one_by_one_does(
+    api: Api,
+    runtime: Runtime,
+    jobs: ManualDispatcher,
+    other_tenant: NewTenant,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The answers of a slice settled as one staged set (``charging._settle_staged``:
+    approvals, declines, pending and timed-out sales) leave the payments, ledger, AR
+    summaries, method counters, events and records exactly as recording each answer on
+    its own (``record_answer``) does: the same mix run once each way."""
+    staged: list[int] = []
+    real = charging._settle_staged
+
+    def counted(ctx: Any, answers: Any) -> Any:
+        found = real(ctx, answers)
+        staged.append(len(found))
+        return found
+
+    monkeypatch.setattr(charging, "_settle_staged", lambda ctx, answers: {})
+    one_by_one = _collect(api, runtime, jobs)
+    monkeypatch.setattr(charging, "_settle_staged", counted)
+    as_set = _collect(api_for(api.client, other_tenant), runtime, jobs)
+    assert sum(staged) >= 10  # every sent charge of the mix went the staged way
+
+    assert as_set == one_by_one
+    assert as_set["drift"] == []
+    assert as_set["drift_accounts"] == []
+    assert as_set["events"]["payment.failed"] == 5
+    assert as_set["events"]["payment.processed"] == 4

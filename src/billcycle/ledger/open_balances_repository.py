@@ -40,6 +40,7 @@ it equal to that recomputation on both databases.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -441,6 +442,100 @@ def entries_applied(
     as_of = _as_of(session, tenant_id)  # first: see _as_of
     _upsert(session, tenant_id, changes)
     _upsert_accounts(session, tenant_id, _per_account(as_of, accounts))
+
+
+# :func:`entries_applied` in two statements for many applications at once (a payment
+# run's slice), from ONE JSON array of [invoice_id, amount]: the touched posted
+# invoices' balances read now (after the entries), each one's move and zero crossing,
+# summed per (currency, due date) and per (currency, bucket, account) with the ALL
+# rows, upserted in key order. {rows}/{invoice}/{amount} read the array.
+_MOVED = """
+WITH m AS (
+    SELECT b.currency, b.due_date, b.account_id,
+           {greatest}(b.after, 0) - {greatest}(b.after + b.amount, 0) AS moved,
+           (CASE WHEN b.after > 0 THEN 1 ELSE 0 END)
+             - (CASE WHEN b.after + b.amount > 0 THEN 1 ELSE 0 END) AS crossed
+    FROM (
+        SELECT i.currency, i.due_date, i.account_id, d.amount,
+               i.amount_minor - COALESCE((
+                   SELECT SUM(l.amount_minor) FROM ledger_entries l
+                   WHERE l.invoice_id = i.id AND l.tenant_id = :t), 0) AS after
+        FROM (SELECT {invoice} AS invoice_id, SUM({amount}) AS amount
+              FROM {rows} GROUP BY {invoice}) d
+        JOIN invoices i ON i.id = d.invoice_id AND i.tenant_id {plus} = :t
+         AND i.status = :posted
+    ) b
+)
+"""
+_MOVED_DUE = """
+INSERT INTO open_balances (tenant_id, currency, due_date, balance_minor, invoices)
+SELECT :t, currency, due_date, SUM(moved), SUM(crossed) FROM m
+WHERE true
+GROUP BY currency, due_date HAVING SUM(moved) <> 0 OR SUM(crossed) <> 0
+ORDER BY currency, due_date
+ON CONFLICT (tenant_id, currency, due_date) DO UPDATE SET
+    balance_minor = open_balances.balance_minor + excluded.balance_minor,
+    invoices = open_balances.invoices + excluded.invoices
+"""
+_MOVED_ACCOUNTS = """
+INSERT INTO open_account_balances
+    (tenant_id, currency, bucket, account_id, balance_minor, invoices)
+SELECT :t, currency, bucket, account_id, SUM(moved), SUM(crossed) FROM (
+    SELECT currency, CASE WHEN due_date >= :d0 THEN 0 WHEN due_date >= :d30 THEN 1
+                          WHEN due_date >= :d60 THEN 2 WHEN due_date >= :d90 THEN 3
+                          ELSE 4 END AS bucket, account_id, moved, crossed FROM m
+    UNION ALL
+    SELECT currency, {all_bucket} AS bucket, account_id, moved, crossed FROM m
+) x
+WHERE true
+GROUP BY currency, bucket, account_id HAVING SUM(moved) <> 0 OR SUM(crossed) <> 0
+ORDER BY currency, bucket, account_id
+ON CONFLICT (tenant_id, currency, bucket, account_id) DO UPDATE SET
+    balance_minor = open_account_balances.balance_minor + excluded.balance_minor,
+    invoices = open_account_balances.invoices + excluded.invoices
+"""
+
+
+def entries_applied_many(
+    session: Session, tenant_id: int, applied: Sequence[tuple[int, int]]
+) -> None:
+    """:func:`entries_applied` for many (invoice id, amount) at once, with no Python per
+    invoice: the same reads and the same upserts (keys in order) as two statements over
+    one JSON array (a payment run's slice settles a thousand applications)."""
+    if not applied:
+        return
+    postgres = session.get_bind().dialect.name == "postgresql"
+    as_of = _as_of(session, tenant_id)  # first: see _as_of
+    if postgres:
+        parts = {
+            "rows": "json_array_elements(CAST(:rows AS json)) AS j(e)",
+            "invoice": "(j.e->>0)::bigint",
+            "amount": "(j.e->>1)::bigint",
+            "greatest": "GREATEST",
+            "plus": "",
+        }
+    else:
+        parts = {
+            "rows": "json_each(:rows) j",
+            "invoice": "json_extract(j.value, '$[0]')",
+            "amount": "json_extract(j.value, '$[1]')",
+            "greatest": "MAX",
+            "plus": "+ 0",
+        }
+    moved = _MOVED.format(**parts)
+    params: dict[str, Any] = {
+        "t": tenant_id,
+        "posted": InvoiceStatus.POSTED.value,
+        "rows": json.dumps([[int(i), int(a)] for i, a in applied], separators=(",", ":")),
+    }
+    session.execute(text(moved + _MOVED_DUE), params)
+    edges = {f"d{days}": as_of - timedelta(days=days) for days in (0, 30, 60, 90)}
+    session.execute(
+        text(moved + _MOVED_ACCOUNTS.format(all_bucket=ALL)).bindparams(
+            *(bindparam(name, type_=Date) for name in edges)
+        ),
+        {**params, **edges},
+    )
 
 
 # -- moving the account buckets to another business date ---------------------------------

@@ -48,6 +48,16 @@ def record_approvals(ctx: ServiceContext, approved: Mapping[int, int], *, at: da
     repo.approve_methods(ctx.session, ctx.tenant_id, approved, at=at)
 
 
+def record_sales(
+    ctx: ServiceContext, sales: Mapping[int, tuple[int, int, int, bool]], *, at: datetime
+) -> None:
+    """Many sales' outcomes through many methods (a batch settling a payment run's
+    slice): ``sales[method_id]`` = (approved, failed, failed since the last approval,
+    the last one approved), counted in payment id order; what :func:`record_sale` does
+    for each, in one statement."""
+    repo.record_sales(ctx.session, ctx.tenant_id, sales, at=at)
+
+
 def record_reversal(ctx: ServiceContext, method_id: int, *, at: datetime) -> PaymentMethod | None:
     """A settled sale came back (chargeback, ACH return): a failure for dunning, as a
     decline is, though the sale itself was approved."""

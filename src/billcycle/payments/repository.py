@@ -575,3 +575,151 @@ def payment_numbers(session: Session, tenant_id: int, payment_ids: Sequence[int]
         )
     )
     return {int(row[0]): str(row[1]) for row in rows}
+
+
+# -- settling a staged set of gateway answers (a payment run's slice) ---------------------
+#
+# Every statement reads the same JSON array of staged answers, one per payment:
+# [payment_id, kind, gateway_response, gateway_response_code, gateway_transaction_id,
+#  decline_category, gateway_state, invoice_id, source], kind "A" approved (Processed,
+# its money received and applied), "F" failed (Error, nothing moves), "P" still pending
+# (Processing; the answer's words kept). {c0}.. are its columns (``_json_columns``).
+_STAGED_INTEGERS = (0, 7)
+
+_STAGED_LOCK_SQLITE = """
+SELECT p.id FROM payments p
+WHERE p.id IN (SELECT json_extract(j.value, '$[0]') FROM json_each(:rows) j)
+  AND p.tenant_id + 0 = :t AND p.status = :processing AND p.deleted_at IS NULL
+ORDER BY p.id
+"""
+_STAGED_LOCK_POSTGRES = """
+SELECT p.id FROM payments p
+WHERE p.id IN (SELECT (j.e->>0)::bigint FROM json_array_elements(CAST(:rows AS json)) AS j(e))
+  AND p.tenant_id = :t AND p.status = :processing AND p.deleted_at IS NULL
+ORDER BY p.id FOR UPDATE
+"""
+
+# The money received on the account (entries on no invoice), then each approved
+# payment's one invoice-level intention applied as far as the invoice still owes (its
+# balance read now: the ledger summed on the invoice's index) and the payment allows.
+_STAGED_RECEIVED = """
+INSERT INTO ledger_entries (tenant_id, account_id, invoice_id, payment_id, entry_type,
+    amount_minor, currency, effective_date, reference, source, invoice_item_id, comment,
+    created_at)
+SELECT p.tenant_id, p.account_id, NULL, p.id, :received, p.amount_minor, p.currency,
+       p.effective_date, p.number, {c8}, NULL, NULL, :now
+FROM {rows} JOIN payments p ON p.id = {c0}
+WHERE {c1} = 'A' AND p.tenant_id {plus} = :t
+ORDER BY p.id
+"""
+_STAGED_APPLIED = """
+INSERT INTO ledger_entries (tenant_id, account_id, invoice_id, payment_id, entry_type,
+    amount_minor, currency, effective_date, reference, source, invoice_item_id, comment,
+    created_at)
+SELECT tenant_id, account_id, invoice_id, payment_id, :applied, amount_minor, currency,
+       effective_date, reference, source, NULL, NULL, :now
+FROM (
+    SELECT p.tenant_id, i.account_id, i.id AS invoice_id, p.id AS payment_id,
+           {least}(pa.amount_minor, p.amount_minor, i.amount_minor - COALESCE((
+               SELECT SUM(l.amount_minor) FROM ledger_entries l
+               WHERE l.invoice_id = i.id AND l.tenant_id = :t), 0)) AS amount_minor,
+           p.currency, {greatest}(:today, p.effective_date, i.invoice_date) AS effective_date,
+           p.number AS reference, {c8} AS source
+    FROM {rows}
+    JOIN payments p ON p.id = {c0}
+    JOIN payment_pending_applications pa
+      ON pa.tenant_id = :t AND pa.payment_id = p.id AND pa.invoice_id = {c7}
+     AND pa.invoice_item_id IS NULL
+    JOIN invoices i ON i.id = pa.invoice_id AND i.tenant_id {plus} = :t AND i.status = :posted
+    WHERE {c1} = 'A' AND p.tenant_id {plus} = :t
+) s
+WHERE amount_minor > 0
+ORDER BY payment_id
+RETURNING invoice_id, amount_minor
+"""
+_STAGED_PAYMENTS = """
+UPDATE payments SET
+    status = CASE {c1} WHEN 'A' THEN :processed WHEN 'F' THEN :error ELSE payments.status END,
+    gateway_state = COALESCE({c6}, payments.gateway_state),
+    gateway_response = {c2},
+    gateway_response_code = {c3},
+    gateway_transaction_id = COALESCE({c4}, payments.gateway_transaction_id),
+    decline_category = CASE WHEN {c1} = 'F' AND {c5} IS NOT NULL THEN {c5}
+                            ELSE payments.decline_category END,
+    settled_at = CASE {c1} WHEN 'A' THEN :now ELSE payments.settled_at END,
+    updated_at = :now
+FROM {rows}
+WHERE payments.id = {c0} AND payments.tenant_id {plus} = :t
+"""
+_STAGED_FORGET = """
+DELETE FROM payment_pending_applications
+WHERE tenant_id = :t AND payment_id IN (SELECT {c0} FROM {rows} WHERE {c1} IN ('A', 'F'))
+"""
+
+
+def lock_staged(
+    session: Session, tenant_id: int, payment_ids: Sequence[int], processing: str
+) -> set[int]:
+    """Those of ``payment_ids`` still ``processing``, under their locks (PostgreSQL:
+    ``FOR UPDATE`` in id order, every finisher's order; SQLite: the caller holds the
+    write lock)."""
+    statement = _STAGED_LOCK_POSTGRES if is_postgres(session) else _STAGED_LOCK_SQLITE
+    rows = json.dumps([[i] for i in sorted(set(payment_ids))], separators=(",", ":"))
+    return {
+        int(i)
+        for i in session.execute(
+            text(statement), {"rows": rows, "t": tenant_id, "processing": processing}
+        ).scalars()
+    }
+
+
+def settle_staged(
+    session: Session,
+    tenant_id: int,
+    staged: Sequence[Sequence[Any]],
+    *,
+    approved: bool,
+    now: datetime,
+    today: date,
+    statuses: tuple[str, str],
+    posted: str,
+) -> list[tuple[int, int]]:
+    """Record a staged set of gateway answers (``staged``: the rows of the JSON array
+    the note above describes) on their payments, which the caller locked
+    (:func:`lock_staged`) and found Processing: for the approved ones (``approved``:
+    there are some) the received and applied ledger entries, then every payment's
+    status and gateway words by ONE ``UPDATE ... FROM``, and the settled ones'
+    intentions forgotten. ``statuses``: (Processed, Error). Returns (invoice id,
+    amount) of each application made, for the AR summaries.
+
+    Tenant: every statement is scoped to ``tenant_id``."""
+    postgres = is_postgres(session)
+    parts = _json_columns(postgres, 9, _STAGED_INTEGERS)
+    parts.update(
+        least="LEAST" if postgres else "MIN",
+        greatest="GREATEST" if postgres else "MAX",
+        plus="" if postgres else "+ 0",
+    )
+    rows = json.dumps([list(row) for row in staged], separators=(",", ":"))
+    params: dict[str, Any] = {"rows": rows, "t": tenant_id, "now": now}
+    applied: list[tuple[int, int]] = []
+    if approved:
+        session.execute(
+            text(_STAGED_RECEIVED.format(**parts)).bindparams(bindparam("now", type_=UtcDateTime)),
+            {**params, "received": EntryType.PAYMENT_RECEIVED.value},
+        )
+        applied = [
+            (int(invoice_id), int(amount))
+            for invoice_id, amount in session.execute(
+                text(_STAGED_APPLIED.format(**parts)).bindparams(
+                    bindparam("now", type_=UtcDateTime), bindparam("today", type_=Date)
+                ),
+                {**params, "applied": EntryType.PAYMENT.value, "today": today, "posted": posted},
+            )
+        ]
+    session.execute(
+        text(_STAGED_PAYMENTS.format(**parts)).bindparams(bindparam("now", type_=UtcDateTime)),
+        {**params, "processed": statuses[0], "error": statuses[1]},
+    )
+    session.execute(text(_STAGED_FORGET.format(**parts)), {"rows": rows, "t": tenant_id})
+    return applied
