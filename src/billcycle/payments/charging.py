@@ -478,7 +478,8 @@ def begin_run_charges(ctx: ServiceContext, charges: Sequence[RunCharge]) -> list
     if not charges:
         return []
     numbers_ = number_sequences.number_block(ctx.session, ctx.tenant_id, "payment", len(charges))
-    earlier = pending_repository.orders_in_use(ctx.session, ctx.tenant_id, numbers_)
+    taken = pending_repository.orders_taken(ctx.session, ctx.tenant_id, numbers_)
+    earlier = pending_repository.orders_in_use(ctx.session, ctx.tenant_id, taken) if taken else {}
     now = ctx.clock.now()
     today = ctx.clock.today()
     found: list[PendingCharge] = []
@@ -518,16 +519,11 @@ def begin_run_charges(ctx: ServiceContext, charges: Sequence[RunCharge]) -> list
         status=PaymentStatus.PROCESSING.value,
         gateway_state=GatewayState.SUBMITTED.value,
     )
-    pending_repository.add_rows(
+    pending_repository.add_invoice_rows(
         ctx.session,
+        ctx.tenant_id,
         [
-            {
-                "tenant_id": ctx.tenant_id,
-                "payment_id": payment_id,
-                "invoice_id": charge.invoice_id,
-                "invoice_item_id": None,
-                "amount_minor": charge.request.amount_minor,
-            }
+            (payment_id, charge.invoice_id, charge.request.amount_minor)
             for (_, charge, _, _), payment_id in zip(made, ids, strict=True)
         ],
     )

@@ -3,13 +3,15 @@ settled) and of the Processing payments the reconciler looks at."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
+from billcycle.db.bulk import is_postgres
 from billcycle.payments.activity_repository import Stored, bulk_insert
 from billcycle.payments.models import Payment, PendingApplication, Refund
 from billcycle.payments.statuses import PaymentStatus, PaymentType, RefundStatus
@@ -34,6 +36,37 @@ def add_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         "payment_pending_applications",
         columns,
         [tuple(value(row[key]) for key in columns) for row in rows],
+    )
+
+
+_RUN_ROWS_SQLITE = """
+INSERT INTO payment_pending_applications (tenant_id, payment_id, invoice_id,
+    invoice_item_id, amount_minor)
+SELECT :t, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), NULL,
+       json_extract(j.value, '$[2]')
+FROM json_each(:rows) j
+"""
+_RUN_ROWS_POSTGRES = """
+INSERT INTO payment_pending_applications (tenant_id, payment_id, invoice_id,
+    invoice_item_id, amount_minor)
+SELECT :t, (j.e->>0)::bigint, (j.e->>1)::bigint, NULL, (j.e->>2)::bigint
+FROM json_array_elements(CAST(:rows AS json)) AS j(e)
+"""
+
+
+def add_invoice_rows(
+    session: Session, tenant_id: int, rows: Sequence[tuple[int, int, int]]
+) -> None:
+    """Many invoice-level intentions ``(payment_id, invoice_id, amount_minor)`` (a
+    payment run's slice) in ONE ``INSERT ... SELECT`` from a JSON array: no value
+    converted or bound per row.
+
+    Tenant: every row is written under ``tenant_id``."""
+    if not rows:
+        return
+    session.execute(
+        text(_RUN_ROWS_POSTGRES if is_postgres(session) else _RUN_ROWS_SQLITE),
+        {"t": tenant_id, "rows": json.dumps([list(r) for r in rows], separators=(",", ":"))},
     )
 
 
@@ -237,6 +270,31 @@ def same_order_payments(
             )
             .order_by(Payment.id)
         )
+    )
+
+
+def orders_taken(session: Session, tenant_id: int, gateway_order_ids: Sequence[str]) -> list[str]:
+    """Those of ``gateway_order_ids`` some electronic payment was already sent under
+    (usually none: a payment run's numbers are fresh), in one statement over a JSON
+    array, no payment read."""
+    if not gateway_order_ids:
+        return []
+    if is_postgres(session):
+        source = "SELECT j.e FROM json_array_elements_text(CAST(:ids AS json)) AS j(e)"
+    else:
+        source = "SELECT value FROM json_each(:ids)"
+    return list(
+        session.execute(
+            text(
+                "SELECT DISTINCT gateway_order_id FROM payments WHERE tenant_id = :t "
+                f"AND payment_type = :electronic AND gateway_order_id IN ({source})"
+            ),
+            {
+                "t": tenant_id,
+                "electronic": PaymentType.ELECTRONIC.value,
+                "ids": json.dumps(list(gateway_order_ids)),
+            },
+        ).scalars()
     )
 
 
