@@ -273,22 +273,25 @@ def same_order_payments(
     )
 
 
+_ORDERS_TAKEN = (
+    "SELECT DISTINCT gateway_order_id FROM payments WHERE tenant_id = :t "
+    "AND payment_type = :electronic AND gateway_order_id IN ({source})"
+)
+_ORDERS_TAKEN_SQLITE = _ORDERS_TAKEN.format(source="SELECT value FROM json_each(:ids)")
+_ORDERS_TAKEN_POSTGRES = _ORDERS_TAKEN.format(
+    source="SELECT j.e FROM json_array_elements_text(CAST(:ids AS json)) AS j(e)"
+)
+
+
 def orders_taken(session: Session, tenant_id: int, gateway_order_ids: Sequence[str]) -> list[str]:
     """Those of ``gateway_order_ids`` some electronic payment was already sent under
     (usually none: a payment run's numbers are fresh), in one statement over a JSON
     array, no payment read."""
     if not gateway_order_ids:
         return []
-    if is_postgres(session):
-        source = "SELECT j.e FROM json_array_elements_text(CAST(:ids AS json)) AS j(e)"
-    else:
-        source = "SELECT value FROM json_each(:ids)"
     return list(
         session.execute(
-            text(
-                "SELECT DISTINCT gateway_order_id FROM payments WHERE tenant_id = :t "
-                f"AND payment_type = :electronic AND gateway_order_id IN ({source})"
-            ),
+            text(_ORDERS_TAKEN_POSTGRES if is_postgres(session) else _ORDERS_TAKEN_SQLITE),
             {
                 "t": tenant_id,
                 "electronic": PaymentType.ELECTRONIC.value,
