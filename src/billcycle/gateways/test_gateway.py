@@ -587,7 +587,13 @@ class TestGateway:
 
         return self._once(sale.key, record)
 
-    def _answer(self, sale: _Sale, row: Any, fresh: bool) -> GatewayResult:
+    def _answer(
+        self,
+        sale: _Sale,
+        row: Any,
+        fresh: bool,
+        amounts: dict[tuple[int, str], Decimal] | None = None,
+    ) -> GatewayResult:
         _same_request(row, TransactionKind.SALE, sale.amount_minor, sale.currency, None, sale.token)
         if fresh and log.isEnabledFor(logging.DEBUG):
             log.debug("test gateway sale %s: %s", transaction_id(row.id), row.state)
@@ -595,7 +601,7 @@ class TestGateway:
             return self._timed_out(
                 sale.key, from_minor(sale.amount_minor, sale.currency), sale.currency
             )
-        return self._result(row)
+        return self._result(row, amounts)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -665,8 +671,18 @@ class TestGateway:
             updated_at=now,
         )
 
-    def _result(self, row: TestGatewayCharge) -> GatewayResult:
+    def _result(
+        self, row: TestGatewayCharge, amounts: dict[tuple[int, str], Decimal] | None = None
+    ) -> GatewayResult:
+        """What the book's entry answers. ``amounts``: the Decimal of each (minor,
+        currency) already built for the batch being answered."""
         state = ChargeState(row.state)
+        if amounts is None:
+            amount = from_minor(row.amount_minor, row.currency)
+        else:
+            key = (row.amount_minor, row.currency)
+            found = amounts.get(key)
+            amount = amounts[key] = found if found is not None else from_minor(*key)
         category = None
         if state is ChargeState.DECLINED:
             scenario = scenario_of_token(row.token) if row.token else None
@@ -680,7 +696,7 @@ class TestGateway:
             outcome=_OUTCOMES[state],
             idempotency_key=row.idempotency_key,
             transaction_id=transaction_id(row.id),
-            amount=from_minor(row.amount_minor, row.currency),
+            amount=amount,
             currency=row.currency,
             code=row.code,
             message=row.message,
@@ -700,7 +716,7 @@ class BatchingTestGateway(TestGateway):
         transaction (keys already known answer their transaction, as :meth:`sale` does).
         A request :meth:`sale` would refuse outright (a bad key or amount, a key reused
         for another transaction) raises here; the caller then sends them one by one."""
-        checked = [_checked(request) for request in requests]
+        checked = _checked_many(requests)
         keys = [c.key for c in checked]
         if len(set(keys)) != len(keys):
             return [self.sale(request) for request in requests]
@@ -708,8 +724,10 @@ class BatchingTestGateway(TestGateway):
             return []
         self._wait()
         written = self._writer.write(self, checked)
+        amounts: dict[tuple[int, str], Decimal] = {}  # a batch shares a few amounts
         return [
-            self._answer(c, row, fresh) for c, (row, fresh) in zip(checked, written, strict=True)
+            self._answer(c, row, fresh, amounts)
+            for c, (row, fresh) in zip(checked, written, strict=True)
         ]
 
 
@@ -746,6 +764,27 @@ def _checked(request: SaleRequest) -> _Sale:
     amount_minor = _positive_minor(request.amount, currency)
     token = request.payment_method.token
     return _Sale(key, currency, amount_minor, token, scenario_of_token(token))
+
+
+def _checked_many(requests: Sequence[SaleRequest]) -> list[_Sale]:
+    """:func:`_checked` for a batch: each distinct (amount, currency) and token checked
+    once (a payment run's batch shares a few)."""
+    minors: dict[tuple[Decimal, str], tuple[str, int]] = {}
+    scenarios: dict[str, Scenario] = {}
+    found: list[_Sale] = []
+    for request in requests:
+        key = check_idempotency_key(request.idempotency_key)
+        money = (request.amount, request.currency)
+        known = minors.get(money)
+        if known is None:
+            currency = normalize_currency(request.currency)
+            known = minors[money] = (currency, _positive_minor(request.amount, currency))
+        token = request.payment_method.token
+        scenario = scenarios.get(token)
+        if scenario is None:
+            scenario = scenarios[token] = scenario_of_token(token)
+        found.append(_Sale(key, known[0], known[1], token, scenario))
+    return found
 
 
 class _GroupWriter:

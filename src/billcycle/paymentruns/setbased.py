@@ -115,6 +115,8 @@ def begin(
     comment_limit = payments.LIMITS["comment"]
     closed_ok = run.process_payment_with_closed_pm
     found_gateways = _Gateways(ctx)
+    active: dict[Any, Any] = {}  # the gateway asked for -> the active one's id, or None
+    amounts: dict[tuple[int, str], Any] = {}  # (minor, currency) -> its Decimal
     source = f"PaymentRun {run.payment_run_number}"
     decided: list[dict[str, Any]] = []
     charges: list[RunCharge] = []
@@ -185,16 +187,17 @@ def begin(
         chargeable = status == PaymentMethodStatus.ACTIVE or (
             closed_ok and status == PaymentMethodStatus.CLOSED
         )
-        gateway_id = (
-            found_gateways.active(
+        gateway_id = None
+        if chargeable and row.token:
+            wanted = (
                 row.payment_gateway_id
                 or run.payment_gateway_id
                 or row.method_gateway
                 or row.account_gateway
             )
-            if chargeable and row.token
-            else None
-        )
+            gateway_id = active.get(wanted, active)
+            if gateway_id is active:
+                gateway_id = active[wanted] = found_gateways.active(wanted)
         if (
             retry_unknown
             or gateway_id is None
@@ -206,14 +209,15 @@ def begin(
             rest.append(int(row.id))
             continue
         currency = str(row.account_currency)
+        amount = amounts.get((to_collect, currency))
+        if amount is None:
+            amount = amounts[(to_collect, currency)] = from_minor(to_collect, currency)
         charges.append(
             RunCharge(
                 request=ChargeRequest(
                     account_id=int(row.account_id),
                     amount_minor=to_collect,
-                    invoices=(
-                        InvoiceApplication(int(row.invoice_id), from_minor(to_collect, currency)),
-                    ),
+                    invoices=(InvoiceApplication(int(row.invoice_id), amount),),
                     payment_method_id=None,
                     gateway_id=row.payment_gateway_id or run.payment_gateway_id,
                     comment=row.comment,

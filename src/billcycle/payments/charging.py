@@ -898,8 +898,13 @@ def _sale_batch(
     if len(results) != len(charges):
         log.error("gateway batch: %d answers for %d sales", len(results), len(charges))
         return [_lost(charge) for charge in charges]
-    for result in results:  # each sale of the batch counts as a sale by its outcome
-        metrics.GATEWAY_CALLS.labels(label, "sale", result.outcome.value.lower()).inc()
+    # Each sale of the batch counts as a sale by its outcome (one increment per outcome).
+    by_outcome: dict[str, int] = {}
+    for result in results:
+        outcome = result.outcome.value
+        by_outcome[outcome] = by_outcome.get(outcome, 0) + 1
+    for outcome, count in by_outcome.items():
+        metrics.GATEWAY_CALLS.labels(label, "sale", outcome.lower()).inc(count)
     return [ChargeAnswer(pending=c, result=r) for c, r in zip(charges, results, strict=True)]
 
 
