@@ -20,6 +20,7 @@ from billcycle.ledger import open_balances_repository as open_balances
 from billcycle.ledger.models import LedgerEntry
 from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.paymentmethods.statuses import PaymentMethodStatus
+from billcycle.paymentruns import chunk_repository as chunk_repo
 from billcycle.paymentruns import setbased
 from billcycle.payments import charging
 from billcycle.runtime import Runtime
@@ -222,9 +223,11 @@ def test_the_staged_settle_records_every_answer_as_one_by_one_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The answers of a slice settled as one staged set (``charging._settle_staged``:
-    approvals, declines, pending and timed-out sales) leave the payments, ledger, AR
-    summaries, method counters, events and records exactly as recording each answer on
-    its own (``record_answer``) does: the same mix run once each way."""
+    approvals, declines, pending and timed-out sales) and the failed records' results
+    written from their payments (``chunk_repository.fail_records``) leave the payments,
+    ledger, AR summaries, method counters, events and records exactly as recording each
+    answer on its own (``record_answer``) and each record in Python do: the same mix run
+    once each way."""
     staged: list[int] = []
     real = charging._settle_staged
 
@@ -233,9 +236,14 @@ def test_the_staged_settle_records_every_answer_as_one_by_one_does(
         staged.append(len(found))
         return found
 
+    # The reference: each answer recorded on its own, and the failed records' results
+    # written row by row from the outcomes (``collect._finish``'s loop).
     monkeypatch.setattr(charging, "_settle_staged", lambda ctx, answers: {})
+    real_fail = chunk_repo.fail_records
+    monkeypatch.setattr(chunk_repo, "fail_records", lambda *a, **k: set())
     one_by_one = _collect(api, runtime, jobs)
     monkeypatch.setattr(charging, "_settle_staged", counted)
+    monkeypatch.setattr(chunk_repo, "fail_records", real_fail)
     as_set = _collect(api_for(api.client, other_tenant), runtime, jobs)
     assert sum(staged) >= 10  # every sent charge of the mix went the staged way
 

@@ -62,6 +62,11 @@ from billcycle.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
+# A failed payment's record when the gateway gave no code or message.
+DECLINED_CODE = "Declined"
+DECLINED_MESSAGE = "The gateway declined the charge."
+
+
 class ChunkTakenOver(Conflict):
     """Another worker charged this chunk's records meanwhile (our lease ran out)."""
 
@@ -538,6 +543,19 @@ def _finish(ctx: ServiceContext, begun: Begun, answers: Sequence[ChargeAnswer]) 
     ids = [i for i in ids if i not in settled]
     if not ids:
         return counts
+    # Those whose payment failed (declines, errors), likewise from the payments.
+    failed = chunk_repo.fail_records(
+        ctx.session,
+        ctx.tenant_id,
+        ids,
+        now,
+        error=PaymentStatus.ERROR.value,
+        declined=(DECLINED_CODE, DECLINED_MESSAGE),
+    )
+    counts.failed += len(failed)
+    ids = [i for i in ids if i not in failed]
+    if not ids:
+        return counts
     records = repo.finishing_rows(ctx.session, ctx.tenant_id, ids)
     statuses = repo.payment_statuses(
         ctx.session, ctx.tenant_id, [r.payment_id for r in records if r.payment_id is not None]
@@ -567,10 +585,10 @@ def _finish(ctx: ServiceContext, begun: Begun, answers: Sequence[ChargeAnswer]) 
             transactions.append(_payment_tx(record, status))
             result = RecordResult.ERROR.value
             error = (
-                (outcome.gateway_code if outcome is not None else None) or code or "Declined",
+                (outcome.gateway_code if outcome is not None else None) or code or DECLINED_CODE,
                 (outcome.gateway_message if outcome is not None else None)
                 or message
-                or "The gateway declined the charge.",
+                or DECLINED_MESSAGE,
             )
             counts.failed += 1
         else:
