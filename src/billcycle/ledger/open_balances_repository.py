@@ -512,7 +512,7 @@ def entries_applied_many(
             "invoice": "(j.e->>0)::bigint",
             "amount": "(j.e->>1)::bigint",
             "greatest": "GREATEST",
-            "plus": "",
+            "plus": "+ 0",  # the invoices by primary key (as on SQLite)
         }
     else:
         parts = {

@@ -175,7 +175,7 @@ UPDATE payment_methods SET
     last_failed_sale_at = CASE WHEN (j.e->>2)::int > 0 THEN :at ELSE last_failed_sale_at END,
     updated_at = :at
 FROM json_array_elements(CAST(:rows AS json)) AS j(e)
-WHERE payment_methods.id = (j.e->>0)::bigint AND payment_methods.tenant_id = :t
+WHERE payment_methods.id = (j.e->>0)::bigint AND payment_methods.tenant_id + 0 = :t
 """
 
 
@@ -201,7 +201,7 @@ def record_sales(
     if postgres:
         session.execute(
             text(
-                "SELECT id FROM payment_methods WHERE tenant_id = :t AND id IN "
+                "SELECT id FROM payment_methods WHERE tenant_id + 0 = :t AND id IN "
                 "(SELECT (j.e->>0)::bigint FROM json_array_elements(CAST(:rows AS json)) "
                 "AS j(e)) ORDER BY id FOR UPDATE"
             ),
