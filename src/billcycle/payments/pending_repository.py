@@ -278,8 +278,11 @@ _ORDERS_TAKEN = (
     "AND payment_type = :electronic AND gateway_order_id IN ({source})"
 )
 _ORDERS_TAKEN_SQLITE = _ORDERS_TAKEN.format(source="SELECT value FROM json_each(:ids)")
-_ORDERS_TAKEN_POSTGRES = _ORDERS_TAKEN.format(
-    source="SELECT j.e FROM json_array_elements_text(CAST(:ids AS json)) AS j(e)"
+# PostgreSQL: the ids as one array parameter, so ix_payments_gateway_order is searched
+# for them (a join to the JSON rows hashed every payment of the tenant instead).
+_ORDERS_TAKEN_POSTGRES = (
+    "SELECT DISTINCT gateway_order_id FROM payments WHERE tenant_id = :t "
+    "AND payment_type = :electronic AND gateway_order_id = ANY(CAST(:ids AS varchar[]))"
 )
 
 
@@ -289,13 +292,14 @@ def orders_taken(session: Session, tenant_id: int, gateway_order_ids: Sequence[s
     array, no payment read."""
     if not gateway_order_ids:
         return []
+    postgres = is_postgres(session)
     return list(
         session.execute(
-            text(_ORDERS_TAKEN_POSTGRES if is_postgres(session) else _ORDERS_TAKEN_SQLITE),
+            text(_ORDERS_TAKEN_POSTGRES if postgres else _ORDERS_TAKEN_SQLITE),
             {
                 "t": tenant_id,
                 "electronic": PaymentType.ELECTRONIC.value,
-                "ids": json.dumps(list(gateway_order_ids)),
+                "ids": list(gateway_order_ids) if postgres else json.dumps(list(gateway_order_ids)),
             },
         ).scalars()
     )
