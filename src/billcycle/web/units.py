@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -101,6 +102,39 @@ def _in_process(database: str) -> threading.Lock:
     return found
 
 
+# While a thread of this process holds a writer turn, the interpreter hands the GIL
+# over at most this often (seconds; Python's default is 5 ms). The turn holder gives up
+# the GIL in every SQLite call and then waits for it; with the default interval a busy
+# event loop (parsing, answering) keeps it up to 5 ms each time, while every other
+# process's writer waits for the turn. Only a waiting thread shortens anyone's slice, so
+# outside the turn (or with no one waiting) this costs nothing.
+TURN_SWITCH_INTERVAL = float(os.environ.get("BILLCYCLE_TURN_SWITCH_INTERVAL", "0.0001"))
+_switch_guard = threading.Lock()
+_switch_holders = 0
+_switch_saved = 0.005
+
+
+def _hold_switch_interval() -> None:
+    global _switch_holders, _switch_saved
+    if TURN_SWITCH_INTERVAL <= 0:
+        return
+    with _switch_guard:
+        if _switch_holders == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(TURN_SWITCH_INTERVAL)
+        _switch_holders += 1
+
+
+def _release_switch_interval() -> None:
+    global _switch_holders
+    if TURN_SWITCH_INTERVAL <= 0:
+        return
+    with _switch_guard:
+        _switch_holders -= 1
+        if _switch_holders == 0:
+            sys.setswitchinterval(_switch_saved)
+
+
 class _WriterTurn:
     """A writer thread's turn on one SQLite file, taken at its unit's first writing
     statement (or savepoint) and given back when the unit ends."""
@@ -130,12 +164,14 @@ class _WriterTurn:
             mutex.release()
             raise
         self.fd, self.mutex = fd, mutex
+        _hold_switch_interval()
 
     def give_back(self) -> None:
         fd, mutex = self.fd, self.mutex
         self.fd = self.mutex = None
         if fd is not None:
             os.close(fd)  # closing the file releases its lock
+            _release_switch_interval()
         if mutex is not None:
             mutex.release()
 
