@@ -48,11 +48,11 @@ def _commits(runtime: Runtime) -> tuple[list[int], Any]:
     return seen, record
 
 
-async def _queued(count: int) -> None:
+async def _queued(runtime: Runtime, count: int) -> None:
     """Until ``count`` writes wait in this process's group queue (each request reaches
     ``Units.write`` after a few awaits of its own)."""
     for _ in range(10_000):
-        if len(units_module._group().pending) >= count:
+        if len(units_module._group(runtime.engine).pending) >= count:
             return
         await anyio.sleep(0.001)
     raise AssertionError(f"{count} writes never queued")
@@ -93,7 +93,7 @@ def test_a_group_commits_once_and_a_failed_write_rolls_back_only_itself(
             async with anyio.create_task_group() as tasks, write_limiter("sqlite"):
                 for index in range(len(bodies)):
                     tasks.start_soon(post, index)
-                    await _queued(index + 1)
+                    await _queued(runtime, index + 1)
 
     try:
         anyio.run(scenario)
@@ -175,3 +175,39 @@ def test_writes_grouped_or_not_each_answer_their_own_result(
         )
     assert count == 12 - len(refused)
     assert stored == {results[i]: f"write {i}" for i in range(12) if i not in refused}
+
+
+def test_a_group_limit_of_one_commits_each_write_on_its_own(
+    app: FastAPI, api: Api, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``write_group_limit = 1``: queued writes still run one at a time, each its own
+    transaction (the behaviour before group commit)."""
+    if not _grouping(runtime):
+        pytest.skip("PostgreSQL runs its writes in parallel: they are not grouped")
+    monkeypatch.setattr(
+        runtime, "settings", runtime.settings.model_copy(update={"write_group_limit": 1})
+    )
+    statuses: list[int] = []
+    seen, record = _commits(runtime)
+
+    async def scenario() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+
+            async def post(index: int) -> None:
+                answer = await client.post(
+                    "/zuora/v1/accounts", json=_account(f"one {index}"), headers=api.zuora_headers
+                )
+                statuses.append(answer.status_code)
+
+            async with anyio.create_task_group() as tasks, write_limiter("sqlite"):
+                for index in range(3):
+                    tasks.start_soon(post, index)
+                    await _queued(runtime, index + 1)
+
+    try:
+        anyio.run(scenario)
+    finally:
+        event.remove(runtime.engine, "commit", record)
+    assert statuses == [200, 200, 200]
+    assert len(seen) == 3

@@ -319,9 +319,6 @@ class Units:
 # client never sees a write that could still roll back. PostgreSQL locks rows, and its
 # writes run in parallel on their own connections: they are not grouped.
 
-# The most writes one transaction carries (a group holds the turn ~1 ms a write).
-GROUP_LIMIT = 32
-
 
 @dataclass(eq=False, slots=True)
 class _Job:
@@ -350,7 +347,9 @@ class _Group:
     leading: bool = False
 
 
-_groups: RunVar[_Group] = RunVar("billcycle_write_groups")
+# Per event loop, one group queue per database (engine): a process (a test suite) may
+# write to several.
+_groups: RunVar[weakref.WeakKeyDictionary[Engine, _Group]] = RunVar("billcycle_write_groups")
 _group_threads: RunVar[CapacityLimiter] = RunVar("billcycle_group_threads")
 
 
@@ -359,11 +358,14 @@ def _groups_writes(engine: Engine) -> bool:
     return url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
 
 
-def _group() -> _Group:
-    group = _groups.get(None)
+def _group(engine: Engine) -> _Group:
+    groups = _groups.get(None)
+    if groups is None:
+        groups = weakref.WeakKeyDictionary()
+        _groups.set(groups)
+    group = groups.get(engine)
     if group is None:
-        group = _Group()
-        _groups.set(group)
+        group = groups[engine] = _Group()
     return group
 
 
@@ -381,9 +383,9 @@ async def _grouped(units: Units, work: Callable[[ServiceContext], T]) -> T:
     """``units.write(work)`` on SQLite: queued with the process's other waiting writes.
     The request that finds no group leading leads: it takes the write limiter (so the
     audit and Idempotency-Key writes of the process still run one at a time with it),
-    runs the writes queued by then, up to GROUP_LIMIT, as one transaction in a writer
+    runs the writes queued by then, up to ``write_group_limit``, as one transaction in a writer
     thread, wakes their requests and hands the lead to the oldest write still queued."""
-    group = _group()
+    group = _group(units.runtime.engine)
     job = _Job(units, work)
     group.pending.append(job)
     if group.leading:
@@ -401,8 +403,9 @@ async def _grouped(units: Units, work: Callable[[ServiceContext], T]) -> T:
     batch: list[_Job] = []
     try:
         async with write_limiter("sqlite"):
-            batch = group.pending[:GROUP_LIMIT]
-            del group.pending[:GROUP_LIMIT]
+            limit = max(1, units.runtime.settings.write_group_limit)
+            batch = group.pending[:limit]
+            del group.pending[:limit]
             await anyio.to_thread.run_sync(run_group, batch, limiter=_group_thread())
     finally:
         for other in batch:
@@ -452,7 +455,7 @@ def run_group(jobs: list[_Job]) -> None:
                     job.error = exc
             for job in jobs:
                 if job.error is None:
-                    _run_one(runtime, session, job, savepoint=bool(done))
+                    _run_one(session, job, savepoint=bool(done))
                     if job.error is None:
                         done.append(job)
     except BaseException as exc:  # the commit (or the turn) failed: nothing was written
@@ -466,16 +469,16 @@ def run_group(jobs: list[_Job]) -> None:
         job.ran = True
 
 
-def _run_one(runtime: Runtime, session: Session, job: _Job, *, savepoint: bool) -> None:
+def _run_one(session: Session, job: _Job, *, savepoint: bool) -> None:
     callbacks = session.info.get(AFTER_COMMIT_KEY)
     kept = len(callbacks) if callbacks is not None else 0
     session.info.pop(ORG_SCOPE_KEY, None)  # set again for a write limited to organizations
     try:
         if savepoint:
             with session.begin_nested():
-                job.result = _work(runtime, session, job)
+                job.result = _work(session, job)
         else:
-            job.result = _work(runtime, session, job)
+            job.result = _work(session, job)
     except Exception as exc:
         job.error = exc
         if not savepoint:
@@ -489,9 +492,9 @@ def _run_one(runtime: Runtime, session: Session, job: _Job, *, savepoint: bool) 
             del after[kept:]  # its after-commit callbacks go with its writes
 
 
-def _work(runtime: Runtime, session: Session, job: _Job) -> object:
+def _work(session: Session, job: _Job) -> object:
     units = job.units
-    ctx = runtime.context(session, units.tenant_id, units.org_ids)
+    ctx = units.runtime.context(session, units.tenant_id, units.org_ids)
     result = job.work(ctx)
     if units.audit is not None:
         units.audit(session, result)
