@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     webhook_max_concurrency: int = 16
     webhook_timeout_seconds: float = 10.0
     webhook_disable_after_days: int = 5
+    # SQLite: the most request writes of one server process that share one transaction
+    # and commit (group commit, billcycle.web.units); 1: each write its own.
+    write_group_limit: int = 32
 
 
 @lru_cache

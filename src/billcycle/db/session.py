@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-_AFTER_COMMIT = "billcycle_after_commit"
+# session.info key of the callbacks to run once the unit committed (see after_commit).
+AFTER_COMMIT_KEY = _AFTER_COMMIT = "billcycle_after_commit"
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import anyio.to_thread
@@ -42,11 +43,12 @@ from anyio.lowlevel import RunVar
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
-from billcycle.context import ServiceContext
+from billcycle.context import ORG_SCOPE_KEY, ServiceContext
 from billcycle.db.engine import arm_write_turn, armed_write_turn
-from billcycle.db.session import read_only_unit
+from billcycle.db.session import AFTER_COMMIT_KEY, read_only_unit, unit_of_work
 from billcycle.runtime import Runtime
-from billcycle.tenancy.service import check_token_client
+from billcycle.tenancy.repository import client_generation
+from billcycle.tenancy.service import check_generation, check_token_client
 
 T = TypeVar("T")
 
@@ -100,6 +102,39 @@ def _in_process(database: str) -> threading.Lock:
     return found
 
 
+# While a thread of this process holds a writer turn, the interpreter hands the GIL
+# over at most this often (seconds; Python's default is 5 ms). The turn holder gives up
+# the GIL in every SQLite call and then waits for it; with the default interval a busy
+# event loop (parsing, answering) keeps it up to 5 ms each time, while every other
+# process's writer waits for the turn. Only a waiting thread shortens anyone's slice, so
+# outside the turn (or with no one waiting) this costs nothing.
+TURN_SWITCH_INTERVAL = float(os.environ.get("BILLCYCLE_TURN_SWITCH_INTERVAL", "0.0001"))
+_switch_guard = threading.Lock()
+_switch_holders = 0
+_switch_saved = 0.005
+
+
+def _hold_switch_interval() -> None:
+    global _switch_holders, _switch_saved
+    if TURN_SWITCH_INTERVAL <= 0:
+        return
+    with _switch_guard:
+        if _switch_holders == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(TURN_SWITCH_INTERVAL)
+        _switch_holders += 1
+
+
+def _release_switch_interval() -> None:
+    global _switch_holders
+    if TURN_SWITCH_INTERVAL <= 0:
+        return
+    with _switch_guard:
+        _switch_holders -= 1
+        if _switch_holders == 0:
+            sys.setswitchinterval(_switch_saved)
+
+
 class _WriterTurn:
     """A writer thread's turn on one SQLite file, taken at its unit's first writing
     statement (or savepoint) and given back when the unit ends."""
@@ -129,12 +164,14 @@ class _WriterTurn:
             mutex.release()
             raise
         self.fd, self.mutex = fd, mutex
+        _hold_switch_interval()
 
     def give_back(self) -> None:
         fd, mutex = self.fd, self.mutex
         self.fd = self.mutex = None
         if fd is not None:
             os.close(fd)  # closing the file releases its lock
+            _release_switch_interval()
         if mutex is not None:
             mutex.release()
 
@@ -248,6 +285,8 @@ class Units:
         return await anyio.to_thread.run_sync(self.read_as_client, work, limiter=read_limiter())
 
     async def write(self, work: Callable[[ServiceContext], T]) -> T:
+        if _groups_writes(self.runtime.engine):
+            return await _grouped(self, work)
         limiter = write_limiter(self.runtime.engine.dialect.name)
         return await anyio.to_thread.run_sync(self._write, work, limiter=limiter)
 
@@ -262,3 +301,201 @@ class Units:
             if self.audit is not None:
                 self.audit(ctx.session, result)
             return result
+
+
+# -- group commit (SQLite) ------------------------------------------------------------------
+#
+# On SQLite every request writer of every server process waits its turn for the one write
+# lock, so POST throughput is 1 / (the time a write holds the turn). A unit of work alone
+# pays, inside its turn, the hand-off of the turn between processes (a blocked thread of
+# the other process woken, then waiting for its own process's GIL, which the busy event
+# loop holds for up to a switch interval), BEGIN IMMEDIATE, and a commit that appends every
+# page it touched to the WAL (the number row, the accounts, contacts, events and audit
+# tables and their indexes: the same few pages, written again by every POST). The writes
+# waiting in one process at the same moment instead run in ONE transaction, one after
+# another, each but the first in a savepoint of its own, so a write that fails rolls back
+# only itself (its request answers its error; the others commit); one turn, one commit and
+# one WAL append carry them all. The answer of each is released only after that commit: a
+# client never sees a write that could still roll back. PostgreSQL locks rows, and its
+# writes run in parallel on their own connections: they are not grouped.
+
+
+@dataclass(eq=False, slots=True)
+class _Job:
+    units: Units
+    work: Callable[[ServiceContext], object]
+    woken: anyio.Event = field(default_factory=anyio.Event)
+    lead: bool = False
+    ran: bool = False
+    result: object = None
+    error: BaseException | None = None
+
+    def outcome(self) -> object:
+        if self.error is not None:
+            raise self.error
+        if not self.ran:  # pragma: no cover - a group always settles each of its writes
+            raise RuntimeError("a grouped write was never run")
+        return self.result
+
+
+@dataclass(eq=False, slots=True)
+class _Group:
+    """The writes waiting in this process (one event loop), and whether one of their
+    requests is leading: running a group in a writer thread, or about to."""
+
+    pending: list[_Job] = field(default_factory=list)
+    leading: bool = False
+
+
+# Per event loop, one group queue per database (engine): a process (a test suite) may
+# write to several.
+_groups: RunVar[weakref.WeakKeyDictionary[Engine, _Group]] = RunVar("billcycle_write_groups")
+_group_threads: RunVar[CapacityLimiter] = RunVar("billcycle_group_threads")
+
+
+def _groups_writes(engine: Engine) -> bool:
+    url = engine.url
+    return url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+
+
+def _group(engine: Engine) -> _Group:
+    groups = _groups.get(None)
+    if groups is None:
+        groups = weakref.WeakKeyDictionary()
+        _groups.set(groups)
+    group = groups.get(engine)
+    if group is None:
+        group = groups[engine] = _Group()
+    return group
+
+
+def _group_thread() -> CapacityLimiter:
+    # The thread that runs a group, apart from the request's own limiter: the leader
+    # already holds the write limiter's token (anyio lends a task one token at most).
+    limiter = _group_threads.get(None)
+    if limiter is None:
+        limiter = CapacityLimiter(1)
+        _group_threads.set(limiter)
+    return limiter
+
+
+async def _grouped(units: Units, work: Callable[[ServiceContext], T]) -> T:
+    """``units.write(work)`` on SQLite: queued with the process's other waiting writes.
+    The request that finds no group leading leads: it takes the write limiter (so the
+    audit and Idempotency-Key writes of the process still run one at a time with it),
+    runs the writes queued by then, up to ``write_group_limit``, as one transaction in a writer
+    thread, wakes their requests and hands the lead to the oldest write still queued."""
+    group = _group(units.runtime.engine)
+    job = _Job(units, work)
+    group.pending.append(job)
+    if group.leading:
+        try:
+            await job.woken.wait()
+        except BaseException:
+            if job in group.pending:  # cancelled before it ran: it never will
+                group.pending.remove(job)
+                if job.lead:
+                    _hand_off(group)
+            raise
+        if not job.lead:
+            return job.outcome()  # type: ignore[return-value]
+    group.leading = True
+    batch: list[_Job] = []
+    try:
+        async with write_limiter("sqlite"):
+            limit = max(1, units.runtime.settings.write_group_limit)
+            batch = group.pending[:limit]
+            del group.pending[:limit]
+            await anyio.to_thread.run_sync(run_group, batch, limiter=_group_thread())
+    finally:
+        for other in batch:
+            other.woken.set()
+        if job in group.pending:  # cancelled while waiting for the limiter
+            group.pending.remove(job)
+        _hand_off(group)
+    return job.outcome()  # type: ignore[return-value]
+
+
+def _hand_off(group: _Group) -> None:
+    if group.pending:
+        following = group.pending[0]
+        following.lead = True
+        following.woken.set()
+    else:
+        group.leading = False
+
+
+def run_group(jobs: list[_Job]) -> None:
+    """Run ``jobs`` (writes of one process, in order) as one unit of work and settle
+    each: its result once the unit committed, or its own error.
+
+    The token checks come first, one read per client (reads take no turn). A write runs
+    without a savepoint while no write before it in the group succeeded (if it fails,
+    the transaction, holding nothing else, rolls back whole): so a group of one is
+    exactly an ungrouped write, and the first write's reads, like an ungrouped one's,
+    run before the turn is taken; every later write runs in a savepoint of its own."""
+    runtime = jobs[0].units.runtime
+    done: list[_Job] = []
+    try:
+        with (
+            sqlite_writers(runtime.engine),
+            unit_of_work(runtime.session_factory) as session,
+        ):
+            generations: dict[tuple[int, str], int | None] = {}
+            for job in jobs:
+                client = job.units.client
+                if client is None:
+                    continue
+                home, client_id, generation = client
+                if (home, client_id) not in generations:
+                    generations[home, client_id] = client_generation(session, client_id, home)
+                try:
+                    check_generation(generations[home, client_id], generation)
+                except Exception as exc:
+                    job.error = exc
+            for job in jobs:
+                if job.error is None:
+                    _run_one(session, job, savepoint=bool(done))
+                    if job.error is None:
+                        done.append(job)
+    except BaseException as exc:  # the commit (or the turn) failed: nothing was written
+        for job in jobs:
+            if job in done or job.error is None:
+                job.error = exc
+        if not isinstance(exc, Exception):
+            raise
+        return
+    for job in done:
+        job.ran = True
+
+
+def _run_one(session: Session, job: _Job, *, savepoint: bool) -> None:
+    callbacks = session.info.get(AFTER_COMMIT_KEY)
+    kept = len(callbacks) if callbacks is not None else 0
+    session.info.pop(ORG_SCOPE_KEY, None)  # set again for a write limited to organizations
+    try:
+        if savepoint:
+            with session.begin_nested():
+                job.result = _work(session, job)
+        else:
+            job.result = _work(session, job)
+    except Exception as exc:
+        job.error = exc
+        if not savepoint:
+            session.rollback()
+        # The writes before it are flushed (begin_nested flushes first). Objects the
+        # failed write put in the session as already stored (accounts.repository's
+        # insert_account) would keep ids that SQLite hands out again to the next write.
+        session.expunge_all()
+        after = session.info.get(AFTER_COMMIT_KEY)
+        if after is not None:
+            del after[kept:]  # its after-commit callbacks go with its writes
+
+
+def _work(session: Session, job: _Job) -> object:
+    units = job.units
+    ctx = units.runtime.context(session, units.tenant_id, units.org_ids)
+    result = job.work(ctx)
+    if units.audit is not None:
+        units.audit(session, result)
+    return result
