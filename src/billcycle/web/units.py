@@ -43,6 +43,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from billcycle.context import ServiceContext
+from billcycle.db.direct import DirectReads, direct_reads
 from billcycle.db.engine import arm_write_turn, armed_write_turn
 from billcycle.db.session import read_only_unit
 from billcycle.runtime import Runtime
@@ -246,6 +247,16 @@ class Units:
         if self.runtime.engine.dialect.name == "sqlite":
             return self.read_as_client(work)
         return await anyio.to_thread.run_sync(self.read_as_client, work, limiter=read_limiter())
+
+    async def read_direct(self, work: Callable[[DirectReads], T]) -> T:
+        """A read on the engine's direct-read connections (``db.direct``: a DB-API
+        connection outside the pool, no ``Session``), where ``work`` makes the token check
+        (see :meth:`read_as_client`). As :meth:`read_off_loop`: inline on SQLite, in a
+        worker thread on a database server."""
+        reads = direct_reads(self.runtime.engine)
+        if reads.dialect_name == "sqlite":
+            return work(reads)
+        return await anyio.to_thread.run_sync(work, reads, limiter=read_limiter())
 
     async def write(self, work: Callable[[ServiceContext], T]) -> T:
         limiter = write_limiter(self.runtime.engine.dialect.name)
