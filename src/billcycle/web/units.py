@@ -73,8 +73,11 @@ def write_limiter(dialect: str) -> CapacityLimiter:
     return limiter
 
 
-# Hot reads on PostgreSQL run in worker threads, at most this many at once per process.
-READ_THREADS = 4
+# Hot reads on PostgreSQL run in worker threads, at most this many at once per process
+# (each holds one direct-read connection, db.direct, while it waits for its round trip):
+# 8 rather than 4 served ~15% more GETs at ~10% less CPU each under wrk -c64, two
+# processes (docs/benchmarks.md, "GET bill run latency, fifth round").
+READ_THREADS = 8
 _read_limiters: RunVar[CapacityLimiter] = RunVar("billcycle_read_limiter")
 
 
