@@ -15,7 +15,10 @@ same authentication (:func:`billcycle.zuora.deps.zuora_units`, which counts the 
 limit and notes the caller), the same view and serialiser, the same error envelope, the
 same rate-limit headers. The database sees ONE statement: the run with the client's
 generation folded in (``billruns.repository.run_view(client=...)``; a stale token is
-still refused before anything is shown). The bytes on the wire are the route's
+still refused before anything is shown), on a DB-API connection of ``db.direct`` (no
+ORM ``Session``). The answer is a function of that row alone, so the bytes built from a
+row are kept and answered again while the run's row reads the same (docs/benchmarks.md,
+"GET bill run latency, fifth round"). The bytes on the wire are the route's
 (tests/protocol/test_hot_reads.py compares them). Anything else (another method, a query
 string, a bad ``Zuora-Track-Id`` or ``Zuora-Version``, another path) goes the ordinary
 way.
