@@ -56,7 +56,7 @@ MOUNT = "/zuora"
 PREFIX = f"{MOUNT}/v1/bill-runs/"
 TEMPLATE = "/v1/bill-runs/{bill_run_id}"
 # Answers kept per process, by (tenant, run): past this many, all are dropped at once.
-KEPT_ANSWERS = 4096
+KEPT_ANSWERS = 1024
 
 
 def _credentials(scope: Scope) -> HTTPAuthorizationCredentials | None:
