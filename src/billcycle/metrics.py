@@ -152,6 +152,8 @@ def watch_pool(engine: Any) -> None:
 
     event.listen(engine, "checkout", checkout)
     event.listen(engine, "checkin", checkin)
+    # A connection taken out of the pool for good (db.direct) is no longer the pool's.
+    event.listen(engine, "detach", checkin)
 
 
 def gateway_label(gateway: object) -> str:

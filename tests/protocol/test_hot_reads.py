@@ -7,8 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import event, select
+import pytest
+from sqlalchemy import bindparam, event, select, update
+from sqlalchemy.dialects import sqlite
 
+from billcycle.billruns import repository as bill_runs
+from billcycle.billruns.models import BillRun
+from billcycle.db.direct import DirectSelect, direct_reads
+from billcycle.db.engine import make_engine
 from billcycle.db.session import unit_of_work
 from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.runtime import Runtime
@@ -123,3 +129,78 @@ def test_a_rotated_or_deleted_client_is_refused_on_the_hot_path_before_anything_
     with unit_of_work(runtime.session_factory) as session:
         management.delete_oauth_client(session, api.tenant.tenant_id, client_pk)
     assert api.client.get(url, headers=api.zuora_headers).status_code == 401
+
+
+def test_the_hot_answer_follows_every_change_of_the_run_its_totals_and_failures(
+    api: Api, runtime: Runtime
+) -> None:
+    # The hot path keeps the bytes it built from a row and answers them again for an
+    # equal row (billcycle.zuora.hot_reads): any change must show at the next GET.
+    accounts = customers(api, runtime, 2)
+    run = create_run(api, targetDate="2026-03-01", name="first name")
+    url = f"{BILL_RUNS}/{run['id']}"
+    run_id = int(run["id"], 16)
+
+    def same_as_routed() -> dict[str, Any]:
+        hot = api.client.get(url, headers=api.zuora_headers)
+        routed = api.client.get(f"{url}?via=router", headers=api.zuora_headers)
+        assert hot.status_code == 200, hot.text
+        assert _shape(hot) == _shape(routed)
+        body: dict[str, Any] = hot.json()
+        return body
+
+    assert same_as_routed()["name"] == "first name"
+    assert same_as_routed()["name"] == "first name"  # the kept answer
+    with runtime.service_context(api.tenant.tenant_id) as ctx:
+        bill_runs.add_totals(ctx.session, run_id, {"USD": 12345})
+    assert same_as_routed()["totalAmounts"] == [{"currency": "USD", "amount": 123.45}]
+    with runtime.service_context(api.tenant.tenant_id) as ctx:
+        bill_runs.add_failures(
+            ctx.session, ctx.tenant_id, run_id, {accounts[0][0]: "declined"}, ctx.clock.now()
+        )
+    assert same_as_routed()["accountFailures"] == [
+        {"accountId": f"{accounts[0][0]:032x}", "message": "declined"}
+    ]
+    with unit_of_work(runtime.session_factory) as session:
+        session.execute(
+            update(BillRun)
+            .where(BillRun.id == run_id)
+            .values(name="second name", charge_type_to_exclude=["OneTime"])
+        )
+    body = same_as_routed()
+    assert (body["name"], body["chargeTypeToExclude"]) == ("second name", ["OneTime"])
+
+
+def test_direct_rows_are_the_same_only_type_for_type() -> None:
+    # A JSON document the driver parsed: 1, 1.0 and True are equal in Python, not on
+    # the wire, so an answer kept for one is not the answer for another.
+    statement = DirectSelect(
+        select(BillRun.__table__.c.id, BillRun.__table__.c.schedule), sqlite.dialect()
+    )
+    assert statement.same_row((1, {"runTime": 1}), (1, {"runTime": 1}))
+    assert not statement.same_row((1, {"runTime": 1}), (1, {"runTime": True}))
+    assert not statement.same_row((1, [1]), (1, [1.0]))
+    assert not statement.same_row((1, {"runTime": 1}), (2, {"runTime": 1}))
+
+
+def test_direct_reads_reuse_a_connection_drop_a_broken_one_and_close_on_dispose(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url)
+    reads = direct_reads(engine)
+    runs = BillRun.__table__.c
+    statement = DirectSelect(select(runs.id).where(runs.id == bindparam("run_id")), engine.dialect)
+    assert reads.first(statement, {"run_id": -1}) is None
+    with reads.connection() as first:
+        pass
+    with reads.connection() as again:
+        assert again is first
+    with pytest.raises(RuntimeError), reads.connection() as broken:
+        raise RuntimeError("the read failed")
+    with reads.connection() as fresh:
+        assert fresh is not broken
+    with pytest.raises(Exception):  # noqa: B017,PT011 - sqlite3 and psycopg word it apart
+        broken.cursor().execute("SELECT 1")
+    engine.dispose()
+    with pytest.raises(Exception):  # noqa: B017,PT011
+        fresh.cursor().execute("SELECT 1")

@@ -32,6 +32,7 @@ from billcycle.billruns.models import BillRun, BillRunFailure, BillRunTotal
 from billcycle.billruns.selection import Selection
 from billcycle.billruns.statuses import BillRunStatus
 from billcycle.db.bulk import fetch_rows
+from billcycle.db.direct import DirectReads, DirectSelect
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.jobs.chunks import PENDING, ChunkRange
@@ -138,12 +139,67 @@ def run_view(
     row = connection.execute(statement, params).first()
     if row is None:
         return None
+    return _with_progress(row)
+
+
+def _with_progress(row: Any) -> tuple[Any, dict[str, int], list[tuple[int, str]]]:
     totals = sorted((str(currency), int(amount)) for currency, amount in row.progress_totals or ())
     failures = sorted(
         (int(id_), int(account_id), str(message))
         for id_, account_id, message in row.progress_failures or ()
     )
     return row, dict(totals), [(account_id, message) for _, account_id, message in failures]
+
+
+# The same read by id on a DB-API connection (db.direct), per dialect.
+_DIRECT_VIEWS: dict[str, DirectSelect] = {}
+
+
+def _direct_view(reads: DirectReads) -> DirectSelect:
+    statement = _DIRECT_VIEWS.get(reads.dialect_name)
+    if statement is None:
+        statement = _DIRECT_VIEWS[reads.dialect_name] = DirectSelect(
+            _run_view_statement(reads.dialect_name, True), reads.dialect
+        )
+    return statement
+
+
+def run_view_direct(
+    reads: DirectReads, tenant_id: int, run_id: int, failure_limit: int, client: tuple[str, int]
+) -> tuple[Any, ...] | None:
+    """:func:`run_view` by id with the client's generation, on a connection of ``reads``:
+    the driver's row as it came (see :func:`direct_generation`, :func:`direct_view`).
+    Equal rows give equal views (the view is a function of the row alone)."""
+    return reads.first(
+        _direct_view(reads),
+        {
+            "tenant_id": tenant_id,
+            "run_id": run_id,
+            "failure_limit": failure_limit,
+            "client_id": client[0],
+            "client_tenant_id": client[1],
+        },
+    )
+
+
+def direct_generation(reads: DirectReads, raw: tuple[Any, ...]) -> int | None:
+    """The calling client's generation in a row of :func:`run_view_direct` (an integer
+    column: no result processing)."""
+    value = raw[_direct_view(reads).position["client_generation"]]
+    return None if value is None else int(value)
+
+
+def same_direct_rows(reads: DirectReads, a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Whether two rows of :func:`run_view_direct` give the same view (same values, type
+    for type)."""
+    return _direct_view(reads).same_row(a, b)
+
+
+def direct_view(
+    reads: DirectReads, raw: tuple[Any, ...]
+) -> tuple[Any, dict[str, int], list[tuple[int, str]]]:
+    """:func:`run_view`'s answer from a row of :func:`run_view_direct`."""
+    return _with_progress(_direct_view(reads).processed(raw))
 
 
 def find_run_by_number(

@@ -26,6 +26,7 @@ from billcycle.billruns.spec import BillRunPatch, BillRunSpec, OrganizationLabel
 from billcycle.billruns.statuses import BillRunStatus
 from billcycle.billruns.transitions import transition
 from billcycle.context import ServiceContext
+from billcycle.db.direct import DirectReads
 from billcycle.errors import NotFound, RuleViolation
 from billcycle.events import service as events
 from billcycle.events.statuses import EventType
@@ -284,7 +285,7 @@ class BillRunView:
     """What GET /bill-runs/{key} shows: the run's columns (a row named like BillRun's
     attributes, not an ORM object: nothing is changed) and its progress."""
 
-    run: Row[Any]
+    run: Row[Any] | Any  # a Row, or a row of db.direct: the same names
     totals: dict[str, int]
     failures: list[tuple[int, str]]
 
@@ -314,3 +315,27 @@ def view_bill_run(
     if found is None:
         raise _not_found(key)
     return BillRunView(*found)
+
+
+def bill_run_row(
+    reads: DirectReads, tenant_id: int, run_id: int, client: tuple[int, str, int]
+) -> tuple[Any, ...] | None:
+    """:func:`view_bill_run` by id for the polled GET, on a direct-read connection
+    (``db.direct``): the run's row as the driver returned it, after the token check in
+    the same statement (a stale token is refused before anything is shown); None when
+    there is no such run here, which the caller answers through :func:`view_bill_run`
+    (the token check on its own first, then not found). Equal rows are equal views
+    (:func:`bill_run_row_view`), so a caller may keep what it built from one."""
+    raw = repo.run_view_direct(reads, tenant_id, run_id, FAILURES_SHOWN, (client[1], client[0]))
+    if raw is not None:
+        tenancy.check_generation(repo.direct_generation(reads, raw), client[2])
+    return raw
+
+
+def bill_run_row_view(reads: DirectReads, raw: tuple[Any, ...]) -> BillRunView:
+    return BillRunView(*repo.direct_view(reads, raw))
+
+
+def same_bill_run_rows(reads: DirectReads, a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Whether two rows of :func:`bill_run_row` are the same view."""
+    return repo.same_direct_rows(reads, a, b)

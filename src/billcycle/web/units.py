@@ -44,6 +44,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from billcycle.context import ORG_SCOPE_KEY, ServiceContext
+from billcycle.db.direct import DirectReads, direct_reads
 from billcycle.db.engine import arm_write_turn, armed_write_turn
 from billcycle.db.session import AFTER_COMMIT_KEY, read_only_unit, unit_of_work
 from billcycle.runtime import Runtime
@@ -74,8 +75,11 @@ def write_limiter(dialect: str) -> CapacityLimiter:
     return limiter
 
 
-# Hot reads on PostgreSQL run in worker threads, at most this many at once per process.
-READ_THREADS = 4
+# Hot reads on PostgreSQL run in worker threads, at most this many at once per process
+# (each holds one direct-read connection, db.direct, while it waits for its round trip):
+# 8 rather than 4 served ~15% more GETs at ~10% less CPU each under wrk -c64, two
+# processes (docs/benchmarks.md, "GET bill run latency, fifth round").
+READ_THREADS = 8
 _read_limiters: RunVar[CapacityLimiter] = RunVar("billcycle_read_limiter")
 
 
@@ -283,6 +287,16 @@ class Units:
         if self.runtime.engine.dialect.name == "sqlite":
             return self.read_as_client(work)
         return await anyio.to_thread.run_sync(self.read_as_client, work, limiter=read_limiter())
+
+    async def read_direct(self, work: Callable[[DirectReads], T]) -> T:
+        """A read on the engine's direct-read connections (``db.direct``: a DB-API
+        connection outside the pool, no ``Session``), where ``work`` makes the token check
+        (see :meth:`read_as_client`). As :meth:`read_off_loop`: inline on SQLite, in a
+        worker thread on a database server."""
+        reads = direct_reads(self.runtime.engine)
+        if reads.dialect_name == "sqlite":
+            return work(reads)
+        return await anyio.to_thread.run_sync(work, reads, limiter=read_limiter())
 
     async def write(self, work: Callable[[ServiceContext], T]) -> T:
         if _groups_writes(self.runtime.engine):

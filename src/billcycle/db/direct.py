@@ -1,0 +1,227 @@
+"""Reads by key straight on a DB-API connection, for the hottest polled GET.
+
+Through an ORM ``Session`` a one-statement read paid, per request, more than the database
+spent on it: the session and its transaction object, a pool checkout and checkin (with
+their events and pool metrics), the connection wrapper, the compiled-statement cache
+look-up, the execution context and the result object: ~0.1 ms of Python where SQLite
+answers the statement in ~11 µs (docs/benchmarks.md, "GET bill run latency, fifth
+round"). Here:
+
+* :class:`DirectReads` keeps a few DB-API connections of an engine apart from its pool
+  (taken from the pool once, so they were set up by the engine's own ``connect`` hooks,
+  then detached), hands one to a read and takes it back. A connection whose read raised
+  is closed, not kept; one idle for longer than the engine's ping delay is pinged first
+  (as the pool does, ``db.engine.PING_AFTER_IDLE_SECONDS``); all are closed when the
+  engine is disposed. On PostgreSQL they run in autocommit (as ``read_only_unit``: no
+  BEGIN/COMMIT round trips; READ COMMITTED gives each statement its snapshot anyway).
+* :class:`DirectSelect` is one SQLAlchemy ``Select`` compiled once for the connection's
+  dialect: its SQL, its parameters in the driver's order, and its columns' result
+  processors (SQLAlchemy's own, so values come out as through a ``Session``).
+
+Statements are still seen by the engine's ``before_cursor_execute`` listeners (with no
+SQLAlchemy connection or execution context), so what counts an engine's statements counts
+these. Only reads: nothing here opens a transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import deque, namedtuple
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from sqlalchemy import JSON, Engine, Select, event
+from sqlalchemy.engine import Dialect
+
+from billcycle.db.engine import PING_AFTER_IDLE_SECONDS
+
+# The DB-API connections each engine keeps for direct reads, by engine.
+_READERS: weakref.WeakKeyDictionary[Engine, DirectReads] = weakref.WeakKeyDictionary()
+_READERS_GUARD = threading.Lock()
+
+
+def direct_reads(engine: Engine) -> DirectReads:
+    """``engine``'s direct-read connections (made on first use)."""
+    found = _READERS.get(engine)
+    if found is None:
+        with _READERS_GUARD:
+            found = _READERS.get(engine)
+            if found is None:
+                found = _READERS[engine] = DirectReads(engine)
+    return found
+
+
+class DirectReads:
+    """A free list of DB-API connections of one engine, outside its pool."""
+
+    def __init__(self, engine: Engine) -> None:
+        # Weakly: the engine keys this object in _READERS and must stay collectable.
+        self._engine = weakref.ref(engine)
+        self.dialect = engine.dialect
+        self.dialect_name: str = engine.dialect.name
+        # (connection, idle since): appended and popped at the right end (atomic in
+        # CPython), so the most recently used connection is used again first.
+        self._idle: deque[tuple[Any, float]] = deque()
+        # Every connection open (idle or in use), for close().
+        self._open: set[Any] = set()
+        event.listen(engine, "engine_disposed", self._on_dispose)
+
+    def engine(self) -> Engine:
+        engine = self._engine()
+        if engine is None:
+            raise RuntimeError("the engine of these direct reads is gone")
+        return engine
+
+    def _on_dispose(self, _engine: Engine) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every connection (the idle ones now; one in use when it comes back)."""
+        idle = self._idle
+        while idle:
+            try:
+                connection, _ = idle.pop()
+            except IndexError:
+                break
+            self._close(connection)
+        self._idle = deque()
+        for connection in list(self._open):
+            self._close(connection)
+
+    def _new(self) -> Any:
+        fairy = self.engine().raw_connection()
+        fairy.detach()  # ours from now on: the pool neither counts nor resets it
+        connection: Any = fairy.dbapi_connection
+        if self.dialect_name == "postgresql":
+            connection.autocommit = True
+        self._open.add(connection)
+        return connection
+
+    def _close(self, connection: Any) -> None:
+        self._open.discard(connection)
+        with suppress(Exception):  # a broken connection closes as far as it can
+            connection.close()
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        idle = self._idle
+        try:
+            connection, since = idle.pop()
+        except IndexError:
+            connection = self._new()
+        else:
+            if (
+                self.dialect_name != "sqlite"
+                and time.monotonic() - since >= PING_AFTER_IDLE_SECONDS
+            ):
+                try:
+                    self.dialect.do_ping(connection)
+                except Exception:
+                    self._close(connection)
+                    connection = self._new()
+        try:
+            yield connection
+        except BaseException:
+            self._close(connection)
+            raise
+        idle.append((connection, time.monotonic()))
+        if idle is not self._idle:  # closed meanwhile (engine disposed)
+            self.close()
+
+    def first(self, statement: DirectSelect, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The statement's first row as the driver returns it (no result processing)."""
+        sql, args = statement.sql, statement.arguments(params)
+        with self.connection() as connection:
+            cursor = connection.cursor()
+            try:
+                listeners = self.engine().dispatch.before_cursor_execute
+                if listeners:
+                    for listener in listeners:
+                        listener(None, cursor, sql, args, None, False)
+                cursor.execute(sql, args)
+                row: tuple[Any, ...] | None = cursor.fetchone()
+                if row is not None and statement.processors is None:
+                    statement.learn(self.dialect, cursor.description)
+                return row
+            finally:
+                cursor.close()
+
+
+class DirectSelect:
+    """One ``Select`` compiled for one dialect, for :meth:`DirectReads.first`."""
+
+    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        # The statement's own values (a literal LIMIT's OFFSET 0, ...): the caller gives
+        # the others by name.
+        self._defaults: dict[str, Any] = {
+            name: bind.effective_value
+            for bind, name in compiled.bind_names.items()
+            if not bind.required
+        }
+        positions: Sequence[str] | None = compiled.positiontup
+        self._positions: tuple[str, ...] | None = (
+            tuple(positions) if dialect.positional and positions is not None else None
+        )
+        self._columns = [(column[0], column[3]) for column in compiled._result_columns]
+        self.keys: tuple[str, ...] = tuple(name for name, _ in self._columns)
+        self.position: dict[str, int] = {name: index for index, name in enumerate(self.keys)}
+        # A processed row, its values by the statement's column names.
+        self.row_type: Callable[..., Any] = namedtuple("DirectRow", self.keys)  # type: ignore[misc]
+        # Columns whose driver values may be JSON documents (lists, dicts): see same_row.
+        self._documents = tuple(
+            index
+            for index, (_, type_) in enumerate(self._columns)
+            if isinstance(type_._type_affinity, type) and issubclass(type_._type_affinity, JSON)
+        )
+        # Per column, SQLAlchemy's result processor (None: the value as the driver gives
+        # it), learned from the driver's column types at the first row.
+        self.processors: list[Callable[[Any], Any] | None] | None = None
+
+    def same_row(self, a: Sequence[Any], b: Sequence[Any]) -> bool:
+        """Whether two rows of this statement hold the same values, type for type: Python's
+        ``==`` alone takes ``1``, ``1.0`` and ``True`` for one another, which a JSON
+        document the driver parsed (PostgreSQL) would write differently."""
+        if a != b:
+            return False
+        for index in self._documents:
+            value = a[index]
+            if isinstance(value, list | dict) and not _identical(value, b[index]):
+                return False
+        return True
+
+    def arguments(self, params: dict[str, Any]) -> Any:
+        values = {**self._defaults, **params}
+        if self._positions is None:
+            return values
+        return tuple(values[name] for name in self._positions)
+
+    def learn(self, dialect: Any, description: Sequence[Sequence[Any]]) -> None:
+        self.processors = [
+            type_._cached_result_processor(dialect, column[1])
+            for (_, type_), column in zip(self._columns, description, strict=True)
+        ]
+
+    def processed(self, row: Sequence[Any]) -> Any:
+        """The row as a ``Session`` would have returned it (values by column name)."""
+        processors = self.processors or [None] * len(row)
+        return self.row_type(
+            *(
+                value if processor is None else processor(value)
+                for processor, value in zip(processors, row, strict=True)
+            )
+        )
+
+
+def _identical(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_identical(value, b[key]) for key, value in a.items())
+    return bool(a == b)
