@@ -12,9 +12,6 @@ are BulkWriteOff's exactly.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from json import loads
 from typing import Any
@@ -23,6 +20,7 @@ from billcycle.bulkjobs import payment_charges as charges
 from billcycle.bulkjobs import payment_records as rules
 from billcycle.bulkjobs import payment_sets, payment_sql_repository, tasks
 from billcycle.bulkjobs import repository as repo
+from billcycle.bulkjobs.collector import no_cycle_collection
 from billcycle.bulkjobs.statuses import BulkJobStatus, RecordStatus
 from billcycle.context import ServiceContext
 from billcycle.events import service as events
@@ -60,26 +58,6 @@ def _refresh_statistics_once(ctx: ServiceContext, job_id: int) -> None:
     _ANALYSED.add(job_id)
 
 
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """The cyclic garbage collector off meanwhile (process-wide; back on after, unless
-    another thread had it off already, whose own exit turns it back on).
-
-    A set-based chunk holds its thousands of rows (tuples, lists) alive at once: enough
-    to set off young collections that promote them, and every 10-20 chunks a full
-    collection of the worker's whole heap (~300,000 objects of the application itself;
-    ~15-20% of a chunk's CPU at 100,000 records). What a chunk builds holds no cycle:
-    reference counting frees it when the chunk ends, so nothing is left for the
-    collector, and it runs as before once the chunk is done."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
-
-
 def _parse(rows: list[tuple[int, str]]) -> list[Record]:
     """The records' stored JSON, parsed in ONE call (a chunk's thousands of small
     documents joined into one array: no decoder call per record; about half the CPU of
@@ -90,7 +68,7 @@ def _parse(rows: list[tuple[int, str]]) -> list[Record]:
     if not rows:
         return []
     text = "[" + ",".join([data for _, data in rows]) + "]"
-    with _no_cycle_collection():
+    with no_cycle_collection():
         parsed: list[Record] = loads(text)
     return parsed
 
@@ -167,7 +145,7 @@ class ProcessPaymentChunk:
         repo.plan_chunk_as_lookups(session)
         job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
         _refresh_statistics_once(ctx, job_id)
-        with _no_cycle_collection():
+        with no_cycle_collection():
             simple = payment_sets.shape(ctx, job_id, first, last)
         if simple is not None and self._record_set_based(ctx, chunk, simple):
             return
@@ -271,7 +249,7 @@ class ProcessPaymentChunk:
         job = repo.share_job(ctx.session, chunk.tenant_id, chunk.parent_id)
         if job is None or job.status != BulkJobStatus.PROCESSING:
             return True  # cancelled meanwhile: the chunk was cancelled too and rolls back
-        with _no_cycle_collection():
+        with no_cycle_collection():
             created = payment_sets.record(ctx, simple)
             if created is None:
                 return False
