@@ -23,6 +23,7 @@ from billcycle.bulkjobs import payment_sets, payment_sql_repository
 from billcycle.bulkjobs import repository as bulk_repo
 from billcycle.db.session import unit_of_work
 from billcycle.jobs.dispatch import ManualDispatcher
+from billcycle.ledger import open_balances_repository as open_balances
 from billcycle.ledger.models import LedgerEntry
 from billcycle.payments.activity_models import PaymentActivity
 from billcycle.payments.models import Payment
@@ -173,6 +174,13 @@ def _ledger(w: World, runtime: Runtime) -> dict[str, Any]:
             .where(PaymentActivity.tenant_id == tenant_id)
             .order_by(PaymentActivity.id)
         ).all()
+        # The AR summaries moved with the ledger, on either path (the set-based one moves
+        # them by the balances it read under the invoices' locks, not by a second read).
+        drift = (
+            open_balances.differences(s, tenant_id),
+            open_balances.account_differences(s, tenant_id),
+        )
+        assert drift == ([], [])
         return {
             "payments": [
                 (
@@ -301,6 +309,51 @@ def test_a_chunk_whose_balances_ran_out_fails_the_same_records(
         ("FailedProcessing", message),
         ("FailedProcessing", message),
     ]
+
+
+def test_set_based_chunks_move_the_ar_summaries_as_the_python_path(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks recorded set-based move the AR summaries by the balances they read under
+    the invoices' locks (no second read): partial and whole payments, an invoice paid by
+    two records of one chunk, two currencies, an unallocated payment. Both paths leave
+    the same ledger and summaries equal to their recomputation (``_ledger``)."""
+
+    def bodies(w: World) -> list[str]:
+        u0, u1, u2 = w.usd.invoice_ids
+        o0, o1 = w.other.invoice_ids
+
+        def rec(customer: int, amount: str, *pairs: tuple[int, str]) -> str:
+            allocations = [{"invoiceId": i, "amount": a} for i, a in pairs]
+            body = {"customerId": customer, "amount": amount, "paymentMethod": "Check"}
+            return json.dumps(body | ({"paymentAllocations": allocations} if pairs else {}))
+
+        return [
+            rec(w.usd.account_id, "10", (u0, "10")),  # partial
+            rec(w.usd.account_id, "20", (u0, "20")),  # the rest: u0 paid off in one chunk
+            rec(w.usd.account_id, "17.34", (u1, "5"), (u2, "12.34")),  # partial and whole
+            rec(w.other.account_id, "50", (o0, "50")),
+            rec(w.other.account_id, "7", (o1, "7")),
+            rec(w.other.account_id, "3"),  # unallocated
+            rec(w.jpy.account_id, "400", (w.jpy.invoice_ids[0], "400")),
+            rec(w.usd.account_id, "25", (u1, "25")),  # u1 paid off in the next chunk
+            rec(w.jpy.account_id, "600", (w.jpy.invoice_ids[0], "600")),
+        ]
+
+    recorded: list[int] = []
+    real_record = payment_sets.record
+
+    def counted(*args: Any) -> list[int] | None:
+        written = real_record(*args)
+        recorded.append(-1 if written is None else len(written))
+        return written
+
+    monkeypatch.setattr(payment_sets, "record", counted)
+    after = _compare(api, runtime, jobs, monkeypatch, bodies)
+    assert recorded == [8, 1]  # both chunks set-based
+    _, status, _ = after["done"]
+    assert status == "Processed"
+    assert len(after["payments"]) == 9
 
 
 def _good(w: World, count: int) -> list[str]:

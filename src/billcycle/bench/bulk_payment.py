@@ -22,7 +22,15 @@ from typing import Any
 
 from sqlalchemy import text
 
-from billcycle.bench.harness import Bench, BenchError, Stopwatch, Workers, per_second
+from billcycle.bench.harness import (
+    Bench,
+    BenchError,
+    Stopwatch,
+    Workers,
+    peak_rss_mb,
+    per_second,
+    reset_peak_rss,
+)
 from billcycle.bench.write_off import (
     AMOUNT_MINOR,
     BULK_API,
@@ -77,7 +85,8 @@ def run(bench: Bench, params: BulkPaymentParams) -> dict[str, Any]:
         with Stopwatch(workers) as timing:
             job_id = _create_and_process(bench, workers, body, phases)
         load_after = os.getloadavg()[0]
-        worker_count = len(workers.pids())
+        worker_pids = workers.pids()
+        worker_count = len(worker_pids)
     validate_seconds = phases.wall["create"] + phases.wall["validate"]
     payments, applied = bench.row(
         "SELECT count(*), coalesce(sum(amount_minor), 0) FROM ledger_entries "
@@ -93,6 +102,10 @@ def run(bench: Bench, params: BulkPaymentParams) -> dict[str, Any]:
     if int(processed or 0) != params.payments:
         errors.append(f"processed records: {processed}, expected {params.payments}")
     wall = timing.wall_seconds
+    per_worker = [
+        round(max(phases.pid_peak_rss_mb.get(pid, 0.0), peak), 1)
+        for pid, peak in zip(worker_pids, timing.peak_rss_mb_per_worker, strict=False)
+    ]
     return {
         "benchmark": "bulk-payment",
         "database": bench.database,
@@ -111,8 +124,13 @@ def run(bench: Bench, params: BulkPaymentParams) -> dict[str, Any]:
         "phase_wall_seconds": {k: round(v, 3) for k, v in phases.wall.items()},
         "phase_cpu_seconds": {k: round(v, 2) for k, v in phases.cpu.items()},
         "load_average": [round(load_before, 1), round(load_after, 1)],
-        "peak_rss_mb": timing.peak_rss_mb,
-        "peak_rss_mb_per_worker": timing.peak_rss_mb_per_worker,
+        # The workers' (SQLite: the bench process's) peaks; the phases reset the
+        # high-water mark as each ends, so a run's peak is the largest of its phases'.
+        "peak_rss_mb": max(per_worker, default=timing.peak_rss_mb),
+        "peak_rss_mb_per_worker": per_worker,
+        # Per phase, the largest of the bench process (the API) and the workers.
+        "phase_peak_rss_mb": phases.peak_rss_mb,
+        "rss_samples_mb": timing.rss_samples_mb,
         "chunk_size": bench.runtime.settings.bulk_job_chunk_size,
         "load_seconds": round(load_seconds, 2),
         "body_seconds": round(body_seconds, 2),
@@ -138,12 +156,17 @@ def _cpu_seconds(pids: list[int]) -> float:
 
 
 class _Phases:
-    """Wall and CPU seconds (of ``pids``: the bench process and the workers) per phase."""
+    """Wall and CPU seconds (of ``pids``: the bench process and the workers) per phase,
+    and the largest process's peak RSS in each (VmHWM, reset as each phase ends): a
+    job's size shows in the create phase (the request body), and must not in the
+    others (records are validated, processed and answered in chunks and pages)."""
 
     def __init__(self, pids: list[int]) -> None:
         self.pids = pids
         self.wall: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
+        self.peak_rss_mb: dict[str, float] = {}
+        self.pid_peak_rss_mb: dict[int, float] = {}
         self._at = time.perf_counter()
         self._cpu = _cpu_seconds(pids)
 
@@ -152,6 +175,14 @@ class _Phases:
         self.wall[phase] = now - self._at
         self.cpu[phase] = cpu - self._cpu
         self._at, self._cpu = now, cpu
+        peaks: list[float] = []
+        for pid in self.pids:
+            peak = peak_rss_mb(pid)
+            if peak is not None:
+                peaks.append(peak)
+                self.pid_peak_rss_mb[pid] = max(peak, self.pid_peak_rss_mb.get(pid, 0.0))
+            reset_peak_rss(pid)
+        self.peak_rss_mb[phase] = round(max(peaks, default=0.0), 1)
 
 
 def _create_and_process(bench: Bench, workers: Workers, body: bytes, phases: _Phases) -> int:
@@ -171,12 +202,17 @@ def _create_and_process(bench: Bench, workers: Workers, body: bytes, phases: _Ph
         what="the bulk job's validation",
     )
     phases.end("validate")
-    answer = bench.client.post(
-        f"{BULK_API}/Process", json={"id": job_id}, headers=bench.fusebill_headers
-    )
-    if answer.status_code != 200:
-        raise BenchError(f"POST {BULK_API}/Process: {answer.status_code} {answer.text[:500]}")
-    del answer
+    # Received as it came (gzipped, as a client asking for it gets it) and dropped: the
+    # decoded answer (~270 MB at a million records) would be the bench client's memory
+    # and CPU, in the process it measures, not the API's.
+    with bench.client.stream(
+        "POST", f"{BULK_API}/Process", json={"id": job_id}, headers=bench.fusebill_headers
+    ) as answer:
+        if answer.status_code != 200:
+            answer.read()
+            raise BenchError(f"POST {BULK_API}/Process: {answer.status_code} {answer.text[:500]}")
+        for _ in answer.iter_raw():
+            pass
     phases.end("process_call")
     bench.wait_for(
         lambda: job_status(bench, job_id),

@@ -73,14 +73,16 @@ def record(ctx: ServiceContext, chunk: Shape) -> list[int] | None:
         return []
     invoice_ids = sorted(chunk.allocated)
     payments.lock_invoices(ctx, invoice_ids)
-    facts = payments.invoice_facts(ctx, invoice_ids)
+    facts = payment_sql_repository.invoice_facts(ctx.session, ctx.tenant_id, invoice_ids)
+    moves: list[tuple[str, object, int, int, int]] = []
     for invoice_id, (customer, minor) in chunk.allocated.items():
         found = facts.get(invoice_id)
         if found is None:
             return None
-        owner, status, balance, _ = found
+        owner, status, balance, _, currency, due = found
         if owner != customer or status != InvoiceStatus.POSTED or minor > balance:
             return None
+        moves.append((currency, due, owner, balance, balance - minor))
     planned = payments.PlannedPayment
     return payments.record_payments(
         ctx,
@@ -88,4 +90,5 @@ def record(ctx: ServiceContext, chunk: Shape) -> list[int] | None:
             planned(*payment, tuple([(i, m, facts[i][3]) for i, m in pieces]))
             for payment, pieces in zip(chunk.payments, chunk.allocations, strict=True)
         ],
+        moved=moves,
     )

@@ -23,8 +23,10 @@ records are marked Processed with their payment ids by one UPDATE.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
+from datetime import date
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -328,6 +330,44 @@ def shape_rows(
     with no invoice), in record order: one statement, each record's JSON read once."""
     sql = _ranged(_shape_sql(is_postgres(session)), first_seq, last_seq)
     return _fetch(session, sql, {"tenant": tenant_id, "job_id": job_id})
+
+
+# The chunk's invoices as ``payments.activity_repository.invoice_facts`` reads them, with
+# their currency and due date besides (the AR summary's keys): the chunk's write moves
+# the summary by the balances read here under the invoices' locks, not by a second read.
+# ``tenant_id + 0``: by primary key, not the tenant's index (see ``invoice_facts``).
+_INVOICE_FACTS = (
+    "SELECT i.id, i.account_id, i.status, i.amount_minor - COALESCE(("
+    "SELECT SUM(l.amount_minor) FROM ledger_entries l "
+    "WHERE l.invoice_id = i.id AND l.tenant_id = {p}), 0), i.invoice_date, i.currency, "
+    "i.due_date FROM invoices i WHERE i.tenant_id + 0 = {p} AND i.id {ids}"
+)
+_INVOICE_FACTS_SQLITE = _INVOICE_FACTS.format(p="?", ids="IN (SELECT value FROM json_each(?))")
+_INVOICE_FACTS_POSTGRES = _INVOICE_FACTS.format(p="%s", ids="= ANY(%s)")
+
+
+def invoice_facts(
+    session: Session, tenant_id: int, invoice_ids: list[int]
+) -> dict[int, tuple[int, str, int, date, str, Any]]:
+    """Invoice id -> (account, status, balance in minor units, invoice date, currency,
+    due date as stored) of those of ``invoice_ids`` found in the tenant: one statement
+    on the DB-API cursor (the ids one parameter)."""
+    if not invoice_ids:
+        return {}
+    postgres = is_postgres(session)
+    cursor = dbapi(session).cursor()
+    try:
+        if postgres:
+            cursor.execute(_INVOICE_FACTS_POSTGRES, (tenant_id, tenant_id, invoice_ids))
+        else:
+            cursor.execute(_INVOICE_FACTS_SQLITE, (tenant_id, tenant_id, json.dumps(invoice_ids)))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    if postgres:
+        return {int(i): (int(a), s, int(b), d, c, due) for i, a, s, b, d, c, due in rows}
+    day = date.fromisoformat
+    return {int(i): (int(a), s, int(b), day(d), c, due) for i, a, s, b, d, c, due in rows}
 
 
 # -- planner statistics (SQLite) -------------------------------------------------------------

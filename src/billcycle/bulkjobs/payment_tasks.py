@@ -12,7 +12,6 @@ are BulkWriteOff's exactly.
 
 from __future__ import annotations
 
-import gc
 from datetime import date
 from json import loads
 from typing import Any
@@ -21,6 +20,7 @@ from billcycle.bulkjobs import payment_charges as charges
 from billcycle.bulkjobs import payment_records as rules
 from billcycle.bulkjobs import payment_sets, payment_sql_repository, tasks
 from billcycle.bulkjobs import repository as repo
+from billcycle.bulkjobs.collector import no_cycle_collection
 from billcycle.bulkjobs.statuses import BulkJobStatus, RecordStatus
 from billcycle.context import ServiceContext
 from billcycle.events import service as events
@@ -68,13 +68,8 @@ def _parse(rows: list[tuple[int, str]]) -> list[Record]:
     if not rows:
         return []
     text = "[" + ",".join([data for _, data in rows]) + "]"
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with no_cycle_collection():
         parsed: list[Record] = loads(text)
-    finally:
-        if collecting:
-            gc.enable()
     return parsed
 
 
@@ -150,7 +145,8 @@ class ProcessPaymentChunk:
         repo.plan_chunk_as_lookups(session)
         job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
         _refresh_statistics_once(ctx, job_id)
-        simple = payment_sets.shape(ctx, job_id, first, last)
+        with no_cycle_collection():
+            simple = payment_sets.shape(ctx, job_id, first, last)
         if simple is not None and self._record_set_based(ctx, chunk, simple):
             return
         rows = repo.records_with_data(session, job_id, first, last, RecordStatus.PASSED_VALIDATION)
@@ -253,15 +249,20 @@ class ProcessPaymentChunk:
         job = repo.share_job(ctx.session, chunk.tenant_id, chunk.parent_id)
         if job is None or job.status != BulkJobStatus.PROCESSING:
             return True  # cancelled meanwhile: the chunk was cancelled too and rolls back
-        created = payment_sets.record(ctx, simple)
-        if created is None:
-            return False
-        job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
-        if created and webhooks.subscribed(ctx, EventType.PAYMENT_CREATED):
-            events.emit_payments_created(ctx, created, bulk_job_id=job_id)
-        processed = repo.set_processed(
-            ctx.session, job_id, first, last, list(zip(simple.record_ids, created, strict=True))
-        )
+        with no_cycle_collection():
+            created = payment_sets.record(ctx, simple)
+            if created is None:
+                return False
+            job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
+            if created and webhooks.subscribed(ctx, EventType.PAYMENT_CREATED):
+                events.emit_payments_created(ctx, created, bulk_job_id=job_id)
+            processed = repo.set_processed(
+                ctx.session,
+                job_id,
+                first,
+                last,
+                list(zip(simple.record_ids, created, strict=True)),
+            )
         counts = repo.add_counts(ctx.session, job_id, now=ctx.clock.now(), processed=processed)
         tasks._after_processing(ctx, job_id, counts)
         return True

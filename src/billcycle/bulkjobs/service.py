@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from billcycle.bulkjobs import records, tasks
 from billcycle.bulkjobs import repository as repo
 from billcycle.bulkjobs import statuses as st
+from billcycle.bulkjobs.collector import no_cycle_collection
 from billcycle.bulkjobs.models import BulkJob
 from billcycle.bulkjobs.statuses import BulkJobStatus, BulkJobType, RecordStatus
 from billcycle.bulkjobs.transitions import transition
@@ -185,11 +186,13 @@ def job_record_pages(
     bounded memory); read them all in one snapshot to see one state of the job."""
     after = 0
     while True:
-        page = repo.record_page(ctx.session, job.id, after_seq=after, limit=page_size)
-        if not page:
-            return
-        after = page[-1][0]
-        yield [record for _, record in page]
+        with no_cycle_collection():  # a page is thousands of rows (``collector``)
+            page = repo.record_page(ctx.session, job.id, after_seq=after, limit=page_size)
+            if not page:
+                return
+            after = page[-1][0]
+            records = [record for _, record in page]
+        yield records
         if len(page) < page_size:
             return
 

@@ -11,9 +11,9 @@ balances until it commits, and has judged every allocation against those balance
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from billcycle.context import ServiceContext
 from billcycle.ledger import open_balances_repository as open_balances
@@ -113,8 +113,18 @@ def lock_invoices(ctx: ServiceContext, invoice_ids: Sequence[int]) -> None:
     repo.lock_invoices(ctx.session, ctx.tenant_id, invoice_ids)
 
 
-def record_payments(ctx: ServiceContext, planned: Sequence[PlannedPayment]) -> list[int]:
-    """Write the payments, their ledger entries and activities; their ids, in order."""
+def record_payments(
+    ctx: ServiceContext,
+    planned: Sequence[PlannedPayment],
+    *,
+    moved: Iterable[tuple[str, Any, int, int, int]] | None = None,
+) -> list[int]:
+    """Write the payments, their ledger entries and activities; their ids, in order.
+
+    ``moved``: the allocated invoices' balances before and after these payments, as
+    ``open_balances_repository.balances_moved`` takes them, when the caller read them
+    under the invoices' locks (the AR summary then moves by them, with no second read);
+    None: the summary reads the balances after the entries are written."""
     if not planned:
         return []
     session, tenant_id = ctx.session, ctx.tenant_id
@@ -227,7 +237,10 @@ def record_payments(ctx: ServiceContext, planned: Sequence[PlannedPayment]) -> l
     # until this chunk commits, and a job's invoices share a few, so on PostgreSQL a
     # second worker's chunk waits on them; written last, the wait covers only the end
     # of the chunk instead of its activities too.
-    open_balances.entries_applied(
-        session, tenant_id, (a[:2] for p in planned for a in p.allocations)
-    )
+    if moved is not None:
+        open_balances.balances_moved(session, tenant_id, moved)
+    else:
+        open_balances.entries_applied(
+            session, tenant_id, (a[:2] for p in planned for a in p.allocations)
+        )
     return ids
