@@ -383,9 +383,9 @@ def post_run_drafts(
     """Draft -> Posted for a bill run's drafts with ids in ``[first_id, last_id]``, in ONE
     guarded ``UPDATE`` that names no invoice (a thousand-id ``IN`` list cost five times
     the update itself on PostgreSQL); returns how many moved. The open-balance summaries
-    (``ledger.open_balances_repository``) take the moved invoices: on SQLite summed by the
-    database from the drafts just before the ``UPDATE`` (``add_posting``), on PostgreSQL
-    from the rows the ``UPDATE`` returns (``add_posted``).
+    (``ledger.open_balances_repository``) take the moved invoices, summed by the database:
+    on SQLite from the drafts just before the ``UPDATE`` (``add_posting``), on PostgreSQL
+    from its ``RETURNING`` rows in the same statement (``post_summing``).
 
     The id range is written into the statement's text, so PostgreSQL plans each chunk's
     statement for its own range (a prepared statement's generic plan cannot tell a
@@ -412,13 +412,7 @@ def post_run_drafts(
         )
         moved = session.execute(posting.execution_options(synchronize_session=False))
         return int(cast(Any, moved).rowcount)
-    result = session.execute(
-        posting.returning(*open_balances.posted_columns()).execution_options(
-            synchronize_session=False
-        )
-    ).all()
-    open_balances.add_posted(session, tenant_id, result)
-    return len(result)
+    return open_balances.post_summing(session, tenant_id, posting)
 
 
 def _literal(value: int) -> Any:
