@@ -27,6 +27,7 @@ from billcycle.tenancy.service import NewTenant, create_tenant
 from tests.invoicing.factories import Billed, make_account, make_invoice, make_subscription, monthly
 
 JAN = date(2026, 1, 1)
+RUN = 7  # the bill run two drafts in three belong to (posted by id range by "post_run")
 _names = itertools.count()
 
 # Operations: (kind, pick, amount in cents or a fraction in percent, due offset in days).
@@ -35,6 +36,7 @@ KINDS = (
     "posted",  # an invoice written as Posted by id (factories, data sets)
     "post",  # Draft -> Posted (post_drafts), keeping its due date
     "post_redated",  # Draft -> Posted re-dated: the due date comes from the payment term
+    "post_run",  # a bill run's posting chunk: its drafts in an id range (post_run_drafts)
     "pay",  # a payment applied to part or all of the balance
     "unpay",  # part of what payments applied taken back
     "credit",  # a credit memo applied
@@ -79,6 +81,11 @@ class World:
             invoice_date=JAN,
             due_date=JAN + timedelta(days=offset),
         )
+        if pick % 3:
+            # A bill run's invoice; the others are in the id ranges "post_run" posts but
+            # not in its run, which must leave them as they are.
+            invoice.bill_run_id = RUN
+            self.ctx.session.flush()
         self.invoices.append(invoice)
 
     def pick(self, pick: int, status: str = "Posted") -> Invoice | None:
@@ -113,6 +120,14 @@ def _apply(world: World, kind: str, pick: int, value: int, offset: int) -> None:
         if draft is not None:
             redate = JAN + timedelta(days=offset % 40) if kind == "post_redated" else None
             invoicing.post_invoices(ctx, [draft.id], redate)
+        return
+    if kind == "post_run":
+        # An id range from one draft on, over drafts of the run, of no run, and posted
+        # invoices (skipped); re-dated or not, as a bill run's posting chunk.
+        draft = world.pick(pick, "Draft")
+        if draft is not None:
+            redate = JAN + timedelta(days=offset % 40) if value % 2 else None
+            invoicing.post_run_drafts(ctx, RUN, draft.id, draft.id + value % 4, redate)
         return
     if kind == "bulk_write_off":
         ids = [i.id for i in world.invoices[pick % 3 :: 2]]

@@ -16,12 +16,14 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     Table,
     TextClause,
     and_,
     bindparam,
     case,
     func,
+    literal,
     or_,
     select,
     text,
@@ -380,28 +382,37 @@ def post_run_drafts(
 ) -> int:
     """Draft -> Posted for a bill run's drafts with ids in ``[first_id, last_id]``, in ONE
     guarded ``UPDATE`` that names no invoice (a thousand-id ``IN`` list cost five times
-    the update itself on PostgreSQL); returns how many moved. The moved invoices come back
-    as (currency, due date, amount) for the open-balance summary
-    (``ledger.open_balances_repository``), aggregated in Python into one upsert per chunk.
+    the update itself on PostgreSQL); returns how many moved. The open-balance summaries
+    (``ledger.open_balances_repository``) take the moved invoices, summed by the database:
+    on SQLite from the drafts just before the ``UPDATE`` (``add_posting``), on PostgreSQL
+    from its ``RETURNING`` rows in the same statement (``post_summing``).
 
     The id range is written into the statement's text, so PostgreSQL plans each chunk's
     statement for its own range (a prepared statement's generic plan cannot tell a
     chunk's range from the whole table, and could walk the run's index instead).
     """
-    result = session.execute(
-        update(_invoices)
-        .where(
-            _inv.tenant_id == tenant_id,
-            _inv.bill_run_id == bill_run_id,
-            _inv.id.between(_literal(first_id), _literal(last_id)),
-            _inv.status == InvoiceStatus.DRAFT,
+    where = (
+        _inv.tenant_id == tenant_id,
+        _inv.bill_run_id == bill_run_id,
+        _inv.id.between(_literal(first_id), _literal(last_id)),
+        _inv.status == InvoiceStatus.DRAFT,
+    )
+    values = _posting_values(now, invoice_date, due_dates)
+    posting = update(_invoices).where(*where).values(**values)
+    if not is_postgres(session):
+        # SQLite: the database sums the drafts about to move into the summaries, then the
+        # UPDATE moves them (one writer: nothing changes them in between).
+        due = values.get("due_date", _inv.due_date)
+        if isinstance(due, date):
+            due = literal(due, Date)
+        open_balances.add_posting(
+            session,
+            tenant_id,
+            select(_inv.currency, due, _inv.amount_minor, _inv.account_id).where(*where),
         )
-        .values(**_posting_values(now, invoice_date, due_dates))
-        .returning(*open_balances.posted_columns())
-        .execution_options(synchronize_session=False)
-    ).all()
-    open_balances.add_posted(session, tenant_id, result)
-    return len(result)
+        moved = session.execute(posting.execution_options(synchronize_session=False))
+        return int(cast(Any, moved).rowcount)
+    return open_balances.post_summing(session, tenant_id, posting)
 
 
 def _literal(value: int) -> Any:

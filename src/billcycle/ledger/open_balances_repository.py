@@ -54,9 +54,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Select,
     SmallInteger,
     String,
     Table,
+    Update,
     any_,
     bindparam,
     case,
@@ -357,6 +359,104 @@ def add_posted(session: Session, tenant_id: int, rows: Iterable[Sequence[Any]]) 
                 change[1] += 1
     _upsert(session, tenant_id, {(c, _day(d)): v for (c, d), v in grouped.items()})
     _upsert_accounts(session, tenant_id, accounts)
+
+
+def add_posting(session: Session, tenant_id: int, drafts: Select[Any]) -> None:
+    """Invoices about to become Posted, summed by the database: ``drafts`` selects
+    (currency, due date as posted, amount, account) of exactly the rows the caller's
+    posting ``UPDATE`` moves next, in the same transaction. SQLite only: its writer holds
+    the one write lock from this statement to the ``UPDATE``, so no other transaction can
+    post, cancel or re-date one of them in between (PostgreSQL sums what the ``UPDATE``
+    returned instead: :func:`add_posted`).
+
+    Three ``INSERT ... SELECT ... GROUP BY ... ORDER BY ... ON CONFLICT DO UPDATE``: the
+    date summary, the account buckets and the "All" rows, each written in its primary
+    key's order. A bill run's posting chunk of 20,000 invoices cost ~0.2 s of Python per
+    chunk to group the returned rows (two dictionary updates an invoice) before the
+    upserts; the database groups them in a few milliseconds (docs/benchmarks.md,
+    "Posting 1M with the per-account summary (session 5, posting)")."""
+    owing = drafts.subquery()
+    found = session.execute(
+        select(literal(1)).select_from(owing).where(owing.c[2] > 0).limit(1)
+    ).first()
+    if found is None:
+        return
+    as_of = _as_of(session, tenant_id)  # first: see _as_of
+    for stmt in _summing(session, tenant_id, owing, as_of, split=True):
+        session.execute(stmt)
+
+
+def post_summing(session: Session, tenant_id: int, posting: Update) -> int:
+    """PostgreSQL: run ``posting`` (an ``UPDATE`` of invoices to Posted) and add the
+    invoices it moved to both summaries in ONE statement (the ``UPDATE`` as a
+    data-modifying CTE whose ``RETURNING`` rows the database groups, as
+    :func:`add_posting` on SQLite); returns how many moved. Exact under concurrency: only
+    the rows this ``UPDATE`` changed are summed. Saves returning every row to Python."""
+    as_of = _as_of(session, tenant_id)  # first: see _as_of
+    inv = _invoices.c
+    moved = posting.returning(inv.currency, inv.due_date, inv.amount_minor, inv.account_id).cte(
+        "moved"
+    )
+    count = select(func.count()).select_from(moved)
+    for index, stmt in enumerate(_summing(session, tenant_id, moved, as_of, split=False)):
+        count = count.add_cte(stmt.cte(f"summed_{index}"))
+    return int(session.execute(count).scalar_one())
+
+
+def _summing(
+    session: Session, tenant_id: int, owing: Any, as_of: date, *, split: bool
+) -> list[Any]:
+    """The upserts adding ``owing``'s (currency, due date, amount, account) rows with an
+    amount > 0 to the date summary, the account buckets and the "All" rows, each grouped
+    and in its primary key's order (``split``: buckets and "All" in two statements; else
+    one, in key order, as PostgreSQL's row locks want)."""
+    currency, due, amount, account = owing.c
+    positive = amount > 0
+    tenant = literal(tenant_id, BigInteger)
+    balance, count = func.sum(amount), func.count()
+    by_date = (
+        select(tenant, currency, due, balance, count)
+        .where(positive)
+        .group_by(currency, due)
+        .order_by(currency, due)
+    )
+    bucket = bucket_sql(due, as_of)
+    by_bucket = (
+        select(tenant, currency, bucket, account, balance, count)
+        .where(positive)
+        .group_by(currency, bucket, account)
+    )
+    every = (
+        select(tenant, currency, literal(ALL, SmallInteger), account, balance, count)
+        .where(positive)
+        .group_by(currency, account)
+    )
+    keys = ["tenant_id", "currency", "bucket", "account_id"]
+    stmts = [_insert_summing(session, _table, by_date, ["tenant_id", "currency", "due_date"])]
+    if split:
+        ordered = (by_bucket.order_by(currency, bucket, account), every.order_by(currency, account))
+        stmts += [_insert_summing(session, _accounts, rows, keys) for rows in ordered]
+    else:
+        both = by_bucket.union_all(every).subquery()
+        stmts.append(
+            _insert_summing(session, _accounts, select(*both.c).order_by(*both.c[1:4]), keys)
+        )
+    return stmts
+
+
+def _insert_summing(session: Session, table: Table, rows: Select[Any], keys: list[str]) -> Any:
+    """``INSERT INTO table SELECT rows`` adding (balance, invoices) to existing keys."""
+    names = [*keys, "balance_minor", "invoices"]
+    dialect = session.get_bind().dialect.name
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).from_select(names, rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys,
+        set_={
+            "balance_minor": table.c.balance_minor + stmt.excluded.balance_minor,
+            "invoices": table.c.invoices + stmt.excluded.invoices,
+        },
+    )
+    return stmt
 
 
 def _open_columns(tenant_id: int) -> tuple[Any, ...]:
