@@ -14,12 +14,13 @@ unknown: charging again could collect twice; the attempt waits until it settles)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from billcycle.collections import repository as repo
 from billcycle.collections.events import Event, record
+from billcycle.collections.models import CollectionAccount
 from billcycle.collections.policy import merged, tenant_policy
 from billcycle.collections.repository import OverdueInvoice
 from billcycle.collections.statuses import CollectionEventType
@@ -37,16 +38,24 @@ class DueAttempt:
 
 
 def due_attempts(
-    ctx: ServiceContext, today: date, overdue: Sequence[OverdueInvoice] | None = None
+    ctx: ServiceContext,
+    today: date,
+    overdue: Sequence[OverdueInvoice] | None = None,
+    known_rows: Mapping[int, CollectionAccount] | None = None,
 ) -> list[DueAttempt]:
-    """The invoices due an attempt ``today`` (read only)."""
+    """The invoices due an attempt ``today`` (read only). ``known_rows``: collections
+    rows the caller holds (the day's standing pass read them), read again otherwise."""
     if overdue is None:
         overdue = repo.overdue_invoices(ctx.session, ctx.tenant_id, today)
     candidates = [invoice for invoice in overdue if invoice.auto_pay]
     if not candidates:
         return []
     account_ids = sorted({invoice.account_id for invoice in candidates})
-    rows = repo.account_rows(ctx.session, ctx.tenant_id, account_ids)
+    known = known_rows or {}
+    rows = {a: known[a] for a in account_ids if a in known}
+    unknown = [a for a in account_ids if a not in known]
+    if unknown:
+        rows.update(repo.account_rows(ctx.session, ctx.tenant_id, unknown))
     busy = repo.accounts_with_processing_payments(ctx.session, ctx.tenant_id, account_ids)
     last = repo.last_attempts(ctx.session, ctx.tenant_id, [i.invoice_id for i in candidates])
     tenant = tenant_policy(ctx)

@@ -63,7 +63,7 @@ def run_day(ctx: ServiceContext, day: date) -> DayOutcome | None:
     overdue = repo.overdue_invoices(ctx.session, ctx.tenant_id, day)
     outcome = DayOutcome(day)
     outcome.standing = evaluate_standing(ctx, day, overdue=overdue)
-    due = due_attempts(ctx, day, overdue)
+    due = due_attempts(ctx, day, overdue, outcome.standing.rows)
     number: str | None = None
     if due:
         run = payment_runs.create_payment_run(

@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from billcycle.collections import events_repository as events_repo
 from billcycle.collections import repository as repo
 from billcycle.collections.models import CollectionEvent
 from billcycle.collections.statuses import CollectionEventType
 from billcycle.context import ServiceContext
 from billcycle.events import service as outbox
-from billcycle.events.statuses import EventType
+from billcycle.events.payload_repository import BLOCK_DIGITS
+from billcycle.events.payloads import json_value
+from billcycle.events.statuses import EventType, ObjectType
 
 MAX_MESSAGE = 500
 
@@ -34,32 +37,48 @@ class Event:
 
 
 def record(ctx: ServiceContext, *events: Event, day: date | None = None) -> None:
-    """Append ``events`` in one statement, dated ``day`` (default: the tenant's today)."""
+    """Append ``events`` dated ``day`` (default: the tenant's today) and the outbox
+    event of each that has one: two statements whatever their number, the outbox
+    payloads built by the database (``events_repository``). The outbox events are
+    numbered by type, in the order each type first appears, then in the given order."""
     if not events:
         return
     now = ctx.clock.now()
     business_date = day or ctx.clock.date_of(now)
-    repo.add_events(
+    ranks: dict[EventType, int] = {}
+    rows: list[events_repo.Row] = []
+    for event in events:
+        outbox_type = _OUTBOX_TYPES.get(event.event_type)
+        rank = 0
+        if outbox_type is not None:
+            rank = ranks.setdefault(outbox_type, len(ranks))
+        rows.append(
+            (
+                event.account_id,
+                event.event_type.value,
+                event.invoice_id,
+                event.payment_id,
+                event.gateway_code,
+                (event.message or None) and event.message[:MAX_MESSAGE],
+                event.from_value,
+                event.to_value,
+                json_value(event.details),
+                None if outbox_type is None else outbox_type.value,
+                rank,
+                event.message,
+            )
+        )
+    events_repo.add_events_and_outbox(
         ctx.session,
-        [
-            {
-                "tenant_id": ctx.tenant_id,
-                "account_id": event.account_id,
-                "event_type": event.event_type.value,
-                "business_date": business_date,
-                "occurred_at": now,
-                "invoice_id": event.invoice_id,
-                "payment_id": event.payment_id,
-                "gateway_code": event.gateway_code,
-                "message": (event.message or None) and event.message[:MAX_MESSAGE],
-                "from_value": event.from_value,
-                "to_value": event.to_value,
-                "details": event.details,
-            }
-            for event in events
-        ],
+        ctx.tenant_id,
+        rows,
+        day=business_date,
+        now=now,
+        event_id_prefix="evt_"
+        + outbox.reserve_event_ids(int(ctx.machine_clock.now().timestamp() * 1000)),
+        block=10**BLOCK_DIGITS,
+        object_type=ObjectType.ACCOUNT.value,
     )
-    _to_outbox(ctx, events, business_date)
 
 
 # Which collections events go to the outbox (payment outcomes have their own events).
@@ -72,30 +91,6 @@ _OUTBOX_TYPES = {
     CollectionEventType.CANCELLED: EventType.COLLECTIONS_STATUS_CHANGED,
     CollectionEventType.WRITTEN_OFF: EventType.COLLECTIONS_STATUS_CHANGED,
 }
-
-
-def _to_outbox(ctx: ServiceContext, recorded: tuple[Event, ...], business_date: date) -> None:
-    """The outbox events of these collections events, one statement per type."""
-    by_type: dict[EventType, list[dict[str, Any]]] = {}
-    for event in recorded:
-        outbox_type = _OUTBOX_TYPES.get(event.event_type)
-        if outbox_type is None:
-            continue
-        by_type.setdefault(outbox_type, []).append(
-            {
-                "id": event.account_id,
-                "account_id": event.account_id,
-                "collection_event": event.event_type.value,
-                "business_date": business_date,
-                "invoice_id": event.invoice_id,
-                "from": event.from_value,
-                "to": event.to_value,
-                "message": event.message,
-                "details": event.details,
-            }
-        )
-    for outbox_type, objects in by_type.items():
-        outbox.emit_many(ctx, outbox_type, objects)
 
 
 def account_events(

@@ -87,6 +87,15 @@ def merged(tenant: CollectionPolicy, account: CollectionAccount | None) -> Colle
     """The tenant's policy with one account's overrides."""
     if account is None:
         return tenant
+    if (
+        account.attempt_days is None
+        and account.grace_days is None
+        and account.dunning_exempt == tenant.dunning_exempt
+        and account.in_collection == tenant.in_collection
+    ):
+        # Nothing of its own (most accounts): the same value, without building one (a
+        # payment run's chunk and the daily pass merge every account they look at).
+        return tenant
     return CollectionPolicy(
         retry_enabled=tenant.retry_enabled,
         max_consecutive_failures=tenant.max_consecutive_failures,

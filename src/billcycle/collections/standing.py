@@ -62,6 +62,9 @@ class StandingPass:
     # The pass's collections events, recorded together at its end (one INSERT, one
     # outbox statement per type), in the order they happened.
     events: list[Event] = field(default_factory=list, repr=False, compare=False)
+    # The collections rows of the accounts the pass looked at (read or created by it),
+    # for the day's attempts, which look at some of the same accounts.
+    rows: dict[int, CollectionAccount] = field(default_factory=dict, repr=False, compare=False)
 
 
 def evaluate_standing(
@@ -81,9 +84,19 @@ def evaluate_standing(
     by_account: dict[int, list[OverdueInvoice]] = defaultdict(list)
     for invoice in overdue:
         by_account[invoice.account_id].append(invoice)
-    in_dunning = repo.rows_in_dunning(ctx.session, ctx.tenant_id, account_ids)
-    involved = set(by_account) | {row.account_id for row in in_dunning}
-    rows = repo.account_rows(ctx.session, ctx.tenant_id, sorted(involved))
+    if account_ids is None:
+        in_dunning = repo.rows_in_dunning(ctx.session, ctx.tenant_id)
+        involved = set(by_account) | {row.account_id for row in in_dunning}
+        rows = repo.account_rows(ctx.session, ctx.tenant_id, sorted(involved))
+    else:
+        # A few accounts (a payment run's outcomes): their rows in one read, those in
+        # dunning told apart here (what ``rows_in_dunning`` selects), not read twice.
+        given = repo.account_rows(ctx.session, ctx.tenant_id, account_ids)
+        involved = set(by_account) | {a for a, row in given.items() if _in_dunning(row)}
+        rows = {a: row for a, row in given.items() if a in involved}
+        others = sorted(set(by_account) - set(account_ids))  # an ``overdue`` given beyond them
+        if others:
+            rows.update(repo.account_rows(ctx.session, ctx.tenant_id, others))
     tenant = tenant_policy(ctx)
     done = StandingPass()
     # Accounts overdue for the first time get their rows in one statement, not one
@@ -109,8 +122,14 @@ def evaluate_standing(
             _back_to_good(ctx, row, today, done)
     record(ctx, *done.events, day=today)
     done.events = []
+    done.rows = {**rows, **created}
     ctx.session.flush()
     return done
+
+
+def _in_dunning(row: CollectionAccount) -> bool:
+    """What ``repository.rows_in_dunning`` selects: not plain Good."""
+    return row.standing != AccountStanding.GOOD.value or row.suspended_on is not None
 
 
 def _owing(

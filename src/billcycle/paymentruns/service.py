@@ -16,18 +16,16 @@ from typing import Any
 
 from billcycle.access import labels as org_labels
 from billcycle.accounts import repository as accounts_repo
-from billcycle.accounts.models import Account
 from billcycle.billruns import repository as billruns_repo
 from billcycle.context import ServiceContext
 from billcycle.errors import InvalidValue, NotFound, OverLimit, RuleViolation
 from billcycle.events import service as events
 from billcycle.events.statuses import EventType
 from billcycle.gateways import repository as gateways_repo
-from billcycle.invoicing import repository as invoices_repo
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger import service as ledger
 from billcycle.money import from_minor, normalize_currency, to_minor
-from billcycle.paymentmethods import repository as methods_repo
+from billcycle.paymentruns import data_repository as data_repo
 from billcycle.paymentruns import repository as repo
 from billcycle.paymentruns.models import PaymentRun, PaymentRunData
 from billcycle.paymentruns.spec import (
@@ -200,15 +198,18 @@ def _replace_filters(filters: Filters, **values: Any) -> Filters:
     return replace(filters, **values)
 
 
-def _account_of(ctx: ServiceContext, record: DataRecord, index: int) -> Account | None:
+def _account_of(
+    record: DataRecord,
+    index: int,
+    by_id: dict[int, data_repo.AccountFacts],
+    by_number: dict[str, data_repo.AccountFacts],
+) -> data_repo.AccountFacts | None:
+    """The record's account: by id first, then by number (Zuora's account key)."""
     if record.account_id is None and record.account_number is None:
         return None
-    account = accounts_repo.find_account_by_key(
-        ctx.session,
-        ctx.tenant_id,
-        account_id=record.account_id,
-        number=record.account_number or "",
-    )
+    account = by_id.get(record.account_id) if record.account_id is not None else None
+    if account is None:
+        account = by_number.get(record.account_number or "")
     if account is None:
         shown = record.account_number or "{account}"
         raise NotFound(
@@ -220,19 +221,36 @@ def _account_of(ctx: ServiceContext, record: DataRecord, index: int) -> Account 
     return account
 
 
-def _data_rows(
-    ctx: ServiceContext, run_id: int, records: tuple[DataRecord, ...]
-) -> list[dict[str, Any]]:
-    """The data[] records as rows, each checked: its invoice posted with a balance, of
-    the account it names, the amount within that balance, the method the account's."""
-    invoices: list[Any] = []
+Checked = tuple[int, int | None, int | None, int | None, str | None]
+
+
+def _data_rows(ctx: ServiceContext, records: tuple[DataRecord, ...]) -> list[Checked]:
+    """The data[] records, each checked: its invoice posted with a balance, of the
+    account it names, the amount within that balance, the method the account's; as
+    (invoice id, amount, method, gateway, comment) for ``data_repository.insert_records``.
+
+    What the checks read is read a thousand records per statement (a dunning day's run
+    names thousands), then the records are checked one by one in order, so the first
+    bad record is the one refused, as when each was read on its own."""
+    session, tenant_id = ctx.session, ctx.tenant_id
+    by_id = data_repo.invoices_by_id(
+        session, tenant_id, [r.invoice_id for r in records if r.invoice_id is not None]
+    )
+    by_number = data_repo.invoices_by_number(
+        session,
+        tenant_id,
+        [
+            r.invoice_number
+            for r in records
+            if r.invoice_id is None and r.invoice_number is not None
+        ],
+    )
+    invoices: list[data_repo.InvoiceFacts] = []
     for index, record in enumerate(records):
         if record.invoice_id is not None:
-            invoice = invoices_repo.get_invoice(ctx.session, ctx.tenant_id, record.invoice_id)
+            invoice = by_id.get(record.invoice_id)
         elif record.invoice_number is not None:
-            invoice = invoices_repo.find_invoice_by_number(
-                ctx.session, ctx.tenant_id, record.invoice_number
-            )
+            invoice = by_number.get(record.invoice_number)
         else:
             raise InvalidValue(
                 f"data[{index}]: name the invoice to collect (documentId or documentNumber).",
@@ -247,11 +265,34 @@ def _data_rows(
                 ids={"invoice": record.invoice_id} if record.invoice_id is not None else None,
             )
         invoices.append(invoice)
-    balances = ledger.invoice_balances(ctx.session, ctx.tenant_id, [i.id for i in invoices])
-    rows: list[dict[str, Any]] = []
+    balances = ledger.invoice_balances(session, tenant_id, [i.id for i in invoices])
+    accounts_by_id = data_repo.accounts_by_id(
+        session, tenant_id, [r.account_id for r in records if r.account_id is not None]
+    )
+    accounts_by_number = data_repo.accounts_by_number(
+        session,
+        tenant_id,
+        [
+            r.account_number or ""
+            for r in records
+            if (r.account_id is not None or r.account_number is not None)
+            and (r.account_id is None or r.account_id not in accounts_by_id)
+        ],
+    )
+    method_accounts = data_repo.method_accounts(
+        session,
+        tenant_id,
+        [r.payment_method_id for r in records if r.payment_method_id is not None],
+    )
+    gateway_ids = data_repo.gateway_ids(
+        session,
+        tenant_id,
+        [r.payment_gateway_id for r in records if r.payment_gateway_id is not None],
+    )
+    rows: list[Checked] = []
     seen: set[int] = set()
     for index, (record, invoice) in enumerate(zip(records, invoices, strict=True)):
-        account = _account_of(ctx, record, index)
+        account = _account_of(record, index, accounts_by_id, accounts_by_number)
         if account is not None and account.id != invoice.account_id:
             raise _rule(
                 f"data[{index}]: invoice {invoice.invoice_number} does not belong to account "
@@ -290,18 +331,17 @@ def _data_rows(
                 f"data[{index}]: invoice {invoice.invoice_number} has no balance to collect.",
                 "documentId",
             )
-        if record.payment_method_id is not None:
-            method = methods_repo.get_method(ctx.session, ctx.tenant_id, record.payment_method_id)
-            if method is None or method.account_id != invoice.account_id:
-                raise NotFound(
-                    f"data[{index}]: payment method {{method}} not found on the invoice's account.",
-                    resource="payment_method",
-                    field="paymentMethodId",
-                    ids={"method": record.payment_method_id},
-                )
-        if record.payment_gateway_id is not None and (
-            gateways_repo.get_gateway(ctx.session, ctx.tenant_id, record.payment_gateway_id) is None
+        if (
+            record.payment_method_id is not None
+            and method_accounts.get(record.payment_method_id) != invoice.account_id
         ):
+            raise NotFound(
+                f"data[{index}]: payment method {{method}} not found on the invoice's account.",
+                resource="payment_method",
+                field="paymentMethodId",
+                ids={"method": record.payment_method_id},
+            )
+        if record.payment_gateway_id is not None and record.payment_gateway_id not in gateway_ids:
             raise NotFound(
                 f"data[{index}]: payment gateway {{gateway}} not found.",
                 resource="payment_gateway",
@@ -311,21 +351,21 @@ def _data_rows(
         if record.comment is not None and len(record.comment) > 255:
             raise _invalid(f"data[{index}]: the comment is longer than 255 characters.", "comment")
         rows.append(
-            {
-                "tenant_id": ctx.tenant_id,
-                "payment_run_id": run_id,
-                "account_id": invoice.account_id,
-                "invoice_id": invoice.id,
-                "currency": invoice.currency,
-                "from_input": True,
-                "amount_minor": amount_minor,
-                "payment_method_id": record.payment_method_id,
-                "payment_gateway_id": record.payment_gateway_id,
-                "comment": record.comment,
-                "amount_collected_minor": 0,
-            }
+            (
+                invoice.id,
+                amount_minor,
+                record.payment_method_id,
+                record.payment_gateway_id,
+                record.comment,
+            )
         )
     return rows
+
+
+def _insert_data(ctx: ServiceContext, run_id: int, records: tuple[DataRecord, ...]) -> None:
+    rows = _data_rows(ctx, records)
+    written = data_repo.insert_records(ctx.session, ctx.tenant_id, run_id, rows)
+    assert written == len(rows), "every checked record's invoice is the tenant's"
 
 
 def _columns(spec: PaymentRunSpec) -> dict[str, Any]:
@@ -386,7 +426,7 @@ def create_payment_run(
     repo.add_run(ctx.session, run)
     events.emit_status_change(ctx, EventType.PAYMENT_RUN_STATUS_CHANGED, run, None)
     if spec.data:
-        repo.insert_records(ctx.session, _data_rows(ctx, run.id, spec.data))
+        _insert_data(ctx, run.id, spec.data)
     if spec.run_date is None:
         ctx.enqueue("payment_run.start", tenant_id=ctx.tenant_id, run_id=run.id)
     return run
@@ -412,7 +452,7 @@ def update_payment_run(
         setattr(run, column, value)
     if "data" in patch.values:
         repo.delete_records(ctx.session, ctx.tenant_id, run.id)
-        repo.insert_records(ctx.session, _data_rows(ctx, run.id, spec.data))
+        _insert_data(ctx, run.id, spec.data)
         run.explicit_data = bool(spec.data)
     run.updated_by_id = updated_by
     run.updated_at = ctx.clock.now()
