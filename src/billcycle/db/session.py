@@ -82,3 +82,13 @@ def snapshot_unit(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def discard_transaction(session: Session) -> None:
+    """Roll back the unit's open transaction and keep the unit going.
+
+    For a unit that runs several writes one after another (the SQLite group commit in
+    ``web/units.py``): when the first of them fails there is no savepoint to return to,
+    and the transaction holds nothing but that write, so the whole of it goes and the
+    next write starts a new one in the same unit."""
+    session.rollback()

@@ -46,7 +46,12 @@ from sqlalchemy.orm import Session
 from billcycle.context import ORG_SCOPE_KEY, ServiceContext
 from billcycle.db.direct import DirectReads, direct_reads
 from billcycle.db.engine import arm_write_turn, armed_write_turn
-from billcycle.db.session import AFTER_COMMIT_KEY, read_only_unit, unit_of_work
+from billcycle.db.session import (
+    AFTER_COMMIT_KEY,
+    discard_transaction,
+    read_only_unit,
+    unit_of_work,
+)
 from billcycle.runtime import Runtime
 from billcycle.tenancy.repository import client_generation
 from billcycle.tenancy.service import check_generation, check_token_client
@@ -496,7 +501,7 @@ def _run_one(session: Session, job: _Job, *, savepoint: bool) -> None:
     except Exception as exc:
         job.error = exc
         if not savepoint:
-            session.rollback()
+            discard_transaction(session)
         # The writes before it are flushed (begin_nested flushes first). Objects the
         # failed write put in the session as already stored (accounts.repository's
         # insert_account) would keep ids that SQLite hands out again to the next write.
