@@ -134,6 +134,13 @@ RETURNING payment_run_data.id
 """
 
 
+def _json_words(postgres: bool) -> dict[str, str]:
+    """The JSON functions of the record-result statements, in each database's words."""
+    if postgres:
+        return {"array": "json_build_array", "obj": "json_build_object", "cast": "::json"}
+    return {"array": "json_array", "obj": "json_object", "cast": ""}
+
+
 def fail_records(
     session: Session,
     tenant_id: int,
@@ -154,9 +161,7 @@ def fail_records(
     postgres = is_postgres(session)
     ids = sorted({int(i) for i in record_ids})
     statement = _FAIL_RECORDS.format(
-        array="json_build_array" if postgres else "json_array",
-        obj="json_build_object" if postgres else "json_object",
-        cast="::json" if postgres else "",
+        **_json_words(postgres),
         ids="IN (" + ", ".join(str(i) for i in ids) + ")",
         payment_type=TransactionType.PAYMENT.value,
     )
@@ -187,9 +192,7 @@ def settle_records(
     postgres = is_postgres(session)
     ids = sorted({int(i) for i in record_ids})
     statement = _SETTLE_RECORDS.format(
-        array="json_build_array" if postgres else "json_array",
-        obj="json_build_object" if postgres else "json_object",
-        cast="::json" if postgres else "",
+        **_json_words(postgres),
         settled=_SETTLED,
         ids="IN (" + ", ".join(str(i) for i in ids) + ")",
         payment_type=TransactionType.PAYMENT.value,
