@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -238,7 +237,7 @@ def repeated(
 ) -> dict[str, Any]:
     """``repeat`` runs, each ``billcycle bench bulk-payment --json`` in a fresh process:
     the median run (by wall time) with every run's wall, CPU and phases beside it."""
-    from billcycle.bench.report import median_run
+    from billcycle.bench.report import bench_subprocess, median_run
 
     command = [
         sys.executable,
@@ -262,18 +261,7 @@ def repeated(
         command.append("--fresh-database")
     if chunk_size is not None:
         command += ["--chunk-size", str(chunk_size)]
-    runs: list[dict[str, Any]] = []
-    for _ in range(repeat):
-        done = subprocess.run(  # noqa: S603 - our own interpreter and module
-            command, capture_output=True, text=True, timeout=timeout * 3 + 600, check=False
-        )
-        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        if not lines:
-            raise BenchError(
-                f"bench bulk-payment --payments {payments} failed ({done.returncode}):\n"
-                + done.stderr[-2000:]
-            )
-        runs.append(json.loads(lines[-1]))
+    runs = [bench_subprocess(command, timeout) for _ in range(repeat)]
     summary = median_run(runs)
     summary["repeat"] = len(runs)
     walls = summary["wall_seconds_runs"]

@@ -15,10 +15,8 @@ the gateway's ``max_calls_per_second``, which the run honours.
 
 from __future__ import annotations
 
-import json
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -307,21 +305,8 @@ def repeated(argv: list[str], repeat: int, timeout: float) -> dict[str, Any]:
     median CPU seconds and CPU per payment, the figures to compare on a loaded machine."""
     from billcycle.bench import report
 
-    runs: list[dict[str, Any]] = []
-    for _ in range(repeat):
-        done = subprocess.run(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "billcycle.cli.main", "bench", "payment-run", *argv, "--json"],
-            capture_output=True,
-            text=True,
-            timeout=timeout * 3 + 600,
-            check=False,
-        )
-        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        if not lines:
-            raise BenchError(
-                f"bench payment-run failed ({done.returncode}):\n" + done.stderr[-2000:]
-            )
-        runs.append(json.loads(lines[-1]))
+    command = [sys.executable, "-m", "billcycle.cli.main", "bench", "payment-run", *argv]
+    runs = [report.bench_subprocess([*command, "--json"], timeout) for _ in range(repeat)]
     summary = report.median_summary(runs)
     cpus = [float(r["cpu_seconds"]) for r in runs]
     summary["cpu_seconds_runs"] = cpus

@@ -50,15 +50,21 @@ def bill_run_subprocess(
         command.append("--fresh-database")
     if chunk_size is not None:
         command += ["--chunk-size", str(chunk_size)]
+    return bench_subprocess(command, timeout)
+
+
+def bench_subprocess(command: list[str], timeout: float) -> dict[str, Any]:
+    """One ``billcycle bench ... --json`` run in a child process (``command``: its whole
+    argv), so that its memory and warm caches cannot inflate the next run's; its JSON
+    line. The child's own ``--timeout`` is ``timeout``: it is given three times that to
+    load its data and finish."""
     done = subprocess.run(  # noqa: S603 - our own interpreter and module
         command, capture_output=True, text=True, timeout=timeout * 3 + 600, check=False
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not lines:
-        raise BenchError(
-            f"bench bill-run --accounts {accounts} failed ({done.returncode}):\n"
-            + done.stderr[-2000:]
-        )
+        what = " ".join(command[3:])
+        raise BenchError(f"{what} failed ({done.returncode}):\n" + done.stderr[-2000:])
     result: dict[str, Any] = json.loads(lines[-1])
     return result
 
