@@ -3,14 +3,16 @@ action in one write unit (recorded through ``actions.record_action``), and query
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from billcycle.console.actions import record_action
 from billcycle.console.render import redirect, request_id
@@ -128,3 +130,29 @@ def optional_date(value: str | None, field: str) -> date | None:
 def form_text(form: FormData, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
+
+
+def csv_download(
+    filename: str, header: list[str], pages: Iterator[Iterable[list[Any]]]
+) -> StreamingResponse:
+    """A CSV file streamed a page at a time: ``pages`` yields each keyset page's rows (it
+    holds its own unit of work open while the download runs), so a million-row export
+    never holds more than one page in memory."""
+
+    def text() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(header)
+        for page in pages:
+            writer.writerows(page)
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+        if buffer.tell():
+            yield buffer.getvalue()
+
+    return StreamingResponse(
+        text(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

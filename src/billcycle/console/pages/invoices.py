@@ -4,20 +4,19 @@ allows: Post and Cancel (drafts), Write off and Email (posted)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, Response
 
 from billcycle.console.format import money
 from billcycle.console.pages.common import (
     PAGE_SIZE,
     CurrentViewer,
     act,
+    csv_download,
     optional_int,
     read,
     sorting,
@@ -118,22 +117,7 @@ def invoices_csv(
     filters = _filters(status, account, currency, number, bill_run)
     runtime = runtime_of(request)
 
-    def rows() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(
-            [
-                "invoice_number",
-                "account_number",
-                "account_name",
-                "status",
-                "invoice_date",
-                "due_date",
-                "currency",
-                "amount",
-                "balance",
-            ]
-        )
+    def pages() -> Iterator[list[list[Any]]]:
         after: str | None = None
         with read_only_unit(runtime.session_factory) as session:
             ctx = runtime.context(session, viewer.tenant_id)
@@ -141,32 +125,36 @@ def invoices_csv(
                 found = reports.invoices(
                     ctx, filters, sort=reports.Sorting("number", False), after=after, limit=CSV_PAGE
                 )
-                for r in found.rows:
-                    writer.writerow(
-                        [
-                            r.invoice_number,
-                            r.account_number,
-                            r.account_name,
-                            r.status,
-                            r.invoice_date,
-                            r.due_date,
-                            r.currency,
-                            _plain(r.amount_minor, r.currency),
-                            _plain(r.balance_minor, r.currency),
-                        ]
-                    )
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
+                yield [
+                    [
+                        r.invoice_number,
+                        r.account_number,
+                        r.account_name,
+                        r.status,
+                        r.invoice_date,
+                        r.due_date,
+                        r.currency,
+                        _plain(r.amount_minor, r.currency),
+                        _plain(r.balance_minor, r.currency),
+                    ]
+                    for r in found.rows
+                ]
                 if found.next_cursor is None:
                     return
                 after = found.next_cursor
 
-    return StreamingResponse(
-        rows(),
-        media_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="invoices.csv"'},
-    )
+    header = [
+        "invoice_number",
+        "account_number",
+        "account_name",
+        "status",
+        "invoice_date",
+        "due_date",
+        "currency",
+        "amount",
+        "balance",
+    ]
+    return csv_download("invoices.csv", header, pages())
 
 
 def _plain(minor: int, currency: str) -> str:

@@ -3,15 +3,13 @@ dunning."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from billcycle.accounts import service as accounts
 from billcycle.console.pages.common import (
@@ -19,6 +17,7 @@ from billcycle.console.pages.common import (
     CurrentViewer,
     _record,
     act,
+    csv_download,
     form_text,
     optional_date,
     optional_int,
@@ -87,20 +86,7 @@ def list_payments(
 def payments_csv(request: Request, viewer: CurrentViewer, status: str | None = None) -> Response:
     runtime = runtime_of(request)
 
-    def rows() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(
-            [
-                "payment_number",
-                "account_number",
-                "status",
-                "effective_date",
-                "currency",
-                "amount",
-                "type",
-            ]
-        )
+    def pages() -> Iterator[list[list[Any]]]:
         after: str | None = None
         with read_only_unit(runtime.session_factory) as session:
             ctx = runtime.context(session, viewer.tenant_id)
@@ -114,30 +100,32 @@ def payments_csv(request: Request, viewer: CurrentViewer, status: str | None = N
                     after=after,
                     limit=CSV_PAGE,
                 )
-                for r in found.rows:
-                    writer.writerow(
-                        [
-                            r.number,
-                            r.account_number,
-                            r.status,
-                            r.effective_date,
-                            r.currency,
-                            from_minor(r.amount_minor, r.currency),
-                            r.payment_type,
-                        ]
-                    )
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
+                yield [
+                    [
+                        r.number,
+                        r.account_number,
+                        r.status,
+                        r.effective_date,
+                        r.currency,
+                        from_minor(r.amount_minor, r.currency),
+                        r.payment_type,
+                    ]
+                    for r in found.rows
+                ]
                 if found.next_cursor is None:
                     return
                 after = found.next_cursor
 
-    return StreamingResponse(
-        rows(),
-        media_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="payments.csv"'},
-    )
+    header = [
+        "payment_number",
+        "account_number",
+        "status",
+        "effective_date",
+        "currency",
+        "amount",
+        "type",
+    ]
+    return csv_download("payments.csv", header, pages())
 
 
 @router.get("/payments/{payment_id}")

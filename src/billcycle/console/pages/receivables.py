@@ -11,9 +11,9 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
-from billcycle.console.pages.common import CurrentViewer, read, sorting, units
+from billcycle.console.pages.common import CurrentViewer, csv_download, read, sorting, units
 from billcycle.console.render import page
 from billcycle.console.session import Viewer, runtime_of
 from billcycle.db.session import snapshot_unit
@@ -102,10 +102,7 @@ async def aging_accounts_csv(
         await _aged(request, viewer)
     code = currency.upper()
 
-    def rows() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["account_number", "account_name", "bucket", "open_balance", "invoices"])
+    def pages() -> Iterator[list[list[Any]]]:
         after: str | None = None
         with snapshot_unit(runtime.session_factory) as session:
             ctx = runtime.context(session, viewer.tenant_id)
@@ -115,24 +112,16 @@ async def aging_accounts_csv(
                 )
                 if found is None:  # the business date moved during the download
                     raise RuntimeError("the aging buckets moved to another date; download again")
-                for _id, number, name, balance, count in found.rows:
-                    writer.writerow(
-                        [number, name, _label(chosen), from_minor(balance, code), count]
-                    )
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
+                yield [
+                    [number, name, _label(chosen), from_minor(balance, code), count]
+                    for _id, number, name, balance, count in found.rows
+                ]
                 if found.next_cursor is None:
                     return
                 after = found.next_cursor
 
-    return StreamingResponse(
-        rows(),
-        media_type="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="receivables-{code}-{_label(chosen)}.csv"'
-        },
-    )
+    header = ["account_number", "account_name", "bucket", "open_balance", "invoices"]
+    return csv_download(f"receivables-{code}-{_label(chosen)}.csv", header, pages())
 
 
 @router.get("/receivables/{currency}")
