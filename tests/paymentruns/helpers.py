@@ -14,6 +14,7 @@ from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.paymentmethods.statuses import PaymentMethodStatus
 from billcycle.payments.models import Payment
 from billcycle.runtime import Runtime
+from billcycle.webhooks import service as webhooks
 from tests.charging.helpers import add_method
 from tests.gateways.helpers import configure_test_gateway
 from tests.payments.helpers import balance, posted_invoices
@@ -128,3 +129,14 @@ def unapplied_payment(runtime: Runtime, tenant_id: int, account_id: int, amount:
 
     with runtime.service_context(tenant_id) as ctx:
         return pay(ctx, account_id, amount, payment_type=PaymentType.EXTERNAL).id
+
+
+def subscribe_all(runtime: Runtime, tenant_id: int, event_types: list[str] | None = None) -> None:
+    """An enabled webhook endpoint of the tenant subscribing to ``event_types`` (all by
+    default): a payment run then writes its payments' per-payment events."""
+    with runtime.service_context(tenant_id) as ctx:
+        webhooks.set_allow_private(ctx, True)
+        webhooks.add_endpoint(
+            ctx,
+            webhooks.NewEndpoint(url="http://127.0.0.1:9/hook", event_types=event_types or ["*"]),
+        )

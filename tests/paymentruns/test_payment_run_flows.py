@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func, select
+
+from billcycle.collections.models import CollectionEvent
+from billcycle.collections.statuses import CollectionEventType
 from billcycle.events import service as events
 from billcycle.events.statuses import ObjectType
 from billcycle.jobs.dispatch import ManualDispatcher
@@ -25,6 +29,7 @@ from tests.paymentruns.helpers import (
     records,
     run_to_end,
     set_auto_pay,
+    subscribe_all,
 )
 from tests.support.api import Api, api_for
 
@@ -211,10 +216,12 @@ def test_another_tenants_run_is_not_found(
 def test_every_payment_a_run_writes_is_in_the_outbox(
     api: Api, runtime: Runtime, jobs: ManualDispatcher
 ) -> None:
-    """Each payment the run charges emits ``payment.created`` (written with the chunk's
-    payments) and then ``payment.processed`` or ``payment.failed`` by its outcome."""
+    """For a tenant whose endpoint subscribes to them, each payment the run charges
+    emits ``payment.created`` (written with the chunk's payments) and then
+    ``payment.processed`` or ``payment.failed`` by its outcome."""
     tenant_id = api.tenant.tenant_id
     default_gateway(runtime, tenant_id)
+    subscribe_all(runtime, tenant_id, ["payment.created", "payment.processed", "payment.failed"])
     good = customer(runtime, tenant_id, ["10.00", "12.00"])
     bad = customer(runtime, tenant_id, ["20.00"], "tok_chargeDeclined")
 
@@ -237,3 +244,41 @@ def test_every_payment_a_run_writes_is_in_the_outbox(
     failed = sorted(i for i in paid if paid[i].account_id == bad.account_id)
     assert sorted(by_type["payment.processed"]) == processed
     assert sorted(by_type["payment.failed"]) == failed
+
+
+def test_without_a_subscriber_a_run_writes_no_per_payment_events(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher
+) -> None:
+    """Issue 14's rule for runs: one event per status change, none per payment, unless an
+    endpoint subscribes to the per-payment type; then only that type is written.
+    Collections' own outcome events are the domain's and are always recorded."""
+    tenant_id = api.tenant.tenant_id
+    default_gateway(runtime, tenant_id)
+    customer(runtime, tenant_id, ["10.00", "12.00"])
+    customer(runtime, tenant_id, ["20.00"], "tok_chargeDeclined")
+
+    run = run_to_end(api, jobs, targetDate="2026-01-10")
+
+    assert run["status"] == "Completed"
+    assert len(payments_of(runtime, tenant_id)) == 3
+    with runtime.service_context(tenant_id) as ctx:
+        found = events.list_events(ctx, limit=100)
+        outcomes = ctx.session.scalar(
+            select(func.count()).where(
+                CollectionEvent.tenant_id == tenant_id,
+                CollectionEvent.event_type.in_(
+                    [CollectionEventType.PAYMENT_SUCCEEDED, CollectionEventType.PAYMENT_FAILED]
+                ),
+            )
+        )
+    assert [e.type for e in found if e.type.startswith("payment.")] == []
+    assert {e.type for e in found} >= {"payment_run.status_changed"}
+    assert outcomes == 3
+
+    subscribe_all(runtime, tenant_id, ["payment.failed"])
+    customer(runtime, tenant_id, ["30.00"], "tok_chargeDeclined")
+    customer(runtime, tenant_id, ["31.00"])
+    run_to_end(api, jobs, targetDate="2026-01-10")
+    with runtime.service_context(tenant_id) as ctx:
+        found = events.list_events(ctx, limit=100)
+    assert [e.type for e in found if e.type.startswith("payment.")] == ["payment.failed"]

@@ -34,6 +34,7 @@ from tests.paymentruns.helpers import (
     records,
     run_to_end,
     set_failures,
+    subscribe_all,
 )
 from tests.support.api import Api, api_for
 
@@ -59,6 +60,8 @@ def _collect(api: Api, runtime: Runtime, jobs: ManualDispatcher) -> dict[str, An
     """Set the mix up in ``api``'s tenant, run a payment run, and describe the outcome
     with nothing that differs between tenants (ids, numbers, keys)."""
     tenant_id = api.tenant.tenant_id
+    # An endpoint subscribes to every event: the run writes its payments' events.
+    subscribe_all(runtime, tenant_id)
     default_gateway(runtime, tenant_id)
     made: list[Customer] = []
     for amounts, token, how in MIX:
@@ -215,35 +218,54 @@ def test_the_set_based_chunk_settles_a_mixed_run_as_row_by_row_does(
     assert sorted(p[0] for p in processing) == [7, 8]
 
 
+@pytest.mark.parametrize("staged_path", ["charges", "run_slice"])
 def test_the_staged_settle_records_every_answer_as_one_by_one_does(
     api: Api,
     runtime: Runtime,
     jobs: ManualDispatcher,
     other_tenant: NewTenant,
     monkeypatch: pytest.MonkeyPatch,
+    staged_path: str,
 ) -> None:
-    """The answers of a slice settled as one staged set (``charging._settle_staged``:
-    approvals, declines, pending and timed-out sales) and the failed records' results
-    written from their payments (``chunk_repository.fail_records``) leave the payments,
-    ledger, AR summaries, method counters, events and records exactly as recording each
-    answer on its own (``record_answer``) and each record in Python do: the same mix run
-    once each way."""
+    """The answers of a slice settled as one staged set (``charging._settle_staged`` for
+    the row-by-row chunk's charges, ``charging.finish_run_slice`` for the set-based
+    chunk's column slice: approvals, declines, pending and timed-out sales) and the
+    failed records' results written from their payments
+    (``chunk_repository.fail_records``) leave the payments, ledger, AR summaries, method
+    counters, events and records exactly as recording each answer on its own
+    (``record_answer``) and each record in Python do: the same mix run once each way."""
     staged: list[int] = []
     real = charging._settle_staged
+    real_slice = charging.finish_run_slice
 
     def counted(ctx: Any, answers: Any) -> Any:
         found = real(ctx, answers)
         staged.append(len(found))
         return found
 
-    # The reference: each answer recorded on its own, and the failed records' results
-    # written row by row from the outcomes (``collect._finish``'s loop).
+    def counted_slice(ctx: Any, charges: Any, answers: Any, **kwargs: Any) -> None:
+        staged.append(len(charges))
+        real_slice(ctx, charges, answers, **kwargs)
+
+    # The reference: the row-by-row chunk, each answer recorded on its own, and the
+    # failed records' results written row by row from the outcomes (``collect._finish``).
+    settings = runtime.settings
+    monkeypatch.setattr(
+        runtime, "settings", settings.model_copy(update={"payment_run_set_based": False})
+    )
     monkeypatch.setattr(charging, "_settle_staged", lambda ctx, answers: {})
     real_fail = chunk_repo.fail_records
     monkeypatch.setattr(chunk_repo, "fail_records", lambda *a, **k: set())
     one_by_one = _collect(api, runtime, jobs)
-    monkeypatch.setattr(charging, "_settle_staged", counted)
     monkeypatch.setattr(chunk_repo, "fail_records", real_fail)
+    if staged_path == "charges":
+        monkeypatch.setattr(charging, "_settle_staged", counted)
+    else:
+        monkeypatch.setattr(charging, "_settle_staged", real)
+        monkeypatch.setattr(charging, "finish_run_slice", counted_slice)
+        monkeypatch.setattr(
+            runtime, "settings", settings.model_copy(update={"payment_run_set_based": True})
+        )
     as_set = _collect(api_for(api.client, other_tenant), runtime, jobs)
     assert sum(staged) >= 10  # every sent charge of the mix went the staged way
 

@@ -211,6 +211,47 @@ class BatchingGateway(Protocol):
     def sale_many(self, requests: Sequence[SaleRequest]) -> list[GatewayResult]: ...
 
 
+@dataclass(slots=True)
+class SaleColumns:
+    """The answers to a batch of sales as parallel lists, in the order asked: what
+    :class:`GatewayResult` says of each sale (kind Sale), without an object a sale."""
+
+    outcomes: list[GatewayOutcome] = field(default_factory=list)
+    codes: list[str | None] = field(default_factory=list)
+    messages: list[str | None] = field(default_factory=list)
+    transaction_ids: list[str | None] = field(default_factory=list)
+    categories: list[DeclineCategory | None] = field(default_factory=list)
+
+    def append(self, result: GatewayResult) -> None:
+        self.outcomes.append(result.outcome)
+        self.codes.append(result.code)
+        self.messages.append(result.message)
+        self.transaction_ids.append(result.transaction_id)
+        self.categories.append(result.category)
+
+
+@runtime_checkable
+class ColumnBatchingGateway(Protocol):
+    """A :class:`BatchingGateway` that also takes a batch as plain parallel lists
+    (idempotency keys, amounts in minor units, currencies, tokens) and answers
+    :class:`SaleColumns`: a payment run's slice of thousands goes to it with no request
+    or result object a sale. ``per_call``: the caller's in-flight count; the sales count
+    as ``len(keys) / per_call`` calls of one round trip each, sent one after another
+    (so the same wire model as ``sale_many`` in batches of ``per_call``), while the
+    gateway may answer them together. Each answer is what :meth:`Gateway.sale` would
+    give; a domain error refuses the batch (the caller then sends each sale alone)."""
+
+    def sale_columns(
+        self,
+        keys: Sequence[str],
+        amounts_minor: Sequence[int],
+        currencies: Sequence[str],
+        tokens: Sequence[str],
+        *,
+        per_call: int,
+    ) -> SaleColumns: ...
+
+
 def sale_many(gateway: Gateway, requests: Sequence[SaleRequest]) -> list[GatewayResult]:
     """Many sales through ``gateway``: its ``sale_many`` when it has one, else one
     :meth:`Gateway.sale` after another (the default every gateway has)."""

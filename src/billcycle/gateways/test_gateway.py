@@ -71,6 +71,7 @@ from billcycle.gateways.interface import (
     GatewayResult,
     PaymentMethodRef,
     RefundRequest,
+    SaleColumns,
     SaleRequest,
     VoidRequest,
     check_idempotency_key,
@@ -730,6 +731,96 @@ class BatchingTestGateway(TestGateway):
             for c, (row, fresh) in zip(checked, written, strict=True)
         ]
 
+    def sale_columns(
+        self,
+        keys: Sequence[str],
+        amounts_minor: Sequence[int],
+        currencies: Sequence[str],
+        tokens: Sequence[str],
+        *,
+        per_call: int,
+    ) -> SaleColumns:
+        """Many sales as parallel lists (``ColumnBatchingGateway``): the round trips of
+        ``len(keys) / per_call`` batches one after another, then the book written in ONE
+        short transaction for all of them (the test gateway answers at once: a bigger
+        write is cheaper than one a batch of ``per_call``). Each sale is answered as
+        :meth:`sale` answers it; what :meth:`sale` would refuse outright raises."""
+        count = len(keys)
+        found = SaleColumns()
+        if not count:
+            return found
+        if len(set(keys)) != count:
+            for key, minor, currency, token in zip(
+                keys, amounts_minor, currencies, tokens, strict=True
+            ):
+                found.append(self.sale(_request(key, minor, currency, token)))
+            return found
+        for key in keys:
+            check_idempotency_key(key)
+        for currency in set(currencies):
+            if normalize_currency(currency) != currency:
+                raise InvalidValue(f"Unknown currency {currency!r}.", field="currency")
+        if min(amounts_minor) <= 0:
+            raise InvalidValue("A gateway amount is greater than zero.", field="amount")
+        scenarios = {token: scenario_of_token(token) for token in set(tokens)}
+        for _ in range(-(-count // max(1, per_call))):
+            self._wait()
+        answered: dict[str, GatewayResult] = {}
+        with self._book_lock, unit_of_work(self._sessions) as session:
+            now = self._clock.now()
+            ids = repo.insert_sales(
+                session,
+                self._tenant_id,
+                self._gateway_id,
+                [
+                    [key, s.state.value, minor, currency, token, s.code, s.message]
+                    for key, minor, currency, token, s in zip(
+                        keys,
+                        amounts_minor,
+                        currencies,
+                        tokens,
+                        [scenarios[t] for t in tokens],
+                        strict=True,
+                    )
+                ],
+                kind=TransactionKind.SALE.value,
+                pending=ChargeState.PENDING.value,
+                now=now,
+                settles_at=now + self._settle_after,
+            )
+            if len(ids) < count:
+                # Keys booked before (a sale sent again, another process): their entries.
+                for index, key in enumerate(keys):
+                    if key in ids:
+                        continue
+                    row = repo.find_by_key(session, self._tenant_id, key)
+                    if row is None:
+                        raise InvalidValue(f"The sale {key!r} was not booked.")
+                    sale = _Sale(
+                        key,
+                        currencies[index],
+                        amounts_minor[index],
+                        tokens[index],
+                        scenarios[tokens[index]],
+                    )
+                    answered[key] = self._answer(sale, self._settled(session, row), False)
+        # What each fresh scenario answers, once per scenario.
+        said = {token: _fresh_answer(s) for token, s in scenarios.items()}
+        outcomes, codes, messages = found.outcomes, found.codes, found.messages
+        transactions, categories = found.transaction_ids, found.categories
+        for key, token in zip(keys, tokens, strict=True):
+            charge_id = ids.get(key)
+            if charge_id is None:
+                found.append(answered[key])
+                continue
+            outcome, code, message, category, lost = said[token]
+            outcomes.append(outcome)
+            codes.append(code)
+            messages.append(message)
+            transactions.append(None if lost else f"{TRANSACTION_PREFIX}{charge_id}")
+            categories.append(category)
+        return found
+
 
 @dataclass(frozen=True, slots=True)
 class _Booked:
@@ -888,3 +979,25 @@ def _same_request(
             "transaction.",
             field="idempotency_key",
         )
+
+
+def _request(key: str, minor: int, currency: str, token: str) -> SaleRequest:
+    return SaleRequest(key, from_minor(minor, currency), currency, PaymentMethodRef(token))
+
+
+def _fresh_answer(
+    scenario: Scenario,
+) -> tuple[GatewayOutcome, str | None, str | None, DeclineCategory | None, bool]:
+    """(outcome, code, message, category, answer lost) of a sale just booked on
+    ``scenario``'s card: what :meth:`TestGateway._answer` says of a fresh entry."""
+    if scenario.times_out:
+        return (
+            GatewayOutcome.UNKNOWN,
+            "timeout",
+            "The gateway did not answer in time.",
+            DeclineCategory.SYSTEM,
+            True,
+        )
+    outcome = _OUTCOMES[scenario.state]
+    category = scenario.category if scenario.state is ChargeState.DECLINED else None
+    return outcome, scenario.code, scenario.message, category, False

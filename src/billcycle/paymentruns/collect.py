@@ -35,6 +35,7 @@ from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 from billcycle.collections.policy import policies_for, retry_allowed
 from billcycle.context import ServiceContext
 from billcycle.errors import Conflict
+from billcycle.events.statuses import EventType
 from billcycle.ledger.models import EntrySource
 from billcycle.money import from_minor
 from billcycle.paymentmethods import repository as methods_repo
@@ -58,6 +59,7 @@ from billcycle.payments.inputs import InvoiceApplication
 from billcycle.payments.statuses import SETTLED_STATUSES, PaymentStatus
 from billcycle.payments.views import amounts_of
 from billcycle.runtime import Runtime
+from billcycle.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,18 @@ class Begun:
     groups: list[list[int]] = field(default_factory=list)
     counts: Counts = field(default_factory=Counts)
     resumed: list[int] = field(default_factory=list)
+    # The set-based slice's charges as columns (``setbased``), each collecting the
+    # record at the same place in ``run_slice.records``; None when there are none.
+    run_slice: charging.RunSlice | None = None
+
+
+@dataclass
+class Sent:
+    """What phase 2 answered: the pending charges' answers (same order as
+    ``Begun.pending``) and the run slice's, staged."""
+
+    answers: list[ChargeAnswer] = field(default_factory=list)
+    staged: charging.SliceAnswers | None = None
 
 
 def _fail(record: PaymentRunData, code: str, message: str, now: datetime) -> None:
@@ -315,6 +329,7 @@ def _begin_records(
             defaults=defaults,
             # Read above; unchanged unless credit was applied since.
             invoices=None if begun.counts.unapplied else invoice_facts,
+            created_events=webhooks.subscribed(ctx, EventType.PAYMENT_CREATED),
         )
         if requests
         else []
@@ -452,7 +467,7 @@ def collect_pipelined(
         # Nothing open: still renew and finish (records a crashed attempt left).
         slices = [(first_account, last_account)]
     gate = charging.InFlightGate(in_flight)
-    out: deque[tuple[Begun, Future[list[ChargeAnswer]]]] = deque()
+    out: deque[tuple[Begun, Future[Sent]]] = deque()
     with ThreadPoolExecutor(
         max_workers=SLICES_OUT, thread_name_prefix="payment-run-send"
     ) as sender:
@@ -490,19 +505,26 @@ def send_chunk(
     begun: Begun,
     in_flight: int,
     gate: charging.InFlightGate | None = None,
-) -> list[ChargeAnswer]:
+) -> Sent:
     """Phase 2: no unit of work of ours is open. ``gate``: shared with the chunk's other
     slices whose calls are out, so that together they keep ``in_flight`` calls out."""
-    if not begun.pending:
-        return []
-    return charging.send_charges(runtime, tenant_id, begun.pending, in_flight=in_flight, gate=gate)
+    sent = Sent()
+    if begun.run_slice is not None:
+        sent.staged = charging.send_run_slice(
+            runtime, tenant_id, begun.run_slice, in_flight=in_flight, gate=gate
+        )
+    if begun.pending:
+        sent.answers = charging.send_charges(
+            runtime, tenant_id, begun.pending, in_flight=in_flight, gate=gate
+        )
+    return sent
 
 
 def finish_chunk(
     runtime: Runtime,
     tenant_id: int,
     begun: Begun,
-    answers: Sequence[ChargeAnswer],
+    answers: Sent | Sequence[ChargeAnswer],
     keep_lease: KeepLease | None = None,
 ) -> Counts:
     """Phase 3, committed on return (whoever holds the chunk by then: the outcomes are
@@ -525,14 +547,28 @@ def finish_chunk(
         return counts
 
 
-def _finish(ctx: ServiceContext, begun: Begun, answers: Sequence[ChargeAnswer]) -> Counts:
+def _finish(ctx: ServiceContext, begun: Begun, sent: Sent | Sequence[ChargeAnswer]) -> Counts:
     """Each record's result from its payment's status, read and written as plain rows:
     one SELECT of the records, one of their payments' statuses, one executemany of the
-    results (no ORM object per record)."""
+    results (no ORM object per record). The payments' outcome events only of the kinds
+    an endpoint of the tenant subscribes to (a run writes one event per status change
+    otherwise: docs/events.md)."""
     counts = Counts()
-    outcomes = charging.finish_charges(ctx, answers) if answers else []
+    if not isinstance(sent, Sent):
+        sent = Sent(answers=list(sent))
+    wanted = frozenset(
+        t
+        for t in (EventType.PAYMENT_PROCESSED, EventType.PAYMENT_FAILED)
+        if webhooks.subscribed(ctx, t)
+    )
+    if begun.run_slice is not None and sent.staged is not None:
+        charging.finish_run_slice(ctx, begun.run_slice, sent.staged, outcome_events=wanted)
+    answers = sent.answers
+    outcomes = charging.finish_charges(ctx, answers, outcome_events=wanted) if answers else []
     by_payment = {o.payment_id: o for o in outcomes if o.payment_id is not None}
     ids = [i for group in begun.groups for i in group] + begun.resumed
+    if begun.run_slice is not None:
+        ids += begun.run_slice.records
     if not ids:
         return counts
     now = ctx.clock.now()

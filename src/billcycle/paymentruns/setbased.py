@@ -38,9 +38,9 @@ from typing import Any
 
 from billcycle.context import ServiceContext
 from billcycle.errors import DomainError
+from billcycle.events.statuses import EventType
 from billcycle.gateways import service as gateways
 from billcycle.invoicing.statuses import InvoiceStatus
-from billcycle.money import from_minor
 from billcycle.paymentmethods.statuses import PaymentMethodStatus
 from billcycle.paymentruns import chunk_repository as chunk_repo
 from billcycle.paymentruns import repository as repo
@@ -48,8 +48,7 @@ from billcycle.paymentruns.models import PaymentRun, PaymentRunData
 from billcycle.paymentruns.statuses import RecordError, RecordResult
 from billcycle.payments import charging
 from billcycle.payments import service as payments
-from billcycle.payments.charging import ChargeRequest, RunCharge
-from billcycle.payments.inputs import InvoiceApplication
+from billcycle.webhooks import service as webhooks
 
 # The row-by-row way for records the set does not decide (``collect._begin_records``):
 # (ctx, run, records, begun, now), adding to ``begun`` and to the run's progress.
@@ -116,11 +115,11 @@ def begin(
     closed_ok = run.process_payment_with_closed_pm
     found_gateways = _Gateways(ctx)
     active: dict[Any, Any] = {}  # the gateway asked for -> the active one's id, or None
-    amounts: dict[tuple[int, str], Any] = {}  # (minor, currency) -> its Decimal
-    source = f"PaymentRun {run.payment_run_number}"
+    charges = charging.RunSlice(
+        attempt_source=f"PaymentRun {run.payment_run_number}", allow_closed_method=closed_ok
+    )
+    created_events = webhooks.subscribed(ctx, EventType.PAYMENT_CREATED)
     decided: list[dict[str, Any]] = []
-    charges: list[RunCharge] = []
-    records: list[int] = []
     rest: list[int] = []
     failed = processed = 0
 
@@ -208,51 +207,32 @@ def begin(
             # A retry rule to ask, or an error the row-by-row path words exactly.
             rest.append(int(row.id))
             continue
-        currency = str(row.account_currency)
-        amount = amounts.get((to_collect, currency))
-        if amount is None:
-            amount = amounts[(to_collect, currency)] = from_minor(to_collect, currency)
-        charges.append(
-            RunCharge(
-                request=ChargeRequest(
-                    account_id=int(row.account_id),
-                    amount_minor=to_collect,
-                    invoices=(InvoiceApplication(int(row.invoice_id), amount),),
-                    payment_method_id=None,
-                    gateway_id=row.payment_gateway_id or run.payment_gateway_id,
-                    comment=row.comment,
-                    attempt_source=source,
-                    allow_closed_method=closed_ok,
-                ),
-                invoice_id=int(row.invoice_id),
-                currency=currency,
-                method_id=int(row.method_id),
-                token=str(row.token),
-                second_token=row.second_token,
-                gateway_id=gateway_id,
-            )
+        charges.records.append(int(row.id))
+        charges.accounts.append(int(row.account_id))
+        charges.invoices.append(int(row.invoice_id))
+        charges.amounts.append(to_collect)
+        charges.currencies.append(str(row.account_currency))
+        charges.methods.append(int(row.method_id))
+        charges.tokens.append(str(row.token))
+        charges.second_tokens.append(row.second_token)
+        charges.gateways.append(gateway_id)
+        charges.comments.append(row.comment)
+    refused = charging.begin_run_slice(ctx, charges, created_events=created_events)
+    for record_id, to_collect, error in refused:
+        decided.append(
+            {
+                "b_id": record_id,
+                "result": RecordResult.ERROR.value,
+                "error_code": RecordError.CHARGE_REFUSED.value,
+                "error_message": error.render(),
+                "amount_to_collect_minor": to_collect,
+                "processed_at": now,
+            }
         )
-        records.append(int(row.id))
-    pending = charging.begin_run_charges(ctx, charges)
-    claims: list[tuple[int, int, int | None]] = []
-    for record_id, charge in zip(records, pending, strict=True):
-        if charge.error is not None or charge.payment_id is None:
-            message = charge.error.render() if charge.error is not None else "Not charged."
-            decided.append(
-                {
-                    "b_id": record_id,
-                    "result": RecordResult.ERROR.value,
-                    "error_code": RecordError.CHARGE_REFUSED.value,
-                    "error_message": message,
-                    "amount_to_collect_minor": charge.request.amount_minor,
-                    "processed_at": now,
-                }
-            )
-            failed += 1
-            continue
-        claims.append((record_id, charge.payment_id, charge.request.amount_minor))
-        begun.pending.append(charge)
-        begun.groups.append([record_id])
+    failed += len(refused)
+    claims = list(zip(charges.records, charges.payment_ids, charges.amounts, strict=True))
+    if claims:
+        begun.run_slice = charges
     chunk_repo.write_decided(ctx.session, decided)
     if not repo.claim_many(ctx.session, claims):
         from billcycle.paymentruns.collect import ChunkTakenOver

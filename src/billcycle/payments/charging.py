@@ -28,10 +28,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -45,9 +45,11 @@ from billcycle.events.statuses import EventType
 from billcycle.gateways import service as gateways
 from billcycle.gateways.interface import (
     BatchingGateway,
+    ColumnBatchingGateway,
     Gateway,
     GatewayResult,
     PaymentMethodRef,
+    SaleColumns,
     SaleRequest,
     attempt_key,
     sale_many,
@@ -165,6 +167,7 @@ def begin_charges(
     *,
     defaults: Mapping[int, PaymentMethod] | None = None,
     invoices: Mapping[int, tuple[int, str, int, date]] | None = None,
+    created_events: bool = True,
 ) -> list[PendingCharge]:
     """Processing payments for ``requests`` (in order), each in a savepoint: a refused
     request writes nothing and answers its error. The caller commits before sending.
@@ -173,7 +176,9 @@ def begin_charges(
     ``invoices``: ``activity_repository.invoice_facts`` of the requests' invoices when
     the caller read them in this unit of work and changed none since (the caller holds
     SQLite's write lock, or PostgreSQL reads them again under the payments' locks when
-    settling); read otherwise."""
+    settling); read otherwise. ``created_events``: False when no endpoint of the tenant
+    subscribes to ``payment.created`` and the caller is a payment run (the set written
+    here then writes none; one written one by one still does)."""
     found: list[PendingCharge] = []
     if not requests:
         return found
@@ -189,7 +194,7 @@ def begin_charges(
         # Anything the set checks do not pass goes the one-by-one way, which answers
         # its exact error; the batch so far is written first, so each request sees
         # those before it, as one by one.
-        _write_planned(ctx, batch, waiting, found)
+        _write_planned(ctx, batch, waiting, found, created_events)
         waiting = []
         try:
             with ctx.session.begin_nested():
@@ -197,7 +202,7 @@ def begin_charges(
         except DomainError as exc:
             found.append(PendingCharge(request=request, error=exc))
         batch.forget_promises()
-    _write_planned(ctx, batch, waiting, found)
+    _write_planned(ctx, batch, waiting, found, created_events)
     return found
 
 
@@ -376,6 +381,7 @@ def _write_planned(
     batch: _Batch,
     waiting: Sequence[tuple[int, ChargeRequest, _Planned]],
     found: list[PendingCharge],
+    created_events: bool = True,
 ) -> None:
     """Write the planned requests as :func:`_begin_one` would, in a few statements:
     their numbers in one block, the payments and their intentions in one insert each.
@@ -433,11 +439,12 @@ def _write_planned(
     )
     # payment.created for each, in one statement with the payments (what create_payment
     # emits for a payment written one by one).
-    events.emit_many(
-        ctx,
-        EventType.PAYMENT_CREATED,
-        [{**row, "id": payment_id} for (*_, row), payment_id in zip(made, ids, strict=True)],
-    )
+    if created_events:
+        events.emit_many(
+            ctx,
+            EventType.PAYMENT_CREATED,
+            [{**row, "id": payment_id} for (*_, row), payment_id in zip(made, ids, strict=True)],
+        )
     for (index, request, planned, row), payment_id in zip(made, ids, strict=True):
         found[index] = PendingCharge(
             request=request,
@@ -453,101 +460,436 @@ def _write_planned(
         )
 
 
-@dataclass(frozen=True, slots=True)
-class RunCharge:
-    """One charge a payment run's set-based chunk decided in SQL (``paymentruns.setbased``):
-    every check :func:`begin_charges` makes was made by the caller on the rows it read
-    under SQLite's write lock (method, gateway, invoice, balance, nothing pending), so it
-    is only written."""
+@dataclass(slots=True)
+class RunSlice:
+    """A payment run's slice of checked charges as parallel columns, one entry a charge
+    (``paymentruns.setbased`` decided each on the rows it read under SQLite's write
+    lock: method, gateway, invoice, balance, nothing pending; every check
+    :func:`begin_charges` makes), each charge ONE invoice of its account, each invoice
+    once. :func:`begin_run_slice` writes the payments and fills ``payment_ids``,
+    ``numbers`` and ``keys``; :func:`send_run_slice` sends them, :func:`finish_run_slice`
+    settles the answers: no object a charge on the way (the per-call path, and gateways
+    without a column batch API, keep :class:`PendingCharge`: :meth:`pending`)."""
 
-    request: ChargeRequest
-    invoice_id: int
-    currency: str
-    method_id: int
-    token: str
-    second_token: str | None
-    gateway_id: int
+    attempt_source: str
+    allow_closed_method: bool = False
+    records: list[int] = field(default_factory=list)  # the caller's (payment-run records)
+    accounts: list[int] = field(default_factory=list)
+    invoices: list[int] = field(default_factory=list)
+    amounts: list[int] = field(default_factory=list)  # minor units, > 0
+    currencies: list[str] = field(default_factory=list)
+    methods: list[int] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)
+    second_tokens: list[str | None] = field(default_factory=list)
+    gateways: list[int] = field(default_factory=list)  # the active gateway charged
+    comments: list[str | None] = field(default_factory=list)
+    payment_ids: list[int] = field(default_factory=list)
+    numbers: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
 
+    def __len__(self) -> int:
+        return len(self.records)
 
-def begin_run_charges(ctx: ServiceContext, charges: Sequence[RunCharge]) -> list[PendingCharge]:
-    """Processing payments for a payment run's checked charges, in a fixed number of
-    statements whatever their number: numbers in one block, payments and intentions by
-    the bulk path, ``payment.created`` by one ``INSERT ... SELECT`` (payloads built by
-    the database). A charge whose number an earlier payment already sent as its
-    gatewayOrderId gets that attempt's key, or its error, as :func:`_write_planned`."""
-    if not charges:
-        return []
-    numbers_ = number_sequences.number_block(ctx.session, ctx.tenant_id, "payment", len(charges))
-    taken = pending_repository.orders_taken(ctx.session, ctx.tenant_id, numbers_)
-    earlier = pending_repository.orders_in_use(ctx.session, ctx.tenant_id, taken) if taken else {}
-    now = ctx.clock.now()
-    today = ctx.clock.today()
-    found: list[PendingCharge] = []
-    rows: list[tuple[Any, ...]] = []
-    made: list[tuple[int, RunCharge, str, str]] = []
-    for charge, number in zip(charges, numbers_, strict=True):
-        key = number
-        if number in earlier:
-            try:
-                key = attempt_key(number, _attempt_from(earlier[number], number))
-            except DomainError as exc:
-                found.append(PendingCharge(request=charge.request, error=exc))
-                continue
-        request = charge.request
-        made.append((len(found), charge, number, key))
-        found.append(PendingCharge(request=request))
-        rows.append(
-            (
-                request.account_id,
-                number,
-                request.amount_minor,
-                charge.currency,
-                charge.method_id,
-                charge.gateway_id,
-                request.comment,
-                key,
-                request.attempt_source,
-            )
+    def keep(self, indexes: Sequence[int]) -> None:
+        """Only the charges at ``indexes`` (in order) stay: those written."""
+        for name in _SLICE_COLUMNS:
+            column = getattr(self, name)
+            if column:
+                setattr(self, name, [column[i] for i in indexes])
+
+    def pending(self, i: int) -> PendingCharge:
+        """Charge ``i`` as the per-call path carries it (a gateway without a column
+        batch API, a batch it refused)."""
+        currency = self.currencies[i]
+        return PendingCharge(
+            request=ChargeRequest(
+                account_id=self.accounts[i],
+                amount_minor=self.amounts[i],
+                invoices=(
+                    InvoiceApplication(self.invoices[i], from_minor(self.amounts[i], currency)),
+                ),
+                comment=self.comments[i],
+                attempt_source=self.attempt_source,
+                allow_closed_method=self.allow_closed_method,
+            ),
+            payment_id=self.payment_ids[i],
+            payment_number=self.numbers[i],
+            attempt_key=self.keys[i],
+            gateway_id=self.gateways[i],
+            payment_method_id=self.methods[i],
+            amount=from_minor(self.amounts[i], currency),
+            currency=currency,
+            token=self.tokens[i],
+            second_token=self.second_tokens[i],
         )
-    ids = payment_repo.insert_run_payments(
+
+
+_SLICE_COLUMNS = (
+    "records",
+    "accounts",
+    "invoices",
+    "amounts",
+    "currencies",
+    "methods",
+    "tokens",
+    "second_tokens",
+    "gateways",
+    "comments",
+    "payment_ids",
+    "numbers",
+    "keys",
+)
+
+
+def begin_run_slice(
+    ctx: ServiceContext, charges: RunSlice, *, created_events: bool = True
+) -> list[tuple[int, int, DomainError]]:
+    """Processing payments for a payment run's checked slice, in a fixed number of
+    statements whatever its size: numbers in one block, the payments by ONE
+    ``INSERT ... SELECT`` from the columns (ids in one block), their intentions by
+    another, and (``created_events``: a tenant subscribes to them) ``payment.created``
+    by a third. A charge whose number an earlier payment already sent as its
+    gatewayOrderId gets that attempt's key, or its error, as :func:`_write_planned`:
+    returned as (the charge's record, its amount, the error) and dropped from
+    ``charges``."""
+    count = len(charges)
+    if not count:
+        return []
+    numbers_ = number_sequences.number_block(ctx.session, ctx.tenant_id, "payment", count)
+    taken = pending_repository.orders_taken(ctx.session, ctx.tenant_id, numbers_)
+    keys = list(numbers_)
+    refused: list[tuple[int, int, DomainError]] = []
+    if taken:
+        earlier = pending_repository.orders_in_use(ctx.session, ctx.tenant_id, taken)
+        kept: list[int] = []
+        for i, number in enumerate(numbers_):
+            if number in earlier:
+                try:
+                    keys[i] = attempt_key(number, _attempt_from(earlier[number], number))
+                except DomainError as exc:
+                    refused.append((charges.records[i], charges.amounts[i], exc))
+                    continue
+            kept.append(i)
+        if refused:
+            numbers_ = [numbers_[i] for i in kept]
+            keys = [keys[i] for i in kept]
+            charges.keep(kept)
+    if not len(charges):
+        return refused
+    ids = payment_repo.insert_run_payment_columns(
         ctx.session,
         ctx.tenant_id,
-        rows,
-        day=today,
-        now=now,
+        (
+            charges.accounts,
+            numbers_,
+            charges.amounts,
+            charges.currencies,
+            charges.methods,
+            charges.gateways,
+            charges.comments,
+            keys,
+            [charges.attempt_source] * len(keys),
+        ),
+        day=ctx.clock.today(),
+        now=ctx.clock.now(),
         payment_type=PaymentType.ELECTRONIC.value,
         status=PaymentStatus.PROCESSING.value,
         gateway_state=GatewayState.SUBMITTED.value,
     )
     pending_repository.add_invoice_rows(
+        ctx.session, ctx.tenant_id, list(zip(ids, charges.invoices, charges.amounts, strict=True))
+    )
+    if created_events:
+        events.emit_payments_created(ctx, ids)
+    charges.payment_ids = ids
+    charges.numbers = list(numbers_)
+    charges.keys = keys
+    return refused
+
+
+@dataclass(slots=True)
+class SliceAnswers:
+    """The answers to a :class:`RunSlice`, staged: for each charge (same order) the row
+    :func:`finish_run_slice` settles it by (``payments.repository.settle_staged``'s
+    kind A/F/P, the gateway's words, transaction id, decline category, gateway state)
+    and whether it counts as a sale on its method (approved, declined, or neither)."""
+
+    kinds: list[str] = field(default_factory=list)
+    messages: list[str | None] = field(default_factory=list)
+    codes: list[str | None] = field(default_factory=list)
+    transaction_ids: list[str | None] = field(default_factory=list)
+    categories: list[str | None] = field(default_factory=list)
+    states: list[str | None] = field(default_factory=list)
+    counted: list[bool | None] = field(default_factory=list)
+
+    def put(self, i: int, staged: tuple[Any, ...]) -> None:
+        (
+            self.kinds[i],
+            self.messages[i],
+            self.codes[i],
+            self.transaction_ids[i],
+            self.categories[i],
+            self.states[i],
+            self.counted[i],
+        ) = staged
+
+    @classmethod
+    def sized(cls, count: int) -> SliceAnswers:
+        return cls(*([None] * count for _ in range(7)))  # type: ignore[arg-type]
+
+
+def _staged_answer(
+    outcome: GatewayOutcome,
+    message: str | None,
+    code: str | None,
+    transaction_id: str | None,
+    category: DeclineCategory | None,
+) -> tuple[Any, ...]:
+    """(kind, message, code, transaction id, decline category, gateway state, counted)
+    of a gateway's answer: Pending/Unknown stay Processing with the words, Approved
+    settles, anything else fails (NotFound: never submitted)."""
+    if outcome in _PENDING_OUTCOMES:
+        return ("P", _clip(message, 500), _clip(code, 100), transaction_id, None, None, None)
+    if outcome is GatewayOutcome.APPROVED:
+        return ("A", _clip(message, 500), _clip(code, 100), transaction_id, None, _SETTLED, True)
+    return (
+        "F",
+        _clip(message, 500),
+        _clip(code, 100),
+        transaction_id,
+        category.value if category is not None else None,
+        _NOT_SUBMITTED if outcome is GatewayOutcome.NOT_FOUND else _FAILED,
+        False if outcome is GatewayOutcome.DECLINED else None,
+    )
+
+
+def _staged_of(answer: ChargeAnswer) -> tuple[Any, ...]:
+    """:func:`_staged_answer` of a :class:`ChargeAnswer` (a domain error or no answer
+    fails the payment, as :func:`record_answer` does)."""
+    result = answer.result
+    if answer.error is not None or result is None:
+        message = (
+            answer.error.render() if answer.error is not None else "No answer from the gateway."
+        )
+        return ("F", message[:500], None, None, None, _FAILED, False)
+    return _staged_answer(
+        result.outcome, result.message, result.code, result.transaction_id, result.category
+    )
+
+
+def send_run_slice(
+    runtime: Runtime,
+    tenant_id: int,
+    charges: RunSlice,
+    *,
+    in_flight: int = DEFAULT_IN_FLIGHT,
+    sleep: Callable[[float], None] = time.sleep,
+    gate: InFlightGate | None = None,
+) -> SliceAnswers:
+    """Phase 2 for a :class:`RunSlice`: a gateway with a column batch API
+    (``ColumnBatchingGateway``, the test gateway) gets the slice's charges as parallel
+    lists in ONE call (counted as ``len / in_flight`` batches of ``in_flight``); any
+    other gateway gets them through :func:`send_charges` as the per-call path does.
+    Answers staged, in the slice's order."""
+    count = len(charges)
+    staged = SliceAnswers.sized(count)
+    if not count:
+        return staged
+    by_gateway: dict[int, list[int]] = {}
+    for i, gateway_id in enumerate(charges.gateways):
+        by_gateway.setdefault(gateway_id, []).append(i)
+    opened: dict[int, tuple[Gateway, RateLimiter] | DomainError] = {}
+    with runtime.service_context(tenant_id) as ctx:
+        for gateway_id in by_gateway:
+            try:
+                row = gateways.get_gateway(ctx, gateway_id)
+                gateway = gateways.open_gateway(ctx, gateway_id, sleep=sleep)
+                opened[gateway_id] = (
+                    gateway,
+                    _limiter(tenant_id, gateway_id, _rate_of(row.settings)),
+                )
+            except DomainError as exc:
+                opened[gateway_id] = exc
+    for gateway_id, indexes in by_gateway.items():
+        found = opened[gateway_id]
+        if isinstance(found, DomainError):
+            failed = ("F", found.render()[:500], None, None, None, _FAILED, False)
+            for i in indexes:
+                staged.put(i, failed)
+            continue
+        gateway, limiter = found
+        if isinstance(gateway, ColumnBatchingGateway):
+            with gate.batch if gate is not None else nullcontext():
+                if _sale_columns(gateway, limiter, charges, indexes, staged, in_flight, sleep):
+                    continue
+            # The gateway refused the batch: each sale on its own, which answers its error.
+            for i in indexes:
+                staged.put(i, _staged_of(_sale(gateway, _NO_LIMIT, charges.pending(i), sleep)))
+            continue
+        answers = send_charges(
+            runtime,
+            tenant_id,
+            [charges.pending(i) for i in indexes],
+            in_flight=in_flight,
+            sleep=sleep,
+            gate=gate,
+        )
+        for i, answer in zip(indexes, answers, strict=True):
+            staged.put(i, _staged_of(answer))
+    return staged
+
+
+def _sale_columns(
+    gateway: ColumnBatchingGateway,
+    limiter: RateLimiter,
+    charges: RunSlice,
+    indexes: Sequence[int],
+    staged: SliceAnswers,
+    in_flight: int,
+    sleep: Callable[[float], None],
+) -> bool:
+    """The sales at ``indexes`` through the gateway's column batch API into ``staged``;
+    False (nothing staged) when the gateway refused the batch with a domain error. A
+    batch that failed without an answer leaves each payment Processing (Unknown), for the
+    reconciler, as :func:`_sale_batch` does."""
+    if limiter.rate > 0:
+        for _ in indexes:
+            limiter.wait(sleep)
+    whole = len(indexes) == len(charges)
+    keys = charges.keys if whole else [charges.keys[i] for i in indexes]
+    amounts = charges.amounts if whole else [charges.amounts[i] for i in indexes]
+    currencies = charges.currencies if whole else [charges.currencies[i] for i in indexes]
+    tokens = charges.tokens if whole else [charges.tokens[i] for i in indexes]
+    label = metrics.gateway_label(gateway)
+    try:
+        with metrics.timed_gateway_call(label, "sale_batch") as answered:
+            found = gateway.sale_columns(keys, amounts, currencies, tokens, per_call=in_flight)
+            answered.append("answered")
+    except DomainError:
+        return False
+    except Exception:
+        log.exception("gateway batch of %d sales: no answer", len(indexes))
+        found = SaleColumns()
+    if len(found.outcomes) != len(indexes):
+        if found.outcomes:
+            log.error("gateway batch: %d answers for %d sales", len(found.outcomes), len(indexes))
+        lost = _staged_answer(
+            GatewayOutcome.UNKNOWN,
+            "The gateway call failed without an answer.",
+            "no_answer",
+            None,
+            DeclineCategory.SYSTEM,
+        )
+        for i in indexes:
+            staged.put(i, lost)
+        return True
+    by_outcome: dict[str, int] = {}
+    for outcome in found.outcomes:
+        by_outcome[outcome.value] = by_outcome.get(outcome.value, 0) + 1
+    for outcome_value, number in by_outcome.items():
+        metrics.GATEWAY_CALLS.labels(label, "sale", outcome_value.lower()).inc(number)
+    for i, outcome, message, code, transaction, category in zip(
+        indexes,
+        found.outcomes,
+        found.messages,
+        found.codes,
+        found.transaction_ids,
+        found.categories,
+        strict=True,
+    ):
+        staged.put(i, _staged_answer(outcome, message, code, transaction, category))
+    return True
+
+
+def finish_run_slice(
+    ctx: ServiceContext,
+    charges: RunSlice,
+    answers: SliceAnswers,
+    *,
+    outcome_events: Container[EventType] = frozenset(
+        {EventType.PAYMENT_PROCESSED, EventType.PAYMENT_FAILED}
+    ),
+) -> None:
+    """Phase 3 for a :class:`RunSlice`: its staged answers settled as ONE set, as
+    :func:`_settle_staged` settles a slice of :class:`ChargeAnswer` (Processed with the
+    money received and applied as far as each invoice still owes, or Error, or still
+    Processing with the gateway's words; the AR summaries; the methods' counters in
+    payment id order), then collections told of the settled ones and the outcome events
+    of the kinds in ``outcome_events`` (the kinds a tenant's endpoint subscribes to).
+    A payment no longer Processing (the reconciler settled it meanwhile) is left as it
+    is."""
+    count = len(charges)
+    if not count:
+        return
+    source = EntrySource.API.value
+    rows = [
+        [pid, kind, message, code, transaction, category, state, invoice, source]
+        for pid, kind, message, code, transaction, category, state, invoice in zip(
+            charges.payment_ids,
+            answers.kinds,
+            answers.messages,
+            answers.codes,
+            answers.transaction_ids,
+            answers.categories,
+            answers.states,
+            charges.invoices,
+            strict=True,
+        )
+    ]
+    payment_repo.hold_write_lock(ctx.session)
+    live = payment_repo.lock_staged(
+        ctx.session, ctx.tenant_id, charges.payment_ids, PaymentStatus.PROCESSING
+    )
+    order = sorted(
+        (i for i in range(count) if charges.payment_ids[i] in live),
+        key=charges.payment_ids.__getitem__,
+    )
+    if not order:
+        return
+    staged = [rows[i] for i in order]
+    approved = sorted(row[7] for row in staged if row[1] == "A")
+    invoice_repo.lock_invoices(ctx.session, ctx.tenant_id, approved, with_accounts=False)
+    now = ctx.clock.now()
+    applied = payment_repo.settle_staged(
         ctx.session,
         ctx.tenant_id,
-        [
-            (payment_id, charge.invoice_id, charge.request.amount_minor)
-            for (_, charge, _, _), payment_id in zip(made, ids, strict=True)
-        ],
+        staged,
+        approved=bool(approved),
+        now=now,
+        today=ctx.clock.today(),
+        statuses=(PaymentStatus.PROCESSED.value, PaymentStatus.ERROR.value),
+        posted=InvoiceStatus.POSTED.value,
     )
-    if ids:
-        events.emit_payments_created(ctx, ids)
-    amounts: dict[tuple[int, str], Decimal] = {}
-    for (index, charge, number, key), payment_id in zip(made, ids, strict=True):
-        minor = charge.request.amount_minor
-        amount = amounts.get((minor, charge.currency))
-        if amount is None:
-            amount = amounts[(minor, charge.currency)] = from_minor(minor, charge.currency)
-        found[index] = PendingCharge(
-            request=charge.request,
-            payment_id=payment_id,
-            payment_number=number,
-            attempt_key=key,
-            gateway_id=charge.gateway_id,
-            payment_method_id=charge.method_id,
-            amount=amount,
-            currency=charge.currency,
-            token=charge.token,
-            second_token=charge.second_token,
+    open_balances.entries_applied_many(ctx.session, ctx.tenant_id, applied)
+    sales: dict[int, _MethodSales] = {}
+    counted, methods_ = answers.counted, charges.methods
+    for i in order:
+        if counted[i] is not None:
+            sales.setdefault(methods_[i], _MethodSales()).add(bool(counted[i]))
+    if sales:
+        method_outcomes.record_sales(
+            ctx,
+            {
+                method_id: (s.approved, s.failed, s.failed_since_approval, s.last_approved)
+                for method_id, s in sales.items()
+            },
+            at=now,
         )
-    return found
+    from billcycle.collections.outcomes import PaymentOutcome, on_payment_outcomes
+
+    settled = [
+        PaymentOutcome(row[0], row[1] == "A", row[3], row[2]) for row in staged if row[1] != "P"
+    ]
+    if settled:
+        on_payment_outcomes(ctx, settled)
+    for event_type, kind in (
+        (EventType.PAYMENT_PROCESSED, "A"),
+        (EventType.PAYMENT_FAILED, "F"),
+    ):
+        if event_type in outcome_events:
+            ids = [row[0] for row in staged if row[1] == kind]
+            if ids:
+                events.emit_payment_outcomes(ctx, event_type, ids)
 
 
 # Every column a payment begun as a set is written with (one executemany needs the same
@@ -948,10 +1290,19 @@ def _sale(
 # -- phase 3 ---------------------------------------------------------------------------
 
 
-def finish_charges(ctx: ServiceContext, answers: Sequence[ChargeAnswer]) -> list[ChargeOutcome]:
+def finish_charges(
+    ctx: ServiceContext,
+    answers: Sequence[ChargeAnswer],
+    *,
+    outcome_events: Container[EventType] = frozenset(
+        {EventType.PAYMENT_PROCESSED, EventType.PAYMENT_FAILED}
+    ),
+) -> list[ChargeOutcome]:
     """Record each answer on its payment (in payment id order, the lock order every
     finisher uses; outcomes in ``answers``' order). Only a payment still Processing
-    moves, so an answer recorded twice (here and by the reconciler) counts once."""
+    moves, so an answer recorded twice (here and by the reconciler) counts once.
+    ``outcome_events``: the event kinds the set settled here writes (a payment run's:
+    those a tenant's endpoint subscribes to); one by one, every kind is written."""
     outcomes: dict[int, ChargeOutcome] = {}
     order = sorted(range(len(answers)), key=lambda i: answers[i].pending.payment_id or 0)
     # The common case, a payment for one invoice (every payment run's), settles as a
@@ -989,11 +1340,13 @@ def finish_charges(ctx: ServiceContext, answers: Sequence[ChargeAnswer]) -> list
     notify_collections(ctx, found)
     # The one-by-one path settled through payments.settle_payment, which emitted its
     # payments' events already: only the set's are emitted here (each payment once).
-    _emit_outcomes(ctx, list(settled_as_set.values()))
+    _emit_outcomes(ctx, list(settled_as_set.values()), outcome_events)
     return found
 
 
-def _emit_outcomes(ctx: ServiceContext, outcomes: Sequence[ChargeOutcome]) -> None:
+def _emit_outcomes(
+    ctx: ServiceContext, outcomes: Sequence[ChargeOutcome], wanted: Container[EventType]
+) -> None:
     """``payment.processed`` / ``payment.failed`` for the payments :func:`_settle_approved`
     settled as a set: one ``INSERT ... SELECT`` per kind, payloads built by the database
     from the rows just settled (what the one-by-one path emits for each)."""
@@ -1001,6 +1354,8 @@ def _emit_outcomes(ctx: ServiceContext, outcomes: Sequence[ChargeOutcome]) -> No
         (EventType.PAYMENT_PROCESSED, True),
         (EventType.PAYMENT_FAILED, False),
     ):
+        if event_type not in wanted:
+            continue
         settled = [
             o.payment_id
             for o in outcomes
@@ -1059,38 +1414,8 @@ def _settle_staged(
             continue
         invoice_id = request.invoices[0].invoice_id
         invoices_seen.add(invoice_id)
-        result = answer.result
-        counted: bool | None = None  # a sale counted on its method: approved or not
-        row: list[Any]
-        if answer.error is not None or result is None:
-            message = (
-                answer.error.render() if answer.error is not None else "No answer from the gateway."
-            )
-            row = [charge.payment_id, "F", message[:500], None, None, None, _FAILED, invoice_id]
-            counted = False
-        else:
-            outcome = result.outcome
-            if outcome in _PENDING_OUTCOMES:
-                kind, state, category = "P", None, None
-            elif outcome is GatewayOutcome.APPROVED:
-                kind, state, category = "A", _SETTLED, None
-                counted = True
-            else:
-                kind = "F"
-                state = _NOT_SUBMITTED if outcome is GatewayOutcome.NOT_FOUND else _FAILED
-                category = result.category.value if result.category is not None else None
-                if outcome is GatewayOutcome.DECLINED:
-                    counted = False
-            row = [
-                charge.payment_id,
-                kind,
-                _clip(result.message, 500),
-                _clip(result.code, 100),
-                result.transaction_id,
-                category,
-                state,
-                invoice_id,
-            ]
+        kind, message, code, transaction, category, state, counted = _staged_of(answer)
+        row = [charge.payment_id, kind, message, code, transaction, category, state, invoice_id]
         row.append(request.source.value)
         staged.append((i, row, counted))
     if not staged:

@@ -66,7 +66,7 @@ def add_invoice_rows(
         return
     session.execute(
         text(_RUN_ROWS_POSTGRES if is_postgres(session) else _RUN_ROWS_SQLITE),
-        {"t": tenant_id, "rows": json.dumps([list(r) for r in rows], separators=(",", ":"))},
+        {"t": tenant_id, "rows": json.dumps(list(rows), separators=(",", ":"))},
     )
 
 

@@ -156,6 +156,47 @@ def insert_run_payments(
     return ids
 
 
+def insert_run_payment_columns(
+    session: Session,
+    tenant_id: int,
+    columns: Sequence[Sequence[Any]],
+    *,
+    day: date,
+    now: datetime,
+    payment_type: str,
+    status: str,
+    gateway_state: str,
+) -> list[int]:
+    """:func:`insert_run_payments` for a slice given as parallel columns
+    ``(account_ids, numbers, amounts_minor, currencies, payment_method_ids, gateway_ids,
+    comments, attempt_keys, attempt_sources)``: ONE ``INSERT ... SELECT`` from a JSON
+    array zipped from them, ids allocated first in a block (the caller holds SQLite's
+    write lock); their ids in order.
+
+    Tenant: every payment is written under ``tenant_id``."""
+    count = len(columns[0]) if columns else 0
+    if not count:
+        return []
+    ids = allocate_payment_ids(session, count)
+    postgres = is_postgres(session)
+    statement = text(
+        _RUN_PAYMENTS.format(**_json_columns(postgres, 10, (0, 1, 3, 5, 6)))
+    ).bindparams(bindparam("day", type_=Date), bindparam("now", type_=UtcDateTime))
+    session.execute(
+        statement,
+        {
+            "t": tenant_id,
+            "day": day,
+            "now": now,
+            "payment_type": payment_type,
+            "status": status,
+            "state": gateway_state,
+            "rows": json.dumps(list(zip(ids, *columns, strict=True)), separators=(",", ":")),
+        },
+    )
+    return ids
+
+
 def account_facts(session: Session, tenant_id: int, account_ids: Sequence[int]) -> dict[int, Any]:
     """What charging needs of each account (id, currency, payment gateway id), as plain
     rows in one query per 500: a payment run's chunk reads hundreds."""
