@@ -555,7 +555,12 @@ def begin_run_slice(
     count = len(charges)
     if not count:
         return []
-    numbers_ = number_sequences.number_block(ctx.session, ctx.tenant_id, "payment", count)
+    # PostgreSQL: the block in a short transaction of its own, as a bill run's workers
+    # take theirs, so two workers' slices do not queue on the tenant's number row until
+    # each other's commit (a slice rolled back leaves a gap in the numbers).
+    numbers_ = number_sequences.number_block(
+        ctx.session, ctx.tenant_id, "payment", count, own_transaction=True
+    )
     taken = pending_repository.orders_taken(ctx.session, ctx.tenant_id, numbers_)
     keys = list(numbers_)
     refused: list[tuple[int, int, DomainError]] = []
