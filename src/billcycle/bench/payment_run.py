@@ -15,6 +15,7 @@ the gateway's ``max_calls_per_second``, which the run honours.
 
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import sys
@@ -85,6 +86,41 @@ class PaymentRunParams:
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu(pids: list[int]) -> dict[int, float]:
+    """CPU seconds (user + system) of each of ``pids`` that is still there, from /proc
+    (Linux; {} elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    found: dict[int, float] = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
+def _backend_pids(bench: Bench) -> list[int]:
+    """The PostgreSQL server processes serving the bench's database (same machine)."""
+    if not bench.is_postgres:
+        return []
+    with bench.runtime.engine.connect() as connection:
+        return [
+            int(pid)
+            for pid in connection.execute(
+                text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND backend_type = 'client backend'"
+                )
+            ).scalars()
+        ]
+
+
+def _cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
+    return round(sum(value - before.get(pid, 0.0) for pid, value in after.items()), 2)
 
 
 def run_status(bench: Bench, run_id: int) -> str | None:
@@ -219,6 +255,8 @@ def run(bench: Bench, params: PaymentRunParams) -> dict[str, Any]:
     bench.runtime.settings = settings.model_copy(update={"payment_run_in_flight": in_flight})
     with bench.workers() as workers:
         cpu_before = _cpu_seconds()
+        workers_before = _process_cpu(workers.pids())
+        backends_before = _process_cpu(_backend_pids(bench))
         with Stopwatch(workers) as timing:
             body = bench.call("POST", PAYMENT_RUNS, json={"targetDate": "2099-12-31"})
             run_id = parse_zuora_id(str(body.get("id", "")))
@@ -233,6 +271,10 @@ def run(bench: Bench, params: PaymentRunParams) -> dict[str, Any]:
             )
         cpu = _cpu_seconds() - cpu_before
         worker_count = len(workers.pids())
+        # Worker processes (PostgreSQL) and the database's server processes (those alive
+        # at the end; one that exited during the run is not counted).
+        worker_cpu = _cpu_since(workers_before, _process_cpu(workers.pids()))
+        backend_cpu = _cpu_since(backends_before, _process_cpu(_backend_pids(bench)))
     paid, paid_total = bench.row(
         "SELECT count(*), coalesce(sum(amount_minor), 0) FROM payments "
         "WHERE tenant_id = :t AND status = 'Processed'",
@@ -284,6 +326,10 @@ def run(bench: Bench, params: PaymentRunParams) -> dict[str, Any]:
         # (SQLite) the API, the worker and SQLite itself; the figure to compare on a
         # loaded machine. With worker processes (PostgreSQL) only the API's.
         "cpu_seconds": round(cpu, 2),
+        # PostgreSQL: CPU seconds of the worker processes and of the database's server
+        # processes while the run went (0 with SQLite's embedded worker).
+        "worker_cpu_seconds": worker_cpu,
+        "backend_cpu_seconds": backend_cpu,
         "payments_per_second": per_second(int(paid), wall),
         "peak_rss_mb": timing.peak_rss_mb,
         "peak_rss_mb_per_worker": timing.peak_rss_mb_per_worker,
@@ -311,6 +357,10 @@ def repeated(argv: list[str], repeat: int, timeout: float) -> dict[str, Any]:
     cpus = [float(r["cpu_seconds"]) for r in runs]
     summary["cpu_seconds_runs"] = cpus
     summary["cpu_seconds_median"] = statistics.median(cpus)
+    for key in ("worker_cpu_seconds", "backend_cpu_seconds"):
+        values = [float(r.get(key) or 0) for r in runs]
+        summary[f"{key}_runs"] = values
+        summary[f"{key}_median"] = statistics.median(values)
     payments = max(1, int(summary["payments"]))
     summary["cpu_us_per_payment_median"] = round(1e6 * statistics.median(cpus) / payments, 1)
     return summary
