@@ -41,6 +41,7 @@ it equal to that recomputation on both databases.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -579,22 +580,26 @@ def balances_moved(
 # invoices' balances read now (after the entries), each one's move and zero crossing,
 # summed per (currency, due date) and per (currency, bucket, account) with the ALL
 # rows, upserted in key order. {rows}/{invoice}/{amount} read the array.
+#
+# Each invoice's balance is read ONCE, in its own materialized step (``b``): inlined, the
+# correlated sum was a subplan evaluated for every reference to it (eight a row on
+# PostgreSQL: 27,000 buffer reads for a slice of 1,000 invoices instead of 6,000).
 _MOVED = """
-WITH m AS (
+WITH b AS {materialized} (
+    SELECT i.currency, i.due_date, i.account_id, d.amount,
+           i.amount_minor - COALESCE((
+               SELECT SUM(l.amount_minor) FROM ledger_entries l
+               WHERE l.invoice_id = i.id AND l.tenant_id = :t), 0) AS after
+    FROM (SELECT {invoice} AS invoice_id, SUM({amount}) AS amount
+          FROM {rows} GROUP BY {invoice}) d
+    JOIN invoices i ON i.id = d.invoice_id AND i.tenant_id {plus} = :t
+     AND i.status = :posted
+), m AS (
     SELECT b.currency, b.due_date, b.account_id,
            {greatest}(b.after, 0) - {greatest}(b.after + b.amount, 0) AS moved,
            (CASE WHEN b.after > 0 THEN 1 ELSE 0 END)
              - (CASE WHEN b.after + b.amount > 0 THEN 1 ELSE 0 END) AS crossed
-    FROM (
-        SELECT i.currency, i.due_date, i.account_id, d.amount,
-               i.amount_minor - COALESCE((
-                   SELECT SUM(l.amount_minor) FROM ledger_entries l
-                   WHERE l.invoice_id = i.id AND l.tenant_id = :t), 0) AS after
-        FROM (SELECT {invoice} AS invoice_id, SUM({amount}) AS amount
-              FROM {rows} GROUP BY {invoice}) d
-        JOIN invoices i ON i.id = d.invoice_id AND i.tenant_id {plus} = :t
-         AND i.status = :posted
-    ) b
+    FROM b
 )
 """
 _MOVED_DUE = """
@@ -626,6 +631,10 @@ ON CONFLICT (tenant_id, currency, bucket, account_id) DO UPDATE SET
 """
 
 
+# SQLite reads ``AS MATERIALIZED`` from 3.35 on; an older one plans the step as it likes.
+_SQLITE_MATERIALIZED = "MATERIALIZED" if sqlite3.sqlite_version_info >= (3, 35) else ""
+
+
 def entries_applied_many(
     session: Session, tenant_id: int, applied: Sequence[tuple[int, int]]
 ) -> None:
@@ -643,6 +652,7 @@ def entries_applied_many(
             "amount": "(j.e->>1)::bigint",
             "greatest": "GREATEST",
             "plus": "+ 0",  # the invoices by primary key (as on SQLite)
+            "materialized": "MATERIALIZED",
         }
     else:
         parts = {
@@ -651,6 +661,7 @@ def entries_applied_many(
             "amount": "json_extract(j.value, '$[1]')",
             "greatest": "MAX",
             "plus": "+ 0",
+            "materialized": _SQLITE_MATERIALIZED,
         }
     moved = _MOVED.format(**parts)
     params: dict[str, Any] = {

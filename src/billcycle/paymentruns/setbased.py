@@ -10,10 +10,11 @@ Phase 1 (:func:`begin`, one unit of work, committed before any gateway call):
 2. each record is decided from its row, with the words and amounts
    ``collect.begin_chunk`` gives (PaymentPending, NothingToCollect, NoPaymentMethod,
    PaymentMethodClosed), or charged;
-3. the charges are written by ``payments.charging.begin_run_charges`` (numbers in one
-   block, payments and intentions by the bulk path, ``payment.created`` by
-   ``INSERT ... SELECT``), the records claimed by one executemany, the decided ones'
-   results by another.
+3. the charges, gathered as parallel columns (``payments.charging.RunSlice``: no object
+   a charge), are written by ``payments.charging.begin_run_slice`` (numbers in one
+   block, payments and intentions by one ``INSERT ... SELECT`` each, ``payment.created``
+   by another only when an endpoint of the tenant subscribes to it), the records
+   claimed by one statement, the decided ones' results by another.
 
 A record of a rarer kind goes the row-by-row way (``collect._begin_records``) in the
 same unit of work, after the set: an explicit payment method, money already collected
@@ -23,10 +24,12 @@ an invoice not Posted or of another account: the row-by-row path answers each it
 error), or an invoice that two records of the slice collect. Runs that apply credit or
 consolidate payments go that way whole (``eligible``).
 
-Phase 3 settles the approved payments as a set (``payments.charging.finish_charges``)
-and writes the records' results with one ``UPDATE ... FROM payments``
-(``chunk_repository.settle_records``); declines, pending and unknown answers, and
-records with earlier transactions, keep the row-by-row finish.
+Phase 2 sends the columns to a gateway with a column batch API in one call
+(``charging.send_run_slice``; other gateways get them through the per-call path), and
+phase 3 settles every answer as one staged set (``charging.finish_run_slice``) and
+writes the records' results with one ``UPDATE ... FROM payments`` each for the settled
+and the failed ones (``chunk_repository.settle_records`` / ``fail_records``); records
+whose payment is still Processing keep the row-by-row finish.
 """
 
 from __future__ import annotations
