@@ -14,8 +14,10 @@ from billcycle.errors import InvalidValue, RuleViolation
 from billcycle.gateways import service as gateways
 from billcycle.gateways.interface import (
     CardDetails,
+    ColumnBatchingGateway,
     GatewayResult,
     RefundRequest,
+    SaleColumns,
     VoidRequest,
     attempt_key,
 )
@@ -509,3 +511,79 @@ def test_a_batch_answers_every_test_card_as_one_call_each_does(
                 first.transaction_id,
             )
     assert len(charge_rows(runtime, tenant.tenant_id)) == 2 * len(tokens)
+
+
+def test_the_column_batch_answers_every_test_card_as_sale_many_does(
+    runtime: Runtime, tenant: NewTenant, sleeps: Sleeps
+) -> None:
+    """The column batch API (``sale_columns``: parallel lists in, ``SaleColumns`` out,
+    the book in one transaction) answers each test card and token as ``sale_many``
+    does and books the same charges; sent again with the same keys it charges nothing
+    twice and answers what the book says (the lost answer found approved); a bad
+    amount refuses the whole batch, booking nothing."""
+    gateway = open_test_gateway(
+        runtime, tenant.tenant_id, sleeps, configure_test_gateway(runtime, tenant.tenant_id)
+    )
+    assert isinstance(gateway, ColumnBatchingGateway)
+    tokens = [gateway.tokenize(_card(number)).token for number in sorted(CARDS)]
+    tokens += sorted(STRIPE_TOKENS)
+    requests = [sale(f"M-{i:08d}", token, "12.34") for i, token in enumerate(tokens)]
+    keys = [f"C-{i:08d}" for i in range(len(tokens))]
+    count = len(tokens)
+
+    expected = gateway.sale_many(requests)
+    found = gateway.sale_columns(keys, [1234] * count, ["USD"] * count, tokens, per_call=4)
+
+    def rows(columns: SaleColumns) -> list[tuple[object, ...]]:
+        return list(
+            zip(
+                columns.outcomes,
+                columns.codes,
+                columns.messages,
+                columns.categories,
+                [t is not None for t in columns.transaction_ids],
+                strict=True,
+            )
+        )
+
+    assert rows(found) == [
+        (r.outcome, r.code, r.message, r.category, r.transaction_id is not None) for r in expected
+    ]
+    booked = {row.idempotency_key: row for row in charge_rows(runtime, tenant.tenant_id)}
+    assert len(booked) == 2 * count
+    for request, key in zip(requests, keys, strict=True):
+        mine, theirs = booked[key], booked[request.idempotency_key]
+        assert (mine.state, mine.code, mine.amount_minor, mine.token) == (
+            theirs.state,
+            theirs.code,
+            theirs.amount_minor,
+            theirs.token,
+        )
+    slow = open_test_gateway(
+        runtime,
+        tenant.tenant_id,
+        sleeps,
+        configure_test_gateway(runtime, tenant.tenant_id, "slow", {"latency_ms": 10}),
+    )
+    assert isinstance(slow, ColumnBatchingGateway)
+    waited = len(sleeps.calls)
+    slow.sale_columns(
+        [f"W-{i}" for i in range(9)], [100] * 9, ["USD"] * 9, ["tok_visa"] * 9, per_call=4
+    )
+    assert sleeps.calls[waited:] == [0.01] * 3  # 9 sales, 4 a round trip: three trips
+
+    again = gateway.sale_columns(keys, [1234] * count, ["USD"] * count, tokens, per_call=4)
+    for i, outcome in enumerate(found.outcomes):
+        if outcome is GatewayOutcome.UNKNOWN:  # the lost answer, found approved
+            assert again.outcomes[i] is GatewayOutcome.APPROVED
+            assert again.transaction_ids[i]
+        else:
+            assert (again.outcomes[i], again.transaction_ids[i]) == (
+                outcome,
+                found.transaction_ids[i],
+            )
+    assert len(charge_rows(runtime, tenant.tenant_id)) == 2 * count + 9
+
+    with pytest.raises(InvalidValue):
+        gateway.sale_columns(["Z-1", "Z-2"], [100, 0], ["USD", "USD"], tokens[:2], per_call=4)
+    assert len(charge_rows(runtime, tenant.tenant_id)) == 2 * count + 9

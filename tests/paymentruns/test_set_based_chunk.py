@@ -25,6 +25,7 @@ from billcycle.paymentruns import setbased
 from billcycle.payments import charging
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant
+from tests.gateways.helpers import configure_test_gateway
 from tests.paymentruns.helpers import (
     Customer,
     balance,
@@ -56,13 +57,21 @@ MIX: list[tuple[list[str], str | None, str]] = [
 ]
 
 
-def _collect(api: Api, runtime: Runtime, jobs: ManualDispatcher) -> dict[str, Any]:
+def _collect(
+    api: Api,
+    runtime: Runtime,
+    jobs: ManualDispatcher,
+    gateway_settings: dict[str, int] | None = None,
+) -> dict[str, Any]:
     """Set the mix up in ``api``'s tenant, run a payment run, and describe the outcome
     with nothing that differs between tenants (ids, numbers, keys)."""
     tenant_id = api.tenant.tenant_id
     # An endpoint subscribes to every event: the run writes its payments' events.
     subscribe_all(runtime, tenant_id)
-    default_gateway(runtime, tenant_id)
+    if gateway_settings is None:
+        default_gateway(runtime, tenant_id)
+    else:
+        configure_test_gateway(runtime, tenant_id, "per-call", gateway_settings, make_default=True)
     made: list[Customer] = []
     for amounts, token, how in MIX:
         status = PaymentMethodStatus.CLOSED if how == "closed" else PaymentMethodStatus.ACTIVE
@@ -274,3 +283,35 @@ def test_the_staged_settle_records_every_answer_as_one_by_one_does(
     assert as_set["drift_accounts"] == []
     assert as_set["events"]["payment.failed"] == 5
     assert as_set["events"]["payment.processed"] == 4
+
+
+def test_a_gateway_without_a_batch_api_gets_the_slice_call_by_call(
+    api: Api,
+    runtime: Runtime,
+    jobs: ManualDispatcher,
+    other_tenant: NewTenant,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The set-based slice sent to a gateway without a column batch API (the test
+    gateway with ``batch_sales: 0``: one call a sale, ``in_flight`` at once, through
+    ``charging.send_charges``) settles the mix exactly as the column batch does."""
+    per_call: list[int] = []
+    real = charging.send_charges
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        answers = real(*args, **kwargs)
+        per_call.append(len(answers))
+        return answers
+
+    monkeypatch.setattr(charging, "send_charges", counted)
+    batched = _collect(api, runtime, jobs)
+    assert per_call == []  # every sale of the mix went by the column batch
+    called = _collect(
+        api_for(api.client, other_tenant),
+        runtime,
+        jobs,
+        {"settle_after_seconds": 600, "batch_sales": 0},
+    )
+    assert sum(per_call) >= 10
+
+    assert called == batched
