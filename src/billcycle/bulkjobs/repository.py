@@ -707,11 +707,14 @@ _PROCESSED_SQLITE = text(
 )
 # SQLite, the common case of a set-based chunk: records with consecutive ids created
 # consecutive ids (SQLite's payment ids continue after the largest), so each record's
-# entity id is its own id shifted, and no JSON list of pairs is built or read.
+# entity id is its own id shifted, and no JSON list of pairs is built or read. The range
+# is the rowid's: ``+bulk_job_id`` keeps SQLite off the job's (job, seq) index, which it
+# otherwise prefers and walks every record of the job in every chunk (quadratic: 18 s
+# of CPU at a million records).
 _PROCESSED_SQLITE_RUN = text(
     "UPDATE bulk_job_records SET status = :status, details = NULL, "
     "created_entity_id = id + :shift "
-    "WHERE id BETWEEN :first_id AND :last_id AND bulk_job_id = :job_id "
+    "WHERE id BETWEEN :first_id AND :last_id AND +bulk_job_id = :job_id "
     "AND status = :from_status"
 )
 
