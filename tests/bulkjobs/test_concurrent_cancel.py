@@ -26,7 +26,8 @@ from tests.support.api import Api
 # PostgreSQL: 50,000 records, cancelled once 5,000 are written off (about a second of
 # processing with two workers). SQLite: 80,000, so that processing (one worker, a chunk's
 # write-offs in a few statements) still runs when the cancel gets the write lock, which
-# the worker yields for a moment every half second.
+# the worker lets it have before its next chunk (it sees the cancel waiting for the lock:
+# ``db.engine.wait_for_waiting_writers``).
 SIZES = {"postgresql": 50_000, "sqlite": 80_000}
 CHUNK = {"postgresql": 500, "sqlite": 250}
 

@@ -35,13 +35,6 @@ from billcycle.webhooks import service as webhooks
 
 Record = dict[str, Any]  # a stored record (``payment_records.encode``), parsed
 
-# SQLite: how long a payment chunk's worker writes before it pauses for a waiting writer
-# (``tasks._let_writers_in``; BulkWriteOff's turn is 0.5 s). A payment chunk writes four
-# rows a record, so it takes several times a write-off chunk's time, and at 0.5 s the
-# pause came before nearly every chunk (~15-20% of a job's wall time). At 1.5 s a cancel
-# or an API write waits at most that plus one chunk.
-_WRITE_TURN_SECONDS = 1.5
-
 # Jobs whose processing has refreshed the planner's statistics of ``invoices`` in this
 # process (SQLite; ``payment_sql_repository.refresh_invoice_statistics``): once a job is
 # enough, the invoices do not change in number while it runs.
@@ -104,9 +97,10 @@ def _fail(ctx: ServiceContext, failed: dict[str, list[int]], status: RecordStatu
 
 class ValidatePaymentChunk:
     def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
-        tasks._let_writers_in(ctx, _WRITE_TURN_SECONDS)
+        tasks._let_writers_in(ctx)
         session = ctx.session
         repo.plan_chunk_as_lookups(session)
+        payment_sql_repository.defer_checkpoints(session)
         job = repo.share_job(session, chunk.tenant_id, chunk.parent_id)
         if job is None or job.status != BulkJobStatus.VALIDATING:
             return  # cancelled meanwhile: the chunk was cancelled too and rolls back
@@ -143,6 +137,7 @@ class ProcessPaymentChunk:
     def process(self, runner: JobRunner, ctx: ServiceContext, chunk: ClaimedChunk) -> None:
         session = ctx.session
         repo.plan_chunk_as_lookups(session)
+        payment_sql_repository.defer_checkpoints(session)
         job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
         _refresh_statistics_once(ctx, job_id)
         with no_cycle_collection():
@@ -165,7 +160,7 @@ class ProcessPaymentChunk:
                 charged,
                 in_flight=runner.runtime.settings.payment_run_in_flight,
             )
-        tasks._let_writers_in(ctx, _WRITE_TURN_SECONDS)
+        tasks._let_writers_in(ctx)
         job = repo.share_job(session, chunk.tenant_id, chunk.parent_id)
         if job is None or job.status != BulkJobStatus.PROCESSING:
             return  # cancelled meanwhile: the chunk was cancelled too and rolls back
@@ -245,7 +240,7 @@ class ProcessPaymentChunk:
         still fit their invoices: recorded set-based in SQL (``payment_sets.record``).
         False (nothing written) when an allocation no longer fits: the Python path then
         judges record by record which fail."""
-        tasks._let_writers_in(ctx, _WRITE_TURN_SECONDS)
+        tasks._let_writers_in(ctx)
         job = repo.share_job(ctx.session, chunk.tenant_id, chunk.parent_id)
         if job is None or job.status != BulkJobStatus.PROCESSING:
             return True  # cancelled meanwhile: the chunk was cancelled too and rolls back

@@ -705,6 +705,22 @@ _PROCESSED_SQLITE = text(
     "FROM json_each(:pairs) AS u WHERE bulk_job_records.id = json_extract(u.value, '$[0]') "
     "AND bulk_job_records.status = :from_status"
 )
+# SQLite, the common case of a set-based chunk: records with consecutive ids created
+# consecutive ids (SQLite's payment ids continue after the largest), so each record's
+# entity id is its own id shifted, and no JSON list of pairs is built or read. The range
+# is the rowid's: ``+bulk_job_id`` keeps SQLite off the job's (job, seq) index, which it
+# otherwise prefers and walks every record of the job in every chunk (quadratic: 18 s
+# of CPU at a million records).
+_PROCESSED_SQLITE_RUN = text(
+    "UPDATE bulk_job_records SET status = :status, details = NULL, "
+    "created_entity_id = id + :shift "
+    "WHERE id BETWEEN :first_id AND :last_id AND +bulk_job_id = :job_id "
+    "AND status = :from_status"
+)
+
+
+def _consecutive(ids: list[int]) -> bool:
+    return ids == list(range(ids[0], ids[0] + len(ids)))
 
 
 def set_processed(
@@ -734,8 +750,19 @@ def set_processed(
             "last_seq": last_seq,
         }
     else:
-        stmt = _PROCESSED_SQLITE
-        params["pairs"] = json.dumps(created)
+        record_ids = [rid for rid, _ in created]
+        entity_ids = [eid for _, eid in created]
+        if _consecutive(record_ids) and _consecutive(entity_ids):
+            stmt = _PROCESSED_SQLITE_RUN
+            params |= {
+                "shift": entity_ids[0] - record_ids[0],
+                "first_id": record_ids[0],
+                "last_id": record_ids[-1],
+                "job_id": job_id,
+            }
+        else:
+            stmt = _PROCESSED_SQLITE
+            params["pairs"] = json.dumps(created)
     result = session.execute(stmt, params)
     return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -7,6 +7,8 @@ psycopg 3.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +43,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "savepoint", _begin_before_savepoint)
+        _watch_wishes(engine)
         metrics.watch_pool(engine)
         return engine
     kwargs.setdefault("pool_size", 10)
@@ -101,7 +104,11 @@ def begin_sqlite_write(dbapi_connection: Any) -> None:
         take_turn = armed_write_turn()
         if take_turn is not None:
             take_turn()
-        dbapi_connection.execute("BEGIN IMMEDIATE")
+        wish = _wish(_WISH_FILES.get(id(dbapi_connection)))
+        try:
+            dbapi_connection.execute("BEGIN IMMEDIATE")
+        finally:
+            _unwish(wish)
 
 
 # The cross-process writer turn (web.units.sqlite_writers) armed in this thread, if any:
@@ -124,3 +131,106 @@ def armed_write_turn() -> Callable[[], None] | None:
 
 def _begin_before_savepoint(conn: Any, _name: str) -> None:
     begin_sqlite_write(conn.connection.dbapi_connection)
+
+
+# -- writers' wishes (SQLite) ---------------------------------------------------------------
+#
+# SQLite has one writer, and a writer waiting for the lock polls for it in its busy handler
+# (sleeping up to 100 ms between tries), so a bulk job committing chunk after chunk would
+# starve it. Every writer of this package's engines records its wish while it waits for
+# the lock: a shared ``flock`` on ``FILE-wish.lock`` held from the statement that opens a
+# write transaction (``BEGIN IMMEDIATE``, or a DML statement that pysqlite opens one for)
+# until that statement returns. A long writer (a bulk job's worker) looks for a wish
+# before each chunk (``wait_for_waiting_writers``) and pauses only when one is there, in
+# whatever process (an ``flock`` belongs to the open file description, so the threads of
+# one process see each other's wishes too).
+
+# Statements pysqlite opens a transaction for (its legacy transaction control).
+_DML = frozenset({"INSERT", "UPDATE", "DELETE", "REPLAC"})
+# id of a pysqlite connection -> its database's wish file (while the connection is open).
+_WISH_FILES: dict[int, str] = {}
+
+
+def wish_file(database: str) -> str:
+    """The file whose shared locks are the writers waiting for ``database``'s write lock."""
+    return f"{os.path.abspath(database)}-wish.lock"
+
+
+def _wish(path: str | None) -> int | None:
+    if path is None:
+        return None
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _unwish(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # closing the file releases its lock
+
+
+_WISH_KEY = "billcycle_wish"
+
+
+def _watch_wishes(engine: Engine) -> None:
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = wish_file(database)
+
+    def connect(dbapi_connection: Any, _record: Any) -> None:
+        _WISH_FILES[id(dbapi_connection)] = path
+
+    def close(dbapi_connection: Any, *_args: Any) -> None:
+        _WISH_FILES.pop(id(dbapi_connection), None)
+
+    def before(conn: Any, _cursor: Any, statement: str, *_args: Any, **_kwargs: Any) -> None:
+        if (
+            statement.lstrip()[:6].upper() in _DML
+            and not conn.connection.dbapi_connection.in_transaction
+        ):
+            conn.info[_WISH_KEY] = _wish(path)
+
+    def after(conn: Any, *_args: Any, **_kwargs: Any) -> None:
+        _unwish(conn.info.pop(_WISH_KEY, None))
+
+    def failed(context: Any) -> None:
+        _unwish(context.connection.info.pop(_WISH_KEY, None))
+
+    event.listen(engine, "connect", connect)
+    event.listen(engine, "close", close)
+    event.listen(engine, "close_detached", close)
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    event.listen(engine, "handle_error", failed)
+
+
+def wait_for_waiting_writers(engine: Engine, at_most: float = 1.0) -> bool:
+    """SQLite: while another writer waits for the database's write lock, wait (at most
+    ``at_most`` seconds) for it to get it; True if one was waiting. Called by a long writer
+    between its transactions, holding no lock. PostgreSQL (row locks): False at once."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return False
+    fd = os.open(wish_file(database), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline: float | None = None
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + at_most
+                elif now >= deadline:
+                    return True
+                time.sleep(0.002)
+                continue
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return deadline is not None
+    finally:
+        os.close(fd)
