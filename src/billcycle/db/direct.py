@@ -18,6 +18,11 @@ round"). Here:
   dialect: its SQL, its parameters in the driver's order, and its columns' result
   processors (SQLAlchemy's own, so values come out as through a ``Session``).
 
+* :class:`ReadBatches` gathers the reads of one kind that a process's requests wait
+  for at once and runs them as ONE statement (the caller's ``many``) on a reader thread
+  of its own: one hand-off and one round trip for many requests on a database server;
+  a batch that fails is read again key by key, so one failing read fails alone.
+
 Statements are still seen by the engine's ``before_cursor_execute`` listeners (with no
 SQLAlchemy connection or execution context), so what counts an engine's statements counts
 these. Only reads: nothing here opens a transaction.
