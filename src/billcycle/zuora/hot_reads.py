@@ -17,15 +17,14 @@ same rate-limit headers. The database sees ONE statement: the run with the clien
 generation folded in (``billruns.repository.run_view(client=...)``; a stale token is
 still refused before anything is shown), on a DB-API connection of ``db.direct`` (no
 ORM ``Session``); on a database server (PostgreSQL) the reads of the GETs a process has
-waiting go together, as ONE statement from one reader thread (``db.direct.ReadBatches``,
+waiting go together, as ONE statement from a reader thread (``db.direct.ReadBatches``,
 ``billruns.repository.run_views_direct``: one hand-off and one round trip for many GETs),
 each row then checked for its own request's token. The answer is a function of that row
 alone, so the bytes built from a row are kept and answered again while the run's row reads
 the same (docs/benchmarks.md, "GET bill run latency, fifth round"). The bytes on the wire
-are the route's
-(tests/protocol/test_hot_reads.py compares them). Anything else (another method, a query
-string, a bad ``Zuora-Track-Id`` or ``Zuora-Version``, another path) goes the ordinary
-way.
+are the route's (tests/protocol/test_hot_reads.py compares them). Anything else (another
+method, a query string, a bad ``Zuora-Track-Id`` or ``Zuora-Version``, another path) goes
+the ordinary way.
 """
 
 from __future__ import annotations
