@@ -8,8 +8,10 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Row,
     Select,
+    String,
     bindparam,
     delete,
     func,
@@ -18,14 +20,16 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     type_coerce,
     union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.selectable import CompoundSelect
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from billcycle.accounts.models import Account
 from billcycle.billruns.models import BillRun, BillRunFailure, BillRunTotal
@@ -180,6 +184,82 @@ def run_view_direct(
             "client_tenant_id": client[1],
         },
     )
+
+
+# The keys of a batch of the read by id (PostgreSQL): one array per key, one row each.
+_BATCH_KEYS = ("tenant_id", "run_id", "client_id", "client_tenant_id")
+_BATCH_TYPES = (BigInteger, BigInteger, String, BigInteger)
+_DIRECT_BATCHES: dict[str, DirectSelect] = {}
+
+
+def _direct_batch(reads: DirectReads) -> DirectSelect:
+    """:func:`_direct_view` for many keys at once (PostgreSQL): the keys unnested ``WITH
+    ORDINALITY``, and for each, ``LATERAL``, the same statement with the key's columns in
+    place of its parameters: ``k.ord`` then the single statement's columns, one row per
+    key that finds a run. One statement and one round trip for the GETs that came
+    together (db.direct.ReadBatches)."""
+    statement = _DIRECT_BATCHES.get(reads.dialect_name)
+    if statement is None:
+        if reads.dialect_name != "postgresql":
+            raise ValueError("batched bill-run reads are PostgreSQL's (unnest, LATERAL)")
+        keys = (
+            func.unnest(
+                *(
+                    bindparam(f"{name}s", type_=postgresql.ARRAY(type_))
+                    for name, type_ in zip(_BATCH_KEYS, _BATCH_TYPES, strict=True)
+                )
+            )
+            .table_valued(*_BATCH_KEYS, with_ordinality="ord")
+            .render_derived()
+            .alias("k")
+        )
+        # By name, not as keys.c: a column object would pull ``k`` into the FROM list of
+        # the statement's own scalar subqueries instead of correlating them.
+        by_key: dict[str, ColumnElement[Any]] = {
+            name: literal_column(f"k.{name}") for name in _BATCH_KEYS
+        }
+
+        def _keyed(element: Any, **_kw: Any) -> Any:
+            if isinstance(element, BindParameter) and element.key in by_key:
+                return by_key[element.key]
+            return None
+
+        one: Select[Any] = replacement_traverse(  # type: ignore[assignment]
+            _run_view_statement("postgresql", True), {}, _keyed
+        )
+        view = one.lateral("v")
+        statement = _DIRECT_BATCHES[reads.dialect_name] = DirectSelect(
+            select(keys.c.ord, view).select_from(keys.join(view, true())), reads.dialect
+        )
+    return statement
+
+
+def run_views_direct(
+    reads: DirectReads,
+    keys: Sequence[tuple[int, int, tuple[str, int]]],
+    failure_limit: int,
+) -> list[tuple[Any, ...] | None]:
+    """:func:`run_view_direct` for each of ``keys`` (tenant, run, client) in one statement
+    (PostgreSQL): per key, in order, the row :func:`run_view_direct` returns for it (the
+    same columns, values and types) or None. Tenant: each row is its own key's tenant's."""
+    batch = _direct_batch(reads)
+    rows = reads.all(
+        batch,
+        {
+            "tenant_ids": [key[0] for key in keys],
+            "run_ids": [key[1] for key in keys],
+            "client_ids": [key[2][0] for key in keys],
+            "client_tenant_ids": [key[2][1] for key in keys],
+            "failure_limit": failure_limit,
+        },
+    )
+    single = _direct_view(reads)
+    if single.processors is None and batch.processors is not None:
+        single.processors = batch.processors[1:]  # the same columns after k.ord
+    found: list[tuple[Any, ...] | None] = [None] * len(keys)
+    for row in rows:
+        found[int(row[0]) - 1] = tuple(row[1:])
+    return found
 
 
 def direct_generation(reads: DirectReads, raw: tuple[Any, ...]) -> int | None:

@@ -326,7 +326,40 @@ def bill_run_row(
     there is no such run here, which the caller answers through :func:`view_bill_run`
     (the token check on its own first, then not found). Equal rows are equal views
     (:func:`bill_run_row_view`), so a caller may keep what it built from one."""
-    raw = repo.run_view_direct(reads, tenant_id, run_id, FAILURES_SHOWN, (client[1], client[0]))
+    return checked_bill_run_row(
+        reads, unchecked_bill_run_row(reads, (tenant_id, run_id, client)), client
+    )
+
+
+# A GET's key for the reads below: (tenant, run, the token's client as Units.client).
+BillRunKey = tuple[int, int, tuple[int, str, int]]
+
+
+def unchecked_bill_run_row(reads: DirectReads, key: BillRunKey) -> tuple[Any, ...] | None:
+    """:func:`bill_run_row`'s read without its token check: the caller must make it
+    (:func:`checked_bill_run_row`) before it shows anything."""
+    tenant_id, run_id, client = key
+    return repo.run_view_direct(reads, tenant_id, run_id, FAILURES_SHOWN, (client[1], client[0]))
+
+
+def unchecked_bill_run_rows(
+    reads: DirectReads, keys: list[BillRunKey]
+) -> list[tuple[Any, ...] | None]:
+    """:func:`unchecked_bill_run_row` for many GETs (any tenants, any clients) in one
+    statement (PostgreSQL; db.direct.ReadBatches): each GET then makes its own token check,
+    so a stale token is refused for its own request and no other."""
+    return repo.run_views_direct(
+        reads,
+        [(tenant_id, run_id, (client[1], client[0])) for tenant_id, run_id, client in keys],
+        FAILURES_SHOWN,
+    )
+
+
+def checked_bill_run_row(
+    reads: DirectReads, raw: tuple[Any, ...] | None, client: tuple[int, str, int]
+) -> tuple[Any, ...] | None:
+    """``raw`` once the token check on the generation it carries passes (NotAuthenticated
+    otherwise)."""
     if raw is not None:
         tenancy.check_generation(repo.direct_generation(reads, raw), client[2])
     return raw

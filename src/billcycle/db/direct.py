@@ -18,6 +18,11 @@ round"). Here:
   dialect: its SQL, its parameters in the driver's order, and its columns' result
   processors (SQLAlchemy's own, so values come out as through a ``Session``).
 
+* :class:`ReadBatches` gathers the reads of one kind that a process's requests wait
+  for at once and runs them as ONE statement (the caller's ``many``) on a reader thread
+  of its own: one hand-off and one round trip for many requests on a database server;
+  a batch that fails is read again key by key, so one failing read fails alone.
+
 Statements are still seen by the engine's ``before_cursor_execute`` listeners (with no
 SQLAlchemy connection or execution context), so what counts an engine's statements counts
 these. Only reads: nothing here opens a transaction.
@@ -25,18 +30,23 @@ these. Only reads: nothing here opens a transaction.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import weakref
 from collections import deque, namedtuple
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import JSON, Engine, Select, event
 from sqlalchemy.engine import Dialect
 
 from billcycle.db.engine import PING_AFTER_IDLE_SECONDS
+
+K = TypeVar("K")
+R = TypeVar("R")
 
 # The DB-API connections each engine keeps for direct reads, by engine.
 _READERS: weakref.WeakKeyDictionary[Engine, DirectReads] = weakref.WeakKeyDictionary()
@@ -67,6 +77,8 @@ class DirectReads:
         self._idle: deque[tuple[Any, float]] = deque()
         # Every connection open (idle or in use), for close().
         self._open: set[Any] = set()
+        # Batched reads of these connections, by name (see batches()).
+        self._batches: dict[str, ReadBatches[Any, Any]] = {}
         event.listen(engine, "engine_disposed", self._on_dispose)
 
     def engine(self) -> Engine:
@@ -90,6 +102,11 @@ class DirectReads:
         self._idle = deque()
         for connection in list(self._open):
             self._close(connection)
+        # Their threads end; the engine may be used again (a disposed engine reconnects):
+        # new ones are made then.
+        batches, self._batches = self._batches, {}
+        for kind in batches.values():
+            kind.close()
 
     def _new(self) -> Any:
         fairy = self.engine().raw_connection()
@@ -148,6 +165,166 @@ class DirectReads:
                 return row
             finally:
                 cursor.close()
+
+    def all(self, statement: DirectSelect, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row of the statement as the driver returns them (see :meth:`first`)."""
+        sql, args = statement.sql, statement.arguments(params)
+        with self.connection() as connection:
+            cursor = connection.cursor()
+            try:
+                listeners = self.engine().dispatch.before_cursor_execute
+                if listeners:
+                    for listener in listeners:
+                        listener(None, cursor, sql, args, None, False)
+                cursor.execute(sql, args)
+                rows: list[tuple[Any, ...]] = cursor.fetchall()
+                if rows and statement.processors is None:
+                    statement.learn(self.dialect, cursor.description)
+                return rows
+            finally:
+                cursor.close()
+
+    def batches(self, name: str, make: Callable[[DirectReads], ReadBatches[Any, Any]]) -> Any:
+        """The engine's :class:`ReadBatches` called ``name`` (made by ``make`` on first use;
+        their threads end with these connections)."""
+        found = self._batches.get(name)
+        if found is None:
+            with _READERS_GUARD:
+                found = self._batches.get(name)
+                if found is None:
+                    found = self._batches[name] = make(self)
+        return found
+
+
+class _Pending(Generic[K, R]):
+    """One event loop's reads waiting for a batch, and its batches under way."""
+
+    __slots__ = ("running", "waiting")
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[K, asyncio.Future[R]]] = []
+        self.running = 0
+
+
+class ReadBatches(Generic[K, R]):
+    """Concurrent reads of one kind, gathered per event loop and run as ONE statement per
+    batch on a reader thread of their own.
+
+    A read by key through a worker thread paid, per request, the hand-off to the thread and
+    back (~0.15-0.18 ms of CPU: the thread pool's queue, its locks, waking the loop) and
+    the driver's execute (~60 us): most of a PostgreSQL GET's cost beyond SQLite's
+    (docs/benchmarks.md, "GET bill run on PostgreSQL (session 6, pgget)"). Here a read
+    that finds no batch under way starts one at once (no waiting for company); reads that
+    come while ``running`` batches are out wait and go together in the next, so under
+    load one hand-off, one execute and one round trip serve many requests, and when idle
+    a read costs what it did.
+
+    ``many(reads, keys)`` answers every key, in order, in one statement. When it raises,
+    each key of the batch is read again on its own with ``one(reads, key)``, so that a
+    read that fails fails alone (its connection was closed by :meth:`DirectReads.connection`).
+    """
+
+    def __init__(
+        self,
+        reads: DirectReads,
+        many: Callable[[DirectReads, list[K]], list[R]],
+        one: Callable[[DirectReads, K], R],
+        *,
+        running: int = 1,
+        most: int = 128,
+    ) -> None:
+        self._reads = reads
+        self._many = many
+        self._one = one
+        self._running = running
+        self._most = most
+        self._pending: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pending[K, R]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._threads = ThreadPoolExecutor(running, thread_name_prefix="direct-batch")
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False)
+
+    async def read(self, key: K) -> R:
+        loop = asyncio.get_running_loop()
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = _Pending()
+        future: asyncio.Future[R] = loop.create_future()
+        pending.waiting.append((key, future))
+        if pending.running < self._running:
+            self._start(loop, pending)
+        return await future
+
+    def _start(self, loop: asyncio.AbstractEventLoop, pending: _Pending[K, R]) -> None:
+        batch = pending.waiting[: self._most]
+        del pending.waiting[: self._most]
+        pending.running += 1
+        try:
+            self._threads.submit(self._work, loop, pending, batch)
+        except BaseException as exc:  # shut down (engine disposed): fail these reads
+            pending.running -= 1
+            self._finish(pending, batch, [exc] * len(batch), [False] * len(batch))
+
+    def _work(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        pending: _Pending[K, R],
+        batch: list[tuple[K, asyncio.Future[R]]],
+    ) -> None:
+        keys = [key for key, _ in batch]
+        outcomes: list[Any] = []
+        ok: list[bool] = []
+        try:
+            try:
+                outcomes, ok = list(self._many(self._reads, keys)), [True] * len(keys)
+            except Exception as exc:
+                if len(keys) == 1:
+                    outcomes, ok = [exc], [False]
+                else:
+                    outcomes, ok = [], []
+                    for key in keys:
+                        try:
+                            outcomes.append(self._one(self._reads, key))
+                            ok.append(True)
+                        except Exception as alone:
+                            outcomes.append(alone)
+                            ok.append(False)
+        except BaseException as exc:
+            outcomes, ok = [exc] * len(keys), [False] * len(keys)
+            raise
+        finally:
+            with suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(self._done, loop, pending, batch, outcomes, ok)
+
+    def _done(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        pending: _Pending[K, R],
+        batch: list[tuple[K, asyncio.Future[R]]],
+        outcomes: list[Any],
+        ok: list[bool],
+    ) -> None:
+        pending.running -= 1
+        self._finish(pending, batch, outcomes, ok)
+        if pending.waiting and pending.running < self._running:
+            self._start(loop, pending)
+
+    @staticmethod
+    def _finish(
+        _pending: _Pending[K, R],
+        batch: list[tuple[K, asyncio.Future[R]]],
+        outcomes: list[Any],
+        ok: list[bool],
+    ) -> None:
+        for (_, future), outcome, fine in zip(batch, outcomes, ok, strict=True):
+            if future.done():  # its request was cancelled (the client went away)
+                continue
+            if fine:
+                future.set_result(outcome)
+            else:
+                future.set_exception(outcome)
 
 
 class DirectSelect:
