@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
+    Table,
     and_,
     bindparam,
     delete,
@@ -28,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from billcycle.accounts.models import Account, Contact
@@ -174,9 +176,10 @@ def _account_with_contacts_statement(
     statement = _ACCOUNT_WITH_CONTACTS.get(key)
     if statement is not None:
         return statement
-    accounts, contact_table = Account.__table__, Contact.__table__
-    sequence = f"{contact_table.name}_id_seq"
-    drawn = [func.nextval(literal_column(f"'{sequence}'::regclass")).label(f"contact_{n}") for n in range(contacts)]
+    accounts = cast(Table, Account.__table__)
+    contact_table = cast(Table, Contact.__table__)
+    sequence: ColumnClause[Any] = literal_column(f"'{contact_table.name}_id_seq'::regclass")
+    drawn = [func.nextval(sequence).label(f"contact_{n}") for n in range(contacts)]
     ids = select(*drawn).cte("ids")
     bill_to, sold_to = ids.c.contact_0, ids.c[f"contact_{contacts - 1}"]
     account_binds = [bindparam(f"a_{k}", type_=accounts.c[k].type) for k in account_keys]
