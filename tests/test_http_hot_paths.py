@@ -26,7 +26,7 @@ from billcycle.billruns import service as bill_run_service
 from billcycle.clock import FrozenClock
 from billcycle.db import engine as engine_module
 from billcycle.db.engine import make_engine
-from billcycle.db.session import read_only_unit
+from billcycle.db.session import make_session_factory, read_only_unit
 from billcycle.errors import NotAuthenticated
 from billcycle.payments import charging
 from billcycle.runtime import Runtime
@@ -377,6 +377,63 @@ def test_an_idle_connection_that_died_is_replaced(
     finally:
         engine.dispose()
         other.dispose()
+
+
+def test_a_connection_lost_before_the_commit_is_not_pooled_again(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    """On PostgreSQL a write's last statement goes with its COMMIT in one round trip
+    (``web.units.commit_with``): when the server is gone by then, the write fails,
+    nothing is stored, and the next write gets a live connection."""
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite connections are files, not sessions that can die")
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    from tests.accounts.factories import new_account
+
+    # Two connections: the unit's, and the one its account-number block is reserved on.
+    engine = make_engine(runtime.settings.database_url, pool_size=2, max_overflow=0)
+    killer = make_engine(runtime.settings.database_url)
+    own = Runtime(
+        settings=runtime.settings,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        clock=runtime.clock,
+        machine_clock=runtime.machine_clock,
+    )
+    recorded: list[str] = []
+
+    def audit(session: Any, result: object) -> None:
+        recorded.append(str(result))
+
+    def lost(ctx: Any) -> str:
+        account = new_account(ctx, name="lost")
+        pid = ctx.session.connection().exec_driver_sql("select pg_backend_pid()").scalar()
+        with killer.connect() as connection:
+            connection.exec_driver_sql(f"select pg_terminate_backend({int(pid)})")
+        return account.account_number
+
+    def kept(ctx: Any) -> str:
+        return new_account(ctx, name="kept").account_number
+
+    try:
+        # This process's block of account numbers, reserved: the writes below use one
+        # connection each, and together use both.
+        with own.service_context(tenant.tenant_id) as ctx:
+            new_account(ctx, name="first")
+        with pytest.raises((psycopg.OperationalError, DBAPIError)):
+            anyio.run(Units(own, tenant.tenant_id, audit=audit).write, lost)
+        for _ in range(3):
+            assert anyio.run(Units(own, tenant.tenant_id, audit=audit).write, kept)
+        with read_only_unit(runtime.session_factory) as session:
+            names = session.scalars(
+                select(Account.name).where(Account.tenant_id == tenant.tenant_id)
+            ).all()
+        assert sorted(names) == ["first", "kept", "kept", "kept"]
+    finally:
+        engine.dispose()
+        killer.dispose()
 
 
 def _turn_held_elsewhere(database: str) -> bool:

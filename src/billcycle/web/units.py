@@ -345,9 +345,16 @@ def commit_with(session: Session, last: Callable[[], None]) -> None:
     if pipeline is None:  # pragma: no cover - psycopg 3 always has it
         last()
         return
-    with pipeline():
-        last()
-        connection.exec_driver_sql("COMMIT")
+    try:
+        with pipeline():
+            last()
+            connection.exec_driver_sql("COMMIT")
+    except Exception:
+        # The pipeline's results arrive outside SQLAlchemy's statement handling, which
+        # would otherwise notice a lost connection: the pool must not hand it out again.
+        if getattr(raw, "broken", False) or getattr(raw, "closed", False):
+            connection.invalidate()
+        raise
 
 
 # -- group commit (SQLite) ------------------------------------------------------------------
