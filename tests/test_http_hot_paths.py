@@ -212,7 +212,7 @@ def test_creating_an_account_takes_four_or_five_statements(api: Api, runtime: Ru
         # The token's client generation (a revoked token stops at once); the account with
         # its contacts, one statement (the number from the block the server process
         # reserved for the first account, accounts.numbers); its account.created event
-        # (the outbox); the audit event, sent with the COMMIT (one round trip).
+        # (the outbox); the audit event, in the same unit of work (one commit).
         assert seen == ["SELECT", "WITH", "INSERT", "INSERT"]
     else:
         # The token's client generation, the number, the account, each contact, the
@@ -382,9 +382,8 @@ def test_an_idle_connection_that_died_is_replaced(
 def test_a_connection_lost_before_the_commit_is_not_pooled_again(
     runtime: Runtime, tenant: NewTenant
 ) -> None:
-    """On PostgreSQL a write's last statement goes with its COMMIT in one round trip
-    (``web.units.commit_with``): when the server is gone by then, the write fails,
-    nothing is stored, and the next write gets a live connection."""
+    """When the server is gone by a write's commit, the write fails, nothing is stored,
+    and the next writes get live connections."""
     if runtime.engine.dialect.name != "postgresql":
         pytest.skip("SQLite connections are files, not sessions that can die")
     import psycopg

@@ -10,9 +10,8 @@ from sqlalchemy.orm import Session
 
 from billcycle.audit.models import AuditEvent
 
-# ``inline``: without the implicit ``RETURNING id`` (nothing reads the new row's id), so
-# that on PostgreSQL the row can go to the server with the unit's COMMIT, in one round
-# trip (web.units.commit_with).
+# ``inline``: without the implicit ``RETURNING id`` on PostgreSQL (nothing reads the new
+# row's id).
 _INSERT = insert(cast(Table, AuditEvent.__table__)).inline()
 
 

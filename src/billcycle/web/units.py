@@ -318,43 +318,8 @@ class Units:
                 check_token_client(ctx.session, *self.client)
             result = work(ctx)
             if self.audit is not None:
-                audit = self.audit
-                commit_with(ctx.session, lambda: audit(ctx.session, result))
+                self.audit(ctx.session, result)
             return result
-
-
-def commit_with(session: Session, last: Callable[[], None]) -> None:
-    """Run ``last`` (statements whose results nothing reads: no RETURNING, no rows) as
-    the unit's last statements; on PostgreSQL, commit the unit with them.
-
-    On PostgreSQL ``last`` and the COMMIT go to the server together, in psycopg's
-    pipeline mode: one round trip where there were two (the audit row of a POST, then
-    its COMMIT). Everything before is flushed first, so that no ORM statement, whose
-    result SQLAlchemy reads, runs in the pipeline. The unit of work's own commit then
-    finds the transaction ended (psycopg sends nothing) and runs its after-commit
-    callbacks. A statement that fails skips the COMMIT, and the unit rolls back as
-    before. Elsewhere (SQLite, in process) ``last`` just runs; the unit commits after.
-    """
-    session.flush()
-    connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        last()
-        return
-    raw = connection.connection.dbapi_connection
-    pipeline = getattr(raw, "pipeline", None)
-    if pipeline is None:  # pragma: no cover - psycopg 3 always has it
-        last()
-        return
-    try:
-        with pipeline():
-            last()
-            connection.exec_driver_sql("COMMIT")
-    except Exception:
-        # The pipeline's results arrive outside SQLAlchemy's statement handling, which
-        # would otherwise notice a lost connection: the pool must not hand it out again.
-        if getattr(raw, "broken", False) or getattr(raw, "closed", False):
-            connection.invalidate()
-        raise
 
 
 # -- group commit (SQLite) ------------------------------------------------------------------
