@@ -26,7 +26,7 @@ from billcycle.billruns import service as bill_run_service
 from billcycle.clock import FrozenClock
 from billcycle.db import engine as engine_module
 from billcycle.db.engine import make_engine
-from billcycle.db.session import read_only_unit
+from billcycle.db.session import make_session_factory, read_only_unit
 from billcycle.errors import NotAuthenticated
 from billcycle.payments import charging
 from billcycle.runtime import Runtime
@@ -189,7 +189,7 @@ def _statements(runtime: Runtime) -> tuple[list[str], Any]:
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.split(None, 1)[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+        if statement.split(None, 1)[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH"):
             seen.append(statement.split(None, 1)[0].upper())
 
     event.listen(runtime.engine, "before_cursor_execute", record)
@@ -208,20 +208,26 @@ def test_creating_an_account_takes_four_or_five_statements(api: Api, runtime: Ru
     finally:
         event.remove(runtime.engine, "before_cursor_execute", record)
     assert response.status_code == 200, response.text
-    # The token's client generation (a revoked token stops at once), the number, the
-    # account, the contacts (one INSERT per contact on SQLite), the account's contact
-    # ids, its account.created event (the outbox); no read-back.
-    contacts = 2 if runtime.engine.dialect.name == "sqlite" else 1
-    # Then the audit event, in the same unit of work (one commit).
-    assert seen == [
-        "SELECT",
-        "UPDATE",
-        "INSERT",
-        *["INSERT"] * contacts,
-        "UPDATE",
-        "INSERT",
-        "INSERT",
-    ]
+    if runtime.engine.dialect.name == "postgresql":
+        # The token's client generation (a revoked token stops at once); the account with
+        # its contacts, one statement (the number from the block the server process
+        # reserved for the first account, accounts.numbers); its account.created event
+        # (the outbox); the audit event, in the same unit of work (one commit).
+        assert seen == ["SELECT", "WITH", "INSERT", "INSERT"]
+    else:
+        # The token's client generation, the number, the account, each contact, the
+        # account's contact ids, its account.created event; then the audit event, in the
+        # same unit of work (one commit).
+        assert seen == [
+            "SELECT",
+            "UPDATE",
+            "INSERT",
+            "INSERT",
+            "INSERT",
+            "UPDATE",
+            "INSERT",
+            "INSERT",
+        ]
     body = response.json()
     with runtime.service_context(api.tenant.tenant_id) as ctx:
         account = ctx.session.get(Account, int(body["accountId"], 16))
@@ -371,6 +377,62 @@ def test_an_idle_connection_that_died_is_replaced(
     finally:
         engine.dispose()
         other.dispose()
+
+
+def test_a_connection_lost_before_the_commit_is_not_pooled_again(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    """When the server is gone by a write's commit, the write fails, nothing is stored,
+    and the next writes get live connections."""
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite connections are files, not sessions that can die")
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    from tests.accounts.factories import new_account
+
+    # Two connections: the unit's, and the one its account-number block is reserved on.
+    engine = make_engine(runtime.settings.database_url, pool_size=2, max_overflow=0)
+    killer = make_engine(runtime.settings.database_url)
+    own = Runtime(
+        settings=runtime.settings,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        clock=runtime.clock,
+        machine_clock=runtime.machine_clock,
+    )
+    recorded: list[str] = []
+
+    def audit(session: Any, result: object) -> None:
+        recorded.append(str(result))
+
+    def lost(ctx: Any) -> str:
+        account = new_account(ctx, name="lost")
+        pid = ctx.session.connection().exec_driver_sql("select pg_backend_pid()").scalar()
+        with killer.connect() as connection:
+            connection.exec_driver_sql(f"select pg_terminate_backend({int(pid)})")
+        return account.account_number
+
+    def kept(ctx: Any) -> str:
+        return new_account(ctx, name="kept").account_number
+
+    try:
+        # This process's block of account numbers, reserved: the writes below use one
+        # connection each, and together use both.
+        with own.service_context(tenant.tenant_id) as ctx:
+            new_account(ctx, name="first")
+        with pytest.raises((psycopg.OperationalError, DBAPIError)):
+            anyio.run(Units(own, tenant.tenant_id, audit=audit).write, lost)
+        for _ in range(3):
+            assert anyio.run(Units(own, tenant.tenant_id, audit=audit).write, kept)
+        with read_only_unit(runtime.session_factory) as session:
+            names = session.scalars(
+                select(Account.name).where(Account.tenant_id == tenant.tenant_id)
+            ).all()
+        assert sorted(names) == ["first", "kept", "kept", "kept"]
+    finally:
+        engine.dispose()
+        killer.dispose()
 
 
 def _turn_held_elsewhere(database: str) -> bool:

@@ -202,3 +202,23 @@ def test_http_bench(database_url: str) -> None:
         assert figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
     assert result["server_errors"] == 0
     assert result["accounts_created"] >= result["post_accounts"]["requests"]
+
+
+def test_http_bench_post_only(database_url: str) -> None:
+    """``--post-only``: the POST figures and their checks, no GET and no floor."""
+    from billcycle.bench import http_load
+
+    if database_url.startswith("postgresql"):
+        pytest.skip("one backend is enough to check the HTTP harness; it is slow to start")
+    params = http_load.HttpParams(duration=1, connections=4, threads=1, post_only=True)
+    with Bench(_config(database_url)) as bench:
+        result = http_load.run(bench, params)
+    assert result["correct"] is True, result["errors"]
+    if result["tool"] is None:
+        return
+    assert "get_bill_run" not in result
+    assert "get_floor" not in result
+    figures = result["post_accounts"]
+    assert figures["requests"] > 0
+    assert figures["errors"] == 0
+    assert result["accounts_created"] >= figures["requests"]

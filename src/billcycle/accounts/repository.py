@@ -10,12 +10,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from billcycle.accounts.models import Account, Contact
@@ -139,6 +153,104 @@ def set_contacts(session: Session, account: Account, bill_to_id: int, sold_to_id
     )
     set_committed_value(account, "bill_to_contact_id", bill_to_id)
     set_committed_value(account, "sold_to_contact_id", sold_to_id)
+
+
+# PostgreSQL: the account and its contacts in one statement, by the sorted keys of the
+# account's values and the number of contacts (1 or 2).
+_ACCOUNT_WITH_CONTACTS: dict[tuple[tuple[str, ...], tuple[str, ...], int], Any] = {}
+
+
+def _account_with_contacts_statement(
+    account_keys: tuple[str, ...], contact_keys: tuple[str, ...], contacts: int
+) -> Any:
+    """``WITH ids AS (nextval of the contacts' sequence, once a contact),
+    a AS (INSERT INTO accounts ... ON CONFLICT DO NOTHING RETURNING ...),
+    c AS (INSERT INTO contacts ... SELECT ... FROM a) SELECT a.id FROM a``.
+
+    The contact ids come from their sequence before either row exists: the account
+    holds them at once (no UPDATE afterwards), and the contacts' foreign key to the
+    account is checked at the statement's end, when the account exists. A number taken
+    inserts nothing (``a`` and so ``c`` are empty) and draws two contact ids for nothing.
+    """
+    key = (account_keys, contact_keys, contacts)
+    statement = _ACCOUNT_WITH_CONTACTS.get(key)
+    if statement is not None:
+        return statement
+    accounts = cast(Table, Account.__table__)
+    contact_table = cast(Table, Contact.__table__)
+    sequence: ColumnClause[Any] = literal_column(f"'{contact_table.name}_id_seq'::regclass")
+    drawn = [func.nextval(sequence).label(f"contact_{n}") for n in range(contacts)]
+    ids = select(*drawn).cte("ids")
+    bill_to, sold_to = ids.c.contact_0, ids.c[f"contact_{contacts - 1}"]
+    account_binds = [bindparam(f"a_{k}", type_=accounts.c[k].type) for k in account_keys]
+    new_account = (
+        postgresql.insert(accounts)
+        .from_select(
+            [*account_keys, "bill_to_contact_id", "sold_to_contact_id"],
+            select(*account_binds, bill_to, sold_to),
+            include_defaults=False,
+        )
+        .on_conflict_do_nothing(index_elements=["tenant_id", "account_number"])
+        .returning(accounts.c.id, accounts.c.bill_to_contact_id, accounts.c.sold_to_contact_id)
+        .cte("a")
+    )
+    rows = [
+        select(
+            new_account.c[column],
+            new_account.c.id,
+            *[bindparam(f"c{n}_{k}", type_=contact_table.c[k].type) for k in contact_keys],
+        )
+        for n, column in enumerate(["bill_to_contact_id", "sold_to_contact_id"][:contacts])
+    ]
+    new_contacts = (
+        insert(contact_table)
+        .from_select(
+            ["id", "account_id", *contact_keys],
+            union_all(*rows) if len(rows) > 1 else rows[0],
+            include_defaults=False,
+        )
+        .cte("c")
+    )
+    statement = _ACCOUNT_WITH_CONTACTS[key] = select(
+        new_account.c.id, new_account.c.bill_to_contact_id, new_account.c.sold_to_contact_id
+    ).add_cte(new_contacts)
+    return statement
+
+
+def insert_account_with_contacts(
+    session: Session, values: dict[str, Any], contacts: list[dict[str, Any]]
+) -> Account | None:
+    """:func:`insert_account`, :func:`insert_contacts` and :func:`set_contacts`: on
+    PostgreSQL in ONE statement (one round trip instead of three; SQLite, in process,
+    runs the three). The contacts' rows carry neither ``account_id`` nor ``id``.
+    The account, persistent in the session as if flushed, pointing at its contacts
+    (the first is its bill-to, the last its sold-to), or None when its number is taken.
+
+    Tenant: ``values`` and every contact row carry the caller's ``tenant_id``.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        account = insert_account(session, values)
+        if account is not None:
+            rows = [{**row, "account_id": account.id} for row in contacts]
+            ids = insert_contacts(session, rows)
+            set_contacts(session, account, ids[0], ids[-1])
+        return account
+    account_keys = tuple(sorted(values))
+    contact_keys = tuple(sorted(contacts[0]))
+    statement = _account_with_contacts_statement(account_keys, contact_keys, len(contacts))
+    params = {f"a_{k}": v for k, v in values.items()}
+    for n, row in enumerate(contacts):
+        params.update({f"c{n}_{k}": v for k, v in row.items()})
+    found = connection.execute(statement, params).first()
+    if found is None:
+        return None
+    account = Account(
+        id=found[0], bill_to_contact_id=found[1], sold_to_contact_id=found[2], **values
+    )
+    make_transient_to_detached(account)  # its attributes now read as stored, unchanged
+    session.add(account)
+    return account
 
 
 def get_contact(session: Session, tenant_id: int, contact_id: int | None) -> Contact | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pycountry
 
+from billcycle.accounts import numbers as account_numbers
 from billcycle.accounts import repository
 from billcycle.accounts.inputs import (
     AccountChanges,
@@ -41,7 +42,6 @@ from billcycle.payments.models import Payment
 from billcycle.payments.statuses import SETTLED_STATUSES
 from billcycle.subscriptions.models import Subscription, SubscriptionRatePlan
 from billcycle.subscriptions.statuses import SubscriptionStatus
-from billcycle.tenancy.numbers import number_block
 from billcycle.unset import UNSET
 
 ACCOUNT = "account"
@@ -318,27 +318,35 @@ def create_account(ctx: ServiceContext, data: NewAccount) -> Account:
     organization_id = _organization_of_new_account(ctx)
     if organization_id is not None:
         values["organization_id"] = organization_id
-    account = (
-        _insert_with_number(ctx, values, number)
-        if number is not None
-        else _insert_with_generated_number(ctx, values)
-    )
-    # Statements per account: the number, the account, the contacts (one INSERT on
-    # PostgreSQL, one per contact on SQLite), the account's contact ids.
-    common = {"tenant_id": ctx.tenant_id, "account_id": account.id, "created_at": now}
-    rows = [{**bill_to_values, **common, "updated_at": now}]
+    # Zuora copies the bill-to contact into a sold-to contact of its own unless told
+    # they are the same.
+    contacts = [
+        {**bill_to_values, "tenant_id": ctx.tenant_id, "created_at": now, "updated_at": now}
+    ]
     if sold_to_values is not None or not data.sold_to_same_as_bill_to:
-        # Without a sold-to contact, Zuora copies the bill-to contact into one of its own.
-        values = sold_to_values if sold_to_values is not None else bill_to_values
-        rows.append({**values, **common, "updated_at": now})
-    ids = repository.insert_contacts(ctx.session, rows)
-    repository.set_contacts(ctx.session, account, ids[0], ids[-1])
+        copied = sold_to_values if sold_to_values is not None else bill_to_values
+        contacts.append(
+            {**copied, "tenant_id": ctx.tenant_id, "created_at": now, "updated_at": now}
+        )
+    for contact in contacts:
+        contact.setdefault("sequence", 0)
+    # Statements per account: the account with its contacts (one on PostgreSQL; on
+    # SQLite the number, the account, each contact and the account's contact ids).
+    account = (
+        _insert_with_number(ctx, values, contacts, number)
+        if number is not None
+        else _insert_with_generated_number(ctx, values, contacts)
+    )
     events.emit(ctx, EventType.ACCOUNT_CREATED, account)
     return account
 
 
-def _insert_with_number(ctx: ServiceContext, values: dict[str, Any], number: str) -> Account:
-    account = repository.insert_account(ctx.session, {**values, "account_number": number})
+def _insert_with_number(
+    ctx: ServiceContext, values: dict[str, Any], contacts: list[dict[str, Any]], number: str
+) -> Account:
+    account = repository.insert_account_with_contacts(
+        ctx.session, {**values, "account_number": number}, contacts
+    )
     if account is None:
         raise InvalidValue(
             f"An account with number {number} already exists.",
@@ -348,15 +356,19 @@ def _insert_with_number(ctx: ServiceContext, values: dict[str, Any], number: str
     return account
 
 
-def _insert_with_generated_number(ctx: ServiceContext, values: dict[str, Any]) -> Account:
+def _insert_with_generated_number(
+    ctx: ServiceContext, values: dict[str, Any], contacts: list[dict[str, Any]]
+) -> Account:
     # Numbers imported before the reserved-prefix rule could occupy a generated value:
     # such a number is skipped (the insert answers None) and the next one tried.
     for _ in range(1000):
-        # On PostgreSQL the number is reserved in a transaction of its own (as invoice
-        # numbers are), so concurrent creations do not queue on the tenant's number row
-        # until each other's commit; a creation that then fails leaves a gap.
-        (number,) = number_block(ctx.session, ctx.tenant_id, "account", 1, own_transaction=True)
-        account = repository.insert_account(ctx.session, {**values, "account_number": number})
+        # On PostgreSQL the number comes from a block this process reserved in a
+        # transaction of its own (accounts.numbers), so concurrent creations do not
+        # queue on the tenant's number row until each other's commit.
+        number = account_numbers.next_number(ctx)
+        account = repository.insert_account_with_contacts(
+            ctx.session, {**values, "account_number": number}, contacts
+        )
         if account is not None:
             return account
     raise RuleViolation("Could not allocate an account number.", resource=ACCOUNT)

@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from billcycle.audit.models import AuditEvent
 
-_INSERT = insert(cast(Table, AuditEvent.__table__))
+# ``inline``: without the implicit ``RETURNING id`` on PostgreSQL (nothing reads the new
+# row's id).
+_INSERT = insert(cast(Table, AuditEvent.__table__)).inline()
 
 
 def insert_event(session: Session, values: dict[str, Any]) -> None:

@@ -72,6 +72,9 @@ class HttpParams:
     # Seconds of unmeasured load per endpoint first (at most ``duration``): a fresh server
     # still fills its statement caches, prepares statements and opens connections.
     warmup: int = 2
+    # Only POST /zuora/v1/accounts (no bill run to GET, no floor): a write-path A/B in a
+    # third of the time.
+    post_only: bool = False
 
 
 def free_port() -> int:
@@ -355,6 +358,8 @@ def run(bench: Bench, params: HttpParams) -> dict[str, Any]:
             "correct": True,
             "errors": [],
         }
+    if params.post_only:
+        return {**result, **_post_only(bench, params, wrk)}
     # Something to GET: a small completed bill run.
     bench.load(DatasetSpec(accounts=100))
     with bench.workers() as workers:
@@ -456,3 +461,62 @@ def run(bench: Bench, params: HttpParams) -> dict[str, Any]:
         "correct": not errors,
         "errors": errors,
     }
+
+
+def _post_only(bench: Bench, params: HttpParams, wrk: str) -> dict[str, Any]:
+    """``run`` with ``post_only``: the POST figures, their checks and nothing else."""
+    with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
+        directory = Path(tmp)
+        with server(bench.database_url, params.server_workers, directory / "server.log") as base:
+            token = _token(bench, base)
+            post_url = f"{base}/zuora/v1/accounts"
+            if params.warmup > 0:
+                warm = replace(params, duration=min(params.warmup, params.duration))
+                run_wrk(wrk, post_url, warm, token, POST_ACCOUNT_LUA, directory)
+                time.sleep(1)
+            accounts_before = _accounts(bench)
+            post = measured(
+                base,
+                lambda: run_wrk(wrk, post_url, params, token, POST_ACCOUNT_LUA, directory),
+                database_cpu(bench),
+            )
+        server_errors = count_server_errors(directory / "server.log")
+    created = _accounts(bench) - accounts_before
+    errors = []
+    if post["errors"]:
+        errors.append(f"POST account: {post['errors']} errors ({post['non_2xx']} non-2xx answers)")
+    if server_errors:
+        errors.append(f"the server logged {server_errors} unhandled errors")
+    if not post["requests"] <= created <= post["requests"] + params.connections:
+        errors.append(f"POST account: {post['requests']} answered, {created} accounts created")
+    return {
+        "tool": "wrk",
+        "post_accounts": post,
+        "load_average": list(os.getloadavg()),
+        "accounts_created": created,
+        "server_errors": server_errors,
+        "correct": not errors,
+        "errors": errors,
+    }
+
+
+def _token(bench: Bench, base: str) -> str:
+    answer = httpx.post(
+        f"{base}/zuora/oauth/token",
+        data={
+            "client_id": bench.tenant.client_id,
+            "client_secret": bench.tenant.client_secret,
+            "grant_type": "client_credentials",
+        },
+        timeout=10,
+    )
+    if answer.status_code != 200:
+        raise BenchError(f"OAuth token: {answer.status_code} {answer.text[:300]}")
+    token: str = answer.json()["access_token"]
+    return token
+
+
+def _accounts(bench: Bench) -> int:
+    return int(
+        bench.scalar("SELECT count(*) FROM accounts WHERE tenant_id = :t", t=bench.tenant_id)
+    )

@@ -375,13 +375,18 @@ def http(
     server_workers: Annotated[
         int, typer.Option(min=1, max=16, help="Server processes (uvicorn --workers)")
     ] = 1,
+    post_only: Annotated[
+        bool, typer.Option("--post-only", help="Only POST /zuora/v1/accounts (no GET, no floor)")
+    ] = False,
     fresh: Fresh = False,
     as_json: Json = False,
 ) -> None:
     """GET /zuora/v1/bill-runs/{id} and POST /zuora/v1/accounts under wrk (loopback)."""
     from billcycle.bench import http_load
 
-    params = http_load.HttpParams(duration, connections, threads, server_workers)
+    params = http_load.HttpParams(
+        duration, connections, threads, server_workers, post_only=post_only
+    )
     config = BenchConfig(database, fresh_database=fresh)
     _run(config, lambda bench: http_load.run(bench, params), as_json)
 
