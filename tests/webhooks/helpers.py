@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ class Receiver:
     refuse_once: Callable[[Received], bool] | None = None
     # Close the connection without an answer to the next N requests.
     drop: int = 0
+    # Answer the next N requests only after ``slow_seconds`` (past the client's timeout).
+    slow: int = 0
+    slow_seconds: float = 1.0
 
     def of_type(self, event_type: str) -> list[Received]:
         with self.lock:
@@ -65,14 +69,22 @@ def receiver(*answers: int) -> Iterator[Receiver]:
                 dropped = state.drop > 0
                 if dropped:
                     state.drop -= 1
+                stall = state.slow_seconds if state.slow > 0 and not dropped else 0.0
+                if stall:
+                    state.slow -= 1
+            if stall:
+                time.sleep(stall)
             if dropped:
                 self.close_connection = True
                 return
             payload = b'{"ok": true}' if status < 300 else b"receiver says no"
-            self.send_response(status)
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            try:
+                self.send_response(status)
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except OSError:  # a stalled answer's client has given up and hung up
+                self.close_connection = True
 
         def log_message(self, format: str, *args: Any) -> None:
             return

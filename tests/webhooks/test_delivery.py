@@ -141,6 +141,40 @@ def test_a_receiver_closing_the_connection_gets_each_attempt_once(
     assert delivery["status"] == "succeeded"
 
 
+def test_a_receiver_timing_out_is_retried_on_schedule_and_gets_the_event_once_more(
+    api: Api,
+    runtime: Runtime,
+    jobs: ManualDispatcher,
+    machine_clock: FrozenClock,
+    admin: TestClient,
+) -> None:
+    # A short timeout so the receiver's stall passes it; nothing here asserts a duration.
+    runtime.settings = runtime.settings.model_copy(update={"webhook_timeout_seconds": 0.2})
+    tenant_id = api.tenant.tenant_id
+    with receiver() as hook:
+        hook.slow = 1
+        endpoint_id, _ = add_endpoint(runtime, tenant_id, hook.url, "account.created")
+        with runtime.service_context(tenant_id) as ctx:
+            new_account(ctx, name="Slowpoke Ltd")
+        deliver(jobs)
+        assert len(hook.received) == 1  # asked once; the answer came too late
+        deliver(jobs)
+        assert len(hook.received) == 1  # not due before the back-off
+        machine_clock.advance(timedelta(seconds=5))
+        deliver(jobs)
+        assert len(hook.received) == 2
+        machine_clock.advance(timedelta(days=4))
+        deliver(jobs)
+        assert len(hook.received) == 2  # delivered: nothing lost, nothing sent again
+        assert len({r.headers["webhook-id"] for r in hook.received}) == 1
+    base = f"/billcycle/v1/tenants/{tenant_id}"
+    [delivery] = admin.get(f"{base}/webhooks/{endpoint_id}/deliveries").json()["data"]
+    assert delivery["status"] == "succeeded"
+    log = admin.get(f"{base}/webhook-deliveries/{delivery['id']}/attempts").json()
+    assert [a["status_code"] for a in log] == [None, 200]
+    assert log[0]["error"]
+
+
 def test_retries_stop_after_three_days_and_a_dead_endpoint_is_disabled_with_an_event(
     api: Api,
     runtime: Runtime,
