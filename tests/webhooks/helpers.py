@@ -45,6 +45,9 @@ class Receiver:
     # Answer the next N requests only after ``slow_seconds`` (past the client's timeout).
     slow: int = 0
     slow_seconds: float = 1.0
+    # Requests being answered now, and the most there ever were at once.
+    in_flight: int = 0
+    max_in_flight: int = 0
 
     def of_type(self, event_type: str) -> list[Received]:
         with self.lock:
@@ -61,6 +64,26 @@ def receiver(*answers: int) -> Iterator[Receiver]:
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)
             with state.lock:
+                state.in_flight += 1
+                state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            answered = False
+
+            def answering() -> None:
+                # Out of flight before the answer is written: the client may send its
+                # next request as soon as it reads this one's answer.
+                nonlocal answered
+                if not answered:
+                    answered = True
+                    with state.lock:
+                        state.in_flight -= 1
+
+            try:
+                self._answer(body, answering)
+            finally:
+                answering()
+
+        def _answer(self, body: bytes, answering: Callable[[], None]) -> None:
+            with state.lock:
                 got = Received({k.lower(): v for k, v in self.headers.items()}, body)
                 state.received.append(got)
                 status = state.answers.pop(0) if state.answers else 200
@@ -74,6 +97,7 @@ def receiver(*answers: int) -> Iterator[Receiver]:
                     state.slow -= 1
             if stall:
                 time.sleep(stall)
+            answering()
             if dropped:
                 self.close_connection = True
                 return
