@@ -5,6 +5,7 @@ and no credential or card number it created appears anywhere in its output."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -21,6 +22,7 @@ from billcycle.runtime import Runtime
 from tests.billruns.helpers import create_run, customers, get_run
 from tests.ops.helpers import billcycle, serving, token, wait_until
 from tests.support.api import Api
+from tests.webhooks.helpers import receiver
 
 CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
@@ -190,9 +192,15 @@ def test_a_full_flow_logs_no_credential_and_no_card_number(
         "demo api key": demo["apiKey"],
     }
     log = tmp_path / "server.log"
-    with serving(url, log, BILLCYCLE_LOG_FORMAT="json", BILLCYCLE_LOG_LEVEL="debug", **env) as (
-        base,
-        _server,
+    webhook_secret = "whsec_" + base64.b64encode(b"flow-webhook-signing-key-0123").decode()
+    secrets["webhook secret"] = webhook_secret
+    secrets["webhook secret key"] = webhook_secret.removeprefix("whsec_")
+    with (
+        receiver(500) as hook,
+        serving(url, log, BILLCYCLE_LOG_FORMAT="json", BILLCYCLE_LOG_LEVEL="debug", **env) as (
+            base,
+            _server,
+        ),
     ):
         access = token(base, first["clientId"], first["clientSecret"])
         secrets["access token"] = access
@@ -225,6 +233,16 @@ def test_a_full_flow_logs_no_credential_and_no_card_number(
             if isinstance(found, str) and found.startswith("bc_"):
                 secrets["admin-made api key"] = found
         assert admin.get(f"/v1/tenants/{tenant_id}/api-keys").status_code == 200
+        # A signed webhook endpoint: its secret signs every delivery and is never logged.
+        allowed = admin.put(
+            f"/v1/tenants/{tenant_id}/webhook-settings", json={"webhooks_allow_private": True}
+        )
+        assert allowed.status_code == 200, allowed.text
+        hooked = admin.post(
+            f"/v1/tenants/{tenant_id}/webhooks",
+            json={"url": hook.url, "event_types": ["*"], "secret": webhook_secret},
+        )
+        assert hooked.status_code == 201, hooked.text
         assert fusebill.get("/v1/customers/999999").status_code == 404
         account = zuora.post(
             "/v1/accounts",
@@ -273,6 +291,8 @@ def test_a_full_flow_logs_no_credential_and_no_card_number(
         )
         assert payment.status_code == 200, payment.text
         zuora.get(f"/v1/accounts/{account_id}")
+        # Deliveries made (the first answered 500, then retried): signed with the secret.
+        wait_until(lambda: len(hook.received) >= 2, 120, "webhook deliveries and a retry")
         zuora.close()
         fusebill.close()
         admin.close()

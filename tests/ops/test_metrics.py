@@ -6,21 +6,26 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from billcycle.clock import FrozenClock
 from billcycle.db.bulk import is_postgres
 from billcycle.ids import to_zuora_id
 from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.runtime import Runtime
+from tests.accounts.factories import new_account
 from tests.billruns.helpers import create_run, customers, get_run
 from tests.charging.helpers import add_method
 from tests.gateways.helpers import configure_test_gateway
 from tests.ops.helpers import serving, value
+from tests.paymentruns.helpers import default_gateway, run_to_end
 from tests.payments.helpers import posted_invoices
 from tests.support.api import Api
+from tests.webhooks.helpers import add_endpoint, deliver, receiver
 
 ACCOUNT = "/zuora/v1/accounts/{account_key}"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -191,3 +196,31 @@ def test_the_grafana_dashboard_graphs_metrics_that_exist(api: Api, runtime: Runt
     }
     assert missing == set()
     assert len(names) >= 20
+
+
+def test_webhook_deliveries_by_outcome_and_payment_runs_by_status(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher, machine_clock: FrozenClock
+) -> None:
+    tenant_id = api.tenant.tenant_id
+    with receiver(500) as hook:
+        add_endpoint(runtime, tenant_id, hook.url, "account.created")
+        with runtime.service_context(tenant_id) as ctx:
+            new_account(ctx, name="Counted Ltd")
+        before = scrape(api)
+        deliver(jobs)  # answered 500: failed, retried later
+        machine_clock.advance(timedelta(seconds=5))
+        deliver(jobs)  # answered 200
+        assert len(hook.received) == 2
+    after = scrape(api)
+    for outcome in ("failed", "succeeded"):
+        name = "billcycle_webhook_deliveries_total"
+        # At least ours: a tick also retries other tests' endpoints left in the database.
+        assert value(after, name, outcome=outcome) - value(before, name, outcome=outcome) >= 1
+
+    default_gateway(runtime, tenant_id)
+    customers(api, runtime, 2, price="30")
+    create_run(api, autoPost=True, targetDate="2026-02-01")
+    jobs.run_until_idle()
+    completed = value(scrape(api), "billcycle_payment_runs", status="Completed")
+    assert run_to_end(api, jobs, targetDate="2026-12-31")["status"] == "Completed"
+    assert value(scrape(api), "billcycle_payment_runs", status="Completed") == completed + 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +42,12 @@ class Receiver:
     refuse_once: Callable[[Received], bool] | None = None
     # Close the connection without an answer to the next N requests.
     drop: int = 0
+    # Answer the next N requests only after ``slow_seconds`` (past the client's timeout).
+    slow: int = 0
+    slow_seconds: float = 1.0
+    # Requests being answered now, and the most there ever were at once.
+    in_flight: int = 0
+    max_in_flight: int = 0
 
     def of_type(self, event_type: str) -> list[Received]:
         with self.lock:
@@ -57,6 +64,26 @@ def receiver(*answers: int) -> Iterator[Receiver]:
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)
             with state.lock:
+                state.in_flight += 1
+                state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            answered = False
+
+            def answering() -> None:
+                # Out of flight before the answer is written: the client may send its
+                # next request as soon as it reads this one's answer.
+                nonlocal answered
+                if not answered:
+                    answered = True
+                    with state.lock:
+                        state.in_flight -= 1
+
+            try:
+                self._answer(body, answering)
+            finally:
+                answering()
+
+        def _answer(self, body: bytes, answering: Callable[[], None]) -> None:
+            with state.lock:
                 got = Received({k.lower(): v for k, v in self.headers.items()}, body)
                 state.received.append(got)
                 status = state.answers.pop(0) if state.answers else 200
@@ -65,14 +92,23 @@ def receiver(*answers: int) -> Iterator[Receiver]:
                 dropped = state.drop > 0
                 if dropped:
                     state.drop -= 1
+                stall = state.slow_seconds if state.slow > 0 and not dropped else 0.0
+                if stall:
+                    state.slow -= 1
+            if stall:
+                time.sleep(stall)
+            answering()
             if dropped:
                 self.close_connection = True
                 return
             payload = b'{"ok": true}' if status < 300 else b"receiver says no"
-            self.send_response(status)
-            self.send_header("content-length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            try:
+                self.send_response(status)
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except OSError:  # a stalled answer's client has given up and hung up
+                self.close_connection = True
 
         def log_message(self, format: str, *args: Any) -> None:
             return

@@ -141,6 +141,113 @@ def test_a_receiver_closing_the_connection_gets_each_attempt_once(
     assert delivery["status"] == "succeeded"
 
 
+def test_a_runs_per_invoice_deliveries_are_made_with_its_chunks_and_keep_object_order(
+    api: Api,
+    runtime: Runtime,
+    jobs: ManualDispatcher,
+    machine_clock: FrozenClock,
+    admin: TestClient,
+) -> None:
+    tenant_id = api.tenant.tenant_id
+    base = f"/billcycle/v1/tenants/{tenant_id}"
+    with receiver() as hook, receiver() as other:
+        endpoint_id, _ = add_endpoint(
+            runtime, tenant_id, hook.url, "invoice.posted", "invoice.written_off"
+        )
+        every_id, _ = add_endpoint(runtime, tenant_id, other.url, "*")
+        runs_only, _ = add_endpoint(runtime, tenant_id, other.url, "bill_run.status_changed")
+        customers(api, runtime, 9)  # two posting chunks' worth at the suite's chunk size
+        run = create_run(api, name="January", autoPost=True)
+        jobs.run_until_idle()
+        assert get_run(api, run["id"])["status"] == "Posted"
+        # No fan-out has run yet: the posting chunks made their events' deliveries.
+        posted = admin.get(f"{base}/events", params={"type": "invoice.posted"}).json()["data"]
+        assert len(posted) == 9
+        made = admin.get(f"{base}/webhooks/{endpoint_id}/deliveries").json()["data"]
+        assert sorted(d["event_id"] for d in made) == sorted(e["id"] for e in posted)
+        assert {d["status"] for d in made} == {"pending"}
+        # Every subscriber got them, and only a subscriber.
+        to_every = admin.get(f"{base}/webhooks/{every_id}/deliveries").json()["data"]
+        assert {e["id"] for e in posted} <= {d["event_id"] for d in to_every}
+        to_runs = admin.get(f"{base}/webhooks/{runs_only}/deliveries").json()["data"]
+        assert not {e["id"] for e in posted} & {d["event_id"] for d in to_runs}
+
+        # A later event of one of those invoices waits for its invoice.posted, which
+        # the receiver refuses once.
+        first = posted[0]
+        hook.refuse_once = lambda r: r.json["id"] == first["id"]
+        number = first["data"]["object"]["invoice_number"]
+        response = api.client.put(
+            f"/zuora/v1/invoices/{number}/write-off", json={}, headers=api.zuora_headers
+        )
+        assert response.status_code == 200, response.text
+        deliver(jobs)
+        kinds = [(r.json["type"], r.json["object_id"]) for r in hook.received]
+        assert ("invoice.written_off", first["object_id"]) not in kinds
+        machine_clock.advance(timedelta(seconds=5))
+        deliver(jobs)
+        assert len(hook.received) == 11  # nine, the refused one again, the write-off
+        assert len(other.received) >= 9
+        kinds = [(r.json["type"], r.json["object_id"]) for r in hook.received]
+        assert kinds[-1] == ("invoice.written_off", first["object_id"])
+        assert kinds.count(("invoice.posted", first["object_id"])) == 2
+        assert len({r.headers["webhook-id"] for r in hook.received}) == 10
+        # The fan-out did not make them again.
+        machine_clock.advance(timedelta(days=1))
+        deliver(jobs)
+        assert len(hook.received) == 11
+
+
+def test_a_receiver_timing_out_is_retried_on_schedule_and_gets_the_event_once_more(
+    api: Api,
+    runtime: Runtime,
+    jobs: ManualDispatcher,
+    machine_clock: FrozenClock,
+    admin: TestClient,
+) -> None:
+    # A short timeout so the receiver's stall passes it; nothing here asserts a duration.
+    runtime.settings = runtime.settings.model_copy(update={"webhook_timeout_seconds": 0.2})
+    tenant_id = api.tenant.tenant_id
+    with receiver() as hook:
+        hook.slow = 1
+        endpoint_id, _ = add_endpoint(runtime, tenant_id, hook.url, "account.created")
+        with runtime.service_context(tenant_id) as ctx:
+            new_account(ctx, name="Slowpoke Ltd")
+        deliver(jobs)
+        assert len(hook.received) == 1  # asked once; the answer came too late
+        deliver(jobs)
+        assert len(hook.received) == 1  # not due before the back-off
+        machine_clock.advance(timedelta(seconds=5))
+        deliver(jobs)
+        assert len(hook.received) == 2
+        machine_clock.advance(timedelta(days=4))
+        deliver(jobs)
+        assert len(hook.received) == 2  # delivered: nothing lost, nothing sent again
+        assert len({r.headers["webhook-id"] for r in hook.received}) == 1
+    base = f"/billcycle/v1/tenants/{tenant_id}"
+    [delivery] = admin.get(f"{base}/webhooks/{endpoint_id}/deliveries").json()["data"]
+    assert delivery["status"] == "succeeded"
+    log = admin.get(f"{base}/webhook-deliveries/{delivery['id']}/attempts").json()
+    assert [a["status_code"] for a in log] == [None, 200]
+    assert log[0]["error"]
+
+
+def test_an_endpoint_gets_at_most_its_concurrency_of_requests_at_once(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher
+) -> None:
+    runtime.settings = runtime.settings.model_copy(update={"webhook_max_concurrency": 2})
+    tenant_id = api.tenant.tenant_id
+    with receiver() as hook:
+        hook.slow, hook.slow_seconds = 6, 0.2
+        add_endpoint(runtime, tenant_id, hook.url, "account.created")
+        with runtime.service_context(tenant_id) as ctx:
+            for i in range(6):
+                new_account(ctx, name=f"Busy {i}")  # six objects: no order holds them back
+        deliver(jobs)
+        assert len(hook.received) == 6
+        assert 1 <= hook.max_in_flight <= 2
+
+
 def test_retries_stop_after_three_days_and_a_dead_endpoint_is_disabled_with_an_event(
     api: Api,
     runtime: Runtime,

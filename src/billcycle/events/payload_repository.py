@@ -45,6 +45,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
+    true,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
@@ -209,9 +210,12 @@ def insert_events(
     object_id: ColumnElement[Any],
     payload: ColumnElement[Any],
     where: Sequence[ColumnElement[bool]],
+    fanned_out: bool = False,
 ) -> int:
     """One event per row of ``source`` matching ``where``, in one ``INSERT ... SELECT``;
     returns how many. ``id_prefix`` is a reserved ULID block's first 20 characters.
+    ``fanned_out``: the caller makes the events' webhook deliveries itself, in the same
+    transaction (:func:`billcycle.webhooks.repository.fan_out_block`).
 
     Tenant: the caller's ``where`` filters ``source`` on ``tenant_id``, which is also
     written on every event.
@@ -231,7 +235,7 @@ def insert_events(
         object_id,
         literal(occurred_at, UtcDateTime),
         payload,
-        false(),
+        true() if fanned_out else false(),
     ).select_from(source)
     query = query.where(and_(*where))
     result = session.execute(
@@ -266,6 +270,7 @@ def row_events(
     where: Sequence[ColumnElement[bool]],
     details: Mapping[str, ColumnElement[Any]] | None = None,
     joined: FromClause | None = None,
+    fanned_out: bool = False,
 ) -> int:
     """``{"object": <row>, **details}`` for each row of ``table`` (invoices, payments)
     matching ``where`` (over ``table`` joined, when given, by ``joined``), in one
@@ -295,6 +300,7 @@ def row_events(
         object_id=table.c.id,
         payload=json_object(postgres, {"object": snapshot, **(details or {})}),
         where=where,
+        fanned_out=fanned_out,
     )
 
 

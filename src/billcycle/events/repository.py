@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, insert, select, update
+from sqlalchemy import ColumnElement, Row, Table, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from billcycle.events.models import Event
@@ -61,15 +61,15 @@ def get_by_event_id(session: Session, tenant_id: int, event_id: str) -> Event | 
     )
 
 
-def claim_unfanned(session: Session, limit: int) -> list[Row[tuple[int, int, str, str, int]]]:
+def claim_unfanned(session: Session, limit: int) -> list[Row[tuple[int, int, str]]]:
     """Events not fanned out yet, oldest first, locked (others skip them): their id,
-    tenant, type, object type and object id.
+    tenant and type.
 
     Tenant: spans tenants on purpose (the fan-out serves every tenant).
     """
     return list(
         session.execute(
-            select(Event.id, Event.tenant_id, Event.type, Event.object_type, Event.object_id)
+            select(Event.id, Event.tenant_id, Event.type)
             .where(Event.fanned_out.is_(False))
             .order_by(Event.id)
             .limit(limit)
@@ -78,12 +78,37 @@ def claim_unfanned(session: Session, limit: int) -> list[Row[tuple[int, int, str
     )
 
 
+def id_ranges(ids: Sequence[int]) -> list[tuple[int, int]]:
+    """``ids`` as runs of consecutive ids: a fan-out batch is mostly one run (a set-based
+    statement's events), two bound parameters instead of a thousand."""
+    ranges: list[tuple[int, int]] = []
+    for i in sorted(ids):
+        if ranges and i == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], i)
+        else:
+            ranges.append((i, i))
+    return ranges
+
+
+def among(column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
+    """``column`` among ``ids``: ``BETWEEN`` for each run of consecutive ids, one ``IN``
+    for the ids alone."""
+    ranges = id_ranges(ids)
+    alone = [low for low, high in ranges if low == high]
+    terms: list[ColumnElement[bool]] = [
+        column.between(low, high) for low, high in ranges if low != high
+    ]
+    if alone:
+        terms.append(column.in_(alone))
+    return or_(*terms) if len(terms) > 1 else terms[0]
+
+
 def mark_fanned_out(session: Session, ids: Sequence[int]) -> None:
     """Tenant: the ids come from :func:`claim_unfanned`, which carries each tenant."""
     if ids:
         session.execute(
             update(Event)
-            .where(Event.id.in_(list(ids)))
+            .where(among(Event.id, ids))
             .values(fanned_out=True)
             .execution_options(synchronize_session=False)
         )

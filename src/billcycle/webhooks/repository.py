@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from billcycle.db.types import UtcDateTime
+from billcycle.events import repository as events_repo
 from billcycle.events.models import Event
 from billcycle.webhooks.models import (
     WebhookAttempt,
@@ -85,6 +86,21 @@ def delete_endpoint(session: Session, tenant_id: int, endpoint_id: int) -> bool:
         )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# Subscribes an endpoint to every event type.
+ALL = "*"
+
+
+def subscribed_endpoints(
+    session: Session, tenant_id: int, event_type: str
+) -> list[WebhookEndpoint]:
+    """The tenant's enabled endpoints that want ``event_type`` (or every type)."""
+    return [
+        e
+        for e in enabled_endpoints(session, [tenant_id])
+        if ALL in e.event_types or event_type in e.event_types
+    ]
 
 
 def enabled_endpoints(session: Session, tenant_ids: Sequence[int]) -> list[WebhookEndpoint]:
@@ -195,6 +211,52 @@ def fan_out_to(
     """
     if not event_ids:
         return 0
+    where = [events_repo.among(Event.id, event_ids)]
+    if types is not None:
+        where.append(Event.type.in_(list(types)))
+    return _insert_deliveries(session, endpoint, where, now=now, give_up_at=give_up_at)
+
+
+def fan_out_block(
+    session: Session,
+    endpoint: WebhookEndpoint,
+    first_event_id: str,
+    last_event_id: str,
+    *,
+    now: datetime,
+    give_up_at: datetime,
+) -> int:
+    """One delivery to ``endpoint`` for each event of one set-based statement (the
+    ``event_id`` range of the block it reserved: ``events.service``), found by a range of
+    the event-id index; returns how many.
+
+    Tenant: the events are filtered on the endpoint's tenant.
+    """
+    where = [Event.event_id.between(first_event_id, last_event_id)]
+    # In any order: each event of the block is about another object (no sort needed).
+    # The tenant as ``tenant_id + 0``: the planner then takes the event-id range, not the
+    # tenant index (SQLite without statistics would read every event of the tenant).
+    return _insert_deliveries(
+        session,
+        endpoint,
+        where,
+        now=now,
+        give_up_at=give_up_at,
+        ordered=False,
+        tenant=Event.tenant_id + 0,
+    )
+
+
+def _insert_deliveries(
+    session: Session,
+    endpoint: WebhookEndpoint,
+    where: Sequence[Any],
+    *,
+    now: datetime,
+    give_up_at: datetime,
+    ordered: bool = True,
+    tenant: Any = Event.tenant_id,
+) -> int:
     query = select(
         Event.tenant_id,
         literal(endpoint.id, BigInteger),
@@ -205,11 +267,10 @@ def fan_out_to(
         literal(now, UtcDateTime),
         literal(give_up_at, UtcDateTime),
         literal(now, UtcDateTime),
-    ).where(Event.tenant_id == endpoint.tenant_id, Event.id.in_(list(event_ids)))
-    if types is not None:
-        query = query.where(Event.type.in_(list(types)))
-    # Delivery ids follow event ids: the order by object rests on it.
-    query = query.order_by(Event.id)
+    ).where(tenant == endpoint.tenant_id, *where)
+    if ordered:
+        # Delivery ids follow event ids: the order by object rests on it.
+        query = query.order_by(Event.id)
     result = session.execute(
         insert(WebhookDelivery)
         .from_select(

@@ -24,7 +24,7 @@ from billcycle.webhooks.statuses import DeliveryStatus
 
 RESOURCE = "webhook_endpoint"
 # Subscribing to every event type.
-ALL = "*"
+ALL = repo.ALL
 SUBSCRIBABLE = frozenset(t.value for t in EventType if t != EventType.WEBHOOK_TEST)
 
 
