@@ -9,9 +9,22 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Date, Table, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Date,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from billcycle.accounts.models import Account
 from billcycle.collections.models import CollectionAccount, CollectionEvent, CollectionPolicyRow
@@ -21,6 +34,9 @@ from billcycle.db.types import UtcDateTime
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger import repository as ledger_repo
+from billcycle.ledger.models import LedgerEntry
+from billcycle.ledger.open_balances_repository import ALL as OPEN_ALL
+from billcycle.ledger.open_balances_repository import OpenAccountBalance
 from billcycle.payments.models import Payment
 from billcycle.payments.statuses import PaymentStatus
 from billcycle.subscriptions.models import Subscription
@@ -168,6 +184,126 @@ def account_rows(
     return found
 
 
+@dataclass(slots=True)
+class AccountRow:
+    """An account's collections row as plain values, for the passes that look at
+    thousands a day (the standing pass, the day's attempts, a payment run's chunk): an
+    ORM object cost ~60 us to load and ~20 us to flush, a plain row a few. Changed in
+    place like the ORM row; :func:`write_account_rows` writes those that changed."""
+
+    id: int
+    account_id: int
+    attempt_days: list[int] | None
+    grace_days: int | None
+    dunning_exempt: bool
+    in_collection: bool
+    standing: str
+    poor_standing_since: date | None
+    suspended_on: date | None
+    suspended_subscriptions: list[int]
+    cancelled_on: date | None
+    updated_at: datetime
+    # The state as read or last written, to tell a changed row.
+    written: tuple[Any, ...] = ()
+
+    def state(self) -> tuple[Any, ...]:
+        return (
+            self.standing,
+            self.poor_standing_since,
+            self.suspended_on,
+            list(self.suspended_subscriptions or []),
+            self.cancelled_on,
+            self.updated_at,
+        )
+
+
+_ROW_COLUMNS = (
+    CollectionAccount.id,
+    CollectionAccount.account_id,
+    CollectionAccount.attempt_days,
+    CollectionAccount.grace_days,
+    CollectionAccount.dunning_exempt,
+    CollectionAccount.in_collection,
+    CollectionAccount.standing,
+    CollectionAccount.poor_standing_since,
+    CollectionAccount.suspended_on,
+    CollectionAccount.suspended_subscriptions,
+    CollectionAccount.cancelled_on,
+    CollectionAccount.updated_at,
+)
+
+
+def _plain(row: Any) -> AccountRow:
+    plain = AccountRow(*row)
+    plain.written = plain.state()
+    return plain
+
+
+def plain_account_rows(
+    session: Session, tenant_id: int, account_ids: Sequence[int]
+) -> dict[int, AccountRow]:
+    """``account_rows`` as plain rows (no ORM object), a thousand accounts a statement."""
+    found: dict[int, AccountRow] = {}
+    unique = sorted(set(account_ids))
+    for start in range(0, len(unique), 1000):
+        for row in session.execute(
+            select(*_ROW_COLUMNS).where(
+                CollectionAccount.tenant_id == tenant_id,
+                CollectionAccount.account_id.in_(unique[start : start + 1000]),
+            )
+        ):
+            found[row.account_id] = _plain(row)
+    return found
+
+
+_accounts_table = cast(Table, CollectionAccount.__table__)
+_WRITE_ROWS = (
+    update(_accounts_table)
+    .where(_accounts_table.c.id == bindparam("row_id"))
+    .values(
+        standing=bindparam("standing"),
+        poor_standing_since=bindparam("poor_standing_since"),
+        suspended_on=bindparam("suspended_on"),
+        suspended_subscriptions=bindparam("suspended_subscriptions"),
+        cancelled_on=bindparam("cancelled_on"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+
+
+def write_account_rows(session: Session, rows: Sequence[AccountRow]) -> int:
+    """Write the state of those of ``rows`` that changed since read (one executemany by
+    primary key, in the rows' order); an ORM object of one of them that the session
+    holds is expired, so a later ORM read sees what was written. Returns how many.
+
+    Tenant: the rows were read under the caller's tenant; their ids are written."""
+    changed = [row for row in rows if row.state() != row.written]
+    if not changed:
+        return 0
+    session.execute(
+        _WRITE_ROWS,
+        [
+            {
+                "row_id": row.id,
+                "standing": row.standing,
+                "poor_standing_since": row.poor_standing_since,
+                "suspended_on": row.suspended_on,
+                "suspended_subscriptions": list(row.suspended_subscriptions or []),
+                "cancelled_on": row.cancelled_on,
+                "updated_at": row.updated_at,
+            }
+            for row in changed
+        ],
+    )
+    held = session.identity_map
+    for row in changed:
+        row.written = row.state()
+        obj = held.get(identity_key(CollectionAccount, row.id))
+        if obj is not None:
+            session.expire(obj)
+    return len(changed)
+
+
 def ensure_account_row(
     session: Session, tenant_id: int, account_id: int, now: datetime
 ) -> CollectionAccount:
@@ -191,9 +327,9 @@ def ensure_account_row(
 
 def rows_in_dunning(
     session: Session, tenant_id: int, account_ids: Sequence[int] | None = None
-) -> list[CollectionAccount]:
+) -> list[AccountRow]:
     """Accounts whose dunning state is not plain Good (in poor standing or suspended),
-    of the whole tenant or of ``account_ids``."""
+    of the whole tenant or of ``account_ids``, as plain rows."""
     where = [
         CollectionAccount.tenant_id == tenant_id,
         or_(
@@ -205,7 +341,7 @@ def rows_in_dunning(
         if not account_ids:
             return []
         where.append(CollectionAccount.account_id.in_(list(account_ids)))
-    return list(session.scalars(select(CollectionAccount).where(*where)))
+    return [_plain(row) for row in session.execute(select(*_ROW_COLUMNS).where(*where))]
 
 
 # -- overdue invoices -----------------------------------------------------------------------
@@ -222,38 +358,126 @@ class OverdueInvoice:
     auto_pay: bool
 
 
+def _not_before(session: Session, today: date) -> Any:
+    """``invoices.due_date >= today``, or on SQLite ``+due_date`` (not an index bound)."""
+    if is_postgres(session):
+        return Invoice.due_date
+    return literal_column("+invoices.due_date", type_=Date())
+
+
+def _owing_past_due(
+    session: Session, tenant_id: int, today: date, account_ids: Sequence[int] | None
+) -> list[int]:
+    """The accounts (of ``account_ids``, or of the tenant) with a posted invoice past
+    due and a balance above zero, without reading their past invoices.
+
+    ``open_account_balances`` (bucket ALL, kept in step by every write of a balance)
+    holds each account's sum of positive balances per currency; the same sum over its
+    invoices not yet due (due today or later: the current month's, a few per account)
+    is read here. An account owes something past due exactly when the first is larger."""
+    open_where = [
+        OpenAccountBalance.tenant_id == tenant_id,
+        OpenAccountBalance.bucket == OPEN_ALL,
+        OpenAccountBalance.invoices > 0,
+    ]
+    balance = (Invoice.amount_minor - func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).label(
+        "balance_minor"
+    )
+    not_yet_due = (
+        select(Invoice.account_id, Invoice.currency, balance)
+        .outerjoin(
+            LedgerEntry,
+            and_(LedgerEntry.invoice_id == Invoice.id, LedgerEntry.tenant_id == tenant_id),
+        )
+        .where(Invoice.tenant_id == tenant_id, Invoice.status == InvoiceStatus.POSTED.value)
+        .group_by(Invoice.id)
+    )
+    open_sums: dict[tuple[int, str], int] = {}
+    current: dict[tuple[int, str], int] = {}
+    if account_ids is None:
+        parts: list[list[int] | None] = [None]
+    else:
+        unique = sorted(set(account_ids))
+        parts = [unique[start : start + 1000] for start in range(0, len(unique), 1000)]
+    for part in parts:
+        opened = select(
+            OpenAccountBalance.account_id,
+            OpenAccountBalance.currency,
+            OpenAccountBalance.balance_minor,
+        ).where(*open_where)
+        if part is None:
+            # The tenant's invoices due from today on: a range of its due-date index.
+            upcoming = not_yet_due.where(Invoice.due_date >= today)
+        else:
+            opened = opened.where(OpenAccountBalance.account_id.in_(part))
+            upcoming = not_yet_due.where(
+                Invoice.account_id.in_(part), _not_before(session, today) >= today
+            )
+        for account, currency, amount in session.execute(opened):
+            open_sums[(int(account), str(currency))] = int(amount)
+        if not open_sums:
+            continue
+        for account, currency, amount in session.execute(upcoming):
+            if amount > 0:
+                key = (int(account), str(currency))
+                current[key] = current.get(key, 0) + int(amount)
+    return sorted(
+        {
+            account
+            for (account, currency), amount in open_sums.items()
+            if amount > current.get((account, currency), 0)
+        }
+    )
+
+
 def overdue_invoices(
     session: Session, tenant_id: int, today: date, account_ids: Sequence[int] | None = None
 ) -> list[OverdueInvoice]:
-    """Posted invoices of the tenant past their due date with something still owed, in
-    one query (the balance is the ledger's, a correlated sum per past-due invoice)."""
-    balance = ledger_repo.balance_column(tenant_id)
-    where = [
-        Invoice.tenant_id == tenant_id,
-        Invoice.status == InvoiceStatus.POSTED.value,
-        Invoice.due_date < today,
-    ]
-    if account_ids is not None:
-        if not account_ids:
-            return []
-        where.append(Invoice.account_id.in_(list(account_ids)))
-    inner = (
-        select(
-            Invoice.id.label("id"),
-            Invoice.account_id.label("account_id"),
-            Invoice.invoice_number.label("number"),
-            Invoice.due_date.label("due_date"),
-            Invoice.currency.label("currency"),
-            Account.auto_pay.label("auto_pay"),
-            balance,
-        )
-        .join(Account, Account.id == Invoice.account_id)
-        .where(*where)
-        .subquery()
+    """Posted invoices of the tenant past their due date with something still owed,
+    oldest due first (the balance is the ledger's: the invoice's entries summed).
+
+    Only the invoices of the accounts found owing something past due
+    (:func:`_owing_past_due`) are read, a thousand accounts a statement: the paid
+    history, which grows every month, is never summed again (at 10,000 accounts a
+    year's ~110,000 past-due invoices were summed every day, ~140 ms).
+    Each statement walks its accounts' invoices (``ix_invoices_account_date``; on SQLite
+    ``+due_date`` keeps the planner from walking the tenant's due dates instead)."""
+    if account_ids is not None and not account_ids:
+        return []
+    accounts = _owing_past_due(session, tenant_id, today, account_ids)
+    due_date = _not_before(session, today)
+    balance = (Invoice.amount_minor - func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).label(
+        "balance_minor"
     )
-    rows = session.execute(
-        select(inner).where(inner.c.balance_minor > 0).order_by(inner.c.due_date, inner.c.id)
-    ).all()
+    rows: list[Any] = []
+    for start in range(0, len(accounts), 1000):
+        rows.extend(
+            session.execute(
+                select(
+                    Invoice.id.label("id"),
+                    Invoice.account_id.label("account_id"),
+                    Invoice.invoice_number.label("number"),
+                    Invoice.due_date.label("due_date"),
+                    Invoice.currency.label("currency"),
+                    Account.auto_pay.label("auto_pay"),
+                    balance,
+                )
+                .join(Account, Account.id == Invoice.account_id)
+                .outerjoin(
+                    LedgerEntry,
+                    and_(LedgerEntry.invoice_id == Invoice.id, LedgerEntry.tenant_id == tenant_id),
+                )
+                .where(
+                    Invoice.tenant_id == tenant_id,
+                    Invoice.account_id.in_(accounts[start : start + 1000]),
+                    Invoice.status == InvoiceStatus.POSTED.value,
+                    due_date < today,
+                )
+                .group_by(Invoice.id, Account.id)
+                .having(balance > 0)
+            )
+        )
+    rows.sort(key=lambda row: (row.due_date, row.id))
     return [
         OverdueInvoice(
             invoice_id=row.id,
