@@ -20,9 +20,8 @@ from datetime import date, timedelta
 
 from billcycle.collections import repository as repo
 from billcycle.collections.events import Event, record
-from billcycle.collections.models import CollectionAccount
 from billcycle.collections.policy import merged, tenant_policy
-from billcycle.collections.repository import OverdueInvoice
+from billcycle.collections.repository import AccountRow, OverdueInvoice
 from billcycle.collections.statuses import CollectionEventType
 from billcycle.context import ServiceContext
 
@@ -41,7 +40,7 @@ def due_attempts(
     ctx: ServiceContext,
     today: date,
     overdue: Sequence[OverdueInvoice] | None = None,
-    known_rows: Mapping[int, CollectionAccount] | None = None,
+    known_rows: Mapping[int, AccountRow] | None = None,
 ) -> list[DueAttempt]:
     """The invoices due an attempt ``today`` (read only). ``known_rows``: collections
     rows the caller holds (the day's standing pass read them), read again otherwise."""
@@ -55,7 +54,7 @@ def due_attempts(
     rows = {a: known[a] for a in account_ids if a in known}
     unknown = [a for a in account_ids if a not in known]
     if unknown:
-        rows.update(repo.account_rows(ctx.session, ctx.tenant_id, unknown))
+        rows.update(repo.plain_account_rows(ctx.session, ctx.tenant_id, unknown))
     busy = repo.accounts_with_processing_payments(ctx.session, ctx.tenant_id, account_ids)
     last = repo.last_attempts(ctx.session, ctx.tenant_id, [i.invoice_id for i in candidates])
     tenant = tenant_policy(ctx)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from billcycle.collections import repository as repo
 from billcycle.collections.inputs import AccountOverrides, PolicyChanges
@@ -83,7 +84,21 @@ def _of_row(row: CollectionPolicyRow | None) -> CollectionPolicy:
     )
 
 
-def merged(tenant: CollectionPolicy, account: CollectionAccount | None) -> CollectionPolicy:
+class OverridingRow(Protocol):
+    """What ``merged`` reads of an account's collections row: the ORM row or the plain
+    ``repository.AccountRow`` the daily passes use."""
+
+    @property
+    def attempt_days(self) -> list[int] | None: ...
+    @property
+    def grace_days(self) -> int | None: ...
+    @property
+    def dunning_exempt(self) -> bool: ...
+    @property
+    def in_collection(self) -> bool: ...
+
+
+def merged(tenant: CollectionPolicy, account: OverridingRow | None) -> CollectionPolicy:
     """The tenant's policy with one account's overrides."""
     if account is None:
         return tenant
@@ -127,7 +142,7 @@ def policy_for(ctx: ServiceContext, account_id: int | None = None) -> Collection
 def policies_for(ctx: ServiceContext, account_ids: Sequence[int]) -> dict[int, CollectionPolicy]:
     """``policy_for`` of many accounts in two queries (a payment run's chunk)."""
     tenant = tenant_policy(ctx)
-    rows = repo.account_rows(ctx.session, ctx.tenant_id, account_ids)
+    rows = repo.plain_account_rows(ctx.session, ctx.tenant_id, account_ids)
     return {account_id: merged(tenant, rows.get(account_id)) for account_id in account_ids}
 
 

@@ -9,9 +9,21 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Date, Table, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Date,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from billcycle.accounts.models import Account
 from billcycle.collections.models import CollectionAccount, CollectionEvent, CollectionPolicyRow
@@ -168,6 +180,126 @@ def account_rows(
     return found
 
 
+@dataclass(slots=True)
+class AccountRow:
+    """An account's collections row as plain values, for the passes that look at
+    thousands a day (the standing pass, the day's attempts, a payment run's chunk): an
+    ORM object cost ~60 us to load and ~20 us to flush, a plain row a few. Changed in
+    place like the ORM row; :func:`write_account_rows` writes those that changed."""
+
+    id: int
+    account_id: int
+    attempt_days: list[int] | None
+    grace_days: int | None
+    dunning_exempt: bool
+    in_collection: bool
+    standing: str
+    poor_standing_since: date | None
+    suspended_on: date | None
+    suspended_subscriptions: list[int]
+    cancelled_on: date | None
+    updated_at: datetime
+    # The state as read or last written, to tell a changed row.
+    written: tuple[Any, ...] = ()
+
+    def state(self) -> tuple[Any, ...]:
+        return (
+            self.standing,
+            self.poor_standing_since,
+            self.suspended_on,
+            list(self.suspended_subscriptions or []),
+            self.cancelled_on,
+            self.updated_at,
+        )
+
+
+_ROW_COLUMNS = (
+    CollectionAccount.id,
+    CollectionAccount.account_id,
+    CollectionAccount.attempt_days,
+    CollectionAccount.grace_days,
+    CollectionAccount.dunning_exempt,
+    CollectionAccount.in_collection,
+    CollectionAccount.standing,
+    CollectionAccount.poor_standing_since,
+    CollectionAccount.suspended_on,
+    CollectionAccount.suspended_subscriptions,
+    CollectionAccount.cancelled_on,
+    CollectionAccount.updated_at,
+)
+
+
+def _plain(row: Any) -> AccountRow:
+    plain = AccountRow(*row)
+    plain.written = plain.state()
+    return plain
+
+
+def plain_account_rows(
+    session: Session, tenant_id: int, account_ids: Sequence[int]
+) -> dict[int, AccountRow]:
+    """``account_rows`` as plain rows (no ORM object), a thousand accounts a statement."""
+    found: dict[int, AccountRow] = {}
+    unique = sorted(set(account_ids))
+    for start in range(0, len(unique), 1000):
+        for row in session.execute(
+            select(*_ROW_COLUMNS).where(
+                CollectionAccount.tenant_id == tenant_id,
+                CollectionAccount.account_id.in_(unique[start : start + 1000]),
+            )
+        ):
+            found[row.account_id] = _plain(row)
+    return found
+
+
+_accounts_table = cast(Table, CollectionAccount.__table__)
+_WRITE_ROWS = (
+    update(_accounts_table)
+    .where(_accounts_table.c.id == bindparam("row_id"))
+    .values(
+        standing=bindparam("standing"),
+        poor_standing_since=bindparam("poor_standing_since"),
+        suspended_on=bindparam("suspended_on"),
+        suspended_subscriptions=bindparam("suspended_subscriptions"),
+        cancelled_on=bindparam("cancelled_on"),
+        updated_at=bindparam("updated_at"),
+    )
+)
+
+
+def write_account_rows(session: Session, rows: Sequence[AccountRow]) -> int:
+    """Write the state of those of ``rows`` that changed since read (one executemany by
+    primary key, in the rows' order); an ORM object of one of them that the session
+    holds is expired, so a later ORM read sees what was written. Returns how many.
+
+    Tenant: the rows were read under the caller's tenant; their ids are written."""
+    changed = [row for row in rows if row.state() != row.written]
+    if not changed:
+        return 0
+    session.execute(
+        _WRITE_ROWS,
+        [
+            {
+                "row_id": row.id,
+                "standing": row.standing,
+                "poor_standing_since": row.poor_standing_since,
+                "suspended_on": row.suspended_on,
+                "suspended_subscriptions": list(row.suspended_subscriptions or []),
+                "cancelled_on": row.cancelled_on,
+                "updated_at": row.updated_at,
+            }
+            for row in changed
+        ],
+    )
+    held = session.identity_map
+    for row in changed:
+        row.written = row.state()
+        obj = held.get(identity_key(CollectionAccount, row.id))
+        if obj is not None:
+            session.expire(obj)
+    return len(changed)
+
+
 def ensure_account_row(
     session: Session, tenant_id: int, account_id: int, now: datetime
 ) -> CollectionAccount:
@@ -191,9 +323,9 @@ def ensure_account_row(
 
 def rows_in_dunning(
     session: Session, tenant_id: int, account_ids: Sequence[int] | None = None
-) -> list[CollectionAccount]:
+) -> list[AccountRow]:
     """Accounts whose dunning state is not plain Good (in poor standing or suspended),
-    of the whole tenant or of ``account_ids``."""
+    of the whole tenant or of ``account_ids``, as plain rows."""
     where = [
         CollectionAccount.tenant_id == tenant_id,
         or_(
@@ -205,7 +337,7 @@ def rows_in_dunning(
         if not account_ids:
             return []
         where.append(CollectionAccount.account_id.in_(list(account_ids)))
-    return list(session.scalars(select(CollectionAccount).where(*where)))
+    return [_plain(row) for row in session.execute(select(*_ROW_COLUMNS).where(*where))]
 
 
 # -- overdue invoices -----------------------------------------------------------------------

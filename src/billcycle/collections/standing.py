@@ -28,9 +28,8 @@ from billcycle.accounts.statuses import AccountStatus
 from billcycle.collections import repository as repo
 from billcycle.collections import standing_repository as standing_repo
 from billcycle.collections.events import Event, record
-from billcycle.collections.models import CollectionAccount
 from billcycle.collections.policy import CollectionPolicy, merged, tenant_policy
-from billcycle.collections.repository import OverdueInvoice
+from billcycle.collections.repository import AccountRow, OverdueInvoice
 from billcycle.collections.statuses import AccountStanding, CollectionEventType
 from billcycle.context import ServiceContext
 from billcycle.errors import DomainError
@@ -64,7 +63,7 @@ class StandingPass:
     events: list[Event] = field(default_factory=list, repr=False, compare=False)
     # The collections rows of the accounts the pass looked at (read or created by it),
     # for the day's attempts, which look at some of the same accounts.
-    rows: dict[int, CollectionAccount] = field(default_factory=dict, repr=False, compare=False)
+    rows: dict[int, AccountRow] = field(default_factory=dict, repr=False, compare=False)
 
 
 def evaluate_standing(
@@ -84,30 +83,36 @@ def evaluate_standing(
     by_account: dict[int, list[OverdueInvoice]] = defaultdict(list)
     for invoice in overdue:
         by_account[invoice.account_id].append(invoice)
+    # Plain rows (``repository.AccountRow``), not ORM objects: changed in place and
+    # written together by ``_sync`` (one executemany of the changed ones).
     if account_ids is None:
         in_dunning = repo.rows_in_dunning(ctx.session, ctx.tenant_id)
-        involved = set(by_account) | {row.account_id for row in in_dunning}
-        rows = repo.account_rows(ctx.session, ctx.tenant_id, sorted(involved))
+        rows = {row.account_id: row for row in in_dunning}
+        involved = set(by_account) | set(rows)
+        rest = sorted(involved - set(rows))
+        if rest:
+            rows.update(repo.plain_account_rows(ctx.session, ctx.tenant_id, rest))
     else:
         # A few accounts (a payment run's outcomes): their rows in one read, those in
         # dunning told apart here (what ``rows_in_dunning`` selects), not read twice.
-        given = repo.account_rows(ctx.session, ctx.tenant_id, account_ids)
+        given = repo.plain_account_rows(ctx.session, ctx.tenant_id, account_ids)
         involved = set(by_account) | {a for a, row in given.items() if _in_dunning(row)}
         rows = {a: row for a, row in given.items() if a in involved}
         others = sorted(set(by_account) - set(account_ids))  # an ``overdue`` given beyond them
         if others:
-            rows.update(repo.account_rows(ctx.session, ctx.tenant_id, others))
+            rows.update(repo.plain_account_rows(ctx.session, ctx.tenant_id, others))
     tenant = tenant_policy(ctx)
     done = StandingPass()
     # Accounts overdue for the first time get their rows in one statement, not one
     # INSERT and SELECT each (a month's first overdue day has thousands).
-    created: dict[int, CollectionAccount] = {}
+    created: dict[int, AccountRow] = {}
     if not merged(tenant, None).dunning_exempt:
         missing = [a for a in sorted(involved) if a in by_account and a not in rows]
         if missing:
             created = standing_repo.ensure_account_rows(
                 ctx.session, ctx.tenant_id, missing, ctx.clock.now()
             )
+    done.rows = {**rows, **created}
     for account_id in sorted(involved):
         row = rows.get(account_id)
         policy = merged(tenant, row)
@@ -120,21 +125,28 @@ def evaluate_standing(
             _owing(ctx, row, policy, invoices, today, done)
         elif row is not None:
             _back_to_good(ctx, row, today, done)
+    _sync(ctx, done)
     record(ctx, *done.events, day=today)
     done.events = []
-    done.rows = {**rows, **created}
     ctx.session.flush()
     return done
 
 
-def _in_dunning(row: CollectionAccount) -> bool:
+def _sync(ctx: ServiceContext, done: StandingPass) -> None:
+    """Write the pass's changed rows: at its end, and before it calls another service
+    (suspending, resuming, cancelling, writing off), which must see them as the ORM's
+    autoflush showed them."""
+    repo.write_account_rows(ctx.session, list(done.rows.values()))
+
+
+def _in_dunning(row: AccountRow) -> bool:
     """What ``repository.rows_in_dunning`` selects: not plain Good."""
     return row.standing != AccountStanding.GOOD.value or row.suspended_on is not None
 
 
 def _owing(
     ctx: ServiceContext,
-    row: CollectionAccount,
+    row: AccountRow,
     policy: CollectionPolicy,
     invoices: list[OverdueInvoice],
     today: date,
@@ -150,26 +162,29 @@ def _owing(
     since = row.poor_standing_since or today
     if row.suspended_on is None:
         if today >= since + timedelta(days=policy.grace_days):
+            _sync(ctx, done)
             _suspend(ctx, row, today, done.events)
             done.suspended.append(row.account_id)
         return
     # Still suspended: a subscription activated since is suspended too (Fusebill
     # suspends all of a suspended customer's subscriptions).
     if repo.subscriptions_of(ctx.session, ctx.tenant_id, row.account_id, SubscriptionStatus.ACTIVE):
+        _sync(ctx, done)
         _suspend(ctx, row, today, done.events)
     cancel_after = policy.auto_cancel_after_days
     if cancel_after is not None and today >= row.suspended_on + timedelta(days=cancel_after):
+        _sync(ctx, done)
         _cancel(ctx, row, today, done.events)
         done.cancelled.append(row.account_id)
         if policy.auto_write_off:
+            _sync(ctx, done)
             _write_off(ctx, row, today, done.events)
             done.written_off.append(row.account_id)
 
 
-def _back_to_good(
-    ctx: ServiceContext, row: CollectionAccount, today: date, done: StandingPass
-) -> None:
+def _back_to_good(ctx: ServiceContext, row: AccountRow, today: date, done: StandingPass) -> None:
     if row.suspended_on is not None:
+        _sync(ctx, done)
         _resume(ctx, row, today, done.events)
         done.resumed.append(row.account_id)
     if row.standing != AccountStanding.GOOD:
@@ -180,7 +195,7 @@ def _back_to_good(
 
 def _set_standing(
     ctx: ServiceContext,
-    row: CollectionAccount,
+    row: AccountRow,
     standing: AccountStanding,
     today: date,
     invoice_id: int | None,
@@ -200,7 +215,7 @@ def _set_standing(
     )
 
 
-def _suspend(ctx: ServiceContext, row: CollectionAccount, today: date, events: list[Event]) -> None:
+def _suspend(ctx: ServiceContext, row: AccountRow, today: date, events: list[Event]) -> None:
     """Suspend the account's active subscriptions from today (the customer's suspension
     starts now unless it already had)."""
     suspended: list[int] = []
@@ -234,7 +249,7 @@ def _suspend(ctx: ServiceContext, row: CollectionAccount, today: date, events: l
     )
 
 
-def _resume(ctx: ServiceContext, row: CollectionAccount, today: date, events: list[Event]) -> None:
+def _resume(ctx: ServiceContext, row: AccountRow, today: date, events: list[Event]) -> None:
     suspended_ids = set(row.suspended_subscriptions or [])
     resumed: list[int] = []
     refused: dict[str, str] = {}
@@ -265,7 +280,7 @@ def _resume(ctx: ServiceContext, row: CollectionAccount, today: date, events: li
     )
 
 
-def _cancel(ctx: ServiceContext, row: CollectionAccount, today: date, events: list[Event]) -> None:
+def _cancel(ctx: ServiceContext, row: AccountRow, today: date, events: list[Event]) -> None:
     """Cancel the account and its subscriptions from today: the Suspended ones (those
     collections suspended, or suspended by hand) and any Active one left."""
     account = accounts.require_account(ctx, row.account_id)
@@ -302,9 +317,7 @@ def _cancel(ctx: ServiceContext, row: CollectionAccount, today: date, events: li
     )
 
 
-def _write_off(
-    ctx: ServiceContext, row: CollectionAccount, today: date, pending: list[Event]
-) -> None:
+def _write_off(ctx: ServiceContext, row: AccountRow, today: date, pending: list[Event]) -> None:
     events: list[Event] = []
     for invoice_id in repo.open_invoice_ids(ctx.session, ctx.tenant_id, row.account_id):
         invoice = invoicing.get_invoice(ctx, invoice_id)

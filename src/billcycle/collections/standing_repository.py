@@ -10,21 +10,22 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from billcycle.collections.models import CollectionAccount
-from billcycle.collections.repository import account_rows
+from billcycle.collections.repository import AccountRow, plain_account_rows
 from billcycle.collections.statuses import AccountStanding
 
 
 def ensure_account_rows(
     session: Session, tenant_id: int, account_ids: Sequence[int], now: datetime
-) -> dict[int, CollectionAccount]:
+) -> dict[int, AccountRow]:
     """The rows of ``account_ids``, inserted (Good, not exempt) where missing: one
     multi-row INSERT ... ON CONFLICT DO NOTHING in the given order (so ids are assigned
     as one insert per account assigned them) and one SELECT, instead of an INSERT and a
-    SELECT per account. A concurrent insert of the same row is not an error.
+    SELECT per account (plain rows, ``repository.AccountRow``). A concurrent insert of
+    the same row is not an error.
 
     Tenant: every row is written and read under ``tenant_id``.
     """
-    found: dict[int, CollectionAccount] = {}
+    found: dict[int, AccountRow] = {}
     postgres = session.connection().dialect.name == "postgresql"
     builder = postgresql.insert if postgres else sqlite.insert
     for start in range(0, len(account_ids), 1000):
@@ -48,5 +49,5 @@ def ensure_account_rows(
             )
             .on_conflict_do_nothing(index_elements=["tenant_id", "account_id"])
         )
-        found.update(account_rows(session, tenant_id, part))
+        found.update(plain_account_rows(session, tenant_id, part))
     return found
