@@ -199,7 +199,9 @@ def _watch_wishes(engine: Engine) -> None:
         _unwish(conn.info.pop(_WISH_KEY, None))
 
     def failed(context: Any) -> None:
-        _unwish(context.connection.info.pop(_WISH_KEY, None))
+        # No connection when the database could not be opened at all: no wish either.
+        if context.connection is not None:
+            _unwish(context.connection.info.pop(_WISH_KEY, None))
 
     event.listen(engine, "connect", connect)
     event.listen(engine, "close", close)
