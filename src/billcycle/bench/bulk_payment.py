@@ -28,6 +28,7 @@ from billcycle.bench.harness import (
     Workers,
     peak_rss_mb,
     per_second,
+    process_cpu_seconds,
     reset_peak_rss,
 )
 from billcycle.bench.write_off import (
@@ -142,16 +143,7 @@ def run(bench: Bench, params: BulkPaymentParams) -> dict[str, Any]:
 def _cpu_seconds(pids: list[int]) -> float:
     """User + system CPU seconds the processes ``pids`` have used (Linux ``/proc``; 0
     for a process that is gone or a system without it)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+    return sum(cpu for pid in pids if (cpu := process_cpu_seconds(pid)) is not None)
 
 
 class _Phases:

@@ -99,6 +99,20 @@ def postgres_reachable(url: str) -> bool:
     return True
 
 
+# -- CPU ------------------------------------------------------------------------------------------
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds process ``pid`` has used (Linux ``/proc``); None for a
+    process that is gone or a system without ``/proc``."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 # -- memory -----------------------------------------------------------------------------------
 
 

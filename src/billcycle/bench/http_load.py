@@ -30,7 +30,7 @@ import httpx
 from sqlalchemy import text
 
 from billcycle.bench import bill_run
-from billcycle.bench.harness import Bench, BenchError
+from billcycle.bench.harness import Bench, BenchError, process_cpu_seconds
 from billcycle.devtools.dataset import DatasetSpec
 from billcycle.ids import is_ascii_digits, to_zuora_id
 from billcycle.ratelimits.counter import WindowCounter
@@ -157,14 +157,6 @@ def cpu_seconds(base: str) -> float:
     return total
 
 
-def _process_cpu(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 DatabaseCpu = Callable[[], dict[int, float]]
 
 
@@ -185,7 +177,7 @@ def database_cpu(bench: Bench) -> DatabaseCpu | None:
     def sample() -> dict[int, float]:
         with bench.runtime.engine.connect() as conn:
             pids = [int(pid) for pid in conn.execute(text(sql)).scalars()]
-        found = {pid: _process_cpu(pid) for pid in pids}
+        found = {pid: process_cpu_seconds(pid) for pid in pids}
         return {pid: cpu for pid, cpu in found.items() if cpu is not None}
 
     return sample if sample() else None
@@ -367,18 +359,7 @@ def run(bench: Bench, params: HttpParams) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
         directory = Path(tmp)
         with server(bench.database_url, params.server_workers, directory / "server.log") as base:
-            answer = httpx.post(
-                f"{base}/zuora/oauth/token",
-                data={
-                    "client_id": bench.tenant.client_id,
-                    "client_secret": bench.tenant.client_secret,
-                    "grant_type": "client_credentials",
-                },
-                timeout=10,
-            )
-            if answer.status_code != 200:
-                raise BenchError(f"OAuth token: {answer.status_code} {answer.text[:300]}")
-            token = answer.json()["access_token"]
+            token = _token(bench, base)
             get_url = f"{base}{bill_run.BILL_RUNS}/{to_zuora_id(run_id)}"
             post_url = f"{base}/zuora/v1/accounts"
             if params.warmup > 0:

@@ -15,7 +15,6 @@ the gateway's ``max_calls_per_second``, which the run honours.
 
 from __future__ import annotations
 
-import os
 import resource
 import statistics
 import sys
@@ -28,7 +27,7 @@ from typing import Any
 from sqlalchemy import text
 
 from billcycle.bench import raw_write
-from billcycle.bench.harness import Bench, BenchError, Stopwatch, per_second
+from billcycle.bench.harness import Bench, BenchError, Stopwatch, per_second, process_cpu_seconds
 from billcycle.db.session import unit_of_work
 from billcycle.devtools.dataset import DatasetSpec, load_posted_invoices
 from billcycle.gateways import service as gateways
@@ -91,16 +90,8 @@ def _cpu_seconds() -> float:
 def _process_cpu(pids: list[int]) -> dict[int, float]:
     """CPU seconds (user + system) of each of ``pids`` that is still there, from /proc
     (Linux; {} elsewhere)."""
-    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    found: dict[int, float] = {}
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        found[pid] = (int(fields[11]) + int(fields[12])) / tick
-    return found
+    seconds = {pid: process_cpu_seconds(pid) for pid in pids}
+    return {pid: cpu for pid, cpu in seconds.items() if cpu is not None}
 
 
 def _backend_pids(bench: Bench) -> list[int]:

@@ -148,17 +148,22 @@ class DirectReads:
         if idle is not self._idle:  # closed meanwhile (engine disposed)
             self.close()
 
+    def _execute(self, cursor: Any, sql: str, args: Any) -> None:
+        # The engine's cursor listeners (statement counts in tests, metrics) see these reads
+        # too; there is no SQLAlchemy connection behind them, hence ``None``.
+        listeners = self.engine().dispatch.before_cursor_execute
+        if listeners:
+            for listener in listeners:
+                listener(None, cursor, sql, args, None, False)
+        cursor.execute(sql, args)
+
     def first(self, statement: DirectSelect, params: dict[str, Any]) -> tuple[Any, ...] | None:
         """The statement's first row as the driver returns it (no result processing)."""
         sql, args = statement.sql, statement.arguments(params)
         with self.connection() as connection:
             cursor = connection.cursor()
             try:
-                listeners = self.engine().dispatch.before_cursor_execute
-                if listeners:
-                    for listener in listeners:
-                        listener(None, cursor, sql, args, None, False)
-                cursor.execute(sql, args)
+                self._execute(cursor, sql, args)
                 row: tuple[Any, ...] | None = cursor.fetchone()
                 if row is not None and statement.processors is None:
                     statement.learn(self.dialect, cursor.description)
@@ -172,11 +177,7 @@ class DirectReads:
         with self.connection() as connection:
             cursor = connection.cursor()
             try:
-                listeners = self.engine().dispatch.before_cursor_execute
-                if listeners:
-                    for listener in listeners:
-                        listener(None, cursor, sql, args, None, False)
-                cursor.execute(sql, args)
+                self._execute(cursor, sql, args)
                 rows: list[tuple[Any, ...]] = cursor.fetchall()
                 if rows and statement.processors is None:
                     statement.learn(self.dialect, cursor.description)

@@ -113,49 +113,6 @@ def _json_columns(postgres: bool, count: int, integers: Sequence[int]) -> dict[s
     return parts
 
 
-def insert_run_payments(
-    session: Session,
-    tenant_id: int,
-    rows: Sequence[Sequence[Any]],
-    *,
-    day: date,
-    now: datetime,
-    payment_type: str,
-    status: str,
-    gateway_state: str,
-) -> list[int]:
-    """A payment run's Processing electronic payments in ONE ``INSERT ... SELECT`` from a
-    JSON array of ``(account_id, number, amount_minor, currency, payment_method_id,
-    gateway_id, comment, attempt_key, attempt_source)`` (``gateway_order_id`` = the
-    number), ids allocated first (:func:`insert_rows`'s rule: the caller holds SQLite's
-    write lock); their ids in ``rows``' order.
-
-    Tenant: every payment is written under ``tenant_id``."""
-    if not rows:
-        return []
-    ids = allocate_payment_ids(session, len(rows))
-    postgres = is_postgres(session)
-    statement = text(
-        _RUN_PAYMENTS.format(**_json_columns(postgres, 10, (0, 1, 3, 5, 6)))
-    ).bindparams(bindparam("day", type_=Date), bindparam("now", type_=UtcDateTime))
-    session.execute(
-        statement,
-        {
-            "t": tenant_id,
-            "day": day,
-            "now": now,
-            "payment_type": payment_type,
-            "status": status,
-            "state": gateway_state,
-            "rows": json.dumps(
-                [[payment_id, *row] for payment_id, row in zip(ids, rows, strict=True)],
-                separators=(",", ":"),
-            ),
-        },
-    )
-    return ids
-
-
 def insert_run_payment_columns(
     session: Session,
     tenant_id: int,
@@ -167,11 +124,12 @@ def insert_run_payment_columns(
     status: str,
     gateway_state: str,
 ) -> list[int]:
-    """:func:`insert_run_payments` for a slice given as parallel columns
+    """A payment run's Processing electronic payments, given as parallel columns
     ``(account_ids, numbers, amounts_minor, currencies, payment_method_ids, gateway_ids,
-    comments, attempt_keys, attempt_sources)``: ONE ``INSERT ... SELECT`` from a JSON
-    array zipped from them, ids allocated first in a block (the caller holds SQLite's
-    write lock); their ids in order.
+    comments, attempt_keys, attempt_sources)`` (``gateway_order_id`` = the number): ONE
+    ``INSERT ... SELECT`` from a JSON array zipped from them, ids allocated first in a
+    block (:func:`insert_rows`'s rule: the caller holds SQLite's write lock); their ids in
+    order.
 
     Tenant: every payment is written under ``tenant_id``."""
     count = len(columns[0]) if columns else 0
