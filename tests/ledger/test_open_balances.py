@@ -379,3 +379,74 @@ def test_db_open_balances_checks_and_repairs(
         assert open_balances.rows(ctx.session, ctx.tenant_id) == [
             ("USD", JAN - timedelta(days=45), 50_00, 1)
         ]
+
+
+def _stored(runtime: Runtime, tenant_id: int) -> list[tuple[str, date, int, int]]:
+    """The date rows as another unit of work sees them (committed)."""
+    with runtime.service_context(tenant_id) as ctx:
+        return open_balances.rows(ctx.session, tenant_id)
+
+
+def test_date_rows_move_at_the_commit_and_stay_exact(runtime: Runtime, tenant: NewTenant) -> None:
+    """PostgreSQL writes a unit's changes to the (currency, due date) rows at its commit
+    (the row every invoice of a bill run shares is then held only while a unit commits):
+    a payment and a write-off of the same invoice in one unit, a savepoint kept and one
+    rolled back, and a unit rolled back all leave the summary equal to the ledger, on
+    both databases; until the commit other units see the rows as they were."""
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        world = World(ctx)
+        for _pick in range(3):
+            world.new_invoice(0, 100_00, 0, "Posted")
+    before = _stored(runtime, tenant.tenant_id)
+    assert before == [("USD", JAN, 300_00, 3)]
+    postgres = runtime.engine.dialect.name == "postgresql"
+
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        first, second, third = world.invoices
+        first, second, third = (ctx.session.merge(i) for i in (first, second, third))
+        ledger.apply_to_invoice(
+            ctx, first, EntryType.PAYMENT, 40_00, reference=None, comment=None, source="API"
+        )
+        ledger.apply_to_invoice(
+            ctx, first, EntryType.WRITE_OFF, 60_00, reference=None, comment=None, source="API"
+        )
+        with ctx.session.begin_nested():
+            ledger.apply_to_invoice(
+                ctx, second, EntryType.PAYMENT, 10_00, reference=None, comment=None, source="API"
+            )
+        savepoint = ctx.session.begin_nested()
+        ledger.apply_to_invoice(
+            ctx, third, EntryType.PAYMENT, 5_00, reference=None, comment=None, source="API"
+        )
+        savepoint.rollback()
+        # The table as the unit has it: on PostgreSQL the payment and the write-off are
+        # still held (only the kept savepoint's payment was written, at once).
+        table = open_balances.OpenBalance.__table__.c
+        written = ctx.session.execute(
+            select(table.balance_minor, table.invoices).where(table.tenant_id == ctx.tenant_id)
+        ).all()
+        assert [tuple(r) for r in written] == ([(290_00, 3)] if postgres else [(190_00, 2)])
+        assert _stored(runtime, tenant.tenant_id) == before  # another unit: the last commit's
+        # A reader in the unit itself sees them all.
+        assert open_balances.rows(ctx.session, ctx.tenant_id) == [("USD", JAN, 190_00, 2)]
+        assert open_balances.differences(ctx.session, ctx.tenant_id) == []
+    assert _stored(runtime, tenant.tenant_id) == [("USD", JAN, 190_00, 2)]
+
+    try:
+        with runtime.service_context(tenant.tenant_id) as ctx:
+            ledger.apply_to_invoice(
+                ctx,
+                ctx.session.merge(world.invoices[2]),
+                EntryType.PAYMENT,
+                100_00,
+                reference=None,
+                comment=None,
+                source="API",
+            )
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    assert _stored(runtime, tenant.tenant_id) == [("USD", JAN, 190_00, 2)]
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        assert open_balances.differences(ctx.session, ctx.tenant_id) == []
+        assert ctx.session.info.get("billcycle_open_balances_deferred") is None

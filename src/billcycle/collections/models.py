@@ -69,7 +69,10 @@ class CollectionAccount(TenantScoped, Timestamps, Base):
 
 
 class CollectionEvent(TenantScoped, Base):
-    """Never updated or deleted."""
+    """Never updated or deleted.
+
+    ``tenant_id`` carries no foreign key (the account's does, with its cascade): a
+    payment run writes an event per payment (migration 0034)."""
 
     __tablename__ = "collection_events"
     __table_args__ = (
@@ -77,6 +80,7 @@ class CollectionEvent(TenantScoped, Base):
         Index("ix_collection_events_invoice", "invoice_id", "tenant_id"),
     )
 
+    tenant_id: Mapped[int] = mapped_column(BigId, nullable=False)
     account_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
     )

@@ -515,7 +515,10 @@ def add_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 # [payment_id, succeeded, gateway_code, message]), the rest from the payments' rows:
 # what ``collections.outcomes`` records for each, with no parameter processing per row.
 # (``tenant_id + 0``: the payments by primary key from the JSON rows, never a tenant
-# index walked for each; PostgreSQL plans it alike.)
+# index walked for each. PostgreSQL: each payment looked up by primary key in a LATERAL
+# step of its own: joined, a payment run planned with the statistics of its start, when
+# the table was small, hashed the slice's rows against a sequential scan of every
+# payment, a read that grows with the run.)
 _OUTCOME_EVENTS = """
 INSERT INTO collection_events (tenant_id, account_id, event_type, business_date,
     occurred_at, invoice_id, payment_id, gateway_code, message, from_value, to_value,
@@ -524,13 +527,13 @@ SELECT p.tenant_id, p.account_id, CASE WHEN {ok} THEN :succeeded ELSE :failed EN
        :day, :now, NULL, p.id, {code}, NULLIF(substr({message}, 1, {limit}), ''), NULL,
        p.status, {obj}('paymentNumber', p.number, 'amountMinor', p.amount_minor)
 FROM {rows}
-JOIN payments p ON p.id = {payment} AND p.tenant_id + 0 = :t
+{join}
 ORDER BY {n}
 RETURNING payment_id, account_id
 """
 _OUTCOME_SQLITE = {
+    "join": "JOIN payments p ON p.id = json_extract(j.value, '$[0]') AND p.tenant_id + 0 = :t",
     "rows": "json_each(:rows) j",
-    "payment": "json_extract(j.value, '$[0]')",
     "ok": "json_extract(j.value, '$[1]')",
     "code": "json_extract(j.value, '$[2]')",
     "message": "json_extract(j.value, '$[3]')",
@@ -538,8 +541,9 @@ _OUTCOME_SQLITE = {
     "obj": "json_object",
 }
 _OUTCOME_POSTGRES = {
+    "join": "CROSS JOIN LATERAL (SELECT * FROM payments p WHERE p.id = (j.e->>0)::bigint"
+    " AND p.tenant_id + 0 = :t LIMIT 1) p",
     "rows": "json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS j(e, n)",
-    "payment": "(j.e->>0)::bigint",
     "ok": "(j.e->>1)::boolean",
     "code": "j.e->>2",
     "message": "j.e->>3",

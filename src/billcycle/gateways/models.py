@@ -58,12 +58,16 @@ class TestGatewayCharge(TenantScoped, Base):
     charge approved for a process that was killed before its commit is still here for
     the reconciler to find. One row per (tenant, idempotency key): the same key twice is
     the same transaction. No card number is ever stored, only the token.
+
+    ``tenant_id`` carries no foreign key (the gateway's does, with its cascade): a payment
+    run books a row per sale (migration 0034).
     """
 
     __test__ = False  # not a pytest test class, whatever its name says
     __tablename__ = "test_gateway_charges"
     __table_args__ = (UniqueConstraint("tenant_id", "idempotency_key"),)
 
+    tenant_id: Mapped[int] = mapped_column(BigId, nullable=False)
     gateway_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("payment_gateways.id", ondelete="CASCADE"), nullable=False
     )

@@ -64,6 +64,7 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    event,
     except_,
     func,
     literal,
@@ -74,7 +75,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from billcycle.db.base import Base
 from billcycle.db.engine import begin_sqlite_write
@@ -169,8 +170,65 @@ def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
         yield ids[start : start + _CHUNK]
 
 
+# -- the date rows written at the commit (PostgreSQL) -----------------------------------
+#
+# Every invoice of a bill run shares ONE (currency, due date) row, so two payment-run
+# workers settling slices at once both move it; written where a slice settled, the second
+# worker's settle waited for the first one's commit (most of that statement's samples
+# were ``Lock:transactionid``: docs/benchmarks.md, "Payment runs on PostgreSQL (session
+# 7, paypg)"). On PostgreSQL the changes to the date rows are therefore computed where
+# the balances move (from the balances as the ledger has them then) and kept in the
+# unit's ``session.info``, summed per key, and written right before its commit
+# (``before_commit``), keys sorted: a unit then holds a date row only while it commits,
+# and a unit that holds one never waits for anything else but other date rows, taken in
+# key order. Changes are sums, so when they are written does not change the result; the
+# ``open_balance_aging`` date the account rows (written at once, as before) were
+# bucketed at stays locked (shared) until the commit. Dropped with a rolled back unit;
+# inside a savepoint they are written at once (a rolled back savepoint takes them with
+# it). What reads or rebuilds the date rows in a unit (:func:`rows`,
+# :func:`differences`, :func:`rebuild`, the aging report, ...) writes them first
+# (:func:`write_pending`). ``post_summing`` (a bill run's posting) still writes its date
+# rows in its statement.
+_DEFERRED = "billcycle_open_balances_deferred"
+
+
+def write_pending(session: Session) -> None:
+    """Write the date-row changes the unit of work holds (see ``_DEFERRED``), keys sorted.
+    Called before the commit; nothing to do when it holds none."""
+    pending: dict[int, dict[Key, list[int]]] | None = session.info.pop(_DEFERRED, None)
+    for tenant_id, changes in sorted((pending or {}).items()):
+        _write_due(session, tenant_id, changes)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    if _DEFERRED in session.info and not session.in_nested_transaction():
+        write_pending(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the unit's own transaction: committed or rolled back
+        session.info.pop(_DEFERRED, None)
+
+
 def _upsert(session: Session, tenant_id: int, changes: dict[Key, list[int]]) -> None:
-    """Add (balance, invoices) to each key's row, creating it: ONE statement, keys sorted."""
+    """Add (balance, invoices) to each key's row, creating it: ONE statement, keys sorted;
+    on PostgreSQL outside a savepoint, at the unit's commit (see ``_DEFERRED``)."""
+    if session.get_bind().dialect.name != "postgresql" or session.in_nested_transaction():
+        _write_due(session, tenant_id, changes)
+        return
+    held: dict[Key, list[int]] = session.info.setdefault(_DEFERRED, {}).setdefault(tenant_id, {})
+    for key, (balance, count) in changes.items():
+        change = held.get(key)
+        if change is None:
+            held[key] = [balance, count]
+        else:
+            change[0] += balance
+            change[1] += count
+
+
+def _write_due(session: Session, tenant_id: int, changes: dict[Key, list[int]]) -> None:
     rows = [
         {
             "tenant_id": tenant_id,
@@ -631,6 +689,21 @@ ON CONFLICT (tenant_id, currency, bucket, account_id) DO UPDATE SET
 """
 
 
+# PostgreSQL: both summaries in ONE statement (the balances read once, not once per
+# upsert): the account rows upserted by a data-modifying step, the date rows' changes
+# grouped and returned, to be written at the unit's commit (``_DEFERRED``).
+_MOVED_CHANGES = (
+    """, a AS (
+"""
+    + _MOVED_ACCOUNTS.strip()
+    + """
+)
+SELECT currency, due_date, SUM(moved), SUM(crossed) FROM m
+GROUP BY currency, due_date HAVING SUM(moved) <> 0 OR SUM(crossed) <> 0
+"""
+)
+
+
 # SQLite reads ``AS MATERIALIZED`` from 3.35 on; an older one plans the step as it likes.
 _SQLITE_MATERIALIZED = "MATERIALIZED" if sqlite3.sqlite_version_info >= (3, 35) else ""
 
@@ -639,12 +712,16 @@ def entries_applied_many(
     session: Session, tenant_id: int, applied: Sequence[tuple[int, int]]
 ) -> None:
     """:func:`entries_applied` for many (invoice id, amount) at once, with no Python per
-    invoice: the same reads and the same upserts (keys in order) as two statements over
-    one JSON array (a payment run's slice settles a thousand applications)."""
+    invoice: the same reads and the same upserts (keys in order) over one JSON array (a
+    payment run's slice settles a thousand applications). SQLite: two statements, each
+    reading the balances and upserting. PostgreSQL: ONE statement reading them and
+    returning both summaries' changes, held until the unit's commit (``_DEFERRED``;
+    written at once inside a savepoint)."""
     if not applied:
         return
     postgres = session.get_bind().dialect.name == "postgresql"
     as_of = _as_of(session, tenant_id)  # first: see _as_of
+    edges = {f"d{days}": as_of - timedelta(days=days) for days in (0, 30, 60, 90)}
     if postgres:
         parts = {
             "rows": "json_array_elements(CAST(:rows AS json)) AS j(e)",
@@ -669,12 +746,15 @@ def entries_applied_many(
         "posted": InvoiceStatus.POSTED.value,
         "rows": json.dumps([[int(i), int(a)] for i, a in applied], separators=(",", ":")),
     }
+    dates = [bindparam(name, type_=Date) for name in edges]
+    if postgres:
+        both = text(moved + _MOVED_CHANGES.format(all_bucket=ALL)).bindparams(*dates)
+        found = session.connection().execute(both, {**params, **edges})
+        _upsert(session, tenant_id, {(c, d): [int(b), int(n)] for c, d, b, n in found})
+        return
     session.execute(text(moved + _MOVED_DUE), params)
-    edges = {f"d{days}": as_of - timedelta(days=days) for days in (0, 30, 60, 90)}
     session.execute(
-        text(moved + _MOVED_ACCOUNTS.format(all_bucket=ALL)).bindparams(
-            *(bindparam(name, type_=Date) for name in edges)
-        ),
+        text(moved + _MOVED_ACCOUNTS.format(all_bucket=ALL)).bindparams(*dates),
         {**params, **edges},
     )
 
@@ -759,6 +839,7 @@ def age_to(session: Session, tenant_id: int, today: date) -> int:
 
 def rows(session: Session, tenant_id: int) -> list[tuple[str, date, int, int]]:
     """(currency, due date, balance, invoices) of the tenant's keys that owe something."""
+    write_pending(session)  # see _DEFERRED
     return [
         (str(c), d, int(b), int(n))
         for c, d, b, n in session.execute(
@@ -818,6 +899,7 @@ class Difference:
 
 def differences(session: Session, tenant_id: int | None = None) -> list[Difference]:
     """Every key where the summary disagrees with the invoices and the ledger."""
+    write_pending(session)  # see _DEFERRED
     actual = {
         (int(t), str(c), d): (int(b), int(n))
         for t, c, d, b, n in session.execute(recomputed_query(tenant_id))
@@ -848,7 +930,13 @@ def rebuild(session: Session, tenant_id: int | None = None) -> None:
     ``INSERT ... SELECT``. The caller holds the write lock (SQLite) or runs it where no
     balance moves meanwhile (the migration, ``billcycle db open-balances --repair``:
     PostgreSQL takes a ``SHARE ROW EXCLUSIVE`` lock on the table first)."""
+    write_pending(session)  # see _DEFERRED
     if session.get_bind().dialect.name == "postgresql":
+        # The tenants' dates first, as writers take them (``_as_of``): a writer holding
+        # its changes until its commit (``_DEFERRED``) holds its date, and would wait at
+        # its commit for the table lock below while this waited for the date.
+        for tenant in _tenants(session, tenant_id):
+            _as_of(session, tenant, exclusive=True)
         # Writers wait for this transaction; the recomputation below sees every
         # transaction that moved the summary before it (they committed to release the
         # lock), and the deltas of those that move it later apply on top of it.

@@ -550,7 +550,9 @@ def aging(
 ) -> list[tuple[str, int, int, int]]:
     """(currency, bucket, open balance, invoices) over the posted invoices with a balance,
     read from their summary per (currency, due date) that the ledger's write paths keep
-    (``ledger.open_balances_repository``): a few thousand rows, however many invoices are open."""
+    (``ledger.open_balances_repository``): a few thousand rows, however many invoices are open
+    (with the changes its unit of work holds until the commit written first)."""
+    open_balances.write_pending(session)
     summary = OpenBalance.__table__.c
     inner = (
         select(
