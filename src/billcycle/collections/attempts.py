@@ -56,9 +56,12 @@ def due_attempts(
     if unknown:
         rows.update(repo.plain_account_rows(ctx.session, ctx.tenant_id, unknown))
     busy = repo.accounts_with_processing_payments(ctx.session, ctx.tenant_id, account_ids)
-    last = repo.last_attempts(ctx.session, ctx.tenant_id, [i.invoice_id for i in candidates])
     tenant = tenant_policy(ctx)
-    due: list[DueAttempt] = []
+    # The latest policy day each invoice has reached, per (days, due date): a month's
+    # invoices share a handful of due dates. Only the invoices past a day are looked up
+    # in the attempt log.
+    latest_of: dict[tuple[tuple[int, ...], date], int | None] = {}
+    reached: list[tuple[OverdueInvoice, int]] = []
     for invoice in candidates:
         row = rows.get(invoice.account_id)
         policy = merged(tenant, row)
@@ -66,12 +69,17 @@ def due_attempts(
             continue
         if row is not None and row.cancelled_on is not None:
             continue
-        reached = [
-            day for day in policy.attempt_days if invoice.due_date + timedelta(days=day) <= today
-        ]
-        if not reached:
-            continue
-        latest = max(reached)
+        key = (tuple(policy.attempt_days), invoice.due_date)
+        if key in latest_of:
+            latest = latest_of[key]
+        else:
+            days = [d for d in key[0] if invoice.due_date + timedelta(days=d) <= today]
+            latest = latest_of[key] = max(days) if days else None
+        if latest is not None:
+            reached.append((invoice, latest))
+    last = repo.last_attempts(ctx.session, ctx.tenant_id, [i.invoice_id for i, _ in reached])
+    due: list[DueAttempt] = []
+    for invoice, latest in reached:
         previous = last.get(invoice.invoice_id)
         if previous is not None and previous >= invoice.due_date + timedelta(days=latest):
             continue

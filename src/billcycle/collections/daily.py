@@ -14,9 +14,8 @@ from datetime import date, timedelta
 
 from billcycle.collections import repository as repo
 from billcycle.collections.attempts import due_attempts, record_attempts
-from billcycle.collections.policy import merged, tenant_policy
+from billcycle.collections.policy import tenant_policy
 from billcycle.collections.standing import StandingPass, evaluate_standing
-from billcycle.collections.statuses import AccountStanding
 from billcycle.context import ServiceContext
 from billcycle.paymentruns import service as payment_runs
 from billcycle.paymentruns.spec import DataRecord, PaymentRunSpec
@@ -130,10 +129,11 @@ def next_due_day(ctx: ServiceContext, after: date) -> date | None:
             if due + timedelta(days=k) > after:
                 candidates.append(due + timedelta(days=k))
                 break
-    for row in repo.rows_in_dunning(session, tenant_id):
-        if row.cancelled_on is not None or row.suspended_on is not None:
-            continue
-        if row.standing == AccountStanding.POOR_STANDING and row.poor_standing_since:
-            grace = timedelta(days=merged(tenant, row).grace_days)
-            candidates.append(max(row.poor_standing_since + grace, tomorrow))
+    # The end of each grace period (the tenant's, or an account's own), as two small
+    # reads: the earliest start under the tenant's grace, and the accounts with their own.
+    earliest, own = repo.grace_ends(session, tenant_id)
+    if earliest is not None:
+        candidates.append(max(earliest + timedelta(days=tenant.grace_days), tomorrow))
+    for since, grace_days in own:
+        candidates.append(max(since + timedelta(days=grace_days), tomorrow))
     return min(candidates, default=None)

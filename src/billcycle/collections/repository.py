@@ -28,11 +28,14 @@ from sqlalchemy.orm.util import identity_key
 from billcycle.accounts.models import Account
 from billcycle.collections.models import CollectionAccount, CollectionEvent, CollectionPolicyRow
 from billcycle.collections.statuses import AccountStanding, CollectionEventType
-from billcycle.db.bulk import is_postgres
+from billcycle.db.bulk import is_postgres, sqlite_storage_value
 from billcycle.db.types import UtcDateTime
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger import repository as ledger_repo
+from billcycle.ledger.models import LedgerEntry
+from billcycle.ledger.open_balances_repository import ALL as OPEN_IN_ALL_BUCKETS
+from billcycle.ledger.open_balances_repository import OpenAccountBalance
 from billcycle.payments.models import Payment
 from billcycle.payments.statuses import PaymentStatus
 from billcycle.subscriptions.models import Subscription
@@ -243,13 +246,18 @@ def plain_account_rows(
     unique = sorted(set(account_ids))
     for start in range(0, len(unique), 1000):
         for row in session.execute(
-            select(*_ROW_COLUMNS).where(
-                CollectionAccount.tenant_id == tenant_id,
-                CollectionAccount.account_id.in_(unique[start : start + 1000]),
-            )
+            _ROWS_OF_ACCOUNTS, {"tenant_id": tenant_id, "ids": unique[start : start + 1000]}
         ):
             found[row.account_id] = _plain(row)
     return found
+
+
+# Built once, the ids one expanding parameter: building ``in_()`` of a thousand ids
+# coerced each id (~1 ms a statement).
+_ROWS_OF_ACCOUNTS = select(*_ROW_COLUMNS).where(
+    CollectionAccount.tenant_id == bindparam("tenant_id"),
+    CollectionAccount.account_id.in_(bindparam("ids", expanding=True)),
+)
 
 
 _accounts_table = cast(Table, CollectionAccount.__table__)
@@ -268,14 +276,68 @@ _WRITE_ROWS = (
 
 
 def write_account_rows(session: Session, rows: Sequence[AccountRow]) -> int:
-    """Write the state of those of ``rows`` that changed since read (one executemany by
-    primary key, in the rows' order); an ORM object of one of them that the session
+    """Write the state of those of ``rows`` that changed since read (on SQLite one
+    ``UPDATE ... FROM`` a JSON parameter, on PostgreSQL one executemany by primary key,
+    in the rows' order); an ORM object of one of them that the session
     holds is expired, so a later ORM read sees what was written. Returns how many.
 
     Tenant: the rows were read under the caller's tenant; their ids are written."""
     changed = [row for row in rows if row.state() != row.written]
     if not changed:
         return 0
+    if not is_postgres(session):
+        # One UPDATE ... FROM the rows as one JSON parameter: an executemany paid
+        # SQLAlchemy's parameter processing per row (a month's first overdue day writes
+        # every account's row, and its payment run writes most of them back). The
+        # values as the column types store them (ISO dates, naive UTC instants, the JSON
+        # list as the JSON type writes it).
+        session.execute(
+            _WRITE_ROWS_SQLITE,
+            {
+                "rows": json.dumps(
+                    [
+                        [
+                            row.id,
+                            row.standing,
+                            sqlite_storage_value(row.poor_standing_since),
+                            sqlite_storage_value(row.suspended_on),
+                            json.dumps(list(row.suspended_subscriptions or [])),
+                            sqlite_storage_value(row.cancelled_on),
+                            sqlite_storage_value(row.updated_at),
+                        ]
+                        for row in changed
+                    ],
+                    separators=(",", ":"),
+                )
+            },
+        )
+    else:
+        _write_rows_one_by_one(session, changed)
+    held = session.identity_map
+    for row in changed:
+        row.written = row.state()
+        obj = held.get(identity_key(CollectionAccount, row.id))
+        if obj is not None:
+            session.expire(obj)
+    return len(changed)
+
+
+_WRITE_ROWS_SQLITE = text(
+    """
+UPDATE collection_accounts
+SET standing = json_extract(v.value, '$[1]'),
+    poor_standing_since = json_extract(v.value, '$[2]'),
+    suspended_on = json_extract(v.value, '$[3]'),
+    suspended_subscriptions = json_extract(v.value, '$[4]'),
+    cancelled_on = json_extract(v.value, '$[5]'),
+    updated_at = json_extract(v.value, '$[6]')
+FROM json_each(:rows) AS v
+WHERE collection_accounts.id = json_extract(v.value, '$[0]')
+"""
+)
+
+
+def _write_rows_one_by_one(session: Session, changed: Sequence[AccountRow]) -> None:
     session.execute(
         _WRITE_ROWS,
         [
@@ -291,13 +353,6 @@ def write_account_rows(session: Session, rows: Sequence[AccountRow]) -> int:
             for row in changed
         ],
     )
-    held = session.identity_map
-    for row in changed:
-        row.written = row.state()
-        obj = held.get(identity_key(CollectionAccount, row.id))
-        if obj is not None:
-            session.expire(obj)
-    return len(changed)
 
 
 def ensure_account_row(
@@ -340,6 +395,35 @@ def rows_in_dunning(
     return [_plain(row) for row in session.execute(select(*_ROW_COLUMNS).where(*where))]
 
 
+def grace_ends(session: Session, tenant_id: int) -> tuple[date | None, list[tuple[date, int]]]:
+    """When the poor standing of the tenant's accounts in poor standing, not suspended nor
+    cancelled, started: the earliest of those without a grace period of their own, and
+    (start, own grace days) of each that has one. Two reads of a few values (the clock's
+    next due day asks at every step), not the rows in dunning."""
+    where = [
+        CollectionAccount.tenant_id == tenant_id,
+        CollectionAccount.standing == AccountStanding.POOR_STANDING.value,
+        CollectionAccount.poor_standing_since.is_not(None),
+        CollectionAccount.suspended_on.is_(None),
+        CollectionAccount.cancelled_on.is_(None),
+    ]
+    earliest = session.scalar(
+        select(func.min(CollectionAccount.poor_standing_since)).where(
+            *where, CollectionAccount.grace_days.is_(None)
+        )
+    )
+    own: list[tuple[date, int]] = [
+        (since, int(days or 0))
+        for since, days in session.execute(
+            select(CollectionAccount.poor_standing_since, CollectionAccount.grace_days).where(
+                *where, CollectionAccount.grace_days.is_not(None)
+            )
+        )
+        if since is not None
+    ]
+    return earliest, own
+
+
 # -- overdue invoices -----------------------------------------------------------------------
 
 
@@ -354,21 +438,60 @@ class OverdueInvoice:
     auto_pay: bool
 
 
-def overdue_invoices(
-    session: Session, tenant_id: int, today: date, account_ids: Sequence[int] | None = None
-) -> list[OverdueInvoice]:
-    """Posted invoices of the tenant past their due date with something still owed, in
-    one query (the balance is the ledger's, a correlated sum per past-due invoice)."""
-    balance = ledger_repo.balance_column(tenant_id)
-    where = [
-        Invoice.tenant_id == tenant_id,
-        Invoice.status == InvoiceStatus.POSTED.value,
-        Invoice.due_date < today,
+def _overdue_statement(of_accounts: bool) -> Any:
+    """The overdue read (:func:`overdue_invoices`), built once per shape: the tenant, the
+    day and the accounts are bound parameters (the accounts one expanding list, used in
+    its three places), so a call neither builds nor compiles a statement."""
+    tenant_id: Any = bindparam("tenant_id")
+    today = bindparam("today", type_=Date)
+    accounts: Any = bindparam("account_ids", expanding=True)
+    posted = InvoiceStatus.POSTED.value
+    applied = (
+        select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
+        .where(LedgerEntry.tenant_id == tenant_id, LedgerEntry.invoice_id == Invoice.id)
+        .correlate(Invoice)
+        .scalar_subquery()
+    )
+    later = cast(Table, Invoice.__table__).alias("due_later")
+    later_applied = (
+        select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
+        .where(LedgerEntry.tenant_id == tenant_id, LedgerEntry.invoice_id == later.c.id)
+        .correlate(later)
+        .scalar_subquery()
+    )
+    where = [Invoice.tenant_id == tenant_id, Invoice.status == posted, Invoice.due_date < today]
+    later_where = [
+        later.c.tenant_id == tenant_id,
+        later.c.status == posted,
+        later.c.due_date >= today,
+        later.c.amount_minor - later_applied > 0,
     ]
-    if account_ids is not None:
-        if not account_ids:
-            return []
-        where.append(Invoice.account_id.in_(list(account_ids)))
+    owing_where = [
+        OpenAccountBalance.tenant_id == tenant_id,
+        OpenAccountBalance.bucket == OPEN_IN_ALL_BUCKETS,
+    ]
+    if of_accounts:
+        where.append(Invoice.account_id.in_(accounts))
+        later_where.append(later.c.account_id.in_(accounts))
+        owing_where.append(OpenAccountBalance.account_id.in_(accounts))
+    not_due = (
+        select(later.c.account_id, later.c.currency, func.count().label("invoices"))
+        .where(*later_where)
+        .group_by(later.c.account_id, later.c.currency)
+        .cte("not_due")
+    )
+    owing = (
+        select(OpenAccountBalance.account_id)
+        .outerjoin(
+            not_due,
+            and_(
+                not_due.c.account_id == OpenAccountBalance.account_id,
+                not_due.c.currency == OpenAccountBalance.currency,
+            ),
+        )
+        .where(*owing_where, OpenAccountBalance.invoices > func.coalesce(not_due.c.invoices, 0))
+    )
+    where.append(Invoice.account_id.in_(owing.scalar_subquery()))
     inner = (
         select(
             Invoice.id.label("id"),
@@ -377,15 +500,38 @@ def overdue_invoices(
             Invoice.due_date.label("due_date"),
             Invoice.currency.label("currency"),
             Account.auto_pay.label("auto_pay"),
-            balance,
+            (Invoice.amount_minor - applied).label("balance_minor"),
         )
         .join(Account, Account.id == Invoice.account_id)
         .where(*where)
         .subquery()
     )
-    rows = session.execute(
-        select(inner).where(inner.c.balance_minor > 0).order_by(inner.c.due_date, inner.c.id)
-    ).all()
+    return select(inner).where(inner.c.balance_minor > 0).order_by(inner.c.due_date, inner.c.id)
+
+
+_OVERDUE = _overdue_statement(False)
+_OVERDUE_OF_ACCOUNTS = _overdue_statement(True)
+
+
+def overdue_invoices(
+    session: Session, tenant_id: int, today: date, account_ids: Sequence[int] | None = None
+) -> list[OverdueInvoice]:
+    """Posted invoices of the tenant past their due date with something still owed, in
+    one query (the balance is the ledger's, a correlated sum per past-due invoice), in
+    due date then id order.
+
+    Only the invoices of the accounts owing something past due are summed: those whose
+    count of open invoices in a currency (``open_account_balances``, bucket ALL, kept in
+    step with every balance change) exceeds their count of open invoices not yet due.
+    So the paid history (most of a year's invoices) is not summed again each day; the
+    invoices not yet due are about one month's."""
+    params: dict[str, Any] = {"tenant_id": tenant_id, "today": today}
+    statement = _OVERDUE
+    if account_ids is not None:
+        if not account_ids:
+            return []
+        params["account_ids"] = list(account_ids)
+        statement = _OVERDUE_OF_ACCOUNTS
     return [
         OverdueInvoice(
             invoice_id=row.id,
@@ -396,7 +542,7 @@ def overdue_invoices(
             currency=row.currency,
             auto_pay=bool(row.auto_pay),
         )
-        for row in rows
+        for row in session.execute(statement, params)
     ]
 
 
@@ -406,18 +552,23 @@ def last_attempts(session: Session, tenant_id: int, invoice_ids: Sequence[int]) 
     unique = sorted(set(invoice_ids))
     for start in range(0, len(unique), 1000):
         rows = session.execute(
-            select(CollectionEvent.invoice_id, func.max(CollectionEvent.business_date))
-            .where(
-                CollectionEvent.tenant_id == tenant_id,
-                CollectionEvent.event_type == CollectionEventType.ATTEMPT.value,
-                CollectionEvent.invoice_id.in_(unique[start : start + 1000]),
-            )
-            .group_by(CollectionEvent.invoice_id)
+            _LAST_ATTEMPTS, {"tenant_id": tenant_id, "ids": unique[start : start + 1000]}
         )
         for invoice_id, day in rows:
             if invoice_id is not None:
                 found[int(invoice_id)] = day
     return found
+
+
+_LAST_ATTEMPTS = (
+    select(CollectionEvent.invoice_id, func.max(CollectionEvent.business_date))
+    .where(
+        CollectionEvent.tenant_id == bindparam("tenant_id"),
+        CollectionEvent.event_type == CollectionEventType.ATTEMPT.value,
+        CollectionEvent.invoice_id.in_(bindparam("ids", expanding=True)),
+    )
+    .group_by(CollectionEvent.invoice_id)
+)
 
 
 def accounts_with_processing_payments(
@@ -429,16 +580,22 @@ def accounts_with_processing_payments(
     for start in range(0, len(unique), 1000):
         found.update(
             session.scalars(
-                select(Payment.account_id)
-                .where(
-                    Payment.tenant_id == tenant_id,
-                    Payment.status == PaymentStatus.PROCESSING.value,
-                    Payment.account_id.in_(unique[start : start + 1000]),
-                )
-                .distinct()
+                _PROCESSING_OF_ACCOUNTS,
+                {"tenant_id": tenant_id, "ids": unique[start : start + 1000]},
             )
         )
     return found
+
+
+_PROCESSING_OF_ACCOUNTS = (
+    select(Payment.account_id)
+    .where(
+        Payment.tenant_id == bindparam("tenant_id"),
+        Payment.status == PaymentStatus.PROCESSING.value,
+        Payment.account_id.in_(bindparam("ids", expanding=True)),
+    )
+    .distinct()
+)
 
 
 def open_invoice_ids(session: Session, tenant_id: int, account_id: int) -> list[int]:
@@ -485,17 +642,21 @@ def payment_rows(session: Session, tenant_id: int, payment_ids: Sequence[int]) -
     an outcome event needs (id, account id, number, amount, status): no ORM object."""
     if not payment_ids:
         return {}
-    rows = session.execute(
-        select(
-            Payment.id,
-            Payment.account_id,
-            Payment.number,
-            Payment.amount_minor,
-            Payment.currency,
-            Payment.status,
-        ).where(Payment.tenant_id == tenant_id, Payment.id.in_(list(payment_ids)))
-    )
+    rows = session.execute(_PAYMENT_ROWS, {"tenant_id": tenant_id, "ids": list(payment_ids)})
     return {row.id: row for row in rows}
+
+
+_PAYMENT_ROWS = select(
+    Payment.id,
+    Payment.account_id,
+    Payment.number,
+    Payment.amount_minor,
+    Payment.currency,
+    Payment.status,
+).where(
+    Payment.tenant_id == bindparam("tenant_id"),
+    Payment.id.in_(bindparam("ids", expanding=True)),
+)
 
 
 # -- events ----------------------------------------------------------------------------------

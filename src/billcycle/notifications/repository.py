@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account, Contact
@@ -136,28 +136,36 @@ def items_by_invoice(
     return grouped
 
 
+# Built once, the ids one expanding parameter (building ``in_()`` of a thousand ids
+# coerced each of them).
+_BILL_TO = (
+    select(
+        Account.id,
+        Account.account_number,
+        Account.name,
+        Account.invoice_delivery_prefs_email,
+        Contact.first_name,
+        Contact.last_name,
+        Contact.work_email,
+        Contact.personal_email,
+    )
+    .outerjoin(
+        Contact,
+        and_(Contact.id == Account.bill_to_contact_id, Contact.tenant_id == bindparam("tenant_id")),
+    )
+    .where(
+        Account.tenant_id == bindparam("tenant_id"),
+        Account.id.in_(bindparam("ids", expanding=True)),
+    )
+)
+
+
 def bill_to_contacts(
     session: Session, tenant_id: int, account_ids: Iterable[int]
 ) -> dict[int, BillToRow]:
     found: dict[int, BillToRow] = {}
     for chunk in _chunks(sorted(set(account_ids))):
-        result = session.execute(
-            select(
-                Account.id,
-                Account.account_number,
-                Account.name,
-                Account.invoice_delivery_prefs_email,
-                Contact.first_name,
-                Contact.last_name,
-                Contact.work_email,
-                Contact.personal_email,
-            )
-            .outerjoin(
-                Contact,
-                and_(Contact.id == Account.bill_to_contact_id, Contact.tenant_id == tenant_id),
-            )
-            .where(Account.tenant_id == tenant_id, Account.id.in_(chunk))
-        )
+        result = session.execute(_BILL_TO, {"tenant_id": tenant_id, "ids": list(chunk)})
         for row in result:
             found[row[0]] = BillToRow(
                 account_id=row[0],
