@@ -47,6 +47,7 @@ def python_path_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     with monkeypatch.context() as patched:
         patched.setattr(payment_sql_repository, "pass_good", lambda *args: 0)
         patched.setattr(payment_sets, "shape", lambda *args: None)
+        patched.setattr(payment_sets, "record_in_sql", lambda *args: None)
         yield
 
 
@@ -348,7 +349,15 @@ def test_set_based_chunks_move_the_ar_summaries_as_the_python_path(
         recorded.append(-1 if written is None else len(written))
         return written
 
+    real_in_sql = payment_sets.record_in_sql
+
+    def counted_in_sql(*args: Any) -> tuple[list[int], list[int]] | None:
+        written = real_in_sql(*args)
+        recorded.append(-1 if written is None else len(written[1]))
+        return written
+
     monkeypatch.setattr(payment_sets, "record", counted)
+    monkeypatch.setattr(payment_sets, "record_in_sql", counted_in_sql)
     after = _compare(api, runtime, jobs, monkeypatch, bodies)
     assert recorded == [8, 1]  # both chunks set-based
     _, status, _ = after["done"]
@@ -399,7 +408,15 @@ def test_a_chunk_that_crashes_after_writing_is_recorded_once(
         recorded.append(-1 if written is None else len(written))
         return written
 
+    real_in_sql = payment_sets.record_in_sql
+
+    def counted_in_sql(*args: Any) -> tuple[list[int], list[int]] | None:
+        written = real_in_sql(*args)
+        recorded.append(-1 if written is None else len(written[1]))
+        return written
+
     monkeypatch.setattr(payment_sets, "record", counted)
+    monkeypatch.setattr(payment_sets, "record_in_sql", counted_in_sql)
     jobs.run_until_idle()
     assert crashes == [1]
     assert recorded == [8, 8, 8, 4]  # set-based, the first chunk twice
@@ -439,15 +456,16 @@ def test_cancel_between_chunks_keeps_whole_chunks(
     jobs.run_until_idle()
     ok(fpost(api, "/v1/BulkApi/Process", {"id": job["id"]}))
     seen: list[int] = []
-    real = payment_sets.shape
+    real = payment_sets.in_sql
 
-    def cancel_at_third(ctx: Any, *args: Any) -> payment_sets.Shape | None:
+    def cancel_at_third(ctx: Any) -> bool:
+        # Asked as each processing chunk begins, before it takes any lock.
         seen.append(1)
         if len(seen) == 3:  # the API cancels as the third chunk begins
             ok(fpost(api, f"/v1/BulkApi/Cancel/{job['id']}"))
-        return real(ctx, *args)
+        return real(ctx)
 
-    monkeypatch.setattr(payment_sets, "shape", cancel_at_third)
+    monkeypatch.setattr(payment_sets, "in_sql", cancel_at_third)
     jobs.run_until_idle()
     done = ok(fget(api, f"/v1/BulkApi/{job['id']}", view="Full"))
     assert done["status"] == "ProcessedWithErrors"
