@@ -102,6 +102,12 @@ def in_sql(ctx: ServiceContext) -> bool:
     return not is_postgres(ctx.session)
 
 
+def charges_any(ctx: ServiceContext, job_id: int, first_seq: int, last_seq: int) -> bool:
+    """SQLite: whether the chunk has a record to charge (it then goes the Python way
+    before taking any lock, as :func:`shape` sends it)."""
+    return payment_sql_repository.any_charged(ctx.session, job_id, first_seq, last_seq)
+
+
 def record_in_sql(
     ctx: ServiceContext, job_id: int, first_seq: int, last_seq: int
 ) -> tuple[list[int], list[int]] | None:

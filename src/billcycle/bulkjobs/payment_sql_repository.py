@@ -181,6 +181,8 @@ def _chunk(status: str) -> str:
 def _validate_sql(postgres: bool) -> str:
     # MATERIALIZED: each record's JSON is read once and each amount converted once (a
     # flattened CTE repeats the expressions wherever its columns are used).
+    if not postgres:
+        return _validate_sqlite()
     d = _dialect(postgres)
     e = _exponent("a.currency")
     return f"""
@@ -219,6 +221,46 @@ bad AS (
 UPDATE bulk_job_records SET status = '{RecordStatus.PASSED_VALIDATION.value}', details = NULL
 WHERE id IN (SELECT id FROM good EXCEPT SELECT id FROM bad)
   AND status = '{RecordStatus.PENDING.value}'
+"""  # noqa: S608 (our words, constants and ints only)
+
+
+def _validate_sqlite() -> str:
+    """SQLite: the same judgement as PostgreSQL's statement in two materialized steps
+    instead of six (session 7: ~30% less CPU a chunk): ``x``, each record with each of
+    its allocations (LEFT JOIN: ``k`` NULL for a record without any), ``y``, the amounts
+    in minor units and each allocation's invoice with its balance (by primary key), then
+    the verdict by two groupings: per (record, invoice) the failures of the rows and the
+    invoice's share against its balance, per record its amount and allocations' total.
+    What it does not pass stays pending for the Python rules."""
+    d = _dialect(False)
+    e = _exponent("a.currency")
+    return f"""
+WITH x AS MATERIALIZED (
+  SELECT r.id, a.id AS cid, {e} AS e, {d.amount} AS t, {d.auto} AS auto,
+    al.id AS k, {d.al_invoice} AS iid, {d.al_amount} AS at
+  FROM {d.records} r JOIN accounts a ON a.id = {d.customer} AND a.tenant_id = :tenant
+  LEFT JOIN json_each(r.d, '$.paymentAllocations') AS al ON 1
+  WHERE {_chunk(RecordStatus.PENDING)} AND {d.kind} IN ({_kinds()})
+    AND ({d.reference} IS NULL OR length({d.reference}) <= {MAX_REFERENCE})
+),
+y AS MATERIALIZED (
+  SELECT x.id, x.cid, x.auto, x.k, x.iid, {_minor(d, "t", "e")} AS amount_minor,
+    {_minor(d, "at", "e")} AS minor, i.id AS found, i.account_id, i.status,
+    {_balance()} AS balance
+  FROM x LEFT JOIN invoices i ON i.id = x.iid AND i.tenant_id + 0 = :tenant
+),
+per AS (
+  SELECT id, max(amount_minor) AS amount_minor, SUM(minor) AS minor,
+    max(k IS NOT NULL AND (auto OR found IS NULL OR account_id <> cid
+      OR status <> '{InvoiceStatus.POSTED.value}' OR minor IS NULL OR minor <= 0))
+    OR (max(k IS NOT NULL) AND SUM(minor) > max(balance)) AS bad
+  FROM y GROUP BY id, iid
+)
+UPDATE bulk_job_records SET status = '{RecordStatus.PASSED_VALIDATION.value}', details = NULL
+WHERE id IN (
+  SELECT id FROM per GROUP BY id
+  HAVING max(amount_minor) > 0 AND NOT max(bad) AND COALESCE(SUM(minor), 0) <= max(amount_minor)
+) AND status = '{RecordStatus.PENDING.value}'
 """  # noqa: S608 (our words, constants and ints only)
 
 
@@ -498,6 +540,24 @@ SELECT EXISTS (SELECT 1 FROM temp.bulk_pay_invoices
   WHERE account_id IS NULL OR account_id <> cid OR status <> '{InvoiceStatus.POSTED.value}'
     OR minor > balance)
 """  # noqa: S608 (our words only)
+
+
+_ANY_CHARGED = f"""
+SELECT EXISTS (SELECT 1 FROM bulk_job_records r
+  WHERE {_chunk(RecordStatus.PASSED_VALIDATION)}
+    AND COALESCE(json_extract(r.data, '$.paymentMethod') IN ({_kinds()}), 0) = 0)
+"""  # noqa: S608 (our words only)
+
+
+def any_charged(session: Session, job_id: int, first_seq: int, last_seq: int) -> bool:
+    """SQLite: whether an awaiting record of the chunk is charged (a CreditCard or ACH
+    record, ``payment_records.is_charged``): one read, in no transaction (the caller
+    holds no lock yet: a chunk that charges must not hold the write lock while its
+    charges' own units of work write).
+
+    Tenant: the caller resolved ``job_id`` under its tenant (or took it from its chunk)."""
+    sql = _ranged(_ANY_CHARGED, first_seq, last_seq)
+    return bool(_one(dbapi(session), sql, {"job_id": job_id}))
 
 
 def stage_chunk(

@@ -141,7 +141,12 @@ class ProcessPaymentChunk:
         job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
         _refresh_statistics_once(ctx, job_id)
         if payment_sets.in_sql(ctx):
-            if self._record_in_sql(ctx, chunk):
+            # A chunk that charges goes the Python way holding no lock (its charges
+            # commit in units of work of their own); any other takes the write lock and
+            # is recorded by SQL when it still fits (else the Python rules judge it).
+            if not payment_sets.charges_any(ctx, job_id, first, last) and self._record_in_sql(
+                ctx, chunk
+            ):
                 return
         else:
             with no_cycle_collection():
