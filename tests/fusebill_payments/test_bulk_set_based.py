@@ -283,6 +283,28 @@ def test_mixed_records_get_the_python_paths_outcome(
     assert [p[7] for p in after["payments"]].count(None) == 7
 
 
+def test_sql_passes_every_good_record_of_a_form_it_reads(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The set-based validation passes every good record of the mix (eight: the same as
+    the whole job passes, see the test above) and none of the failures, so only failures
+    are left to the Python rules, on SQLite (its own statement) and PostgreSQL alike."""
+    w = World(runtime, api)
+    passed: list[int] = []
+    real = payment_sql_repository.pass_good
+
+    def counted(*args: Any) -> int:
+        passed.append(real(*args))
+        return passed[-1]
+
+    monkeypatch.setattr(payment_sql_repository, "pass_good", counted)
+    raw = '{"accountUploadType":"BulkPayment","data":[' + ",".join(_records(w)) + "]}"
+    ok(fpost(api, "/v1/BulkApi", content=raw, headers={"content-type": "application/json"}))
+    jobs.run_until_idle()
+    assert len(passed) == 3  # chunks of eight
+    assert sum(passed) == 8
+
+
 def test_a_chunk_whose_balances_ran_out_fails_the_same_records(
     api: Api, runtime: Runtime, jobs: ManualDispatcher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
