@@ -47,6 +47,7 @@ def python_path_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     with monkeypatch.context() as patched:
         patched.setattr(payment_sql_repository, "pass_good", lambda *args: 0)
         patched.setattr(payment_sets, "shape", lambda *args: None)
+        patched.setattr(payment_sets, "record_in_sql", lambda *args: None)
         yield
 
 
@@ -282,6 +283,28 @@ def test_mixed_records_get_the_python_paths_outcome(
     assert [p[7] for p in after["payments"]].count(None) == 7
 
 
+def test_sql_passes_every_good_record_of_a_form_it_reads(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The set-based validation passes every good record of the mix (eight: the same as
+    the whole job passes, see the test above) and none of the failures, so only failures
+    are left to the Python rules, on SQLite (its own statement) and PostgreSQL alike."""
+    w = World(runtime, api)
+    passed: list[int] = []
+    real = payment_sql_repository.pass_good
+
+    def counted(*args: Any) -> int:
+        passed.append(real(*args))
+        return passed[-1]
+
+    monkeypatch.setattr(payment_sql_repository, "pass_good", counted)
+    raw = '{"accountUploadType":"BulkPayment","data":[' + ",".join(_records(w)) + "]}"
+    ok(fpost(api, "/v1/BulkApi", content=raw, headers={"content-type": "application/json"}))
+    jobs.run_until_idle()
+    assert len(passed) == 3  # chunks of eight
+    assert sum(passed) == 8
+
+
 def test_a_chunk_whose_balances_ran_out_fails_the_same_records(
     api: Api, runtime: Runtime, jobs: ManualDispatcher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -348,7 +371,15 @@ def test_set_based_chunks_move_the_ar_summaries_as_the_python_path(
         recorded.append(-1 if written is None else len(written))
         return written
 
+    real_in_sql = payment_sets.record_in_sql
+
+    def counted_in_sql(*args: Any) -> tuple[list[int], list[int]] | None:
+        written = real_in_sql(*args)
+        recorded.append(-1 if written is None else len(written[1]))
+        return written
+
     monkeypatch.setattr(payment_sets, "record", counted)
+    monkeypatch.setattr(payment_sets, "record_in_sql", counted_in_sql)
     after = _compare(api, runtime, jobs, monkeypatch, bodies)
     assert recorded == [8, 1]  # both chunks set-based
     _, status, _ = after["done"]
@@ -399,7 +430,15 @@ def test_a_chunk_that_crashes_after_writing_is_recorded_once(
         recorded.append(-1 if written is None else len(written))
         return written
 
+    real_in_sql = payment_sets.record_in_sql
+
+    def counted_in_sql(*args: Any) -> tuple[list[int], list[int]] | None:
+        written = real_in_sql(*args)
+        recorded.append(-1 if written is None else len(written[1]))
+        return written
+
     monkeypatch.setattr(payment_sets, "record", counted)
+    monkeypatch.setattr(payment_sets, "record_in_sql", counted_in_sql)
     jobs.run_until_idle()
     assert crashes == [1]
     assert recorded == [8, 8, 8, 4]  # set-based, the first chunk twice
@@ -439,15 +478,16 @@ def test_cancel_between_chunks_keeps_whole_chunks(
     jobs.run_until_idle()
     ok(fpost(api, "/v1/BulkApi/Process", {"id": job["id"]}))
     seen: list[int] = []
-    real = payment_sets.shape
+    real = payment_sets.in_sql
 
-    def cancel_at_third(ctx: Any, *args: Any) -> payment_sets.Shape | None:
+    def cancel_at_third(ctx: Any) -> bool:
+        # Asked as each processing chunk begins, before it takes any lock.
         seen.append(1)
         if len(seen) == 3:  # the API cancels as the third chunk begins
             ok(fpost(api, f"/v1/BulkApi/Cancel/{job['id']}"))
-        return real(ctx, *args)
+        return real(ctx)
 
-    monkeypatch.setattr(payment_sets, "shape", cancel_at_third)
+    monkeypatch.setattr(payment_sets, "in_sql", cancel_at_third)
     jobs.run_until_idle()
     done = ok(fget(api, f"/v1/BulkApi/{job['id']}", view="Full"))
     assert done["status"] == "ProcessedWithErrors"

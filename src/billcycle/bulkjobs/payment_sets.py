@@ -9,7 +9,9 @@ from typing import NamedTuple
 
 from billcycle.bulkjobs import payment_sql_repository
 from billcycle.context import ServiceContext
+from billcycle.db.bulk import is_postgres
 from billcycle.invoicing.statuses import InvoiceStatus
+from billcycle.ledger import open_balances_repository as open_balances
 from billcycle.payments import bulk as payments
 from billcycle.payments.activity_statuses import RECORDED_KINDS
 
@@ -92,3 +94,44 @@ def record(ctx: ServiceContext, chunk: Shape) -> list[int] | None:
         ],
         moved=moves,
     )
+
+
+def in_sql(ctx: ServiceContext) -> bool:
+    """Whether this database records chunks by SQL alone (:func:`record_in_sql`): SQLite.
+    PostgreSQL keeps :func:`shape` and :func:`record` (COPY)."""
+    return not is_postgres(ctx.session)
+
+
+def charges_any(ctx: ServiceContext, job_id: int, first_seq: int, last_seq: int) -> bool:
+    """SQLite: whether the chunk has a record to charge (it then goes the Python way
+    before taking any lock, as :func:`shape` sends it)."""
+    return payment_sql_repository.any_charged(ctx.session, job_id, first_seq, last_seq)
+
+
+def record_in_sql(
+    ctx: ServiceContext, job_id: int, first_seq: int, last_seq: int
+) -> tuple[list[int], list[int]] | None:
+    """SQLite: :func:`shape` and :func:`record` with no row in Python: the chunk's
+    awaiting records staged in the connection's TEMP tables, checked there (the same
+    tests as :func:`shape` and :func:`record`), and the payments, ledger entries,
+    activities and AR summaries written from them by ``INSERT ... SELECT``. The records'
+    ids and their payments' ids, in record order; None (nothing written) when the chunk
+    is not of that shape or an allocation no longer fits (the Python rules then judge
+    it). The caller holds the write lock."""
+    session, tenant_id = ctx.session, ctx.tenant_id
+    record_ids = payment_sql_repository.stage_chunk(session, tenant_id, job_id, first_seq, last_seq)
+    if not record_ids:
+        return None if record_ids is None else ([], [])
+    block = payments.reserve_block(ctx, len(record_ids))
+    payment_sql_repository.insert_staged(
+        session,
+        tenant_id,
+        first_id=block.first_id,
+        first_number=block.first_number,
+        prefix=block.prefix,
+        digits=block.digits,
+        today=block.today,
+        now=block.now,
+    )
+    open_balances.balances_moved_in_sql(session, tenant_id, payment_sql_repository.STAGED_MOVES)
+    return record_ids, list(range(block.first_id, block.first_id + len(record_ids)))

@@ -37,14 +37,20 @@ from billcycle.bulkjobs.payment_records import MAX_REFERENCE
 from billcycle.bulkjobs.statuses import RecordStatus
 from billcycle.db.bulk import dbapi, is_postgres
 from billcycle.invoicing.statuses import InvoiceStatus
+from billcycle.ledger.models import EntrySource, EntryType
 from billcycle.payments.activity_statuses import (
     RECORDED_KINDS,
+    ActivityStatus,
+    ActivityType,
     PaymentSource,
 )
+from billcycle.payments.statuses import GatewayState, PaymentStatus, PaymentType
 
 # Longest amount text (digits and point) SQL judges; longer ones go to the Python rules
 # (a float keeps 15 significant digits exactly, so up to here both read the same value).
 _LONGEST_AMOUNT = 15
+# A reference longer than this is not the payment's reference id (``payments.bulk``).
+_ZUORA_REFERENCE = 100
 
 
 class _Dialect(NamedTuple):
@@ -175,6 +181,8 @@ def _chunk(status: str) -> str:
 def _validate_sql(postgres: bool) -> str:
     # MATERIALIZED: each record's JSON is read once and each amount converted once (a
     # flattened CTE repeats the expressions wherever its columns are used).
+    if not postgres:
+        return _validate_sqlite()
     d = _dialect(postgres)
     e = _exponent("a.currency")
     return f"""
@@ -213,6 +221,46 @@ bad AS (
 UPDATE bulk_job_records SET status = '{RecordStatus.PASSED_VALIDATION.value}', details = NULL
 WHERE id IN (SELECT id FROM good EXCEPT SELECT id FROM bad)
   AND status = '{RecordStatus.PENDING.value}'
+"""  # noqa: S608 (our words, constants and ints only)
+
+
+def _validate_sqlite() -> str:
+    """SQLite: the same judgement as PostgreSQL's statement in two materialized steps
+    instead of six (session 7: ~30% less CPU a chunk): ``x``, each record with each of
+    its allocations (LEFT JOIN: ``k`` NULL for a record without any), ``y``, the amounts
+    in minor units and each allocation's invoice with its balance (by primary key), then
+    the verdict by two groupings: per (record, invoice) the failures of the rows and the
+    invoice's share against its balance, per record its amount and allocations' total.
+    What it does not pass stays pending for the Python rules."""
+    d = _dialect(False)
+    e = _exponent("a.currency")
+    return f"""
+WITH x AS MATERIALIZED (
+  SELECT r.id, a.id AS cid, {e} AS e, {d.amount} AS t, {d.auto} AS auto,
+    al.id AS k, {d.al_invoice} AS iid, {d.al_amount} AS at
+  FROM {d.records} r JOIN accounts a ON a.id = {d.customer} AND a.tenant_id = :tenant
+  LEFT JOIN json_each(r.d, '$.paymentAllocations') AS al ON 1
+  WHERE {_chunk(RecordStatus.PENDING)} AND {d.kind} IN ({_kinds()})
+    AND ({d.reference} IS NULL OR length({d.reference}) <= {MAX_REFERENCE})
+),
+y AS MATERIALIZED (
+  SELECT x.id, x.cid, x.auto, x.k, x.iid, {_minor(d, "t", "e")} AS amount_minor,
+    {_minor(d, "at", "e")} AS minor, i.id AS found, i.account_id, i.status,
+    {_balance()} AS balance
+  FROM x LEFT JOIN invoices i ON i.id = x.iid AND i.tenant_id + 0 = :tenant
+),
+per AS (
+  SELECT id, max(amount_minor) AS amount_minor, SUM(minor) AS minor,
+    max(k IS NOT NULL AND (auto OR found IS NULL OR account_id <> cid
+      OR status <> '{InvoiceStatus.POSTED.value}' OR minor IS NULL OR minor <= 0))
+    OR (max(k IS NOT NULL) AND SUM(minor) > max(balance)) AS bad
+  FROM y GROUP BY id, iid
+)
+UPDATE bulk_job_records SET status = '{RecordStatus.PASSED_VALIDATION.value}', details = NULL
+WHERE id IN (
+  SELECT id FROM per GROUP BY id
+  HAVING max(amount_minor) > 0 AND NOT max(bad) AND COALESCE(SUM(minor), 0) <= max(amount_minor)
+) AND status = '{RecordStatus.PENDING.value}'
 """  # noqa: S608 (our words, constants and ints only)
 
 
@@ -259,14 +307,10 @@ _HASH_JOINS = "SELECT set_config('enable_hashjoin', '{on}', true)"
 # -- processing ----------------------------------------------------------------------------
 
 
-@cache
-def _shape_sql(postgres: bool) -> str:
-    """The chunk's awaiting records in seq order, one row per allocation (one with NULLs
-    for a record without), with what recording them needs, each record's JSON read once
-    (MATERIALIZED: a flattened CTE would repeat the extractions wherever they are used):
-    record id, customer (NULL: not the tenant's), currency, amount in minor units (NULL:
-    not a form SQL reads), method, source, reference, autoAllocate, invoice id, allocated
-    minor units."""
+def _shape_cte(postgres: bool) -> str:
+    """The chunk's awaiting records (``c``) and their allocations (``named``: one row per
+    allocation, one with NULLs for a record without), each record's JSON read once
+    (MATERIALIZED: a flattened CTE would repeat the extractions wherever they are used)."""
     d = _dialect(postgres)
     e = _exponent("a.currency")
     if postgres:
@@ -292,6 +336,17 @@ named AS MATERIALIZED (
     {d.al_n} AS n, {d.al_invoice} AS iid, {d.al_amount} AS at
   FROM c {each}
 )
+"""  # noqa: S608 (our words, constants and ints only)
+
+
+@cache
+def _shape_sql(postgres: bool) -> str:
+    """The chunk's awaiting records in seq order, one row per allocation (one with NULLs
+    for a record without), with what recording them needs: record id, customer (NULL:
+    not the tenant's), currency, amount in minor units (NULL: not a form SQL reads),
+    method, source, reference, autoAllocate, invoice id, allocated minor units."""
+    d = _dialect(postgres)
+    return f"""{_shape_cte(postgres)}
 SELECT id, cid, currency, {_minor(d, "t", "e")}, kind, source, reference, auto, iid,
   {_minor(d, "at", "e")}
 FROM named
@@ -413,3 +468,208 @@ def defer_checkpoints(session: Session) -> None:
     if is_postgres(session):
         return
     dbapi(session).execute(f"PRAGMA wal_autocheckpoint = {_CHUNK_WAL_PAGES}").close()
+
+
+# -- processing by SQL alone (SQLite) ----------------------------------------------------------
+#
+# A chunk's payments staged in two TEMP tables of the chunk's connection (its records'
+# JSON read once, as ``shape_rows`` reads it), checked, and written from them by
+# ``INSERT ... SELECT``: ids and numbers counted by the database from the blocks the
+# caller reserved, no row built or bound in Python (session 7: the tuples, their binding
+# and the AR summary's per-invoice Python were ~60% of a chunk's CPU).
+#
+# ``bulk_pay_rows``: one row per allocation (one with NULLs for a record without), ``r``
+# the record's position in the chunk (seq order, from 0: its payment is the r-th of the
+# block), ``n`` the allocation's position (from 1). ``bulk_pay_invoices``: each allocated
+# invoice with the chunk's total on it and what it was before (balance read now).
+
+_STAGED_TABLES = (
+    "CREATE TEMP TABLE IF NOT EXISTS bulk_pay_rows (r INTEGER NOT NULL, n INTEGER, "
+    "record_id INTEGER NOT NULL, cid INTEGER, currency TEXT, amount INTEGER, kind TEXT, "
+    "source TEXT, reference TEXT, auto INTEGER, iid INTEGER, minor INTEGER)",
+    "CREATE TEMP TABLE IF NOT EXISTS bulk_pay_invoices (iid INTEGER PRIMARY KEY, "
+    "cid INTEGER, minor INTEGER, account_id INTEGER, status TEXT, balance INTEGER, "
+    "invoice_date TEXT, currency TEXT, due_date TEXT)",
+    "DELETE FROM temp.bulk_pay_rows",
+    "DELETE FROM temp.bulk_pay_invoices",
+)
+
+
+@cache
+def _stage_sql() -> str:
+    d = _dialect(False)
+    return f"""
+INSERT INTO temp.bulk_pay_rows
+  (r, n, record_id, cid, currency, amount, kind, source, reference, auto, iid, minor)
+{_shape_cte(False)}
+SELECT dense_rank() OVER (ORDER BY seq) - 1, n, id, cid, currency, {_minor(d, "t", "e")},
+  kind, source, reference, auto, iid, {_minor(d, "at", "e")}
+FROM named
+"""  # noqa: S608 (our words, constants and ints only)
+
+
+# Not of the shape SQL records (``payment_sets.shape``'s tests): a customer not the
+# tenant's, a method not recorded, auto-allocation, an amount SQL does not read, an
+# allocation SQL does not read, or an invoice allocated by records of two customers.
+_STAGED_MISFITS = f"""
+SELECT EXISTS (
+  SELECT 1 FROM temp.bulk_pay_rows
+  WHERE cid IS NULL OR kind IS NULL OR kind NOT IN ({_kinds()}) OR auto
+    OR amount IS NULL OR amount <= 0 OR (iid IS NOT NULL AND (minor IS NULL OR minor <= 0))
+) OR EXISTS (
+  SELECT 1 FROM temp.bulk_pay_rows WHERE iid IS NOT NULL
+  GROUP BY iid HAVING min(cid) <> max(cid)
+)
+"""  # noqa: S608 (our words only)
+
+# The allocated invoices with their balances, read now (the caller holds the write
+# lock), as ``invoice_facts``; then whether one no longer covers the chunk.
+_STAGE_INVOICES = """
+INSERT INTO temp.bulk_pay_invoices
+  (iid, cid, minor, account_id, status, balance, invoice_date, currency, due_date)
+SELECT a.iid, a.cid, a.minor, i.account_id, i.status,
+  i.amount_minor - COALESCE((SELECT SUM(l.amount_minor) FROM ledger_entries l
+    WHERE l.invoice_id = i.id AND l.tenant_id = :tenant), 0),
+  i.invoice_date, i.currency, i.due_date
+FROM (SELECT iid, min(cid) AS cid, SUM(minor) AS minor FROM temp.bulk_pay_rows
+      WHERE iid IS NOT NULL GROUP BY iid) a
+LEFT JOIN invoices i ON i.id = a.iid AND i.tenant_id + 0 = :tenant
+"""
+_STAGED_UNCOVERED = f"""
+SELECT EXISTS (SELECT 1 FROM temp.bulk_pay_invoices
+  WHERE account_id IS NULL OR account_id <> cid OR status <> '{InvoiceStatus.POSTED.value}'
+    OR minor > balance)
+"""  # noqa: S608 (our words only)
+
+
+_ANY_CHARGED = f"""
+SELECT EXISTS (SELECT 1 FROM bulk_job_records r
+  WHERE {_chunk(RecordStatus.PASSED_VALIDATION)}
+    AND COALESCE(json_extract(r.data, '$.paymentMethod') IN ({_kinds()}), 0) = 0)
+"""  # noqa: S608 (our words only)
+
+
+def any_charged(session: Session, job_id: int, first_seq: int, last_seq: int) -> bool:
+    """SQLite: whether an awaiting record of the chunk is charged (a CreditCard or ACH
+    record, ``payment_records.is_charged``): one read, in no transaction (the caller
+    holds no lock yet: a chunk that charges must not hold the write lock while its
+    charges' own units of work write).
+
+    Tenant: the caller resolved ``job_id`` under its tenant (or took it from its chunk)."""
+    sql = _ranged(_ANY_CHARGED, first_seq, last_seq)
+    return bool(_one(dbapi(session), sql, {"job_id": job_id}))
+
+
+def stage_chunk(
+    session: Session, tenant_id: int, job_id: int, first_seq: int, last_seq: int
+) -> list[int] | None:
+    """SQLite: stage the chunk's awaiting records (``bulk_pay_rows``) and their invoices
+    (``bulk_pay_invoices``, balances read now: the caller holds the write lock); the
+    records' ids in seq order, or None when a record is not of the shape SQL records or
+    an invoice no longer covers the chunk (the Python path then judges them). Writes
+    only the connection's TEMP tables.
+
+    Tenant: customers and invoices looked up in ``tenant_id``; the caller resolved
+    ``job_id`` under it."""
+    connection = dbapi(session)
+    for statement in _STAGED_TABLES:
+        connection.execute(statement).close()
+    params = {"tenant": tenant_id, "job_id": job_id}
+    connection.execute(_ranged(_stage_sql(), first_seq, last_seq), params).close()
+    if _one(connection, _STAGED_MISFITS, {}):
+        return None
+    record_ids = [
+        int(rid)
+        for (rid,) in connection.execute(
+            "SELECT record_id FROM temp.bulk_pay_rows GROUP BY r ORDER BY r"
+        ).fetchall()
+    ]
+    if not record_ids:
+        return record_ids
+    connection.execute(_STAGE_INVOICES, {"tenant": tenant_id}).close()
+    if _one(connection, _STAGED_UNCOVERED, {}):
+        return None
+    return record_ids
+
+
+def _one(connection: Any, sql: str, params: Mapping[str, Any]) -> Any:
+    cursor = connection.execute(sql, dict(params))
+    try:
+        return cursor.fetchone()[0]
+    finally:
+        cursor.close()
+
+
+_NUMBER = "(:prefix || printf('%0{digits}d', :first_number + r))"
+
+# The rows ``payments.bulk.record_payments`` writes for each staged record (a payment,
+# its PaymentReceived entry, an entry per allocation, a Collect activity), in its order:
+# payment ids and ledger entries by record, then allocation.
+_STAGED_PAYMENTS = f"""
+INSERT INTO payments (tenant_id, id, account_id, number, amount_minor, currency,
+  effective_date, payment_type, status, gateway_state, reference_id, created_at, updated_at)
+SELECT :tenant, :first_id + r, cid, {_NUMBER}, amount, currency, :today,
+  '{PaymentType.EXTERNAL.value}', '{PaymentStatus.PROCESSED.value}',
+  '{GatewayState.NOT_SUBMITTED.value}',
+  CASE WHEN length(reference) <= {_ZUORA_REFERENCE} THEN reference END, :now, :now
+FROM temp.bulk_pay_rows GROUP BY r ORDER BY r
+"""  # noqa: S608 (our words only)
+_STAGED_ENTRIES = f"""
+INSERT INTO ledger_entries (tenant_id, account_id, invoice_id, payment_id, entry_type,
+  amount_minor, currency, effective_date, reference, source, created_at)
+SELECT :tenant, cid, iid, :first_id + r, kind, amount, currency, day, {_NUMBER},
+  '{EntrySource.FUSEBILL.value}', :now
+FROM (
+  SELECT r, 0 AS n, cid, NULL AS iid, '{EntryType.PAYMENT_RECEIVED.value}' AS kind, amount,
+    currency, :today AS day
+  FROM temp.bulk_pay_rows GROUP BY r
+  UNION ALL
+  SELECT b.r, b.n, b.cid, b.iid, '{EntryType.PAYMENT.value}', b.minor, b.currency,
+    max(:today, i.invoice_date)
+  FROM temp.bulk_pay_rows b JOIN temp.bulk_pay_invoices i ON i.iid = b.iid
+)
+ORDER BY r, n
+"""  # noqa: S608 (our words only)
+_STAGED_ACTIVITIES = f"""
+INSERT INTO payment_activities (tenant_id, account_id, payment_id, status, transaction_type,
+  source, method_kind, method, amount_minor, currency, reference, effective_at, created_at)
+SELECT :tenant, cid, :first_id + r, '{ActivityStatus.SUCCESSFUL.value}',
+  '{ActivityType.COLLECT.value}', source, kind, kind, amount, currency, reference, :now, :now
+FROM temp.bulk_pay_rows GROUP BY r ORDER BY r
+"""  # noqa: S608 (our words only)
+
+# The AR summaries' moves: each staged invoice from its balance before to after the chunk.
+STAGED_MOVES = (
+    "(SELECT currency, due_date, account_id, balance AS before, balance - minor AS after "
+    "FROM temp.bulk_pay_invoices)"
+)
+
+
+def insert_staged(
+    session: Session,
+    tenant_id: int,
+    *,
+    first_id: int,
+    first_number: int,
+    prefix: str,
+    digits: int,
+    today: object,
+    now: object,
+) -> None:
+    """SQLite: write the staged chunk's payments (ids ``first_id + r``, numbers
+    ``prefix`` and ``first_number + r`` in ``digits`` digits), ledger entries and
+    activities, three ``INSERT ... SELECT``.
+
+    Tenant: every row is written in ``tenant_id``; the records were staged under it."""
+    connection = dbapi(session)
+    params = {
+        "tenant": tenant_id,
+        "first_id": first_id,
+        "first_number": first_number,
+        "prefix": prefix,
+        "today": today,
+        "now": now,
+    }
+    number = str(int(digits))
+    for statement in (_STAGED_PAYMENTS, _STAGED_ENTRIES, _STAGED_ACTIVITIES):
+        connection.execute(statement.replace("{digits}", number), params).close()

@@ -140,10 +140,19 @@ class ProcessPaymentChunk:
         payment_sql_repository.defer_checkpoints(session)
         job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
         _refresh_statistics_once(ctx, job_id)
-        with no_cycle_collection():
-            simple = payment_sets.shape(ctx, job_id, first, last)
-        if simple is not None and self._record_set_based(ctx, chunk, simple):
-            return
+        if payment_sets.in_sql(ctx):
+            # A chunk that charges goes the Python way holding no lock (its charges
+            # commit in units of work of their own); any other takes the write lock and
+            # is recorded by SQL when it still fits (else the Python rules judge it).
+            if not payment_sets.charges_any(ctx, job_id, first, last) and self._record_in_sql(
+                ctx, chunk
+            ):
+                return
+        else:
+            with no_cycle_collection():
+                simple = payment_sets.shape(ctx, job_id, first, last)
+            if simple is not None and self._record_set_based(ctx, chunk, simple):
+                return
         rows = repo.records_with_data(session, job_id, first, last, RecordStatus.PASSED_VALIDATION)
         records = _parse(rows)
         charged: list[tuple[int, Record]] = []
@@ -231,6 +240,29 @@ class ProcessPaymentChunk:
             failed_processing=failures,
         )
         tasks._after_processing(ctx, job_id, counts)
+
+    @staticmethod
+    def _record_in_sql(ctx: ServiceContext, chunk: ClaimedChunk) -> bool:
+        """SQLite: the chunk recorded by SQL alone (``payment_sets.record_in_sql``) when
+        every record is of the shape it records and still fits its invoices; False
+        (nothing written) otherwise, and the Python path judges record by record."""
+        tasks._let_writers_in(ctx)
+        job = repo.share_job(ctx.session, chunk.tenant_id, chunk.parent_id)
+        if job is None or job.status != BulkJobStatus.PROCESSING:
+            return True  # cancelled meanwhile: the chunk was cancelled too and rolls back
+        job_id, first, last = chunk.parent_id, chunk.first_id, chunk.last_id
+        recorded = payment_sets.record_in_sql(ctx, job_id, first, last)
+        if recorded is None:
+            return False
+        record_ids, created = recorded
+        if created and webhooks.subscribed(ctx, EventType.PAYMENT_CREATED):
+            events.emit_payments_created(ctx, created, bulk_job_id=job_id)
+        processed = repo.set_processed(
+            ctx.session, job_id, first, last, list(zip(record_ids, created, strict=True))
+        )
+        counts = repo.add_counts(ctx.session, job_id, now=ctx.clock.now(), processed=processed)
+        tasks._after_processing(ctx, job_id, counts)
+        return True
 
     @staticmethod
     def _record_set_based(

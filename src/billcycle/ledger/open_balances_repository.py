@@ -759,6 +759,39 @@ def entries_applied_many(
     )
 
 
+# :func:`balances_moved` for moves a statement reads: {source} is a FROM item of
+# (currency, due_date as stored, account_id, before, after) rows, one per invoice.
+_MOVED_FROM = """
+WITH m AS (
+    SELECT currency, due_date, account_id,
+           {greatest}(after, 0) - {greatest}(before, 0) AS moved,
+           (CASE WHEN after > 0 THEN 1 ELSE 0 END)
+             - (CASE WHEN before > 0 THEN 1 ELSE 0 END) AS crossed
+    FROM {source} s
+)
+"""
+
+
+def balances_moved_in_sql(session: Session, tenant_id: int, source: str) -> None:
+    """:func:`balances_moved` for moves the database holds (``source``: a FROM item of
+    (currency, due_date, account_id, before, after), one row per posted invoice, balances
+    in minor units; a bulk payment chunk staged in SQL passes its TEMP table): two
+    grouped upserts, keys in order, with no Python per invoice (each invoice's tuple,
+    the per-key dicts and the executemany's binding were ~12 µs an invoice)."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    as_of = _as_of(session, tenant_id)  # first: see _as_of
+    moved = _MOVED_FROM.format(greatest="GREATEST" if postgres else "MAX", source=source)
+    params: dict[str, Any] = {"t": tenant_id}
+    session.execute(text(moved + _MOVED_DUE), params)
+    edges = {f"d{days}": as_of - timedelta(days=days) for days in (0, 30, 60, 90)}
+    session.execute(
+        text(moved + _MOVED_ACCOUNTS.format(all_bucket=ALL)).bindparams(
+            *(bindparam(name, type_=Date) for name in edges)
+        ),
+        {**params, **edges},
+    )
+
+
 # -- moving the account buckets to another business date ---------------------------------
 
 

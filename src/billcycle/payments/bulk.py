@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from billcycle.context import ServiceContext
+from billcycle.ids import NUMBER_FORMATS
 from billcycle.ledger import open_balances_repository as open_balances
 from billcycle.ledger.models import EntrySource, EntryType
 from billcycle.payments import activity_repository as repo
@@ -244,3 +245,35 @@ def record_payments(
             session, tenant_id, (a[:2] for p in planned for a in p.allocations)
         )
     return ids
+
+
+class Block(NamedTuple):
+    """What a chunk recorded by SQL alone (``bulkjobs.payment_sets.record_in_sql``, SQLite)
+    writes its payments with: ids ``first_id`` on, numbers ``first_number`` on (written
+    as ``prefix`` and ``digits`` zero-padded digits, as ``numbers.number_block``), and
+    today and now as stored."""
+
+    first_id: int
+    first_number: int
+    prefix: str
+    digits: int
+    today: object
+    now: object
+
+
+def reserve_block(ctx: ServiceContext, count: int) -> Block:
+    """Ids and numbers for ``count`` payments, reserved as :func:`record_payments`
+    reserves them (SQLite: in the caller's transaction, under its write lock)."""
+    session = ctx.session
+    ids = repo.allocate_payment_ids(session, count)
+    first = numbers.reserve(session, ctx.tenant_id, "payment", count)
+    prefix, digits = NUMBER_FORMATS["payment"]
+    stored = repo.Stored(session)
+    return Block(
+        ids[0],
+        first,
+        prefix,
+        digits,
+        stored.value(ctx.clock.today()),
+        stored.value(ctx.clock.now()),
+    )
