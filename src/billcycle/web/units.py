@@ -341,7 +341,9 @@ class Units:
             try:
                 result = work(ctx)
             except Exception:
-                ctx.session.rollback()
+                # Its writes go; the token is read afresh: a revoked token is told so
+                # before the work's own error, as when it was checked first.
+                discard_transaction(ctx.session)
                 check_token_client(ctx.session, *client)
                 raise
             audit(ctx.session, result, client)
