@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
+    JSON,
     Table,
+    Text,
     and_,
     bindparam,
     delete,
@@ -26,6 +28,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy import cast as cast_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -33,6 +36,7 @@ from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from billcycle.accounts.models import Account, Contact
+from billcycle.events.models import Event
 from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger.models import LedgerEntry
@@ -42,6 +46,9 @@ from billcycle.subscriptions.models import (
     SubscriptionChargeTier,
     SubscriptionRatePlan,
 )
+
+if TYPE_CHECKING:
+    from billcycle.events.service import RidingEvent
 
 
 def get_account(session: Session, tenant_id: int, account_id: int) -> Account | None:
@@ -157,11 +164,17 @@ def set_contacts(session: Session, account: Account, bill_to_id: int, sold_to_id
 
 # PostgreSQL: the account and its contacts in one statement, by the sorted keys of the
 # account's values and the number of contacts (1 or 2).
-_ACCOUNT_WITH_CONTACTS: dict[tuple[tuple[str, ...], tuple[str, ...], int], Any] = {}
+_ACCOUNT_WITH_CONTACTS: dict[
+    tuple[tuple[str, ...], tuple[str, ...], int, tuple[str, ...] | None], Any
+] = {}
+_EVENT_KEYS = ("tenant_id", "event_id", "type", "object_type", "occurred_at", "fanned_out")
 
 
 def _account_with_contacts_statement(
-    account_keys: tuple[str, ...], contact_keys: tuple[str, ...], contacts: int
+    account_keys: tuple[str, ...],
+    contact_keys: tuple[str, ...],
+    contacts: int,
+    event_columns: tuple[str, ...] | None = None,
 ) -> Any:
     """``WITH ids AS (nextval of the contacts' sequence, once a contact),
     a AS (INSERT INTO accounts ... ON CONFLICT DO NOTHING RETURNING ...),
@@ -171,8 +184,12 @@ def _account_with_contacts_statement(
     holds them at once (no UPDATE afterwards), and the contacts' foreign key to the
     account is checked at the statement's end, when the account exists. A number taken
     inserts nothing (``a`` and so ``c`` are empty) and draws two contact ids for nothing.
+
+    With ``event_columns`` (the account's columns its payload holds, in the order of the
+    payload's text: ``events.service.RidingEvent``), ``e AS (INSERT INTO events ...
+    SELECT ... FROM a)`` writes its event too, its payload spliced around them.
     """
-    key = (account_keys, contact_keys, contacts)
+    key = (account_keys, contact_keys, contacts, event_columns)
     statement = _ACCOUNT_WITH_CONTACTS.get(key)
     if statement is not None:
         return statement
@@ -211,22 +228,55 @@ def _account_with_contacts_statement(
         )
         .cte("c")
     )
-    statement = _ACCOUNT_WITH_CONTACTS[key] = select(
+    statement = select(
         new_account.c.id, new_account.c.bill_to_contact_id, new_account.c.sold_to_contact_id
     ).add_cte(new_contacts)
+    if event_columns is not None:
+        statement = statement.add_cte(_riding_event(new_account, event_columns))
+    _ACCOUNT_WITH_CONTACTS[key] = statement
     return statement
 
 
+def _riding_event(new_account: Any, columns: tuple[str, ...]) -> Any:
+    """``INSERT INTO events ... SELECT ... FROM a``: the event bound as ``e_<column>``,
+    its payload ``e_p0 || a.<columns[0]> || e_p1 || ...`` as JSON, about ``a.id``."""
+    events = cast(Table, Event.__table__)
+    payload: Any = bindparam("e_p0", type_=Text)
+    for n, column in enumerate(columns, start=1):
+        payload = payload.concat(cast_(new_account.c[column], Text)).concat(
+            bindparam(f"e_p{n}", type_=Text)
+        )
+    return (
+        insert(events)
+        .from_select(
+            [*_EVENT_KEYS, "object_id", "payload"],
+            select(
+                *[bindparam(f"e_{k}", type_=events.c[k].type) for k in _EVENT_KEYS],
+                new_account.c.id,
+                cast_(payload, JSON),
+            ),
+            include_defaults=False,
+        )
+        .cte("e")
+    )
+
+
 def insert_account_with_contacts(
-    session: Session, values: dict[str, Any], contacts: list[dict[str, Any]]
+    session: Session,
+    values: dict[str, Any],
+    contacts: list[dict[str, Any]],
+    event: RidingEvent | None = None,
 ) -> Account | None:
     """:func:`insert_account`, :func:`insert_contacts` and :func:`set_contacts`: on
     PostgreSQL in ONE statement (one round trip instead of three; SQLite, in process,
     runs the three). The contacts' rows carry neither ``account_id`` nor ``id``.
     The account, persistent in the session as if flushed, pointing at its contacts
     (the first is its bill-to, the last its sold-to), or None when its number is taken.
+    On PostgreSQL ``event`` (the account's, from ``events.service.riding_event``) is
+    written by the same statement, exactly when the account is; on SQLite it is left to
+    the caller (see :func:`writes_riding_events`).
 
-    Tenant: ``values`` and every contact row carry the caller's ``tenant_id``.
+    Tenant: ``values``, every contact row and ``event`` carry the caller's ``tenant_id``.
     """
     connection = session.connection()
     if connection.dialect.name != "postgresql":
@@ -238,10 +288,15 @@ def insert_account_with_contacts(
         return account
     account_keys = tuple(sorted(values))
     contact_keys = tuple(sorted(contacts[0]))
-    statement = _account_with_contacts_statement(account_keys, contact_keys, len(contacts))
+    statement = _account_with_contacts_statement(
+        account_keys, contact_keys, len(contacts), event.columns if event is not None else None
+    )
     params = {f"a_{k}": v for k, v in values.items()}
     for n, row in enumerate(contacts):
         params.update({f"c{n}_{k}": v for k, v in row.items()})
+    if event is not None:
+        params.update({f"e_{k}": event.values[k] for k in _EVENT_KEYS})
+        params.update({f"e_p{n}": part for n, part in enumerate(event.parts)})
     found = connection.execute(statement, params).first()
     if found is None:
         return None
@@ -251,6 +306,12 @@ def insert_account_with_contacts(
     make_transient_to_detached(account)  # its attributes now read as stored, unchanged
     session.add(account)
     return account
+
+
+def writes_riding_events(session: Session) -> bool:
+    """Whether :func:`insert_account_with_contacts` writes the account's event itself
+    (PostgreSQL: one statement; on SQLite, in process, the caller emits it)."""
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def get_contact(session: Session, tenant_id: int, contact_id: int | None) -> Contact | None:

@@ -9,19 +9,39 @@ from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from billcycle.audit.models import AuditEvent
+from billcycle.tenancy.repository import client_generation_column
 
 # ``inline``: without the implicit ``RETURNING id`` on PostgreSQL (nothing reads the new
 # row's id).
 _INSERT = insert(cast(Table, AuditEvent.__table__)).inline()
+_INSERT_CHECKING_CLIENT = _INSERT.returning(client_generation_column().correlate(None))
 
 
-def insert_event(session: Session, values: dict[str, Any]) -> None:
+def insert_event(
+    session: Session, values: dict[str, Any], *, client: tuple[str, int] | None = None
+) -> int | None:
     """Tenant: the row carries the tenant the caller recorded it for (``values``).
 
     Core on the session's connection, not the ORM's bulk insert: every state-changing
     request writes one, inside the SQLite writer's turn (a third of the statement's cost
-    was the ORM's bookkeeping)."""
-    session.connection().execute(_INSERT, values)
+    was the ORM's bookkeeping).
+
+    With ``client`` (an OAuth client id and its own tenant): the same statement returns
+    that client's current generation (None when it or its tenant is gone), so a request's
+    token check costs no round trip of its own."""
+    if client is None:
+        session.connection().execute(_INSERT, values)
+        return None
+    client_id, client_tenant_id = client
+    value = (
+        session.connection()
+        .execute(
+            _INSERT_CHECKING_CLIENT,
+            {**values, "client_id": client_id, "client_tenant_id": client_tenant_id},
+        )
+        .scalar()
+    )
+    return None if value is None else int(value)
 
 
 def events(

@@ -47,10 +47,12 @@ def record(
     track_id: str | None,
     *,
     occurred_at: datetime,
-) -> None:
+    client: tuple[str, int] | None = None,
+) -> int | None:
     """Append one event (``occurred_at`` is machine time: when it happened, not a
-    tenant's business date)."""
-    repository.insert_event(
+    tenant's business date). With ``client`` (OAuth client id, its tenant): that
+    client's current generation, read by the same statement (None: no such client)."""
+    return repository.insert_event(
         session,
         {
             "tenant_id": tenant_id,
@@ -64,6 +66,7 @@ def record(
             "request_id": request_id[:64] if request_id else None,
             "track_id": track_id[:64] if track_id else None,
         },
+        client=client,
     )
 
 

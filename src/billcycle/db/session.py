@@ -90,5 +90,7 @@ def discard_transaction(session: Session) -> None:
     For a unit that runs several writes one after another (the SQLite group commit in
     ``web/units.py``): when the first of them fails there is no savepoint to return to,
     and the transaction holds nothing but that write, so the whole of it goes and the
-    next write starts a new one in the same unit."""
+    next write starts a new one in the same unit; and for a write whose token check
+    comes after its work (``Units.write(..., self_contained=True)``): a failed work's
+    writes go before the token is read again."""
     session.rollback()

@@ -9,9 +9,11 @@ path.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -119,6 +121,62 @@ def emit(
     data = snapshot(obj)
     payload = {"object": data, **{k: json_value(v) for k, v in details.items()}}
     repo.add_events(ctx.session, [_row(ctx, event_type, int(data["id"]), payload, ctx.clock.now())])
+
+
+@dataclass(frozen=True, slots=True)
+class RidingEvent:
+    """An event about a row that one statement inserts, to be written by that same
+    statement (one round trip instead of two; see
+    ``accounts.repository.insert_account_with_contacts``). ``values`` are its columns
+    but ``object_id`` (the new row's ``id``) and ``payload``, whose JSON text is
+    ``parts[0] || <the new row's columns[0]> || parts[1] || ...``: the text
+    :func:`emit` would have written once the row's ids were known, key for key."""
+
+    values: dict[str, Any]
+    parts: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
+# Placeholders of the new row's ids while its payload is serialised: a NUL, which no
+# request text can hold (web.body), so the text around them is only the payload's own.
+_RIDING_MARK = "\x00billcycle-new-row-{}\x00"
+
+
+def riding_event(
+    ctx: ServiceContext,
+    event_type: EventType,
+    values: Mapping[str, Any],
+    new_columns: Sequence[str],
+) -> RidingEvent:
+    """:func:`emit`'s event about a row not inserted yet: ``values`` are its columns in
+    the mapped class's column order (as :func:`snapshot` reads a loaded row), those in
+    ``new_columns`` (``id`` first) drawn by the inserting statement, their values here
+    ignored. Each of ``new_columns`` must be an integer column of the new row."""
+    marked = dict(values)
+    for n, column in enumerate(new_columns):
+        marked[column] = _RIDING_MARK.format(n)
+    text = json.dumps({"object": snapshot(marked)})
+    parts: list[str] = []
+    order: list[str] = []
+    rest = text
+    while True:
+        found = [
+            (at, n)
+            for n in range(len(new_columns))
+            if (at := rest.find(json.dumps(_RIDING_MARK.format(n)))) >= 0
+        ]
+        if not found:
+            break
+        at, n = min(found)
+        parts.append(rest[:at])
+        order.append(new_columns[n])
+        rest = rest[at + len(json.dumps(_RIDING_MARK.format(n))) :]
+    parts.append(rest)
+    if sorted(order) != sorted(new_columns) or new_columns[0] != "id":
+        raise ValueError("every new column, id first, appears once in the payload")
+    row = _row(ctx, event_type, 0, {}, ctx.clock.now())
+    del row["object_id"], row["payload"]
+    return RidingEvent(row, tuple(parts), tuple(order))
 
 
 def record(

@@ -35,7 +35,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from billcycle.audit import service
 from billcycle.db.session import after_commit, unit_of_work
 from billcycle.runtime import Runtime
-from billcycle.web.units import sqlite_writers, write_limiter
+from billcycle.tenancy.service import check_generation
+from billcycle.web.units import UnitAudit, sqlite_writers, write_limiter
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +104,13 @@ def _object_ids(caller: Caller, made: str | None) -> list[str]:
     return ids
 
 
-def unit_recorder(request: Request) -> Callable[[Session, object], None] | None:
+def unit_recorder(request: Request) -> UnitAudit | None:
     """For a write whose unit of work returns the answer's body (a dict or model) and
     answers 200 once it commits: a callable that records the request's audit event in
     that unit, before its commit (None for a read, or outside the audit middleware).
+    Given the token's ``client`` (its tenant, client id, generation), the same statement
+    reads the client's generation and a stale token is refused (``NotAuthenticated``,
+    the unit rolls back): the token check of ``Units.write(..., self_contained=True)``.
     Call after :func:`note_caller`."""
     scope = request.scope
     state = scope.get("state", {})
@@ -119,9 +123,11 @@ def unit_recorder(request: Request) -> Callable[[Session, object], None] | None:
     route = caller.route or scope.get("path", "")
     track = _track_id(scope)
 
-    def record(session: Session, result: object) -> None:
+    def record(
+        session: Session, result: object, client: tuple[int, str, int] | None = None
+    ) -> None:
         answer = result.model_dump(by_alias=True) if isinstance(result, BaseModel) else result
-        service.record(
+        generation = service.record(
             session,
             caller.tenant_id,
             caller.actor,
@@ -133,7 +139,10 @@ def unit_recorder(request: Request) -> Callable[[Session, object], None] | None:
             request_id,
             track,
             occurred_at=runtime.machine_clock.now(),
+            client=(client[1], client[0]) if client is not None else None,
         )
+        if client is not None:
+            check_generation(generation, client[2])
         after_commit(session, lambda: state.__setitem__(_RECORDED, True))
 
     return record

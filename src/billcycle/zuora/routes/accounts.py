@@ -41,7 +41,14 @@ async def create_account(body: schemas.CreateAccountRequest, work: Work) -> Resp
         )
         return schemas.created(account, method)
 
-    return json_response(await work.write(create))
+    # Without a payment method (a card may be tokenized at a gateway) the creation
+    # changes nothing outside its unit of work.
+    no_method = (
+        body.credit_card is None
+        and body.payment_method is None
+        and body.hpm_credit_card_payment_method_id is None
+    )
+    return json_response(await work.write(create, self_contained=no_method))
 
 
 @router.get(
