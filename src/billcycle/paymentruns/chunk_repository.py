@@ -61,6 +61,114 @@ def open_rows(
     )
 
 
+# The slice's open records decided by the database (``slice_rows``): each row's kind,
+# the amount it would collect and the columns a charge is written from, in the order
+# ``paymentruns.setbased`` takes them as columns. Kinds: S a payment names it already
+# (a crashed attempt's, resumed), R the row-by-row way (an explicit method, money
+# collected before, earlier transactions, an invoice two records collect, a retry rule
+# to ask, a method that cannot be charged or has no token, an invoice not Posted or of
+# another account, a comment too long: ``collect._begin_records`` words each), W a
+# Processing payment already intends to pay the invoice, N nothing to collect, M no
+# default method, X a method not Active while closed ones are not charged, C charged.
+_SLICE_ROWS = """
+WITH o AS MATERIALIZED (
+    SELECT d.id, d.account_id, d.invoice_id, d.amount_minor, d.payment_method_id,
+           d.payment_gateway_id, d.comment, d.amount_collected_minor, d.transactions,
+           d.payment_id, i.account_id AS invoice_account, i.status AS invoice_status,
+           CAST(COALESCE(i.amount_minor - COALESCE((
+               SELECT SUM(l.amount_minor) FROM ledger_entries l
+               WHERE l.invoice_id = i.id AND l.tenant_id = :t), 0), 0) AS BIGINT) AS balance,
+           CASE WHEN EXISTS (SELECT 1 FROM payment_pending_applications pa
+                             WHERE pa.tenant_id = :t AND pa.invoice_id = d.invoice_id)
+                THEN 1 ELSE 0 END AS awaiting,
+           m.id AS method_id, m.status AS method_status, m.token, m.second_token,
+           m.gateway_id AS method_gateway, m.num_consecutive_failures,
+           m.last_failed_sale_at, a.currency, a.payment_gateway_id AS account_gateway,
+           SUM(CASE WHEN d.payment_id IS NULL THEN 1 ELSE 0 END)
+               OVER (PARTITION BY d.invoice_id) AS per_invoice
+    FROM payment_run_data d
+    LEFT JOIN invoices i ON i.id = d.invoice_id AND i.tenant_id = :t
+    LEFT JOIN payment_methods m
+           ON m.tenant_id = :t AND m.account_id = d.account_id AND m.is_default = :yes
+    LEFT JOIN accounts a ON a.id = d.account_id AND a.tenant_id = :t
+    WHERE d.tenant_id = :t AND d.payment_run_id = :r
+      AND d.account_id BETWEEN :lo AND :hi AND d.result IS NULL
+), c AS (
+    SELECT o.*, CASE WHEN COALESCE(amount_minor, balance) < balance
+                     THEN COALESCE(amount_minor, balance) ELSE balance END AS to_collect
+    FROM o
+)
+SELECT id,
+       CASE
+           WHEN payment_id IS NOT NULL THEN 'S'
+           WHEN payment_method_id IS NOT NULL OR COALESCE(amount_collected_minor, 0) <> 0
+                OR transactions IS NOT NULL OR per_invoice > 1 THEN 'R'
+           WHEN awaiting = 1 THEN 'W'
+           WHEN to_collect <= 0 THEN 'N'
+           WHEN method_id IS NULL THEN 'M'
+           WHEN method_status <> :active AND NOT {closed_ok} THEN 'X'
+           WHEN {retry_rule} AND (COALESCE(num_consecutive_failures, 0) <> 0
+                                  OR last_failed_sale_at IS NOT NULL) THEN 'R'
+           WHEN NOT (method_status = :active OR ({closed_ok} AND method_status = :closed))
+                OR token IS NULL OR token = '' THEN 'R'
+           WHEN invoice_status IS NULL OR invoice_status <> :posted
+                OR invoice_account IS NULL OR invoice_account <> account_id THEN 'R'
+           WHEN comment IS NOT NULL AND LENGTH(comment) > :comment_limit THEN 'R'
+           ELSE 'C'
+       END AS kind,
+       to_collect, account_id, invoice_id, currency, method_id, token, second_token,
+       COALESCE(payment_gateway_id, CAST(:run_gateway AS BIGINT), method_gateway,
+                account_gateway) AS wanted_gateway,
+       comment, method_status
+FROM c
+ORDER BY account_id, id
+"""
+
+
+def slice_rows(
+    session: Session,
+    tenant_id: int,
+    run_id: int,
+    first_account: int,
+    last_account: int,
+    *,
+    retry_rule: bool,
+    closed_ok: bool,
+    run_gateway: int | None,
+    comment_limit: int,
+    statuses: tuple[str, str, str],
+) -> list[Any]:
+    """The slice's open records decided by the database in one statement (the kinds
+    above), plain rows of (id, kind, amount to collect, account, invoice, currency,
+    method, token, second token, the gateway asked for (None: the tenant's default),
+    comment, method status), by account then id. ``retry_rule``: a method that failed
+    before goes the row-by-row way (the run honours retry rules); ``closed_ok``: a
+    Closed method is charged; ``statuses``: (Active, Closed, Posted). The caller holds
+    SQLite's write lock (:func:`open_rows`' rule).
+
+    Tenant: every table is read under ``tenant_id``."""
+    statement = _SLICE_ROWS.format(
+        closed_ok="TRUE" if closed_ok else "FALSE",
+        retry_rule="TRUE" if retry_rule else "FALSE",
+    )
+    active, closed, posted = statuses
+    return session.execute(
+        text(statement),
+        {
+            "t": tenant_id,
+            "r": run_id,
+            "lo": first_account,
+            "hi": last_account,
+            "yes": True,
+            "active": active,
+            "closed": closed,
+            "posted": posted,
+            "run_gateway": run_gateway,
+            "comment_limit": comment_limit,
+        },
+    ).all()
+
+
 def write_decided(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Records decided without a charge (nothing to collect, no method, ...), one
     executemany: ``b_id``, ``result``, ``error_code``, ``error_message``,
