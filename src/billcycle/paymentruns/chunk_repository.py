@@ -284,7 +284,7 @@ def fail_records(
             "t": tenant_id,
         },
     )
-    return {int(i) for i in result.scalars()}
+    return {int(i) for i in result.scalars().all()}
 
 
 def settle_records(
@@ -313,4 +313,4 @@ def settle_records(
             "t": tenant_id,
         },
     )
-    return {int(i) for i in result.scalars()}
+    return {int(i) for i in result.scalars().all()}
