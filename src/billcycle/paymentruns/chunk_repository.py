@@ -152,21 +152,23 @@ def slice_rows(
         retry_rule="TRUE" if retry_rule else "FALSE",
     )
     active, closed, posted = statuses
-    return session.execute(
-        text(statement),
-        {
-            "t": tenant_id,
-            "r": run_id,
-            "lo": first_account,
-            "hi": last_account,
-            "yes": True,
-            "active": active,
-            "closed": closed,
-            "posted": posted,
-            "run_gateway": run_gateway,
-            "comment_limit": comment_limit,
-        },
-    ).all()
+    return list(
+        session.execute(
+            text(statement),
+            {
+                "t": tenant_id,
+                "r": run_id,
+                "lo": first_account,
+                "hi": last_account,
+                "yes": True,
+                "active": active,
+                "closed": closed,
+                "posted": posted,
+                "run_gateway": run_gateway,
+                "comment_limit": comment_limit,
+            },
+        ).all()
+    )
 
 
 def write_decided(session: Session, rows: Sequence[dict[str, Any]]) -> None:

@@ -608,6 +608,21 @@ WHERE p.id IN (SELECT (j.e->>0)::bigint FROM json_array_elements(CAST(:rows AS j
   AND p.tenant_id + 0 = :t AND p.status = :processing AND p.deleted_at IS NULL
 ORDER BY p.id FOR UPDATE
 """
+# The same, counted (PostgreSQL: the rows locked in the same order).
+_STAGED_COUNT_SQLITE = """
+SELECT COUNT(*) FROM payments p
+WHERE p.id IN (SELECT json_extract(j.value, '$[0]') FROM json_each(:rows) j)
+  AND p.tenant_id + 0 = :t AND p.status = :processing AND p.deleted_at IS NULL
+"""
+_STAGED_COUNT_POSTGRES = """
+SELECT COUNT(*) FROM (
+    SELECT p.id FROM payments p
+    WHERE p.id IN (SELECT (j.e->>0)::bigint
+                   FROM json_array_elements(CAST(:rows AS json)) AS j(e))
+      AND p.tenant_id + 0 = :t AND p.status = :processing AND p.deleted_at IS NULL
+    ORDER BY p.id FOR UPDATE
+) s
+"""
 
 # The money received on the account (entries on no invoice), then each approved
 # payment's one invoice-level intention applied as far as the invoice still owes (its
@@ -675,16 +690,17 @@ def lock_staged(
     write lock). Counted first: when all are (a slice's usual case) no id is read back;
     otherwise the ids still Processing are read."""
     postgres = is_postgres(session)
-    statement = _STAGED_LOCK_POSTGRES if postgres else _STAGED_LOCK_SQLITE
     wanted = set(payment_ids)
     params = {
         "rows": json.dumps([[i] for i in sorted(wanted)], separators=(",", ":")),
         "t": tenant_id,
         "processing": processing,
     }
-    if session.scalar(text(f"SELECT COUNT(*) FROM ({statement}) s"), params) == len(wanted):
+    counted = text(_STAGED_COUNT_POSTGRES if postgres else _STAGED_COUNT_SQLITE)
+    if session.scalar(counted, params) == len(wanted):
         return wanted
-    return {int(i) for i in session.execute(text(statement), params).scalars().all()}
+    statement = text(_STAGED_LOCK_POSTGRES if postgres else _STAGED_LOCK_SQLITE)
+    return {int(i) for i in session.execute(statement, params).scalars().all()}
 
 
 def settle_staged(
