@@ -18,49 +18,6 @@ from billcycle.paymentruns.models import PaymentRunData
 from billcycle.paymentruns.statuses import RecordResult, TransactionType
 from billcycle.payments.statuses import SETTLED_STATUSES
 
-# A slice's open records (by account, then id) with their invoice (account, status,
-# balance from the ledger), whether a Processing payment already intends to pay it, the
-# account's default method and the account's currency and gateway.
-_OPEN_ROWS = """
-SELECT d.id, d.account_id, d.invoice_id, d.amount_minor, d.payment_method_id,
-       d.payment_gateway_id, d.comment, d.amount_collected_minor,
-       CASE WHEN d.transactions IS NULL THEN 1 ELSE 0 END AS fresh_tx, d.payment_id,
-       i.account_id AS invoice_account, i.status AS invoice_status,
-       i.amount_minor - COALESCE((SELECT SUM(l.amount_minor) FROM ledger_entries l
-                                  WHERE l.invoice_id = i.id AND l.tenant_id = :t), 0)
-           AS balance,
-       CASE WHEN EXISTS (SELECT 1 FROM payment_pending_applications pa
-                         WHERE pa.tenant_id = :t AND pa.invoice_id = d.invoice_id)
-            THEN 1 ELSE 0 END AS awaiting,
-       m.id AS method_id, m.status AS method_status, m.token, m.second_token,
-       m.gateway_id AS method_gateway, m.num_consecutive_failures,
-       CASE WHEN m.last_failed_sale_at IS NULL THEN 1 ELSE 0 END AS never_failed,
-       a.currency AS account_currency, a.payment_gateway_id AS account_gateway
-FROM payment_run_data d
-LEFT JOIN invoices i ON i.id = d.invoice_id AND i.tenant_id = :t
-LEFT JOIN payment_methods m
-       ON m.tenant_id = :t AND m.account_id = d.account_id AND m.is_default = :yes
-LEFT JOIN accounts a ON a.id = d.account_id AND a.tenant_id = :t
-WHERE d.tenant_id = :t AND d.payment_run_id = :r
-  AND d.account_id BETWEEN :lo AND :hi AND d.result IS NULL
-ORDER BY d.account_id, d.id
-"""
-
-
-def open_rows(
-    session: Session, tenant_id: int, run_id: int, first_account: int, last_account: int
-) -> list[Any]:
-    """The slice's open records and their facts, plain rows in one statement. The caller
-    holds SQLite's write lock: the balances and intentions read are what it writes
-    against (PostgreSQL: the settling locks the invoices and reads them again)."""
-    return list(
-        session.execute(
-            text(_OPEN_ROWS),
-            {"t": tenant_id, "r": run_id, "lo": first_account, "hi": last_account, "yes": True},
-        )
-    )
-
-
 # The slice's open records decided by the database (``slice_rows``): each row's kind,
 # the amount it would collect and the columns a charge is written from, in the order
 # ``paymentruns.setbased`` takes them as columns. Kinds: S a payment names it already
@@ -144,7 +101,8 @@ def slice_rows(
     comment, method status), by account then id. ``retry_rule``: a method that failed
     before goes the row-by-row way (the run honours retry rules); ``closed_ok``: a
     Closed method is charged; ``statuses``: (Active, Closed, Posted). The caller holds
-    SQLite's write lock (:func:`open_rows`' rule).
+    SQLite's write lock: the balances and intentions read are what it writes against
+    (PostgreSQL: the settling locks the invoices and reads them again).
 
     Tenant: every table is read under ``tenant_id``."""
     statement = _SLICE_ROWS.format(
@@ -177,7 +135,7 @@ def write_decided(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     ``amount_to_collect_minor``, ``processed_at``. A record whose result is written
     keeps it.
 
-    Tenant: the ids were read under the caller's tenant (:func:`open_rows`)."""
+    Tenant: the ids were read under the caller's tenant (:func:`slice_rows`)."""
     if not rows:
         return
     table = cast(Table, PaymentRunData.__table__)
