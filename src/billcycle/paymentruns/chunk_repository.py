@@ -18,46 +18,114 @@ from billcycle.paymentruns.models import PaymentRunData
 from billcycle.paymentruns.statuses import RecordResult, TransactionType
 from billcycle.payments.statuses import SETTLED_STATUSES
 
-# A slice's open records (by account, then id) with their invoice (account, status,
-# balance from the ledger), whether a Processing payment already intends to pay it, the
-# account's default method and the account's currency and gateway.
-_OPEN_ROWS = """
-SELECT d.id, d.account_id, d.invoice_id, d.amount_minor, d.payment_method_id,
-       d.payment_gateway_id, d.comment, d.amount_collected_minor,
-       CASE WHEN d.transactions IS NULL THEN 1 ELSE 0 END AS fresh_tx, d.payment_id,
-       i.account_id AS invoice_account, i.status AS invoice_status,
-       i.amount_minor - COALESCE((SELECT SUM(l.amount_minor) FROM ledger_entries l
-                                  WHERE l.invoice_id = i.id AND l.tenant_id = :t), 0)
-           AS balance,
-       CASE WHEN EXISTS (SELECT 1 FROM payment_pending_applications pa
-                         WHERE pa.tenant_id = :t AND pa.invoice_id = d.invoice_id)
-            THEN 1 ELSE 0 END AS awaiting,
-       m.id AS method_id, m.status AS method_status, m.token, m.second_token,
-       m.gateway_id AS method_gateway, m.num_consecutive_failures,
-       CASE WHEN m.last_failed_sale_at IS NULL THEN 1 ELSE 0 END AS never_failed,
-       a.currency AS account_currency, a.payment_gateway_id AS account_gateway
-FROM payment_run_data d
-LEFT JOIN invoices i ON i.id = d.invoice_id AND i.tenant_id = :t
-LEFT JOIN payment_methods m
-       ON m.tenant_id = :t AND m.account_id = d.account_id AND m.is_default = :yes
-LEFT JOIN accounts a ON a.id = d.account_id AND a.tenant_id = :t
-WHERE d.tenant_id = :t AND d.payment_run_id = :r
-  AND d.account_id BETWEEN :lo AND :hi AND d.result IS NULL
-ORDER BY d.account_id, d.id
+# The slice's open records decided by the database (``slice_rows``): each row's kind,
+# the amount it would collect and the columns a charge is written from, in the order
+# ``paymentruns.setbased`` takes them as columns. Kinds: S a payment names it already
+# (a crashed attempt's, resumed), R the row-by-row way (an explicit method, money
+# collected before, earlier transactions, an invoice two records collect, a retry rule
+# to ask, a method that cannot be charged or has no token, an invoice not Posted or of
+# another account, a comment too long: ``collect._begin_records`` words each), W a
+# Processing payment already intends to pay the invoice, N nothing to collect, M no
+# default method, X a method not Active while closed ones are not charged, C charged.
+_SLICE_ROWS = """
+WITH o AS MATERIALIZED (
+    SELECT d.id, d.account_id, d.invoice_id, d.amount_minor, d.payment_method_id,
+           d.payment_gateway_id, d.comment, d.amount_collected_minor, d.transactions,
+           d.payment_id, i.account_id AS invoice_account, i.status AS invoice_status,
+           CAST(COALESCE(i.amount_minor - COALESCE((
+               SELECT SUM(l.amount_minor) FROM ledger_entries l
+               WHERE l.invoice_id = i.id AND l.tenant_id = :t), 0), 0) AS BIGINT) AS balance,
+           CASE WHEN EXISTS (SELECT 1 FROM payment_pending_applications pa
+                             WHERE pa.tenant_id = :t AND pa.invoice_id = d.invoice_id)
+                THEN 1 ELSE 0 END AS awaiting,
+           m.id AS method_id, m.status AS method_status, m.token, m.second_token,
+           m.gateway_id AS method_gateway, m.num_consecutive_failures,
+           m.last_failed_sale_at, a.currency, a.payment_gateway_id AS account_gateway,
+           SUM(CASE WHEN d.payment_id IS NULL THEN 1 ELSE 0 END)
+               OVER (PARTITION BY d.invoice_id) AS per_invoice
+    FROM payment_run_data d
+    LEFT JOIN invoices i ON i.id = d.invoice_id AND i.tenant_id = :t
+    LEFT JOIN payment_methods m
+           ON m.tenant_id = :t AND m.account_id = d.account_id AND m.is_default = :yes
+    LEFT JOIN accounts a ON a.id = d.account_id AND a.tenant_id = :t
+    WHERE d.tenant_id = :t AND d.payment_run_id = :r
+      AND d.account_id BETWEEN :lo AND :hi AND d.result IS NULL
+), c AS (
+    SELECT o.*, CASE WHEN COALESCE(amount_minor, balance) < balance
+                     THEN COALESCE(amount_minor, balance) ELSE balance END AS to_collect
+    FROM o
+)
+SELECT id,
+       CASE
+           WHEN payment_id IS NOT NULL THEN 'S'
+           WHEN payment_method_id IS NOT NULL OR COALESCE(amount_collected_minor, 0) <> 0
+                OR transactions IS NOT NULL OR per_invoice > 1 THEN 'R'
+           WHEN awaiting = 1 THEN 'W'
+           WHEN to_collect <= 0 THEN 'N'
+           WHEN method_id IS NULL THEN 'M'
+           WHEN method_status <> :active AND NOT {closed_ok} THEN 'X'
+           WHEN {retry_rule} AND (COALESCE(num_consecutive_failures, 0) <> 0
+                                  OR last_failed_sale_at IS NOT NULL) THEN 'R'
+           WHEN NOT (method_status = :active OR ({closed_ok} AND method_status = :closed))
+                OR token IS NULL OR token = '' THEN 'R'
+           WHEN invoice_status IS NULL OR invoice_status <> :posted
+                OR invoice_account IS NULL OR invoice_account <> account_id THEN 'R'
+           WHEN comment IS NOT NULL AND LENGTH(comment) > :comment_limit THEN 'R'
+           ELSE 'C'
+       END AS kind,
+       to_collect, account_id, invoice_id, currency, method_id, token, second_token,
+       COALESCE(payment_gateway_id, CAST(:run_gateway AS BIGINT), method_gateway,
+                account_gateway) AS wanted_gateway,
+       comment, method_status
+FROM c
+ORDER BY account_id, id
 """
 
 
-def open_rows(
-    session: Session, tenant_id: int, run_id: int, first_account: int, last_account: int
+def slice_rows(
+    session: Session,
+    tenant_id: int,
+    run_id: int,
+    first_account: int,
+    last_account: int,
+    *,
+    retry_rule: bool,
+    closed_ok: bool,
+    run_gateway: int | None,
+    comment_limit: int,
+    statuses: tuple[str, str, str],
 ) -> list[Any]:
-    """The slice's open records and their facts, plain rows in one statement. The caller
-    holds SQLite's write lock: the balances and intentions read are what it writes
-    against (PostgreSQL: the settling locks the invoices and reads them again)."""
+    """The slice's open records decided by the database in one statement (the kinds
+    above), plain rows of (id, kind, amount to collect, account, invoice, currency,
+    method, token, second token, the gateway asked for (None: the tenant's default),
+    comment, method status), by account then id. ``retry_rule``: a method that failed
+    before goes the row-by-row way (the run honours retry rules); ``closed_ok``: a
+    Closed method is charged; ``statuses``: (Active, Closed, Posted). The caller holds
+    SQLite's write lock: the balances and intentions read are what it writes against
+    (PostgreSQL: the settling locks the invoices and reads them again).
+
+    Tenant: every table is read under ``tenant_id``."""
+    statement = _SLICE_ROWS.format(
+        closed_ok="TRUE" if closed_ok else "FALSE",
+        retry_rule="TRUE" if retry_rule else "FALSE",
+    )
+    active, closed, posted = statuses
     return list(
         session.execute(
-            text(_OPEN_ROWS),
-            {"t": tenant_id, "r": run_id, "lo": first_account, "hi": last_account, "yes": True},
-        )
+            text(statement),
+            {
+                "t": tenant_id,
+                "r": run_id,
+                "lo": first_account,
+                "hi": last_account,
+                "yes": True,
+                "active": active,
+                "closed": closed,
+                "posted": posted,
+                "run_gateway": run_gateway,
+                "comment_limit": comment_limit,
+            },
+        ).all()
     )
 
 
@@ -67,7 +135,7 @@ def write_decided(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     ``amount_to_collect_minor``, ``processed_at``. A record whose result is written
     keeps it.
 
-    Tenant: the ids were read under the caller's tenant (:func:`open_rows`)."""
+    Tenant: the ids were read under the caller's tenant (:func:`slice_rows`)."""
     if not rows:
         return
     table = cast(Table, PaymentRunData.__table__)
@@ -176,7 +244,7 @@ def fail_records(
             "t": tenant_id,
         },
     )
-    return {int(i) for i in result.scalars()}
+    return {int(i) for i in result.scalars().all()}
 
 
 def settle_records(
@@ -205,4 +273,4 @@ def settle_records(
             "t": tenant_id,
         },
     )
-    return {int(i) for i in result.scalars()}
+    return {int(i) for i in result.scalars().all()}

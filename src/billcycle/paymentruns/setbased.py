@@ -5,11 +5,11 @@ Phase 1 (:func:`begin`, one unit of work, committed before any gateway call):
 
 1. ONE query reads the slice's open records with their invoice (account, status,
    balance), whether a Processing payment already intends to pay it, the account's
-   default method and the account (``chunk_repository.open_rows``), under SQLite's
-   write lock;
-2. each record is decided from its row, with the words and amounts
-   ``collect.begin_chunk`` gives (PaymentPending, NothingToCollect, NoPaymentMethod,
-   PaymentMethodClosed), or charged;
+   default method and the account, and decides each (``chunk_repository.slice_rows``),
+   under SQLite's write lock;
+2. the decided records get the words and amounts ``collect.begin_chunk`` gives
+   (PaymentPending, NothingToCollect, NoPaymentMethod, PaymentMethodClosed); the
+   charged ones' columns are taken as the rows come (no Python a charge);
 3. the charges, gathered as parallel columns (``payments.charging.RunSlice``: no object
    a charge), are written by ``payments.charging.begin_run_slice`` (numbers in one
    block, payments and intentions by one ``INSERT ... SELECT`` each, ``payment.created``
@@ -34,7 +34,6 @@ whose payment is still Processing keep the row-by-row finish.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -105,19 +104,31 @@ def begin(
     fallback: Fallback,
 ) -> None:
     """Phase 1 of a slice (see the module's note), into ``begun`` (``collect.Begun``);
-    the caller's unit of work commits it."""
+    the caller's unit of work commits it. The database decides each record
+    (``chunk_repository.slice_rows``); Python takes the charged ones' columns as they
+    come (no object and no decision a charge) and words the others."""
     charging.hold_write_lock(ctx)
-    rows = chunk_repo.open_rows(ctx.session, ctx.tenant_id, run.id, first_account, last_account)
-    begun.resumed = [int(r.id) for r in rows if r.payment_id is not None]
-    fresh = [r for r in rows if r.payment_id is None]
-    if not fresh:
+    closed_ok = run.process_payment_with_closed_pm
+    rows = chunk_repo.slice_rows(
+        ctx.session,
+        ctx.tenant_id,
+        run.id,
+        first_account,
+        last_account,
+        retry_rule=not run.ignore_payment_run_retry_rule,
+        closed_ok=closed_ok,
+        run_gateway=run.payment_gateway_id,
+        comment_limit=payments.LIMITS["comment"],
+        statuses=(
+            PaymentMethodStatus.ACTIVE.value,
+            PaymentMethodStatus.CLOSED.value,
+            InvoiceStatus.POSTED.value,
+        ),
+    )
+    begun.resumed = [int(r[0]) for r in rows if r[1] == "S"]
+    if len(begun.resumed) == len(rows):
         return
     now = ctx.clock.now()
-    per_invoice = Counter(int(r.invoice_id) for r in fresh)
-    comment_limit = payments.LIMITS["comment"]
-    closed_ok = run.process_payment_with_closed_pm
-    found_gateways = _Gateways(ctx)
-    active: dict[Any, Any] = {}  # the gateway asked for -> the active one's id, or None
     charges = charging.RunSlice(
         attempt_source=f"PaymentRun {run.payment_run_number}", allow_closed_method=closed_ok
     )
@@ -129,7 +140,7 @@ def begin(
     def fail(row: Any, code: str, message: str, to_collect: int | None) -> None:
         decided.append(
             {
-                "b_id": int(row.id),
+                "b_id": int(row[0]),
                 "result": RecordResult.ERROR.value,
                 "error_code": code,
                 "error_message": message,
@@ -138,88 +149,66 @@ def begin(
             }
         )
 
-    for row in fresh:
-        if (
-            row.payment_method_id is not None
-            or row.amount_collected_minor
-            or not row.fresh_tx
-            or per_invoice[int(row.invoice_id)] > 1
-        ):
-            rest.append(int(row.id))
+    charged = [r for r in rows if r[1] == "C"]
+    for row in rows:
+        kind = row[1]
+        if kind in _CHARGED_OR_RESUMED:
             continue
-        if row.awaiting:
+        if kind == "R":
+            rest.append(int(row[0]))
+            continue
+        failed += 1
+        if kind == "W":
             fail(row, RecordError.PAYMENT_PENDING, PENDING_MESSAGE, None)
-            failed += 1
-            continue
-        balance = int(row.balance) if row.balance is not None else 0
-        asked = int(row.amount_minor) if row.amount_minor is not None else balance
-        to_collect = min(asked, balance)
-        if to_collect <= 0:
+        elif kind == "N":
             fail(
                 row,
                 RecordError.NOTHING_TO_COLLECT,
                 "The invoice has no balance to collect.",
-                to_collect,
+                int(row[2]),
             )
-            failed += 1
-            continue
-        if row.method_id is None:
+        elif kind == "M":
             fail(
                 row,
                 RecordError.NO_PAYMENT_METHOD,
                 "The account has no default payment method.",
-                to_collect,
+                int(row[2]),
             )
-            failed += 1
-            continue
-        status = row.method_status
-        if status != PaymentMethodStatus.ACTIVE and not closed_ok:
+        else:  # X
             fail(
                 row,
                 RecordError.PAYMENT_METHOD_CLOSED,
-                f"The payment method is {status}: it is not charged "
+                f"The payment method is {row[11]}: it is not charged "
                 "(processPaymentWithClosedPM is false).",
-                to_collect,
+                int(row[2]),
             )
-            failed += 1
-            continue
-        retry_unknown = not run.ignore_payment_run_retry_rule and (
-            row.num_consecutive_failures or not row.never_failed
-        )
-        chargeable = status == PaymentMethodStatus.ACTIVE or (
-            closed_ok and status == PaymentMethodStatus.CLOSED
-        )
-        gateway_id = None
-        if chargeable and row.token:
-            wanted = (
-                row.payment_gateway_id
-                or run.payment_gateway_id
-                or row.method_gateway
-                or row.account_gateway
-            )
-            gateway_id = active.get(wanted, active)
-            if gateway_id is active:
-                gateway_id = active[wanted] = found_gateways.active(wanted)
-        if (
-            retry_unknown
-            or gateway_id is None
-            or row.invoice_status != InvoiceStatus.POSTED
-            or row.invoice_account != row.account_id
-            or (row.comment is not None and len(row.comment) > comment_limit)
-        ):
-            # A retry rule to ask, or an error the row-by-row path words exactly.
-            rest.append(int(row.id))
-            continue
-        charges.records.append(int(row.id))
-        charges.accounts.append(int(row.account_id))
-        charges.invoices.append(int(row.invoice_id))
-        charges.amounts.append(to_collect)
-        charges.currencies.append(str(row.account_currency))
-        charges.methods.append(int(row.method_id))
-        charges.tokens.append(str(row.token))
-        charges.second_tokens.append(row.second_token)
-        charges.gateways.append(gateway_id)
-        charges.comments.append(row.comment)
+    if charged:
+        # The active gateway of each gateway asked for, once each; a charge whose
+        # gateway is not active goes the row-by-row way (which words its error).
+        found_gateways = _Gateways(ctx)
+        active = {wanted: found_gateways.active(wanted) for wanted in {r[9] for r in charged}}
+        if None in active.values():
+            rest.extend(int(r[0]) for r in charged if active[r[9]] is None)
+            charged = [r for r in charged if active[r[9]] is not None]
+    if charged:
+        (
+            charges.records,
+            _kinds,
+            charges.amounts,
+            charges.accounts,
+            charges.invoices,
+            charges.currencies,
+            charges.methods,
+            charges.tokens,
+            charges.second_tokens,
+            wanted,
+            charges.comments,
+            _statuses,
+        ) = map(list, zip(*charged, strict=True))
+        if len(active) == 1:
+            charges.gateways = [next(iter(active.values()))] * len(charged)  # type: ignore[list-item]
+        else:
+            charges.gateways = [active[w] for w in wanted]  # type: ignore[misc]
     refused = charging.begin_run_slice(ctx, charges, created_events=created_events)
     for record_id, to_collect, error in refused:
         decided.append(
@@ -233,25 +222,30 @@ def begin(
             }
         )
     failed += len(refused)
-    claims = list(zip(charges.records, charges.payment_ids, charges.amounts, strict=True))
-    if claims:
+    claimed = len(charges)
+    if claimed:
         begun.run_slice = charges
     chunk_repo.write_decided(ctx.session, decided)
-    if not repo.claim_many(ctx.session, claims):
+    if claimed and not repo.claim_many(
+        ctx.session, list(zip(charges.records, charges.payment_ids, charges.amounts, strict=True))
+    ):
         from billcycle.paymentruns.collect import ChunkTakenOver
 
         raise ChunkTakenOver("Another worker collected these records meanwhile.")
     begun.counts.failed += failed
     begun.counts.processed += processed
-    begun.counts.payments += len(claims)
+    begun.counts.payments += claimed
     repo.add_progress(
         ctx.session,
         run.id,
         processed=processed,
         failed=failed,
-        payments=len(claims),
+        payments=claimed,
         unapplied=0,
         now=now,
     )
     if rest:
         fallback(ctx, run, repo.records_by_id(ctx.session, ctx.tenant_id, rest), begun, now)
+
+
+_CHARGED_OR_RESUMED = frozenset({"C", "S"})

@@ -547,11 +547,11 @@ def begin_run_slice(
     """Processing payments for a payment run's checked slice, in a fixed number of
     statements whatever its size: numbers in one block, the payments by ONE
     ``INSERT ... SELECT`` from the columns (ids in one block), their intentions by
-    another, and (``created_events``: a tenant subscribes to them) ``payment.created``
-    by a third. A charge whose number an earlier payment already sent as its
-    gatewayOrderId gets that attempt's key, or its error, as :func:`_write_planned`:
-    returned as (the charge's record, its amount, the error) and dropped from
-    ``charges``."""
+    another from the same JSON array, and (``created_events``: a tenant subscribes to
+    them) ``payment.created`` by a third. A charge whose number an earlier payment
+    already sent as its gatewayOrderId gets that attempt's key, or its error, as
+    :func:`_write_planned`: returned as (the charge's record, its amount, the error)
+    and dropped from ``charges``."""
     count = len(charges)
     if not count:
         return []
@@ -593,16 +593,14 @@ def begin_run_slice(
             charges.gateways,
             charges.comments,
             keys,
-            [charges.attempt_source] * len(keys),
+            charges.invoices,
         ),
+        attempt_source=charges.attempt_source,
         day=ctx.clock.today(),
         now=ctx.clock.now(),
         payment_type=PaymentType.ELECTRONIC.value,
         status=PaymentStatus.PROCESSING.value,
         gateway_state=GatewayState.SUBMITTED.value,
-    )
-    pending_repository.add_invoice_rows(
-        ctx.session, ctx.tenant_id, list(zip(ids, charges.invoices, charges.amounts, strict=True))
     )
     if created_events:
         events.emit_payments_created(ctx, ids)

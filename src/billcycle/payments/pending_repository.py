@@ -39,37 +39,6 @@ def add_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     )
 
 
-_RUN_ROWS_SQLITE = """
-INSERT INTO payment_pending_applications (tenant_id, payment_id, invoice_id,
-    invoice_item_id, amount_minor)
-SELECT :t, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), NULL,
-       json_extract(j.value, '$[2]')
-FROM json_each(:rows) j
-"""
-_RUN_ROWS_POSTGRES = """
-INSERT INTO payment_pending_applications (tenant_id, payment_id, invoice_id,
-    invoice_item_id, amount_minor)
-SELECT :t, (j.e->>0)::bigint, (j.e->>1)::bigint, NULL, (j.e->>2)::bigint
-FROM json_array_elements(CAST(:rows AS json)) AS j(e)
-"""
-
-
-def add_invoice_rows(
-    session: Session, tenant_id: int, rows: Sequence[tuple[int, int, int]]
-) -> None:
-    """Many invoice-level intentions ``(payment_id, invoice_id, amount_minor)`` (a
-    payment run's slice) in ONE ``INSERT ... SELECT`` from a JSON array: no value
-    converted or bound per row.
-
-    Tenant: every row is written under ``tenant_id``."""
-    if not rows:
-        return
-    session.execute(
-        text(_RUN_ROWS_POSTGRES if is_postgres(session) else _RUN_ROWS_SQLITE),
-        {"t": tenant_id, "rows": json.dumps(list(rows), separators=(",", ":"))},
-    )
-
-
 def of_payment(session: Session, tenant_id: int, payment_id: int) -> list[PendingApplication]:
     return list(
         session.scalars(

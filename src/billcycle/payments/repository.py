@@ -86,14 +86,21 @@ def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
 
 # A payment run's Processing payments from ONE JSON parameter (an array of
 # [id, account_id, number, amount_minor, currency, payment_method_id, gateway_id,
-# comment, attempt_key, attempt_source]); what every row shares is a parameter.
+# comment, attempt_key, invoice_id]); what every row shares is a parameter. Their
+# invoice-level intentions from the same parameter.
 _RUN_PAYMENTS = """
 INSERT INTO payments (id, tenant_id, account_id, number, amount_minor, currency,
     effective_date, payment_type, status, payment_method_id, gateway_id, gateway_order_id,
     gateway_state, comment, submitted_at, created_at, updated_at, attempt_key,
     attempt_source)
 SELECT {c0}, :t, {c1}, {c2}, {c3}, {c4}, :day, :payment_type, :status, {c5}, {c6}, {c2},
-       :state, {c7}, :now, :now, :now, {c8}, {c9}
+       :state, {c7}, :now, :now, :now, {c8}, :source
+FROM {rows}
+"""
+_RUN_INTENTIONS = """
+INSERT INTO payment_pending_applications (tenant_id, payment_id, invoice_id,
+    invoice_item_id, amount_minor)
+SELECT :t, {c0}, {c9}, NULL, {c3}
 FROM {rows}
 """
 
@@ -118,30 +125,32 @@ def insert_run_payment_columns(
     tenant_id: int,
     columns: Sequence[Sequence[Any]],
     *,
+    attempt_source: str,
     day: date,
     now: datetime,
     payment_type: str,
     status: str,
     gateway_state: str,
 ) -> list[int]:
-    """A payment run's Processing electronic payments, given as parallel columns
+    """A payment run's Processing electronic payments and each one's invoice-level
+    intention (its whole amount to its one invoice), given as parallel columns
     ``(account_ids, numbers, amounts_minor, currencies, payment_method_ids, gateway_ids,
-    comments, attempt_keys, attempt_sources)`` (``gateway_order_id`` = the number): ONE
-    ``INSERT ... SELECT`` from a JSON array zipped from them, ids allocated first in a
-    block (:func:`insert_rows`'s rule: the caller holds SQLite's write lock); their ids in
-    order.
+    comments, attempt_keys, invoice_ids)`` (``gateway_order_id`` = the number): ONE JSON
+    array zipped from them, read by one ``INSERT ... SELECT`` of the payments and one
+    of the intentions; ids allocated first in a block (:func:`insert_rows`'s rule: the
+    caller holds SQLite's write lock); their ids in order.
 
-    Tenant: every payment is written under ``tenant_id``."""
+    Tenant: every row is written under ``tenant_id``."""
     count = len(columns[0]) if columns else 0
     if not count:
         return []
     ids = allocate_payment_ids(session, count)
-    postgres = is_postgres(session)
-    statement = text(
-        _RUN_PAYMENTS.format(**_json_columns(postgres, 10, (0, 1, 3, 5, 6)))
-    ).bindparams(bindparam("day", type_=Date), bindparam("now", type_=UtcDateTime))
+    parts = _json_columns(is_postgres(session), 10, (0, 1, 3, 5, 6, 9))
+    rows = json.dumps(list(zip(ids, *columns, strict=True)), separators=(",", ":"))
     session.execute(
-        statement,
+        text(_RUN_PAYMENTS.format(**parts)).bindparams(
+            bindparam("day", type_=Date), bindparam("now", type_=UtcDateTime)
+        ),
         {
             "t": tenant_id,
             "day": day,
@@ -149,9 +158,11 @@ def insert_run_payment_columns(
             "payment_type": payment_type,
             "status": status,
             "state": gateway_state,
-            "rows": json.dumps(list(zip(ids, *columns, strict=True)), separators=(",", ":")),
+            "source": attempt_source,
+            "rows": rows,
         },
     )
+    session.execute(text(_RUN_INTENTIONS.format(**parts)), {"t": tenant_id, "rows": rows})
     return ids
 
 
@@ -597,6 +608,21 @@ WHERE p.id IN (SELECT (j.e->>0)::bigint FROM json_array_elements(CAST(:rows AS j
   AND p.tenant_id + 0 = :t AND p.status = :processing AND p.deleted_at IS NULL
 ORDER BY p.id FOR UPDATE
 """
+# The same, counted (PostgreSQL: the rows locked in the same order).
+_STAGED_COUNT_SQLITE = """
+SELECT COUNT(*) FROM payments p
+WHERE p.id IN (SELECT json_extract(j.value, '$[0]') FROM json_each(:rows) j)
+  AND p.tenant_id + 0 = :t AND p.status = :processing AND p.deleted_at IS NULL
+"""
+_STAGED_COUNT_POSTGRES = """
+SELECT COUNT(*) FROM (
+    SELECT p.id FROM payments p
+    WHERE p.id IN (SELECT (j.e->>0)::bigint
+                   FROM json_array_elements(CAST(:rows AS json)) AS j(e))
+      AND p.tenant_id + 0 = :t AND p.status = :processing AND p.deleted_at IS NULL
+    ORDER BY p.id FOR UPDATE
+) s
+"""
 
 # The money received on the account (entries on no invoice), then each approved
 # payment's one invoice-level intention applied as far as the invoice still owes (its
@@ -661,15 +687,20 @@ def lock_staged(
 ) -> set[int]:
     """Those of ``payment_ids`` still ``processing``, under their locks (PostgreSQL:
     ``FOR UPDATE`` in id order, every finisher's order; SQLite: the caller holds the
-    write lock)."""
-    statement = _STAGED_LOCK_POSTGRES if is_postgres(session) else _STAGED_LOCK_SQLITE
-    rows = json.dumps([[i] for i in sorted(set(payment_ids))], separators=(",", ":"))
-    return {
-        int(i)
-        for i in session.execute(
-            text(statement), {"rows": rows, "t": tenant_id, "processing": processing}
-        ).scalars()
+    write lock). Counted first: when all are (a slice's usual case) no id is read back;
+    otherwise the ids still Processing are read."""
+    postgres = is_postgres(session)
+    wanted = set(payment_ids)
+    params = {
+        "rows": json.dumps([[i] for i in sorted(wanted)], separators=(",", ":")),
+        "t": tenant_id,
+        "processing": processing,
     }
+    counted = text(_STAGED_COUNT_POSTGRES if postgres else _STAGED_COUNT_SQLITE)
+    if session.scalar(counted, params) == len(wanted):
+        return wanted
+    statement = text(_STAGED_LOCK_POSTGRES if postgres else _STAGED_LOCK_SQLITE)
+    return {int(i) for i in session.execute(statement, params).scalars().all()}
 
 
 def settle_staged(
@@ -717,7 +748,7 @@ def settle_staged(
                     bindparam("now", type_=UtcDateTime), bindparam("today", type_=Date)
                 ),
                 {**params, "applied": EntryType.PAYMENT.value, "today": today, "posted": posted},
-            )
+            ).all()
         ]
     session.execute(
         text(_STAGED_PAYMENTS.format(**parts)).bindparams(bindparam("now", type_=UtcDateTime)),
