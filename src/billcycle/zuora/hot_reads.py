@@ -72,12 +72,16 @@ BATCH_READERS = 2
 
 
 def _batches(reads: DirectReads) -> ReadBatches[BillRunKey, Any]:
-    return ReadBatches(
-        reads,
-        bill_runs_service.unchecked_bill_run_rows,
-        bill_runs_service.unchecked_bill_run_row,
-        running=BATCH_READERS,
-    )
+    return ReadBatches(reads, bill_runs_service.unchecked_bill_run_rows, running=BATCH_READERS)
+
+
+def hot_shaped(path: str) -> bool:
+    """Whether a GET of ``path`` (no query string) may be a hot read: the app's root lets
+    it skip FastAPI's own wrappers (``web.app``); :class:`HotReadsFront` decides."""
+    if path.startswith(PREFIX):
+        key = path[len(PREFIX) :]
+        return bool(key) and "/" not in key
+    return False
 
 
 def _credentials(scope: Scope) -> HTTPAuthorizationCredentials | None:
