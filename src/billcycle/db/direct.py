@@ -18,10 +18,12 @@ round"). Here:
   dialect: its SQL, its parameters in the driver's order, and its columns' result
   processors (SQLAlchemy's own, so values come out as through a ``Session``).
 
-* :class:`ReadBatches` gathers the reads of one kind that a process's requests wait
-  for at once and runs them as ONE statement (the caller's ``many``) on a reader thread
-  of its own: one hand-off and one round trip for many requests on a database server;
-  a batch that fails is read again key by key, so one failing read fails alone.
+* :class:`LoopReads` are the same reads on one event loop: on PostgreSQL psycopg's async
+  connections, driven by the loop itself (no thread between the request and its read).
+* :class:`ReadBatches` gathers the reads of one kind that an event loop's requests wait
+  for at once and runs them as ONE statement (the caller's ``many``) on the loop's
+  :class:`LoopReads`: one round trip for many requests on a database server; a batch
+  that fails is read again key by key, so one failing read fails alone.
 
 Statements are still seen by the engine's ``before_cursor_execute`` listeners (with no
 SQLAlchemy connection or execution context), so what counts an engine's statements counts
@@ -223,7 +225,7 @@ class DirectReads:
 
     def batches(self, name: str, make: Callable[[DirectReads], ReadBatches[Any, Any]]) -> Any:
         """The engine's :class:`ReadBatches` called ``name`` (made by ``make`` on first use;
-        their threads end with these connections)."""
+        dropped when these connections are closed)."""
         found = self._batches.get(name)
         if found is None:
             with _READERS_GUARD:
