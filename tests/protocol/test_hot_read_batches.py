@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import BigInteger, bindparam, cast, event, select
 
 from billcycle.billruns import service as bill_runs_service
-from billcycle.db.direct import DirectReads, DirectSelect, ReadBatches, direct_reads
+from billcycle.db.direct import DirectSelect, LoopReads, ReadBatches, direct_reads
 from billcycle.db.engine import make_engine
 from billcycle.db.session import unit_of_work
 from billcycle.errors import NotAuthenticated
@@ -149,7 +149,11 @@ def test_a_batch_reads_each_key_as_the_single_read_does(
         (api.tenant.tenant_id, runs[0], clients[0]),  # the same key twice
     ]
     reads = direct_reads(runtime.engine)
-    batch = bill_runs_service.unchecked_bill_run_rows(reads, keys)
+
+    async def together() -> list[Any]:
+        return await bill_runs_service.unchecked_bill_run_rows(reads.on_loop(), keys)
+
+    batch = asyncio.run(together())
     alone = [bill_runs_service.unchecked_bill_run_row(reads, key) for key in keys]
     assert batch[2] is None
     assert alone[2] is None
@@ -177,17 +181,17 @@ def test_a_read_that_fails_in_a_batch_fails_alone(database_url: str) -> None:
         reads = direct_reads(engine)
         one = DirectSelect(select(cast(bindparam("value"), BigInteger)), engine.dialect)
 
-        def read_one(reads: DirectReads, value: int) -> int:
-            row = reads.first(one, {"value": value})
-            assert row is not None
-            return int(row[0])
-
-        def read_many(reads: DirectReads, values: list[int]) -> list[int]:
+        async def read_many(reads: LoopReads, values: list[int]) -> list[int]:
             calls.append(list(values))
-            return [read_one(reads, value) for value in values]
+            found = []
+            for value in values:
+                row = await reads.first(one, {"value": value})
+                assert row is not None
+                found.append(int(row[0]))
+            return found
 
         calls: list[list[int]] = []
-        batches: ReadBatches[int, int] = ReadBatches(reads, read_many, read_one)
+        batches: ReadBatches[int, int] = ReadBatches(reads, read_many)
         values = [1, 2, 2**70, 4, 5]
 
         async def run() -> list[int | BaseException]:
@@ -201,10 +205,44 @@ def test_a_read_that_fails_in_a_batch_fails_alone(database_url: str) -> None:
         assert outcomes[:2] == [1, 2]
         assert outcomes[3:] == [4, 5]
         assert isinstance(outcomes[2], Exception)
-        # The first read went alone; the four that came meanwhile went together, failed
-        # together, and were read again one by one.
-        assert calls == [[1], [2, 2**70, 4, 5]]
-        # The batches still work after a failure.
+        # The reads of one round of the loop went together, failed together, and were
+        # read again one by one.
+        assert calls == [values, *([value] for value in values)]
+        # The batches still work after a failure, on another loop too.
         assert asyncio.run(run())[3] == 4
+    finally:
+        engine.dispose()
+
+
+def test_reads_that_come_while_a_batch_is_out_go_together_in_the_next(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url)
+    try:
+        reads = direct_reads(engine)
+        one = DirectSelect(select(cast(bindparam("value"), BigInteger)), engine.dialect)
+        calls: list[list[int]] = []
+        first_out = asyncio.Event()
+        go_on = asyncio.Event()
+
+        async def read_many(reads: LoopReads, values: list[int]) -> list[int]:
+            calls.append(list(values))
+            if values == [0]:
+                first_out.set()
+                await go_on.wait()
+            return [int((await reads.first(one, {"value": value}) or (0,))[0]) for value in values]
+
+        batches: ReadBatches[int, int] = ReadBatches(reads, read_many, running=1)
+
+        async def run() -> list[int]:
+            first = asyncio.ensure_future(batches.read(0))
+            await first_out.wait()
+            later = [asyncio.ensure_future(batches.read(value)) for value in (1, 2, 3)]
+            await asyncio.sleep(0)
+            go_on.set()
+            return [await first, *[await each for each in later]]
+
+        assert asyncio.run(run()) == [0, 1, 2, 3]
+        assert calls == [[0], [1, 2, 3]]
     finally:
         engine.dispose()

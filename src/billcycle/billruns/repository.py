@@ -36,7 +36,7 @@ from billcycle.billruns.models import BillRun, BillRunFailure, BillRunTotal
 from billcycle.billruns.selection import Selection
 from billcycle.billruns.statuses import BillRunStatus
 from billcycle.db.bulk import fetch_rows
-from billcycle.db.direct import DirectReads, DirectSelect
+from billcycle.db.direct import DirectReads, DirectSelect, LoopReads
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.jobs.chunks import PENDING, ChunkRange
@@ -159,7 +159,7 @@ def _with_progress(row: Any) -> tuple[Any, dict[str, int], list[tuple[int, str]]
 _DIRECT_VIEWS: dict[str, DirectSelect] = {}
 
 
-def _direct_view(reads: DirectReads) -> DirectSelect:
+def _direct_view(reads: DirectReads | LoopReads) -> DirectSelect:
     statement = _DIRECT_VIEWS.get(reads.dialect_name)
     if statement is None:
         statement = _DIRECT_VIEWS[reads.dialect_name] = DirectSelect(
@@ -192,7 +192,7 @@ _BATCH_TYPES = (BigInteger, BigInteger, String, BigInteger)
 _DIRECT_BATCHES: dict[str, DirectSelect] = {}
 
 
-def _direct_batch(reads: DirectReads) -> DirectSelect:
+def _direct_batch(reads: DirectReads | LoopReads) -> DirectSelect:
     """:func:`_direct_view` for many keys at once (PostgreSQL): the keys unnested ``WITH
     ORDINALITY``, and for each, ``LATERAL``, the same statement with the key's columns in
     place of its parameters: ``k.ord`` then the single statement's columns, one row per
@@ -234,16 +234,17 @@ def _direct_batch(reads: DirectReads) -> DirectSelect:
     return statement
 
 
-def run_views_direct(
-    reads: DirectReads,
+async def run_views_direct(
+    reads: LoopReads,
     keys: Sequence[tuple[int, int, tuple[str, int]]],
     failure_limit: int,
 ) -> list[tuple[Any, ...] | None]:
     """:func:`run_view_direct` for each of ``keys`` (tenant, run, client) in one statement
-    (PostgreSQL): per key, in order, the row :func:`run_view_direct` returns for it (the
-    same columns, values and types) or None. Tenant: each row is its own key's tenant's."""
+    (PostgreSQL), on the running event loop's connections: per key, in order, the row
+    :func:`run_view_direct` returns for it (the same columns, values and types) or None.
+    Tenant: each row is its own key's tenant's."""
     batch = _direct_batch(reads)
-    rows = reads.all(
+    rows = await reads.all(
         batch,
         {
             "tenant_ids": [key[0] for key in keys],

@@ -26,7 +26,7 @@ from billcycle.billruns.spec import BillRunPatch, BillRunSpec, OrganizationLabel
 from billcycle.billruns.statuses import BillRunStatus
 from billcycle.billruns.transitions import transition
 from billcycle.context import ServiceContext
-from billcycle.db.direct import DirectReads
+from billcycle.db.direct import DirectReads, LoopReads
 from billcycle.errors import NotFound, RuleViolation
 from billcycle.events import service as events
 from billcycle.events.statuses import EventType
@@ -342,13 +342,14 @@ def unchecked_bill_run_row(reads: DirectReads, key: BillRunKey) -> tuple[Any, ..
     return repo.run_view_direct(reads, tenant_id, run_id, FAILURES_SHOWN, (client[1], client[0]))
 
 
-def unchecked_bill_run_rows(
-    reads: DirectReads, keys: list[BillRunKey]
+async def unchecked_bill_run_rows(
+    reads: LoopReads, keys: list[BillRunKey]
 ) -> list[tuple[Any, ...] | None]:
     """:func:`unchecked_bill_run_row` for many GETs (any tenants, any clients) in one
-    statement (PostgreSQL; db.direct.ReadBatches): each GET then makes its own token check,
-    so a stale token is refused for its own request and no other."""
-    return repo.run_views_direct(
+    statement, on the running event loop's connections (PostgreSQL; db.direct.ReadBatches):
+    each GET then makes its own token check, so a stale token is refused for its own
+    request and no other."""
+    return await repo.run_views_direct(
         reads,
         [(tenant_id, run_id, (client[1], client[0])) for tenant_id, run_id, client in keys],
         FAILURES_SHOWN,

@@ -18,10 +18,12 @@ round"). Here:
   dialect: its SQL, its parameters in the driver's order, and its columns' result
   processors (SQLAlchemy's own, so values come out as through a ``Session``).
 
-* :class:`ReadBatches` gathers the reads of one kind that a process's requests wait
-  for at once and runs them as ONE statement (the caller's ``many``) on a reader thread
-  of its own: one hand-off and one round trip for many requests on a database server;
-  a batch that fails is read again key by key, so one failing read fails alone.
+* :class:`LoopReads` are the same reads on one event loop: on PostgreSQL psycopg's async
+  connections, driven by the loop itself (no thread between the request and its read).
+* :class:`ReadBatches` gathers the reads of one kind that an event loop's requests wait
+  for at once and runs them as ONE statement (the caller's ``many``) on the loop's
+  :class:`LoopReads`: one round trip for many requests on a database server; a batch
+  that fails is read again key by key, so one failing read fails alone.
 
 Statements are still seen by the engine's ``before_cursor_execute`` listeners (with no
 SQLAlchemy connection or execution context), so what counts an engine's statements counts
@@ -31,15 +33,18 @@ these. Only reads: nothing here opens a transaction.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import weakref
 from collections import deque, namedtuple
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from functools import partial
 from typing import Any, Generic, TypeVar
 
+import psycopg
+from psycopg.types.string import TextLoader
 from sqlalchemy import JSON, Engine, Select, event
 from sqlalchemy.engine import Dialect
 
@@ -79,6 +84,11 @@ class DirectReads:
         self._open: set[Any] = set()
         # Batched reads of these connections, by name (see batches()).
         self._batches: dict[str, ReadBatches[Any, Any]] = {}
+        # The reads of each event loop that used them (see on_loop()).
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopReads] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._connect_args: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         event.listen(engine, "engine_disposed", self._on_dispose)
 
     def engine(self) -> Engine:
@@ -102,11 +112,35 @@ class DirectReads:
         self._idle = deque()
         for connection in list(self._open):
             self._close(connection)
-        # Their threads end; the engine may be used again (a disposed engine reconnects):
-        # new ones are made then.
+        # The engine may be used again (a disposed engine reconnects): new ones are made
+        # then.
         batches, self._batches = self._batches, {}
         for kind in batches.values():
             kind.close()
+        loops, self._loops = self._loops, weakref.WeakKeyDictionary()
+        for reads in list(loops.values()):
+            reads.close()
+
+    def connect_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """What the engine's dialect gives the driver's ``connect`` (its adapters too)."""
+        found = self._connect_args
+        if found is None:
+            cargs, cparams = self.dialect.create_connect_args(self.engine().url)
+            found = self._connect_args = (tuple(cargs), dict(cparams))
+        return found
+
+    def on_loop(self, loop: asyncio.AbstractEventLoop | None = None) -> LoopReads:
+        """These reads on ``loop`` (the running one by default; made on first use). The
+        connections of loops that were closed since are closed now."""
+        loop = loop or asyncio.get_running_loop()
+        found = self._loops.get(loop)
+        if found is None:
+            for other, reads in list(self._loops.items()):
+                if other.is_closed():
+                    reads.close()
+                    self._loops.pop(other, None)
+            found = self._loops[loop] = LoopReads(self, loop)
+        return found
 
     def _new(self) -> Any:
         fairy = self.engine().raw_connection()
@@ -114,6 +148,7 @@ class DirectReads:
         connection: Any = fairy.dbapi_connection
         if self.dialect_name == "postgresql":
             connection.autocommit = True
+            documents_as_text(connection)
         self._open.add(connection)
         return connection
 
@@ -148,13 +183,16 @@ class DirectReads:
         if idle is not self._idle:  # closed meanwhile (engine disposed)
             self.close()
 
-    def _execute(self, cursor: Any, sql: str, args: Any) -> None:
+    def _execute_listeners(self, cursor: Any, sql: str, args: Any) -> None:
         # The engine's cursor listeners (statement counts in tests, metrics) see these reads
         # too; there is no SQLAlchemy connection behind them, hence ``None``.
         listeners = self.engine().dispatch.before_cursor_execute
         if listeners:
             for listener in listeners:
                 listener(None, cursor, sql, args, None, False)
+
+    def _execute(self, cursor: Any, sql: str, args: Any) -> None:
+        self._execute_listeners(cursor, sql, args)
         cursor.execute(sql, args)
 
     def first(self, statement: DirectSelect, params: dict[str, Any]) -> tuple[Any, ...] | None:
@@ -187,7 +225,7 @@ class DirectReads:
 
     def batches(self, name: str, make: Callable[[DirectReads], ReadBatches[Any, Any]]) -> Any:
         """The engine's :class:`ReadBatches` called ``name`` (made by ``make`` on first use;
-        their threads end with these connections)."""
+        dropped when these connections are closed)."""
         found = self._batches.get(name)
         if found is None:
             with _READERS_GUARD:
@@ -197,89 +235,210 @@ class DirectReads:
         return found
 
 
+class LoopReads:
+    """The direct reads of one engine on one event loop.
+
+    On PostgreSQL: psycopg's async connections (made with the engine's own connect
+    arguments and adapters, autocommit), driven by the loop itself: a read sends its
+    statement and the loop goes on serving other requests until the answer is on the
+    socket, which the loop's selector watches with the clients'. No reader thread, so no
+    hand-off to it and back, no wake-up of the loop from another thread, and no GIL
+    passed between a reader and the loop (docs/benchmarks.md, "GET bill run on
+    PostgreSQL (session 7, pgget)"). A connection whose read raised is closed, not kept;
+    one idle for longer than the engine's ping delay is pinged first; all are closed
+    when the engine is disposed or the loop is gone.
+
+    On SQLite a read runs inline on :class:`DirectReads`' connections (microseconds, in
+    process), so the same callers work on both.
+    """
+
+    def __init__(self, owner: DirectReads, loop: asyncio.AbstractEventLoop) -> None:
+        self._owner = owner
+        self.dialect = owner.dialect
+        self.dialect_name = owner.dialect_name
+        # (connection, idle since), most recently used at the right end.
+        self._idle: deque[tuple[Any, float]] = deque()
+        self._open: set[Any] = set()
+        self.closed = False
+        # A loop that is collected (asyncio.run's, in tests) takes its connections along.
+        weakref.finalize(loop, self.close)
+
+    def close(self) -> None:
+        """Close every connection (a read under way on one fails, as with
+        :meth:`DirectReads.close`). Closing an async connection is synchronous in psycopg
+        (its socket is shut at once), so this may run from any thread."""
+        self.closed = True
+        idle = self._idle
+        while idle:
+            try:
+                connection, _ = idle.pop()
+            except IndexError:
+                break
+            self._close(connection)
+        for connection in list(self._open):
+            self._close(connection)
+
+    def _close(self, connection: Any) -> None:
+        self._open.discard(connection)
+        with suppress(Exception):  # a broken connection closes as far as it can
+            connection.pgconn.finish()
+
+    async def _new(self) -> Any:
+        cargs, cparams = self._owner.connect_args()
+        connection = await psycopg.AsyncConnection.connect(*cargs, **cparams, autocommit=True)
+        documents_as_text(connection)
+        self._open.add(connection)
+        return connection
+
+    async def _take(self) -> Any:
+        idle = self._idle
+        try:
+            connection, since = idle.pop()
+        except IndexError:
+            return await self._new()
+        if time.monotonic() - since >= PING_AFTER_IDLE_SECONDS:
+            try:
+                await connection.execute("SELECT 1")
+            except Exception:
+                self._close(connection)
+                return await self._new()
+        return connection
+
+    def _give_back(self, connection: Any) -> None:
+        if self.closed:
+            self._close(connection)
+        else:
+            self._idle.append((connection, time.monotonic()))
+
+    async def _rows(self, statement: DirectSelect, params: dict[str, Any], one: bool) -> Any:
+        sql, args = statement.sql, statement.arguments(params)
+        if self.dialect_name == "sqlite":
+            if one:
+                return self._owner.first(statement, params)
+            return self._owner.all(statement, params)
+        connection = await self._take()
+        try:
+            cursor = connection.cursor()
+            self._owner._execute_listeners(cursor, sql, args)
+            await cursor.execute(sql, args)
+            rows: list[tuple[Any, ...]] = await cursor.fetchall()
+            if rows and statement.processors is None:
+                statement.learn(self.dialect, cursor.description)
+        except BaseException:
+            self._close(connection)
+            raise
+        self._give_back(connection)
+        if one:
+            return rows[0] if rows else None
+        return rows
+
+    async def first(
+        self, statement: DirectSelect, params: dict[str, Any]
+    ) -> tuple[Any, ...] | None:
+        """:meth:`DirectReads.first` on this loop."""
+        row: tuple[Any, ...] | None = await self._rows(statement, params, True)
+        return row
+
+    async def all(self, statement: DirectSelect, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """:meth:`DirectReads.all` on this loop."""
+        rows: list[tuple[Any, ...]] = await self._rows(statement, params, False)
+        return rows
+
+
 class _Pending(Generic[K, R]):
     """One event loop's reads waiting for a batch, and its batches under way."""
 
-    __slots__ = ("running", "waiting")
+    __slots__ = ("reads", "running", "starting", "tasks", "waiting")
 
-    def __init__(self) -> None:
+    def __init__(self, reads: LoopReads) -> None:
+        self.reads = reads
         self.waiting: list[tuple[K, asyncio.Future[R]]] = []
+        # Batch tasks out (at most ReadBatches' running), and whether one of them has not
+        # taken its batch yet (then a read just joins the waiting list).
         self.running = 0
+        self.starting = False
+        self.tasks: set[asyncio.Task[None]] = set()
 
 
 class ReadBatches(Generic[K, R]):
     """Concurrent reads of one kind, gathered per event loop and run as ONE statement per
-    batch on a reader thread of their own.
+    batch, on the loop itself (:class:`LoopReads`).
 
-    A read by key through a worker thread paid, per request, the hand-off to the thread and
-    back (~0.15-0.18 ms of CPU: the thread pool's queue, its locks, waking the loop) and
-    the driver's execute (~60 us): most of a PostgreSQL GET's cost beyond SQLite's
-    (docs/benchmarks.md, "GET bill run on PostgreSQL (session 6, pgget)"). Here a read
-    that finds no batch under way starts one at once (no waiting for company); reads that
-    come while ``running`` batches are out wait and go together in the next, so under
-    load one hand-off, one execute and one round trip serve many requests, and when idle
-    a read costs what it did.
+    A read by key paid, per request on PostgreSQL, a hand-off to a worker thread and back
+    and the driver's execute: most of a GET's cost beyond SQLite's (docs/benchmarks.md,
+    "GET bill run on PostgreSQL (session 6, pgget)"); session 6 gathered the reads into
+    one statement per batch on a reader thread, and this runs that batch as a task of the
+    loop, on an async connection (session 7). A read that finds fewer than ``running``
+    batches out starts one (a task that takes, when it first runs, every read the loop's
+    current round brought: no waiting for company beyond that); reads that come while
+    the batches are out wait and go together in the next.
 
     ``many(reads, keys)`` answers every key, in order, in one statement. When it raises,
-    each key of the batch is read again on its own with ``one(reads, key)``, so that a
-    read that fails fails alone (its connection was closed by :meth:`DirectReads.connection`).
+    each key of the batch is read again on its own (``many`` with that key alone), so a
+    read that fails fails alone (its connection was closed by :class:`LoopReads`).
     """
 
     def __init__(
         self,
         reads: DirectReads,
-        many: Callable[[DirectReads, list[K]], list[R]],
-        one: Callable[[DirectReads, K], R],
+        many: Callable[[LoopReads, list[K]], Awaitable[list[R]]],
         *,
         running: int = 1,
         most: int = 128,
     ) -> None:
         self._reads = reads
         self._many = many
-        self._one = one
         self._running = running
         self._most = most
         self._pending: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pending[K, R]] = (
             weakref.WeakKeyDictionary()
         )
-        self._threads = ThreadPoolExecutor(running, thread_name_prefix="direct-batch")
 
     def close(self) -> None:
-        self._threads.shutdown(wait=False)
+        self._pending = weakref.WeakKeyDictionary()
 
     async def read(self, key: K) -> R:
         loop = asyncio.get_running_loop()
         pending = self._pending.get(loop)
         if pending is None:
-            pending = self._pending[loop] = _Pending()
+            pending = self._pending[loop] = _Pending(self._reads.on_loop(loop))
         future: asyncio.Future[R] = loop.create_future()
         pending.waiting.append((key, future))
-        if pending.running < self._running:
-            self._start(loop, pending)
+        if not pending.starting and pending.running < self._running:
+            pending.starting = True
+            pending.running += 1
+            task = loop.create_task(self._batches(pending))
+            pending.tasks.add(task)
+            task.add_done_callback(pending.tasks.discard)
         return await future
 
-    def _start(self, loop: asyncio.AbstractEventLoop, pending: _Pending[K, R]) -> None:
-        batch = pending.waiting[: self._most]
-        del pending.waiting[: self._most]
-        pending.running += 1
+    async def _batches(self, pending: _Pending[K, R]) -> None:
+        """Batch after batch while reads wait, then end."""
         try:
-            self._threads.submit(self._work, loop, pending, batch)
-        except BaseException as exc:  # shut down (engine disposed): fail these reads
+            while True:
+                pending.starting = False
+                waiting = pending.waiting
+                if not waiting:
+                    return
+                batch = waiting[: self._most]
+                del waiting[: self._most]
+                await self._batch(pending.reads, batch)
+        finally:
             pending.running -= 1
-            self._finish(pending, batch, [exc] * len(batch), [False] * len(batch))
+            if pending.waiting and not pending.starting and pending.running < self._running:
+                # A batch ended by a cancellation: the reads left still get theirs.
+                pending.starting = True
+                pending.running += 1
+                task = asyncio.get_running_loop().create_task(self._batches(pending))
+                pending.tasks.add(task)
+                task.add_done_callback(pending.tasks.discard)
 
-    def _work(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        pending: _Pending[K, R],
-        batch: list[tuple[K, asyncio.Future[R]]],
-    ) -> None:
+    async def _batch(self, reads: LoopReads, batch: list[tuple[K, asyncio.Future[R]]]) -> None:
         keys = [key for key, _ in batch]
-        outcomes: list[Any] = []
-        ok: list[bool] = []
         try:
             try:
-                outcomes, ok = list(self._many(self._reads, keys)), [True] * len(keys)
+                outcomes: list[Any] = list(await self._many(reads, keys))
+                ok = [True] * len(keys)
             except Exception as exc:
                 if len(keys) == 1:
                     outcomes, ok = [exc], [False]
@@ -287,38 +446,20 @@ class ReadBatches(Generic[K, R]):
                     outcomes, ok = [], []
                     for key in keys:
                         try:
-                            outcomes.append(self._one(self._reads, key))
+                            outcomes.append((await self._many(reads, [key]))[0])
                             ok.append(True)
                         except Exception as alone:
                             outcomes.append(alone)
                             ok.append(False)
-        except BaseException as exc:
-            outcomes, ok = [exc] * len(keys), [False] * len(keys)
+        except BaseException as exc:  # cancelled (the loop is shutting down)
+            for _, future in batch:
+                if future.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    future.cancel()
+                else:
+                    future.set_exception(exc)
             raise
-        finally:
-            with suppress(RuntimeError):  # the loop is closed: nobody waits any more
-                loop.call_soon_threadsafe(self._done, loop, pending, batch, outcomes, ok)
-
-    def _done(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        pending: _Pending[K, R],
-        batch: list[tuple[K, asyncio.Future[R]]],
-        outcomes: list[Any],
-        ok: list[bool],
-    ) -> None:
-        pending.running -= 1
-        self._finish(pending, batch, outcomes, ok)
-        if pending.waiting and pending.running < self._running:
-            self._start(loop, pending)
-
-    @staticmethod
-    def _finish(
-        _pending: _Pending[K, R],
-        batch: list[tuple[K, asyncio.Future[R]]],
-        outcomes: list[Any],
-        ok: list[bool],
-    ) -> None:
         for (_, future), outcome, fine in zip(batch, outcomes, ok, strict=True):
             if future.done():  # its request was cancelled (the client went away)
                 continue
@@ -326,6 +467,16 @@ class ReadBatches(Generic[K, R]):
                 future.set_result(outcome)
             else:
                 future.set_exception(outcome)
+
+
+def documents_as_text(connection: Any) -> None:
+    """A psycopg connection of these reads gives JSON documents as their text, as SQLite
+    does: psycopg parsed every document of every row it read (seven columns of a bill
+    run's row, each GET), where a kept answer only needs to see that the row's text is
+    the same; a document is parsed when an answer is built from it
+    (:meth:`DirectSelect.processed`)."""
+    for name in ("json", "jsonb"):
+        connection.adapters.register_loader(name, TextLoader)
 
 
 class DirectSelect:
@@ -379,10 +530,18 @@ class DirectSelect:
         return tuple(values[name] for name in self._positions)
 
     def learn(self, dialect: Any, description: Sequence[Sequence[Any]]) -> None:
-        self.processors = [
+        processors: list[Callable[[Any], Any] | None] = [
             type_._cached_result_processor(dialect, column[1])
             for (_, type_), column in zip(self._columns, description, strict=True)
         ]
+        if dialect.name == "postgresql":
+            # The driver would have parsed these (SQLAlchemy leaves them to it); on these
+            # connections it gives their text (documents_as_text).
+            loads = dialect._json_deserializer or json.loads
+            for index in self._documents:
+                if processors[index] is None:
+                    processors[index] = partial(_document, loads)
+        self.processors = processors
 
     def processed(self, row: Sequence[Any]) -> Any:
         """The row as a ``Session`` would have returned it (values by column name)."""
@@ -393,6 +552,10 @@ class DirectSelect:
                 for processor, value in zip(processors, row, strict=True)
             )
         )
+
+
+def _document(loads: Callable[[str], Any], value: str | None) -> Any:
+    return None if value is None else loads(value)
 
 
 def _identical(a: Any, b: Any) -> bool:

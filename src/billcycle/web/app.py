@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware, IdentityResponder
@@ -28,7 +29,7 @@ from billcycle.web import card_capture, observability
 from billcycle.web.observability import ObservabilityMiddleware
 from billcycle.zuora.app import create_zuora_app
 from billcycle.zuora.errors import error_response as zuora_error
-from billcycle.zuora.hot_reads import HotReadsFront
+from billcycle.zuora.hot_reads import HotReadsFront, hot_shaped
 
 # Zuora compresses responses "that contain over 1000 bytes".
 GZIP_MINIMUM_SIZE = 1001
@@ -116,6 +117,53 @@ def build_rate_limiter(runtime: Runtime) -> RateLimiter:
     )
 
 
+class _Root(FastAPI):
+    """The root app. A GET shaped like a hot read (``zuora.hot_reads``: a bill run by id,
+    no query) enters the app's own middleware (observability, head limits, the body
+    guard, gzip, the hot front: every layer a request passes) directly, without
+    FastAPI's wrappers above them: its telemetry check (which asks OpenTelemetry for its
+    three global providers on every request; billcycle configures none), its server
+    error middleware and its body-limit middleware (no limit is set: the body guard
+    below enforces billcycle's). Those wrappers cost a hot GET about as much as
+    answering it from a kept answer (docs/benchmarks.md, "GET bill run on PostgreSQL
+    (session 7, pgget)"). A server still wraps the whole app in
+    ``web.limits.ContainErrors`` (an unexpected error answers a 500 and keeps the
+    connection), and a hot-shaped GET the front does not take (a bad ``Zuora-Version``
+    header) goes on down the same stack to the router."""
+
+    _hot_stack: ASGIApp | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        # The outermost of the app's own middleware, as FastAPI built it into the stack.
+        outermost: Any = self.user_middleware[0].cls if self.user_middleware else None
+        found: Any = stack
+        for _ in range(8):
+            if outermost is not None and type(found) is outermost:
+                self._hot_stack = found
+                break
+            found = getattr(found, "app", None)
+        return stack
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "GET"
+            and not scope["query_string"]
+            and hot_shaped(scope["path"])
+            and not self.root_path
+            and not scope.get("root_path")
+        ):
+            if self.middleware_stack is None:
+                self.middleware_stack = self.build_middleware_stack()
+            hot = self._hot_stack
+            if hot is not None:
+                scope["app"] = self
+                await hot(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     signing_key = load_signing_key(runtime.session_factory, runtime.settings.secret_key)
     signer = TokenSigner(signing_key, runtime.settings.access_token_ttl_seconds)
@@ -124,7 +172,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
 
-    app = FastAPI(
+    app = _Root(
         title="billcycle", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan
     )
     zuora = create_zuora_app()

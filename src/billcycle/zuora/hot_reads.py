@@ -17,8 +17,9 @@ same rate-limit headers. The database sees ONE statement: the run with the clien
 generation folded in (``billruns.repository.run_view(client=...)``; a stale token is
 still refused before anything is shown), on a DB-API connection of ``db.direct`` (no
 ORM ``Session``); on a database server (PostgreSQL) the reads of the GETs a process has
-waiting go together, as ONE statement from a reader thread (``db.direct.ReadBatches``,
-``billruns.repository.run_views_direct``: one hand-off and one round trip for many GETs),
+waiting go together, as ONE statement sent by the event loop itself on an async
+connection (``db.direct.ReadBatches``, ``billruns.repository.run_views_direct``: one round
+trip and no thread hand-off for many GETs),
 each row then checked for its own request's token. The answer is a function of that row
 alone, so the bytes built from a row are kept and answered again while the run's row reads
 the same (docs/benchmarks.md, "GET bill run latency, fifth round"). The bytes on the wire
@@ -63,21 +64,25 @@ TEMPLATE = "/v1/bill-runs/{bill_run_id}"
 # Answers kept per process, by (tenant, run): past this many, all are dropped at once.
 KEPT_ANSWERS = 1024
 # On a database server, the reads of GETs that come together go as one statement, one
-# round trip, from one reader thread (db.direct.ReadBatches): BATCHES names them.
+# round trip, on the event loop (db.direct.ReadBatches): BATCHES names them.
 BATCHES = "billruns.view"
-# Batches out at once a process (each on its own reader thread and connection): with one,
+# Batches out at once an event loop (each on its own connection): with one,
 # a process's GETs all waited on a round trip that a loaded machine delayed (~900 GETs/s
 # against ~1,600-1,900 with two, same CPU a GET; four added backend CPU and no GETs).
 BATCH_READERS = 2
 
 
 def _batches(reads: DirectReads) -> ReadBatches[BillRunKey, Any]:
-    return ReadBatches(
-        reads,
-        bill_runs_service.unchecked_bill_run_rows,
-        bill_runs_service.unchecked_bill_run_row,
-        running=BATCH_READERS,
-    )
+    return ReadBatches(reads, bill_runs_service.unchecked_bill_run_rows, running=BATCH_READERS)
+
+
+def hot_shaped(path: str) -> bool:
+    """Whether a GET of ``path`` (no query string) may be a hot read: the app's root lets
+    it skip FastAPI's own wrappers (``web.app``); :class:`HotReadsFront` decides."""
+    if path.startswith(PREFIX):
+        key = path[len(PREFIX) :]
+        return bool(key) and "/" not in key
+    return False
 
 
 def _credentials(scope: Scope) -> HTTPAuthorizationCredentials | None:
