@@ -25,7 +25,7 @@ from billcycle.ratelimits.counter import WindowCounter
 from billcycle.ratelimits.service import RateLimiter
 from billcycle.runtime import Runtime
 from billcycle.tenancy.tokens import TokenSigner, load_signing_key
-from billcycle.web import card_capture, observability
+from billcycle.web import card_capture, observability, units
 from billcycle.web.observability import ObservabilityMiddleware
 from billcycle.zuora.app import create_zuora_app
 from billcycle.zuora.errors import error_response as zuora_error
@@ -165,6 +165,7 @@ class _Root(FastAPI):
 
 
 def create_app(runtime: Runtime) -> FastAPI:
+    units.prepare_writers(runtime.engine)
     signing_key = load_signing_key(runtime.session_factory, runtime.settings.secret_key)
     signer = TokenSigner(signing_key, runtime.settings.access_token_ttl_seconds)
 

@@ -21,9 +21,11 @@ def create_app() -> ASGIApp:
     logs.configure(runtime.settings.log_format, runtime.settings.log_level)
     # This process's live gauges (pool use) leave the multiprocess sums when it exits.
     atexit.register(metrics.mark_process_dead)
+    # The app first: it registers its engine listeners before the background threads
+    # run statements through them (see web.units.prepare_writers).
+    app = create_web_app(runtime)
     stack = ExitStack()
     stack.enter_context(background(runtime))
     atexit.register(stack.close)
-    app = create_web_app(runtime)
     freeze_startup_objects()
     return for_server(app)

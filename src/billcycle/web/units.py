@@ -215,6 +215,17 @@ def _listen(engine: Engine) -> None:
             _LISTENING.add(engine)
 
 
+def prepare_writers(engine: Engine) -> None:
+    """Registers the write turn's listeners on a SQLite engine before the process uses it
+    from several threads: SQLAlchemy's listener lists cannot grow while another thread
+    runs a statement through them (that statement fails with ``RuntimeError: deque
+    mutated during iteration``: a bill run started by a background thread failed so while
+    the first request wrote). :func:`_turn_at_first_write` still registers them itself
+    for an engine nobody prepared (a test's own app)."""
+    if engine.url.get_backend_name() == "sqlite":
+        _listen(engine)
+
+
 @contextmanager
 def _turn_at_first_write(engine: Engine, database: str) -> Iterator[None]:
     if armed_write_turn() is not None:  # already armed by an outer block
