@@ -21,12 +21,10 @@ attempt key. Records whose payment is settled later show its outcome when read.
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
@@ -34,6 +32,7 @@ from typing import Any
 
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
+from billcycle.bulkjobs.collector import no_cycle_collection
 from billcycle.collections.policy import policies_for, retry_allowed
 from billcycle.context import ServiceContext
 from billcycle.errors import Conflict
@@ -438,27 +437,6 @@ SLICES_OUT = 2
 SLICE_RECORDS = 1000
 
 
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """The cyclic garbage collector paused over a chunk (process-wide; back on after,
-    unless another thread had it off already, whose own exit turns it back on), as
-    bulk jobs' and bill runs' chunks do (``bulkjobs.collector``). A slice allocates tens
-    of thousands of rows, tuples and lists that live from its begin to its finish: enough
-    to set off young collections that promote them, and every few slices a full
-    collection of the worker's whole heap (~300,000 objects of the application where it
-    was not frozen at start-up; ~0.75 s of a 20,000-payment run's ~4 s of CPU). A
-    slice's rows hold no cycle: reference counting frees them when it is finished, and
-    what is cyclic (a unit of work's session) is collected once the collector runs
-    again."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
-
-
 def collect_pipelined(
     runtime: Runtime,
     tenant_id: int,
@@ -476,8 +454,11 @@ def collect_pipelined(
     is finished and the next one begun (phases 3 and 1, each its own unit of work, as
     for a whole chunk). Each slice is committed before its calls go out, so a crash
     anywhere leaves what a crashed chunk leaves (see the module's note). The cyclic
-    garbage collector is paused meanwhile (:func:`_no_cycle_collection`)."""
-    with _no_cycle_collection():
+    garbage collector is paused meanwhile, as over bulk jobs' chunks."""
+    # A slice's tens of thousands of rows, tuples and lists hold no cycle, but set off
+    # young collections that promote them and, every few slices, a full collection of the
+    # worker's heap (~0.75 s of a 20,000-payment run's ~4 s of CPU).
+    with no_cycle_collection():
         _collect_pipelined(
             runtime, tenant_id, run_id, first_account, last_account, keep_lease, in_flight
         )
