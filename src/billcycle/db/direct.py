@@ -102,13 +102,7 @@ class DirectReads:
 
     def close(self) -> None:
         """Close every connection (the idle ones now; one in use when it comes back)."""
-        idle = self._idle
-        while idle:
-            try:
-                connection, _ = idle.pop()
-            except IndexError:
-                break
-            self._close(connection)
+        _close_idle(self._idle, self._close)
         self._idle = deque()
         for connection in list(self._open):
             self._close(connection)
@@ -268,13 +262,7 @@ class LoopReads:
         :meth:`DirectReads.close`). Closing an async connection is synchronous in psycopg
         (its socket is shut at once), so this may run from any thread."""
         self.closed = True
-        idle = self._idle
-        while idle:
-            try:
-                connection, _ = idle.pop()
-            except IndexError:
-                break
-            self._close(connection)
+        _close_idle(self._idle, self._close)
         for connection in list(self._open):
             self._close(connection)
 
@@ -566,3 +554,14 @@ def _identical(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_identical(value, b[key]) for key, value in a.items())
     return bool(a == b)
+
+
+def _close_idle(idle: deque[tuple[Any, float]], close: Callable[[Any], None]) -> None:
+    """Close the idle (connection, since) pairs, newest first; a pop that another thread
+    took first ends it."""
+    while idle:
+        try:
+            connection, _ = idle.pop()
+        except IndexError:
+            break
+        close(connection)
