@@ -9,6 +9,7 @@ import base64
 import io
 import json
 import logging
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,22 @@ def test_worker_lines_name_the_run_and_its_chunks(
         assert line["records"] > 0
         assert line["duration_ms"] >= 0
         assert isinstance(line["chunk_id"], int)
+
+
+def test_request_ids_are_distinct_version_4_uuids(api: Api) -> None:
+    """As ``str(uuid.uuid4())`` wrote them (web.observability.new_request_id)."""
+    ids = [
+        api.client.get("/zuora/v1/accounts/A09999999", headers=api.zuora_headers).headers[
+            "Zuora-Request-Id"
+        ]
+        for _ in range(50)
+    ]
+    assert len(set(ids)) == len(ids)
+    for found in ids:
+        parsed = uuid.UUID(found)
+        assert str(parsed) == found
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
 
 
 def test_a_request_line_carries_ids_route_and_timing(api: Api, captured: io.StringIO) -> None:

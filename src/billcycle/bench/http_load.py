@@ -114,8 +114,11 @@ def server(database_url: str, workers: int, log: Path) -> Iterator[str]:
 
 
 @contextmanager
-def floor_server(body: bytes, headers: dict[str, str], directory: Path) -> Iterator[str]:
-    """The same-run floor (:mod:`billcycle.bench.http_floor`) on a free loopback port."""
+def floor_server(
+    body: bytes, headers: dict[str, str], directory: Path, processes: int = 1
+) -> Iterator[str]:
+    """The same-run floor (:mod:`billcycle.bench.http_floor`) on a free loopback port,
+    with as many processes as the server it is the floor of."""
     port = free_port()
     (directory / "floor-body").write_bytes(body)
     (directory / "floor-headers.json").write_text(json.dumps(headers))
@@ -126,6 +129,7 @@ def floor_server(body: bytes, headers: dict[str, str], directory: Path) -> Itera
         str(port),
         str(directory / "floor-body"),
         str(directory / "floor-headers.json"),
+        str(processes),
     ]
     with _process(command, dict(os.environ), port, directory / "floor.log") as base:
         yield base
@@ -391,7 +395,9 @@ def run(bench: Bench, params: HttpParams) -> dict[str, Any]:
             )
         server_errors = count_server_errors(directory / "server.log")
         # The same run's floor: the same bytes from a bare app, after billcycle has stopped.
-        with floor_server(sample.content, floor_headers(sample.headers), directory) as floor:
+        with floor_server(
+            sample.content, floor_headers(sample.headers), directory, params.server_workers
+        ) as floor:
             floor_url = f"{floor}{bill_run.BILL_RUNS}/{to_zuora_id(run_id)}"
             if params.warmup > 0:
                 warm = replace(params, duration=min(params.warmup, params.duration))

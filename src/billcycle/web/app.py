@@ -31,6 +31,9 @@ from billcycle.zuora.app import create_zuora_app
 from billcycle.zuora.errors import error_response as zuora_error
 from billcycle.zuora.hot_reads import HotReadsFront, hot_shaped
 
+# A server process's youngest-generation GC threshold (Python's default: 700); see
+# freeze_startup_objects.
+SERVER_GC_THRESHOLD = 20_000
 # Zuora compresses responses "that contain over 1000 bytes".
 GZIP_MINIMUM_SIZE = 1001
 
@@ -98,9 +101,20 @@ def freeze_startup_objects() -> None:
     90 ms pause under load, a few times a minute, which was most of the p99 latency.
     Only for server processes (``billcycle serve``): tests build many apps in one
     process and must keep collecting them.
+
+    The youngest generation's threshold is raised too (``SERVER_GC_THRESHOLD``): a
+    request's objects are freed by reference counting, but with 64 requests in flight
+    the allocations since the last collection passed Python's default 700 every ~25
+    GETs, and each collection walked the requests in flight and moved them to older
+    generations, to be walked again by the fuller collections: ~5% of a process's CPU
+    under a GET load and its longest pauses. Cyclic garbage still gets collected, after
+    ``SERVER_GC_THRESHOLD`` allocations instead of 700 (docs/benchmarks.md, "GET bill
+    run on PostgreSQL (session 8, pgget)").
     """
     gc.collect()
     gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(SERVER_GC_THRESHOLD, older, oldest)
     from billcycle.documents.warmup import start_pdf_warm_up
 
     start_pdf_warm_up()  # the first invoice PDF would pay ~3 s of font start-up

@@ -118,15 +118,21 @@ class _OneWriteResponses:
     client woken twice for a response that fits in one. Only the head is held, and only
     until the very next write (the first body chunk, even an empty one) or ``close``;
     ``100 Continue`` (written before the response starts) goes out at once.
+
+    The wrapper lets go of the cycle once it holds the head (or the transport closes):
+    the cycle holds the wrapper as its transport, so a wrapper that kept the cycle made
+    every request a reference cycle (the cycle, its scope and state, headers, event:
+    ~10 objects) that only the cyclic collector freed, and the collections that freed
+    them, the in-flight requests' pushed to the oldest generation, were the hot GET's
+    latency tail (docs/benchmarks.md, "GET bill run on PostgreSQL (session 8, pgget)").
     """
 
-    __slots__ = ("_cycle", "_head_done", "_held", "_transport")
+    __slots__ = ("_cycle", "_held", "_transport")
 
     def __init__(self, transport: Any, cycle: Any) -> None:
         self._transport = transport
-        self._cycle = cycle
+        self._cycle = cycle  # None once the head is held: nothing more to hold
         self._held: bytes | None = None
-        self._head_done = False
 
     def write(self, data: bytes) -> None:
         held = self._held
@@ -135,13 +141,14 @@ class _OneWriteResponses:
             self._transport.write(held + data)
             return
         cycle = self._cycle
-        if not self._head_done and cycle.response_started and not cycle.response_complete:
-            self._head_done = True
+        if cycle is not None and cycle.response_started and not cycle.response_complete:
+            self._cycle = None
             self._held = bytes(data)
             return
         self._transport.write(data)
 
     def close(self) -> None:
+        self._cycle = None
         held = self._held
         if held is not None:
             self._held = None
@@ -177,6 +184,32 @@ class ProcessLimitedHttpToolsProtocol(LimitedHttpToolsProtocol):
         super().__init__(*args, **kwargs)
 
 
+# Connections a server process accepts each time its listening socket wakes it.
+ACCEPT_BATCH = 1
+
+
+class TakingTurnsLoop(asyncio.SelectorEventLoop):
+    """asyncio's selector loop, accepting ``ACCEPT_BATCH`` connection each time the
+    listening socket is ready instead of up to the listen backlog (uvicorn's 2,048).
+
+    The processes of ``serve --workers N`` share one listening socket and are all woken
+    when connections arrive; asyncio's loop then accepted every waiting connection in
+    one go, so the first process to run took a client's whole burst: in half of the
+    8-run samples a 64-connection client had all 64 on one process while the other
+    sat idle (half the rate, twice the p99; the run of a 104 ms p99 in docs/benchmarks.md,
+    "GET bill run on PostgreSQL (session 8, pgget)"). Taking one a turn, the processes
+    take turns (a busier process's turns come more slowly, so the less busy one takes
+    more), as nginx's default (``multi_accept off``). The socket stays readable while
+    connections wait, so the next turn of the loop takes the next one."""
+
+    def _accept_connection(  # type: ignore[no-untyped-def]
+        self, protocol_factory, sock, sslcontext=None, server=None, backlog=100, *args
+    ) -> None:
+        super()._accept_connection(  # type: ignore[misc]
+            protocol_factory, sock, sslcontext, server, ACCEPT_BATCH, *args
+        )
+
+
 def server_options(settings: Settings, *, by_name: bool = False) -> dict[str, Any]:
     """The uvicorn options that enforce the head caps (``by_name`` for the multi-process
     server, which imports the protocol in each process)."""
@@ -189,10 +222,12 @@ def server_options(settings: Settings, *, by_name: bool = False) -> dict[str, An
     # more connections than the process keeps up with, uvloop served some connections far
     # less often than others (64 connections, a 0.6 ms handler: p99 835 ms, max 1.4 s, at
     # p50 42 ms) where asyncio's ready queue served them in turn (p99 44 ms = p50, the same
-    # req/s). docs/benchmarks.md, "GET bill run latency: the event loop".
+    # req/s). docs/benchmarks.md, "GET bill run latency: the event loop". Its accepts
+    # taken one a turn, so that the processes of ``--workers N`` share a client's
+    # connections (TakingTurnsLoop).
     return {
         "http": http,
-        "loop": "asyncio",
+        "loop": "billcycle.web.limits:TakingTurnsLoop",
         "h11_max_incomplete_event_size": settings.max_header_bytes,
     }
 
