@@ -162,6 +162,11 @@ def test_bad_settings_change_nothing(
     customer = dunning_customer(api, runtime, jobs)
     c = customer.account_id
     before = _settings(api, c)
+    # Fusebill's own sample spells the path CustomerBillingSetting: paths are case-insensitive.
+    spelled = api.client.get(
+        f"/fusebill/v1/CustomerBillingSetting/{c}", headers=api.fusebill_headers
+    )
+    assert spelled.json() == before
     bad: list[tuple[Any, int]] = [
         ({}, 400),  # no id
         ({"id": "twelve"}, 400),
