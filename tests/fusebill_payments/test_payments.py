@@ -105,3 +105,59 @@ def test_auto_allocation_orders(api: Api, runtime: Runtime) -> None:
     # Nothing left to pay: the next payment stays unallocated.
     left = ok(fpost(api, "/v1/payments", {**body, "amount": 5}))
     assert (left["invoiceAllocations"], left["unallocatedAmount"]) == ([], 5)
+
+
+def test_direct_deposit_payment_allocated_read_and_refunded(api: Api, runtime: Runtime) -> None:
+    """A single DirectDeposit payment (BulkPayment's tests covered it only in bulk): recorded
+    at once as an External payment, allocated, its activity's method DirectDeposit, and
+    refunded by direct deposit."""
+    billed = customer_with(runtime, api, ["80"])
+    (invoice,) = billed.invoice_ids
+    body = {
+        "customerId": billed.account_id,
+        "amount": 100,
+        "paymentMethod": "DirectDeposit",
+        "source": "Import",
+        "reference": "wire 77",
+        "paymentAllocations": [{"invoiceId": invoice, "amount": 80}],
+    }
+    payment = ok(fpost(api, "/v1/payments", body))
+    assert (payment["amount"], payment["unallocatedAmount"], payment["reference"]) == (
+        100,
+        20,
+        "wire 77",
+    )
+    assert [(a["invoiceId"], a["amount"]) for a in payment["invoiceAllocations"]] == [(invoice, 80)]
+    assert ok(fget(api, f"/v1/payments/{payment['id']}")) == payment
+    assert balances(api, [invoice]) == [(80, 0, "Paid")]
+    activity = ok(fget(api, f"/v1/paymentActivities/{payment['paymentActivityId']}"))
+    assert (activity["status"], activity["transactionType"], activity["method"]) == (
+        "Successful",
+        "Collect",
+        "DirectDeposit",
+    )
+    assert activity["source"] == "Import"
+    # The Zuora dialect shows the same payment, recorded money: External, Processed.
+    zuora = api.client.get(f"/zuora/v1/payments/{payment['id']:032x}", headers=api.zuora_headers)
+    assert zuora.status_code == 200, zuora.text
+    assert (zuora.json()["type"], zuora.json()["status"], zuora.json()["amount"]) == (
+        "External",
+        "Processed",
+        100,
+    )
+
+    refund = ok(
+        fpost(
+            api,
+            "/v1/Refunds",
+            {"originalPaymentId": payment["id"], "amount": 20, "method": "DirectDeposit"},
+        )
+    )
+    assert refund["amount"] == 20
+    after = ok(fget(api, f"/v1/payments/{payment['id']}"))
+    assert (after["unallocatedAmount"], after["refundableAmount"]) == (0, 80)
+    listed = ok(fget(api, f"/v1/customers/{billed.account_id}/paymentActivities"))
+    assert [(a["transactionType"], a["method"], a["amount"]) for a in listed] == [
+        ("Refund", "DirectDeposit", 20),
+        ("Collect", "DirectDeposit", 100),
+    ]

@@ -73,9 +73,15 @@ def year_of_billing(runtime: Runtime, api: Api) -> Book:
     )
 
 
-def schedule_monthly_bill_runs(api: Api) -> None:
+def schedule_monthly_bill_runs(
+    api: Api, *, auto_email: bool = False, auto_renewal: bool = False
+) -> None:
     """A bill run of every account, auto-posted, on the 1st of each month at 06:00 from
-    2026-02-01 (Zuora's scheduled bill runs)."""
+    2026-02-01 (Zuora's scheduled bill runs); with ``autoEmail`` / ``autoRenewal`` when
+    asked (sent only then, so the default request is Zuora's without them)."""
+    flags = {"autoEmail": True} if auto_email else {}
+    if auto_renewal:
+        flags["autoRenewal"] = True
     response = api.client.post(
         BILL_RUNS,
         json={
@@ -84,6 +90,7 @@ def schedule_monthly_bill_runs(api: Api) -> None:
             "targetDateOffset": 0,
             "invoiceDateOffset": 0,
             "autoPost": True,
+            **flags,
             "schedule": {"repeatFrom": "2026-02-01", "repeatType": "Monthly", "runTime": 6},
         },
         headers=api.zuora_headers,

@@ -20,10 +20,9 @@ from billcycle.notifications.models import InvoiceEmail
 from billcycle.runtime import Runtime
 from billcycle.subscriptions.models import Subscription
 from billcycle.testclocks import service as clocks
-from tests.billruns.helpers import BILL_RUNS
 from tests.subscriptions.factories import add_rate_plan, flat
 from tests.support.api import Api
-from tests.testclocks.helpers import sandbox
+from tests.testclocks.helpers import sandbox, schedule_monthly_bill_runs
 
 
 def _customer(api: Api, plan_key: str, name: str, *, auto_renew: bool) -> str:
@@ -72,21 +71,7 @@ def test_an_advance_renews_terms_ends_terms_and_emails_the_invoices(
             plan = add_rate_plan(ctx.session, t, flat("30"))
         renewing = _customer(api, plan.rate_plan_key, "renewing", auto_renew=True)
         ending = _customer(api, plan.rate_plan_key, "ending", auto_renew=False)
-        response = api.client.post(
-            BILL_RUNS,
-            json={
-                "batches": ["AllBatches"],
-                "billCycleDay": "AllBillCycleDays",
-                "targetDateOffset": 0,
-                "invoiceDateOffset": 0,
-                "autoPost": True,
-                "autoEmail": True,
-                "autoRenewal": True,
-                "schedule": {"repeatFrom": "2026-02-01", "repeatType": "Monthly", "runTime": 6},
-            },
-            headers=api.zuora_headers,
-        )
-        assert response.status_code == 200, response.text
+        schedule_monthly_bill_runs(api, auto_email=True, auto_renewal=True)
 
     done = clocks.advance_by(runtime, t, timedelta(days=150))  # Jan 10 -> Jun 9
     assert done.bill_runs == 5  # Feb 1 ... Jun 1

@@ -45,10 +45,10 @@ from typing import Any, Generic, TypeVar
 
 import psycopg
 from psycopg.types.string import TextLoader
-from sqlalchemy import JSON, Engine, Select, event
+from sqlalchemy import JSON, Engine, Select
 from sqlalchemy.engine import Dialect
 
-from billcycle.db.engine import PING_AFTER_IDLE_SECONDS
+from billcycle.db.engine import PING_AFTER_IDLE_SECONDS, at_dispose
 
 K = TypeVar("K")
 R = TypeVar("R")
@@ -89,7 +89,9 @@ class DirectReads:
             weakref.WeakKeyDictionary()
         )
         self._connect_args: tuple[tuple[Any, ...], dict[str, Any]] | None = None
-        event.listen(engine, "engine_disposed", self._on_dispose)
+        # A hook the engine's disposal listener runs (registered when make_engine built
+        # it): these reads are made at first use, while other threads run statements.
+        at_dispose(engine, self._on_dispose)
 
     def engine(self) -> Engine:
         engine = self._engine()

@@ -11,6 +11,7 @@ import fcntl
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +44,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "savepoint", _begin_before_savepoint)
+        event.listen(engine, "checkin", _run_checkin_hooks)
+        _watch_disposal(engine)
         _watch_wishes(engine)
         metrics.watch_pool(engine)
         return engine
@@ -51,8 +54,69 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(url, **kwargs)
     if not kwargs.get("pool_pre_ping"):
         _ping_idle_connections(engine)
+    _watch_disposal(engine)
     metrics.watch_pool(engine)
     return engine
+
+
+# Per-connection work to do when a pooled connection goes back to the pool, kept in the
+# connection record's ``info`` (it lives as long as the DBAPI connection). The one
+# "checkin" listener that runs it is registered when the engine is made: SQLAlchemy's
+# listener lists cannot grow while another thread runs a statement through them (that
+# statement fails with "RuntimeError: deque mutated during iteration"), so code that
+# needs a checkin step at run time (a bill run's attached stage file) adds a hook here
+# instead of a listener.
+CHECKIN_HOOKS = "billcycle_checkin_hooks"
+
+CheckinHook = Callable[[Any, Any], None]
+
+
+def at_checkin(info: dict[Any, Any], hook: CheckinHook) -> None:
+    """Run ``hook(dbapi_connection, record)`` each time the pooled connection whose
+    record ``info`` this is goes back to the pool (SQLite engines from ``make_engine``)."""
+    hooks: list[CheckinHook] = info.setdefault(CHECKIN_HOOKS, [])
+    if hook not in hooks:
+        hooks.append(hook)
+
+
+def _run_checkin_hooks(dbapi_connection: Any, record: Any) -> None:
+    hooks = record.info.get(CHECKIN_HOOKS) if record is not None else None
+    if hooks:
+        for hook in tuple(hooks):
+            hook(dbapi_connection, record)
+
+
+# What to do when an engine is disposed (its direct-read connections closed), by engine.
+# Like the checkin hooks: the engine's one "engine_disposed" listener is registered when
+# ``make_engine`` builds it, and run-time code adds a hook, not a listener.
+_DISPOSE_HOOKS: weakref.WeakKeyDictionary[Engine, list[Callable[[Engine], None]]] = (
+    weakref.WeakKeyDictionary()
+)
+_DISPOSE_GUARD = threading.Lock()
+
+
+def _watch_disposal(engine: Engine) -> None:
+    with _DISPOSE_GUARD:
+        _DISPOSE_HOOKS.setdefault(engine, [])
+    event.listen(engine, "engine_disposed", _run_dispose_hooks)
+
+
+def at_dispose(engine: Engine, hook: Callable[[Engine], None]) -> None:
+    """Run ``hook(engine)`` whenever ``engine`` is disposed. An engine ``make_engine`` did
+    not build gets its listener now (only then is one registered at run time)."""
+    with _DISPOSE_GUARD:
+        hooks = _DISPOSE_HOOKS.get(engine)
+        if hooks is None:
+            hooks = _DISPOSE_HOOKS[engine] = []
+            event.listen(engine, "engine_disposed", _run_dispose_hooks)
+        hooks.append(hook)
+
+
+def _run_dispose_hooks(engine: Engine) -> None:
+    with _DISPOSE_GUARD:
+        hooks = tuple(_DISPOSE_HOOKS.get(engine, ()))
+    for hook in hooks:
+        hook(engine)
 
 
 # A pooled connection used within this many seconds is taken as alive; one idle longer

@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from billcycle import phases
 from billcycle.db.bulk import dbapi, sqlite_storage_value
+from billcycle.db.engine import at_checkin
 from billcycle.invoicing.generator_repository import (
     ACCOUNT,
     CHARGE_COLUMNS,
@@ -78,10 +78,10 @@ def _attach(session: Session, path: str) -> Any:
     # The pooled connection's info lives as long as the DBAPI connection (the checkin
     # event sees the same dict).
     info = session.connection().connection.info
-    engine = session.get_bind()
-    assert isinstance(engine, Engine)
-    if not event.contains(engine, "checkin", _detach_on_checkin):
-        event.listen(engine, "checkin", _detach_on_checkin)
+    # Detached at checkin through the engine's own checkin listener (registered when
+    # ``make_engine`` built it): a listener added now could fail a statement another
+    # thread runs on the engine ("deque mutated during iteration").
+    at_checkin(info, _detach_on_checkin)
     if info.get(_ATTACHED) and not raw.in_transaction:
         raw.execute(f"DETACH {STAGE}")
         info.pop(_ATTACHED)

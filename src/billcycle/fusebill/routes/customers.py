@@ -37,7 +37,8 @@ from billcycle.invoicing import listing_service
 router = APIRouter(tags=["Customers"])
 
 
-def _customer(ctx: ServiceContext, customer_id: str) -> Account:
+def customer_of(ctx: ServiceContext, customer_id: str) -> Account:
+    """The tenant's account a Fusebill customer id in a path names (404 otherwise)."""
     account_id = parse_id(customer_id, "customer")
     try:
         return accounts.require_account(ctx, account_id)
@@ -52,7 +53,7 @@ def _customer(ctx: ServiceContext, customer_id: str) -> Account:
 )
 def get_customer(customer_id: str, request: Request, ctx: Ctx) -> schemas.CustomerResponse:
     """The customer with its AR balance (what its posted invoices still owe) and standing."""
-    account = _customer(ctx, customer_id)
+    account = customer_of(ctx, customer_id)
     bill_to, _ = accounts.contacts_of(ctx, account)
     state = collections.account_collections(ctx, account.id)
     return schemas.customer_response(
@@ -91,7 +92,7 @@ def list_customer_invoices(
     """
     sort_name, sort_field = parse_sort(page.sort_expression, INVOICE_SORT_FIELDS, DEFAULT_SORT)
     conditions = parse_query(query, INVOICE_QUERY_FIELDS)
-    account = _customer(ctx, customer_id)
+    account = customer_of(ctx, customer_id)
     found = listing_service.account_invoices(
         ctx,
         account,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from billcycle.fusebill.routes import (
+    billing_settings,
     bulk_jobs,
     customers,
     invoice_pdfs,
@@ -15,6 +16,7 @@ from billcycle.fusebill.routes import (
 
 FUSEBILL_ROUTERS: list[APIRouter] = [
     customers.router,
+    billing_settings.router,
     invoices.router,
     invoice_pdfs.router,
     writeoffs.router,
