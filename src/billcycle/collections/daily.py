@@ -79,6 +79,9 @@ def run_day(ctx: ServiceContext, day: date) -> DayOutcome | None:
                 ),
             ),
             created_by=CREATED_BY,
+            # Each record's invoice was read in this unit of work by the overdue read:
+            # posted, owing, of the account named (the run does not read them again).
+            checked=[(attempt.invoice_id, None, None, None, COMMENT) for attempt in due],
         )
         outcome.payment_run_id = run.id
         number = outcome.payment_run_number = run.payment_run_number

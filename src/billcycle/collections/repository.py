@@ -12,6 +12,7 @@ from typing import Any, cast
 from sqlalchemy import (
     Date,
     Table,
+    Text,
     and_,
     bindparam,
     func,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -216,24 +218,49 @@ class AccountRow:
         )
 
 
+# The two JSON columns are read as their text and parsed here (``_json_list``): the JSON
+# type's result processor parsed each, ~10 us a value, and nearly every row holds no
+# override and an empty list.
 _ROW_COLUMNS = (
     CollectionAccount.id,
     CollectionAccount.account_id,
-    CollectionAccount.attempt_days,
+    sql_cast(CollectionAccount.attempt_days, Text),
     CollectionAccount.grace_days,
     CollectionAccount.dunning_exempt,
     CollectionAccount.in_collection,
     CollectionAccount.standing,
     CollectionAccount.poor_standing_since,
     CollectionAccount.suspended_on,
-    CollectionAccount.suspended_subscriptions,
+    sql_cast(CollectionAccount.suspended_subscriptions, Text),
     CollectionAccount.cancelled_on,
     CollectionAccount.updated_at,
 )
 
 
+def _json_list(value: str | None) -> list[int] | None:
+    """A JSON list column's text as the JSON type would have parsed it."""
+    if value is None or value == "null":
+        return None
+    if value == "[]":
+        return []
+    return cast(list[int], json.loads(value))
+
+
 def _plain(row: Any) -> AccountRow:
-    plain = AccountRow(*row)
+    plain = AccountRow(
+        row[0],
+        row[1],
+        _json_list(row[2]),
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        _json_list(row[9]) or [],
+        row[10],
+        row[11],
+    )
     plain.written = plain.state()
     return plain
 
@@ -291,6 +318,7 @@ def write_account_rows(session: Session, rows: Sequence[AccountRow]) -> int:
         # every account's row, and its payment run writes most of them back). The
         # values as the column types store them (ISO dates, naive UTC instants, the JSON
         # list as the JSON type writes it).
+        instants: dict[datetime, str] = {}  # most rows share the pass's instant
         session.execute(
             _WRITE_ROWS_SQLITE,
             {
@@ -299,11 +327,11 @@ def write_account_rows(session: Session, rows: Sequence[AccountRow]) -> int:
                         [
                             row.id,
                             row.standing,
-                            sqlite_storage_value(row.poor_standing_since),
-                            sqlite_storage_value(row.suspended_on),
-                            json.dumps(list(row.suspended_subscriptions or [])),
-                            sqlite_storage_value(row.cancelled_on),
-                            sqlite_storage_value(row.updated_at),
+                            _date_text(row.poor_standing_since),
+                            _date_text(row.suspended_on),
+                            _list_text(row.suspended_subscriptions),
+                            _date_text(row.cancelled_on),
+                            _instant_text(row.updated_at, instants),
                         ]
                         for row in changed
                     ],
@@ -320,6 +348,24 @@ def write_account_rows(session: Session, rows: Sequence[AccountRow]) -> int:
         if obj is not None:
             session.expire(obj)
     return len(changed)
+
+
+def _date_text(value: date | None) -> str | None:
+    """A date as the Date type stores it in SQLite."""
+    return None if value is None else value.isoformat()
+
+
+def _list_text(value: Sequence[int] | None) -> str:
+    """A JSON list as the JSON type writes it (most rows' list is empty)."""
+    return json.dumps(list(value)) if value else "[]"
+
+
+def _instant_text(value: datetime, seen: dict[datetime, str]) -> str:
+    """An instant as ``UtcDateTime`` stores it in SQLite (naive UTC, microseconds)."""
+    found = seen.get(value)
+    if found is None:
+        found = seen[value] = sqlite_storage_value(value)
+    return found
 
 
 _WRITE_ROWS_SQLITE = text(
