@@ -55,11 +55,19 @@ def run_day(ctx: ServiceContext, day: date) -> DayOutcome | None:
     as the evaluation: a crash rolls both back, and a concurrent second worker finds the
     day taken.
     """
-    if not tenant_policy(ctx).dunning_enabled:
+    tenant = tenant_policy(ctx)
+    if not tenant.dunning_enabled:
         return None
     if not repo.claim_day(ctx.session, ctx.tenant_id, day):
         return None
-    overdue = repo.overdue_invoices(ctx.session, ctx.tenant_id, day)
+    # Each account's first overdue invoice (its standing) and those the day's attempts
+    # can still pick: not those attempted on or after their last possible attempt day.
+    widest = max(
+        (*tenant.attempt_days, *repo.override_attempt_days(ctx.session, ctx.tenant_id)), default=0
+    )
+    overdue = repo.overdue_invoices(
+        ctx.session, ctx.tenant_id, day, keep=repo.FOR_ATTEMPTS, widest_attempt_day=widest
+    )
     outcome = DayOutcome(day)
     outcome.standing = evaluate_standing(ctx, day, overdue=overdue)
     due = due_attempts(ctx, day, overdue, outcome.standing.rows)
@@ -79,6 +87,9 @@ def run_day(ctx: ServiceContext, day: date) -> DayOutcome | None:
                 ),
             ),
             created_by=CREATED_BY,
+            # Each record's invoice was read in this unit of work by the overdue read:
+            # posted, owing, of the account named (the run does not read them again).
+            checked=[(attempt.invoice_id, None, None, None, COMMENT) for attempt in due],
         )
         outcome.payment_run_id = run.id
         number = outcome.payment_run_number = run.payment_run_number

@@ -62,7 +62,7 @@ def record(ctx: ServiceContext, *events: Event, day: date | None = None) -> None
                 (event.message or None) and event.message[:MAX_MESSAGE],
                 event.from_value,
                 event.to_value,
-                json_value(event.details),
+                _details(event.details),
                 None if outbox_type is None else outbox_type.value,
                 rank,
                 event.message,
@@ -79,6 +79,20 @@ def record(ctx: ServiceContext, *events: Event, day: date | None = None) -> None
         block=10**BLOCK_DIGITS,
         object_type=ObjectType.ACCOUNT.value,
     )
+
+
+_PLAIN = (str, int, bool, type(None))
+
+
+def _details(details: dict[str, Any]) -> Any:
+    """The details as JSON values: most are empty or plain (a standing change's, an
+    attempt's), taken as they are; the rest through ``json_value``."""
+    if not details:
+        return {}
+    for value in details.values():
+        if type(value) not in _PLAIN:
+            return json_value(details)
+    return details
 
 
 # Which collections events go to the outbox (payment outcomes have their own events).

@@ -10,17 +10,24 @@ from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     Date,
+    Integer,
+    String,
     Table,
+    Text,
     and_,
     bindparam,
+    column,
     func,
     insert,
     or_,
     select,
     text,
+    type_coerce,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -41,6 +48,41 @@ from billcycle.payments.statuses import PaymentStatus
 from billcycle.subscriptions.models import Subscription
 from billcycle.subscriptions.statuses import SubscriptionStatus
 from billcycle.tenancy.repository import sandbox_tenant_ids
+
+# -- id lists ------------------------------------------------------------------------------
+
+
+def _id_list(postgres: bool, name: str = "account_ids") -> Any:
+    """Ids as ONE JSON parameter (``name``, see :func:`_ids_json`): an expanding list of
+    a thousand ids cost SQLAlchemy ~2 ms a statement to render and process, a JSON
+    string nothing, and the statement's compiled form is cached."""
+    if postgres:
+        return text(
+            "SELECT CAST(value AS bigint) AS value "  # noqa: S608 (a parameter's name, ours)
+            f"FROM json_array_elements_text(CAST(:{name} AS json))"
+        ).columns(column("value", BigInteger))
+    return text(f"SELECT value FROM json_each(:{name})").columns(  # noqa: S608 (ours)
+        column("value", BigInteger)
+    )
+
+
+def _ids_json(ids: Sequence[int]) -> str:
+    return json.dumps([int(i) for i in ids], separators=(",", ":"))
+
+
+def _by_dialect(build: Any) -> Any:
+    """``build(postgres)`` once per dialect, on first use."""
+    built: dict[bool, Any] = {}
+
+    def statement(session: Session) -> Any:
+        postgres = is_postgres(session)
+        found = built.get(postgres)
+        if found is None:
+            found = built[postgres] = build(postgres)
+        return found
+
+    return statement
+
 
 # -- the policy ---------------------------------------------------------------------------
 
@@ -216,24 +258,49 @@ class AccountRow:
         )
 
 
+# The two JSON columns are read as their text and parsed here (``_json_list``): the JSON
+# type's result processor parsed each, ~10 us a value, and nearly every row holds no
+# override and an empty list.
 _ROW_COLUMNS = (
     CollectionAccount.id,
     CollectionAccount.account_id,
-    CollectionAccount.attempt_days,
+    sql_cast(CollectionAccount.attempt_days, Text),
     CollectionAccount.grace_days,
     CollectionAccount.dunning_exempt,
     CollectionAccount.in_collection,
     CollectionAccount.standing,
     CollectionAccount.poor_standing_since,
     CollectionAccount.suspended_on,
-    CollectionAccount.suspended_subscriptions,
+    sql_cast(CollectionAccount.suspended_subscriptions, Text),
     CollectionAccount.cancelled_on,
     CollectionAccount.updated_at,
 )
 
 
+def _json_list(value: str | None) -> list[int] | None:
+    """A JSON list column's text as the JSON type would have parsed it."""
+    if value is None or value == "null":
+        return None
+    if value == "[]":
+        return []
+    return cast(list[int], json.loads(value))
+
+
 def _plain(row: Any) -> AccountRow:
-    plain = AccountRow(*row)
+    plain = AccountRow(
+        row[0],
+        row[1],
+        _json_list(row[2]),
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        _json_list(row[9]) or [],
+        row[10],
+        row[11],
+    )
     plain.written = plain.state()
     return plain
 
@@ -246,17 +313,19 @@ def plain_account_rows(
     unique = sorted(set(account_ids))
     for start in range(0, len(unique), 1000):
         for row in session.execute(
-            _ROWS_OF_ACCOUNTS, {"tenant_id": tenant_id, "ids": unique[start : start + 1000]}
+            _ROWS_OF_ACCOUNTS(session),
+            {"tenant_id": tenant_id, "ids": _ids_json(unique[start : start + 1000])},
         ):
-            found[row.account_id] = _plain(row)
+            found[row[1]] = _plain(row)
     return found
 
 
-# Built once, the ids one expanding parameter: building ``in_()`` of a thousand ids
-# coerced each id (~1 ms a statement).
-_ROWS_OF_ACCOUNTS = select(*_ROW_COLUMNS).where(
-    CollectionAccount.tenant_id == bindparam("tenant_id"),
-    CollectionAccount.account_id.in_(bindparam("ids", expanding=True)),
+# Built once per dialect, the ids one JSON parameter (``_id_list``).
+_ROWS_OF_ACCOUNTS = _by_dialect(
+    lambda postgres: select(*_ROW_COLUMNS).where(
+        CollectionAccount.tenant_id == bindparam("tenant_id"),
+        CollectionAccount.account_id.in_(_id_list(postgres, "ids")),
+    )
 )
 
 
@@ -291,6 +360,7 @@ def write_account_rows(session: Session, rows: Sequence[AccountRow]) -> int:
         # every account's row, and its payment run writes most of them back). The
         # values as the column types store them (ISO dates, naive UTC instants, the JSON
         # list as the JSON type writes it).
+        instants: dict[datetime, str] = {}  # most rows share the pass's instant
         session.execute(
             _WRITE_ROWS_SQLITE,
             {
@@ -299,11 +369,11 @@ def write_account_rows(session: Session, rows: Sequence[AccountRow]) -> int:
                         [
                             row.id,
                             row.standing,
-                            sqlite_storage_value(row.poor_standing_since),
-                            sqlite_storage_value(row.suspended_on),
-                            json.dumps(list(row.suspended_subscriptions or [])),
-                            sqlite_storage_value(row.cancelled_on),
-                            sqlite_storage_value(row.updated_at),
+                            _date_text(row.poor_standing_since),
+                            _date_text(row.suspended_on),
+                            _list_text(row.suspended_subscriptions),
+                            _date_text(row.cancelled_on),
+                            _instant_text(row.updated_at, instants),
                         ]
                         for row in changed
                     ],
@@ -320,6 +390,24 @@ def write_account_rows(session: Session, rows: Sequence[AccountRow]) -> int:
         if obj is not None:
             session.expire(obj)
     return len(changed)
+
+
+def _date_text(value: date | None) -> str | None:
+    """A date as the Date type stores it in SQLite."""
+    return None if value is None else value.isoformat()
+
+
+def _list_text(value: Sequence[int] | None) -> str:
+    """A JSON list as the JSON type writes it (most rows' list is empty)."""
+    return json.dumps(list(value)) if value else "[]"
+
+
+def _instant_text(value: datetime, seen: dict[datetime, str]) -> str:
+    """An instant as ``UtcDateTime`` stores it in SQLite (naive UTC, microseconds)."""
+    found = seen.get(value)
+    if found is None:
+        found = seen[value] = sqlite_storage_value(value)
+    return found
 
 
 _WRITE_ROWS_SQLITE = text(
@@ -438,13 +526,28 @@ class OverdueInvoice:
     auto_pay: bool
 
 
-def _overdue_statement(of_accounts: bool) -> Any:
-    """The overdue read (:func:`overdue_invoices`), built once per shape: the tenant, the
-    day and the accounts are bound parameters (the accounts one expanding list, used in
-    its three places), so a call neither builds nor compiles a statement."""
+# What an overdue read keeps of the overdue invoices: every one; the first of each
+# account (by due date, then id: what the standing pass looks at); or the first of each
+# account and those that may still be due an attempt (the daily pass: an invoice
+# attempted on or after its due date + the widest attempt day of the tenant and its
+# accounts never is again, and a year of a declining account's invoices are mostly those).
+ALL, FIRST, FOR_ATTEMPTS = "all", "first", "for_attempts"
+
+
+def _attempted_since(postgres: bool, due_date: Any) -> Any:
+    """The invoice's due date plus ``widest`` days (the bound parameter)."""
+    if postgres:
+        return due_date + bindparam("widest", type_=Integer)
+    return func.date(due_date, bindparam("widest_days", type_=String))
+
+
+def _overdue_statement(of_accounts: bool, keep: str, postgres: bool) -> Any:
+    """The overdue read (:func:`overdue_invoices`), built once per shape and dialect:
+    the tenant, the day and the accounts are bound parameters (the accounts one JSON
+    list, used in its three places), so a call neither builds nor compiles a statement."""
     tenant_id: Any = bindparam("tenant_id")
     today = bindparam("today", type_=Date)
-    accounts: Any = bindparam("account_ids", expanding=True)
+    accounts: Any = _id_list(postgres)
     posted = InvoiceStatus.POSTED.value
     applied = (
         select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
@@ -506,15 +609,72 @@ def _overdue_statement(of_accounts: bool) -> Any:
         .where(*where)
         .subquery()
     )
-    return select(inner).where(inner.c.balance_minor > 0).order_by(inner.c.due_date, inner.c.id)
+    if keep == ALL:
+        return (
+            select(*_out(inner.c, postgres))
+            .where(inner.c.balance_minor > 0)
+            .order_by(inner.c.due_date, inner.c.id)
+        )
+    ranked = (
+        select(
+            inner,
+            func.row_number()
+            .over(partition_by=inner.c.account_id, order_by=(inner.c.due_date, inner.c.id))
+            .label("place"),
+        )
+        .where(inner.c.balance_minor > 0)
+        .subquery()
+    )
+    kept: Any = ranked.c.place == 1
+    if keep == FOR_ATTEMPTS:
+        attempted_since = (
+            select(CollectionEvent.id)
+            .where(
+                CollectionEvent.invoice_id == ranked.c.id,
+                CollectionEvent.tenant_id == tenant_id,
+                CollectionEvent.event_type == CollectionEventType.ATTEMPT.value,
+                CollectionEvent.business_date >= _attempted_since(postgres, ranked.c.due_date),
+            )
+            .correlate(ranked)
+            .exists()
+        )
+        kept = or_(kept, ~attempted_since)
+    return select(*_out(ranked.c, postgres)).where(kept).order_by(ranked.c.due_date, ranked.c.id)
 
 
-_OVERDUE = _overdue_statement(False)
-_OVERDUE_OF_ACCOUNTS = _overdue_statement(True)
+_OUT = ("id", "account_id", "number", "due_date", "currency", "auto_pay", "balance_minor")
+
+
+def _out(columns: Any, postgres: bool) -> list[Any]:
+    """The read's columns; on SQLite the due date as its text (parsed once per distinct
+    date by the caller: the Date type's processor parsed each row's)."""
+    return [
+        type_coerce(columns[name], String).label(name)
+        if name == "due_date" and not postgres
+        else columns[name]
+        for name in _OUT
+    ]
+
+
+_OVERDUE_STATEMENTS: dict[tuple[bool, str, bool], Any] = {}
+
+
+def _overdue(of_accounts: bool, keep: str, postgres: bool) -> Any:
+    key = (of_accounts, keep, postgres)
+    statement = _OVERDUE_STATEMENTS.get(key)
+    if statement is None:
+        statement = _OVERDUE_STATEMENTS[key] = _overdue_statement(of_accounts, keep, postgres)
+    return statement
 
 
 def overdue_invoices(
-    session: Session, tenant_id: int, today: date, account_ids: Sequence[int] | None = None
+    session: Session,
+    tenant_id: int,
+    today: date,
+    account_ids: Sequence[int] | None = None,
+    *,
+    keep: str = ALL,
+    widest_attempt_day: int = 0,
 ) -> list[OverdueInvoice]:
     """Posted invoices of the tenant past their due date with something still owed, in
     one query (the balance is the ledger's, a correlated sum per past-due invoice), in
@@ -524,26 +684,46 @@ def overdue_invoices(
     count of open invoices in a currency (``open_account_balances``, bucket ALL, kept in
     step with every balance change) exceeds their count of open invoices not yet due.
     So the paid history (most of a year's invoices) is not summed again each day; the
-    invoices not yet due are about one month's."""
+    invoices not yet due are about one month's.
+
+    ``keep``: ``ALL`` of them; ``FIRST``, each account's first (what its standing
+    needs); ``FOR_ATTEMPTS``, each account's first and those not yet attempted on or
+    after their due date + ``widest_attempt_day`` (what the day's attempts can pick)."""
+    postgres = is_postgres(session)
     params: dict[str, Any] = {"tenant_id": tenant_id, "today": today}
-    statement = _OVERDUE
+    of_accounts = account_ids is not None
     if account_ids is not None:
         if not account_ids:
             return []
-        params["account_ids"] = list(account_ids)
-        statement = _OVERDUE_OF_ACCOUNTS
-    return [
-        OverdueInvoice(
-            invoice_id=row.id,
-            account_id=row.account_id,
-            invoice_number=row.number,
-            due_date=row.due_date,
-            balance_minor=int(row.balance_minor),
-            currency=row.currency,
-            auto_pay=bool(row.auto_pay),
+        params["account_ids"] = json.dumps([int(a) for a in account_ids], separators=(",", ":"))
+    if keep == FOR_ATTEMPTS:
+        if postgres:
+            params["widest"] = widest_attempt_day
+        else:
+            params["widest_days"] = f"+{int(widest_attempt_day)} days"
+    # Due dates are a handful of values: on SQLite each text is parsed once.
+    dates: dict[Any, date] = {}
+    found: list[OverdueInvoice] = []
+    for invoice_id, account_id, number, due, currency, auto_pay, balance in session.execute(
+        _overdue(of_accounts, keep, postgres), params
+    ):
+        if not isinstance(due, date):
+            parsed = dates.get(due)
+            if parsed is None:
+                parsed = dates[due] = date.fromisoformat(due)
+            due = parsed
+        found.append(
+            OverdueInvoice(
+                invoice_id=invoice_id,
+                account_id=account_id,
+                invoice_number=number,
+                due_date=due,
+                balance_minor=int(balance),
+                currency=currency,
+                auto_pay=bool(auto_pay),
+            )
         )
-        for row in session.execute(statement, params)
-    ]
+    return found
 
 
 def last_attempts(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> dict[int, date]:
@@ -552,7 +732,8 @@ def last_attempts(session: Session, tenant_id: int, invoice_ids: Sequence[int]) 
     unique = sorted(set(invoice_ids))
     for start in range(0, len(unique), 1000):
         rows = session.execute(
-            _LAST_ATTEMPTS, {"tenant_id": tenant_id, "ids": unique[start : start + 1000]}
+            _LAST_ATTEMPTS(session),
+            {"tenant_id": tenant_id, "ids": _ids_json(unique[start : start + 1000])},
         )
         for invoice_id, day in rows:
             if invoice_id is not None:
@@ -560,14 +741,16 @@ def last_attempts(session: Session, tenant_id: int, invoice_ids: Sequence[int]) 
     return found
 
 
-_LAST_ATTEMPTS = (
-    select(CollectionEvent.invoice_id, func.max(CollectionEvent.business_date))
-    .where(
-        CollectionEvent.tenant_id == bindparam("tenant_id"),
-        CollectionEvent.event_type == CollectionEventType.ATTEMPT.value,
-        CollectionEvent.invoice_id.in_(bindparam("ids", expanding=True)),
+_LAST_ATTEMPTS = _by_dialect(
+    lambda postgres: (
+        select(CollectionEvent.invoice_id, func.max(CollectionEvent.business_date))
+        .where(
+            CollectionEvent.tenant_id == bindparam("tenant_id"),
+            CollectionEvent.event_type == CollectionEventType.ATTEMPT.value,
+            CollectionEvent.invoice_id.in_(_id_list(postgres, "ids")),
+        )
+        .group_by(CollectionEvent.invoice_id)
     )
-    .group_by(CollectionEvent.invoice_id)
 )
 
 
@@ -580,21 +763,23 @@ def accounts_with_processing_payments(
     for start in range(0, len(unique), 1000):
         found.update(
             session.scalars(
-                _PROCESSING_OF_ACCOUNTS,
-                {"tenant_id": tenant_id, "ids": unique[start : start + 1000]},
+                _PROCESSING_OF_ACCOUNTS(session),
+                {"tenant_id": tenant_id, "ids": _ids_json(unique[start : start + 1000])},
             )
         )
     return found
 
 
-_PROCESSING_OF_ACCOUNTS = (
-    select(Payment.account_id)
-    .where(
-        Payment.tenant_id == bindparam("tenant_id"),
-        Payment.status == PaymentStatus.PROCESSING.value,
-        Payment.account_id.in_(bindparam("ids", expanding=True)),
+_PROCESSING_OF_ACCOUNTS = _by_dialect(
+    lambda postgres: (
+        select(Payment.account_id)
+        .where(
+            Payment.tenant_id == bindparam("tenant_id"),
+            Payment.status == PaymentStatus.PROCESSING.value,
+            Payment.account_id.in_(_id_list(postgres, "ids")),
+        )
+        .distinct()
     )
-    .distinct()
 )
 
 

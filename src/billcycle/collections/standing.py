@@ -76,10 +76,15 @@ def evaluate_standing(
     """Move the standing of the tenant's accounts (or of ``account_ids``) as of ``today``.
 
     ``overdue`` may be given when the caller already read the tenant's overdue invoices
-    (the daily task reads them once for standing and attempts).
+    (the daily task reads them once for standing and attempts); it must hold at least
+    each overdue account's first overdue invoice (by due date, then id): the pass looks
+    at no other.
     """
     if overdue is None:
-        overdue = repo.overdue_invoices(ctx.session, ctx.tenant_id, today, account_ids)
+        # Each account's first overdue invoice is all the pass looks at.
+        overdue = repo.overdue_invoices(
+            ctx.session, ctx.tenant_id, today, account_ids, keep=repo.FIRST
+        )
     by_account: dict[int, list[OverdueInvoice]] = defaultdict(list)
     for invoice in overdue:
         by_account[invoice.account_id].append(invoice)

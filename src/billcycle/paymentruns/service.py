@@ -10,6 +10,7 @@ is created, so bad input is refused at once and changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -362,8 +363,13 @@ def _data_rows(ctx: ServiceContext, records: tuple[DataRecord, ...]) -> list[Che
     return rows
 
 
-def _insert_data(ctx: ServiceContext, run_id: int, records: tuple[DataRecord, ...]) -> None:
-    rows = _data_rows(ctx, records)
+def _insert_data(
+    ctx: ServiceContext,
+    run_id: int,
+    records: tuple[DataRecord, ...],
+    checked: Sequence[Checked] | None = None,
+) -> None:
+    rows = list(checked) if checked is not None else _data_rows(ctx, records)
     written = data_repo.insert_records(ctx.session, ctx.tenant_id, run_id, rows)
     assert written == len(rows), "every checked record's invoice is the tenant's"
 
@@ -394,10 +400,19 @@ def _columns(spec: PaymentRunSpec) -> dict[str, Any]:
 
 
 def create_payment_run(
-    ctx: ServiceContext, spec: PaymentRunSpec, *, created_by: str | None = None
+    ctx: ServiceContext,
+    spec: PaymentRunSpec,
+    *,
+    created_by: str | None = None,
+    checked: Sequence[Checked] | None = None,
 ) -> PaymentRun:
     """A new Pending run: without ``run_date`` it starts once this unit of work commits;
-    with one, the scheduler starts it when that hour comes."""
+    with one, the scheduler starts it when that hour comes.
+
+    ``checked``: ``spec.data`` as the rows ``_data_rows`` would build from it (invoice
+    id, amount, method, gateway, comment), given by a caller that read those invoices in
+    this unit of work and knows them posted, owing and of the accounts the records name
+    (collections' day, from its overdue read): the records are not read again."""
     spec = _check(ctx, spec, updating=False)
     kept = org_labels.within_orgs(
         ctx.session,
@@ -426,7 +441,9 @@ def create_payment_run(
     repo.add_run(ctx.session, run)
     events.emit_status_change(ctx, EventType.PAYMENT_RUN_STATUS_CHANGED, run, None)
     if spec.data:
-        _insert_data(ctx, run.id, spec.data)
+        if checked is not None and len(checked) != len(spec.data):
+            raise ValueError("checked rows must match the data records one for one")
+        _insert_data(ctx, run.id, spec.data, checked)
     if spec.run_date is None:
         ctx.enqueue("payment_run.start", tenant_id=ctx.tenant_id, run_id=run.id)
     return run
