@@ -61,7 +61,8 @@ def hot_write_shaped(scope: Scope) -> bool:
         if name == b"content-type":
             # FastAPI parses the body as JSON for this type whatever its parameters
             # (json.loads finds the encoding itself).
-            return value.split(b";", 1)[0].strip().lower() == b"application/json"
+            kind: bytes = value.split(b";", 1)[0].strip().lower()
+            return kind == b"application/json"
     return False
 
 
