@@ -55,6 +55,25 @@ class Runtime:
             org_ids=org_ids,
         )
 
+    def remembered_context(
+        self, tenant_id: int, org_ids: frozenset[int] | None = None
+    ) -> ServiceContext | None:
+        """A service context for work that reads and writes nothing through its session
+        (rules and row values before a one-statement write: ``accounts.service.
+        new_account_rows``), when the tenant's clock needs no database read; None
+        otherwise. Its session is never connected (nothing to close)."""
+        clock = self.business_clocks.remembered(tenant_id)
+        if clock is None:
+            return None
+        return ServiceContext(
+            session=self.session_factory(),
+            tenant_id=tenant_id,
+            clock=clock,
+            machine_clock=self.machine_clock,
+            dispatcher=self.dispatcher,
+            org_ids=org_ids,
+        )
+
     @contextmanager
     def service_context(
         self, tenant_id: int, org_ids: frozenset[int] | None = None

@@ -186,7 +186,12 @@ def test_a_write_and_its_audit_event_commit_together(
     keyed = {**api.zuora_headers, "Idempotency-Key": "one-commit-1"}
     first = api.client.post(ACCOUNTS, json=account_body("Keyed"), headers=keyed)
     assert first.status_code == 200, first.text
-    assert len(commits) == 1 + 3
+    if runtime.engine.dialect.name == "postgresql":
+        # The account, its event and its audit event are one statement in autocommit
+        # (accounts.service.create_in_one_statement): its own transaction, no COMMIT.
+        assert len(commits) == 1 + 2
+    else:
+        assert len(commits) == 1 + 3
     replayed = api.client.post(ACCOUNTS, json=account_body("Keyed"), headers=keyed)
     assert replayed.content == first.content
     refused = api.client.post(ACCOUNTS, json={"name": "no currency"}, headers=api.zuora_headers)

@@ -60,3 +60,16 @@ def next_number(ctx: ServiceContext) -> str:
         waiting = _reserved.setdefault(bind, {}).setdefault(ctx.tenant_id, deque())
         waiting.extend(block[1:])
     return block[0]
+
+
+def reserved_number(engine: Engine, tenant_id: int) -> str | None:
+    """The next number of a block this process already reserved for the tenant, without
+    a round trip; None when none is left (:func:`next_number` reserves the next block)
+    or numbers are not reserved in blocks (SQLite, ``BLOCK`` 1)."""
+    if BLOCK == 1 or engine.dialect.name != "postgresql":
+        return None
+    with _guard:
+        waiting = _reserved.get(engine, {}).get(tenant_id)
+        if waiting:
+            return waiting.popleft()
+    return None

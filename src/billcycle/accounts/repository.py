@@ -36,6 +36,7 @@ from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from billcycle.accounts.models import Account, Contact
+from billcycle.audit.repository import riding_audit_event
 from billcycle.events.models import Event
 from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.invoicing.statuses import InvoiceStatus
@@ -46,6 +47,7 @@ from billcycle.subscriptions.models import (
     SubscriptionChargeTier,
     SubscriptionRatePlan,
 )
+from billcycle.tenancy.repository import client_generation_column
 
 if TYPE_CHECKING:
     from billcycle.events.service import RidingEvent
@@ -165,7 +167,7 @@ def set_contacts(session: Session, account: Account, bill_to_id: int, sold_to_id
 # PostgreSQL: the account and its contacts in one statement, by the sorted keys of the
 # account's values and the number of contacts (1 or 2).
 _ACCOUNT_WITH_CONTACTS: dict[
-    tuple[tuple[str, ...], tuple[str, ...], int, tuple[str, ...] | None], Any
+    tuple[tuple[str, ...], tuple[str, ...], int, tuple[str, ...] | None, bool], Any
 ] = {}
 _EVENT_KEYS = ("tenant_id", "event_id", "type", "object_type", "occurred_at", "fanned_out")
 
@@ -175,6 +177,8 @@ def _account_with_contacts_statement(
     contact_keys: tuple[str, ...],
     contacts: int,
     event_columns: tuple[str, ...] | None = None,
+    *,
+    whole_unit: bool = False,
 ) -> Any:
     """``WITH ids AS (nextval of the contacts' sequence, once a contact),
     a AS (INSERT INTO accounts ... ON CONFLICT DO NOTHING RETURNING ...),
@@ -188,8 +192,12 @@ def _account_with_contacts_statement(
     With ``event_columns`` (the account's columns its payload holds, in the order of the
     payload's text: ``events.service.RidingEvent``), ``e AS (INSERT INTO events ...
     SELECT ... FROM a)`` writes its event too, its payload spliced around them.
+
+    ``whole_unit`` (see :func:`account_unit`): the contact ids are drawn only while the
+    token's client holds its generation (so nothing is written otherwise), the request's
+    audit row is written too, and the one row answered carries the client's generation.
     """
-    key = (account_keys, contact_keys, contacts, event_columns)
+    key = (account_keys, contact_keys, contacts, event_columns, whole_unit)
     statement = _ACCOUNT_WITH_CONTACTS.get(key)
     if statement is not None:
         return statement
@@ -197,7 +205,12 @@ def _account_with_contacts_statement(
     contact_table = cast(Table, Contact.__table__)
     sequence: ColumnClause[Any] = literal_column(f"'{contact_table.name}_id_seq'::regclass")
     drawn = [func.nextval(sequence).label(f"contact_{n}") for n in range(contacts)]
-    ids = select(*drawn).cte("ids")
+    generation = client_generation_column()
+    ids = (
+        select(*drawn).where(generation == bindparam("client_generation")).cte("ids")
+        if whole_unit
+        else select(*drawn).cte("ids")
+    )
     bill_to, sold_to = ids.c.contact_0, ids.c[f"contact_{contacts - 1}"]
     account_binds = [bindparam(f"a_{k}", type_=accounts.c[k].type) for k in account_keys]
     new_account = (
@@ -231,10 +244,61 @@ def _account_with_contacts_statement(
     statement = select(
         new_account.c.id, new_account.c.bill_to_contact_id, new_account.c.sold_to_contact_id
     ).add_cte(new_contacts)
+    if whole_unit:
+        # One row whatever happened: the client's generation, and the account's ids
+        # (NULL when nothing was written: a stale token or a number taken).
+        statement = select(
+            generation.label("generation"),
+            *[
+                select(new_account.c[column]).scalar_subquery().label(column)
+                for column in ("id", "bill_to_contact_id", "sold_to_contact_id")
+            ],
+        ).add_cte(new_contacts)
+        # The request's audit row, about the account's id as the answer shows it
+        # (ids.to_zuora_id: 32 lowercase hex digits).
+        shown_id = func.lpad(func.to_hex(new_account.c.id), 32, "0")
+        statement = statement.add_cte(riding_audit_event(new_account, shown_id))
     if event_columns is not None:
         statement = statement.add_cte(_riding_event(new_account, event_columns))
     _ACCOUNT_WITH_CONTACTS[key] = statement
     return statement
+
+
+def account_unit(
+    values: dict[str, Any],
+    contacts: list[dict[str, Any]],
+    event: RidingEvent,
+    audit: dict[str, Any],
+    client: tuple[int, str, int],
+) -> tuple[Any, dict[str, Any]]:
+    """PostgreSQL: a whole account create as ONE statement and its parameters, for a
+    connection in autocommit (no BEGIN, no COMMIT: one round trip in all). The statement
+    writes the account, its contacts, its event (see :func:`insert_account_with_contacts`)
+    and the request's audit row (``audit``: ``audit.repository.riding_audit_event``'s
+    values, about the new account's id) only if the token's ``client`` (its tenant, client
+    id, generation) still holds, and answers one row: the client's current generation
+    (None: it is gone) and the account's id, bill-to and sold-to contact ids (None when
+    nothing was written: a stale token, or the number is taken).
+
+    Tenant: ``values``, every contact row, ``event`` and ``audit`` carry the caller's
+    ``tenant_id``; the client's own tenant is ``client[0]``."""
+    statement = _account_with_contacts_statement(
+        tuple(sorted(values)),
+        tuple(sorted(contacts[0])),
+        len(contacts),
+        event.columns,
+        whole_unit=True,
+    )
+    params = {f"a_{k}": v for k, v in values.items()}
+    for n, row in enumerate(contacts):
+        params.update({f"c{n}_{k}": v for k, v in row.items()})
+    params.update({f"e_{k}": event.values[k] for k in _EVENT_KEYS})
+    params.update({f"e_p{n}": part for n, part in enumerate(event.parts)})
+    params.update({f"au_{k}": v for k, v in audit.items()})
+    params.update(
+        {"client_tenant_id": client[0], "client_id": client[1], "client_generation": client[2]}
+    )
+    return statement, params
 
 
 def _riding_event(new_account: Any, columns: tuple[str, ...]) -> Any:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import pycountry
+from sqlalchemy import Engine
 from sqlalchemy import inspect as sa_inspect
 
 from billcycle.accounts import numbers as account_numbers
@@ -30,6 +31,7 @@ from billcycle.accounts.payment_terms import DEFAULT_PAYMENT_TERM, normalize_pay
 from billcycle.accounts.repository import InvoiceRow
 from billcycle.accounts.statuses import INITIAL_STATUSES, TRANSITIONS, AccountStatus
 from billcycle.context import ServiceContext
+from billcycle.db.loop_writes import LoopStatements
 from billcycle.errors import DomainError, InvalidValue, MissingField, NotFound, RuleViolation
 from billcycle.events import service as events
 from billcycle.events.statuses import EventType
@@ -43,6 +45,7 @@ from billcycle.payments.models import Payment
 from billcycle.payments.statuses import SETTLED_STATUSES
 from billcycle.subscriptions.models import Subscription, SubscriptionRatePlan
 from billcycle.subscriptions.statuses import SubscriptionStatus
+from billcycle.tenancy.service import check_generation
 from billcycle.unset import UNSET
 
 ACCOUNT = "account"
@@ -277,7 +280,39 @@ def _recent_payments(ctx: ServiceContext, recent: list[Payment]) -> list[Payment
 # -- creating --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class NewAccountRows:
+    """A new account's validated rows, not written yet: the account's column values
+    (no number), its contacts' (the bill-to first, the sold-to last) and the number the
+    client chose (None: a generated one)."""
+
+    values: dict[str, Any]
+    contacts: list[dict[str, Any]]
+    number: str | None
+
+
 def create_account(ctx: ServiceContext, data: NewAccount) -> Account:
+    rows = new_account_rows(ctx, data)
+    values, contacts, number = rows.values, rows.contacts, rows.number
+    # Statements per account: the account with its contacts (one on PostgreSQL; on
+    # SQLite the number, the account, each contact and the account's contact ids).
+    # On PostgreSQL the account.created event rides on that statement too (the outbox:
+    # written exactly when the account is, one round trip for all three).
+    riding = repository.writes_riding_events(ctx.session)
+    account = (
+        _insert_with_number(ctx, values, contacts, number, riding=riding)
+        if number is not None
+        else _insert_with_generated_number(ctx, values, contacts, riding=riding)
+    )
+    if not riding:
+        events.emit(ctx, EventType.ACCOUNT_CREATED, account)
+    return account
+
+
+def new_account_rows(ctx: ServiceContext, data: NewAccount) -> NewAccountRows:
+    """Every rule of :func:`create_account` that needs no database: the rows it writes.
+    Reads nothing through ``ctx.session`` (the tenant's clock aside: see
+    ``Runtime.remembered_context``)."""
     now = ctx.clock.now()
     name = _required_text(data.name, "name", Account, "name")
     currency = _currency(data.currency)
@@ -331,19 +366,7 @@ def create_account(ctx: ServiceContext, data: NewAccount) -> Account:
         )
     for contact in contacts:
         contact.setdefault("sequence", 0)
-    # Statements per account: the account with its contacts (one on PostgreSQL; on
-    # SQLite the number, the account, each contact and the account's contact ids).
-    # On PostgreSQL the account.created event rides on that statement too (the outbox:
-    # written exactly when the account is, one round trip for all three).
-    riding = repository.writes_riding_events(ctx.session)
-    account = (
-        _insert_with_number(ctx, values, contacts, number, riding=riding)
-        if number is not None
-        else _insert_with_generated_number(ctx, values, contacts, riding=riding)
-    )
-    if not riding:
-        events.emit(ctx, EventType.ACCOUNT_CREATED, account)
-    return account
+    return NewAccountRows(values, contacts, number)
 
 
 # What a new account's payload holds, in its column order (as events.payloads.snapshot
@@ -396,6 +419,47 @@ def _insert_with_generated_number(
         account = _insert(ctx, {**values, "account_number": number}, contacts, riding)
         if account is not None:
             return account
+    raise RuleViolation("Could not allocate an account number.", resource=ACCOUNT)
+
+
+async def create_in_one_statement(
+    ctx: ServiceContext,
+    rows: NewAccountRows,
+    statements: LoopStatements,
+    audit: dict[str, Any],
+    client: tuple[int, str, int],
+) -> Account | None:
+    """PostgreSQL: :func:`create_account` of ``rows`` (:func:`new_account_rows`) as ONE
+    statement in autocommit, sent by the event loop (``db.loop_writes``): the account,
+    its contacts, its event and the request's audit row (``audit``:
+    ``audit.service.riding_values``), written only while the token's ``client`` (its
+    tenant, client id, generation) holds (a stale token raises ``NotAuthenticated`` and
+    nothing is written). The account as written (not in any session), or None when this
+    process has no reserved account number left: the caller then creates it the ordinary
+    way (:func:`create_account`, which reserves the next block)."""
+    engine = ctx.session.get_bind()
+    if not isinstance(engine, Engine):
+        return None
+    for _ in range(1000):
+        number = rows.number or account_numbers.reserved_number(engine, ctx.tenant_id)
+        if number is None:
+            return None
+        values = {**rows.values, "account_number": number}
+        statement, params = repository.account_unit(
+            values, rows.contacts, _created_event(ctx, values), audit, client
+        )
+        found = await statements.first(statement, params)
+        check_generation(found[0], client[2])
+        if found[1] is not None:
+            return Account(
+                id=found[1], bill_to_contact_id=found[2], sold_to_contact_id=found[3], **values
+            )
+        if rows.number is not None:
+            raise InvalidValue(
+                f"An account with number {number} already exists.",
+                resource=ACCOUNT,
+                field="accountNumber",
+            )
     raise RuleViolation("Could not allocate an account number.", resource=ACCOUNT)
 
 

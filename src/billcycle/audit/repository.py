@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import JSON, Table, Text, bindparam, delete, insert, literal, select
+from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from billcycle.audit.models import AuditEvent
 from billcycle.tenancy.repository import client_generation_column
@@ -15,6 +17,44 @@ from billcycle.tenancy.repository import client_generation_column
 # row's id).
 _INSERT = insert(cast(Table, AuditEvent.__table__)).inline()
 _INSERT_CHECKING_CLIENT = _INSERT.returning(client_generation_column().correlate(None))
+
+
+# The columns of a row written by riding_audit_event (bound as ``au_<column>``).
+RIDING_KEYS = (
+    "tenant_id",
+    "occurred_at",
+    "actor",
+    "action",
+    "method",
+    "route",
+    "outcome",
+    "request_id",
+    "track_id",
+)
+
+
+def riding_audit_event(new_row: Any, object_id: ColumnElement[str]) -> Any:
+    """``au AS (INSERT INTO audit_events ... SELECT ... FROM new_row)``: a request's audit
+    row written by the statement that makes its object (a CTE ``new_row``), exactly
+    when that row is written; its ``object_ids`` are ``[object_id]`` (an expression over
+    ``new_row``, as the answer shows the id). The other columns are bound as
+    ``au_<column>`` (:data:`RIDING_KEYS`, the values :func:`insert_event` takes).
+
+    Tenant: bound with the row (``au_tenant_id``)."""
+    table = cast(Table, AuditEvent.__table__)
+    ids: Any = literal('["', type_=Text).concat(object_id).concat(literal('"]', type_=Text))
+    return (
+        insert(table)
+        .from_select(
+            [*RIDING_KEYS, "object_ids"],
+            select(
+                *[bindparam(f"au_{k}", type_=table.c[k].type) for k in RIDING_KEYS],
+                cast_(ids, JSON),
+            ).select_from(new_row),
+            include_defaults=False,
+        )
+        .cte("au")
+    )
 
 
 def insert_event(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -68,6 +69,34 @@ def record(
         },
         client=client,
     )
+
+
+def riding_values(
+    tenant_id: int,
+    actor: str,
+    action: str,
+    method: str | None,
+    route: str | None,
+    outcome: str | int,
+    request_id: str | None,
+    track_id: str | None,
+    *,
+    occurred_at: datetime,
+) -> dict[str, Any]:
+    """:func:`record`'s row but its ``object_ids``, for a statement that writes it with
+    the object it makes (``repository.riding_audit_event``; the keys are its
+    ``RIDING_KEYS``)."""
+    return {
+        "tenant_id": tenant_id,
+        "occurred_at": occurred_at,
+        "actor": _clip(actor, "actor"),
+        "action": _clip(action, "action"),
+        "method": _clip(method, "method"),
+        "route": _clip(route, "route"),
+        "outcome": _clip(str(outcome), "outcome"),
+        "request_id": request_id[:64] if request_id else None,
+        "track_id": track_id[:64] if track_id else None,
+    }
 
 
 def list_events(

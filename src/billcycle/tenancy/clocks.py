@@ -114,6 +114,17 @@ class BusinessClocks:
             lambda: self.known(session, tenant_id).zone,
         )
 
+    def remembered(self, tenant_id: int) -> BusinessClock | None:
+        """``tenant_id``'s clock when it reads no database: a production tenant whose row
+        is remembered (a sandbox's test clock is read per unit of work); None otherwise
+        (:meth:`for_tenant` with a session then)."""
+        known = self._known.get(tenant_id)
+        if tenant_id <= 0 or known is None or known.sandbox:
+            return None
+        if known.until <= self._machine_clock.now():
+            return None
+        return BusinessClock(self.source, known.zone)
+
     def known(self, session: Session, tenant_id: int) -> _Known:
         """What the tenant's row says (from the cache while it is fresh)."""
         now = self._machine_clock.now()

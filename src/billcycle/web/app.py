@@ -30,6 +30,7 @@ from billcycle.web.observability import ObservabilityMiddleware
 from billcycle.zuora.app import create_zuora_app
 from billcycle.zuora.errors import error_response as zuora_error
 from billcycle.zuora.hot_reads import HotReadsFront, hot_shaped
+from billcycle.zuora.hot_writes import HotWritesFront, hot_write_shaped
 
 # A server process's youngest-generation GC threshold (Python's default: 700); see
 # freeze_startup_objects.
@@ -162,9 +163,14 @@ class _Root(FastAPI):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
-            and scope["method"] == "GET"
-            and not scope["query_string"]
-            and hot_shaped(scope["path"])
+            and (
+                (
+                    scope["method"] == "GET"
+                    and not scope["query_string"]
+                    and hot_shaped(scope["path"])
+                )
+                or hot_write_shaped(scope)
+            )
             and not self.root_path
             and not scope.get("root_path")
         ):
@@ -217,6 +223,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     # Innermost: the polled reads, answered before the router and the /zuora mount, inside
     # the layers every request passes (billcycle.zuora.hot_reads).
     app.add_middleware(HotReadsFront, zuora=zuora)
+    # Inside it, the hot write (billcycle.zuora.hot_writes: POST /zuora/v1/accounts).
+    app.add_middleware(HotWritesFront, zuora=zuora)
     # Outermost first: the body guard must see the raw (possibly gzipped) request.
     from billcycle.web.body import RequestBodyMiddleware
 

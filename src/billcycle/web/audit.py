@@ -148,6 +148,45 @@ def unit_recorder(request: Request) -> UnitAudit | None:
     return record
 
 
+def riding_audit(request: Request) -> dict[str, Any] | None:
+    """For a write whose one statement writes the request's audit event itself, about the
+    object it makes (``audit.repository.riding_audit_event``; it answers 200 once that
+    statement ran): the event's values (``audit.service.riding_values``), or None (a
+    read, or outside the audit middleware). Call after :func:`note_caller`; once the
+    statement has run, :func:`riding_audit_recorded`."""
+    scope = request.scope
+    state = scope.get("state", {})
+    caller = state.get(_CALLER)
+    request_id = state.get(_REQUEST_ID)
+    if (
+        scope["method"] in READS
+        or not isinstance(caller, Caller)
+        or request_id is None
+        or caller.path_params
+    ):
+        return None
+    runtime: Runtime = request.app.state.runtime
+    method: str = scope["method"]
+    route = caller.route or scope.get("path", "")
+    return service.riding_values(
+        caller.tenant_id,
+        caller.actor,
+        f"{method} {route}",
+        method,
+        route,
+        200,
+        request_id,
+        _track_id(scope),
+        occurred_at=runtime.machine_clock.now(),
+    )
+
+
+def riding_audit_recorded(request: Request) -> None:
+    """The request's audit event is written (by its own statement): the middleware
+    records none after the answer."""
+    request.scope["state"][_RECORDED] = True
+
+
 class AuditMiddleware:
     def __init__(
         self,

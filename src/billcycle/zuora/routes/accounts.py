@@ -7,15 +7,20 @@ one unit of work in one worker-thread call, and each answer is serialised once.
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.requests import Request
 from starlette.responses import Response
 
 from billcycle.accounts import service
 from billcycle.accounts.models import Account
 from billcycle.context import ServiceContext
+from billcycle.db.loop_writes import loop_statements
+from billcycle.errors import DomainError
 from billcycle.ids import parse_zuora_id, to_zuora_id
 from billcycle.paymentmethods import account_setup
 from billcycle.paymentmethods import service as payment_methods
+from billcycle.web.audit import riding_audit, riding_audit_recorded
 from billcycle.web.responses import json_response
+from billcycle.web.units import Units
 from billcycle.zuora.deps import Work
 from billcycle.zuora.schemas import accounts as schemas
 from billcycle.zuora.schemas.base import CommonResponse
@@ -29,11 +34,23 @@ def _account(ctx: ServiceContext, account_key: str) -> Account:
 
 
 @router.post("", response_model=schemas.CreateAccountResponse, summary="Create an account")
-async def create_account(body: schemas.CreateAccountRequest, work: Work) -> Response:
+async def create_account(
+    body: schemas.CreateAccountRequest, work: Work, request: Request
+) -> Response:
     """Create a customer account with its bill-to and sold-to contacts and, given
     ``creditCard``, ``paymentMethod`` or ``hpmCreditCardPaymentMethodId``, its default
     payment method (required with ``autoPay: true``). ``paymentGateway`` names the
     gateway its payments go through."""
+    return json_response(await created_account(request, body, work))
+
+
+async def created_account(
+    request: Request, body: schemas.CreateAccountRequest, work: Units
+) -> schemas.CreateAccountResponse:
+    """:func:`create_account`'s answer (also given by ``zuora.hot_writes``)."""
+    answer = await create_in_one_statement(request, body, work)
+    if answer is not None:
+        return answer
 
     def create(ctx: ServiceContext) -> schemas.CreateAccountResponse:
         account, method = account_setup.create_account(
@@ -48,7 +65,46 @@ async def create_account(body: schemas.CreateAccountRequest, work: Work) -> Resp
         and body.payment_method is None
         and body.hpm_credit_card_payment_method_id is None
     )
-    return json_response(await work.write(create, self_contained=no_method))
+    return await work.write(create, self_contained=no_method)
+
+
+async def create_in_one_statement(
+    request: Request, body: schemas.CreateAccountRequest, work: Units
+) -> schemas.CreateAccountResponse | None:
+    """The account create whose rows are all written by ONE statement in autocommit, on
+    the event loop (``accounts.service.create_in_one_statement``: no writer thread, no
+    BEGIN or COMMIT), the request's audit event included: on PostgreSQL, for an account
+    without a payment method, gateway or autopay, whose tenant's clock is remembered and
+    for which this process holds a reserved number. None when the create is not such
+    (or its values break a rule: the ordinary unit of work then answers the error, the
+    token checked first); the caller then runs :func:`create_account`'s unit of work."""
+    runtime = work.runtime
+    client = work.client
+    if (
+        client is None
+        or runtime.engine.dialect.name != "postgresql"
+        or body.credit_card is not None
+        or body.payment_method is not None
+        or body.hpm_credit_card_payment_method_id is not None
+        or body.payment_gateway is not None
+        or body.auto_pay
+    ):
+        return None
+    audit = riding_audit(request)
+    ctx = runtime.remembered_context(work.tenant_id, work.org_ids)
+    if audit is None or ctx is None:
+        return None
+    try:
+        rows = service.new_account_rows(ctx, schemas.to_new_account(body))
+    except DomainError:
+        return None
+    account = await service.create_in_one_statement(
+        ctx, rows, loop_statements(runtime.engine), audit, client
+    )
+    if account is None:
+        return None
+    riding_audit_recorded(request)
+    return schemas.created(account)
 
 
 @router.get(
