@@ -461,25 +461,13 @@ def refresh_invoice_statistics(session: Session) -> None:
 _CHUNK_WAL_PAGES = 20_000
 
 
-# SQLite: page cache of a bulk chunk's connection, KiB (SQLite's default is 2 MiB). A
-# chunk inserts into a dozen B-trees at keys spread over them (payments, ledger entries
-# and activities by account, entries by invoice, the AR summary's accounts) and reads the
-# accounts, invoices and ledger by key: with 2 MiB nearly every leaf was read again from
-# the OS for each chunk (session 8: the inserts' CPU -17% at 100,000 records with a
-# cache that holds them).
-_CHUNK_CACHE_KIB = 65_536
-
-
 def defer_checkpoints(session: Session) -> None:
     """SQLite only: let the WAL grow to ``_CHUNK_WAL_PAGES`` before this connection's
-    commits checkpoint it, and give it a page cache of ``_CHUNK_CACHE_KIB`` (the
-    connection keeps both settings in the pool, its cache filled only as pages are
-    read; other connections keep SQLite's defaults)."""
+    commits checkpoint it (the connection keeps the setting in the pool; other
+    connections keep checkpointing at SQLite's default)."""
     if is_postgres(session):
         return
-    connection = dbapi(session)
-    connection.execute(f"PRAGMA wal_autocheckpoint = {_CHUNK_WAL_PAGES}").close()
-    connection.execute(f"PRAGMA cache_size = -{_CHUNK_CACHE_KIB}").close()
+    dbapi(session).execute(f"PRAGMA wal_autocheckpoint = {_CHUNK_WAL_PAGES}").close()
 
 
 # -- processing by SQL alone (SQLite) ----------------------------------------------------------
