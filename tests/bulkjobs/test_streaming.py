@@ -5,11 +5,14 @@ snapshot; a processed job's records show it as the Process request left it."""
 from __future__ import annotations
 
 import gzip
+import json
 
 from starlette.responses import JSONResponse
 
+from billcycle.bulkjobs import repository as repo
 from billcycle.bulkjobs import service
 from billcycle.bulkjobs.models import BulkJob
+from billcycle.bulkjobs.statuses import RecordStatus
 from billcycle.db.session import snapshot_unit, unit_of_work
 from billcycle.fusebill.routes import bulk_jobs as routes
 from billcycle.fusebill.schemas import bulk_jobs as schemas
@@ -47,8 +50,44 @@ def test_streamed_bytes_equal_the_one_piece_answer(
         for page_size in (1, 2, 3, 7, 100):
             pages = service.job_record_pages(reader, job, page_size)
             assert b"".join(schemas.job_json_chunks(job, pages)) == expected
+            texts = service.job_record_texts(reader, job, schemas.RECORD_TEMPLATE, page_size)
+            if texts is not None:  # SQLite writes the records' text
+                assert b"".join(schemas.job_json_text_chunks(job, texts)) == expected
         empty = b"".join(schemas.job_json_chunks(job, []))
     assert empty == bytes(JSONResponse(schemas.job_json(job, [])).body)
+
+
+def test_records_written_by_the_database_read_as_python_writes_them(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher
+) -> None:
+    """SQLite writes a streamed answer's records (``json_quote`` and ``printf``): every
+    character a record's details or data can hold is escaped as Python's encoder
+    escapes it (quotes, backslashes, each control character, non-ASCII as it is)."""
+    tenant_id = api.tenant.tenant_id
+    invoices = posted_invoices(runtime, tenant_id, 3).invoice_ids
+    job_id = create(api, invoices)["id"]
+    jobs.run_until_idle()
+    odd = 'q"b\\s/ \u00e9\u20ac\U0001f600 \u2028 \x7f' + "".join(
+        map(chr, range(1, 32))
+    )  # (no NUL: no body holds one)
+    with runtime.service_context(tenant_id) as ctx:
+        job = service.get_job(ctx, job_id)
+        ids = [record.id for record in service.job_records(ctx, job)]
+        repo.set_status(ctx.session, ids[:1], RecordStatus.FAILED_VALIDATION, odd)
+        repo.set_status(ctx.session, ids[1:2], RecordStatus.FAILED_VALIDATION, "")
+    expected = one_piece(runtime, tenant_id, job_id)
+    assert json.loads(expected)["records"][0]["details"] == odd
+    with (
+        snapshot_unit(runtime.session_factory) as session,
+        runtime.service_context(tenant_id) as ctx,
+    ):
+        job = service.get_job(ctx, job_id)
+        reader = runtime.context(session, tenant_id)
+        texts = service.job_record_texts(reader, job, schemas.RECORD_TEMPLATE, 2)
+        if texts is None:
+            assert runtime.engine.dialect.name == "postgresql"
+            return
+        assert b"".join(schemas.job_json_text_chunks(job, texts)) == expected
 
 
 def _big_job(api: Api, runtime: Runtime, jobs: ManualDispatcher) -> int:

@@ -115,3 +115,61 @@ def test_a_long_string_is_refused_wherever_it_hides(api: Api, runtime: Runtime) 
     assert state(runtime, api.tenant.tenant_id) == before
     job = ok(_post_text(api, "/v1/BulkApi", _bulk([*many, *many])))
     assert job["totalRecords"] == 900
+
+
+def test_records_read_as_text_are_stored_as_the_scanner_stores_them(
+    api: Api, runtime: Runtime
+) -> None:
+    """The common record is matched as text (``bulk_payment_stream._COMMON``) and stored
+    without the whitespace between its tokens; every record of these bodies must be
+    stored exactly as the general way stores it (parsed, then written compact), whether
+    the text matcher takes it (plain spellings) or leaves it to the scanner (numbers a
+    float writes back otherwise, escapes, other orders, two allocations)."""
+    billed = customer_with(runtime, api, ["30"])
+    c, i = billed.account_id, billed.invoice_ids[0]
+    big = "123456789012345678"  # 18 digits: the longest id the matcher takes
+    records = [
+        f'{{"customerId":{c},"amount":30.0,"paymentMethod":"Check","source":"Import",'
+        f'"paymentAllocations":[{{"invoiceId":{i},"amount":30.0}}]}}',
+        f'{{ "customerId" : {c} ,\n\t"amount": 30.0, "paymentMethod": "Check", "source": "Import",'
+        f' "paymentAllocations": [ {{"invoiceId": {i}, "amount": 30.0}} ] }}\r\n',
+        f'{{"customerId": {c}, "amount": 3, "paymentMethod": "Cash"}}',
+        f'{{"customerId": {c}, "amount": 0, "paymentMethod": "ACH"}}',
+        f'{{"customerId": {c}, "amount": -1.5, "paymentMethod": "DirectDeposit"}}',
+        f'{{"customerId": {c}, "amount": 0.0001, "paymentMethod": "Cash"}}',
+        f'{{"customerId": {c}, "amount": -0.0, "paymentMethod": "Cash"}}',
+        f'{{"customerId": {c}, "amount": 1234567.1234567, "paymentMethod": "Cash"}}',
+        f'{{"customerId": {c}, "amount": 999999999999999, "paymentMethod": "Cash"}}',
+        f'{{"customerId": {big}, "amount": 1, "paymentMethod": "Cash"}}',
+        f'{{"customerId": {c}, "amount": 5, "paymentMethod": "CreditCard", "reference": '
+        f'"wire 7  ~{{}}[]:,"}}',
+        f'{{"customerId": {c}, "amount": 5, "paymentMethod": "Check", "source": "Manual", '
+        f'"reference": "r", "paymentAllocations": [{{"invoiceId": {big}, "amount": 5}}]}}',
+        # The scanner's: their stored text differs from what they wrote.
+        f'{{"customerId": {c}, "amount": 30.00, "paymentMethod": "Check"}}',
+        f'{{"customerId": {c}, "amount": 1e2, "paymentMethod": "Check"}}',
+        f'{{"customerId": {c}, "amount": 1.5E1, "paymentMethod": "Check"}}',
+        f'{{"customerId": {c}, "amount": -0, "paymentMethod": "Check"}}',
+        f'{{"customerId": {c}, "amount": 0.00001, "paymentMethod": "Check"}}',
+        f'{{"customerId": {c}, "amount": 0.30000000000000004, "paymentMethod": "Check"}}',
+        f'{{"customerId": {c}, "amount": 0.1000000000000000055, "paymentMethod": "Check"}}',
+        f'{{"customerId": {c}, "amount": 12345678.5, "paymentMethod": "Check"}}',
+        f'{{"customerId": {c}, "amount": 5, "paymentMethod": "Check", "reference": "a\\"b\\/"}}',
+        f'{{"customerId": {c}, "amount": 5, "paymentMethod": "Check", "reference": "café"}}',
+        f'{{"customerId": {c}, "amount": 5, "paymentMethod": "Check", "reference": null}}',
+        f'{{"amount": 5, "customerId": {c}, "paymentMethod": "Check"}}',
+        f'{{"customerId": {c}, "amount": 5, "paymentMethod": "Check", "amount": 6}}',
+        f'{{"customerId": {c}, "amount": 10, "paymentMethod": "Check", "paymentAllocations": '
+        f'[{{"invoiceId": {i}, "amount": 5}}, {{"invoiceId": {i}, "amount": 5}}]}}',
+        f'{{"customerId": {c}, "amount": 5, "paymentMethod": "Check", "paymentAllocations": '
+        f'[{{"amount": 5, "invoiceId": {i}}}]}}',
+        f'{{"customerId": {c}, "amount": 5, "paymentMethod": "Check", "autoAllocate": true}}',
+    ]
+    expected = [json.dumps(json.loads(text), separators=_COMPACT) for text in records]
+    for text in (
+        '{"accountUploadType": "BulkPayment", "data": [' + ", ".join(records) + "]}",
+        '{"data":[' + ",".join(records) + '],"accountUploadType":"BulkPayment"}',
+    ):
+        job = ok(_post_text(api, "/v1/BulkApi", text))
+        assert _records(api, job["id"]) == expected
+        _cancel(api, job["id"])

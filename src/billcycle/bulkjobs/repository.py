@@ -436,6 +436,37 @@ def record_page(
     return [(row[0], make(row[1:])) for row in rows]
 
 
+def renders_records(session: Session) -> bool:
+    """Whether :func:`rendered_record_page` writes records as text here (SQLite)."""
+    return not is_postgres(session)
+
+
+def rendered_record_page(
+    session: Session, job_id: int, *, after_seq: int, limit: int, template: str
+) -> list[tuple[int, str]]:
+    """SQLite: :func:`record_page`'s records as (seq, text), each record's text written by
+    SQLite's ``printf(template, bulk job id, status, data, details, created entity, id)``,
+    the three texts as JSON strings (``json_quote``: the escapes Python's JSON encoder
+    writes for a quote, a backslash and the control characters, every other character as
+    it is) and a missing details or entity as ``null``. A million-record answer is then
+    written by SQLite's C rather than by a Python format a record (session 8: about half
+    of a page's CPU).
+
+    Tenant: the caller has already found the job in its tenant."""
+    cursor = dbapi(session).cursor()
+    try:
+        cursor.execute(
+            "SELECT seq, printf(?, bulk_job_id, json_quote(status), json_quote(data), "
+            "CASE WHEN details IS NULL THEN 'null' ELSE json_quote(details) END, "
+            "COALESCE(created_entity_id, 'null'), id) FROM bulk_job_records "
+            "WHERE bulk_job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (template, job_id, after_seq, int(limit)),
+        )
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def status_counts(session: Session, job_id: int) -> dict[str, int]:
     """Tenant: the caller resolved ``job_id`` under its tenant (or took it from its chunk)."""
     rows = session.execute(

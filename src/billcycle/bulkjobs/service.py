@@ -197,6 +197,34 @@ def job_record_pages(
             return
 
 
+def job_record_texts(
+    ctx: ServiceContext, job: BulkJob, template: str, page_size: int = RECORD_PAGE
+) -> Iterator[list[str]] | None:
+    """:func:`job_record_pages` with each record already written as text by the database
+    (``repository.rendered_record_page``: ``template`` a printf format of the record's
+    bulk job id, status, data and details as JSON strings, created entity or ``null``,
+    id), or None where the database does not write them (PostgreSQL)."""
+    if not repo.renders_records(ctx.session):
+        return None
+    return _record_texts(ctx, job, template, page_size)
+
+
+def _record_texts(
+    ctx: ServiceContext, job: BulkJob, template: str, page_size: int
+) -> Iterator[list[str]]:
+    after = 0
+    while True:
+        page = repo.rendered_record_page(
+            ctx.session, job.id, after_seq=after, limit=page_size, template=template
+        )
+        if not page:
+            return
+        after = page[-1][0]
+        yield [text for _, text in page]
+        if len(page) < page_size:
+            return
+
+
 def list_jobs(
     ctx: ServiceContext, *, offset: int, limit: int, ascending: bool = False
 ) -> tuple[list[BulkJob], int]:

@@ -37,6 +37,11 @@ from billcycle.zuora.hot_writes import HotWritesFront, hot_write_shaped
 SERVER_GC_THRESHOLD = 20_000
 # Zuora compresses responses "that contain over 1000 bytes".
 GZIP_MINIMUM_SIZE = 1001
+# zlib's fastest level (nginx's default, ``gzip_comp_level 1``), not Starlette's 9: on a
+# bulk job's answer (JSON records) level 9 took ~4x the CPU for ~8% fewer bytes, ~1.9 s of
+# a million-record Process answer's ~2.6 s of rendering (docs/benchmarks.md, "BulkPayment,
+# seventh round (session 8, bulkpay)").
+GZIP_LEVEL = 1
 
 
 class _Identity(IdentityResponder):
@@ -228,7 +233,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     # Outermost first: the body guard must see the raw (possibly gzipped) request.
     from billcycle.web.body import RequestBodyMiddleware
 
-    app.add_middleware(GZip, minimum_size=GZIP_MINIMUM_SIZE)
+    app.add_middleware(GZip, minimum_size=GZIP_MINIMUM_SIZE, compresslevel=GZIP_LEVEL)
     app.add_middleware(
         RequestBodyMiddleware,
         max_bytes=runtime.settings.max_body_bytes,

@@ -105,6 +105,15 @@ def _streamed_job(
         try:
             with snapshot_unit(runtime.session_factory) as session:
                 reader = runtime.context(session, tenant_id)
+                texts = service.job_record_texts(reader, job, schemas.RECORD_TEMPLATE)
+                if texts is not None:  # SQLite writes each record's text
+                    first_text = next(texts, [])
+                    if on_snapshot is not None:
+                        on_snapshot()
+                    yield from schemas.job_json_text_chunks(
+                        job, itertools.chain([first_text], texts)
+                    )
+                    return
                 pages = service.job_record_pages(reader, job)
                 first = next(pages, [])
                 if on_snapshot is not None:

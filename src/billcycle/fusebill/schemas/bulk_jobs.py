@@ -190,12 +190,20 @@ def _dumps(value: Any) -> str:
 def job_json_chunks(job: BulkJob, pages: Iterable[Sequence[RecordRow]]) -> Iterator[bytes]:
     """The bytes of ``JSONResponse(job_json(job, records))``, a page of records at a time:
     a million-record job is answered without ever holding its records or its body."""
+    return job_json_text_chunks(job, ([_records_text(page)] for page in pages))
+
+
+def job_json_text_chunks(job: BulkJob, pages: Iterable[list[str]]) -> Iterator[bytes]:
+    """:func:`job_json_chunks` of pages whose records are already written as text (each
+    as ``RECORD_TEMPLATE`` writes it: ``service.job_record_texts``)."""
     yield b'{"records":['
     first = True
     for page in pages:
         if not page:
             continue
-        text = _records_text(page)
+        text = ",".join(page)
+        if not text:
+            continue
         yield (text if first else "," + text).encode("utf-8")
         first = False
     yield ("]," + _dumps(_job_fields(job))[1:]).encode("utf-8")
@@ -203,7 +211,9 @@ def job_json_chunks(job: BulkJob, pages: Iterable[Sequence[RecordRow]]) -> Itera
 
 # One record's JSON as ``_dumps(record_json(record))`` renders it, written by one format
 # per record (no dict, no encoder walk: a million-record job's answer renders ~3x faster).
-_RECORD = (
+# The same format is SQLite's printf template for ``service.job_record_texts`` (its
+# arguments in this order, the texts already JSON strings, ``null`` for a missing value).
+_RECORD = RECORD_TEMPLATE = (
     '{"accountUploadId":%d,"status":%s,"data":%s,"details":%s,"createdEntityId":%s,'
     '"id":%d,"uri":null}'
 )
