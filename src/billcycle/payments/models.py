@@ -35,8 +35,10 @@ class Payment(TenantScoped, Timestamps, Base):
             sqlite_where=text("status = 'Error'"),
             postgresql_where=text("status = 'Error'"),
         ),
-        # Earlier attempts of a gatewayOrderId (charging's attempt keys).
-        Index("ix_payments_gateway_order", "tenant_id", "gateway_order_id"),
+        # Earlier attempts of a gatewayOrderId (charging's attempt keys). Led by the order
+        # id: the only index a run's ``gateway_order_id = ? AND tenant_id + 0 = ?``
+        # look-up can use, whatever the statistics (migration 0035).
+        Index("ix_payments_gateway_order", "gateway_order_id", "tenant_id"),
         # The reconciler's sweep: only Processing payments are in this index.
         Index(
             "ix_payments_processing",
