@@ -255,11 +255,20 @@ def add_progress(
 
 def _collecting_elsewhere(tenant_id: int) -> Any:
     """A Processing payment intends to pay the invoice: it is collected again only once
-    that payment settles (its intention is deleted then)."""
-    return exists(
-        select(literal(1)).where(
-            PendingApplication.tenant_id == tenant_id, PendingApplication.invoice_id == _inv.id
-        )
+    that payment settles (its intention is deleted then). Both shapes of an intention: a
+    row, or a payment run's payment holding it (``payments.pending_invoice_id``)."""
+    return or_(
+        exists(
+            select(literal(1)).where(
+                PendingApplication.tenant_id == tenant_id,
+                PendingApplication.invoice_id == _inv.id,
+            )
+        ),
+        exists(
+            select(literal(1)).where(
+                Payment.tenant_id == tenant_id, Payment.pending_invoice_id == _inv.id
+            )
+        ),
     )
 
 

@@ -25,6 +25,7 @@ after a *known* failure is a new payment, hence a new key (lago-api #3042: a stu
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -546,12 +547,12 @@ def begin_run_slice(
 ) -> list[tuple[int, int, DomainError]]:
     """Processing payments for a payment run's checked slice, in a fixed number of
     statements whatever its size: numbers in one block, the payments by ONE
-    ``INSERT ... SELECT`` from the columns (ids in one block), their intentions by
-    another from the same JSON array, and (``created_events``: a tenant subscribes to
-    them) ``payment.created`` by a third. A charge whose number an earlier payment
-    already sent as its gatewayOrderId gets that attempt's key, or its error, as
-    :func:`_write_planned`: returned as (the charge's record, its amount, the error)
-    and dropped from ``charges``."""
+    ``INSERT ... SELECT`` from the columns (ids in one block; each holds its intention,
+    its whole amount to its invoice, on its own row: ``pending_invoice_id``), and
+    (``created_events``: a tenant subscribes to them) ``payment.created`` by another.
+    A charge whose number an earlier payment already sent as its gatewayOrderId gets
+    that attempt's key, or its error, as :func:`_write_planned`: returned as (the
+    charge's record, its amount, the error) and dropped from ``charges``."""
     count = len(charges)
     if not count:
         return []
@@ -850,6 +851,8 @@ def finish_run_slice(
     if not order:
         return
     staged = [rows[i] for i in order]
+    # One JSON array the settle's statements and collections' events all read.
+    staged_json = json.dumps(staged, separators=(",", ":"))
     approved = sorted(row[7] for row in staged if row[1] == "A")
     invoice_repo.lock_invoices(ctx.session, ctx.tenant_id, approved, with_accounts=False)
     now = ctx.clock.now()
@@ -857,11 +860,14 @@ def finish_run_slice(
         ctx.session,
         ctx.tenant_id,
         staged,
+        staged_json=staged_json,
         approved=bool(approved),
         now=now,
         today=ctx.clock.today(),
         statuses=(PaymentStatus.PROCESSED.value, PaymentStatus.ERROR.value),
         posted=InvoiceStatus.POSTED.value,
+        # begin_run_slice wrote no intention row: each payment holds its own.
+        intention_rows=False,
     )
     open_balances.entries_applied_many(ctx.session, ctx.tenant_id, applied)
     sales: dict[int, _MethodSales] = {}
@@ -878,13 +884,19 @@ def finish_run_slice(
             },
             at=now,
         )
-    from billcycle.collections.outcomes import PaymentOutcome, on_payment_outcomes
+    from billcycle.collections.outcomes import PaymentOutcome, on_staged_payment_outcomes
 
-    settled = [
-        PaymentOutcome(row[0], row[1] == "A", row[3], row[2]) for row in staged if row[1] != "P"
-    ]
-    if settled:
-        on_payment_outcomes(ctx, settled)
+    accounts_ = charges.accounts
+
+    def settled() -> list[tuple[PaymentOutcome, int]]:
+        return [
+            (PaymentOutcome(rows[i][0], rows[i][1] == "A", rows[i][3], rows[i][2]), accounts_[i])
+            for i in order
+            if rows[i][1] != "P"
+        ]
+
+    if any(row[1] != "P" for row in staged):
+        on_staged_payment_outcomes(ctx, staged_json, settled)
     for event_type, kind in (
         (EventType.PAYMENT_PROCESSED, "A"),
         (EventType.PAYMENT_FAILED, "F"),
