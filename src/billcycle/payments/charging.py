@@ -29,6 +29,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Container, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -787,11 +788,14 @@ def _sale_columns(
         for i in indexes:
             staged.put(i, lost)
         return True
-    by_outcome: dict[str, int] = {}
-    for outcome in found.outcomes:
-        by_outcome[outcome.value] = by_outcome.get(outcome.value, 0) + 1
-    for outcome_value, number in by_outcome.items():
-        metrics.GATEWAY_CALLS.labels(label, "sale", outcome_value.lower()).inc(number)
+    for outcome, number in Counter(found.outcomes).items():
+        metrics.GATEWAY_CALLS.labels(label, "sale", outcome.value.lower()).inc(number)
+    # A slice's answers are a few distinct ones (an outcome, its words, a category)
+    # with a transaction id each: each distinct answer staged once.
+    said: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    kinds, messages, codes = staged.kinds, staged.messages, staged.codes
+    transactions, categories = staged.transaction_ids, staged.categories
+    states, counted = staged.states, staged.counted
     for i, outcome, message, code, transaction, category in zip(
         indexes,
         found.outcomes,
@@ -801,7 +805,12 @@ def _sale_columns(
         found.categories,
         strict=True,
     ):
-        staged.put(i, _staged_answer(outcome, message, code, transaction, category))
+        answer = (outcome, message, code, category)
+        one = said.get(answer)
+        if one is None:
+            one = said[answer] = _staged_answer(outcome, message, code, None, category)
+        kinds[i], messages[i], codes[i], _, categories[i], states[i], counted[i] = one
+        transactions[i] = transaction
     return True
 
 
