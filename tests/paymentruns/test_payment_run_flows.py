@@ -240,6 +240,8 @@ def test_every_payment_a_run_writes_is_in_the_outbox(
     assert {created[i]["number"] for i in paid} == {p.number for p in paid.values()}
     assert all(created[i]["status"] == "Processing" for i in paid)
     assert all(created[i]["account_id"] == paid[i].account_id for i in paid)
+    # The invoice a run payment holds while Processing is storage, not wire (0035).
+    assert not any("pending_invoice_id" in e.payload["object"] for e in found)
     processed = sorted(i for i in paid if paid[i].account_id == good.account_id)
     failed = sorted(i for i in paid if paid[i].account_id == bad.account_id)
     assert sorted(by_type["payment.processed"]) == processed

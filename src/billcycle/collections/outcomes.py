@@ -6,12 +6,13 @@ subscriptions resumed, without waiting for tomorrow's evaluation).
 payment run, the reconciler, a chargeback) calls it inside the unit of work that
 records the outcome, after the payment's status and applications are written. A payment
 run's chunk calls ``on_payment_outcomes`` once for all its outcomes (one insert of
-events, one standing pass over the accounts concerned).
+events, one standing pass over the accounts concerned); its set-based slice calls
+``on_staged_payment_outcomes`` with the staged answers its settle read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from billcycle.collections import repository as repo
@@ -84,4 +85,40 @@ def on_payment_outcomes(
     if not policy.dunning_enabled:
         return StandingPass()
     accounts = sorted(set(accounts_of.values()))
+    return evaluate_standing(ctx, ctx.clock.today(), account_ids=accounts)
+
+
+def on_staged_payment_outcomes(
+    ctx: ServiceContext,
+    staged: str,
+    settled: Callable[[], Sequence[tuple[PaymentOutcome, int]]],
+    *,
+    email: bool = True,
+) -> StandingPass:
+    """:func:`on_payment_outcomes` for a payment run's slice: the events from its staged
+    answers (``staged``: the JSON array its settle read, ``payments.repository``), in ONE
+    statement with no row built in Python; ``settled`` gives (outcome, account id) of
+    each approved or failed answer, asked only when the tenant's dunning needs them (the
+    emails, the standing pass). The caller locked the payments and found them
+    Processing, so each exists."""
+    now = ctx.clock.now()
+    repo.add_staged_outcome_events(
+        ctx.session,
+        ctx.tenant_id,
+        staged,
+        day=ctx.clock.date_of(now),
+        now=now,
+        message_limit=MAX_MESSAGE,
+    )
+    policy = tenant_policy(ctx)
+    if not policy.dunning_enabled:
+        return StandingPass()
+    found = settled()
+    if email and ctx.dispatcher is not None and found:
+        ctx.enqueue(
+            "collections.payment_emails",
+            tenant_id=ctx.tenant_id,
+            notices=[[o.payment_id, o.succeeded, o.message] for o, _ in found],
+        )
+    accounts = sorted({account for _, account in found})
     return evaluate_standing(ctx, ctx.clock.today(), account_ids=accounts)

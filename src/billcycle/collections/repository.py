@@ -933,6 +933,70 @@ def add_payment_outcome_events(
     return [(int(payment_id), int(account_id)) for payment_id, account_id in result]
 
 
+# The same events from a payment run's staged answers (``payments.repository``'s staged
+# JSON array: [payment_id, kind, gateway_response, gateway_response_code, ...], kind A
+# approved, F failed, P still pending: no event), the array the settle already read: no
+# row built in Python, none read back.
+_STAGED_OUTCOME_EVENTS = """
+INSERT INTO collection_events (tenant_id, account_id, event_type, business_date,
+    occurred_at, invoice_id, payment_id, gateway_code, message, from_value, to_value,
+    details)
+SELECT p.tenant_id, p.account_id, CASE WHEN {ok} THEN :succeeded ELSE :failed END,
+       :day, :now, NULL, p.id, {code}, NULLIF(substr({message}, 1, {limit}), ''), NULL,
+       p.status, {obj}('paymentNumber', p.number, 'amountMinor', p.amount_minor)
+FROM {rows}
+{join}
+WHERE {settled}
+ORDER BY {n}
+"""
+_STAGED_OUTCOME_SQLITE = {
+    **_OUTCOME_SQLITE,
+    "ok": "json_extract(j.value, '$[1]') = 'A'",
+    "code": "json_extract(j.value, '$[3]')",
+    "message": "json_extract(j.value, '$[2]')",
+    "settled": "json_extract(j.value, '$[1]') IN ('A', 'F')",
+}
+_STAGED_OUTCOME_POSTGRES = {
+    **_OUTCOME_POSTGRES,
+    "ok": "(j.e->>1) = 'A'",
+    "code": "j.e->>3",
+    "message": "j.e->>2",
+    "settled": "(j.e->>1) IN ('A', 'F')",
+}
+
+
+def add_staged_outcome_events(
+    session: Session,
+    tenant_id: int,
+    staged: str,
+    *,
+    day: date,
+    now: datetime,
+    message_limit: int,
+) -> None:
+    """:func:`add_payment_outcome_events` for a payment run's slice, from its staged
+    answers (``staged``: the JSON array ``payments.repository.settle_staged`` read, its
+    payments locked and settled by the caller): one event per approved or failed
+    answer, in the array's order, nothing returned.
+
+    Tenant: the payments are read under ``tenant_id``, which each event carries."""
+    parts = _STAGED_OUTCOME_POSTGRES if is_postgres(session) else _STAGED_OUTCOME_SQLITE
+    statement = _STAGED_OUTCOME_EVENTS.format(limit=int(message_limit), **parts)
+    session.execute(
+        text(statement).bindparams(
+            bindparam("day", type_=Date), bindparam("now", type_=UtcDateTime)
+        ),
+        {
+            "t": tenant_id,
+            "succeeded": CollectionEventType.PAYMENT_SUCCEEDED.value,
+            "failed": CollectionEventType.PAYMENT_FAILED.value,
+            "day": day,
+            "now": now,
+            "rows": staged,
+        },
+    )
+
+
 def page_of_events(
     session: Session, tenant_id: int, account_id: int, *, after: int | None, limit: int
 ) -> list[CollectionEvent]:

@@ -20,8 +20,10 @@ from sqlalchemy import inspect
 
 from billcycle.money import minor_unit_exponent
 
-# Columns no event carries: the tenant is on the event itself; the rest are internal.
-LEFT_OUT = frozenset({"tenant_id", "attempt_key", "settings"})
+# Columns no event carries: the tenant is on the event itself; the rest are internal
+# (``pending_invoice_id``: a payment run's payment's open intention, storage only, as
+# intention rows never were in a payload either).
+LEFT_OUT = frozenset({"tenant_id", "attempt_key", "settings", "pending_invoice_id"})
 
 
 _PLAIN = (str, int, float, bool, type(None))

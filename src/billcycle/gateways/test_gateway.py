@@ -763,6 +763,8 @@ class BatchingTestGateway(TestGateway):
         if min(amounts_minor) <= 0:
             raise InvalidValue("A gateway amount is greater than zero.", field="amount")
         scenarios = {token: scenario_of_token(token) for token in set(tokens)}
+        # What each scenario books (state, code, message), once per scenario.
+        booked = {token: (s.state.value, s.code, s.message) for token, s in scenarios.items()}
         for _ in range(-(-count // max(1, per_call))):
             self._wait()
         answered: dict[str, GatewayResult] = {}
@@ -773,13 +775,13 @@ class BatchingTestGateway(TestGateway):
                 self._tenant_id,
                 self._gateway_id,
                 [
-                    [key, s.state.value, minor, currency, token, s.code, s.message]
-                    for key, minor, currency, token, s in zip(
+                    [key, state, minor, currency, token, code, message]
+                    for key, minor, currency, token, (state, code, message) in zip(
                         keys,
                         amounts_minor,
                         currencies,
                         tokens,
-                        [scenarios[t] for t in tokens],
+                        [booked[t] for t in tokens],
                         strict=True,
                     )
                 ],

@@ -114,7 +114,8 @@ def insert_sales(
             "rows": json.dumps(sales, separators=(",", ":")),
         },
     )
-    return {str(key): int(charge_id) for charge_id, key in result}
+    # Fetched at once: iterating the result fetches one row a call (a slice of thousands).
+    return {str(key): int(charge_id) for charge_id, key in result.all()}
 
 
 def insert_charge(session: Session, charge: TestGatewayCharge) -> TestGatewayCharge:

@@ -37,6 +37,8 @@ WITH o AS MATERIALIZED (
                WHERE l.invoice_id = i.id AND l.tenant_id = :t), 0), 0) AS BIGINT) AS balance,
            CASE WHEN EXISTS (SELECT 1 FROM payment_pending_applications pa
                              WHERE pa.tenant_id = :t AND pa.invoice_id = d.invoice_id)
+                  OR EXISTS (SELECT 1 FROM payments pp
+                             WHERE pp.tenant_id = :t AND pp.pending_invoice_id = d.invoice_id)
                 THEN 1 ELSE 0 END AS awaiting,
            m.id AS method_id, m.status AS method_status, m.token, m.second_token,
            m.gateway_id AS method_gateway, m.num_consecutive_failures,

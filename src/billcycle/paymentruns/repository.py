@@ -253,13 +253,24 @@ def add_progress(
 # -- selecting receivables ----------------------------------------------------------------
 
 
-def _collecting_elsewhere(tenant_id: int) -> Any:
-    """A Processing payment intends to pay the invoice: it is collected again only once
-    that payment settles (its intention is deleted then)."""
-    return exists(
-        select(literal(1)).where(
-            PendingApplication.tenant_id == tenant_id, PendingApplication.invoice_id == _inv.id
-        )
+def _not_collecting_elsewhere(tenant_id: int) -> Any:
+    """No Processing payment intends to pay the invoice (one that does: collected again
+    only once that payment settles, its intention deleted then). Both shapes of an
+    intention: a row, or a payment run's payment holding it (``payments.pending_invoice_id``),
+    as two ANDed ``NOT EXISTS`` (PostgreSQL plans each as an anti-join; a negated OR of
+    the two it would evaluate per invoice)."""
+    return and_(
+        ~exists(
+            select(literal(1)).where(
+                PendingApplication.tenant_id == tenant_id,
+                PendingApplication.invoice_id == _inv.id,
+            )
+        ),
+        ~exists(
+            select(literal(1)).where(
+                Payment.tenant_id == tenant_id, Payment.pending_invoice_id == _inv.id
+            )
+        ),
     )
 
 
@@ -307,7 +318,7 @@ def select_receivables(session: Session, tenant_id: int, run_id: int, selection:
         _acc.auto_pay.is_(True),
         exists(select(literal(1)).select_from(PaymentMethod.__table__).where(*method)),
         balance_column(tenant_id) > 0,
-        ~_collecting_elsewhere(tenant_id),
+        _not_collecting_elsewhere(tenant_id),
     ]
     if selection.account_id is not None:
         conditions.append(_inv.account_id == selection.account_id)

@@ -12,8 +12,9 @@ Phase 1 (:func:`begin`, one unit of work, committed before any gateway call):
    charged ones' columns are taken as the rows come (no Python a charge);
 3. the charges, gathered as parallel columns (``payments.charging.RunSlice``: no object
    a charge), are written by ``payments.charging.begin_run_slice`` (numbers in one
-   block, payments and intentions by one ``INSERT ... SELECT`` each, ``payment.created``
-   by another only when an endpoint of the tenant subscribes to it), the records
+   block, the payments by one ``INSERT ... SELECT``, each holding its intention on its
+   row, ``payment.created`` by another only when an endpoint of the tenant subscribes
+   to it), the records
    claimed by one statement, the decided ones' results by another.
 
 A record of a rarer kind goes the row-by-row way (``collect._begin_records``) in the

@@ -25,9 +25,11 @@ after a *known* failure is a new payment, hence a new key (lago-api #3042: a stu
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Container, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -546,12 +548,12 @@ def begin_run_slice(
 ) -> list[tuple[int, int, DomainError]]:
     """Processing payments for a payment run's checked slice, in a fixed number of
     statements whatever its size: numbers in one block, the payments by ONE
-    ``INSERT ... SELECT`` from the columns (ids in one block), their intentions by
-    another from the same JSON array, and (``created_events``: a tenant subscribes to
-    them) ``payment.created`` by a third. A charge whose number an earlier payment
-    already sent as its gatewayOrderId gets that attempt's key, or its error, as
-    :func:`_write_planned`: returned as (the charge's record, its amount, the error)
-    and dropped from ``charges``."""
+    ``INSERT ... SELECT`` from the columns (ids in one block; each holds its intention,
+    its whole amount to its invoice, on its own row: ``pending_invoice_id``), and
+    (``created_events``: a tenant subscribes to them) ``payment.created`` by another.
+    A charge whose number an earlier payment already sent as its gatewayOrderId gets
+    that attempt's key, or its error, as :func:`_write_planned`: returned as (the
+    charge's record, its amount, the error) and dropped from ``charges``."""
     count = len(charges)
     if not count:
         return []
@@ -786,11 +788,14 @@ def _sale_columns(
         for i in indexes:
             staged.put(i, lost)
         return True
-    by_outcome: dict[str, int] = {}
-    for outcome in found.outcomes:
-        by_outcome[outcome.value] = by_outcome.get(outcome.value, 0) + 1
-    for outcome_value, number in by_outcome.items():
-        metrics.GATEWAY_CALLS.labels(label, "sale", outcome_value.lower()).inc(number)
+    for outcome, number in Counter(found.outcomes).items():
+        metrics.GATEWAY_CALLS.labels(label, "sale", outcome.value.lower()).inc(number)
+    # A slice's answers are a few distinct ones (an outcome, its words, a category)
+    # with a transaction id each: each distinct answer staged once.
+    said: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    kinds, messages, codes = staged.kinds, staged.messages, staged.codes
+    transactions, categories = staged.transaction_ids, staged.categories
+    states, counted = staged.states, staged.counted
     for i, outcome, message, code, transaction, category in zip(
         indexes,
         found.outcomes,
@@ -800,7 +805,12 @@ def _sale_columns(
         found.categories,
         strict=True,
     ):
-        staged.put(i, _staged_answer(outcome, message, code, transaction, category))
+        answer = (outcome, message, code, category)
+        one = said.get(answer)
+        if one is None:
+            one = said[answer] = _staged_answer(outcome, message, code, None, category)
+        kinds[i], messages[i], codes[i], _, categories[i], states[i], counted[i] = one
+        transactions[i] = transaction
     return True
 
 
@@ -850,6 +860,8 @@ def finish_run_slice(
     if not order:
         return
     staged = [rows[i] for i in order]
+    # One JSON array the settle's statements and collections' events all read.
+    staged_json = json.dumps(staged, separators=(",", ":"))
     approved = sorted(row[7] for row in staged if row[1] == "A")
     invoice_repo.lock_invoices(ctx.session, ctx.tenant_id, approved, with_accounts=False)
     now = ctx.clock.now()
@@ -857,11 +869,14 @@ def finish_run_slice(
         ctx.session,
         ctx.tenant_id,
         staged,
+        staged_json=staged_json,
         approved=bool(approved),
         now=now,
         today=ctx.clock.today(),
         statuses=(PaymentStatus.PROCESSED.value, PaymentStatus.ERROR.value),
         posted=InvoiceStatus.POSTED.value,
+        # begin_run_slice wrote no intention row: each payment holds its own.
+        intention_rows=False,
     )
     open_balances.entries_applied_many(ctx.session, ctx.tenant_id, applied)
     sales: dict[int, _MethodSales] = {}
@@ -878,13 +893,19 @@ def finish_run_slice(
             },
             at=now,
         )
-    from billcycle.collections.outcomes import PaymentOutcome, on_payment_outcomes
+    from billcycle.collections.outcomes import PaymentOutcome, on_staged_payment_outcomes
 
-    settled = [
-        PaymentOutcome(row[0], row[1] == "A", row[3], row[2]) for row in staged if row[1] != "P"
-    ]
-    if settled:
-        on_payment_outcomes(ctx, settled)
+    accounts_ = charges.accounts
+
+    def settled() -> list[tuple[PaymentOutcome, int]]:
+        return [
+            (PaymentOutcome(rows[i][0], rows[i][1] == "A", rows[i][3], rows[i][2]), accounts_[i])
+            for i in order
+            if rows[i][1] != "P"
+        ]
+
+    if any(row[1] != "P" for row in staged):
+        on_staged_payment_outcomes(ctx, staged_json, settled)
     for event_type, kind in (
         (EventType.PAYMENT_PROCESSED, "A"),
         (EventType.PAYMENT_FAILED, "F"),

@@ -39,6 +39,15 @@ class Payment(TenantScoped, Timestamps, Base):
         # id: the only index a run's ``gateway_order_id = ? AND tenant_id + 0 = ?``
         # look-up can use, whatever the statistics (migration 0035).
         Index("ix_payments_gateway_order", "gateway_order_id", "tenant_id"),
+        # A payment run's Processing payments by the invoice each intends to pay: only
+        # payments holding their intention on the row are in this index (migration 0036).
+        Index(
+            "ix_payments_pending_invoice",
+            "tenant_id",
+            "pending_invoice_id",
+            sqlite_where=text("pending_invoice_id IS NOT NULL"),
+            postgresql_where=text("pending_invoice_id IS NOT NULL"),
+        ),
         # The reconciler's sweep: only Processing payments are in this index.
         Index(
             "ix_payments_processing",
@@ -81,6 +90,12 @@ class Payment(TenantScoped, Timestamps, Base):
     gateway_transaction_id: Mapped[str | None] = mapped_column(String(64))
     decline_category: Mapped[str | None] = mapped_column(String(20))  # DeclineCategory
     attempt_source: Mapped[str | None] = mapped_column(String(100))
+    # A payment run's payment pays its one invoice with its whole amount: that intention
+    # is held here, not as a ``payment_pending_applications`` row (one row fewer written
+    # and deleted a payment). Set while the payment is Processing, cleared (NULL) when it
+    # settles or fails, exactly as the row would be deleted; every reader of intentions
+    # (``payments.pending_repository``) reads both.
+    pending_invoice_id: Mapped[int | None] = mapped_column(BigId)
 
 
 class PendingApplication(TenantScoped, Base):

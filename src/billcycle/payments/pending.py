@@ -2,9 +2,11 @@
 applied only once its gateway settles it.
 
 While the payment is Processing nothing is on the invoices (killbill #625: a pending
-payment counted as paid); the intention is kept in ``payment_pending_applications`` and
-checked like an application (posted invoices of the payment's account, never more than
-owed, counting what other Processing payments already intend). At settlement each
+payment counted as paid); the intention is kept in ``payment_pending_applications``
+(or, for a payment run's payment of one invoice, on the payment row itself:
+``pending_invoice_id``) and checked like an application (posted invoices of the
+payment's account, never more than owed, counting what other Processing payments
+already intend). At settlement each
 intention is applied as far as the invoice still owes (it may have been paid meanwhile);
 what cannot be applied stays unapplied on the payment, as a credit. A failed payment's
 intentions are dropped.
@@ -160,4 +162,9 @@ def apply_intended(ctx: ServiceContext, payment: Payment, source: EntrySource) -
 
 
 def forget(ctx: ServiceContext, payment: Payment) -> None:
+    """Drop a settled or failed payment's intentions, both shapes (rows, and the one a
+    payment run's payment holds on its own row)."""
     repo.drop(ctx.session, ctx.tenant_id, payment.id)
+    # The statement above cleared the row; the loaded object says so too, so a later
+    # flush of this payment never writes the old value back.
+    payment.pending_invoice_id = None

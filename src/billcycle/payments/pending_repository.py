@@ -1,5 +1,11 @@
 """All SQL of pending applications (what Processing electronic payments will apply once
-settled) and of the Processing payments the reconciler looks at."""
+settled) and of the Processing payments the reconciler looks at.
+
+An intention has two shapes, and every reader here reads both: a
+``payment_pending_applications`` row (a payment's own request, any invoices and items),
+or, for a payment run's payment, which pays its one invoice with its whole amount, the
+payment's own ``pending_invoice_id`` (set while it is Processing, cleared when it
+settles or fails: one row fewer written and deleted a payment, migration 0036)."""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, literal, select, text, union_all, update
 from sqlalchemy.orm import Session
 
 from billcycle.db.bulk import is_postgres
@@ -40,7 +46,9 @@ def add_rows(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def of_payment(session: Session, tenant_id: int, payment_id: int) -> list[PendingApplication]:
-    return list(
+    """A payment's open intentions, in the order it asked; one held on the payment row
+    comes as a transient :class:`PendingApplication` (never added to the session)."""
+    found = list(
         session.scalars(
             select(PendingApplication)
             .where(
@@ -50,48 +58,76 @@ def of_payment(session: Session, tenant_id: int, payment_id: int) -> list[Pendin
             .order_by(PendingApplication.id)
         )
     )
-
-
-def of_payments(
-    session: Session, tenant_id: int, payment_ids: Sequence[int]
-) -> list[PendingApplication]:
-    """Intentions of many payments, in id order (each payment's in the order it asked)."""
-    found: list[PendingApplication] = []
-    ordered = sorted(set(payment_ids))
-    for start in range(0, len(ordered), 500):
-        found.extend(
-            session.scalars(
-                select(PendingApplication)
-                .where(
-                    PendingApplication.tenant_id == tenant_id,
-                    PendingApplication.payment_id.in_(ordered[start : start + 500]),
-                )
-                .order_by(PendingApplication.id)
+    held = session.execute(
+        select(Payment.pending_invoice_id, Payment.amount_minor).where(
+            Payment.tenant_id == tenant_id,
+            Payment.id == payment_id,
+            Payment.pending_invoice_id.is_not(None),
+        )
+    ).first()
+    if held is not None:
+        found.append(
+            PendingApplication(
+                tenant_id=tenant_id,
+                payment_id=payment_id,
+                invoice_id=int(held[0] or 0),
+                invoice_item_id=None,
+                amount_minor=int(held[1]),
             )
         )
     return found
 
 
 def rows_of_payments(session: Session, tenant_id: int, payment_ids: Sequence[int]) -> list[Any]:
-    """:func:`of_payments` as plain rows (payment_id, invoice_id, invoice_item_id,
-    amount_minor), in id order: a payment run settles hundreds a slice."""
+    """The open intentions of many payments as plain rows (payment_id, invoice_id,
+    invoice_item_id, amount_minor), rows first in id order, then those held on payment
+    rows: a payment run settles hundreds a slice."""
     found: list[Any] = []
+    held: list[Any] = []
     ordered = sorted(set(payment_ids))
     table = PendingApplication.__table__.c
     for start in range(0, len(ordered), 500):
+        part = ordered[start : start + 500]
         found.extend(
             session.execute(
                 select(
                     table.payment_id, table.invoice_id, table.invoice_item_id, table.amount_minor
                 )
-                .where(
-                    table.tenant_id == tenant_id,
-                    table.payment_id.in_(ordered[start : start + 500]),
-                )
+                .where(table.tenant_id == tenant_id, table.payment_id.in_(part))
                 .order_by(table.id)
             ).all()
         )
-    return found
+        held.extend(
+            session.execute(
+                select(
+                    Payment.id.label("payment_id"),
+                    Payment.pending_invoice_id.label("invoice_id"),
+                    literal(None).label("invoice_item_id"),
+                    Payment.amount_minor,
+                )
+                .where(
+                    Payment.tenant_id == tenant_id,
+                    Payment.id.in_(part),
+                    Payment.pending_invoice_id.is_not(None),
+                )
+                .order_by(Payment.id)
+            ).all()
+        )
+    return found + held
+
+
+def _clear_held(session: Session, tenant_id: int, payment_ids: Sequence[int]) -> None:
+    """Forget the intentions held on these payments' rows (they settled or failed)."""
+    session.execute(
+        update(Payment)
+        .where(
+            Payment.tenant_id == tenant_id,
+            Payment.id.in_(list(payment_ids)),
+            Payment.pending_invoice_id.is_not(None),
+        )
+        .values(pending_invoice_id=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def drop_many(session: Session, tenant_id: int, payment_ids: Sequence[int]) -> None:
@@ -105,6 +141,7 @@ def drop_many(session: Session, tenant_id: int, payment_ids: Sequence[int]) -> N
             )
             .execution_options(synchronize_session=False)
         )
+        _clear_held(session, tenant_id, ordered[start : start + 500])
 
 
 def drop(session: Session, tenant_id: int, payment_id: int) -> None:
@@ -116,18 +153,39 @@ def drop(session: Session, tenant_id: int, payment_id: int) -> None:
         )
         .execution_options(synchronize_session=False)
     )
+    _clear_held(session, tenant_id, [payment_id])
+
+
+def _intentions_on(tenant_id: int, invoice_ids: Sequence[int]) -> Any:
+    """Both shapes of the open intentions on ``invoice_ids`` as one subquery of
+    (invoice_id, invoice_item_id, amount_minor): the rows, and the payments holding
+    theirs (through ``ix_payments_pending_invoice``, which holds only those)."""
+    wanted = list(invoice_ids)
+    return union_all(
+        select(
+            PendingApplication.invoice_id,
+            PendingApplication.invoice_item_id,
+            PendingApplication.amount_minor,
+        ).where(
+            PendingApplication.tenant_id == tenant_id,
+            PendingApplication.invoice_id.in_(wanted),
+        ),
+        select(
+            Payment.pending_invoice_id.label("invoice_id"),
+            literal(None, type_=PendingApplication.invoice_item_id.type).label("invoice_item_id"),
+            Payment.amount_minor,
+        ).where(Payment.tenant_id == tenant_id, Payment.pending_invoice_id.in_(wanted)),
+    ).subquery()
 
 
 def pending_on_invoice(session: Session, tenant_id: int, invoice_id: int) -> dict[int | None, int]:
     """What Processing payments intend to apply to one invoice, per item (None: the
     invoice itself)."""
+    both = _intentions_on(tenant_id, [invoice_id])
     rows = session.execute(
-        select(PendingApplication.invoice_item_id, func.sum(PendingApplication.amount_minor))
-        .where(
-            PendingApplication.tenant_id == tenant_id,
-            PendingApplication.invoice_id == invoice_id,
+        select(both.c.invoice_item_id, func.sum(both.c.amount_minor)).group_by(
+            both.c.invoice_item_id
         )
-        .group_by(PendingApplication.invoice_item_id)
     )
     return {item_id: int(total or 0) for item_id, total in rows}
 
@@ -139,17 +197,11 @@ def pending_on_invoices(
     found: dict[int, dict[int | None, int]] = {}
     ordered = sorted(set(invoice_ids))
     for start in range(0, len(ordered), 500):
+        both = _intentions_on(tenant_id, ordered[start : start + 500])
         rows = session.execute(
             select(
-                PendingApplication.invoice_id,
-                PendingApplication.invoice_item_id,
-                func.sum(PendingApplication.amount_minor),
-            )
-            .where(
-                PendingApplication.tenant_id == tenant_id,
-                PendingApplication.invoice_id.in_(ordered[start : start + 500]),
-            )
-            .group_by(PendingApplication.invoice_id, PendingApplication.invoice_item_id)
+                both.c.invoice_id, both.c.invoice_item_id, func.sum(both.c.amount_minor)
+            ).group_by(both.c.invoice_id, both.c.invoice_item_id)
         )
         for invoice_id, item_id, total in rows:
             found.setdefault(invoice_id, {})[item_id] = int(total or 0)
@@ -160,16 +212,8 @@ def invoices_with_pending(session: Session, tenant_id: int, invoice_ids: Sequenc
     """Those of ``invoice_ids`` a Processing payment intends to pay."""
     if not invoice_ids:
         return set()
-    return set(
-        session.scalars(
-            select(PendingApplication.invoice_id)
-            .where(
-                PendingApplication.tenant_id == tenant_id,
-                PendingApplication.invoice_id.in_(list(invoice_ids)),
-            )
-            .distinct()
-        )
-    )
+    both = _intentions_on(tenant_id, invoice_ids)
+    return {int(i) for i in session.scalars(select(both.c.invoice_id).distinct())}
 
 
 def stale_processing(

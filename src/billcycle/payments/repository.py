@@ -86,21 +86,15 @@ def insert_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
 
 # A payment run's Processing payments from ONE JSON parameter (an array of
 # [id, account_id, number, amount_minor, currency, payment_method_id, gateway_id,
-# comment, attempt_key, invoice_id]); what every row shares is a parameter. Their
-# invoice-level intentions from the same parameter.
+# comment, attempt_key, invoice_id]); what every row shares is a parameter. Each holds
+# its intention (its whole amount to its invoice) on its own row: ``pending_invoice_id``.
 _RUN_PAYMENTS = """
 INSERT INTO payments (id, tenant_id, account_id, number, amount_minor, currency,
     effective_date, payment_type, status, payment_method_id, gateway_id, gateway_order_id,
     gateway_state, comment, submitted_at, created_at, updated_at, attempt_key,
-    attempt_source)
+    attempt_source, pending_invoice_id)
 SELECT {c0}, :t, {c1}, {c2}, {c3}, {c4}, :day, :payment_type, :status, {c5}, {c6}, {c2},
-       :state, {c7}, :now, :now, :now, {c8}, :source
-FROM {rows}
-"""
-_RUN_INTENTIONS = """
-INSERT INTO payment_pending_applications (tenant_id, payment_id, invoice_id,
-    invoice_item_id, amount_minor)
-SELECT :t, {c0}, {c9}, NULL, {c3}
+       :state, {c7}, :now, :now, :now, {c8}, :source, {c9}
 FROM {rows}
 """
 
@@ -132,12 +126,12 @@ def insert_run_payment_columns(
     status: str,
     gateway_state: str,
 ) -> list[int]:
-    """A payment run's Processing electronic payments and each one's invoice-level
-    intention (its whole amount to its one invoice), given as parallel columns
-    ``(account_ids, numbers, amounts_minor, currencies, payment_method_ids, gateway_ids,
-    comments, attempt_keys, invoice_ids)`` (``gateway_order_id`` = the number): ONE JSON
-    array zipped from them, read by one ``INSERT ... SELECT`` of the payments and one
-    of the intentions; ids allocated first in a block (:func:`insert_rows`'s rule: the
+    """A payment run's Processing electronic payments, each holding its invoice-level
+    intention (its whole amount to its one invoice) on its row (``pending_invoice_id``:
+    no intention row), given as parallel columns ``(account_ids, numbers, amounts_minor,
+    currencies, payment_method_ids, gateway_ids, comments, attempt_keys, invoice_ids)``
+    (``gateway_order_id`` = the number): ONE JSON array zipped from them, read by one
+    ``INSERT ... SELECT``; ids allocated first in a block (:func:`insert_rows`'s rule: the
     caller holds SQLite's write lock); their ids in order.
 
     Tenant: every row is written under ``tenant_id``."""
@@ -162,7 +156,6 @@ def insert_run_payment_columns(
             "rows": rows,
         },
     )
-    session.execute(text(_RUN_INTENTIONS.format(**parts)), {"t": tenant_id, "rows": rows})
     return ids
 
 
@@ -631,8 +624,9 @@ WHERE p.id IN (SELECT json_extract(j.value, '$[0]') FROM json_each(:rows) j)
 _STAGED_COUNT_POSTGRES = "SELECT COUNT(*) " + _STAGED_LOCKED_POSTGRES
 
 # The money received on the account (entries on no invoice), then each approved
-# payment's one invoice-level intention applied as far as the invoice still owes (its
-# balance read now: the ledger summed on the invoice's index) and the payment allows.
+# payment's one invoice-level intention (a row, or held on the payment:
+# ``pending_invoice_id``) applied as far as the invoice still owes (its balance read now:
+# the ledger summed on the invoice's index) and the payment allows.
 _STAGED_RECEIVED = """
 INSERT INTO ledger_entries (tenant_id, account_id, invoice_id, payment_id, entry_type,
     amount_minor, currency, effective_date, reference, source, invoice_item_id, comment,
@@ -651,18 +645,20 @@ SELECT tenant_id, account_id, invoice_id, payment_id, :applied, amount_minor, cu
        effective_date, reference, source, NULL, NULL, :now
 FROM (
     SELECT p.tenant_id, i.account_id, i.id AS invoice_id, p.id AS payment_id,
-           {least}(pa.amount_minor, p.amount_minor, i.amount_minor - COALESCE((
+           {least}(COALESCE(pa.amount_minor, p.amount_minor), p.amount_minor,
+                   i.amount_minor - COALESCE((
                SELECT SUM(l.amount_minor) FROM ledger_entries l
                WHERE l.invoice_id = i.id AND l.tenant_id = :t), 0)) AS amount_minor,
            p.currency, {greatest}(:today, p.effective_date, i.invoice_date) AS effective_date,
            p.number AS reference, {c8} AS source
     FROM {rows}
     JOIN payments p ON p.id = {c0}
-    JOIN payment_pending_applications pa
+    LEFT JOIN payment_pending_applications pa
       ON pa.tenant_id = :t AND pa.payment_id = p.id AND pa.invoice_id = {c7}
      AND pa.invoice_item_id IS NULL
-    JOIN invoices i ON i.id = pa.invoice_id AND i.tenant_id {plus} = :t AND i.status = :posted
+    JOIN invoices i ON i.id = {c7} AND i.tenant_id {plus} = :t AND i.status = :posted
     WHERE {c1} = 'A' AND p.tenant_id {plus} = :t
+      AND (pa.id IS NOT NULL OR p.pending_invoice_id = {c7})
 ) s
 WHERE amount_minor > 0
 ORDER BY payment_id
@@ -678,6 +674,8 @@ UPDATE payments SET
     decline_category = CASE WHEN {c1} = 'F' AND {c5} IS NOT NULL THEN {c5}
                             ELSE payments.decline_category END,
     settled_at = CASE {c1} WHEN 'A' THEN :now ELSE payments.settled_at END,
+    pending_invoice_id = CASE WHEN {c1} IN ('A', 'F') THEN NULL
+                              ELSE payments.pending_invoice_id END,
     updated_at = :now
 FROM {rows}
 WHERE payments.id = {c0} AND payments.tenant_id {plus} = :t
@@ -719,14 +717,20 @@ def settle_staged(
     today: date,
     statuses: tuple[str, str],
     posted: str,
+    intention_rows: bool = True,
+    staged_json: str | None = None,
 ) -> list[tuple[int, int]]:
     """Record a staged set of gateway answers (``staged``: the rows of the JSON array
     the note above describes) on their payments, which the caller locked
     (:func:`lock_staged`) and found Processing: for the approved ones (``approved``:
     there are some) the received and applied ledger entries, then every payment's
-    status and gateway words by ONE ``UPDATE ... FROM``, and the settled ones'
-    intentions forgotten. ``statuses``: (Processed, Error). Returns (invoice id,
-    amount) of each application made, for the AR summaries.
+    status and gateway words by ONE ``UPDATE ... FROM`` (which also forgets the
+    intentions held on the settled payments' rows), and the settled ones' intention
+    rows deleted (``intention_rows``: False when the caller knows its payments have none,
+    a payment run's slice, whose payments hold theirs; ``staged_json``: ``staged`` as
+    the JSON array already, when the caller reads it again). ``statuses``: (Processed,
+    Error). Returns (invoice id, amount) of each application made, for the AR
+    summaries.
 
     Tenant: every statement is scoped to ``tenant_id``."""
     postgres = is_postgres(session)
@@ -739,7 +743,11 @@ def settle_staged(
         # payments, otherwise joined every payment of the tenant to every JSON row).
         plus="+ 0",
     )
-    rows = json.dumps([list(row) for row in staged], separators=(",", ":"))
+    rows = (
+        staged_json
+        if staged_json is not None
+        else json.dumps([list(row) for row in staged], separators=(",", ":"))
+    )
     params: dict[str, Any] = {"rows": rows, "t": tenant_id, "now": now}
     applied: list[tuple[int, int]] = []
     if approved:
@@ -760,5 +768,6 @@ def settle_staged(
         text(_STAGED_PAYMENTS.format(**parts)).bindparams(bindparam("now", type_=UtcDateTime)),
         {**params, "processed": statuses[0], "error": statuses[1]},
     )
-    session.execute(text(_STAGED_FORGET.format(**parts)), {"rows": rows, "t": tenant_id})
+    if intention_rows:
+        session.execute(text(_STAGED_FORGET.format(**parts)), {"rows": rows, "t": tenant_id})
     return applied
