@@ -32,6 +32,8 @@ from tests.support.api import api_for
 # "async": a Fusebill bulk job, created in the caller's own tenant and validated in the
 # background, where each record naming the victim's invoices fails as not found (409:
 # the caller's previous job is still open).
+# "id": "customer": the body's ``id`` names the victim's customer (Fusebill's customer
+# billing settings are keyed by it) instead of the victim's bulk job.
 # "import": a Zuora usage file naming the victim's account, imported in the caller's own
 # tenant, where it fails (no such account there).
 Case = dict[str, Any]
@@ -144,6 +146,8 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/fusebill/v1/paymentactivities/getbyaccountid"): {"query": "customer", "list": True},
     ("GET", "/fusebill/v1/paymentactivities/{activity_id}"): {},
     ("GET", "/fusebill/v1/customers/{customer_id}/paymentactivities"): {},
+    ("GET", "/fusebill/v1/customerbillingsetting/{customer_id}"): {},
+    ("PUT", "/fusebill/v1/customerbillingsetting"): {"id": "customer"},
 }
 
 REFUSED = {400, 403, 404}
@@ -260,7 +264,10 @@ def _call(
             data={"accountUploadType": "BulkWriteOff"},
             headers=headers,
         )
-    return client.request(route.method, path, params=params, json=_body(v), headers=headers)
+    body = _body(v)
+    if case.get("id") == "customer":
+        body["id"] = v.account_id
+    return client.request(route.method, path, params=params, json=body, headers=headers)
 
 
 def test_another_tenant_reaches_none_of_the_victims_objects(
