@@ -35,8 +35,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from fastapi.security import HTTPAuthorizationCredentials
-from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import Response
@@ -51,6 +49,7 @@ from billcycle.web.ratelimit import rate_headers
 from billcycle.web.responses import json_response
 from billcycle.zuora.deps import zuora_units
 from billcycle.zuora.errors import domain_error_response, error_response
+from billcycle.zuora.hot_scope import bearer_credentials, header_text
 from billcycle.zuora.protocol import protocol_headers
 from billcycle.zuora.routes import bill_runs
 from billcycle.zuora.routes.bill_runs import bill_run_view
@@ -83,25 +82,6 @@ def hot_shaped(path: str) -> bool:
         key = path[len(PREFIX) :]
         return bool(key) and "/" not in key
     return False
-
-
-def _credentials(scope: Scope) -> HTTPAuthorizationCredentials | None:
-    """What ``HTTPBearer(auto_error=False)`` gives the route."""
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, token = get_authorization_scheme_param(value.decode("latin-1"))
-            if not (scheme and token) or scheme.lower() != "bearer":
-                return None
-            return HTTPAuthorizationCredentials(scheme=scheme, credentials=token)
-    return None
-
-
-def _header(scope: Scope, wanted: bytes) -> str | None:
-    for name, value in scope["headers"]:
-        if name == wanted:
-            text: str = value.decode("latin-1")
-            return text
-    return None
 
 
 def _route() -> APIRoute:
@@ -165,9 +145,9 @@ class HotReadsFront:
         try:
             work = await zuora_units(
                 request,
-                _credentials(scope),
-                _header(scope, b"zuora-entity-ids"),
-                _header(scope, b"zuora-org-ids"),
+                bearer_credentials(scope),
+                header_text(scope, b"zuora-entity-ids"),
+                header_text(scope, b"zuora-org-ids"),
             )
             run_id = parse_zuora_id(key)
             client = work.client

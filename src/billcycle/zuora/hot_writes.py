@@ -30,8 +30,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from fastapi.security import HTTPAuthorizationCredentials
-from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -41,6 +39,7 @@ from billcycle.errors import DomainError
 from billcycle.web.responses import json_response
 from billcycle.zuora.deps import zuora_units
 from billcycle.zuora.errors import domain_error_response, error_response
+from billcycle.zuora.hot_scope import bearer_credentials, header_text
 from billcycle.zuora.routes import accounts
 from billcycle.zuora.schemas.accounts import CreateAccountRequest
 
@@ -64,25 +63,6 @@ def hot_write_shaped(scope: Scope) -> bool:
             kind: bytes = value.split(b";", 1)[0].strip().lower()
             return kind == b"application/json"
     return False
-
-
-def _credentials(scope: Scope) -> HTTPAuthorizationCredentials | None:
-    """What ``HTTPBearer(auto_error=False)`` gives the route."""
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, token = get_authorization_scheme_param(value.decode("latin-1"))
-            if not (scheme and token) or scheme.lower() != "bearer":
-                return None
-            return HTTPAuthorizationCredentials(scheme=scheme, credentials=token)
-    return None
-
-
-def _header(scope: Scope, wanted: bytes) -> str | None:
-    for name, value in scope["headers"]:
-        if name == wanted:
-            text: str = value.decode("latin-1")
-            return text
-    return None
 
 
 def _route() -> APIRoute:
@@ -156,9 +136,9 @@ class HotWritesFront:
         try:
             work = await zuora_units(
                 request,
-                _credentials(scope),
-                _header(scope, b"zuora-entity-ids"),
-                _header(scope, b"zuora-org-ids"),
+                bearer_credentials(scope),
+                header_text(scope, b"zuora-entity-ids"),
+                header_text(scope, b"zuora-org-ids"),
             )
             response = json_response(await accounts.created_account(request, model, work))
         except DomainError as exc:
