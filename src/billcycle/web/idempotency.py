@@ -99,7 +99,7 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         tenant_id, owner = identity
-        body, receive = await _buffered(receive)
+        body, receive = await buffered_body(receive)
         factory = self.session_factory(scope)
         claim = await _write(
             factory,
@@ -192,7 +192,7 @@ async def _write(factory: sessionmaker[Session], work: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(locked, limiter=write_limiter(engine.dialect.name))
 
 
-async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+async def buffered_body(receive: Receive) -> tuple[bytes, Receive]:
     """The whole request body, and a ``receive`` that hands it on again."""
     chunks: list[bytes] = []
     more = True

@@ -33,9 +33,10 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from billcycle.errors import DomainError
+from billcycle.web.idempotency import buffered_body
 from billcycle.web.responses import json_response
 from billcycle.zuora.deps import zuora_units
 from billcycle.zuora.errors import domain_error_response, error_response
@@ -121,7 +122,7 @@ class HotWritesFront:
         await self.app(scope, receive, send)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body, receive = await _buffered(receive)
+        body, receive = await buffered_body(receive)
         try:
             # What FastAPI does with a JSON body: json.loads, then the body's model.
             model = CreateAccountRequest.model_validate(json.loads(body)) if body else None
@@ -159,26 +160,3 @@ class HotWritesFront:
             }
         )
         await send({"type": "http.response.body", "body": response.body, "more_body": False})
-
-
-async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
-    """The whole request body, and a ``receive`` that hands it on again."""
-    chunks: list[bytes] = []
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        more = message.get("more_body", False)
-    body = b"".join(chunks)
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return body, replay
