@@ -34,7 +34,6 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import Response
@@ -47,9 +46,14 @@ from billcycle.errors import DomainError
 from billcycle.ids import parse_zuora_id
 from billcycle.web.ratelimit import rate_headers
 from billcycle.web.responses import json_response
-from billcycle.zuora.deps import zuora_units
-from billcycle.zuora.errors import domain_error_response, error_response
-from billcycle.zuora.hot_scope import bearer_credentials, header_text
+from billcycle.zuora.errors import domain_error_response
+from billcycle.zuora.hot_scope import (
+    MOUNT,
+    answer_unhandled,
+    as_routed,
+    caller_units,
+    route_of,
+)
 from billcycle.zuora.protocol import protocol_headers
 from billcycle.zuora.routes import bill_runs
 from billcycle.zuora.routes.bill_runs import bill_run_view
@@ -57,7 +61,6 @@ from billcycle.zuora.schemas.bill_runs import bill_run_body
 
 log = logging.getLogger(__name__)
 
-MOUNT = "/zuora"
 PREFIX = f"{MOUNT}/v1/bill-runs/"
 TEMPLATE = "/v1/bill-runs/{bill_run_id}"
 # Answers kept per process, by (tenant, run): past this many, all are dropped at once.
@@ -84,24 +87,11 @@ def hot_shaped(path: str) -> bool:
     return False
 
 
-def _route() -> APIRoute:
-    """The route the Zuora app's router would have chosen (FastAPI notes the route of the
-    included router itself as the request's ``route``)."""
-    for route in bill_runs.router.routes:
-        if (
-            isinstance(route, APIRoute)
-            and route.path == TEMPLATE
-            and "GET" in (route.methods or ())
-        ):
-            return route
-    raise LookupError(f"the Zuora app has no GET {TEMPLATE}")
-
-
 class HotReadsFront:
     def __init__(self, app: ASGIApp, *, zuora: FastAPI) -> None:
         self.app = app
         self.zuora = zuora
-        self.route = _route()
+        self.route = route_of(bill_runs.router, TEMPLATE, "GET")
         # (tenant, run) -> (the database row it was built from, body, headers): the answer
         # is a function of the row alone, so an equal row answers the same bytes without
         # building them again (a polled run changes a few times a minute, polls many
@@ -133,22 +123,11 @@ class HotReadsFront:
         key: str,
         extra: list[tuple[bytes, bytes]],
     ) -> None:
-        # As the /zuora mount and the router would have left the scope (the request's
-        # log line and metrics name the route's template; the audit notes the route).
-        scope["app"] = self.zuora
-        scope["root_path"] = MOUNT
-        scope["route"] = self.route
-        scope["endpoint"] = self.route.endpoint
-        scope["path_params"] = {"bill_run_id": key}
+        as_routed(scope, self.zuora, self.route, {"bill_run_id": key})
         request = Request(scope, receive)
         response: Response
         try:
-            work = await zuora_units(
-                request,
-                bearer_credentials(scope),
-                header_text(scope, b"zuora-entity-ids"),
-                header_text(scope, b"zuora-org-ids"),
-            )
+            work = await caller_units(request)
             run_id = parse_zuora_id(key)
             client = work.client
             if run_id is not None and client is not None:
@@ -172,12 +151,7 @@ class HotReadsFront:
         except DomainError as exc:
             response = domain_error_response(request, exc)
         except Exception:
-            # What the Zuora app's own handler answers (a well-formed envelope), then
-            # raised on for the server to log, as Starlette does.
-            log.exception("unhandled error on GET %s", scope["path"])
-            await error_response(request, 60, "An internal error occurred; it has been logged.")(
-                scope, receive, send
-            )
+            await answer_unhandled(request, receive, send, log)
             raise
         status = response.status_code
         headers = response.raw_headers + rate_headers(scope["state"], status) + extra

@@ -29,7 +29,6 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,15 +37,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from billcycle.errors import DomainError
 from billcycle.web.idempotency import buffered_body
 from billcycle.web.responses import json_response
-from billcycle.zuora.deps import zuora_units
-from billcycle.zuora.errors import domain_error_response, error_response
-from billcycle.zuora.hot_scope import bearer_credentials, header_text
+from billcycle.zuora.errors import domain_error_response
+from billcycle.zuora.hot_scope import (
+    MOUNT,
+    answer_unhandled,
+    as_routed,
+    caller_units,
+    route_of,
+)
 from billcycle.zuora.routes import accounts
 from billcycle.zuora.schemas.accounts import CreateAccountRequest
 
 log = logging.getLogger(__name__)
 
-MOUNT = "/zuora"
 PATH = f"{MOUNT}/v1/accounts"
 TEMPLATE = "/v1/accounts"
 
@@ -66,22 +69,11 @@ def hot_write_shaped(scope: Scope) -> bool:
     return False
 
 
-def _route() -> APIRoute:
-    for route in accounts.router.routes:
-        if (
-            isinstance(route, APIRoute)
-            and route.path == TEMPLATE
-            and "POST" in (route.methods or ())
-        ):
-            return route
-    raise LookupError(f"the Zuora app has no POST {TEMPLATE}")
-
-
 class HotWritesFront:
     def __init__(self, app: ASGIApp, *, zuora: FastAPI) -> None:
         self.app = app
         self.zuora = zuora
-        self.route = _route()
+        self.route = route_of(accounts.router, TEMPLATE, "POST")
         self._chain: ASGIApp | None = None
         self._router: ASGIApp | None = None
 
@@ -110,13 +102,7 @@ class HotWritesFront:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope.get("root_path", "") == "" and hot_write_shaped(scope):
             chain = self._chain or self._build()
-            # As the /zuora mount and the router would have left the scope (the request's
-            # log line and metrics name the route's template; the audit notes the route).
-            scope["app"] = self.zuora
-            scope["root_path"] = MOUNT
-            scope["route"] = self.route
-            scope["endpoint"] = self.route.endpoint
-            scope["path_params"] = {}
+            as_routed(scope, self.zuora, self.route, {})
             await chain(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -135,22 +121,12 @@ class HotWritesFront:
         request = Request(scope, receive)
         response: Response
         try:
-            work = await zuora_units(
-                request,
-                bearer_credentials(scope),
-                header_text(scope, b"zuora-entity-ids"),
-                header_text(scope, b"zuora-org-ids"),
-            )
+            work = await caller_units(request)
             response = json_response(await accounts.created_account(request, model, work))
         except DomainError as exc:
             response = domain_error_response(request, exc)
         except Exception:
-            # What the Zuora app's own handler answers (a well-formed envelope), then
-            # raised on for the server to log, as Starlette does.
-            log.exception("unhandled error on POST %s", scope["path"])
-            await error_response(request, 60, "An internal error occurred; it has been logged.")(
-                scope, receive, send
-            )
+            await answer_unhandled(request, receive, send, log)
             raise
         await send(
             {
