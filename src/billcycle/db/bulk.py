@@ -12,6 +12,7 @@ written commits or rolls back with the session's other statements.
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -21,6 +22,10 @@ from typing import Any, cast
 import psycopg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
+
+# SQLite reads ``AS MATERIALIZED`` (a WITH step computed once, never inlined) from 3.35
+# on; an older one plans the step as it likes (same results).
+SQLITE_MATERIALIZED = "MATERIALIZED" if sqlite3.sqlite_version_info >= (3, 35) else ""
 
 
 def is_postgres(bind: Session | Connection | Engine) -> bool:
