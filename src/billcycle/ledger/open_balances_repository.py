@@ -704,8 +704,6 @@ GROUP BY currency, due_date HAVING SUM(moved) <> 0 OR SUM(crossed) <> 0
 )
 
 
-
-
 # SQLite: the balances read once (``b``) into the connection's TEMP table, which both
 # upserts then read (:func:`balances_moved_in_sql`); each reading ``b`` itself read every
 # invoice's ledger twice (~2.4 µs an invoice each). Emptied before each fill; the rows
