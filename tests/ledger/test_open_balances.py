@@ -20,7 +20,7 @@ from billcycle.invoicing import service as invoicing
 from billcycle.invoicing.models import Invoice
 from billcycle.ledger import open_balances_repository as open_balances
 from billcycle.ledger import service as ledger
-from billcycle.ledger.models import EntryType
+from billcycle.ledger.models import EntryType, LedgerEntry
 from billcycle.reports import service as reports
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant, create_tenant
@@ -450,3 +450,80 @@ def test_date_rows_move_at_the_commit_and_stay_exact(runtime: Runtime, tenant: N
     with runtime.service_context(tenant.tenant_id) as ctx:
         assert open_balances.differences(ctx.session, ctx.tenant_id) == []
         assert ctx.session.info.get("billcycle_open_balances_deferred") is None
+
+
+def _entries(ctx: ServiceContext, applied: list[tuple[Invoice, int]]) -> None:
+    """Payment entries on invoices, written around the ledger's write path (as a staged
+    settle's ``INSERT ... SELECT`` writes them): the caller moves the summaries."""
+    ctx.session.execute(
+        LedgerEntry.__table__.insert(),
+        [
+            {
+                "tenant_id": ctx.tenant_id,
+                "account_id": invoice.account_id,
+                "invoice_id": invoice.id,
+                "payment_id": None,
+                "entry_type": EntryType.PAYMENT.value,
+                "amount_minor": amount,
+                "currency": invoice.currency,
+                "effective_date": JAN,
+                "source": "API",
+                "created_at": ctx.clock.now(),
+            }
+            for invoice, amount in applied
+        ],
+    )
+
+
+def test_many_applications_move_the_summaries_slice_after_slice(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    """``entries_applied_many`` (a payment run's slice; SQLite stages the balances in a
+    TEMP table both upserts read, emptied at each call): two slices in one unit (an
+    invoice twice in one slice, one paid past zero, one paid in full, due dates in
+    several aging buckets), then a unit rolled back and one after it, leave both
+    summaries equal to the invoices and the ledger."""
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        world = World(ctx)
+        for pick, offset in enumerate((0, -20, -45, -100, 10)):
+            world.new_invoice(pick * 2, 100_00, offset, "Posted")
+        reports.age_receivables(ctx)
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        one, two, three, four, _five = (ctx.session.merge(i) for i in world.invoices)
+        first = [(one, 40_00), (two, 100_00), (one, 10_00)]
+        _entries(ctx, first)
+        open_balances.entries_applied_many(
+            ctx.session, ctx.tenant_id, [(i.id, amount) for i, amount in first]
+        )
+        assert open_balances.differences(ctx.session, ctx.tenant_id) == []
+        assert open_balances.account_differences(ctx.session, ctx.tenant_id) == []
+        second = [(three, 130_00), (four, 1_00)]
+        _entries(ctx, second)
+        open_balances.entries_applied_many(
+            ctx.session, ctx.tenant_id, [(i.id, amount) for i, amount in second]
+        )
+        assert open_balances.differences(ctx.session, ctx.tenant_id) == []
+        assert open_balances.account_differences(ctx.session, ctx.tenant_id) == []
+    stored = _stored(runtime, tenant.tenant_id)
+    assert sum(row[2] for row in stored) == 50_00 + 0 + 0 + 99_00 + 100_00
+    assert sum(row[3] for row in stored) == 3
+    try:
+        with runtime.service_context(tenant.tenant_id) as ctx:
+            applied = [(ctx.session.merge(world.invoices[4]), 100_00)]
+            _entries(ctx, applied)
+            open_balances.entries_applied_many(
+                ctx.session, ctx.tenant_id, [(i.id, amount) for i, amount in applied]
+            )
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    assert _stored(runtime, tenant.tenant_id) == stored
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        applied = [(ctx.session.merge(world.invoices[3]), 99_00)]
+        _entries(ctx, applied)
+        open_balances.entries_applied_many(
+            ctx.session, ctx.tenant_id, [(i.id, amount) for i, amount in applied]
+        )
+        assert open_balances.differences(ctx.session, ctx.tenant_id) == []
+        assert open_balances.account_differences(ctx.session, ctx.tenant_id) == []
+    assert sum(row[3] for row in _stored(runtime, tenant.tenant_id)) == 2
