@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from billcycle.clock import FrozenClock
 from billcycle.context import ServiceContext
@@ -456,7 +456,7 @@ def _entries(ctx: ServiceContext, applied: list[tuple[Invoice, int]]) -> None:
     """Payment entries on invoices, written around the ledger's write path (as a staged
     settle's ``INSERT ... SELECT`` writes them): the caller moves the summaries."""
     ctx.session.execute(
-        LedgerEntry.__table__.insert(),
+        insert(LedgerEntry),
         [
             {
                 "tenant_id": ctx.tenant_id,
