@@ -446,8 +446,9 @@ def collect_pipelined(
     keep_lease: KeepLease | None,
     *,
     in_flight: int,
+    slice_records: int = SLICE_RECORDS,
 ) -> None:
-    """Collect a chunk in slices of about ``max(2 * in_flight, SLICE_RECORDS)`` records,
+    """Collect a chunk in slices of about ``max(2 * in_flight, slice_records)`` records,
     overlapped: while
     the calls of up to ``SLICES_OUT`` slices are out (phase 2, in threads of their own,
     together at most ``in_flight`` calls: ``charging.InFlightGate``), the oldest slice
@@ -460,7 +461,14 @@ def collect_pipelined(
     # worker's heap (~0.75 s of a 20,000-payment run's ~4 s of CPU).
     with no_cycle_collection():
         _collect_pipelined(
-            runtime, tenant_id, run_id, first_account, last_account, keep_lease, in_flight
+            runtime,
+            tenant_id,
+            run_id,
+            first_account,
+            last_account,
+            keep_lease,
+            in_flight,
+            slice_records,
         )
 
 
@@ -472,6 +480,7 @@ def _collect_pipelined(
     last_account: int,
     keep_lease: KeepLease | None,
     in_flight: int,
+    slice_records: int,
 ) -> None:
     with runtime.service_context(tenant_id) as ctx:
         repo.refresh_planner_statistics(ctx.session)
@@ -481,7 +490,7 @@ def _collect_pipelined(
             run_id,
             first_account,
             last_account,
-            max(2 * in_flight, SLICE_RECORDS),
+            max(2 * in_flight, slice_records),
         )
     if not slices:
         # Nothing open: still renew and finish (records a crashed attempt left).
