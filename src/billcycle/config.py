@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     # their own, renewing the lease: ``paymentruns.collect``); gateway calls a
     # payment-run worker keeps in flight.
     payment_run_chunk_size: int = 1000
+    # The same on SQLite, whose one writer is the embedded worker's one thread: a chunk of
+    # several slices, so that slice N+1 begins (and N-1 finishes) while slice N's calls
+    # are out in a thread of their own (``collect.collect_pipelined``), and the chunk's
+    # own work (claim, lease, planner statistics, completion) is paid once per ten
+    # slices rather than once a slice (a chunk of 1,000 was a single slice: nothing to
+    # overlap). PostgreSQL keeps ``payment_run_chunk_size``: its workers share the chunks.
+    payment_run_chunk_size_sqlite: int = 10000
+    # Records a slice of a chunk takes at least (``collect.SLICE_RECORDS``; at least
+    # ``2 * payment_run_in_flight``): each slice is begun, sent and finished in units of
+    # work of its own.
+    payment_run_slice_records: int = 1000
     payment_run_in_flight: int = 64
     # A payment run's chunks decided and settled as sets (paymentruns.setbased); False:
     # every record row by row, as before.

@@ -401,6 +401,7 @@ class Bench:
             updates["bill_run_chunk_size"] = self.config.chunk_size
             updates["bulk_job_chunk_size"] = self.config.chunk_size
             updates["payment_run_chunk_size"] = self.config.chunk_size
+            updates["payment_run_chunk_size_sqlite"] = self.config.chunk_size
         settings = get_settings().model_copy(update=updates)
         self.runtime = build_runtime(settings)
         self._stack.callback(self.runtime.dispose)

@@ -35,6 +35,7 @@ from billcycle.gateways.inputs import NewGateway
 from billcycle.ids import parse_zuora_id
 from billcycle.ledger.models import LedgerEntry
 from billcycle.paymentruns.statuses import PaymentRunStatus
+from billcycle.paymentruns.tasks import chunk_size
 from billcycle.payments.models import Payment
 
 PAYMENT_RUNS = "/zuora/v1/payment-runs"
@@ -327,7 +328,7 @@ def run(bench: Bench, params: PaymentRunParams) -> dict[str, Any]:
         "rss_samples_mb": timing.rss_samples_mb,
         "raw_write_seconds": round(raw_seconds, 3) if raw_seconds is not None else None,
         "ratio": round(wall / raw_seconds, 2) if raw_seconds else None,
-        "chunk_size": settings.payment_run_chunk_size,
+        "chunk_size": chunk_size(bench.runtime),
         "load_seconds": round(load_seconds, 2),
         "worker_kind": workers.kind,
         "correct": not errors,

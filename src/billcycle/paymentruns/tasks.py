@@ -27,6 +27,7 @@ from billcycle.paymentruns.models import PaymentRun
 from billcycle.paymentruns.service import target_date_of
 from billcycle.paymentruns.statuses import PaymentRunStatus
 from billcycle.paymentruns.transitions import transition
+from billcycle.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
                     excluded_organization_ids=orgs.exclude if orgs else (),
                 ),
             )
-        size = runner.runtime.settings.payment_run_chunk_size
+        size = chunk_size(runner.runtime)
         ranges = repo.account_ranges(ctx.session, tenant_id, run.id, size)
         run.status = PaymentRunStatus.PROCESSING
         run.executed_on = now
@@ -83,6 +84,16 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
         )
         if not runner.plan_and_drain(ctx, COLLECT, run.id, ranges):
             _finish(ctx, run)
+
+
+def chunk_size(runtime: Runtime) -> int:
+    """Accounts a chunk of a run takes on this database (``config``: SQLite's one
+    writer collects several slices a chunk, pipelined; PostgreSQL's workers share
+    smaller chunks)."""
+    settings = runtime.settings
+    if runtime.engine.dialect.name == "sqlite":
+        return settings.payment_run_chunk_size_sqlite
+    return settings.payment_run_chunk_size
 
 
 class CollectChunk:
@@ -112,6 +123,7 @@ class CollectChunk:
             chunk.last_id,
             keep_lease,
             in_flight=runtime.settings.payment_run_in_flight,
+            slice_records=runtime.settings.payment_run_slice_records,
         )
         # Counts are already on the run (each phase adds its own as it commits).
         done, total = repo.record_chunk(
