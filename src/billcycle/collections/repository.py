@@ -24,6 +24,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     type_coerce,
     update,
 )
@@ -32,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from billcycle.accounts.models import Account
+from billcycle.accounts.models import Account, Contact
 from billcycle.collections.models import CollectionAccount, CollectionEvent, CollectionPolicyRow
 from billcycle.collections.statuses import AccountStanding, CollectionEventType
 from billcycle.db.bulk import is_postgres, sqlite_storage_value
@@ -841,6 +842,72 @@ _PAYMENT_ROWS = select(
 ).where(
     Payment.tenant_id == bindparam("tenant_id"),
     Payment.id.in_(bindparam("ids", expanding=True)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentEmailRow:
+    """A payment whose account can be emailed: it wants emails and its bill-to contact
+    has an address (the email's values)."""
+
+    id: int
+    account_id: int
+    number: str
+    amount_minor: int
+    currency: str
+    account_number: str
+    first_name: str | None
+    last_name: str | None
+    work_email: str | None
+    personal_email: str | None
+
+
+def payment_email_rows(
+    session: Session, tenant_id: int, payment_ids: Sequence[int]
+) -> dict[int, PaymentEmailRow]:
+    """The payments of one batch of outcomes whose account wants emails and has a bill-to
+    address, with that contact, in one query per thousand payments (the ids one JSON
+    parameter): a batch whose accounts take no email (most of a sandbox's) reads and
+    builds nothing, where the payments and every account's contact were read before."""
+    found: dict[int, PaymentEmailRow] = {}
+    unique = sorted(set(payment_ids))
+    for start in range(0, len(unique), 1000):
+        for row in session.execute(
+            _PAYMENT_EMAIL_ROWS(session),
+            {"tenant_id": tenant_id, "ids": _ids_json(unique[start : start + 1000])},
+        ):
+            found[row[0]] = PaymentEmailRow(*row)
+    return found
+
+
+_PAYMENT_EMAIL_ROWS = _by_dialect(
+    lambda postgres: (
+        select(
+            Payment.id,
+            Payment.account_id,
+            Payment.number,
+            Payment.amount_minor,
+            Payment.currency,
+            Account.account_number,
+            Contact.first_name,
+            Contact.last_name,
+            Contact.work_email,
+            Contact.personal_email,
+        )
+        .join(
+            Account, and_(Account.id == Payment.account_id, Account.tenant_id == Payment.tenant_id)
+        )
+        .join(
+            Contact,
+            and_(Contact.id == Account.bill_to_contact_id, Contact.tenant_id == Payment.tenant_id),
+        )
+        .where(
+            Payment.tenant_id == bindparam("tenant_id"),
+            Payment.id.in_(_id_list(postgres, "ids")),
+            Account.invoice_delivery_prefs_email.is_(true()),
+            or_(Contact.work_email != "", Contact.personal_email != ""),
+        )
+    )
 )
 
 
