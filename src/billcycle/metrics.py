@@ -98,6 +98,13 @@ WEBHOOK_DELIVERIES = Counter(
     ["outcome"],
 )
 
+# Bumped when the scheduler's webhook fan-out finds SQLite's write lock held by another
+# writer and leaves its events to the next tick (not an error: nothing is lost).
+WEBHOOK_FAN_OUT_SKIPPED = Counter(
+    "billcycle_webhook_fan_out_skipped",
+    "Webhook fan-out batches a scheduler tick left to the next one (SQLite writer busy).",
+)
+
 DB_POOL_IN_USE = Gauge(
     "billcycle_db_pool_connections_in_use",
     "Database connections checked out of the pools of live processes.",

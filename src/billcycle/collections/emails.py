@@ -22,7 +22,6 @@ from billcycle.collections.events import Event, record
 from billcycle.collections.statuses import CollectionEventType
 from billcycle.context import ServiceContext
 from billcycle.money import from_minor
-from billcycle.notifications import repository as contacts
 from billcycle.notifications.invoice_email import DEFAULT_SENDER
 from billcycle.notifications.mailer import INVOICE_HEADER, DeliveryError, mailer_from_settings
 from billcycle.paymentmethods import capture_links
@@ -112,21 +111,20 @@ def send_payment_emails(
         return sent
     composed: list[tuple[int, EmailMessage, int, str]] = []  # (index, email, account, to)
     with runtime.service_context(tenant_id) as ctx:
-        payments = repo.payment_rows(ctx.session, tenant_id, [n.payment_id for n in notices])
-        bill_tos = contacts.bill_to_contacts(
-            ctx.session, tenant_id, sorted({p.account_id for p in payments.values()})
-        )
+        # Only the payments whose account wants emails and has a bill-to address.
+        payments = repo.payment_email_rows(ctx.session, tenant_id, [n.payment_id for n in notices])
+        if not payments:
+            return sent
         sent_at = format_datetime(ctx.clock.now())
         signing_key: str | None = None
         for index, notice in enumerate(notices):
             payment = payments.get(notice.payment_id)
             if payment is None:
                 continue
-            bill_to = bill_tos.get(payment.account_id)
-            address = bill_to and (bill_to.work_email or bill_to.personal_email)
-            if bill_to is None or not address or not bill_to.wants_email:
+            address = payment.work_email or payment.personal_email
+            if not address:
                 continue
-            name = " ".join(p for p in (bill_to.first_name, bill_to.last_name) if p) or None
+            name = " ".join(p for p in (payment.first_name, payment.last_name) if p) or None
             link = None
             if not notice.succeeded:
                 if signing_key is None:
@@ -138,7 +136,7 @@ def send_payment_emails(
                 email = compose_payment_email(
                     to=address,
                     name=name,
-                    account_number=bill_to.account_number,
+                    account_number=payment.account_number,
                     payment_number=payment.number,
                     amount=str(from_minor(payment.amount_minor, payment.currency)),
                     currency=payment.currency,

@@ -77,7 +77,15 @@ class CollectionEvent(TenantScoped, Base):
     __tablename__ = "collection_events"
     __table_args__ = (
         Index("ix_collection_events_account", "tenant_id", "account_id", "id"),
-        Index("ix_collection_events_invoice", "invoice_id", "tenant_id"),
+        # The type and business day too: "attempted on or after day D?" (the overdue
+        # read) and an invoice's latest attempt are answered from the index.
+        Index(
+            "ix_collection_events_invoice_type_day",
+            "invoice_id",
+            "tenant_id",
+            "event_type",
+            "business_date",
+        ),
     )
 
     tenant_id: Mapped[int] = mapped_column(BigId, nullable=False)

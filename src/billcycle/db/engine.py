@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 import time
 import weakref
@@ -20,6 +21,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 
 from billcycle import metrics
+
+# How long a SQLite writer waits for the write lock before "database is locked".
+BUSY_TIMEOUT_MS = 30_000
 
 
 def normalize_url(url: str) -> str:
@@ -151,7 +155,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
@@ -173,6 +177,30 @@ def begin_sqlite_write(dbapi_connection: Any) -> None:
             dbapi_connection.execute("BEGIN IMMEDIATE")
         finally:
             _unwish(wish)
+
+
+def try_begin_sqlite_write(dbapi_connection: Any) -> bool:
+    """Open a write transaction on a pysqlite connection only if the write lock is free
+    now; False (nothing opened, nothing waited for) when another writer holds it.
+
+    For periodic work that the next tick does as well (the webhook fan-out): waiting up
+    to the busy timeout behind a long writer (a sandbox's collections day holds the lock
+    for its whole unit of work) would end in "database is locked" after 30 s, logged as
+    an error, for work that loses nothing by being skipped. No wish is recorded: a
+    writer that does not wait has nothing to ask a long writer to pause for.
+    """
+    if dbapi_connection.in_transaction:
+        return True
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+    try:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return False
+        raise
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return True
 
 
 # The cross-process writer turn (web.units.sqlite_writers) armed in this thread, if any:

@@ -9,6 +9,8 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Row, Table, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from billcycle.db.bulk import dbapi
+from billcycle.db.engine import try_begin_sqlite_write
 from billcycle.events.models import Event
 
 
@@ -59,6 +61,15 @@ def get_by_event_id(session: Session, tenant_id: int, event_id: str) -> Event | 
     return session.scalar(
         select(Event).where(Event.tenant_id == tenant_id, Event.event_id == event_id)
     )
+
+
+def write_lock_free(session: Session) -> bool:
+    """SQLite: take the database's write lock for this unit of work if no other writer
+    holds it now, else False without waiting (``db.engine.try_begin_sqlite_write``).
+    PostgreSQL: True (the fan-out skips locked events row by row)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return True
+    return try_begin_sqlite_write(dbapi(session))
 
 
 def claim_unfanned(session: Session, limit: int) -> list[Row[tuple[int, int, str]]]:
