@@ -51,9 +51,9 @@ class Settings(BaseSettings):
     bulk_job_chunk_size: int = 1000
     # Accounts per payment-run chunk (a chunk is collected in slices that each commit on
     # their own, renewing the lease: ``paymentruns.collect``); gateway calls a
-    # payment-run worker keeps in flight. 4,000: a chunk is one slice of the set-based
-    # way (``collect.SLICE_RECORDS``), whose fixed statements and commits a slice cost
-    # ~20% of a 20,000-payment run's worker CPU at 1,000 (session 9).
+    # payment-run worker keeps in flight. 4,000: two slices of the set-based way a chunk
+    # (``collect.SLICE_RECORDS``; a slice's fixed statements and commits were ~20% of a
+    # 20,000-payment run's worker CPU at 1,000 a chunk and a slice, session 9).
     payment_run_chunk_size: int = 4000
     payment_run_in_flight: int = 64
     # A payment run's chunks decided and settled as sets (paymentruns.setbased); False:
