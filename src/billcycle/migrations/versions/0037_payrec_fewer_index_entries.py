@@ -49,9 +49,5 @@ def downgrade() -> None:
     op.create_index(
         "ix_test_gateway_charges_parent_id", "test_gateway_charges", ["parent_id"], unique=False
     )
-    op.create_index(
-        "ix_payment_run_data_invoice", "payment_run_data", ["invoice_id"], unique=False
-    )
-    op.create_index(
-        "ix_payment_run_data_payment", "payment_run_data", ["payment_id"], unique=False
-    )
+    op.create_index("ix_payment_run_data_invoice", "payment_run_data", ["invoice_id"], unique=False)
+    op.create_index("ix_payment_run_data_payment", "payment_run_data", ["payment_id"], unique=False)
