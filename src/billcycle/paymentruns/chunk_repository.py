@@ -192,6 +192,10 @@ _SETTLED = ", ".join(f"'{status.value}'" for status in sorted(SETTLED_STATUSES))
 # What ``collect._finish`` writes for a record whose payment settled, when the record had
 # nothing collected before (no unapplied payment applied to it): Processed, the amount it
 # was to collect, one Payment transaction. Built by the database, JSON and all.
+# ``payment_id + 0``: the slice's records drive (by rowid), each payment read by its key.
+# Compared as a plain column, SQLite took the other order once the statistics made it
+# look cheaper (a slice's ids a fifth of the records): a scan of every payment, each
+# probing the records by payment (1.5-3 s a slice of 4,000 at 20,000 payments).
 _SETTLE_RECORDS = """
 UPDATE payment_run_data SET
     result = :processed,
@@ -203,7 +207,7 @@ UPDATE payment_run_data SET
                                  'applied', payment_run_data.amount_to_collect_minor)){cast},
     processed_at = :now
 FROM payments p
-WHERE p.id = payment_run_data.payment_id AND p.tenant_id + 0 = :t
+WHERE p.id = payment_run_data.payment_id + 0 AND p.tenant_id + 0 = :t
   AND p.status IN ({settled})
   AND payment_run_data.tenant_id = :t AND payment_run_data.id {ids}
   AND payment_run_data.result IS NULL AND payment_run_data.transactions IS NULL
@@ -226,7 +230,7 @@ UPDATE payment_run_data SET
                                  'applied', 0)){cast},
     processed_at = :now
 FROM payments p
-WHERE p.id = payment_run_data.payment_id AND p.tenant_id + 0 = :t
+WHERE p.id = payment_run_data.payment_id + 0 AND p.tenant_id + 0 = :t
   AND p.status = :error
   AND payment_run_data.tenant_id = :t AND payment_run_data.id {ids}
   AND payment_run_data.result IS NULL AND payment_run_data.transactions IS NULL

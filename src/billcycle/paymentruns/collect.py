@@ -435,9 +435,13 @@ SLICES_OUT = 2
 # Records a slice takes at least: each slice costs a fixed ~20 statements and two
 # commits, so small slices (``2 * in_flight`` = 128) spent most of a payment run's time
 # there (session 4's profile: 16 -> 10 s of CPU for 20,000 payments with slices of
-# ~1,000). A slice of 1,000 still keeps the calls of two slices out at 100 ms a call
-# (1,000 calls at 64 in flight take >= 1.5 s, beginning the next slice ~0.1 s).
-SLICE_RECORDS = 1000
+# ~1,000). Session 9: 2,000, with chunks of 4,000 accounts (two slices a chunk, so the
+# next slice is begun while one's calls are out): begin, send and finish each pay their
+# statements and commit once a slice (20,000 payments: the worker's phases ~1.75 s at
+# 1,000, ~1.55 s at 2,000, ~1.45 s at 4,000). Not 4,000: a slice's calls go out between
+# two renewals of the chunk's lease (60 s); 2,000 calls at 64 in flight take ~31 s at 1 s
+# a call, 4,000 would take longer than the lease. At 100 ms a call 2,000 take >= 3 s.
+SLICE_RECORDS = 2000
 
 
 def collect_pipelined(

@@ -82,8 +82,9 @@ class PaymentRunData(TenantScoped, Base):
     # are always in one chunk (a consolidated payment covers them all).
     __table_args__ = (
         Index("ix_payment_run_data_run_account", "payment_run_id", "account_id"),
-        Index("ix_payment_run_data_invoice", "invoice_id"),
-        Index("ix_payment_run_data_payment", "payment_id"),
+        # No index by invoice or by payment: nothing looks records up by either (a record
+        # names its payment, read forward), and each cost a run an entry a record, the
+        # payment's two more at the claim (migration 0037).
     )
 
     payment_run_id: Mapped[int] = mapped_column(
