@@ -1,0 +1,45 @@
+"""Room on the pages of the rows a payment run updates in place (PostgreSQL)
+
+PostgreSQL writes an updated row as a new version. When the version fits on the row's
+own page and no indexed column changed, the update is "HOT": no index is written. With
+the default fill factor (100) the pages of ``payment_run_data`` and ``payment_methods``
+are full from their insert, so every update of a row went to another page and wrote a
+new entry in each of the table's indexes: a record's result (four indexes; none of its
+columns is indexed) and a method's counters after a charge (three; none indexed), one
+each a payment of a run. Pages filled to half at insert keep room for the next version
+of each row on its page (the version before is pruned once no transaction sees it),
+so those updates touch no index. The claim of a record (its ``payment_id`` is indexed)
+stays a full update. SQLite has no fill factor (nothing to do there).
+
+Only pages written from now on are filled to the new factor; existing rows keep their
+pages until the table is rewritten (``VACUUM FULL`` / ``CLUSTER``) or they move.
+
+Revision ID: 0037_paypg_hot_updates
+Revises: 0036_payrun_pending_invoice
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0037_paypg_hot_updates"
+down_revision: str | None = "0036_payrun_pending_invoice"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# Half the page: the insert's version and the update's next to it.
+TABLES = {"payment_run_data": 30, "payment_methods": 50}
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for table, fillfactor in TABLES.items():
+        op.execute(f"ALTER TABLE {table} SET (fillfactor = {fillfactor})")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for table in TABLES:
+        op.execute(f"ALTER TABLE {table} RESET (fillfactor)")
