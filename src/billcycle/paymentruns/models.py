@@ -83,7 +83,10 @@ class PaymentRunData(TenantScoped, Base):
     __table_args__ = (
         Index("ix_payment_run_data_run_account", "payment_run_id", "account_id"),
         Index("ix_payment_run_data_invoice", "invoice_id"),
-        Index("ix_payment_run_data_payment", "payment_id"),
+        # No index on payment_id: nothing looks a record up by its payment (the run's
+        # statements go from the record to its payment by the payment's primary key),
+        # and without one the claim that sets it changes no indexed column (see
+        # migration 0037_paypg_hot_updates).
     )
 
     payment_run_id: Mapped[int] = mapped_column(
