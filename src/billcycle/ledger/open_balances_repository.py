@@ -693,18 +693,18 @@ ON CONFLICT (tenant_id, currency, bucket, account_id) DO UPDATE SET
 # upsert): the account rows written by data-modifying steps, the date rows' changes
 # grouped and returned, to be written at the unit's commit (``_DEFERRED``).
 #
-# The account rows the applications empty are DELETED rather than updated to zero. ``balance_minor`` is in
-# ``ix_open_account_balances_largest``, so an update of a row writes a new version and an
-# entry in both its indexes; a delete writes neither. A row at (0, 0) and no row read the
-# same everywhere (the drill-down reads ``balance > 0``, collections ``invoices > n``,
-# :func:`account_differences` skips zero rows, :func:`age_to` deletes the zero rows it
-# leaves), and a later posting upserts the row again. Every row the step touches is
-# first locked in key order (``l``: one primary-key probe a row, ``FOR UPDATE``, driven
-# by the sorted changes, each change marked emptied or not), so the deletes and the
-# upserts after them take no lock out of the order every writer of these rows keeps;
-# the upsert also inserts the rows that did not exist. No step joins two of the CTEs
-# (the planner estimates each at a row or two: an anti-join of the changes against
-# ``l`` was a nested loop over both, 0.9 s a slice). The date rows' changes are returned (``_DEFERRED``), as below.
+# The account rows the applications empty are DELETED rather than updated to zero:
+# ``balance_minor`` is in ``ix_open_account_balances_largest``, so an update of a row
+# writes a new version and an entry in both its indexes; a delete writes neither. A row
+# at (0, 0) and no row read the same everywhere (the drill-down reads ``balance > 0``,
+# collections ``invoices > n``, :func:`account_differences` skips zero rows,
+# :func:`age_to` deletes the zero rows it leaves), and a later posting upserts the row
+# again. Every row the step touches is first locked in key order (``l``: one primary-key
+# probe a row, ``FOR UPDATE``, driven by the sorted changes, each change marked emptied
+# or not), so the deletes and the upserts after them take no lock out of the order
+# every writer of these rows keeps; the upsert also inserts the rows that did not exist.
+# No step joins two of the CTEs (the planner estimates each at a row or two: an
+# anti-join of the changes against ``l`` was a nested loop over both, 0.9 s a slice).
 _MOVED_CHANGES_POSTGRES = """, x AS MATERIALIZED (
     SELECT currency, bucket, account_id, SUM(moved) AS moved, SUM(crossed) AS crossed FROM (
         SELECT currency, CASE WHEN due_date >= :d0 THEN 0 WHEN due_date >= :d30 THEN 1
@@ -754,8 +754,9 @@ def entries_applied_many(
     """:func:`entries_applied` for many (invoice id, amount) at once, with no Python per
     invoice: the same reads and the same upserts (keys in order) over one JSON array (a
     payment run's slice settles a thousand applications). SQLite: two statements, each
-    reading the balances and upserting. PostgreSQL: ONE statement reading them and
-    returning both summaries' changes, held until the unit's commit (``_DEFERRED``;
+    reading the balances and upserting. PostgreSQL: ONE statement reading them, writing
+    the account rows (those it empties deleted: ``_MOVED_CHANGES_POSTGRES``) and
+    returning the date rows' changes, held until the unit's commit (``_DEFERRED``;
     written at once inside a savepoint)."""
     if not applied:
         return

@@ -51,6 +51,4 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for table in TABLES:
             op.execute(f"ALTER TABLE {table} RESET (fillfactor)")
-    op.create_index(
-        "ix_payment_run_data_payment", "payment_run_data", ["payment_id"], unique=False
-    )
+    op.create_index("ix_payment_run_data_payment", "payment_run_data", ["payment_id"], unique=False)
