@@ -690,58 +690,18 @@ ON CONFLICT (tenant_id, currency, bucket, account_id) DO UPDATE SET
 
 
 # PostgreSQL: both summaries in ONE statement (the balances read once, not once per
-# upsert): the account rows written by data-modifying steps, the date rows' changes
+# upsert): the account rows upserted by a data-modifying step, the date rows' changes
 # grouped and returned, to be written at the unit's commit (``_DEFERRED``).
-#
-# The account rows the applications empty are DELETED rather than updated to zero:
-# ``balance_minor`` is in ``ix_open_account_balances_largest``, so an update of a row
-# writes a new version and an entry in both its indexes; a delete writes neither. A row
-# at (0, 0) and no row read the same everywhere (the drill-down reads ``balance > 0``,
-# collections ``invoices > n``, :func:`account_differences` skips zero rows,
-# :func:`age_to` deletes the zero rows it leaves), and a later posting upserts the row
-# again. Every row the step touches is first locked in key order (``l``: one primary-key
-# probe a row, ``FOR UPDATE``, driven by the sorted changes, each change marked emptied
-# or not), so the deletes and the upserts after them take no lock out of the order
-# every writer of these rows keeps; the upsert also inserts the rows that did not exist.
-# No step joins two of the CTEs (the planner estimates each at a row or two: an
-# anti-join of the changes against ``l`` was a nested loop over both, 0.9 s a slice).
-_MOVED_CHANGES_POSTGRES = """, x AS MATERIALIZED (
-    SELECT currency, bucket, account_id, SUM(moved) AS moved, SUM(crossed) AS crossed FROM (
-        SELECT currency, CASE WHEN due_date >= :d0 THEN 0 WHEN due_date >= :d30 THEN 1
-                              WHEN due_date >= :d60 THEN 2 WHEN due_date >= :d90 THEN 3
-                              ELSE 4 END AS bucket, account_id, moved, crossed FROM m
-        UNION ALL
-        SELECT currency, {all_bucket} AS bucket, account_id, moved, crossed FROM m
-    ) y
-    GROUP BY currency, bucket, account_id HAVING SUM(moved) <> 0 OR SUM(crossed) <> 0
-    ORDER BY currency, bucket, account_id
-), l AS MATERIALIZED (
-    SELECT x.currency, x.bucket, x.account_id, x.moved, x.crossed,
-           COALESCE(o.balance_minor + x.moved = 0 AND o.invoices + x.crossed = 0, false)
-             AS emptied
-    FROM x LEFT JOIN LATERAL (
-        SELECT o.balance_minor, o.invoices FROM open_account_balances o
-        WHERE o.tenant_id = :t AND o.currency = x.currency AND o.bucket = x.bucket
-          AND o.account_id = x.account_id
-        FOR UPDATE
-    ) o ON true
-), d AS (
-    DELETE FROM open_account_balances o USING l
-    WHERE l.emptied AND o.tenant_id = :t AND o.currency = l.currency
-      AND o.bucket = l.bucket AND o.account_id = l.account_id
-), a AS (
-    INSERT INTO open_account_balances
-        (tenant_id, currency, bucket, account_id, balance_minor, invoices)
-    SELECT :t, currency, bucket, account_id, moved, crossed FROM l
-    WHERE NOT emptied
-    ORDER BY currency, bucket, account_id
-    ON CONFLICT (tenant_id, currency, bucket, account_id) DO UPDATE SET
-        balance_minor = open_account_balances.balance_minor + excluded.balance_minor,
-        invoices = open_account_balances.invoices + excluded.invoices
+_MOVED_CHANGES = (
+    """, a AS (
+"""
+    + _MOVED_ACCOUNTS.strip()
+    + """
 )
 SELECT currency, due_date, SUM(moved), SUM(crossed) FROM m
 GROUP BY currency, due_date HAVING SUM(moved) <> 0 OR SUM(crossed) <> 0
 """
+)
 
 
 # SQLite reads ``AS MATERIALIZED`` from 3.35 on; an older one plans the step as it likes.
@@ -754,9 +714,8 @@ def entries_applied_many(
     """:func:`entries_applied` for many (invoice id, amount) at once, with no Python per
     invoice: the same reads and the same upserts (keys in order) over one JSON array (a
     payment run's slice settles a thousand applications). SQLite: two statements, each
-    reading the balances and upserting. PostgreSQL: ONE statement reading them, writing
-    the account rows (those it empties deleted: ``_MOVED_CHANGES_POSTGRES``) and
-    returning the date rows' changes, held until the unit's commit (``_DEFERRED``;
+    reading the balances and upserting. PostgreSQL: ONE statement reading them and
+    returning both summaries' changes, held until the unit's commit (``_DEFERRED``;
     written at once inside a savepoint)."""
     if not applied:
         return
@@ -789,7 +748,7 @@ def entries_applied_many(
     }
     dates = [bindparam(name, type_=Date) for name in edges]
     if postgres:
-        both = text(moved + _MOVED_CHANGES_POSTGRES.format(all_bucket=ALL)).bindparams(*dates)
+        both = text(moved + _MOVED_CHANGES.format(all_bucket=ALL)).bindparams(*dates)
         found = session.connection().execute(both, {**params, **edges})
         _upsert(session, tenant_id, {(c, d): [int(b), int(n)] for c, d, b, n in found})
         return
