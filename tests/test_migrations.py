@@ -103,3 +103,41 @@ def test_db_check_refuses_a_database_that_is_behind(empty_database_url: str) -> 
     assert result.exit_code == 1
     assert "has no billcycle schema: run `billcycle db upgrade`" in result.output
     assert "Traceback" not in result.output
+
+
+def _fillfactors(url: str) -> dict[str, str | None]:
+    """The fill factor of the tables a payment run updates in place (PostgreSQL)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT relname, (SELECT split_part(o, '=', 2) FROM unnest(reloptions) o"
+                    "  WHERE o LIKE 'fillfactor=%') FROM pg_class"
+                    " WHERE relname IN ('payment_run_data', 'payment_methods')"
+                    " AND relnamespace = current_schema()::regnamespace"
+                )
+            )
+            return {str(name): value for name, value in rows}
+    finally:
+        engine.dispose()
+
+
+def test_payment_run_tables_keep_room_for_in_place_updates_on_postgres(
+    empty_database_url: str,
+) -> None:
+    """0039_paypg_hot_updates: on PostgreSQL the records' and methods' pages are filled
+    part way (their updates stay on the page and write no index); its downgrade gives
+    the default back. SQLite has no fill factor: the migration does nothing there."""
+    if not empty_database_url.startswith("postgresql"):
+        migrate.upgrade(empty_database_url)
+        _db_check(empty_database_url)
+        return
+    migrate.upgrade(empty_database_url)
+    assert _fillfactors(empty_database_url) == {"payment_run_data": "30", "payment_methods": "50"}
+    command.downgrade(
+        migrate.alembic_config(empty_database_url), "0038_payrec_fewer_index_entries"
+    )
+    assert _fillfactors(empty_database_url) == {"payment_run_data": None, "payment_methods": None}
+    migrate.upgrade(empty_database_url)
+    assert _fillfactors(empty_database_url) == {"payment_run_data": "30", "payment_methods": "50"}

@@ -527,3 +527,97 @@ def test_many_applications_move_the_summaries_slice_after_slice(
         assert open_balances.differences(ctx.session, ctx.tenant_id) == []
         assert open_balances.account_differences(ctx.session, ctx.tenant_id) == []
     assert sum(row[3] for row in _stored(runtime, tenant.tenant_id)) == 2
+
+
+def _account_rows(ctx: ServiceContext) -> dict[tuple[str, int, int], tuple[int, int]]:
+    """The account summary's rows as stored: (currency, bucket, account) -> (balance, n)."""
+    c = open_balances.OpenAccountBalance.__table__.c
+    return {
+        (str(cur), int(b), int(a)): (int(bal), int(n))
+        for cur, b, a, bal, n in ctx.session.execute(
+            select(c.currency, c.bucket, c.account_id, c.balance_minor, c.invoices).where(
+                c.tenant_id == ctx.tenant_id
+            )
+        )
+    }
+
+
+def _settle_as_a_slice(ctx: ServiceContext, applied: list[tuple[Invoice, int]]) -> None:
+    """What a payment run's staged settle does: the slice's entries written as rows, then
+    the summaries moved by ONE ``entries_applied_many`` call (a negative amount takes
+    money back, as a reversal would)."""
+    for invoice, amount in applied:
+        ctx.session.add(
+            LedgerEntry(
+                tenant_id=ctx.tenant_id,
+                account_id=invoice.account_id,
+                invoice_id=invoice.id,
+                entry_type=EntryType.PAYMENT.value,
+                amount_minor=amount,
+                currency=invoice.currency,
+                effective_date=JAN,
+                source="API",
+                created_at=ctx.clock.now(),
+            )
+        )
+    ctx.session.flush()
+    open_balances.entries_applied_many(
+        ctx.session, ctx.tenant_id, [(invoice.id, amount) for invoice, amount in applied]
+    )
+
+
+def test_a_slice_that_empties_account_rows_keeps_the_summaries_exact(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    """A payment run's slice moves the summaries by one ``entries_applied_many`` call: a
+    bucket emptied while the account's ALL row keeps a balance, an invoice paid in part,
+    every row of an account emptied, and money taken back from an invoice whose rows are
+    at zero. After each slice the summaries equal the recount and the drill-down lists
+    exactly the accounts owing (rows at zero stay, and read as no row)."""
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        world = World(ctx)
+        world.new_invoice(0, 100_00, -40, "Posted")  # USD, 31-60 days past due at JAN
+        world.new_invoice(0, 50_00, 10, "Posted")  # USD, current
+        world.new_invoice(1, 70_00, 0, "Posted")  # EUR, current
+        open_balances.age_to(ctx.session, ctx.tenant_id, JAN)
+    usd_old, usd_new, eur = world.invoices
+    usd, eur_account = usd_old.account_id, eur.account_id
+
+    def check(expected: dict[tuple[str, int, int], tuple[int, int]]) -> None:
+        with runtime.service_context(tenant.tenant_id) as ctx:
+            assert open_balances.differences(ctx.session, ctx.tenant_id) == []
+            assert open_balances.account_differences(ctx.session, ctx.tenant_id) == []
+            stored = _account_rows(ctx)
+            assert {k: v for k, v in stored.items() if v != (0, 0)} == expected
+            owing = {(cur, a): v for (cur, b, a), v in expected.items() if b == open_balances.ALL}
+            for currency in ("USD", "EUR"):
+                drilled = _drilled(ctx, currency, None, True)
+                assert {(currency, r[0]): (r[3], r[4]) for r in drilled} == {
+                    k: v for k, v in owing.items() if k[0] == currency
+                }
+
+    check(
+        {
+            ("USD", 2, usd): (100_00, 1),
+            ("USD", 0, usd): (50_00, 1),
+            ("USD", open_balances.ALL, usd): (150_00, 2),
+            ("EUR", 0, eur_account): (70_00, 1),
+            ("EUR", open_balances.ALL, eur_account): (70_00, 1),
+        }
+    )
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        _settle_as_a_slice(ctx, [(usd_old, 100_00), (eur, 30_00)])
+    check(
+        {
+            ("USD", 0, usd): (50_00, 1),
+            ("USD", open_balances.ALL, usd): (50_00, 1),
+            ("EUR", 0, eur_account): (40_00, 1),
+            ("EUR", open_balances.ALL, eur_account): (40_00, 1),
+        }
+    )
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        _settle_as_a_slice(ctx, [(usd_new, 50_00), (eur, 40_00)])
+    check({})
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        _settle_as_a_slice(ctx, [(usd_old, -25_00)])
+    check({("USD", 2, usd): (25_00, 1), ("USD", open_balances.ALL, usd): (25_00, 1)})

@@ -83,8 +83,11 @@ class PaymentRunData(TenantScoped, Base):
     __table_args__ = (
         Index("ix_payment_run_data_run_account", "payment_run_id", "account_id"),
         # No index by invoice or by payment: nothing looks records up by either (a record
-        # names its payment, read forward), and each cost a run an entry a record, the
-        # payment's two more at the claim (migration 0037).
+        # names its payment, read forward: the run's statements go from the record to its
+        # payment by the payment's primary key), each cost a run an entry a record, and
+        # without one the claim that sets the payment changes no indexed column (in place
+        # on PostgreSQL; migrations 0038_payrec_fewer_index_entries and
+        # 0039_paypg_hot_updates).
     )
 
     payment_run_id: Mapped[int] = mapped_column(
