@@ -6,14 +6,19 @@ still emits it), and a revoked token must still stop the request before anything
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import func, inspect, select, text, update
 
+from billcycle.accounts import service
+from billcycle.accounts.inputs import ContactInput, NewAccount
 from billcycle.accounts.models import Account
 from billcycle.audit.models import AuditEvent
 from billcycle.events.models import Event
 from billcycle.events.payloads import json_value
+from billcycle.paymentmethods.inputs import AccountPaymentSetup, NewPaymentMethod
+from billcycle.paymentmethods.statuses import PaymentMethodType
 from billcycle.runtime import Runtime
 from billcycle.tenancy.models import OAuthClient
 from tests.support.api import Api
@@ -115,3 +120,48 @@ def test_a_refused_account_leaves_no_event(api: Api, runtime: Runtime) -> None:
     refused = api.client.post("/zuora/v1/accounts", json=body, headers=api.zuora_headers)
     assert refused.status_code == 400, refused.text
     assert _counts(runtime, tenant_id) == before
+
+
+def test_one_statement_create_is_for_plain_accounts_on_postgresql(
+    api: Api, runtime: Runtime
+) -> None:
+    """``accounts.service.one_statement_create`` says which creates take the one-statement
+    way: on PostgreSQL only, once the tenant's clock is remembered, and only for an
+    account without a payment method, default method, gateway or autopay whose rules
+    hold; every other create goes the ordinary way."""
+    tenant_id = api.tenant.tenant_id
+    plain = NewAccount(
+        name="Ada",
+        currency="USD",
+        bill_to_contact=ContactInput(first_name="Ada", last_name="Lovelace"),
+        bill_cycle_day=7,
+    )
+
+    def decided(data: NewAccount = plain, payment: AccountPaymentSetup | None = None) -> bool:
+        plan = service.one_statement_create(
+            runtime, tenant_id, None, data, payment or AccountPaymentSetup(gateway_name=None)
+        )
+        return plan is not None
+
+    assert not decided()  # the tenant's clock is not remembered yet
+    first = api.client.post("/zuora/v1/accounts", json=ACCOUNT, headers=api.zuora_headers)
+    assert first.status_code == 200, first.text
+    postgres = runtime.engine.dialect.name == "postgresql"
+    assert decided() is postgres
+    assert decided(payment=AccountPaymentSetup()) is postgres  # gateway not given (UNSET)
+    plan = service.one_statement_create(
+        runtime, tenant_id, None, plain, AccountPaymentSetup(gateway_name=None)
+    )
+    if plan is not None:
+        assert plan.rows.values["name"] == "Ada"
+        assert plan.rows.number is None
+        assert plan.ctx.tenant_id == tenant_id
+    # Never for an account with autopay, a payment method, a default method or a gateway,
+    # nor for one that breaks a rule (the ordinary way answers its error).
+    assert not decided(replace(plain, auto_pay=True))
+    assert not decided(replace(plain, currency="ZZZ"))
+    assert not decided(replace(plain, bill_cycle_day=None))
+    assert not decided(payment=AccountPaymentSetup(default_method_id=1, gateway_name=None))
+    assert not decided(payment=AccountPaymentSetup(gateway_name="Test"))
+    method = NewPaymentMethod(type=PaymentMethodType.CREDIT_CARD)
+    assert not decided(payment=AccountPaymentSetup(new_method=method, gateway_name=None))

@@ -74,6 +74,42 @@ def test_every_spelling_of_a_body_stores_the_same_records(api: Api, runtime: Run
     assert json.loads(kept[1])["amount"] == "3.10"
 
 
+def test_a_body_longer_than_the_readers_window_stores_every_record(
+    api: Api, runtime: Runtime
+) -> None:
+    """The reader decodes a body a megabyte at a time: records, strings, multi-byte
+    characters and whitespace that straddle a window's end are read as a body read whole
+    reads them, and a bad byte past the first window still sends the body the general
+    way (which refuses it)."""
+    billed = customer_with(runtime, api, ["30"])
+    customer, invoice = billed.account_id, billed.invoice_ids[0]
+    records: list[dict[str, Any]] = [
+        {
+            "customerId": customer,
+            "amount": 1 + n / 100,
+            "paymentMethod": "Check",
+            **({"reference": f"é{n} ü"} if n % 3 else {"source": "Import"}),
+            **({"paymentAllocations": [{"invoiceId": invoice, "amount": 1}]} if n % 2 else {}),
+        }
+        for n in range(900)
+    ]
+    stored = [json.dumps(record, separators=_COMPACT) for record in records]
+    # Wide indentation: some 1.6 MB, so records cross the first window's end.
+    text = json.dumps(
+        {"accountUploadType": "BulkPayment", "data": records}, indent=300, ensure_ascii=False
+    )
+    assert len(text.encode()) > 1.5 * 2**20
+    job = ok(_post_text(api, "/v1/BulkApi", text))
+    assert _records(api, job["id"]) == stored
+    _cancel(api, job["id"])
+    before = state(runtime, api.tenant.tenant_id)
+    headers = {**api.fusebill_headers, "Content-Type": "application/json"}
+    broken = text.encode()[:-100] + b"\xff" + text.encode()[-100:]
+    refused = api.client.post("/fusebill/v1/BulkApi", content=broken, headers=headers)
+    assert refused.status_code == 400, refused.text
+    assert state(runtime, api.tenant.tenant_id) == before
+
+
 def test_bodies_the_reader_leaves_are_refused_in_the_same_words(api: Api, runtime: Runtime) -> None:
     before = state(runtime, api.tenant.tenant_id)
     good = {"customerId": 1, "amount": 5, "paymentMethod": "Check"}

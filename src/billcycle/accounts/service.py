@@ -39,10 +39,12 @@ from billcycle.ids import NUMBER_FORMATS
 from billcycle.ledger import service as ledger
 from billcycle.money import from_minor, normalize_currency
 from billcycle.paymentmethods import repository as payment_methods
+from billcycle.paymentmethods.inputs import AccountPaymentSetup
 from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.payments import repository as payments
 from billcycle.payments.models import Payment
 from billcycle.payments.statuses import SETTLED_STATUSES
+from billcycle.runtime import Runtime
 from billcycle.subscriptions.models import Subscription, SubscriptionRatePlan
 from billcycle.subscriptions.statuses import SubscriptionStatus
 from billcycle.tenancy.service import check_generation
@@ -420,6 +422,50 @@ def _insert_with_generated_number(
         if account is not None:
             return account
     raise RuleViolation("Could not allocate an account number.", resource=ACCOUNT)
+
+
+@dataclass(frozen=True, slots=True)
+class OneStatementCreate:
+    """An account create that :func:`create_in_one_statement` can write: the context
+    its rules ran in (the tenant's remembered clock; nothing read) and its rows."""
+
+    ctx: ServiceContext
+    rows: NewAccountRows
+
+
+def one_statement_create(
+    runtime: Runtime,
+    tenant_id: int,
+    org_ids: frozenset[int] | None,
+    data: NewAccount,
+    payment: AccountPaymentSetup,
+) -> OneStatementCreate | None:
+    """Whether an account create can be written as ONE statement
+    (:func:`create_in_one_statement`), and if so its context and rows; None when it
+    cannot, and the caller runs the ordinary unit of work. Only on PostgreSQL (the
+    statement is PostgreSQL's), only for an account without a payment method, default
+    method, gateway or autopay (those read and write other domains' rows, and a card may
+    be tokenized at a gateway), only while the tenant's clock is remembered
+    (``Runtime.remembered_context``: the rules then read nothing), and only when every
+    rule holds: a create that breaks one goes the ordinary way, which answers the error
+    after checking the caller's token. (Whether a reserved number is left is known only
+    when writing: :func:`create_in_one_statement` answers None then.)"""
+    if (
+        runtime.engine.dialect.name != "postgresql"
+        or payment.new_method is not None
+        or payment.default_method_id is not None
+        or payment.gateway_name not in (None, UNSET)
+        or data.auto_pay
+    ):
+        return None
+    ctx = runtime.remembered_context(tenant_id, org_ids)
+    if ctx is None:
+        return None
+    try:
+        rows = new_account_rows(ctx, data)
+    except DomainError:
+        return None
+    return OneStatementCreate(ctx, rows)
 
 
 async def create_in_one_statement(

@@ -36,6 +36,7 @@ from pydantic.alias_generators import to_camel
 from billcycle.accounts.payment_terms import PaymentTerm
 from billcycle.fusebill.query import MAX_ID
 from billcycle.fusebill.schemas.customers import Amount, FusebillResponse
+from billcycle.fusebill.schemas.names import fold_names
 
 # Fusebill's term names for billcycle's payment terms.
 TERM_BY_PAYMENT_TERM: dict[PaymentTerm, str] = {
@@ -93,13 +94,7 @@ class BillingSettingsRequest(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _fold_names(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        canonical = {
-            (field.alias or name).casefold(): field.alias or name
-            for name, field in cls.model_fields.items()
-        }
-        return {canonical.get(str(key).casefold(), key): value for key, value in data.items()}
+        return fold_names(cls.model_fields, data)
 
     def given(self, name: str) -> bool:
         """Whether the body carried ``name`` (null included)."""

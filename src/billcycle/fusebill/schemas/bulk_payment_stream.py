@@ -13,6 +13,7 @@ stores exactly as the general way does (the same check, the same compact encodin
 
 from __future__ import annotations
 
+import codecs
 import gc
 import json
 import re
@@ -113,87 +114,166 @@ def read(raw: bytes) -> BulkPaymentBody | None:
     records all in the stored form, else None (see the module's docstring)."""
     if _ENCODE is None or raw[:3] == b"\xef\xbb\xbf" or b"\x00" in raw[:4]:
         return None  # a BOM or UTF-16/32: the general way detects the encoding
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
     collecting = gc.isenabled()
     gc.disable()  # what the scanner builds holds no cycle; collections would only cost
     try:
-        return _read(text)
+        return _read(_Window(raw))
     except (_NotCommon, ValueError, IndexError, StopIteration, RecursionError):
-        return None
+        return None  # UnicodeDecodeError (not UTF-8) is a ValueError
     finally:
         if collecting:
             gc.enable()
+
+
+# The body is decoded a window at a time (session 9): the whole body decoded at once was
+# a second copy of it (a million records: ~150 MB of bytes, then ~150 MB of text) held
+# while every record was read. A token or record is read only with ``_AHEAD`` characters
+# (or the rest of the body) in the window, or again with a wider window when the
+# scanner ran into the window's end.
+_CHUNK = 1 << 20  # bytes decoded at a time
+_AHEAD = 1 << 16  # characters ahead of a record before it is read
+
+
+class _Window:
+    """The body's text from some point on, decoded as it is read (strict UTF-8: a body
+    that is not raises ``UnicodeDecodeError`` when its bad bytes are reached)."""
+
+    def __init__(self, raw: bytes) -> None:
+        self._raw = memoryview(raw)
+        self._fed = 0
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self.text = ""
+
+    def more(self) -> bool:
+        """Whether bytes remain to be decoded."""
+        return self._fed < len(self._raw)
+
+    def ahead(self, at: int, need: int) -> int:
+        """Makes the window hold at least ``need`` characters from ``at`` on (or the rest
+        of the body); answers ``at``'s index in the window as it then is."""
+        text = self.text
+        if len(text) - at >= need or not self.more():
+            return at
+        pieces, have = [text[at:]], len(text) - at
+        while have < need and self.more():
+            end = self._fed + max(_CHUNK, need - have)
+            piece = self._decoder.decode(self._raw[self._fed : end], end >= len(self._raw))
+            self._fed = min(end, len(self._raw))
+            pieces.append(piece)
+            have += len(piece)
+        self.text = "".join(pieces)
+        return 0
+
+    def next_char(self, at: int) -> tuple[str, int]:
+        """The first character at or after ``at`` that is not JSON whitespace, and its
+        index ('' and the window's end when only whitespace is left)."""
+        while True:
+            at = _skip(self.text, at)
+            if at < len(self.text) or not self.more():
+                return self.text[at : at + 1], at
+            at = self.ahead(at, _AHEAD)
+
+    def scan(self, read: Any, at: int) -> tuple[Any, int]:
+        """``read(text, at)`` (a scanner: the value at ``at`` and the index after it),
+        widening the window while the value may run past its end."""
+        need = _AHEAD
+        while True:
+            at = self.ahead(at, need)
+            try:
+                value, end = read(self.text, at)
+            except (StopIteration, ValueError):
+                if not self.more():
+                    raise
+            else:
+                if end < len(self.text) or not self.more():
+                    return value, end
+            need = 2 * max(need, len(self.text) - at)
 
 
 def _skip(text: str, at: int) -> int:
     return _WHITESPACE.match(text, at).end()  # type: ignore[union-attr]
 
 
-def _read(text: str) -> BulkPaymentBody | None:
-    at = _skip(text, 0)
-    if text[at] != "{":
+def _string_from(text: str, at: int) -> tuple[str, int]:
+    """A string token's value (``at``: its opening quote) and the index after it."""
+    return scanstring(text, at + 1)  # type: ignore[no-any-return]
+
+
+def _read(window: _Window) -> BulkPaymentBody | None:
+    char, at = window.next_char(0)
+    if char != "{":
         return None
-    at = _skip(text, at + 1)
+    char, at = window.next_char(at + 1)
     fields: dict[str, Any] = {}
     records: list[str] | None = None
-    if text[at] == "}":
+    if char == "}":
         return None
     while True:
-        if text[at] != '"':
+        if char != '"':
             return None
-        key, at = scanstring(text, at + 1)
-        at = _skip(text, at)
-        if text[at] != ":":
+        key, at = window.scan(_string_from, at)
+        char, at = window.next_char(at)
+        if char != ":":
             return None
-        at = _skip(text, at + 1)
+        char, at = window.next_char(at + 1)
         folded = key.casefold()
         if folded == "data":
-            if text[at] != "[":
+            if char != "[":
                 return None
-            records, at = _records(text, at + 1)
+            records, at = _records(window, at + 1)
         else:
-            fields[folded], at = _SCAN(text, at)
-        at = _skip(text, at)
-        if text[at] == ",":
-            at = _skip(text, at + 1)
-        elif text[at] == "}":
+            fields[folded], at = window.scan(_SCAN, at)
+        char, at = window.next_char(at)
+        if char == ",":
+            char, at = window.next_char(at + 1)
+        elif char == "}":
             break
         else:
             return None
-    if _skip(text, at + 1) != len(text) or records is None:
+    if window.next_char(at + 1)[0] != "" or records is None:
         return None
     return BulkPaymentBody(fields.get("accountuploadtype"), records)
 
 
-def _records(text: str, at: int) -> tuple[list[str], int]:
+def _records(window: _Window, at: int) -> tuple[list[str], int]:
     """The array's records from just after its ``[``, each in its stored form; and the
     index after its ``]``. Raises ``_NotCommon`` at the first record not in stored form."""
     records: list[str] = []
-    at = _skip(text, at)
-    if text[at] == "]":
+    char, at = window.next_char(at)
+    if char == "]":
         return records, at + 1
     scan, encode, check, keep, join = _SCAN, _ENCODE, stored_form, records.append, "".join
-    common, stored = _COMMON.match, _common
+    common, stored, more = _COMMON.match, _common, window.more
     assert encode is not None
+    text = window.text
+    # Past ``refill`` the window is widened before the next record is read.
+    refill = len(text) - _AHEAD if more() else len(text)
     while True:
+        if at > refill:
+            at = window.ahead(at, _AHEAD)
+            text = window.text
+            refill = len(text) - _AHEAD if more() else len(text)
         match = common(text, at)
         if match is not None:
             keep(stored(match))
             at = match.end()
         else:
-            item, at = scan(text, at)
+            item, at = window.scan(scan, at)
+            text = window.text
+            refill = len(text) - _AHEAD if more() else len(text)
             if not check(item):
                 raise _NotCommon
             keep(join(encode(item, 0)))
-        if text[at] != ",":
-            at = _skip(text, at)
-            if text[at] == "]":
+        if at >= len(text) or text[at] != ",":
+            char, at = window.next_char(at)
+            text = window.text
+            refill = len(text) - _AHEAD if more() else len(text)
+            if char == "]":
                 return records, at + 1
-            if text[at] != ",":
+            if char != ",":
                 raise _NotCommon
         at += 1
-        if text[at] != "{":
-            at = _skip(text, at)
+        if at >= len(text) or text[at] != "{":
+            char, at = window.next_char(at)
+            text = window.text
+            refill = len(text) - _AHEAD if more() else len(text)

@@ -33,6 +33,7 @@ from billcycle.fusebill.schemas.customers import (
     fusebill_date_timestamp,
     timestamp,
 )
+from billcycle.fusebill.schemas.names import fold_names
 from billcycle.ledger.models import LedgerEntry
 from billcycle.money import from_minor
 
@@ -54,13 +55,7 @@ class WriteOffRequest(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _fold_names(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        canonical = {
-            (field.alias or name).casefold(): field.alias or name
-            for name, field in cls.model_fields.items()
-        }
-        return {canonical.get(str(key).casefold(), key): value for key, value in data.items()}
+        return fold_names(cls.model_fields, data)
 
     @field_validator("amount", mode="before")
     @classmethod

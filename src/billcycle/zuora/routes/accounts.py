@@ -71,35 +71,25 @@ async def created_account(
 async def create_in_one_statement(
     request: Request, body: schemas.CreateAccountRequest, work: Units
 ) -> schemas.CreateAccountResponse | None:
-    """The account create whose rows are all written by ONE statement in autocommit, on
-    the event loop (``accounts.service.create_in_one_statement``: no writer thread, no
-    BEGIN or COMMIT), the request's audit event included: on PostgreSQL, for an account
-    without a payment method, gateway or autopay, whose tenant's clock is remembered and
-    for which this process holds a reserved number. None when the create is not such
-    (or its values break a rule: the ordinary unit of work then answers the error, the
-    token checked first); the caller then runs :func:`create_account`'s unit of work."""
-    runtime = work.runtime
+    """The account create written by ONE statement in autocommit on the event loop, the
+    request's audit event included, when ``accounts.service.one_statement_create`` says
+    it can be (its rules say when). None otherwise, or when the request has no token
+    client or riding audit row to write with it, or no reserved number is left: the
+    caller then runs :func:`create_account`'s unit of work (which also answers a broken
+    rule's error, the token checked first)."""
     client = work.client
-    if (
-        client is None
-        or runtime.engine.dialect.name != "postgresql"
-        or body.credit_card is not None
-        or body.payment_method is not None
-        or body.hpm_credit_card_payment_method_id is not None
-        or body.payment_gateway is not None
-        or body.auto_pay
-    ):
-        return None
     audit = riding_audit(request)
-    ctx = runtime.remembered_context(work.tenant_id, work.org_ids)
-    if audit is None or ctx is None:
+    if client is None or audit is None:
         return None
     try:
-        rows = service.new_account_rows(ctx, schemas.to_new_account(body))
+        data, payment = schemas.to_new_account(body), schemas.to_payment_setup(body)
     except DomainError:
         return None
+    plan = service.one_statement_create(work.runtime, work.tenant_id, work.org_ids, data, payment)
+    if plan is None:
+        return None
     account = await service.create_in_one_statement(
-        ctx, rows, loop_statements(runtime.engine), audit, client
+        plan.ctx, plan.rows, loop_statements(work.runtime.engine), audit, client
     )
     if account is None:
         return None
