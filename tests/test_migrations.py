@@ -135,9 +135,7 @@ def test_payment_run_tables_keep_room_for_in_place_updates_on_postgres(
         return
     migrate.upgrade(empty_database_url)
     assert _fillfactors(empty_database_url) == {"payment_run_data": "30", "payment_methods": "50"}
-    command.downgrade(
-        migrate.alembic_config(empty_database_url), "0038_payrec_fewer_index_entries"
-    )
+    command.downgrade(migrate.alembic_config(empty_database_url), "0038_payrec_fewer_index_entries")
     assert _fillfactors(empty_database_url) == {"payment_run_data": None, "payment_methods": None}
     migrate.upgrade(empty_database_url)
     assert _fillfactors(empty_database_url) == {"payment_run_data": "30", "payment_methods": "50"}
