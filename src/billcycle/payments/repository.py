@@ -116,7 +116,7 @@ def _json_columns(postgres: bool, count: int, integers: Sequence[int]) -> dict[s
 
 
 _ONCE = "WITH j AS {materialized} (SELECT key{columns} FROM json_each(:rows))"
-_COLUMN = re.compile(r"\{c(\d+)\}")
+_COLUMN = re.compile(r"\{c(\d+)\}", re.ASCII)
 
 
 def json_rows_once(postgres: bool, template: str, integers: Sequence[int]) -> dict[str, str]:
