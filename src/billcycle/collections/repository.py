@@ -606,15 +606,7 @@ def _overdue_statement(of_accounts: bool, keep: str, postgres: bool) -> Any:
     if keep == ALL:
         where.append(Invoice.account_id.in_(owing.scalar_subquery()))
         inner = (
-            select(
-                Invoice.id.label("id"),
-                Invoice.account_id.label("account_id"),
-                Invoice.invoice_number.label("number"),
-                Invoice.due_date.label("due_date"),
-                Invoice.currency.label("currency"),
-                Account.auto_pay.label("auto_pay"),
-                (Invoice.amount_minor - applied).label("balance_minor"),
-            )
+            select(*_overdue_columns(applied))
             .join(Account, Account.id == Invoice.account_id)
             .where(*where)
             .subquery()
@@ -692,15 +684,7 @@ def _overdue_statement(of_accounts: bool, keep: str, postgres: bool) -> Any:
             ),
         )
     kept = (
-        select(
-            Invoice.id.label("id"),
-            Invoice.account_id.label("account_id"),
-            Invoice.invoice_number.label("number"),
-            Invoice.due_date.label("due_date"),
-            Invoice.currency.label("currency"),
-            Account.auto_pay.label("auto_pay"),
-            (Invoice.amount_minor - applied).label("balance_minor"),
-        )
+        select(*_overdue_columns(applied))
         .join(Account, Account.id == Invoice.account_id)
         # (On SQLite ``+ 0``: the ids chosen lead, not the tenant's index.)
         .where(
@@ -713,6 +697,20 @@ def _overdue_statement(of_accounts: bool, keep: str, postgres: bool) -> Any:
 
 
 _OUT = ("id", "account_id", "number", "due_date", "currency", "auto_pay", "balance_minor")
+
+
+def _overdue_columns(applied: Any) -> tuple[Any, ...]:
+    """The columns an overdue invoice is read with (joined to its account), whichever
+    invoices a caller keeps; ``applied``: the invoice's applied sum."""
+    return (
+        Invoice.id.label("id"),
+        Invoice.account_id.label("account_id"),
+        Invoice.invoice_number.label("number"),
+        Invoice.due_date.label("due_date"),
+        Invoice.currency.label("currency"),
+        Account.auto_pay.label("auto_pay"),
+        (Invoice.amount_minor - applied).label("balance_minor"),
+    )
 
 
 def _out(columns: Any, postgres: bool) -> list[Any]:
