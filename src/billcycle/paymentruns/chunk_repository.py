@@ -203,6 +203,20 @@ def write_decided(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 _SETTLED = ", ".join(f"'{status.value}'" for status in sorted(SETTLED_STATUSES))
 
+# The records the four record-result statements below may write: the slice's records
+# without a result, nothing collected before (no unapplied payment applied to them),
+# something to collect. One text, so the SQLite and PostgreSQL forms cannot drift.
+_STILL_OPEN = """payment_run_data.tenant_id = :t AND payment_run_data.id IN ({ids})
+  AND payment_run_data.result IS NULL AND payment_run_data.transactions IS NULL
+  AND payment_run_data.amount_collected_minor = 0
+  AND payment_run_data.amount_to_collect_minor > 0"""
+
+
+def _still_open(record_ids: Sequence[int]) -> str:
+    """``_STILL_OPEN`` for these records (ids as integer literals)."""
+    return _STILL_OPEN.format(ids=", ".join(str(i) for i in sorted({int(i) for i in record_ids})))
+
+
 # What ``collect._finish`` writes for a record whose payment settled, when the record had
 # nothing collected before (no unapplied payment applied to it): Processed, the amount it
 # was to collect, one Payment transaction. Built by the database, JSON and all.
@@ -223,10 +237,7 @@ UPDATE payment_run_data SET
 FROM payments p
 WHERE p.id = payment_run_data.payment_id + 0 AND p.tenant_id + 0 = :t
   AND p.status IN ({settled})
-  AND payment_run_data.tenant_id = :t AND payment_run_data.id {ids}
-  AND payment_run_data.result IS NULL AND payment_run_data.transactions IS NULL
-  AND payment_run_data.amount_collected_minor = 0
-  AND payment_run_data.amount_to_collect_minor > 0
+  AND {still_open}
 RETURNING payment_run_data.id
 """
 
@@ -246,10 +257,7 @@ UPDATE payment_run_data SET
 FROM payments p
 WHERE p.id = payment_run_data.payment_id + 0 AND p.tenant_id + 0 = :t
   AND p.status = :error
-  AND payment_run_data.tenant_id = :t AND payment_run_data.id {ids}
-  AND payment_run_data.result IS NULL AND payment_run_data.transactions IS NULL
-  AND payment_run_data.amount_collected_minor = 0
-  AND payment_run_data.amount_to_collect_minor > 0
+  AND {still_open}
 RETURNING payment_run_data.id
 """
 
@@ -273,10 +281,7 @@ UPDATE payment_run_data SET
         'amount', payment_run_data.amount_to_collect_minor,
         'applied', payment_run_data.amount_to_collect_minor))::json,
     processed_at = :now
-WHERE payment_run_data.tenant_id = :t AND payment_run_data.id {ids}
-  AND payment_run_data.result IS NULL AND payment_run_data.transactions IS NULL
-  AND payment_run_data.amount_collected_minor = 0
-  AND payment_run_data.amount_to_collect_minor > 0
+WHERE {still_open}
   AND (SELECT p.status FROM payments p
        WHERE p.id = payment_run_data.payment_id AND p.tenant_id + 0 = :t) IN ({settled})
 RETURNING payment_run_data.id
@@ -297,10 +302,7 @@ UPDATE payment_run_data SET
         'amount', payment_run_data.amount_to_collect_minor,
         'applied', 0))::json,
     processed_at = :now
-WHERE payment_run_data.tenant_id = :t AND payment_run_data.id {ids}
-  AND payment_run_data.result IS NULL AND payment_run_data.transactions IS NULL
-  AND payment_run_data.amount_collected_minor = 0
-  AND payment_run_data.amount_to_collect_minor > 0
+WHERE {still_open}
   AND (SELECT p.status FROM payments p
        WHERE p.id = payment_run_data.payment_id AND p.tenant_id + 0 = :t) = :error
 RETURNING payment_run_data.id
@@ -332,10 +334,9 @@ def fail_records(
     if not record_ids:
         return set()
     postgres = is_postgres(session)
-    ids = sorted({int(i) for i in record_ids})
     statement = (_FAIL_RECORDS_POSTGRES if postgres else _FAIL_RECORDS).format(
         **_json_words(postgres),
-        ids="IN (" + ", ".join(str(i) for i in ids) + ")",
+        still_open=_still_open(record_ids),
         payment_type=TransactionType.PAYMENT.value,
     )
     result = session.execute(
@@ -363,11 +364,10 @@ def settle_records(
     if not record_ids:
         return set()
     postgres = is_postgres(session)
-    ids = sorted({int(i) for i in record_ids})
     statement = (_SETTLE_RECORDS_POSTGRES if postgres else _SETTLE_RECORDS).format(
         **_json_words(postgres),
         settled=_SETTLED,
-        ids="IN (" + ", ".join(str(i) for i in ids) + ")",
+        still_open=_still_open(record_ids),
         payment_type=TransactionType.PAYMENT.value,
     )
     result = session.execute(
