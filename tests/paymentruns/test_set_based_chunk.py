@@ -32,6 +32,7 @@ from tests.paymentruns.helpers import (
     customer,
     default_gateway,
     payments_of,
+    read,
     records,
     run_to_end,
     set_failures,
@@ -167,8 +168,15 @@ def _collect(
             )
         )
     progress = run["progress"]
+    # The run's summary (counts and totals per currency) as the API answers it.
+    summary = {
+        k: v
+        for k, v in read(api, f"/{run['id']}/summary").items()
+        if k not in ("paymentRunId", "paymentRunNumber", "id", "number")
+    }
     return {
         "status": run["status"],
+        "summary": summary,
         "progress": {k: v for k, v in progress.items() if not k.startswith("chunks")},
         "records": found,
         "payments": payments,
@@ -252,9 +260,9 @@ def test_the_staged_settle_records_every_answer_as_one_by_one_does(
         staged.append(len(found))
         return found
 
-    def counted_slice(ctx: Any, charges: Any, answers: Any, **kwargs: Any) -> None:
+    def counted_slice(ctx: Any, charges: Any, answers: Any, **kwargs: Any) -> Any:
         staged.append(len(charges))
-        real_slice(ctx, charges, answers, **kwargs)
+        return real_slice(ctx, charges, answers, **kwargs)
 
     # The reference: the row-by-row chunk, each answer recorded on its own, and the
     # failed records' results written row by row from the outcomes (``collect._finish``).

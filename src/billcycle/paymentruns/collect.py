@@ -50,6 +50,8 @@ from billcycle.paymentruns import repository as repo
 from billcycle.paymentruns import setbased
 from billcycle.paymentruns.models import PaymentRun, PaymentRunData
 from billcycle.paymentruns.statuses import (
+    DECLINED_CODE,
+    DECLINED_MESSAGE,
     PaymentRunStatus,
     RecordError,
     RecordResult,
@@ -66,11 +68,6 @@ from billcycle.runtime import Runtime
 from billcycle.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
-
-
-# A failed payment's record when the gateway gave no code or message.
-DECLINED_CODE = "Declined"
-DECLINED_MESSAGE = "The gateway declined the charge."
 
 
 class ChunkTakenOver(Conflict):
@@ -687,14 +684,17 @@ def _finish(ctx: ServiceContext, begun: Begun, sent: Sent | Sequence[ChargeAnswe
         for t in (EventType.PAYMENT_PROCESSED, EventType.PAYMENT_FAILED)
         if webhooks.subscribed(ctx, t)
     )
+    recorded: dict[int, str] = {}
     if begun.run_slice is not None and sent.staged is not None:
-        charging.finish_run_slice(ctx, begun.run_slice, sent.staged, outcome_events=wanted)
+        recorded = charging.finish_run_slice(
+            ctx, begun.run_slice, sent.staged, outcome_events=wanted
+        )
     answers = sent.answers
     outcomes = charging.finish_charges(ctx, answers, outcome_events=wanted) if answers else []
     by_payment = {o.payment_id: o for o in outcomes if o.payment_id is not None}
     ids = [i for group in begun.groups for i in group] + begun.resumed
     if begun.run_slice is not None:
-        ids += begun.run_slice.records
+        ids += _slice_results(begun.run_slice, recorded or {}, counts)
     if not ids:
         return counts
     now = ctx.clock.now()
@@ -769,6 +769,30 @@ def _finish(ctx: ServiceContext, begun: Begun, sent: Sent | Sequence[ChargeAnswe
         )
     repo.write_results(ctx.session, results)
     return counts
+
+
+def _slice_results(
+    run_slice: charging.RunSlice, recorded: dict[int, str], counts: Counts
+) -> list[int]:
+    """The set-based slice's records: those whose payment this finish recorded
+    (``recorded``: its staged kind by payment id) are counted, and nothing is written
+    for them: each names its payment (the claim), had nothing collected before and
+    something to collect, so its result is its payment's, derived when read
+    (``service.records``, ``repository.summary_totals``: Processed with the amount it
+    was to collect, or Error with the gateway's words, exactly what
+    ``chunk_repository.settle_records`` / ``fail_records`` would write; one still
+    Processing shows that, as it always did). Returns the others (payments the
+    reconciler settled meanwhile), for the finish below."""
+    rest: list[int] = []
+    for record_id, payment_id in zip(run_slice.records, run_slice.payment_ids, strict=True):
+        kind = recorded.get(payment_id)
+        if kind == "A":
+            counts.processed += 1
+        elif kind == "F":
+            counts.failed += 1
+        elif kind is None:
+            rest.append(record_id)
+    return rest
 
 
 def _payment_tx(record: Any, status: str) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from billcycle.paymentmethods.statuses import PaymentMethodStatus
 from billcycle.paymentruns.models import PaymentRun, PaymentRunData
 from billcycle.paymentruns.statuses import PaymentRunStatus, RecordResult
 from billcycle.payments.models import Payment, PendingApplication
+from billcycle.payments.statuses import SETTLED_STATUSES, PaymentStatus
 from billcycle.tenancy.repository import sandbox_tenant_ids
 
 _run = PaymentRun.__table__.c
@@ -669,30 +670,63 @@ class CurrencyTotals:
 
 
 def summary_totals(session: Session, tenant_id: int, run_id: int) -> list[CurrencyTotals]:
-    """Per currency, in one grouped query over the run's records."""
-    to_collect = func.coalesce(_data.amount_to_collect_minor, _data.amount_minor, 0)
-    is_error = _data.result == RecordResult.ERROR
-    unprocessed = or_(_data.result.is_(None), _data.amount_collected_minor < to_collect)
+    """Per currency, in one grouped query over the run's records. A record with no
+    result written counts as its payment's outcome (what ``service.records`` shows):
+    settled, Processed with the amount it was to collect; Error, an error; else open."""
+    settled = [status.value for status in sorted(SETTLED_STATUSES)]
+    # The record's payment, looked up only for records with no result written.
+    paid = (
+        select(_pay.status)
+        .where(_pay.id == _data.payment_id, _pay.tenant_id == tenant_id)
+        .scalar_subquery()
+    )
+    status = case((and_(_data.result.is_(None), _data.payment_id.is_not(None)), paid), else_=None)
+    inner = (
+        select(
+            _data.currency.label("currency"),
+            _data.amount_to_collect_minor.label("to_collect_minor"),
+            _data.amount_minor.label("amount_minor"),
+            _data.amount_collected_minor.label("collected_minor"),
+            _data.result.label("result"),
+            status.label("payment_status"),
+        )
+        .where(_data.tenant_id == tenant_id, _data.payment_run_id == run_id)
+        .subquery()
+    )
+    d = inner.c
+    derived_settled = d.payment_status.in_(settled)
+    result = case(
+        (d.result.is_not(None), d.result),
+        (derived_settled, RecordResult.PROCESSED.value),
+        (d.payment_status == PaymentStatus.ERROR.value, RecordResult.ERROR.value),
+        else_=None,
+    )
+    collected = case(
+        (derived_settled, func.coalesce(d.to_collect_minor, d.collected_minor)),
+        else_=d.collected_minor,
+    )
+    to_collect = func.coalesce(d.to_collect_minor, d.amount_minor, 0)
+    is_error = result == RecordResult.ERROR.value
+    unprocessed = or_(result.is_(None), collected < to_collect)
     rows = session.execute(
         select(
-            _data.currency,
+            d.currency,
             func.count(),
             func.sum(to_collect),
-            func.sum(case((_data.result == RecordResult.PROCESSED, to_collect), else_=0)),
+            func.sum(case((result == RecordResult.PROCESSED.value, to_collect), else_=0)),
             func.sum(case((is_error, 1), else_=0)),
             func.sum(case((is_error, to_collect), else_=0)),
             func.sum(case((and_(~is_error, unprocessed), 1), else_=0)),
             func.sum(
                 case(
-                    (and_(~is_error, unprocessed), to_collect - _data.amount_collected_minor),
+                    (and_(~is_error, unprocessed), to_collect - collected),
                     else_=0,
                 )
             ),
-            func.sum(_data.amount_collected_minor),
+            func.sum(collected),
         )
-        .where(_data.tenant_id == tenant_id, _data.payment_run_id == run_id)
-        .group_by(_data.currency)
-        .order_by(_data.currency)
+        .group_by(d.currency)
+        .order_by(d.currency)
     ).all()
     return [CurrencyTotals(r[0], *(int(v or 0) for v in r[1:])) for r in rows]
 

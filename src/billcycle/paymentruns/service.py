@@ -538,8 +538,11 @@ class RecordView:
     record: PaymentRunData
     account_number: str | None
     invoice_number: str | None
-    # The status of the record's payment while the record has no result yet.
+    # The status, gateway code and message of the record's payment while the record has
+    # no result written: its result is its payment's (``collect._slice_results``).
     payment_status: str | None = None
+    payment_code: str | None = None
+    payment_message: str | None = None
 
 
 def records(
@@ -561,7 +564,7 @@ def records(
             r,
             accounts.get(r.account_id),
             invoices.get(r.invoice_id),
-            waiting[r.payment_id][0] if r.payment_id in waiting else None,
+            *(waiting.get(r.payment_id) or (None, None, None)),  # type: ignore[arg-type]
         )
         for r in page
     ], more

@@ -18,6 +18,11 @@ class PaymentRunStatus(StrEnum):
     CANCELED = "Canceled"
 
 
+# A failed payment's record when the gateway gave no code or message.
+DECLINED_CODE = "Declined"
+DECLINED_MESSAGE = "The gateway declined the charge."
+
+
 class RecordResult(StrEnum):
     """A payment_run_data row's outcome (Zuora's ``result``)."""
 

@@ -822,7 +822,7 @@ def finish_run_slice(
     outcome_events: Container[EventType] = frozenset(
         {EventType.PAYMENT_PROCESSED, EventType.PAYMENT_FAILED}
     ),
-) -> None:
+) -> dict[int, str]:
     """Phase 3 for a :class:`RunSlice`: its staged answers settled as ONE set, as
     :func:`_settle_staged` settles a slice of :class:`ChargeAnswer` (Processed with the
     money received and applied as far as each invoice still owes, or Error, or still
@@ -830,10 +830,11 @@ def finish_run_slice(
     payment id order), then collections told of the settled ones and the outcome events
     of the kinds in ``outcome_events`` (the kinds a tenant's endpoint subscribes to).
     A payment no longer Processing (the reconciler settled it meanwhile) is left as it
-    is."""
+    is. Returns the staged kind of each payment it recorded (A approved, F failed, P
+    still Processing), by payment id; one it left out is not there."""
     count = len(charges)
     if not count:
-        return
+        return {}
     source = EntrySource.API.value
     rows = [
         [pid, kind, message, code, transaction, category, state, invoice, source]
@@ -858,7 +859,7 @@ def finish_run_slice(
         key=charges.payment_ids.__getitem__,
     )
     if not order:
-        return
+        return {}
     staged = [rows[i] for i in order]
     # One JSON array the settle's statements and collections' events all read.
     staged_json = json.dumps(staged, separators=(",", ":"))
@@ -914,6 +915,7 @@ def finish_run_slice(
             ids = [row[0] for row in staged if row[1] == kind]
             if ids:
                 events.emit_payment_outcomes(ctx, event_type, ids)
+    return {row[0]: row[1] for row in staged}
 
 
 # Every column a payment begun as a set is written with (one executemany needs the same
