@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billcycle.db.base import Base, TenantScoped, Timestamps
@@ -78,13 +78,17 @@ class CollectionEvent(TenantScoped, Base):
     __table_args__ = (
         Index("ix_collection_events_account", "tenant_id", "account_id", "id"),
         # The type and business day too: "attempted on or after day D?" (the overdue
-        # read) and an invoice's latest attempt are answered from the index.
+        # read) and an invoice's latest attempt are answered from the index. Only events
+        # that name an invoice (a payment's outcome event names none: one a payment of a
+        # run; migration 0040); the queries say ``invoice_id IS NOT NULL``.
         Index(
             "ix_collection_events_invoice_type_day",
             "invoice_id",
             "tenant_id",
             "event_type",
             "business_date",
+            sqlite_where=text("invoice_id IS NOT NULL"),
+            postgresql_where=text("invoice_id IS NOT NULL"),
         ),
     )
 

@@ -662,6 +662,7 @@ def _overdue_statement(of_accounts: bool, keep: str, postgres: bool) -> Any:
             select(CollectionEvent.id)
             .where(
                 CollectionEvent.invoice_id == candidate.id,
+                CollectionEvent.invoice_id.is_not(None),  # the index's condition
                 CollectionEvent.tenant_id == tenant_id,
                 CollectionEvent.event_type == CollectionEventType.ATTEMPT.value,
                 CollectionEvent.business_date >= _attempted_since(postgres, candidate.due_date),
@@ -816,6 +817,7 @@ _LAST_ATTEMPTS = _by_dialect(
             CollectionEvent.tenant_id == bindparam("tenant_id"),
             CollectionEvent.event_type == CollectionEventType.ATTEMPT.value,
             CollectionEvent.invoice_id.in_(_id_list(postgres, "ids")),
+            CollectionEvent.invoice_id.is_not(None),  # the index's condition
         )
         .group_by(CollectionEvent.invoice_id)
     )

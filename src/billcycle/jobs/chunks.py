@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from billcycle.db.bulk import is_postgres
@@ -132,16 +133,30 @@ def claim_next(
     return ClaimedChunk(*row) if row is not None else None
 
 
+# The renewal as a Core statement built once: a payment run renews its chunk's lease in
+# each of its slices' units of work (two a slice). As ``update(WorkChunk)`` on the ORM
+# session it was an ORM-enabled UPDATE, built, synchronised with the session (RETURNING
+# the matched ids) and compiled each time: ~0.5-1 ms of the worker's CPU a renewal, where
+# SQLite's own work is ~0.07 ms.
+_EXTEND_LEASE = (
+    update(cast(Table, WorkChunk.__table__))
+    .where(
+        _c.id == bindparam("chunk_id"),
+        _c.claimed_by == bindparam("worker"),
+        _c.status == CLAIMED,
+    )
+    .values(lease_until=bindparam("until"))
+)
+
+
 def extend_lease(
     session: Session, chunk_id: int, *, worker: str, now: datetime, lease: timedelta
 ) -> bool:
     """Tenant: ``chunk_id`` is a chunk this worker claimed; the chunk carries its tenant."""
-    result = session.execute(
-        update(WorkChunk)
-        .where(_c.id == chunk_id, _c.claimed_by == worker, _c.status == CLAIMED)
-        .values(lease_until=now + lease)
+    result = session.connection().execute(
+        _EXTEND_LEASE, {"chunk_id": chunk_id, "worker": worker, "until": now + lease}
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
 
 
 def complete(session: Session, chunk_id: int, *, worker: str, now: datetime) -> bool:
