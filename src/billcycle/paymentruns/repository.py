@@ -674,13 +674,9 @@ def summary_totals(session: Session, tenant_id: int, run_id: int) -> list[Curren
     result written counts as its payment's outcome (what ``service.records`` shows):
     settled, Processed with the amount it was to collect; Error, an error; else open."""
     settled = [status.value for status in sorted(SETTLED_STATUSES)]
-    # The record's payment, looked up only for records with no result written.
-    paid = (
-        select(_pay.status)
-        .where(_pay.id == _data.payment_id, _pay.tenant_id == tenant_id)
-        .scalar_subquery()
-    )
-    status = case((and_(_data.result.is_(None), _data.payment_id.is_not(None)), paid), else_=None)
+    # The record's payment, joined only for records with no result written (one join:
+    # as a scalar subquery PostgreSQL evaluated it at each of its references, ~16 s for
+    # 100,000 records against 0.2 s).
     inner = (
         select(
             _data.currency.label("currency"),
@@ -688,7 +684,17 @@ def summary_totals(session: Session, tenant_id: int, run_id: int) -> list[Curren
             _data.amount_minor.label("amount_minor"),
             _data.amount_collected_minor.label("collected_minor"),
             _data.result.label("result"),
-            status.label("payment_status"),
+            _pay.status.label("payment_status"),
+        )
+        .select_from(
+            PaymentRunData.__table__.outerjoin(
+                Payment.__table__,
+                and_(
+                    _pay.id == _data.payment_id,
+                    _data.result.is_(None),
+                    _pay.tenant_id == tenant_id,
+                ),
+            )
         )
         .where(_data.tenant_id == tenant_id, _data.payment_run_id == run_id)
         .subquery()
