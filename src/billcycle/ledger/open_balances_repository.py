@@ -706,50 +706,26 @@ ON CONFLICT (tenant_id, currency, bucket, account_id) DO UPDATE SET
 
 
 # PostgreSQL: both summaries in ONE statement (the balances read once, not once per
-# upsert): the account rows' changes grouped (``x``), upserted in key order by a
-# data-modifying step (``a``), the date rows' changes grouped and returned, to be written
-# at the unit's commit (``_DEFERRED``).
+# upsert): the account rows upserted by a data-modifying step, the date rows' changes
+# grouped and returned, to be written at the unit's commit (``_DEFERRED``).
 #
-# A row the change empties is deleted (``g``), not updated to zero: an update wrote a
-# new version of the row and, its balance being indexed, an entry in both its indexes
-# (a payment run empties two rows a payment). The upsert still takes every row, in key
-# order: one it would empty it locks and leaves (its ``WHERE``), so the delete, which
-# runs after it (it reads ``a``'s count first), waits for no row lock, and the rows are
-# locked in the one order every writer takes. The delete finds each row by its primary
-# key (nested loop over ``x``); a row a concurrent unit changed since the statement's
-# snapshot is judged again at its latest version (PostgreSQL re-checks the ``WHERE`` of
-# a ``DELETE`` on a row updated since), the version the upsert judged.
-_MOVED_CHANGES = """, x AS MATERIALIZED (
-    SELECT currency, bucket, account_id, SUM(moved) AS moved, SUM(crossed) AS crossed
-    FROM (
-        SELECT currency, CASE WHEN due_date >= :d0 THEN 0 WHEN due_date >= :d30 THEN 1
-                          WHEN due_date >= :d60 THEN 2 WHEN due_date >= :d90 THEN 3
-                          ELSE 4 END AS bucket, account_id, moved, crossed FROM m
-        UNION ALL
-        SELECT currency, {all_bucket} AS bucket, account_id, moved, crossed FROM m
-    ) y
-    GROUP BY currency, bucket, account_id HAVING SUM(moved) <> 0 OR SUM(crossed) <> 0
-), a AS (
-    INSERT INTO open_account_balances
-        (tenant_id, currency, bucket, account_id, balance_minor, invoices)
-    SELECT :t, currency, bucket, account_id, moved, crossed FROM x
-    ORDER BY currency, bucket, account_id
-    ON CONFLICT (tenant_id, currency, bucket, account_id) DO UPDATE SET
-        balance_minor = open_account_balances.balance_minor + excluded.balance_minor,
-        invoices = open_account_balances.invoices + excluded.invoices
-    WHERE open_account_balances.balance_minor + excluded.balance_minor <> 0
-       OR open_account_balances.invoices + excluded.invoices <> 0
-    RETURNING 1
-), g AS (
-    DELETE FROM open_account_balances o USING x
-    WHERE (SELECT COUNT(*) FROM a) >= 0
-      AND o.tenant_id = :t AND o.currency = x.currency AND o.bucket = x.bucket
-      AND o.account_id = x.account_id
-      AND o.balance_minor + x.moved = 0 AND o.invoices + x.crossed = 0
+# Rows a slice empties stay at zero here, and the balances come from the ledger even
+# with ``each_owed``: both SQLite's shortcuts read ``open_account_balances`` by key
+# through the planner, and with the table's statistics taken while it was empty (a
+# bench's fresh tenant) PostgreSQL tied the primary key with
+# ``ix_open_account_balances_largest`` and read the whole bucket for each key (20 s
+# slices at 100k; docs/benchmarks.md, "AR summaries in a payment run (session 10,
+# arsum)"). The upsert's arbiter is the primary key by construction.
+_MOVED_CHANGES = (
+    """, a AS (
+"""
+    + _MOVED_ACCOUNTS.strip()
+    + """
 )
 SELECT currency, due_date, SUM(moved), SUM(crossed) FROM m
 GROUP BY currency, due_date HAVING SUM(moved) <> 0 OR SUM(crossed) <> 0
 """
+)
 
 
 # SQLite: the balances read once (``b``) into the connection's TEMP table, one row an
@@ -837,8 +813,9 @@ def entries_applied_many(
 
     ``each_owed``: every invoice of ``applied`` owed more than zero before these entries
     (a staged settle's applications: each the least of what was asked and the invoice's
-    balance, only those above zero). The balance of an invoice that is its account's only
-    open one in the currency is then read from the account's ALL row, not the ledger."""
+    balance, only those above zero). SQLite then reads the balance of an invoice that is
+    its account's only open one in the currency from the account's ALL row, not the
+    ledger, and deletes the rows such an invoice's payment empties."""
     if not applied:
         return
     per_invoice: dict[int, int] = {}
@@ -865,7 +842,7 @@ def entries_applied_many(
             "plus": "+ 0",
             "materialized": SQLITE_MATERIALIZED,
         }
-    if each_owed:
+    if each_owed and not postgres:  # PostgreSQL: see _MOVED_CHANGES
         parts["after"] = _AFTER_OWNER.format(ledger=_AFTER_LEDGER)
         parts["fast"] = _FAST
         parts["owner"] = _OWNER.format(all_bucket=ALL)
