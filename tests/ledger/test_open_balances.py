@@ -45,6 +45,7 @@ KINDS = (
     "batch",  # record_entries: a payment run's chunk of applications
     "tick",  # the business date moves (forward or back; past 30 days: a recount)
     "age",  # the account buckets aged to the business date, between writes
+    "slice",  # a payment run's slice: entries_applied_many(each_owed=True), invoices owing
 )
 operation = st.tuples(
     st.sampled_from(KINDS),
@@ -157,6 +158,9 @@ def _apply(world: World, kind: str, pick: int, value: int, offset: int) -> None:
                 world.paid[invoice.id] = world.paid.get(invoice.id, 0) + share
         ledger.record_entries(ctx, entries)
         return
+    if kind == "slice":
+        _slice(world, pick, value)
+        return
     invoice = world.pick(pick)
     if invoice is None:
         return
@@ -190,6 +194,29 @@ def _apply(world: World, kind: str, pick: int, value: int, offset: int) -> None:
     )
     if kind == "pay":
         world.paid[invoice.id] = world.paid.get(invoice.id, 0) + share
+
+
+def _slice(world: World, pick: int, value: int) -> None:
+    """A payment run's slice: applications to invoices that owe something (a share of the
+    balance, all of it, or more: an over-payment), one invoice sometimes twice, written
+    as rows, then ONE ``entries_applied_many(..., each_owed=True)``."""
+    applied: list[tuple[Invoice, int]] = []
+    for n, invoice in enumerate(world.invoices[pick % 2 :: 2]):
+        if world._status(invoice) != "Posted":
+            continue
+        balance = world.balance(invoice)
+        if balance <= 0:
+            continue
+        way = (value + n) % 4
+        amount = balance if way == 0 else balance + 1_00 if way == 1 else _share(balance, value)
+        applied.append((invoice, amount))
+        if way == 3:
+            applied.append((invoice, 1))  # the same invoice twice in the slice
+    if not applied:
+        return
+    _settle_as_a_slice(world.ctx, applied, each_owed=True)
+    for invoice, amount in applied:
+        world.paid[invoice.id] = world.paid.get(invoice.id, 0) + amount
 
 
 def _by_account(ctx: ServiceContext) -> dict[tuple[str, int], dict[int, tuple[int, int]]]:
@@ -542,10 +569,13 @@ def _account_rows(ctx: ServiceContext) -> dict[tuple[str, int, int], tuple[int, 
     }
 
 
-def _settle_as_a_slice(ctx: ServiceContext, applied: list[tuple[Invoice, int]]) -> None:
+def _settle_as_a_slice(
+    ctx: ServiceContext, applied: list[tuple[Invoice, int]], *, each_owed: bool = False
+) -> None:
     """What a payment run's staged settle does: the slice's entries written as rows, then
     the summaries moved by ONE ``entries_applied_many`` call (a negative amount takes
-    money back, as a reversal would)."""
+    money back, as a reversal would; ``each_owed``: every invoice owed before, as the
+    settle's applications)."""
     for invoice, amount in applied:
         ctx.session.add(
             LedgerEntry(
@@ -562,7 +592,10 @@ def _settle_as_a_slice(ctx: ServiceContext, applied: list[tuple[Invoice, int]]) 
         )
     ctx.session.flush()
     open_balances.entries_applied_many(
-        ctx.session, ctx.tenant_id, [(invoice.id, amount) for invoice, amount in applied]
+        ctx.session,
+        ctx.tenant_id,
+        [(invoice.id, amount) for invoice, amount in applied],
+        each_owed=each_owed,
     )
 
 
@@ -621,3 +654,110 @@ def test_a_slice_that_empties_account_rows_keeps_the_summaries_exact(
     with runtime.service_context(tenant.tenant_id) as ctx:
         _settle_as_a_slice(ctx, [(usd_old, -25_00)])
     check({("USD", 2, usd): (25_00, 1), ("USD", open_balances.ALL, usd): (25_00, 1)})
+
+
+def _one_account(ctx: ServiceContext, dues: list[tuple[int, int]]) -> list[Invoice]:
+    """A USD account with posted invoices of (cents, due offset from JAN)."""
+    billed = make_subscription(ctx, make_account(ctx, currency="USD"))
+    return [
+        make_invoice(
+            ctx,
+            billed.account,
+            [monthly(billed.charge, date(2026, n + 1, 1), str(Decimal(cents) / 100))],
+            status="Posted",
+            invoice_date=JAN,
+            due_date=JAN + timedelta(days=offset),
+        )
+        for n, (cents, offset) in enumerate(dues)
+    ]
+
+
+def test_slices_of_owed_invoices_delete_emptied_accounts_and_stay_exact(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    """``entries_applied_many(..., each_owed=True)`` (a payment run's settle) reads the
+    balance of an account's only open invoice from its ALL row: slice after slice, an
+    account paid in full has both its rows deleted (no zero row left), one paid in part
+    (twice in one slice) and one owing on two invoices (the ledger read) stay exact, the
+    buckets moved between slices, a rolled back slice leaves everything as it was, and
+    an over-payment empties the account too."""
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        (full,) = _one_account(ctx, [(100_00, -40)])  # 31-60 days past due at JAN
+        (part,) = _one_account(ctx, [(80_00, 0)])  # current
+        old, new = _one_account(ctx, [(50_00, -100), (60_00, 10)])  # 90+ and current
+        (twice,) = _one_account(ctx, [(70_00, -20)])  # 1-30
+        open_balances.age_to(ctx.session, ctx.tenant_id, JAN)
+    a, b, c, d = (i.account_id for i in (full, part, old, twice))
+    all_ = open_balances.ALL
+
+    def check(expected: dict[tuple[str, int, int], tuple[int, int]], *gone: int) -> None:
+        """``gone``: accounts whose only open invoice was emptied: on SQLite no row is
+        left, not even at zero (PostgreSQL, and the ledger-read path, keep zero rows)."""
+        with runtime.service_context(tenant.tenant_id) as ctx:
+            assert open_balances.differences(ctx.session, ctx.tenant_id) == []
+            assert open_balances.account_differences(ctx.session, ctx.tenant_id) == []
+            stored = _account_rows(ctx)
+            assert {k: v for k, v in stored.items() if v != (0, 0)} == expected
+            if ctx.session.get_bind().dialect.name == "sqlite":
+                assert [k for k in stored if k[2] in gone] == []
+            drilled = _drilled(ctx, "USD", None, True)
+            assert {r[0]: (r[3], r[4]) for r in drilled} == {
+                account: v for (_c, bucket, account), v in expected.items() if bucket == all_
+            }
+
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        _settle_as_a_slice(
+            ctx,
+            [(full, 100_00), (part, 30_00), (old, 50_00), (twice, 30_00), (twice, 30_00)],
+            each_owed=True,
+        )
+    check(
+        {
+            ("USD", 0, b): (50_00, 1),
+            ("USD", all_, b): (50_00, 1),
+            ("USD", 0, c): (60_00, 1),
+            ("USD", all_, c): (60_00, 1),
+            ("USD", 1, d): (10_00, 1),
+            ("USD", all_, d): (10_00, 1),
+        },
+        a,
+    )
+    # Forty days on: the part-paid invoices are 31-60 days past due, the current one 1-30.
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        open_balances.age_to(ctx.session, ctx.tenant_id, JAN + timedelta(days=40))
+    check(
+        {
+            ("USD", 2, b): (50_00, 1),
+            ("USD", all_, b): (50_00, 1),
+            ("USD", 1, c): (60_00, 1),
+            ("USD", all_, c): (60_00, 1),
+            ("USD", 2, d): (10_00, 1),
+            ("USD", all_, d): (10_00, 1),
+        }
+    )
+    try:
+        with runtime.service_context(tenant.tenant_id) as ctx:
+            _settle_as_a_slice(ctx, [(part, 50_00), (new, 60_00)], each_owed=True)
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    check(
+        {
+            ("USD", 2, b): (50_00, 1),
+            ("USD", all_, b): (50_00, 1),
+            ("USD", 1, c): (60_00, 1),
+            ("USD", all_, c): (60_00, 1),
+            ("USD", 2, d): (10_00, 1),
+            ("USD", all_, d): (10_00, 1),
+        }
+    )
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        _settle_as_a_slice(ctx, [(part, 50_00), (new, 60_00), (twice, 25_00)], each_owed=True)
+    check({}, a, b, c, d)
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        (again,) = _one_account(ctx, [(40_00, 5)])
+    check({("USD", 2, again.account_id): (40_00, 1), ("USD", all_, again.account_id): (40_00, 1)})
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        _settle_as_a_slice(ctx, [(again, 55_00)], each_owed=True)  # 15.00 over
+    check({}, again.account_id)
+    assert _stored(runtime, tenant.tenant_id) == []

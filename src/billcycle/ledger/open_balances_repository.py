@@ -122,7 +122,12 @@ AccountKey = tuple[str, int, int]  # (currency, bucket, account id)
 
 class OpenAccountBalance(Base):
     """The positive balances of an account's posted invoices in one currency and aging
-    bucket (counted at the tenant's ``OpenBalanceAging.as_of``), or in all (:data:`ALL`)."""
+    bucket (counted at the tenant's ``OpenBalanceAging.as_of``), or in all (:data:`ALL`).
+
+    ``tenant_id`` references no tenant row (``0041_arsum_account_balances_lean``): SQLite
+    looked the tenant up for every row deleted or inserted with foreign keys on (~0.7 µs
+    a row; two rows a payment of a payment run). A tenant is deleted only once it holds no
+    business data (``tenancy.management_repository.tenant_has_data`` asks this table)."""
 
     __tablename__ = "open_account_balances"
     __table_args__ = (
@@ -137,9 +142,7 @@ class OpenAccountBalance(Base):
         {"sqlite_with_rowid": False},
     )
 
-    tenant_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
-    )
+    tenant_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     currency: Mapped[str] = mapped_column(String(3), primary_key=True)
     bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     account_id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -633,25 +636,31 @@ def balances_moved(
     _upsert_accounts(session, tenant_id, _per_account(as_of, accounts))
 
 
-# :func:`entries_applied` in two statements for many applications at once (a payment
-# run's slice), from ONE JSON array of [invoice_id, amount]: the touched posted
-# invoices' balances read now (after the entries), each one's move and zero crossing,
-# summed per (currency, due date) and per (currency, bucket, account) with the ALL
-# rows, upserted in key order. {rows}/{invoice}/{amount} read the array.
+# :func:`entries_applied` for many applications at once (a payment run's slice), from ONE
+# JSON array of [invoice_id, amount]: the touched posted invoices' balances read now
+# (after the entries), each one's move and zero crossing, summed per (currency, due
+# date) and per (currency, bucket, account) with the ALL rows, upserted in key order.
+# {rows}/{invoice}/{amount} read the array, one element an invoice (summed in Python:
+# a GROUP BY of the array cost SQLite ~0.5 µs an application).
 #
 # Each invoice's balance is read ONCE, in its own materialized step (``b``): inlined, the
 # correlated sum was a subplan evaluated for every reference to it (eight a row on
 # PostgreSQL: 27,000 buffer reads for a slice of 1,000 invoices instead of 6,000).
+#
+# {after} is that balance: the ledger summed (:data:`_AFTER_LEDGER`) or, when every
+# invoice of the array owed something before its entries (``each_owed``), first the
+# account's ALL row (:data:`_AFTER_OWNER`): an account owing in the currency on ONE
+# invoice (``invoices = 1``) owes on the one it was just paid on, so that invoice owed
+# the row's balance and now owes it less what was applied; ``fast`` marks those (their
+# bucket row held the same balance and count). Most accounts of a payment run owe one
+# invoice: the ledger is then not read at all (the row is one primary-key look-up).
 _MOVED = """
 WITH b AS {materialized} (
-    SELECT i.currency, i.due_date, i.account_id, d.amount,
-           i.amount_minor - COALESCE((
-               SELECT SUM(l.amount_minor) FROM ledger_entries l
-               WHERE l.invoice_id = i.id AND l.tenant_id = :t), 0) AS after
-    FROM (SELECT {invoice} AS invoice_id, SUM({amount}) AS amount
-          FROM {rows} GROUP BY {invoice}) d
+    SELECT i.currency, i.due_date, i.account_id, d.amount, {after} AS after, {fast} AS fast
+    FROM (SELECT {invoice} AS invoice_id, {amount} AS amount FROM {rows}) d
     JOIN invoices i ON i.id = d.invoice_id AND i.tenant_id {plus} = :t
      AND i.status = :posted
+    {owner}
 ), m AS (
     SELECT b.currency, b.due_date, b.account_id,
            {greatest}(b.after, 0) - {greatest}(b.after + b.amount, 0) AS moved,
@@ -660,6 +669,13 @@ WITH b AS {materialized} (
     FROM b
 )
 """
+_AFTER_LEDGER = """i.amount_minor - COALESCE((
+               SELECT SUM(l.amount_minor) FROM ledger_entries l
+               WHERE l.invoice_id = i.id AND l.tenant_id = :t), 0)"""
+_AFTER_OWNER = "CASE WHEN o.invoices = 1 THEN o.balance_minor - d.amount ELSE {ledger} END"
+_OWNER = """LEFT JOIN open_account_balances o ON o.tenant_id = :t AND o.currency = i.currency
+     AND o.bucket = {all_bucket} AND o.account_id = i.account_id"""
+_FAST = "CASE WHEN o.invoices = 1 THEN 1 ELSE 0 END"
 _MOVED_DUE = """
 INSERT INTO open_balances (tenant_id, currency, due_date, balance_minor, invoices)
 SELECT :t, currency, due_date, SUM(moved), SUM(crossed) FROM m
@@ -692,6 +708,14 @@ ON CONFLICT (tenant_id, currency, bucket, account_id) DO UPDATE SET
 # PostgreSQL: both summaries in ONE statement (the balances read once, not once per
 # upsert): the account rows upserted by a data-modifying step, the date rows' changes
 # grouped and returned, to be written at the unit's commit (``_DEFERRED``).
+#
+# Rows a slice empties stay at zero here, and the balances come from the ledger even
+# with ``each_owed``: both SQLite's shortcuts read ``open_account_balances`` by key
+# through the planner, and with the table's statistics taken while it was empty (a
+# bench's fresh tenant) PostgreSQL tied the primary key with
+# ``ix_open_account_balances_largest`` and read the whole bucket for each key (20 s
+# slices at 100k; docs/benchmarks.md, "AR summaries in a payment run (session 10,
+# arsum)"). The upsert's arbiter is the primary key by construction.
 _MOVED_CHANGES = (
     """, a AS (
 """
@@ -704,32 +728,99 @@ GROUP BY currency, due_date HAVING SUM(moved) <> 0 OR SUM(crossed) <> 0
 )
 
 
-# SQLite: the balances read once (``b``) into the connection's TEMP table, which both
-# upserts then read (:func:`balances_moved_in_sql`); each reading ``b`` itself read every
-# invoice's ledger twice (~2.4 µs an invoice each). Emptied before each fill; the rows
-# commit or roll back with the unit, and no other connection sees them.
-_MOVES_TABLE = (
-    "CREATE TEMP TABLE IF NOT EXISTS open_balance_moves "
-    "(currency, due_date, account_id, before, after)",
-    "DELETE FROM temp.open_balance_moves",
+# SQLite: the balances read once (``b``) into the connection's TEMP table, one row an
+# invoice with its bucket, what was applied and what it owes now, which the statements
+# below read; emptied before each fill;
+# the rows commit or roll back with the unit, and no other connection sees them.
+#
+# An account whose one open invoice a slice paid in full (``fast`` and nothing left
+# owing: a payment run's common case) has both its rows (the invoice's bucket and ALL)
+# DELETED by primary key, which they held alone: an update to zero rewrote the row and
+# moved its entry of ``ix_open_account_balances_largest`` (a delete and an insert),
+# and left a zero row in both B-trees for good. The other rows are upserted as before.
+# Which statements run is read first, with the date rows' changes (one grouped read of
+# the TEMP table): a slice whose accounts were all emptied runs no upsert of accounts.
+_APPLIED_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS open_balance_applied "
+    "(currency, due_date, bucket, account_id, amount, after, fast)",
+    "DELETE FROM temp.open_balance_applied",
 )
-_MOVES_FILL = """
-INSERT INTO temp.open_balance_moves (currency, due_date, account_id, before, after)
-SELECT currency, due_date, account_id, after + amount, after FROM b
+_APPLIED_FILL = """
+INSERT INTO temp.open_balance_applied
+    (currency, due_date, bucket, account_id, amount, after, fast)
+SELECT currency, due_date, CASE WHEN due_date >= :d0 THEN 0 WHEN due_date >= :d30 THEN 1
+            WHEN due_date >= :d60 THEN 2 WHEN due_date >= :d90 THEN 3
+            ELSE 4 END,
+       account_id, amount, after, fast FROM b
+"""
+# (currency, due date, moved, crossed, rows to delete, rows to upsert).
+_APPLIED_DUE = """
+SELECT currency, due_date,
+       SUM(MAX(after, 0) - MAX(after + amount, 0)),
+       SUM((CASE WHEN after > 0 THEN 1 ELSE 0 END)
+           - (CASE WHEN after + amount > 0 THEN 1 ELSE 0 END)),
+       SUM(CASE WHEN fast = 1 AND after <= 0 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN fast = 1 AND after <= 0 THEN 0 ELSE 1 END)
+FROM temp.open_balance_applied GROUP BY currency, due_date
+"""
+# Each emptied invoice's two keys from a join with two constant rows: with a UNION ALL
+# in the list SQLite read the tenant's rows through ix_..._largest (no key look-ups).
+_APPLIED_DELETE = """
+DELETE FROM open_account_balances
+WHERE tenant_id = :t AND (currency, bucket, account_id) IN (
+    SELECT a.currency, CASE k.column1 WHEN 0 THEN a.bucket ELSE {all_bucket} END, a.account_id
+    FROM temp.open_balance_applied a, (VALUES (0), (1)) k WHERE a.fast = 1 AND a.after <= 0
+)
+"""
+_APPLIED_ACCOUNTS = """
+WITH m AS (
+    SELECT currency, bucket, account_id,
+           MAX(after, 0) - MAX(after + amount, 0) AS moved,
+           (CASE WHEN after > 0 THEN 1 ELSE 0 END)
+             - (CASE WHEN after + amount > 0 THEN 1 ELSE 0 END) AS crossed
+    FROM temp.open_balance_applied WHERE NOT (fast = 1 AND after <= 0)
+)
+INSERT INTO open_account_balances
+    (tenant_id, currency, bucket, account_id, balance_minor, invoices)
+SELECT :t, currency, bucket, account_id, SUM(moved), SUM(crossed) FROM (
+    SELECT currency, bucket, account_id, moved, crossed FROM m
+    UNION ALL
+    SELECT currency, {all_bucket} AS bucket, account_id, moved, crossed FROM m
+) x
+WHERE true
+GROUP BY currency, bucket, account_id HAVING SUM(moved) <> 0 OR SUM(crossed) <> 0
+ORDER BY currency, bucket, account_id
+ON CONFLICT (tenant_id, currency, bucket, account_id) DO UPDATE SET
+    balance_minor = open_account_balances.balance_minor + excluded.balance_minor,
+    invoices = open_account_balances.invoices + excluded.invoices
 """
 
 
 def entries_applied_many(
-    session: Session, tenant_id: int, applied: Sequence[tuple[int, int]]
+    session: Session,
+    tenant_id: int,
+    applied: Sequence[tuple[int, int]],
+    *,
+    each_owed: bool = False,
 ) -> None:
     """:func:`entries_applied` for many (invoice id, amount) at once, with no Python per
     invoice: the same reads and the same upserts (keys in order) over one JSON array (a
-    payment run's slice settles a thousand applications). SQLite: two statements, each
-    reading the balances and upserting. PostgreSQL: ONE statement reading them and
-    returning both summaries' changes, held until the unit's commit (``_DEFERRED``;
-    written at once inside a savepoint)."""
+    payment run's slice settles a thousand applications). SQLite: the balances staged in
+    a TEMP table, then the date rows, the emptied account rows deleted and the others
+    upserted. PostgreSQL: ONE statement reading them and returning the date rows'
+    changes, held until the unit's commit (``_DEFERRED``; written at once inside a
+    savepoint).
+
+    ``each_owed``: every invoice of ``applied`` owed more than zero before these entries
+    (a staged settle's applications: each the least of what was asked and the invoice's
+    balance, only those above zero). SQLite then reads the balance of an invoice that is
+    its account's only open one in the currency from the account's ALL row, not the
+    ledger, and deletes the rows such an invoice's payment empties."""
     if not applied:
         return
+    per_invoice: dict[int, int] = {}
+    for invoice_id, amount in applied:
+        per_invoice[invoice_id] = per_invoice.get(invoice_id, 0) + int(amount)
     postgres = session.get_bind().dialect.name == "postgresql"
     as_of = _as_of(session, tenant_id)  # first: see _as_of
     edges = {f"d{days}": as_of - timedelta(days=days) for days in (0, 30, 60, 90)}
@@ -751,11 +842,17 @@ def entries_applied_many(
             "plus": "+ 0",
             "materialized": SQLITE_MATERIALIZED,
         }
+    if each_owed and not postgres:  # PostgreSQL: see _MOVED_CHANGES
+        parts["after"] = _AFTER_OWNER.format(ledger=_AFTER_LEDGER)
+        parts["fast"] = _FAST
+        parts["owner"] = _OWNER.format(all_bucket=ALL)
+    else:
+        parts.update(after=_AFTER_LEDGER, fast="0", owner="")
     moved = _MOVED.format(**parts)
     params: dict[str, Any] = {
         "t": tenant_id,
         "posted": InvoiceStatus.POSTED.value,
-        "rows": json.dumps([[int(i), int(a)] for i, a in applied], separators=(",", ":")),
+        "rows": json.dumps(list(per_invoice.items()), separators=(",", ":")),
     }
     dates = [bindparam(name, type_=Date) for name in edges]
     if postgres:
@@ -763,10 +860,22 @@ def entries_applied_many(
         found = session.connection().execute(both, {**params, **edges})
         _upsert(session, tenant_id, {(c, d): [int(b), int(n)] for c, d, b, n in found})
         return
-    for statement in _MOVES_TABLE:
+    for statement in _APPLIED_TABLE:
         session.execute(text(statement))
-    session.execute(text(moved + _MOVES_FILL), params)
-    balances_moved_in_sql(session, tenant_id, "temp.open_balance_moves", as_of=as_of)
+    # ``b`` inlined: the fill reads each balance once (materialized, it was written twice).
+    fill = _MOVED.format(**{**parts, "materialized": ""}) + _APPLIED_FILL
+    session.execute(text(fill).bindparams(*dates), {**params, **edges})
+    due: dict[Key, list[int]] = {}
+    emptied = kept = 0
+    for currency, day, balance, count, gone, rest in session.execute(text(_APPLIED_DUE)):
+        due[(str(currency), _day(day))] = [int(balance), int(count)]
+        emptied += int(gone)
+        kept += int(rest)
+    _upsert(session, tenant_id, due)
+    if emptied:
+        session.execute(text(_APPLIED_DELETE.format(all_bucket=ALL)), {"t": tenant_id})
+    if kept:
+        session.execute(text(_APPLIED_ACCOUNTS.format(all_bucket=ALL)), {"t": tenant_id})
 
 
 # :func:`balances_moved` for moves a statement reads: {source} is a FROM item of

@@ -879,7 +879,7 @@ def finish_run_slice(
         # begin_run_slice wrote no intention row: each payment holds its own.
         intention_rows=False,
     )
-    open_balances.entries_applied_many(ctx.session, ctx.tenant_id, applied)
+    open_balances.entries_applied_many(ctx.session, ctx.tenant_id, applied, each_owed=True)
     sales: dict[int, _MethodSales] = {}
     counted, methods_ = answers.counted, charges.methods
     for i in order:
@@ -1467,7 +1467,7 @@ def _settle_staged(
         posted=InvoiceStatus.POSTED.value,
     )
     # The AR summary moves with the ledger (``ledger.open_balances_repository``).
-    open_balances.entries_applied_many(ctx.session, ctx.tenant_id, applied)
+    open_balances.entries_applied_many(ctx.session, ctx.tenant_id, applied, each_owed=True)
     sales: dict[int, _MethodSales] = {}
     settled: dict[int, ChargeOutcome] = {}
     for i, row, counted in staged:

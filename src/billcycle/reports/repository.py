@@ -602,8 +602,8 @@ def aging_accounts(
     (``open_balances.ALL``: every bucket), by open balance then account id, keyset-paged.
 
     Reads the per-account summary the ledger's write paths keep: a range of
-    ``ix_open_account_balances_largest`` (the rows with a balance; accounts whose bucket
-    emptied keep a zero row below the range), then the page's accounts by primary key. The
+    ``ix_open_account_balances_largest`` (the rows with a balance; an emptied bucket is
+    deleted, or keeps a zero row below the range), then the page's accounts by primary key. The
     work is the page's, however many invoices are open."""
     summary = OpenAccountBalance.__table__.c
     base = select(summary.account_id, summary.balance_minor, summary.invoices).where(
