@@ -133,18 +133,11 @@ def json_rows_once(postgres: bool, template: str, integers: Sequence[int]) -> di
     a payment): there ``{with}`` is a ``MATERIALIZED`` step extracting each column the
     template names, once, and ``{rows}``/``{cN}`` read that step (``j.key``, the row's
     place in the array, is kept). PostgreSQL reads its parsed ``jsonb`` elements
-    (``{with}`` empty), unless the template reads ``{rows}`` more than once: then
-    ``{with}`` is a ``MATERIALIZED`` step of the columns the template names, so the
-    array is parsed once."""
+    (``{with}`` empty)."""
     used = sorted({int(n) for n in _COLUMN.findall(template)})
     if postgres:
         parts = _json_columns(True, max(used, default=0) + 1, integers)
         parts["with"] = ""
-        if template.count("{rows}") > 1:
-            columns = ", ".join(f"{parts[f'c{i}']} AS c{i}" for i in used)
-            parts = {f"c{i}": f"j.c{i}" for i in used}
-            parts["with"] = f"WITH j AS MATERIALIZED (SELECT {columns} FROM {_PG_ROWS})"
-            parts["rows"] = "j"
         return parts
     columns = "".join(f", json_extract(value, '$[{i}]') AS c{i}" for i in used)
     parts = {f"c{i}": f"j.c{i}" for i in used}
@@ -665,47 +658,44 @@ _STAGED_COUNT_POSTGRES = "SELECT COUNT(*) " + _STAGED_LOCKED_POSTGRES
 # The money received on the account (entries on no invoice), then each approved
 # payment's one invoice-level intention (a row, or held on the payment:
 # ``pending_invoice_id``) applied as far as the invoice still owes (its balance read now:
-# the ledger summed on the invoice's index) and the payment allows: ONE statement, the
-# JSON rows read once for both (the received entries first, then the applied ones, each
-# in payment order, as two statements wrote them). Its RETURNING gives every entry; the
-# applied ones are those on an invoice.
-_STAGED_LEDGER = """
+# the ledger summed on the invoice's index) and the payment allows.
+_STAGED_RECEIVED = """
 {with}
 INSERT INTO ledger_entries (tenant_id, account_id, invoice_id, payment_id, entry_type,
     amount_minor, currency, effective_date, reference, source, invoice_item_id, comment,
     created_at)
-SELECT tenant_id, account_id, invoice_id, payment_id, entry_type, amount_minor, currency,
+SELECT p.tenant_id, p.account_id, NULL, p.id, :received, p.amount_minor, p.currency,
+       p.effective_date, p.number, {c8}, NULL, NULL, :now
+FROM {rows} JOIN payments p ON p.id = {c0}
+WHERE {c1} = 'A' AND p.tenant_id {plus} = :t
+ORDER BY p.id
+"""
+_STAGED_APPLIED = """
+{with}
+INSERT INTO ledger_entries (tenant_id, account_id, invoice_id, payment_id, entry_type,
+    amount_minor, currency, effective_date, reference, source, invoice_item_id, comment,
+    created_at)
+SELECT tenant_id, account_id, invoice_id, payment_id, :applied, amount_minor, currency,
        effective_date, reference, source, NULL, NULL, :now
 FROM (
-    SELECT 0 AS part, p.tenant_id, p.account_id, NULL AS invoice_id, p.id AS payment_id,
-           :received AS entry_type, p.amount_minor, p.currency, p.effective_date,
+    SELECT p.tenant_id, i.account_id, i.id AS invoice_id, p.id AS payment_id,
+           {least}(COALESCE(pa.amount_minor, p.amount_minor), p.amount_minor,
+                   i.amount_minor - COALESCE((
+               SELECT SUM(l.amount_minor) FROM ledger_entries l
+               WHERE l.invoice_id = i.id AND l.tenant_id = :t), 0)) AS amount_minor,
+           p.currency, {greatest}(:today, p.effective_date, i.invoice_date) AS effective_date,
            p.number AS reference, {c8} AS source
-    FROM {rows} JOIN payments p ON p.id = {c0}
+    FROM {rows}
+    JOIN payments p ON p.id = {c0}
+    LEFT JOIN payment_pending_applications pa
+      ON pa.tenant_id = :t AND pa.payment_id = p.id AND pa.invoice_id = {c7}
+     AND pa.invoice_item_id IS NULL
+    JOIN invoices i ON i.id = {c7} AND i.tenant_id {plus} = :t AND i.status = :posted
     WHERE {c1} = 'A' AND p.tenant_id {plus} = :t
-    UNION ALL
-    SELECT 1 AS part, tenant_id, account_id, invoice_id, payment_id, :applied, amount_minor,
-           currency, effective_date, reference, source
-    FROM (
-        SELECT p.tenant_id, i.account_id, i.id AS invoice_id, p.id AS payment_id,
-               {least}(COALESCE(pa.amount_minor, p.amount_minor), p.amount_minor,
-                       i.amount_minor - COALESCE((
-                   SELECT SUM(l.amount_minor) FROM ledger_entries l
-                   WHERE l.invoice_id = i.id AND l.tenant_id = :t), 0)) AS amount_minor,
-               p.currency,
-               {greatest}(:today, p.effective_date, i.invoice_date) AS effective_date,
-               p.number AS reference, {c8} AS source
-        FROM {rows}
-        JOIN payments p ON p.id = {c0}
-        LEFT JOIN payment_pending_applications pa
-          ON pa.tenant_id = :t AND pa.payment_id = p.id AND pa.invoice_id = {c7}
-         AND pa.invoice_item_id IS NULL
-        JOIN invoices i ON i.id = {c7} AND i.tenant_id {plus} = :t AND i.status = :posted
-        WHERE {c1} = 'A' AND p.tenant_id {plus} = :t
-          AND (pa.id IS NOT NULL OR p.pending_invoice_id = {c7})
-    ) a
-    WHERE amount_minor > 0
+      AND (pa.id IS NOT NULL OR p.pending_invoice_id = {c7})
 ) s
-ORDER BY part, payment_id
+WHERE amount_minor > 0
+ORDER BY payment_id
 RETURNING invoice_id, amount_minor
 """
 _STAGED_PAYMENTS = """
@@ -800,21 +790,18 @@ def settle_staged(
     params: dict[str, Any] = {"rows": rows, "t": tenant_id, "now": now}
     applied: list[tuple[int, int]] = []
     if approved:
+        session.execute(
+            text(statement(_STAGED_RECEIVED)).bindparams(bindparam("now", type_=UtcDateTime)),
+            {**params, "received": EntryType.PAYMENT_RECEIVED.value},
+        )
         applied = [
             (int(invoice_id), int(amount))
             for invoice_id, amount in session.execute(
-                text(statement(_STAGED_LEDGER)).bindparams(
+                text(statement(_STAGED_APPLIED)).bindparams(
                     bindparam("now", type_=UtcDateTime), bindparam("today", type_=Date)
                 ),
-                {
-                    **params,
-                    "received": EntryType.PAYMENT_RECEIVED.value,
-                    "applied": EntryType.PAYMENT.value,
-                    "today": today,
-                    "posted": posted,
-                },
+                {**params, "applied": EntryType.PAYMENT.value, "today": today, "posted": posted},
             ).all()
-            if invoice_id is not None
         ]
     session.execute(
         text(statement(_STAGED_PAYMENTS)).bindparams(bindparam("now", type_=UtcDateTime)),
