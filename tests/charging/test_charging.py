@@ -223,6 +223,37 @@ def test_a_retried_order_gets_a_new_attempt_key_never_while_one_is_processing(
     assert [row.idempotency_key for row in charge_rows(runtime, t)] == ["ORDER-1", "ORDER-1/2"]
 
 
+def test_an_order_id_that_is_an_earlier_payments_number_is_its_next_attempt(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    """A payment sent under its own number (no gatewayOrderId given) is an attempt of
+    that order as one sent under an explicit gatewayOrderId is: a later request naming
+    the number is its second attempt, found through the number (the gateway-order
+    index holds only payments sent under another id than their number)."""
+    t = tenant.tenant_id
+    s = setup(runtime, t, ["100"], token="tok_chargeDeclined")
+    (invoice,) = s.invoice_ids
+    first = charging.charge_now(runtime, t, request(s, 10000, (invoice, None)))
+    assert first.status == PaymentStatus.ERROR
+    assert first.payment_id is not None
+    number = payment(runtime, t, first.payment_id).number
+    card = add_method(runtime, t, s.account_id, "tok_pendingThenSettled", default=False)
+    second = charging.charge_now(
+        runtime,
+        t,
+        request(s, 10000, (invoice, None), gateway_order_id=number, payment_method_id=card),
+    )
+    assert second.pending
+    assert second.payment_id is not None
+    assert payment(runtime, t, second.payment_id).attempt_key == f"{number}/2"
+    # While attempt 2 is Processing (found by its gatewayOrderId), the order waits.
+    third = charging.charge_now(
+        runtime, t, request(s, 10000, gateway_order_id=number, payment_method_id=card)
+    )
+    assert isinstance(third.error, Conflict)
+    assert [row.idempotency_key for row in charge_rows(runtime, t)] == [number, f"{number}/2"]
+
+
 def test_calls_overlap_up_to_in_flight(runtime: Runtime, tenant: NewTenant) -> None:
     """A gateway without a batch API (the test gateway with ``batch_sales: 0``): one
     call per sale, at most ``in_flight`` at once."""

@@ -37,8 +37,16 @@ class Payment(TenantScoped, Timestamps, Base):
         ),
         # Earlier attempts of a gatewayOrderId (charging's attempt keys). Led by the order
         # id: the only index a run's ``gateway_order_id = ? AND tenant_id + 0 = ?``
-        # look-up can use, whatever the statistics (migration 0035).
-        Index("ix_payments_gateway_order", "gateway_order_id", "tenant_id"),
+        # look-up can use, whatever the statistics (migration 0035). Only payments sent
+        # under another order id than their number: the others are found by their
+        # number (the unique index), and a payment run's writes none here (0040).
+        Index(
+            "ix_payments_gateway_order",
+            "gateway_order_id",
+            "tenant_id",
+            sqlite_where=text("gateway_order_id <> number"),
+            postgresql_where=text("gateway_order_id <> number"),
+        ),
         # A payment run's Processing payments by the invoice each intends to pay: only
         # payments holding their intention on the row are in this index (migration 0036).
         Index(

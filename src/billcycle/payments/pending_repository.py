@@ -14,7 +14,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, literal, select, text, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from billcycle.db.bulk import is_postgres
@@ -268,6 +277,29 @@ def lock_refund(session: Session, tenant_id: int, refund_id: int) -> Refund | No
     ).first()
 
 
+def _sent_under(tenant_id: int, order_ids: Sequence[str]) -> ColumnElement[bool]:
+    """The tenant's payments whose ``gateway_order_id`` is one of ``order_ids``, by id,
+    as the indexes hold them: one sent under its own number by that number (the unique
+    index), one sent under another order id by ``ix_payments_gateway_order`` (which
+    holds only those: migration 0040), the tenant as ``tenant_id + 0`` there (so no
+    tenant-led index competes while ``payments`` has no statistics). The caller names
+    the tenant as ``tenant_id + 0`` too: its payments are read by primary key."""
+    return Payment.id.in_(
+        union_all(
+            select(Payment.id).where(
+                Payment.tenant_id == tenant_id,
+                Payment.number.in_(order_ids),
+                Payment.gateway_order_id == Payment.number,
+            ),
+            select(Payment.id).where(
+                Payment.gateway_order_id.in_(order_ids),
+                Payment.gateway_order_id != Payment.number,
+                Payment.tenant_id + 0 == tenant_id,
+            ),
+        )
+    )
+
+
 def same_order_payments(
     session: Session, tenant_id: int, gateway_order_id: str, exclude_id: int
 ) -> list[Payment]:
@@ -276,8 +308,8 @@ def same_order_payments(
         session.scalars(
             select(Payment)
             .where(
-                Payment.tenant_id == tenant_id,
-                Payment.gateway_order_id == gateway_order_id,
+                Payment.tenant_id + 0 == tenant_id,
+                _sent_under(tenant_id, [gateway_order_id]),
                 Payment.payment_type == PaymentType.ELECTRONIC.value,
                 Payment.id != exclude_id,
             )
@@ -286,11 +318,18 @@ def same_order_payments(
     )
 
 
-_ORDERS_TAKEN = (
-    "SELECT DISTINCT gateway_order_id FROM payments WHERE tenant_id = :t "
-    "AND payment_type = :electronic AND gateway_order_id IN ({source})"
-)
-_ORDERS_TAKEN_SQLITE = _ORDERS_TAKEN.format(source="SELECT value FROM json_each(:ids)")
+# A payment sent under its own number is found by that number (the unique index), one
+# sent under another order id by ``ix_payments_gateway_order``, which holds only those
+# (its predicate ``gateway_order_id <> number`` named, so it applies: migration 0040).
+_ORDERS_TAKEN_SQLITE = """
+SELECT number FROM payments
+WHERE tenant_id = :t AND number IN (SELECT value FROM json_each(:ids))
+  AND gateway_order_id = number AND payment_type = :electronic
+UNION
+SELECT gateway_order_id FROM payments
+WHERE gateway_order_id IN (SELECT value FROM json_each(:ids)) AND gateway_order_id <> number
+  AND tenant_id + 0 = :t AND payment_type = :electronic
+"""
 # PostgreSQL: the ids as one array parameter, each looked up in a LATERAL step (LIMIT 1:
 # never pulled up, so one probe an id, never a hash of the tenant's payments) by
 # ``gateway_order_id`` with the tenant as ``tenant_id + 0``: ix_payments_gateway_order
@@ -302,7 +341,12 @@ _ORDERS_TAKEN_POSTGRES = """
 SELECT DISTINCT k.o FROM unnest(CAST(:ids AS varchar[])) AS k(o)
 CROSS JOIN LATERAL (
     SELECT 1 FROM payments p
-    WHERE p.gateway_order_id = k.o AND p.tenant_id + 0 = :t AND p.payment_type = :electronic
+    WHERE p.tenant_id = :t AND p.number = k.o AND p.gateway_order_id = k.o
+      AND p.payment_type = :electronic
+    UNION ALL
+    SELECT 1 FROM payments p
+    WHERE p.gateway_order_id = k.o AND p.gateway_order_id <> p.number
+      AND p.tenant_id + 0 = :t AND p.payment_type = :electronic
     LIMIT 1
 ) x
 """
@@ -337,8 +381,8 @@ def orders_in_use(
         for payment in session.scalars(
             select(Payment)
             .where(
-                Payment.tenant_id == tenant_id,
-                Payment.gateway_order_id.in_(ordered[start : start + 500]),
+                Payment.tenant_id + 0 == tenant_id,
+                _sent_under(tenant_id, ordered[start : start + 500]),
                 Payment.payment_type == PaymentType.ELECTRONIC.value,
             )
             .order_by(Payment.id)
