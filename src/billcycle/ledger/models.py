@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billcycle.db.base import Base, TenantScoped
@@ -51,7 +51,15 @@ class LedgerEntry(TenantScoped, Base):
         # With the tenant in the same index, "this tenant's entries of this invoice" is
         # one index range; with the tenant only in the account index, PostgreSQL without
         # fresh statistics ANDed both and read every entry of the tenant per invoice.
-        Index("ix_ledger_entries_invoice", "invoice_id", "tenant_id"),
+        # PostgreSQL: only entries on an invoice (a payment's PaymentReceived entry has
+        # none; every reader names an invoice, ``invoice_id = ...``, as does the cascade):
+        # an index entry fewer a payment (migration 0040).
+        Index(
+            "ix_ledger_entries_invoice",
+            "invoice_id",
+            "tenant_id",
+            postgresql_where=text("invoice_id IS NOT NULL"),
+        ),
         Index("ix_ledger_entries_account", "tenant_id", "account_id"),
         Index("ix_ledger_entries_payment", "payment_id", "tenant_id"),
     )
