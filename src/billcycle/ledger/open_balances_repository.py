@@ -701,10 +701,15 @@ ON CONFLICT (tenant_id, currency, bucket, account_id) DO UPDATE SET
 # new row version, an entry in both indexes and the conflict's row lock, two rows a
 # payment (~25 µs each at 100,000 accounts); a delete only marks the row. The other rows
 # are upserted (``a``) in key order, as before; ``x`` is sorted, so ``z`` locks its rows
-# in key order too.
+# in key order too. ``z`` names every column of BOTH indexes by equality (the balance the
+# row must hold to empty: ``balance_minor = -moved``), so either is an exact look-up:
+# with the key's four columns only, a table analysed while empty (or never) made the two
+# tie and the planner took ix_..._largest, reading the whole bucket for each row (9-25 s
+# a slice at 100,000 accounts, session 9's and this attempt's first try).
 _MOVED_CHANGES = """
 , x AS MATERIALIZED (
-    SELECT currency, bucket, account_id, SUM(moved) AS moved, SUM(crossed) AS crossed
+    SELECT currency, bucket, account_id, CAST(SUM(moved) AS BIGINT) AS moved,
+           CAST(SUM(crossed) AS INTEGER) AS crossed
     FROM (
         SELECT currency, CASE WHEN due_date >= :d0 THEN 0 WHEN due_date >= :d30 THEN 1
                               WHEN due_date >= :d60 THEN 2 WHEN due_date >= :d90 THEN 3
@@ -717,8 +722,8 @@ _MOVED_CHANGES = """
 ), z AS (
     DELETE FROM open_account_balances o USING x
     WHERE o.tenant_id = :t AND o.currency = x.currency AND o.bucket = x.bucket
-      AND o.account_id = x.account_id
-      AND o.balance_minor + x.moved = 0 AND o.invoices + x.crossed = 0
+      AND o.balance_minor = -x.moved AND o.account_id = x.account_id
+      AND o.invoices = -x.crossed
     RETURNING o.currency, o.bucket, o.account_id
 ), a AS (
 INSERT INTO open_account_balances
