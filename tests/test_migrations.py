@@ -139,3 +139,35 @@ def test_payment_run_tables_keep_room_for_in_place_updates_on_postgres(
     assert _fillfactors(empty_database_url) == {"payment_run_data": None, "payment_methods": None}
     migrate.upgrade(empty_database_url)
     assert _fillfactors(empty_database_url) == {"payment_run_data": "30", "payment_methods": "50"}
+
+
+def _ledger_invoice_index(url: str) -> str:
+    """The definition of ``ix_ledger_entries_invoice`` (PostgreSQL)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return str(
+                connection.scalar(
+                    text("SELECT pg_get_indexdef(CAST('ix_ledger_entries_invoice' AS regclass))")
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+def test_ledger_invoice_index_leaves_out_entries_on_no_invoice_on_postgres(
+    empty_database_url: str,
+) -> None:
+    """0040_pg_ledger_invoice_partial: on PostgreSQL a payment's received entry (on no
+    invoice) has no entry in the invoice index; its downgrade gives the full index back.
+    SQLite keeps the full index: the migration does nothing there."""
+    migrate.upgrade(empty_database_url)
+    if not empty_database_url.startswith("postgresql"):
+        _db_check(empty_database_url)
+        return
+    assert _ledger_invoice_index(empty_database_url).endswith("WHERE (invoice_id IS NOT NULL)")
+    command.downgrade(migrate.alembic_config(empty_database_url), "0039_paypg_hot_updates")
+    assert "WHERE" not in _ledger_invoice_index(empty_database_url)
+    migrate.upgrade(empty_database_url)
+    assert _ledger_invoice_index(empty_database_url).endswith("WHERE (invoice_id IS NOT NULL)")
+    _db_check(empty_database_url)

@@ -73,7 +73,7 @@ _SQLITE = {
     "day_text": ":day_text",
 }
 _POSTGRES = {
-    "rows": "json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS j(e, n)",
+    "rows": "jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS j(e, n)",
     "n": "j.n",
     "account": "(j.e->>0)::bigint",
     "kind": "j.e->>1",

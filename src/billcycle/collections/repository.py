@@ -61,7 +61,7 @@ def _id_list(postgres: bool, name: str = "account_ids") -> Any:
     if postgres:
         return text(
             "SELECT CAST(value AS bigint) AS value "  # noqa: S608 (a parameter's name, ours)
-            f"FROM json_array_elements_text(CAST(:{name} AS json))"
+            f"FROM jsonb_array_elements_text(CAST(:{name} AS jsonb))"
         ).columns(column("value", BigInteger))
     return text(f"SELECT value FROM json_each(:{name})").columns(  # noqa: S608 (ours)
         column("value", BigInteger)
@@ -1041,7 +1041,7 @@ _OUTCOME_SQLITE = {
 _OUTCOME_POSTGRES = {
     "join": "CROSS JOIN LATERAL (SELECT * FROM payments p WHERE p.id = (j.e->>0)::bigint"
     " AND p.tenant_id + 0 = :t LIMIT 1) p",
-    "rows": "json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS j(e, n)",
+    "rows": "jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS j(e, n)",
     "ok": "(j.e->>1)::boolean",
     "code": "j.e->>2",
     "message": "j.e->>3",

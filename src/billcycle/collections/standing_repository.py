@@ -33,7 +33,7 @@ _INSERT_SQLITE = text(
 _INSERT_POSTGRES = text(
     _INSERT.format(
         account="CAST(j.e AS bigint)",
-        rows="json_array_elements_text(CAST(:ids AS json)) WITH ORDINALITY AS j(e, n)",
+        rows="jsonb_array_elements_text(CAST(:ids AS jsonb)) WITH ORDINALITY AS j(e, n)",
         n="j.n",
         empty="CAST('[]' AS json)",
     )

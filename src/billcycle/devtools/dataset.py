@@ -367,18 +367,23 @@ def load(session: Session, tenant_id: int, spec: DatasetSpec) -> Dataset:
     )
 
 
-def vacuum_analyze(engine: Engine) -> None:
+DATASET_TABLES = (
+    "accounts",
+    "subscriptions",
+    "subscription_rate_plans",
+    "subscription_charges",
+    "invoices",
+    "invoice_items",
+)
+
+
+def vacuum_analyze(engine: Engine, tables: Sequence[str] = DATASET_TABLES) -> None:
     """Refresh visibility and planner statistics after a bulk load on PostgreSQL (what
     autovacuum does a little later on its own); SQLite's plans here need no statistics."""
     if not is_postgres(engine):
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(
-            text(
-                "VACUUM (ANALYZE) accounts, subscriptions, subscription_rate_plans, "
-                "subscription_charges, invoices, invoice_items"
-            )
-        )
+        conn.execute(text(f"VACUUM (ANALYZE) {', '.join(tables)}"))
 
 
 def load_posted_invoices(

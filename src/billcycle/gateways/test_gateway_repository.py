@@ -73,7 +73,7 @@ INSERT INTO test_gateway_charges (tenant_id, gateway_id, idempotency_key, kind, 
     state, amount_minor, currency, token, code, message, settles_at, created_at, updated_at)
 SELECT :t, :g, j.e->>0, :kind, NULL, j.e->>1, (j.e->>2)::bigint, j.e->>3, j.e->>4,
        j.e->>5, j.e->>6, CASE WHEN j.e->>1 = :pending THEN :settles END, :now, :now
-FROM json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS j(e, n)
+FROM jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS j(e, n)
 ORDER BY j.n
 ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
 RETURNING id, idempotency_key

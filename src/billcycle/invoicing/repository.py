@@ -270,6 +270,12 @@ def account_documents(
 # -- locks -----------------------------------------------------------------------------
 
 
+_LOCK_INVOICES_POSTGRES = text(
+    "SELECT id FROM invoices WHERE tenant_id = :t AND id = ANY(CAST(:ids AS bigint[])) "
+    "ORDER BY id FOR UPDATE"
+)
+
+
 def lock_invoices(
     session: Session, tenant_id: int, invoice_ids: Sequence[int], *, with_accounts: bool
 ) -> None:
@@ -302,13 +308,9 @@ def lock_invoices(
                     .order_by(_acct.id)
                     .with_for_update()
                 ).all()
-        for chunk in chunks(ordered):
-            session.execute(
-                select(_inv.id)
-                .where(_inv.tenant_id == tenant_id, _inv.id.in_(chunk))
-                .order_by(_inv.id)
-                .with_for_update()
-            ).all()
+        # The ids as ONE array parameter: an IN list of a payment run slice's 2,000
+        # placeholders was parsed and planned afresh at every call (~8 µs an id).
+        session.execute(_LOCK_INVOICES_POSTGRES, {"t": tenant_id, "ids": ordered}).all()
         return
     session.execute(
         update(_invoices)

@@ -53,7 +53,7 @@ class LedgerEntry(TenantScoped, Base):
         # fresh statistics ANDed both and read every entry of the tenant per invoice.
         # Only entries on an invoice: every reader names one (``invoice_id = ?`` implies
         # IS NOT NULL on both databases); a payment's PaymentReceived and the account's
-        # other entries on no invoice wrote an entry nothing read (migration 0040).
+        # other entries on no invoice wrote an entry nothing read (migration 0042).
         Index(
             "ix_ledger_entries_invoice",
             "invoice_id",

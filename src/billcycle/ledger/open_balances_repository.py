@@ -706,26 +706,61 @@ ON CONFLICT (tenant_id, currency, bucket, account_id) DO UPDATE SET
 
 
 # PostgreSQL: both summaries in ONE statement (the balances read once, not once per
-# upsert): the account rows upserted by a data-modifying step, the date rows' changes
+# upsert): the account rows changed by data-modifying steps, the date rows' changes
 # grouped and returned, to be written at the unit's commit (``_DEFERRED``).
 #
-# Rows a slice empties stay at zero here, and the balances come from the ledger even
-# with ``each_owed``: both SQLite's shortcuts read ``open_account_balances`` by key
-# through the planner, and with the table's statistics taken while it was empty (a
-# bench's fresh tenant) PostgreSQL tied the primary key with
-# ``ix_open_account_balances_largest`` and read the whole bucket for each key (20 s
-# slices at 100k; docs/benchmarks.md, "AR summaries in a payment run (session 10,
-# arsum)"). The upsert's arbiter is the primary key by construction.
-_MOVED_CHANGES = (
-    """, a AS (
-"""
-    + _MOVED_ACCOUNTS.strip()
-    + """
+# An account row its change brings to (0, 0) (the account's invoices in that bucket all
+# paid: every row a payment run touches) is DELETED (``z``) rather than updated to zero:
+# an absent row and a zero row are the same to every reader (the drill-down reads
+# ``balance > 0``, the check compares non-zero rows, ``age_to`` deletes zero rows too).
+# Its balance is in ``ix_open_account_balances_largest``, so an update is never HOT: a
+# new row version, an entry in both indexes and the conflict's row lock, two rows a
+# payment (~25 µs each at 100,000 accounts); a delete only marks the row. The other rows
+# are upserted (``a``) in key order, as before; ``x`` is sorted, so ``z`` locks its rows
+# in key order too. ``z`` names every column of BOTH indexes by equality (the balance the
+# row must hold to empty: ``balance_minor = -moved``), so either is an exact look-up:
+# with the key's four columns only, a table analysed while empty (or never) made the two
+# tie and the planner took ix_..._largest, reading the whole bucket for each row (9-25 s
+# a slice at 100,000 accounts, session 9's and this attempt's first try). ``a`` leaves
+# out ``z``'s keys by ``NOT IN``, a hashed subplan (the keys are NOT NULL): as
+# ``NOT EXISTS`` the planner, its estimates a CTE's few rows, joined them by a nested
+# loop, every row of ``x`` against every deleted one (4,000 x 4,000 a slice: 2-3 s).
+# The balances still come from the ledger here, even with ``each_owed``: SQLite's
+# shortcut reads an account's ALL row by key through the planner, which on a table
+# analysed while empty took ix_..._largest as well (docs/benchmarks.md, "AR summaries in
+# a payment run (session 10, arsum)").
+_MOVED_CHANGES = """
+, x AS MATERIALIZED (
+    SELECT currency, bucket, account_id, CAST(SUM(moved) AS BIGINT) AS moved,
+           CAST(SUM(crossed) AS INTEGER) AS crossed
+    FROM (
+        SELECT currency, CASE WHEN due_date >= :d0 THEN 0 WHEN due_date >= :d30 THEN 1
+                              WHEN due_date >= :d60 THEN 2 WHEN due_date >= :d90 THEN 3
+                              ELSE 4 END AS bucket, account_id, moved, crossed FROM m
+        UNION ALL
+        SELECT currency, {all_bucket} AS bucket, account_id, moved, crossed FROM m
+    ) y
+    GROUP BY currency, bucket, account_id HAVING SUM(moved) <> 0 OR SUM(crossed) <> 0
+    ORDER BY currency, bucket, account_id
+), z AS (
+    DELETE FROM open_account_balances o USING x
+    WHERE o.tenant_id = :t AND o.currency = x.currency AND o.bucket = x.bucket
+      AND o.balance_minor = -x.moved AND o.account_id = x.account_id
+      AND o.invoices = -x.crossed
+    RETURNING o.currency, o.bucket, o.account_id
+), a AS (
+INSERT INTO open_account_balances
+    (tenant_id, currency, bucket, account_id, balance_minor, invoices)
+SELECT :t, currency, bucket, account_id, moved, crossed FROM x
+WHERE (currency, bucket, account_id) NOT IN (SELECT currency, bucket, account_id FROM z)
+ORDER BY currency, bucket, account_id
+ON CONFLICT (tenant_id, currency, bucket, account_id) DO UPDATE SET
+    balance_minor = open_account_balances.balance_minor + excluded.balance_minor,
+    invoices = open_account_balances.invoices + excluded.invoices
 )
 SELECT currency, due_date, SUM(moved), SUM(crossed) FROM m
 GROUP BY currency, due_date HAVING SUM(moved) <> 0 OR SUM(crossed) <> 0
 """
-)
 
 
 # SQLite: the balances read once (``b``) into the connection's TEMP table, one row an
@@ -826,7 +861,7 @@ def entries_applied_many(
     edges = {f"d{days}": as_of - timedelta(days=days) for days in (0, 30, 60, 90)}
     if postgres:
         parts = {
-            "rows": "json_array_elements(CAST(:rows AS json)) AS j(e)",
+            "rows": "jsonb_array_elements(CAST(:rows AS jsonb)) AS j(e)",
             "invoice": "(j.e->>0)::bigint",
             "amount": "(j.e->>1)::bigint",
             "greatest": "GREATEST",

@@ -178,7 +178,7 @@ UPDATE payment_methods SET
     total_error_payments = COALESCE(total_error_payments, 0) + (j.e->>2)::int,
     last_failed_sale_at = CASE WHEN (j.e->>2)::int > 0 THEN :at ELSE last_failed_sale_at END,
     updated_at = :at
-FROM json_array_elements(CAST(:rows AS json)) AS j(e)
+FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS j(e)
 WHERE payment_methods.id = (j.e->>0)::bigint AND payment_methods.tenant_id + 0 = :t
 """
 
@@ -206,7 +206,7 @@ def record_sales(
         session.execute(
             text(
                 "SELECT id FROM payment_methods WHERE tenant_id + 0 = :t AND id IN "
-                "(SELECT (j.e->>0)::bigint FROM json_array_elements(CAST(:rows AS json)) "
+                "(SELECT (j.e->>0)::bigint FROM jsonb_array_elements(CAST(:rows AS jsonb)) "
                 "AS j(e)) ORDER BY id FOR UPDATE"
             ),
             {"t": tenant_id, "rows": rows},

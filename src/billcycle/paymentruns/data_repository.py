@@ -158,7 +158,7 @@ _SQLITE = {
     "n": "j.key",
 }
 _POSTGRES = {
-    "rows": "json_array_elements(CAST(:rows AS json)) WITH ORDINALITY AS j(e, n)",
+    "rows": "jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS j(e, n)",
     "invoice": "(j.e->>0)::bigint",
     "amount": "(j.e->>1)::bigint",
     "method": "(j.e->>2)::bigint",

@@ -566,7 +566,7 @@ WHERE payment_run_data.id = json_extract(j.value, '$[0]')
 _CLAIM_POSTGRES = """
 UPDATE payment_run_data SET payment_id = (j.e->>1)::bigint,
     amount_to_collect_minor = (j.e->>2)::bigint
-FROM json_array_elements(CAST(:rows AS json)) AS j(e)
+FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS j(e)
 WHERE payment_run_data.id = (j.e->>0)::bigint AND payment_run_data.payment_id IS NULL
 """
 
