@@ -34,8 +34,8 @@ from billcycle.config import get_settings
 from billcycle.db import migrate
 from billcycle.db.engine import normalize_url
 from billcycle.db.session import unit_of_work
-from billcycle.gateways.test_gateway import book_path
 from billcycle.devtools.dataset import Dataset, DatasetSpec, load, vacuum_analyze
+from billcycle.gateways.test_gateway import book_path
 from billcycle.jobs import wiring
 from billcycle.runtime import Runtime, build_runtime
 from billcycle.tenancy.service import NewTenant, create_tenant
