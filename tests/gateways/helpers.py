@@ -12,7 +12,7 @@ from billcycle.gateways import service as gateways
 from billcycle.gateways.inputs import NewGateway
 from billcycle.gateways.interface import PaymentMethodRef, SaleRequest
 from billcycle.gateways.models import TestGatewayCharge
-from billcycle.gateways.test_gateway import TestGateway
+from billcycle.gateways.test_gateway import TestGateway, charge_book
 from billcycle.runtime import Runtime
 
 SETTLE_AFTER = 600
@@ -68,7 +68,7 @@ def sale(key: str, token: str, amount: str = "10.00", currency: str = "USD") -> 
 
 
 def charge_rows(runtime: Runtime, tenant_id: int) -> list[TestGatewayCharge]:
-    with runtime.session_factory() as session:
+    with charge_book(runtime.engine)() as session:
         return list(
             session.scalars(
                 select(TestGatewayCharge)

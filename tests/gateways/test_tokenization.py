@@ -11,6 +11,7 @@ from sqlalchemy import Table, select
 from billcycle.errors import InvalidValue
 from billcycle.gateways.interface import CardDetails, TokenizingGateway
 from billcycle.gateways.models import PaymentGateway, TestGatewayCharge
+from billcycle.gateways.test_gateway import charge_book
 from billcycle.runtime import Runtime
 from billcycle.tenancy.service import NewTenant
 from tests.gateways.helpers import Sleeps, configure_test_gateway, open_test_gateway, sale
@@ -21,8 +22,11 @@ NUMBERS = ["4242424242424242", "4000000000000002", "4000000000009904", "40000000
 def _all_stored_text(runtime: Runtime, tenant_id: int) -> str:
     """Every column of every gateway row of the tenant, as text."""
     texts = []
-    with runtime.session_factory() as session:
-        for model in (PaymentGateway, TestGatewayCharge):
+    for factory, model in (
+        (runtime.session_factory, PaymentGateway),
+        (charge_book(runtime.engine), TestGatewayCharge),
+    ):
+        with factory() as session:
             table = model.__table__
             assert isinstance(table, Table)
             rows = session.execute(select(table).where(table.c.tenant_id == tenant_id)).all()

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from billcycle.accounts import repository as accounts_repo
 from billcycle.gateways.models import TestGatewayCharge
+from billcycle.gateways.test_gateway import charge_book
 from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.paymentmethods.statuses import PaymentMethodStatus
 from billcycle.payments.models import Payment
@@ -92,9 +93,9 @@ def records(api: Api, run_id: str) -> list[dict[str, Any]]:
 
 
 def gateway_charges(runtime: Runtime, tenant_id: int) -> int:
-    with runtime.service_context(tenant_id) as ctx:
+    with charge_book(runtime.engine)() as session:
         return int(
-            ctx.session.scalar(
+            session.scalar(
                 select(func.count())
                 .select_from(TestGatewayCharge)
                 .where(TestGatewayCharge.tenant_id == tenant_id)

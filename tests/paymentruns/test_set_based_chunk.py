@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from billcycle.collections.models import CollectionEvent
 from billcycle.events.models import Event
 from billcycle.gateways.models import TestGatewayCharge
+from billcycle.gateways.test_gateway import charge_book
 from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.ledger import open_balances_repository as open_balances
 from billcycle.ledger.models import LedgerEntry
@@ -117,14 +118,15 @@ def _collect(
         )
         for p in payments_of(runtime, tenant_id)
     )
-    with runtime.service_context(tenant_id) as ctx:
+    with charge_book(runtime.engine)() as book:
         charges = sorted(
-            ctx.session.execute(
+            book.execute(
                 select(TestGatewayCharge.state, TestGatewayCharge.amount_minor).where(
                     TestGatewayCharge.tenant_id == tenant_id
                 )
             ).all()
         )
+    with runtime.service_context(tenant_id) as ctx:
         events = Counter(
             dict(
                 ctx.session.execute(

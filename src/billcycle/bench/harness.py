@@ -35,6 +35,7 @@ from billcycle.db import migrate
 from billcycle.db.engine import normalize_url
 from billcycle.db.session import unit_of_work
 from billcycle.devtools.dataset import Dataset, DatasetSpec, load, vacuum_analyze
+from billcycle.gateways.test_gateway import book_path
 from billcycle.jobs import wiring
 from billcycle.runtime import Runtime, build_runtime
 from billcycle.tenancy.service import NewTenant, create_tenant
@@ -385,9 +386,11 @@ class Bench:
             ensure_postgres_database(url, fresh=self.config.fresh_database)
         elif self.config.fresh_database:
             path = make_url(url).database
-            for suffix in ("", "-wal", "-shm"):
-                if path:
-                    Path(path + suffix).unlink(missing_ok=True)
+            # The test gateway's charge book beside it goes too (its keys would answer
+            # the fresh database's payments: ``gateways.test_gateway.book_path``).
+            for file in (path, book_path(path)) if path else ():
+                for suffix in ("", "-wal", "-shm"):
+                    Path(file + suffix).unlink(missing_ok=True)
         self.database_url = url
         migrate.upgrade(url)
         updates: dict[str, Any] = {

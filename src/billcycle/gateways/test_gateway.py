@@ -32,24 +32,29 @@ waits it once, as one request to a one-charge-per-request gateway such as Stripe
 the caller's in-flight count, being one call of ONE round trip and one write of the book;
 0: no batch API, one call and one round trip per sale, as Stripe). Sales in flight
 together have their book entries written together (``_GroupWriter``, a group commit):
-the book lives in billcycle's own database, where a remote gateway's storage would cost
-billcycle nothing, so concurrent calls do not each pay a transaction of their own.
+the book lives on this machine, where a remote gateway's storage would cost billcycle
+nothing, so concurrent calls do not each pay a transaction of their own.
 :meth:`TestGateway.chargeback` charges back an approved sale, as a card network does
 after a lost dispute (tests then report it through the gateway-settlement API).
 
 The charge book is the ``test_gateway_charges`` table, written in the gateway's OWN
 short transaction on its own connection, as a remote gateway records a charge whatever
 becomes of billcycle's unit of work: a charge approved for a process killed before its
-commit is still there for ``status``. So a caller must not hold the database's write
-lock while it calls the gateway (SQLite has one writer): record the attempt, commit,
-call the gateway, then record the outcome in a new unit of work.
+commit is still there for ``status``. On a SQLite file the table lives in a database
+file of its own beside billcycle's (``billcycle.test-gateway.db`` for ``billcycle.db``:
+:func:`book_engine`), with its own write lock, so the gateway's writes never wait for
+billcycle's writer nor it for them; on PostgreSQL it is billcycle's table. A caller
+still records the attempt, commits, calls the gateway, then records the outcome in a
+new unit of work (a remote gateway's answer comes after any time at all).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -61,6 +66,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from billcycle.db.engine import at_dispose, make_engine
 from billcycle.db.session import make_session_factory, unit_of_work
 from billcycle.errors import InvalidValue, RuleViolation
 from billcycle.gateways import test_gateway_repository as repo
@@ -247,6 +253,67 @@ def _book_lock(engine: Engine) -> AbstractContextManager[object]:
         return _BOOK_LOCKS.setdefault(id(engine), threading.Lock())
 
 
+# -- where the book lives ---------------------------------------------------------------
+
+BOOK_SUFFIX = ".test-gateway"
+
+_BOOKS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_BOOKS_WATCHED: weakref.WeakSet[Engine] = weakref.WeakSet()
+_BOOKS_GUARD = threading.Lock()
+
+
+def book_path(database: str) -> str:
+    """The book file of the SQLite database file ``database``, beside it:
+    ``billcycle.db`` -> ``billcycle.test-gateway.db``."""
+    root, extension = os.path.splitext(os.path.abspath(database))
+    return f"{root}{BOOK_SUFFIX}{extension or '.db'}"
+
+
+def book_engine(engine: Engine) -> Engine:
+    """The engine the test gateway keeps its charge book on, for billcycle's ``engine``.
+
+    A SQLite file: a database file of its own beside billcycle's (:func:`book_path`),
+    with its own engine and so its own write lock, as a remote gateway's storage is its
+    own: a payment run's gateway calls book their sales while the worker writes the
+    run's payments, instead of queueing for the one write lock of billcycle's file. Its
+    one table is made when the book is first opened (``test_gateway_repository.
+    create_book``). PostgreSQL (rows are locked where written), an in-memory or URI
+    SQLite database: billcycle's own database, whose ``test_gateway_charges`` table
+    Alembic makes."""
+    database = engine.url.database
+    if (
+        engine.dialect.name != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+    ):
+        return engine
+    with _BOOKS_GUARD:
+        found = _BOOKS.get(engine)
+        if found is None:
+            found = make_engine(f"sqlite:///{book_path(database)}")
+            repo.create_book(found)
+            _BOOKS[engine] = found
+            if engine not in _BOOKS_WATCHED:
+                _BOOKS_WATCHED.add(engine)
+                at_dispose(engine, _close_book)
+        return found
+
+
+def _close_book(engine: Engine) -> None:
+    """billcycle's engine was disposed: so is its book's (opened again when used)."""
+    with _BOOKS_GUARD:
+        found = _BOOKS.pop(engine, None)
+    if found is not None:
+        found.dispose()
+
+
+def charge_book(engine: Engine) -> sessionmaker[Session]:
+    """Sessions on the test gateway's charge book of billcycle's ``engine`` (what the
+    gateway recorded, for tests and checks; the gateway itself writes it)."""
+    return make_session_factory(book_engine(engine))
+
+
 class TestGatewayType:
     """The ``Test`` gateway type (registered under ``billcycle.gateways``)."""
 
@@ -298,9 +365,10 @@ class TestGateway:
         self._sleep: Callable[[float], None] = config.sleep
         self._latency_ms: int = settings["latency_ms"]
         self._settle_after = timedelta(seconds=settings["settle_after_seconds"])
-        self._sessions: sessionmaker[Session] = make_session_factory(config.engine)
-        self._book_lock = _book_lock(config.engine)
-        self._writer = _writer(config.engine, config.tenant_id, config.gateway_id)
+        book = book_engine(config.engine)
+        self._sessions: sessionmaker[Session] = make_session_factory(book)
+        self._book_lock = _book_lock(book)
+        self._writer = _writer(book, config.tenant_id, config.gateway_id)
 
     # -- tokenization: the number goes no further than this method ----------------------
 

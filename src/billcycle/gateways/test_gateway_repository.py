@@ -1,20 +1,100 @@
 """All SQL of the test gateway's charge book. Each function runs in the test gateway's
-own short transaction (never billcycle's unit of work): the book is the gateway's."""
+own short transaction (never billcycle's unit of work): the book is the gateway's. On a
+SQLite file the book is a database file of its own (``test_gateway.book_engine``), whose
+one table :func:`create_book` makes."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import (
+    Column,
+    Engine,
+    ForeignKey,
+    Index,
+    MetaData,
+    Table,
+    UniqueConstraint,
+    bindparam,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from billcycle.db.bulk import is_postgres
 from billcycle.db.types import UtcDateTime
 from billcycle.gateways.models import TestGatewayCharge
 from billcycle.gateways.statuses import ChargeState, TransactionKind
+
+# The book file's schema version (``PRAGMA user_version``): 1 is the table below. A
+# change to ``test_gateway_charges`` that the book must follow raises it and says here
+# how an older book file is brought up to it (Alembic manages the main database only).
+BOOK_VERSION = 1
+
+
+def _book_metadata() -> MetaData:
+    """``test_gateway_charges`` as the book file holds it: the model's columns, unique
+    key and partial index, without the foreign key to ``payment_gateways`` (a table of
+    the main database: the book is the gateway's, as a remote gateway's records are)."""
+    metadata = MetaData()
+    source = cast(Table, TestGatewayCharge.__table__)
+    columns = [
+        Column(
+            column.name,
+            column.type,
+            *(
+                [ForeignKey("test_gateway_charges.id", ondelete="CASCADE")]
+                if column.name == "parent_id"
+                else []
+            ),
+            primary_key=column.primary_key,
+            nullable=column.nullable,
+        )
+        for column in source.columns
+    ]
+    Table(
+        source.name,
+        metadata,
+        *columns,
+        UniqueConstraint("tenant_id", "idempotency_key"),
+        Index(
+            "ix_test_gateway_charges_parent_id",
+            "parent_id",
+            sqlite_where=text("parent_id IS NOT NULL"),
+        ),
+    )
+    return metadata
+
+
+def create_book(engine: Engine) -> None:
+    """The book file's table, made when missing (idempotent: every process that opens
+    the book runs it); a book of another schema version is refused."""
+    with engine.begin() as conn:
+        # One process makes it: the check and the CREATE under the book's write lock.
+        raw = conn.connection.dbapi_connection
+        if raw is not None and not raw.in_transaction:
+            raw.execute("BEGIN IMMEDIATE")
+        version = int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+        if version not in (0, BOOK_VERSION):
+            raise RuntimeError(
+                f"The test gateway's book {engine.url.database} has schema version "
+                f"{version}; this billcycle knows version {BOOK_VERSION}."
+            )
+        _book_metadata().create_all(conn, checkfirst=True)
+        if version == 0:
+            conn.exec_driver_sql(f"PRAGMA user_version = {BOOK_VERSION}")
+
+
+def book_columns(engine: Engine) -> list[str]:
+    """The book table's column names, as the database has them (for checks)."""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("PRAGMA table_info(test_gateway_charges)")
+        return [str(row[1]) for row in rows]
 
 
 def find_by_key(session: Session, tenant_id: int, key: str) -> TestGatewayCharge | None:

@@ -566,7 +566,11 @@ class _WriterTurn:
     send returns, so the send's calls before that write run while the collecting
     thread writes. A send thread whose first write passes no listener, or that waits
     ``TURN_WAIT_SECONDS``, writes without the turn: SQLite's lock is what keeps the
-    writes apart either way. PostgreSQL: no turn (rows are locked where written)."""
+    writes apart either way. PostgreSQL: no turn (rows are locked where written).
+    The test gateway books its sales in a SQLite file of its own
+    (``gateways.test_gateway.book_engine``): its send threads write nothing of
+    billcycle's and never take the turn (in the 100,000-payment profile they had waited
+    for it ~25% of their time, and the collecting thread for them ~10% of its)."""
 
     def __init__(self, sqlite: bool) -> None:
         self._sqlite = sqlite
