@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Date, bindparam, text
 from sqlalchemy.orm import Session
 
-from billcycle.db.bulk import is_postgres
+from billcycle.db.bulk import SQLITE_MATERIALIZED, dbapi, is_postgres, sqlite_storage_value
 from billcycle.db.types import UtcDateTime
 
 # The log: the rows in the given order (ids ascending as one insert per event gave them).
@@ -126,7 +126,11 @@ def add_events_and_outbox(
     """
     if not rows:
         return
-    parts = _POSTGRES if is_postgres(session) else _SQLITE
+    postgres = is_postgres(session)
+    if not postgres and all(row[5] == row[11] for row in rows):
+        _add_sqlite(session, tenant_id, rows, day, now, event_id_prefix, block, object_type)
+        return
+    parts = _POSTGRES if postgres else _SQLITE
     values: dict[str, Any] = {
         "t": tenant_id,
         "day": day,
@@ -144,6 +148,94 @@ def add_events_and_outbox(
             "day_text": day.isoformat(),
             "prefix": event_id_prefix,
             "object_type": object_type,
+            "no": False,
+        },
+    )
+
+
+# SQLite, when every row's message is logged whole (the usual case: a message cut to the
+# column, or an empty one, goes the JSON way above): the log by one executemany of plain
+# values (each ``json_extract`` of a JSON row re-parsed the row: 12 parses a row were
+# most of the statement), and the outbox events from the log rows just written, read
+# back by id (SQLite has one writer: the rows above the largest id before the insert).
+_LOG_VALUES = """
+INSERT INTO collection_events (tenant_id, account_id, event_type, business_date,
+    occurred_at, invoice_id, payment_id, gateway_code, message, from_value, to_value,
+    details)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+_OUTBOX_FROM_LOG = """
+WITH kinds AS {materialized} (
+    SELECT key AS kind, json_extract(value, '$[0]') AS outbox,
+           json_extract(value, '$[1]') AS rank
+    FROM json_each(:kinds)
+)
+INSERT INTO events (tenant_id, event_id, type, object_type, object_id, occurred_at,
+    payload, fanned_out)
+SELECT :t,
+       :prefix || substr(CAST({block} + row_number() OVER (ORDER BY k.rank, e.id) - 1 AS TEXT), 2),
+       k.outbox, :object_type, e.account_id, :now,
+       json_object('object', json_object('id', e.account_id, 'account_id', e.account_id,
+             'collection_event', e.event_type, 'business_date', :day_text,
+             'invoice_id', e.invoice_id, 'from', e.from_value, 'to', e.to_value,
+             'message', e.message, 'details', json(e.details))),
+       :no
+FROM collection_events e JOIN kinds k ON k.kind = e.event_type
+WHERE e.id > :after AND e.tenant_id = :t
+ORDER BY k.rank, e.id
+"""
+
+
+def _add_sqlite(
+    session: Session,
+    tenant_id: int,
+    rows: Sequence[Row],
+    day: date,
+    now: datetime,
+    event_id_prefix: str,
+    block: int,
+    object_type: str,
+) -> None:
+    session.flush()  # (the ORM's pending rows first, as a statement through it would)
+    connection = dbapi(session)
+    (after,) = connection.execute("SELECT coalesce(max(id), 0) FROM collection_events").fetchone()
+    day_text, instant = day.isoformat(), sqlite_storage_value(now)
+    connection.executemany(
+        _LOG_VALUES,
+        [
+            (
+                tenant_id,
+                row[0],
+                row[1],
+                day_text,
+                instant,
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                row[6],
+                row[7],
+                # As SQLite's json() wrote the JSON row's object: compact, escapes kept.
+                json.dumps(row[8], separators=(",", ":")) if row[8] else "{}",
+            )
+            for row in rows
+        ],
+    )
+    # Each collections event type that has an outbox event: [its outbox type, its rank].
+    kinds = {row[1]: [row[9], row[10]] for row in rows if row[9] is not None}
+    if not kinds:
+        return
+    session.execute(
+        text(_OUTBOX_FROM_LOG.format(materialized=SQLITE_MATERIALIZED, block=int(block))),
+        {
+            "t": tenant_id,
+            "kinds": json.dumps(kinds, separators=(",", ":")),
+            "after": after,
+            "prefix": event_id_prefix,
+            "object_type": object_type,
+            "now": instant,
+            "day_text": day_text,
             "no": False,
         },
     )

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    case,
     column,
     func,
     insert,
@@ -620,9 +621,21 @@ def _overdue_statement(of_accounts: bool, keep: str, postgres: bool) -> Any:
     # only where needed, then read with their balance (summed once). Before, every
     # past-due invoice of the owing accounts was summed twice (the filter and the
     # column) and ranked: a declining account's year of unpaid invoices on each read.
-    owing_accounts = owing.cte("owing_accounts")
+    # Each owing account with how many of its invoices owe something past due (its open
+    # invoices in the summary less those not due yet, over its owing currencies).
+    past_due = OpenAccountBalance.invoices - func.coalesce(not_due.c.invoices, 0)
+    owing_accounts = (
+        owing.with_only_columns(OpenAccountBalance.account_id, func.sum(past_due).label("past_due"))
+        .group_by(OpenAccountBalance.account_id)
+        .cte("owing_accounts")
+    )
     # Each owing account's first invoice owing something, by due date then id: the
-    # walk stops at it (one sum for an account whose oldest invoice is unpaid).
+    # walk stops at it (one sum for an account whose oldest invoice is unpaid). An
+    # account owing ONE past-due invoice (a paying customer's latest, after a year of
+    # paid ones) has it found from its latest invoice back, in the order of the
+    # accounts' index (invoice date, id): the first one owing is the only one, and on
+    # SQLite the walk stops there (a due-date order is a sort after every row's sum:
+    # a year of paid invoices summed for each paying account).
     first = aliased(Invoice, name="first_owing")
     first_applied = (
         select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
@@ -631,21 +644,28 @@ def _overdue_statement(of_accounts: bool, keep: str, postgres: bool) -> Any:
         .scalar_subquery()
     )
     first_due = first.due_date if postgres else type_coerce(first.due_date, String).op("||")("")
-    first_of_account = (
-        select(first.id)
-        .where(
-            first.tenant_id == tenant_id,
-            first.account_id == owing_accounts.c.account_id,
-            first.status == posted,
-            first_due < today,
-            first.amount_minor - first_applied > 0,
+
+    def walk(*order: Any) -> Any:
+        return (
+            select(first.id)
+            .where(
+                first.tenant_id == tenant_id,
+                first.account_id == owing_accounts.c.account_id,
+                first.status == posted,
+                first_due < today,
+                first.amount_minor - first_applied > 0,
+            )
+            # (On SQLite by the text, so the planner does not walk the tenant's due-date
+            # index for the order: the account's dozen invoices are sorted.)
+            .order_by(*order)
+            .limit(1)
+            .correlate(owing_accounts)
+            .scalar_subquery()
         )
-        # (On SQLite by the text, so the planner does not walk the tenant's due-date
-        # index for the order: the account's dozen invoices are sorted.)
-        .order_by(first_due, first.id)
-        .limit(1)
-        .correlate(owing_accounts)
-        .scalar_subquery()
+
+    first_of_account = case(
+        (owing_accounts.c.past_due == 1, walk(first.invoice_date.desc(), first.id.desc())),
+        else_=walk(first_due, first.id),
     )
     chosen: Any = select(first_of_account.label("id")).select_from(owing_accounts)
     if keep == FOR_ATTEMPTS:
@@ -677,7 +697,10 @@ def _overdue_statement(of_accounts: bool, keep: str, postgres: bool) -> Any:
             chosen,
             select(candidate.id).where(
                 candidate.tenant_id == tenant_id,
-                candidate.account_id.in_(select(owing_accounts.c.account_id)),
+                # (An account owing one past-due invoice has it chosen above.)
+                candidate.account_id.in_(
+                    select(owing_accounts.c.account_id).where(owing_accounts.c.past_due > 1)
+                ),
                 candidate.status == posted,
                 candidate_due < today,
                 ~attempted_since,
