@@ -281,7 +281,7 @@ def _sent_under(tenant_id: int, order_ids: Sequence[str]) -> ColumnElement[bool]
     """The tenant's payments whose ``gateway_order_id`` is one of ``order_ids``, by id,
     as the indexes hold them: one sent under its own number by that number (the unique
     index), one sent under another order id by ``ix_payments_gateway_order`` (which
-    holds only those: migration 0040), the tenant as ``tenant_id + 0`` there (so no
+    holds only those: migration 0042), the tenant as ``tenant_id + 0`` there (so no
     tenant-led index competes while ``payments`` has no statistics). The caller names
     the tenant as ``tenant_id + 0`` too: its payments are read by primary key."""
     return Payment.id.in_(
@@ -320,7 +320,7 @@ def same_order_payments(
 
 # A payment sent under its own number is found by that number (the unique index), one
 # sent under another order id by ``ix_payments_gateway_order``, which holds only those
-# (its predicate ``gateway_order_id <> number`` named, so it applies: migration 0040).
+# (its predicate ``gateway_order_id <> number`` named, so it applies: migration 0042).
 _ORDERS_TAKEN_SQLITE = """
 SELECT number FROM payments
 WHERE tenant_id = :t AND number IN (SELECT value FROM json_each(:ids))
