@@ -6,10 +6,12 @@ the process that wrote it."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from billcycle.db import migrate
 from billcycle.db.engine import make_engine
 from billcycle.db.session import make_session_factory
 from billcycle.gateways.models import TestGatewayCharge
@@ -119,3 +121,67 @@ def test_on_sqlite_the_book_is_a_file_of_its_own(
         ("own-2", "Approved", 2000),
         ("own-3", "Declined", 1000),
     ]
+
+
+def _mark(path: str) -> int:
+    with sqlite3.connect(path) as connection:
+        return int(connection.execute("PRAGMA application_id").fetchone()[0])
+
+
+def _book_keys(path: str) -> list[str]:
+    with sqlite3.connect(path) as connection:
+        return [
+            row[0] for row in connection.execute("SELECT idempotency_key FROM test_gateway_charges")
+        ]
+
+
+def test_a_book_left_by_a_deleted_database_is_moved_aside(empty_database_url: str) -> None:
+    """billcycle's file deleted and made again, its book kept: the new database's payment
+    keys (numbers restart) must not meet the old charges. The book records the mark of
+    the database it serves (migration 0043) and is moved aside, kept, for a new one; the
+    same database opened again keeps its book."""
+    if not empty_database_url.startswith("sqlite"):
+        return  # PostgreSQL: the book is a table of the database itself
+    database = empty_database_url.removeprefix("sqlite:///")
+    migrate.upgrade(empty_database_url)
+    first_mark = _mark(database)
+    assert first_mark
+    engine = make_engine(empty_database_url)
+    with charge_book(engine)() as session:
+        session.add(
+            TestGatewayCharge(
+                tenant_id=1,
+                gateway_id=1,
+                idempotency_key="P-00000001",
+                kind="Sale",
+                state="Approved",
+                amount_minor=1000,
+                currency="USD",
+                created_at=datetime.now(UTC),
+                updated_at=datetime.now(UTC),
+            )
+        )
+        session.commit()
+    path = Path(book_path(database))
+    assert _mark(str(path)) == first_mark
+    engine.dispose()
+    # Opened again: the same database, the same book.
+    engine = make_engine(empty_database_url)
+    book_engine(engine)
+    engine.dispose()
+    assert _book_keys(str(path)) == ["P-00000001"]
+    # billcycle's file deleted and made again beside the kept book.
+    for suffix in ("", "-wal", "-shm"):
+        Path(database + suffix).unlink(missing_ok=True)
+    migrate.upgrade(empty_database_url)
+    assert _mark(database) not in (0, first_mark)
+    engine = make_engine(empty_database_url)
+    try:
+        book_engine(engine)
+    finally:
+        engine.dispose()
+    assert _book_keys(str(path)) == []
+    assert _mark(str(path)) == _mark(database)
+    (aside,) = path.parent.glob(f"{path.stem}.stale-*{path.suffix}")
+    assert _book_keys(str(aside)) == ["P-00000001"]
+    assert _mark(str(aside)) == first_mark

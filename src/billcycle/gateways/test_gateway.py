@@ -54,9 +54,10 @@ import logging
 import os
 import secrets
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -291,13 +292,36 @@ def book_engine(engine: Engine) -> Engine:
     with _BOOKS_GUARD:
         found = _BOOKS.get(engine)
         if found is None:
-            found = make_engine(f"sqlite:///{book_path(database)}")
-            repo.create_book(found)
+            found = _open_book(book_path(database), repo.database_mark(engine))
             _BOOKS[engine] = found
             if engine not in _BOOKS_WATCHED:
                 _BOOKS_WATCHED.add(engine)
                 at_dispose(engine, _close_book)
         return found
+
+
+def _open_book(path: str, owner: int | None) -> Engine:
+    """The book at ``path`` for the database marked ``owner``. A book left there by
+    another database (billcycle's file deleted and made again, the book kept) would
+    answer the new database's payment keys, which restart at P-00000001, with the old
+    charges: it is moved aside (``.stale-<time>``, kept, not deleted) and a new one made."""
+    book = make_engine(f"sqlite:///{path}")
+    try:
+        repo.create_book(book, owner)
+    except repo.BookOfAnotherDatabase:
+        book.dispose()
+        root, extension = os.path.splitext(path)
+        aside = f"{root}.stale-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}{extension}"
+        for suffix in ("", "-wal", "-shm"):
+            # No such side file, or another process moved the book first.
+            with suppress(FileNotFoundError):
+                os.replace(path + suffix, aside + suffix)
+        log.warning(
+            "the test gateway's book %s belonged to another database: moved to %s", path, aside
+        )
+        book = make_engine(f"sqlite:///{path}")
+        repo.create_book(book, owner)
+    return book
 
 
 def _close_book(engine: Engine) -> None:

@@ -71,9 +71,28 @@ def _book_metadata() -> MetaData:
     return metadata
 
 
-def create_book(engine: Engine) -> None:
+class BookOfAnotherDatabase(RuntimeError):
+    """The book file beside billcycle's database was made for another database (one
+    deleted or replaced since): its charges answer that database's payment keys."""
+
+
+def database_mark(engine: Engine) -> int | None:
+    """billcycle's SQLite file's mark (its header's ``application_id``, a random number
+    its first migration sets: ``0043_lead_sqlite_database_mark``), which the book
+    records as the database it serves (:func:`create_book`); None for a file without
+    one. Read only: a copy of the file keeps its mark, as a copy of both files keeps
+    them paired."""
+    with engine.connect() as conn:
+        mark = int(conn.exec_driver_sql("PRAGMA application_id").scalar() or 0)
+    return mark or None
+
+
+def create_book(engine: Engine, owner: int | None = None) -> None:
     """The book file's table, made when missing (idempotent: every process that opens
-    the book runs it); a book of another schema version is refused."""
+    the book runs it); a book of another schema version is refused, and (``owner``:
+    the served database's :func:`database_mark`) so is a book made for another
+    database (:class:`BookOfAnotherDatabase`; a book from before books were marked is
+    taken over)."""
     with engine.begin() as conn:
         # One process makes it: the check and the CREATE under the book's write lock.
         raw = conn.connection.dbapi_connection
@@ -85,6 +104,15 @@ def create_book(engine: Engine) -> None:
                 f"The test gateway's book {engine.url.database} has schema version "
                 f"{version}; this billcycle knows version {BOOK_VERSION}."
             )
+        if owner is not None:
+            found = int(conn.exec_driver_sql("PRAGMA application_id").scalar() or 0)
+            if found and found != owner:
+                raise BookOfAnotherDatabase(
+                    f"The test gateway's book {engine.url.database} belongs to another "
+                    "billcycle database."
+                )
+            if not found:
+                conn.exec_driver_sql(f"PRAGMA application_id = {owner}")
         _book_metadata().create_all(conn, checkfirst=True)
         if version == 0:
             conn.exec_driver_sql(f"PRAGMA user_version = {BOOK_VERSION}")
