@@ -37,8 +37,14 @@ from billcycle.paymentruns.spec import (
     PaymentRunPatch,
     PaymentRunSpec,
 )
-from billcycle.paymentruns.statuses import PaymentRunStatus
+from billcycle.paymentruns.statuses import (
+    DECLINED_CODE,
+    DECLINED_MESSAGE,
+    PaymentRunStatus,
+    RecordResult,
+)
 from billcycle.paymentruns.transitions import transition
+from billcycle.payments.statuses import SETTLED_STATUSES, PaymentStatus
 from billcycle.tenancy.numbers import next_number
 
 RESOURCE = "payment_run"
@@ -533,6 +539,9 @@ def summary(ctx: ServiceContext, run: PaymentRun) -> RunSummary:
     )
 
 
+_SETTLED_WORDS = frozenset(status.value for status in SETTLED_STATUSES)
+
+
 @dataclass(frozen=True, slots=True)
 class RecordView:
     record: PaymentRunData
@@ -543,6 +552,47 @@ class RecordView:
     payment_status: str | None = None
     payment_code: str | None = None
     payment_message: str | None = None
+
+    @property
+    def derived(self) -> bool:
+        """The record has no result written and names the payment that collects it (a
+        set-based slice writes none for the records its payments settle; a crashed
+        chunk leaves its payments Processing, settled later by the reconciler)."""
+        return self.record.result is None and self.record.payment_id is not None
+
+    @property
+    def payment_settled(self) -> bool:
+        return self.payment_status in _SETTLED_WORDS
+
+    @property
+    def result(self) -> str | None:
+        """The record's result; a derived one is its payment's: Processed once settled,
+        Error when it failed, else the payment's status (Processing)."""
+        if not self.derived:
+            return self.record.result
+        if self.payment_settled:
+            return RecordResult.PROCESSED.value
+        if self.payment_status == PaymentStatus.ERROR:
+            return RecordResult.ERROR.value
+        return self.payment_status
+
+    @property
+    def amount_collected_minor(self) -> int:
+        """A derived record settled collected what it was to collect."""
+        collected = self.record.amount_collected_minor
+        if self.derived and self.payment_settled:
+            return self.record.amount_to_collect_minor or collected
+        return collected
+
+    @property
+    def error(self) -> tuple[str | None, str | None]:
+        """(code, message); a derived failed record's are its payment's gateway words, or
+        the generic ones when the gateway gave none."""
+        if not (self.derived and self.payment_status == PaymentStatus.ERROR):
+            return self.record.error_code, self.record.error_message
+        code = self.payment_code if self.payment_code is not None else DECLINED_CODE
+        message = self.payment_message if self.payment_message is not None else DECLINED_MESSAGE
+        return code[:100], message
 
 
 def records(

@@ -39,7 +39,7 @@ class Payment(TenantScoped, Timestamps, Base):
         # id: the only index a run's ``gateway_order_id = ? AND tenant_id + 0 = ?``
         # look-up can use, whatever the statistics (migration 0035). Only payments sent
         # under another order id than their number: the others are found by their
-        # number (the unique index), and a payment run's writes none here (0040).
+        # number (the unique index), and a payment run's writes none here (0042).
         Index(
             "ix_payments_gateway_order",
             "gateway_order_id",

@@ -30,14 +30,10 @@ from billcycle.paymentruns.repository import CurrencyTotals
 from billcycle.paymentruns.service import RecordView, RunSummary
 from billcycle.paymentruns.spec import DataRecord, Filters, Flags, PaymentRunPatch, PaymentRunSpec
 from billcycle.paymentruns.statuses import (
-    DECLINED_CODE,
-    DECLINED_MESSAGE,
     DocumentType,
     PaymentRunStatus,
-    RecordResult,
     TransactionType,
 )
-from billcycle.payments.statuses import SETTLED_STATUSES, PaymentStatus
 from billcycle.zuora.schemas.base import CamelRequest, wire_date, zuora_datetime
 
 RESOURCE = "payment_run"
@@ -353,37 +349,21 @@ def _transaction(tx: Mapping[str, Any], currency: str) -> dict[str, Any]:
 
 
 def data_body(view: RecordView) -> dict[str, Any]:
-    """One record. A record with no result written names the payment that collects it:
-    its result is its payment's (a set-based slice writes none for the records its
-    payments settle; a crashed chunk leaves its payments Processing, settled later by
-    the reconciler): Processed with the amount it was to collect, Error with the
-    gateway's code and message (or the generic words), else the payment's status."""
+    """One record; one with no result written shows its payment's outcome
+    (``RecordView.result``) and the payment among its transactions."""
     r = view.record
-    payment_status = view.payment_status
-    result = r.result
-    collected = r.amount_collected_minor
-    error_code, error_message = r.error_code, r.error_message
+    collected = view.amount_collected_minor
+    error_code, error_message = view.error
     transactions = [_transaction(tx, r.currency) for tx in r.transactions or []]
-    if result is None and r.payment_id is not None:
-        result = payment_status
-        if payment_status in SETTLED_STATUSES:
-            result = RecordResult.PROCESSED.value
-            collected = r.amount_to_collect_minor or collected
-        elif payment_status == PaymentStatus.ERROR:
-            result = RecordResult.ERROR.value
-            code = view.payment_code if view.payment_code is not None else DECLINED_CODE
-            error_code = code[:100]
-            error_message = (
-                view.payment_message if view.payment_message is not None else DECLINED_MESSAGE
-            )
+    if view.derived and r.payment_id is not None:
         transactions.append(
             {
                 "id": to_zuora_id(r.payment_id),
                 "type": TransactionType.PAYMENT.value,
-                "status": payment_status,
+                "status": view.payment_status,
                 "amount": float(from_minor(r.amount_to_collect_minor or 0, r.currency)),
                 "appliedAmount": float(from_minor(collected, r.currency))
-                if payment_status in SETTLED_STATUSES
+                if view.payment_settled
                 else 0.0,
             }
         )
@@ -404,7 +384,7 @@ def data_body(view: RecordView) -> dict[str, Any]:
         "errorMessage": error_message,
         "paymentGatewayId": _id(r.payment_gateway_id),
         "paymentMethodId": _id(r.payment_method_id),
-        "result": result,
+        "result": view.result,
         "standalone": False,
         "transactions": transactions,
     }
