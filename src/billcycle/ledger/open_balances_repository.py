@@ -686,13 +686,11 @@ ON CONFLICT (tenant_id, currency, due_date) DO UPDATE SET
     balance_minor = open_balances.balance_minor + excluded.balance_minor,
     invoices = open_balances.invoices + excluded.invoices
 """
-_MOVED_ACCOUNTS = """
-INSERT INTO open_account_balances
-    (tenant_id, currency, bucket, account_id, balance_minor, invoices)
-SELECT :t, currency, bucket, account_id, SUM(moved), SUM(crossed) FROM (
-    SELECT currency, CASE WHEN due_date >= :d0 THEN 0 WHEN due_date >= :d30 THEN 1
-                          WHEN due_date >= :d60 THEN 2 WHEN due_date >= :d90 THEN 3
-                          ELSE 4 END AS bucket, account_id, moved, crossed FROM m
+
+
+# Both account upserts' end: each invoice's move counted in its bucket's row and in
+# the ALL row, summed by key, written in key order (the rows locked in one order).
+_ACCOUNT_ROWS_UPSERT = """\
     UNION ALL
     SELECT currency, {all_bucket} AS bucket, account_id, moved, crossed FROM m
 ) x
@@ -703,6 +701,21 @@ ON CONFLICT (tenant_id, currency, bucket, account_id) DO UPDATE SET
     balance_minor = open_account_balances.balance_minor + excluded.balance_minor,
     invoices = open_account_balances.invoices + excluded.invoices
 """
+
+
+_MOVED_ACCOUNTS = "".join(
+    (
+        """
+INSERT INTO open_account_balances
+    (tenant_id, currency, bucket, account_id, balance_minor, invoices)
+SELECT :t, currency, bucket, account_id, SUM(moved), SUM(crossed) FROM (
+    SELECT currency, CASE WHEN due_date >= :d0 THEN 0 WHEN due_date >= :d30 THEN 1
+                          WHEN due_date >= :d60 THEN 2 WHEN due_date >= :d90 THEN 3
+                          ELSE 4 END AS bucket, account_id, moved, crossed FROM m
+""",
+        _ACCOUNT_ROWS_UPSERT,
+    )
+)
 
 
 # PostgreSQL: both summaries in ONE statement (the balances read once, not once per
@@ -807,7 +820,9 @@ WHERE tenant_id = :t AND (currency, bucket, account_id) IN (
     FROM temp.open_balance_applied a, (VALUES (0), (1)) k WHERE a.fast = 1 AND a.after <= 0
 )
 """
-_APPLIED_ACCOUNTS = """
+_APPLIED_ACCOUNTS = "".join(
+    (
+        """
 WITH m AS (
     SELECT currency, bucket, account_id,
            MAX(after, 0) - MAX(after + amount, 0) AS moved,
@@ -819,16 +834,10 @@ INSERT INTO open_account_balances
     (tenant_id, currency, bucket, account_id, balance_minor, invoices)
 SELECT :t, currency, bucket, account_id, SUM(moved), SUM(crossed) FROM (
     SELECT currency, bucket, account_id, moved, crossed FROM m
-    UNION ALL
-    SELECT currency, {all_bucket} AS bucket, account_id, moved, crossed FROM m
-) x
-WHERE true
-GROUP BY currency, bucket, account_id HAVING SUM(moved) <> 0 OR SUM(crossed) <> 0
-ORDER BY currency, bucket, account_id
-ON CONFLICT (tenant_id, currency, bucket, account_id) DO UPDATE SET
-    balance_minor = open_account_balances.balance_minor + excluded.balance_minor,
-    invoices = open_account_balances.invoices + excluded.invoices
-"""
+""",
+        _ACCOUNT_ROWS_UPSERT,
+    )
+)
 
 
 def entries_applied_many(
