@@ -19,7 +19,13 @@ from typing import Any
 from sqlalchemy import Date, bindparam, text
 from sqlalchemy.orm import Session
 
-from billcycle.db.bulk import SQLITE_MATERIALIZED, dbapi, is_postgres, sqlite_storage_value
+from billcycle.db.bulk import (
+    PG_JSON_ROWS_NUMBERED,
+    SQLITE_MATERIALIZED,
+    dbapi,
+    is_postgres,
+    sqlite_storage_value,
+)
 from billcycle.db.types import UtcDateTime
 
 # The log: the rows in the given order (ids ascending as one insert per event gave them).
@@ -73,7 +79,7 @@ _SQLITE = {
     "day_text": ":day_text",
 }
 _POSTGRES = {
-    "rows": "jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS j(e, n)",
+    "rows": PG_JSON_ROWS_NUMBERED,
     "n": "j.n",
     "account": "(j.e->>0)::bigint",
     "kind": "j.e->>1",

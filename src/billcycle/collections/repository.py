@@ -38,7 +38,12 @@ from sqlalchemy.orm import Session, aliased
 from billcycle.accounts.models import Account, Contact
 from billcycle.collections.models import CollectionAccount, CollectionEvent, CollectionPolicyRow
 from billcycle.collections.statuses import AccountStanding, CollectionEventType
-from billcycle.db.bulk import SQLITE_MATERIALIZED, is_postgres, sqlite_storage_value
+from billcycle.db.bulk import (
+    PG_JSON_ROWS_NUMBERED,
+    SQLITE_MATERIALIZED,
+    is_postgres,
+    sqlite_storage_value,
+)
 from billcycle.db.types import UtcDateTime
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
@@ -1064,7 +1069,7 @@ _OUTCOME_SQLITE = {
 _OUTCOME_POSTGRES = {
     "join": "CROSS JOIN LATERAL (SELECT * FROM payments p WHERE p.id = (j.e->>0)::bigint"
     " AND p.tenant_id + 0 = :t LIMIT 1) p",
-    "rows": "jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS j(e, n)",
+    "rows": PG_JSON_ROWS_NUMBERED,
     "ok": "(j.e->>1)::boolean",
     "code": "j.e->>2",
     "message": "j.e->>3",

@@ -77,7 +77,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from billcycle.db.base import Base
-from billcycle.db.bulk import SQLITE_MATERIALIZED
+from billcycle.db.bulk import PG_JSON_ROWS, SQLITE_MATERIALIZED
 from billcycle.db.engine import begin_sqlite_write
 from billcycle.db.types import BigId
 from billcycle.invoicing.models import Invoice
@@ -870,7 +870,7 @@ def entries_applied_many(
     edges = {f"d{days}": as_of - timedelta(days=days) for days in (0, 30, 60, 90)}
     if postgres:
         parts = {
-            "rows": "jsonb_array_elements(CAST(:rows AS jsonb)) AS j(e)",
+            "rows": PG_JSON_ROWS,
             "invoice": "(j.e->>0)::bigint",
             "amount": "(j.e->>1)::bigint",
             "greatest": "GREATEST",

@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account
+from billcycle.db.bulk import PG_JSON_ROWS_NUMBERED
 from billcycle.gateways.models import PaymentGateway
 from billcycle.invoicing.models import Invoice
 from billcycle.paymentmethods.models import PaymentMethod
@@ -158,7 +159,7 @@ _SQLITE = {
     "n": "j.key",
 }
 _POSTGRES = {
-    "rows": "jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS j(e, n)",
+    "rows": PG_JSON_ROWS_NUMBERED,
     "invoice": "(j.e->>0)::bigint",
     "amount": "(j.e->>1)::bigint",
     "method": "(j.e->>2)::bigint",

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account
-from billcycle.db.bulk import SQLITE_MATERIALIZED, dbapi, is_postgres
+from billcycle.db.bulk import PG_JSON_ROWS, SQLITE_MATERIALIZED, dbapi, is_postgres
 from billcycle.db.engine import begin_sqlite_write
 from billcycle.db.types import UtcDateTime
 from billcycle.errors import InvalidValue
@@ -101,21 +101,15 @@ FROM {rows}
 """
 
 
-_PG_ROWS = "jsonb_array_elements(CAST(:rows AS jsonb)) AS j(e)"
-
-
 def _json_columns(postgres: bool, count: int, integers: Sequence[int]) -> dict[str, str]:
     """The ``{rows}`` source and its ``{cN}`` columns of a statement reading a JSON array
-    of arrays (SQLite ``json_each``, PostgreSQL ``jsonb_array_elements``: as ``jsonb``
-    each element is parsed once, and ``->>`` finds an element's column in its parsed
-    form; on a ``json`` element every ``->>`` parsed the element's text again, ~1 µs
-    each on this machine, ~35 references a payment of a run's begin and finish)."""
+    of arrays (SQLite ``json_each``, PostgreSQL ``db.bulk.PG_JSON_ROWS``)."""
     if postgres:
         parts = {
             f"c{i}": f"(j.e->>{i})::bigint" if i in integers else f"(j.e->>{i})"
             for i in range(count)
         }
-        parts["rows"] = _PG_ROWS
+        parts["rows"] = PG_JSON_ROWS
     else:
         parts = {f"c{i}": f"json_extract(j.value, '$[{i}]')" for i in range(count)}
         parts["rows"] = "json_each(:rows) j"
