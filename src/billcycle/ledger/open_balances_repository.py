@@ -892,7 +892,6 @@ def entries_applied_many(
         parts["owner"] = _OWNER.format(all_bucket=ALL)
     else:
         parts.update(after=_AFTER_LEDGER, fast="0", owner="")
-    moved = _MOVED.format(**parts)
     params: dict[str, Any] = {
         "t": tenant_id,
         "posted": InvoiceStatus.POSTED.value,
@@ -900,6 +899,7 @@ def entries_applied_many(
     }
     dates = [bindparam(name, type_=Date) for name in edges]
     if postgres:
+        moved = _MOVED.format(**parts)
         both = text(moved + _MOVED_CHANGES.format(all_bucket=ALL)).bindparams(*dates)
         found = session.connection().execute(both, {**params, **edges})
         _upsert(session, tenant_id, {(c, d): [int(b), int(n)] for c, d, b, n in found})
