@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # A payment run's chunks decided and settled as sets (paymentruns.setbased); False:
     # every record row by row, as before.
     payment_run_set_based: bool = True
+    # SQLite: a set-based slice's decision read taken ahead on a connection of its own
+    # while the slice before it is finished (paymentruns.ahead); False: read under the
+    # write lock only, as before.
+    payment_run_read_ahead: bool = True
     # An electronic payment (or refund) still Processing this long after it was sent is
     # looked up at its gateway by the reconciler; longer than any gateway call can take,
     # so a call still in flight is never taken for one the gateway never received.

@@ -177,6 +177,14 @@ def slice_rows(
     )
 
 
+def data_version(session: Session) -> int:
+    """SQLite's ``PRAGMA data_version`` of the session's connection: it changes when
+    ANOTHER connection commits, never for this connection's own commits (the decisions
+    read ahead, ``paymentruns.ahead``, are used only while it has not changed). Read
+    outside any transaction it is the database's latest state."""
+    return int(session.execute(text("PRAGMA data_version")).scalar_one())
+
+
 def write_decided(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Records decided without a charge (nothing to collect, no method, ...), one
     executemany: ``b_id``, ``result``, ``error_code``, ``error_message``,

@@ -21,6 +21,7 @@ attempt key. Records whose payment is settled later show its outcome when read.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections import deque
@@ -32,6 +33,7 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any
 
+from sqlalchemy.orm import sessionmaker
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
 from billcycle.bulkjobs.collector import no_cycle_collection
@@ -45,6 +47,7 @@ from billcycle.money import from_minor
 from billcycle.paymentmethods import repository as methods_repo
 from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.paymentmethods.statuses import PaymentMethodStatus
+from billcycle.paymentruns import ahead as ahead_
 from billcycle.paymentruns import chunk_repository as chunk_repo
 from billcycle.paymentruns import repository as repo
 from billcycle.paymentruns import setbased
@@ -101,6 +104,26 @@ class Begun:
     # The set-based slice's charges as columns (``setbased``), each collecting the
     # record at the same place in ``run_slice.records``; None when there are none.
     run_slice: charging.RunSlice | None = None
+    # The records' account range (first, last) the begin read.
+    accounts: tuple[int, int] | None = None
+
+    def finishing(self) -> ahead_.Finishing | None:
+        """What finishing this slice may change of another slice's decision read
+        (``ahead``); None without its account range."""
+        if self.accounts is None:
+            return None
+        invoices: set[int] = set()
+        methods: set[int] = set()
+        if self.run_slice is not None:
+            invoices.update(self.run_slice.invoices)
+            methods.update(self.run_slice.methods)
+        for charge in self.pending:
+            invoices.update(i.invoice_id for i in charge.request.invoices)
+            if charge.payment_method_id is not None:
+                methods.add(charge.payment_method_id)
+        return ahead_.Finishing(
+            self.accounts[0], self.accounts[1], frozenset(invoices), frozenset(methods)
+        )
 
 
 @dataclass
@@ -203,19 +226,27 @@ def begin_chunk(
     first_account: int,
     last_account: int,
     keep_lease: KeepLease | None = None,
+    ahead: setbased.ReadAhead | None = None,
+    first: Callable[[ServiceContext], None] | None = None,
 ) -> Begun | None:
     """Phase 1, committed on return. None: the run is not Processing any more.
     ``keep_lease`` renews the chunk's lease in the same unit of work (False: the chunk
-    is no longer ours, and nothing is charged)."""
+    is no longer ours, and nothing is charged). ``ahead``: the set-based decision read
+    taken ahead, if it still holds (``paymentruns.ahead``); ``first``: called with the
+    unit's context before anything is written (the next slice's read ahead)."""
     with runtime.service_context(tenant_id) as ctx:
+        if first is not None:
+            first(ctx)
         if keep_lease is not None and not keep_lease(ctx):
             raise ChunkTakenOver("The chunk's lease ran out before it was charged.")
         run = repo.get_run(ctx.session, tenant_id, run_id)
         if run is None or run.status != PaymentRunStatus.PROCESSING:
             return None
-        begun = Begun(run_id=run.id)
+        begun = Begun(run_id=run.id, accounts=(first_account, last_account))
         if runtime.settings.payment_run_set_based and setbased.eligible(run):
-            setbased.begin(ctx, run, first_account, last_account, begun, _begin_records)
+            setbased.begin(
+                ctx, run, first_account, last_account, begun, _begin_records, ahead=ahead
+            )
             return begun
         records = repo.open_records(ctx.session, tenant_id, run.id, first_account, last_account)
         fresh = [r for r in records if r.payment_id is None]
@@ -451,6 +482,7 @@ def collect_pipelined(
     *,
     in_flight: int,
     slice_records: int = SLICE_RECORDS,
+    ahead: ahead_.DecisionsAhead | None = None,
 ) -> None:
     """Collect a chunk in slices of about ``max(2 * in_flight, slice_records)`` records,
     overlapped: while
@@ -459,7 +491,9 @@ def collect_pipelined(
     is finished and the next one begun (phases 3 and 1, each its own unit of work, as
     for a whole chunk). Each slice is committed before its calls go out, so a crash
     anywhere leaves what a crashed chunk leaves (see the module's note). The cyclic
-    garbage collector is paused meanwhile, as over bulk jobs' chunks."""
+    garbage collector is paused meanwhile, as over bulk jobs' chunks. SQLite: each
+    slice's decision read is taken ahead while the slice before it is finished
+    (``paymentruns.ahead``; ``ahead``: the reader to use, else one of the chunk's own)."""
     # A slice's tens of thousands of rows, tuples and lists hold no cycle, but set off
     # young collections that promote them and, every few slices, a full collection of the
     # worker's heap (~0.75 s of a 20,000-payment run's ~4 s of CPU).
@@ -473,6 +507,7 @@ def collect_pipelined(
             keep_lease,
             in_flight,
             slice_records,
+            ahead,
         )
 
 
@@ -485,6 +520,7 @@ def _collect_pipelined(
     keep_lease: KeepLease | None,
     in_flight: int,
     slice_records: int,
+    ahead: ahead_.DecisionsAhead | None = None,
 ) -> None:
     with runtime.service_context(tenant_id) as ctx:
         repo.refresh_planner_statistics(ctx.session)
@@ -496,21 +532,113 @@ def _collect_pipelined(
             last_account,
             max(2 * in_flight, slice_records),
         )
+        run = repo.get_run(ctx.session, tenant_id, run_id)
+        # The decision read's arguments of each slice, for the read ahead (the begin
+        # compares them with its own, from the run it reads under the lock).
+        decisions = (
+            setbased.decision_args(run, 0, 0)
+            if run is not None and runtime.settings.payment_run_set_based and setbased.eligible(run)
+            else None
+        )
     if not slices:
         # Nothing open: still renew and finish (records a crashed attempt left).
         slices = [(first_account, last_account)]
+    sqlite = runtime.engine.dialect.name == "sqlite"
+    if (
+        not sqlite
+        or decisions is None
+        or len(slices) < 3
+        or not runtime.settings.payment_run_read_ahead
+    ):
+        _pipeline(runtime, runtime, tenant_id, run_id, slices, keep_lease, in_flight, None, None)
+        return
+    # SQLite: the collecting thread's units of work on ONE connection for the chunk (the
+    # read ahead's check, ``ahead``, compares its data_version between two of them).
+    with runtime.engine.connect() as pinned:
+        writer = copy.copy(runtime)
+        writer.session_factory = sessionmaker(bind=pinned, expire_on_commit=False, autoflush=True)
+        own = ahead is None
+        reader = ahead if ahead is not None else ahead_.DecisionsAhead(runtime, tenant_id)
+        try:
+            _pipeline(
+                writer, runtime, tenant_id, run_id, slices, keep_lease, in_flight, reader, decisions
+            )
+        finally:
+            log.debug(
+                "payment run %s: %d slices decided ahead, %d read again",
+                run_id,
+                reader.used,
+                reader.read_again,
+            )
+            if own:
+                reader.close()
+
+
+def _pipeline(
+    writer: Runtime,
+    runtime: Runtime,
+    tenant_id: int,
+    run_id: int,
+    slices: list[tuple[int, int]],
+    keep_lease: KeepLease | None,
+    in_flight: int,
+    ahead: ahead_.DecisionsAhead | None,
+    decisions: dict[str, Any] | None,
+) -> None:
+    """The slices' phases: begin and finish by ``writer`` (this thread), the sends by
+    ``runtime`` in threads of their own. With ``ahead`` (and ``decisions``, the slices'
+    decision read arguments), each finish that a begin follows first asks for that
+    begin's decision read ahead."""
     gate = charging.InFlightGate(in_flight)
     turn = _WriterTurn(runtime.engine.dialect.name == "sqlite")
     out: deque[tuple[Begun, Future[Sent]]] = deque()
+    # The unit of work that ran (or runs) since the read ahead was asked for: the next
+    # begin takes the rows only if that unit could not have changed them.
+    between: Begun | None = None
+
+    def asking(then: tuple[int, int] | None) -> Callable[[ServiceContext], None] | None:
+        """The hook that asks for the read ahead of slice ``then`` (None: no read)."""
+        if ahead is None or decisions is None or then is None:
+            return None
+        reader = ahead
+        args = {**decisions, "first_account": then[0], "last_account": then[1]}
+
+        def ask(ctx: ServiceContext) -> None:
+            reader.start(ctx.session, args)
+
+        return ask
+
+    def taking(by: Begun | None) -> setbased.ReadAhead | None:
+        if ahead is None or by is None:
+            return None
+        reader, finishing = ahead, by.finishing()
+
+        def take(session: Any, args: dict[str, Any]) -> list[Any] | None:
+            return reader.take(session, args, finishing)
+
+        return take
+
     with ThreadPoolExecutor(
         max_workers=SLICES_OUT, thread_name_prefix="payment-run-send"
     ) as sender:
         try:
-            for lo, hi in slices:
+            for index, (lo, hi) in enumerate(slices):
+                then = slices[index + 1] if index + 1 < len(slices) else None
                 with turn.held():
-                    begun = begin_chunk(runtime, tenant_id, run_id, lo, hi, keep_lease)
+                    begun = begin_chunk(
+                        writer,
+                        tenant_id,
+                        run_id,
+                        lo,
+                        hi,
+                        keep_lease,
+                        taking(between),
+                        first=asking(then) if index == 0 else None,
+                    )
                 if begun is None:
                     break  # cancelled or deleted meanwhile
+                # The chunk's first begin runs while the second slice is read ahead.
+                between = begun if index == 0 else None
                 out.append(
                     (
                         begun,
@@ -523,13 +651,25 @@ def _collect_pipelined(
                     oldest, sent = out[0]
                     answered = sent.result()
                     with turn.held():
-                        finish_chunk(runtime, tenant_id, oldest, answered, keep_lease)
+                        finish_chunk(
+                            writer,
+                            tenant_id,
+                            oldest,
+                            answered,
+                            keep_lease,
+                            # One finish runs before the next begin: it asks for its read.
+                            first=asking(then) if between is None else None,
+                        )
+                    # A second finish before the begin: no read ahead holds.
+                    between = oldest if between is None else None
+                    if between is None and ahead is not None:
+                        ahead.discard()
                     out.popleft()
             while out:
                 oldest, sent = out[0]
                 answered = sent.result()
                 with turn.held():
-                    finish_chunk(runtime, tenant_id, oldest, answered, keep_lease)
+                    finish_chunk(writer, tenant_id, oldest, answered, keep_lease)
                 out.popleft()
         except BaseException:
             # The calls already out are recorded, not left Processing for the reconciler
@@ -539,7 +679,7 @@ def _collect_pipelined(
                 try:
                     answered = sent.result()
                     with turn.held():
-                        finish_chunk(runtime, tenant_id, oldest, answered, keep_lease)
+                        finish_chunk(writer, tenant_id, oldest, answered, keep_lease)
                 except Exception:
                     log.exception("payment run %s: finishing a slice after a failure", run_id)
             raise
@@ -653,12 +793,16 @@ def finish_chunk(
     begun: Begun,
     answers: Sent | Sequence[ChargeAnswer],
     keep_lease: KeepLease | None = None,
+    first: Callable[[ServiceContext], None] | None = None,
 ) -> Counts:
     """Phase 3, committed on return (whoever holds the chunk by then: the outcomes are
     the gateway's and are recorded once): record the answers on their payments, then
     each record's result, and the results of records a crashed attempt left
-    (``begun.resumed``) as far as their payments are settled."""
+    (``begun.resumed``) as far as their payments are settled. ``first``: called with
+    the unit's context before anything is written (the next slice's read ahead)."""
     with runtime.service_context(tenant_id) as ctx:
+        if first is not None:
+            first(ctx)
         if keep_lease is not None:
             keep_lease(ctx)
         counts = _finish(ctx, begun, answers)

@@ -63,6 +63,30 @@ PENDING_MESSAGE = (
 )
 
 
+# Rows of the decision read taken ahead: (the unit's session, the read's arguments).
+ReadAhead = Callable[[Any, dict[str, Any]], list[Any] | None]
+
+
+def decision_args(run: PaymentRun, first_account: int, last_account: int) -> dict[str, Any]:
+    """The arguments of a slice's decision read (``chunk_repository.slice_rows``, after
+    the session and tenant), the same whether it is read under the write lock or ahead
+    (``paymentruns.ahead`` uses rows read ahead only for equal arguments)."""
+    return {
+        "run_id": run.id,
+        "first_account": first_account,
+        "last_account": last_account,
+        "retry_rule": not run.ignore_payment_run_retry_rule,
+        "closed_ok": run.process_payment_with_closed_pm,
+        "run_gateway": run.payment_gateway_id,
+        "comment_limit": payments.LIMITS["comment"],
+        "statuses": (
+            PaymentMethodStatus.ACTIVE.value,
+            PaymentMethodStatus.CLOSED.value,
+            InvoiceStatus.POSTED.value,
+        ),
+    }
+
+
 def eligible(run: PaymentRun) -> bool:
     """Runs whose chunks go the set-based way: each record its own payment, no credit or
     unapplied payments applied first, money collected."""
@@ -103,29 +127,21 @@ def begin(
     last_account: int,
     begun: Any,
     fallback: Fallback,
+    ahead: ReadAhead | None = None,
 ) -> None:
     """Phase 1 of a slice (see the module's note), into ``begun`` (``collect.Begun``);
     the caller's unit of work commits it. The database decides each record
     (``chunk_repository.slice_rows``); Python takes the charged ones' columns as they
-    come (no object and no decision a charge) and words the others."""
+    come (no object and no decision a charge) and words the others. ``ahead``: the
+    decisions read ahead on another connection (``paymentruns.ahead``), given the
+    arguments of the read and this unit's session under the write lock; None when they
+    are not what this read would answer now (then it is read here)."""
     charging.hold_write_lock(ctx)
     closed_ok = run.process_payment_with_closed_pm
-    rows = chunk_repo.slice_rows(
-        ctx.session,
-        ctx.tenant_id,
-        run.id,
-        first_account,
-        last_account,
-        retry_rule=not run.ignore_payment_run_retry_rule,
-        closed_ok=closed_ok,
-        run_gateway=run.payment_gateway_id,
-        comment_limit=payments.LIMITS["comment"],
-        statuses=(
-            PaymentMethodStatus.ACTIVE.value,
-            PaymentMethodStatus.CLOSED.value,
-            InvoiceStatus.POSTED.value,
-        ),
-    )
+    args = decision_args(run, first_account, last_account)
+    rows = ahead(ctx.session, args) if ahead is not None else None
+    if rows is None:
+        rows = chunk_repo.slice_rows(ctx.session, ctx.tenant_id, **args)
     begun.resumed = [int(r[0]) for r in rows if r[1] == "S"]
     if len(begun.resumed) == len(rows):
         return
