@@ -19,7 +19,6 @@ from billcycle.jobs.dispatch import ManualDispatcher, TaskCall
 from billcycle.paymentruns import ahead, collect
 from billcycle.paymentruns.tasks import COLLECT
 from billcycle.runtime import Runtime
-from tests.payments.helpers import pay
 from tests.paymentruns.helpers import (
     Customer,
     balance,
@@ -30,6 +29,7 @@ from tests.paymentruns.helpers import (
     payments_of,
     records,
 )
+from tests.payments.helpers import pay
 from tests.support.api import Api
 
 
