@@ -780,6 +780,8 @@ def send_chunk(
         sent.staged = charging.send_run_slice(
             runtime, tenant_id, begun.run_slice, in_flight=in_flight, gate=gate
         )
+        # The finish's rows and their JSON built here, off the collecting thread.
+        charging.prepare_run_slice_finish(begun.run_slice, sent.staged)
     if begun.pending:
         sent.answers = charging.send_charges(
             runtime, tenant_id, begun.pending, in_flight=in_flight, gate=gate

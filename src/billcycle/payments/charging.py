@@ -626,6 +626,9 @@ class SliceAnswers:
     categories: list[str | None] = field(default_factory=list)
     states: list[str | None] = field(default_factory=list)
     counted: list[bool | None] = field(default_factory=list)
+    # What :func:`finish_run_slice` settles by when every payment is still Processing,
+    # built beforehand (:func:`prepare_run_slice_finish`); None: built there.
+    prepared: SettleRows | None = None
 
     def put(self, i: int, staged: tuple[Any, ...]) -> None:
         (
@@ -814,6 +817,76 @@ def _sale_columns(
     return True
 
 
+@dataclass(slots=True)
+class SettleRows:
+    """The rows :func:`finish_run_slice` settles a slice's payments by (those at
+    ``order``, in payment id order): each answer's row, the staged rows and their one
+    JSON array, the approved ones' invoices, and the methods' sales."""
+
+    rows: list[list[Any]]
+    order: list[int]
+    staged: list[list[Any]]
+    staged_json: str
+    approved: list[int]
+    sales: dict[int, tuple[int, int, int, bool]]
+
+
+def _settle_rows(
+    charges: RunSlice, answers: SliceAnswers, live: Container[int] | None
+) -> SettleRows | None:
+    """:class:`SettleRows` of the payments in ``live`` (None: all of them); None when
+    there are none."""
+    count = len(charges)
+    source = EntrySource.API.value
+    rows = [
+        [pid, kind, message, code, transaction, category, state, invoice, source]
+        for pid, kind, message, code, transaction, category, state, invoice in zip(
+            charges.payment_ids,
+            answers.kinds,
+            answers.messages,
+            answers.codes,
+            answers.transaction_ids,
+            answers.categories,
+            answers.states,
+            charges.invoices,
+            strict=True,
+        )
+    ]
+    ids = charges.payment_ids
+    order = sorted((i for i in range(count) if live is None or ids[i] in live), key=ids.__getitem__)
+    if not order:
+        return None
+    staged = [rows[i] for i in order]
+    sales: dict[int, _MethodSales] = {}
+    counted, methods_ = answers.counted, charges.methods
+    for i in order:
+        if counted[i] is not None:
+            sales.setdefault(methods_[i], _MethodSales()).add(bool(counted[i]))
+    return SettleRows(
+        rows=rows,
+        order=order,
+        staged=staged,
+        # One JSON array the settle's statements and collections' events all read.
+        staged_json=json.dumps(staged, separators=(",", ":")),
+        approved=sorted(row[7] for row in staged if row[1] == "A"),
+        sales={
+            method_id: (s.approved, s.failed, s.failed_since_approval, s.last_approved)
+            for method_id, s in sales.items()
+        },
+    )
+
+
+def prepare_run_slice_finish(charges: RunSlice, answers: SliceAnswers) -> None:
+    """Build what :func:`finish_run_slice` settles by, for the usual case of every
+    payment still Processing, into ``answers.prepared``: in the thread that sent the
+    slice (a payment run's send thread), off the collecting thread, which holds
+    SQLite's one write lock while it finishes (the rows and their JSON were ~3.5% of
+    that thread's time). The finish uses it only when the lock finds every payment
+    still Processing, and builds its own otherwise."""
+    if len(charges):
+        answers.prepared = _settle_rows(charges, answers, None)
+
+
 def finish_run_slice(
     ctx: ServiceContext,
     charges: RunSlice,
@@ -835,35 +908,19 @@ def finish_run_slice(
     count = len(charges)
     if not count:
         return {}
-    source = EntrySource.API.value
-    rows = [
-        [pid, kind, message, code, transaction, category, state, invoice, source]
-        for pid, kind, message, code, transaction, category, state, invoice in zip(
-            charges.payment_ids,
-            answers.kinds,
-            answers.messages,
-            answers.codes,
-            answers.transaction_ids,
-            answers.categories,
-            answers.states,
-            charges.invoices,
-            strict=True,
-        )
-    ]
     payment_repo.hold_write_lock(ctx.session)
     live = payment_repo.lock_staged(
         ctx.session, ctx.tenant_id, charges.payment_ids, PaymentStatus.PROCESSING
     )
-    order = sorted(
-        (i for i in range(count) if charges.payment_ids[i] in live),
-        key=charges.payment_ids.__getitem__,
-    )
-    if not order:
-        return {}
-    staged = [rows[i] for i in order]
-    # One JSON array the settle's statements and collections' events all read.
-    staged_json = json.dumps(staged, separators=(",", ":"))
-    approved = sorted(row[7] for row in staged if row[1] == "A")
+    prepared = answers.prepared
+    answers.prepared = None
+    if prepared is None or len(live) != count:
+        # Some payment settled meanwhile (the reconciler): only the others are settled.
+        prepared = _settle_rows(charges, answers, live)
+        if prepared is None:
+            return {}
+    rows, order, staged = prepared.rows, prepared.order, prepared.staged
+    staged_json, approved = prepared.staged_json, prepared.approved
     invoice_repo.lock_invoices(ctx.session, ctx.tenant_id, approved, with_accounts=False)
     now = ctx.clock.now()
     applied = payment_repo.settle_staged(
@@ -880,20 +937,8 @@ def finish_run_slice(
         intention_rows=False,
     )
     open_balances.entries_applied_many(ctx.session, ctx.tenant_id, applied, each_owed=True)
-    sales: dict[int, _MethodSales] = {}
-    counted, methods_ = answers.counted, charges.methods
-    for i in order:
-        if counted[i] is not None:
-            sales.setdefault(methods_[i], _MethodSales()).add(bool(counted[i]))
-    if sales:
-        method_outcomes.record_sales(
-            ctx,
-            {
-                method_id: (s.approved, s.failed, s.failed_since_approval, s.last_approved)
-                for method_id, s in sales.items()
-            },
-            at=now,
-        )
+    if prepared.sales:
+        method_outcomes.record_sales(ctx, prepared.sales, at=now)
     from billcycle.collections.outcomes import PaymentOutcome, on_staged_payment_outcomes
 
     accounts_ = charges.accounts
