@@ -18,6 +18,8 @@ from billcycle.jobs.chunks import ClaimedChunk
 from billcycle.jobs.dispatch import ManualDispatcher, TaskCall
 from billcycle.paymentruns import ahead, collect
 from billcycle.paymentruns.tasks import COLLECT
+from billcycle.payments.models import Payment
+from billcycle.payments.statuses import PaymentStatus
 from billcycle.runtime import Runtime
 from tests.paymentruns.helpers import (
     Customer,
@@ -183,3 +185,38 @@ def test_rows_a_unit_of_work_between_may_have_moved_are_not_used() -> None:
     assert between.touches(args, [row, (2, "C", 1000, 21, 100, "USD", 9)])
     assert between.touches(args, [row, (2, "C", 1000, 21, 201, "USD", 7)])
     assert not between.touches(args, [(3, "M", 1000, 22, 202, "USD", None)])
+
+
+def test_a_finish_prepared_by_the_send_thread_settles_only_payments_still_processing(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher, machine_clock: FrozenClock
+) -> None:
+    """The send thread builds the finish's rows for every payment of the slice
+    (``charging.prepare_run_slice_finish``); one settled meanwhile (as the reconciler
+    would) is left as it is: the finish builds its rows again for the others."""
+    tenant_id = api.tenant.tenant_id
+    default_gateway(runtime, tenant_id)
+    customers = _customers(runtime, tenant_id, 3)
+    _run_key, run_id = _started(api, jobs, tenant_id)
+    chunk = _claim(runtime, run_id, machine_clock)
+    begun = collect.begin_chunk(runtime, tenant_id, run_id, chunk.first_id, chunk.last_id)
+    assert begun is not None
+    assert begun.run_slice is not None
+    assert len(begun.run_slice) == 3
+    sent = collect.send_chunk(runtime, tenant_id, begun, in_flight=1)
+    assert sent.staged is not None
+    assert sent.staged.prepared is not None
+    assert len(sent.staged.prepared.staged) == 3
+    gone = begun.run_slice.payment_ids[1]
+    with runtime.service_context(tenant_id) as ctx:
+        payment = ctx.session.get(Payment, gone)
+        assert payment is not None
+        payment.status = PaymentStatus.ERROR.value
+        payment.pending_invoice_id = None
+    collect.finish_chunk(runtime, tenant_id, begun, sent)
+
+    by_id = {p.id: p.status for p in payments_of(runtime, tenant_id)}
+    assert [by_id[i] for i in begun.run_slice.payment_ids] == ["Processed", "Error", "Processed"]
+    invoices = [c.invoice_ids[0] for c in customers]
+    paid = {invoice: balance(runtime, tenant_id, invoice) for invoice in invoices}
+    gone_invoice = begun.run_slice.invoices[1]
+    assert paid == {i: (1000 if i == gone_invoice else 0) for i in invoices}
