@@ -43,10 +43,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from billcycle.db.bulk import dbapi
-from billcycle.db.session import read_only_unit
 from billcycle.paymentruns import chunk_repository as chunk_repo
 from billcycle.runtime import Runtime
 
@@ -95,6 +95,9 @@ class DecisionsAhead:
         self._runtime = runtime
         self._tenant_id = tenant_id
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="payment-run-ahead")
+        # The reader's own connection, opened and used in its thread only: no statement
+        # of another unit of work left open on it can hold an older snapshot.
+        self._connection: Connection | None = None
         self._asked: _Asked | None = None
         self.used = 0
         self.read_again = 0
@@ -113,8 +116,16 @@ class DecisionsAhead:
         self._asked = None
 
     def _read(self, args: dict[str, Any]) -> list[Any]:
-        with read_only_unit(self._runtime.session_factory) as session:
+        if self._connection is None:
+            self._connection = self._runtime.engine.connect()
+        with Session(bind=self._connection, autoflush=False) as session:
+            # One statement, its rows fetched whole: one snapshot, taken now.
             return chunk_repo.slice_rows(session, self._tenant_id, **args)
+
+    def _disconnect(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def wait(self) -> None:
         """Until the read asked for last has its rows (or failed)."""
@@ -151,4 +162,5 @@ class DecisionsAhead:
 
     def close(self) -> None:
         self._asked = None
+        self._reader.submit(self._disconnect).result()
         self._reader.shutdown(wait=True)
