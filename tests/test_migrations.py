@@ -134,11 +134,54 @@ def test_payment_run_tables_keep_room_for_in_place_updates_on_postgres(
         _db_check(empty_database_url)
         return
     migrate.upgrade(empty_database_url)
+    # 0044_pgfk_fewer_fk_checks: a record is written twice now (was three times: 30).
+    assert _fillfactors(empty_database_url) == {"payment_run_data": "50", "payment_methods": "50"}
+    command.downgrade(migrate.alembic_config(empty_database_url), "0043_lead_sqlite_database_mark")
     assert _fillfactors(empty_database_url) == {"payment_run_data": "30", "payment_methods": "50"}
     command.downgrade(migrate.alembic_config(empty_database_url), "0038_payrec_fewer_index_entries")
     assert _fillfactors(empty_database_url) == {"payment_run_data": None, "payment_methods": None}
     migrate.upgrade(empty_database_url)
-    assert _fillfactors(empty_database_url) == {"payment_run_data": "30", "payment_methods": "50"}
+    assert _fillfactors(empty_database_url) == {"payment_run_data": "50", "payment_methods": "50"}
+
+
+# The foreign keys 0044_pgfk_fewer_fk_checks drops: each was checked for every row a
+# payment run inserts.
+_RUN_KEYS = {
+    ("payments", "accounts"),
+    ("collection_events", "accounts"),
+    ("test_gateway_charges", "payment_gateways"),
+    ("payment_run_data", "payment_runs"),
+    ("payment_run_data", "tenants"),
+}
+
+
+def _run_keys(url: str) -> set[tuple[str, str]]:
+    """Which of ``_RUN_KEYS`` the database at ``url`` declares."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            inspector = inspect(connection)
+            return {
+                (table, str(key["referred_table"]))
+                for table in {table for table, _ in _RUN_KEYS}
+                for key in inspector.get_foreign_keys(table)
+            } & _RUN_KEYS
+    finally:
+        engine.dispose()
+
+
+def test_a_payment_runs_inserts_check_no_parent_the_code_keeps(
+    empty_database_url: str,
+) -> None:
+    """0044_pgfk_fewer_fk_checks drops the keys on both databases (SQLite: the tables
+    rebuilt, their partial indexes kept); its downgrade declares them again."""
+    migrate.upgrade(empty_database_url)
+    assert _run_keys(empty_database_url) == set()
+    command.downgrade(migrate.alembic_config(empty_database_url), "0043_lead_sqlite_database_mark")
+    assert _run_keys(empty_database_url) == _RUN_KEYS
+    migrate.upgrade(empty_database_url)
+    assert _run_keys(empty_database_url) == set()
+    _db_check(empty_database_url)
 
 
 def _ledger_invoice_index(url: str) -> str:

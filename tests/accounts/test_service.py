@@ -11,9 +11,11 @@ from sqlalchemy import func, select
 from billcycle.accounts import service
 from billcycle.accounts.inputs import AccountChanges, ContactChanges, ContactInput
 from billcycle.accounts.models import Account, Contact
+from billcycle.collections.models import CollectionEvent
 from billcycle.db.session import unit_of_work
 from billcycle.errors import InvalidValue, MissingField, NotFound, RuleViolation
 from billcycle.invoicing.models import Invoice, InvoiceItem
+from billcycle.payments.models import Payment
 from billcycle.runtime import Runtime
 from billcycle.subscriptions.models import Subscription, SubscriptionCharge
 from billcycle.tenancy.service import NewTenant, create_tenant
@@ -270,3 +272,54 @@ def test_delete_is_refused_once_invoices_are_posted(runtime: Runtime, tenant: Ne
         with pytest.raises(RuleViolation):
             service.delete_account(ctx, account)
         assert service.require_account(ctx, account.id) is account
+
+
+def test_delete_removes_the_accounts_payments_and_collections_events(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    """Payments and collections events have no foreign key to the account (migration
+    0044_pgfk_fewer_fk_checks: a payment run's inserts checked one a row); the account's
+    delete removes them itself, and nothing of another account."""
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        gone, kept = new_account(ctx), new_account(ctx)
+        now = ctx.clock.now()
+        for number, account in (("P-DEL-1", gone), ("P-KEEP-1", kept)):
+            # A declined electronic payment: no ledger entry, so the account stays deletable.
+            payment = Payment(
+                tenant_id=ctx.tenant_id,
+                account_id=account.id,
+                number=number,
+                amount_minor=1_000,
+                currency="USD",
+                effective_date=now.date(),
+                payment_type="Electronic",
+                status="Error",
+                created_at=now,
+                updated_at=now,
+            )
+            ctx.session.add(payment)
+            ctx.session.flush()
+            ctx.session.add(
+                CollectionEvent(
+                    tenant_id=ctx.tenant_id,
+                    account_id=account.id,
+                    event_type="PaymentFailed",
+                    business_date=now.date(),
+                    occurred_at=now,
+                    payment_id=payment.id,
+                    details={},
+                )
+            )
+        gone_id, kept_id = gone.id, kept.id
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        service.delete_account(ctx, service.require_account(ctx, gone_id))
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        for model in (Payment, CollectionEvent):
+            left = dict(
+                ctx.session.execute(
+                    select(model.account_id, func.count())
+                    .where(model.tenant_id == ctx.tenant_id)
+                    .group_by(model.account_id)
+                ).all()
+            )
+            assert left == {kept_id: 1}, model

@@ -37,10 +37,12 @@ from sqlalchemy.sql.selectable import ScalarSelect
 
 from billcycle.accounts.models import Account, Contact
 from billcycle.audit.repository import riding_audit_event
+from billcycle.collections.models import CollectionEvent
 from billcycle.events.models import Event
 from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger.models import LedgerEntry
+from billcycle.payments.models import Payment
 from billcycle.subscriptions.models import (
     Subscription,
     SubscriptionCharge,
@@ -569,7 +571,11 @@ def delete_account_cascade(session: Session, tenant_id: int, account_id: int) ->
 
     Spelled out rather than left to ON DELETE CASCADE because some links (invoice items to
     subscription charges, charges to the account) have no cascade, and tables added later
-    should not silently change what a delete removes.
+    should not silently change what a delete removes. Payments and collections events
+    have no foreign key to the account at all (a payment run writes one of each a
+    payment and the check cost as much as the insert: migration 0044_pgfk_fewer_fk_checks),
+    so only this delete keeps them from outliving it; a payment's own children (pending
+    applications, refunds) still go with it by their cascade.
     """
     account_invoices = select(Invoice.id).where(
         Invoice.tenant_id == tenant_id, Invoice.account_id == account_id
@@ -609,6 +615,10 @@ def delete_account_cascade(session: Session, tenant_id: int, account_id: int) ->
             Subscription.tenant_id == tenant_id, Subscription.account_id == account_id
         ),
         delete(Contact).where(Contact.tenant_id == tenant_id, Contact.account_id == account_id),
+        delete(Payment).where(Payment.tenant_id == tenant_id, Payment.account_id == account_id),
+        delete(CollectionEvent).where(
+            CollectionEvent.tenant_id == tenant_id, CollectionEvent.account_id == account_id
+        ),
         delete(Account).where(and_(Account.tenant_id == tenant_id, Account.id == account_id)),
     ]
     for statement in statements:

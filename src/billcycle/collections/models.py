@@ -93,9 +93,11 @@ class CollectionEvent(TenantScoped, Base):
     )
 
     tenant_id: Mapped[int] = mapped_column(BigId, nullable=False)
-    account_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False
-    )
+    # No foreign key (migration 0044_pgfk_fewer_fk_checks): a payment run writes an
+    # event a payment and the check cost each a look-up and a lock of the account row.
+    # The account delete (``accounts.repository.delete_account_cascade``) deletes the
+    # account's events itself.
+    account_id: Mapped[int] = mapped_column(BigId, nullable=False)
     event_type: Mapped[str] = mapped_column(String(30), nullable=False)  # CollectionEventType
     business_date: Mapped[date] = mapped_column(Date, nullable=False)
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

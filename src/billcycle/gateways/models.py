@@ -78,9 +78,10 @@ class TestGatewayCharge(TenantScoped, Base):
     )
 
     tenant_id: Mapped[int] = mapped_column(BigId, nullable=False)
-    gateway_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("payment_gateways.id", ondelete="CASCADE"), nullable=False
-    )
+    # No foreign key (migration 0044_pgfk_fewer_fk_checks): every charge's check locked
+    # the one gateway row (``FOR KEY SHARE``; two workers' sends: a multixact), and
+    # gateways are never deleted (deactivated: ``is_active``).
+    gateway_id: Mapped[int] = mapped_column(BigId, nullable=False)
     idempotency_key: Mapped[str] = mapped_column(String(64), nullable=False)
     kind: Mapped[str] = mapped_column(String(10), nullable=False)  # TransactionKind
     # The sale a refund or void is of.

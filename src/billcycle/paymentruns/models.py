@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billcycle.db.base import Base, TenantScoped, Timestamps
@@ -90,9 +90,14 @@ class PaymentRunData(TenantScoped, Base):
         # 0039_paypg_hot_updates).
     )
 
-    payment_run_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("payment_runs.id", ondelete="CASCADE"), nullable=False
-    )
+    # No foreign keys (migration 0044_pgfk_fewer_fk_checks): a run's start inserts every
+    # record in the transaction that creates the run, and the two checks (tenant, run)
+    # cost each record two look-ups and locks of those two rows (PostgreSQL ~5 us each:
+    # 10 s of the server's CPU a 1,000,000-record run). ``repository.delete_run`` deletes
+    # the records before the run; a tenant with any record is not deletable
+    # (``tenancy.management_repository.tenant_has_data`` asks this table).
+    tenant_id: Mapped[int] = mapped_column(BigId, nullable=False)
+    payment_run_id: Mapped[int] = mapped_column(BigId, nullable=False)
     account_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
     invoice_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False)

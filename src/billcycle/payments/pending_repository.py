@@ -330,20 +330,30 @@ SELECT gateway_order_id FROM payments
 WHERE gateway_order_id IN (SELECT value FROM json_each(:ids)) AND gateway_order_id <> number
   AND tenant_id + 0 = :t AND payment_type = :electronic
 """
-# PostgreSQL: the ids as one array parameter, each looked up in a LATERAL step (LIMIT 1:
-# never pulled up, so one probe an id, never a hash of the tenant's payments) by
-# ``gateway_order_id`` with the tenant as ``tenant_id + 0``: ix_payments_gateway_order
-# (led by the order id) is then the only index that applies. With the tenant indexable,
-# every tenant-led index tied with it while ``payments`` had no statistics (a run writes
-# them) and ix_payments_tenant_amount was taken: every payment of the tenant read and
-# compared with every id, each slice (~0.75 s a slice at 100,000 payments).
+# PostgreSQL: the ids as one array parameter. Those sent under their own number: ONE
+# range of ``uq_payments_tenant_id_number`` from the least id to the greatest (a
+# payment run's block of fresh numbers: one descent, no row; least and greatest by the
+# database's collation, the index's), the ids themselves only a filter (``|| ''``: as
+# an index condition each of 2,000 ids was a descent of its own). Written as a probe
+# an id (``p.tenant_id = :t AND p.number = k.o`` in a LATERAL step), it tied with every
+# other tenant-led index while ``payments`` had no statistics (a run's first slices on
+# a table never analysed) and ix_payments_tenant_amount won: every payment of the
+# tenant read for each of the slice's 2,000 ids (~3 s of the server's CPU a worker at
+# 100,000 payments, session 11). Planned so, the worst is one pass over the tenant's
+# payments. Those sent under another order id: each looked up in a LATERAL step (LIMIT
+# 1: never pulled up, one probe an id) by ``gateway_order_id`` with the tenant as
+# ``tenant_id + 0``: ix_payments_gateway_order (led by the order id) is then the only
+# index that applies.
 _ORDERS_TAKEN_POSTGRES = """
-SELECT DISTINCT k.o FROM unnest(CAST(:ids AS varchar[])) AS k(o)
+SELECT p.number FROM payments p
+WHERE p.tenant_id = :t
+  AND p.number >= (SELECT min(o) FROM unnest(CAST(:ids AS varchar[])) AS b(o))
+  AND p.number <= (SELECT max(o) FROM unnest(CAST(:ids AS varchar[])) AS b(o))
+  AND p.number || '' = ANY(CAST(:ids AS varchar[])) AND p.gateway_order_id = p.number
+  AND p.payment_type = :electronic
+UNION
+SELECT k.o FROM unnest(CAST(:ids AS varchar[])) AS k(o)
 CROSS JOIN LATERAL (
-    SELECT 1 FROM payments p
-    WHERE p.tenant_id = :t AND p.number = k.o AND p.gateway_order_id = k.o
-      AND p.payment_type = :electronic
-    UNION ALL
     SELECT 1 FROM payments p
     WHERE p.gateway_order_id = k.o AND p.gateway_order_id <> p.number
       AND p.tenant_id + 0 = :t AND p.payment_type = :electronic
