@@ -330,20 +330,33 @@ SELECT gateway_order_id FROM payments
 WHERE gateway_order_id IN (SELECT value FROM json_each(:ids)) AND gateway_order_id <> number
   AND tenant_id + 0 = :t AND payment_type = :electronic
 """
-# PostgreSQL: the ids as one array parameter, each looked up in a LATERAL step (LIMIT 1:
-# never pulled up, so one probe an id, never a hash of the tenant's payments) by
-# ``gateway_order_id`` with the tenant as ``tenant_id + 0``: ix_payments_gateway_order
-# (led by the order id) is then the only index that applies. With the tenant indexable,
-# every tenant-led index tied with it while ``payments`` had no statistics (a run writes
-# them) and ix_payments_tenant_amount was taken: every payment of the tenant read and
-# compared with every id, each slice (~0.75 s a slice at 100,000 payments).
+# PostgreSQL: the ids as one array parameter. Those sent under their own number are
+# looked for ONCE, on the unique key's range of the block (the ids' least and greatest
+# in the column's own collation, so every id is inside it; ``= ANY`` keeps exactly them);
+# those sent under another order id by a LATERAL step an id (LIMIT 1: never pulled up,
+# so one probe an id, never a hash of the tenant's payments) on ``gateway_order_id``
+# with the tenant as ``tenant_id + 0``: ix_payments_gateway_order (led by the order id)
+# is then the only index that applies. With the tenant indexable, every tenant-led
+# index tied with it while ``payments`` had no statistics (a run writes them) and
+# ix_payments_tenant_amount was taken: every payment of the tenant read and compared
+# with every id, each slice (~0.75 s a slice at 100,000 payments). The own-number half
+# was such a probe an id too, by ``tenant_id = :t AND number = k.o``: in a run's first
+# slices, ``payments`` not yet analysed and thought tiny, the unique key and the tenant
+# indexes tied at one row and ix_payments_tenant_amount was taken again (2,000 probes,
+# each reading every payment written so far: 3 s a slice at 2,000-6,000 payments, 21 s
+# at 20,000; docs/benchmarks.md, "(session 11, pgsettle)"). As one range read a slice,
+# a wrong index costs one pass over the tenant's payments at worst, and once analysed
+# the range (past every number the histogram holds) is the unique key's.
 _ORDERS_TAKEN_POSTGRES = """
-SELECT DISTINCT k.o FROM unnest(CAST(:ids AS varchar[])) AS k(o)
+SELECT p.number FROM payments p
+WHERE p.tenant_id = :t
+  AND p.number >= (SELECT MIN(o) FROM unnest(CAST(:ids AS varchar[])) AS k(o))
+  AND p.number <= (SELECT MAX(o) FROM unnest(CAST(:ids AS varchar[])) AS k(o))
+  AND p.number = ANY(CAST(:ids AS varchar[]))
+  AND p.gateway_order_id = p.number AND p.payment_type = :electronic
+UNION
+SELECT k.o FROM unnest(CAST(:ids AS varchar[])) AS k(o)
 CROSS JOIN LATERAL (
-    SELECT 1 FROM payments p
-    WHERE p.tenant_id = :t AND p.number = k.o AND p.gateway_order_id = k.o
-      AND p.payment_type = :electronic
-    UNION ALL
     SELECT 1 FROM payments p
     WHERE p.gateway_order_id = k.o AND p.gateway_order_id <> p.number
       AND p.tenant_id + 0 = :t AND p.payment_type = :electronic
