@@ -16,7 +16,7 @@ from billcycle.gateways.statuses import DeclineCategory, GatewayOutcome
 from billcycle.ledger import service as ledger
 from billcycle.paymentmethods import repository as methods
 from billcycle.paymentmethods.statuses import PaymentMethodStatus
-from billcycle.payments import charging
+from billcycle.payments import charging, pending_repository
 from billcycle.payments.models import Payment
 from billcycle.payments.statuses import PaymentStatus
 from billcycle.runtime import Runtime
@@ -252,6 +252,30 @@ def test_an_order_id_that_is_an_earlier_payments_number_is_its_next_attempt(
     )
     assert isinstance(third.error, Conflict)
     assert [row.idempotency_key for row in charge_rows(runtime, t)] == [number, f"{number}/2"]
+
+
+def test_orders_taken_finds_both_kinds_of_earlier_orders_once(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    """``orders_taken`` (a payment run's check of its block of fresh numbers) names the
+    ids an earlier electronic payment was sent under, under its own number (the unique
+    key's range read once: PostgreSQL) or another order id (the gateway-order index),
+    and no other: ids around, between and past them are free."""
+    t = tenant.tenant_id
+    s = setup(runtime, t, ["100", "100"], token="tok_chargeDeclined")
+    own = charging.charge_now(runtime, t, request(s, 10000, (s.invoice_ids[0], None)))
+    other = charging.charge_now(
+        runtime, t, request(s, 10000, (s.invoice_ids[1], None), gateway_order_id="P-ORDER-7")
+    )
+    assert own.payment_id is not None
+    assert other.payment_id is not None
+    number = payment(runtime, t, own.payment_id).number
+    other_number = payment(runtime, t, other.payment_id).number
+    asked = [number, "P-ORDER-7", other_number, "P-0", "P-ORDER-8", "Z-1", number + "0"]
+    with runtime.service_context(t) as ctx:
+        taken = pending_repository.orders_taken(ctx.session, t, asked)
+        assert sorted(taken) == sorted([number, "P-ORDER-7"])
+        assert pending_repository.orders_taken(ctx.session, t, ["P-0", "Z-1"]) == []
 
 
 def test_calls_overlap_up_to_in_flight(runtime: Runtime, tenant: NewTenant) -> None:
