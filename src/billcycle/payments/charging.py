@@ -861,7 +861,7 @@ def finish_run_slice(
     if not order:
         return {}
     staged = [rows[i] for i in order]
-    # One JSON array the settle's statements and collections' events all read.
+    # The JSON array of staged answers the settle UPDATE reads.
     staged_json = json.dumps(staged, separators=(",", ":"))
     approved = sorted(row[7] for row in staged if row[1] == "A")
     invoice_repo.lock_invoices(ctx.session, ctx.tenant_id, approved, with_accounts=False)
@@ -905,8 +905,9 @@ def finish_run_slice(
             if rows[i][1] != "P"
         ]
 
-    if any(row[1] != "P" for row in staged):
-        on_staged_payment_outcomes(ctx, staged_json, settled)
+    outcomes = [row[0] for row in staged if row[1] != "P"]
+    if outcomes:
+        on_staged_payment_outcomes(ctx, outcomes, settled, processed=PaymentStatus.PROCESSED.value)
     for event_type, kind in (
         (EventType.PAYMENT_PROCESSED, "A"),
         (EventType.PAYMENT_FAILED, "F"),
