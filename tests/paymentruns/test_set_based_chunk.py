@@ -6,6 +6,7 @@ gateway charge and collections event comes out the same."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -136,6 +137,23 @@ def _collect(
                 ).all()
             )
         )
+        # Each outcome event's words and details, as the payment's outcome gave them.
+        outcome_events = sorted(
+            (
+                owner[e.account_id],
+                e.event_type,
+                e.gateway_code,
+                e.message,
+                e.to_value,
+                json.dumps(e.details, sort_keys=True),
+            )
+            for e in ctx.session.scalars(
+                select(CollectionEvent).where(
+                    CollectionEvent.tenant_id == tenant_id,
+                    CollectionEvent.payment_id.is_not(None),
+                )
+            )
+        )
         # The AR summaries moved with the ledger, whichever way the run went.
         drift = open_balances.differences(ctx.session, tenant_id)
         drift_accounts = open_balances.account_differences(ctx.session, tenant_id)
@@ -185,6 +203,7 @@ def _collect(
         "balances": [[balance(runtime, tenant_id, i) for i in c.invoice_ids] for c in made],
         "charges": charges,
         "collections": events,
+        "outcome_events": outcome_events,
         "drift": drift,
         "drift_accounts": drift_accounts,
         "methods": methods,

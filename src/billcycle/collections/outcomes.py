@@ -7,7 +7,7 @@ payment run, the reconciler, a chargeback) calls it inside the unit of work that
 records the outcome, after the payment's status and applications are written. A payment
 run's chunk calls ``on_payment_outcomes`` once for all its outcomes (one insert of
 events, one standing pass over the accounts concerned); its set-based slice calls
-``on_staged_payment_outcomes`` with the staged answers its settle read.
+``on_staged_payment_outcomes`` with the payments its settle settled.
 """
 
 from __future__ import annotations
@@ -90,22 +90,25 @@ def on_payment_outcomes(
 
 def on_staged_payment_outcomes(
     ctx: ServiceContext,
-    staged: str,
+    payment_ids: Sequence[int],
     settled: Callable[[], Sequence[tuple[PaymentOutcome, int]]],
     *,
+    processed: str,
     email: bool = True,
 ) -> StandingPass:
-    """:func:`on_payment_outcomes` for a payment run's slice: the events from its staged
-    answers (``staged``: the JSON array its settle read, ``payments.repository``), in ONE
-    statement with no row built in Python; ``settled`` gives (outcome, account id) of
-    each approved or failed answer, asked only when the tenant's dunning needs them (the
-    emails, the standing pass). The caller locked the payments and found them
-    Processing, so each exists."""
+    """:func:`on_payment_outcomes` for a payment run's slice, once its settle wrote each
+    payment's outcome: the events of ``payment_ids`` (the approved or failed ones, in the
+    slice's order) from the payments' rows (succeeded when the status is ``processed``;
+    the gateway's code and words the settle recorded), in ONE statement with no row built
+    in Python; ``settled`` gives (outcome, account id) of each, asked only when the
+    tenant's dunning needs them (the emails, the standing pass). The caller locked the
+    payments and found them Processing, so each exists."""
     now = ctx.clock.now()
-    repo.add_staged_outcome_events(
+    repo.add_settled_outcome_events(
         ctx.session,
         ctx.tenant_id,
-        staged,
+        payment_ids,
+        processed=processed,
         day=ctx.clock.date_of(now),
         now=now,
         message_limit=MAX_MESSAGE,

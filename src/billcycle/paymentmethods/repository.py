@@ -168,6 +168,25 @@ UPDATE payment_methods SET
 FROM j
 WHERE payment_methods.id = j.id AND payment_methods.tenant_id + 0 = :t
 """
+# SQLite: the methods whose batch counts are the same (a payment run's slice: one sale a
+# method, approved or declined, so two kinds) updated by one statement a kind, the counts
+# parameters and the ids a flat JSON array (``json_each``'s value): no ``json_extract``
+# (3.40 parses the row's array again at every one, ~0.6 µs each, five a method). Batches
+# with more kinds than ``_SALES_KINDS`` use ``_SALES_SQLITE``.
+_SALES_KIND_SQLITE = """
+UPDATE payment_methods SET
+    last_transaction_at = :at,
+    last_transaction = :last,
+    num_consecutive_failures = CASE WHEN :approved_n > 0 THEN :since
+        ELSE COALESCE(num_consecutive_failures, 0) + :failed_n END,
+    total_processed_payments = COALESCE(total_processed_payments, 0) + :approved_n,
+    total_error_payments = COALESCE(total_error_payments, 0) + :failed_n,
+    last_failed_sale_at = CASE WHEN :failed_n > 0 THEN :at ELSE last_failed_sale_at END,
+    updated_at = :at
+FROM json_each(:ids) j
+WHERE payment_methods.id = j.value AND payment_methods.tenant_id + 0 = :t
+"""
+_SALES_KINDS = 4
 _SALES_POSTGRES = """
 UPDATE payment_methods SET
     last_transaction_at = :at,
@@ -211,6 +230,25 @@ def record_sales(
             ),
             {"t": tenant_id, "rows": rows},
         ).all()
+    kinds: dict[tuple[int, int, int, bool], list[int]] = {}
+    for m in ordered:
+        kinds.setdefault(sales[m], []).append(m)
+    if not postgres and len(kinds) <= _SALES_KINDS:
+        statement = text(_SALES_KIND_SQLITE).bindparams(bindparam("at", type_=UtcDateTime))
+        for (approved, failed, since, last), ids in kinds.items():
+            session.execute(
+                statement,
+                {
+                    "t": tenant_id,
+                    "ids": json.dumps(ids, separators=(",", ":")),
+                    "at": at,
+                    "last": (GatewayOutcome.APPROVED if last else GatewayOutcome.DECLINED).value,
+                    "approved_n": approved,
+                    "failed_n": failed,
+                    "since": since,
+                },
+            )
+        return
     session.execute(
         text(
             _SALES_POSTGRES if postgres else _SALES_SQLITE.format(materialized=SQLITE_MATERIALIZED)

@@ -950,8 +950,9 @@ def finish_run_slice(
             if rows[i][1] != "P"
         ]
 
-    if any(row[1] != "P" for row in staged):
-        on_staged_payment_outcomes(ctx, staged_json, settled)
+    outcomes = [row[0] for row in staged if row[1] != "P"]
+    if outcomes:
+        on_staged_payment_outcomes(ctx, outcomes, settled, processed=PaymentStatus.PROCESSED.value)
     for event_type, kind in (
         (EventType.PAYMENT_PROCESSED, "A"),
         (EventType.PAYMENT_FAILED, "F"),
