@@ -227,8 +227,8 @@ def begin(
     if claimed:
         begun.run_slice = charges
     chunk_repo.write_decided(ctx.session, decided)
-    if claimed and not repo.claim_many(
-        ctx.session, list(zip(charges.records, charges.payment_ids, charges.amounts, strict=True))
+    if claimed and not repo.claim_columns(
+        ctx.session, charges.records, charges.payment_ids, charges.amounts
     ):
         from billcycle.paymentruns.collect import ChunkTakenOver
 
