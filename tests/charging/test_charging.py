@@ -341,3 +341,37 @@ def test_the_gateway_rate_limit_spaces_calls(runtime: Runtime, tenant: NewTenant
     # A recorded sleep does not pass time: each call waits one slot more than the last.
     assert len(recorded.calls) >= 3
     assert max(recorded.calls) >= 0.1
+
+
+def test_orders_taken_finds_each_order_id_sent_whatever_the_ids_range_holds(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    """``pending_repository.orders_taken`` (a payment run's check of its fresh numbers):
+    an id some electronic payment was sent under, by its own number or as an explicit
+    gatewayOrderId, is found; an id between them that no payment was sent under is not
+    (SQLite reads each index over the ids' range, then checks each found row is asked
+    for)."""
+    from billcycle.payments import pending_repository
+
+    t = tenant.tenant_id
+    s = setup(runtime, t, ["100", "200", "300"])
+    own = charging.charge_now(runtime, t, request(s, 10000, (s.invoice_ids[0], None)))
+    explicit = charging.charge_now(
+        runtime, t, request(s, 20000, (s.invoice_ids[1], None), gateway_order_id="ORDER-5")
+    )
+    between = charging.charge_now(
+        runtime, t, request(s, 30000, (s.invoice_ids[2], None), gateway_order_id="ORDER-3")
+    )
+    assert own.payment_id is not None
+    assert explicit.payment_id is not None
+    assert between.payment_id is not None
+    number = payment(runtime, t, own.payment_id).number
+    explicit_number = payment(runtime, t, explicit.payment_id).number
+    with runtime.service_context(t) as ctx:
+        asked = [number, "ORDER-1", "ORDER-5", "ORDER-9", explicit_number, "zz-unknown"]
+        found = pending_repository.orders_taken(ctx.session, t, asked)
+        # ORDER-3 is in the range ORDER-1..ORDER-9 but not asked for; the explicit
+        # payment's own number was never an order id (it went out as ORDER-5).
+        assert sorted(found) == sorted([number, "ORDER-5"])
+        assert pending_repository.orders_taken(ctx.session, t, ["ORDER-3"]) == ["ORDER-3"]
+        assert pending_repository.orders_taken(ctx.session, t, ["ORDER-4", "ORDER-2"]) == []
