@@ -133,7 +133,9 @@ def begin(
     charges = charging.RunSlice(
         attempt_source=f"PaymentRun {run.payment_run_number}", allow_closed_method=closed_ok
     )
-    created_events = webhooks.subscribed(ctx, EventType.PAYMENT_CREATED)
+    created_events = EventType.PAYMENT_CREATED in webhooks.subscribed_among(
+        ctx, (EventType.PAYMENT_CREATED,)
+    )
     decided: list[dict[str, Any]] = []
     rest: list[int] = []
     failed = processed = 0

@@ -85,11 +85,13 @@ def subscribed(ctx: ServiceContext, event_type: EventType) -> bool:
 
 def subscribed_among(ctx: ServiceContext, event_types: Sequence[EventType]) -> frozenset[EventType]:
     """Those of ``event_types`` an enabled endpoint of the tenant wants: what
-    :func:`subscribed` answers for each, from ONE read of the endpoints (a payment run's
-    slice asks for two kinds at each finish)."""
-    endpoints = repo.enabled_endpoints(ctx.session, [ctx.tenant_id])
+    :func:`subscribed` answers for each, from ONE read of the endpoints' event types
+    (a payment run's slice asks at its begin and for two kinds at its finish), as Core:
+    unlike :func:`subscribed` it does not flush the session's pending ORM changes first
+    (its callers, a payment run's phases, write theirs as statements)."""
+    endpoints = repo.enabled_event_types(ctx.session, ctx.tenant_id)
     return frozenset(
-        t for t in event_types if any(subscribes(e.event_types, t.value) for e in endpoints)
+        t for t in event_types if any(subscribes(types, t.value) for types in endpoints)
     )
 
 
