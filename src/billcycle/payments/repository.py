@@ -107,16 +107,17 @@ SELECT {id}, :t, {account}, {number}, {amount}, {currency}, :day, :payment_type,
 FROM {rows}
 """
 # insert_run_payment_columns' columns: (name, SQL type of the value when it is bound
-# once for every row, whether the JSON value is an integer).
+# once for every row, whether the JSON value is an integer). Text without a length: a
+# cast to VARCHAR(n) would cut a longer value on PostgreSQL where the column refuses it.
 _RUN_PAYMENT_COLUMNS = (
     ("account", "BIGINT", True),
-    ("number", "VARCHAR(32)", False),
+    ("number", "VARCHAR", False),
     ("amount", "BIGINT", True),
-    ("currency", "VARCHAR(3)", False),
+    ("currency", "VARCHAR", False),
     ("method", "BIGINT", True),
     ("gateway", "BIGINT", True),
-    ("comment", "VARCHAR(255)", False),
-    ("key", "VARCHAR(64)", False),
+    ("comment", "VARCHAR", False),
+    ("key", "VARCHAR", False),
     ("invoice", "BIGINT", True),
 )
 
