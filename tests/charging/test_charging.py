@@ -365,3 +365,121 @@ def test_the_gateway_rate_limit_spaces_calls(runtime: Runtime, tenant: NewTenant
     # A recorded sleep does not pass time: each call waits one slot more than the last.
     assert len(recorded.calls) >= 3
     assert max(recorded.calls) >= 0.1
+
+
+def test_orders_taken_finds_each_order_id_sent_whatever_the_ids_range_holds(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    """``pending_repository.orders_taken`` (a payment run's check of its fresh numbers):
+    an id some electronic payment was sent under, by its own number or as an explicit
+    gatewayOrderId, is found; an id between them that no payment was sent under is not
+    (SQLite reads each index over the ids' range, then checks each found row is asked
+    for)."""
+    from billcycle.payments import pending_repository
+
+    t = tenant.tenant_id
+    s = setup(runtime, t, ["100", "200", "300"])
+    own = charging.charge_now(runtime, t, request(s, 10000, (s.invoice_ids[0], None)))
+    explicit = charging.charge_now(
+        runtime, t, request(s, 20000, (s.invoice_ids[1], None), gateway_order_id="ORDER-5")
+    )
+    between = charging.charge_now(
+        runtime, t, request(s, 30000, (s.invoice_ids[2], None), gateway_order_id="ORDER-3")
+    )
+    assert own.payment_id is not None
+    assert explicit.payment_id is not None
+    assert between.payment_id is not None
+    number = payment(runtime, t, own.payment_id).number
+    explicit_number = payment(runtime, t, explicit.payment_id).number
+    with runtime.service_context(t) as ctx:
+        asked = [number, "ORDER-1", "ORDER-5", "ORDER-9", explicit_number, "zz-unknown"]
+        found = pending_repository.orders_taken(ctx.session, t, asked)
+        # ORDER-3 is in the range ORDER-1..ORDER-9 but not asked for; the explicit
+        # payment's own number was never an order id (it went out as ORDER-5).
+        assert sorted(found) == sorted([number, "ORDER-5"])
+        assert pending_repository.orders_taken(ctx.session, t, ["ORDER-3"]) == ["ORDER-3"]
+        assert pending_repository.orders_taken(ctx.session, t, ["ORDER-4", "ORDER-2"]) == []
+
+
+def test_run_payment_columns_write_each_value_given_shared_or_not(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    """``payments.repository.insert_run_payment_columns`` (a payment run's slice) carries
+    in its JSON rows only the columns that differ a payment and binds a slice's shared
+    value once: each payment is written with exactly the values given either way (a
+    shared comment and currency; comments, gateways and attempt keys that differ)."""
+    from datetime import UTC, date, datetime
+
+    from billcycle.payments import repository as payment_repo
+    from tests.gateways.helpers import configure_test_gateway
+
+    t = tenant.tenant_id
+    s = setup(runtime, t, ["1", "2", "3"])
+    other = configure_test_gateway(runtime, t, "second")
+    a, b, c = s.invoice_ids
+    day, now = date(2026, 1, 5), datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    shared = (
+        [s.account_id] * 3,
+        ["RUN-1", "RUN-2", "RUN-3"],
+        [100, 200, 300],
+        ["USD"] * 3,
+        [s.method_id] * 3,
+        [s.gateway_id] * 3,
+        ["the same words"] * 3,
+        ["RUN-1", "RUN-2", "RUN-3"],
+        [a, b, c],
+    )
+    varied = (
+        [s.account_id] * 3,
+        ["RUN-4", "RUN-5", "RUN-6"],
+        [400, 500, 600],
+        ["USD"] * 3,
+        [s.method_id] * 3,
+        [s.gateway_id, other, s.gateway_id],
+        [None, "a comment", None],
+        ["RUN-4", "RUN-2/2", "RUN-6"],
+        [a, b, c],
+    )
+    written: list[int] = []
+    with runtime.service_context(t) as ctx:
+        payment_repo.hold_write_lock(ctx.session)
+        for columns in (shared, varied):
+            written += payment_repo.insert_run_payment_columns(
+                ctx.session,
+                t,
+                columns,
+                attempt_source="PaymentRun PR-9",
+                day=day,
+                now=now,
+                payment_type="Electronic",
+                status=PaymentStatus.PROCESSING.value,
+                gateway_state="Submitted",
+            )
+    with runtime.service_context(t) as ctx:
+        rows = {
+            p.id: p for p in ctx.session.scalars(select(Payment).where(Payment.id.in_(written)))
+        }
+    got = [
+        (
+            rows[i].account_id,
+            rows[i].number,
+            rows[i].amount_minor,
+            rows[i].currency,
+            rows[i].payment_method_id,
+            rows[i].gateway_id,
+            rows[i].comment,
+            rows[i].attempt_key,
+            rows[i].pending_invoice_id,
+            rows[i].gateway_order_id,
+            rows[i].effective_date,
+            rows[i].attempt_source,
+        )
+        for i in written
+    ]
+    expected = [
+        (*row, row[1], day, "PaymentRun PR-9")
+        for columns in (shared, varied)
+        for row in zip(*columns, strict=True)
+    ]
+    assert got == expected
+    assert len(set(written)) == 6

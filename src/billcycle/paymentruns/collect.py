@@ -829,11 +829,7 @@ def _finish(ctx: ServiceContext, begun: Begun, sent: Sent | Sequence[ChargeAnswe
     counts = Counts()
     if not isinstance(sent, Sent):
         sent = Sent(answers=list(sent))
-    wanted = frozenset(
-        t
-        for t in (EventType.PAYMENT_PROCESSED, EventType.PAYMENT_FAILED)
-        if webhooks.subscribed(ctx, t)
-    )
+    wanted = webhooks.subscribed_among(ctx, (EventType.PAYMENT_PROCESSED, EventType.PAYMENT_FAILED))
     recorded: dict[int, str] = {}
     if begun.run_slice is not None and sent.staged is not None:
         recorded = charging.finish_run_slice(

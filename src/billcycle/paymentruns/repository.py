@@ -28,6 +28,8 @@ from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account
 from billcycle.accounts.statuses import AccountStatus
+from billcycle.db.bulk import PG_JSON_ROWS_NUMBERED
+from billcycle.db.types import UtcDateTime
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.jobs.chunks import ChunkRange
@@ -223,6 +225,25 @@ def record_chunk(
     return int(row[0]), int(row[1])
 
 
+# add_progress's statement, built once: a Core UPDATE of the table (no ORM bulk-update
+# machinery each call) whose compiled form SQLAlchemy caches; a run's chunk calls it
+# twice a slice (the ORM ``update(PaymentRun)`` built and dispatched anew cost ~1 ms a
+# call in the 100,000-payment profile, more than the statement).
+_RUNS = PaymentRun.__table__
+assert isinstance(_RUNS, Table)
+_ADD_PROGRESS = (
+    update(_RUNS)
+    .where(_run.id == bindparam("run_id"))
+    .values(
+        receivables_processed=_run.receivables_processed + bindparam("processed"),
+        receivables_failed=_run.receivables_failed + bindparam("failed"),
+        payments_created=_run.payments_created + bindparam("payments"),
+        unapplied_payments_used=_run.unapplied_payments_used + bindparam("unapplied"),
+        updated_at=bindparam("now", type_=UtcDateTime),
+    )
+)
+
+
 def add_progress(
     session: Session,
     run_id: int,
@@ -238,16 +259,15 @@ def add_progress(
     Tenant: the caller took ``run_id`` from its chunk, which carries the tenant.
     """
     session.execute(
-        update(PaymentRun)
-        .where(PaymentRun.id == run_id)
-        .values(
-            receivables_processed=_run.receivables_processed + processed,
-            receivables_failed=_run.receivables_failed + failed,
-            payments_created=_run.payments_created + payments,
-            unapplied_payments_used=_run.unapplied_payments_used + unapplied,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+        _ADD_PROGRESS,
+        {
+            "run_id": run_id,
+            "processed": processed,
+            "failed": failed,
+            "payments": payments,
+            "unapplied": unapplied,
+            "now": now,
+        },
     )
 
 
@@ -590,6 +610,61 @@ def claim_many(session: Session, claims: Sequence[tuple[int, int, int | None]]) 
         {"rows": json.dumps([list(claim) for claim in claims], separators=(",", ":"))},
     )
     return int(result.rowcount) == len({record_id for record_id, _, _ in claims})  # type: ignore[attr-defined]
+
+
+# A set-based slice's claims (``claim_columns``): ONE JSON array of [record id, amount]
+# (plus the payment id when the slice's ids are not one run: ``{payment}``).
+_CLAIM_COLUMNS_SQLITE = """
+UPDATE payment_run_data SET payment_id = {payment},
+    amount_to_collect_minor = json_extract(j.value, '$[1]')
+FROM json_each(:rows) j
+WHERE payment_run_data.id = json_extract(j.value, '$[0]')
+  AND +payment_run_data.payment_id IS NULL
+"""
+_CLAIM_COLUMNS_POSTGRES = """
+UPDATE payment_run_data SET payment_id = {payment},
+    amount_to_collect_minor = (j.e->>1)::bigint
+FROM {rows}
+WHERE payment_run_data.id = (j.e->>0)::bigint AND payment_run_data.payment_id IS NULL
+"""
+
+
+def claim_columns(
+    session: Session,
+    record_ids: Sequence[int],
+    payment_ids: Sequence[int],
+    amounts: Sequence[int | None],
+) -> bool:
+    """:func:`claim_many` for claims given as parallel columns (a set-based slice's):
+    record ``record_ids[i]`` is collected by ``payment_ids[i]`` for ``amounts[i]``.
+    Payment ids allocated in one run (always so on SQLite, where the slice's are a
+    block after the maximum) are the first plus the row's place in the array rather
+    than a JSON value a claim: less text to write and, on SQLite, one ``json_extract``
+    of each row less (~0.3 µs a claim). The same rows are written as by
+    :func:`claim_many`; the same answer.
+
+    Tenant: the records were read under the caller's tenant.
+    """
+    if not record_ids:
+        return True
+    postgres = session.get_bind().dialect.name == "postgresql"
+    params: dict[str, Any] = {}
+    if list(payment_ids) == list(range(payment_ids[0], payment_ids[0] + len(payment_ids))):
+        params["first"] = payment_ids[0]
+        rows: list[Any] = list(zip(record_ids, amounts, strict=True))
+        # PostgreSQL's ordinality counts from 1, SQLite's json_each key from 0.
+        payment = "(:first + j.n - 1)" if postgres else "(:first + j.key)"
+    else:
+        rows = list(zip(record_ids, amounts, payment_ids, strict=True))
+        payment = "(j.e->>2)::bigint" if postgres else "json_extract(j.value, '$[2]')"
+    statement = (
+        _CLAIM_COLUMNS_POSTGRES.format(payment=payment, rows=PG_JSON_ROWS_NUMBERED)
+        if postgres
+        else _CLAIM_COLUMNS_SQLITE.format(payment=payment)
+    )
+    params["rows"] = json.dumps(rows, separators=(",", ":"))
+    result = session.execute(text(statement), params)
+    return int(result.rowcount) == len(set(record_ids))  # type: ignore[attr-defined]
 
 
 def balances(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> dict[int, int]:

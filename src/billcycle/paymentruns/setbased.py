@@ -149,7 +149,9 @@ def begin(
     charges = charging.RunSlice(
         attempt_source=f"PaymentRun {run.payment_run_number}", allow_closed_method=closed_ok
     )
-    created_events = webhooks.subscribed(ctx, EventType.PAYMENT_CREATED)
+    created_events = EventType.PAYMENT_CREATED in webhooks.subscribed_among(
+        ctx, (EventType.PAYMENT_CREATED,)
+    )
     decided: list[dict[str, Any]] = []
     rest: list[int] = []
     failed = processed = 0
@@ -243,8 +245,8 @@ def begin(
     if claimed:
         begun.run_slice = charges
     chunk_repo.write_decided(ctx.session, decided)
-    if claimed and not repo.claim_many(
-        ctx.session, list(zip(charges.records, charges.payment_ids, charges.amounts, strict=True))
+    if claimed and not repo.claim_columns(
+        ctx.session, charges.records, charges.payment_ids, charges.amounts
     ):
         from billcycle.paymentruns.collect import ChunkTakenOver
 

@@ -321,13 +321,19 @@ def same_order_payments(
 # A payment sent under its own number is found by that number (the unique index), one
 # sent under another order id by ``ix_payments_gateway_order``, which holds only those
 # (its predicate ``gateway_order_id <> number`` named, so it applies: migration 0042).
+# Each index is read over ONE range, the ids' lowest to highest (a payment run's slice
+# asks for a block of fresh numbers: an empty range), the membership checked only for
+# what the range holds (``+``: not an index probe an id). As probes, one an id, the
+# 2,000 fresh numbers of a slice cost ~2.5 ms (1.2 µs a payment of the run's writer).
 _ORDERS_TAKEN_SQLITE = """
 SELECT number FROM payments
-WHERE tenant_id = :t AND number IN (SELECT value FROM json_each(:ids))
+WHERE tenant_id = :t AND number BETWEEN :lo AND :hi
+  AND +number IN (SELECT value FROM json_each(:ids))
   AND gateway_order_id = number AND payment_type = :electronic
 UNION
 SELECT gateway_order_id FROM payments
-WHERE gateway_order_id IN (SELECT value FROM json_each(:ids)) AND gateway_order_id <> number
+WHERE gateway_order_id BETWEEN :lo AND :hi AND gateway_order_id <> number
+  AND +gateway_order_id IN (SELECT value FROM json_each(:ids))
   AND tenant_id + 0 = :t AND payment_type = :electronic
 """
 # PostgreSQL: the ids as one array parameter. Those sent under their own number: ONE
@@ -369,14 +375,19 @@ def orders_taken(session: Session, tenant_id: int, gateway_order_ids: Sequence[s
     if not gateway_order_ids:
         return []
     postgres = is_postgres(session)
+    params: dict[str, Any] = {"t": tenant_id, "electronic": PaymentType.ELECTRONIC.value}
+    if postgres:
+        params["ids"] = list(gateway_order_ids)
+    else:
+        # Text compares as SQLite's BINARY collation does (UTF-8 bytes order as code points).
+        params.update(
+            ids=json.dumps(list(gateway_order_ids)),
+            lo=min(gateway_order_ids),
+            hi=max(gateway_order_ids),
+        )
     return list(
         session.execute(
-            text(_ORDERS_TAKEN_POSTGRES if postgres else _ORDERS_TAKEN_SQLITE),
-            {
-                "t": tenant_id,
-                "electronic": PaymentType.ELECTRONIC.value,
-                "ids": list(gateway_order_ids) if postgres else json.dumps(list(gateway_order_ids)),
-            },
+            text(_ORDERS_TAKEN_POSTGRES if postgres else _ORDERS_TAKEN_SQLITE), params
         ).scalars()
     )
 

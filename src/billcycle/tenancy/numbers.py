@@ -69,6 +69,9 @@ def number_block(
     else:
         first = reserve(session, tenant_id, sequence, count)
     # format_number's own formatting, its format looked up once for the block (a bill
-    # run chunk numbers thousands of invoices).
+    # run chunk numbers thousands of invoices), as one ``%`` template: the f-string's
+    # nested width spec is parsed again for each number (~2x the time; a payment run's
+    # writer numbers every payment).
     prefix, digits = NUMBER_FORMATS[sequence]
-    return [f"{prefix}{value:0{digits}d}" for value in range(first, first + count)]
+    template = prefix.replace("%", "%%") + f"%0{digits}d"
+    return [template % value for value in range(first, first + count)]

@@ -103,6 +103,26 @@ def subscribed_endpoints(
     ]
 
 
+_ENDPOINTS = WebhookEndpoint.__table__
+assert isinstance(_ENDPOINTS, Table)
+# The event types of a tenant's enabled endpoints, built once, as Core on the table: no
+# ORM entity loaded, no autoflush of the caller's session. A payment run asks at each
+# slice's begin and finish (the ORM read of the endpoints cost ~1 ms a call in the
+# 100,000-payment profile, with no endpoint at all).
+_ENABLED_EVENT_TYPES = (
+    select(_ENDPOINTS.c.event_types)
+    .where(_ENDPOINTS.c.tenant_id == bindparam("tenant"), _ENDPOINTS.c.enabled.is_(True))
+    .order_by(_ENDPOINTS.c.id)
+)
+
+
+def enabled_event_types(session: Session, tenant_id: int) -> list[list[str]]:
+    """The event types of each enabled endpoint of the tenant (id order).
+
+    Tenant: read under ``tenant_id``."""
+    return [list(row[0]) for row in session.execute(_ENABLED_EVENT_TYPES, {"tenant": tenant_id})]
+
+
 def enabled_endpoints(session: Session, tenant_ids: Sequence[int]) -> list[WebhookEndpoint]:
     """The enabled endpoints of these tenants.
 
