@@ -42,6 +42,7 @@ import os
 import sqlite3
 import struct
 import threading
+import weakref
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,10 @@ _CHECKPOINTER_BUSY_MS = 1_000
 # WalIndexHdr, nBackfill at byte 96 (WalCkptInfo), both in the machine's byte order.
 _MX_FRAME = struct.Struct("=I")
 _HEADER_BYTES = 100
+
+
+# Every checkpointer of this process, for the fork handler below.
+_ALL: weakref.WeakSet[WalCheckpointer] = weakref.WeakSet()
 
 
 class WalCheckpointer:
@@ -93,6 +98,16 @@ class WalCheckpointer:
         self.passes = 0
         self.restarts = 0
         self.longest_wal = 0
+        _ALL.add(self)
+
+    def _forked(self) -> None:
+        # A forked child has none of the parent's threads, and a lock one of them held
+        # stays held: a child's checkpointer starts afresh.
+        self._guard = threading.Lock()
+        self._checkpointing = threading.Lock()
+        self._wake = threading.Event()
+        self._thread = None
+        self._stopped = False
 
     def wal_frames(self) -> tuple[int, int] | None:
         """The WAL's length and how much of it is copied into the database, in frames
@@ -195,3 +210,11 @@ class WalCheckpointer:
             self._restarted_at = frames  # the next write starts the WAL over
         else:
             self._next_try = frames + self.limit_pages // 4
+
+
+def _after_fork_in_child() -> None:
+    for checkpointer in list(_ALL):
+        checkpointer._forked()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
