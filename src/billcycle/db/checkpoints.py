@@ -8,7 +8,7 @@ so nearly every commit checkpointed: ~6-9% of the worker's time, the bottleneck 
 run. A PASSIVE checkpoint needs no lock a writer or reader holds, and pysqlite releases
 the GIL in ``sqlite3_step``, so here it runs in a thread of its own
 (``WalCheckpointer``), on a connection of its own (the second core), woken after each
-writing commit once ``STEP_PAGES`` frames wait to be copied.
+commit, at most one every ``MIN_INTERVAL_SECONDS``.
 
 Copying is not enough to bound the WAL, though. SQLite starts the WAL over from its
 first frame only when a writer *begins* a write transaction after a checkpoint that
@@ -17,21 +17,23 @@ copied the *whole* WAL, and no reader still reads an older snapshot out of it
 and it must get the read-mark locks 1..N); otherwise every commit appends. A
 checkpoint in another thread races the writer: the worker begins its next slice a few
 milliseconds after its commit, often before the checkpointer has copied that commit's
-frames, and then the WAL grows. So the bound: a connection of the engine that commits
-a write and finds the WAL longer than ``limit_pages`` frames runs a RESTART checkpoint
-itself as it goes back to the pool (``after_commit``), holding no transaction: it
-copies what is left (the last commit or so), waits for readers of older snapshots (at
-most ``RESTART_WAIT_MS``: a long reader pins the WAL whatever anyone does), and the
-next write starts the WAL over. The WAL file keeps its largest size (SQLite overwrites
-it from the start rather than truncating it), about ``limit_pages`` plus one
-transaction's pages. Writer connections keep SQLite's own checkpoint in the commit at
-twice the limit, for a connection that commits many times without going back to the
-pool.
+frames, and then the WAL grows. So the bound: once the thread's checkpoint found the WAL
+longer than ``limit_pages`` frames, the next connection of the engine that commits runs
+a RESTART checkpoint itself as it goes back to the pool (``after_commit``), holding no
+transaction: it copies what is left (the last commit or so), waits for readers of older
+snapshots (at most ``RESTART_WAIT_MS``: a long reader pins the WAL whatever anyone
+does), and the next write starts the WAL over. The WAL file keeps its largest size
+(SQLite overwrites it from the start rather than truncating it): about ``limit_pages``,
+plus what is committed between two of the thread's checkpoints and before the restart
+takes effect. Writer connections keep SQLite's own checkpoint in the commit at twice the
+limit, for a connection that commits many times without going back to the pool.
 
-The WAL's length and how much of it is copied are read from the wal-index header in
-the ``-shm`` file (``mxFrame`` and ``nBackfill``, SQLite's documented WAL-index format,
-https://sqlite.org/walformat.html), a read of 100 bytes, rather than by running a
-checkpoint to find out. In-memory databases have no WAL; PostgreSQL has its own
+The WAL's length is what the thread's last checkpoint answered (``PRAGMA
+wal_checkpoint`` returns it). It is not read from the ``-shm`` file: SQLite's locks are
+POSIX locks, and closing any descriptor of that file in this process would release the
+locks of all its connections on it (another process then takes the WAL-index for
+abandoned and rebuilds it under their mapping: a bill run's helper process did, and the
+server died of SIGBUS). In-memory databases have no WAL; PostgreSQL has its own
 checkpointer.
 """
 
@@ -40,16 +42,16 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import struct
 import threading
+import time
 import weakref
 from typing import Any
 
 log = logging.getLogger(__name__)
 
-# Frames waiting to be copied before the thread checkpoints: SQLite's own default
-# threshold, so the database file is synced no more often than SQLite would.
-STEP_PAGES = 1000
+# The thread's checkpoints are this far apart at least (a server committing small
+# writes one after another syncs the file a few times a second, not at each commit).
+MIN_INTERVAL_SECONDS = 0.1
 # How long the checkpointer's thread waits for a commit before it ends (and closes its
 # connection); the next writing commit starts it again.
 IDLE_SECONDS = 10.0
@@ -60,11 +62,6 @@ RESTART_WAIT_MS = 200
 # The checkpointer's own busy timeout: PASSIVE never waits for readers or writers, only
 # for the recovery of the wal-index of a database another process just opened.
 _CHECKPOINTER_BUSY_MS = 1_000
-
-# The wal-index header (walformat.html, 2.5): mxFrame at byte 16 of the first copy of
-# WalIndexHdr, nBackfill at byte 96 (WalCkptInfo), both in the machine's byte order.
-_MX_FRAME = struct.Struct("=I")
-_HEADER_BYTES = 100
 
 
 # Every checkpointer of this process, for the fork handler below.
@@ -79,7 +76,6 @@ class WalCheckpointer:
         self.database = database
         self.limit_pages = limit_pages
         self._writer_busy_ms = writer_busy_ms
-        self._shm = f"{database}-shm"
         self._wake = threading.Event()
         self._guard = threading.Lock()  # the thread's start and stop
         # Held over each checkpoint run in this process: SQLite lets one checkpoint run at
@@ -87,16 +83,20 @@ class WalCheckpointer:
         self._checkpointing = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopped = False
+        # Past the limit at the thread's last checkpoint: the next commit restarts the WAL.
+        self._over = False
         # The WAL's length when a committing connection last restarted it: until the next
-        # write starts it over, the header still says that length.
+        # write starts it over, a checkpoint still answers that length.
         self._restarted_at = -1
         # After a RESTART that readers kept from completing, the next is tried only once
         # the WAL has grown this far (each try can cost the writer RESTART_WAIT_MS).
         self._next_try = 0
         # What the checkpoints did, for tests and benchmarks: the thread's checkpoints,
-        # the committing connections' restarts, the longest WAL seen after a commit.
+        # the committing connections' restarts, the WAL's length at the last checkpoint
+        # and the longest seen (frames).
         self.passes = 0
         self.restarts = 0
+        self.last_wal = 0
         self.longest_wal = 0
         _ALL.add(self)
 
@@ -109,38 +109,13 @@ class WalCheckpointer:
         self._thread = None
         self._stopped = False
 
-    def wal_frames(self) -> tuple[int, int] | None:
-        """The WAL's length and how much of it is copied into the database, in frames
-        (pages), from the wal-index header; None without one (no WAL open)."""
-        try:
-            fd = os.open(self._shm, os.O_RDONLY)
-        except OSError:
-            return None
-        try:
-            header = os.pread(fd, _HEADER_BYTES, 0)
-        finally:
-            os.close(fd)
-        if len(header) < _HEADER_BYTES:
-            return None
-        return _MX_FRAME.unpack_from(header, 16)[0], _MX_FRAME.unpack_from(header, 96)[0]
-
     def after_commit(self, dbapi_connection: Any) -> None:
-        """A connection of the engine committed a write and holds no transaction now:
-        past the bound it restarts the WAL itself; otherwise the thread copies, once
-        ``STEP_PAGES`` frames wait."""
-        state = self.wal_frames()
-        if state is None:
-            return
-        frames, copied = state
-        self.longest_wal = max(self.longest_wal, frames)
-        if frames <= self.limit_pages:
-            self._next_try = 0
-            if frames - copied >= STEP_PAGES:
-                self.wake()
-        elif frames != self._restarted_at and frames >= self._next_try:
+        """A connection of the engine committed and holds no transaction now: past the
+        bound (at the thread's last checkpoint) it restarts the WAL itself; then the
+        thread copies what the commit added."""
+        if self._over:
             self._restart(dbapi_connection)
-        elif frames - copied >= STEP_PAGES:
-            self.wake()
+        self.wake()
 
     def wake(self) -> None:
         """Ask for a PASSIVE checkpoint soon (the thread starts if it is not running)."""
@@ -173,18 +148,25 @@ class WalCheckpointer:
                 self.database, isolation_level=None, check_same_thread=False, timeout=0
             )
             connection.execute(f"PRAGMA busy_timeout={_CHECKPOINTER_BUSY_MS}")
+            last = 0.0
             while True:
                 if not self._wake.wait(IDLE_SECONDS):
                     with self._guard:
                         if not self._wake.is_set():
                             self._thread = None
                             return
+                pause = last + MIN_INTERVAL_SECONDS - time.monotonic()
+                if pause > 0 and not self._stopped:
+                    time.sleep(pause)  # commits meanwhile are copied by this pass
                 self._wake.clear()
                 if self._stopped:
                     return
                 with self._checkpointing:
-                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
-                self.passes += 1
+                    _busy, frames, _copied = connection.execute(
+                        "PRAGMA wal_checkpoint(PASSIVE)"
+                    ).fetchone()
+                last = time.monotonic()
+                self._passed(frames)
         except Exception:
             log.exception("WAL checkpoints of %s: the checkpointer stopped", self.database)
         finally:
@@ -193,6 +175,18 @@ class WalCheckpointer:
             with self._guard:
                 if self._thread is threading.current_thread():
                     self._thread = None
+
+    def _passed(self, frames: int) -> None:
+        self.passes += 1
+        if frames < 0:  # not in WAL mode
+            return
+        self.last_wal = frames
+        self.longest_wal = max(self.longest_wal, frames)
+        if frames <= self.limit_pages:
+            self._next_try = 0
+        self._over = (
+            frames > self.limit_pages and frames != self._restarted_at and frames >= self._next_try
+        )
 
     def _restart(self, dbapi_connection: Any) -> None:
         if dbapi_connection.in_transaction:
@@ -205,6 +199,7 @@ class WalCheckpointer:
                 ).fetchone()
         finally:
             dbapi_connection.execute(f"PRAGMA busy_timeout={self._writer_busy_ms}")
+        self._over = False
         if not busy and copied == frames:
             self.restarts += 1
             self._restarted_at = frames  # the next write starts the WAL over
