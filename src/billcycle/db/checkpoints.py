@@ -64,6 +64,10 @@ RESTART_WAIT_MS = 200
 _CHECKPOINTER_BUSY_MS = 1_000
 
 
+# The WAL file's header and each frame's (https://sqlite.org/fileformat2.html#walformat).
+_WAL_HEADER = 32
+_FRAME_HEADER = 24
+
 # Every checkpointer of this process, for the fork handler below.
 _ALL: weakref.WeakSet[WalCheckpointer] = weakref.WeakSet()
 
@@ -76,6 +80,11 @@ class WalCheckpointer:
         self.database = database
         self.limit_pages = limit_pages
         self._writer_busy_ms = writer_busy_ms
+        self._wal = f"{database}-wal"
+        self.page_size = 4096  # the engine's connect listener sets the file's
+        # The WAL file's largest size seen after a commit: it grows only when a commit
+        # appends past every earlier frame.
+        self._largest_file = 0
         self._wake = threading.Event()
         self._guard = threading.Lock()  # the thread's start and stop
         # Held over each checkpoint run in this process: SQLite lets one checkpoint run at
@@ -113,9 +122,23 @@ class WalCheckpointer:
         """A connection of the engine committed and holds no transaction now: past the
         bound (at the thread's last checkpoint) it restarts the WAL itself; then the
         thread copies what the commit added."""
-        if self._over:
+        if self._over or self._grew_past_limit():
             self._restart(dbapi_connection)
         self.wake()
+
+    def _grew_past_limit(self) -> bool:
+        """The WAL file grew past its largest size so far, to more than the limit: the
+        commit appended there (its file size is then the WAL's length), a large one. A
+        ``stat``, no descriptor opened (see the module's note on the ``-shm`` file)."""
+        try:
+            size = os.stat(self._wal).st_size
+        except OSError:
+            return False
+        grew = size > self._largest_file
+        self._largest_file = max(self._largest_file, size)
+        return grew and (size - _WAL_HEADER) // (self.page_size + _FRAME_HEADER) > (
+            self.limit_pages
+        )
 
     def wake(self) -> None:
         """Ask for a PASSIVE checkpoint soon (the thread starts if it is not running)."""

@@ -121,6 +121,7 @@ def _checkpoint_elsewhere(engine: Engine, limit_mb: int) -> None:
 
     def connect(dbapi_connection: Any, record: Any) -> None:
         page_size = dbapi_connection.execute("PRAGMA page_size").fetchone()[0]
+        checkpointer.page_size = page_size
         checkpointer.limit_pages = limit_mb * 1024 * 1024 // page_size
         # SQLite's own checkpoint in the commit, kept as a backstop for a connection that
         # commits many times without going back to the pool.
