@@ -18,7 +18,8 @@ and it must get the read-mark locks 1..N); otherwise every commit appends. A
 checkpoint in another thread races the writer: the worker begins its next slice a few
 milliseconds after its commit, often before the checkpointer has copied that commit's
 frames, and then the WAL grows. So the bound: once the thread's checkpoint found the WAL
-longer than ``limit_pages`` frames, the next connection of the engine that commits runs
+longer than ``limit_pages`` frames (or a commit grew the ``-wal`` file past its largest
+size and the limit: ``_grew_past_limit``), the next connection of the engine that commits runs
 a RESTART checkpoint itself as it goes back to the pool (``after_commit``), holding no
 transaction: it copies what is left (the last commit or so), waits for readers of older
 snapshots (at most ``RESTART_WAIT_MS``: a long reader pins the WAL whatever anyone
