@@ -106,12 +106,12 @@ def test_a_reader_on_an_old_snapshot_postpones_the_bound_and_loses_nothing(
         # The reader still sees its snapshot.
         assert reader.execute("SELECT count(*) FROM t").fetchone() == (ROWS_PER_COMMIT,)
         reader.execute("COMMIT")
-        grown = checkpointer.longest_wal
-        # Once it is gone, the next commits start the WAL over (it holds fewer frames
-        # than it had grown to).
+        grown = _wal_bytes(path)
+        # Once it is gone, the WAL starts over: 40 more commits (~3,300 pages) leave its
+        # file as it was but for the commit or two made before the restart took effect.
         for batch in range(pinned, pinned + 40):
             _write(engine, batch)
-        assert checkpointer.last_wal < grown
+        assert _wal_bytes(path) <= grown + 2 * 120 * FRAME
     finally:
         reader.close()
         engine.dispose()

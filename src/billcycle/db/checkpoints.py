@@ -128,18 +128,18 @@ class WalCheckpointer:
         self.wake()
 
     def _grew_past_limit(self) -> bool:
-        """The WAL file grew past its largest size so far, to more than the limit: the
-        commit appended there (its file size is then the WAL's length), a large one. A
-        ``stat``, no descriptor opened (see the module's note on the ``-shm`` file)."""
+        """The WAL file grew past its largest size so far, to more than the limit (and
+        past where a restart readers kept from completing is tried again): the commit
+        appended there, and the file's size is the WAL's length. A ``stat``, no
+        descriptor opened (see the module's note on the ``-shm`` file)."""
         try:
             size = os.stat(self._wal).st_size
         except OSError:
             return False
         grew = size > self._largest_file
         self._largest_file = max(self._largest_file, size)
-        return grew and (size - _WAL_HEADER) // (self.page_size + _FRAME_HEADER) > (
-            self.limit_pages
-        )
+        frames = (size - _WAL_HEADER) // (self.page_size + _FRAME_HEADER)
+        return grew and frames > self.limit_pages and frames >= self._next_try
 
     def wake(self) -> None:
         """Ask for a PASSIVE checkpoint soon (the thread starts if it is not running)."""
