@@ -88,7 +88,7 @@ class Runtime:
 def build_runtime(
     settings: Settings, clock: Clock | None = None, machine_clock: Clock | None = None
 ) -> Runtime:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, wal_limit_mb=settings.sqlite_wal_limit_mb)
     return Runtime(
         settings=settings,
         engine=engine,

@@ -21,9 +21,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 
 from billcycle import metrics
+from billcycle.db.checkpoints import WalCheckpointer
 
 # How long a SQLite writer waits for the write lock before "database is locked".
 BUSY_TIMEOUT_MS = 30_000
+# SQLite: how long the WAL may grow, in MB, before a committing connection restarts it
+# (``db.checkpoints``; the ``sqlite_wal_limit_mb`` setting). 0: SQLite's own automatic
+# checkpoints in each commit past 1,000 pages, no checkpointer thread.
+WAL_LIMIT_MB = 64
 
 
 def normalize_url(url: str) -> str:
@@ -35,7 +40,9 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, wal_limit_mb: int = WAL_LIMIT_MB, **kwargs: Any) -> Engine:
+    """``wal_limit_mb``: SQLite files only, see ``db.checkpoints`` (0: SQLite's own
+    automatic checkpoints)."""
     url = normalize_url(url)
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
@@ -51,6 +58,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "checkin", _run_checkin_hooks)
         _watch_disposal(engine)
         _watch_wishes(engine)
+        _checkpoint_elsewhere(engine, wal_limit_mb)
         metrics.watch_pool(engine)
         return engine
     kwargs.setdefault("pool_size", 10)
@@ -88,6 +96,51 @@ def _run_checkin_hooks(dbapi_connection: Any, record: Any) -> None:
     if hooks:
         for hook in tuple(hooks):
             hook(dbapi_connection, record)
+    if record is not None and record.info.pop(_COMMITTED_WRITE, None):
+        checkpointer = record.info.get(_CHECKPOINTER)
+        if checkpointer is not None:
+            checkpointer.after_commit(dbapi_connection)
+
+
+# -- WAL checkpoints off the writer's thread (SQLite files; see ``db.checkpoints``) ---------
+
+# The key of a pooled connection's engine's checkpointer in its record's ``info``.
+_CHECKPOINTER = "billcycle_wal_checkpointer"
+# Set in a connection record's ``info`` by a commit; taken at checkin, when the commit is
+# done and the connection holds no transaction, to look at the WAL (a read of its index
+# header: whether the commit wrote is not known, a statement pysqlite did not open a
+# transaction for, ``WITH ... INSERT``, commits on its own).
+_COMMITTED_WRITE = "billcycle_committed_write"
+
+
+def _checkpoint_elsewhere(engine: Engine, limit_mb: int) -> None:
+    database = engine.url.database
+    if limit_mb <= 0 or not database or database == ":memory:" or database.startswith("file:"):
+        return
+    checkpointer = WalCheckpointer(os.path.abspath(database), 0, BUSY_TIMEOUT_MS)
+
+    def connect(dbapi_connection: Any, record: Any) -> None:
+        page_size = dbapi_connection.execute("PRAGMA page_size").fetchone()[0]
+        checkpointer.page_size = page_size
+        checkpointer.limit_pages = limit_mb * 1024 * 1024 // page_size
+        # SQLite's own checkpoint in the commit, kept as a backstop for a connection that
+        # commits many times without going back to the pool.
+        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={2 * checkpointer.limit_pages}")
+        record.info[_CHECKPOINTER] = checkpointer
+
+    def commit(conn: Any) -> None:
+        conn.info[_COMMITTED_WRITE] = True
+
+    event.listen(engine, "connect", connect)
+    event.listen(engine, "commit", commit)
+    at_dispose(engine, lambda _engine: checkpointer.stop())
+    engine_checkpointers[engine] = checkpointer
+
+
+# The checkpointer of each SQLite file engine ``make_engine`` built with one.
+engine_checkpointers: weakref.WeakKeyDictionary[Engine, WalCheckpointer] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 # What to do when an engine is disposed (its direct-read connections closed), by engine.
@@ -274,7 +327,7 @@ def _watch_wishes(engine: Engine) -> None:
         return
     path = wish_file(database)
 
-    def connect(dbapi_connection: Any, _record: Any) -> None:
+    def connect(dbapi_connection: Any, record: Any) -> None:
         _WISH_FILES[id(dbapi_connection)] = path
 
     def close(dbapi_connection: Any, *_args: Any) -> None:
