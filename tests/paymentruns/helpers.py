@@ -4,15 +4,21 @@ card on the test gateway, runs created and read through the Zuora API."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
 from billcycle.accounts import repository as accounts_repo
+from billcycle.clock import FrozenClock
+from billcycle.db.session import unit_of_work
 from billcycle.gateways.models import TestGatewayCharge
 from billcycle.gateways.test_gateway import charge_book
-from billcycle.jobs.dispatch import ManualDispatcher
+from billcycle.jobs import chunks
+from billcycle.jobs.chunks import ClaimedChunk
+from billcycle.jobs.dispatch import ManualDispatcher, TaskCall
 from billcycle.paymentmethods.statuses import PaymentMethodStatus
+from billcycle.paymentruns.tasks import COLLECT
 from billcycle.payments.models import Payment
 from billcycle.runtime import Runtime
 from billcycle.webhooks import service as webhooks
@@ -71,6 +77,33 @@ def create_run(api: Api, status: int = 200, **body: Any) -> dict[str, Any]:
     assert response.status_code == status, response.text
     data: dict[str, Any] = response.json()
     return data
+
+
+def started_run(api: Api, jobs: ManualDispatcher, tenant_id: int) -> tuple[str, int]:
+    """A run created for 2026-01-10 and its start task run (its chunks cut, none
+    claimed): its key and id, for tests that drive the chunks' phases themselves."""
+    run = create_run(api, targetDate="2026-01-10")
+    run_id = int(run["id"], 16)
+    assert jobs.execute is not None
+    jobs.execute(TaskCall("payment_run.start", {"tenant_id": tenant_id, "run_id": run_id}))
+    return run["id"], run_id
+
+
+def claim_collect_chunk(
+    runtime: Runtime, run_id: int, worker: str, machine_clock: FrozenClock
+) -> ClaimedChunk:
+    """The run's next collect chunk, claimed by ``worker`` as a worker claims it."""
+    with unit_of_work(runtime.session_factory) as session:
+        chunk = chunks.claim_next(
+            session,
+            kind=COLLECT,
+            parent_id=run_id,
+            worker=worker,
+            now=machine_clock.now(),
+            lease=timedelta(seconds=runtime.settings.worker_lease_seconds),
+        )
+    assert chunk is not None
+    return chunk
 
 
 def read(api: Api, path: str = "") -> dict[str, Any]:

@@ -6,16 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from billcycle.clock import FrozenClock
-from billcycle.db.session import unit_of_work
-from billcycle.jobs import chunks
 from billcycle.jobs.dispatch import ManualDispatcher, TaskCall
 from billcycle.paymentruns import collect
 from billcycle.paymentruns import service as paymentruns
-from billcycle.paymentruns.tasks import COLLECT
 from billcycle.runtime import Runtime
 from tests.paymentruns.helpers import (
     PAYMENT_RUNS,
     balance,
+    claim_collect_chunk,
     create_run,
     customer,
     default_gateway,
@@ -43,16 +41,7 @@ def test_a_chunk_rerun_after_a_crash_charges_nothing_twice(
     jobs.execute(TaskCall("payment_run.start", {"tenant_id": tenant_id, "run_id": run_id}))
     # A worker claims the chunk, begins and sends the charges, and dies before it can
     # record the gateway's answers.
-    with unit_of_work(runtime.session_factory) as session:
-        chunk = chunks.claim_next(
-            session,
-            kind=COLLECT,
-            parent_id=run_id,
-            worker="doomed",
-            now=machine_clock.now(),
-            lease=timedelta(seconds=runtime.settings.worker_lease_seconds),
-        )
-    assert chunk is not None
+    chunk = claim_collect_chunk(runtime, run_id, "doomed", machine_clock)
     begun = collect.begin_chunk(runtime, tenant_id, run_id, chunk.first_id, chunk.last_id)
     assert begun is not None
     collect.send_chunk(runtime, tenant_id, begun, in_flight=4)

@@ -12,24 +12,23 @@ from datetime import timedelta
 
 from billcycle.clock import FrozenClock
 from billcycle.context import ServiceContext
-from billcycle.db.session import unit_of_work
 from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
-from billcycle.jobs.dispatch import ManualDispatcher, TaskCall
+from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.paymentruns import ahead, collect
-from billcycle.paymentruns.tasks import COLLECT
 from billcycle.payments.models import Payment
 from billcycle.payments.statuses import PaymentStatus
 from billcycle.runtime import Runtime
 from tests.paymentruns.helpers import (
     Customer,
     balance,
-    create_run,
+    claim_collect_chunk,
     customer,
     default_gateway,
     gateway_charges,
     payments_of,
     records,
+    started_run,
 )
 from tests.payments.helpers import pay
 from tests.support.api import Api
@@ -37,28 +36,6 @@ from tests.support.api import Api
 
 def _customers(runtime: Runtime, tenant_id: int, count: int) -> list[Customer]:
     return [customer(runtime, tenant_id, ["10.00"], "tok_visa") for _ in range(count)]
-
-
-def _started(api: Api, jobs: ManualDispatcher, tenant_id: int) -> tuple[str, int]:
-    run = create_run(api, targetDate="2026-01-10")
-    run_id = int(run["id"], 16)
-    assert jobs.execute is not None
-    jobs.execute(TaskCall("payment_run.start", {"tenant_id": tenant_id, "run_id": run_id}))
-    return run["id"], run_id
-
-
-def _claim(runtime: Runtime, run_id: int, machine_clock: FrozenClock) -> ClaimedChunk:
-    with unit_of_work(runtime.session_factory) as session:
-        chunk = chunks.claim_next(
-            session,
-            kind=COLLECT,
-            parent_id=run_id,
-            worker="ahead",
-            now=machine_clock.now(),
-            lease=timedelta(seconds=runtime.settings.worker_lease_seconds),
-        )
-    assert chunk is not None
-    return chunk
 
 
 def _results(api: Api, run_key: str) -> dict[int, tuple[str, str | None]]:
@@ -120,8 +97,8 @@ def test_each_slice_after_the_first_takes_its_decisions_read_ahead(
     tenant_id = api.tenant.tenant_id
     default_gateway(runtime, tenant_id)
     customers = _customers(runtime, tenant_id, 8)
-    run_key, run_id = _started(api, jobs, tenant_id)
-    chunk = _claim(runtime, run_id, machine_clock)
+    run_key, run_id = started_run(api, jobs, tenant_id)
+    chunk = claim_collect_chunk(runtime, run_id, "ahead", machine_clock)
     reader = ahead.DecisionsAhead(runtime, tenant_id)
     _collect(runtime, tenant_id, run_id, chunk, machine_clock, reader)
 
@@ -146,8 +123,8 @@ def test_a_payment_another_connection_commits_meanwhile_makes_the_begin_read_aga
     tenant_id = api.tenant.tenant_id
     default_gateway(runtime, tenant_id)
     customers = _customers(runtime, tenant_id, 8)
-    run_key, run_id = _started(api, jobs, tenant_id)
-    chunk = _claim(runtime, run_id, machine_clock)
+    run_key, run_id = started_run(api, jobs, tenant_id)
+    chunk = claim_collect_chunk(runtime, run_id, "ahead", machine_clock)
     reader = ahead.DecisionsAhead(runtime, tenant_id)
     paid = customers[4]  # slice 3: accounts 5 and 6
 
@@ -196,8 +173,8 @@ def test_a_finish_prepared_by_the_send_thread_settles_only_payments_still_proces
     tenant_id = api.tenant.tenant_id
     default_gateway(runtime, tenant_id)
     customers = _customers(runtime, tenant_id, 3)
-    _run_key, run_id = _started(api, jobs, tenant_id)
-    chunk = _claim(runtime, run_id, machine_clock)
+    _run_key, run_id = started_run(api, jobs, tenant_id)
+    chunk = claim_collect_chunk(runtime, run_id, "ahead", machine_clock)
     begun = collect.begin_chunk(runtime, tenant_id, run_id, chunk.first_id, chunk.last_id)
     assert begun is not None
     assert begun.run_slice is not None

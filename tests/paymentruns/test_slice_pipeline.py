@@ -14,24 +14,22 @@ import pytest
 
 from billcycle.clock import FrozenClock
 from billcycle.context import ServiceContext
-from billcycle.db.session import unit_of_work
 from billcycle.jobs import chunks
-from billcycle.jobs.chunks import ClaimedChunk
 from billcycle.jobs.dispatch import ManualDispatcher, TaskCall
 from billcycle.paymentruns import collect
 from billcycle.paymentruns import repository as runs_repo
-from billcycle.paymentruns.tasks import COLLECT
 from billcycle.runtime import Runtime
 from tests.paymentruns.helpers import (
     Customer,
     balance,
-    create_run,
+    claim_collect_chunk,
     customer,
     default_gateway,
     gateway_charges,
     payments_of,
     read,
     records,
+    started_run,
 )
 from tests.support.api import Api
 
@@ -46,28 +44,6 @@ def _small_slices(runtime: Runtime) -> None:
 
 def _customers(runtime: Runtime, tenant_id: int, tokens: list[str]) -> list[Customer]:
     return [customer(runtime, tenant_id, ["10.00"], token) for token in tokens]
-
-
-def _started(api: Api, jobs: ManualDispatcher, tenant_id: int) -> tuple[str, int]:
-    run = create_run(api, targetDate="2026-01-10")
-    run_id = int(run["id"], 16)
-    assert jobs.execute is not None
-    jobs.execute(TaskCall("payment_run.start", {"tenant_id": tenant_id, "run_id": run_id}))
-    return run["id"], run_id
-
-
-def _claim(runtime: Runtime, run_id: int, worker: str, machine_clock: FrozenClock) -> ClaimedChunk:
-    with unit_of_work(runtime.session_factory) as session:
-        chunk = chunks.claim_next(
-            session,
-            kind=COLLECT,
-            parent_id=run_id,
-            worker=worker,
-            now=machine_clock.now(),
-            lease=timedelta(seconds=runtime.settings.worker_lease_seconds),
-        )
-    assert chunk is not None
-    return chunk
 
 
 def _results(api: Api, run_key: str) -> dict[int, str]:
@@ -93,7 +69,7 @@ def test_a_chunk_of_several_slices_ends_as_each_slice_would_alone(
         "tok_chargeDeclined",
     ]
     customers = _customers(runtime, tenant_id, tokens)
-    run_key, run_id = _started(api, jobs, tenant_id)
+    run_key, run_id = started_run(api, jobs, tenant_id)
     with runtime.service_context(tenant_id) as ctx:
         assert read(api, f"/{run_key}")["status"] == "Processing"
         slices = runs_repo.open_slices(
@@ -129,8 +105,8 @@ def test_a_failure_mid_pipeline_records_the_calls_out_and_charges_nothing_more(
     _small_slices(runtime)
     default_gateway(runtime, tenant_id)
     customers = _customers(runtime, tenant_id, ["tok_visa"] * 8)
-    run_key, run_id = _started(api, jobs, tenant_id)
-    chunk = _claim(runtime, run_id, "first", machine_clock)
+    run_key, run_id = started_run(api, jobs, tenant_id)
+    chunk = claim_collect_chunk(runtime, run_id, "first", machine_clock)
     lease = timedelta(seconds=runtime.settings.worker_lease_seconds)
     renewals: list[str] = []
 
@@ -140,7 +116,7 @@ def test_a_failure_mid_pipeline_records_the_calls_out_and_charges_nothing_more(
             if steal_at is not None and len(renewals) == steal_at:
                 # The lease ran out meanwhile and another worker claimed the chunk.
                 machine_clock.advance(lease + timedelta(seconds=1))
-                assert _claim(runtime, run_id, "second", machine_clock).id == chunk.id
+                assert claim_collect_chunk(runtime, run_id, "second", machine_clock).id == chunk.id
             return chunks.extend_lease(
                 phase.session, chunk.id, worker=worker, now=machine_clock.now(), lease=lease
             )
@@ -198,8 +174,8 @@ def test_a_worker_dying_with_slices_in_flight_leaves_nothing_charged_twice(
     _small_slices(runtime)
     default_gateway(runtime, tenant_id)
     customers = _customers(runtime, tenant_id, ["tok_visa"] * 8)
-    run_key, run_id = _started(api, jobs, tenant_id)
-    chunk = _claim(runtime, run_id, "doomed", machine_clock)
+    run_key, run_id = started_run(api, jobs, tenant_id)
+    chunk = claim_collect_chunk(runtime, run_id, "doomed", machine_clock)
     with runtime.service_context(tenant_id) as ctx:
         slices = runs_repo.open_slices(
             ctx.session, tenant_id, run_id, chunk.first_id, chunk.last_id, 2
