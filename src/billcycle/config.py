@@ -12,8 +12,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BILLCYCLE_", extra="ignore")
 
     database_url: str = "sqlite:///billcycle.db"
-    # SQLite files: WAL checkpoints run in a thread of their own after each writing
-    # commit, and past this many MB of WAL the committing connection restarts it
+    # SQLite files: WAL checkpoints run in a thread of their own once a connection that
+    # committed goes back to the pool, and past this many MB of WAL that connection restarts it
     # (``db.checkpoints``); 0: SQLite's own checkpoint inside each commit past 4 MB.
     sqlite_wal_limit_mb: int = 64
     # Signs OAuth access tokens. When unset, a random secret is generated once and kept in
