@@ -576,40 +576,20 @@ def open_records(
 # SQLite: ``+payment_id`` keeps the planner off ``ix_payment_run_data_payment`` (it took
 # ``payment_id IS NULL`` there for the outer loop: every unclaimed record of every run,
 # for each JSON row; ~5 ms a record at 20,000), so the JSON rows drive, by primary key.
-_CLAIM_SQLITE = """
-UPDATE payment_run_data SET payment_id = json_extract(j.value, '$[1]'),
-    amount_to_collect_minor = json_extract(j.value, '$[2]')
-FROM json_each(:rows) j
-WHERE payment_run_data.id = json_extract(j.value, '$[0]')
-  AND +payment_run_data.payment_id IS NULL
-"""
-_CLAIM_POSTGRES = """
-UPDATE payment_run_data SET payment_id = (j.e->>1)::bigint,
-    amount_to_collect_minor = (j.e->>2)::bigint
-FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS j(e)
-WHERE payment_run_data.id = (j.e->>0)::bigint AND payment_run_data.payment_id IS NULL
-"""
-
-
 def claim_many(session: Session, claims: Sequence[tuple[int, int, int | None]]) -> bool:
     """Name the payment that collects each record and the amount it was decided to
     collect, (record id, payment id, amount to collect) in ONE ``UPDATE ... FROM`` a JSON
     array (no statement or parameters processed per record), only where no payment
     does yet: all of them, or False when any record was claimed by another worker
-    meanwhile (one that lost its chunk to another must roll back its charges).
+    meanwhile (one that lost its chunk to another must roll back its charges). The
+    row-by-row path's claims, as :func:`claim_columns` writes a set-based slice's.
 
     Tenant: the records were read under the caller's tenant.
     """
     if not claims:
         return True
-    statement = (
-        _CLAIM_POSTGRES if session.get_bind().dialect.name == "postgresql" else _CLAIM_SQLITE
-    )
-    result = session.execute(
-        text(statement),
-        {"rows": json.dumps([list(claim) for claim in claims], separators=(",", ":"))},
-    )
-    return int(result.rowcount) == len({record_id for record_id, _, _ in claims})  # type: ignore[attr-defined]
+    record_ids, payment_ids, amounts = zip(*claims, strict=True)
+    return claim_columns(session, record_ids, payment_ids, amounts)
 
 
 # A set-based slice's claims (``claim_columns``): ONE JSON array of [record id, amount]
@@ -640,8 +620,8 @@ def claim_columns(
     Payment ids allocated in one run (always so on SQLite, where the slice's are a
     block after the maximum) are the first plus the row's place in the array rather
     than a JSON value a claim: less text to write and, on SQLite, one ``json_extract``
-    of each row less (~0.3 µs a claim). The same rows are written as by
-    :func:`claim_many`; the same answer.
+    of each row less (~0.3 µs a claim); others (the row-by-row path's, several records
+    to one payment) are each row's third value.
 
     Tenant: the records were read under the caller's tenant.
     """
