@@ -351,6 +351,10 @@ def allocate_invoice_ids(session: Session, count: int) -> list[int]:
     continues after the current maximum, which is safe because the caller already holds
     SQLite's single write lock (taken by the invoice-number reservation).
 
+    PostgreSQL: the sequence is found once, by an uncorrelated subquery (an InitPlan) that
+    yields its ``regclass``; written ``nextval(pg_get_serial_sequence(...))`` the look-up
+    by name ran again for every id (40,000 ids: ~180-240 ms against ~20-35 ms, idle).
+
     Tenant: invoice ids come from one sequence that every tenant shares.
     """
     if count <= 0:
@@ -359,7 +363,7 @@ def allocate_invoice_ids(session: Session, count: int) -> list[int]:
         return list(
             session.scalars(
                 text(
-                    "SELECT nextval(pg_get_serial_sequence('invoices', 'id')) "
+                    "SELECT nextval((SELECT pg_get_serial_sequence('invoices', 'id')::regclass)) "
                     "FROM generate_series(1, :n)"
                 ),
                 {"n": count},
