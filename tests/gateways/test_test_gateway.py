@@ -587,3 +587,32 @@ def test_the_column_batch_answers_every_test_card_as_sale_many_does(
     with pytest.raises(InvalidValue):
         gateway.sale_columns(["Z-1", "Z-2"], [100, 0], ["USD", "USD"], tokens[:2], per_call=4)
     assert len(charge_rows(runtime, tenant.tenant_id)) == 2 * count + 9
+
+
+def test_a_column_batch_with_some_keys_booked_before_books_only_the_new_ones(
+    runtime: Runtime, tenant: NewTenant, sleeps: Sleeps
+) -> None:
+    """A batch mixing keys booked before (a retried slice's) with new ones (on
+    PostgreSQL the book's plain INSERT is refused by the unique key and the batch is
+    booked again skipping the booked keys): each booked key answers its first charge,
+    each new key is charged once, and nothing is booked twice."""
+    gateway = open_test_gateway(
+        runtime, tenant.tenant_id, sleeps, configure_test_gateway(runtime, tenant.tenant_id)
+    )
+    assert isinstance(gateway, ColumnBatchingGateway)
+    first = gateway.sale_columns(
+        ["K-1", "K-3"], [100, 300], ["USD", "USD"], ["tok_visa", "tok_visa"], per_call=4
+    )
+    assert first.outcomes == [GatewayOutcome.APPROVED, GatewayOutcome.APPROVED]
+    keys = ["K-1", "K-2", "K-3", "K-4"]
+    mixed = gateway.sale_columns(
+        keys, [100, 200, 300, 400], ["USD"] * 4, ["tok_visa"] * 4, per_call=4
+    )
+    assert mixed.outcomes == [GatewayOutcome.APPROVED] * 4
+    assert mixed.transaction_ids[0] == first.transaction_ids[0]
+    assert mixed.transaction_ids[2] == first.transaction_ids[1]
+    assert len(set(mixed.transaction_ids)) == 4
+    booked = sorted(
+        (row.idempotency_key, row.amount_minor) for row in charge_rows(runtime, tenant.tenant_id)
+    )
+    assert booked == [("K-1", 100), ("K-2", 200), ("K-3", 300), ("K-4", 400)]

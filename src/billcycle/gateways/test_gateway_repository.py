@@ -24,6 +24,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billcycle.db.bulk import is_postgres
@@ -183,9 +184,10 @@ SELECT :t, :g, j.e->>0, :kind, NULL, j.e->>1, (j.e->>2)::bigint, j.e->>3, j.e->>
        j.e->>5, j.e->>6, CASE WHEN j.e->>1 = :pending THEN :settles END, :now, :now
 FROM jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS j(e, n)
 ORDER BY j.n
-ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
+{conflict}
 RETURNING id, idempotency_key
 """
+_SKIP_BOOKED = "ON CONFLICT (tenant_id, idempotency_key) DO NOTHING"
 
 
 def insert_sales(
@@ -207,23 +209,37 @@ def insert_sales(
     Tenant: every row is written under ``tenant_id``, the gateway's own."""
     if not sales:
         return {}
-    statement = text(_SALES_POSTGRES if is_postgres(session) else _SALES_SQLITE).bindparams(
+    params = {
+        "t": tenant_id,
+        "g": gateway_id,
+        "kind": kind,
+        "pending": pending,
+        "settles": settles_at,
+        "now": now,
+        "rows": json.dumps(sales, separators=(",", ":")),
+    }
+    if not is_postgres(session):
+        return _written(session, _SALES_SQLITE, params)
+    # PostgreSQL: ``ON CONFLICT`` inserts each row speculatively (a probe of the unique
+    # key before, a confirmation record after: ~2 µs of the server's CPU a row, a
+    # quarter of the insert). A sale is booked once almost always, so the rows are first
+    # written by a plain INSERT under a savepoint; the unique key refuses a key booked
+    # before (or by another process meanwhile: the INSERT waits for it), which rolls
+    # the savepoint back and books the batch again skipping the booked keys.
+    try:
+        with session.begin_nested():
+            return _written(session, _SALES_POSTGRES.format(conflict=""), params)
+    except IntegrityError:
+        return _written(session, _SALES_POSTGRES.format(conflict=_SKIP_BOOKED), params)
+
+
+def _written(session: Session, sql: str, params: dict[str, Any]) -> dict[str, int]:
+    """The sales statement ``sql`` run: the ids of the charges it wrote, by key."""
+    statement = text(sql).bindparams(
         bindparam("now", type_=UtcDateTime), bindparam("settles", type_=UtcDateTime)
     )
-    result = session.execute(
-        statement,
-        {
-            "t": tenant_id,
-            "g": gateway_id,
-            "kind": kind,
-            "pending": pending,
-            "settles": settles_at,
-            "now": now,
-            "rows": json.dumps(sales, separators=(",", ":")),
-        },
-    )
     # Fetched at once: iterating the result fetches one row a call (a slice of thousands).
-    return {str(key): int(charge_id) for charge_id, key in result.all()}
+    return {str(key): int(charge_id) for charge_id, key in session.execute(statement, params).all()}
 
 
 def insert_charge(session: Session, charge: TestGatewayCharge) -> TestGatewayCharge:
