@@ -317,13 +317,16 @@ class Selection:
     posted_by: datetime | None = None
 
 
-def _account_conditions(tenant_id: int, selection: Selection, account_id: Any) -> list[Any]:
+def _account_conditions(
+    tenant_id: int, selection: Selection, account_id: Any, *, method: bool = True
+) -> list[Any]:
     """The selection's conditions on the account (``account_id``: the column naming it
-    in the statement, for the payment method's correlation)."""
+    in the statement, for the payment method's correlation); ``method``: with the
+    default payment method's."""
     method_status = [PaymentMethodStatus.ACTIVE.value]
     if selection.include_closed_methods:
         method_status.append(PaymentMethodStatus.CLOSED.value)
-    method = [
+    default = [
         _pm.tenant_id == tenant_id,
         _pm.account_id == account_id,
         _pm.is_default.is_(True),
@@ -333,13 +336,16 @@ def _account_conditions(tenant_id: int, selection: Selection, account_id: Any) -
         by_gateway = _pm.gateway_id == selection.payment_gateway_id
         if selection.payment_gateway_id == selection.default_gateway_id:
             by_gateway = or_(by_gateway, _pm.gateway_id.is_(None))
-        method.append(by_gateway)
+        default.append(by_gateway)
     conditions: list[Any] = [
         _acc.tenant_id == tenant_id,
         _acc.status == AccountStatus.ACTIVE,
         _acc.auto_pay.is_(True),
-        exists(select(literal(1)).select_from(PaymentMethod.__table__).where(*method)),
     ]
+    if method:
+        conditions.append(
+            exists(select(literal(1)).select_from(PaymentMethod.__table__).where(*default))
+        )
     if selection.account_id is not None:
         conditions.append(account_id == selection.account_id)
     if selection.batch is not None:
@@ -392,7 +398,9 @@ def select_receivables(
         _not_collecting_elsewhere(tenant_id),
     ]
     if accounts is not None:
+        # On both tables: the accounts read by their key range, not all of them hashed.
         conditions.append(_inv.account_id.between(accounts[0], accounts[1]))
+        conditions.append(_acc.id.between(accounts[0], accounts[1]))
     rows = (
         select(
             literal(tenant_id),
@@ -432,22 +440,29 @@ def selection_account_ranges(
 ) -> list[ChunkRange]:
     """The accounts a run may collect cut into ranges of ids, ``accounts_per_chunk``
     accounts each, before any record is written (size = accounts): the selection's
-    account conditions, and at least one posted invoice due by the target date (of the
-    run's bill run and currency, when it names them). Neither the invoices' balances nor
-    their pending payments are read here: each chunk selects its records itself
-    (:func:`select_receivables` over its range), so a range may yield fewer records than
-    accounts, or none. One query: a window over the account ids."""
-    invoice = exists(
-        select(literal(1))
-        .select_from(Invoice.__table__)
-        .where(*_invoice_conditions(tenant_id, selection), _inv.account_id == _acc.id)
-    )
+    conditions on the account itself (tenant, Active, autopay, batch, bill cycle day,
+    organizations), and, when the run names a bill run or a currency, a posted invoice of
+    it due by the target date (without those, an account seldom lacks one, and reading
+    every invoice would cost the start more than the ranges it spares). Neither the
+    payment methods, the invoices' balances nor their pending payments are read here:
+    each chunk selects its records itself (:func:`select_receivables` over its range),
+    so a range may yield fewer records than accounts, or none. One query: a window over
+    the account ids (one scan of the tenant's accounts)."""
+    conditions = _account_conditions(tenant_id, selection, _acc.id, method=False)
+    if selection.billing_run_id is not None or selection.currency is not None:
+        conditions.append(
+            exists(
+                select(literal(1))
+                .select_from(Invoice.__table__)
+                .where(*_invoice_conditions(tenant_id, selection), _inv.account_id == _acc.id)
+            )
+        )
     numbered = (
         select(
             _acc.id.label("account_id"),
             ((func.row_number().over(order_by=_acc.id) - 1) // accounts_per_chunk).label("bucket"),
         )
-        .where(*_account_conditions(tenant_id, selection, _acc.id), invoice)
+        .where(*conditions)
         .subquery()
     )
     rows = session.execute(
