@@ -17,7 +17,9 @@ from billcycle.gateways.test_gateway import charge_book
 from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
 from billcycle.jobs.dispatch import ManualDispatcher, TaskCall
+from billcycle.jobs.models import WorkChunk
 from billcycle.paymentmethods.statuses import PaymentMethodStatus
+from billcycle.paymentruns import collect
 from billcycle.paymentruns.tasks import COLLECT
 from billcycle.payments.models import Payment
 from billcycle.runtime import Runtime
@@ -79,14 +81,33 @@ def create_run(api: Api, status: int = 200, **body: Any) -> dict[str, Any]:
     return data
 
 
-def started_run(api: Api, jobs: ManualDispatcher, tenant_id: int) -> tuple[str, int]:
-    """A run created for 2026-01-10 and its start task run (its chunks cut, none
-    claimed): its key and id, for tests that drive the chunks' phases themselves."""
+def started_run(
+    api: Api, jobs: ManualDispatcher, runtime: Runtime, tenant_id: int
+) -> tuple[str, int]:
+    """A run created for 2026-01-10, its start task run (its chunks cut, none claimed)
+    and each chunk's records taken (a chunk's first step, ``take_records``): its key and
+    id, for tests that drive the chunks' phases themselves."""
     run = create_run(api, targetDate="2026-01-10")
     run_id = int(run["id"], 16)
     assert jobs.execute is not None
     jobs.execute(TaskCall("payment_run.start", {"tenant_id": tenant_id, "run_id": run_id}))
+    take_records(runtime, tenant_id, run_id)
     return run["id"], run_id
+
+
+def take_records(runtime: Runtime, tenant_id: int, run_id: int) -> int:
+    """Every chunk's first step of a started run: its records selected and written
+    (``collect.take_chunk_records``); returns how many in all."""
+    with unit_of_work(runtime.session_factory) as session:
+        ranges = session.execute(
+            select(WorkChunk.first_id, WorkChunk.last_id)
+            .where(WorkChunk.kind == COLLECT, WorkChunk.parent_id == run_id)
+            .order_by(WorkChunk.seq)
+        ).all()
+    return sum(
+        collect.take_chunk_records(runtime, tenant_id, run_id, first, last)
+        for first, last in ranges
+    )
 
 
 def claim_collect_chunk(

@@ -42,6 +42,7 @@ def test_a_chunk_rerun_after_a_crash_charges_nothing_twice(
     # A worker claims the chunk, begins and sends the charges, and dies before it can
     # record the gateway's answers.
     chunk = claim_collect_chunk(runtime, run_id, "doomed", machine_clock)
+    assert collect.take_chunk_records(runtime, tenant_id, run_id, chunk.first_id, chunk.last_id)
     begun = collect.begin_chunk(runtime, tenant_id, run_id, chunk.first_id, chunk.last_id)
     assert begun is not None
     collect.send_chunk(runtime, tenant_id, begun, in_flight=4)

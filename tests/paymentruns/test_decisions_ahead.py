@@ -97,7 +97,7 @@ def test_each_slice_after_the_first_takes_its_decisions_read_ahead(
     tenant_id = api.tenant.tenant_id
     default_gateway(runtime, tenant_id)
     customers = _customers(runtime, tenant_id, 8)
-    run_key, run_id = started_run(api, jobs, tenant_id)
+    run_key, run_id = started_run(api, jobs, runtime, tenant_id)
     chunk = claim_collect_chunk(runtime, run_id, "ahead", machine_clock)
     reader = ahead.DecisionsAhead(runtime, tenant_id)
     _collect(runtime, tenant_id, run_id, chunk, machine_clock, reader)
@@ -123,7 +123,7 @@ def test_a_payment_another_connection_commits_meanwhile_makes_the_begin_read_aga
     tenant_id = api.tenant.tenant_id
     default_gateway(runtime, tenant_id)
     customers = _customers(runtime, tenant_id, 8)
-    run_key, run_id = started_run(api, jobs, tenant_id)
+    run_key, run_id = started_run(api, jobs, runtime, tenant_id)
     chunk = claim_collect_chunk(runtime, run_id, "ahead", machine_clock)
     reader = ahead.DecisionsAhead(runtime, tenant_id)
     paid = customers[4]  # slice 3: accounts 5 and 6
@@ -173,7 +173,7 @@ def test_a_finish_prepared_by_the_send_thread_settles_only_payments_still_proces
     tenant_id = api.tenant.tenant_id
     default_gateway(runtime, tenant_id)
     customers = _customers(runtime, tenant_id, 3)
-    _run_key, run_id = started_run(api, jobs, tenant_id)
+    _run_key, run_id = started_run(api, jobs, runtime, tenant_id)
     chunk = claim_collect_chunk(runtime, run_id, "ahead", machine_clock)
     begun = collect.begin_chunk(runtime, tenant_id, run_id, chunk.first_id, chunk.last_id)
     assert begun is not None

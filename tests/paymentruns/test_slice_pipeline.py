@@ -69,7 +69,7 @@ def test_a_chunk_of_several_slices_ends_as_each_slice_would_alone(
         "tok_chargeDeclined",
     ]
     customers = _customers(runtime, tenant_id, tokens)
-    run_key, run_id = started_run(api, jobs, tenant_id)
+    run_key, run_id = started_run(api, jobs, runtime, tenant_id)
     with runtime.service_context(tenant_id) as ctx:
         assert read(api, f"/{run_key}")["status"] == "Processing"
         slices = runs_repo.open_slices(
@@ -105,7 +105,7 @@ def test_a_failure_mid_pipeline_records_the_calls_out_and_charges_nothing_more(
     _small_slices(runtime)
     default_gateway(runtime, tenant_id)
     customers = _customers(runtime, tenant_id, ["tok_visa"] * 8)
-    run_key, run_id = started_run(api, jobs, tenant_id)
+    run_key, run_id = started_run(api, jobs, runtime, tenant_id)
     chunk = claim_collect_chunk(runtime, run_id, "first", machine_clock)
     lease = timedelta(seconds=runtime.settings.worker_lease_seconds)
     renewals: list[str] = []
@@ -174,7 +174,7 @@ def test_a_worker_dying_with_slices_in_flight_leaves_nothing_charged_twice(
     _small_slices(runtime)
     default_gateway(runtime, tenant_id)
     customers = _customers(runtime, tenant_id, ["tok_visa"] * 8)
-    run_key, run_id = started_run(api, jobs, tenant_id)
+    run_key, run_id = started_run(api, jobs, runtime, tenant_id)
     chunk = claim_collect_chunk(runtime, run_id, "doomed", machine_clock)
     with runtime.service_context(tenant_id) as ctx:
         slices = runs_repo.open_slices(

@@ -1,7 +1,9 @@
 """One chunk of a payment run: collect its accounts' open records.
 
-The chunk runs the charging contract's three phases (``payments.charging``), each in a
-unit of work of its own, so no database write lock is held while gateways answer:
+First the chunk's records, unless written already (``take_chunk_records``: a run that
+selects its receivables selects them chunk by chunk, ``selection``). Then the chunk runs
+the charging contract's three phases (``payments.charging``), each in a unit of work of
+its own, so no database write lock is held while gateways answer:
 
 1. ``begin_chunk``: apply unapplied payments first (when the run's flags say so),
    decide each record (nothing left to collect, no or closed payment method, retry rule,
@@ -50,7 +52,7 @@ from billcycle.paymentmethods.statuses import PaymentMethodStatus
 from billcycle.paymentruns import ahead as ahead_
 from billcycle.paymentruns import chunk_repository as chunk_repo
 from billcycle.paymentruns import repository as repo
-from billcycle.paymentruns import setbased
+from billcycle.paymentruns import selection, setbased
 from billcycle.paymentruns.models import PaymentRun, PaymentRunData
 from billcycle.paymentruns.statuses import (
     DECLINED_CODE,
@@ -511,6 +513,33 @@ def collect_pipelined(
         )
 
 
+def take_chunk_records(
+    runtime: Runtime,
+    tenant_id: int,
+    run_id: int,
+    first_account: int,
+    last_account: int,
+    keep_lease: KeepLease | None = None,
+) -> int:
+    """A chunk's first step, committed on return: its records selected and written
+    (``selection.take_records``) and counted in the run's ``receivables_total``, in a
+    unit of work that renews the chunk's lease before it writes (``keep_lease``; False:
+    the chunk is no longer ours, nothing is written). Nothing is written, and the lease
+    not renewed, when the run names its records or the chunk's were written already (a
+    chunk re-run). Returns how many records it wrote."""
+    with runtime.service_context(tenant_id) as ctx:
+        run = repo.get_run(ctx.session, tenant_id, run_id)
+        if run is None or not selection.to_take(ctx, run, first_account, last_account):
+            return 0
+        if keep_lease is not None and not keep_lease(ctx):
+            raise ChunkTakenOver("The chunk's lease ran out before its records were taken.")
+        taken = selection.take_records(ctx, run, first_account, last_account)
+        if taken:
+            # Last: it locks the run's row until this unit commits.
+            repo.add_receivables(ctx.session, run_id, taken)
+        return taken
+
+
 def _collect_pipelined(
     runtime: Runtime,
     tenant_id: int,
@@ -522,6 +551,7 @@ def _collect_pipelined(
     slice_records: int,
     ahead: ahead_.DecisionsAhead | None = None,
 ) -> None:
+    take_chunk_records(runtime, tenant_id, run_id, first_account, last_account, keep_lease)
     with runtime.service_context(tenant_id) as ctx:
         repo.refresh_planner_statistics(ctx.session)
         slices = repo.open_slices(

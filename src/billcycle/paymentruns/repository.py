@@ -310,18 +310,25 @@ class Selection:
     # never of the excluded ones.
     organization_ids: tuple[int, ...] | None = None
     excluded_organization_ids: tuple[int, ...] = ()
+    # Invoices posted by this time only (the run's start: a chunk selects its records
+    # when it starts, and an invoice posted after the run started is not the run's, as
+    # when every record was selected at the start); None: any. An invoice without a
+    # posting time counts as posted before.
+    posted_by: datetime | None = None
 
 
-def select_receivables(session: Session, tenant_id: int, run_id: int, selection: Selection) -> int:
-    """Insert the run's records in one INSERT ... SELECT: posted invoices with a balance,
-    due on or before the target date, of Active autopay accounts with a default payment
-    method; returns how many."""
+def _account_conditions(
+    tenant_id: int, selection: Selection, account_id: Any, *, method: bool = True
+) -> list[Any]:
+    """The selection's conditions on the account (``account_id``: the column naming it
+    in the statement, for the payment method's correlation); ``method``: with the
+    default payment method's."""
     method_status = [PaymentMethodStatus.ACTIVE.value]
     if selection.include_closed_methods:
         method_status.append(PaymentMethodStatus.CLOSED.value)
-    method = [
+    default = [
         _pm.tenant_id == tenant_id,
-        _pm.account_id == _inv.account_id,
+        _pm.account_id == account_id,
         _pm.is_default.is_(True),
         _pm.status.in_(method_status),
     ]
@@ -329,28 +336,22 @@ def select_receivables(session: Session, tenant_id: int, run_id: int, selection:
         by_gateway = _pm.gateway_id == selection.payment_gateway_id
         if selection.payment_gateway_id == selection.default_gateway_id:
             by_gateway = or_(by_gateway, _pm.gateway_id.is_(None))
-        method.append(by_gateway)
+        default.append(by_gateway)
     conditions: list[Any] = [
-        _inv.tenant_id == tenant_id,
-        _inv.status == InvoiceStatus.POSTED,
-        _inv.due_date <= selection.target_date,
         _acc.tenant_id == tenant_id,
         _acc.status == AccountStatus.ACTIVE,
         _acc.auto_pay.is_(True),
-        exists(select(literal(1)).select_from(PaymentMethod.__table__).where(*method)),
-        balance_column(tenant_id) > 0,
-        _not_collecting_elsewhere(tenant_id),
     ]
+    if method:
+        conditions.append(
+            exists(select(literal(1)).select_from(PaymentMethod.__table__).where(*default))
+        )
     if selection.account_id is not None:
-        conditions.append(_inv.account_id == selection.account_id)
+        conditions.append(account_id == selection.account_id)
     if selection.batch is not None:
         conditions.append(_acc.batch == selection.batch)
     if selection.bill_cycle_day is not None:
         conditions.append(_acc.bill_cycle_day == selection.bill_cycle_day)
-    if selection.billing_run_id is not None:
-        conditions.append(_inv.bill_run_id == selection.billing_run_id)
-    if selection.currency is not None:
-        conditions.append(_inv.currency == selection.currency)
     if selection.organization_ids is not None:
         conditions.append(_acc.organization_id.in_(selection.organization_ids))
     if selection.excluded_organization_ids:
@@ -360,6 +361,46 @@ def select_receivables(session: Session, tenant_id: int, run_id: int, selection:
                 _acc.organization_id.not_in(selection.excluded_organization_ids),
             )
         )
+    return conditions
+
+
+def _invoice_conditions(tenant_id: int, selection: Selection) -> list[Any]:
+    """The selection's conditions on the invoice that need no other table."""
+    conditions: list[Any] = [
+        _inv.tenant_id == tenant_id,
+        _inv.status == InvoiceStatus.POSTED,
+        _inv.due_date <= selection.target_date,
+    ]
+    if selection.billing_run_id is not None:
+        conditions.append(_inv.bill_run_id == selection.billing_run_id)
+    if selection.currency is not None:
+        conditions.append(_inv.currency == selection.currency)
+    if selection.posted_by is not None:
+        conditions.append(or_(_inv.posted_at.is_(None), _inv.posted_at <= selection.posted_by))
+    return conditions
+
+
+def select_receivables(
+    session: Session,
+    tenant_id: int,
+    run_id: int,
+    selection: Selection,
+    accounts: tuple[int, int] | None = None,
+) -> int:
+    """Insert the run's records in one INSERT ... SELECT: posted invoices with a balance,
+    due on or before the target date, of Active autopay accounts with a default payment
+    method, none of them being collected by a Processing payment; of the accounts
+    ``accounts`` (first, last id) only when given (a chunk's); returns how many."""
+    conditions: list[Any] = [
+        *_invoice_conditions(tenant_id, selection),
+        *_account_conditions(tenant_id, selection, _inv.account_id),
+        balance_column(tenant_id) > 0,
+        _not_collecting_elsewhere(tenant_id),
+    ]
+    if accounts is not None:
+        # On both tables: the accounts read by their key range, not all of them hashed.
+        conditions.append(_inv.account_id.between(accounts[0], accounts[1]))
+        conditions.append(_acc.id.between(accounts[0], accounts[1]))
     rows = (
         select(
             literal(tenant_id),
@@ -375,7 +416,8 @@ def select_receivables(session: Session, tenant_id: int, run_id: int, selection:
         .order_by(_inv.account_id, _inv.due_date, _inv.id)
     )
     result = session.execute(
-        insert(PaymentRunData).from_select(
+        insert(PaymentRunData)
+        .from_select(
             [
                 "tenant_id",
                 "payment_run_id",
@@ -387,8 +429,79 @@ def select_receivables(session: Session, tenant_id: int, run_id: int, selection:
             ],
             rows,
         )
+        # The count of an INSERT is kept only when asked for (else -1 on PostgreSQL).
+        .execution_options(preserve_rowcount=True)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def selection_account_ranges(
+    session: Session, tenant_id: int, selection: Selection, accounts_per_chunk: int
+) -> list[ChunkRange]:
+    """The accounts a run may collect cut into ranges of ids, ``accounts_per_chunk``
+    accounts each, before any record is written (size = accounts): the selection's
+    conditions on the account itself (tenant, Active, autopay, batch, bill cycle day,
+    organizations), and, when the run names a bill run or a currency, a posted invoice of
+    it due by the target date (without those, an account seldom lacks one, and reading
+    every invoice would cost the start more than the ranges it spares). Neither the
+    payment methods, the invoices' balances nor their pending payments are read here:
+    each chunk selects its records itself (:func:`select_receivables` over its range),
+    so a range may yield fewer records than accounts, or none. One query: a window over
+    the account ids (one scan of the tenant's accounts)."""
+    conditions = _account_conditions(tenant_id, selection, _acc.id, method=False)
+    if selection.billing_run_id is not None or selection.currency is not None:
+        conditions.append(
+            exists(
+                select(literal(1))
+                .select_from(Invoice.__table__)
+                .where(*_invoice_conditions(tenant_id, selection), _inv.account_id == _acc.id)
+            )
+        )
+    numbered = (
+        select(
+            _acc.id.label("account_id"),
+            ((func.row_number().over(order_by=_acc.id) - 1) // accounts_per_chunk).label("bucket"),
+        )
+        .where(*conditions)
+        .subquery()
+    )
+    rows = session.execute(
+        select(func.min(numbered.c.account_id), func.max(numbered.c.account_id), func.count())
+        .group_by(numbered.c.bucket)
+        .order_by(numbered.c.bucket)
+    ).all()
+    return [ChunkRange(lo, hi, n) for lo, hi, n in rows]
+
+
+def has_records(
+    session: Session, tenant_id: int, run_id: int, first_account: int, last_account: int
+) -> bool:
+    """Whether the run has any record of the accounts ``first_account``..``last_account``
+    (a chunk whose records were selected already)."""
+    found = session.scalar(
+        select(_data.id)
+        .where(
+            _data.tenant_id == tenant_id,
+            _data.payment_run_id == run_id,
+            _data.account_id.between(first_account, last_account),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def add_receivables(session: Session, run_id: int, count: int) -> None:
+    """Count ``count`` more records in the run's ``receivables_total`` (a chunk's, once
+    it selected them).
+
+    Tenant: the caller took ``run_id`` from its chunk, which carries the tenant.
+    """
+    session.execute(
+        update(PaymentRun)
+        .where(PaymentRun.id == run_id)
+        .values(receivables_total=_run.receivables_total + count)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def insert_records(session: Session, rows: Sequence[dict[str, Any]]) -> None:

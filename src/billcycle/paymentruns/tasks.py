@@ -1,5 +1,5 @@
-"""The payment-run machinery that runs in workers: starting a run (selecting its
-receivables and cutting its accounts into chunks), collecting each chunk, finishing,
+"""The payment-run machinery that runs in workers: starting a run (cutting its accounts
+into chunks), collecting each chunk (its receivables selected first), finishing,
 and starting scheduled runs when their hour comes.
 
 Every step is guarded by the run's status and each record's outcome is written once,
@@ -12,16 +12,14 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from billcycle.access import labels
 from billcycle.context import ServiceContext
 from billcycle.events import service as events
 from billcycle.events.statuses import EventType
-from billcycle.gateways import repository as gateways_repo
 from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
 from billcycle.jobs.registry import chunk_handler, periodic, task
 from billcycle.jobs.runner import JobRunner, worker_name
-from billcycle.paymentruns import collect
+from billcycle.paymentruns import collect, selection
 from billcycle.paymentruns import repository as repo
 from billcycle.paymentruns.models import PaymentRun
 from billcycle.paymentruns.service import target_date_of
@@ -36,8 +34,8 @@ COLLECT = "payment_run"
 
 @task("payment_run.start")
 def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
-    """Pending -> Processing: select the receivables (unless the client named them) and
-    cut the run's accounts into chunks."""
+    """Pending -> Processing: cut the run's accounts into chunks (each chunk selects
+    its receivables as its first step, unless the client named them: ``selection``)."""
     with runner.context(tenant_id) as ctx:
         run = repo.get_run(ctx.session, tenant_id, run_id, lock=True)
         now = ctx.clock.now()
@@ -47,35 +45,13 @@ def start(runner: JobRunner, *, tenant_id: int, run_id: int) -> None:
             return  # not due yet
         if run.target_date is None:
             run.target_date = target_date_of(run, ctx)
-        if not run.explicit_data:
-            default = gateways_repo.get_default(ctx.session, tenant_id)
-            orgs = labels.resolve(
-                ctx.session, tenant_id, labels.labels_from_dicts(run.organization_labels or ())
-            )
-            repo.select_receivables(
-                ctx.session,
-                tenant_id,
-                run.id,
-                repo.Selection(
-                    target_date=run.target_date,
-                    account_id=run.account_id,
-                    batch=run.batch,
-                    bill_cycle_day=run.bill_cycle_day,
-                    billing_run_id=run.billing_run_id,
-                    currency=run.currency,
-                    payment_gateway_id=run.payment_gateway_id,
-                    default_gateway_id=default.id if default is not None else None,
-                    include_closed_methods=run.process_payment_with_closed_pm,
-                    organization_ids=orgs.include if orgs else None,
-                    excluded_organization_ids=orgs.exclude if orgs else (),
-                ),
-            )
-        size = chunk_size(runner.runtime)
-        ranges = repo.account_ranges(ctx.session, tenant_id, run.id, size)
-        run.status = PaymentRunStatus.PROCESSING
         run.executed_on = now
+        # No record written here (``selection``): each chunk selects its own.
+        ranges = selection.plan(ctx, run, chunk_size(runner.runtime))
+        run.status = PaymentRunStatus.PROCESSING
         run.updated_at = now
-        run.receivables_total = sum(r.size for r in ranges)
+        # Given records counted now; selected ones by each chunk as it writes them.
+        run.receivables_total = sum(r.size for r in ranges) if run.explicit_data else 0
         run.chunks_total = len(ranges)
         run.chunks_done = 0
         ctx.session.flush()
