@@ -16,6 +16,7 @@ from billcycle.jobs import chunks
 from billcycle.jobs.chunks import ClaimedChunk
 from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.paymentruns import ahead, collect
+from billcycle.payments import charging
 from billcycle.payments.models import Payment
 from billcycle.payments.statuses import PaymentStatus
 from billcycle.runtime import Runtime
@@ -185,6 +186,9 @@ def test_a_finish_prepared_by_the_send_thread_settles_only_payments_still_proces
     assert len(sent.staged.prepared.staged) == 3
     gone = begun.run_slice.payment_ids[1]
     with runtime.service_context(tenant_id) as ctx:
+        # A recovery wrote the slice's payments Processing meanwhile (its slice in
+        # flight taken: the reconciler's sweep), and the reconciler settled one.
+        assert charging.recover_run_slices(ctx, run_id, chunk.first_id, chunk.last_id) == 3
         payment = ctx.session.get(Payment, gone)
         assert payment is not None
         payment.status = PaymentStatus.ERROR.value

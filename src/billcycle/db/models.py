@@ -30,7 +30,7 @@ from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.paymentruns.models import PaymentRun, PaymentRunData
 from billcycle.paymentruns.schedule_models import PaymentRunSchedule
 from billcycle.payments.activity_models import PaymentActivity
-from billcycle.payments.models import Payment, PendingApplication, Refund
+from billcycle.payments.models import Payment, PaymentsInFlight, PendingApplication, Refund
 from billcycle.requestkeys.models import RequestKey
 from billcycle.subscriptions.models import (
     Subscription,
@@ -88,6 +88,7 @@ __all__ = [
     "PaymentRun",
     "PaymentRunData",
     "PaymentRunSchedule",
+    "PaymentsInFlight",
     "PendingApplication",
     "Product",
     "ProductRatePlan",

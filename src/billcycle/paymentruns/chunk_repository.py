@@ -27,6 +27,8 @@ from billcycle.payments.statuses import SETTLED_STATUSES
 # another account, a comment too long: ``collect._begin_records`` words each), W a
 # Processing payment already intends to pay the invoice, N nothing to collect, M no
 # default method, X a method not Active while closed ones are not charged, C charged.
+# A payment run's slice in flight (its payments not written yet) awaits its invoices as
+# a Processing payment does (W).
 _SLICE_ROWS = """
 WITH o AS MATERIALIZED (
     SELECT d.id, d.account_id, d.invoice_id, d.amount_minor, d.payment_method_id,
@@ -38,6 +40,7 @@ WITH o AS MATERIALIZED (
            CASE WHEN EXISTS (SELECT 1 FROM payment_pending_applications pa
                              WHERE pa.tenant_id = :t AND pa.invoice_id = d.invoice_id)
                   OR {held}
+                  OR d.invoice_id IN ({in_flight})
                 THEN 1 ELSE 0 END AS awaiting,
            m.id AS method_id, m.status AS method_status, m.token, m.second_token,
            m.gateway_id AS method_gateway, m.num_consecutive_failures,
@@ -89,6 +92,15 @@ _HELD_SQLITE = """EXISTS (SELECT 1 FROM payments pp
 # payments a run has written (~3,300 blocks a slice at 100,000; ~33,000 at 1M) until
 # statistics make the probes look cheaper.
 _HELD_POSTGRES = "ph.held IS NOT NULL"
+# The invoices of payment runs' slices in flight (``payments_in_flight``: charges sent
+# whose payments are written at the slice's finish), one uncorrelated subquery: read
+# once a statement (SQLite: into an index of its own; PostgreSQL: a hashed subplan).
+_IN_FLIGHT_SQLITE = """SELECT f.value FROM payments_in_flight pf, json_each(pf.invoices) f
+                       WHERE pf.tenant_id = :t"""
+_IN_FLIGHT_POSTGRES = """SELECT CAST(f.v AS BIGINT) FROM payments_in_flight pf
+                         CROSS JOIN LATERAL
+                             jsonb_array_elements_text(CAST(pf.invoices AS jsonb)) AS f(v)
+                         WHERE pf.tenant_id = :t"""
 
 _SLICE_JOINS_SQLITE = """
     LEFT JOIN invoices i ON i.id = d.invoice_id AND i.tenant_id = :t
@@ -153,6 +165,7 @@ def slice_rows(
     statement = _SLICE_ROWS.format(
         joins=_SLICE_JOINS_POSTGRES if postgres else _SLICE_JOINS_SQLITE,
         held=_HELD_POSTGRES if postgres else _HELD_SQLITE,
+        in_flight=_IN_FLIGHT_POSTGRES if postgres else _IN_FLIGHT_SQLITE,
         closed_ok="TRUE" if closed_ok else "FALSE",
         retry_rule="TRUE" if retry_rule else "FALSE",
     )

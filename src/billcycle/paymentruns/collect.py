@@ -241,6 +241,9 @@ def begin_chunk(
             first(ctx)
         if keep_lease is not None and not keep_lease(ctx):
             raise ChunkTakenOver("The chunk's lease ran out before it was charged.")
+        # A slice a dead worker left in flight here: its payments written Processing
+        # first (whatever the run's status now), so its records resume them below.
+        charging.recover_run_slices(ctx, run_id, first_account, last_account)
         run = repo.get_run(ctx.session, tenant_id, run_id)
         if run is None or run.status != PaymentRunStatus.PROCESSING:
             return None

@@ -567,14 +567,16 @@ class RecordView:
     @property
     def result(self) -> str | None:
         """The record's result; a derived one is its payment's: Processed once settled,
-        Error when it failed, else the payment's status (Processing)."""
+        Error when it failed, else the payment's status (Processing; also while its
+        slice is in flight, its payment not written yet)."""
         if not self.derived:
             return self.record.result
         if self.payment_settled:
             return RecordResult.PROCESSED.value
         if self.payment_status == PaymentStatus.ERROR:
             return RecordResult.ERROR.value
-        return self.payment_status
+        # No payment row yet: its slice is in flight (written at the slice's finish).
+        return self.payment_status or PaymentStatus.PROCESSING.value
 
     @property
     def amount_collected_minor(self) -> int:

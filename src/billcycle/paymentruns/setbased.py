@@ -228,7 +228,12 @@ def begin(
             charges.gateways = [next(iter(active.values()))] * len(charged)  # type: ignore[list-item]
         else:
             charges.gateways = [active[w] for w in wanted]  # type: ignore[misc]
-    refused = charging.begin_run_slice(ctx, charges, created_events=created_events)
+    refused = charging.begin_run_slice(
+        ctx,
+        charges,
+        created_events=created_events,
+        in_flight=(run.id, first_account, last_account),
+    )
     for record_id, to_collect, error in refused:
         decided.append(
             {

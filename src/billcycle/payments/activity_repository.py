@@ -202,7 +202,8 @@ def allocate_payment_ids(session: Session, count: int) -> list[int]:
     """Ids for ``count`` new payments, taken before inserting so rows can be streamed
     without RETURNING (as ``invoicing.generator_repository.allocate_invoice_ids``):
     PostgreSQL draws them from the table's sequence; SQLite continues after the current
-    maximum, safe under its single write lock, which the caller holds.
+    maximum (of the payments and of the ids a payment run's slice in flight holds), safe
+    under its single write lock, which the caller holds.
 
     PostgreSQL: the sequence found once, by an uncorrelated subquery (an InitPlan) that
     already yields its ``regclass``: written ``nextval(pg_get_serial_sequence(...))``
@@ -223,7 +224,17 @@ def allocate_payment_ids(session: Session, count: int) -> list[int]:
                 {"n": count},
             )
         )
-    top = session.scalar(text("SELECT COALESCE(MAX(id), 0) FROM payments")) or 0
+    # A payment run's slice in flight holds its ids before its payments are written
+    # (``pending_repository.add_in_flight``): those are taken too.
+    top = (
+        session.scalar(
+            text(
+                "SELECT MAX(COALESCE((SELECT MAX(id) FROM payments), 0), "
+                "COALESCE((SELECT MAX(last_payment_id) FROM payments_in_flight), 0))"
+            )
+        )
+        or 0
+    )
     return list(range(int(top) + 1, int(top) + 1 + count))
 
 

@@ -70,6 +70,7 @@ from billcycle.payments import activity_repository, pending_repository
 from billcycle.payments import pending as intentions
 from billcycle.payments import repository as payment_repo
 from billcycle.payments import service as payments
+from billcycle.payments.activity_repository import allocate_payment_ids
 from billcycle.payments.checks import PAYMENT, lock, positive_minor
 from billcycle.payments.inputs import GatewayOutcome as SettleOutcome
 from billcycle.payments.inputs import InvoiceApplication, NewPayment
@@ -488,6 +489,12 @@ class RunSlice:
     payment_ids: list[int] = field(default_factory=list)
     numbers: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
+    # The slice in flight (``pending_repository.add_in_flight``) when its payments are
+    # written once, by the finish, with their outcomes; None: written Processing by the
+    # begin. ``day`` and ``at``: the begin's business day and instant, theirs.
+    in_flight: int | None = None
+    day: date | None = None
+    at: datetime | None = None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -544,13 +551,24 @@ _SLICE_COLUMNS = (
 
 
 def begin_run_slice(
-    ctx: ServiceContext, charges: RunSlice, *, created_events: bool = True
+    ctx: ServiceContext,
+    charges: RunSlice,
+    *,
+    created_events: bool = True,
+    in_flight: tuple[int, int, int] | None = None,
 ) -> list[tuple[int, int, DomainError]]:
     """Processing payments for a payment run's checked slice, in a fixed number of
     statements whatever its size: numbers in one block, the payments by ONE
     ``INSERT ... SELECT`` from the columns (ids in one block; each holds its intention,
     its whole amount to its invoice, on its own row: ``pending_invoice_id``), and
     (``created_events``: a tenant subscribes to them) ``payment.created`` by another.
+    ``in_flight`` (the run's id and the slice's first and last account), when no
+    ``payment.created`` is written: the payments are NOT written here but held by ONE
+    row, the slice in flight (``pending_repository.add_in_flight``: ids, numbers, keys
+    and columns as decided), and :func:`finish_run_slice` writes each once with its
+    outcome; until then the row makes them in flight for every reader of intentions
+    and orders, and a worker that dies leaves it for a recovery
+    (:func:`recover_run_slices`), which writes them Processing.
     A charge whose number an earlier payment already sent as its gatewayOrderId gets
     that attempt's key, or its error, as :func:`_write_planned`: returned as (the
     charge's record, its amount, the error) and dropped from ``charges``."""
@@ -583,33 +601,95 @@ def begin_run_slice(
             charges.keep(kept)
     if not len(charges):
         return refused
-    ids = payment_repo.insert_run_payment_columns(
-        ctx.session,
-        ctx.tenant_id,
-        (
-            charges.accounts,
-            numbers_,
-            charges.amounts,
-            charges.currencies,
-            charges.methods,
-            charges.gateways,
-            charges.comments,
-            keys,
-            charges.invoices,
-        ),
-        attempt_source=charges.attempt_source,
-        day=ctx.clock.today(),
-        now=ctx.clock.now(),
-        payment_type=PaymentType.ELECTRONIC.value,
-        status=PaymentStatus.PROCESSING.value,
-        gateway_state=GatewayState.SUBMITTED.value,
+    columns = (
+        charges.accounts,
+        numbers_,
+        charges.amounts,
+        charges.currencies,
+        charges.methods,
+        charges.gateways,
+        charges.comments,
+        keys,
+        charges.invoices,
     )
-    if created_events:
-        events.emit_payments_created(ctx, ids)
+    day, now = ctx.clock.today(), ctx.clock.now()
+    if in_flight is not None and not created_events:
+        ids = allocate_payment_ids(ctx.session, len(charges))
+        charges.in_flight = pending_repository.add_in_flight(
+            ctx.session,
+            ctx.tenant_id,
+            in_flight[0],
+            (in_flight[1], in_flight[2]),
+            ids,
+            columns,
+            day=day,
+            at=now,
+            source=charges.attempt_source,
+        )
+        charges.day, charges.at = day, now
+    else:
+        ids = payment_repo.insert_run_payment_columns(
+            ctx.session,
+            ctx.tenant_id,
+            columns,
+            attempt_source=charges.attempt_source,
+            day=day,
+            now=now,
+            payment_type=PaymentType.ELECTRONIC.value,
+            status=PaymentStatus.PROCESSING.value,
+            gateway_state=GatewayState.SUBMITTED.value,
+        )
+        if created_events:
+            events.emit_payments_created(ctx, ids)
     charges.payment_ids = ids
     charges.numbers = list(numbers_)
     charges.keys = keys
     return refused
+
+
+def recover_run_slices(
+    ctx: ServiceContext, run_id: int, first_account: int, last_account: int
+) -> int:
+    """The run's slices in flight among ``first_account`` .. ``last_account`` (a worker
+    died between a slice's begin and its finish, or lost its chunk): their payments
+    written Processing (:func:`recover_in_flight`); how many. A no-op read otherwise."""
+    found = pending_repository.in_flight_of_run(
+        ctx.session, ctx.tenant_id, run_id, first_account, last_account
+    )
+    if not found:
+        return 0
+    payment_repo.hold_write_lock(ctx.session)
+    return recover_in_flight(ctx, found)
+
+
+def recover_in_flight(ctx: ServiceContext, in_flight_ids: Sequence[int]) -> int:
+    """Each slice in flight still there taken and its payments written as its begin
+    would have written them (Processing, holding their invoices, the begin's day, time,
+    numbers and attempt keys): the state a crash after the begin left before payments
+    were written once. Their gateway calls' outcomes are the reconciler's to ask, by
+    the same keys (or the slice's own finish, still running, settles them: it finds
+    its slice taken). How many payments were written."""
+    written = 0
+    for in_flight_id in in_flight_ids:
+        found = pending_repository.take_in_flight_charges(ctx.session, ctx.tenant_id, in_flight_id)
+        if found is None:
+            continue
+        payment_repo.insert_run_payment_columns(
+            ctx.session,
+            ctx.tenant_id,
+            found.columns,
+            attempt_source=found.source,
+            day=found.day,
+            now=found.at,
+            payment_type=PaymentType.ELECTRONIC.value,
+            status=PaymentStatus.PROCESSING.value,
+            gateway_state=GatewayState.SUBMITTED.value,
+            ids=found.ids,
+        )
+        written += len(found.ids)
+    if written:
+        log.warning("%d payments of a payment run's slice in flight written Processing", written)
+    return written
 
 
 @dataclass(slots=True)
@@ -629,6 +709,9 @@ class SliceAnswers:
     # What :func:`finish_run_slice` settles by when every payment is still Processing,
     # built beforehand (:func:`prepare_run_slice_finish`); None: built there.
     prepared: SettleRows | None = None
+    # The payments' outcome columns when the finish writes them (a slice in flight),
+    # built beforehand too (:func:`_outcome_columns`); None: built there.
+    outcome_columns: list[list[Any]] | None = None
 
     def put(self, i: int, staged: tuple[Any, ...]) -> None:
         (
@@ -885,6 +968,38 @@ def prepare_run_slice_finish(charges: RunSlice, answers: SliceAnswers) -> None:
     still Processing, and builds its own otherwise."""
     if len(charges):
         answers.prepared = _settle_rows(charges, answers, None)
+        if charges.in_flight is not None:
+            answers.outcome_columns = _outcome_columns(answers)
+
+
+_STATUS_OF_KIND = {
+    "A": PaymentStatus.PROCESSED.value,
+    "F": PaymentStatus.ERROR.value,
+    "P": PaymentStatus.PROCESSING.value,
+}
+_SUBMITTED = GatewayState.SUBMITTED.value
+
+
+def _outcome_columns(answers: SliceAnswers) -> list[list[Any]]:
+    """(statuses, gateway states, responses, codes, transaction ids, decline categories)
+    of the answered payments, what the staged settle's ``UPDATE`` made of a payment
+    written Processing and Submitted (``payments.repository._STAGED_PAYMENTS``): the
+    state the answer's, else still Submitted; a decline category only on a failure."""
+    kinds = answers.kinds
+    return [
+        [_STATUS_OF_KIND[kind] for kind in kinds],
+        [
+            state if state is not None and kind != "P" else _SUBMITTED
+            for kind, state in zip(kinds, answers.states, strict=True)
+        ],
+        answers.messages,
+        answers.codes,
+        answers.transaction_ids,
+        [
+            category if kind == "F" else None
+            for kind, category in zip(kinds, answers.categories, strict=True)
+        ],
+    ]
 
 
 def finish_run_slice(
@@ -909,33 +1024,87 @@ def finish_run_slice(
     if not count:
         return {}
     payment_repo.hold_write_lock(ctx.session)
-    live = payment_repo.lock_staged(
-        ctx.session, ctx.tenant_id, charges.payment_ids, PaymentStatus.PROCESSING
-    )
+    in_flight, charges.in_flight = charges.in_flight, None
     prepared = answers.prepared
     answers.prepared = None
-    if prepared is None or len(live) != count:
-        # Some payment settled meanwhile (the reconciler): only the others are settled.
-        prepared = _settle_rows(charges, answers, live)
+    outcome_columns, answers.outcome_columns = answers.outcome_columns, None
+    if in_flight is not None and pending_repository.take_in_flight(
+        ctx.session, ctx.tenant_id, in_flight
+    ):
+        # The slice's payments are written here, once, with their outcomes (none of
+        # them exists yet: the slice in flight held them, and it was still there).
         if prepared is None:
-            return {}
-    rows, order, staged = prepared.rows, prepared.order, prepared.staged
-    staged_json, approved = prepared.staged_json, prepared.approved
-    invoice_repo.lock_invoices(ctx.session, ctx.tenant_id, approved, with_accounts=False)
-    now = ctx.clock.now()
-    applied = payment_repo.settle_staged(
-        ctx.session,
-        ctx.tenant_id,
-        staged,
-        staged_json=staged_json,
-        approved=bool(approved),
-        now=now,
-        today=ctx.clock.today(),
-        statuses=(PaymentStatus.PROCESSED.value, PaymentStatus.ERROR.value),
-        posted=InvoiceStatus.POSTED.value,
-        # begin_run_slice wrote no intention row: each payment holds its own.
-        intention_rows=False,
-    )
+            prepared = _settle_rows(charges, answers, None)
+        assert prepared is not None
+        rows, order, staged = prepared.rows, prepared.order, prepared.staged
+        approved = prepared.approved
+        invoice_repo.lock_invoices(ctx.session, ctx.tenant_id, approved, with_accounts=False)
+        now = ctx.clock.now()
+        assert charges.day is not None
+        assert charges.at is not None
+        payment_repo.insert_run_payments_settled(
+            ctx.session,
+            ctx.tenant_id,
+            charges.payment_ids,
+            [
+                charges.accounts,
+                charges.numbers,
+                charges.amounts,
+                charges.currencies,
+                charges.methods,
+                charges.gateways,
+                charges.comments,
+                charges.keys,
+                charges.invoices,
+                *(outcome_columns or _outcome_columns(answers)),
+            ],
+            attempt_source=charges.attempt_source,
+            day=charges.day,
+            at=charges.at,
+            now=now,
+            payment_type=PaymentType.ELECTRONIC.value,
+            processed=PaymentStatus.PROCESSED.value,
+            processing=PaymentStatus.PROCESSING.value,
+        )
+        applied = payment_repo.run_slice_entries(
+            ctx.session,
+            ctx.tenant_id,
+            charges.payment_ids,
+            charges.invoices,
+            [kind == "A" for kind in answers.kinds],
+            source=EntrySource.API.value,
+            now=now,
+            today=ctx.clock.today(),
+            posted=InvoiceStatus.POSTED.value,
+        )
+    else:
+        # The payments were written Processing (by the begin, or by a recovery that
+        # took the slice in flight first): each still Processing is settled.
+        live = payment_repo.lock_staged(
+            ctx.session, ctx.tenant_id, charges.payment_ids, PaymentStatus.PROCESSING
+        )
+        if prepared is None or len(live) != count:
+            # Some payment settled meanwhile (the reconciler): only the others are settled.
+            prepared = _settle_rows(charges, answers, live)
+            if prepared is None:
+                return {}
+        rows, order, staged = prepared.rows, prepared.order, prepared.staged
+        staged_json, approved = prepared.staged_json, prepared.approved
+        invoice_repo.lock_invoices(ctx.session, ctx.tenant_id, approved, with_accounts=False)
+        now = ctx.clock.now()
+        applied = payment_repo.settle_staged(
+            ctx.session,
+            ctx.tenant_id,
+            staged,
+            staged_json=staged_json,
+            approved=bool(approved),
+            now=now,
+            today=ctx.clock.today(),
+            statuses=(PaymentStatus.PROCESSED.value, PaymentStatus.ERROR.value),
+            posted=InvoiceStatus.POSTED.value,
+            # begin_run_slice wrote no intention row: each payment holds its own.
+            intention_rows=False,
+        )
     open_balances.entries_applied_many(ctx.session, ctx.tenant_id, applied, each_owed=True)
     if prepared.sales:
         method_outcomes.record_sales(ctx, prepared.sales, at=now)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billcycle.db.base import Base, TenantScoped, Timestamps
@@ -166,3 +166,27 @@ class Refund(TenantScoped, Timestamps, Base):
     gateway_response: Mapped[str | None] = mapped_column(String(500))
     gateway_response_code: Mapped[str | None] = mapped_column(String(100))
     gateway_transaction_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class PaymentsInFlight(TenantScoped, Base):
+    """A payment run's slice of charges sent to their gateway whose payments are not
+    written yet (``payments.charging.begin_run_slice`` with no ``payment.created``
+    subscriber): ONE row a slice, written with the records' claims before any gateway
+    call and deleted by the unit of work that inserts the slice's payments with their
+    outcomes (``finish_run_slice``), or by a recovery that inserts them Processing (a
+    chunk retaken after a crash, the reconciler's sweep), whichever comes first. While
+    it exists its charges are in flight: their invoices awaited, their ids and numbers
+    taken (``payments.pending_repository``). ``charges``: the JSON of the payments'
+    columns as the begin decided them (``pending_repository.add_in_flight``);
+    ``invoices``: a flat JSON array of their invoices, for SQL to read."""
+
+    __tablename__ = "payments_in_flight"
+
+    payment_run_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    first_account: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    last_account: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # The slice's greatest payment id (SQLite's ids continue after it too).
+    last_payment_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    invoices: Mapped[str] = mapped_column(Text, nullable=False)
+    charges: Mapped[str] = mapped_column(Text, nullable=False)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from billcycle.db.bulk import is_postgres
 from billcycle.payments.activity_repository import Stored, bulk_insert
-from billcycle.payments.models import Payment, PendingApplication, Refund
+from billcycle.payments.models import Payment, PaymentsInFlight, PendingApplication, Refund
 from billcycle.payments.statuses import PaymentStatus, PaymentType, RefundStatus
 
 
@@ -196,7 +197,11 @@ def pending_on_invoice(session: Session, tenant_id: int, invoice_id: int) -> dic
             both.c.invoice_item_id
         )
     )
-    return {item_id: int(total or 0) for item_id, total in rows}
+    found = {item_id: int(total or 0) for item_id, total in rows}
+    flying = _in_flight_on(session, tenant_id, [invoice_id])
+    if invoice_id in flying:
+        found[None] = found.get(None, 0) + flying[invoice_id]
+    return found
 
 
 def pending_on_invoices(
@@ -214,6 +219,9 @@ def pending_on_invoices(
         )
         for invoice_id, item_id, total in rows:
             found.setdefault(invoice_id, {})[item_id] = int(total or 0)
+    for invoice_id, amount in _in_flight_on(session, tenant_id, ordered).items():
+        per_item = found.setdefault(invoice_id, {})
+        per_item[None] = per_item.get(None, 0) + amount
     return found
 
 
@@ -222,7 +230,8 @@ def invoices_with_pending(session: Session, tenant_id: int, invoice_ids: Sequenc
     if not invoice_ids:
         return set()
     both = _intentions_on(tenant_id, invoice_ids)
-    return {int(i) for i in session.scalars(select(both.c.invoice_id).distinct())}
+    found = {int(i) for i in session.scalars(select(both.c.invoice_id).distinct())}
+    return found | set(_in_flight_on(session, tenant_id, invoice_ids))
 
 
 def stale_processing(
@@ -304,7 +313,7 @@ def same_order_payments(
     session: Session, tenant_id: int, gateway_order_id: str, exclude_id: int
 ) -> list[Payment]:
     """Earlier attempts sent with one ``gatewayOrderId`` (each attempt is a payment)."""
-    return list(
+    found = list(
         session.scalars(
             select(Payment)
             .where(
@@ -316,6 +325,8 @@ def same_order_payments(
             .order_by(Payment.id)
         )
     )
+    flying = _orders_in_flight(session, tenant_id, [gateway_order_id])
+    return sorted(found + [p for p in flying if p.id != exclude_id], key=lambda p: p.id)
 
 
 # A payment sent under its own number is found by that number (the unique index), one
@@ -409,4 +420,188 @@ def orders_in_use(
             .order_by(Payment.id)
         ):
             found.setdefault(payment.gateway_order_id or "", []).append(payment)
+    for payment in _orders_in_flight(session, tenant_id, ordered):
+        earlier = found.setdefault(payment.gateway_order_id or "", [])
+        earlier.append(payment)
+        earlier.sort(key=lambda p: p.id)
+    return found
+
+
+# -- a payment run's slices in flight (``payments_in_flight``) -----------------------------
+#
+# ``charges``: {"ids": [...], "day": ISO date, "at": ISO instant, "source": attempt source,
+# "columns": [account_ids, numbers, amounts_minor, currencies, payment_method_ids,
+# gateway_ids, comments, attempt_keys, invoice_ids]} (``repository.insert_run_payment_columns``'
+# columns, as the slice's begin decided them; its payments' ids at the same places).
+INVOICES, AMOUNTS, NUMBERS, KEYS = 8, 2, 1, 7
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A slice in flight's payments as its begin decided them (``charges`` above)."""
+
+    ids: list[int]
+    columns: list[list[Any]]
+    day: date
+    at: datetime
+    source: str
+
+
+def add_in_flight(
+    session: Session,
+    tenant_id: int,
+    run_id: int,
+    accounts: tuple[int, int],
+    ids: Sequence[int],
+    columns: Sequence[Sequence[Any]],
+    *,
+    day: date,
+    at: datetime,
+    source: str,
+) -> int:
+    """Record a payment run's slice in flight (one row): its payments' ids and columns
+    (``insert_run_payment_columns``' order), the first and last account of its records
+    (``accounts``: a retaken chunk finds it by its run and accounts) and when it began
+    (``at``: the payments' submitted and created time, and the reconciler's age).
+
+    Tenant: the row is written under ``tenant_id``."""
+    charges = {
+        "ids": list(ids),
+        "day": day.isoformat(),
+        "at": at.isoformat(),
+        "source": source,
+        "columns": [list(column) for column in columns],
+    }
+    table = PaymentsInFlight.__table__
+    return int(
+        session.execute(
+            table.insert()  # type: ignore[attr-defined]
+            .values(
+                tenant_id=tenant_id,
+                payment_run_id=run_id,
+                first_account=accounts[0],
+                last_account=accounts[1],
+                last_payment_id=max(ids),
+                created_at=at,
+                invoices=json.dumps(list(columns[INVOICES]), separators=(",", ":")),
+                charges=json.dumps(charges, separators=(",", ":")),
+            )
+            .returning(table.c.id)
+        ).scalar_one()
+    )
+
+
+def take_in_flight(session: Session, tenant_id: int, in_flight_id: int) -> bool:
+    """Delete the slice in flight (its payments are being written): False when another
+    unit of work took it first (then its payments exist, written Processing by a
+    recovery). PostgreSQL: the row's lock, held to the commit, orders the two."""
+    result = session.execute(
+        delete(PaymentsInFlight)
+        .where(PaymentsInFlight.tenant_id == tenant_id, PaymentsInFlight.id == in_flight_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+
+
+_TAKE_CHARGES = """
+DELETE FROM payments_in_flight WHERE id = :id AND tenant_id = :t RETURNING charges
+"""
+
+
+def take_in_flight_charges(session: Session, tenant_id: int, in_flight_id: int) -> InFlight | None:
+    """:func:`take_in_flight`, answering the slice's payments (None: another took it)."""
+    found = session.execute(text(_TAKE_CHARGES), {"id": in_flight_id, "t": tenant_id}).scalar()
+    return None if found is None else _parsed(found)
+
+
+def in_flight_of_run(
+    session: Session, tenant_id: int, run_id: int, first_account: int, last_account: int
+) -> list[int]:
+    """The run's slices in flight whose records' accounts meet ``first_account`` ..
+    ``last_account`` (a chunk's worker died between a slice's begin and its finish)."""
+    return [
+        int(i)
+        for i in session.scalars(
+            select(PaymentsInFlight.id)
+            .where(
+                PaymentsInFlight.tenant_id == tenant_id,
+                PaymentsInFlight.payment_run_id == run_id,
+                PaymentsInFlight.first_account <= last_account,
+                PaymentsInFlight.last_account >= first_account,
+            )
+            .order_by(PaymentsInFlight.id)
+        )
+    ]
+
+
+def stale_in_flight(
+    session: Session, before: datetime, tenant_id: int | None = None
+) -> list[tuple[int, int]]:
+    """``(tenant_id, id)`` of slices in flight since before ``before`` (their worker
+    died and no worker retook the chunk: the run canceled meanwhile, say).
+
+    Tenant: spans tenants on purpose (the reconciler's sweep) unless ``tenant_id``."""
+    stmt = select(PaymentsInFlight.tenant_id, PaymentsInFlight.id).where(
+        PaymentsInFlight.created_at <= before
+    )
+    if tenant_id is not None:
+        stmt = stmt.where(PaymentsInFlight.tenant_id == tenant_id)
+    return [(int(t), int(i)) for t, i in session.execute(stmt.order_by(PaymentsInFlight.id))]
+
+
+def _parsed(charges: str) -> InFlight:
+    found = json.loads(charges)
+    return InFlight(
+        ids=[int(i) for i in found["ids"]],
+        columns=found["columns"],
+        day=date.fromisoformat(found["day"]),
+        at=datetime.fromisoformat(found["at"]),
+        source=found["source"],
+    )
+
+
+def _in_flight(session: Session, tenant_id: int) -> list[InFlight]:
+    """The tenant's slices in flight (a few at most: a worker's one or two slices)."""
+    return [
+        _parsed(charges)
+        for charges in session.scalars(
+            select(PaymentsInFlight.charges).where(PaymentsInFlight.tenant_id == tenant_id)
+        )
+    ]
+
+
+def _in_flight_on(session: Session, tenant_id: int, invoice_ids: Sequence[int]) -> dict[int, int]:
+    """What slices in flight intend to pay on ``invoice_ids``, by invoice."""
+    wanted = set(invoice_ids)
+    found: dict[int, int] = {}
+    for slice_ in _in_flight(session, tenant_id):
+        for invoice_id, amount in zip(
+            slice_.columns[INVOICES], slice_.columns[AMOUNTS], strict=True
+        ):
+            if invoice_id in wanted:
+                found[invoice_id] = found.get(invoice_id, 0) + int(amount)
+    return found
+
+
+def _orders_in_flight(session: Session, tenant_id: int, order_ids: Sequence[str]) -> list[Payment]:
+    """The payments of slices in flight sent under one of ``order_ids`` (their number),
+    as transient Processing payments (never added to the session): an order in flight
+    is not sent again."""
+    wanted = set(order_ids)
+    found: list[Payment] = []
+    for slice_ in _in_flight(session, tenant_id):
+        numbers = slice_.columns[NUMBERS]
+        for i, number in enumerate(numbers):
+            if number in wanted:
+                found.append(
+                    Payment(
+                        id=slice_.ids[i],
+                        tenant_id=tenant_id,
+                        number=number,
+                        gateway_order_id=number,
+                        attempt_key=slice_.columns[KEYS][i],
+                        status=PaymentStatus.PROCESSING.value,
+                        payment_type=PaymentType.ELECTRONIC.value,
+                    )
+                )
     return found

@@ -17,7 +17,9 @@ only while the payment is still Processing, so two reconcilers (or a reconciler 
 the charging process that finally finishes) record it once. Only payments Processing
 for longer than ``payment_reconcile_after_seconds`` are looked at: longer than any
 gateway call lasts, so a call still in flight is not taken for one never received.
-Refunds still Processing are looked up the same way (``gateway_refunds``).
+Refunds still Processing are looked up the same way (``gateway_refunds``). A payment
+run's slice left in flight as long (``payments_in_flight``: its worker died before
+writing its payments) has its payments written Processing first, then asked.
 """
 
 from __future__ import annotations
@@ -90,6 +92,14 @@ def reconcile_due(
     )
     batch = limit if limit is not None else settings.payment_reconcile_batch
     before = runtime.clock.now() - age
+    # Payment runs' slices left in flight as long (their worker died and no worker
+    # retook the chunk): their payments written Processing first, asked below.
+    with read_only_unit(runtime.session_factory) as session:
+        stale = repo.stale_in_flight(session, before, tenant_id)
+    for owner, in_flight_id in stale:
+        with runtime.service_context(owner) as ctx:
+            charging.hold_write_lock(ctx)
+            charging.recover_in_flight(ctx, [in_flight_id])
     with read_only_unit(runtime.session_factory) as session:
         due = repo.stale_processing(session, before, batch, tenant_id)
         refunds_due = repo.stale_processing_refunds(session, before, batch, tenant_id)

@@ -46,8 +46,22 @@ from billcycle.payments.statuses import PaymentSortField, RefundSortField
 
 
 def insert(session: Session, row: Payment | Refund) -> None:
+    if isinstance(row, Payment):
+        _ids_for(session, [row])
     session.add(row)
     session.flush()
+
+
+def _ids_for(session: Session, rows: Sequence[Payment]) -> None:
+    """SQLite: new payments' ids from :func:`allocate_payment_ids`, not the table's
+    rowid (the greatest plus one): a payment run's slice in flight holds the ids after
+    the greatest until its payments are written (``pending_repository.add_in_flight``).
+    PostgreSQL's sequence never gives an id twice."""
+    fresh = [row for row in rows if row.id is None]
+    if fresh and not is_postgres(session):
+        hold_write_lock(session)
+        for row, payment_id in zip(fresh, allocate_payment_ids(session, len(fresh)), strict=True):
+            row.id = payment_id
 
 
 def hold_write_lock(session: Session) -> None:
@@ -61,6 +75,7 @@ def hold_write_lock(session: Session) -> None:
 def insert_many(session: Session, rows: Sequence[Payment]) -> None:
     """Many payments in one batched insert (ids come back onto the objects)."""
     if rows:
+        _ids_for(session, rows)
         session.add_all(rows)
         session.flush()
 
@@ -172,6 +187,7 @@ def insert_run_payment_columns(
     payment_type: str,
     status: str,
     gateway_state: str,
+    ids: Sequence[int] | None = None,
 ) -> list[int]:
     """A payment run's Processing electronic payments, each holding its invoice-level
     intention (its whole amount to its one invoice) on its row (``pending_invoice_id``:
@@ -179,13 +195,15 @@ def insert_run_payment_columns(
     currencies, payment_method_ids, gateway_ids, comments, attempt_keys, invoice_ids)``
     (``gateway_order_id`` = the number): ONE JSON array zipped from them, read by one
     ``INSERT ... SELECT``; ids allocated first in a block (:func:`insert_rows`'s rule: the
-    caller holds SQLite's write lock); their ids in order.
+    caller holds SQLite's write lock) unless given (``ids``: a slice in flight's, written
+    by its recovery); their ids in order.
 
     Tenant: every row is written under ``tenant_id``."""
     count = len(columns[0]) if columns else 0
     if not count:
         return []
-    ids = allocate_payment_ids(session, count)
+    if ids is None:
+        ids = allocate_payment_ids(session, count)
     statement, params, rows = _run_payment_columns(is_postgres(session), ids, columns)
     params.update(
         t=tenant_id,
@@ -203,11 +221,98 @@ def insert_run_payment_columns(
         ),
         params,
     )
-    return ids
+    return list(ids)
+
+
+# A payment run's slice's payments written once, at its finish, with their outcomes
+# (``insert_run_payments_settled``): ``_RUN_PAYMENTS`` with the answer's columns (status,
+# gateway state and words, transaction id, decline category) from the same JSON rows
+# (or parameters, when one value serves the whole slice). Settled at ``:now`` when
+# Processed; an answer still pending keeps the payment Processing holding its invoice.
+_RUN_PAYMENTS_SETTLED = """
+{with}
+INSERT INTO payments (id, tenant_id, account_id, number, amount_minor, currency,
+    effective_date, payment_type, status, payment_method_id, gateway_id, gateway_order_id,
+    gateway_state, gateway_response, gateway_response_code, gateway_transaction_id,
+    decline_category, comment, submitted_at, created_at, updated_at, settled_at,
+    attempt_key, attempt_source, pending_invoice_id)
+SELECT {id}, :t, {account}, {number}, {amount}, {currency}, :day, :payment_type, {status},
+       {method}, {gateway}, {number}, {state}, {message}, {code}, {transaction},
+       {category}, {comment}, :at, :at, :now,
+       CASE WHEN {status} = :processed THEN :now END, {key}, :source,
+       CASE WHEN {status} = :processing THEN {invoice} END
+FROM {rows}
+"""
+_RUN_OUTCOME_COLUMNS = (
+    ("status", "VARCHAR", False),
+    ("state", "VARCHAR", False),
+    ("message", "VARCHAR", False),
+    ("code", "VARCHAR", False),
+    ("transaction", "VARCHAR", False),
+    ("category", "VARCHAR", False),
+)
+
+
+def insert_run_payments_settled(
+    session: Session,
+    tenant_id: int,
+    ids: Sequence[int],
+    columns: Sequence[Sequence[Any]],
+    *,
+    attempt_source: str,
+    day: date,
+    at: datetime,
+    now: datetime,
+    payment_type: str,
+    processed: str,
+    processing: str,
+) -> None:
+    """A payment run's slice's electronic payments written once, with their outcomes:
+    :func:`insert_run_payment_columns`' nine columns followed by (statuses, gateway
+    states, gateway responses, response codes, transaction ids, decline categories), the
+    ids the slice's begin allocated (its slice in flight held them), submitted and
+    created ``at`` the begin, updated (and, those ``processed``, settled) ``now``; one
+    still ``processing`` holds its invoice (``pending_invoice_id``), as one written at the
+    begin and left Processing by its answer did.
+
+    Tenant: every row is written under ``tenant_id``."""
+    if not ids:
+        return
+    statement, params, rows = _run_payment_columns(
+        is_postgres(session),
+        ids,
+        columns,
+        spec=_RUN_PAYMENT_COLUMNS + _RUN_OUTCOME_COLUMNS,
+        template=_RUN_PAYMENTS_SETTLED,
+    )
+    params.update(
+        t=tenant_id,
+        day=day,
+        at=at,
+        now=now,
+        payment_type=payment_type,
+        processed=processed,
+        processing=processing,
+        source=attempt_source,
+        rows=json.dumps(rows, separators=(",", ":")),
+    )
+    session.execute(
+        text(statement).bindparams(
+            bindparam("day", type_=Date),
+            bindparam("at", type_=UtcDateTime),
+            bindparam("now", type_=UtcDateTime),
+        ),
+        params,
+    )
 
 
 def _run_payment_columns(
-    postgres: bool, ids: Sequence[int], columns: Sequence[Sequence[Any]]
+    postgres: bool,
+    ids: Sequence[int],
+    columns: Sequence[Sequence[Any]],
+    *,
+    spec: Sequence[tuple[str, str, bool]] | None = None,
+    template: str = "",
 ) -> tuple[str, dict[str, Any], list[tuple[Any, ...]]]:
     """``_RUN_PAYMENTS``'s text, its per-slice parameters and its JSON rows, carrying in
     the rows only what differs from one payment to another. Every JSON column costs a
@@ -221,7 +326,8 @@ def _run_payment_columns(
     parts: dict[str, str] = {}
     varying: list[Sequence[Any]] = []
     keys_are_numbers = list(columns[7]) == list(columns[1])
-    for (name, sql_type, integer), values in zip(_RUN_PAYMENT_COLUMNS, columns, strict=True):
+    spec = spec or _RUN_PAYMENT_COLUMNS
+    for (name, sql_type, integer), values in zip(spec, columns, strict=True):
         if name == "key" and keys_are_numbers:
             continue
         first = values[0]
@@ -253,7 +359,7 @@ def _run_payment_columns(
         extracts = "".join(f", json_extract(value, '$[{i}]') AS c{i}" for i in range(len(varying)))
         parts["with"] = _ONCE.format(materialized=SQLITE_MATERIALIZED, columns=extracts)
         parts["rows"] = "j"
-    return _RUN_PAYMENTS.format(**parts), params, list(zip(*varying, strict=True))
+    return (template or _RUN_PAYMENTS).format(**parts), params, list(zip(*varying, strict=True))
 
 
 # Never one value for a whole slice: each payment its own (checking them costs more).
@@ -828,6 +934,128 @@ WHERE amount_minor > 0
 ORDER BY payment_id
 RETURNING invoice_id, amount_minor
 """
+# The applied entries of a slice's payments written with their outcomes
+# (``run_slice_entries``): as ``_HELD_APPLIED``, the invoice each pays given beside its
+# payment (the slice's own columns) rather than read from ``pending_invoice_id``, which a
+# payment written Processed never holds. ``{pairs}`` gives each approved payment's
+# ``{payment}`` and ``{invoice}``: SQLite, a flat array of the slice's invoices in id
+# order (0 for those not approved: no invoice joins) with the ids one block, each
+# payment the first id plus its place (no ``json_extract``); otherwise an array of
+# [payment, invoice] pairs.
+_RUN_APPLIED = """
+WITH s AS {materialized} (
+    SELECT p.tenant_id, i.account_id, i.id AS invoice_id, p.id AS payment_id,
+           {least}(p.amount_minor, i.amount_minor - COALESCE((
+               SELECT SUM(l.amount_minor) FROM ledger_entries l
+               WHERE l.invoice_id = i.id AND l.tenant_id = :t), 0)) AS amount_minor,
+           p.currency, {greatest}(:today, p.effective_date, i.invoice_date) AS effective_date,
+           p.number AS reference
+    FROM {pairs}
+    JOIN payments p ON p.id = {payment}
+    JOIN invoices i ON i.id = {invoice} AND i.tenant_id + 0 = :t
+     AND i.status = :posted
+    WHERE p.tenant_id + 0 = :t
+)
+INSERT INTO ledger_entries (tenant_id, account_id, invoice_id, payment_id, entry_type,
+    amount_minor, currency, effective_date, reference, source, invoice_item_id, comment,
+    created_at)
+SELECT tenant_id, account_id, invoice_id, payment_id, :applied, amount_minor, currency,
+       effective_date, reference, :source, NULL, NULL, :now
+FROM s
+WHERE amount_minor > 0
+ORDER BY payment_id
+RETURNING invoice_id, amount_minor
+"""
+_PAIRS_FLAT_SQLITE = {
+    "pairs": "json_each(:pairs) j",
+    "payment": "(:first + j.key)",
+    "invoice": "j.value",
+}
+_PAIRS_SQLITE = {
+    "pairs": "json_each(:pairs) j",
+    "payment": "json_extract(j.value, '$[0]')",
+    "invoice": "json_extract(j.value, '$[1]')",
+}
+_PAIRS_POSTGRES = {
+    "pairs": "jsonb_array_elements(CAST(:pairs AS jsonb)) AS j(e)",
+    "payment": "(j.e->>0)::bigint",
+    "invoice": "(j.e->>1)::bigint",
+}
+
+
+def run_slice_entries(
+    session: Session,
+    tenant_id: int,
+    ids: Sequence[int],
+    invoices: Sequence[int],
+    approved: Sequence[bool],
+    *,
+    source: str,
+    now: datetime,
+    today: date,
+    posted: str,
+) -> list[tuple[int, int]]:
+    """The ledger entries of a payment run's slice's approved payments, just written
+    with their outcomes (:func:`insert_run_payments_settled`): the money received on
+    the account (``_HELD_RECEIVED``, from the payments' rows), then each applied to its
+    invoice (``invoices[i]`` the one payment ``ids[i]`` pays; ``approved[i]``: it was)
+    as far as the invoice still owes (``_RUN_APPLIED``: its balance summed now, under
+    the invoice's lock) and the payment allows. Returns (invoice id, amount) of each
+    application, for the AR summaries.
+
+    Tenant: every statement is scoped to ``tenant_id``."""
+    paid = [payment_id for payment_id, yes in zip(ids, approved, strict=True) if yes]
+    if not paid:
+        return []
+    postgres = is_postgres(session)
+    words = {
+        "least": "LEAST" if postgres else "MIN",
+        "greatest": "GREATEST" if postgres else "MAX",
+    }
+    held = {"ids": json.dumps(paid, separators=(",", ":")), "t": tenant_id, "now": now}
+    id_rows = _ID_ROWS_POSTGRES if postgres else _ID_ROWS_SQLITE
+    session.execute(
+        text(_HELD_RECEIVED.format(**id_rows)).bindparams(bindparam("now", type_=UtcDateTime)),
+        {**held, "source": source, "received": EntryType.PAYMENT_RECEIVED.value},
+    )
+    params: dict[str, Any] = {
+        "t": tenant_id,
+        "now": now,
+        "today": today,
+        "posted": posted,
+        "source": source,
+        "applied": EntryType.PAYMENT.value,
+    }
+    ordered = sorted(ids)
+    if not postgres and list(ids) == list(range(ordered[0], ordered[0] + len(ordered))):
+        pairs = _PAIRS_FLAT_SQLITE
+        params["first"] = ordered[0]
+        params["pairs"] = json.dumps(
+            [invoice if yes else 0 for invoice, yes in zip(invoices, approved, strict=True)],
+            separators=(",", ":"),
+        )
+    else:
+        pairs = _PAIRS_POSTGRES if postgres else _PAIRS_SQLITE
+        params["pairs"] = json.dumps(
+            [
+                [payment_id, invoice]
+                for payment_id, invoice, yes in zip(ids, invoices, approved, strict=True)
+                if yes
+            ],
+            separators=(",", ":"),
+        )
+    statement = _RUN_APPLIED.format(**pairs, **words, materialized=id_rows["materialized"])
+    return [
+        (int(invoice_id), int(amount))
+        for invoice_id, amount in session.execute(
+            text(statement).bindparams(
+                bindparam("now", type_=UtcDateTime), bindparam("today", type_=Date)
+            ),
+            params,
+        ).all()
+    ]
+
+
 # A flat JSON array of ids as rows ``{ids}``, each ``{id}``.
 _ID_ROWS_SQLITE = {"ids": "json_each(:ids) j", "id": "j.value", "materialized": SQLITE_MATERIALIZED}
 _ID_ROWS_POSTGRES = {
