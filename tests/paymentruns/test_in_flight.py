@@ -45,7 +45,7 @@ def test_a_worker_dead_with_a_slice_in_flight_leaves_one_charge_each_recorded_on
     default_gateway(runtime, tenant_id)
     paid = customer(runtime, tenant_id, ["10.00"])
     declined = customer(runtime, tenant_id, ["20.00"], "tok_chargeDeclined")
-    run_key, run_id = started_run(api, jobs, tenant_id)
+    run_key, run_id = started_run(api, jobs, runtime, tenant_id)
     # A worker claims the chunk, begins and sends its slice, and dies before its finish.
     chunk = claim_collect_chunk(runtime, run_id, "doomed", machine_clock)
     begun = collect.begin_chunk(runtime, tenant_id, run_id, chunk.first_id, chunk.last_id)
@@ -135,7 +135,7 @@ def test_a_slice_left_in_flight_is_written_by_the_reconcilers_sweep(
     tenant_id = api.tenant.tenant_id
     default_gateway(runtime, tenant_id)
     c = customer(runtime, tenant_id, ["10.00"])
-    _run_key, run_id = started_run(api, jobs, tenant_id)
+    _run_key, run_id = started_run(api, jobs, runtime, tenant_id)
     chunk = claim_collect_chunk(runtime, run_id, "slow", machine_clock)
     begun = collect.begin_chunk(runtime, tenant_id, run_id, chunk.first_id, chunk.last_id)
     assert begun is not None
@@ -152,3 +152,30 @@ def test_a_slice_left_in_flight_is_written_by_the_reconcilers_sweep(
     assert gateway_charges(runtime, tenant_id) == 1
     with runtime.service_context(tenant_id) as ctx:
         check_invariants(ctx)
+
+
+def test_another_runs_chunk_does_not_select_an_invoice_in_flight(
+    api: Api,
+    runtime: Runtime,
+    jobs: ManualDispatcher,
+    machine_clock: FrozenClock,
+) -> None:
+    """A second run's chunk selects its records while the first run's slice is in flight
+    (its payment not written yet): the invoice is being collected, so it is not a record
+    of the second run, as with a Processing payment holding it."""
+    tenant_id = api.tenant.tenant_id
+    default_gateway(runtime, tenant_id)
+    c = customer(runtime, tenant_id, ["10.00"])
+    _first_key, first_id = started_run(api, jobs, runtime, tenant_id)
+    chunk = claim_collect_chunk(runtime, first_id, "slow", machine_clock)
+    begun = collect.begin_chunk(runtime, tenant_id, first_id, chunk.first_id, chunk.last_id)
+    assert begun is not None
+    sent = collect.send_chunk(runtime, tenant_id, begun, in_flight=4)
+    assert payments_of(runtime, tenant_id) == []
+
+    second_key, _second_id = started_run(api, jobs, runtime, tenant_id)
+    assert records(api, second_key) == []
+
+    collect.finish_chunk(runtime, tenant_id, begun, sent)
+    assert balance(runtime, tenant_id, c.invoice_ids[0]) == 0
+    assert gateway_charges(runtime, tenant_id) == 1

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account
 from billcycle.accounts.statuses import AccountStatus
-from billcycle.db.bulk import PG_JSON_ROWS_NUMBERED
+from billcycle.db.bulk import PG_JSON_ROWS_NUMBERED, is_postgres
 from billcycle.db.types import UtcDateTime
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
@@ -39,6 +39,7 @@ from billcycle.paymentmethods.models import PaymentMethod
 from billcycle.paymentmethods.statuses import PaymentMethodStatus
 from billcycle.paymentruns.models import PaymentRun, PaymentRunData
 from billcycle.paymentruns.statuses import PaymentRunStatus, RecordResult
+from billcycle.payments import pending_repository
 from billcycle.payments.models import Payment, PendingApplication
 from billcycle.payments.statuses import SETTLED_STATUSES, PaymentStatus
 from billcycle.tenancy.repository import sandbox_tenant_ids
@@ -274,13 +275,15 @@ def add_progress(
 # -- selecting receivables ----------------------------------------------------------------
 
 
-def _not_collecting_elsewhere(tenant_id: int) -> Any:
+def _not_collecting_elsewhere(tenant_id: int, postgres: bool) -> Any:
     """No Processing payment intends to pay the invoice (one that does: collected again
-    only once that payment settles, its intention deleted then). Both shapes of an
-    intention: a row, or a payment run's payment holding it (``payments.pending_invoice_id``),
+    only once that payment settles, its intention deleted then). The shapes of an
+    intention: a row, a payment run's payment holding it (``payments.pending_invoice_id``),
     as two ANDed ``NOT EXISTS`` (PostgreSQL plans each as an anti-join; a negated OR of
-    the two it would evaluate per invoice)."""
+    the two it would evaluate per invoice), and another run's slice in flight (its
+    payments not written yet: ``payments_in_flight``, one uncorrelated subquery)."""
     return and_(
+        _inv.id.not_in(pending_repository.in_flight_invoice_ids(tenant_id, postgres)),
         ~exists(
             select(literal(1)).where(
                 PendingApplication.tenant_id == tenant_id,
@@ -395,7 +398,7 @@ def select_receivables(
         *_invoice_conditions(tenant_id, selection),
         *_account_conditions(tenant_id, selection, _inv.account_id),
         balance_column(tenant_id) > 0,
-        _not_collecting_elsewhere(tenant_id),
+        _not_collecting_elsewhere(tenant_id, is_postgres(session)),
     ]
     if accounts is not None:
         # On both tables: the accounts read by their key range, not all of them hashed.

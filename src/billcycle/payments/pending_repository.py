@@ -16,7 +16,10 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    bindparam,
+    column,
     delete,
     func,
     literal,
@@ -532,6 +535,28 @@ def in_flight_of_run(
             .order_by(PaymentsInFlight.id)
         )
     ]
+
+
+def in_flight_invoice_ids(tenant_id: int, postgres: bool) -> Any:
+    """The invoices of the tenant's payment-run slices in flight, as a subquery for
+    ``NOT IN`` (a run's record selection: such an invoice is being collected, as one
+    with a Processing payment is)."""
+    if postgres:
+        sql = (
+            "SELECT CAST(f.v AS BIGINT) AS invoice_id FROM payments_in_flight pf "
+            "CROSS JOIN LATERAL jsonb_array_elements_text(CAST(pf.invoices AS jsonb)) AS f(v) "
+            "WHERE pf.tenant_id = :in_flight_tenant"
+        )
+    else:
+        sql = (
+            "SELECT f.value AS invoice_id FROM payments_in_flight pf, json_each(pf.invoices) f "
+            "WHERE pf.tenant_id = :in_flight_tenant"
+        )
+    return (
+        text(sql)
+        .bindparams(bindparam("in_flight_tenant", tenant_id))
+        .columns(column("invoice_id", BigInteger))
+    )
 
 
 def stale_in_flight(
