@@ -5,7 +5,6 @@ one table :func:`create_book` makes."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -26,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from billcycle.db.bulk import is_postgres
+from billcycle.db.bulk import is_postgres, json_text
 from billcycle.db.types import UtcDateTime
 from billcycle.gateways.models import TestGatewayCharge
 from billcycle.gateways.statuses import ChargeState, TransactionKind
@@ -219,7 +218,7 @@ def insert_sales(
             "pending": pending,
             "settles": settles_at,
             "now": now,
-            "rows": json.dumps(sales, separators=(",", ":")),
+            "rows": json_text(sales),
         },
     )
     # Fetched at once: iterating the result fetches one row a call (a slice of thousands).

@@ -40,7 +40,6 @@ it equal to that recomputation on both databases.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -77,7 +76,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from billcycle.db.base import Base
-from billcycle.db.bulk import PG_JSON_ROWS, SQLITE_MATERIALIZED
+from billcycle.db.bulk import PG_JSON_ROWS, SQLITE_MATERIALIZED, json_text
 from billcycle.db.engine import begin_sqlite_write
 from billcycle.db.types import BigId
 from billcycle.invoicing.models import Invoice
@@ -895,7 +894,7 @@ def entries_applied_many(
     params: dict[str, Any] = {
         "t": tenant_id,
         "posted": InvoiceStatus.POSTED.value,
-        "rows": json.dumps(list(per_invoice.items()), separators=(",", ":")),
+        "rows": json_text(list(per_invoice.items())),
     }
     dates = [bindparam(name, type_=Date) for name in edges]
     if postgres:

@@ -3,7 +3,6 @@ chunks' records, and the aggregates the summary shows."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -28,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account
 from billcycle.accounts.statuses import AccountStatus
-from billcycle.db.bulk import PG_JSON_ROWS_NUMBERED
+from billcycle.db.bulk import PG_JSON_ROWS_NUMBERED, json_text
 from billcycle.db.types import UtcDateTime
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
@@ -642,7 +641,7 @@ def claim_columns(
         if postgres
         else _CLAIM_COLUMNS_SQLITE.format(payment=payment)
     )
-    params["rows"] = json.dumps(rows, separators=(",", ":"))
+    params["rows"] = json_text(rows)
     result = session.execute(text(statement), params)
     return int(result.rowcount) == len(set(record_ids))  # type: ignore[attr-defined]
 

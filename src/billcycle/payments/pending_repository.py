@@ -9,7 +9,6 @@ settles or fails: one row fewer written and deleted a payment, migration 0036)."
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -26,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from billcycle.db.bulk import is_postgres
+from billcycle.db.bulk import is_postgres, json_text
 from billcycle.payments.activity_repository import Stored, bulk_insert
 from billcycle.payments.models import Payment, PendingApplication, Refund
 from billcycle.payments.statuses import PaymentStatus, PaymentType, RefundStatus
@@ -381,7 +380,7 @@ def orders_taken(session: Session, tenant_id: int, gateway_order_ids: Sequence[s
     else:
         # Text compares as SQLite's BINARY collation does (UTF-8 bytes order as code points).
         params.update(
-            ids=json.dumps(list(gateway_order_ids)),
+            ids=json_text(list(gateway_order_ids)),
             lo=min(gateway_order_ids),
             hi=max(gateway_order_ids),
         )

@@ -33,6 +33,7 @@ from billcycle.db.bulk import (
     SQLITE_MATERIALIZED,
     dbapi,
     is_postgres,
+    json_text,
 )
 from billcycle.db.engine import begin_sqlite_write
 from billcycle.db.types import UtcDateTime
@@ -195,7 +196,7 @@ def insert_run_payment_columns(
         status=status,
         state=gateway_state,
         source=attempt_source,
-        rows=json.dumps(rows, separators=(",", ":")),
+        rows=json_text(rows),
     )
     session.execute(
         text(statement).bindparams(
@@ -853,9 +854,7 @@ def lock_staged(
     wanted = set(payment_ids)
     params = {
         # SQLite: a flat array (``json_each``'s value, no ``json_extract`` a row).
-        "rows": json.dumps(
-            [[i] for i in sorted(wanted)] if postgres else sorted(wanted), separators=(",", ":")
-        ),
+        "rows": json_text([[i] for i in sorted(wanted)] if postgres else sorted(wanted)),
         "t": tenant_id,
         "processing": processing,
     }
@@ -907,18 +906,14 @@ def settle_staged(
     def statement(template: str) -> str:
         return template.format(**json_rows_once(postgres, template, _STAGED_INTEGERS), **words)
 
-    rows = (
-        staged_json
-        if staged_json is not None
-        else json.dumps([list(row) for row in staged], separators=(",", ":"))
-    )
+    rows = staged_json if staged_json is not None else json_text([list(row) for row in staged])
     params: dict[str, Any] = {"rows": rows, "t": tenant_id, "now": now}
     applied: list[tuple[int, int]] = []
     sources = {row[8] for row in staged if row[1] == "A"}
     if approved and not intention_rows and len(sources) == 1:
         # Each payment holds its one intention on its row (``_HELD_RECEIVED``).
         held = {
-            "ids": json.dumps([row[0] for row in staged if row[1] == "A"], separators=(",", ":")),
+            "ids": json_text([row[0] for row in staged if row[1] == "A"]),
             "t": tenant_id,
             "now": now,
             "source": sources.pop(),
