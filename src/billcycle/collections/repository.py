@@ -95,10 +95,12 @@ def _by_dialect(build: Any) -> Any:
 # -- the policy ---------------------------------------------------------------------------
 
 
+# Built once (a payment run's finish reads the policy every slice): the same statement.
+_POLICY = select(CollectionPolicyRow).where(CollectionPolicyRow.tenant_id == bindparam("t"))
+
+
 def get_policy(session: Session, tenant_id: int) -> CollectionPolicyRow | None:
-    return session.scalars(
-        select(CollectionPolicyRow).where(CollectionPolicyRow.tenant_id == tenant_id)
-    ).first()
+    return session.scalars(_POLICY, {"t": tenant_id}).first()
 
 
 def lock_policy(session: Session, tenant_id: int) -> CollectionPolicyRow | None:

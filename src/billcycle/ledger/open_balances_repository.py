@@ -318,6 +318,12 @@ def _upsert_accounts(
         )
 
 
+# Built once (a payment run's finish reads the date every slice): the same statements.
+_AS_OF = select(_aging.c.as_of).where(_aging.c.tenant_id == bindparam("t"))
+_AS_OF_SHARED = _AS_OF.with_for_update(read=True)
+_AS_OF_EXCLUSIVE = _AS_OF.with_for_update()
+
+
 def _as_of(session: Session, tenant_id: int, *, exclusive: bool = False) -> date:
     """The date the tenant's account buckets are counted at, locked until the transaction
     ends: shared by the writers (which move balances in the buckets of that date),
@@ -334,9 +340,8 @@ def _as_of(session: Session, tenant_id: int, *, exclusive: bool = False) -> date
         raw = session.connection().connection.dbapi_connection
         if raw is not None:
             begin_sqlite_write(raw)
-    stmt = select(_aging.c.as_of).where(_aging.c.tenant_id == tenant_id)
-    stmt = stmt.with_for_update() if exclusive else stmt.with_for_update(read=True)
-    found = session.execute(stmt).scalar()
+    stmt = _AS_OF_EXCLUSIVE if exclusive else _AS_OF_SHARED
+    found = session.execute(stmt, {"t": tenant_id}).scalar()
     if found is not None:
         return _day(found)
     # No row yet (a new tenant): written now, so that a concurrent age_to, which does the
@@ -347,7 +352,7 @@ def _as_of(session: Session, tenant_id: int, *, exclusive: bool = False) -> date
             index_elements=["tenant_id"]
         )
     )
-    return _day(session.execute(stmt).scalar_one())
+    return _day(session.execute(stmt, {"t": tenant_id}).scalar_one())
 
 
 def _per_account(

@@ -61,13 +61,18 @@ def add_run(session: Session, run: PaymentRun) -> PaymentRun:
     return run
 
 
+# Built once (a payment run's collecting thread reads the run every slice).
+_RUN = select(PaymentRun).where(
+    PaymentRun.tenant_id == bindparam("t"), PaymentRun.id == bindparam("run_id")
+)
+_RUN_LOCKED = _RUN.with_for_update()
+
+
 def get_run(
     session: Session, tenant_id: int, run_id: int, *, lock: bool = False
 ) -> PaymentRun | None:
-    stmt = select(PaymentRun).where(PaymentRun.tenant_id == tenant_id, PaymentRun.id == run_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return session.scalars(stmt).first()
+    stmt = _RUN_LOCKED if lock else _RUN
+    return session.scalars(stmt, {"t": tenant_id, "run_id": run_id}).first()
 
 
 def find_run_by_number(session: Session, tenant_id: int, number: str) -> PaymentRun | None:
