@@ -41,6 +41,7 @@ from billcycle.collections.statuses import AccountStanding, CollectionEventType
 from billcycle.db.bulk import (
     PG_JSON_ROWS_NUMBERED,
     is_postgres,
+    json_text,
     sqlite_storage_value,
 )
 from billcycle.db.types import UtcDateTime
@@ -74,7 +75,7 @@ def _id_list(postgres: bool, name: str = "account_ids") -> Any:
 
 
 def _ids_json(ids: Sequence[int]) -> str:
-    return json.dumps([int(i) for i in ids], separators=(",", ":"))
+    return json_text([int(i) for i in ids])
 
 
 def _by_dialect(build: Any) -> Any:
@@ -94,10 +95,12 @@ def _by_dialect(build: Any) -> Any:
 # -- the policy ---------------------------------------------------------------------------
 
 
+# Built once (a payment run's finish reads the policy every slice): the same statement.
+_POLICY = select(CollectionPolicyRow).where(CollectionPolicyRow.tenant_id == bindparam("t"))
+
+
 def get_policy(session: Session, tenant_id: int) -> CollectionPolicyRow | None:
-    return session.scalars(
-        select(CollectionPolicyRow).where(CollectionPolicyRow.tenant_id == tenant_id)
-    ).first()
+    return session.scalars(_POLICY, {"t": tenant_id}).first()
 
 
 def lock_policy(session: Session, tenant_id: int) -> CollectionPolicyRow | None:
@@ -1106,7 +1109,7 @@ def add_payment_outcome_events(
             "failed": CollectionEventType.PAYMENT_FAILED.value,
             "day": day,
             "now": now,
-            "rows": json.dumps([list(o) for o in outcomes], separators=(",", ":")),
+            "rows": json_text([list(o) for o in outcomes]),
         },
     )
     return [(int(payment_id), int(account_id)) for payment_id, account_id in result]
@@ -1170,7 +1173,7 @@ def add_settled_outcome_events(
             "processed": processed,
             "day": day,
             "now": now,
-            "rows": json.dumps(list(payment_ids), separators=(",", ":")),
+            "rows": json_text(list(payment_ids)),
         },
     )
 

@@ -11,6 +11,7 @@ written commits or rolls back with the session's other statements.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,6 +20,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
+import orjson
 import psycopg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
@@ -34,6 +36,21 @@ SQLITE_MATERIALIZED = "MATERIALIZED" if sqlite3.sqlite_version_info >= (3, 35) e
 # also gives each row's place in the array, ``j.n``.
 PG_JSON_ROWS = "jsonb_array_elements(CAST(:rows AS jsonb)) AS j(e)"
 PG_JSON_ROWS_NUMBERED = "jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS j(e, n)"
+
+
+def json_text(value: Any) -> str:
+    """``value`` (lists, tuples, ints, strings, None, bools) as a compact JSON array's
+    text, the parameter a statement reads its rows from (``json_each``,
+    ``jsonb_array_elements``): what ``json.dumps(value, separators=(",", ":"))`` gives,
+    parsed to the same values, by orjson, ~10x faster. A payment run's collecting thread
+    encodes several arrays of its slice's thousands of rows a slice (~5% of its time
+    with ``json``). Strings are written as UTF-8 rather than ``\\u`` escapes (the same
+    JSON strings); whatever orjson refuses (a lone surrogate, an integer beyond 64
+    bits) is written by ``json`` as before."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value, separators=(",", ":"))
 
 
 def is_postgres(bind: Session | Connection | Engine) -> bool:

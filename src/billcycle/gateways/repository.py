@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from billcycle.gateways.models import PaymentGateway
@@ -40,12 +40,14 @@ def find_by_name(session: Session, tenant_id: int, name: str) -> PaymentGateway 
     ).first()
 
 
+# Built once (a payment run's begin asks for the default gateway every slice).
+_DEFAULT = select(PaymentGateway).where(
+    PaymentGateway.tenant_id == bindparam("t"), PaymentGateway.is_default.is_(True)
+)
+
+
 def get_default(session: Session, tenant_id: int) -> PaymentGateway | None:
-    return session.scalars(
-        select(PaymentGateway).where(
-            PaymentGateway.tenant_id == tenant_id, PaymentGateway.is_default.is_(True)
-        )
-    ).first()
+    return session.scalars(_DEFAULT, {"t": tenant_id}).first()
 
 
 def clear_default(session: Session, tenant_id: int) -> None:

@@ -5,7 +5,6 @@ one table :func:`create_book` makes."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -27,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billcycle.db.bulk import is_postgres
+from billcycle.db.bulk import is_postgres, json_text
 from billcycle.db.types import UtcDateTime
 from billcycle.gateways.models import TestGatewayCharge
 from billcycle.gateways.statuses import ChargeState, TransactionKind
@@ -216,7 +215,7 @@ def insert_sales(
         "pending": pending,
         "settles": settles_at,
         "now": now,
-        "rows": json.dumps(sales, separators=(",", ":")),
+        "rows": json_text(sales),
     }
     if not is_postgres(session):
         return _written(session, _SALES_SQLITE, params)

@@ -40,7 +40,6 @@ it equal to that recomputation on both databases.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -77,7 +76,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from billcycle.db.base import Base
-from billcycle.db.bulk import PG_JSON_ROWS, SQLITE_MATERIALIZED
+from billcycle.db.bulk import PG_JSON_ROWS, SQLITE_MATERIALIZED, json_text
 from billcycle.db.engine import begin_sqlite_write
 from billcycle.db.types import BigId
 from billcycle.invoicing.models import Invoice
@@ -319,6 +318,12 @@ def _upsert_accounts(
         )
 
 
+# Built once (a payment run's finish reads the date every slice): the same statements.
+_AS_OF = select(_aging.c.as_of).where(_aging.c.tenant_id == bindparam("t"))
+_AS_OF_SHARED = _AS_OF.with_for_update(read=True)
+_AS_OF_EXCLUSIVE = _AS_OF.with_for_update()
+
+
 def _as_of(session: Session, tenant_id: int, *, exclusive: bool = False) -> date:
     """The date the tenant's account buckets are counted at, locked until the transaction
     ends: shared by the writers (which move balances in the buckets of that date),
@@ -335,9 +340,8 @@ def _as_of(session: Session, tenant_id: int, *, exclusive: bool = False) -> date
         raw = session.connection().connection.dbapi_connection
         if raw is not None:
             begin_sqlite_write(raw)
-    stmt = select(_aging.c.as_of).where(_aging.c.tenant_id == tenant_id)
-    stmt = stmt.with_for_update() if exclusive else stmt.with_for_update(read=True)
-    found = session.execute(stmt).scalar()
+    stmt = _AS_OF_EXCLUSIVE if exclusive else _AS_OF_SHARED
+    found = session.execute(stmt, {"t": tenant_id}).scalar()
     if found is not None:
         return _day(found)
     # No row yet (a new tenant): written now, so that a concurrent age_to, which does the
@@ -348,7 +352,7 @@ def _as_of(session: Session, tenant_id: int, *, exclusive: bool = False) -> date
             index_elements=["tenant_id"]
         )
     )
-    return _day(session.execute(stmt).scalar_one())
+    return _day(session.execute(stmt, {"t": tenant_id}).scalar_one())
 
 
 def _per_account(
@@ -895,7 +899,7 @@ def entries_applied_many(
     params: dict[str, Any] = {
         "t": tenant_id,
         "posted": InvoiceStatus.POSTED.value,
-        "rows": json.dumps(list(per_invoice.items()), separators=(",", ":")),
+        "rows": json_text(list(per_invoice.items())),
     }
     dates = [bindparam(name, type_=Date) for name in edges]
     if postgres:

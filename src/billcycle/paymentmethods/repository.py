@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -10,7 +9,7 @@ from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billcycle.db.bulk import SQLITE_MATERIALIZED, is_postgres
+from billcycle.db.bulk import SQLITE_MATERIALIZED, is_postgres, json_text
 from billcycle.db.types import UtcDateTime
 from billcycle.gateways.statuses import GatewayOutcome
 from billcycle.paymentmethods.models import PaymentMethod
@@ -218,17 +217,21 @@ def record_sales(
     if not ordered:
         return
     postgres = is_postgres(session)
-    rows = json.dumps(
-        [[m, *sales[m][:3], int(sales[m][3])] for m in ordered], separators=(",", ":")
-    )
-    if postgres:
+
+    def rows() -> str:
+        # Not on SQLite's usual path (a few kinds of sales: their ids alone), where it
+        # was ~2% of a payment run's collecting thread, built and never read.
+        return json_text([[m, *sales[m][:3], int(sales[m][3])] for m in ordered])
+
+    every = rows() if postgres else None
+    if every is not None:
         session.execute(
             text(
                 "SELECT id FROM payment_methods WHERE tenant_id + 0 = :t AND id IN "
                 "(SELECT (j.e->>0)::bigint FROM jsonb_array_elements(CAST(:rows AS jsonb)) "
                 "AS j(e)) ORDER BY id FOR UPDATE"
             ),
-            {"t": tenant_id, "rows": rows},
+            {"t": tenant_id, "rows": every},
         ).all()
     kinds: dict[tuple[int, int, int, bool], list[int]] = {}
     for m in ordered:
@@ -240,7 +243,7 @@ def record_sales(
                 statement,
                 {
                     "t": tenant_id,
-                    "ids": json.dumps(ids, separators=(",", ":")),
+                    "ids": json_text(ids),
                     "at": at,
                     "last": (GatewayOutcome.APPROVED if last else GatewayOutcome.DECLINED).value,
                     "approved_n": approved,
@@ -255,7 +258,7 @@ def record_sales(
         ).bindparams(bindparam("at", type_=UtcDateTime)),
         {
             "t": tenant_id,
-            "rows": rows,
+            "rows": every if every is not None else rows(),
             "at": at,
             "approved": GatewayOutcome.APPROVED.value,
             "declined": GatewayOutcome.DECLINED.value,

@@ -6,7 +6,6 @@ thousand invoices; one read and one insert per record was most of creating it.""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account
-from billcycle.db.bulk import PG_JSON_ROWS_NUMBERED
+from billcycle.db.bulk import PG_JSON_ROWS_NUMBERED, json_text
 from billcycle.gateways.models import PaymentGateway
 from billcycle.invoicing.models import Invoice
 from billcycle.paymentmethods.models import PaymentMethod
@@ -190,7 +189,7 @@ def insert_records(
             "t": tenant_id,
             "run": run_id,
             "yes": True,
-            "rows": json.dumps([list(r) for r in records], separators=(",", ":")),
+            "rows": json_text([list(r) for r in records]),
         },
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -3,7 +3,6 @@ chunks' records, and the aggregates the summary shows."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -28,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from billcycle.accounts.models import Account
 from billcycle.accounts.statuses import AccountStatus
-from billcycle.db.bulk import PG_JSON_ROWS_NUMBERED, is_postgres
+from billcycle.db.bulk import PG_JSON_ROWS_NUMBERED, is_postgres, json_text
 from billcycle.db.types import UtcDateTime
 from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
@@ -63,13 +62,18 @@ def add_run(session: Session, run: PaymentRun) -> PaymentRun:
     return run
 
 
+# Built once (a payment run's collecting thread reads the run every slice).
+_RUN = select(PaymentRun).where(
+    PaymentRun.tenant_id == bindparam("t"), PaymentRun.id == bindparam("run_id")
+)
+_RUN_LOCKED = _RUN.with_for_update()
+
+
 def get_run(
     session: Session, tenant_id: int, run_id: int, *, lock: bool = False
 ) -> PaymentRun | None:
-    stmt = select(PaymentRun).where(PaymentRun.tenant_id == tenant_id, PaymentRun.id == run_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    return session.scalars(stmt).first()
+    stmt = _RUN_LOCKED if lock else _RUN
+    return session.scalars(stmt, {"t": tenant_id, "run_id": run_id}).first()
 
 
 def find_run_by_number(session: Session, tenant_id: int, number: str) -> PaymentRun | None:
@@ -768,7 +772,7 @@ def claim_columns(
         if postgres
         else _CLAIM_COLUMNS_SQLITE.format(payment=payment)
     )
-    params["rows"] = json.dumps(rows, separators=(",", ":"))
+    params["rows"] = json_text(rows)
     result = session.execute(text(statement), params)
     return int(result.rowcount) == len(set(record_ids))  # type: ignore[attr-defined]
 

@@ -25,7 +25,6 @@ after a *known* failure is a new payment, hence a new key (lago-api #3042: a stu
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -41,6 +40,7 @@ from typing import Any
 from billcycle import metrics
 from billcycle.accounts import service as accounts
 from billcycle.context import ServiceContext
+from billcycle.db.bulk import json_text
 from billcycle.errors import Conflict, DomainError, InvalidValue, NotFound, RuleViolation
 from billcycle.events import service as events
 from billcycle.events.statuses import EventType
@@ -904,7 +904,9 @@ def _sale_columns(
 class SettleRows:
     """The rows :func:`finish_run_slice` settles a slice's payments by (those at
     ``order``, in payment id order): each answer's row, the staged rows and their one
-    JSON array, the approved ones' invoices, and the methods' sales."""
+    JSON array, the approved ones' invoices, and the methods' sales; and what it
+    answers and tells from them: each staged payment's kind (A/F/P) by id, the settled
+    (A or F) ones' ids, and the approved and the failed ones' ids, in staged order."""
 
     rows: list[list[Any]]
     order: list[int]
@@ -912,6 +914,10 @@ class SettleRows:
     staged_json: str
     approved: list[int]
     sales: dict[int, tuple[int, int, int, bool]]
+    kinds: dict[int, str]
+    settled_ids: list[int]
+    approved_ids: list[int]
+    failed_ids: list[int]
 
 
 def _settle_rows(
@@ -945,17 +951,22 @@ def _settle_rows(
     for i in order:
         if counted[i] is not None:
             sales.setdefault(methods_[i], _MethodSales()).add(bool(counted[i]))
+    kinds = {row[0]: row[1] for row in staged}
     return SettleRows(
         rows=rows,
         order=order,
         staged=staged,
         # One JSON array the settle's statements and collections' events all read.
-        staged_json=json.dumps(staged, separators=(",", ":")),
+        staged_json=json_text(staged),
         approved=sorted(row[7] for row in staged if row[1] == "A"),
         sales={
             method_id: (s.approved, s.failed, s.failed_since_approval, s.last_approved)
             for method_id, s in sales.items()
         },
+        kinds=kinds,
+        settled_ids=[pid for pid, kind in kinds.items() if kind != "P"],
+        approved_ids=[pid for pid, kind in kinds.items() if kind == "A"],
+        failed_ids=[pid for pid, kind in kinds.items() if kind == "F"],
     )
 
 
@@ -1119,18 +1130,17 @@ def finish_run_slice(
             if rows[i][1] != "P"
         ]
 
-    outcomes = [row[0] for row in staged if row[1] != "P"]
-    if outcomes:
-        on_staged_payment_outcomes(ctx, outcomes, settled, processed=PaymentStatus.PROCESSED.value)
-    for event_type, kind in (
-        (EventType.PAYMENT_PROCESSED, "A"),
-        (EventType.PAYMENT_FAILED, "F"),
+    if prepared.settled_ids:
+        on_staged_payment_outcomes(
+            ctx, prepared.settled_ids, settled, processed=PaymentStatus.PROCESSED.value
+        )
+    for event_type, ids in (
+        (EventType.PAYMENT_PROCESSED, prepared.approved_ids),
+        (EventType.PAYMENT_FAILED, prepared.failed_ids),
     ):
-        if event_type in outcome_events:
-            ids = [row[0] for row in staged if row[1] == kind]
-            if ids:
-                events.emit_payment_outcomes(ctx, event_type, ids)
-    return {row[0]: row[1] for row in staged}
+        if event_type in outcome_events and ids:
+            events.emit_payment_outcomes(ctx, event_type, ids)
+    return prepared.kinds
 
 
 # Every column a payment begun as a set is written with (one executemany needs the same

@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from billcycle.db.bulk import is_postgres
+from billcycle.db.bulk import is_postgres, json_text
 from billcycle.payments.activity_repository import Stored, bulk_insert
 from billcycle.payments.models import Payment, PaymentsInFlight, PendingApplication, Refund
 from billcycle.payments.statuses import PaymentStatus, PaymentType, RefundStatus
@@ -395,7 +395,7 @@ def orders_taken(session: Session, tenant_id: int, gateway_order_ids: Sequence[s
     else:
         # Text compares as SQLite's BINARY collation does (UTF-8 bytes order as code points).
         params.update(
-            ids=json.dumps(list(gateway_order_ids)),
+            ids=json_text(list(gateway_order_ids)),
             lo=min(gateway_order_ids),
             hi=max(gateway_order_ids),
         )
@@ -486,8 +486,8 @@ def add_in_flight(
                 last_account=accounts[1],
                 last_payment_id=max(ids),
                 created_at=at,
-                invoices=json.dumps(list(columns[INVOICES]), separators=(",", ":")),
-                charges=json.dumps(charges, separators=(",", ":")),
+                invoices=json_text(list(columns[INVOICES])),
+                charges=json_text(charges),
             )
             .returning(table.c.id)
         ).scalar_one()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -33,6 +32,7 @@ from billcycle.db.bulk import (
     SQLITE_MATERIALIZED,
     dbapi,
     is_postgres,
+    json_text,
 )
 from billcycle.db.engine import begin_sqlite_write
 from billcycle.db.types import UtcDateTime
@@ -213,7 +213,7 @@ def insert_run_payment_columns(
         status=status,
         state=gateway_state,
         source=attempt_source,
-        rows=json.dumps(rows, separators=(",", ":")),
+        rows=json_text(rows),
     )
     session.execute(
         text(statement).bindparams(
@@ -294,7 +294,7 @@ def insert_run_payments_settled(
         processed=processed,
         processing=processing,
         source=attempt_source,
-        rows=json.dumps(rows, separators=(",", ":")),
+        rows=json_text(rows),
     )
     session.execute(
         text(statement).bindparams(
@@ -536,7 +536,7 @@ def settle_rows(
             "state": gateway_state,
             "now": now,
             "t": tenant_id,
-            "rows": json.dumps([list(row) for row in rows], separators=(",", ":")),
+            "rows": json_text([list(row) for row in rows]),
         },
     )
 
@@ -1012,7 +1012,7 @@ def run_slice_entries(
         "least": "LEAST" if postgres else "MIN",
         "greatest": "GREATEST" if postgres else "MAX",
     }
-    held = {"ids": json.dumps(paid, separators=(",", ":")), "t": tenant_id, "now": now}
+    held = {"ids": json_text(paid), "t": tenant_id, "now": now}
     id_rows = _ID_ROWS_POSTGRES if postgres else _ID_ROWS_SQLITE
     session.execute(
         text(_HELD_RECEIVED.format(**id_rows)).bindparams(bindparam("now", type_=UtcDateTime)),
@@ -1030,19 +1030,17 @@ def run_slice_entries(
     if not postgres and list(ids) == list(range(ordered[0], ordered[0] + len(ordered))):
         pairs = _PAIRS_FLAT_SQLITE
         params["first"] = ordered[0]
-        params["pairs"] = json.dumps(
-            [invoice if yes else 0 for invoice, yes in zip(invoices, approved, strict=True)],
-            separators=(",", ":"),
+        params["pairs"] = json_text(
+            [invoice if yes else 0 for invoice, yes in zip(invoices, approved, strict=True)]
         )
     else:
         pairs = _PAIRS_POSTGRES if postgres else _PAIRS_SQLITE
-        params["pairs"] = json.dumps(
+        params["pairs"] = json_text(
             [
                 [payment_id, invoice]
                 for payment_id, invoice, yes in zip(ids, invoices, approved, strict=True)
                 if yes
-            ],
-            separators=(",", ":"),
+            ]
         )
     statement = _RUN_APPLIED.format(**pairs, **words, materialized=id_rows["materialized"])
     return [
@@ -1081,9 +1079,7 @@ def lock_staged(
     wanted = set(payment_ids)
     params = {
         # SQLite: a flat array (``json_each``'s value, no ``json_extract`` a row).
-        "rows": json.dumps(
-            [[i] for i in sorted(wanted)] if postgres else sorted(wanted), separators=(",", ":")
-        ),
+        "rows": json_text([[i] for i in sorted(wanted)] if postgres else sorted(wanted)),
         "t": tenant_id,
         "processing": processing,
     }
@@ -1135,18 +1131,14 @@ def settle_staged(
     def statement(template: str) -> str:
         return template.format(**json_rows_once(postgres, template, _STAGED_INTEGERS), **words)
 
-    rows = (
-        staged_json
-        if staged_json is not None
-        else json.dumps([list(row) for row in staged], separators=(",", ":"))
-    )
+    rows = staged_json if staged_json is not None else json_text([list(row) for row in staged])
     params: dict[str, Any] = {"rows": rows, "t": tenant_id, "now": now}
     applied: list[tuple[int, int]] = []
     sources = {row[8] for row in staged if row[1] == "A"}
     if approved and not intention_rows and len(sources) == 1:
         # Each payment holds its one intention on its row (``_HELD_RECEIVED``).
         held = {
-            "ids": json.dumps([row[0] for row in staged if row[1] == "A"], separators=(",", ":")),
+            "ids": json_text([row[0] for row in staged if row[1] == "A"]),
             "t": tenant_id,
             "now": now,
             "source": sources.pop(),
