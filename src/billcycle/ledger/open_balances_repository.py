@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, cast
@@ -77,7 +77,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from billcycle.db.base import Base
-from billcycle.db.bulk import PG_JSON_ROWS, SQLITE_MATERIALIZED
+from billcycle.db.bulk import PG_JSON_ROWS, SQLITE_MATERIALIZED, dbapi
 from billcycle.db.engine import begin_sqlite_write
 from billcycle.db.types import BigId
 from billcycle.invoicing.models import Invoice
@@ -920,6 +920,126 @@ def entries_applied_many(
         session.execute(text(_APPLIED_DELETE.format(all_bucket=ALL)), {"t": tenant_id})
     if kept:
         session.execute(text(_APPLIED_ACCOUNTS.format(all_bucket=ALL)), {"t": tenant_id})
+
+
+# SQLite, :func:`entries_applied_owned`: the rows of one (currency, bucket) that hold ONE
+# open invoice of the slice's accounts, bucket's and ALL, deleted and returned. The
+# caller keeps, re-writes or restores each from what it held (see that function).
+_OWNED_DELETE = """
+DELETE FROM open_account_balances
+WHERE tenant_id = ? AND currency = ? AND bucket IN (?, ?) AND invoices = 1
+  AND account_id IN (SELECT value FROM json_each(?))
+RETURNING bucket, account_id, balance_minor
+"""
+
+
+def entries_applied_owned(
+    session: Session,
+    tenant_id: int,
+    applied: Sequence[tuple[int, int]],
+    owners: Mapping[int, tuple[str, Any, int]],
+) -> None:
+    """:func:`entries_applied_many` with ``each_owed`` for applications whose invoices'
+    (currency, due date as read, account) the caller knows (``owners``, by invoice id: a
+    payment run's slice reads them with its decisions, off the writer). None of these is
+    read here: a posted invoice is never re-dated and an account's invoices carry its
+    currency. SQLite, under its write lock:
+
+    1. Per (currency, bucket) of the invoices (the bucket at the date read now), ONE
+       ``DELETE ... RETURNING`` of the rows that count ONE open invoice, the invoice's
+       bucket's and ALL, of the accounts paid.
+    2. A bucket row so returned counted the paid invoice alone (each owed something
+       before its entries, so it was open, in that bucket): the invoice owed the row's
+       balance and owes it less what was applied. Emptied (the common case: an account
+       owing one invoice, paid in full) the row stays deleted; otherwise it is written
+       back with the rest. The account's ALL row: returned (it counted that invoice
+       alone too), the same; not returned (other open invoices), it moves by the
+       invoice's move. The date rows move by the summed moves (no row read).
+    3. An invoice whose bucket row was not returned (the bucket counts other invoices
+       of the account, or no row: a summary out of step) goes :func:`entries_applied_many`'s
+       way, after its ALL row, if returned, is written back as it was.
+
+    Every figure written is a row's value read under the lock, plus or minus what was
+    applied: exact whatever else changed since the caller read the owners.
+    PostgreSQL, and invoices without an owner: :func:`entries_applied_many`."""
+    if not applied:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        entries_applied_many(session, tenant_id, applied, each_owed=True)
+        return
+    per_invoice: dict[int, int] = {}
+    for invoice_id, amount in applied:
+        per_invoice[invoice_id] = per_invoice.get(invoice_id, 0) + int(amount)
+    as_of = _as_of(session, tenant_id)  # first: see _as_of
+    rest: list[tuple[int, int]] = []
+    # (currency, bucket) -> account -> (invoice, due date, amount); an account twice in
+    # a currency (two of its invoices paid) goes the ledger's way.
+    groups: dict[tuple[str, int], dict[int, tuple[int, date, int]]] = {}
+    seen: dict[tuple[str, int], tuple[str, int] | None] = {}
+    days: dict[Any, tuple[date, int]] = {}  # due date as read -> (date, bucket)
+    for invoice_id, amount in per_invoice.items():
+        owner = owners.get(invoice_id)
+        if owner is None:
+            rest.append((invoice_id, amount))
+            continue
+        currency, read, account = owner
+        day = days.get(read)
+        if day is None:
+            due = _day(read)
+            day = days[read] = (due, bucket_of(due, as_of))
+        due, bucket = day
+        key = (currency, bucket)
+        if (currency, account) in seen:
+            rest.append((invoice_id, amount))
+            earlier = seen[(currency, account)]
+            if earlier is not None:
+                first, _due, first_amount = groups[earlier].pop(account)
+                rest.append((first, first_amount))
+                seen[(currency, account)] = None
+            continue
+        seen[(currency, account)] = key
+        groups.setdefault(key, {})[account] = (invoice_id, due, amount)
+    connection = dbapi(session)
+    due_changes: dict[Key, list[int]] = {}
+    account_changes: dict[AccountKey, list[int]] = {}
+    for (currency, bucket), paid in sorted(groups.items()):
+        if not paid:
+            continue
+        held: dict[int, int] = {}  # account -> balance of its bucket row, deleted
+        whole: dict[int, int] = {}  # account -> balance of its ALL row, deleted
+        for row_bucket, account, balance in connection.execute(
+            _OWNED_DELETE,
+            (tenant_id, currency, bucket, ALL, json.dumps(sorted(paid), separators=(",", ":"))),
+        ).fetchall():
+            (whole if row_bucket == ALL else held)[int(account)] = int(balance)
+        for account, (invoice_id, due, amount) in paid.items():
+            before = held.get(account)
+            if before is None:
+                if account in whole:  # written back as it was
+                    account_changes[(currency, ALL, account)] = [whole[account], 1]
+                rest.append((invoice_id, amount))
+                continue
+            after = before - amount
+            moved = max(after, 0) - before
+            crossed = -1 if after <= 0 else 0
+            change = due_changes.setdefault((currency, due), [0, 0])
+            change[0] += moved
+            change[1] += crossed
+            if after > 0:
+                account_changes[(currency, bucket, account)] = [after, 1]
+            if account in whole:  # what it held, moved: deleted when that is nothing
+                rest_all = [whole[account] + moved, 1 + crossed]
+                if rest_all[0] or rest_all[1]:
+                    account_changes[(currency, ALL, account)] = rest_all
+            elif moved or crossed:
+                account_changes[(currency, ALL, account)] = [moved, crossed]
+    if account_changes:
+        _upsert_accounts(session, tenant_id, account_changes)
+    if due_changes:
+        _upsert(session, tenant_id, due_changes)
+    if rest:
+        # Read from the ledger (not each_owed's ALL-row shortcut: the rows above moved).
+        entries_applied_many(session, tenant_id, rest)
 
 
 # :func:`balances_moved` for moves a statement reads: {source} is a FROM item of

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, delete, func, select, text, update
@@ -202,24 +203,73 @@ WHERE payment_methods.id = (j.e->>0)::bigint AND payment_methods.tenant_id + 0 =
 """
 
 
+@dataclass(frozen=True, slots=True)
+class SalesBatch:
+    """A batch's sales as :func:`record_sales` writes them, built where it costs the
+    writer nothing (a payment run's send thread): ``sales`` as given, and the methods
+    grouped by their counts (a payment run's slice: one sale a method, so two kinds),
+    each kind's ids a JSON array in id order (None past ``_SALES_KINDS`` kinds)."""
+
+    sales: Mapping[int, tuple[int, int, int, bool]]
+    kinds: list[tuple[tuple[int, int, int, bool], str]] | None
+
+
+def sales_batch(sales: Mapping[int, tuple[int, int, int, bool]]) -> SalesBatch:
+    """:class:`SalesBatch` of ``sales`` (no database: any thread)."""
+    grouped: dict[tuple[int, int, int, bool], list[int]] = {}
+    for m in sorted(sales):
+        grouped.setdefault(sales[m], []).append(m)
+    if len(grouped) > _SALES_KINDS:
+        return SalesBatch(sales, None)
+    return SalesBatch(
+        sales, [(kind, json.dumps(ids, separators=(",", ":"))) for kind, ids in grouped.items()]
+    )
+
+
+_SALES_KIND_STATEMENT = text(_SALES_KIND_SQLITE).bindparams(bindparam("at", type_=UtcDateTime))
+
+
 def record_sales(
     session: Session,
     tenant_id: int,
-    sales: Mapping[int, tuple[int, int, int, bool]],
+    sales: Mapping[int, tuple[int, int, int, bool]] | SalesBatch,
     *,
     at: datetime,
 ) -> None:
     """``sales[method_id]`` = (approved, failed, failed since the last approval, the last
-    one approved) of a batch's sales through each method, counted in payment id order:
-    what ``paymentmethods.outcomes.record_sale`` does once per sale, for all in ONE
-    ``UPDATE ... FROM`` a JSON array, after the rows' locks are taken in id order
-    (PostgreSQL; SQLite's caller holds the write lock)."""
-    ordered = sorted(sales)
-    if not ordered:
+    one approved) of a batch's sales through each method, counted in payment id order
+    (or the :class:`SalesBatch` of them): what ``paymentmethods.outcomes.record_sale``
+    does once per sale, for all in ONE ``UPDATE ... FROM`` a JSON array, after the rows'
+    locks are taken in id order (PostgreSQL; SQLite's caller holds the write lock).
+    SQLite: one ``UPDATE`` per kind of counts, the ids a flat array."""
+    batch = sales if isinstance(sales, SalesBatch) else None
+    counts = sales.sales if isinstance(sales, SalesBatch) else sales
+    if not counts:
         return
     postgres = is_postgres(session)
+    if not postgres:
+        if batch is None:
+            batch = sales_batch(counts)
+        if batch.kinds is not None:
+            for (approved, failed, since, last), ids in batch.kinds:
+                session.execute(
+                    _SALES_KIND_STATEMENT,
+                    {
+                        "t": tenant_id,
+                        "ids": ids,
+                        "at": at,
+                        "last": (
+                            GatewayOutcome.APPROVED if last else GatewayOutcome.DECLINED
+                        ).value,
+                        "approved_n": approved,
+                        "failed_n": failed,
+                        "since": since,
+                    },
+                )
+            return
+    ordered = sorted(counts)
     rows = json.dumps(
-        [[m, *sales[m][:3], int(sales[m][3])] for m in ordered], separators=(",", ":")
+        [[m, *counts[m][:3], int(counts[m][3])] for m in ordered], separators=(",", ":")
     )
     if postgres:
         session.execute(
@@ -230,25 +280,6 @@ def record_sales(
             ),
             {"t": tenant_id, "rows": rows},
         ).all()
-    kinds: dict[tuple[int, int, int, bool], list[int]] = {}
-    for m in ordered:
-        kinds.setdefault(sales[m], []).append(m)
-    if not postgres and len(kinds) <= _SALES_KINDS:
-        statement = text(_SALES_KIND_SQLITE).bindparams(bindparam("at", type_=UtcDateTime))
-        for (approved, failed, since, last), ids in kinds.items():
-            session.execute(
-                statement,
-                {
-                    "t": tenant_id,
-                    "ids": json.dumps(ids, separators=(",", ":")),
-                    "at": at,
-                    "last": (GatewayOutcome.APPROVED if last else GatewayOutcome.DECLINED).value,
-                    "approved_n": approved,
-                    "failed_n": failed,
-                    "since": since,
-                },
-            )
-        return
     session.execute(
         text(
             _SALES_POSTGRES if postgres else _SALES_SQLITE.format(materialized=SQLITE_MATERIALIZED)
