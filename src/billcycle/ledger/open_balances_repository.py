@@ -77,7 +77,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from billcycle.db.base import Base
-from billcycle.db.bulk import PG_JSON_ROWS, SQLITE_MATERIALIZED, dbapi
+from billcycle.db.bulk import PG_JSON_ROWS, SQLITE_MATERIALIZED
 from billcycle.db.engine import begin_sqlite_write
 from billcycle.db.types import BigId
 from billcycle.invoicing.models import Invoice
@@ -999,7 +999,7 @@ def entries_applied_owned(
             continue
         seen[(currency, account)] = key
         groups.setdefault(key, {})[account] = (invoice_id, due, amount)
-    connection = dbapi(session)
+    connection = session.connection()
     due_changes: dict[Key, list[int]] = {}
     account_changes: dict[AccountKey, list[int]] = {}
     for (currency, bucket), paid in sorted(groups.items()):
@@ -1007,10 +1007,10 @@ def entries_applied_owned(
             continue
         held: dict[int, int] = {}  # account -> balance of its bucket row, deleted
         whole: dict[int, int] = {}  # account -> balance of its ALL row, deleted
-        for row_bucket, account, balance in connection.execute(
+        for row_bucket, account, balance in connection.exec_driver_sql(
             _OWNED_DELETE,
             (tenant_id, currency, bucket, ALL, json.dumps(sorted(paid), separators=(",", ":"))),
-        ).fetchall():
+        ).all():
             (whole if row_bucket == ALL else held)[int(account)] = int(balance)
         for account, (invoice_id, due, amount) in paid.items():
             before = held.get(account)
