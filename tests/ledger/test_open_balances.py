@@ -807,3 +807,40 @@ def test_slices_of_owed_invoices_delete_emptied_accounts_and_stay_exact(
         settle(ctx, [(again, 55_00)], each_owed=True)  # 15.00 over
     check({}, again.account_id)
     assert _stored(runtime, tenant.tenant_id) == []
+
+
+def test_owned_slices_empty_accounts_paid_alike_all_or_none(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    """``entries_applied_owned`` deletes the rows of accounts of one bucket paid the same
+    amount in one statement, all or none: a slice where one of them owes on a second
+    invoice of that bucket (its rows count two) is undone and settled account by
+    account, a slice of accounts that each owed exactly that is emptied at once, and a
+    partly paid one keeps the rest; both summaries equal the recount after each."""
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        first = [_one_account(ctx, [(100_00, -40)])[0] for _ in range(19)]
+        twice = _one_account(ctx, [(100_00, -40), (30_00, -45)])
+        second = [_one_account(ctx, [(100_00, 5)])[0] for _ in range(20)]
+        (part,) = _one_account(ctx, [(150_00, 5)])
+        open_balances.age_to(ctx.session, ctx.tenant_id, JAN)
+
+    def settle(applied: list[tuple[Invoice, int]]) -> None:
+        with runtime.service_context(tenant.tenant_id) as ctx:
+            owners = {i.id: (i.currency, i.due_date, i.account_id) for i, _a in applied}
+            _settle_slice(ctx, applied, each_owed=True, owners=owners)
+        with runtime.service_context(tenant.tenant_id) as ctx:
+            assert open_balances.differences(ctx.session, ctx.tenant_id) == []
+            assert open_balances.account_differences(ctx.session, ctx.tenant_id) == []
+
+    settle([(i, 100_00) for i in [*first, twice[0]]])
+    settle([*((i, 100_00) for i in second), (part, 40_00)])
+    all_ = open_balances.ALL
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        assert {k: v for k, v in _account_rows(ctx).items() if v != (0, 0)} == {
+            ("USD", 2, twice[1].account_id): (30_00, 1),
+            ("USD", all_, twice[1].account_id): (30_00, 1),
+            ("USD", 0, part.account_id): (110_00, 1),
+            ("USD", all_, part.account_id): (110_00, 1),
+        }
+        emptied = {i.account_id for i in [*first, *second]}
+        assert [k for k in _account_rows(ctx) if k[2] in emptied] == []
