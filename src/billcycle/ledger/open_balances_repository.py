@@ -995,11 +995,13 @@ def entries_applied_owned(
     (currency, due date as read, account) the caller knows (``owners``, by invoice id: a
     payment run's slice reads them with its decisions, off the writer). None of these is
     read here: a posted invoice is never re-dated and an account's invoices carry its
-    currency. SQLite, under its write lock:
+    currency. SQLite, under its write lock, per (currency, bucket) of the invoices (the
+    bucket at the date read now):
 
-    1. Per (currency, bucket) of the invoices (the bucket at the date read now), ONE
-       ``DELETE ... RETURNING`` of the rows that count ONE open invoice, the invoice's
-       bucket's and ALL, of the accounts paid.
+    0. Accounts paid the same amount emptied by ONE statement, nothing read back
+       (:func:`_empty_owned`); the others:
+    1. ONE ``DELETE ... RETURNING`` of the rows that count ONE open invoice, the
+       invoice's bucket's and ALL, of the accounts paid.
     2. A bucket row so returned counted the paid invoice alone (each owed something
        before its entries, so it was open, in that bucket): the invoice owed the row's
        balance and owes it less what was applied. Emptied (the common case: an account
