@@ -8,7 +8,9 @@ from __future__ import annotations
 import itertools
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select
@@ -46,6 +48,7 @@ KINDS = (
     "tick",  # the business date moves (forward or back; past 30 days: a recount)
     "age",  # the account buckets aged to the business date, between writes
     "slice",  # a payment run's slice: entries_applied_many(each_owed=True), invoices owing
+    "slice_owned",  # the same by entries_applied_owned: the invoices' keys given, not read
 )
 operation = st.tuples(
     st.sampled_from(KINDS),
@@ -160,6 +163,8 @@ def _apply(world: World, kind: str, pick: int, value: int, offset: int) -> None:
         return
     if kind == "slice":
         _slice(world, pick, value)
+    if kind == "slice_owned":
+        _slice(world, pick, value, owned=True)
         return
     invoice = world.pick(pick)
     if invoice is None:
@@ -196,10 +201,13 @@ def _apply(world: World, kind: str, pick: int, value: int, offset: int) -> None:
         world.paid[invoice.id] = world.paid.get(invoice.id, 0) + share
 
 
-def _slice(world: World, pick: int, value: int) -> None:
+def _slice(world: World, pick: int, value: int, *, owned: bool = False) -> None:
     """A payment run's slice: applications to invoices that owe something (a share of the
     balance, all of it, or more: an over-payment), one invoice sometimes twice, written
-    as rows, then ONE ``entries_applied_many(..., each_owed=True)``."""
+    as rows, then ONE ``entries_applied_many(..., each_owed=True)``; ``owned``: ONE
+    ``entries_applied_owned`` given each invoice's keys (but one's, now and then), an
+    account's first open invoice only when ``value`` is even (a payment run's slice pays
+    one invoice an account)."""
     applied: list[tuple[Invoice, int]] = []
     for n, invoice in enumerate(world.invoices[pick % 2 :: 2]):
         if world._status(invoice) != "Posted":
@@ -207,6 +215,8 @@ def _slice(world: World, pick: int, value: int) -> None:
         balance = world.balance(invoice)
         if balance <= 0:
             continue
+        if owned and value % 2 == 0 and applied:
+            break
         way = (value + n) % 4
         amount = balance if way == 0 else balance + 1_00 if way == 1 else _share(balance, value)
         applied.append((invoice, amount))
@@ -214,7 +224,20 @@ def _slice(world: World, pick: int, value: int) -> None:
             applied.append((invoice, 1))  # the same invoice twice in the slice
     if not applied:
         return
-    _settle_as_a_slice(world.ctx, applied, each_owed=True)
+    if owned:
+        # Keys as a payment run's decisions read them: dates, or text (SQLite's).
+        owners = {
+            invoice.id: (
+                invoice.currency,
+                invoice.due_date if n % 2 else invoice.due_date.isoformat(),
+                invoice.account_id,
+            )
+            for n, (invoice, _amount) in enumerate(applied)
+            if value % 5 or n
+        }
+        _settle_slice(world.ctx, applied, each_owed=True, owners=owners)
+    else:
+        _settle_slice(world.ctx, applied, each_owed=True)
     for invoice, amount in applied:
         world.paid[invoice.id] = world.paid.get(invoice.id, 0) + amount
 
@@ -569,8 +592,12 @@ def _account_rows(ctx: ServiceContext) -> dict[tuple[str, int, int], tuple[int, 
     }
 
 
-def _settle_as_a_slice(
-    ctx: ServiceContext, applied: list[tuple[Invoice, int]], *, each_owed: bool = False
+def _settle_slice(
+    ctx: ServiceContext,
+    applied: list[tuple[Invoice, int]],
+    *,
+    each_owed: bool = False,
+    owners: dict[int, tuple[str, Any, int]] | None = None,
 ) -> None:
     """What a payment run's staged settle does: the slice's entries written as rows, then
     the summaries moved by ONE ``entries_applied_many`` call (a negative amount takes
@@ -591,6 +618,14 @@ def _settle_as_a_slice(
             )
         )
     ctx.session.flush()
+    if owners is not None:
+        open_balances.entries_applied_owned(
+            ctx.session,
+            ctx.tenant_id,
+            [(invoice.id, amount) for invoice, amount in applied],
+            owners,
+        )
+        return
     open_balances.entries_applied_many(
         ctx.session,
         ctx.tenant_id,
@@ -639,7 +674,7 @@ def test_a_slice_that_empties_account_rows_keeps_the_summaries_exact(
         }
     )
     with runtime.service_context(tenant.tenant_id) as ctx:
-        _settle_as_a_slice(ctx, [(usd_old, 100_00), (eur, 30_00)])
+        _settle_slice(ctx, [(usd_old, 100_00), (eur, 30_00)])
     check(
         {
             ("USD", 0, usd): (50_00, 1),
@@ -649,10 +684,10 @@ def test_a_slice_that_empties_account_rows_keeps_the_summaries_exact(
         }
     )
     with runtime.service_context(tenant.tenant_id) as ctx:
-        _settle_as_a_slice(ctx, [(usd_new, 50_00), (eur, 40_00)])
+        _settle_slice(ctx, [(usd_new, 50_00), (eur, 40_00)])
     check({})
     with runtime.service_context(tenant.tenant_id) as ctx:
-        _settle_as_a_slice(ctx, [(usd_old, -25_00)])
+        _settle_slice(ctx, [(usd_old, -25_00)])
     check({("USD", 2, usd): (25_00, 1), ("USD", open_balances.ALL, usd): (25_00, 1)})
 
 
@@ -672,15 +707,26 @@ def _one_account(ctx: ServiceContext, dues: list[tuple[int, int]]) -> list[Invoi
     ]
 
 
+@pytest.mark.parametrize("owned", [False, True], ids=["read", "owned"])
 def test_slices_of_owed_invoices_delete_emptied_accounts_and_stay_exact(
-    runtime: Runtime, tenant: NewTenant
+    runtime: Runtime, tenant: NewTenant, owned: bool
 ) -> None:
     """``entries_applied_many(..., each_owed=True)`` (a payment run's settle) reads the
     balance of an account's only open invoice from its ALL row: slice after slice, an
     account paid in full has both its rows deleted (no zero row left), one paid in part
     (twice in one slice) and one owing on two invoices (the ledger read) stay exact, the
     buckets moved between slices, a rolled back slice leaves everything as it was, and
-    an over-payment empties the account too."""
+    an over-payment empties the account too. ``owned``: the same slices by
+    ``entries_applied_owned``, given the invoices' keys (a payment run's settle)."""
+
+    def settle(ctx: ServiceContext, applied: list[tuple[Invoice, int]], *, each_owed: bool) -> None:
+        owners = (
+            {i.id: (i.currency, i.due_date.isoformat(), i.account_id) for i, _a in applied}
+            if owned
+            else None
+        )
+        _settle_slice(ctx, applied, each_owed=each_owed, owners=owners)
+
     with runtime.service_context(tenant.tenant_id) as ctx:
         (full,) = _one_account(ctx, [(100_00, -40)])  # 31-60 days past due at JAN
         (part,) = _one_account(ctx, [(80_00, 0)])  # current
@@ -706,7 +752,7 @@ def test_slices_of_owed_invoices_delete_emptied_accounts_and_stay_exact(
             }
 
     with runtime.service_context(tenant.tenant_id) as ctx:
-        _settle_as_a_slice(
+        settle(
             ctx,
             [(full, 100_00), (part, 30_00), (old, 50_00), (twice, 30_00), (twice, 30_00)],
             each_owed=True,
@@ -737,7 +783,7 @@ def test_slices_of_owed_invoices_delete_emptied_accounts_and_stay_exact(
     )
     try:
         with runtime.service_context(tenant.tenant_id) as ctx:
-            _settle_as_a_slice(ctx, [(part, 50_00), (new, 60_00)], each_owed=True)
+            settle(ctx, [(part, 50_00), (new, 60_00)], each_owed=True)
             raise RuntimeError("rolled back")
     except RuntimeError:
         pass
@@ -752,12 +798,49 @@ def test_slices_of_owed_invoices_delete_emptied_accounts_and_stay_exact(
         }
     )
     with runtime.service_context(tenant.tenant_id) as ctx:
-        _settle_as_a_slice(ctx, [(part, 50_00), (new, 60_00), (twice, 25_00)], each_owed=True)
+        settle(ctx, [(part, 50_00), (new, 60_00), (twice, 25_00)], each_owed=True)
     check({}, a, b, c, d)
     with runtime.service_context(tenant.tenant_id) as ctx:
         (again,) = _one_account(ctx, [(40_00, 5)])
     check({("USD", 2, again.account_id): (40_00, 1), ("USD", all_, again.account_id): (40_00, 1)})
     with runtime.service_context(tenant.tenant_id) as ctx:
-        _settle_as_a_slice(ctx, [(again, 55_00)], each_owed=True)  # 15.00 over
+        settle(ctx, [(again, 55_00)], each_owed=True)  # 15.00 over
     check({}, again.account_id)
     assert _stored(runtime, tenant.tenant_id) == []
+
+
+def test_owned_slices_empty_accounts_paid_alike_all_or_none(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    """``entries_applied_owned`` deletes the rows of accounts of one bucket paid the same
+    amount in one statement, all or none: a slice where one of them owes on a second
+    invoice of that bucket (its rows count two) is undone and settled account by
+    account, a slice of accounts that each owed exactly that is emptied at once, and a
+    partly paid one keeps the rest; both summaries equal the recount after each."""
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        first = [_one_account(ctx, [(100_00, -40)])[0] for _ in range(19)]
+        twice = _one_account(ctx, [(100_00, -40), (30_00, -45)])
+        second = [_one_account(ctx, [(100_00, 5)])[0] for _ in range(20)]
+        (part,) = _one_account(ctx, [(150_00, 5)])
+        open_balances.age_to(ctx.session, ctx.tenant_id, JAN)
+
+    def settle(applied: list[tuple[Invoice, int]]) -> None:
+        with runtime.service_context(tenant.tenant_id) as ctx:
+            owners = {i.id: (i.currency, i.due_date, i.account_id) for i, _a in applied}
+            _settle_slice(ctx, applied, each_owed=True, owners=owners)
+        with runtime.service_context(tenant.tenant_id) as ctx:
+            assert open_balances.differences(ctx.session, ctx.tenant_id) == []
+            assert open_balances.account_differences(ctx.session, ctx.tenant_id) == []
+
+    settle([(i, 100_00) for i in [*first, twice[0]]])
+    settle([*((i, 100_00) for i in second), (part, 40_00)])
+    all_ = open_balances.ALL
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        assert {k: v for k, v in _account_rows(ctx).items() if v != (0, 0)} == {
+            ("USD", 2, twice[1].account_id): (30_00, 1),
+            ("USD", all_, twice[1].account_id): (30_00, 1),
+            ("USD", 0, part.account_id): (110_00, 1),
+            ("USD", all_, part.account_id): (110_00, 1),
+        }
+        emptied = {i.account_id for i in [*first, *second]}
+        assert [k for k in _account_rows(ctx) if k[2] in emptied] == []

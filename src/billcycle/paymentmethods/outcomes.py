@@ -48,13 +48,25 @@ def record_approvals(ctx: ServiceContext, approved: Mapping[int, int], *, at: da
     repo.approve_methods(ctx.session, ctx.tenant_id, approved, at=at)
 
 
+SalesBatch = repo.SalesBatch
+
+
+def sales_batch(sales: Mapping[int, tuple[int, int, int, bool]]) -> SalesBatch:
+    """``sales`` (as :func:`record_sales` takes them) made ready to write, in any thread
+    and with no database: a payment run builds its slice's in the send thread."""
+    return repo.sales_batch(sales)
+
+
 def record_sales(
-    ctx: ServiceContext, sales: Mapping[int, tuple[int, int, int, bool]], *, at: datetime
+    ctx: ServiceContext,
+    sales: Mapping[int, tuple[int, int, int, bool]] | SalesBatch,
+    *,
+    at: datetime,
 ) -> None:
     """Many sales' outcomes through many methods (a batch settling a payment run's
     slice): ``sales[method_id]`` = (approved, failed, failed since the last approval,
-    the last one approved), counted in payment id order; what :func:`record_sale` does
-    for each, in one statement."""
+    the last one approved), counted in payment id order (or their :func:`sales_batch`);
+    what :func:`record_sale` does for each, in one statement."""
     repo.record_sales(ctx.session, ctx.tenant_id, sales, at=at)
 
 

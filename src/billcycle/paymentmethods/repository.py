@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, delete, func, select, text, update
@@ -201,64 +202,86 @@ WHERE payment_methods.id = (j.e->>0)::bigint AND payment_methods.tenant_id + 0 =
 """
 
 
+@dataclass(frozen=True, slots=True)
+class SalesBatch:
+    """A batch's sales as :func:`record_sales` writes them, built where it costs the
+    writer nothing (a payment run's send thread): ``sales`` as given, and the methods
+    grouped by their counts (a payment run's slice: one sale a method, so two kinds),
+    each kind's ids a JSON array in id order (None past ``_SALES_KINDS`` kinds)."""
+
+    sales: Mapping[int, tuple[int, int, int, bool]]
+    kinds: list[tuple[tuple[int, int, int, bool], str]] | None
+
+
+def sales_batch(sales: Mapping[int, tuple[int, int, int, bool]]) -> SalesBatch:
+    """:class:`SalesBatch` of ``sales`` (no database: any thread)."""
+    grouped: dict[tuple[int, int, int, bool], list[int]] = {}
+    for m in sorted(sales):
+        grouped.setdefault(sales[m], []).append(m)
+    if len(grouped) > _SALES_KINDS:
+        return SalesBatch(sales, None)
+    return SalesBatch(sales, [(kind, json_text(ids)) for kind, ids in grouped.items()])
+
+
+_SALES_KIND_STATEMENT = text(_SALES_KIND_SQLITE).bindparams(bindparam("at", type_=UtcDateTime))
+
+
 def record_sales(
     session: Session,
     tenant_id: int,
-    sales: Mapping[int, tuple[int, int, int, bool]],
+    sales: Mapping[int, tuple[int, int, int, bool]] | SalesBatch,
     *,
     at: datetime,
 ) -> None:
     """``sales[method_id]`` = (approved, failed, failed since the last approval, the last
-    one approved) of a batch's sales through each method, counted in payment id order:
-    what ``paymentmethods.outcomes.record_sale`` does once per sale, for all in ONE
-    ``UPDATE ... FROM`` a JSON array, after the rows' locks are taken in id order
-    (PostgreSQL; SQLite's caller holds the write lock)."""
-    ordered = sorted(sales)
-    if not ordered:
+    one approved) of a batch's sales through each method, counted in payment id order
+    (or the :class:`SalesBatch` of them): what ``paymentmethods.outcomes.record_sale``
+    does once per sale, for all in ONE ``UPDATE ... FROM`` a JSON array, after the rows'
+    locks are taken in id order (PostgreSQL; SQLite's caller holds the write lock).
+    SQLite: one ``UPDATE`` per kind of counts, the ids a flat array."""
+    batch = sales if isinstance(sales, SalesBatch) else None
+    counts = sales.sales if isinstance(sales, SalesBatch) else sales
+    if not counts:
         return
     postgres = is_postgres(session)
-
-    def rows() -> str:
-        # Not on SQLite's usual path (a few kinds of sales: their ids alone), where it
-        # was ~2% of a payment run's collecting thread, built and never read.
-        return json_text([[m, *sales[m][:3], int(sales[m][3])] for m in ordered])
-
-    every = rows() if postgres else None
-    if every is not None:
+    if not postgres:
+        if batch is None:
+            batch = sales_batch(counts)
+        if batch.kinds is not None:
+            for (approved, failed, since, last), ids in batch.kinds:
+                session.execute(
+                    _SALES_KIND_STATEMENT,
+                    {
+                        "t": tenant_id,
+                        "ids": ids,
+                        "at": at,
+                        "last": (
+                            GatewayOutcome.APPROVED if last else GatewayOutcome.DECLINED
+                        ).value,
+                        "approved_n": approved,
+                        "failed_n": failed,
+                        "since": since,
+                    },
+                )
+            return
+    ordered = sorted(counts)
+    rows = json_text([[m, *counts[m][:3], int(counts[m][3])] for m in ordered])
+    if postgres:
         session.execute(
             text(
                 "SELECT id FROM payment_methods WHERE tenant_id + 0 = :t AND id IN "
                 "(SELECT (j.e->>0)::bigint FROM jsonb_array_elements(CAST(:rows AS jsonb)) "
                 "AS j(e)) ORDER BY id FOR UPDATE"
             ),
-            {"t": tenant_id, "rows": every},
+            {"t": tenant_id, "rows": rows},
         ).all()
-    kinds: dict[tuple[int, int, int, bool], list[int]] = {}
-    for m in ordered:
-        kinds.setdefault(sales[m], []).append(m)
-    if not postgres and len(kinds) <= _SALES_KINDS:
-        statement = text(_SALES_KIND_SQLITE).bindparams(bindparam("at", type_=UtcDateTime))
-        for (approved, failed, since, last), ids in kinds.items():
-            session.execute(
-                statement,
-                {
-                    "t": tenant_id,
-                    "ids": json_text(ids),
-                    "at": at,
-                    "last": (GatewayOutcome.APPROVED if last else GatewayOutcome.DECLINED).value,
-                    "approved_n": approved,
-                    "failed_n": failed,
-                    "since": since,
-                },
-            )
-        return
     session.execute(
         text(
             _SALES_POSTGRES if postgres else _SALES_SQLITE.format(materialized=SQLITE_MATERIALIZED)
         ).bindparams(bindparam("at", type_=UtcDateTime)),
         {
             "t": tenant_id,
-            "rows": every if every is not None else rows(),
+            "rows": rows,
             "at": at,
             "approved": GatewayOutcome.APPROVED.value,
             "declined": GatewayOutcome.DECLINED.value,

@@ -34,6 +34,7 @@ WITH o AS MATERIALIZED (
     SELECT d.id, d.account_id, d.invoice_id, d.amount_minor, d.payment_method_id,
            d.payment_gateway_id, d.comment, d.amount_collected_minor, d.transactions,
            d.payment_id, i.account_id AS invoice_account, i.status AS invoice_status,
+           i.due_date AS invoice_due,
            CAST(COALESCE(i.amount_minor - COALESCE((
                SELECT SUM(l.amount_minor) FROM ledger_entries l
                WHERE l.invoice_id = i.id AND l.tenant_id = :t), 0), 0) AS BIGINT) AS balance,
@@ -77,7 +78,7 @@ SELECT id,
        to_collect, account_id, invoice_id, currency, method_id, token, second_token,
        COALESCE(payment_gateway_id, CAST(:run_gateway AS BIGINT), method_gateway,
                 account_gateway) AS wanted_gateway,
-       comment, method_status
+       comment, method_status, invoice_due
 FROM c
 ORDER BY account_id, id
 """
@@ -121,7 +122,7 @@ _SLICE_JOINS_SQLITE = """
 # a range of sparse accounts read whole costs one pass over them a run, not a slice.
 _SLICE_JOINS_POSTGRES = """
     LEFT JOIN LATERAL (
-        SELECT i.id, i.account_id, i.status, i.amount_minor FROM invoices i
+        SELECT i.id, i.account_id, i.status, i.amount_minor, i.due_date FROM invoices i
         WHERE i.id = d.invoice_id AND i.tenant_id = :t LIMIT 1) i ON TRUE
     LEFT JOIN (
         SELECT m.account_id AS m_account, m.id, m.status, m.token, m.second_token,
@@ -154,7 +155,8 @@ def slice_rows(
     """The slice's open records decided by the database in one statement (the kinds
     above), plain rows of (id, kind, amount to collect, account, invoice, currency,
     method, token, second token, the gateway asked for (None: the tenant's default),
-    comment, method status), by account then id. ``retry_rule``: a method that failed
+    comment, method status, the invoice's due date), by account then id.
+    ``retry_rule``: a method that failed
     before goes the row-by-row way (the run honours retry rules); ``closed_ok``: a
     Closed method is charged; ``statuses``: (Active, Closed, Posted). The caller holds
     SQLite's write lock: the balances and intentions read are what it writes against

@@ -223,6 +223,7 @@ def begin(
             wanted,
             charges.comments,
             _statuses,
+            charges.due_dates,
         ) = map(list, zip(*charged, strict=True))
         if len(active) == 1:
             charges.gateways = [next(iter(active.values()))] * len(charged)  # type: ignore[list-item]

@@ -486,6 +486,10 @@ class RunSlice:
     second_tokens: list[str | None] = field(default_factory=list)
     gateways: list[int] = field(default_factory=list)  # the active gateway charged
     comments: list[str | None] = field(default_factory=list)
+    # Each invoice's due date as the decisions read it (a date, or SQLite's text): the
+    # AR summaries' keys (``open_balances_repository.entries_applied_owned``); empty:
+    # not known (the summaries read each invoice).
+    due_dates: list[Any] = field(default_factory=list)
     payment_ids: list[int] = field(default_factory=list)
     numbers: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
@@ -544,6 +548,7 @@ _SLICE_COLUMNS = (
     "second_tokens",
     "gateways",
     "comments",
+    "due_dates",
     "payment_ids",
     "numbers",
     "keys",
@@ -913,11 +918,14 @@ class SettleRows:
     staged: list[list[Any]]
     staged_json: str
     approved: list[int]
-    sales: dict[int, tuple[int, int, int, bool]]
+    sales: method_outcomes.SalesBatch
     kinds: dict[int, str]
     settled_ids: list[int]
     approved_ids: list[int]
     failed_ids: list[int]
+    # (currency, due date, account) of each approved payment's invoice, by invoice id,
+    # when the slice knows its due dates (the AR summaries' keys).
+    owners: dict[int, tuple[str, Any, int]]
 
 
 def _settle_rows(
@@ -952,6 +960,15 @@ def _settle_rows(
         if counted[i] is not None:
             sales.setdefault(methods_[i], _MethodSales()).add(bool(counted[i]))
     kinds = {row[0]: row[1] for row in staged}
+    owners: dict[int, tuple[str, Any, int]] = {}
+    if charges.due_dates:
+        invoices, currencies = charges.invoices, charges.currencies
+        due_dates, accounts_ = charges.due_dates, charges.accounts
+        owners = {
+            invoices[i]: (currencies[i], due_dates[i], accounts_[i])
+            for i in order
+            if rows[i][1] == "A"
+        }
     return SettleRows(
         rows=rows,
         order=order,
@@ -959,14 +976,17 @@ def _settle_rows(
         # One JSON array the settle's statements and collections' events all read.
         staged_json=json_text(staged),
         approved=sorted(row[7] for row in staged if row[1] == "A"),
-        sales={
-            method_id: (s.approved, s.failed, s.failed_since_approval, s.last_approved)
-            for method_id, s in sales.items()
-        },
+        sales=method_outcomes.sales_batch(
+            {
+                method_id: (s.approved, s.failed, s.failed_since_approval, s.last_approved)
+                for method_id, s in sales.items()
+            }
+        ),
         kinds=kinds,
         settled_ids=[pid for pid, kind in kinds.items() if kind != "P"],
         approved_ids=[pid for pid, kind in kinds.items() if kind == "A"],
         failed_ids=[pid for pid, kind in kinds.items() if kind == "F"],
+        owners=owners,
     )
 
 
@@ -1116,8 +1136,8 @@ def finish_run_slice(
             # begin_run_slice wrote no intention row: each payment holds its own.
             intention_rows=False,
         )
-    open_balances.entries_applied_many(ctx.session, ctx.tenant_id, applied, each_owed=True)
-    if prepared.sales:
+    open_balances.entries_applied_owned(ctx.session, ctx.tenant_id, applied, prepared.owners)
+    if prepared.sales.sales:
         method_outcomes.record_sales(ctx, prepared.sales, at=now)
     from billcycle.collections.outcomes import PaymentOutcome, on_staged_payment_outcomes
 
