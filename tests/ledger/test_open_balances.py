@@ -225,11 +225,18 @@ def _slice(world: World, pick: int, value: int, *, owned: bool = False) -> None:
     if not applied:
         return
     if owned:
-        # Keys as a payment run's decisions read them: dates, or text (SQLite's).
+        # Keys as a payment run's decisions read them, from the database (a re-dated
+        # posting updates the row, not the session's objects): dates, or text (SQLite's).
+        rows = world.ctx.session.execute(
+            select(Invoice.id, Invoice.due_date).where(
+                Invoice.id.in_([invoice.id for invoice, _amount in applied])
+            )
+        ).all()
+        due = {int(row[0]): row[1] for row in rows}
         owners = {
             invoice.id: (
                 invoice.currency,
-                invoice.due_date if n % 2 else invoice.due_date.isoformat(),
+                due[invoice.id] if n % 2 else due[invoice.id].isoformat(),
                 invoice.account_id,
             )
             for n, (invoice, _amount) in enumerate(applied)
