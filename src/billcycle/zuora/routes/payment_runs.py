@@ -130,7 +130,17 @@ def list_payment_runs(
     return body
 
 
-@router.get("/{payment_run_key}", summary="Retrieve a payment run")
+@router.get(
+    "/{payment_run_key}",
+    summary="Retrieve a payment run",
+    description=(
+        "Zuora's PaymentRun fields, then billcycle's `progress`: `receivables` (the run's "
+        "records), `processed`, `errors`, `payments`, `chunksTotal`, `chunksDone`, "
+        "`errorMessage`. A run that selects its receivables (no `data[]`) selects them "
+        "chunk by chunk as each chunk starts, so `receivables` is 0 right after the start, "
+        "grows while the run is Processing and is exact once it is Completed."
+    ),
+)
 def get_payment_run(ctx: Ctx, payment_run_key: str) -> dict[str, Any]:
     return {**payment_run_body(_find(ctx, payment_run_key)), "success": True}
 
