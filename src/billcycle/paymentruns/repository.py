@@ -472,6 +472,12 @@ def selection_account_ranges(
         .where(*conditions)
         .subquery()
     )
+    return _bucket_ranges(session, numbered)
+
+
+def _bucket_ranges(session: Session, numbered: Any) -> list[ChunkRange]:
+    """``numbered``'s (``account_id``, ``bucket``) rows as one range of account ids a
+    bucket, in bucket order; size = its rows."""
     rows = session.execute(
         select(func.min(numbered.c.account_id), func.max(numbered.c.account_id), func.count())
         .group_by(numbered.c.bucket)
@@ -555,12 +561,7 @@ def account_ranges(
         .where(_data.tenant_id == tenant_id, _data.payment_run_id == run_id)
         .subquery()
     )
-    rows = session.execute(
-        select(func.min(numbered.c.account_id), func.max(numbered.c.account_id), func.count())
-        .group_by(numbered.c.bucket)
-        .order_by(numbered.c.bucket)
-    ).all()
-    return [ChunkRange(lo, hi, n) for lo, hi, n in rows]
+    return _bucket_ranges(session, numbered)
 
 
 # Rows ANALYZE samples per index (SQLite's analysis_limit): enough to tell a tenant

@@ -503,6 +503,23 @@ class RunSlice:
     def __len__(self) -> int:
         return len(self.records)
 
+    def payment_columns(self) -> tuple[list[Any], ...]:
+        """The slice's payments as ``payment_repo.insert_run_payment_columns``' nine
+        parallel columns, in its order (which ``pending_repository``'s in-flight rows keep
+        too): accounts, numbers, amounts, currencies, methods, gateways, comments,
+        attempt keys, invoices."""
+        return (
+            self.accounts,
+            self.numbers,
+            self.amounts,
+            self.currencies,
+            self.methods,
+            self.gateways,
+            self.comments,
+            self.keys,
+            self.invoices,
+        )
+
     def keep(self, indexes: Sequence[int]) -> None:
         """Only the charges at ``indexes`` (in order) stay: those written."""
         for name in _SLICE_COLUMNS:
@@ -606,17 +623,9 @@ def begin_run_slice(
             charges.keep(kept)
     if not len(charges):
         return refused
-    columns = (
-        charges.accounts,
-        numbers_,
-        charges.amounts,
-        charges.currencies,
-        charges.methods,
-        charges.gateways,
-        charges.comments,
-        keys,
-        charges.invoices,
-    )
+    charges.numbers = list(numbers_)
+    charges.keys = keys
+    columns = charges.payment_columns()
     day, now = ctx.clock.today(), ctx.clock.now()
     if in_flight is not None and not created_events:
         ids = allocate_payment_ids(ctx.session, len(charges))
@@ -647,8 +656,6 @@ def begin_run_slice(
         if created_events:
             events.emit_payments_created(ctx, ids)
     charges.payment_ids = ids
-    charges.numbers = list(numbers_)
-    charges.keys = keys
     return refused
 
 
@@ -1077,18 +1084,7 @@ def finish_run_slice(
             ctx.session,
             ctx.tenant_id,
             charges.payment_ids,
-            [
-                charges.accounts,
-                charges.numbers,
-                charges.amounts,
-                charges.currencies,
-                charges.methods,
-                charges.gateways,
-                charges.comments,
-                charges.keys,
-                charges.invoices,
-                *(outcome_columns or _outcome_columns(answers)),
-            ],
+            [*charges.payment_columns(), *(outcome_columns or _outcome_columns(answers))],
             attempt_source=charges.attempt_source,
             day=charges.day,
             at=charges.at,
