@@ -851,3 +851,42 @@ def test_owned_slices_empty_accounts_paid_alike_all_or_none(
         }
         emptied = {i.account_id for i in [*first, *second]}
         assert [k for k in _account_rows(ctx) if k[2] in emptied] == []
+
+
+def test_owned_slices_empty_runs_of_consecutive_accounts_by_range_all_or_none(
+    runtime: Runtime, tenant: NewTenant
+) -> None:
+    """Accounts of one bucket paid the same amount whose ids run on (a payment run's
+    slice, accounts in id order) are emptied by id range, each run all or none: the
+    unpaid account between two runs keeps its rows (owing that same amount), a run where
+    one account owes a second invoice of the bucket is undone and settled account by
+    account; both summaries equal the recount after each slice."""
+    size = 70
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        first = [_one_account(ctx, [(100_00, -40)])[0] for _ in range(2 * size + 1)]
+        twice = _one_account(ctx, [(100_00, 5), (30_00, 6)])
+        second = [_one_account(ctx, [(100_00, 5)])[0] for _ in range(size)]
+        open_balances.age_to(ctx.session, ctx.tenant_id, JAN)
+    accounts = [i.account_id for i in [*first, twice[0], *second]]
+    # The premise: consecutive ids (one run a slice's worth long).
+    assert accounts == list(range(accounts[0], accounts[0] + len(accounts)))
+    unpaid = first.pop(size)
+
+    def settle(applied: list[tuple[Invoice, int]]) -> None:
+        with runtime.service_context(tenant.tenant_id) as ctx:
+            owners = {i.id: (i.currency, i.due_date, i.account_id) for i, _a in applied}
+            _settle_slice(ctx, applied, each_owed=True, owners=owners)
+        with runtime.service_context(tenant.tenant_id) as ctx:
+            assert open_balances.differences(ctx.session, ctx.tenant_id) == []
+            assert open_balances.account_differences(ctx.session, ctx.tenant_id) == []
+
+    settle([(i, 100_00) for i in first])
+    settle([(i, 100_00) for i in [twice[0], *second]])
+    all_ = open_balances.ALL
+    with runtime.service_context(tenant.tenant_id) as ctx:
+        assert {k: v for k, v in _account_rows(ctx).items() if v != (0, 0)} == {
+            ("USD", 2, unpaid.account_id): (100_00, 1),
+            ("USD", all_, unpaid.account_id): (100_00, 1),
+            ("USD", 0, twice[1].account_id): (30_00, 1),
+            ("USD", all_, twice[1].account_id): (30_00, 1),
+        }

@@ -946,8 +946,37 @@ DELETE FROM open_account_balances
 WHERE tenant_id = ? AND currency = ? AND bucket IN (?, ?) AND invoices = 1
   AND balance_minor = ? AND account_id IN (SELECT value FROM json_each(?))
 """
-# Accounts paid the same amount in a (currency, bucket) worth a statement of their own.
+# The same for a run of consecutive account ids, all of them paid (so every row in the
+# range is one of theirs): read in key order, with no list to look each account up from
+# (the list's accounts were ~40% of the statement's cost).
+_EMPTIED_RANGE_DELETE = """
+DELETE FROM open_account_balances
+WHERE tenant_id = ? AND currency = ? AND bucket IN (?, ?) AND invoices = 1
+  AND balance_minor = ? AND account_id BETWEEN ? AND ?
+"""
+# Accounts paid the same amount in a (currency, bucket) worth a statement of their own,
+# and consecutive ones worth a range of their own.
 _EMPTIED_AT_LEAST = 16
+_EMPTIED_RANGE_AT_LEAST = 64
+
+
+def _emptied_runs(accounts: list[int]) -> tuple[list[list[int]], list[int]]:
+    """``accounts`` (ascending) as its runs of consecutive ids of at least
+    :data:`_EMPTIED_RANGE_AT_LEAST`, and the others."""
+    if accounts[-1] - accounts[0] + 1 == len(accounts):  # one run (the usual case)
+        return ([accounts], []) if len(accounts) >= _EMPTIED_RANGE_AT_LEAST else ([], accounts)
+    runs: list[list[int]] = []
+    others: list[int] = []
+    start = 0
+    for i in range(1, len(accounts) + 1):
+        if i == len(accounts) or accounts[i] != accounts[i - 1] + 1:
+            run = accounts[start:i]
+            if len(run) >= _EMPTIED_RANGE_AT_LEAST:
+                runs.append(run)
+            else:
+                others.extend(run)
+            start = i
+    return runs, others
 
 
 def _empty_owned(
@@ -966,19 +995,27 @@ def _empty_owned(
     by_amount: dict[int, list[int]] = {}
     for account, (_invoice, _due, amount) in paid.items():
         by_amount.setdefault(amount, []).append(account)
-    for amount, accounts in by_amount.items():
-        if len(accounts) < _EMPTIED_AT_LEAST or amount <= 0:
+    emptied: list[tuple[int, list[int]]] = []
+    for amount, listed in by_amount.items():
+        if len(listed) < _EMPTIED_AT_LEAST or amount <= 0:
             continue
-        connection.exec_driver_sql("SAVEPOINT owned_emptied")
-        deleted = connection.exec_driver_sql(
+        runs, others = _emptied_runs(sorted(listed))
+        for run in runs:
+            if _emptied(
+                connection,
+                _EMPTIED_RANGE_DELETE,
+                (tenant_id, currency, bucket, ALL, amount, run[0], run[-1]),
+                len(run),
+            ):
+                emptied.append((amount, run))
+        if len(others) >= _EMPTIED_AT_LEAST and _emptied(
+            connection,
             _EMPTIED_DELETE,
-            (tenant_id, currency, bucket, ALL, amount, json_text(accounts)),
-        ).rowcount
-        if deleted != 2 * len(accounts):
-            connection.exec_driver_sql("ROLLBACK TO SAVEPOINT owned_emptied")
-            connection.exec_driver_sql("RELEASE SAVEPOINT owned_emptied")
-            continue
-        connection.exec_driver_sql("RELEASE SAVEPOINT owned_emptied")
+            (tenant_id, currency, bucket, ALL, amount, json_text(others)),
+            len(others),
+        ):
+            emptied.append((amount, others))
+    for amount, accounts in emptied:
         for account in accounts:
             _invoice, due, _amount = paid.pop(account)
             change = due_changes.get((currency, due))
@@ -987,6 +1024,18 @@ def _empty_owned(
             else:
                 change[0] -= amount
                 change[1] -= 1
+
+
+def _emptied(connection: Connection, statement: str, params: tuple[Any, ...], count: int) -> bool:
+    """Run one of the emptying deletes for ``count`` accounts: kept when it deleted both
+    rows of each (True), undone otherwise."""
+    connection.exec_driver_sql("SAVEPOINT owned_emptied")
+    if connection.exec_driver_sql(statement, params).rowcount != 2 * count:
+        connection.exec_driver_sql("ROLLBACK TO SAVEPOINT owned_emptied")
+        connection.exec_driver_sql("RELEASE SAVEPOINT owned_emptied")
+        return False
+    connection.exec_driver_sql("RELEASE SAVEPOINT owned_emptied")
+    return True
 
 
 def entries_applied_owned(

@@ -1103,6 +1103,7 @@ def finish_run_slice(
             now=now,
             today=ctx.clock.today(),
             posted=InvoiceStatus.POSTED.value,
+            amounts=charges.amounts,
         )
     else:
         # The payments were written Processing (by the begin, or by a recovery that
