@@ -454,7 +454,10 @@ def selection_account_ranges(
     payment methods, the invoices' balances nor their pending payments are read here:
     each chunk selects its records itself (:func:`select_receivables` over its range),
     so a range may yield fewer records than accounts, or none. One query: a window over
-    the account ids (one scan of the tenant's accounts)."""
+    the account ids (one scan of the tenant's accounts) that returns only each range's
+    first and last account (their row numbers give its size): no grouping of every
+    account by its range (SQLite sorted all of them again for the ``GROUP BY``: 0.16 s
+    of the writer's CPU at 100,000 accounts, ~0.09 s without)."""
     conditions = _account_conditions(tenant_id, selection, _acc.id, method=False)
     if selection.billing_run_id is not None or selection.currency is not None:
         conditions.append(
@@ -464,15 +467,30 @@ def selection_account_ranges(
                 .where(*_invoice_conditions(tenant_id, selection), _inv.account_id == _acc.id)
             )
         )
+    per = accounts_per_chunk
     numbered = (
-        select(
-            _acc.id.label("account_id"),
-            ((func.row_number().over(order_by=_acc.id) - 1) // accounts_per_chunk).label("bucket"),
-        )
+        select(_acc.id.label("account_id"), func.row_number().over(order_by=_acc.id).label("rn"))
         .where(*conditions)
         .subquery()
     )
-    return _bucket_ranges(session, numbered)
+    n = numbered.c
+    rows = session.execute(
+        select(n.account_id, n.rn).where(or_((n.rn - 1) % per == 0, n.rn % per == 0)).order_by(n.rn)
+    ).all()
+    ranges: list[ChunkRange] = []
+    first = first_rn = 0
+    for account_id, rn in rows:
+        if (rn - 1) % per == 0:
+            first, first_rn = account_id, rn
+        if rn % per == 0:
+            ranges.append(ChunkRange(first, account_id, per))
+    if rows and rows[-1][1] % per:
+        # The last range is short: it ends at the last account.
+        last, count = session.execute(
+            select(func.max(_acc.id), func.count()).where(*conditions)
+        ).one()
+        ranges.append(ChunkRange(first, int(last), int(count) - first_rn + 1))
+    return ranges
 
 
 def _bucket_ranges(session: Session, numbered: Any) -> list[ChunkRange]:
@@ -740,6 +758,25 @@ WHERE payment_run_data.id = (j.e->>0)::bigint AND payment_run_data.payment_id IS
 """
 
 
+# SQLite, a slice whose claimed records AND payment ids are each one run of ids (the
+# usual set-based slice: a chunk's records are written by one INSERT in account order,
+# a slice is a range of its accounts, and each record decided to be charged gets the
+# next payment id): ONE JSON array of the amounts, the record and the payment each the
+# first plus the row's place; no ``json_extract`` and half the text (~40% of the
+# statement's CPU: 0.18 s at 100,000 records).
+_CLAIM_RUNS_SQLITE = """
+UPDATE payment_run_data SET payment_id = (:first + j.key), amount_to_collect_minor = j.value
+FROM json_each(:rows) j
+WHERE payment_run_data.id = (:first_record + j.key)
+  AND +payment_run_data.payment_id IS NULL
+"""
+
+
+def _one_run(ids: Sequence[int]) -> bool:
+    """Whether ``ids`` are consecutive integers, ascending."""
+    return list(ids) == list(range(ids[0], ids[0] + len(ids)))
+
+
 def claim_columns(
     session: Session,
     record_ids: Sequence[int],
@@ -760,7 +797,14 @@ def claim_columns(
         return True
     postgres = session.get_bind().dialect.name == "postgresql"
     params: dict[str, Any] = {}
-    if list(payment_ids) == list(range(payment_ids[0], payment_ids[0] + len(payment_ids))):
+    one_run = _one_run(payment_ids)
+    if one_run and not postgres and _one_run(record_ids):
+        result = session.execute(
+            text(_CLAIM_RUNS_SQLITE),
+            {"first": payment_ids[0], "first_record": record_ids[0], "rows": json_text(amounts)},
+        )
+        return int(result.rowcount) == len(record_ids)  # type: ignore[attr-defined]
+    if one_run:
         params["first"] = payment_ids[0]
         rows: list[Any] = list(zip(record_ids, amounts, strict=True))
         # PostgreSQL's ordinality counts from 1, SQLite's json_each key from 0.
