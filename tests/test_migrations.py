@@ -184,6 +184,30 @@ def test_a_payment_runs_inserts_check_no_parent_the_code_keeps(
     _db_check(empty_database_url)
 
 
+def _ledger_keys(url: str) -> list[str]:
+    """The tables ``ledger_entries``' foreign keys refer to."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            keys = inspect(connection).get_foreign_keys("ledger_entries")
+            return sorted(str(key["referred_table"]) for key in keys)
+    finally:
+        engine.dispose()
+
+
+def test_a_ledger_entry_checks_no_invoice_the_writers_read(empty_database_url: str) -> None:
+    """0046_pgbook_ledger_invoice_fk drops the entry's key to its invoice on both
+    databases (SQLite: the table rebuilt, its partial index kept); its downgrade declares
+    it again."""
+    migrate.upgrade(empty_database_url)
+    assert _ledger_keys(empty_database_url) == []
+    command.downgrade(migrate.alembic_config(empty_database_url), "0045_once_payments_in_flight")
+    assert _ledger_keys(empty_database_url) == ["invoices"]
+    migrate.upgrade(empty_database_url)
+    assert _ledger_keys(empty_database_url) == []
+    _db_check(empty_database_url)
+
+
 def _ledger_invoice_index(url: str) -> str:
     """The definition of ``ix_ledger_entries_invoice`` (PostgreSQL)."""
     engine = make_engine(url)

@@ -10,7 +10,9 @@ from billcycle.clock import FrozenClock
 from billcycle.invoicing.models import Invoice
 from billcycle.jobs.dispatch import ManualDispatcher
 from billcycle.jobs.models import WorkChunk
+from billcycle.ledger.models import LedgerEntry
 from billcycle.runtime import Runtime
+from tests.accounts.factories import apply_to_invoice
 from tests.billruns.helpers import BILL_RUNS, create_run, customers, error_of, get_run
 from tests.support.api import Api
 
@@ -79,6 +81,53 @@ def test_ad_hoc_run_post_cancel_delete(api: Api, runtime: Runtime, jobs: ManualD
     jobs.run_until_idle()
     assert api.client.get(f"{BILL_RUNS}/{run['id']}", headers=api.zuora_headers).status_code == 404
     assert invoices_of(runtime, tenant_id, bill_run_id=int(run["id"], 16)) == []
+
+
+def _entries_on(runtime: Runtime, tenant_id: int, invoice_ids: list[int]) -> int:
+    with runtime.service_context(tenant_id) as ctx:
+        return int(
+            ctx.session.scalar(
+                select(func.count())
+                .select_from(LedgerEntry)
+                .where(LedgerEntry.tenant_id == tenant_id, LedgerEntry.invoice_id.in_(invoice_ids))
+            )
+            or 0
+        )
+
+
+def test_deleting_a_run_deletes_its_invoices_entries(
+    api: Api, runtime: Runtime, jobs: ManualDispatcher
+) -> None:
+    """No foreign key cascades from an invoice to its ledger entries (migration
+    0046_pgbook_ledger_invoice_fk): a deleted run's invoices take theirs with them, as
+    the cascade did, and leave every other invoice's."""
+    tenant_id = api.tenant.tenant_id
+    customers(api, runtime, 3)
+    run = create_run(api, name="to delete")
+    jobs.run_until_idle()
+    response = api.client.put(f"{BILL_RUNS}/{run['id']}/cancel", json={}, headers=api.zuora_headers)
+    assert response.status_code == 200, response.text
+    jobs.run_until_idle()
+    kept = create_run(api, name="kept")
+    jobs.run_until_idle()
+    removed = [i.id for i in invoices_of(runtime, tenant_id, bill_run_id=int(run["id"], 16))]
+    others = [i.id for i in invoices_of(runtime, tenant_id, bill_run_id=int(kept["id"], 16))]
+    assert removed
+    assert others
+    # Entries on both runs' invoices (what an Error run's posted invoices carry).
+    with runtime.service_context(tenant_id) as ctx:
+        for invoice_id in removed + others:
+            invoice = ctx.session.get(Invoice, invoice_id)
+            assert invoice is not None
+            apply_to_invoice(ctx, invoice, 100)
+    assert _entries_on(runtime, tenant_id, removed) == len(removed)
+
+    response = api.client.delete(f"{BILL_RUNS}/{run['id']}", headers=api.zuora_headers)
+    assert response.status_code == 200, response.text
+    jobs.run_until_idle()
+    assert invoices_of(runtime, tenant_id, bill_run_id=int(run["id"], 16)) == []
+    assert _entries_on(runtime, tenant_id, removed) == 0
+    assert _entries_on(runtime, tenant_id, others) == len(others)
 
 
 def test_manual_post(api: Api, runtime: Runtime, jobs: ManualDispatcher) -> None:

@@ -41,6 +41,7 @@ from billcycle.invoicing.models import Invoice
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.jobs.chunks import PENDING, ChunkRange
 from billcycle.jobs.models import WorkChunk
+from billcycle.ledger.models import LedgerEntry
 from billcycle.tenancy.repository import client_generation_column, sandbox_tenant_ids
 
 _run = BillRun.__table__.c
@@ -640,7 +641,19 @@ def has_posted_invoices(session: Session, tenant_id: int, run_id: int) -> bool:
 
 
 def delete_run(session: Session, tenant_id: int, run_id: int) -> None:
-    """The run, its invoices (cascading to items, ledger entries, emails), its chunks."""
+    """The run, its invoices (cascading to items and emails), their ledger entries, its
+    chunks. The entries first, by the invoices' ids: no foreign key cascades to them
+    (migration ``0046_pgbook_ledger_invoice_fk``)."""
+    run_invoices = select(Invoice.id).where(
+        Invoice.tenant_id == tenant_id, Invoice.bill_run_id == run_id
+    )
+    session.execute(
+        delete(LedgerEntry).where(
+            LedgerEntry.tenant_id == tenant_id,
+            LedgerEntry.invoice_id.is_not(None),
+            LedgerEntry.invoice_id.in_(run_invoices),
+        )
+    )
     session.execute(
         delete(Invoice).where(Invoice.tenant_id == tenant_id, Invoice.bill_run_id == run_id)
     )
