@@ -77,7 +77,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from billcycle.db.base import Base
-from billcycle.db.bulk import PG_JSON_ROWS, SQLITE_MATERIALIZED, json_text
+from billcycle.db.bulk import PG_JSON_ROWS, SQLITE_MATERIALIZED, json_text, pg_int_array
 from billcycle.db.engine import begin_sqlite_write
 from billcycle.db.types import BigId
 from billcycle.invoicing.models import Invoice
@@ -1203,8 +1203,8 @@ def _applied_owned_postgres(
                     "all": ALL,
                     "lo": accounts[0],
                     "hi": accounts[-1],
-                    "accounts": accounts,
-                    "amounts": [paid[account][2] for account in accounts],
+                    "accounts": pg_int_array(accounts),
+                    "amounts": pg_int_array([paid[account][2] for account in accounts]),
                 },
             )
         }
