@@ -1110,13 +1110,17 @@ def entries_applied_owned(
 # of step) come back with which of their rows went, nothing else does.
 #
 # The rows are read by ONE range scan of the slice's accounts (``BETWEEN :lo AND :hi``,
-# the two buckets by ``IN``: the primary key's order, the rows locked in key order as
-# before), each matched against the accounts by a hashed subplan (``... OR FALSE`` keeps
-# the ``IN`` a filter: pulled up to a join, the planner may probe the key once a row, or
-# drive the deletes in the accounts' order). Probes of this key cost ~2.5 µs each (a
-# varchar column in it: the comparisons are collation-aware): the statement it replaces
-# (every invoice and its ledger entries read, then each row deleted by key) cost ~14 µs
-# of the server's CPU a payment, this one ~2 µs (docs/benchmarks.md, session 13, pgserver).
+# the two buckets by ``IN``), each matched against the accounts by a hashed subplan
+# (``... OR FALSE`` keeps the ``IN`` a filter: pulled up to a join, the planner may probe
+# the key once a row, or drive the deletes in the accounts' order). A bitmap heap scan
+# (the planner's choice for such a range, custom or generic plan) would delete them in
+# the heap's order: bitmap scans are off for this statement (``SET LOCAL``, the unit's
+# setting put back after it), so the rows go in the primary key's order, the order every
+# writer of these rows locks them in (as the sorted nested loop this replaces). Probes of
+# this key cost ~2.5 µs each (a varchar column in it: collation-aware comparisons), a
+# range scan ~0.25 µs a row: the statement it replaces (every invoice and its ledger
+# entries read, then each row deleted by key) cost ~14 µs of the server's CPU a payment,
+# this one ~3 µs (docs/benchmarks.md, session 13, pgserver).
 # The account ids and amounts come as two arrays (``unnest``): the same rows as a JSON
 # array cost ~1 µs an element more to parse.
 _OWNED_EMPTIED_PG = """
@@ -1138,6 +1142,14 @@ FROM d
 WHERE d.account_id NOT IN (SELECT account_id FROM z WHERE bucket <> %(all)s)
    OR d.account_id NOT IN (SELECT account_id FROM z WHERE bucket = %(all)s)
 """
+
+
+# The unit's setting read (first: the materialized step), then turned off.
+_NO_BITMAPS = (
+    "WITH p AS MATERIALIZED (SELECT current_setting('enable_bitmapscan') AS v) "
+    "SELECT p.v, set_config('enable_bitmapscan', 'off', true) FROM p"
+)
+_BITMAPS_BACK = "SELECT set_config('enable_bitmapscan', %s, true)"
 
 
 def _applied_owned_postgres(
@@ -1188,9 +1200,13 @@ def _applied_owned_postgres(
     connection = session.connection()
     due_changes: dict[Key, list[int]] = {}
     account_changes: dict[AccountKey, list[int]] = {}
+    bitmaps: str | None = None
     for (currency, bucket), paid in sorted(groups.items()):
         if not paid:
             continue
+        if bitmaps is None:
+            # The index's order, not the heap's (see _OWNED_EMPTIED_PG); put back after.
+            bitmaps = str(connection.exec_driver_sql(_NO_BITMAPS).first()[0])
         accounts = sorted(paid)
         kept: dict[int, tuple[bool, bool]] = {
             int(account): (bool(emptied), bool(whole))
@@ -1224,6 +1240,8 @@ def _applied_owned_postgres(
                 change[1] -= 1
             if not whole:
                 account_changes[(currency, ALL, account)] = [-amount, -1]
+    if bitmaps is not None:
+        connection.exec_driver_sql(_BITMAPS_BACK, (bitmaps,))
     if account_changes:
         _upsert_accounts(session, tenant_id, account_changes)
     if due_changes:
