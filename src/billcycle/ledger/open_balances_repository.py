@@ -1206,7 +1206,7 @@ def _applied_owned_postgres(
             continue
         if bitmaps is None:
             # The index's order, not the heap's (see _OWNED_EMPTIED_PG); put back after.
-            bitmaps = str(connection.exec_driver_sql(_NO_BITMAPS).first()[0])
+            bitmaps = str(connection.exec_driver_sql(_NO_BITMAPS).one()[0])
         accounts = sorted(paid)
         kept: dict[int, tuple[bool, bool]] = {
             int(account): (bool(emptied), bool(whole))
