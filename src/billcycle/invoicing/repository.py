@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import NamedFromClause
 
 from billcycle.accounts.models import Account
-from billcycle.db.bulk import is_postgres
+from billcycle.db.bulk import is_postgres, pg_int_array
 from billcycle.invoicing.models import Invoice, InvoiceItem
 from billcycle.invoicing.statuses import InvoiceStatus
 from billcycle.ledger import open_balances_repository as open_balances
@@ -310,7 +310,9 @@ def lock_invoices(
                 ).all()
         # The ids as ONE array parameter: an IN list of a payment run slice's 2,000
         # placeholders was parsed and planned afresh at every call (~8 µs an id).
-        session.execute(_LOCK_INVOICES_POSTGRES, {"t": tenant_id, "ids": ordered}).all()
+        session.execute(
+            _LOCK_INVOICES_POSTGRES, {"t": tenant_id, "ids": pg_int_array(ordered)}
+        ).all()
         return
     session.execute(
         update(_invoices)
