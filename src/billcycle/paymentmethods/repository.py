@@ -184,9 +184,10 @@ WHERE payment_methods.id = j.id AND payment_methods.tenant_id + 0 = :t
 #   subquery's rows in id order.
 # Batches with more kinds than ``_SALES_KINDS`` use ``_SALES_SQLITE`` / ``_SALES_POSTGRES``.
 _SALES_KINDS = 4
+# (Counted, not returned: the locks are the point, not 2,000 rows for the worker to read.)
 _PG_LOCK_METHODS = (
-    "SELECT id FROM payment_methods WHERE id = ANY(CAST(:ids AS bigint[]))"
-    " AND tenant_id + 0 = :t ORDER BY id FOR UPDATE"
+    "SELECT count(*) FROM (SELECT id FROM payment_methods WHERE id = ANY(CAST(:ids AS bigint[]))"
+    " AND tenant_id + 0 = :t ORDER BY id FOR UPDATE) AS l"
 )
 _PG_LOCKED_METHODS = (
     "FROM (SELECT id FROM payment_methods WHERE id = ANY(CAST(:ids AS bigint[]))"
@@ -303,7 +304,7 @@ def record_sales(
             if len(batch.kinds) == 1:
                 shape = "pg_lock"
             else:
-                session.execute(text(_PG_LOCK_METHODS), {"t": tenant_id, "ids": batch.ids}).all()
+                session.execute(text(_PG_LOCK_METHODS), {"t": tenant_id, "ids": batch.ids})
         for kind, ids, ids_json in batch.kinds:
             approved, failed, since, last = kind
             session.execute(
@@ -322,7 +323,7 @@ def record_sales(
     ordered = batch.ids
     rows = json_text([[m, *counts[m][:3], int(counts[m][3])] for m in ordered])
     if postgres:
-        session.execute(text(_PG_LOCK_METHODS), {"t": tenant_id, "ids": ordered}).all()
+        session.execute(text(_PG_LOCK_METHODS), {"t": tenant_id, "ids": ordered})
     session.execute(
         text(
             _SALES_POSTGRES if postgres else _SALES_SQLITE.format(materialized=SQLITE_MATERIALIZED)
