@@ -1179,6 +1179,7 @@ def add_settled_outcome_events(
     if not payment_ids:
         return
     postgres = is_postgres(session)
+    ids = json_text(list(payment_ids))
     session.execute(
         _settled_outcome_statement(postgres, message_limit),
         {
@@ -1188,7 +1189,9 @@ def add_settled_outcome_events(
             "processed": processed,
             "day": day,
             "now": now,
-            "ids": list(payment_ids) if postgres else json_text(list(payment_ids)),
+            # PostgreSQL: the bigint array's literal (psycopg adapts a list of ints at
+            # ~0.75 µs an id, three times the JSON's cost).
+            "ids": "{" + ids[1:-1] + "}" if postgres else ids,
         },
     )
 

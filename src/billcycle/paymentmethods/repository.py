@@ -258,12 +258,12 @@ class SalesBatch:
     """A batch's sales as :func:`record_sales` writes them, built where it costs the
     writer nothing (a payment run's send thread): ``sales`` as given, every method's id
     in id order, and the methods grouped by their counts (a payment run's slice: one
-    sale a method, so two kinds), each kind's ids in id order, as a list and as a JSON
-    array (None past ``_SALES_KINDS`` kinds)."""
+    sale a method, so two kinds), each kind's ids in id order as a JSON array (None past
+    ``_SALES_KINDS`` kinds)."""
 
     sales: Mapping[int, SaleKind]
     ids: list[int]
-    kinds: list[tuple[SaleKind, list[int], str]] | None
+    kinds: list[tuple[SaleKind, str]] | None
 
 
 def sales_batch(sales: Mapping[int, SaleKind]) -> SalesBatch:
@@ -274,9 +274,14 @@ def sales_batch(sales: Mapping[int, SaleKind]) -> SalesBatch:
         grouped.setdefault(sales[m], []).append(m)
     if len(grouped) > _SALES_KINDS:
         return SalesBatch(sales, ordered, None)
-    return SalesBatch(
-        sales, ordered, [(kind, ids, json_text(ids)) for kind, ids in grouped.items()]
-    )
+    return SalesBatch(sales, ordered, [(kind, json_text(ids)) for kind, ids in grouped.items()])
+
+
+def _pg_array(json_arrays: Sequence[str]) -> str:
+    """PostgreSQL's literal of a bigint array of the ids of flat JSON arrays of ids
+    (``[1,2]`` -> ``{1,2}``): psycopg adapts a list of ints at ~0.75 µs an id, three
+    times the JSON's cost, in the worker."""
+    return "{" + ",".join(j[1:-1] for j in json_arrays if j != "[]") + "}"
 
 
 def record_sales(
@@ -304,14 +309,17 @@ def record_sales(
             if len(batch.kinds) == 1:
                 shape = "pg_lock"
             else:
-                session.execute(text(_PG_LOCK_METHODS), {"t": tenant_id, "ids": batch.ids})
-        for kind, ids, ids_json in batch.kinds:
+                session.execute(
+                    text(_PG_LOCK_METHODS),
+                    {"t": tenant_id, "ids": _pg_array([j for _, j in batch.kinds])},
+                )
+        for kind, ids_json in batch.kinds:
             approved, failed, since, last = kind
             session.execute(
                 _kind_statement(kind, shape),
                 {
                     "t": tenant_id,
-                    "ids": ids if postgres else ids_json,
+                    "ids": _pg_array([ids_json]) if postgres else ids_json,
                     "at": at,
                     "last": (GatewayOutcome.APPROVED if last else GatewayOutcome.DECLINED).value,
                     "approved_n": approved,
@@ -323,7 +331,9 @@ def record_sales(
     ordered = batch.ids
     rows = json_text([[m, *counts[m][:3], int(counts[m][3])] for m in ordered])
     if postgres:
-        session.execute(text(_PG_LOCK_METHODS), {"t": tenant_id, "ids": ordered})
+        session.execute(
+            text(_PG_LOCK_METHODS), {"t": tenant_id, "ids": _pg_array([json_text(ordered)])}
+        )
     session.execute(
         text(
             _SALES_POSTGRES if postgres else _SALES_SQLITE.format(materialized=SQLITE_MATERIALIZED)
