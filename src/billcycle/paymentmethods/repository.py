@@ -171,11 +171,11 @@ WHERE payment_methods.id = j.id AND payment_methods.tenant_id + 0 = :t
 # The methods whose batch counts are the same (a payment run's slice: one sale a method,
 # approved or declined, so two kinds) updated by one statement a kind, its SET clause
 # spelled for the kind (a column the kind leaves as it is is not assigned: no CASE, no
-# ``+ 0``), the kind's ids the statement's only per-row input:
+# total plus 0), the kind's ids the statement's only per-row input:
 # - SQLite: ``id IN (SELECT value FROM json_each(:ids))``, a flat JSON array: the ids
 #   looked up in rowid order from the IN list's index; ``UPDATE ... FROM json_each``
-#   copied each method's new row into a temporary table first (1.57 against 1.13 µs a
-#   method; no ``json_extract``: 3.40 parses a row's array again at every one);
+#   copied each method's new row into a temporary table first (1.51 against 1.14 µs a
+#   never-used method; no ``json_extract``: 3.40 parses a row's array again at every one);
 # - PostgreSQL: ``id = ANY(:ids)``, a bigint array, by the primary key whatever the
 #   statistics (a generic plan of a JSON set join can hash it against a scan of every
 #   method). The rows are locked first in id order (every batch's lock order) by one
