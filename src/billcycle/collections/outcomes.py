@@ -97,8 +97,8 @@ def on_staged_payment_outcomes(
     email: bool = True,
 ) -> StandingPass:
     """:func:`on_payment_outcomes` for a payment run's slice, once its settle wrote each
-    payment's outcome: the events of ``payment_ids`` (the approved or failed ones, in the
-    slice's order) from the payments' rows (succeeded when the status is ``processed``;
+    payment's outcome: the events of ``payment_ids`` (the approved or failed ones), in
+    payment id order, from the payments' rows (succeeded when the status is ``processed``;
     the gateway's code and words the settle recorded), in ONE statement with no row built
     in Python; ``settled`` gives (outcome, account id) of each, asked only when the
     tenant's dunning needs them (the emails, the standing pass). The caller locked the

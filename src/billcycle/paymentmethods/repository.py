@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import TextClause, bindparam, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -168,25 +168,31 @@ UPDATE payment_methods SET
 FROM j
 WHERE payment_methods.id = j.id AND payment_methods.tenant_id + 0 = :t
 """
-# SQLite: the methods whose batch counts are the same (a payment run's slice: one sale a
-# method, approved or declined, so two kinds) updated by one statement a kind, the counts
-# parameters and the ids a flat JSON array (``json_each``'s value): no ``json_extract``
-# (3.40 parses the row's array again at every one, ~0.6 µs each, five a method). Batches
-# with more kinds than ``_SALES_KINDS`` use ``_SALES_SQLITE``.
-_SALES_KIND_SQLITE = """
-UPDATE payment_methods SET
-    last_transaction_at = :at,
-    last_transaction = :last,
-    num_consecutive_failures = CASE WHEN :approved_n > 0 THEN :since
-        ELSE COALESCE(num_consecutive_failures, 0) + :failed_n END,
-    total_processed_payments = COALESCE(total_processed_payments, 0) + :approved_n,
-    total_error_payments = COALESCE(total_error_payments, 0) + :failed_n,
-    last_failed_sale_at = CASE WHEN :failed_n > 0 THEN :at ELSE last_failed_sale_at END,
-    updated_at = :at
-FROM json_each(:ids) j
-WHERE payment_methods.id = j.value AND payment_methods.tenant_id + 0 = :t
-"""
+# The methods whose batch counts are the same (a payment run's slice: one sale a method,
+# approved or declined, so two kinds) updated by one statement a kind, its SET clause
+# spelled for the kind (a column the kind leaves as it is is not assigned: no CASE, no
+# total plus 0), the kind's ids the statement's only per-row input:
+# - SQLite: ``id IN (SELECT value FROM json_each(:ids))``, a flat JSON array: the ids
+#   looked up in rowid order from the IN list's index; ``UPDATE ... FROM json_each``
+#   copied each method's new row into a temporary table first (1.51 against 1.14 µs a
+#   never-used method; no ``json_extract``: 3.40 parses a row's array again at every one);
+# - PostgreSQL: ``id = ANY(:ids)``, a bigint array, by the primary key whatever the
+#   statistics (a generic plan of a JSON set join can hash it against a scan of every
+#   method). The rows are locked first in id order (every batch's lock order) by one
+#   ``SELECT ... ORDER BY id FOR UPDATE`` of all the batch's methods; a batch of one
+#   kind (a slice with no decline) locks and updates in one statement, the locking
+#   subquery's rows in id order.
+# Batches with more kinds than ``_SALES_KINDS`` use ``_SALES_SQLITE`` / ``_SALES_POSTGRES``.
 _SALES_KINDS = 4
+# (Counted, not returned: the locks are the point, not 2,000 rows for the worker to read.)
+_PG_LOCK_METHODS = (
+    "SELECT count(*) FROM (SELECT id FROM payment_methods WHERE id = ANY(CAST(:ids AS bigint[]))"
+    " AND tenant_id + 0 = :t ORDER BY id FOR UPDATE) AS l"
+)
+_PG_LOCKED_METHODS = (
+    "FROM (SELECT id FROM payment_methods WHERE id = ANY(CAST(:ids AS bigint[]))"
+    " AND tenant_id + 0 = :t ORDER BY id FOR UPDATE) AS l WHERE payment_methods.id = l.id"
+)
 _SALES_POSTGRES = """
 UPDATE payment_methods SET
     last_transaction_at = :at,
@@ -201,85 +207,131 @@ FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS j(e)
 WHERE payment_methods.id = (j.e->>0)::bigint AND payment_methods.tenant_id + 0 = :t
 """
 
+SaleKind = tuple[int, int, int, bool]
+
+
+def _kind_set(kind: SaleKind) -> str:
+    """The SET clause of a kind's ``UPDATE``: what ``outcomes.record_sale`` moves, each
+    sale in turn, for ``approved`` approvals and ``failed`` failures of which ``since``
+    came after the last approval, the last one approved when ``last``."""
+    approved, failed, _, _ = kind
+    columns = ["last_transaction_at = :at", "last_transaction = :last", "updated_at = :at"]
+    if approved:
+        columns += [
+            "num_consecutive_failures = :since",
+            "total_processed_payments = COALESCE(total_processed_payments, 0) + :approved_n",
+        ]
+    else:
+        columns.append(
+            "num_consecutive_failures = COALESCE(num_consecutive_failures, 0) + :failed_n"
+        )
+    if failed:
+        columns += [
+            "total_error_payments = COALESCE(total_error_payments, 0) + :failed_n",
+            "last_failed_sale_at = :at",
+        ]
+    return ",\n    ".join(columns)
+
+
+_KIND_STATEMENTS: dict[tuple[bool, bool, str], TextClause] = {}
+
+
+def _kind_statement(kind: SaleKind, shape: str) -> TextClause:
+    """The kind's ``UPDATE`` for ``shape`` (``sqlite``, ``pg``: the rows locked already,
+    ``pg_lock``: locked by the statement), built once a shape."""
+    key = (kind[0] > 0, kind[1] > 0, shape)
+    found = _KIND_STATEMENTS.get(key)
+    if found is None:
+        where = {
+            "sqlite": "WHERE id IN (SELECT value FROM json_each(:ids)) AND tenant_id + 0 = :t",
+            "pg": "WHERE id = ANY(CAST(:ids AS bigint[])) AND tenant_id + 0 = :t",
+            "pg_lock": _PG_LOCKED_METHODS,
+        }[shape]
+        found = _KIND_STATEMENTS[key] = text(
+            f"UPDATE payment_methods SET\n    {_kind_set(kind)}\n{where}"
+        ).bindparams(bindparam("at", type_=UtcDateTime))
+    return found
+
 
 @dataclass(frozen=True, slots=True)
 class SalesBatch:
     """A batch's sales as :func:`record_sales` writes them, built where it costs the
-    writer nothing (a payment run's send thread): ``sales`` as given, and the methods
-    grouped by their counts (a payment run's slice: one sale a method, so two kinds),
-    each kind's ids a JSON array in id order (None past ``_SALES_KINDS`` kinds)."""
+    writer nothing (a payment run's send thread): ``sales`` as given, every method's id
+    in id order, and the methods grouped by their counts (a payment run's slice: one
+    sale a method, so two kinds), each kind's ids in id order as a JSON array (None past
+    ``_SALES_KINDS`` kinds)."""
 
-    sales: Mapping[int, tuple[int, int, int, bool]]
-    kinds: list[tuple[tuple[int, int, int, bool], str]] | None
+    sales: Mapping[int, SaleKind]
+    ids: list[int]
+    kinds: list[tuple[SaleKind, str]] | None
 
 
-def sales_batch(sales: Mapping[int, tuple[int, int, int, bool]]) -> SalesBatch:
+def sales_batch(sales: Mapping[int, SaleKind]) -> SalesBatch:
     """:class:`SalesBatch` of ``sales`` (no database: any thread)."""
-    grouped: dict[tuple[int, int, int, bool], list[int]] = {}
-    for m in sorted(sales):
+    ordered = sorted(sales)
+    grouped: dict[SaleKind, list[int]] = {}
+    for m in ordered:
         grouped.setdefault(sales[m], []).append(m)
     if len(grouped) > _SALES_KINDS:
-        return SalesBatch(sales, None)
-    return SalesBatch(sales, [(kind, json_text(ids)) for kind, ids in grouped.items()])
+        return SalesBatch(sales, ordered, None)
+    return SalesBatch(sales, ordered, [(kind, json_text(ids)) for kind, ids in grouped.items()])
 
 
-_SALES_KIND_STATEMENT = text(_SALES_KIND_SQLITE).bindparams(bindparam("at", type_=UtcDateTime))
-
-
-# The methods' row locks, in id order: the ids as ONE array parameter, read in the
-# primary key's order (no sort). Read from the sales' JSON array (``IN (SELECT ...
-# jsonb_array_elements)``) it cost the server ~4 µs a method (the array parsed, the ids
-# hashed, probed and sorted), this ~1.6 µs (docs/benchmarks.md, session 13, pgserver).
-_LOCK_METHODS_POSTGRES = text(
-    "SELECT id FROM payment_methods WHERE tenant_id + 0 = :t "
-    "AND id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR UPDATE"
-)
+def _pg_array(json_arrays: Sequence[str]) -> str:
+    """PostgreSQL's literal of a bigint array of the ids of flat JSON arrays of ids
+    (``[1,2]`` -> ``{1,2}``): psycopg adapts a list of ints at ~0.75 µs an id, three
+    times the JSON's cost, in the worker."""
+    return "{" + ",".join(j[1:-1] for j in json_arrays if j != "[]") + "}"
 
 
 def record_sales(
     session: Session,
     tenant_id: int,
-    sales: Mapping[int, tuple[int, int, int, bool]] | SalesBatch,
+    sales: Mapping[int, SaleKind] | SalesBatch,
     *,
     at: datetime,
 ) -> None:
     """``sales[method_id]`` = (approved, failed, failed since the last approval, the last
     one approved) of a batch's sales through each method, counted in payment id order
     (or the :class:`SalesBatch` of them): what ``paymentmethods.outcomes.record_sale``
-    does once per sale, for all in ONE ``UPDATE ... FROM`` a JSON array, after the rows'
-    locks are taken in id order (PostgreSQL; SQLite's caller holds the write lock).
-    SQLite: one ``UPDATE`` per kind of counts, the ids a flat array."""
-    batch = sales if isinstance(sales, SalesBatch) else None
-    counts = sales.sales if isinstance(sales, SalesBatch) else sales
+    does once per sale, by one ``UPDATE`` per kind of counts (more kinds than
+    ``_SALES_KINDS``: one ``UPDATE ... FROM`` a JSON array of every method's counts),
+    after the rows' locks are taken in id order (PostgreSQL; SQLite's caller holds the
+    write lock)."""
+    batch = sales if isinstance(sales, SalesBatch) else sales_batch(sales)
+    counts = batch.sales
     if not counts:
         return
     postgres = is_postgres(session)
-    if not postgres:
-        if batch is None:
-            batch = sales_batch(counts)
-        if batch.kinds is not None:
-            for (approved, failed, since, last), ids in batch.kinds:
+    if batch.kinds is not None:
+        shape = "pg" if postgres else "sqlite"
+        if postgres:
+            if len(batch.kinds) == 1:
+                shape = "pg_lock"
+            else:
                 session.execute(
-                    _SALES_KIND_STATEMENT,
-                    {
-                        "t": tenant_id,
-                        "ids": ids,
-                        "at": at,
-                        "last": (
-                            GatewayOutcome.APPROVED if last else GatewayOutcome.DECLINED
-                        ).value,
-                        "approved_n": approved,
-                        "failed_n": failed,
-                        "since": since,
-                    },
+                    text(_PG_LOCK_METHODS),
+                    {"t": tenant_id, "ids": _pg_array([j for _, j in batch.kinds])},
                 )
-            return
-    ordered = sorted(counts)
+        for kind, ids_json in batch.kinds:
+            approved, failed, since, last = kind
+            session.execute(
+                _kind_statement(kind, shape),
+                {
+                    "t": tenant_id,
+                    "ids": _pg_array([ids_json]) if postgres else ids_json,
+                    "at": at,
+                    "last": (GatewayOutcome.APPROVED if last else GatewayOutcome.DECLINED).value,
+                    "approved_n": approved,
+                    "failed_n": failed,
+                    "since": since,
+                },
+            )
+        return
+    ordered = batch.ids
     rows = json_text([[m, *counts[m][:3], int(counts[m][3])] for m in ordered])
     if postgres:
-        session.execute(
-            _LOCK_METHODS_POSTGRES, {"t": tenant_id, "ids": pg_int_array(ordered)}
-        ).all()
+        session.execute(text(_PG_LOCK_METHODS), {"t": tenant_id, "ids": pg_int_array(ordered)})
     session.execute(
         text(
             _SALES_POSTGRES if postgres else _SALES_SQLITE.format(materialized=SQLITE_MATERIALIZED)
