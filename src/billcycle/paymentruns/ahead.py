@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 
 from billcycle.db.bulk import dbapi
 from billcycle.paymentruns import chunk_repository as chunk_repo
+from billcycle.paymentruns import setbased
 from billcycle.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -81,9 +82,10 @@ class _Asked:
     args: dict[str, Any]
     connection: Any  # the collecting thread's DBAPI connection (compared by identity)
     version: int
-    # The rows, and whether ``between`` (the unit of work running meanwhile, when known
-    # at the ask) could have changed them: told in the reader's thread, not the writer's.
-    rows: Future[tuple[list[Any], bool | None]]
+    # The decisions, whether ``between`` (the unit of work running meanwhile, when known
+    # at the ask) could have changed them, told in the reader's thread, not the
+    # writer's, and the rows only when it is not known (for :meth:`take` to tell).
+    rows: Future[tuple[setbased.Decisions, bool | None, list[Any] | None]]
     between: Finishing | None = None
 
 
@@ -126,13 +128,16 @@ class DecisionsAhead:
 
     def _read(
         self, args: dict[str, Any], between: Finishing | None
-    ) -> tuple[list[Any], bool | None]:
+    ) -> tuple[setbased.Decisions, bool | None, list[Any] | None]:
         if self._connection is None:
             self._connection = self._runtime.engine.connect()
         with Session(bind=self._connection, autoflush=False) as session:
             # One statement, its rows fetched whole: one snapshot, taken now.
             rows = chunk_repo.slice_rows(session, self._tenant_id, **args)
-        return rows, (between.touches(args, rows) if between is not None else None)
+        decisions = setbased.decisions_of(rows)
+        if between is not None:
+            return decisions, between.touches(args, rows), None
+        return decisions, None, rows
 
     def _disconnect(self) -> None:
         if self._connection is not None:
@@ -147,15 +152,16 @@ class DecisionsAhead:
 
     def take(
         self, session: Session, args: dict[str, Any], between: Finishing | None
-    ) -> list[Any] | None:
-        """The rows read ahead for ``args`` if they are what ``session`` (the begin's,
-        holding the write lock) would read now, ``between`` being what the one unit of
-        work since :meth:`start` may have changed; None: read them under the lock."""
+    ) -> setbased.Decisions | None:
+        """The decisions read ahead for ``args`` if they are what ``session`` (the
+        begin's, holding the write lock) would read now, ``between`` being what the one
+        unit of work since :meth:`start` may have changed; None: read them under the
+        lock."""
         asked, self._asked = self._asked, None
         if asked is None:
             return None
         try:
-            rows, touched = asked.rows.result()
+            decisions, touched, rows = asked.rows.result()
         except Exception:
             log.warning("payment run: the next slice's decisions read ahead failed", exc_info=True)
             self.read_again += 1
@@ -165,12 +171,16 @@ class DecisionsAhead:
             or asked.args != args
             or dbapi(session) is not asked.connection
             or chunk_repo.data_version(session) != asked.version
-            or (touched if asked.between is between else between.touches(args, rows))
+            or (
+                touched
+                if asked.between is between
+                else (rows is None or between.touches(args, rows))
+            )
         ):
             self.read_again += 1
             return None
         self.used += 1
-        return rows
+        return decisions
 
     def close(self) -> None:
         self._asked = None

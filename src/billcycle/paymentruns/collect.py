@@ -695,7 +695,7 @@ def _pipeline(
             return None
         reader, finishing = ahead, by.finishing()
 
-        def take(session: Any, args: dict[str, Any]) -> list[Any] | None:
+        def take(session: Any, args: dict[str, Any]) -> setbased.Decisions | None:
             return reader.take(session, args, finishing)
 
         return take
