@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from billcycle.clock import FrozenClock
 from billcycle.context import ServiceContext
 from billcycle.jobs import chunks
@@ -33,6 +35,13 @@ from tests.paymentruns.helpers import (
 )
 from tests.payments.helpers import pay
 from tests.support.api import Api
+
+
+@pytest.fixture(autouse=True)
+def _every_finish_renews(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every finish renews the chunk's lease too, so that the n-th renewal is the unit
+    of work ``_collect`` names (a finish otherwise renews only an old lease)."""
+    monkeypatch.setattr(collect, "FINISH_RENEWS_AFTER_SECONDS", 0.0)
 
 
 def _customers(runtime: Runtime, tenant_id: int, count: int) -> list[Customer]:

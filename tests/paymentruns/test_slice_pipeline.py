@@ -8,7 +8,7 @@ databases."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -96,11 +96,17 @@ def test_a_chunk_of_several_slices_ends_as_each_slice_would_alone(
 
 
 def test_a_failure_mid_pipeline_records_the_calls_out_and_charges_nothing_more(
-    api: Api, runtime: Runtime, jobs: ManualDispatcher, machine_clock: FrozenClock
+    api: Api,
+    runtime: Runtime,
+    jobs: ManualDispatcher,
+    machine_clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The chunk's lease is taken over when the third slice begins: the first slice is
     finished, the second (its calls out) is finished on the way out, the third and
     fourth are not charged; the new owner charges those, and no invoice twice."""
+    # Every finish renews the lease too (however recent the begin's renewal).
+    monkeypatch.setattr(collect, "FINISH_RENEWS_AFTER_SECONDS", 0.0)
     tenant_id = api.tenant.tenant_id
     _small_slices(runtime)
     default_gateway(runtime, tenant_id)
@@ -157,6 +163,64 @@ def test_a_failure_mid_pipeline_records_the_calls_out_and_charges_nothing_more(
     assert gateway_charges(runtime, tenant_id) == 8
     assert len(payments_of(runtime, tenant_id)) == 8
     assert [balance(runtime, tenant_id, i) for i in invoices] == [0] * 8
+
+
+def test_each_begin_renews_the_lease_a_finish_only_when_the_last_renewal_is_old(
+    api: Api,
+    runtime: Runtime,
+    jobs: ManualDispatcher,
+    machine_clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Four slices: each begin renews the chunk's lease (and checks it is still ours);
+    a finish renews it only when the last renewal is ``FINISH_RENEWS_AFTER_SECONDS``
+    old, so with a long interval none of the four finishes does, with none each does."""
+    tenant_id = api.tenant.tenant_id
+    _small_slices(runtime)
+    default_gateway(runtime, tenant_id)
+    _customers(runtime, tenant_id, ["tok_visa"] * 8)
+    run_key, run_id = started_run(api, jobs, runtime, tenant_id)
+    chunk = claim_collect_chunk(runtime, run_id, "first", machine_clock)
+    lease = timedelta(seconds=runtime.settings.worker_lease_seconds)
+    renewed: list[datetime] = []
+
+    def keep(phase: ServiceContext) -> bool:
+        renewed.append(machine_clock.now())
+        return chunks.extend_lease(
+            phase.session, chunk.id, worker="first", now=machine_clock.now(), lease=lease
+        )
+
+    monkeypatch.setattr(collect, "FINISH_RENEWS_AFTER_SECONDS", 3600.0)
+    collect.collect_pipelined(
+        runtime,
+        tenant_id,
+        run_id,
+        chunk.first_id,
+        chunk.last_id,
+        keep,
+        in_flight=1,
+        slice_records=1,
+    )
+    assert len(renewed) == 4  # the four begins
+    assert set(_results(api, run_key).values()) == {"Processed"}
+    assert gateway_charges(runtime, tenant_id) == 8
+
+    # A re-run of the chunk (nothing left to charge, the same four slices): each begin
+    # and each finish renews when every renewal counts as old.
+    monkeypatch.setattr(collect, "FINISH_RENEWS_AFTER_SECONDS", 0.0)
+    renewed.clear()
+    collect.collect_pipelined(
+        runtime,
+        tenant_id,
+        run_id,
+        chunk.first_id,
+        chunk.last_id,
+        keep,
+        in_flight=1,
+        slice_records=1,
+    )
+    assert len(renewed) == 8
+    assert gateway_charges(runtime, tenant_id) == 8
 
 
 def test_a_worker_dying_with_slices_in_flight_leaves_nothing_charged_twice(

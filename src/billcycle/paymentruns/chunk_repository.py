@@ -12,7 +12,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, text, update
 from sqlalchemy.orm import Session
 
-from billcycle.db.bulk import is_postgres
+from billcycle.db.bulk import dbapi, is_postgres
 from billcycle.db.types import UtcDateTime
 from billcycle.paymentruns.models import PaymentRunData
 from billcycle.paymentruns.statuses import RecordResult, TransactionType
@@ -201,8 +201,10 @@ def data_version(session: Session) -> int:
     """SQLite's ``PRAGMA data_version`` of the session's connection: it changes when
     ANOTHER connection commits, never for this connection's own commits (the decisions
     read ahead, ``paymentruns.ahead``, are used only while it has not changed). Read
-    outside any transaction it is the database's latest state."""
-    return int(session.execute(text("PRAGMA data_version")).scalar_one())
+    outside any transaction it is the database's latest state. Asked on the DBAPI
+    connection itself: twice a slice on the collecting thread (through the session it
+    was ~2% of that thread's Python)."""
+    return int(dbapi(session).execute("PRAGMA data_version").fetchone()[0])
 
 
 def write_decided(session: Session, rows: Sequence[dict[str, Any]]) -> None:

@@ -26,10 +26,11 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
@@ -108,10 +109,19 @@ class Begun:
     run_slice: charging.RunSlice | None = None
     # The records' account range (first, last) the begin read.
     accounts: tuple[int, int] | None = None
+    # ``finishing()``, told once (the begin is done by then, and nothing it names
+    # changes): the read ahead asked in this slice's finish and the begin after it
+    # compare the same object (``ahead.DecisionsAhead.take``).
+    told: ahead_.Finishing | None = field(default=None, repr=False, compare=False)
 
     def finishing(self) -> ahead_.Finishing | None:
         """What finishing this slice may change of another slice's decision read
-        (``ahead``); None without its account range."""
+        (``ahead``); None without its account range. Asked once the begin is done."""
+        if self.told is None:
+            self.told = self._finishing()
+        return self.told
+
+    def _finishing(self) -> ahead_.Finishing | None:
         if self.accounts is None:
             return None
         invoices: set[int] = set()
@@ -607,6 +617,39 @@ def _collect_pipelined(
                 reader.close()
 
 
+# A finish renews the chunk's lease only when the last renewal is older than this: a
+# begin renews it (and checks it is still ours) every slice, a finish only ignores the
+# answer, and at 0 ms the slices come every ~0.1 s (the renewal's UPDATE was ~1% of
+# the collecting thread). Far below any lease (``worker_lease_seconds``, 60 s): a
+# finish after a long wait for its slice's calls still renews.
+FINISH_RENEWS_AFTER_SECONDS = 1.0
+
+
+class _Renewals:
+    """The chunk's lease renewals in its pipeline: :meth:`check` is the begin's (always
+    renews, and says whether the chunk is still ours), :meth:`renew` the finish's
+    (renews only when the last renewal is ``FINISH_RENEWS_AFTER_SECONDS`` old)."""
+
+    def __init__(self, keep_lease: KeepLease) -> None:
+        self._keep_lease = keep_lease
+        self._renewed: float | None = None
+
+    def check(self, ctx: ServiceContext) -> bool:
+        started = time.monotonic()
+        ours = self._keep_lease(ctx)
+        if ours:
+            self._renewed = started
+        return ours
+
+    def renew(self, ctx: ServiceContext) -> bool:
+        if (
+            self._renewed is not None
+            and time.monotonic() - self._renewed < FINISH_RENEWS_AFTER_SECONDS
+        ):
+            return True
+        return self.check(ctx)
+
+
 def _pipeline(
     writer: Runtime,
     runtime: Runtime,
@@ -624,20 +667,26 @@ def _pipeline(
     begin's decision read ahead."""
     gate = charging.InFlightGate(in_flight)
     turn = _WriterTurn(runtime.engine.dialect.name == "sqlite")
+    renewals = _Renewals(keep_lease) if keep_lease is not None else None
+    checking, renewing = (renewals.check, renewals.renew) if renewals is not None else (None, None)
     out: deque[tuple[Begun, Future[Sent]]] = deque()
     # The unit of work that ran (or runs) since the read ahead was asked for: the next
     # begin takes the rows only if that unit could not have changed them.
     between: Begun | None = None
 
-    def asking(then: tuple[int, int] | None) -> Callable[[ServiceContext], None] | None:
-        """The hook that asks for the read ahead of slice ``then`` (None: no read)."""
+    def asking(
+        then: tuple[int, int] | None, during: Begun | None = None
+    ) -> Callable[[ServiceContext], None] | None:
+        """The hook that asks for the read ahead of slice ``then`` (None: no read), in
+        the finish of ``during`` (None: in a begin, whose charges are not known yet)."""
         if ahead is None or decisions is None or then is None:
             return None
         reader = ahead
         args = {**decisions, "first_account": then[0], "last_account": then[1]}
+        between = during.finishing() if during is not None else None
 
         def ask(ctx: ServiceContext) -> None:
-            reader.start(ctx.session, args)
+            reader.start(ctx.session, args, between)
 
         return ask
 
@@ -646,14 +695,12 @@ def _pipeline(
             return None
         reader, finishing = ahead, by.finishing()
 
-        def take(session: Any, args: dict[str, Any]) -> list[Any] | None:
+        def take(session: Any, args: dict[str, Any]) -> setbased.Decisions | None:
             return reader.take(session, args, finishing)
 
         return take
 
-    with ThreadPoolExecutor(
-        max_workers=SLICES_OUT, thread_name_prefix="payment-run-send"
-    ) as sender:
+    with nullcontext(_senders()) as sender:
         try:
             for index, (lo, hi) in enumerate(slices):
                 then = slices[index + 1] if index + 1 < len(slices) else None
@@ -664,7 +711,7 @@ def _pipeline(
                         run_id,
                         lo,
                         hi,
-                        keep_lease,
+                        checking,
                         taking(between),
                         first=asking(then) if index == 0 else None,
                     )
@@ -689,9 +736,9 @@ def _pipeline(
                             tenant_id,
                             oldest,
                             answered,
-                            keep_lease,
+                            renewing,
                             # One finish runs before the next begin: it asks for its read.
-                            first=asking(then) if between is None else None,
+                            first=asking(then, oldest) if between is None else None,
                         )
                     # A second finish before the begin: no read ahead holds.
                     between = oldest if between is None else None
@@ -702,7 +749,7 @@ def _pipeline(
                 oldest, sent = out[0]
                 answered = sent.result()
                 with turn.held():
-                    finish_chunk(writer, tenant_id, oldest, answered, keep_lease)
+                    finish_chunk(writer, tenant_id, oldest, answered, renewing)
                 out.popleft()
         except BaseException:
             # The calls already out are recorded, not left Processing for the reconciler
@@ -712,10 +759,29 @@ def _pipeline(
                 try:
                     answered = sent.result()
                     with turn.held():
-                        finish_chunk(writer, tenant_id, oldest, answered, keep_lease)
+                        finish_chunk(writer, tenant_id, oldest, answered, renewing)
                 except Exception:
                     log.exception("payment run %s: finishing a slice after a failure", run_id)
             raise
+
+
+# The process's send threads, shared by its pipelines (each has at most SLICES_OUT sends
+# out, and waits for every one before it returns): started once rather than two a chunk
+# (a thread's start waits until the new thread runs, which a busy machine delays:
+# ~2-3% of the collecting thread's samples at 100,000 payments). More pipelines at
+# once than it has room for only queue their sends behind the others'.
+_SENDERS: ThreadPoolExecutor | None = None
+_SENDERS_LOCK = threading.Lock()
+
+
+def _senders() -> ThreadPoolExecutor:
+    global _SENDERS
+    with _SENDERS_LOCK:
+        if _SENDERS is None:
+            _SENDERS = ThreadPoolExecutor(
+                max_workers=8 * SLICES_OUT, thread_name_prefix="payment-run-send"
+            )
+        return _SENDERS
 
 
 # A send thread that waits longer than this for the chunk's turn writes without it

@@ -36,6 +36,7 @@ whose payment is still Processing keep the row-by-row finish.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -63,8 +64,40 @@ PENDING_MESSAGE = (
 )
 
 
-# Rows of the decision read taken ahead: (the unit's session, the read's arguments).
-ReadAhead = Callable[[Any, dict[str, Any]], list[Any] | None]
+@dataclass(slots=True)
+class Decisions:
+    """A slice's decision rows (``chunk_repository.slice_rows``) sorted out for
+    :func:`begin`: the resumed records' ids, the charged ones' thirteen columns (the
+    rows' own, transposed; None: none charged) and the gateways they ask for, and the
+    other rows. Pure Python on the rows: sorted out where they are read, in the read
+    ahead's thread (``paymentruns.ahead``), not by the collecting thread, which holds
+    SQLite's write lock meanwhile (and whose last reference to the rows would free
+    them there too)."""
+
+    count: int
+    resumed: list[int]
+    columns: list[list[Any]] | None
+    gateways: set[int | None]
+    others: list[Any]
+
+
+def decisions_of(rows: list[Any]) -> Decisions:
+    """:class:`Decisions` of the slice's decision ``rows``."""
+    resumed = [int(r[0]) for r in rows if r[1] == "S"]
+    charged = [r for r in rows if r[1] == "C"]
+    others = [r for r in rows if r[1] not in _CHARGED_OR_RESUMED]
+    columns = list(map(list, zip(*charged, strict=True))) if charged else None
+    return Decisions(
+        count=len(rows),
+        resumed=resumed,
+        columns=columns,
+        gateways=set(columns[9]) if columns is not None else set(),
+        others=others,
+    )
+
+
+# The decisions read ahead: (the unit's session, the read's arguments).
+ReadAhead = Callable[[Any, dict[str, Any]], Decisions | None]
 
 
 def decision_args(run: PaymentRun, first_account: int, last_account: int) -> dict[str, Any]:
@@ -139,11 +172,11 @@ def begin(
     charging.hold_write_lock(ctx)
     closed_ok = run.process_payment_with_closed_pm
     args = decision_args(run, first_account, last_account)
-    rows = ahead(ctx.session, args) if ahead is not None else None
-    if rows is None:
-        rows = chunk_repo.slice_rows(ctx.session, ctx.tenant_id, **args)
-    begun.resumed = [int(r[0]) for r in rows if r[1] == "S"]
-    if len(begun.resumed) == len(rows):
+    found = ahead(ctx.session, args) if ahead is not None else None
+    if found is None:
+        found = decisions_of(chunk_repo.slice_rows(ctx.session, ctx.tenant_id, **args))
+    begun.resumed = found.resumed
+    if len(begun.resumed) == found.count:
         return
     now = ctx.clock.now()
     charges = charging.RunSlice(
@@ -168,11 +201,8 @@ def begin(
             }
         )
 
-    charged = [r for r in rows if r[1] == "C"]
-    for row in rows:
+    for row in found.others:
         kind = row[1]
-        if kind in _CHARGED_OR_RESUMED:
-            continue
         if kind == "R":
             rest.append(int(row[0]))
             continue
@@ -201,15 +231,18 @@ def begin(
                 "(processPaymentWithClosedPM is false).",
                 int(row[2]),
             )
-    if charged:
+    columns = found.columns
+    if columns is not None:
         # The active gateway of each gateway asked for, once each; a charge whose
         # gateway is not active goes the row-by-row way (which words its error).
         found_gateways = _Gateways(ctx)
-        active = {wanted: found_gateways.active(wanted) for wanted in {r[9] for r in charged}}
+        active = {wanted: found_gateways.active(wanted) for wanted in found.gateways}
         if None in active.values():
-            rest.extend(int(r[0]) for r in charged if active[r[9]] is None)
-            charged = [r for r in charged if active[r[9]] is not None]
-    if charged:
+            asked = columns[9]
+            rest.extend(int(r) for r, w in zip(columns[0], asked, strict=True) if active[w] is None)
+            kept = [i for i, w in enumerate(asked) if active[w] is not None]
+            columns = [[column[i] for i in kept] for column in columns] if kept else None
+    if columns is not None:
         (
             charges.records,
             _kinds,
@@ -224,9 +257,9 @@ def begin(
             charges.comments,
             _statuses,
             charges.due_dates,
-        ) = map(list, zip(*charged, strict=True))
+        ) = columns
         if len(active) == 1:
-            charges.gateways = [next(iter(active.values()))] * len(charged)  # type: ignore[list-item]
+            charges.gateways = [next(iter(active.values()))] * len(wanted)  # type: ignore[list-item]
         else:
             charges.gateways = [active[w] for w in wanted]  # type: ignore[misc]
     refused = charging.begin_run_slice(

@@ -494,16 +494,18 @@ def add_in_flight(
     )
 
 
+# A payment run's writer takes and looks for slices in flight every slice: plain text
+# statements, built once (an ORM statement built and keyed at each call was ~1.5% of
+# that thread's Python).
+_TAKE = text("DELETE FROM payments_in_flight WHERE id = :id AND tenant_id = :t")
+
+
 def take_in_flight(session: Session, tenant_id: int, in_flight_id: int) -> bool:
     """Delete the slice in flight (its payments are being written): False when another
     unit of work took it first (then its payments exist, written Processing by a
     recovery). PostgreSQL: the row's lock, held to the commit, orders the two."""
-    result = session.execute(
-        delete(PaymentsInFlight)
-        .where(PaymentsInFlight.tenant_id == tenant_id, PaymentsInFlight.id == in_flight_id)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+    result = session.connection().execute(_TAKE, {"id": in_flight_id, "t": tenant_id})
+    return int(result.rowcount) == 1
 
 
 _TAKE_CHARGES = """
@@ -524,17 +526,16 @@ def in_flight_of_run(
     ``last_account`` (a chunk's worker died between a slice's begin and its finish)."""
     return [
         int(i)
-        for i in session.scalars(
-            select(PaymentsInFlight.id)
-            .where(
-                PaymentsInFlight.tenant_id == tenant_id,
-                PaymentsInFlight.payment_run_id == run_id,
-                PaymentsInFlight.first_account <= last_account,
-                PaymentsInFlight.last_account >= first_account,
-            )
-            .order_by(PaymentsInFlight.id)
-        )
+        for i in session.connection()
+        .execute(_OF_RUN, {"t": tenant_id, "r": run_id, "lo": first_account, "hi": last_account})
+        .scalars()
     ]
+
+
+_OF_RUN = text(
+    "SELECT id FROM payments_in_flight WHERE tenant_id = :t AND payment_run_id = :r"
+    " AND first_account <= :hi AND last_account >= :lo ORDER BY id"
+)
 
 
 def in_flight_invoice_ids(tenant_id: int, postgres: bool) -> Any:
