@@ -1038,6 +1038,52 @@ def _emptied(connection: Connection, statement: str, params: tuple[Any, ...], co
     return True
 
 
+# (currency, bucket) -> account -> (invoice, due date, amount) of a slice's applications.
+_OwnedGroups = dict[tuple[str, int], dict[int, tuple[int, date, int]]]
+
+
+def _owned_groups(
+    session: Session,
+    tenant_id: int,
+    applied: Sequence[tuple[int, int]],
+    owners: Mapping[int, tuple[str, Any, int]],
+) -> tuple[_OwnedGroups, list[tuple[int, int]]]:
+    """The applications of :func:`entries_applied_owned` by (currency, bucket) and
+    account, each account once, and the rest (no owner, nothing applied, or an account
+    with two of its invoices paid in a currency), which go the ledger's way: both
+    databases' owned paths group a slice so."""
+    per_invoice: dict[int, int] = {}
+    for invoice_id, amount in applied:
+        per_invoice[invoice_id] = per_invoice.get(invoice_id, 0) + int(amount)
+    as_of = _as_of(session, tenant_id)  # first: see _as_of
+    rest: list[tuple[int, int]] = []
+    groups: _OwnedGroups = {}
+    seen: dict[tuple[str, int], tuple[str, int] | None] = {}
+    days: dict[Any, tuple[date, int]] = {}  # due date as read -> (date, bucket)
+    for invoice_id, amount in per_invoice.items():
+        owner = owners.get(invoice_id)
+        if owner is None or amount <= 0:
+            rest.append((invoice_id, amount))
+            continue
+        currency, read, account = owner
+        day = days.get(read)
+        if day is None:
+            due = _day(read)
+            day = days[read] = (due, bucket_of(due, as_of))
+        due, bucket = day
+        if (currency, account) in seen:
+            rest.append((invoice_id, amount))
+            earlier = seen[(currency, account)]
+            if earlier is not None:
+                first, _due, first_amount = groups[earlier].pop(account)
+                rest.append((first, first_amount))
+                seen[(currency, account)] = None
+            continue
+        seen[(currency, account)] = (currency, bucket)
+        groups.setdefault((currency, bucket), {})[account] = (invoice_id, due, amount)
+    return groups, rest
+
+
 def entries_applied_owned(
     session: Session,
     tenant_id: int,
@@ -1074,38 +1120,7 @@ def entries_applied_owned(
     if session.get_bind().dialect.name == "postgresql":
         _applied_owned_postgres(session, tenant_id, applied, owners)
         return
-    per_invoice: dict[int, int] = {}
-    for invoice_id, amount in applied:
-        per_invoice[invoice_id] = per_invoice.get(invoice_id, 0) + int(amount)
-    as_of = _as_of(session, tenant_id)  # first: see _as_of
-    rest: list[tuple[int, int]] = []
-    # (currency, bucket) -> account -> (invoice, due date, amount); an account twice in
-    # a currency (two of its invoices paid) goes the ledger's way.
-    groups: dict[tuple[str, int], dict[int, tuple[int, date, int]]] = {}
-    seen: dict[tuple[str, int], tuple[str, int] | None] = {}
-    days: dict[Any, tuple[date, int]] = {}  # due date as read -> (date, bucket)
-    for invoice_id, amount in per_invoice.items():
-        owner = owners.get(invoice_id)
-        if owner is None:
-            rest.append((invoice_id, amount))
-            continue
-        currency, read, account = owner
-        day = days.get(read)
-        if day is None:
-            due = _day(read)
-            day = days[read] = (due, bucket_of(due, as_of))
-        due, bucket = day
-        key = (currency, bucket)
-        if (currency, account) in seen:
-            rest.append((invoice_id, amount))
-            earlier = seen[(currency, account)]
-            if earlier is not None:
-                first, _due, first_amount = groups[earlier].pop(account)
-                rest.append((first, first_amount))
-                seen[(currency, account)] = None
-            continue
-        seen[(currency, account)] = key
-        groups.setdefault(key, {})[account] = (invoice_id, due, amount)
+    groups, rest = _owned_groups(session, tenant_id, applied, owners)
     connection = session.connection()
     due_changes: dict[Key, list[int]] = {}
     account_changes: dict[AccountKey, list[int]] = {}
@@ -1216,36 +1231,7 @@ def _applied_owned_postgres(
     bucket row (a summary out of step) has it written back as it was. The invoices of
     the accounts whose bucket row stayed, of an account paid twice in a currency, or
     without an owner, go :func:`entries_applied_many`'s way (the ledger read)."""
-    per_invoice: dict[int, int] = {}
-    for invoice_id, amount in applied:
-        per_invoice[invoice_id] = per_invoice.get(invoice_id, 0) + int(amount)
-    as_of = _as_of(session, tenant_id)  # first: see _as_of
-    rest: list[tuple[int, int]] = []
-    # (currency, bucket) -> account -> (invoice, due date, amount)
-    groups: dict[tuple[str, int], dict[int, tuple[int, date, int]]] = {}
-    seen: dict[tuple[str, int], tuple[str, int] | None] = {}
-    days: dict[Any, tuple[date, int]] = {}
-    for invoice_id, amount in per_invoice.items():
-        owner = owners.get(invoice_id)
-        if owner is None or amount <= 0:
-            rest.append((invoice_id, amount))
-            continue
-        currency, read, account = owner
-        day = days.get(read)
-        if day is None:
-            due = _day(read)
-            day = days[read] = (due, bucket_of(due, as_of))
-        due, bucket = day
-        if (currency, account) in seen:
-            rest.append((invoice_id, amount))
-            earlier = seen[(currency, account)]
-            if earlier is not None:
-                first, _due, first_amount = groups[earlier].pop(account)
-                rest.append((first, first_amount))
-                seen[(currency, account)] = None
-            continue
-        seen[(currency, account)] = (currency, bucket)
-        groups.setdefault((currency, bucket), {})[account] = (invoice_id, due, amount)
+    groups, rest = _owned_groups(session, tenant_id, applied, owners)
     connection = session.connection()
     due_changes: dict[Key, list[int]] = {}
     account_changes: dict[AccountKey, list[int]] = {}
