@@ -1084,6 +1084,24 @@ def _owned_groups(
     return groups, rest
 
 
+def _write_owned(
+    session: Session,
+    tenant_id: int,
+    account_changes: dict[AccountKey, list[int]],
+    due_changes: dict[Key, list[int]],
+    rest: list[tuple[int, int]],
+) -> None:
+    """The end of both databases' owned paths: the account and date rows moved by what
+    the emptied rows said, then the rest of the slice's invoices read from the ledger
+    (not ``each_owed``'s ALL-row shortcut: the rows above moved)."""
+    if account_changes:
+        _upsert_accounts(session, tenant_id, account_changes)
+    if due_changes:
+        _upsert(session, tenant_id, due_changes)
+    if rest:
+        entries_applied_many(session, tenant_id, rest)
+
+
 def entries_applied_owned(
     session: Session,
     tenant_id: int,
@@ -1156,13 +1174,7 @@ def entries_applied_owned(
                     account_changes[(currency, ALL, account)] = rest_all
             elif moved or crossed:
                 account_changes[(currency, ALL, account)] = [moved, crossed]
-    if account_changes:
-        _upsert_accounts(session, tenant_id, account_changes)
-    if due_changes:
-        _upsert(session, tenant_id, due_changes)
-    if rest:
-        # Read from the ledger (not each_owed's ALL-row shortcut: the rows above moved).
-        entries_applied_many(session, tenant_id, rest)
+    _write_owned(session, tenant_id, account_changes, due_changes, rest)
 
 
 # PostgreSQL, :func:`entries_applied_owned`: the accounts of one (currency, bucket) whose
@@ -1277,13 +1289,7 @@ def _applied_owned_postgres(
                 account_changes[(currency, ALL, account)] = [-amount, -1]
     if bitmaps is not None:
         connection.exec_driver_sql(_BITMAPS_BACK, (bitmaps,))
-    if account_changes:
-        _upsert_accounts(session, tenant_id, account_changes)
-    if due_changes:
-        _upsert(session, tenant_id, due_changes)
-    if rest:
-        # Read from the ledger: the rows above moved.
-        entries_applied_many(session, tenant_id, rest)
+    _write_owned(session, tenant_id, account_changes, due_changes, rest)
 
 
 # :func:`balances_moved` for moves a statement reads: {source} is a FROM item of
