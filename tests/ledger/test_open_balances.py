@@ -641,6 +641,24 @@ def _settle_slice(
     )
 
 
+def _settle_owned(ctx: ServiceContext, applied: list[tuple[Invoice, int]]) -> None:
+    """:func:`_settle_slice` as a payment run's settle: every invoice owed before, the
+    summaries moved by ``entries_applied_owned`` given the invoices' keys."""
+    owners = {i.id: (i.currency, i.due_date, i.account_id) for i, _a in applied}
+    _settle_slice(ctx, applied, each_owed=True, owners=owners)
+
+
+def _settled_and_recounted(
+    runtime: Runtime, tenant_id: int, applied: list[tuple[Invoice, int]]
+) -> None:
+    """:func:`_settle_owned` in a unit of its own, then both summaries equal a recount."""
+    with runtime.service_context(tenant_id) as ctx:
+        _settle_owned(ctx, applied)
+    with runtime.service_context(tenant_id) as ctx:
+        assert open_balances.differences(ctx.session, ctx.tenant_id) == []
+        assert open_balances.account_differences(ctx.session, ctx.tenant_id) == []
+
+
 def test_a_slice_that_empties_account_rows_keeps_the_summaries_exact(
     runtime: Runtime, tenant: NewTenant
 ) -> None:
@@ -831,16 +849,10 @@ def test_owned_slices_empty_accounts_paid_alike_all_or_none(
         (part,) = _one_account(ctx, [(150_00, 5)])
         open_balances.age_to(ctx.session, ctx.tenant_id, JAN)
 
-    def settle(applied: list[tuple[Invoice, int]]) -> None:
-        with runtime.service_context(tenant.tenant_id) as ctx:
-            owners = {i.id: (i.currency, i.due_date, i.account_id) for i, _a in applied}
-            _settle_slice(ctx, applied, each_owed=True, owners=owners)
-        with runtime.service_context(tenant.tenant_id) as ctx:
-            assert open_balances.differences(ctx.session, ctx.tenant_id) == []
-            assert open_balances.account_differences(ctx.session, ctx.tenant_id) == []
-
-    settle([(i, 100_00) for i in [*first, twice[0]]])
-    settle([*((i, 100_00) for i in second), (part, 40_00)])
+    _settled_and_recounted(runtime, tenant.tenant_id, [(i, 100_00) for i in [*first, twice[0]]])
+    _settled_and_recounted(
+        runtime, tenant.tenant_id, [*((i, 100_00) for i in second), (part, 40_00)]
+    )
     all_ = open_balances.ALL
     with runtime.service_context(tenant.tenant_id) as ctx:
         assert {k: v for k, v in _account_rows(ctx).items() if v != (0, 0)} == {
@@ -872,16 +884,8 @@ def test_owned_slices_empty_runs_of_consecutive_accounts_by_range_all_or_none(
     assert accounts == list(range(accounts[0], accounts[0] + len(accounts)))
     unpaid = first.pop(size)
 
-    def settle(applied: list[tuple[Invoice, int]]) -> None:
-        with runtime.service_context(tenant.tenant_id) as ctx:
-            owners = {i.id: (i.currency, i.due_date, i.account_id) for i, _a in applied}
-            _settle_slice(ctx, applied, each_owed=True, owners=owners)
-        with runtime.service_context(tenant.tenant_id) as ctx:
-            assert open_balances.differences(ctx.session, ctx.tenant_id) == []
-            assert open_balances.account_differences(ctx.session, ctx.tenant_id) == []
-
-    settle([(i, 100_00) for i in first])
-    settle([(i, 100_00) for i in [twice[0], *second]])
+    _settled_and_recounted(runtime, tenant.tenant_id, [(i, 100_00) for i in first])
+    _settled_and_recounted(runtime, tenant.tenant_id, [(i, 100_00) for i in [twice[0], *second]])
     all_ = open_balances.ALL
     with runtime.service_context(tenant.tenant_id) as ctx:
         assert {k: v for k, v in _account_rows(ctx).items() if v != (0, 0)} == {
@@ -914,8 +918,7 @@ def test_owned_slice_on_postgres_keeps_the_units_planner_settings(
             if postgres:
                 ctx.session.execute(text(f"SET LOCAL enable_bitmapscan = {setting}"))
             applied = [(full, 100_00), (old, 50_00), (part, 30_00)]
-            owners = {i.id: (i.currency, i.due_date, i.account_id) for i, _a in applied}
-            _settle_slice(ctx, applied, each_owed=True, owners=owners)
+            _settle_owned(ctx, applied)
             if postgres:
                 assert ctx.session.execute(text("SHOW enable_bitmapscan")).scalar() == setting
         with runtime.service_context(tenant.tenant_id) as ctx:

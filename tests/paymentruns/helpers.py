@@ -20,6 +20,7 @@ from billcycle.jobs.dispatch import ManualDispatcher, TaskCall
 from billcycle.jobs.models import WorkChunk
 from billcycle.paymentmethods.statuses import PaymentMethodStatus
 from billcycle.paymentruns import collect
+from billcycle.paymentruns.ahead import DecisionsAhead
 from billcycle.paymentruns.tasks import COLLECT
 from billcycle.payments.models import Payment
 from billcycle.runtime import Runtime
@@ -125,6 +126,30 @@ def claim_collect_chunk(
         )
     assert chunk is not None
     return chunk
+
+
+def collect_one_record_a_slice(
+    runtime: Runtime,
+    tenant_id: int,
+    run_id: int,
+    chunk: ClaimedChunk,
+    keep_lease: collect.KeepLease,
+    *,
+    ahead: DecisionsAhead | None = None,
+) -> None:
+    """The chunk collected as a worker collects it, one record a slice and one slice in
+    flight (each slice's begin and finish can be told apart), ``keep_lease`` renewing."""
+    collect.collect_pipelined(
+        runtime,
+        tenant_id,
+        run_id,
+        chunk.first_id,
+        chunk.last_id,
+        keep_lease,
+        in_flight=1,
+        slice_records=1,
+        ahead=ahead,
+    )
 
 
 def read(api: Api, path: str = "") -> dict[str, Any]:

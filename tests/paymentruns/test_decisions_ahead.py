@@ -26,6 +26,7 @@ from tests.paymentruns.helpers import (
     Customer,
     balance,
     claim_collect_chunk,
+    collect_one_record_a_slice,
     customer,
     default_gateway,
     gateway_charges,
@@ -82,17 +83,7 @@ def _collect(
         )
 
     try:
-        collect.collect_pipelined(
-            runtime,
-            tenant_id,
-            run_id,
-            chunk.first_id,
-            chunk.last_id,
-            keep,
-            in_flight=1,
-            slice_records=1,
-            ahead=reader,
-        )
+        collect_one_record_a_slice(runtime, tenant_id, run_id, chunk, keep, ahead=reader)
     finally:
         reader.close()
 

@@ -23,6 +23,7 @@ from tests.paymentruns.helpers import (
     Customer,
     balance,
     claim_collect_chunk,
+    collect_one_record_a_slice,
     customer,
     default_gateway,
     gateway_charges,
@@ -131,16 +132,7 @@ def test_a_failure_mid_pipeline_records_the_calls_out_and_charges_nothing_more(
 
     # Renewals: begin 1, begin 2, finish 1, begin 3 (taken over here).
     with pytest.raises(collect.ChunkTakenOver):
-        collect.collect_pipelined(
-            runtime,
-            tenant_id,
-            run_id,
-            chunk.first_id,
-            chunk.last_id,
-            lease_of("first", steal_at=4),
-            in_flight=1,
-            slice_records=1,
-        )
+        collect_one_record_a_slice(runtime, tenant_id, run_id, chunk, lease_of("first", steal_at=4))
     results = _results(api, run_key)
     invoices = [c.invoice_ids[0] for c in customers]
     assert [results[i] for i in invoices[:4]] == ["Processed"] * 4
@@ -148,16 +140,7 @@ def test_a_failure_mid_pipeline_records_the_calls_out_and_charges_nothing_more(
     assert gateway_charges(runtime, tenant_id) == 4
     assert [balance(runtime, tenant_id, i) for i in invoices] == [0] * 4 + [1000] * 4
 
-    collect.collect_pipelined(
-        runtime,
-        tenant_id,
-        run_id,
-        chunk.first_id,
-        chunk.last_id,
-        lease_of("second"),
-        in_flight=1,
-        slice_records=1,
-    )
+    collect_one_record_a_slice(runtime, tenant_id, run_id, chunk, lease_of("second"))
     results = _results(api, run_key)
     assert [results[i] for i in invoices] == ["Processed"] * 8
     assert gateway_charges(runtime, tenant_id) == 8
@@ -191,16 +174,7 @@ def test_each_begin_renews_the_lease_a_finish_only_when_the_last_renewal_is_old(
         )
 
     monkeypatch.setattr(collect, "FINISH_RENEWS_AFTER_SECONDS", 3600.0)
-    collect.collect_pipelined(
-        runtime,
-        tenant_id,
-        run_id,
-        chunk.first_id,
-        chunk.last_id,
-        keep,
-        in_flight=1,
-        slice_records=1,
-    )
+    collect_one_record_a_slice(runtime, tenant_id, run_id, chunk, keep)
     assert len(renewed) == 4  # the four begins
     assert set(_results(api, run_key).values()) == {"Processed"}
     assert gateway_charges(runtime, tenant_id) == 8
@@ -209,16 +183,7 @@ def test_each_begin_renews_the_lease_a_finish_only_when_the_last_renewal_is_old(
     # and each finish renews when every renewal counts as old.
     monkeypatch.setattr(collect, "FINISH_RENEWS_AFTER_SECONDS", 0.0)
     renewed.clear()
-    collect.collect_pipelined(
-        runtime,
-        tenant_id,
-        run_id,
-        chunk.first_id,
-        chunk.last_id,
-        keep,
-        in_flight=1,
-        slice_records=1,
-    )
+    collect_one_record_a_slice(runtime, tenant_id, run_id, chunk, keep)
     assert len(renewed) == 8
     assert gateway_charges(runtime, tenant_id) == 8
 
